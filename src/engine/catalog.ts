@@ -1,0 +1,166 @@
+/**
+ * The catalog: every table the engine knows (the app's schema plus system tables), each with
+ * its durable table number (embedded in its IDs) and its indexes with the exact field lists
+ * their keys are built from.
+ *
+ * The registry of table numbers and index definitions lives in storage metadata, so IDs stay
+ * valid across restarts and an index whose definition changed is detected and rebuilt.
+ */
+import { walkinError } from "../values/index.js";
+import type { Validator } from "../values/index.js";
+import type { SchemaDefinition, TableDefinition } from "../server/schema.js";
+import type { Storage } from "../storage/types.js";
+
+export interface IndexInfo {
+  /** Storage-level ID, stable across restarts: `${table}.${index}`. */
+  id: string;
+  name: string;
+  /** Field paths the key is built from, system fields included. */
+  fields: string[];
+}
+
+export interface TableInfo {
+  name: string;
+  number: number;
+  /** Document validator; `null` when the app runs without a schema. */
+  validator: Validator<any, any, any> | null;
+  indexes: Map<string, IndexInfo>;
+  /** System tables (`_scheduled_functions`, ...) are invisible to app code. */
+  system: boolean;
+}
+
+interface Registry {
+  tables: Record<string, number>;
+  indexes: Record<string, string[]>;
+}
+
+const REGISTRY_KEY = "catalog";
+
+export class Catalog {
+  private readonly byName = new Map<string, TableInfo>();
+  private readonly byNumber = new Map<number, TableInfo>();
+
+  private constructor(
+    private readonly registry: Registry,
+    private readonly storage: Storage,
+    /** False when the app has no schema: any table may be created on first insert. */
+    readonly strict: boolean,
+  ) {}
+
+  /**
+   * Loads the registry and registers the schema's tables and the system tables.
+   * Returns the indexes that must be (re)built because they are new or changed.
+   */
+  static async open(
+    storage: Storage,
+    schema: SchemaDefinition<any> | null,
+    systemTables: Record<string, TableDefinition<any, any>>,
+  ): Promise<{ catalog: Catalog; staleIndexes: IndexInfo[]; droppedIndexes: string[] }> {
+    const stored = await storage.getMeta(REGISTRY_KEY);
+    const registry: Registry = stored ? JSON.parse(stored) : { tables: {}, indexes: {} };
+    const catalog = new Catalog(registry, storage, schema !== null);
+    const wanted = new Map<string, IndexInfo>();
+    const define = (name: string, table: TableDefinition<any, any> | null, system: boolean) => {
+      const info = catalog.register(name, table?.validator ?? null, table?.indexes ?? [], system);
+      for (const index of info.indexes.values()) wanted.set(index.id, index);
+    };
+    for (const [name, table] of Object.entries(systemTables)) define(name, table, true);
+    if (schema) for (const [name, table] of Object.entries(schema.tables as Record<string, TableDefinition<any, any>>)) define(name, table, false);
+    // Without a schema, tables seen before keep their numbers and built-in indexes.
+    if (!schema) for (const name of Object.keys(registry.tables)) if (!catalog.byName.has(name)) define(name, null, name.startsWith("_"));
+
+    const staleIndexes = [...wanted.values()].filter(
+      (index) => JSON.stringify(registry.indexes[index.id]) !== JSON.stringify(index.fields),
+    );
+    const droppedIndexes = Object.keys(registry.indexes).filter((id) => !wanted.has(id));
+    return { catalog, staleIndexes, droppedIndexes };
+  }
+
+  private register(
+    name: string,
+    validator: Validator<any, any, any> | null,
+    userIndexes: readonly { name: string; fields: string[] }[],
+    system: boolean,
+  ): TableInfo {
+    let number = this.registry.tables[name];
+    if (number === undefined) {
+      number = Math.max(0, ...Object.values(this.registry.tables)) + 1;
+      this.registry.tables[name] = number;
+    }
+    const info: TableInfo = { name, number, validator, indexes: tableIndexes(name, userIndexes), system };
+    this.byName.set(name, info);
+    this.byNumber.set(number, info);
+    return info;
+  }
+
+  /** Records that these indexes are now complete; persisted with the table numbers. */
+  async markIndexesBuilt(indexes: IndexInfo[], dropped: string[]): Promise<void> {
+    for (const index of indexes) this.registry.indexes[index.id] = index.fields;
+    for (const id of dropped) delete this.registry.indexes[id];
+    await this.persist();
+  }
+
+  private async persist(): Promise<void> {
+    await this.storage.setMeta(REGISTRY_KEY, JSON.stringify(this.registry));
+  }
+
+  /**
+   * The table, or a clear error. `system` allows system tables. Without a schema, a table no
+   * document was ever inserted into is `null` (it reads as empty).
+   */
+  lookup(name: string, { system = false } = {}): TableInfo | null {
+    if (typeof name !== "string") throw walkinError("MISUSE", `Table names are strings; received ${typeof name}.`);
+    const info = this.byName.get(name);
+    if (info && (system || !info.system)) return info;
+    if (info || name.startsWith("_")) {
+      throw walkinError("MISUSE", `Table "${name}" is a system table; app code cannot read or write it directly.`);
+    }
+    if (!this.strict) return null;
+    const known = [...this.byName.values()].filter((t) => !t.system).map((t) => t.name);
+    throw walkinError(
+      "MISUSE",
+      `Unknown table "${name}". Declare it in functions/schema.ts with defineTable, or fix the name ` +
+        `(known tables: ${known.join(", ") || "none"}).`,
+    );
+  }
+
+  /** Without a schema, inserting into a new table creates it (and its built-in indexes). */
+  async ensureTable(name: string): Promise<TableInfo> {
+    const existing = this.lookup(name);
+    if (existing) return existing;
+    if (!/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/.test(name)) {
+      throw walkinError("MISUSE", `"${name}" is not a valid table name: start with a letter, then letters, digits or _.`);
+    }
+    const info = this.register(name, null, [], false);
+    for (const index of info.indexes.values()) this.registry.indexes[index.id] = index.fields;
+    await this.persist();
+    return info;
+  }
+
+  /**
+   * A stand-in for a table that does not exist yet (schemaless apps only): reads of it are
+   * empty, and its read set names the index IDs the real table will have, so a live query over
+   * it is invalidated by the first insert.
+   */
+  phantom(name: string): TableInfo {
+    return { name, number: -1, validator: null, system: false, indexes: tableIndexes(name, []) };
+  }
+
+  tableOfNumber(number: number): TableInfo | undefined {
+    return this.byNumber.get(number);
+  }
+
+  tables(): TableInfo[] {
+    return [...this.byName.values()];
+  }
+}
+
+/** A table's indexes: the two built-in ones, then the declared ones with system fields appended. */
+function tableIndexes(table: string, declared: readonly { name: string; fields: string[] }[]): Map<string, IndexInfo> {
+  const indexes = new Map<string, IndexInfo>();
+  const add = (name: string, fields: string[]) => indexes.set(name, { id: `${table}.${name}`, name, fields });
+  add("by_id", ["_id"]);
+  add("by_creation_time", ["_creationTime", "_id"]);
+  for (const index of declared) add(index.name, [...index.fields, "_creationTime", "_id"]);
+  return indexes;
+}

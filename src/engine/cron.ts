@@ -1,0 +1,83 @@
+/**
+ * Runs the app's `cronJobs()` (the default export of the `crons` module) on the scheduler.
+ *
+ * Each job has a row in `_cron_jobs` holding its next due time. When a job is due, one
+ * transaction schedules the run and advances the due time, so a restart neither skips nor
+ * repeats a run. Changing a job's schedule, target or args resets its due time.
+ */
+import type { Value } from "../values/index.js";
+import { CronJobs, nextRunAfter, type CronJob } from "../server/cron.js";
+import type { Engine } from "./engine.js";
+import type { Modules } from "./functions.js";
+import type { Transaction } from "./transaction.js";
+import { QueryImpl } from "./query.js";
+
+type Schedule = (txn: Transaction, time: number, ref: string, args: Record<string, Value>) => Promise<string>;
+
+export class Crons {
+  /** name → next due time, mirrored from `_cron_jobs`. */
+  private readonly due = new Map<string, number>();
+
+  constructor(private readonly jobs: Map<string, CronJob>) {}
+
+  static fromModules(modules: Modules): Crons {
+    const crons = modules["crons"]?.["default"];
+    return new Crons(crons instanceof CronJobs ? crons.jobs : new Map());
+  }
+
+  /** Makes `_cron_jobs` match the declared jobs. */
+  async sync(engine: Engine): Promise<void> {
+    await engine.runSystemMutation(async (txn) => {
+      const rows = await this.rows(engine, txn).collect();
+      for (const row of rows) {
+        const job = this.jobs.get(row.name as string);
+        if (!job) await txn.delete(row._id);
+        else if (row.spec !== spec(job)) await txn.patch(row._id, { spec: spec(job), nextRun: nextRunAfter(job.schedule, txn.now) });
+      }
+      for (const job of this.jobs.values()) {
+        if (!rows.some((row) => row.name === job.name)) {
+          await txn.insertSystem("_cron_jobs", { name: job.name, spec: spec(job), nextRun: nextRunAfter(job.schedule, txn.now) });
+        }
+      }
+    });
+    await this.refresh(engine);
+  }
+
+  /** The earliest due time of any job (Infinity if none). */
+  nextDue(): number {
+    return Math.min(Infinity, ...this.due.values());
+  }
+
+  /** Schedules every due job once and advances its due time, atomically per job. */
+  async enqueueDue(engine: Engine, schedule: Schedule): Promise<void> {
+    const now = Date.now();
+    for (const [name, due] of this.due) {
+      if (due > now) continue;
+      const job = this.jobs.get(name)!;
+      await engine.runSystemMutation(async (txn) => {
+        const row = await this.rows(engine, txn, name).first();
+        if (!row || (row.nextRun as number) > now) return;
+        await schedule(txn, row.nextRun as number, job.functionName, job.args);
+        await txn.patch(row._id, { nextRun: nextRunAfter(job.schedule, now) });
+      });
+    }
+    if (this.due.size > 0) await this.refresh(engine);
+  }
+
+  private async refresh(engine: Engine): Promise<void> {
+    const rows = await engine.read((txn) => this.rows(engine, txn).collect());
+    this.due.clear();
+    for (const row of rows) this.due.set(row.name as string, row.nextRun as number);
+  }
+
+  private rows(engine: Engine, txn: Transaction, name?: string) {
+    const table = engine.catalog.lookup("_cron_jobs", { system: true })!;
+    return new QueryImpl(txn, table).withIndex("by_name", (q) => (name === undefined ? q : q.eq("name", name)));
+  }
+}
+
+function spec(job: CronJob): string {
+  return JSON.stringify({ schedule: job.schedule, functionName: job.functionName, args: job.args }, (_k, v) =>
+    typeof v === "bigint" ? `${v}n` : v,
+  );
+}

@@ -1,0 +1,96 @@
+/**
+ * Determinism for queries and mutations.
+ *
+ * A query must give the same result every time it runs at the same snapshot (it is cached and
+ * re-run for subscriptions), and a mutation may be re-run after a conflict. So inside them:
+ * `Date.now()` and `new Date()` are the transaction's fixed time, `Math.random()` is a PRNG
+ * seeded per transaction, and `fetch` fails with a message pointing at actions.
+ *
+ * The globals are patched once, process-wide, and consult an AsyncLocalStorage: outside a
+ * query or mutation (actions, the app's own code, other libraries) they behave as usual.
+ * Several transactions can be in flight at once (they interleave at `await`s); each sees its
+ * own context because AsyncLocalStorage follows the async call chain.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { walkinError } from "../values/index.js";
+
+interface DeterministicContext {
+  now: number;
+  random: () => number;
+  kind: "query" | "mutation";
+}
+
+const storage = new AsyncLocalStorage<DeterministicContext>();
+let installed = false;
+
+/** Runs `fn` with fixed time and seeded randomness. */
+export function runDeterministic<T>(kind: "query" | "mutation", now: number, seed: number, fn: () => T): T {
+  install();
+  return storage.run({ now, random: mulberry32(seed), kind }, fn);
+}
+
+/** True inside a query or mutation handler. */
+export function inDeterministicContext(): boolean {
+  return storage.getStore() !== undefined;
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  const OriginalDate = Date;
+  const originalNow = Date.now.bind(Date);
+  const originalRandom = Math.random.bind(Math);
+  Date.now = () => storage.getStore()?.now ?? originalNow();
+  Math.random = () => (storage.getStore()?.random ?? originalRandom)();
+  // `new Date()` with no arguments reads the clock without calling Date.now, so wrap the
+  // constructor; everything else (statics, prototype, instanceof) is forwarded untouched.
+  globalThis.Date = new Proxy(OriginalDate, {
+    construct(target, args, newTarget) {
+      const context = storage.getStore();
+      return Reflect.construct(target, args.length === 0 && context ? [context.now] : args, newTarget);
+    },
+    apply(target, thisArg, args) {
+      const context = storage.getStore();
+      return context ? new OriginalDate(context.now).toString() : Reflect.apply(target, thisArg, args);
+    },
+  });
+  const originalFetch = globalThis.fetch;
+  if (typeof originalFetch === "function") {
+    globalThis.fetch = ((...args: Parameters<typeof fetch>) => {
+      const context = storage.getStore();
+      if (context) {
+        return Promise.reject(
+          walkinError(
+            "MISUSE",
+            `fetch() is not allowed in a ${context.kind}: ${context.kind === "query" ? "queries" : "mutations"} must be ` +
+              `deterministic so they can be cached and retried. Call the network from an action ` +
+              `(action({ handler: async (ctx) => { const r = await fetch(...); await ctx.runMutation(...) } })).`,
+          ),
+        );
+      }
+      return originalFetch(...args);
+    }) as typeof fetch;
+  }
+}
+
+/** A small, fast, well-distributed 32-bit PRNG. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A 32-bit FNV-1a hash, to seed the PRNG from a function name, its args and a timestamp. */
+export function hashSeed(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}

@@ -1,0 +1,51 @@
+/**
+ * Documents as the engine handles them: decoded values with system fields, their encoded
+ * form in storage, and the index keys they produce.
+ */
+import { encodeIndexKey } from "../values/indexKey.js";
+import { decodeValueFromString, encodeValueToString } from "../values/json.js";
+import type { Value } from "../values/index.js";
+import type { IndexInfo, TableInfo } from "./catalog.js";
+
+export interface Doc {
+  _id: string;
+  _creationTime: number;
+  [field: string]: Value | undefined;
+}
+
+export function encodeDocument(doc: Doc): string {
+  return encodeValueToString(doc as Value);
+}
+
+export function decodeDocument(body: string): Doc {
+  return decodeValueFromString(body) as Doc;
+}
+
+/** The value at a dotted path, or `undefined` when any step is missing or not an object. */
+export function getFieldPath(doc: Record<string, Value | undefined>, path: string): Value | undefined {
+  if (!path.includes(".")) return doc[path];
+  let current: Value | undefined = doc as Value;
+  for (const step of path.split(".")) {
+    if (current === null || typeof current !== "object" || Array.isArray(current) || current instanceof ArrayBuffer) {
+      return undefined;
+    }
+    current = (current as Record<string, Value | undefined>)[step];
+  }
+  return current;
+}
+
+export function indexKeyOf(index: IndexInfo, doc: Doc): Uint8Array {
+  return encodeIndexKey(index.fields.map((field) => getFieldPath(doc, field)));
+}
+
+/** Every index key of a document, per index. */
+export function indexKeysOf(table: TableInfo, doc: Doc): Array<[IndexInfo, Uint8Array]> {
+  const keys: Array<[IndexInfo, Uint8Array]> = [];
+  for (const index of table.indexes.values()) keys.push([index, indexKeyOf(index, doc)]);
+  return keys;
+}
+
+/** The `by_id` key of an ID: what `get(id)` records in the read set. */
+export function idKey(id: string): Uint8Array {
+  return encodeIndexKey([id]);
+}

@@ -1,0 +1,370 @@
+/**
+ * The engine: runs queries, mutations and actions over a storage, keeps subscriptions live,
+ * and owns the one commit path.
+ *
+ * Concurrency model (optimistic, serializable):
+ *  1. A query or mutation reads at a snapshot `readTs` (the latest commit when it starts) and
+ *     records its read set; a mutation buffers its writes.
+ *  2. Commits go through one queue. For a committing mutation the engine checks the commit log
+ *     for any commit after `readTs` whose write set overlaps the mutation's read set. None:
+ *     the mutation gets the next timestamp and its writes reach storage atomically. Some: the
+ *     mutation is re-run from scratch at a fresh snapshot, with backoff, up to a bound.
+ *  3. Every commit is offered to the subscriptions, which re-run exactly the live queries
+ *     whose read sets it overlaps.
+ * Because every mutation's reads are proven unchanged at its commit timestamp, the history is
+ * equivalent to running mutations one at a time in timestamp order.
+ */
+import { walkinError, isWalkinError } from "../values/index.js";
+import type { Value } from "../values/index.js";
+import type { SchemaDefinition } from "../server/schema.js";
+import { getFunctionName } from "../server/api.js";
+import type { RegisteredFunction, UserIdentity } from "../server/registration.js";
+import type { Storage, Timestamp } from "../storage/types.js";
+import { Catalog, type IndexInfo } from "./catalog.js";
+import { CommitLog, type CommitRecord } from "./commitLog.js";
+import { createDatabaseReader, createDatabaseWriter } from "./database.js";
+import { hashSeed, runDeterministic } from "./determinism.js";
+import { indexKeyOf } from "./documents.js";
+import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functions.js";
+import { LIMITS } from "./limits.js";
+import type { ReadSet } from "./readSet.js";
+import { ActiveSnapshots } from "./snapshots.js";
+import { Transaction } from "./transaction.js";
+import { SYSTEM_TABLES, createScheduler, type SchedulerCtx } from "./scheduler.js";
+import { Subscriptions } from "./subscriptions.js";
+import { Crons } from "./cron.js";
+
+/** Who is calling a function. */
+export interface Caller {
+  /** A fixed identity (tests, trusted server code). */
+  identity?: UserIdentity | null;
+  /** An opaque auth token, checked inside each transaction by the `authenticate` hook. */
+  token?: string | null;
+  /** Calls from clients may not reach internal functions. */
+  fromClient?: boolean;
+}
+
+/** Resolves a token to an identity, inside the calling transaction (reads are tracked). */
+export type Authenticate = (
+  ctx: { db: ReturnType<typeof createDatabaseReader>; now: number },
+  token: string,
+) => Promise<UserIdentity | null>;
+
+export interface EngineOptions {
+  storage: Storage;
+  /** The app's schema; without one, tables are created on first insert and not validated. */
+  schema?: SchemaDefinition<any> | null;
+  /** Module path → the module's exports (`{ messages: await import("./functions/messages") }`). */
+  modules: Modules;
+  authenticate?: Authenticate;
+  /** Run scheduled functions and crons automatically (default true). */
+  runScheduler?: boolean;
+  /** Where unexpected errors go (default: console.error). */
+  logError?: (message: string, error: unknown) => void;
+}
+
+export type QueryOutcome = { ok: true; value: Value } | { ok: false; error: Error };
+
+export interface QueryRun {
+  outcome: QueryOutcome;
+  readSet: ReadSet;
+  /** Whether the result depends on who called (the query asked for the identity). */
+  readAuth: boolean;
+  ts: Timestamp;
+}
+
+export interface EngineStats {
+  commits: number;
+  conflictRetries: number;
+  queryRuns: number;
+}
+
+export class Engine {
+  readonly stats: EngineStats = { commits: 0, conflictRetries: 0, queryRuns: 0 };
+  readonly functions: FunctionRegistry;
+  readonly subscriptions: Subscriptions;
+  private readonly commitLog = new CommitLog();
+  private readonly snapshots = new ActiveSnapshots();
+  private readonly commitListeners = new Set<(record: CommitRecord, tables: Set<string>) => void>();
+  private commitQueue: Promise<unknown> = Promise.resolve();
+  private commitsSincePrune = 0;
+  private closed = false;
+  readonly scheduler: ReturnType<typeof createScheduler>;
+
+  private constructor(
+    readonly storage: Storage,
+    readonly catalog: Catalog,
+    private latest: Timestamp,
+    private readonly options: EngineOptions,
+  ) {
+    this.functions = new FunctionRegistry(options.modules);
+    this.subscriptions = new Subscriptions(this);
+    this.scheduler = createScheduler(this, Crons.fromModules(options.modules));
+  }
+
+  static async open(options: EngineOptions): Promise<Engine> {
+    const { storage } = options;
+    const { catalog, staleIndexes, droppedIndexes } = await Catalog.open(storage, options.schema ?? null, SYSTEM_TABLES);
+    const engine = new Engine(storage, catalog, await storage.latestTimestamp(), options);
+    await engine.buildIndexes(staleIndexes, droppedIndexes);
+    await engine.scheduler.start(options.runScheduler ?? true);
+    return engine;
+  }
+
+  get latestTimestamp(): Timestamp {
+    return this.latest;
+  }
+
+  /** Runs a query once at the latest snapshot. */
+  async runQuery(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
+    const fn = this.functions.resolve(path, "query", caller);
+    const run = await this.executeQuery(fn, path, args, caller, this.latest);
+    if (!run.outcome.ok) throw run.outcome.error;
+    return run.outcome.value;
+  }
+
+  /** Runs a mutation to commit, retrying on conflicts. Returns its value and commit timestamp. */
+  async runMutation(path: string, args: unknown, caller: Caller = {}): Promise<{ value: Value; ts: Timestamp }> {
+    const fn = this.functions.resolve(path, "mutation", caller);
+    return this.executeMutation(fn, path, args, caller);
+  }
+
+  /** Runs an action: not a transaction; it reads and writes through ctx.runQuery / runMutation. */
+  async runAction(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
+    const fn = this.functions.resolve(path, "action", caller);
+    const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
+    const inner: Caller = { ...caller, fromClient: false };
+    const ctx = {
+      auth: { getUserIdentity: () => this.identityOutsideTransaction(caller) },
+      scheduler: this.scheduler.forAction(),
+      runQuery: (ref: unknown, a?: unknown) => this.runQuery(getFunctionName(ref as never), a ?? {}, inner),
+      runMutation: async (ref: unknown, a?: unknown) => (await this.runMutation(getFunctionName(ref as never), a ?? {}, inner)).value,
+      runAction: (ref: unknown, a?: unknown) => this.runAction(getFunctionName(ref as never), a ?? {}, inner),
+    };
+    return checkReturn(fn, path, await fn.handler(ctx, checkedArgs), this.isIdOfTable);
+  }
+
+  /** Calls `listener` after every commit (used by the scheduler and transports). */
+  onCommit(listener: (record: CommitRecord, tables: Set<string>) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
+  readonly isIdOfTable = (table: string, id: string): boolean => {
+    const txn = new Transaction(this.storage, this.catalog, this.latest, 0);
+    return txn.isIdOfTable(table, id);
+  };
+
+  /** Runs a query function at `readTs` and reports its outcome and read set (never throws). */
+  async executeQuery(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
+    const release = this.snapshots.pin(readTs);
+    const now = Date.now();
+    const txn = new Transaction(this.storage, this.catalog, readTs, now);
+    const auth = this.authFor(txn, caller);
+    this.stats.queryRuns += 1;
+    try {
+      const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
+      const ctx = { db: createDatabaseReader(txn, this.catalog), auth: auth.api };
+      const seed = hashSeed(`${path}|${readTs}|${JSON.stringify(args ?? null, bigintSafe)}`);
+      const result = await runDeterministic("query", now, seed, () => fn.handler(ctx, checkedArgs));
+      const value = checkReturn(fn, path, result, this.isIdOfTable);
+      return { outcome: { ok: true, value }, readSet: txn.readSet, readAuth: auth.used, ts: readTs };
+    } catch (error) {
+      return { outcome: { ok: false, error: asError(error) }, readSet: txn.readSet, readAuth: auth.used, ts: readTs };
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Runs a mutation: handler at a fresh snapshot, then commit; on conflict, again with
+   * exponential backoff and full jitter. `prelude` runs in the same transaction first (the
+   * scheduler uses it to mark a job done atomically with the job's own writes); returning
+   * false from it skips the handler.
+   */
+  async executeMutation(
+    fn: RegisteredFunction,
+    path: string,
+    args: unknown,
+    caller: Caller,
+    prelude?: (txn: Transaction) => Promise<boolean>,
+  ): Promise<{ value: Value; ts: Timestamp }> {
+    const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
+    for (let attempt = 0; ; attempt++) {
+      const readTs = this.latest;
+      const release = this.snapshots.pin(readTs);
+      let outcome: { value: Value; txn: Transaction };
+      try {
+        outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, prelude);
+      } finally {
+        release();
+      }
+      const committed = await this.commit(outcome.txn);
+      if (committed.ok) return { value: outcome.value, ts: committed.ts };
+      if (attempt >= LIMITS.maxMutationRetries) {
+        const table = committed.indexId.split(".")[0];
+        throw walkinError("CONFLICT", `${path} kept conflicting with concurrent writes to table "${table}" and gave up after ` +
+          `${attempt + 1} attempts. Reduce contention on that data (e.g. shard a hot counter across documents).`);
+      }
+      this.stats.conflictRetries += 1;
+      const backoff = Math.min(2 ** attempt, 128) * Math.random();
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+    }
+  }
+
+  private async runMutationOnce(
+    fn: RegisteredFunction,
+    path: string,
+    args: Record<string, Value>,
+    caller: Caller,
+    readTs: Timestamp,
+    prelude?: (txn: Transaction) => Promise<boolean>,
+  ): Promise<{ value: Value; txn: Transaction }> {
+    const now = Date.now();
+    const txn = new Transaction(this.storage, this.catalog, readTs, now);
+    const auth = this.authFor(txn, caller);
+    const ctx = {
+      db: createDatabaseWriter(txn, this.catalog),
+      auth: auth.api,
+      scheduler: this.scheduler.forTransaction(txn),
+    };
+    const seed = hashSeed(`${path}|${readTs}|${now}`);
+    const value = await runDeterministic("mutation", now, seed, async () => {
+      if (prelude && !(await prelude(txn))) return null;
+      return fn.handler(ctx, args);
+    });
+    return { value: checkReturn(fn, path, value, this.isIdOfTable), txn };
+  }
+
+  /** Runs engine-internal work in a mutation transaction (scheduler bookkeeping, index builds). */
+  async runSystemMutation<T>(work: (txn: Transaction, ctx: SchedulerCtx) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const txn = new Transaction(this.storage, this.catalog, this.latest, Date.now());
+      const result = await work(txn, { db: createDatabaseReader(txn, this.catalog, { system: true }) });
+      const committed = await this.commit(txn);
+      if (committed.ok) return result;
+      if (attempt >= LIMITS.maxMutationRetries) throw walkinError("CONFLICT", "A system transaction kept conflicting.");
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** Math.min(attempt, 7)));
+    }
+  }
+
+  /** Reads at the latest snapshot with system access (scheduler, tests). */
+  async read<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
+    const txn = new Transaction(this.storage, this.catalog, this.latest, Date.now());
+    const release = this.snapshots.pin(txn.readTs);
+    try {
+      return await work(txn);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * The one commit path. Serialized: conflict check, timestamp, storage write and log append
+   * happen for one transaction at a time, in the order transactions asked to commit.
+   */
+  commit(txn: Transaction): Promise<{ ok: true; ts: Timestamp } | { ok: false; indexId: string }> {
+    const result = this.commitQueue.then(async () => {
+      if (!txn.hasWrites) return { ok: true as const, ts: txn.readTs };
+      if (this.closed) throw walkinError("INTERNAL", "The engine is closed.");
+      const conflict = this.commitLog.firstConflict(txn.readSet, txn.readTs);
+      if (conflict) return { ok: false as const, indexId: conflict.indexId };
+      const ts = this.latest + 1;
+      const { commit, writeSet, tables } = txn.buildCommit(ts);
+      await this.storage.commit(commit);
+      this.latest = ts;
+      const record = { ts, writes: writeSet };
+      this.commitLog.append(record);
+      this.stats.commits += 1;
+      for (const listener of this.commitListeners) listener(record, tables);
+      this.subscriptions.onCommit(record);
+      this.maybePrune();
+      return { ok: true as const, ts };
+    });
+    this.commitQueue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Checks commits after `since` against a read set (for queries that just finished). */
+  firstConflictSince(readSet: ReadSet, since: Timestamp) {
+    return this.commitLog.firstConflict(readSet, since);
+  }
+
+  pinSnapshot(ts: Timestamp): () => void {
+    return this.snapshots.pin(ts);
+  }
+
+  private authFor(txn: Transaction, caller: Caller) {
+    const state = { used: false };
+    let identity: Promise<UserIdentity | null> | undefined;
+    const api = {
+      getUserIdentity: () => {
+        state.used = true;
+        identity ??= this.resolveIdentity(txn, caller);
+        return identity;
+      },
+    };
+    return { api, get used() { return state.used; } };
+  }
+
+  private async resolveIdentity(txn: Transaction, caller: Caller): Promise<UserIdentity | null> {
+    if (caller.identity !== undefined) return caller.identity;
+    if (!caller.token || !this.options.authenticate) return null;
+    return this.options.authenticate({ db: createDatabaseReader(txn, this.catalog, { system: true }), now: txn.now }, caller.token);
+  }
+
+  private identityOutsideTransaction(caller: Caller): Promise<UserIdentity | null> {
+    return this.read((txn) => this.resolveIdentity(txn, caller));
+  }
+
+  /** Rebuilds new or changed indexes from each table's documents before serving. */
+  private async buildIndexes(stale: IndexInfo[], dropped: string[]): Promise<void> {
+    for (const id of [...dropped, ...stale.map((index) => index.id)]) await this.storage.dropIndex(id);
+    for (const index of stale) {
+      // Built-in indexes are written with every document from the table's first insert, so
+      // "stale" only means "newly registered" for them: there is nothing to backfill.
+      if (index.name === "by_id" || index.name === "by_creation_time") continue;
+      const table = this.catalog.lookup(index.id.slice(0, index.id.lastIndexOf(".")), { system: true })!;
+      const writes = [];
+      const txn = new Transaction(this.storage, this.catalog, this.latest, Date.now());
+      for await (const { doc } of txn.scan(table.indexes.get("by_creation_time")!, {}, "asc")) {
+        writes.push({ indexId: index.id, key: indexKeyOf(index, doc), docId: doc._id });
+      }
+      if (writes.length > 0) {
+        this.latest += 1;
+        await this.storage.commit({ ts: this.latest, documents: [], indexes: writes });
+      }
+    }
+    await this.catalog.markIndexesBuilt(stale, dropped);
+  }
+
+  private maybePrune(): void {
+    if (++this.commitsSincePrune < 256) return;
+    this.commitsSincePrune = 0;
+    const oldest = this.snapshots.oldest(this.subscriptions.oldestPublished(this.latest));
+    this.commitLog.trim(oldest);
+    this.storage.pruneHistory(oldest).catch((error) => this.logError("History pruning failed", error));
+  }
+
+  logError(message: string, error: unknown): void {
+    (this.options.logError ?? ((m, e) => console.error(`[walkin] ${m}:`, e)))(message, error);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.scheduler.stop();
+    this.subscriptions.close();
+    await this.commitQueue;
+    this.closed = true;
+    await this.storage.close();
+  }
+}
+
+function asError(error: unknown): Error {
+  if (error instanceof Error || isWalkinError(error)) return error as Error;
+  return walkinError("APPLICATION", `A function threw a non-Error value: ${String(error)}`);
+}
+
+function bigintSafe(_key: string, value: unknown) {
+  return typeof value === "bigint" ? `${value}n` : value;
+}

@@ -1,0 +1,86 @@
+/**
+ * Finding functions by path and checking what goes in and out of them.
+ *
+ * Module paths are the keys of the `modules` map (`"messages"`, `"lib/users"`); a function's
+ * path is `module:export` (`"messages:send"`; `"messages"` alone means its default export).
+ */
+import { checkValue, validateResult, walkinError } from "../values/index.js";
+import type { Value } from "../values/index.js";
+import { isRegisteredFunction } from "../server/functions.js";
+import type { FunctionType, RegisteredFunction } from "../server/registration.js";
+
+export type Modules = Record<string, Record<string, unknown>>;
+
+export class FunctionRegistry {
+  constructor(private readonly modules: Modules) {}
+
+  /**
+   * The function at `path`, checked to be of `type`. `fromClient` refuses internal functions
+   * with the same error as a missing one, so clients cannot probe for internal names.
+   */
+  resolve(path: unknown, type: FunctionType, { fromClient = false } = {}): RegisteredFunction {
+    if (typeof path !== "string" || path.length === 0 || path.length > 512) {
+      throw walkinError("UNKNOWN_FUNCTION", `Function paths are strings like "messages:send"; received ${typeof path}.`);
+    }
+    const [modulePath, exportName = "default"] = path.includes(":") ? splitOnce(path) : [path, "default"];
+    const module = Object.hasOwn(this.modules, modulePath) ? this.modules[modulePath] : undefined;
+    const fn = module && Object.hasOwn(module, exportName) ? module[exportName] : undefined;
+    if (!isRegisteredFunction(fn) || (fromClient && fn.visibility === "internal")) {
+      const hint = module
+        ? `Module "${modulePath}" has no public ${type} "${exportName}".`
+        : `There is no module "${modulePath}" in functions/.`;
+      throw walkinError("UNKNOWN_FUNCTION", `Unknown function "${path}". ${hint}`);
+    }
+    if (fn.type !== type) {
+      throw walkinError("UNKNOWN_FUNCTION", `"${path}" is a ${fn.type}, not a ${type}. Call it with the matching method (e.g. ${fn.type === "query" ? "useQuery / client.query" : fn.type === "mutation" ? "useMutation / client.mutation" : "useAction / client.action"}).`);
+    }
+    return fn;
+  }
+
+  /** Every registered function, for listings and codegen. */
+  *all(): Generator<{ path: string; fn: RegisteredFunction }> {
+    for (const [modulePath, module] of Object.entries(this.modules)) {
+      for (const [name, fn] of Object.entries(module)) {
+        if (isRegisteredFunction(fn)) yield { path: `${modulePath}:${name}`, fn };
+      }
+    }
+  }
+}
+
+function splitOnce(path: string): [string, string] {
+  const at = path.lastIndexOf(":");
+  return [path.slice(0, at), path.slice(at + 1)];
+}
+
+/** Validates arguments: an object of values matching the function's `args` validator. */
+export function checkArgs(fn: RegisteredFunction, args: unknown, isIdOfTable: (table: string, id: string) => boolean): Record<string, Value> {
+  const given = args === undefined ? {} : args;
+  if (typeof given !== "object" || given === null || Array.isArray(given) || given instanceof ArrayBuffer) {
+    throw walkinError("INVALID_ARGUMENT", `args: expected an object of named arguments, received ${given === null ? "null" : Array.isArray(given) ? "array" : typeof given}.`);
+  }
+  try {
+    checkValue(given as Value, "args");
+  } catch (error) {
+    throw walkinError("INVALID_ARGUMENT", (error as Error).message, undefined, error);
+  }
+  if (fn.args) {
+    const result = validateResult(fn.args, given, { path: "args", isIdOfTable });
+    if (!result.ok) throw walkinError("INVALID_ARGUMENT", result.message);
+  }
+  return given as Record<string, Value>;
+}
+
+/** Checks a handler's return value: encodable, and matching `returns` if declared. */
+export function checkReturn(fn: RegisteredFunction, path: string, value: unknown, isIdOfTable: (table: string, id: string) => boolean): Value {
+  const result = value === undefined ? null : (value as Value);
+  try {
+    checkValue(result, "returns");
+  } catch (error) {
+    throw walkinError("INVALID_VALUE", `${path} returned a value that cannot be sent to clients: ${(error as Error).message}`, undefined, error);
+  }
+  if (fn.returns) {
+    const check = validateResult(fn.returns, result, { path: "returns", isIdOfTable });
+    if (!check.ok) throw walkinError("MISUSE", `${path} returned a value that does not match its returns validator: ${check.message}`);
+  }
+  return result;
+}

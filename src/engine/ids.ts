@@ -1,0 +1,108 @@
+/**
+ * Document IDs: unguessable, tied to their table, and checkable without a database read.
+ *
+ * An ID is the lowercase Crockford base32 encoding of
+ *
+ *     15 random bytes | table number (varint) | 2-byte Fletcher-16 checksum
+ *
+ * - 120 random bits make IDs unguessable, so an ID alone never lets anyone find a document.
+ * - The table number lets `ctx.db.get(id)` reject the ID of another table with a clear error
+ *   instead of silently reading a wrong document, and lets `v.id("users")` check the table.
+ * - The checksum turns a truncated or mistyped ID into "malformed ID" rather than "not found".
+ *
+ * Table numbers come from the engine's table registry (`tableRegistry.ts`) and never change.
+ */
+import { randomBytes } from "node:crypto";
+
+const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+const DECODE = new Map<string, number>([...ALPHABET].map((c, i) => [c, i]));
+const RANDOM_BYTES = 15;
+
+export function newDocumentId(tableNumber: number): string {
+  const body = [...randomBytes(RANDOM_BYTES), ...encodeVarint(tableNumber)];
+  const [a, b] = fletcher16(body);
+  return base32Encode(Uint8Array.from([...body, a, b]));
+}
+
+/** The table number an ID belongs to, or `null` if the string is not a well-formed ID. */
+export function tableNumberOfId(id: string): number | null {
+  if (typeof id !== "string" || id.length < 28 || id.length > 40) return null;
+  const bytes = base32Decode(id);
+  if (bytes === null || bytes.length < RANDOM_BYTES + 3) return null;
+  const body = bytes.subarray(0, bytes.length - 2);
+  const [a, b] = fletcher16(body);
+  if (bytes[bytes.length - 2] !== a || bytes[bytes.length - 1] !== b) return null;
+  const varint = decodeVarint(body, RANDOM_BYTES);
+  if (varint === null || varint.end !== body.length) return null;
+  return varint.value;
+}
+
+function encodeVarint(n: number): number[] {
+  const out: number[] = [];
+  let rest = n;
+  while (rest >= 0x80) {
+    out.push((rest & 0x7f) | 0x80);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+  return out;
+}
+
+function decodeVarint(bytes: Uint8Array, start: number): { value: number; end: number } | null {
+  let value = 0;
+  let scale = 1;
+  for (let i = start; i < bytes.length && i < start + 5; i++) {
+    const byte = bytes[i]!;
+    value += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) return { value, end: i + 1 };
+    scale *= 128;
+  }
+  return null;
+}
+
+function fletcher16(bytes: ArrayLike<number>): [number, number] {
+  let sum1 = 0;
+  let sum2 = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    sum1 = (sum1 + bytes[i]!) % 255;
+    sum2 = (sum2 + sum1) % 255;
+  }
+  return [sum1, sum2];
+}
+
+function base32Encode(bytes: Uint8Array): string {
+  let out = "";
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += ALPHABET[(buffer << (5 - bits)) & 31];
+  return out;
+}
+
+function base32Decode(text: string): Uint8Array | null {
+  const out: number[] = [];
+  let buffer = 0;
+  let bits = 0;
+  for (const char of text) {
+    const digit = DECODE.get(char);
+    if (digit === undefined) return null;
+    buffer = (buffer << 5) | digit;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((buffer >>> (bits - 8)) & 0xff);
+      bits -= 8;
+      buffer &= (1 << bits) - 1;
+    }
+  }
+  // Leftover bits must be the zero padding the encoder wrote; anything else is a typo.
+  if (buffer !== 0) return null;
+  return Uint8Array.from(out);
+}

@@ -1,0 +1,160 @@
+/**
+ * The runtime of `ctx.db.query(table)`: index choice, range, order, filters, and the ways to
+ * consume the results. Every builder call returns a new query object; nothing is read until a
+ * consuming method (`collect`, `take`, `first`, `unique`, `paginate`, `for await`) runs.
+ */
+import { walkinError } from "../values/index.js";
+import type { KeyRange } from "../storage/types.js";
+import type { IndexInfo, TableInfo } from "./catalog.js";
+import type { Doc } from "./documents.js";
+import { compileFilter } from "./filter.js";
+import { IndexRangeBuilderImpl } from "./indexRange.js";
+import { LIMITS } from "./limits.js";
+import type { Transaction } from "./transaction.js";
+
+interface QueryState {
+  index: IndexInfo;
+  range: KeyRange;
+  order: "asc" | "desc";
+  filters: Array<(doc: Doc) => boolean>;
+  stage: "initial" | "indexed" | "ordered";
+}
+
+export class QueryImpl implements AsyncIterable<Doc> {
+  constructor(
+    private readonly txn: Transaction,
+    private readonly table: TableInfo,
+    private readonly state: QueryState = {
+      index: table.indexes.get("by_creation_time")!,
+      range: {},
+      order: "asc",
+      filters: [],
+      stage: "initial",
+    },
+  ) {}
+
+  private with(changes: Partial<QueryState>): QueryImpl {
+    return new QueryImpl(this.txn, this.table, { ...this.state, ...changes });
+  }
+
+  withIndex(indexName: string, rangeFn?: (q: IndexRangeBuilderImpl) => unknown): QueryImpl {
+    if (this.state.stage !== "initial") this.misuse("withIndex() must come first, before order() and filter()");
+    const index = this.table.indexes.get(indexName);
+    if (!index) {
+      const names = [...this.table.indexes.keys()].join(", ");
+      this.misuse(`table "${this.table.name}" has no index "${indexName}" (its indexes: ${names}). ` +
+        `Declare it with defineTable(...).index("${indexName}", [fields]) in functions/schema.ts`);
+    }
+    const builder = new IndexRangeBuilderImpl(index);
+    const result = rangeFn ? rangeFn(builder) : builder;
+    if (result !== builder) this.misuse(`the withIndex range callback must return the builder chain (q => q.eq(...))`);
+    return this.with({ index, range: builder.toKeyRange(), stage: "indexed" });
+  }
+
+  fullTableScan(): QueryImpl {
+    if (this.state.stage !== "initial") this.misuse("fullTableScan() must come first");
+    return this.with({ stage: "indexed" });
+  }
+
+  order(order: "asc" | "desc"): QueryImpl {
+    if (order !== "asc" && order !== "desc") this.misuse(`order() takes "asc" or "desc", not ${JSON.stringify(order)}`);
+    if (this.state.stage === "ordered") this.misuse("order() may be called once");
+    return this.with({ order, stage: "ordered" });
+  }
+
+  filter(predicate: (q: any) => unknown): QueryImpl {
+    if (typeof predicate !== "function") this.misuse("filter() takes a function: .filter((q) => q.eq(q.field(\"x\"), 1))");
+    return this.with({ filters: [...this.state.filters, compileFilter(predicate)] });
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Doc> {
+    for await (const { doc } of this.entries(this.state.range)) yield doc;
+  }
+
+  async collect(): Promise<Doc[]> {
+    const docs: Doc[] = [];
+    for await (const doc of this) docs.push(doc);
+    return docs;
+  }
+
+  async take(n: number): Promise<Doc[]> {
+    if (!Number.isInteger(n) || n < 0 || n > LIMITS.maxPageSize) {
+      this.misuse(`take() needs a whole number from 0 to ${LIMITS.maxPageSize}; received ${n}`);
+    }
+    const docs: Doc[] = [];
+    if (n === 0) return docs;
+    for await (const doc of this) {
+      docs.push(doc);
+      if (docs.length >= n) break;
+    }
+    return docs;
+  }
+
+  async first(): Promise<Doc | null> {
+    return (await this.take(1))[0] ?? null;
+  }
+
+  async unique(): Promise<Doc | null> {
+    const docs = await this.take(2);
+    if (docs.length > 1) {
+      throw walkinError("NOT_UNIQUE", `unique() found more than one document in "${this.table.name}" ` +
+        `(${docs[0]!._id} and ${docs[1]!._id}). Use first() if any match will do, or query by a field that is unique.`);
+    }
+    return docs[0] ?? null;
+  }
+
+  async paginate(options: { numItems: number; cursor: string | null; endCursor?: string | null }) {
+    if (typeof options !== "object" || options === null) this.misuse("paginate() takes { numItems, cursor }");
+    const { numItems, cursor, endCursor } = options;
+    if (!Number.isInteger(numItems) || numItems < 1 || numItems > LIMITS.maxPageSize) {
+      this.misuse(`paginate() needs numItems from 1 to ${LIMITS.maxPageSize}; received ${numItems}`);
+    }
+    const asc = this.state.order === "asc";
+    let range: KeyRange = { ...this.state.range };
+    if (cursor) {
+      const key = decodeCursor(cursor);
+      range = asc ? { ...range, lower: { key, inclusive: false } } : { ...range, upper: { key, inclusive: false } };
+    }
+    if (endCursor) {
+      const key = decodeCursor(endCursor);
+      range = asc ? { ...range, upper: { key, inclusive: true } } : { ...range, lower: { key, inclusive: true } };
+    }
+    const page: Doc[] = [];
+    let lastKey: Uint8Array | null = null;
+    let isDone = true;
+    for await (const { key, doc, matches } of this.entries(range, true)) {
+      lastKey = key;
+      if (matches) page.push(doc);
+      if (!endCursor && page.length >= numItems) {
+        isDone = false;
+        break;
+      }
+    }
+    const continueCursor = endCursor ?? (lastKey ? encodeCursor(lastKey) : cursor ?? "");
+    return { page, isDone: endCursor ? false : isDone, continueCursor };
+  }
+
+  /** Scans the range; with `all`, also yields documents the filters reject (for cursors). */
+  private async *entries(range: KeyRange, all = false): AsyncGenerator<{ key: Uint8Array; doc: Doc; matches: boolean }> {
+    const { index, order, filters } = this.state;
+    for await (const { key, doc } of this.txn.scan(index, range, order)) {
+      const matches = filters.every((test) => test(doc));
+      if (matches || all) yield { key, doc, matches };
+    }
+  }
+
+  private misuse(problem: string): never {
+    throw walkinError("MISUSE", `db.query("${this.table.name}"): ${problem}.`);
+  }
+}
+
+export function encodeCursor(key: Uint8Array): string {
+  return Buffer.from(key).toString("base64url");
+}
+
+function decodeCursor(cursor: string): Uint8Array {
+  if (typeof cursor !== "string" || !/^[A-Za-z0-9_-]*$/.test(cursor)) {
+    throw walkinError("INVALID_ARGUMENT", "paginate(): the cursor is not one returned by paginate(). Pass null for the first page.");
+  }
+  return new Uint8Array(Buffer.from(cursor, "base64url"));
+}

@@ -1,0 +1,67 @@
+/**
+ * Read sets and write sets: the currency of both concurrency control and reactivity.
+ *
+ * A transaction's read set is the list of index key ranges it observed (a `get` is a point
+ * range on `by_id`). A commit's write set is every index key its documents had before and
+ * after the write, on every index of their table (even unchanged keys: a reader of that range
+ * saw the old body). A commit invalidates a reader exactly when one of its written keys falls
+ * in one of the reader's ranges. The same test decides "retry this mutation" (OCC) and
+ * "re-run this subscription".
+ */
+import { compareBytes, prefixSuccessor } from "../values/indexKey.js";
+import type { KeyRange } from "../storage/types.js";
+
+/** indexId → keys written. */
+export type WriteSet = Map<string, Uint8Array[]>;
+
+export class ReadSet {
+  /** indexId → ranges read. */
+  readonly ranges = new Map<string, KeyRange[]>();
+
+  add(indexId: string, range: KeyRange): void {
+    const list = this.ranges.get(indexId);
+    if (list) list.push(range);
+    else this.ranges.set(indexId, [range]);
+  }
+
+  addPoint(indexId: string, key: Uint8Array): void {
+    this.add(indexId, pointRange(key));
+  }
+
+  /** The first written key that falls in one of our ranges, as `indexId`, or `null`. */
+  overlaps(writes: WriteSet): string | null {
+    for (const [indexId, keys] of writes) {
+      const ranges = this.ranges.get(indexId);
+      if (!ranges) continue;
+      for (const key of keys) {
+        for (const range of ranges) if (rangeContains(range, key)) return indexId;
+      }
+    }
+    return null;
+  }
+}
+
+export function pointRange(key: Uint8Array): KeyRange {
+  return { lower: { key, inclusive: true }, upper: { key, inclusive: true } };
+}
+
+/** All keys starting with `prefix`. */
+export function prefixRange(prefix: Uint8Array): KeyRange {
+  const successor = prefixSuccessor(prefix);
+  return {
+    lower: prefix.length === 0 ? undefined : { key: prefix, inclusive: true },
+    upper: successor === null ? undefined : { key: successor, inclusive: false },
+  };
+}
+
+export function rangeContains(range: KeyRange, key: Uint8Array): boolean {
+  if (range.lower) {
+    const c = compareBytes(key, range.lower.key);
+    if (c < 0 || (c === 0 && !range.lower.inclusive)) return false;
+  }
+  if (range.upper) {
+    const c = compareBytes(key, range.upper.key);
+    if (c > 0 || (c === 0 && !range.upper.inclusive)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,235 @@
+/**
+ * The durable scheduler: `ctx.scheduler.runAfter / runAt / cancel` and the loop that runs
+ * what is due.
+ *
+ * A scheduled call is a document in the system table `_scheduled_functions`, inserted by the
+ * scheduling transaction itself: if that mutation aborts, nothing was scheduled; once it
+ * commits, the call survives restarts. Running one:
+ *  - a mutation runs in a transaction that also flips its job from "pending" to "success", so
+ *    it runs exactly once even across crashes and concurrent runners;
+ *  - an action is first marked "inProgress" in its own transaction, then run, then marked
+ *    "success" or "failed". Actions may have side effects, so one interrupted by a restart is
+ *    marked "failed", never re-run: at most once.
+ * Crons (cron.ts) feed the same table, so they inherit the same guarantees.
+ */
+import { v, walkinError } from "../values/index.js";
+import type { Value } from "../values/index.js";
+import { defineTable } from "../server/schema.js";
+import { getFunctionName } from "../server/api.js";
+import type { Engine } from "./engine.js";
+import type { Transaction } from "./transaction.js";
+import type { Crons } from "./cron.js";
+import { checkArgs } from "./functions.js";
+import type { createDatabaseReader } from "./database.js";
+import type { Doc } from "./documents.js";
+import { QueryImpl } from "./query.js";
+
+export const SYSTEM_TABLES = {
+  _scheduled_functions: defineTable({
+    name: v.string(),
+    args: v.any(),
+    scheduledTime: v.number(),
+    state: v.union(v.literal("pending"), v.literal("inProgress"), v.literal("success"), v.literal("failed"), v.literal("canceled")),
+    error: v.optional(v.string()),
+    completedTime: v.optional(v.number()),
+  }).index("by_state_time", ["state", "scheduledTime"]),
+  _cron_jobs: defineTable({
+    name: v.string(),
+    spec: v.string(),
+    nextRun: v.number(),
+  }).index("by_name", ["name"]),
+};
+
+export interface SchedulerCtx {
+  db: ReturnType<typeof createDatabaseReader>;
+}
+
+/** How many scheduled calls run at once. */
+const CONCURRENCY = 8;
+/** The longest a timer may wait (setTimeout's limit), after which the loop just looks again. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Jobs in `state`, oldest first, optionally only those due by `dueBy`. */
+function jobsIn(engine: Engine, txn: Transaction, state: "pending" | "inProgress", dueBy?: number) {
+  const table = engine.catalog.lookup("_scheduled_functions", { system: true })!;
+  return new QueryImpl(txn, table).withIndex("by_state_time", (q) =>
+    dueBy === undefined ? q.eq("state", state) : q.eq("state", state).lte("scheduledTime", dueBy),
+  );
+}
+
+export function createScheduler(engine: Engine, crons: Crons) {
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+  let pass: Promise<void> | null = null;
+  let again = false;
+  const inFlight = new Set<Promise<void>>();
+
+  /** Inserts a job inside `txn` (validates the target and args now, not when it fires). */
+  async function schedule(txn: Transaction, scheduledTime: number, ref: unknown, args: unknown): Promise<string> {
+    if (!Number.isFinite(scheduledTime)) {
+      throw walkinError("INVALID_ARGUMENT", `scheduler: the time must be a finite number of milliseconds; received ${scheduledTime}.`);
+    }
+    const name = getFunctionName(ref as never);
+    const fn = resolveJob(name);
+    const checked = checkArgs(fn, args ?? {}, engine.isIdOfTable);
+    return txn.insertSystem("_scheduled_functions", { name, args: checked, scheduledTime, state: "pending" });
+  }
+
+  function resolveJob(name: string) {
+    try {
+      return engine.functions.resolve(name, "mutation");
+    } catch {
+      return engine.functions.resolve(name, "action");
+    }
+  }
+
+  function api(run: (work: (txn: Transaction) => Promise<string | void>) => Promise<string | void>, now: () => number) {
+    return {
+      runAfter: (delayMs: number, ref: unknown, args?: unknown) =>
+        run((txn) => schedule(txn, now() + Math.max(0, delayMs), ref, args)),
+      runAt: (when: number | Date, ref: unknown, args?: unknown) =>
+        run((txn) => schedule(txn, when instanceof Date ? when.getTime() : when, ref, args)),
+      cancel: (id: string) =>
+        run(async (txn) => {
+          const job = await txn.get(id, { system: true });
+          if (!job || txn.tableOfId(id, { system: true }).name !== "_scheduled_functions") {
+            throw walkinError("NOT_FOUND", `scheduler.cancel: no scheduled function with ID "${id}".`);
+          }
+          if (job.state === "pending") await txn.patch(id, { state: "canceled", completedTime: txn.now });
+        }),
+    };
+  }
+
+  async function runJob(job: Doc) {
+    const name = job.name as string;
+    const finish = (state: "success" | "failed", error?: string) =>
+      engine.runSystemMutation(async (txn) => {
+        const current = await txn.get(job._id, { system: true });
+        if (current && (current.state === "inProgress" || current.state === "pending")) {
+          await txn.patch(job._id, { state, completedTime: Date.now(), ...(error ? { error } : {}) });
+        }
+      });
+    let fn;
+    try {
+      fn = resolveJob(name);
+    } catch (error) {
+      return finish("failed", (error as Error).message);
+    }
+    if (fn.type === "mutation") {
+      // The job's own state change commits with the mutation's writes: exactly once.
+      try {
+        await engine.executeMutation(fn, name, job.args, {}, async (txn) => {
+          const current = await txn.get(job._id, { system: true });
+          if (current?.state !== "pending") return false;
+          await txn.patch(job._id, { state: "success", completedTime: txn.now });
+          return true;
+        });
+      } catch (error) {
+        engine.logError(`Scheduled mutation ${name} failed`, error);
+        await finish("failed", (error as Error).message);
+      }
+      return;
+    }
+    const claimed = await engine.runSystemMutation(async (txn) => {
+      const current = await txn.get(job._id, { system: true });
+      if (current?.state !== "pending") return false;
+      await txn.patch(job._id, { state: "inProgress" });
+      return true;
+    });
+    if (!claimed) return;
+    try {
+      await engine.runAction(name, job.args, {});
+      await finish("success");
+    } catch (error) {
+      engine.logError(`Scheduled action ${name} failed`, error);
+      await finish("failed", (error as Error).message);
+    }
+  }
+
+  /** Runs everything due now (and due crons), then sets a timer for the next due job. */
+  async function runDue(): Promise<void> {
+    await crons.enqueueDue(engine, schedule);
+    const now = Date.now();
+    const due = await engine.read((txn) => jobsIn(engine, txn, "pending", now).take(CONCURRENCY * 4));
+    for (const job of due) {
+      if (inFlight.size >= CONCURRENCY) await Promise.race(inFlight);
+      const running = runJob(job).catch((error) => engine.logError("Scheduler failure", error)).finally(() => inFlight.delete(running));
+      inFlight.add(running);
+    }
+    if (due.length === CONCURRENCY * 4) again = true;
+    await armTimer();
+  }
+
+  async function armTimer() {
+    clearTimeout(timer);
+    if (!running) return;
+    const next = await engine.read((txn) => jobsIn(engine, txn, "pending").first());
+    const wake = Math.min(next ? (next.scheduledTime as number) : Infinity, crons.nextDue());
+    if (wake === Infinity) return;
+    timer = setTimeout(poke, Math.min(Math.max(0, wake - Date.now()), MAX_TIMER_MS));
+    timer.unref?.();
+  }
+
+  /** Starts a pass, or asks the running one to go again. */
+  function poke(): void {
+    if (!running) return;
+    if (pass) {
+      again = true;
+      return;
+    }
+    pass = (async () => {
+      do {
+        again = false;
+        await runDue();
+      } while (again && running);
+    })()
+      .catch((error) => engine.logError("Scheduler pass failed", error))
+      .finally(() => {
+        pass = null;
+      });
+  }
+
+  return {
+    /** For `ctx.scheduler` in a mutation: jobs are part of the transaction. */
+    forTransaction: (txn: Transaction) => api((work) => work(txn), () => txn.now),
+    /** For `ctx.scheduler` in an action: each call is its own small transaction. */
+    forAction: () => api((work) => engine.runSystemMutation((txn) => work(txn)), Date.now),
+
+    async start(autoRun: boolean): Promise<void> {
+      // Actions that were running when the process stopped are not retried (at most once).
+      await engine.runSystemMutation(async (txn) => {
+        const stuck = await jobsIn(engine, txn, "inProgress").collect();
+        for (const job of stuck) {
+          await txn.patch(job._id, { state: "failed", completedTime: txn.now, error: "The server stopped while this action was running; actions run at most once." });
+        }
+      });
+      await crons.sync(engine);
+      if (!autoRun) return;
+      running = true;
+      engine.onCommit((_record, tables) => {
+        if (tables.has("_scheduled_functions")) poke();
+      });
+      poke();
+    },
+
+    /**
+     * Runs pending jobs due by `dueBy` until none are left, including jobs they schedule
+     * (tests; with the loop stopped, this is the only runner).
+     */
+    async runUntilIdle(dueBy: () => number = Date.now): Promise<void> {
+      for (;;) {
+        await crons.enqueueDue(engine, schedule);
+        const due = await engine.read((txn) => jobsIn(engine, txn, "pending", dueBy()).collect());
+        if (due.length === 0) return;
+        for (const job of due) await runJob(job);
+      }
+    },
+
+    async stop(): Promise<void> {
+      running = false;
+      clearTimeout(timer);
+      await pass;
+      await Promise.all(inFlight);
+    },
+  };
+}

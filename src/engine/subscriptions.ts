@@ -1,0 +1,273 @@
+/**
+ * Live queries: the cache of query results that commits keep up to date.
+ *
+ * Each distinct (function, args) — and identity, when the query read it — is one `LiveQuery`,
+ * however many subscribers it has: identical subscriptions share one execution and one
+ * result. A commit marks dirty exactly the live queries whose read sets it overlaps; a flush
+ * then re-runs all of them at one snapshot `ts`, and publishes `ts`: from then on every live
+ * query's result is known to be valid at `ts` (the clean ones were not touched by any commit
+ * up to `ts`). Subscribers hear about results that changed, and `onFlush` listeners (the
+ * transport) learn that a consistent snapshot `ts` is complete. Commits that land during a
+ * flush are handled by the next one, so a burst of commits costs one re-run per query.
+ */
+import { createHash } from "node:crypto";
+import type { Value } from "../values/index.js";
+import { encodeValueToString } from "../values/json.js";
+import type { RegisteredFunction } from "../server/registration.js";
+import type { Timestamp } from "../storage/types.js";
+import type { CommitRecord } from "./commitLog.js";
+import type { Caller, Engine, QueryOutcome, QueryRun } from "./engine.js";
+
+export type QueryListener = (outcome: QueryOutcome, ts: Timestamp) => void;
+
+export interface QuerySubscription {
+  /** The result, valid at `ts` (a consistent snapshot with every other live query). */
+  readonly outcome: QueryOutcome;
+  readonly ts: Timestamp;
+  unsubscribe(): void;
+}
+
+class LiveQuery {
+  run!: QueryRun;
+  fingerprint = "";
+  dirty = false;
+  refs = 0;
+  /** Each subscriber and the caller it subscribed as. */
+  readonly listeners = new Map<QueryListener, Caller>();
+
+  constructor(
+    readonly key: string,
+    readonly baseKey: string,
+    readonly fn: RegisteredFunction,
+    readonly path: string,
+    readonly args: unknown,
+    readonly caller: Caller,
+  ) {}
+
+  /** Stores a run; true if the result differs from the previous one. */
+  update(run: QueryRun): boolean {
+    this.run = run;
+    const fingerprint = run.outcome.ok ? `ok:${encodeValueToString(run.outcome.value)}` : `error:${run.outcome.error.message}`;
+    const changed = fingerprint !== this.fingerprint;
+    this.fingerprint = fingerprint;
+    return changed;
+  }
+}
+
+export class Subscriptions {
+  private readonly live = new Map<string, LiveQuery>();
+  private readonly inflight = new Map<string, Promise<LiveQuery>>();
+  private readonly flushListeners = new Set<(ts: Timestamp) => void>();
+  private flushWaiters: Array<() => void> = [];
+  private published: Timestamp;
+  private flushScheduled = false;
+  private flushing = false;
+  private closed = false;
+
+  constructor(private readonly engine: Engine) {
+    this.published = engine.latestTimestamp;
+  }
+
+  /** The timestamp at which every live query's result is currently known valid. */
+  get publishedTimestamp(): Timestamp {
+    return this.published;
+  }
+
+  /** Number of distinct live queries (shared subscriptions count once). */
+  get size(): number {
+    return this.live.size;
+  }
+
+  /**
+   * Subscribes to a query. Resolves with a result valid at the current published snapshot;
+   * `listener` then hears every later change (never the initial result).
+   */
+  async subscribe(path: string, args: unknown, caller: Caller, listener: QueryListener): Promise<QuerySubscription> {
+    const fn = this.engine.functions.resolve(path, "query", caller);
+    let query: LiveQuery;
+    for (;;) {
+      query = await this.obtain(fn, path, args ?? {}, caller);
+      while (query.dirty && !this.closed) await this.nextFlush();
+      if (this.live.get(query.key) === query || this.closed) break;
+      this.release(query); // replaced while we waited (split per identity): look it up again
+    }
+    query.listeners.set(listener, caller);
+    let active = true;
+    return {
+      outcome: query.run.outcome,
+      ts: this.published,
+      unsubscribe: () => {
+        if (!active) return;
+        active = false;
+        query.listeners.delete(listener);
+        this.release(query);
+      },
+    };
+  }
+
+  /** Called after every flush with the snapshot it published. */
+  onFlush(listener: (ts: Timestamp) => void): () => void {
+    this.flushListeners.add(listener);
+    return () => this.flushListeners.delete(listener);
+  }
+
+  onCommit(record: CommitRecord): void {
+    for (const query of this.live.values()) {
+      if (!query.dirty && query.run.readSet.overlaps(record.writes) !== null) query.dirty = true;
+    }
+    this.scheduleFlush();
+  }
+
+  oldestPublished(fallback: Timestamp): Timestamp {
+    return Math.min(this.published, fallback);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const wake of this.flushWaiters.splice(0)) wake();
+  }
+
+  /** Finds or creates the live query for these arguments, holding a reference to it. */
+  private async obtain(fn: RegisteredFunction, path: string, args: unknown, caller: Caller): Promise<LiveQuery> {
+    const baseKey = `${path}\u0000${encodeValueToString(args as Value)}`;
+    const identityKey = `${baseKey}\u0000${identityOf(caller)}`;
+    for (;;) {
+      const existing = this.live.get(baseKey) ?? this.live.get(identityKey);
+      if (existing) {
+        existing.refs += 1;
+        return existing;
+      }
+      const pending = this.inflight.get(identityKey);
+      if (pending) {
+        await pending;
+        continue; // now live under one of the two keys (or already released: run again)
+      }
+      const creation = this.create(fn, path, args, caller, baseKey, identityKey);
+      this.inflight.set(identityKey, creation);
+      try {
+        const query = await creation;
+        query.refs += 1;
+        return query;
+      } finally {
+        this.inflight.delete(identityKey);
+      }
+    }
+  }
+
+  private async create(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, baseKey: string, identityKey: string) {
+    const ts = this.published;
+    const unpin = this.engine.pinSnapshot(ts);
+    try {
+      const run = await this.engine.executeQuery(fn, path, args, caller, ts);
+      const key = run.readAuth ? identityKey : baseKey;
+      const raced = this.live.get(key);
+      if (raced) return raced;
+      const query = new LiveQuery(key, baseKey, fn, path, args, caller);
+      query.update(run);
+      // Commits since the snapshot were not offered to this query while it ran: check them now.
+      if (this.engine.firstConflictSince(run.readSet, ts) !== null) {
+        query.dirty = true;
+        this.scheduleFlush();
+      }
+      this.live.set(key, query);
+      return query;
+    } finally {
+      unpin();
+    }
+  }
+
+  private release(query: LiveQuery): void {
+    query.refs -= 1;
+    if (query.refs <= 0 && this.live.get(query.key) === query) this.live.delete(query.key);
+  }
+
+  private nextFlush(): Promise<void> {
+    this.scheduleFlush();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) {
+      this.scheduleFlush();
+      return;
+    }
+    this.flushing = true;
+    try {
+      const ts = this.engine.latestTimestamp;
+      const dirty = [...this.live.values()].filter((query) => query.dirty);
+      for (const query of dirty) query.dirty = false;
+      const unpin = this.engine.pinSnapshot(ts);
+      let changed: LiveQuery[];
+      try {
+        const reruns = await Promise.all(dirty.map((query) => this.rerun(query, ts)));
+        changed = reruns.flat();
+      } finally {
+        unpin();
+      }
+      this.published = ts;
+      for (const query of changed) {
+        for (const listener of [...query.listeners.keys()]) listener(query.run.outcome, ts);
+      }
+      for (const listener of this.flushListeners) listener(ts);
+      for (const wake of this.flushWaiters.splice(0)) wake();
+      if (this.engine.latestTimestamp > ts || [...this.live.values()].some((query) => query.dirty)) this.scheduleFlush();
+    } catch (error) {
+      this.engine.logError("Re-running live queries failed", error);
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** Re-runs one dirty query at `ts`; returns the live queries whose results changed. */
+  private async rerun(query: LiveQuery, ts: Timestamp): Promise<LiveQuery[]> {
+    if (this.live.get(query.key) !== query) return [];
+    const run = await this.engine.executeQuery(query.fn, query.path, query.args, query.caller, ts);
+    if (this.engine.firstConflictSince(run.readSet, ts) !== null) query.dirty = true;
+    if (run.readAuth && query.key === query.baseKey) return this.splitByIdentity(query, run, ts);
+    return query.update(run) ? [query] : [];
+  }
+
+  /**
+   * A shared query just read the caller's identity, so its result may differ per caller and
+   * must no longer be shared. Each group of subscribers with the same identity gets its own
+   * live query, run as that identity; the run we have is reused for the group it ran as.
+   */
+  private async splitByIdentity(shared: LiveQuery, run: QueryRun, ts: Timestamp): Promise<LiveQuery[]> {
+    this.live.delete(shared.key);
+    const groups = new Map<string, Map<QueryListener, Caller>>();
+    for (const [listener, caller] of shared.listeners) {
+      const key = identityOf(caller);
+      if (!groups.has(key)) groups.set(key, new Map());
+      groups.get(key)!.set(listener, caller);
+    }
+    const changed: LiveQuery[] = [];
+    for (const [identity, listeners] of groups) {
+      const caller = listeners.values().next().value!;
+      const query = new LiveQuery(`${shared.baseKey}\u0000${identity}`, shared.baseKey, shared.fn, shared.path, shared.args, caller);
+      for (const [listener, c] of listeners) query.listeners.set(listener, c);
+      query.refs = listeners.size;
+      query.fingerprint = shared.fingerprint;
+      const own = identity === identityOf(shared.caller) ? run : await this.engine.executeQuery(shared.fn, shared.path, shared.args, caller, ts);
+      if (this.engine.firstConflictSince(own.readSet, ts) !== null) query.dirty = true;
+      this.live.set(query.key, query);
+      if (query.update(own)) changed.push(query);
+    }
+    return changed;
+  }
+}
+
+/** A cache key for the caller: never the raw token. */
+function identityOf(caller: Caller): string {
+  if (caller.token) return `token:${createHash("sha256").update(caller.token).digest("base64url")}`;
+  if (caller.identity) return `identity:${caller.identity.tokenIdentifier}`;
+  return "anonymous";
+}

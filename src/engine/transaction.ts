@@ -1,0 +1,309 @@
+/**
+ * A transaction: reads at one snapshot, buffered writes, and the read set that proves (or
+ * disproves) at commit time that nothing it depended on changed.
+ *
+ * Reads see the snapshot `readTs` overlaid with the transaction's own pending writes, so a
+ * mutation reads what it wrote. Writes are validated (schema, IDs, sizes, limits) when they are
+ * made and only reach storage if the engine commits the transaction: a handler that throws
+ * leaves nothing behind.
+ */
+import { walkinError, validateResult, checkValue } from "../values/index.js";
+import type { Value } from "../values/index.js";
+import { compareBytes } from "../values/indexKey.js";
+import type { Commit, DocumentWrite, IndexWrite, KeyRange, Storage, Timestamp } from "../storage/types.js";
+import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
+import { decodeDocument, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
+import { newDocumentId, tableNumberOfId } from "./ids.js";
+import { LIMITS } from "./limits.js";
+import { ReadSet, rangeContains, type WriteSet } from "./readSet.js";
+
+interface PendingWrite {
+  table: TableInfo;
+  /** The document as of the snapshot (what storage holds), or null if it did not exist. */
+  original: Doc | null;
+  /** The document after this transaction, or null if deleted. */
+  current: Doc | null;
+  encoded: string | null;
+}
+
+interface PendingEntry {
+  key: Uint8Array;
+  doc: Doc | null;
+}
+
+const hex = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("hex");
+
+export class Transaction {
+  readonly readSet = new ReadSet();
+  private readonly writes = new Map<string, PendingWrite>();
+  /** indexId → hex key → entry, for reads of our own writes. */
+  private readonly pendingIndex = new Map<string, Map<string, PendingEntry>>();
+  private docsRead = 0;
+  private bytesRead = 0;
+  private bytesWritten = 0;
+  private lastCreationTime = 0;
+
+  constructor(
+    readonly storage: Storage,
+    readonly catalog: Catalog,
+    readonly readTs: Timestamp,
+    /** Fixed "now" of this transaction (ms). */
+    readonly now: number,
+  ) {}
+
+  get hasWrites(): boolean {
+    return this.writes.size > 0;
+  }
+
+  /** Which table an ID belongs to; a clear error for malformed IDs or IDs of hidden tables. */
+  tableOfId(id: unknown, { system = false } = {}): TableInfo {
+    const number = typeof id === "string" ? tableNumberOfId(id) : null;
+    const table = number === null ? undefined : this.catalog.tableOfNumber(number);
+    if (!table) {
+      throw walkinError("INVALID_ID", `${describe(id)} is not a valid document ID. IDs come from insert() or a document's _id.`);
+    }
+    if (table.system && !system) throw walkinError("INVALID_ID", `${describe(id)} is the ID of a system document.`);
+    return table;
+  }
+
+  async get(id: string, options: { system?: boolean } = {}): Promise<Doc | null> {
+    const table = this.tableOfId(id, options);
+    const byId = table.indexes.get("by_id")!;
+    this.readSet.addPoint(byId.id, idKey(id));
+    const pending = this.writes.get(id);
+    if (pending) return pending.current;
+    const version = await this.storage.getDocument(id, this.readTs);
+    if (version === null || version.body === null) return null;
+    this.countRead(version.body.length);
+    return decodeDocument(version.body);
+  }
+
+  /**
+   * Documents of an index range in key order, our pending writes merged in. The range read is
+   * added to the read set when iteration stops: up to the last key seen if the caller stopped
+   * early (a write past that point cannot change what the caller saw), the whole range if not.
+   */
+  async *scan(index: IndexInfo, range: KeyRange, order: "asc" | "desc"): AsyncGenerator<{ key: Uint8Array; doc: Doc }> {
+    const pendingByKey = this.pendingIndex.get(index.id);
+    const pending = pendingByKey
+      ? [...pendingByKey.values()]
+          .filter((entry) => entry.doc !== null && rangeContains(range, entry.key))
+          .sort((a, b) => (order === "asc" ? 1 : -1) * compareBytes(a.key, b.key))
+      : [];
+    const before = (a: Uint8Array, b: Uint8Array) => (order === "asc" ? compareBytes(a, b) < 0 : compareBytes(a, b) > 0);
+    let p = 0;
+    let lastKey: Uint8Array | null = null;
+    let exhausted = false;
+    let remaining: KeyRange = range;
+    let batchSize = 16;
+    try {
+      for (;;) {
+        const batch = await this.storage.scan({ indexId: index.id, range: remaining, order, readTs: this.readTs, limit: batchSize });
+        for (const entry of batch) {
+          while (p < pending.length && before(pending[p]!.key, entry.key)) {
+            const next = pending[p++]!;
+            lastKey = next.key;
+            yield { key: next.key, doc: next.doc! };
+          }
+          if (pendingByKey?.has(hex(entry.key))) continue; // superseded by our own write
+          this.countRead(entry.doc.body.length);
+          lastKey = entry.key;
+          yield { key: entry.key, doc: decodeDocument(entry.doc.body) };
+        }
+        if (batch.length < batchSize) break;
+        const last = batch[batch.length - 1]!.key;
+        remaining = order === "asc" ? { ...remaining, lower: { key: last, inclusive: false } } : { ...remaining, upper: { key: last, inclusive: false } };
+        batchSize = Math.min(batchSize * 4, 1024);
+      }
+      while (p < pending.length) {
+        const next = pending[p++]!;
+        lastKey = next.key;
+        yield { key: next.key, doc: next.doc! };
+      }
+      exhausted = true;
+    } finally {
+      if (exhausted || lastKey === null) {
+        // Read to the end (or stopped before seeing anything): the caller depends on the whole range.
+        this.readSet.add(index.id, range);
+      } else if (order === "asc") {
+        this.readSet.add(index.id, { lower: range.lower, upper: { key: lastKey, inclusive: true } });
+      } else {
+        this.readSet.add(index.id, { lower: { key: lastKey, inclusive: true }, upper: range.upper });
+      }
+    }
+  }
+
+  async insert(table: TableInfo, value: Record<string, Value | undefined>): Promise<string> {
+    const fields = this.checkUserFields(table, value, "insert");
+    this.lastCreationTime = Math.max(this.now, this.lastCreationTime + 1e-3);
+    const id = newDocumentId(table.number);
+    const doc = { ...fields, _id: id, _creationTime: this.lastCreationTime } as Doc;
+    this.stage(table, id, null, doc);
+    return id;
+  }
+
+  async patch(id: string, value: Record<string, Value | undefined>): Promise<void> {
+    const { table, doc } = await this.existing(id, "patch");
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw walkinError("INVALID_ARGUMENT", `patch() takes an object of fields to change; received ${describe(value)}.`);
+    }
+    for (const key of ["_id", "_creationTime"]) {
+      if (key in value && value[key] !== undefined && value[key] !== doc[key]) {
+        throw walkinError("INVALID_ARGUMENT", `patch() cannot change the system field "${key}".`);
+      }
+    }
+    const { _id, _creationTime, ...rest } = value;
+    const merged: Record<string, Value | undefined> = { ...withoutSystemFields(doc) };
+    for (const [key, field] of Object.entries(rest)) {
+      if (field === undefined) delete merged[key];
+      else merged[key] = field;
+    }
+    const fields = this.checkUserFields(table, merged, "patch");
+    this.stage(table, id, doc, { ...fields, _id: doc._id, _creationTime: doc._creationTime } as Doc);
+  }
+
+  async replace(id: string, value: Record<string, Value | undefined>): Promise<void> {
+    const { table, doc } = await this.existing(id, "replace");
+    const { _id, _creationTime, ...rest } = (value ?? {}) as Record<string, Value | undefined>;
+    if ((_id !== undefined && _id !== doc._id) || (_creationTime !== undefined && _creationTime !== doc._creationTime)) {
+      throw walkinError("INVALID_ARGUMENT", "replace() cannot change the system fields _id and _creationTime.");
+    }
+    const fields = this.checkUserFields(table, rest, "replace");
+    this.stage(table, id, doc, { ...fields, _id: doc._id, _creationTime: doc._creationTime } as Doc);
+  }
+
+  async delete(id: string): Promise<void> {
+    const { table, doc } = await this.existing(id, "delete");
+    this.stage(table, id, doc, null);
+  }
+
+  /** System-table writes bypass the "app cannot touch system tables" rule, nothing else. */
+  async insertSystem(tableName: string, value: Record<string, Value | undefined>): Promise<string> {
+    return this.insert(this.catalog.lookup(tableName, { system: true })!, value);
+  }
+
+  /** The storage commit and the write set, for the engine to commit at `ts`. */
+  buildCommit(ts: Timestamp): { commit: Commit; writeSet: WriteSet; tables: Set<string> } {
+    const documents: DocumentWrite[] = [];
+    const indexes: IndexWrite[] = [];
+    const writeSet: WriteSet = new Map();
+    const tables = new Set<string>();
+    const touch = (indexId: string, key: Uint8Array) => {
+      const keys = writeSet.get(indexId);
+      if (keys) keys.push(key);
+      else writeSet.set(indexId, [key]);
+    };
+    for (const [id, write] of this.writes) {
+      if (write.original === null && write.current === null) continue; // inserted then deleted
+      tables.add(write.table.name);
+      documents.push({ id, table: write.table.name, body: write.encoded });
+      for (const index of write.table.indexes.values()) {
+        const oldKey = write.original && indexKeyOf(index, write.original);
+        const newKey = write.current && indexKeyOf(index, write.current);
+        if (oldKey) touch(index.id, oldKey);
+        if (newKey) touch(index.id, newKey);
+        if (oldKey && newKey && compareBytes(oldKey, newKey) === 0) continue;
+        if (oldKey) indexes.push({ indexId: index.id, key: oldKey, docId: null });
+        if (newKey) indexes.push({ indexId: index.id, key: newKey, docId: id });
+      }
+    }
+    return { commit: { ts, documents, indexes }, writeSet, tables };
+  }
+
+  private async existing(id: string, operation: string): Promise<{ table: TableInfo; doc: Doc }> {
+    const table = this.tableOfId(id);
+    const doc = await this.get(id);
+    if (doc === null) {
+      throw walkinError("NOT_FOUND", `${operation}(): no document with ID "${id}" in table "${table.name}" (it may have been deleted).`);
+    }
+    return { table, doc };
+  }
+
+  /** Checks fields written by app code: plain object, no system field names, valid values, schema. */
+  private checkUserFields(table: TableInfo, value: unknown, operation: string): Record<string, Value> {
+    if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof ArrayBuffer) {
+      throw walkinError("INVALID_VALUE", `${operation}() into "${table.name}" takes an object of fields; received ${describe(value)}.`);
+    }
+    const fields: Record<string, Value> = {};
+    for (const [key, field] of Object.entries(value)) {
+      if (field === undefined) continue;
+      if (key.startsWith("_")) {
+        throw walkinError("INVALID_VALUE", `${table.name}.${key}: field names starting with "_" are reserved for system fields.`);
+      }
+      fields[key] = field as Value;
+    }
+    checkValue(fields as Value, table.name);
+    if (table.validator) {
+      const result = validateResult(table.validator, fields, {
+        path: table.name,
+        isIdOfTable: (tableName: string, id: string) => this.isIdOfTable(tableName, id),
+      });
+      if (!result.ok) {
+        throw walkinError("SCHEMA_VIOLATION", `Document does not match the schema of table "${table.name}": ${result.message}`);
+      }
+    }
+    return fields;
+  }
+
+  isIdOfTable(tableName: string, id: string): boolean {
+    const number = tableNumberOfId(id);
+    return number !== null && this.catalog.tableOfNumber(number)?.name === tableName;
+  }
+
+  private stage(table: TableInfo, id: string, original: Doc | null, current: Doc | null): void {
+    const previous = this.writes.get(id);
+    if (!previous && this.writes.size >= LIMITS.maxDocumentsWritten) {
+      throw walkinError("LIMIT_EXCEEDED", `A mutation may write at most ${LIMITS.maxDocumentsWritten} documents. ` +
+        `Split the work across several mutations (e.g. schedule the rest with ctx.scheduler.runAfter).`);
+    }
+    const encoded = current && encodeDocument(current);
+    const size = encoded === null ? 0 : Buffer.byteLength(encoded);
+    if (size > LIMITS.maxDocumentBytes) {
+      throw walkinError("LIMIT_EXCEEDED", `Document in "${table.name}" is ${size} bytes encoded; the limit is ` +
+        `${LIMITS.maxDocumentBytes} (1 MiB). Store large data across several documents.`);
+    }
+    this.bytesWritten += size;
+    if (this.bytesWritten > LIMITS.maxBytesWritten) {
+      throw walkinError("LIMIT_EXCEEDED", `A mutation may write at most ${LIMITS.maxBytesWritten} bytes.`);
+    }
+    const write: PendingWrite = { table, original: previous ? previous.original : original, current, encoded };
+    this.writes.set(id, write);
+    // Keep the overlay of our own writes in step: the old keys vanish, the new keys appear.
+    for (const index of table.indexes.values()) {
+      let byKey = this.pendingIndex.get(index.id);
+      if (!byKey) this.pendingIndex.set(index.id, (byKey = new Map()));
+      const before = previous ? previous.current : original;
+      if (before) byKey.set(hex(indexKeyOf(index, before)), { key: indexKeyOf(index, before), doc: null });
+      if (current) {
+        const key = indexKeyOf(index, current);
+        byKey.set(hex(key), { key, doc: current });
+      }
+    }
+  }
+
+  private countRead(bytes: number): void {
+    this.docsRead += 1;
+    this.bytesRead += bytes;
+    if (this.docsRead > LIMITS.maxDocumentsRead) {
+      throw walkinError("LIMIT_EXCEEDED", `A function may read at most ${LIMITS.maxDocumentsRead} documents. ` +
+        `Read a narrower range with withIndex, or use paginate().`);
+    }
+    if (this.bytesRead > LIMITS.maxBytesRead) {
+      throw walkinError("LIMIT_EXCEEDED", `A function may read at most ${LIMITS.maxBytesRead} bytes of documents. Use paginate().`);
+    }
+  }
+}
+
+function withoutSystemFields(doc: Doc): Record<string, Value | undefined> {
+  const { _id, _creationTime, ...rest } = doc;
+  return rest;
+}
+
+/** A short description of a value for error messages (never a huge dump). */
+export function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof ArrayBuffer) return "bytes";
+  return typeof value === "object" ? "an object" : `${typeof value} ${String(value)}`;
+}

@@ -1,0 +1,72 @@
+/**
+ * `cronJobs()`: recurring functions, declared in `functions/crons.ts`:
+ *
+ * ```ts
+ * const crons = cronJobs();
+ * crons.interval("clear presence", { minutes: 5 }, internal.presence.clear);
+ * crons.daily("digest", { hourUTC: 9, minuteUTC: 0 }, internal.mail.digest, { kind: "daily" });
+ * crons.cron("weekdays", "0 9 * * mon-fri", internal.reports.run);
+ * export default crons;
+ * ```
+ * Each run is a scheduled function, so it is durable and runs once per due time even
+ * across restarts.
+ */
+import { walkinError } from "../values/errors.js";
+import type { Value } from "../values/index.js";
+import { getFunctionName, type FunctionReference, type OptionalRestArgs } from "./api.js";
+import { nextCronTime, parseCron } from "./cronExpression.js";
+
+export type CronSchedule = { kind: "interval"; ms: number } | { kind: "cron"; expression: string };
+
+export interface CronJob {
+  name: string;
+  schedule: CronSchedule;
+  functionName: string;
+  args: Record<string, Value>;
+}
+
+type Ref = FunctionReference<"mutation" | "action", any>;
+
+export class CronJobs {
+  readonly jobs = new Map<string, CronJob>();
+
+  /** Every `seconds`/`minutes`/`hours` (summed), starting one interval after deployment. */
+  interval<F extends Ref>(name: string, every: { seconds?: number; minutes?: number; hours?: number }, fn: F, ...args: OptionalRestArgs<F>) {
+    const ms = ((every.hours ?? 0) * 3600 + (every.minutes ?? 0) * 60 + (every.seconds ?? 0)) * 1000;
+    if (!Number.isFinite(ms) || ms < 1000) throw walkinError("MISUSE", `cron "${name}": the interval must be at least 1 second.`);
+    return this.add(name, { kind: "interval", ms }, fn, args[0]);
+  }
+  hourly<F extends Ref>(name: string, at: { minuteUTC: number }, fn: F, ...args: OptionalRestArgs<F>) {
+    return this.add(name, { kind: "cron", expression: `${at.minuteUTC} * * * *` }, fn, args[0]);
+  }
+  daily<F extends Ref>(name: string, at: { hourUTC: number; minuteUTC: number }, fn: F, ...args: OptionalRestArgs<F>) {
+    return this.add(name, { kind: "cron", expression: `${at.minuteUTC} ${at.hourUTC} * * *` }, fn, args[0]);
+  }
+  weekly<F extends Ref>(name: string, at: { dayOfWeek: "sunday" | "monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday"; hourUTC: number; minuteUTC: number }, fn: F, ...args: OptionalRestArgs<F>) {
+    return this.add(name, { kind: "cron", expression: `${at.minuteUTC} ${at.hourUTC} * * ${String(at.dayOfWeek).slice(0, 3)}` }, fn, args[0]);
+  }
+  monthly<F extends Ref>(name: string, at: { day: number; hourUTC: number; minuteUTC: number }, fn: F, ...args: OptionalRestArgs<F>) {
+    return this.add(name, { kind: "cron", expression: `${at.minuteUTC} ${at.hourUTC} ${at.day} * *` }, fn, args[0]);
+  }
+  /** A standard five-field cron expression, in UTC. */
+  cron<F extends Ref>(name: string, expression: string, fn: F, ...args: OptionalRestArgs<F>) {
+    return this.add(name, { kind: "cron", expression }, fn, args[0]);
+  }
+
+  private add(name: string, schedule: CronSchedule, fn: Ref, args: unknown): this {
+    if (typeof name !== "string" || name.length === 0) throw walkinError("MISUSE", "Every cron job needs a non-empty name.");
+    if (this.jobs.has(name)) throw walkinError("MISUSE", `Cron job "${name}" is declared twice; names must be unique.`);
+    if (schedule.kind === "cron") parseCron(schedule.expression); // fail at definition, not at run time
+    this.jobs.set(name, { name, schedule, functionName: getFunctionName(fn), args: (args ?? {}) as Record<string, Value> });
+    return this;
+  }
+}
+
+export function cronJobs(): CronJobs {
+  return new CronJobs();
+}
+
+/** When a job with this schedule runs next, strictly after `after`. */
+export function nextRunAfter(schedule: CronSchedule, after: number): number {
+  return schedule.kind === "interval" ? after + schedule.ms : nextCronTime(parseCron(schedule.expression), after);
+}

@@ -1,0 +1,146 @@
+/**
+ * The types of `ctx.db`: readers for queries, writers for mutations, and the query builder.
+ * The engine implements them (src/engine/query.ts, src/engine/database.ts); this file is only
+ * the contract, typed by a data model so table, index and field names are checked.
+ */
+import type { GenericId, Value } from "../values/index.js";
+import type {
+  DocumentByInfo,
+  DocumentByName,
+  FieldPaths,
+  FieldTypeFromFieldPath,
+  GenericDataModel,
+  GenericTableInfo,
+  IndexNames,
+  Indexes,
+  NamedTableInfo,
+  TableNamesInDataModel,
+  WithoutSystemFields,
+} from "./dataModel.js";
+
+export interface DatabaseReader<DM extends GenericDataModel> {
+  /** The document with this ID, or `null`. An ID of another table is an error. */
+  get<T extends TableNamesInDataModel<DM>>(id: GenericId<T>): Promise<DocumentByName<DM, T> | null>;
+  /** Starts a query over a table. */
+  query<T extends TableNamesInDataModel<DM>>(table: T): QueryInitializer<NamedTableInfo<DM, T>>;
+  /** The table an ID belongs to, or `null` if `id` is not an ID of any of `tables`. */
+  normalizeId<T extends TableNamesInDataModel<DM>>(table: T, id: string): GenericId<T> | null;
+}
+
+export interface DatabaseWriter<DM extends GenericDataModel> extends DatabaseReader<DM> {
+  /** Inserts a document and returns its new ID. */
+  insert<T extends TableNamesInDataModel<DM>>(
+    table: T,
+    value: WithoutSystemFields<DocumentByName<DM, T>>,
+  ): Promise<GenericId<T>>;
+  /** Shallow-merges fields into a document; a field set to `undefined` is removed. */
+  patch<T extends TableNamesInDataModel<DM>>(
+    id: GenericId<T>,
+    value: Partial<WithoutSystemFields<DocumentByName<DM, T>>>,
+  ): Promise<void>;
+  /** Replaces a document's fields, keeping `_id` and `_creationTime`. */
+  replace<T extends TableNamesInDataModel<DM>>(
+    id: GenericId<T>,
+    value: WithoutSystemFields<DocumentByName<DM, T>>,
+  ): Promise<void>;
+  /** Deletes a document. */
+  delete(id: GenericId<TableNamesInDataModel<DM>>): Promise<void>;
+}
+
+export interface PaginationOptions {
+  numItems: number;
+  /** `null` for the first page, then the previous page's `continueCursor`. */
+  cursor: string | null;
+  /**
+   * Ends the page exactly at this cursor instead of after `numItems`. Live paginated queries
+   * use it to keep page boundaries fixed while documents are inserted and removed.
+   */
+  endCursor?: string | null;
+}
+
+export interface PaginationResult<T> {
+  page: T[];
+  isDone: boolean;
+  continueCursor: string;
+}
+
+export interface OrderedQuery<Info extends GenericTableInfo> extends AsyncIterable<DocumentByInfo<Info>> {
+  /** Keeps only documents for which the expression is true. Reads every document it skips. */
+  filter(predicate: (q: FilterBuilder<Info>) => ExpressionOrValue<boolean>): this;
+  /** All matching documents. */
+  collect(): Promise<DocumentByInfo<Info>[]>;
+  /** At most `n` documents. */
+  take(n: number): Promise<DocumentByInfo<Info>[]>;
+  /** The first document, or `null`. */
+  first(): Promise<DocumentByInfo<Info> | null>;
+  /** The only document, or `null`; throws if there is more than one. */
+  unique(): Promise<DocumentByInfo<Info> | null>;
+  /** One page, plus a cursor for the next. */
+  paginate(options: PaginationOptions): Promise<PaginationResult<DocumentByInfo<Info>>>;
+}
+
+export interface Query<Info extends GenericTableInfo> extends OrderedQuery<Info> {
+  /** Sorts by the index in use (`by_creation_time` unless `withIndex` chose one). */
+  order(order: "asc" | "desc"): OrderedQuery<Info>;
+}
+
+export interface QueryInitializer<Info extends GenericTableInfo> extends Query<Info> {
+  /** Reads a range of an index: `q.eq(...)` on a prefix of its fields, then optional bounds. */
+  withIndex<Name extends IndexNames<Info>>(
+    indexName: Name,
+    range?: (q: IndexRangeBuilder<DocumentByInfo<Info>, Indexes<Info>[Name]>) => IndexRange,
+  ): Query<Info>;
+  /** Reads the whole table in creation order (the same as not calling it; says so explicitly). */
+  fullTableScan(): Query<Info>;
+}
+
+/** Marker type returned by index range builders. */
+export interface IndexRange {
+  readonly __isIndexRange: true;
+}
+
+type Head<Fields extends string[]> = Fields extends [infer H extends string, ...any[]] ? H : never;
+type Tail<Fields extends string[]> = Fields extends [any, ...infer T extends string[]] ? T : [];
+
+/** `q.eq(f0, x).eq(f1, y).gt(f2, a).lt(f2, b)` in index field order. */
+export interface IndexRangeBuilder<Doc, Fields extends string[]> extends LowerBoundBuilder<Doc, Fields>, IndexRange {
+  eq(field: Head<Fields>, value: FieldTypeFromFieldPath<Doc, Head<Fields>>): IndexRangeBuilder<Doc, Tail<Fields>>;
+}
+
+export interface LowerBoundBuilder<Doc, Fields extends string[]> extends UpperBoundBuilder<Doc, Head<Fields>>, IndexRange {
+  gt(field: Head<Fields>, value: FieldTypeFromFieldPath<Doc, Head<Fields>>): UpperBoundBuilder<Doc, Head<Fields>>;
+  gte(field: Head<Fields>, value: FieldTypeFromFieldPath<Doc, Head<Fields>>): UpperBoundBuilder<Doc, Head<Fields>>;
+}
+
+export interface UpperBoundBuilder<Doc, Field extends string> extends IndexRange {
+  lt(field: Field, value: FieldTypeFromFieldPath<Doc, Field>): IndexRange;
+  lte(field: Field, value: FieldTypeFromFieldPath<Doc, Field>): IndexRange;
+}
+
+/** An expression evaluated against each document by `.filter`. */
+export interface Expression<T> {
+  readonly __expressionType: T;
+}
+export type ExpressionOrValue<T> = Expression<T> | T;
+
+export interface FilterBuilder<Info extends GenericTableInfo> {
+  field<P extends FieldPaths<Info>>(path: P): Expression<FieldTypeFromFieldPath<DocumentByInfo<Info>, P>>;
+  eq<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;
+  neq<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;
+  lt<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;
+  lte<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;
+  gt<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;
+  gte<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;
+  and(...exprs: ExpressionOrValue<boolean>[]): Expression<boolean>;
+  or(...exprs: ExpressionOrValue<boolean>[]): Expression<boolean>;
+  not(expr: ExpressionOrValue<boolean>): Expression<boolean>;
+  add<T extends number | bigint>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<T>;
+  sub<T extends number | bigint>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<T>;
+  mul<T extends number | bigint>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<T>;
+  div<T extends number | bigint>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<T>;
+  mod<T extends number | bigint>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<T>;
+  neg<T extends number | bigint>(value: ExpressionOrValue<T>): Expression<T>;
+}
+
+/** A document value as seen by untyped code. */
+export type AnyDocument = Record<string, Value | undefined>;

@@ -1,0 +1,74 @@
+/**
+ * `walkin/server`: everything used to write backend functions: the schema, the function
+ * builders, custom builders, references, crons and the context types.
+ */
+export { defineSchema, defineTable, TableDefinition, SchemaDefinition } from "./schema.js";
+export type { DataModelFromSchemaDefinition, IndexDefinition, SchemaOptions } from "./schema.js";
+export { query, internalQuery, mutation, internalMutation, action, internalAction, registerFunction, isRegisteredFunction } from "./functions.js";
+export { customQuery, customMutation, customAction, customCtx } from "./customFunctions.js";
+export type { Customization, CustomBuilder, CustomInputResult, Overwrite } from "./customFunctions.js";
+export { anyApi, getFunctionName, makeFunctionReference } from "./api.js";
+export type {
+  AnyApi,
+  AnyFunctionReference,
+  ApiFromModules,
+  FunctionArgs,
+  FunctionReference,
+  FunctionReturnType,
+  OptionalRestArgs,
+} from "./api.js";
+export { cronJobs, CronJobs } from "./cron.js";
+export type {
+  ActionBuilder,
+  ArgsOf,
+  Auth,
+  FunctionBuilder,
+  FunctionType,
+  FunctionVisibility,
+  GenericActionCtx,
+  GenericMutationCtx,
+  GenericQueryCtx,
+  MutationBuilder,
+  QueryBuilder,
+  RegisteredAction,
+  RegisteredFunction,
+  RegisteredMutation,
+  RegisteredQuery,
+  ScheduledFunctionId,
+  Scheduler,
+  UserIdentity,
+} from "./registration.js";
+export type {
+  DatabaseReader,
+  DatabaseWriter,
+  Expression,
+  ExpressionOrValue,
+  FilterBuilder,
+  IndexRangeBuilder,
+  OrderedQuery,
+  PaginationOptions,
+  PaginationResult,
+  Query,
+  QueryInitializer,
+} from "./database.js";
+export type {
+  AnyDataModel,
+  DocumentByName,
+  GenericDataModel,
+  GenericDocument,
+  SystemFields,
+  TableNamesInDataModel,
+  WithoutSystemFields,
+  WithSystemFields,
+} from "./dataModel.js";
+export { v, WalkinError, isWalkinError } from "../values/index.js";
+export type { GenericId, Id, Infer } from "../values/index.js";
+
+import type { AnyDataModel, DocumentByName, GenericDataModel, TableNamesInDataModel } from "./dataModel.js";
+import type { GenericMutationCtx, GenericQueryCtx, GenericActionCtx } from "./registration.js";
+/** Context types for the untyped builders; codegen writes ones bound to the schema. */
+export type QueryCtx<DM extends GenericDataModel = AnyDataModel> = GenericQueryCtx<DM>;
+export type MutationCtx<DM extends GenericDataModel = AnyDataModel> = GenericMutationCtx<DM>;
+export type ActionCtx<DM extends GenericDataModel = AnyDataModel> = GenericActionCtx<DM>;
+/** A document of a table of a data model: `Doc<DataModel, "users">` (codegen writes `Doc<"users">`). */
+export type Doc<DM extends GenericDataModel, T extends TableNamesInDataModel<DM>> = DocumentByName<DM, T>;

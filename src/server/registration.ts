@@ -1,0 +1,127 @@
+/**
+ * What a function sees (`ctx`) and what registering one produces.
+ *
+ * A registered function is a plain, frozen description: its type (query / mutation / action),
+ * visibility (public / internal), validators and handler. The engine reads it; nothing else
+ * is hidden in it. Phantom `__args` / `__returns` fields carry the types to `api.*` references.
+ */
+import type { GenericId, ObjectType, PropertyValidators, Validator, Value } from "../values/index.js";
+import type { DatabaseReader, DatabaseWriter } from "./database.js";
+import type { GenericDataModel } from "./dataModel.js";
+import type { FunctionReference, FunctionArgs, FunctionReturnType, OptionalRestArgs } from "./api.js";
+
+export type FunctionType = "query" | "mutation" | "action";
+export type FunctionVisibility = "public" | "internal";
+
+/** Who is calling, as established by the auth layer. `null` when signed out. */
+export interface UserIdentity {
+  /** Stable ID of the user (for Walk-in auth: the user document's ID). */
+  readonly subject: string;
+  /** Unique across issuers: `${issuer}|${subject}`. */
+  readonly tokenIdentifier: string;
+  readonly issuer: string;
+  readonly [claim: string]: Value | undefined;
+}
+
+export interface Auth {
+  /** The caller's identity, checked inside this transaction, or `null`. */
+  getUserIdentity(): Promise<UserIdentity | null>;
+}
+
+export type ScheduledFunctionId = GenericId<"_scheduled_functions">;
+
+export interface Scheduler {
+  /** Runs a mutation or action `delayMs` after this transaction commits (not at all if it aborts). */
+  runAfter<F extends FunctionReference<"mutation" | "action", FunctionVisibility>>(
+    delayMs: number,
+    fn: F,
+    ...args: OptionalRestArgs<F>
+  ): Promise<ScheduledFunctionId>;
+  /** Runs a mutation or action at a time (ms since epoch, or a Date). */
+  runAt<F extends FunctionReference<"mutation" | "action", FunctionVisibility>>(
+    timestamp: number | Date,
+    fn: F,
+    ...args: OptionalRestArgs<F>
+  ): Promise<ScheduledFunctionId>;
+  /** Cancels a scheduled function that has not started. */
+  cancel(id: ScheduledFunctionId): Promise<void>;
+}
+
+export interface GenericQueryCtx<DM extends GenericDataModel> {
+  db: DatabaseReader<DM>;
+  auth: Auth;
+}
+
+export interface GenericMutationCtx<DM extends GenericDataModel> {
+  db: DatabaseWriter<DM>;
+  auth: Auth;
+  scheduler: Scheduler;
+}
+
+export interface GenericActionCtx<_DM extends GenericDataModel = GenericDataModel> {
+  auth: Auth;
+  scheduler: Scheduler;
+  runQuery<F extends FunctionReference<"query", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
+  runMutation<F extends FunctionReference<"mutation", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
+  runAction<F extends FunctionReference<"action", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
+}
+
+/** The runtime description of a registered function. */
+export interface RegisteredFunction<
+  Type extends FunctionType = FunctionType,
+  Visibility extends FunctionVisibility = FunctionVisibility,
+  Args = any,
+  Returns = any,
+> {
+  readonly type: Type;
+  readonly visibility: Visibility;
+  /** Object validator of the arguments, or `null` when the function declared none. */
+  readonly args: Validator<any, "required", any> | null;
+  readonly returns: Validator<any, any, any> | null;
+  readonly handler: (ctx: any, args: any) => unknown;
+  /** Type-only. */
+  readonly __args: Args;
+  /** Type-only. */
+  readonly __returns: Returns;
+}
+
+export type RegisteredQuery<V extends FunctionVisibility, Args, Returns> = RegisteredFunction<"query", V, Args, Returns>;
+export type RegisteredMutation<V extends FunctionVisibility, Args, Returns> = RegisteredFunction<"mutation", V, Args, Returns>;
+export type RegisteredAction<V extends FunctionVisibility, Args, Returns> = RegisteredFunction<"action", V, Args, Returns>;
+
+/** Args a handler receives given the `args` declared (validators, a validator, or nothing). */
+export type ArgsOf<ArgsValidator> = [ArgsValidator] extends [PropertyValidators]
+  ? ObjectType<ArgsValidator>
+  : ArgsValidator extends Validator<infer T, any, any>
+    ? T
+    : Record<string, never>;
+
+type ReturnsOf<ReturnsValidator, Returned> = ReturnsValidator extends Validator<infer T, any, any> ? T : Awaited<Returned>;
+
+export interface FunctionDefinition<Ctx, ArgsValidator, ReturnsValidator, Returned> {
+  /** Validators of the arguments; calls with anything else are rejected before the handler runs. */
+  args?: ArgsValidator;
+  /** Validator of the return value (optional); a mismatch is an error, not a silent leak. */
+  returns?: ReturnsValidator;
+  handler: (ctx: Ctx, args: ArgsOf<ArgsValidator>) => Returned;
+}
+
+/** `query`, `mutation`, `action` and their internal variants, typed by a data model. */
+export interface FunctionBuilder<Type extends FunctionType, Visibility extends FunctionVisibility, Ctx> {
+  <
+    ArgsValidator extends PropertyValidators | Validator<any, "required", any> = Record<never, never>,
+    ReturnsValidator extends Validator<any, any, any> | undefined = undefined,
+    Returned extends ReturnsValidator extends Validator<infer T, any, any> ? T | Promise<T> : unknown = any,
+  >(
+    definition: FunctionDefinition<Ctx, ArgsValidator, ReturnsValidator, Returned>,
+  ): RegisteredFunction<Type, Visibility, ArgsOf<ArgsValidator>, ReturnsOf<ReturnsValidator, Returned>>;
+  <Args extends Record<string, any> = Record<string, never>, Returned = unknown>(
+    handler: (ctx: Ctx, args: Args) => Returned,
+  ): RegisteredFunction<Type, Visibility, Args, Awaited<Returned>>;
+}
+
+export type QueryBuilder<DM extends GenericDataModel, V extends FunctionVisibility> = FunctionBuilder<"query", V, GenericQueryCtx<DM>>;
+export type MutationBuilder<DM extends GenericDataModel, V extends FunctionVisibility> = FunctionBuilder<"mutation", V, GenericMutationCtx<DM>>;
+export type ActionBuilder<DM extends GenericDataModel, V extends FunctionVisibility> = FunctionBuilder<"action", V, GenericActionCtx<DM>>;
+
+export type { FunctionArgs, FunctionReturnType };

@@ -1,0 +1,177 @@
+/**
+ * `defineSchema` / `defineTable`: the shape of every table and its indexes.
+ *
+ * The schema is checked when it is defined (bad table names, reserved or duplicate index names,
+ * indexes on fields the table does not have), so a mistake fails at startup with a message that
+ * says what to change, never later on some request. At run time the engine validates every
+ * written document against its table's validator.
+ *
+ * Every table implicitly has two indexes: `by_id` (`["_id"]`) and `by_creation_time`
+ * (`["_creationTime"]`). Every user index gets `_creationTime` and `_id` appended, so documents
+ * with equal indexed fields come back in creation order and every index key is unique.
+ */
+import { walkinError, asObjectValidator, isValidator } from "../values/index.js";
+import type { GenericId, Infer, ObjectType, PropertyValidators, Validator, VObject } from "../values/index.js";
+import type { Expand, GenericDataModel, GenericTableIndexes } from "./dataModel.js";
+
+type AnyValidator = Validator<any, any, any>;
+
+/** The field paths a document validator declares (`"a"`, `"a.b"`). */
+export type FieldPathsOf<V> = V extends { fieldPaths: infer FP extends string } ? FP : string;
+
+const RESERVED_INDEXES = new Set(["by_id", "by_creation_time"]);
+const NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
+
+export interface IndexDefinition {
+  name: string;
+  fields: string[];
+}
+
+export class TableDefinition<
+  DocValidator extends AnyValidator = AnyValidator,
+  TableIndexes extends GenericTableIndexes = {},
+> {
+  /** Type-only marker of the declared indexes. */
+  declare readonly __indexes: TableIndexes;
+
+  constructor(
+    readonly validator: DocValidator,
+    readonly indexes: readonly IndexDefinition[] = [],
+  ) {}
+
+  /**
+   * Declares an index over one or more fields, in order. Queries use it with
+   * `.withIndex(name, (q) => q.eq(field0, x).gt(field1, y))`.
+   *
+   * @example
+   * defineTable({ channel: v.string(), body: v.string() }).index("by_channel", ["channel"])
+   */
+  index<Name extends string, Fields extends [FieldPathsOf<DocValidator>, ...FieldPathsOf<DocValidator>[]]>(
+    name: Name,
+    fields: Fields,
+  ): TableDefinition<DocValidator, Expand<TableIndexes & Record<Name, [...Fields, "_creationTime"]>>> {
+    const where = `index "${name}"`;
+    if (typeof name !== "string" || !NAME.test(name)) {
+      throw misuse(`${where}: index names must start with a letter and use only letters, digits and _.`);
+    }
+    if (RESERVED_INDEXES.has(name)) {
+      throw misuse(`${where}: "${name}" is built in; every table already has it. Pick another name.`);
+    }
+    if (this.indexes.some((index) => index.name === name)) {
+      throw misuse(`${where} is declared twice on the same table. Index names must be unique per table.`);
+    }
+    if (!Array.isArray(fields) || fields.length === 0) {
+      throw misuse(`${where} has no fields. List at least one field, e.g. .index("${name}", ["field"]).`);
+    }
+    for (const field of fields) {
+      if (field === "_id" || field === "_creationTime") {
+        throw misuse(`${where}: "${field}" is added to every index automatically; remove it from the list.`);
+      }
+      if (!hasFieldPath(this.validator, field)) {
+        throw misuse(`${where} names "${field}", which the table's validator does not declare. ` +
+          `Add the field to defineTable({...}) or fix the name.`);
+      }
+    }
+    if (new Set(fields).size !== fields.length) {
+      throw misuse(`${where} lists a field twice.`);
+    }
+    return new TableDefinition(this.validator, [...this.indexes, { name, fields: [...fields] }]) as never;
+  }
+}
+
+/**
+ * Defines a table from its fields (or an object/union validator).
+ * @example
+ * const messages = defineTable({ author: v.id("users"), body: v.string() });
+ */
+export function defineTable<Fields extends PropertyValidators>(
+  fields: Fields,
+): TableDefinition<VObject<ObjectType<Fields>, Fields>>;
+export function defineTable<V extends AnyValidator>(validator: V): TableDefinition<V>;
+export function defineTable(fieldsOrValidator: PropertyValidators | AnyValidator): TableDefinition {
+  if (typeof fieldsOrValidator !== "object" || fieldsOrValidator === null) {
+    throw misuse("defineTable takes an object of validators, e.g. defineTable({ name: v.string() }).");
+  }
+  const validator = isValidator(fieldsOrValidator) ? fieldsOrValidator : asObjectValidator(fieldsOrValidator);
+  if (validator.kind !== "object" && validator.kind !== "union" && validator.kind !== "any") {
+    throw misuse(`defineTable needs an object validator (or a union of them), not v.${validator.kind}().`);
+  }
+  return new TableDefinition(validator);
+}
+
+export interface SchemaOptions {
+  /** Validate written documents against the schema (default true). */
+  schemaValidation?: boolean;
+}
+
+export class SchemaDefinition<Tables extends Record<string, TableDefinition<any, any>> = Record<string, TableDefinition<any, any>>> {
+  constructor(
+    readonly tables: Tables,
+    readonly schemaValidation: boolean,
+  ) {}
+}
+
+/**
+ * Declares every table of the app.
+ * @example
+ * export default defineSchema({
+ *   users: defineTable({ name: v.string() }),
+ *   messages: defineTable({ author: v.id("users"), body: v.string() }).index("by_author", ["author"]),
+ * });
+ */
+export function defineSchema<Tables extends Record<string, TableDefinition<any, any>>>(
+  tables: Tables,
+  options: SchemaOptions = {},
+): SchemaDefinition<Tables> {
+  if (typeof tables !== "object" || tables === null) {
+    throw misuse("defineSchema takes an object mapping table names to defineTable(...).");
+  }
+  for (const [name, table] of Object.entries(tables)) {
+    if (!NAME.test(name)) {
+      throw misuse(`table "${name}": table names must start with a letter (names starting with _ are ` +
+        `reserved for system tables) and use only letters, digits and _.`);
+    }
+    if (!(table instanceof TableDefinition)) {
+      throw misuse(`table "${name}" is not a table definition. Wrap its fields in defineTable({...}).`);
+    }
+  }
+  return new SchemaDefinition(tables, options.schemaValidation ?? true);
+}
+
+/** The type-level data model of a schema, used to type `ctx.db`. */
+export type DataModelFromSchemaDefinition<S extends SchemaDefinition<any>> = {
+  [T in keyof S["tables"] & string]: S["tables"][T] extends TableDefinition<infer V, infer Idx>
+    ? {
+        document: Expand<Infer<V> & { _id: GenericId<T>; _creationTime: number }>;
+        fieldPaths: FieldPathsOf<V> | "_id" | "_creationTime";
+        indexes: Expand<Idx & { by_id: ["_id"]; by_creation_time: ["_creationTime"] }>;
+      }
+    : never;
+};
+
+
+/** Whether a document validator declares `path` (a dotted path), in any union member. */
+export function hasFieldPath(validator: AnyValidator, path: string): boolean {
+  const [head, ...rest] = path.split(".");
+  const v0 = validator as AnyValidator & { kind: string; fields?: Record<string, AnyValidator>; members?: AnyValidator[] };
+  switch (v0.kind) {
+    case "any":
+      return true;
+    case "union":
+      return (v0.members ?? []).some((member) => hasFieldPath(member, path));
+    case "object": {
+      const field = v0.fields?.[head!];
+      if (field === undefined) return false;
+      return rest.length === 0 || hasFieldPath(field, rest.join("."));
+    }
+    default:
+      return false;
+  }
+}
+
+function misuse(message: string) {
+  return walkinError("MISUSE", message);
+}
+
+/** A schema's data model, or the untyped one. */
+export type DataModelOf<S> = S extends SchemaDefinition<any> ? DataModelFromSchemaDefinition<S> : GenericDataModel;

@@ -1,0 +1,120 @@
+/**
+ * Index range scans at a snapshot: the SQL, the bounds encoding and the row mapping.
+ *
+ * How a scan reads (one statement, served entirely by the primary keys):
+ *
+ * 1. The inner query walks `index_entries` by its primary key (index_id, key, ts) over the key
+ *    range, keeping only versions with ts <= readTs. `GROUP BY key` with `max(ts)` collapses the
+ *    versions of each key; SQLite documents that a bare column next to a single max() takes its
+ *    value from the row holding the max, so `doc_id` is the entry's state as of readTs, and
+ *    `HAVING doc_id IS NOT NULL` drops entries removed by then. The rows already arrive in key
+ *    order, so the grouping streams (no temporary B-tree) and runs backwards for `desc`.
+ * 2. Each live entry is joined to its document's newest version at or before readTs (one seek
+ *    on documents' (id, ts) key); a tombstone there means the document is gone at readTs.
+ * 3. No SQL LIMIT: a bound LIMIT parameter makes SQLite re-prepare the statement on every run
+ *    (about 10 µs, more than a point scan costs). Instead the caller iterates and stops after
+ *    `limit` rows; the statement produces rows lazily, so nothing past the limit is read.
+ *
+ * Measured against the alternatives on 10k entries (see the module's tests for the plan check):
+ * a correlated `ts = (SELECT max(ts) ...)` filter per row was 15-40% slower with several
+ * versions per key, and deduplicating versions in JavaScript up to 3x slower.
+ */
+import type Database from "better-sqlite3";
+import type { IndexEntry, KeyRange, ScanRequest } from "../types.js";
+
+export interface ScanRow {
+  key: Buffer;
+  id: string;
+  ts: number;
+  table_name: string;
+  body: string;
+}
+
+interface ScanParams {
+  indexId: string;
+  readTs: number;
+  lower: Buffer;
+  upper?: Buffer;
+}
+
+/** The scan statement for one order, with or without an upper bound (4 variants in all). */
+export function scanSql(order: "asc" | "desc", upperBounded: boolean): string {
+  const direction = order === "asc" ? "ASC" : "DESC";
+  return `
+    SELECT live.key AS key, documents.id AS id, documents.ts AS ts,
+           documents.table_name AS table_name, documents.body AS body
+    FROM (
+      SELECT key, doc_id, max(ts)
+      FROM index_entries
+      WHERE index_id = @indexId AND key >= @lower ${upperBounded ? "AND key < @upper" : ""}
+        AND ts <= @readTs
+      GROUP BY key
+      HAVING doc_id IS NOT NULL
+      ORDER BY key ${direction}
+    ) AS live
+    JOIN documents ON documents.id = live.doc_id AND documents.ts = (
+      SELECT max(version.ts) FROM documents AS version
+      WHERE version.id = live.doc_id AND version.ts <= @readTs
+    )
+    WHERE documents.body IS NOT NULL
+    ORDER BY live.key ${direction}`;
+}
+
+/** Prepared scan statements, created once per connection. */
+export class Scanner {
+  private readonly statements: Record<"asc" | "desc", Record<"bounded" | "open", Database.Statement<[ScanParams], ScanRow>>>;
+
+  constructor(db: Database.Database) {
+    const prepare = (order: "asc" | "desc", upperBounded: boolean) =>
+      db.prepare<[ScanParams], ScanRow>(scanSql(order, upperBounded));
+    this.statements = {
+      asc: { bounded: prepare("asc", true), open: prepare("asc", false) },
+      desc: { bounded: prepare("desc", true), open: prepare("desc", false) },
+    };
+  }
+
+  scan(request: ScanRequest): IndexEntry[] {
+    const { limit } = request;
+    if (!(limit >= 0)) {
+      throw new RangeError(`Walk-in storage: scan limit must be a number >= 0, got ${limit}.`);
+    }
+    const entries: IndexEntry[] = [];
+    if (limit === 0) return entries;
+    const { lower, upper } = sqlBounds(request.range);
+    const params: ScanParams = { indexId: request.indexId, readTs: request.readTs, lower };
+    if (upper !== undefined) params.upper = upper;
+    const statement = this.statements[request.order][upper === undefined ? "open" : "bounded"];
+    for (const row of statement.iterate(params)) {
+      entries.push({
+        key: new Uint8Array(row.key.buffer, row.key.byteOffset, row.key.byteLength),
+        doc: { id: row.id, table: row.table_name, ts: row.ts, body: row.body },
+      });
+      // Leaving the loop early resets the statement, so SQLite stops reading there.
+      if (entries.length >= limit) break;
+    }
+    return entries;
+  }
+}
+
+/**
+ * Turns any range into `key >= lower [AND key < upper]`, so four statements cover every case.
+ * In memcmp order the smallest key greater than k is k followed by a 0x00 byte, so
+ * "> k" is ">= k+00" and "<= k" is "< k+00". An unbounded lower end is the empty key, the
+ * smallest of all.
+ */
+function sqlBounds(range: KeyRange): { lower: Buffer; upper: Buffer | undefined } {
+  const lower = range.lower === undefined ? Buffer.alloc(0) : range.lower.inclusive ? toBuffer(range.lower.key) : successor(range.lower.key);
+  const upper = range.upper === undefined ? undefined : range.upper.inclusive ? successor(range.upper.key) : toBuffer(range.upper.key);
+  return { lower, upper };
+}
+
+function successor(key: Uint8Array): Buffer {
+  const next = Buffer.alloc(key.byteLength + 1);
+  next.set(key);
+  return next;
+}
+
+/** A Buffer over the same bytes (no copy): better-sqlite3 binds Buffers as BLOBs. */
+export function toBuffer(key: Uint8Array): Buffer {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+}

@@ -1,0 +1,95 @@
+/**
+ * Opening a SQLite database for Walk-in: connection settings (journal mode, durability) and the
+ * schema with its migrations. Everything that depends on the on-disk layout starts here.
+ */
+import Database from "better-sqlite3";
+
+/**
+ * How hard a commit waits for the disk before it is acknowledged.
+ *
+ * - `"full"` (the default): SQLite fsyncs the write-ahead log on every commit, so an
+ *   acknowledged commit survives `kill -9` *and* a power loss or kernel crash.
+ * - `"normal"`: the log is fsynced only at checkpoints. An acknowledged commit is in the OS page
+ *   cache, so it survives the process being killed (`kill -9`, a crash of Node) but the last
+ *   commits can be lost if the machine loses power. Faster; opt in only if that trade is fine.
+ */
+export type SqliteSynchronous = "full" | "normal";
+
+/** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5_000;
+
+/**
+ * The schema, one entry per version: `MIGRATIONS[n]` takes a database from `user_version` n to
+ * n + 1. A new layout is a new entry appended here, never an edit of an old one, so every
+ * database in the field can be brought forward step by step.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  -- Every version of every document. A NULL body is a tombstone. The primary key (id, ts) is the
+  -- whole access path: "newest version of id at or before ts" is one backward seek.
+  CREATE TABLE documents (
+    id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    table_name TEXT NOT NULL,
+    body TEXT,
+    PRIMARY KEY (id, ts)
+  ) WITHOUT ROWID;
+
+  -- Every version of every index entry. A NULL doc_id means the entry was removed at ts.
+  -- Keys are BLOBs, which SQLite compares with memcmp (a shorter prefix first): exactly the order
+  -- of the encoded index keys, so range scans are range seeks on this primary key.
+  CREATE TABLE index_entries (
+    index_id TEXT NOT NULL,
+    key BLOB NOT NULL,
+    ts INTEGER NOT NULL,
+    doc_id TEXT,
+    PRIMARY KEY (index_id, key, ts)
+  ) WITHOUT ROWID;
+
+  -- The engine's small key/value registry (getMeta/setMeta). Not versioned.
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+  -- The newest commit timestamp, in its own single-row table rather than in meta so that no
+  -- engine metadata key can ever collide with it.
+  CREATE TABLE clock (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    latest_ts INTEGER NOT NULL
+  );
+  INSERT INTO clock (singleton, latest_ts) VALUES (1, 0);
+  `,
+];
+
+/** The schema version this code reads and writes (SQLite's `user_version`). */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Opens (creating if needed) a database file, sets up the connection and migrates the schema. */
+export function openDatabase(filename: string, synchronous: SqliteSynchronous): Database.Database {
+  const db = new Database(filename, { timeout: BUSY_TIMEOUT_MS });
+  try {
+    // WAL lets readers proceed while a commit is being written and makes each commit one
+    // sequential append. An in-memory database has no file to log to, so it keeps its default.
+    if (filename !== ":memory:") db.pragma("journal_mode = WAL");
+    db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    migrate(db, filename);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+function migrate(db: Database.Database, filename: string): void {
+  db.transaction(() => {
+    const version = db.pragma("user_version", { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(
+        `Walk-in storage: ${filename} has schema version ${version}, but this version of Walk-in ` +
+          `only knows up to ${SCHEMA_VERSION}. Upgrade Walk-in to open it.`,
+      );
+    }
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    // user_version is part of the database header, so it commits atomically with the schema.
+    if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}

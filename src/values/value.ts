@@ -1,0 +1,213 @@
+/**
+ * What a Walk-in value is, and the check that a JavaScript value is one.
+ *
+ * Values are what functions take and return and what documents hold: null, int64 (bigint),
+ * float64 (number, including NaN, ±Infinity and -0), boolean, string, bytes (ArrayBuffer),
+ * arrays and plain objects. `undefined` exists only as "this field is absent". Everything else
+ * (functions, class instances, cycles, odd field names) is refused here with the path of the
+ * offending part, so a bad value fails where it was made rather than deep inside the engine.
+ *
+ * The rules live in small exported helpers (`fieldNameProblem`, `nonValueProblem`, `ValueWalk`)
+ * because `json.ts` applies the same rules while it encodes, in a single pass.
+ */
+import { walkinError } from "./errors.js";
+import { formatPath, type PathKey } from "./path.js";
+
+/**
+ * A value Walk-in can store and send. In objects, `undefined` means "field absent".
+ *
+ * @example
+ * const doc: Value = { name: "Ada", visits: 3n, avatar: new ArrayBuffer(8), tags: ["x"] };
+ */
+export type Value =
+  | null
+  | bigint
+  | number
+  | boolean
+  | string
+  | ArrayBuffer
+  | Value[]
+  | { [key: string]: Value | undefined };
+
+/**
+ * The JSON form of a value on the wire and at rest (see `convertToJson`).
+ *
+ * @example
+ * const json: JSONValue = { count: { $integer: "AQAAAAAAAAA=" } };
+ */
+export type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue };
+
+/** Containers may nest this deep; deeper is refused (and is how cycles are caught cheaply). */
+export const MAX_VALUE_DEPTH = 64;
+/** Longest allowed field name, in UTF-16 code units. */
+export const MAX_FIELD_NAME_LENGTH = 1024;
+export const INT64_MIN = -(2n ** 63n);
+export const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * Throws `INVALID_VALUE` unless `value` is a `Value`; the message names the offending path.
+ *
+ * @example
+ * checkValue({ when: new Date() }, "args");
+ * // WalkinError: args.when: Date is not a value: store date.getTime() (a number) instead
+ */
+export function checkValue(value: unknown, path = "value"): asserts value is Value {
+  if (value === undefined) new ValueWalk(path).fail(UNDEFINED_PROBLEM);
+  checkInner(value, new ValueWalk(path));
+}
+
+function checkInner(value: unknown, walk: ValueWalk): void {
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+      return;
+    case "bigint":
+      if (value < INT64_MIN || value > INT64_MAX) walk.fail(INT64_RANGE_PROBLEM);
+      return;
+    case "object": {
+      if (value === null || value instanceof ArrayBuffer) return;
+      if (Array.isArray(value)) {
+        walk.enter(value);
+        for (let i = 0; i < value.length; i++) {
+          const element: unknown = value[i];
+          walk.keys.push(i);
+          if (element === undefined) walk.fail(UNDEFINED_IN_ARRAY_PROBLEM);
+          checkInner(element, walk);
+          walk.keys.pop();
+        }
+        walk.leave();
+        return;
+      }
+      if (!isPlainObject(value)) return walk.fail(nonValueProblem(value));
+      walk.enter(value);
+      for (const key of Object.keys(value)) {
+        const field: unknown = (value as Record<string, unknown>)[key];
+        if (field === undefined) continue; // absent field
+        walk.keys.push(key);
+        const problem = fieldNameProblem(key);
+        if (problem !== undefined) walk.fail(problem);
+        checkInner(field, walk);
+        walk.keys.pop();
+      }
+      walk.leave();
+      return;
+    }
+    default:
+      walk.fail(nonValueProblem(value));
+  }
+}
+
+export const UNDEFINED_PROBLEM = "undefined is not a value: use null, or leave the field out";
+export const UNDEFINED_IN_ARRAY_PROBLEM = "undefined is not allowed in arrays (nor are holes): use null";
+export const INT64_RANGE_PROBLEM = "bigint is outside the signed 64-bit range of int64 (-2^63 to 2^63-1)";
+
+/** True for `{}`-style objects: those whose prototype is `Object.prototype` or `null`. */
+export function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Why `name` cannot be a field name, or `undefined` when it can.
+ * Names starting with "$" are reserved because the wire encoding marks special values with them.
+ */
+export function fieldNameProblem(name: string): string | undefined {
+  if (name.length === 0) return "field names must not be empty";
+  if (name.length > MAX_FIELD_NAME_LENGTH) {
+    return `field names are at most ${MAX_FIELD_NAME_LENGTH} characters long (this one has ${name.length})`;
+  }
+  if (name.charCodeAt(0) === 0x24) {
+    return 'field names must not start with "$" (it marks special values in the wire encoding): rename the field';
+  }
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e) {
+      const hex = code.toString(16).toUpperCase().padStart(4, "0");
+      return (
+        `field names may only hold printable ASCII characters, found U+${hex} at position ${i}: ` +
+        "to key by arbitrary text, store an array of { key, value } objects"
+      );
+    }
+  }
+  return undefined;
+}
+
+/** Explains why `value` (a function, symbol, class instance, ...) is not a value, with a fix. */
+export function nonValueProblem(value: unknown): string {
+  switch (typeof value) {
+    case "undefined":
+      return UNDEFINED_PROBLEM;
+    case "function":
+      return "functions are not values: call it and store its result, or leave it out";
+    case "symbol":
+      return "symbols are not values: use a string instead";
+    case "bigint":
+      return INT64_RANGE_PROBLEM;
+    case "object":
+      break;
+    default:
+      return `${typeof value} is not a value`;
+  }
+  if (value instanceof Date) return "Date is not a value: store date.getTime() (a number) instead";
+  if (value instanceof Map) return "Map is not a value: store Object.fromEntries(map) or [...map.entries()] instead";
+  if (value instanceof Set) return "Set is not a value: store [...set] instead";
+  if (value instanceof Promise) return "Promise is not a value: did you forget to await it?";
+  if (ArrayBuffer.isView(value)) {
+    const name = value.constructor?.name ?? "typed array";
+    return `${name} is not a value: only ArrayBuffer holds bytes, store view.slice().buffer instead`;
+  }
+  if (typeof SharedArrayBuffer !== "undefined" && value instanceof SharedArrayBuffer) {
+    return "SharedArrayBuffer is not a value: copy it into an ArrayBuffer";
+  }
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  const what = typeof name === "string" && name !== "" ? `an instance of class ${name}` : "this object";
+  return `${what} is not a value: only plain objects, arrays and ArrayBuffer are; copy the fields you need into a plain object`;
+}
+
+/**
+ * The state of one walk over a value: the path so far (as bare keys, formatted only on failure)
+ * and the stack of containers being visited (for the depth limit and cycle reports).
+ *
+ * Cycles cost nothing on the success path: a cycle always exceeds the depth limit, and only
+ * then is the container stack searched for the repeated object, to report the cycle by name.
+ */
+export class ValueWalk {
+  readonly keys: PathKey[] = [];
+  private readonly containers: object[] = [];
+
+  constructor(private readonly root: string) {}
+
+  /** Enters an array or object; throws when it is nested too deep or contains itself. */
+  enter(container: object): void {
+    this.containers.push(container);
+    if (this.containers.length > MAX_VALUE_DEPTH) this.failTooDeep();
+  }
+
+  leave(): void {
+    this.containers.pop();
+  }
+
+  /** Throws `INVALID_VALUE` for the current path. */
+  fail(problem: string): never {
+    throw walkinError("INVALID_VALUE", `${formatPath(this.root, this.keys)}: ${problem}`);
+  }
+
+  private failTooDeep(): never {
+    // containers[k] was entered when the path was keys[0..k): find the first object that
+    // is its own ancestor and name both places.
+    const stack = this.containers;
+    for (let k = 1; k < stack.length; k++) {
+      const first = stack.indexOf(stack[k]!);
+      if (first < k) {
+        const here = formatPath(this.root, this.keys.slice(0, k));
+        const ancestor = formatPath(this.root, this.keys.slice(0, first));
+        throw walkinError(
+          "INVALID_VALUE",
+          `${here}: cycle: this is the same object as ${ancestor}, and a value cannot contain itself`,
+        );
+      }
+    }
+    this.fail(`nesting is deeper than ${MAX_VALUE_DEPTH} levels`);
+  }
+}
