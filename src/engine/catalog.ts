@@ -10,6 +10,7 @@ import { walkinError } from "../values/index.js";
 import type { Validator } from "../values/index.js";
 import type { SchemaDefinition, TableDefinition } from "../server/schema.js";
 import type { Storage } from "../storage/types.js";
+import { tableNumberOfId } from "./ids.js";
 
 export interface IndexInfo {
   /** Storage-level ID, stable across restarts: `${table}.${index}`. */
@@ -144,6 +145,12 @@ export class Catalog {
    */
   phantom(name: string): TableInfo {
     return { name, number: -1, validator: null, system: false, indexes: tableIndexes(name, []) };
+  }
+
+  /** Whether `id` is a well-formed ID of table `tableName` (what `v.id(tableName)` checks). */
+  isIdOfTable(tableName: string, id: string): boolean {
+    const number = tableNumberOfId(id);
+    return number !== null && this.byNumber.get(number)?.name === tableName;
   }
 
   tableOfNumber(number: number): TableInfo | undefined {

@@ -12,6 +12,8 @@ import type { Modules } from "./functions.js";
 import type { Transaction } from "./transaction.js";
 import { QueryImpl } from "./query.js";
 
+const SYSTEM = { system: true };
+
 type Schedule = (txn: Transaction, time: number, ref: string, args: Record<string, Value>) => Promise<string>;
 
 export class Crons {
@@ -31,8 +33,8 @@ export class Crons {
       const rows = await this.rows(engine, txn).collect();
       for (const row of rows) {
         const job = this.jobs.get(row.name as string);
-        if (!job) await txn.delete(row._id);
-        else if (row.spec !== spec(job)) await txn.patch(row._id, { spec: spec(job), nextRun: nextRunAfter(job.schedule, txn.now) });
+        if (!job) await txn.delete(row._id, SYSTEM);
+        else if (row.spec !== spec(job)) await txn.patch(row._id, { spec: spec(job), nextRun: nextRunAfter(job.schedule, txn.now) }, SYSTEM);
       }
       for (const job of this.jobs.values()) {
         if (!rows.some((row) => row.name === job.name)) {
@@ -58,7 +60,7 @@ export class Crons {
         const row = await this.rows(engine, txn, name).first();
         if (!row || (row.nextRun as number) > now) return;
         await schedule(txn, row.nextRun as number, job.functionName, job.args);
-        await txn.patch(row._id, { nextRun: nextRunAfter(job.schedule, now) });
+        await txn.patch(row._id, { nextRun: nextRunAfter(job.schedule, now) }, SYSTEM);
       });
     }
     if (this.due.size > 0) await this.refresh(engine);

@@ -8,21 +8,24 @@ import type { Catalog, TableInfo } from "./catalog.js";
 import { QueryImpl } from "./query.js";
 import type { Transaction } from "./transaction.js";
 
-export function createDatabaseReader(txn: Transaction, catalog: Catalog, { system = false } = {}) {
+function createReader(txn: Transaction, catalog: Catalog, system: boolean) {
   const tableForRead = (name: string): TableInfo => catalog.lookup(name, { system }) ?? catalog.phantom(name);
-  const reader = {
+  return {
     get: (id: string) => txn.get(id, { system }),
     query: (table: string) => new QueryImpl(txn, tableForRead(table)),
     normalizeId: (table: string, id: string) => (typeof id === "string" && txn.isIdOfTable(table, id) ? id : null),
   };
-  return reader;
+}
+
+/** `ctx.db` of a query; `system: true` gives a reader of system tables (what `ctx.db.system` is). */
+export function createDatabaseReader(txn: Transaction, catalog: Catalog, { system = false } = {}) {
+  return system ? createReader(txn, catalog, true) : { ...createReader(txn, catalog, false), system: createReader(txn, catalog, true) };
 }
 
 export function createDatabaseWriter(txn: Transaction, catalog: Catalog) {
   const reader = createDatabaseReader(txn, catalog);
   return {
     ...reader,
-    system: createDatabaseReader(txn, catalog, { system: true }),
     insert: async (table: string, value: Record<string, Value | undefined>) =>
       txn.insert(await catalog.ensureTable(table), value),
     patch: (id: string, value: Record<string, Value | undefined>) => txn.patch(checkId(id, "patch"), value),

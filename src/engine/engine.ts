@@ -29,7 +29,7 @@ import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functi
 import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
-import { Transaction } from "./transaction.js";
+import { CreationClock, Transaction } from "./transaction.js";
 import { SYSTEM_TABLES, createScheduler, type SchedulerCtx } from "./scheduler.js";
 import { Subscriptions } from "./subscriptions.js";
 import { Crons } from "./cron.js";
@@ -85,6 +85,7 @@ export class Engine {
   readonly subscriptions: Subscriptions;
   private readonly commitLog = new CommitLog();
   private readonly snapshots = new ActiveSnapshots();
+  private readonly creationClock = new CreationClock();
   private readonly commitListeners = new Set<(record: CommitRecord, tables: Set<string>) => void>();
   private commitQueue: Promise<unknown> = Promise.resolve();
   private commitsSincePrune = 0;
@@ -150,16 +151,13 @@ export class Engine {
     return () => this.commitListeners.delete(listener);
   }
 
-  readonly isIdOfTable = (table: string, id: string): boolean => {
-    const txn = new Transaction(this.storage, this.catalog, this.latest, 0);
-    return txn.isIdOfTable(table, id);
-  };
+  readonly isIdOfTable = (table: string, id: string): boolean => this.catalog.isIdOfTable(table, id);
 
   /** Runs a query function at `readTs` and reports its outcome and read set (never throws). */
   async executeQuery(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
     const release = this.snapshots.pin(readTs);
     const now = Date.now();
-    const txn = new Transaction(this.storage, this.catalog, readTs, now);
+    const txn = new Transaction(this.storage, this.catalog, readTs, now, this.creationClock);
     const auth = this.authFor(txn, caller);
     this.stats.queryRuns += 1;
     try {
@@ -221,7 +219,7 @@ export class Engine {
     prelude?: (txn: Transaction) => Promise<boolean>,
   ): Promise<{ value: Value; txn: Transaction }> {
     const now = Date.now();
-    const txn = new Transaction(this.storage, this.catalog, readTs, now);
+    const txn = new Transaction(this.storage, this.catalog, readTs, now, this.creationClock);
     const auth = this.authFor(txn, caller);
     const ctx = {
       db: createDatabaseWriter(txn, this.catalog),
@@ -239,7 +237,7 @@ export class Engine {
   /** Runs engine-internal work in a mutation transaction (scheduler bookkeeping, index builds). */
   async runSystemMutation<T>(work: (txn: Transaction, ctx: SchedulerCtx) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const txn = new Transaction(this.storage, this.catalog, this.latest, Date.now());
+      const txn = new Transaction(this.storage, this.catalog, this.latest, Date.now(), this.creationClock);
       const result = await work(txn, { db: createDatabaseReader(txn, this.catalog, { system: true }) });
       const committed = await this.commit(txn);
       if (committed.ok) return result;

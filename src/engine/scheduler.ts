@@ -44,6 +44,8 @@ export interface SchedulerCtx {
   db: ReturnType<typeof createDatabaseReader>;
 }
 
+const SYSTEM = { system: true };
+
 /** How many scheduled calls run at once. */
 const CONCURRENCY = 8;
 /** The longest a timer may wait (setTimeout's limit), after which the loop just looks again. */
@@ -95,7 +97,7 @@ export function createScheduler(engine: Engine, crons: Crons) {
           if (!job || txn.tableOfId(id, { system: true }).name !== "_scheduled_functions") {
             throw walkinError("NOT_FOUND", `scheduler.cancel: no scheduled function with ID "${id}".`);
           }
-          if (job.state === "pending") await txn.patch(id, { state: "canceled", completedTime: txn.now });
+          if (job.state === "pending") await txn.patch(id, { state: "canceled", completedTime: txn.now }, SYSTEM);
         }),
     };
   }
@@ -106,7 +108,7 @@ export function createScheduler(engine: Engine, crons: Crons) {
       engine.runSystemMutation(async (txn) => {
         const current = await txn.get(job._id, { system: true });
         if (current && (current.state === "inProgress" || current.state === "pending")) {
-          await txn.patch(job._id, { state, completedTime: Date.now(), ...(error ? { error } : {}) });
+          await txn.patch(job._id, { state, completedTime: Date.now(), ...(error ? { error } : {}) }, SYSTEM);
         }
       });
     let fn;
@@ -121,7 +123,7 @@ export function createScheduler(engine: Engine, crons: Crons) {
         await engine.executeMutation(fn, name, job.args, {}, async (txn) => {
           const current = await txn.get(job._id, { system: true });
           if (current?.state !== "pending") return false;
-          await txn.patch(job._id, { state: "success", completedTime: txn.now });
+          await txn.patch(job._id, { state: "success", completedTime: txn.now }, SYSTEM);
           return true;
         });
       } catch (error) {
@@ -133,7 +135,7 @@ export function createScheduler(engine: Engine, crons: Crons) {
     const claimed = await engine.runSystemMutation(async (txn) => {
       const current = await txn.get(job._id, { system: true });
       if (current?.state !== "pending") return false;
-      await txn.patch(job._id, { state: "inProgress" });
+      await txn.patch(job._id, { state: "inProgress" }, SYSTEM);
       return true;
     });
     if (!claimed) return;
@@ -200,7 +202,8 @@ export function createScheduler(engine: Engine, crons: Crons) {
       await engine.runSystemMutation(async (txn) => {
         const stuck = await jobsIn(engine, txn, "inProgress").collect();
         for (const job of stuck) {
-          await txn.patch(job._id, { state: "failed", completedTime: txn.now, error: "The server stopped while this action was running; actions run at most once." });
+          const error = "The server stopped while this action was running; actions run at most once.";
+          await txn.patch(job._id, { state: "failed", completedTime: txn.now, error }, SYSTEM);
         }
       });
       await crons.sync(engine);
@@ -217,7 +220,8 @@ export function createScheduler(engine: Engine, crons: Crons) {
      * (tests; with the loop stopped, this is the only runner).
      */
     async runUntilIdle(dueBy: () => number = Date.now): Promise<void> {
-      for (;;) {
+      for (let pass = 0; ; pass++) {
+        if (pass > 1000) throw walkinError("INTERNAL", "Scheduled functions kept scheduling more work (1000 rounds); is one rescheduling itself?");
         await crons.enqueueDue(engine, schedule);
         const due = await engine.read((txn) => jobsIn(engine, txn, "pending", dueBy()).collect());
         if (due.length === 0) return;

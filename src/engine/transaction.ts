@@ -17,6 +17,20 @@ import { newDocumentId, tableNumberOfId } from "./ids.js";
 import { LIMITS } from "./limits.js";
 import { ReadSet, rangeContains, type WriteSet } from "./readSet.js";
 
+/**
+ * Hands out `_creationTime`s: the transaction's time in ms, nudged forward by a microsecond
+ * when needed so that every document gets a distinct, increasing one. Without it, documents
+ * created in the same millisecond would sort by their random IDs in every index.
+ */
+export class CreationClock {
+  private last = 0;
+
+  next(now: number): number {
+    this.last = Math.max(now, this.last + 1e-3);
+    return this.last;
+  }
+}
+
 interface PendingWrite {
   table: TableInfo;
   /** The document as of the snapshot (what storage holds), or null if it did not exist. */
@@ -41,7 +55,6 @@ export class Transaction {
   private docsRead = 0;
   private bytesRead = 0;
   private bytesWritten = 0;
-  private lastCreationTime = 0;
 
   constructor(
     readonly storage: Storage,
@@ -49,6 +62,7 @@ export class Transaction {
     readonly readTs: Timestamp,
     /** Fixed "now" of this transaction (ms). */
     readonly now: number,
+    private readonly creationClock: CreationClock = new CreationClock(),
   ) {}
 
   get hasWrites(): boolean {
@@ -135,15 +149,14 @@ export class Transaction {
 
   async insert(table: TableInfo, value: Record<string, Value | undefined>): Promise<string> {
     const fields = this.checkUserFields(table, value, "insert");
-    this.lastCreationTime = Math.max(this.now, this.lastCreationTime + 1e-3);
     const id = newDocumentId(table.number);
-    const doc = { ...fields, _id: id, _creationTime: this.lastCreationTime } as Doc;
+    const doc = { ...fields, _id: id, _creationTime: this.creationClock.next(this.now) } as Doc;
     this.stage(table, id, null, doc);
     return id;
   }
 
-  async patch(id: string, value: Record<string, Value | undefined>): Promise<void> {
-    const { table, doc } = await this.existing(id, "patch");
+  async patch(id: string, value: Record<string, Value | undefined>, options: { system?: boolean } = {}): Promise<void> {
+    const { table, doc } = await this.existing(id, "patch", options);
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw walkinError("INVALID_ARGUMENT", `patch() takes an object of fields to change; received ${describe(value)}.`);
     }
@@ -172,8 +185,8 @@ export class Transaction {
     this.stage(table, id, doc, { ...fields, _id: doc._id, _creationTime: doc._creationTime } as Doc);
   }
 
-  async delete(id: string): Promise<void> {
-    const { table, doc } = await this.existing(id, "delete");
+  async delete(id: string, options: { system?: boolean } = {}): Promise<void> {
+    const { table, doc } = await this.existing(id, "delete", options);
     this.stage(table, id, doc, null);
   }
 
@@ -210,9 +223,9 @@ export class Transaction {
     return { commit: { ts, documents, indexes }, writeSet, tables };
   }
 
-  private async existing(id: string, operation: string): Promise<{ table: TableInfo; doc: Doc }> {
-    const table = this.tableOfId(id);
-    const doc = await this.get(id);
+  private async existing(id: string, operation: string, options: { system?: boolean } = {}): Promise<{ table: TableInfo; doc: Doc }> {
+    const table = this.tableOfId(id, options);
+    const doc = await this.get(id, options);
     if (doc === null) {
       throw walkinError("NOT_FOUND", `${operation}(): no document with ID "${id}" in table "${table.name}" (it may have been deleted).`);
     }
@@ -246,8 +259,7 @@ export class Transaction {
   }
 
   isIdOfTable(tableName: string, id: string): boolean {
-    const number = tableNumberOfId(id);
-    return number !== null && this.catalog.tableOfNumber(number)?.name === tableName;
+    return this.catalog.isIdOfTable(tableName, id);
   }
 
   private stage(table: TableInfo, id: string, original: Doc | null, current: Doc | null): void {

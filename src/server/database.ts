@@ -99,8 +99,12 @@ export interface IndexRange {
   readonly __isIndexRange: true;
 }
 
-type Head<Fields extends string[]> = Fields extends [infer H extends string, ...any[]] ? H : never;
-type Tail<Fields extends string[]> = Fields extends [any, ...infer T extends string[]] ? T : [];
+// Declared indexes are tuples (["channel", "_creationTime"]): each eq() consumes one field.
+// Untyped tables have plain string[] indexes: any field, any number of times.
+type Head<Fields extends string[]> = Fields extends [infer H extends string, ...any[]]
+  ? H
+  : Fields extends [] ? never : Fields[number];
+type Tail<Fields extends string[]> = Fields extends [any, ...infer T extends string[]] ? T : Fields extends [] ? [] : Fields;
 
 /** `q.eq(f0, x).eq(f1, y).gt(f2, a).lt(f2, b)` in index field order. */
 export interface IndexRangeBuilder<Doc, Fields extends string[]> extends LowerBoundBuilder<Doc, Fields>, IndexRange {

@@ -1,0 +1,138 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { anyApi, cronJobs, defineSchema, defineTable, internalAction, internalMutation, mutation, query } from "../server/index.js";
+import { v } from "../values/index.js";
+import { walkinTest } from "../testing/index.js";
+import { Engine } from "./engine.js";
+import { openSqliteStorage } from "../storage/sqlite/index.js";
+
+const schema = defineSchema({
+  events: defineTable({ kind: v.string() }),
+});
+
+const jobs = {
+  record: internalMutation({ args: { kind: v.string() }, handler: (ctx, { kind }) => ctx.db.insert("events", { kind }) }),
+  recordTwiceLater: internalMutation({
+    args: {},
+    handler: async (ctx) => {
+      await ctx.db.insert("events", { kind: "first" });
+      await ctx.scheduler.runAfter(0, anyApi.jobs.record, { kind: "chained" });
+    },
+  }),
+  scheduleSoon: mutation({
+    args: { kind: v.string(), delayMs: v.number() },
+    handler: (ctx, { kind, delayMs }) => ctx.scheduler.runAfter(delayMs, anyApi.jobs.record, { kind }),
+  }),
+  scheduleThenFail: mutation({
+    args: {},
+    handler: async (ctx) => {
+      await ctx.scheduler.runAfter(0, anyApi.jobs.record, { kind: "never" });
+      throw new Error("abort");
+    },
+  }),
+  scheduleAndCancel: mutation({
+    args: {},
+    handler: async (ctx) => {
+      const id = await ctx.scheduler.runAfter(0, anyApi.jobs.record, { kind: "canceled" });
+      await ctx.scheduler.cancel(id);
+    },
+  }),
+  scheduleBadArgs: mutation({ args: {}, handler: (ctx) => ctx.scheduler.runAfter(0, anyApi.jobs.record, { kind: 5 } as never) }),
+  failing: internalMutation({ args: {}, handler: async () => { throw new Error("job failed"); } }),
+  scheduleFailing: mutation({ args: {}, handler: (ctx) => ctx.scheduler.runAfter(0, anyApi.jobs.failing, {}) }),
+  fromAction: internalAction({
+    args: {},
+    handler: async (ctx) => {
+      await ctx.scheduler.runAfter(0, anyApi.jobs.record, { kind: "from-action" });
+    },
+  }),
+  list: query({ args: {}, handler: async (ctx) => (await ctx.db.query("events").collect()).map((e) => e.kind) }),
+  jobStates: query({
+    args: {},
+    handler: async (ctx) => {
+      const db = ctx.db as unknown as { system: { query(t: string): { collect(): Promise<{ state: string }[]> } } };
+      return (await db.system.query("_scheduled_functions").collect()).map((j) => j.state);
+    },
+  }),
+};
+
+describe("scheduler (in-process)", () => {
+  let t: ReturnType<typeof walkinTest<typeof schema>>;
+  afterEach(async () => t?.close());
+
+  it("runs a scheduled mutation, and what it schedules", async () => {
+    t = walkinTest(schema, { jobs });
+    await t.mutation(anyApi.jobs.scheduleSoon, { kind: "later", delayMs: 60_000 });
+    await t.run(async (ctx) => ctx.scheduler.runAfter(0, anyApi.jobs.recordTwiceLater, {}));
+    expect(await t.query(anyApi.jobs.list, {})).toEqual([]);
+    await t.finishScheduledFunctions();
+    expect((await t.query(anyApi.jobs.list, {})).sort()).toEqual(["chained", "first", "later"]);
+  });
+
+  it("schedules nothing when the scheduling mutation aborts", async () => {
+    t = walkinTest(schema, { jobs });
+    await expect(t.mutation(anyApi.jobs.scheduleThenFail, {})).rejects.toThrow("abort");
+    await t.finishScheduledFunctions();
+    expect(await t.query(anyApi.jobs.list, {})).toEqual([]);
+  });
+
+  it("cancels, validates args at scheduling time, records failures and schedules from actions", async () => {
+    t = walkinTest(schema, { jobs });
+    await t.mutation(anyApi.jobs.scheduleAndCancel, {});
+    await expect(t.mutation(anyApi.jobs.scheduleBadArgs, {})).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await t.mutation(anyApi.jobs.scheduleFailing, {});
+    const engine = await t.engine();
+    await engine.runAction("jobs:fromAction", {});
+    await t.finishScheduledFunctions();
+    expect(await t.query(anyApi.jobs.list, {})).toEqual(["from-action"]);
+    expect((await t.query(anyApi.jobs.jobStates, {})).sort()).toEqual(["canceled", "failed", "success"]);
+  });
+});
+
+describe("scheduler (durable)", () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function open(filename: string, runScheduler: boolean, modules: Record<string, Record<string, unknown>> = { jobs }) {
+    return Engine.open({ storage: await openSqliteStorage({ filename }), schema, modules, runScheduler });
+  }
+
+  it("a scheduled call survives a restart and runs exactly once", async () => {
+    dir = mkdtempSync(join(tmpdir(), "walkin-sched-"));
+    const file = join(dir, "db.sqlite");
+    const first = await open(file, false);
+    await first.runMutation("jobs:scheduleSoon", { kind: "after-restart", delayMs: 0 });
+    await first.close();
+
+    const second = await open(file, true);
+    await waitFor(async () => (await second.runQuery("jobs:list", {})).length === 1);
+    await second.close();
+
+    const third = await open(file, true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await third.runQuery("jobs:list", {})).toEqual(["after-restart"]);
+    expect(await third.runQuery("jobs:jobStates", {})).toEqual(["success"]);
+    await third.close();
+  });
+
+  it("runs due crons once per due time", async () => {
+    dir = mkdtempSync(join(tmpdir(), "walkin-cron-"));
+    const crons = cronJobs();
+    crons.interval("tick", { seconds: 1 }, anyApi.jobs.record, { kind: "tick" });
+    const engine = await open(join(dir, "db.sqlite"), true, { jobs, crons: { default: crons } });
+    await waitFor(async () => (await engine.runQuery("jobs:list", {})).length >= 2, 5000);
+    const ticks = (await engine.runQuery("jobs:list", {})) as string[];
+    expect(ticks.every((kind) => kind === "tick")).toBe(true);
+    await engine.close();
+  });
+});
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 3000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Seeded random histories for the conformance suite: commits that create, patch, delete and
+ * re-create documents and keep two indexes in step (as the engine does), and a fixed battery of
+ * reads at one snapshot, so a storage can be compared with the reference model, and with itself
+ * before and after pruning.
+ */
+import type { Commit, DocumentVersion, IndexEntry, IndexWrite, KeyBound, ScanRequest, Timestamp } from "../types.js";
+import type { ReferenceStorage } from "./model.js";
+
+/** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+
+const IDS = ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"];
+/** Field values chosen so that keys share prefixes and use the extreme bytes. */
+const VALUES: readonly number[][] = [[], [0x01], [0x01, 0x00], [0x01, 0xff], [0x02], [0xff]];
+export const HISTORY_INDEXES = ["byValue", "byTable", "neverWritten"];
+
+const tableOf = (id: string) => (Number(id.slice(1)) < 4 ? "alpha" : "beta");
+const idByte = (id: string) => Number(id.slice(1));
+const valueKey = (id: string, value: number[]) => Uint8Array.from([...value, idByte(id)]);
+const tableKey = (id: string) => Uint8Array.from([tableOf(id) === "alpha" ? 0x01 : 0x02, idByte(id)]);
+
+/** `count` commits after the model's latest, applied to `model` as they are generated. */
+export function randomHistory(random: () => number, model: ReferenceStorage, count: number): Commit[] {
+  const commits: Commit[] = [];
+  let ts = model.latest;
+  for (let i = 0; i < count; i++) {
+    ts += random() < 0.3 ? 2 : 1; // gaps, so some snapshots fall between commits
+    const commit: Commit = { ts, documents: [], indexes: [] };
+    const touched = new Set<string>();
+    const writes = random() < 0.1 ? 0 : 1 + Math.floor(random() * 3);
+    for (let w = 0; w < writes; w++) {
+      const id = pick(random, IDS);
+      if (touched.has(id)) continue; // a commit writes each document at most once
+      touched.add(id);
+      writeDocument(random, model, ts, id, commit);
+    }
+    model.apply(commit);
+    commits.push(commit);
+  }
+  return commits;
+}
+
+function writeDocument(random: () => number, model: ReferenceStorage, ts: Timestamp, id: string, commit: Commit): void {
+  const current = model.getDocument(id, ts - 1);
+  const oldValue = current === null ? null : (JSON.parse(current.body!) as { value: number[] }).value;
+  const indexes: IndexWrite[] = [];
+  if (oldValue !== null && random() < 0.3) {
+    commit.documents.push({ id, table: tableOf(id), body: null });
+    indexes.push({ indexId: "byValue", key: valueKey(id, oldValue), docId: null });
+    indexes.push({ indexId: "byTable", key: tableKey(id), docId: null });
+  } else {
+    const value = pick(random, VALUES);
+    commit.documents.push({ id, table: tableOf(id), body: JSON.stringify({ value, writtenAt: ts }) });
+    const oldKey = oldValue === null ? null : valueKey(id, oldValue);
+    const newKey = valueKey(id, value);
+    if (oldKey === null) indexes.push({ indexId: "byTable", key: tableKey(id), docId: id });
+    if (oldKey === null || oldKey.join() !== newKey.join()) {
+      if (oldKey !== null) indexes.push({ indexId: "byValue", key: oldKey, docId: null });
+      indexes.push({ indexId: "byValue", key: newKey, docId: id });
+    }
+  }
+  commit.indexes.push(...indexes);
+}
+
+/** A storage, or the reference model (whose reads are synchronous). */
+export interface Readable {
+  getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> | DocumentVersion | null;
+  scan(request: ScanRequest): Promise<IndexEntry[]> | IndexEntry[];
+}
+
+/** The same reads at `readTs` of any storage (or of the model), as a comparable plain value. */
+export async function readSnapshot(storage: Readable, readTs: Timestamp): Promise<unknown> {
+  // The battery depends only on readTs, so two runs at the same snapshot ask the same things.
+  const random = seededRandom(readTs * 7919 + 17);
+  const documents = [];
+  for (const id of [...IDS, "missing"]) documents.push(await storage.getDocument(id, readTs));
+  const scans = [];
+  for (const indexId of HISTORY_INDEXES) {
+    const requests: ScanRequest[] = [
+      { indexId, range: {}, order: "asc", readTs, limit: 100 },
+      { indexId, range: {}, order: "desc", readTs, limit: 100 },
+    ];
+    for (let i = 0; i < 4; i++) {
+      const range = { lower: randomBound(random), upper: randomBound(random) };
+      const limit = pick(random, [0, 1, 2, 3, 100]);
+      requests.push({ indexId, range, order: random() < 0.5 ? "asc" : "desc", readTs, limit });
+    }
+    for (const request of requests) {
+      const entries = await storage.scan(request);
+      scans.push(entries.map((e) => ({ key: Array.from(e.key), doc: e.doc })));
+    }
+  }
+  return { documents, scans };
+}
+
+function randomBound(random: () => number): KeyBound | undefined {
+  if (random() < 0.25) return undefined;
+  const key = pick(random, [...VALUES.map((v) => [...v, pick(random, [0, 3, 7])]), ...VALUES, [0x01, 0x01], [0x02, 0x04]]);
+  return { key: Uint8Array.from(key), inclusive: random() < 0.5 };
+}

@@ -1,0 +1,99 @@
+/**
+ * A reference storage for the conformance suite: the `Storage` semantics written as plainly as
+ * possible (lists of versions, filtered on every read), to compare real backends against.
+ */
+import type { Commit, DocumentVersion, IndexEntry, KeyRange, ScanRequest, Timestamp } from "../types.js";
+
+/** memcmp order: the first differing byte decides; otherwise the shorter key sorts first. */
+export function compareBytes(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i]! - b[i]!;
+  }
+  return a.length - b.length;
+}
+
+export function inRange(key: Uint8Array, range: KeyRange): boolean {
+  if (range.lower) {
+    const c = compareBytes(key, range.lower.key);
+    if (c < 0 || (c === 0 && !range.lower.inclusive)) return false;
+  }
+  if (range.upper) {
+    const c = compareBytes(key, range.upper.key);
+    if (c > 0 || (c === 0 && !range.upper.inclusive)) return false;
+  }
+  return true;
+}
+
+interface EntryVersion {
+  indexId: string;
+  key: Uint8Array;
+  ts: Timestamp;
+  docId: string | null;
+}
+
+export class ReferenceStorage {
+  private documents: DocumentVersion[] = [];
+  private entries: EntryVersion[] = [];
+  latest: Timestamp = 0;
+
+  apply(commit: Commit): void {
+    for (const d of commit.documents) this.documents.push({ id: d.id, table: d.table, ts: commit.ts, body: d.body });
+    for (const e of commit.indexes) {
+      this.entries.push({ indexId: e.indexId, key: Uint8Array.from(e.key), ts: commit.ts, docId: e.docId });
+    }
+    this.latest = commit.ts;
+  }
+
+  getDocument(id: string, readTs: Timestamp): DocumentVersion | null {
+    const newest = newestPerGroup(this.documents.filter((d) => d.id === id && d.ts <= readTs), () => "")[0];
+    return newest === undefined || newest.body === null ? null : { ...newest };
+  }
+
+  scan(request: ScanRequest): IndexEntry[] {
+    const visible = this.entries.filter((e) => e.indexId === request.indexId && e.ts <= request.readTs);
+    const live: IndexEntry[] = [];
+    for (const e of newestPerGroup(visible, (v) => v.key.join())) {
+      if (e.docId === null || !inRange(e.key, request.range)) continue;
+      const doc = this.getDocument(e.docId, request.readTs);
+      if (doc !== null && doc.body !== null) live.push({ key: e.key, doc: { ...doc, body: doc.body } });
+    }
+    live.sort((a, b) => compareBytes(a.key, b.key) * (request.order === "asc" ? 1 : -1));
+    return live.slice(0, request.limit);
+  }
+
+  /** Drops what `pruneHistory(ts)` must drop, to predict the version counts left afterwards. */
+  prune(ts: Timestamp): void {
+    this.documents = pruned(this.documents, (d) => d.id, (d) => d.body === null, ts);
+    this.entries = pruned(this.entries, (e) => `${e.indexId}\u0000${e.key.join()}`, (e) => e.docId === null, ts);
+  }
+
+  versionCounts(): { documents: number; indexEntries: number } {
+    return { documents: this.documents.length, indexEntries: this.entries.length };
+  }
+}
+
+/** The newest version of each group. */
+function newestPerGroup<V extends { ts: Timestamp }>(versions: V[], group: (v: V) => string): V[] {
+  const newest = new Map<string, V>();
+  for (const v of versions) {
+    const g = group(v);
+    const current = newest.get(g);
+    if (current === undefined || v.ts > current.ts) newest.set(g, v);
+  }
+  return [...newest.values()];
+}
+
+function pruned<V extends { ts: Timestamp }>(
+  versions: V[],
+  group: (v: V) => string,
+  isDeletion: (v: V) => boolean,
+  ts: Timestamp,
+): V[] {
+  const newestAtTs = new Map(newestPerGroup(versions.filter((v) => v.ts <= ts), group).map((v) => [group(v), v]));
+  return versions.filter((v) => {
+    if (v.ts > ts) return true;
+    const survivor = newestAtTs.get(group(v))!;
+    return v === survivor && !isDeletion(v);
+  });
+}

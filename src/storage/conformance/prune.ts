@@ -1,0 +1,79 @@
+/**
+ * Conformance tests of `Storage.pruneHistory`, plus a randomized check of reads against the
+ * reference model: every snapshot of a random history must read as the model says, and
+ * snapshots at or after the prune timestamp must read exactly the same after pruning.
+ */
+import { expect, it } from "vitest";
+import { entry, keysOf, put, remove, type SuiteContext } from "./context.js";
+import { randomHistory, readSnapshot, seededRandom } from "./history.js";
+import { ReferenceStorage } from "./model.js";
+
+export function pruneTests(ctx: SuiteContext): void {
+  for (const seed of [1, 2, 3, 4]) {
+    it(`matches the reference model on a random history, before and after pruning (seed ${seed})`, async () => {
+      const s = ctx.storage;
+      const random = seededRandom(seed);
+      const model = new ReferenceStorage();
+      for (const commit of randomHistory(random, model, 60)) await s.commit(commit);
+      const latest = model.latest;
+      expect(await s.latestTimestamp()).toBe(latest);
+
+      const before = new Map<number, unknown>();
+      for (let readTs = 0; readTs <= latest + 1; readTs++) {
+        const snapshot = await readSnapshot(s, readTs);
+        expect(snapshot, `readTs ${readTs}`).toEqual(await readSnapshot(model, readTs));
+        before.set(readTs, snapshot);
+      }
+
+      const pruneTs = 1 + Math.floor(random() * latest);
+      await s.pruneHistory(pruneTs);
+      for (let readTs = pruneTs; readTs <= latest + 1; readTs++) {
+        expect(await readSnapshot(s, readTs), `readTs ${readTs} after pruning at ${pruneTs}`).toEqual(before.get(readTs));
+      }
+      model.prune(pruneTs);
+      const counts = ctx.countVersions();
+      if (counts !== undefined) expect(await counts).toEqual(model.versionCounts());
+
+      // Pruning again, up to the latest commit, then writing on: history keeps working.
+      await s.pruneHistory(latest);
+      expect(await readSnapshot(s, latest)).toEqual(before.get(latest));
+      for (const commit of randomHistory(random, model, 20)) await s.commit(commit);
+      for (let readTs = latest; readTs <= model.latest; readTs++) {
+        expect(await readSnapshot(s, readTs), `readTs ${readTs} after more commits`).toEqual(await readSnapshot(model, readTs));
+      }
+    });
+  }
+
+  it("drops superseded versions and old tombstones, keeping what later snapshots read", async () => {
+    const s = ctx.storage;
+    await s.commit({ ts: 1, documents: [put("a", "a1"), put("c", "c1")], indexes: [entry("i", [1], "a"), entry("i", [3], "c")] });
+    await s.commit({ ts: 2, documents: [put("b", "b2")], indexes: [entry("i", [2], "b")] });
+    await s.commit({ ts: 3, documents: [put("a", "a3")], indexes: [entry("i", [1], null)] });
+    await s.commit({ ts: 4, documents: [remove("b")], indexes: [entry("i", [2], null)] });
+    await s.commit({ ts: 5, documents: [put("a", "a5")], indexes: [entry("i", [1], "a")] });
+    await s.commit({ ts: 6, documents: [remove("c")], indexes: [entry("i", [3], null)] });
+    const counts = ctx.countVersions();
+    if (counts !== undefined) expect(await counts).toEqual({ documents: 7, indexEntries: 7 });
+
+    await s.pruneHistory(5);
+    // a: only a5 is left; b: deleted at 4, gone entirely; c: c1 and its tombstone at 6 stay.
+    expect((await s.getDocument("a", 5))?.body).toBe("a5");
+    expect(await s.getDocument("b", 5)).toBeNull();
+    expect((await s.getDocument("c", 5))?.body).toBe("c1");
+    expect(await s.getDocument("c", 6)).toBeNull();
+    expect(keysOf(await s.scan({ indexId: "i", range: {}, order: "asc", readTs: 5, limit: 10 }))).toEqual([[1], [3]]);
+    expect(keysOf(await s.scan({ indexId: "i", range: {}, order: "asc", readTs: 6, limit: 10 }))).toEqual([[1]]);
+    const after = ctx.countVersions();
+    if (after !== undefined) expect(await after).toEqual({ documents: 3, indexEntries: 3 });
+  });
+
+  it("is harmless on an empty store and when there is nothing to prune", async () => {
+    const s = ctx.storage;
+    await s.pruneHistory(10);
+    await s.commit({ ts: 11, documents: [put("a", "a")], indexes: [entry("i", [1], "a")] });
+    await s.pruneHistory(11);
+    await s.pruneHistory(11);
+    expect((await s.getDocument("a", 11))?.body).toBe("a");
+    expect(keysOf(await s.scan({ indexId: "i", range: {}, order: "asc", readTs: 11, limit: 10 }))).toEqual([[1]]);
+  });
+}

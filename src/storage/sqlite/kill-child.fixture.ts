@@ -1,0 +1,24 @@
+/**
+ * Child process for the kill -9 durability test (sqlite.test.ts): opens the storage at argv[2]
+ * with the durability mode of argv[3] and commits forever, printing "committed <ts>" the moment
+ * each commit's promise resolves. The parent kills it with SIGKILL at a random point; every ts
+ * printed must still be there when the file is reopened.
+ */
+import { openSqliteStorage } from "./sqliteStorage.js";
+
+const [filename, synchronous] = process.argv.slice(2);
+if (filename === undefined || (synchronous !== "full" && synchronous !== "normal")) {
+  throw new Error("usage: kill-child.fixture.ts <filename> full|normal");
+}
+const storage = await openSqliteStorage({ filename, synchronous });
+for (let ts = (await storage.latestTimestamp()) + 1; ; ts++) {
+  const key = new Uint8Array(4);
+  new DataView(key.buffer).setUint32(0, ts);
+  await storage.commit({
+    ts,
+    documents: [{ id: `doc${ts}`, table: "writes", body: JSON.stringify({ ts }) }],
+    indexes: [{ indexId: "byTs", key, docId: `doc${ts}` }],
+  });
+  // On Linux, writes to a pipe are synchronous: the line has left the process when this returns.
+  process.stdout.write(`committed ${ts}\n`);
+}

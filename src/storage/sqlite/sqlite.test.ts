@@ -1,0 +1,138 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { storageConformanceSuite } from "../conformance.js";
+import type { Storage } from "../types.js";
+import { scanSql } from "./scan.js";
+import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
+
+const countVersions = (storage: Storage) => (storage as SqliteStorage).stats();
+
+storageConformanceSuite("sqlite file", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-sqlite-"));
+  const filename = path.join(dir, "walkin.sqlite");
+  // Tiny pruning batches, so batch boundaries fall everywhere in the randomized histories.
+  const open = () => openSqliteStorage({ filename, pruneBatchSize: 3 });
+  return { storage: await open(), reopen: open, countVersions, cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
+storageConformanceSuite("sqlite :memory:", async () => ({
+  storage: await openSqliteStorage({ filename: ":memory:" }),
+  countVersions,
+  cleanup: async () => {},
+}));
+
+describe("SqliteStorage", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "walkin-sqlite-"));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("uses WAL with synchronous=FULL by default, NORMAL on request", async () => {
+    const full = await openSqliteStorage({ filename: path.join(dir, "full.sqlite") });
+    expect(full.db.pragma("journal_mode", { simple: true })).toBe("wal");
+    expect(full.db.pragma("synchronous", { simple: true })).toBe(2);
+    expect(full.db.pragma("busy_timeout", { simple: true })).toBeGreaterThan(0);
+    expect(full.name).toBe(`sqlite:${path.join(dir, "full.sqlite")}`);
+    await full.close();
+    const normal = await openSqliteStorage({ filename: path.join(dir, "normal.sqlite"), synchronous: "normal" });
+    expect(normal.db.pragma("synchronous", { simple: true })).toBe(1);
+    await normal.close();
+  });
+
+  it("serves every scan from the primary key: no table scan, no sort", async () => {
+    const storage = await openSqliteStorage({ filename: ":memory:" });
+    for (const order of ["asc", "desc"] as const) {
+      for (const bounded of [true, false]) {
+        const params = { indexId: "i", lower: Buffer.alloc(0), readTs: 1, ...(bounded && { upper: Buffer.from([1]) }) };
+        const plan = storage.db
+          .prepare<[object], { detail: string }>(`EXPLAIN QUERY PLAN ${scanSql(order, bounded)}`)
+          .all(params)
+          .map((row) => row.detail);
+        const range = bounded ? "index_id=? AND key>? AND key<?" : "index_id=? AND key>?";
+        expect(plan).toContain(`SEARCH index_entries USING PRIMARY KEY (${range})`);
+        expect(plan.filter((line) => /^SEARCH (documents|version) /.test(line))).toHaveLength(2);
+        for (const line of plan) {
+          expect(line).not.toMatch(/TEMP B-TREE/);
+          // The only SCAN allowed is over the grouped rows the inner query streams out.
+          if (line.startsWith("SCAN")) expect(line).toBe("SCAN live");
+        }
+      }
+    }
+    await storage.close();
+  });
+
+  it("refuses a database written by a newer schema version", async () => {
+    const filename = path.join(dir, "future.sqlite");
+    const raw = new Database(filename);
+    raw.pragma("user_version = 99");
+    raw.close();
+    await expect(openSqliteStorage({ filename })).rejects.toThrow(/schema version 99.*Upgrade Walk-in/);
+  });
+
+  it("rejects bad scan limits and pruning batch sizes", async () => {
+    const storage = await openSqliteStorage({ filename: ":memory:" });
+    await expect(storage.scan({ indexId: "i", range: {}, order: "asc", readTs: 1, limit: -1 })).rejects.toThrow(/limit/);
+    await storage.close();
+    await expect(openSqliteStorage({ filename: ":memory:", pruneBatchSize: 0 })).rejects.toThrow(/pruneBatchSize/);
+  });
+
+  it("keeps every acknowledged commit when the process is killed with SIGKILL", { timeout: 120_000 }, async () => {
+    const filename = path.join(dir, "killed.sqlite");
+    const modes = ["full", "full", "full", "full", "normal", "normal"] as const;
+    for (const [round, synchronous] of modes.entries()) {
+      const killAfter = 1 + Math.floor(Math.random() * 50);
+      const acknowledged = await commitUntilKilled(filename, synchronous, killAfter);
+      expect(acknowledged.length, `round ${round}`).toBeGreaterThanOrEqual(killAfter);
+
+      const storage = await openSqliteStorage({ filename });
+      const latest = await storage.latestTimestamp();
+      expect(latest).toBeGreaterThanOrEqual(Math.max(...acknowledged));
+      for (const ts of acknowledged) {
+        expect(await storage.getDocument(`doc${ts}`, latest), `round ${round}, ts ${ts}`).not.toBeNull();
+      }
+      // Index entries came with their documents: one per commit, none half-written.
+      const entries = await storage.scan({ indexId: "byTs", range: {}, order: "asc", readTs: latest, limit: 1e9 });
+      expect(entries.map((e) => e.doc.id)).toEqual(Array.from({ length: latest }, (_, i) => `doc${i + 1}`));
+      await storage.close();
+    }
+  });
+});
+
+const fixture = fileURLToPath(new URL("./kill-child.fixture.ts", import.meta.url));
+const projectRoot = fileURLToPath(new URL("../../..", import.meta.url));
+
+/**
+ * Runs the committing child and SIGKILLs it right after it acknowledges `killAfter` commits.
+ * Resolves with every ts it acknowledged, including lines that were in the pipe at the kill.
+ */
+function commitUntilKilled(filename: string, synchronous: "full" | "normal", killAfter: number): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", fixture, filename, synchronous], {
+      cwd: projectRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const acknowledged: number[] = [];
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const match = /^committed (\d+)$/.exec(line);
+      if (match === null) return;
+      acknowledged.push(Number(match[1]));
+      if (acknowledged.length === killAfter) child.kill("SIGKILL");
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (signal === "SIGKILL") resolve(acknowledged);
+      else reject(new Error(`child exited with code ${code} before being killed:\n${stderr}`));
+    });
+  });
+}
