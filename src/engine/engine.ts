@@ -30,7 +30,9 @@ import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
 import { CreationClock, Transaction } from "./transaction.js";
-import { SYSTEM_TABLES, createScheduler, type SchedulerCtx } from "./scheduler.js";
+import { createScheduler, type SchedulerCtx } from "./scheduler.js";
+import { SYSTEM_TABLES } from "./systemTables.js";
+import { findClientRequest, recordClientRequest } from "./clientRequests.js";
 import { Subscriptions } from "./subscriptions.js";
 import { Crons } from "./cron.js";
 
@@ -71,6 +73,12 @@ export interface QueryRun {
   /** Whether the result depends on who called (the query asked for the identity). */
   readAuth: boolean;
   ts: Timestamp;
+}
+
+/** Bookkeeping that commits atomically with a mutation (see `executeMutation`). */
+export interface MutationHooks {
+  before?: (txn: Transaction) => Promise<boolean>;
+  after?: (txn: Transaction, value: Value) => Promise<void>;
 }
 
 export interface EngineStats {
@@ -175,17 +183,42 @@ export class Engine {
   }
 
   /**
+   * Runs a mutation sent by a client, at most once per (clientId, requestId): the result is
+   * recorded in the mutation's own transaction, and a re-sent request gets that result back
+   * without running again. `deduplicated` says which happened.
+   */
+  async runClientMutation(
+    path: string,
+    args: unknown,
+    caller: Caller,
+    request: { clientId: string; requestId: number },
+  ): Promise<{ value: Value; ts: Timestamp; deduplicated: boolean }> {
+    const fn = this.functions.resolve(path, "mutation", caller);
+    let previous: { result: Value } | null = null;
+    const outcome = await this.executeMutation(fn, path, args, caller, {
+      before: async (txn) => {
+        previous = await findClientRequest(this.catalog, txn, request);
+        return previous === null;
+      },
+      after: (txn, value) => recordClientRequest(txn, request, value),
+    });
+    const prior = previous as { result: Value } | null;
+    return prior ? { value: prior.result, ts: this.latest, deduplicated: true } : { ...outcome, deduplicated: false };
+  }
+
+  /**
    * Runs a mutation: handler at a fresh snapshot, then commit; on conflict, again with
-   * exponential backoff and full jitter. `prelude` runs in the same transaction first (the
-   * scheduler uses it to mark a job done atomically with the job's own writes); returning
-   * false from it skips the handler.
+   * exponential backoff and full jitter. `hooks.before` runs first in the same transaction
+   * (returning false skips the handler) and `hooks.after` last, with the handler's value:
+   * the scheduler and request deduplication use them to record their bookkeeping atomically
+   * with the mutation's own writes.
    */
   async executeMutation(
     fn: RegisteredFunction,
     path: string,
     args: unknown,
     caller: Caller,
-    prelude?: (txn: Transaction) => Promise<boolean>,
+    hooks: MutationHooks = {},
   ): Promise<{ value: Value; ts: Timestamp }> {
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
     for (let attempt = 0; ; attempt++) {
@@ -193,7 +226,7 @@ export class Engine {
       const release = this.snapshots.pin(readTs);
       let outcome: { value: Value; txn: Transaction };
       try {
-        outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, prelude);
+        outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
       } finally {
         release();
       }
@@ -216,7 +249,7 @@ export class Engine {
     args: Record<string, Value>,
     caller: Caller,
     readTs: Timestamp,
-    prelude?: (txn: Transaction) => Promise<boolean>,
+    hooks: MutationHooks,
   ): Promise<{ value: Value; txn: Transaction }> {
     const now = Date.now();
     const txn = new Transaction(this.storage, this.catalog, readTs, now, this.creationClock);
@@ -228,10 +261,11 @@ export class Engine {
     };
     const seed = hashSeed(`${path}|${readTs}|${now}`);
     const value = await runDeterministic("mutation", now, seed, async () => {
-      if (prelude && !(await prelude(txn))) return null;
-      return fn.handler(ctx, args);
+      if (hooks.before && !(await hooks.before(txn))) return null;
+      return checkReturn(fn, path, await fn.handler(ctx, args), this.isIdOfTable);
     });
-    return { value: checkReturn(fn, path, value, this.isIdOfTable), txn };
+    await hooks.after?.(txn, value);
+    return { value, txn };
   }
 
   /** Runs engine-internal work in a mutation transaction (scheduler bookkeeping, index builds). */

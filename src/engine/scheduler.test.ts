@@ -2,11 +2,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { anyApi, cronJobs, defineSchema, defineTable, internalAction, internalMutation, mutation, query } from "../server/index.js";
+import { anyApi, type ApiFromModules, makeFunctionReference, cronJobs, defineSchema, defineTable, internalAction, internalMutation, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
 import { Engine } from "./engine.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
+
+// References to functions of the module being defined (no codegen in this test).
+const jobsApi = {
+  record: makeFunctionReference<"mutation", { kind: string }>("jobs:record"),
+  recordTwiceLater: makeFunctionReference<"mutation">("jobs:recordTwiceLater"),
+  failing: makeFunctionReference<"mutation">("jobs:failing"),
+};
 
 const schema = defineSchema({
   events: defineTable({ kind: v.string() }),
@@ -18,37 +25,37 @@ const jobs = {
     args: {},
     handler: async (ctx) => {
       await ctx.db.insert("events", { kind: "first" });
-      await ctx.scheduler.runAfter(0, anyApi.jobs.record, { kind: "chained" });
+      await ctx.scheduler.runAfter(0, jobsApi.record, { kind: "chained" });
     },
   }),
   scheduleSoon: mutation({
     args: { kind: v.string(), delayMs: v.number() },
-    handler: (ctx, { kind, delayMs }) => ctx.scheduler.runAfter(delayMs, anyApi.jobs.record, { kind }),
+    handler: (ctx, { kind, delayMs }) => ctx.scheduler.runAfter(delayMs, jobsApi.record, { kind }),
   }),
   scheduleThenFail: mutation({
     args: {},
     handler: async (ctx) => {
-      await ctx.scheduler.runAfter(0, anyApi.jobs.record, { kind: "never" });
+      await ctx.scheduler.runAfter(0, jobsApi.record, { kind: "never" });
       throw new Error("abort");
     },
   }),
   scheduleAndCancel: mutation({
     args: {},
     handler: async (ctx) => {
-      const id = await ctx.scheduler.runAfter(0, anyApi.jobs.record, { kind: "canceled" });
+      const id = await ctx.scheduler.runAfter(0, jobsApi.record, { kind: "canceled" });
       await ctx.scheduler.cancel(id);
     },
   }),
-  scheduleBadArgs: mutation({ args: {}, handler: (ctx) => ctx.scheduler.runAfter(0, anyApi.jobs.record, { kind: 5 } as never) }),
+  scheduleBadArgs: mutation({ args: {}, handler: (ctx) => ctx.scheduler.runAfter(0, jobsApi.record, { kind: 5 } as never) }),
   failing: internalMutation({ args: {}, handler: async () => { throw new Error("job failed"); } }),
-  scheduleFailing: mutation({ args: {}, handler: (ctx) => ctx.scheduler.runAfter(0, anyApi.jobs.failing, {}) }),
+  scheduleFailing: mutation({ args: {}, handler: (ctx) => ctx.scheduler.runAfter(0, jobsApi.failing, {}) }),
   fromAction: internalAction({
     args: {},
     handler: async (ctx) => {
-      await ctx.scheduler.runAfter(0, anyApi.jobs.record, { kind: "from-action" });
+      await ctx.scheduler.runAfter(0, jobsApi.record, { kind: "from-action" });
     },
   }),
-  list: query({ args: {}, handler: async (ctx) => (await ctx.db.query("events").collect()).map((e) => e.kind) }),
+  list: query({ args: {}, handler: async (ctx) => (await ctx.db.query("events").collect()).map((e) => e.kind as string) }),
   jobStates: query({
     args: {},
     handler: async (ctx) => {
@@ -58,36 +65,38 @@ const jobs = {
   }),
 };
 
+const api = anyApi as unknown as ApiFromModules<{ jobs: typeof jobs }>;
+
 describe("scheduler (in-process)", () => {
   let t: ReturnType<typeof walkinTest<typeof schema>>;
   afterEach(async () => t?.close());
 
   it("runs a scheduled mutation, and what it schedules", async () => {
     t = walkinTest(schema, { jobs });
-    await t.mutation(anyApi.jobs.scheduleSoon, { kind: "later", delayMs: 60_000 });
-    await t.run(async (ctx) => ctx.scheduler.runAfter(0, anyApi.jobs.recordTwiceLater, {}));
-    expect(await t.query(anyApi.jobs.list, {})).toEqual([]);
+    await t.mutation(api.jobs.scheduleSoon, { kind: "later", delayMs: 60_000 });
+    await t.run(async (ctx) => ctx.scheduler.runAfter(0, jobsApi.recordTwiceLater, {}));
+    expect(await t.query(api.jobs.list, {})).toEqual([]);
     await t.finishScheduledFunctions();
-    expect((await t.query(anyApi.jobs.list, {})).sort()).toEqual(["chained", "first", "later"]);
+    expect((await t.query(api.jobs.list, {})).sort()).toEqual(["chained", "first", "later"]);
   });
 
   it("schedules nothing when the scheduling mutation aborts", async () => {
     t = walkinTest(schema, { jobs });
-    await expect(t.mutation(anyApi.jobs.scheduleThenFail, {})).rejects.toThrow("abort");
+    await expect(t.mutation(api.jobs.scheduleThenFail, {})).rejects.toThrow("abort");
     await t.finishScheduledFunctions();
-    expect(await t.query(anyApi.jobs.list, {})).toEqual([]);
+    expect(await t.query(api.jobs.list, {})).toEqual([]);
   });
 
   it("cancels, validates args at scheduling time, records failures and schedules from actions", async () => {
     t = walkinTest(schema, { jobs });
-    await t.mutation(anyApi.jobs.scheduleAndCancel, {});
-    await expect(t.mutation(anyApi.jobs.scheduleBadArgs, {})).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
-    await t.mutation(anyApi.jobs.scheduleFailing, {});
+    await t.mutation(api.jobs.scheduleAndCancel, {});
+    await expect(t.mutation(api.jobs.scheduleBadArgs, {})).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await t.mutation(api.jobs.scheduleFailing, {});
     const engine = await t.engine();
     await engine.runAction("jobs:fromAction", {});
     await t.finishScheduledFunctions();
-    expect(await t.query(anyApi.jobs.list, {})).toEqual(["from-action"]);
-    expect((await t.query(anyApi.jobs.jobStates, {})).sort()).toEqual(["canceled", "failed", "success"]);
+    expect(await t.query(api.jobs.list, {})).toEqual(["from-action"]);
+    expect((await t.query(api.jobs.jobStates, {})).sort()).toEqual(["canceled", "failed", "success"]);
   });
 });
 
@@ -107,7 +116,7 @@ describe("scheduler (durable)", () => {
     await first.close();
 
     const second = await open(file, true);
-    await waitFor(async () => (await second.runQuery("jobs:list", {})).length === 1);
+    await waitFor(async () => ((await second.runQuery("jobs:list", {})) as string[]).length === 1);
     await second.close();
 
     const third = await open(file, true);
@@ -120,9 +129,9 @@ describe("scheduler (durable)", () => {
   it("runs due crons once per due time", async () => {
     dir = mkdtempSync(join(tmpdir(), "walkin-cron-"));
     const crons = cronJobs();
-    crons.interval("tick", { seconds: 1 }, anyApi.jobs.record, { kind: "tick" });
+    crons.interval("tick", { seconds: 1 }, jobsApi.record, { kind: "tick" });
     const engine = await open(join(dir, "db.sqlite"), true, { jobs, crons: { default: crons } });
-    await waitFor(async () => (await engine.runQuery("jobs:list", {})).length >= 2, 5000);
+    await waitFor(async () => ((await engine.runQuery("jobs:list", {})) as string[]).length >= 2, 5000);
     const ticks = (await engine.runQuery("jobs:list", {})) as string[];
     expect(ticks.every((kind) => kind === "tick")).toBe(true);
     await engine.close();

@@ -12,9 +12,8 @@
  *    marked "failed", never re-run: at most once.
  * Crons (cron.ts) feed the same table, so they inherit the same guarantees.
  */
-import { v, walkinError } from "../values/index.js";
+import { walkinError } from "../values/index.js";
 import type { Value } from "../values/index.js";
-import { defineTable } from "../server/schema.js";
 import { getFunctionName } from "../server/api.js";
 import type { Engine } from "./engine.js";
 import type { Transaction } from "./transaction.js";
@@ -23,22 +22,6 @@ import { checkArgs } from "./functions.js";
 import type { createDatabaseReader } from "./database.js";
 import type { Doc } from "./documents.js";
 import { QueryImpl } from "./query.js";
-
-export const SYSTEM_TABLES = {
-  _scheduled_functions: defineTable({
-    name: v.string(),
-    args: v.any(),
-    scheduledTime: v.number(),
-    state: v.union(v.literal("pending"), v.literal("inProgress"), v.literal("success"), v.literal("failed"), v.literal("canceled")),
-    error: v.optional(v.string()),
-    completedTime: v.optional(v.number()),
-  }).index("by_state_time", ["state", "scheduledTime"]),
-  _cron_jobs: defineTable({
-    name: v.string(),
-    spec: v.string(),
-    nextRun: v.number(),
-  }).index("by_name", ["name"]),
-};
 
 export interface SchedulerCtx {
   db: ReturnType<typeof createDatabaseReader>;
@@ -120,11 +103,13 @@ export function createScheduler(engine: Engine, crons: Crons) {
     if (fn.type === "mutation") {
       // The job's own state change commits with the mutation's writes: exactly once.
       try {
-        await engine.executeMutation(fn, name, job.args, {}, async (txn) => {
-          const current = await txn.get(job._id, { system: true });
-          if (current?.state !== "pending") return false;
-          await txn.patch(job._id, { state: "success", completedTime: txn.now }, SYSTEM);
-          return true;
+        await engine.executeMutation(fn, name, job.args, {}, {
+          before: async (txn) => {
+            const current = await txn.get(job._id, { system: true });
+            if (current?.state !== "pending") return false;
+            await txn.patch(job._id, { state: "success", completedTime: txn.now }, SYSTEM);
+            return true;
+          },
         });
       } catch (error) {
         engine.logError(`Scheduled mutation ${name} failed`, error);

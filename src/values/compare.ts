@@ -24,7 +24,12 @@ export const TypeRank = {
 } as const;
 export type TypeRank = (typeof TypeRank)[keyof typeof TypeRank];
 
-/** The type rank of a value. */
+/**
+ * The rank of a value's type in the order.
+ *
+ * @example
+ * typeRank(1n) < typeRank(0); // true: every int64 sorts before every float64
+ */
 export function typeRank(value: Value | undefined): TypeRank {
   switch (typeof value) {
     case "undefined":
@@ -156,7 +161,12 @@ function compareObjects(a: Record<string, Value | undefined>, b: Record<string, 
   return keysA.length < keysB.length ? -1 : keysA.length > keysB.length ? 1 : 0;
 }
 
-/** The keys of an object's present (not `undefined`) fields, in code point order. */
+/**
+ * The keys of an object's present (not `undefined`) fields, in code point order.
+ *
+ * @example
+ * presentKeys({ b: 1, a: 2, gone: undefined }); // ["a", "b"]
+ */
 export function presentKeys(object: Record<string, Value | undefined>): string[] {
   return Object.keys(object)
     .filter((key) => object[key] !== undefined)

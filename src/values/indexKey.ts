@@ -188,7 +188,12 @@ export function prefixSuccessor(prefix: Uint8Array): Uint8Array | null {
   return null;
 }
 
-/** True when `key` starts with `prefix`. */
+/**
+ * True when `key` starts with `prefix`: the key's first values are the prefix's values.
+ *
+ * @example
+ * hasPrefix(encodeIndexKey(["a", 1]), encodeIndexKey(["a"])); // true
+ */
 export function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
   if (key.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false;

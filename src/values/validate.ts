@@ -233,7 +233,12 @@ function mismatch(validator: GenericValidator, value: unknown): Failure {
   return { keys: [], problem: `expected ${describe(validator)}, received ${received(value, mentionsLiteral(validator))}` };
 }
 
-/** What a validator accepts, in words: `string | number`, `"a" | "b"`, `Id<"users">`. */
+/**
+ * What a validator accepts, in words, as used in messages.
+ *
+ * @example
+ * describe(v.union(v.string(), v.literal(3), v.id("users"))); // 'string | 3 | Id<"users">'
+ */
 export function describe(validator: GenericValidator): string {
   switch (validator.kind) {
     case "float64":

@@ -115,7 +115,7 @@ describe("misuse is reported at definition", () => {
       "v.array(element) expects a validator such as v.string(), received string",
     );
     expect(misuseOf(() => v.object({ a: { kind: "string" } } as never))).toBe(
-      'v.object: field "a" expects a validator such as v.string(), received a plain object',
+      'v.object: field "a" expects a validator such as v.string(), received an object',
     );
     expect(misuseOf(() => v.object(v.string() as never))).toMatch(/^v\.object\(fields\) expects an object of validators/);
     expect(misuseOf(() => v.union(v.string(), undefined as never))).toMatch(/received undefined$/);

@@ -1,7 +1,7 @@
 /**
  * The `v` builder: validators for function arguments, return values and table documents.
  *
- * A validator is a frozen plain object (`{ kind, isOptional, ... }`) that code can inspect,
+ * A validator is a frozen data-only object (`{ kind, isOptional, ... }`) that code can inspect,
  * serialize and share; building one never mutates another. Misuse is reported when the
  * validator is built (a `MISUSE` error saying how to fix it) rather than when data first
  * fails to match. The types live in `validatorTypes.ts` and are re-exported here.
@@ -39,9 +39,7 @@ export type { GenericId, Id } from "./id.js";
 // Recognises validators even from another copy of the package; inherited, so it never shows
 // up in `Object.keys`, JSON or equality checks of the validator's own fields.
 const VALIDATOR_BRAND = Symbol.for("walkin.validator");
-const validatorPrototype: object = Object.freeze(
-  Object.defineProperty(Object.create(null) as object, VALIDATOR_BRAND, { value: true }),
-);
+const validatorPrototype: object = Object.freeze(Object.defineProperty({}, VALIDATOR_BRAND, { value: true }));
 
 function make<T>(fields: object): T {
   return Object.freeze(Object.assign(Object.create(validatorPrototype) as object, fields)) as T;
@@ -65,7 +63,7 @@ function misuse(message: string): never {
 function describeArgument(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
-  return typeof value === "object" ? "a plain object" : typeof value;
+  return typeof value === "object" ? "an object" : typeof value;
 }
 
 function requireValidator(value: unknown, where: string): asserts value is GenericValidator {
