@@ -1,6 +1,7 @@
 /**
  * Summarises a V8 `.cpuprofile` (from `node --cpu-prof`): the functions with the most self
- * time, and self time per source file. Several files (one per thread) are added up.
+ * time, self time per source file, and the project functions (src/) with the most total time
+ * (self + callees; a recursive function is counted once per sample). Several files (one per thread) are added up.
  * Usage: node --import tsx bench/engine/hotspots.ts FILE... (HOTSPOTS_TOP=N rows, default 25)
  */
 import { readFileSync } from "node:fs";
@@ -23,18 +24,31 @@ if (paths.length === 0) throw new Error("usage: hotspots.ts FILE.cpuprofile...")
 const shortUrl = (url: string) => url.replace(/^file:\/\//, "").replace(/^.*\/main\//, "").replace(/^.*node_modules\//, "nm:");
 const byFunction = new Map<string, number>();
 const byFile = new Map<string, number>();
+const inclusive = new Map<string, number>();
 let total = 0;
+const nameOf = (node: ProfileNode) => {
+  const { functionName, url, lineNumber } = node.callFrame;
+  const file = shortUrl(url) || "(native/vm)";
+  return { file, name: `${functionName || "(anonymous)"}  ${file}${url ? `:${lineNumber + 1}` : ""}` };
+};
 for (const path of paths) {
   const profile = JSON.parse(readFileSync(path, "utf8")) as Profile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   profile.samples.forEach((id, i) => {
     const micros = profile.timeDeltas[i] ?? 0;
     total += micros;
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-    const file = shortUrl(url) || "(native/vm)";
-    const name = `${functionName || "(anonymous)"}  ${file}${url ? `:${lineNumber + 1}` : ""}`;
+    const { file, name } = nameOf(byId.get(id)!);
     byFunction.set(name, (byFunction.get(name) ?? 0) + micros);
     byFile.set(file, (byFile.get(file) ?? 0) + micros);
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const frame = nameOf(byId.get(at)!);
+      if (!frame.file.startsWith("src/") || seen.has(frame.name)) continue;
+      seen.add(frame.name);
+      inclusive.set(frame.name, (inclusive.get(frame.name) ?? 0) + micros);
+    }
   });
 }
 const print = (title: string, entries: Map<string, number>) => {
@@ -45,3 +59,4 @@ const print = (title: string, entries: Map<string, number>) => {
 };
 print("self time by function", byFunction);
 print("self time by file", byFile);
+print("total time (self + callees) of src/ functions", inclusive);

@@ -142,15 +142,22 @@ export class Engine {
   async runAction(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
     const fn = this.functions.resolve(path, "action", caller);
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
+    return checkReturn(fn, path, await fn.handler(this.actionCtx(caller), checkedArgs), this.isIdOfTable);
+  }
+
+  /**
+   * The ctx of an action (also of HTTP actions): auth, scheduler, and runQuery / runMutation /
+   * runAction, which may call internal functions and keep the caller's identity.
+   */
+  actionCtx(caller: Caller) {
     const inner: Caller = { ...caller, fromClient: false };
-    const ctx = {
+    return {
       auth: { getUserIdentity: () => this.identityOutsideTransaction(caller) },
       scheduler: this.scheduler.forAction(),
       runQuery: (ref: unknown, a?: unknown) => this.runQuery(getFunctionName(ref as never), a ?? {}, inner),
       runMutation: async (ref: unknown, a?: unknown) => (await this.runMutation(getFunctionName(ref as never), a ?? {}, inner)).value,
       runAction: (ref: unknown, a?: unknown) => this.runAction(getFunctionName(ref as never), a ?? {}, inner),
     };
-    return checkReturn(fn, path, await fn.handler(ctx, checkedArgs), this.isIdOfTable);
   }
 
   /** Calls `listener` after every commit (used by the scheduler and transports). */

@@ -18,7 +18,7 @@ import type {
   WithoutSystemFields,
 } from "./dataModel.js";
 
-export interface DatabaseReader<DM extends GenericDataModel> {
+export interface DatabaseReader<out DM extends GenericDataModel> {
   /** The document with this ID, or `null`. An ID of another table is an error. */
   get<T extends TableNamesInDataModel<DM>>(id: GenericId<T>): Promise<DocumentByName<DM, T> | null>;
   /** Starts a query over a table. */
