@@ -1,19 +1,24 @@
 /**
- * The floors: the same work done with raw better-sqlite3 on the same kind of file with the same
- * pragmas (journal_mode=WAL and the same `synchronous`), and nothing else. No engine can do
- * a durable write or an index lookup on SQLite cheaper than this, so walkin/floor is the share
- * of SQLite's speed the engine keeps.
+ * The floors: the same work done with raw better-sqlite3 on a file in the same directory with
+ * the same pragmas (journal_mode=WAL and the same `synchronous`), and nothing else. No layer
+ * on SQLite can commit a write or look up a row by a secondary index cheaper than this, so
+ * walkin/floor is the share of SQLite's own speed the engine keeps.
  */
 import Database from "better-sqlite3";
-import { measureSync, type Measurement, type Timing } from "./measure.js";
+import { syncLoop, type Subject } from "./measure.js";
 import { keyOf, payloadOf, type Durability } from "./workload.js";
+
+/** A floor side, plus a final correctness check where the case has one. */
+export interface FloorSubject extends Subject {
+  check?(): boolean;
+}
 
 function open(filename: string, synchronous: Durability): Database.Database {
   const db = new Database(filename);
   db.pragma("journal_mode = WAL");
   db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
-  // The payload is stored as JSON text (as the engine stores whole documents), so reading a
-  // row back costs a JSON.parse, like decoding a document does.
+  // The payload column holds JSON text, as the engine's storage holds whole documents as JSON,
+  // so reading a row back costs a JSON.parse as decoding a document does.
   db.exec(`
     CREATE TABLE docs (id INTEGER PRIMARY KEY, key TEXT NOT NULL, n REAL NOT NULL, payload TEXT NOT NULL);
     CREATE INDEX docs_by_key ON docs (key);
@@ -23,81 +28,76 @@ function open(filename: string, synchronous: Durability): Database.Database {
   return db;
 }
 
+function prepareInsert(db: Database.Database): (i: number) => void {
+  const insert = db.prepare("INSERT INTO docs (key, n, payload) VALUES (?, ?, ?)");
+  return (i) => insert.run(keyOf(i), i, JSON.stringify(payloadOf(i)));
+}
+
 /** (a) One autocommit INSERT per operation: each acknowledged row is committed. */
-export function floorInsert(filename: string, synchronous: Durability, timing: Timing): Measurement {
+export function floorInsert(filename: string, synchronous: Durability): FloorSubject {
   const db = open(filename, synchronous);
-  try {
-    const insert = db.prepare("INSERT INTO docs (key, n, payload) VALUES (?, ?, ?)");
-    return measureSync(timing, (i) => insert.run(keyOf(i), i, JSON.stringify(payloadOf(i))));
-  } finally {
+  return { run: syncLoop(prepareInsert(db)), close: () => {
     db.close();
-  }
+  } };
 }
 
 /**
- * Group commit: `batch` inserts per transaction. Not a floor (it acknowledges a batch at once),
- * but the ceiling a server could reach by committing concurrent clients' writes together.
+ * Group commit: `batch` inserts per transaction, counted as `batch` operations. Not a floor
+ * (it acknowledges writes a batch at a time) but the ceiling a server could reach by committing
+ * concurrent clients' writes together.
  */
-export function groupCommitInsert(filename: string, synchronous: Durability, timing: Timing, batch: number): Measurement {
+export function groupCommitInsert(filename: string, synchronous: Durability, batch: number): FloorSubject {
   const db = open(filename, synchronous);
-  try {
-    const insert = db.prepare("INSERT INTO docs (key, n, payload) VALUES (?, ?, ?)");
-    const insertBatch = db.transaction((first: number) => {
-      for (let i = first; i < first + batch; i++) insert.run(keyOf(i), i, JSON.stringify(payloadOf(i)));
-    });
-    const m = measureSync(timing, (i) => insertBatch(i * batch));
-    return { ...m, ops: m.ops * batch, opsPerSecond: m.opsPerSecond * batch, p50: null, p99: null };
-  } finally {
+  const insert = prepareInsert(db);
+  const insertBatch = db.transaction((first: number) => {
+    for (let i = first; i < first + batch; i++) insert(i);
+  });
+  return { run: syncLoop((i) => insertBatch(i * batch)), close: () => {
     db.close();
-  }
+  } };
 }
 
-/** (b) A prepared point lookup on the secondary index, row materialised, payload parsed. */
-export function floorLookup(filename: string, synchronous: Durability, timing: Timing, docs: number, nextKey: () => number): Measurement {
+/** (b) A prepared point lookup on the secondary index, the row materialised, payload parsed. */
+export function floorLookup(filename: string, synchronous: Durability, docs: number, nextKey: () => number): FloorSubject {
   const db = open(filename, synchronous);
-  try {
-    const insert = db.prepare("INSERT INTO docs (key, n, payload) VALUES (?, ?, ?)");
-    db.transaction(() => {
-      for (let i = 0; i < docs; i++) insert.run(keyOf(i), i, JSON.stringify(payloadOf(i)));
-    })();
-    const select = db.prepare<[string], { id: number; key: string; n: number; payload: string }>(
-      "SELECT id, key, n, payload FROM docs WHERE key = ?",
-    );
-    let missing = 0;
-    const m = measureSync(timing, () => {
-      const row = select.get(keyOf(nextKey()));
-      // Materialise the row as an object with its payload decoded, as a document would be.
+  const insert = prepareInsert(db);
+  db.transaction(() => {
+    for (let i = 0; i < docs; i++) insert(i);
+  })();
+  const select = db.prepare<[string], { id: number; key: string; n: number; payload: string }>(
+    "SELECT id, key, n, payload FROM docs WHERE key = ?",
+  );
+  let missing = 0;
+  return {
+    run: syncLoop(() => {
+      const key = keyOf(nextKey());
+      const row = select.get(key);
       const doc = row && { ...row, payload: JSON.parse(row.payload) as string };
-      if (!doc || doc.payload.length === 0) missing++;
-    });
-    if (missing > 0) throw new Error(`floor lookup: ${missing} keys not found`);
-    return m;
-  } finally {
-    db.close();
-  }
+      if (doc?.key !== key) missing++;
+    }),
+    check: () => missing === 0,
+    close: () => {
+      db.close();
+    },
+  };
 }
 
 /** (c) `UPDATE ... SET value = value + 1` in its own transaction, on one of `k` counters. */
-export function floorIncrement(
-  filename: string,
-  synchronous: Durability,
-  timing: Timing,
-  k: number,
-): Measurement & { sumOk: boolean } {
+export function floorIncrement(filename: string, synchronous: Durability, k: number): FloorSubject {
   const db = open(filename, synchronous);
-  try {
-    const insert = db.prepare("INSERT INTO counters (name, value) VALUES (?, 0)");
-    for (let c = 0; c < k; c++) insert.run(`counter-${c}`);
-    const update = db.prepare("UPDATE counters SET value = value + 1 WHERE name = ?");
-    let done = 0;
-    const increment = db.transaction((name: string) => update.run(name));
-    const m = measureSync(timing, (i) => {
+  const insert = db.prepare("INSERT INTO counters (name, value) VALUES (?, 0)");
+  for (let c = 0; c < k; c++) insert.run(`counter-${c}`);
+  const update = db.prepare("UPDATE counters SET value = value + 1 WHERE name = ?");
+  const increment = db.transaction((name: string) => update.run(name));
+  let done = 0;
+  return {
+    run: syncLoop((i) => {
       increment(`counter-${i % k}`);
       done++;
-    });
-    const sum = db.prepare<[], number>("SELECT sum(value) FROM counters").pluck().get()!;
-    return { ...m, sumOk: sum === done };
-  } finally {
-    db.close();
-  }
+    }),
+    check: () => db.prepare<[], number>("SELECT sum(value) FROM counters").pluck().get() === done,
+    close: () => {
+      db.close();
+    },
+  };
 }

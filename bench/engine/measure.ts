@@ -1,117 +1,116 @@
 /**
- * Time-bounded measurement loops and latency percentiles, shared by every case.
+ * Measurement: time-bounded operation loops, latency percentiles, and the interleaving of an
+ * engine run with its floor.
  *
- * Every case runs a warm-up (JIT, SQLite page cache, prepared statements) whose results are
- * thrown away, then a measured window of fixed wall-clock length. Time comes from
- * `performance.now()`: the engine patches `Date.now` inside functions, never `performance`.
+ * Shared 2-core machines drift by tens of percent within seconds (other tenants, the disk's
+ * fsync latency), so measuring the engine for 2 s and then the floor for 2 s would mostly
+ * measure the drift. Instead both sides warm up, then alternate in short rounds and each
+ * side's figure is its operations over its own measured time: the drift hits both alike and
+ * the ratio holds still.
+ *
+ * Time comes from `performance.now()`: the engine fixes `Date.now` inside functions, never
+ * `performance`.
  */
 import { performance } from "node:perf_hooks";
 
 export interface Timing {
-  /** Warm-up length in ms (results discarded). */
+  /** Warm-up per side in ms (JIT, SQLite page cache, statements); results discarded. */
   warmupMs: number;
-  /** Measured window in ms. */
+  /** Measured time per side in ms, split into `rounds` alternating slices. */
   durationMs: number;
+  rounds: number;
 }
 
 export interface Measurement {
   ops: number;
   seconds: number;
   opsPerSecond: number;
-  /** Per-operation latency in ms, or null when the case does not time single operations. */
+  /** Per-operation latency in ms (null when nothing completed). */
   p50: number | null;
   p99: number | null;
-  /** Operations that threw (e.g. gave up after too many conflict retries). */
+  /** Operations that threw (e.g. a mutation that gave up after too many conflict retries). */
   failures: number;
 }
 
-/** Grows without reallocating per sample; latencies in ms. */
-class Samples {
-  private data = new Float64Array(1 << 16);
-  length = 0;
+/** Collects one side's operations, failures, time and latencies across rounds. */
+export class Recorder {
+  ops = 0;
+  failures = 0;
+  seconds = 0;
+  private latencies = new Float64Array(1 << 16);
+  private count = 0;
 
-  push(value: number): void {
-    if (this.length === this.data.length) {
-      const grown = new Float64Array(this.data.length * 2);
-      grown.set(this.data);
-      this.data = grown;
+  latency(ms: number): void {
+    if (this.count === this.latencies.length) {
+      const grown = new Float64Array(this.count * 2);
+      grown.set(this.latencies);
+      this.latencies = grown;
     }
-    this.data[this.length++] = value;
+    this.latencies[this.count++] = ms;
+    this.ops++;
   }
 
-  percentile(p: number): number | null {
-    if (this.length === 0) return null;
-    const sorted = this.data.slice(0, this.length).sort();
-    return sorted[Math.min(this.length - 1, Math.floor((p / 100) * this.length))]!;
+  result(): Measurement {
+    const sorted = this.latencies.slice(0, this.count).sort();
+    const at = (p: number) => (this.count === 0 ? null : sorted[Math.min(this.count - 1, Math.floor(p * this.count))]!);
+    return { ops: this.ops, seconds: this.seconds, opsPerSecond: this.ops / this.seconds, p50: at(0.5), p99: at(0.99), failures: this.failures };
   }
 }
 
-function result(ops: number, failures: number, seconds: number, samples: Samples | null): Measurement {
-  return {
-    ops,
-    seconds,
-    opsPerSecond: ops / seconds,
-    p50: samples ? samples.percentile(50) : null,
-    p99: samples ? samples.percentile(99) : null,
-    failures,
+/** One side of a comparison: something that can run its operation for a while. */
+export interface Subject {
+  /** Runs operations for about `ms`; records them unless `recorder` is null (warm-up). */
+  run(ms: number, recorder: Recorder | null): Promise<void> | void;
+  close(): Promise<void> | void;
+}
+
+/**
+ * A synchronous operation in a tight loop: the raw SQLite floors (better-sqlite3 is
+ * synchronous, so awaiting would only add cost).
+ */
+export function syncLoop(op: (i: number) => void): Subject["run"] {
+  let i = 0;
+  return (ms, recorder) => {
+    const start = performance.now();
+    const end = start + ms;
+    let now = start;
+    while (now < end) {
+      op(i++);
+      const after = performance.now();
+      recorder?.latency(after - now);
+      now = after;
+    }
+    if (recorder) recorder.seconds += (now - start) / 1000;
   };
 }
 
 /**
- * A synchronous operation in a tight loop (the raw SQLite floors: better-sqlite3 is
- * synchronous, so nothing is gained by awaiting). `op(i)` gets a running counter.
- */
-export function measureSync(timing: Timing, op: (i: number) => void): Measurement {
-  let i = 0;
-  const warmupEnd = performance.now() + timing.warmupMs;
-  while (performance.now() < warmupEnd) op(i++);
-  const samples = new Samples();
-  const start = performance.now();
-  const end = start + timing.durationMs;
-  let ops = 0;
-  for (let now = start; now < end; ) {
-    op(i++);
-    const after = performance.now();
-    samples.push(after - now);
-    now = after;
-    ops++;
-  }
-  return result(ops, 0, (performance.now() - start) / 1000, samples);
-}
-
-/**
- * Runs `op` with `clients` operations in flight. With `clients = 1` it is a plain sequential
- * loop. With more, operations start in waves of `clients`, all in the same tick, and the next
- * wave starts when the whole wave has settled (`Promise.all`): the handlers interleave at
- * every `await`, which is the case optimistic concurrency control exists for.
+ * An async operation with `clients` in flight. With 1 it is a plain sequential loop. With
+ * more, operations start in waves of `clients`, all in the same tick, and the next wave starts
+ * when the whole wave has settled (`Promise.all`), so handlers interleave at every `await`:
+ * the case optimistic concurrency control exists for.
  *
- * Why waves and not free-running clients: the SQLite storage is synchronous, so free-running
- * clients chain on the microtask queue for the whole window and starve every timer — a
- * mutation backing off after a conflict would not run again until the window ends. And if
- * each client hopped through a macrotask instead (as a request from a socket does), every
- * mutation would run start-to-commit alone and nothing would ever contend.
+ * Why waves rather than free-running clients: the SQLite storage is synchronous, so
+ * free-running clients would chain on the microtask queue for the whole window and starve
+ * every timer (a mutation backing off after a conflict would not run again until the window
+ * ends); and clients hopping through a macrotask before each operation (as requests from
+ * sockets do) would run every mutation start-to-commit alone, so nothing would ever contend.
  *
- * The window is checked between waves; the last wave is waited for, counted and timed. An
- * operation that throws counts as a failure.
+ * The clock is checked between operations (between waves); the last one is waited for and
+ * counted. An operation that throws counts as a failure.
  */
-export async function measureClients(
-  timing: Timing,
-  clients: number,
-  op: (i: number) => Promise<unknown>,
-): Promise<Measurement> {
+export function asyncLoop(clients: number, op: (i: number) => Promise<unknown>): Subject["run"] {
   let i = 0;
-  const run = async (windowMs: number, samples: Samples | null) => {
-    const end = performance.now() + windowMs;
-    let ops = 0;
-    let failures = 0;
+  return async (ms, recorder) => {
+    const start = performance.now();
+    const end = start + ms;
     const one = async () => {
       const before = performance.now();
       try {
         await op(i++);
-        samples?.push(performance.now() - before);
-        ops++;
+        recorder?.latency(performance.now() - before);
       } catch {
-        failures++;
+        if (recorder) recorder.failures++;
       }
     };
     if (clients === 1) {
@@ -119,11 +118,20 @@ export async function measureClients(
     } else {
       while (performance.now() < end) await Promise.all(Array.from({ length: clients }, one));
     }
-    return { ops, failures };
+    if (recorder) recorder.seconds += (performance.now() - start) / 1000;
   };
-  await run(timing.warmupMs, null);
-  const samples = new Samples();
-  const start = performance.now();
-  const { ops, failures } = await run(timing.durationMs, samples);
-  return result(ops, failures, (performance.now() - start) / 1000, samples);
+}
+
+/** Warms both sides up, then alternates them in `timing.rounds` rounds. Closes neither. */
+export async function compare(timing: Timing, walkin: Subject, floor: Subject): Promise<{ walkin: Measurement; floor: Measurement }> {
+  await walkin.run(timing.warmupMs, null);
+  await floor.run(timing.warmupMs, null);
+  const recorders = { walkin: new Recorder(), floor: new Recorder() };
+  const slice = timing.durationMs / timing.rounds;
+  for (let round = 0; round < timing.rounds; round++) {
+    // Alternate who goes first, so neither side always follows the other's disk activity.
+    const order = round % 2 === 0 ? (["walkin", "floor"] as const) : (["floor", "walkin"] as const);
+    for (const side of order) await (side === "walkin" ? walkin : floor).run(slice, recorders[side]);
+  }
+  return { walkin: recorders.walkin.result(), floor: recorders.floor.result() };
 }

@@ -2,21 +2,22 @@
  * Walk-in engine throughput benchmark: `npm run bench`.
  *
  * For each durability mode of the SQLite storage it runs (a) single-document insert mutations,
- * sequential and from 32 concurrent clients, (b) index point lookups, (c) read-modify-write
- * increments under contention, and the raw better-sqlite3 floor of each, on real files in a
- * temporary directory, and prints one table per mode. See bench/README.md to read it.
+ * sequential and with 32 in flight, (b) index point lookups, (c) read-modify-write increments
+ * under contention, each interleaved with its raw better-sqlite3 floor, on real files in a
+ * temporary directory, and prints one table per mode. bench/README.md explains the figures.
  *
- * Environment: BENCH_DURATION_MS (measured window per case, default 2000), BENCH_WARMUP_MS
- * (default 300), BENCH_MODES (comma-separated, default "full,normal").
+ * Environment: BENCH_DURATION_MS (measured time per side and case, default 2000),
+ * BENCH_WARMUP_MS (default 300), BENCH_ROUNDS (alternations, default 4), BENCH_MODES
+ * ("full,normal"), BENCH_CASES (any of "a,b,c").
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { floorIncrement, floorInsert, floorLookup, groupCommitInsert } from "./floor.js";
-import type { Timing } from "./measure.js";
+import { floorIncrement, floorInsert, floorLookup, groupCommitInsert, type FloorSubject } from "./floor.js";
+import { compare, Recorder, type Timing } from "./measure.js";
 import { table, type Row } from "./report.js";
-import { walkinIncrement, walkinInsert, walkinLookup } from "./walkin.js";
+import { walkinIncrement, walkinInsert, walkinLookup, type WalkinSubject } from "./walkin.js";
 import { shuffledKeys, type Durability } from "./workload.js";
 
 const CLIENTS = 32;
@@ -25,12 +26,40 @@ const LOOKUP_DOCS = 10_000;
 const timing: Timing = {
   durationMs: Number(process.env.BENCH_DURATION_MS ?? 2_000),
   warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 300),
+  rounds: Number(process.env.BENCH_ROUNDS ?? 4),
 };
-/** The floors of (c) are cheap and steady: half the window is plenty. */
-const shortTiming: Timing = { ...timing, durationMs: timing.durationMs / 2 };
-const modes = (process.env.BENCH_MODES ?? "full,normal").split(",") as Durability[];
+const modes = (process.env.BENCH_MODES ?? "full,normal").split(",");
+const cases = new Set((process.env.BENCH_CASES ?? "a,b,c").split(","));
 for (const mode of modes) {
-  if (mode !== "full" && mode !== "normal") throw new Error(`BENCH_MODES: unknown mode "${mode}" (full, normal)`);
+  if (mode !== "full" && mode !== "normal") throw new Error(`BENCH_MODES: unknown mode "${mode}" (use full and/or normal)`);
+}
+
+/** Runs one row: both sides interleaved, then their checks; closes both whatever happens. */
+async function row(label: string, open: () => Promise<[WalkinSubject, FloorSubject]>, note = ""): Promise<Row> {
+  const [walkin, floor] = await open();
+  try {
+    const before = { ...walkin.engine.stats };
+    const result = await compare(timing, walkin, floor);
+    const notes = note ? [note] : [];
+    const commits = walkin.engine.stats.commits - before.commits;
+    const retries = walkin.engine.stats.conflictRetries - before.conflictRetries;
+    if (retries > 0 || label.startsWith("(c)")) notes.push(`retries/commit ${(retries / Math.max(commits, 1)).toFixed(2)}`);
+    if (result.walkin.failures > 0) notes.push(`${result.walkin.failures} failed`);
+    const walkinCheck = walkin.check ? await walkin.check() : null;
+    const floorOk = floor.check ? floor.check() : null;
+    if (walkinCheck || floorOk !== null) {
+      const ok = (walkinCheck?.ok ?? true) && (floorOk ?? true);
+      notes.push(`check ${ok ? "OK" : "FAIL"}`);
+      if (!ok) {
+        notes.push(`(walkin: ${walkinCheck?.detail ?? "-"}; floor ${floorOk ? "OK" : "FAIL"})`);
+        process.exitCode = 1;
+      }
+    }
+    return { label, ...result, note: notes.join(", ") };
+  } finally {
+    await walkin.close();
+    await floor.close();
+  }
 }
 
 async function runMode(dir: string, mode: Durability): Promise<void> {
@@ -38,50 +67,55 @@ async function runMode(dir: string, mode: Durability): Promise<void> {
   const fresh = () => join(dir, `${mode}-${file++}.sqlite`);
   const rows: Row[] = [];
 
-  const insertFloor = floorInsert(fresh(), mode, timing);
-  rows.push({ label: "(a) insert, sequential", walkin: await walkinInsert(fresh(), mode, timing, 1), floor: insertFloor });
-  rows.push({
-    label: `(a) insert, ${CLIENTS} clients`,
-    walkin: await walkinInsert(fresh(), mode, timing, CLIENTS),
-    floor: insertFloor,
-    note: "floor: same autocommit floor",
-  });
-
-  rows.push({
-    label: `(b) index lookup (${LOOKUP_DOCS / 1000}k docs)`,
-    walkin: await walkinLookup(fresh(), mode, timing, LOOKUP_DOCS, shuffledKeys(LOOKUP_DOCS)),
-    floor: floorLookup(fresh(), mode, timing, LOOKUP_DOCS, shuffledKeys(LOOKUP_DOCS)),
-  });
-
-  for (const k of [1, 8]) {
-    const walkin = await walkinIncrement(fresh(), mode, timing, CLIENTS, k);
-    const floor = floorIncrement(fresh(), mode, shortTiming, k);
-    const ok = walkin.sumOk && floor.sumOk;
-    rows.push({
-      label: `(c) increment, K=${k}, ${CLIENTS} clients`,
-      walkin,
-      floor,
-      note: `retries/commit ${walkin.retriesPerCommit.toFixed(2)}, gave up ${walkin.failures}, sum ${ok ? "OK" : "FAIL"}` +
-        (ok ? "" : ` (${walkin.detail}; floor ${floor.sumOk ? "OK" : "FAIL"})`),
-    });
-    if (!ok) process.exitCode = 1;
+  if (cases.has("a")) {
+    rows.push(await row("(a) insert, sequential", async () => [await walkinInsert(fresh(), mode, 1), floorInsert(fresh(), mode)]));
+    rows.push(
+      await row(`(a) insert, ${CLIENTS} in flight`, async () => [await walkinInsert(fresh(), mode, CLIENTS), floorInsert(fresh(), mode)]),
+    );
+  }
+  if (cases.has("b")) {
+    rows.push(
+      await row(`(b) index lookup, ${LOOKUP_DOCS / 1000}k docs`, async () => [
+        await walkinLookup(fresh(), mode, LOOKUP_DOCS, shuffledKeys(LOOKUP_DOCS)),
+        floorLookup(fresh(), mode, LOOKUP_DOCS, shuffledKeys(LOOKUP_DOCS)),
+      ]),
+    );
+  }
+  if (cases.has("c")) {
+    for (const k of [1, 8]) {
+      rows.push(
+        await row(`(c) increment, K=${k}, ${CLIENTS} in flight`, async () => [
+          await walkinIncrement(fresh(), mode, CLIENTS, k),
+          floorIncrement(fresh(), mode, k),
+        ]),
+      );
+    }
   }
 
-  const group = groupCommitInsert(fresh(), mode, shortTiming, CLIENTS);
-  console.log(`\n== synchronous=${mode.toUpperCase()} (journal_mode=WAL), latency columns: walkin / floor ==`);
+  console.log(`\n== synchronous=${mode.toUpperCase()}, journal_mode=WAL (p50/p99: walkin / floor) ==`);
   console.log(table(rows));
-  console.log(
-    `ceiling (not a floor): raw SQLite committing ${CLIENTS} inserts per transaction = ${Math.round(group.opsPerSecond).toLocaleString("en-US")} ops/s` +
-      ` (what group commit of concurrent clients could reach)`,
-  );
+  if (cases.has("a")) {
+    const group = groupCommitInsert(fresh(), mode, CLIENTS);
+    const recorder = new Recorder();
+    try {
+      await group.run(timing.warmupMs, null);
+      await group.run(timing.durationMs / 2, recorder);
+    } finally {
+      await group.close();
+    }
+    const opsPerSecond = Math.round(recorder.result().opsPerSecond).toLocaleString("en-US");
+    console.log(`ceiling, not a floor: raw SQLite committing ${CLIENTS} inserts per transaction = ${opsPerSecond} ops/s (group commit)`);
+  }
 }
 
 const started = performance.now();
 const dir = mkdtempSync(join(tmpdir(), "walkin-bench-"));
-console.log(`Walk-in engine benchmark — node ${process.version}, files in ${dir}`);
-console.log(`each case: ${timing.warmupMs} ms warm-up + ${timing.durationMs} ms measured`);
+console.log(`Walk-in engine benchmark: node ${process.version}, files in ${dir}`);
+console.log(
+  `each case, each side: ${timing.warmupMs} ms warm-up, then ${timing.durationMs} ms measured in ${timing.rounds} rounds alternating with the other side`,
+);
 try {
-  for (const mode of modes) await runMode(dir, mode);
+  for (const mode of modes) await runMode(dir, mode as Durability);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,21 +1,21 @@
 /**
  * The engine side of each case: a small app (schema + functions) run by `Engine` over the
- * SQLite storage, opened on a fresh file per case so that cases do not feed each other's
- * history or statistics.
+ * SQLite storage, on a fresh file per case so that cases do not feed each other's history or
+ * statistics.
  */
 import { Engine } from "../../src/engine/engine.js";
 import { openSqliteStorage } from "../../src/storage/sqlite/index.js";
 import { defineSchema, defineTable, mutation, query } from "../../src/server/index.js";
 import { v } from "../../src/values/index.js";
-import { measureClients, type Measurement, type Timing } from "./measure.js";
+import { asyncLoop, type Subject } from "./measure.js";
 import { keyOf, payloadOf, type Durability } from "./workload.js";
 
+const docFields = { key: v.string(), n: v.number(), payload: v.string() };
+
 const schema = defineSchema({
-  docs: defineTable({ key: v.string(), n: v.number(), payload: v.string() }).index("by_key", ["key"]),
+  docs: defineTable(docFields).index("by_key", ["key"]),
   counters: defineTable({ name: v.string(), value: v.number() }).index("by_name", ["name"]),
 });
-
-const docFields = { key: v.string(), n: v.number(), payload: v.string() };
 
 const modules = {
   docs: {
@@ -53,82 +53,64 @@ const modules = {
   },
 };
 
+/** An engine side, plus its final check and statistics where the case has them. */
+export interface WalkinSubject extends Subject {
+  engine: Engine;
+  check?(): Promise<{ ok: boolean; detail: string }>;
+}
+
 async function openEngine(filename: string, synchronous: Durability): Promise<Engine> {
   const storage = await openSqliteStorage({ filename, synchronous });
   return Engine.open({ storage, schema, modules, runScheduler: false });
 }
 
-/** (a) `docs:insert` from `clients` closed-loop clients (1 = sequential). */
-export async function walkinInsert(filename: string, synchronous: Durability, timing: Timing, clients: number): Promise<Measurement> {
+/** (a) `docs:insert`, with `clients` mutations in flight (1 = sequential). */
+export async function walkinInsert(filename: string, synchronous: Durability, clients: number): Promise<WalkinSubject> {
   const engine = await openEngine(filename, synchronous);
-  try {
-    return await measureClients(timing, clients, (i) =>
-      engine.runMutation("docs:insert", { key: keyOf(i), n: i, payload: payloadOf(i) }),
-    );
-  } finally {
-    await engine.close();
-  }
+  return {
+    engine,
+    run: asyncLoop(clients, (i) => engine.runMutation("docs:insert", { key: keyOf(i), n: i, payload: payloadOf(i) })),
+    close: () => engine.close(),
+  };
 }
 
-/** (b) `docs:byKey` on random existing keys of a `docs`-document table. */
-export async function walkinLookup(
-  filename: string,
-  synchronous: Durability,
-  timing: Timing,
-  docs: number,
-  nextKey: () => number,
-): Promise<Measurement> {
+/** (b) `docs:byKey` on random existing keys of a table of `docs` documents. */
+export async function walkinLookup(filename: string, synchronous: Durability, docs: number, nextKey: () => number): Promise<WalkinSubject> {
   const engine = await openEngine(filename, synchronous);
-  try {
-    const batch = 1_000;
-    for (let first = 0; first < docs; first += batch) {
-      const rows = [];
-      for (let i = first; i < Math.min(first + batch, docs); i++) rows.push({ key: keyOf(i), n: i, payload: payloadOf(i) });
-      await engine.runMutation("docs:insertMany", { docs: rows });
-    }
-    return await measureClients(timing, 1, async () => {
+  const batch = 1_000;
+  for (let first = 0; first < docs; first += batch) {
+    const rows = [];
+    for (let i = first; i < Math.min(first + batch, docs); i++) rows.push({ key: keyOf(i), n: i, payload: payloadOf(i) });
+    await engine.runMutation("docs:insertMany", { docs: rows });
+  }
+  let missing = 0;
+  return {
+    engine,
+    run: asyncLoop(1, async () => {
       const key = keyOf(nextKey());
       const doc = (await engine.runQuery("docs:byKey", { key })) as { key: string } | null;
-      if (doc?.key !== key) throw new Error(`byKey(${key}) returned ${JSON.stringify(doc)}`);
-    });
-  } finally {
-    await engine.close();
-  }
+      if (doc?.key !== key) missing++;
+    }),
+    check: async () => ({ ok: missing === 0, detail: `${missing} lookups missed` }),
+    close: () => engine.close(),
+  };
 }
 
-export interface ContentionMeasurement extends Measurement {
-  retriesPerCommit: number;
-  sumOk: boolean;
-  detail: string;
-}
-
-/** (c) `clients` clients incrementing one of `k` counters (read by index, then patch). */
-export async function walkinIncrement(
-  filename: string,
-  synchronous: Durability,
-  timing: Timing,
-  clients: number,
-  k: number,
-): Promise<ContentionMeasurement> {
+/** (c) `clients` mutations in flight, each incrementing one of `k` counters (index read, then patch). */
+export async function walkinIncrement(filename: string, synchronous: Durability, clients: number, k: number): Promise<WalkinSubject> {
   const engine = await openEngine(filename, synchronous);
-  try {
-    for (let c = 0; c < k; c++) await engine.runMutation("counters:create", { name: `counter-${c}` });
-    let done = 0;
-    const before = { ...engine.stats };
-    const m = await measureClients(timing, clients, async (i) => {
+  for (let c = 0; c < k; c++) await engine.runMutation("counters:create", { name: `counter-${c}` });
+  let done = 0;
+  return {
+    engine,
+    run: asyncLoop(clients, async (i) => {
       await engine.runMutation("counters:increment", { name: `counter-${i % k}` });
       done++;
-    });
-    const commits = engine.stats.commits - before.commits;
-    const retries = engine.stats.conflictRetries - before.conflictRetries;
-    const total = (await engine.runQuery("counters:total", {})) as number;
-    return {
-      ...m,
-      retriesPerCommit: retries / Math.max(commits, 1),
-      sumOk: total === done,
-      detail: `sum ${total} vs ${done} increments acknowledged`,
-    };
-  } finally {
-    await engine.close();
-  }
+    }),
+    check: async () => {
+      const total = (await engine.runQuery("counters:total", {})) as number;
+      return { ok: total === done, detail: `sum ${total}, increments acknowledged ${done}` };
+    },
+    close: () => engine.close(),
+  };
 }

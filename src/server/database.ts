@@ -18,7 +18,7 @@ import type {
   WithoutSystemFields,
 } from "./dataModel.js";
 
-export interface DatabaseReader<out DM extends GenericDataModel> {
+export interface DatabaseReader<DM extends GenericDataModel> {
   /** The document with this ID, or `null`. An ID of another table is an error. */
   get<T extends TableNamesInDataModel<DM>>(id: GenericId<T>): Promise<DocumentByName<DM, T> | null>;
   /** Starts a query over a table. */
@@ -108,17 +108,18 @@ type Tail<Fields extends string[]> = Fields extends [any, ...infer T extends str
 
 /** `q.eq(f0, x).eq(f1, y).gt(f2, a).lt(f2, b)` in index field order. */
 export interface IndexRangeBuilder<Doc, Fields extends string[]> extends LowerBoundBuilder<Doc, Fields>, IndexRange {
-  eq(field: Head<Fields>, value: FieldTypeFromFieldPath<Doc, Head<Fields>>): IndexRangeBuilder<Doc, Tail<Fields>>;
+  eq<F extends Head<Fields>>(field: F, value: FieldTypeFromFieldPath<Doc, F>): IndexRangeBuilder<Doc, Tail<Fields>>;
 }
 
-export interface LowerBoundBuilder<Doc, Fields extends string[]> extends UpperBoundBuilder<Doc, Head<Fields>>, IndexRange {
-  gt(field: Head<Fields>, value: FieldTypeFromFieldPath<Doc, Head<Fields>>): UpperBoundBuilder<Doc, Head<Fields>>;
-  gte(field: Head<Fields>, value: FieldTypeFromFieldPath<Doc, Head<Fields>>): UpperBoundBuilder<Doc, Head<Fields>>;
+export interface LowerBoundBuilder<Doc, Fields extends string[]>
+  extends UpperBoundBuilder<Head<Fields>, FieldTypeFromFieldPath<Doc, Head<Fields>>>, IndexRange {
+  gt(field: Head<Fields>, value: FieldTypeFromFieldPath<Doc, Head<Fields>>): UpperBoundBuilder<Head<Fields>, FieldTypeFromFieldPath<Doc, Head<Fields>>>;
+  gte(field: Head<Fields>, value: FieldTypeFromFieldPath<Doc, Head<Fields>>): UpperBoundBuilder<Head<Fields>, FieldTypeFromFieldPath<Doc, Head<Fields>>>;
 }
 
-export interface UpperBoundBuilder<Doc, Field extends string> extends IndexRange {
-  lt(field: Field, value: FieldTypeFromFieldPath<Doc, Field>): IndexRange;
-  lte(field: Field, value: FieldTypeFromFieldPath<Doc, Field>): IndexRange;
+export interface UpperBoundBuilder<Field extends string, Value> extends IndexRange {
+  lt(field: Field, value: Value): IndexRange;
+  lte(field: Field, value: Value): IndexRange;
 }
 
 /** An expression evaluated against each document by `.filter`. */

@@ -34,19 +34,19 @@ export interface StorageUnderTest {
  */
 export function storageConformanceSuite(name: string, makeStorage: () => Promise<StorageUnderTest>): void {
   describe(`Storage conformance: ${name}`, () => {
-    let target: StorageUnderTest;
+    let target: StorageUnderTest | undefined;
     let current: Storage;
     const ctx: SuiteContext = {
       get storage() {
         return current;
       },
       async reopen(skip) {
-        const reopen = target.reopen ?? skip("this storage cannot be reopened");
+        const reopen = target?.reopen ?? skip("this storage cannot be reopened");
         await current.close();
         current = await reopen();
         return current;
       },
-      countVersions: () => target.countVersions?.(current),
+      countVersions: () => target?.countVersions?.(current),
     };
 
     beforeEach(async () => {
@@ -54,8 +54,10 @@ export function storageConformanceSuite(name: string, makeStorage: () => Promise
       current = target.storage;
     });
     afterEach(async () => {
+      if (target === undefined) return; // makeStorage failed; its error is the one to report
       await current.close();
       await target.cleanup();
+      target = undefined;
     });
 
     describe("timestamps and commits", () => commitTests(ctx));
@@ -121,7 +123,11 @@ function commitTests(ctx: SuiteContext): void {
 
   it("after reopen, every commit is visible exactly as before and the clock continues", async ({ skip }) => {
     const s = ctx.storage;
-    await s.commit({ ts: 1, documents: [put("d0", "x"), put("d1", JSON.stringify({ value: [1] }))], indexes: [entry("byValue", [1, 1], "d1")] });
+    await s.commit({
+      ts: 1,
+      documents: [put("d0", "x"), put("d1", JSON.stringify({ value: [1] }))],
+      indexes: [entry("byValue", [1, 1], "d1")],
+    });
     await s.commit({ ts: 2, documents: [remove("d0")], indexes: [entry("byValue", [2, 0], "d1")] });
     await s.commit({ ts: 4, documents: [put("d1", "y")], indexes: [entry("byValue", [1, 1], null)] });
     const before = [];
@@ -183,7 +189,11 @@ function dropIndexTests(ctx: SuiteContext): void {
   it("removes every version of that index only, and the index can be rebuilt", async () => {
     const s = ctx.storage;
     await s.commit({ ts: 1, documents: [put("a", "a")], indexes: [entry("old", [1], "a"), entry("keep", [1], "a")] });
-    await s.commit({ ts: 2, documents: [put("b", "b")], indexes: [entry("old", [1], null), entry("old", [2], "b"), entry("keep", [2], "b")] });
+    await s.commit({
+      ts: 2,
+      documents: [put("b", "b")],
+      indexes: [entry("old", [1], null), entry("old", [2], "b"), entry("keep", [2], "b")],
+    });
     await s.dropIndex("old");
     await s.dropIndex("never-existed");
     for (const readTs of [1, 2, 3]) {

@@ -36,7 +36,8 @@ export function scanTests(ctx: SuiteContext): void {
 
   it("returns keys as the bytes written and each joined with its document", async () => {
     await commitKeys();
-    const [first] = await ctx.storage.scan({ ...scanAll("i", 1), range: { lower: { key: bytes(1, 0), inclusive: true } }, limit: 1 });
+    const range = { lower: { key: bytes(1, 0), inclusive: true } };
+    const [first] = await ctx.storage.scan({ ...scanAll("i", 1), range, limit: 1 });
     expect(first!.key).toBeInstanceOf(Uint8Array);
     expect(plain([first!])).toEqual([{ key: [1, 0], doc: { id: "doc1_0", table: "things", ts: 1, body: "body1_0" } }]);
   });
@@ -81,7 +82,11 @@ export function scanTests(ctx: SuiteContext): void {
 
   it("shows an entry from its commit on; a removed entry vanishes from its ts but older snapshots keep it", async () => {
     const s = ctx.storage;
-    await s.commit({ ts: 2, documents: [put("a", "A"), put("b", "B")], indexes: [entry("i", [1], "a"), entry("i", [2], "b")] });
+    await s.commit({
+      ts: 2,
+      documents: [put("a", "A"), put("b", "B")],
+      indexes: [entry("i", [1], "a"), entry("i", [2], "b")],
+    });
     await s.commit({ ts: 4, documents: [remove("a")], indexes: [entry("i", [1], null)] });
     await s.commit({ ts: 6, documents: [put("a", "A again")], indexes: [entry("i", [1], "a")] });
     expect(keysOf(await s.scan(scanAll("i", 1)))).toEqual([]);
@@ -111,11 +116,16 @@ export function scanTests(ctx: SuiteContext): void {
     // Key [1] flips between documents and removal many times; [2] is written once.
     const pointsAt: (string | null)[] = ["a", null, "b", "a", null, null, "b"];
     for (const [n, docId] of pointsAt.entries()) {
-      await s.commit({ ts: 2 + n, documents: [], indexes: [entry("i", [1], docId), ...(n === 3 ? [entry("i", [2], "b")] : [])] });
+      const indexes = [entry("i", [1], docId), ...(n === 3 ? [entry("i", [2], "b")] : [])];
+      await s.commit({ ts: 2 + n, documents: [], indexes });
     }
     for (const [n, docId] of pointsAt.entries()) {
       const readTs = 2 + n;
-      const expected = [...(docId === null ? [] : [{ key: [1], id: docId }]), ...(n >= 3 ? [{ key: [2], id: "b" }] : []), { key: [9], id: "z" }];
+      const expected = [
+        ...(docId === null ? [] : [{ key: [1], id: docId }]),
+        ...(n >= 3 ? [{ key: [2], id: "b" }] : []),
+        { key: [9], id: "z" },
+      ];
       const got = (await s.scan(scanAll("i", readTs))).map((e) => ({ key: Array.from(e.key), id: e.doc.id }));
       expect(got, `readTs ${readTs}`).toEqual(expected);
       const limited = await s.scan({ ...scanAll("i", readTs, "desc"), limit: 2 });
