@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { anyApi, type ApiFromModules, defineSchema, defineTable, mutation, query, action, internalMutation } from "../server/index.js";
 import { v, isWalkinError } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
+import { LIMITS } from "./limits.js";
 
 const schema = defineSchema({
   users: defineTable({ name: v.string(), age: v.optional(v.number()) }).index("by_name", ["name"]),
@@ -233,6 +234,25 @@ describe("bad input", () => {
     expect(e.code).toBe("LIMIT_EXCEEDED");
     expect(e.message).toContain("1 MiB");
   });
+
+  it("bounds the documents one transaction may write or read, and writes nothing past the limit", async () => {
+    t = walkinTest(schema, modules);
+    const tooMany = await error(t.run(async (ctx) => {
+      for (let i = 0; i <= LIMITS.maxDocumentsWritten; i++) await ctx.db.insert("users", { name: `u${i}` });
+    }));
+    expect(tooMany.code).toBe("LIMIT_EXCEEDED");
+    expect(tooMany.message).toContain(`at most ${LIMITS.maxDocumentsWritten} documents`);
+    expect(await t.run(async (ctx) => (await ctx.db.query("users").take(1)).length)).toBe(0);
+
+    for (let batch = 0; batch < 3; batch++) {
+      await t.run(async (ctx) => {
+        for (let i = 0; i < 6000; i++) await ctx.db.insert("users", { name: `u${batch}-${i}` });
+      });
+    }
+    const tooManyReads = await error(t.run(async (ctx) => ctx.db.query("users").collect()));
+    expect(tooManyReads.code).toBe("LIMIT_EXCEEDED");
+    expect(tooManyReads.message).toContain("paginate");
+  }, 60_000);
 
   it("rejects values the encoding cannot hold", async () => {
     t = walkinTest(schema, modules);

@@ -88,7 +88,7 @@ export interface QueryInitializer<Info extends GenericTableInfo> extends Query<I
   /** Reads a range of an index: `q.eq(...)` on a prefix of its fields, then optional bounds. */
   withIndex<Name extends IndexNames<Info>>(
     indexName: Name,
-    range?: (q: IndexRangeBuilder<DocumentByInfo<Info>, Indexes<Info>[Name]>) => IndexRange,
+    range?: (q: IndexRangeBuilder<FieldValues<Info>, Indexes<Info>[Name]>) => IndexRange,
   ): Query<Info>;
   /** Reads the whole table in creation order (the same as not calling it; says so explicitly). */
   fullTableScan(): Query<Info>;
@@ -99,27 +99,40 @@ export interface IndexRange {
   readonly __isIndexRange: true;
 }
 
-// Declared indexes are tuples (["channel", "_creationTime"]): each eq() consumes one field.
-// Untyped tables have plain string[] indexes: any field, any number of times.
-type Head<Fields extends string[]> = Fields extends [infer H extends string, ...any[]]
-  ? H
-  : Fields extends [] ? never : Fields[number];
-type Tail<Fields extends string[]> = Fields extends [any, ...infer T extends string[]] ? T : Fields extends [] ? [] : Fields;
+/**
+ * Field path → the value type at that path: `{ channel: string; "address.city": string | undefined }`.
+ *
+ * The builders below index this map (`Values[Field]`) instead of evaluating a conditional type
+ * over the document. That keeps them covariant in the table, so a builder typed by a schema is
+ * still comparable to the untyped one, and `queryGeneric as QueryBuilder<DataModel, "public">`
+ * (what codegen writes) type-checks. An untyped table maps every path to `any`.
+ */
+export type FieldValues<Info extends GenericTableInfo> = {
+  [Path in FieldPaths<Info>]: FieldTypeFromFieldPath<DocumentByInfo<Info>, Path>;
+};
+
+// A declared index is a tuple (["channel", "_creationTime"]) and `At` counts the fields eq()
+// has consumed, so the next field is `Fields[At]`: indexed access again, for the same reason as
+// FieldValues. Once every field is consumed it is `undefined`, which no field name matches.
+// An untyped index is a plain string[]: any field, any number of times.
+type Next = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, ...number[]];
+type FieldAt<Fields extends string[], At extends number> = Extract<Fields[At], string>;
 
 /** `q.eq(f0, x).eq(f1, y).gt(f2, a).lt(f2, b)` in index field order. */
-export interface IndexRangeBuilder<Doc, Fields extends string[]> extends LowerBoundBuilder<Doc, Fields>, IndexRange {
-  eq<F extends Head<Fields>>(field: F, value: FieldTypeFromFieldPath<Doc, F>): IndexRangeBuilder<Doc, Tail<Fields>>;
+export interface IndexRangeBuilder<Values extends Record<string, any>, Fields extends string[], At extends number = 0>
+  extends LowerBoundBuilder<Values, FieldAt<Fields, At>>, IndexRange {
+  eq(field: FieldAt<Fields, At>, value: Values[FieldAt<Fields, At>]): IndexRangeBuilder<Values, Fields, Next[At]>;
 }
 
-export interface LowerBoundBuilder<Doc, Fields extends string[]>
-  extends UpperBoundBuilder<Head<Fields>, FieldTypeFromFieldPath<Doc, Head<Fields>>>, IndexRange {
-  gt(field: Head<Fields>, value: FieldTypeFromFieldPath<Doc, Head<Fields>>): UpperBoundBuilder<Head<Fields>, FieldTypeFromFieldPath<Doc, Head<Fields>>>;
-  gte(field: Head<Fields>, value: FieldTypeFromFieldPath<Doc, Head<Fields>>): UpperBoundBuilder<Head<Fields>, FieldTypeFromFieldPath<Doc, Head<Fields>>>;
+export interface LowerBoundBuilder<Values extends Record<string, any>, Field extends string>
+  extends UpperBoundBuilder<Values, Field>, IndexRange {
+  gt(field: Field, value: Values[Field]): UpperBoundBuilder<Values, Field>;
+  gte(field: Field, value: Values[Field]): UpperBoundBuilder<Values, Field>;
 }
 
-export interface UpperBoundBuilder<Field extends string, Value> extends IndexRange {
-  lt(field: Field, value: Value): IndexRange;
-  lte(field: Field, value: Value): IndexRange;
+export interface UpperBoundBuilder<Values extends Record<string, any>, Field extends string> extends IndexRange {
+  lt(field: Field, value: Values[Field]): IndexRange;
+  lte(field: Field, value: Values[Field]): IndexRange;
 }
 
 /** An expression evaluated against each document by `.filter`. */
@@ -129,7 +142,7 @@ export interface Expression<T> {
 export type ExpressionOrValue<T> = Expression<T> | T;
 
 export interface FilterBuilder<Info extends GenericTableInfo> {
-  field<P extends FieldPaths<Info>>(path: P): Expression<FieldTypeFromFieldPath<DocumentByInfo<Info>, P>>;
+  field<P extends FieldPaths<Info>>(path: P): Expression<FieldValues<Info>[P]>;
   eq<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;
   neq<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;
   lt<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;

@@ -1,5 +1,5 @@
 import { v } from "../values/index.js";
-import type { DatabaseReader, QueryInitializer, OrderedQuery, FilterBuilder, IndexRangeBuilder } from "./database.js";
+import type { DatabaseReader, QueryInitializer, OrderedQuery, FilterBuilder, IndexRangeBuilder, FieldValues } from "./database.js";
 import type { AnyDataModel } from "./dataModel.js";
 import { defineSchema, defineTable, type DataModelFromSchemaDefinition } from "./schema.js";
 const schema = defineSchema({
@@ -7,7 +7,6 @@ const schema = defineSchema({
 });
 type DM = DataModelFromSchemaDefinition<typeof schema>;
 type U = DM["users"]; type A = AnyDataModel["x"];
-type UD = U["document"]; type AD = A["document"];
 declare const r1: DatabaseReader<DM>;
 export const r2: DatabaseReader<AnyDataModel> = r1;
 declare const q1: QueryInitializer<U>;
@@ -16,5 +15,5 @@ declare const o1: OrderedQuery<U>;
 export const o2: OrderedQuery<A> = o1;
 declare const f1: FilterBuilder<U>;
 export const f2: FilterBuilder<A> = f1;
-declare const i1: IndexRangeBuilder<UD, ["name", "_creationTime"]>;
-export const i2: IndexRangeBuilder<AD, string[]> = i1;
+declare const i1: IndexRangeBuilder<FieldValues<U>, ["name", "_creationTime"]>;
+export const i2: IndexRangeBuilder<FieldValues<A>, string[]> = i1;
