@@ -36,13 +36,12 @@ function prepareInsert(db: Database.Database): (i: number) => void {
 /** (a) One autocommit INSERT per operation: each acknowledged row is committed. */
 export function floorInsert(filename: string, synchronous: Durability): FloorSubject {
   const db = open(filename, synchronous);
-  return { run: syncLoop(prepareInsert(db)), close: () => {
-    db.close();
-  } };
+  return { run: syncLoop(prepareInsert(db)), close: () => db.close() };
 }
 
 /**
- * Group commit: `batch` inserts per transaction, counted as `batch` operations. Not a floor
+ * Group commit: `batch` inserts per transaction; one operation of this subject is one whole
+ * transaction (the caller multiplies). Not a floor
  * (it acknowledges writes a batch at a time) but the ceiling a server could reach by committing
  * concurrent clients' writes together.
  */
@@ -52,9 +51,7 @@ export function groupCommitInsert(filename: string, synchronous: Durability, bat
   const insertBatch = db.transaction((first: number) => {
     for (let i = first; i < first + batch; i++) insert(i);
   });
-  return { run: syncLoop((i) => insertBatch(i * batch)), close: () => {
-    db.close();
-  } };
+  return { run: syncLoop((i) => insertBatch(i * batch)), close: () => db.close() };
 }
 
 /** (b) A prepared point lookup on the secondary index, the row materialised, payload parsed. */
@@ -76,9 +73,7 @@ export function floorLookup(filename: string, synchronous: Durability, docs: num
       if (doc?.key !== key) missing++;
     }),
     check: () => missing === 0,
-    close: () => {
-      db.close();
-    },
+    close: () => db.close(),
   };
 }
 
@@ -96,8 +91,6 @@ export function floorIncrement(filename: string, synchronous: Durability, k: num
       done++;
     }),
     check: () => db.prepare<[], number>("SELECT sum(value) FROM counters").pluck().get() === done,
-    close: () => {
-      db.close();
-    },
+    close: () => db.close(),
   };
 }

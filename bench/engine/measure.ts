@@ -61,7 +61,7 @@ export class Recorder {
 export interface Subject {
   /** Runs operations for about `ms`; records them unless `recorder` is null (warm-up). */
   run(ms: number, recorder: Recorder | null): Promise<void> | void;
-  close(): Promise<void> | void;
+  close(): unknown;
 }
 
 /**

@@ -1,34 +1,40 @@
 /**
- * Runs one engine case alone for a CPU profile, so the profile holds nothing else:
+ * Runs one engine case alone (no floor) for a CPU profile, so the profile holds nothing else:
  *
- *   node --cpu-prof --cpu-prof-dir=/tmp/walkin-prof --import tsx bench/engine/profile.ts insert normal
- *   node --import tsx bench/engine/hotspots.ts /tmp/walkin-prof/*.cpuprofile
+ *   node --cpu-prof --cpu-prof-dir=/tmp/walkin-prof --import tsx bench/engine/profile.ts lookup normal 5
+ *   node --import tsx bench/engine/hotspots.ts /tmp/walkin-prof/CPU.*.0.001.cpuprofile
  *
- * Cases: insert (a, sequential), insert32 (a, 32 clients), lookup (b), increment (c, K=1).
+ * (The `.1.002` profile is tsx's loader thread.) Cases: insert (a, sequential), insert32
+ * (a, 32 in flight), lookup (b), increment (c, K=1). Arguments: case, mode, seconds.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Measurement } from "./measure.js";
-import { walkinIncrement, walkinInsert, walkinLookup } from "./walkin.js";
+import { Recorder } from "./measure.js";
+import { walkinIncrement, walkinInsert, walkinLookup, type WalkinSubject } from "./walkin.js";
 import { shuffledKeys, type Durability } from "./workload.js";
 
 const [which = "insert", mode = "normal", seconds = "5"] = process.argv.slice(2);
 if (mode !== "full" && mode !== "normal") throw new Error(`mode must be full or normal, got ${mode}`);
-const timing = { warmupMs: 300, durationMs: Number(seconds) * 1000 };
 const dir = mkdtempSync(join(tmpdir(), "walkin-profile-"));
 const file = join(dir, "profile.sqlite");
-const cases: Record<string, () => Promise<Measurement>> = {
-  insert: () => walkinInsert(file, mode as Durability, timing, 1),
-  insert32: () => walkinInsert(file, mode as Durability, timing, 32),
-  lookup: () => walkinLookup(file, mode as Durability, timing, 10_000, shuffledKeys(10_000)),
-  increment: () => walkinIncrement(file, mode as Durability, timing, 32, 1),
+const durability: Durability = mode;
+const cases: Record<string, () => Promise<WalkinSubject>> = {
+  insert: () => walkinInsert(file, durability, 1),
+  insert32: () => walkinInsert(file, durability, 32),
+  lookup: () => walkinLookup(file, durability, 10_000, shuffledKeys(10_000)),
+  increment: () => walkinIncrement(file, durability, 32, 1),
 };
-const run = cases[which];
-if (!run) throw new Error(`unknown case ${which}: ${Object.keys(cases).join(", ")}`);
+const open = cases[which];
+if (!open) throw new Error(`unknown case ${which}: ${Object.keys(cases).join(", ")}`);
+const subject = await open();
 try {
-  const m = await run();
+  const recorder = new Recorder();
+  await subject.run(300, null);
+  await subject.run(Number(seconds) * 1000, recorder);
+  const m = recorder.result();
   console.log(`${which} (${mode}): ${Math.round(m.opsPerSecond)} ops/s, p50 ${m.p50?.toFixed(3)} ms, p99 ${m.p99?.toFixed(3)} ms`);
 } finally {
+  await subject.close();
   rmSync(dir, { recursive: true, force: true });
 }

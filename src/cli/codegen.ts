@@ -26,21 +26,27 @@ export interface ModuleScan {
   modules: FunctionModule[];
   /** Whether `schema.ts` (or `schema.js`) sits at the top of the directory. */
   hasSchema: boolean;
-  /** One message per file that cannot become a module, saying how to fix it. */
-  problems: string[];
+  /** One per file that cannot become a module, saying how to fix it. */
+  problems: CodegenProblem[];
+}
+
+export interface CodegenProblem {
+  /** Relative to the functions directory, `/`-separated. */
+  file: string;
+  message: string;
 }
 
 /** Codegen refused the directory; `problems` names each offending file. */
 export class CodegenError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Cannot generate code:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  constructor(readonly problems: CodegenProblem[]) {
+    super(`Cannot generate code:\n${problems.map((p) => `  ${p.file}: ${p.message}`).join("\n")}`);
     this.name = "CodegenError";
   }
 }
 
 /**
  * Sorts a functions directory's files (relative, `/`-separated) into modules.
- * Skipped: `_generated/`, the top-level `schema.ts`, `*.test.ts`, `*.d.ts`, non-JS/TS files.
+ * Skipped: `_generated/`, the top-level `schema.ts`, `*.test.ts`, `*.d.ts`, dotfiles, non-JS/TS files.
  *
  * @example
  * findModules(["messages.ts", "lib/users.ts", "schema.ts"]).modules
@@ -48,10 +54,10 @@ export class CodegenError extends Error {
  */
 export function findModules(files: readonly string[]): ModuleScan {
   const byPath = new Map<string, string>();
-  const problems: string[] = [];
+  const problems: CodegenProblem[] = [];
   let hasSchema = false;
   for (const file of [...files].sort()) {
-    if (file.startsWith(`${GENERATED_DIR}/`)) continue;
+    if (file.startsWith(`${GENERATED_DIR}/`) || file.split("/").some((s) => s.startsWith("."))) continue;
     const ext = SOURCE_EXTENSIONS.find((e) => file.endsWith(e));
     if (!ext || /\.(test|spec)\.[jt]s$/.test(file) || file.endsWith(".d.ts")) continue;
     const modulePath = file.slice(0, -ext.length);
@@ -61,16 +67,18 @@ export function findModules(files: readonly string[]): ModuleScan {
     }
     const bad = modulePath.split("/").find((segment) => !SEGMENT.test(segment));
     if (bad !== undefined) {
-      problems.push(
-        `${file}: "${bad}" is not a valid module name. Function modules are named like JavaScript ` +
-          `identifiers (letters, digits, _ and $, not starting with a digit) so that api.${modulePath.replaceAll("/", ".")} ` +
-          `can name them. Rename the file (e.g. ${suggestName(bad)}${ext}).`,
-      );
+      problems.push({
+        file,
+        message:
+          `"${bad}" is not a valid module name: function modules and their folders are named like ` +
+          `JavaScript identifiers (letters, digits, _ and $, not starting with a digit) so that ` +
+          `api.${modulePath.replaceAll("/", ".")} can name them. Rename it (e.g. ${suggestName(bad)}).`,
+      });
       continue;
     }
     const other = byPath.get(modulePath);
     if (other !== undefined) {
-      problems.push(`${file}: module "${modulePath}" is also defined by ${other}. Keep one of the two files.`);
+      problems.push({ file, message: `module "${modulePath}" is also defined by ${other}. Keep one of the two files.` });
       continue;
     }
     byPath.set(modulePath, file);
@@ -144,18 +152,21 @@ export function renderServer({ hasSchema }: { hasSchema: boolean }): string {
   );
 }
 
-/** Every file under `dir`, relative and `/`-separated; skips `_generated`, dot-folders, node_modules. */
+/** Every file under `dir`, relative and `/`-separated; skips `_generated/`, dot-folders, node_modules. */
 export async function listFunctionFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   const files: string[] = [];
-  for (const entry of entries) {
-    if (!entry.isFile()) continue;
-    // `parentPath` is Node ≥ 20.12; `path` is its older name.
-    const parent = (entry as { parentPath?: string }).parentPath ?? (entry as unknown as { path: string }).path;
-    const rel = path.relative(dir, path.join(parent, entry.name)).split(path.sep).join("/");
-    if (rel.split("/").some((s, i, all) => (i < all.length - 1 && (s.startsWith(".") || s === "node_modules")) || (i === 0 && s === GENERATED_DIR && all.length > 1))) continue;
-    files.push(rel);
+  async function walk(rel: string): Promise<void> {
+    for (const entry of await readdir(path.join(dir, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        if (child === GENERATED_DIR || entry.name.startsWith(".") || entry.name === "node_modules") continue;
+        await walk(child);
+      } else if (entry.isFile()) {
+        files.push(child);
+      }
+    }
   }
+  await walk("");
   return files.sort(compare);
 }
 

@@ -66,7 +66,7 @@ export interface PaginationResult<T> {
 
 export interface OrderedQuery<Info extends GenericTableInfo> extends AsyncIterable<DocumentByInfo<Info>> {
   /** Keeps only documents for which the expression is true. Reads every document it skips. */
-  filter(predicate: (q: FilterBuilder<Info>) => ExpressionOrValue<boolean>): this;
+  filter(predicate: (q: FilterBuilder<FieldValues<Info>>) => ExpressionOrValue<boolean>): this;
   /** All matching documents. */
   collect(): Promise<DocumentByInfo<Info>[]>;
   /** At most `n` documents. */
@@ -113,7 +113,7 @@ export type FieldValues<Info extends GenericTableInfo> = {
 
 // A declared index is a tuple (["channel", "_creationTime"]) and `At` counts the fields eq()
 // has consumed, so the next field is `Fields[At]`: indexed access again, for the same reason as
-// FieldValues. Once every field is consumed it is `undefined`, which no field name matches.
+// FieldValues. Once every field is consumed it is `never`: no more eq() or bounds.
 // An untyped index is a plain string[]: any field, any number of times.
 type Next = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, ...number[]];
 type FieldAt<Fields extends string[], At extends number> = Extract<Fields[At], string>;
@@ -141,8 +141,8 @@ export interface Expression<T> {
 }
 export type ExpressionOrValue<T> = Expression<T> | T;
 
-export interface FilterBuilder<Info extends GenericTableInfo> {
-  field<P extends FieldPaths<Info>>(path: P): Expression<FieldValues<Info>[P]>;
+export interface FilterBuilder<Values extends Record<string, any>> {
+  field<P extends keyof Values & string>(path: P): Expression<Values[P]>;
   eq<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;
   neq<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;
   lt<T>(left: ExpressionOrValue<T>, right: ExpressionOrValue<T>): Expression<boolean>;

@@ -46,6 +46,10 @@ export interface IndexWrite {
   docId: string | null;
 }
 
+/**
+ * One atomic write. It may write each document and each `(indexId, key)` at most once; a
+ * commit that repeats one is rejected whole.
+ */
 export interface Commit {
   ts: Timestamp;
   documents: DocumentWrite[];
@@ -93,7 +97,9 @@ export interface Storage {
   /**
    * Live index entries in `range` as of `readTs`, in key order (`asc`) or reverse (`desc`),
    * each joined with its document as of `readTs`. Uses a real index: cost is proportional to
-   * the entries returned, not to the size of the table.
+   * the entries returned, not to the size of the table. An entry whose document does not exist
+   * at `readTs` (which the engine never produces) is skipped and not counted. `limit` >= 1.
+   * Reads at a `readTs` below the last `pruneHistory` timestamp are undefined.
    */
   scan(request: ScanRequest): Promise<IndexEntry[]>;
 
@@ -117,7 +123,11 @@ export interface Storage {
    */
   pruneHistory(ts: Timestamp): Promise<void>;
 
-  /** Small durable key/value metadata (the table and index registry). Not versioned. */
+  /**
+   * Small durable key/value metadata (the table and index registry). Not versioned, and not
+   * atomic with commits: the engine records an index as built only after its entries are
+   * committed, and rebuilds any index not recorded.
+   */
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
 

@@ -1,0 +1,209 @@
+/**
+ * The client's half of the sync protocol, without I/O: the set of queries the client wants
+ * (identical path + args deduplicated into one server query with a subscriber count), the
+ * query-set and identity versions, the server's results and the snapshot `ts` they are valid
+ * at. Methods return the protocol messages to send; the client decides when to send them.
+ *
+ * Versions: every ModifyQuerySet moves the query-set version `n → n+1`, every Authenticate
+ * the identity version. A Transition names the versions it starts from and ends at; the
+ * client checks that it starts exactly where the last one ended, so no update is ever lost or
+ * applied twice without being noticed. A connection starts from `{0, 0, 0}`: `restart()`
+ * rebuilds the server's view from scratch (Connect, Authenticate, one ModifyQuerySet adding
+ * every query under its old id) while the old results stay visible until new ones arrive.
+ */
+import type {
+  AuthenticateMessage,
+  ClientMessage,
+  ModifyQuerySetMessage,
+  QueryId,
+  QuerySetModification,
+  StateVersion,
+  TransitionMessage,
+} from "../transport/protocol.js";
+import type { JSONValue } from "../values/value.js";
+import { errorResultFromServer, queryToken, resultFromServer, sameResult, type QueryResult, type QueryToken } from "./queryResult.js";
+
+export interface LocalQuery {
+  readonly id: QueryId;
+  readonly token: QueryToken;
+  readonly udfPath: string;
+  readonly args: JSONValue;
+  subscribers: number;
+}
+
+/** A Transition that does not continue from the state the client holds: the connection must restart. */
+export class ProtocolMismatch extends Error {
+  override readonly name = "ProtocolMismatch";
+}
+
+export class LocalSyncState {
+  private nextQueryId = 0;
+  private readonly byToken = new Map<QueryToken, LocalQuery>();
+  private readonly byId = new Map<QueryId, LocalQuery>();
+  /** Changes since the last ModifyQuerySet on this connection, in order. */
+  private pending: QuerySetModification[] = [];
+  private querySetVersion = 0;
+  private identityVersion = 0;
+  /** The token the server should hold: null when signed out. */
+  private token: string | null = null;
+  /** `baseVersion` of the last Authenticate sent on this connection (AuthErrors for older ones are stale). */
+  private lastAuthBase: number | null = null;
+  private server: StateVersion = { querySet: 0, identity: 0, ts: 0 };
+  private readonly results = new Map<QueryId, QueryResult>();
+  private maxObservedTs = 0;
+
+  /** Adds a subscriber to (path, args); the first one queues an Add. */
+  subscribe(udfPath: string, args: JSONValue): QueryToken {
+    const token = queryToken(udfPath, args);
+    const existing = this.byToken.get(token);
+    if (existing) {
+      existing.subscribers++;
+      return token;
+    }
+    const query: LocalQuery = { id: this.nextQueryId++ as QueryId, token, udfPath, args, subscribers: 1 };
+    this.byToken.set(token, query);
+    this.byId.set(query.id, query);
+    this.pending.push({ type: "Add", queryId: query.id, udfPath, args });
+    return token;
+  }
+
+  /** Removes one subscriber; the last one queues a Remove (or cancels an Add not sent yet). */
+  unsubscribe(token: QueryToken): void {
+    const query = this.byToken.get(token);
+    if (!query) return;
+    if (--query.subscribers > 0) return;
+    this.byToken.delete(token);
+    this.byId.delete(query.id);
+    this.results.delete(query.id);
+    const unsentAdd = this.pending.findIndex((m) => m.type === "Add" && m.queryId === query.id);
+    if (unsentAdd >= 0) this.pending.splice(unsentAdd, 1);
+    else this.pending.push({ type: "Remove", queryId: query.id });
+  }
+
+  /** The queued query-set changes as one message (null if none), advancing the version. */
+  takeQuerySetMessage(): ModifyQuerySetMessage | null {
+    if (this.pending.length === 0) return null;
+    const message: ModifyQuerySetMessage = {
+      type: "ModifyQuerySet",
+      baseVersion: this.querySetVersion,
+      newVersion: ++this.querySetVersion,
+      modifications: this.pending,
+    };
+    this.pending = [];
+    return message;
+  }
+
+  /** Records a new token (null: sign out) and returns the Authenticate to send. */
+  setAuth(token: string | null): { message: AuthenticateMessage; identityVersion: number } {
+    this.token = token;
+    const message: AuthenticateMessage = { type: "Authenticate", baseVersion: this.identityVersion, token };
+    this.lastAuthBase = message.baseVersion;
+    return { message, identityVersion: ++this.identityVersion };
+  }
+
+  /** Whether an AuthError refers to the latest Authenticate sent (not one since replaced). */
+  isCurrentAuthError(baseVersion: number): boolean {
+    return this.lastAuthBase === baseVersion;
+  }
+
+  /**
+   * The messages that rebuild the server's state on a new connection, in the order to send them.
+   * `identityVersion` is the version the token will have (0: no token sent).
+   */
+  restart(connect: { clientId: string; connectionCount: number }): { messages: ClientMessage[]; identityVersion: number } {
+    this.server = { querySet: 0, identity: 0, ts: 0 };
+    this.querySetVersion = 0;
+    this.identityVersion = 0;
+    this.lastAuthBase = null;
+    this.pending = [];
+    const messages: ClientMessage[] = [
+      {
+        type: "Connect",
+        clientId: connect.clientId,
+        connectionCount: connect.connectionCount,
+        ...(this.maxObservedTs > 0 ? { maxObservedTimestamp: this.maxObservedTs } : {}),
+      },
+    ];
+    if (this.token !== null) messages.push(this.setAuth(this.token).message);
+    for (const query of this.byToken.values()) {
+      this.pending.push({ type: "Add", queryId: query.id, udfPath: query.udfPath, args: query.args });
+    }
+    const querySet = this.takeQuerySetMessage();
+    if (querySet) messages.push(querySet);
+    return { messages, identityVersion: this.identityVersion };
+  }
+
+  /**
+   * Applies a whole Transition. Returns the queries whose server result changed (a result
+   * equal to the previous one keeps the previous object and is not reported).
+   * Throws `ProtocolMismatch` if it does not start from the state the client holds.
+   */
+  applyTransition(transition: TransitionMessage): QueryToken[] {
+    const { startVersion: start, endVersion: end } = transition;
+    const server = this.server;
+    if (start.querySet !== server.querySet || start.identity !== server.identity || start.ts !== server.ts) {
+      throw new ProtocolMismatch(
+        `Transition starts at ${JSON.stringify(start)} but the client holds ${JSON.stringify(server)}`,
+      );
+    }
+    if (end.querySet > this.querySetVersion || end.identity > this.identityVersion) {
+      throw new ProtocolMismatch(`Transition ends at ${JSON.stringify(end)}, beyond the versions this client sent`);
+    }
+    const changed: QueryToken[] = [];
+    for (const modification of transition.modifications) {
+      const query = this.byId.get(modification.queryId);
+      // A query removed here whose Remove the server had not seen yet: nobody wants it.
+      if (!query) continue;
+      const previous = this.results.get(query.id);
+      let next: QueryResult | undefined;
+      switch (modification.type) {
+        case "QueryUpdated":
+          next = resultFromServer(modification.value);
+          break;
+        case "QueryFailed":
+          next = errorResultFromServer(modification.error);
+          break;
+        case "QueryRemoved":
+          next = undefined;
+          break;
+        default:
+          modification satisfies never;
+      }
+      if (sameResult(previous, next)) continue;
+      if (next === undefined) this.results.delete(query.id);
+      else this.results.set(query.id, next);
+      changed.push(query.token);
+    }
+    this.server = { ...end };
+    this.maxObservedTs = Math.max(this.maxObservedTs, end.ts);
+    return changed;
+  }
+
+  /** The server's latest result for a query (undefined: none yet, or not subscribed). */
+  result(token: QueryToken): QueryResult | undefined {
+    const query = this.byToken.get(token);
+    return query ? this.results.get(query.id) : undefined;
+  }
+
+  has(token: QueryToken): boolean {
+    return this.byToken.has(token);
+  }
+
+  queries(): IterableIterator<LocalQuery> {
+    return this.byToken.values();
+  }
+
+  /** The versions and `ts` of the last applied Transition on this connection. */
+  serverVersion(): Readonly<StateVersion> {
+    return this.server;
+  }
+
+  /** The highest snapshot `ts` applied on any connection. */
+  maxObservedTimestamp(): number {
+    return this.maxObservedTs;
+  }
+
+  hasPendingQuerySetChanges(): boolean {
+    return this.pending.length > 0;
+  }
+}

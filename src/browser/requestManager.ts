@@ -1,0 +1,178 @@
+/**
+ * Mutations and actions in flight, without I/O.
+ *
+ * Each request gets the next `RequestId` of this client; with the client's random `clientId`
+ * it names the request for the server, which applies a mutation re-sent under the same name at
+ * most once. A request is in one of three states:
+ *
+ *   unsent ──sent──► sent ──MutationResponse ok──► committed ──Transition ts ≥ commit ts──► resolved
+ *     ▲                │  └─MutationResponse error / ActionResponse──► settled
+ *     └─ disconnect ───┘  (actions: rejected with DISCONNECTED instead)
+ *
+ * Read your writes: a mutation resolves only once the client has applied a Transition at or
+ * after its commit `ts`, so code after `await client.mutation(...)` sees the write in every
+ * watched query. The Transition may arrive before the response (the response then finds the
+ * write already applied) or after it (the mutation waits in `committed`).
+ *
+ * Disconnects: a mutation without a response goes back to `unsent` and is re-sent, in the
+ * original order, on the next connection (the server answers one it already applied from its
+ * record). An action without a response is rejected: actions reach the outside world and may
+ * not be idempotent, so the client never runs one twice behind the caller's back.
+ *
+ * Promises are settled here, but their callbacks run as microtasks, after the caller (the
+ * client) has finished handling the message and notified watchers.
+ */
+import type { ActionMessage, ActionResponseMessage, MutationMessage, MutationResponseMessage, RequestId } from "../transport/protocol.js";
+import type { JSONValue, Value } from "../values/value.js";
+import { WalkinError } from "../values/errors.js";
+import { convertFromJson } from "../values/json.js";
+import { errorFromPayload } from "./queryResult.js";
+
+type RequestMessage = MutationMessage | ActionMessage;
+
+type RequestState = { kind: "unsent" } | { kind: "sent" } | { kind: "committed"; ts: number; result: Value };
+
+interface Request {
+  readonly message: RequestMessage;
+  state: RequestState;
+  readonly startedAt: number;
+  readonly resolve: (value: Value) => void;
+  readonly reject: (error: Error) => void;
+}
+
+export const ACTION_DISCONNECTED_MESSAGE =
+  "The connection was lost while the action was running, so its outcome is unknown. Actions are " +
+  "not retried automatically because they may not be idempotent; retry it yourself if it is safe to run twice.";
+
+export class RequestManager {
+  private nextRequestId = 0;
+  /** In RequestId order (Map keeps insertion order), which is the order requests were made. */
+  private readonly requests = new Map<RequestId, Request>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  mutation(udfPath: string, args: JSONValue): { requestId: RequestId; result: Promise<Value> } {
+    return this.add((requestId) => ({ type: "Mutation", requestId, udfPath, args }));
+  }
+
+  action(udfPath: string, args: JSONValue): { requestId: RequestId; result: Promise<Value> } {
+    return this.add((requestId) => ({ type: "Action", requestId, udfPath, args }));
+  }
+
+  private add(build: (requestId: RequestId) => RequestMessage): { requestId: RequestId; result: Promise<Value> } {
+    const requestId = this.nextRequestId++ as RequestId;
+    let resolve!: (value: Value) => void;
+    let reject!: (error: Error) => void;
+    const result = new Promise<Value>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.requests.set(requestId, { message: build(requestId), state: { kind: "unsent" }, startedAt: this.now(), resolve, reject });
+    return { requestId, result };
+  }
+
+  /** The requests to send now, oldest first; they count as sent from here on. */
+  takeUnsent(): RequestMessage[] {
+    const out: RequestMessage[] = [];
+    for (const request of this.requests.values()) {
+      if (request.state.kind !== "unsent") continue;
+      request.state = { kind: "sent" };
+      out.push(request.message);
+    }
+    return out;
+  }
+
+  /**
+   * Handles a MutationResponse. `appliedTs` is the latest snapshot the client has applied.
+   * Returns what became of the mutation, or null for a response to no mutation of ours.
+   */
+  onMutationResponse(response: MutationResponseMessage, appliedTs: number): { requestId: RequestId; outcome: "failed" | "resolved" | "committed" } | null {
+    const request = this.requests.get(response.requestId);
+    if (!request || request.message.type !== "Mutation" || request.state.kind === "committed") return null;
+    if (!response.success) {
+      this.requests.delete(response.requestId);
+      request.reject(errorFromPayload(response.error));
+      return { requestId: response.requestId, outcome: "failed" };
+    }
+    let result: Value;
+    try {
+      result = convertFromJson(response.result);
+    } catch (cause) {
+      this.requests.delete(response.requestId);
+      request.reject(new WalkinError("The server sent a mutation result this client cannot decode", { code: "INTERNAL", cause }));
+      return { requestId: response.requestId, outcome: "failed" };
+    }
+    if (response.ts <= appliedTs) {
+      this.requests.delete(response.requestId);
+      request.resolve(result);
+      return { requestId: response.requestId, outcome: "resolved" };
+    }
+    request.state = { kind: "committed", ts: response.ts, result };
+    return { requestId: response.requestId, outcome: "committed" };
+  }
+
+  /** Handles an ActionResponse; false for a response to no action of ours. */
+  onActionResponse(response: ActionResponseMessage): boolean {
+    const request = this.requests.get(response.requestId);
+    if (!request || request.message.type !== "Action" || request.state.kind !== "sent") return false;
+    this.requests.delete(response.requestId);
+    if (!response.success) {
+      request.reject(errorFromPayload(response.error));
+      return true;
+    }
+    try {
+      request.resolve(convertFromJson(response.result));
+    } catch (cause) {
+      request.reject(new WalkinError("The server sent an action result this client cannot decode", { code: "INTERNAL", cause }));
+    }
+    return true;
+  }
+
+  /** A Transition up to `ts` was applied: resolves the committed mutations it includes. */
+  onTransitionApplied(ts: number): RequestId[] {
+    const done: RequestId[] = [];
+    for (const [requestId, request] of this.requests) {
+      if (request.state.kind !== "committed" || request.state.ts > ts) continue;
+      this.requests.delete(requestId);
+      request.resolve(request.state.result);
+      done.push(requestId);
+    }
+    return done;
+  }
+
+  /** The connection closed: mutations go back to unsent, actions in flight are rejected. */
+  onDisconnect(): RequestId[] {
+    const rejected: RequestId[] = [];
+    for (const [requestId, request] of this.requests) {
+      if (request.state.kind !== "sent") continue;
+      if (request.message.type === "Mutation") {
+        request.state = { kind: "unsent" };
+        continue;
+      }
+      this.requests.delete(requestId);
+      request.reject(new WalkinError(ACTION_DISCONNECTED_MESSAGE, { code: "DISCONNECTED" }));
+      rejected.push(requestId);
+    }
+    return rejected;
+  }
+
+  /** Rejects everything (the client is closing). */
+  rejectAll(error: Error): RequestId[] {
+    const ids = [...this.requests.keys()];
+    for (const request of this.requests.values()) request.reject(error);
+    this.requests.clear();
+    return ids;
+  }
+
+  stats(): { mutations: number; actions: number; oldestStartedAt: number | null } {
+    let mutations = 0;
+    let actions = 0;
+    let oldestStartedAt: number | null = null;
+    for (const request of this.requests.values()) {
+      if (request.message.type === "Mutation") mutations++;
+      else actions++;
+      oldestStartedAt ??= request.startedAt;
+    }
+    return { mutations, actions, oldestStartedAt };
+  }
+}

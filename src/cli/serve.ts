@@ -1,0 +1,193 @@
+/**
+ * `walkin dev` and `walkin start`: codegen, load the functions, open the engine, serve.
+ *
+ * In dev mode the functions directory is watched; each burst of changes builds a new
+ * generation (codegen → load → open a new engine on the same SQLite file) and swaps it in.
+ * A generation that fails to build is reported and dropped: the last good one keeps serving.
+ *
+ * The swap, step by step (two engines on one WAL database at once is fine; the order matters):
+ *  1. open the new engine (it may build indexes for a changed schema while the old one serves);
+ *  2. `server.setEngine(new)`: new requests and subscriptions go to the new engine;
+ *  3. close the old engine (and its storage), then switch off the old modules' loader hooks.
+ * Reloads never overlap: changes that arrive during one are folded into one more reload.
+ */
+import { mkdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { Engine } from "../engine/engine.js";
+import { openSqliteStorage } from "../storage/sqlite/index.js";
+import { startServer } from "../transport/index.js";
+import { CodegenError, findModules, listFunctionFiles, writeGenerated, type ModuleScan } from "./codegen.js";
+import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
+import type { Output } from "./output.js";
+import { watchDirectory, type Watcher } from "./watch.js";
+
+export interface ServeOptions {
+  /** The functions directory. */
+  dir: string;
+  port: number;
+  host: string;
+  /** The SQLite database file; its directory is created. */
+  db: string;
+  staticDir: string | null;
+  /** Dev mode: watch and reload, and send internal error details to clients. */
+  dev: boolean;
+  output: Output;
+}
+
+interface Generation {
+  engine: Engine;
+  functions: LoadedFunctions;
+}
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+export interface Serving {
+  /** Stops watching, waits for a reload in flight, closes the server, then the engine. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts serving. Returns null when the functions cannot be served and there is nothing to
+ * wait for (`walkin start`, or a missing directory); in dev mode a broken first version waits
+ * for the next change instead.
+ */
+export async function serve(options: ServeOptions): Promise<Serving | null> {
+  const { output } = options;
+  const dir = path.resolve(options.dir);
+  if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+    output.error(`No functions directory at ${output.relative(dir) || "."}. Create it, or point to it with --dir.`);
+    return null;
+  }
+  await mkdir(path.dirname(path.resolve(options.db)), { recursive: true });
+
+  let server: Server | null = null;
+  let current: Generation | null = null;
+  let watcher: Watcher | null = null;
+  let closed = false;
+  let inFlight: Promise<void> | null = null;
+  let again = false;
+
+  /** Builds and installs one generation; false when it failed (and was reported). */
+  async function build(): Promise<boolean> {
+    const started = performance.now();
+    const scan = await generate(dir, options);
+    if (!scan) return false;
+    const loaded = await loadFunctions(dir, scan);
+    if (!loaded.ok) {
+      output.loadFailure(loaded.failure);
+      return false;
+    }
+    const engine = await openEngine(loaded.functions, options);
+    if (!engine || closed) {
+      await engine?.close();
+      await loaded.functions.release();
+      return false;
+    }
+    const previous = current;
+    current = { engine, functions: loaded.functions };
+    const http = loaded.functions.modules["http"]?.["default"];
+    if (server) {
+      server.setEngine(engine);
+    } else {
+      server = await startServer({
+        engine,
+        port: options.port,
+        host: options.host,
+        http: http as never,
+        staticDir: options.staticDir ?? undefined,
+        exposeInternalErrors: options.dev,
+      });
+    }
+    if (previous) {
+      await previous.engine.close();
+      await previous.functions.release();
+    }
+    const { functionCount } = loaded.functions;
+    const moduleCount = Object.keys(loaded.functions.modules).length;
+    output.success(
+      `Functions ready (${plural(functionCount, "function")} in ${plural(moduleCount, "module")}) in ${Math.round(performance.now() - started)} ms`,
+    );
+    return true;
+  }
+
+  /** Runs `build` for a change, folding changes that arrive meanwhile into one more run. */
+  function reload(): void {
+    if (closed) return;
+    if (inFlight) {
+      again = true;
+      return;
+    }
+    inFlight = (async () => {
+      do {
+        again = false;
+        const hadServer = server !== null;
+        const ok = await build().catch((error: unknown) => {
+          output.error(`Reload failed: ${(error as Error)?.stack ?? String(error)}`);
+          return false;
+        });
+        if (!ok && !closed) output.info(output.style("dim", hadServer ? "  Still serving the last good version." : "  Waiting for changes…"));
+        if (ok && !hadServer && server) printUrl(server, options);
+      } while (again && !closed);
+      inFlight = null;
+    })();
+  }
+
+  if (options.dev) {
+    watcher = watchDirectory(dir, reload, { onError: (e) => output.warn(`Watching ${dir} failed: ${e.message}`) });
+    reload();
+    await inFlight;
+  } else if (await build()) {
+    printUrl(server!, options);
+  } else {
+    return null;
+  }
+
+  return {
+    async close() {
+      closed = true;
+      watcher?.close();
+      await inFlight;
+      await server?.close();
+      await current?.engine.close();
+      await current?.functions.release();
+    },
+  };
+}
+
+/** Codegen; null when a file cannot become a module (reported). `start` tolerates a read-only tree. */
+async function generate(dir: string, { output, dev }: ServeOptions): Promise<ModuleScan | null> {
+  try {
+    return (await writeGenerated(dir)).scan;
+  } catch (error) {
+    if (error instanceof CodegenError) {
+      for (const { file, message } of error.problems) output.error(`${output.style("bold", output.relative(path.join(dir, file)))}  ${message}`);
+      return null;
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!dev && (code === "EACCES" || code === "EROFS" || code === "EPERM")) {
+      output.warn(`Could not write ${output.relative(path.join(dir, "_generated"))} (${code}); using the files there.`);
+      return findModules(await listFunctionFiles(dir));
+    }
+    throw error;
+  }
+}
+
+async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: ServeOptions): Promise<Engine | null> {
+  const storage = await openSqliteStorage({ filename: path.resolve(db) });
+  try {
+    return await Engine.open({ storage, schema, modules });
+  } catch (error) {
+    await storage.close();
+    output.error(`Could not open the database with these functions: ${(error as Error)?.message ?? String(error)}`);
+    return null;
+  }
+}
+
+function printUrl(server: Server, { dev, output }: ServeOptions): void {
+  output.info(`${output.style("bold", `Walk-in ${dev ? "dev server" : "server"}:`)} ${output.style("cyan", server.url)}`);
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}

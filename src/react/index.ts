@@ -1,0 +1,20 @@
+/**
+ * `walkin/react`: React bindings over the framework-free `WalkinClient` of `walkin/browser`.
+ *
+ * Every hook reads the client given to `<WalkinProvider>`; reads go through
+ * `useSyncExternalStore`, subscriptions start only after commit, and nothing here opens a
+ * socket while rendering on the server.
+ */
+export { WalkinProvider, useWalkin, type WalkinProviderProps } from "./context.js";
+export { useQuery, type OptionalRestArgsOrSkip } from "./useQuery.js";
+export { useMutation, useAction, type ReactMutation, type ReactAction, type OptimisticUpdate } from "./useMutation.js";
+export {
+  usePaginatedQuery,
+  type PaginatedQueryArgs,
+  type PaginatedQueryItem,
+  type PaginatedQueryReference,
+  type PaginationStatus,
+  type UsePaginatedQueryResult,
+} from "./usePaginatedQuery.js";
+export { useConnectionState } from "./useConnectionState.js";
+export { fetchQuery, preloadQuery, usePreloadedQuery, type FetchQueryOptions, type Preloaded } from "./ssr.js";
