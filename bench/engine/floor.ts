@@ -41,9 +41,8 @@ export function floorInsert(filename: string, synchronous: Durability): FloorSub
 
 /**
  * Group commit: `batch` inserts per transaction; one operation of this subject is one whole
- * transaction (the caller multiplies). Not a floor
- * (it acknowledges writes a batch at a time) but the ceiling a server could reach by committing
- * concurrent clients' writes together.
+ * transaction (the caller multiplies). Not a floor (it acknowledges writes a batch at a time)
+ * but the ceiling a server could reach by committing concurrent clients' writes together.
  */
 export function groupCommitInsert(filename: string, synchronous: Durability, batch: number): FloorSubject {
   const db = open(filename, synchronous);

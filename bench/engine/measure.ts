@@ -96,10 +96,14 @@ export function syncLoop(op: (i: number) => void): Subject["run"] {
  * ends); and clients hopping through a macrotask before each operation (as requests from
  * sockets do) would run every mutation start-to-commit alone, so nothing would ever contend.
  *
+ * With `turnPerCall` (sequential only), each call first waits for a turn of the event loop
+ * (`setImmediate`), as a request read from a socket would: work the engine leaves to the event
+ * loop (history pruning) then competes with the calls, as it does in a server.
+ *
  * The clock is checked between operations (between waves); the last one is waited for and
  * counted. An operation that throws counts as a failure.
  */
-export function asyncLoop(clients: number, op: (i: number) => Promise<unknown>): Subject["run"] {
+export function asyncLoop(clients: number, op: (i: number) => Promise<unknown>, turnPerCall = false): Subject["run"] {
   let i = 0;
   return async (ms, recorder) => {
     const start = performance.now();
@@ -114,7 +118,10 @@ export function asyncLoop(clients: number, op: (i: number) => Promise<unknown>):
       }
     };
     if (clients === 1) {
-      while (performance.now() < end) await one();
+      while (performance.now() < end) {
+        if (turnPerCall) await new Promise((resolve) => setImmediate(resolve));
+        await one();
+      }
     } else {
       while (performance.now() < end) await Promise.all(Array.from({ length: clients }, one));
     }

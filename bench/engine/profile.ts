@@ -4,8 +4,11 @@
  *   node --cpu-prof --cpu-prof-dir=/tmp/walkin-prof --import tsx bench/engine/profile.ts lookup normal 5
  *   node --import tsx bench/engine/hotspots.ts /tmp/walkin-prof/CPU.*.0.001.cpuprofile
  *
- * (The `.1.002` profile is tsx's loader thread.) Cases: insert (a, sequential), insert32
- * (a, 32 in flight), lookup (b), increment (c, K=1). Arguments: case, mode, seconds.
+ * (The `.1.002` profile is tsx's loader thread.) Arguments: case, mode, seconds. Cases:
+ * insert (a, sequential), insert32 (a, 32 in flight), lookup (b), increment (c, K=1), and
+ * served: sequential inserts into a table of 20,000 documents, each call after an event-loop
+ * turn as in a server, so that work the engine leaves to the event loop (history pruning)
+ * competes with the calls; run.ts's tight loops never give it that turn.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +27,7 @@ const cases: Record<string, () => Promise<WalkinSubject>> = {
   insert32: () => walkinInsert(file, durability, 32),
   lookup: () => walkinLookup(file, durability, 10_000, shuffledKeys(10_000)),
   increment: () => walkinIncrement(file, durability, 32, 1),
+  served: () => walkinInsert(file, durability, 1, { turnPerCall: true, seedDocs: 20_000 }),
 };
 const open = cases[which];
 if (!open) throw new Error(`unknown case ${which}: ${Object.keys(cases).join(", ")}`);

@@ -6,12 +6,12 @@
  * under contention, each interleaved with its raw better-sqlite3 floor, on real files in a
  * temporary directory, and prints one table per mode. bench/README.md explains the figures.
  *
- * Environment: BENCH_DURATION_MS (measured time per side and case, default 2000),
+ * Environment: BENCH_DURATION_MS (measured time per side and case, default 1600),
  * BENCH_WARMUP_MS (default 300), BENCH_ROUNDS (alternations, default 4), BENCH_MODES
  * ("full,normal"), BENCH_CASES (any of "a,b,c").
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { floorIncrement, floorInsert, floorLookup, groupCommitInsert, type FloorSubject } from "./floor.js";
@@ -24,7 +24,7 @@ const CLIENTS = 32;
 const LOOKUP_DOCS = 10_000;
 
 const timing: Timing = {
-  durationMs: Number(process.env.BENCH_DURATION_MS ?? 2_000),
+  durationMs: Number(process.env.BENCH_DURATION_MS ?? 1_600),
   warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 300),
   rounds: Number(process.env.BENCH_ROUNDS ?? 4),
 };
@@ -33,14 +33,17 @@ const cases = new Set((process.env.BENCH_CASES ?? "a,b,c").split(","));
 for (const mode of modes) {
   if (mode !== "full" && mode !== "normal") throw new Error(`BENCH_MODES: unknown mode "${mode}" (use full and/or normal)`);
 }
+for (const name of cases) {
+  if (!["a", "b", "c"].includes(name)) throw new Error(`BENCH_CASES: unknown case "${name}" (use any of a,b,c)`);
+}
 
 /** Runs one row: both sides interleaved, then their checks; closes both whatever happens. */
-async function row(label: string, open: () => Promise<[WalkinSubject, FloorSubject]>, note = ""): Promise<Row> {
+async function row(label: string, open: () => Promise<[WalkinSubject, FloorSubject]>): Promise<Row> {
   const [walkin, floor] = await open();
   try {
     const before = { ...walkin.engine.stats };
     const result = await compare(timing, walkin, floor);
-    const notes = note ? [note] : [];
+    const notes: string[] = [];
     const commits = walkin.engine.stats.commits - before.commits;
     const retries = walkin.engine.stats.conflictRetries - before.conflictRetries;
     if (retries > 0 || label.startsWith("(c)")) notes.push(`retries/commit ${(retries / Math.max(commits, 1)).toFixed(2)}`);
@@ -112,6 +115,9 @@ async function runMode(dir: string, mode: Durability): Promise<void> {
 const started = performance.now();
 const dir = mkdtempSync(join(tmpdir(), "walkin-bench-"));
 console.log(`Walk-in engine benchmark: node ${process.version}, files in ${dir}`);
+// Other processes taking CPU lower every figure; the ratios hold up better (see measure.ts).
+const machine = () => `load average ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`;
+console.log(`${machine()} at start`);
 console.log(
   `each case, each side: ${timing.warmupMs} ms warm-up, then ${timing.durationMs} ms measured in ${timing.rounds} rounds alternating with the other side`,
 );
@@ -121,4 +127,4 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 console.log("\ntarget: (a) and (b) at ≥ 0.50 of the floor");
-console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s, ${machine()} at the end`);

@@ -64,25 +64,47 @@ async function openEngine(filename: string, synchronous: Durability): Promise<En
   return Engine.open({ storage, schema, modules, runScheduler: false });
 }
 
+export interface InsertOptions {
+  /** Each call first waits for an event-loop turn, as a served request does (see `asyncLoop`). */
+  turnPerCall?: boolean;
+  /** Documents loaded before measuring (default none). */
+  seedDocs?: number;
+}
+
 /** (a) `docs:insert`, with `clients` mutations in flight (1 = sequential). */
-export async function walkinInsert(filename: string, synchronous: Durability, clients: number): Promise<WalkinSubject> {
+export async function walkinInsert(
+  filename: string,
+  synchronous: Durability,
+  clients: number,
+  { turnPerCall = false, seedDocs = 0 }: InsertOptions = {},
+): Promise<WalkinSubject> {
   const engine = await openEngine(filename, synchronous);
+  await seed(engine, seedDocs);
   return {
     engine,
-    run: asyncLoop(clients, (i) => engine.runMutation("docs:insert", { key: keyOf(i), n: i, payload: payloadOf(i) })),
+    run: asyncLoop(
+      clients,
+      (i) => engine.runMutation("docs:insert", { key: keyOf(seedDocs + i), n: i, payload: payloadOf(i) }),
+      turnPerCall,
+    ),
     close: () => engine.close(),
   };
 }
 
-/** (b) `docs:byKey` on random existing keys of a table of `docs` documents. */
-export async function walkinLookup(filename: string, synchronous: Durability, docs: number, nextKey: () => number): Promise<WalkinSubject> {
-  const engine = await openEngine(filename, synchronous);
+/** Loads documents 0..n-1 in mutations of 1,000. */
+async function seed(engine: Engine, docs: number): Promise<void> {
   const batch = 1_000;
   for (let first = 0; first < docs; first += batch) {
     const rows = [];
     for (let i = first; i < Math.min(first + batch, docs); i++) rows.push({ key: keyOf(i), n: i, payload: payloadOf(i) });
     await engine.runMutation("docs:insertMany", { docs: rows });
   }
+}
+
+/** (b) `docs:byKey` on random existing keys of a table of `docs` documents. */
+export async function walkinLookup(filename: string, synchronous: Durability, docs: number, nextKey: () => number): Promise<WalkinSubject> {
+  const engine = await openEngine(filename, synchronous);
+  await seed(engine, docs);
   let missing = 0;
   return {
     engine,

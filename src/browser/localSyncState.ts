@@ -10,6 +10,8 @@
  * applied twice without being noticed. A connection starts from `{0, 0, 0}`: `restart()`
  * rebuilds the server's view from scratch (Connect, Authenticate, one ModifyQuerySet adding
  * every query under its old id) while the old results stay visible until new ones arrive.
+ * The server refuses an Authenticate without changing its identity version (AuthError), so
+ * `onAuthError` undoes the client's step.
  */
 import type {
   AuthenticateMessage,
@@ -46,11 +48,14 @@ export class LocalSyncState {
   private identityVersion = 0;
   /** The token the server should hold: null when signed out. */
   private token: string | null = null;
+  /** The token before the last Authenticate, restored if the server refuses that one. */
+  private tokenBefore: string | null = null;
   /** `baseVersion` of the last Authenticate sent on this connection (AuthErrors for older ones are stale). */
   private lastAuthBase: number | null = null;
   private server: StateVersion = { querySet: 0, identity: 0, ts: 0 };
   private readonly results = new Map<QueryId, QueryResult>();
   private maxObservedTs = 0;
+  private lastTs: number | null = null;
 
   /** Adds a subscriber to (path, args); the first one queues an Add. */
   subscribe(udfPath: string, args: JSONValue): QueryToken {
@@ -95,15 +100,29 @@ export class LocalSyncState {
 
   /** Records a new token (null: sign out) and returns the Authenticate to send. */
   setAuth(token: string | null): { message: AuthenticateMessage; identityVersion: number } {
+    this.tokenBefore = this.token;
     this.token = token;
     const message: AuthenticateMessage = { type: "Authenticate", baseVersion: this.identityVersion, token };
     this.lastAuthBase = message.baseVersion;
     return { message, identityVersion: ++this.identityVersion };
   }
 
-  /** Whether an AuthError refers to the latest Authenticate sent (not one since replaced). */
-  isCurrentAuthError(baseVersion: number): boolean {
-    return this.lastAuthBase === baseVersion;
+  /** Whether a token is set (so signing out needs an Authenticate with null). */
+  hasToken(): boolean {
+    return this.token !== null;
+  }
+
+  /**
+   * An AuthError arrived. The server keeps its identity (version and token) when it refuses
+   * one, so the refused Authenticate is undone here. Returns false for an AuthError about an
+   * Authenticate that is not the latest (it changes nothing).
+   */
+  onAuthError(baseVersion: number): boolean {
+    if (this.lastAuthBase !== baseVersion || this.identityVersion !== baseVersion + 1) return false;
+    this.identityVersion = baseVersion;
+    this.token = this.tokenBefore;
+    this.lastAuthBase = null;
+    return true;
   }
 
   /**
@@ -124,12 +143,19 @@ export class LocalSyncState {
         ...(this.maxObservedTs > 0 ? { maxObservedTimestamp: this.maxObservedTs } : {}),
       },
     ];
-    if (this.token !== null) messages.push(this.setAuth(this.token).message);
-    for (const query of this.byToken.values()) {
-      this.pending.push({ type: "Add", queryId: query.id, udfPath: query.udfPath, args: query.args });
+    if (this.token !== null) {
+      const token = this.token;
+      this.token = null; // the new connection starts signed out
+      messages.push(this.setAuth(token).message);
     }
-    const querySet = this.takeQuerySetMessage();
-    if (querySet) messages.push(querySet);
+    // Sent even when empty: the server answers a ModifyQuerySet with a Transition at its latest
+    // snapshot, which also settles mutations whose response came on the old connection but
+    // whose Transition did not (an idle connection would otherwise never get one).
+    const modifications: QuerySetModification[] = [];
+    for (const query of this.byToken.values()) {
+      modifications.push({ type: "Add", queryId: query.id, udfPath: query.udfPath, args: query.args });
+    }
+    messages.push({ type: "ModifyQuerySet", baseVersion: 0, newVersion: ++this.querySetVersion, modifications });
     return { messages, identityVersion: this.identityVersion };
   }
 
@@ -176,6 +202,7 @@ export class LocalSyncState {
     }
     this.server = { ...end };
     this.maxObservedTs = Math.max(this.maxObservedTs, end.ts);
+    this.lastTs = end.ts;
     return changed;
   }
 
@@ -201,6 +228,11 @@ export class LocalSyncState {
   /** The highest snapshot `ts` applied on any connection. */
   maxObservedTimestamp(): number {
     return this.maxObservedTs;
+  }
+
+  /** The snapshot `ts` of the last applied Transition (on any connection), null before the first. */
+  lastTransitionTs(): number | null {
+    return this.lastTs;
   }
 
   hasPendingQuerySetChanges(): boolean {

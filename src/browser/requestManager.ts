@@ -71,15 +71,21 @@ export class RequestManager {
     return { requestId, result };
   }
 
-  /** The requests to send now, oldest first; they count as sent from here on. */
-  takeUnsent(): RequestMessage[] {
-    const out: RequestMessage[] = [];
+  /**
+   * Sends the requests not yet sent on this connection, oldest first, through `send`; stops at
+   * the first one `send` refuses (the connection is gone; they wait for the next one).
+   */
+  sendUnsent(send: (message: RequestMessage) => boolean): void {
     for (const request of this.requests.values()) {
       if (request.state.kind !== "unsent") continue;
+      if (!send(request.message)) return;
       request.state = { kind: "sent" };
-      out.push(request.message);
     }
-    return out;
+  }
+
+  hasUnsent(): boolean {
+    for (const request of this.requests.values()) if (request.state.kind === "unsent") return true;
+    return false;
   }
 
   /**

@@ -70,9 +70,8 @@ export function findModules(files: readonly string[]): ModuleScan {
       problems.push({
         file,
         message:
-          `"${bad}" is not a valid module name: function modules and their folders are named like ` +
-          `JavaScript identifiers (letters, digits, _ and $, not starting with a digit) so that ` +
-          `api.${modulePath.replaceAll("/", ".")} can name them. Rename it (e.g. ${suggestName(bad)}).`,
+          `"${bad}" is not a valid module name. Use letters, digits, _ and $ (not a digit first) so that ` +
+          `api.${modulePath.replaceAll("/", ".")} can name it: rename it to e.g. ${suggestName(bad)}.`,
       });
       continue;
     }

@@ -9,6 +9,7 @@
  *    the line found by searching it for the specifier.
  */
 import { readFile } from "node:fs/promises";
+import { findSourceMap } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -48,7 +49,7 @@ export async function describeLoadError(error: unknown, context: Context): Promi
     location = { file: toPath(transform[1]!), line: Number(transform[2]), column: Number(transform[3]) + 1 };
     message = transform[4]!;
   } else if (linkHeader) {
-    location = { file: toPath(linkHeader[1]!), line: Number(linkHeader[2]), column: linkHeader[4]!.length + 1 };
+    location = original(linkHeader[1]!, Number(linkHeader[2]), linkHeader[4]!.length + 1);
   } else if (missing) {
     const importer = toPath(missing[2]!);
     const target = missing[1]!;
@@ -69,10 +70,26 @@ export async function describeLoadError(error: unknown, context: Context): Promi
 function frameLocation(stack: string, root: string): Location | null {
   const frames: Location[] = [];
   for (const match of stack.matchAll(/^\s+at (?:.*? \()?((?:file:\/\/)?\/[^():]+(?:\?[^:)]*)?):(\d+):(\d+)\)?$/gm)) {
-    frames.push({ file: toPath(match[1]!), line: Number(match[2]), column: Number(match[3]) });
+    frames.push(original(match[1]!, Number(match[2]), Number(match[3])));
   }
   const inside = frames.find((f) => f.file!.startsWith(root + path.sep));
   return inside ?? frames.find((f) => !f.file!.includes(`${path.sep}node_modules${path.sep}`)) ?? null;
+}
+
+/**
+ * The TypeScript position of a stack position. Node maps stacks itself once source maps are
+ * enabled, but not where another tool owns `Error.prepareStackTrace` (test runners): there the
+ * frame still names the compiled module (`file:///a.ts?tsx-namespace=…`), whose map tsx inlined.
+ */
+function original(fileOrUrl: string, line: number, column: number): Location {
+  if (fileOrUrl.includes("?")) {
+    const url = fileOrUrl.startsWith("file://") ? fileOrUrl : `file://${fileOrUrl}`;
+    const entry = findSourceMap(url)?.findEntry(line - 1, column - 1) as Partial<{ originalLine: number; originalColumn: number }> | undefined;
+    if (entry?.originalLine !== undefined && entry.originalColumn !== undefined) {
+      return { file: toPath(fileOrUrl), line: entry.originalLine + 1, column: entry.originalColumn + 1 };
+    }
+  }
+  return { file: toPath(fileOrUrl), line, column };
 }
 
 /** `file:///a/b.ts?tsx-namespace=x` → `/a/b.ts`. */

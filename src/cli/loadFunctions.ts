@@ -47,6 +47,8 @@ export type LoadResult = { ok: true; functions: LoadedFunctions } | { ok: false;
 export async function loadFunctions(dir: string, scan?: ModuleScan): Promise<LoadResult> {
   const root = path.resolve(dir);
   const { modules: found, hasSchema } = scan ?? findModules(await listFunctionFiles(root));
+  // Stack traces of errors thrown by the modules should point at their TypeScript lines.
+  process.setSourceMapsEnabled(true);
   const loader = register({ namespace: `walkin-${process.pid}-${++loads}` });
   let current = "";
   try {

@@ -51,6 +51,10 @@ export function createOutput({ stdout, stderr, env = process.env, cwd = process.
     error(line: string): void {
       stderr.write(`${err("red", "✖")} ${line}\n`);
     },
+    /** `✖ functions/my-module.ts  "my-module" is not a valid module name…` */
+    fileError(file: string, message: string): void {
+      stderr.write(`${err("red", "✖")} ${err("bold", relative(file))}  ${message}\n`);
+    },
     /** `✖ functions/messages.ts:12:5  Expected ";"` and, when known, the line with a caret under it. */
     loadFailure(failure: LoadFailure): void {
       const where = failure.file

@@ -11,12 +11,13 @@
  *  3. close the old engine (and its storage), then switch off the old modules' loader hooks.
  * Reloads never overlap: changes that arrive during one are folded into one more reload.
  */
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Engine } from "../engine/engine.js";
+import { HttpRouter, isHttpRouter, type Route } from "../server/router.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
-import { startServer } from "../transport/index.js";
+import { startServer, type WalkinServer } from "../transport/index.js";
 import { CodegenError, findModules, listFunctionFiles, writeGenerated, type ModuleScan } from "./codegen.js";
 import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
 import type { Output } from "./output.js";
@@ -40,7 +41,22 @@ interface Generation {
   functions: LoadedFunctions;
 }
 
-type Server = Awaited<ReturnType<typeof startServer>>;
+/**
+ * The server gets this router once; it forwards to the routes of the generation being served,
+ * so that edits to `functions/http.ts` reload like everything else.
+ */
+class ReloadableRouter extends HttpRouter {
+  current: HttpRouter | null = null;
+  override lookup(method: string, path: string): Route | null {
+    return this.current?.lookup(method, path) ?? null;
+  }
+  override methodsFor(path: string) {
+    return this.current?.methodsFor(path) ?? [];
+  }
+  override getRoutes(): Route[] {
+    return this.current?.getRoutes() ?? [];
+  }
+}
 
 export interface Serving {
   /** Stops watching, waits for a reload in flight, closes the server, then the engine. */
@@ -59,14 +75,17 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     output.error(`No functions directory at ${output.relative(dir) || "."}. Create it, or point to it with --dir.`);
     return null;
   }
-  await mkdir(path.dirname(path.resolve(options.db)), { recursive: true });
+  await prepareDatabaseDir(path.dirname(path.resolve(options.db)));
 
-  let server: Server | null = null;
+  let server: WalkinServer | null = null;
+  const router = new ReloadableRouter();
   let current: Generation | null = null;
   let watcher: Watcher | null = null;
   let closed = false;
   let inFlight: Promise<void> | null = null;
   let again = false;
+  /** The server could not listen (port taken…): nothing to wait for. */
+  let listenFailed = false;
 
   /** Builds and installs one generation; false when it failed (and was reported). */
   async function build(): Promise<boolean> {
@@ -86,19 +105,28 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     }
     const previous = current;
     current = { engine, functions: loaded.functions };
-    const http = loaded.functions.modules["http"]?.["default"];
     if (server) {
-      server.setEngine(engine);
+      await server.setEngine(engine);
     } else {
-      server = await startServer({
-        engine,
-        port: options.port,
-        host: options.host,
-        http: http as never,
-        staticDir: options.staticDir ?? undefined,
-        exposeInternalErrors: options.dev,
-      });
+      try {
+        server = await startServer({
+          engine,
+          port: options.port,
+          host: options.host,
+          http: router,
+          staticDir: options.staticDir ?? undefined,
+          exposeInternalErrors: options.dev,
+        });
+      } catch (error) {
+        current = previous;
+        await engine.close();
+        await loaded.functions.release();
+        output.error(listenError(error, options));
+        listenFailed = true;
+        return false;
+      }
     }
+    router.current = httpRoutes(loaded.functions, output);
     if (previous) {
       await previous.engine.close();
       await previous.functions.release();
@@ -126,7 +154,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           output.error(`Reload failed: ${(error as Error)?.stack ?? String(error)}`);
           return false;
         });
-        if (!ok && !closed) output.info(output.style("dim", hadServer ? "  Still serving the last good version." : "  Waiting for changes…"));
+        if (!ok && !closed && !listenFailed) output.info(output.style("dim", hadServer ? "  Still serving the last good version." : "  Waiting for changes…"));
         if (ok && !hadServer && server) printUrl(server, options);
       } while (again && !closed);
       inFlight = null;
@@ -137,6 +165,10 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     watcher = watchDirectory(dir, reload, { onError: (e) => output.warn(`Watching ${dir} failed: ${e.message}`) });
     reload();
     await inFlight;
+    if (listenFailed) {
+      watcher.close();
+      return null;
+    }
   } else if (await build()) {
     printUrl(server!, options);
   } else {
@@ -161,7 +193,7 @@ async function generate(dir: string, { output, dev }: ServeOptions): Promise<Mod
     return (await writeGenerated(dir)).scan;
   } catch (error) {
     if (error instanceof CodegenError) {
-      for (const { file, message } of error.problems) output.error(`${output.style("bold", output.relative(path.join(dir, file)))}  ${message}`);
+      for (const { file, message } of error.problems) output.fileError(path.join(dir, file), message);
       return null;
     }
     const code = (error as NodeJS.ErrnoException).code;
@@ -173,8 +205,22 @@ async function generate(dir: string, { output, dev }: ServeOptions): Promise<Mod
   }
 }
 
+/** Creates the database's folder; a `.walkin` folder made here also ignores itself for git. */
+async function prepareDatabaseDir(dir: string): Promise<void> {
+  const created = await mkdir(dir, { recursive: true });
+  if (created !== undefined && path.basename(dir) === ".walkin") {
+    await writeFile(path.join(dir, ".gitignore"), "# The local Walk-in database (walkin dev).\n*\n");
+  }
+}
+
 async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: ServeOptions): Promise<Engine | null> {
-  const storage = await openSqliteStorage({ filename: path.resolve(db) });
+  let storage: Awaited<ReturnType<typeof openSqliteStorage>>;
+  try {
+    storage = await openSqliteStorage({ filename: path.resolve(db) });
+  } catch (error) {
+    output.error(`Could not open the database ${output.relative(path.resolve(db))}: ${(error as Error)?.message ?? String(error)}`);
+    return null;
+  }
   try {
     return await Engine.open({ storage, schema, modules });
   } catch (error) {
@@ -184,7 +230,31 @@ async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: 
   }
 }
 
-function printUrl(server: Server, { dev, output }: ServeOptions): void {
+/** The default export of `functions/http.ts`, if it is an `httpRouter()`. */
+function httpRoutes({ modules }: LoadedFunctions, output: Output): HttpRouter | null {
+  if (!modules["http"] || !("default" in modules["http"])) return null;
+  const exported = modules["http"]["default"];
+  if (isHttpRouter(exported)) return exported;
+  output.warn("The default export of the http module is not an httpRouter(), so no HTTP routes are served. Export one: `const http = httpRouter(); …; export default http;`.");
+  return null;
+}
+
+function listenError(error: unknown, { host, port }: ServeOptions): string {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  switch (code) {
+    case "EADDRINUSE":
+      return `Port ${port} on ${host} is already in use. Stop the other server, or choose another port with --port (0 picks a free one).`;
+    case "EACCES":
+      return `No permission to listen on port ${port}. Ports below 1024 need privileges: choose another with --port.`;
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+      return `Cannot listen on ${host}: it is not an address of this machine. Use --host 127.0.0.1, or 0.0.0.0 for every interface.`;
+    default:
+      return `Could not listen on ${host}:${port}: ${(error as Error)?.message ?? String(error)}`;
+  }
+}
+
+function printUrl(server: WalkinServer, { dev, output }: ServeOptions): void {
   output.info(`${output.style("bold", `Walk-in ${dev ? "dev server" : "server"}:`)} ${output.style("cyan", server.url)}`);
 }
 

@@ -7,7 +7,7 @@
  */
 export { WalkinProvider, useWalkin, type WalkinProviderProps } from "./context.js";
 export { useQuery, type OptionalRestArgsOrSkip } from "./useQuery.js";
-export { useMutation, useAction, type ReactMutation, type ReactAction, type OptimisticUpdate } from "./useMutation.js";
+export { useMutation, useAction, type ReactMutation, type ReactAction } from "./useMutation.js";
 export {
   usePaginatedQuery,
   type PaginatedQueryArgs,
@@ -17,4 +17,5 @@ export {
   type UsePaginatedQueryResult,
 } from "./usePaginatedQuery.js";
 export { useConnectionState } from "./useConnectionState.js";
+export type { ConnectionState, OptimisticLocalStore, OptimisticUpdate } from "../browser/index.js";
 export { fetchQuery, preloadQuery, usePreloadedQuery, type FetchQueryOptions, type Preloaded } from "./ssr.js";

@@ -26,6 +26,8 @@ import { useQuery } from "./useQuery.js";
 export interface FetchQueryOptions {
   /** The Walk-in server's address, e.g. `"https://my-app.example.com"` (ws:// works too). */
   url: string;
+  /** An auth token, sent as `Authorization: Bearer <token>`: the query runs as that user. */
+  token?: string;
   /** The `fetch` to use; the global one by default. */
   fetch?: typeof globalThis.fetch;
 }
@@ -102,7 +104,10 @@ async function fetchQueryJson(path: string, args: JSONValue, options: FetchQuery
   try {
     response = await doFetch(endpoint, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: {
+        "content-type": "application/json",
+        ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+      },
       body: JSON.stringify({ path, args }),
     });
   } catch (error) {

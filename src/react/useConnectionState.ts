@@ -6,12 +6,13 @@ import type { ConnectionState } from "../browser/index.js";
 import { useWalkin } from "./context.js";
 
 /**
- * The connection state of the client from `<WalkinProvider>`; see `ConnectionState` in
- * `walkin/browser` for the states and their transitions.
+ * The connection state of the client from `<WalkinProvider>` (see `ConnectionState` in
+ * `walkin/browser`). The client publishes a new state object only when a field changed, so
+ * this re-renders only then.
  *
  * @example
- * const state = useConnectionState();
- * if (state.status !== "connected") return <Banner>Reconnecting…</Banner>;
+ * const { isWebSocketConnected, hasEverConnected } = useConnectionState();
+ * if (hasEverConnected && !isWebSocketConnected) return <Banner>Reconnecting…</Banner>;
  */
 export function useConnectionState(): ConnectionState {
   const client = useWalkin();

@@ -7,7 +7,7 @@
  * (builders never mutate themselves), so one `useMutation` result can be specialised twice.
  */
 import { useMemo } from "react";
-import type { OptimisticLocalStore, WalkinClient } from "../browser/index.js";
+import type { OptimisticUpdate, WalkinClient } from "../browser/index.js";
 import {
   getFunctionName,
   makeFunctionReference,
@@ -18,9 +18,6 @@ import {
 } from "../server/api.js";
 import { walkinError } from "../values/errors.js";
 import { useWalkin } from "./context.js";
-
-/** Changes the client's local query results while a mutation is in flight. */
-export type OptimisticUpdate<Args> = (localStore: OptimisticLocalStore, args: Args) => void;
 
 /** What `useMutation` returns: call it like the mutation, or derive an optimistic variant. */
 export interface ReactMutation<Mutation extends FunctionReference<"mutation">> {

@@ -32,6 +32,8 @@
  * from the client's query set in between (which would refetch them).
  *
  * The query's `paginationOpts` validator must accept `endCursor` (an optional string or null).
+ * Known limit: a pinned page is never split, so one that receives many inserts grows past its
+ * `numItems` (up to the engine's read limits) until the args change.
  */
 import { useMemo, useState, useSyncExternalStore } from "react";
 import type { WalkinClient } from "../browser/index.js";
@@ -87,6 +89,8 @@ export function usePaginatedQuery<Query extends PaginatedQueryReference>(
 
   const [loaded, setLoaded] = useState<{ key: string; pages: readonly PageSpec[] } | undefined>(undefined);
   const firstPage = useMemo<readonly PageSpec[]>(() => [{ id: 0, cursor: null, numItems: initialNumItems }], [key]);
+  // Pages loaded for other args are forgotten at once, so returning to those args starts over.
+  if (loaded !== undefined && loaded.key !== key) setLoaded(undefined);
   const pages = loaded !== undefined && loaded.key === key ? loaded.pages : firstPage;
 
   const [cache] = useState(() => new PageCache());

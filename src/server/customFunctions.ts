@@ -22,9 +22,9 @@
  * } });
  */
 import { asObjectValidator, validate, walkinError } from "../values/index.js";
-import type { ObjectType, PropertyValidators, Validator } from "../values/index.js";
+import type { ObjectType, PropertyValidators, Validator, VObject } from "../values/index.js";
 import type { Expand } from "./dataModel.js";
-import type { FunctionBuilder, FunctionType, FunctionVisibility, RegisteredFunction } from "./registration.js";
+import type { ArgsOf, FunctionBuilder, FunctionType, FunctionVisibility, RegisteredFunction } from "./registration.js";
 
 /** `T` with the keys of `U` replaced by `U`'s. */
 export type Overwrite<T, U> = Expand<Omit<T, keyof U> & U>;
@@ -50,6 +50,14 @@ export interface Customization<
   ) => CustomInputResult<Ctx, CustomCtx, CustomMadeArgs> | Promise<CustomInputResult<Ctx, CustomCtx, CustomMadeArgs>>;
 }
 
+/**
+ * Function args may not reuse a custom arg's name: a type error here (its message names the fix),
+ * a MISUSE at definition time for untyped callers.
+ */
+type NotCustomArgs<CustomArgsValidator> = {
+  [K in keyof CustomArgsValidator & string]?: `"${K}" is already an argument of the custom builder; remove it from args`;
+};
+
 type ReturnsOf<R, Returned> = R extends Validator<infer T, any, any> ? T : Awaited<Returned>;
 
 /** The builder a customization produces. */
@@ -63,22 +71,22 @@ export interface CustomBuilder<
   ExtraArgs extends Record<string, any>,
 > {
   <
-    ArgsValidator extends PropertyValidators = Record<never, never>,
+    ArgsValidator extends PropertyValidators | VObject<any, any, "required", any> = Record<never, never>,
     ReturnsValidator extends Validator<any, any, any> | undefined = undefined,
     Returned extends ReturnsValidator extends Validator<infer T, any, any> ? T | Promise<T> : unknown = any,
   >(
     definition: {
-      args?: ArgsValidator;
+      args?: ArgsValidator & NotCustomArgs<CustomArgsValidator>;
       returns?: ReturnsValidator;
       handler: (
         ctx: Overwrite<InputCtx, CustomCtx>,
-        args: Overwrite<ObjectType<ArgsValidator>, CustomMadeArgs>,
+        args: Overwrite<ArgsOf<ArgsValidator>, CustomMadeArgs>,
       ) => Returned;
     } & ExtraArgs,
   ): RegisteredFunction<
     Type,
     Visibility,
-    Expand<ObjectType<ArgsValidator> & ObjectType<CustomArgsValidator>>,
+    Expand<ArgsOf<ArgsValidator> & ObjectType<CustomArgsValidator>>,
     ReturnsOf<ReturnsValidator, Returned>
   >;
 }

@@ -56,8 +56,14 @@ export type WithSystemFields<T extends string, Doc> = Expand<Doc & SystemFields<
 /** A document without its system fields: what `insert` takes. */
 export type WithoutSystemFields<Doc> = Expand<Omit<Doc, "_id" | "_creationTime">>;
 
-/** The value type at a dotted field path of a document (`undefined` when absent). */
-export type FieldTypeFromFieldPath<Doc, Path extends string> = Path extends `${infer Head}.${infer Rest}`
+/**
+ * The value type at a dotted field path of a document (`undefined` when absent). Distributes
+ * over a union of document shapes (a table defined with `v.union`): a path that only some
+ * members have is that field's type or `undefined`, not just `undefined`.
+ */
+export type FieldTypeFromFieldPath<Doc, Path extends string> = Doc extends unknown ? FieldTypeInDocument<Doc, Path> : never;
+
+type FieldTypeInDocument<Doc, Path extends string> = Path extends `${infer Head}.${infer Rest}`
   ? Head extends keyof Doc
     ? FieldTypeFromFieldPath<NonNullable<Doc[Head]>, Rest> | (undefined extends Doc[Head] ? undefined : never)
     : undefined

@@ -18,6 +18,8 @@ export type {
   OptionalRestArgs,
 } from "./api.js";
 export { cronJobs, CronJobs } from "./cron.js";
+export { paginationOptsValidator } from "./pagination.js";
+export { httpRouter, httpAction, HttpRouter, isHttpRouter, type PublicHttpAction, type RouteSpec, type HttpMethod } from "./router.js";
 export type {
   ActionBuilder,
   ArgsOf,

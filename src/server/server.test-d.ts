@@ -11,16 +11,25 @@ import type {
   FunctionReturnType,
   OptionalRestArgs,
 } from "./api.js";
-import type { DatabaseReader, DatabaseWriter, PaginationResult } from "./database.js";
+import type { DatabaseReader, DatabaseWriter, Expression, PaginationResult } from "./database.js";
+import type { AnyDataModel } from "./dataModel.js";
 import {
   action as actionGeneric,
+  internalAction as internalActionGeneric,
   internalMutation as internalMutationGeneric,
   internalQuery as internalQueryGeneric,
   mutation as mutationGeneric,
   query as queryGeneric,
 } from "./functions.js";
 import type { Doc } from "./index.js";
-import type { ActionBuilder, MutationBuilder, QueryBuilder, RegisteredFunction } from "./registration.js";
+import type {
+  ActionBuilder,
+  GenericMutationCtx,
+  GenericQueryCtx,
+  MutationBuilder,
+  QueryBuilder,
+  RegisteredFunction,
+} from "./registration.js";
 import { defineSchema, defineTable, type DataModelFromSchemaDefinition } from "./schema.js";
 
 const schema = defineSchema({
@@ -34,6 +43,15 @@ const schema = defineSchema({
   messages: defineTable({ author: v.id("users"), channel: v.string(), body: v.string(), likes: v.number() })
     .index("by_channel", ["channel"])
     .index("by_channel_likes", ["channel", "likes"]),
+  shapes: defineTable(
+    v.union(
+      v.object({ kind: v.literal("circle"), r: v.number() }),
+      v.object({ kind: v.literal("rect"), w: v.number(), meta: v.object({ tag: v.string() }) }),
+    ),
+  )
+    .index("by_r", ["r"])
+    .index("by_kind_w", ["kind", "w"])
+    .index("by_tag", ["meta.tag"]),
 });
 type DM = DataModelFromSchemaDefinition<typeof schema>;
 
@@ -48,6 +66,31 @@ declare const db: DatabaseWriter<DM>;
 declare const reader: DatabaseReader<DM>;
 declare const userId: Id<"users">;
 declare const messageId: Id<"messages">;
+
+describe("typed and untyped builders", () => {
+  test("the untyped builders cast to the schema's (what codegen writes)", () => {
+    expectTypeOf(query).toEqualTypeOf<QueryBuilder<DM, "public">>();
+    expectTypeOf(internalQueryGeneric as QueryBuilder<DM, "internal">).toEqualTypeOf<QueryBuilder<DM, "internal">>();
+    expectTypeOf(internalActionGeneric as ActionBuilder<DM, "internal">).toEqualTypeOf<ActionBuilder<DM, "internal">>();
+  });
+
+  test("a typed ctx can be passed to helpers written for the untyped one", () => {
+    expectTypeOf<GenericQueryCtx<DM>>().toExtend<GenericQueryCtx<AnyDataModel>>();
+    expectTypeOf<GenericMutationCtx<DM>>().toExtend<GenericMutationCtx<AnyDataModel>>();
+    expectTypeOf<DatabaseReader<DM>>().toExtend<DatabaseReader<AnyDataModel>>();
+  });
+
+  test("untyped builders accept any table, field and index", () => {
+    queryGeneric({
+      args: {},
+      handler: async (ctx) => {
+        const doc = await ctx.db.query("anything").withIndex("by_x", (q) => q.eq("x", 1).eq("y", "z").gt("w", 0)).first();
+        expectTypeOf(doc).toEqualTypeOf<{ _id: Id<any>; _creationTime: number; [field: string]: any } | null>();
+        return ctx.db.query("other").filter((q) => q.eq(q.field("a.b"), 1)).collect();
+      },
+    });
+  });
+});
 
 describe("schema → documents", () => {
   test("documents have system fields, optional fields and typed ids", () => {
@@ -70,7 +113,7 @@ describe("schema → documents", () => {
   });
 
   test("the data model lists tables, field paths and indexes", () => {
-    expectTypeOf<keyof DM>().toEqualTypeOf<"users" | "messages">();
+    expectTypeOf<keyof DM>().toEqualTypeOf<"users" | "messages" | "shapes">();
     expectTypeOf<DM["users"]["fieldPaths"]>().toEqualTypeOf<
       "name" | "email" | "address" | "address.city" | "address.zip" | "_id" | "_creationTime"
     >();
@@ -88,6 +131,14 @@ describe("schema → documents", () => {
     defineTable({ nested: v.object({ b: v.number() }) }).index("by_c", ["nested.c"]);
     // @ts-expect-error an index needs at least one field
     defineTable({ a: v.string() }).index("empty", []);
+  });
+
+  test("a table defined by a union has a union of documents", () => {
+    expectTypeOf<Doc<DM, "shapes">>().toEqualTypeOf<
+      | { _id: Id<"shapes">; _creationTime: number; kind: "circle"; r: number }
+      | { _id: Id<"shapes">; _creationTime: number; kind: "rect"; w: number; meta: { tag: string } }
+    >();
+    expectTypeOf<DM["shapes"]["fieldPaths"]>().toEqualTypeOf<"kind" | "r" | "w" | "meta" | "meta.tag" | "_id" | "_creationTime">();
   });
 });
 
@@ -144,6 +195,23 @@ describe("ctx.db", () => {
     messages.withIndex("by_id", (q) => q.eq("_id", userId));
     // A nested optional field may be compared with undefined (documents where it is absent).
     reader.query("users").withIndex("by_city", (q) => q.eq("address.city", undefined));
+  });
+
+  test("fields of some members of a union table are typed, or undefined where absent", () => {
+    const shapes = reader.query("shapes");
+    shapes.withIndex("by_r", (q) => q.eq("r", 3));
+    shapes.withIndex("by_r", (q) => q.eq("r", undefined));
+    shapes.withIndex("by_kind_w", (q) => q.eq("kind", "rect").gt("w", 3));
+    shapes.withIndex("by_tag", (q) => q.eq("meta.tag", "x"));
+    // @ts-expect-error r is a number where present
+    shapes.withIndex("by_r", (q) => q.eq("r", "3"));
+    // @ts-expect-error kind is "circle" or "rect"
+    shapes.withIndex("by_kind_w", (q) => q.eq("kind", "square"));
+    shapes.filter((q) => {
+      expectTypeOf(q.field("meta.tag")).toEqualTypeOf<Expression<string | undefined>>();
+      expectTypeOf(q.field("kind")).toEqualTypeOf<Expression<"circle" | "rect">>();
+      return q.eq(q.field("r"), 2);
+    });
   });
 
   test("filter is typed by the table's field paths", () => {

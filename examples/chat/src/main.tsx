@@ -1,0 +1,18 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { WalkinClient } from "walkin/browser";
+import { WalkinProvider } from "walkin/react";
+import { App } from "./App";
+import "./styles.css";
+
+// Served by `walkin start --static dist`, the app and the backend share an origin. During
+// `vite` development, point VITE_WALKIN_URL at `walkin dev` (http://127.0.0.1:3210).
+const client = new WalkinClient(import.meta.env.VITE_WALKIN_URL ?? window.location.origin);
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <WalkinProvider client={client}>
+      <App />
+    </WalkinProvider>
+  </StrictMode>,
+);

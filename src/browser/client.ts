@@ -1,0 +1,468 @@
+/**
+ * `WalkinClient`: the framework-free client. It owns nothing but wiring: the state classes
+ * (`LocalSyncState`, `RequestManager`, `OptimisticUpdates`, `AuthState`, `TransitionChunks`)
+ * decide what to send and what changed, `Connection` moves bytes, and this class passes
+ * messages between them and calls the app back.
+ *
+ * Watchers are called once per applied Transition (or optimistic change), after the whole
+ * Transition is in place, so a callback never sees one query updated and another not yet. A
+ * mutation's promise settles after those callbacks: code after `await client.mutation(...)`
+ * reads results that include the write.
+ */
+import { getFunctionName, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
+import type { ServerMessage, TransitionMessage } from "../transport/protocol.js";
+import { WalkinError, walkinError } from "../values/errors.js";
+import { convertToJson } from "../values/json.js";
+import type { Value } from "../values/value.js";
+import { AuthState, type AuthEffect, type FetchToken } from "./authState.js";
+import { Connection, type Logger } from "./connection.js";
+import { LocalSyncState, ProtocolMismatch } from "./localSyncState.js";
+import { OptimisticUpdates, type OptimisticUpdate } from "./optimisticUpdates.js";
+import { queryToken, type QueryToken } from "./queryResult.js";
+import { RequestManager } from "./requestManager.js";
+import { syncUrl } from "./syncUrl.js";
+import { TransitionChunks } from "./transitionChunks.js";
+
+export interface WalkinClientOptions {
+  /** Default `globalThis.WebSocket`. Node.js 20 has none: pass `WebSocket` from the `ws` package. */
+  webSocketConstructor?: typeof WebSocket;
+  /** Open no socket (server rendering): watches stay empty, calls reject. */
+  skipConnect?: boolean;
+  /** Reconnect delays: exponential backoff with full jitter (defaults 100 ms, 10 s). */
+  reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+  /** Ping after this long without a message; reconnect after twice as long (default 15 s). */
+  heartbeatIntervalMs?: number;
+  /** Where connection notices go (default `console`); false for none. */
+  logger?: false | Logger;
+}
+
+/** A live query: subscribe with `onUpdate`, read with `localQueryResult`. */
+export interface Watch<T> {
+  /** Calls `callback` whenever the result changes; returns the unsubscribe function. */
+  onUpdate(callback: () => void): () => void;
+  /** The current result: undefined while loading; throws the `WalkinError` if the query failed. */
+  localQueryResult(): T | undefined;
+}
+
+export interface MutationOptions<Args> {
+  /** Edits the local query results at once; undone when the mutation's real result arrives or it fails. */
+  optimisticUpdate?: OptimisticUpdate<Args>;
+}
+
+export interface ConnectionState {
+  isWebSocketConnected: boolean;
+  hasEverConnected: boolean;
+  /** Sockets opened so far. */
+  connectionCount: number;
+  /** Failed attempts since the last healthy connection. */
+  connectionRetries: number;
+  hasInflightRequests: boolean;
+  inflightMutations: number;
+  inflightActions: number;
+  /** When the oldest in-flight request was made (ms since the epoch), or null. */
+  oldestInflightRequestAt: number | null;
+  /** The snapshot timestamp of the latest applied Transition, or null before the first. */
+  lastTransitionTs: number | null;
+  isAuthenticated: boolean;
+}
+
+const silent: Logger = { log() {}, warn() {} };
+
+/**
+ * @example
+ * import { WebSocket } from "ws"; // Node.js only; browsers have one
+ * const client = new WalkinClient("http://127.0.0.1:3210", { webSocketConstructor: WebSocket });
+ * const watch = client.watchQuery(api.messages.list);
+ * const stop = watch.onUpdate(() => render(watch.localQueryResult()));
+ * await client.mutation(api.messages.send, { body: "hi" }); // render() already saw "hi"
+ */
+export class WalkinClient {
+  private readonly sync = new LocalSyncState();
+  private readonly requests = new RequestManager();
+  private readonly optimistic: OptimisticUpdates;
+  private readonly chunks = new TransitionChunks();
+  private readonly auth = new AuthState();
+  private readonly connection: Connection | null;
+  private readonly clientId = randomClientId();
+  private readonly logger: Logger;
+  private readonly watchers = new Map<QueryToken, Set<() => void>>();
+  private readonly stateListeners = new Set<(state: ConnectionState) => void>();
+  private state: ConnectionState;
+  private flushScheduled = false;
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+
+  constructor(address: string, options: WalkinClientOptions = {}) {
+    this.logger = options.logger === false ? silent : (options.logger ?? console);
+    this.optimistic = new OptimisticUpdates((error) => this.logger.warn("walkin: an optimistic update threw:", error));
+    const url = syncUrl(address);
+    const webSocketConstructor = options.webSocketConstructor ?? globalThis.WebSocket;
+    if (options.skipConnect) {
+      this.connection = null;
+    } else if (webSocketConstructor === undefined) {
+      throw walkinError(
+        "MISUSE",
+        "No WebSocket implementation found. In Node.js 20, pass one: " +
+          'import { WebSocket } from "ws" and new WalkinClient(address, { webSocketConstructor: WebSocket }).',
+      );
+    } else {
+      this.connection = new Connection({
+        url,
+        webSocketConstructor,
+        initialDelayMs: options.reconnect?.initialDelayMs ?? 100,
+        maxDelayMs: options.reconnect?.maxDelayMs ?? 10_000,
+        heartbeatIntervalMs: options.heartbeatIntervalMs ?? 15_000,
+        logger: this.logger,
+        onOpen: (count) => this.onOpen(count),
+        onMessage: (message) => this.onMessage(message),
+        onClose: () => this.onClose(),
+        onStateChange: () => this.updateConnectionState(),
+      });
+    }
+    this.state = this.computeConnectionState();
+    this.connection?.start();
+  }
+
+  watchQuery<Q extends FunctionReference<"query">>(query: Q, args?: FunctionArgs<Q>): Watch<FunctionReturnType<Q>> {
+    const udfPath = getFunctionName(query);
+    const argsJson = convertToJson((args ?? {}) as Value, "args");
+    const token = queryToken(udfPath, argsJson);
+    return {
+      onUpdate: (callback) => {
+        const listener = () => callback();
+        this.sync.subscribe(udfPath, argsJson);
+        let listeners = this.watchers.get(token);
+        if (!listeners) this.watchers.set(token, (listeners = new Set()));
+        listeners.add(listener);
+        this.afterQuerySetChange(token);
+        let active = true;
+        return () => {
+          if (!active) return;
+          active = false;
+          listeners.delete(listener);
+          if (listeners.size === 0 && this.watchers.get(token) === listeners) this.watchers.delete(token);
+          this.sync.unsubscribe(token);
+          this.afterQuerySetChange(token);
+        };
+      },
+      localQueryResult: () => {
+        const result = this.optimistic.result(token);
+        if (result?.kind === "error") throw result.error;
+        return result?.value as FunctionReturnType<Q> | undefined;
+      },
+    };
+  }
+
+  /** Runs a query once, through a temporary subscription (so it agrees with the live results). */
+  query<Q extends FunctionReference<"query">>(query: Q, args?: FunctionArgs<Q>): Promise<FunctionReturnType<Q>> {
+    const refused = this.refuseCalls();
+    if (refused) return Promise.reject(refused);
+    return new Promise((resolve, reject) => {
+      const watch = this.watchQuery(query, args);
+      let unsubscribe: (() => void) | undefined;
+      let settled = false;
+      const check = () => {
+        if (settled) return;
+        let value: FunctionReturnType<Q> | undefined;
+        try {
+          value = watch.localQueryResult();
+        } catch (error) {
+          settled = true;
+          reject(error);
+        }
+        if (value !== undefined) {
+          settled = true;
+          resolve(value);
+        }
+        if (settled) unsubscribe?.();
+      };
+      unsubscribe = watch.onUpdate(check);
+      if (settled) unsubscribe(); // settled by the subscription's own first notification
+      else check();
+    });
+  }
+
+  mutation<M extends FunctionReference<"mutation">>(
+    mutation: M,
+    args?: FunctionArgs<M>,
+    options?: MutationOptions<NoInfer<FunctionArgs<M>>>,
+  ): Promise<FunctionReturnType<M>> {
+    const refused = this.refuseCalls();
+    if (refused) return Promise.reject(refused);
+    let udfPath: string;
+    let argsJson;
+    try {
+      udfPath = getFunctionName(mutation);
+      argsJson = convertToJson((args ?? {}) as Value, "args");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { requestId, result } = this.requests.mutation(udfPath, argsJson);
+    if (options?.optimisticUpdate) {
+      this.optimistic.add(requestId, options.optimisticUpdate, (args ?? {}) as Value);
+      this.notify(this.optimistic.recompute(this.sync, []));
+    }
+    this.scheduleFlush();
+    this.updateConnectionState();
+    return result as Promise<FunctionReturnType<M>>;
+  }
+
+  /** Runs an action. One in flight when the connection drops is rejected (code DISCONNECTED), never re-run. */
+  action<A extends FunctionReference<"action">>(action: A, args?: FunctionArgs<A>): Promise<FunctionReturnType<A>> {
+    const refused = this.refuseCalls();
+    if (refused) return Promise.reject(refused);
+    let udfPath: string;
+    let argsJson;
+    try {
+      udfPath = getFunctionName(action);
+      argsJson = convertToJson((args ?? {}) as Value, "args");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { result } = this.requests.action(udfPath, argsJson);
+    this.scheduleFlush();
+    this.updateConnectionState();
+    return result as Promise<FunctionReturnType<A>>;
+  }
+
+  /**
+   * Signs in with tokens from `fetchToken` (called again with `forceRefreshToken: true` if the
+   * server refuses one). `onChange(true)` once the server accepted the token, `onChange(false)`
+   * when there is none or it was refused twice.
+   */
+  setAuth(fetchToken: FetchToken, onChange?: (isAuthenticated: boolean) => void): void {
+    this.runAuthEffects(this.auth.set(fetchToken, onChange));
+    this.updateConnectionState();
+  }
+
+  clearAuth(): void {
+    this.runAuthEffects(this.auth.clear());
+    this.scheduleFlush();
+    this.updateConnectionState();
+  }
+
+  connectionState(): ConnectionState {
+    return this.state;
+  }
+
+  subscribeToConnectionState(callback: (state: ConnectionState) => void): () => void {
+    const listener = (state: ConnectionState) => callback(state);
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  /** Closes the socket for good; pending calls reject with code DISCONNECTED. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.flushTimer);
+    this.requests.rejectAll(new WalkinError("The client was closed before the call completed.", { code: "DISCONNECTED" }));
+    await this.connection?.stop();
+    this.updateConnectionState();
+  }
+
+  // ------------------------------------------------------------------ connection events
+
+  private onOpen(connectionCount: number): void {
+    this.chunks.reset();
+    const { messages, identityVersion } = this.sync.restart({ clientId: this.clientId, connectionCount });
+    for (const message of messages) if (!this.connection!.send(message)) return;
+    this.auth.onRestart(identityVersion);
+    this.flush();
+  }
+
+  private onClose(): void {
+    this.chunks.reset();
+    this.requests.onDisconnect();
+    this.updateConnectionState();
+  }
+
+  private onMessage(message: ServerMessage): void {
+    try {
+      this.handle(message);
+    } catch (error) {
+      if (!(error instanceof ProtocolMismatch)) throw error;
+      this.connection?.restart(error.message);
+    }
+    this.updateConnectionState();
+  }
+
+  private handle(message: ServerMessage): void {
+    if (this.chunks.inProgress() && message.type !== "TransitionChunk") {
+      throw new ProtocolMismatch(`${message.type} arrived in the middle of a chunked Transition`);
+    }
+    switch (message.type) {
+      case "Transition":
+        this.applyTransition(message);
+        break;
+      case "TransitionChunk": {
+        const transition = this.chunks.add(message);
+        if (transition) this.applyTransition(transition);
+        break;
+      }
+      case "MutationResponse": {
+        const outcome = this.requests.onMutationResponse(message, this.sync.maxObservedTimestamp());
+        if (outcome && outcome.outcome !== "committed" && this.optimistic.drop([outcome.requestId])) {
+          this.notify(this.optimistic.recompute(this.sync, []));
+        }
+        break;
+      }
+      case "ActionResponse":
+        this.requests.onActionResponse(message);
+        break;
+      case "AuthError":
+        if (!this.sync.onAuthError(message.baseVersion)) break;
+        this.logger.warn(`walkin: the server refused the auth token: ${message.error.message}`);
+        this.runAuthEffects(this.auth.onAuthError());
+        break;
+      case "FatalError":
+        this.logger.warn(`walkin: the server closed the connection: ${message.error.message}`);
+        this.connection?.restart("fatal error from the server");
+        break;
+      case "Pong":
+        break;
+      default:
+        message satisfies never;
+    }
+  }
+
+  private applyTransition(transition: TransitionMessage): void {
+    const serverChanged = this.sync.applyTransition(transition);
+    // Settled now, but their callbacks run as microtasks: after the watchers below.
+    const completed = this.requests.onTransitionApplied(transition.endVersion.ts);
+    this.optimistic.drop(completed);
+    const changed = this.optimistic.recompute(this.sync, serverChanged);
+    this.runAuthEffects(this.auth.onTransition(transition.endVersion.identity));
+    this.notify(changed);
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  private afterQuerySetChange(token: QueryToken): void {
+    this.notify(this.optimistic.recompute(this.sync, [token]));
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  /**
+   * Sends queued query-set changes and requests, unless a token is on its way. Paced by the
+   * server's rate limit: what does not fit now goes out in a later flush, in order.
+   */
+  private flush(): void {
+    this.flushScheduled = false;
+    const connection = this.connection;
+    if (!connection?.isOpen() || this.auth.isFetching() || this.closed) return;
+    if (this.sync.hasPendingQuerySetChanges()) {
+      if (!connection.canSend()) return this.flushLater(connection.msUntilCanSend());
+      if (!connection.send(this.sync.takeQuerySetMessage()!)) return;
+    }
+    this.requests.sendUnsent((message) => connection.canSend() && connection.send(message));
+    if (connection.isOpen() && this.requests.hasUnsent()) this.flushLater(connection.msUntilCanSend());
+    this.updateConnectionState();
+  }
+
+  private flushLater(ms: number): void {
+    if (this.flushTimer !== undefined) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush();
+    }, Math.max(1, ms));
+  }
+
+  private runAuthEffects(effects: AuthEffect[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case "fetchToken":
+          void Promise.resolve()
+            .then(() => effect.fetchToken({ forceRefreshToken: effect.forceRefreshToken }))
+            .catch((error: unknown) => {
+              this.logger.warn("walkin: fetchToken threw:", error);
+              return error instanceof Error ? error : new Error(String(error));
+            })
+            .then((token) => {
+              if (this.closed) return;
+              this.runAuthEffects(this.auth.tokenFetched(effect.generation, token));
+              this.flush();
+              this.updateConnectionState();
+            });
+          break;
+        case "authenticate": {
+          if (effect.token === null && !this.sync.hasToken()) break;
+          const { message, identityVersion } = this.sync.setAuth(effect.token);
+          // Not connected: the next connection's restart sends the token.
+          this.connection?.send(message);
+          this.auth.onAuthenticateSent(identityVersion);
+          break;
+        }
+        case "notify":
+          this.callBack(() => effect.onChange(effect.isAuthenticated));
+          break;
+        default:
+          effect satisfies never;
+      }
+    }
+  }
+
+  private notify(tokens: QueryToken[]): void {
+    for (const token of tokens) {
+      const listeners = this.watchers.get(token);
+      if (!listeners) continue;
+      for (const listener of [...listeners]) this.callBack(listener);
+    }
+  }
+
+  private callBack(callback: () => void): void {
+    try {
+      callback();
+    } catch (error) {
+      this.logger.warn("walkin: a callback threw:", error);
+    }
+  }
+
+  private refuseCalls(): WalkinError | null {
+    if (this.closed) return new WalkinError("This WalkinClient was closed; create a new one.", { code: "DISCONNECTED" });
+    if (!this.connection) {
+      return walkinError("MISUSE", "This WalkinClient was created with skipConnect (server rendering) and cannot call functions.");
+    }
+    return null;
+  }
+
+  private computeConnectionState(): ConnectionState {
+    const stats = this.requests.stats();
+    return {
+      isWebSocketConnected: this.connection?.isOpen() ?? false,
+      hasEverConnected: (this.connection?.connectionCount() ?? 0) > 0,
+      connectionCount: this.connection?.connectionCount() ?? 0,
+      connectionRetries: this.connection?.retries() ?? 0,
+      hasInflightRequests: stats.mutations + stats.actions > 0,
+      inflightMutations: stats.mutations,
+      inflightActions: stats.actions,
+      oldestInflightRequestAt: stats.oldestStartedAt,
+      lastTransitionTs: this.sync.lastTransitionTs(),
+      isAuthenticated: this.auth.isAuthenticated(),
+    };
+  }
+
+  /** Publishes a new state object only when a field changed (stable snapshots for React). */
+  private updateConnectionState(): void {
+    if (this.state === undefined) return; // during construction
+    const next = this.computeConnectionState();
+    const previous = this.state as unknown as Record<string, unknown>;
+    if (Object.entries(next).every(([key, value]) => previous[key] === value)) return;
+    this.state = next;
+    for (const listener of [...this.stateListeners]) this.callBack(() => listener(next));
+  }
+}
+
+/** 128 random bits, hex: the client's name for the server's mutation deduplication. */
+function randomClientId(): string {
+  const bytes = new Uint8Array(16);
+  if (globalThis.crypto?.getRandomValues) globalThis.crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

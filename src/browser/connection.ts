@@ -1,0 +1,245 @@
+/**
+ * The one class that touches the WebSocket: opening it, reading and writing messages,
+ * reconnecting with exponential backoff and full jitter, and a heartbeat that notices a
+ * connection which died without a close (a laptop lid, a NAT that forgot us).
+ *
+ * State transitions (the socket field exists only in states where a socket is live):
+ *
+ *   idle ──start()──► connecting ──open──► open ──close / error / heartbeat timeout / restart()──► backoff
+ *                        │  ▲                                                                      │
+ *                        │  └───────────────────────── timer fires ◄───────────────────────────────┘
+ *                        └── close / error ──► backoff
+ *   any state ──stop()──► stopped (final)
+ *
+ * `onOpen` runs on every entry into `open`, `onClose` on every exit from it (never for a socket
+ * that did not open), so the client pairs them to restore and to reset its state. The backoff
+ * doubles per consecutive failure up to `maxDelayMs` and the actual delay is uniform in
+ * [0, that] (full jitter: clients dropped together do not return together); it resets once a
+ * connection carried a message from the server, so a server that accepts and drops at once
+ * is not hammered.
+ *
+ * Heartbeat: every half interval, if nothing arrived for an interval the client sends a Ping
+ * (the server answers Pong); if nothing arrived for two intervals the socket is presumed dead
+ * and replaced.
+ */
+import { encodeMessage, parseServerMessage, type ClientMessage, type ServerMessage } from "../transport/protocol.js";
+import { SendBudget } from "./sendBudget.js";
+
+type Timer = ReturnType<typeof setTimeout>;
+
+type ConnectionPhase =
+  | { state: "idle" }
+  | { state: "connecting"; socket: WebSocket }
+  | { state: "open"; socket: WebSocket; heartbeat: Timer; lastReceivedAt: number }
+  | { state: "backoff"; timer: Timer }
+  | { state: "stopped" };
+
+export interface Logger {
+  log(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+}
+
+export interface ConnectionOptions {
+  url: string;
+  webSocketConstructor: typeof WebSocket;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  heartbeatIntervalMs: number;
+  logger: Logger;
+  /** A new socket opened; `connectionCount` is how many opened before it. */
+  onOpen(connectionCount: number): void;
+  onMessage(message: ServerMessage): void;
+  /** The open socket is gone (a reconnect is already scheduled unless stopped). */
+  onClose(): void;
+  /** Anything observable changed (for connection-state subscribers). */
+  onStateChange(): void;
+  random?: () => number;
+  now?: () => number;
+}
+
+const NORMAL_CLOSURE = 1000;
+
+export class Connection {
+  private phase: ConnectionPhase = { state: "idle" };
+  private opened = 0;
+  private failures = 0;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  /** The server's rate limit, mirrored: `canSend()` says whether a message that can wait should. */
+  private readonly budget: SendBudget;
+
+  constructor(private readonly options: ConnectionOptions) {
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
+    this.budget = new SendBudget(this.now);
+  }
+
+  start(): void {
+    if (this.phase.state === "idle") this.connect();
+  }
+
+  /** Sends if the socket is open; false otherwise (the message is then the caller's to keep). */
+  send(message: ClientMessage): boolean {
+    if (this.phase.state !== "open") return false;
+    try {
+      this.phase.socket.send(encodeMessage(message));
+      this.budget.spend();
+      return true;
+    } catch (error) {
+      this.restart(`send failed: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Drops the current socket (a protocol violation, a dead peer) and reconnects after a backoff. */
+  restart(reason: string): void {
+    const phase = this.phase;
+    if (phase.state !== "open" && phase.state !== "connecting") return;
+    this.options.logger.warn(`walkin: reconnecting (${reason})`);
+    this.discard(phase.socket);
+    this.lost(phase.state === "open");
+  }
+
+  /** Closes for good; resolves once the socket has closed (or at most after a second). */
+  stop(): Promise<void> {
+    const phase = this.phase;
+    if (phase.state === "backoff") clearTimeout(phase.timer);
+    if (phase.state === "open") clearInterval(phase.heartbeat);
+    this.phase = { state: "stopped" };
+    if (phase.state !== "open" && phase.state !== "connecting") {
+      this.options.onStateChange();
+      return Promise.resolve();
+    }
+    const socket = phase.socket;
+    const closed = new Promise<void>((resolve) => {
+      const fallback = setTimeout(resolve, 1000);
+      socket.onclose = () => {
+        clearTimeout(fallback);
+        resolve();
+      };
+    });
+    socket.onopen = null;
+    socket.onmessage = null;
+    socket.onerror = () => {};
+    try {
+      socket.close(NORMAL_CLOSURE, "client closed");
+    } catch {
+      // Already closing.
+    }
+    if (phase.state === "open") this.options.onClose();
+    this.options.onStateChange();
+    return closed;
+  }
+
+  isOpen(): boolean {
+    return this.phase.state === "open";
+  }
+
+  /** Open, and within the server's rate limit (else wait `msUntilCanSend()`). */
+  canSend(): boolean {
+    return this.phase.state === "open" && this.budget.canSpend();
+  }
+
+  msUntilCanSend(): number {
+    return this.budget.msUntilAvailable();
+  }
+
+  /** How many sockets have opened so far. */
+  connectionCount(): number {
+    return this.opened;
+  }
+
+  /** Consecutive failed or unproductive attempts since the last healthy connection. */
+  retries(): number {
+    return this.failures;
+  }
+
+  private connect(): void {
+    let socket: WebSocket;
+    try {
+      socket = new this.options.webSocketConstructor(this.options.url);
+    } catch (error) {
+      this.options.logger.warn(`walkin: cannot open a WebSocket to ${this.options.url}:`, error);
+      this.lost(false);
+      return;
+    }
+    this.phase = { state: "connecting", socket };
+    socket.onopen = () => this.onOpen(socket);
+    socket.onmessage = (event: MessageEvent) => this.onMessage(socket, event.data);
+    socket.onerror = () => {
+      // A close event always follows; the reconnect happens there.
+    };
+    socket.onclose = (event: CloseEvent) => this.onSocketClose(socket, event);
+    this.options.onStateChange();
+  }
+
+  private onOpen(socket: WebSocket): void {
+    if (this.phase.state !== "connecting" || this.phase.socket !== socket) return;
+    const interval = this.options.heartbeatIntervalMs;
+    const heartbeat = setInterval(() => this.checkHeartbeat(socket), Math.max(1, interval / 2));
+    this.phase = { state: "open", socket, heartbeat, lastReceivedAt: this.now() };
+    this.budget.reset();
+    const connectionCount = this.opened++;
+    this.options.onOpen(connectionCount);
+    this.options.onStateChange();
+  }
+
+  private onMessage(socket: WebSocket, data: unknown): void {
+    const phase = this.phase;
+    if (phase.state !== "open" || phase.socket !== socket) return;
+    phase.lastReceivedAt = this.now();
+    this.failures = 0;
+    if (typeof data !== "string") {
+      this.restart("the server sent a binary message");
+      return;
+    }
+    const parsed = parseServerMessage(data);
+    if (!parsed.ok) {
+      this.restart(`the server sent an invalid message: ${parsed.error}`);
+      return;
+    }
+    this.options.onMessage(parsed.message);
+  }
+
+  private onSocketClose(socket: WebSocket, event: CloseEvent): void {
+    const phase = this.phase;
+    if ((phase.state !== "open" && phase.state !== "connecting") || phase.socket !== socket) return;
+    if (phase.state === "open" && event.code !== NORMAL_CLOSURE) {
+      this.options.logger.log(`walkin: connection closed (${event.code}${event.reason ? `: ${event.reason}` : ""}), reconnecting`);
+    }
+    this.lost(phase.state === "open");
+  }
+
+  private checkHeartbeat(socket: WebSocket): void {
+    const phase = this.phase;
+    if (phase.state !== "open" || phase.socket !== socket) return;
+    const idle = this.now() - phase.lastReceivedAt;
+    const interval = this.options.heartbeatIntervalMs;
+    if (idle >= 2 * interval) this.restart(`no message from the server for ${idle} ms`);
+    else if (idle >= interval) this.send({ type: "Ping" });
+  }
+
+  /** The current socket is gone: schedule the next attempt. */
+  private lost(wasOpen: boolean): void {
+    if (this.phase.state === "open") clearInterval(this.phase.heartbeat);
+    const ceiling = Math.min(this.options.maxDelayMs, this.options.initialDelayMs * 2 ** Math.min(this.failures, 30));
+    const delay = Math.floor(this.random() * ceiling);
+    this.failures++;
+    this.phase = { state: "backoff", timer: setTimeout(() => this.connect(), delay) };
+    if (wasOpen) this.options.onClose();
+    this.options.onStateChange();
+  }
+
+  private discard(socket: WebSocket): void {
+    socket.onopen = null;
+    socket.onmessage = null;
+    socket.onclose = null;
+    // Some implementations (the `ws` package) throw on an 'error' event nobody listens to.
+    socket.onerror = () => {};
+    try {
+      socket.close(NORMAL_CLOSURE, "client reconnecting");
+    } catch {
+      // Already closing.
+    }
+  }
+}

@@ -1,0 +1,138 @@
+import { describe, expect, it } from "vitest";
+import type { MutationMessage, RequestId } from "../transport/protocol.js";
+import { isWalkinError } from "../values/errors.js";
+import { RequestManager } from "./requestManager.js";
+
+const rid = (n: number) => n as RequestId;
+
+function settled<T>(promise: Promise<T>) {
+  const state: { status: "pending" | "resolved" | "rejected"; value?: T; error?: unknown } = { status: "pending" };
+  promise.then(
+    (value) => Object.assign(state, { status: "resolved", value }),
+    (error) => Object.assign(state, { status: "rejected", error }),
+  );
+  return state;
+}
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+function sendAll(requests: RequestManager) {
+  const sent: (MutationMessage | { type: string; requestId: number })[] = [];
+  requests.sendUnsent((message) => {
+    sent.push(message);
+    return true;
+  });
+  return sent;
+}
+
+describe("RequestManager", () => {
+  it("numbers requests in order and sends each once", () => {
+    const r = new RequestManager();
+    expect(r.mutation("m:a", { x: 1 }).requestId).toBe(0);
+    expect(r.action("m:b", {}).requestId).toBe(1);
+    expect(r.mutation("m:c", {}).requestId).toBe(2);
+    expect(sendAll(r)).toEqual([
+      { type: "Mutation", requestId: 0, udfPath: "m:a", args: { x: 1 } },
+      { type: "Action", requestId: 1, udfPath: "m:b", args: {} },
+      { type: "Mutation", requestId: 2, udfPath: "m:c", args: {} },
+    ]);
+    expect(sendAll(r)).toEqual([]);
+    expect(r.hasUnsent()).toBe(false);
+  });
+
+  it("stops sending at the first refusal and keeps the rest in order", () => {
+    const r = new RequestManager();
+    for (let i = 0; i < 4; i++) r.mutation("m:a", { i });
+    let budget = 2;
+    const sent: number[] = [];
+    r.sendUnsent((m) => budget-- > 0 && sent.push(m.requestId) > 0);
+    expect(sent).toEqual([0, 1]);
+    expect(r.hasUnsent()).toBe(true);
+    expect(sendAll(r).map((m) => m.requestId)).toEqual([2, 3]);
+  });
+
+  it("resolves a mutation only once a Transition at its ts is applied (read your writes)", async () => {
+    const r = new RequestManager();
+    const { requestId, result } = r.mutation("m:a", {});
+    const state = settled(result);
+    sendAll(r);
+    expect(r.onMutationResponse({ type: "MutationResponse", requestId, success: true, result: { $integer: "BwAAAAAAAAA=" }, ts: 10 }, 9)).toEqual({
+      requestId,
+      outcome: "committed",
+    });
+    expect(r.onTransitionApplied(9)).toEqual([]);
+    await tick();
+    expect(state.status).toBe("pending");
+    expect(r.stats().mutations).toBe(1);
+    expect(r.onTransitionApplied(10)).toEqual([requestId]);
+    await tick();
+    expect(state).toEqual({ status: "resolved", value: 7n });
+    expect(r.stats()).toEqual({ mutations: 0, actions: 0, oldestStartedAt: null });
+  });
+
+  it("resolves at once when the Transition with the write came before the response", async () => {
+    const r = new RequestManager();
+    const { requestId, result } = r.mutation("m:a", {});
+    sendAll(r);
+    expect(r.onMutationResponse({ type: "MutationResponse", requestId, success: true, result: null, ts: 10 }, 12)?.outcome).toBe("resolved");
+    await expect(result).resolves.toBeNull();
+  });
+
+  it("rejects a failed mutation with the server's error", async () => {
+    const r = new RequestManager();
+    const { requestId, result } = r.mutation("m:a", {});
+    sendAll(r);
+    r.onMutationResponse({ type: "MutationResponse", requestId, success: false, error: { message: "full", code: "APPLICATION", data: { max: 3 } } }, 0);
+    const error = await result.catch((e: unknown) => e);
+    expect(isWalkinError(error) && { message: error.message, code: error.code, data: error.data }).toEqual({ message: "full", code: "APPLICATION", data: { max: 3 } });
+  });
+
+  it("ignores responses to unknown or already answered requests", () => {
+    const r = new RequestManager();
+    const { requestId } = r.mutation("m:a", {});
+    sendAll(r);
+    expect(r.onMutationResponse({ type: "MutationResponse", requestId: rid(99), success: true, result: null, ts: 1 }, 0)).toBeNull();
+    r.onMutationResponse({ type: "MutationResponse", requestId, success: true, result: null, ts: 5 }, 0);
+    expect(r.onMutationResponse({ type: "MutationResponse", requestId, success: true, result: null, ts: 5 }, 0)).toBeNull();
+    expect(r.onActionResponse({ type: "ActionResponse", requestId, success: true, result: null })).toBe(false);
+  });
+
+  it("on disconnect re-queues unanswered mutations in order and rejects actions in flight", async () => {
+    const r = new RequestManager();
+    const m0 = r.mutation("m:a", { n: 0 });
+    const a1 = r.action("m:act", {});
+    const m2 = r.mutation("m:a", { n: 2 });
+    const m3 = r.mutation("m:a", { n: 3 });
+    sendAll(r);
+    r.onMutationResponse({ type: "MutationResponse", requestId: m0.requestId, success: true, result: null, ts: 4 }, 0);
+    const a4 = r.action("m:act", {}); // made while disconnected below: not yet sent, so not rejected
+    expect(r.onDisconnect()).toEqual([a1.requestId]);
+    const error = await a1.result.catch((e: unknown) => e);
+    expect(isWalkinError(error) && error.code).toBe("DISCONNECTED");
+    expect((error as Error).message).toMatch(/not retried.*idempotent/);
+    // The committed mutation is not re-sent; it waits for a Transition on the new connection.
+    expect(sendAll(r).map((m) => [m.type, m.requestId])).toEqual([
+      ["Mutation", m2.requestId],
+      ["Mutation", m3.requestId],
+      ["Action", a4.requestId],
+    ]);
+    r.onTransitionApplied(4);
+    await expect(m0.result).resolves.toBeNull();
+  });
+
+  it("rejectAll rejects everything", async () => {
+    const r = new RequestManager();
+    const { result } = r.mutation("m:a", {});
+    r.rejectAll(new Error("closed"));
+    await expect(result).rejects.toThrow("closed");
+    expect(r.stats().mutations).toBe(0);
+  });
+
+  it("reports the oldest in-flight request", () => {
+    let now = 100;
+    const r = new RequestManager(() => now);
+    r.mutation("m:a", {});
+    now = 200;
+    r.action("m:b", {});
+    expect(r.stats()).toEqual({ mutations: 1, actions: 1, oldestStartedAt: 100 });
+  });
+});

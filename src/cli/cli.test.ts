@@ -1,0 +1,298 @@
+/**
+ * The `walkin` command end to end: `bin/walkin.js` spawned in a temporary project.
+ *
+ * The project resolves `walkin/*` to this repository's sources through `paths` in its
+ * tsconfig.json: tsc follows it for the type check, and tsx (which the CLI loads functions
+ * with) follows it at run time. So the tests need no `npm run build` and always exercise the
+ * current sources; `WALKIN_CLI_FROM_SOURCE=1` keeps a stale dist/ out of the way too.
+ * (The type check covers the repository's sources too, so its options stay those of the
+ * repository; codegen.test.ts checks that generated imports are all used.)
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+const BIN = path.join(REPO, "bin", "walkin.js");
+const TSC = path.join(REPO, "node_modules", "typescript", "bin", "tsc");
+const ENV = { ...process.env, NO_COLOR: "1", WALKIN_CLI_FROM_SOURCE: "1" };
+
+const SCHEMA = `import { defineSchema, defineTable } from "walkin/server";
+import { v } from "walkin/values";
+
+export default defineSchema({
+  messages: defineTable({ body: v.string() }),
+});
+`;
+
+const messagesModule = (transform: string) => `import { v } from "walkin/values";
+import { internalMutation, mutation, query, type Doc } from "./_generated/server.js";
+
+export const list = query({
+  args: {},
+  handler: async (ctx): Promise<string[]> => {
+    const messages: Doc<"messages">[] = await ctx.db.query("messages").collect();
+    return messages.map((m) => ${transform});
+  },
+});
+
+export const send = mutation({
+  args: { body: v.string() },
+  handler: async (ctx, { body }) => ctx.db.insert("messages", { body }),
+});
+
+export const clear = internalMutation({ args: {}, handler: async () => null });
+`;
+
+const httpModule = (text: string) => `import { httpAction, httpRouter } from "walkin/server";
+
+const http = httpRouter();
+http.route({ path: "/hello", method: "GET", handler: httpAction(async () => new Response("${text}")) });
+export default http;
+`;
+
+const USERS = `import { query } from "../_generated/server.js";
+
+export const count = query({ args: {}, handler: async () => 3 });
+`;
+
+// Uses the generated api: wrong types here fail the type check.
+const APP = `import type { FunctionArgs, FunctionReference, FunctionReturnType } from "walkin/server";
+import { api, internal } from "./functions/_generated/api.js";
+import type { Doc, Id } from "./functions/_generated/server.js";
+
+export const list: FunctionReference<"query", "public", {}, string[]> = api.messages.list;
+export const args: FunctionArgs<typeof api.messages.send> = { body: "hello" };
+export const id: FunctionReturnType<typeof api.messages.send> = "x" as Id<"messages">;
+export const count: FunctionReturnType<typeof api.lib.users.count> = 3;
+export const clear: FunctionReference<"mutation", "internal"> = internal.messages.clear;
+export const doc: Doc<"messages"> = { _id: "x" as Id<"messages">, _creationTime: 0, body: "hi" };
+// @ts-expect-error internal functions are not part of api
+export const hidden = api.messages.clear;
+// @ts-expect-error args are checked
+export const badArgs: FunctionArgs<typeof api.messages.send> = { body: 1 };
+`;
+
+let project: string;
+
+async function writeProject(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [file, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+    await writeFile(path.join(dir, file), text);
+  }
+}
+
+beforeAll(async () => {
+  project = await mkdtemp(path.join(os.tmpdir(), "walkin-cli-"));
+  const tsconfig = {
+    compilerOptions: {
+      target: "ES2022",
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      lib: ["ES2023", "DOM"],
+      strict: true,
+      noUncheckedIndexedAccess: true,
+      verbatimModuleSyntax: true,
+      isolatedModules: true,
+      skipLibCheck: true,
+      noEmit: true,
+      types: [],
+      paths: { "walkin/*": [path.join(REPO, "src/*/index.ts")] },
+    },
+    include: ["functions", "app.ts"],
+  };
+  await writeProject(project, {
+    "package.json": `{ "name": "cli-test-app", "type": "module" }\n`,
+    "tsconfig.json": JSON.stringify(tsconfig, null, 2),
+    "functions/schema.ts": SCHEMA,
+    "functions/messages.ts": messagesModule("m.body"),
+    "functions/lib/users.ts": USERS,
+    "app.ts": APP,
+  });
+});
+
+afterAll(async () => {
+  await rm(project, { recursive: true, force: true });
+});
+
+describe("walkin codegen", () => {
+  it("writes _generated/ that type-checks with the functions and the code using api", () => {
+    const codegen = spawnSync(process.execPath, [BIN, "codegen"], { cwd: project, env: ENV, encoding: "utf8" });
+    expect(codegen.stderr).toBe("");
+    expect(codegen.stdout).toContain("✔ Generated functions/_generated (2 modules and the schema)");
+    expect(codegen.status).toBe(0);
+
+    const again = spawnSync(process.execPath, [BIN, "codegen"], { cwd: project, env: ENV, encoding: "utf8" });
+    expect(again.stdout).toContain("Up to date");
+
+    const tsc = spawnSync(process.execPath, [TSC, "-p", project], { cwd: project, encoding: "utf8" });
+    expect(tsc.stdout + tsc.stderr).toBe("");
+    expect(tsc.status).toBe(0);
+  });
+
+  it("exits 1 and names the file for a bad module name", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-cli-bad-"));
+    await writeProject(dir, { "functions/my-module.ts": "export {};\n" });
+    const result = spawnSync(process.execPath, [BIN, "codegen"], { cwd: dir, env: ENV, encoding: "utf8" });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`✖ functions/my-module.ts  "my-module" is not a valid module name`);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe("walkin --help", () => {
+  it("lists the commands, and every command has --help", () => {
+    const root = spawnSync(process.execPath, [BIN, "--help"], { env: ENV, encoding: "utf8" });
+    expect(root.status).toBe(0);
+    for (const command of ["dev", "start", "codegen"]) {
+      expect(root.stdout).toContain(`  ${command} `);
+      const help = spawnSync(process.execPath, [BIN, command, "--help"], { env: ENV, encoding: "utf8" });
+      expect(help.status).toBe(0);
+      expect(help.stdout).toContain(`Usage: walkin ${command} [options]`);
+      expect(help.stdout).toContain("--dir <path>");
+    }
+  });
+
+  it("refuses unknown commands and options", () => {
+    const command = spawnSync(process.execPath, [BIN, "deploy"], { env: ENV, encoding: "utf8" });
+    expect(command.status).toBe(1);
+    expect(command.stderr).toContain(`Unknown command "deploy"`);
+    const option = spawnSync(process.execPath, [BIN, "dev", "--prot", "1"], { env: ENV, encoding: "utf8" });
+    expect(option.status).toBe(1);
+    expect(option.stderr).toContain("Unknown option '--prot'. Run walkin dev --help");
+  });
+});
+
+/** A spawned CLI whose output can be awaited. */
+class Cli {
+  readonly child: ChildProcess;
+  output = "";
+  readonly exited: Promise<number | null>;
+
+  constructor(args: string[], cwd: string) {
+    this.child = spawn(process.execPath, [BIN, ...args], { cwd, env: ENV });
+    this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (this.output += chunk));
+    this.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (this.output += chunk));
+    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
+  }
+
+  /** Resolves with the first match of `pattern` in the output from `from` on. */
+  async waitFor(pattern: RegExp, from = 0, timeoutMs = 20_000): Promise<RegExpExecArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = pattern.exec(this.output.slice(from));
+      if (match) return match;
+      if (Date.now() > deadline || this.child.exitCode !== null) {
+        throw new Error(`Timed out waiting for ${pattern}. Output so far:\n${this.output}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
+let running: Cli | null = null;
+afterEach(() => {
+  if (running?.child.exitCode === null) running.child.kill("SIGKILL");
+  running = null;
+});
+
+/** One-shot HTTP call to the server. */
+async function call(url: string, kind: "query" | "mutation", fnPath: string, args: unknown = {}): Promise<unknown> {
+  const response = await fetch(`${url}/api/${kind}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ path: fnPath, args }),
+  });
+  const body = (await response.json()) as { status?: string; value?: unknown; errorMessage?: string };
+  if (!response.ok || body.status === "error") throw new Error(`${kind} ${fnPath}: ${JSON.stringify(body)}`);
+  return body.value;
+}
+
+describe("walkin dev", () => {
+  it("serves, reloads on edits, keeps the last good version through errors, exits 0 on SIGINT", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-dev-"));
+    await writeProject(dir, {
+      "package.json": `{ "type": "module" }\n`,
+      "tsconfig.json": JSON.stringify({ compilerOptions: { paths: { "walkin/*": [path.join(REPO, "src/*/index.ts")] } } }),
+      "functions/schema.ts": SCHEMA,
+      "functions/messages.ts": messagesModule("m.body"),
+      "functions/http.ts": httpModule("v1"),
+    });
+    const messagesFile = path.join(dir, "functions", "messages.ts");
+    const cli = (running = new Cli(["dev", "--port", "0", "--db", path.join(dir, "db", "data.sqlite")], dir));
+
+    const [, url] = await cli.waitFor(/Walk-in dev server: (http:\/\/\S+)/);
+    expect(cli.output).toMatch(/✔ Functions ready \(3 functions in 2 modules\) in \d+ ms/);
+    expect(await (await fetch(`${url}/hello`)).text()).toBe("v1");
+    await call(url!, "mutation", "messages:send", { body: "hello" });
+    expect(await call(url!, "query", "messages:list")).toEqual(["hello"]);
+
+    // An edit is picked up.
+    let mark = cli.output.length;
+    await writeFile(messagesFile, messagesModule("m.body.toUpperCase()"));
+    await cli.waitFor(/✔ Functions ready/, mark);
+    expect(await call(url!, "query", "messages:list")).toEqual(["HELLO"]);
+
+    // A syntax error is reported with file:line:col, and the last good version keeps serving.
+    mark = cli.output.length;
+    await writeFile(messagesFile, messagesModule("m.body.toUpperCase()").replace("collect();", "collect(;"));
+    const [, line] = await cli.waitFor(/✖ functions\/messages\.ts:(\d+):\d+ {2}\S/, mark);
+    expect(Number(line)).toBe(7);
+    await cli.waitFor(/Still serving the last good version/, mark);
+    expect(await call(url!, "query", "messages:list")).toEqual(["HELLO"]);
+
+    // Fixed: the new version serves, with data kept across reloads.
+    mark = cli.output.length;
+    await writeFile(messagesFile, messagesModule("`${m.body}!`"));
+    await cli.waitFor(/✔ Functions ready/, mark);
+    expect(await call(url!, "query", "messages:list")).toEqual(["hello!"]);
+
+    // HTTP routes reload too.
+    mark = cli.output.length;
+    await writeFile(path.join(dir, "functions", "http.ts"), httpModule("v2"));
+    await cli.waitFor(/✔ Functions ready/, mark);
+    expect(await (await fetch(`${url}/hello`)).text()).toBe("v2");
+
+    cli.child.kill("SIGINT");
+    expect(await cli.exited).toBe(0);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("waits for a fix when the first version does not load", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-dev-"));
+    await writeProject(dir, {
+      "package.json": `{ "type": "module" }\n`,
+      "tsconfig.json": JSON.stringify({ compilerOptions: { paths: { "walkin/*": [path.join(REPO, "src/*/index.ts")] } } }),
+      "functions/messages.ts": `export const x = (;\n`,
+    });
+    const cli = (running = new Cli(["dev", "--port", "0"], dir));
+    await cli.waitFor(/✖ functions\/messages\.ts:1:\d+/);
+    await cli.waitFor(/Waiting for changes/);
+    await writeFile(path.join(dir, "functions", "messages.ts"), `import { query } from "./_generated/server.js";\nexport const one = query({ args: {}, handler: async () => 1 });\n`);
+    const [, url] = await cli.waitFor(/Walk-in dev server: (http:\/\/\S+)/);
+    expect(await call(url!, "query", "messages:one")).toBe(1);
+    // The default database folder was created, and keeps itself out of git.
+    expect(await readFile(path.join(dir, ".walkin", ".gitignore"), "utf8")).toContain("*");
+    cli.child.kill("SIGTERM");
+    expect(await cli.exited).toBe(0);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe("walkin start", () => {
+  it("exits 1 with the error when the functions do not load", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-start-"));
+    await writeProject(dir, { "package.json": `{ "type": "module" }\n`, "functions/broken.ts": `export const x = 1;\nexport const y = ];\n` });
+    const result = spawnSync(process.execPath, [BIN, "start", "--port", "0", "--db", path.join(dir, "data.sqlite")], {
+      cwd: dir,
+      env: ENV,
+      encoding: "utf8",
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("✖ functions/broken.ts:2:");
+    await rm(dir, { recursive: true, force: true });
+  });
+});

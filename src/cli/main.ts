@@ -1,0 +1,204 @@
+/**
+ * The `walkin` command line: argument parsing, help, and dispatch to `dev`, `start` and
+ * `codegen`. `bin/walkin.js` calls `main` and exits with the code it resolves to; `dev` and
+ * `start` resolve only after a SIGINT / SIGTERM has shut the server and engine down.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { CodegenError, writeGenerated } from "./codegen.js";
+import { createOutput, type Output } from "./output.js";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+type Values = Record<string, string | boolean | undefined>;
+
+interface Command {
+  summary: string;
+  options: Options;
+  /** Flag → description, in help order. */
+  help: Array<[flag: string, description: string]>;
+  examples: string[];
+  run(values: Values, output: Output): Promise<number>;
+}
+
+const DIR_HELP: [string, string] = ["--dir <path>", "functions directory (default: functions)"];
+const SERVER_OPTIONS: Options = {
+  dir: { type: "string", default: "functions" },
+  port: { type: "string", default: "3210" },
+  host: { type: "string", default: "127.0.0.1" },
+  db: { type: "string", default: ".walkin/data.sqlite" },
+  static: { type: "string" },
+};
+const SERVER_HELP: Array<[string, string]> = [
+  DIR_HELP,
+  ["--port <number>", "port to listen on; 0 picks a free one (default: 3210)"],
+  ["--host <address>", "address to listen on; 0.0.0.0 for every interface (default: 127.0.0.1)"],
+  ["--db <file>", "SQLite database file, created with its folder (default: .walkin/data.sqlite)"],
+  ["--static <dir>", "also serve the files of this folder (e.g. a built front end)"],
+];
+
+const COMMANDS: Record<string, Command> = {
+  dev: {
+    summary: "Run the dev server: generate code, serve, and reload on every change",
+    options: SERVER_OPTIONS,
+    help: SERVER_HELP,
+    examples: ["walkin dev", "walkin dev --port 0 --static dist", "walkin dev --dir backend --db /tmp/app.sqlite"],
+    run: (values, output) => runServer(values, output, true),
+  },
+  start: {
+    summary: "Run the server for production: no watching, no internal error details sent to clients",
+    options: SERVER_OPTIONS,
+    help: SERVER_HELP,
+    examples: ["walkin start --host 0.0.0.0 --port 8080 --db /var/lib/app/data.sqlite --static dist"],
+    run: (values, output) => runServer(values, output, false),
+  },
+  codegen: {
+    summary: "Write functions/_generated/ (typed api, builders bound to the schema) and exit",
+    options: { dir: { type: "string", default: "functions" } },
+    help: [DIR_HELP],
+    examples: ["walkin codegen", "walkin codegen --dir backend"],
+    run: runCodegen,
+  },
+};
+
+/**
+ * Runs the CLI with `argv` (without `node` and the script) and resolves to the exit code.
+ *
+ * @example
+ * process.exitCode = await main(["codegen", "--dir", "functions"]);
+ */
+export async function main(argv: readonly string[], output: Output = createOutput({ stdout: process.stdout, stderr: process.stderr })): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    output.info(rootHelp(output));
+    return name === undefined ? 1 : 0;
+  }
+  if (name === "--version" || name === "-v") {
+    output.info(version());
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    output.error(`Unknown command "${name}". Run walkin --help to see the commands.`);
+    return 1;
+  }
+  let values: Values;
+  try {
+    const parsed = parseArgs({
+      args: [...rest],
+      options: { ...command.options, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: false,
+    });
+    values = parsed.values as Values;
+  } catch (error) {
+    // parseArgs explains `--` for positionals; our commands take none, so keep the first sentence.
+    const reason = (error as Error).message.split(/\. To specify|\n/)[0]!.replace(/\.?$/, ".");
+    output.error(`${reason} Run walkin ${name} --help for its options.`);
+    return 1;
+  }
+  if (values["help"]) {
+    output.info(commandHelp(name, command, output));
+    return 0;
+  }
+  return command.run(values, output);
+}
+
+async function runCodegen(values: Values, output: Output): Promise<number> {
+  const dir = path.resolve(String(values["dir"]));
+  try {
+    const { scan, written } = await writeGenerated(dir);
+    const what = `${scan.modules.length} module${scan.modules.length === 1 ? "" : "s"}${scan.hasSchema ? " and the schema" : ", no schema"}`;
+    output.success(
+      `${written.length > 0 ? "Generated" : "Up to date:"} ${output.relative(path.join(dir, "_generated"))} (${what})`,
+    );
+    return 0;
+  } catch (error) {
+    if (error instanceof CodegenError) {
+      for (const { file, message } of error.problems) output.fileError(path.join(dir, file), message);
+      return 1;
+    }
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      output.error(`No functions directory at ${output.relative(dir) || "."}. Create it, or point to it with --dir.`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+async function runServer(values: Values, output: Output, dev: boolean): Promise<number> {
+  const port = Number(values["port"]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    output.error(`--port must be a whole number from 0 to 65535, not "${values["port"]}".`);
+    return 1;
+  }
+  // Loaded on demand: `codegen` and `--help` need neither the engine nor SQLite.
+  const { serve } = await import("./serve.js");
+  const serving = await serve({
+    dir: String(values["dir"]),
+    port,
+    host: String(values["host"]),
+    db: String(values["db"]),
+    staticDir: typeof values["static"] === "string" ? path.resolve(values["static"]) : null,
+    dev,
+    output,
+  });
+  if (!serving) return 1;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        output.warn(`${signal} again: exiting without a clean shutdown.`);
+        resolve(130);
+        return;
+      }
+      stopping = true;
+      output.info(output.style("dim", "Shutting down…"));
+      serving.close().then(
+        () => resolve(0),
+        (error: unknown) => {
+          output.error(`Shutdown failed: ${(error as Error)?.stack ?? String(error)}`);
+          resolve(1);
+        },
+      );
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}
+
+function rootHelp(output: Output): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  return [
+    `${output.style("bold", "walkin")} ${version()}: the Walk-in command line`,
+    "",
+    `Usage: walkin <command> [options]`,
+    "",
+    "Commands:",
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Run walkin <command> --help for a command's options. walkin --version prints the version.",
+  ].join("\n");
+}
+
+function commandHelp(name: string, command: Command, output: Output): string {
+  const rows: Array<[string, string]> = [...command.help, ["-h, --help", "show this help"]];
+  const width = Math.max(...rows.map(([flag]) => flag.length));
+  return [
+    `${output.style("bold", `walkin ${name}`)}: ${command.summary}`,
+    "",
+    `Usage: walkin ${name} [options]`,
+    "",
+    "Options:",
+    ...rows.map(([flag, description]) => `  ${flag.padEnd(width)}  ${description}`),
+    "",
+    "Examples:",
+    ...command.examples.map((e) => `  ${e}`),
+  ].join("\n");
+}
+
+function version(): string {
+  // src/cli/main.ts and dist/cli/main.js both sit two levels below package.json.
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,37 @@
+/**
+ * Splitting Transitions too large for one message. The JSON text of the Transition is cut
+ * into slices sent as TransitionChunk messages (`partNumber` 0 .. `totalParts - 1`, in order,
+ * nothing else of the same connection in between); the client concatenates the `chunk`
+ * strings and parses the result as the TransitionMessage.
+ *
+ * Each chunk message stays within `maxBytes`: a UTF-16 code unit of the Transition's text
+ * takes at most 3 bytes once JSON-escaped inside `chunk` and UTF-8 encoded (`"` and `\` become
+ * 2 bytes, other BMP characters at most 3, a surrogate pair 4 for two units), and slices never
+ * end between the two halves of a surrogate pair.
+ */
+import { encodeMessage, type TransitionMessage } from "./protocol.js";
+
+/** Room for the chunk message's own fields. */
+const ENVELOPE_BYTES = 256;
+
+/** The messages that carry `transition`: itself if it fits in `maxBytes`, else its chunks. */
+export function encodeTransition(transition: TransitionMessage, maxBytes: number, transitionId: number): string[] {
+  const text = encodeMessage(transition);
+  // Length in UTF-16 units is a lower bound of the UTF-8 length: most messages skip the count.
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text, "utf8") <= maxBytes) return [text];
+  const sliceUnits = Math.max(2, Math.floor((maxBytes - ENVELOPE_BYTES) / 3));
+  const slices: string[] = [];
+  for (let start = 0; start < text.length; ) {
+    let end = Math.min(start + sliceUnits, text.length);
+    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end -= 1;
+    slices.push(text.slice(start, end));
+    start = end;
+  }
+  return slices.map((chunk, partNumber) =>
+    encodeMessage({ type: "TransitionChunk", transitionId, partNumber, totalParts: slices.length, chunk }),
+  );
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}

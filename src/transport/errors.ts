@@ -1,0 +1,49 @@
+/**
+ * What clients learn about errors. A `WalkinError` crosses the wire intact (message, code,
+ * data): it is part of the app's contract. Anything else is a bug or an outage: clients get
+ * "Internal server error" (or, in dev mode, the real message) and the stack goes to the log.
+ */
+import { convertToJson, isWalkinError, type WalkinErrorCode } from "../values/index.js";
+import type { ErrorPayload } from "./protocol.js";
+
+export interface ErrorReporting {
+  exposeInternalErrors: boolean;
+  log: (line: string) => void;
+}
+
+/**
+ * The payload for `error`; `context` names what failed in the log line ("mutation
+ * messages:send"), never its arguments or the caller's token.
+ */
+export function errorPayload(error: unknown, context: string, reporting: ErrorReporting): ErrorPayload {
+  if (isWalkinError(error)) {
+    if (error.code === "INTERNAL") reporting.log(`[walkin] ${context} failed: ${stackOf(error)}`);
+    const payload: ErrorPayload = { message: error.message, code: error.code };
+    if (error.data !== undefined) {
+      try {
+        payload.data = convertToJson(error.data);
+      } catch (encoding) {
+        reporting.log(`[walkin] ${context}: the error's data cannot be sent to clients and was left out: ${(encoding as Error).message}`);
+      }
+    }
+    return payload;
+  }
+  reporting.log(`[walkin] ${context} failed: ${stackOf(error)}`);
+  const message = reporting.exposeInternalErrors && error instanceof Error ? error.message : "Internal server error";
+  return { message, code: "INTERNAL" };
+}
+
+/** A payload for input the server refused before running anything. */
+export function refusal(code: WalkinErrorCode, message: string): ErrorPayload {
+  return { message, code };
+}
+
+/** Argument decoding failures are the caller's mistake: INVALID_ARGUMENT, with the reason. */
+export function invalidArguments(error: unknown): ErrorPayload {
+  return refusal("INVALID_ARGUMENT", error instanceof Error ? error.message : String(error));
+}
+
+function stackOf(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  return String(error);
+}

@@ -1,0 +1,233 @@
+/**
+ * Plain HTTP on the server's port, in this order:
+ *  1. `/api/*`, Walk-in's own: `GET /api/health`, one-shot `POST /api/query|mutation|action`
+ *     (body `{ path, args }`, optional `Authorization: Bearer <token>`), CORS for browsers;
+ *     `/api/sync` is the WebSocket (upgrades are handled in server.ts).
+ *  2. The app's routes from `functions/http.ts` (`httpRouter()`), run as HTTP actions.
+ *  3. Static files, when a directory is configured (GET/HEAD only, SPA fallback).
+ * Answers to the one-shot endpoints are `{ status: "success", value }` or
+ * `{ status: "error", code, message, data? }`, with an HTTP status that follows the code.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Caller } from "../engine/engine.js";
+import type { HttpRouter } from "../server/router.js";
+import type { GenericActionCtx } from "../server/registration.js";
+import { convertFromJson, convertToJson, walkinError, type JSONValue, type Value, type WalkinErrorCode } from "../values/index.js";
+import type { EngineSwitch } from "./engineSwitch.js";
+import { errorPayload, type ErrorReporting } from "./errors.js";
+import { PROTOCOL_LIMITS, type ErrorPayload } from "./protocol.js";
+import { serveStatic } from "./staticFiles.js";
+
+/** Largest request body accepted, in bytes. */
+export const MAX_HTTP_BODY_BYTES = 8 * 1024 * 1024;
+
+const CORS_HEADERS = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+  "Access-Control-Allow-Headers": "Content-Type, Authorization",
+  "Access-Control-Max-Age": "86400",
+};
+
+const ONE_SHOT = { "/api/query": "query", "/api/mutation": "mutation", "/api/action": "action" } as const;
+
+export interface HttpContext {
+  engines: EngineSwitch;
+  reporting: ErrorReporting;
+  router: HttpRouter | null;
+  staticDir: string | null;
+}
+
+/** Answers one request; never throws (a failure becomes a 500). */
+export async function handleHttp(request: IncomingMessage, response: ServerResponse, context: HttpContext): Promise<void> {
+  try {
+    const url = new URL(request.url ?? "/", "http://localhost");
+    const method = request.method ?? "GET";
+    if (url.pathname === "/api" || url.pathname.startsWith("/api/")) return await handleApi(request, response, url.pathname, method, context);
+    if (context.router && (await handleRoute(request, response, url, method, context))) return;
+    if (context.staticDir && (method === "GET" || method === "HEAD") && (await serveStatic(context.staticDir, url.pathname, method, response))) return;
+    sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Nothing is served at ${method} ${url.pathname}.` });
+  } catch (error) {
+    const payload = errorPayload(error, `HTTP ${request.method} request`, context.reporting);
+    if (!response.headersSent) sendJson(response, 500, { status: "error", ...payload });
+    else response.destroy();
+  }
+}
+
+async function handleApi(request: IncomingMessage, response: ServerResponse, path: string, method: string, context: HttpContext): Promise<void> {
+  if (method === "OPTIONS") {
+    response.writeHead(204, CORS_HEADERS).end();
+    return;
+  }
+  if (path === "/api/health") {
+    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(response, "GET, HEAD, OPTIONS", CORS_HEADERS);
+    return sendJson(response, 200, { status: "ok" }, CORS_HEADERS);
+  }
+  if (path === "/api/sync") {
+    return sendJson(response, 426, { status: "error", code: "MISUSE", message: "/api/sync is the WebSocket endpoint: connect with a WebSocket client." }, { Upgrade: "websocket", ...CORS_HEADERS });
+  }
+  const kind = Object.hasOwn(ONE_SHOT, path) ? ONE_SHOT[path as keyof typeof ONE_SHOT] : undefined;
+  if (!kind) {
+    return sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Unknown endpoint ${path}. The API has /api/query, /api/mutation, /api/action, /api/health and /api/sync.` }, CORS_HEADERS);
+  }
+  if (method !== "POST") return methodNotAllowed(response, "POST, OPTIONS", CORS_HEADERS);
+  const body = await readBody(request);
+  if (body === null) return sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
+  const call = parseCall(body.toString("utf8"));
+  if (!call.ok) return sendError(response, { code: "INVALID_ARGUMENT", message: call.error });
+  const caller: Caller = { token: bearerToken(request), fromClient: true };
+  try {
+    if (caller.token && !(await context.engines.current.actionCtx(caller).auth.getUserIdentity())) {
+      return sendError(response, { code: "UNAUTHENTICATED", message: "The auth token was not accepted: it is invalid, expired or revoked. Sign in again to get a new one." });
+    }
+    const value = await run(kind, call.path, call.args, caller, context.engines);
+    sendJson(response, 200, { status: "success", value: convertToJson(value) }, CORS_HEADERS);
+  } catch (error) {
+    sendError(response, errorPayload(error, `${kind} ${call.path} (HTTP)`, context.reporting));
+  }
+}
+
+function run(kind: "query" | "mutation" | "action", path: string, args: Value, caller: Caller, engines: EngineSwitch): Promise<Value> {
+  switch (kind) {
+    case "query":
+      return engines.current.runQuery(path, args, caller);
+    case "mutation":
+      return engines.mutate(async (engine) => (await engine.runMutation(path, args, caller)).value);
+    case "action":
+      return engines.current.runAction(path, args, caller);
+    default:
+      return kind satisfies never;
+  }
+}
+
+function parseCall(text: string): { ok: true; path: string; args: Value } | { ok: false; error: string } {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { ok: false, error: 'The request body must be JSON: { "path": "module:function", "args": { ... } }.' };
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return { ok: false, error: 'The request body must be a JSON object: { "path": "module:function", "args": { ... } }.' };
+  const { path, args } = body as { path?: unknown; args?: unknown };
+  if (typeof path !== "string" || path.length === 0 || path.length > PROTOCOL_LIMITS.maxPathLength) {
+    return { ok: false, error: `"path" must be a function path like "messages:send" (at most ${PROTOCOL_LIMITS.maxPathLength} characters).` };
+  }
+  try {
+    return { ok: true, path, args: args === undefined ? {} : convertFromJson(args as JSONValue, "args") };
+  } catch (error) {
+    return { ok: false, error: (error as Error).message };
+  }
+}
+
+/** Runs an `httpAction` route; false if no route matches the path. */
+async function handleRoute(request: IncomingMessage, response: ServerResponse, url: URL, method: string, context: HttpContext): Promise<boolean> {
+  const router = context.router!;
+  const route = router.lookup(method, url.pathname);
+  if (!route) {
+    const allowed = router.methodsFor(url.pathname);
+    if (allowed.length === 0) return false;
+    if (method === "OPTIONS") {
+      response.writeHead(204, { ...CORS_HEADERS, "Access-Control-Allow-Methods": [...allowed, "OPTIONS"].join(", ") }).end();
+    } else {
+      methodNotAllowed(response, allowed.join(", "));
+    }
+    return true;
+  }
+  const body = method === "GET" || method === "HEAD" ? undefined : await readBody(request);
+  if (body === null) {
+    sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
+    return true;
+  }
+  const webRequest = new Request(new URL(url.pathname + url.search, `http://${request.headers.host ?? "localhost"}`), {
+    method,
+    headers: toHeaders(request),
+    ...(body === undefined ? {} : { body: new Uint8Array(body) }),
+  });
+  const caller: Caller = { token: bearerToken(request), fromClient: true };
+  const ctx = context.engines.current.actionCtx(caller) as unknown as GenericActionCtx;
+  let answer: unknown;
+  try {
+    answer = await route.handler.handler(ctx, webRequest);
+  } catch (error) {
+    sendError(response, errorPayload(error, `HTTP action ${method} ${url.pathname}`, context.reporting));
+    return true;
+  }
+  if (!(answer instanceof Response)) {
+    const misuse = walkinError("MISUSE", `The HTTP action for ${method} ${url.pathname} returned ${answer === null ? "null" : typeof answer}; it must return a Response, e.g. new Response("ok").`);
+    sendError(response, errorPayload(misuse, "HTTP action", context.reporting), 500);
+    return true;
+  }
+  await writeResponse(answer, response, method);
+  return true;
+}
+
+async function writeResponse(answer: Response, response: ServerResponse, method: string): Promise<void> {
+  const headers: Record<string, string | string[]> = {};
+  answer.headers.forEach((value, name) => {
+    if (name !== "set-cookie") headers[name] = value;
+  });
+  const cookies = answer.headers.getSetCookie();
+  if (cookies.length > 0) headers["set-cookie"] = cookies;
+  const body = method === "HEAD" || answer.body === null ? null : Buffer.from(await answer.arrayBuffer());
+  response.writeHead(answer.status, answer.statusText || undefined, headers);
+  response.end(body ?? undefined);
+}
+
+/** The body, or null once it exceeds the limit (the rest is not read). */
+function readBody(request: IncomingMessage): Promise<Buffer | null> {
+  const declared = Number(request.headers["content-length"] ?? 0);
+  if (declared > MAX_HTTP_BODY_BYTES) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_HTTP_BODY_BYTES) {
+        request.removeAllListeners("data");
+        request.resume();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on("end", () => resolve(size > MAX_HTTP_BODY_BYTES ? null : Buffer.concat(chunks)));
+    request.on("error", reject);
+  });
+}
+
+function bearerToken(request: IncomingMessage): string | null {
+  const header = request.headers.authorization;
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  return match ? match[1]! : null;
+}
+
+function toHeaders(request: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) headers.append(name, one);
+  }
+  return headers;
+}
+
+const STATUS_BY_CODE: Partial<Record<WalkinErrorCode, number>> = {
+  UNKNOWN_FUNCTION: 404,
+  UNAUTHENTICATED: 401,
+  RATE_LIMITED: 429,
+  LIMIT_EXCEEDED: 400,
+  INTERNAL: 500,
+};
+
+function sendError(response: ServerResponse, error: ErrorPayload, status?: number): void {
+  sendJson(response, status ?? STATUS_BY_CODE[error.code as WalkinErrorCode] ?? 400, { status: "error", ...error }, CORS_HEADERS);
+}
+
+function methodNotAllowed(response: ServerResponse, allow: string, extra: Record<string, string> = {}): void {
+  sendJson(response, 405, { status: "error", code: "MISUSE", message: `Method not allowed; use ${allow}.` }, { Allow: allow, ...extra });
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...headers });
+  response.end(text);
+}
+

@@ -1,0 +1,158 @@
+/**
+ * `startServer`: one port serving the sync WebSocket (`/api/sync`), the HTTP API and the app's
+ * HTTP routes, over one engine (swappable for hot reload).
+ *
+ * Fan-out: the server listens to the engine's flushes once and tells every connection; a
+ * connection with nothing new for its client sends nothing.
+ */
+import { createServer, type IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocket, WebSocketServer } from "ws";
+import type { Engine } from "../engine/engine.js";
+import type { HttpRouter } from "../server/router.js";
+import { Connection, type ConnectionHost } from "./connection.js";
+import { EngineSwitch } from "./engineSwitch.js";
+import type { ErrorReporting } from "./errors.js";
+import { handleHttp, type HttpContext } from "./http.js";
+import { CLOSE_CODES, PROTOCOL_LIMITS } from "./protocol.js";
+import { ResultEncoder } from "./results.js";
+
+export interface WalkinServerOptions {
+  engine: Engine;
+  /** 0 picks a free port (default 3210). */
+  port?: number;
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** The routes of `functions/http.ts` (its default export). */
+  http?: HttpRouter;
+  /** Serves files from this directory for GET requests nothing else answered (SPA fallback to index.html). */
+  staticDir?: string;
+  /** Dev mode: send the messages of unexpected errors to clients (default: "Internal server error"). */
+  exposeInternalErrors?: boolean;
+  /** Where the server logs (default console.log). Tokens and arguments are never logged. */
+  log?: (line: string) => void;
+  /** Interval of WebSocket pings; a socket that misses two is dropped (default 15 000 ms). */
+  heartbeatMs?: number;
+}
+
+export interface WalkinServer {
+  /** `http://host:port` */
+  url: string;
+  /** `ws://host:port/api/sync` */
+  wsUrl: string;
+  port: number;
+  connectionCount(): number;
+  /** Hot reload: re-subscribes every connection's queries on `engine`; each client gets a fresh Transition. */
+  setEngine(engine: Engine): Promise<void>;
+  /** Stops accepting, lets running mutations answer, closes sockets with 4010. Does not close the engine. */
+  close(): Promise<void>;
+}
+
+const SYNC_PATH = "/api/sync";
+const SHUTDOWN_GRACE_MS = 2_000;
+
+/**
+ * Starts serving an engine.
+ *
+ * @example
+ * const server = await startServer({ engine, port: 0 });
+ * const socket = new WebSocket(server.wsUrl);
+ */
+export async function startServer(options: WalkinServerOptions): Promise<WalkinServer> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const reporting: ErrorReporting = { exposeInternalErrors: options.exposeInternalErrors ?? false, log };
+  const engines = new EngineSwitch(options.engine);
+  const connections = new Set<Connection>();
+  const host: ConnectionHost = { engines, reporting, results: new ResultEncoder(reporting), closed: (c) => connections.delete(c) };
+  const httpContext: HttpContext = { engines, reporting, router: options.http ?? null, staticDir: options.staticDir ?? null };
+  let closing = false;
+
+  const announce = (ts: number) => {
+    for (const connection of connections) {
+      try {
+        connection.flushed(ts);
+      } catch (error) {
+        log(`[walkin] sending a transition failed: ${(error as Error).stack}`);
+      }
+    }
+  };
+  let stopListening = options.engine.subscriptions.onFlush(announce);
+
+  const httpServer = createServer((request, response) => void handleHttp(request, response, httpContext));
+  const wss = new WebSocketServer({ noServer: true, maxPayload: PROTOCOL_LIMITS.maxClientMessageBytes, WebSocket: SyncSocket });
+  httpServer.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy()); // a peer that resets mid-handshake must not crash the server
+    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    if (closing || path !== SYNC_PATH) {
+      socket.end(closing ? "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n" : "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      if (closing) return ws.close(CLOSE_CODES.serverShuttingDown, "server shutting down");
+      connections.add(new Connection(ws, host));
+    });
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const connection of connections) connection.heartbeat();
+  }, options.heartbeatMs ?? 15_000);
+  heartbeat.unref();
+
+  const hostname = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(options.port ?? 3210, hostname, () => {
+      httpServer.off("error", reject);
+      resolve();
+    });
+  });
+  const address = httpServer.address();
+  const port = typeof address === "object" && address ? address.port : (options.port ?? 3210);
+  const authority = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+
+  return {
+    url: `http://${authority}`,
+    wsUrl: `ws://${authority}${SYNC_PATH}`,
+    port,
+    connectionCount: () => connections.size,
+    async setEngine(engine) {
+      await engines.swap(engine, () => {
+        stopListening();
+        stopListening = engine.subscriptions.onFlush(announce);
+      });
+      await Promise.all([...connections].map((connection) => connection.resubscribe()));
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      clearInterval(heartbeat);
+      const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      await Promise.all([...connections].map((connection) => connection.shutdown("server shutting down")));
+      await engines.idle();
+      stopListening();
+      httpServer.closeIdleConnections();
+      // Sockets whose peer does not finish the close handshake are cut after a grace period.
+      const cut = setTimeout(() => {
+        for (const ws of wss.clients) ws.terminate();
+        httpServer.closeAllConnections();
+      }, SHUTDOWN_GRACE_MS);
+      await stopped;
+      clearTimeout(cut);
+      wss.close();
+    },
+  };
+}
+
+/**
+ * `ws` closes a socket whose message exceeds `maxPayload` with 1009; the protocol promises
+ * 4001 (CLOSE_CODES.messageTooLarge) with a reason that states the limit.
+ */
+class SyncSocket extends WebSocket {
+  override close(code?: number, reason?: string | Buffer): void {
+    if (code === 1009) {
+      super.close(CLOSE_CODES.messageTooLarge, `message too large: the limit is ${PROTOCOL_LIMITS.maxClientMessageBytes} bytes`);
+      return;
+    }
+    super.close(code, reason);
+  }
+}

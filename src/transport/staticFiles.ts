@@ -1,0 +1,74 @@
+/**
+ * Static files for `walkin dev`/`walkin serve` of a built front end: GET and HEAD only, paths
+ * confined to the directory, and the single-page-app fallback: a path that names no file and
+ * has no file extension (a client-side route like /rooms/42) gets index.html; a missing
+ * /assets/app.js stays a 404, so a broken build is not masked by HTML.
+ */
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { ServerResponse } from "node:http";
+import { extname, join, resolve, sep } from "node:path";
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+  ".map": "application/json; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".gif": "image/gif",
+  ".webp": "image/webp",
+  ".ico": "image/x-icon",
+  ".txt": "text/plain; charset=utf-8",
+  ".wasm": "application/wasm",
+  ".woff": "font/woff",
+  ".woff2": "font/woff2",
+};
+
+/** Serves `pathname` from `root`; false if there is nothing to serve (the caller answers 404). */
+export async function serveStatic(root: string, pathname: string, method: "GET" | "HEAD", response: ServerResponse): Promise<boolean> {
+  const base = resolve(root);
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    return false;
+  }
+  if (decoded.includes("\0")) return false;
+  const target = resolve(base, `.${decoded}`);
+  if (target !== base && !target.startsWith(base + sep)) return false;
+  const file = (await fileAt(target)) ?? (await fileAt(join(target, "index.html"))) ?? (extname(decoded) === "" ? await fileAt(join(base, "index.html")) : null);
+  if (!file) return false;
+  response.writeHead(200, {
+    "Content-Type": TYPES[extname(file.path).toLowerCase()] ?? "application/octet-stream",
+    "Content-Length": file.size,
+    "Cache-Control": file.path.endsWith(".html") ? "no-cache" : "public, max-age=0",
+  });
+  if (method === "HEAD") {
+    response.end();
+    return true;
+  }
+  await new Promise<void>((done) => {
+    createReadStream(file.path)
+      .on("error", () => {
+        response.destroy();
+        done();
+      })
+      .on("end", done)
+      .pipe(response);
+  });
+  return true;
+}
+
+async function fileAt(path: string): Promise<{ path: string; size: number } | null> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? { path, size: info.size } : null;
+  } catch {
+    return null;
+  }
+}
