@@ -10,6 +10,8 @@ let entry = built;
 if (process.env.WALKIN_CLI_FROM_SOURCE === "1" || !existsSync(built)) {
   const { register } = await import("tsx/esm/api");
   register();
+  // Tells src/cli/sharedModules.ts that .ts files load process-wide.
+  globalThis[Symbol.for("walkin.cli.tsxRegistered")] = true;
   entry = new URL("../src/cli/main.ts", import.meta.url);
 }
 const { main } = await import(entry.href);

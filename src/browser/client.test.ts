@@ -427,9 +427,12 @@ describe("WalkinClient against the real server", () => {
     const client = connect(backend.server);
     await waitForState(client, (s) => s.isWebSocketConnected);
     await backend.stop();
-    const pending = client.mutation(api.messages.send, { channel: "a", body: "x" });
+    const pending = client.mutation(api.messages.send, { channel: "a", body: "x" }).catch((e: unknown) => e);
     await client.close();
-    await expect(pending).rejects.toMatchObject({ code: "DISCONNECTED" });
+    expect(await pending).toMatchObject({ code: "DISCONNECTED" });
+    const reconnects = sockets.length;
+    await sleep(150); // longer than the maximum backoff
+    expect(sockets.length).toBe(reconnects);
     await expect(client.query(api.messages.list, { channel: "a" })).rejects.toMatchObject({ code: "DISCONNECTED" });
   });
 });

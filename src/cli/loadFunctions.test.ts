@@ -80,6 +80,18 @@ describe("loadFunctions", () => {
     expect(second.ok && second.functions.modules["a"]!["x"]).toBe(2);
   });
 
+  it("shares Walk-in's own modules across loads, not the app's", async () => {
+    const dir = await project({
+      "a.ts": `export { CronJobs } from ${JSON.stringify(SERVER)};\nexport class Local {}\n`,
+    });
+    const first = await loadFunctions(dir);
+    const second = await loadFunctions(dir);
+    if (!first.ok || !second.ok) throw new Error("expected both loads to succeed");
+    const [a1, a2] = [first.functions.modules["a"]!, second.functions.modules["a"]!];
+    expect(a1["CronJobs"]).toBe(a2["CronJobs"]);
+    expect(a1["Local"]).not.toBe(a2["Local"]);
+  });
+
   it("reports a syntax error with file, line and column", async () => {
     const dir = await project({ "good.ts": `export const y = 1;\n`, "broken.ts": `export const x = 1;\nexport const y = (;\n` });
     const f = failure(await loadFunctions(dir));

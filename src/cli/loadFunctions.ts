@@ -2,9 +2,10 @@
  * Loads a functions directory: the schema and every module's exports, compiled on the fly by
  * tsx, fresh on every call so that `walkin dev` sees edits.
  *
- * Each load gets its own tsx namespace (what `tsImport` does per call): every module of the
- * load — and everything they import — is evaluated anew, while modules of one load share one
- * instance of their common imports (a helper imported by two modules is evaluated once).
+ * Each load gets its own tsx namespace (what `tsImport` does per call): every file of the app
+ * the load imports is evaluated anew, while modules of one load share one instance of their
+ * common imports (a helper imported by two modules is evaluated once). Walk-in itself and
+ * packages' JavaScript are shared with the CLI across loads (see sharedModules.ts).
  * A failure never throws: it comes back as a `LoadFailure` naming the file, line and column.
  */
 import { readFile } from "node:fs/promises";
@@ -16,6 +17,7 @@ import type { SchemaDefinition } from "../server/schema.js";
 import type { Modules } from "../engine/functions.js";
 import { findModules, listFunctionFiles, type ModuleScan } from "./codegen.js";
 import { describeLoadError, type LoadFailure } from "./loadErrors.js";
+import { shareModules } from "./sharedModules.js";
 
 export type { LoadFailure } from "./loadErrors.js";
 
@@ -49,7 +51,9 @@ export async function loadFunctions(dir: string, scan?: ModuleScan): Promise<Loa
   const { modules: found, hasSchema } = scan ?? findModules(await listFunctionFiles(root));
   // Stack traces of errors thrown by the modules should point at their TypeScript lines.
   process.setSourceMapsEnabled(true);
-  const loader = register({ namespace: `walkin-${process.pid}-${++loads}` });
+  const namespace = `walkin-${process.pid}-${++loads}`;
+  const loader = register({ namespace });
+  shareModules(namespace);
   let current = "";
   try {
     const importFile = async (file: string): Promise<Record<string, unknown>> => {

@@ -308,6 +308,22 @@ describe("custom builders: types", () => {
     expectTypeOf(m).toEqualTypeOf<RegisteredFunction<"mutation", "public", { token: string }, number>>();
   });
 
+  test("input may be synchronous", () => {
+    const withConstant = customQuery(query, {
+      args: { n: v.number() },
+      input: (_ctx, { n }) => ({ ctx: { double: n * 2 }, args: { half: n / 2 } }),
+    });
+    const fn = withConstant({
+      args: {},
+      handler: (ctx, args) => {
+        expectTypeOf(ctx.double).toEqualTypeOf<number>();
+        expectTypeOf(args).toEqualTypeOf<{ half: number }>();
+        return args.half + ctx.double;
+      },
+    });
+    expectTypeOf(fn).toEqualTypeOf<RegisteredFunction<"query", "public", { n: number }, number>>();
+  });
+
   test("untyped builders work too", () => {
     const untyped = customQuery(queryGeneric, {
       args: { sessionId: v.string() },

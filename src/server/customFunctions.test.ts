@@ -330,3 +330,27 @@ describe("builder kinds", () => {
     expect(e.message).toContain("input");
   });
 });
+
+describe("custom args when the function's own args are unchecked", () => {
+  const withOwner = customQuery(queryGeneric, {
+    args: { owner: v.id("users") },
+    input: async (_ctx, { owner }) => ({ ctx: { owner }, args: {} }),
+  });
+  const loose = {
+    anyArgs: withOwner({ args: v.any(), handler: async (ctx, args: Record<string, unknown>) => ({ owner: ctx.owner, other: args.other ?? null }) }),
+    noArgs: withOwner(async (ctx) => ctx.owner),
+  };
+
+  it("accepts any other args with v.any() and still validates the custom ones, table included", async () => {
+    const t = walkinTest(schema, { loose });
+    const userId = await t.run((ctx) => ctx.db.insert("users", { name: "a", role: "user" }));
+    const noteId = await t.run((ctx) => ctx.db.insert("notes", { text: "n" }));
+    expect(await t.query(anyApi.loose!.anyArgs!, { owner: userId, other: 5 })).toEqual({ owner: userId, other: 5 });
+    expect(await t.query(anyApi.loose!.noArgs!, { owner: userId })).toBe(userId);
+    for (const fn of [anyApi.loose!.anyArgs!, anyApi.loose!.noArgs!]) {
+      await expect(t.query(fn, { owner: "not-an-id" })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+      await expect(t.query(fn, { owner: noteId })).rejects.toThrow('expected an ID of table "users"');
+    }
+    await t.close();
+  });
+});

@@ -110,15 +110,17 @@ function makeCustomBuilder(type: FunctionType) {
       if (typeof definition === "function") definition = { handler: definition };
       const { args, returns, handler, ...extra } = definition;
       if (typeof handler !== "function") throw walkinError("MISUSE", "A custom function needs a handler: { args, handler }.");
-      if (args !== undefined) {
-        const fields = asObjectValidator(args) as { kind: string; fields?: Record<string, unknown> };
-        for (const key of customKeys) {
-          if (fields.fields && key in fields.fields) {
-            throw walkinError("MISUSE", `The argument "${key}" is already added by the custom builder; remove it from args.`);
-          }
+      // Declared object args are validated together with the custom ones. Without declared
+      // args (or with v.any()) the function's own args are unchecked, but the custom ones
+      // still are, inside the wrapper.
+      const declared = args === undefined ? undefined : (asObjectValidator(args) as { kind: string; fields?: Record<string, unknown> });
+      const declaredFields = declared?.kind === "object" ? declared.fields : undefined;
+      for (const key of customKeys) {
+        if (declaredFields && key in declaredFields) {
+          throw walkinError("MISUSE", `The argument "${key}" is already added by the custom builder; remove it from args.`);
         }
       }
-      const mergedArgs = args === undefined ? undefined : { ...custom.args, ...(asObjectValidator(args) as { fields: object }).fields };
+      const mergedArgs = declaredFields ? { ...custom.args, ...declaredFields } : undefined;
       const wrapped = async (ctx: any, allArgs: Record<string, unknown>) => {
         const customArgs: Record<string, unknown> = {};
         const rest: Record<string, unknown> = { ...allArgs };
@@ -126,8 +128,10 @@ function makeCustomBuilder(type: FunctionType) {
           customArgs[key] = allArgs[key];
           delete rest[key];
         }
-        // Without declared args the function is unvalidated, but its custom args still are.
-        if (args === undefined) validate(customValidator, customArgs, { path: "args" });
+        if (!mergedArgs) {
+          const isIdOfTable = ctx.db ? (table: string, id: string) => ctx.db.normalizeId(table, id) !== null : undefined;
+          validate(customValidator, customArgs, { path: "args", isIdOfTable });
+        }
         const added = await custom.input(ctx, customArgs, extra);
         const result = await handler({ ...ctx, ...added.ctx }, { ...rest, ...added.args });
         if (added.onSuccess) await added.onSuccess({ ctx, args: allArgs, result });

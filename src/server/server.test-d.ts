@@ -180,6 +180,8 @@ describe("ctx.db", () => {
     messages.withIndex("by_channel_likes", (q) => q.eq("likes", 3));
     // @ts-expect-error a range on the first field cannot be followed by eq on the next one
     messages.withIndex("by_channel_likes", (q) => q.gt("channel", "a").eq("likes", 3));
+    // @ts-expect-error by_channel has no field after _creationTime
+    messages.withIndex("by_channel", (q) => q.eq("channel", "a").eq("_creationTime", 1).eq("channel", "b"));
     // @ts-expect-error the upper bound must be on the same field as the lower bound
     messages.withIndex("by_channel_likes", (q) => q.eq("channel", "a").gt("likes", 1).lt("channel", "b"));
   });

@@ -78,14 +78,6 @@ export class ConnectionState {
     return this.version.identity;
   }
 
-  get lastSentTs(): number {
-    return this.version.ts;
-  }
-
-  get queryCount(): number {
-    return this.queries.size;
-  }
-
   /**
    * Checks a ModifyQuerySet on arrival (it is applied later, in order with the others):
    * its base must be the version left by the previous one. Returns an error or null.

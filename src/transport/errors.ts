@@ -3,7 +3,7 @@
  * data): it is part of the app's contract. Anything else is a bug or an outage: clients get
  * "Internal server error" (or, in dev mode, the real message) and the stack goes to the log.
  */
-import { convertToJson, isWalkinError, type WalkinErrorCode } from "../values/index.js";
+import { convertToJson, isWalkinError } from "../values/index.js";
 import type { ErrorPayload } from "./protocol.js";
 
 export interface ErrorReporting {
@@ -33,14 +33,9 @@ export function errorPayload(error: unknown, context: string, reporting: ErrorRe
   return { message, code: "INTERNAL" };
 }
 
-/** A payload for input the server refused before running anything. */
-export function refusal(code: WalkinErrorCode, message: string): ErrorPayload {
-  return { message, code };
-}
-
 /** Argument decoding failures are the caller's mistake: INVALID_ARGUMENT, with the reason. */
 export function invalidArguments(error: unknown): ErrorPayload {
-  return refusal("INVALID_ARGUMENT", error instanceof Error ? error.message : String(error));
+  return { code: "INVALID_ARGUMENT", message: error instanceof Error ? error.message : String(error) };
 }
 
 function stackOf(error: unknown): string {
