@@ -126,14 +126,31 @@ describe("Connection", () => {
     vi.advanceTimersByTime(1);
     expect(first.sent).toEqual([{ type: "Ping" }]);
     first.receive({ type: "Pong" }); // at 1000: alive
-    vi.advanceTimersByTime(1500);
+    vi.advanceTimersByTime(1000);
+    expect(first.sent).toEqual([{ type: "Ping" }, { type: "Ping" }]); // idle again: ping again
+    vi.advanceTimersByTime(999);
     expect(events).toEqual(["open 0"]);
-    vi.advanceTimersByTime(500); // 2000 ms since the Pong
+    vi.advanceTimersByTime(1); // 2000 ms without a message, 1000 since the unanswered Ping
     expect(events).toEqual(["open 0", "close"]);
     expect(first.closedWith).toBe(1000);
     expect(c.isOpen()).toBe(false);
     vi.advanceTimersByTime(1000);
     expect(FakeSocket.all).toHaveLength(2);
+  });
+
+  it("does not drop a healthy connection when a throttled timer fires late", () => {
+    let clock = 0;
+    const { c, events } = connection({ now: () => clock });
+    c.start();
+    latest().open();
+    clock = 60_000; // a background tab: the first tick comes a minute late
+    vi.advanceTimersByTime(500);
+    expect(events).toEqual(["open 0"]);
+    expect(latest().sent).toEqual([{ type: "Ping" }]);
+    latest().receive({ type: "Pong" });
+    clock = 120_000;
+    vi.advanceTimersByTime(500);
+    expect(c.isOpen()).toBe(true);
   });
 
   it("restarts on a message that is not protocol", () => {

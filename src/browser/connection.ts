@@ -18,9 +18,11 @@
  * connection carried a message from the server, so a server that accepts and drops at once
  * is not hammered.
  *
- * Heartbeat: every half interval, if nothing arrived for an interval the client sends a Ping
- * (the server answers Pong); if nothing arrived for two intervals the socket is presumed dead
- * and replaced.
+ * Heartbeat: checked every half interval. After an interval with nothing from the server the
+ * client sends a Ping (the server answers Pong); if nothing at all arrives for an interval after
+ * that Ping, two intervals of silence, the socket is presumed dead and replaced. Counting from
+ * the Ping rather than from the last message keeps a background tab (whose timers browsers
+ * slow to once a minute) from dropping a healthy connection on its first late tick.
  */
 import { encodeMessage, parseServerMessage, type ClientMessage, type ServerMessage } from "../transport/protocol.js";
 import { SendBudget } from "./sendBudget.js";
@@ -30,7 +32,7 @@ type Timer = ReturnType<typeof setTimeout>;
 type ConnectionPhase =
   | { state: "idle" }
   | { state: "connecting"; socket: WebSocket }
-  | { state: "open"; socket: WebSocket; heartbeat: Timer; lastReceivedAt: number }
+  | { state: "open"; socket: WebSocket; heartbeat: Timer; lastReceivedAt: number; pingSentAt: number | null }
   | { state: "backoff"; timer: Timer }
   | { state: "stopped" };
 
@@ -177,7 +179,7 @@ export class Connection {
     if (this.phase.state !== "connecting" || this.phase.socket !== socket) return;
     const interval = this.options.heartbeatIntervalMs;
     const heartbeat = setInterval(() => this.checkHeartbeat(socket), Math.max(1, interval / 2));
-    this.phase = { state: "open", socket, heartbeat, lastReceivedAt: this.now() };
+    this.phase = { state: "open", socket, heartbeat, lastReceivedAt: this.now(), pingSentAt: null };
     this.budget.reset();
     const connectionCount = this.opened++;
     this.options.onOpen(connectionCount);
@@ -188,6 +190,7 @@ export class Connection {
     const phase = this.phase;
     if (phase.state !== "open" || phase.socket !== socket) return;
     phase.lastReceivedAt = this.now();
+    phase.pingSentAt = null;
     this.failures = 0;
     if (typeof data !== "string") {
       this.restart("the server sent a binary message");
@@ -213,10 +216,14 @@ export class Connection {
   private checkHeartbeat(socket: WebSocket): void {
     const phase = this.phase;
     if (phase.state !== "open" || phase.socket !== socket) return;
-    const idle = this.now() - phase.lastReceivedAt;
+    const now = this.now();
     const interval = this.options.heartbeatIntervalMs;
-    if (idle >= 2 * interval) this.restart(`no message from the server for ${idle} ms`);
-    else if (idle >= interval) this.send({ type: "Ping" });
+    if (phase.pingSentAt !== null) {
+      if (now - phase.pingSentAt >= interval) this.restart(`no message from the server for ${now - phase.lastReceivedAt} ms`);
+      return;
+    }
+    if (now - phase.lastReceivedAt < interval) return;
+    if (this.send({ type: "Ping" })) phase.pingSentAt = now;
   }
 
   /** The current socket is gone: schedule the next attempt. */

@@ -22,6 +22,7 @@ function runAndKill(file: string, count: number): Promise<string[]> {
     proc.stderr.on("data", (chunk) => (stderr += chunk));
     createInterface({ input: proc.stdout }).on("line", (line) => {
       if (!line.startsWith("ack ")) return;
+      // Lines already received after the kill are acknowledgments too: keep and check them.
       acked.push(line.slice(4));
       if (acked.length === count) proc.kill("SIGKILL");
     });
@@ -37,5 +38,5 @@ it("every acknowledged mutation survives kill -9 of the server process", async (
   const stored = new Set((await engine.runQuery("notes:all", {})) as string[]);
   await engine.close();
   for (const id of acked) expect(stored.has(id)).toBe(true);
-  expect(acked.length).toBe(65);
+  expect(acked.length).toBeGreaterThanOrEqual(65);
 }, 60_000);

@@ -36,6 +36,9 @@ import { findClientRequest, recordClientRequest } from "./clientRequests.js";
 import { Subscriptions } from "./subscriptions.js";
 import { Crons } from "./cron.js";
 
+/** The shortest time between the starts of two storage history sweeps. */
+const PRUNE_INTERVAL_MS = 30_000;
+
 /** Who is calling a function. */
 export interface Caller {
   /** A fixed identity (tests, trusted server code). */
@@ -97,6 +100,8 @@ export class Engine {
   private readonly commitListeners = new Set<(record: CommitRecord, tables: Set<string>) => void>();
   private commitQueue: Promise<unknown> = Promise.resolve();
   private commitsSincePrune = 0;
+  private pruning: Promise<void> | null = null;
+  private lastPruneStart = 0;
   private closed = false;
   readonly scheduler: ReturnType<typeof createScheduler>;
 
@@ -116,6 +121,7 @@ export class Engine {
     const { catalog, staleIndexes, droppedIndexes } = await Catalog.open(storage, options.schema ?? null, SYSTEM_TABLES);
     const engine = new Engine(storage, catalog, await storage.latestTimestamp(), options);
     await engine.buildIndexes(staleIndexes, droppedIndexes);
+    engine.subscriptions.catchUp();
     await engine.scheduler.start(options.runScheduler ?? true);
     return engine;
   }
@@ -310,7 +316,17 @@ export class Engine {
       if (conflict) return { ok: false as const, indexId: conflict.indexId };
       const ts = this.latest + 1;
       const { commit, writeSet, tables } = txn.buildCommit(ts);
-      await this.storage.commit(commit);
+      try {
+        await this.storage.commit(commit);
+      } catch (error) {
+        // Another engine on the same database committed past us (during a hot reload, the
+        // old engine may finish its last writes after this one opened). Catch up and let the
+        // mutation re-run at a snapshot that includes those writes.
+        const stored = await this.storage.latestTimestamp();
+        if (stored < ts) throw error;
+        this.latest = stored;
+        return { ok: false as const, indexId: [...writeSet.keys()][0] ?? "unknown.by_id" };
+      }
       this.latest = ts;
       const record = { ts, writes: writeSet };
       this.commitLog.append(record);
@@ -377,12 +393,23 @@ export class Engine {
     await this.catalog.markIndexesBuilt(stale, dropped);
   }
 
+  /**
+   * Trims the commit log and, now and then, storage history. A history sweep walks every
+   * stored version, so at most one runs at a time and at most one starts per
+   * PRUNE_INTERVAL_MS: its cost is spread thin instead of growing with the write rate.
+   */
   private maybePrune(): void {
     if (++this.commitsSincePrune < 256) return;
     this.commitsSincePrune = 0;
     const oldest = this.snapshots.oldest(this.subscriptions.oldestPublished(this.latest));
     this.commitLog.trim(oldest);
-    this.storage.pruneHistory(oldest).catch((error) => this.logError("History pruning failed", error));
+    const now = Date.now();
+    if (this.pruning || now - this.lastPruneStart < PRUNE_INTERVAL_MS) return;
+    this.lastPruneStart = now;
+    this.pruning = this.storage
+      .pruneHistory(oldest)
+      .catch((error) => this.logError("History pruning failed", error))
+      .finally(() => (this.pruning = null));
   }
 
   logError(message: string, error: unknown): void {
@@ -394,6 +421,7 @@ export class Engine {
     await this.scheduler.stop();
     this.subscriptions.close();
     await this.commitQueue;
+    await this.pruning;
     this.closed = true;
     await this.storage.close();
   }

@@ -68,6 +68,11 @@ export class Subscriptions {
     this.published = engine.latestTimestamp;
   }
 
+  /** Called once the engine is ready: nothing is live yet, so everything up to now is published. */
+  catchUp(): void {
+    if (this.live.size === 0) this.published = this.engine.latestTimestamp;
+  }
+
   /** The timestamp at which every live query's result is currently known valid. */
   get publishedTimestamp(): Timestamp {
     return this.published;
@@ -214,16 +219,25 @@ export class Subscriptions {
         unpin();
       }
       this.published = ts;
+      // One failing listener (a transport bug) must not starve the others or stall flushes.
       for (const query of changed) {
-        for (const listener of [...query.listeners.keys()]) listener(query.run.outcome, ts);
+        for (const listener of [...query.listeners.keys()]) this.notify(() => listener(query.run.outcome, ts));
       }
-      for (const listener of this.flushListeners) listener(ts);
+      for (const listener of this.flushListeners) this.notify(() => listener(ts));
       for (const wake of this.flushWaiters.splice(0)) wake();
       if (this.engine.latestTimestamp > ts || [...this.live.values()].some((query) => query.dirty)) this.scheduleFlush();
     } catch (error) {
       this.engine.logError("Re-running live queries failed", error);
     } finally {
       this.flushing = false;
+    }
+  }
+
+  private notify(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.engine.logError("A subscription listener threw", error);
     }
   }
 

@@ -336,9 +336,11 @@ describe("custom args when the function's own args are unchecked", () => {
     args: { owner: v.id("users") },
     input: async (_ctx, { owner }) => ({ ctx: { owner }, args: {} }),
   });
+  // The types steer apps to object args; untyped JavaScript may still pass these shapes.
+  const untyped = withOwner as unknown as (definition: unknown) => ReturnType<typeof withOwner>;
   const loose = {
-    anyArgs: withOwner({ args: v.any(), handler: async (ctx, args: Record<string, unknown>) => ({ owner: ctx.owner, other: args.other ?? null }) }),
-    noArgs: withOwner(async (ctx) => ctx.owner),
+    anyArgs: untyped({ args: v.any(), handler: async (ctx: { owner: string }, args: Record<string, unknown>) => ({ owner: ctx.owner, other: args.other ?? null }) }),
+    noArgs: untyped(async (ctx: { owner: string }) => ctx.owner),
   };
 
   it("accepts any other args with v.any() and still validates the custom ones, table included", async () => {
