@@ -121,7 +121,8 @@ function base32Decode(text: string): Uint8Array | null {
       buffer &= (1 << bits) - 1;
     }
   }
-  // Leftover bits must be the zero padding the encoder wrote; anything else is a typo.
-  if (buffer !== 0) return null;
+  // Leftover bits must be the zero padding the encoder wrote (fewer than 5 of them); anything
+  // else is a typo or an extra character, and each ID has exactly one spelling.
+  if (buffer !== 0 || bits >= 5) return null;
   return Uint8Array.from(out);
 }
