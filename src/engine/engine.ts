@@ -22,6 +22,7 @@ import type { RegisteredFunction, UserIdentity } from "../server/registration.js
 import type { Storage, Timestamp } from "../storage/types.js";
 import { Catalog, type IndexInfo } from "./catalog.js";
 import { CommitLog, type CommitRecord } from "./commitLog.js";
+import { GroupCommitter, type CommitResult } from "./committer.js";
 import { createDatabaseReader, createDatabaseWriter } from "./database.js";
 import { hashSeed, runDeterministic } from "./determinism.js";
 import { indexKeyOf } from "./documents.js";
@@ -95,10 +96,10 @@ export class Engine {
   readonly functions: FunctionRegistry;
   readonly subscriptions: Subscriptions;
   private readonly commitLog = new CommitLog();
+  private readonly committer: GroupCommitter;
   private readonly snapshots = new ActiveSnapshots();
   private readonly creationClock = new CreationClock();
   private readonly commitListeners = new Set<(record: CommitRecord, tables: Set<string>) => void>();
-  private commitQueue: Promise<unknown> = Promise.resolve();
   private commitsSincePrune = 0;
   private pruning: Promise<void> | null = null;
   private lastPruneStart = 0;
@@ -112,6 +113,18 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.functions = new FunctionRegistry(options.modules);
+    const engine = this;
+    this.committer = new GroupCommitter({
+      storage,
+      commitLog: this.commitLog,
+      get latest() {
+        return engine.latest;
+      },
+      set latest(ts: Timestamp) {
+        engine.latest = ts;
+      },
+      committed: (record, tables) => this.onCommitted(record, tables),
+    });
     this.subscriptions = new Subscriptions(this);
     this.scheduler = createScheduler(this, Crons.fromModules(options.modules));
   }
@@ -304,40 +317,18 @@ export class Engine {
     }
   }
 
-  /**
-   * The one commit path. Serialized: conflict check, timestamp, storage write and log append
-   * happen for one transaction at a time, in the order transactions asked to commit.
-   */
-  commit(txn: Transaction): Promise<{ ok: true; ts: Timestamp } | { ok: false; indexId: string }> {
-    const result = this.commitQueue.then(async () => {
-      if (!txn.hasWrites) return { ok: true as const, ts: txn.readTs };
-      if (this.closed) throw walkinError("INTERNAL", "The engine is closed.");
-      const conflict = this.commitLog.firstConflict(txn.readSet, txn.readTs);
-      if (conflict) return { ok: false as const, indexId: conflict.indexId };
-      const ts = this.latest + 1;
-      const { commit, writeSet, tables } = txn.buildCommit(ts);
-      try {
-        await this.storage.commit(commit);
-      } catch (error) {
-        // Another engine on the same database committed past us (during a hot reload, the
-        // old engine may finish its last writes after this one opened). Catch up and let the
-        // mutation re-run at a snapshot that includes those writes.
-        const stored = await this.storage.latestTimestamp();
-        if (stored < ts) throw error;
-        this.latest = stored;
-        return { ok: false as const, indexId: [...writeSet.keys()][0] ?? "unknown.by_id" };
-      }
-      this.latest = ts;
-      const record = { ts, writes: writeSet };
-      this.commitLog.append(record);
-      this.stats.commits += 1;
-      for (const listener of this.commitListeners) listener(record, tables);
-      this.subscriptions.onCommit(record);
-      this.maybePrune();
-      return { ok: true as const, ts };
-    });
-    this.commitQueue = result.catch(() => undefined);
-    return result;
+  /** Commits a transaction (see committer.ts): its timestamp, or the index it conflicted on. */
+  commit(txn: Transaction): Promise<CommitResult> {
+    if (this.closed) return Promise.reject(walkinError("INTERNAL", "The engine is closed."));
+    return this.committer.commit(txn);
+  }
+
+  private onCommitted(record: CommitRecord, tables: Set<string>): void {
+    this.commitLog.append(record);
+    this.stats.commits += 1;
+    for (const listener of this.commitListeners) listener(record, tables);
+    this.subscriptions.onCommit(record);
+    this.maybePrune();
   }
 
   /** Checks commits after `since` against a read set (for queries that just finished). */
@@ -420,7 +411,7 @@ export class Engine {
     if (this.closed) return;
     await this.scheduler.stop();
     this.subscriptions.close();
-    await this.commitQueue;
+    await this.committer.idle();
     await this.pruning;
     this.closed = true;
     await this.storage.close();

@@ -121,6 +121,33 @@ function commitTests(ctx: SuiteContext): void {
     expect((await s.getDocument("b", 2))?.body).toBe("b2");
   });
 
+  it("commitBatch writes several commits in order, each visible at its own timestamp", async () => {
+    const s = ctx.storage;
+    await s.commitBatch([
+      { ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a")] },
+      { ts: 2, documents: [put("a", "a2"), put("b", "b2")], indexes: [entry("i", [2], "b")] },
+    ]);
+    expect(await s.latestTimestamp()).toBe(2);
+    expect((await s.getDocument("a", 1))?.body).toBe("a1");
+    expect((await s.getDocument("a", 2))?.body).toBe("a2");
+    expect(await s.getDocument("b", 1)).toBeNull();
+    expect(keysOf(await s.scan({ indexId: "i", range: {}, order: "asc", readTs: 1, limit: 10 }))).toEqual([[1]]);
+    expect(keysOf(await s.scan({ indexId: "i", range: {}, order: "asc", readTs: 2, limit: 10 }))).toEqual([[1], [2]]);
+  });
+
+  it("commitBatch is all or nothing: one bad commit writes none of the batch", async () => {
+    const s = ctx.storage;
+    await s.commit({ ts: 1, documents: [put("a", "a1")], indexes: [] });
+    const batch = [
+      { ts: 2, documents: [put("b", "b2")], indexes: [entry("i", [2], "b")] },
+      { ts: 2, documents: [put("c", "c2")], indexes: [] }, // not greater than its predecessor
+    ];
+    await expect(s.commitBatch(batch)).rejects.toThrow(/timestamp/i);
+    expect(await s.latestTimestamp()).toBe(1);
+    expect(await s.getDocument("b", 10)).toBeNull();
+    expect(await s.scan({ indexId: "i", range: {}, order: "asc", readTs: 10, limit: 10 })).toEqual([]);
+  });
+
   it("after reopen, every commit is visible exactly as before and the clock continues", async ({ skip }) => {
     const s = ctx.storage;
     await s.commit({

@@ -111,6 +111,13 @@ export interface Storage {
   commit(commit: Commit): Promise<void>;
 
   /**
+   * Group commit: writes several commits, in increasing timestamp order, in one atomic and
+   * durable step (one fsync for all of them). All or none: if any is invalid, nothing is
+   * written. Same rules as `commit` for each.
+   */
+  commitBatch(commits: readonly Commit[]): Promise<void>;
+
+  /**
    * Removes every entry of an index (all versions). Used when an index is dropped or its
    * definition changed and it is about to be rebuilt.
    */

@@ -67,7 +67,7 @@ export class SqliteStorage implements Storage {
   private readonly selectMeta: Database.Statement<[string], string>;
   private readonly upsertMeta: Database.Statement<[string, string]>;
   private readonly countVersions: Database.Statement<[], { documents: number; indexEntries: number }>;
-  private readonly commitTransaction: Database.Transaction<(commit: Commit) => void>;
+  private readonly commitTransaction: Database.Transaction<(commits: readonly Commit[]) => void>;
 
   /** Use `openSqliteStorage`; this takes an already opened and migrated connection. */
   constructor(db: Database.Database, pruneBatchSize: number) {
@@ -90,7 +90,9 @@ export class SqliteStorage implements Storage {
     this.countVersions = db.prepare(
       "SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM index_entries) AS indexEntries",
     );
-    this.commitTransaction = db.transaction((commit: Commit) => this.writeCommit(commit));
+    this.commitTransaction = db.transaction((commits: readonly Commit[]) => {
+      for (const commit of commits) this.writeCommit(commit);
+    });
   }
 
   async latestTimestamp(): Promise<Timestamp> {
@@ -108,18 +110,24 @@ export class SqliteStorage implements Storage {
   }
 
   async commit(commit: Commit): Promise<void> {
-    if (!Number.isSafeInteger(commit.ts) || commit.ts < 1) {
-      throw new Error(`Walk-in storage: commit timestamp must be a positive integer, got ${commit.ts}.`);
+    return this.commitBatch([commit]);
+  }
+
+  async commitBatch(commits: readonly Commit[]): Promise<void> {
+    for (const commit of commits) {
+      if (!Number.isSafeInteger(commit.ts) || commit.ts < 1) {
+        throw new Error(`Walk-in storage: commit timestamp must be a positive integer, got ${commit.ts}.`);
+      }
     }
     // BEGIN IMMEDIATE takes the write lock up front, so the timestamp check and the inserts see
     // the same database even if another process shares the file. With synchronous=FULL the
-    // COMMIT returns only after the write-ahead log is on disk.
+    // COMMIT returns only after the write-ahead log is on disk: one fsync for the whole batch.
     try {
-      this.commitTransaction.immediate(commit);
+      this.commitTransaction.immediate(commits);
     } catch (error) {
       if (isPrimaryKeyViolation(error)) {
         throw new Error(
-          `Walk-in storage: commit ${commit.ts} writes the same document or index entry twice; ` +
+          `Walk-in storage: a commit writes the same document or index entry twice; ` +
             `a commit may write each at most once. Nothing was written.`,
           { cause: error },
         );
