@@ -8,7 +8,7 @@
  * packages' JavaScript are shared with the CLI across loads (see sharedModules.ts).
  * A failure never throws: it comes back as a `LoadFailure` naming the file, line and column.
  */
-import { readFile } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { register } from "tsx/esm/api";
@@ -43,8 +43,8 @@ export type LoadResult = { ok: true; functions: LoadedFunctions } | { ok: false;
  *
  * @example
  * const result = await loadFunctions("functions");
- * if (result.ok) await Engine.open({ storage, ...result.functions });
- * else console.error(formatLoadFailure(result.failure));
+ * if (result.ok) await Engine.open({ storage, schema: result.functions.schema, modules: result.functions.modules });
+ * else createOutput({ stdout: process.stdout, stderr: process.stderr }).loadFailure(result.failure);
  */
 export async function loadFunctions(dir: string, scan?: ModuleScan): Promise<LoadResult> {
   const root = path.resolve(dir);
@@ -72,7 +72,7 @@ export async function loadFunctions(dir: string, scan?: ModuleScan): Promise<Loa
             file: path.join(root, file),
             line: null,
             column: null,
-            message: "schema.ts must `export default defineSchema({ ... })` (imported from walkin/server).",
+            message: `${file} must \`export default defineSchema({ ... })\` (defineSchema comes from walkin/server).`,
             source: null,
           },
         };
@@ -100,7 +100,7 @@ function isSchema(value: unknown): value is SchemaDefinition<any> {
 }
 
 async function exists(file: string): Promise<boolean> {
-  return readFile(file).then(
+  return access(file).then(
     () => true,
     () => false,
   );

@@ -222,7 +222,8 @@ describe("validateResult", () => {
     expect(validateResult(v.string(), 1)).toMatchObject({ path: "value", message: "value: expected string, received number" });
   });
 
-  test("is fast enough for every call and write", () => {
+  // Speed is measured in bench/, never asserted in tests (shared machines are noisy).
+  test("validates the same value repeatedly without carrying state between calls", () => {
     const doc = v.object({
       name: v.string(),
       tags: v.array(v.string()),
@@ -230,8 +231,8 @@ describe("validateResult", () => {
       meta: v.optional(v.record(v.string(), v.number())),
     });
     const value = { name: "x", tags: ["a", "b", "c"], kind: "b", meta: { a: 1, b: 2 } };
-    const start = performance.now();
-    for (let i = 0; i < 100_000; i++) validateResult(doc, value);
-    expect(performance.now() - start).toBeLessThan(2_000);
+    for (let i = 0; i < 1000; i++) expect(validateResult(doc, value).ok).toBe(true);
+    expect(validateResult(doc, { ...value, kind: "c" })).toMatchObject({ ok: false });
+    expect(validateResult(doc, value).ok).toBe(true);
   });
 });
