@@ -28,8 +28,8 @@ export class Child {
   private readonly waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   private readonly exited: Promise<void>;
 
-  private constructor(private readonly process: ChildProcess, readonly label: string) {
-    process.on("message", (raw) => {
+  private constructor(private readonly proc: ChildProcess, readonly label: string) {
+    proc.on("message", (raw) => {
       const answer = raw as Answer;
       const waiter = this.waiting.get(answer.id);
       if (!waiter) return;
@@ -38,7 +38,7 @@ export class Child {
       else waiter.reject(new Error(`${label}: ${answer.error}`));
     });
     this.exited = new Promise((resolve) => {
-      process.on("exit", (code, signal) => {
+      proc.on("exit", (code, signal) => {
         for (const waiter of this.waiting.values()) waiter.reject(new Error(`${label} exited (${signal ?? code}) before answering`));
         this.waiting.clear();
         resolve();
@@ -78,15 +78,15 @@ export class Child {
           reject(error);
         },
       });
-      this.process.send({ ...message, id });
+      this.proc.send({ ...message, id });
     });
   }
 
   /** Asks the child to exit; kills it (this one process, by its handle) if it has not within 5 s. */
   async stop(): Promise<void> {
-    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
-    if (this.process.connected) this.process.send({ op: "exit", id: -1 });
-    const timer = setTimeout(() => this.process.kill("SIGKILL"), 5_000);
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    if (this.proc.connected) this.proc.send({ op: "exit", id: -1 });
+    const timer = setTimeout(() => this.proc.kill("SIGKILL"), 5_000);
     await this.exited;
     clearTimeout(timer);
   }

@@ -118,6 +118,6 @@ async function packageTypeHint(dir: string): Promise<string | null> {
       }
       return `${path.join(at, "package.json")} has no "type": "module"; functions are ES modules, so add it.`;
     }
-    if (path.dirname(at) === at) return null;
+    if (path.dirname(at) === at) return `No package.json found above ${dir}: functions are ES modules, so add one with "type": "module".`;
   }
 }

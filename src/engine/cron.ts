@@ -6,7 +6,7 @@
  * repeats a run. Changing a job's schedule, target or args resets its due time.
  */
 import type { Value } from "../values/index.js";
-import { CronJobs, nextRunAfter, type CronJob } from "../server/cron.js";
+import { isCronJobs, nextRunAfter, type CronJob } from "../server/cron.js";
 import type { Engine } from "./engine.js";
 import type { Modules } from "./functions.js";
 import type { Transaction } from "./transaction.js";
@@ -24,7 +24,7 @@ export class Crons {
 
   static fromModules(modules: Modules): Crons {
     const crons = modules["crons"]?.["default"];
-    return new Crons(crons instanceof CronJobs ? crons.jobs : new Map());
+    return new Crons(isCronJobs(crons) ? crons.jobs : new Map());
   }
 
   /** Makes `_cron_jobs` match the declared jobs. */

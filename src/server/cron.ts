@@ -27,8 +27,12 @@ export interface CronJob {
 
 type Ref = FunctionReference<"mutation" | "action", any>;
 
+const CRONS_BRAND = Symbol.for("walkin.cronJobs");
+
 export class CronJobs {
   readonly jobs = new Map<string, CronJob>();
+  /** Recognised by brand, so crons defined with another copy of the package still run. */
+  readonly [CRONS_BRAND] = true;
 
   /** Every `seconds`/`minutes`/`hours` (summed), starting one interval after deployment. */
   interval<F extends Ref>(name: string, every: { seconds?: number; minutes?: number; hours?: number }, fn: F, ...args: OptionalRestArgs<F>) {
@@ -60,6 +64,11 @@ export class CronJobs {
     this.jobs.set(name, { name, schedule, functionName: getFunctionName(fn), args: (args ?? {}) as Record<string, Value> });
     return this;
   }
+}
+
+/** True for a `cronJobs()` value, from any copy of the package. */
+export function isCronJobs(value: unknown): value is CronJobs {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[CRONS_BRAND] === true;
 }
 
 export function cronJobs(): CronJobs {

@@ -1,5 +1,5 @@
 import { v, WalkinError } from "walkin/server";
-import { mutation, query } from "./_generated/server";
+import { mutation, query } from "./_generated/server.js";
 
 const MAX_BODY = 1000;
 const MAX_NAME = 40;

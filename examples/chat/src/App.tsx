@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useConnectionState, useMutation, useQuery } from "walkin/react";
 import { isWalkinError } from "walkin/values";
-import { api } from "../functions/_generated/api";
+import { api } from "../functions/_generated/api.js";
 import { randomName } from "./names";
 
 const NAME_KEY = "walkin-chat-name";
