@@ -15,8 +15,12 @@ export function App() {
   const [error, setError] = useState<string | null>(null);
   const bottom = useRef<HTMLDivElement>(null);
 
-  useEffect(() => sessionStorage.setItem(NAME_KEY, name), [name]);
-  useEffect(() => bottom.current?.scrollIntoView({ block: "end" }), [messages?.length]);
+  useEffect(() => {
+    sessionStorage.setItem(NAME_KEY, name);
+  }, [name]);
+  useEffect(() => {
+    bottom.current?.scrollIntoView({ block: "end" });
+  }, [messages?.length]);
 
   async function onSubmit(event: FormEvent) {
     event.preventDefault();
