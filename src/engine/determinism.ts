@@ -23,10 +23,15 @@ interface DeterministicContext {
 const storage = new AsyncLocalStorage<DeterministicContext>();
 let installed = false;
 
-/** Runs `fn` with fixed time and seeded randomness. */
-export function runDeterministic<T>(kind: "query" | "mutation", now: number, seed: number, fn: () => T): T {
+/**
+ * Runs `fn` with fixed time and seeded randomness. `seed` is only computed if the handler
+ * calls Math.random (most never do, and hashing the arguments is not free).
+ */
+export function runDeterministic<T>(kind: "query" | "mutation", now: number, seed: () => number, fn: () => T): T {
   install();
-  return storage.run({ now, random: mulberry32(seed), kind }, fn);
+  let generator: (() => number) | undefined;
+  const random = () => (generator ??= mulberry32(seed()))();
+  return storage.run({ now, random, kind }, fn);
 }
 
 /** True inside a query or mutation handler. */

@@ -197,7 +197,7 @@ export class Engine {
     try {
       const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
       const ctx = { db: createDatabaseReader(txn, this.catalog), auth: auth.api };
-      const seed = hashSeed(`${path}|${readTs}|${JSON.stringify(args ?? null, bigintSafe)}`);
+      const seed = () => hashSeed(`${path}|${readTs}|${JSON.stringify(args ?? null, bigintSafe)}`);
       const result = await runDeterministic("query", now, seed, () => fn.handler(ctx, checkedArgs));
       const value = checkReturn(fn, path, result, this.isIdOfTable);
       return { outcome: { ok: true, value }, readSet: txn.readSet, readAuth: auth.used, ts: readTs };
@@ -285,7 +285,7 @@ export class Engine {
       auth: auth.api,
       scheduler: this.scheduler.forTransaction(txn),
     };
-    const seed = hashSeed(`${path}|${readTs}|${now}`);
+    const seed = () => hashSeed(`${path}|${readTs}|${now}`);
     const value = await runDeterministic("mutation", now, seed, async () => {
       if (hooks.before && !(await hooks.before(txn))) return null;
       return checkReturn(fn, path, await fn.handler(ctx, args), this.isIdOfTable);

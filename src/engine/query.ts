@@ -72,8 +72,18 @@ export class QueryImpl implements AsyncIterable<Doc> {
   }
 
   async collect(): Promise<Doc[]> {
+    return this.read(Infinity);
+  }
+
+  /** Up to `limit` matching documents, straight off the transaction's scan (one generator deep). */
+  private async read(limit: number): Promise<Doc[]> {
+    const { index, range, order, filters } = this.state;
     const docs: Doc[] = [];
-    for await (const doc of this) docs.push(doc);
+    for await (const { doc } of this.txn.scan(index, range, order)) {
+      if (filters.length > 0 && !filters.every((test) => test(doc))) continue;
+      docs.push(doc);
+      if (docs.length >= limit) break;
+    }
     return docs;
   }
 
@@ -81,13 +91,7 @@ export class QueryImpl implements AsyncIterable<Doc> {
     if (!Number.isInteger(n) || n < 0 || n > LIMITS.maxPageSize) {
       this.misuse(`take() needs a whole number from 0 to ${LIMITS.maxPageSize}; received ${n}`);
     }
-    const docs: Doc[] = [];
-    if (n === 0) return docs;
-    for await (const doc of this) {
-      docs.push(doc);
-      if (docs.length >= n) break;
-    }
-    return docs;
+    return n === 0 ? [] : this.read(n);
   }
 
   async first(): Promise<Doc | null> {
