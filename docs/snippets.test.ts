@@ -5,8 +5,7 @@
  * with tsx. A doc whose example throws or fails an assertion fails this test.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -15,6 +14,7 @@ import { describe, expect, it } from "vitest";
 const docsDir = fileURLToPath(new URL(".", import.meta.url));
 const srcDir = resolve(docsDir, "../src");
 const run = promisify(execFile);
+const scratch = resolve(docsDir, "../node_modules/.cache/walkin-docs");
 
 export function extractExamples(markdown: string): string[] {
   return [...markdown.matchAll(/```ts example\n([\s\S]*?)```/g)].map((match) => match[1]!);
@@ -31,7 +31,9 @@ describe("docs examples run", () => {
     const examples = extractExamples(readFileSync(join(docsDir, file), "utf8"));
     if (examples.length === 0) continue;
     it(file, async () => {
-      const dir = mkdtempSync(join(tmpdir(), "walkin-doc-"));
+      // Inside the repository, so the examples' package imports (ws, react, ...) resolve.
+      mkdirSync(scratch, { recursive: true });
+      const dir = mkdtempSync(join(scratch, "doc-"));
       try {
         const module = join(dir, "example.mts");
         writeFileSync(module, pointImportsAtSources(examples.join("\n")) + "\nprocess.exit(0);\n");

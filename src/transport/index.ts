@@ -10,5 +10,8 @@
  * console.log(`listening on ${server.url}`);
  */
 export { startServer, type WalkinServer, type WalkinServerOptions } from "./server.js";
+// Hosting a backend from your own process (what `walkin start` does): open an engine over a
+// storage, then serve it.
+export { Engine, type EngineOptions, type Caller, type Authenticate } from "../engine/engine.js";
 export { MAX_HTTP_BODY_BYTES } from "./http.js";
 export * from "./protocol.js";
