@@ -114,7 +114,7 @@ export class OptimisticUpdates {
     const tokenOf = (query: FunctionReference<"query">, args: unknown) =>
       queryToken(getFunctionName(query), convertToJson((args ?? {}) as Value, "args"));
     return {
-      getQuery: (query, args) => valueOf(current(tokenOf(query, args))) as any,
+      getQuery: (query, args) => valueOf(current(tokenOf(query, args))) as never,
       setQuery: (query, args, value) => {
         edits.set(tokenOf(query, args), value === undefined ? undefined : resultFromLocalValue(value as Value));
       },

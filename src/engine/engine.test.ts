@@ -328,7 +328,7 @@ describe("subscriptions", () => {
     await t.mutation(api.messages.send, { author, body: "breaking", channel: "news" });
     await settle(engine);
     expect(seen).toHaveLength(1);
-    expect((seen[0] as any).value[0].body).toBe("breaking");
+    expect((seen[0] as { value: { body: string }[] }).value[0]!.body).toBe("breaking");
     sub.unsubscribe();
   });
 

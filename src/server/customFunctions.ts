@@ -137,7 +137,8 @@ function makeCustomBuilder(type: FunctionType) {
         if (added.onSuccess) await added.onSuccess({ ctx, args: allArgs, result });
         return result;
       };
-      return (builder as any)({ ...(mergedArgs ? { args: mergedArgs } : {}), ...(returns ? { returns } : {}), handler: wrapped });
+      const register = builder as unknown as (definition: Record<string, unknown>) => RegisteredFunction;
+      return register({ ...(mergedArgs ? { args: mergedArgs } : {}), ...(returns ? { returns } : {}), handler: wrapped });
     };
   };
 }

@@ -51,8 +51,9 @@ export function registerFunction(
   }) as RegisteredFunction;
 }
 
-function builder(type: FunctionType, visibility: FunctionVisibility) {
-  return ((definition: Definition) => registerFunction(type, visibility, definition)) as any;
+/** One runtime function serves every builder; its public type comes from the annotation. */
+function builder<Builder>(type: FunctionType, visibility: FunctionVisibility): Builder {
+  return ((definition: Definition) => registerFunction(type, visibility, definition)) as unknown as Builder;
 }
 
 /** A read-only, deterministic, cached, live function. */
