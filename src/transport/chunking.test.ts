@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { encodeTransition } from "./chunking.js";
+import { encodeTransition, transitionText } from "./chunking.js";
 import { parseServerMessage, type TransitionMessage } from "./protocol.js";
 
 const transition = (value: string): TransitionMessage => ({
@@ -23,7 +23,7 @@ function reassemble(messages: string[]): TransitionMessage {
 
 describe("encodeTransition", () => {
   it("sends small Transitions whole", () => {
-    expect(encodeTransition(transition("hi"), 1024, 0)).toEqual([JSON.stringify(transition("hi"))]);
+    expect(encodeTransition(transition("hi"), 1024, 0).map((text) => JSON.parse(text))).toEqual([transition("hi")]);
   });
 
   it("splits large ones into chunks that each fit, and that reassemble exactly", () => {
@@ -36,6 +36,32 @@ describe("encodeTransition", () => {
         expect(reassemble(messages)).toEqual(transition(value));
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe("transitionText", () => {
+  it("is the Transition's JSON, whatever its modifications and values", () => {
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof(fc.string(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), fc.array(tie("value"), { maxLength: 3 }), fc.dictionary(fc.string(), tie("value"), { maxKeys: 3 })),
+    })).value;
+    fc.assert(
+      fc.property(fc.array(json, { maxLength: 4 }), (values) => {
+        const shared = { deep: values };
+        const t: TransitionMessage = {
+          type: "Transition",
+          startVersion: { querySet: 1, identity: 0, ts: 5 },
+          endVersion: { querySet: 2, identity: 1, ts: 9 },
+          modifications: [
+            ...values.map((value, i) => ({ type: "QueryUpdated" as const, queryId: i as never, value: value as never })),
+            { type: "QueryUpdated" as const, queryId: 98 as never, value: shared as never },
+            { type: "QueryUpdated" as const, queryId: 99 as never, value: shared as never }, // cached text reused
+            { type: "QueryFailed" as const, queryId: 100 as never, error: { code: "APPLICATION", message: "no" } },
+            { type: "QueryRemoved" as const, queryId: 101 as never },
+          ],
+        };
+        expect(JSON.parse(transitionText(t))).toEqual(JSON.parse(JSON.stringify(t)));
+      }),
     );
   });
 });

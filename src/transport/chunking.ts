@@ -9,6 +9,7 @@
  * 2 bytes, other BMP characters at most 3, a surrogate pair 4 for two units), and slices never
  * end between the two halves of a surrogate pair.
  */
+import type { JSONValue } from "../values/index.js";
 import { encodeMessage, type TransitionMessage } from "./protocol.js";
 
 /** Room for the chunk message's own fields. */
@@ -16,7 +17,7 @@ const ENVELOPE_BYTES = 256;
 
 /** The messages that carry `transition`: itself if it fits in `maxBytes`, else its chunks. */
 export function encodeTransition(transition: TransitionMessage, maxBytes: number, transitionId: number): string[] {
-  const text = encodeMessage(transition);
+  const text = transitionText(transition);
   // Length in UTF-16 units is a lower bound of the UTF-8 length: most messages skip the count.
   if (text.length * 3 <= maxBytes || Buffer.byteLength(text, "utf8") <= maxBytes) return [text];
   const sliceUnits = Math.max(2, Math.floor((maxBytes - ENVELOPE_BYTES) / 3));
@@ -34,4 +35,29 @@ export function encodeTransition(transition: TransitionMessage, maxBytes: number
 
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
+}
+
+/**
+ * A shared live query hands the same encoded result object to every subscriber, so its JSON
+ * text is computed once per result, not once per connection (fan-out to thousands of clients
+ * otherwise spends most of its time re-stringifying the same value).
+ */
+const valueTexts = new WeakMap<object, string>();
+
+function valueText(value: JSONValue): string {
+  if (typeof value !== "object" || value === null) return JSON.stringify(value);
+  let text = valueTexts.get(value);
+  if (text === undefined) valueTexts.set(value, (text = JSON.stringify(value)));
+  return text;
+}
+
+/** The JSON text of a Transition: the same as `encodeMessage(transition)`, parsed back. */
+export function transitionText(transition: TransitionMessage): string {
+  const modifications = transition.modifications.map((m) =>
+    m.type === "QueryUpdated" ? `{"type":"QueryUpdated","queryId":${m.queryId},"value":${valueText(m.value)}}` : encodeMessage(m as never),
+  );
+  return (
+    `{"type":"Transition","startVersion":${JSON.stringify(transition.startVersion)},` +
+    `"endVersion":${JSON.stringify(transition.endVersion)},"modifications":[${modifications.join(",")}]}`
+  );
 }
