@@ -4,7 +4,7 @@
  * mutation's writes. So either the mutation committed and its result is on record, or
  * neither happened: a request re-sent after a dropped connection or a server restart is
  * answered from the record, never applied twice. Records older than a day are removed by
- * `pruneClientRequests` (a client that stays offline longer than that and then re-sends an
+ * `pruneClientRequests`, which the engine runs every few minutes (a client that stays offline longer than that and then re-sends an
  * unacknowledged mutation would have it applied again; a day is far beyond any reconnect).
  */
 import type { Value } from "../values/index.js";
@@ -13,6 +13,8 @@ import { QueryImpl } from "./query.js";
 import type { Transaction } from "./transaction.js";
 
 export const CLIENT_REQUEST_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Records removed per transaction; a full batch means there may be more. */
+export const PRUNE_BATCH = 512;
 
 export async function findClientRequest(
   catalog: Catalog,
@@ -27,15 +29,15 @@ export async function findClientRequest(
 }
 
 export async function recordClientRequest(txn: Transaction, request: { clientId: string; requestId: number }, result: Value): Promise<void> {
-  await txn.insertSystem("_client_requests", { clientId: request.clientId, requestId: request.requestId, result, createdAt: txn.now });
+  await txn.insertSystem("_client_requests", { clientId: request.clientId, requestId: request.requestId, result });
 }
 
 /** Deletes records older than the retention window, a bounded batch per call. */
 export async function pruneClientRequests(catalog: Catalog, txn: Transaction, now: number): Promise<number> {
   const table = catalog.lookup("_client_requests", { system: true })!;
   const old = await new QueryImpl(txn, table)
-    .withIndex("by_created", (q) => q.lt("createdAt", now - CLIENT_REQUEST_RETENTION_MS))
-    .take(512);
+    .withIndex("by_creation_time", (q) => q.lt("_creationTime", now - CLIENT_REQUEST_RETENTION_MS))
+    .take(PRUNE_BATCH);
   for (const record of old) await txn.delete(record._id, { system: true });
   return old.length;
 }

@@ -33,9 +33,12 @@ import { ActiveSnapshots } from "./snapshots.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
 import { SYSTEM_TABLES } from "./systemTables.js";
-import { findClientRequest, recordClientRequest } from "./clientRequests.js";
+import { PRUNE_BATCH, findClientRequest, pruneClientRequests, recordClientRequest } from "./clientRequests.js";
 import { Subscriptions } from "./subscriptions.js";
 import { Crons } from "./cron.js";
+
+/** How often expired request-deduplication records are removed. */
+const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
 
 /** The shortest time between the starts of two storage history sweeps. */
 const PRUNE_INTERVAL_MS = 30_000;
@@ -103,6 +106,7 @@ export class Engine {
   private commitsSincePrune = 0;
   private pruning: Promise<void> | null = null;
   private lastPruneStart = 0;
+  private maintenance: NodeJS.Timeout | undefined;
   private closed = false;
   readonly scheduler: ReturnType<typeof createScheduler>;
 
@@ -136,6 +140,7 @@ export class Engine {
     await engine.buildIndexes(staleIndexes, droppedIndexes);
     engine.subscriptions.catchUp();
     await engine.scheduler.start(options.runScheduler ?? true);
+    if (options.runScheduler ?? true) engine.startMaintenance();
     return engine;
   }
 
@@ -235,7 +240,7 @@ export class Engine {
   /**
    * Runs a mutation: handler at a fresh snapshot, then commit; on conflict, again with
    * exponential backoff and full jitter. `hooks.before` runs first in the same transaction
-   * (returning false skips the handler) and `hooks.after` last, with the handler's value:
+   * (returning false skips the handler and `after`) and `hooks.after` last, with the handler's value:
    * the scheduler and request deduplication use them to record their bookkeeping atomically
    * with the mutation's own writes.
    */
@@ -286,11 +291,15 @@ export class Engine {
       scheduler: this.scheduler.forTransaction(txn),
     };
     const seed = () => hashSeed(`${path}|${readTs}|${now}`);
+    let skipped = false;
     const value = await runDeterministic("mutation", now, seed, async () => {
-      if (hooks.before && !(await hooks.before(txn))) return null;
+      if (hooks.before && !(await hooks.before(txn))) {
+        skipped = true;
+        return null;
+      }
       return checkReturn(fn, path, await fn.handler(ctx, args), this.isIdOfTable);
     });
-    await hooks.after?.(txn, value);
+    if (!skipped) await hooks.after?.(txn, value);
     return { value, txn };
   }
 
@@ -403,12 +412,24 @@ export class Engine {
       .finally(() => (this.pruning = null));
   }
 
+  /** Periodic housekeeping that no request triggers: expiring request-deduplication records. */
+  private startMaintenance(): void {
+    const run = async () => {
+      while ((await this.runSystemMutation((txn) => pruneClientRequests(this.catalog, txn, txn.now))) === PRUNE_BATCH) {
+        if (this.closed) return;
+      }
+    };
+    this.maintenance = setInterval(() => void run().catch((error) => this.logError("Maintenance failed", error)), MAINTENANCE_INTERVAL_MS);
+    this.maintenance.unref?.();
+  }
+
   logError(message: string, error: unknown): void {
     (this.options.logError ?? ((m, e) => console.error(`[walkin] ${m}:`, e)))(message, error);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
+    clearInterval(this.maintenance);
     await this.scheduler.stop();
     this.subscriptions.close();
     await this.committer.idle();

@@ -28,9 +28,6 @@ export const SYSTEM_TABLES = {
     clientId: v.string(),
     requestId: v.number(),
     result: v.any(),
-    createdAt: v.number(),
-  })
-    .index("by_client_request", ["clientId", "requestId"])
-    .index("by_created", ["createdAt"]),
+  }).index("by_client_request", ["clientId", "requestId"]),
 };
 
