@@ -18,13 +18,42 @@ import type {
   WithoutSystemFields,
 } from "./dataModel.js";
 
-export interface DatabaseReader<DM extends GenericDataModel> {
+/** The system tables `ctx.db.system` can read. */
+export type SystemDataModel = {
+  _scheduled_functions: {
+    document: {
+      _id: GenericId<"_scheduled_functions">;
+      _creationTime: number;
+      /** The scheduled function's path, e.g. "messages:send". */
+      name: string;
+      args: Value;
+      scheduledTime: number;
+      state: "pending" | "inProgress" | "success" | "failed" | "canceled";
+      error?: string;
+      completedTime?: number;
+    };
+    fieldPaths: "_id" | "_creationTime" | "name" | "args" | "scheduledTime" | "state" | "error" | "completedTime";
+    indexes: {
+      by_id: ["_id"];
+      by_creation_time: ["_creationTime"];
+      by_state_time: ["state", "scheduledTime", "_creationTime"];
+    };
+  };
+};
+
+/** Reads of one data model's tables (what `ctx.db.system` is, for the system tables). */
+export interface BaseDatabaseReader<DM extends GenericDataModel> {
   /** The document with this ID, or `null`. An ID of another table is an error. */
   get<T extends TableNamesInDataModel<DM>>(id: GenericId<T>): Promise<DocumentByName<DM, T> | null>;
   /** Starts a query over a table. */
   query<T extends TableNamesInDataModel<DM>>(table: T): QueryInitializer<NamedTableInfo<DM, T>>;
   /** The table an ID belongs to, or `null` if `id` is not an ID of any of `tables`. */
   normalizeId<T extends TableNamesInDataModel<DM>>(table: T, id: string): GenericId<T> | null;
+}
+
+export interface DatabaseReader<DM extends GenericDataModel> extends BaseDatabaseReader<DM> {
+  /** Reads system tables: `ctx.db.system.query("_scheduled_functions")`. */
+  system: BaseDatabaseReader<SystemDataModel>;
 }
 
 export interface DatabaseWriter<DM extends GenericDataModel> extends DatabaseReader<DM> {

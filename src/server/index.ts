@@ -41,6 +41,8 @@ export type {
   UserIdentity,
 } from "./registration.js";
 export type {
+  BaseDatabaseReader,
+  SystemDataModel,
   DatabaseReader,
   DatabaseWriter,
   Expression,
