@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { Engine } from "../engine/engine.js";
-import { action, anyApi, defineSchema, defineTable, mutation, query, type ApiFromModules } from "../server/index.js";
+import { action, anyApi, defineSchema, defineTable, makeFunctionReference, mutation, query, type ApiFromModules } from "../server/index.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { startServer, type WalkinServer } from "../transport/index.js";
 import { WalkinError, isWalkinError, v } from "../values/index.js";
@@ -344,7 +344,7 @@ describe("WalkinClient against the real server", () => {
     const watch = client.watchQuery(api.messages.broken, {});
     await new Promise<void>((resolve) => watch.onUpdate(resolve));
     expect(() => watch.localQueryResult()).toThrow("no access");
-    await expect(client.mutation(anyApi.messages!.nope as any, {})).rejects.toMatchObject({ code: "UNKNOWN_FUNCTION" });
+    await expect(client.mutation(makeFunctionReference<"mutation">("messages:nope"), {})).rejects.toMatchObject({ code: "UNKNOWN_FUNCTION" });
   });
 
   it("reports connection state changes", async () => {

@@ -4,11 +4,14 @@
  * previous one, a refused token.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { anyApi } from "../server/api.js";
+import { makeFunctionReference } from "../server/api.js";
 import type { ClientMessage, ServerMessage } from "../transport/protocol.js";
 import { WalkinClient } from "./client.js";
 
-const api = anyApi as any;
+const api = {
+  m: { send: makeFunctionReference<"mutation", { x: number }>("m:send") },
+  q: { a: makeFunctionReference<"query">("q:a"), b: makeFunctionReference<"query">("q:b") },
+};
 
 class ScriptedSocket {
   static all: ScriptedSocket[] = [];

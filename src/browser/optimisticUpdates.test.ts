@@ -1,11 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { anyApi } from "../server/api.js";
+import { makeFunctionReference } from "../server/api.js";
 import type { QueryId, RequestId, StateModification } from "../transport/protocol.js";
 import type { JSONValue } from "../values/value.js";
 import { LocalSyncState } from "./localSyncState.js";
 import { OptimisticUpdates, type OptimisticLocalStore } from "./optimisticUpdates.js";
 
-const api = anyApi as any;
+const api = {
+  messages: { list: makeFunctionReference<"query", { channel?: string }, string[]>("messages:list") },
+  counters: { get: makeFunctionReference<"query", { name: string }, number>("counters:get") },
+  a: { b: makeFunctionReference<"query", Record<string, never>, { n: number }>("a:b") },
+};
 const rid = (n: number) => n as RequestId;
 
 /** A LocalSyncState with queries answered by a test-driven server. */
