@@ -165,7 +165,7 @@ export class Engine {
   /** Runs an action: not a transaction; it reads and writes through ctx.runQuery / runMutation. */
   async runAction(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
     const fn = this.functions.resolve(path, "action", caller);
-    const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
+    const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
     return checkReturn(fn, path, await fn.handler(this.actionCtx(caller), checkedArgs), this.isIdOfTable);
   }
 
@@ -200,7 +200,7 @@ export class Engine {
     const auth = this.authFor(txn, caller);
     this.stats.queryRuns += 1;
     try {
-      const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
+      const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
       const ctx = { db: createDatabaseReader(txn, this.catalog), auth: auth.api };
       const seed = () => hashSeed(`${path}|${readTs}|${JSON.stringify(args ?? null, bigintSafe)}`);
       const result = await runDeterministic("query", now, seed, () => fn.handler(ctx, checkedArgs));
@@ -251,7 +251,7 @@ export class Engine {
     caller: Caller,
     hooks: MutationHooks = {},
   ): Promise<{ value: Value; ts: Timestamp }> {
-    const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
+    const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
     for (let attempt = 0; ; attempt++) {
       const readTs = this.latest;
       const release = this.snapshots.pin(readTs);

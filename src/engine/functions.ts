@@ -4,7 +4,7 @@
  * Module paths are the keys of the `modules` map (`"messages"`, `"lib/users"`); a function's
  * path is `module:export` (`"messages:send"`; `"messages"` alone means its default export).
  */
-import { checkValue, validateResult, walkinError } from "../values/index.js";
+import { checkValue, normalizeValue, validateResult, walkinError } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import { isRegisteredFunction } from "../server/functions.js";
 import type { FunctionType, RegisteredFunction } from "../server/registration.js";
@@ -52,8 +52,16 @@ function splitOnce(path: string): [string, string] {
   return [path.slice(0, at), path.slice(at + 1)];
 }
 
-/** Validates arguments: an object of values matching the function's `args` validator. */
-export function checkArgs(fn: RegisteredFunction, args: unknown, isIdOfTable: (table: string, id: string) => boolean): Record<string, Value> {
+/**
+ * Validates arguments (an object of values matching the function's `args` validator) and
+ * returns them normalized. `trusted` is false for arguments sent by a client.
+ */
+export function checkArgs(
+  fn: RegisteredFunction,
+  args: unknown,
+  isIdOfTable: (table: string, id: string) => boolean,
+  trusted = true,
+): Record<string, Value> {
   const given = args === undefined ? {} : args;
   if (typeof given !== "object" || given === null || Array.isArray(given) || given instanceof ArrayBuffer) {
     throw walkinError("INVALID_ARGUMENT", `args: expected an object of named arguments, received ${given === null ? "null" : Array.isArray(given) ? "array" : typeof given}.`);
@@ -64,8 +72,10 @@ export function checkArgs(fn: RegisteredFunction, args: unknown, isIdOfTable: (t
     throw walkinError("INVALID_ARGUMENT", (error as Error).message, undefined, error);
   }
   if (fn.args) {
-    const result = validateResult(fn.args, given, { path: "args", isIdOfTable });
+    const result = validateResult(fn.args, given, { path: "args", isIdOfTable, trusted });
     if (!result.ok) throw walkinError("INVALID_ARGUMENT", result.message);
+    // Formats such as session IDs hand the handler a normalized value (a digest), never the raw one.
+    return normalizeValue(fn.args, given as Value, trusted) as Record<string, Value>;
   }
   return given as Record<string, Value>;
 }

@@ -40,6 +40,7 @@ export type {
 export type { GenericId, Id } from "./id.js";
 export { checkValue, type JSONValue, type Value } from "./value.js";
 export { validate, validateResult, type ValidateOptions, type ValidateResult } from "./validate.js";
+export { normalizeValue, hasNormalizer } from "./normalize.js";
 export { convertFromJson, convertToJson, decodeValueFromString, encodeValueToString } from "./json.js";
 export { compareValues } from "./compare.js";
 export { compareBytes, encodeIndexKey, prefixSuccessor } from "./indexKey.js";

@@ -1,3 +1,4 @@
+import { hasNormalizer, normalizeValue } from "./normalize.js";
 import { describe, expect, test } from "vitest";
 import { isWalkinError } from "./errors.js";
 import { validate, validateResult, type ValidateOptions } from "./validate.js";
@@ -234,5 +235,35 @@ describe("validateResult", () => {
     for (let i = 0; i < 1000; i++) expect(validateResult(doc, value).ok).toBe(true);
     expect(validateResult(doc, { ...value, kind: "c" })).toMatchObject({ ok: false });
     expect(validateResult(doc, value).ok).toBe(true);
+  });
+});
+
+describe("string formats", () => {
+  const upper = v.formattedString<string>({
+    name: "an upper-case word",
+    check: (s, { trusted }) => (/^[A-Z]+$/.test(s) || (trusted && s.startsWith("n:")) ? null : "use A-Z only"),
+    normalize: (s) => (s.startsWith("n:") ? s : `n:${s.toLowerCase()}`),
+  });
+
+  test("check the shape after the type, naming the format, and accept more from trusted callers", () => {
+    expect(validateResult(upper, "ABC").ok).toBe(true);
+    expect(validateResult(upper, "abc", { path: "args.word" })).toMatchObject({
+      ok: false,
+      message: "args.word: expected an upper-case word: use A-Z only",
+    });
+    expect(validateResult(upper, 5)).toMatchObject({ ok: false });
+    expect(validateResult(upper, "n:abc").ok).toBe(false);
+    expect(validateResult(upper, "n:abc", { trusted: true }).ok).toBe(true);
+  });
+
+  test("normalize nested values without touching the input, idempotently", () => {
+    const args = v.object({ word: upper, list: v.array(upper), maybe: v.optional(upper), other: v.string() });
+    const input = { word: "AB", list: ["X", "Y"], other: "AB" };
+    expect(hasNormalizer(args)).toBe(true);
+    expect(hasNormalizer(v.object({ s: v.string() }))).toBe(false);
+    const normalized = normalizeValue(args, input);
+    expect(normalized).toEqual({ word: "n:ab", list: ["n:x", "n:y"], other: "AB" });
+    expect(input.word).toBe("AB");
+    expect(normalizeValue(args, normalized, true)).toEqual(normalized);
   });
 });

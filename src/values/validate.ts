@@ -17,6 +17,8 @@ export interface ValidateOptions {
   path?: string;
   /** Decides whether `id` is an ID of `tableName`; without it any string passes `v.id(...)`. */
   isIdOfTable?: (tableName: string, id: string) => boolean;
+  /** The value comes from server code, not a client (formats may accept more from it). */
+  trusted?: boolean;
 }
 
 export type ValidateResult = { ok: true } | { ok: false; path: string; message: string };
@@ -63,8 +65,11 @@ export function validate(validator: GenericValidator, value: unknown, options?: 
 
 function check(validator: GenericValidator, value: unknown, options: ValidateOptions | undefined): Failure | undefined {
   switch (validator.kind) {
-    case "string":
-      return typeof value === "string" ? undefined : mismatch(validator, value);
+    case "string": {
+      if (typeof value !== "string") return mismatch(validator, value);
+      const problem = validator.format?.check(value, { trusted: options?.trusted ?? false }) ?? null;
+      return problem === null ? undefined : { keys: [], problem: `expected ${validator.format!.name}: ${problem}` };
+    }
     case "float64":
       return typeof value === "number" ? undefined : mismatch(validator, value);
     case "int64":

@@ -34,6 +34,7 @@ import type {
 } from "./validatorTypes.js";
 
 export type * from "./validatorTypes.js";
+import type { StringFormat } from "./validatorTypes.js";
 export type { GenericId, Id } from "./id.js";
 
 // Recognises validators even from another copy of the package; inherited, so it never shows
@@ -119,6 +120,17 @@ export type RecordType<Key extends Validator<string, "required", any>, Value ext
 export const v = {
   /** A string. */
   string: (): VString => required({ kind: "string" }),
+  /**
+   * A string of a named format, checked (and optionally normalized) beyond `typeof`.
+   * @example
+   * const vSlug = v.formattedString<Slug>({ name: "a slug", check: (s) => (/^[a-z-]+$/.test(s) ? null : "use a-z and -") });
+   */
+  formattedString: <T extends string = string>(format: StringFormat): VString<T> => {
+    if (typeof format?.name !== "string" || typeof format.check !== "function") {
+      misuse("v.formattedString takes { name, check(value), normalize? }");
+    }
+    return required({ kind: "string", format });
+  },
   /** A JavaScript number (float64), including NaN, ±Infinity and -0. Same as `v.float64()`. */
   number: (): VFloat64 => required({ kind: "float64" }),
   /** A JavaScript number (float64). Same as `v.number()`. */

@@ -27,6 +27,25 @@ interface BaseValidator<Type, IsOptional extends OptionalProperty, FieldPaths ex
 export interface VString<Type = string, IsOptional extends OptionalProperty = "required">
   extends BaseValidator<Type, IsOptional, never> {
   readonly kind: "string";
+  /** A stricter shape the string must have (see `v.formattedString`); absent for `v.string()`. */
+  readonly format?: StringFormat;
+}
+
+/**
+ * A named shape for strings, checked after `typeof`: session IDs, for instance. `normalize`,
+ * when given, replaces the string with what handlers receive (a one-way digest, say): the
+ * engine applies it to function arguments after validation.
+ */
+export interface StringFormat {
+  /** Names the format in errors: `args.sessionId: expected a session ID: ...`. */
+  readonly name: string;
+  /**
+   * What is wrong with `value`, or null when it is well-formed. `trusted` is true when the
+   * caller is server code (another function, the scheduler) rather than a client.
+   */
+  check(value: string, context: { trusted: boolean }): string | null;
+  /** What handlers receive instead of `value`; must return its own outputs unchanged. */
+  normalize?(value: string): string;
 }
 export interface VFloat64<Type = number, IsOptional extends OptionalProperty = "required">
   extends BaseValidator<Type, IsOptional, never> {

@@ -1,0 +1,73 @@
+/**
+ * Applying string formats' `normalize` to a value that already passed validation: what a
+ * handler receives for `v.formattedString({ ..., normalize })` fields (a session ID's one-way
+ * digest, for instance) instead of what the caller sent. Validators without normalizing
+ * formats (nearly all) are detected once and skipped at no cost.
+ */
+import type { GenericValidator } from "./validatorTypes.js";
+import type { Value } from "./value.js";
+import { validateResult } from "./validate.js";
+
+const normalizes = new WeakMap<GenericValidator, boolean>();
+
+/** Whether any string format inside `validator` normalizes. */
+export function hasNormalizer(validator: GenericValidator): boolean {
+  let known = normalizes.get(validator);
+  if (known === undefined) {
+    known = computeHasNormalizer(validator);
+    normalizes.set(validator, known);
+  }
+  return known;
+}
+
+function computeHasNormalizer(validator: GenericValidator): boolean {
+  switch (validator.kind) {
+    case "string":
+      return typeof validator.format?.normalize === "function";
+    case "array":
+      return hasNormalizer(validator.element);
+    case "object":
+      return Object.values(validator.fields).some((field) => hasNormalizer(field as GenericValidator));
+    case "record":
+      return hasNormalizer(validator.key) || hasNormalizer(validator.value);
+    case "union":
+      return validator.members.some(hasNormalizer);
+    default:
+      return false;
+  }
+}
+
+/**
+ * `value` with every normalizing format applied. `value` must already be valid for
+ * `validator` (with the same `trusted`); the input is not modified.
+ */
+export function normalizeValue(validator: GenericValidator, value: Value, trusted = false): Value {
+  if (!hasNormalizer(validator) || value === undefined) return value;
+  switch (validator.kind) {
+    case "string":
+      return validator.format?.normalize ? validator.format.normalize(value as string) : value;
+    case "array":
+      return (value as Value[]).map((item) => normalizeValue(validator.element, item, trusted));
+    case "object": {
+      const out: Record<string, Value> = { ...(value as Record<string, Value>) };
+      for (const [key, field] of Object.entries(validator.fields)) {
+        if (out[key] !== undefined) out[key] = normalizeValue(field as GenericValidator, out[key]!, trusted);
+      }
+      return out;
+    }
+    case "record": {
+      const out: Record<string, Value> = {};
+      for (const [key, item] of Object.entries(value as Record<string, Value>)) {
+        out[normalizeValue(validator.key, key, trusted) as string] = normalizeValue(validator.value, item, trusted);
+      }
+      return out;
+    }
+    case "union": {
+      // The first member the value satisfies is the one it was validated as.
+      const member = validator.members.find((m) => validateResult(m, value, { trusted }).ok);
+      return member ? normalizeValue(member, value, trusted) : value;
+    }
+    default:
+      return value;
+  }
+}
