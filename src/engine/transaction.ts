@@ -7,7 +7,7 @@
  * made and only reach storage if the engine commits the transaction: a handler that throws
  * leaves nothing behind.
  */
-import { walkinError, validateResult, checkValue } from "../values/index.js";
+import { walkinError, validateResult, checkValue, normalizeValue } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import { compareBytes } from "../values/indexKey.js";
 import type { Commit, DocumentWrite, IndexWrite, KeyRange, Storage, Timestamp } from "../storage/types.js";
@@ -247,13 +247,17 @@ export class Transaction {
     }
     checkValue(fields as Value, table.name);
     if (table.validator) {
+      // Documents are written by server code (trusted), and stored normalized: a formatted
+      // field such as a session ID is kept as its digest, never as the raw value.
       const result = validateResult(table.validator, fields, {
         path: table.name,
         isIdOfTable: (tableName: string, id: string) => this.isIdOfTable(tableName, id),
+        trusted: true,
       });
       if (!result.ok) {
         throw walkinError("SCHEMA_VIOLATION", `Document does not match the schema of table "${table.name}": ${result.message}`);
       }
+      return normalizeValue(table.validator, fields, true) as Record<string, Value>;
     }
     return fields;
   }
