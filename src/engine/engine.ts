@@ -20,12 +20,12 @@ import type { SchemaDefinition } from "../server/schema.js";
 import { getFunctionName } from "../server/api.js";
 import type { RegisteredFunction, UserIdentity } from "../server/registration.js";
 import type { Storage, Timestamp } from "../storage/types.js";
-import { Catalog, type IndexInfo } from "./catalog.js";
+import { Catalog } from "./catalog.js";
+import { buildIndexes } from "./indexBuilder.js";
 import { CommitLog, type CommitRecord } from "./commitLog.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
 import { createDatabaseReader, createDatabaseWriter } from "./database.js";
 import { hashSeed, runDeterministic } from "./determinism.js";
-import { indexKeyOf } from "./documents.js";
 import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functions.js";
 import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
@@ -137,7 +137,7 @@ export class Engine {
     const { storage } = options;
     const { catalog, staleIndexes, droppedIndexes } = await Catalog.open(storage, options.schema ?? null, SYSTEM_TABLES);
     const engine = new Engine(storage, catalog, await storage.latestTimestamp(), options);
-    await engine.buildIndexes(staleIndexes, droppedIndexes);
+    engine.latest = await buildIndexes(storage, catalog, engine.latest, staleIndexes, droppedIndexes);
     engine.subscriptions.catchUp();
     await engine.scheduler.start(options.runScheduler ?? true);
     if (options.runScheduler ?? true) engine.startMaintenance();
@@ -370,27 +370,6 @@ export class Engine {
 
   private identityOutsideTransaction(caller: Caller): Promise<UserIdentity | null> {
     return this.read((txn) => this.resolveIdentity(txn, caller));
-  }
-
-  /** Rebuilds new or changed indexes from each table's documents before serving. */
-  private async buildIndexes(stale: IndexInfo[], dropped: string[]): Promise<void> {
-    for (const id of [...dropped, ...stale.map((index) => index.id)]) await this.storage.dropIndex(id);
-    for (const index of stale) {
-      // Built-in indexes are written with every document from the table's first insert, so
-      // "stale" only means "newly registered" for them: there is nothing to backfill.
-      if (index.name === "by_id" || index.name === "by_creation_time") continue;
-      const table = this.catalog.lookup(index.id.slice(0, index.id.lastIndexOf(".")), { system: true })!;
-      const writes = [];
-      const txn = new Transaction(this.storage, this.catalog, this.latest, Date.now());
-      for await (const { doc } of txn.scan(table.indexes.get("by_creation_time")!, {}, "asc")) {
-        writes.push({ indexId: index.id, key: indexKeyOf(index, doc), docId: doc._id });
-      }
-      if (writes.length > 0) {
-        this.latest += 1;
-        await this.storage.commit({ ts: this.latest, documents: [], indexes: writes });
-      }
-    }
-    await this.catalog.markIndexesBuilt(stale, dropped);
   }
 
   /**
