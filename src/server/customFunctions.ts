@@ -21,8 +21,8 @@
  *   if (ctx.user) await ctx.db.patch(ctx.user._id, { name });
  * } });
  */
-import { asObjectValidator, validate, walkinError } from "../values/index.js";
-import type { ObjectType, PropertyValidators, Validator, VObject } from "../values/index.js";
+import { asObjectValidator, normalizeValue, validate, walkinError } from "../values/index.js";
+import type { ObjectType, PropertyValidators, Validator, Value, VObject } from "../values/index.js";
 import type { Expand } from "./dataModel.js";
 import type { ArgsOf, FunctionBuilder, FunctionType, FunctionVisibility, RegisteredFunction } from "./registration.js";
 
@@ -128,11 +128,15 @@ function makeCustomBuilder(type: FunctionType) {
           customArgs[key] = allArgs[key];
           delete rest[key];
         }
+        let inputArgs = customArgs;
         if (!mergedArgs) {
+          // The engine did not see these args, so check and normalize them here, as a
+          // client's (the stricter reading: formats such as session IDs refuse digests).
           const isIdOfTable = ctx.db ? (table: string, id: string) => ctx.db.normalizeId(table, id) !== null : undefined;
           validate(customValidator, customArgs, { path: "args", isIdOfTable });
+          inputArgs = normalizeValue(customValidator, customArgs as Value) as Record<string, unknown>;
         }
-        const added = await custom.input(ctx, customArgs, extra);
+        const added = await custom.input(ctx, inputArgs, extra);
         const result = await handler({ ...ctx, ...added.ctx }, { ...rest, ...added.args });
         if (added.onSuccess) await added.onSuccess({ ctx, args: allArgs, result });
         return result;

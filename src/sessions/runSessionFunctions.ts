@@ -8,11 +8,14 @@ import type { Expand } from "../server/dataModel.js";
 import type { FunctionVisibility, GenericActionCtx } from "../server/registration.js";
 import type { SessionId } from "./sessionId.js";
 
-/** A reference to a function of `Type` that takes a `sessionId`. */
+/**
+ * A reference to a function of `Type` that takes a `sessionId` (typed `string` by the session
+ * builders, `SessionId` by functions spreading `SessionIdArg`: both fit).
+ */
 export type SessionFunctionReference<Type extends "query" | "mutation" | "action"> = FunctionReference<
   Type,
   FunctionVisibility,
-  { sessionId: SessionId }
+  { sessionId: string }
 >;
 
 /** The args of a session function without `sessionId`: optional when nothing else is required. */

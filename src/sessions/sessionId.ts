@@ -69,7 +69,7 @@ function describeReceived(value: string): string {
     return "a UUID with uppercase letters (session IDs are lowercase)";
   }
   if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) {
-    return "a UUID that is not version 4";
+    return value[14] === "4" ? "a UUID v4 with an invalid variant (expected 8, 9, a or b after the third dash)" : "a UUID that is not version 4";
   }
   return `a string of ${value.length} character${value.length === 1 ? "" : "s"}`;
 }
