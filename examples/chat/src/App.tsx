@@ -1,35 +1,55 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { useConnectionState, useMutation, useQuery } from "walkin/react";
+import { useConnectionState, useQuery } from "walkin/react";
+import { useSessionMutation, useSessionQuery } from "walkin/sessions/react";
 import { isWalkinError } from "walkin/values";
 import { api } from "../functions/_generated/api.js";
-import { randomName } from "./names";
 
-const NAME_KEY = "walkin-chat-name";
+export type SessionMode = "tab" | "browser";
 
-export function App() {
+function messageOf(error: unknown): string {
+  return isWalkinError(error) ? error.message : "Something went wrong. Try again.";
+}
+
+export function App({ mode, onModeChange }: { mode: SessionMode; onModeChange: (mode: SessionMode) => void }) {
   const messages = useQuery(api.messages.list);
-  const send = useMutation(api.messages.send);
+  const me = useSessionQuery(api.users.me);
+  const ensure = useSessionMutation(api.users.ensure);
+  const setName = useSessionMutation(api.users.setName);
+  const send = useSessionMutation(api.messages.send);
   const connection = useConnectionState();
-  const [name, setName] = useState(() => sessionStorage.getItem(NAME_KEY) ?? randomName());
   const [draft, setDraft] = useState("");
+  const [nameDraft, setNameDraft] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const bottom = useRef<HTMLDivElement>(null);
 
+  // Every visitor gets a user (with a generated name) at once, no sign-up needed.
   useEffect(() => {
-    sessionStorage.setItem(NAME_KEY, name);
-  }, [name]);
+    void ensure().catch((e: unknown) => setError(messageOf(e)));
+  }, [ensure]);
   useEffect(() => {
     bottom.current?.scrollIntoView({ block: "end" });
   }, [messages?.length]);
 
-  async function onSubmit(event: FormEvent) {
+  async function onSend(event: FormEvent) {
     event.preventDefault();
     setError(null);
     try {
-      await send({ author: name, body: draft });
+      await send({ body: draft });
       setDraft("");
     } catch (e) {
-      setError(isWalkinError(e) ? e.message : "Could not send the message. Try again.");
+      setError(messageOf(e));
+    }
+  }
+
+  async function onRename(event: FormEvent) {
+    event.preventDefault();
+    if (nameDraft === null) return;
+    setError(null);
+    try {
+      await setName({ name: nameDraft });
+      setNameDraft(null);
+    } catch (e) {
+      setError(messageOf(e));
     }
   }
 
@@ -41,15 +61,32 @@ export function App() {
           {connection.isWebSocketConnected ? "live" : "reconnecting…"}
         </span>
       </header>
-      <label className="name">
-        You are
-        <input value={name} maxLength={40} onChange={(e) => setName(e.target.value)} aria-label="Your name" />
-      </label>
+      <div className="bar">
+        <form className="name" onSubmit={onRename}>
+          <label htmlFor="name">You are</label>
+          <input
+            id="name"
+            aria-label="Your name"
+            maxLength={40}
+            value={nameDraft ?? me?.name ?? ""}
+            placeholder="…"
+            onChange={(e) => setNameDraft(e.target.value)}
+          />
+          {nameDraft !== null && <button type="submit">Rename</button>}
+        </form>
+        <label className="mode" title="Per tab: each tab is its own visitor. Per browser: all tabs share one.">
+          Session
+          <select aria-label="Session scope" value={mode} onChange={(e) => onModeChange(e.target.value as SessionMode)}>
+            <option value="tab">per tab</option>
+            <option value="browser">per browser</option>
+          </select>
+        </label>
+      </div>
       <ol className="messages" aria-live="polite">
         {messages === undefined && <li className="empty">Loading…</li>}
         {messages?.length === 0 && <li className="empty">No messages yet. Say hello!</li>}
         {messages?.map((m) => (
-          <li key={m._id} className={m.author === name ? "mine" : ""}>
+          <li key={m._id} className={m.authorId === me?._id ? "mine" : ""}>
             <span className="author">{m.author}</span>
             <span className="body">{m.body}</span>
             <time dateTime={new Date(m._creationTime).toISOString()}>
@@ -59,7 +96,7 @@ export function App() {
         ))}
         <div ref={bottom} />
       </ol>
-      <form onSubmit={onSubmit}>
+      <form className="compose" onSubmit={onSend}>
         <input value={draft} onChange={(e) => setDraft(e.target.value)} placeholder="Write a message…" aria-label="Message" />
         <button type="submit">Send</button>
       </form>

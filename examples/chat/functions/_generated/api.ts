@@ -5,10 +5,14 @@
  */
 import { anyApi } from "walkin/server";
 import type { ApiFromModules } from "walkin/server";
+import type * as lib_sessions from "../lib/sessions.js";
 import type * as messages from "../messages.js";
+import type * as users from "../users.js";
 
 type Modules = {
+  "lib/sessions": typeof lib_sessions;
   messages: typeof messages;
+  users: typeof users;
 };
 
 /** References to public functions, for clients and for other functions. */

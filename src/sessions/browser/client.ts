@@ -1,0 +1,94 @@
+/**
+ * `SessionClient`: a `WalkinClient` wrapper that adds the page's session ID as the
+ * `sessionId` argument of every call, for plain TypeScript and tests.
+ *
+ * Calls read `source.current` when they are made, so a call issued after a refresh resolved
+ * uses the new ID. A watch subscribes with the current ID and, when the source switches,
+ * subscribes with the new ID before dropping the old subscription (so the client never has a
+ * moment with neither), then tells its listeners.
+ */
+import type { MutationOptions, WalkinClient, Watch } from "../../browser/index.js";
+import type { FunctionArgs, FunctionReference, FunctionReturnType } from "../../server/api.js";
+import type { SessionIdSource } from "./source.js";
+
+/** A function's args without `sessionId`, which the session helpers supply. */
+export type SessionArgs<F extends FunctionReference<any>> = Omit<FunctionArgs<F>, "sessionId">;
+
+/** `[args?]` when `sessionId` is the function's only required argument, `[args]` otherwise. */
+export type SessionArgsRest<F extends FunctionReference<any>> = {} extends SessionArgs<F>
+  ? [args?: SessionArgs<F>]
+  : [args: SessionArgs<F>];
+
+/** A function that takes a `sessionId: string` argument. */
+export type SessionFunction<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, "public", { sessionId: string }, any>;
+
+/**
+ * @example
+ * const source = createSessionIdSource({ store: localStorageStore("my-app"), scope: "browser" });
+ * const sessions = new SessionClient(new WalkinClient(url), source);
+ * await sessions.mutation(api.cart.add, { item: "apple" }); // sends { item, sessionId }
+ */
+export class SessionClient {
+  constructor(
+    readonly client: WalkinClient,
+    readonly source: SessionIdSource,
+  ) {}
+
+  async query<Q extends SessionFunction<"query">>(query: Q, ...args: SessionArgsRest<Q>): Promise<FunctionReturnType<Q>> {
+    return this.client.query(query, await this.withId(args[0]));
+  }
+
+  /** `options.optimisticUpdate` sees the args with `sessionId`. */
+  async mutation<M extends SessionFunction<"mutation">>(
+    mutation: M,
+    ...[args, options]: [...SessionArgsRest<M>, options?: MutationOptions<NoInfer<FunctionArgs<M>>>]
+  ): Promise<FunctionReturnType<M>> {
+    return this.client.mutation(mutation, await this.withId(args), options);
+  }
+
+  async action<A extends SessionFunction<"action">>(action: A, ...args: SessionArgsRest<A>): Promise<FunctionReturnType<A>> {
+    return this.client.action(action, await this.withId(args[0]));
+  }
+
+  /** A live query that follows the session ID across refreshes. */
+  watchQuery<Q extends SessionFunction<"query">>(query: Q, ...args: SessionArgsRest<Q>): Watch<FunctionReturnType<Q>> {
+    const userArgs = args[0];
+    const watchFor = (id: string) => this.client.watchQuery(query, { ...userArgs, sessionId: id } as FunctionArgs<Q>);
+    let watchedId = this.source.current;
+    let inner = watchedId === undefined ? undefined : watchFor(watchedId);
+    return {
+      onUpdate: (callback) => {
+        let active = true;
+        let unsubscribeInner: (() => void) | undefined;
+        const follow = (id: string) => {
+          if (!active) return;
+          if (id !== watchedId || inner === undefined) {
+            watchedId = id;
+            inner = watchFor(id);
+          }
+          const previous = unsubscribeInner;
+          unsubscribeInner = inner.onUpdate(callback);
+          previous?.();
+          callback();
+        };
+        const unsubscribeSource = this.source.subscribe(follow);
+        if (this.source.current !== undefined) follow(this.source.current);
+        else void this.source.ready.then((id) => follow(this.source.current ?? id));
+        return () => {
+          active = false;
+          unsubscribeSource();
+          unsubscribeInner?.();
+        };
+      },
+      localQueryResult: () => {
+        if (this.source.current !== watchedId) return undefined; // switching: the old ID's result is stale
+        return inner?.localQueryResult();
+      },
+    };
+  }
+
+  private async withId(args: object | undefined): Promise<any> {
+    const sessionId = this.source.current ?? (await this.source.ready);
+    return { ...args, sessionId };
+  }
+}

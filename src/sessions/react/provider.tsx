@@ -1,0 +1,205 @@
+/**
+ * `SessionProvider` and `useSessionId`: the page's session ID in React, backed by one
+ * `SessionIdSource` (the provider's own, or the `source` prop shared with a `SessionClient`).
+ *
+ * Rendering: components read the ID through `useSyncExternalStore`. Its server snapshot is
+ * `initialSessionId` (undefined when not given) with `ssrFriendly`, so the server HTML and the
+ * hydrating render agree, and React re-renders with the stored ID right after hydration; a
+ * client-only render has the ID at once. Without `ssrFriendly` the server snapshot is the
+ * source's ID (a random one on the server), which suits client-only apps.
+ *
+ * A foreign `useStorage` hook (usehooks-ts) is bridged: the provider calls it, reads its value
+ * into a store that the source uses, and writes new IDs back to it in an effect (writing
+ * while rendering would update other components mid-render). Such hooks get cross-tab
+ * updates only as far as the hook itself reports them, and no duplicate-tab detection.
+ */
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from "react";
+import { createSessionIdSource, type SessionIdSource, type SessionIdStore } from "../browser/index.js";
+import { walkinError } from "../../values/errors.js";
+import { STORE, isStoreHook, useSessionStorage, type UseStorage } from "./storage.js";
+
+export interface SessionProviderProps {
+  /** Where the ID is kept (default `useSessionStorage`, per tab). Must not change while mounted. */
+  useStorage?: UseStorage;
+  /** The storage key (default "walkin-session-id"); give each app on one origin its own. */
+  storageKey?: string;
+  /** Makes new IDs (default UUID v4 from Web Crypto). */
+  idGenerator?: () => string;
+  /** No ID during server rendering and hydration: session queries skip, mutations wait. */
+  ssrFriendly?: boolean;
+  /** The ID the server rendered with (e.g. from `readSessionIdCookie`); used if storage has none. */
+  initialSessionId?: string;
+  /** A duplicated tab got `newId` instead of `oldId` (per-tab storage only). */
+  onDuplicateTab?: (oldId: string, newId: string) => unknown | Promise<unknown>;
+  /** Use this source instead of making one, to share it with a `SessionClient`. */
+  source?: SessionIdSource;
+  children?: ReactNode;
+}
+
+export interface SessionContextValue {
+  source: SessionIdSource | undefined;
+  serverId: string | undefined;
+}
+
+const SessionContext = createContext<SessionContextValue | undefined>(undefined);
+const isServer = typeof window === "undefined";
+
+/**
+ * @example
+ * <WalkinProvider client={client}>
+ *   <SessionProvider storageKey="my-app" useStorage={useLocalStorage}>
+ *     <App />
+ *   </SessionProvider>
+ * </WalkinProvider>
+ */
+export function SessionProvider(props: SessionProviderProps) {
+  const { storageKey = "walkin-session-id", ssrFriendly = false, initialSessionId } = props;
+  const useStorage = props.useStorage ?? useSessionStorage;
+  const foreign = props.source === undefined && !isStoreHook(useStorage) ? useStorage : undefined;
+  const bridge = useForeignStorage(foreign, storageKey);
+
+  const [source] = useState(() => {
+    if (props.source) return props.source;
+    if (isServer && ssrFriendly) return undefined; // no crypto, no storage needed on the server
+    const ready = isStoreHook(useStorage) ? useStorage[STORE] : undefined;
+    return createSessionIdSource({
+      store: bridge?.store ?? ready!.make(storageKey),
+      scope: bridge ? "browser" : ready!.scope,
+      idGenerator: props.idGenerator,
+      initialId: initialSessionId,
+      onDuplicateTab: props.onDuplicateTab,
+      channel: bridge || isServer ? null : undefined,
+      channelName: `walkin-session:${storageKey}`,
+    });
+  });
+  useDisposeOnUnmount(props.source === undefined ? source : undefined);
+
+  const serverId = ssrFriendly ? initialSessionId : (source?.current ?? initialSessionId);
+  const value = useMemo(() => ({ source, serverId }), [source, serverId]);
+  return <SessionContext.Provider value={value}>{props.children}</SessionContext.Provider>;
+}
+
+/**
+ * `[sessionId, refreshSessionId, sessionIdPromise]`. `sessionId` is undefined only during
+ * server rendering and hydration with `ssrFriendly`; the promise resolves with the ID then.
+ *
+ * @example
+ * const [sessionId, refreshSessionId] = useSessionId();
+ * const transfer = useMutation(api.sessions.transfer);
+ * await refreshSessionId((newId) => transfer({ from: sessionId!, to: newId }));
+ */
+export function useSessionId(): readonly [
+  sessionId: string | undefined,
+  refreshSessionId: (beforeUpdate?: (newId: string) => unknown | Promise<unknown>) => Promise<string>,
+  sessionIdPromise: Promise<string>,
+] {
+  const { source, serverId } = useSessionContext();
+  const subscribe = useCallback((cb: () => void) => source?.subscribe(cb) ?? (() => {}), [source]);
+  const sessionId = useSyncExternalStore(subscribe, () => source?.current ?? serverId, () => serverId);
+  const refresh = useCallback(
+    (beforeUpdate?: (newId: string) => unknown | Promise<unknown>) =>
+      source ? source.refresh(beforeUpdate) : Promise.reject(noSourceError()),
+    [source],
+  );
+  const promise = useMemo(
+    () => (sessionId !== undefined ? Promise.resolve(sessionId) : (source?.ready ?? new Promise<string>(() => {}))),
+    [sessionId, source],
+  );
+  return [sessionId, refresh, promise] as const;
+}
+
+/** The provider's context; throws a clear error outside one. */
+export function useSessionContext(): SessionContextValue {
+  const context = useContext(SessionContext);
+  if (context === undefined) {
+    throw walkinError(
+      "MISUSE",
+      "Session hooks need a session ID, and this component has none above it. " +
+        "Did you forget to wrap your app in <SessionProvider> (inside <WalkinProvider>)?",
+    );
+  }
+  return context;
+}
+
+/**
+ * Reads the ID when called (never a stale closure): the ID itself when there is one, so calls
+ * go out synchronously like `useMutation`'s, else a promise (during hydration with `ssrFriendly`).
+ */
+export function useSessionIdGetter(): () => string | Promise<string> {
+  const { source } = useSessionContext();
+  return useCallback(() => {
+    if (source === undefined) return Promise.reject(noSourceError());
+    return source.current ?? source.ready;
+  }, [source]);
+}
+
+function noSourceError() {
+  return walkinError("MISUSE", "There is no session ID during server rendering. Call session mutations and actions from the browser.");
+}
+
+/**
+ * StrictMode mounts, unmounts and remounts synchronously: dispose only when no mount is left
+ * by the next microtask.
+ */
+function useDisposeOnUnmount(source: SessionIdSource | undefined) {
+  const [mounts] = useState(() => ({ count: 0 }));
+  useEffect(() => {
+    if (!source) return;
+    mounts.count++;
+    return () => {
+      mounts.count--;
+      queueMicrotask(() => {
+        if (mounts.count === 0) source.dispose();
+      });
+    };
+  }, [source, mounts]);
+}
+
+/** Adapts a foreign `(key, initial) => [value, setValue]` hook into a store (see the file header). */
+function useForeignStorage(useStorage: UseStorage | undefined, key: string): { store: SessionIdStore } | undefined {
+  const [state] = useState(() => {
+    let value: string | undefined;
+    let pending: string | undefined;
+    let setValue: ((value: string) => void) | undefined;
+    let mounted = false;
+    const listeners = new Set<(value: string | undefined) => void>();
+    const store: SessionIdStore = {
+      kind: "memory",
+      get: () => pending ?? value,
+      // Before mount the source writes while rendering: defer to the effect. After it, writes
+      // come from refreshes and other tabs, outside rendering, and go straight to the hook.
+      set: (id) => {
+        pending = id;
+        if (mounted) setValue?.(id);
+      },
+      subscribe: (cb) => (listeners.add(cb), () => void listeners.delete(cb)),
+    };
+    return {
+      store,
+      read(next: unknown, set: (value: string) => void) {
+        setValue = set;
+        const changed = typeof next === "string" && next !== value;
+        value = typeof next === "string" ? next : undefined;
+        return changed;
+      },
+      flush() {
+        mounted = true;
+        if (pending !== undefined && pending !== value) setValue?.(pending);
+        else pending = undefined;
+      },
+      emit() {
+        if (pending === undefined || pending === value) for (const l of [...listeners]) l(value);
+        if (pending === value) pending = undefined;
+      },
+    };
+  });
+  const result = useStorage?.(key, undefined);
+  const changed = result ? state.read(result[0], result[1]) : false;
+  useEffect(() => {
+    if (!useStorage) return;
+    state.flush();
+    if (changed) state.emit();
+  });
+  if (!useStorage) return undefined;
+  return state;
+}
