@@ -95,3 +95,5 @@ function completeIdentity(identity: TestIdentity): UserIdentity {
   return { ...identity, subject, issuer, tokenIdentifier: identity.tokenIdentifier ?? `${issuer}|${subject}` };
 }
 
+
+export { startLiveBackend, type LiveBackend } from "./liveBackend.js";
