@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useConnectionState, useQuery } from "walkin/react";
-import { useSessionMutation, useSessionQuery } from "walkin/sessions/react";
+import { useSessionId, useSessionMutation, useSessionQuery } from "walkin/sessions/react";
 import { isWalkinError } from "walkin/values";
 import { api } from "../functions/_generated/api.js";
 
@@ -11,6 +11,7 @@ function messageOf(error: unknown): string {
 }
 
 export function App({ mode, onModeChange }: { mode: SessionMode; onModeChange: (mode: SessionMode) => void }) {
+  const [sessionId] = useSessionId();
   const messages = useQuery(api.messages.list);
   const me = useSessionQuery(api.users.me);
   const ensure = useSessionMutation(api.users.ensure);
@@ -22,10 +23,11 @@ export function App({ mode, onModeChange }: { mode: SessionMode; onModeChange: (
   const [error, setError] = useState<string | null>(null);
   const bottom = useRef<HTMLDivElement>(null);
 
-  // Every visitor gets a user (with a generated name) at once, no sign-up needed.
+  // Every visitor gets a user (with a generated name) at once, no sign-up needed; again when
+  // the session changes (a duplicated tab switches to its own session, for instance).
   useEffect(() => {
-    void ensure().catch((e: unknown) => setError(messageOf(e)));
-  }, [ensure]);
+    if (sessionId) void ensure().catch((e: unknown) => setError(messageOf(e)));
+  }, [ensure, sessionId]);
   useEffect(() => {
     bottom.current?.scrollIntoView({ block: "end" });
   }, [messages?.length]);
