@@ -157,7 +157,7 @@ describe("article 004: session tracking via parameter injection", () => {
     t = walkinTest(schema, modules);
     const sessionId = randomUUID();
     expect(await client("query", "demo:mySessionQuery", { sessionId, arg1: 1 })).toEqual({ name: null, arg1: 1 });
-    const result = (await client("action", "demo:renameAndRead", { sessionId, name: "Grace" })) as any;
+    const result = (await client("action", "demo:renameAndRead", { sessionId, name: "Grace" })) as { me: unknown; passedThrough: string };
     expect(result.me).toEqual({ name: "Grace", arg1: 4 });
     expect(result.passedThrough).toMatch(/^sd1_/);
     expect(await client("query", "demo:mySessionQuery", { sessionId, arg1: 2 })).toEqual({ name: "Grace", arg1: 2 });

@@ -10,7 +10,7 @@ describe("generateSessionId", () => {
   });
 
   it("builds a UUID v4 from getRandomValues where randomUUID is missing (plain http)", () => {
-    const getRandomValues = <T extends ArrayBufferView | null>(array: T): T => globalThis.crypto.getRandomValues(array as any);
+    const getRandomValues = <T extends ArrayBufferView | null>(array: T): T => globalThis.crypto.getRandomValues(array as Uint8Array) as unknown as T;
     const ids = new Set(Array.from({ length: 200 }, () => generateSessionId({ getRandomValues })));
     expect(ids.size).toBe(200);
     for (const id of ids) expect(isUuidV4(id)).toBe(true);
