@@ -8,7 +8,8 @@
  * in one of the reader's ranges. The same test decides "retry this mutation" (OCC) and
  * "re-run this subscription".
  */
-import { compareBytes, prefixSuccessor } from "../values/indexKey.js";
+import { prefixSuccessor } from "../values/indexKey.js";
+import { rangeContains } from "../storage/keyRange.js";
 import type { KeyRange } from "../storage/types.js";
 
 /** indexId → keys written. */
@@ -52,16 +53,4 @@ export function prefixRange(prefix: Uint8Array): KeyRange {
     lower: prefix.length === 0 ? undefined : { key: prefix, inclusive: true },
     upper: successor === null ? undefined : { key: successor, inclusive: false },
   };
-}
-
-export function rangeContains(range: KeyRange, key: Uint8Array): boolean {
-  if (range.lower) {
-    const c = compareBytes(key, range.lower.key);
-    if (c < 0 || (c === 0 && !range.lower.inclusive)) return false;
-  }
-  if (range.upper) {
-    const c = compareBytes(key, range.upper.key);
-    if (c > 0 || (c === 0 && !range.upper.inclusive)) return false;
-  }
-  return true;
 }

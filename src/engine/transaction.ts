@@ -15,7 +15,8 @@ import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
 import { decodeDocument, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
 import { newDocumentId, tableNumberOfId } from "./ids.js";
 import { LIMITS } from "./limits.js";
-import { ReadSet, rangeContains, type WriteSet } from "./readSet.js";
+import { ReadSet, type WriteSet } from "./readSet.js";
+import { rangeContains } from "../storage/keyRange.js";
 
 /**
  * Hands out `_creationTime`s: the transaction's time in ms, nudged forward by a microsecond

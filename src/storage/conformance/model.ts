@@ -2,7 +2,8 @@
  * A reference storage for the conformance suite: the `Storage` semantics written as plainly as
  * possible (lists of versions, filtered on every read), to compare real backends against.
  */
-import type { Commit, DocumentVersion, IndexEntry, KeyRange, ScanRequest, Timestamp } from "../types.js";
+import type { Commit, DocumentVersion, IndexEntry, ScanRequest, Timestamp } from "../types.js";
+import { rangeContains } from "../keyRange.js";
 
 /** memcmp order: the first differing byte decides; otherwise the shorter key sorts first. */
 export function compareBytes(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -11,18 +12,6 @@ export function compareBytes(a: ArrayLike<number>, b: ArrayLike<number>): number
     if (a[i] !== b[i]) return a[i]! - b[i]!;
   }
   return a.length - b.length;
-}
-
-export function inRange(key: Uint8Array, range: KeyRange): boolean {
-  if (range.lower) {
-    const c = compareBytes(key, range.lower.key);
-    if (c < 0 || (c === 0 && !range.lower.inclusive)) return false;
-  }
-  if (range.upper) {
-    const c = compareBytes(key, range.upper.key);
-    if (c > 0 || (c === 0 && !range.upper.inclusive)) return false;
-  }
-  return true;
 }
 
 interface EntryVersion {
@@ -54,7 +43,7 @@ export class ReferenceStorage {
     const visible = this.entries.filter((e) => e.indexId === request.indexId && e.ts <= request.readTs);
     const live: IndexEntry[] = [];
     for (const e of newestPerGroup(visible, (v) => v.key.join())) {
-      if (e.docId === null || !inRange(e.key, request.range)) continue;
+      if (e.docId === null || !rangeContains(request.range, e.key)) continue;
       const doc = this.getDocument(e.docId, request.readTs);
       if (doc !== null && doc.body !== null) live.push({ key: e.key, doc: { ...doc, body: doc.body } });
     }
