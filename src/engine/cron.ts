@@ -5,7 +5,7 @@
  * transaction schedules the run and advances the due time, so a restart neither skips nor
  * repeats a run. Changing a job's schedule, target or args resets its due time.
  */
-import type { Value } from "../values/index.js";
+import { walkinError, type Value } from "../values/index.js";
 import { isCronJobs, nextRunAfter, type CronJob } from "../server/cron.js";
 import type { Engine } from "./engine.js";
 import type { Modules } from "./functions.js";
@@ -22,9 +22,15 @@ export class Crons {
 
   constructor(private readonly jobs: Map<string, CronJob>) {}
 
-  static fromModules(modules: Modules): Crons {
+  /** The app's `crons` module plus jobs that engine hooks add (`extra`). */
+  static fromModules(modules: Modules, extra: CronJob[] = []): Crons {
     const crons = modules["crons"]?.["default"];
-    return new Crons(isCronJobs(crons) ? crons.jobs : new Map());
+    const jobs = new Map(isCronJobs(crons) ? crons.jobs : []);
+    for (const job of extra) {
+      if (jobs.has(job.name)) throw walkinError("MISUSE", `Cron job "${job.name}" is declared twice; rename the app's job.`);
+      jobs.set(job.name, job);
+    }
+    return new Crons(jobs);
   }
 
   /** Makes `_cron_jobs` match the declared jobs. */

@@ -18,7 +18,10 @@ import { walkinError, isWalkinError } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import type { SchemaDefinition } from "../server/schema.js";
 import { getFunctionName } from "../server/api.js";
-import type { RegisteredFunction, UserIdentity } from "../server/registration.js";
+import type { CallerRequest, RegisteredFunction, UserIdentity } from "../server/registration.js";
+import { findEngineHooks, type AuthenticateHook } from "../server/hooks.js";
+import type { DatabaseWriter } from "../server/database.js";
+import type { AnyDataModel } from "../server/dataModel.js";
 import type { Storage, Timestamp } from "../storage/types.js";
 import { Catalog } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
@@ -51,13 +54,14 @@ export interface Caller {
   token?: string | null;
   /** Calls from clients may not reach internal functions. */
   fromClient?: boolean;
+  /** Where a client's call came from (absent for server-internal calls). */
+  request?: CallerRequest;
 }
 
+export type { CallerRequest };
+
 /** Resolves a token to an identity, inside the calling transaction (reads are tracked). */
-export type Authenticate = (
-  ctx: { db: ReturnType<typeof createDatabaseReader>; now: number },
-  token: string,
-) => Promise<UserIdentity | null>;
+export type Authenticate = AuthenticateHook;
 
 export interface EngineOptions {
   storage: Storage;
@@ -108,6 +112,9 @@ export class Engine {
   private lastPruneStart = 0;
   private maintenance: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Writes requested by the authenticate hook, by key, not yet run (see `writeLater`). */
+  private readonly laterWrites = new Map<string, (db: DatabaseWriter<AnyDataModel>) => Promise<void>>();
+  private readonly authenticate: Authenticate | undefined;
   readonly scheduler: ReturnType<typeof createScheduler>;
 
   private constructor(
@@ -130,7 +137,9 @@ export class Engine {
       committed: (record, tables) => this.onCommitted(record, tables),
     });
     this.subscriptions = new Subscriptions(this);
-    this.scheduler = createScheduler(this, Crons.fromModules(options.modules));
+    const hooks = findEngineHooks(options.modules);
+    this.authenticate = options.authenticate ?? hooks.authenticate;
+    this.scheduler = createScheduler(this, Crons.fromModules(options.modules, hooks.crons));
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -177,6 +186,7 @@ export class Engine {
     const inner: Caller = { ...caller, fromClient: false };
     return {
       auth: { getUserIdentity: () => this.identityOutsideTransaction(caller) },
+      request: caller.request ?? null,
       scheduler: this.scheduler.forAction(),
       runQuery: (ref: unknown, a?: unknown) => this.runQuery(getFunctionName(ref as never), a ?? {}, inner),
       runMutation: async (ref: unknown, a?: unknown) => (await this.runMutation(getFunctionName(ref as never), a ?? {}, inner)).value,
@@ -364,8 +374,25 @@ export class Engine {
 
   private async resolveIdentity(txn: Transaction, caller: Caller): Promise<UserIdentity | null> {
     if (caller.identity !== undefined) return caller.identity;
-    if (!caller.token || !this.options.authenticate) return null;
-    return this.options.authenticate({ db: createDatabaseReader(txn, this.catalog, { system: true }), now: txn.now }, caller.token);
+    if (!caller.token || !this.authenticate) return null;
+    const db = createDatabaseReader(txn, this.catalog, { system: true }) as never;
+    return this.authenticate({ db, now: txn.now, writeLater: (key, work) => this.writeLater(key, work) }, caller.token);
+  }
+
+  /**
+   * Runs `work` soon in its own system transaction; a second request under a pending key is
+   * dropped. Queries cannot write, so the auth hook uses this to record that a session was
+   * used; failures are logged, never surfaced to the call that asked.
+   */
+  private writeLater(key: string, work: (db: DatabaseWriter<AnyDataModel>) => Promise<void>): void {
+    if (this.closed || this.laterWrites.has(key)) return;
+    this.laterWrites.set(key, work);
+    setImmediate(() => {
+      if (this.closed) return;
+      void this.runSystemMutation((txn) => work(createDatabaseWriter(txn, this.catalog) as never))
+        .catch((error) => this.logError("A deferred write failed", error))
+        .finally(() => this.laterWrites.delete(key));
+    });
   }
 
   private identityOutsideTransaction(caller: Caller): Promise<UserIdentity | null> {

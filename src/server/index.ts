@@ -17,13 +17,15 @@ export type {
   FunctionReturnType,
   OptionalRestArgs,
 } from "./api.js";
-export { cronJobs, CronJobs } from "./cron.js";
+export { cronJobs, CronJobs, type CronJob } from "./cron.js";
+export { defineEngineHooks, isEngineHooks, type AuthenticateCtx, type AuthenticateHook, type EngineHooks } from "./hooks.js";
 export { paginationOptsValidator } from "./pagination.js";
 export { httpRouter, httpAction, HttpRouter, isHttpRouter, type PublicHttpAction, type RouteSpec, type HttpMethod } from "./router.js";
 export type {
   ActionBuilder,
   ArgsOf,
   Auth,
+  CallerRequest,
   FunctionBuilder,
   FunctionType,
   FunctionVisibility,

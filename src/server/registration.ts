@@ -58,8 +58,20 @@ export interface GenericMutationCtx<DM extends GenericDataModel> {
   scheduler: Scheduler;
 }
 
+/**
+ * The network facts of a client's call, for rate limits and session listings: the peer
+ * address and the few headers that say who is behind a proxy or which browser it is.
+ */
+export interface CallerRequest {
+  remoteAddress: string | null;
+  /** Lower-cased names: user-agent, x-forwarded-for, x-real-ip, cf-connecting-ip, forwarded. */
+  headers: Readonly<Record<string, string>>;
+}
+
 export interface GenericActionCtx<_DM extends GenericDataModel = GenericDataModel> {
   auth: Auth;
+  /** Where the client's call came from; null when the server itself called (scheduler, crons). */
+  request: CallerRequest | null;
   scheduler: Scheduler;
   runQuery<F extends FunctionReference<"query", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
   runMutation<F extends FunctionReference<"mutation", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;

@@ -15,7 +15,7 @@
  *  - Ping is answered at once.
  */
 import type { WebSocket, RawData } from "ws";
-import type { Caller } from "../engine/engine.js";
+import type { Caller, CallerRequest } from "../engine/engine.js";
 import { convertFromJson, convertToJson, type Value } from "../values/index.js";
 import { encodeTransition } from "./chunking.js";
 import { ConnectionState, type SubscribeRequest } from "./connectionState.js";
@@ -51,8 +51,8 @@ export class Connection {
   private phase: Phase = { kind: "awaitingConnect" };
   private readonly state = new ConnectionState(PROTOCOL_LIMITS.maxQueriesPerConnection);
   private readonly bucket = new TokenBucket(PROTOCOL_LIMITS.messagesPerSecond, PROTOCOL_LIMITS.messageBurst);
-  private caller: Caller = { token: null, fromClient: true };
-  private callerAt: Promise<Caller> = Promise.resolve(this.caller);
+  private caller: Caller;
+  private callerAt: Promise<Caller>;
   private control: Promise<void> = Promise.resolve();
   private mutations: Promise<void> = Promise.resolve();
   /** Set by shutdown: mutations not yet started are dropped (the client re-sends them). */
@@ -63,7 +63,10 @@ export class Connection {
   constructor(
     private readonly socket: WebSocket,
     private readonly host: ConnectionHost,
+    private readonly request?: CallerRequest,
   ) {
+    this.caller = { token: null, fromClient: true, request };
+    this.callerAt = Promise.resolve(this.caller);
     socket.on("message", (data, isBinary) => this.receive(data, isBinary));
     socket.on("pong", () => (this.missedPongs = 0));
     socket.on("close", () => this.end());
@@ -160,7 +163,7 @@ export class Connection {
       }
       const refused = message.token === null ? null : await this.checkToken(message.token);
       if (refused) return this.send({ type: "AuthError", baseVersion: message.baseVersion, error: refused });
-      this.caller = { token: message.token, fromClient: true };
+      this.caller = { token: message.token, fromClient: true, request: this.request };
       decide(this.caller);
       await this.resubscribeAll(message.baseVersion + 1);
     }, undefined);

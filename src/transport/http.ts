@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Caller } from "../engine/engine.js";
+import { callerRequestOf } from "./callerRequest.js";
 import type { HttpRouter } from "../server/router.js";
 import type { GenericActionCtx } from "../server/registration.js";
 import { convertFromJson, convertToJson, walkinError, type JSONValue, type Value, type WalkinErrorCode } from "../values/index.js";
@@ -74,7 +75,7 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, pat
   if (body === null) return sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
   const call = parseCall(body.toString("utf8"));
   if (!call.ok) return sendError(response, { code: "INVALID_ARGUMENT", message: call.error });
-  const caller: Caller = { token: bearerToken(request), fromClient: true };
+  const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request) };
   try {
     if (caller.token && !(await context.engines.current.actionCtx(caller).auth.getUserIdentity())) {
       return sendError(response, { code: "UNAUTHENTICATED", message: "The auth token was not accepted: it is invalid, expired or revoked. Sign in again to get a new one." });
@@ -142,7 +143,7 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
     headers: toHeaders(request),
     ...(body === undefined ? {} : { body: new Uint8Array(body) }),
   });
-  const caller: Caller = { token: bearerToken(request), fromClient: true };
+  const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request) };
   const ctx = context.engines.current.actionCtx(caller) as unknown as GenericActionCtx;
   let answer: unknown;
   try {

@@ -10,6 +10,7 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { Engine } from "../engine/engine.js";
 import type { HttpRouter } from "../server/router.js";
+import { callerRequestOf } from "./callerRequest.js";
 import { Connection, type ConnectionHost } from "./connection.js";
 import { EngineSwitch } from "./engineSwitch.js";
 import type { ErrorReporting } from "./errors.js";
@@ -89,7 +90,7 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
       if (closing) return ws.close(CLOSE_CODES.serverShuttingDown, "server shutting down");
-      connections.add(new Connection(ws, host));
+      connections.add(new Connection(ws, host, callerRequestOf(request)));
     });
   });
 

@@ -1,0 +1,148 @@
+/**
+ * Auth sessions: creating one for a sign-in, checking a token on every call (the engine's
+ * authenticate hook), sliding expiry with bounded writes, revocation and listing.
+ *
+ * The check runs inside the calling function's own transaction, and reads the session row
+ * there: so a revoked session (row deleted) re-runs every live query that read the identity,
+ * which then sees no one; and the next call with the token is unauthenticated. No JWT or
+ * cache stands between a revocation and its effect.
+ *
+ * Sliding expiry, bounded: a call on a session whose recorded use is older than
+ * `activityResolutionMs` asks for one deferred write (keyed by session, so concurrent calls
+ * make one) that moves `lastUsedAt` and `expiresAt`. A busy session costs one write an hour
+ * by default, however many calls it makes.
+ */
+import type { AuthenticateCtx } from "../server/hooks.js";
+import type { DatabaseReader, DatabaseWriter } from "../server/database.js";
+import type { AnyDataModel, GenericDocument } from "../server/dataModel.js";
+import type { UserIdentity } from "../server/registration.js";
+import type { Id } from "../values/index.js";
+import type { SessionId } from "../sessions/sessionId.js";
+import type { ResolvedAuthConfig } from "./config.js";
+import { hashSessionToken, hashesEqual, type TokenHashes } from "./tokens.js";
+
+type Db = DatabaseWriter<AnyDataModel>;
+export const ISSUER = "walkin";
+
+export interface AuthSessionDoc extends GenericDocument {
+  _id: Id<"authSessions">;
+  userId: Id<"users">;
+  keyHash: string;
+  secretHash: string;
+  provider: string;
+  isAnonymous: boolean;
+  createdAt: number;
+  lastUsedAt: number;
+  expiresAt: number;
+  absoluteExpiresAt: number;
+  userAgent?: string;
+  clientSessionId?: SessionId;
+}
+
+/** The identity a session gives its calls (`ctx.auth.getUserIdentity()`). */
+export function identityOf(session: AuthSessionDoc): UserIdentity {
+  return {
+    subject: session.userId,
+    issuer: ISSUER,
+    tokenIdentifier: `${ISSUER}|${session.userId}`,
+    sessionId: session._id,
+    isAnonymous: session.isAnonymous,
+    provider: session.provider,
+  };
+}
+
+/** The live session row for a token, or null (malformed, unknown, wrong secret, expired). */
+export async function findSession(db: DatabaseReader<AnyDataModel>, token: string, now: number): Promise<AuthSessionDoc | null> {
+  const hashes = hashSessionToken(token);
+  if (!hashes) return null;
+  const row = (await db.query("authSessions").withIndex("by_keyHash", (q) => q.eq("keyHash", hashes.keyHash)).first()) as AuthSessionDoc | null;
+  if (!row || !hashesEqual(row.secretHash, hashes.secretHash) || row.expiresAt <= now) return null;
+  return row;
+}
+
+/** The engine's authenticate hook: the token's identity, checked in the caller's transaction. */
+export function authenticator(config: ResolvedAuthConfig) {
+  return async (ctx: AuthenticateCtx, token: string): Promise<UserIdentity | null> => {
+    const session = await findSession(ctx.db, token, ctx.now);
+    if (!session) return null;
+    if (ctx.now - session.lastUsedAt >= config.session.activityResolutionMs) {
+      ctx.writeLater(`walkin-auth-touch:${session._id}`, (db) => touchSession(db, session._id, Date.now(), config));
+    }
+    return identityOf(session);
+  };
+}
+
+async function touchSession(db: Db, id: Id<"authSessions">, now: number, config: ResolvedAuthConfig): Promise<void> {
+  const session = (await db.get(id)) as AuthSessionDoc | null;
+  if (!session || session.expiresAt <= now) return; // revoked or expired meanwhile: nothing to extend
+  await db.patch(id, { lastUsedAt: now, expiresAt: Math.min(session.absoluteExpiresAt, now + config.session.inactiveDurationMs) });
+  await recordActivity(db, session.userId, session.isAnonymous, now);
+}
+
+/** Notes that a user was active (for the cleanup of abandoned anonymous users). */
+export async function recordActivity(db: Db, userId: Id<"users">, isAnonymous: boolean, now: number): Promise<void> {
+  const row = await db.query("authActivity").withIndex("by_userId", (q) => q.eq("userId", userId)).first();
+  if (row) await db.patch(row._id, { lastActiveAt: now, isAnonymous });
+  else await db.insert("authActivity", { userId, isAnonymous, lastActiveAt: now });
+}
+
+export async function createSession(
+  db: Db,
+  config: ResolvedAuthConfig,
+  input: { userId: Id<"users">; provider: string; isAnonymous: boolean; hashes: TokenHashes; now: number; userAgent?: string | null; clientSessionId?: SessionId | null },
+): Promise<Id<"authSessions">> {
+  const { now } = input;
+  const absoluteExpiresAt = now + config.session.totalDurationMs;
+  const id = await db.insert("authSessions", {
+    userId: input.userId,
+    keyHash: input.hashes.keyHash,
+    secretHash: input.hashes.secretHash,
+    provider: input.provider,
+    isAnonymous: input.isAnonymous,
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: Math.min(absoluteExpiresAt, now + config.session.inactiveDurationMs),
+    absoluteExpiresAt,
+    ...(input.userAgent ? { userAgent: input.userAgent.slice(0, 256) } : {}),
+    ...(input.clientSessionId ? { clientSessionId: input.clientSessionId } : {}),
+  });
+  await recordActivity(db, input.userId, input.isAnonymous, now);
+  return id as Id<"authSessions">;
+}
+
+/**
+ * Ends every session of a user but those in `except`: their live queries re-run signed out
+ * and their tokens stop working at once. Returns how many ended.
+ * @example
+ * // after a password change, sign out everywhere else
+ * await invalidateSessions(ctx, userId, { except: [await getAuthSessionId(ctx)] });
+ */
+export async function invalidateSessions(
+  ctx: { db: DatabaseWriter<any> },
+  userId: Id<"users">,
+  { except = [] }: { except?: ReadonlyArray<Id<"authSessions"> | null> } = {},
+): Promise<number> {
+  const db = ctx.db as Db;
+  const sessions = await db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", userId)).collect();
+  let ended = 0;
+  for (const session of sessions) {
+    if (except.includes(session._id as Id<"authSessions">)) continue;
+    await db.delete(session._id);
+    ended++;
+  }
+  return ended;
+}
+
+/** What `listSessions` shows of a session: no hashes, nothing a client could replay. */
+export function describeSession(session: AuthSessionDoc, currentId: string | null) {
+  return {
+    _id: session._id,
+    provider: session.provider,
+    isAnonymous: session.isAnonymous,
+    createdAt: session.createdAt,
+    lastUsedAt: session.lastUsedAt,
+    expiresAt: session.expiresAt,
+    userAgent: session.userAgent ?? null,
+    isCurrent: session._id === currentId,
+  };
+}

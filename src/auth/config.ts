@@ -1,0 +1,109 @@
+/**
+ * What `walkinAuth(config)` takes, and its defaults. Every duration is in milliseconds.
+ */
+import type { CallerRequest, GenericActionCtx, GenericMutationCtx } from "../server/registration.js";
+import type { AnyDataModel } from "../server/dataModel.js";
+import type { Id } from "../values/index.js";
+import type { SessionTables } from "../sessions/anonymousUsers.js";
+import type { AuthProvider } from "./providers/types.js";
+
+export type MutationCtx = GenericMutationCtx<AnyDataModel>;
+export type ActionCtx = GenericActionCtx<AnyDataModel>;
+
+/** A token-bucket limit: `limit` events per `windowMs`, refilled evenly. */
+export interface RateLimit {
+  limit: number;
+  windowMs: number;
+}
+
+export interface AuthCallbacks {
+  /**
+   * An anonymous user signed in to an existing account: move what the app keeps for
+   * `anonymousUserId` (carts, messages, …) to `userId`. Runs in the sign-in transaction: a
+   * throw aborts the sign-in and changes nothing. Afterwards the anonymous user, its sessions
+   * and accounts are deleted (after `onDeleteUser`), unless this returns `{ keepAnonymousUser: true }`.
+   */
+  mergeAnonymousUser?: (args: { ctx: MutationCtx; anonymousUserId: Id<"users">; userId: Id<"users"> }) => Promise<void | { keepAnonymousUser?: boolean }>;
+  /** A user is about to be deleted (cleanup of abandoned anonymous users, or after a merge): delete the app's data for it. */
+  onDeleteUser?: (ctx: MutationCtx, userId: Id<"users">) => Promise<void>;
+  /** A user was created or updated by a sign-in (after an upgrade too), in the same transaction. */
+  afterUserCreatedOrUpdated?: (ctx: MutationCtx, args: { userId: Id<"users">; existingUserId: Id<"users"> | null; provider: string; isAnonymous: boolean; profile: Record<string, unknown> }) => Promise<void>;
+}
+
+export interface WalkinAuthConfig {
+  providers: ReadonlyArray<AuthProvider | (() => AuthProvider)>;
+  session?: {
+    /** Absolute lifetime of a session (default 30 days). */
+    totalDurationMs?: number;
+    /** A session unused this long ends (default 7 days). */
+    inactiveDurationMs?: number;
+    /** Use is recorded at most this often per session: the bound on sliding-expiry writes (default 1 hour). */
+    activityResolutionMs?: number;
+  };
+  rateLimits?: {
+    /** Anonymous sign-ins per client IP (default 30 per hour). */
+    anonymousSignIn?: RateLimit;
+    /** Password sign-ins per account (default 10 per 15 minutes; a success refills it). */
+    passwordAttempts?: RateLimit;
+    /** One-time code attempts per account (default 5 per 15 minutes). */
+    codeAttempts?: RateLimit;
+  };
+  /** The client's IP for rate limits. Default: the socket's peer address (set this behind a proxy). */
+  clientIp?: (request: CallerRequest) => string | null;
+  cleanup?: {
+    /** Anonymous users inactive this long are deleted (default 30 days). */
+    anonymousUserInactiveMs?: number;
+    /** How often the cleanup runs (default every 10 minutes). */
+    intervalMs?: number;
+  };
+  /**
+   * With `walkin/sessions`: the app's per-session tables (table → index on `sessionId`), moved
+   * to the client's new session ID on sign-in and deleted on sign-out. Needs `sessionTables` in the schema.
+   */
+  sessions?: { tables?: SessionTables; logins?: boolean };
+  callbacks?: AuthCallbacks;
+}
+
+const DAY = 86_400_000;
+
+export function resolveConfig(config: WalkinAuthConfig) {
+  if (!config || !Array.isArray(config.providers) || config.providers.length === 0) {
+    throw new TypeError("walkinAuth needs at least one provider: walkinAuth({ providers: [Anonymous] }).");
+  }
+  const providers: AuthProvider[] = config.providers.map((p) => (typeof p === "function" ? p() : p));
+  const ids = new Set<string>();
+  for (const provider of providers) {
+    if (ids.has(provider.id)) throw new TypeError(`walkinAuth: two providers have the id "${provider.id}"; give one another id.`);
+    ids.add(provider.id);
+  }
+  return {
+    providers,
+    session: {
+      totalDurationMs: positive(config.session?.totalDurationMs, 30 * DAY, "session.totalDurationMs"),
+      inactiveDurationMs: positive(config.session?.inactiveDurationMs, 7 * DAY, "session.inactiveDurationMs"),
+      activityResolutionMs: positive(config.session?.activityResolutionMs, 3_600_000, "session.activityResolutionMs"),
+    },
+    rateLimits: {
+      anonymousSignIn: config.rateLimits?.anonymousSignIn ?? { limit: 30, windowMs: 3_600_000 },
+      passwordAttempts: config.rateLimits?.passwordAttempts ?? { limit: 10, windowMs: 15 * 60_000 },
+      codeAttempts: config.rateLimits?.codeAttempts ?? { limit: 5, windowMs: 15 * 60_000 },
+    },
+    clientIp: config.clientIp ?? ((request: CallerRequest) => request.remoteAddress),
+    cleanup: {
+      anonymousUserInactiveMs: positive(config.cleanup?.anonymousUserInactiveMs, 30 * DAY, "cleanup.anonymousUserInactiveMs"),
+      intervalMs: positive(config.cleanup?.intervalMs, 10 * 60_000, "cleanup.intervalMs"),
+    },
+    sessions: config.sessions ?? null,
+    callbacks: config.callbacks ?? {},
+  };
+}
+
+export type ResolvedAuthConfig = ReturnType<typeof resolveConfig>;
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`walkinAuth: ${name} must be a positive number of milliseconds; received ${String(value)}.`);
+  }
+  return value;
+}

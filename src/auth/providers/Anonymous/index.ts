@@ -1,0 +1,2 @@
+/** `walkin/auth/providers/Anonymous`: anonymous sign-in (see ../anonymous.ts). */
+export { Anonymous, type AnonymousOptions } from "../anonymous.js";

@@ -1,0 +1,77 @@
+/**
+ * The provider interface: what `Anonymous`, `Password` and the OAuth providers implement, and
+ * what an app implements for a provider of its own.
+ *
+ * A provider's `signIn` runs in the `signIn` action (it may call the outside world: a CAPTCHA
+ * service, an OAuth token endpoint, a password hash that takes a while). Everything that
+ * touches the database goes through `SignInContext`, which runs it in one transaction.
+ */
+import type { Value } from "../../values/index.js";
+import type { HttpRouter } from "../../server/router.js";
+import type { ActionCtx, ResolvedAuthConfig } from "../config.js";
+import type { StoreOp } from "../store.js";
+
+/** What the `signIn` action answers, by kind. */
+export type SignInResult =
+  /** Signed in: keep `token`; it replaces any token held before. */
+  | { kind: "signedIn"; token: string; userId: string; isAnonymous: boolean }
+  /** Already signed in as this user (anonymous sign-in again): keep the current token. */
+  | { kind: "unchanged"; userId: string; isAnonymous: boolean }
+  /** Continue at `redirect` (OAuth); bring `verifier` back with the code. */
+  | { kind: "redirect"; redirect: string; verifier: string }
+  /** A step that signs no one in yet (a reset code was sent). */
+  | { kind: "started" };
+
+/** How the account being signed in relates to existing ones. */
+export type SignInMode =
+  /** No account: an anonymous user (or the current anonymous user again). */
+  | "anonymous"
+  /** A new account; an anonymous caller is upgraded in place (same user ID). */
+  | "signUp"
+  /** An existing account whose credentials the provider checked; an anonymous caller is merged into it. */
+  | "signIn"
+  /** OAuth: sign in if the account exists, else sign up. */
+  | "signInOrUp";
+
+export interface CompleteSignIn {
+  mode: SignInMode;
+  /** The provider's ID for the account (not for anonymous sign-ins). */
+  providerAccountId?: string;
+  /** A password hash for a new password account. */
+  secret?: string;
+  /** Fields for the user document (`name`, `email`, …) on creation or upgrade. */
+  profile?: Record<string, Value>;
+  /** A rate-limit bucket to refill on success (failed-attempt counters). */
+  resetRateLimit?: string;
+}
+
+export interface SignInContext {
+  ctx: ActionCtx;
+  params: Record<string, Value>;
+  /** The verifier the client brought back (OAuth), or null. */
+  verifier: string | null;
+  /** The caller's IP (per `clientIp`), or null for server-internal calls. */
+  clientIp: string | null;
+  config: ResolvedAuthConfig;
+  /** Runs one store operation in its own transaction (see store.ts). */
+  store(op: StoreOp): Promise<Value>;
+  /** Creates, upgrades or merges the user, ends the caller's session and issues a new token. */
+  completeSignIn(input: CompleteSignIn): Promise<SignInResult>;
+}
+
+export interface AuthProvider {
+  /** What clients pass to `signIn(id, params)`. */
+  readonly id: string;
+  readonly type: "anonymous" | "credentials" | "oauth";
+  signIn(context: SignInContext): Promise<SignInResult>;
+  /** OAuth: finishes a sign-in started with a redirect, from the code the client brought back. */
+  exchangeCode?(context: SignInContext, code: string): Promise<SignInResult>;
+  /** HTTP routes the provider needs (an OAuth callback), added by `auth.addHttpRoutes(http)`. */
+  addHttpRoutes?(http: HttpRouter, helpers: ProviderHttpHelpers): void;
+}
+
+export interface ProviderHttpHelpers {
+  /** Runs one store operation from an HTTP action. */
+  store(ctx: ActionCtx, op: StoreOp): Promise<Value>;
+  config: ResolvedAuthConfig;
+}

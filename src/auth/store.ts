@@ -1,0 +1,110 @@
+/**
+ * `store`: the one internal mutation through which providers and the `signIn` action touch
+ * the database. Each operation is one transaction; the operations are a union keyed on
+ * `type`, validated like any function's arguments (the action is trusted code, but a wrong
+ * shape should fail loudly, not write half a row).
+ */
+import { walkinError, v, type Id, type Value } from "../values/index.js";
+import type { DatabaseWriter } from "../server/database.js";
+import type { AnyDataModel } from "../server/dataModel.js";
+import { vSessionId } from "../sessions/sessionId.js";
+import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
+import { runCleanup } from "./cleanup.js";
+import { invalidateSessions } from "./authSessions.js";
+import { resetBucket, takeToken } from "./rateLimit.js";
+import { hashesEqual, sha256 } from "./tokens.js";
+import { signInUser } from "./users.js";
+
+type Db = DatabaseWriter<AnyDataModel>;
+
+const vHashes = v.object({ keyHash: v.string(), secretHash: v.string() });
+const vSignIn = {
+  provider: v.string(),
+  mode: v.union(v.literal("anonymous"), v.literal("signUp"), v.literal("signIn"), v.literal("signInOrUp")),
+  providerAccountId: v.optional(v.string()),
+  secret: v.optional(v.string()),
+  profile: v.optional(v.record(v.string(), v.any())),
+  resetRateLimit: v.optional(v.string()),
+  hashes: vHashes,
+  clientIp: v.optional(v.union(v.string(), v.null())),
+  userAgent: v.optional(v.union(v.string(), v.null())),
+  clientSession: v.optional(v.object({ from: v.optional(vSessionId), to: v.optional(vSessionId) })),
+};
+
+export const vStoreOp = v.union(
+  v.object({ type: v.literal("signIn"), ...vSignIn }),
+  /** Takes one attempt from the account's bucket, then hands back the stored password hash (or null). */
+  v.object({ type: v.literal("passwordAttempt"), provider: v.string(), providerAccountId: v.string() }),
+  /** Stores a one-time code for the account, if it exists; returns whether it does. */
+  v.object({ type: v.literal("createCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), expiresAt: v.number() }),
+  /** Takes one code attempt; on a match consumes the code, sets `newSecret` and ends the user's sessions. */
+  v.object({ type: v.literal("verifyCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), newSecret: v.optional(v.string()) }),
+  v.object({ type: v.literal("createVerifier"), key: v.string(), provider: v.string(), value: v.any(), expiresAt: v.number() }),
+  /** Deletes the verifier (each one works once) and returns `{ provider, value }` if it had not expired, else null. */
+  v.object({ type: v.literal("consumeVerifier"), key: v.string() }),
+  v.object({ type: v.literal("cleanup") }),
+);
+
+export type StoreOp = typeof vStoreOp.type;
+
+export function passwordAttemptKey(provider: string, providerAccountId: string): string {
+  return `attempts|${sha256(`${provider}|${providerAccountId}`)}`;
+}
+
+export function codeAttemptKey(provider: string, providerAccountId: string): string {
+  return `codes|${sha256(`${provider}|${providerAccountId}`)}`;
+}
+
+async function findAccount(db: Db, provider: string, providerAccountId: string) {
+  return db.query("authAccounts").withIndex("by_provider_account", (q) => q.eq("provider", provider).eq("providerAccountId", providerAccountId)).first();
+}
+
+export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, op: StoreOp): Promise<Value> {
+  const db = ctx.db as Db;
+  const now = Date.now();
+  switch (op.type) {
+    case "signIn":
+      return signInUser(ctx, config, op);
+    case "passwordAttempt": {
+      await takeToken(db, passwordAttemptKey(op.provider, op.providerAccountId), config.rateLimits.passwordAttempts, now, "sign-in attempts for this account");
+      const account = await findAccount(db, op.provider, op.providerAccountId);
+      return { secret: (account?.secret as string | undefined) ?? null };
+    }
+    case "createCode": {
+      const account = await findAccount(db, op.provider, op.providerAccountId);
+      if (!account) return { exists: false };
+      const accountId = account._id as Id<"authAccounts">;
+      const existing = await db.query("authVerificationCodes").withIndex("by_accountId_purpose", (q) => q.eq("accountId", accountId).eq("purpose", op.purpose)).collect();
+      for (const row of existing) await db.delete(row._id); // one live code per purpose: a new one replaces it
+      await db.insert("authVerificationCodes", { accountId, purpose: op.purpose, codeHash: sha256(op.code), expiresAt: op.expiresAt });
+      return { exists: true };
+    }
+    case "verifyCode": {
+      await takeToken(db, codeAttemptKey(op.provider, op.providerAccountId), config.rateLimits.codeAttempts, now, "code attempts for this account");
+      const account = await findAccount(db, op.provider, op.providerAccountId);
+      const codes = account
+        ? await db.query("authVerificationCodes").withIndex("by_accountId_purpose", (q) => q.eq("accountId", account._id).eq("purpose", op.purpose)).collect()
+        : [];
+      const match = codes.find((row) => row.expiresAt > now && hashesEqual(row.codeHash as string, sha256(op.code)));
+      if (!account || !match) return { ok: false }; // committed: the attempt stays counted
+      await db.delete(match._id);
+      if (op.newSecret) await db.patch(account._id, { secret: op.newSecret });
+      await invalidateSessions(ctx, account.userId as Id<"users">); // whoever knew the old password is out
+      await resetBucket(db, codeAttemptKey(op.provider, op.providerAccountId));
+      return { ok: true };
+    }
+    case "createVerifier":
+      await db.insert("authVerifiers", { keyHash: sha256(op.key), provider: op.provider, value: op.value, expiresAt: op.expiresAt });
+      return null;
+    case "consumeVerifier": {
+      const row = await db.query("authVerifiers").withIndex("by_keyHash", (q) => q.eq("keyHash", sha256(op.key))).first();
+      if (!row) return null;
+      await db.delete(row._id);
+      return (row.expiresAt as number) > now ? { provider: row.provider as string, value: row.value as Value } : null;
+    }
+    case "cleanup":
+      return runCleanup(ctx, config, now);
+    default:
+      throw walkinError("INTERNAL", `Unknown auth store operation ${JSON.stringify((op satisfies never as { type: unknown }).type)}.`);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The tables auth keeps, to spread into the app's schema (`...authTables`). The app may
+ * replace `users` with its own definition as long as it keeps the optional `isAnonymous`.
+ *
+ * Nothing secret is stored as given: auth sessions hold two sha256 hashes of their token,
+ * password accounts a scrypt hash, verification codes and OAuth verifiers a sha256 hash.
+ * Per-session activity lives in `authSessions` and per-user activity in `authActivity`, never
+ * in `users`: bumping a timestamp there would re-run every query that shows a user's name.
+ */
+import { defineTable } from "../server/schema.js";
+import { v } from "../values/index.js";
+import { vSessionId } from "../sessions/sessionId.js";
+
+export const authTables = {
+  users: defineTable({
+    name: v.optional(v.string()),
+    email: v.optional(v.string()),
+    image: v.optional(v.string()),
+    emailVerificationTime: v.optional(v.number()),
+    isAnonymous: v.optional(v.boolean()),
+  }).index("email", ["email"]),
+
+  /** A way to sign in to a user: a password, an OAuth identity. A user may have several. */
+  authAccounts: defineTable({
+    userId: v.id("users"),
+    provider: v.string(),
+    /** The provider's ID for the account: a normalized email, the OAuth subject. */
+    providerAccountId: v.string(),
+    /** A password hash (`scrypt$…`), for password accounts. */
+    secret: v.optional(v.string()),
+  })
+    .index("by_provider_account", ["provider", "providerAccountId"])
+    .index("by_userId", ["userId"]),
+
+  /** A signed-in device or tab. The token is `wk1.<key>.<secret>`; only hashes are kept. */
+  authSessions: defineTable({
+    userId: v.id("users"),
+    /** sha256 of the token's key part: how a token finds its row. */
+    keyHash: v.string(),
+    /** sha256 of the token's secret part, compared in constant time. */
+    secretHash: v.string(),
+    provider: v.string(),
+    isAnonymous: v.boolean(),
+    createdAt: v.number(),
+    lastUsedAt: v.number(),
+    /** The earlier of the idle and the absolute expiry; moves with use (sliding). */
+    expiresAt: v.number(),
+    absoluteExpiresAt: v.number(),
+    userAgent: v.optional(v.string()),
+    /** The client session (walkin/sessions) that signed in anonymously: one user per client. */
+    clientSessionId: v.optional(vSessionId),
+  })
+    .index("by_keyHash", ["keyHash"])
+    .index("by_userId", ["userId"])
+    .index("by_expiresAt", ["expiresAt"])
+    .index("by_clientSessionId", ["clientSessionId"]),
+
+  /** When a user last did anything, for the cleanup of abandoned anonymous users. */
+  authActivity: defineTable({
+    userId: v.id("users"),
+    isAnonymous: v.boolean(),
+    lastActiveAt: v.number(),
+  })
+    .index("by_userId", ["userId"])
+    .index("by_isAnonymous_lastActiveAt", ["isAnonymous", "lastActiveAt"]),
+
+  /** One-time codes (password reset): a hash, an expiry, attempts limited in `authRateLimits`. */
+  authVerificationCodes: defineTable({
+    accountId: v.id("authAccounts"),
+    purpose: v.string(),
+    codeHash: v.string(),
+    expiresAt: v.number(),
+  })
+    .index("by_accountId_purpose", ["accountId", "purpose"])
+    .index("by_expiresAt", ["expiresAt"]),
+
+  /** Short-lived sign-in state (OAuth state and PKCE verifier), found by a hash of its key. */
+  authVerifiers: defineTable({
+    keyHash: v.string(),
+    provider: v.string(),
+    value: v.any(),
+    expiresAt: v.number(),
+  })
+    .index("by_keyHash", ["keyHash"])
+    .index("by_expiresAt", ["expiresAt"]),
+
+  /** Token buckets: `key` names the limit and who it limits (e.g. `anonymous|ip:…`). */
+  authRateLimits: defineTable({
+    key: v.string(),
+    tokens: v.number(),
+    updatedAt: v.number(),
+  })
+    .index("by_key", ["key"])
+    .index("by_updatedAt", ["updatedAt"]),
+};

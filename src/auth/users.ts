@@ -1,0 +1,149 @@
+/**
+ * Who a sign-in signs in, inside one transaction: a new anonymous user, the same anonymous
+ * user again, an anonymous user upgraded in place, or an existing account with the caller's
+ * anonymous user merged into it. Then the caller's old session ends and a new one begins
+ * (rotation: every sign-in gets a fresh token).
+ *
+ * Because all of it is one mutation, a throwing `mergeAnonymousUser` hook, a rate limit or a
+ * conflict leaves everything as it was: the client keeps its old token and its data.
+ */
+import { walkinError, type Id, type Value } from "../values/index.js";
+import type { DatabaseWriter } from "../server/database.js";
+import type { AnyDataModel } from "../server/dataModel.js";
+import { endSession, transferSession } from "../sessions/anonymousUsers.js";
+import type { SessionId } from "../sessions/sessionId.js";
+import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
+import { createSession, recordActivity, type AuthSessionDoc } from "./authSessions.js";
+import { resetBucket, takeToken } from "./rateLimit.js";
+import type { SignInMode } from "./providers/types.js";
+import type { TokenHashes } from "./tokens.js";
+
+type Db = DatabaseWriter<AnyDataModel>;
+
+export interface SignInInput {
+  provider: string;
+  mode: SignInMode;
+  providerAccountId?: string;
+  secret?: string;
+  profile?: Record<string, Value>;
+  resetRateLimit?: string;
+  hashes: TokenHashes;
+  clientIp?: string | null;
+  userAgent?: string | null;
+  /** The client's session IDs (walkin/sessions): data moves from `from` to `to` on success. */
+  clientSession?: { from?: SessionId; to?: SessionId };
+}
+
+export type SignInOutcome = { kind: "signedIn"; userId: Id<"users">; isAnonymous: boolean } | { kind: "unchanged"; userId: Id<"users">; isAnonymous: boolean };
+
+/** The session the caller's token belongs to, read in this transaction. */
+export async function callerSession(ctx: MutationCtx): Promise<AuthSessionDoc | null> {
+  const identity = await ctx.auth.getUserIdentity();
+  if (!identity || typeof identity.sessionId !== "string") return null;
+  return (await ctx.db.get(identity.sessionId as Id<"authSessions">)) as AuthSessionDoc | null;
+}
+
+export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, input: SignInInput): Promise<SignInOutcome> {
+  const db = ctx.db as Db;
+  const now = Date.now();
+  const current = await callerSession(ctx);
+  let userId: Id<"users">;
+  let isAnonymous = false;
+
+  if (input.mode === "anonymous") {
+    // Already signed in (anonymously or not): that user again, and the token stays valid.
+    if (current) return { kind: "unchanged", userId: current.userId, isAnonymous: current.isAnonymous };
+    const previous = await anonymousUserOfClient(db, input.clientSession?.from, now);
+    if (previous) {
+      userId = previous;
+    } else {
+      if (input.clientIp) await takeToken(db, `anonymous|ip:${input.clientIp}`, config.rateLimits.anonymousSignIn, now, "anonymous sign-ins from this network");
+      userId = (await db.insert("users", { ...input.profile, isAnonymous: true })) as Id<"users">;
+      await config.callbacks.afterUserCreatedOrUpdated?.(ctx, { userId, existingUserId: null, provider: input.provider, isAnonymous: true, profile: input.profile ?? {} });
+    }
+    isAnonymous = true;
+  } else {
+    const accountId = input.providerAccountId;
+    if (!accountId) throw walkinError("INTERNAL", `Provider "${input.provider}" completed a ${input.mode} without an account ID.`);
+    const account = await db.query("authAccounts").withIndex("by_provider_account", (q) => q.eq("provider", input.provider).eq("providerAccountId", accountId)).first();
+    const mode = input.mode === "signInOrUp" ? (account ? "signIn" : "signUp") : input.mode;
+    if (mode === "signUp") {
+      if (account) throw walkinError("APPLICATION", "An account with these details already exists. Sign in instead.");
+      userId = await createOrUpgradeUser(ctx, config, input, current);
+      await db.insert("authAccounts", { userId, provider: input.provider, providerAccountId: accountId, ...(input.secret ? { secret: input.secret } : {}) });
+    } else {
+      if (!account) throw walkinError("INTERNAL", `Provider "${input.provider}" signed in to an account that does not exist.`);
+      userId = account.userId as Id<"users">;
+      if (current && current.isAnonymous && current.userId !== userId) await mergeAnonymousUser(ctx, config, current.userId, userId);
+    }
+  }
+
+  if (input.resetRateLimit) await resetBucket(db, input.resetRateLimit);
+  if (current && (await db.get(current._id))) await db.delete(current._id); // rotation: the old token ends here
+  const clientSessionId = input.clientSession?.to ?? input.clientSession?.from ?? null;
+  await createSession(db, config, { userId, provider: input.provider, isAnonymous, hashes: input.hashes, now, userAgent: input.userAgent, clientSessionId });
+  await carryClientSession(ctx, config, input.clientSession);
+  return { kind: "signedIn", userId, isAnonymous };
+}
+
+/** A new real user, or the caller's anonymous user turned real in place (same `_id`). */
+async function createOrUpgradeUser(ctx: MutationCtx, config: ResolvedAuthConfig, input: SignInInput, current: AuthSessionDoc | null): Promise<Id<"users">> {
+  const db = ctx.db as Db;
+  const profile = input.profile ?? {};
+  if (current?.isAnonymous && (await db.get(current.userId))) {
+    await db.patch(current.userId, { ...profile, isAnonymous: false });
+    await recordActivity(db, current.userId, false, Date.now());
+    await config.callbacks.afterUserCreatedOrUpdated?.(ctx, { userId: current.userId, existingUserId: current.userId, provider: input.provider, isAnonymous: false, profile });
+    return current.userId;
+  }
+  const userId = (await db.insert("users", { ...profile, isAnonymous: false })) as Id<"users">;
+  await config.callbacks.afterUserCreatedOrUpdated?.(ctx, { userId, existingUserId: null, provider: input.provider, isAnonymous: false, profile });
+  return userId;
+}
+
+async function mergeAnonymousUser(ctx: MutationCtx, config: ResolvedAuthConfig, anonymousUserId: Id<"users">, userId: Id<"users">): Promise<void> {
+  const outcome = await config.callbacks.mergeAnonymousUser?.({ ctx, anonymousUserId, userId });
+  if (!(outcome && outcome.keepAnonymousUser)) await deleteUser(ctx, config, anonymousUserId);
+}
+
+/**
+ * Deletes a user and everything auth keeps for it, after the app's `onDeleteUser` hook has
+ * deleted the app's own data.
+ */
+export async function deleteUser(ctx: MutationCtx, config: ResolvedAuthConfig, userId: Id<"users">): Promise<void> {
+  const db = ctx.db as Db;
+  await config.callbacks.onDeleteUser?.(ctx, userId);
+  for (const table of ["authSessions", "authAccounts", "authActivity"]) {
+    for (const row of await db.query(table).withIndex("by_userId", (q) => q.eq("userId", userId)).collect()) {
+      if (table === "authAccounts") await deleteCodesOf(db, row._id as Id<"authAccounts">);
+      await db.delete(row._id);
+    }
+  }
+  if (await db.get(userId)) await db.delete(userId);
+}
+
+async function deleteCodesOf(db: Db, accountId: Id<"authAccounts">): Promise<void> {
+  for (const code of await db.query("authVerificationCodes").withIndex("by_accountId_purpose", (q) => q.eq("accountId", accountId)).collect()) {
+    await db.delete(code._id);
+  }
+}
+
+/** The anonymous user a client session already signed in as, if that session is still live. */
+async function anonymousUserOfClient(db: Db, clientSessionId: SessionId | undefined, now: number): Promise<Id<"users"> | null> {
+  if (!clientSessionId) return null;
+  const sessions = (await db.query("authSessions").withIndex("by_clientSessionId", (q) => q.eq("clientSessionId", clientSessionId)).collect()) as unknown as AuthSessionDoc[];
+  const live = sessions.find((s) => s.isAnonymous && s.expiresAt > now);
+  return live && (await db.get(live.userId)) ? live.userId : null;
+}
+
+/** With walkin/sessions configured: move the client session's data to its new ID. */
+async function carryClientSession(ctx: MutationCtx, config: ResolvedAuthConfig, clientSession: SignInInput["clientSession"]): Promise<void> {
+  if (!config.sessions || !clientSession?.from || !clientSession.to) return;
+  await transferSession(ctx, { from: clientSession.from, to: clientSession.to, tables: config.sessions.tables });
+}
+
+/** Sign-out with walkin/sessions configured: the client session's own data goes with it. */
+export async function endClientSession(ctx: MutationCtx, config: ResolvedAuthConfig, sessionId: SessionId | undefined): Promise<void> {
+  if (!config.sessions || !sessionId) return;
+  await endSession(ctx, sessionId, { tables: config.sessions.tables });
+}

@@ -1,0 +1,195 @@
+/**
+ * `walkinAuth(config)`: the functions an app exports from `functions/auth.ts`.
+ *
+ * ```ts
+ * export const { auth, signIn, signOut, store, currentSession, listSessions, revokeSession, revokeOtherSessions } =
+ *   walkinAuth({ providers: [Anonymous, Password()] });
+ * ```
+ * - `auth`: engine hooks (found by brand): the token check inside every transaction, and the
+ *   cleanup cron. Also `auth.addHttpRoutes(http)` for OAuth callbacks.
+ * - `signIn` (action): runs a provider; answers a `SignInResult`. `signOut` (mutation).
+ * - `store` (internal mutation): every database step of a sign-in, one transaction each.
+ * - `currentSession`, `listSessions` (queries), `revokeSession`, `revokeOtherSessions`.
+ */
+import { walkinError, v, type Id, type Value } from "../values/index.js";
+import { action, internalMutation, mutation, query } from "../server/functions.js";
+import { makeFunctionReference } from "../server/api.js";
+import type { DatabaseReader } from "../server/database.js";
+import type { AnyDataModel } from "../server/dataModel.js";
+import { defineEngineHooks, type EngineHooks, type EngineHooksSpec } from "../server/hooks.js";
+import type { HttpRouter } from "../server/router.js";
+import type { Auth } from "../server/registration.js";
+import { vSessionId } from "../sessions/sessionId.js";
+import { resolveConfig, type ActionCtx, type WalkinAuthConfig } from "./config.js";
+import { authenticator, describeSession, invalidateSessions, type AuthSessionDoc } from "./authSessions.js";
+import { getAuthSessionId, getAuthUserId } from "./identity.js";
+import type { AuthProvider, SignInContext, SignInResult } from "./providers/types.js";
+import { runStoreOp, vStoreOp, type StoreOp } from "./store.js";
+import { newSessionToken, sha256 } from "./tokens.js";
+import { callerSession, endClientSession, type SignInOutcome } from "./users.js";
+
+export function walkinAuth(input: WalkinAuthConfig) {
+  const config = resolveConfig(input);
+  /** `module:export` of `store`, learned when the engine loads the module (see `onLoad`). */
+  let storePath: string | null = null;
+  const storeRef = () => {
+    if (!storePath) throw walkinError("MISUSE", "walkinAuth: the auth functions are not loaded by an engine yet. Export them from functions/auth.ts.");
+    return makeFunctionReference<"mutation">(storePath);
+  };
+  const runStore = (ctx: ActionCtx, op: StoreOp): Promise<Value> => ctx.runMutation(storeRef(), { op }) as Promise<Value>;
+
+  const store = internalMutation({
+    args: { op: vStoreOp },
+    handler: async (ctx, { op }) => {
+      const result = await runStoreOp(ctx, config, op);
+      // A full cleanup batch: drain the rest in further transactions rather than one huge one.
+      if (op.type === "cleanup" && (result as { more?: boolean }).more) await ctx.scheduler.runAfter(0, storeRef(), { op: { type: "cleanup" } });
+      return result;
+    },
+  });
+
+  const signIn = action({
+    args: {
+      provider: v.optional(v.string()),
+      params: v.optional(v.record(v.string(), v.any())),
+      verifier: v.optional(v.string()),
+      sessionId: v.optional(vSessionId),
+      newSessionId: v.optional(vSessionId),
+    },
+    handler: async (ctx, args): Promise<SignInResult> => {
+      const request = ctx.request;
+      const context = (provider: string): SignInContext => ({
+        ctx,
+        params: args.params ?? {},
+        verifier: args.verifier ?? null,
+        clientIp: request ? config.clientIp(request) : null,
+        config,
+        store: (op) => runStore(ctx, op),
+        completeSignIn: async (step) => {
+          const fresh = newSessionToken();
+          const outcome = (await runStore(ctx, {
+            type: "signIn",
+            provider,
+            ...step,
+            hashes: { keyHash: fresh.keyHash, secretHash: fresh.secretHash },
+            clientIp: request ? config.clientIp(request) : null,
+            userAgent: request?.headers["user-agent"] ?? null,
+            clientSession: args.sessionId ? { from: args.sessionId, ...(args.newSessionId ? { to: args.newSessionId } : {}) } : undefined,
+          })) as SignInOutcome;
+          return outcome.kind === "unchanged" ? outcome : { kind: "signedIn", token: fresh.token, userId: outcome.userId, isAnonymous: outcome.isAnonymous };
+        },
+      });
+      if (args.provider === undefined) return exchangeSignInCode(context, args.params?.code, args.verifier);
+      return findProvider(config.providers, args.provider).signIn(context(args.provider));
+    },
+  });
+
+  /**
+   * The second half of a redirect sign-in: the provider's callback stored a one-time code bound
+   * to the client's verifier; the client brings both back and gets a token.
+   */
+  async function exchangeSignInCode(context: (provider: string) => SignInContext, code: Value | undefined, verifier: string | undefined): Promise<SignInResult> {
+    if (typeof code !== "string" || !verifier) {
+      throw walkinError("INVALID_ARGUMENT", "signIn needs a provider, e.g. signIn(\"anonymous\"); without one it finishes a redirect sign-in and needs { code } and the verifier.");
+    }
+    const probe = context("");
+    const found = (await probe.store({ type: "consumeVerifier", key: `code:${code}` })) as { provider: string; value: { verifierHash: string; step: Value } } | null;
+    if (!found || found.value.verifierHash !== sha256(verifier)) {
+      throw walkinError("UNAUTHENTICATED", "This sign-in link is invalid or has expired. Start the sign-in again.");
+    }
+    return context(found.provider).completeSignIn(found.value.step as never);
+  }
+
+  const signOut = mutation({
+    args: { sessionId: v.optional(vSessionId) },
+    handler: async (ctx, { sessionId }) => {
+      const session = await callerSession(ctx);
+      if (session) await ctx.db.delete(session._id);
+      await endClientSession(ctx, config, sessionId);
+      return null;
+    },
+  });
+
+  const currentSession = query({
+    args: {},
+    handler: async (ctx) => {
+      const session = await sessionOf(ctx);
+      return session ? { userId: session.userId, isAnonymous: session.isAnonymous, sessionId: session._id, provider: session.provider } : null;
+    },
+  });
+
+  const listSessions = query({
+    args: {},
+    handler: async (ctx) => {
+      const session = await sessionOf(ctx);
+      if (!session) return [];
+      const all = (await ctx.db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", session.userId)).collect()) as unknown as AuthSessionDoc[];
+      return all.filter((s) => s.expiresAt > Date.now()).map((s) => describeSession(s, session._id));
+    },
+  });
+
+  const revokeSession = mutation({
+    args: { sessionId: v.id("authSessions") },
+    handler: async (ctx, { sessionId }) => {
+      const userId = await requireUser(ctx);
+      const target = await ctx.db.get(sessionId);
+      if (!target || target.userId !== userId) throw walkinError("NOT_FOUND", "None of your sessions has this ID; it may have ended already.");
+      await ctx.db.delete(sessionId);
+      return null;
+    },
+  });
+
+  const revokeOtherSessions = mutation({
+    args: {},
+    handler: async (ctx) => invalidateSessions(ctx, await requireUser(ctx), { except: [await getAuthSessionId(ctx)] }),
+  });
+
+  const auth: AuthHooks = defineEngineHooks<AuthHooksSpec>({
+    authenticate: authenticator(config),
+    onLoad: ({ modulePath, exports }: { modulePath: string; exports: Record<string, unknown> }) => {
+      const name = Object.keys(exports).find((key) => exports[key] === store);
+      if (!name) {
+        throw walkinError("MISUSE", `walkinAuth's store is not exported from functions/${modulePath}. Export every function it returns: ` +
+          "export const { auth, signIn, signOut, store, currentSession, listSessions, revokeSession, revokeOtherSessions } = walkinAuth({ … }).");
+      }
+      storePath = `${modulePath}:${name}`;
+      return {
+        crons: [{ name: "walkin auth cleanup", schedule: { kind: "interval" as const, ms: config.cleanup.intervalMs }, functionName: storePath, args: { op: { type: "cleanup" } } }],
+      };
+    },
+    /** Adds the routes providers need (OAuth callbacks) to the app's `functions/http.ts` router. */
+    addHttpRoutes(http: HttpRouter): void {
+      for (const provider of config.providers) provider.addHttpRoutes?.(http, { store: (ctx, op) => runStore(ctx, op), config });
+    },
+    /** The signed-in user's ID or null; same as `getAuthUserId(ctx)`. */
+    getUserId: getAuthUserId,
+  });
+
+  return { auth, signIn, signOut, store, currentSession, listSessions, revokeSession, revokeOtherSessions };
+}
+
+/** The `auth` export: engine hooks, plus helpers for `functions/http.ts` and functions. */
+export interface AuthHooksSpec extends EngineHooksSpec {
+  addHttpRoutes(http: HttpRouter): void;
+  getUserId: typeof getAuthUserId;
+}
+export type AuthHooks = AuthHooksSpec & EngineHooks;
+
+function findProvider(providers: AuthProvider[], id: string): AuthProvider {
+  const provider = providers.find((p) => p.id === id);
+  if (!provider) {
+    throw walkinError("INVALID_ARGUMENT", `Unknown sign-in provider "${id.slice(0, 64)}". This app accepts: ${providers.map((p) => `"${p.id}"`).join(", ")}.`);
+  }
+  return provider;
+}
+
+async function sessionOf(ctx: { auth: Auth; db: DatabaseReader<AnyDataModel> }): Promise<AuthSessionDoc | null> {
+  const id = await getAuthSessionId(ctx);
+  return id ? ((await ctx.db.get(id)) as AuthSessionDoc | null) : null;
+}
+
+async function requireUser(ctx: { auth: Auth }): Promise<Id<"users">> {
+  const userId = await getAuthUserId(ctx);
+  if (!userId) throw walkinError("UNAUTHENTICATED", "Sign in to manage your sessions.");
+  return userId;
+}
