@@ -21,7 +21,7 @@ export function extractExamples(markdown: string): string[] {
 }
 
 function pointImportsAtSources(code: string): string {
-  return code.replace(/from "walkin\/([a-z/]+)"/g, (_m, sub: string) => `from "${join(srcDir, sub, "index.ts")}"`);
+  return code.replace(/from "walkin\/([A-Za-z/]+)"/g, (_m, sub: string) => `from "${join(srcDir, sub, "index.ts")}"`);
 }
 
 const docs = readdirSync(docsDir).filter((file) => file.endsWith(".md"));

@@ -40,6 +40,14 @@ export interface WalkinTestApi<DM extends GenericDataModel> {
   run<T>(fn: (ctx: GenericMutationCtx<DM>) => Promise<T>): Promise<T>;
   /** The same backend, called as this user. */
   withIdentity(identity: TestIdentity): WalkinTestApi<DM>;
+  /**
+   * The same backend, called with this auth token, checked by the app's auth (walkin/auth)
+   * inside each call, as a client's would be.
+   * @example
+   * const { token } = await t.action(api.auth.signIn, { provider: "anonymous" });
+   * await t.withToken(token).mutation(api.messages.send, { body: "hi" });
+   */
+  withToken(token: string): WalkinTestApi<DM>;
 }
 
 export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<DM> {
@@ -76,6 +84,7 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules:
       return result as never;
     },
     withIdentity: (identity) => api({ identity: completeIdentity(identity) }),
+    withToken: (token) => api({ token }),
   });
 
   return {
