@@ -1,0 +1,84 @@
+/**
+ * Auth benchmark: `node --import tsx bench/auth/run.ts`.
+ *
+ * Many concurrent clients each repeat "anonymous sign-in, then one authenticated mutation"
+ * (a new visitor's first write). Better Auth with its anonymous plugin (betterAuth.ts) is the
+ * baseline; Walk-in's own auth (walkin.ts, once it exists) is measured in the same run, on the
+ * same machine, on the same SQLite with the same durability, and printed as a ratio against
+ * it. Target: Walk-in at ≥ 10x Better Auth's throughput.
+ *
+ * For each `synchronous` setting (FULL, then NORMAL; always journal_mode=WAL) each side gets a
+ * fresh database in its own temporary directory, a warm-up, then a measured run.
+ *
+ * Environment: CLIENTS (concurrent clients, default 32), SECONDS (measured time per side and
+ * setting, default 5), WARMUP_MS (default 1000), AUTH_MODES ("FULL,NORMAL").
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setupBetterAuth, type AuthSubject, type Synchronous } from "./betterAuth.js";
+import { printTable, runConcurrent, type Result } from "./harness.js";
+
+type Setup = (opts: { synchronous: Synchronous; dir: string }) => Promise<AuthSubject>;
+
+const clients = Number(process.env.CLIENTS ?? 32);
+const durationMs = Number(process.env.SECONDS ?? 5) * 1000;
+const warmupMs = Number(process.env.WARMUP_MS ?? 1000);
+const modes = (process.env.AUTH_MODES ?? "FULL,NORMAL").toUpperCase().split(",") as Synchronous[];
+for (const mode of modes) {
+  if (mode !== "FULL" && mode !== "NORMAL") throw new Error(`AUTH_MODES: unknown setting "${mode}" (use FULL and/or NORMAL)`);
+}
+
+/**
+ * Walk-in's side is written separately (bench/auth/walkin.ts exporting `setupWalkin`, same
+ * signature as `setupBetterAuth`); until that file exists the runner measures Better Auth alone.
+ * The specifier is a variable so that the type checker does not require the module.
+ */
+async function loadWalkin(): Promise<Setup | null> {
+  if (!existsSync(fileURLToPath(new URL("./walkin.ts", import.meta.url)))) return null;
+  const specifier = "./walkin.js";
+  const mod = (await import(specifier)) as { setupWalkin?: Setup };
+  if (typeof mod.setupWalkin !== "function") throw new Error("bench/auth/walkin.ts does not export setupWalkin");
+  return mod.setupWalkin;
+}
+
+/** One side, one setting: fresh database, warm-up (not recorded), measured run, close. */
+async function measure(name: string, setup: Setup, synchronous: Synchronous, root: string): Promise<Result> {
+  const dir = join(root, `${synchronous.toLowerCase()}-${name}`);
+  mkdirSync(dir);
+  const subject = await setup({ synchronous, dir });
+  try {
+    await runConcurrent(name, subject.op, { clients, durationMs: warmupMs });
+    return await runConcurrent(name, subject.op, { clients, durationMs });
+  } finally {
+    await subject.close();
+  }
+}
+
+const sides: [string, Setup][] = [["better-auth", setupBetterAuth]];
+const setupWalkin = await loadWalkin();
+if (setupWalkin) sides.push(["walkin", setupWalkin]);
+
+const root = mkdtempSync(join(tmpdir(), "walkin-auth-bench-"));
+// Other processes taking CPU lower every figure; compare ratios across runs, not absolutes.
+const machine = () => `load average ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`;
+console.log(`Auth benchmark: node ${process.version}, files in ${root}, ${machine()} at start`);
+console.log(`op = anonymous sign-in + getSession from its cookie + insert one message row`);
+console.log(`${clients} concurrent clients; each side, each setting: ${warmupMs} ms warm-up, then ${durationMs} ms measured`);
+if (!setupWalkin) console.log("bench/auth/walkin.ts not found: measuring Better Auth only");
+
+try {
+  for (const synchronous of modes) {
+    const rows: Result[] = [];
+    for (const [name, setup] of sides) rows.push(await measure(name, setup, synchronous, root));
+    console.log(`\n== synchronous=${synchronous}, journal_mode=WAL, ${clients} clients ==`);
+    printTable(rows, "better-auth");
+    const walkin = rows.find((r) => r.name === "walkin");
+    const floor = rows[0]!;
+    if (walkin) console.log(`target ≥ 10x: ${walkin.opsPerSec >= 10 * floor.opsPerSec ? "met" : "MISSED"}`);
+  }
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
+console.log(`\n${machine()} at the end`);
