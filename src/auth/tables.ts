@@ -2,8 +2,10 @@
  * The tables auth keeps, to spread into the app's schema (`...authTables`). The app may
  * replace `users` with its own definition as long as it keeps the optional `isAnonymous`.
  *
- * Nothing secret is stored as given: auth sessions hold two sha256 hashes of their token,
- * password accounts a scrypt hash, verification codes and OAuth verifiers a sha256 hash.
+ * Nothing a client could present is stored as given: auth sessions hold two sha256 hashes of
+ * their token, password accounts a scrypt hash, verification codes a sha256 hash, and OAuth
+ * state rows are found by a sha256 of their key (the PKCE verifier they hold is useless
+ * without the client's own verifier, of which only a hash is kept).
  * Per-session activity lives in `authSessions` and per-user activity in `authActivity`, never
  * in `users`: bumping a timestamp there would re-run every query that shows a user's name.
  */

@@ -72,6 +72,15 @@ export interface Route {
  * Mistakes (a reserved path, a duplicate route, a handler not made by `httpAction`) throw a
  * `MISUSE` error when the route is defined, not when a request arrives.
  */
+/**
+ * Whether Walk-in's own API answers `path` (the sync socket, one-shot calls, health). The one
+ * exception is `/api/auth/*`, left to app routes so that walkin/auth's OAuth callbacks live
+ * beside the API under one origin.
+ */
+export function isReservedApiPath(path: string): boolean {
+  return (path === "/api" || path.startsWith("/api/")) && !path.startsWith("/api/auth/");
+}
+
 export class HttpRouter {
   readonly [ROUTER_BRAND] = true;
   private readonly exact = new Map<string, Route>();
@@ -94,8 +103,8 @@ export class HttpRouter {
     if (typeof where !== "string" || !where.startsWith("/")) {
       throw walkinError("MISUSE", `http.route(): ${hasPath ? "path" : "pathPrefix"} must be a string starting with "/"; received ${JSON.stringify(where)}.`);
     }
-    if (where === "/api" || where.startsWith("/api/")) {
-      throw walkinError("MISUSE", `http.route(): "${where}" is reserved: Walk-in serves /api/* itself. Choose another path, e.g. "/webhooks${where.slice(4) || "/"}".`);
+    if (isReservedApiPath(where)) {
+      throw walkinError("MISUSE", `http.route(): "${where}" is reserved: Walk-in serves /api/* itself (only /api/auth/* is left to walkin/auth's routes). Choose another path, e.g. "/webhooks${where.slice(4) || "/"}".`);
     }
     const route: Route = hasPath ? { path: where, method: method as HttpMethod, handler: given.handler } : { pathPrefix: where, method: method as HttpMethod, handler: given.handler };
     if (hasPath) {

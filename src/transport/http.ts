@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Caller } from "../engine/engine.js";
 import { callerRequestOf } from "./callerRequest.js";
-import type { HttpRouter } from "../server/router.js";
+import { isReservedApiPath, type HttpRouter } from "../server/router.js";
 import type { GenericActionCtx } from "../server/registration.js";
 import { convertFromJson, convertToJson, walkinError, type JSONValue, type Value, type WalkinErrorCode } from "../values/index.js";
 import type { EngineSwitch } from "./engineSwitch.js";
@@ -43,7 +43,7 @@ export async function handleHttp(request: IncomingMessage, response: ServerRespo
   try {
     const url = new URL(request.url ?? "/", "http://localhost");
     const method = request.method ?? "GET";
-    if (url.pathname === "/api" || url.pathname.startsWith("/api/")) return await handleApi(request, response, url.pathname, method, context);
+    if (isReservedApiPath(url.pathname)) return await handleApi(request, response, url.pathname, method, context);
     if (context.router && (await handleRoute(request, response, url, method, context))) return;
     if (context.staticDir && (method === "GET" || method === "HEAD") && (await serveStatic(context.staticDir, url.pathname, method, response))) return;
     sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Nothing is served at ${method} ${url.pathname}.` });

@@ -64,8 +64,6 @@ export interface AuthProvider {
   readonly id: string;
   readonly type: "anonymous" | "credentials" | "oauth";
   signIn(context: SignInContext): Promise<SignInResult>;
-  /** OAuth: finishes a sign-in started with a redirect, from the code the client brought back. */
-  exchangeCode?(context: SignInContext, code: string): Promise<SignInResult>;
   /** HTTP routes the provider needs (an OAuth callback), added by `auth.addHttpRoutes(http)`. */
   addHttpRoutes?(http: HttpRouter, helpers: ProviderHttpHelpers): void;
 }

@@ -1,0 +1,248 @@
+/**
+ * `AuthClient`: the page's sign-in, framework-free. It runs sign-ins and sign-outs (one at a
+ * time, identical concurrent sign-ins shared), OAuth redirects, and the session-ID refresh
+ * that goes with them; `TokenTracker` keeps the resulting token, checks it live and follows
+ * the other tabs. React (`walkin/auth/react`) only renders what this holds.
+ */
+import type { WalkinClient } from "../../browser/index.js";
+import { isWalkinError, walkinError } from "../../values/errors.js";
+import { convertToJson } from "../../values/json.js";
+import type { Value } from "../../values/value.js";
+import { navigateWithLocation, takeRedirectCode, type Navigate } from "./redirect.js";
+import { listenToOtherTabs, type ChannelLike, type TabSync } from "./tabs.js";
+import { openTokenStorage, type AuthStorageOption, type TokenStorage } from "./tokenStorage.js";
+import { TokenTracker } from "./tokenTracker.js";
+import {
+  authFunctions,
+  type AuthCallOptions,
+  type AuthFunctions,
+  type AuthSnapshot,
+  type SessionRefresh,
+  type SignInArgs,
+  type SignInResult,
+} from "./types.js";
+
+/**
+ * @example
+ * new AuthClient(client, { storage: "sessionStorage", storageKey: "shop-auth", module: "lib/auth" });
+ */
+export interface AuthClientOptions {
+  /** Where the token is kept (default "localStorage": every tab shares one sign-in). */
+  storage?: AuthStorageOption;
+  /** The storage key (default "walkin-auth-token"); the OAuth verifier uses `${storageKey}:verifier`. */
+  storageKey?: string;
+  /** The module path where `walkinAuth()` is exported (default "auth", i.e. functions/auth.ts). */
+  module?: string;
+  /** Leaves for an OAuth provider (default: `window.location.href = url`). */
+  navigate?: Navigate;
+  /** The channel to other tabs (default a BroadcastChannel named after the key); null for none. */
+  channel?: ChannelLike | null;
+}
+
+/**
+ * What `signIn` resolves with. The token is deliberately absent (results get logged).
+ *
+ * @example
+ * const outcome = await auth.signIn("password", { email, flow: "reset" });
+ * if (outcome.kind === "started") showCodeForm();
+ */
+export type SignInOutcome =
+  | { kind: "signedIn"; userId: string; isAnonymous: boolean }
+  | { kind: "unchanged"; userId: string; isAnonymous: true }
+  | { kind: "redirect"; redirect: string }
+  | { kind: "started" };
+
+/**
+ * Sign-in params: a plain object, or a form's fields (string fields only).
+ *
+ * @example
+ * <form onSubmit={(e) => { e.preventDefault(); void signIn("password", new FormData(e.currentTarget)); }}>
+ */
+export type SignInParams = Record<string, Value> | FormData;
+
+/** Thrown inside a session refresh to keep the session ID when nothing was signed in. */
+const KEEP_SESSION = Symbol("keep session");
+
+/**
+ * @example
+ * const auth = new AuthClient(client, { storage: "localStorage" });
+ * auth.subscribe(() => render(auth.getSnapshot()));
+ * await auth.handleRedirect();              // finishes an OAuth sign-in, if the URL has ?code=
+ * await auth.signIn("anonymous");
+ * await client.mutation(api.messages.send, { body: "hi" }); // runs as the signed-in user
+ * await auth.signOut();
+ */
+export class AuthClient {
+  private readonly storage: TokenStorage;
+  private readonly key: string;
+  private readonly fns: AuthFunctions;
+  private readonly navigate: Navigate;
+  private readonly tracker: TokenTracker;
+  private readonly signIns = new Map<string, Promise<SignInOutcome>>();
+  private readonly tabs: TabSync | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly client: WalkinClient,
+    options: AuthClientOptions = {},
+  ) {
+    this.storage = openTokenStorage(options.storage);
+    this.key = options.storageKey ?? "walkin-auth-token";
+    this.fns = authFunctions(options.module ?? "auth");
+    this.navigate = options.navigate ?? navigateWithLocation;
+    this.tracker = new TokenTracker({
+      client,
+      storage: this.storage,
+      key: this.key,
+      currentSession: this.fns.currentSession,
+      announce: () => this.tabs?.announce(),
+    });
+    this.tracker.adoptStored();
+    if (this.storage.kind === "localStorage") {
+      this.tabs = listenToOtherTabs(this.key, options.channel, () => this.tracker.adoptStored());
+    }
+  }
+
+  /** Calls `listener` after each change of the snapshot; returns the unsubscribe function. */
+  subscribe = (listener: () => void): (() => void) => this.tracker.subscribe(listener);
+
+  /** The current state; the same object until something in it changes. */
+  getSnapshot = (): AuthSnapshot => this.tracker.getSnapshot();
+
+  /**
+   * Signs in with `provider`. Identical calls made while one is in flight share it (two clicks
+   * make one anonymous user); sign-ins and sign-outs run one at a time. Server errors
+   * (`RATE_LIMITED` with `data.retryAfterMs`, `INVALID_ARGUMENT`, …) are rethrown as they
+   * came, and leave the stored token as it was.
+   */
+  signIn(provider?: string, params?: SignInParams, options: AuthCallOptions = {}): Promise<SignInOutcome> {
+    return this.deduplicated({ provider, params: params === undefined ? undefined : toParams(params) }, options.session);
+  }
+
+  /** Ends the auth session on the server and forgets the token, here and in the other tabs. */
+  signOut(options: AuthCallOptions = {}): Promise<void> {
+    return this.serialized(async () => {
+      const token = this.tracker.token;
+      if (token === null) return;
+      let failure: unknown;
+      const end = async (sessionId?: string) => {
+        try {
+          await this.client.mutation(this.fns.signOut, sessionId === undefined ? {} : { sessionId });
+        } catch (error) {
+          failure = error; // signed out here anyway; the error is rethrown below
+        }
+        this.tracker.forget(token);
+      };
+      const session = options.session;
+      if (session) await session.refresh(() => end(session.sessionId));
+      else await end();
+      // UNAUTHENTICATED: the server had already ended this session, which is what we wanted.
+      if (failure !== undefined && !(isWalkinError(failure) && failure.code === "UNAUTHENTICATED")) throw failure;
+    });
+  }
+
+  /**
+   * Finishes an OAuth sign-in when the page was loaded with `?code=` (and this browser started
+   * it): removes the code from the URL and signs in with it. Resolves null when there is none.
+   */
+  handleRedirect(options: AuthCallOptions = {}): Promise<SignInOutcome | null> {
+    const taken = this.closed ? null : takeRedirectCode(this.storage, `${this.key}:verifier`);
+    if (taken === null) return Promise.resolve(null);
+    return this.deduplicated({ params: { code: taken.code }, verifier: taken.verifier }, options.session);
+  }
+
+  /** Stops listening to the server and the other tabs. The token stays in storage and on the client. */
+  close(): void {
+    this.closed = true;
+    this.tracker.close();
+    this.tabs?.close();
+  }
+
+  // ------------------------------------------------------------------ operations
+
+  private deduplicated(args: SignInArgs, session: SessionRefresh | undefined): Promise<SignInOutcome> {
+    if (this.closed) return Promise.reject(closedError());
+    let key: string;
+    try {
+      key = JSON.stringify(convertToJson([args.provider ?? null, args.params ?? null, args.verifier ?? null], "params"));
+    } catch (error) {
+      return Promise.reject(error); // params that are not values (a function, a class instance)
+    }
+    const running = this.signIns.get(key);
+    if (running) return running;
+    const promise = this.serialized(() => this.runSignIn(args, session));
+    this.signIns.set(key, promise);
+    const forget = () => void (this.signIns.get(key) === promise && this.signIns.delete(key));
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  /**
+   * With a session, the action runs inside `refresh`, so the session ID changes only if the
+   * sign-in succeeded, and the token is in place before the new ID is: session queries
+   * re-subscribe under the new user. A result that signed nobody in keeps the session ID.
+   */
+  private async runSignIn(args: SignInArgs, session: SessionRefresh | undefined): Promise<SignInOutcome> {
+    let outcome: SignInOutcome | undefined;
+    const signIn = async (extra: Pick<SignInArgs, "sessionId" | "newSessionId">) => {
+      const result = await this.client.action(this.fns.signIn, { ...withoutUndefined(args), ...extra });
+      outcome = this.apply(result);
+      if (result.kind !== "signedIn") throw KEEP_SESSION;
+    };
+    try {
+      if (session) await session.refresh((newSessionId) => signIn({ sessionId: session.sessionId, newSessionId }));
+      else await signIn({});
+    } catch (error) {
+      if (error !== KEEP_SESSION) throw error;
+    }
+    return outcome!;
+  }
+
+  private apply(result: SignInResult): SignInOutcome {
+    switch (result.kind) {
+      case "signedIn":
+        this.tracker.store(result.token, { userId: result.userId, isAnonymous: result.isAnonymous });
+        return { kind: "signedIn", userId: result.userId, isAnonymous: result.isAnonymous };
+      case "unchanged":
+        this.tracker.use(this.tracker.token, { userId: result.userId, isAnonymous: true });
+        return { kind: "unchanged", userId: result.userId, isAnonymous: true };
+      case "redirect":
+        this.storage.set(`${this.key}:verifier`, result.verifier);
+        this.navigate(result.redirect);
+        return { kind: "redirect", redirect: result.redirect };
+      case "started":
+        return { kind: "started" };
+      default:
+        return result satisfies never;
+    }
+  }
+
+  /** Runs `task` after every earlier sign-in and sign-out, holding revocations meanwhile. */
+  private serialized<T>(task: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(closedError());
+    const run = () => this.tracker.hold(task);
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+}
+
+function toParams(params: SignInParams): Record<string, Value> {
+  if (typeof FormData !== "undefined" && params instanceof FormData) {
+    const fields: Record<string, Value> = {};
+    params.forEach((value, name) => {
+      if (typeof value === "string") fields[name] = value;
+    });
+    return fields;
+  }
+  return params as Record<string, Value>;
+}
+
+function withoutUndefined(args: SignInArgs): SignInArgs {
+  return Object.fromEntries(Object.entries(args).filter(([, value]) => value !== undefined));
+}
+
+function closedError() {
+  return walkinError("MISUSE", "This AuthClient was closed. Did you call close() too early? Create a new AuthClient.");
+}

@@ -1,0 +1,32 @@
+/**
+ * The browser side of an OAuth round trip: leaving for the provider, and taking the `?code=`
+ * it sends the browser back with. Kept apart from `AuthClient` so that the one place touching
+ * `window.location` and `history` is small and easy to fake.
+ */
+import type { TokenStorage } from "./tokenStorage.js";
+
+/** Goes to the provider's page (default: assigns `window.location.href`). */
+export type Navigate = (url: string) => void;
+
+export const navigateWithLocation: Navigate = (url) => {
+  window.location.href = url;
+};
+
+/**
+ * The `code` of the current URL, with the verifier stored when the redirect started; null when
+ * there is no code or no verifier (the `?code=` then belongs to the app, and is left alone).
+ * Removes both at once, before the sign-in runs: a code is single-use, so a second mount
+ * (React StrictMode) or a reload must not send it again.
+ */
+export function takeRedirectCode(storage: TokenStorage, verifierKey: string): { code: string; verifier: string } | null {
+  if (typeof window === "undefined") return null;
+  const url = new URL(window.location.href);
+  const code = url.searchParams.get("code");
+  if (code === null) return null;
+  const verifier = storage.get(verifierKey);
+  if (verifier === null) return null;
+  storage.remove(verifierKey);
+  url.searchParams.delete("code");
+  window.history.replaceState(window.history.state, "", url.toString());
+  return { code, verifier };
+}

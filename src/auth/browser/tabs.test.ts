@@ -1,0 +1,100 @@
+// @vitest-environment jsdom
+/**
+ * Cross-tab sign-in and sign-out: two `AuthClient`s on one localStorage stand for two tabs
+ * (each with its own `WalkinClient`). A real browser fires `storage` events only in the other
+ * tabs; here the test dispatches them, or links the two through a fake BroadcastChannel.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { startFakeAuthBackend } from "./fixtures/fakeAuth.js";
+import { AuthClient, type ChannelLike } from "./index.js";
+
+let backend: Awaited<ReturnType<typeof startFakeAuthBackend>>;
+const clients: AuthClient[] = [];
+beforeAll(async () => {
+  backend = await startFakeAuthBackend();
+});
+afterEach(() => {
+  clients.splice(0).forEach((c) => c.close());
+  localStorage.clear();
+});
+afterAll(() => backend.close());
+
+const KEY = "walkin-auth-token";
+
+function tab(channel: ChannelLike | null = null) {
+  const auth = new AuthClient(backend.client(), { storage: "localStorage", channel });
+  clients.push(auth);
+  return auth;
+}
+
+/** What the browser does in the other tabs after a write to localStorage. */
+function storageEvent() {
+  window.dispatchEvent(new StorageEvent("storage", { key: KEY, newValue: localStorage.getItem(KEY) }));
+}
+
+/** Two channel ends that deliver to each other (asynchronously, as BroadcastChannel does). */
+function linkedChannels(): [ChannelLike, ChannelLike] {
+  const listeners: ((event: { data: unknown }) => void)[][] = [[], []];
+  const end = (me: 0 | 1): ChannelLike => ({
+    postMessage: (data) => void queueMicrotask(() => listeners[1 - me]!.forEach((l) => l({ data }))),
+    addEventListener: (_type, listener) => void listeners[me]!.push(listener),
+    close: () => void (listeners[me] = []),
+  });
+  return [end(0), end(1)];
+}
+
+describe("AuthClient across tabs", () => {
+  it("a sign-in in one tab signs the other in as the same user; a sign-out signs it out", async () => {
+    const [a, b] = [tab(), tab()];
+    await a.signIn("anonymous");
+    expect(b.getSnapshot().isAuthenticated).toBe(false);
+    storageEvent();
+    expect(b.getSnapshot()).toMatchObject({ isLoading: true, token: a.getSnapshot().token });
+    await vi.waitFor(() => expect(b.getSnapshot()).toMatchObject({ isAuthenticated: true, userId: a.getSnapshot().userId }));
+
+    await a.signOut();
+    storageEvent();
+    expect(b.getSnapshot()).toMatchObject({ isAuthenticated: false, token: null });
+  });
+
+  it("follows storage alone: a token removed by another tab is dropped here without a server call", async () => {
+    const a = tab();
+    await a.signIn("anonymous");
+    const b = tab();
+    await vi.waitFor(() => expect(b.getSnapshot().isAuthenticated).toBe(true));
+    localStorage.removeItem(KEY); // as another tab's sign-out would
+    storageEvent();
+    expect(a.getSnapshot().isAuthenticated).toBe(false);
+    expect(b.getSnapshot().isAuthenticated).toBe(false);
+  });
+
+  it("hears the other tab over a BroadcastChannel, where storage events do not come", async () => {
+    const [one, two] = linkedChannels();
+    const [a, b] = [tab(one), tab(two)];
+    await a.signIn("anonymous");
+    await vi.waitFor(() => expect(b.getSnapshot()).toMatchObject({ isAuthenticated: true, userId: a.getSnapshot().userId }));
+    await a.signOut();
+    await vi.waitFor(() => expect(b.getSnapshot().isAuthenticated).toBe(false));
+  });
+
+  it("a tab whose session was revoked adopts the newer token another tab stored meanwhile", async () => {
+    const a = tab();
+    await a.signIn("anonymous");
+    const b = tab();
+    await vi.waitFor(() => expect(b.getSnapshot().isAuthenticated).toBe(true));
+    // Tab A upgrades, which ends the anonymous session; no storage event reaches tab B, so it
+    // learns only that its token died, and then finds A's in storage.
+    await a.signIn("password", { email: "b@example.com" });
+    await vi.waitFor(() => expect(b.getSnapshot()).toMatchObject({ isAuthenticated: true, token: a.getSnapshot().token }));
+    expect(localStorage.getItem(KEY)).toBe(a.getSnapshot().token);
+  });
+
+  it("sessionStorage and custom storages do not listen to other tabs", async () => {
+    const a = new AuthClient(backend.client(), { storage: "sessionStorage", channel: null });
+    clients.push(a);
+    sessionStorage.setItem(KEY, "from-elsewhere");
+    window.dispatchEvent(new StorageEvent("storage", { key: KEY }));
+    expect(a.getSnapshot().token).toBe(null);
+    sessionStorage.clear();
+  });
+});

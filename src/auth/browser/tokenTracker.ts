@@ -1,0 +1,198 @@
+/**
+ * `TokenTracker`: which token the page uses and whom it belongs to. It is the one place that
+ * calls `setAuth` / `clearAuth` and watches `auth:currentSession`; `AuthClient` decides when
+ * tokens change (sign-in, sign-out, other tabs) and tells it.
+ *
+ *   signedOut ──signIn──────────────────────────────► signedIn(token, user)
+ *       ▲  └──token in storage / other tab──► checking(token) ──currentSession──┘   │
+ *       └──── signOut; currentSession null; token refused; other tab signed out ────┘
+ *
+ * Whom to believe, step by step. After a token change, `currentSession` results still come
+ * from the previous identity until the server has switched: they are ignored until the
+ * `WalkinClient` reports the new token accepted (`onChange(true)`, called once the results of
+ * that identity are in place). From then on a `null` means the session was revoked or expired.
+ * Every token change bumps `generation`, so callbacks of an older token do nothing.
+ *
+ * A revocation seen while a sign-in or sign-out runs (`hold`) waits until it ends: an upgrade
+ * may end the old session just before its action returns the new token, and the page must not
+ * flash "signed out" (nor tell the other tabs so) in between.
+ */
+import type { WalkinClient, Watch } from "../../browser/index.js";
+import { getFunctionName, type FunctionReference } from "../../server/api.js";
+import type { TokenStorage } from "./tokenStorage.js";
+import type { AuthSnapshot, CurrentSession } from "./types.js";
+
+type Phase =
+  | { kind: "signedOut" }
+  | { kind: "checking"; token: string }
+  | { kind: "signedIn"; token: string; userId: string; isAnonymous: boolean };
+
+const SIGNED_OUT: AuthSnapshot = Object.freeze({ isLoading: false, isAuthenticated: false, isAnonymous: false, userId: null, token: null });
+
+export interface TokenTrackerOptions {
+  client: WalkinClient;
+  storage: TokenStorage;
+  key: string;
+  currentSession: FunctionReference<"query", "public", Record<string, never>, CurrentSession | null>;
+  /** Tells the other tabs that this one changed the stored token. */
+  announce: () => void;
+}
+
+export class TokenTracker {
+  private readonly listeners = new Set<() => void>();
+  private phase: Phase = { kind: "signedOut" };
+  private snapshot: AuthSnapshot = SIGNED_OUT;
+  private generation = 0;
+  private confirmed = false;
+  private watch: Watch<CurrentSession | null> | undefined;
+  private stopWatch: (() => void) | undefined;
+  private holds = 0;
+  private heldRevocation: string | undefined;
+  private closed = false;
+
+  constructor(private readonly options: TokenTrackerOptions) {}
+
+  get token(): string | null {
+    return this.phase.kind === "signedOut" ? null : this.phase.token;
+  }
+
+  subscribe = (listener: () => void): (() => void) => {
+    const wrapped = () => listener();
+    this.listeners.add(wrapped);
+    return () => void this.listeners.delete(wrapped);
+  };
+
+  getSnapshot = (): AuthSnapshot => this.snapshot;
+
+  /** Follows the storage: at start, and when another tab wrote it. */
+  adoptStored(): void {
+    this.use(this.options.storage.get(this.options.key));
+  }
+
+  /** A sign-in gave `token` for `user`: keep it, use it, tell the other tabs. */
+  store(token: string, user: { userId: string; isAnonymous: boolean }): void {
+    this.options.storage.set(this.options.key, token);
+    this.use(token, user);
+    this.options.announce();
+  }
+
+  /**
+   * Switches to `token` (null: none) and, when known, whom it belongs to. A call with the
+   * token already in use only updates the user.
+   */
+  use(token: string | null, user?: { userId: string; isAnonymous: boolean }): void {
+    if (this.closed) return;
+    if (token === this.token) {
+      if (token !== null && user) this.setPhase({ kind: "signedIn", token, ...user });
+      return;
+    }
+    const generation = ++this.generation;
+    this.confirmed = false;
+    const { client } = this.options;
+    if (token === null) {
+      this.stopWatch?.();
+      this.stopWatch = undefined;
+      client.clearAuth();
+      return this.setPhase({ kind: "signedOut" });
+    }
+    client.setAuth(
+      async () => token,
+      (accepted) => this.onAuthChange(generation, token, accepted),
+    );
+    // After setAuth: the subscription then goes out after the token, under the new identity.
+    this.watch ??= client.watchQuery(this.options.currentSession, {});
+    this.stopWatch ??= this.watch.onUpdate(() => this.onSessionResult());
+    this.setPhase(user ? { kind: "signedIn", token, ...user } : { kind: "checking", token });
+  }
+
+  /**
+   * Removes `token` from storage if it is still there (another tab may have stored a newer
+   * one, which this tab then adopts), tells the other tabs, and stops using it.
+   */
+  forget(token: string): void {
+    const { storage, key } = this.options;
+    if (storage.get(key) === token) {
+      storage.remove(key);
+      this.options.announce();
+    }
+    const stored = storage.get(key);
+    // A storage that would not let go of the token must not make us adopt it again.
+    this.use(stored === token ? null : stored);
+  }
+
+  /** Runs `task` with revocations held until it ends (see the file header). */
+  async hold<T>(task: () => Promise<T>): Promise<T> {
+    this.holds++;
+    try {
+      return await task();
+    } finally {
+      this.holds--;
+      const held = this.heldRevocation;
+      this.heldRevocation = undefined;
+      if (held !== undefined) this.revoked(held);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.generation++;
+    this.stopWatch?.();
+    this.stopWatch = undefined;
+    this.listeners.clear();
+  }
+
+  private onAuthChange(generation: number, token: string, accepted: boolean): void {
+    if (this.closed || generation !== this.generation) return;
+    if (!accepted) return this.revoked(token);
+    this.confirmed = true;
+    this.onSessionResult();
+  }
+
+  private onSessionResult(): void {
+    const token = this.token;
+    if (!this.confirmed || token === null || !this.watch) return;
+    let session: CurrentSession | null | undefined;
+    try {
+      session = this.watch.localQueryResult();
+    } catch (error) {
+      console.warn(
+        `Walk-in auth: ${getFunctionName(this.options.currentSession)} failed: ${error instanceof Error ? error.message : String(error)}. ` +
+          "Did you export it from functions/auth.ts, and does the `module` option name that module?",
+      );
+      return;
+    }
+    if (session === undefined) return;
+    if (session === null) return this.revoked(token);
+    this.setPhase({ kind: "signedIn", token, userId: session.userId, isAnonymous: session.isAnonymous });
+  }
+
+  /** The server no longer accepts `token`: forget it, unless it is no longer ours. */
+  private revoked(token: string): void {
+    if (this.token !== token) return;
+    if (this.holds > 0) {
+      this.heldRevocation = token;
+      return;
+    }
+    this.forget(token);
+  }
+
+  private setPhase(phase: Phase): void {
+    this.phase = phase;
+    const next: AuthSnapshot =
+      phase.kind === "signedOut"
+        ? SIGNED_OUT
+        : phase.kind === "checking"
+          ? { isLoading: true, isAuthenticated: false, isAnonymous: false, userId: null, token: phase.token }
+          : { isLoading: false, isAuthenticated: true, isAnonymous: phase.isAnonymous, userId: phase.userId, token: phase.token };
+    const previous = this.snapshot;
+    if ((Object.keys(next) as (keyof AuthSnapshot)[]).every((key) => next[key] === previous[key])) return;
+    this.snapshot = next;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener();
+      } catch (error) {
+        console.warn("Walk-in auth: a subscriber threw:", error);
+      }
+    }
+  }
+}
