@@ -27,6 +27,11 @@ export function WalkinProvider({ client, children }: WalkinProviderProps) {
   return <WalkinContext.Provider value={client}>{children}</WalkinContext.Provider>;
 }
 
+/** The client of the nearest `WalkinProvider`, or undefined outside one (for providers that also take a client prop). */
+export function useOptionalWalkin(): WalkinClient | undefined {
+  return useContext(WalkinContext);
+}
+
 /**
  * The client given to the nearest `<WalkinProvider>`; throws when there is none.
  *
@@ -35,7 +40,7 @@ export function WalkinProvider({ client, children }: WalkinProviderProps) {
  * const onClick = () => client.mutation(api.messages.send, { body: "hi" });
  */
 export function useWalkin(): WalkinClient {
-  const client = useContext(WalkinContext);
+  const client = useOptionalWalkin();
   if (client === undefined) {
     throw walkinError(
       "MISUSE",

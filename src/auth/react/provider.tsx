@@ -16,9 +16,9 @@
  */
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from "react";
 import type { WalkinClient } from "../../browser/index.js";
-import { WalkinProvider, useWalkin } from "../../react/context.js";
-import { useSessionContext } from "../../sessions/react/provider.js";
-import { isWalkinError, walkinError } from "../../values/errors.js";
+import { WalkinProvider, useOptionalWalkin } from "../../react/context.js";
+import { useOptionalSessionContext } from "../../sessions/react/provider.js";
+import { walkinError } from "../../values/errors.js";
 import { AuthClient, type AuthClientOptions, type AuthSnapshot, type SessionRefresh } from "../browser/index.js";
 
 export interface AuthProviderProps {
@@ -103,7 +103,7 @@ const AuthContext = createContext<AuthClientHolder | undefined>(undefined);
  * );
  */
 export function AuthProvider(props: AuthProviderProps) {
-  const fromContext = optional(useWalkin);
+  const fromContext = useOptionalWalkin();
   const client = props.client ?? fromContext;
   if (client === undefined) {
     throw walkinError(
@@ -151,24 +151,10 @@ export function useAuthHolder(): AuthClientHolder {
  * server rendering. The getter is stable while the provider's source is.
  */
 export function useSessionRefresh(): () => SessionRefresh | undefined {
-  const source = optional(useSessionContext)?.source;
+  const source = useOptionalSessionContext()?.source;
   return useCallback(() => {
     const sessionId = source?.current;
     if (source === undefined || sessionId === undefined) return undefined;
     return { sessionId, refresh: (beforeUpdate) => source.refresh(beforeUpdate) };
   }, [source]);
-}
-
-/**
- * Runs a context hook that throws a MISUSE error outside its provider, returning undefined
- * there instead. Such hooks call exactly one `useContext` before throwing, so the hook order
- * is the same either way.
- */
-function optional<T>(useHook: () => T): T | undefined {
-  try {
-    return useHook();
-  } catch (error) {
-    if (isWalkinError(error) && error.code === "MISUSE") return undefined;
-    throw error;
-  }
 }

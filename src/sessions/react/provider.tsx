@@ -108,9 +108,17 @@ export function useSessionId(): readonly [
   return [sessionId, refresh, promise] as const;
 }
 
+/**
+ * The nearest `SessionProvider`'s context, or undefined outside one: for parts that work with
+ * or without sessions (walkin/auth's React hooks refresh the session ID on sign-in when there is one).
+ */
+export function useOptionalSessionContext(): SessionContextValue | undefined {
+  return useContext(SessionContext);
+}
+
 /** The provider's context; throws a clear error outside one. */
 export function useSessionContext(): SessionContextValue {
-  const context = useContext(SessionContext);
+  const context = useOptionalSessionContext();
   if (context === undefined) {
     throw walkinError(
       "MISUSE",
