@@ -4,53 +4,14 @@
  * revocation of live subscriptions, upgrade in place and merge into an existing account.
  */
 import { randomUUID } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
-import { isWalkinError } from "../values/index.js";
-import { startLiveBackend, type LiveBackend } from "../testing/liveBackend.js";
-import type { Caller } from "../engine/engine.js";
-import { createDatabaseReader, createDatabaseWriter } from "../engine/database.js";
+import { describe, expect, it } from "vitest";
+import type { LiveBackend } from "../testing/liveBackend.js";
+import { createDatabaseWriter } from "../engine/database.js";
 import { sessionDigest } from "../sessions/sessionId.js";
-import { api, authApp, schema } from "./fixtures/app.js";
-import type { SignInResult } from "./providers/types.js";
+import { api } from "./fixtures/app.js";
+import { errorOf, from, listTable, signIn, signedIn, useAuthBackends } from "./fixtures/harness.js";
 
-let backends: LiveBackend[] = [];
-afterEach(async () => {
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
-});
-
-async function start(overrides: Parameters<typeof authApp>[0] = {}) {
-  const backend = await startLiveBackend(schema, authApp(overrides));
-  backends.push(backend);
-  return backend;
-}
-
-const from = (ip: string, token?: string | null): Caller => ({ fromClient: true, token: token ?? null, request: { remoteAddress: ip, headers: { "user-agent": "test-agent" } } });
-
-async function signIn(backend: LiveBackend, provider: string, params: Record<string, unknown> = {}, caller: Caller = from("10.0.0.1"), extra: Record<string, unknown> = {}) {
-  return (await backend.engine.runAction("auth:signIn", { provider, params, ...extra }, caller)) as SignInResult;
-}
-
-async function signedIn(backend: LiveBackend, provider: string, params: Record<string, unknown> = {}, caller?: Caller, extra?: Record<string, unknown>) {
-  const result = await signIn(backend, provider, params, caller, extra);
-  if (result.kind !== "signedIn") throw new Error(`expected signedIn, got ${result.kind}`);
-  return result;
-}
-
-async function listTable(backend: LiveBackend, table: string): Promise<Record<string, unknown>[]> {
-  const engine = backend.engine;
-  return engine.read((txn) => createDatabaseReader(txn, engine.catalog).query(table).collect()) as Promise<Record<string, unknown>[]>;
-}
-
-async function errorOf(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    if (isWalkinError(error) || error instanceof Error) return error as Error & { code?: string; data?: unknown };
-    throw error;
-  }
-  throw new Error("expected an error");
-}
+const start = useAuthBackends();
 
 describe("anonymous sign-in", () => {
   it("creates an anonymous user whose token authenticates calls", async () => {

@@ -75,6 +75,9 @@ export function authenticator(config: ResolvedAuthConfig) {
 async function touchSession(db: Db, id: Id<"authSessions">, now: number, config: ResolvedAuthConfig): Promise<void> {
   const session = (await db.get(id)) as AuthSessionDoc | null;
   if (!session || session.expiresAt <= now) return; // revoked or expired meanwhile: nothing to extend
+  // Recorded within the resolution already: a call that read the row before an earlier touch
+  // committed asked again after its key was released. Writing anyway would break the bound.
+  if (now - session.lastUsedAt < config.session.activityResolutionMs) return;
   await db.patch(id, { lastUsedAt: now, expiresAt: Math.min(session.absoluteExpiresAt, now + config.session.inactiveDurationMs) });
   await recordActivity(db, session.userId, session.isAnonymous, now);
 }

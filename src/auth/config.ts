@@ -76,17 +76,25 @@ export function resolveConfig(config: WalkinAuthConfig) {
     if (ids.has(provider.id)) throw new TypeError(`walkinAuth: two providers have the id "${provider.id}"; give one another id.`);
     ids.add(provider.id);
   }
+  const inactiveDurationMs = positive(config.session?.inactiveDurationMs, 7 * DAY, "session.inactiveDurationMs");
+  // Use is recorded at most once per resolution, so a resolution at or past the idle limit would
+  // let a session in constant use expire; the default stays well inside a short idle limit.
+  const activityResolutionMs = positive(config.session?.activityResolutionMs, Math.min(3_600_000, inactiveDurationMs / 2), "session.activityResolutionMs");
+  if (activityResolutionMs >= inactiveDurationMs) {
+    throw new TypeError(`walkinAuth: session.activityResolutionMs (${activityResolutionMs}) must be shorter than session.inactiveDurationMs (${inactiveDurationMs}), ` +
+      "or a session in use would still expire; half of it, or leave it out for the default.");
+  }
   return {
     providers,
     session: {
       totalDurationMs: positive(config.session?.totalDurationMs, 30 * DAY, "session.totalDurationMs"),
-      inactiveDurationMs: positive(config.session?.inactiveDurationMs, 7 * DAY, "session.inactiveDurationMs"),
-      activityResolutionMs: positive(config.session?.activityResolutionMs, 3_600_000, "session.activityResolutionMs"),
+      inactiveDurationMs,
+      activityResolutionMs,
     },
     rateLimits: {
-      anonymousSignIn: config.rateLimits?.anonymousSignIn ?? { limit: 30, windowMs: 3_600_000 },
-      passwordAttempts: config.rateLimits?.passwordAttempts ?? { limit: 10, windowMs: 15 * 60_000 },
-      codeAttempts: config.rateLimits?.codeAttempts ?? { limit: 5, windowMs: 15 * 60_000 },
+      anonymousSignIn: rateLimit(config.rateLimits?.anonymousSignIn, { limit: 30, windowMs: 3_600_000 }, "anonymousSignIn"),
+      passwordAttempts: rateLimit(config.rateLimits?.passwordAttempts, { limit: 10, windowMs: 15 * 60_000 }, "passwordAttempts"),
+      codeAttempts: rateLimit(config.rateLimits?.codeAttempts, { limit: 5, windowMs: 15 * 60_000 }, "codeAttempts"),
     },
     clientIp: config.clientIp ?? ((request: CallerRequest) => request.remoteAddress),
     cleanup: {
@@ -104,6 +112,19 @@ function positive(value: number | undefined, fallback: number, name: string): nu
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
     throw new TypeError(`walkinAuth: ${name} must be a positive number of milliseconds; received ${String(value)}.`);
+  }
+  return value;
+}
+
+/** A limit of at least one event per positive window: anything else refuses everyone or no one. */
+function rateLimit(value: RateLimit | undefined, fallback: RateLimit, name: string): RateLimit {
+  if (value === undefined) return fallback;
+  const example = `e.g. rateLimits: { ${name}: { limit: ${fallback.limit}, windowMs: ${fallback.windowMs} } }`;
+  if (typeof value?.limit !== "number" || !Number.isFinite(value.limit) || value.limit < 1) {
+    throw new TypeError(`walkinAuth: rateLimits.${name}.limit must be a number of events, at least 1; received ${String(value?.limit)} (${example}).`);
+  }
+  if (typeof value.windowMs !== "number" || !Number.isFinite(value.windowMs) || value.windowMs <= 0) {
+    throw new TypeError(`walkinAuth: rateLimits.${name}.windowMs must be a positive number of milliseconds; received ${String(value.windowMs)} (${example}).`);
   }
   return value;
 }

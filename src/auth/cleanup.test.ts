@@ -1,0 +1,150 @@
+/**
+ * The auth cleanup against the real engine and server: it deletes abandoned anonymous users
+ * (after the app's `onDeleteUser` deleted their data) but not real or recently active ones,
+ * ends expired sessions (a live subscription flips to signed out), drops expired codes and
+ * verifiers and refilled rate-limit buckets, is registered as a cron job with the configured
+ * interval, and drains a backlog in bounded batches by scheduling itself again.
+ */
+import { describe, expect, it } from "vitest";
+import type { LiveBackend } from "../testing/liveBackend.js";
+import type { CleanupReport } from "./cleanup.js";
+import { api, sentCodes } from "./fixtures/app.js";
+import { errorOf, from, listSystemTable, listTable, signIn, signedIn, sleep, useAuthBackends } from "./fixtures/harness.js";
+
+const start = useAuthBackends();
+
+async function runCleanup(backend: LiveBackend): Promise<CleanupReport> {
+  return (await backend.engine.runMutation("auth:store", { op: { type: "cleanup" } })).value as CleanupReport;
+}
+
+const mine = (backend: LiveBackend, token: string) => backend.engine.runQuery("messages:mine", {}, { token, fromClient: true });
+const send = (backend: LiveBackend, token: string, body: string) => backend.engine.runMutation("messages:send", { body }, { token, fromClient: true });
+const ids = (rows: Record<string, unknown>[]) => rows.map((r) => r._id).sort();
+
+describe("abandoned anonymous users", () => {
+  it("deletes anonymous users inactive past the limit with their data; keeps real and recently active users", async () => {
+    const backend = await start({ cleanup: { anonymousUserInactiveMs: 300 }, session: { activityResolutionMs: 10 } });
+    const stale = await signedIn(backend, "anonymous", {}, from("10.0.0.1"));
+    const busy = await signedIn(backend, "anonymous", {}, from("10.0.0.2"));
+    const real = await signedIn(backend, "password", { flow: "signUp", email: "ada@example.com", password: "correct horse" });
+    await send(backend, stale.token, "stale words");
+    await backend.engine.runMutation("messages:addToCart", { item: "forgotten" }, { token: stale.token });
+    await send(backend, busy.token, "busy words");
+    await send(backend, real.token, "real words");
+
+    await sleep(350);
+    // `busy` is used again: its activity is recorded (once its deferred write lands). `fresh` is new.
+    const busyActivity = async () => (await listTable(backend, "authActivity")).find((a) => a.userId === busy.userId)?.lastActiveAt;
+    const before = await busyActivity();
+    expect(await mine(backend, busy.token)).toEqual(["busy words"]);
+    await expect.poll(busyActivity).not.toBe(before);
+    const fresh = await signedIn(backend, "anonymous", {}, from("10.0.0.3"));
+
+    const report = await runCleanup(backend);
+    expect(report).toMatchObject({ anonymousUsers: 1, more: false });
+    expect(ids(await listTable(backend, "users"))).toEqual([busy.userId, real.userId, fresh.userId].sort());
+    expect((await listTable(backend, "messages")).map((m) => m.body).sort()).toEqual(["busy words", "real words"]);
+    expect(await listTable(backend, "carts")).toEqual([]);
+    for (const table of ["authSessions", "authActivity", "authAccounts"]) {
+      expect((await listTable(backend, table)).filter((row) => row.userId === stale.userId), table).toEqual([]);
+    }
+    expect(await mine(backend, stale.token)).toBeNull();
+    expect(await mine(backend, real.token)).toEqual(["real words"]);
+  });
+});
+
+describe("expired sessions", () => {
+  it("are refused at once and deleted by the cleanup, which flips a live subscription to signed out", async () => {
+    const backend = await start({ session: { inactiveDurationMs: 400 } });
+    const user = await signedIn(backend, "anonymous");
+    await send(backend, user.token, "hello");
+
+    const client = backend.client();
+    client.setAuth(async () => user.token);
+    const updates: unknown[] = [];
+    const watch = client.watchQuery(api.messages.mine!, {});
+    watch.onUpdate(() => updates.push(watch.localQueryResult()));
+    await expect.poll(() => updates.at(-1)).toEqual(["hello"]);
+
+    await sleep(450);
+    const later = await signedIn(backend, "anonymous", {}, from("10.0.0.2"));
+    // Expired: a new call with the token is signed out even before the row is gone.
+    expect(await mine(backend, user.token)).toBeNull();
+    expect(await listTable(backend, "authSessions")).toHaveLength(2);
+
+    const report = await runCleanup(backend);
+    expect(report).toMatchObject({ sessions: 1, more: false });
+    expect((await listTable(backend, "authSessions")).map((s) => s.userId)).toEqual([later.userId]);
+    await expect.poll(() => updates.at(-1)).toBeNull();
+    expect(await mine(backend, later.token)).toEqual([]);
+    // The anonymous user itself is not abandoned yet (default: 30 days): it stays, with its data.
+    expect(await listTable(backend, "users")).toHaveLength(2);
+  });
+});
+
+describe("expired codes, verifiers and rate-limit buckets", () => {
+  it("drops expired codes and verifiers and buckets that have refilled; keeps live ones", async () => {
+    const quick = { limit: 5, windowMs: 100 };
+    const backend = await start({ rateLimits: { anonymousSignIn: quick, passwordAttempts: quick, codeAttempts: quick } });
+    await signedIn(backend, "password", { flow: "signUp", email: "ada@example.com", password: "correct horse" });
+    await signedIn(backend, "password", { flow: "signUp", email: "bob@example.com", password: "bobs password" });
+    const store = (op: Record<string, unknown>) => backend.engine.runMutation("auth:store", { op });
+    await store({ type: "createCode", provider: "password", providerAccountId: "ada@example.com", purpose: "reset", code: "12345678", expiresAt: Date.now() - 1 });
+    expect(await signIn(backend, "password", { flow: "reset", email: "bob@example.com" })).toEqual({ kind: "started" }); // live for 15 minutes
+    await store({ type: "createVerifier", key: "old", provider: "password", value: { x: 1 }, expiresAt: Date.now() - 1 });
+    await store({ type: "createVerifier", key: "new", provider: "password", value: { x: 2 }, expiresAt: Date.now() + 60_000 });
+    await signIn(backend, "password", { flow: "signIn", email: "ada@example.com", password: "wrong horse" }).catch(() => {});
+    await signIn(backend, "anonymous", {}, from("10.0.0.9"));
+    expect(await listTable(backend, "authRateLimits")).toHaveLength(2);
+
+    await sleep(150);
+    const report = await runCleanup(backend);
+    expect(report).toMatchObject({ codes: 1, verifiers: 1, rateLimits: 2, more: false });
+    expect(await listTable(backend, "authRateLimits")).toEqual([]);
+    expect(await listTable(backend, "authVerificationCodes")).toHaveLength(1);
+    expect((await listTable(backend, "authVerifiers")).map((v) => v.value)).toEqual([{ x: 2 }]);
+    // The expired code is gone; the live one still works.
+    const reset = (email: string, code: string) => signIn(backend, "password", { flow: "reset-verification", email, code, newPassword: "new password" });
+    expect((await errorOf(reset("ada@example.com", "12345678"))).code).toBe("UNAUTHENTICATED");
+    expect((await reset("bob@example.com", sentCodes.find((c) => c.email === "bob@example.com")!.code)).kind).toBe("signedIn");
+  });
+
+  it("keeps a bucket that is still refilling", async () => {
+    const backend = await start({ rateLimits: { passwordAttempts: { limit: 3, windowMs: 60_000 } } });
+    await signIn(backend, "password", { flow: "signIn", email: "nobody@example.com", password: "guess guess" }).catch(() => {});
+    expect(await runCleanup(backend)).toMatchObject({ rateLimits: 0 });
+    expect(await listTable(backend, "authRateLimits")).toHaveLength(1);
+  });
+});
+
+describe("scheduling", () => {
+  it("is registered as a cron job with the configured interval, whose target runs the cleanup", async () => {
+    const backend = await start({ cleanup: { intervalMs: 123_000 } });
+    const jobs = await listSystemTable(backend, "_cron_jobs");
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ name: "walkin auth cleanup" });
+    const spec = JSON.parse(jobs[0]!.spec as string) as { schedule: unknown; functionName: string; args: unknown };
+    expect(spec).toEqual({ schedule: { kind: "interval", ms: 123_000 }, functionName: "auth:store", args: { op: { type: "cleanup" } } });
+    expect(jobs[0]!.nextRun as number).toBeGreaterThan(Date.now());
+    const report = (await backend.engine.runMutation(spec.functionName, spec.args)).value;
+    expect(report).toEqual({ sessions: 0, anonymousUsers: 0, codes: 0, verifiers: 0, rateLimits: 0, more: false });
+  });
+
+  it("deletes at most 100 expired sessions per run and schedules another run for the rest", async () => {
+    const backend = await start({ session: { inactiveDurationMs: 50 } });
+    // Server-side calls carry no client IP, so the per-IP sign-in limit does not apply.
+    for (let i = 0; i < 130; i++) await signedIn(backend, "anonymous", {}, {});
+    await sleep(80);
+
+    expect(await runCleanup(backend)).toMatchObject({ sessions: 100, more: true });
+    expect(await listTable(backend, "authSessions")).toHaveLength(30);
+    const scheduled = await listSystemTable(backend, "_scheduled_functions");
+    expect(scheduled).toEqual([expect.objectContaining({ name: "auth:store", args: { op: { type: "cleanup" } }, state: "pending" })]);
+
+    await backend.engine.scheduler.runUntilIdle();
+    expect(await listTable(backend, "authSessions")).toEqual([]);
+    // The second run was not full, so it scheduled nothing more.
+    expect((await listSystemTable(backend, "_scheduled_functions")).map((j) => j.state)).toEqual(["success"]);
+    expect(await listTable(backend, "users")).toHaveLength(130);
+  });
+});
