@@ -25,7 +25,7 @@ const entries = [
     name: "walkin/auth/browser",
     entry: "../auth/browser/index.ts",
     ownFolders: ["src/auth/browser/", "src/values/", "src/browser/"],
-    outside: ["src/server/api.ts"],
+    outside: ["src/sessions/browser/fallbackStorage.ts", "src/server/api.ts"],
   },
 ];
 

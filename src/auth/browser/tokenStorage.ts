@@ -1,10 +1,9 @@
 /**
- * Where the auth token (and an OAuth verifier) is kept. Like the session ID stores of
- * `walkin/sessions/browser`, this never throws: a storage that throws (Safari private mode, a
- * full quota, a sandboxed iframe) is replaced by memory, with one console warning, for the
- * rest of the page's life. It is not built on those stores because a token must also be
- * removed (sign-out), which a session ID store cannot do.
+ * Where the auth token (and an OAuth verifier) is kept: like the session ID stores of
+ * `walkin/sessions/browser`, on the same never-throwing wrapper (a storage that throws is
+ * replaced by memory, with one console warning, for the rest of the page's life).
  */
+import { withMemoryFallback, type StorageLike } from "../../sessions/browser/fallbackStorage.js";
 
 /**
  * The part of the Web Storage API used here; `localStorage` and `sessionStorage` are ones.
@@ -13,11 +12,7 @@
  * const secure: StorageLike = { getItem: (k) => vault.read(k), setItem: (k, v) => vault.write(k, v), removeItem: (k) => vault.delete(k) };
  * new AuthClient(client, { storage: secure });
  */
-export interface StorageLike {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-  removeItem(key: string): void;
-}
+export type { StorageLike };
 
 /**
  * Where tokens are kept: a Web Storage by name, page memory, or your own `StorageLike`.
@@ -46,9 +41,9 @@ const pageMemory = new Map<string, string>();
  */
 export function openTokenStorage(option: AuthStorageOption = "localStorage"): TokenStorage {
   if (option === "memory") return memoryStorage(typeof window === "undefined" ? new Map() : pageMemory);
-  if (typeof option === "object") return withMemoryFallback("custom", () => option);
+  if (typeof option === "object") return withFallback("custom", () => option);
   const kind = option;
-  return withMemoryFallback(kind, () => {
+  return withFallback(kind, () => {
     if (typeof window === "undefined") return undefined; // server rendering: memory, silently
     return window[kind]; // may throw (SecurityError in sandboxed frames)
   });
@@ -63,46 +58,12 @@ function memoryStorage(values: Map<string, string>): TokenStorage {
   };
 }
 
-/**
- * The first exception (on access, read, write or removal) switches to memory for good,
- * keeping what this page last wrote, and warns once. The warning never includes a value.
- */
-function withMemoryFallback(kind: TokenStorage["kind"], open: () => StorageLike | undefined): TokenStorage {
-  const written = new Map<string, string>(); // what this page wrote, to keep across the switch
-  let memory: TokenStorage | undefined;
-  let raw: StorageLike | undefined;
-  const fail = (error: unknown) => {
-    memory = memoryStorage(written);
-    console.warn(
-      `Walk-in auth: ${kind} is not usable (${error instanceof Error ? error.message : String(error)}); ` +
-        "keeping the auth token in memory, so it will not survive a reload.",
-    );
-  };
-  try {
-    raw = open();
-    if (raw === undefined) memory = memoryStorage(written);
-  } catch (error) {
-    fail(error);
-  }
-  const attempt = <T>(work: (storage: StorageLike) => T, fallback: (memory: TokenStorage) => T): T => {
-    if (memory || !raw) return fallback(memory!);
-    try {
-      return work(raw);
-    } catch (error) {
-      fail(error);
-      return fallback(memory!);
-    }
-  };
+function withFallback(kind: TokenStorage["kind"], open: () => StorageLike | undefined): TokenStorage {
+  const storage = withMemoryFallback({ owner: "Walk-in auth", kind, what: "the auth token" }, open);
   return {
     kind,
-    get: (key) => attempt((s) => s.getItem(key), (m) => m.get(key)),
-    set(key, value) {
-      written.set(key, value);
-      attempt((s) => s.setItem(key, value), () => {});
-    },
-    remove(key) {
-      written.delete(key);
-      attempt((s) => s.removeItem(key), () => {});
-    },
+    get: (key) => storage.getItem(key),
+    set: (key, value) => storage.setItem(key, value),
+    remove: (key) => storage.removeItem(key),
   };
 }

@@ -2,8 +2,9 @@
  * Where a session ID is kept, for one storage key. A store is synchronous (so the first render
  * already has the ID) and never throws: a storage that throws (Safari private mode, a full
  * quota, cookies disabled, a sandboxed iframe) is replaced by memory, with one console warning,
- * for the rest of the page's life.
+ * for the rest of the page's life (see fallbackStorage.ts).
  */
+import { withMemoryFallback, type StorageLike } from "./fallbackStorage.js";
 
 /** One key's worth of storage for a session ID. */
 export interface SessionIdStore {
@@ -13,11 +14,6 @@ export interface SessionIdStore {
   set(id: string): void;
   /** Values written by other tabs (`storage` events), where the storage has them. */
   subscribe?(onExternalChange: (value: string | undefined) => void): () => void;
-}
-
-interface RawStore {
-  get(): string | undefined;
-  set(id: string): void;
 }
 
 const memoryValues = new Map<string, string>();
@@ -78,76 +74,44 @@ export interface CookieStoreOptions {
  */
 export function cookieStore(key: string, options: CookieStoreOptions = {}): SessionIdStore {
   const name = encodeURIComponent(key);
-  const raw: RawStore = {
-    get() {
-      for (const part of document.cookie.split(";")) {
-        const [k, ...rest] = part.trim().split("=");
-        if (k === name) return decodeURIComponent(rest.join("="));
-      }
-      return undefined;
-    },
-    set(id) {
-      if (typeof navigator !== "undefined" && navigator.cookieEnabled === false) throw new Error("cookies are disabled");
-      const secure = options.secure ?? (typeof location !== "undefined" && location.protocol === "https:");
-      const maxAge = options.maxAgeSeconds ?? 400 * 24 * 60 * 60;
-      document.cookie = `${name}=${encodeURIComponent(id)}; Path=/; Max-Age=${maxAge}; SameSite=Lax${secure ? "; Secure" : ""}`;
-      if (raw.get() !== id) throw new Error("the cookie was not stored");
-    },
+  const read = (): string | null => {
+    for (const part of document.cookie.split(";")) {
+      const [k, ...rest] = part.trim().split("=");
+      if (k === name) return decodeURIComponent(rest.join("="));
+    }
+    return null;
   };
-  return withMemoryFallback("cookie", key, () => (typeof document === "undefined" ? undefined : raw));
+  const write = (id: string, maxAge: number) => {
+    if (typeof navigator !== "undefined" && navigator.cookieEnabled === false) throw new Error("cookies are disabled");
+    const secure = options.secure ?? (typeof location !== "undefined" && location.protocol === "https:");
+    document.cookie = `${name}=${encodeURIComponent(id)}; Path=/; Max-Age=${maxAge}; SameSite=Lax${secure ? "; Secure" : ""}`;
+  };
+  // The cookie is this store's only key.
+  const raw: StorageLike = {
+    getItem: read,
+    setItem(_key, id) {
+      write(id, options.maxAgeSeconds ?? 400 * 24 * 60 * 60);
+      if (read() !== id) throw new Error("the cookie was not stored");
+    },
+    removeItem: () => write("", 0),
+  };
+  return keyStore("cookie", key, () => (typeof document === "undefined" ? undefined : raw));
 }
 
 function webStorageStore(kind: "sessionStorage" | "localStorage", key: string): SessionIdStore {
-  return withMemoryFallback(kind, key, () => {
+  return keyStore(kind, key, () => {
     if (typeof window === "undefined") return undefined; // server rendering: memory, silently
-    const storage = window[kind]; // may throw (SecurityError in sandboxed frames)
-    return {
-      get: () => storage.getItem(key) ?? undefined,
-      set: (id) => storage.setItem(key, id),
-    };
+    return window[kind]; // may throw (SecurityError in sandboxed frames)
   });
 }
 
-/**
- * Wraps a storage so that the first exception (on access, read or write) switches it to
- * memory for good, keeping the last value, and warns once. A missing storage (server
- * rendering) uses memory without a warning.
- */
-function withMemoryFallback(kind: SessionIdStore["kind"], key: string, open: () => RawStore | undefined): SessionIdStore {
-  let fallback: SessionIdStore | undefined;
-  let raw: RawStore | undefined;
-  const fail = (error: unknown, keep?: string) => {
-    fallback = memoryStore(key);
-    if (keep !== undefined) fallback.set(keep);
-    console.warn(
-      `Walk-in sessions: ${kind} is not usable (${error instanceof Error ? error.message : String(error)}); ` +
-        "keeping the session ID in memory, so it will not survive a reload.",
-    );
-  };
-  try {
-    raw = open();
-    if (raw === undefined) fallback = memoryStore(key);
-  } catch (error) {
-    fail(error);
-  }
+/** One key of a never-throwing storage, falling back to this page's shared memory. */
+function keyStore(kind: SessionIdStore["kind"], key: string, open: () => StorageLike | undefined): SessionIdStore {
+  const memory = typeof window === "undefined" ? new Map<string, string>() : memoryValues;
+  const storage = withMemoryFallback({ owner: "Walk-in sessions", kind, what: "the session ID" }, open, memory);
   return {
     kind,
-    get() {
-      if (fallback || !raw) return fallback?.get();
-      try {
-        return raw.get();
-      } catch (error) {
-        fail(error);
-        return undefined;
-      }
-    },
-    set(id) {
-      if (fallback || !raw) return fallback?.set(id);
-      try {
-        raw.set(id);
-      } catch (error) {
-        fail(error, id);
-      }
-    },
+    get: () => storage.getItem(key) ?? undefined,
+    set: (id) => storage.setItem(key, id),
   };
 }
