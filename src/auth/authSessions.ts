@@ -11,6 +11,12 @@
  * `activityResolutionMs` asks for one deferred write (keyed by session, so concurrent calls
  * make one) that moves `lastUsedAt` and `expiresAt`. A busy session costs one write an hour
  * by default, however many calls it makes.
+ *
+ * Anonymous sessions are the only key to their user (there is no password to sign in with
+ * again), so they have no absolute lifetime: they end after `cleanup.anonymousUserInactiveMs`
+ * without use, or when signed out or revoked. Ending one does not delete it but expires it
+ * now; the cleanup then deletes it and, if it was the user's last, the user (after the app's
+ * `onDeleteUser`). So an abandoned anonymous user is found without any per-user activity row.
  */
 import type { AuthenticateCtx } from "../server/hooks.js";
 import type { DatabaseReader, DatabaseWriter } from "../server/database.js";
@@ -65,7 +71,7 @@ export function authenticator(config: ResolvedAuthConfig) {
   return async (ctx: AuthenticateCtx, token: string): Promise<UserIdentity | null> => {
     const session = await findSession(ctx.db, token, ctx.now);
     if (!session) return null;
-    if (ctx.now - session.lastUsedAt >= config.session.activityResolutionMs) {
+    if (ctx.now - session.lastUsedAt >= config.session.activityResolutionMs && session.expiresAt < session.absoluteExpiresAt) {
       ctx.writeLater(`walkin-auth-touch:${session._id}`, (db) => touchSession(db, session._id, Date.now(), config));
     }
     return identityOf(session);
@@ -78,24 +84,33 @@ async function touchSession(db: Db, id: Id<"authSessions">, now: number, config:
   // Recorded within the resolution already: a call that read the row before an earlier touch
   // committed asked again after its key was released. Writing anyway would break the bound.
   if (now - session.lastUsedAt < config.session.activityResolutionMs) return;
-  await db.patch(id, { lastUsedAt: now, expiresAt: Math.min(session.absoluteExpiresAt, now + config.session.inactiveDurationMs) });
-  await recordActivity(db, session.userId, session.isAnonymous, now);
+  await db.patch(id, { lastUsedAt: now, expiresAt: Math.min(session.absoluteExpiresAt, now + idleLimit(session.isAnonymous, config)) });
 }
 
-/** Notes that a user was active (for the cleanup of abandoned anonymous users). */
-export async function recordActivity(db: Db, userId: Id<"users">, isAnonymous: boolean, now: number): Promise<void> {
-  const row = await db.query("authActivity").withIndex("by_userId", (q) => q.eq("userId", userId)).first();
-  if (row) await db.patch(row._id, { lastActiveAt: now, isAnonymous });
-  else await db.insert("authActivity", { userId, isAnonymous, lastActiveAt: now });
+/** How long a session may go unused. */
+function idleLimit(isAnonymous: boolean, config: ResolvedAuthConfig): number {
+  return isAnonymous ? config.cleanup.anonymousUserInactiveMs : config.session.inactiveDurationMs;
 }
 
+/** `absoluteExpiresAt` of anonymous sessions: none (see the header). */
+const NEVER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Ends a session now: its token stops working and its live queries re-run signed out. A real
+ * user's session row is deleted; an anonymous one is expired instead, so that the cleanup
+ * deletes the user with its last session (nothing could ever sign in as it again).
+ */
+export async function endAuthSession(db: Db, session: AuthSessionDoc, now: number): Promise<void> {
+  if (session.isAnonymous) await db.patch(session._id, { expiresAt: Math.min(session.expiresAt, now) });
+  else await db.delete(session._id);
+}
 export async function createSession(
   db: Db,
   config: ResolvedAuthConfig,
   input: { userId: Id<"users">; provider: string; isAnonymous: boolean; hashes: TokenHashes; now: number; userAgent?: string | null; clientSessionId?: SessionId | null },
 ): Promise<Id<"authSessions">> {
   const { now } = input;
-  const absoluteExpiresAt = now + config.session.totalDurationMs;
+  const absoluteExpiresAt = input.isAnonymous ? NEVER : now + config.session.totalDurationMs;
   const id = await db.insert("authSessions", {
     userId: input.userId,
     keyHash: input.hashes.keyHash,
@@ -104,12 +119,11 @@ export async function createSession(
     isAnonymous: input.isAnonymous,
     createdAt: now,
     lastUsedAt: now,
-    expiresAt: Math.min(absoluteExpiresAt, now + config.session.inactiveDurationMs),
+    expiresAt: Math.min(absoluteExpiresAt, now + idleLimit(input.isAnonymous, config)),
     absoluteExpiresAt,
     ...(input.userAgent ? { userAgent: input.userAgent.slice(0, 256) } : {}),
     ...(input.clientSessionId ? { clientSessionId: input.clientSessionId } : {}),
   });
-  await recordActivity(db, input.userId, input.isAnonymous, now);
   return id as Id<"authSessions">;
 }
 
@@ -126,11 +140,12 @@ export async function invalidateSessions(
   { except = [] }: { except?: ReadonlyArray<Id<"authSessions"> | null> } = {},
 ): Promise<number> {
   const db = ctx.db as Db;
-  const sessions = await db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", userId)).collect();
+  const now = Date.now();
+  const sessions = (await db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", userId)).collect()) as unknown as AuthSessionDoc[];
   let ended = 0;
   for (const session of sessions) {
-    if (except.includes(session._id as Id<"authSessions">)) continue;
-    await db.delete(session._id);
+    if (except.includes(session._id) || session.expiresAt <= now) continue;
+    await endAuthSession(db, session, now);
     ended++;
   }
   return ended;

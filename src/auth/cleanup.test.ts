@@ -32,12 +32,13 @@ describe("abandoned anonymous users", () => {
     await send(backend, busy.token, "busy words");
     await send(backend, real.token, "real words");
 
-    await sleep(350);
-    // `busy` is used again: its activity is recorded (once its deferred write lands). `fresh` is new.
-    const busyActivity = async () => (await listTable(backend, "authActivity")).find((a) => a.userId === busy.userId)?.lastActiveAt;
-    const before = await busyActivity();
+    // `busy` is used halfway: its session's expiry moves (once the deferred write lands).
+    await sleep(150);
+    const busyExpiry = async () => (await listTable(backend, "authSessions")).find((a) => a.userId === busy.userId)?.expiresAt;
+    const before = await busyExpiry();
     expect(await mine(backend, busy.token)).toEqual(["busy words"]);
-    await expect.poll(busyActivity).not.toBe(before);
+    await expect.poll(busyExpiry).not.toBe(before);
+    await sleep(200); // `stale` has now been unused for longer than the limit; `busy` has not
     const fresh = await signedIn(backend, "anonymous", {}, from("10.0.0.3"));
 
     const report = await runCleanup(backend);
@@ -45,7 +46,7 @@ describe("abandoned anonymous users", () => {
     expect(ids(await listTable(backend, "users"))).toEqual([busy.userId, real.userId, fresh.userId].sort());
     expect((await listTable(backend, "messages")).map((m) => m.body).sort()).toEqual(["busy words", "real words"]);
     expect(await listTable(backend, "carts")).toEqual([]);
-    for (const table of ["authSessions", "authActivity", "authAccounts"]) {
+    for (const table of ["authSessions", "authAccounts"]) {
       expect((await listTable(backend, table)).filter((row) => row.userId === stale.userId), table).toEqual([]);
     }
     expect(await mine(backend, stale.token)).toBeNull();
@@ -56,7 +57,7 @@ describe("abandoned anonymous users", () => {
 describe("expired sessions", () => {
   it("are refused at once and deleted by the cleanup, which flips a live subscription to signed out", async () => {
     const backend = await start({ session: { inactiveDurationMs: 400 } });
-    const user = await signedIn(backend, "anonymous");
+    const user = await signedIn(backend, "password", { flow: "signUp", email: "ada@example.com", password: "correct horse" });
     await send(backend, user.token, "hello");
 
     const client = backend.client();
@@ -77,7 +78,7 @@ describe("expired sessions", () => {
     expect((await listTable(backend, "authSessions")).map((s) => s.userId)).toEqual([later.userId]);
     await expect.poll(() => updates.at(-1)).toBeNull();
     expect(await mine(backend, later.token)).toEqual([]);
-    // The anonymous user itself is not abandoned yet (default: 30 days): it stays, with its data.
+    // A real user whose session expired is not deleted: they can sign in again.
     expect(await listTable(backend, "users")).toHaveLength(2);
   });
 });
@@ -132,8 +133,7 @@ describe("scheduling", () => {
 
   it("deletes at most 100 expired sessions per run and schedules another run for the rest", async () => {
     const backend = await start({ session: { inactiveDurationMs: 50 } });
-    // Server-side calls carry no client IP, so the per-IP sign-in limit does not apply.
-    for (let i = 0; i < 130; i++) await signedIn(backend, "anonymous", {}, {});
+    for (let i = 0; i < 130; i++) await signedIn(backend, "password", { flow: "signUp", email: `user${i}@example.com`, password: "long enough" }, {});
     await sleep(80);
 
     expect(await runCleanup(backend)).toMatchObject({ sessions: 100, more: true });
@@ -146,5 +146,30 @@ describe("scheduling", () => {
     // The second run was not full, so it scheduled nothing more.
     expect((await listSystemTable(backend, "_scheduled_functions")).map((j) => j.state)).toEqual(["success"]);
     expect(await listTable(backend, "users")).toHaveLength(130);
+  });
+
+  it("deletes at most 20 abandoned anonymous users per run, and the rest in later runs", async () => {
+    const backend = await start({ cleanup: { anonymousUserInactiveMs: 50 } });
+    // Server-side calls carry no client IP, so the per-IP sign-in limit does not apply.
+    for (let i = 0; i < 45; i++) await signedIn(backend, "anonymous", {}, {});
+    await sleep(80);
+    expect(await runCleanup(backend)).toMatchObject({ anonymousUsers: 20, sessions: 20, more: true });
+    expect(await listTable(backend, "users")).toHaveLength(25);
+    await backend.engine.scheduler.runUntilIdle();
+    expect(await listTable(backend, "users")).toEqual([]);
+    expect(await listTable(backend, "authSessions")).toEqual([]);
+  });
+});
+
+describe("signing out an anonymous user", () => {
+  it("ends its session at once and deletes the user at the next cleanup, since nothing can reach it again", async () => {
+    const backend = await start();
+    const visitor = await signedIn(backend, "anonymous");
+    await send(backend, visitor.token, "words");
+    await backend.engine.runMutation("auth:signOut", {}, { token: visitor.token, fromClient: true });
+    expect(await mine(backend, visitor.token)).toBeNull();
+    expect(await runCleanup(backend)).toMatchObject({ sessions: 1, anonymousUsers: 1 });
+    expect(await listTable(backend, "users")).toEqual([]);
+    expect(await listTable(backend, "messages")).toEqual([]); // the app's onDeleteUser ran
   });
 });

@@ -1,21 +1,23 @@
 /**
- * The built-in cleanup, run as a cron job (every 10 minutes by default): ends expired
- * sessions (their live queries re-run signed out), deletes anonymous users inactive for
- * `anonymousUserInactiveMs` (after the app's `onDeleteUser` hook), and drops expired codes,
- * verifiers and rate-limit buckets that have refilled.
+ * The built-in cleanup, run as a cron job (every 10 minutes by default): deletes expired
+ * sessions (their live queries re-run signed out) and, with an anonymous user's last session,
+ * the user (after the app's `onDeleteUser` hook deleted its data): an anonymous session ends
+ * after `anonymousUserInactiveMs` unused or when signed out, and then nothing can ever sign in
+ * as that user again. Also drops expired codes, verifiers and refilled rate-limit buckets.
  *
  * Each run is one transaction of bounded size; when a batch was full, the run schedules
  * itself again at once, so a backlog drains in steps instead of one huge transaction.
  */
 import type { DatabaseWriter } from "../server/database.js";
 import type { AnyDataModel } from "../server/dataModel.js";
-import type { Id } from "../values/index.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
+import type { AuthSessionDoc } from "./authSessions.js";
 import { deleteUser } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
 const BATCH = 100;
+/** Deleting a user runs the app's hook over its data: fewer per run. */
 const USER_BATCH = 20;
 
 export type CleanupReport = {
@@ -34,22 +36,37 @@ async function deleteBelow(db: Db, table: string, index: string, field: string, 
   return rows.length;
 }
 
+/** Expired sessions, and anonymous users whose last session that was. */
+async function endExpiredSessions(ctx: MutationCtx, config: ResolvedAuthConfig, now: number) {
+  const db = ctx.db as Db;
+  const expired = (await db.query("authSessions").withIndex("by_expiresAt", (q) => q.lte("expiresAt", now)).take(BATCH)) as unknown as AuthSessionDoc[];
+  let sessions = 0;
+  let anonymousUsers = 0;
+  for (const session of expired) {
+    if (!(await db.get(session._id))) continue; // went with its user earlier in this run
+    const others = session.isAnonymous
+      ? (await db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", session.userId)).take(2)).filter((s) => s._id !== session._id)
+      : [];
+    if (session.isAnonymous && others.length === 0) {
+      if (anonymousUsers === USER_BATCH) return { sessions, anonymousUsers, more: true };
+      await deleteUser(ctx, config, session.userId);
+      anonymousUsers++;
+    } else {
+      await db.delete(session._id);
+    }
+    sessions++;
+  }
+  return { sessions, anonymousUsers, more: expired.length === BATCH };
+}
+
 export async function runCleanup(ctx: MutationCtx, config: ResolvedAuthConfig, now: number): Promise<CleanupReport> {
   const db = ctx.db as Db;
-  const sessions = await deleteBelow(db, "authSessions", "by_expiresAt", "expiresAt", now + 1);
+  const ended = await endExpiredSessions(ctx, config, now);
   const codes = await deleteBelow(db, "authVerificationCodes", "by_expiresAt", "expiresAt", now + 1);
   const verifiers = await deleteBelow(db, "authVerifiers", "by_expiresAt", "expiresAt", now + 1);
   // A bucket untouched for the longest window is full again: the row says nothing any more.
   const longestWindow = Math.max(...Object.values(config.rateLimits).map((limit) => limit.windowMs));
   const rateLimits = await deleteBelow(db, "authRateLimits", "by_updatedAt", "updatedAt", now - longestWindow);
-
-  const cutoff = now - config.cleanup.anonymousUserInactiveMs;
-  const stale = await db
-    .query("authActivity")
-    .withIndex("by_isAnonymous_lastActiveAt", (q) => q.eq("isAnonymous", true).lt("lastActiveAt", cutoff))
-    .take(USER_BATCH);
-  for (const row of stale) await deleteUser(ctx, config, row.userId as Id<"users">);
-
-  const more = [sessions, codes, verifiers, rateLimits].some((n) => n === BATCH) || stale.length === USER_BATCH;
-  return { sessions, anonymousUsers: stale.length, codes, verifiers, rateLimits, more };
+  const more = ended.more || [codes, verifiers, rateLimits].some((n) => n === BATCH);
+  return { sessions: ended.sessions, anonymousUsers: ended.anonymousUsers, codes, verifiers, rateLimits, more };
 }

@@ -51,7 +51,11 @@ export interface WalkinAuthConfig {
   /** The client's IP for rate limits. Default: the socket's peer address (set this behind a proxy). */
   clientIp?: (request: CallerRequest) => string | null;
   cleanup?: {
-    /** Anonymous users inactive this long are deleted (default 30 days). */
+    /**
+     * An anonymous session unused this long ends, and with its user's last session the user is
+     * deleted (default 30 days). Anonymous sessions have no absolute lifetime: they are the
+     * user's only key.
+     */
     anonymousUserInactiveMs?: number;
     /** How often the cleanup runs (default every 10 minutes). */
     intervalMs?: number;
@@ -77,11 +81,14 @@ export function resolveConfig(config: WalkinAuthConfig) {
     ids.add(provider.id);
   }
   const inactiveDurationMs = positive(config.session?.inactiveDurationMs, 7 * DAY, "session.inactiveDurationMs");
-  // Use is recorded at most once per resolution, so a resolution at or past the idle limit would
+  const anonymousUserInactiveMs = positive(config.cleanup?.anonymousUserInactiveMs, 30 * DAY, "cleanup.anonymousUserInactiveMs");
+  // Use is recorded at most once per resolution, so a resolution at or past an idle limit would
   // let a session in constant use expire; the default stays well inside a short idle limit.
-  const activityResolutionMs = positive(config.session?.activityResolutionMs, Math.min(3_600_000, inactiveDurationMs / 2), "session.activityResolutionMs");
-  if (activityResolutionMs >= inactiveDurationMs) {
-    throw new TypeError(`walkinAuth: session.activityResolutionMs (${activityResolutionMs}) must be shorter than session.inactiveDurationMs (${inactiveDurationMs}), ` +
+  const shortestIdle = Math.min(inactiveDurationMs, anonymousUserInactiveMs);
+  const activityResolutionMs = positive(config.session?.activityResolutionMs, Math.min(3_600_000, shortestIdle / 2), "session.activityResolutionMs");
+  if (activityResolutionMs >= shortestIdle) {
+    const name = shortestIdle === inactiveDurationMs ? "session.inactiveDurationMs" : "cleanup.anonymousUserInactiveMs";
+    throw new TypeError(`walkinAuth: session.activityResolutionMs (${activityResolutionMs}) must be shorter than ${name} (${shortestIdle}), ` +
       "or a session in use would still expire; half of it, or leave it out for the default.");
   }
   return {
@@ -98,7 +105,7 @@ export function resolveConfig(config: WalkinAuthConfig) {
     },
     clientIp: config.clientIp ?? ((request: CallerRequest) => request.remoteAddress),
     cleanup: {
-      anonymousUserInactiveMs: positive(config.cleanup?.anonymousUserInactiveMs, 30 * DAY, "cleanup.anonymousUserInactiveMs"),
+      anonymousUserInactiveMs,
       intervalMs: positive(config.cleanup?.intervalMs, 10 * 60_000, "cleanup.intervalMs"),
     },
     sessions: config.sessions ?? null,

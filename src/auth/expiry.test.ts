@@ -18,6 +18,9 @@ import { errorOf, listTable, signedIn, sleep, useAuthBackends } from "./fixtures
 
 const start = useAuthBackends();
 
+/** A password user: its sessions have both an idle and an absolute limit. */
+const realUser = (backend: LiveBackend) => signedIn(backend, "password", { flow: "signUp", email: "ada@example.com", password: "correct horse" });
+
 const mine = (backend: LiveBackend, token: string) => backend.engine.runQuery("messages:mine", {}, { token, fromClient: true });
 
 interface SessionRow {
@@ -34,7 +37,7 @@ async function sessionRow(backend: LiveBackend): Promise<SessionRow> {
 describe("expiry", () => {
   it("idle: a token unused for inactiveDurationMs stops working", async () => {
     const backend = await start({ session: { inactiveDurationMs: 80 } });
-    const { token } = await signedIn(backend, "anonymous");
+    const { token } = await realUser(backend);
     expect(await mine(backend, token)).toEqual([]);
     await sleep(130);
     expect(await mine(backend, token)).toBeNull();
@@ -44,7 +47,7 @@ describe("expiry", () => {
 
   it("absolute: totalDurationMs ends even a session in constant use", async () => {
     const backend = await start({ session: { totalDurationMs: 300, inactiveDurationMs: 60_000, activityResolutionMs: 10 } });
-    const { token } = await signedIn(backend, "anonymous");
+    const { token } = await realUser(backend);
     const { absoluteExpiresAt } = await sessionRow(backend);
     const results: unknown[] = [];
     // Use it every ~30 ms until refused (bounded, so a bug cannot hang the test).
@@ -61,7 +64,7 @@ describe("expiry", () => {
 
   it("sliding: a token used more often than inactiveDurationMs stays alive well past it, then idles out", async () => {
     const backend = await start({ session: { inactiveDurationMs: 200, activityResolutionMs: 20 } });
-    const { token } = await signedIn(backend, "anonymous");
+    const { token } = await realUser(backend);
     const created = await sessionRow(backend);
     const until = Date.now() + 3 * 200;
     while (Date.now() < until) {
@@ -78,7 +81,7 @@ describe("expiry", () => {
 
   it("sliding follows a short idle limit by default: set only inactiveDurationMs, a session in use stays alive", async () => {
     const backend = await start({ session: { inactiveDurationMs: 400 } });
-    const { token } = await signedIn(backend, "anonymous");
+    const { token } = await realUser(backend);
     const until = Date.now() + 3 * 400;
     while (Date.now() < until) {
       expect(await mine(backend, token)).toEqual([]);
@@ -88,7 +91,7 @@ describe("expiry", () => {
 
   it("bounded writes: 50 concurrent calls inside one resolution window record their use once", async () => {
     const backend = await start({ session: { activityResolutionMs: 400 } });
-    const { token } = await signedIn(backend, "anonymous");
+    const { token } = await realUser(backend);
     const before = await sessionRow(backend);
     await sleep(450); // the recorded use is now older than the resolution: the next call records one
 
@@ -121,13 +124,26 @@ describe("expiry", () => {
       }),
     };
     const backend = await start({ session: { activityResolutionMs: 400 } }, { probe });
-    const { token, userId } = await signedIn(backend, "anonymous");
+    const { token, userId } = await realUser(backend);
     await sleep(450);
     const commits = backend.engine.stats.commits;
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => backend.engine.runQuery("probe:whoAfterAWait", { turns: i % 10 }, { token, fromClient: true })));
     expect(new Set(results)).toEqual(new Set([userId]));
     await sleep(20);
     expect(backend.engine.stats.commits - commits).toBe(1);
+  });
+
+  it("anonymous: no absolute lifetime (the session is the user's only key); it idles out after cleanup.anonymousUserInactiveMs", async () => {
+    const backend = await start({ session: { totalDurationMs: 100, activityResolutionMs: 20 }, cleanup: { anonymousUserInactiveMs: 300 } });
+    const { token } = await signedIn(backend, "anonymous");
+    expect((await sessionRow(backend)).absoluteExpiresAt).toBe(Number.MAX_SAFE_INTEGER);
+    const until = Date.now() + 500; // past both the absolute limit of real sessions and the idle limit
+    while (Date.now() < until) {
+      expect(await mine(backend, token)).toEqual([]);
+      await sleep(50);
+    }
+    await sleep(350);
+    expect(await mine(backend, token)).toBeNull();
   });
 });
 

@@ -37,7 +37,7 @@ function countStoreOps(backend: LiveBackend) {
 }
 
 async function authRows(backend: LiveBackend) {
-  const tables = ["users", "authAccounts", "authSessions", "authActivity", "authRateLimits", "authVerificationCodes"];
+  const tables = ["users", "authAccounts", "authSessions", "authRateLimits", "authVerificationCodes"];
   return Object.fromEntries(await Promise.all(tables.map(async (t) => [t, await listTable(backend, t)] as const)));
 }
 

@@ -6,8 +6,8 @@
  * their token, password accounts a scrypt hash, verification codes a sha256 hash, and OAuth
  * state rows are found by a sha256 of their key (the PKCE verifier they hold is useless
  * without the client's own verifier, of which only a hash is kept).
- * Per-session activity lives in `authSessions` and per-user activity in `authActivity`, never
- * in `users`: bumping a timestamp there would re-run every query that shows a user's name.
+ * Activity lives in `authSessions`, never in `users`: bumping a timestamp there would re-run
+ * every query that shows a user's name.
  */
 import { defineTable } from "../server/schema.js";
 import { v } from "../values/index.js";
@@ -47,6 +47,7 @@ export const authTables = {
     lastUsedAt: v.number(),
     /** The earlier of the idle and the absolute expiry; moves with use (sliding). */
     expiresAt: v.number(),
+    /** Real users' sessions end by then whatever their use; anonymous ones never do (MAX_SAFE_INTEGER). */
     absoluteExpiresAt: v.number(),
     userAgent: v.optional(v.string()),
     /** The client session (walkin/sessions) that signed in anonymously: one user per client. */
@@ -56,15 +57,6 @@ export const authTables = {
     .index("by_userId", ["userId"])
     .index("by_expiresAt", ["expiresAt"])
     .index("by_clientSessionId", ["clientSessionId"]),
-
-  /** When a user last did anything, for the cleanup of abandoned anonymous users. */
-  authActivity: defineTable({
-    userId: v.id("users"),
-    isAnonymous: v.boolean(),
-    lastActiveAt: v.number(),
-  })
-    .index("by_userId", ["userId"])
-    .index("by_isAnonymous_lastActiveAt", ["isAnonymous", "lastActiveAt"]),
 
   /** One-time codes (password reset): a hash, an expiry, attempts limited in `authRateLimits`. */
   authVerificationCodes: defineTable({

@@ -13,7 +13,7 @@ import type { AnyDataModel } from "../server/dataModel.js";
 import { endSession, transferSession } from "../sessions/anonymousUsers.js";
 import type { SessionId } from "../sessions/sessionId.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
-import { createSession, recordActivity, type AuthSessionDoc } from "./authSessions.js";
+import { createSession, type AuthSessionDoc } from "./authSessions.js";
 import { resetBucket, takeToken } from "./rateLimit.js";
 import type { SignInMode } from "./providers/types.js";
 import type { TokenHashes } from "./tokens.js";
@@ -92,7 +92,6 @@ async function createOrUpgradeUser(ctx: MutationCtx, config: ResolvedAuthConfig,
   const profile = input.profile ?? {};
   if (current?.isAnonymous && (await db.get(current.userId))) {
     await db.patch(current.userId, { ...profile, isAnonymous: false });
-    await recordActivity(db, current.userId, false, Date.now());
     await config.callbacks.afterUserCreatedOrUpdated?.(ctx, { userId: current.userId, existingUserId: current.userId, provider: input.provider, isAnonymous: false, profile });
     return current.userId;
   }
@@ -113,7 +112,7 @@ async function mergeAnonymousUser(ctx: MutationCtx, config: ResolvedAuthConfig, 
 export async function deleteUser(ctx: MutationCtx, config: ResolvedAuthConfig, userId: Id<"users">): Promise<void> {
   const db = ctx.db as Db;
   await config.callbacks.onDeleteUser?.(ctx, userId);
-  for (const table of ["authSessions", "authAccounts", "authActivity"]) {
+  for (const table of ["authSessions", "authAccounts"]) {
     for (const row of await db.query(table).withIndex("by_userId", (q) => q.eq("userId", userId)).collect()) {
       if (table === "authAccounts") await deleteCodesOf(db, row._id as Id<"authAccounts">);
       await db.delete(row._id);

@@ -21,7 +21,7 @@ import type { HttpRouter } from "../server/router.js";
 import type { Auth } from "../server/registration.js";
 import { vSessionId } from "../sessions/sessionId.js";
 import { resolveConfig, type ActionCtx, type WalkinAuthConfig } from "./config.js";
-import { authenticator, describeSession, invalidateSessions, type AuthSessionDoc } from "./authSessions.js";
+import { authenticator, describeSession, endAuthSession, invalidateSessions, type AuthSessionDoc } from "./authSessions.js";
 import { getAuthSessionId, getAuthUserId } from "./identity.js";
 import type { AuthProvider, SignInContext, SignInResult } from "./providers/types.js";
 import { runStoreOp, vStoreOp, type StoreOp } from "./store.js";
@@ -104,7 +104,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
     args: { sessionId: v.optional(vSessionId) },
     handler: async (ctx, { sessionId }) => {
       const session = await callerSession(ctx);
-      if (session) await ctx.db.delete(session._id);
+      if (session) await endAuthSession(ctx.db, session, Date.now());
       await endClientSession(ctx, config, sessionId);
       return null;
     },
@@ -132,9 +132,11 @@ export function walkinAuth(input: WalkinAuthConfig) {
     args: { sessionId: v.id("authSessions") },
     handler: async (ctx, { sessionId }) => {
       const userId = await requireUser(ctx);
-      const target = await ctx.db.get(sessionId);
-      if (!target || target.userId !== userId) throw walkinError("NOT_FOUND", "None of your sessions has this ID; it may have ended already.");
-      await ctx.db.delete(sessionId);
+      const target = (await ctx.db.get(sessionId)) as AuthSessionDoc | null;
+      if (!target || target.userId !== userId || target.expiresAt <= Date.now()) {
+        throw walkinError("NOT_FOUND", "None of your sessions has this ID; it may have ended already.");
+      }
+      await endAuthSession(ctx.db, target, Date.now());
       return null;
     },
   });
