@@ -1,16 +1,20 @@
 /**
  * The chat example in a real browser: what the README's first command serves.
  */
+import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { buildChat, startChat, type ChatApp } from "./chatApp.js";
 import { launchBrowser, screenshot } from "./browser.js";
+import { authors, nameOf, open as openTab, patiently, send } from "./chatPage.js";
+import type { BrowserContext } from "playwright-core";
 
 let app: ChatApp;
 let browser: Browser;
+let dist: string;
 
 beforeAll(async () => {
-  await buildChat();
+  dist = await buildChat();
   app = await startChat();
   browser = await launchBrowser();
 }, 120_000);
@@ -18,25 +22,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await app?.stop();
+  if (dist) rmSync(dist, { recursive: true, force: true });
 });
 
-async function open(context: BrowserContext): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(app.url);
-  await page.waitForFunction(() => (document.querySelector<HTMLInputElement>("#name")?.value ?? "") !== "");
-  return page;
-}
-
-const nameOf = (page: Page) => page.inputValue("#name");
-// Generous: these run beside the rest of the suite on a shared 2-core machine.
-const patiently = { timeout: 20_000 };
-const authors = (page: Page) => page.locator(".messages .author").allInnerTexts();
-
-async function send(page: Page, body: string) {
-  await page.getByLabel("Message").fill(body);
-  await page.getByRole("button", { name: "Send" }).click();
-  await page.waitForFunction((text) => [...document.querySelectorAll(".messages .body")].some((e) => e.textContent === text), body);
-}
+const open = (context: BrowserContext) => openTab(context, app.url);
 
 describe("the chat example", { timeout: 90_000 }, () => {
   it("makes two tabs two users, keeps a name across a reload, and shows a rename on old messages live", async () => {
@@ -49,28 +38,45 @@ describe("the chat example", { timeout: 90_000 }, () => {
     await a.fill("#name", "Ada");
     await a.getByRole("button", { name: "Rename" }).click();
     // B sees A's old message under the new name without reloading.
-    await b.waitForFunction(() => [...document.querySelectorAll(".messages .author")].some((e) => e.textContent === "Ada"));
+    await b.waitForFunction(() => [...document.querySelectorAll(".messages .author")].some((e) => e.textContent === "Ada"), undefined, patiently);
 
     await a.reload();
-    await a.waitForFunction(() => document.querySelector<HTMLInputElement>("#name")?.value === "Ada");
+    await a.waitForFunction(() => document.querySelector<HTMLInputElement>("#name")?.value === "Ada", undefined, patiently);
+    await expect.poll(() => a.locator(".who-name").innerText(), patiently).toBe("Ada");
     await screenshot(b, "chat-two-tabs");
     await context.close();
   });
 
-  it("rejects an empty message with an inline error from the server", async () => {
+  it("shows the server's validation errors inline and never renders user text as HTML", async () => {
     const context = await browser.newContext();
     const page = await open(context);
     await page.getByLabel("Message").fill("   ");
     await page.getByRole("button", { name: "Send" }).click();
-    await expect.poll(() => page.getByRole("alert").innerText(), patiently).toBe("Write something first.");
+    await expect.poll(() => page.locator(".send-error[role=alert]").innerText(), patiently).toBe("Write something first.");
+    await page.getByLabel("Message").fill("x".repeat(1001));
+    await page.getByRole("button", { name: "Send" }).click();
+    await expect.poll(() => page.locator(".send-error[role=alert]").innerText(), patiently).toBe("Messages are at most 1000 characters.");
+
+    const html = `<img src="x" onerror="window.pwned = true"><b>bold?</b>`;
+    await send(page, html);
+    expect(await page.locator(".messages img, .messages b").count()).toBe(0);
+    expect(await page.evaluate(() => (window as { pwned?: boolean }).pwned)).toBeUndefined();
+
+    await page.fill("#name", "y".repeat(41));
+    await page.getByRole("button", { name: "Rename" }).click();
+    await expect.poll(() => page.locator(".name-error[role=alert]").innerText(), patiently).toBe("Names are 1 to 40 characters.");
+    await page.fill("#name", "   ");
+    await page.getByRole("button", { name: "Rename" }).click();
+    await expect.poll(() => page.locator(".name-error[role=alert]").innerText(), patiently).toBe("Names are 1 to 40 characters.");
     await screenshot(page, "chat-validation");
     await context.close();
   });
 
-  it("gives a duplicated tab its own session", async () => {
+  it("gives a duplicated tab its own user", async () => {
     const context = await browser.newContext();
     const original = await open(context);
     const copied = await original.evaluate(() => ({ ...sessionStorage }));
+    expect(Object.keys(copied)).toContain("walkin-chat-token"); // the copy includes the auth token
     // A duplicated tab starts with a copy of the original's sessionStorage.
     const duplicate = await context.newPage();
     await duplicate.addInitScript((entries) => {
@@ -82,17 +88,22 @@ describe("the chat example", { timeout: 90_000 }, () => {
     await send(duplicate, "from the duplicate");
     const names = await authors(original);
     expect(new Set(names.slice(-2)).size).toBe(2);
+    // The original kept its user and its token.
+    expect(await original.evaluate(() => sessionStorage.getItem("walkin-chat-token"))).toBe(copied["walkin-chat-token"]);
+    expect(await duplicate.evaluate(() => sessionStorage.getItem("walkin-chat-token"))).not.toBe(copied["walkin-chat-token"]);
     await screenshot(duplicate, "chat-duplicated-tab");
     await context.close();
   });
 
-  it("shares one session across tabs in per-browser mode", async () => {
+  it("shares one user across tabs in per-browser mode, keeping the name the tab had", async () => {
     const context = await browser.newContext();
     const a = await open(context);
+    const before = await nameOf(a);
     await a.selectOption("select[aria-label='Session scope']", "browser");
-    await a.waitForFunction(() => (document.querySelector<HTMLInputElement>("#name")?.value ?? "") !== "");
+    await expect.poll(() => nameOf(a), patiently).toBe(before);
     const b = await open(context);
-    await expect.poll(() => nameOf(b), patiently).toBe(await nameOf(a));
+    await expect.poll(() => nameOf(b), patiently).toBe(before);
+    expect(await b.inputValue("select[aria-label='Session scope']")).toBe("browser");
     await screenshot(b, "chat-per-browser");
     await context.close();
   });
@@ -100,6 +111,7 @@ describe("the chat example", { timeout: 90_000 }, () => {
   it("reconnects after a server restart and loses or doubles nothing", async () => {
     const context = await browser.newContext();
     const page = await open(context);
+    const name = await nameOf(page);
     await send(page, "before the restart");
     await app.restart();
     await page.waitForFunction(() => document.querySelector(".status")?.textContent === "live", undefined, { timeout: 30_000 });
@@ -107,6 +119,9 @@ describe("the chat example", { timeout: 90_000 }, () => {
     const bodies = await page.locator(".messages .body").allInnerTexts();
     expect(bodies.filter((b) => b === "before the restart")).toHaveLength(1);
     expect(bodies.filter((b) => b === "after the restart")).toHaveLength(1);
+    // Still the same user: the auth session survived the restart.
+    expect(await nameOf(page)).toBe(name);
+    expect((await authors(page)).slice(-2)).toEqual([name, name]);
     await screenshot(page, "chat-after-restart");
     await context.close();
   });

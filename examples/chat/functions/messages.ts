@@ -1,10 +1,10 @@
 import { v, WalkinError } from "walkin/server";
-import { query } from "./_generated/server.js";
-import { mutationWithSession, sessionUser } from "./lib/sessions.js";
+import { getAuthUserId } from "walkin/auth";
+import { mutation, query } from "./_generated/server.js";
 
 const MAX_BODY = 1000;
 
-/** The newest 50 messages, oldest first, each with its author's current name. */
+/** The newest 50 messages, oldest first, each with its author's current name (nothing else of theirs). */
 export const list = query({
   args: {},
   handler: async (ctx) => {
@@ -18,13 +18,14 @@ export const list = query({
   },
 });
 
-export const send = mutationWithSession({
+export const send = mutation({
   args: { body: v.string() },
   handler: async (ctx, { body }) => {
+    const author = await getAuthUserId(ctx);
+    if (!author) throw new WalkinError("You are not signed in yet; wait a moment and try again.");
     const text = body.trim();
     if (text.length === 0) throw new WalkinError("Write something first.", { data: { field: "body" } });
     if (text.length > MAX_BODY) throw new WalkinError(`Messages are at most ${MAX_BODY} characters.`, { data: { field: "body" } });
-    const author = await sessionUser(ctx, ctx.sessionId);
     await ctx.db.insert("messages", { author, body: text });
   },
 });

@@ -1,10 +1,9 @@
 import { defineSchema, defineTable, v } from "walkin/server";
-import { sessionTables } from "walkin/sessions";
+import { authTables } from "walkin/auth";
 
 export default defineSchema({
-  // Visitors get a user at their first message or rename; `logins` ties sessions to users.
-  users: defineTable({ name: v.string(), isAnonymous: v.optional(v.boolean()) }),
-  ...sessionTables,
+  // users (name, email, isAnonymous), accounts, auth sessions (hashed tokens), rate limits …
+  ...authTables,
   // Messages point at users, so a rename shows on old messages too.
-  messages: defineTable({ author: v.id("users"), body: v.string() }),
+  messages: defineTable({ author: v.id("users"), body: v.string() }).index("by_author", ["author"]),
 });

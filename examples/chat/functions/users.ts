@@ -1,22 +1,24 @@
-import { v } from "walkin/server";
-import { cleanName, mutationWithSession, queryWithSession, sessionUser } from "./lib/sessions.js";
+import { v, WalkinError } from "walkin/server";
+import { getAuthUserId } from "walkin/auth";
+import { mutation, query } from "./_generated/server.js";
+import { cleanName } from "./lib/names.js";
 
-/** The visitor's own profile (never another user's session data). */
-export const me = queryWithSession({
+/** The signed-in user's own profile; null before the first sign-in. Only ever the caller's. */
+export const me = query({
   args: {},
-  handler: async (ctx) => (ctx.user ? { _id: ctx.user._id, name: ctx.user.name } : null),
+  handler: async (ctx) => {
+    const userId = await getAuthUserId(ctx);
+    const user = userId ? await ctx.db.get(userId) : null;
+    if (!user) return null;
+    return { _id: user._id, name: user.name ?? "Someone", email: user.email ?? null, isAnonymous: user.isAnonymous ?? false };
+  },
 });
 
-/** Creates the visitor's user if needed, so a name shows before the first message. */
-export const ensure = mutationWithSession({
-  args: {},
-  handler: async (ctx) => sessionUser(ctx, ctx.sessionId),
-});
-
-export const setName = mutationWithSession({
+export const setName = mutation({
   args: { name: v.string() },
   handler: async (ctx, { name }) => {
-    const userId = await sessionUser(ctx, ctx.sessionId);
+    const userId = await getAuthUserId(ctx);
+    if (!userId) throw new WalkinError("You are not signed in yet; wait a moment and try again.");
     await ctx.db.patch(userId, { name: cleanName(name) });
   },
 });

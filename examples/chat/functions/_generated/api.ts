@@ -5,13 +5,19 @@
  */
 import { anyApi } from "walkin/server";
 import type { ApiFromModules } from "walkin/server";
-import type * as lib_sessions from "../lib/sessions.js";
+import type * as auth from "../auth.js";
+import type * as lib_names from "../lib/names.js";
+import type * as lib_settings from "../lib/settings.js";
 import type * as messages from "../messages.js";
+import type * as settings from "../settings.js";
 import type * as users from "../users.js";
 
 type Modules = {
-  "lib/sessions": typeof lib_sessions;
+  auth: typeof auth;
+  "lib/names": typeof lib_names;
+  "lib/settings": typeof lib_settings;
   messages: typeof messages;
+  settings: typeof settings;
   users: typeof users;
 };
 
