@@ -48,7 +48,7 @@ export interface AuthClientOptions {
  */
 export type SignInOutcome =
   | { kind: "signedIn"; userId: string; isAnonymous: boolean }
-  | { kind: "unchanged"; userId: string; isAnonymous: true }
+  | { kind: "unchanged"; userId: string; isAnonymous: boolean }
   | { kind: "redirect"; redirect: string }
   | { kind: "started" };
 
@@ -205,8 +205,9 @@ export class AuthClient {
         this.tracker.store(result.token, { userId: result.userId, isAnonymous: result.isAnonymous });
         return { kind: "signedIn", userId: result.userId, isAnonymous: result.isAnonymous };
       case "unchanged":
-        this.tracker.use(this.tracker.token, { userId: result.userId, isAnonymous: true });
-        return { kind: "unchanged", userId: result.userId, isAnonymous: true };
+        // Already signed in: anonymously, or as a real user who called signIn("anonymous").
+        this.tracker.use(this.tracker.token, { userId: result.userId, isAnonymous: result.isAnonymous });
+        return { kind: "unchanged", userId: result.userId, isAnonymous: result.isAnonymous };
       case "redirect":
         this.storage.set(`${this.key}:verifier`, result.verifier);
         this.navigate(result.redirect);

@@ -22,7 +22,7 @@ export type SignInResult =
   /** A new auth session: the client stores `token` and re-authenticates its socket. */
   | { kind: "signedIn"; token: string; userId: string; isAnonymous: boolean }
   /** Already signed in anonymously as `userId`: the current token stays. */
-  | { kind: "unchanged"; userId: string; isAnonymous: true }
+  | { kind: "unchanged"; userId: string; isAnonymous: boolean }
   /** OAuth: go to `redirect`; the provider sends the browser back with `?code=`. */
   | { kind: "redirect"; redirect: string; verifier: string }
   /** Started a flow with more steps (a code was sent); nothing to store. */

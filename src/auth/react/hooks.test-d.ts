@@ -40,7 +40,7 @@ describe("walkin/auth/react types", () => {
     const outcome = {} as SignInOutcome;
     if (outcome.kind === "signedIn") expectTypeOf(outcome.userId).toEqualTypeOf<string>();
     if (outcome.kind === "redirect") expectTypeOf(outcome.redirect).toEqualTypeOf<string>();
-    if (outcome.kind === "unchanged") expectTypeOf(outcome.isAnonymous).toEqualTypeOf<true>();
+    if (outcome.kind === "unchanged") expectTypeOf(outcome.isAnonymous).toEqualTypeOf<boolean>();
     expectTypeOf<Extract<SignInOutcome, { token: string }>>().toBeNever();
   });
 
