@@ -25,7 +25,7 @@ import type { AnyDataModel } from "../server/dataModel.js";
 import type { Storage, Timestamp } from "../storage/types.js";
 import { Catalog } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
-import { CommitLog, type CommitRecord } from "./commitLog.js";
+import { CommitLog, type CommitRecord, type Conflict } from "./commitLog.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
 import { guardStorage } from "./storageGuard.js";
 import { createDatabaseReader, createDatabaseWriter } from "./database.js";
@@ -34,6 +34,7 @@ import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functi
 import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
+import { RetryLanes } from "./retryLanes.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
 import { SYSTEM_TABLES } from "./systemTables.js";
@@ -43,6 +44,9 @@ import { Crons } from "./cron.js";
 
 /** How often expired request-deduplication records are removed. */
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
+
+/** Conflicts after which a mutation waits its turn in a retry lane (see retryLanes.ts). */
+const RETRIES_BEFORE_LANE = 2;
 
 /** The shortest time between the starts of two storage history sweeps. */
 const PRUNE_INTERVAL_MS = 30_000;
@@ -108,6 +112,7 @@ export class Engine {
   private readonly commitLog: CommitLog;
   private readonly committer: GroupCommitter;
   private readonly snapshots = new ActiveSnapshots();
+  private readonly retryLanes = new RetryLanes();
   private readonly creationClock = new CreationClock();
   private readonly commitListeners = new Set<(record: CommitRecord, tables: Set<string>) => void>();
   private commitsSincePrune = 0;
@@ -269,26 +274,32 @@ export class Engine {
     hooks: MutationHooks = {},
   ): Promise<{ value: Value; ts: Timestamp }> {
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
+    let lane: string | null = null;
     for (let attempt = 0; ; attempt++) {
-      // The snapshot stays pinned until the commit is decided, not just while the handler
-      // runs. The commit is checked against every commit after readTs, and pruning keeps the
-      // commit log (and storage history) from the oldest pinned snapshot on: unpinned while
-      // the commit waits, the entries it must be checked against could be trimmed away first
-      // (see commitLog.ts for the lost update that follows).
-      const readTs = this.latest;
-      const release = this.snapshots.pin(readTs);
-      let committed: CommitResult;
-      let value: Value;
-      try {
-        const outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
-        value = outcome.value;
-        committed = await this.commit(outcome.txn);
-      } finally {
-        release();
-      }
+      const once = async () => {
+        // The snapshot stays pinned until the commit is decided, not just while the handler
+        // runs. The commit is checked against every commit after readTs, and pruning keeps the
+        // commit log (and storage history) from the oldest pinned snapshot on: unpinned while
+        // the commit waits, the entries it must be checked against could be trimmed away first
+        // (see commitLog.ts for the lost update that follows).
+        const readTs = this.latest;
+        const release = this.snapshots.pin(readTs);
+        try {
+          const outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
+          return { value: outcome.value, committed: await this.commit(outcome.txn) };
+        } finally {
+          release();
+        }
+      };
+      const { value, committed }: { value: Value; committed: CommitResult } =
+        lane === null ? await once() : await this.retryLanes.run(lane, once);
       if (committed.ok) return { value, ts: committed.ts };
       if (attempt >= LIMITS.maxMutationRetries) throw conflictError(path, committed.conflict.indexId, attempt + 1);
       this.stats.conflictRetries += 1;
+      if (attempt + 1 >= RETRIES_BEFORE_LANE) {
+        lane = laneOf(committed.conflict); // see retryLanes.ts; the lane paces it, no backoff
+        continue;
+      }
       const backoff = Math.min(2 ** attempt, 128) * Math.random();
       await new Promise((resolve) => setTimeout(resolve, backoff));
     }
@@ -366,6 +377,14 @@ export class Engine {
     for (const listener of this.commitListeners) listener(record, tables);
     this.subscriptions.onCommit(record);
     this.maybePrune();
+  }
+
+  /**
+   * Learns of the commits other engines sharing this database made since this one last looked,
+   * and re-runs the live queries they touch.
+   */
+  refreshFromStorage(): Promise<void> {
+    return this.committer.refresh();
   }
 
   /** Checks commits after `since` against a read set (for queries that just finished). */
@@ -461,6 +480,12 @@ export class Engine {
     this.closed = true;
     await this.storage.close();
   }
+}
+
+/** The retry lane of a conflict: the key it lost on (a hot counter's own document or range). */
+function laneOf(conflict: Conflict): string {
+  if (conflict.indexId === null) return "(history)";
+  return conflict.key ? `${conflict.indexId}:${Buffer.from(conflict.key).toString("hex")}` : conflict.indexId;
 }
 
 function conflictError(what: string, indexId: string | null, attempts: number): Error {

@@ -6,6 +6,7 @@ import { anyApi, type ApiFromModules, makeFunctionReference, cronJobs, defineSch
 import { v } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
 import { Engine } from "./engine.js";
+import { withTestLatency } from "../testing/testStorage.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 
 // References to functions of the module being defined (no codegen in this test).
@@ -102,7 +103,7 @@ describe("scheduler (durable)", () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   async function open(filename: string, runScheduler: boolean, modules: Record<string, Record<string, unknown>> = { jobs }) {
-    return Engine.open({ storage: await openSqliteStorage({ filename }), schema, modules, runScheduler });
+    return Engine.open({ storage: withTestLatency(await openSqliteStorage({ filename })), schema, modules, runScheduler });
   }
 
   it("a scheduled call survives a restart and runs exactly once", async () => {
