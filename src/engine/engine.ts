@@ -81,6 +81,11 @@ export interface EngineOptions {
   logError?: (message: string, error: unknown) => void;
   /** How long one storage call may take before it fails with an error naming it (default 30 s). */
   storageTimeoutMs?: number;
+  /**
+   * For a storage shared with other engines (one that has `watchCommits`): how often to look
+   * for their commits even without a notification. Default 200 ms.
+   */
+  pollIntervalMs?: number;
 }
 
 export type QueryOutcome = { ok: true; value: Value } | { ok: false; error: Error };
@@ -119,6 +124,7 @@ export class Engine {
   private pruning: Promise<void> | null = null;
   private lastPruneStart = 0;
   private maintenance: NodeJS.Timeout | undefined;
+  private stopWatching: (() => void) | undefined;
   private closed = false;
   /** Writes requested by the authenticate hook, by key, not yet run (see `writeLater`). */
   private readonly laterWrites = new Map<string, (db: DatabaseWriter<AnyDataModel>) => Promise<void>>();
@@ -160,6 +166,7 @@ export class Engine {
     const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes);
     const engine = new Engine(storage, catalog, latest, options);
     engine.subscriptions.catchUp();
+    engine.watchOtherEngines(options.storage);
     await engine.scheduler.start(options.runScheduler ?? true);
     if (options.runScheduler ?? true) engine.startMaintenance();
     return engine;
@@ -455,6 +462,31 @@ export class Engine {
       .finally(() => (this.pruning = null));
   }
 
+  /**
+   * With a storage other engines share (it can notify of commits), learns of their commits on
+   * every notification and, because notifications can be lost, every `pollIntervalMs` too.
+   * Refreshes never overlap: one that is asked for while another runs is folded into the next.
+   */
+  private watchOtherEngines(raw: Storage): void {
+    if (!raw.watchCommits) return;
+    let pending = false;
+    const refresh = () => {
+      if (pending || this.closed) return;
+      pending = true;
+      void this.committer
+        .refresh()
+        .catch((error) => this.logError("Reading other nodes' commits failed (will retry)", error))
+        .finally(() => (pending = false));
+    };
+    const stopWatching = raw.watchCommits(refresh);
+    const poll = setInterval(refresh, this.options.pollIntervalMs ?? 200);
+    poll.unref?.();
+    this.stopWatching = () => {
+      stopWatching();
+      clearInterval(poll);
+    };
+  }
+
   /** Periodic housekeeping that no request triggers: expiring request-deduplication records. */
   private startMaintenance(): void {
     const run = async () => {
@@ -473,6 +505,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.maintenance);
+    this.stopWatching?.();
     await this.scheduler.stop();
     this.subscriptions.close();
     await this.committer.idle();
