@@ -394,6 +394,16 @@ export class Engine {
     return this.committer.refresh();
   }
 
+  /**
+   * Read-your-writes across nodes: resolves once this engine has learned of every commit up to
+   * `ts` (a timestamp a client saw on another node) and its live queries are published at it.
+   * If storage itself is behind `ts` (the client saw another database), it stops waiting there.
+   */
+  async catchUpTo(ts: Timestamp): Promise<void> {
+    if (this.latest < ts) await this.committer.refresh();
+    await this.subscriptions.waitPublished(Math.min(ts, this.latest));
+  }
+
   /** Checks commits after `since` against a read set (for queries that just finished). */
   firstConflictSince(readSet: ReadSet, since: Timestamp) {
     return this.commitLog.firstConflict(readSet, since);
