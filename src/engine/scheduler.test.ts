@@ -124,6 +124,23 @@ describe("scheduler (durable)", () => {
     await third.close();
   });
 
+  it("a starting node fails the actions whose runner died (lease expired), not those another node is running", async () => {
+    dir = mkdtempSync(join(tmpdir(), "walkin-lease-"));
+    const file = join(dir, "db.sqlite");
+    const first = await open(file, false);
+    const now = Date.now();
+    const [abandoned, running] = await first.runSystemMutation(async (txn) => [
+      await txn.insertSystem("_scheduled_functions", { name: "jobs:record", args: {}, scheduledTime: now, state: "inProgress", leaseUntil: now - 1 }),
+      await txn.insertSystem("_scheduled_functions", { name: "jobs:record", args: {}, scheduledTime: now, state: "inProgress", leaseUntil: now + 60_000 }),
+    ]);
+    await first.close();
+
+    const second = await open(file, true);
+    const states = await second.read(async (txn) => [(await txn.get(abandoned!, { system: true }))?.state, (await txn.get(running!, { system: true }))?.state]);
+    expect(states).toEqual(["failed", "inProgress"]);
+    await second.close();
+  });
+
   it("runs due crons once per due time", async () => {
     dir = mkdtempSync(join(tmpdir(), "walkin-cron-"));
     const crons = cronJobs();
