@@ -89,7 +89,7 @@ describe("ConnectionState", () => {
       { type: "Remove", queryId: q(42) },
     ]);
     expect(plan).toMatchObject({ ok: true, subscribe: [], unsubscribe: [handles[0]!.handle] });
-    expect(state.finishModify(2, 6).modifications).toEqual([
+    expect(state.finishModify(2, 6)!.modifications).toEqual([
       { type: "QueryFailed", queryId: 4, error: { code: "LIMIT_EXCEEDED", message: expect.any(String) } },
       { type: "QueryRemoved", queryId: 1 },
       { type: "QueryRemoved", queryId: 42 },
