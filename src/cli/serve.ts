@@ -17,7 +17,8 @@ import { performance } from "node:perf_hooks";
 import { Engine } from "../engine/engine.js";
 import { HttpRouter, isHttpRouter, type Route } from "../server/router.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
-import { startServer, type WalkinServer } from "../transport/index.js";
+import { limitsFromEnv, startServer, type WalkinServer } from "../transport/index.js";
+import { resolveLimits } from "../transport/limits.js";
 import { CodegenError, findModules, listFunctionFiles, writeGenerated, type ModuleScan } from "./codegen.js";
 import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
 import type { Output } from "./output.js";
@@ -108,6 +109,18 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     if (server) {
       await server.setEngine(engine);
     } else {
+      let limits;
+      try {
+        // Settings for production servers, read from the environment (docs/protocol.md#limits).
+        limits = resolveLimits(limitsFromEnv(process.env));
+      } catch (error) {
+        current = previous;
+        await engine.close();
+        await loaded.functions.release();
+        output.error((error as Error).message);
+        listenFailed = true;
+        return false;
+      }
       try {
         server = await startServer({
           engine,
@@ -116,6 +129,8 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           http: router,
           staticDir: options.staticDir ?? undefined,
           exposeInternalErrors: options.dev,
+          limits,
+          logLevel: process.env.WALKIN_LOG_LEVEL === "debug" ? "debug" : "info",
         });
       } catch (error) {
         current = previous;
