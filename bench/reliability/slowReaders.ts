@@ -98,9 +98,14 @@ async function main(): Promise<void> {
 
     const writer = client(url);
     const bystander = client(url);
-    stopAll.unshift(() => writer.close(), () => bystander.close());
+    // A well-behaved client reading the board in both phases: the baseline then includes the
+    // cost of the board itself (re-run, encoded and sent 10 times a second), and the attack
+    // phase differs from it by the slow readers alone.
+    const reader = client(url);
+    stopAll.unshift(() => writer.close(), () => bystander.close(), () => reader.close());
     const stopWatch = bystander.watchQuery(api.pings.last, {}).onUpdate(() => {});
-    stopAll.unshift(stopWatch);
+    const stopReading = reader.watchQuery(api.board.get, {}).onUpdate(() => {});
+    stopAll.unshift(stopWatch, stopReading);
 
     let writing = true;
     let bumps = 0;
