@@ -14,6 +14,7 @@ export const BOARD_ROWS = 5_000;
 const schema = defineSchema({
   board: defineTable({ version: v.number() }),
   pings: defineTable({ n: v.number() }),
+  items: defineTable({ n: v.number() }).index("by_n", ["n"]),
 });
 
 const modules = {
@@ -33,6 +34,10 @@ const modules = {
         else await ctx.db.insert("board", { version: 1 });
       },
     }),
+  },
+  /** One small query per `n`: a flood of distinct subscriptions, none of which any write touches. */
+  flood: {
+    item: query({ args: { n: v.number() }, handler: async (ctx, { n }) => (await ctx.db.query("items").withIndex("by_n", (q) => q.eq("n", n)).first())?.n ?? null }),
   },
   pings: {
     last: query({ args: {}, handler: async (ctx) => (await ctx.db.query("pings").order("desc").first())?.n ?? 0 }),

@@ -1,11 +1,11 @@
 /**
  * The server's process for the slow-reader run: a Walk-in server with its default limits,
  * alone in its process so that its memory is its own. Requests (see ../transport/child.ts):
- * start { filename } → { url }, stats { gc? } → memory and connection figures, stop.
+ * start { filename, limits? } → { url }, stats { gc? } → memory and connection figures, stop.
  * Run with --expose-gc.
  */
 import type { Engine } from "../../src/engine/engine.js";
-import { startServer, type WalkinServer } from "../../src/transport/index.js";
+import { startServer, type ServerLimits, type WalkinServer } from "../../src/transport/index.js";
 import { serveRequests } from "../transport/child.js";
 import { openEngine } from "./app.js";
 
@@ -14,6 +14,8 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error("server.ts needs node --expose-gc");
 /** Connections the server closed for not reading (4009), from its debug log. */
 let slowCloses = 0;
+/** Connections refused for their address (4002). */
+let refusedConnections = 0;
 
 serveRequests(async (message) => {
   switch (message.op) {
@@ -21,9 +23,11 @@ serveRequests(async (message) => {
       const engine = await openEngine(message.filename as string);
       const log = (line: string) => {
         if (line.includes("closing a connection: client")) slowCloses++;
+        else if (line.includes("refusing a connection")) refusedConnections++;
         else console.log(line);
       };
-      const server = await startServer({ engine, port: 0, host: "127.0.0.1", log, logLevel: "debug" });
+      const limits = (message.limits ?? {}) as Partial<ServerLimits>;
+      const server = await startServer({ engine, port: 0, host: "127.0.0.1", log, logLevel: "debug", limits });
       running = { engine, server };
       return { url: server.url };
     }
@@ -40,6 +44,7 @@ serveRequests(async (message) => {
         subscriptions: server?.subscriptionCount() ?? 0,
         maxQueuedBytes: server?.maxQueuedBytes() ?? 0,
         slowCloses,
+        refusedConnections,
       };
     }
     case "stop":

@@ -60,6 +60,9 @@ export interface ConnectionHost {
   closed(connection: Connection): void;
 }
 
+/** Queries one connection starts at once when it adds or re-subscribes many. */
+const SUBSCRIBE_SLICE = 32;
+
 /** How long a connection closed for being too slow keeps its socket, for the close frame to get through. */
 const SLOW_CLOSE_GRACE_MS = 1_000;
 
@@ -183,7 +186,7 @@ export class Connection {
     const plan = this.state.beginModify(message.modifications);
     if (!plan.ok) return this.fatal(plan.error);
     for (const subscription of plan.unsubscribe) subscription.unsubscribe();
-    await Promise.all(plan.subscribe.map((request) => this.subscribe(request)));
+    await this.subscribeAll(plan.subscribe);
     this.offerTransition(() => this.state.finishModify(message.newVersion, this.publishedTs()));
   }
 
@@ -222,9 +225,22 @@ export class Connection {
 
   private async resubscribeAll(newIdentity: number | undefined): Promise<void> {
     const plan = this.state.beginResubscribe();
-    await Promise.all(plan.subscribe.map((request) => this.subscribe(request)));
+    await this.subscribeAll(plan.subscribe);
     for (const subscription of plan.unsubscribe) subscription.unsubscribe();
     this.offerTransition(() => this.state.finishResubscribe(this.publishedTs(), newIdentity));
+  }
+
+  /**
+   * Starts `requests` a slice at a time, yielding to the event loop in between: one message
+   * may add thousands of queries, and running them all at once would make every other
+   * client wait for them (see bench/reliability/floods.ts).
+   */
+  private async subscribeAll(requests: SubscribeRequest[]): Promise<void> {
+    for (let start = 0; start < requests.length; start += SUBSCRIBE_SLICE) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (this.phase.kind === "closed") return;
+      await Promise.all(requests.slice(start, start + SUBSCRIBE_SLICE).map((request) => this.subscribe(request)));
+    }
   }
 
   private async subscribe({ queryId, gen, udfPath, args: json }: SubscribeRequest): Promise<void> {

@@ -19,11 +19,11 @@ export interface ServerLimits {
   maxSendBufferBytes: number;
   /** A connection with bytes queued and none written for this long is closed with 4009 (default 30 000 ms). */
   stallTimeoutMs: number;
-  /** Live subscriptions over all connections (default 250 000). */
+  /** Live subscriptions over all connections (default 100 000; each costs about 2 KiB of heap and some work per commit). */
   maxSubscriptions: number;
   /** Open WebSocket connections from one client address (default 500). */
   maxConnectionsPerIp: number;
-  /** Live subscriptions over the connections of one client address (default 20 000). */
+  /** Live subscriptions over the connections of one client address (default 10 000). */
   maxSubscriptionsPerIp: number;
   /**
    * Take the client address from the last entry of `X-Forwarded-For` (set by your reverse
@@ -37,9 +37,9 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   sendBufferBytes: 1024 * 1024,
   maxSendBufferBytes: 8 * 1024 * 1024,
   stallTimeoutMs: 30_000,
-  maxSubscriptions: 250_000,
+  maxSubscriptions: 100_000,
   maxConnectionsPerIp: 500,
-  maxSubscriptionsPerIp: 20_000,
+  maxSubscriptionsPerIp: 10_000,
   trustProxy: false,
 });
 
