@@ -42,6 +42,7 @@ const modules = {
   pings: {
     last: query({ args: {}, handler: async (ctx) => (await ctx.db.query("pings").order("desc").first())?.n ?? 0 }),
     touch: mutation({ args: { n: v.number() }, handler: (ctx, { n }) => ctx.db.insert("pings", { n }) }),
+    count: query({ args: {}, handler: async (ctx) => (await ctx.db.query("pings").collect()).length }),
   },
 };
 

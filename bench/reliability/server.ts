@@ -1,7 +1,7 @@
 /**
  * The server's process for the slow-reader run: a Walk-in server with its default limits,
  * alone in its process so that its memory is its own. Requests (see ../transport/child.ts):
- * start { filename, limits? } → { url }, stats { gc? } → memory and connection figures, stop.
+ * start { filename, limits?, logLevel?, quiet? } → { url }, stats { gc? } → memory and connection figures, stop.
  * Run with --expose-gc.
  */
 import type { Engine } from "../../src/engine/engine.js";
@@ -16,6 +16,10 @@ if (!gc) throw new Error("server.ts needs node --expose-gc");
 let slowCloses = 0;
 /** Connections refused for their address (4002). */
 let refusedConnections = 0;
+/** Other debug lines (aborted requests, protocol errors), other log lines, and how many of those carry a stack. */
+let debugLines = 0;
+let logLines = 0;
+let stackTraces = 0;
 
 serveRequests(async (message) => {
   switch (message.op) {
@@ -24,10 +28,16 @@ serveRequests(async (message) => {
       const log = (line: string) => {
         if (line.includes("closing a connection: client")) slowCloses++;
         else if (line.includes("refusing a connection")) refusedConnections++;
-        else console.log(line);
+        else if (line.includes("[walkin] HTTP ") || line.includes("protocol error")) debugLines++;
+        else {
+          logLines++;
+          if (/\n\s+at /.test(line)) stackTraces++;
+          if (!message.quiet) console.log(line);
+        }
       };
       const limits = (message.limits ?? {}) as Partial<ServerLimits>;
-      const server = await startServer({ engine, port: 0, host: "127.0.0.1", log, logLevel: "debug", limits });
+      const logLevel = (message.logLevel as "info" | "debug" | undefined) ?? "debug";
+      const server = await startServer({ engine, port: 0, host: "127.0.0.1", log, logLevel, limits });
       running = { engine, server };
       return { url: server.url };
     }
@@ -45,6 +55,10 @@ serveRequests(async (message) => {
         maxQueuedBytes: server?.maxQueuedBytes() ?? 0,
         slowCloses,
         refusedConnections,
+        debugLines,
+        logLines,
+        stackTraces,
+        rowsWritten: running ? await running.engine.runQuery("pings:count", {}) : 0,
       };
     }
     case "stop":

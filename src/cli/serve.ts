@@ -130,7 +130,8 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           staticDir: options.staticDir ?? undefined,
           exposeInternalErrors: options.dev,
           limits,
-          logLevel: process.env.WALKIN_LOG_LEVEL === "debug" ? "debug" : "info",
+          // Dev mode shows clients' protocol errors and the like; production only real errors.
+          logLevel: (process.env.WALKIN_LOG_LEVEL ?? (options.dev ? "debug" : "info")) === "debug" ? "debug" : "info",
         });
       } catch (error) {
         current = previous;

@@ -407,7 +407,8 @@ export class Connection {
   private fatal(problem: string): void {
     if (this.phase.kind === "closed") return;
     const reason = problem.length > 500 ? `${problem.slice(0, 500)}...` : problem;
-    this.host.reporting.log(`[walkin] closing a connection after a protocol error: ${reason}`);
+    // The client's mistake (or an attacker's): one line, at debug level, so floods of them bury nothing.
+    this.host.reporting.debug(`[walkin] closing a connection after a protocol error: ${reason}`);
     this.send({ type: "FatalError", error: { code: "MISUSE", message: reason } });
     this.close(CLOSE_CODES.protocolError, reason);
   }
