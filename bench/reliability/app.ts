@@ -43,6 +43,7 @@ const modules = {
     last: query({ args: {}, handler: async (ctx) => (await ctx.db.query("pings").order("desc").first())?.n ?? 0 }),
     touch: mutation({ args: { n: v.number() }, handler: (ctx, { n }) => ctx.db.insert("pings", { n }) }),
     count: query({ args: {}, handler: async (ctx) => (await ctx.db.query("pings").collect()).length }),
+    all: query({ args: {}, handler: async (ctx) => (await ctx.db.query("pings").collect()).map((p) => p.n) }),
   },
 };
 

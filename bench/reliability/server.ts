@@ -1,7 +1,7 @@
 /**
  * The server's process for the slow-reader run: a Walk-in server with its default limits,
  * alone in its process so that its memory is its own. Requests (see ../transport/child.ts):
- * start { filename, limits?, logLevel?, quiet? } → { url }, stats { gc? } → memory and connection figures, stop.
+ * start { filename, port?, limits?, logLevel?, quiet? } → { url }, stats { gc? } → memory and connection figures, stop.
  * Run with --expose-gc.
  */
 import type { Engine } from "../../src/engine/engine.js";
@@ -37,7 +37,7 @@ serveRequests(async (message) => {
       };
       const limits = (message.limits ?? {}) as Partial<ServerLimits>;
       const logLevel = (message.logLevel as "info" | "debug" | undefined) ?? "debug";
-      const server = await startServer({ engine, port: 0, host: "127.0.0.1", log, logLevel, limits });
+      const server = await startServer({ engine, port: (message.port as number | undefined) ?? 0, host: "127.0.0.1", log, logLevel, limits });
       running = { engine, server };
       return { url: server.url };
     }
