@@ -14,6 +14,12 @@
  * storage change, and B adopts it. The lock is what makes two tabs signing in at the same
  * instant one user: the second runs after the first, adopts the token the first stored and
  * signs in with it, which the server answers with "already signed in".
+ *
+ * The marker also closes the lock's own staleness gap. One tab's localStorage writes reach
+ * the other tabs in the order it made them, and A removes its marker after storing T2. So a
+ * tab that gets the lock and still sees another tab's marker is looking at a view from before
+ * that tab finished: it waits (at most SETTLE_MS, in case that tab died mid-sign-in) until the
+ * marker is gone, and then sees T2 too.
  */
 import type { TokenStorage } from "./tokenStorage.js";
 
@@ -24,6 +30,9 @@ export interface LocksLike {
 
 /** A marker older than this is from a tab that died mid-sign-in: ignored. */
 const BUSY_FOR_MS = 60_000;
+/** Longest wait, holding the lock, for another tab's marker to disappear (see the header). */
+const SETTLE_MS = 2_000;
+const SETTLE_POLL_MS = 20;
 
 export class TabLock {
   private readonly tabId = Math.random().toString(36).slice(2);
@@ -40,15 +49,32 @@ export class TabLock {
   /** Runs `task` alone among this browser's tabs; with `mark`, other tabs see this one busy meanwhile. */
   exclusive<T>(task: () => Promise<T>, options: { mark: boolean }): Promise<T> {
     const run = async () => {
+      await this.settle();
       const marker = `${this.tabId}:${Date.now()}`;
-      if (options.mark) this.storage.set(this.busyKey, marker);
+      // A page that navigates away mid-task (an OAuth redirect) must not leave its marker behind.
+      const clear = () => {
+        if (this.storage.get(this.busyKey) === marker) this.storage.remove(this.busyKey);
+      };
+      if (options.mark) {
+        this.storage.set(this.busyKey, marker);
+        if (typeof window !== "undefined") window.addEventListener("pagehide", clear);
+      }
       try {
         return await task();
       } finally {
-        if (options.mark && this.storage.get(this.busyKey) === marker) this.storage.remove(this.busyKey);
+        if (options.mark) {
+          clear();
+          if (typeof window !== "undefined") window.removeEventListener("pagehide", clear);
+        }
       }
     };
     return this.locks ? this.locks.request(`walkin-auth:${this.key}`, run) : run();
+  }
+
+  /** Waits while another tab's marker is visible, at most SETTLE_MS. */
+  private async settle(): Promise<void> {
+    const until = Date.now() + SETTLE_MS;
+    while (this.otherTabBusy() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
   }
 
   /** Whether another tab is signing in or out right now (its token is about to change). */

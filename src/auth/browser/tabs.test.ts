@@ -125,6 +125,23 @@ describe("AuthClient across tabs", () => {
     sessions.forEach((s) => s.dispose());
   });
 
+  it("a tab whose turn comes while it still sees another tab's marker waits for that tab's writes to arrive", async () => {
+    const locks = browserLocks();
+    const a = tab(null, locks);
+    await a.signIn("anonymous");
+    const token = localStorage.getItem(KEY)!;
+    // Tab B's view of localStorage lags behind: A's token, and the removal of A's marker that
+    // followed it, have not reached B yet (A has already released the lock).
+    localStorage.removeItem(KEY);
+    localStorage.setItem(`${KEY}:busy`, `tab-a:${Date.now()}`);
+    const b = tab(null, locks);
+    const signingIn = b.signIn("anonymous");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    localStorage.setItem(KEY, token);
+    localStorage.removeItem(`${KEY}:busy`);
+    expect(await signingIn).toEqual({ kind: "unchanged", userId: a.getSnapshot().userId, isAnonymous: true });
+  });
+
   it("a tab that sees its session end while another tab signs in leaves the storage alone, then adopts that tab's token", async () => {
     const a = tab(); // no Web Locks (a page served over plain http): the marker alone protects the storage
     await a.signIn("anonymous");
