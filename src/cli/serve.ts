@@ -18,7 +18,8 @@ import { Engine } from "../engine/engine.js";
 import { HttpRouter, isHttpRouter, type Route } from "../server/router.js";
 import { openStorage, parseStorageUrl, redactUrl, type StorageLocation } from "../storage/url.js";
 import type { Storage } from "../storage/types.js";
-import { startServer, type WalkinServer } from "../transport/index.js";
+import { limitsFromEnv, startServer, type WalkinServer } from "../transport/index.js";
+import { resolveLimits } from "../transport/limits.js";
 import { CodegenError, findModules, listFunctionFiles, writeGenerated, type ModuleScan } from "./codegen.js";
 import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
 import type { Output } from "./output.js";
@@ -116,6 +117,18 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     if (server) {
       await server.setEngine(engine);
     } else {
+      let limits;
+      try {
+        // Settings for production servers, read from the environment (docs/protocol.md#limits).
+        limits = resolveLimits(limitsFromEnv(process.env));
+      } catch (error) {
+        current = previous;
+        await engine.close();
+        await loaded.functions.release();
+        output.error((error as Error).message);
+        listenFailed = true;
+        return false;
+      }
       try {
         server = await startServer({
           engine,
@@ -124,6 +137,9 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           http: router,
           staticDir: options.staticDir ?? undefined,
           exposeInternalErrors: options.dev,
+          limits,
+          // Dev mode shows clients' protocol errors and the like; production only real errors.
+          logLevel: (process.env.WALKIN_LOG_LEVEL ?? (options.dev ? "debug" : "info")) === "debug" ? "debug" : "info",
         });
       } catch (error) {
         current = previous;
