@@ -160,7 +160,7 @@ describe("exact commit outcomes", () => {
 
 describe("a storage that misbehaves gets a clear error and changes nothing", () => {
   async function engineOn(storage: Storage, storageTimeoutMs?: number) {
-    const engine = await Engine.open({ storage, schema, modules, runScheduler: false, storageTimeoutMs, logError: () => {} });
+    const engine = await Engine.open({ storage, schema, modules, runScheduler: false, storageTimeoutMs, storageRetryMs: 150, logError: () => {} });
     cleanups.push(() => engine.close());
     return engine;
   }
@@ -205,6 +205,30 @@ describe("a storage that misbehaves gets a clear error and changes nothing", () 
     expect(await engine.runQuery("counters:all", {})).toEqual({});
     await engine.runMutation("counters:increment", { name: "a" });
     expect(await engine.runQuery("counters:all", {})).toEqual({ a: 1 });
+    sub.unsubscribe();
+  });
+
+  it("an outage shorter than storageRetryMs is ridden out: calls wait, live queries never show an error", async () => {
+    const storage = new HookedStorage(await openSqliteStorage({ filename: ":memory:" }));
+    const engine = await Engine.open({ storage, schema, modules, runScheduler: false, storageRetryMs: 5_000, logError: () => {} });
+    cleanups.push(() => engine.close());
+    await engine.runMutation("counters:increment", { name: "a" });
+    const seen: unknown[] = [];
+    const sub = await engine.subscriptions.subscribe("counters:all", {}, {}, (outcome) => seen.push(outcome));
+    let down = true;
+    const fail = () => Promise.reject(new Error("connection refused"));
+    storage.hooks.read = (_operation, read) => (down ? fail() : read());
+    storage.hooks.commitBatch = (commit) => (down ? fail() : commit());
+    engine.subscriptions.invalidateAll(); // its re-run meets the outage
+    const during = [engine.runMutation("counters:increment", { name: "a" }), engine.runQuery("counters:all", {})];
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    down = false;
+    await Promise.all(during);
+    expect(await engine.runQuery("counters:all", {})).toEqual({ a: 2 });
+    await engine.catchUpTo(engine.latestTimestamp);
+    expect(seen.length).toBeGreaterThan(0);
+    for (const outcome of seen) expect(outcome).toMatchObject({ ok: true });
+    expect(seen.at(-1)).toEqual({ ok: true, value: { a: 2 } });
     sub.unsubscribe();
   });
 

@@ -29,6 +29,7 @@ import type { CommitLog, CommitRecord, Conflict } from "./commitLog.js";
 import type { ReadSet, WriteSet } from "./readSet.js";
 import type { Transaction, TransactionWrites } from "./transaction.js";
 import { decodeWriteSet, encodeWriteSet, tablesOfWriteSet } from "./writeSetCodec.js";
+import { markStorageFailure } from "./storageGuard.js";
 
 export type CommitResult = { ok: true; ts: Timestamp } | { ok: false; conflict: Conflict };
 
@@ -148,10 +149,16 @@ export class GroupCommitter {
   private async commitBatch(batch: Waiting[]): Promise<void> {
     const { host } = this;
     let plan: Plan | undefined;
+    let refusedView: unknown;
     for (let attempt = 0; ; attempt++) {
       try {
         await host.storage.commitBatch(host.latest, (view) => {
-          plan = this.plan(batch, view);
+          try {
+            plan = this.plan(batch, view);
+          } catch (error) {
+            refusedView = error; // storage broke its contract: trying again will not help
+            throw error;
+          }
           return plan.accepted.map(({ item, ts }) => toCommit(item, ts));
         });
         break;
@@ -162,7 +169,7 @@ export class GroupCommitter {
           await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
           continue;
         }
-        await this.settleFailed(batch, plan, error);
+        await this.settleFailed(batch, plan, refusedView ?? error, refusedView === undefined);
         return;
       }
     }
@@ -261,13 +268,15 @@ export class GroupCommitter {
   }
 
   /** The storage call threw: find out what happened before answering anyone. */
-  private async settleFailed(batch: Waiting[], plan: Plan | undefined, error: unknown): Promise<void> {
+  private async settleFailed(batch: Waiting[], plan: Plan | undefined, error: unknown, retryable: boolean): Promise<void> {
     const name = this.host.storage.name;
     if (plan === undefined || plan.accepted.length === 0 || !isCommitOutcomeUnknown(error)) {
       // Nothing was written: what the planner learned is still true (those commits are
       // durable); the transactions it accepted fail with the storage's error.
       if (plan) this.settle({ ...plan, accepted: [] }, false);
+      // Nothing was written, so the engine may run these mutations again once storage is back.
       const failure = walkinError("INTERNAL", `Storage ${name} failed to commit: ${messageOf(error)}`, undefined, error);
+      if (retryable) markStorageFailure(failure);
       for (const { item } of plan?.accepted ?? batch.map((item) => ({ item }))) item.reject(failure);
       return;
     }

@@ -14,6 +14,7 @@
  * Because every mutation's reads are proven unchanged at its commit timestamp, the history is
  * equivalent to running mutations one at a time in timestamp order.
  */
+import { performance } from "node:perf_hooks";
 import { walkinError, isWalkinError } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import type { SchemaDefinition } from "../server/schema.js";
@@ -27,7 +28,8 @@ import { Catalog } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
 import { CommitLog, type CommitRecord, type Conflict } from "./commitLog.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
-import { guardStorage } from "./storageGuard.js";
+import { guardStorage, isStorageFailure } from "./storageGuard.js";
+import { StorageRetry } from "./storageRetry.js";
 import { createDatabaseReader, createDatabaseWriter } from "./database.js";
 import { hashSeed, runDeterministic } from "./determinism.js";
 import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functions.js";
@@ -82,6 +84,11 @@ export interface EngineOptions {
   /** How long one storage call may take before it fails with an error naming it (default 30 s). */
   storageTimeoutMs?: number;
   /**
+   * How long a mutation or query keeps trying while storage fails with nothing written (a
+   * dropped connection, a database restarting), before its caller gets the error. Default 10 s.
+   */
+  storageRetryMs?: number;
+  /**
    * For a storage shared with other engines (one that has `watchCommits`): how often to look
    * for their commits even without a notification. Default 200 ms.
    */
@@ -118,6 +125,8 @@ export class Engine {
   private readonly committer: GroupCommitter;
   private readonly snapshots = new ActiveSnapshots();
   private readonly retryLanes = new RetryLanes();
+  /** Paces calls that storage failed with nothing written (see StorageRetry). */
+  readonly storageRetry: StorageRetry;
   private readonly creationClock = new CreationClock();
   private readonly commitListeners = new Set<(record: CommitRecord, tables: Set<string>) => void>();
   private commitsSincePrune = 0;
@@ -138,6 +147,7 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.functions = new FunctionRegistry(options.modules);
+    this.storageRetry = new StorageRetry(options.storageRetryMs ?? 10_000, () => this.closed);
     // The log knows nothing of commits before this engine opened; no snapshot is older.
     this.commitLog = new CommitLog(latest);
     const engine = this;
@@ -179,9 +189,12 @@ export class Engine {
   /** Runs a query once at the latest snapshot. */
   async runQuery(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
     const fn = this.functions.resolve(path, "query", caller);
-    const run = await this.executeQuery(fn, path, args, caller, this.latest);
-    if (!run.outcome.ok) throw run.outcome.error;
-    return run.outcome.value;
+    const startedAt = performance.now();
+    for (;;) {
+      const run = await this.executeQuery(fn, path, args, caller, this.latest);
+      if (run.outcome.ok) return run.outcome.value;
+      if (!isStorageFailure(run.outcome.error) || !(await this.storageRetry.wait(startedAt))) throw run.outcome.error;
+    }
   }
 
   /** Runs a mutation to commit, retrying on conflicts. Returns its value and commit timestamp. */
@@ -281,6 +294,7 @@ export class Engine {
     hooks: MutationHooks = {},
   ): Promise<{ value: Value; ts: Timestamp }> {
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
+    const startedAt = performance.now();
     let lane: string | null = null;
     for (let attempt = 0; ; attempt++) {
       const once = async () => {
@@ -298,8 +312,17 @@ export class Engine {
           release();
         }
       };
-      const { value, committed }: { value: Value; committed: CommitResult } =
-        lane === null ? await once() : await this.retryLanes.run(lane, once);
+      let result: { value: Value; committed: CommitResult };
+      try {
+        result = lane === null ? await once() : await this.retryLanes.run(lane, once);
+      } catch (error) {
+        // Storage failed with nothing written (a dropped connection, a database restart):
+        // run the mutation again once it is back, for up to storageRetryMs.
+        if (!isStorageFailure(error) || !(await this.storageRetry.wait(startedAt))) throw error;
+        attempt -= 1;
+        continue;
+      }
+      const { value, committed } = result;
       if (committed.ok) return { value, ts: committed.ts };
       if (attempt >= LIMITS.maxMutationRetries) throw conflictError(path, committed.conflict.indexId, attempt + 1);
       this.stats.conflictRetries += 1;

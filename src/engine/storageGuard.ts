@@ -31,6 +31,25 @@ import { outsideSandbox } from "./determinism.js";
 
 export const DEFAULT_STORAGE_TIMEOUT_MS = 30_000;
 
+const STORAGE_FAILURE = Symbol.for("walkin.engine.storageFailure");
+
+/**
+ * Marks `error` as a storage call that failed with nothing written (a read, or a commit that
+ * storage promises did not land): safe to try again once storage is back.
+ */
+export function markStorageFailure<E extends Error>(error: E): E {
+  (error as unknown as Record<symbol, boolean>)[STORAGE_FAILURE] = true;
+  return error;
+}
+
+/** Whether `error` (or its cause) is a storage failure that left nothing written. */
+export function isStorageFailure(error: unknown): boolean {
+  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as Record<symbol, unknown>)[STORAGE_FAILURE] === true) return true;
+  }
+  return false;
+}
+
 interface InFlight {
   deadline: number;
   expire: () => void;
@@ -123,7 +142,7 @@ class GuardedStorage implements Storage {
             deadline: Date.now() + timeoutMs,
             expire: () => {
               const message = `Storage ${this.name}: ${operation} did not finish within ${timeoutMs} ms.`;
-              reject(options.onTimeout?.(message) ?? walkinError("INTERNAL", message));
+              reject(options.onTimeout?.(message) ?? markStorageFailure(walkinError("INTERNAL", message)));
             },
           };
           if (Number.isFinite(timeoutMs)) this.track(entry);
@@ -150,7 +169,7 @@ class GuardedStorage implements Storage {
   private describe(operation: string, error: unknown): Error {
     const message = `Storage ${this.name}: ${operation} failed: ${error instanceof Error ? error.message : String(error)}`;
     if (isCommitOutcomeUnknown(error)) return new CommitOutcomeUnknownError(message, { cause: error });
-    return walkinError("INTERNAL", message, undefined, error);
+    return markStorageFailure(walkinError("INTERNAL", message, undefined, error));
   }
 
   private track(entry: InFlight): void {
