@@ -122,3 +122,15 @@ export async function openTestSchema(options: Partial<PostgresStorageOptions> = 
     openPostgresStorage({ poolSize: 4, ...options, ...more, url, schema });
   return { storage: await open(), url, schema, open, drop: () => dropSchema(url, schema) };
 }
+
+/**
+ * A storage on a fresh schema of the run's database that drops its schema when it is closed:
+ * what `WALKIN_TEST_STORAGE=postgres` gives every `walkinTest`.
+ */
+export async function openTemporaryTestStorage(options: Partial<PostgresStorageOptions> = {}): Promise<PostgresStorage> {
+  const { storage, drop } = await openTestSchema(options);
+  const close = storage.close.bind(storage);
+  let dropped: Promise<void> | undefined;
+  storage.close = () => (dropped ??= close().then(drop));
+  return storage;
+}
