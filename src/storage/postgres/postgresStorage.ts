@@ -104,6 +104,10 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   // An idle pooled connection that dies (server restart) emits "error" on the pool; the pool
   // drops it and opens another when needed. Without a listener Node would crash the process.
   pool.on("error", () => {});
+  // A client checked out of the pool has no "error" listener of the pool's: a connection lost
+  // while a commit holds it would otherwise be an uncaught exception. The query in flight fails
+  // with the same error (that is where it is handled); the event itself can be ignored.
+  pool.on("connect", (client) => client.on("error", () => {}));
   try {
     const client = await pool.connect().catch((error: unknown) => {
       throw describeConnectError(error, url);

@@ -119,7 +119,7 @@ export async function openTestSchema(options: Partial<PostgresStorageOptions> = 
   const url = await testDatabaseUrl();
   const schema = freshSchemaName();
   const open = (more: Partial<PostgresStorageOptions> = {}) =>
-    openPostgresStorage({ poolSize: 4, ...options, ...more, url, schema });
+    openPostgresStorage({ url, poolSize: 4, ...options, ...more, schema });
   return { storage: await open(), url, schema, open, drop: () => dropSchema(url, schema) };
 }
 
