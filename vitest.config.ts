@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // The examples import `walkin/*` like any app; in this repository that is the sources.
 const sources = fileURLToPath(new URL("./src", import.meta.url));
@@ -16,7 +16,7 @@ export default defineConfig({
           name: "walkin",
           include: ["src/**/*.test.ts", "src/**/*.test.tsx", "docs/**/*.test.ts", "examples/*/functions/**/*.test.ts", "e2e/**/*.test.ts"],
           // PostgreSQL's own tests run in the "postgres" project, which creates the run's database.
-          exclude: ["src/storage/postgres/**"],
+          exclude: [...configDefaults.exclude, "src/storage/postgres/**"],
           typecheck: { enabled: true, include: ["src/**/*.test-d.ts"], tsconfig: "./tsconfig.json" },
         },
       },

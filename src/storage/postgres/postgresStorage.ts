@@ -286,6 +286,13 @@ export class PostgresStorage implements Storage {
           { cause: error },
         );
       }
+      if ((error as { code?: string }).code === "55P03") {
+        throw new Error(
+          `Walk-in storage ${this.name}: waited more than ${this.lockTimeoutMs} ms for the commit lock; another node ` +
+            `holds it (or is stalled holding it). Nothing was written; the commit can be retried.`,
+          { cause: error },
+        );
+      }
       if ((error as { code?: string }).code === "23505") {
         throw new Error(
           `Walk-in storage ${this.name}: a commit writes the same document or index entry twice; ` +
