@@ -18,16 +18,21 @@
  * 2. The planner runs (synchronously, once) on that view; `checkPlannedCommits` checks it.
  * 3. One statement writes everything: documents, index entries and commit-log rows, each from
  *    `unnest` of arrays (a multi-row insert however big the batch), the clock update and
- *    `pg_notify` (delivered at COMMIT, to every node listening).
+ *    `pg_notify` (delivered at COMMIT, to every node listening). `COMMIT` is sent right behind
+ *    it without waiting (the pool's connections pipeline), so steps 3 and 4 are one round trip:
+ *    two round trips per batch in all. If the statement fails, the server answers the COMMIT of
+ *    the aborted transaction with ROLLBACK.
  * 4. `COMMIT`. PostgreSQL makes a transaction visible before it releases its row locks, so the
  *    next writer can only take the clock after this commit is visible to everyone: timestamp
  *    order, commit order and visibility order are one order.
  *
- * Outcomes: a failure in steps 1–3 (including a lost connection) leaves nothing written, since
- * PostgreSQL rolls back a transaction whose connection ends; it is an ordinary error. Once COMMIT
- * is sent, only an ERROR answer from a live server means "rolled back"; a lost connection or a
- * FATAL (the backend was terminated while committing) may come after the commit became durable,
- * so it is a `CommitOutcomeUnknownError` and `findCommits` gives the answer.
+ * Outcomes: a failure in steps 1–2 (including a lost connection) leaves nothing written, since
+ * PostgreSQL rolls back a transaction whose connection ends; it is an ordinary error. Once the
+ * writes and COMMIT are sent, only an answer proving a rollback (an ERROR from a live server,
+ * COMMIT answered with ROLLBACK, the session ended for idling in the transaction) is an ordinary
+ * error; a lost connection or another FATAL (say, the backend was terminated while committing)
+ * may come after the commit became durable, so it is a `CommitOutcomeUnknownError` and
+ * `findCommits` gives the answer.
  */
 import pg from "pg";
 import { hostname } from "node:os";
@@ -100,7 +105,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     throw new RangeError(`Walk-in storage: lockTimeoutMs must be a positive integer, got ${lockTimeoutMs}.`);
   }
   const config = clientConfig(url, "walkin");
-  const pool = new pg.Pool({ ...config, max: poolSize, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({ ...config, max: poolSize, idleTimeoutMillis: 30_000, pipeline: true });
   // An idle pooled connection that dies (server restart) emits "error" on the pool; the pool
   // drops it and opens another when needed. Without a listener Node would crash the process.
   pool.on("error", () => {});
@@ -255,7 +260,9 @@ export class PostgresStorage implements Storage {
         log.log.push(toBuffer(commit.log));
       }
       const latest = written[written.length - 1]!.ts;
-      await client.query({
+      // Round trip 2: the writes and COMMIT, sent together (the connection pipelines them). If
+      // the writes fail, the server answers the COMMIT of the aborted transaction with ROLLBACK.
+      const writing = client.query({
         name: "walkin_write_batch",
         text: this.sql.writeBatch,
         values: [
@@ -265,13 +272,19 @@ export class PostgresStorage implements Storage {
           latest, this.channel,
         ],
       });
-      // Round trip 3.
       commitSent = true;
-      await client.query("COMMIT");
+      const committing = client.query("COMMIT");
+      const [wrote, committed] = await Promise.allSettled([writing, committing]);
+      // A write's error outranks the COMMIT's: if it came from a live server, nothing landed.
+      if (wrote.status === "rejected") throw wrote.reason;
+      if (committed.status === "rejected") throw committed.reason;
+      if (committed.value.command !== "COMMIT") {
+        throw new RolledBackError(`Walk-in storage ${this.name}: PostgreSQL answered COMMIT with ${committed.value.command}. Nothing was written.`);
+      }
       client.release();
       return { view, written };
     } catch (error) {
-      const connectionFine = isErrorFromLiveServer(error) || (!isDatabaseError(error) && !isConnectionError(error));
+      const connectionFine = isErrorFromLiveServer(error) || isOurError(error) || (!isDatabaseError(error) && !isConnectionError(error));
       if (!commitSent && connectionFine) {
         // An SQL error or a planner's refusal: the connection is fine, roll back and reuse it.
         await client.query("ROLLBACK").then(() => client.release(), (rollbackError: Error) => client.release(rollbackError));
@@ -279,7 +292,7 @@ export class PostgresStorage implements Storage {
         // A client in an unknown state is never reused: the pool opens a fresh one.
         client.release(error as Error);
       }
-      if (commitSent && !isErrorFromLiveServer(error)) {
+      if (commitSent && !provesNothingCommitted(error)) {
         throw new CommitOutcomeUnknownError(
           `Walk-in storage ${this.name}: the connection failed while COMMIT was in flight ` +
             `(${(error as Error)?.message ?? error}); the batch may or may not have landed.`,
@@ -392,6 +405,23 @@ function toLoggedCommit(row: LogRow): LoggedCommit {
 function isErrorFromLiveServer(error: unknown): boolean {
   const e = error as { code?: unknown; severity?: unknown } | null;
   return typeof e?.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && e.severity === "ERROR";
+}
+
+/**
+ * Whether an error from the writes-and-COMMIT round trip proves that the transaction did not
+ * commit: an ERROR from a live server (it rolled back; the COMMIT behind it answers ROLLBACK),
+ * our own "COMMIT answered ROLLBACK", or the server ending the session for sitting idle in the
+ * transaction (it was idle, so it had not received the writes, let alone the COMMIT).
+ */
+function provesNothingCommitted(error: unknown): boolean {
+  return isErrorFromLiveServer(error) || isOurError(error) || (error as { code?: unknown } | null)?.code === "25P03";
+}
+
+/** The server answered COMMIT with ROLLBACK: a definite "nothing was written". */
+class RolledBackError extends Error {}
+
+function isOurError(error: unknown): boolean {
+  return error instanceof RolledBackError;
 }
 
 /** Whether an error came from the server (it has an SQLSTATE), as opposed to the planner or the network. */

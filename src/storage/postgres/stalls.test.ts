@@ -61,8 +61,11 @@ describe("PostgreSQL commits when a node stalls", () => {
       return next("frozen")(view);
     }).then(() => null, (e: Error) => e);
     const error = await frozen;
+    // The writes and COMMIT go out together; whether the server had closed the session before
+    // they left (EPIPE) or they met the FATAL, the storage may not know which, so it may say
+    // "unknown". The log is what settles it: the frozen batch did not land.
     expect(error).not.toBeNull();
-    expect(isCommitOutcomeUnknown(error)).toBe(false);
+    if (!isCommitOutcomeUnknown(error)) expect(error?.message).toMatch(/idle-in-transaction|terminat/i);
     await other.commitBatch(0, next("other"));
     expect(await other.findCommits(["frozen", "other"])).toEqual(new Map([["other", 1]]));
     // The frozen node's pool recovers too.
