@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // The examples import `walkin/*` like any app; in this repository that is the sources.
 const sources = fileURLToPath(new URL("./src", import.meta.url));
@@ -15,6 +15,8 @@ export default defineConfig({
         test: {
           name: "walkin",
           include: ["src/**/*.test.ts", "src/**/*.test.tsx", "docs/**/*.test.ts", "examples/*/functions/**/*.test.ts", "e2e/**/*.test.ts"],
+          // PostgreSQL's own tests run in the "postgres" project, which creates the run's database.
+          exclude: [...configDefaults.exclude, "src/storage/postgres/**"],
           typecheck: { enabled: true, include: ["src/**/*.test-d.ts"], tsconfig: "./tsconfig.json" },
         },
       },
@@ -33,6 +35,25 @@ export default defineConfig({
           ],
           exclude: ["src/engine/anyStorage.test.ts"],
           env: { WALKIN_TEST_STORAGE: "latency" },
+        },
+      },
+      {
+        // PostgreSQL: its storage tests, and the engine suite again on it (each test a fresh
+        // schema of a database this run creates and drops; see src/storage/postgres/testDatabase.ts).
+        extends: true,
+        test: {
+          name: "postgres",
+          include: [
+            "src/storage/postgres/*.test.ts",
+            "src/engine/engine.test.ts",
+            "src/engine/scheduler.test.ts",
+            "src/engine/clientRequests.test.ts",
+            "src/transport/server.test.ts",
+            "src/auth/auth.test.ts",
+            "src/sessions/*.test.ts",
+          ],
+          env: { WALKIN_TEST_STORAGE: "postgres" },
+          globalSetup: ["src/storage/postgres/testDatabase.setup.ts"],
         },
       },
     ],

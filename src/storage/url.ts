@@ -65,7 +65,8 @@ export function redactUrl(url: string): string {
 export async function openStorage(url: string, options: { cwd?: string } = {}): Promise<Storage> {
   const location = parseStorageUrl(url, options.cwd);
   if (location.kind === "postgres") {
-    throw new StorageUrlError(`PostgreSQL storage (${redactUrl(location.url)}) is not available in this version yet. Use sqlite:<file>.`);
+    const { openPostgresStorage } = await import("./postgres/index.js");
+    return openPostgresStorage({ url: location.url });
   }
   if (location.filename !== ":memory:") await checkSqlitePath(location.filename);
   const { openSqliteStorage } = await import("./sqlite/index.js");

@@ -6,6 +6,9 @@
  * - unset or `sqlite`: in-memory SQLite;
  * - `latency`: in-memory SQLite behind `withLatency` (reads 0–3 ms, commits 4 ms), the way a
  *   networked database answers. Walk-in's own CI runs the engine suite this way too.
+ * - `postgres`: a fresh schema, dropped when the storage closes, in a database of this test run
+ *   on the server `WALKIN_TEST_POSTGRES_URL` names (default `postgres://postgres@127.0.0.1:5432/`;
+ *   see `storage/postgres/testDatabase.ts`).
  */
 import { withLatency } from "../storage/latency.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
@@ -23,8 +26,13 @@ export async function openTestStorage(option?: TestStorageOption): Promise<Stora
       return memory();
     case "latency":
       return withLatency(await memory(), { read: [0, 3], commit: 4 });
+    case "postgres": {
+      // Loaded only here, so that tests on SQLite never load the PostgreSQL driver.
+      const { openTemporaryTestStorage } = await import("../storage/postgres/testDatabase.js");
+      return openTemporaryTestStorage();
+    }
     default:
-      throw new Error(`WALKIN_TEST_STORAGE="${kind}" is not a test storage; use "sqlite" (the default) or "latency".`);
+      throw new Error(`WALKIN_TEST_STORAGE="${kind}" is not a test storage; use "sqlite" (the default), "latency" or "postgres".`);
   }
 }
 

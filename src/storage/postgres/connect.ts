@@ -1,0 +1,127 @@
+/**
+ * Connecting to PostgreSQL: the pool settings every connection shares (integer parsing, keep-alive,
+ * a connect timeout), and the errors a user sees when the URL, the server, the credentials or
+ * the database are wrong: each says what to fix, and never shows the password.
+ */
+import pg from "pg";
+import { redactUrl } from "../url.js";
+
+/** How long opening a connection may take before the open fails. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
+/** A clear error about reaching PostgreSQL: what went wrong, with the URL's password hidden. */
+export class PostgresConnectError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "PostgresConnectError";
+  }
+}
+
+/** Where a URL points, for messages (no password). */
+export interface ServerAddress {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+}
+
+/** Parses and checks a `postgres://` URL before any connection is tried. */
+export function parsePostgresUrl(url: string): ServerAddress {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new PostgresConnectError(
+      `${redactUrl(url)} is not a valid PostgreSQL URL. Use postgres://user:password@host:5432/database ` +
+        `(percent-encode special characters in the password).`,
+    );
+  }
+  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+    throw new PostgresConnectError(`${redactUrl(url)} is not a PostgreSQL URL: it must start with postgres:// or postgresql://.`);
+  }
+  const port = parsed.port === "" ? 5432 : Number(parsed.port);
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
+  const user = decodeURIComponent(parsed.username) || process.env["PGUSER"] || process.env["USER"] || "postgres";
+  const host = parsed.hostname || parsed.searchParams.get("host") || "localhost";
+  return { host, port, user, database: database || user };
+}
+
+/** The integer type parser: bigint columns (timestamps) as numbers, refusing unsafe values. */
+function parseTimestamp(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) {
+    throw new RangeError(`Walk-in storage: the value ${text} read from PostgreSQL is not a safe JavaScript integer.`);
+  }
+  return value;
+}
+
+const INT8_OID = 20;
+
+/** Type parsers for this storage's connections only (the global `pg.types` stay untouched). */
+export const walkinTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === INT8_OID && format !== "binary" ? parseTimestamp : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
+};
+
+/** Connection settings shared by the pool and the listening client. */
+export function clientConfig(url: string, applicationName: string): pg.ClientConfig {
+  return {
+    connectionString: url,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // A dead server or a cut network is noticed within about half a minute, not hours.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    types: walkinTypes,
+    application_name: applicationName,
+  };
+}
+
+/**
+ * Turns an error from connecting (or from the first query) into a message that names what to
+ * fix. Errors it does not recognise keep their own message, prefixed with where it happened.
+ */
+export function describeConnectError(error: unknown, url: string): PostgresConnectError {
+  const where = redactUrl(url);
+  let address: ServerAddress | null = null;
+  try {
+    address = parsePostgresUrl(url);
+  } catch {
+    // Already reported by parsePostgresUrl when the URL is bad; keep the generic wording here.
+  }
+  const server = address ? `${address.host}:${address.port}` : where;
+  const e = error as { code?: string; message?: string } | null;
+  const code = e?.code;
+  const message = e?.message ?? String(error);
+  const fix = (text: string) => new PostgresConnectError(`Cannot open PostgreSQL storage ${where}: ${text}`, { cause: error });
+  switch (code) {
+    case "ECONNREFUSED":
+      return fix(`nothing accepts connections at ${server}. Is PostgreSQL running there? Check the host and port in the URL.`);
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return fix(`the host ${address?.host ?? "in the URL"} cannot be resolved. Check the host name in the URL.`);
+    case "ETIMEDOUT":
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return fix(`${server} cannot be reached (${code}). Check the host, the port and any firewall in between.`);
+    case "28P01":
+      return fix(`PostgreSQL refused the password for user "${address?.user}". Check the user and password in the URL.`);
+    case "28000":
+      return fix(`PostgreSQL refused user "${address?.user}" (${message}). Check the user in the URL and the server's pg_hba.conf.`);
+    case "3D000":
+      return fix(
+        `the database "${address?.database}" does not exist on ${server}. Create it (createdb ${address?.database}, ` +
+          `or CREATE DATABASE in psql) or fix the database name in the URL.`,
+      );
+    case "42501":
+      return fix(`user "${address?.user}" lacks a privilege Walk-in needs (${message}). Grant it CREATE on the database, or choose another schema.`);
+    case "57P03":
+      return fix(`PostgreSQL at ${server} is starting up or shutting down. Try again in a moment.`);
+  }
+  if (/timeout/i.test(message)) {
+    return fix(`${server} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s. Check the host and port, and that the server is up.`);
+  }
+  if (/password must be a string|SASL/i.test(message)) {
+    return fix(`the server asks for a password for user "${address?.user}" and the URL has none (or not a valid one). Add it: postgres://user:password@host/db.`);
+  }
+  return fix(message);
+}

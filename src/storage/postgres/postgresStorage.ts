@@ -1,0 +1,479 @@
+/**
+ * `PostgresStorage`: the `Storage` interface on PostgreSQL (node-postgres), for several Walk-in
+ * nodes sharing one database.
+ *
+ * One `pg.Pool` per storage serves reads and commits; one more connection, opened by the first
+ * `watchCommits`, LISTENs for other nodes' commits (`watch.ts`). Scans are in `scan.ts`,
+ * pruning in `prune.ts`, the tables and migrations in `schema.ts`, connection settings and
+ * open errors in `connect.ts`.
+ *
+ * ## A commit, round trip by round trip
+ *
+ * 1. `BEGIN; SET LOCAL ...; SELECT ... FROM clock FOR UPDATE; SELECT ... FROM commit_log WHERE
+ *    ts > since`: one simple-protocol message (the integer `since` is checked, then spliced in).
+ *    The clock row lock is the commit lock: every writer on every node takes it first, so from
+ *    here until COMMIT no other commit can land. The log is read by a later statement than the
+ *    lock, so under READ COMMITTED its snapshot includes every commit that finished before the
+ *    lock was granted.
+ * 2. The planner runs (synchronously, once) on that view; `checkPlannedCommits` checks it.
+ * 3. One statement writes everything: documents, index entries and commit-log rows, each from
+ *    `unnest` of arrays (a multi-row insert however big the batch), the clock update and
+ *    `pg_notify` (delivered at COMMIT, to every node listening). `COMMIT` is sent right behind
+ *    it without waiting (the pool's connections pipeline), so steps 3 and 4 are one round trip:
+ *    two round trips per batch in all. If the statement fails, the server answers the COMMIT of
+ *    the aborted transaction with ROLLBACK.
+ * 4. `COMMIT`. PostgreSQL makes a transaction visible before it releases its row locks, so the
+ *    next writer can only take the clock after this commit is visible to everyone: timestamp
+ *    order, commit order and visibility order are one order.
+ *
+ * Outcomes: a failure in steps 1–2 (including a lost connection) leaves nothing written, since
+ * PostgreSQL rolls back a transaction whose connection ends; it is an ordinary error. Once the
+ * writes and COMMIT are sent, only an answer proving a rollback (an ERROR from a live server,
+ * COMMIT answered with ROLLBACK, the session ended for idling in the transaction) is an ordinary
+ * error; a lost connection or another FATAL (say, the backend was terminated while committing)
+ * may come after the commit became durable, so it is a `CommitOutcomeUnknownError` and
+ * `findCommits` gives the answer.
+ */
+import pg from "pg";
+import { hostname } from "node:os";
+import type {
+  CommitBatchResult,
+  CommitLogView,
+  CommitPlanner,
+  DocumentVersion,
+  IndexEntry,
+  LoggedCommit,
+  ScanRequest,
+  Storage,
+  Timestamp,
+} from "../types.js";
+import { CommitOutcomeUnknownError } from "../types.js";
+import { checkPlannedCommits } from "../plannedCommits.js";
+import { redactUrl } from "../url.js";
+import { clientConfig, describeConnectError, parsePostgresUrl } from "./connect.js";
+import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
+import { scanSql, sqlBounds, toBuffer, toBytes } from "./scan.js";
+import { checkSchemaName, commitChannel, migrate, quoteIdentifier } from "./schema.js";
+import { CommitWatcher } from "./watch.js";
+
+export interface PostgresStorageOptions {
+  /** `postgres://user:password@host:5432/database` (or `postgresql://`). */
+  url: string;
+  /** The PostgreSQL schema holding Walk-in's tables, created if missing. Default `public`. */
+  schema?: string;
+  /** Connections in the pool (reads and commits). Default 10. */
+  poolSize?: number;
+  /**
+   * How long a commit (or `findCommits`, or a log trim) waits for the commit lock before it
+   * fails, and how long a transaction may sit idle holding it before PostgreSQL ends its
+   * session: a stalled node cannot block the others for longer. Default 10 000 ms.
+   */
+  lockTimeoutMs?: number;
+  /** Rows examined per pruning statement. Default 1000. */
+  pruneBatchSize?: number;
+  /** This node's name in the commit log (for operators). Default `<hostname>:<pid>`. */
+  node?: string;
+  /** Where to report background errors (the LISTEN connection dropping). Default `console.warn`. */
+  onError?: (error: unknown) => void;
+}
+
+const DEFAULT_POOL_SIZE = 10;
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+/**
+ * Opens PostgreSQL storage: connects, creates the schema's tables if needed (or migrates them)
+ * and returns the storage. Fails within a few seconds, with a message that says what to fix,
+ * when the URL, the server, the credentials or the database are wrong.
+ *
+ * @example
+ * import { openPostgresStorage } from "walkin/storage/postgres";
+ * const storage = await openPostgresStorage({ url: "postgres://app:secret@db.internal:5432/app" });
+ * console.log(await storage.latestTimestamp());
+ * await storage.close();
+ */
+export async function openPostgresStorage(options: PostgresStorageOptions): Promise<PostgresStorage> {
+  const { url } = options;
+  parsePostgresUrl(url); // a malformed URL fails here, before any connection is tried
+  const schema = options.schema ?? "public";
+  checkSchemaName(schema);
+  const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+  if (!Number.isSafeInteger(poolSize) || poolSize < 1) {
+    throw new RangeError(`Walk-in storage: poolSize must be a positive integer, got ${poolSize}.`);
+  }
+  const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1) {
+    throw new RangeError(`Walk-in storage: lockTimeoutMs must be a positive integer, got ${lockTimeoutMs}.`);
+  }
+  const config = clientConfig(url, "walkin");
+  const pool = new pg.Pool({ ...config, max: poolSize, idleTimeoutMillis: 30_000, pipeline: true });
+  // An idle pooled connection that dies (server restart) emits "error" on the pool; the pool
+  // drops it and opens another when needed. Without a listener Node would crash the process.
+  pool.on("error", () => {});
+  // A client checked out of the pool has no "error" listener of the pool's: a connection lost
+  // while a commit holds it would otherwise be an uncaught exception. The query in flight fails
+  // with the same error (that is where it is handled); the event itself can be ignored.
+  pool.on("connect", (client) => client.on("error", () => {}));
+  try {
+    const client = await pool.connect().catch((error: unknown) => {
+      throw describeConnectError(error, url);
+    });
+    try {
+      await migrate(client, schema);
+      client.release();
+    } catch (error) {
+      client.release(error as Error);
+      throw (error as { code?: string }).code === "42501" ? describeConnectError(error, url) : error;
+    }
+    return new PostgresStorage(pool, { ...options, schema, lockTimeoutMs, config });
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw error;
+  }
+}
+
+interface DocumentRow {
+  id: string;
+  ts: number;
+  table_name: string;
+  body: string | null;
+}
+
+interface ClockRow {
+  latest_ts: number;
+  log_trimmed_through: number;
+}
+
+interface LogRow {
+  ts: number;
+  id: string;
+  log: Buffer;
+}
+
+export class PostgresStorage implements Storage {
+  readonly name: string;
+  /** The schema's name, as given (unquoted). */
+  readonly schema: string;
+  /**
+   * The connection pool, for tests and operational tools. Writing through it bypasses the
+   * storage's invariants.
+   */
+  readonly pool: pg.Pool;
+  private readonly s: string;
+  private readonly node: string;
+  private readonly channel: string;
+  private readonly lockTimeoutMs: number;
+  private readonly pruner: Pruner;
+  private readonly watcher: CommitWatcher;
+  private readonly sql: ReturnType<typeof statements>;
+  private closed = false;
+
+  /** Use `openPostgresStorage`, which connects and migrates first. */
+  constructor(
+    pool: pg.Pool,
+    options: PostgresStorageOptions & { schema: string; lockTimeoutMs: number; config: pg.ClientConfig },
+  ) {
+    this.pool = pool;
+    this.schema = options.schema;
+    this.s = quoteIdentifier(options.schema);
+    this.name = `postgres:${redactUrl(options.url)}${options.schema === "public" ? "" : `#${options.schema}`}`;
+    this.node = options.node ?? `${hostname()}:${process.pid}`;
+    this.channel = commitChannel(options.schema);
+    this.lockTimeoutMs = options.lockTimeoutMs;
+    this.sql = statements(this.s);
+    this.pruner = new Pruner(pool, this.s, () => this.closed, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, this.lockTimeoutMs);
+    const onError = options.onError ?? ((error: unknown) => console.warn(`Walk-in storage ${this.name}: ${(error as Error)?.message ?? error}`));
+    this.watcher = new CommitWatcher(options.config, this.channel, onError);
+  }
+
+  private query<R extends pg.QueryResultRow>(name: keyof ReturnType<typeof statements>, values: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>({ name: `walkin_${name}`, text: this.sql[name], values });
+  }
+
+  async latestTimestamp(): Promise<Timestamp> {
+    return (await this.query<ClockRow>("selectClock", [])).rows[0]!.latest_ts;
+  }
+
+  async getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> {
+    const row = (await this.query<DocumentRow>("selectDocument", [id, readTs])).rows[0];
+    if (row === undefined || row.body === null) return null;
+    return { id: row.id, table: row.table_name, ts: row.ts, body: row.body };
+  }
+
+  async scan(request: ScanRequest): Promise<IndexEntry[]> {
+    const { limit } = request;
+    if (!(limit >= 0)) throw new RangeError(`Walk-in storage: scan limit must be a number >= 0, got ${limit}.`);
+    if (limit === 0) return [];
+    const { lower, upper } = sqlBounds(request.range);
+    // LIMIT is a bigint parameter: an "infinite" limit becomes the largest one PostgreSQL takes.
+    const sqlLimit = Number.isSafeInteger(limit) ? limit : Number.MAX_SAFE_INTEGER;
+    const values: unknown[] = [request.indexId, lower, request.readTs, sqlLimit];
+    if (upper !== undefined) values.push(upper);
+    const name = `scan_${request.order}_${upper === undefined ? "open" : "bounded"}` as const;
+    const rows = (await this.query<DocumentRow & { key: Buffer }>(name, values)).rows;
+    return rows.map((row) => ({
+      key: toBytes(row.key),
+      doc: { id: row.id, table: row.table_name, ts: row.ts, body: row.body! },
+    }));
+  }
+
+  async commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
+    if (!Number.isSafeInteger(since) || since < 0) {
+      throw new RangeError(`Walk-in storage ${this.name}: commitBatch's since must be an integer >= 0, got ${since}.`);
+    }
+    const client = await this.pool.connect();
+    let commitSent = false;
+    try {
+      // Round trip 1: begin, lock the clock, read the log (see the module comment).
+      const [, , , clockResult, logResult] = (await client.query(this.beginCommitSql(since))) as unknown as pg.QueryResult[];
+      const clock = clockResult!.rows[0] as ClockRow;
+      const view: CommitLogView = {
+        latest: clock.latest_ts,
+        commits: (logResult!.rows as LogRow[]).map(toLoggedCommit),
+        trimmedThrough: clock.log_trimmed_through,
+      };
+      const written = plan(view);
+      checkPlannedCommits(written, view.latest, this.name);
+      if (written.length === 0) {
+        await client.query("ROLLBACK");
+        client.release();
+        return { view, written };
+      }
+      // Round trip 2: every write, the clock and the notification in one statement.
+      const documents = { id: [] as string[], ts: [] as number[], table: [] as string[], body: [] as (string | null)[] };
+      const entries = { index: [] as string[], key: [] as Buffer[], ts: [] as number[], doc: [] as (string | null)[] };
+      const log = { ts: [] as number[], id: [] as string[], log: [] as Buffer[] };
+      for (const commit of written) {
+        for (const doc of commit.documents) {
+          documents.id.push(doc.id);
+          documents.ts.push(commit.ts);
+          documents.table.push(doc.table);
+          documents.body.push(doc.body);
+        }
+        for (const entry of commit.indexes) {
+          entries.index.push(entry.indexId);
+          entries.key.push(toBuffer(entry.key));
+          entries.ts.push(commit.ts);
+          entries.doc.push(entry.docId);
+        }
+        log.ts.push(commit.ts);
+        log.id.push(commit.id);
+        log.log.push(toBuffer(commit.log));
+      }
+      const latest = written[written.length - 1]!.ts;
+      // Round trip 2: the writes and COMMIT, sent together (the connection pipelines them). If
+      // the writes fail, the server answers the COMMIT of the aborted transaction with ROLLBACK.
+      const writing = client.query({
+        name: "walkin_write_batch",
+        text: this.sql.writeBatch,
+        values: [
+          documents.id, documents.ts, documents.table, documents.body,
+          entries.index, entries.key, entries.ts, entries.doc,
+          log.ts, log.id, this.node, log.log,
+          latest, this.channel,
+        ],
+      });
+      commitSent = true;
+      const committing = client.query("COMMIT");
+      const [wrote, committed] = await Promise.allSettled([writing, committing]);
+      // A write's error outranks the COMMIT's: if it came from a live server, nothing landed.
+      if (wrote.status === "rejected") throw wrote.reason;
+      if (committed.status === "rejected") throw committed.reason;
+      if (committed.value.command !== "COMMIT") {
+        throw new RolledBackError(`Walk-in storage ${this.name}: PostgreSQL answered COMMIT with ${committed.value.command}. Nothing was written.`);
+      }
+      client.release();
+      return { view, written };
+    } catch (error) {
+      const connectionFine = isErrorFromLiveServer(error) || isOurError(error) || (!isDatabaseError(error) && !isConnectionError(error));
+      if (!commitSent && connectionFine) {
+        // An SQL error or a planner's refusal: the connection is fine, roll back and reuse it.
+        await client.query("ROLLBACK").then(() => client.release(), (rollbackError: Error) => client.release(rollbackError));
+      } else {
+        // A client in an unknown state is never reused: the pool opens a fresh one.
+        client.release(error as Error);
+      }
+      if (commitSent && !provesNothingCommitted(error)) {
+        throw new CommitOutcomeUnknownError(
+          `Walk-in storage ${this.name}: the connection failed while COMMIT was in flight ` +
+            `(${(error as Error)?.message ?? error}); the batch may or may not have landed.`,
+          { cause: error },
+        );
+      }
+      if ((error as { code?: string }).code === "55P03") {
+        throw new Error(
+          `Walk-in storage ${this.name}: waited more than ${this.lockTimeoutMs} ms for the commit lock; another node ` +
+            `holds it (or is stalled holding it). Nothing was written; the commit can be retried.`,
+          { cause: error },
+        );
+      }
+      if ((error as { code?: string }).code === "23505") {
+        throw new Error(
+          `Walk-in storage ${this.name}: a commit writes the same document or index entry twice; ` +
+            `a commit may write each at most once. Nothing was written.`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  async commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`commitsSince: limit must be a positive integer, got ${limit}.`);
+    // One statement, so the clock and the log rows come from the same snapshot.
+    const rows = (await this.query<ClockRow & { ts: number | null; id: string | null; log: Buffer | null }>("selectLogSince", [since, limit])).rows;
+    const clock = rows[0]!;
+    const commits = rows.filter((row) => row.ts !== null).map((row) => toLoggedCommit(row as LogRow));
+    const latest = commits.length === limit ? commits[commits.length - 1]!.ts : clock.latest_ts;
+    return { latest, commits, trimmedThrough: clock.log_trimmed_through };
+  }
+
+  async findCommits(ids: readonly string[]): Promise<Map<string, Timestamp>> {
+    const client = await this.pool.connect();
+    try {
+      // Taking the commit lock waits out a commit in flight on any node; the lookup is a later
+      // statement, so its snapshot includes that commit if it landed.
+      await client.query(`BEGIN; SET LOCAL lock_timeout = ${this.lockTimeoutMs}; SELECT 1 FROM ${this.s}.clock WHERE singleton = 1 FOR UPDATE`);
+      const rows = (await client.query<{ ts: number; id: string }>({
+        name: "walkin_find_commits",
+        text: this.sql.findCommits,
+        values: [ids],
+      })).rows;
+      await client.query("ROLLBACK");
+      client.release();
+      return new Map(rows.map((row) => [row.id, row.ts]));
+    } catch (error) {
+      client.release(error as Error);
+      throw error;
+    }
+  }
+
+  watchCommits(listener: () => void): () => void {
+    return this.watcher.watch(listener);
+  }
+
+  async dropIndex(indexId: string): Promise<void> {
+    // One statement, so a rebuild that starts right after never has its new entries deleted.
+    await this.query("deleteIndex", [indexId]);
+  }
+
+  async pruneHistory(ts: Timestamp): Promise<void> {
+    await this.pruner.prune(ts);
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    return (await this.query<{ value: string }>("selectMeta", [key])).rows[0]?.value ?? null;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.query("upsertMeta", [key, value]);
+  }
+
+  /** How many versions are stored (all snapshots), e.g. to watch history grow and get pruned. */
+  async stats(): Promise<{ documents: number; indexEntries: number }> {
+    const row = (await this.query<{ documents: number; index_entries: number }>("countVersions", [])).rows[0]!;
+    return { documents: row.documents, indexEntries: row.index_entries };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.watcher.close();
+    await this.pool.end();
+  }
+
+  private beginCommitSql(since: number): string {
+    // `since` was checked to be a safe integer: splicing it in cannot inject anything.
+    return `BEGIN;
+      SET LOCAL lock_timeout = ${this.lockTimeoutMs};
+      SET LOCAL idle_in_transaction_session_timeout = ${this.lockTimeoutMs};
+      SELECT latest_ts, log_trimmed_through FROM ${this.s}.clock WHERE singleton = 1 FOR UPDATE;
+      SELECT ts, id, log FROM ${this.s}.commit_log
+        WHERE ts > ${since} AND ts <= (SELECT latest_ts FROM ${this.s}.clock WHERE singleton = 1)
+        ORDER BY ts`;
+  }
+}
+
+function toLoggedCommit(row: LogRow): LoggedCommit {
+  return { ts: row.ts, id: row.id, log: toBytes(row.log) };
+}
+
+/**
+ * Whether an error is an ERROR answer from a server that is still there: the transaction was
+ * rolled back and nothing of it landed. A FATAL (the backend is going away) or a network error
+ * says nothing about whether COMMIT had already become durable.
+ */
+function isErrorFromLiveServer(error: unknown): boolean {
+  const e = error as { code?: unknown; severity?: unknown } | null;
+  return typeof e?.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && e.severity === "ERROR";
+}
+
+/**
+ * Whether an error from the writes-and-COMMIT round trip proves that the transaction did not
+ * commit: an ERROR from a live server (it rolled back; the COMMIT behind it answers ROLLBACK),
+ * our own "COMMIT answered ROLLBACK", or the server ending the session for sitting idle in the
+ * transaction (it was idle, so it had not received the writes, let alone the COMMIT).
+ */
+function provesNothingCommitted(error: unknown): boolean {
+  return isErrorFromLiveServer(error) || isOurError(error) || (error as { code?: unknown } | null)?.code === "25P03";
+}
+
+/** The server answered COMMIT with ROLLBACK: a definite "nothing was written". */
+class RolledBackError extends Error {}
+
+function isOurError(error: unknown): boolean {
+  return error instanceof RolledBackError;
+}
+
+/** Whether an error came from the server (it has an SQLSTATE), as opposed to the planner or the network. */
+function isDatabaseError(error: unknown): boolean {
+  return error instanceof pg.DatabaseError;
+}
+
+/** Whether an error is the connection failing (a socket error, or node-postgres noticing a dead connection). */
+function isConnectionError(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  return (typeof e?.code === "string" && /^E[A-Z]+$/.test(e.code)) ||
+    (typeof e?.message === "string" && /Connection terminated|not queryable|connection error/i.test(e.message));
+}
+
+/** Every statement of the storage but the commit's first round trip; `s` is the quoted schema. */
+function statements(s: string) {
+  return {
+    selectClock: `SELECT latest_ts, log_trimmed_through FROM ${s}.clock WHERE singleton = 1`,
+    selectDocument: `SELECT id, ts, table_name, body FROM ${s}.documents WHERE id = $1 AND ts <= $2 ORDER BY ts DESC LIMIT 1`,
+    scan_asc_open: scanSql(s, "asc", false),
+    scan_asc_bounded: scanSql(s, "asc", true),
+    scan_desc_open: scanSql(s, "desc", false),
+    scan_desc_bounded: scanSql(s, "desc", true),
+    writeBatch: `
+      WITH new_documents AS (
+        INSERT INTO ${s}.documents (id, ts, table_name, body)
+        SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])
+      ), new_entries AS (
+        INSERT INTO ${s}.index_entries (index_id, key, ts, doc_id)
+        SELECT * FROM unnest($5::text[], $6::bytea[], $7::bigint[], $8::text[])
+      ), new_log AS (
+        INSERT INTO ${s}.commit_log (ts, id, node, log)
+        SELECT ts, id, $11::text, log FROM unnest($9::bigint[], $10::text[], $12::bytea[]) AS batch(ts, id, log)
+      ), new_clock AS (
+        UPDATE ${s}.clock SET latest_ts = $13 WHERE singleton = 1
+      )
+      SELECT pg_notify($14, $13::text)`,
+    selectLogSince: `
+      SELECT clock.latest_ts, clock.log_trimmed_through, entry.ts, entry.id, entry.log
+      FROM ${s}.clock
+      LEFT JOIN LATERAL (
+        SELECT ts, id, log FROM ${s}.commit_log
+        WHERE ts > $1 AND ts <= clock.latest_ts
+        ORDER BY ts
+        LIMIT $2
+      ) AS entry ON true
+      WHERE clock.singleton = 1
+      ORDER BY entry.ts`,
+    findCommits: `SELECT ts, id FROM ${s}.commit_log WHERE id = ANY($1::text[])`,
+    deleteIndex: `DELETE FROM ${s}.index_entries WHERE index_id = $1`,
+    selectMeta: `SELECT value FROM ${s}.meta WHERE key = $1`,
+    upsertMeta: `INSERT INTO ${s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+    countVersions: `SELECT (SELECT count(*) FROM ${s}.documents) AS documents, (SELECT count(*) FROM ${s}.index_entries) AS index_entries`,
+  };
+}
