@@ -49,6 +49,8 @@ const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
 
 /** Conflicts after which a mutation waits its turn in a retry lane (see retryLanes.ts). */
 const RETRIES_BEFORE_LANE = 2;
+/** How many times more attempts a mutation in a retry lane gets (see executeMutation). */
+const LANE_RETRY_FACTOR = 4;
 
 /** The shortest time between the starts of two storage history sweeps. */
 const PRUNE_INTERVAL_MS = 30_000;
@@ -324,7 +326,11 @@ export class Engine {
       }
       const { value, committed } = result;
       if (committed.ok) return { value, ts: committed.ts };
-      if (attempt >= LIMITS.maxMutationRetries) throw conflictError(path, committed.conflict.indexId, attempt + 1);
+      // In a lane a mutation no longer collides with its own node's retries, only with fresh
+      // mutations and other nodes' lanes, so it is given more attempts: with three nodes
+      // hammering one key, each lane head still wins about one round in three.
+      const limit = lane === null ? LIMITS.maxMutationRetries : LIMITS.maxMutationRetries * LANE_RETRY_FACTOR;
+      if (attempt >= limit) throw conflictError(path, committed.conflict.indexId, attempt + 1);
       this.stats.conflictRetries += 1;
       if (attempt + 1 >= RETRIES_BEFORE_LANE) {
         lane = laneOf(committed.conflict); // see retryLanes.ts; the lane paces it, no backoff
