@@ -17,6 +17,7 @@ const cli = fileURLToPath(new URL("../../bin/walkin.js", import.meta.url));
 const env = { ...process.env, WALKIN_CLI_FROM_SOURCE: "1" };
 const url = process.argv[2] ?? process.env.WALKIN_DB ?? "postgres://postgres@127.0.0.1:5432/walkin_chat";
 const NODES = 3;
+let stopping = false;
 
 await ensureDatabase(url);
 const codegen = spawnSync(process.execPath, [cli, "codegen"], { cwd: chat, env, stdio: "inherit" });
@@ -29,7 +30,6 @@ for (let i = 0; i < NODES; i++) nodes.push(await startNode(i));
 const balancer = await startLoadBalancer({ port: Number(process.env.PORT ?? 3000), backends: nodes.map((n) => n.address) });
 console.log(`Chat on ${NODES} nodes: ${balancer.url.replace("127.0.0.1", "localhost")}  (nodes: ${nodes.map((n) => n.address.port).join(", ")})`);
 
-let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, async () => {
     if (stopping) process.exit(130);
