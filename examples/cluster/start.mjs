@@ -26,6 +26,8 @@ const { build } = await import("vite");
 await build({ root: chat, configFile: `${chat}vite.config.ts`, logLevel: "warn" });
 
 const nodes = [];
+// However this script ends, its nodes end with it.
+process.on("exit", () => nodes.forEach((node) => node.child.kill("SIGKILL")));
 for (let i = 0; i < NODES; i++) nodes.push(await startNode(i));
 const balancer = await startLoadBalancer({ port: Number(process.env.PORT ?? 3000), backends: nodes.map((n) => n.address) });
 console.log(`Chat on ${NODES} nodes: ${balancer.url.replace("127.0.0.1", "localhost")}  (nodes: ${nodes.map((n) => n.address.port).join(", ")})`);
