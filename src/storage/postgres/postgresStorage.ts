@@ -238,7 +238,7 @@ export class PostgresStorage implements Storage {
         client.release();
         return { view, written };
       }
-      // Round trip 2: every write, the clock and the notification in one statement.
+      // The batch as column arrays, for one multi-row insert per table.
       const documents = { id: [] as string[], ts: [] as number[], table: [] as string[], body: [] as (string | null)[] };
       const entries = { index: [] as string[], key: [] as Buffer[], ts: [] as number[], doc: [] as (string | null)[] };
       const log = { ts: [] as number[], id: [] as string[], log: [] as Buffer[] };
