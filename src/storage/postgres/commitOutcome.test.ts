@@ -8,13 +8,13 @@
  * - landed: the storage talks to the server through a loopback proxy that forwards COMMIT, lets
  *   the server finish it, and cuts the connection before the answer comes back.
  */
-import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { put, toCommit } from "../conformance/context.js";
 import { isCommitOutcomeUnknown } from "../types.js";
 import type { PostgresStorage } from "./postgresStorage.js";
 import { quoteIdentifier } from "./schema.js";
 import { openTestSchema } from "./testDatabase.js";
+import { startTestProxy } from "./testProxy.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -72,11 +72,9 @@ describe("PostgreSQL commit outcomes when the connection dies during COMMIT", ()
 
   it("a connection cut after COMMIT reached the server: unknown outcome, and findCommits finds it", async () => {
     const { storage: direct, url, open } = await fresh();
-    const proxy = await cuttingProxy(new URL(url));
+    const proxy = await startTestProxy(url);
     cleanups.push(proxy.close);
-    const proxied = new URL(url);
-    proxied.host = `127.0.0.1:${proxy.port}`;
-    const storage: PostgresStorage = await open({ url: proxied.toString(), poolSize: 1 });
+    const storage: PostgresStorage = await open({ url: proxy.url, poolSize: 1 });
     cleanups.push(() => storage.close());
     await storage.commitBatch(0, next("before", "v1"));
 
@@ -89,47 +87,3 @@ describe("PostgreSQL commit outcomes when the connection dies during COMMIT", ()
     expect(await direct.latestTimestamp()).toBe(2);
   });
 });
-
-/**
- * A TCP proxy to the PostgreSQL server. After `cutAfterNextCommit`, it forwards the next COMMIT
- * to the server, keeps back whatever the server answers, waits until the server has finished
- * committing, and then closes the client's connection.
- */
-async function cuttingProxy(target: URL) {
-  const commitMessage = Buffer.concat([Buffer.from("Q"), Buffer.from([0, 0, 0, 11]), Buffer.from("COMMIT\0")]);
-  let armed = false;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 5432), target.hostname);
-    sockets.add(client).add(upstream);
-    let cut = false;
-    client.on("error", () => {});
-    upstream.on("error", () => {});
-    upstream.on("data", (chunk) => {
-      if (!cut) client.write(chunk);
-    });
-    client.on("data", (chunk) => {
-      upstream.write(chunk);
-      if (armed && chunk.includes(commitMessage)) {
-        armed = false;
-        cut = true;
-        // The answer is held back; give the server time to finish, then cut the client off.
-        setTimeout(() => {
-          client.destroy();
-          upstream.end();
-        }, 300);
-      }
-    });
-    client.on("close", () => upstream.end());
-    upstream.on("close", () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    cutAfterNextCommit: () => void (armed = true),
-    close: () => new Promise<void>((resolve) => {
-      sockets.forEach((socket) => socket.destroy());
-      server.close(() => resolve());
-    }),
-  };
-}

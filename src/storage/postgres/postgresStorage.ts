@@ -186,7 +186,25 @@ export class PostgresStorage implements Storage {
   }
 
   private query<R extends pg.QueryResultRow>(name: keyof ReturnType<typeof statements>, values: unknown[]): Promise<pg.QueryResult<R>> {
-    return this.pool.query<R>({ name: `walkin_${name}`, text: this.sql[name], values });
+    return retryOnLostConnection(() => this.pool.query<R>({ name: `walkin_${name}`, text: this.sql[name], values }));
+  }
+
+  /**
+   * Round trip 1 of a commit on a connection of its own. A connection found dead here (the
+   * server restarted since it was last used) is replaced once: nothing was written and the
+   * planner has not run, so trying again is safe.
+   */
+  private beginCommit(since: Timestamp): Promise<{ client: pg.PoolClient; results: pg.QueryResult[] }> {
+    return retryOnLostConnection(async () => {
+      const client = await this.pool.connect();
+      try {
+        return { client, results: (await client.query(this.beginCommitSql(since))) as unknown as pg.QueryResult[] };
+      } catch (error) {
+        // The transaction may be open (a lock timeout) or the connection dead: never reuse it.
+        client.release(error as Error);
+        throw error;
+      }
+    });
   }
 
   async latestTimestamp(): Promise<Timestamp> {
@@ -220,11 +238,12 @@ export class PostgresStorage implements Storage {
     if (!Number.isSafeInteger(since) || since < 0) {
       throw new RangeError(`Walk-in storage ${this.name}: commitBatch's since must be an integer >= 0, got ${since}.`);
     }
-    const client = await this.pool.connect();
+    const { client, results } = await this.beginCommit(since).catch((error: unknown) => {
+      throw this.describeCommitError(error);
+    });
     let commitSent = false;
     try {
-      // Round trip 1: begin, lock the clock, read the log (see the module comment).
-      const [, , , clockResult, logResult] = (await client.query(this.beginCommitSql(since))) as unknown as pg.QueryResult[];
+      const [, , , clockResult, logResult] = results;
       const clock = clockResult!.rows[0] as ClockRow;
       const view: CommitLogView = {
         latest: clock.latest_ts,
@@ -238,7 +257,7 @@ export class PostgresStorage implements Storage {
         client.release();
         return { view, written };
       }
-      // Round trip 2: every write, the clock and the notification in one statement.
+      // The batch as column arrays, for one multi-row insert per table.
       const documents = { id: [] as string[], ts: [] as number[], table: [] as string[], body: [] as (string | null)[] };
       const entries = { index: [] as string[], key: [] as Buffer[], ts: [] as number[], doc: [] as (string | null)[] };
       const log = { ts: [] as number[], id: [] as string[], log: [] as Buffer[] };
@@ -299,22 +318,28 @@ export class PostgresStorage implements Storage {
           { cause: error },
         );
       }
-      if ((error as { code?: string }).code === "55P03") {
-        throw new Error(
-          `Walk-in storage ${this.name}: waited more than ${this.lockTimeoutMs} ms for the commit lock; another node ` +
-            `holds it (or is stalled holding it). Nothing was written; the commit can be retried.`,
-          { cause: error },
-        );
-      }
-      if ((error as { code?: string }).code === "23505") {
-        throw new Error(
-          `Walk-in storage ${this.name}: a commit writes the same document or index entry twice; ` +
-            `a commit may write each at most once. Nothing was written.`,
-          { cause: error },
-        );
-      }
-      throw error;
+      throw this.describeCommitError(error);
     }
+  }
+
+  /** A commit's error (nothing written) with a message that says what happened, when we know. */
+  private describeCommitError(error: unknown): unknown {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === "55P03") {
+      return new Error(
+        `Walk-in storage ${this.name}: waited more than ${this.lockTimeoutMs} ms for the commit lock; another node ` +
+          `holds it (or is stalled holding it). Nothing was written; the commit can be retried.`,
+        { cause: error },
+      );
+    }
+    if (code === "23505") {
+      return new Error(
+        `Walk-in storage ${this.name}: a commit writes the same document or index entry twice; ` +
+          `a commit may write each at most once. Nothing was written.`,
+        { cause: error },
+      );
+    }
+    return error;
   }
 
   async commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
@@ -327,7 +352,12 @@ export class PostgresStorage implements Storage {
     return { latest, commits, trimmedThrough: clock.log_trimmed_through };
   }
 
-  async findCommits(ids: readonly string[]): Promise<Map<string, Timestamp>> {
+  findCommits(ids: readonly string[]): Promise<Map<string, Timestamp>> {
+    // Read-only, so a connection found dead is simply replaced.
+    return retryOnLostConnection(() => this.findCommitsOnce(ids));
+  }
+
+  private async findCommitsOnce(ids: readonly string[]): Promise<Map<string, Timestamp>> {
     const client = await this.pool.connect();
     try {
       // Taking the commit lock waits out a commit in flight on any node; the lookup is a later
@@ -422,6 +452,24 @@ class RolledBackError extends Error {}
 
 function isOurError(error: unknown): boolean {
   return error instanceof RolledBackError;
+}
+
+/**
+ * Runs `attempt`, and once more if it failed because its connection was lost (a socket error,
+ * or the server ending the session): for work that wrote nothing when it failed, so that
+ * connections that died while idle in the pool (a server restart) cost no caller an error.
+ */
+async function retryOnLostConnection<T>(attempt: () => Promise<T>): Promise<T> {
+  try {
+    return await attempt();
+  } catch (error) {
+    if (!isConnectionLoss(error)) throw error;
+    return attempt();
+  }
+}
+
+function isConnectionLoss(error: unknown): boolean {
+  return isConnectionError(error) || (error as { severity?: unknown } | null)?.severity === "FATAL";
 }
 
 /** Whether an error came from the server (it has an SQLSTATE), as opposed to the planner or the network. */
