@@ -77,9 +77,9 @@ type Empty = Record<never, never>;
  * At run time the validator is `vSessionId`.
  */
 type ClientSessionArg = { sessionId: VString<string> };
-export type QueryWithSession<DM extends GenericDataModel> = CustomBuilder<"query", "public", GenericQueryCtx<DM>, ClientSessionArg, SessionCtx<DM>, Empty, Empty>;
-export type MutationWithSession<DM extends GenericDataModel> = CustomBuilder<"mutation", "public", GenericMutationCtx<DM>, ClientSessionArg, SessionCtx<DM>, Empty, Empty>;
-export type ActionWithSession<DM extends GenericDataModel> = CustomBuilder<"action", "public", GenericActionCtx<DM>, ClientSessionArg, SessionActionCtx, Empty, Empty>;
+export type QueryWithSession<DM extends GenericDataModel> = CustomBuilder<"query", ClientSessionArg, SessionCtx<DM>, Empty, GenericQueryCtx<DM>, "public", Empty>;
+export type MutationWithSession<DM extends GenericDataModel> = CustomBuilder<"mutation", ClientSessionArg, SessionCtx<DM>, Empty, GenericMutationCtx<DM>, "public", Empty>;
+export type ActionWithSession<DM extends GenericDataModel> = CustomBuilder<"action", ClientSessionArg, SessionActionCtx, Empty, GenericActionCtx<DM>, "public", Empty>;
 
 /**
  * Functions defined without `args` get `args: {}`: with declared args the engine validates
