@@ -21,7 +21,8 @@ import { getFunctionName, type FunctionReference, type FunctionReturnType, type 
 import { registerFunction } from "../server/functions.js";
 import type { GenericMutationCtx, UserIdentity } from "../server/registration.js";
 import type { AnyDataModel, GenericDataModel } from "../server/dataModel.js";
-import type { Value } from "../values/index.js";
+import { convertFromJson, convertToJson, type Value } from "../values/index.js";
+import { isGlobModules, loadGlobModules, type GlobModules } from "./globModules.js";
 
 type Ref<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, any>;
 
@@ -60,19 +61,31 @@ export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<D
   close(): Promise<void>;
 }
 
-export function walkinTest<S extends SchemaDefinition<any>>(schema: S, modules?: Modules): WalkinTest<DataModelFromSchemaDefinition<S>>;
-export function walkinTest(schema?: null, modules?: Modules): WalkinTest<AnyDataModel>;
-export function walkinTest(schema: SchemaDefinition<any> | null = null, modules: Modules = {}): WalkinTest<any> {
-  const ready = openSqliteStorage({ filename: ":memory:" }).then((storage) =>
+/**
+ * A backend for tests. `modules` maps module paths to their exports (`{ messages, "lib/users": users }`),
+ * or is what `import.meta.glob("./**\/*.ts")` returns in a test beside the functions (Vite,
+ * vitest), as `convexTest` takes it: codegen's rules pick the function modules from it.
+ *
+ * Results are what a client receives: the value goes through the wire encoding, so a field
+ * set to `undefined` is absent, and a value no client could receive fails the call.
+ * @example
+ * const t = walkinTest(schema, import.meta.glob("./**\/*.ts"));
+ * await t.mutation(api.messages.send, { body: "hi" });
+ */
+export function walkinTest<S extends SchemaDefinition<any>>(schema: S, modules?: Modules | GlobModules): WalkinTest<DataModelFromSchemaDefinition<S>>;
+export function walkinTest(schema?: null, modules?: Modules | GlobModules): WalkinTest<AnyDataModel>;
+export function walkinTest(schema: SchemaDefinition<any> | null = null, modules: Modules | GlobModules = {}): WalkinTest<any> {
+  const loaded = isGlobModules(modules) ? loadGlobModules(modules) : Promise.resolve(modules as Modules);
+  const ready = Promise.all([loaded, openSqliteStorage({ filename: ":memory:" })]).then(([modules, storage]) =>
     Engine.open({ storage, schema, modules, runScheduler: false }),
   );
   // Keep a rejected open from surfacing as an unhandled rejection before the first call awaits it.
   ready.catch(() => undefined);
 
   const api = (caller: Caller): WalkinTestApi<any> => ({
-    query: async (fn, ...args) => (await ready).runQuery(getFunctionName(fn), args[0] ?? {}, caller) as never,
-    mutation: async (fn, ...args) => ((await ready).runMutation(getFunctionName(fn), args[0] ?? {}, caller)).then((r) => r.value) as never,
-    action: async (fn, ...args) => (await ready).runAction(getFunctionName(fn), args[0] ?? {}, caller) as never,
+    query: async (fn, ...args) => overTheWire(await (await ready).runQuery(getFunctionName(fn), args[0] ?? {}, caller)) as never,
+    mutation: async (fn, ...args) => overTheWire((await (await ready).runMutation(getFunctionName(fn), args[0] ?? {}, caller)).value) as never,
+    action: async (fn, ...args) => overTheWire(await (await ready).runAction(getFunctionName(fn), args[0] ?? {}, caller)) as never,
     run: async (body) => {
       const engine = await ready;
       let result: unknown;
@@ -94,6 +107,11 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules:
     finishInProgressScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(),
     close: async () => (await ready).close(),
   };
+}
+
+/** A result as a client decodes it: `undefined` fields dropped, nothing the wire cannot carry. */
+function overTheWire(value: unknown): unknown {
+  return convertFromJson(convertToJson(value as Value, "result"));
 }
 
 let nextSubject = 1;
