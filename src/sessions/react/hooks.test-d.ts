@@ -10,8 +10,10 @@ import {
   useSessionMutation,
   useSessionPaginatedQuery,
   useSessionQuery,
+  type SessionId,
   type UseStorage,
 } from "./index.js";
+declare const transfer: (args: { to: SessionId }) => Promise<null>;
 
 type Q<Args, R> = FunctionReference<"query", "public", Args, R>;
 type M<Args, R> = FunctionReference<"mutation", "public", Args, R>;
@@ -66,9 +68,11 @@ describe("session hook args", () => {
 
   it("useSessionId and SessionProvider's useStorage", () => {
     const [id, refresh, promise] = useSessionId();
-    expectTypeOf(id).toEqualTypeOf<string | undefined>();
-    expectTypeOf(refresh).returns.toEqualTypeOf<Promise<string>>();
-    expectTypeOf(promise).toEqualTypeOf<Promise<string>>();
+    expectTypeOf(id).toEqualTypeOf<SessionId | undefined>();
+    expectTypeOf(refresh).returns.toEqualTypeOf<Promise<SessionId>>();
+    expectTypeOf(promise).toEqualTypeOf<Promise<SessionId>>();
+    // The new ID fits an argument declared with vSessionId (typed SessionId), as in convex-helpers.
+    void refresh(async (newId) => transfer({ to: newId }));
     // usehooks-ts' shape: generic over the value, with a third "remove" element.
     type Dispatch<T> = (value: T | ((prev: T) => T)) => void;
     const useLocalStorageLike = <T,>(_key: string, initial: T | (() => T)): [T, Dispatch<T>, () => void] => [

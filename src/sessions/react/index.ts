@@ -26,5 +26,8 @@ export {
   SessionClient,
   createSessionIdSource,
   type SessionArgs,
+  type SessionArgsArray,
   type SessionIdSource,
+  type SessionQueryArgsArray,
 } from "../browser/index.js";
+export type { SessionId } from "../sessionId.js";
