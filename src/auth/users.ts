@@ -39,8 +39,8 @@ export type SignInOutcome = { kind: "signedIn"; userId: Id<"users">; isAnonymous
 /** The session the caller's token belongs to, read in this transaction. */
 export async function callerSession(ctx: MutationCtx): Promise<AuthSessionDoc | null> {
   const identity = await ctx.auth.getUserIdentity();
-  if (!identity || typeof identity.sessionId !== "string") return null;
-  return (await ctx.db.get(identity.sessionId as Id<"authSessions">)) as AuthSessionDoc | null;
+  if (!identity || typeof identity.authSessionId !== "string") return null;
+  return (await ctx.db.get(identity.authSessionId as Id<"authSessions">)) as AuthSessionDoc | null;
 }
 
 export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, input: SignInInput): Promise<SignInOutcome> {

@@ -114,7 +114,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
     args: {},
     handler: async (ctx) => {
       const session = await sessionOf(ctx);
-      return session ? { userId: session.userId, isAnonymous: session.isAnonymous, sessionId: session._id, provider: session.provider } : null;
+      return session ? { userId: session.userId, isAnonymous: session.isAnonymous, authSessionId: session._id, provider: session.provider } : null;
     },
   });
 
@@ -129,10 +129,10 @@ export function walkinAuth(input: WalkinAuthConfig) {
   });
 
   const revokeSession = mutation({
-    args: { sessionId: v.id("authSessions") },
-    handler: async (ctx, { sessionId }) => {
+    args: { authSessionId: v.id("authSessions") },
+    handler: async (ctx, { authSessionId }) => {
       const userId = await requireUser(ctx);
-      const target = (await ctx.db.get(sessionId)) as AuthSessionDoc | null;
+      const target = (await ctx.db.get(authSessionId)) as AuthSessionDoc | null;
       if (!target || target.userId !== userId || target.expiresAt <= Date.now()) {
         throw walkinError("NOT_FOUND", "None of your sessions has this ID; it may have ended already.");
       }
