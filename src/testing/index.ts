@@ -123,4 +123,12 @@ function completeIdentity(identity: TestIdentity): UserIdentity {
 }
 
 
+/**
+ * `walkinTest` under convex-test's name, so a Convex test file runs with only its import path
+ * changed (`convex-test` → `walkin/testing`).
+ * @example
+ * const t = convexTest(schema, import.meta.glob("./**\/*.ts"));
+ */
+export const convexTest = walkinTest;
+
 export { startLiveBackend, type LiveBackend } from "./liveBackend.js";
