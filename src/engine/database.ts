@@ -11,7 +11,7 @@ import type { Transaction } from "./transaction.js";
 function createReader(txn: Transaction, catalog: Catalog, system: boolean) {
   const tableForRead = (name: string): TableInfo => catalog.lookup(name, { system }) ?? catalog.phantom(name);
   return {
-    get: (...args: unknown[]) => txn.get(idOf(txn, args, "get", system), { system }),
+    get: async (...args: unknown[]) => txn.get(idOf(txn, args, "get", system), { system }),
     query: (table: string) => new QueryImpl(txn, tableForRead(table)),
     normalizeId: (table: string, id: string) => (typeof id === "string" && txn.isIdOfTable(table, id) ? id : null),
   };
@@ -28,9 +28,9 @@ export function createDatabaseWriter(txn: Transaction, catalog: Catalog) {
     ...reader,
     insert: async (table: string, value: Record<string, Value | undefined>) =>
       txn.insert(await catalog.ensureTable(table), value),
-    patch: (...args: unknown[]) => txn.patch(idOf(txn, args, "patch"), valueOf(args)),
-    replace: (...args: unknown[]) => txn.replace(idOf(txn, args, "replace"), valueOf(args)),
-    delete: (...args: unknown[]) => txn.delete(idOf(txn, args, "delete")),
+    patch: async (...args: unknown[]) => txn.patch(idOf(txn, args, "patch"), valueOf(args)),
+    replace: async (...args: unknown[]) => txn.replace(idOf(txn, args, "replace"), valueOf(args)),
+    delete: async (...args: unknown[]) => txn.delete(idOf(txn, args, "delete")),
   };
 }
 

@@ -4,7 +4,6 @@
  * Each is the Walk-in export under another name, never a second implementation.
  * docs/coming-from-convex.md lists every Convex API and what it is here.
  */
-import type { GenericId } from "../values/index.js";
 import type { DatabaseReader, DatabaseWriter } from "./database.js";
 import type { Expand, GenericDataModel } from "./dataModel.js";
 import { action, internalAction, internalMutation, internalQuery, mutation, query } from "./functions.js";
@@ -34,5 +33,5 @@ export type GenericDatabaseWriter<DM extends GenericDataModel> = DatabaseWriter<
 export type DefaultFunctionArgs = Record<string, unknown>;
 
 /** A document with `_id` and `_creationTime` optional (what Convex calls it). */
-export type WithOptionalSystemFields<Doc> = Expand<Omit<Doc, "_id" | "_creationTime"> & { _id?: GenericId<string>; _creationTime?: number }>;
+export type WithOptionalSystemFields<Doc> = Expand<Omit<Doc, "_id" | "_creationTime"> & Partial<Pick<Doc, Extract<keyof Doc, "_id" | "_creationTime">>>>;
 

@@ -91,6 +91,8 @@ export interface CustomBuilder<
       handler: (ctx: Overwrite<InputCtx, CustomCtx>, args: Overwrite<ArgsOf<ArgsValidator>, CustomMadeArgs>) => Returned;
     } & ExtraFields<ExtraArgs>,
   ): RegisteredFunction<Type, Visibility, Expand<ArgsOf<ArgsValidator> & ObjectType<CustomArgsValidator>>, ReturnsOf<ReturnsValidator, Returned>>;
+  /** Type-only: what this builder adds, so a builder built on it (nesting) knows. */
+  readonly __custom: { args: CustomArgsValidator; ctx: CustomCtx; inputCtx: InputCtx; visibility: Visibility };
   /** A bare handler: only on builders whose customization declares no args (as in convex-helpers). */
   <Args extends Record<string, any> = Record<string, never>, Returned = unknown>(
     handler: (ctx: Overwrite<InputCtx, CustomCtx>, args: Overwrite<Args, CustomMadeArgs>) => Returned,
@@ -104,8 +106,7 @@ export interface CustomBuilder<
  * type UserQueryCtx = CustomCtx<typeof userQuery>;
  * function ownedBy(ctx: UserQueryCtx) { return ctx.db.query("notes").filter((q) => q.eq(q.field("owner"), ctx.user._id)).collect(); }
  */
-export type CustomCtx<Builder> =
-  Builder extends CustomBuilder<any, any, infer Added, any, infer InputCtx, any, any> ? Overwrite<InputCtx, Added> : never;
+export type CustomCtx<Builder> = Builder extends { readonly __custom: { ctx: infer Added; inputCtx: infer InputCtx } } ? Overwrite<InputCtx, Added> : never;
 
 /**
  * A customization that adds nothing: `customQuery(query, NoOp)` is `query` again, which is
@@ -200,13 +201,15 @@ function capitalize(text: string) {
 
 /** The ctx a builder's handlers get: a custom builder's own, with what it adds. */
 type BuilderCtx<B> =
-  B extends CustomBuilder<any, any, infer Added, any, infer InputCtx, any, any>
+  B extends { readonly __custom: { ctx: infer Added; inputCtx: infer InputCtx } }
     ? Overwrite<InputCtx, Added>
     : B extends FunctionBuilder<any, any, infer Ctx>
       ? Ctx
       : never;
+/** The args a custom builder passed as the base already adds: they stay part of the registered args. */
+type BuilderCustomArgs<B> = B extends { readonly __custom: { args: infer A } } ? A : Record<never, never>;
 type BuilderVisibility<B> =
-  B extends CustomBuilder<any, any, any, any, any, infer V, any> ? V : B extends FunctionBuilder<any, infer V, any> ? V : never;
+  B extends { readonly __custom: { visibility: infer V } } ? V : B extends FunctionBuilder<any, infer V, any> ? V : never;
 
 /**
  * A query builder with extra args and ctx. See the module docs for the contract. The builder
@@ -222,7 +225,7 @@ export function customQuery<
 >(
   query: B,
   customization: Customization<BuilderCtx<B>, CustomArgsValidator, CustomCtx, CustomMadeArgs, ExtraArgs>,
-): CustomBuilder<"query", CustomArgsValidator, CustomCtx, CustomMadeArgs, BuilderCtx<B>, BuilderVisibility<B>, ExtraArgs> {
+): CustomBuilder<"query", CustomArgsValidator & BuilderCustomArgs<B>, CustomCtx, CustomMadeArgs, BuilderCtx<B>, BuilderVisibility<B>, ExtraArgs> {
   return makeCustomBuilder("query")(query as never, customization) as never;
 }
 
@@ -236,7 +239,7 @@ export function customMutation<
 >(
   mutation: B,
   customization: Customization<BuilderCtx<B>, CustomArgsValidator, CustomCtx, CustomMadeArgs, ExtraArgs>,
-): CustomBuilder<"mutation", CustomArgsValidator, CustomCtx, CustomMadeArgs, BuilderCtx<B>, BuilderVisibility<B>, ExtraArgs> {
+): CustomBuilder<"mutation", CustomArgsValidator & BuilderCustomArgs<B>, CustomCtx, CustomMadeArgs, BuilderCtx<B>, BuilderVisibility<B>, ExtraArgs> {
   return makeCustomBuilder("mutation")(mutation as never, customization) as never;
 }
 
@@ -250,6 +253,6 @@ export function customAction<
 >(
   action: B,
   customization: Customization<BuilderCtx<B>, CustomArgsValidator, CustomCtx, CustomMadeArgs, ExtraArgs>,
-): CustomBuilder<"action", CustomArgsValidator, CustomCtx, CustomMadeArgs, BuilderCtx<B>, BuilderVisibility<B>, ExtraArgs> {
+): CustomBuilder<"action", CustomArgsValidator & BuilderCustomArgs<B>, CustomCtx, CustomMadeArgs, BuilderCtx<B>, BuilderVisibility<B>, ExtraArgs> {
   return makeCustomBuilder("action")(action as never, customization) as never;
 }
