@@ -34,3 +34,11 @@ export const setName = mutationWithSession({
     return ctx.db.insert("users", { name, sessionId: ctx.sessionId, isAnonymous: true });
   },
 });
+
+/** Moves the profile to the session's next ID (what a refresh's `beforeUpdate` runs). */
+export const moveTo = mutationWithSession({
+  args: { to: vSessionId },
+  handler: async (ctx, { to }) => {
+    if (ctx.user) await ctx.db.patch("users", ctx.user._id, { sessionId: to });
+  },
+});
