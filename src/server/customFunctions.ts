@@ -122,6 +122,25 @@ export const NoOp = {
 };
 
 /**
+ * A customization with args, written once and reused by several builders; the same object
+ * `customQuery` takes, typed on its own (convex-helpers' `customCtxAndArgs`).
+ * @example
+ * const withApiKey = customCtxAndArgs({ args: { apiKey: v.string() }, input: async (_ctx, { apiKey }) => ({ ctx: { caller: await checkKey(apiKey) }, args: {} }) });
+ * export const apiMutation = customMutation(mutation, withApiKey);
+ */
+export function customCtxAndArgs<
+  InputCtx,
+  CustomArgsValidator extends PropertyValidators,
+  CustomCtx extends Record<string, any>,
+  CustomMadeArgs extends Record<string, any>,
+  ExtraArgs extends Record<string, any> = Record<string, any>,
+>(
+  customization: Customization<InputCtx, CustomArgsValidator, CustomCtx, CustomMadeArgs, ExtraArgs>,
+): Customization<InputCtx, CustomArgsValidator, CustomCtx, CustomMadeArgs, ExtraArgs> {
+  return customization;
+}
+
+/**
  * A customization that only adds to ctx (no args); `extra` holds the definition's other fields.
  * @example
  * const userQuery = customQuery(query, customCtx(async (ctx) => ({ user: await currentUser(ctx) })));

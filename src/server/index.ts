@@ -5,7 +5,7 @@
 export { defineSchema, defineTable, TableDefinition, SchemaDefinition } from "./schema.js";
 export type { DataModelFromSchemaDefinition, IndexDefinition, SchemaOptions } from "./schema.js";
 export { query, internalQuery, mutation, internalMutation, action, internalAction, registerFunction, isRegisteredFunction } from "./functions.js";
-export { customQuery, customMutation, customAction, customCtx, NoOp } from "./customFunctions.js";
+export { customQuery, customMutation, customAction, customCtx, customCtxAndArgs, NoOp } from "./customFunctions.js";
 export type { Customization, CustomBuilder, CustomCtx, CustomInputResult, Overwrite } from "./customFunctions.js";
 export {
   queryGeneric,
