@@ -28,7 +28,7 @@ import type { Expand } from "./dataModel.js";
 import type { ArgsOf, FunctionBuilder, FunctionType, FunctionVisibility, RegisteredFunction } from "./registration.js";
 
 /** `T` with the keys of `U` replaced by `U`'s. */
-export type Overwrite<T, U> = Expand<Omit<T, keyof U> & U>;
+export type Overwrite<T, U> = keyof U extends never ? T : Expand<Omit<T, keyof U> & U>;
 
 export interface CustomInputResult<Ctx, CustomCtx, CustomMadeArgs> {
   ctx: CustomCtx;
@@ -154,15 +154,6 @@ export function customCtx<InputCtx, CustomCtx extends Record<string, any>, Extra
 function makeCustomBuilder(type: FunctionType) {
   const name = `custom${capitalize(type)}`;
   return (builder: FunctionBuilder<any, any, any>, customization: Customization<any, any, any, any, any>) => {
-    if (typeof builder !== "function") {
-      // What a path-only port from Convex hits when a builder name does not exist here.
-      throw walkinError(
-        "MISUSE",
-        `${name}(builder, customization) takes a ${type} builder first (${type} or internal${capitalize(type)} from ./_generated/server, ` +
-          `${type}Generic from walkin/server, or another custom builder); received ${builder === null ? "null" : typeof builder}. ` +
-          "Check that the name you import it by exists.",
-      );
-    }
     const custom = customization ?? NoOp;
     if (typeof custom.input !== "function" || typeof custom.args !== "object" || custom.args === null) {
       throw walkinError("MISUSE", `${name}(builder, { args, input }) needs args (an object of validators) and an input function.`);
@@ -170,6 +161,17 @@ function makeCustomBuilder(type: FunctionType) {
     const customKeys = Object.keys(custom.args);
     const customValidator = asObjectValidator(custom.args);
     return (definition: Record<string, any>): RegisteredFunction => {
+      if (typeof builder !== "function") {
+        // What a path-only port from Convex hits when a builder name does not exist here.
+        // Checked when a function is defined, not when the builder is made: as in convex-helpers,
+        // making a builder from a placeholder (in a type test, say) is not an error by itself.
+        throw walkinError(
+          "MISUSE",
+          `${name}(builder, customization) takes a ${type} builder first (${type} or internal${capitalize(type)} from ./_generated/server, ` +
+            `${type}Generic from walkin/server, or another custom builder); received ${builder === null ? "null" : typeof builder}. ` +
+            "Check that the name you import it by exists.",
+        );
+      }
       if (typeof definition === "function") definition = { handler: definition };
       const { args, returns, handler, ...extra } = definition ?? {};
       if (typeof handler !== "function") throw walkinError("MISUSE", "A custom function needs a handler: { args, handler }, or the handler itself.");
@@ -219,16 +221,18 @@ function capitalize(text: string) {
 }
 
 /** The ctx a builder's handlers get: a custom builder's own, with what it adds. */
-type BuilderCtx<B> =
-  B extends { readonly __custom: { ctx: infer Added; inputCtx: infer InputCtx } }
+type BuilderCtx<B> = 0 extends 1 & B // `any` (a placeholder builder): any ctx
+  ? any
+  : B extends { readonly __custom: { ctx: infer Added; inputCtx: infer InputCtx } }
     ? Overwrite<InputCtx, Added>
     : B extends FunctionBuilder<any, any, infer Ctx>
       ? Ctx
       : never;
 /** The args a custom builder passed as the base already adds: they stay part of the registered args. */
 type BuilderCustomArgs<B> = B extends { readonly __custom: { args: infer A } } ? A : Record<never, never>;
-type BuilderVisibility<B> =
-  B extends { readonly __custom: { visibility: infer V } } ? V : B extends FunctionBuilder<any, infer V, any> ? V : never;
+type BuilderVisibility<B> = 0 extends 1 & B
+  ? any
+  : B extends { readonly __custom: { visibility: infer V } } ? V : B extends FunctionBuilder<any, infer V, any> ? V : never;
 
 /**
  * A query builder with extra args and ctx. See the module docs for the contract. The builder

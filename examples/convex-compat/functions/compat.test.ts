@@ -12,11 +12,13 @@ import {
   actionGeneric,
   customQuery,
   customCtx,
+  customMutation,
   mutationGeneric,
   NoOp,
   queryGeneric,
   type DocumentByInfo,
   type GenericDatabaseReader,
+  type MutationBuilder,
   type NamedTableInfo,
   type QueryBuilder,
   type WithOptionalSystemFields,
@@ -90,6 +92,9 @@ describe("custom functions as convex-helpers defines them", () => {
     const plain = customQuery(query, NoOp);
     const registered = { clock: { now: withNow(async (ctx) => ctx.now), count: plain(async (ctx) => (await ctx.db.query("users").collect()).length) } };
     expectTypeOf(withNow).toExtend<typeof query>();
+    // As convex-helpers' own tests check it, placeholder builder included.
+    customQuery({} as any, { args: {}, input: async () => ({ ctx: {}, args: {} }) }) satisfies typeof query;
+    customMutation(mutationGeneric as MutationBuilder<DataModel, "public">, customCtx(() => ({}))) satisfies MutationBuilder<DataModel, "public">;
     expectTypeOf(plain).toExtend<typeof query>();
     const t = convexTest(schema, registered);
     expect(await t.query(makeRef<number>("clock:now"))).toBe(42);
@@ -99,7 +104,8 @@ describe("custom functions as convex-helpers defines them", () => {
   test("a builder that does not exist here fails with what to use instead, not 'register is not a function'", () => {
     // What `import { queryGenerik } from "walkin/server"` gives a bundler: undefined.
     const missing = ({} as { queryGenerik: QueryBuilder<DataModel, "public"> }).queryGenerik;
-    expect(() => customQuery(missing, NoOp)).toThrow(/takes a query builder first .*queryGeneric from walkin\/server/);
+    const builder = customQuery(missing, NoOp);
+    expect(() => builder({ args: {}, handler: async () => null })).toThrow(/takes a query builder first .*queryGeneric from walkin\/server/);
   });
 });
 
