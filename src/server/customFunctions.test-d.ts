@@ -109,7 +109,7 @@ const notes = {
       return ctx.db.insert("notes", { owner: ctx.user._id, text });
     },
   }),
-  whoAmI: queryWithSession({ handler: async (ctx, args) => {
+  whoAmI: queryWithSession({ args: {}, handler: async (ctx, args) => {
     expectTypeOf(args).toEqualTypeOf<{}>();
     return ctx.user?.name ?? null;
   } }),

@@ -204,7 +204,7 @@ describe("custom args", () => {
   });
 
   it("make a definition without args a misuse, named when it is defined", () => {
-    const e = definitionError(() => queryWithSession({ handler: async () => null }));
+    const e = definitionError(() => queryWithSession({ handler: async () => null } as never));
     expect(e.code).toBe("MISUSE");
     expect(e.message).toContain('"sessionId"');
     expect(e.message).toContain("args: {}");

@@ -88,16 +88,44 @@ export interface CustomBuilder<
     definition: {
       args?: ArgsValidator & NarrowerThan<CustomArgsValidator>;
       returns?: ReturnsValidator;
-      handler: (ctx: Overwrite<InputCtx, CustomCtx>, args: Overwrite<ArgsOf<ArgsValidator>, CustomMadeArgs>) => Returned;
-    } & ExtraFields<ExtraArgs>,
+      handler: (ctx: Overwrite<InputCtx, CustomCtx>, args: MergeArgs<ArgsOf<ArgsValidator>, CustomMadeArgs>) => Returned;
+    } & ArgsRequired<CustomArgsValidator> &
+      ExtraFields<ExtraArgs>,
   ): RegisteredFunction<Type, Visibility, Expand<ArgsOf<ArgsValidator> & ObjectType<CustomArgsValidator>>, ReturnsOf<ReturnsValidator, Returned>>;
+  /**
+   * Without `args`, typed by the handler's own annotation (unchecked at run time): only on
+   * builders whose customization declares no args (as in convex-helpers).
+   */
+  <Args extends Record<string, any> = Record<string, never>, Returned = unknown>(
+    definition: WithoutCustomArgs<
+      CustomArgsValidator,
+      { args?: undefined; returns?: undefined; handler: (ctx: Overwrite<InputCtx, CustomCtx>, args: MergeArgs<Args, CustomMadeArgs>) => Returned } & ExtraFields<ExtraArgs>
+    >,
+  ): RegisteredFunction<Type, Visibility, Args, Awaited<Returned>>;
+  /** A bare handler: likewise only without custom args. */
+  <Args extends Record<string, any> = Record<string, never>, Returned = unknown>(
+    handler: WithoutCustomArgs<CustomArgsValidator, (ctx: Overwrite<InputCtx, CustomCtx>, args: MergeArgs<Args, CustomMadeArgs>) => Returned>,
+  ): RegisteredFunction<Type, Visibility, Args, Awaited<Returned>>;
   /** Type-only: what this builder adds, so a builder built on it (nesting) knows. */
   readonly __custom: { args: CustomArgsValidator; ctx: CustomCtx; inputCtx: InputCtx; visibility: Visibility };
-  /** A bare handler: only on builders whose customization declares no args (as in convex-helpers). */
-  <Args extends Record<string, any> = Record<string, never>, Returned = unknown>(
-    handler: (ctx: Overwrite<InputCtx, CustomCtx>, args: Overwrite<Args, CustomMadeArgs>) => Returned,
-  ): RegisteredFunction<Type, Visibility, Args, Awaited<Returned>>;
 }
+
+/**
+ * The handler's args: the declared ones with what `input` returned written over them (as at run
+ * time), except that a declared arg narrower than the returned one keeps its narrower type
+ * (`a: v.string()` declared, `a: string | undefined` returned: a string).
+ */
+type MergeArgs<Declared, Made> = keyof Made extends never
+  ? Declared // nothing returned: `Declared` stays inferable from a handler's annotation
+  : Expand<
+      Omit<Declared, keyof Made> & {
+        [K in keyof Made as K extends keyof Declared ? K : never]-?: K extends keyof Declared ? (Declared[K] extends Made[K] ? Declared[K] : Made[K]) : never;
+      } & { [K in keyof Made as K extends keyof Declared ? never : K]: Made[K] }
+    >;
+
+/** A builder with custom args needs the function's own `args` (a MISUSE at run time without). */
+type ArgsRequired<CustomArgsValidator> = keyof CustomArgsValidator extends never ? unknown : { args: unknown };
+type WithoutCustomArgs<CustomArgsValidator, T> = keyof CustomArgsValidator extends never ? T : never;
 
 /**
  * The ctx a custom builder's handlers receive, to type helpers that take it.

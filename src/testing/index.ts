@@ -22,7 +22,7 @@ import { registerFunction } from "../server/functions.js";
 import type { GenericMutationCtx, UserIdentity } from "../server/registration.js";
 import type { AnyDataModel, GenericDataModel } from "../server/dataModel.js";
 import { convertFromJson, convertToJson, type Value } from "../values/index.js";
-import { isGlobModules, loadGlobModules, type GlobModules } from "./globModules.js";
+import { GlobModuleLoader, isGlobModules, type GlobModules } from "./globModules.js";
 
 type Ref<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, any>;
 
@@ -75,17 +75,25 @@ export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<D
 export function walkinTest<S extends SchemaDefinition<any>>(schema: S, modules?: Modules | GlobModules): WalkinTest<DataModelFromSchemaDefinition<S>>;
 export function walkinTest(schema?: null, modules?: Modules | GlobModules): WalkinTest<AnyDataModel>;
 export function walkinTest(schema: SchemaDefinition<any> | null = null, modules: Modules | GlobModules = {}): WalkinTest<any> {
-  const loaded = isGlobModules(modules) ? loadGlobModules(modules) : Promise.resolve(modules as Modules);
+  const glob = isGlobModules(modules) ? new GlobModuleLoader(modules) : null;
+  const loaded = glob ? glob.loadFunctionModules() : Promise.resolve(modules as Modules);
   const ready = Promise.all([loaded, openSqliteStorage({ filename: ":memory:" })]).then(([modules, storage]) =>
     Engine.open({ storage, schema, modules, runScheduler: false }),
   );
   // Keep a rejected open from surfacing as an unhandled rejection before the first call awaits it.
   ready.catch(() => undefined);
 
+  /** The engine, once the module `fn` names is loaded (a glob's test files load on first call). */
+  const engineFor = async (fn: Ref<any>) => {
+    const engine = await ready;
+    await glob?.loadFor(getFunctionName(fn));
+    return engine;
+  };
+
   const api = (caller: Caller): WalkinTestApi<any> => ({
-    query: async (fn, ...args) => overTheWire(await (await ready).runQuery(getFunctionName(fn), args[0] ?? {}, caller)) as never,
-    mutation: async (fn, ...args) => overTheWire((await (await ready).runMutation(getFunctionName(fn), args[0] ?? {}, caller)).value) as never,
-    action: async (fn, ...args) => overTheWire(await (await ready).runAction(getFunctionName(fn), args[0] ?? {}, caller)) as never,
+    query: async (fn, ...args) => overTheWire(await (await engineFor(fn)).runQuery(getFunctionName(fn), args[0] ?? {}, caller)) as never,
+    mutation: async (fn, ...args) => overTheWire((await (await engineFor(fn)).runMutation(getFunctionName(fn), args[0] ?? {}, caller)).value) as never,
+    action: async (fn, ...args) => overTheWire(await (await engineFor(fn)).runAction(getFunctionName(fn), args[0] ?? {}, caller)) as never,
     run: async (body) => {
       const engine = await ready;
       let result: unknown;
