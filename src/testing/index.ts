@@ -56,6 +56,11 @@ export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<D
   engine(): Promise<Engine>;
   /** Runs every scheduled function (also future ones, and ones they schedule) until none is pending. */
   finishScheduledFunctions(): Promise<void>;
+  /**
+   * convex-test's name for `finishScheduledFunctions`. Its argument (a fake-timer advance such
+   * as `vi.runAllTimers`) is accepted and not needed: this scheduler does not wait on timers.
+   */
+  finishAllScheduledFunctions(advanceTimers?: () => void): Promise<void>;
   /** Runs the scheduled functions due now (and ones they schedule that are due). */
   finishInProgressScheduledFunctions(): Promise<void>;
   close(): Promise<void>;
@@ -113,6 +118,7 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules:
     engine: () => ready,
     finishScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER),
     finishInProgressScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(),
+    finishAllScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER),
     close: async () => (await ready).close(),
   };
 }
