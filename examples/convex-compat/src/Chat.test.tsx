@@ -4,7 +4,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { WalkinProvider } from "walkin/react";
+import { ConvexProvider } from "walkin/react";
 import { SessionClient, SessionProvider, createSessionIdSource, type SessionArgsArray, type SessionQueryArgsArray } from "walkin/sessions/react";
 import { memoryStore } from "walkin/sessions/browser";
 import { startLiveBackend, type LiveBackend } from "walkin/testing";
@@ -27,9 +27,9 @@ afterAll(() => backend.close());
 
 function App({ children }: { children: ReactNode }) {
   return (
-    <WalkinProvider client={backend.client()}>
+    <ConvexProvider client={backend.client()}>
       <SessionProvider>{children}</SessionProvider>
-    </WalkinProvider>
+    </ConvexProvider>
   );
 }
 

@@ -9,7 +9,7 @@
  */
 import type { MutationOptions, WalkinClient, Watch } from "../../browser/index.js";
 import type { FunctionArgs, FunctionReference, FunctionReturnType } from "../../server/api.js";
-import type { SessionId } from "../sessionId.js";
+import type { SessionId } from "../sessionIdType.js";
 import type { SessionIdSource } from "./source.js";
 
 /** A function's args without `sessionId`, which the session helpers supply. */

@@ -27,4 +27,4 @@ export {
   type SessionFunction,
   type SessionQueryArgsArray,
 } from "./client.js";
-export type { SessionId } from "../sessionId.js";
+export type { SessionId } from "../sessionIdType.js";

@@ -30,4 +30,4 @@ export {
   type SessionIdSource,
   type SessionQueryArgsArray,
 } from "../browser/index.js";
-export type { SessionId } from "../sessionId.js";
+export type { SessionId } from "../sessionIdType.js";

@@ -13,7 +13,7 @@
  * while rendering would update other components mid-render). Such hooks get cross-tab
  * updates only as far as the hook itself reports them, and no duplicate-tab detection.
  */
-import type { SessionId } from "../sessionId.js";
+import type { SessionId } from "../sessionIdType.js";
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from "react";
 import { createSessionIdSource, type SessionIdSource, type SessionIdStore } from "../browser/index.js";
 import { walkinError } from "../../values/errors.js";
