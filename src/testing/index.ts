@@ -21,7 +21,7 @@ import { getFunctionName, type FunctionReference, type FunctionReturnType, type 
 import { registerFunction } from "../server/functions.js";
 import type { GenericMutationCtx, UserIdentity } from "../server/registration.js";
 import type { AnyDataModel, GenericDataModel } from "../server/dataModel.js";
-import { convertFromJson, convertToJson, type Value } from "../values/index.js";
+import { convertFromJson, convertToJson, walkinError, type Value } from "../values/index.js";
 import { GlobModuleLoader, isGlobModules, type GlobModules } from "./globModules.js";
 
 type Ref<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, any>;
@@ -79,7 +79,9 @@ export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<D
  */
 export function walkinTest<S extends SchemaDefinition<any>>(schema: S, modules?: Modules | GlobModules): WalkinTest<DataModelFromSchemaDefinition<S>>;
 export function walkinTest(schema?: null, modules?: Modules | GlobModules): WalkinTest<AnyDataModel>;
-export function walkinTest(schema: SchemaDefinition<any> | null = null, modules: Modules | GlobModules = {}): WalkinTest<any> {
+export function walkinTest(schema: SchemaDefinition<any> | null = null, modules?: Modules | GlobModules): WalkinTest<any> {
+  const modulesGiven = modules !== undefined;
+  modules ??= {};
   const glob = isGlobModules(modules) ? new GlobModuleLoader(modules) : null;
   const loaded = glob ? glob.loadFunctionModules() : Promise.resolve(modules as Modules);
   const ready = Promise.all([loaded, openSqliteStorage({ filename: ":memory:" })]).then(([modules, storage]) =>
@@ -90,6 +92,14 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules:
 
   /** The engine, once the module `fn` names is loaded (a glob's test files load on first call). */
   const engineFor = async (fn: Ref<any>) => {
+    if (!modulesGiven) {
+      // convex-test finds the functions folder by itself; Walk-in is told, so say how.
+      throw walkinError(
+        "MISUSE",
+        `walkinTest(schema) was given no modules, so it cannot call ${getFunctionName(fn)}. Pass them: ` +
+          `walkinTest(schema, import.meta.glob("./**/*.ts")) in a test beside your functions, or walkinTest(schema, { messages }).`,
+      );
+    }
     const engine = await ready;
     await glob?.loadFor(getFunctionName(fn));
     return engine;

@@ -194,6 +194,12 @@ describe("codegen like Convex's", () => {
     expect(await t.query(api.messages.list)).toEqual([]);
     expect(internal).toBeDefined();
   });
+
+  test("convexTest without modules says how to pass them (convex-test finds them itself)", async () => {
+    const t = convexTest(schema);
+    await expect(t.query(api.messages.list)).rejects.toThrow(/given no modules.*import\.meta\.glob/);
+    await t.run(async (ctx) => expect(await ctx.db.query("messages").collect()).toEqual([]));
+  });
 });
 
 describe("where Walk-in differs on purpose", () => {
