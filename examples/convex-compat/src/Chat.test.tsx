@@ -5,7 +5,15 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-li
 import type { ReactNode } from "react";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConvexProvider } from "walkin/react";
-import { SessionClient, SessionProvider, createSessionIdSource, type SessionArgsArray, type SessionQueryArgsArray } from "walkin/sessions/react";
+import WebSocket from "ws";
+import {
+  ConvexReactSessionClient,
+  SessionClient,
+  SessionProvider,
+  createSessionIdSource,
+  type SessionArgsArray,
+  type SessionQueryArgsArray,
+} from "walkin/sessions/react";
 import { memoryStore } from "walkin/sessions/browser";
 import { startLiveBackend, type LiveBackend } from "walkin/testing";
 import { api } from "../functions/_generated/api";
@@ -76,5 +84,18 @@ describe("the non-React session client (convex-helpers' ConvexReactSessionClient
     const skip: SessionQueryArgsArray<typeof api.users.get> = ["skip"];
     expect([args.length, skip[0]]).toEqual([1, "skip"]);
     source.dispose();
+  });
+});
+
+describe("ConvexReactSessionClient, constructed as with convex-helpers", () => {
+  it("keeps the ID in the given storage and adds it to calls; a non-UUID ID is refused", async () => {
+    const values = new Map<string, string>();
+    const storage = { getItem: (key: string) => values.get(key) ?? null, setItem: (key: string, value: string) => void values.set(key, value) };
+    const client = new ConvexReactSessionClient(backend.url, { storage, storageKey: "compat-key", webSocketConstructor: WebSocket as never });
+    expect(values.get("compat-key")).toBe(client.getSessionId());
+    await client.sessionMutation(api.users.setName, { name: "Lin" });
+    expect((await client.sessionQuery(api.users.get)).name).toBe("Lin");
+    expect(() => new ConvexReactSessionClient(backend.url, { sessionId: "test-session-id", storage, webSocketConstructor: WebSocket as never })).toThrow(/UUID v4/);
+    await client.close();
   });
 });

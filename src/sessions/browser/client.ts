@@ -20,13 +20,26 @@ export type SessionArgsRest<F extends FunctionReference<any>> = {} extends Sessi
   ? [args?: SessionArgs<F>]
   : [args: SessionArgs<F>];
 
-/** convex-helpers' name for `SessionArgsRest`: a session function's args without `sessionId`, as a rest tuple. */
-export type SessionArgsArray<F extends FunctionReference<any>> = SessionArgsRest<F>;
+/** An object with no fields: the args of a function whose only argument is `sessionId`. */
+type EmptyObject = Record<string, never>;
+
+/**
+ * A session function's args without `sessionId`, as a rest tuple typed as convex-helpers types
+ * it: `[args?: EmptyObject]` when `sessionId` is the only argument, optional when every other
+ * argument is.
+ */
+export type SessionArgsArray<F extends FunctionReference<any>> = keyof FunctionArgs<F> extends "sessionId"
+  ? [args?: EmptyObject]
+  : {} extends SessionArgs<F>
+    ? [args?: SessionArgs<F>]
+    : [args: SessionArgs<F>];
 
 /** Like `SessionArgsArray`, but `"skip"` may stand in for the args (what `useSessionQuery` takes). */
-export type SessionQueryArgsArray<F extends FunctionReference<any>> = {} extends SessionArgs<F>
-  ? [args?: SessionArgs<F> | "skip"]
-  : [args: SessionArgs<F> | "skip"];
+export type SessionQueryArgsArray<F extends FunctionReference<any>> = keyof FunctionArgs<F> extends "sessionId"
+  ? [args?: EmptyObject | "skip"]
+  : {} extends SessionArgs<F>
+    ? [args?: SessionArgs<F> | "skip"]
+    : [args: SessionArgs<F> | "skip"];
 
 /** A function that takes a `sessionId: string` argument. */
 export type SessionFunction<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, "public", { sessionId: string }, any>;
@@ -112,7 +125,7 @@ export class SessionClient {
 
   /** `query` under convex-helpers' `ConvexReactSessionClient` name. */
   sessionQuery<Q extends SessionFunction<"query">>(query: Q, ...args: SessionArgsArray<Q>): Promise<FunctionReturnType<Q>> {
-    return this.query(query, ...args);
+    return this.query(query, ...(args as SessionArgsRest<Q>));
   }
 
   /** `mutation` under convex-helpers' `ConvexReactSessionClient` name. */
@@ -125,7 +138,7 @@ export class SessionClient {
 
   /** `action` under convex-helpers' `ConvexReactSessionClient` name. */
   sessionAction<A extends SessionFunction<"action">>(action: A, ...args: SessionArgsArray<A>): Promise<FunctionReturnType<A>> {
-    return this.action(action, ...args);
+    return this.action(action, ...(args as SessionArgsRest<A>));
   }
 
   private async withId(args: object | undefined): Promise<any> {

@@ -184,13 +184,7 @@ export function createSessionIdSource(options: SessionIdSourceOptions): SessionI
       });
     },
     set(id) {
-      if (typeof id !== "string" || !isValid(id)) {
-        // Never echo the value: it may be someone's session ID.
-        throw new TypeError(
-          "Walk-in sessions: setSessionId takes a session ID the client generated (a UUID v4 by default, e.g. crypto.randomUUID()); " +
-            "the value given is not one. Walk-in refuses other strings so that a session ID is always unguessable.",
-        );
-      }
+      if (typeof id !== "string" || !isValid(id)) throw invalidSessionIdToSet();
       adopt(id);
     },
     subscribe(callback) {
@@ -204,6 +198,15 @@ export function createSessionIdSource(options: SessionIdSourceOptions): SessionI
       channel?.close();
     },
   };
+}
+
+/** The error for an ID given to `set` (or a client's `sessionId` option) that is not a session ID. */
+export function invalidSessionIdToSet(): TypeError {
+  // Never echo the value: it may be someone's session ID.
+  return new TypeError(
+    "Walk-in sessions: setSessionId takes a session ID the client generated (a UUID v4 by default, e.g. crypto.randomUUID()); " +
+      "the value given is not one. Walk-in refuses other strings so that a session ID is always unguessable.",
+  );
 }
 
 let pageTabId: string | undefined;

@@ -10,7 +10,9 @@ import {
   useSessionMutation,
   useSessionPaginatedQuery,
   useSessionQuery,
+  type SessionArgsArray,
   type SessionId,
+  type SessionQueryArgsArray,
   type UseStorage,
 } from "./index.js";
 declare const transfer: (args: { to: SessionId }) => Promise<null>;
@@ -97,5 +99,18 @@ describe("session hook args", () => {
     void sessions.mutation(add, { text: "t" }, { optimisticUpdate: (_s, args) => expectTypeOf(args.sessionId).toBeString() });
     expectTypeOf(sessions.action(count)).toEqualTypeOf<Promise<number>>();
     expectTypeOf(sessions.watchQuery(withArgs, { prefix: "p" }).localQueryResult()).toEqualTypeOf<number | undefined>();
+  });
+});
+
+describe("convex-helpers' arg tuple types", () => {
+  type Ref<T extends "query" | "mutation", Args> = FunctionReference<T, "public", Args, unknown>;
+  it("SessionArgsArray: required, optional, or an empty object when sessionId is the only arg", () => {
+    expectTypeOf<SessionArgsArray<Ref<"mutation", { sessionId: SessionId; text: string }>>>().toEqualTypeOf<[args: { text: string }]>();
+    expectTypeOf<SessionArgsArray<Ref<"mutation", { sessionId: SessionId; text?: string }>>>().toEqualTypeOf<[args?: { text?: string }]>();
+    expectTypeOf<SessionArgsArray<Ref<"mutation", { sessionId: SessionId }>>>().toEqualTypeOf<[args?: Record<string, never>]>();
+  });
+  it("SessionQueryArgsArray: the same, with \"skip\"", () => {
+    expectTypeOf<SessionQueryArgsArray<Ref<"query", { sessionId: SessionId | null; q: string }>>>().toEqualTypeOf<[args: { q: string } | "skip"]>();
+    expectTypeOf<SessionQueryArgsArray<Ref<"query", { sessionId: SessionId }>>>().toEqualTypeOf<[args?: Record<string, never> | "skip"]>();
   });
 });

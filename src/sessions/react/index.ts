@@ -31,3 +31,4 @@ export {
   type SessionQueryArgsArray,
 } from "../browser/index.js";
 export type { SessionId } from "../sessionIdType.js";
+export { ConvexReactSessionClient, type ConvexReactSessionClientOptions, type SessionStorageLike } from "./convexSessionClient.js";
