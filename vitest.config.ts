@@ -14,9 +14,17 @@ export default defineConfig({
         extends: true,
         test: {
           name: "walkin",
-          include: ["src/**/*.test.ts", "src/**/*.test.tsx", "docs/**/*.test.ts", "examples/*/functions/**/*.test.ts", "e2e/**/*.test.ts"],
-          // PostgreSQL's own tests run in the "postgres" project, which creates the run's database.
-          exclude: [...configDefaults.exclude, "src/storage/postgres/**"],
+          include: [
+            "src/**/*.test.ts",
+            "src/**/*.test.tsx",
+            "docs/**/*.test.ts",
+            "examples/*/functions/**/*.test.ts",
+            "examples/*/src/**/*.test.tsx",
+            "e2e/**/*.test.ts",
+          ],
+          // PostgreSQL's own tests run in the "postgres" project, which creates the run's database;
+          // e2e/fixtures hold other packages' tests, run by the e2e tests themselves.
+          exclude: [...configDefaults.exclude, "src/storage/postgres/**", "e2e/fixtures/**"],
           typecheck: { enabled: true, include: ["src/**/*.test-d.ts"], tsconfig: "./tsconfig.json" },
         },
       },

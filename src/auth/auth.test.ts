@@ -125,7 +125,7 @@ describe("revocation", () => {
     expect(sessions).toHaveLength(2);
     expect(JSON.stringify(sessions)).not.toMatch(/keyHash|secretHash/);
     const phone = sessions.find((s) => !s.isCurrent)!;
-    await backend.engine.runMutation("auth:revokeSession", { sessionId: phone._id }, { token: laptop.token });
+    await backend.engine.runMutation("auth:revokeSession", { authSessionId: phone._id }, { token: laptop.token });
 
     await expect.poll(() => updates.at(-1)).toBeNull();
     expect(updates.length).toBe(before + 1); // one transition: straight from the data to signed out
@@ -139,8 +139,8 @@ describe("revocation", () => {
     const a1 = await signedIn(backend, "password", { flow: "signUp", email: "a@example.com", password: "password one" });
     const a2 = await signedIn(backend, "password", { flow: "signIn", email: "a@example.com", password: "password one" });
     const b = await signedIn(backend, "anonymous");
-    const bSession = (await backend.engine.runQuery("auth:currentSession", {}, { token: b.token })) as { sessionId: string };
-    const error = await errorOf(backend.engine.runMutation("auth:revokeSession", { sessionId: bSession.sessionId }, { token: a1.token }));
+    const bSession = (await backend.engine.runQuery("auth:currentSession", {}, { token: b.token })) as { authSessionId: string };
+    const error = await errorOf(backend.engine.runMutation("auth:revokeSession", { authSessionId: bSession.authSessionId }, { token: a1.token }));
     expect(error.code).toBe("NOT_FOUND");
     expect((await backend.engine.runMutation("auth:revokeOtherSessions", {}, { token: a2.token })).value).toBe(1);
     expect(await backend.engine.runQuery("auth:currentSession", {}, { token: a1.token })).toBeNull();

@@ -51,7 +51,7 @@ export function identityOf(session: AuthSessionDoc): UserIdentity {
     subject: session.userId,
     issuer: ISSUER,
     tokenIdentifier: `${ISSUER}|${session.userId}`,
-    sessionId: session._id,
+    authSessionId: session._id,
     isAnonymous: session.isAnonymous,
     provider: session.provider,
   };

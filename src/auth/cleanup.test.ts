@@ -91,7 +91,7 @@ describe("expired codes, verifiers and rate-limit buckets", () => {
     await signedIn(backend, "password", { flow: "signUp", email: "bob@example.com", password: "bobs password" });
     const store = (op: Record<string, unknown>) => backend.engine.runMutation("auth:store", { op });
     await store({ type: "createCode", provider: "password", providerAccountId: "ada@example.com", purpose: "reset", code: "12345678", expiresAt: Date.now() - 1 });
-    expect(await signIn(backend, "password", { flow: "reset", email: "bob@example.com" })).toEqual({ kind: "started" }); // live for 15 minutes
+    expect(await signIn(backend, "password", { flow: "reset", email: "bob@example.com" })).toEqual({ kind: "started", started: true }); // live for 15 minutes
     await store({ type: "createVerifier", key: "old", provider: "password", value: { x: 1 }, expiresAt: Date.now() - 1 });
     await store({ type: "createVerifier", key: "new", provider: "password", value: { x: 2 }, expiresAt: Date.now() + 60_000 });
     await signIn(backend, "password", { flow: "signIn", email: "ada@example.com", password: "wrong horse" }).catch(() => {});

@@ -6,6 +6,9 @@ import type { AnyDataModel } from "../server/dataModel.js";
 import type { Id } from "../values/index.js";
 import type { SessionTables } from "../sessions/anonymousUsers.js";
 import type { AuthProvider } from "./providers/types.js";
+import { checkConfigKeys, type AuthCallbacks } from "./callbacks.js";
+
+export type { AuthCallbacks };
 
 export type MutationCtx = GenericMutationCtx<AnyDataModel>;
 export type ActionCtx = GenericActionCtx<AnyDataModel>;
@@ -14,20 +17,6 @@ export type ActionCtx = GenericActionCtx<AnyDataModel>;
 export interface RateLimit {
   limit: number;
   windowMs: number;
-}
-
-export interface AuthCallbacks {
-  /**
-   * An anonymous user signed in to an existing account: move what the app keeps for
-   * `anonymousUserId` (carts, messages, …) to `userId`. Runs in the sign-in transaction: a
-   * throw aborts the sign-in and changes nothing. Afterwards the anonymous user, its sessions
-   * and accounts are deleted (after `onDeleteUser`), unless this returns `{ keepAnonymousUser: true }`.
-   */
-  mergeAnonymousUser?: (args: { ctx: MutationCtx; anonymousUserId: Id<"users">; userId: Id<"users"> }) => Promise<void | { keepAnonymousUser?: boolean }>;
-  /** A user is about to be deleted (cleanup of abandoned anonymous users, or after a merge): delete the app's data for it. */
-  onDeleteUser?: (ctx: MutationCtx, userId: Id<"users">) => Promise<void>;
-  /** A user was created or updated by a sign-in (after an upgrade too), in the same transaction. */
-  afterUserCreatedOrUpdated?: (ctx: MutationCtx, args: { userId: Id<"users">; existingUserId: Id<"users"> | null; provider: string; isAnonymous: boolean; profile: Record<string, unknown> }) => Promise<void>;
 }
 
 export interface WalkinAuthConfig {
@@ -40,6 +29,8 @@ export interface WalkinAuthConfig {
     /** Use is recorded at most this often per session: the bound on sliding-expiry writes (default 1 hour). */
     activityResolutionMs?: number;
   };
+  /** Convex Auth's form of `rateLimits.passwordAttempts`: failed password attempts per account per hour (the bucket refills over the hour). */
+  signIn?: { maxFailedAttempsPerHour?: number };
   rateLimits?: {
     /** Anonymous sign-ins per client IP (default 30 per hour). */
     anonymousSignIn?: RateLimit;
@@ -74,6 +65,12 @@ export function resolveConfig(config: WalkinAuthConfig) {
   if (!config || !Array.isArray(config.providers) || config.providers.length === 0) {
     throw new TypeError("walkinAuth needs at least one provider: walkinAuth({ providers: [Anonymous] }).");
   }
+  checkConfigKeys(config);
+  const maxFailed = config.signIn?.maxFailedAttempsPerHour;
+  if (maxFailed !== undefined && config.rateLimits?.passwordAttempts !== undefined) {
+    throw new TypeError("walkinAuth: signIn.maxFailedAttempsPerHour and rateLimits.passwordAttempts set the same limit; keep one.");
+  }
+  const passwordAttempts = maxFailed === undefined ? config.rateLimits?.passwordAttempts : { limit: maxFailed, windowMs: 3_600_000 };
   const providers: AuthProvider[] = config.providers.map((p) => (typeof p === "function" ? p() : p));
   const ids = new Set<string>();
   for (const provider of providers) {
@@ -100,7 +97,7 @@ export function resolveConfig(config: WalkinAuthConfig) {
     },
     rateLimits: {
       anonymousSignIn: rateLimit(config.rateLimits?.anonymousSignIn, { limit: 30, windowMs: 3_600_000 }, "anonymousSignIn"),
-      passwordAttempts: rateLimit(config.rateLimits?.passwordAttempts, { limit: 10, windowMs: 15 * 60_000 }, "passwordAttempts"),
+      passwordAttempts: rateLimit(passwordAttempts, { limit: 10, windowMs: 15 * 60_000 }, "passwordAttempts"),
       codeAttempts: rateLimit(config.rateLimits?.codeAttempts, { limit: 5, windowMs: 15 * 60_000 }, "codeAttempts"),
     },
     clientIp: config.clientIp ?? ((request: CallerRequest) => request.remoteAddress),

@@ -24,5 +24,5 @@ export async function getAuthUserId(ctx: { auth: Auth }): Promise<Id<"users"> | 
  */
 export async function getAuthSessionId(ctx: { auth: Auth }): Promise<Id<"authSessions"> | null> {
   const identity = await ctx.auth.getUserIdentity();
-  return identity && identity.issuer === ISSUER && typeof identity.sessionId === "string" ? (identity.sessionId as Id<"authSessions">) : null;
+  return identity && identity.issuer === ISSUER && typeof identity.authSessionId === "string" ? (identity.authSessionId as Id<"authSessions">) : null;
 }

@@ -8,14 +8,15 @@
  * import { walkinAuth } from "walkin/auth";
  * import { Anonymous } from "walkin/auth/providers/Anonymous";
  * import { Password } from "walkin/auth/providers/Password";
- * export const { auth, signIn, signOut, store, currentSession, listSessions, revokeSession, revokeOtherSessions } =
+ * export const { auth, signIn, signOut, store, isAuthenticated, currentSession, listSessions, revokeSession, revokeOtherSessions } =
  *   walkinAuth({ providers: [Anonymous, Password()] });
  */
-export { walkinAuth, type AuthHooks } from "./walkinAuth.js";
+export { walkinAuth, convexAuth, type AuthHooks, type SignInResponse } from "./walkinAuth.js";
 export { authTables } from "./tables.js";
 export { getAuthUserId, getAuthSessionId } from "./identity.js";
 export { invalidateSessions } from "./authSessions.js";
 export { turnstile, hCaptcha, type CaptchaVerifier, type SiteverifyOptions } from "./captcha.js";
 export { hashPassword, verifyPassword, type ScryptParams } from "./passwordHash.js";
 export type { WalkinAuthConfig, AuthCallbacks, RateLimit } from "./config.js";
+export type { CallbackProvider, SignInType, UserCallbackArgs } from "./callbacks.js";
 export type { AuthProvider, SignInContext, SignInResult, SignInMode, CompleteSignIn } from "./providers/types.js";

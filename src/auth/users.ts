@@ -14,6 +14,7 @@ import { endSession, transferSession } from "../sessions/anonymousUsers.js";
 import type { SessionId } from "../sessions/sessionId.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import { createSession, type AuthSessionDoc } from "./authSessions.js";
+import { callbackProvider, checkReturnedUser } from "./callbacks.js";
 import { resetBucket, takeToken } from "./rateLimit.js";
 import type { SignInMode } from "./providers/types.js";
 import type { TokenHashes } from "./tokens.js";
@@ -39,8 +40,8 @@ export type SignInOutcome = { kind: "signedIn"; userId: Id<"users">; isAnonymous
 /** The session the caller's token belongs to, read in this transaction. */
 export async function callerSession(ctx: MutationCtx): Promise<AuthSessionDoc | null> {
   const identity = await ctx.auth.getUserIdentity();
-  if (!identity || typeof identity.sessionId !== "string") return null;
-  return (await ctx.db.get(identity.sessionId as Id<"authSessions">)) as AuthSessionDoc | null;
+  if (!identity || typeof identity.authSessionId !== "string") return null;
+  return (await ctx.db.get(identity.authSessionId as Id<"authSessions">)) as AuthSessionDoc | null;
 }
 
 export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, input: SignInInput): Promise<SignInOutcome> {
@@ -58,8 +59,7 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
       userId = previous;
     } else {
       if (input.clientIp) await takeToken(db, `anonymous|ip:${input.clientIp}`, config.rateLimits.anonymousSignIn, now, "anonymous sign-ins from this network");
-      userId = (await db.insert("users", { ...input.profile, isAnonymous: true })) as Id<"users">;
-      await config.callbacks.afterUserCreatedOrUpdated?.(ctx, { userId, existingUserId: null, provider: input.provider, isAnonymous: true, profile: input.profile ?? {} });
+      userId = await createOrUpdateUser(ctx, config, input, null, true, () => db.insert("users", { ...input.profile, isAnonymous: true }) as Promise<Id<"users">>);
     }
     isAnonymous = true;
   } else {
@@ -74,12 +74,17 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
     } else {
       if (!account) throw walkinError("INTERNAL", `Provider "${input.provider}" signed in to an account that does not exist.`);
       userId = account.userId as Id<"users">;
+      if (config.callbacks.createOrUpdateUser) {
+        userId = await createOrUpdateUser(ctx, config, input, userId, false, async () => userId);
+        if (userId !== account.userId) await db.patch(account._id, { userId }); // the app moved the account to another user
+      }
       if (current && current.isAnonymous && current.userId !== userId) await mergeAnonymousUser(ctx, config, current.userId, userId);
     }
   }
 
   if (input.resetRateLimit) await resetBucket(db, input.resetRateLimit);
   if (current && (await db.get(current._id))) await db.delete(current._id); // rotation: the old token ends here
+  await config.callbacks.beforeSessionCreation?.(ctx, { userId }); // a throw refuses the sign-in: nothing is written
   const clientSessionId = input.clientSession?.to ?? input.clientSession?.from ?? null;
   await createSession(db, config, { userId, provider: input.provider, isAnonymous, hashes: input.hashes, now, userAgent: input.userAgent, clientSessionId });
   await carryClientSession(ctx, config, input.clientSession);
@@ -91,12 +96,37 @@ async function createOrUpgradeUser(ctx: MutationCtx, config: ResolvedAuthConfig,
   const db = ctx.db as Db;
   const profile = input.profile ?? {};
   if (current?.isAnonymous && (await db.get(current.userId))) {
-    await db.patch(current.userId, { ...profile, isAnonymous: false });
-    await config.callbacks.afterUserCreatedOrUpdated?.(ctx, { userId: current.userId, existingUserId: current.userId, provider: input.provider, isAnonymous: false, profile });
-    return current.userId;
+    return createOrUpdateUser(ctx, config, input, current.userId, false, async () => {
+      await db.patch(current.userId, { ...profile, isAnonymous: false });
+      return current.userId;
+    });
   }
-  const userId = (await db.insert("users", { ...profile, isAnonymous: false })) as Id<"users">;
-  await config.callbacks.afterUserCreatedOrUpdated?.(ctx, { userId, existingUserId: null, provider: input.provider, isAnonymous: false, profile });
+  return createOrUpdateUser(ctx, config, input, null, false, () => db.insert("users", { ...profile, isAnonymous: false }) as Promise<Id<"users">>);
+}
+
+/**
+ * The app's `createOrUpdateUser` when it has one (its returned ID is checked), else Walk-in's
+ * own step `byDefault` followed by `afterUserCreatedOrUpdated`, as Convex Auth orders them.
+ */
+async function createOrUpdateUser(
+  ctx: MutationCtx,
+  config: ResolvedAuthConfig,
+  input: SignInInput,
+  existingUserId: Id<"users"> | null,
+  isAnonymous: boolean,
+  byDefault: () => Promise<Id<"users">>,
+): Promise<Id<"users">> {
+  const args = {
+    existingUserId,
+    type: callbackProvider(config.providers, input.provider).type,
+    provider: callbackProvider(config.providers, input.provider),
+    profile: isAnonymous ? { ...input.profile, isAnonymous: true } : { ...input.profile },
+    isAnonymous,
+  };
+  const { createOrUpdateUser: custom, afterUserCreatedOrUpdated } = config.callbacks;
+  if (custom) return checkReturnedUser(ctx, await custom(ctx, args));
+  const userId = await byDefault();
+  await afterUserCreatedOrUpdated?.(ctx, { ...args, userId });
   return userId;
 }
 

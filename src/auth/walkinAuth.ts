@@ -27,6 +27,7 @@ import type { AuthProvider, SignInContext, SignInResult } from "./providers/type
 import { runStoreOp, vStoreOp, type StoreOp } from "./store.js";
 import { newSessionToken, sha256 } from "./tokens.js";
 import { callerSession, endClientSession, type SignInOutcome } from "./users.js";
+import type { SessionId } from "../sessions/sessionId.js";
 
 export function walkinAuth(input: WalkinAuthConfig) {
   const config = resolveConfig(input);
@@ -56,33 +57,35 @@ export function walkinAuth(input: WalkinAuthConfig) {
       sessionId: v.optional(vSessionId),
       newSessionId: v.optional(vSessionId),
     },
-    handler: async (ctx, args): Promise<SignInResult> => {
-      const request = ctx.request;
-      const context = (provider: string): SignInContext => ({
-        ctx,
-        params: args.params ?? {},
-        verifier: args.verifier ?? null,
-        clientIp: request ? config.clientIp(request) : null,
-        config,
-        store: (op) => runStore(ctx, op),
-        completeSignIn: async (step) => {
-          const fresh = newSessionToken();
-          const outcome = (await runStore(ctx, {
-            type: "signIn",
-            provider,
-            ...step,
-            hashes: { keyHash: fresh.keyHash, secretHash: fresh.secretHash },
-            clientIp: request ? config.clientIp(request) : null,
-            userAgent: request?.headers["user-agent"] ?? null,
-            clientSession: args.sessionId ? { from: args.sessionId, ...(args.newSessionId ? { to: args.newSessionId } : {}) } : undefined,
-          })) as SignInOutcome;
-          return outcome.kind === "unchanged" ? outcome : { kind: "signedIn", token: fresh.token, userId: outcome.userId, isAnonymous: outcome.isAnonymous };
-        },
-      });
-      if (args.provider === undefined) return exchangeSignInCode(context, args.params?.code, args.verifier);
-      return findProvider(config.providers, args.provider).signIn(context(args.provider));
-    },
+    handler: async (ctx, args): Promise<SignInResponse> => withConvexAuthFields(await signInWith(ctx, args)),
   });
+
+  async function signInWith(ctx: ActionCtx, args: { provider?: string; params?: Record<string, Value>; verifier?: string; sessionId?: SessionId; newSessionId?: SessionId }): Promise<SignInResult> {
+    const request = ctx.request;
+    const context = (provider: string): SignInContext => ({
+      ctx,
+      params: args.params ?? {},
+      verifier: args.verifier ?? null,
+      clientIp: request ? config.clientIp(request) : null,
+      config,
+      store: (op) => runStore(ctx, op),
+      completeSignIn: async (step) => {
+        const fresh = newSessionToken();
+        const outcome = (await runStore(ctx, {
+          type: "signIn",
+          provider,
+          ...step,
+          hashes: { keyHash: fresh.keyHash, secretHash: fresh.secretHash },
+          clientIp: request ? config.clientIp(request) : null,
+          userAgent: request?.headers["user-agent"] ?? null,
+          clientSession: args.sessionId ? { from: args.sessionId, ...(args.newSessionId ? { to: args.newSessionId } : {}) } : undefined,
+        })) as SignInOutcome;
+        return outcome.kind === "unchanged" ? outcome : { kind: "signedIn", token: fresh.token, userId: outcome.userId, isAnonymous: outcome.isAnonymous };
+      },
+    });
+    if (args.provider === undefined) return exchangeSignInCode(context, args.params?.code, args.verifier);
+    return findProvider(config.providers, args.provider).signIn(context(args.provider));
+  }
 
   /**
    * The second half of a redirect sign-in: the provider's callback stored a one-time code bound
@@ -110,11 +113,17 @@ export function walkinAuth(input: WalkinAuthConfig) {
     },
   });
 
+  /** Convex Auth's `isAuthenticated`: whether the call carries a valid token. */
+  const isAuthenticated = query({
+    args: {},
+    handler: async (ctx): Promise<boolean> => (await ctx.auth.getUserIdentity()) !== null,
+  });
+
   const currentSession = query({
     args: {},
     handler: async (ctx) => {
       const session = await sessionOf(ctx);
-      return session ? { userId: session.userId, isAnonymous: session.isAnonymous, sessionId: session._id, provider: session.provider } : null;
+      return session ? { userId: session.userId, isAnonymous: session.isAnonymous, authSessionId: session._id, provider: session.provider } : null;
     },
   });
 
@@ -129,10 +138,10 @@ export function walkinAuth(input: WalkinAuthConfig) {
   });
 
   const revokeSession = mutation({
-    args: { sessionId: v.id("authSessions") },
-    handler: async (ctx, { sessionId }) => {
+    args: { authSessionId: v.id("authSessions") },
+    handler: async (ctx, { authSessionId }) => {
       const userId = await requireUser(ctx);
-      const target = (await ctx.db.get(sessionId)) as AuthSessionDoc | null;
+      const target = (await ctx.db.get(authSessionId)) as AuthSessionDoc | null;
       if (!target || target.userId !== userId || target.expiresAt <= Date.now()) {
         throw walkinError("NOT_FOUND", "None of your sessions has this ID; it may have ended already.");
       }
@@ -165,16 +174,42 @@ export function walkinAuth(input: WalkinAuthConfig) {
     },
     /** The signed-in user's ID or null; same as `getAuthUserId(ctx)`. */
     getUserId: getAuthUserId,
+    /** The auth session's ID or null; same as `getAuthSessionId(ctx)`. */
+    getSessionId: getAuthSessionId,
   });
 
-  return { auth, signIn, signOut, store, currentSession, listSessions, revokeSession, revokeOtherSessions };
+  return { auth, signIn, signOut, store, isAuthenticated, currentSession, listSessions, revokeSession, revokeOtherSessions };
 }
 
 /** The `auth` export: engine hooks, plus helpers for `functions/http.ts` and functions. */
 export interface AuthHooksSpec extends EngineHooksSpec {
   addHttpRoutes(http: HttpRouter): void;
   getUserId: typeof getAuthUserId;
+  getSessionId: typeof getAuthSessionId;
 }
+
+/**
+ * What `signIn` answers: Walk-in's result (`kind`), plus the fields Convex Auth's clients and
+ * tests read: `tokens: { token }` when signed in with a new token (there is no refresh token:
+ * Walk-in's token is opaque and checked in every call), `started: true` for a started flow.
+ * An unchanged sign-in has no `tokens` (Convex Auth's `tokens: null` would mean "signed out").
+ */
+export type SignInResponse = SignInResult & { tokens?: { token: string }; started?: true };
+
+function withConvexAuthFields(result: SignInResult): SignInResponse {
+  if (result.kind === "signedIn") return { ...result, tokens: { token: result.token } };
+  if (result.kind === "started") return { ...result, started: true };
+  return result;
+}
+
+/**
+ * `walkinAuth` under Convex Auth's name, for code ported from `@convex-dev/auth/server`: the
+ * same configuration shape (providers, session, signIn.maxFailedAttempsPerHour, callbacks);
+ * keys Walk-in does not support are refused at startup with what to do instead.
+ * @example
+ * export const { auth, signIn, signOut, store, isAuthenticated } = convexAuth({ providers: [Anonymous] });
+ */
+export const convexAuth = walkinAuth;
 export type AuthHooks = AuthHooksSpec & EngineHooks;
 
 function findProvider(providers: AuthProvider[], id: string): AuthProvider {

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CodegenError, findModules, listFunctionFiles, renderApi, renderServer, writeGenerated } from "./codegen.js";
+import { CodegenError, findModules, listFunctionFiles, renderApi, renderDataModel, renderServer, writeGenerated } from "./codegen.js";
 
 describe("findModules", () => {
   it("maps files to module paths, nested ones with /, sorted", () => {
@@ -17,12 +17,14 @@ describe("findModules", () => {
     expect(scan.hasSchema).toBe(false);
   });
 
-  it("skips the schema, _generated, tests, declarations, dotfiles and other files", () => {
+  it("skips the schema, _generated, names with more than one dot, dotfiles and other files", () => {
     const scan = findModules([
       "schema.ts",
       "_generated/api.ts",
       "messages.test.ts",
       "messages.spec.js",
+      "test.helpers.ts",
+      "lib/setup.test.ts",
       "types.d.ts",
       ".eslintrc.js",
       ".cache/x.ts",
@@ -87,34 +89,45 @@ describe("renderApi", () => {
   });
 });
 
-describe("renderServer", () => {
-  it("binds the builders to the schema's data model", () => {
-    const text = renderServer({ hasSchema: true });
+describe("renderDataModel", () => {
+  it("types the schema's tables as Convex's dataModel.ts does", () => {
+    const text = renderDataModel({ hasSchema: true });
     expect(text).toContain(`import type schema from "../schema.js";`);
     expect(text).toContain(`export type DataModel = DataModelFromSchemaDefinition<typeof schema>;`);
-    for (const [name, builder, visibility] of [
-      ["query", "QueryBuilder", "public"],
-      ["internalAction", "ActionBuilder", "internal"],
-    ]) {
-      expect(text).toContain(`export const ${name} = ${name}Generic as ${builder}<DataModel, "${visibility}">;`);
-    }
-    expect(text).toContain(`export type Doc<T extends keyof DataModel & string> = DocumentByName<DataModel, T>;`);
-    expect(text).toContain(`export type { Id } from "walkin/values";`);
-    expect(text).toContain(`export type MutationCtx = GenericMutationCtx<DataModel>;`);
+    expect(text).toContain(`export type TableNames = TableNamesInDataModel<DataModel>;`);
+    expect(text).toContain(`export type Doc<T extends TableNames> = DocumentByName<DataModel, T>;`);
+    expect(text).toContain(`export type Id<T extends TableNames | (keyof SystemDataModel & string)> = GenericId<T>;`);
   });
 
   it("uses AnyDataModel without a schema and does not import one", () => {
-    const text = renderServer({ hasSchema: false });
+    const text = renderDataModel({ hasSchema: false });
     expect(text).toContain(`export type DataModel = AnyDataModel;`);
     expect(text).not.toContain("schema.js");
     expect(text).not.toContain("DataModelFromSchemaDefinition");
   });
 });
 
+describe("renderServer", () => {
+  it("binds the builders to the data model", () => {
+    const text = renderServer();
+    expect(text).toContain(`import type { DataModel } from "./dataModel.js";`);
+    expect(text).toContain(`export type { DataModel, Doc, Id } from "./dataModel.js";`);
+    for (const [name, builder, visibility] of [
+      ["query", "QueryBuilder", "public"],
+      ["internalAction", "ActionBuilder", "internal"],
+    ]) {
+      expect(text).toContain(`export const ${name} = ${name}Generic as ${builder}<DataModel, "${visibility}">;`);
+    }
+    expect(text).toContain(`export type MutationCtx = GenericMutationCtx<DataModel>;`);
+    expect(text).toContain(`export type DatabaseWriter = GenericDatabaseWriter<DataModel>;`);
+    expect(text).toContain(`export { httpAction };`);
+  });
+});
+
 describe("generated files", () => {
   it("use every name they import (no unused-import errors under noUnusedLocals)", () => {
     const modules = findModules(["messages.ts", "lib/users.ts"]).modules;
-    for (const text of [renderApi(modules), renderServer({ hasSchema: true }), renderServer({ hasSchema: false })]) {
+    for (const text of [renderApi(modules), renderServer(), renderDataModel({ hasSchema: true }), renderDataModel({ hasSchema: false })]) {
       const imports = [...text.matchAll(/import(?: type)? (?:\* as (\w+)|(\w+)|\{([^}]*)\}) from/g)].flatMap(([, ns, def, list]) =>
         ns ?? def ?? list!.split(",").map((s) => s.trim().split(/\s+as\s+/).pop()!).filter(Boolean),
       );
@@ -150,21 +163,24 @@ describe("writeGenerated", () => {
     expect(await listFunctionFiles(dir)).toEqual(["lib/users.ts", "messages.ts"]);
   });
 
-  it("writes api.ts and server.ts", async () => {
+  it("writes api.ts, dataModel.ts and server.ts", async () => {
     await write("schema.ts");
     await write("messages.ts");
     await write("lib/users.ts");
+    await write("test.helpers.ts");
+    await write("messages.test.ts");
     const { written, scan } = await writeGenerated(dir);
-    expect(written.map((f) => path.basename(f))).toEqual(["api.ts", "server.ts"]);
+    expect(written.map((f) => path.basename(f))).toEqual(["api.ts", "dataModel.ts", "server.ts"]);
     expect(scan.modules.map((m) => m.path)).toEqual(["lib/users", "messages"]);
     expect(await read("api.ts")).toBe(renderApi(scan.modules));
-    expect(await read("server.ts")).toBe(renderServer({ hasSchema: true }));
+    expect(await read("dataModel.ts")).toBe(renderDataModel({ hasSchema: true }));
+    expect(await read("server.ts")).toBe(renderServer());
   });
 
-  it("writes the no-schema server.ts when there is no schema", async () => {
+  it("writes the no-schema dataModel.ts when there is no schema", async () => {
     await write("messages.ts");
     await writeGenerated(dir);
-    expect(await read("server.ts")).toContain("export type DataModel = AnyDataModel;");
+    expect(await read("dataModel.ts")).toContain("export type DataModel = AnyDataModel;");
   });
 
   it("does not rewrite files whose content is unchanged", async () => {

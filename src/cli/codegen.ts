@@ -1,7 +1,8 @@
 /**
- * Codegen: finds the function modules of a functions directory and writes `_generated/api.ts`
- * (typed references `api.*` / `internal.*`) and `_generated/server.ts` (the builders of
- * `walkin/server` bound to the schema's data model).
+ * Codegen: finds the function modules of a functions directory and writes, as Convex does,
+ * `_generated/api.ts` (typed references `api.*` / `internal.*`), `_generated/dataModel.ts`
+ * (`DataModel`, `Doc`, `Id`) and `_generated/server.ts` (the builders of `walkin/server` bound
+ * to the schema's data model).
  *
  * The pure parts (`findModules`, `renderApi`, `renderServer`) take and return plain data; only
  * `listFunctionFiles` and `writeGenerated` touch the disk. Output is deterministic and a file is
@@ -45,8 +46,28 @@ export class CodegenError extends Error {
 }
 
 /**
+ * The module path of a file of the functions directory (`lib/users.ts` → `lib/users`), or null
+ * for a file that is not a function module. As Convex does, a file name with more than one dot
+ * is skipped (tests `messages.test.ts`, helpers `test.helpers.ts`, declarations `types.d.ts`),
+ * as are `_generated/`, dotfiles and files that are not .ts or .js.
+ * @example
+ * modulePathOf("lib/users.ts"); // "lib/users"
+ * modulePathOf("messages.test.ts"); // null
+ */
+export function modulePathOf(file: string): string | null {
+  const segments = file.split("/");
+  if (segments[0] === GENERATED_DIR || segments.some((s) => s.startsWith("."))) return null;
+  const ext = SOURCE_EXTENSIONS.find((e) => file.endsWith(e));
+  if (!ext) return null;
+  const base = segments[segments.length - 1]!.slice(0, -ext.length);
+  if (base.includes(".")) return null;
+  return file.slice(0, -ext.length);
+}
+
+/**
  * Sorts a functions directory's files (relative, `/`-separated) into modules.
- * Skipped: `_generated/`, the top-level `schema.ts`, `*.test.ts`, `*.d.ts`, dotfiles, non-JS/TS files.
+ * Skipped: `_generated/`, the top-level `schema.ts`, names with more than one dot (`*.test.ts`,
+ * `test.helpers.ts`, `*.d.ts`), dotfiles, non-JS/TS files.
  *
  * @example
  * findModules(["messages.ts", "lib/users.ts", "schema.ts"]).modules
@@ -57,10 +78,8 @@ export function findModules(files: readonly string[]): ModuleScan {
   const problems: CodegenProblem[] = [];
   let hasSchema = false;
   for (const file of [...files].sort()) {
-    if (file.startsWith(`${GENERATED_DIR}/`) || file.split("/").some((s) => s.startsWith("."))) continue;
-    const ext = SOURCE_EXTENSIONS.find((e) => file.endsWith(e));
-    if (!ext || /\.(test|spec)\.[jt]s$/.test(file) || file.endsWith(".d.ts")) continue;
-    const modulePath = file.slice(0, -ext.length);
+    const modulePath = modulePathOf(file);
+    if (modulePath === null) continue;
     if (modulePath === "schema") {
       hasSchema = true;
       continue;
@@ -115,39 +134,60 @@ const BUILDERS = [
   ["internalAction", "ActionBuilder", "internal"],
 ] as const;
 
-/** The content of `_generated/server.ts`; without a schema the data model is `AnyDataModel`. */
-export function renderServer({ hasSchema }: { hasSchema: boolean }): string {
-  const typeImports = [
-    "ActionBuilder",
-    hasSchema ? "DataModelFromSchemaDefinition" : "AnyDataModel",
-    "DocumentByName",
-    "GenericActionCtx",
-    "GenericMutationCtx",
-    "GenericQueryCtx",
-    "MutationBuilder",
-    "QueryBuilder",
-  ];
-  const valueImports = BUILDERS.map(([name]) => `  ${name} as ${name}Generic,\n`).join("");
-  const builders = BUILDERS.map(
-    ([name, type, visibility]) => `export const ${name} = ${name}Generic as ${type}<DataModel, "${visibility}">;\n`,
-  ).join("");
+/**
+ * The content of `_generated/dataModel.ts`: `DataModel`, `TableNames`, `Doc<"users">` and
+ * `Id<"users">`, as Convex generates them; without a schema the data model is `AnyDataModel`.
+ */
+export function renderDataModel({ hasSchema }: { hasSchema: boolean }): string {
+  const typeImports = [hasSchema ? "DataModelFromSchemaDefinition" : "AnyDataModel", "DocumentByName", "GenericId", "SystemDataModel", "TableNamesInDataModel"];
   return (
     HEADER +
-    `/**\n * The function builders of walkin/server bound to ${hasSchema ? "this directory's schema" : "an untyped data model (add schema.ts to type it)"}.\n */\n` +
-    `import {\n${valueImports}} from "walkin/server";\n` +
+    `/**\n * The types of ${hasSchema ? "this directory's schema" : "an untyped data model (add schema.ts to type it)"}: its tables and their documents.\n */\n` +
     `import type {\n${typeImports.map((t) => `  ${t},\n`).join("")}} from "walkin/server";\n` +
     (hasSchema ? `import type schema from "../schema.js";\n` : "") +
     `\n/** The tables of the database and their documents and indexes. */\n` +
     (hasSchema
       ? `export type DataModel = DataModelFromSchemaDefinition<typeof schema>;\n`
       : `export type DataModel = AnyDataModel;\n`) +
+    `/** The names of the tables. */\n` +
+    `export type TableNames = TableNamesInDataModel<DataModel>;\n` +
     `/** A document of a table, e.g. \`Doc<"messages">\`. */\n` +
-    `export type Doc<T extends keyof DataModel & string> = DocumentByName<DataModel, T>;\n` +
-    `export type { Id } from "walkin/values";\n\n` +
+    `export type Doc<T extends TableNames> = DocumentByName<DataModel, T>;\n` +
+    `/** The ID of a document of a table (or of a system table), e.g. \`Id<"users">\`. */\n` +
+    `export type Id<T extends TableNames | (keyof SystemDataModel & string)> = GenericId<T>;\n`
+  );
+}
+
+/** The content of `_generated/server.ts`: the builders bound to the data model of `dataModel.ts`. */
+export function renderServer(): string {
+  const typeImports = [
+    "ActionBuilder",
+    "DatabaseReader as GenericDatabaseReader",
+    "DatabaseWriter as GenericDatabaseWriter",
+    "GenericActionCtx",
+    "GenericMutationCtx",
+    "GenericQueryCtx",
+    "MutationBuilder",
+    "QueryBuilder",
+  ];
+  const valueImports = [...BUILDERS.map(([name]) => `  ${name} as ${name}Generic,\n`), "  httpAction,\n"].join("");
+  const builders = BUILDERS.map(
+    ([name, type, visibility]) => `export const ${name} = ${name}Generic as ${type}<DataModel, "${visibility}">;\n`,
+  ).join("");
+  return (
+    HEADER +
+    `/**\n * The function builders of walkin/server bound to the data model of ./dataModel.ts.\n */\n` +
+    `import {\n${valueImports}} from "walkin/server";\n` +
+    `import type {\n${typeImports.map((t) => `  ${t},\n`).join("")}} from "walkin/server";\n` +
+    `import type { DataModel } from "./dataModel.js";\n` +
+    `export type { DataModel, Doc, Id } from "./dataModel.js";\n\n` +
     `export type QueryCtx = GenericQueryCtx<DataModel>;\n` +
     `export type MutationCtx = GenericMutationCtx<DataModel>;\n` +
-    `export type ActionCtx = GenericActionCtx<DataModel>;\n\n` +
-    builders
+    `export type ActionCtx = GenericActionCtx<DataModel>;\n` +
+    `export type DatabaseReader = GenericDatabaseReader<DataModel>;\n` +
+    `export type DatabaseWriter = GenericDatabaseWriter<DataModel>;\n\n` +
+    builders +
+    `export { httpAction };\n`
   );
 }
 
@@ -176,7 +216,7 @@ export interface CodegenResult {
 }
 
 /**
- * Writes `<dir>/_generated/{api,server}.ts`, each only if its content changed.
+ * Writes `<dir>/_generated/{api,dataModel,server}.ts`, each only if its content changed.
  * Throws `CodegenError` when a file cannot become a module; nothing is written then.
  */
 export async function writeGenerated(dir: string): Promise<CodegenResult> {
@@ -187,7 +227,8 @@ export async function writeGenerated(dir: string): Promise<CodegenResult> {
   const written: string[] = [];
   const outputs: Array<[string, string]> = [
     ["api.ts", renderApi(scan.modules)],
-    ["server.ts", renderServer({ hasSchema: scan.hasSchema })],
+    ["dataModel.ts", renderDataModel({ hasSchema: scan.hasSchema })],
+    ["server.ts", renderServer()],
   ];
   for (const [name, content] of outputs) {
     const file = path.join(outDir, name);

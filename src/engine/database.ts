@@ -11,7 +11,7 @@ import type { Transaction } from "./transaction.js";
 function createReader(txn: Transaction, catalog: Catalog, system: boolean) {
   const tableForRead = (name: string): TableInfo => catalog.lookup(name, { system }) ?? catalog.phantom(name);
   return {
-    get: (id: string) => txn.get(id, { system }),
+    get: async (...args: unknown[]) => txn.get(idOf(txn, args, "get", system), { system }),
     query: (table: string) => new QueryImpl(txn, tableForRead(table)),
     normalizeId: (table: string, id: string) => (typeof id === "string" && txn.isIdOfTable(table, id) ? id : null),
   };
@@ -28,10 +28,32 @@ export function createDatabaseWriter(txn: Transaction, catalog: Catalog) {
     ...reader,
     insert: async (table: string, value: Record<string, Value | undefined>) =>
       txn.insert(await catalog.ensureTable(table), value),
-    patch: (id: string, value: Record<string, Value | undefined>) => txn.patch(checkId(id, "patch"), value),
-    replace: (id: string, value: Record<string, Value | undefined>) => txn.replace(checkId(id, "replace"), value),
-    delete: (id: string) => txn.delete(checkId(id, "delete")),
+    patch: async (...args: unknown[]) => txn.patch(idOf(txn, args, "patch"), valueOf(args)),
+    replace: async (...args: unknown[]) => txn.replace(idOf(txn, args, "replace"), valueOf(args)),
+    delete: async (...args: unknown[]) => txn.delete(idOf(txn, args, "delete")),
   };
+}
+
+/**
+ * `get(id)` / `get("users", id)`, `patch(id, value)` / `patch("users", id, value)`, and so on:
+ * the table name may come first (Convex's current form). It names the table the ID must belong
+ * to, so a mismatch is an error instead of reading or writing a document of another table.
+ */
+function idOf(txn: Transaction, args: unknown[], operation: string, system = false): string {
+  const tableFirst = typeof args[0] === "string" && typeof args[1] === "string";
+  const id = checkId(tableFirst ? args[1] : args[0], operation);
+  if (tableFirst) {
+    const table = args[0] as string;
+    const actual = txn.tableOfId(id, { system }).name;
+    if (actual !== table) {
+      throw walkinError("INVALID_ID", `${operation}("${table}", id): this ID belongs to the table "${actual}", not "${table}". Pass the table the ID comes from.`);
+    }
+  }
+  return id;
+}
+
+function valueOf(args: unknown[]): Record<string, Value | undefined> {
+  return (typeof args[0] === "string" && typeof args[1] === "string" ? args[2] : args[1]) as Record<string, Value | undefined>;
 }
 
 function checkId(id: unknown, operation: string): string {

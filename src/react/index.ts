@@ -6,6 +6,7 @@
  * socket while rendering on the server.
  */
 export { WalkinProvider, useWalkin, type WalkinProviderProps } from "./context.js";
+export { ConvexProvider, ConvexReactClient, useConvex } from "./convexNames.js";
 export { useQuery, type OptionalRestArgsOrSkip } from "./useQuery.js";
 export { useMutation, useAction, type ReactMutation, type ReactAction } from "./useMutation.js";
 export {

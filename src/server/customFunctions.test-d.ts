@@ -109,7 +109,7 @@ const notes = {
       return ctx.db.insert("notes", { owner: ctx.user._id, text });
     },
   }),
-  whoAmI: queryWithSession({ handler: async (ctx, args) => {
+  whoAmI: queryWithSession({ args: {}, handler: async (ctx, args) => {
     expectTypeOf(args).toEqualTypeOf<{}>();
     return ctx.user?.name ?? null;
   } }),
@@ -407,12 +407,10 @@ describe("custom builders made generic over the data model", () => {
 });
 
 describe("custom args and function args", () => {
-  test("a function may not declare an arg the customization adds", () => {
-    queryWithSession({
-      // @ts-expect-error sessionId is already a custom arg
-      args: { sessionId: v.string(), limit: v.number() },
-      handler: async () => null,
-    });
+  test("a function may redeclare an arg the customization adds, only with the same or a narrower type", () => {
+    queryWithSession({ args: { sessionId: v.string(), limit: v.number() }, handler: async (_ctx, { sessionId }) => sessionId });
+    // @ts-expect-error a number is not a string: wider than the custom arg
+    queryWithSession({ args: { sessionId: v.number(), limit: v.number() }, handler: async () => null });
     queryWithSession({ args: { session: v.string() }, handler: async (_ctx, { session }) => session });
   });
 });

@@ -96,9 +96,6 @@ const users = {
     args: {},
     handler: async (ctx, args) => ({ name: ctx.user?.name ?? null, sessionId: ctx.sessionId, argKeys: Object.keys(args) }),
   }),
-  meNoArgs: queryWithSession({
-    handler: async (ctx, args) => ({ name: ctx.user?.name ?? null, argKeys: Object.keys(args) }),
-  }),
   echo: queryWithSession({
     args: { word: v.string(), times: v.optional(v.number()) },
     handler: async (_ctx, args) => args,
@@ -206,12 +203,12 @@ describe("custom args", () => {
     expect(unknown.code).toBe("INVALID_ARGUMENT");
   });
 
-  it("are validated when the definition declares no args", async () => {
-    const t = open();
-    const bad = await failure(t.query(api.users.meNoArgs, { sessionId: 5 as never }));
-    expect(bad.code).toBe("INVALID_ARGUMENT");
-    expect(bad.message).toContain("args.sessionId");
-    expect(await t.query(api.users.meNoArgs, { sessionId: "s1" })).toEqual({ name: null, argKeys: [] });
+  it("make a definition without args a misuse, named when it is defined", () => {
+    const e = definitionError(() => queryWithSession({ handler: async () => null } as never));
+    expect(e.code).toBe("MISUSE");
+    expect(e.message).toContain('"sessionId"');
+    expect(e.message).toContain("args: {}");
+    expect(definitionError(() => queryWithSession((async () => null) as never)).code).toBe("MISUSE");
   });
 
   it("are removed from the handler's args", async () => {
@@ -235,13 +232,24 @@ describe("custom args", () => {
     expect(await t.mutation(api.notes.touch, { sessionId: "s9", at: 3 })).toEqual({ at: 3, sessionId: "s9" });
   });
 
-  it("may not be declared again by the function", () => {
-    const e = definitionError(() =>
-      queryWithSession({ args: { sessionId: v.string(), x: v.number() }, handler: async () => null } as never),
-    );
-    expect(e.code).toBe("MISUSE");
-    expect(e.message).toContain('"sessionId"');
-    expect(e.message).toContain("remove it from args");
+  it("may be declared again with the same or a narrower validator, and then reach the handler", async () => {
+    const same = queryWithSession({ args: { sessionId: v.string() }, handler: async (_ctx, args) => args });
+    const narrower = queryWithSession({ args: { sessionId: v.literal("s1") }, handler: async (_ctx, args) => args });
+    const t = walkinTest(schema, { same: { same }, narrower: { narrower } });
+    expect(await t.query(anyApi.same!.same!, { sessionId: "s1" })).toEqual({ sessionId: "s1" });
+    expect(await t.query(anyApi.narrower!.narrower!, { sessionId: "s1" })).toEqual({ sessionId: "s1" });
+    const refused = await failure(t.query(anyApi.narrower!.narrower!, { sessionId: "s2" }));
+    expect(refused.code).toBe("INVALID_ARGUMENT");
+    await t.close();
+  });
+
+  it("may not be declared again with a wider validator", () => {
+    for (const wider of [v.number(), v.optional(v.string()), v.union(v.string(), v.null())]) {
+      const e = definitionError(() => queryWithSession({ args: { sessionId: wider, x: v.number() }, handler: async () => null } as never));
+      expect(e.code).toBe("MISUSE");
+      expect(e.message).toContain('"sessionId"');
+      expect(e.message).toContain("narrower");
+    }
   });
 });
 
@@ -340,7 +348,6 @@ describe("custom args when the function's own args are unchecked", () => {
   const untyped = withOwner as unknown as (definition: unknown) => ReturnType<typeof withOwner>;
   const loose = {
     anyArgs: untyped({ args: v.any(), handler: async (ctx: { owner: string }, args: Record<string, unknown>) => ({ owner: ctx.owner, other: args.other ?? null }) }),
-    noArgs: untyped(async (ctx: { owner: string }) => ctx.owner),
   };
 
   it("accepts any other args with v.any() and still validates the custom ones, table included", async () => {
@@ -348,11 +355,9 @@ describe("custom args when the function's own args are unchecked", () => {
     const userId = await t.run((ctx) => ctx.db.insert("users", { name: "a", role: "user" }));
     const noteId = await t.run((ctx) => ctx.db.insert("notes", { text: "n" }));
     expect(await t.query(anyApi.loose!.anyArgs!, { owner: userId, other: 5 })).toEqual({ owner: userId, other: 5 });
-    expect(await t.query(anyApi.loose!.noArgs!, { owner: userId })).toBe(userId);
-    for (const fn of [anyApi.loose!.anyArgs!, anyApi.loose!.noArgs!]) {
-      await expect(t.query(fn, { owner: "not-an-id" })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
-      await expect(t.query(fn, { owner: noteId })).rejects.toThrow('expected an ID of table "users"');
-    }
+    const fn = anyApi.loose!.anyArgs!;
+    await expect(t.query(fn, { owner: "not-an-id" })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(t.query(fn, { owner: noteId })).rejects.toThrow('expected an ID of table "users"');
     await t.close();
   });
 });

@@ -43,7 +43,12 @@ export type SystemDataModel = {
 
 /** Reads of one data model's tables (what `ctx.db.system` is, for the system tables). */
 export interface BaseDatabaseReader<DM extends GenericDataModel> {
-  /** The document with this ID, or `null`. An ID of another table is an error. */
+  /**
+   * The document with this ID, or `null`. The table name may come first (`get("users", id)`);
+   * an ID of another table than the one named is an error (`NoInfer`: `T` comes from the name,
+   * so passing another table's ID is a type error too).
+   */
+  get<T extends TableNamesInDataModel<DM>>(table: T, id: GenericId<NoInfer<T>>): Promise<DocumentByName<DM, T> | null>;
   get<T extends TableNamesInDataModel<DM>>(id: GenericId<T>): Promise<DocumentByName<DM, T> | null>;
   /** Starts a query over a table. */
   query<T extends TableNamesInDataModel<DM>>(table: T): QueryInitializer<NamedTableInfo<DM, T>>;
@@ -64,15 +69,26 @@ export interface DatabaseWriter<DM extends GenericDataModel> extends DatabaseRea
   ): Promise<GenericId<T>>;
   /** Shallow-merges fields into a document; a field set to `undefined` is removed. */
   patch<T extends TableNamesInDataModel<DM>>(
+    table: T,
+    id: GenericId<NoInfer<T>>,
+    value: Partial<WithoutSystemFields<DocumentByName<DM, T>>>,
+  ): Promise<void>;
+  patch<T extends TableNamesInDataModel<DM>>(
     id: GenericId<T>,
     value: Partial<WithoutSystemFields<DocumentByName<DM, T>>>,
   ): Promise<void>;
   /** Replaces a document's fields, keeping `_id` and `_creationTime`. */
   replace<T extends TableNamesInDataModel<DM>>(
+    table: T,
+    id: GenericId<NoInfer<T>>,
+    value: WithoutSystemFields<DocumentByName<DM, T>>,
+  ): Promise<void>;
+  replace<T extends TableNamesInDataModel<DM>>(
     id: GenericId<T>,
     value: WithoutSystemFields<DocumentByName<DM, T>>,
   ): Promise<void>;
-  /** Deletes a document. */
+  /** Deletes a document; `delete("users", id)` also checks the ID is one of `users`. */
+  delete<T extends TableNamesInDataModel<DM>>(table: T, id: GenericId<NoInfer<T>>): Promise<void>;
   delete(id: GenericId<TableNamesInDataModel<DM>>): Promise<void>;
 }
 

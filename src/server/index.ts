@@ -5,8 +5,18 @@
 export { defineSchema, defineTable, TableDefinition, SchemaDefinition } from "./schema.js";
 export type { DataModelFromSchemaDefinition, IndexDefinition, SchemaOptions } from "./schema.js";
 export { query, internalQuery, mutation, internalMutation, action, internalAction, registerFunction, isRegisteredFunction } from "./functions.js";
-export { customQuery, customMutation, customAction, customCtx } from "./customFunctions.js";
-export type { Customization, CustomBuilder, CustomInputResult, Overwrite } from "./customFunctions.js";
+export { customQuery, customMutation, customAction, customCtx, customCtxAndArgs, NoOp } from "./customFunctions.js";
+export type { Customization, CustomBuilder, CustomCtx, CustomInputResult, Overwrite } from "./customFunctions.js";
+export {
+  queryGeneric,
+  internalQueryGeneric,
+  mutationGeneric,
+  internalMutationGeneric,
+  actionGeneric,
+  internalActionGeneric,
+  httpActionGeneric,
+} from "./convexNames.js";
+export type { DefaultFunctionArgs, GenericDatabaseReader, GenericDatabaseWriter, WithOptionalSystemFields } from "./convexNames.js";
 export { anyApi, getFunctionName, makeFunctionReference } from "./api.js";
 export type {
   AnyApi,
@@ -50,6 +60,7 @@ export type {
   Expression,
   ExpressionOrValue,
   FilterBuilder,
+  IndexRange,
   IndexRangeBuilder,
   OrderedQuery,
   PaginationOptions,
@@ -59,9 +70,18 @@ export type {
 } from "./database.js";
 export type {
   AnyDataModel,
+  DocumentByInfo,
   DocumentByName,
+  FieldPaths,
+  FieldTypeFromFieldPath,
   GenericDataModel,
   GenericDocument,
+  GenericFieldPaths,
+  GenericTableIndexes,
+  GenericTableInfo,
+  Indexes,
+  IndexNames,
+  NamedTableInfo,
   SystemFields,
   TableNamesInDataModel,
   WithoutSystemFields,

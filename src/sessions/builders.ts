@@ -9,18 +9,20 @@
  * A user has many sessions through `logins`; the login is looked up with `.first()` so that
  * even a duplicate login (which `getOrCreateSessionUser` prevents) cannot make a call throw.
  */
-import { customAction, customMutation, customQuery, type CustomBuilder } from "../server/customFunctions.js";
+import { customAction, customMutation, customQuery, type CustomBuilder, type Overwrite } from "../server/customFunctions.js";
 import type { AnyDataModel, DocumentByName, GenericDataModel } from "../server/dataModel.js";
 import type { BaseDatabaseReader } from "../server/database.js";
 import { action as anyAction, mutation as anyMutation, query as anyQuery } from "../server/functions.js";
 import type {
   ActionBuilder,
   FunctionBuilder,
+  FunctionType,
   GenericActionCtx,
   GenericMutationCtx,
   GenericQueryCtx,
   MutationBuilder,
   QueryBuilder,
+  RegisteredFunction,
 } from "../server/registration.js";
 import { defineTable } from "../server/schema.js";
 import { v, type VString } from "../values/index.js";
@@ -77,9 +79,21 @@ type Empty = Record<never, never>;
  * At run time the validator is `vSessionId`.
  */
 type ClientSessionArg = { sessionId: VString<string> };
-export type QueryWithSession<DM extends GenericDataModel> = CustomBuilder<"query", "public", GenericQueryCtx<DM>, ClientSessionArg, SessionCtx<DM>, Empty, Empty>;
-export type MutationWithSession<DM extends GenericDataModel> = CustomBuilder<"mutation", "public", GenericMutationCtx<DM>, ClientSessionArg, SessionCtx<DM>, Empty, Empty>;
-export type ActionWithSession<DM extends GenericDataModel> = CustomBuilder<"action", "public", GenericActionCtx<DM>, ClientSessionArg, SessionActionCtx, Empty, Empty>;
+export type QueryWithSession<DM extends GenericDataModel> = CustomBuilder<"query", ClientSessionArg, SessionCtx<DM>, Empty, GenericQueryCtx<DM>, "public", Empty> &
+  WithoutOwnArgs<"query", Overwrite<GenericQueryCtx<DM>, SessionCtx<DM>>>;
+export type MutationWithSession<DM extends GenericDataModel> = CustomBuilder<"mutation", ClientSessionArg, SessionCtx<DM>, Empty, GenericMutationCtx<DM>, "public", Empty> &
+  WithoutOwnArgs<"mutation", Overwrite<GenericMutationCtx<DM>, SessionCtx<DM>>>;
+export type ActionWithSession<DM extends GenericDataModel> = CustomBuilder<"action", ClientSessionArg, SessionActionCtx, Empty, GenericActionCtx<DM>, "public", Empty> &
+  WithoutOwnArgs<"action", Overwrite<GenericActionCtx<DM>, SessionActionCtx>>;
+
+/**
+ * Unlike a custom builder an app makes (which refuses it, as convex-helpers does), these also
+ * take a function that declares no args of its own: they declare `args: {}` for it.
+ */
+interface WithoutOwnArgs<Type extends FunctionType, Ctx> {
+  <Returned = unknown>(definition: { handler: (ctx: Ctx, args: Empty) => Returned }): RegisteredFunction<Type, "public", { sessionId: string }, Awaited<Returned>>;
+  <Returned = unknown>(handler: (ctx: Ctx, args: Empty) => Returned): RegisteredFunction<Type, "public", { sessionId: string }, Awaited<Returned>>;
+}
 
 /**
  * Functions defined without `args` get `args: {}`: with declared args the engine validates

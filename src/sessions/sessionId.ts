@@ -15,15 +15,9 @@
 import { createHash } from "node:crypto";
 import { v } from "../values/index.js";
 
-declare const sessionIdBrand: unique symbol;
+import type { SessionId } from "./sessionIdType.js";
 
-/**
- * A session's ID as functions see it: the one-way digest of what the client sent (a string
- * starting `sd1_`). Branded so that other strings are not passed where a session is meant.
- * @example
- * const logins = await ctx.db.query("logins").withIndex("by_sessionId", (q) => q.eq("sessionId", ctx.sessionId)).collect();
- */
-export type SessionId = string & { readonly [sessionIdBrand]: "SessionId" };
+export type { SessionId };
 
 const DIGEST_PREFIX = "sd1_";
 /** sha256 is 32 bytes: 43 base64url characters without padding. */

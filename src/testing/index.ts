@@ -21,7 +21,8 @@ import { getFunctionName, type FunctionReference, type FunctionReturnType, type 
 import { registerFunction } from "../server/functions.js";
 import type { GenericMutationCtx, UserIdentity } from "../server/registration.js";
 import type { AnyDataModel, GenericDataModel } from "../server/dataModel.js";
-import type { Value } from "../values/index.js";
+import { convertFromJson, convertToJson, walkinError, type Value } from "../values/index.js";
+import { GlobModuleLoader, isGlobModules, type GlobModules } from "./globModules.js";
 
 type Ref<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, any>;
 
@@ -55,6 +56,11 @@ export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<D
   engine(): Promise<Engine>;
   /** Runs every scheduled function (also future ones, and ones they schedule) until none is pending. */
   finishScheduledFunctions(): Promise<void>;
+  /**
+   * convex-test's name for `finishScheduledFunctions`. Its argument (a fake-timer advance such
+   * as `vi.runAllTimers`) is accepted and not needed: this scheduler does not wait on timers.
+   */
+  finishAllScheduledFunctions(advanceTimers?: () => void): Promise<void>;
   /** Runs the scheduled functions due now (and ones they schedule that are due). */
   finishInProgressScheduledFunctions(): Promise<void>;
   close(): Promise<void>;
@@ -70,19 +76,49 @@ export interface WalkinTestOptions {
   storage?: TestStorageOption;
 }
 
-export function walkinTest<S extends SchemaDefinition<any>>(schema: S, modules?: Modules, options?: WalkinTestOptions): WalkinTest<DataModelFromSchemaDefinition<S>>;
-export function walkinTest(schema?: null, modules?: Modules, options?: WalkinTestOptions): WalkinTest<AnyDataModel>;
-export function walkinTest(schema: SchemaDefinition<any> | null = null, modules: Modules = {}, options: WalkinTestOptions = {}): WalkinTest<any> {
-  const ready = openTestStorage(options.storage).then((storage) =>
+/**
+ * A backend for tests. `modules` maps module paths to their exports (`{ messages, "lib/users": users }`),
+ * or is what `import.meta.glob("./**\/*.ts")` returns in a test beside the functions (Vite,
+ * vitest), as `convexTest` takes it: codegen's rules pick the function modules from it.
+ *
+ * Results are what a client receives: the value goes through the wire encoding, so a field
+ * set to `undefined` is absent, and a value no client could receive fails the call.
+ * @example
+ * const t = walkinTest(schema, import.meta.glob("./**\/*.ts"));
+ * await t.mutation(api.messages.send, { body: "hi" });
+ */
+export function walkinTest<S extends SchemaDefinition<any>>(schema: S, modules?: Modules | GlobModules, options?: WalkinTestOptions): WalkinTest<DataModelFromSchemaDefinition<S>>;
+export function walkinTest(schema?: null, modules?: Modules | GlobModules, options?: WalkinTestOptions): WalkinTest<AnyDataModel>;
+export function walkinTest(schema: SchemaDefinition<any> | null = null, modules?: Modules | GlobModules, options: WalkinTestOptions = {}): WalkinTest<any> {
+  const modulesGiven = modules !== undefined;
+  modules ??= {};
+  const glob = isGlobModules(modules) ? new GlobModuleLoader(modules) : null;
+  const loaded = glob ? glob.loadFunctionModules() : Promise.resolve(modules as Modules);
+  const ready = Promise.all([loaded, openTestStorage(options.storage)]).then(([modules, storage]) =>
     Engine.open({ storage, schema, modules, runScheduler: false }),
   );
   // Keep a rejected open from surfacing as an unhandled rejection before the first call awaits it.
   ready.catch(() => undefined);
 
+  /** The engine, once the module `fn` names is loaded (a glob's test files load on first call). */
+  const engineFor = async (fn: Ref<any>) => {
+    if (!modulesGiven) {
+      // convex-test finds the functions folder by itself; Walk-in is told, so say how.
+      throw walkinError(
+        "MISUSE",
+        `walkinTest(schema) was given no modules, so it cannot call ${getFunctionName(fn)}. Pass them: ` +
+          `walkinTest(schema, import.meta.glob("./**/*.ts")) in a test beside your functions, or walkinTest(schema, { messages }).`,
+      );
+    }
+    const engine = await ready;
+    await glob?.loadFor(getFunctionName(fn));
+    return engine;
+  };
+
   const api = (caller: Caller): WalkinTestApi<any> => ({
-    query: async (fn, ...args) => (await ready).runQuery(getFunctionName(fn), args[0] ?? {}, caller) as never,
-    mutation: async (fn, ...args) => ((await ready).runMutation(getFunctionName(fn), args[0] ?? {}, caller)).then((r) => r.value) as never,
-    action: async (fn, ...args) => (await ready).runAction(getFunctionName(fn), args[0] ?? {}, caller) as never,
+    query: async (fn, ...args) => overTheWire(await (await engineFor(fn)).runQuery(getFunctionName(fn), args[0] ?? {}, caller)) as never,
+    mutation: async (fn, ...args) => overTheWire((await (await engineFor(fn)).runMutation(getFunctionName(fn), args[0] ?? {}, caller)).value) as never,
+    action: async (fn, ...args) => overTheWire(await (await engineFor(fn)).runAction(getFunctionName(fn), args[0] ?? {}, caller)) as never,
     run: async (body) => {
       const engine = await ready;
       let result: unknown;
@@ -102,8 +138,14 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules:
     engine: () => ready,
     finishScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER),
     finishInProgressScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(),
+    finishAllScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER),
     close: async () => (await ready).close(),
   };
+}
+
+/** A result as a client decodes it: `undefined` fields dropped, nothing the wire cannot carry. */
+function overTheWire(value: unknown): unknown {
+  return convertFromJson(convertToJson(value as Value, "result"));
 }
 
 let nextSubject = 1;
@@ -114,6 +156,14 @@ function completeIdentity(identity: TestIdentity): UserIdentity {
   return { ...identity, subject, issuer, tokenIdentifier: identity.tokenIdentifier ?? `${issuer}|${subject}` };
 }
 
+
+/**
+ * `walkinTest` under convex-test's name, so a Convex test file runs with only its import path
+ * changed (`convex-test` → `walkin/testing`).
+ * @example
+ * const t = convexTest(schema, import.meta.glob("./**\/*.ts"));
+ */
+export const convexTest = walkinTest;
 
 export { startLiveBackend, type LiveBackend } from "./liveBackend.js";
 export { openTestStorage, type TestStorageOption } from "./testStorage.js";

@@ -18,6 +18,7 @@ describe("v builds inspectable validators", () => {
     ["float64", v.number()],
     ["float64", v.float64()],
     ["int64", v.int64()],
+    ["int64", v.bigint()],
     ["boolean", v.boolean()],
     ["null", v.null()],
     ["bytes", v.bytes()],
@@ -51,6 +52,13 @@ describe("v builds inspectable validators", () => {
       isOptional: "required",
       fields: { a: { kind: "array", isOptional: "optional", element: { kind: "id", tableName: "t", isOptional: "required" } } },
     });
+  });
+});
+
+describe("v.nullable (Convex's name)", () => {
+  test("is a union with null, and refuses an optional validator", () => {
+    expect(v.nullable(v.string())).toEqual(v.union(v.string(), v.null()));
+    expect(misuseOf(() => v.nullable(v.optional(v.string()) as never))).toContain("v.optional(v.nullable(...))");
   });
 });
 

@@ -137,6 +137,8 @@ export const v = {
   float64: (): VFloat64 => required({ kind: "float64" }),
   /** A signed 64-bit integer, held as a `bigint`. */
   int64: (): VInt64 => required({ kind: "int64" }),
+  /** The same as `v.int64()` (Convex's older name for it). */
+  bigint: (): VInt64 => required({ kind: "int64" }),
   boolean: (): VBoolean => required({ kind: "boolean" }),
   null: (): VNull => required({ kind: "null" }),
   /** Binary data, held as an `ArrayBuffer`. */
@@ -210,6 +212,13 @@ export const v = {
       requireNotOptional(member, "A union member", "Make the whole union optional: v.optional(v.union(...)).");
     }
     return required({ kind: "union", members: Object.freeze([...members]) });
+  },
+
+  /** `value` or `null`: the same as `v.union(value, v.null())` (Convex's `v.nullable`). */
+  nullable: <T extends RequiredValidator>(value: T): VUnion<T["type"] | null, [T, VNull]> => {
+    requireValidator(value, "v.nullable(validator)");
+    requireNotOptional(value, "v.nullable's validator", "Write v.optional(v.nullable(...)) for a field that may also be absent.");
+    return required({ kind: "union", members: Object.freeze([value, required<VNull>({ kind: "null" })]) });
   },
 
   /**

@@ -63,7 +63,7 @@ describe("the chat backend", () => {
     // Two sessions now; revoking the phone's ends it at once.
     const sessions = await t.withToken(account.token).query(api.auth.listSessions, {});
     expect(sessions.map((s) => s.isCurrent).sort()).toEqual([false, true]);
-    await t.withToken(account.token).mutation(api.auth.revokeSession, { sessionId: sessions.find((s) => !s.isCurrent)!._id });
+    await t.withToken(account.token).mutation(api.auth.revokeSession, { authSessionId: sessions.find((s) => !s.isCurrent)!._id });
     expect(await t.withToken(merged.token).query(api.users.me)).toBeNull();
 
     await t.withToken(account.token).mutation(api.auth.signOut, {});

@@ -46,7 +46,7 @@ export function SessionsPanel({ mode }: { mode: SessionMode }) {
                 className="danger"
                 onClick={() => {
                   setError(null);
-                  revoke({ sessionId: s._id }).catch((e: unknown) => setError(messageOf(e)));
+                  revoke({ authSessionId: s._id }).catch((e: unknown) => setError(messageOf(e)));
                 }}
               >
                 Revoke

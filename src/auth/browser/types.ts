@@ -32,7 +32,8 @@ export type SignInResult =
 export interface CurrentSession {
   userId: string;
   isAnonymous: boolean;
-  sessionId: string;
+  /** The auth session's ID (a row of `authSessions`), as `revokeSession({ authSessionId })` takes it. */
+  authSessionId: string;
   provider: string;
 }
 

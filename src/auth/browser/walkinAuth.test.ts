@@ -88,11 +88,11 @@ describe("AuthClient with walkinAuth", () => {
     const storage = memory();
     const { auth, client } = open({ storage });
     await auth.signIn("anonymous");
-    const { sessionId } = (await client.query(api.auth.currentSession, {}))!;
+    const { authSessionId } = (await client.query(api.auth.currentSession, {}))!;
     const other = backend.client();
     const token = auth.getSnapshot().token!;
     other.setAuth(async () => token);
-    await other.mutation(api.auth.revokeSession, { sessionId });
+    await other.mutation(api.auth.revokeSession, { authSessionId });
     await vi.waitFor(() => expect(auth.getSnapshot().isAuthenticated).toBe(false));
     expect(storage.values.size).toBe(0);
     expect(await whoAmI(client)).toBe(null);

@@ -101,8 +101,8 @@ describe("AuthProvider and the auth hooks", () => {
     render(<Gates />, { wrapper: strictWrapper(client) });
     expect(screen.getByText("loading")).toBeTruthy();
     await screen.findByText("signed in");
-    const { sessionId } = (await first.query(api.auth.currentSession, {}))!;
-    await first.mutation(api.auth.revokeSession, { sessionId });
+    const { authSessionId } = (await first.query(api.auth.currentSession, {}))!;
+    await first.mutation(api.auth.revokeSession, { authSessionId });
     await screen.findByText("signed out");
     expect(localStorage.getItem("walkin-auth-token")).toBe(null);
   });

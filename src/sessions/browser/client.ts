@@ -9,6 +9,7 @@
  */
 import type { MutationOptions, WalkinClient, Watch } from "../../browser/index.js";
 import type { FunctionArgs, FunctionReference, FunctionReturnType } from "../../server/api.js";
+import type { SessionId } from "../sessionIdType.js";
 import type { SessionIdSource } from "./source.js";
 
 /** A function's args without `sessionId`, which the session helpers supply. */
@@ -18,6 +19,27 @@ export type SessionArgs<F extends FunctionReference<any>> = Omit<FunctionArgs<F>
 export type SessionArgsRest<F extends FunctionReference<any>> = {} extends SessionArgs<F>
   ? [args?: SessionArgs<F>]
   : [args: SessionArgs<F>];
+
+/** An object with no fields: the args of a function whose only argument is `sessionId`. */
+type EmptyObject = Record<string, never>;
+
+/**
+ * A session function's args without `sessionId`, as a rest tuple typed as convex-helpers types
+ * it: `[args?: EmptyObject]` when `sessionId` is the only argument, optional when every other
+ * argument is.
+ */
+export type SessionArgsArray<F extends FunctionReference<any>> = keyof FunctionArgs<F> extends "sessionId"
+  ? [args?: EmptyObject]
+  : {} extends SessionArgs<F>
+    ? [args?: SessionArgs<F>]
+    : [args: SessionArgs<F>];
+
+/** Like `SessionArgsArray`, but `"skip"` may stand in for the args (what `useSessionQuery` takes). */
+export type SessionQueryArgsArray<F extends FunctionReference<any>> = keyof FunctionArgs<F> extends "sessionId"
+  ? [args?: EmptyObject | "skip"]
+  : {} extends SessionArgs<F>
+    ? [args?: SessionArgs<F> | "skip"]
+    : [args: SessionArgs<F> | "skip"];
 
 /** A function that takes a `sessionId: string` argument. */
 export type SessionFunction<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, "public", { sessionId: string }, any>;
@@ -85,6 +107,38 @@ export class SessionClient {
         return inner?.localQueryResult();
       },
     };
+  }
+
+  /** The session ID calls are made with now (typed as convex-helpers types it). */
+  getSessionId(): SessionId {
+    return this.source.current as SessionId;
+  }
+
+  /**
+   * Switches every later call, watch, provider and (per-browser) tab to this ID, which must be
+   * one the client generated (a UUID v4 by default); nothing is carried over: use
+   * `source.refresh(beforeUpdate)` for that. convex-helpers' `ConvexReactSessionClient` method.
+   */
+  setSessionId(sessionId: SessionId | string): void {
+    this.source.set(sessionId);
+  }
+
+  /** `query` under convex-helpers' `ConvexReactSessionClient` name. */
+  sessionQuery<Q extends SessionFunction<"query">>(query: Q, ...args: SessionArgsArray<Q>): Promise<FunctionReturnType<Q>> {
+    return this.query(query, ...(args as SessionArgsRest<Q>));
+  }
+
+  /** `mutation` under convex-helpers' `ConvexReactSessionClient` name. */
+  sessionMutation<M extends SessionFunction<"mutation">>(
+    mutation: M,
+    ...rest: [...SessionArgsRest<M>, options?: MutationOptions<NoInfer<FunctionArgs<M>>>]
+  ): Promise<FunctionReturnType<M>> {
+    return this.mutation(mutation, ...rest);
+  }
+
+  /** `action` under convex-helpers' `ConvexReactSessionClient` name. */
+  sessionAction<A extends SessionFunction<"action">>(action: A, ...args: SessionArgsArray<A>): Promise<FunctionReturnType<A>> {
+    return this.action(action, ...(args as SessionArgsRest<A>));
   }
 
   private async withId(args: object | undefined): Promise<any> {

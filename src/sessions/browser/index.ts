@@ -19,4 +19,12 @@ export {
   type SessionIdStore,
 } from "./stores.js";
 export { createSessionIdSource, type ChannelLike, type SessionIdSource, type SessionIdSourceOptions } from "./source.js";
-export { SessionClient, type SessionArgs, type SessionArgsRest, type SessionFunction } from "./client.js";
+export {
+  SessionClient,
+  type SessionArgs,
+  type SessionArgsArray,
+  type SessionArgsRest,
+  type SessionFunction,
+  type SessionQueryArgsArray,
+} from "./client.js";
+export type { SessionId } from "../sessionIdType.js";

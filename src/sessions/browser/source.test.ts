@@ -85,6 +85,31 @@ describe("createSessionIdSource", () => {
     await expect(source.ready).resolves.toBe(newId);
   });
 
+  it("set switches to a given ID (stored, notified, and followed by other tabs of the browser)", async () => {
+    const bus = new FakeBus();
+    const store = fakeStore();
+    const a = track(createSessionIdSource({ store, scope: "browser", channel: bus.channel(), tabId: "a" }));
+    const b = track(createSessionIdSource({ store: fakeStore(a.current), scope: "browser", channel: bus.channel(), tabId: "b" }));
+    const seen: string[] = [];
+    a.subscribe((id) => seen.push(id));
+    const id = "3b241101-e2bb-4255-8caf-4136c566a962";
+    a.set(id);
+    expect([a.current, store.value, seen]).toEqual([id, id, [id]]);
+    await flush();
+    expect(b.current).toBe(id);
+  });
+
+  it("set refuses what is not a session ID, without echoing it, and changes nothing", () => {
+    const store = fakeStore();
+    const source = track(createSessionIdSource({ store, scope: "tab", channel: null }));
+    const before = source.current;
+    for (const bad of ["", "secret-token-value", "3b241101-e2bb-1255-8caf-4136c566a962", 5 as never]) {
+      expect(() => source.set(bad)).toThrow(/UUID v4/);
+      expect(() => source.set(bad)).not.toThrow(String(bad).length > 3 ? String(bad) : "\u0000");
+    }
+    expect([source.current, store.value]).toEqual([before, before]);
+  });
+
   it("keeps the old ID when beforeUpdate rejects, and propagates the error", async () => {
     const store = fakeStore();
     const source = track(createSessionIdSource({ store, scope: "tab", channel: null }));

@@ -33,6 +33,12 @@ export interface SessionIdSource {
   readonly ready: Promise<string>;
   /** Switches to a new ID once `beforeUpdate(newId)` has resolved; rejects (keeping the old ID) if it throws. */
   refresh(beforeUpdate?: (newId: string) => unknown | Promise<unknown>): Promise<string>;
+  /**
+   * Switches to an ID the app already has (one a server render used, say) without carrying
+   * anything over; it must be a valid ID (a UUID v4 by default). A refresh still in progress
+   * finishes after it, and its ID wins.
+   */
+  set(id: string): void;
   /** Called with the new ID after each change (refresh, another tab, duplicate tab). */
   subscribe(callback: (id: string) => void): () => void;
   /** Stops listening to other tabs. */
@@ -154,6 +160,13 @@ export function createSessionIdSource(options: SessionIdSourceOptions): SessionI
 
   if (scope === "tab") post({ type: "hello", id: current, tab, startedAt });
 
+  /** Makes `id` this page's ID, and the other tabs' when they share it. */
+  const adopt = (id: string) => {
+    version = [Math.max(Date.now(), version[0] + 1), tab];
+    switchTo(id, true);
+    if (scope === "browser") post({ type: "changed", id, version });
+  };
+
   return {
     get current() {
       return current;
@@ -166,11 +179,13 @@ export function createSessionIdSource(options: SessionIdSourceOptions): SessionI
         const newId = generate();
         if (!isValid(newId)) throw new Error(`Walk-in sessions: idGenerator returned an invalid ID. Did you forget isValidId?`);
         await beforeUpdate?.(newId);
-        version = [Math.max(Date.now(), version[0] + 1), tab];
-        switchTo(newId, true);
-        if (scope === "browser") post({ type: "changed", id: newId, version });
+        adopt(newId);
         return newId;
       });
+    },
+    set(id) {
+      if (typeof id !== "string" || !isValid(id)) throw invalidSessionIdToSet();
+      adopt(id);
     },
     subscribe(callback) {
       listeners.add(callback);
@@ -183,6 +198,15 @@ export function createSessionIdSource(options: SessionIdSourceOptions): SessionI
       channel?.close();
     },
   };
+}
+
+/** The error for an ID given to `set` (or a client's `sessionId` option) that is not a session ID. */
+export function invalidSessionIdToSet(): TypeError {
+  // Never echo the value: it may be someone's session ID.
+  return new TypeError(
+    "Walk-in sessions: setSessionId takes a session ID the client generated (a UUID v4 by default, e.g. crypto.randomUUID()); " +
+      "the value given is not one. Walk-in refuses other strings so that a session ID is always unguessable.",
+  );
 }
 
 let pageTabId: string | undefined;

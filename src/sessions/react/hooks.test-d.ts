@@ -10,8 +10,12 @@ import {
   useSessionMutation,
   useSessionPaginatedQuery,
   useSessionQuery,
+  type SessionArgsArray,
+  type SessionId,
+  type SessionQueryArgsArray,
   type UseStorage,
 } from "./index.js";
+declare const transfer: (args: { to: SessionId }) => Promise<null>;
 
 type Q<Args, R> = FunctionReference<"query", "public", Args, R>;
 type M<Args, R> = FunctionReference<"mutation", "public", Args, R>;
@@ -66,9 +70,11 @@ describe("session hook args", () => {
 
   it("useSessionId and SessionProvider's useStorage", () => {
     const [id, refresh, promise] = useSessionId();
-    expectTypeOf(id).toEqualTypeOf<string | undefined>();
-    expectTypeOf(refresh).returns.toEqualTypeOf<Promise<string>>();
-    expectTypeOf(promise).toEqualTypeOf<Promise<string>>();
+    expectTypeOf(id).toEqualTypeOf<SessionId | undefined>();
+    expectTypeOf(refresh).returns.toEqualTypeOf<Promise<SessionId>>();
+    expectTypeOf(promise).toEqualTypeOf<Promise<SessionId>>();
+    // The new ID fits an argument declared with vSessionId (typed SessionId), as in convex-helpers.
+    void refresh(async (newId) => transfer({ to: newId }));
     // usehooks-ts' shape: generic over the value, with a third "remove" element.
     type Dispatch<T> = (value: T | ((prev: T) => T)) => void;
     const useLocalStorageLike = <T,>(_key: string, initial: T | (() => T)): [T, Dispatch<T>, () => void] => [
@@ -93,5 +99,18 @@ describe("session hook args", () => {
     void sessions.mutation(add, { text: "t" }, { optimisticUpdate: (_s, args) => expectTypeOf(args.sessionId).toBeString() });
     expectTypeOf(sessions.action(count)).toEqualTypeOf<Promise<number>>();
     expectTypeOf(sessions.watchQuery(withArgs, { prefix: "p" }).localQueryResult()).toEqualTypeOf<number | undefined>();
+  });
+});
+
+describe("convex-helpers' arg tuple types", () => {
+  type Ref<T extends "query" | "mutation", Args> = FunctionReference<T, "public", Args, unknown>;
+  it("SessionArgsArray: required, optional, or an empty object when sessionId is the only arg", () => {
+    expectTypeOf<SessionArgsArray<Ref<"mutation", { sessionId: SessionId; text: string }>>>().toEqualTypeOf<[args: { text: string }]>();
+    expectTypeOf<SessionArgsArray<Ref<"mutation", { sessionId: SessionId; text?: string }>>>().toEqualTypeOf<[args?: { text?: string }]>();
+    expectTypeOf<SessionArgsArray<Ref<"mutation", { sessionId: SessionId }>>>().toEqualTypeOf<[args?: Record<string, never>]>();
+  });
+  it("SessionQueryArgsArray: the same, with \"skip\"", () => {
+    expectTypeOf<SessionQueryArgsArray<Ref<"query", { sessionId: SessionId | null; q: string }>>>().toEqualTypeOf<[args: { q: string } | "skip"]>();
+    expectTypeOf<SessionQueryArgsArray<Ref<"query", { sessionId: SessionId }>>>().toEqualTypeOf<[args?: Record<string, never> | "skip"]>();
   });
 });

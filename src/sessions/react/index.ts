@@ -26,5 +26,9 @@ export {
   SessionClient,
   createSessionIdSource,
   type SessionArgs,
+  type SessionArgsArray,
   type SessionIdSource,
+  type SessionQueryArgsArray,
 } from "../browser/index.js";
+export type { SessionId } from "../sessionIdType.js";
+export { ConvexReactSessionClient, type ConvexReactSessionClientOptions, type SessionStorageLike } from "./convexSessionClient.js";

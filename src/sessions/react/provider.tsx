@@ -13,6 +13,7 @@
  * while rendering would update other components mid-render). Such hooks get cross-tab
  * updates only as far as the hook itself reports them, and no duplicate-tab detection.
  */
+import type { SessionId } from "../sessionIdType.js";
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from "react";
 import { createSessionIdSource, type SessionIdSource, type SessionIdStore } from "../browser/index.js";
 import { walkinError } from "../../values/errors.js";
@@ -89,9 +90,9 @@ export function SessionProvider(props: SessionProviderProps) {
  * await refreshSessionId((newId) => transfer({ from: sessionId!, to: newId }));
  */
 export function useSessionId(): readonly [
-  sessionId: string | undefined,
-  refreshSessionId: (beforeUpdate?: (newId: string) => unknown | Promise<unknown>) => Promise<string>,
-  sessionIdPromise: Promise<string>,
+  sessionId: SessionId | undefined,
+  refreshSessionId: (beforeUpdate?: (newId: SessionId) => unknown | Promise<unknown>) => Promise<SessionId>,
+  sessionIdPromise: Promise<SessionId>,
 ] {
   const { source, serverId } = useSessionContext();
   const subscribe = useCallback((cb: () => void) => source?.subscribe(cb) ?? (() => {}), [source]);
@@ -105,7 +106,9 @@ export function useSessionId(): readonly [
     () => (sessionId !== undefined ? Promise.resolve(sessionId) : (source?.ready ?? new Promise<string>(() => {}))),
     [sessionId, source],
   );
-  return [sessionId, refresh, promise] as const;
+  // The client-side ID is typed `SessionId` as in convex-helpers, so it can be passed to args
+  // declared with `vSessionId` (the server turns it into the digest handlers see).
+  return [sessionId as SessionId | undefined, refresh as (beforeUpdate?: (newId: SessionId) => unknown) => Promise<SessionId>, promise as Promise<SessionId>] as const;
 }
 
 /**

@@ -15,6 +15,7 @@
  * victim's app receives needs the verifier that only the attacker's client holds.
  */
 import { CodeChallengeMethod, OAuth2Client, generateCodeVerifier } from "arctic";
+import { walkinError } from "../../../values/index.js";
 import { httpAction } from "../../../server/router.js";
 import { randomSecret, sha256 } from "../../tokens.js";
 import type { AuthProvider } from "../types.js";
@@ -76,12 +77,23 @@ export function OAuthProvider(options: OAuthProviderOptions): AuthProvider {
     return { id, label, clientId, client: new OAuth2Client(clientId, clientSecret, callback.href), siteUrl, authorizationEndpoint, tokenEndpoint, oidc, profile: options.profile, fetch: fetchWithTimeout };
   }
 
+  /** The app's `callbacks.redirect` decides when it has one (Convex Auth's rule); else `returnUrl`'s same-origin rule. */
+  async function returnUrlFor(siteUrl: URL, redirectTo: unknown, redirect: ((params: { redirectTo: string }) => Promise<string>) | undefined): Promise<URL> {
+    if (!redirect || typeof redirectTo !== "string") return returnUrl(siteUrl, redirectTo);
+    const chosen = await redirect({ redirectTo });
+    try {
+      return new URL(chosen);
+    } catch {
+      throw walkinError("MISUSE", "callbacks.redirect must return an absolute URL (https://…) to send the browser back to.");
+    }
+  }
+
   return {
     id,
     type: "oauth",
     async signIn(context) {
       const run = await runtime();
-      const returnTo = returnUrl(run.siteUrl, context.params.redirectTo);
+      const returnTo = await returnUrlFor(run.siteUrl, context.params.redirectTo, context.config.callbacks.redirect);
       const state = randomSecret();
       const verifier = randomSecret();
       const saved: SavedState = { verifierHash: sha256(verifier), codeVerifier: generateCodeVerifier(), returnTo: returnTo.href, nonce: run.oidc ? randomSecret() : null };

@@ -1,0 +1,44 @@
+import { v } from "walkin/values";
+import { query } from "./_generated/server";
+import { actionWithSession, mutationWithSession } from "./lib/sessions";
+import { api } from "./_generated/api";
+
+export const list = query({
+  args: {},
+  handler: async (ctx) => {
+    const messages = await ctx.db.query("messages").order("desc").take(20);
+    return Promise.all(
+      messages.reverse().map(async (message) => ({
+        ...message,
+        author: (await ctx.db.get("users", message.author))?.name ?? "Anonymous",
+      })),
+    );
+  },
+});
+
+export const send = mutationWithSession({
+  args: { body: v.string() },
+  handler: async (ctx, { body }) => {
+    const author = ctx.user?._id ?? (await ctx.db.insert("users", { name: "Anonymous", sessionId: ctx.sessionId, isAnonymous: true }));
+    await ctx.db.insert("messages", { body, author });
+  },
+});
+
+export const remove = mutationWithSession({
+  args: { id: v.id("messages") },
+  handler: async (ctx, { id }) => {
+    const message = await ctx.db.get("messages", id);
+    if (!message || message.author !== ctx.user?._id) throw new Error("You can only delete your own messages");
+    await ctx.db.delete("messages", id);
+  },
+});
+
+/** An action calling a session query as the same session. */
+export const countMine = actionWithSession({
+  args: {},
+  handler: async (ctx): Promise<number> => {
+    const mine = await ctx.runSessionQuery(api.users.get);
+    const all = await ctx.runQuery(api.messages.list);
+    return all.filter((m) => m.author === mine.name).length;
+  },
+});

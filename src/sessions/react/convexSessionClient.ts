@@ -1,0 +1,77 @@
+/**
+ * `ConvexReactSessionClient`: convex-helpers' client class, so code that constructs one runs
+ * with only its import path changed. It is a `WalkinClient` whose session ID lives in the same
+ * kind of `SessionIdSource` the React provider uses (per tab, in sessionStorage by default),
+ * and whose `session*` methods add it to calls.
+ *
+ * One deliberate difference: a session ID given to it (`options.sessionId`, `setSessionId`)
+ * must be one a client generated (a UUID v4); anything else is refused with a clear error,
+ * because a guessable session ID is someone else's session.
+ */
+import { WalkinClient, type MutationOptions, type WalkinClientOptions } from "../../browser/index.js";
+import type { FunctionArgs, FunctionReturnType } from "../../server/api.js";
+import { createSessionIdSource, isUuidV4, sessionStorageStore, type SessionIdSource, type SessionIdStore } from "../browser/index.js";
+import { invalidSessionIdToSet } from "../browser/source.js";
+import type { SessionArgsArray, SessionFunction } from "../browser/client.js";
+import type { SessionId } from "../sessionIdType.js";
+
+/** What convex-helpers' client reads and writes the ID with (`localStorage` and `sessionStorage` fit). */
+export interface SessionStorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
+export interface ConvexReactSessionClientOptions extends WalkinClientOptions {
+  /** Start with this ID (a UUID v4 the client generated) instead of the stored one. */
+  sessionId?: SessionId | string;
+  /** Where the ID is kept; default `sessionStorage` (one session per tab). */
+  storage?: SessionStorageLike;
+  /** Default "walkin-session-id". */
+  storageKey?: string;
+}
+
+/**
+ * @example
+ * const client = new ConvexReactSessionClient(url);
+ * await client.sessionMutation(api.cart.add, { item: "apple" }); // sends { item, sessionId }
+ */
+export class ConvexReactSessionClient extends WalkinClient {
+  /** The ID source: pass it to `<SessionProvider source>` so the hooks share this client's ID. */
+  readonly sessionIdSource: SessionIdSource;
+
+  constructor(address: string, options: ConvexReactSessionClientOptions = {}) {
+    const { sessionId, storage, storageKey = "walkin-session-id", ...clientOptions } = options;
+    if (sessionId !== undefined && !isUuidV4(sessionId)) throw invalidSessionIdToSet(); // before connecting
+    super(address, clientOptions);
+    const store: SessionIdStore = storage
+      ? { kind: "sessionStorage", get: () => storage.getItem(storageKey) ?? undefined, set: (id) => storage.setItem(storageKey, id) }
+      : sessionStorageStore(storageKey);
+    this.sessionIdSource = createSessionIdSource({ store, scope: "tab" });
+    if (sessionId !== undefined) this.sessionIdSource.set(sessionId);
+  }
+
+  /** The session ID calls are made with now. */
+  getSessionId(): SessionId {
+    return this.sessionIdSource.current as SessionId;
+  }
+
+  /** Switches to another session ID the client generated (a UUID v4); it is stored too. */
+  setSessionId(sessionId: SessionId | string): void {
+    this.sessionIdSource.set(sessionId);
+  }
+
+  sessionQuery<Q extends SessionFunction<"query">>(query: Q, ...args: SessionArgsArray<Q>): Promise<FunctionReturnType<Q>> {
+    return this.query(query, { ...args[0], sessionId: this.getSessionId() } as FunctionArgs<Q>);
+  }
+
+  sessionMutation<M extends SessionFunction<"mutation">>(
+    mutation: M,
+    ...[args, options]: [...SessionArgsArray<M>, options?: MutationOptions<NoInfer<FunctionArgs<M>>>]
+  ): Promise<FunctionReturnType<M>> {
+    return this.mutation(mutation, { ...args, sessionId: this.getSessionId() } as FunctionArgs<M>, options);
+  }
+
+  sessionAction<A extends SessionFunction<"action">>(action: A, ...args: SessionArgsArray<A>): Promise<FunctionReturnType<A>> {
+    return this.action(action, { ...args[0], sessionId: this.getSessionId() } as FunctionArgs<A>);
+  }
+}
