@@ -162,11 +162,11 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
   }
 
   if (options.dev) {
-    watcher = watchDirectory(dir, reload, { onError: (e) => output.warn(`Watching ${dir} failed: ${e.message}`) });
+    watcher = await watchDirectory(dir, reload, { onError: (e) => output.warn(`Watching ${dir} failed: ${e.message}`) });
     reload();
     await inFlight;
     if (listenFailed) {
-      watcher.close();
+      await watcher.close();
       return null;
     }
   } else if (await build()) {
@@ -178,7 +178,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
   return {
     async close() {
       closed = true;
-      watcher?.close();
+      await watcher?.close();
       await inFlight;
       await server?.close();
       await current?.engine.close();
