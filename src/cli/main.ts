@@ -8,6 +8,7 @@ import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CodegenError, writeGenerated } from "./codegen.js";
 import { createOutput, type Output } from "./output.js";
+import { shutdownOnSignals } from "./signals.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | undefined>;
@@ -145,25 +146,24 @@ async function runServer(values: Values, output: Output, dev: boolean): Promise<
   });
   if (!serving) return 1;
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
+    const onSignal = shutdownOnSignals({
+      stop() {
+        output.info(output.style("dim", "Shutting down… (Ctrl-C again to exit at once)"));
+        serving.close().then(
+          () => resolve(0),
+          (error: unknown) => {
+            output.error(`Shutdown failed: ${(error as Error)?.stack ?? String(error)}`);
+            resolve(1);
+          },
+        );
+      },
+      forceExit(signal) {
         output.warn(`${signal} again: exiting without a clean shutdown.`);
         resolve(130);
-        return;
-      }
-      stopping = true;
-      output.info(output.style("dim", "Shutting down…"));
-      serving.close().then(
-        () => resolve(0),
-        (error: unknown) => {
-          output.error(`Shutdown failed: ${(error as Error)?.stack ?? String(error)}`);
-          resolve(1);
-        },
-      );
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+      },
+    });
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   });
 }
 
