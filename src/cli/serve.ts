@@ -10,6 +10,7 @@
  *  2. `server.setEngine(new)`: new requests and subscriptions go to the new engine;
  *  3. close the old engine (and its storage), then switch off the old modules' loader hooks.
  * Reloads never overlap: changes that arrive during one are folded into one more reload.
+ * After a version is served, its type check runs in the background (typecheck.ts).
  */
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -21,6 +22,7 @@ import { startServer, type WalkinServer } from "../transport/index.js";
 import { CodegenError, findModules, listFunctionFiles, writeGenerated, type ModuleScan } from "./codegen.js";
 import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
 import type { Output } from "./output.js";
+import { FunctionsTypeChecker } from "./typecheck.js";
 import { watchDirectory, type Watcher } from "./watch.js";
 
 export interface ServeOptions {
@@ -75,7 +77,8 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     output.error(`No functions directory at ${output.relative(dir) || "."}. Create it, or point to it with --dir.`);
     return null;
   }
-  await prepareDatabaseDir(path.dirname(path.resolve(options.db)));
+  const dbDir = path.dirname(path.resolve(options.db));
+  await prepareDatabaseDir(dbDir);
 
   let server: WalkinServer | null = null;
   const router = new ReloadableRouter();
@@ -86,6 +89,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
   let again = false;
   /** The server could not listen (port taken…): nothing to wait for. */
   let listenFailed = false;
+  const typeChecker = options.dev ? new FunctionsTypeChecker(dir, path.join(dbDir, "typecheck.tsbuildinfo"), output) : null;
 
   /** Builds and installs one generation; false when it failed (and was reported). */
   async function build(): Promise<boolean> {
@@ -156,6 +160,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
         });
         if (!ok && !closed && !listenFailed) output.info(output.style("dim", hadServer ? "  Still serving the last good version." : "  Waiting for changes…"));
         if (ok && !hadServer && server) printUrl(server, options);
+        if (ok && !again && !closed) typeChecker?.check();
       } while (again && !closed);
       inFlight = null;
     })();
@@ -180,6 +185,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       closed = true;
       await watcher?.close();
       await inFlight;
+      typeChecker?.cancel();
       await server?.close();
       await current?.engine.close();
       await current?.functions.release();
