@@ -68,7 +68,8 @@ function findTsc(appDir: string): string | null {
 
 export class FunctionsTypeChecker {
   private child: ChildProcess | null = null;
-  private hadErrors = false;
+  /** null before the first check. */
+  private hadErrors: boolean | null = null;
   private warned = false;
   /** Bumped by every `check()`, so that a killed run's exit is ignored. */
   private run = 0;
@@ -126,7 +127,8 @@ export class FunctionsTypeChecker {
       return;
     }
     if (inFunctions.length === 0) {
-      if (this.hadErrors) this.output.success("No type errors in the functions any more.");
+      // Said after the first check and after errors are fixed, not after every save.
+      if (this.hadErrors !== false) this.output.success("No type errors in the functions");
       this.hadErrors = false;
       return;
     }
