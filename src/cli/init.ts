@@ -37,7 +37,8 @@ export class InitError extends Error {}
 export async function initApp(dir: string): Promise<InitResult> {
   const target = path.resolve(dir);
   await mkdir(target, { recursive: true });
-  const result: InitResult = { created: [], kept: [], addedToPackageJson: [] };
+  // package.json first: a refusal there must leave the folder as it was.
+  const result: InitResult = { created: [], kept: [], addedToPackageJson: await updatePackageJson(target) };
   for (const file of await listFiles(TEMPLATE)) {
     const name = path.join(path.dirname(file), RENAMED[path.basename(file)] ?? path.basename(file));
     const destination = path.join(target, name);
@@ -49,7 +50,6 @@ export async function initApp(dir: string): Promise<InitResult> {
     await copyFile(path.join(TEMPLATE, file), destination);
     result.created.push(name);
   }
-  result.addedToPackageJson = await updatePackageJson(target);
   return result;
 }
 
