@@ -34,11 +34,6 @@ export function runDeterministic<T>(kind: "query" | "mutation", now: number, see
   return storage.run({ now, random, kind }, fn);
 }
 
-/** True inside a query or mutation handler. */
-export function inDeterministicContext(): boolean {
-  return storage.getStore() !== undefined;
-}
-
 function install(): void {
   if (installed) return;
   installed = true;
