@@ -17,7 +17,8 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Engine } from "../engine/engine.js";
 import { HttpRouter, isHttpRouter, type Route } from "../server/router.js";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
+import { openStorage, parseStorageUrl, redactUrl, type StorageLocation } from "../storage/url.js";
+import type { Storage } from "../storage/types.js";
 import { startServer, type WalkinServer } from "../transport/index.js";
 import { CodegenError, findModules, listFunctionFiles, writeGenerated, type ModuleScan } from "./codegen.js";
 import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
@@ -30,7 +31,7 @@ export interface ServeOptions {
   dir: string;
   port: number;
   host: string;
-  /** The SQLite database file; its directory is created. */
+  /** The storage URL (`sqlite:<file>`, a plain file path, or `postgres://…`); an SQLite file's folder is created. */
   db: string;
   staticDir: string | null;
   /** Dev mode: watch and reload, and send internal error details to clients. */
@@ -77,8 +78,14 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     output.error(`No functions directory at ${output.relative(dir) || "."}. Create it, or point to it with --dir.`);
     return null;
   }
-  const dbDir = path.dirname(path.resolve(options.db));
-  await prepareDatabaseDir(dbDir);
+  let location: StorageLocation;
+  try {
+    location = parseStorageUrl(options.db);
+  } catch (error) {
+    output.error((error as Error).message);
+    return null;
+  }
+  if (location.kind === "sqlite" && location.filename !== ":memory:") await prepareDatabaseDir(path.dirname(location.filename));
 
   let server: WalkinServer | null = null;
   const router = new ReloadableRouter();
@@ -89,7 +96,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
   let again = false;
   /** The server could not listen (port taken…): nothing to wait for. */
   let listenFailed = false;
-  const typeChecker = options.dev ? new FunctionsTypeChecker(dir, path.join(dbDir, "typecheck.tsbuildinfo"), output) : null;
+  const typeChecker = options.dev ? new FunctionsTypeChecker(dir, output) : null;
 
   /** Builds and installs one generation; false when it failed (and was reported). */
   async function build(): Promise<boolean> {
@@ -220,11 +227,11 @@ async function prepareDatabaseDir(dir: string): Promise<void> {
 }
 
 async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: ServeOptions): Promise<Engine | null> {
-  let storage: Awaited<ReturnType<typeof openSqliteStorage>>;
+  let storage: Storage;
   try {
-    storage = await openSqliteStorage({ filename: path.resolve(db) });
+    storage = await openStorage(db);
   } catch (error) {
-    output.error(`Could not open the database ${output.relative(path.resolve(db))}: ${(error as Error)?.message ?? String(error)}`);
+    output.error(`Could not open the database ${redactUrl(db)}: ${(error as Error)?.message ?? String(error)}`);
     return null;
   }
   try {

@@ -74,13 +74,9 @@ export class FunctionsTypeChecker {
   /** Bumped by every `check()`, so that a killed run's exit is ignored. */
   private run = 0;
 
-  /**
-   * @param dir the functions directory (absolute)
-   * @param buildInfoFile where tsc keeps its incremental state between runs
-   */
+  /** @param dir the functions directory (absolute) */
   constructor(
     private readonly dir: string,
-    private readonly buildInfoFile: string,
     private readonly output: Output,
   ) {}
 
@@ -98,7 +94,9 @@ export class FunctionsTypeChecker {
     }
     const cwd = path.dirname(tsconfig);
     const run = ++this.run;
-    const args = [tsc, "-p", tsconfig, "--noEmit", "--pretty", "false", "--incremental", "--tsBuildInfoFile", this.buildInfoFile];
+    // tsc's incremental state, where build tools keep their caches.
+    const buildInfo = path.join(cwd, "node_modules", ".cache", "walkin", "typecheck.tsbuildinfo");
+    const args = [tsc, "-p", tsconfig, "--noEmit", "--pretty", "false", "--incremental", "--tsBuildInfoFile", buildInfo];
     const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     let text = "";

@@ -27,6 +27,7 @@ import { Catalog } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
 import { CommitLog, type CommitRecord } from "./commitLog.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
+import { guardStorage } from "./storageGuard.js";
 import { createDatabaseReader, createDatabaseWriter } from "./database.js";
 import { hashSeed, runDeterministic } from "./determinism.js";
 import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functions.js";
@@ -74,6 +75,8 @@ export interface EngineOptions {
   runScheduler?: boolean;
   /** Where unexpected errors go (default: console.error). */
   logError?: (message: string, error: unknown) => void;
+  /** How long one storage call may take before it fails with an error naming it (default 30 s). */
+  storageTimeoutMs?: number;
 }
 
 export type QueryOutcome = { ok: true; value: Value } | { ok: false; error: Error };
@@ -102,7 +105,7 @@ export class Engine {
   readonly stats: EngineStats = { commits: 0, conflictRetries: 0, queryRuns: 0 };
   readonly functions: FunctionRegistry;
   readonly subscriptions: Subscriptions;
-  private readonly commitLog = new CommitLog();
+  private readonly commitLog: CommitLog;
   private readonly committer: GroupCommitter;
   private readonly snapshots = new ActiveSnapshots();
   private readonly creationClock = new CreationClock();
@@ -124,6 +127,8 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.functions = new FunctionRegistry(options.modules);
+    // The log knows nothing of commits before this engine opened; no snapshot is older.
+    this.commitLog = new CommitLog(latest);
     const engine = this;
     this.committer = new GroupCommitter({
       storage,
@@ -134,7 +139,8 @@ export class Engine {
       set latest(ts: Timestamp) {
         engine.latest = ts;
       },
-      committed: (record, tables) => this.onCommitted(record, tables),
+      committed: (record, tables, own) => this.onCommitted(record, tables, own),
+      lostTrack: () => this.subscriptions.invalidateAll(),
     });
     this.subscriptions = new Subscriptions(this);
     const hooks = findEngineHooks(options.modules);
@@ -143,10 +149,11 @@ export class Engine {
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
-    const { storage } = options;
+    // Storage runs outside the handlers' sandbox, with timeouts and errors that name it.
+    const storage = guardStorage(options.storage, { timeoutMs: options.storageTimeoutMs });
     const { catalog, staleIndexes, droppedIndexes } = await Catalog.open(storage, options.schema ?? null, SYSTEM_TABLES);
-    const engine = new Engine(storage, catalog, await storage.latestTimestamp(), options);
-    engine.latest = await buildIndexes(storage, catalog, engine.latest, staleIndexes, droppedIndexes);
+    const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes);
+    const engine = new Engine(storage, catalog, latest, options);
     engine.subscriptions.catchUp();
     await engine.scheduler.start(options.runScheduler ?? true);
     if (options.runScheduler ?? true) engine.startMaintenance();
@@ -263,21 +270,24 @@ export class Engine {
   ): Promise<{ value: Value; ts: Timestamp }> {
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
     for (let attempt = 0; ; attempt++) {
+      // The snapshot stays pinned until the commit is decided, not just while the handler
+      // runs. The commit is checked against every commit after readTs, and pruning keeps the
+      // commit log (and storage history) from the oldest pinned snapshot on: unpinned while
+      // the commit waits, the entries it must be checked against could be trimmed away first
+      // (see commitLog.ts for the lost update that follows).
       const readTs = this.latest;
       const release = this.snapshots.pin(readTs);
-      let outcome: { value: Value; txn: Transaction };
+      let committed: CommitResult;
+      let value: Value;
       try {
-        outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
+        const outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
+        value = outcome.value;
+        committed = await this.commit(outcome.txn);
       } finally {
         release();
       }
-      const committed = await this.commit(outcome.txn);
-      if (committed.ok) return { value: outcome.value, ts: committed.ts };
-      if (attempt >= LIMITS.maxMutationRetries) {
-        const table = committed.indexId.split(".")[0];
-        throw walkinError("CONFLICT", `${path} kept conflicting with concurrent writes to table "${table}" and gave up after ` +
-          `${attempt + 1} attempts. Reduce contention on that data (e.g. shard a hot counter across documents).`);
-      }
+      if (committed.ok) return { value, ts: committed.ts };
+      if (attempt >= LIMITS.maxMutationRetries) throw conflictError(path, committed.conflict.indexId, attempt + 1);
       this.stats.conflictRetries += 1;
       const backoff = Math.min(2 ** attempt, 128) * Math.random();
       await new Promise((resolve) => setTimeout(resolve, backoff));
@@ -317,10 +327,18 @@ export class Engine {
   async runSystemMutation<T>(work: (txn: Transaction, ctx: SchedulerCtx) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const txn = new Transaction(this.storage, this.catalog, this.latest, Date.now(), this.creationClock);
-      const result = await work(txn, { db: createDatabaseReader(txn, this.catalog, { system: true }) });
-      const committed = await this.commit(txn);
+      const release = this.snapshots.pin(txn.readTs); // until the commit is decided, as in executeMutation
+      let committed: CommitResult;
+      let result: T;
+      try {
+        result = await work(txn, { db: createDatabaseReader(txn, this.catalog, { system: true }) });
+        committed = await this.commit(txn);
+      } finally {
+        release();
+      }
       if (committed.ok) return result;
-      if (attempt >= LIMITS.maxMutationRetries) throw walkinError("CONFLICT", "A system transaction kept conflicting.");
+      if (attempt >= LIMITS.maxMutationRetries) throw conflictError("A system transaction", committed.conflict.indexId, attempt + 1);
+      this.stats.conflictRetries += 1;
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** Math.min(attempt, 7)));
     }
   }
@@ -342,9 +360,9 @@ export class Engine {
     return this.committer.commit(txn);
   }
 
-  private onCommitted(record: CommitRecord, tables: Set<string>): void {
-    this.commitLog.append(record);
-    this.stats.commits += 1;
+  /** After every durable commit, this engine's or one learned from storage, in timestamp order. */
+  private onCommitted(record: CommitRecord, tables: Set<string>, own: boolean): void {
+    if (own) this.stats.commits += 1;
     for (const listener of this.commitListeners) listener(record, tables);
     this.subscriptions.onCommit(record);
     this.maybePrune();
@@ -443,6 +461,14 @@ export class Engine {
     this.closed = true;
     await this.storage.close();
   }
+}
+
+function conflictError(what: string, indexId: string | null, attempts: number): Error {
+  const cause = indexId === null
+    ? "its snapshot kept falling behind the commit history the server keeps (the server was very busy or the storage slow)"
+    : `concurrent writes to table "${indexId.split(".")[0]}"`;
+  return walkinError("CONFLICT", `${what} kept conflicting with ${cause} and gave up after ${attempts} attempts. ` +
+    `Reduce contention on that data (e.g. shard a hot counter across documents).`);
 }
 
 function asError(error: unknown): Error {

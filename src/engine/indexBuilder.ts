@@ -4,10 +4,11 @@
  * latest timestamp; the catalog records it as built only once its entries are durable, so a
  * crash mid-build leaves it unrecorded and it is built again at the next start.
  */
-import type { Storage, Timestamp } from "../storage/types.js";
+import type { IndexWrite, Storage, Timestamp } from "../storage/types.js";
 import type { Catalog, IndexInfo } from "./catalog.js";
 import { indexKeyOf } from "./documents.js";
 import { Transaction } from "./transaction.js";
+import { decodeWriteSet, encodeWriteSet } from "./writeSetCodec.js";
 
 /** Drops `dropped` and rebuilds `stale`; returns the new latest timestamp. */
 export async function buildIndexes(
@@ -23,14 +24,28 @@ export async function buildIndexes(
     // "stale" only means "newly registered" for them: there is nothing to backfill.
     if (index.name === "by_id" || index.name === "by_creation_time") continue;
     const table = catalog.lookup(index.id.slice(0, index.id.lastIndexOf(".")), { system: true })!;
-    const writes = [];
-    const txn = new Transaction(storage, catalog, latest, Date.now());
-    for await (const { doc } of txn.scan(table.indexes.get("by_creation_time")!, {}, "asc")) {
-      writes.push({ indexId: index.id, key: indexKeyOf(index, doc), docId: doc._id });
-    }
-    if (writes.length > 0) {
-      latest += 1;
-      await storage.commit({ ts: latest, documents: [], indexes: writes });
+    const byCreationTime = table.indexes.get("by_creation_time")!;
+    // Backfill from a snapshot, then commit the entries only if no commit since that snapshot
+    // wrote to the table (another engine sharing the database may be running): otherwise a
+    // document written in between could be missing from the new index. Then try again.
+    for (let attempt = 0; ; attempt++) {
+      const writes: IndexWrite[] = [];
+      const txn = new Transaction(storage, catalog, latest, Date.now());
+      for await (const { doc } of txn.scan(byCreationTime, {}, "asc")) {
+        writes.push({ indexId: index.id, key: indexKeyOf(index, doc), docId: doc._id });
+      }
+      const snapshot = latest;
+      let raced = false;
+      const { view, written } = await storage.commitBatch(snapshot, (view) => {
+        raced = view.trimmedThrough > snapshot ||
+          view.commits.some((commit) => commit.ts > snapshot && decodeWriteSet(commit.log).has(byCreationTime.id));
+        if (raced || writes.length === 0) return [];
+        const log = encodeWriteSet(new Map([[index.id, writes.map((write) => write.key)]]));
+        return [{ ts: view.latest + 1, id: `index-build-${index.id}-${Date.now()}`, documents: [], indexes: writes, log }];
+      });
+      latest = written[0]?.ts ?? view.latest;
+      if (!raced) break;
+      if (attempt >= 16) throw new Error(`Building index ${index.id} kept racing with writes to its table; try again when writes are quieter.`);
     }
   }
   await catalog.markIndexesBuilt(stale, dropped);

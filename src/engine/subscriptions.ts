@@ -123,6 +123,12 @@ export class Subscriptions {
     this.scheduleFlush();
   }
 
+  /** Commits happened that cannot be known (see `CommitterHost.lostTrack`): re-run every live query. */
+  invalidateAll(): void {
+    for (const query of this.live.values()) query.dirty = true;
+    this.scheduleFlush();
+  }
+
   oldestPublished(fallback: Timestamp): Timestamp {
     return Math.min(this.published, fallback);
   }
