@@ -99,6 +99,7 @@ describe("the examples on a phone and on a laptop", { timeout: 120_000 }, () => 
         await expect.poll(() => button.isEnabled(), patiently).toBe(true);
       }
       await expect.poll(() => page.locator(".cart-line").count(), patiently).toBe(2);
+      await screenshot(page, `screen-shop-cart-${screen.name}`);
       await page.getByRole("button", { name: "Checkout" }).click();
       await page.locator('form[aria-label="Shipping address"]').waitFor(patiently);
       await screenshot(page, `screen-shop-checkout-${screen.name}`);

@@ -111,9 +111,11 @@ async function updatePackageJson(target: string): Promise<string[]> {
   ensure("devDependencies", "@types/react-dom", "^19.0.0");
   ensure("devDependencies", "typescript", "^5.9.0");
   ensure("devDependencies", "vite", "^8.0.0");
-  // npm asks packages with install scripts to be allowed: these two ship native code.
+  // npm asks packages with install scripts to be allowed: these two ship native code, and
+  // walkin itself builds with `prepare` when it is installed from a folder or a git URL.
   ensure("allowScripts", "better-sqlite3", true);
   ensure("allowScripts", "esbuild", true);
+  ensure("allowScripts", "walkin", true);
   if (added.length > 0 || !existed) await writeFile(file, `${JSON.stringify(pkg, null, 2)}\n`);
   return added;
 }
