@@ -81,7 +81,16 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   if (input.resetRateLimit) await resetBucket(db, input.resetRateLimit);
   if (current && (await db.get(current._id))) await db.delete(current._id); // rotation: the old token ends here
   const clientSessionId = input.clientSession?.to ?? input.clientSession?.from ?? null;
-  await createSession(db, config, { userId, provider: input.provider, isAnonymous, hashes: input.hashes, now, userAgent: input.userAgent, ipAddress: input.clientIp, clientSessionId });
+  await createSession(db, config, {
+    userId,
+    provider: input.provider,
+    isAnonymous,
+    hashes: input.hashes,
+    now,
+    userAgent: input.userAgent,
+    ipAddress: input.clientIp,
+    clientSessionId,
+  });
   await carryClientSession(ctx, config, input.clientSession);
   return { kind: "signedIn", userId, isAnonymous };
 }
