@@ -73,6 +73,10 @@ describe("the examples on a phone and on a laptop", { timeout: 120_000 }, () => 
     it(`chat, ${screen.name} (${screen.viewport.width}×${screen.viewport.height})`, async () => {
       const context = await browser.newContext({ viewport: screen.viewport });
       const page = await openChat(context, chat.url);
+      // Longer than any generated name: the header must still show it whole.
+      await page.fill("#name", "Bartholomew Featherstonehaugh");
+      await page.getByRole("button", { name: "Rename" }).click();
+      await page.locator(".who-name", { hasText: "Bartholomew Featherstonehaugh" }).waitFor(patiently);
       await send(page, "Hello from a screen test! This message is long enough to wrap on a phone, which it should do gracefully.");
       await send(page, "Short one.");
       await screenshot(page, `screen-chat-guest-${screen.name}`);
