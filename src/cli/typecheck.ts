@@ -66,6 +66,14 @@ function findTsc(appDir: string): string | null {
   return null;
 }
 
+/**
+ * Runs `tsc` for the functions directory in the background and prints what it finds.
+ *
+ * @example
+ * const checker = new FunctionsTypeChecker(path.resolve("functions"), output);
+ * checker.check();   // after each reload; cancels a check still running
+ * checker.cancel();  // on shutdown
+ */
 export class FunctionsTypeChecker {
   private child: ChildProcess | null = null;
   /** null before the first check. */
