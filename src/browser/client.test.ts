@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { Engine } from "../engine/engine.js";
 import { action, anyApi, defineSchema, defineTable, makeFunctionReference, mutation, query, type ApiFromModules } from "../server/index.js";
+import { withTestLatency } from "../testing/testStorage.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { startServer, type WalkinServer } from "../transport/index.js";
 import { WalkinError, isWalkinError, v } from "../values/index.js";
@@ -99,7 +100,7 @@ afterEach(async () => {
 
 async function startBackend(options: { filename?: string; port?: number } = {}) {
   const engine = await Engine.open({
-    storage: await openSqliteStorage({ filename: options.filename ?? ":memory:" }),
+    storage: withTestLatency(await openSqliteStorage({ filename: options.filename ?? ":memory:" })),
     schema,
     modules,
     authenticate,

@@ -26,8 +26,11 @@ export interface CommitRecord {
   writes: WriteSet;
 }
 
-/** Why a read set conflicts: the index a later commit wrote to, or `null` when history is gone. */
-export type Conflict = { ts: Timestamp; indexId: string | null };
+/**
+ * Why a read set conflicts: the index and key a later commit wrote, or `indexId: null` when
+ * the history needed to decide is gone.
+ */
+export type Conflict = { ts: Timestamp; indexId: string | null; key?: Uint8Array };
 
 export class CommitLog {
   private entries: CommitRecord[] = [];
@@ -55,8 +58,8 @@ export class CommitLog {
     if (since < this.trimmed) return { ts: this.trimmed, indexId: null };
     for (let i = this.firstIndexAfter(since); i < this.entries.length; i++) {
       const entry = this.entries[i]!;
-      const indexId = readSet.overlaps(entry.writes);
-      if (indexId !== null) return { ts: entry.ts, indexId };
+      const overlap = readSet.firstOverlap(entry.writes);
+      if (overlap !== null) return { ts: entry.ts, ...overlap };
     }
     return null;
   }

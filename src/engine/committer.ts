@@ -35,6 +35,9 @@ export type CommitResult = { ok: true; ts: Timestamp } | { ok: false; conflict: 
 /** Upper bound on one batch, so one storage write stays short. */
 const MAX_BATCH = 256;
 
+/** Attempts at a batch whose storage call failed before its planner ran (nothing was written). */
+const UNPLANNED_RETRIES = 4;
+
 /** Commits read per `commitsSince` call when catching up. */
 const REFRESH_PAGE = 1_000;
 
@@ -145,14 +148,23 @@ export class GroupCommitter {
   private async commitBatch(batch: Waiting[]): Promise<void> {
     const { host } = this;
     let plan: Plan | undefined;
-    try {
-      await host.storage.commitBatch(host.latest, (view) => {
-        plan = this.plan(batch, view);
-        return plan.accepted.map(({ item, ts }) => toCommit(item, ts));
-      });
-    } catch (error) {
-      await this.settleFailed(batch, plan, error);
-      return;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await host.storage.commitBatch(host.latest, (view) => {
+          plan = this.plan(batch, view);
+          return plan.accepted.map(({ item, ts }) => toCommit(item, ts));
+        });
+        break;
+      } catch (error) {
+        // The planner never ran, so storage never held the lock for this batch: nothing was
+        // decided or written (a dropped connection, a timeout on the way in). Try again.
+        if (plan === undefined && attempt < UNPLANNED_RETRIES) {
+          await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
+          continue;
+        }
+        await this.settleFailed(batch, plan, error);
+        return;
+      }
     }
     if (plan === undefined) {
       const error = walkinError("INTERNAL", `Storage ${host.storage.name} finished commitBatch without calling its planner.`);
@@ -295,8 +307,8 @@ function toCommit(item: Waiting, ts: Timestamp): Commit {
 
 function firstOverlap(readSet: ReadSet, writeSets: WriteSet[], ts: Timestamp): Conflict | null {
   for (const writes of writeSets) {
-    const indexId = readSet.overlaps(writes);
-    if (indexId !== null) return { ts, indexId };
+    const overlap = readSet.firstOverlap(writes);
+    if (overlap !== null) return { ts, ...overlap };
   }
   return null;
 }

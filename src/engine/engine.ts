@@ -25,7 +25,7 @@ import type { AnyDataModel } from "../server/dataModel.js";
 import type { Storage, Timestamp } from "../storage/types.js";
 import { Catalog } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
-import { CommitLog, type CommitRecord } from "./commitLog.js";
+import { CommitLog, type CommitRecord, type Conflict } from "./commitLog.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
 import { guardStorage } from "./storageGuard.js";
 import { createDatabaseReader, createDatabaseWriter } from "./database.js";
@@ -34,6 +34,7 @@ import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functi
 import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
+import { RetryLanes } from "./retryLanes.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
 import { SYSTEM_TABLES } from "./systemTables.js";
@@ -43,6 +44,9 @@ import { Crons } from "./cron.js";
 
 /** How often expired request-deduplication records are removed. */
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
+
+/** Conflicts after which a mutation waits its turn in a retry lane (see retryLanes.ts). */
+const RETRIES_BEFORE_LANE = 2;
 
 /** The shortest time between the starts of two storage history sweeps. */
 const PRUNE_INTERVAL_MS = 30_000;
@@ -77,6 +81,11 @@ export interface EngineOptions {
   logError?: (message: string, error: unknown) => void;
   /** How long one storage call may take before it fails with an error naming it (default 30 s). */
   storageTimeoutMs?: number;
+  /**
+   * For a storage shared with other engines (one that has `watchCommits`): how often to look
+   * for their commits even without a notification. Default 200 ms.
+   */
+  pollIntervalMs?: number;
 }
 
 export type QueryOutcome = { ok: true; value: Value } | { ok: false; error: Error };
@@ -108,12 +117,14 @@ export class Engine {
   private readonly commitLog: CommitLog;
   private readonly committer: GroupCommitter;
   private readonly snapshots = new ActiveSnapshots();
+  private readonly retryLanes = new RetryLanes();
   private readonly creationClock = new CreationClock();
   private readonly commitListeners = new Set<(record: CommitRecord, tables: Set<string>) => void>();
   private commitsSincePrune = 0;
   private pruning: Promise<void> | null = null;
   private lastPruneStart = 0;
   private maintenance: NodeJS.Timeout | undefined;
+  private stopWatching: (() => void) | undefined;
   private closed = false;
   /** Writes requested by the authenticate hook, by key, not yet run (see `writeLater`). */
   private readonly laterWrites = new Map<string, (db: DatabaseWriter<AnyDataModel>) => Promise<void>>();
@@ -155,6 +166,7 @@ export class Engine {
     const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes);
     const engine = new Engine(storage, catalog, latest, options);
     engine.subscriptions.catchUp();
+    engine.watchOtherEngines(options.storage);
     await engine.scheduler.start(options.runScheduler ?? true);
     if (options.runScheduler ?? true) engine.startMaintenance();
     return engine;
@@ -269,26 +281,32 @@ export class Engine {
     hooks: MutationHooks = {},
   ): Promise<{ value: Value; ts: Timestamp }> {
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
+    let lane: string | null = null;
     for (let attempt = 0; ; attempt++) {
-      // The snapshot stays pinned until the commit is decided, not just while the handler
-      // runs. The commit is checked against every commit after readTs, and pruning keeps the
-      // commit log (and storage history) from the oldest pinned snapshot on: unpinned while
-      // the commit waits, the entries it must be checked against could be trimmed away first
-      // (see commitLog.ts for the lost update that follows).
-      const readTs = this.latest;
-      const release = this.snapshots.pin(readTs);
-      let committed: CommitResult;
-      let value: Value;
-      try {
-        const outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
-        value = outcome.value;
-        committed = await this.commit(outcome.txn);
-      } finally {
-        release();
-      }
+      const once = async () => {
+        // The snapshot stays pinned until the commit is decided, not just while the handler
+        // runs. The commit is checked against every commit after readTs, and pruning keeps the
+        // commit log (and storage history) from the oldest pinned snapshot on: unpinned while
+        // the commit waits, the entries it must be checked against could be trimmed away first
+        // (see commitLog.ts for the lost update that follows).
+        const readTs = this.latest;
+        const release = this.snapshots.pin(readTs);
+        try {
+          const outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
+          return { value: outcome.value, committed: await this.commit(outcome.txn) };
+        } finally {
+          release();
+        }
+      };
+      const { value, committed }: { value: Value; committed: CommitResult } =
+        lane === null ? await once() : await this.retryLanes.run(lane, once);
       if (committed.ok) return { value, ts: committed.ts };
       if (attempt >= LIMITS.maxMutationRetries) throw conflictError(path, committed.conflict.indexId, attempt + 1);
       this.stats.conflictRetries += 1;
+      if (attempt + 1 >= RETRIES_BEFORE_LANE) {
+        lane = laneOf(committed.conflict); // see retryLanes.ts; the lane paces it, no backoff
+        continue;
+      }
       const backoff = Math.min(2 ** attempt, 128) * Math.random();
       await new Promise((resolve) => setTimeout(resolve, backoff));
     }
@@ -368,6 +386,24 @@ export class Engine {
     this.maybePrune();
   }
 
+  /**
+   * Learns of the commits other engines sharing this database made since this one last looked,
+   * and re-runs the live queries they touch.
+   */
+  refreshFromStorage(): Promise<void> {
+    return this.committer.refresh();
+  }
+
+  /**
+   * Read-your-writes across nodes: resolves once this engine has learned of every commit up to
+   * `ts` (a timestamp a client saw on another node) and its live queries are published at it.
+   * If storage itself is behind `ts` (the client saw another database), it stops waiting there.
+   */
+  async catchUpTo(ts: Timestamp): Promise<void> {
+    if (this.latest < ts) await this.committer.refresh();
+    await this.subscriptions.waitPublished(Math.min(ts, this.latest));
+  }
+
   /** Checks commits after `since` against a read set (for queries that just finished). */
   firstConflictSince(readSet: ReadSet, since: Timestamp) {
     return this.commitLog.firstConflict(readSet, since);
@@ -436,6 +472,31 @@ export class Engine {
       .finally(() => (this.pruning = null));
   }
 
+  /**
+   * With a storage other engines share (it can notify of commits), learns of their commits on
+   * every notification and, because notifications can be lost, every `pollIntervalMs` too.
+   * Refreshes never overlap: one that is asked for while another runs is folded into the next.
+   */
+  private watchOtherEngines(raw: Storage): void {
+    if (!raw.watchCommits) return;
+    let pending = false;
+    const refresh = () => {
+      if (pending || this.closed) return;
+      pending = true;
+      void this.committer
+        .refresh()
+        .catch((error) => this.logError("Reading other nodes' commits failed (will retry)", error))
+        .finally(() => (pending = false));
+    };
+    const stopWatching = raw.watchCommits(refresh);
+    const poll = setInterval(refresh, this.options.pollIntervalMs ?? 200);
+    poll.unref?.();
+    this.stopWatching = () => {
+      stopWatching();
+      clearInterval(poll);
+    };
+  }
+
   /** Periodic housekeeping that no request triggers: expiring request-deduplication records. */
   private startMaintenance(): void {
     const run = async () => {
@@ -454,6 +515,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.maintenance);
+    this.stopWatching?.();
     await this.scheduler.stop();
     this.subscriptions.close();
     await this.committer.idle();
@@ -461,6 +523,12 @@ export class Engine {
     this.closed = true;
     await this.storage.close();
   }
+}
+
+/** The retry lane of a conflict: the key it lost on (a hot counter's own document or range). */
+function laneOf(conflict: Conflict): string {
+  if (conflict.indexId === null) return "(history)";
+  return conflict.key ? `${conflict.indexId}:${Buffer.from(conflict.key).toString("hex")}` : conflict.indexId;
 }
 
 function conflictError(what: string, indexId: string | null, attempts: number): Error {

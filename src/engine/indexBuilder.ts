@@ -4,7 +4,7 @@
  * latest timestamp; the catalog records it as built only once its entries are durable, so a
  * crash mid-build leaves it unrecorded and it is built again at the next start.
  */
-import type { IndexWrite, Storage, Timestamp } from "../storage/types.js";
+import { isCommitOutcomeUnknown, type CommitPlanner, type IndexWrite, type Storage, type Timestamp } from "../storage/types.js";
 import type { Catalog, IndexInfo } from "./catalog.js";
 import { indexKeyOf } from "./documents.js";
 import { Transaction } from "./transaction.js";
@@ -36,18 +36,34 @@ export async function buildIndexes(
       }
       const snapshot = latest;
       let raced = false;
-      const { view, written } = await storage.commitBatch(snapshot, (view) => {
+      const id = `index-build-${index.id}-${Date.now()}-${attempt}`;
+      const log = encodeWriteSet(new Map([[index.id, writes.map((write) => write.key)]]));
+      const landedAt = await commitOrFind(storage, id, snapshot, (view) => {
         raced = view.trimmedThrough > snapshot ||
           view.commits.some((commit) => commit.ts > snapshot && decodeWriteSet(commit.log).has(byCreationTime.id));
         if (raced || writes.length === 0) return [];
-        const log = encodeWriteSet(new Map([[index.id, writes.map((write) => write.key)]]));
-        return [{ ts: view.latest + 1, id: `index-build-${index.id}-${Date.now()}`, documents: [], indexes: writes, log }];
+        return [{ ts: view.latest + 1, id, documents: [], indexes: writes, log }];
       });
-      latest = written[0]?.ts ?? view.latest;
+      if (landedAt === null) continue; // an unknown outcome that did not land: build again
+      latest = landedAt;
       if (!raced) break;
       if (attempt >= 16) throw new Error(`Building index ${index.id} kept racing with writes to its table; try again when writes are quieter.`);
     }
   }
   await catalog.markIndexesBuilt(stale, dropped);
   return latest;
+}
+
+/**
+ * Commits one planned batch; returns the latest timestamp afterwards, or `null` if the outcome
+ * was unknown and the commit did not land. An unknown outcome is resolved with `findCommits`.
+ */
+async function commitOrFind(storage: Storage, id: string, since: Timestamp, plan: CommitPlanner): Promise<Timestamp | null> {
+  try {
+    const { view, written } = await storage.commitBatch(since, plan);
+    return written[written.length - 1]?.ts ?? view.latest;
+  } catch (error) {
+    if (!isCommitOutcomeUnknown(error)) throw error;
+    return (await storage.findCommits([id])).get(id) ?? null;
+  }
 }

@@ -123,6 +123,11 @@ export class Subscriptions {
     this.scheduleFlush();
   }
 
+  /** Resolves once every live query is published at `ts` or later. */
+  async waitPublished(ts: Timestamp): Promise<void> {
+    while (this.published < ts && !this.closed) await this.nextFlush();
+  }
+
   /** Commits happened that cannot be known (see `CommitterHost.lostTrack`): re-run every live query. */
   invalidateAll(): void {
     for (const query of this.live.values()) query.dirty = true;

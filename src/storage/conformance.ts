@@ -11,6 +11,7 @@ import { put, remove, entry, keysOf, commit, commitAll, type SuiteContext } from
 import { readSnapshot } from "./conformance/history.js";
 import { scanTests } from "./conformance/scan.js";
 import { pruneTests } from "./conformance/prune.js";
+import { commitLogTests, sharingTests } from "./conformance/sharing.js";
 
 export interface StorageUnderTest {
   /** A fresh, empty storage. */
@@ -19,6 +20,11 @@ export interface StorageUnderTest {
   reopen?: () => Promise<Storage>;
   /** Stored version counts over all snapshots, to check that pruning frees space. Optional. */
   countVersions?: (storage: Storage) => Promise<{ documents: number; indexEntries: number }>;
+  /**
+   * Opens a second connection to the same database while the first is open, as a second
+   * engine would (a hot reload's new engine, another node). Tests of racing writers need it.
+   */
+  openSecond?: () => Promise<Storage>;
   /** Frees what the storage left behind (files, schemas). Runs after the suite closed it. */
   cleanup(): Promise<void>;
 }
@@ -47,6 +53,10 @@ export function storageConformanceSuite(name: string, makeStorage: () => Promise
         return current;
       },
       countVersions: () => target?.countVersions?.(current),
+      openSecond(skip) {
+        const open = target?.openSecond ?? skip("this storage cannot open a second connection to the same database");
+        return open();
+      },
     };
 
     beforeEach(async () => {
@@ -66,6 +76,8 @@ export function storageConformanceSuite(name: string, makeStorage: () => Promise
     describe("dropIndex", () => dropIndexTests(ctx));
     describe("pruneHistory", () => pruneTests(ctx));
     describe("metadata", () => metaTests(ctx));
+    describe("commit log", () => commitLogTests(ctx));
+    describe("several writers and readers", () => sharingTests(ctx));
   });
 }
 

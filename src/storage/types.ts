@@ -230,6 +230,14 @@ export interface Storage {
   findCommits(ids: readonly string[]): Promise<Map<string, Timestamp>>;
 
   /**
+   * Optional, for storages that several engines share across processes or machines: calls
+   * `listener` soon after any writer commits (PostgreSQL: LISTEN/NOTIFY). Notifications may be
+   * late, merged or lost; an engine whose storage has this method also polls `commitsSince`
+   * every `pollIntervalMs` and after every reconnect. Returns a function that stops watching.
+   */
+  watchCommits?(listener: () => void): () => void;
+
+  /**
    * Removes every entry of an index (all versions). Used when an index is dropped or its
    * definition changed and it is about to be rebuilt.
    */

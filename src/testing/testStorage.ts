@@ -27,3 +27,12 @@ export async function openTestStorage(option?: TestStorageOption): Promise<Stora
       throw new Error(`WALKIN_TEST_STORAGE="${kind}" is not a test storage; use "sqlite" (the default) or "latency".`);
   }
 }
+
+/**
+ * `storage` as the test environment wants it: behind `withLatency` when
+ * `WALKIN_TEST_STORAGE=latency`, as it is otherwise. For tests that open a storage of their own
+ * (a file, to reopen it) but should still run at latency in that suite.
+ */
+export function withTestLatency(storage: Storage): Storage {
+  return process.env["WALKIN_TEST_STORAGE"] === "latency" ? withLatency(storage, { read: [0, 3], commit: 4 }) : storage;
+}

@@ -116,6 +116,7 @@ export class Connection {
     if (this.phase.kind === "awaitingConnect") {
       if (message.type !== "Connect") return this.fatal(`the first message must be Connect, received ${message.type}`);
       this.phase = { kind: "connected", clientId: message.clientId };
+      this.catchUpTo(message.maxObservedTimestamp);
       return;
     }
     switch (message.type) {
@@ -138,6 +139,17 @@ export class Connection {
       default:
         message satisfies never;
     }
+  }
+
+  /**
+   * Read-your-writes when a client moves between nodes: it saw timestamp `seen` on another
+   * node, so nothing is answered here from an older snapshot. Every later query-set change and
+   * mutation of this connection waits until this node has caught up to `seen`.
+   */
+  private catchUpTo(seen: number | undefined): void {
+    if (seen === undefined || seen <= this.publishedTs()) return;
+    const caughtUp = this.enqueueControl(() => this.host.engines.current.catchUpTo(seen), undefined);
+    this.mutations = this.mutations.then(() => caughtUp);
   }
 
   // ------------------------------------------------------------------ query set and auth

@@ -9,6 +9,8 @@ export interface SuiteContext {
   readonly storage: Storage;
   /** Closes the storage and opens the same data again; skips the test if the target cannot. */
   reopen(skip: (note?: string) => never): Promise<Storage>;
+  /** A second connection to the same database; skips the test if the target cannot open one. */
+  openSecond(skip: (note?: string) => never): Promise<Storage>;
   /** Stored version counts, if the target provides a hook for them. */
   countVersions(): Promise<{ documents: number; indexEntries: number }> | undefined;
 }
