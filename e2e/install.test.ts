@@ -14,6 +14,7 @@ import { spawn, spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -66,6 +67,25 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe("Node 20", () => {
+  // npm's own semver (a dependency of the tools here), to read engines ranges as npm does.
+  const semver = createRequire(import.meta.url)("semver") as { satisfies(version: string, range: string): boolean };
+
+  it("is enough for every dependency: what an app installs supports all of Node 20 (package.json says >=20), and nothing installed here warns EBADENGINE", async () => {
+    const lock = JSON.parse(await readFile(path.join(REPO, "package-lock.json"), "utf8")) as {
+      packages: Record<string, { dev?: boolean; optional?: boolean; engines?: { node?: string } }>;
+    };
+    const pkg = JSON.parse(await readFile(path.join(REPO, "package.json"), "utf8")) as { engines: { node: string } };
+    expect(pkg.engines.node).toBe(">=20");
+    const refusing = (version: string, which: (p: { dev?: boolean }) => boolean) =>
+      Object.entries(lock.packages)
+        .filter(([name, p]) => name !== "" && which(p) && p.engines?.node && !semver.satisfies(version, p.engines.node))
+        .map(([name, p]) => `${name} wants Node ${p.engines!.node}`);
+    expect(refusing("20.0.0", (p) => !p.dev)).toEqual([]);
+    expect(refusing(process.versions.node, () => true)).toEqual([]);
+  });
 });
 
 describe("the package, packed and installed into a fresh app", () => {
