@@ -3,7 +3,7 @@
  */
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { buildChat, startChat, type ChatApp } from "./chatApp.js";
 import { launchBrowser, screenshot } from "./browser.js";
 import { authors, nameOf, open as openTab, patiently, send } from "./chatPage.js";
@@ -69,6 +69,12 @@ describe("the chat example", { timeout: 90_000 }, () => {
     await page.getByRole("button", { name: "Rename" }).click();
     await expect.poll(() => page.locator(".name-error[role=alert]").innerText(), patiently).toBe("Names are 1 to 40 characters.");
     await screenshot(page, "chat-validation");
+    // The next success clears the errors of what was tried before.
+    await page.getByLabel("Message").fill("   ");
+    await page.getByRole("button", { name: "Send" }).click();
+    await expect.poll(() => page.locator(".send-error[role=alert]").count(), patiently).toBe(1);
+    await send(page, "this one works");
+    await expect.poll(() => page.locator("[role=alert]").count(), patiently).toBe(0);
     await context.close();
   });
 
@@ -105,6 +111,28 @@ describe("the chat example", { timeout: 90_000 }, () => {
     await expect.poll(() => nameOf(b), patiently).toBe(before);
     expect(await b.inputValue("select[aria-label='Session scope']")).toBe("browser");
     await screenshot(b, "chat-per-browser");
+    await context.close();
+  });
+
+  it("shows a message sent while offline as pending, and delivers it once when the server is back", async () => {
+    const context = await browser.newContext();
+    const page = await open(context);
+    await app.down();
+    await page.waitForFunction(() => document.querySelector(".status")?.textContent !== "live", undefined, patiently);
+    await page.getByLabel("Message").fill("sent while offline");
+    await page.getByRole("button", { name: "Send" }).click();
+    await expect.poll(() => page.locator(".messages li.pending").innerText(), patiently).toContain("waiting for connection");
+    expect(await page.locator(".messages li.pending .pending-body").innerText()).toBe("sent while offline");
+    expect(await page.getByLabel("Message").inputValue()).toBe("");
+    await screenshot(page, "chat-offline-pending");
+
+    await app.up();
+    await page.waitForFunction(() => [...document.querySelectorAll(".messages .body")].some((e) => e.textContent === "sent while offline"), undefined, { timeout: 30_000 });
+    await expect.poll(() => page.locator(".messages li.pending").count(), patiently).toBe(0);
+    const count = (p: Page) => p.locator(".messages .body", { hasText: "sent while offline" }).count();
+    expect(await count(page)).toBe(1);
+    const other = await open(context);
+    await expect.poll(() => count(other), patiently).toBe(1);
     await context.close();
   });
 

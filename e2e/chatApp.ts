@@ -23,6 +23,10 @@ const lock = join(tmpdir(), "walkin-e2e-chat-build.lock");
 export interface ChatApp {
   url: string;
   restart(): Promise<void>;
+  /** Stops the server (clients see it go away) until `up()`. */
+  down(): Promise<void>;
+  /** Starts it again on the same port and database. */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -109,6 +113,10 @@ export async function startChat(options: StartOptions = {}): Promise<ChatApp> {
     url,
     restart: async () => {
       await stopServer();
+      await launch();
+    },
+    down: stopServer,
+    up: async () => {
       await launch();
     },
     stop: async () => {

@@ -80,10 +80,14 @@ describe("accounts in the chat example", { timeout: 120_000 }, () => {
 
     // Two sessions; the laptop revokes the phone's.
     await expect.poll(() => laptop.locator(".sessions .session").count(), patiently).toBe(2);
-    expect(await laptop.locator(".sessions .session").allInnerTexts()).toEqual(expect.arrayContaining([expect.stringContaining("Chrome on Linux")]));
+    // Two tabs of one browser: told apart by the address, the sign-in time and a session tag.
+    const rows = await laptop.locator(".sessions .session").allInnerTexts();
+    for (const row of rows) expect(row).toMatch(/Chrome \d+ on Linux[\s\S]*IP 127\.0\.0\.1 · session #\w{4}/);
+    expect(new Set(rows.map((r) => /session #(\w{4})/.exec(r)?.[1])).size).toBe(2);
     await screenshot(laptop, "chat-sessions");
     await laptop.locator(".sessions .session:not(.current)").getByRole("button", { name: "Revoke" }).click();
-    // The phone becomes a fresh guest with a new generated name, without a reload.
+    // The phone says what happened, and becomes a fresh guest with a new generated name, without a reload.
+    await expect.poll(() => phone.locator(".notice.signed-out").innerText(), patiently).toContain("This device was signed out.");
     await expect.poll(() => kindOf(phone), patiently).toBe("guest");
     await expect.poll(async () => (await userIdOf(phone)) !== "" && (await userIdOf(phone)) !== (await userIdOf(laptop)), patiently).toBe(true);
     expect(await nameOf(phone)).not.toBe("Grace");
@@ -104,6 +108,8 @@ describe("accounts in the chat example", { timeout: 120_000 }, () => {
     await page.locator(".account").getByRole("button", { name: "Sign out" }).click();
     await expect.poll(() => kindOf(page), patiently).toBe("guest");
     await expect.poll(async () => (await userIdOf(page)) !== "" && (await userIdOf(page)) !== id, patiently).toBe(true);
+    // Its own sign-out needs no notice.
+    expect(await page.locator(".notice.signed-out").count()).toBe(0);
     expect(await nameOf(page)).not.toBe("Katherine");
     expect(await page.locator(".sessions").count()).toBe(0);
     await screenshot(page, "chat-signed-out");

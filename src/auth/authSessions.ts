@@ -42,6 +42,7 @@ export interface AuthSessionDoc extends GenericDocument {
   expiresAt: number;
   absoluteExpiresAt: number;
   userAgent?: string;
+  ipAddress?: string;
   clientSessionId?: SessionId;
 }
 
@@ -107,7 +108,7 @@ export async function endAuthSession(db: Db, session: AuthSessionDoc, now: numbe
 export async function createSession(
   db: Db,
   config: ResolvedAuthConfig,
-  input: { userId: Id<"users">; provider: string; isAnonymous: boolean; hashes: TokenHashes; now: number; userAgent?: string | null; clientSessionId?: SessionId | null },
+  input: { userId: Id<"users">; provider: string; isAnonymous: boolean; hashes: TokenHashes; now: number; userAgent?: string | null; ipAddress?: string | null; clientSessionId?: SessionId | null },
 ): Promise<Id<"authSessions">> {
   const { now } = input;
   const absoluteExpiresAt = input.isAnonymous ? NEVER : now + config.session.totalDurationMs;
@@ -122,6 +123,7 @@ export async function createSession(
     expiresAt: Math.min(absoluteExpiresAt, now + idleLimit(input.isAnonymous, config)),
     absoluteExpiresAt,
     ...(input.userAgent ? { userAgent: input.userAgent.slice(0, 256) } : {}),
+    ...(input.ipAddress ? { ipAddress: input.ipAddress.slice(0, 64) } : {}),
     ...(input.clientSessionId ? { clientSessionId: input.clientSessionId } : {}),
   });
   return id as Id<"authSessions">;
@@ -161,6 +163,7 @@ export function describeSession(session: AuthSessionDoc, currentId: string | nul
     lastUsedAt: session.lastUsedAt,
     expiresAt: session.expiresAt,
     userAgent: session.userAgent ?? null,
+    ipAddress: session.ipAddress ?? null,
     isCurrent: session._id === currentId,
   };
 }

@@ -50,6 +50,8 @@ export const authTables = {
     /** Real users' sessions end by then whatever their use; anonymous ones never do (MAX_SAFE_INTEGER). */
     absoluteExpiresAt: v.number(),
     userAgent: v.optional(v.string()),
+    /** The IP address that signed in (per the `clientIp` option), to tell devices apart in session lists. */
+    ipAddress: v.optional(v.string()),
     /** The client session (walkin/sessions) that signed in anonymously: one user per client. */
     clientSessionId: v.optional(vSessionId),
   })

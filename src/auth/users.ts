@@ -86,7 +86,16 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   if (current && (await db.get(current._id))) await db.delete(current._id); // rotation: the old token ends here
   await config.callbacks.beforeSessionCreation?.(ctx, { userId }); // a throw refuses the sign-in: nothing is written
   const clientSessionId = input.clientSession?.to ?? input.clientSession?.from ?? null;
-  await createSession(db, config, { userId, provider: input.provider, isAnonymous, hashes: input.hashes, now, userAgent: input.userAgent, clientSessionId });
+  await createSession(db, config, {
+    userId,
+    provider: input.provider,
+    isAnonymous,
+    hashes: input.hashes,
+    now,
+    userAgent: input.userAgent,
+    ipAddress: input.clientIp,
+    clientSessionId,
+  });
   await carryClientSession(ctx, config, input.clientSession);
   return { kind: "signedIn", userId, isAnonymous };
 }

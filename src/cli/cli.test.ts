@@ -256,10 +256,51 @@ describe("walkin dev", () => {
     await cli.waitFor(/✔ Functions ready/, mark);
     expect(await (await fetch(`${url}/hello`)).text()).toBe("v2");
 
+    // One Ctrl-C under `npm run dev` arrives twice (from the terminal and forwarded by npm):
+    // still one clean shutdown.
+    cli.child.kill("SIGINT");
+    cli.child.kill("SIGINT");
+    expect(await cli.exited).toBe(0);
+    expect(cli.output).not.toContain("without a clean shutdown");
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reports type errors as file:line:column without blocking the new version, and says when they are fixed", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-dev-types-"));
+    const tsconfig = JSON.parse(await readFile(path.join(project, "tsconfig.json"), "utf8")) as { include: string[] };
+    tsconfig.include = ["functions"];
+    await writeProject(dir, {
+      "package.json": `{ "type": "module" }\n`,
+      "tsconfig.json": JSON.stringify(tsconfig),
+      "functions/schema.ts": SCHEMA,
+      "functions/messages.ts": messagesModule("m.body"),
+    });
+    const messagesFile = path.join(dir, "functions", "messages.ts");
+    const cli = (running = new Cli(["dev", "--port", "0", "--db", path.join(dir, "db", "data.sqlite")], dir));
+    const [, url] = await cli.waitFor(/Walk-in dev server: (http:\/\/\S+)/);
+
+    // `m.body.length` is a number where the handler promises strings: a type error, not a load error.
+    let mark = cli.output.length;
+    await writeFile(messagesFile, messagesModule("m.body.length"));
+    await cli.waitFor(/✔ Functions ready/, mark);
+    const [, line, message] = await cli.waitFor(/✖ functions\/messages\.ts:(\d+):\d+ {2}(.*)/, mark, 60_000);
+    expect(Number(line)).toBe(8);
+    expect(message).toMatch(/Type 'number\[\]' is not assignable to type 'string\[\]'.*\(TS2322\)/);
+    await cli.waitFor(/1 type error in the functions: they still run/, mark);
+    // Not blocked: the new version serves.
+    await call(url!, "mutation", "messages:send", { body: "four" });
+    expect(await call(url!, "query", "messages:list")).toEqual([4]);
+
+    // Fixed: the errors are cleared.
+    mark = cli.output.length;
+    await writeFile(messagesFile, messagesModule("m.body"));
+    await cli.waitFor(/✔ No type errors in the functions/, mark, 60_000);
+    expect(cli.output.slice(mark)).not.toContain("✖");
+
     cli.child.kill("SIGINT");
     expect(await cli.exited).toBe(0);
     await rm(dir, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it("waits for a fix when the first version does not load", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-dev-"));

@@ -1,13 +1,15 @@
 /**
- * The `walkin` command line: argument parsing, help, and dispatch to `dev`, `start` and
- * `codegen`. `bin/walkin.js` calls `main` and exits with the code it resolves to; `dev` and
+ * The `walkin` command line: argument parsing, help, and dispatch to `init`, `dev`, `start`
+ * and `codegen`. `bin/walkin.js` calls `main` and exits with the code it resolves to; `dev` and
  * `start` resolve only after a SIGINT / SIGTERM has shut the server and engine down.
  */
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CodegenError, writeGenerated } from "./codegen.js";
 import { createOutput, type Output } from "./output.js";
+import { shutdownOnSignals } from "./signals.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | undefined>;
@@ -18,7 +20,9 @@ interface Command {
   /** Flag → description, in help order. */
   help: Array<[flag: string, description: string]>;
   examples: string[];
-  run(values: Values, output: Output): Promise<number>;
+  /** The positional arguments it takes, for usage lines (none when absent). */
+  positionals?: string;
+  run(values: Values, output: Output, positionals: string[]): Promise<number>;
 }
 
 const DIR_HELP: [string, string] = ["--dir <path>", "functions directory (default: functions)"];
@@ -38,11 +42,19 @@ const SERVER_HELP: Array<[string, string]> = [
 ];
 
 const COMMANDS: Record<string, Command> = {
+  init: {
+    summary: "Create an app (functions, a React page on Vite) in a folder, or add to the current one",
+    options: {},
+    help: [],
+    positionals: "[folder]",
+    examples: ["walkin init my-app", "walkin init"],
+    run: runInit,
+  },
   dev: {
     summary: "Run the dev server: generate code, serve, and reload on every change",
-    options: SERVER_OPTIONS,
-    help: SERVER_HELP,
-    examples: ["walkin dev", "walkin dev --port 0 --static dist", "walkin dev --dir backend --db /tmp/app.sqlite"],
+    options: { ...SERVER_OPTIONS, run: { type: "string" } },
+    help: [...SERVER_HELP, ["--run <command>", 'also run this command (e.g. "vite"), stopped with the server']],
+    examples: ["walkin dev", 'walkin dev --run "vite --port 5173"', "walkin dev --port 0 --static dist", "walkin dev --dir backend --db /tmp/app.sqlite"],
     run: (values, output) => runServer(values, output, true),
   },
   start: {
@@ -83,14 +95,16 @@ export async function main(argv: readonly string[], output: Output = createOutpu
     return 1;
   }
   let values: Values;
+  let positionals: string[];
   try {
     const parsed = parseArgs({
       args: [...rest],
       options: { ...command.options, help: { type: "boolean", short: "h" } },
       strict: true,
-      allowPositionals: false,
+      allowPositionals: command.positionals !== undefined,
     });
     values = parsed.values as Values;
+    positionals = parsed.positionals;
   } catch (error) {
     // parseArgs explains `--` for positionals; our commands take none, so keep the first sentence.
     const reason = (error as Error).message.split(/\. To specify|\n/)[0]!.replace(/\.?$/, ".");
@@ -101,7 +115,31 @@ export async function main(argv: readonly string[], output: Output = createOutpu
     output.info(commandHelp(name, command, output));
     return 0;
   }
-  return command.run(values, output);
+  return command.run(values, output, positionals);
+}
+
+async function runInit(_values: Values, output: Output, positionals: string[]): Promise<number> {
+  if (positionals.length > 1) {
+    output.error(`walkin init takes one folder, not ${positionals.length}. Quote a name with spaces.`);
+    return 1;
+  }
+  const folder = positionals[0] ?? ".";
+  const { initApp, InitError } = await import("./init.js");
+  try {
+    const { created, kept, addedToPackageJson } = await initApp(folder);
+    for (const file of created) output.success(`Created ${path.join(folder, file)}`);
+    for (const file of kept) output.info(output.style("dim", `  Kept ${path.join(folder, file)} (it exists)`));
+    if (addedToPackageJson.length > 0) output.success(`Added to ${path.join(folder, "package.json")}: ${addedToPackageJson.join(", ")}`);
+    const cd = path.resolve(folder) === process.cwd() ? "" : `cd ${folder} && `;
+    output.info(["", "Next:", `  ${cd}npm install && npm run dev`, "and open http://localhost:5173 (the guide: docs/getting-started.md)."].join("\n"));
+    return 0;
+  } catch (error) {
+    if (error instanceof InitError) {
+      output.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
 }
 
 async function runCodegen(values: Values, output: Output): Promise<number> {
@@ -144,27 +182,48 @@ async function runServer(values: Values, output: Output, dev: boolean): Promise<
     output,
   });
   if (!serving) return 1;
+  const companion = typeof values["run"] === "string" ? runCompanion(values["run"], output) : null;
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
+    const onSignal = shutdownOnSignals({
+      stop() {
+        output.info(output.style("dim", "Shutting down… (Ctrl-C again to exit at once)"));
+        companion?.stop();
+        serving.close().then(
+          () => resolve(0),
+          (error: unknown) => {
+            output.error(`Shutdown failed: ${(error as Error)?.stack ?? String(error)}`);
+            resolve(1);
+          },
+        );
+      },
+      forceExit(signal) {
+        companion?.stop();
         output.warn(`${signal} again: exiting without a clean shutdown.`);
         resolve(130);
-        return;
-      }
-      stopping = true;
-      output.info(output.style("dim", "Shutting down…"));
-      serving.close().then(
-        () => resolve(0),
-        (error: unknown) => {
-          output.error(`Shutdown failed: ${(error as Error)?.stack ?? String(error)}`);
-          resolve(1);
-        },
-      );
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+      },
+    });
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   });
+}
+
+/**
+ * `walkin dev --run <command>`: a command run beside the server through the shell (so npm
+ * scripts' PATH finds `vite`), stopped with it. Its exit does not stop the server.
+ */
+function runCompanion(command: string, output: Output): { stop(): void } {
+  const child = spawn(command, { shell: true, stdio: "inherit" });
+  let stopping = false;
+  child.on("error", (error) => output.warn(`Could not run "${command}": ${error.message}`));
+  child.on("exit", (code, signal) => {
+    if (!stopping && code !== 0) output.warn(`"${command}" exited with ${signal ?? `code ${code}`}; the Walk-in server keeps running.`);
+  });
+  return {
+    stop() {
+      stopping = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    },
+  };
 }
 
 function rootHelp(output: Output): string {
@@ -187,7 +246,7 @@ function commandHelp(name: string, command: Command, output: Output): string {
   return [
     `${output.style("bold", `walkin ${name}`)}: ${command.summary}`,
     "",
-    `Usage: walkin ${name} [options]`,
+    `Usage: walkin ${name}${command.positionals ? ` ${command.positionals}` : ""} [options]`,
     "",
     "Options:",
     ...rows.map(([flag, description]) => `  ${flag.padEnd(width)}  ${description}`),

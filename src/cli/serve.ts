@@ -10,6 +10,7 @@
  *  2. `server.setEngine(new)`: new requests and subscriptions go to the new engine;
  *  3. close the old engine (and its storage), then switch off the old modules' loader hooks.
  * Reloads never overlap: changes that arrive during one are folded into one more reload.
+ * After a version is served, its type check runs in the background (typecheck.ts).
  */
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -23,6 +24,7 @@ import { resolveLimits } from "../transport/limits.js";
 import { CodegenError, findModules, listFunctionFiles, writeGenerated, type ModuleScan } from "./codegen.js";
 import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
 import type { Output } from "./output.js";
+import { FunctionsTypeChecker } from "./typecheck.js";
 import { watchDirectory, type Watcher } from "./watch.js";
 
 export interface ServeOptions {
@@ -95,6 +97,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
   let again = false;
   /** The server could not listen (port taken…): nothing to wait for. */
   let listenFailed = false;
+  const typeChecker = options.dev ? new FunctionsTypeChecker(dir, output) : null;
 
   /** Builds and installs one generation; false when it failed (and was reported). */
   async function build(): Promise<boolean> {
@@ -180,17 +183,18 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
         });
         if (!ok && !closed && !listenFailed) output.info(output.style("dim", hadServer ? "  Still serving the last good version." : "  Waiting for changes…"));
         if (ok && !hadServer && server) printUrl(server, options);
+        if (ok && !again && !closed) typeChecker?.check();
       } while (again && !closed);
       inFlight = null;
     })();
   }
 
   if (options.dev) {
-    watcher = watchDirectory(dir, reload, { onError: (e) => output.warn(`Watching ${dir} failed: ${e.message}`) });
+    watcher = await watchDirectory(dir, reload, { onError: (e) => output.warn(`Watching ${dir} failed: ${e.message}`) });
     reload();
     await inFlight;
     if (listenFailed) {
-      watcher.close();
+      await watcher.close();
       return null;
     }
   } else if (await build()) {
@@ -202,8 +206,9 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
   return {
     async close() {
       closed = true;
-      watcher?.close();
+      await watcher?.close();
       await inFlight;
+      typeChecker?.cancel();
       await server?.close();
       await current?.engine.close();
       await current?.functions.release();

@@ -5,7 +5,7 @@
 import { encodeIndexKey } from "../values/indexKey.js";
 import { decodeValueFromString, encodeValueToString } from "../values/json.js";
 import type { Value } from "../values/index.js";
-import type { IndexInfo, TableInfo } from "./catalog.js";
+import type { IndexInfo } from "./catalog.js";
 
 export interface Doc {
   _id: string;
@@ -36,13 +36,6 @@ export function getFieldPath(doc: Record<string, Value | undefined>, path: strin
 
 export function indexKeyOf(index: IndexInfo, doc: Doc): Uint8Array {
   return encodeIndexKey(index.fields.map((field) => getFieldPath(doc, field)));
-}
-
-/** Every index key of a document, per index. */
-export function indexKeysOf(table: TableInfo, doc: Doc): Array<[IndexInfo, Uint8Array]> {
-  const keys: Array<[IndexInfo, Uint8Array]> = [];
-  for (const index of table.indexes.values()) keys.push([index, indexKeyOf(index, doc)]);
-  return keys;
 }
 
 /** The `by_id` key of an ID: what `get(id)` records in the read set. */

@@ -35,7 +35,8 @@ it("every acknowledged mutation survives kill -9 of the server process", async (
   dir = mkdtempSync(join(tmpdir(), "walkin-kill-"));
   const file = join(dir, "db.sqlite");
   const acked = [...(await runAndKill(file, 25)), ...(await runAndKill(file, 40))];
-  const engine = await Engine.open({ storage: withTestLatency(await openSqliteStorage({ filename: file })), schema: durabilitySchema, modules: durabilityModules, runScheduler: false });
+  const storage = withTestLatency(await openSqliteStorage({ filename: file }));
+  const engine = await Engine.open({ storage, schema: durabilitySchema, modules: durabilityModules, runScheduler: false });
   const stored = new Set((await engine.runQuery("notes:all", {})) as string[]);
   await engine.close();
   for (const id of acked) expect(stored.has(id)).toBe(true);

@@ -28,11 +28,11 @@ export class FunctionRegistry {
     if (!isRegisteredFunction(fn) || (fromClient && fn.visibility === "internal")) {
       const hint = module
         ? `Module "${modulePath}" has no public ${type} "${exportName}".`
-        : `There is no module "${modulePath}" in functions/.`;
+        : `There is no module "${modulePath}" in functions/.${dotHint(path)}`;
       throw walkinError("UNKNOWN_FUNCTION", `Unknown function "${path}". ${hint}`);
     }
     if (fn.type !== type) {
-      throw walkinError("UNKNOWN_FUNCTION", `"${path}" is a ${fn.type}, not a ${type}. Call it with the matching method (e.g. ${fn.type === "query" ? "useQuery / client.query" : fn.type === "mutation" ? "useMutation / client.mutation" : "useAction / client.action"}).`);
+      throw walkinError("WRONG_FUNCTION_TYPE", `"${path}" is a ${fn.type}, not a ${type}: call it with ${CALLED_WITH[fn.type]}.`);
     }
     return fn;
   }
@@ -45,6 +45,19 @@ export class FunctionRegistry {
       }
     }
   }
+}
+
+const CALLED_WITH: Record<FunctionType, string> = {
+  query: "useQuery / client.query",
+  mutation: "useMutation / client.mutation",
+  action: "useAction / client.action",
+};
+
+/** `"messages.list"` → a hint that the separator is `:`. */
+function dotHint(path: string): string {
+  const dot = path.lastIndexOf(".");
+  if (path.includes(":") || dot <= 0 || dot === path.length - 1) return "";
+  return ` Function paths separate the module from the export with ":": did you mean "${path.slice(0, dot)}:${path.slice(dot + 1)}"?`;
 }
 
 function splitOnce(path: string): [string, string] {

@@ -10,7 +10,8 @@
  *   instead of silently reading a wrong document, and lets `v.id("users")` check the table.
  * - The checksum turns a truncated or mistyped ID into "malformed ID" rather than "not found".
  *
- * Table numbers come from the engine's table registry (`tableRegistry.ts`) and never change.
+ * Table numbers come from the engine's catalog (`catalog.ts`, kept in storage metadata) and never
+ * change.
  */
 import { randomBytes } from "node:crypto";
 

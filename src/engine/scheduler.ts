@@ -18,7 +18,6 @@
  * Crons (cron.ts) feed the same table, so they inherit the same guarantees.
  */
 import { walkinError } from "../values/index.js";
-import type { Value } from "../values/index.js";
 import { getFunctionName } from "../server/api.js";
 import type { Engine } from "./engine.js";
 import type { Transaction } from "./transaction.js";

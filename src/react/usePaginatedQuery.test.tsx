@@ -91,7 +91,7 @@ describe("usePaginatedQuery", () => {
     expect(result.current.results).toEqual(["m3", "m2"]);
   });
 
-  it('does nothing when skipped, and starts over when the args change', async () => {
+  it("does nothing when skipped, and starts over when the args change", async () => {
     await seed("one", ["a1", "a2", "a3"]);
     await seed("two", ["b1"]);
     const { result, rerender } = renderHook(({ channel }) => usePages(channel), {

@@ -68,4 +68,3 @@ export function findEngineHooks(modules: Record<string, Record<string, unknown>>
   return { authenticate: authenticate?.hook, crons };
 }
 
-

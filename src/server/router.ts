@@ -106,7 +106,9 @@ export class HttpRouter {
     if (isReservedApiPath(where)) {
       throw walkinError("MISUSE", `http.route(): "${where}" is reserved: Walk-in serves /api/* itself (only /api/auth/* is left to walkin/auth's routes). Choose another path, e.g. "/webhooks${where.slice(4) || "/"}".`);
     }
-    const route: Route = hasPath ? { path: where, method: method as HttpMethod, handler: given.handler } : { pathPrefix: where, method: method as HttpMethod, handler: given.handler };
+    const route: Route = hasPath
+      ? { path: where, method: method as HttpMethod, handler: given.handler }
+      : { pathPrefix: where, method: method as HttpMethod, handler: given.handler };
     if (hasPath) {
       const key = `${method} ${where}`;
       if (this.exact.has(key)) throw walkinError("MISUSE", `http.route(): ${key} is already routed. Each path and method may have one handler.`);

@@ -42,6 +42,16 @@ describe("one-shot calls", () => {
     expect(await call("/api/query", { path: "messages:nope", args: {} })).toMatchObject({ status: 404, body: { status: "error", code: "UNKNOWN_FUNCTION" } });
     expect(await call("/api/query", { path: "messages:secret", args: {} })).toMatchObject({ status: 404, body: { code: "UNKNOWN_FUNCTION" } });
     expect(await call("/api/mutation", { path: "messages:record", args: { body: "x" } })).toMatchObject({ status: 404 });
+    // A query called as a mutation is not "unknown": the error names what the function is.
+    expect(await call("/api/mutation", { path: "messages:list", args: { channel: "a" } })).toMatchObject({
+      status: 400,
+      body: { code: "WRONG_FUNCTION_TYPE", message: '"messages:list" is a query, not a mutation: call it with useQuery / client.query.' },
+    });
+    // A dot where the colon goes gets a hint.
+    expect(await call("/api/query", { path: "messages.list", args: {} })).toMatchObject({
+      status: 404,
+      body: { code: "UNKNOWN_FUNCTION", message: expect.stringContaining('did you mean "messages:list"?') },
+    });
     expect(await call("/api/mutation", { path: "messages:send", args: { channel: 1, body: "x" } })).toMatchObject({ status: 400, body: { code: "INVALID_ARGUMENT" } });
     expect(await call("/api/mutation", { path: "messages:send", args: { $integer: "??" } })).toMatchObject({ status: 400, body: { code: "INVALID_ARGUMENT" } });
     expect(await call("/api/mutation", "{oops")).toMatchObject({ status: 400, body: { code: "INVALID_ARGUMENT", message: expect.stringMatching(/must be JSON/) } });

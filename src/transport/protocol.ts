@@ -329,8 +329,3 @@ function json(message: Record<string, unknown>, field: string, where: string): J
 function fail(error: string): { ok: false; error: string } {
   return { ok: false, error };
 }
-
-/** Exhaustiveness helper for `switch` over message types. */
-export function assertNever(value: never): never {
-  throw new Error(`Unexpected message: ${JSON.stringify(value)}`);
-}

@@ -26,6 +26,8 @@ export type WalkinErrorCode =
   | "NOT_UNIQUE"
   /** No such function, or a client called an internal function. */
   | "UNKNOWN_FUNCTION"
+  /** The function exists but is of another kind (a query called as a mutation, …). */
+  | "WRONG_FUNCTION_TYPE"
   /** A document, transaction or message exceeded a documented limit. */
   | "LIMIT_EXCEEDED"
   /** A mutation kept conflicting with concurrent writes and gave up after its retries. */

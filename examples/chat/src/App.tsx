@@ -1,11 +1,13 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useConnectionState, useMutation, useQuery } from "walkin/react";
-import { useAuthActions } from "walkin/auth/react";
+import { useAuth, useAuthActions } from "walkin/auth/react";
 import { api } from "../functions/_generated/api.js";
 import { AccountForm, type Flow } from "./Account";
 import { messageOf } from "./errors";
 import type { SessionMode } from "./scope";
+import { PendingMessages, usePendingSends } from "./pending";
 import { SessionsPanel } from "./Sessions";
+import { useSignedOutNotice } from "./signedOut";
 import { useAnonymousVisit } from "./visit";
 
 export function App({ mode, onModeChange }: { mode: SessionMode; onModeChange: (mode: SessionMode) => void }) {
@@ -15,18 +17,21 @@ export function App({ mode, onModeChange }: { mode: SessionMode; onModeChange: (
   const setName = useMutation(api.users.setName);
   const send = useMutation(api.messages.send);
   const { signOut } = useAuthActions();
+  const auth = useAuth();
+  const signedOut = useSignedOutNotice(auth);
   const connection = useConnectionState();
   const [draft, setDraft] = useState("");
   const [nameDraft, setNameDraft] = useState<string | null>(null);
   const [sendError, setSendError] = useState<string | null>(null);
   const [nameError, setNameError] = useState<string | null>(null);
   const [flow, setFlow] = useState<Flow | null>(null);
+  const pending = usePendingSends();
   const bottom = useRef<HTMLDivElement>(null);
   const signedUp = me ? !me.isAnonymous : false;
 
   useEffect(() => {
     bottom.current?.scrollIntoView({ block: "end" });
-  }, [messages?.length]);
+  }, [messages?.length, pending.list.length]);
   // Another user now (signed out, revoked, signed in elsewhere): drop what was typed for the last one.
   useEffect(() => {
     setNameDraft(null);
@@ -34,24 +39,34 @@ export function App({ mode, onModeChange }: { mode: SessionMode; onModeChange: (
     if (signedUp) setFlow(null);
   }, [me?._id, signedUp]);
 
+  /** Any success clears the errors shown: they are about what was tried before. */
+  function succeeded() {
+    setSendError(null);
+    setNameError(null);
+  }
+
+  // The message shows at once as pending (offline, it waits for the connection; the client
+  // sends it exactly once when it is back), and gives way to the real one when it commits.
   async function onSend(event: FormEvent) {
     event.preventDefault();
-    setSendError(null);
+    const body = draft;
+    setDraft("");
     try {
-      await send({ body: draft });
-      setDraft("");
+      await pending.track(body, send({ body }));
+      succeeded();
     } catch (e) {
       setSendError(messageOf(e));
+      setDraft((current) => (current === "" ? body : current));
     }
   }
 
   async function onRename(event: FormEvent) {
     event.preventDefault();
     if (nameDraft === null) return;
-    setNameError(null);
     try {
       await setName({ name: nameDraft });
       setNameDraft(null);
+      succeeded();
     } catch (e) {
       setNameError(messageOf(e));
     }
@@ -90,13 +105,28 @@ export function App({ mode, onModeChange }: { mode: SessionMode; onModeChange: (
               </>
             )}
             {signedUp && (
-              <button type="button" className="secondary" onClick={() => void signOut().catch((e: unknown) => setSendError(messageOf(e)))}>
+              <button type="button" className="secondary" onClick={() => void signedOut.expect(signOut()).then(succeeded, (e: unknown) => setSendError(messageOf(e)))}>
                 Sign out
               </button>
             )}
           </div>
         </header>
         {flow && !signedUp && <AccountForm flow={flow} onFlow={setFlow} onDone={() => setFlow(null)} />}
+        {signedOut.notice && (
+          <div role="status" className="notice signed-out">
+            <span>
+              <strong>This device was signed out.</strong> {signedOut.notice}
+            </span>
+            <span className="notice-actions">
+              <button type="button" className="link" onClick={() => (signedOut.dismiss(), setFlow("signIn"))}>
+                Sign in again
+              </button>
+              <button type="button" className="link" onClick={signedOut.dismiss}>
+                OK
+              </button>
+            </span>
+          </div>
+        )}
         {visit.needsCaptcha && <div id="captcha" className="captcha" />}
         {visit.error && (
           <p role="alert" className="error banner">
@@ -144,6 +174,7 @@ export function App({ mode, onModeChange }: { mode: SessionMode; onModeChange: (
               </time>
             </li>
           ))}
+          <PendingMessages pending={pending.list} author={me?.name ?? ""} connected={connection.isWebSocketConnected} />
           <div ref={bottom} />
         </ol>
         <form className="compose" onSubmit={onSend}>

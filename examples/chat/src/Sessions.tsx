@@ -4,15 +4,31 @@ import { api } from "../functions/_generated/api.js";
 import { messageOf } from "./errors";
 import type { SessionMode } from "./scope";
 
-/** "Chrome on Linux" from a user agent; the full string is in the title. */
+const BROWSERS: Array<[name: string, version: RegExp]> = [
+  ["Edge", /Edg\/(\d+)/],
+  ["Firefox", /Firefox\/(\d+)/],
+  ["Chrome", /Chrom(?:e|ium)\/(\d+)/],
+  ["Safari", /Version\/(\d+)[\d.]* (?:Mobile\/\S+ )?Safari\//],
+];
+const SYSTEMS: Array<[name: string, test: RegExp]> = [
+  ["Android", /Android/],
+  ["iOS", /iPhone|iPad/],
+  ["Windows", /Windows/],
+  ["macOS", /Mac OS X/],
+  ["ChromeOS", /CrOS/],
+  ["Linux", /Linux/],
+];
+
+/** "Chrome 131 on Linux" from a user agent; the full string is in the title. */
 function device(userAgent: string | null): string {
   if (!userAgent) return "Unknown device";
-  const browser = /Edg\//.test(userAgent) ? "Edge" : /Firefox\//.test(userAgent) ? "Firefox" : /Chrom(e|ium)\//.test(userAgent) ? "Chrome" : /Safari\//.test(userAgent) ? "Safari" : "A browser";
-  const os = /Android/.test(userAgent) ? "Android" : /iPhone|iPad/.test(userAgent) ? "iOS" : /Windows/.test(userAgent) ? "Windows" : /Mac OS X/.test(userAgent) ? "macOS" : /Linux/.test(userAgent) ? "Linux" : null;
+  const found = BROWSERS.map(([name, pattern]) => [name, pattern.exec(userAgent)?.[1]] as const).find(([, version]) => version !== undefined);
+  const browser = found ? `${found[0]} ${found[1]}` : "A browser";
+  const os = SYSTEMS.find(([, test]) => test.test(userAgent))?.[0];
   return os ? `${browser} on ${os}` : browser;
 }
 
-const when = (ms: number) => new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+const when = (ms: number) => new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" });
 
 /** The signed-up user's sessions (devices and tabs), each revocable at once. */
 export function SessionsPanel({ mode }: { mode: SessionMode }) {
@@ -34,6 +50,10 @@ export function SessionsPanel({ mode }: { mode: SessionMode }) {
               </span>
               {s.isCurrent && <span className="badge">{mode === "tab" ? "this tab" : "this browser"}</span>}
             </div>
+            {/* Two tabs of one browser share a user agent: the address, the sign-in time and the session's own tag tell them apart. */}
+            <div className="session-meta">
+              {s.ipAddress ? `IP ${s.ipAddress} · ` : ""}session #{s._id.slice(-4)}
+            </div>
             <dl>
               <dt>Signed in</dt>
               <dd>{when(s.createdAt)}</dd>
@@ -45,8 +65,10 @@ export function SessionsPanel({ mode }: { mode: SessionMode }) {
                 type="button"
                 className="danger"
                 onClick={() => {
-                  setError(null);
-                  revoke({ authSessionId: s._id }).catch((e: unknown) => setError(messageOf(e)));
+                  revoke({ authSessionId: s._id }).then(
+                    () => setError(null),
+                    (e: unknown) => setError(messageOf(e)),
+                  );
                 }}
               >
                 Revoke

@@ -166,7 +166,7 @@ describe("session hooks against the server", () => {
   });
 
   it("refresh carries data over in beforeUpdate, then moves the subscriptions to the new ID", async () => {
-    const { result } = renderHook(useNotes, { wrapper: wrapperWith({}), });
+    const { result } = renderHook(useNotes, { wrapper: wrapperWith({}) });
     await act(() => result.current.add({ text: "cart item" }));
     await waitFor(() => expect(result.current.notes).toEqual(["cart item"]));
     const oldId = result.current.sessionId!;

@@ -4,7 +4,7 @@
  * snapshots at or after the prune timestamp must read exactly the same after pruning.
  */
 import { expect, it } from "vitest";
-import { entry, keysOf, put, remove, commit, commitAll, type SuiteContext } from "./context.js";
+import { entry, keysOf, put, remove, commit, type SuiteContext } from "./context.js";
 import { randomHistory, readSnapshot, seededRandom } from "./history.js";
 import { ReferenceStorage } from "./model.js";
 

@@ -4,7 +4,7 @@
  */
 import { expect, it } from "vitest";
 import type { KeyBound, ScanRequest } from "../types.js";
-import { bytes, entry, keysOf, plain, put, remove, commit, commitAll, type SuiteContext } from "./context.js";
+import { bytes, entry, keysOf, plain, put, remove, commit, type SuiteContext } from "./context.js";
 import { compareBytes } from "./model.js";
 import { rangeContains } from "../keyRange.js";
 

@@ -74,7 +74,8 @@ export function OAuthProvider(options: OAuthProviderOptions): AuthProvider {
     const oidc = metadata ? await metadata() : null;
     const authorizationEndpoint = options.authorizationEndpoint ?? oidc!.authorizationEndpoint;
     const tokenEndpoint = options.tokenEndpoint ?? oidc!.tokenEndpoint;
-    return { id, label, clientId, client: new OAuth2Client(clientId, clientSecret, callback.href), siteUrl, authorizationEndpoint, tokenEndpoint, oidc, profile: options.profile, fetch: fetchWithTimeout };
+    const client = new OAuth2Client(clientId, clientSecret, callback.href);
+    return { id, label, clientId, client, siteUrl, authorizationEndpoint, tokenEndpoint, oidc, profile: options.profile, fetch: fetchWithTimeout };
   }
 
   /** The app's `callbacks.redirect` decides when it has one (Convex Auth's rule); else `returnUrl`'s same-origin rule. */

@@ -1,0 +1,18 @@
+import { v } from "walkin/values";
+import { mutation, query } from "./_generated/server.js";
+
+export const list = query({
+  args: {},
+  handler: async (ctx) => {
+    const latest = await ctx.db.query("messages").order("desc").take(50);
+    return latest.reverse();
+  },
+});
+
+export const send = mutation({
+  args: { author: v.string(), body: v.string() },
+  handler: async (ctx, { author, body }) => {
+    if (body.trim() === "") throw new Error("Say something!");
+    await ctx.db.insert("messages", { author, body });
+  },
+});
