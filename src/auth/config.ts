@@ -3,7 +3,6 @@
  */
 import type { CallerRequest, GenericActionCtx, GenericMutationCtx } from "../server/registration.js";
 import type { AnyDataModel } from "../server/dataModel.js";
-import type { Id } from "../values/index.js";
 import type { SessionTables } from "../sessions/anonymousUsers.js";
 import type { AuthProvider } from "./providers/types.js";
 import { checkConfigKeys, type AuthCallbacks } from "./callbacks.js";

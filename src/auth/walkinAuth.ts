@@ -60,7 +60,10 @@ export function walkinAuth(input: WalkinAuthConfig) {
     handler: async (ctx, args): Promise<SignInResponse> => withConvexAuthFields(await signInWith(ctx, args)),
   });
 
-  async function signInWith(ctx: ActionCtx, args: { provider?: string; params?: Record<string, Value>; verifier?: string; sessionId?: SessionId; newSessionId?: SessionId }): Promise<SignInResult> {
+  async function signInWith(
+    ctx: ActionCtx,
+    args: { provider?: string; params?: Record<string, Value>; verifier?: string; sessionId?: SessionId; newSessionId?: SessionId },
+  ): Promise<SignInResult> {
     const request = ctx.request;
     const context = (provider: string): SignInContext => ({
       ctx,

@@ -1,4 +1,3 @@
-import { describe, expect, it } from "vitest";
 import { storageConformanceSuite } from "../conformance.js";
 import { withLatency } from "../latency.js";
 import type { Storage } from "../types.js";
