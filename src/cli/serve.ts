@@ -14,12 +14,13 @@
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { Engine } from "../engine/engine.js";
+import { Engine, type EngineOptions } from "../engine/engine.js";
 import { HttpRouter, isHttpRouter, type Route } from "../server/router.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { startServer, type WalkinServer } from "../transport/index.js";
 import { CodegenError, findModules, listFunctionFiles, writeGenerated, type ModuleScan } from "./codegen.js";
 import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
+import { dashboardForServer, dashboardLine, type ServerDashboard } from "../dashboard/api/forServer.js";
 import type { Output } from "./output.js";
 import { watchDirectory, type Watcher } from "./watch.js";
 
@@ -76,6 +77,12 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     return null;
   }
   await prepareDatabaseDir(path.dirname(path.resolve(options.db)));
+  const admin = dashboardForServer(options.dev);
+  if (!admin.ok) {
+    output.error(admin.problem);
+    return null;
+  }
+  const dashboard = admin.dashboard;
 
   let server: WalkinServer | null = null;
   const router = new ReloadableRouter();
@@ -97,7 +104,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       output.loadFailure(loaded.failure);
       return false;
     }
-    const engine = await openEngine(loaded.functions, options);
+    const engine = await openEngine(loaded.functions, options, dashboard?.observeRun);
     if (!engine || closed) {
       await engine?.close();
       await loaded.functions.release();
@@ -116,7 +123,9 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           http: router,
           staticDir: options.staticDir ?? undefined,
           exposeInternalErrors: options.dev,
+          dashboard: dashboard ?? undefined,
         });
+        dashboard?.setConnectionCount(() => server?.connectionCount() ?? 0);
       } catch (error) {
         current = previous;
         await engine.close();
@@ -155,7 +164,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           return false;
         });
         if (!ok && !closed && !listenFailed) output.info(output.style("dim", hadServer ? "  Still serving the last good version." : "  Waiting for changes…"));
-        if (ok && !hadServer && server) printUrl(server, options);
+        if (ok && !hadServer && server) printUrl(server, options, admin);
       } while (again && !closed);
       inFlight = null;
     })();
@@ -170,7 +179,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       return null;
     }
   } else if (await build()) {
-    printUrl(server!, options);
+    printUrl(server!, options, admin);
   } else {
     return null;
   }
@@ -180,6 +189,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       closed = true;
       watcher?.close();
       await inFlight;
+      dashboard?.close();
       await server?.close();
       await current?.engine.close();
       await current?.functions.release();
@@ -213,7 +223,7 @@ async function prepareDatabaseDir(dir: string): Promise<void> {
   }
 }
 
-async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: ServeOptions): Promise<Engine | null> {
+async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: ServeOptions, observeRun?: EngineOptions["observeRun"]): Promise<Engine | null> {
   let storage: Awaited<ReturnType<typeof openSqliteStorage>>;
   try {
     storage = await openSqliteStorage({ filename: path.resolve(db) });
@@ -222,7 +232,7 @@ async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: 
     return null;
   }
   try {
-    return await Engine.open({ storage, schema, modules });
+    return await Engine.open({ storage, schema, modules, observeRun });
   } catch (error) {
     await storage.close();
     output.error(`Could not open the database with these functions: ${(error as Error)?.message ?? String(error)}`);
@@ -254,8 +264,10 @@ function listenError(error: unknown, { host, port }: ServeOptions): string {
   }
 }
 
-function printUrl(server: WalkinServer, { dev, output }: ServeOptions): void {
+function printUrl(server: WalkinServer, { dev, output }: ServeOptions, admin: ServerDashboard): void {
   output.info(`${output.style("bold", `Walk-in ${dev ? "dev server" : "server"}:`)} ${output.style("cyan", server.url)}`);
+  const dashboard = dashboardLine(server.url, admin);
+  if (dashboard) output.info(`${output.style("bold", "Dashboard:")} ${output.style("cyan", dashboard)}`);
 }
 
 function plural(n: number, word: string): string {

@@ -56,6 +56,19 @@ export interface Caller {
   fromClient?: boolean;
   /** Where a client's call came from (absent for server-internal calls). */
   request?: CallerRequest;
+  /** Who started the run, for observers (`observeRun`); absent: a WebSocket client if `fromClient`, else the server. */
+  kind?: "client" | "http" | "scheduler" | "cron" | "dashboard";
+}
+
+/** One function run as `EngineOptions.observeRun` sees it; the engine fills `retries` and `error` as it goes. */
+export interface FunctionRunTrace {
+  type: "query" | "mutation" | "action";
+  path: string;
+  caller: Caller;
+  /** Conflict retries so far (mutations). */
+  retries: number;
+  /** A query's failure (queries report errors as outcomes instead of throwing). */
+  error: Error | null;
 }
 
 export type { CallerRequest };
@@ -74,6 +87,8 @@ export interface EngineOptions {
   runScheduler?: boolean;
   /** Where unexpected errors go (default: console.error). */
   logError?: (message: string, error: unknown) => void;
+  /** Wraps every function run (queries, mutations with their retries, actions): the dashboard's logs. */
+  observeRun?: <T>(trace: FunctionRunTrace, run: () => Promise<T>) => Promise<T>;
 }
 
 export type QueryOutcome = { ok: true; value: Value } | { ok: false; error: Error };
@@ -174,8 +189,15 @@ export class Engine {
   /** Runs an action: not a transaction; it reads and writes through ctx.runQuery / runMutation. */
   async runAction(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
     const fn = this.functions.resolve(path, "action", caller);
-    const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
-    return checkReturn(fn, path, await fn.handler(this.actionCtx(caller), checkedArgs), this.isIdOfTable);
+    return this.observe("action", path, caller, async () => {
+      const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
+      return checkReturn(fn, path, await fn.handler(this.actionCtx(caller), checkedArgs), this.isIdOfTable);
+    });
+  }
+
+  private observe<T>(type: FunctionRunTrace["type"], path: string, caller: Caller, work: (trace: FunctionRunTrace) => Promise<T>): Promise<T> {
+    const trace: FunctionRunTrace = { type, path, caller, retries: 0, error: null };
+    return this.options.observeRun ? this.options.observeRun(trace, () => work(trace)) : work(trace);
   }
 
   /**
@@ -203,7 +225,15 @@ export class Engine {
   readonly isIdOfTable = (table: string, id: string): boolean => this.catalog.isIdOfTable(table, id);
 
   /** Runs a query function at `readTs` and reports its outcome and read set (never throws). */
-  async executeQuery(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
+  executeQuery(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
+    return this.observe("query", path, caller, async (trace) => {
+      const run = await this.queryAt(fn, path, args, caller, readTs);
+      if (!run.outcome.ok) trace.error = run.outcome.error;
+      return run;
+    });
+  }
+
+  private async queryAt(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
     const release = this.snapshots.pin(readTs);
     const now = Date.now();
     const txn = new Transaction(this.storage, this.catalog, readTs, now, this.creationClock);
@@ -254,12 +284,17 @@ export class Engine {
    * the scheduler and request deduplication use them to record their bookkeeping atomically
    * with the mutation's own writes.
    */
-  async executeMutation(
+  executeMutation(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, hooks: MutationHooks = {}): Promise<{ value: Value; ts: Timestamp }> {
+    return this.observe("mutation", path, caller, (trace) => this.mutateWithRetries(fn, path, args, caller, hooks, trace));
+  }
+
+  private async mutateWithRetries(
     fn: RegisteredFunction,
     path: string,
     args: unknown,
     caller: Caller,
-    hooks: MutationHooks = {},
+    hooks: MutationHooks,
+    trace: FunctionRunTrace,
   ): Promise<{ value: Value; ts: Timestamp }> {
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
     for (let attempt = 0; ; attempt++) {
@@ -279,6 +314,7 @@ export class Engine {
           `${attempt + 1} attempts. Reduce contention on that data (e.g. shard a hot counter across documents).`);
       }
       this.stats.conflictRetries += 1;
+      trace.retries = attempt + 1;
       const backoff = Math.min(2 ** attempt, 128) * Math.random();
       await new Promise((resolve) => setTimeout(resolve, backoff));
     }

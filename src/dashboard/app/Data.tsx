@@ -1,0 +1,337 @@
+/**
+ * Data: tables with counts; a table's documents newest first, a page at a time, filtered by
+ * an index and by field values; a document as JSON with clickable references; insert, edit
+ * and delete, each checked by the schema on the server (its message shown inline). Live: a
+ * commit to the table shown reloads the page shown, in place.
+ */
+import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { admin } from "./api.js";
+import { formatCount, formatTime, shortJson, typedValue } from "./format.js";
+import { navigate, useRoute } from "./router.js";
+import { Badge, DocLink, Empty, ErrorText, JsonView, useAdminData } from "./ui.js";
+import { templateFor, type ValidatorData } from "./validators.js";
+
+interface TableSummary {
+  name: string;
+  count: number;
+  countCapped: boolean;
+  indexes: Array<{ name: string; fields: string[] }>;
+  validator: ValidatorData | null;
+  hiddenFields: string[];
+}
+
+interface DocumentView {
+  doc: Record<string, unknown>;
+  refs: Record<string, string>;
+}
+
+interface Page {
+  page: DocumentView[];
+  isDone: boolean;
+  continueCursor: string;
+}
+
+interface FieldFilter {
+  field: string;
+  op: string;
+  value: string;
+}
+
+const PAGE_SIZE = 25;
+
+export function DataScreen() {
+  const route = useRoute();
+  const { data: tables, error } = useAdminData<TableSummary[]>("tables", undefined, "*");
+  const selected = route.rest[0] ?? null;
+  const docId = route.params.get("doc");
+  useEffect(() => {
+    if (!selected && tables && tables.length > 0) navigate(`/data/${encodeURIComponent(tables[0]!.name)}`);
+  }, [selected, tables]);
+  const table = tables?.find((t) => t.name === selected) ?? null;
+  return (
+    <div className="split">
+      <aside className="sidebar card" aria-label="Tables">
+        <h2>Tables</h2>
+        <ErrorText error={error} />
+        {tables && tables.length === 0 && <Empty>No tables yet. Define them in functions/schema.ts, or insert from a mutation.</Empty>}
+        <ul className="nav-list">
+          {tables?.map((t) => (
+            <li key={t.name}>
+              <a href={`#/data/${encodeURIComponent(t.name)}`} className={t.name === selected ? "active" : ""} aria-current={t.name === selected ? "page" : undefined}>
+                <span>{t.name}</span>
+                <span className="count">{formatCount(t.count)}{t.countCapped ? "+" : ""}</span>
+              </a>
+            </li>
+          ))}
+        </ul>
+      </aside>
+      <section className="main-column">
+        {table ? <TableView key={table.name} table={table} docId={docId} indexParam={route.params.get("index")} valueParam={route.params.get("value")} /> : tables && selected && <Empty>There is no table “{selected}”.</Empty>}
+      </section>
+    </div>
+  );
+}
+
+function columnsOf(table: TableSummary, page: DocumentView[] | undefined): string[] {
+  const fields = table.validator?.kind === "object" ? Object.keys(table.validator.fields ?? {}) : [];
+  const seen = new Set(fields.filter((f) => !table.hiddenFields.includes(f)));
+  if (fields.length === 0) for (const view of page ?? []) for (const key of Object.keys(view.doc)) if (!key.startsWith("_")) seen.add(key);
+  return [...seen].slice(0, 6);
+}
+
+function TableView({ table, docId, indexParam, valueParam }: { table: TableSummary; docId: string | null; indexParam: string | null; valueParam: string | null }) {
+  const [index, setIndex] = useState(indexParam ?? "by_creation_time");
+  const [indexValues, setIndexValues] = useState<string[]>(valueParam !== null ? [valueParam] : []);
+  const [filters, setFilters] = useState<FieldFilter[]>([]);
+  const [applied, setApplied] = useState(() => ({ index: indexParam ?? "by_creation_time", indexValues: valueParam !== null ? [valueParam] : ([] as string[]), filters: [] as FieldFilter[] }));
+  const [cursors, setCursors] = useState<Array<string | null>>([null]);
+  const [adding, setAdding] = useState(false);
+  const indexInfo = table.indexes.find((i) => i.name === index);
+  const fieldValidator = (field: string) => (table.validator?.kind === "object" ? table.validator.fields?.[field] : undefined);
+  const asValue = (field: string, text: string) => (fieldValidator(field)?.kind === "string" || fieldValidator(field)?.kind === "id" ? text : typedValue(text));
+
+  const body = useMemo(() => {
+    const info = table.indexes.find((i) => i.name === applied.index);
+    const values = applied.indexValues.filter((v, i) => v !== "" && applied.indexValues.slice(0, i).every((x) => x !== ""));
+    return {
+      table: table.name,
+      index: applied.index,
+      indexValues: values.map((text, i) => asValue(info?.fields[i] ?? "", text)),
+      filters: applied.filters.filter((f) => f.field.trim() !== "").map((f) => ({ field: f.field.trim(), op: f.op, value: asValue(f.field.trim(), f.value) })),
+      cursor: cursors[cursors.length - 1],
+      numItems: PAGE_SIZE,
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [table.name, applied, cursors]);
+  const { data: page, error } = useAdminData<Page>("documents/list", body, [table.name]);
+  const columns = columnsOf(table, page?.page);
+  const pageNumber = cursors.length;
+
+  function apply(event: FormEvent) {
+    event.preventDefault();
+    setApplied({ index, indexValues, filters });
+    setCursors([null]);
+  }
+  function clear() {
+    setIndex("by_creation_time");
+    setIndexValues([]);
+    setFilters([]);
+    setApplied({ index: "by_creation_time", indexValues: [], filters: [] });
+    setCursors([null]);
+  }
+  const filtered = applied.indexValues.some((v) => v !== "") || applied.filters.length > 0 || applied.index !== "by_creation_time";
+
+  return (
+    <>
+      <div className="card">
+        <div className="heading-row">
+          <h2>
+            {table.name} <span className="muted small">{formatCount(table.count)}{table.countCapped ? "+" : ""} documents</span>
+          </h2>
+          <button className="primary" onClick={() => setAdding(true)}>
+            Add document
+          </button>
+        </div>
+        <form className="filters" onSubmit={apply} aria-label="Filter documents">
+          <label>
+            Index
+            <select
+              value={index}
+              onChange={(e) => {
+                setIndex(e.target.value);
+                setIndexValues([]);
+              }}
+            >
+              {table.indexes
+                .filter((i) => i.name !== "by_id")
+                .map((i) => (
+                  <option key={i.name} value={i.name}>
+                    {i.name}
+                    {i.name === "by_creation_time" ? " (newest first)" : ` (${i.fields.join(", ")})`}
+                  </option>
+                ))}
+            </select>
+          </label>
+          {index !== "by_creation_time" &&
+            indexInfo?.fields.map((field, i) => (
+              <label key={field}>
+                {field} =
+                <input value={indexValues[i] ?? ""} placeholder={i === 0 ? "value" : "optional"} onChange={(e) => setIndexValues((old) => Object.assign([...old], { [i]: e.target.value }))} />
+              </label>
+            ))}
+          {filters.map((filter, i) => (
+            <div className="filter-row" key={i}>
+              <input aria-label="Field" placeholder="field" value={filter.field} onChange={(e) => setFilters((old) => old.map((f, j) => (j === i ? { ...f, field: e.target.value } : f)))} />
+              <select aria-label="Comparison" value={filter.op} onChange={(e) => setFilters((old) => old.map((f, j) => (j === i ? { ...f, op: e.target.value } : f)))}>
+                {[["eq", "="], ["neq", "≠"], ["lt", "<"], ["lte", "≤"], ["gt", ">"], ["gte", "≥"]].map(([op, label]) => (
+                  <option key={op} value={op}>
+                    {label}
+                  </option>
+                ))}
+              </select>
+              <input aria-label="Value" placeholder="value (JSON or text)" value={filter.value} onChange={(e) => setFilters((old) => old.map((f, j) => (j === i ? { ...f, value: e.target.value } : f)))} />
+              <button type="button" className="link" aria-label="Remove this filter" onClick={() => setFilters((old) => old.filter((_, j) => j !== i))}>
+                ✕
+              </button>
+            </div>
+          ))}
+          <div className="filter-actions">
+            <button type="button" onClick={() => setFilters((old) => [...old, { field: "", op: "eq", value: "" }])}>
+              + Field filter
+            </button>
+            <button className="primary">Apply</button>
+            {filtered && (
+              <button type="button" className="link" onClick={clear}>
+                Clear
+              </button>
+            )}
+          </div>
+        </form>
+        <ErrorText error={error} />
+        <div className="table-wrap">
+          <table className="docs">
+            <thead>
+              <tr>
+                <th scope="col">_id</th>
+                {columns.map((c) => (
+                  <th scope="col" key={c}>
+                    {c}
+                  </th>
+                ))}
+                <th scope="col">created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page?.page.map(({ doc, refs }) => (
+                <tr key={doc._id as string} className={doc._id === docId ? "selected" : ""}>
+                  <td>
+                    <a className="mono" href={`#/data/${encodeURIComponent(table.name)}?doc=${doc._id}`} aria-label={`Open document ${doc._id}`}>
+                      {(doc._id as string).slice(0, 10)}…
+                    </a>
+                  </td>
+                  {columns.map((c) => (
+                    <td key={c}>{refs[c] ? <DocLink id={doc[c] as string} table={refs[c]!} label={`${(doc[c] as string).slice(0, 10)}…`} /> : <span className={doc[c] === undefined ? "muted" : ""}>{doc[c] === undefined ? "—" : shortJson(doc[c])}</span>}</td>
+                  ))}
+                  <td className="nowrap">{formatTime(doc._creationTime as number)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {page && page.page.length === 0 && <Empty>{filtered ? "No documents match these filters." : "This table is empty."}</Empty>}
+        </div>
+        <div className="pager">
+          <button disabled={pageNumber === 1} onClick={() => setCursors((old) => old.slice(0, -1))}>
+            ← Newer
+          </button>
+          <span className="muted small">Page {pageNumber}</span>
+          <button disabled={!page || page.isDone} onClick={() => page && setCursors((old) => [...old, page.continueCursor])}>
+            Older →
+          </button>
+        </div>
+      </div>
+      {adding && <DocumentEditor table={table} onClose={() => setAdding(false)} />}
+      {docId && !adding && <DocumentPanel key={docId} id={docId} table={table} />}
+    </>
+  );
+}
+
+function DocumentPanel({ id, table }: { id: string; table: TableSummary }) {
+  const { data, error } = useAdminData<DocumentView & { table: string }>("documents/get", { id }, [table.name]);
+  const [editing, setEditing] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const [deleteError, setDeleteError] = useState<unknown>(null);
+  const close = () => navigate(`/data/${encodeURIComponent(table.name)}`);
+  if (editing && data) return <DocumentEditor table={table} existing={data.doc} onClose={() => setEditing(false)} />;
+  return (
+    <div className="card doc-panel" aria-label="Document">
+      <div className="heading-row">
+        <h2 className="mono">{id}</h2>
+        <div className="row-actions">
+          {data && <button onClick={() => setEditing(true)}>Edit</button>}
+          {data && !confirming && (
+            <button className="danger" onClick={() => setConfirming(true)}>
+              Delete
+            </button>
+          )}
+          {confirming && (
+            <button
+              className="danger solid"
+              onClick={async () => {
+                try {
+                  await admin("documents/delete", { id });
+                  close();
+                } catch (caught) {
+                  setDeleteError(caught);
+                }
+              }}
+            >
+              Really delete
+            </button>
+          )}
+          <button className="link" onClick={close}>
+            Close
+          </button>
+        </div>
+      </div>
+      <ErrorText error={error ?? deleteError} />
+      {table.hiddenFields.length > 0 && <p className="muted small">Hidden (never sent to the dashboard): {table.hiddenFields.join(", ")}.</p>}
+      {data && <JsonView value={data.doc} refs={data.refs} />}
+    </div>
+  );
+}
+
+function DocumentEditor({ table, existing, onClose }: { table: TableSummary; existing?: Record<string, unknown>; onClose: () => void }) {
+  const initial = useMemo(() => {
+    if (!existing) return JSON.stringify(templateFor(table.validator), null, 2);
+    const { _id, _creationTime, ...fields } = existing;
+    return JSON.stringify(fields, null, 2);
+  }, [existing, table.validator]);
+  const [text, setText] = useState(initial);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  async function save(event: FormEvent) {
+    event.preventDefault();
+    let document: unknown;
+    try {
+      document = JSON.parse(text);
+    } catch (caught) {
+      setError(new Error(`This is not valid JSON: ${(caught as Error).message}`));
+      return;
+    }
+    setBusy(true);
+    try {
+      if (existing) await admin("documents/replace", { id: existing._id, document });
+      else {
+        const { id } = await admin<{ id: string }>("documents/insert", { table: table.name, document });
+        navigate(`/data/${encodeURIComponent(table.name)}?doc=${id}`);
+      }
+      onClose();
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <form className="card doc-panel" onSubmit={save} aria-label={existing ? "Edit document" : "New document"}>
+      <div className="heading-row">
+        <h2>{existing ? <>Edit <span className="mono">{existing._id as string}</span></> : `New document in ${table.name}`}</h2>
+        <Badge tone="soft">checked against the schema</Badge>
+      </div>
+      <label htmlFor="doc-json" className="small muted">
+        The document's fields as JSON{existing ? " (_id and _creationTime are kept)" : ""}
+        {table.hiddenFields.length > 0 && existing ? `; hidden fields (${table.hiddenFields.join(", ")}) keep their values` : ""}.
+      </label>
+      <textarea id="doc-json" className="code" spellCheck={false} rows={Math.min(24, Math.max(6, text.split("\n").length + 1))} value={text} onChange={(e) => setText(e.target.value)} />
+      <ErrorText error={error} />
+      <div className="row-actions">
+        <button className="primary" disabled={busy}>
+          {busy ? "Saving…" : existing ? "Save" : "Insert"}
+        </button>
+        <button type="button" className="link" onClick={onClose}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
