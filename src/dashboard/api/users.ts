@@ -65,7 +65,7 @@ export async function usersOverview(engine: Engine, runs: RunLog) {
   const buckets = Array.from({ length: 24 }, (_, i) => ({ hour: since + i * HOUR, anonymousSignIns: 0, upgrades: 0 }));
   const bucketOf = (time: number) => buckets[Math.min(23, Math.max(0, Math.floor((time - since) / HOUR)))]!;
   await engine.read(async (txn) => {
-    const recentAccounts = await new QueryImpl(txn, accounts).withIndex("by_creation_time", (q) => q.gte("_creationTime", since)).take(5_000);
+    const recentAccounts = await new QueryImpl(txn, accounts).withIndex("by_creation_time", (q) => q.gte("_creationTime", since)).take(4_000);
     const firstAccount = new Map<string, number>();
     for (const account of recentAccounts) {
       const user = await txn.get(account.userId as string);
@@ -75,7 +75,7 @@ export async function usersOverview(engine: Engine, runs: RunLog) {
       const seen = firstAccount.get(user._id);
       if (seen === undefined || account._creationTime < seen) firstAccount.set(user._id, account._creationTime);
     }
-    const recentUsers = await new QueryImpl(txn, users).withIndex("by_creation_time", (q) => q.gte("_creationTime", since)).take(10_000);
+    const recentUsers = await new QueryImpl(txn, users).withIndex("by_creation_time", (q) => q.gte("_creationTime", since)).take(8_000);
     for (const user of recentUsers) {
       const upgradedLater = (firstAccount.get(user._id) ?? 0) - user._creationTime > UPGRADE_GAP_MS;
       if (user.isAnonymous === true || upgradedLater) bucketOf(user._creationTime).anonymousSignIns++;
