@@ -111,7 +111,7 @@ describe("the dashboard on the chat example", { timeout: 120_000 }, () => {
     const row = dashboard.locator("tr.log", { hasText: "messages:send" }).first();
     await row.waitFor(patiently);
     expect(await row.innerText()).toMatch(/client[\s\S]*success/);
-    // A failing call shows its error.
+    // The filters narrow the stream to one function's successful runs.
     await dashboard.getByLabel("Outcome").selectOption("success");
     await dashboard.getByLabel("Function").selectOption("messages:send");
     await expect.poll(() => dashboard.locator("tr.log").count(), patiently).toBeGreaterThan(0);
