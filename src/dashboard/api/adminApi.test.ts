@@ -126,6 +126,51 @@ describe("with the key", () => {
     expect((await call("documents/get", { id: message.doc._id })).json.doc.body).toBe("edited");
   });
 
+  it("inserts and deletes documents, validated, and counts follow", async () => {
+    const refused = await call("documents/insert", { table: "messages", document: { author: user.userId } });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error.message).toMatch(/body/);
+    const chosenId = await call("documents/insert", { table: "messages", document: { _id: "mine", author: user.userId, body: "x" } });
+    expect(chosenId.json.error.message).toContain("cannot be chosen");
+    const count = async () => ((await call("tables")).json as Array<{ name: string; count: number }>).find((t) => t.name === "messages")!.count;
+    const before = await count();
+    const { json } = await call("documents/insert", { table: "messages", document: { author: user.userId, body: "from the dashboard" } });
+    expect(await count()).toBe(before + 1);
+    expect((await call("documents/delete", { id: json.id })).status).toBe(200);
+    expect(await count()).toBe(before);
+    expect((await call("documents/delete", { id: json.id })).status).toBe(404);
+    expect((await call("documents/insert", { table: "_scheduled_functions", document: {} })).status).toBe(404);
+  });
+
+  it("streams runs, commits and live query results", async () => {
+    const controller = new AbortController();
+    const response = await fetch(`${server.url}/api/admin/stream`, { headers: { Authorization: `Bearer ${KEY}` }, signal: controller.signal });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const events: any[] = [];
+    let buffer = "";
+    const until = async (test: (event: any) => boolean) => {
+      for (;;) {
+        const found = events.find(test);
+        if (found) return found;
+        const { value, done } = await reader.read();
+        if (done) throw new Error("stream ended");
+        buffer += value;
+        const parts = buffer.split("\n\n");
+        buffer = parts.pop()!;
+        for (const part of parts) if (part.startsWith("data: ")) events.push(JSON.parse(part.slice(6)));
+      }
+    };
+    const { streamId } = await until((e) => e.type === "hello");
+    const watched = await call("functions/watch", { streamId, path: "messages:mine", as: { kind: "user", userId: user.userId } });
+    expect(watched.json.outcome).toEqual({ ok: true, value: expect.any(Array) });
+    await engine.runMutation("messages:send", { body: "streamed" }, { identity: { subject: user.userId, issuer: "walkin", tokenIdentifier: `walkin|${user.userId}` } });
+    await until((e) => e.type === "commit" && e.tables.includes("messages"));
+    await until((e) => e.type === "runs" && e.runs.some((r: any) => r.path === "messages:send"));
+    const update = await until((e) => e.type === "watch" && e.watchId === watched.json.watchId);
+    expect(update.outcome.value).toContain("streamed");
+    controller.abort();
+  });
+
   it("runs a query as a chosen session, and revoking that session ends it at once", async () => {
     const { json } = await call("users/get", { userId: user.userId });
     const sessionId = json.sessions[0]._id;

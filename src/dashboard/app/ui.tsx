@@ -122,8 +122,8 @@ export function useAdminData<T>(path: string | null, body: unknown, tables: stri
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key]);
+  // The previous data stays until the new arrives (a page turn, a filter): no blank, no jump.
   useEffect(() => {
-    setData(null);
     void load();
   }, [load]);
   const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
