@@ -2,16 +2,18 @@
  * Logs: the live stream of function runs, newest first, with the caller kind, duration,
  * conflict retries, outcome, error and console lines; filters by function, outcome and text;
  * pause and resume. Bounded so that 100 runs a second never freeze the page: the stream
- * arrives in batches (5 a second), the page keeps the newest MAX_KEPT runs and draws the
- * newest MAX_SHOWN of those that pass the filters.
+ * arrives in batches, the page applies them at most every APPLY_MS, keeps the newest MAX_KEPT
+ * runs and draws the newest `shown` (MAX_SHOWN at first) that pass the filters, in a table
+ * of fixed layout whose rows, once drawn, are never drawn again.
  */
-import { useEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { admin, type RunEntry } from "./api.js";
 import { formatCount, formatTime } from "./format.js";
 import { Badge, Empty, ErrorText, useStream } from "./ui.js";
 
 const MAX_KEPT = 5_000;
-const MAX_SHOWN = 300;
+const MAX_SHOWN = 100;
+const APPLY_MS = 500;
 
 export function LogsScreen() {
   const [entries, setEntries] = useState<RunEntry[]>([]);
@@ -25,7 +27,20 @@ export function LogsScreen() {
   const [caller, setCaller] = useState("");
   const [text, setText] = useState("");
   const [open, setOpen] = useState<number | null>(null);
-  const lastId = useRef(0);
+  const [limit, setLimit] = useState(MAX_SHOWN);
+  const incoming = useRef<RunEntry[]>([]);
+  const toggle = useCallback((id: number) => setOpen((current) => (current === id ? null : id)), []);
+
+  // Runs arriving meanwhile are applied together, at most every APPLY_MS: one render for many batches.
+  useEffect(() => {
+    const timer = setInterval(() => {
+      if (incoming.current.length === 0) return;
+      const runs = incoming.current;
+      incoming.current = [];
+      setEntries((current) => merge(current, runs));
+    }, APPLY_MS);
+    return () => clearInterval(timer);
+  }, []);
 
   useEffect(() => {
     admin<RunEntry[]>("logs").then(
@@ -44,7 +59,7 @@ export function LogsScreen() {
       held.current = [...held.current, ...event.runs].slice(-MAX_KEPT);
       setHeldCount(held.current.length);
     } else {
-      setEntries((current) => merge(current, event.runs));
+      incoming.current = incoming.current.concat(event.runs).slice(-MAX_KEPT);
     }
   });
 
@@ -59,7 +74,7 @@ export function LogsScreen() {
   const shown = useMemo(() => {
     const needle = text.trim().toLowerCase();
     const out: RunEntry[] = [];
-    for (let i = entries.length - 1; i >= 0 && out.length < MAX_SHOWN; i--) {
+    for (let i = entries.length - 1; i >= 0 && out.length < limit; i--) {
       const e = entries[i]!;
       if (fn && e.path !== fn) continue;
       if (outcome && e.outcome !== outcome) continue;
@@ -68,8 +83,7 @@ export function LogsScreen() {
       out.push(e);
     }
     return out;
-  }, [entries, fn, outcome, caller, text]);
-  lastId.current = entries.at(-1)?.id ?? 0;
+  }, [entries, fn, outcome, caller, text, limit]);
 
   return (
     <div className="card">
@@ -146,10 +160,15 @@ export function LogsScreen() {
           </thead>
           <tbody>
             {shown.map((e) => (
-              <LogRow key={e.id} entry={e} open={open === e.id} onToggle={() => setOpen(open === e.id ? null : e.id)} />
+              <LogRow key={e.id} entry={e} open={open === e.id} onToggle={toggle} />
             ))}
           </tbody>
         </table>
+        {shown.length === limit && (
+          <button className="link" onClick={() => setLimit((n) => n + MAX_SHOWN)}>
+            Show {MAX_SHOWN} more
+          </button>
+        )}
         {shown.length === 0 && <Empty>{entries.length === 0 ? "No function has run yet. Use the app, and its calls appear here." : "No run matches these filters."}</Empty>}
       </div>
     </div>
@@ -164,7 +183,7 @@ function merge(current: RunEntry[], incoming: RunEntry[]): RunEntry[] {
   return next.length > MAX_KEPT ? next.slice(-MAX_KEPT) : next;
 }
 
-function LogRow({ entry: e, open, onToggle }: { entry: RunEntry; open: boolean; onToggle: () => void }) {
+const LogRow = memo(function LogRow({ entry: e, open, onToggle }: { entry: RunEntry; open: boolean; onToggle: (id: number) => void }) {
   const details = e.error !== null || e.logs.length > 0;
   return (
     <>
@@ -172,7 +191,7 @@ function LogRow({ entry: e, open, onToggle }: { entry: RunEntry; open: boolean; 
         <td className="nowrap mono small">{formatTime(e.time)}</td>
         <td>
           {details ? (
-            <button className="link mono" aria-expanded={open} onClick={onToggle}>
+            <button className="link mono" aria-expanded={open} onClick={() => onToggle(e.id)}>
               {open ? "▾" : "▸"} {e.path}
             </button>
           ) : (
@@ -201,4 +220,4 @@ function LogRow({ entry: e, open, onToggle }: { entry: RunEntry; open: boolean; 
       )}
     </>
   );
-}
+});
