@@ -159,6 +159,32 @@ describe("the dashboard on the chat example", { timeout: 120_000 }, () => {
     await phone.close();
   });
 
+  it("follows a dark system theme, and works from the keyboard", async () => {
+    const dark = await browser.newContext({ colorScheme: "dark", viewport: { width: 1280, height: 860 } });
+    const page = await dark.newPage();
+    await page.goto(`${app.url}/_dashboard`);
+    // Key form, then the sections, with the keyboard only.
+    await page.locator("#admin-key:focus").waitFor(patiently); // the key field takes focus on arrival
+    await page.keyboard.type(KEY);
+    await page.keyboard.press("Enter");
+    await page.locator(".status", { hasText: "live" }).waitFor(patiently);
+    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    expect(background).toBe("rgb(21, 23, 28)");
+    await page.locator("nav a", { hasText: "Logs" }).focus();
+    await page.keyboard.press("Enter");
+    await page.locator("table.logs").waitFor(patiently);
+    await page.locator("nav a", { hasText: "Data" }).focus();
+    await page.keyboard.press("Enter");
+    await page.locator(".nav-list a", { hasText: "messages" }).focus();
+    await page.keyboard.press("Enter");
+    await page.locator("table.docs tbody tr").first().waitFor(patiently);
+    await page.locator("table.docs tbody tr a.mono").first().focus();
+    await page.keyboard.press("Enter");
+    await page.locator(".doc-panel .json").waitFor(patiently);
+    await screenshot(page, "dashboard-dark");
+    await dark.close();
+  });
+
   it("refuses a wrong key, and holds no secret before one is entered", async () => {
     const stranger = await browser.newContext();
     const page = await stranger.newPage();

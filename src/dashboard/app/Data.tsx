@@ -4,7 +4,7 @@
  * and delete, each checked by the schema on the server (its message shown inline). Live: a
  * commit to the table shown reloads the page shown, in place.
  */
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { admin } from "./api.js";
 import { formatCount, formatTime, shortJson, typedValue } from "./format.js";
 import { navigate, useRoute } from "./router.js";
@@ -42,19 +42,23 @@ const PAGE_SIZE = 25;
 export function DataScreen() {
   const route = useRoute();
   const { data: tables, error } = useAdminData<TableSummary[]>("tables", undefined, "*");
-  const selected = route.rest[0] ?? null;
+  // No table in the address: show the first one (without rewriting the address, which would
+  // race with a table picked meanwhile).
+  const selected = route.rest[0] ?? tables?.[0]?.name ?? null;
   const docId = route.params.get("doc");
-  useEffect(() => {
-    if (!selected && tables && tables.length > 0) navigate(`/data/${encodeURIComponent(tables[0]!.name)}`);
-  }, [selected, tables]);
   const table = tables?.find((t) => t.name === selected) ?? null;
+  // On a narrow screen the tables are a scrolling row: keep the chosen one in view.
+  const list = useRef<HTMLUListElement>(null);
+  useEffect(() => {
+    list.current?.querySelector("a.active")?.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }, [selected, tables]);
   return (
     <div className="split">
       <aside className="sidebar card" aria-label="Tables">
         <h2>Tables</h2>
         <ErrorText error={error} />
         {tables && tables.length === 0 && <Empty>No tables yet. Define them in functions/schema.ts, or insert from a mutation.</Empty>}
-        <ul className="nav-list">
+        <ul className="nav-list" ref={list}>
           {tables?.map((t) => (
             <li key={t.name}>
               <a href={`#/data/${encodeURIComponent(t.name)}`} className={t.name === selected ? "active" : ""} aria-current={t.name === selected ? "page" : undefined}>
