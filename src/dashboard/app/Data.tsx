@@ -70,7 +70,7 @@ export function DataScreen() {
         </ul>
       </aside>
       <section className="main-column">
-        {table ? <TableView key={table.name} table={table} docId={docId} indexParam={route.params.get("index")} valueParam={route.params.get("value")} /> : tables && selected && <Empty>There is no table “{selected}”.</Empty>}
+        {table ? <TableView key={`${table.name}|${route.params.get("index") ?? ""}|${route.params.get("value") ?? ""}`} table={table} docId={docId} indexParam={route.params.get("index")} valueParam={route.params.get("value")} /> : tables && selected && <Empty>There is no table “{selected}”.</Empty>}
       </section>
     </div>
   );
