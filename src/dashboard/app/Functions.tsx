@@ -6,7 +6,7 @@
  */
 import { useEffect, useState, type FormEvent } from "react";
 import { admin, stream, type StreamEvent } from "./api.js";
-import { navigate, useRoute } from "./router.js";
+import { useRoute } from "./router.js";
 import { Badge, Empty, ErrorText, JsonView, useAdminData, useStream } from "./ui.js";
 import { describe, inputKind, templateFor, type ValidatorData } from "./validators.js";
 
@@ -277,6 +277,7 @@ function ArgsForm({ fields, values, onChange }: { fields: Record<string, Validat
 
 function RunAsPicker({ value, onChange }: { value: RunAs; onChange: (value: RunAs) => void }) {
   const id = value.kind === "user" ? value.userId : value.kind === "session" ? value.sessionId : "";
+  const [pickedUser, setPickedUser] = useState("");
   return (
     <fieldset className="run-as">
       <legend>Run as</legend>
@@ -287,29 +288,78 @@ function RunAsPicker({ value, onChange }: { value: RunAs; onChange: (value: RunA
               type="radio"
               name="run-as"
               checked={value.kind === kind}
-              onChange={() => onChange(kind === "nobody" ? { kind } : kind === "user" ? { kind, userId: id } : { kind, sessionId: id })}
+              onChange={() => onChange(kind === "nobody" ? { kind } : kind === "user" ? { kind, userId: "" } : { kind, sessionId: "" })}
             />
             {kind === "nobody" ? "Nobody" : kind === "user" ? "A user" : "A session"}
           </label>
         ))}
       </div>
       {value.kind !== "nobody" && (
+        <div className="pickers">
+          <UserPicker
+            value={value.kind === "user" ? value.userId : pickedUser}
+            onPick={(userId) => (value.kind === "user" ? onChange({ kind: "user", userId }) : setPickedUser(userId))}
+          />
+          {value.kind === "session" && pickedUser && <SessionPicker userId={pickedUser} value={value.sessionId} onPick={(sessionId) => onChange({ kind: "session", sessionId })} />}
+        </div>
+      )}
+      {value.kind !== "nobody" && (
         <label>
           {value.kind === "user" ? "User _id" : "Auth session _id"}
           <input
             className="mono"
             value={id}
-            placeholder={value.kind === "user" ? "from the Users screen or the users table" : "from a user's sessions on the Users screen"}
+            placeholder={value.kind === "user" ? "pick above, or paste a user's _id" : "pick above, or paste an auth session's _id"}
             onChange={(e) => onChange(value.kind === "user" ? { kind: "user", userId: e.target.value } : { kind: "session", sessionId: e.target.value })}
           />
         </label>
-      )}
-      {value.kind !== "nobody" && (
-        <button type="button" className="link" onClick={() => navigate("/users")}>
-          Pick on the Users screen
-        </button>
       )}
     </fieldset>
   );
 }
 
+interface UserOption {
+  _id: string;
+  name: string | null;
+  email: string | null;
+  isAnonymous: boolean;
+  liveSessions: number;
+}
+
+/** The newest users (walkin/auth apps); nothing when the app has no users table. */
+function UserPicker({ value, onPick }: { value: string; onPick: (userId: string) => void }) {
+  const { data } = useAdminData<{ page: UserOption[] }>("users/list", {}, ["users"]);
+  if (!data || data.page.length === 0) return null;
+  return (
+    <label>
+      User
+      <select value={data.page.some((u) => u._id === value) ? value : ""} onChange={(e) => onPick(e.target.value)}>
+        <option value="">Choose a recent user…</option>
+        {data.page.map((u) => (
+          <option key={u._id} value={u._id}>
+            {u.name ?? "(no name)"} · {u.email ?? (u.isAnonymous ? "guest" : "account")} · {u.liveSessions} live
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function SessionPicker({ userId, value, onPick }: { userId: string; value: string; onPick: (sessionId: string) => void }) {
+  const { data } = useAdminData<{ sessions: Array<{ _id: string; provider: string; live: boolean; lastUsedAt: number; userAgent: string | null }> }>("users/get", { userId }, ["authSessions"]);
+  const live = data?.sessions.filter((s) => s.live) ?? [];
+  if (!data) return null;
+  return (
+    <label>
+      Session
+      <select value={live.some((s) => s._id === value) ? value : ""} onChange={(e) => onPick(e.target.value)}>
+        <option value="">{live.length === 0 ? "No live session" : "Choose one of their live sessions…"}</option>
+        {live.map((s) => (
+          <option key={s._id} value={s._id}>
+            {s.provider} · last used {new Date(s.lastUsedAt).toLocaleString()} · {s._id.slice(0, 8)}…
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}

@@ -16,7 +16,12 @@ const MAX_SHOWN = 100;
 const APPLY_MS = 500;
 
 export function LogsScreen() {
-  const [entries, setEntries] = useState<RunEntry[]>([]);
+  const [entries, setEntriesState] = useState<RunEntry[]>([]);
+  // The latest entries, for callbacks that outlive a render (the reconnect catch-up).
+  const entriesRef = useRef<RunEntry[]>([]);
+  const setEntries = useCallback((update: (current: RunEntry[]) => RunEntry[]) => {
+    setEntriesState((current) => (entriesRef.current = update(current)));
+  }, []);
   const [error, setError] = useState<unknown>(null);
   const [paused, setPaused] = useState(false);
   const held = useRef<RunEntry[]>([]);
@@ -42,16 +47,19 @@ export function LogsScreen() {
     return () => clearInterval(timer);
   }, []);
 
-  useEffect(() => {
-    admin<RunEntry[]>("logs").then(
-      (recent) => {
-        setEntries((current) => merge(current, recent));
-      },
-      setError,
-    );
-  }, []);
+  // The server's recent runs: on arrival, and after a reconnect (to fill the gap).
+  const catchUp = useCallback(() => {
+    admin<RunEntry[]>("logs").then((recent) => {
+      setError(null);
+      // Numbers restart with the server: older than what the page holds means a new server.
+      const restarted = (recent.at(-1)?.id ?? Infinity) < (entriesRef.current.at(-1)?.id ?? 0);
+      setEntries((current) => (restarted ? recent : merge(current, recent)));
+    }, setError);
+  }, [setEntries]);
+  useEffect(catchUp, [catchUp]);
 
   useStream((event) => {
+    if (event.type === "hello") catchUp();
     if (event.type !== "runs") return;
     if (event.missed > 0) setMissed((n) => n + event.missed);
     if (event.runs.length === 0) return;
@@ -99,7 +107,7 @@ export function LogsScreen() {
           ) : (
             <button onClick={() => setPaused(true)}>Pause</button>
           )}
-          <button className="link" onClick={() => setEntries([])}>
+          <button className="link" onClick={() => setEntries(() => [])}>
             Clear
           </button>
         </div>
