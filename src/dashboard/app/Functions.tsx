@@ -48,7 +48,7 @@ export function FunctionsScreen() {
       </aside>
       <section className="main-column">
         {selected ? (
-          <FunctionRunner key={selected.path} fn={selected} initialAs={runAsFrom(route.params)} />
+          <FunctionRunner key={selected.path} fn={selected} initialAs={runAsFrom(route.params)} initialUser={route.params.get("ofUser") ?? ""} />
         ) : (
           <div className="card">
             <Empty>Pick a function to see its arguments and run it.</Empty>
@@ -69,7 +69,7 @@ function runAsFrom(params: URLSearchParams): RunAs {
 
 type Result = { ok: true; value: unknown; live: boolean; durationMs?: number } | { ok: false; error: unknown };
 
-function FunctionRunner({ fn, initialAs }: { fn: FunctionSummary; initialAs: RunAs }) {
+function FunctionRunner({ fn, initialAs, initialUser }: { fn: FunctionSummary; initialAs: RunAs; initialUser: string }) {
   const fields = fn.args?.kind === "object" ? fn.args.fields ?? {} : null;
   const [values, setValues] = useState<Record<string, string | boolean>>(() => initialValues(fields));
   const [asJson, setAsJson] = useState(fields === null);
@@ -160,7 +160,7 @@ function FunctionRunner({ fn, initialAs }: { fn: FunctionSummary; initialAs: Run
           </div>
         </div>
         <p className="muted small">
-          Arguments: <code>{fields ? `{ ${Object.entries(fields).map(([n, v]) => `${n}${v.isOptional === "optional" ? "?" : ""}: ${describe(v)}`).join(", ")} }` : fn.args ? describe(fn.args) : "not declared (any object)"}</code>
+          Arguments: <code>{fields && Object.keys(fields).length === 0 ? "none" : fields ? `{ ${Object.entries(fields).map(([n, v]) => `${n}${v.isOptional === "optional" ? "?" : ""}: ${describe(v)}`).join(", ")} }` : fn.args ? describe(fn.args) : "not declared (any object)"}</code>
           {fn.returns && (
             <>
               {" "}
@@ -182,7 +182,7 @@ function FunctionRunner({ fn, initialAs }: { fn: FunctionSummary; initialAs: Run
               <textarea className="code" rows={Math.max(3, json.split("\n").length + 1)} value={json} spellCheck={false} onChange={(e) => setJson(e.target.value)} />
             </label>
           )}
-          <RunAsPicker value={runAs} onChange={setRunAs} />
+          <RunAsPicker value={runAs} onChange={setRunAs} initialUser={initialUser} />
           <div className="row-actions">
             <button className="primary" disabled={busy}>
               {busy ? "Running…" : fn.type === "query" ? "Run live" : "Run"}
@@ -275,9 +275,9 @@ function ArgsForm({ fields, values, onChange }: { fields: Record<string, Validat
   );
 }
 
-function RunAsPicker({ value, onChange }: { value: RunAs; onChange: (value: RunAs) => void }) {
+function RunAsPicker({ value, onChange, initialUser }: { value: RunAs; onChange: (value: RunAs) => void; initialUser: string }) {
   const id = value.kind === "user" ? value.userId : value.kind === "session" ? value.sessionId : "";
-  const [pickedUser, setPickedUser] = useState("");
+  const [pickedUser, setPickedUser] = useState(initialUser);
   return (
     <fieldset className="run-as">
       <legend>Run as</legend>

@@ -240,7 +240,7 @@ function UserDetail({ userId }: { userId: string }) {
                     <td className="row-actions nowrap">
                       {s.live && (
                         <>
-                          <button className="link" onClick={() => navigate(`/functions?asSession=${s._id}`)}>
+                          <button className="link" onClick={() => navigate(`/functions?asSession=${s._id}&ofUser=${userId}`)}>
                             Run as
                           </button>
                           <button className="danger" disabled={revoking === s._id} onClick={() => void revoke(s._id)}>
