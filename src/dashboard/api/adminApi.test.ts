@@ -196,4 +196,23 @@ describe("with the key", () => {
     expect((await call("scheduler")).status).toBe(200);
     expect((await call("health")).json).toMatchObject({ liveQueries: expect.any(Number), connectedClients: expect.any(Number) });
   });
+
+  it("filters a table bigger than one read in chunks, page after page, nothing missed or repeated", { timeout: 60_000 }, async () => {
+    const bulk = (await call("documents/insert", { table: "users", document: { name: "bulk" } })).json.id;
+    const rare = (await call("documents/insert", { table: "users", document: { name: "rare" } })).json.id;
+    await engine.runSystemMutation(async (txn) => {
+      const messages = engine.catalog.lookup("messages")!;
+      for (let i = 0; i < 2_500; i++) await txn.insert(messages, { author: i % 100 === 0 ? rare : bulk, body: `n${i}` });
+    });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const { json } = await call("documents/list", { table: "messages", filters: [{ field: "author", value: rare }], numItems: 10, cursor });
+      seen.push(...json.page.map((view: { doc: { body: string } }) => view.doc.body));
+      if (json.isDone) break;
+      cursor = json.continueCursor;
+    }
+    const expected = Array.from({ length: 25 }, (_, k) => `n${2_400 - k * 100}`);
+    expect(seen).toEqual(expected);
+  });
 });

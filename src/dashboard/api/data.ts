@@ -12,8 +12,9 @@ import type { Engine } from "../../engine/engine.js";
 import type { TableInfo } from "../../engine/catalog.js";
 import type { Doc } from "../../engine/documents.js";
 import { tableNumberOfId } from "../../engine/ids.js";
-import { QueryImpl } from "../../engine/query.js";
-import { filterBuilder } from "../../engine/filter.js";
+import { encodeCursor, QueryImpl } from "../../engine/query.js";
+import { compileFilter } from "../../engine/filter.js";
+import { indexKeyOf } from "../../engine/documents.js";
 import type { EngineSwitch } from "../../transport/engineSwitch.js";
 import { badRequest, notFound, optionalString, stringField } from "./httpJson.js";
 import { secretFields, touchesSecret, withoutSecrets } from "./secrets.js";
@@ -164,15 +165,69 @@ export async function listDocuments(engine: Engine, body: Record<string, unknown
   const numItems = body.numItems === undefined ? 25 : body.numItems;
   if (!Number.isInteger(numItems) || (numItems as number) < 1 || (numItems as number) > MAX_PAGE) throw badRequest(`"numItems" must be an integer from 1 to ${MAX_PAGE}.`);
   const cursor = optionalString(body, "cursor");
-  return engine.read(async (txn) => {
-    let query = new QueryImpl(txn, table).withIndex(indexName, (q) => indexValues.reduce<any>((range, value, i) => range.eq(fields[i]!, value), q));
-    query = query.order("desc");
-    if (filters.length > 0) {
-      query = query.filter((q) => q.and(...filters.map(({ field, op, value }) => (filterBuilder as any)[op](q.field(field), value))));
+  const base = (txn: Parameters<Parameters<Engine["read"]>[0]>[0]) =>
+    new QueryImpl(txn, table).withIndex(indexName, (q) => indexValues.reduce<any>((range, value, i) => range.eq(fields[i]!, value), q)).order("desc");
+  if (filters.length === 0) {
+    return engine.read(async (txn) => {
+      const result = await base(txn).paginate({ numItems: numItems as number, cursor });
+      return { page: result.page.map((doc) => viewOf(engine, table, doc)), isDone: result.isDone, continueCursor: result.continueCursor, scanned: result.page.length, partial: false };
+    });
+  }
+  return scanFiltered(engine, table, index, base, filters, numItems as number, cursor);
+}
+
+/** Documents one filtered request looks at, at most (then it answers with what it found and a cursor). */
+const MAX_SCANNED = 50_000;
+const SCAN_CHUNK = 1_000;
+
+/**
+ * Field filters, in chunks of SCAN_CHUNK documents, each its own read: a filter that matches
+ * little of a big table must neither exceed what one transaction may read nor hold a snapshot
+ * for long. The cursor of a page that fills mid-chunk is the key of its last document, so the
+ * next page starts right after it.
+ */
+async function scanFiltered(
+  engine: Engine,
+  table: TableInfo,
+  index: { fields: string[]; name: string; id: string },
+  base: (txn: any) => QueryImpl,
+  filters: Array<{ field: string; op: FieldOp; value: Value }>,
+  numItems: number,
+  cursor: string | null,
+) {
+  const matches = compileFilter((q) => q.and(...filters.map(({ field, op, value }) => (q as any)[op](q.field(field), value))));
+  const page: Doc[] = [];
+  let scanned = 0;
+  let next = cursor;
+  let isDone = false;
+  while (page.length < numItems && scanned < MAX_SCANNED) {
+    const chunk = await engine.read((txn) => base(txn).paginate({ numItems: SCAN_CHUNK, cursor: next }));
+    let filled = false;
+    for (const doc of chunk.page) {
+      scanned++;
+      if (!matches(doc)) continue;
+      page.push(doc);
+      if (page.length === numItems) {
+        next = encodeCursor(indexKeyOf(index, doc));
+        filled = true;
+        break;
+      }
     }
-    const result = await query.paginate({ numItems: numItems as number, cursor });
-    return { page: result.page.map((doc) => viewOf(engine, table, doc)), isDone: result.isDone, continueCursor: result.continueCursor };
-  });
+    if (filled) break;
+    next = chunk.continueCursor;
+    if (chunk.isDone) {
+      isDone = true;
+      break;
+    }
+  }
+  return {
+    page: page.map((doc) => viewOf(engine, table, doc)),
+    isDone,
+    continueCursor: next ?? "",
+    scanned,
+    // The scan stopped before filling the page: "Older" goes on from where it stopped.
+    partial: !isDone && page.length < numItems,
+  };
 }
 
 function parseFilters(raw: unknown, hidden: readonly string[]): Array<{ field: string; op: FieldOp; value: Value }> {

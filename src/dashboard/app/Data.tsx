@@ -29,6 +29,9 @@ interface Page {
   page: DocumentView[];
   isDone: boolean;
   continueCursor: string;
+  /** Documents looked at; `partial` when the filters stopped looking before the page filled. */
+  scanned: number;
+  partial: boolean;
 }
 
 interface FieldFilter {
@@ -221,7 +224,12 @@ function TableView({ table, docId, indexParam, valueParam }: { table: TableSumma
               ))}
             </tbody>
           </table>
-          {page && page.page.length === 0 && <Empty>{filtered ? "No documents match these filters." : "This table is empty."}</Empty>}
+          {page && page.page.length === 0 && !page.partial && <Empty>{filtered ? "No documents match these filters." : "This table is empty."}</Empty>}
+          {page?.partial && (
+            <p className="muted small" role="status">
+              Looked at {formatCount(page.scanned)} documents without filling this page; <em>Older →</em> looks further. An index on the filtered field finds them at once.
+            </p>
+          )}
         </div>
         <div className="pager">
           <button disabled={pageNumber === 1} onClick={() => setCursors((old) => old.slice(0, -1))}>
