@@ -8,8 +8,10 @@
  *
  * Events are batched every FLUSH_MS, so 100 runs a second cost 5 writes a second. A page that
  * does not read (a background tab, a slow link) must not make the server hold unbounded
- * memory: while a socket's buffer is over MAX_BUFFERED bytes, run entries are counted, not
- * queued, and the page is told how many it missed.
+ * memory: while a socket's buffer is over MAX_BUFFERED bytes nothing is written, run entries
+ * are counted, not queued (the page is told how many it missed), table names are a set, and
+ * of live results and health figures only the latest of each is kept. A page stuck that way
+ * for STALL_LIMIT_MS is disconnected (it reconnects and catches up when it reads again).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
@@ -23,19 +25,28 @@ const FLUSH_MS = 200;
 const MAX_BUFFERED = 1024 * 1024;
 const MAX_WATCHES = 20;
 const PING_MS = 15_000;
+const STALL_LIMIT_MS = 60_000;
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: string };
 
-class StreamClient {
+/** What a stream needs of its HTTP response (a fake in tests). */
+export type StreamResponse = Pick<ServerResponse, "write" | "writableLength" | "destroy">;
+
+/** An event sent as is (`health`, `watch`); `runs` and `commit` are built at flush time. */
+export type StreamEvent = { type: "health"; health: unknown } | { type: "watch"; watchId: string; outcome: unknown };
+
+export class StreamClient {
   readonly id = randomUUID();
   private runs: RunEntry[] = [];
   private missedRuns = 0;
   private tables = new Set<string>();
-  private other: unknown[] = [];
+  /** The latest event per kind (`health`, `watch:<id>`): a newer one replaces an unsent older one. */
+  private latest = new Map<string, unknown>();
   readonly watches = new Map<string, QuerySubscription>();
   private lastWrite = Date.now();
+  private stalledSince: number | null = null;
 
-  constructor(private readonly response: ServerResponse) {}
+  constructor(private readonly response: StreamResponse) {}
 
   addRun(entry: RunEntry): void {
     if (this.response.writableLength > MAX_BUFFERED || this.runs.length >= 1_000) this.missedRuns++;
@@ -46,19 +57,27 @@ class StreamClient {
     for (const table of tables) this.tables.add(table);
   }
 
-  add(event: unknown): void {
-    this.other.push(event);
+  add(event: StreamEvent): void {
+    const key = event.type === "watch" ? `watch:${event.watchId}` : event.type;
+    this.latest.delete(key); // re-inserted last: events keep the order of their latest version
+    this.latest.set(key, event);
   }
 
-  flush(): void {
+  flush(now = Date.now()): void {
+    if (this.response.writableLength > MAX_BUFFERED) {
+      this.stalledSince ??= now;
+      if (now - this.stalledSince > STALL_LIMIT_MS) this.response.destroy();
+      return;
+    }
+    this.stalledSince = null;
     const events: unknown[] = [];
     if (this.runs.length > 0 || this.missedRuns > 0) events.push({ type: "runs", runs: this.runs, missed: this.missedRuns });
     if (this.tables.size > 0) events.push({ type: "commit", tables: [...this.tables] });
-    events.push(...this.other);
+    events.push(...this.latest.values());
     this.runs = [];
     this.missedRuns = 0;
     this.tables = new Set();
-    this.other = [];
+    this.latest = new Map();
     if (events.length > 0) this.write(events.map((event) => `data: ${JSON.stringify(event)}\n\n`).join(""));
     else if (Date.now() - this.lastWrite > PING_MS) this.write(": ping\n\n");
   }
@@ -113,7 +132,7 @@ export class StreamHub {
     for (const client of this.clients.values()) client.addTables(list);
   }
 
-  broadcast(event: unknown): void {
+  broadcast(event: StreamEvent): void {
     for (const client of this.clients.values()) client.add(event);
   }
 
