@@ -102,7 +102,11 @@ export async function listUsers(engine: Engine, body: Record<string, unknown>) {
     let continueCursor = "";
     if (search) {
       const byId = engine.catalog.isIdOfTable("users", search) ? await txn.get(search) : null;
-      page = byId ? [byId] : await new QueryImpl(txn, users).withIndex("email", (q) => q.eq("email", search)).take(20);
+      // An app may define its own users table without the "email" index: then a scan finds it.
+      const byEmail = users.indexes.has("email")
+        ? new QueryImpl(txn, users).withIndex("email", (q) => q.eq("email", search))
+        : new QueryImpl(txn, users).filter((q) => q.eq(q.field("email"), search));
+      page = byId ? [byId] : await byEmail.take(20);
     } else {
       const result = await new QueryImpl(txn, users).order("desc").paginate({ numItems: 25, cursor });
       ({ page, isDone, continueCursor } = result);

@@ -113,6 +113,10 @@ function useConnected(): boolean {
 function Shell() {
   const route = useRoute();
   const connected = useConnected();
+  const label = SECTIONS.find(([id]) => id === route.section)?.[1];
+  useEffect(() => {
+    document.title = label ? `${label} · Walk-in dashboard` : "Walk-in dashboard";
+  }, [label]);
   return (
     <div className="shell">
       <header className="topbar">
