@@ -132,6 +132,26 @@ describe("accounts in the chat example", { timeout: 120_000 }, () => {
     await screenshot(b, "chat-per-browser-signed-out");
     await context.close();
   });
+  it("in per-browser mode, two tabs opened at the same instant become one guest (walkin/auth has them take turns)", async () => {
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      localStorage.setItem("walkin-chat-session-mode", "browser");
+      // Every user this tab shows, so that two guests made and then merged onto one token would show.
+      const seen: string[] = ((window as unknown as { seenUserIds: string[] }).seenUserIds = []);
+      setInterval(() => {
+        const id = document.querySelector("main.chat")?.getAttribute("data-user-id");
+        if (id && seen.at(-1) !== id) seen.push(id);
+      }, 5);
+    });
+    const [a, b] = await Promise.all([context.newPage(), context.newPage()]);
+    await Promise.all([a.goto(app.url), b.goto(app.url)]);
+    await Promise.all([waitForName(a), waitForName(b)]);
+    await expect.poll(async () => (await userIdOf(a)) !== "" && (await userIdOf(a)) === (await userIdOf(b)), patiently).toBe(true);
+    const seen = async (page: Page) => page.evaluate(() => (window as unknown as { seenUserIds: string[] }).seenUserIds);
+    expect(new Set([...(await seen(a)), ...(await seen(b))]).size).toBe(1);
+    expect(await a.evaluate(() => localStorage.getItem("walkin-chat-token"))).toBe(await b.evaluate(() => localStorage.getItem("walkin-chat-token")));
+    await context.close();
+  });
 });
 
 describe("the chat with CHAT_CAPTCHA=turnstile", { timeout: 120_000 }, () => {

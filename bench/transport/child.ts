@@ -82,6 +82,12 @@ export class Child {
     });
   }
 
+  /** Kills the child at once (kill -9: no shutdown, nothing flushed) and waits for it to be gone. */
+  async crash(): Promise<void> {
+    this.proc.kill("SIGKILL");
+    await this.exited;
+  }
+
   /** Asks the child to exit; kills it (this one process, by its handle) if it has not within 5 s. */
   async stop(): Promise<void> {
     if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;

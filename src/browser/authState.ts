@@ -8,6 +8,10 @@
  *                        │   └── AuthError, first time: fetch with forceRefreshToken ──────┘
  *                        └─ null / throw, or AuthError again ──► none (sign out, onChange(false))
  *
+ * A token the server accepted can stop working later (revoked, expired): the server says so
+ * with AuthExpired, and `authenticated` goes back to `fetching` with `forceRefreshToken`, so
+ * a `fetchToken` that has nothing newer leads to `none` and `onChange(false)`.
+ *
  * While `fetching`, the client holds back new queries, mutations and actions, so work started
  * right after `setAuth` runs as the signed-in user instead of running twice. A token is
  * confirmed by the first Transition whose identity version includes it: only then does
@@ -86,6 +90,13 @@ export class AuthState {
     const phase = this.phase;
     if (phase.kind === "none" || phase.kind === "fetching") return [];
     if (phase.kind === "waiting" && phase.refreshed) return this.signOut(phase.config);
+    return this.fetch(phase.config, true);
+  }
+
+  /** The server reported that the accepted token stopped resolving to a user. */
+  onAuthExpired(): AuthEffect[] {
+    const phase = this.phase;
+    if (phase.kind !== "authenticated") return [];
     return this.fetch(phase.config, true);
   }
 

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { Engine } from "../engine/engine.js";
 import { action, anyApi, defineSchema, defineTable, makeFunctionReference, mutation, query, type ApiFromModules } from "../server/index.js";
+import { withTestLatency } from "../testing/testStorage.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { startServer, type WalkinServer } from "../transport/index.js";
 import { WalkinError, isWalkinError, v } from "../values/index.js";
@@ -76,9 +77,10 @@ const tasks = {
 const modules = { messages, counters, tasks };
 const api = anyApi as unknown as ApiFromModules<typeof modules>;
 
-/** Tokens "good:<name>" sign in as <name>; anything else is refused. */
+/** Tokens "good:<name>" sign in as <name> until revoked; anything else is refused. */
+const revoked = new Set<string>();
 const authenticate = async (_ctx: unknown, token: string) =>
-  token.startsWith("good:") ? { subject: token.slice(5), issuer: "test", tokenIdentifier: `test|${token.slice(5)}` } : null;
+  token.startsWith("good:") && !revoked.has(token) ? { subject: token.slice(5), issuer: "test", tokenIdentifier: `test|${token.slice(5)}` } : null;
 
 /** A `ws` WebSocket that remembers its instances, so tests can cut a client's network. */
 const sockets: WebSocket[] = [];
@@ -97,15 +99,15 @@ afterEach(async () => {
   sockets.length = 0;
 });
 
-async function startBackend(options: { filename?: string; port?: number } = {}) {
+async function startBackend(options: { filename?: string; port?: number; heartbeatMs?: number } = {}) {
   const engine = await Engine.open({
-    storage: await openSqliteStorage({ filename: options.filename ?? ":memory:" }),
+    storage: withTestLatency(await openSqliteStorage({ filename: options.filename ?? ":memory:" })),
     schema,
     modules,
     authenticate,
     runScheduler: false,
   });
-  const server = await startServer({ engine, port: options.port ?? 0, log: () => {} });
+  const server = await startServer({ engine, port: options.port ?? 0, log: () => {}, heartbeatMs: options.heartbeatMs });
   const backend = {
     engine,
     server,
@@ -398,6 +400,24 @@ describe("WalkinClient against the real server", () => {
     await until(who, (value) => value === "bob");
     client.clearAuth();
     await until(who, (value) => value === null);
+  });
+
+  it("turns isAuthenticated false (and tells onChange) when the server stops accepting the token", async () => {
+    const { server } = await startBackend({ heartbeatMs: 50 });
+    const client = connect(server);
+    const changes: boolean[] = [];
+    const calls: boolean[] = [];
+    client.setAuth(async ({ forceRefreshToken }) => (calls.push(forceRefreshToken), "good:cy"), (ok) => changes.push(ok));
+    await waitForState(client, (s) => s.isAuthenticated);
+    const states: ConnectionState[] = [];
+    client.subscribeToConnectionState((state) => states.push(state));
+
+    revoked.add("good:cy"); // what revoking or expiring an auth session does to the token
+    await waitForState(client, (s) => !s.isAuthenticated && !s.hasInflightRequests);
+    await until(client.watchQuery(api.tasks.whoami, {}), (value) => value === null);
+    expect(calls).toEqual([false, true]); // asked once for a fresh token, which was refused too
+    expect(changes).toEqual([true, false]);
+    expect(states.at(-1)?.isAuthenticated).toBe(false);
   });
 
   it("holds queries made right after setAuth until the token is sent", async () => {

@@ -315,6 +315,13 @@ export class WalkinClient {
         this.logger.warn(`walkin: the server refused the auth token: ${message.error.message}`);
         this.runAuthEffects(this.auth.onAuthError());
         break;
+      case "AuthExpired":
+        // About the identity this client holds now (not one it has replaced since): refetch.
+        if (!this.sync.isCurrentIdentity(message.identityVersion)) break;
+        this.logger.warn(`walkin: the auth token stopped working: ${message.error.message}`);
+        this.runAuthEffects(this.auth.onAuthExpired());
+        this.flush();
+        break;
       case "FatalError":
         this.logger.warn(`walkin: the server closed the connection: ${message.error.message}`);
         this.connection?.restart("fatal error from the server");

@@ -107,6 +107,11 @@ export class LocalSyncState {
     return { message, identityVersion: ++this.identityVersion };
   }
 
+  /** Whether `identityVersion` is the latest this client sent (none pending, none newer). */
+  isCurrentIdentity(identityVersion: number): boolean {
+    return this.identityVersion === identityVersion && this.server.identity === identityVersion;
+  }
+
   /** Whether a token is set (so signing out needs an Authenticate with null). */
   hasToken(): boolean {
     return this.token !== null;

@@ -26,14 +26,14 @@ const SERVER_OPTIONS: Options = {
   dir: { type: "string", default: "functions" },
   port: { type: "string", default: "3210" },
   host: { type: "string", default: "127.0.0.1" },
-  db: { type: "string", default: ".walkin/data.sqlite" },
+  db: { type: "string" },
   static: { type: "string" },
 };
 const SERVER_HELP: Array<[string, string]> = [
   DIR_HELP,
   ["--port <number>", "port to listen on; 0 picks a free one (default: 3210)"],
   ["--host <address>", "address to listen on; 0.0.0.0 for every interface (default: 127.0.0.1)"],
-  ["--db <file>", "SQLite database file, created with its folder (default: .walkin/data.sqlite)"],
+  ["--db <url>", "the database: sqlite:<file> (or a file path), or postgres://user@host:5432/db (default: $WALKIN_DB, else .walkin/data.sqlite)"],
   ["--static <dir>", "also serve the files of this folder (e.g. a built front end)"],
 ];
 
@@ -138,7 +138,7 @@ async function runServer(values: Values, output: Output, dev: boolean): Promise<
     dir: String(values["dir"]),
     port,
     host: String(values["host"]),
-    db: String(values["db"]),
+    db: typeof values["db"] === "string" ? values["db"] : process.env["WALKIN_DB"] || "sqlite:.walkin/data.sqlite",
     staticDir: typeof values["static"] === "string" ? path.resolve(values["static"]) : null,
     dev,
     output,

@@ -16,8 +16,10 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Engine, type EngineOptions } from "../engine/engine.js";
 import { HttpRouter, isHttpRouter, type Route } from "../server/router.js";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
-import { startServer, type WalkinServer } from "../transport/index.js";
+import { openStorage, parseStorageUrl, redactUrl, type StorageLocation } from "../storage/url.js";
+import type { Storage } from "../storage/types.js";
+import { limitsFromEnv, startServer, type WalkinServer } from "../transport/index.js";
+import { resolveLimits } from "../transport/limits.js";
 import { CodegenError, findModules, listFunctionFiles, writeGenerated, type ModuleScan } from "./codegen.js";
 import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
 import { dashboardForServer, dashboardLine, type ServerDashboard } from "../dashboard/api/forServer.js";
@@ -29,7 +31,7 @@ export interface ServeOptions {
   dir: string;
   port: number;
   host: string;
-  /** The SQLite database file; its directory is created. */
+  /** The storage URL (`sqlite:<file>`, a plain file path, or `postgres://…`); an SQLite file's folder is created. */
   db: string;
   staticDir: string | null;
   /** Dev mode: watch and reload, and send internal error details to clients. */
@@ -76,7 +78,14 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     output.error(`No functions directory at ${output.relative(dir) || "."}. Create it, or point to it with --dir.`);
     return null;
   }
-  await prepareDatabaseDir(path.dirname(path.resolve(options.db)));
+  let location: StorageLocation;
+  try {
+    location = parseStorageUrl(options.db);
+  } catch (error) {
+    output.error((error as Error).message);
+    return null;
+  }
+  if (location.kind === "sqlite" && location.filename !== ":memory:") await prepareDatabaseDir(path.dirname(location.filename));
   const admin = dashboardForServer(options.dev);
   if (!admin.ok) {
     output.error(admin.problem);
@@ -115,6 +124,18 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     if (server) {
       await server.setEngine(engine);
     } else {
+      let limits;
+      try {
+        // Settings for production servers, read from the environment (docs/protocol.md#limits).
+        limits = resolveLimits(limitsFromEnv(process.env));
+      } catch (error) {
+        current = previous;
+        await engine.close();
+        await loaded.functions.release();
+        output.error((error as Error).message);
+        listenFailed = true;
+        return false;
+      }
       try {
         server = await startServer({
           engine,
@@ -124,6 +145,9 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           staticDir: options.staticDir ?? undefined,
           exposeInternalErrors: options.dev,
           dashboard: dashboard ?? undefined,
+          limits,
+          // Dev mode shows clients' protocol errors and the like; production only real errors.
+          logLevel: (process.env.WALKIN_LOG_LEVEL ?? (options.dev ? "debug" : "info")) === "debug" ? "debug" : "info",
         });
         dashboard?.setConnectionCount(() => server?.connectionCount() ?? 0);
       } catch (error) {
@@ -224,11 +248,11 @@ async function prepareDatabaseDir(dir: string): Promise<void> {
 }
 
 async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: ServeOptions, observeRun?: EngineOptions["observeRun"]): Promise<Engine | null> {
-  let storage: Awaited<ReturnType<typeof openSqliteStorage>>;
+  let storage: Storage;
   try {
-    storage = await openSqliteStorage({ filename: path.resolve(db) });
+    storage = await openStorage(db);
   } catch (error) {
-    output.error(`Could not open the database ${output.relative(path.resolve(db))}: ${(error as Error)?.message ?? String(error)}`);
+    output.error(`Could not open the database ${redactUrl(db)}: ${(error as Error)?.message ?? String(error)}`);
     return null;
   }
   try {

@@ -1,6 +1,7 @@
 import { afterEach, expect, it } from "vitest";
 import { defineSchema, defineTable, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
+import { withTestLatency } from "../testing/testStorage.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { Engine } from "./engine.js";
 import { CLIENT_REQUEST_RETENTION_MS, pruneClientRequests } from "./clientRequests.js";
@@ -17,7 +18,7 @@ let engine: Engine;
 afterEach(async () => engine?.close());
 
 it("applies a client's request once, answers a re-send from the record, and expires records after the retention window", async () => {
-  engine = await Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema, modules, runScheduler: false });
+  engine = await Engine.open({ storage: withTestLatency(await openSqliteStorage({ filename: ":memory:" })), schema, modules, runScheduler: false });
   const request = { clientId: "client-1", requestId: 7 };
   const first = await engine.runClientMutation("items:add", { n: 1 }, { fromClient: true }, request);
   const again = await engine.runClientMutation("items:add", { n: 1 }, { fromClient: true }, request);

@@ -3,56 +3,115 @@
  *
  * Transactions that finish in the same turn of the event loop are committed together: the
  * committer waits one macrotask (`setImmediate`) so that every handler that is ready to commit
- * gets to ask, then takes them all in arrival order. Each is checked for conflicts against the
- * commit log *and* against the transactions accepted before it in the same batch, gets the
- * next timestamp, and the accepted ones reach storage in one atomic write: one fsync for the
- * batch instead of one per mutation. A conflicting one is answered "retry" and takes no
- * timestamp. Batches are strictly sequential, so timestamps follow commit order exactly.
+ * gets to ask, then takes them all in arrival order and hands them to `storage.commitBatch`.
+ * Batches are strictly sequential.
+ *
+ * Conflicts are decided inside the storage's commit lock, by the planner below, in this order:
+ *  1. The storage takes its commit lock and shows the planner every commit after the newest
+ *     one this engine knew of (`host.latest`): commits by other engines sharing the database.
+ *  2. Each waiting transaction is checked against every commit after its snapshot: the
+ *     engine's commit log covers (readTs, host.latest], the storage's view covers
+ *     (host.latest, view.latest], and the transactions accepted earlier in the batch follow.
+ *     A snapshot older than either log remembers conflicts (the log cannot prove it clean).
+ *  3. Accepted transactions take the timestamps after `view.latest`, in order, and the storage
+ *     writes them atomically with one fsync before it releases the lock.
+ * Because nothing can commit between the view and the write, timestamp order is commit order,
+ * and every accepted transaction's reads are proven unchanged as of its own timestamp.
+ *
+ * Outcomes are exact. A refused transaction takes no timestamp and is re-run by the engine.
+ * When storage cannot tell whether the batch landed (`CommitOutcomeUnknownError`), the
+ * committer asks `findCommits` by the commit IDs before it answers anyone, so a mutation is
+ * never applied twice and never reported committed when it was not.
  */
-import type { Storage, Timestamp } from "../storage/types.js";
-import type { CommitLog, CommitRecord } from "./commitLog.js";
+import { walkinError } from "../values/index.js";
+import { isCommitOutcomeUnknown, type Commit, type CommitLogView, type Storage, type Timestamp } from "../storage/types.js";
+import type { CommitLog, CommitRecord, Conflict } from "./commitLog.js";
 import type { ReadSet, WriteSet } from "./readSet.js";
-import type { Transaction } from "./transaction.js";
+import type { Transaction, TransactionWrites } from "./transaction.js";
+import { decodeWriteSet, encodeWriteSet, tablesOfWriteSet } from "./writeSetCodec.js";
+import { markStorageFailure } from "./storageGuard.js";
 
-export type CommitResult = { ok: true; ts: Timestamp } | { ok: false; indexId: string };
+export type CommitResult = { ok: true; ts: Timestamp } | { ok: false; conflict: Conflict };
 
 /** Upper bound on one batch, so one storage write stays short. */
 const MAX_BATCH = 256;
 
+/** Attempts at a batch whose storage call failed before its planner ran (nothing was written). */
+const UNPLANNED_RETRIES = 4;
+
+/** Commits read per `commitsSince` call when catching up. */
+const REFRESH_PAGE = 1_000;
+
+/** How long an unknown commit outcome is chased before the mutations waiting on it fail. */
+const RESOLVE_ATTEMPTS = 12;
+
 interface Waiting {
   txn: Transaction;
+  writes: TransactionWrites;
+  id: string;
+  log: Uint8Array;
   resolve: (result: CommitResult) => void;
   reject: (error: unknown) => void;
+}
+
+/** What the planner decided inside the commit lock; applied once the storage call is over. */
+interface Plan {
+  view: CommitLogView;
+  learned: CommitRecord[];
+  accepted: Array<{ item: Waiting; ts: Timestamp }>;
+  refused: Array<{ item: Waiting; conflict: Conflict }>;
 }
 
 export interface CommitterHost {
   readonly storage: Storage;
   readonly commitLog: CommitLog;
+  /** The newest commit this engine knows of: every commit up to it is in `commitLog` (or trimmed). */
   latest: Timestamp;
-  /** Called for each commit, in timestamp order, once it is durable. */
-  committed(record: CommitRecord, tables: Set<string>): void;
+  /** Called for each commit, this engine's or learned from storage, in timestamp order, once durable. */
+  committed(record: CommitRecord, tables: Set<string>, own: boolean): void;
+  /** Commits in (`latest`, `through`] happened but cannot be known: every live result is suspect. */
+  lostTrack(through: Timestamp): void;
 }
 
 export class GroupCommitter {
   private waiting: Waiting[] = [];
+  private refreshes: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
   private scheduled = false;
   private running: Promise<void> | null = null;
+  private readonly idPrefix = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  private counter = 0;
 
   constructor(private readonly host: CommitterHost) {}
 
   commit(txn: Transaction): Promise<CommitResult> {
     if (!txn.hasWrites) return Promise.resolve({ ok: true, ts: txn.readTs });
+    // Built before the lock is taken: nothing here depends on the timestamp.
+    const writes = txn.buildWrites();
+    const id = `${this.idPrefix}-${++this.counter}`;
+    const log = encodeWriteSet(writes.writeSet);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ txn, resolve, reject });
+      this.waiting.push({ txn, writes, id, log, resolve, reject });
       this.schedule();
     });
   }
 
   /** Resolves once everything asked so far has been committed or refused. */
   async idle(): Promise<void> {
-    while (this.running || this.scheduled || this.waiting.length > 0) {
+    while (this.running || this.scheduled || this.waiting.length > 0 || this.refreshes.length > 0) {
       await (this.running ?? new Promise((resolve) => setImmediate(resolve)));
     }
+  }
+
+  /**
+   * Learns of the commits other engines sharing the database made since this one last looked
+   * (`storage.commitsSince`). It runs in the commit queue, between batches: a view read while a
+   * batch was in flight could list this engine's own commits as someone else's.
+   */
+  refresh(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.refreshes.push({ resolve, reject });
+      this.schedule();
+    });
   }
 
   private schedule(): void {
@@ -62,61 +121,207 @@ export class GroupCommitter {
       this.scheduled = false;
       this.running = this.drain().finally(() => {
         this.running = null;
-        if (this.waiting.length > 0) this.schedule();
+        if (this.waiting.length > 0 || this.refreshes.length > 0) this.schedule();
       });
     });
   }
 
   private async drain(): Promise<void> {
-    while (this.waiting.length > 0) {
-      const batch = this.waiting.splice(0, MAX_BATCH);
-      await this.commitBatch(batch);
+    while (this.waiting.length > 0 || this.refreshes.length > 0) {
+      if (this.refreshes.length > 0) await this.runRefresh(this.refreshes.splice(0));
+      if (this.waiting.length > 0) await this.commitBatch(this.waiting.splice(0, MAX_BATCH));
+    }
+  }
+
+  private async runRefresh(asked: Array<{ resolve: () => void; reject: (error: unknown) => void }>): Promise<void> {
+    try {
+      for (;;) {
+        const view = await this.host.storage.commitsSince(this.host.latest, REFRESH_PAGE);
+        this.apply(this.learn(view), view);
+        if (view.commits.length < REFRESH_PAGE) break;
+      }
+      for (const { resolve } of asked) resolve();
+    } catch (error) {
+      for (const { reject } of asked) reject(error);
     }
   }
 
   private async commitBatch(batch: Waiting[]): Promise<void> {
     const { host } = this;
-    const accepted: Array<{ item: Waiting; ts: Timestamp; built: ReturnType<Transaction["buildCommit"]> }> = [];
-    let ts = host.latest;
+    let plan: Plan | undefined;
+    let refusedView: unknown;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await host.storage.commitBatch(host.latest, (view) => {
+          try {
+            plan = this.plan(batch, view);
+          } catch (error) {
+            refusedView = error; // storage broke its contract: trying again will not help
+            throw error;
+          }
+          return plan.accepted.map(({ item, ts }) => toCommit(item, ts));
+        });
+        break;
+      } catch (error) {
+        // The planner never ran, so storage never held the lock for this batch: nothing was
+        // decided or written (a dropped connection, a timeout on the way in). Try again.
+        if (plan === undefined && attempt < UNPLANNED_RETRIES) {
+          await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
+          continue;
+        }
+        await this.settleFailed(batch, plan, refusedView ?? error, refusedView === undefined);
+        return;
+      }
+    }
+    if (plan === undefined) {
+      const error = walkinError("INTERNAL", `Storage ${host.storage.name} finished commitBatch without calling its planner.`);
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    this.settle(plan, true);
+  }
+
+  /** Decides the batch against what storage shows (runs inside the commit lock; no side effects). */
+  private plan(batch: Waiting[], view: CommitLogView): Plan {
+    const { host } = this;
+    const learned = this.learn(view);
+    const gap = view.trimmedThrough > host.latest;
+    const plan: Plan = { view, learned, accepted: [], refused: [] };
+    const acceptedWrites: WriteSet[] = [];
+    let ts = view.latest;
     for (const item of batch) {
-      const conflict =
-        host.commitLog.firstConflict(item.txn.readSet, item.txn.readTs)?.indexId ??
-        firstOverlap(item.txn.readSet, accepted.map((a) => a.built.writeSet));
+      const readSet = item.txn.readSet;
+      const conflict: Conflict | null = gap
+        ? { ts: view.trimmedThrough, indexId: null }
+        : (host.commitLog.firstConflict(readSet, item.txn.readTs) ??
+          firstOverlap(readSet, learned.map((record) => record.writes), view.latest) ??
+          firstOverlap(readSet, acceptedWrites, view.latest));
       if (conflict !== null) {
-        item.resolve({ ok: false, indexId: conflict });
+        plan.refused.push({ item, conflict });
         continue;
       }
       ts += 1;
-      accepted.push({ item, ts, built: item.txn.buildCommit(ts) });
+      plan.accepted.push({ item, ts });
+      acceptedWrites.push(item.writes.writeSet);
     }
-    if (accepted.length === 0) return;
-    try {
-      await host.storage.commitBatch(accepted.map((a) => a.built.commit));
-    } catch (error) {
-      // Another engine on the same database committed past us (during a hot reload the old
-      // engine may finish its last writes after this one opened). Catch up and let these
-      // mutations re-run at a snapshot that includes those writes. Anything else is a failure.
-      const stored = await host.storage.latestTimestamp().catch(() => -1);
-      if (stored > host.latest) {
-        host.latest = stored;
-        for (const { item, built } of accepted) item.resolve({ ok: false, indexId: [...built.writeSet.keys()][0] ?? "?.by_id" });
-      } else {
-        for (const { item } of accepted) item.reject(error);
+    return plan;
+  }
+
+  /**
+   * The commits in `view` this engine has not seen, decoded and checked. Throws (so the storage
+   * writes nothing) if the storage's answer breaks its contract.
+   */
+  private learn(view: CommitLogView): CommitRecord[] {
+    const { host } = this;
+    const name = host.storage.name;
+    if (view.latest < host.latest) {
+      throw walkinError("INTERNAL", `Storage ${name} says its latest commit is ${view.latest}, but this engine already saw ` +
+        `${host.latest}: timestamps went backwards. Was the database replaced or restored from a backup while running?`);
+    }
+    const learned: CommitRecord[] = [];
+    let previous = host.latest;
+    for (const commit of view.commits) {
+      if (commit.ts <= host.latest) continue;
+      if (commit.ts <= previous || commit.ts > view.latest) {
+        throw walkinError("INTERNAL", `Storage ${name} listed commit ${commit.ts} out of order (after ${previous}, latest ` +
+          `${view.latest}); commits must come in increasing timestamp order.`);
       }
+      learned.push({ ts: commit.ts, writes: decodeWriteSet(commit.log) });
+      previous = commit.ts;
+    }
+    return learned;
+  }
+
+  /** Applies what a plan learned about other engines' commits, then answers its transactions. */
+  private settle(plan: Plan, landed: boolean): void {
+    const { host } = this;
+    this.apply(plan.learned, plan.view);
+    if (landed) {
+      for (const { item, ts } of plan.accepted) {
+        host.commitLog.append({ ts, writes: item.writes.writeSet });
+        host.latest = ts;
+        host.committed({ ts, writes: item.writes.writeSet }, item.writes.tables, true);
+      }
+    }
+    for (const { item, conflict } of plan.refused) item.resolve({ ok: false, conflict });
+    for (const { item, ts } of plan.accepted) {
+      // Not landed (the outcome was unknown and storage says it did not land): never applied,
+      // so running it again is safe. It re-runs like a conflict.
+      item.resolve(landed ? { ok: true, ts } : { ok: false, conflict: { ts: plan.view.latest, indexId: null } });
+    }
+  }
+
+  private apply(learned: CommitRecord[], view?: CommitLogView): void {
+    const { host } = this;
+    if (view && view.latest > host.latest && view.trimmedThrough > host.latest) {
+      host.commitLog.trim(view.trimmedThrough);
+      host.lostTrack(view.trimmedThrough);
+    }
+    for (const record of learned) {
+      if (record.ts <= host.latest) continue;
+      host.commitLog.append(record);
+      host.latest = record.ts;
+      host.committed(record, tablesOfWriteSet(record.writes), false);
+    }
+    // Every commit up to view.latest is now either in the log or behind its trim mark.
+    if (view && view.latest > host.latest) host.latest = view.latest;
+  }
+
+  /** The storage call threw: find out what happened before answering anyone. */
+  private async settleFailed(batch: Waiting[], plan: Plan | undefined, error: unknown, retryable: boolean): Promise<void> {
+    const name = this.host.storage.name;
+    if (plan === undefined || plan.accepted.length === 0 || !isCommitOutcomeUnknown(error)) {
+      // Nothing was written: what the planner learned is still true (those commits are
+      // durable); the transactions it accepted fail with the storage's error.
+      if (plan) this.settle({ ...plan, accepted: [] }, false);
+      // Nothing was written, so the engine may run these mutations again once storage is back.
+      const failure = walkinError("INTERNAL", `Storage ${name} failed to commit: ${messageOf(error)}`, undefined, error);
+      if (retryable) markStorageFailure(failure);
+      for (const { item } of plan?.accepted ?? batch.map((item) => ({ item }))) item.reject(failure);
       return;
     }
-    host.latest = ts;
-    for (const { item, ts: committedTs, built } of accepted) {
-      host.committed({ ts: committedTs, writes: built.writeSet }, built.tables);
-      item.resolve({ ok: true, ts: committedTs });
+    const ids = plan.accepted.map(({ item }) => item.id);
+    let found: Map<string, Timestamp> | undefined;
+    for (let attempt = 0; attempt < RESOLVE_ATTEMPTS && found === undefined; attempt++) {
+      try {
+        found = await this.host.storage.findCommits(ids);
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2_000)));
+      }
     }
+    if (found === undefined) {
+      // Still unknown: answer "failed" without claiming either way. The next batch's view will
+      // list these commits if they landed, and the engine learns them as it would another's.
+      if (plan) this.settle({ ...plan, accepted: [] }, false);
+      const failure = walkinError("INTERNAL", `Storage ${name} lost the connection while committing and could not be ` +
+        `asked whether the commit landed; it may or may not have been applied.`, undefined, error);
+      for (const { item } of plan.accepted) item.reject(failure);
+      return;
+    }
+    const landed = found.size > 0;
+    const wrong = plan.accepted.find(({ item, ts }) => (found.get(item.id) ?? ts) !== ts || found.has(item.id) !== landed);
+    if (wrong !== undefined) {
+      const failure = walkinError("INTERNAL", `Storage ${name} reports a batch that landed in part or at other timestamps; ` +
+        `commitBatch must be atomic.`);
+      for (const { item } of plan.accepted) item.reject(failure);
+      return;
+    }
+    this.settle(plan, landed);
   }
 }
 
-function firstOverlap(readSet: ReadSet, writeSets: WriteSet[]): string | null {
+function toCommit(item: Waiting, ts: Timestamp): Commit {
+  return { ts, id: item.id, documents: item.writes.documents, indexes: item.writes.indexes, log: item.log };
+}
+
+function firstOverlap(readSet: ReadSet, writeSets: WriteSet[], ts: Timestamp): Conflict | null {
   for (const writes of writeSets) {
-    const indexId = readSet.overlaps(writes);
-    if (indexId !== null) return indexId;
+    const overlap = readSet.firstOverlap(writes);
+    if (overlap !== null) return { ts, ...overlap };
   }
   return null;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

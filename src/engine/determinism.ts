@@ -34,9 +34,14 @@ export function runDeterministic<T>(kind: "query" | "mutation", now: number, see
   return storage.run({ now, random, kind }, fn);
 }
 
-/** True inside a query or mutation handler. */
-export function inDeterministicContext(): boolean {
-  return storage.getStore() !== undefined;
+/**
+ * Runs `fn` with the real clock, randomness and `fetch`, even when called from a handler:
+ * storage drivers and other engine machinery run here, so timeouts, pool timers and network
+ * calls work. Promises and timers created inside stay outside the sandbox; the handler that
+ * awaits the result is back in its own sandbox when it resumes.
+ */
+export function outsideSandbox<T>(fn: () => T): T {
+  return storage.exit(fn);
 }
 
 function install(): void {

@@ -6,6 +6,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, expect, it } from "vitest";
 import { Engine } from "./engine.js";
+import { withTestLatency } from "../testing/testStorage.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { durabilityModules, durabilitySchema } from "./fixtures/durabilityApp.js";
 
@@ -34,7 +35,7 @@ it("every acknowledged mutation survives kill -9 of the server process", async (
   dir = mkdtempSync(join(tmpdir(), "walkin-kill-"));
   const file = join(dir, "db.sqlite");
   const acked = [...(await runAndKill(file, 25)), ...(await runAndKill(file, 40))];
-  const engine = await Engine.open({ storage: await openSqliteStorage({ filename: file }), schema: durabilitySchema, modules: durabilityModules, runScheduler: false });
+  const engine = await Engine.open({ storage: withTestLatency(await openSqliteStorage({ filename: file })), schema: durabilitySchema, modules: durabilityModules, runScheduler: false });
   const stored = new Set((await engine.runQuery("notes:all", {})) as string[]);
   await engine.close();
   for (const id of acked) expect(stored.has(id)).toBe(true);

@@ -14,6 +14,7 @@
  * Because every mutation's reads are proven unchanged at its commit timestamp, the history is
  * equivalent to running mutations one at a time in timestamp order.
  */
+import { performance } from "node:perf_hooks";
 import { walkinError, isWalkinError } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import type { SchemaDefinition } from "../server/schema.js";
@@ -25,14 +26,17 @@ import type { AnyDataModel } from "../server/dataModel.js";
 import type { Storage, Timestamp } from "../storage/types.js";
 import { Catalog } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
-import { CommitLog, type CommitRecord } from "./commitLog.js";
+import { CommitLog, type CommitRecord, type Conflict } from "./commitLog.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
+import { guardStorage, isStorageFailure } from "./storageGuard.js";
+import { StorageRetry } from "./storageRetry.js";
 import { createDatabaseReader, createDatabaseWriter } from "./database.js";
 import { hashSeed, runDeterministic } from "./determinism.js";
 import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functions.js";
 import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
+import { RetryLanes } from "./retryLanes.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
 import { SYSTEM_TABLES } from "./systemTables.js";
@@ -42,6 +46,9 @@ import { Crons } from "./cron.js";
 
 /** How often expired request-deduplication records are removed. */
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
+
+/** Conflicts after which a mutation waits its turn in a retry lane (see retryLanes.ts). */
+const RETRIES_BEFORE_LANE = 2;
 
 /** The shortest time between the starts of two storage history sweeps. */
 const PRUNE_INTERVAL_MS = 30_000;
@@ -89,6 +96,18 @@ export interface EngineOptions {
   logError?: (message: string, error: unknown) => void;
   /** Wraps every function run (queries, mutations with their retries, actions): the dashboard's logs. */
   observeRun?: <T>(trace: FunctionRunTrace, run: () => Promise<T>) => Promise<T>;
+  /** How long one storage call may take before it fails with an error naming it (default 30 s). */
+  storageTimeoutMs?: number;
+  /**
+   * How long a mutation or query keeps trying while storage fails with nothing written (a
+   * dropped connection, a database restarting), before its caller gets the error. Default 10 s.
+   */
+  storageRetryMs?: number;
+  /**
+   * For a storage shared with other engines (one that has `watchCommits`): how often to look
+   * for their commits even without a notification. Default 200 ms.
+   */
+  pollIntervalMs?: number;
 }
 
 export type QueryOutcome = { ok: true; value: Value } | { ok: false; error: Error };
@@ -117,15 +136,19 @@ export class Engine {
   readonly stats: EngineStats = { commits: 0, conflictRetries: 0, queryRuns: 0 };
   readonly functions: FunctionRegistry;
   readonly subscriptions: Subscriptions;
-  private readonly commitLog = new CommitLog();
+  private readonly commitLog: CommitLog;
   private readonly committer: GroupCommitter;
   private readonly snapshots = new ActiveSnapshots();
+  private readonly retryLanes = new RetryLanes();
+  /** Paces calls that storage failed with nothing written (see StorageRetry). */
+  readonly storageRetry: StorageRetry;
   private readonly creationClock = new CreationClock();
   private readonly commitListeners = new Set<(record: CommitRecord, tables: Set<string>) => void>();
   private commitsSincePrune = 0;
   private pruning: Promise<void> | null = null;
   private lastPruneStart = 0;
   private maintenance: NodeJS.Timeout | undefined;
+  private stopWatching: (() => void) | undefined;
   private closed = false;
   /** Writes requested by the authenticate hook, by key, not yet run (see `writeLater`). */
   private readonly laterWrites = new Map<string, (db: DatabaseWriter<AnyDataModel>) => Promise<void>>();
@@ -139,6 +162,9 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.functions = new FunctionRegistry(options.modules);
+    this.storageRetry = new StorageRetry(options.storageRetryMs ?? 10_000, () => this.closed);
+    // The log knows nothing of commits before this engine opened; no snapshot is older.
+    this.commitLog = new CommitLog(latest);
     const engine = this;
     this.committer = new GroupCommitter({
       storage,
@@ -149,7 +175,8 @@ export class Engine {
       set latest(ts: Timestamp) {
         engine.latest = ts;
       },
-      committed: (record, tables) => this.onCommitted(record, tables),
+      committed: (record, tables, own) => this.onCommitted(record, tables, own),
+      lostTrack: () => this.subscriptions.invalidateAll(),
     });
     this.subscriptions = new Subscriptions(this);
     const hooks = findEngineHooks(options.modules);
@@ -158,11 +185,13 @@ export class Engine {
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
-    const { storage } = options;
+    // Storage runs outside the handlers' sandbox, with timeouts and errors that name it.
+    const storage = guardStorage(options.storage, { timeoutMs: options.storageTimeoutMs });
     const { catalog, staleIndexes, droppedIndexes } = await Catalog.open(storage, options.schema ?? null, SYSTEM_TABLES);
-    const engine = new Engine(storage, catalog, await storage.latestTimestamp(), options);
-    engine.latest = await buildIndexes(storage, catalog, engine.latest, staleIndexes, droppedIndexes);
+    const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes);
+    const engine = new Engine(storage, catalog, latest, options);
     engine.subscriptions.catchUp();
+    engine.watchOtherEngines(options.storage);
     await engine.scheduler.start(options.runScheduler ?? true);
     if (options.runScheduler ?? true) engine.startMaintenance();
     return engine;
@@ -175,9 +204,12 @@ export class Engine {
   /** Runs a query once at the latest snapshot. */
   async runQuery(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
     const fn = this.functions.resolve(path, "query", caller);
-    const run = await this.executeQuery(fn, path, args, caller, this.latest);
-    if (!run.outcome.ok) throw run.outcome.error;
-    return run.outcome.value;
+    const startedAt = performance.now();
+    for (;;) {
+      const run = await this.executeQuery(fn, path, args, caller, this.latest);
+      if (run.outcome.ok) return run.outcome.value;
+      if (!isStorageFailure(run.outcome.error) || !(await this.storageRetry.wait(startedAt))) throw run.outcome.error;
+    }
   }
 
   /** Runs a mutation to commit, retrying on conflicts. Returns its value and commit timestamp. */
@@ -297,24 +329,43 @@ export class Engine {
     trace: FunctionRunTrace,
   ): Promise<{ value: Value; ts: Timestamp }> {
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
+    const startedAt = performance.now();
+    let lane: string | null = null;
     for (let attempt = 0; ; attempt++) {
-      const readTs = this.latest;
-      const release = this.snapshots.pin(readTs);
-      let outcome: { value: Value; txn: Transaction };
+      const once = async () => {
+        // The snapshot stays pinned until the commit is decided, not just while the handler
+        // runs. The commit is checked against every commit after readTs, and pruning keeps the
+        // commit log (and storage history) from the oldest pinned snapshot on: unpinned while
+        // the commit waits, the entries it must be checked against could be trimmed away first
+        // (see commitLog.ts for the lost update that follows).
+        const readTs = this.latest;
+        const release = this.snapshots.pin(readTs);
+        try {
+          const outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
+          return { value: outcome.value, committed: await this.commit(outcome.txn) };
+        } finally {
+          release();
+        }
+      };
+      let result: { value: Value; committed: CommitResult };
       try {
-        outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
-      } finally {
-        release();
+        result = lane === null ? await once() : await this.retryLanes.run(lane, once);
+      } catch (error) {
+        // Storage failed with nothing written (a dropped connection, a database restart):
+        // run the mutation again once it is back, for up to storageRetryMs.
+        if (!isStorageFailure(error) || !(await this.storageRetry.wait(startedAt))) throw error;
+        attempt -= 1;
+        continue;
       }
-      const committed = await this.commit(outcome.txn);
-      if (committed.ok) return { value: outcome.value, ts: committed.ts };
-      if (attempt >= LIMITS.maxMutationRetries) {
-        const table = committed.indexId.split(".")[0];
-        throw walkinError("CONFLICT", `${path} kept conflicting with concurrent writes to table "${table}" and gave up after ` +
-          `${attempt + 1} attempts. Reduce contention on that data (e.g. shard a hot counter across documents).`);
-      }
+      const { value, committed } = result;
+      if (committed.ok) return { value, ts: committed.ts };
+      if (attempt >= LIMITS.maxMutationRetries) throw conflictError(path, committed.conflict.indexId, attempt + 1);
       this.stats.conflictRetries += 1;
       trace.retries = attempt + 1;
+      if (attempt + 1 >= RETRIES_BEFORE_LANE) {
+        lane = laneOf(committed.conflict); // see retryLanes.ts; the lane paces it, no backoff
+        continue;
+      }
       const backoff = Math.min(2 ** attempt, 128) * Math.random();
       await new Promise((resolve) => setTimeout(resolve, backoff));
     }
@@ -353,10 +404,18 @@ export class Engine {
   async runSystemMutation<T>(work: (txn: Transaction, ctx: SchedulerCtx) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const txn = new Transaction(this.storage, this.catalog, this.latest, Date.now(), this.creationClock);
-      const result = await work(txn, { db: createDatabaseReader(txn, this.catalog, { system: true }) });
-      const committed = await this.commit(txn);
+      const release = this.snapshots.pin(txn.readTs); // until the commit is decided, as in executeMutation
+      let committed: CommitResult;
+      let result: T;
+      try {
+        result = await work(txn, { db: createDatabaseReader(txn, this.catalog, { system: true }) });
+        committed = await this.commit(txn);
+      } finally {
+        release();
+      }
       if (committed.ok) return result;
-      if (attempt >= LIMITS.maxMutationRetries) throw walkinError("CONFLICT", "A system transaction kept conflicting.");
+      if (attempt >= LIMITS.maxMutationRetries) throw conflictError("A system transaction", committed.conflict.indexId, attempt + 1);
+      this.stats.conflictRetries += 1;
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** Math.min(attempt, 7)));
     }
   }
@@ -378,12 +437,30 @@ export class Engine {
     return this.committer.commit(txn);
   }
 
-  private onCommitted(record: CommitRecord, tables: Set<string>): void {
-    this.commitLog.append(record);
-    this.stats.commits += 1;
+  /** After every durable commit, this engine's or one learned from storage, in timestamp order. */
+  private onCommitted(record: CommitRecord, tables: Set<string>, own: boolean): void {
+    if (own) this.stats.commits += 1;
     for (const listener of this.commitListeners) listener(record, tables);
     this.subscriptions.onCommit(record);
     this.maybePrune();
+  }
+
+  /**
+   * Learns of the commits other engines sharing this database made since this one last looked,
+   * and re-runs the live queries they touch.
+   */
+  refreshFromStorage(): Promise<void> {
+    return this.committer.refresh();
+  }
+
+  /**
+   * Read-your-writes across nodes: resolves once this engine has learned of every commit up to
+   * `ts` (a timestamp a client saw on another node) and its live queries are published at it.
+   * If storage itself is behind `ts` (the client saw another database), it stops waiting there.
+   */
+  async catchUpTo(ts: Timestamp): Promise<void> {
+    if (this.latest < ts) await this.committer.refresh();
+    await this.subscriptions.waitPublished(Math.min(ts, this.latest));
   }
 
   /** Checks commits after `since` against a read set (for queries that just finished). */
@@ -454,6 +531,31 @@ export class Engine {
       .finally(() => (this.pruning = null));
   }
 
+  /**
+   * With a storage other engines share (it can notify of commits), learns of their commits on
+   * every notification and, because notifications can be lost, every `pollIntervalMs` too.
+   * Refreshes never overlap: one that is asked for while another runs is folded into the next.
+   */
+  private watchOtherEngines(raw: Storage): void {
+    if (!raw.watchCommits) return;
+    let pending = false;
+    const refresh = () => {
+      if (pending || this.closed) return;
+      pending = true;
+      void this.committer
+        .refresh()
+        .catch((error) => this.logError("Reading other nodes' commits failed (will retry)", error))
+        .finally(() => (pending = false));
+    };
+    const stopWatching = raw.watchCommits(refresh);
+    const poll = setInterval(refresh, this.options.pollIntervalMs ?? 200);
+    poll.unref?.();
+    this.stopWatching = () => {
+      stopWatching();
+      clearInterval(poll);
+    };
+  }
+
   /** Periodic housekeeping that no request triggers: expiring request-deduplication records. */
   private startMaintenance(): void {
     const run = async () => {
@@ -472,6 +574,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.maintenance);
+    this.stopWatching?.();
     await this.scheduler.stop();
     this.subscriptions.close();
     await this.committer.idle();
@@ -479,6 +582,20 @@ export class Engine {
     this.closed = true;
     await this.storage.close();
   }
+}
+
+/** The retry lane of a conflict: the key it lost on (a hot counter's own document or range). */
+function laneOf(conflict: Conflict): string {
+  if (conflict.indexId === null) return "(history)";
+  return conflict.key ? `${conflict.indexId}:${Buffer.from(conflict.key).toString("hex")}` : conflict.indexId;
+}
+
+function conflictError(what: string, indexId: string | null, attempts: number): Error {
+  const cause = indexId === null
+    ? "its snapshot kept falling behind the commit history the server keeps (the server was very busy or the storage slow)"
+    : `concurrent writes to table "${indexId.split(".")[0]}"`;
+  return walkinError("CONFLICT", `${what} kept conflicting with ${cause} and gave up after ${attempts} attempts. ` +
+    `Reduce contention on that data (e.g. shard a hot counter across documents).`);
 }
 
 function asError(error: unknown): Error {

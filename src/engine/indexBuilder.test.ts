@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { defineSchema, defineTable, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
+import { withTestLatency } from "../testing/testStorage.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { Engine } from "./engine.js";
 
@@ -23,7 +24,7 @@ const modules = {
 };
 
 async function open(file: string, schema: ReturnType<typeof defineSchema>) {
-  return Engine.open({ storage: await openSqliteStorage({ filename: file }), schema, modules, runScheduler: false });
+  return Engine.open({ storage: withTestLatency(await openSqliteStorage({ filename: file })), schema, modules, runScheduler: false });
 }
 
 it("builds an index added to an existing table, and rebuilds one whose fields changed", async () => {

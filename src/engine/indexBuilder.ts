@@ -4,10 +4,11 @@
  * latest timestamp; the catalog records it as built only once its entries are durable, so a
  * crash mid-build leaves it unrecorded and it is built again at the next start.
  */
-import type { Storage, Timestamp } from "../storage/types.js";
+import { isCommitOutcomeUnknown, type CommitPlanner, type IndexWrite, type Storage, type Timestamp } from "../storage/types.js";
 import type { Catalog, IndexInfo } from "./catalog.js";
 import { indexKeyOf } from "./documents.js";
 import { Transaction } from "./transaction.js";
+import { decodeWriteSet, encodeWriteSet } from "./writeSetCodec.js";
 
 /** Drops `dropped` and rebuilds `stale`; returns the new latest timestamp. */
 export async function buildIndexes(
@@ -23,16 +24,46 @@ export async function buildIndexes(
     // "stale" only means "newly registered" for them: there is nothing to backfill.
     if (index.name === "by_id" || index.name === "by_creation_time") continue;
     const table = catalog.lookup(index.id.slice(0, index.id.lastIndexOf(".")), { system: true })!;
-    const writes = [];
-    const txn = new Transaction(storage, catalog, latest, Date.now());
-    for await (const { doc } of txn.scan(table.indexes.get("by_creation_time")!, {}, "asc")) {
-      writes.push({ indexId: index.id, key: indexKeyOf(index, doc), docId: doc._id });
-    }
-    if (writes.length > 0) {
-      latest += 1;
-      await storage.commit({ ts: latest, documents: [], indexes: writes });
+    const byCreationTime = table.indexes.get("by_creation_time")!;
+    // Backfill from a snapshot, then commit the entries only if no commit since that snapshot
+    // wrote to the table (another engine sharing the database may be running): otherwise a
+    // document written in between could be missing from the new index. Then try again.
+    for (let attempt = 0; ; attempt++) {
+      const writes: IndexWrite[] = [];
+      const txn = new Transaction(storage, catalog, latest, Date.now());
+      for await (const { doc } of txn.scan(byCreationTime, {}, "asc")) {
+        writes.push({ indexId: index.id, key: indexKeyOf(index, doc), docId: doc._id });
+      }
+      const snapshot = latest;
+      let raced = false;
+      const id = `index-build-${index.id}-${Date.now()}-${attempt}`;
+      const log = encodeWriteSet(new Map([[index.id, writes.map((write) => write.key)]]));
+      const landedAt = await commitOrFind(storage, id, snapshot, (view) => {
+        raced = view.trimmedThrough > snapshot ||
+          view.commits.some((commit) => commit.ts > snapshot && decodeWriteSet(commit.log).has(byCreationTime.id));
+        if (raced || writes.length === 0) return [];
+        return [{ ts: view.latest + 1, id, documents: [], indexes: writes, log }];
+      });
+      if (landedAt === null) continue; // an unknown outcome that did not land: build again
+      latest = landedAt;
+      if (!raced) break;
+      if (attempt >= 16) throw new Error(`Building index ${index.id} kept racing with writes to its table; try again when writes are quieter.`);
     }
   }
   await catalog.markIndexesBuilt(stale, dropped);
   return latest;
+}
+
+/**
+ * Commits one planned batch; returns the latest timestamp afterwards, or `null` if the outcome
+ * was unknown and the commit did not land. An unknown outcome is resolved with `findCommits`.
+ */
+async function commitOrFind(storage: Storage, id: string, since: Timestamp, plan: CommitPlanner): Promise<Timestamp | null> {
+  try {
+    const { view, written } = await storage.commitBatch(since, plan);
+    return written[written.length - 1]?.ts ?? view.latest;
+  } catch (error) {
+    if (!isCommitOutcomeUnknown(error)) throw error;
+    return (await storage.findCommits([id])).get(id) ?? null;
+  }
 }

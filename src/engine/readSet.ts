@@ -29,13 +29,18 @@ export class ReadSet {
     this.add(indexId, pointRange(key));
   }
 
-  /** The first written key that falls in one of our ranges, as `indexId`, or `null`. */
+  /** The index of the first written key that falls in one of our ranges, or `null`. */
   overlaps(writes: WriteSet): string | null {
+    return this.firstOverlap(writes)?.indexId ?? null;
+  }
+
+  /** The first written key that falls in one of our ranges, with its index, or `null`. */
+  firstOverlap(writes: WriteSet): { indexId: string; key: Uint8Array } | null {
     for (const [indexId, keys] of writes) {
       const ranges = this.ranges.get(indexId);
       if (!ranges) continue;
       for (const key of keys) {
-        for (const range of ranges) if (rangeContains(range, key)) return indexId;
+        for (const range of ranges) if (rangeContains(range, key)) return { indexId, key };
       }
     }
     return null;

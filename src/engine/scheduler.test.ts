@@ -6,6 +6,7 @@ import { anyApi, type ApiFromModules, makeFunctionReference, cronJobs, defineSch
 import { v } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
 import { Engine } from "./engine.js";
+import { withTestLatency } from "../testing/testStorage.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 
 // References to functions of the module being defined (no codegen in this test).
@@ -102,7 +103,7 @@ describe("scheduler (durable)", () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   async function open(filename: string, runScheduler: boolean, modules: Record<string, Record<string, unknown>> = { jobs }) {
-    return Engine.open({ storage: await openSqliteStorage({ filename }), schema, modules, runScheduler });
+    return Engine.open({ storage: withTestLatency(await openSqliteStorage({ filename })), schema, modules, runScheduler });
   }
 
   it("a scheduled call survives a restart and runs exactly once", async () => {
@@ -121,6 +122,23 @@ describe("scheduler (durable)", () => {
     expect(await third.runQuery("jobs:list", {})).toEqual(["after-restart"]);
     expect(await third.runQuery("jobs:jobStates", {})).toEqual(["success"]);
     await third.close();
+  });
+
+  it("a starting node fails the actions whose runner died (lease expired), not those another node is running", async () => {
+    dir = mkdtempSync(join(tmpdir(), "walkin-lease-"));
+    const file = join(dir, "db.sqlite");
+    const first = await open(file, false);
+    const now = Date.now();
+    const [abandoned, running] = await first.runSystemMutation(async (txn) => [
+      await txn.insertSystem("_scheduled_functions", { name: "jobs:record", args: {}, scheduledTime: now, state: "inProgress", leaseUntil: now - 1 }),
+      await txn.insertSystem("_scheduled_functions", { name: "jobs:record", args: {}, scheduledTime: now, state: "inProgress", leaseUntil: now + 60_000 }),
+    ]);
+    await first.close();
+
+    const second = await open(file, true);
+    const states = await second.read(async (txn) => [(await txn.get(abandoned!, { system: true }))?.state, (await txn.get(running!, { system: true }))?.state]);
+    expect(states).toEqual(["failed", "inProgress"]);
+    await second.close();
   });
 
   it("runs due crons once per due time", async () => {

@@ -8,8 +8,13 @@
  *  - a mutation runs in a transaction that also flips its job from "pending" to "success", so
  *    it runs exactly once even across crashes and concurrent runners;
  *  - an action is first marked "inProgress" in its own transaction, then run, then marked
- *    "success" or "failed". Actions may have side effects, so one interrupted by a restart is
+ *    "success" or "failed". Actions may have side effects, so one interrupted by a crash is
  *    marked "failed", never re-run: at most once.
+ * Several nodes may run schedulers over one database. Claiming a job is a transaction that
+ * reads its state, so two nodes racing for it conflict and only one claims it. A running
+ * action holds a lease that its node renews; a node that dies stops renewing, and once the
+ * lease has expired any node marks the job "failed". (A node that starts must not fail jobs
+ * that other nodes are running, so "interrupted" means "lease expired", not "in progress".)
  * Crons (cron.ts) feed the same table, so they inherit the same guarantees.
  */
 import { walkinError } from "../values/index.js";
@@ -31,6 +36,8 @@ const SYSTEM = { system: true };
 
 /** How many scheduled calls run at once. */
 const CONCURRENCY = 8;
+/** How long a running action's claim lasts unless its node renews it (every third of it). */
+export const ACTION_LEASE_MS = 30_000;
 /** The longest a timer may wait (setTimeout's limit), after which the loop just looks again. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -47,6 +54,8 @@ export function createScheduler(engine: Engine, crons: Crons) {
   let timer: NodeJS.Timeout | undefined;
   let pass: Promise<void> | null = null;
   let again = false;
+  /** When the earliest running action's lease ends (see failAbandoned). */
+  let leaseCheck = Infinity;
   const inFlight = new Set<Promise<void>>();
 
   /** Inserts a job inside `txn` (validates the target and args now, not when it fires). */
@@ -120,21 +129,54 @@ export function createScheduler(engine: Engine, crons: Crons) {
     const claimed = await engine.runSystemMutation(async (txn) => {
       const current = await txn.get(job._id, { system: true });
       if (current?.state !== "pending") return false;
-      await txn.patch(job._id, { state: "inProgress" }, SYSTEM);
+      await txn.patch(job._id, { state: "inProgress", leaseUntil: txn.now + ACTION_LEASE_MS }, SYSTEM);
       return true;
     });
     if (!claimed) return;
+    const renew = setInterval(() => {
+      void engine
+        .runSystemMutation(async (txn) => {
+          const current = await txn.get(job._id, { system: true });
+          if (current?.state === "inProgress") await txn.patch(job._id, { leaseUntil: txn.now + ACTION_LEASE_MS }, SYSTEM);
+        })
+        .catch((error) => engine.logError(`Renewing the lease of scheduled action ${name} failed`, error));
+    }, ACTION_LEASE_MS / 3);
+    renew.unref?.();
     try {
       await engine.runAction(name, job.args, { kind: "scheduler" });
       await finish("success");
     } catch (error) {
       engine.logError(`Scheduled action ${name} failed`, error);
       await finish("failed", (error as Error).message);
+    } finally {
+      clearInterval(renew);
     }
+  }
+
+  /**
+   * Marks "failed" the actions whose node stopped renewing their lease (it crashed or was
+   * killed): at most once means they are not run again. Returns the earliest lease still
+   * running, so the loop can look again then.
+   */
+  async function failAbandoned(): Promise<number> {
+    return engine.runSystemMutation(async (txn) => {
+      let earliest = Infinity;
+      for (const job of await jobsIn(engine, txn, "inProgress").collect()) {
+        const lease = typeof job.leaseUntil === "number" ? job.leaseUntil : 0;
+        if (lease > txn.now) {
+          earliest = Math.min(earliest, lease);
+          continue;
+        }
+        const error = "The server running this action stopped before it finished; actions run at most once.";
+        await txn.patch(job._id, { state: "failed", completedTime: txn.now, error }, SYSTEM);
+      }
+      return earliest;
+    });
   }
 
   /** Runs everything due now (and due crons), then sets a timer for the next due job. */
   async function runDue(): Promise<void> {
+    leaseCheck = await failAbandoned();
     await crons.enqueueDue(engine, schedule);
     const now = Date.now();
     const due = await engine.read((txn) => jobsIn(engine, txn, "pending", now).take(CONCURRENCY * 4));
@@ -151,7 +193,7 @@ export function createScheduler(engine: Engine, crons: Crons) {
     clearTimeout(timer);
     if (!running) return;
     const next = await engine.read((txn) => jobsIn(engine, txn, "pending").first());
-    const wake = Math.min(next ? (next.scheduledTime as number) : Infinity, crons.nextDue());
+    const wake = Math.min(next ? (next.scheduledTime as number) : Infinity, crons.nextDue(), leaseCheck);
     if (wake === Infinity) return;
     timer = setTimeout(poke, Math.min(Math.max(0, wake - Date.now()), MAX_TIMER_MS));
     timer.unref?.();
@@ -183,14 +225,8 @@ export function createScheduler(engine: Engine, crons: Crons) {
     forAction: () => api((work) => engine.runSystemMutation((txn) => work(txn)), Date.now),
 
     async start(autoRun: boolean): Promise<void> {
-      // Actions that were running when the process stopped are not retried (at most once).
-      await engine.runSystemMutation(async (txn) => {
-        const stuck = await jobsIn(engine, txn, "inProgress").collect();
-        for (const job of stuck) {
-          const error = "The server stopped while this action was running; actions run at most once.";
-          await txn.patch(job._id, { state: "failed", completedTime: txn.now, error }, SYSTEM);
-        }
-      });
+      // Actions whose node died are not retried (at most once); see failAbandoned.
+      leaseCheck = await failAbandoned();
       await crons.sync(engine);
       if (!autoRun) return;
       running = true;

@@ -16,6 +16,7 @@ import { encodeValueToString } from "../values/json.js";
 import type { RegisteredFunction } from "../server/registration.js";
 import type { Timestamp } from "../storage/types.js";
 import type { CommitRecord } from "./commitLog.js";
+import { isStorageFailure } from "./storageGuard.js";
 import type { Caller, Engine, QueryOutcome, QueryRun } from "./engine.js";
 
 export type QueryListener = (outcome: QueryOutcome, ts: Timestamp) => void;
@@ -123,6 +124,17 @@ export class Subscriptions {
     this.scheduleFlush();
   }
 
+  /** Resolves once every live query is published at `ts` or later. */
+  async waitPublished(ts: Timestamp): Promise<void> {
+    while (this.published < ts && !this.closed) await this.nextFlush();
+  }
+
+  /** Commits happened that cannot be known (see `CommitterHost.lostTrack`): re-run every live query. */
+  invalidateAll(): void {
+    for (const query of this.live.values()) query.dirty = true;
+    this.scheduleFlush();
+  }
+
   oldestPublished(fallback: Timestamp): Timestamp {
     return Math.min(this.published, fallback);
   }
@@ -212,11 +224,21 @@ export class Subscriptions {
       for (const query of dirty) query.dirty = false;
       const unpin = this.engine.pinSnapshot(ts);
       let changed: LiveQuery[];
+      const unavailable: LiveQuery[] = [];
       try {
-        const reruns = await Promise.all(dirty.map((query) => this.rerun(query, ts)));
+        const reruns = await Promise.all(dirty.map((query) => this.rerun(query, ts, unavailable)));
         changed = reruns.flat();
       } finally {
         unpin();
+      }
+      if (unavailable.length > 0) {
+        // Storage failed some re-runs (a dropped connection, a restart). Publishing `ts` now
+        // would claim their old results are valid at it, so publish nothing: every query of
+        // this flush runs again shortly, and the ones already updated are told as changed then.
+        for (const query of changed) query.fingerprint = "";
+        for (const query of [...dirty, ...changed]) query.dirty = true;
+        setTimeout(() => this.scheduleFlush(), 250).unref?.();
+        return;
       }
       this.published = ts;
       // One failing listener (a transport bug) must not starve the others or stall flushes.
@@ -242,9 +264,13 @@ export class Subscriptions {
   }
 
   /** Re-runs one dirty query at `ts`; returns the live queries whose results changed. */
-  private async rerun(query: LiveQuery, ts: Timestamp): Promise<LiveQuery[]> {
+  private async rerun(query: LiveQuery, ts: Timestamp, unavailable: LiveQuery[]): Promise<LiveQuery[]> {
     if (this.live.get(query.key) !== query) return [];
     const run = await this.engine.executeQuery(query.fn, query.path, query.args, query.caller, ts);
+    if (!run.outcome.ok && isStorageFailure(run.outcome.error)) {
+      unavailable.push(query);
+      return [];
+    }
     if (this.engine.firstConflictSince(run.readSet, ts) !== null) query.dirty = true;
     if (run.readAuth && query.key === query.baseKey) return this.splitByIdentity(query, run, ts);
     return query.update(run) ? [query] : [];

@@ -13,6 +13,8 @@ export const SYSTEM_TABLES = {
     state: v.union(v.literal("pending"), v.literal("inProgress"), v.literal("success"), v.literal("failed"), v.literal("canceled")),
     error: v.optional(v.string()),
     completedTime: v.optional(v.number()),
+    /** While "inProgress": the running node renews this; past it, the node is presumed dead. */
+    leaseUntil: v.optional(v.number()),
   }).index("by_state_time", ["state", "scheduledTime"]),
   _cron_jobs: defineTable({
     name: v.string(),

@@ -10,7 +10,7 @@
 import { walkinError, validateResult, checkValue, normalizeValue } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import { compareBytes } from "../values/indexKey.js";
-import type { Commit, DocumentWrite, IndexWrite, KeyRange, Storage, Timestamp } from "../storage/types.js";
+import type { DocumentWrite, IndexWrite, KeyRange, Storage, Timestamp } from "../storage/types.js";
 import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
 import { decodeDocument, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
 import { newDocumentId, tableNumberOfId } from "./ids.js";
@@ -30,6 +30,14 @@ export class CreationClock {
     this.last = Math.max(now, this.last + 1e-3);
     return this.last;
   }
+}
+
+/** A transaction's writes, as the committer hands them to storage (see `buildWrites`). */
+export interface TransactionWrites {
+  documents: DocumentWrite[];
+  indexes: IndexWrite[];
+  writeSet: WriteSet;
+  tables: Set<string>;
 }
 
 interface PendingWrite {
@@ -196,8 +204,8 @@ export class Transaction {
     return this.insert(this.catalog.lookup(tableName, { system: true })!, value);
   }
 
-  /** The storage commit and the write set, for the engine to commit at `ts`. */
-  buildCommit(ts: Timestamp): { commit: Commit; writeSet: WriteSet; tables: Set<string> } {
+  /** What committing this transaction writes: versions for storage, and the keys it touched. */
+  buildWrites(): TransactionWrites {
     const documents: DocumentWrite[] = [];
     const indexes: IndexWrite[] = [];
     const writeSet: WriteSet = new Map();
@@ -221,7 +229,7 @@ export class Transaction {
         if (newKey) indexes.push({ indexId: index.id, key: newKey, docId: id });
       }
     }
-    return { commit: { ts, documents, indexes }, writeSet, tables };
+    return { documents, indexes, writeSet, tables };
   }
 
   private async existing(id: string, operation: string, options: { system?: boolean } = {}): Promise<{ table: TableInfo; doc: Doc }> {

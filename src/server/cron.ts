@@ -6,6 +6,7 @@
  * crons.interval("clear presence", { minutes: 5 }, internal.presence.clear);
  * crons.daily("digest", { hourUTC: 9, minuteUTC: 0 }, internal.mail.digest, { kind: "daily" });
  * crons.cron("weekdays", "0 9 * * mon-fri", internal.reports.run);
+ * crons.cron("paris mornings", { expression: "0 9 * * mon-fri", timeZone: "Europe/Paris" }, internal.reports.run);
  * export default crons;
  * ```
  * Each run is a scheduled function, so it is durable and runs once per due time even
@@ -16,7 +17,13 @@ import type { Value } from "../values/index.js";
 import { getFunctionName, type FunctionReference, type OptionalRestArgs } from "./api.js";
 import { nextCronTime, parseCron } from "./cronExpression.js";
 
-export type CronSchedule = { kind: "interval"; ms: number } | { kind: "cron"; expression: string };
+export type CronSchedule = { kind: "interval"; ms: number } | { kind: "cron"; expression: string; timeZone?: string };
+
+/** A cron expression in an IANA time zone (daylight saving followed); a plain string is UTC. */
+export interface ZonedCronExpression {
+  expression: string;
+  timeZone: string;
+}
 
 export interface CronJob {
   name: string;
@@ -52,15 +59,22 @@ export class CronJobs {
   monthly<F extends Ref>(name: string, at: { day: number; hourUTC: number; minuteUTC: number }, fn: F, ...args: OptionalRestArgs<F>) {
     return this.add(name, { kind: "cron", expression: `${at.minuteUTC} ${at.hourUTC} ${at.day} * *` }, fn, args[0]);
   }
-  /** A standard five-field cron expression, in UTC. */
-  cron<F extends Ref>(name: string, expression: string, fn: F, ...args: OptionalRestArgs<F>) {
-    return this.add(name, { kind: "cron", expression }, fn, args[0]);
+  /**
+   * A five-field crontab expression (see docs/scheduling.md), in UTC, or in the time zone given
+   * with `{ expression, timeZone }`.
+   */
+  cron<F extends Ref>(name: string, expression: string | ZonedCronExpression, fn: F, ...args: OptionalRestArgs<F>) {
+    const schedule: CronSchedule =
+      typeof expression === "object" && expression !== null
+        ? { kind: "cron", expression: expression.expression, timeZone: expression.timeZone }
+        : { kind: "cron", expression };
+    return this.add(name, schedule, fn, args[0]);
   }
 
   private add(name: string, schedule: CronSchedule, fn: Ref, args: unknown): this {
     if (typeof name !== "string" || name.length === 0) throw walkinError("MISUSE", "Every cron job needs a non-empty name.");
     if (this.jobs.has(name)) throw walkinError("MISUSE", `Cron job "${name}" is declared twice; names must be unique.`);
-    if (schedule.kind === "cron") parseCron(schedule.expression); // fail at definition, not at run time
+    if (schedule.kind === "cron") parseCron(schedule.expression, schedule.timeZone); // fail at definition, not at run time
     this.jobs.set(name, { name, schedule, functionName: getFunctionName(fn), args: (args ?? {}) as Record<string, Value> });
     return this;
   }
@@ -77,5 +91,5 @@ export function cronJobs(): CronJobs {
 
 /** When a job with this schedule runs next, strictly after `after`. */
 export function nextRunAfter(schedule: CronSchedule, after: number): number {
-  return schedule.kind === "interval" ? after + schedule.ms : nextCronTime(parseCron(schedule.expression), after);
+  return schedule.kind === "interval" ? after + schedule.ms : nextCronTime(parseCron(schedule.expression, schedule.timeZone), after);
 }

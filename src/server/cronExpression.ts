@@ -1,113 +1,71 @@
 /**
- * Standard five-field cron expressions (`minute hour day-of-month month day-of-week`, UTC),
- * with `*`, lists (`1,15`), ranges (`1-5`), steps (`*\/10`, `0-30/5`) and day/month names.
- * As in classic cron, when both day-of-month and day-of-week are restricted, a day matching
- * either one fires.
+ * Five-field cron expressions (`minute hour day-of-month month day-of-week`) as crontab(5)
+ * means them, in UTC or an IANA time zone. Matching and daylight-saving arithmetic are
+ * croner's; this module fixes the format and the one rule where cron dialects differ.
+ *
+ * The day rule (crontab(5), Vixie cron): when both day fields are restricted, a day matching
+ * either one fires; a field that starts with `*` is unrestricted, even with a step. So
+ * `0 0 1,15 * mon` fires on the 1st, the 15th and every Monday, but `0 0 *\/2 * mon` fires
+ * only on odd-numbered days that are Mondays (croner's own OR rule would fire on both).
+ *
+ * Accepted per field: `*`, numbers, lists (`1,15`), ranges (`1-5`), steps (`*\/10`, `0-30/5`),
+ * month and day names (`jan`, `mon-fri`), 7 as Sunday; croner's `L`, `W` and `#` also work.
  */
+import { Cron } from "croner";
 import { walkinError } from "../values/errors.js";
 
-interface Field {
-  min: number;
-  max: number;
-  names?: string[];
-}
-
-const FIELDS: Field[] = [
-  { min: 0, max: 59 },
-  { min: 0, max: 23 },
-  { min: 1, max: 31 },
-  { min: 1, max: 12, names: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"] },
-  { min: 0, max: 7, names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] },
-];
-
+/** A validated expression, ready to compute its next times. */
 export interface ParsedCron {
-  minutes: Set<number>;
-  hours: Set<number>;
-  days: Set<number>;
-  months: Set<number>;
-  weekdays: Set<number>;
-  dayRestricted: boolean;
-  weekdayRestricted: boolean;
+  readonly expression: string;
+  readonly timeZone: string;
+  readonly cron: Cron;
 }
 
-export function parseCron(expression: string): ParsedCron {
+const FORMAT = `5 fields: minute hour day-of-month month day-of-week (e.g. "0 9 * * mon-fri")`;
+
+/**
+ * Validates `expression` (and `timeZone`, default "UTC"); throws a MISUSE error that says
+ * what is wrong.
+ *
+ * @example
+ * nextCronTime(parseCron("0 9 * * mon-fri", "Europe/Paris"), Date.now()) // next weekday 09:00 in Paris
+ */
+export function parseCron(expression: string, timeZone = "UTC"): ParsedCron {
   const parts = typeof expression === "string" ? expression.trim().split(/\s+/) : [];
-  if (parts.length !== 5) {
-    throw walkinError("MISUSE", `Cron expression "${expression}" must have 5 fields: minute hour day-of-month month day-of-week (e.g. "0 9 * * mon-fri").`);
+  if (parts.length !== 5) throw walkinError("MISUSE", `Cron expression "${expression}" must have ${FORMAT}.`);
+  if (parts.some((part) => part.includes("?"))) {
+    throw walkinError("MISUSE", `Cron expression "${expression}": "?" is not crontab syntax; use "*" for "any".`);
   }
-  const sets = parts.map((part, i) => parseField(part, FIELDS[i]!, expression));
-  const weekdays = sets[4]!;
-  if (weekdays.has(7)) weekdays.add(0); // 7 is Sunday too
-  return {
-    minutes: sets[0]!,
-    hours: sets[1]!,
-    days: sets[2]!,
-    months: sets[3]!,
-    weekdays,
-    dayRestricted: parts[2] !== "*",
-    weekdayRestricted: parts[4] !== "*",
-  };
+  if (!isTimeZone(timeZone)) {
+    throw walkinError("MISUSE", `Cron time zone "${timeZone}" is not an IANA time zone name; use one like "UTC", "Europe/Paris" or "America/New_York".`);
+  }
+  // crontab's rule: OR only when neither day field starts with "*".
+  const domAndDow = parts[2]!.startsWith("*") || parts[4]!.startsWith("*");
+  try {
+    return { expression, timeZone, cron: new Cron(parts.join(" "), { timezone: timeZone, domAndDow, paused: true }) };
+  } catch (error) {
+    throw walkinError("MISUSE", `Cron expression "${expression}": ${describe(error)}. It must have ${FORMAT}.`);
+  }
 }
 
-function parseField(text: string, field: Field, expression: string): Set<number> {
-  const values = new Set<number>();
-  const bad = (why: string) => walkinError("MISUSE", `Cron expression "${expression}": "${text}" ${why}.`);
-  const value = (token: string) => {
-    const named = field.names?.indexOf(token.toLowerCase()) ?? -1;
-    const n = named >= 0 ? named + (field.min === 1 ? 1 : 0) : Number(token);
-    if (!Number.isInteger(n) || n < field.min || n > field.max) throw bad(`is out of range ${field.min}-${field.max}`);
-    return n;
-  };
-  for (const item of text.split(",")) {
-    const [range, stepText] = item.split("/");
-    const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1) throw bad("has an invalid step");
-    let from: number;
-    let to: number;
-    if (range === "*") [from, to] = [field.min, field.max];
-    else if (range!.includes("-")) {
-      const [a, b] = range!.split("-");
-      [from, to] = [value(a!), value(b!)];
-      if (from > to) throw bad("has a range that runs backwards");
-    } else {
-      from = value(range!);
-      to = stepText === undefined ? from : field.max;
-    }
-    for (let n = from; n <= to; n += step) values.add(n);
-  }
-  return values;
+/** The first matching minute strictly after `after` (ms since epoch). */
+export function nextCronTime(parsed: ParsedCron, after: number): number {
+  const next = parsed.cron.nextRun(new Date(after));
+  if (!next) throw walkinError("MISUSE", `Cron expression "${parsed.expression}" never matches a real date (e.g. February 30).`);
+  return next.getTime();
 }
 
-/** The first matching minute strictly after `after` (ms since epoch, UTC). */
-export function nextCronTime(cron: ParsedCron, after: number): number {
-  const date = new Date(Math.floor(after / 60_000) * 60_000 + 60_000);
-  // Bounded, so an expression that can never match (the 30th of February) fails instead of
-  // looping; 30 years covers every satisfiable one (Feb 29 on a given weekday recurs within 28).
-  for (let guard = 0; guard < 60 * 24 * 366 * 30; ) {
-    if (!cron.months.has(date.getUTCMonth() + 1) || !dayMatches(cron, date)) {
-      date.setUTCDate(date.getUTCDate() + 1);
-      date.setUTCHours(0, 0, 0, 0);
-      guard += 1440;
-      continue;
-    }
-    if (!cron.hours.has(date.getUTCHours())) {
-      date.setUTCHours(date.getUTCHours() + 1, 0, 0, 0);
-      guard += 60;
-      continue;
-    }
-    if (!cron.minutes.has(date.getUTCMinutes())) {
-      date.setUTCMinutes(date.getUTCMinutes() + 1, 0, 0);
-      guard += 1;
-      continue;
-    }
-    return date.getTime();
+function isTimeZone(name: string): boolean {
+  if (typeof name !== "string" || name.length === 0) return false;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: name });
+    return true;
+  } catch {
+    return false;
   }
-  throw walkinError("MISUSE", "This cron expression never matches a real date (e.g. February 30).");
 }
 
-function dayMatches(cron: ParsedCron, date: Date): boolean {
-  const dom = cron.days.has(date.getUTCDate());
-  const dow = cron.weekdays.has(date.getUTCDay());
-  if (cron.dayRestricted && cron.weekdayRestricted) return dom || dow;
-  return dom && dow;
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/^CronPattern: /, "").replace(/\.$/, "");
 }

@@ -7,10 +7,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Storage } from "./types.js";
-import { put, remove, entry, keysOf, type SuiteContext } from "./conformance/context.js";
+import { put, remove, entry, keysOf, commit, commitAll, type SuiteContext } from "./conformance/context.js";
 import { readSnapshot } from "./conformance/history.js";
 import { scanTests } from "./conformance/scan.js";
 import { pruneTests } from "./conformance/prune.js";
+import { commitLogTests, sharingTests } from "./conformance/sharing.js";
 
 export interface StorageUnderTest {
   /** A fresh, empty storage. */
@@ -19,6 +20,11 @@ export interface StorageUnderTest {
   reopen?: () => Promise<Storage>;
   /** Stored version counts over all snapshots, to check that pruning frees space. Optional. */
   countVersions?: (storage: Storage) => Promise<{ documents: number; indexEntries: number }>;
+  /**
+   * Opens a second connection to the same database while the first is open, as a second
+   * engine would (a hot reload's new engine, another node). Tests of racing writers need it.
+   */
+  openSecond?: () => Promise<Storage>;
   /** Frees what the storage left behind (files, schemas). Runs after the suite closed it. */
   cleanup(): Promise<void>;
 }
@@ -47,6 +53,10 @@ export function storageConformanceSuite(name: string, makeStorage: () => Promise
         return current;
       },
       countVersions: () => target?.countVersions?.(current),
+      openSecond(skip) {
+        const open = target?.openSecond ?? skip("this storage cannot open a second connection to the same database");
+        return open();
+      },
     };
 
     beforeEach(async () => {
@@ -66,6 +76,8 @@ export function storageConformanceSuite(name: string, makeStorage: () => Promise
     describe("dropIndex", () => dropIndexTests(ctx));
     describe("pruneHistory", () => pruneTests(ctx));
     describe("metadata", () => metaTests(ctx));
+    describe("commit log", () => commitLogTests(ctx));
+    describe("several writers and readers", () => sharingTests(ctx));
   });
 }
 
@@ -75,18 +87,18 @@ function commitTests(ctx: SuiteContext): void {
   });
 
   it("latestTimestamp is the newest commit's, even one that writes nothing", async () => {
-    await ctx.storage.commit({ ts: 3, documents: [put("a", "1")], indexes: [] });
+    await commit(ctx.storage, { ts: 3, documents: [put("a", "1")], indexes: [] });
     expect(await ctx.storage.latestTimestamp()).toBe(3);
-    await ctx.storage.commit({ ts: 7, documents: [], indexes: [] });
+    await commit(ctx.storage, { ts: 7, documents: [], indexes: [] });
     expect(await ctx.storage.latestTimestamp()).toBe(7);
   });
 
   it("rejects a timestamp not greater than the latest with a clear error, writing nothing", async () => {
     const s = ctx.storage;
-    await s.commit({ ts: 5, documents: [put("a", "a5")], indexes: [entry("i", [1], "a")] });
+    await commit(s, { ts: 5, documents: [put("a", "a5")], indexes: [entry("i", [1], "a")] });
     for (const ts of [5, 4, 0, -1]) {
       const bad = { ts, documents: [put("a", "bad"), put("b", "bad")], indexes: [entry("i", [2], "b")] };
-      await expect(s.commit(bad)).rejects.toThrow(/timestamp/i);
+      await expect(commit(s, bad)).rejects.toThrow(/timestamp/i);
     }
     expect(await s.latestTimestamp()).toBe(5);
     for (const readTs of [0, 4, 5, 6, 100]) {
@@ -98,32 +110,32 @@ function commitTests(ctx: SuiteContext): void {
   });
 
   it("rejects timestamp 0 on an empty store", async () => {
-    await expect(ctx.storage.commit({ ts: 0, documents: [put("a", "x")], indexes: [] })).rejects.toThrow(/timestamp/i);
+    await expect(commit(ctx.storage, { ts: 0, documents: [put("a", "x")], indexes: [] })).rejects.toThrow(/timestamp/i);
     expect(await ctx.storage.latestTimestamp()).toBe(0);
   });
 
   it("a commit that fails part-way writes nothing, and its timestamp stays free", async () => {
     const s = ctx.storage;
-    await s.commit({ ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a")] });
+    await commit(s, { ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a")] });
     // The last write repeats an index entry of the same commit: no backend can store both.
     const failing = {
       ts: 2,
       documents: [put("a", "a2"), put("b", "b2"), remove("c")],
       indexes: [entry("i", [1], null), entry("i", [2], "b"), entry("i", [2], "b")],
     };
-    await expect(s.commit(failing)).rejects.toThrow();
+    await expect(commit(s, failing)).rejects.toThrow();
     expect(await s.latestTimestamp()).toBe(1);
     expect((await s.getDocument("a", 10))?.body).toBe("a1");
     expect(await s.getDocument("b", 10)).toBeNull();
     expect(keysOf(await s.scan({ indexId: "i", range: {}, order: "asc", readTs: 10, limit: 10 }))).toEqual([[1]]);
 
-    await s.commit({ ts: 2, documents: [put("b", "b2")], indexes: [entry("i", [2], "b")] });
+    await commit(s, { ts: 2, documents: [put("b", "b2")], indexes: [entry("i", [2], "b")] });
     expect((await s.getDocument("b", 2))?.body).toBe("b2");
   });
 
   it("commitBatch writes several commits in order, each visible at its own timestamp", async () => {
     const s = ctx.storage;
-    await s.commitBatch([
+    await commitAll(s, [
       { ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a")] },
       { ts: 2, documents: [put("a", "a2"), put("b", "b2")], indexes: [entry("i", [2], "b")] },
     ]);
@@ -137,12 +149,12 @@ function commitTests(ctx: SuiteContext): void {
 
   it("commitBatch is all or nothing: one bad commit writes none of the batch", async () => {
     const s = ctx.storage;
-    await s.commit({ ts: 1, documents: [put("a", "a1")], indexes: [] });
+    await commit(s, { ts: 1, documents: [put("a", "a1")], indexes: [] });
     const batch = [
       { ts: 2, documents: [put("b", "b2")], indexes: [entry("i", [2], "b")] },
       { ts: 2, documents: [put("c", "c2")], indexes: [] }, // not greater than its predecessor
     ];
-    await expect(s.commitBatch(batch)).rejects.toThrow(/timestamp/i);
+    await expect(commitAll(s, batch)).rejects.toThrow(/timestamp/i);
     expect(await s.latestTimestamp()).toBe(1);
     expect(await s.getDocument("b", 10)).toBeNull();
     expect(await s.scan({ indexId: "i", range: {}, order: "asc", readTs: 10, limit: 10 })).toEqual([]);
@@ -150,34 +162,34 @@ function commitTests(ctx: SuiteContext): void {
 
   it("after reopen, every commit is visible exactly as before and the clock continues", async ({ skip }) => {
     const s = ctx.storage;
-    await s.commit({
+    await commit(s, {
       ts: 1,
       documents: [put("d0", "x"), put("d1", JSON.stringify({ value: [1] }))],
       indexes: [entry("byValue", [1, 1], "d1")],
     });
-    await s.commit({ ts: 2, documents: [remove("d0")], indexes: [entry("byValue", [2, 0], "d1")] });
-    await s.commit({ ts: 4, documents: [put("d1", "y")], indexes: [entry("byValue", [1, 1], null)] });
+    await commit(s, { ts: 2, documents: [remove("d0")], indexes: [entry("byValue", [2, 0], "d1")] });
+    await commit(s, { ts: 4, documents: [put("d1", "y")], indexes: [entry("byValue", [1, 1], null)] });
     const before = [];
     for (let readTs = 0; readTs <= 5; readTs++) before.push(await readSnapshot(s, readTs));
     const reopened = await ctx.reopen(skip);
     expect(await reopened.latestTimestamp()).toBe(4);
     for (let readTs = 0; readTs <= 5; readTs++) expect(await readSnapshot(reopened, readTs)).toEqual(before[readTs]);
-    await expect(reopened.commit({ ts: 4, documents: [], indexes: [] })).rejects.toThrow(/timestamp/i);
-    await reopened.commit({ ts: 5, documents: [put("d2", "z")], indexes: [] });
+    await expect(commit(reopened, { ts: 4, documents: [], indexes: [] })).rejects.toThrow(/timestamp/i);
+    await commit(reopened, { ts: 5, documents: [put("d2", "z")], indexes: [] });
     expect((await reopened.getDocument("d2", 5))?.body).toBe("z");
   });
 }
 
 function documentTests(ctx: SuiteContext): void {
   it("returns null for an id never written, and for any id at readTs 0", async () => {
-    await ctx.storage.commit({ ts: 1, documents: [put("a", "x")], indexes: [] });
+    await commit(ctx.storage, { ts: 1, documents: [put("a", "x")], indexes: [] });
     expect(await ctx.storage.getDocument("nope", 10)).toBeNull();
     expect(await ctx.storage.getDocument("a", 0)).toBeNull();
   });
 
   it("returns the newest version at or before readTs", async () => {
     const s = ctx.storage;
-    for (const ts of [2, 5, 9]) await s.commit({ ts, documents: [put("a", `v${ts}`, "users")], indexes: [] });
+    for (const ts of [2, 5, 9]) await commit(s, { ts, documents: [put("a", `v${ts}`, "users")], indexes: [] });
     const expected: Record<number, number | null> = { 1: null, 2: 2, 4: 2, 5: 5, 8: 5, 9: 9, 100: 9 };
     for (const [readTs, ts] of Object.entries(expected)) {
       const version = ts === null ? null : { id: "a", table: "users", ts, body: `v${ts}` };
@@ -187,9 +199,9 @@ function documentTests(ctx: SuiteContext): void {
 
   it("a tombstone hides the document from its ts on; older snapshots still see it", async () => {
     const s = ctx.storage;
-    await s.commit({ ts: 1, documents: [put("a", "first")], indexes: [] });
-    await s.commit({ ts: 3, documents: [remove("a")], indexes: [] });
-    await s.commit({ ts: 6, documents: [put("a", "again")], indexes: [] });
+    await commit(s, { ts: 1, documents: [put("a", "first")], indexes: [] });
+    await commit(s, { ts: 3, documents: [remove("a")], indexes: [] });
+    await commit(s, { ts: 6, documents: [put("a", "again")], indexes: [] });
     expect((await s.getDocument("a", 2))?.body).toBe("first");
     expect(await s.getDocument("a", 3)).toBeNull();
     expect(await s.getDocument("a", 5)).toBeNull();
@@ -198,8 +210,8 @@ function documentTests(ctx: SuiteContext): void {
 
   it("keeps documents of different ids and tables apart", async () => {
     const s = ctx.storage;
-    await s.commit({ ts: 1, documents: [put("u1", "user", "users"), put("m1", "message", "messages")], indexes: [] });
-    await s.commit({ ts: 2, documents: [remove("u1", "users")], indexes: [] });
+    await commit(s, { ts: 1, documents: [put("u1", "user", "users"), put("m1", "message", "messages")], indexes: [] });
+    await commit(s, { ts: 2, documents: [remove("u1", "users")], indexes: [] });
     expect(await s.getDocument("m1", 2)).toEqual({ id: "m1", table: "messages", ts: 1, body: "message" });
     expect(await s.getDocument("u1", 1)).toEqual({ id: "u1", table: "users", ts: 1, body: "user" });
     expect(await s.getDocument("u1", 2)).toBeNull();
@@ -207,7 +219,7 @@ function documentTests(ctx: SuiteContext): void {
 
   it("stores bodies exactly, including non-ASCII text and large documents", async () => {
     const bodies = ["", "héllo wörld ✓ 🎉 \u2028", JSON.stringify({ big: "x".repeat(1 << 20) })];
-    await ctx.storage.commit({ ts: 1, documents: bodies.map((b, i) => put(`d${i}`, b)), indexes: [] });
+    await commit(ctx.storage, { ts: 1, documents: bodies.map((b, i) => put(`d${i}`, b)), indexes: [] });
     for (const [i, b] of bodies.entries()) expect((await ctx.storage.getDocument(`d${i}`, 1))?.body).toBe(b);
   });
 }
@@ -215,8 +227,8 @@ function documentTests(ctx: SuiteContext): void {
 function dropIndexTests(ctx: SuiteContext): void {
   it("removes every version of that index only, and the index can be rebuilt", async () => {
     const s = ctx.storage;
-    await s.commit({ ts: 1, documents: [put("a", "a")], indexes: [entry("old", [1], "a"), entry("keep", [1], "a")] });
-    await s.commit({
+    await commit(s, { ts: 1, documents: [put("a", "a")], indexes: [entry("old", [1], "a"), entry("keep", [1], "a")] });
+    await commit(s, {
       ts: 2,
       documents: [put("b", "b")],
       indexes: [entry("old", [1], null), entry("old", [2], "b"), entry("keep", [2], "b")],
@@ -229,7 +241,7 @@ function dropIndexTests(ctx: SuiteContext): void {
     expect(keysOf(await s.scan({ indexId: "keep", range: {}, order: "asc", readTs: 2, limit: 10 }))).toEqual([[1], [2]]);
     expect((await s.getDocument("a", 2))?.body).toBe("a");
 
-    await s.commit({ ts: 3, documents: [], indexes: [entry("old", [9], "b")] });
+    await commit(s, { ts: 3, documents: [], indexes: [entry("old", [9], "b")] });
     expect(keysOf(await s.scan({ indexId: "old", range: {}, order: "asc", readTs: 3, limit: 10 }))).toEqual([[9]]);
   });
 }

@@ -13,7 +13,28 @@
  * encode (see `values/indexKey.ts`). That keeps every backend small: SQLite and PostgreSQL both
  * compare BLOB/bytea with memcmp, so a range scan over a real SQL index is the whole job.
  *
- * Implementations must pass `storage/conformance.ts`.
+ * Every method may take milliseconds (a network round trip) and is always called outside the
+ * determinism sandbox of app handlers: an implementation sees the real clock and may use timers,
+ * sockets and `fetch`.
+ *
+ * ## Several engines on one database
+ *
+ * Several engines (the old and new engine of a hot reload, or the nodes of a cluster) may share
+ * one database. What each implementation must guarantee so that they stay serializable:
+ *
+ * - **One commit order.** `commitBatch` runs its planner under a lock that excludes every other
+ *   writer until the batch is durable, so commit order, timestamp order and visibility order
+ *   are the same: once a reader sees timestamp T, it sees every commit at or before T.
+ * - **Nothing missed.** The view a planner gets lists every commit after `since`, unless the
+ *   log was trimmed past it, which `trimmedThrough` says (the engine then treats its older
+ *   snapshots as conflicting, never as clean).
+ * - **Exact outcomes.** An error from `commitBatch` means nothing was written, except
+ *   `CommitOutcomeUnknownError`; `findCommits` then gives the final answer.
+ * - **Stable snapshots.** A read at `readTs` returns the same answer every time while `readTs`
+ *   is at or above every `pruneHistory` timestamp given so far.
+ *
+ * Implementations must pass `storage/conformance.ts` (exported as `storageConformanceSuite`
+ * from `walkin/storage`).
  */
 
 /** A commit timestamp. 0 means "before anything was committed". */
@@ -52,8 +73,57 @@ export interface IndexWrite {
  */
 export interface Commit {
   ts: Timestamp;
+  /**
+   * A unique ID for this commit, chosen by its writer and stored with it in the commit log. After
+   * an unknown outcome (`CommitOutcomeUnknownError`) the writer asks `findCommits` whether it
+   * landed, so that nothing is ever applied twice or reported committed when it was not.
+   */
+  id: string;
   documents: DocumentWrite[];
   indexes: IndexWrite[];
+  /**
+   * Opaque bytes stored in the commit log with the commit and handed back, unchanged, to every
+   * writer that reads the log (`commitBatch`'s view, `commitsSince`). The engine puts the index
+   * keys the commit wrote here: that is how an engine learns what another one changed.
+   */
+  log: Uint8Array;
+}
+
+/** A commit as the commit log remembers it. */
+export interface LoggedCommit {
+  ts: Timestamp;
+  id: string;
+  log: Uint8Array;
+}
+
+/**
+ * What a writer sees of the database while it holds the commit lock (see `commitBatch`), and
+ * what `commitsSince` answers.
+ */
+export interface CommitLogView {
+  /** The newest committed timestamp. */
+  latest: Timestamp;
+  /**
+   * The logged commits after the requested timestamp, up to `latest`, in timestamp order; the
+   * ones at or before `trimmedThrough` are missing (the log was trimmed past them).
+   */
+  commits: LoggedCommit[];
+  /** The log was trimmed through this timestamp: it holds no commit at or before it. */
+  trimmedThrough: Timestamp;
+}
+
+/**
+ * Decides what a batch writes, given the commits that landed since the writer last looked.
+ * Called exactly once per `commitBatch`, synchronously, while the storage holds its commit lock:
+ * no other commit can land between what it is shown and what it returns. It returns the commits
+ * to write, with increasing timestamps all above `view.latest` (possibly none).
+ */
+export type CommitPlanner = (view: CommitLogView) => readonly Commit[];
+
+/** What a `commitBatch` did: the view its planner saw, and the commits it wrote. */
+export interface CommitBatchResult {
+  view: CommitLogView;
+  written: readonly Commit[];
 }
 
 /** One end of a key range. Keys compare bytewise (memcmp; a prefix sorts first). */
@@ -84,6 +154,27 @@ export interface ScanRequest {
   limit: number;
 }
 
+const OUTCOME_UNKNOWN = Symbol.for("walkin.storage.commitOutcomeUnknown");
+
+/**
+ * Thrown by `commitBatch` when the batch may or may not have landed: the connection was lost
+ * after COMMIT was sent, a timeout fired while the database was committing. Any other error
+ * from `commitBatch` promises that nothing of the batch was written. The writer resolves an
+ * unknown outcome with `findCommits` before it answers anyone.
+ */
+export class CommitOutcomeUnknownError extends Error {
+  readonly [OUTCOME_UNKNOWN] = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CommitOutcomeUnknownError";
+  }
+}
+
+/** Whether an error says a commit's outcome is unknown (works across copies of this module). */
+export function isCommitOutcomeUnknown(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[OUTCOME_UNKNOWN] === true;
+}
+
 export interface Storage {
   /** A short name for logs and errors, e.g. "sqlite:/path/to/db". */
   readonly name: string;
@@ -104,18 +195,47 @@ export interface Storage {
   scan(request: ScanRequest): Promise<IndexEntry[]>;
 
   /**
-   * Writes every document and index version of `commit` atomically and durably: when the
-   * promise resolves, the commit survives the process being killed. Either all of it is
-   * visible to later reads or none of it. `commit.ts` must exceed every earlier commit's.
+   * The one way to write: an atomic, durable batch of commits decided under the commit lock.
+   *
+   * 1. Take the commit lock: from here until step 5 no other writer, in this process or any
+   *    other sharing the database, can commit.
+   * 2. Read the newest timestamp and the logged commits after `since` (the newest commit this
+   *    writer already knows of), and call `plan` once, synchronously, with that view.
+   * 3. Check what `plan` returned: timestamps strictly increasing and all above `view.latest`,
+   *    each document and index entry written at most once per commit. If not, write nothing and
+   *    throw an error that says which rule was broken.
+   * 4. Write every document and index version and a commit-log row (`ts`, `id`, `log`) per
+   *    commit, and advance the clock to the last timestamp.
+   * 5. Commit durably and release the lock: when the promise resolves, the batch survives the
+   *    process being killed, and every later read, here or on another connection, sees it.
+   *
+   * All or nothing. Throws `CommitOutcomeUnknownError` when the batch may have landed; any other
+   * error means nothing was written. When `plan` returns no commits, nothing is written.
    */
-  commit(commit: Commit): Promise<void>;
+  commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult>;
 
   /**
-   * Group commit: writes several commits, in increasing timestamp order, in one atomic and
-   * durable step (one fsync for all of them). All or none: if any is invalid, nothing is
-   * written. Same rules as `commit` for each.
+   * The logged commits after `since`, in timestamp order, at most `limit` of them (`view.latest`
+   * is then the last one returned's timestamp when more remain). How an engine learns of other
+   * engines' commits between its own.
    */
-  commitBatch(commits: readonly Commit[]): Promise<void>;
+  commitsSince(since: Timestamp, limit: number): Promise<CommitLogView>;
+
+  /**
+   * Which of these commit IDs landed, with their timestamps. Waits for any commit in flight
+   * (it takes the commit lock, or otherwise makes sure no commit that could still land is
+   * pending), so a "not found" answer is final. IDs of commits at or before `trimmedThrough`
+   * may be forgotten; the engine only asks about commits it just sent.
+   */
+  findCommits(ids: readonly string[]): Promise<Map<string, Timestamp>>;
+
+  /**
+   * Optional, for storages that several engines share across processes or machines: calls
+   * `listener` soon after any writer commits (PostgreSQL: LISTEN/NOTIFY). Notifications may be
+   * late, merged or lost; an engine whose storage has this method also polls `commitsSince`
+   * every `pollIntervalMs` and after every reconnect. Returns a function that stops watching.
+   */
+  watchCommits?(listener: () => void): () => void;
 
   /**
    * Removes every entry of an index (all versions). Used when an index is dropped or its
@@ -125,8 +245,9 @@ export interface Storage {
 
   /**
    * Garbage-collects history: removes versions that no snapshot at or after `ts` can see
-   * (versions superseded at or before `ts`, and tombstones at or before `ts`).
-   * Reads at `readTs >= ts` must return exactly what they returned before.
+   * (versions superseded at or before `ts`, and tombstones at or before `ts`), and the
+   * commit-log rows at or before `ts` (`trimmedThrough` becomes `ts`). Reads at `readTs >= ts`
+   * must return exactly what they returned before, also while pruning runs.
    */
   pruneHistory(ts: Timestamp): Promise<void>;
 

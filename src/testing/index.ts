@@ -15,7 +15,7 @@
  */
 import { Engine, type Caller } from "../engine/engine.js";
 import type { Modules } from "../engine/functions.js";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
+import { openTestStorage, type TestStorageOption } from "./testStorage.js";
 import type { SchemaDefinition, DataModelFromSchemaDefinition } from "../server/schema.js";
 import { getFunctionName, type FunctionReference, type FunctionReturnType, type OptionalRestArgs } from "../server/api.js";
 import { registerFunction } from "../server/functions.js";
@@ -60,10 +60,20 @@ export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<D
   close(): Promise<void>;
 }
 
-export function walkinTest<S extends SchemaDefinition<any>>(schema: S, modules?: Modules): WalkinTest<DataModelFromSchemaDefinition<S>>;
-export function walkinTest(schema?: null, modules?: Modules): WalkinTest<AnyDataModel>;
-export function walkinTest(schema: SchemaDefinition<any> | null = null, modules: Modules = {}): WalkinTest<any> {
-  const ready = openSqliteStorage({ filename: ":memory:" }).then((storage) =>
+export interface WalkinTestOptions {
+  /**
+   * The storage to run on (or a function that opens one); it is closed with the test backend.
+   * Default: in-memory SQLite, or what `WALKIN_TEST_STORAGE` names (see `openTestStorage`).
+   * @example
+   * walkinTest(schema, modules, { storage: withLatency(await openSqliteStorage({ filename: ":memory:" })) });
+   */
+  storage?: TestStorageOption;
+}
+
+export function walkinTest<S extends SchemaDefinition<any>>(schema: S, modules?: Modules, options?: WalkinTestOptions): WalkinTest<DataModelFromSchemaDefinition<S>>;
+export function walkinTest(schema?: null, modules?: Modules, options?: WalkinTestOptions): WalkinTest<AnyDataModel>;
+export function walkinTest(schema: SchemaDefinition<any> | null = null, modules: Modules = {}, options: WalkinTestOptions = {}): WalkinTest<any> {
+  const ready = openTestStorage(options.storage).then((storage) =>
     Engine.open({ storage, schema, modules, runScheduler: false }),
   );
   // Keep a rejected open from surfacing as an unhandled rejection before the first call awaits it.
@@ -106,3 +116,4 @@ function completeIdentity(identity: TestIdentity): UserIdentity {
 
 
 export { startLiveBackend, type LiveBackend } from "./liveBackend.js";
+export { openTestStorage, type TestStorageOption } from "./testStorage.js";

@@ -14,7 +14,7 @@ import { WalkinClient } from "../browser/index.js";
 import { Engine } from "../engine/engine.js";
 import type { Modules } from "../engine/functions.js";
 import type { SchemaDefinition } from "../server/schema.js";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
+import { openTestStorage, type TestStorageOption } from "./testStorage.js";
 import { startServer } from "../transport/index.js";
 
 export interface LiveBackend {
@@ -28,8 +28,12 @@ export interface LiveBackend {
   close(): Promise<void>;
 }
 
-export async function startLiveBackend(schema: SchemaDefinition<any> | null, modules: Modules): Promise<LiveBackend> {
-  const engine = await Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema, modules, runScheduler: false });
+export async function startLiveBackend(
+  schema: SchemaDefinition<any> | null,
+  modules: Modules,
+  options: { storage?: TestStorageOption } = {},
+): Promise<LiveBackend> {
+  const engine = await Engine.open({ storage: await openTestStorage(options.storage), schema, modules, runScheduler: false });
   const server = await startServer({ engine, port: 0, log: () => {} });
   const clients: WalkinClient[] = [];
   let stopped: Promise<void> | undefined;

@@ -13,6 +13,19 @@
  *    of the last Authenticate received before it: `callerAt` is that Authenticate's outcome.
  *  - Actions run concurrently, also as the caller of the last Authenticate before them.
  *  - Ping is answered at once.
+ *
+ * Backpressure (the bound is in `limits.ts`). Every write names a callback that `ws` calls
+ * once the bytes reached the kernel: that is progress. Before a Transition is built, the
+ * bytes still queued are compared with `sendBufferBytes`: above it the state holds its
+ * results (newest only) and the next completed write that brings the queue back under it
+ * releases one Transition. Replies that cannot be coalesced (responses, Pong) close the
+ * connection with 4009 instead of taking the queue past `maxSendBufferBytes`.
+ *
+ * Liveness. A connection with bytes queued is alive while they are being written: pongs do
+ * not count then (a client can send pongs without reading), and one that wrote nothing for
+ * `stallTimeoutMs` is closed with 4009. A connection with nothing queued must answer pings.
+ * The heartbeat also re-checks the auth token: one that stopped resolving (revoked, expired)
+ * is reported with AuthExpired, so the client's `isAuthenticated` follows the server.
  */
 import type { WebSocket, RawData } from "ws";
 import type { Caller, CallerRequest } from "../engine/engine.js";
@@ -21,6 +34,7 @@ import { encodeTransition } from "./chunking.js";
 import { ConnectionState, type SubscribeRequest } from "./connectionState.js";
 import type { EngineSwitch } from "./engineSwitch.js";
 import { errorPayload, invalidArguments, type ErrorReporting } from "./errors.js";
+import type { ServerLimits, SubscriptionBudget } from "./limits.js";
 import {
   CLOSE_CODES,
   PROTOCOL_LIMITS,
@@ -42,14 +56,21 @@ export interface ConnectionHost {
   readonly engines: EngineSwitch;
   readonly reporting: ErrorReporting;
   readonly results: ResultEncoder;
+  readonly limits: ServerLimits;
   closed(connection: Connection): void;
 }
+
+/** Queries one connection starts at once when it adds or re-subscribes many. */
+const SUBSCRIBE_SLICE = 32;
+
+/** How long a connection closed for being too slow keeps its socket, for the close frame to get through. */
+const SLOW_CLOSE_GRACE_MS = 1_000;
 
 type Phase = { kind: "awaitingConnect" } | { kind: "connected"; clientId: string } | { kind: "closed" };
 
 export class Connection {
   private phase: Phase = { kind: "awaitingConnect" };
-  private readonly state = new ConnectionState(PROTOCOL_LIMITS.maxQueriesPerConnection);
+  private readonly state: ConnectionState;
   private readonly bucket = new TokenBucket(PROTOCOL_LIMITS.messagesPerSecond, PROTOCOL_LIMITS.messageBurst);
   private caller: Caller;
   private callerAt: Promise<Caller>;
@@ -59,12 +80,20 @@ export class Connection {
   private draining = false;
   private missedPongs = 0;
   private transitionIds = 0;
+  /** When the queue last moved (a write completed, or it started filling from empty). */
+  private lastProgressAt = Date.now();
+  /** The token a re-check found no longer valid (reported once). */
+  private expiredToken: string | null = null;
+  private checkingToken = false;
+  private readonly written = () => this.progressed();
 
   constructor(
     private readonly socket: WebSocket,
     private readonly host: ConnectionHost,
     private readonly request?: CallerRequest,
+    budget?: SubscriptionBudget,
   ) {
+    this.state = new ConnectionState(PROTOCOL_LIMITS.maxQueriesPerConnection, budget);
     this.caller = { token: null, fromClient: true, request };
     this.callerAt = Promise.resolve(this.caller);
     socket.on("message", (data, isBinary) => this.receive(data, isBinary));
@@ -75,12 +104,18 @@ export class Connection {
 
   /** The engine published snapshot `ts` (called after every flush). */
   flushed(ts: number): void {
-    this.sendTransition(this.state.flushed(ts));
+    if (this.closeIfStalled()) return;
+    this.offerTransition(() => this.state.flushed(ts));
   }
 
-  /** Heartbeat tick: a socket that missed two pings in a row is dead. */
+  /**
+   * Heartbeat tick. With bytes queued, liveness is progress (see the header); with none, a
+   * socket that missed two pings in a row is dead.
+   */
   heartbeat(): void {
-    if (this.phase.kind === "closed") return;
+    if (this.phase.kind === "closed" || this.closeIfStalled()) return;
+    this.recheckToken();
+    if (this.socket.bufferedAmount > 0) return;
     if (this.missedPongs >= 2) {
       this.socket.terminate();
       this.end();
@@ -88,6 +123,11 @@ export class Connection {
     }
     this.missedPongs += 1;
     this.socket.ping();
+  }
+
+  /** Bytes queued for this client and not yet handed to the kernel. */
+  get queuedBytes(): number {
+    return this.socket.bufferedAmount;
   }
 
   /** Hot reload: re-subscribes every query on the now current engine, then one fresh Transition. */
@@ -116,6 +156,7 @@ export class Connection {
     if (this.phase.kind === "awaitingConnect") {
       if (message.type !== "Connect") return this.fatal(`the first message must be Connect, received ${message.type}`);
       this.phase = { kind: "connected", clientId: message.clientId };
+      this.catchUpTo(message.maxObservedTimestamp);
       return;
     }
     switch (message.type) {
@@ -140,14 +181,25 @@ export class Connection {
     }
   }
 
+  /**
+   * Read-your-writes when a client moves between nodes: it saw timestamp `seen` on another
+   * node, so nothing is answered here from an older snapshot. Every later query-set change and
+   * mutation of this connection waits until this node has caught up to `seen`.
+   */
+  private catchUpTo(seen: number | undefined): void {
+    if (seen === undefined || seen <= this.publishedTs()) return;
+    const caughtUp = this.enqueueControl(() => this.host.engines.current.catchUpTo(seen), undefined);
+    this.mutations = this.mutations.then(() => caughtUp);
+  }
+
   // ------------------------------------------------------------------ query set and auth
 
   private async modifyQuerySet(message: ModifyQuerySetMessage): Promise<void> {
     const plan = this.state.beginModify(message.modifications);
     if (!plan.ok) return this.fatal(plan.error);
     for (const subscription of plan.unsubscribe) subscription.unsubscribe();
-    await Promise.all(plan.subscribe.map((request) => this.subscribe(request)));
-    this.sendTransition(this.state.finishModify(message.newVersion, this.publishedTs()));
+    await this.subscribeAll(plan.subscribe);
+    this.offerTransition(() => this.state.finishModify(message.newVersion, this.publishedTs()));
   }
 
   /**
@@ -164,6 +216,7 @@ export class Connection {
       const refused = message.token === null ? null : await this.checkToken(message.token);
       if (refused) return this.send({ type: "AuthError", baseVersion: message.baseVersion, error: refused });
       this.caller = { token: message.token, fromClient: true, request: this.request };
+      this.expiredToken = null;
       decide(this.caller);
       await this.resubscribeAll(message.baseVersion + 1);
     }, undefined);
@@ -184,9 +237,22 @@ export class Connection {
 
   private async resubscribeAll(newIdentity: number | undefined): Promise<void> {
     const plan = this.state.beginResubscribe();
-    await Promise.all(plan.subscribe.map((request) => this.subscribe(request)));
+    await this.subscribeAll(plan.subscribe);
     for (const subscription of plan.unsubscribe) subscription.unsubscribe();
-    this.sendTransition(this.state.finishResubscribe(this.publishedTs(), newIdentity));
+    this.offerTransition(() => this.state.finishResubscribe(this.publishedTs(), newIdentity));
+  }
+
+  /**
+   * Starts `requests` a slice at a time, yielding to the event loop in between: one message
+   * may add thousands of queries, and running them all at once would make every other
+   * client wait for them (see bench/reliability/floods.ts).
+   */
+  private async subscribeAll(requests: SubscribeRequest[]): Promise<void> {
+    for (let start = 0; start < requests.length; start += SUBSCRIBE_SLICE) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (this.phase.kind === "closed") return;
+      await Promise.all(requests.slice(start, start + SUBSCRIBE_SLICE).map((request) => this.subscribe(request)));
+    }
   }
 
   private async subscribe({ queryId, gen, udfPath, args: json }: SubscribeRequest): Promise<void> {
@@ -233,7 +299,7 @@ export class Connection {
     try {
       const { value, ts } = await this.host.engines.mutate((engine) => engine.runClientMutation(udfPath, args, caller, { clientId, requestId }));
       this.send({ type: "MutationResponse", requestId, success: true, result: convertToJson(value), ts });
-      this.sendTransition(this.state.mutationCommitted(ts, this.publishedTs()));
+      this.offerTransition(() => this.state.mutationCommitted(ts, this.publishedTs()));
     } catch (error) {
       this.send({ type: "MutationResponse", requestId, success: false, error: errorPayload(error, `mutation ${udfPath}`, this.host.reporting) });
     }
@@ -276,21 +342,85 @@ export class Connection {
     return this.host.engines.current.subscriptions.publishedTimestamp;
   }
 
+  /** A message that cannot be coalesced: sent, unless it would take the queue past the hard cap. */
   private send(message: ServerMessage): void {
     if (this.phase.kind === "closed" || this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(encodeMessage(message));
+    const text = encodeMessage(message);
+    const { maxSendBufferBytes } = this.host.limits;
+    if (this.socket.bufferedAmount + text.length > maxSendBufferBytes) {
+      return this.closeTooSlow(`client too slow: over ${maxSendBufferBytes} bytes queued for it`);
+    }
+    this.write(text);
   }
 
-  private sendTransition(transition: TransitionMessage | null): void {
-    if (!transition || this.phase.kind === "closed" || this.socket.readyState !== this.socket.OPEN) return;
-    for (const text of encodeTransition(transition, PROTOCOL_LIMITS.maxServerMessageBytes, this.transitionIds++)) this.socket.send(text);
+  /**
+   * Builds and sends a Transition if the queue has room; otherwise holds the state (its
+   * results coalesce) until a completed write releases it.
+   */
+  private offerTransition(build: () => TransitionMessage | null): void {
+    if (this.phase.kind === "closed") return;
+    if (this.socket.bufferedAmount >= this.host.limits.sendBufferBytes) this.state.hold();
+    const transition = build();
+    if (!transition || this.socket.readyState !== this.socket.OPEN) return;
+    for (const text of encodeTransition(transition, PROTOCOL_LIMITS.maxServerMessageBytes, this.transitionIds++)) this.write(text);
+  }
+
+  private write(text: string): void {
+    if (this.socket.bufferedAmount === 0) this.lastProgressAt = Date.now();
+    this.socket.send(text, this.written);
+  }
+
+  /** A write reached the kernel: the client is reading. Releases held results once there is room. */
+  private progressed(): void {
+    this.lastProgressAt = Date.now();
+    if (this.phase.kind === "closed" || !this.state.isHeld) return;
+    if (this.socket.bufferedAmount < this.host.limits.sendBufferBytes) this.offerTransition(() => this.state.release(this.publishedTs()));
+  }
+
+  /** Closes a connection whose queued bytes have not moved for `stallTimeoutMs`. */
+  private closeIfStalled(): boolean {
+    if (this.phase.kind === "closed") return true;
+    const { stallTimeoutMs } = this.host.limits;
+    if (this.socket.bufferedAmount === 0 || Date.now() - this.lastProgressAt < stallTimeoutMs) return false;
+    this.closeTooSlow(`client not reading: nothing written to it for ${stallTimeoutMs} ms`);
+    return true;
+  }
+
+  /**
+   * Closes with 4009. The close frame waits behind the queued bytes, so the socket is cut
+   * after a short grace: a client that catches up sees 4009, one that never reads is gone.
+   */
+  private closeTooSlow(reason: string): void {
+    const socket = this.socket;
+    this.host.reporting.debug(`[walkin] closing a connection: ${reason}`);
+    this.close(CLOSE_CODES.clientTooSlow, reason);
+    setTimeout(() => socket.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+  }
+
+  /**
+   * Re-checks the token the server accepted (one check at a time): a revoked or expired one
+   * is reported once with AuthExpired; calls keep running with it, i.e. signed out, until the
+   * client sends another Authenticate.
+   */
+  private recheckToken(): void {
+    const token = this.caller.token ?? null;
+    if (token === null || token === this.expiredToken || this.checkingToken) return;
+    this.checkingToken = true;
+    void this.checkToken(token).then((refused) => {
+      this.checkingToken = false;
+      // Only a token the auth hook refused counts; a failed check (an outage) proves nothing.
+      if (refused?.code !== "UNAUTHENTICATED" || this.caller.token !== token || this.phase.kind === "closed") return;
+      this.expiredToken = token;
+      this.send({ type: "AuthExpired", identityVersion: this.state.identityVersion, error: refused });
+    });
   }
 
   /** A protocol violation: FatalError, then close with 4000. */
   private fatal(problem: string): void {
     if (this.phase.kind === "closed") return;
     const reason = problem.length > 500 ? `${problem.slice(0, 500)}...` : problem;
-    this.host.reporting.log(`[walkin] closing a connection after a protocol error: ${reason}`);
+    // The client's mistake (or an attacker's): one line, at debug level, so floods of them bury nothing.
+    this.host.reporting.debug(`[walkin] closing a connection after a protocol error: ${reason}`);
     this.send({ type: "FatalError", error: { code: "MISUSE", message: reason } });
     this.close(CLOSE_CODES.protocolError, reason);
   }

@@ -89,7 +89,7 @@ describe("ConnectionState", () => {
       { type: "Remove", queryId: q(42) },
     ]);
     expect(plan).toMatchObject({ ok: true, subscribe: [], unsubscribe: [handles[0]!.handle] });
-    expect(state.finishModify(2, 6).modifications).toEqual([
+    expect(state.finishModify(2, 6)!.modifications).toEqual([
       { type: "QueryFailed", queryId: 4, error: { code: "LIMIT_EXCEEDED", message: expect.any(String) } },
       { type: "QueryRemoved", queryId: 1 },
       { type: "QueryRemoved", queryId: 42 },
@@ -138,5 +138,57 @@ describe("ConnectionState", () => {
     expect(state.close()).toEqual([handles[0]!.handle]);
     expect(state.subscribed(q(1), handles[0]!.gen, handle(), value(1))).toBe(false);
     expect(state.flushed(100)).toBeNull();
+  });
+
+  it("while held (socket congested), keeps only the newest result per query and sends one Transition on release", () => {
+    const { state, handles } = withQueries([1, 2]);
+    state.hold();
+    for (let n = 1; n <= 50; n++) {
+      state.queryChanged(q(1), handles[0]!.gen, value(`v${n}`));
+      expect(state.flushed(5 + n)).toBeNull();
+    }
+    expect(state.mutationCommitted(60, 60)).toBeNull(); // the read-your-writes Transition waits too
+    expect(state.release(61)).toEqual({
+      type: "Transition",
+      startVersion: { querySet: 1, identity: 0, ts: 5 },
+      endVersion: { querySet: 1, identity: 0, ts: 61 },
+      modifications: [{ type: "QueryUpdated", queryId: 1, value: "v50" }],
+    });
+    expect(state.release(61)).toBeNull(); // nothing new since
+  });
+
+  it("folds a query-set change finished while held into the Transition sent on release", () => {
+    const { state, handles } = withQueries([1]);
+    state.hold();
+    expect(state.receiveModify(1, 2)).toBeNull();
+    expect(state.beginModify([{ type: "Remove", queryId: q(1) }])).toMatchObject({ ok: true, unsubscribe: [handles[0]!.handle] });
+    expect(state.finishModify(2, 7)).toBeNull();
+    expect(state.release(8)).toEqual({
+      type: "Transition",
+      startVersion: { querySet: 1, identity: 0, ts: 5 },
+      endVersion: { querySet: 2, identity: 0, ts: 8 },
+      modifications: [{ type: "QueryRemoved", queryId: 1 }],
+    });
+  });
+
+  it("counts each live query against the shared budget and gives them all back on removal and close", () => {
+    let taken = 0;
+    const budget = {
+      take: () => (taken >= 2 ? { code: "LIMIT_EXCEEDED", message: "full", data: { limit: "maxSubscriptions", max: 2 } } : (taken++, null)),
+      give: (n: number) => void (taken -= n),
+    };
+    const state = new ConnectionState(10, budget);
+    expect(state.receiveModify(0, 1)).toBeNull();
+    const plan = state.beginModify([1, 2, 3].map((id) => ({ type: "Add" as const, queryId: q(id), udfPath: "m:list", args: {} })));
+    expect(plan).toMatchObject({ ok: true, subscribe: [{ queryId: 1 }, { queryId: 2 }] });
+    expect(state.finishModify(1, 1)!.modifications).toEqual([
+      { type: "QueryFailed", queryId: 3, error: { code: "LIMIT_EXCEEDED", message: "full", data: { limit: "maxSubscriptions", max: 2 } } },
+    ]);
+    expect(taken).toBe(2);
+    expect(state.receiveModify(1, 2)).toBeNull();
+    state.beginModify([{ type: "Remove", queryId: q(2) }, { type: "Remove", queryId: q(3) }]);
+    expect(taken).toBe(1); // 3 was never counted
+    state.close();
+    expect(taken).toBe(0);
   });
 });

@@ -20,12 +20,18 @@
  * built then would have to describe queries in two states at once. The change's own final
  * Transition carries everything that happened meanwhile.
  *
+ * Congestion. While the wiring says the socket is congested (`hold`), no Transition is built
+ * either: results keep replacing each other in `queries` (one per query, the newest), and
+ * `release` returns one Transition from the version the client holds to the newest results.
+ * A client that falls behind thus skips intermediate states instead of queueing them.
+ *
  * Read your writes. A MutationResponse carries its commit `ts`; the client resolves the
  * mutation once it holds a Transition at or after it. `awaitedTs` remembers the highest such
  * `ts` so that a Transition (empty if need be) follows as soon as the engine published it.
  * Idle connections get no Transitions at all.
  */
 import type { JSONValue } from "../values/index.js";
+import type { SubscriptionBudget } from "./limits.js";
 import type { ErrorPayload, QueryId, StateModification, StateVersion, TransitionMessage } from "./protocol.js";
 
 /** The latest result of one query, as sent on the wire. */
@@ -68,11 +74,33 @@ export class ConnectionState {
   /** Query-set version after every ModifyQuerySet received so far (the next one's base). */
   private receivedQuerySetVersion = 0;
   private awaitedTs = 0;
+  /** Version numbers a finished query-set or identity change will send with the next Transition. */
+  private bump: { querySet?: number; identity?: number } = {};
   private busy = false;
+  private held = false;
   private nextGen = 1;
   private closed = false;
 
-  constructor(private readonly maxQueries: number) {}
+  /** `budget`: the server-wide and per-address caps each added query also counts against. */
+  constructor(
+    private readonly maxQueries: number,
+    private readonly budget: SubscriptionBudget = UNLIMITED,
+  ) {}
+
+  /** The socket is congested: build no Transition until `release`. */
+  hold(): void {
+    this.held = true;
+  }
+
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  /** The socket caught up: one Transition with everything that changed while held, if anything did. */
+  release(publishedTs: number): TransitionMessage | null {
+    this.held = false;
+    return this.flushed(publishedTs);
+  }
 
   get identityVersion(): number {
     return this.version.identity;
@@ -103,6 +131,7 @@ export class ConnectionState {
       if (mod.type === "Remove") {
         const entry = this.queries.get(mod.queryId);
         if (entry?.subscription) unsubscribe.push(entry.subscription);
+        if (entry) this.budget.give(1);
         this.queries.delete(mod.queryId);
         this.changed.delete(mod.queryId);
         this.extra.push({ type: "QueryRemoved", queryId: mod.queryId });
@@ -120,6 +149,11 @@ export class ConnectionState {
         });
         continue;
       }
+      const refused = this.budget.take();
+      if (refused) {
+        this.extra.push({ type: "QueryFailed", queryId: mod.queryId, error: refused });
+        continue;
+      }
       const gen = this.nextGen++;
       this.queries.set(mod.queryId, { udfPath: mod.udfPath, args: mod.args, gen, subscription: null, result: null, resultGen: 0 });
       subscribe.push({ queryId: mod.queryId, gen, udfPath: mod.udfPath, args: mod.args });
@@ -129,9 +163,10 @@ export class ConnectionState {
   }
 
   /** Ends a query-set change: the Transition to the new version, at `publishedTs`. */
-  finishModify(newVersion: number, publishedTs: number): TransitionMessage {
+  finishModify(newVersion: number, publishedTs: number): TransitionMessage | null {
     this.busy = false;
-    return this.transition(publishedTs, { querySet: newVersion });
+    this.bump.querySet = newVersion;
+    return this.flushed(publishedTs);
   }
 
   /**
@@ -153,10 +188,11 @@ export class ConnectionState {
   }
 
   /** Ends a re-subscription: one Transition with every query's new result. */
-  finishResubscribe(publishedTs: number, newIdentity?: number): TransitionMessage {
+  finishResubscribe(publishedTs: number, newIdentity?: number): TransitionMessage | null {
     this.busy = false;
     for (const queryId of this.queries.keys()) this.changed.add(queryId);
-    return this.transition(publishedTs, newIdentity === undefined ? {} : { identity: newIdentity });
+    if (newIdentity !== undefined) this.bump.identity = newIdentity;
+    return this.flushed(publishedTs);
   }
 
   /**
@@ -186,10 +222,11 @@ export class ConnectionState {
 
   /** The engine published snapshot `ts`: the Transition to send, if there is news for the client. */
   flushed(ts: number): TransitionMessage | null {
-    if (this.busy || this.closed) return null;
+    if (this.busy || this.held || this.closed) return null;
     const readYourWrite = this.awaitedTs > this.version.ts && this.awaitedTs <= ts;
-    if (this.changed.size === 0 && this.extra.length === 0 && !readYourWrite) return null;
-    return this.transition(ts, {});
+    const bumped = this.bump.querySet !== undefined || this.bump.identity !== undefined;
+    if (this.changed.size === 0 && this.extra.length === 0 && !readYourWrite && !bumped) return null;
+    return this.transition(ts);
   }
 
   /**
@@ -205,6 +242,7 @@ export class ConnectionState {
   /** The connection ended: returns every subscription, to end them. */
   close(): Unsubscribable[] {
     this.closed = true;
+    this.budget.give(this.queries.size);
     const subscriptions = [...this.queries.values()].flatMap((entry) => (entry.subscription ? [entry.subscription] : []));
     this.queries.clear();
     this.changed.clear();
@@ -217,7 +255,9 @@ export class ConnectionState {
     this.changed.add(queryId);
   }
 
-  private transition(publishedTs: number, bump: { querySet?: number; identity?: number }): TransitionMessage {
+  private transition(publishedTs: number): TransitionMessage {
+    const bump = this.bump;
+    this.bump = {};
     const modifications: StateModification[] = this.extra;
     this.extra = [];
     for (const queryId of this.changed) {
@@ -234,3 +274,5 @@ export class ConnectionState {
     return { type: "Transition", startVersion, endVersion: this.version, modifications };
   }
 }
+
+const UNLIMITED: SubscriptionBudget = { take: () => null, give: () => {} };

@@ -9,6 +9,8 @@ import type { ErrorPayload } from "./protocol.js";
 export interface ErrorReporting {
   exposeInternalErrors: boolean;
   log: (line: string) => void;
+  /** Routine events (a client went away mid-request, a slow client was dropped); off unless the server's logLevel is "debug". */
+  debug: (line: string) => void;
 }
 
 /**

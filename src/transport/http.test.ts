@@ -145,3 +145,34 @@ function chunkedUpload(path: string, bytes: number): Promise<number> {
     req.end();
   });
 }
+
+describe("a request aborted mid-body", () => {
+  it("is one debug line, not a stack trace; an internal error keeps its stack", async () => {
+    harness = await startHarness({ logLevel: "debug" });
+    const { port } = harness.server;
+    await new Promise<void>((resolve) => {
+      const request = rawRequest({ host: "127.0.0.1", port, method: "POST", path: "/api/mutation", headers: { "content-type": "application/json", "content-length": "1000" } });
+      request.on("error", () => resolve());
+      request.write('{"path":"messages:send","args":');
+      setTimeout(() => request.destroy(), 50);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(harness.logs).toEqual(["[walkin] HTTP POST /api/mutation: the client went away before sending the whole request"]);
+
+    harness.logs.length = 0;
+    expect((await fetch(`${harness.server.url}/broken`)).status).toBe(500);
+    expect(harness.logs.join("\n")).toMatch(/route exploded\n\s+at /);
+  });
+
+  it("logs nothing at the default level", async () => {
+    harness = await startHarness();
+    await new Promise<void>((resolve) => {
+      const request = rawRequest({ host: "127.0.0.1", port: harness.server.port, method: "POST", path: "/api/query", headers: { "content-length": "1000" } });
+      request.on("error", () => resolve());
+      request.write("{");
+      setTimeout(() => request.destroy(), 50);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(harness.logs).toEqual([]);
+  });
+});

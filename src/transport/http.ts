@@ -56,6 +56,11 @@ export async function handleHttp(request: IncomingMessage, response: ServerRespo
     if (context.staticDir && (method === "GET" || method === "HEAD") && (await serveStatic(context.staticDir, url.pathname, method, response))) return;
     sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Nothing is served at ${method} ${url.pathname}.` });
   } catch (error) {
+    if (error instanceof ClientGone) {
+      // Routine on the internet (a closed tab, a lost connection): one line, at debug level.
+      context.reporting.debug(`[walkin] HTTP ${request.method} ${pathOf(request)}: the client went away before sending the whole request`);
+      return;
+    }
     const payload = errorPayload(error, `HTTP ${request.method} request`, context.reporting);
     if (!response.headersSent) sendJson(response, 500, { status: "error", ...payload });
     else response.destroy();
@@ -181,7 +186,14 @@ async function writeResponse(answer: Response, response: ServerResponse, method:
   response.end(body ?? undefined);
 }
 
-/** The body, or null once it exceeds the limit (the rest is not read). */
+/** The client aborted the request before its body arrived: nobody is left to answer. */
+class ClientGone extends Error {}
+
+function pathOf(request: IncomingMessage): string {
+  return new URL(request.url ?? "/", "http://localhost").pathname.slice(0, 200);
+}
+
+/** The body, or null once it exceeds the limit (the rest is not read); rejects with ClientGone if aborted. */
 function readBody(request: IncomingMessage): Promise<Buffer | null> {
   const declared = Number(request.headers["content-length"] ?? 0);
   if (declared > MAX_HTTP_BODY_BYTES) return Promise.resolve(null);
@@ -199,7 +211,10 @@ function readBody(request: IncomingMessage): Promise<Buffer | null> {
       chunks.push(chunk);
     });
     request.on("end", () => resolve(size > MAX_HTTP_BODY_BYTES ? null : Buffer.concat(chunks)));
-    request.on("error", reject);
+    request.on("error", (error) => reject(request.readableAborted || request.destroyed ? new ClientGone(error.message) : error));
+    request.on("close", () => {
+      if (!request.complete) reject(new ClientGone("aborted"));
+    });
   });
 }
 

@@ -14,4 +14,5 @@ export { startServer, type WalkinServer, type WalkinServerOptions } from "./serv
 // storage, then serve it.
 export { Engine, type EngineOptions, type Caller, type Authenticate } from "../engine/engine.js";
 export { MAX_HTTP_BODY_BYTES } from "./http.js";
+export { DEFAULT_LIMITS, LIMIT_ENV_VARS, limitsFromEnv, type ServerLimits } from "./limits.js";
 export * from "./protocol.js";

@@ -9,7 +9,7 @@
  *   client → Connect (clientId survives reconnects; the server dedupes mutations by it)
  *   client → Authenticate? (token or null), ModifyQuerySet, Mutation, Action, Ping ... in any order
  *   server → Transition (query results at one snapshot `ts`), MutationResponse, ActionResponse,
- *            AuthError, Pong; FatalError then close on a protocol violation.
+ *            AuthError, AuthExpired, Pong; FatalError then close on a protocol violation.
  *
  * Versions: the client numbers its query-set changes (`ModifyQuerySet.baseVersion → newVersion`)
  * and auth changes (`Authenticate.baseVersion`); a Transition says which query-set and identity
@@ -152,6 +152,17 @@ export interface AuthErrorMessage {
   error: ErrorPayload;
 }
 
+/**
+ * The token the server accepted at `identityVersion` stopped resolving to a user (the auth
+ * session was revoked or expired). Calls run signed out from then on; the client fetches a
+ * fresh token or signs out (its `isAuthenticated` turns false).
+ */
+export interface AuthExpiredMessage {
+  type: "AuthExpired";
+  identityVersion: number;
+  error: ErrorPayload;
+}
+
 export interface FatalErrorMessage {
   type: "FatalError";
   error: ErrorPayload;
@@ -167,14 +178,19 @@ export type ServerMessage =
   | MutationResponseMessage
   | ActionResponseMessage
   | AuthErrorMessage
+  | AuthExpiredMessage
   | FatalErrorMessage
   | PongMessage;
 
-/** WebSocket close codes the server uses (4000-4999 are application codes). */
+/** WebSocket close codes the server uses (4000-4999 are application codes); see docs/protocol.md. */
 export const CLOSE_CODES = {
   protocolError: 4000,
   messageTooLarge: 4001,
+  /** The client's address has `maxConnectionsPerIp` connections open already. */
+  tooManyConnections: 4002,
   rateLimited: 4008,
+  /** The client did not read what was sent to it: over `maxSendBufferBytes` queued, or no progress for `stallTimeoutMs`. */
+  clientTooSlow: 4009,
   serverShuttingDown: 4010,
 } as const;
 
@@ -212,6 +228,7 @@ export function parseServerMessage(text: string): ParseResult<ServerMessage> {
     case "MutationResponse":
     case "ActionResponse":
     case "AuthError":
+    case "AuthExpired":
     case "FatalError":
     case "Pong":
       return { ok: true, message: raw as unknown as ServerMessage };

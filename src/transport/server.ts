@@ -4,6 +4,10 @@
  *
  * Fan-out: the server listens to the engine's flushes once and tells every connection; a
  * connection with nothing new for its client sends nothing.
+ *
+ * Limits (`limits.ts`): each connection bounds the bytes queued for it; the server counts
+ * connections per client address (one over the cap is closed with 4002 right after the
+ * handshake, so browsers see why) and live queries in total and per address.
  */
 import { createServer, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -15,6 +19,7 @@ import { Connection, type ConnectionHost } from "./connection.js";
 import { EngineSwitch } from "./engineSwitch.js";
 import type { ErrorReporting } from "./errors.js";
 import { handleHttp, type DashboardHandler, type HttpContext } from "./http.js";
+import { clientAddress, resolveLimits, ServerCounters, type ServerLimits } from "./limits.js";
 import { CLOSE_CODES, PROTOCOL_LIMITS } from "./protocol.js";
 import { ResultEncoder } from "./results.js";
 
@@ -34,8 +39,15 @@ export interface WalkinServerOptions {
   log?: (line: string) => void;
   /** Serves the dashboard and its admin API (see src/dashboard/api). */
   dashboard?: DashboardHandler;
-  /** Interval of WebSocket pings; a socket that misses two is dropped (default 15 000 ms). */
+  /** "debug" also logs routine events: aborted requests, slow clients dropped (default "info"). */
+  logLevel?: "info" | "debug";
+  /**
+   * Interval of WebSocket pings and auth token re-checks; an idle socket that misses two pings
+   * is dropped (default 15 000 ms).
+   */
   heartbeatMs?: number;
+  /** Backpressure and caps (see `ServerLimits` for each default). */
+  limits?: Partial<ServerLimits>;
 }
 
 export interface WalkinServer {
@@ -45,6 +57,10 @@ export interface WalkinServer {
   wsUrl: string;
   port: number;
   connectionCount(): number;
+  /** Live queries over all connections (what `limits.maxSubscriptions` caps). */
+  subscriptionCount(): number;
+  /** The largest number of bytes queued for one connection right now (what the send-buffer limits bound). */
+  maxQueuedBytes(): number;
   /** Hot reload: re-subscribes every connection's queries on `engine`; each client gets a fresh Transition. */
   setEngine(engine: Engine): Promise<void>;
   /** Stops accepting, lets running mutations answer, closes sockets with 4010. Does not close the engine. */
@@ -63,10 +79,13 @@ const SHUTDOWN_GRACE_MS = 2_000;
  */
 export async function startServer(options: WalkinServerOptions): Promise<WalkinServer> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const reporting: ErrorReporting = { exposeInternalErrors: options.exposeInternalErrors ?? false, log };
+  const debug = options.logLevel === "debug" ? log : () => {};
+  const reporting: ErrorReporting = { exposeInternalErrors: options.exposeInternalErrors ?? false, log, debug };
+  const limits = resolveLimits(options.limits);
+  const counters = new ServerCounters(limits);
   const engines = new EngineSwitch(options.engine);
   const connections = new Set<Connection>();
-  const host: ConnectionHost = { engines, reporting, results: new ResultEncoder(reporting), closed: (c) => connections.delete(c) };
+  const host: ConnectionHost = { engines, reporting, limits, results: new ResultEncoder(reporting), closed: (c) => connections.delete(c) };
   const httpContext: HttpContext = { engines, reporting, router: options.http ?? null, staticDir: options.staticDir ?? null, dashboard: options.dashboard ?? null };
   let closing = false;
 
@@ -92,7 +111,13 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
       if (closing) return ws.close(CLOSE_CODES.serverShuttingDown, "server shutting down");
-      connections.add(new Connection(ws, host, callerRequestOf(request)));
+      const ip = clientAddress(request, limits.trustProxy);
+      if (!counters.connect(ip)) {
+        debug(`[walkin] refusing a connection: its address has ${limits.maxConnectionsPerIp} open already`);
+        return ws.close(CLOSE_CODES.tooManyConnections, `too many connections from your address (the limit is ${limits.maxConnectionsPerIp})`);
+      }
+      ws.once("close", () => counters.disconnect(ip));
+      connections.add(new Connection(ws, host, callerRequestOf(request), counters.budgetFor(ip)));
     });
   });
 
@@ -118,6 +143,8 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
     wsUrl: `ws://${authority}${SYNC_PATH}`,
     port,
     connectionCount: () => connections.size,
+    subscriptionCount: () => counters.subscriptionCount,
+    maxQueuedBytes: () => [...connections].reduce((max, connection) => Math.max(max, connection.queuedBytes), 0),
     async setEngine(engine) {
       await engines.swap(engine, () => {
         stopListening();

@@ -1,7 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { useAuthActions } from "walkin/auth/react";
 import { messageOf } from "./errors";
-import { oneTabAtATime, type SessionMode } from "./scope";
 
 export type Flow = "signUp" | "signIn";
 
@@ -9,7 +8,7 @@ export type Flow = "signUp" | "signIn";
  * Email and password. Signing up keeps the visitor's user (name and messages); signing in
  * to an existing account brings what they wrote anonymously along. Errors are the server's.
  */
-export function AccountForm({ flow, mode, onFlow, onDone }: { flow: Flow; mode: SessionMode; onFlow: (flow: Flow) => void; onDone: () => void }) {
+export function AccountForm({ flow, onFlow, onDone }: { flow: Flow; onFlow: (flow: Flow) => void; onDone: () => void }) {
   const { signIn } = useAuthActions();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
@@ -21,7 +20,7 @@ export function AccountForm({ flow, mode, onFlow, onDone }: { flow: Flow; mode: 
     setError(null);
     setBusy(true);
     try {
-      await oneTabAtATime(mode, () => signIn("password", { flow, email, password }), { rotates: true });
+      await signIn("password", { flow, email, password });
       onDone();
     } catch (e) {
       setError(messageOf(e));

@@ -4,12 +4,12 @@ import { useAuthActions } from "walkin/auth/react";
 import { api } from "../functions/_generated/api.js";
 import { AccountForm, type Flow } from "./Account";
 import { messageOf } from "./errors";
-import { oneTabAtATime, type SessionMode } from "./scope";
+import type { SessionMode } from "./scope";
 import { SessionsPanel } from "./Sessions";
 import { useAnonymousVisit } from "./visit";
 
 export function App({ mode, onModeChange }: { mode: SessionMode; onModeChange: (mode: SessionMode) => void }) {
-  const visit = useAnonymousVisit(mode);
+  const visit = useAnonymousVisit();
   const me = useQuery(api.users.me);
   const messages = useQuery(api.messages.list);
   const setName = useMutation(api.users.setName);
@@ -90,13 +90,13 @@ export function App({ mode, onModeChange }: { mode: SessionMode; onModeChange: (
               </>
             )}
             {signedUp && (
-              <button type="button" className="secondary" onClick={() => void oneTabAtATime(mode, signOut).catch((e: unknown) => setSendError(messageOf(e)))}>
+              <button type="button" className="secondary" onClick={() => void signOut().catch((e: unknown) => setSendError(messageOf(e)))}>
                 Sign out
               </button>
             )}
           </div>
         </header>
-        {flow && !signedUp && <AccountForm flow={flow} mode={mode} onFlow={setFlow} onDone={() => setFlow(null)} />}
+        {flow && !signedUp && <AccountForm flow={flow} onFlow={setFlow} onDone={() => setFlow(null)} />}
         {visit.needsCaptcha && <div id="captcha" className="captcha" />}
         {visit.error && (
           <p role="alert" className="error banner">

@@ -8,9 +8,8 @@ import { useAuth, useAuthActions } from "walkin/auth/react";
 import { api } from "../functions/_generated/api.js";
 import { captchaToken } from "./captcha";
 import { messageOf } from "./errors";
-import { oneTabAtATime, TOKEN_KEY, type SessionMode } from "./scope";
 
-export function useAnonymousVisit(mode: SessionMode): { error: string | null; retry: () => void; needsCaptcha: boolean } {
+export function useAnonymousVisit(): { error: string | null; retry: () => void; needsCaptcha: boolean } {
   const { isLoading, isAuthenticated } = useAuth();
   const { signIn } = useAuthActions();
   const settings = useQuery(api.settings.client);
@@ -21,21 +20,20 @@ export function useAnonymousVisit(mode: SessionMode): { error: string | null; re
   useEffect(() => {
     if (isLoading || isAuthenticated || settings === undefined) return;
     let cancelled = false;
+    // Per browser, every tab is signed out at once by a sign-out and each gets here: walkin/auth
+    // lets them sign in one at a time, and the later ones find the first one's guest.
     const visit = async () => {
-      // Per browser, every tab is signed out at once by a sign-out; the first one to get here
-      // signs in and the others adopt its token (they hear about it from walkin/auth).
-      if (mode === "browser" && localStorage.getItem(TOKEN_KEY)) return;
       const token = siteKey ? await captchaToken(siteKey) : undefined;
       await signIn("anonymous", token ? { token } : undefined);
     };
-    oneTabAtATime(mode, visit).then(
+    visit().then(
       () => !cancelled && setError(null),
       (e: unknown) => !cancelled && setError(messageOf(e)),
     );
     return () => {
       cancelled = true;
     };
-  }, [isLoading, isAuthenticated, settings, siteKey, mode, signIn, attempt]);
+  }, [isLoading, isAuthenticated, settings, siteKey, signIn, attempt]);
 
   return { error, retry: () => setAttempt((n) => n + 1), needsCaptcha: siteKey !== null && !isAuthenticated };
 }

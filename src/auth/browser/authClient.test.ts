@@ -171,6 +171,18 @@ describe("AuthClient", () => {
     expect(seen.every((s) => s.isAuthenticated)).toBe(true);
   });
 
+  it("a new AuthClient with no stored token signs the page's client out, whoever signed it in before", async () => {
+    const { auth, client } = start();
+    await auth.signIn("anonymous");
+    expect(await whoAmI(client)).not.toBe(null);
+    auth.close();
+    const next = new AuthClient(client, { storage: sharedStorage(), channel: null });
+    expect(next.getSnapshot().isAuthenticated).toBe(false);
+    expect(await whoAmI(client)).toBe(null);
+    expect(client.connectionState().isAuthenticated).toBe(false);
+    next.close();
+  });
+
   it("a 'started' outcome stores nothing", async () => {
     const storage = sharedStorage();
     const { auth } = start({ storage });

@@ -9,6 +9,7 @@ import { isWalkinError, walkinError } from "../../values/errors.js";
 import { convertToJson } from "../../values/json.js";
 import type { Value } from "../../values/value.js";
 import { navigateWithLocation, takeRedirectCode, type Navigate } from "./redirect.js";
+import { browserLocks, TabLock, type LocksLike } from "./tabLock.js";
 import { listenToOtherTabs, type ChannelLike, type TabSync } from "./tabs.js";
 import { openTokenStorage, type AuthStorageOption, type TokenStorage } from "./tokenStorage.js";
 import { TokenTracker } from "./tokenTracker.js";
@@ -37,6 +38,11 @@ export interface AuthClientOptions {
   navigate?: Navigate;
   /** The channel to other tabs (default a BroadcastChannel named after the key); null for none. */
   channel?: ChannelLike | null;
+  /**
+   * How the tabs sharing localStorage take turns (default `navigator.locks`, where the browser
+   * has it); null for none.
+   */
+  locks?: LocksLike | null;
 }
 
 /**
@@ -80,6 +86,7 @@ export class AuthClient {
   private readonly tracker: TokenTracker;
   private readonly signIns = new Map<string, Promise<SignInOutcome>>();
   private readonly tabs: TabSync | undefined;
+  private readonly tabLock: TabLock | null;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -91,14 +98,18 @@ export class AuthClient {
     this.key = options.storageKey ?? "walkin-auth-token";
     this.fns = authFunctions(options.module ?? "auth");
     this.navigate = options.navigate ?? navigateWithLocation;
+    // Only localStorage is shared by tabs; the others need no turns.
+    this.tabLock =
+      this.storage.kind === "localStorage" ? new TabLock(this.storage, this.key, options.locks !== undefined ? options.locks : browserLocks()) : null;
     this.tracker = new TokenTracker({
       client,
       storage: this.storage,
       key: this.key,
       currentSession: this.fns.currentSession,
       announce: () => this.tabs?.announce(),
+      tabLock: this.tabLock,
     });
-    this.tracker.adoptStored();
+    this.tracker.start();
     if (this.storage.kind === "localStorage") {
       this.tabs = listenToOtherTabs(this.key, options.channel, () => this.tracker.adoptStored());
     }
@@ -112,7 +123,9 @@ export class AuthClient {
 
   /**
    * Signs in with `provider`. Identical calls made while one is in flight share it (two clicks
-   * make one anonymous user); sign-ins and sign-outs run one at a time. Server errors
+   * make one anonymous user); sign-ins and sign-outs run one at a time, across the tabs too
+   * with localStorage: a tab whose turn comes after another tab signed in first adopts that
+   * tab's token (so two tabs signing in anonymously at once make one user). Server errors
    * (`RATE_LIMITED` with `data.retryAfterMs`, `INVALID_ARGUMENT`, …) are rethrown as they
    * came, and leave the stored token as it was.
    */
@@ -219,10 +232,21 @@ export class AuthClient {
     }
   }
 
-  /** Runs `task` after every earlier sign-in and sign-out, holding revocations meanwhile. */
+  /**
+   * Runs `task` after every earlier sign-in and sign-out (of every tab, with localStorage: it
+   * then starts from the token the storage holds), holding revocations meanwhile.
+   */
   private serialized<T>(task: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
-    const run = () => this.tracker.hold(task);
+    const tabLock = this.tabLock;
+    const held = () => this.tracker.hold(task);
+    const run = tabLock
+      ? () =>
+          tabLock.exclusive(() => {
+            this.tracker.adoptStored();
+            return held();
+          }, { mark: true })
+      : held;
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => {});
     return result;

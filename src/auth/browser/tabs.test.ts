@@ -5,8 +5,10 @@
  * tabs; here the test dispatches them, or links the two through a fake BroadcastChannel.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { startFakeAuthBackend } from "./fixtures/fakeAuth.js";
+import { createSessionIdSource, memoryStore } from "../../sessions/browser/index.js";
+import { gates, startFakeAuthBackend } from "./fixtures/fakeAuth.js";
 import { AuthClient, type ChannelLike } from "./index.js";
+import type { LocksLike } from "./tabLock.js";
 
 let backend: Awaited<ReturnType<typeof startFakeAuthBackend>>;
 const clients: AuthClient[] = [];
@@ -21,10 +23,22 @@ afterAll(() => backend.close());
 
 const KEY = "walkin-auth-token";
 
-function tab(channel: ChannelLike | null = null) {
-  const auth = new AuthClient(backend.client(), { storage: "localStorage", channel });
+function tab(channel: ChannelLike | null = null, locks: LocksLike | null = null) {
+  const auth = new AuthClient(backend.client(), { storage: "localStorage", channel, locks });
   clients.push(auth);
   return auth;
+}
+
+/** One browser's Web Locks, as the tabs see them: each name is held by one callback at a time, in request order. */
+function browserLocks(): LocksLike {
+  const tails = new Map<string, Promise<unknown>>();
+  return {
+    request(name, callback) {
+      const run = (tails.get(name) ?? Promise.resolve()).then(callback);
+      tails.set(name, run.catch(() => {}));
+      return run;
+    },
+  };
 }
 
 /** What the browser does in the other tabs after a write to localStorage. */
@@ -87,6 +101,65 @@ describe("AuthClient across tabs", () => {
     await a.signIn("password", { email: "b@example.com" });
     await vi.waitFor(() => expect(b.getSnapshot()).toMatchObject({ isAuthenticated: true, token: a.getSnapshot().token }));
     expect(localStorage.getItem(KEY)).toBe(a.getSnapshot().token);
+  });
+
+  it("two tabs signing in anonymously at the same instant make one user", async () => {
+    const locks = browserLocks();
+    const [a, b] = [tab(null, locks), tab(null, locks)];
+    const [first, second] = await Promise.all([a.signIn("anonymous"), b.signIn("anonymous")]);
+    expect(first).toMatchObject({ kind: "signedIn" });
+    // The second tab's turn came after the first stored its token: it adopted it.
+    expect(second).toEqual({ kind: "unchanged", userId: a.getSnapshot().userId, isAnonymous: true });
+    expect(b.getSnapshot()).toMatchObject({ isAuthenticated: true, token: a.getSnapshot().token });
+  });
+
+  it("two tabs signing in anonymously at the same instant with their session IDs make one user, and the second keeps its ID", async () => {
+    const locks = browserLocks();
+    const sessions = ["tab-a", "tab-b"].map((name) => createSessionIdSource({ store: memoryStore(name), scope: "tab", channel: null }));
+    const session = (i: number) => ({ sessionId: sessions[i]!.current!, refresh: sessions[i]!.refresh });
+    const before = sessions[1]!.current;
+    const [a, b] = [tab(null, locks), tab(null, locks)];
+    await Promise.all([a.signIn("anonymous", undefined, { session: session(0) }), b.signIn("anonymous", undefined, { session: session(1) })]);
+    expect(b.getSnapshot()).toMatchObject({ isAuthenticated: true, userId: a.getSnapshot().userId });
+    expect(sessions[1]!.current).toBe(before);
+    sessions.forEach((s) => s.dispose());
+  });
+
+  it("a tab whose turn comes while it still sees another tab's marker waits for that tab's writes to arrive", async () => {
+    const locks = browserLocks();
+    const a = tab(null, locks);
+    await a.signIn("anonymous");
+    const token = localStorage.getItem(KEY)!;
+    // Tab B's view of localStorage lags behind: A's token, and the removal of A's marker that
+    // followed it, have not reached B yet (A has already released the lock).
+    localStorage.removeItem(KEY);
+    localStorage.setItem(`${KEY}:busy`, `tab-a:${Date.now()}`);
+    const b = tab(null, locks);
+    const signingIn = b.signIn("anonymous");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    localStorage.setItem(KEY, token);
+    localStorage.removeItem(`${KEY}:busy`);
+    expect(await signingIn).toEqual({ kind: "unchanged", userId: a.getSnapshot().userId, isAnonymous: true });
+  });
+
+  it("a tab that sees its session end while another tab signs in leaves the storage alone, then adopts that tab's token", async () => {
+    const a = tab(); // no Web Locks (a page served over plain http): the marker alone protects the storage
+    await a.signIn("anonymous");
+    const b = tab();
+    await vi.waitFor(() => expect(b.getSnapshot().isAuthenticated).toBe(true));
+    const guestToken = a.getSnapshot().token;
+
+    let release!: () => void;
+    gates.afterUpgrade = new Promise((resolve) => (release = resolve));
+    const upgrade = a.signIn("password", { email: "c@example.com" });
+    // The upgrade ended the guest's session; tab B notices before tab A stored the new token.
+    await vi.waitFor(() => expect(b.getSnapshot().isAuthenticated).toBe(false));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(localStorage.getItem(KEY)).toBe(guestToken); // B did not remove what A is about to replace
+    release();
+    await upgrade;
+    gates.afterUpgrade = undefined;
+    await vi.waitFor(() => expect(b.getSnapshot()).toMatchObject({ isAuthenticated: true, isAnonymous: false, token: a.getSnapshot().token }));
   });
 
   it("sessionStorage and custom storages do not listen to other tabs", async () => {

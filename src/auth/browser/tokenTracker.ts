@@ -16,9 +16,14 @@
  * A revocation seen while a sign-in or sign-out runs (`hold`) waits until it ends: an upgrade
  * may end the old session just before its action returns the new token, and the page must not
  * flash "signed out" (nor tell the other tabs so) in between.
+ *
+ * A revocation seen otherwise stops using the token at once; removing it from a storage the
+ * tabs share waits for the tab lock and is skipped while another tab signs in or out (see
+ * `tabLock.ts`). A token seen refused is never adopted from storage again.
  */
 import type { WalkinClient, Watch } from "../../browser/index.js";
 import { getFunctionName, type FunctionReference } from "../../server/api.js";
+import type { TabLock } from "./tabLock.js";
 import type { TokenStorage } from "./tokenStorage.js";
 import type { AuthSnapshot, CurrentSession } from "./types.js";
 
@@ -36,7 +41,15 @@ export interface TokenTrackerOptions {
   currentSession: FunctionReference<"query", "public", Record<string, never>, CurrentSession | null>;
   /** Tells the other tabs that this one changed the stored token. */
   announce: () => void;
+  /** With a storage the tabs share: their turns at changing it. */
+  tabLock: TabLock | null;
 }
+
+/** How often a tab waiting for another tab's sign-in looks at the storage again. */
+const BUSY_RECHECK_MS = 200;
+
+/** How many refused tokens are remembered (a page sees few). */
+const REMEMBERED_REFUSALS = 16;
 
 export class TokenTracker {
   private readonly listeners = new Set<() => void>();
@@ -48,6 +61,7 @@ export class TokenTracker {
   private stopWatch: (() => void) | undefined;
   private holds = 0;
   private heldRevocation: string | undefined;
+  private readonly refused = new Set<string>();
   private closed = false;
 
   constructor(private readonly options: TokenTrackerOptions) {}
@@ -64,13 +78,24 @@ export class TokenTracker {
 
   getSnapshot = (): AuthSnapshot => this.snapshot;
 
-  /** Follows the storage: at start, and when another tab wrote it. */
-  adoptStored(): void {
-    this.use(this.options.storage.get(this.options.key));
+  /**
+   * At start: the stored token, or none; the client may hold a token another `AuthClient`
+   * gave it, which must not keep signing this one's calls.
+   */
+  start(): void {
+    this.adoptStored();
+    if (this.token === null) this.options.client.clearAuth();
   }
 
-  /** A sign-in gave `token` for `user`: keep it, use it, tell the other tabs. */
+  /** Follows the storage: at start, before a sign-in or sign-out, and when another tab wrote it. */
+  adoptStored(): void {
+    const stored = this.options.storage.get(this.options.key);
+    this.use(stored !== null && this.refused.has(stored) ? null : stored);
+  }
+
+  /** A sign-in gave `token` for `user`: keep it, use it, tell the other tabs (not once closed: a newer client owns the storage). */
   store(token: string, user: { userId: string; isAnonymous: boolean }): void {
+    if (this.closed) return;
     this.options.storage.set(this.options.key, token);
     this.use(token, user);
     this.options.announce();
@@ -173,7 +198,31 @@ export class TokenTracker {
       this.heldRevocation = token;
       return;
     }
-    this.forget(token);
+    const { tabLock } = this.options;
+    if (!tabLock) return this.forget(token);
+    this.remember(token);
+    this.use(null);
+    const { storage, key } = this.options;
+    const tidy = async () => {
+      // Adopted a newer token meanwhile (another tab's, heard about): nothing left to do.
+      if (this.closed || this.token !== null) return;
+      if (tabLock.otherTabBusy()) {
+        // Its new token is on its way: look again once it is done (without Web Locks, by polling).
+        setTimeout(() => void tabLock.exclusive(tidy, { mark: false }), BUSY_RECHECK_MS);
+        return;
+      }
+      if (storage.get(key) === token) {
+        storage.remove(key);
+        this.options.announce();
+      }
+      this.adoptStored();
+    };
+    void tabLock.exclusive(tidy, { mark: false });
+  }
+
+  private remember(token: string): void {
+    if (this.refused.size >= REMEMBERED_REFUSALS) this.refused.clear();
+    this.refused.add(token);
   }
 
   private setPhase(phase: Phase): void {

@@ -4,7 +4,8 @@
  * reads at one snapshot, so a storage can be compared with the reference model, and with itself
  * before and after pruning.
  */
-import type { Commit, DocumentVersion, IndexEntry, IndexWrite, KeyBound, ScanRequest, Timestamp } from "../types.js";
+import type { TestCommit } from "./context.js";
+import type { DocumentVersion, IndexEntry, IndexWrite, KeyBound, ScanRequest, Timestamp } from "../types.js";
 import type { ReferenceStorage } from "./model.js";
 
 /** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
@@ -32,12 +33,12 @@ const valueKey = (id: string, value: number[]) => Uint8Array.from([...value, idB
 const tableKey = (id: string) => Uint8Array.from([tableOf(id) === "alpha" ? 0x01 : 0x02, idByte(id)]);
 
 /** `count` commits after the model's latest, applied to `model` as they are generated. */
-export function randomHistory(random: () => number, model: ReferenceStorage, count: number): Commit[] {
-  const commits: Commit[] = [];
+export function randomHistory(random: () => number, model: ReferenceStorage, count: number): TestCommit[] {
+  const commits: TestCommit[] = [];
   let ts = model.latest;
   for (let i = 0; i < count; i++) {
     ts += random() < 0.3 ? 2 : 1; // gaps, so some snapshots fall between commits
-    const commit: Commit = { ts, documents: [], indexes: [] };
+    const commit: TestCommit = { ts, documents: [], indexes: [] };
     const touched = new Set<string>();
     const writes = random() < 0.1 ? 0 : 1 + Math.floor(random() * 3);
     for (let w = 0; w < writes; w++) {
@@ -52,7 +53,7 @@ export function randomHistory(random: () => number, model: ReferenceStorage, cou
   return commits;
 }
 
-function writeDocument(random: () => number, model: ReferenceStorage, ts: Timestamp, id: string, commit: Commit): void {
+function writeDocument(random: () => number, model: ReferenceStorage, ts: Timestamp, id: string, commit: TestCommit): void {
   const current = model.getDocument(id, ts - 1);
   const oldValue = current === null ? null : (JSON.parse(current.body!) as { value: number[] }).value;
   const indexes: IndexWrite[] = [];

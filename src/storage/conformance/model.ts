@@ -2,7 +2,8 @@
  * A reference storage for the conformance suite: the `Storage` semantics written as plainly as
  * possible (lists of versions, filtered on every read), to compare real backends against.
  */
-import type { Commit, DocumentVersion, IndexEntry, ScanRequest, Timestamp } from "../types.js";
+import type { TestCommit } from "./context.js";
+import type { DocumentVersion, IndexEntry, ScanRequest, Timestamp } from "../types.js";
 import { rangeContains } from "../keyRange.js";
 
 /** memcmp order: the first differing byte decides; otherwise the shorter key sorts first. */
@@ -26,7 +27,7 @@ export class ReferenceStorage {
   private entries: EntryVersion[] = [];
   latest: Timestamp = 0;
 
-  apply(commit: Commit): void {
+  apply(commit: TestCommit): void {
     for (const d of commit.documents) this.documents.push({ id: d.id, table: d.table, ts: commit.ts, body: d.body });
     for (const e of commit.indexes) {
       this.entries.push({ indexId: e.indexId, key: Uint8Array.from(e.key), ts: commit.ts, docId: e.docId });

@@ -4,7 +4,7 @@
  * snapshots at or after the prune timestamp must read exactly the same after pruning.
  */
 import { expect, it } from "vitest";
-import { entry, keysOf, put, remove, type SuiteContext } from "./context.js";
+import { entry, keysOf, put, remove, commit, commitAll, type SuiteContext } from "./context.js";
 import { randomHistory, readSnapshot, seededRandom } from "./history.js";
 import { ReferenceStorage } from "./model.js";
 
@@ -14,7 +14,7 @@ export function pruneTests(ctx: SuiteContext): void {
       const s = ctx.storage;
       const random = seededRandom(seed);
       const model = new ReferenceStorage();
-      for (const commit of randomHistory(random, model, 60)) await s.commit(commit);
+      for (const one of randomHistory(random, model, 60)) await commit(s, one);
       const latest = model.latest;
       expect(await s.latestTimestamp()).toBe(latest);
 
@@ -37,7 +37,7 @@ export function pruneTests(ctx: SuiteContext): void {
       // Pruning again, up to the latest commit, then writing on: history keeps working.
       await s.pruneHistory(latest);
       expect(await readSnapshot(s, latest)).toEqual(before.get(latest));
-      for (const commit of randomHistory(random, model, 20)) await s.commit(commit);
+      for (const one of randomHistory(random, model, 20)) await commit(s, one);
       for (let readTs = latest; readTs <= model.latest; readTs++) {
         const expected = await readSnapshot(model, readTs);
         expect(await readSnapshot(s, readTs), `readTs ${readTs} after more commits`).toEqual(expected);
@@ -47,16 +47,16 @@ export function pruneTests(ctx: SuiteContext): void {
 
   it("drops superseded versions and old tombstones, keeping what later snapshots read", async () => {
     const s = ctx.storage;
-    await s.commit({
+    await commit(s, {
       ts: 1,
       documents: [put("a", "a1"), put("c", "c1")],
       indexes: [entry("i", [1], "a"), entry("i", [3], "c")],
     });
-    await s.commit({ ts: 2, documents: [put("b", "b2")], indexes: [entry("i", [2], "b")] });
-    await s.commit({ ts: 3, documents: [put("a", "a3")], indexes: [entry("i", [1], null)] });
-    await s.commit({ ts: 4, documents: [remove("b")], indexes: [entry("i", [2], null)] });
-    await s.commit({ ts: 5, documents: [put("a", "a5")], indexes: [entry("i", [1], "a")] });
-    await s.commit({ ts: 6, documents: [remove("c")], indexes: [entry("i", [3], null)] });
+    await commit(s, { ts: 2, documents: [put("b", "b2")], indexes: [entry("i", [2], "b")] });
+    await commit(s, { ts: 3, documents: [put("a", "a3")], indexes: [entry("i", [1], null)] });
+    await commit(s, { ts: 4, documents: [remove("b")], indexes: [entry("i", [2], null)] });
+    await commit(s, { ts: 5, documents: [put("a", "a5")], indexes: [entry("i", [1], "a")] });
+    await commit(s, { ts: 6, documents: [remove("c")], indexes: [entry("i", [3], null)] });
     const counts = ctx.countVersions();
     if (counts !== undefined) expect(await counts).toEqual({ documents: 7, indexEntries: 7 });
 
@@ -75,7 +75,7 @@ export function pruneTests(ctx: SuiteContext): void {
   it("is harmless on an empty store and when there is nothing to prune", async () => {
     const s = ctx.storage;
     await s.pruneHistory(10);
-    await s.commit({ ts: 11, documents: [put("a", "a")], indexes: [entry("i", [1], "a")] });
+    await commit(s, { ts: 11, documents: [put("a", "a")], indexes: [entry("i", [1], "a")] });
     await s.pruneHistory(11);
     await s.pruneHistory(11);
     expect((await s.getDocument("a", 11))?.body).toBe("a");

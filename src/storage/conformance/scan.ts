@@ -4,7 +4,7 @@
  */
 import { expect, it } from "vitest";
 import type { KeyBound, ScanRequest } from "../types.js";
-import { bytes, entry, keysOf, plain, put, remove, type SuiteContext } from "./context.js";
+import { bytes, entry, keysOf, plain, put, remove, commit, commitAll, type SuiteContext } from "./context.js";
 import { compareBytes } from "./model.js";
 import { rangeContains } from "../keyRange.js";
 
@@ -25,7 +25,7 @@ export function scanTests(ctx: SuiteContext): void {
   async function commitKeys(): Promise<void> {
     const documents = KEYS.map((k) => put(`doc${k.join("_")}`, `body${k.join("_")}`));
     const indexes = KEYS.map((k) => entry("i", k, `doc${k.join("_")}`));
-    await ctx.storage.commit({ ts: 1, documents, indexes });
+    await commit(ctx.storage, { ts: 1, documents, indexes });
   }
 
   it("orders keys bytewise with a shorter prefix first, ascending and descending", async () => {
@@ -71,7 +71,7 @@ export function scanTests(ctx: SuiteContext): void {
   });
 
   it("sees only the requested index", async () => {
-    await ctx.storage.commit({
+    await commit(ctx.storage, {
       ts: 1,
       documents: [put("a", "A"), put("b", "B")],
       indexes: [entry("first", [1], "a"), entry("second", [1], "b"), entry("first_", [0], "b")],
@@ -83,13 +83,13 @@ export function scanTests(ctx: SuiteContext): void {
 
   it("shows an entry from its commit on; a removed entry vanishes from its ts but older snapshots keep it", async () => {
     const s = ctx.storage;
-    await s.commit({
+    await commit(s, {
       ts: 2,
       documents: [put("a", "A"), put("b", "B")],
       indexes: [entry("i", [1], "a"), entry("i", [2], "b")],
     });
-    await s.commit({ ts: 4, documents: [remove("a")], indexes: [entry("i", [1], null)] });
-    await s.commit({ ts: 6, documents: [put("a", "A again")], indexes: [entry("i", [1], "a")] });
+    await commit(s, { ts: 4, documents: [remove("a")], indexes: [entry("i", [1], null)] });
+    await commit(s, { ts: 6, documents: [put("a", "A again")], indexes: [entry("i", [1], "a")] });
     expect(keysOf(await s.scan(scanAll("i", 1)))).toEqual([]);
     expect(keysOf(await s.scan(scanAll("i", 2)))).toEqual([[1], [2]]);
     expect(keysOf(await s.scan(scanAll("i", 3, "desc")))).toEqual([[2], [1]]);
@@ -103,8 +103,8 @@ export function scanTests(ctx: SuiteContext): void {
 
   it("joins each entry with its document as of readTs", async () => {
     const s = ctx.storage;
-    await s.commit({ ts: 1, documents: [put("a", "old")], indexes: [entry("i", [5], "a")] });
-    await s.commit({ ts: 3, documents: [put("a", "patched")], indexes: [] });
+    await commit(s, { ts: 1, documents: [put("a", "old")], indexes: [entry("i", [5], "a")] });
+    await commit(s, { ts: 3, documents: [put("a", "patched")], indexes: [] });
     const bodyAt = async (readTs: number) => (await s.scan(scanAll("i", readTs))).map((e) => [e.doc.body, e.doc.ts]);
     expect(await bodyAt(1)).toEqual([["old", 1]]);
     expect(await bodyAt(2)).toEqual([["old", 1]]);
@@ -113,12 +113,12 @@ export function scanTests(ctx: SuiteContext): void {
 
   it("counts a key with many versions once, as of readTs, also under a limit", async () => {
     const s = ctx.storage;
-    await s.commit({ ts: 1, documents: [put("a", "A"), put("b", "B"), put("z", "Z")], indexes: [entry("i", [9], "z")] });
+    await commit(s, { ts: 1, documents: [put("a", "A"), put("b", "B"), put("z", "Z")], indexes: [entry("i", [9], "z")] });
     // Key [1] flips between documents and removal many times; [2] is written once.
     const pointsAt: (string | null)[] = ["a", null, "b", "a", null, null, "b"];
     for (const [n, docId] of pointsAt.entries()) {
       const indexes = [entry("i", [1], docId), ...(n === 3 ? [entry("i", [2], "b")] : [])];
-      await s.commit({ ts: 2 + n, documents: [], indexes });
+      await commit(s, { ts: 2 + n, documents: [], indexes });
     }
     for (const [n, docId] of pointsAt.entries()) {
       const readTs = 2 + n;

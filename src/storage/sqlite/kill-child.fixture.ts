@@ -4,6 +4,7 @@
  * each commit's promise resolves. The parent kills it with SIGKILL at a random point; every ts
  * printed must still be there when the file is reopened.
  */
+import { commit } from "../conformance/context.js";
 import { openSqliteStorage } from "./sqliteStorage.js";
 
 const [filename, synchronous] = process.argv.slice(2);
@@ -14,11 +15,11 @@ const storage = await openSqliteStorage({ filename, synchronous });
 for (let ts = (await storage.latestTimestamp()) + 1; ; ts++) {
   const key = new Uint8Array(4);
   new DataView(key.buffer).setUint32(0, ts);
-  await storage.commit({
+  await commit(storage, {
     ts,
     documents: [{ id: `doc${ts}`, table: "writes", body: JSON.stringify({ ts }) }],
     indexes: [{ indexId: "byTs", key, docId: `doc${ts}` }],
-  });
+  }, ts - 1);
   // On Linux, writes to a pipe are synchronous: the line has left the process when this returns.
   process.stdout.write(`committed ${ts}\n`);
 }

@@ -34,6 +34,7 @@ export class Pruner {
   private readonly entryBoundary: Database.Statement<[EntryCursor], { index_id: string; key: Buffer }>;
   private readonly deleteEntries: Database.Statement<[EntryCursor & { toIndex: string; toKey: Buffer; pruneTs: number }]>;
   private readonly deleteLastEntries: Database.Statement<[EntryCursor & { pruneTs: number }]>;
+  private readonly trimLog: Database.Transaction<(pruneTs: number) => void>;
 
   constructor(
     private readonly db: Database.Database,
@@ -72,9 +73,18 @@ export class Pruner {
     this.deleteLastEntries = db.prepare(
       `DELETE FROM index_entries AS old WHERE (index_id, key) >= (@fromIndex, @fromKey) AND ${garbageEntry}`,
     );
+    const deleteLog = db.prepare("DELETE FROM commit_log WHERE ts <= ?");
+    const markTrimmed = db.prepare("UPDATE clock SET log_trimmed_through = max(log_trimmed_through, min(?, latest_ts)) WHERE singleton = 1");
+    this.trimLog = db.transaction((pruneTs: number) => {
+      deleteLog.run(pruneTs);
+      markTrimmed.run(pruneTs);
+    });
   }
 
   async prune(pruneTs: number): Promise<void> {
+    // The log first, in one transaction with its trim mark: a writer reading the log sees either
+    // the rows or the mark that says they are gone, never neither.
+    this.trimLog(pruneTs);
     // '' is the smallest TEXT and the empty BLOB the smallest BLOB: the cursors start before
     // every row.
     let documents: DocumentCursor | null = { from: "" };

@@ -57,6 +57,20 @@ const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO clock (singleton, latest_ts) VALUES (1, 0);
   `,
+  `
+  -- The commit log: one row per commit, written in the commit's own transaction. Its id lets a
+  -- writer that lost track of a commit find out whether it landed; its log bytes (the index
+  -- keys written, engine-encoded) are how an engine learns what other engines on this file
+  -- changed. Rows at or before log_trimmed_through have been pruned.
+  CREATE TABLE commit_log (
+    ts INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    log BLOB NOT NULL
+  );
+  ALTER TABLE clock ADD COLUMN log_trimmed_through INTEGER NOT NULL DEFAULT 0;
+  -- A database from before the log existed has no rows for its commits: say so.
+  UPDATE clock SET log_trimmed_through = latest_ts;
+  `,
 ];
 
 /** The schema version this code reads and writes (SQLite's `user_version`). */

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { storageConformanceSuite } from "../conformance.js";
+import { withLatency } from "../latency.js";
 import type { Storage } from "../types.js";
 import { scanSql } from "./scan.js";
 import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
@@ -18,7 +19,16 @@ storageConformanceSuite("sqlite file", async () => {
   const filename = path.join(dir, "walkin.sqlite");
   // Tiny pruning batches, so batch boundaries fall everywhere in the randomized histories.
   const open = () => openSqliteStorage({ filename, pruneBatchSize: 3 });
-  return { storage: await open(), reopen: open, countVersions, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return { storage: await open(), reopen: open, openSecond: open, countVersions, cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
+// The same file at a networked database's latency: every read waits 0–2 ms and every commit
+// 2 ms, so commits are in flight while other calls run.
+storageConformanceSuite("sqlite file, with latency", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-sqlite-"));
+  const filename = path.join(dir, "walkin.sqlite");
+  const open = async () => withLatency(await openSqliteStorage({ filename, pruneBatchSize: 3 }), { read: [0, 2], commit: 2 });
+  return { storage: await open(), reopen: open, openSecond: open, cleanup: () => rm(dir, { recursive: true, force: true }) };
 });
 
 storageConformanceSuite("sqlite :memory:", async () => ({

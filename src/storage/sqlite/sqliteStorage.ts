@@ -6,10 +6,25 @@
  * synchronous, so every method does its work synchronously and returns a settled promise: the
  * interface is async only so that a network database can implement it too. Because nothing
  * awaits in the middle of a read or a commit, each one runs alone on the connection and sees
- * one consistent state.
+ * one consistent state. Other connections (another engine in this process during a hot
+ * reload, another process) are excluded from commits by SQLite's write lock, which
+ * `BEGIN IMMEDIATE` takes before the commit log is read: that lock is the commit lock of the
+ * storage contract.
  */
 import type Database from "better-sqlite3";
-import type { Commit, DocumentVersion, IndexEntry, ScanRequest, Storage, Timestamp } from "../types.js";
+import type {
+  Commit,
+  CommitBatchResult,
+  CommitLogView,
+  CommitPlanner,
+  DocumentVersion,
+  IndexEntry,
+  LoggedCommit,
+  ScanRequest,
+  Storage,
+  Timestamp,
+} from "../types.js";
+import { checkPlannedCommits } from "../plannedCommits.js";
 import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
 import { Scanner, toBuffer } from "./scan.js";
 import { openDatabase, type SqliteSynchronous } from "./schema.js";
@@ -58,8 +73,11 @@ export class SqliteStorage implements Storage {
 
   private readonly scanner: Scanner;
   private readonly pruner: Pruner;
-  private readonly selectLatest: Database.Statement<[], number>;
+  private readonly selectClock: Database.Statement<[], { latest: number; trimmedThrough: number }>;
   private readonly updateLatest: Database.Statement<[number]>;
+  private readonly selectLog: Database.Statement<[number, number, number], { ts: number; id: string; log: Buffer }>;
+  private readonly insertLog: Database.Statement<[number, string, Buffer]>;
+  private readonly selectLoggedIds: Database.Statement<[string], { ts: number; id: string }>;
   private readonly selectDocument: Database.Statement<[string, number], DocumentRow>;
   private readonly insertDocument: Database.Statement<[string, number, string, string | null]>;
   private readonly insertEntry: Database.Statement<[string, Buffer, number, string | null]>;
@@ -67,7 +85,7 @@ export class SqliteStorage implements Storage {
   private readonly selectMeta: Database.Statement<[string], string>;
   private readonly upsertMeta: Database.Statement<[string, string]>;
   private readonly countVersions: Database.Statement<[], { documents: number; indexEntries: number }>;
-  private readonly commitTransaction: Database.Transaction<(commits: readonly Commit[]) => void>;
+  private readonly commitTransaction: Database.Transaction<(since: Timestamp, plan: CommitPlanner) => CommitBatchResult>;
 
   /** Use `openSqliteStorage`; this takes an already opened and migrated connection. */
   constructor(db: Database.Database, pruneBatchSize: number) {
@@ -75,8 +93,14 @@ export class SqliteStorage implements Storage {
     this.name = `sqlite:${db.name}`;
     this.scanner = new Scanner(db);
     this.pruner = new Pruner(db, pruneBatchSize);
-    this.selectLatest = db.prepare<[], number>("SELECT latest_ts FROM clock WHERE singleton = 1").pluck();
+    this.selectClock = db.prepare(
+      "SELECT latest_ts AS latest, log_trimmed_through AS trimmedThrough FROM clock WHERE singleton = 1",
+    );
     this.updateLatest = db.prepare("UPDATE clock SET latest_ts = ? WHERE singleton = 1");
+    this.selectLog = db.prepare("SELECT ts, id, log FROM commit_log WHERE ts > ? AND ts <= ? ORDER BY ts LIMIT ?");
+    this.insertLog = db.prepare("INSERT INTO commit_log (ts, id, log) VALUES (?, ?, ?)");
+    // No index on id: this runs only after an unknown commit outcome, over a pruned log.
+    this.selectLoggedIds = db.prepare("SELECT ts, id FROM commit_log WHERE id IN (SELECT value FROM json_each(?))");
     this.selectDocument = db.prepare(
       "SELECT id, ts, table_name, body FROM documents WHERE id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1",
     );
@@ -90,13 +114,18 @@ export class SqliteStorage implements Storage {
     this.countVersions = db.prepare(
       "SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM index_entries) AS indexEntries",
     );
-    this.commitTransaction = db.transaction((commits: readonly Commit[]) => {
-      for (const commit of commits) this.writeCommit(commit);
+    this.commitTransaction = db.transaction((since: Timestamp, plan: CommitPlanner) => {
+      const view = this.readLog(since, Number.MAX_SAFE_INTEGER);
+      const written = plan(view);
+      checkPlannedCommits(written, view.latest, this.name);
+      for (const commit of written) this.writeCommit(commit);
+      if (written.length > 0) this.updateLatest.run(written[written.length - 1]!.ts);
+      return { view, written };
     });
   }
 
   async latestTimestamp(): Promise<Timestamp> {
-    return this.selectLatest.get()!;
+    return this.selectClock.get()!.latest;
   }
 
   async getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> {
@@ -109,31 +138,35 @@ export class SqliteStorage implements Storage {
     return this.scanner.scan(request);
   }
 
-  async commit(commit: Commit): Promise<void> {
-    return this.commitBatch([commit]);
-  }
-
-  async commitBatch(commits: readonly Commit[]): Promise<void> {
-    for (const commit of commits) {
-      if (!Number.isSafeInteger(commit.ts) || commit.ts < 1) {
-        throw new Error(`Walk-in storage: commit timestamp must be a positive integer, got ${commit.ts}.`);
-      }
-    }
-    // BEGIN IMMEDIATE takes the write lock up front, so the timestamp check and the inserts see
-    // the same database even if another process shares the file. With synchronous=FULL the
-    // COMMIT returns only after the write-ahead log is on disk: one fsync for the whole batch.
+  async commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
+    // BEGIN IMMEDIATE takes the write lock before the log is read, so the planner's view stays
+    // true until the batch is written, even if another connection shares the file. With
+    // synchronous=FULL the COMMIT returns only after the write-ahead log is on disk: one fsync
+    // for the whole batch.
     try {
-      this.commitTransaction.immediate(commits);
+      return this.commitTransaction.immediate(since, plan);
     } catch (error) {
       if (isPrimaryKeyViolation(error)) {
         throw new Error(
-          `Walk-in storage: a commit writes the same document or index entry twice; ` +
+          `Walk-in storage ${this.name}: a commit writes the same document or index entry twice; ` +
             `a commit may write each at most once. Nothing was written.`,
           { cause: error },
         );
       }
       throw error;
     }
+  }
+
+  async commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`commitsSince: limit must be a positive integer, got ${limit}.`);
+    // One read transaction, so the clock and the log rows come from the same snapshot.
+    return this.db.transaction(() => this.readLog(since, limit))();
+  }
+
+  async findCommits(ids: readonly string[]): Promise<Map<string, Timestamp>> {
+    // Taking the write lock waits out any commit in flight on another connection.
+    const rows = this.db.transaction(() => this.selectLoggedIds.all(JSON.stringify(ids))).immediate();
+    return new Map(rows.map((row) => [row.id, row.ts]));
   }
 
   async dropIndex(indexId: string): Promise<void> {
@@ -162,17 +195,20 @@ export class SqliteStorage implements Storage {
     if (this.db.open) this.db.close();
   }
 
+  /** The clock and the log after `since` (at most `limit` rows), read in the caller's transaction. */
+  private readLog(since: Timestamp, limit: number): CommitLogView {
+    const clock = this.selectClock.get()!;
+    const commits: LoggedCommit[] = since >= clock.latest
+      ? []
+      : this.selectLog.all(since, clock.latest, limit).map((row) => ({ ts: row.ts, id: row.id, log: new Uint8Array(row.log) }));
+    const latest = commits.length === limit ? commits[commits.length - 1]!.ts : clock.latest;
+    return { latest, commits, trimmedThrough: clock.trimmedThrough };
+  }
+
   private writeCommit(commit: Commit): void {
-    const latest = this.selectLatest.get()!;
-    if (commit.ts <= latest) {
-      throw new Error(
-        `Walk-in storage: commit timestamp ${commit.ts} is not greater than the latest commit's ` +
-          `(${latest}); timestamps must strictly increase. Is another process writing to ${this.name}?`,
-      );
-    }
     for (const doc of commit.documents) this.insertDocument.run(doc.id, commit.ts, doc.table, doc.body);
     for (const entry of commit.indexes) this.insertEntry.run(entry.indexId, toBuffer(entry.key), commit.ts, entry.docId);
-    this.updateLatest.run(commit.ts);
+    this.insertLog.run(commit.ts, commit.id, toBuffer(commit.log));
   }
 }
 

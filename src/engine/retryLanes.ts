@@ -1,0 +1,39 @@
+/**
+ * Retry lanes: how a hot spot makes progress instead of retrying until it gives up.
+ *
+ * Optimistic concurrency lets one writer of a contended key through per commit batch; the
+ * others re-run. When a hundred mutations increment one counter and each commit takes a few
+ * milliseconds (a networked database), they keep colliding: each re-run meets the same crowd,
+ * and the unlucky ones exhaust their retries. So a mutation that has already conflicted a few
+ * times on an index waits its turn in that index's lane: lane members run one at a time, so
+ * they never collide with each other, and each gets through in about one round trip. Fresh
+ * mutations still run optimistically beside the lane (the uncontended path pays nothing).
+ *
+ * Lanes are per key that conflicted (an index and the key written there): hot spots on
+ * different data do not queue behind each other. A lane is forgotten once it is empty.
+ */
+export class RetryLanes {
+  private readonly lanes = new Map<string, { tail: Promise<void>; waiting: number }>();
+
+  /** Runs `work` after every earlier member of lane `key` has finished. */
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    let lane = this.lanes.get(key);
+    if (!lane) this.lanes.set(key, (lane = { tail: Promise.resolve(), waiting: 0 }));
+    lane.waiting += 1;
+    const turn = lane.tail.then(work);
+    lane.tail = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      return await turn;
+    } finally {
+      if (--lane.waiting === 0 && this.lanes.get(key) === lane) this.lanes.delete(key);
+    }
+  }
+
+  /** Lanes with mutations in them (for stats and tests). */
+  get size(): number {
+    return this.lanes.size;
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * How the engine calls its storage: every call outside the handlers' determinism sandbox, with
+ * a deadline, and with errors that name the storage and the operation.
+ *
+ * - **Outside the sandbox.** Handlers await storage reads, so without this a driver would run
+ *   with the handler's frozen `Date.now` and refused `fetch`: its timeouts would never fire and
+ *   a networked driver could not connect.
+ * - **Deadlines.** A storage that hangs fails the call after `timeoutMs` instead of holding a
+ *   transaction (and its snapshot pin) forever. A commit that times out may still land, so its
+ *   error is `CommitOutcomeUnknownError`: the committer then asks storage what happened.
+ * - **Clear errors.** "Storage sqlite:/data/app.sqlite: scan failed: …", with the driver's
+ *   error kept as `cause`; a clock that goes backwards is reported as such.
+ *
+ * One watchdog timer per storage checks the deadlines, rather than one timer per call: reads
+ * are the engine's hottest path.
+ */
+import { walkinError } from "../values/index.js";
+import {
+  CommitOutcomeUnknownError,
+  isCommitOutcomeUnknown,
+  type CommitBatchResult,
+  type CommitLogView,
+  type CommitPlanner,
+  type DocumentVersion,
+  type IndexEntry,
+  type ScanRequest,
+  type Storage,
+  type Timestamp,
+} from "../storage/types.js";
+import { outsideSandbox } from "./determinism.js";
+
+export const DEFAULT_STORAGE_TIMEOUT_MS = 30_000;
+
+const STORAGE_FAILURE = Symbol.for("walkin.engine.storageFailure");
+
+/**
+ * Marks `error` as a storage call that failed with nothing written (a read, or a commit that
+ * storage promises did not land): safe to try again once storage is back.
+ */
+export function markStorageFailure<E extends Error>(error: E): E {
+  (error as unknown as Record<symbol, boolean>)[STORAGE_FAILURE] = true;
+  return error;
+}
+
+/** Whether `error` (or its cause) is a storage failure that left nothing written. */
+export function isStorageFailure(error: unknown): boolean {
+  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as Record<symbol, unknown>)[STORAGE_FAILURE] === true) return true;
+  }
+  return false;
+}
+
+interface InFlight {
+  deadline: number;
+  expire: () => void;
+}
+
+/** Wraps `storage` for the engine (see the module comment). Closing it closes `storage`. */
+export function guardStorage(storage: Storage, options: { timeoutMs?: number | undefined } = {}): Storage {
+  return new GuardedStorage(storage, options.timeoutMs ?? DEFAULT_STORAGE_TIMEOUT_MS);
+}
+
+class GuardedStorage implements Storage {
+  readonly name: string;
+  private readonly inFlight = new Set<InFlight>();
+  private watchdog: NodeJS.Timeout | undefined;
+  private latestSeen = 0;
+
+  constructor(
+    private readonly inner: Storage,
+    private readonly timeoutMs: number,
+  ) {
+    if (!(timeoutMs > 0)) throw new RangeError(`storageTimeoutMs must be a positive number of milliseconds, got ${timeoutMs}.`);
+    this.name = inner.name;
+  }
+
+  async latestTimestamp(): Promise<Timestamp> {
+    const latest = await this.call("latestTimestamp", () => this.inner.latestTimestamp());
+    if (!Number.isSafeInteger(latest) || latest < this.latestSeen) {
+      throw walkinError("INTERNAL", `Storage ${this.name}: latestTimestamp returned ${latest} after ${this.latestSeen}: ` +
+        `timestamps went backwards (was the database replaced or restored while running?).`);
+    }
+    this.latestSeen = latest;
+    return latest;
+  }
+
+  getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> {
+    return this.call("getDocument", () => this.inner.getDocument(id, readTs));
+  }
+
+  scan(request: ScanRequest): Promise<IndexEntry[]> {
+    return this.call("scan", () => this.inner.scan(request));
+  }
+
+  commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
+    return this.call("commitBatch", () => this.inner.commitBatch(since, plan), {
+      onTimeout: (message) => new CommitOutcomeUnknownError(message),
+    });
+  }
+
+  commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
+    return this.call("commitsSince", () => this.inner.commitsSince(since, limit));
+  }
+
+  findCommits(ids: readonly string[]): Promise<Map<string, Timestamp>> {
+    return this.call("findCommits", () => this.inner.findCommits(ids));
+  }
+
+  dropIndex(indexId: string): Promise<void> {
+    return this.call("dropIndex", () => this.inner.dropIndex(indexId));
+  }
+
+  pruneHistory(ts: Timestamp): Promise<void> {
+    // A sweep walks all history in small steps: it may rightly take longer than any read.
+    return this.call("pruneHistory", () => this.inner.pruneHistory(ts), { timeoutMs: Infinity });
+  }
+
+  getMeta(key: string): Promise<string | null> {
+    return this.call("getMeta", () => this.inner.getMeta(key));
+  }
+
+  setMeta(key: string, value: string): Promise<void> {
+    return this.call("setMeta", () => this.inner.setMeta(key, value));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+    await outsideSandbox(() => this.inner.close());
+  }
+
+  private call<T>(
+    operation: string,
+    run: () => Promise<T>,
+    options: { timeoutMs?: number; onTimeout?: (message: string) => Error } = {},
+  ): Promise<T> {
+    return outsideSandbox(
+      () =>
+        new Promise<T>((resolve, reject) => {
+          const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+          const entry: InFlight = {
+            deadline: Date.now() + timeoutMs,
+            expire: () => {
+              const message = `Storage ${this.name}: ${operation} did not finish within ${timeoutMs} ms.`;
+              reject(options.onTimeout?.(message) ?? markStorageFailure(walkinError("INTERNAL", message)));
+            },
+          };
+          if (Number.isFinite(timeoutMs)) this.track(entry);
+          let pending: Promise<T>;
+          try {
+            pending = run();
+          } catch (error) {
+            pending = Promise.reject(error);
+          }
+          pending.then(
+            (value) => {
+              this.inFlight.delete(entry);
+              resolve(value);
+            },
+            (error: unknown) => {
+              this.inFlight.delete(entry);
+              reject(this.describe(operation, error));
+            },
+          );
+        }),
+    );
+  }
+
+  private describe(operation: string, error: unknown): Error {
+    const message = `Storage ${this.name}: ${operation} failed: ${error instanceof Error ? error.message : String(error)}`;
+    if (isCommitOutcomeUnknown(error)) return new CommitOutcomeUnknownError(message, { cause: error });
+    return markStorageFailure(walkinError("INTERNAL", message, undefined, error));
+  }
+
+  private track(entry: InFlight): void {
+    this.inFlight.add(entry);
+    if (this.watchdog !== undefined) return;
+    const every = Math.max(5, Math.min(1_000, this.timeoutMs / 4));
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      for (const call of this.inFlight) {
+        if (call.deadline > now) continue;
+        this.inFlight.delete(call);
+        call.expire();
+      }
+      if (this.inFlight.size === 0) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+      }
+    }, every);
+    this.watchdog.unref?.();
+  }
+}

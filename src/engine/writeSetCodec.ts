@@ -1,0 +1,82 @@
+/**
+ * The bytes an engine stores in the commit log with each commit (`Commit.log`): the commit's
+ * write set, so that every engine sharing the database can check its transactions and its
+ * subscriptions against commits it did not make itself.
+ *
+ * Layout (all integers unsigned, big-endian): a version byte, then per index
+ * `u16 idLength, id (UTF-8), u32 keyCount`, then per key `u32 keyLength, key`. A version byte
+ * lets a later layout coexist with rows written by this one.
+ */
+import type { WriteSet } from "./readSet.js";
+
+const VERSION = 1;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeWriteSet(writes: WriteSet): Uint8Array {
+  const ids = [...writes.keys()].map((id) => encoder.encode(id));
+  let size = 1;
+  let i = 0;
+  for (const keys of writes.values()) {
+    size += 2 + ids[i++]!.length + 4;
+    for (const key of keys) size += 4 + key.length;
+  }
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  bytes[at++] = VERSION;
+  i = 0;
+  for (const keys of writes.values()) {
+    const id = ids[i++]!;
+    view.setUint16(at, id.length);
+    bytes.set(id, at + 2);
+    at += 2 + id.length;
+    view.setUint32(at, keys.length);
+    at += 4;
+    for (const key of keys) {
+      view.setUint32(at, key.length);
+      bytes.set(key, at + 4);
+      at += 4 + key.length;
+    }
+  }
+  return bytes;
+}
+
+/** Decodes `encodeWriteSet`'s bytes; throws on anything else (a corrupt or foreign log row). */
+export function decodeWriteSet(bytes: Uint8Array): WriteSet {
+  if (bytes.length === 0 || bytes[0] !== VERSION) {
+    throw new Error(`commit log entry has unknown format ${bytes[0] ?? "(empty)"}; was it written by a newer Walk-in?`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const writes: WriteSet = new Map();
+  let at = 1;
+  const need = (n: number) => {
+    if (at + n > bytes.length) throw new Error("commit log entry is truncated");
+  };
+  while (at < bytes.length) {
+    need(2);
+    const idLength = view.getUint16(at);
+    need(2 + idLength + 4);
+    const id = decoder.decode(bytes.subarray(at + 2, at + 2 + idLength));
+    at += 2 + idLength;
+    const count = view.getUint32(at);
+    at += 4;
+    const keys: Uint8Array[] = [];
+    for (let k = 0; k < count; k++) {
+      need(4);
+      const length = view.getUint32(at);
+      need(4 + length);
+      keys.push(bytes.slice(at + 4, at + 4 + length));
+      at += 4 + length;
+    }
+    writes.set(id, keys);
+  }
+  return writes;
+}
+
+/** The tables a write set touched (index IDs are `table.index`). */
+export function tablesOfWriteSet(writes: WriteSet): Set<string> {
+  const tables = new Set<string>();
+  for (const indexId of writes.keys()) tables.add(indexId.slice(0, indexId.lastIndexOf(".")));
+  return tables;
+}
