@@ -8,8 +8,8 @@
  * runs) lands in that run's entry, and still reaches the real console. Arguments and results
  * are never recorded (they may hold secrets); auth tokens printed by app code are masked.
  *
- * Memory is bounded: the newest MAX_ENTRIES entries, at most MAX_LINES lines of at most
- * MAX_LINE_CHARS each per run.
+ * Memory is bounded: the newest MAX_ENTRIES entries are served (at most half as many again
+ * are held between bulk trims), with at most MAX_LINES lines of at most MAX_LINE_CHARS each.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
@@ -114,10 +114,11 @@ export class RunLog {
 
   private add(entry: RunEntry): void {
     entry.id = this.nextId++;
+    // Trimmed in bulk, once half a log's worth has piled up: O(1) per run, not a shift of 2,000.
     this.entries.push(entry);
-    if (this.entries.length > MAX_ENTRIES) this.entries.splice(0, this.entries.length - MAX_ENTRIES);
+    if (this.entries.length > MAX_ENTRIES * 1.5) this.entries.splice(0, this.entries.length - MAX_ENTRIES);
     this.durations.push(entry.durationMs);
-    if (this.durations.length > 1_000) this.durations.splice(0, this.durations.length - 1_000);
+    if (this.durations.length > 1_500) this.durations.splice(0, this.durations.length - 1_000);
     for (const listener of this.listeners) listener(entry);
   }
 
@@ -133,7 +134,7 @@ export class RunLog {
 
   /** The newest entries, oldest first. */
   recent(limit = 500): RunEntry[] {
-    return this.entries.slice(-limit);
+    return this.entries.slice(-Math.min(limit, MAX_ENTRIES));
   }
 
   onEntry(listener: (entry: RunEntry) => void): () => void {
@@ -144,7 +145,7 @@ export class RunLog {
   /** p50 and p99 of recent run durations, in ms (null before any run). */
   percentiles(): { p50: number | null; p99: number | null } {
     if (this.durations.length === 0) return { p50: null, p99: null };
-    const sorted = [...this.durations].sort((a, b) => a - b);
+    const sorted = this.durations.slice(-1_000).sort((a, b) => a - b);
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
     return { p50: at(0.5), p99: at(0.99) };
   }
