@@ -43,7 +43,8 @@ type Route = { method: "GET" | "POST"; run: (context: RouteContext) => Promise<u
 export class Dashboard implements DashboardHandler {
   private readonly runs: RunLog;
   private readonly stream = new StreamHub();
-  private readonly counts = new TableCounts();
+  /** A deferred recount tells the pages as a commit would, so they fetch the exact count. */
+  private readonly counts = new TableCounts((table) => this.stream.committed([table]));
   private readonly health = new HealthSampler();
   private engines: EngineSwitch | null = null;
   private boundEngine: Engine | null = null;
@@ -183,6 +184,7 @@ export class Dashboard implements DashboardHandler {
   /** Stops timers and closes the pages' streams' live queries. */
   close(): void {
     clearInterval(this.healthTimer);
+    this.counts.close();
     this.stopListening?.();
     this.stream.dropWatches();
     this.stream.stop();

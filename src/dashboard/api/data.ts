@@ -78,13 +78,78 @@ export async function countDocuments(engine: Engine, table: TableInfo): Promise<
   }
 }
 
-/** Table counts, cached per table until a commit writes it. */
+/** A written table is counted again at most this often (a busy table would otherwise be rescanned on every reload). */
+const RECOUNT_MS = 2_000;
+
+/**
+ * Table counts, cached per table. A commit marks its tables stale. A stale count older than
+ * RECOUNT_MS is redone when asked for; a younger one is answered as it is, and redone once
+ * RECOUNT_MS have passed, after which `recounted` tells the pages to ask again. So a table the
+ * app writes a hundred times a second costs one scan every two seconds while a page watches,
+ * and the count shown is exact at most RECOUNT_MS after the last write.
+ */
 export class TableCounts {
-  private readonly cache = new Map<string, { count: number; capped: boolean }>();
+  private readonly cache = new Map<string, { count: number; capped: boolean; at: number; stale: boolean }>();
+  private readonly counting = new Map<string, Promise<{ count: number; capped: boolean }>>();
+  private readonly deferred = new Map<string, NodeJS.Timeout>();
   private engine: Engine | null = null;
 
+  /** `recountMs` and `now` are for tests. */
+  constructor(
+    private readonly recounted: (table: string) => void = () => {},
+    private readonly options: { recountMs?: number; now?: () => number } = {},
+  ) {}
+
+  private get recountMs(): number {
+    return this.options.recountMs ?? RECOUNT_MS;
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
   forget(tables: Iterable<string>): void {
-    for (const table of tables) this.cache.delete(table);
+    for (const table of tables) {
+      const entry = this.cache.get(table);
+      if (entry) entry.stale = true;
+    }
+  }
+
+  private recount(engine: Engine, table: TableInfo): Promise<{ count: number; capped: boolean }> {
+    let running = this.counting.get(table.name);
+    if (!running) {
+      running = countDocuments(engine, table)
+        .then((counted) => {
+          if (this.engine === engine) this.cache.set(table.name, { ...counted, at: this.now(), stale: false });
+          return counted;
+        })
+        .finally(() => this.counting.delete(table.name));
+      this.counting.set(table.name, running);
+    }
+    return running;
+  }
+
+  private async count(engine: Engine, table: TableInfo): Promise<{ count: number; capped: boolean }> {
+    const cached = this.cache.get(table.name);
+    if (cached && !cached.stale) return cached;
+    const age = cached ? this.now() - cached.at : Infinity;
+    if (!cached || age >= this.recountMs) return this.recount(engine, table);
+    if (!this.deferred.has(table.name)) {
+      const timer = setTimeout(() => {
+        this.deferred.delete(table.name);
+        if (this.engine !== engine) return;
+        void this.recount(engine, table).then(() => this.recounted(table.name), () => {});
+      }, this.recountMs - age);
+      timer.unref?.();
+      this.deferred.set(table.name, timer);
+    }
+    return cached;
+  }
+
+  /** Stops deferred recounts. */
+  close(): void {
+    for (const timer of this.deferred.values()) clearTimeout(timer);
+    this.deferred.clear();
   }
 
   async summaries(engine: Engine): Promise<TableSummary[]> {
@@ -94,8 +159,7 @@ export class TableCounts {
     }
     const summaries: TableSummary[] = [];
     for (const table of appTables(engine)) {
-      let counted = this.cache.get(table.name);
-      if (!counted) this.cache.set(table.name, (counted = await countDocuments(engine, table)));
+      const counted = await this.count(engine, table);
       summaries.push({
         name: table.name,
         count: counted.count,
