@@ -100,10 +100,10 @@ export function useStream(listener: (event: StreamEvent) => void): void {
 
 /**
  * Loads `path` (GET, or POST with `body`) and reloads it when a commit touches one of
- * `tables` ("*" for any), at most every 300 ms. Keeps the last data while reloading, so the
- * screen never blanks or jumps.
+ * `tables` ("*" for any), at most every `throttleMs` (300 ms; more for views that cost a
+ * scan). Keeps the last data while reloading, so the screen never blanks or jumps.
  */
-export function useAdminData<T>(path: string | null, body: unknown, tables: string[] | "*" | null) {
+export function useAdminData<T>(path: string | null, body: unknown, tables: string[] | "*" | null, throttleMs = 300) {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<unknown>(null);
   const key = JSON.stringify([path, body]);
@@ -134,7 +134,7 @@ export function useAdminData<T>(path: string | null, body: unknown, tables: stri
     pending.current = setTimeout(() => {
       pending.current = null;
       void load();
-    }, 300);
+    }, throttleMs);
   });
   useEffect(() => () => clearTimeout(pending.current ?? undefined), []);
   return { data, error, reload: load };
