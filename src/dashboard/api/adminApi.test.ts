@@ -13,7 +13,7 @@ import { authApp, schema } from "../../auth/fixtures/app.js";
 import { from, signedIn } from "../../auth/fixtures/harness.js";
 import type { LiveBackend } from "../../testing/liveBackend.js";
 import { Dashboard } from "./dashboard.js";
-import { TableCounts } from "./data.js";
+import { TableCounts } from "./tables.js";
 
 const KEY = "test-admin-key-0123456789abcdefghij";
 let engine: Engine;

@@ -14,7 +14,7 @@ import type { UserIdentity } from "../../server/registration.js";
 import { ISSUER, identityOf, type AuthSessionDoc } from "../../auth/authSessions.js";
 import type { EngineSwitch } from "../../transport/engineSwitch.js";
 import { badRequest, notFound, stringField } from "./httpJson.js";
-import { tableOfId } from "./data.js";
+import { tableOfId } from "./tables.js";
 import { validatorData } from "./validatorData.js";
 
 export interface FunctionSummary {

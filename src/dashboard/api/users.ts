@@ -19,7 +19,8 @@ import { createDatabaseWriter } from "../../engine/database.js";
 import { QueryImpl } from "../../engine/query.js";
 import { endAuthSession, type AuthSessionDoc } from "../../auth/authSessions.js";
 import type { EngineSwitch } from "../../transport/engineSwitch.js";
-import { appTables, COUNT_LIMIT, viewOf } from "./data.js";
+import { viewOf } from "./documents.js";
+import { appTables, COUNT_LIMIT } from "./tables.js";
 import { AdminError, badRequest, notFound, optionalString, stringField } from "./httpJson.js";
 import type { RunLog } from "./runLog.js";
 

@@ -8,6 +8,8 @@ import { useEffect, useState, type FormEvent } from "react";
 import { admin, stream, type StreamEvent } from "./api.js";
 import { useRoute } from "./router.js";
 import { Badge, Empty, ErrorText, JsonView, useAdminData, useStream } from "./ui.js";
+import { ArgsForm, initialValues } from "./ArgsForm.js";
+import { RunAsPicker, type RunAs } from "./RunAs.js";
 import { describe, inputKind, templateFor, type ValidatorData } from "./validators.js";
 
 interface FunctionSummary {
@@ -18,7 +20,6 @@ interface FunctionSummary {
   returns: ValidatorData | null;
 }
 
-type RunAs = { kind: "nobody" } | { kind: "user"; userId: string } | { kind: "session"; sessionId: string };
 
 export function FunctionsScreen() {
   const route = useRoute();
@@ -213,153 +214,5 @@ function FunctionRunner({ fn, initialAs, initialUser }: { fn: FunctionSummary; i
         </div>
       )}
     </>
-  );
-}
-
-function initialValues(fields: Record<string, ValidatorData> | null): Record<string, string | boolean> {
-  const values: Record<string, string | boolean> = {};
-  for (const [name, v] of Object.entries(fields ?? {})) {
-    const kind = inputKind(v);
-    values[name] = kind === "checkbox" ? false : kind === "json" && v.isOptional !== "optional" ? JSON.stringify(templateFor(v)) : kind === "select" ? JSON.stringify(v.members?.[0]?.value) : "";
-  }
-  return values;
-}
-
-function ArgsForm({ fields, values, onChange }: { fields: Record<string, ValidatorData>; values: Record<string, string | boolean>; onChange: (name: string, value: string | boolean) => void }) {
-  if (Object.keys(fields).length === 0) return <p className="muted small">This function takes no arguments.</p>;
-  return (
-    <div className="args-grid">
-      {Object.entries(fields).map(([name, v]) => {
-        const kind = inputKind(v);
-        const id = `arg-${name}`;
-        const label = (
-          <span>
-            {name}
-            {v.isOptional === "optional" ? <span className="muted"> (optional)</span> : null} <span className="muted small mono">{describe(v)}</span>
-          </span>
-        );
-        if (kind === "checkbox") {
-          return (
-            <label key={name} className="inline" htmlFor={id}>
-              <input id={id} type="checkbox" checked={values[name] === true} onChange={(e) => onChange(name, e.target.checked)} /> {label}
-            </label>
-          );
-        }
-        if (kind === "select") {
-          return (
-            <label key={name} htmlFor={id}>
-              {label}
-              <select id={id} value={String(values[name] ?? "")} onChange={(e) => onChange(name, e.target.value)}>
-                {v.isOptional === "optional" && <option value="">(absent)</option>}
-                {(v.members ?? []).map((m) => (
-                  <option key={JSON.stringify(m.value)} value={JSON.stringify(m.value)}>
-                    {JSON.stringify(m.value)}
-                  </option>
-                ))}
-              </select>
-            </label>
-          );
-        }
-        return (
-          <label key={name} htmlFor={id}>
-            {label}
-            {kind === "json" ? (
-              <textarea id={id} className="code" rows={2} spellCheck={false} placeholder="JSON" value={String(values[name] ?? "")} onChange={(e) => onChange(name, e.target.value)} />
-            ) : (
-              <input id={id} type={kind === "number" ? "number" : "text"} step="any" value={String(values[name] ?? "")} onChange={(e) => onChange(name, e.target.value)} />
-            )}
-          </label>
-        );
-      })}
-    </div>
-  );
-}
-
-function RunAsPicker({ value, onChange, initialUser }: { value: RunAs; onChange: (value: RunAs) => void; initialUser: string }) {
-  const id = value.kind === "user" ? value.userId : value.kind === "session" ? value.sessionId : "";
-  const [pickedUser, setPickedUser] = useState(initialUser);
-  return (
-    <fieldset className="run-as">
-      <legend>Run as</legend>
-      <div className="segmented" role="radiogroup" aria-label="Run as">
-        {(["nobody", "user", "session"] as const).map((kind) => (
-          <label key={kind} className={value.kind === kind ? "on" : ""}>
-            <input
-              type="radio"
-              name="run-as"
-              checked={value.kind === kind}
-              onChange={() => onChange(kind === "nobody" ? { kind } : kind === "user" ? { kind, userId: "" } : { kind, sessionId: "" })}
-            />
-            {kind === "nobody" ? "Nobody" : kind === "user" ? "A user" : "A session"}
-          </label>
-        ))}
-      </div>
-      {value.kind !== "nobody" && (
-        <div className="pickers">
-          <UserPicker
-            value={value.kind === "user" ? value.userId : pickedUser}
-            onPick={(userId) => (value.kind === "user" ? onChange({ kind: "user", userId }) : setPickedUser(userId))}
-          />
-          {value.kind === "session" && pickedUser && <SessionPicker userId={pickedUser} value={value.sessionId} onPick={(sessionId) => onChange({ kind: "session", sessionId })} />}
-        </div>
-      )}
-      {value.kind !== "nobody" && (
-        <label>
-          {value.kind === "user" ? "User _id" : "Auth session _id"}
-          <input
-            className="mono"
-            value={id}
-            placeholder={value.kind === "user" ? "pick above, or paste a user's _id" : "pick above, or paste an auth session's _id"}
-            onChange={(e) => onChange(value.kind === "user" ? { kind: "user", userId: e.target.value } : { kind: "session", sessionId: e.target.value })}
-          />
-        </label>
-      )}
-    </fieldset>
-  );
-}
-
-interface UserOption {
-  _id: string;
-  name: string | null;
-  email: string | null;
-  isAnonymous: boolean;
-  liveSessions: number;
-}
-
-/** The newest users (walkin/auth apps); nothing when the app has no users table. */
-function UserPicker({ value, onPick }: { value: string; onPick: (userId: string) => void }) {
-  const { data } = useAdminData<{ page: UserOption[] }>("users/list", {}, ["users"]);
-  if (!data || data.page.length === 0) return null;
-  return (
-    <label>
-      User
-      <select value={data.page.some((u) => u._id === value) ? value : ""} onChange={(e) => onPick(e.target.value)}>
-        <option value="">Choose a recent user…</option>
-        {data.page.map((u) => (
-          <option key={u._id} value={u._id}>
-            {u.name ?? "(no name)"} · {u.email ?? (u.isAnonymous ? "guest" : "account")} · {u.liveSessions} live
-          </option>
-        ))}
-      </select>
-    </label>
-  );
-}
-
-function SessionPicker({ userId, value, onPick }: { userId: string; value: string; onPick: (sessionId: string) => void }) {
-  const { data } = useAdminData<{ sessions: Array<{ _id: string; provider: string; live: boolean; lastUsedAt: number; userAgent: string | null }> }>("users/get", { userId }, ["authSessions"]);
-  const live = data?.sessions.filter((s) => s.live) ?? [];
-  if (!data) return null;
-  return (
-    <label>
-      Session
-      <select value={live.some((s) => s._id === value) ? value : ""} onChange={(e) => onPick(e.target.value)}>
-        <option value="">{live.length === 0 ? "No live session" : "Choose one of their live sessions…"}</option>
-        {live.map((s) => (
-          <option key={s._id} value={s._id}>
-            {s.provider} · last used {new Date(s.lastUsedAt).toLocaleString()} · {s._id.slice(0, 8)}…
-          </option>
-        ))}
-      </select>
-    </label>
   );
 }

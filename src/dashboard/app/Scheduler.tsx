@@ -6,7 +6,7 @@
 import { useState } from "react";
 import { admin, type Health } from "./api.js";
 import { formatBytes, formatCount, formatRelative, formatTime } from "./format.js";
-import { Badge, Empty, ErrorText, useAdminData, useStream } from "./ui.js";
+import { Badge, Empty, ErrorText, Figure, useAdminData, useStream } from "./ui.js";
 
 interface Job {
   _id: string;
@@ -61,16 +61,6 @@ function HealthFigures() {
           <Figure label="Storage" value={formatBytes(health.storageBytes)} />
         </>
       )}
-    </div>
-  );
-}
-
-function Figure({ label, value, note }: { label: string; value: string; note?: string }) {
-  return (
-    <div className="figure">
-      <span className="figure-label">{label}</span>
-      <span className="figure-value">{value}</span>
-      {note && <span className="figure-note">{note}</span>}
     </div>
   );
 }

@@ -87,6 +87,17 @@ export function Badge({ children, tone = "plain" }: { children: ReactNode; tone?
   return <span className={`badge ${tone}`}>{children}</span>;
 }
 
+/** A labelled figure (health, user counts). */
+export function Figure({ label, value, note }: { label: string; value: string; note?: string }) {
+  return (
+    <div className="figure">
+      <span className="figure-label">{label}</span>
+      <span className="figure-value">{value}</span>
+      {note && <span className="figure-note">{note}</span>}
+    </div>
+  );
+}
+
 export function Empty({ children }: { children: ReactNode }) {
   return <p className="empty">{children}</p>;
 }
