@@ -39,8 +39,13 @@ export function FunctionsScreen() {
           {shown.map((f) => (
             <li key={f.path}>
               <a href={`#/functions/${encodeURIComponent(f.path)}${query ? `?${query}` : ""}`} className={f.path === selectedPath ? "active" : ""} aria-current={f.path === selectedPath ? "page" : undefined}>
-                <span className="mono">{f.path}</span>
-                <span className={`type-tag ${f.type}`}>{f.type[0]!.toUpperCase()}</span>
+                <span className="mono">
+                  {f.path}
+                  {f.visibility === "internal" && <span className="muted small"> internal</span>}
+                </span>
+                <span className={`type-tag ${f.type}`} title={f.type}>
+                  {f.type[0]!.toUpperCase()}
+                </span>
               </a>
             </li>
           ))}
