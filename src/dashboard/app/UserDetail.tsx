@@ -76,7 +76,8 @@ export function UserDetail({ userId }: { userId: string }) {
                     <td className="agent" title={s.userAgent ?? ""}>
                       {describeAgent(s.userAgent)}
                     </td>
-                    <td className="row-actions nowrap">
+                    <td className="nowrap">
+                      <div className="row-actions">
                       {s.live && (
                         <>
                           <button className="link" onClick={() => navigate(`/functions?asSession=${s._id}&ofUser=${userId}`)}>
@@ -87,6 +88,7 @@ export function UserDetail({ userId }: { userId: string }) {
                           </button>
                         </>
                       )}
+                    </div>
                     </td>
                   </tr>
                 ))}
