@@ -15,7 +15,7 @@
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { Engine } from "../engine/engine.js";
+import { Engine, type EngineOptions } from "../engine/engine.js";
 import { HttpRouter, isHttpRouter, type Route } from "../server/router.js";
 import { openStorage, parseStorageUrl, redactUrl, type StorageLocation } from "../storage/url.js";
 import type { Storage } from "../storage/types.js";
@@ -23,6 +23,7 @@ import { limitsFromEnv, startServer, type WalkinServer } from "../transport/inde
 import { resolveLimits } from "../transport/limits.js";
 import { CodegenError, findModules, listFunctionFiles, writeGenerated, type ModuleScan } from "./codegen.js";
 import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
+import { dashboardForServer, dashboardLine, type ServerDashboard } from "../dashboard/api/forServer.js";
 import type { Output } from "./output.js";
 import { FunctionsTypeChecker } from "./typecheck.js";
 import { watchDirectory, type Watcher } from "./watch.js";
@@ -87,6 +88,12 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     return null;
   }
   if (location.kind === "sqlite" && location.filename !== ":memory:") await prepareDatabaseDir(path.dirname(location.filename));
+  const admin = dashboardForServer(options.dev);
+  if (!admin.ok) {
+    output.error(admin.problem);
+    return null;
+  }
+  const dashboard = admin.dashboard;
 
   let server: WalkinServer | null = null;
   const router = new ReloadableRouter();
@@ -109,7 +116,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       output.loadFailure(loaded.failure);
       return false;
     }
-    const engine = await openEngine(loaded.functions, options);
+    const engine = await openEngine(loaded.functions, options, dashboard?.observeRun);
     if (!engine || closed) {
       await engine?.close();
       await loaded.functions.release();
@@ -140,10 +147,12 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           http: router,
           staticDir: options.staticDir ?? undefined,
           exposeInternalErrors: options.dev,
+          dashboard: dashboard ?? undefined,
           limits,
           // Dev mode shows clients' protocol errors and the like; production only real errors.
           logLevel: (process.env.WALKIN_LOG_LEVEL ?? (options.dev ? "debug" : "info")) === "debug" ? "debug" : "info",
         });
+        dashboard?.setConnectionCount(() => server?.connectionCount() ?? 0);
       } catch (error) {
         current = previous;
         await engine.close();
@@ -182,7 +191,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           return false;
         });
         if (!ok && !closed && !listenFailed) output.info(output.style("dim", hadServer ? "  Still serving the last good version." : "  Waiting for changes…"));
-        if (ok && !hadServer && server) printUrl(server, options);
+        if (ok && !hadServer && server) printUrl(server, options, admin);
         if (ok && !again && !closed) typeChecker?.check();
       } while (again && !closed);
       inFlight = null;
@@ -198,7 +207,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       return null;
     }
   } else if (await build()) {
-    printUrl(server!, options);
+    printUrl(server!, options, admin);
   } else {
     return null;
   }
@@ -209,6 +218,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       await watcher?.close();
       await inFlight;
       typeChecker?.cancel();
+      dashboard?.close();
       await server?.close();
       await current?.engine.close();
       await current?.functions.release();
@@ -242,7 +252,7 @@ async function prepareDatabaseDir(dir: string): Promise<void> {
   }
 }
 
-async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: ServeOptions): Promise<Engine | null> {
+async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: ServeOptions, observeRun?: EngineOptions["observeRun"]): Promise<Engine | null> {
   let storage: Storage;
   try {
     storage = await openStorage(db);
@@ -251,7 +261,7 @@ async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: 
     return null;
   }
   try {
-    return await Engine.open({ storage, schema, modules });
+    return await Engine.open({ storage, schema, modules, observeRun });
   } catch (error) {
     await storage.close();
     output.error(`Could not open the database with these functions: ${(error as Error)?.message ?? String(error)}`);
@@ -283,8 +293,10 @@ function listenError(error: unknown, { host, port }: ServeOptions): string {
   }
 }
 
-function printUrl(server: WalkinServer, { dev, output }: ServeOptions): void {
+function printUrl(server: WalkinServer, { dev, output }: ServeOptions, admin: ServerDashboard): void {
   output.info(`${output.style("bold", `Walk-in ${dev ? "dev server" : "server"}:`)} ${output.style("cyan", server.url)}`);
+  const dashboard = dashboardLine(server.url, admin);
+  if (dashboard) output.info(`${output.style("bold", "Dashboard:")} ${output.style("cyan", dashboard)}`);
 }
 
 function plural(n: number, word: string): string {

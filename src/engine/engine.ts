@@ -65,6 +65,19 @@ export interface Caller {
   fromClient?: boolean;
   /** Where a client's call came from (absent for server-internal calls). */
   request?: CallerRequest;
+  /** Who started the run, for observers (`observeRun`); absent: a WebSocket client if `fromClient`, else the server. */
+  kind?: "client" | "http" | "scheduler" | "cron" | "dashboard";
+}
+
+/** One function run as `EngineOptions.observeRun` sees it; the engine fills `retries` and `error` as it goes. */
+export interface FunctionRunTrace {
+  type: "query" | "mutation" | "action";
+  path: string;
+  caller: Caller;
+  /** Conflict retries so far (mutations). */
+  retries: number;
+  /** A query's failure (queries report errors as outcomes instead of throwing). */
+  error: Error | null;
 }
 
 export type { CallerRequest };
@@ -83,6 +96,8 @@ export interface EngineOptions {
   runScheduler?: boolean;
   /** Where unexpected errors go (default: console.error). */
   logError?: (message: string, error: unknown) => void;
+  /** Wraps every function run (queries, mutations with their retries, actions): the dashboard's logs. */
+  observeRun?: <T>(trace: FunctionRunTrace, run: () => Promise<T>) => Promise<T>;
   /** How long one storage call may take before it fails with an error naming it (default 30 s). */
   storageTimeoutMs?: number;
   /**
@@ -208,8 +223,15 @@ export class Engine {
   /** Runs an action: not a transaction; it reads and writes through ctx.runQuery / runMutation. */
   async runAction(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
     const fn = this.functions.resolve(path, "action", caller);
-    const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
-    return checkReturn(fn, path, await fn.handler(this.actionCtx(caller), checkedArgs), this.isIdOfTable);
+    return this.observe("action", path, caller, async () => {
+      const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
+      return checkReturn(fn, path, await fn.handler(this.actionCtx(caller), checkedArgs), this.isIdOfTable);
+    });
+  }
+
+  private observe<T>(type: FunctionRunTrace["type"], path: string, caller: Caller, work: (trace: FunctionRunTrace) => Promise<T>): Promise<T> {
+    const trace: FunctionRunTrace = { type, path, caller, retries: 0, error: null };
+    return this.options.observeRun ? this.options.observeRun(trace, () => work(trace)) : work(trace);
   }
 
   /**
@@ -237,7 +259,15 @@ export class Engine {
   readonly isIdOfTable = (table: string, id: string): boolean => this.catalog.isIdOfTable(table, id);
 
   /** Runs a query function at `readTs` and reports its outcome and read set (never throws). */
-  async executeQuery(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
+  executeQuery(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
+    return this.observe("query", path, caller, async (trace) => {
+      const run = await this.queryAt(fn, path, args, caller, readTs);
+      if (!run.outcome.ok) trace.error = run.outcome.error;
+      return run;
+    });
+  }
+
+  private async queryAt(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
     const release = this.snapshots.pin(readTs);
     const now = Date.now();
     const txn = new Transaction(this.storage, this.catalog, readTs, now, this.creationClock);
@@ -288,12 +318,17 @@ export class Engine {
    * the scheduler and request deduplication use them to record their bookkeeping atomically
    * with the mutation's own writes.
    */
-  async executeMutation(
+  executeMutation(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, hooks: MutationHooks = {}): Promise<{ value: Value; ts: Timestamp }> {
+    return this.observe("mutation", path, caller, (trace) => this.mutateWithRetries(fn, path, args, caller, hooks, trace));
+  }
+
+  private async mutateWithRetries(
     fn: RegisteredFunction,
     path: string,
     args: unknown,
     caller: Caller,
-    hooks: MutationHooks = {},
+    hooks: MutationHooks,
+    trace: FunctionRunTrace,
   ): Promise<{ value: Value; ts: Timestamp }> {
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
     const startedAt = performance.now();
@@ -332,6 +367,7 @@ export class Engine {
       const limit = lane === null ? LIMITS.maxMutationRetries : LIMITS.maxMutationRetries * LANE_RETRY_FACTOR;
       if (attempt >= limit) throw conflictError(path, committed.conflict.indexId, attempt + 1);
       this.stats.conflictRetries += 1;
+      trace.retries = attempt + 1;
       if (attempt + 1 >= RETRIES_BEFORE_LANE) {
         lane = laneOf(committed.conflict); // see retryLanes.ts; the lane paces it, no backoff
         continue;

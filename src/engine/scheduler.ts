@@ -111,7 +111,7 @@ export function createScheduler(engine: Engine, crons: Crons) {
     if (fn.type === "mutation") {
       // The job's own state change commits with the mutation's writes: exactly once.
       try {
-        await engine.executeMutation(fn, name, job.args, {}, {
+        await engine.executeMutation(fn, name, job.args, { kind: "scheduler" }, {
           before: async (txn) => {
             const current = await txn.get(job._id, { system: true });
             if (current?.state !== "pending") return false;
@@ -142,7 +142,7 @@ export function createScheduler(engine: Engine, crons: Crons) {
     }, ACTION_LEASE_MS / 3);
     renew.unref?.();
     try {
-      await engine.runAction(name, job.args, {});
+      await engine.runAction(name, job.args, { kind: "scheduler" });
       await finish("success");
     } catch (error) {
       engine.logError(`Scheduled action ${name} failed`, error);

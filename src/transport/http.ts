@@ -36,6 +36,13 @@ export interface HttpContext {
   reporting: ErrorReporting;
   router: HttpRouter | null;
   staticDir: string | null;
+  /** The dashboard (`/_dashboard`, `/api/admin/*`), when enabled. */
+  dashboard?: DashboardHandler | null;
+}
+
+/** Answers the dashboard's requests (see src/dashboard/api); false when `url` is not one of its. */
+export interface DashboardHandler {
+  handle(request: IncomingMessage, response: ServerResponse, url: URL, engines: EngineSwitch): Promise<boolean>;
 }
 
 /** Answers one request; never throws (a failure becomes a 500). */
@@ -43,6 +50,7 @@ export async function handleHttp(request: IncomingMessage, response: ServerRespo
   try {
     const url = new URL(request.url ?? "/", "http://localhost");
     const method = request.method ?? "GET";
+    if (context.dashboard && (await context.dashboard.handle(request, response, url, context.engines))) return;
     if (isReservedApiPath(url.pathname)) return await handleApi(request, response, url.pathname, method, context);
     if (context.router && (await handleRoute(request, response, url, method, context))) return;
     if (context.staticDir && (method === "GET" || method === "HEAD") && (await serveStatic(context.staticDir, url.pathname, method, response))) return;
@@ -80,7 +88,7 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, pat
   if (body === null) return sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
   const call = parseCall(body.toString("utf8"));
   if (!call.ok) return sendError(response, { code: "INVALID_ARGUMENT", message: call.error });
-  const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request) };
+  const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request), kind: "http" };
   try {
     if (caller.token && !(await context.engines.current.actionCtx(caller).auth.getUserIdentity())) {
       return sendError(response, { code: "UNAUTHENTICATED", message: "The auth token was not accepted: it is invalid, expired or revoked. Sign in again to get a new one." });
@@ -148,7 +156,7 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
     headers: toHeaders(request),
     ...(body === undefined ? {} : { body: new Uint8Array(body) }),
   });
-  const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request) };
+  const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request), kind: "http" };
   const ctx = context.engines.current.actionCtx(caller) as unknown as GenericActionCtx;
   let answer: unknown;
   try {

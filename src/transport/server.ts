@@ -18,7 +18,7 @@ import { callerRequestOf } from "./callerRequest.js";
 import { Connection, type ConnectionHost } from "./connection.js";
 import { EngineSwitch } from "./engineSwitch.js";
 import type { ErrorReporting } from "./errors.js";
-import { handleHttp, type HttpContext } from "./http.js";
+import { handleHttp, type DashboardHandler, type HttpContext } from "./http.js";
 import { clientAddress, resolveLimits, ServerCounters, type ServerLimits } from "./limits.js";
 import { CLOSE_CODES, PROTOCOL_LIMITS } from "./protocol.js";
 import { ResultEncoder } from "./results.js";
@@ -37,6 +37,8 @@ export interface WalkinServerOptions {
   exposeInternalErrors?: boolean;
   /** Where the server logs (default console.log). Tokens and arguments are never logged. */
   log?: (line: string) => void;
+  /** Serves the dashboard and its admin API (see src/dashboard/api). */
+  dashboard?: DashboardHandler;
   /** "debug" also logs routine events: aborted requests, slow clients dropped (default "info"). */
   logLevel?: "info" | "debug";
   /**
@@ -84,7 +86,7 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
   const engines = new EngineSwitch(options.engine);
   const connections = new Set<Connection>();
   const host: ConnectionHost = { engines, reporting, limits, results: new ResultEncoder(reporting), closed: (c) => connections.delete(c) };
-  const httpContext: HttpContext = { engines, reporting, router: options.http ?? null, staticDir: options.staticDir ?? null };
+  const httpContext: HttpContext = { engines, reporting, router: options.http ?? null, staticDir: options.staticDir ?? null, dashboard: options.dashboard ?? null };
   let closing = false;
 
   const announce = (ts: number) => {

@@ -1,6 +1,7 @@
 import { v, WalkinError } from "walkin/server";
 import { getAuthUserId } from "walkin/auth";
-import { mutation, query } from "./_generated/server.js";
+import { internalMutation, mutation, query } from "./_generated/server.js";
+import { internal } from "./_generated/api.js";
 
 const MAX_BODY = 1000;
 
@@ -27,5 +28,25 @@ export const send = mutation({
     if (text.length === 0) throw new WalkinError("Write something first.", { data: { field: "body" } });
     if (text.length > MAX_BODY) throw new WalkinError(`Messages are at most ${MAX_BODY} characters.`, { data: { field: "body" } });
     await ctx.db.insert("messages", { author, body: text });
+  },
+});
+
+/**
+ * An announcement posted later by the scheduler, as `author`. Internal: no client can call
+ * it; run it from the dashboard (Functions → messages:announceLater), whose Scheduler screen
+ * then shows the job pending and can cancel it.
+ */
+export const announceLater = internalMutation({
+  args: { author: v.id("users"), body: v.string(), delayMs: v.number() },
+  // The annotation breaks the type cycle through `internal` (this module's own references).
+  handler: async (ctx, { author, body, delayMs }): Promise<void> => {
+    await ctx.scheduler.runAfter(delayMs, internal.messages.announce, { author, body });
+  },
+});
+
+export const announce = internalMutation({
+  args: { author: v.id("users"), body: v.string() },
+  handler: async (ctx, { author, body }) => {
+    if (await ctx.db.get(author)) await ctx.db.insert("messages", { author, body });
   },
 });

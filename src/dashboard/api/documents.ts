@@ -1,0 +1,224 @@
+/**
+ * The Data screen's documents: newest first with index and field filters, one by ID, and
+ * insert / replace / delete validated against the schema.
+ *
+ * Reads run at one snapshot with system access to app tables. Writes run as system mutations
+ * through the engine's one commit path, so they are validated by the same code as `ctx.db`,
+ * conflict-checked, and seen by live queries like any app write; a refused write commits
+ * nothing.
+ */
+import { convertFromJson, convertToJson, walkinError, type JSONValue, type Value } from "../../values/index.js";
+import type { Engine } from "../../engine/engine.js";
+import type { TableInfo } from "../../engine/catalog.js";
+import type { Doc } from "../../engine/documents.js";
+import { indexKeyOf } from "../../engine/documents.js";
+import { tableNumberOfId } from "../../engine/ids.js";
+import { encodeCursor, QueryImpl } from "../../engine/query.js";
+import { compileFilter } from "../../engine/filter.js";
+import type { EngineSwitch } from "../../transport/engineSwitch.js";
+import { badRequest, notFound, optionalString, stringField } from "./httpJson.js";
+import { secretFields, touchesSecret, withoutSecrets } from "./secrets.js";
+import { appTable, declaredFields, tableOfId } from "./tables.js";
+
+const MAX_PAGE = 200;
+
+/** A document as the dashboard receives it: JSON, hidden fields cut, and which strings are IDs. */
+export interface DocumentView {
+  doc: Record<string, JSONValue>;
+  /** Field path (`author`, `items.0.product`) → the table the ID there belongs to. */
+  refs: Record<string, string>;
+}
+
+export function viewOf(engine: Engine, table: TableInfo, doc: Doc): DocumentView {
+  const json = convertToJson(withoutSecrets(doc as Record<string, Value>, secretFields(table)) as Value) as Record<string, JSONValue>;
+  const refs: Record<string, string> = {};
+  const walk = (value: unknown, path: string) => {
+    if (typeof value === "string") {
+      const number = tableNumberOfId(value);
+      const target = number === null ? undefined : engine.catalog.tableOfNumber(number);
+      if (target && !target.system && path !== "_id") refs[path] = target.name;
+    } else if (Array.isArray(value)) {
+      value.forEach((item, i) => walk(item, path ? `${path}.${i}` : String(i)));
+    } else if (typeof value === "object" && value !== null) {
+      for (const [key, item] of Object.entries(value)) walk(item, path ? `${path}.${key}` : key);
+    }
+  };
+  walk(json, "");
+  return { doc: json, refs };
+}
+
+type FieldOp = "eq" | "neq" | "lt" | "lte" | "gt" | "gte";
+const OPS: readonly FieldOp[] = ["eq", "neq", "lt", "lte", "gt", "gte"];
+
+function parseValue(json: unknown, where: string): Value {
+  try {
+    return convertFromJson(json as JSONValue, where);
+  } catch (error) {
+    throw badRequest((error as Error).message);
+  }
+}
+
+/** `POST /api/admin/documents/list`: one page, newest first. */
+export async function listDocuments(engine: Engine, body: Record<string, unknown>) {
+  const table = appTable(engine, body.table);
+  const hidden = secretFields(table);
+  const indexName = optionalString(body, "index") ?? "by_creation_time";
+  const index = table.indexes.get(indexName);
+  if (!index) throw badRequest(`Table "${table.name}" has no index "${indexName}". Its indexes: ${[...table.indexes.keys()].join(", ")}.`);
+  const fields = declaredFields(index.fields, index.name);
+  const values = body.indexValues === undefined || body.indexValues === null ? [] : body.indexValues;
+  if (!Array.isArray(values) || values.length > fields.length) {
+    throw badRequest(`"indexValues" must be an array of at most ${fields.length} values, one per field of ${indexName} (${fields.join(", ")}), in order.`);
+  }
+  values.forEach((_, i) => {
+    if (touchesSecret(fields[i]!, hidden)) throw badRequest(`"${fields[i]}" is a hidden field; the dashboard does not filter on it.`);
+  });
+  const indexValues = values.map((json, i) => parseValue(json, `indexValues[${i}] (${fields[i]})`));
+  const filters = parseFilters(body.filters, hidden);
+  const numItems = body.numItems === undefined ? 25 : body.numItems;
+  if (!Number.isInteger(numItems) || (numItems as number) < 1 || (numItems as number) > MAX_PAGE) throw badRequest(`"numItems" must be an integer from 1 to ${MAX_PAGE}.`);
+  const cursor = optionalString(body, "cursor");
+  const base = (txn: Parameters<Parameters<Engine["read"]>[0]>[0]) =>
+    new QueryImpl(txn, table).withIndex(indexName, (q) => indexValues.reduce<any>((range, value, i) => range.eq(fields[i]!, value), q)).order("desc");
+  if (filters.length === 0) {
+    return engine.read(async (txn) => {
+      const result = await base(txn).paginate({ numItems: numItems as number, cursor });
+      const page = result.page.map((doc) => viewOf(engine, table, doc));
+      return { page, isDone: result.isDone, continueCursor: result.continueCursor, scanned: result.page.length, partial: false };
+    });
+  }
+  return scanFiltered(engine, table, index, base, filters, numItems as number, cursor);
+}
+
+/** Documents one filtered request looks at, at most (then it answers with what it found and a cursor). */
+const MAX_SCANNED = 50_000;
+const SCAN_CHUNK = 1_000;
+
+/**
+ * Field filters, in chunks of SCAN_CHUNK documents, each its own read: a filter that matches
+ * little of a big table must neither exceed what one transaction may read nor hold a snapshot
+ * for long. The cursor of a page that fills mid-chunk is the key of its last document, so the
+ * next page starts right after it.
+ */
+async function scanFiltered(
+  engine: Engine,
+  table: TableInfo,
+  index: { fields: string[]; name: string; id: string },
+  base: (txn: any) => QueryImpl,
+  filters: Array<{ field: string; op: FieldOp; value: Value }>,
+  numItems: number,
+  cursor: string | null,
+) {
+  const matches = compileFilter((q) => q.and(...filters.map(({ field, op, value }) => (q as any)[op](q.field(field), value))));
+  const page: Doc[] = [];
+  let scanned = 0;
+  let next = cursor;
+  let isDone = false;
+  while (page.length < numItems && scanned < MAX_SCANNED) {
+    const chunk = await engine.read((txn) => base(txn).paginate({ numItems: SCAN_CHUNK, cursor: next }));
+    let filled = false;
+    for (const doc of chunk.page) {
+      scanned++;
+      if (!matches(doc)) continue;
+      page.push(doc);
+      if (page.length === numItems) {
+        next = encodeCursor(indexKeyOf(index, doc));
+        filled = true;
+        break;
+      }
+    }
+    if (filled) break;
+    next = chunk.continueCursor;
+    if (chunk.isDone) {
+      isDone = true;
+      break;
+    }
+  }
+  return {
+    page: page.map((doc) => viewOf(engine, table, doc)),
+    isDone,
+    continueCursor: next ?? "",
+    scanned,
+    // The scan stopped before filling the page: "Older" goes on from where it stopped.
+    partial: !isDone && page.length < numItems,
+  };
+}
+
+function parseFilters(raw: unknown, hidden: readonly string[]): Array<{ field: string; op: FieldOp; value: Value }> {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw) || raw.length > 10) throw badRequest('"filters" must be an array of at most 10 { field, op, value } objects.');
+  return raw.map((item, i) => {
+    const { field, op = "eq", value } = (item ?? {}) as { field?: unknown; op?: unknown; value?: unknown };
+    if (typeof field !== "string" || field === "") throw badRequest(`filters[${i}].field must be a field name such as "author" or "profile.city".`);
+    if (touchesSecret(field, hidden)) throw badRequest(`"${field}" is a hidden field; the dashboard does not filter on it.`);
+    if (!OPS.includes(op as FieldOp)) throw badRequest(`filters[${i}].op must be one of ${OPS.join(", ")}.`);
+    if (value === undefined) throw badRequest(`filters[${i}].value is missing; give a JSON value (a string needs quotes).`);
+    return { field, op: op as FieldOp, value: parseValue(value, `filters[${i}].value`) };
+  });
+}
+
+/** `POST /api/admin/documents/get`. */
+export async function getDocument(engine: Engine, body: Record<string, unknown>) {
+  const id = stringField(body, "id");
+  const table = tableOfId(engine, id);
+  const doc = await engine.read((txn) => txn.get(id));
+  if (!doc) throw notFound(`No document ${id} in "${table.name}" (it may have been deleted).`);
+  return { table: table.name, ...viewOf(engine, table, doc) };
+}
+
+/** A document from the editor: JSON of its user fields (system fields, if present, must match). */
+function userFields(json: unknown, existing: Doc | null): Record<string, Value> {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw badRequest('"document" must be a JSON object of the document\'s fields.');
+  const value = parseValue(json, "document") as Record<string, Value>;
+  for (const system of ["_id", "_creationTime"] as const) {
+    if (!(system in value)) continue;
+    if (!existing || value[system] !== existing[system]) {
+      throw badRequest(`${system} is set by the database and cannot be ${existing ? "changed" : "chosen"}; remove it from the document.`);
+    }
+    delete value[system];
+  }
+  return value;
+}
+
+/** `POST /api/admin/documents/insert`. */
+export async function insertDocument(engines: EngineSwitch, body: Record<string, unknown>) {
+  return engines.mutate(async (engine) => {
+    const table = appTable(engine, body.table);
+    const value = userFields(body.document, null);
+    const id = await engine.runSystemMutation((txn) => txn.insert(table, value));
+    return { id };
+  });
+}
+
+/** `POST /api/admin/documents/replace`: hidden fields keep their stored values. */
+export async function replaceDocument(engines: EngineSwitch, body: Record<string, unknown>) {
+  const id = stringField(body, "id");
+  return engines.mutate(async (engine) => {
+    const table = tableOfId(engine, id);
+    const hidden = secretFields(table);
+    await engine.runSystemMutation(async (txn) => {
+      const existing = await txn.get(id);
+      if (!existing) throw walkinError("NOT_FOUND", `No document ${id} in "${table.name}" (it may have been deleted).`);
+      const value = userFields(body.document, existing);
+      for (const field of hidden) {
+        if (field in value) throw badRequest(`"${field}" is a hidden field and cannot be edited here.`);
+        if (existing[field] !== undefined) value[field] = existing[field]!;
+      }
+      await txn.replace(id, value);
+    });
+    return { id };
+  });
+}
+
+/** `POST /api/admin/documents/delete`. */
+export async function deleteDocument(engines: EngineSwitch, body: Record<string, unknown>) {
+  const id = stringField(body, "id");
+  return engines.mutate(async (engine) => {
+    const table = tableOfId(engine, id);
+    await engine.runSystemMutation(async (txn) => {
+      if (!(await txn.get(id))) throw walkinError("NOT_FOUND", `No document ${id} in "${table.name}" (it may have been deleted).`);
+      await txn.delete(id);
+    });
+    return { id };
+  });
+}

@@ -1,0 +1,94 @@
+/**
+ * The Functions screen's API: every registered function with its type, visibility and
+ * validators (as data, for the form the page generates), and running one as nobody, as a
+ * chosen user, or as a chosen auth session.
+ *
+ * "As a user" and "as a session" give the call a fixed identity, the one walkin/auth would
+ * give a token of that user or session (`getAuthUserId`, `getAuthSessionId` work as in the
+ * app), without any token: the dashboard never holds one. Runs are marked `dashboard` in the
+ * logs. Internal functions can be run too: the admin key is the server's own authority.
+ */
+import { convertFromJson, convertToJson, type JSONValue, type Value } from "../../values/index.js";
+import type { Caller, Engine } from "../../engine/engine.js";
+import type { UserIdentity } from "../../server/registration.js";
+import { ISSUER, identityOf, type AuthSessionDoc } from "../../auth/authSessions.js";
+import type { EngineSwitch } from "../../transport/engineSwitch.js";
+import { badRequest, notFound, stringField } from "./httpJson.js";
+import { tableOfId } from "./tables.js";
+import { validatorData } from "./validatorData.js";
+
+export interface FunctionSummary {
+  path: string;
+  type: "query" | "mutation" | "action";
+  visibility: "public" | "internal";
+  args: unknown;
+  returns: unknown;
+}
+
+const asData = validatorData;
+
+/** `GET /api/admin/functions`: by path. */
+export function listFunctions(engine: Engine): FunctionSummary[] {
+  return [...engine.functions.all()]
+    .map(({ path, fn }) => ({ path, type: fn.type, visibility: fn.visibility, args: asData(fn.args), returns: asData(fn.returns) }))
+    .sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/** Who a dashboard run acts as: `{ kind: "nobody" }`, `{ kind: "user", userId }` or `{ kind: "session", sessionId }`. */
+export async function callerFor(engine: Engine, as: unknown): Promise<Caller> {
+  const { kind, userId, sessionId } = (as ?? { kind: "nobody" }) as { kind?: unknown; userId?: unknown; sessionId?: unknown };
+  if (kind === "nobody" || kind === undefined) return { identity: null, kind: "dashboard" };
+  if (kind === "user") {
+    if (typeof userId !== "string") throw badRequest('"as.userId" must be the _id of a user.');
+    const table = tableOfId(engine, userId);
+    if (!(await engine.read((txn) => txn.get(userId)))) throw notFound(`No user ${userId} in "${table.name}".`);
+    const identity: UserIdentity = { subject: userId, issuer: ISSUER, tokenIdentifier: `${ISSUER}|${userId}` };
+    return { identity, kind: "dashboard" };
+  }
+  if (kind === "session") {
+    if (typeof sessionId !== "string") throw badRequest('"as.sessionId" must be the _id of an auth session (a row of authSessions).');
+    const table = tableOfId(engine, sessionId);
+    if (table.name !== "authSessions") throw badRequest(`"${sessionId}" is a document of "${table.name}", not of authSessions.`);
+    const session = (await engine.read((txn) => txn.get(sessionId))) as AuthSessionDoc | null;
+    if (!session) throw notFound(`No auth session ${sessionId}: it was revoked or cleaned up.`);
+    if (session.expiresAt <= Date.now()) throw badRequest(`Auth session ${sessionId} has ended (signed out, revoked or expired); choose a live one.`);
+    return { identity: identityOf(session), kind: "dashboard" };
+  }
+  throw badRequest('"as.kind" must be "nobody", "user" or "session".');
+}
+
+export function parseArgs(json: unknown): Value {
+  if (json === undefined || json === null) return {};
+  if (typeof json !== "object" || Array.isArray(json)) throw badRequest('"args" must be a JSON object of the function\'s arguments.');
+  try {
+    return convertFromJson(json as JSONValue, "args");
+  } catch (error) {
+    throw badRequest((error as Error).message);
+  }
+}
+
+/** `POST /api/admin/functions/run`: `{ path, args, as }` → `{ value }` (errors as for any admin call). */
+export async function runFunction(engines: EngineSwitch, body: Record<string, unknown>) {
+  const path = stringField(body, "path");
+  const engine = engines.current;
+  const summary = listFunctions(engine).find((f) => f.path === path);
+  if (!summary) throw notFound(`There is no function "${path}". Function paths look like "messages:send".`);
+  const args = parseArgs(body.args);
+  const caller = await callerFor(engine, body.as);
+  const started = performance.now();
+  let value: Value;
+  switch (summary.type) {
+    case "query":
+      value = await engine.runQuery(path, args, caller);
+      break;
+    case "mutation":
+      value = await engines.mutate(async (current) => (await current.runMutation(path, args, caller)).value);
+      break;
+    case "action":
+      value = await engine.runAction(path, args, caller);
+      break;
+    default:
+      return summary.type satisfies never;
+  }
+  return { value: convertToJson(value ?? null), durationMs: Math.round((performance.now() - started) * 100) / 100 };
+}

@@ -1,0 +1,77 @@
+/**
+ * JSON in and out for the admin API. Errors thrown anywhere in a route become
+ * `{ error: { code, message } }` with a status that follows the code; a WalkinError keeps its
+ * message (it already says what was wrong and how to fix it).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { isWalkinError } from "../../values/index.js";
+
+/** Largest admin request body: a document is at most 1 MiB, plus its JSON overhead. */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export class AdminError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string) => new AdminError(400, "INVALID_ARGUMENT", message);
+export const notFound = (message: string) => new AdminError(404, "NOT_FOUND", message);
+
+const NO_STORE = { "Cache-Control": "no-store" };
+
+export function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...NO_STORE });
+  response.end(text);
+}
+
+/** The error as the dashboard shows it; unexpected errors keep their message (the caller holds the admin key). */
+export function sendError(response: ServerResponse, error: unknown): void {
+  if (error instanceof AdminError) return sendJson(response, error.status, { error: { code: error.code, message: error.message } });
+  if (isWalkinError(error)) {
+    const code = (error as { code: string }).code;
+    const status = code === "NOT_FOUND" || code === "UNKNOWN_FUNCTION" ? 404 : code === "INTERNAL" ? 500 : 400;
+    return sendJson(response, status, { error: { code, message: (error as Error).message, data: (error as { data?: unknown }).data ?? null } });
+  }
+  sendJson(response, 500, { error: { code: "INTERNAL", message: (error as Error)?.message ?? String(error) } });
+}
+
+/** The request body as a JSON object (an empty body is `{}`). */
+export async function readJsonObject(request: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new AdminError(413, "LIMIT_EXCEEDED", `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw badRequest("The request body must be JSON.");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("The request body must be a JSON object.");
+  return body as Record<string, unknown>;
+}
+
+/** Reads a string field, or fails saying which. */
+export function stringField(body: Record<string, unknown>, name: string): string {
+  const value = body[name];
+  if (typeof value !== "string" || value.length === 0) throw badRequest(`"${name}" must be a non-empty string.`);
+  return value;
+}
+
+export function optionalString(body: Record<string, unknown>, name: string): string | null {
+  const value = body[name];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== "string") throw badRequest(`"${name}" must be a string or null.`);
+  return value;
+}

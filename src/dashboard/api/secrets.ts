@@ -1,0 +1,41 @@
+/**
+ * What the dashboard never shows or sends: auth token hashes, password hashes, code hashes,
+ * OAuth verifier state, and client session-ID digests (any field validated by `vSessionId`).
+ * A digest or hash is what a leaked row would be replayed or cracked with, so these fields
+ * are cut from every document before it leaves the server, cannot be filtered on (a filter
+ * would let one probe their values), and keep their stored values when a document is edited.
+ */
+import type { TableInfo } from "../../engine/catalog.js";
+
+const SECRET_FIELDS: Record<string, readonly string[]> = {
+  authSessions: ["keyHash", "secretHash", "clientSessionId"],
+  authAccounts: ["secret"],
+  authVerificationCodes: ["codeHash"],
+  authVerifiers: ["keyHash", "value"],
+};
+
+/** The top-level fields of `table` the dashboard hides. */
+export function secretFields(table: TableInfo): string[] {
+  const fields = new Set(SECRET_FIELDS[table.name] ?? []);
+  const shape = (table.validator as { kind?: string; fields?: Record<string, { format?: { name?: string }; kind?: string }> } | null);
+  if (shape?.kind === "object" && shape.fields) {
+    for (const [name, field] of Object.entries(shape.fields)) {
+      if (field.format?.name === "a session ID") fields.add(name);
+    }
+  }
+  return [...fields];
+}
+
+/** A copy of `doc` without the hidden fields. */
+export function withoutSecrets<T extends Record<string, unknown>>(doc: T, hidden: readonly string[]): T {
+  if (hidden.length === 0) return doc;
+  const copy: Record<string, unknown> = { ...doc };
+  for (const field of hidden) delete copy[field];
+  return copy as T;
+}
+
+/** True when a field path (`a.b`) starts at a hidden field. */
+export function touchesSecret(path: string, hidden: readonly string[]): boolean {
+  const top = path.split(".")[0]!;
+  return hidden.includes(top);
+}

@@ -1,0 +1,63 @@
+/**
+ * A page that stops reading its stream cannot make the server hold more and more: runs are
+ * counted instead of queued, newer live results replace older unsent ones, and a page stuck
+ * for a minute is disconnected.
+ */
+import { describe, expect, it } from "vitest";
+import { StreamClient, type StreamResponse } from "./stream.js";
+import type { RunEntry } from "./runLog.js";
+
+function fakeResponse() {
+  const written: string[] = [];
+  const response = { writableLength: 0, destroyed: false, write: (text: string) => (written.push(text), true), destroy: () => ((response.destroyed = true), response) };
+  return { response, written, events: () => written.flatMap((chunk) => chunk.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => JSON.parse(e.slice(6)))) };
+}
+
+const run = (id: number): RunEntry => ({ id, time: 0, type: "query", path: "q", caller: "client", durationMs: 1, retries: 0, outcome: "success", error: null, logs: [] });
+
+describe("StreamClient", () => {
+  it("batches runs and commits, and keeps only the newest result per live query", () => {
+    const fake = fakeResponse();
+    const client = new StreamClient(fake.response as unknown as StreamResponse);
+    client.addRun(run(1));
+    client.addRun(run(2));
+    client.addTables(["messages", "users"]);
+    client.addTables(["messages"]);
+    client.add({ type: "watch", watchId: "w", outcome: { ok: true, value: 1 } });
+    client.add({ type: "watch", watchId: "w", outcome: { ok: true, value: 2 } });
+    client.add({ type: "health", health: { n: 1 } });
+    client.flush();
+    expect(fake.events()).toEqual([
+      { type: "runs", runs: [run(1), run(2)], missed: 0 },
+      { type: "commit", tables: ["messages", "users"] },
+      { type: "watch", watchId: "w", outcome: { ok: true, value: 2 } },
+      { type: "health", health: { n: 1 } },
+    ]);
+  });
+
+  it("while the page does not read: writes nothing, counts runs, coalesces the rest, and drops a page stuck for a minute", () => {
+    const fake = fakeResponse();
+    const client = new StreamClient(fake.response as unknown as StreamResponse);
+    fake.response.writableLength = 2 * 1024 * 1024;
+    for (let i = 0; i < 5_000; i++) {
+      client.addRun(run(i));
+      client.add({ type: "watch", watchId: "w", outcome: { ok: true, value: i } });
+      client.add({ type: "health", health: { i } });
+    }
+    client.flush(1_000);
+    expect(fake.written).toEqual([]);
+    client.flush(50_000);
+    expect(fake.response.destroyed).toBe(false);
+    fake.response.writableLength = 0; // it reads again
+    client.flush(55_000);
+    expect(fake.events()).toEqual([
+      { type: "runs", runs: [], missed: 5_000 },
+      { type: "watch", watchId: "w", outcome: { ok: true, value: 4_999 } },
+      { type: "health", health: { i: 4_999 } },
+    ]);
+    fake.response.writableLength = 2 * 1024 * 1024;
+    client.flush(100_000);
+    client.flush(161_000);
+    expect(fake.response.destroyed).toBe(true);
+  });
+});
