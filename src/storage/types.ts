@@ -31,7 +31,9 @@
  * - **Exact outcomes.** An error from `commitBatch` means nothing was written, except
  *   `CommitOutcomeUnknownError`; `findCommits` then gives the final answer.
  * - **Stable snapshots.** A read at `readTs` returns the same answer every time while `readTs`
- *   is at or above every `pruneHistory` timestamp given so far.
+ *   is at or above every `pruneHistory` timestamp given so far. Each engine prunes at its own
+ *   oldest snapshot, so a storage shared across processes must prune only below the oldest
+ *   snapshot of every engine using it (PostgreSQL: `postgres/snapshotFloors.ts`).
  *
  * Implementations must pass `storage/conformance.ts` (exported as `storageConformanceSuite`
  * from `walkin/storage`).

@@ -35,6 +35,7 @@
  * `findCommits` gives the answer.
  */
 import pg from "pg";
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type {
   CommitBatchResult,
@@ -52,6 +53,7 @@ import { checkPlannedCommits } from "../plannedCommits.js";
 import { redactUrl } from "../url.js";
 import { clientConfig, describeConnectError, parsePostgresUrl } from "./connect.js";
 import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
+import { SnapshotFloors } from "./snapshotFloors.js";
 import { scanSql, sqlBounds, toBuffer, toBytes } from "./scan.js";
 import { checkSchemaName, commitChannel, migrate, quoteIdentifier } from "./schema.js";
 import { CommitWatcher } from "./watch.js";
@@ -124,7 +126,9 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       client.release(error as Error);
       throw (error as { code?: string }).code === "42501" ? describeConnectError(error, url) : error;
     }
-    return new PostgresStorage(pool, { ...options, schema, lockTimeoutMs, config });
+    const storage = new PostgresStorage(pool, { ...options, schema, lockTimeoutMs, config });
+    await storage.floors.register();
+    return storage;
   } catch (error) {
     await pool.end().catch(() => {});
     throw error;
@@ -164,6 +168,8 @@ export class PostgresStorage implements Storage {
   private readonly lockTimeoutMs: number;
   private readonly pruner: Pruner;
   private readonly watcher: CommitWatcher;
+  /** Where this node's oldest snapshot is, for every node's pruning (see snapshotFloors.ts). */
+  readonly floors: SnapshotFloors;
   private readonly sql: ReturnType<typeof statements>;
   private closed = false;
 
@@ -183,6 +189,7 @@ export class PostgresStorage implements Storage {
     this.pruner = new Pruner(pool, this.s, () => this.closed, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, this.lockTimeoutMs);
     const onError = options.onError ?? ((error: unknown) => console.warn(`Walk-in storage ${this.name}: ${(error as Error)?.message ?? error}`));
     this.watcher = new CommitWatcher(options.config, this.channel, onError);
+    this.floors = new SnapshotFloors(pool, this.s, `${this.node}:${randomBytes(6).toString("hex")}`, onError);
   }
 
   private query<R extends pg.QueryResultRow>(name: keyof ReturnType<typeof statements>, values: unknown[]): Promise<pg.QueryResult<R>> {
@@ -387,7 +394,8 @@ export class PostgresStorage implements Storage {
   }
 
   async pruneHistory(ts: Timestamp): Promise<void> {
-    await this.pruner.prune(ts);
+    // Never below a snapshot another node may be reading (see snapshotFloors.ts).
+    await this.pruner.prune(await this.floors.agree(ts));
   }
 
   async getMeta(key: string): Promise<string | null> {
@@ -408,6 +416,7 @@ export class PostgresStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     this.watcher.close();
+    await this.floors.close();
     await this.pool.end();
   }
 

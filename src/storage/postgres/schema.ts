@@ -68,6 +68,16 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX commit_log_by_id ON $S.commit_log (id);
   `,
+  `
+  -- Snapshot floors: per open storage (one per node), the oldest snapshot it may still read. A
+  -- node prunes history only below the lowest floor of every node seen recently, never below a
+  -- snapshot another node is reading (see snapshotFloors.ts).
+  CREATE TABLE $S.snapshot_floors (
+    instance text COLLATE "C" PRIMARY KEY,
+    floor bigint NOT NULL,
+    seen_at timestamptz NOT NULL DEFAULT now()
+  );
+  `,
 ];
 
 /** The schema version this code reads and writes. */

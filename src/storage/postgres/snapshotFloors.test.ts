@@ -1,0 +1,35 @@
+/**
+ * Pruning on a shared database never removes a version another node may still read: each
+ * storage prunes only below the lowest snapshot floor of every open storage.
+ */
+import { expect, it } from "vitest";
+import { commit, put } from "../conformance/context.js";
+import { openTestSchema } from "./testDatabase.js";
+
+it("a node's pruning keeps what another node's oldest snapshot reads, and frees it once that node is gone", async () => {
+  const target = await openTestSchema();
+  const a = target.storage;
+  try {
+    await commit(a, { ts: 1, documents: [put("doc", "v1")], indexes: [] });
+    const b = await target.open(); // its floor: the latest commit when it opened (1)
+    await commit(a, { ts: 2, documents: [put("doc", "v2")], indexes: [] }, 1);
+    await commit(a, { ts: 3, documents: [put("doc", "v3")], indexes: [] }, 2);
+
+    await a.pruneHistory(3);
+    expect((await b.getDocument("doc", 1))?.body).toBe("v1"); // node B could still be reading at 1
+    expect((await a.stats()).documents).toBe(3);
+
+    await b.pruneHistory(2); // B's oldest snapshot moved on to 2: v1 may go, v2 stays
+    await a.pruneHistory(3);
+    expect((await a.getDocument("doc", 2))?.body).toBe("v2");
+    expect((await a.stats()).documents).toBe(2);
+
+    await b.close(); // B is gone: nothing holds history back any more
+    await a.pruneHistory(3);
+    expect((await a.stats()).documents).toBe(1);
+    expect((await a.getDocument("doc", 3))?.body).toBe("v3");
+  } finally {
+    await a.close();
+    await target.drop();
+  }
+});

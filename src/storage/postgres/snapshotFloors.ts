@@ -1,0 +1,75 @@
+/**
+ * Pruning across nodes: history is removed only below every node's oldest snapshot.
+ *
+ * Each engine prunes at its own oldest pinned snapshot, but on a shared database another
+ * node may be reading an older one, and pruning under it would change what it reads. So each
+ * open storage keeps a row `(instance, floor, seen_at)`:
+ *
+ *  1. On open it registers `floor = latest`: every snapshot this engine will read is at or
+ *     after the latest commit it found when it opened. The row is written from the clock in one
+ *     statement, so no prune can slip between reading `latest` and registering it.
+ *  2. `pruneHistory(ts)` first records `floor = ts` (the engine's oldest pinned snapshot, a
+ *     lower bound for everything it reads from now on: new snapshots start at its latest), then
+ *     prunes at the lowest floor among rows seen in the last FLOOR_STALE_SECONDS.
+ *  3. A timer refreshes `seen_at` every HEARTBEAT_MS, so an idle node keeps holding its floor.
+ *     A node that died stops refreshing; its row stops counting after FLOOR_STALE_SECONDS and
+ *     is deleted after FLOOR_FORGET_SECONDS. Closing deletes the row.
+ * The one window left open: a node frozen for longer than FLOOR_STALE_SECONDS while holding an
+ * old snapshot. Its storage calls time out (30 s by default) long before that.
+ */
+import type pg from "pg";
+
+const HEARTBEAT_MS = 10_000;
+const FLOOR_STALE_SECONDS = 120;
+const FLOOR_FORGET_SECONDS = 3_600;
+
+export class SnapshotFloors {
+  private floor = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly s: string,
+    /** Unique per open storage (two storages in one process are two instances). */
+    private readonly instance: string,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** Step 1; then keeps the row fresh until `close`. */
+  async register(): Promise<void> {
+    const { rows } = await this.pool.query<{ floor: string }>(
+      `INSERT INTO ${this.s}.snapshot_floors (instance, floor, seen_at) SELECT $1, latest_ts, now() FROM ${this.s}.clock
+       ON CONFLICT (instance) DO UPDATE SET floor = excluded.floor, seen_at = now() RETURNING floor`,
+      [this.instance],
+    );
+    this.floor = Number(rows[0]!.floor);
+    this.heartbeat = setInterval(() => void this.touch().catch(this.onError), HEARTBEAT_MS);
+    this.heartbeat.unref?.();
+  }
+
+  /** Step 2: records `ts` as this instance's floor; returns the timestamp it is safe to prune at. */
+  async agree(ts: number): Promise<number> {
+    this.floor = Math.max(this.floor, ts);
+    await this.touch();
+    const { rows } = await this.pool.query<{ horizon: string | null }>(
+      `SELECT min(floor) AS horizon FROM ${this.s}.snapshot_floors WHERE seen_at > now() - make_interval(secs => $1)`,
+      [FLOOR_STALE_SECONDS],
+    );
+    return Math.min(ts, Number(rows[0]?.horizon ?? ts));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    await this.pool.query(`DELETE FROM ${this.s}.snapshot_floors WHERE instance = $1`, [this.instance]).catch(() => {});
+  }
+
+  /** Step 3: refreshes the row (re-creating it if it was forgotten), and forgets long-dead nodes. */
+  private async touch(): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.s}.snapshot_floors (instance, floor, seen_at) VALUES ($1, $2, now())
+       ON CONFLICT (instance) DO UPDATE SET floor = excluded.floor, seen_at = now()`,
+      [this.instance, this.floor],
+    );
+    await this.pool.query(`DELETE FROM ${this.s}.snapshot_floors WHERE seen_at < now() - make_interval(secs => $1)`, [FLOOR_FORGET_SECONDS]);
+  }
+}
