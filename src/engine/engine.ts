@@ -544,16 +544,28 @@ export class Engine {
    */
   private watchOtherEngines(raw: Storage): void {
     if (!raw.watchCommits) return;
-    let pending = false;
+    // One refresh at a time. One asked for while another runs is folded into a single re-run
+    // after it: the running one's read may predate the commit that was just announced.
+    let running = false;
+    let again = false;
     const refresh = () => {
-      if (pending || this.closed) return;
-      pending = true;
+      if (this.closed) return;
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      again = false;
       void this.committer
         .refresh()
         .catch((error) => this.logError("Reading other nodes' commits failed (will retry)", error))
-        .finally(() => (pending = false));
+        .finally(() => {
+          running = false;
+          if (again) refresh();
+        });
     };
-    const stopWatching = raw.watchCommits(refresh);
+    // A notification of a commit this engine already knows (its own, mostly) needs no read.
+    const stopWatching = raw.watchCommits((latest) => (latest !== undefined && latest <= this.latest ? undefined : refresh()));
     const poll = setInterval(refresh, this.options.pollIntervalMs ?? 200);
     poll.unref?.();
     this.stopWatching = () => {

@@ -233,11 +233,12 @@ export interface Storage {
 
   /**
    * Optional, for storages that several engines share across processes or machines: calls
-   * `listener` soon after any writer commits (PostgreSQL: LISTEN/NOTIFY). Notifications may be
+   * `listener` soon after any writer commits (PostgreSQL: LISTEN/NOTIFY), with the commit's
+   * timestamp when the storage knows it (none after a reconnect). Notifications may be
    * late, merged or lost; an engine whose storage has this method also polls `commitsSince`
    * every `pollIntervalMs` and after every reconnect. Returns a function that stops watching.
    */
-  watchCommits?(listener: () => void): () => void;
+  watchCommits?(listener: (latest?: Timestamp) => void): () => void;
 
   /**
    * Removes every entry of an index (all versions). Used when an index is dropped or its

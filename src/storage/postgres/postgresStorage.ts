@@ -384,7 +384,7 @@ export class PostgresStorage implements Storage {
     }
   }
 
-  watchCommits(listener: () => void): () => void {
+  watchCommits(listener: (latest?: Timestamp) => void): () => void {
     return this.watcher.watch(listener);
   }
 

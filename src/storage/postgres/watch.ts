@@ -15,7 +15,7 @@ const FIRST_RETRY_MS = 100;
 const MAX_RETRY_MS = 5_000;
 
 export class CommitWatcher {
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(latest?: number) => void>();
   private client: pg.Client | null = null;
   private retryMs = FIRST_RETRY_MS;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -29,7 +29,7 @@ export class CommitWatcher {
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  watch(listener: () => void): () => void {
+  watch(listener: (latest?: number) => void): () => void {
     if (this.closed) throw new Error("Walk-in storage: watchCommits was called on a closed storage.");
     this.listeners.add(listener);
     if (this.listeners.size === 1) this.connect(false);
@@ -60,8 +60,10 @@ export class CommitWatcher {
     };
     client.on("error", lost);
     client.on("end", () => lost(new Error("the LISTEN connection was closed")));
-    client.on("notification", () => {
-      if (generation === this.generation) this.notify();
+    client.on("notification", (message) => {
+      // The payload is the commit's timestamp: a node that already knows it can skip a read.
+      const latest = Number(message.payload);
+      if (generation === this.generation) this.notify(Number.isSafeInteger(latest) ? latest : undefined);
     });
     client
       .connect()
@@ -95,10 +97,10 @@ export class CommitWatcher {
     client?.end().catch(() => {});
   }
 
-  private notify(): void {
+  private notify(latest?: number): void {
     for (const listener of [...this.listeners]) {
       try {
-        listener();
+        listener(latest);
       } catch (error) {
         this.onError(error);
       }
