@@ -160,6 +160,23 @@ export class Catalog {
   tables(): TableInfo[] {
     return [...this.byName.values()];
   }
+
+  /** Indexes another node's commits left incomplete (see mixedCode.ts). */
+  private readonly incomplete = new Set<string>();
+
+  isIncomplete(indexId: string): boolean {
+    return this.incomplete.size > 0 && this.incomplete.has(indexId);
+  }
+
+  /** Marks an index incomplete here, and unbuilt in storage so that the next start rebuilds it. */
+  async markIncomplete(indexId: string): Promise<void> {
+    this.incomplete.add(indexId);
+    const stored = await this.storage.getMeta(REGISTRY_KEY);
+    const registry: Registry = stored ? JSON.parse(stored) : this.registry;
+    delete registry.indexes[indexId];
+    delete this.registry.indexes[indexId];
+    await this.storage.setMeta(REGISTRY_KEY, JSON.stringify(registry));
+  }
 }
 
 /** A table's indexes: the two built-in ones, then the declared ones with system fields appended. */

@@ -37,6 +37,7 @@ import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
 import { RetryLanes } from "./retryLanes.js";
+import { incompleteIndexMessage, indexesSkippedBy } from "./mixedCode.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
 import { SYSTEM_TABLES } from "./systemTables.js";
@@ -190,7 +191,10 @@ export class Engine {
     // Storage runs outside the handlers' sandbox, with timeouts and errors that name it.
     const storage = guardStorage(options.storage, { timeoutMs: options.storageTimeoutMs });
     const { catalog, staleIndexes, droppedIndexes } = await Catalog.open(storage, options.schema ?? null, SYSTEM_TABLES);
-    const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes);
+    // On a database other nodes share, an index this code no longer declares may be one a
+    // newer node is using: leave its entries alone (see mixedCode.ts).
+    const shared = options.storage.watchCommits !== undefined;
+    const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes, { keepDropped: shared });
     const engine = new Engine(storage, catalog, latest, options);
     engine.subscriptions.catchUp();
     engine.watchOtherEngines(options.storage);
@@ -446,6 +450,7 @@ export class Engine {
   /** After every durable commit, this engine's or one learned from storage, in timestamp order. */
   private onCommitted(record: CommitRecord, tables: Set<string>, own: boolean): void {
     if (own) this.stats.commits += 1;
+    else this.checkOtherNodesCode(record, tables);
     for (const listener of this.commitListeners) listener(record, tables);
     this.subscriptions.onCommit(record);
     this.maybePrune();
@@ -467,6 +472,14 @@ export class Engine {
   async catchUpTo(ts: Timestamp): Promise<void> {
     if (this.latest < ts) await this.committer.refresh();
     await this.subscriptions.waitPublished(Math.min(ts, this.latest));
+  }
+
+  /** Another node's commit that skipped one of our indexes makes that index untrustworthy (mixedCode.ts). */
+  private checkOtherNodesCode(record: CommitRecord, tables: Set<string>): void {
+    for (const indexId of indexesSkippedBy(record.writes, tables, this.catalog)) {
+      this.logError(`Commit ${record.ts} by another node skipped index ${indexId}`, new Error(incompleteIndexMessage(indexId)));
+      void this.catalog.markIncomplete(indexId).catch((error) => this.logError(`Recording index ${indexId} as unbuilt failed`, error));
+    }
   }
 
   /** Checks commits after `since` against a read set (for queries that just finished). */

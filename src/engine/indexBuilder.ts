@@ -10,15 +10,19 @@ import { indexKeyOf } from "./documents.js";
 import { Transaction } from "./transaction.js";
 import { decodeWriteSet, encodeWriteSet } from "./writeSetCodec.js";
 
-/** Drops `dropped` and rebuilds `stale`; returns the new latest timestamp. */
+/**
+ * Drops `dropped` (unless `keepDropped`: on a shared database another node may still use them)
+ * and rebuilds `stale`; returns the new latest timestamp.
+ */
 export async function buildIndexes(
   storage: Storage,
   catalog: Catalog,
   latest: Timestamp,
   stale: IndexInfo[],
   dropped: string[],
+  { keepDropped = false } = {},
 ): Promise<Timestamp> {
-  for (const id of [...dropped, ...stale.map((index) => index.id)]) await storage.dropIndex(id);
+  for (const id of [...(keepDropped ? [] : dropped), ...stale.map((index) => index.id)]) await storage.dropIndex(id);
   for (const index of stale) {
     // Built-in indexes are written with every document from the table's first insert, so
     // "stale" only means "newly registered" for them: there is nothing to backfill.

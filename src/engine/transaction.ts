@@ -17,6 +17,7 @@ import { newDocumentId, tableNumberOfId } from "./ids.js";
 import { LIMITS } from "./limits.js";
 import { ReadSet, type WriteSet } from "./readSet.js";
 import { rangeContains } from "../storage/keyRange.js";
+import { incompleteIndexMessage } from "./mixedCode.js";
 
 /**
  * Hands out `_creationTime`s: the transaction's time in ms, nudged forward by a microsecond
@@ -107,6 +108,7 @@ export class Transaction {
    * early (a write past that point cannot change what the caller saw), the whole range if not.
    */
   async *scan(index: IndexInfo, range: KeyRange, order: "asc" | "desc"): AsyncGenerator<{ key: Uint8Array; doc: Doc }> {
+    if (this.catalog.isIncomplete(index.id)) throw walkinError("INTERNAL", incompleteIndexMessage(index.id));
     const pendingByKey = this.pendingIndex.get(index.id);
     const pending = pendingByKey
       ? [...pendingByKey.values()]
