@@ -1,0 +1,160 @@
+/**
+ * Walk-in on PostgreSQL and several nodes: `npm run bench:scale`.
+ *
+ * (1) commit throughput of insert mutations through `Engine` over `openPostgresStorage`,
+ * sequential and 32 in flight, against raw `pg` insert transactions; (2) cross-node live-query
+ * latency through three real `walkin start` nodes, against raw `pg_notify` → `LISTEN`; (3) one
+ * change fanned out to N subscribers spread over 1, 2 and 3 nodes, against the same N raw `ws`
+ * connections on 1, 2 and 3 raw LISTEN-and-broadcast processes. Every figure is printed next
+ * to its floor, measured in the same run on the same PostgreSQL server, in a database of this
+ * run's own (`walkin_bench_<pid>`, dropped at the end). bench/scale/README.md explains it.
+ *
+ * Environment: SCALE_CASES (any of "commits,latency,fanout"), SCALE_SYNC (synchronous_commit
+ * values for case 1, default "on,off"), SCALE_DURATION_MS (measured time per side and row of
+ * case 1, default 2000), SCALE_WARMUP_MS (500), SCALE_ROUNDS (4), SCALE_LATENCY_SAMPLES (300),
+ * SCALE_FANOUT_N (subscribers, default 900), SCALE_FANOUT_TRIALS (7), SCALE_POSTGRES_URL
+ * (a database on the server where CREATE DATABASE runs; default
+ * postgres://postgres@127.0.0.1:5432/postgres).
+ */
+import { availableParallelism, loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
+import { compare, type Timing } from "../engine/measure.js";
+import { table as throughputTable, type Row as ThroughputRow } from "../engine/report.js";
+import { ms, table as latencyTable, type Row as LatencyRow } from "../transport/report.js";
+import { floorInserts, walkinInserts } from "./commits.js";
+import { createBenchDatabase, type SynchronousCommit } from "./database.js";
+import { fanOutByNodes } from "./fanOut.js";
+import { crossNodeLatency, quantile } from "./latency.js";
+import { startCluster, type Cluster } from "./nodes.js";
+
+const list = (value: string) => value.split(",").map((item) => item.trim()).filter(Boolean);
+const cases = new Set(list(process.env.SCALE_CASES ?? "commits,latency,fanout"));
+const syncModes = list(process.env.SCALE_SYNC ?? "on,off");
+const timing: Timing = {
+  durationMs: Number(process.env.SCALE_DURATION_MS ?? 2_000),
+  warmupMs: Number(process.env.SCALE_WARMUP_MS ?? 500),
+  rounds: Number(process.env.SCALE_ROUNDS ?? 4),
+};
+const latencySamples = Number(process.env.SCALE_LATENCY_SAMPLES ?? 300);
+const fanOutN = Number(process.env.SCALE_FANOUT_N ?? 900);
+const fanOutTrials = Number(process.env.SCALE_FANOUT_TRIALS ?? 7);
+for (const name of cases) {
+  if (!["commits", "latency", "fanout"].includes(name)) throw new Error(`SCALE_CASES: unknown case "${name}" (use any of commits,latency,fanout)`);
+}
+for (const mode of syncModes) {
+  if (mode !== "on" && mode !== "off") throw new Error(`SCALE_SYNC: unknown synchronous_commit "${mode}" (use on and/or off)`);
+}
+for (const [name, value] of Object.entries({ latencySamples, fanOutN, fanOutTrials })) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
+}
+
+const CLIENTS = 32;
+const TARGETS = { sequential: 0.5, groupCommit: 1, latencyP50Ms: 10 };
+const started = performance.now();
+const machine = () => `load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${availableParallelism()} cores`;
+
+console.log(`Walk-in scale benchmark: node ${process.version}`);
+console.log(`${machine()} at start`);
+const database = await createBenchDatabase();
+console.log(`database ${database.name} (dropped at the end)`);
+
+let cluster: Cluster | null = null;
+try {
+  if (cases.has("commits")) {
+    console.log(
+      `\n== (1) commit throughput: insert mutations vs raw pg BEGIN; INSERT; COMMIT (each side: ${timing.warmupMs} ms warm-up, ` +
+        `${timing.durationMs} ms measured in ${timing.rounds} alternating rounds) ==`,
+    );
+    let schemaNo = 0;
+    for (const mode of syncModes as SynchronousCommit[]) {
+      const reported = await database.setSynchronousCommit(mode);
+      const rows: ThroughputRow[] = [];
+      for (const clients of [1, CLIENTS]) {
+        const walkin = await walkinInserts(database.url, `bench_commits_${schemaNo++}`, clients);
+        const floor = await floorInserts(database.url, `floor_docs_${schemaNo++}`, clients).catch(async (error) => {
+          await walkin.close();
+          throw error;
+        });
+        try {
+          const before = { ...walkin.engine.stats };
+          const result = await compare(timing, walkin, floor);
+          const retries = walkin.engine.stats.conflictRetries - before.conflictRetries;
+          const target = clients === 1 ? TARGETS.sequential : TARGETS.groupCommit;
+          const ratio = result.walkin.opsPerSecond / result.floor.opsPerSecond;
+          const notes = [`target ≥ ${target.toFixed(2)} ${ratio >= target ? "met" : "MISSED"}`];
+          if (retries > 0) notes.push(`${retries} conflict retries`);
+          if (result.walkin.failures + result.floor.failures > 0) notes.push(`${result.walkin.failures} / ${result.floor.failures} failed`);
+          rows.push({ label: clients === 1 ? "insert, sequential" : `insert, ${clients} in flight`, ...result, note: notes.join(", ") });
+        } finally {
+          await walkin.close();
+          await floor.close();
+        }
+      }
+      console.log(`\nsynchronous_commit=${reported} on both sides (p50/p99: walkin / floor)`);
+      console.log(throughputTable(rows));
+    }
+  }
+
+  if (cases.has("latency") || cases.has("fanout")) {
+    await database.setSynchronousCommit("on");
+    cluster = await startCluster(database.url, 3, fanOutN);
+    console.log(`\nthree real nodes (walkin start --db …, synchronous_commit=on): ${cluster.nodes.map((n) => `${n.name} :${n.port}`).join(", ")}`);
+  }
+
+  if (cases.has("latency") && cluster) {
+    const result = await crossNodeLatency(cluster.nodes, database.url, latencySamples, 1_000_000);
+    const p = (sorted: number[], q: number) => quantile(sorted, q) ?? Number.NaN;
+    const floor50 = p(result.floor, 0.5);
+    const floor99 = p(result.floor, 0.99);
+    const cross50 = p(result.crossNode, 0.5);
+    const rows: LatencyRow[] = [
+      {
+        label: "A → C (cross-node), p50",
+        walkin: ms(cross50),
+        floor: ms(floor50),
+        ratio: cross50 / floor50,
+        target: null,
+        notes: `target p50 ≤ ${TARGETS.latencyP50Ms} ms ${cross50 <= TARGETS.latencyP50Ms ? "met" : "MISSED"}; ${result.crossNode.length} / ${result.floor.length} samples`,
+      },
+      { label: "A → C (cross-node), p99", walkin: ms(p(result.crossNode, 0.99)), floor: ms(floor99), ratio: p(result.crossNode, 0.99) / floor99, target: null, notes: `max ${ms(p(result.crossNode, 1))}` },
+      { label: "A → A (same node), p50", walkin: ms(p(result.sameNode, 0.5)), floor: ms(floor50), ratio: p(result.sameNode, 0.5) / floor50, target: null, notes: "reference: no PostgreSQL notification involved" },
+      { label: "A → A (same node), p99", walkin: ms(p(result.sameNode, 0.99)), floor: ms(floor99), ratio: p(result.sameNode, 0.99) / floor99, target: null },
+    ];
+    const slow = result.crossNode.filter((t) => t >= 100).length;
+    console.log(`\n== (2) live-query latency: mutation via node A → subscriber on node C holds the new result, vs raw pg_notify → LISTEN ==`);
+    console.log(latencyTable(rows));
+    console.log(`cross-node samples ≥ 100 ms (the 200 ms poll, not a notification, delivered them): ${slow} of ${result.crossNode.length}`);
+    if (result.missed.walkin + result.missed.floor > 0) {
+      console.log(`MISSED samples (nothing within 5 s): walkin ${result.missed.walkin}, floor ${result.missed.floor}`);
+      process.exitCode = 1;
+    }
+  }
+
+  if (cases.has("fanout") && cluster) {
+    console.log(`\n== (3) fan-out: one mutation via node A, ${fanOutN} subscribers of its query spread evenly over 1, 2, 3 nodes ==`);
+    const results = await fanOutByNodes(cluster.nodes, database.url, fanOutN, fanOutTrials);
+    const base = results[0]!;
+    const rows: LatencyRow[] = results.map((r) => ({
+      label: `${r.nodes} node${r.nodes > 1 ? "s" : ""}, send → last of ${fanOutN}`,
+      walkin: ms(r.walkinLast),
+      floor: ms(r.floorLast),
+      ratio: r.walkinLast / r.floorLast,
+      target: null,
+      notes:
+        `${Math.round((fanOutN / r.walkinLast) * 1000).toLocaleString("en-US")} / ${Math.round((fanOutN / r.floorLast) * 1000).toLocaleString("en-US")} updates/s; ` +
+        `vs 1 node ${(base.walkinLast / r.walkinLast).toFixed(2)}x / ${(base.floorLast / r.floorLast).toFixed(2)}x; ` +
+        `first ${ms(r.walkinFirst)} / ${ms(r.floorFirst)}; last per node ${r.walkinLastByNode.map((t, i) => `${"ABC"[i]} ${ms(t)}`).join(", ")}`,
+    }));
+    console.log(latencyTable(rows));
+    console.log(`(median of ${fanOutTrials} trials; notes: walkin / floor)`);
+    const problems = results.flatMap((r) => r.problems);
+    if (problems.length > 0) {
+      console.log(problems.join("\n"));
+      process.exitCode = 1;
+    }
+  }
+} finally {
+  await cluster?.close();
+  await database.drop();
+}
+console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s, ${machine()} at the end`);
