@@ -37,8 +37,12 @@ export async function walkinInserts(url: string, pgSchema: string, clients: numb
   };
 }
 
-/** The floor: raw `pg` transactions on `connections` connections (one per operation in flight). */
-export async function floorInserts(url: string, table: string, connections: number): Promise<Subject> {
+/**
+ * The floor: raw `pg` transactions on `connections` connections (one per operation in flight).
+ * With `pipelined` false, each statement is awaited before the next is sent (three round trips,
+ * how such code is usually written): shown for information, not as the floor.
+ */
+export async function floorInserts(url: string, table: string, connections: number, pipelined = true): Promise<Subject> {
   const setup = new pg.Client({ connectionString: url });
   await setup.connect();
   await setup.query(`CREATE TABLE ${table} (id bigserial PRIMARY KEY, key text NOT NULL, n integer NOT NULL, payload text NOT NULL)`);
@@ -46,7 +50,7 @@ export async function floorInserts(url: string, table: string, connections: numb
   const clients: pg.Client[] = [];
   try {
     for (let c = 0; c < connections; c++) {
-      const client = new pg.Client({ connectionString: url, pipeline: true });
+      const client = new pg.Client({ connectionString: url, pipeline: pipelined, application_name: "bench_floor" });
       await client.connect();
       clients.push(client);
     }
@@ -58,9 +62,36 @@ export async function floorInserts(url: string, table: string, connections: numb
   return {
     run: asyncLoop(connections, async (i) => {
       const client = clients[i % connections]!;
+      const values = [keyOf(i), i, payloadOf(i)];
+      if (!pipelined) {
+        await client.query("BEGIN");
+        await client.query({ ...insert, values });
+        await client.query("COMMIT");
+        return;
+      }
       // Sent back to back, answered in order: one round trip for the whole transaction.
-      await Promise.all([client.query("BEGIN"), client.query({ ...insert, values: [keyOf(i), i, payloadOf(i)] }), client.query("COMMIT")]);
+      await Promise.all([client.query("BEGIN"), client.query({ ...insert, values }), client.query("COMMIT")]);
     }),
     close: () => Promise.all([setup, ...clients].map((c) => c.end().catch(() => {}))),
   };
+}
+
+/**
+ * How many PostgreSQL transactions committed batches in a Walk-in schema: each batch updates
+ * the clock row once. Read after the engine is closed: a backend flushes its table statistics
+ * when it exits, and the server needs a moment to process that.
+ */
+export async function clockUpdates(url: string, pgSchema: string): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: string }>(
+      "SELECT n_tup_upd AS n FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'clock'",
+      [pgSchema],
+    );
+    return Number(rows[0]?.n ?? 0);
+  } finally {
+    await client.end();
+  }
 }

@@ -33,6 +33,8 @@ export interface LatencyResult {
   crossNode: number[];
   sameNode: number[];
   floor: number[];
+  /** Per walkin sample where both arrived: cross-node minus same-node arrival, ms (unsorted). */
+  crossMinusSame: number[];
   /** Samples that did not arrive within SAMPLE_TIMEOUT_MS (walkin, floor). */
   missed: { walkin: number; floor: number };
 }
@@ -68,7 +70,7 @@ export async function crossNodeLatency(nodes: ClusterNode[], databaseUrl: string
   const onC = client(nodeC);
   const listener = new pg.Client({ connectionString: databaseUrl });
   const notifier = new pg.Client({ connectionString: databaseUrl });
-  const result: LatencyResult = { crossNode: [], sameNode: [], floor: [], missed: { walkin: 0, floor: 0 } };
+  const result: LatencyResult = { crossNode: [], sameNode: [], floor: [], crossMinusSame: [], missed: { walkin: 0, floor: 0 } };
   try {
     await Promise.all([listener.connect(), notifier.connect()]);
     await listener.query("LISTEN bench_latency_floor");
@@ -95,6 +97,7 @@ export async function crossNodeLatency(nodes: ClusterNode[], databaseUrl: string
       if (atC === null || atA === null) result.missed.walkin++;
       if (atC !== null) result.crossNode.push(atC - start);
       if (atA !== null) result.sameNode.push(atA - start);
+      if (atA !== null && atC !== null) result.crossMinusSame.push(atC - atA);
     };
     let notified: ((payload: string) => void) | null = null;
     listener.on("notification", (message) => notified?.(message.payload ?? ""));

@@ -1,0 +1,75 @@
+/**
+ * Where a side's time goes: CPU used by this process (the engine or the raw `pg` client) and
+ * by the PostgreSQL backends serving that side, while its measured slices ran. Backends are
+ * found by `application_name` in `pg_stat_activity` (the Walk-in storage names its
+ * connections "walkin"; the floors "bench_floor") and read from `/proc/<pid>/stat` (this only
+ * works with the server on this machine; elsewhere the server figure is left out).
+ *
+ * `/proc` counts in clock ticks (10 ms), so a slice's server figure is only as good as the
+ * number of operations it spans; over a row (thousands of operations) it is fine.
+ */
+import { readFileSync } from "node:fs";
+import pg from "pg";
+import type { Recorder, Subject } from "../engine/measure.js";
+
+const TICK_MS = 10;
+
+function backendCpuMs(pid: number): number | null {
+  try {
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
+  } catch {
+    return null;
+  }
+}
+
+export interface CpuTotals {
+  /** ms of this process's CPU (user + system) during measured slices. */
+  clientMs: number;
+  /** ms of the side's PostgreSQL backends' CPU during measured slices, or null if unreadable. */
+  serverMs: number | null;
+}
+
+/**
+ * Wraps `subject.run` so that each measured slice adds its CPU to the returned totals. The
+ * other side is not running during a slice (compare alternates them), so this process's CPU in
+ * a slice is this side's.
+ */
+export function meterCpu(subject: Subject, databaseUrl: string, applicationName: string): CpuTotals {
+  const totals: CpuTotals = { clientMs: 0, serverMs: 0 };
+  const run = subject.run.bind(subject);
+  const backends = async (): Promise<number[]> => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+        [applicationName],
+      );
+      return rows.map((row) => row.pid);
+    } finally {
+      await client.end();
+    }
+  };
+  const serverCpu = (pids: number[]) => {
+    const map = new Map<number, number>();
+    for (const pid of pids) {
+      const ms = backendCpuMs(pid);
+      if (ms !== null) map.set(pid, ms);
+    }
+    return map;
+  };
+  subject.run = async (ms: number, recorder: Recorder | null) => {
+    if (!recorder) return run(ms, recorder);
+    const before = serverCpu(await backends());
+    const cpu = process.cpuUsage();
+    await run(ms, recorder);
+    const used = process.cpuUsage(cpu);
+    totals.clientMs += (used.user + used.system) / 1000;
+    const after = serverCpu(await backends());
+    if (after.size === 0) totals.serverMs = null;
+    if (totals.serverMs !== null) for (const [pid, value] of after) totals.serverMs += value - (before.get(pid) ?? value);
+  };
+  return totals;
+}
