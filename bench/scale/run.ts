@@ -27,6 +27,7 @@ import { Recorder } from "../engine/measure.js";
 import { createBenchDatabase, type SynchronousCommit } from "./database.js";
 import { fanOutByNodes } from "./fanOut.js";
 import { crossNodeLatency, quantile } from "./latency.js";
+import { crossEngineVisibility, type VisibilityResult } from "./visibility.js";
 import { startCluster, type Cluster } from "./nodes.js";
 
 const list = (value: string) => value.split(",").map((item) => item.trim()).filter(Boolean);
@@ -128,6 +129,13 @@ try {
     }
   }
 
+  let visibility: VisibilityResult | null = null;
+  if (cases.has("latency")) {
+    await database.setSynchronousCommit("on");
+    // Before the nodes start, so that their polling does not share the machine with it.
+    visibility = await crossEngineVisibility(database.url, "bench_visibility", latencySamples);
+  }
+
   if (cases.has("latency") || cases.has("fanout")) {
     await database.setSynchronousCommit("on");
     cluster = await startCluster(database.url, 3, fanOutN);
@@ -164,6 +172,16 @@ try {
       `cross-node samples held on C ≥ 50 ms after A's own subscriber: ${late.length} of ${result.crossMinusSame.length}` +
         (late.length > 0 ? ` (gaps ${late.sort((a, b) => a - b).map((gap) => gap.toFixed(0)).join(", ")} ms)` : ""),
     );
+    if (visibility) {
+      const slowOther = visibility.other.filter((t) => t >= 50).length;
+      console.log(
+        `decomposed, two engines in this process on one schema (no WebSocket, no query): X.runMutation resolves ${spread(visibility.own)}; ` +
+          `engine Y learns of the commit ${spread(visibility.other)} (p50 / p90 / p99 / max); ` +
+          `${slowOther} of ${visibility.other.length} samples ≥ 50 ms` +
+          (visibility.missed > 0 ? `; MISSED ${visibility.missed}` : ""),
+      );
+      if (visibility.missed > 0) process.exitCode = 1;
+    }
     if (result.missed.walkin + result.missed.floor > 0) {
       console.log(`MISSED samples (nothing within 5 s): walkin ${result.missed.walkin}, floor ${result.missed.floor}`);
       process.exitCode = 1;
