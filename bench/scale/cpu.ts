@@ -14,7 +14,8 @@ import type { Recorder, Subject } from "../engine/measure.js";
 
 const TICK_MS = 10;
 
-function backendCpuMs(pid: number): number | null {
+/** CPU (user + system, all threads) a process on this machine has used so far, ms; null if unreadable. */
+export function processCpuMs(pid: number): number | null {
   try {
     // Fields after the command name (which is in parentheses and may contain spaces).
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -55,7 +56,7 @@ export function meterCpu(subject: Subject, databaseUrl: string, applicationName:
   const serverCpu = (pids: number[]) => {
     const map = new Map<number, number>();
     for (const pid of pids) {
-      const ms = backendCpuMs(pid);
+      const ms = processCpuMs(pid);
       if (ms !== null) map.set(pid, ms);
     }
     return map;

@@ -20,6 +20,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ClusterNode } from "../../e2e/cluster/nodes.js";
 import { mutationMessage } from "../transport/app.js";
 import { Child } from "../transport/child.js";
+import { processCpuMs } from "./cpu.js";
 
 export interface FanOutByNodes {
   nodes: number;
@@ -30,6 +31,12 @@ export interface FanOutByNodes {
   floorFirst: number;
   /** Median per node of its last subscriber's update, ms (walkin). */
   walkinLastByNode: number[];
+  /**
+   * CPU per mutation of the serving processes, ms, over the recorded trials: the busiest one's
+   * and all of them together (null where unreadable). The busiest one's is what bounds the
+   * fan-out when each node has cores of its own.
+   */
+  cpu: { walkinBusiest: number | null; walkinTotal: number | null; floorBusiest: number; floorTotal: number };
   problems: string[];
 }
 
@@ -90,6 +97,10 @@ export async function fanOutByNodes(nodes: ClusterNode[], databaseUrl: string, n
         180_000,
       );
       await floorTrial();
+      const walkinCpu = () => nodes.slice(0, k).map((node) => (node.process.pid === undefined ? null : processCpuMs(node.process.pid)));
+      const floorCpu = () => Promise.all(floors.slice(0, k).map((floor) => floor.request<number>({ op: "cpu" })));
+      const walkinBefore = walkinCpu();
+      const floorBefore = await floorCpu();
       for (let t = 0; t < trials; t++) {
         if (t % 2 === 0) {
           walkinTrials.push(await walkinTrial());
@@ -99,6 +110,9 @@ export async function fanOutByNodes(nodes: ClusterNode[], databaseUrl: string, n
           walkinTrials.push(await walkinTrial());
         }
       }
+      const walkinUsed = walkinCpu().map((after, i) => (after === null || walkinBefore[i] === null ? null : (after - walkinBefore[i]!) / trials));
+      const floorUsed = (await floorCpu()).map((after, i) => (after - floorBefore[i]!) / trials);
+      const readable = walkinUsed.every((used) => used !== null);
       await subscribers.request({ op: "close", set: walkinSet });
       await subscribers.request({ op: "close", set: floorSet });
       const lost = Math.max(...walkinTrials.map((t) => t.lost), ...floorTrials.map((t) => t.lost));
@@ -110,6 +124,12 @@ export async function fanOutByNodes(nodes: ClusterNode[], databaseUrl: string, n
         walkinFirst: median(walkinTrials.map((t) => t.firstMs)),
         floorFirst: median(floorTrials.map((t) => t.firstMs)),
         walkinLastByNode: Array.from({ length: k }, (_, i) => median(walkinTrials.map((t) => t.lastByUrlMs[i]!))),
+        cpu: {
+          walkinBusiest: readable ? Math.max(...(walkinUsed as number[])) : null,
+          walkinTotal: readable ? (walkinUsed as number[]).reduce((a, b) => a + b, 0) : null,
+          floorBusiest: Math.max(...floorUsed),
+          floorTotal: floorUsed.reduce((a, b) => a + b, 0),
+        },
         problems,
       });
       // Let the nodes notice the closed connections before the next set opens.

@@ -10,7 +10,7 @@
  * the initial text after the second.
  *
  * Requests (see `../transport/child.ts`): start {url, channel} → {port}, payloads {initial,
- * update}, subscribers → count.
+ * update}, subscribers → count, cpu → ms of CPU used so far.
  */
 import type { AddressInfo } from "node:net";
 import pg from "pg";
@@ -60,6 +60,10 @@ serveRequests(async (message) => {
       return null;
     case "subscribers":
       return subscribers.size;
+    case "cpu": {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1000;
+    }
     default:
       throw new Error(`unknown op ${message.op}`);
   }

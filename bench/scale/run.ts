@@ -201,10 +201,19 @@ try {
       notes:
         `${Math.round((fanOutN / r.walkinLast) * 1000).toLocaleString("en-US")} / ${Math.round((fanOutN / r.floorLast) * 1000).toLocaleString("en-US")} updates/s; ` +
         `vs 1 node ${(base.walkinLast / r.walkinLast).toFixed(2)}x / ${(base.floorLast / r.floorLast).toFixed(2)}x; ` +
+        `CPU/mutation busiest node ${r.cpu.walkinBusiest === null ? "?" : ms(r.cpu.walkinBusiest)} / ${ms(r.cpu.floorBusiest)}, ` +
+        `all nodes ${r.cpu.walkinTotal === null ? "?" : ms(r.cpu.walkinTotal)} / ${ms(r.cpu.floorTotal)}; ` +
         `first ${ms(r.walkinFirst)} / ${ms(r.floorFirst)}; last per node ${r.walkinLastByNode.map((t, i) => `${"ABC"[i]} ${ms(t)}`).join(", ")}`,
     }));
     console.log(latencyTable(rows));
     console.log(`(median of ${fanOutTrials} trials; notes: walkin / floor)`);
+    // On this machine k nodes share the same cores; what k machines could deliver is bounded by
+    // the busiest node's CPU per update instead.
+    const capacity = (busiest: number | null) => (busiest === null || busiest === 0 ? "?" : Math.round((fanOutN / busiest) * 1000).toLocaleString("en-US"));
+    console.log(
+      `CPU-bound capacity, ${fanOutN} ÷ busiest node's CPU per mutation (updates/s with a core per node), walkin / floor: ` +
+        results.map((r) => `${r.nodes} node${r.nodes > 1 ? "s" : ""} ${capacity(r.cpu.walkinBusiest)} / ${capacity(r.cpu.floorBusiest)}`).join("; "),
+    );
     const problems = results.flatMap((r) => r.problems);
     if (problems.length > 0) {
       console.log(problems.join("\n"));
