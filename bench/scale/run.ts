@@ -18,17 +18,16 @@
  */
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
-import { compare, type Timing } from "../engine/measure.js";
+import { compare, Recorder, type Timing } from "../engine/measure.js";
 import { table as throughputTable, type Row as ThroughputRow } from "../engine/report.js";
 import { ms, table as latencyTable, type Row as LatencyRow } from "../transport/report.js";
 import { meterCpu } from "./cpu.js";
 import { clockUpdates, floorInserts, walkinInserts } from "./commits.js";
-import { Recorder } from "../engine/measure.js";
 import { createBenchDatabase, type SynchronousCommit } from "./database.js";
 import { fanOutByNodes } from "./fanOut.js";
 import { crossNodeLatency, quantile } from "./latency.js";
-import { crossEngineVisibility, type VisibilityResult } from "./visibility.js";
 import { startCluster, type Cluster } from "./nodes.js";
+import { crossEngineVisibility, type VisibilityResult } from "./visibility.js";
 
 const list = (value: string) => value.split(",").map((item) => item.trim()).filter(Boolean);
 const cases = new Set(list(process.env.SCALE_CASES ?? "commits,latency,fanout"));
@@ -47,8 +46,16 @@ for (const name of cases) {
 for (const mode of syncModes) {
   if (mode !== "on" && mode !== "off") throw new Error(`SCALE_SYNC: unknown synchronous_commit "${mode}" (use on and/or off)`);
 }
-for (const [name, value] of Object.entries({ latencySamples, fanOutN, fanOutTrials })) {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
+const counts = {
+  SCALE_DURATION_MS: timing.durationMs,
+  SCALE_WARMUP_MS: timing.warmupMs,
+  SCALE_ROUNDS: timing.rounds,
+  SCALE_LATENCY_SAMPLES: latencySamples,
+  SCALE_FANOUT_N: fanOutN,
+  SCALE_FANOUT_TRIALS: fanOutTrials,
+};
+for (const [name, value] of Object.entries(counts)) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${process.env[name]}`);
 }
 
 const CLIENTS = 32;
