@@ -2,24 +2,29 @@
  * Where a side's time goes: CPU used by this process (the engine or the raw `pg` client) and
  * by the PostgreSQL backends serving that side, while its measured slices ran. Backends are
  * found by `application_name` in `pg_stat_activity` (the Walk-in storage names its
- * connections "walkin"; the floors "bench_floor") and read from `/proc/<pid>/stat` (this only
- * works with the server on this machine; elsewhere the server figure is left out).
- *
- * `/proc` counts in clock ticks (10 ms), so a slice's server figure is only as good as the
- * number of operations it spans; over a row (thousands of operations) it is fine.
+ * connections "walkin"; the floors "bench_floor") and read from `/proc` (this only works with
+ * the server on this machine; elsewhere the server figure is left out).
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import pg from "pg";
 import type { Recorder, Subject } from "../engine/measure.js";
 
-const TICK_MS = 10;
-
-/** CPU (user + system, all threads) a process on this machine has used so far, ms; null if unreadable. */
+/**
+ * CPU a process on this machine has used so far (all its threads), ms; null if unreadable.
+ * From `/proc/<pid>/task/<tid>/schedstat` (time on a CPU, in ns) rather than `/proc/<pid>/stat`
+ * (10 ms ticks, too coarse for a few mutations).
+ */
 export function processCpuMs(pid: number): number | null {
   try {
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+    return ns / 1e6;
   } catch {
     return null;
   }

@@ -16,6 +16,7 @@
  * processes costs or gains here, and the floor shows the same for the simplest possible
  * server; it does not show what k machines would serve.
  */
+import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ClusterNode } from "../../e2e/cluster/nodes.js";
 import { mutationMessage } from "../transport/app.js";
@@ -33,8 +34,8 @@ export interface FanOutByNodes {
   walkinLastByNode: number[];
   /**
    * CPU per mutation of the serving processes, ms, over the recorded trials: the busiest one's
-   * and all of them together (null where unreadable). The busiest one's is what bounds the
-   * fan-out when each node has cores of its own.
+   * and all of them together (null where unreadable), less each node's idle CPU over the same
+   * wall time. The busiest one's is what bounds the fan-out when each node has cores of its own.
    */
   cpu: { walkinBusiest: number | null; walkinTotal: number | null; floorBusiest: number; floorTotal: number };
   problems: string[];
@@ -49,6 +50,11 @@ interface Trigger {
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+const IDLE_MS = 2_000;
+
+/** Each node's CPU use while idle, ms per ms, as measured by the last `fanOutByNodes`. */
+export let idleCpuPerMs: number[] = [];
 
 export async function fanOutByNodes(nodes: ClusterNode[], databaseUrl: string, n: number, trials: number): Promise<FanOutByNodes[]> {
   const subscribers = Child.start("../scale/subscribers.ts", "subscribers process");
@@ -66,6 +72,15 @@ export async function fanOutByNodes(nodes: ClusterNode[], databaseUrl: string, n
     let doc = 2_000_000;
     let requestId = 0;
     let payloadsSet = false;
+
+    // Nodes use CPU when idle too (the 200 ms commit-log poll, the scheduler): measured here and
+    // subtracted below, so the CPU per mutation is the mutation's.
+    const nodeCpu = () => nodes.map((node) => (node.process.pid === undefined ? null : processCpuMs(node.process.pid)));
+    const idleStart = nodeCpu();
+    const idleFrom = performance.now();
+    await sleep(IDLE_MS);
+    const idleWall = performance.now() - idleFrom;
+    idleCpuPerMs = nodeCpu().map((after, i) => (after === null || idleStart[i] === null ? 0 : (after - idleStart[i]!) / idleWall));
 
     for (let k = 1; k <= nodes.length; k++) {
       const walkinSet = `walkin-${k}`;
@@ -97,10 +112,11 @@ export async function fanOutByNodes(nodes: ClusterNode[], databaseUrl: string, n
         180_000,
       );
       await floorTrial();
-      const walkinCpu = () => nodes.slice(0, k).map((node) => (node.process.pid === undefined ? null : processCpuMs(node.process.pid)));
+      const walkinCpu = () => nodeCpu().slice(0, k);
       const floorCpu = () => Promise.all(floors.slice(0, k).map((floor) => floor.request<number>({ op: "cpu" })));
       const walkinBefore = walkinCpu();
       const floorBefore = await floorCpu();
+      const trialsFrom = performance.now();
       for (let t = 0; t < trials; t++) {
         if (t % 2 === 0) {
           walkinTrials.push(await walkinTrial());
@@ -110,7 +126,10 @@ export async function fanOutByNodes(nodes: ClusterNode[], databaseUrl: string, n
           walkinTrials.push(await walkinTrial());
         }
       }
-      const walkinUsed = walkinCpu().map((after, i) => (after === null || walkinBefore[i] === null ? null : (after - walkinBefore[i]!) / trials));
+      const trialsWall = performance.now() - trialsFrom;
+      const walkinUsed = walkinCpu().map((after, i) =>
+        after === null || walkinBefore[i] === null ? null : Math.max(0, after - walkinBefore[i]! - idleCpuPerMs[i]! * trialsWall) / trials,
+      );
       const floorUsed = (await floorCpu()).map((after, i) => (after - floorBefore[i]!) / trials);
       const readable = walkinUsed.every((used) => used !== null);
       await subscribers.request({ op: "close", set: walkinSet });

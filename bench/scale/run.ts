@@ -24,7 +24,7 @@ import { ms, table as latencyTable, type Row as LatencyRow } from "../transport/
 import { meterCpu } from "./cpu.js";
 import { clockUpdates, floorInserts, walkinInserts } from "./commits.js";
 import { createBenchDatabase, type SynchronousCommit } from "./database.js";
-import { fanOutByNodes } from "./fanOut.js";
+import { fanOutByNodes, idleCpuPerMs } from "./fanOut.js";
 import { crossNodeLatency, quantile } from "./latency.js";
 import { startCluster, type Cluster } from "./nodes.js";
 import { crossEngineVisibility, type VisibilityResult } from "./visibility.js";
@@ -217,6 +217,10 @@ try {
     // On this machine k nodes share the same cores; what k machines could deliver is bounded by
     // the busiest node's CPU per update instead.
     const capacity = (busiest: number | null) => (busiest === null || busiest === 0 ? "?" : Math.round((fanOutN / busiest) * 1000).toLocaleString("en-US"));
+    console.log(
+      `node CPU per mutation excludes each node's idle use (poll, scheduler), measured for 2 s before: ` +
+        idleCpuPerMs.map((rate, i) => `${"ABC"[i]} ${(rate * 1000).toFixed(0)} ms/s`).join(", "),
+    );
     console.log(
       `CPU-bound capacity, ${fanOutN} ÷ busiest node's CPU per mutation (updates/s with a core per node), walkin / floor: ` +
         results.map((r) => `${r.nodes} node${r.nodes > 1 ? "s" : ""} ${capacity(r.cpu.walkinBusiest)} / ${capacity(r.cpu.floorBusiest)}`).join("; "),
