@@ -198,12 +198,12 @@ describe("with the key", () => {
 
   it("runs a query as a chosen session, and revoking that session ends it at once", async () => {
     const { json } = await call("users/get", { userId: user.userId });
-    const sessionId = json.sessions[0]._id;
-    const ran = await call("functions/run", { path: "auth:currentSession", as: { kind: "session", sessionId } });
-    expect(ran.json.value).toMatchObject({ sessionId, userId: user.userId });
-    expect((await call("sessions/revoke", { sessionId })).json).toEqual({ revoked: true });
+    const authSessionId = json.sessions[0]._id;
+    const ran = await call("functions/run", { path: "auth:currentSession", as: { kind: "session", authSessionId } });
+    expect(ran.json.value).toMatchObject({ authSessionId, userId: user.userId });
+    expect((await call("sessions/revoke", { authSessionId })).json).toEqual({ revoked: true });
     expect(await engine.runQuery("auth:currentSession", {}, from("10.0.0.1", user.token))).toBeNull();
-    const after = await call("functions/run", { path: "auth:currentSession", as: { kind: "session", sessionId } });
+    const after = await call("functions/run", { path: "auth:currentSession", as: { kind: "session", authSessionId } });
     expect(after.status).toBe(400);
   });
 

@@ -34,9 +34,9 @@ export function listFunctions(engine: Engine): FunctionSummary[] {
     .sort((a, b) => a.path.localeCompare(b.path));
 }
 
-/** Who a dashboard run acts as: `{ kind: "nobody" }`, `{ kind: "user", userId }` or `{ kind: "session", sessionId }`. */
+/** Who a dashboard run acts as: `{ kind: "nobody" }`, `{ kind: "user", userId }` or `{ kind: "session", authSessionId }`. */
 export async function callerFor(engine: Engine, as: unknown): Promise<Caller> {
-  const { kind, userId, sessionId } = (as ?? { kind: "nobody" }) as { kind?: unknown; userId?: unknown; sessionId?: unknown };
+  const { kind, userId, authSessionId } = (as ?? { kind: "nobody" }) as { kind?: unknown; userId?: unknown; authSessionId?: unknown };
   if (kind === "nobody" || kind === undefined) return { identity: null, kind: "dashboard" };
   if (kind === "user") {
     if (typeof userId !== "string") throw badRequest('"as.userId" must be the _id of a user.');
@@ -46,12 +46,12 @@ export async function callerFor(engine: Engine, as: unknown): Promise<Caller> {
     return { identity, kind: "dashboard" };
   }
   if (kind === "session") {
-    if (typeof sessionId !== "string") throw badRequest('"as.sessionId" must be the _id of an auth session (a row of authSessions).');
-    const table = tableOfId(engine, sessionId);
-    if (table.name !== "authSessions") throw badRequest(`"${sessionId}" is a document of "${table.name}", not of authSessions.`);
-    const session = (await engine.read((txn) => txn.get(sessionId))) as AuthSessionDoc | null;
-    if (!session) throw notFound(`No auth session ${sessionId}: it was revoked or cleaned up.`);
-    if (session.expiresAt <= Date.now()) throw badRequest(`Auth session ${sessionId} has ended (signed out, revoked or expired); choose a live one.`);
+    if (typeof authSessionId !== "string") throw badRequest('"as.authSessionId" must be the _id of an auth session (a row of authSessions).');
+    const table = tableOfId(engine, authSessionId);
+    if (table.name !== "authSessions") throw badRequest(`"${authSessionId}" is a document of "${table.name}", not of authSessions.`);
+    const session = (await engine.read((txn) => txn.get(authSessionId))) as AuthSessionDoc | null;
+    if (!session) throw notFound(`No auth session ${authSessionId}: it was revoked or cleaned up.`);
+    if (session.expiresAt <= Date.now()) throw badRequest(`Auth session ${authSessionId} has ended (signed out, revoked or expired); choose a live one.`);
     return { identity: identityOf(session), kind: "dashboard" };
   }
   throw badRequest('"as.kind" must be "nobody", "user" or "session".');

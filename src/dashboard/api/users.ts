@@ -194,13 +194,13 @@ export async function getUser(engine: Engine, body: Record<string, unknown>) {
  * transaction; its live queries re-run signed out at once and its token stops working.
  */
 export async function revokeSession(engines: EngineSwitch, body: Record<string, unknown>) {
-  const sessionId = stringField(body, "sessionId");
+  const authSessionId = stringField(body, "authSessionId");
   return engines.mutate(async (engine) => {
     authTable(engine, "authSessions");
-    if (!engine.catalog.isIdOfTable("authSessions", sessionId)) throw badRequest(`"${sessionId}" is not the _id of an auth session.`);
+    if (!engine.catalog.isIdOfTable("authSessions", authSessionId)) throw badRequest(`"${authSessionId}" is not the _id of an auth session.`);
     return engine.runSystemMutation(async (txn) => {
-      const session = (await txn.get(sessionId)) as AuthSessionDoc | null;
-      if (!session) throw notFound(`No auth session ${sessionId}: it was already revoked or cleaned up.`);
+      const session = (await txn.get(authSessionId)) as AuthSessionDoc | null;
+      if (!session) throw notFound(`No auth session ${authSessionId}: it was already revoked or cleaned up.`);
       if (session.expiresAt <= txn.now) return { revoked: false };
       await endAuthSession(createDatabaseWriter(txn, engine.catalog) as never, session, txn.now);
       return { revoked: true };

@@ -67,7 +67,7 @@ export function FunctionsScreen() {
 
 function runAsFrom(params: URLSearchParams): RunAs {
   const session = params.get("asSession");
-  if (session) return { kind: "session", sessionId: session };
+  if (session) return { kind: "session", authSessionId: session };
   const user = params.get("asUser");
   if (user) return { kind: "user", userId: user };
   return { kind: "nobody" };

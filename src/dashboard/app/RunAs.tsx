@@ -2,10 +2,10 @@
 import { useState } from "react";
 import { useAdminData } from "./ui.js";
 
-export type RunAs = { kind: "nobody" } | { kind: "user"; userId: string } | { kind: "session"; sessionId: string };
+export type RunAs = { kind: "nobody" } | { kind: "user"; userId: string } | { kind: "session"; authSessionId: string };
 
 export function RunAsPicker({ value, onChange, initialUser }: { value: RunAs; onChange: (value: RunAs) => void; initialUser: string }) {
-  const id = value.kind === "user" ? value.userId : value.kind === "session" ? value.sessionId : "";
+  const id = value.kind === "user" ? value.userId : value.kind === "session" ? value.authSessionId : "";
   const [pickedUser, setPickedUser] = useState(initialUser);
   return (
     <fieldset className="run-as">
@@ -17,7 +17,7 @@ export function RunAsPicker({ value, onChange, initialUser }: { value: RunAs; on
               type="radio"
               name="run-as"
               checked={value.kind === kind}
-              onChange={() => onChange(kind === "nobody" ? { kind } : kind === "user" ? { kind, userId: "" } : { kind, sessionId: "" })}
+              onChange={() => onChange(kind === "nobody" ? { kind } : kind === "user" ? { kind, userId: "" } : { kind, authSessionId: "" })}
             />
             {kind === "nobody" ? "Nobody" : kind === "user" ? "A user" : "A session"}
           </label>
@@ -29,7 +29,7 @@ export function RunAsPicker({ value, onChange, initialUser }: { value: RunAs; on
             value={value.kind === "user" ? value.userId : pickedUser}
             onPick={(userId) => (value.kind === "user" ? onChange({ kind: "user", userId }) : setPickedUser(userId))}
           />
-          {value.kind === "session" && pickedUser && <SessionPicker userId={pickedUser} value={value.sessionId} onPick={(sessionId) => onChange({ kind: "session", sessionId })} />}
+          {value.kind === "session" && pickedUser && <SessionPicker userId={pickedUser} value={value.authSessionId} onPick={(authSessionId) => onChange({ kind: "session", authSessionId })} />}
         </div>
       )}
       {value.kind !== "nobody" && (
@@ -39,7 +39,7 @@ export function RunAsPicker({ value, onChange, initialUser }: { value: RunAs; on
             className="mono"
             value={id}
             placeholder={value.kind === "user" ? "pick above, or paste a user's _id" : "pick above, or paste an auth session's _id"}
-            onChange={(e) => onChange(value.kind === "user" ? { kind: "user", userId: e.target.value } : { kind: "session", sessionId: e.target.value })}
+            onChange={(e) => onChange(value.kind === "user" ? { kind: "user", userId: e.target.value } : { kind: "session", authSessionId: e.target.value })}
           />
         </label>
       )}
@@ -74,7 +74,7 @@ function UserPicker({ value, onPick }: { value: string; onPick: (userId: string)
   );
 }
 
-function SessionPicker({ userId, value, onPick }: { userId: string; value: string; onPick: (sessionId: string) => void }) {
+function SessionPicker({ userId, value, onPick }: { userId: string; value: string; onPick: (authSessionId: string) => void }) {
   const { data } = useAdminData<{ sessions: Array<{ _id: string; provider: string; live: boolean; lastUsedAt: number; userAgent: string | null }> }>("users/get", { userId }, ["authSessions"]);
   const live = data?.sessions.filter((s) => s.live) ?? [];
   if (!data) return null;

@@ -19,11 +19,11 @@ export function UserDetail({ userId }: { userId: string }) {
   if (error) return <div className="card"><ErrorText error={error} /></div>;
   if (!data) return <div className="card placeholder" aria-busy="true" />;
   const name = (data.user.doc.name as string | undefined) ?? "(no name)";
-  async function revoke(sessionId: string) {
-    setRevoking(sessionId);
+  async function revoke(authSessionId: string) {
+    setRevoking(authSessionId);
     setRevokeError(null);
     try {
-      await admin("sessions/revoke", { sessionId });
+      await admin("sessions/revoke", { authSessionId });
     } catch (caught) {
       setRevokeError(caught);
     } finally {
