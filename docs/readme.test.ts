@@ -11,7 +11,7 @@
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -28,7 +28,7 @@ interface ReadmeFile {
 }
 
 /** The README's ts/tsx blocks as app files; a block without `file=` or a path used twice is an error. */
-export function readmeFiles(markdown: string): ReadmeFile[] {
+function readmeFiles(markdown: string): ReadmeFile[] {
   const files: ReadmeFile[] = [];
   for (const match of markdown.matchAll(/^```(ts|tsx)\b([^\n]*)\n([\s\S]*?)^```/gm)) {
     const line = markdown.slice(0, match.index).split("\n").length + 1;
@@ -87,6 +87,13 @@ process.exit(0);
 `;
 
 describe("README", () => {
+  it("says which block lacks its file path, and refuses a path shown twice", () => {
+    const block = (info: string) => "```" + info + "\nexport {};\n```\n";
+    expect(() => readmeFiles("# x\n\n" + block("ts"))).toThrow("README.md:3: a ```ts block needs its file path");
+    expect(() => readmeFiles(block("ts file=a.ts") + block("tsx file=a.ts"))).toThrow("a.ts is shown twice");
+    expect(readmeFiles(block("ts file=functions/a.ts") + block("sh"))).toEqual([{ path: "functions/a.ts", code: "export {};\n", line: 2 }]);
+  });
+
   it("its files type-check with walkin init's tsconfig and run", async () => {
     const files = readmeFiles(readFileSync(join(root, "README.md"), "utf8"));
     expect(files.map((f) => f.path)).toEqual(expect.arrayContaining(["functions/schema.ts", "functions/messages.ts", "functions/auth.ts"]));
