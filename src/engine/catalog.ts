@@ -11,6 +11,7 @@ import type { Validator } from "../values/index.js";
 import type { SchemaDefinition, TableDefinition } from "../server/schema.js";
 import type { Storage } from "../storage/types.js";
 import { tableNumberOfId } from "./ids.js";
+import { providedTableHint } from "./tableHints.js";
 
 export interface IndexInfo {
   /** Storage-level ID, stable across restarts: `${table}.${index}`. */
@@ -120,7 +121,7 @@ export class Catalog {
     const known = [...this.byName.values()].filter((t) => !t.system).map((t) => t.name);
     throw walkinError(
       "MISUSE",
-      `Unknown table "${name}". Declare it in functions/schema.ts with defineTable, or fix the name ` +
+      `Unknown table "${name}". ${providedTableHint(name) ?? "Declare it in functions/schema.ts with defineTable, or fix the name"} ` +
         `(known tables: ${known.join(", ") || "none"}).`,
     );
   }
