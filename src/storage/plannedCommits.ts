@@ -30,3 +30,17 @@ export function checkPlannedCommits(commits: readonly Commit[], latest: Timestam
     previous = commit.ts;
   }
 }
+
+/** The error for a commit that writes one document or index entry twice (a key clash in storage). */
+export function repeatedWriteError(storageName: string, cause: unknown): Error {
+  return new Error(
+    `Walk-in storage ${storageName}: a commit writes the same document or index entry twice; ` +
+      `a commit may write each at most once. Nothing was written.`,
+    { cause },
+  );
+}
+
+/** Checks `commitsSince`'s limit the same way in every storage. */
+export function checkLogLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`commitsSince: limit must be a positive integer, got ${limit}.`);
+}

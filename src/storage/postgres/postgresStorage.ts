@@ -49,12 +49,13 @@ import type {
   Timestamp,
 } from "../types.js";
 import { CommitOutcomeUnknownError } from "../types.js";
-import { checkPlannedCommits } from "../plannedCommits.js";
+import { checkLogLimit, checkPlannedCommits, repeatedWriteError } from "../plannedCommits.js";
 import { redactUrl } from "../url.js";
 import { clientConfig, describeConnectError, parsePostgresUrl } from "./connect.js";
 import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
 import { SnapshotFloors } from "./snapshotFloors.js";
-import { scanSql, sqlBounds, toBuffer, toBytes } from "./scan.js";
+import { scanSql, toBytes } from "./scan.js";
+import { sqlBounds, toBuffer } from "../sqlBounds.js";
 import { checkSchemaName, commitChannel, migrate, quoteIdentifier } from "./schema.js";
 import { CommitWatcher } from "./watch.js";
 
@@ -340,17 +341,13 @@ export class PostgresStorage implements Storage {
       );
     }
     if (code === "23505") {
-      return new Error(
-        `Walk-in storage ${this.name}: a commit writes the same document or index entry twice; ` +
-          `a commit may write each at most once. Nothing was written.`,
-        { cause: error },
-      );
+      return repeatedWriteError(this.name, error);
     }
     return error;
   }
 
   async commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`commitsSince: limit must be a positive integer, got ${limit}.`);
+    checkLogLimit(limit);
     // One statement, so the clock and the log rows come from the same snapshot.
     const rows = (await this.query<ClockRow & { ts: number | null; id: string | null; log: Buffer | null }>("selectLogSince", [since, limit])).rows;
     const clock = rows[0]!;

@@ -17,7 +17,6 @@
  *
  * `postgres.test.ts` checks with EXPLAIN that every shape uses the indexes (no Seq Scan, no Sort).
  */
-import type { KeyRange } from "../types.js";
 
 /** The scan statement for one order, with or without an upper bound. `s` is the quoted schema. */
 export function scanSql(s: string, order: "asc" | "desc", upperBounded: boolean): string {
@@ -40,30 +39,6 @@ export function scanSql(s: string, order: "asc" | "desc", upperBounded: boolean)
     WHERE live.doc_id IS NOT NULL AND doc.body IS NOT NULL
     ORDER BY live.key ${direction}
     LIMIT $4`;
-}
-
-/**
- * Turns any range into `key >= lower [AND key < upper]`. In memcmp order the smallest key
- * greater than k is k followed by a 0x00 byte, so "> k" is ">= k+00" and "<= k" is "< k+00".
- * An unbounded lower end is the empty key, the smallest of all.
- */
-export function sqlBounds(range: KeyRange): { lower: Buffer; upper: Buffer | undefined } {
-  const { lower, upper } = range;
-  return {
-    lower: lower === undefined ? Buffer.alloc(0) : lower.inclusive ? toBuffer(lower.key) : successor(lower.key),
-    upper: upper === undefined ? undefined : upper.inclusive ? successor(upper.key) : toBuffer(upper.key),
-  };
-}
-
-function successor(key: Uint8Array): Buffer {
-  const next = Buffer.alloc(key.byteLength + 1);
-  next.set(key);
-  return next;
-}
-
-/** A Buffer over the same bytes (no copy): node-postgres sends Buffers as bytea. */
-export function toBuffer(key: Uint8Array): Buffer {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength);
 }
 
 /** A plain Uint8Array over a Buffer's bytes, so callers never see Buffer's different semantics. */

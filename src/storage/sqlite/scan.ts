@@ -22,7 +22,8 @@
  * `sqlite.test.ts` checks the query plans (primary-key searches only, no sorting).
  */
 import type Database from "better-sqlite3";
-import type { IndexEntry, KeyRange, ScanRequest } from "../types.js";
+import type { IndexEntry, ScanRequest } from "../types.js";
+import { sqlBounds } from "../sqlBounds.js";
 
 /** key, id, ts, table_name, body: rows come as arrays (`raw()`), about 25% faster than objects. */
 type ScanRow = [key: Buffer, id: string, ts: number, table: string, body: string];
@@ -92,27 +93,3 @@ export class Scanner {
   }
 }
 
-/**
- * Turns any range into `key >= lower [AND key < upper]`, so four statements cover every case.
- * In memcmp order the smallest key greater than k is k followed by a 0x00 byte, so
- * "> k" is ">= k+00" and "<= k" is "< k+00". An unbounded lower end is the empty key, the
- * smallest of all.
- */
-function sqlBounds(range: KeyRange): { lower: Buffer; upper: Buffer | undefined } {
-  const { lower, upper } = range;
-  return {
-    lower: lower === undefined ? Buffer.alloc(0) : lower.inclusive ? toBuffer(lower.key) : successor(lower.key),
-    upper: upper === undefined ? undefined : upper.inclusive ? successor(upper.key) : toBuffer(upper.key),
-  };
-}
-
-function successor(key: Uint8Array): Buffer {
-  const next = Buffer.alloc(key.byteLength + 1);
-  next.set(key);
-  return next;
-}
-
-/** A Buffer over the same bytes (no copy): better-sqlite3 binds Buffers as BLOBs. */
-export function toBuffer(key: Uint8Array): Buffer {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-}

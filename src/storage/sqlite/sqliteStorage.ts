@@ -24,9 +24,10 @@ import type {
   Storage,
   Timestamp,
 } from "../types.js";
-import { checkPlannedCommits } from "../plannedCommits.js";
+import { checkLogLimit, checkPlannedCommits, repeatedWriteError } from "../plannedCommits.js";
 import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
-import { Scanner, toBuffer } from "./scan.js";
+import { Scanner } from "./scan.js";
+import { toBuffer } from "../sqlBounds.js";
 import { openDatabase, type SqliteSynchronous } from "./schema.js";
 
 export interface SqliteStorageOptions {
@@ -147,18 +148,14 @@ export class SqliteStorage implements Storage {
       return this.commitTransaction.immediate(since, plan);
     } catch (error) {
       if (isPrimaryKeyViolation(error)) {
-        throw new Error(
-          `Walk-in storage ${this.name}: a commit writes the same document or index entry twice; ` +
-            `a commit may write each at most once. Nothing was written.`,
-          { cause: error },
-        );
+        throw repeatedWriteError(this.name, error);
       }
       throw error;
     }
   }
 
   async commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`commitsSince: limit must be a positive integer, got ${limit}.`);
+    checkLogLimit(limit);
     // One read transaction, so the clock and the log rows come from the same snapshot.
     return this.db.transaction(() => this.readLog(since, limit))();
   }
