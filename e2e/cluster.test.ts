@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { WalkinClient } from "../src/browser/index.js";
-import { anyApi } from "../src/server/index.js";
+import { makeFunctionReference } from "../src/server/index.js";
 import { createTestDatabase } from "../src/storage/postgres/testDatabase.js";
 import { addQueries, isTransition, RawClient } from "../src/transport/fixtures/rawClient.js";
 import { startLoadBalancer } from "../examples/cluster/loadBalancer.mjs";
@@ -16,7 +16,19 @@ import { makeProject, startNode, type ClusterNode } from "./cluster/nodes.js";
 import { startPrivatePostgres } from "./cluster/privatePostgres.js";
 
 const functionsDir = fileURLToPath(new URL("./fixtures/clusterApp/functions", import.meta.url));
-const api = anyApi as any;
+/** The fixture app's functions (its `_generated/api` exists only in the temporary project). */
+const api = {
+  counters: {
+    increment: makeFunctionReference<"mutation", { name: string }, number>("counters:increment"),
+    get: makeFunctionReference<"query", { name: string }, number>("counters:get"),
+  },
+  jobs: {
+    scheduleMany: makeFunctionReference<"mutation", { prefix: string; count: number }, null>("jobs:scheduleMany"),
+    runs: makeFunctionReference<"query", { prefix: string }, Array<{ key: string; node: string }>>("jobs:runs"),
+    tickTimes: makeFunctionReference<"query", Record<string, never>, Array<{ scheduledTime: number; state: string }>>("jobs:tickTimes"),
+    tickCount: makeFunctionReference<"query", Record<string, never>, number>("jobs:tickCount"),
+  },
+};
 
 function client(url: string): WalkinClient {
   return new WalkinClient(url, { webSocketConstructor: WebSocket as never, logger: false, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
