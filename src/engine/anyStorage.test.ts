@@ -192,6 +192,20 @@ describe("a storage that misbehaves gets a clear error and changes nothing", () 
     expect(await engine.runQuery("counters:all", {})).toEqual({ a: 1 });
   });
 
+  it("a commit that timed out before reaching the lock and arrives later writes nothing: the retry is the only write", async () => {
+    const storage = new HookedStorage(await openSqliteStorage({ filename: ":memory:" }));
+    const engine = await engineOn(storage, 100);
+    let late: Promise<unknown> | undefined;
+    storage.hooks.commitBatch = (commit) => {
+      storage.hooks.commitBatch = undefined; // only the first attempt is slow
+      late = new Promise((resolve) => setTimeout(resolve, 300)).then(commit).catch((error: Error) => error.message);
+      return late as never;
+    };
+    await engine.runMutation("counters:increment", { name: "a" });
+    expect(await late).toMatch(/given up after a timeout/);
+    expect(await engine.runQuery("counters:all", {})).toEqual({ a: 1 });
+  });
+
   it("a commit that fails writes nothing and tells no subscriber", async () => {
     const storage = new HookedStorage(await openSqliteStorage({ filename: ":memory:" }));
     const engine = await engineOn(storage);

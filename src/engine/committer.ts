@@ -151,8 +151,13 @@ export class GroupCommitter {
     let plan: Plan | undefined;
     let refusedView: unknown;
     for (let attempt = 0; ; attempt++) {
+      // An attempt given up on (it timed out before its planner ran) may still reach the lock
+      // later: its planner must then decide nothing, or the retry below would apply the batch
+      // a second time. The planner runs synchronously, so this flag cannot race with it.
+      let abandoned = false;
       try {
         await host.storage.commitBatch(host.latest, (view) => {
+          if (abandoned) throw new Error("this commit attempt was given up after a timeout; its batch was retried");
           try {
             plan = this.plan(batch, view);
           } catch (error) {
@@ -165,6 +170,7 @@ export class GroupCommitter {
       } catch (error) {
         // The planner never ran, so storage never held the lock for this batch: nothing was
         // decided or written (a dropped connection, a timeout on the way in). Try again.
+        if (plan === undefined) abandoned = true;
         if (plan === undefined && attempt < UNPLANNED_RETRIES) {
           await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
           continue;
