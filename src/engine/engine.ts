@@ -26,7 +26,7 @@ import type { AnyDataModel } from "../server/dataModel.js";
 import type { Storage, Timestamp } from "../storage/types.js";
 import { Catalog } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
-import { CommitLog, type CommitRecord, type Conflict } from "./commitLog.js";
+import { CommitLog, type CommitRecord } from "./commitLog.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
 import { guardStorage, isStorageFailure } from "./storageGuard.js";
 import { StorageRetry } from "./storageRetry.js";
@@ -36,7 +36,8 @@ import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functi
 import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
-import { RetryLanes } from "./retryLanes.js";
+import { laneOf, RetryLanes } from "./retryLanes.js";
+import { followOtherEngines } from "./otherEngines.js";
 import { incompleteIndexMessage, indexesSkippedBy } from "./mixedCode.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
@@ -197,7 +198,17 @@ export class Engine {
     const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes, { keepDropped: shared });
     const engine = new Engine(storage, catalog, latest, options);
     engine.subscriptions.catchUp();
-    engine.watchOtherEngines(options.storage);
+    const host = {
+      get latest() {
+        return engine.latest;
+      },
+      get closed() {
+        return engine.closed;
+      },
+      refresh: () => engine.committer.refresh(),
+      logError: (message: string, error: unknown) => engine.logError(message, error),
+    };
+    engine.stopWatching = followOtherEngines(options.storage, host, options.pollIntervalMs ?? 200);
     await engine.scheduler.start(options.runScheduler ?? true);
     if (options.runScheduler ?? true) engine.startMaintenance();
     return engine;
@@ -550,43 +561,6 @@ export class Engine {
       .finally(() => (this.pruning = null));
   }
 
-  /**
-   * With a storage other engines share (it can notify of commits), learns of their commits on
-   * every notification and, because notifications can be lost, every `pollIntervalMs` too.
-   * Refreshes never overlap: one that is asked for while another runs is folded into the next.
-   */
-  private watchOtherEngines(raw: Storage): void {
-    if (!raw.watchCommits) return;
-    // One refresh at a time. One asked for while another runs is folded into a single re-run
-    // after it: the running one's read may predate the commit that was just announced.
-    let running = false;
-    let again = false;
-    const refresh = () => {
-      if (this.closed) return;
-      if (running) {
-        again = true;
-        return;
-      }
-      running = true;
-      again = false;
-      void this.committer
-        .refresh()
-        .catch((error) => this.logError("Reading other nodes' commits failed (will retry)", error))
-        .finally(() => {
-          running = false;
-          if (again) refresh();
-        });
-    };
-    // A notification of a commit this engine already knows (its own, mostly) needs no read.
-    const stopWatching = raw.watchCommits((latest) => (latest !== undefined && latest <= this.latest ? undefined : refresh()));
-    const poll = setInterval(refresh, this.options.pollIntervalMs ?? 200);
-    poll.unref?.();
-    this.stopWatching = () => {
-      stopWatching();
-      clearInterval(poll);
-    };
-  }
-
   /** Periodic housekeeping that no request triggers: expiring request-deduplication records. */
   private startMaintenance(): void {
     const run = async () => {
@@ -613,12 +587,6 @@ export class Engine {
     this.closed = true;
     await this.storage.close();
   }
-}
-
-/** The retry lane of a conflict: the key it lost on (a hot counter's own document or range). */
-function laneOf(conflict: Conflict): string {
-  if (conflict.indexId === null) return "(history)";
-  return conflict.key ? `${conflict.indexId}:${Buffer.from(conflict.key).toString("hex")}` : conflict.indexId;
 }
 
 function conflictError(what: string, indexId: string | null, attempts: number): Error {

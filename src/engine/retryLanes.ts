@@ -12,6 +12,14 @@
  * Lanes are per key that conflicted (an index and the key written there): hot spots on
  * different data do not queue behind each other. A lane is forgotten once it is empty.
  */
+import type { Conflict } from "./commitLog.js";
+
+/** The retry lane of a conflict: the key it lost on (a hot counter's own document or range). */
+export function laneOf(conflict: Conflict): string {
+  if (conflict.indexId === null) return "(history)";
+  return conflict.key ? `${conflict.indexId}:${Buffer.from(conflict.key).toString("hex")}` : conflict.indexId;
+}
+
 export class RetryLanes {
   private readonly lanes = new Map<string, { tail: Promise<void>; waiting: number }>();
 
