@@ -80,7 +80,9 @@ describe("three nodes on one PostgreSQL", () => {
   it("keeps counters exact with clients spread over all three nodes", async () => {
     const spread = nodes.map(on);
     const sent = await incrementThroughAll(spread, "hits", 40);
-    for (const c of spread) expect(await c.query(api.counters.get, { name: "hits" })).toBe(sent);
+    // Each node converges on exactly the acknowledged count (a read may briefly miss another
+    // node's latest commit; it never sees more than was acknowledged).
+    for (const c of spread) expect(await eventually(() => c.query(api.counters.get, { name: "hits" }), (v) => v >= sent)).toBe(sent);
   }, 120_000);
 
   it("a write through node A re-runs the live query on node C", async () => {
@@ -134,8 +136,14 @@ describe("three nodes on one PostgreSQL", () => {
       await extra.kill("SIGKILL");
       balancer.setBackends([nodes[0]!, nodes[2]!].map((n) => ({ host: "127.0.0.1", port: n.port })));
       const sent = await load;
-      expect(await behind[0]!.query(api.counters.get, { name: "survivor" })).toBe(sent);
-      expect(await on(nodes[2]!).query(api.counters.get, { name: "survivor" })).toBe(sent);
+      // A client that did not make the last write may read a node that has not learned of it
+      // yet (serializable, not linearizable across clients): wait until the nodes agree, then
+      // the count must be exactly what was acknowledged, and stay so.
+      for (const reader of [behind[0]!, on(nodes[2]!)]) {
+        expect(await eventually(() => reader.query(api.counters.get, { name: "survivor" }), (v) => v >= sent)).toBe(sent);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await on(nodes[0]!).query(api.counters.get, { name: "survivor" })).toBe(sent);
     } finally {
       await balancer.close();
     }
