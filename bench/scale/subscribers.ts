@@ -13,6 +13,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { WebSocket } from "ws";
+import { isUpdate, opened, rawSocketOptions } from "../transport/rawSocket.js";
 import { serveRequests } from "../transport/child.js";
 import { subscriberMessages } from "../transport/app.js";
 
@@ -40,19 +41,8 @@ interface ClientSet {
 }
 
 const sets = new Map<string, ClientSet>();
-const options = { perMessageDeflate: false } as const;
+const options = rawSocketOptions;
 
-function isUpdate(text: string): boolean {
-  const message = JSON.parse(text) as { type?: string; modifications?: Array<{ type: string }> };
-  return message.type === "Transition" && (message.modifications ?? []).some((mod) => mod.type === "QueryUpdated");
-}
-
-function opened(ws: WebSocket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
-}
 
 async function open(name: string, urls: string[], writerUrl: string, n: number): Promise<{ ms: number; initialText: string }> {
   if (sets.has(name)) throw new Error(`set ${name} is already open`);

@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startServer } from "../../src/transport/index.js";
-import { openEngine } from "./app.js";
+import { openEngine, BENCH_LIMITS } from "./app.js";
 import type { Child } from "./child.js";
 import { startBroadcastServer } from "./floor.js";
 
@@ -64,7 +64,7 @@ export function trialsFor(n: number): number {
  */
 export async function fanOut(dir: string, clients: Child, ns: number[], fdRoom: number): Promise<FanOutResult[]> {
   const engine = await openEngine(join(dir, "fanout.sqlite"), "normal");
-  const server = await startServer({ engine, port: 0, host: "127.0.0.1", log: () => {} });
+  const server = await startServer({ engine, port: 0, host: "127.0.0.1", log: () => {}, limits: BENCH_LIMITS });
   const floor = await startBroadcastServer();
   let doc = 1_000_000;
   const results: FanOutResult[] = [];

@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Engine } from "../../src/engine/engine.js";
 import { startServer, type WalkinServer } from "../../src/transport/index.js";
-import { openEngine } from "./app.js";
+import { openEngine, BENCH_LIMITS } from "./app.js";
 import { serveRequests } from "./child.js";
 import { startBroadcastServer, type BroadcastServer } from "./floor.js";
 
@@ -24,7 +24,7 @@ serveRequests(async (message) => {
     case "start": {
       if (message.kind === "walkin") {
         const engine = await openEngine(message.filename as string, "normal");
-        const server = await startServer({ engine, port: 0, host: "127.0.0.1", log: () => {} });
+        const server = await startServer({ engine, port: 0, host: "127.0.0.1", log: () => {}, limits: BENCH_LIMITS });
         walkin = { engine, server };
         return { url: server.wsUrl, writerUrl: server.wsUrl };
       }

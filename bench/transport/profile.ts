@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startServer } from "../../src/transport/index.js";
 import { Recorder } from "../engine/measure.js";
-import { openEngine } from "./app.js";
+import { openEngine, BENCH_LIMITS } from "./app.js";
 import { Child } from "./child.js";
 import { walkinRoundTrip } from "./roundTrip.js";
 
@@ -38,7 +38,7 @@ try {
     const n = Number(first);
     const trials = Number(second);
     const engine = await openEngine(join(dir, "profile.sqlite"), "normal");
-    const server = await startServer({ engine, port: 0, host: "127.0.0.1", log: () => {} });
+    const server = await startServer({ engine, port: 0, host: "127.0.0.1", log: () => {}, limits: BENCH_LIMITS });
     const clients = Child.start("clients.ts", "clients process");
     try {
       await clients.request({ op: "open", set: "s", url: server.wsUrl, writerUrl: server.wsUrl, n }, 120_000);

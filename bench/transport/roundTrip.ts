@@ -18,7 +18,7 @@ import { WalkinClient } from "../../src/browser/index.js";
 import { PROTOCOL_LIMITS, startServer } from "../../src/transport/index.js";
 import { compare, type Measurement, type Subject, type Timing } from "../engine/measure.js";
 import type { Durability } from "../engine/workload.js";
-import { api, docOf, mutationMessage, openEngine, SEED_DOCS } from "./app.js";
+import { api, docOf, mutationMessage, openEngine, SEED_DOCS, BENCH_LIMITS } from "./app.js";
 import { startEchoServer } from "./floor.js";
 
 /**
@@ -65,7 +65,7 @@ export interface RoundTripResult {
 /** The Walk-in side: server, engine and one WalkinClient in this process; checks read-your-writes. */
 export async function walkinRoundTrip(filename: string, mode: Durability, minOps: number, capMs: number): Promise<Subject & { missedWrites(): number }> {
   const engine = await openEngine(filename, mode);
-  const server = await startServer({ engine, port: 0, host: "127.0.0.1", log: () => {} });
+  const server = await startServer({ engine, port: 0, host: "127.0.0.1", log: () => {}, limits: BENCH_LIMITS });
   const client = new WalkinClient(server.url, { webSocketConstructor: WebSocket as unknown as typeof globalThis.WebSocket, logger: false });
   const watch = client.watchQuery(api.latest);
   let stopWatching = () => {};
