@@ -12,6 +12,11 @@ import { startServer } from "../../src/transport/index.js";
 import { Dashboard } from "../../src/dashboard/index.js";
 import { launchBrowser } from "../../e2e/browser.js";
 
+/** What the page script records: the durations of long tasks (PerformanceObserver "longtask"). */
+interface LongTaskLog {
+  longTasks: number[];
+}
+
 const KEY = "bench-admin-key-0123456789abcdefghij";
 const schema = defineSchema({ items: defineTable({ n: v.number(), group: v.string(), note: v.string() }).index("by_group", ["group"]) });
 const modules = {
@@ -28,9 +33,9 @@ for (let i = 0; i < 10_000; i += 1_000) await engine.runMutation("items:addMany"
 const browser = await launchBrowser();
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 await page.addInitScript(() => {
-  (window as any).longTasks = [];
+  (window as unknown as LongTaskLog).longTasks = [];
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) (window as any).longTasks.push(entry.duration);
+    for (const entry of list.getEntries()) (window as unknown as LongTaskLog).longTasks.push(entry.duration);
   }).observe({ type: "longtask", buffered: true });
 });
 
@@ -44,19 +49,19 @@ const load = setInterval(() => {
 await page.goto(`${server.url}/_dashboard#key=${KEY}`);
 await page.evaluate(() => (location.hash = "#/logs"));
 await page.locator("tr.log").first().waitFor({ timeout: 30_000 });
-await page.evaluate(() => ((window as any).longTasks = []));
+await page.evaluate(() => ((window as unknown as LongTaskLog).longTasks = []));
 const seconds = 10;
 await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 const clickStarted = performance.now();
 await page.getByRole("button", { name: "Pause" }).click();
 await page.getByRole("button", { name: /Resume/ }).waitFor();
 const clickMs = performance.now() - clickStarted;
-const logTasks = (await page.evaluate(() => (window as any).longTasks)) as number[];
+const logTasks = (await page.evaluate(() => (window as unknown as LongTaskLog).longTasks));
 const kept = await page.locator("h2 .muted").first().innerText();
 clearInterval(load);
 console.log = realLog;
 
-await page.evaluate(() => ((window as any).longTasks = []));
+await page.evaluate(() => ((window as unknown as LongTaskLog).longTasks = []));
 let started = performance.now();
 await page.evaluate(() => (location.hash = "#/data/items"));
 await page.locator("table.docs tbody tr").nth(24).waitFor();
@@ -66,7 +71,7 @@ const firstId = await page.locator("table.docs tbody tr a.mono").first().innerTe
 await page.getByRole("button", { name: "Older →" }).click();
 await page.waitForFunction((id) => document.querySelector("table.docs tbody tr a.mono")?.textContent !== id, firstId);
 const pageTurnMs = performance.now() - started;
-const dataTasks = (await page.evaluate(() => (window as any).longTasks)) as number[];
+const dataTasks = (await page.evaluate(() => (window as unknown as LongTaskLog).longTasks));
 
 const summary = (tasks: number[]) => `${tasks.length} long tasks, longest ${tasks.length ? Math.max(...tasks).toFixed(0) : 0} ms, total ${tasks.reduce((a, b) => a + b, 0).toFixed(0)} ms`;
 console.log(`Logs at ${(sent / seconds / 1.0).toFixed(0)} runs/s sent over ~${seconds + 2} s (${kept}): ${summary(logTasks)}; Pause click → shown in ${clickMs.toFixed(0)} ms`);

@@ -109,7 +109,7 @@ async function scanFiltered(
   numItems: number,
   cursor: string | null,
 ) {
-  const matches = compileFilter((q) => q.and(...filters.map(({ field, op, value }) => (q as any)[op](q.field(field), value))));
+  const matches = compileFilter((q) => q.and(...filters.map(({ field, op, value }) => q[op](q.field(field), value))));
   const page: Doc[] = [];
   let scanned = 0;
   let next = cursor;
