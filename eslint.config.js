@@ -6,7 +6,7 @@ import stylistic from "@stylistic/eslint-plugin";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/dist/", "**/node_modules/", "**/_generated/", "e2e/artifacts/", "**/.walkin/"] },
+  { ignores: ["**/dist/", "**/node_modules/", "**/_generated/", "e2e/artifacts/", "**/.walkin/", ".exp/"] },
   ...tseslint.configs.recommended,
   {
     plugins: { "@stylistic": stylistic },

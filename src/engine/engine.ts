@@ -36,6 +36,8 @@ import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functi
 import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
+import { ReadCache } from "./readCache.js";
+import { tableNumberOfId } from "./ids.js";
 import { laneOf, RetryLanes } from "./retryLanes.js";
 import { followOtherEngines } from "./otherEngines.js";
 import { incompleteIndexMessage, indexesSkippedBy } from "./mixedCode.js";
@@ -112,6 +114,11 @@ export interface EngineOptions {
    * for their commits even without a notification. Default 200 ms.
    */
   pollIntervalMs?: number;
+  /**
+   * Bytes of storage answers kept to serve repeated reads without a storage call (see
+   * readCache.ts). Default 64 MiB; 0 turns the cache off.
+   */
+  readCacheBytes?: number;
 }
 
 export type QueryOutcome = { ok: true; value: Value } | { ok: false; error: Error };
@@ -144,6 +151,8 @@ export class Engine {
   private readonly committer: GroupCommitter;
   private readonly snapshots = new ActiveSnapshots();
   private readonly retryLanes = new RetryLanes();
+  /** What transactions read through: storage, with repeated answers served from memory. */
+  readonly reads: ReadCache;
   /** Paces calls that storage failed with nothing written (see StorageRetry). */
   readonly storageRetry: StorageRetry;
   private readonly creationClock = new CreationClock();
@@ -180,8 +189,21 @@ export class Engine {
         engine.latest = ts;
       },
       committed: (record, tables, own) => this.onCommitted(record, tables, own),
-      lostTrack: () => this.subscriptions.invalidateAll(),
+      lostTrack: () => {
+        this.reads.clear();
+        this.subscriptions.invalidateAll();
+      },
     });
+    this.reads = new ReadCache(storage, {
+      get latest() {
+        return engine.latest;
+      },
+      byIdIndexOf: (id) => {
+        const number = tableNumberOfId(id);
+        const table = number === null ? undefined : catalog.tableOfNumber(number);
+        return table?.indexes.get("by_id")?.id ?? null;
+      },
+    }, options.readCacheBytes);
     this.subscriptions = new Subscriptions(this);
     const hooks = findEngineHooks(options.modules);
     this.authenticate = options.authenticate ?? hooks.authenticate;
@@ -285,7 +307,7 @@ export class Engine {
   private async queryAt(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
     const release = this.snapshots.pin(readTs);
     const now = Date.now();
-    const txn = new Transaction(this.storage, this.catalog, readTs, now, this.creationClock);
+    const txn = new Transaction(this.reads, this.catalog, readTs, now, this.creationClock);
     const auth = this.authFor(txn, caller);
     this.stats.queryRuns += 1;
     try {
@@ -401,7 +423,7 @@ export class Engine {
     hooks: MutationHooks,
   ): Promise<{ value: Value; txn: Transaction }> {
     const now = Date.now();
-    const txn = new Transaction(this.storage, this.catalog, readTs, now, this.creationClock);
+    const txn = new Transaction(this.reads, this.catalog, readTs, now, this.creationClock);
     const auth = this.authFor(txn, caller);
     const ctx = {
       db: createDatabaseWriter(txn, this.catalog),
@@ -424,7 +446,7 @@ export class Engine {
   /** Runs engine-internal work in a mutation transaction (scheduler bookkeeping, index builds). */
   async runSystemMutation<T>(work: (txn: Transaction, ctx: SchedulerCtx) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const txn = new Transaction(this.storage, this.catalog, this.latest, Date.now(), this.creationClock);
+      const txn = new Transaction(this.reads, this.catalog, this.latest, Date.now(), this.creationClock);
       const release = this.snapshots.pin(txn.readTs); // until the commit is decided, as in executeMutation
       let committed: CommitResult;
       let result: T;
@@ -443,7 +465,7 @@ export class Engine {
 
   /** Reads at the latest snapshot with system access (scheduler, tests). */
   async read<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
-    const txn = new Transaction(this.storage, this.catalog, this.latest, Date.now());
+    const txn = new Transaction(this.reads, this.catalog, this.latest, Date.now());
     const release = this.snapshots.pin(txn.readTs);
     try {
       return await work(txn);
@@ -460,6 +482,9 @@ export class Engine {
 
   /** After every durable commit, this engine's or one learned from storage, in timestamp order. */
   private onCommitted(record: CommitRecord, tables: Set<string>, own: boolean): void {
+    // First, before anything can read at the new timestamp: answers cached for the indexes
+    // this commit touched are no longer the newest (readCache.ts, rule 1).
+    this.reads.invalidate(record.writes.keys());
     if (own) this.stats.commits += 1;
     else this.checkOtherNodesCode(record, tables);
     for (const listener of this.commitListeners) listener(record, tables);

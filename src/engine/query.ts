@@ -75,16 +75,11 @@ export class QueryImpl implements AsyncIterable<Doc> {
     return this.read(Infinity);
   }
 
-  /** Up to `limit` matching documents, straight off the transaction's scan (one generator deep). */
-  private async read(limit: number): Promise<Doc[]> {
+  /** Up to `limit` matching documents (no generator: see `Transaction.take`). */
+  private read(limit: number): Promise<Doc[]> {
     const { index, range, order, filters } = this.state;
-    const docs: Doc[] = [];
-    for await (const { doc } of this.txn.scan(index, range, order)) {
-      if (filters.length > 0 && !filters.every((test) => test(doc))) continue;
-      docs.push(doc);
-      if (docs.length >= limit) break;
-    }
-    return docs;
+    const accept = filters.length === 0 ? undefined : (doc: Doc) => filters.every((test) => test(doc));
+    return this.txn.take(index, range, order, limit, accept);
   }
 
   async take(n: number): Promise<Doc[]> {

@@ -10,7 +10,8 @@
 import { walkinError, validateResult, checkValue, normalizeValue } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import { compareBytes } from "../values/indexKey.js";
-import type { DocumentWrite, IndexWrite, KeyRange, Storage, Timestamp } from "../storage/types.js";
+import type { DocumentWrite, IndexWrite, KeyRange, Timestamp } from "../storage/types.js";
+import type { SnapshotReads } from "./readCache.js";
 import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
 import { decodeDocument, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
 import { newDocumentId, tableNumberOfId } from "./ids.js";
@@ -67,7 +68,7 @@ export class Transaction {
   private bytesWritten = 0;
 
   constructor(
-    readonly storage: Storage,
+    readonly storage: SnapshotReads,
     readonly catalog: Catalog,
     readonly readTs: Timestamp,
     /** Fixed "now" of this transaction (ms). */
@@ -108,54 +109,69 @@ export class Transaction {
    * early (a write past that point cannot change what the caller saw), the whole range if not.
    */
   async *scan(index: IndexInfo, range: KeyRange, order: "asc" | "desc"): AsyncGenerator<{ key: Uint8Array; doc: Doc }> {
-    if (this.catalog.isIncomplete(index.id)) throw walkinError("INTERNAL", incompleteIndexMessage(index.id));
-    const pendingByKey = this.pendingIndex.get(index.id);
-    const pending = pendingByKey
-      ? [...pendingByKey.values()]
-          .filter((entry) => entry.doc !== null && rangeContains(range, entry.key))
-          .sort((a, b) => (order === "asc" ? 1 : -1) * compareBytes(a.key, b.key))
-      : [];
-    const before = (a: Uint8Array, b: Uint8Array) => (order === "asc" ? compareBytes(a, b) < 0 : compareBytes(a, b) > 0);
-    let p = 0;
+    const cursor = new RangeCursor(this, index, range, order, this.pendingIndex.get(index.id));
     let lastKey: Uint8Array | null = null;
     let exhausted = false;
-    let remaining: KeyRange = range;
-    let batchSize = 16;
     try {
-      for (;;) {
-        const batch = await this.storage.scan({ indexId: index.id, range: remaining, order, readTs: this.readTs, limit: batchSize });
+      for (let batch = await cursor.next(16); batch !== null; batch = await cursor.next()) {
         for (const entry of batch) {
-          while (p < pending.length && before(pending[p]!.key, entry.key)) {
-            const next = pending[p++]!;
-            lastKey = next.key;
-            yield { key: next.key, doc: next.doc! };
-          }
-          if (pendingByKey?.has(hex(entry.key))) continue; // superseded by our own write
-          this.countRead(entry.doc.body.length);
           lastKey = entry.key;
-          yield { key: entry.key, doc: decodeDocument(entry.doc.body) };
+          yield { key: entry.key, doc: this.docOf(entry) };
         }
-        if (batch.length < batchSize) break;
-        const last = batch[batch.length - 1]!.key;
-        remaining = order === "asc" ? { ...remaining, lower: { key: last, inclusive: false } } : { ...remaining, upper: { key: last, inclusive: false } };
-        batchSize = Math.min(batchSize * 4, 1024);
-      }
-      while (p < pending.length) {
-        const next = pending[p++]!;
-        lastKey = next.key;
-        yield { key: next.key, doc: next.doc! };
       }
       exhausted = true;
     } finally {
-      if (exhausted || lastKey === null) {
-        // Read to the end (or stopped before seeing anything): the caller depends on the whole range.
-        this.readSet.add(index.id, range);
-      } else if (order === "asc") {
-        this.readSet.add(index.id, { lower: range.lower, upper: { key: lastKey, inclusive: true } });
-      } else {
-        this.readSet.add(index.id, { lower: { key: lastKey, inclusive: true }, upper: range.upper });
-      }
+      this.recordRange(index, range, order, exhausted ? null : lastKey);
     }
+  }
+
+  /**
+   * Up to `limit` documents of an index range that pass `accept`, in key order, our pending
+   * writes merged in: `scan` without a generator per call and per document, for the common
+   * `take`/`first`/`unique`/`collect`. Records the same read range `scan` would.
+   */
+  async take(index: IndexInfo, range: KeyRange, order: "asc" | "desc", limit: number, accept?: (doc: Doc) => boolean): Promise<Doc[]> {
+    const cursor = new RangeCursor(this, index, range, order, this.pendingIndex.get(index.id));
+    const docs: Doc[] = [];
+    let lastKey: Uint8Array | null = null;
+    try {
+      // Without a filter every entry counts, so the first storage read asks for exactly enough.
+      for (let batch = await cursor.next(accept ? 16 : Math.min(limit, 1024)); batch !== null; batch = await cursor.next()) {
+        for (const entry of batch) {
+          lastKey = entry.key;
+          const doc = this.docOf(entry);
+          if (accept && !accept(doc)) continue;
+          docs.push(doc);
+          if (docs.length >= limit) return docs;
+        }
+      }
+      lastKey = null; // read to the end
+      return docs;
+    } finally {
+      this.recordRange(index, range, order, lastKey);
+    }
+  }
+
+  /** Adds a range read to the read set: the whole range, or up to `lastKey` if the reader stopped there. */
+  private recordRange(index: IndexInfo, range: KeyRange, order: "asc" | "desc", lastKey: Uint8Array | null): void {
+    if (lastKey === null) {
+      // Read to the end (or stopped before seeing anything): the caller depends on the whole range.
+      this.readSet.add(index.id, range);
+    } else if (order === "asc") {
+      this.readSet.add(index.id, { lower: range.lower, upper: { key: lastKey, inclusive: true } });
+    } else {
+      this.readSet.add(index.id, { lower: { key: lastKey, inclusive: true }, upper: range.upper });
+    }
+  }
+
+  /**
+   * The document of a scanned entry: our pending write as is, or a stored one decoded and
+   * counted against the read limits (only when the reader gets to it).
+   */
+  private docOf(entry: CursorEntry): Doc {
+    if (entry.doc !== null) return entry.doc;
+    this.countRead(entry.body!.length);
+    return decodeDocument(entry.body!);
   }
 
   async insert(table: TableInfo, value: Record<string, Value | undefined>): Promise<string> {
@@ -318,6 +334,75 @@ export class Transaction {
     if (this.bytesRead > LIMITS.maxBytesRead) {
       throw walkinError("LIMIT_EXCEEDED", `A function may read at most ${LIMITS.maxBytesRead} bytes of documents. Use paginate().`);
     }
+  }
+}
+
+/** An entry of a range: a pending write's document, or a stored body not yet decoded. */
+type CursorEntry = { key: Uint8Array; doc: Doc; body: null } | { key: Uint8Array; doc: null; body: string };
+
+/**
+ * An index range read in batches from storage, with the transaction's pending writes merged in
+ * at their keys. Storage batches start at the size the reader asks for and grow 4x per batch up
+ * to 1,024, so a point lookup reads one row and a long scan few round trips.
+ */
+class RangeCursor {
+  private readonly pending: PendingEntry[];
+  private p = 0;
+  private remaining: KeyRange;
+  private batchSize = 16;
+  private done = false;
+
+  constructor(
+    private readonly txn: Transaction,
+    private readonly index: IndexInfo,
+    range: KeyRange,
+    private readonly order: "asc" | "desc",
+    private readonly pendingByKey: Map<string, PendingEntry> | undefined,
+  ) {
+    if (txn.catalog.isIncomplete(index.id)) throw walkinError("INTERNAL", incompleteIndexMessage(index.id));
+    this.remaining = range;
+    this.pending = pendingByKey
+      ? [...pendingByKey.values()]
+          .filter((entry) => entry.doc !== null && rangeContains(range, entry.key))
+          .sort((a, b) => (order === "asc" ? 1 : -1) * compareBytes(a.key, b.key))
+      : [];
+  }
+
+  /** The next entries in order (possibly none), or `null` once the range is exhausted. */
+  async next(batchSize?: number): Promise<CursorEntry[] | null> {
+    if (this.done) {
+      if (this.p >= this.pending.length) return null;
+      const rest = this.pending.slice(this.p).map((entry): CursorEntry => ({ key: entry.key, doc: entry.doc!, body: null }));
+      this.p = this.pending.length;
+      return rest;
+    }
+    if (batchSize !== undefined) this.batchSize = batchSize;
+    const size = this.batchSize;
+    const { txn, order } = this;
+    const batch = await txn.storage.scan({ indexId: this.index.id, range: this.remaining, order, readTs: txn.readTs, limit: size });
+    const out: CursorEntry[] = [];
+    for (const entry of batch) {
+      while (this.p < this.pending.length && this.before(this.pending[this.p]!.key, entry.key)) {
+        const next = this.pending[this.p++]!;
+        out.push({ key: next.key, doc: next.doc!, body: null });
+      }
+      if (this.pendingByKey?.has(hex(entry.key))) continue; // superseded by our own write
+      out.push({ key: entry.key, doc: null, body: entry.doc.body });
+    }
+    if (batch.length < size) {
+      this.done = true;
+    } else {
+      const last = batch[batch.length - 1]!.key;
+      this.remaining = order === "asc"
+        ? { ...this.remaining, lower: { key: last, inclusive: false } }
+        : { ...this.remaining, upper: { key: last, inclusive: false } };
+      this.batchSize = Math.min(size * 4, 1024);
+    }
+    return out;
+  }
+
+  private before(a: Uint8Array, b: Uint8Array): boolean {
+    return this.order === "asc" ? compareBytes(a, b) < 0 : compareBytes(a, b) > 0;
   }
 }
 

@@ -1,0 +1,168 @@
+/**
+ * The read cache (readCache.ts) serves repeated reads from memory and must never serve a stale
+ * answer: each test here fails if one of its rules is taken out.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { defineSchema, defineTable, mutation, query } from "../server/index.js";
+import { v } from "../values/index.js";
+import { openSqliteStorage } from "../storage/sqlite/index.js";
+import { withLatency } from "../storage/latency.js";
+import type { Storage } from "../storage/types.js";
+import { Engine } from "./engine.js";
+
+const schema = defineSchema({
+  users: defineTable({ name: v.string(), score: v.number() }).index("by_name", ["name"]),
+  notes: defineTable({ text: v.string() }),
+});
+
+/** Lets a test hold a mutation between its first read and its lookup. */
+let gate: { reached: () => void; release: Promise<void> } | null = null;
+
+const modules = {
+  users: {
+    create: mutation({ args: { name: v.string(), score: v.number() }, handler: (ctx, args) => ctx.db.insert("users", args) }),
+    setScore: mutation({
+      args: { name: v.string(), score: v.number() },
+      handler: async (ctx, { name, score }) => {
+        const user = await ctx.db.query("users").withIndex("by_name", (q) => q.eq("name", name)).unique();
+        await ctx.db.patch(user!._id, { score });
+      },
+    }),
+    byName: query({
+      args: { name: v.string() },
+      handler: (ctx, { name }) => ctx.db.query("users").withIndex("by_name", (q) => q.eq("name", name)).unique(),
+    }),
+    get: query({ args: { id: v.id("users") }, handler: (ctx, { id }) => ctx.db.get(id) }),
+    /** Reads a note first (pinning its snapshot), waits at the gate, then looks the user up. */
+    slowCopy: mutation({
+      args: { name: v.string(), note: v.id("notes") },
+      handler: async (ctx, { name, note }) => {
+        await ctx.db.get(note);
+        const current = gate;
+        if (current) {
+          current.reached();
+          await current.release;
+        }
+        const user = await ctx.db.query("users").withIndex("by_name", (q) => q.eq("name", name)).unique();
+        await ctx.db.patch(note, { text: `score ${user!.score}` });
+        return user!.score;
+      },
+    }),
+  },
+  notes: {
+    create: mutation({ args: {}, handler: (ctx) => ctx.db.insert("notes", { text: "" }) }),
+  },
+};
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  gate = null;
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function open(storage: Storage, options: { readCacheBytes?: number } = {}): Promise<Engine> {
+  const engine = await Engine.open({ storage, schema, modules, runScheduler: false, ...options });
+  cleanups.push(() => engine.close());
+  return engine;
+}
+
+async function score(engine: Engine, name: string): Promise<number | undefined> {
+  return ((await engine.runQuery("users:byName", { name })) as { score: number } | null)?.score;
+}
+
+describe("the read cache", () => {
+  it("serves a repeated lookup from memory, and a commit to the index ends that at once", async () => {
+    const engine = await open(await openSqliteStorage({ filename: ":memory:" }));
+    const id = (await engine.runMutation("users:create", { name: "ada", score: 1 })).value as string;
+    expect(await score(engine, "ada")).toBe(1);
+    const before = engine.reads.stats.hits;
+    expect(await score(engine, "ada")).toBe(1);
+    expect(await engine.runQuery("users:get", { id })).toMatchObject({ score: 1 });
+    expect(await engine.runQuery("users:get", { id })).toMatchObject({ score: 1 });
+    expect(engine.reads.stats.hits - before).toBe(2);
+
+    await engine.runMutation("users:setScore", { name: "ada", score: 2 });
+    expect(await score(engine, "ada")).toBe(2);
+    expect(await engine.runQuery("users:get", { id })).toMatchObject({ score: 2 });
+  });
+
+  it("does not keep an answer read at an older snapshot as the newest one", async () => {
+    const engine = await open(await openSqliteStorage({ filename: ":memory:" }));
+    await engine.runMutation("users:create", { name: "ada", score: 1 });
+    const note = (await engine.runMutation("notes:create", {})).value as string;
+    let reached!: () => void;
+    const atGate = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    gate = { reached, release: new Promise<void>((resolve) => (release = resolve)) };
+    // The slow mutation pins its snapshot, then waits while another one changes the score.
+    const slow = engine.runMutation("users:slowCopy", { name: "ada", note });
+    await atGate;
+    gate = null;
+    await engine.runMutation("users:setScore", { name: "ada", score: 2 });
+    release();
+    // Its lookup ran at the old snapshot (score 1), so it conflicts and re-runs with 2.
+    expect((await slow).value).toBe(2);
+    // Had the old-snapshot answer been kept as current, this would read 1.
+    expect(await score(engine, "ada")).toBe(2);
+  });
+
+  it("never answers a read at an older snapshot with a newer cached answer", async () => {
+    const engine = await open(await openSqliteStorage({ filename: ":memory:" }));
+    await engine.runMutation("users:create", { name: "ada", score: 1 });
+    const before = engine.latestTimestamp;
+    await engine.runMutation("users:setScore", { name: "ada", score: 2 });
+    expect(await score(engine, "ada")).toBe(2); // cached, valid from the newest snapshot on
+    const fn = engine.functions.resolve("users:byName", "query", {});
+    const old = await engine.executeQuery(fn, "users:byName", { name: "ada" }, {}, before);
+    expect(old.outcome).toMatchObject({ ok: true, value: { score: 1 } });
+  });
+
+  it("does not keep an answer that arrives after a newer commit was applied (slow storage)", async () => {
+    const storage = withLatency(await openSqliteStorage({ filename: ":memory:" }), { read: [3, 3], commit: 1 });
+    const engine = await open(storage);
+    await engine.runMutation("users:create", { name: "ada", score: 1 });
+    for (let round = 2; round < 12; round++) {
+      // The query's read takes 3 ms; the mutation commits during it.
+      const [stale] = await Promise.all([score(engine, "ada"), engine.runMutation("users:setScore", { name: "ada", score: round })]);
+      expect(stale === round - 1 || stale === round).toBe(true);
+      expect(await score(engine, "ada")).toBe(round);
+    }
+  });
+
+  it("learns of another engine's commits (hot reload on one file) and drops what they changed", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-read-cache-"));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const filename = path.join(dir, "app.sqlite");
+    const a = await open(await openSqliteStorage({ filename }));
+    await a.runMutation("users:create", { name: "ada", score: 1 });
+    const b = await open(await openSqliteStorage({ filename }));
+    expect(await score(b, "ada")).toBe(1);
+    expect(await score(b, "ada")).toBe(1); // now served from b's cache
+    await a.runMutation("users:setScore", { name: "ada", score: 5 });
+    await b.refreshFromStorage();
+    expect(await score(b, "ada")).toBe(5);
+  });
+
+  it("stays within its byte budget, and 0 turns it off", async () => {
+    const budget = 8 * 1024;
+    const engine = await open(await openSqliteStorage({ filename: ":memory:" }), { readCacheBytes: budget });
+    for (let i = 0; i < 200; i++) await engine.runMutation("users:create", { name: `user-${i}`, score: i });
+    for (let i = 0; i < 200; i++) expect(await score(engine, `user-${i}`)).toBe(i);
+    expect(engine.reads.stats.bytes).toBeLessThanOrEqual(budget);
+    expect(engine.reads.stats.entries).toBeGreaterThan(0);
+
+    const off = await open(await openSqliteStorage({ filename: ":memory:" }), { readCacheBytes: 0 });
+    await off.runMutation("users:create", { name: "ada", score: 1 });
+    for (let i = 0; i < 3; i++) expect(await score(off, "ada")).toBe(1);
+    expect(off.reads.stats).toMatchObject({ hits: 0, entries: 0 });
+  });
+
+  it("refuses a budget that is not a number of bytes", async () => {
+    const storage = await openSqliteStorage({ filename: ":memory:" });
+    cleanups.push(() => storage.close());
+    await expect(Engine.open({ storage, schema, modules, runScheduler: false, readCacheBytes: -1 })).rejects.toThrow(/readCacheBytes must be a number of bytes >= 0, got -1/);
+  });
+});

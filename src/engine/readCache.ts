@@ -1,0 +1,201 @@
+/**
+ * A cache of storage answers at the newest snapshot, so that a hot read (the same index lookup
+ * or `db.get`, again and again, on data nobody is writing) costs a Map lookup instead of a
+ * storage round trip: a SQLite statement, or a network hop to PostgreSQL.
+ *
+ * What makes a cached answer safe to reuse is the engine's own knowledge of every commit. Each
+ * commit's write set names every index key it touched on every index of the tables it wrote
+ * (`readSet.ts`), and the engine hears of every commit up to its `latest` before `latest`
+ * passes it, its own and other engines' alike (`committer.ts`). So:
+ *
+ * 1. Invalidation is per index: a commit that touched index I bumps I's generation, and every
+ *    answer cached for I under an older generation is dead. (A document read by ID belongs to
+ *    its table's `by_id` index.) Coarse, but O(indexes written) per commit, and a read-mostly
+ *    index keeps its answers however busy the rest of the database is.
+ * 2. An answer is stored only if it was read at the newest snapshot the engine knows (`readTs
+ *    === latest()` when the answer arrives). Then no commit after `readTs` has been applied
+ *    yet, and any later one that touches the index bumps its generation before anyone can see
+ *    a snapshot that includes it. An answer read at an older snapshot, or one that arrives
+ *    after a newer commit was applied (a slow network read), is returned but not stored.
+ * 3. A stored answer (read at `validFrom`, generation still current) is the answer at every
+ *    snapshot from `validFrom` up to `latest`: nothing applied since touched the index, and
+ *    every commit up to `latest` has been applied. A read at an older snapshot than
+ *    `validFrom` never uses it (the index may have changed between the two).
+ * 4. When the engine loses track of commits (the storage trimmed its log past the engine's
+ *    position, `lostTrack`), everything is dropped. Index entries are only ever dropped from
+ *    storage (`dropIndex`, before a rebuild) while an engine opens, before its cache exists.
+ *
+ * The cache holds at most `maxBytes` of answers (document bodies and keys, roughly counted);
+ * the least recently used go first. Cached arrays are shared between transactions and are never
+ * modified: transactions only read them.
+ */
+import type { DocumentVersion, IndexEntry, ScanRequest, Storage, Timestamp } from "../storage/types.js";
+import { toBuffer } from "../storage/sqlBounds.js";
+
+/** The reads a transaction makes: what `Transaction` needs of storage. */
+export type SnapshotReads = Pick<Storage, "getDocument" | "scan">;
+
+/** Default size of the read cache: 64 MiB of cached answers. */
+export const DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024;
+
+/** Rough bookkeeping cost of one entry beyond its bodies and keys (objects, Map slot, key string). */
+const ENTRY_OVERHEAD_BYTES = 200;
+
+interface CachedAnswer {
+  indexId: string;
+  generation: number;
+  validFrom: Timestamp;
+  bytes: number;
+  value: IndexEntry[] | DocumentVersion | null;
+  /** Read since the eviction sweep last passed it (see `evict`). */
+  used: boolean;
+}
+
+export interface ReadCacheHost {
+  /** The newest commit the engine knows of; every commit up to it has been applied here. */
+  readonly latest: Timestamp;
+  /** The `by_id` index of the table an ID belongs to, or `null` for an ID of no known table. */
+  byIdIndexOf(id: string): string | null;
+}
+
+export interface ReadCacheStats {
+  hits: number;
+  misses: number;
+  entries: number;
+  bytes: number;
+}
+
+export class ReadCache implements SnapshotReads {
+  private readonly answers = new Map<string, CachedAnswer>();
+  private readonly generations = new Map<string, number>();
+  private bytes = 0;
+  private hits = 0;
+  private misses = 0;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly host: ReadCacheHost,
+    private readonly maxBytes: number = DEFAULT_READ_CACHE_BYTES,
+  ) {
+    if (!(maxBytes >= 0)) throw new RangeError(`readCacheBytes must be a number of bytes >= 0, got ${maxBytes}.`);
+  }
+
+  async getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> {
+    const indexId = this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null;
+    if (indexId === null) return this.storage.getDocument(id, readTs);
+    const key = `d\u0000${id}`;
+    const cached = this.lookup(key, indexId, readTs);
+    if (cached !== undefined) return cached as DocumentVersion | null;
+    const version = await this.storage.getDocument(id, readTs);
+    this.store(key, indexId, readTs, version, 2 * id.length + 2 * (version?.body?.length ?? 0));
+    return version;
+  }
+
+  async scan(request: ScanRequest): Promise<IndexEntry[]> {
+    if (this.maxBytes === 0) return this.storage.scan(request);
+    const key = scanKey(request);
+    const cached = this.lookup(key, request.indexId, request.readTs);
+    if (cached !== undefined) return cached as IndexEntry[];
+    const entries = await this.storage.scan(request);
+    let bytes = 0;
+    for (const entry of entries) bytes += entry.key.byteLength + 2 * (entry.doc.body.length + entry.doc.id.length);
+    this.store(key, request.indexId, request.readTs, entries, bytes);
+    return entries;
+  }
+
+  /** A commit touched these indexes (its write set's keys): their cached answers are dead. */
+  invalidate(indexIds: Iterable<string>): void {
+    for (const indexId of indexIds) this.generations.set(indexId, this.generationOf(indexId) + 1);
+  }
+
+  /** Forgets everything (the engine lost track of some commits). */
+  clear(): void {
+    for (const indexId of this.generations.keys()) this.generations.set(indexId, this.generationOf(indexId) + 1);
+    this.answers.clear();
+    this.bytes = 0;
+  }
+
+  get stats(): ReadCacheStats {
+    return { hits: this.hits, misses: this.misses, entries: this.answers.size, bytes: this.bytes };
+  }
+
+  private generationOf(indexId: string): number {
+    return this.generations.get(indexId) ?? 0;
+  }
+
+  private lookup(key: string, indexId: string, readTs: Timestamp): CachedAnswer["value"] | undefined {
+    const cached = this.answers.get(key);
+    if (cached === undefined) {
+      this.misses += 1;
+      return undefined;
+    }
+    if (cached.generation !== this.generationOf(indexId)) {
+      this.drop(key, cached);
+      this.misses += 1;
+      return undefined;
+    }
+    // Rule 3: valid from the snapshot it was read at, not before.
+    if (readTs < cached.validFrom) {
+      this.misses += 1;
+      return undefined;
+    }
+    this.hits += 1;
+    cached.used = true;
+    return cached.value;
+  }
+
+  private store(key: string, indexId: string, readTs: Timestamp, value: CachedAnswer["value"], bodyBytes: number): void {
+    // Rule 2: only an answer at the newest snapshot. `latest` only grows, so if it still equals
+    // readTs no commit at all was applied while the read was in flight, and the generation it
+    // is stored under is the one the answer was read under.
+    if (readTs !== this.host.latest) return;
+    const generation = this.generationOf(indexId);
+    const bytes = bodyBytes + key.length * 2 + ENTRY_OVERHEAD_BYTES;
+    if (bytes > this.maxBytes / 8) return; // one huge answer must not flush everything else
+    const previous = this.answers.get(key);
+    if (previous !== undefined) this.drop(key, previous);
+    this.answers.set(key, { indexId, generation, validFrom: readTs, bytes, value, used: false });
+    this.bytes += bytes;
+    if (this.bytes > this.maxBytes) this.evict();
+  }
+
+  /**
+   * Second chance, in insertion order: an answer read since it was stored (or last passed)
+   * moves to the back once; the first one not read goes. Close to least-recently-used, without
+   * moving an entry on every hit (a hit is the hottest path here).
+   */
+  private evict(): void {
+    for (const [key, answer] of this.answers) {
+      if (this.bytes <= this.maxBytes) return;
+      this.answers.delete(key);
+      if (answer.used && answer.generation === this.generationOf(answer.indexId)) {
+        answer.used = false;
+        this.answers.set(key, answer);
+      } else {
+        this.bytes -= answer.bytes;
+      }
+    }
+  }
+
+  private drop(key: string, answer: CachedAnswer): void {
+    this.answers.delete(key);
+    this.bytes -= answer.bytes;
+  }
+}
+
+/** A scan's identity: the same request at any snapshot (validity is checked separately). */
+function scanKey(request: ScanRequest): string {
+  const { range } = request;
+  return `s\u0000${request.indexId}\u0000${request.order}\u0000${request.limit}\u0000${bound(range.lower)}\u0000${bound(range.upper)}`;
+}
+
+/** A bound as text that no other bound shares: inclusive flag, byte length, then the bytes. */
+function bound(end: ScanRequest["range"]["lower"]): string {
+  if (end === undefined) return "-";
+  return `${end.inclusive ? "i" : "x"}${end.key.byteLength}:${bytesAsText(end.key)}`;
+}
+
+/** One character per byte. Index keys are short: fromCharCode beats a Buffer round trip there. */
+function bytesAsText(bytes: Uint8Array): string {
+  return bytes.byteLength <= 256 ? String.fromCharCode.apply(null, bytes as unknown as number[]) : toBuffer(bytes).toString("latin1");
+}
