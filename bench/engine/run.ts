@@ -114,7 +114,7 @@ async function runMode(dir: string, mode: Durability): Promise<void> {
 
 const started = performance.now();
 const dir = mkdtempSync(join(tmpdir(), "walkin-bench-"));
-console.log(`Walk-in engine benchmark: node ${process.version}, files in ${dir}`);
+console.log(`Walk-in engine benchmark: node ${process.version}, engine code ${process.env.WALKIN_BENCH_CODE ?? "TypeScript sources under tsx (slower: see bench/compiled.mjs)"}, files in ${dir}`);
 // Other processes taking CPU lower every figure; the ratios hold up better (see measure.ts).
 const machine = () => `load average ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`;
 console.log(`${machine()} at start`);

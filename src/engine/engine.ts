@@ -51,8 +51,6 @@ import { Crons } from "./cron.js";
 /** How often expired request-deduplication records are removed. */
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
 
-/** Conflicts after which a mutation waits its turn in a retry lane (see retryLanes.ts). */
-const RETRIES_BEFORE_LANE = 2;
 /** How many times more attempts a mutation in a retry lane gets (see executeMutation). */
 const LANE_RETRY_FACTOR = 4;
 
@@ -405,12 +403,9 @@ export class Engine {
       if (attempt >= limit) throw conflictError(path, committed.conflict.indexId, attempt + 1);
       this.stats.conflictRetries += 1;
       trace.retries = attempt + 1;
-      if (attempt + 1 >= RETRIES_BEFORE_LANE) {
-        lane = laneOf(committed.conflict); // see retryLanes.ts; the lane paces it, no backoff
-        continue;
-      }
-      const backoff = Math.min(2 ** attempt, 128) * Math.random();
-      await new Promise((resolve) => setTimeout(resolve, backoff));
+      // Every re-run waits its turn in the lane of the key it lost on (retryLanes.ts): the
+      // lane paces it, so there is no backoff.
+      lane = laneOf(committed.conflict);
     }
   }
 

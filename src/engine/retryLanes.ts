@@ -2,12 +2,18 @@
  * Retry lanes: how a hot spot makes progress instead of retrying until it gives up.
  *
  * Optimistic concurrency lets one writer of a contended key through per commit batch; the
- * others re-run. When a hundred mutations increment one counter and each commit takes a few
- * milliseconds (a networked database), they keep colliding: each re-run meets the same crowd,
- * and the unlucky ones exhaust their retries. So a mutation that has already conflicted a few
- * times on an index waits its turn in that index's lane: lane members run one at a time, so
- * they never collide with each other, and each gets through in about one round trip. Fresh
- * mutations still run optimistically beside the lane (the uncontended path pays nothing).
+ * others re-run. When a hundred mutations increment one counter they keep colliding: each
+ * re-run meets the same crowd, and on a networked database (commits take milliseconds) the
+ * unlucky ones exhaust their retries. So a mutation that lost on a key re-runs in that key's
+ * lane: lane members run one at a time, so they never collide with each other, and each gets
+ * through in about one round trip. Fresh mutations still run optimistically beside the lane
+ * (the uncontended path pays nothing).
+ *
+ * Measured (bench/engine, 32 mutations at once on one counter): joining the lane at the first
+ * conflict re-runs each mutation about once (31 re-runs per 32 commits, the least optimistic
+ * concurrency can do when all 32 read the same snapshot); joining after two conflicts, with a
+ * random backoff in between, re-ran each about twice. A lone conflict finds its lane empty and
+ * re-runs at once.
  *
  * Lanes are per key that conflicted (an index and the key written there): hot spots on
  * different data do not queue behind each other. A lane is forgotten once it is empty.
