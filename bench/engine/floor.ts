@@ -33,10 +33,20 @@ function prepareInsert(db: Database.Database): (i: number) => void {
   return (i) => insert.run(keyOf(i), i, JSON.stringify(payloadOf(i)));
 }
 
-/** (a) One autocommit INSERT per operation: each acknowledged row is committed. */
-export function floorInsert(filename: string, synchronous: Durability): FloorSubject {
+/** (a) One autocommit INSERT per operation: each acknowledged row is committed. `seedRows` are loaded first. */
+export function floorInsert(filename: string, synchronous: Durability, seedRows = 0): FloorSubject {
   const db = open(filename, synchronous);
-  return { run: syncLoop(prepareInsert(db)), close: () => db.close() };
+  const insert = prepareInsert(db);
+  seed(db, insert, seedRows);
+  return { run: syncLoop((i) => insert(seedRows + i)), close: () => db.close() };
+}
+
+/** Loads rows 0..n-1 in transactions of 10,000. */
+function seed(db: Database.Database, insert: (i: number) => void, rows: number): void {
+  const load = db.transaction((first: number) => {
+    for (let i = first; i < Math.min(first + 10_000, rows); i++) insert(i);
+  });
+  for (let first = 0; first < rows; first += 10_000) load(first);
 }
 
 /**
@@ -56,10 +66,7 @@ export function groupCommitInsert(filename: string, synchronous: Durability, bat
 /** (b) A prepared point lookup on the secondary index, the row materialised, payload parsed. */
 export function floorLookup(filename: string, synchronous: Durability, docs: number, nextKey: () => number): FloorSubject {
   const db = open(filename, synchronous);
-  const insert = prepareInsert(db);
-  db.transaction(() => {
-    for (let i = 0; i < docs; i++) insert(i);
-  })();
+  seed(db, prepareInsert(db), docs);
   const select = db.prepare<[string], { id: number; key: string; n: number; payload: string }>(
     "SELECT id, key, n, payload FROM docs WHERE key = ?",
   );

@@ -6,9 +6,15 @@
  * under contention, each interleaved with its raw better-sqlite3 floor, on real files in a
  * temporary directory, and prints one table per mode. bench/README.md explains the figures.
  *
+ * Two more cases run only when asked for (they load a million documents, a few minutes each):
+ * (d) how (a) and (b) grow with the table, at each size of BENCH_SIZES (default 10k and 1M
+ * documents), and (h) history: BENCH_HISTORY_UPDATES (default 1M) updates to 1,000 documents,
+ * printing the database's size on disk as they go (pruning must keep it bounded).
+ *
  * Environment: BENCH_DURATION_MS (measured time per side and case, default 1600),
  * BENCH_WARMUP_MS (default 300), BENCH_ROUNDS (alternations, default 4), BENCH_MODES
- * ("full,normal"), BENCH_CASES (any of "a,b,c").
+ * ("full,normal"), BENCH_CASES (any of "a,b,c,d,h"; default "a,b,c"), BENCH_SIZES,
+ * BENCH_HISTORY_UPDATES.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -17,7 +23,7 @@ import { performance } from "node:perf_hooks";
 import { floorIncrement, floorInsert, floorLookup, groupCommitInsert, type FloorSubject } from "./floor.js";
 import { compare, Recorder, type Timing } from "./measure.js";
 import { table, type Row } from "./report.js";
-import { walkinIncrement, walkinInsert, walkinLookup, type WalkinSubject } from "./walkin.js";
+import { walkinHistory, walkinIncrement, walkinInsert, walkinLookup, type WalkinSubject } from "./walkin.js";
 import { shuffledKeys, type Durability } from "./workload.js";
 
 const CLIENTS = 32;
@@ -34,8 +40,10 @@ for (const mode of modes) {
   if (mode !== "full" && mode !== "normal") throw new Error(`BENCH_MODES: unknown mode "${mode}" (use full and/or normal)`);
 }
 for (const name of cases) {
-  if (!["a", "b", "c"].includes(name)) throw new Error(`BENCH_CASES: unknown case "${name}" (use any of a,b,c)`);
+  if (!["a", "b", "c", "d", "h"].includes(name)) throw new Error(`BENCH_CASES: unknown case "${name}" (use any of a,b,c,d,h)`);
 }
+const sizes = (process.env.BENCH_SIZES ?? "10000,1000000").split(",").map(Number);
+const historyUpdates = Number(process.env.BENCH_HISTORY_UPDATES ?? 1_000_000);
 
 /** Runs one row: both sides interleaved, then their checks; closes both whatever happens. */
 async function row(label: string, open: () => Promise<[WalkinSubject, FloorSubject]>): Promise<Row> {
@@ -95,6 +103,20 @@ async function runMode(dir: string, mode: Durability): Promise<void> {
     }
   }
 
+  if (cases.has("d")) {
+    for (const docs of sizes) {
+      const label = docs >= 1e6 ? `${docs / 1e6}M` : `${docs / 1e3}k`;
+      rows.push(await row(`(d) insert, sequential, into ${label}`, async () => [
+        await walkinInsert(fresh(), mode, 1, { seedDocs: docs }),
+        floorInsert(fresh(), mode, docs),
+      ]));
+      rows.push(await row(`(d) index lookup, ${label} docs`, async () => [
+        await walkinLookup(fresh(), mode, docs, shuffledKeys(docs)),
+        floorLookup(fresh(), mode, docs, shuffledKeys(docs)),
+      ]));
+    }
+  }
+
   console.log(`\n== synchronous=${mode.toUpperCase()}, journal_mode=WAL (p50/p99: walkin / floor) ==`);
   console.log(table(rows));
   if (cases.has("a")) {
@@ -112,6 +134,21 @@ async function runMode(dir: string, mode: Durability): Promise<void> {
   }
 }
 
+/** (h): updates to 1,000 documents; the file must stop growing once pruning keeps up. */
+async function runHistory(dir: string, mode: Durability): Promise<void> {
+  const docs = 1_000;
+  console.log(`\n== (h) history, synchronous=${mode.toUpperCase()}: ${historyUpdates.toLocaleString("en-US")} updates to ${docs} documents, 100 per mutation ==`);
+  const samples = await walkinHistory(join(dir, `${mode}-history.sqlite`), mode, { docs, updates: historyUpdates, perMutation: 100, samples: 10 });
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1).padStart(7)} MB`;
+  console.log("   updates | seconds |   database |        WAL | stored versions (documents + index entries)");
+  for (const s of samples) {
+    console.log(`${s.updates.toLocaleString("en-US").padStart(10)} | ${s.seconds.toFixed(1).padStart(7)} | ${mb(s.fileBytes)} | ${mb(s.walBytes)} | ${s.storedVersions.toLocaleString("en-US")}`);
+  }
+  const half = samples.filter((s) => s.updates >= historyUpdates / 2);
+  const grew = half.length > 1 ? half[half.length - 1]!.fileBytes - half[0]!.fileBytes : 0;
+  console.log(`database file grew ${(grew / 1e6).toFixed(1)} MB over the second half of the updates (bounded: about 0 once pruning keeps up)`);
+}
+
 const started = performance.now();
 const dir = mkdtempSync(join(tmpdir(), "walkin-bench-"));
 console.log(`Walk-in engine benchmark: node ${process.version}, engine code ${process.env.WALKIN_BENCH_CODE ?? "TypeScript sources under tsx (slower: see bench/compiled.mjs)"}, files in ${dir}`);
@@ -122,7 +159,10 @@ console.log(
   `each case, each side: ${timing.warmupMs} ms warm-up, then ${timing.durationMs} ms measured in ${timing.rounds} rounds alternating with the other side`,
 );
 try {
-  for (const mode of modes) await runMode(dir, mode as Durability);
+  for (const mode of modes) {
+    if (["a", "b", "c", "d"].some((name) => cases.has(name))) await runMode(dir, mode as Durability);
+    if (cases.has("h")) await runHistory(dir, mode as Durability);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

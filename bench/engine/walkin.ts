@@ -3,6 +3,8 @@
  * SQLite storage, on a fresh file per case so that cases do not feed each other's history or
  * statistics.
  */
+import { existsSync, statSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import { Engine } from "../../src/engine/engine.js";
 import { openSqliteStorage } from "../../src/storage/sqlite/index.js";
 import { defineSchema, defineTable, mutation, query } from "../../src/server/index.js";
@@ -25,6 +27,16 @@ const modules = {
       args: { docs: v.array(v.object(docFields)) },
       handler: async (ctx, { docs }) => {
         for (const doc of docs) await ctx.db.insert("docs", doc);
+      },
+    }),
+    /** The history case: sets `n` on every document whose key is in `keys`. */
+    setMany: mutation({
+      args: { keys: v.array(v.string()), n: v.number() },
+      handler: async (ctx, { keys, n }) => {
+        for (const key of keys) {
+          const doc = await ctx.db.query("docs").withIndex("by_key", (q) => q.eq("key", key)).unique();
+          await ctx.db.patch(doc!._id, { n });
+        }
       },
     }),
     byKey: query({
@@ -64,6 +76,52 @@ async function openEngine(filename: string, synchronous: Durability): Promise<En
   return Engine.open({ storage, schema, modules, runScheduler: false });
 }
 
+/** One sample of the history case. */
+export interface HistorySample {
+  updates: number;
+  seconds: number;
+  fileBytes: number;
+  walBytes: number;
+  storedVersions: number;
+}
+
+/**
+ * The history case: `docs` documents, then `updates` updates spread evenly over them, in
+ * mutations of `perMutation` updates, each call waiting for an event-loop turn as a served
+ * request does (history pruning runs between calls, as on a server). Samples the database's
+ * size on disk (the file, and its write-ahead log) and its stored versions `samples` times.
+ */
+export async function walkinHistory(
+  filename: string,
+  synchronous: Durability,
+  { docs, updates, perMutation, samples }: { docs: number; updates: number; perMutation: number; samples: number },
+): Promise<HistorySample[]> {
+  const storage = await openSqliteStorage({ filename, synchronous });
+  const engine = await Engine.open({ storage, schema, modules, runScheduler: false });
+  const out: HistorySample[] = [];
+  try {
+    await seed(engine, docs);
+    const started = performance.now();
+    const sample = async (done: number) => {
+      const versions = await storage.stats();
+      const size = (suffix: string) => (existsSync(filename + suffix) ? statSync(filename + suffix).size : 0);
+      out.push({ updates: done, seconds: (performance.now() - started) / 1000, fileBytes: size(""), walBytes: size("-wal"), storedVersions: versions.documents + versions.indexEntries });
+    };
+    await sample(0);
+    const every = Math.max(perMutation, Math.floor(updates / samples));
+    for (let done = 0, call = 0; done < updates; call++) {
+      const keys = [];
+      for (let j = 0; j < perMutation && done < updates; j++, done++) keys.push(keyOf((call * perMutation + j) % docs));
+      await new Promise((resolve) => setImmediate(resolve));
+      await engine.runMutation("docs:setMany", { keys, n: call });
+      if (done % every < perMutation || done === updates) await sample(done);
+    }
+  } finally {
+    await engine.close();
+  }
+  return out;
+}
+
 export interface InsertOptions {
   /** Each call first waits for an event-loop turn, as a served request does (see `asyncLoop`). */
   turnPerCall?: boolean;
@@ -91,9 +149,9 @@ export async function walkinInsert(
   };
 }
 
-/** Loads documents 0..n-1 in mutations of 1,000. */
+/** Loads documents 0..n-1 in mutations of 4,000. */
 async function seed(engine: Engine, docs: number): Promise<void> {
-  const batch = 1_000;
+  const batch = 4_000;
   for (let first = 0; first < docs; first += batch) {
     const rows = [];
     for (let i = first; i < Math.min(first + batch, docs); i++) rows.push({ key: keyOf(i), n: i, payload: payloadOf(i) });
