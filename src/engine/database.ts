@@ -19,32 +19,35 @@ function createReader(txn: Transaction, catalog: Catalog, system: boolean) {
 
 /**
  * `ctx.db` of a query; `system: true` gives a reader of system tables (what `ctx.db.system` is).
- * `ctx.db.system` is made on first use: one is made per function run, and few runs touch it.
+ * `ctx.db.system` is made on first use: a `ctx.db` is made per function run, and few runs read
+ * system tables.
  */
 export function createDatabaseReader(txn: Transaction, catalog: Catalog, { system = false } = {}) {
-  return system ? createReader(txn, catalog, true) : withSystemReader(createReader(txn, catalog, false), txn, catalog);
+  if (system) return createReader(txn, catalog, true);
+  let systemReader: Reader | undefined;
+  return {
+    ...createReader(txn, catalog, false),
+    get system(): Reader {
+      return (systemReader ??= createReader(txn, catalog, true));
+    },
+  };
 }
 
 type Reader = ReturnType<typeof createReader>;
 
-function withSystemReader<T extends Reader>(reader: T, txn: Transaction, catalog: Catalog): T & { readonly system: Reader } {
-  let system: Reader | undefined;
-  return Object.defineProperty(reader, "system", {
-    get: () => (system ??= createReader(txn, catalog, true)),
-    enumerable: true,
-  }) as T & { readonly system: Reader };
-}
-
 export function createDatabaseWriter(txn: Transaction, catalog: Catalog) {
-  const writer = {
+  let systemReader: Reader | undefined;
+  return {
     ...createReader(txn, catalog, false),
+    get system(): Reader {
+      return (systemReader ??= createReader(txn, catalog, true));
+    },
     insert: async (table: string, value: Record<string, Value | undefined>) =>
       txn.insert(await catalog.ensureTable(table), value),
     patch: async (...args: unknown[]) => txn.patch(idOf(txn, args, "patch"), valueOf(args)),
     replace: async (...args: unknown[]) => txn.replace(idOf(txn, args, "replace"), valueOf(args)),
     delete: async (...args: unknown[]) => txn.delete(idOf(txn, args, "delete")),
   };
-  return withSystemReader(writer, txn, catalog);
 }
 
 /**

@@ -303,6 +303,8 @@ export class Engine {
 
   /** Runs a query function at `readTs` and reports its outcome and read set (never throws). */
   executeQuery(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
+    // Unobserved (no dashboard), a query is just its run: no trace, no extra async step.
+    if (!this.options.observeRun) return this.queryAt(fn, path, args, caller, readTs);
     return this.observe("query", path, caller, async (trace) => {
       const run = await this.queryAt(fn, path, args, caller, readTs);
       if (!run.outcome.ok) trace.error = run.outcome.error;
