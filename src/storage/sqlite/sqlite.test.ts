@@ -9,7 +9,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { storageConformanceSuite } from "../conformance.js";
 import { withLatency } from "../latency.js";
 import type { Storage } from "../types.js";
+import { commit } from "../conformance/context.js";
 import { scanSql } from "./scan.js";
+import { MIGRATIONS } from "./schema.js";
 import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
 
 const countVersions = (storage: Storage) => (storage as SqliteStorage).stats();
@@ -77,6 +79,51 @@ describe("SqliteStorage", () => {
         }
       }
     }
+    await storage.close();
+  });
+
+  it("keeps the newest timestamp when pruning deletes the whole log, across reopen and connections", async () => {
+    // Commits write no clock row: their log rows say the newest timestamp. Pruning must carry it
+    // into the clock first, or deleting the log would move the clock back to an old value.
+    const filename = path.join(dir, "carried.sqlite");
+    const first = await openSqliteStorage({ filename });
+    for (let ts = 1; ts <= 4; ts++) await commit(first, { ts, documents: [{ id: `d${ts}`, table: "t", body: "{}" }], indexes: [] }, ts - 1);
+    await first.pruneHistory(4);
+    expect(await first.latestTimestamp()).toBe(4);
+    expect(first.db.prepare("SELECT count(*) FROM commit_log").pluck().get()).toBe(0);
+    const second = await openSqliteStorage({ filename });
+    expect(await second.latestTimestamp()).toBe(4);
+    await expect(commit(second, { ts: 4, documents: [], indexes: [] }, 4)).rejects.toThrow(/timestamp/i);
+    await commit(second, { ts: 6, documents: [], indexes: [] }, 4);
+    // Pruning past the newest commit empties the log again; the trim mark stops at the newest.
+    await first.pruneHistory(100);
+    await first.close();
+    await second.close();
+    const reopened = await openSqliteStorage({ filename });
+    expect(await reopened.latestTimestamp()).toBe(6);
+    expect(await reopened.commitsSince(0, 10)).toEqual({ latest: 6, commits: [], trimmedThrough: 6 });
+    await commit(reopened, { ts: 7, documents: [], indexes: [] }, 6);
+    expect(await reopened.latestTimestamp()).toBe(7);
+    await reopened.close();
+  });
+
+  it("migrates a schema-2 database, whose clock row held the newest timestamp", async () => {
+    const filename = path.join(dir, "v2.sqlite");
+    const raw = new Database(filename);
+    for (const migration of MIGRATIONS.slice(0, 2)) raw.exec(migration);
+    raw.pragma("user_version = 2");
+    // As schema 2 wrote them: a log trimmed through 3, commits 4 and 5 logged, the clock at 5.
+    raw.exec(`INSERT INTO commit_log (ts, id, log) VALUES (4, 'c4', x''), (5, 'c5', x'01');
+              UPDATE clock SET latest_ts = 5, log_trimmed_through = 3;`);
+    raw.close();
+    const storage = await openSqliteStorage({ filename });
+    expect(await storage.latestTimestamp()).toBe(5);
+    const view = await storage.commitsSince(3, 10);
+    expect(view.latest).toBe(5);
+    expect(view.trimmedThrough).toBe(3);
+    expect(view.commits.map((c) => c.id)).toEqual(["c4", "c5"]);
+    await storage.pruneHistory(5);
+    expect(await storage.latestTimestamp()).toBe(5);
     await storage.close();
   });
 
