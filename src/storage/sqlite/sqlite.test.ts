@@ -127,6 +127,44 @@ describe("SqliteStorage", () => {
     await storage.close();
   });
 
+  it("checkpoints from a worker thread, keeps the log bounded, and stops the worker on close", { timeout: 60_000 }, async () => {
+    const filename = path.join(dir, "background.sqlite");
+    // SQLite's own automatic checkpoint far away (100,000 pages), so only the worker and the
+    // restart it asks for can keep the log short.
+    const options = { passPages: 50, restartPages: 200, backstopPages: 100_000, idleMs: 50 };
+    const storage = await openSqliteStorage({ filename, synchronous: "normal", backgroundCheckpoints: options });
+    expect(storage.checkpointer?.running).toBe(false); // started only once a pass is due
+    const body = JSON.stringify({ text: "x".repeat(300) });
+    const commits = 3_000;
+    for (let ts = 1; ts <= commits; ts++) {
+      const key = new Uint8Array([ts >> 8, ts & 255]);
+      await commit(storage, { ts, documents: [{ id: `d${ts}`, table: "t", body }], indexes: [{ indexId: "i", key, docId: `d${ts}` }] }, ts - 1);
+    }
+    expect(storage.checkpointer?.running).toBe(true);
+    // Each commit writes at least 3 pages (documents, index_entries, commit_log leaves): without
+    // the log restarting, it would now hold about 9,000 (the file keeps its high-water mark, so
+    // ask SQLite how long the log is now). The worker thread starting late, or a few passes
+    // late on a busy machine, still leaves it far below.
+    const [{ log }] = storage.db.pragma("wal_checkpoint(PASSIVE)") as [{ log: number }];
+    expect(log).toBeLessThan(3_000);
+    await storage.close();
+    expect(storage.checkpointer?.running).toBe(false);
+    const reopened = await openSqliteStorage({ filename });
+    expect(await reopened.latestTimestamp()).toBe(commits);
+    expect((await reopened.stats()).documents).toBe(commits);
+    await reopened.close();
+  });
+
+  it("leaves checkpoints to SQLite when background checkpoints are off or the database is in memory", async () => {
+    const off = await openSqliteStorage({ filename: path.join(dir, "inline.sqlite"), backgroundCheckpoints: false });
+    expect(off.checkpointer).toBeNull();
+    expect(off.db.pragma("wal_autocheckpoint", { simple: true })).toBe(1000);
+    await off.close();
+    const memory = await openSqliteStorage({ filename: ":memory:" });
+    expect(memory.checkpointer).toBeNull();
+    await memory.close();
+  });
+
   it("refuses a database written by a newer schema version", async () => {
     const filename = path.join(dir, "future.sqlite");
     const raw = new Database(filename);

@@ -63,6 +63,7 @@ import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
 import { Scanner } from "./scan.js";
 import { toBuffer } from "../sqlBounds.js";
 import { openDatabase, type SqliteSynchronous } from "./schema.js";
+import { Checkpointer, DEFAULT_CHECKPOINTER, type CheckpointerOptions } from "./checkpointer.js";
 
 export interface SqliteStorageOptions {
   /** A file path, or `":memory:"` for a private in-memory database (tests). */
@@ -71,6 +72,12 @@ export interface SqliteStorageOptions {
   synchronous?: SqliteSynchronous;
   /** Rows examined per pruning transaction. Default 1000. */
   pruneBatchSize?: number;
+  /**
+   * Checkpoint the write-ahead log from a worker thread rather than inside commits (see
+   * `checkpointer.ts`). Default true; ignored for `":memory:"`. `false` leaves it to SQLite's
+   * automatic checkpoint, in the commit that fills the log.
+   */
+  backgroundCheckpoints?: boolean | Partial<CheckpointerOptions>;
 }
 
 interface DocumentRow {
@@ -89,9 +96,15 @@ interface DocumentRow {
  * await storage.getDocument("u1", 1); // { id: "u1", table: "users", ts: 1, body: "{}" }
  */
 export async function openSqliteStorage(options: SqliteStorageOptions): Promise<SqliteStorage> {
-  const db = openDatabase(options.filename, options.synchronous ?? "full");
+  const synchronous = options.synchronous ?? "full";
+  const db = openDatabase(options.filename, synchronous);
   try {
-    return new SqliteStorage(db, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE);
+    const background = options.backgroundCheckpoints ?? true;
+    const checkpointer =
+      background !== false && db.pragma("journal_mode", { simple: true }) === "wal"
+        ? new Checkpointer(db, synchronous, { ...DEFAULT_CHECKPOINTER, ...(background === true ? {} : background) })
+        : null;
+    return new SqliteStorage(db, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, checkpointer);
   } catch (error) {
     db.close();
     throw error;
@@ -106,6 +119,8 @@ export class SqliteStorage implements Storage {
    */
   readonly db: Database.Database;
 
+  /** Null for an in-memory database, or when background checkpoints are off. */
+  readonly checkpointer: Checkpointer | null;
   private readonly scanner: Scanner;
   private readonly pruner: Pruner;
   private readonly selectClock: Database.Statement<[], { latest: number; trimmedThrough: number }>;
@@ -122,8 +137,9 @@ export class SqliteStorage implements Storage {
   private readonly commitTransaction: Database.Transaction<(since: Timestamp, plan: CommitPlanner) => CommitBatchResult>;
 
   /** Use `openSqliteStorage`; this takes an already opened and migrated connection. */
-  constructor(db: Database.Database, pruneBatchSize: number) {
+  constructor(db: Database.Database, pruneBatchSize: number, checkpointer: Checkpointer | null = null) {
     this.db = db;
+    this.checkpointer = checkpointer;
     this.name = `sqlite:${db.name}`;
     this.scanner = new Scanner(db);
     this.pruner = new Pruner(db, pruneBatchSize);
@@ -182,7 +198,14 @@ export class SqliteStorage implements Storage {
     // synchronous=FULL the COMMIT returns only after the write-ahead log is on disk: one fsync
     // for the whole batch.
     try {
-      return this.commitTransaction.immediate(since, plan);
+      const result = this.commitTransaction.immediate(since, plan);
+      if (this.checkpointer !== null && result.written.length > 0) {
+        // About one page per row written (a leaf each, in different B-trees) and one for the log.
+        let pages = 0;
+        for (const commit of result.written) pages += 1 + commit.documents.length + commit.indexes.length;
+        this.checkpointer.afterCommit(pages);
+      }
+      return result;
     } catch (error) {
       if (isPrimaryKeyViolation(error)) {
         throw repeatedWriteError(this.name, error);
@@ -226,6 +249,8 @@ export class SqliteStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    // The worker first: it closes its connection before the main one does the final checkpoint.
+    await this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
 
