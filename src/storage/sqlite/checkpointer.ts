@@ -27,6 +27,7 @@
  * checkpointer lock: the loser gets SQLITE_BUSY and tries again on its next turn.
  */
 import { createRequire } from "node:module";
+import { resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import type Database from "better-sqlite3";
 import type { SqliteSynchronous } from "./schema.js";
@@ -74,10 +75,10 @@ try {
   // main connection may still be writing.
   db.pragma("wal_autocheckpoint = 0");
   const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
-  const pass = () => {
+  const pass = (askRestart) => {
     try {
       const { log } = checkpoint.get();
-      if (log >= restartPages) Atomics.store(shared, RESTART, 1);
+      if (askRestart && log >= restartPages) Atomics.store(shared, RESTART, 1);
     } catch {
       // SQLITE_BUSY (another connection is checkpointing) and the like: the next pass retries,
       // and the main connection's automatic checkpoint bounds the log meanwhile.
@@ -85,17 +86,22 @@ try {
   };
   while (Atomics.load(shared, STOP) === 0) {
     if (Atomics.load(shared, RESTART) === 1) {
-      // The main connection finishes this round; checkpointing now would only contend with it.
-      Atomics.wait(shared, RESTART, 1, idleMs);
+      // The main connection finishes this round after its next commit; checkpointing now would
+      // only contend with it. If no commit comes, nothing is being appended, so a pass here
+      // copies everything and the next commit restarts the log anyway: do it, and stop asking.
+      if (Atomics.wait(shared, RESTART, 1, idleMs) === "timed-out") {
+        Atomics.store(shared, RESTART, 0);
+        pass(false);
+      }
       continue;
     }
     const pending = Atomics.load(shared, PENDING);
     if (pending >= passPages) {
       Atomics.sub(shared, PENDING, pending);
-      pass();
+      pass(true);
     } else if (Atomics.wait(shared, PENDING, pending, idleMs) === "timed-out" && pending > 0) {
       Atomics.sub(shared, PENDING, pending);
-      pass();
+      pass(true);
     }
   }
 } finally {
@@ -111,12 +117,15 @@ export class Checkpointer {
   /** The worker failed or exited on its own: SQLite's inline checkpoints are back on. */
   private stopped = false;
   private readonly restartCheckpoint: Database.Statement<[], { busy: number; log: number; checkpointed: number }>;
+  /** Resolved now: the worker starts later, possibly after the process changed directory. */
+  private readonly filename: string;
 
   constructor(
     private readonly db: Database.Database,
     private readonly synchronous: SqliteSynchronous,
     private readonly options: CheckpointerOptions = DEFAULT_CHECKPOINTER,
   ) {
+    this.filename = resolve(db.name);
     this.restartCheckpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
     db.pragma(`wal_autocheckpoint = ${options.backstopPages}`);
   }
@@ -171,7 +180,7 @@ export class Checkpointer {
       workerData: {
         driver: createRequire(import.meta.url).resolve("better-sqlite3"),
         shared: this.shared,
-        filename: this.db.name,
+        filename: this.filename,
         synchronous: this.synchronous === "full" ? "FULL" : "NORMAL",
         passPages: this.options.passPages,
         restartPages: this.options.restartPages,
