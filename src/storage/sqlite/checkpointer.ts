@@ -16,7 +16,8 @@
  * `restartPages`, it asks the main connection to run one PASSIVE checkpoint right after its next
  * commit (the frames appended since the worker's pass, then two fsyncs): that one finishes
  * between two commits of the only writer, so the next commit restarts the log. The log stays
- * under about `restartPages` plus one worker pass. And should the worker stop (it failed, or
+ * under about `restartPages` plus two worker passes (measured: 3,000-8,000 pages, 12-33 MB, with
+ * the defaults under a steady stream of one-document inserts, against SQLite's ~1,000). And should the worker stop (it failed, or
  * never started), SQLite's own automatic checkpoint is left on at `backstopPages` pages, so the
  * log is bounded whatever happens.
  *
@@ -51,8 +52,8 @@ export interface CheckpointerOptions {
 
 export const DEFAULT_CHECKPOINTER: CheckpointerOptions = {
   passPages: 1_000,
-  restartPages: 4_000,
-  backstopPages: 16_000,
+  restartPages: 2_000,
+  backstopPages: 10_000,
   idleMs: 500,
 };
 
@@ -67,6 +68,7 @@ const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
 const Database = require(workerData.driver);
 const { shared, filename, synchronous, passPages, restartPages, idleMs } = workerData;
+const tailPages = Math.max(1, passPages >> 3);
 const [PENDING, STOP, RESTART] = [${PENDING}, ${STOP}, ${RESTART}];
 const db = new Database(filename, { fileMustExist: true, timeout: 0 });
 try {
@@ -77,8 +79,17 @@ try {
   const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
   const pass = (askRestart) => {
     try {
-      const { log } = checkpoint.get();
-      if (askRestart && log >= restartPages) Atomics.store(shared, RESTART, 1);
+      let { log } = checkpoint.get();
+      if (!askRestart || log < restartPages) return;
+      // The main connection will copy whatever is appended until it gets to it, inside a commit's
+      // turn. Passes back to back first, each copying what was appended during the one before,
+      // until that is short (or after a few tries, if commits outpace the copying).
+      for (let tries = 0; tries < 8; tries++) {
+        const before = log;
+        ({ log } = checkpoint.get());
+        if (log - before <= tailPages) break;
+      }
+      Atomics.store(shared, RESTART, 1);
     } catch {
       // SQLITE_BUSY (another connection is checkpointing) and the like: the next pass retries,
       // and the main connection's automatic checkpoint bounds the log meanwhile.
