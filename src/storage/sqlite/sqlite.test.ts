@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
+import { unlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { storageConformanceSuite } from "../conformance.js";
 import { withLatency } from "../latency.js";
 import type { Storage } from "../types.js";
@@ -153,6 +154,21 @@ describe("SqliteStorage", () => {
     expect(await reopened.latestTimestamp()).toBe(commits);
     expect((await reopened.stats()).documents).toBe(commits);
     await reopened.close();
+  });
+
+  it("hands checkpoints back to SQLite when the worker cannot run", async () => {
+    const filename = path.join(dir, "orphan.sqlite");
+    const storage = await openSqliteStorage({ filename, backgroundCheckpoints: { passPages: 1 } });
+    expect(storage.db.pragma("wal_autocheckpoint", { simple: true })).toBe(10_000);
+    // The open connection keeps working on the unlinked file; the worker, which opens the file
+    // when its first pass is due, finds nothing there and fails.
+    unlinkSync(filename);
+    await commit(storage, { ts: 1, documents: [{ id: "a", table: "t", body: "{}" }], indexes: [] });
+    await vi.waitFor(() => expect(storage.checkpointer?.running).toBe(false), { timeout: 10_000 });
+    expect(storage.db.pragma("wal_autocheckpoint", { simple: true })).toBe(1000);
+    await commit(storage, { ts: 2, documents: [], indexes: [] }, 1);
+    expect(await storage.latestTimestamp()).toBe(2);
+    await storage.close();
   });
 
   it("leaves checkpoints to SQLite when background checkpoints are off or the database is in memory", async () => {
