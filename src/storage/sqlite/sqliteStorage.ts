@@ -2,7 +2,8 @@
  * `SqliteStorage`: the `Storage` interface on an embedded SQLite database (better-sqlite3).
  *
  * This module owns the statements for documents, commits and metadata, and wires in the scan
- * (`scan.ts`), pruning (`prune.ts`) and schema (`schema.ts`) modules. better-sqlite3 is
+ * (`scan.ts`), pruning (`prune.ts`), schema (`schema.ts`) and background checkpoint
+ * (`checkpointer.ts`) modules. better-sqlite3 is
  * synchronous, so every method does its work synchronously and returns a settled promise: the
  * interface is async only so that a network database can implement it too. Because nothing
  * awaits in the middle of a read or a commit, each one runs alone on the connection and sees
