@@ -11,7 +11,13 @@ const [filename, synchronous] = process.argv.slice(2);
 if (filename === undefined || (synchronous !== "full" && synchronous !== "normal")) {
   throw new Error("usage: kill-child.fixture.ts <filename> full|normal");
 }
-const storage = await openSqliteStorage({ filename, synchronous });
+// Background checkpoints every few commits, so that kills also land in the middle of the
+// worker's checkpoints and of the main connection's log restarts.
+const storage = await openSqliteStorage({
+  filename,
+  synchronous,
+  backgroundCheckpoints: { passPages: 6, restartPages: 20, backstopPages: 1_000, idleMs: 5 },
+});
 for (let ts = (await storage.latestTimestamp()) + 1; ; ts++) {
   const key = new Uint8Array(4);
   new DataView(key.buffer).setUint32(0, ts);

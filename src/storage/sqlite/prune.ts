@@ -73,9 +73,21 @@ export class Pruner {
     this.deleteLastEntries = db.prepare(
       `DELETE FROM index_entries AS old WHERE (index_id, key) >= (@fromIndex, @fromKey) AND ${garbageEntry}`,
     );
+    // The log's rows are what say the newest timestamp (sqliteStorage.ts, "The newest
+    // timestamp"): before deleting any, carry the newest one into the clock, in the same
+    // transaction, so that deleting the whole log can never move the newest timestamp back.
+    const carryLatest = db.prepare(
+      `UPDATE clock SET log_carried_ts = max(log_carried_ts, coalesce((SELECT max(ts) FROM commit_log), 0))
+       WHERE singleton = 1`,
+    );
     const deleteLog = db.prepare("DELETE FROM commit_log WHERE ts <= ?");
-    const markTrimmed = db.prepare("UPDATE clock SET log_trimmed_through = max(log_trimmed_through, min(?, latest_ts)) WHERE singleton = 1");
+    // After the carry, log_carried_ts is the newest timestamp: the log is never marked trimmed
+    // past a commit that has not happened yet.
+    const markTrimmed = db.prepare(
+      "UPDATE clock SET log_trimmed_through = max(log_trimmed_through, min(?, log_carried_ts)) WHERE singleton = 1",
+    );
     this.trimLog = db.transaction((pruneTs: number) => {
+      carryLatest.run();
       deleteLog.run(pruneTs);
       markTrimmed.run(pruneTs);
     });
@@ -84,7 +96,7 @@ export class Pruner {
   async prune(pruneTs: number): Promise<void> {
     // The log first, in one transaction with its trim mark: a writer reading the log sees either
     // the rows or the mark that says they are gone, never neither.
-    this.trimLog(pruneTs);
+    this.trimLog.immediate(pruneTs);
     // '' is the smallest TEXT and the empty BLOB the smallest BLOB: the cursors start before
     // every row.
     let documents: DocumentCursor | null = { from: "" };

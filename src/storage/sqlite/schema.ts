@@ -23,7 +23,7 @@ const BUSY_TIMEOUT_MS = 5_000;
  * n + 1. A new layout is a new entry appended here, never an edit of an old one, so every
  * database in the field can be brought forward step by step.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   -- Every version of every document. A NULL body is a tombstone. The primary key (id, ts) is the
   -- whole access path: "newest version of id at or before ts" is one backward seek.
@@ -70,6 +70,14 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE clock ADD COLUMN log_trimmed_through INTEGER NOT NULL DEFAULT 0;
   -- A database from before the log existed has no rows for its commits: say so.
   UPDATE clock SET log_trimmed_through = latest_ts;
+  `,
+  `
+  -- Commits stop writing the clock row (one page less per commit): the newest timestamp is
+  -- max(clock.log_carried_ts, max(commit_log.ts)), and pruning the log carries the newest logged
+  -- timestamp into the clock before it deletes rows (sqliteStorage.ts, "The newest timestamp").
+  -- The rename makes the column say what it now holds, and the version bump keeps a Walk-in that
+  -- still trusts the column alone from opening the file and reading a stale clock.
+  ALTER TABLE clock RENAME COLUMN latest_ts TO log_carried_ts;
   `,
 ];
 

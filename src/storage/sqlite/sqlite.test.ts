@@ -1,15 +1,18 @@
 import { spawn } from "node:child_process";
+import { unlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { storageConformanceSuite } from "../conformance.js";
 import { withLatency } from "../latency.js";
 import type { Storage } from "../types.js";
+import { commit } from "../conformance/context.js";
 import { scanSql } from "./scan.js";
+import { MIGRATIONS } from "./schema.js";
 import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
 
 const countVersions = (storage: Storage) => (storage as SqliteStorage).stats();
@@ -78,6 +81,104 @@ describe("SqliteStorage", () => {
       }
     }
     await storage.close();
+  });
+
+  it("keeps the newest timestamp when pruning deletes the whole log, across reopen and connections", async () => {
+    // Commits write no clock row: their log rows say the newest timestamp. Pruning must carry it
+    // into the clock first, or deleting the log would move the clock back to an old value.
+    const filename = path.join(dir, "carried.sqlite");
+    const first = await openSqliteStorage({ filename });
+    for (let ts = 1; ts <= 4; ts++) await commit(first, { ts, documents: [{ id: `d${ts}`, table: "t", body: "{}" }], indexes: [] }, ts - 1);
+    await first.pruneHistory(4);
+    expect(await first.latestTimestamp()).toBe(4);
+    expect(first.db.prepare("SELECT count(*) FROM commit_log").pluck().get()).toBe(0);
+    const second = await openSqliteStorage({ filename });
+    expect(await second.latestTimestamp()).toBe(4);
+    await expect(commit(second, { ts: 4, documents: [], indexes: [] }, 4)).rejects.toThrow(/timestamp/i);
+    await commit(second, { ts: 6, documents: [], indexes: [] }, 4);
+    // Pruning past the newest commit empties the log again; the trim mark stops at the newest.
+    await first.pruneHistory(100);
+    await first.close();
+    await second.close();
+    const reopened = await openSqliteStorage({ filename });
+    expect(await reopened.latestTimestamp()).toBe(6);
+    expect(await reopened.commitsSince(0, 10)).toEqual({ latest: 6, commits: [], trimmedThrough: 6 });
+    await commit(reopened, { ts: 7, documents: [], indexes: [] }, 6);
+    expect(await reopened.latestTimestamp()).toBe(7);
+    await reopened.close();
+  });
+
+  it("migrates a schema-2 database, whose clock row held the newest timestamp", async () => {
+    const filename = path.join(dir, "v2.sqlite");
+    const raw = new Database(filename);
+    for (const migration of MIGRATIONS.slice(0, 2)) raw.exec(migration);
+    raw.pragma("user_version = 2");
+    // As schema 2 wrote them: a log trimmed through 3, commits 4 and 5 logged, the clock at 5.
+    raw.exec(`INSERT INTO commit_log (ts, id, log) VALUES (4, 'c4', x''), (5, 'c5', x'01');
+              UPDATE clock SET latest_ts = 5, log_trimmed_through = 3;`);
+    raw.close();
+    const storage = await openSqliteStorage({ filename });
+    expect(await storage.latestTimestamp()).toBe(5);
+    const view = await storage.commitsSince(3, 10);
+    expect(view.latest).toBe(5);
+    expect(view.trimmedThrough).toBe(3);
+    expect(view.commits.map((c) => c.id)).toEqual(["c4", "c5"]);
+    await storage.pruneHistory(5);
+    expect(await storage.latestTimestamp()).toBe(5);
+    await storage.close();
+  });
+
+  it("checkpoints from a worker thread, keeps the log bounded, and stops the worker on close", { timeout: 60_000 }, async () => {
+    const filename = path.join(dir, "background.sqlite");
+    // SQLite's own automatic checkpoint far away (100,000 pages), so only the worker and the
+    // restart it asks for can keep the log short.
+    const options = { passPages: 50, restartPages: 200, backstopPages: 100_000, idleMs: 50 };
+    const storage = await openSqliteStorage({ filename, synchronous: "normal", backgroundCheckpoints: options });
+    expect(storage.checkpointer?.running).toBe(false); // started only once a pass is due
+    const body = JSON.stringify({ text: "x".repeat(300) });
+    const commits = 3_000;
+    for (let ts = 1; ts <= commits; ts++) {
+      const key = new Uint8Array([ts >> 8, ts & 255]);
+      await commit(storage, { ts, documents: [{ id: `d${ts}`, table: "t", body }], indexes: [{ indexId: "i", key, docId: `d${ts}` }] }, ts - 1);
+    }
+    expect(storage.checkpointer?.running).toBe(true);
+    // Each commit writes at least 3 pages (documents, index_entries, commit_log leaves): without
+    // the log restarting, it would now hold about 9,000 (the file keeps its high-water mark, so
+    // ask SQLite how long the log is now). The worker thread starting late, or a few passes
+    // late on a busy machine, still leaves it far below.
+    const [{ log }] = storage.db.pragma("wal_checkpoint(PASSIVE)") as [{ log: number }];
+    expect(log).toBeLessThan(3_000);
+    await storage.close();
+    expect(storage.checkpointer?.running).toBe(false);
+    const reopened = await openSqliteStorage({ filename });
+    expect(await reopened.latestTimestamp()).toBe(commits);
+    expect((await reopened.stats()).documents).toBe(commits);
+    await reopened.close();
+  });
+
+  it("hands checkpoints back to SQLite when the worker cannot run", async () => {
+    const filename = path.join(dir, "orphan.sqlite");
+    const storage = await openSqliteStorage({ filename, backgroundCheckpoints: { passPages: 1 } });
+    expect(storage.db.pragma("wal_autocheckpoint", { simple: true })).toBe(10_000);
+    // The open connection keeps working on the unlinked file; the worker, which opens the file
+    // when its first pass is due, finds nothing there and fails.
+    unlinkSync(filename);
+    await commit(storage, { ts: 1, documents: [{ id: "a", table: "t", body: "{}" }], indexes: [] });
+    await vi.waitFor(() => expect(storage.checkpointer?.running).toBe(false), { timeout: 10_000 });
+    expect(storage.db.pragma("wal_autocheckpoint", { simple: true })).toBe(1000);
+    await commit(storage, { ts: 2, documents: [], indexes: [] }, 1);
+    expect(await storage.latestTimestamp()).toBe(2);
+    await storage.close();
+  });
+
+  it("leaves checkpoints to SQLite when background checkpoints are off or the database is in memory", async () => {
+    const off = await openSqliteStorage({ filename: path.join(dir, "inline.sqlite"), backgroundCheckpoints: false });
+    expect(off.checkpointer).toBeNull();
+    expect(off.db.pragma("wal_autocheckpoint", { simple: true })).toBe(1000);
+    await off.close();
+    const memory = await openSqliteStorage({ filename: ":memory:" });
+    expect(memory.checkpointer).toBeNull();
+    await memory.close();
   });
 
   it("refuses a database written by a newer schema version", async () => {
