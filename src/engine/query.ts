@@ -82,11 +82,12 @@ export class QueryImpl implements AsyncIterable<Doc> {
     return this.txn.take(index, range, order, limit, accept);
   }
 
-  async take(n: number): Promise<Doc[]> {
+  /** Not `async`: `first` and `unique` go through here, and each async layer is a promise more per read. */
+  take(n: number): Promise<Doc[]> {
     if (!Number.isInteger(n) || n < 0 || n > LIMITS.maxPageSize) {
-      this.misuse(`take() needs a whole number from 0 to ${LIMITS.maxPageSize}; received ${n}`);
+      return Promise.reject(this.misuseError(`take() needs a whole number from 0 to ${LIMITS.maxPageSize}; received ${n}`));
     }
-    return n === 0 ? [] : this.read(n);
+    return n === 0 ? Promise.resolve([]) : this.read(n);
   }
 
   async first(): Promise<Doc | null> {
@@ -143,7 +144,11 @@ export class QueryImpl implements AsyncIterable<Doc> {
   }
 
   private misuse(problem: string): never {
-    throw walkinError("MISUSE", `db.query("${this.table.name}"): ${problem}.`);
+    throw this.misuseError(problem);
+  }
+
+  private misuseError(problem: string): Error {
+    return walkinError("MISUSE", `db.query("${this.table.name}"): ${problem}.`);
   }
 }
 

@@ -32,8 +32,14 @@
 import type { DocumentVersion, IndexEntry, ScanRequest, Storage, Timestamp } from "../storage/types.js";
 import { toBuffer } from "../storage/sqlBounds.js";
 
-/** The reads a transaction makes: what `Transaction` needs of storage. */
-export type SnapshotReads = Pick<Storage, "getDocument" | "scan">;
+/**
+ * The reads a transaction makes: what `Transaction` needs of storage, and optionally a
+ * synchronous look at answers already at hand (`ReadCache`).
+ */
+export type SnapshotReads = Pick<Storage, "getDocument" | "scan"> & {
+  peekDocument?(id: string, readTs: Timestamp): DocumentVersion | null | undefined;
+  peekScan?(request: ScanRequest): IndexEntry[] | undefined;
+};
 
 /** Default size of the read cache: 64 MiB of cached answers. */
 export const DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024;
@@ -81,26 +87,40 @@ export class ReadCache implements SnapshotReads {
   }
 
   async getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> {
-    const indexId = this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null;
-    if (indexId === null) return this.storage.getDocument(id, readTs);
-    const key = `d\u0000${id}`;
-    const cached = this.lookup(key, indexId, readTs);
-    if (cached !== undefined) return cached as DocumentVersion | null;
+    const cached = this.peekDocument(id, readTs);
+    if (cached !== undefined) return cached;
     const version = await this.storage.getDocument(id, readTs);
-    this.store(key, indexId, readTs, version, 2 * id.length + 2 * (version?.body?.length ?? 0));
+    const indexId = this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null;
+    if (indexId !== null) this.store(documentKey(id), indexId, readTs, version, 2 * id.length + 2 * (version?.body?.length ?? 0));
     return version;
   }
 
   async scan(request: ScanRequest): Promise<IndexEntry[]> {
-    if (this.maxBytes === 0) return this.storage.scan(request);
-    const key = scanKey(request);
-    const cached = this.lookup(key, request.indexId, request.readTs);
-    if (cached !== undefined) return cached as IndexEntry[];
+    const cached = this.peekScan(request);
+    if (cached !== undefined) return cached;
     const entries = await this.storage.scan(request);
-    let bytes = 0;
-    for (const entry of entries) bytes += entry.key.byteLength + 2 * (entry.doc.body.length + entry.doc.id.length);
-    this.store(key, request.indexId, request.readTs, entries, bytes);
+    if (this.maxBytes > 0) {
+      let bytes = 0;
+      for (const entry of entries) bytes += entry.key.byteLength + 2 * (entry.doc.body.length + entry.doc.id.length);
+      this.store(scanKey(request), request.indexId, request.readTs, entries, bytes);
+    }
     return entries;
+  }
+
+  /**
+   * The cached answer to `getDocument`, or `undefined` when it must be read: synchronous, so a
+   * hit costs the caller no promise (`Transaction` tries this first).
+   */
+  peekDocument(id: string, readTs: Timestamp): DocumentVersion | null | undefined {
+    const indexId = this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null;
+    if (indexId === null) return undefined;
+    return this.lookup(documentKey(id), indexId, readTs) as DocumentVersion | null | undefined;
+  }
+
+  /** The cached answer to `scan`, or `undefined` when it must be read (see `peekDocument`). */
+  peekScan(request: ScanRequest): IndexEntry[] | undefined {
+    if (this.maxBytes === 0) return undefined;
+    return this.lookup(scanKey(request), request.indexId, request.readTs) as IndexEntry[] | undefined;
   }
 
   /** A commit touched these indexes (its write set's keys): their cached answers are dead. */
@@ -181,6 +201,10 @@ export class ReadCache implements SnapshotReads {
     this.answers.delete(key);
     this.bytes -= answer.bytes;
   }
+}
+
+function documentKey(id: string): string {
+  return `d\u0000${id}`;
 }
 
 /** A scan's identity: the same request at any snapshot (validity is checked separately). */

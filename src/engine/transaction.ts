@@ -10,7 +10,7 @@
 import { walkinError, validateResult, checkValue, normalizeValue } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import { compareBytes } from "../values/indexKey.js";
-import type { DocumentWrite, IndexWrite, KeyRange, Timestamp } from "../storage/types.js";
+import type { DocumentWrite, IndexEntry, IndexWrite, KeyRange, ScanRequest, Timestamp } from "../storage/types.js";
 import type { SnapshotReads } from "./readCache.js";
 import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
 import { decodeDocument, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
@@ -97,7 +97,8 @@ export class Transaction {
     this.readSet.addPoint(byId.id, idKey(id));
     const pending = this.writes.get(id);
     if (pending) return pending.current;
-    const version = await this.storage.getDocument(id, this.readTs);
+    let version = this.storage.peekDocument?.(id, this.readTs);
+    if (version === undefined) version = await this.storage.getDocument(id, this.readTs);
     if (version === null || version.body === null) return null;
     this.countRead(version.body.length);
     return decodeDocument(version.body);
@@ -136,7 +137,10 @@ export class Transaction {
     let lastKey: Uint8Array | null = null;
     try {
       // Without a filter every entry counts, so the first storage read asks for exactly enough.
-      for (let batch = await cursor.next(accept ? 16 : Math.min(limit, 1024)); batch !== null; batch = await cursor.next()) {
+      // A batch already at hand (the read cache) comes back synchronously: no promise to await.
+      for (let next = cursor.next(accept ? 16 : Math.min(limit, 1024)); ; next = cursor.next()) {
+        const batch = next instanceof Promise ? await next : next;
+        if (batch === null) break;
         for (const entry of batch) {
           lastKey = entry.key;
           const doc = this.docOf(entry);
@@ -368,8 +372,11 @@ class RangeCursor {
       : [];
   }
 
-  /** The next entries in order (possibly none), or `null` once the range is exhausted. */
-  async next(batchSize?: number): Promise<CursorEntry[] | null> {
+  /**
+   * The next entries in order (possibly none), or `null` once the range is exhausted; directly
+   * (not a promise) when storage had the answer at hand.
+   */
+  next(batchSize?: number): CursorEntry[] | null | Promise<CursorEntry[] | null> {
     if (this.done) {
       if (this.p >= this.pending.length) return null;
       const rest = this.pending.slice(this.p).map((entry): CursorEntry => ({ key: entry.key, doc: entry.doc!, body: null }));
@@ -377,9 +384,16 @@ class RangeCursor {
       return rest;
     }
     if (batchSize !== undefined) this.batchSize = batchSize;
-    const size = this.batchSize;
-    const { txn, order } = this;
-    const batch = await txn.storage.scan({ indexId: this.index.id, range: this.remaining, order, readTs: txn.readTs, limit: size });
+    const { txn } = this;
+    const request: ScanRequest = { indexId: this.index.id, range: this.remaining, order: this.order, readTs: txn.readTs, limit: this.batchSize };
+    const atHand = txn.storage.peekScan?.(request);
+    if (atHand !== undefined) return this.merge(atHand, request.limit);
+    return txn.storage.scan(request).then((batch) => this.merge(batch, request.limit));
+  }
+
+  /** Merges a storage batch with the pending writes before and among its keys; advances the range. */
+  private merge(batch: IndexEntry[], size: number): CursorEntry[] {
+    const { order } = this;
     const out: CursorEntry[] = [];
     for (const entry of batch) {
       while (this.p < this.pending.length && this.before(this.pending[this.p]!.key, entry.key)) {
