@@ -117,7 +117,7 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
         return ws.close(CLOSE_CODES.tooManyConnections, `too many connections from your address (the limit is ${limits.maxConnectionsPerIp})`);
       }
       ws.once("close", () => counters.disconnect(ip));
-      connections.add(new Connection(ws, host, callerRequestOf(request), counters.budgetFor(ip)));
+      connections.add(new Connection(ws, host, callerRequestOf(request), counters.budgetFor(ip), socket));
     });
   });
 
