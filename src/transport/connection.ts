@@ -11,6 +11,8 @@
  *    "control" chain): each changes which subscriptions exist, and the client numbers them.
  *  - Mutations run one at a time, in arrival order (the "mutation" chain), each as the caller
  *    of the last Authenticate received before it: `callerAt` is that Authenticate's outcome.
+ *    Their responses go out in the same order, a successful one together with the Transition
+ *    that includes its commit (see `offerTransition`).
  *  - Actions run concurrently, also as the caller of the last Authenticate before them.
  *  - Ping is answered at once.
  *
