@@ -196,6 +196,17 @@ describe("mutations", () => {
     expect(order).toEqual([[1, true], [2, false]]);
   });
 
+  it("answers a mutation at once while a query-set change is in progress (its Transition waits for that change)", async () => {
+    harness = await startHarness();
+    const client = await harness.client();
+    client.send(addQueries(0, [[1, "log:slowCount", { delayMs: 300 }]]));
+    client.send({ type: "Mutation", requestId: 1, udfPath: "log:append", args: { n: 1, delayMs: 0 } });
+    const response = await client.waitFor(isResponse(1));
+    expect(client.transitions()).toEqual([]); // the query-set change is still running
+    const transition = await client.waitFor(withQuerySet(1));
+    expect(transition.endVersion.ts).toBeGreaterThanOrEqual(response.success ? response.ts : Infinity);
+  });
+
   it("runs one connection's mutations one at a time, in the order sent", async () => {
     harness = await startHarness();
     const client = await harness.client();
