@@ -89,7 +89,8 @@ export class Connection {
   /** The token a re-check found no longer valid (reported once). */
   private expiredToken: string | null = null;
   private checkingToken = false;
-  private readonly written = () => this.progressed();
+  /** Called by `ws` after each write (a bound method: one small object per connection, held while it is open). */
+  private readonly written = this.progressed.bind(this);
   /**
    * Successful MutationResponses (their JSON text) waiting for the Transition that makes
    * their write visible, oldest first; see `offerTransition`.
