@@ -459,11 +459,16 @@ export class WalkinClient {
   private updateConnectionState(): void {
     if (this.state === undefined) return; // during construction
     const next = this.computeConnectionState();
-    const previous = this.state as unknown as Record<string, unknown>;
-    if (Object.entries(next).every(([key, value]) => previous[key] === value)) return;
+    if (sameFields(next, this.state)) return;
     this.state = next;
     for (const listener of [...this.stateListeners]) this.callBack(() => listener(next));
   }
+}
+
+/** Whether every field of `a` holds the same value in `b` (runs after every message: no allocation). */
+function sameFields<T extends object>(a: T, b: T): boolean {
+  for (const key in a) if (a[key] !== b[key]) return false;
+  return true;
 }
 
 /** 128 random bits, hex: the client's name for the server's mutation deduplication. */

@@ -89,6 +89,37 @@ describe("LocalSyncState transitions", () => {
     expect(s.result(t)).toBe(first);
   });
 
+  it("tells changed results from unchanged ones exactly as their JSON texts would", () => {
+    const s = new LocalSyncState();
+    const t = s.subscribe("m:list", {});
+    s.takeQuerySetMessage();
+    const values = [
+      { a: [1, 2], b: { c: null } },
+      { a: [1, 2], b: { c: null } }, // same: kept
+      { b: { c: null }, a: [1, 2] }, // same fields, other order: the app can see the order
+      { b: { c: false }, a: [1, 2] },
+      { b: { c: false }, a: [1, 2, 3] },
+      { b: { c: false }, a: { 0: 1, 1: 2, 2: 3 } },
+      { b: { c: false }, a: { 0: 1, 1: 2, 2: 3 } }, // same: kept
+      { b: { c: "false" }, a: { 0: 1, 1: 2, 2: 3 } },
+      [{ b: 1 }],
+      [{ b: 1, c: 2 }],
+      [{ b: 1, c: 2 }], // same: kept
+      [{ n: { $integer: "AQAAAAAAAAA=" } }],
+      [{ n: { $integer: "AgAAAAAAAAA=" } }],
+    ];
+    for (let i = 0; i < values.length; i++) {
+      const before = s.result(t);
+      const changed = s.applyTransition(transition({ querySet: i === 0 ? 0 : 1, identity: 0, ts: i }, { querySet: 1, identity: 0, ts: i + 1 }, [
+        { type: "QueryUpdated", queryId: id(0), value: values[i]! },
+      ]));
+      const same = i > 0 && JSON.stringify(values[i]) === JSON.stringify(values[i - 1]);
+      expect(changed).toEqual(same ? [] : [t]);
+      if (same) expect(s.result(t)).toBe(before);
+      expect(s.result(t)?.text).toBe("v" + JSON.stringify(values[i]));
+    }
+  });
+
   it("turns QueryFailed into a WalkinError with decoded data, and QueryRemoved into no result", () => {
     const s = new LocalSyncState();
     const t = s.subscribe("m:list", {});

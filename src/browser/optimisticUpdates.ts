@@ -58,6 +58,7 @@ export class OptimisticUpdates {
 
   /** Drops the layers of these mutations; true if any was dropped (then `recompute`). */
   drop(requestIds: Iterable<RequestId>): boolean {
+    if (this.layers.length === 0) return false;
     const ids = new Set(requestIds);
     if (ids.size === 0) return false;
     const before = this.layers.length;

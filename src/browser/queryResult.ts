@@ -1,11 +1,15 @@
 /**
  * What the client holds for one query: its identity (`QueryToken`) and its latest result.
  *
- * Every result carries `text`, the canonical JSON text of what it stands for. Comparing texts
- * is how the client tells "the same result again" from "a new result": an unchanged result
- * keeps its decoded object, so `Object.is` holds across transitions (the React layer re-renders
- * only when a value really changed). `text` is undefined when a value cannot be encoded (an
- * optimistic update that stored a non-value); such a result always counts as changed.
+ * A new result that stands for the same thing as the previous one keeps the previous decoded
+ * object, so `Object.is` holds across transitions (the React layer re-renders only when a
+ * value really changed). Results from the server keep their wire form (`wire`) and are
+ * compared on it, in one walk that stops at the first difference: a changed result (the
+ * usual case after a write) costs almost nothing to tell apart, and no text is built for it.
+ * Other results (optimistic values, errors) are compared on `text`, the canonical JSON text
+ * of what they stand for, built when first needed. `text` is undefined when a value cannot
+ * be encoded (an optimistic update that stored a non-value); such a result always counts as
+ * changed.
  */
 import type { JSONValue, Value } from "../values/value.js";
 import { WalkinError, type WalkinErrorCode } from "../values/errors.js";
@@ -21,16 +25,31 @@ export function queryToken(udfPath: string, args: JSONValue): QueryToken {
 }
 
 export type QueryResult =
-  | { readonly kind: "value"; readonly value: Value; readonly text: string | undefined }
-  | { readonly kind: "error"; readonly error: WalkinError; readonly text: string | undefined };
+  | { readonly kind: "value"; readonly value: Value; readonly text: string | undefined; readonly wire?: JSONValue }
+  | { readonly kind: "error"; readonly error: WalkinError; readonly text: string | undefined; readonly wire?: undefined };
+
+/** A value from the server: its wire form kept for comparison, its text built only if asked for. */
+class ServerValue {
+  readonly kind = "value";
+  private cachedText: string | undefined;
+
+  constructor(
+    readonly value: Value,
+    readonly wire: JSONValue,
+  ) {}
+
+  get text(): string {
+    return (this.cachedText ??= "v" + JSON.stringify(this.wire));
+  }
+}
 
 /** A result decoded from the wire; a value the client cannot decode becomes an INTERNAL error. */
 export function resultFromServer(value: JSONValue): QueryResult {
-  const text = "v" + JSON.stringify(value);
   try {
-    return { kind: "value", value: convertFromJson(value), text };
+    return new ServerValue(convertFromJson(value), value);
   } catch (cause) {
-    return { kind: "error", error: new WalkinError("The server sent a query result this client cannot decode", { code: "INTERNAL", cause }), text };
+    const error = new WalkinError("The server sent a query result this client cannot decode", { code: "INTERNAL", cause });
+    return { kind: "error", error, text: "v" + JSON.stringify(value) };
   }
 }
 
@@ -52,8 +71,33 @@ export function resultFromLocalValue(value: Value): QueryResult {
 /** Whether two results stand for the same thing (so the older object can be kept). */
 export function sameResult(a: QueryResult | undefined, b: QueryResult | undefined): boolean {
   if (a === b) return true;
-  if (a === undefined || b === undefined) return false;
+  if (a === undefined || b === undefined || a.kind !== b.kind) return false;
+  if (a.wire !== undefined && b.wire !== undefined) return sameJson(a.wire, b.wire);
   return a.text !== undefined && a.text === b.text;
+}
+
+/**
+ * Whether two JSON values have the same text: `JSON.stringify(a) === JSON.stringify(b)`
+ * (so key order counts, as it does for the decoded objects the app sees), without building
+ * either text.
+ */
+function sameJson(a: JSONValue, b: JSONValue): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i]!, b[i]!)) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  const otherKeys = Object.keys(b);
+  if (keys.length !== otherKeys.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (key !== otherKeys[i] || !sameJson(a[key]!, b[key]!)) return false;
+  }
+  return true;
 }
 
 /** The error a client call rejects with, rebuilt from the wire form. */

@@ -65,3 +65,37 @@ describe("transitionText", () => {
     );
   });
 });
+
+describe("transitionText, one after another", () => {
+  it("reuses the previous text only for the same Transition (versions, queries, result objects)", () => {
+    const shared = { a: [1, 2] };
+    const error = { code: "APPLICATION", message: "no" };
+    const base: TransitionMessage = {
+      type: "Transition",
+      startVersion: { querySet: 1, identity: 1, ts: 1 },
+      endVersion: { querySet: 1, identity: 1, ts: 2 },
+      modifications: [
+        { type: "QueryUpdated", queryId: 1 as never, value: shared },
+        { type: "QueryFailed", queryId: 2 as never, error },
+      ],
+    };
+    const variants: TransitionMessage[] = [];
+    for (const which of ["startVersion", "endVersion"] as const) {
+      for (const field of ["querySet", "identity", "ts"] as const) variants.push({ ...base, [which]: { ...base[which], [field]: 9 } });
+    }
+    const withFirst = (m: TransitionMessage["modifications"][number]) => ({ ...base, modifications: [m, base.modifications[1]!] });
+    variants.push(
+      withFirst({ type: "QueryUpdated", queryId: 3 as never, value: shared }),
+      withFirst({ type: "QueryUpdated", queryId: 1 as never, value: { a: [1, 2, 3] } }),
+      withFirst({ type: "QueryUpdated", queryId: 1 as never, value: { a: [1, 2] } }), // another object, same text
+      withFirst({ type: "QueryRemoved", queryId: 1 as never }),
+      withFirst({ type: "QueryFailed", queryId: 1 as never, error }),
+      { ...base, modifications: [base.modifications[0]!, { type: "QueryFailed", queryId: 2 as never, error: { code: "APPLICATION", message: "other" } }] },
+      { ...base, modifications: [base.modifications[0]!] },
+      { ...base, modifications: [...base.modifications, { type: "QueryRemoved", queryId: 4 as never }] },
+    );
+    for (const variant of variants) {
+      for (const t of [base, variant, variant, base]) expect(transitionText(t)).toBe(JSON.stringify(t));
+    }
+  });
+});

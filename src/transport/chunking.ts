@@ -51,8 +51,41 @@ function valueText(value: JSONValue): string {
   return text;
 }
 
+/**
+ * The last Transition encoded and its text. One flush usually sends many connections the same
+ * Transition (same versions, same queries, the same shared result objects: subscribers of a
+ * popular query with the same history); they then share one text instead of each building
+ * its own copy. Results are never modified once encoded (see `valueTexts`), so equal
+ * references mean equal text.
+ */
+let lastEncoded: { transition: TransitionMessage; text: string } | null = null;
+
 /** The JSON text of a Transition: the same as `encodeMessage(transition)`, parsed back. */
 export function transitionText(transition: TransitionMessage): string {
+  if (lastEncoded !== null && sameTransition(lastEncoded.transition, transition)) return lastEncoded.text;
+  const text = buildTransitionText(transition);
+  lastEncoded = { transition, text };
+  return text;
+}
+
+function sameTransition(a: TransitionMessage, b: TransitionMessage): boolean {
+  if (!sameVersion(a.startVersion, b.startVersion) || !sameVersion(a.endVersion, b.endVersion)) return false;
+  if (a.modifications.length !== b.modifications.length) return false;
+  for (let i = 0; i < a.modifications.length; i++) {
+    const x = a.modifications[i]!;
+    const y = b.modifications[i]!;
+    if (x.type !== y.type || x.queryId !== y.queryId) return false;
+    if (x.type === "QueryUpdated" && x.value !== (y as typeof x).value) return false;
+    if (x.type === "QueryFailed" && x.error !== (y as typeof x).error) return false;
+  }
+  return true;
+}
+
+function sameVersion(a: TransitionMessage["startVersion"], b: TransitionMessage["startVersion"]): boolean {
+  return a.querySet === b.querySet && a.identity === b.identity && a.ts === b.ts;
+}
+
+function buildTransitionText(transition: TransitionMessage): string {
   const modifications = transition.modifications.map((m) =>
     m.type === "QueryUpdated" ? `{"type":"QueryUpdated","queryId":${m.queryId},"value":${valueText(m.value)}}` : encodeMessage(m as never),
   );

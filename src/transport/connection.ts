@@ -11,6 +11,8 @@
  *    "control" chain): each changes which subscriptions exist, and the client numbers them.
  *  - Mutations run one at a time, in arrival order (the "mutation" chain), each as the caller
  *    of the last Authenticate received before it: `callerAt` is that Authenticate's outcome.
+ *    Their responses go out in the same order, a successful one together with the Transition
+ *    that includes its commit (see `offerTransition`).
  *  - Actions run concurrently, also as the caller of the last Authenticate before them.
  *  - Ping is answered at once.
  *
@@ -27,6 +29,7 @@
  * The heartbeat also re-checks the auth token: one that stopped resolving (revoked, expired)
  * is reported with AuthExpired, so the client's `isAuthenticated` follows the server.
  */
+import type { Duplex } from "node:stream";
 import type { WebSocket, RawData } from "ws";
 import type { Caller, CallerRequest } from "../engine/engine.js";
 import { convertFromJson, convertToJson, type Value } from "../values/index.js";
@@ -45,6 +48,7 @@ import {
   type ErrorPayload,
   type ModifyQuerySetMessage,
   type MutationMessage,
+  type MutationResponseMessage,
   type ServerMessage,
   type TransitionMessage,
 } from "./protocol.js";
@@ -85,13 +89,24 @@ export class Connection {
   /** The token a re-check found no longer valid (reported once). */
   private expiredToken: string | null = null;
   private checkingToken = false;
-  private readonly written = () => this.progressed();
+  /** Called by `ws` after each write (a bound method: one small object per connection, held while it is open). */
+  private readonly written = this.progressed.bind(this);
+  /**
+   * Successful MutationResponses (their JSON text) waiting for the Transition that makes
+   * their write visible, oldest first; see `offerTransition`.
+   */
+  private awaitingTransition: Array<{ ts: number; text: string }> = [];
 
+  /**
+   * `stream`: the socket's underlying byte stream (the upgraded HTTP socket), corked while a
+   * MutationResponse and its Transition are written so that they leave in one write.
+   */
   constructor(
     private readonly socket: WebSocket,
     private readonly host: ConnectionHost,
     private readonly request?: CallerRequest,
     budget?: SubscriptionBudget,
+    private readonly stream?: Pick<Duplex, "cork" | "uncork">,
   ) {
     this.state = new ConnectionState(PROTOCOL_LIMITS.maxQueriesPerConnection, budget);
     this.caller = { token: null, fromClient: true, request };
@@ -132,13 +147,21 @@ export class Connection {
 
   /** Hot reload: re-subscribes every query on the now current engine, then one fresh Transition. */
   resubscribe(): Promise<void> {
-    return this.enqueueControl(() => this.resubscribeAll(undefined), undefined);
+    return this.enqueueControl(async () => {
+      await this.resubscribeAll(undefined);
+      // A response committed on the old engine may have waited for its flush, which the
+      // swap stopped listening to: it goes out now (its Transition comes from the new engine).
+      this.writeBatch(this.takeResponses(Infinity), []);
+    }, undefined);
   }
 
   /** Shutdown: lets the running mutation finish (and answer), then closes with 4010. */
   async shutdown(reason: string): Promise<void> {
     this.draining = true;
     await this.mutations;
+    // Committed mutations still waiting for their Transition are answered now: the client
+    // then waits for that Transition on its next connection instead of re-sending them.
+    this.writeBatch(this.takeResponses(Infinity), []);
     this.close(CLOSE_CODES.serverShuttingDown, reason);
   }
 
@@ -294,14 +317,15 @@ export class Connection {
     try {
       args = convertFromJson(json, "args");
     } catch (error) {
-      return this.send({ type: "MutationResponse", requestId, success: false, error: invalidArguments(error) });
+      return this.sendInOrder({ type: "MutationResponse", requestId, success: false, error: invalidArguments(error) });
     }
     try {
       const { value, ts } = await this.host.engines.mutate((engine) => engine.runClientMutation(udfPath, args, caller, { clientId, requestId }));
-      this.send({ type: "MutationResponse", requestId, success: true, result: convertToJson(value), ts });
+      if (this.phase.kind === "closed") return;
+      this.awaitingTransition.push({ ts, text: encodeMessage({ type: "MutationResponse", requestId, success: true, result: convertToJson(value), ts }) });
       this.offerTransition(() => this.state.mutationCommitted(ts, this.publishedTs()));
     } catch (error) {
-      this.send({ type: "MutationResponse", requestId, success: false, error: errorPayload(error, `mutation ${udfPath}`, this.host.reporting) });
+      this.sendInOrder({ type: "MutationResponse", requestId, success: false, error: errorPayload(error, `mutation ${udfPath}`, this.host.reporting) });
     }
   }
 
@@ -346,23 +370,86 @@ export class Connection {
   private send(message: ServerMessage): void {
     if (this.phase.kind === "closed" || this.socket.readyState !== this.socket.OPEN) return;
     const text = encodeMessage(message);
+    if (this.fitsHardCap(text)) this.write(text);
+  }
+
+  /** False (and the connection closed with 4009) if `text` would take the queue past the hard cap. */
+  private fitsHardCap(text: string): boolean {
     const { maxSendBufferBytes } = this.host.limits;
-    if (this.socket.bufferedAmount + text.length > maxSendBufferBytes) {
-      return this.closeTooSlow(`client too slow: over ${maxSendBufferBytes} bytes queued for it`);
-    }
-    this.write(text);
+    if (this.socket.bufferedAmount + text.length <= maxSendBufferBytes) return true;
+    this.closeTooSlow(`client too slow: over ${maxSendBufferBytes} bytes queued for it`);
+    return false;
   }
 
   /**
    * Builds and sends a Transition if the queue has room; otherwise holds the state (its
    * results coalesce) until a completed write releases it.
+   *
+   * Successful MutationResponses wait here for the Transition that includes their commit, and
+   * leave right before it, in the same write: the client reads both in one go and resolves
+   * the mutation at once (read your writes) instead of handling two messages a flush apart.
+   * The order on the wire stays MutationResponse, then Transition (docs/protocol.md). Step by
+   * step, for a mutation committed at `ts`:
+   *  1. `runMutation` queues its response and asks for a Transition (`mutationCommitted`).
+   *     The engine has usually not published `ts` yet: no Transition, the response waits.
+   *  2. The engine's flush publishes `ts` and calls `flushed`: the state builds a Transition
+   *     with `endVersion.ts >= ts` (it owes one for `ts`), and the response goes out with it.
+   * A response is never kept waiting for a Transition that cannot be built now: while the
+   * state is busy (query-set or identity change) or held (congested socket), or once the
+   * client already holds a Transition at `ts` or later, every response whose `ts` is
+   * published goes out alone, as before. What remains waits for the flush that publishes
+   * it, which the commit itself scheduled.
    */
   private offerTransition(build: () => TransitionMessage | null): void {
     if (this.phase.kind === "closed") return;
     if (this.socket.bufferedAmount >= this.host.limits.sendBufferBytes) this.state.hold();
     const transition = build();
-    if (!transition || this.socket.readyState !== this.socket.OPEN) return;
-    for (const text of encodeTransition(transition, PROTOCOL_LIMITS.maxServerMessageBytes, this.transitionIds++)) this.write(text);
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    const texts = transition ? encodeTransition(transition, PROTOCOL_LIMITS.maxServerMessageBytes, this.transitionIds++) : [];
+    const upTo = this.state.canBuild ? this.state.clientTs : Math.max(this.state.clientTs, this.publishedTs());
+    this.writeBatch(this.takeResponses(upTo), texts);
+  }
+
+  /**
+   * A failed mutation's response. Responses go out in the order the mutations ran (the
+   * client may rely on it): behind waiting ones it waits too, and leaves right after them.
+   */
+  private sendInOrder(response: MutationResponseMessage): void {
+    const last = this.awaitingTransition.at(-1);
+    if (last === undefined) return this.send(response);
+    if (this.phase.kind !== "closed") this.awaitingTransition.push({ ts: last.ts, text: encodeMessage(response) });
+  }
+
+  /**
+   * Removes and returns the waiting responses whose commit is at or before `ts`: a prefix,
+   * since mutations commit one at a time in order (and a failed one waits with the `ts` of
+   * the one before it).
+   */
+  private takeResponses(ts: number): string[] {
+    let count = 0;
+    while (count < this.awaitingTransition.length && this.awaitingTransition[count]!.ts <= ts) count++;
+    if (count === 0) return [];
+    return this.awaitingTransition.splice(0, count).map((response) => response.text);
+  }
+
+  /**
+   * Writes responses (each checked against the hard cap, like `send`) then Transition texts,
+   * with the stream corked so that they leave in one write.
+   */
+  private writeBatch(responses: string[], transitionTexts: string[]): void {
+    if (responses.length + transitionTexts.length === 0) return;
+    if (this.phase.kind === "closed" || this.socket.readyState !== this.socket.OPEN) return;
+    const corked = responses.length > 0 && transitionTexts.length > 0 && this.stream !== undefined;
+    if (corked) this.stream.cork();
+    try {
+      for (const text of responses) {
+        if (!this.fitsHardCap(text)) return;
+        this.write(text);
+      }
+      for (const text of transitionTexts) this.write(text);
+    } finally {
+      if (corked) this.stream.uncork();
+    }
   }
 
   private write(text: string): void {
@@ -421,6 +508,7 @@ export class Connection {
     const reason = problem.length > 500 ? `${problem.slice(0, 500)}...` : problem;
     // The client's mistake (or an attacker's): one line, at debug level, so floods of them bury nothing.
     this.host.reporting.debug(`[walkin] closing a connection after a protocol error: ${reason}`);
+    this.writeBatch(this.takeResponses(Infinity), []); // committed: answered, so the client need not re-send them
     this.send({ type: "FatalError", error: { code: "MISUSE", message: reason } });
     this.close(CLOSE_CODES.protocolError, reason);
   }
@@ -439,6 +527,7 @@ export class Connection {
   private end(): void {
     if (this.phase.kind === "closed") return;
     this.phase = { kind: "closed" };
+    this.awaitingTransition = [];
     for (const subscription of this.state.close()) subscription.unsubscribe();
     this.host.closed(this);
   }

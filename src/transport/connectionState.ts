@@ -102,6 +102,16 @@ export class ConnectionState {
     return this.flushed(publishedTs);
   }
 
+  /** False while a query-set or identity change is in progress or the socket is congested: `flushed` builds nothing then. */
+  get canBuild(): boolean {
+    return !this.busy && !this.held && !this.closed;
+  }
+
+  /** The `ts` of the last Transition built: the snapshot the client holds (or will, once it reads what was sent). */
+  get clientTs(): number {
+    return this.version.ts;
+  }
+
   get identityVersion(): number {
     return this.version.identity;
   }

@@ -144,31 +144,49 @@ export class ServerCounters {
     decrement(this.connectionsByIp, ip, 1);
   }
 
+  /** `ip`'s share, for one connection (an object per connection: methods, no closures, as it is held by every idle client). */
   budgetFor(ip: string): SubscriptionBudget {
-    return {
-      take: () => {
-        const { maxSubscriptions, maxSubscriptionsPerIp } = this.limits;
-        if (this.subscriptions >= maxSubscriptions) {
-          return refusal("maxSubscriptions", maxSubscriptions, `The server holds its maximum of ${maxSubscriptions} live queries. Try again later.`);
-        }
-        const mine = this.subscriptionsByIp.get(ip) ?? 0;
-        if (mine >= maxSubscriptionsPerIp) {
-          return refusal(
-            "maxSubscriptionsPerIp",
-            maxSubscriptionsPerIp,
-            `Your address holds its maximum of ${maxSubscriptionsPerIp} live queries over all its connections. Remove queries you no longer display.`,
-          );
-        }
-        this.subscriptions++;
-        this.subscriptionsByIp.set(ip, mine + 1);
-        return null;
-      },
-      give: (count) => {
-        if (count <= 0) return;
-        this.subscriptions -= count;
-        decrement(this.subscriptionsByIp, ip, count);
-      },
-    };
+    return new AddressBudget(this, ip);
+  }
+
+  /** Takes one subscription for `ip`; the refusal to send the client when a cap is reached. */
+  takeSubscription(ip: string): ErrorPayload | null {
+    const { maxSubscriptions, maxSubscriptionsPerIp } = this.limits;
+    if (this.subscriptions >= maxSubscriptions) {
+      return refusal("maxSubscriptions", maxSubscriptions, `The server holds its maximum of ${maxSubscriptions} live queries. Try again later.`);
+    }
+    const mine = this.subscriptionsByIp.get(ip) ?? 0;
+    if (mine >= maxSubscriptionsPerIp) {
+      return refusal(
+        "maxSubscriptionsPerIp",
+        maxSubscriptionsPerIp,
+        `Your address holds its maximum of ${maxSubscriptionsPerIp} live queries over all its connections. Remove queries you no longer display.`,
+      );
+    }
+    this.subscriptions++;
+    this.subscriptionsByIp.set(ip, mine + 1);
+    return null;
+  }
+
+  giveSubscriptions(ip: string, count: number): void {
+    if (count <= 0) return;
+    this.subscriptions -= count;
+    decrement(this.subscriptionsByIp, ip, count);
+  }
+}
+
+class AddressBudget implements SubscriptionBudget {
+  constructor(
+    private readonly counters: ServerCounters,
+    private readonly ip: string,
+  ) {}
+
+  take(): ErrorPayload | null {
+    return this.counters.takeSubscription(this.ip);
+  }
+
+  give(count: number): void {
+    this.counters.giveSubscriptions(this.ip, count);
   }
 }
 

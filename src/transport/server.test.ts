@@ -160,6 +160,53 @@ describe("mutations", () => {
     expect(client.results().get(1)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i + 1}`));
   });
 
+  it("sends a MutationResponse and the Transition that includes it in one write, response first", async () => {
+    harness = await startHarness();
+    const client = await harness.client();
+    client.send(addQueries(0, [[1, "messages:list", { channel: "a" }]]));
+    await client.waitFor(withQuerySet(1));
+    // Client and server share this process. Written apart (the response at commit, the
+    // Transition at the engine's next flush), the client reads the response in one poll, an
+    // event-loop turn passes, and the Transition comes in a later read. Written together, both
+    // frames arrive in one read and are handled back to back, with no turn in between.
+    const turns: Array<{ type: string; turn: number }> = [];
+    let turn = 0;
+    client.socket.on("message", (data) => {
+      turns.push({ type: (JSON.parse(data.toString()) as ServerMessage).type, turn });
+      setImmediate(() => turn++);
+    });
+    for (let i = 1; i <= 5; i++) {
+      const from = client.messages.length;
+      client.send({ type: "Mutation", requestId: i, udfPath: "messages:send", args: { channel: "a", body: `m${i}` } });
+      const response = await client.waitFor(isResponse(i), from);
+      const transition = await client.waitFor((m): m is TransitionMessage => isTransition(m) && m.endVersion.ts >= (response.success ? response.ts : Infinity), from);
+      expect(client.messages.indexOf(transition)).toBe(client.messages.indexOf(response) + 1);
+    }
+    expect(turns.map((t) => t.type)).toEqual(Array.from({ length: 5 }, () => ["MutationResponse", "Transition"]).flat());
+    for (let i = 0; i < turns.length; i += 2) expect(turns[i + 1]!.turn).toBe(turns[i]!.turn);
+  });
+
+  it("keeps a connection's MutationResponses in order when a failed mutation follows one waiting for its Transition", async () => {
+    harness = await startHarness();
+    const client = await harness.client();
+    client.send({ type: "Mutation", requestId: 1, udfPath: "messages:send", args: { channel: "a", body: "ok" } });
+    client.send({ type: "Mutation", requestId: 2, udfPath: "messages:send", args: { channel: 5 } });
+    await client.waitFor(isResponse(2));
+    const order = client.messages.filter((m) => m.type === "MutationResponse").map((m) => [(m as MutationResponseMessage).requestId, (m as MutationResponseMessage).success]);
+    expect(order).toEqual([[1, true], [2, false]]);
+  });
+
+  it("answers a mutation at once while a query-set change is in progress (its Transition waits for that change)", async () => {
+    harness = await startHarness();
+    const client = await harness.client();
+    client.send(addQueries(0, [[1, "log:slowCount", { delayMs: 300 }]]));
+    client.send({ type: "Mutation", requestId: 1, udfPath: "log:append", args: { n: 1, delayMs: 0 } });
+    const response = await client.waitFor(isResponse(1));
+    expect(client.transitions()).toEqual([]); // the query-set change is still running
+    const transition = await client.waitFor(withQuerySet(1));
+    expect(transition.endVersion.ts).toBeGreaterThanOrEqual(response.success ? response.ts : Infinity);
+  });
+
   it("runs one connection's mutations one at a time, in the order sent", async () => {
     harness = await startHarness();
     const client = await harness.client();

@@ -12,7 +12,7 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
-import type { Engine } from "../engine/engine.js";
+import type { CallerRequest, Engine } from "../engine/engine.js";
 import type { HttpRouter } from "../server/router.js";
 import { callerRequestOf } from "./callerRequest.js";
 import { Connection, type ConnectionHost } from "./connection.js";
@@ -102,23 +102,28 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
 
   const httpServer = createServer((request, response) => void handleHttp(request, response, httpContext));
   const wss = new WebSocketServer({ noServer: true, maxPayload: PROTOCOL_LIMITS.maxClientMessageBytes, WebSocket: SyncSocket });
+  const accept = (ws: WebSocket, socket: Duplex, ip: string, request: CallerRequest) => {
+    if (closing) return ws.close(CLOSE_CODES.serverShuttingDown, "server shutting down");
+    if (!counters.connect(ip)) {
+      debug(`[walkin] refusing a connection: its address has ${limits.maxConnectionsPerIp} open already`);
+      return ws.close(CLOSE_CODES.tooManyConnections, `too many connections from your address (the limit is ${limits.maxConnectionsPerIp})`);
+    }
+    ws.once("close", () => counters.disconnect(ip));
+    connections.add(new Connection(ws, host, request, counters.budgetFor(ip), socket));
+  };
+  // No closure made here may use `request` or `head`: closures of one scope share its
+  // variables, and the socket's error handler lives as long as the connection, so it would
+  // keep the whole upgrade request (headers and all) in memory for each idle client.
   httpServer.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on("error", () => socket.destroy()); // a peer that resets mid-handshake must not crash the server
+    destroyOnError(socket);
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
     if (closing || path !== SYNC_PATH) {
       socket.end(closing ? "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n" : "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      if (closing) return ws.close(CLOSE_CODES.serverShuttingDown, "server shutting down");
-      const ip = clientAddress(request, limits.trustProxy);
-      if (!counters.connect(ip)) {
-        debug(`[walkin] refusing a connection: its address has ${limits.maxConnectionsPerIp} open already`);
-        return ws.close(CLOSE_CODES.tooManyConnections, `too many connections from your address (the limit is ${limits.maxConnectionsPerIp})`);
-      }
-      ws.once("close", () => counters.disconnect(ip));
-      connections.add(new Connection(ws, host, callerRequestOf(request), counters.budgetFor(ip)));
-    });
+    const ip = clientAddress(request, limits.trustProxy);
+    const callerRequest = callerRequestOf(request);
+    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, socket, ip, callerRequest));
   });
 
   const heartbeat = setInterval(() => {
@@ -171,6 +176,11 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
       wss.close();
     },
   };
+}
+
+/** A peer that resets mid-handshake must not crash the server. */
+function destroyOnError(socket: Duplex): void {
+  socket.on("error", () => socket.destroy());
 }
 
 /**
