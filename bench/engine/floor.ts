@@ -6,7 +6,7 @@
  */
 import Database from "better-sqlite3";
 import { syncLoop, type Subject } from "./measure.js";
-import { keyOf, payloadOf, type Durability } from "./workload.js";
+import { keyOf, payloadOf, shuffledKeys, type Durability } from "./workload.js";
 
 /** A floor side, plus a final correctness check where the case has one. */
 export interface FloorSubject extends Subject {
@@ -33,12 +33,10 @@ function prepareInsert(db: Database.Database): (i: number) => void {
   return (i) => insert.run(keyOf(i), i, JSON.stringify(payloadOf(i)));
 }
 
-/** (a) One autocommit INSERT per operation: each acknowledged row is committed. `seedRows` are loaded first. */
-export function floorInsert(filename: string, synchronous: Durability, seedRows = 0): FloorSubject {
+/** (a) One autocommit INSERT per operation: each acknowledged row is committed. */
+export function floorInsert(filename: string, synchronous: Durability): FloorSubject {
   const db = open(filename, synchronous);
-  const insert = prepareInsert(db);
-  seed(db, insert, seedRows);
-  return { run: syncLoop((i) => insert(seedRows + i)), close: () => db.close() };
+  return { run: syncLoop(prepareInsert(db)), close: () => db.close() };
 }
 
 /** Loads rows 0..n-1 in transactions of 10,000. */
@@ -67,6 +65,10 @@ export function groupCommitInsert(filename: string, synchronous: Durability, bat
 export function floorLookup(filename: string, synchronous: Durability, docs: number, nextKey: () => number): FloorSubject {
   const db = open(filename, synchronous);
   seed(db, prepareInsert(db), docs);
+  return { ...lookupLoop(db, nextKey), close: () => db.close() };
+}
+
+function lookupLoop(db: Database.Database, nextKey: () => number): Omit<FloorSubject, "close"> {
   const select = db.prepare<[string], { id: number; key: string; n: number; payload: string }>(
     "SELECT id, key, n, payload FROM docs WHERE key = ?",
   );
@@ -79,7 +81,17 @@ export function floorLookup(filename: string, synchronous: Durability, docs: num
       if (doc?.key !== key) missing++;
     }),
     check: () => missing === 0,
-    close: () => db.close(),
+  };
+}
+
+/** (d): the floors of `walkinSized`, sharing one file of `docs` rows (lookups first, then inserts). */
+export function floorSized(filename: string, synchronous: Durability, docs: number): { lookup: FloorSubject; insert: FloorSubject } {
+  const db = open(filename, synchronous);
+  const insert = prepareInsert(db);
+  seed(db, insert, docs);
+  return {
+    lookup: { ...lookupLoop(db, shuffledKeys(docs)), close: () => undefined },
+    insert: { run: syncLoop((i) => insert(docs + i)), close: () => db.close() },
   };
 }
 

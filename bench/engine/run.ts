@@ -20,10 +20,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { floorIncrement, floorInsert, floorLookup, groupCommitInsert, type FloorSubject } from "./floor.js";
+import { floorIncrement, floorInsert, floorLookup, floorSized, groupCommitInsert, type FloorSubject } from "./floor.js";
 import { compare, Recorder, type Timing } from "./measure.js";
 import { table, type Row } from "./report.js";
-import { walkinHistory, walkinIncrement, walkinInsert, walkinLookup, type WalkinSubject } from "./walkin.js";
+import { walkinHistory, walkinIncrement, walkinInsert, walkinLookup, walkinSized, type WalkinSubject } from "./walkin.js";
 import { shuffledKeys, type Durability } from "./workload.js";
 
 const CLIENTS = 32;
@@ -106,14 +106,10 @@ async function runMode(dir: string, mode: Durability): Promise<void> {
   if (cases.has("d")) {
     for (const docs of sizes) {
       const label = docs >= 1e6 ? `${docs / 1e6}M` : `${docs / 1e3}k`;
-      rows.push(await row(`(d) insert, sequential, into ${label}`, async () => [
-        await walkinInsert(fresh(), mode, 1, { seedDocs: docs }),
-        floorInsert(fresh(), mode, docs),
-      ]));
-      rows.push(await row(`(d) index lookup, ${label} docs`, async () => [
-        await walkinLookup(fresh(), mode, docs, shuffledKeys(docs)),
-        floorLookup(fresh(), mode, docs, shuffledKeys(docs)),
-      ]));
+      const walkin = await walkinSized(fresh(), mode, docs);
+      const floor = floorSized(fresh(), mode, docs);
+      rows.push(await row(`(d) index lookup, ${label} docs`, async () => [walkin.lookup, floor.lookup]));
+      rows.push(await row(`(d) insert, sequential, into ${label}`, async () => [walkin.insert, floor.insert]));
     }
   }
 

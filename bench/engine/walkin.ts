@@ -10,7 +10,7 @@ import { openSqliteStorage } from "../../src/storage/sqlite/index.js";
 import { defineSchema, defineTable, mutation, query } from "../../src/server/index.js";
 import { v } from "../../src/values/index.js";
 import { asyncLoop, type Subject } from "./measure.js";
-import { keyOf, payloadOf, type Durability } from "./workload.js";
+import { keyOf, payloadOf, shuffledKeys, type Durability } from "./workload.js";
 
 const docFields = { key: v.string(), n: v.number(), payload: v.string() };
 
@@ -71,9 +71,12 @@ export interface WalkinSubject extends Subject {
   check?(): Promise<{ ok: boolean; detail: string }>;
 }
 
+/** BENCH_READ_CACHE_BYTES sets the engine's read cache (0: off), to see what it is worth. */
+const readCacheBytes = process.env.BENCH_READ_CACHE_BYTES ? Number(process.env.BENCH_READ_CACHE_BYTES) : undefined;
+
 async function openEngine(filename: string, synchronous: Durability): Promise<Engine> {
   const storage = await openSqliteStorage({ filename, synchronous });
-  return Engine.open({ storage, schema, modules, runScheduler: false });
+  return Engine.open({ storage, schema, modules, runScheduler: false, readCacheBytes });
 }
 
 /** One sample of the history case. */
@@ -97,7 +100,7 @@ export async function walkinHistory(
   { docs, updates, perMutation, samples }: { docs: number; updates: number; perMutation: number; samples: number },
 ): Promise<HistorySample[]> {
   const storage = await openSqliteStorage({ filename, synchronous });
-  const engine = await Engine.open({ storage, schema, modules, runScheduler: false });
+  const engine = await Engine.open({ storage, schema, modules, runScheduler: false, readCacheBytes });
   const out: HistorySample[] = [];
   try {
     await seed(engine, docs);
@@ -157,6 +160,35 @@ async function seed(engine: Engine, docs: number): Promise<void> {
     for (let i = first; i < Math.min(first + batch, docs); i++) rows.push({ key: keyOf(i), n: i, payload: payloadOf(i) });
     await engine.runMutation("docs:insertMany", { docs: rows });
   }
+}
+
+/**
+ * (d): one engine over a table of `docs` documents, loaded once, measured by lookups of random
+ * existing keys and then by sequential inserts into it. Run the lookup row first; closing it
+ * leaves the engine to the insert row, whose close shuts it.
+ */
+export async function walkinSized(filename: string, synchronous: Durability, docs: number): Promise<{ lookup: WalkinSubject; insert: WalkinSubject }> {
+  const engine = await openEngine(filename, synchronous);
+  await seed(engine, docs);
+  const nextKey = shuffledKeys(docs);
+  let missing = 0;
+  return {
+    lookup: {
+      engine,
+      run: asyncLoop(1, async () => {
+        const key = keyOf(nextKey());
+        const doc = (await engine.runQuery("docs:byKey", { key })) as { key: string } | null;
+        if (doc?.key !== key) missing++;
+      }),
+      check: async () => ({ ok: missing === 0, detail: `${missing} lookups missed` }),
+      close: () => undefined,
+    },
+    insert: {
+      engine,
+      run: asyncLoop(1, (i) => engine.runMutation("docs:insert", { key: keyOf(docs + i), n: i, payload: payloadOf(i) })),
+      close: () => engine.close(),
+    },
+  };
 }
 
 /** (b) `docs:byKey` on random existing keys of a table of `docs` documents. */

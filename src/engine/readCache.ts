@@ -26,7 +26,7 @@
  *    storage (`dropIndex`, before a rebuild) while an engine opens, before its cache exists.
  *
  * The cache holds at most `maxBytes` of answers (document bodies and keys, roughly counted);
- * the least recently used go first. Cached arrays are shared between transactions and are never
+ * about the least recently used go first (a clock, see `evictOne`). Cached arrays are shared between transactions and are never
  * modified: transactions only read them.
  */
 import type { DocumentVersion, IndexEntry, ScanRequest, Storage, Timestamp } from "../storage/types.js";
@@ -48,12 +48,15 @@ export const DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024;
 const ENTRY_OVERHEAD_BYTES = 200;
 
 interface CachedAnswer {
+  key: string;
+  /** Its place on the clock (see `evict`). */
+  slot: number;
   indexId: string;
   generation: number;
   validFrom: Timestamp;
   bytes: number;
   value: IndexEntry[] | DocumentVersion | null;
-  /** Read since the eviction sweep last passed it (see `evict`). */
+  /** Stored or read since the clock hand last passed it (see `evictOne`). */
   used: boolean;
 }
 
@@ -73,6 +76,15 @@ export interface ReadCacheStats {
 
 export class ReadCache implements SnapshotReads {
   private readonly answers = new Map<string, CachedAnswer>();
+  /** Every answer at its slot, for the clock hand; free slots are reused first. */
+  private slots: Array<CachedAnswer | undefined> = [];
+  private freeSlots: number[] = [];
+  private hand = 0;
+  /**
+   * The last peek that missed, so that the read which follows it (same request object, or same
+   * document and snapshot) does not build its key and look it up a second time.
+   */
+  private lastMiss: { request: ScanRequest; key: string; id?: undefined } | { id: string; readTs: Timestamp; indexId: string; request?: undefined } | null = null;
   private readonly generations = new Map<string, number>();
   private bytes = 0;
   private hits = 0;
@@ -87,40 +99,55 @@ export class ReadCache implements SnapshotReads {
   }
 
   async getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> {
-    const cached = this.peekDocument(id, readTs);
-    if (cached !== undefined) return cached;
+    const missed = this.lastMiss?.id === id && this.lastMiss.readTs === readTs ? this.lastMiss : null;
+    if (missed === null) {
+      const cached = this.peekDocument(id, readTs);
+      if (cached !== undefined) return cached;
+    }
+    this.lastMiss = null;
     const version = await this.storage.getDocument(id, readTs);
-    const indexId = this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null;
-    if (indexId !== null) this.store(documentKey(id), indexId, readTs, version, 2 * id.length + 2 * (version?.body?.length ?? 0));
+    const indexId = missed?.indexId ?? (this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null);
+    if (indexId) this.store(documentKey(id), indexId, readTs, version, 2 * id.length + 2 * (version?.body?.length ?? 0));
     return version;
   }
 
   async scan(request: ScanRequest): Promise<IndexEntry[]> {
-    const cached = this.peekScan(request);
-    if (cached !== undefined) return cached;
+    let key = this.lastMiss?.request === request ? this.lastMiss.key : undefined;
+    if (key === undefined) {
+      const cached = this.peekScan(request);
+      if (cached !== undefined) return cached;
+      key = this.lastMiss?.request === request ? this.lastMiss.key : undefined;
+    }
+    this.lastMiss = null;
     const entries = await this.storage.scan(request);
-    if (this.maxBytes > 0) {
+    if (key !== undefined) {
       let bytes = 0;
       for (const entry of entries) bytes += entry.key.byteLength + 2 * (entry.doc.body.length + entry.doc.id.length);
-      this.store(scanKey(request), request.indexId, request.readTs, entries, bytes);
+      this.store(key, request.indexId, request.readTs, entries, bytes);
     }
     return entries;
   }
 
   /**
    * The cached answer to `getDocument`, or `undefined` when it must be read: synchronous, so a
-   * hit costs the caller no promise (`Transaction` tries this first).
+   * hit costs the caller no promise (`Transaction` tries this first, then `getDocument`, which
+   * then does not look again).
    */
   peekDocument(id: string, readTs: Timestamp): DocumentVersion | null | undefined {
     const indexId = this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null;
     if (indexId === null) return undefined;
-    return this.lookup(documentKey(id), indexId, readTs) as DocumentVersion | null | undefined;
+    const cached = this.lookup(documentKey(id), indexId, readTs);
+    if (cached === undefined) this.lastMiss = { id, readTs, indexId };
+    return cached as DocumentVersion | null | undefined;
   }
 
   /** The cached answer to `scan`, or `undefined` when it must be read (see `peekDocument`). */
   peekScan(request: ScanRequest): IndexEntry[] | undefined {
     if (this.maxBytes === 0) return undefined;
-    return this.lookup(scanKey(request), request.indexId, request.readTs) as IndexEntry[] | undefined;
+    const key = scanKey(request);
+    const cached = this.lookup(key, request.indexId, request.readTs);
+    if (cached === undefined) this.lastMiss = { request, key };
+    return cached as IndexEntry[] | undefined;
   }
 
   /** A commit touched these indexes (its write set's keys): their cached answers are dead. */
@@ -132,6 +159,9 @@ export class ReadCache implements SnapshotReads {
   clear(): void {
     for (const indexId of this.generations.keys()) this.generations.set(indexId, this.generationOf(indexId) + 1);
     this.answers.clear();
+    this.slots = [];
+    this.freeSlots = [];
+    this.hand = 0;
     this.bytes = 0;
   }
 
@@ -150,7 +180,7 @@ export class ReadCache implements SnapshotReads {
       return undefined;
     }
     if (cached.generation !== this.generationOf(indexId)) {
-      this.drop(key, cached);
+      this.drop(cached);
       this.misses += 1;
       return undefined;
     }
@@ -173,32 +203,40 @@ export class ReadCache implements SnapshotReads {
     const bytes = bodyBytes + key.length * 2 + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.maxBytes / 8) return; // one huge answer must not flush everything else
     const previous = this.answers.get(key);
-    if (previous !== undefined) this.drop(key, previous);
-    this.answers.set(key, { indexId, generation, validFrom: readTs, bytes, value, used: false });
+    if (previous !== undefined) this.drop(previous);
+    const slot = this.freeSlots.pop() ?? this.slots.length;
+    const answer: CachedAnswer = { key, slot, indexId, generation, validFrom: readTs, bytes, value, used: true };
+    this.answers.set(key, answer);
+    this.slots[slot] = answer;
     this.bytes += bytes;
-    if (this.bytes > this.maxBytes) this.evict();
+    while (this.bytes > this.maxBytes && this.evictOne());
   }
 
   /**
-   * Second chance, in insertion order: an answer read since it was stored (or last passed)
-   * moves to the back once; the first one not read goes. Close to least-recently-used, without
-   * moving an entry on every hit (a hit is the hottest path here).
+   * Second chance on a clock: the hand sweeps the slots; an answer read since the hand last
+   * passed (or stored since) gets its bit cleared and stays, and the first one not read goes,
+   * as does any whose index has moved on (an answer starts with its bit set). Close to least-recently-used, O(1) per eviction on
+   * average, and a hit only sets a bit (a hit is the hottest path here).
    */
-  private evict(): void {
-    for (const [key, answer] of this.answers) {
-      if (this.bytes <= this.maxBytes) return;
-      this.answers.delete(key);
+  private evictOne(): boolean {
+    for (let steps = 0; steps <= 2 * this.slots.length; steps++) {
+      this.hand = this.hand + 1 >= this.slots.length ? 0 : this.hand + 1;
+      const answer = this.slots[this.hand];
+      if (answer === undefined) continue;
       if (answer.used && answer.generation === this.generationOf(answer.indexId)) {
         answer.used = false;
-        this.answers.set(key, answer);
-      } else {
-        this.bytes -= answer.bytes;
+        continue;
       }
+      this.drop(answer);
+      return true;
     }
+    return false;
   }
 
-  private drop(key: string, answer: CachedAnswer): void {
-    this.answers.delete(key);
+  private drop(answer: CachedAnswer): void {
+    this.answers.delete(answer.key);
+    this.slots[answer.slot] = undefined;
+    this.freeSlots.push(answer.slot);
     this.bytes -= answer.bytes;
   }
 }
