@@ -63,7 +63,7 @@ if (setupWalkin) sides.push(["walkin", setupWalkin]);
 const root = mkdtempSync(join(tmpdir(), "walkin-auth-bench-"));
 // Other processes taking CPU lower every figure; compare ratios across runs, not absolutes.
 const machine = () => `load average ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`;
-console.log(`Auth benchmark: node ${process.version}, files in ${root}, ${machine()} at start`);
+console.log(`Auth benchmark: node ${process.version}, Walk-in code ${process.env.WALKIN_BENCH_CODE ?? "TypeScript sources under tsx (slower: see bench/compiled.mjs)"}, files in ${root}, ${machine()} at start`);
 console.log(`op = anonymous sign-in + getSession from its cookie + insert one message row`);
 console.log(`${clients} concurrent clients; each side, each setting: ${warmupMs} ms warm-up, then ${durationMs} ms measured`);
 if (!setupWalkin) console.log("bench/auth/walkin.ts not found: measuring Better Auth only");

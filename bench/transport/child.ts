@@ -47,14 +47,16 @@ export class Child {
   }
 
   /**
-   * Starts `node [nodeFlags] --import tsx bench/transport/<file>` in the repository root. The
+   * Starts `node [nodeFlags] --import tsx bench/transport/<file>` in the repository root (plus
+   * `--import ./bench/compiled.mjs` when this process runs the compiled package). The
    * shell raises the soft open-file limit to the hard one (`ulimit -n`), then becomes node.
    */
   static start(file: string, label: string, nodeFlags: string[] = []): Child {
     const script = fileURLToPath(new URL(file, import.meta.url));
     const child = spawn(
       "sh",
-      ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', "sh", process.execPath, ...nodeFlags, "--import", "tsx", script],
+      // A parent running the compiled package (bench/compiled.mjs) starts its children the same way.
+      ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', "sh", process.execPath, ...nodeFlags, "--import", "tsx", ...compiledFlags(), script],
       { cwd: repoRoot, stdio: ["ignore", "inherit", "inherit", "ipc"] },
     );
     return new Child(child, label);
@@ -121,4 +123,8 @@ export function serveRequests(handle: (message: { op: string } & Record<string, 
       process.send!(answer);
     });
   });
+}
+
+function compiledFlags(): string[] {
+  return process.env.WALKIN_BENCH_CODE === undefined ? [] : ["--import", "./bench/compiled.mjs"];
 }

@@ -49,7 +49,7 @@ const started = performance.now();
 const machine = () => `load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${availableParallelism()} cores`;
 const dir = mkdtempSync(join(tmpdir(), "walkin-bench-transport-"));
 
-console.log(`Walk-in transport benchmark: node ${process.version}, files in ${dir}`);
+console.log(`Walk-in transport benchmark: node ${process.version}, Walk-in code ${process.env.WALKIN_BENCH_CODE ?? "TypeScript sources under tsx (slower: see bench/compiled.mjs)"}, files in ${dir}`);
 console.log(`${machine()} at start`);
 
 let clients: Child | null = null;
