@@ -23,6 +23,7 @@ import {
   type CommitPlanner,
   type DocumentVersion,
   type IndexEntry,
+  type PruneReport,
   type ScanRequest,
   type Storage,
   type Timestamp,
@@ -110,7 +111,7 @@ class GuardedStorage implements Storage {
     return this.call("dropIndex", () => this.inner.dropIndex(indexId));
   }
 
-  pruneHistory(ts: Timestamp): Promise<void> {
+  pruneHistory(ts: Timestamp): Promise<void | PruneReport> {
     // A sweep walks all history in small steps: it may rightly take longer than any read.
     return this.call("pruneHistory", () => this.inner.pruneHistory(ts), { timeoutMs: Infinity });
   }

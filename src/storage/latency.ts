@@ -7,7 +7,7 @@
  * For tests: run the engine (or a storage's own conformance suite) at a real database's
  * latency, so that nothing can be correct only because storage answers at once.
  */
-import type { CommitBatchResult, CommitLogView, CommitPlanner, DocumentVersion, IndexEntry, ScanRequest, Storage, Timestamp } from "./types.js";
+import type { CommitBatchResult, CommitLogView, CommitPlanner, DocumentVersion, IndexEntry, PruneReport, ScanRequest, Storage, Timestamp } from "./types.js";
 
 /** A delay in milliseconds: fixed, or `[min, max]` drawn uniformly for each call. */
 export type Delay = number | readonly [number, number];
@@ -86,7 +86,7 @@ class LatencyStorage implements Storage {
     return this.afterRead(() => this.inner.dropIndex(indexId));
   }
 
-  pruneHistory(ts: Timestamp): Promise<void> {
+  pruneHistory(ts: Timestamp): Promise<void | PruneReport> {
     return this.afterRead(() => this.inner.pruneHistory(ts));
   }
 

@@ -128,6 +128,12 @@ export interface CommitBatchResult {
   written: readonly Commit[];
 }
 
+/** What a `pruneHistory` sweep cost, when the storage can tell. */
+export interface PruneReport {
+  /** Milliseconds the sweep kept the storage (and, for an in-process storage, this thread) busy. */
+  busyMs: number;
+}
+
 /** One end of a key range. Keys compare bytewise (memcmp; a prefix sorts first). */
 export interface KeyBound {
   key: Uint8Array;
@@ -251,8 +257,12 @@ export interface Storage {
    * (versions superseded at or before `ts`, and tombstones at or before `ts`), and the
    * commit-log rows at or before `ts` (`trimmedThrough` becomes `ts`). Reads at `readTs >= ts`
    * must return exactly what they returned before, also while pruning runs.
+   *
+   * May resolve with a `PruneReport`. An implementation that works in small steps and yields
+   * between them (so reads and commits are never held up) should: the engine spaces sweeps by
+   * their cost, and the time a sweep spends waiting behind other work is not cost.
    */
-  pruneHistory(ts: Timestamp): Promise<void>;
+  pruneHistory(ts: Timestamp): Promise<void | PruneReport>;
 
   /**
    * Small durable key/value metadata (the table and index registry). Not versioned, and not

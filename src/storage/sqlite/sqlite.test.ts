@@ -108,6 +108,32 @@ describe("SqliteStorage", () => {
     await reopened.close();
   });
 
+  it("reports a sweep's own busy time, not the time it spent yielding to other work", async () => {
+    const storage = await openSqliteStorage({ filename: path.join(dir, "busy.sqlite"), pruneBatchSize: 2 });
+    for (let ts = 1; ts <= 40; ts++) await commit(storage, { ts, documents: [{ id: `d${ts % 4}`, table: "t", body: `{"n":${ts}}` }], indexes: [] }, ts - 1);
+    // Something else hogs the thread for 20 ms at every turn the sweep yields.
+    let hogging = true;
+    const hog = async () => {
+      while (hogging) {
+        const until = performance.now() + 20;
+        while (performance.now() < until);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    const hogger = hog();
+    const started = performance.now();
+    const report = await storage.pruneHistory(40);
+    const wall = performance.now() - started;
+    hogging = false;
+    await hogger;
+    expect((await countVersions(storage)).documents).toBe(4);
+    // The sweep yielded between its ~20 steps and waited behind the hog each time.
+    expect(wall).toBeGreaterThan(100);
+    expect(report.busyMs).toBeGreaterThanOrEqual(0);
+    expect(report.busyMs).toBeLessThan(wall / 4);
+    await storage.close();
+  });
+
   it("migrates a schema-2 database, whose clock row held the newest timestamp", async () => {
     const filename = path.join(dir, "v2.sqlite");
     const raw = new Database(filename);

@@ -54,6 +54,7 @@ import type {
   CommitPlanner,
   DocumentVersion,
   IndexEntry,
+  PruneReport,
   LoggedCommit,
   ScanRequest,
   Storage,
@@ -233,8 +234,8 @@ export class SqliteStorage implements Storage {
     this.deleteIndex.run(indexId);
   }
 
-  async pruneHistory(ts: Timestamp): Promise<void> {
-    await this.pruner.prune(ts);
+  pruneHistory(ts: Timestamp): Promise<PruneReport> {
+    return this.pruner.prune(ts);
   }
 
   async getMeta(key: string): Promise<string | null> {
