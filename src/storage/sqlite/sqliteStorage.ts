@@ -94,7 +94,9 @@ interface DocumentRow {
  *
  * @example
  * const storage = await openSqliteStorage({ filename: "data/app.sqlite" });
- * await storage.commit({ ts: 1, documents: [{ id: "u1", table: "users", body: "{}" }], indexes: [] });
+ * await storage.commitBatch(0, (view) => [
+ *   { ts: view.latest + 1, id: "c1", documents: [{ id: "u1", table: "users", body: "{}" }], indexes: [], log: new Uint8Array() },
+ * ]);
  * await storage.getDocument("u1", 1); // { id: "u1", table: "users", ts: 1, body: "{}" }
  */
 export async function openSqliteStorage(options: SqliteStorageOptions): Promise<SqliteStorage> {
