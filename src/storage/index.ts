@@ -15,6 +15,7 @@ export type {
   KeyBound,
   KeyRange,
   LoggedCommit,
+  PruneReport,
   ScanRequest,
   Storage,
   Timestamp,
