@@ -26,8 +26,8 @@
  *    storage (`dropIndex`, before a rebuild) while an engine opens, before its cache exists.
  *
  * The cache holds at most `maxBytes` of answers (document bodies and keys, roughly counted);
- * about the least recently used go first (a clock, see `evictOne`). Cached arrays are shared between transactions and are never
- * modified: transactions only read them.
+ * about the least recently used go first (a clock, see `evictOne`). Cached arrays are shared
+ * between transactions and are never modified: transactions only read them.
  */
 import type { DocumentVersion, IndexEntry, ScanRequest, Storage, Timestamp } from "../storage/types.js";
 import { toBuffer } from "../storage/sqlBounds.js";
@@ -49,7 +49,7 @@ const ENTRY_OVERHEAD_BYTES = 200;
 
 interface CachedAnswer {
   key: string;
-  /** Its place on the clock (see `evict`). */
+  /** Its place on the clock (see `evictOne`). */
   slot: number;
   indexId: string;
   generation: number;
