@@ -1,10 +1,12 @@
 /**
  * Summarises a V8 `.cpuprofile` (from `node --cpu-prof`): the functions with the most self
- * time, self time per source file, and the project functions (src/) with the most total time
+ * time, self time per source file, and the project functions (src/, or dist/ when profiling the
+ * compiled package) with the most total time
  * (self + callees; a recursive function is counted once per sample). Several files (one per thread) are added up.
  * Usage: node --import tsx bench/engine/hotspots.ts FILE... (HOTSPOTS_TOP=N rows, default 25)
  */
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 interface ProfileNode {
   id: number;
@@ -21,7 +23,13 @@ const paths = process.argv.slice(2);
 const top = Number(process.env.HOTSPOTS_TOP ?? 25);
 if (paths.length === 0) throw new Error("usage: hotspots.ts FILE.cpuprofile...");
 
-const shortUrl = (url: string) => url.replace(/^file:\/\//, "").replace(/^.*\/main\//, "").replace(/^.*node_modules\//, "nm:");
+/** This checkout's root (wherever it lives: /work/main, a worktree, a CI clone). */
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const shortUrl = (url: string) => {
+  const path = url.replace(/^file:\/\//, "");
+  if (path.includes("/node_modules/")) return path.replace(/^.*node_modules\//, "nm:");
+  return path.startsWith(root) ? path.slice(root.length) : path;
+};
 const byFunction = new Map<string, number>();
 const byFile = new Map<string, number>();
 const inclusive = new Map<string, number>();
@@ -45,7 +53,8 @@ for (const path of paths) {
     const seen = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
       const frame = nameOf(byId.get(at)!);
-      if (!frame.file.startsWith("src/") || seen.has(frame.name)) continue;
+      // The project's own code: its sources (under tsx) or the compiled package (bench/compiled.mjs).
+      if (!(frame.file.startsWith("src/") || frame.file.startsWith("dist/")) || seen.has(frame.name)) continue;
       seen.add(frame.name);
       inclusive.set(frame.name, (inclusive.get(frame.name) ?? 0) + micros);
     }
