@@ -1,8 +1,9 @@
 /**
  * Summarises a V8 `.cpuprofile` (from `node --cpu-prof`): the functions with the most self
- * time, self time per source file, and the project functions (src/, or dist/ when profiling the
- * compiled package) with the most total time
- * (self + callees; a recursive function is counted once per sample). Several files (one per thread) are added up.
+ * time, self time per source file, and the project's functions (under src/, or dist/ when
+ * profiling the compiled package) with the most total time (self + callees; a recursive
+ * function is counted once per sample). Several files (one per thread) are added up. Paths
+ * are shown relative to this checkout, wherever it is.
  * Usage: node --import tsx bench/engine/hotspots.ts FILE... (HOTSPOTS_TOP=N rows, default 25)
  */
 import { readFileSync } from "node:fs";
@@ -68,4 +69,4 @@ const print = (title: string, entries: Map<string, number>) => {
 };
 print("self time by function", byFunction);
 print("self time by file", byFile);
-print("total time (self + callees) of src/ functions", inclusive);
+print("total time (self + callees) of the project's functions (src/ or dist/)", inclusive);
