@@ -4,29 +4,35 @@
  */
 import { walkinError } from "../values/index.js";
 import type { Value } from "../values/index.js";
-import type { Catalog, TableInfo } from "./catalog.js";
+import type { Catalog } from "./catalog.js";
 import { QueryImpl } from "./query.js";
 import type { Transaction } from "./transaction.js";
 
+/** Options objects made once, not per read. */
+const APP_TABLES = { system: false };
+const SYSTEM_TABLES = { system: true };
+
 function createReader(txn: Transaction, catalog: Catalog, system: boolean) {
-  const tableForRead = (name: string): TableInfo => catalog.lookup(name, { system }) ?? catalog.phantom(name);
+  const tables = system ? SYSTEM_TABLES : APP_TABLES;
   return {
-    get: async (...args: unknown[]) => txn.get(idOf(txn, args, "get", system), { system }),
-    query: (table: string) => new QueryImpl(txn, tableForRead(table)),
+    get: async (...args: unknown[]) => txn.get(idOf(txn, args, "get", system), tables),
+    query: (table: string) => new QueryImpl(txn, catalog.lookup(table, tables) ?? catalog.phantom(table)),
     normalizeId: (table: string, id: string) => (typeof id === "string" && txn.isIdOfTable(table, id) ? id : null),
   };
 }
 
 /**
  * `ctx.db` of a query; `system: true` gives a reader of system tables (what `ctx.db.system` is).
- * `ctx.db.system` is made on first use: a `ctx.db` is made per function run, and few runs read
- * system tables.
+ * One object and its closures per function run, nothing more: `ctx.db.system` is made on
+ * first use (few runs read system tables), and this is on the path of every query.
  */
 export function createDatabaseReader(txn: Transaction, catalog: Catalog, { system = false } = {}) {
   if (system) return createReader(txn, catalog, true);
   let systemReader: Reader | undefined;
   return {
-    ...createReader(txn, catalog, false),
+    get: async (...args: unknown[]) => txn.get(idOf(txn, args, "get", false), APP_TABLES),
+    query: (table: string) => new QueryImpl(txn, catalog.lookup(table, APP_TABLES) ?? catalog.phantom(table)),
+    normalizeId: (table: string, id: string) => (typeof id === "string" && txn.isIdOfTable(table, id) ? id : null),
     get system(): Reader {
       return (systemReader ??= createReader(txn, catalog, true));
     },

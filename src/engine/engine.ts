@@ -313,7 +313,7 @@ export class Engine {
   }
 
   private async queryAt(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, readTs: Timestamp): Promise<QueryRun> {
-    const release = this.snapshots.pin(readTs);
+    this.snapshots.hold(readTs);
     const now = Date.now();
     const txn = new Transaction(this.reads, this.catalog, readTs, now, this.creationClock);
     const auth = this.authFor(txn, caller);
@@ -328,7 +328,7 @@ export class Engine {
     } catch (error) {
       return { outcome: { ok: false, error: asError(error) }, readSet: txn.readSet, readAuth: auth.used, ts: readTs };
     } finally {
-      release();
+      this.snapshots.letGo(readTs);
     }
   }
 
@@ -532,17 +532,19 @@ export class Engine {
     return this.snapshots.pin(ts);
   }
 
-  private authFor(txn: Transaction, caller: Caller) {
-    const state = { used: false };
+  /** `ctx.auth` of one run; `used` says whether the run asked who its caller is. */
+  private authFor(txn: Transaction, caller: Caller): { api: { getUserIdentity(): Promise<UserIdentity | null> }; used: boolean } {
     let identity: Promise<UserIdentity | null> | undefined;
-    const api = {
-      getUserIdentity: () => {
-        state.used = true;
-        identity ??= this.resolveIdentity(txn, caller);
-        return identity;
+    const auth = {
+      api: {
+        getUserIdentity: () => {
+          auth.used = true;
+          return (identity ??= this.resolveIdentity(txn, caller));
+        },
       },
+      used: false,
     };
-    return { api, get used() { return state.used; } };
+    return auth;
   }
 
   private async resolveIdentity(txn: Transaction, caller: Caller): Promise<UserIdentity | null> {

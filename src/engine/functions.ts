@@ -19,6 +19,21 @@ export class FunctionRegistry {
    * with the same error as a missing one, so clients cannot probe for internal names.
    */
   resolve(path: unknown, type: FunctionType, { fromClient = false } = {}): RegisteredFunction {
+    const known = typeof path === "string" ? this.found.get(path) : undefined;
+    const fn = known ?? this.find(path, type, false);
+    // An internal function looks missing to clients (same error), before its type is told.
+    if (fromClient && fn.visibility === "internal") this.find(path, type, true);
+    if (fn.type !== type) {
+      throw walkinError("WRONG_FUNCTION_TYPE", `"${path as string}" is a ${fn.type}, not a ${type}: call it with ${CALLED_WITH[fn.type]}.`);
+    }
+    return fn;
+  }
+
+  /** Functions found by path so far: resolving is on the path of every call. */
+  private readonly found = new Map<string, RegisteredFunction>();
+
+  /** Looks `path` up in the modules (remembering it), or throws the error a caller should see. */
+  private find(path: unknown, type: FunctionType, fromClient: boolean): RegisteredFunction {
     if (typeof path !== "string" || path.length === 0 || path.length > 512) {
       throw walkinError("UNKNOWN_FUNCTION", `Function paths are strings like "messages:send"; received ${typeof path}.`);
     }
@@ -31,9 +46,7 @@ export class FunctionRegistry {
         : `There is no module "${modulePath}" in functions/.${dotHint(path)}`;
       throw walkinError("UNKNOWN_FUNCTION", `Unknown function "${path}". ${hint}`);
     }
-    if (fn.type !== type) {
-      throw walkinError("WRONG_FUNCTION_TYPE", `"${path}" is a ${fn.type}, not a ${type}: call it with ${CALLED_WITH[fn.type]}.`);
-    }
+    this.found.set(path, fn);
     return fn;
   }
 

@@ -10,8 +10,9 @@ import { defineSchema, defineTable, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { withLatency } from "../storage/latency.js";
-import type { Storage } from "../storage/types.js";
+import type { IndexEntry, ScanRequest, Storage } from "../storage/types.js";
 import { Engine } from "./engine.js";
+import { ReadCache, hashScan } from "./readCache.js";
 
 const schema = defineSchema({
   users: defineTable({ name: v.string(), score: v.number() }).index("by_name", ["name"]),
@@ -164,5 +165,71 @@ describe("the read cache", () => {
     const storage = await openSqliteStorage({ filename: ":memory:" });
     cleanups.push(() => storage.close());
     await expect(Engine.open({ storage, schema, modules, runScheduler: false, readCacheBytes: -1 })).rejects.toThrow(/readCacheBytes must be a number of bytes >= 0, got -1/);
+  });
+});
+
+describe("the read cache's filing of scans", () => {
+  /** A request for the entries after `n`'s key: requests differ only in their bounds' bytes. */
+  const request = (n: number, readTs = 5): ScanRequest => ({
+    indexId: "1:by_name",
+    range: { lower: { key: new TextEncoder().encode(`k${n}`), inclusive: true } },
+    order: "asc",
+    readTs,
+    limit: 2,
+  });
+  /** Storage whose every scan answers with one entry naming the request it answered, and counts reads. */
+  const labelled = () => {
+    const storage = {
+      reads: 0,
+      async getDocument() {
+        return null;
+      },
+      async scan(req: ScanRequest): Promise<IndexEntry[]> {
+        storage.reads += 1;
+        const label = new TextDecoder().decode(req.range.lower!.key);
+        return [{ key: req.range.lower!.key, doc: { id: label, table: "users", ts: 1, body: JSON.stringify({ label }) } }];
+      },
+    };
+    return storage;
+  };
+
+  it("keeps apart two questions whose hashes collide, and drops either without losing the other", async () => {
+    // Find two requests filed under the same 32-bit hash (a birthday search: ~80k tries).
+    const seen = new Map<number, number>();
+    let pair: [number, number] | null = null;
+    for (let n = 0; pair === null; n++) {
+      const hash = hashScan(request(n));
+      const other = seen.get(hash);
+      if (other !== undefined) pair = [other, n];
+      else seen.set(hash, n);
+    }
+    const [a, b] = pair;
+    const storage = labelled();
+    const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => null });
+    const label = (entries: IndexEntry[] | undefined) => entries?.[0]?.doc.id;
+
+    expect(label(await cache.scan(request(a)))).toBe(`k${a}`);
+    expect(label(await cache.scan(request(b)))).toBe(`k${b}`);
+    expect(cache.stats.entries).toBe(2);
+    // Both answered from memory, each with its own answer.
+    expect(label(cache.peekScan(request(a)))).toBe(`k${a}`);
+    expect(label(cache.peekScan(request(b)))).toBe(`k${b}`);
+    expect(storage.reads).toBe(2);
+
+    // The index moves on: both are dead; re-reading `a` files it again beside nothing stale.
+    cache.invalidate(["1:by_name"]);
+    expect(cache.peekScan(request(b))).toBeUndefined();
+    expect(label(await cache.scan(request(a)))).toBe(`k${a}`);
+    expect(label(cache.peekScan(request(a)))).toBe(`k${a}`);
+    expect(cache.peekScan(request(b))).toBeUndefined();
+    expect(label(await cache.scan(request(b)))).toBe(`k${b}`);
+    expect(cache.stats.entries).toBe(2);
+    // Replacing the older of the chain (`a`, now behind `b`) unlinks it from the middle.
+    cache.invalidate(["1:by_name"]);
+    expect(label(await cache.scan(request(b)))).toBe(`k${b}`);
+    expect(label(await cache.scan(request(a)))).toBe(`k${a}`);
+    expect(label(cache.peekScan(request(a)))).toBe(`k${a}`);
+    expect(label(cache.peekScan(request(b)))).toBe(`k${b}`);
+    expect(cache.stats.entries).toBe(2);
   });
 });

@@ -29,8 +29,8 @@
  * about the least recently used go first (a clock, see `evictOne`). Cached arrays are shared
  * between transactions and are never modified: transactions only read them.
  */
-import type { DocumentVersion, IndexEntry, ScanRequest, Storage, Timestamp } from "../storage/types.js";
-import { toBuffer } from "../storage/sqlBounds.js";
+import type { DocumentVersion, IndexEntry, KeyBound, ScanRequest, Storage, Timestamp } from "../storage/types.js";
+import { compareBytes } from "../values/indexKey.js";
 
 /**
  * The reads a transaction makes: what `Transaction` needs of storage, and optionally a
@@ -44,11 +44,22 @@ export type SnapshotReads = Pick<Storage, "getDocument" | "scan"> & {
 /** Default size of the read cache: 64 MiB of cached answers. */
 export const DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024;
 
-/** Rough bookkeeping cost of one entry beyond its bodies and keys (objects, Map slot, key string). */
+/** Rough bookkeeping cost of one entry beyond its bodies and keys (objects, Map slot, request). */
 const ENTRY_OVERHEAD_BYTES = 200;
 
+/**
+ * How answers are filed. A `db.get` answer under its document's ID (a string the caller already
+ * holds, whose hash V8 keeps). A scan answer under a number hashed from the request's bytes,
+ * and confirmed by comparing the request itself, with answers whose hashes collide chained
+ * through `next`. An earlier version built a string key per scan (bounds as text, joined), and
+ * building, flattening and hashing that string was the single largest cost of a cached lookup.
+ */
+type Filing = { id: string; request?: undefined } | { id?: undefined; request: ScanRequest; hash: number };
+
 interface CachedAnswer {
-  key: string;
+  filing: Filing;
+  /** The next scan answer filed under the same hash. */
+  next: CachedAnswer | undefined;
   /** Its place on the clock (see `evictOne`). */
   slot: number;
   indexId: string;
@@ -75,7 +86,8 @@ export interface ReadCacheStats {
 }
 
 export class ReadCache implements SnapshotReads {
-  private readonly answers = new Map<string, CachedAnswer>();
+  private readonly documents = new Map<string, CachedAnswer>();
+  private readonly scans = new Map<number, CachedAnswer>();
   /** Every answer at its slot, for the clock hand; free slots are reused first. */
   private slots: Array<CachedAnswer | undefined> = [];
   private freeSlots: number[] = [];
@@ -84,9 +96,10 @@ export class ReadCache implements SnapshotReads {
    * The last peek that missed, so that the read which follows it (same request object, or same
    * document and snapshot) does not build its key and look it up a second time.
    */
-  private lastMiss: { request: ScanRequest; key: string; id?: undefined } | { id: string; readTs: Timestamp; indexId: string; request?: undefined } | null = null;
+  private lastMiss: { request: ScanRequest; hash: number; id?: undefined } | { id: string; readTs: Timestamp; indexId: string; request?: undefined } | null = null;
   private readonly generations = new Map<string, number>();
   private bytes = 0;
+  private entries = 0;
   private hits = 0;
   private misses = 0;
 
@@ -107,23 +120,23 @@ export class ReadCache implements SnapshotReads {
     this.lastMiss = null;
     const version = await this.storage.getDocument(id, readTs);
     const indexId = missed?.indexId ?? (this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null);
-    if (indexId) this.store(documentKey(id), indexId, readTs, version, 2 * id.length + 2 * (version?.body?.length ?? 0));
+    if (indexId) this.store({ id }, indexId, readTs, version, 2 * id.length + 2 * (version?.body?.length ?? 0));
     return version;
   }
 
   async scan(request: ScanRequest): Promise<IndexEntry[]> {
-    let key = this.lastMiss?.request === request ? this.lastMiss.key : undefined;
-    if (key === undefined) {
+    let hash = this.lastMiss?.request === request ? this.lastMiss.hash : undefined;
+    if (hash === undefined) {
       const cached = this.peekScan(request);
       if (cached !== undefined) return cached;
-      key = this.lastMiss?.request === request ? this.lastMiss.key : undefined;
+      hash = this.lastMiss?.request === request ? this.lastMiss.hash : undefined;
     }
     this.lastMiss = null;
     const entries = await this.storage.scan(request);
-    if (key !== undefined) {
-      let bytes = 0;
+    if (hash !== undefined) {
+      let bytes = boundBytes(request.range.lower) + boundBytes(request.range.upper);
       for (const entry of entries) bytes += entry.key.byteLength + 2 * (entry.doc.body.length + entry.doc.id.length);
-      this.store(key, request.indexId, request.readTs, entries, bytes);
+      this.store({ request, hash }, request.indexId, request.readTs, entries, bytes);
     }
     return entries;
   }
@@ -136,7 +149,7 @@ export class ReadCache implements SnapshotReads {
   peekDocument(id: string, readTs: Timestamp): DocumentVersion | null | undefined {
     const indexId = this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null;
     if (indexId === null) return undefined;
-    const cached = this.lookup(documentKey(id), indexId, readTs);
+    const cached = this.check(this.documents.get(id), indexId, readTs);
     if (cached === undefined) this.lastMiss = { id, readTs, indexId };
     return cached as DocumentVersion | null | undefined;
   }
@@ -144,9 +157,11 @@ export class ReadCache implements SnapshotReads {
   /** The cached answer to `scan`, or `undefined` when it must be read (see `peekDocument`). */
   peekScan(request: ScanRequest): IndexEntry[] | undefined {
     if (this.maxBytes === 0) return undefined;
-    const key = scanKey(request);
-    const cached = this.lookup(key, request.indexId, request.readTs);
-    if (cached === undefined) this.lastMiss = { request, key };
+    const hash = hashScan(request);
+    let filed = this.scans.get(hash);
+    while (filed !== undefined && !sameScan(filed.filing.request!, request)) filed = filed.next;
+    const cached = this.check(filed, request.indexId, request.readTs);
+    if (cached === undefined) this.lastMiss = { request, hash };
     return cached as IndexEntry[] | undefined;
   }
 
@@ -158,23 +173,25 @@ export class ReadCache implements SnapshotReads {
   /** Forgets everything (the engine lost track of some commits). */
   clear(): void {
     for (const indexId of this.generations.keys()) this.generations.set(indexId, this.generationOf(indexId) + 1);
-    this.answers.clear();
+    this.documents.clear();
+    this.scans.clear();
     this.slots = [];
     this.freeSlots = [];
     this.hand = 0;
+    this.entries = 0;
     this.bytes = 0;
   }
 
   get stats(): ReadCacheStats {
-    return { hits: this.hits, misses: this.misses, entries: this.answers.size, bytes: this.bytes };
+    return { hits: this.hits, misses: this.misses, entries: this.entries, bytes: this.bytes };
   }
 
   private generationOf(indexId: string): number {
     return this.generations.get(indexId) ?? 0;
   }
 
-  private lookup(key: string, indexId: string, readTs: Timestamp): CachedAnswer["value"] | undefined {
-    const cached = this.answers.get(key);
+  /** The value of a filed answer if it is still good for `readTs` (dropping it if it is dead). */
+  private check(cached: CachedAnswer | undefined, indexId: string, readTs: Timestamp): CachedAnswer["value"] | undefined {
     if (cached === undefined) {
       this.misses += 1;
       return undefined;
@@ -194,20 +211,26 @@ export class ReadCache implements SnapshotReads {
     return cached.value;
   }
 
-  private store(key: string, indexId: string, readTs: Timestamp, value: CachedAnswer["value"], bodyBytes: number): void {
+  private store(filing: Filing, indexId: string, readTs: Timestamp, value: CachedAnswer["value"], bodyBytes: number): void {
     // Rule 2: only an answer at the newest snapshot. `latest` only grows, so if it still equals
     // readTs no commit at all was applied while the read was in flight, and the generation it
     // is stored under is the one the answer was read under.
     if (readTs !== this.host.latest) return;
     const generation = this.generationOf(indexId);
-    const bytes = bodyBytes + key.length * 2 + ENTRY_OVERHEAD_BYTES;
+    const bytes = bodyBytes + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.maxBytes / 8) return; // one huge answer must not flush everything else
-    const previous = this.answers.get(key);
+    const previous = this.filed(filing);
     if (previous !== undefined) this.drop(previous);
     const slot = this.freeSlots.pop() ?? this.slots.length;
-    const answer: CachedAnswer = { key, slot, indexId, generation, validFrom: readTs, bytes, value, used: true };
-    this.answers.set(key, answer);
+    const answer: CachedAnswer = { filing, next: undefined, slot, indexId, generation, validFrom: readTs, bytes, value, used: true };
+    if (filing.request === undefined) {
+      this.documents.set(filing.id, answer);
+    } else {
+      answer.next = this.scans.get(filing.hash);
+      this.scans.set(filing.hash, answer);
+    }
     this.slots[slot] = answer;
+    this.entries += 1;
     this.bytes += bytes;
     while (this.bytes > this.maxBytes && this.evictOne());
   }
@@ -233,31 +256,73 @@ export class ReadCache implements SnapshotReads {
     return false;
   }
 
+  /** The answer filed as `filing` says, if any. */
+  private filed(filing: Filing): CachedAnswer | undefined {
+    if (filing.request === undefined) return this.documents.get(filing.id);
+    let answer = this.scans.get(filing.hash);
+    while (answer !== undefined && !sameScan(answer.filing.request!, filing.request)) answer = answer.next;
+    return answer;
+  }
+
   private drop(answer: CachedAnswer): void {
-    this.answers.delete(answer.key);
+    const { filing } = answer;
+    if (filing.request === undefined) {
+      this.documents.delete(filing.id);
+    } else {
+      // Unlink it from its hash's chain.
+      const head = this.scans.get(filing.hash);
+      if (head === answer) {
+        if (answer.next === undefined) this.scans.delete(filing.hash);
+        else this.scans.set(filing.hash, answer.next);
+      } else {
+        let before = head;
+        while (before !== undefined && before.next !== answer) before = before.next;
+        if (before !== undefined) before.next = answer.next;
+      }
+      answer.next = undefined;
+    }
     this.slots[answer.slot] = undefined;
     this.freeSlots.push(answer.slot);
+    this.entries -= 1;
     this.bytes -= answer.bytes;
   }
 }
 
-function documentKey(id: string): string {
-  return `d\u0000${id}`;
+/**
+ * A 32-bit FNV-1a hash of what makes two scan requests the same question at any snapshot:
+ * index, order, limit and both bounds (validity for a snapshot is checked separately). No
+ * allocation: it runs on every cached lookup.
+ */
+export function hashScan(request: ScanRequest): number {
+  let hash = 0x811c9dc5;
+  const { indexId } = request;
+  for (let i = 0; i < indexId.length; i++) hash = Math.imul(hash ^ indexId.charCodeAt(i), 0x01000193);
+  hash = Math.imul(hash ^ (request.order === "asc" ? 1 : 2), 0x01000193);
+  hash = Math.imul(hash ^ (request.limit & 0xffff), 0x01000193);
+  hash = hashBound(hash, request.range.lower);
+  return hashBound(hash, request.range.upper) >>> 0;
 }
 
-/** A scan's identity: the same request at any snapshot (validity is checked separately). */
-function scanKey(request: ScanRequest): string {
-  const { range } = request;
-  return `s\u0000${request.indexId}\u0000${request.order}\u0000${request.limit}\u0000${bound(range.lower)}\u0000${bound(range.upper)}`;
+/** Mixes a bound into `hash`: absent, or its inclusive flag, length and bytes. */
+function hashBound(hash: number, end: KeyBound | undefined): number {
+  if (end === undefined) return Math.imul(hash ^ 0x100, 0x01000193);
+  const { key } = end;
+  hash = Math.imul(hash ^ (end.inclusive ? 0x101 : 0x102), 0x01000193);
+  hash = Math.imul(hash ^ key.length, 0x01000193);
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key[i]!, 0x01000193);
+  return hash;
 }
 
-/** A bound as text that no other bound shares: inclusive flag, byte length, then the bytes. */
-function bound(end: ScanRequest["range"]["lower"]): string {
-  if (end === undefined) return "-";
-  return `${end.inclusive ? "i" : "x"}${end.key.byteLength}:${bytesAsText(end.key)}`;
+function sameScan(a: ScanRequest, b: ScanRequest): boolean {
+  return a.indexId === b.indexId && a.order === b.order && a.limit === b.limit &&
+    sameBound(a.range.lower, b.range.lower) && sameBound(a.range.upper, b.range.upper);
 }
 
-/** One character per byte. Index keys are short: fromCharCode beats a Buffer round trip there. */
-function bytesAsText(bytes: Uint8Array): string {
-  return bytes.byteLength <= 256 ? String.fromCharCode.apply(null, bytes as unknown as number[]) : toBuffer(bytes).toString("latin1");
+function sameBound(a: KeyBound | undefined, b: KeyBound | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.inclusive === b.inclusive && compareBytes(a.key, b.key) === 0;
+}
+
+function boundBytes(end: KeyBound | undefined): number {
+  return end === undefined ? 0 : end.key.byteLength;
 }

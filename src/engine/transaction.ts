@@ -60,9 +60,11 @@ const hex = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byt
 
 export class Transaction {
   readonly readSet = new ReadSet();
-  private readonly writes = new Map<string, PendingWrite>();
+  // Made on the first write: most transactions (every query) never write, and a Map is among
+  // the costlier objects a transaction would otherwise make for nothing.
+  private writes: Map<string, PendingWrite> | undefined;
   /** indexId → hex key → entry, for reads of our own writes. */
-  private readonly pendingIndex = new Map<string, Map<string, PendingEntry>>();
+  private pendingIndex: Map<string, Map<string, PendingEntry>> | undefined;
   private docsRead = 0;
   private bytesRead = 0;
   private bytesWritten = 0;
@@ -77,7 +79,7 @@ export class Transaction {
   ) {}
 
   get hasWrites(): boolean {
-    return this.writes.size > 0;
+    return this.writes !== undefined && this.writes.size > 0;
   }
 
   /** Which table an ID belongs to; a clear error for malformed IDs or IDs of hidden tables. */
@@ -95,7 +97,7 @@ export class Transaction {
     const table = this.tableOfId(id, options);
     const byId = table.indexes.get("by_id")!;
     this.readSet.addPoint(byId.id, idKey(id));
-    const pending = this.writes.get(id);
+    const pending = this.writes?.get(id);
     if (pending) return pending.current;
     let version = this.storage.peekDocument?.(id, this.readTs);
     if (version === undefined) version = await this.storage.getDocument(id, this.readTs);
@@ -110,7 +112,7 @@ export class Transaction {
    * early (a write past that point cannot change what the caller saw), the whole range if not.
    */
   async *scan(index: IndexInfo, range: KeyRange, order: "asc" | "desc"): AsyncGenerator<{ key: Uint8Array; doc: Doc }> {
-    const cursor = new RangeCursor(this, index, range, order, this.pendingIndex.get(index.id));
+    const cursor = new RangeCursor(this, index, range, order, this.pendingIndex?.get(index.id));
     let lastKey: Uint8Array | null = null;
     let exhausted = false;
     try {
@@ -132,7 +134,7 @@ export class Transaction {
    * `take`/`first`/`unique`/`collect`. Records the same read range `scan` would.
    */
   async take(index: IndexInfo, range: KeyRange, order: "asc" | "desc", limit: number, accept?: (doc: Doc) => boolean): Promise<Doc[]> {
-    const cursor = new RangeCursor(this, index, range, order, this.pendingIndex.get(index.id));
+    const cursor = new RangeCursor(this, index, range, order, this.pendingIndex?.get(index.id));
     const docs: Doc[] = [];
     let lastKey: Uint8Array | null = null;
     try {
@@ -173,9 +175,9 @@ export class Transaction {
    * counted against the read limits (only when the reader gets to it).
    */
   private docOf(entry: CursorEntry): Doc {
-    if (entry.doc !== null) return entry.doc;
-    this.countRead(entry.body!.length);
-    return decodeDocument(entry.body!);
+    if (entry.doc === null) return entry.pending;
+    this.countRead(entry.doc.body.length);
+    return decodeDocument(entry.doc.body);
   }
 
   async insert(table: TableInfo, value: Record<string, Value | undefined>): Promise<string> {
@@ -237,7 +239,7 @@ export class Transaction {
       if (keys) keys.push(key);
       else writeSet.set(indexId, [key]);
     };
-    for (const [id, write] of this.writes) {
+    for (const [id, write] of this.writes ?? []) {
       if (write.original === null && write.current === null) continue; // inserted then deleted
       tables.add(write.table.name);
       documents.push({ id, table: write.table.name, body: write.encoded });
@@ -298,8 +300,10 @@ export class Transaction {
   }
 
   private stage(table: TableInfo, id: string, original: Doc | null, current: Doc | null): void {
-    const previous = this.writes.get(id);
-    if (!previous && this.writes.size >= LIMITS.maxDocumentsWritten) {
+    const writes = (this.writes ??= new Map());
+    const pendingIndex = (this.pendingIndex ??= new Map());
+    const previous = writes.get(id);
+    if (!previous && writes.size >= LIMITS.maxDocumentsWritten) {
       throw walkinError("LIMIT_EXCEEDED", `A mutation may write at most ${LIMITS.maxDocumentsWritten} documents. ` +
         `Split the work across several mutations (e.g. schedule the rest with ctx.scheduler.runAfter).`);
     }
@@ -314,11 +318,11 @@ export class Transaction {
       throw walkinError("LIMIT_EXCEEDED", `A mutation may write at most ${LIMITS.maxBytesWritten} bytes.`);
     }
     const write: PendingWrite = { table, original: previous ? previous.original : original, current, encoded };
-    this.writes.set(id, write);
+    writes.set(id, write);
     // Keep the overlay of our own writes in step: the old keys vanish, the new keys appear.
     for (const index of table.indexes.values()) {
-      let byKey = this.pendingIndex.get(index.id);
-      if (!byKey) this.pendingIndex.set(index.id, (byKey = new Map()));
+      let byKey = pendingIndex.get(index.id);
+      if (!byKey) pendingIndex.set(index.id, (byKey = new Map()));
       const before = previous ? previous.current : original;
       if (before) byKey.set(hex(indexKeyOf(index, before)), { key: indexKeyOf(index, before), doc: null });
       if (current) {
@@ -341,8 +345,14 @@ export class Transaction {
   }
 }
 
-/** An entry of a range: a pending write's document, or a stored body not yet decoded. */
-type CursorEntry = { key: Uint8Array; doc: Doc; body: null } | { key: Uint8Array; doc: null; body: string };
+/**
+ * An entry of a range: a stored entry as storage gave it (its body not yet decoded), or a
+ * pending write's document. Stored entries pass through unwrapped: a read-only transaction
+ * (every query) has no pending writes, and then a batch goes to the reader as it came.
+ */
+type CursorEntry = IndexEntry | { key: Uint8Array; doc: null; pending: Doc };
+
+const NO_PENDING: readonly PendingEntry[] = [];
 
 /**
  * An index range read in batches from storage, with the transaction's pending writes merged in
@@ -350,7 +360,7 @@ type CursorEntry = { key: Uint8Array; doc: Doc; body: null } | { key: Uint8Array
  * to 1,024, so a point lookup reads one row and a long scan few round trips.
  */
 class RangeCursor {
-  private readonly pending: PendingEntry[];
+  private readonly pending: readonly PendingEntry[];
   private p = 0;
   private remaining: KeyRange;
   private batchSize = 16;
@@ -369,7 +379,7 @@ class RangeCursor {
       ? [...pendingByKey.values()]
           .filter((entry) => entry.doc !== null && rangeContains(range, entry.key))
           .sort((a, b) => (order === "asc" ? 1 : -1) * compareBytes(a.key, b.key))
-      : [];
+      : NO_PENDING;
   }
 
   /**
@@ -379,7 +389,7 @@ class RangeCursor {
   next(batchSize?: number): CursorEntry[] | null | Promise<CursorEntry[] | null> {
     if (this.done) {
       if (this.p >= this.pending.length) return null;
-      const rest = this.pending.slice(this.p).map((entry): CursorEntry => ({ key: entry.key, doc: entry.doc!, body: null }));
+      const rest = this.pending.slice(this.p).map(pendingEntry);
       this.p = this.pending.length;
       return rest;
     }
@@ -393,15 +403,17 @@ class RangeCursor {
 
   /** Merges a storage batch with the pending writes before and among its keys; advances the range. */
   private merge(batch: IndexEntry[], size: number): CursorEntry[] {
-    const { order } = this;
-    const out: CursorEntry[] = [];
-    for (const entry of batch) {
-      while (this.p < this.pending.length && this.before(this.pending[this.p]!.key, entry.key)) {
-        const next = this.pending[this.p++]!;
-        out.push({ key: next.key, doc: next.doc!, body: null });
+    const { order, pendingByKey } = this;
+    let out: CursorEntry[] = batch;
+    if (pendingByKey !== undefined) {
+      out = [];
+      for (const entry of batch) {
+        while (this.p < this.pending.length && this.before(this.pending[this.p]!.key, entry.key)) {
+          out.push(pendingEntry(this.pending[this.p++]!));
+        }
+        if (pendingByKey.has(hex(entry.key))) continue; // superseded by our own write
+        out.push(entry);
       }
-      if (this.pendingByKey?.has(hex(entry.key))) continue; // superseded by our own write
-      out.push({ key: entry.key, doc: null, body: entry.doc.body });
     }
     if (batch.length < size) {
       this.done = true;
@@ -418,6 +430,10 @@ class RangeCursor {
   private before(a: Uint8Array, b: Uint8Array): boolean {
     return this.order === "asc" ? compareBytes(a, b) < 0 : compareBytes(a, b) > 0;
   }
+}
+
+function pendingEntry(entry: PendingEntry): CursorEntry {
+  return { key: entry.key, doc: null, pending: entry.doc! };
 }
 
 function withoutSystemFields(doc: Doc): Record<string, Value | undefined> {

@@ -53,7 +53,25 @@ export const INT64_MAX = 2n ** 63n - 1n;
  */
 export function checkValue(value: unknown, path = "value"): asserts value is Value {
   if (value === undefined) new ValueWalk(path).fail(UNDEFINED_PROBLEM);
+  if (isFlatObject(value)) return;
   checkInner(value, new ValueWalk(path));
+}
+
+/**
+ * True for a plain object whose own fields are all strings, finite-or-not numbers, booleans,
+ * null or absent, under valid names: most function arguments (`{ id }`, `{ body, author }`).
+ * Such a value is a `Value` with no walk to set up. Anything else (nesting, bigints, a field
+ * `checkInner` would refuse) returns false and gets the full walk, which also words the error.
+ */
+function isFlatObject(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key) || fieldNameProblem(key) !== undefined) return false;
+    const field: unknown = (value as Record<string, unknown>)[key];
+    const type = typeof field;
+    if (type !== "string" && type !== "number" && type !== "boolean" && type !== "undefined" && field !== null) return false;
+  }
+  return true;
 }
 
 function checkInner(value: unknown, walk: ValueWalk): void {
