@@ -12,48 +12,78 @@ import type { Transaction } from "./transaction.js";
 const APP_TABLES = { system: false };
 const SYSTEM_TABLES = { system: true };
 
-function createReader(txn: Transaction, catalog: Catalog, system: boolean) {
-  const tables = system ? SYSTEM_TABLES : APP_TABLES;
-  return {
-    get: async (...args: unknown[]) => txn.get(idOf(txn, args, "get", system), tables),
-    query: (table: string) => new QueryImpl(txn, catalog.lookup(table, tables) ?? catalog.phantom(table)),
-    normalizeId: (table: string, id: string) => (typeof id === "string" && txn.isIdOfTable(table, id) ? id : null),
-  };
-}
-
 /**
- * `ctx.db` of a query; `system: true` gives a reader of system tables (what `ctx.db.system` is).
- * One object and its closures per function run, nothing more: `ctx.db.system` is made on
- * first use (few runs read system tables), and this is on the path of every query.
+ * A reader of app tables, or of system tables (`ctx.db.system`). Its methods are own arrow
+ * functions, so `const { get } = ctx.db` works as it would on a plain object. A `ctx.db` is
+ * made for every function run, so it is a class instance: an object literal with a getter
+ * (`system`) is built through V8's slow path, and was the costliest object of a query.
  */
-export function createDatabaseReader(txn: Transaction, catalog: Catalog, { system = false } = {}) {
-  if (system) return createReader(txn, catalog, true);
-  let systemReader: Reader | undefined;
-  return {
-    get: async (...args: unknown[]) => txn.get(idOf(txn, args, "get", false), APP_TABLES),
-    query: (table: string) => new QueryImpl(txn, catalog.lookup(table, APP_TABLES) ?? catalog.phantom(table)),
-    normalizeId: (table: string, id: string) => (typeof id === "string" && txn.isIdOfTable(table, id) ? id : null),
-    get system(): Reader {
-      return (systemReader ??= createReader(txn, catalog, true));
-    },
+class Reader {
+  readonly #txn: Transaction;
+  readonly #catalog: Catalog;
+  readonly #system: boolean;
+
+  constructor(txn: Transaction, catalog: Catalog, system: boolean) {
+    this.#txn = txn;
+    this.#catalog = catalog;
+    this.#system = system;
+  }
+
+  readonly get = async (...args: unknown[]) => {
+    const system = this.#system;
+    return this.#txn.get(idOf(this.#txn, args, "get", system), system ? SYSTEM_TABLES : APP_TABLES);
   };
+
+  readonly query = (table: string) => {
+    const catalog = this.#catalog;
+    return new QueryImpl(this.#txn, catalog.lookup(table, this.#system ? SYSTEM_TABLES : APP_TABLES) ?? catalog.phantom(table));
+  };
+
+  readonly normalizeId = (table: string, id: string) => (typeof id === "string" && this.#txn.isIdOfTable(table, id) ? id : null);
 }
 
-type Reader = ReturnType<typeof createReader>;
+/** `ctx.db` of a query: app tables, and `ctx.db.system`, made on first use (few runs read system tables). */
+class AppReader extends Reader {
+  readonly #txn: Transaction;
+  readonly #catalog: Catalog;
+  #systemReader: Reader | undefined;
 
-export function createDatabaseWriter(txn: Transaction, catalog: Catalog) {
-  let systemReader: Reader | undefined;
-  return {
-    ...createReader(txn, catalog, false),
-    get system(): Reader {
-      return (systemReader ??= createReader(txn, catalog, true));
-    },
-    insert: async (table: string, value: Record<string, Value | undefined>) =>
-      txn.insert(await catalog.ensureTable(table), value),
-    patch: async (...args: unknown[]) => txn.patch(idOf(txn, args, "patch"), valueOf(args)),
-    replace: async (...args: unknown[]) => txn.replace(idOf(txn, args, "replace"), valueOf(args)),
-    delete: async (...args: unknown[]) => txn.delete(idOf(txn, args, "delete")),
-  };
+  constructor(txn: Transaction, catalog: Catalog) {
+    super(txn, catalog, false);
+    this.#txn = txn;
+    this.#catalog = catalog;
+  }
+
+  get system(): Reader {
+    return (this.#systemReader ??= new Reader(this.#txn, this.#catalog, true));
+  }
+}
+
+/** `ctx.db` of a mutation. */
+class Writer extends AppReader {
+  readonly #txn: Transaction;
+  readonly #catalog: Catalog;
+
+  constructor(txn: Transaction, catalog: Catalog) {
+    super(txn, catalog);
+    this.#txn = txn;
+    this.#catalog = catalog;
+  }
+
+  readonly insert = async (table: string, value: Record<string, Value | undefined>) =>
+    this.#txn.insert(await this.#catalog.ensureTable(table), value);
+  readonly patch = async (...args: unknown[]) => this.#txn.patch(idOf(this.#txn, args, "patch"), valueOf(args));
+  readonly replace = async (...args: unknown[]) => this.#txn.replace(idOf(this.#txn, args, "replace"), valueOf(args));
+  readonly delete = async (...args: unknown[]) => this.#txn.delete(idOf(this.#txn, args, "delete"));
+}
+
+/** `ctx.db` of a query; `system: true` gives a reader of system tables (what `ctx.db.system` is). */
+export function createDatabaseReader(txn: Transaction, catalog: Catalog, { system = false } = {}): Reader | AppReader {
+  return system ? new Reader(txn, catalog, true) : new AppReader(txn, catalog);
+}
+
+export function createDatabaseWriter(txn: Transaction, catalog: Catalog): Writer {
+  return new Writer(txn, catalog);
 }
 
 /**
