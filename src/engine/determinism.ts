@@ -14,24 +14,34 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { walkinError } from "../values/index.js";
 
-interface DeterministicContext {
-  now: number;
-  random: () => number;
-  kind: "query" | "mutation";
+/**
+ * One query's or mutation's fixed time and seeded randomness. The seed is only computed if the
+ * handler calls Math.random (most never do, and hashing the arguments is not free).
+ */
+class DeterministicContext {
+  private generator: (() => number) | undefined;
+
+  constructor(
+    readonly kind: "query" | "mutation",
+    readonly now: number,
+    private readonly seed: () => number,
+  ) {}
+
+  random(): number {
+    return (this.generator ??= mulberry32(this.seed()))();
+  }
 }
 
 const storage = new AsyncLocalStorage<DeterministicContext>();
 let installed = false;
 
 /**
- * Runs `fn` with fixed time and seeded randomness. `seed` is only computed if the handler
- * calls Math.random (most never do, and hashing the arguments is not free).
+ * Runs `fn(...args)` with fixed time and seeded randomness. The arguments are passed through
+ * rather than closed over: this runs for every query, and a closure per run adds up.
  */
-export function runDeterministic<T>(kind: "query" | "mutation", now: number, seed: () => number, fn: () => T): T {
+export function runDeterministic<A extends unknown[], T>(kind: "query" | "mutation", now: number, seed: () => number, fn: (...args: A) => T, ...args: A): T {
   install();
-  let generator: (() => number) | undefined;
-  const random = () => (generator ??= mulberry32(seed()))();
-  return storage.run({ now, random, kind }, fn);
+  return storage.run(new DeterministicContext(kind, now, seed), fn, ...args);
 }
 
 /**
@@ -51,7 +61,10 @@ function install(): void {
   const originalNow = Date.now.bind(Date);
   const originalRandom = Math.random.bind(Math);
   Date.now = () => storage.getStore()?.now ?? originalNow();
-  Math.random = () => (storage.getStore()?.random ?? originalRandom)();
+  Math.random = () => {
+    const context = storage.getStore();
+    return context ? context.random() : originalRandom();
+  };
   // `new Date()` with no arguments reads the clock without calling Date.now, so wrap the
   // constructor; everything else (statics, prototype, instanceof) is forwarded untouched.
   globalThis.Date = new Proxy(OriginalDate, {

@@ -246,14 +246,30 @@ export class Engine {
     return this.latest;
   }
 
-  /** Runs a query once at the latest snapshot. */
-  async runQuery(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
-    const fn = this.functions.resolve(path, "query", caller);
+  /**
+   * Runs a query once at the latest snapshot. Not `async`: the first run is chained, and only a
+   * failed one goes on to the retrying loop (an awaiting async layer costs every query a frame
+   * and, with the determinism sandbox's async hooks on, a promise).
+   */
+  runQuery(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
+    let fn: RegisteredFunction;
+    try {
+      fn = this.functions.resolve(path, "query", caller);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const startedAt = performance.now();
+    return this.executeQuery(fn, path, args, caller, this.latest).then((run) =>
+      run.outcome.ok ? run.outcome.value : this.retryQuery(fn, path, args, caller, run.outcome.error, startedAt));
+  }
+
+  /** After a failed run: again while the storage is failing and `storageRetryMs` allows, else the error. */
+  private async retryQuery(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, error: Error, startedAt: number): Promise<Value> {
     for (;;) {
+      if (!isStorageFailure(error) || !(await this.storageRetry.wait(startedAt))) throw error;
       const run = await this.executeQuery(fn, path, args, caller, this.latest);
       if (run.outcome.ok) return run.outcome.value;
-      if (!isStorageFailure(run.outcome.error) || !(await this.storageRetry.wait(startedAt))) throw run.outcome.error;
+      error = run.outcome.error;
     }
   }
 
@@ -322,7 +338,7 @@ export class Engine {
       const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
       const ctx = { db: createDatabaseReader(txn, this.catalog), auth: auth.api };
       const seed = () => hashSeed(`${path}|${readTs}|${JSON.stringify(args ?? null, bigintSafe)}`);
-      const result = await runDeterministic("query", now, seed, () => fn.handler(ctx, checkedArgs));
+      const result = await runDeterministic("query", now, seed, callHandler, fn, ctx, checkedArgs);
       const value = checkReturn(fn, path, result, this.isIdOfTable);
       return { outcome: { ok: true, value }, readSet: txn.readSet, readAuth: auth.used, ts: readTs };
     } catch (error) {
@@ -656,4 +672,9 @@ function asError(error: unknown): Error {
 
 function bigintSafe(_key: string, value: unknown) {
   return typeof value === "bigint" ? `${value}n` : value;
+}
+
+/** Calls a function's handler as a method of the function (as app code would), without a closure per run. */
+function callHandler(fn: RegisteredFunction, ctx: unknown, args: Record<string, Value>): unknown {
+  return (fn.handler as (ctx: unknown, args: Record<string, Value>) => unknown)(ctx, args);
 }
