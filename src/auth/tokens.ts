@@ -19,7 +19,7 @@ const LEGACY_TOKEN_PATTERN = /^wk1\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 const MAX_TOKEN_LENGTH = 4 + 40 + 1 + 43;
 
 /** Any token, as found in logs and errors: what redaction replaces. */
-export const ANY_TOKEN = /\b(wk[12])\.[0-9A-Za-z_-]{22,40}\.[A-Za-z0-9_-]{43}/g;
+export const ANY_TOKEN = /(wk[12])\.[0-9A-Za-z_-]{22,40}\.[A-Za-z0-9_-]{43}/g;
 
 export function sha256(text: string): string {
   return createHash("sha256").update(text).digest("base64url");
