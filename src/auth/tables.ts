@@ -3,9 +3,9 @@
  * replace `users` with its own definition as long as it keeps the optional `isAnonymous`.
  *
  * Nothing a client could present is stored as given: auth sessions hold a sha256 hash of
- * their token's secret, password accounts a scrypt hash, verification codes a sha256 hash, and OAuth
- * state rows are found by a sha256 of their key (the PKCE verifier they hold is useless
- * without the client's own verifier, of which only a hash is kept).
+ * their token's secret, password accounts a scrypt hash, verification codes a sha256 hash,
+ * and OAuth state rows are found by a sha256 of their key (the PKCE verifier they hold is
+ * useless without the client's own verifier, of which only a hash is kept).
  * Activity lives in `authSessions`, never in `users`: bumping a timestamp there would re-run
  * every query that shows a user's name.
  */
