@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { LiveBackend } from "../testing/liveBackend.js";
 import { createDatabaseWriter } from "../engine/database.js";
 import { sessionDigest } from "../sessions/sessionId.js";
+import { sha256 } from "./tokens.js";
 import { api } from "./fixtures/app.js";
 import { errorOf, from, listTable, signIn, signedIn, useAuthBackends } from "./fixtures/harness.js";
 
@@ -18,11 +19,13 @@ describe("anonymous sign-in", () => {
     const backend = await start();
     const result = await signedIn(backend, "anonymous");
     expect(result.isAnonymous).toBe(true);
-    expect(result.token).toMatch(/^wk1\./);
+    expect(result.token).toMatch(/^wk2\./);
     await backend.engine.runMutation("messages:send", { body: "hi" }, { token: result.token, fromClient: true });
     expect(await backend.engine.runQuery("messages:mine", {}, { token: result.token, fromClient: true })).toEqual(["hi"]);
     const session = await backend.engine.runQuery("auth:currentSession", {}, { token: result.token, fromClient: true });
     expect(session).toMatchObject({ userId: result.userId, isAnonymous: true, provider: "anonymous" });
+    // The token finds its session by ID (a point read), not through an index of random keys.
+    expect(result.token.split(".")[1]).toBe((session as { authSessionId: string }).authSessionId);
   });
 
   it("returns the same user, keeping the token, when called again while signed in", async () => {
@@ -78,9 +81,12 @@ describe("tokens", () => {
     const other = await start();
     const good = await signedIn(backend, "anonymous");
     const foreign = await signedIn(other, "anonymous");
-    const [, key] = good.token.split(".");
-    const wrongSecret = `wk1.${key}.${"A".repeat(43)}`;
-    for (const token of ["", "garbage", "wk1..", wrongSecret, foreign.token, good.token + "x", "Bearer " + good.token]) {
+    const [, id, secret] = good.token.split(".");
+    const wrongSecret = `wk2.${id}.${"A".repeat(43)}`;
+    // A well-formed ID of another table, with the right secret: that document is not a session.
+    const userId = `wk2.${good.userId}.${secret}`;
+    const oldShapes = [`wk1.${id}.${secret}`, `wk1.${"A".repeat(22)}.${secret}`];
+    for (const token of ["", "garbage", "wk1..", "wk2..", wrongSecret, userId, ...oldShapes, foreign.token, good.token + "x", "Bearer " + good.token]) {
       expect(await backend.engine.runQuery("messages:mine", {}, { token, fromClient: true }), token).toBeNull();
     }
     await backend.engine.runMutation("auth:signOut", {}, { token: good.token, fromClient: true });
@@ -98,10 +104,40 @@ describe("tokens", () => {
   it("stores only hashes: nothing in the database is a usable token", async () => {
     const backend = await start();
     const { token } = await signedIn(backend, "anonymous");
-    const [, key, secret] = token.split(".");
-    const dump = JSON.stringify(await listTable(backend, "authSessions"));
-    expect(dump).not.toContain(key);
-    expect(dump).not.toContain(secret);
+    const [, id, secret] = token.split(".");
+    const rows = await listTable(backend, "authSessions");
+    expect(JSON.stringify(rows)).not.toContain(secret);
+    // The ID part is the row's _id (not secret); every token made of what is stored fails.
+    const stored = rows.flatMap((row) => Object.values(row).filter((value): value is string => typeof value === "string" && value.length === 43));
+    expect(stored.length).toBeGreaterThan(0);
+    for (const value of stored) {
+      expect(await backend.engine.runQuery("messages:mine", {}, { token: `wk2.${id}.${value}` })).toBeNull();
+    }
+  });
+
+  it("still accepts wk1 tokens issued before wk2 (found by the hash of their key), until they are revoked", async () => {
+    const backend = await start();
+    const { token, userId } = await signedIn(backend, "anonymous");
+    await backend.engine.runMutation("messages:send", { body: "before the upgrade" }, { token });
+    // A session as the previous version stored it: no ID in the token, a hash of its key in the row.
+    const key = "K".repeat(22);
+    const secret = "S".repeat(43);
+    const legacy = `wk1.${key}.${secret}`;
+    const engine = backend.engine;
+    const rowId = await engine.runSystemMutation(async (txn) => {
+      const db = createDatabaseWriter(txn, engine.catalog);
+      const [row] = (await db.query("authSessions").collect()) as Record<string, unknown>[];
+      const { _id, _creationTime, ...fields } = row!;
+      return db.insert("authSessions", { ...fields, keyHash: sha256(key), secretHash: sha256(secret) });
+    });
+    expect(await engine.runQuery("messages:mine", {}, { token: legacy })).toEqual(["before the upgrade"]);
+    expect(await engine.runQuery("messages:mine", {}, { token: `wk1.${key}.${"A".repeat(43)}` })).toBeNull();
+    expect(await engine.runQuery("messages:mine", {}, { token: `wk2.${rowId}.${secret}` })).toEqual(["before the upgrade"]);
+    const sessions = (await engine.runQuery("auth:listSessions", {}, { token: legacy })) as { _id: string; isCurrent: boolean }[];
+    expect(sessions.find((s) => s.isCurrent)?._id).toBe(rowId);
+    await engine.runMutation("auth:signOut", {}, { token: legacy });
+    expect(await engine.runQuery("messages:mine", {}, { token: legacy })).toBeNull();
+    expect(await engine.runQuery("auth:currentSession", {}, { token })).toMatchObject({ userId });
   });
 });
 

@@ -25,7 +25,7 @@ import type { UserIdentity } from "../server/registration.js";
 import type { Id } from "../values/index.js";
 import type { SessionId } from "../sessions/sessionId.js";
 import type { ResolvedAuthConfig } from "./config.js";
-import { hashSessionToken, hashesEqual, type TokenHashes } from "./tokens.js";
+import { hashesEqual, parseSessionToken } from "./tokens.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 export const ISSUER = "walkin";
@@ -33,7 +33,8 @@ export const ISSUER = "walkin";
 export interface AuthSessionDoc extends GenericDocument {
   _id: Id<"authSessions">;
   userId: Id<"users">;
-  keyHash: string;
+  /** Only on sessions made for `wk1` tokens (see tokens.ts). */
+  keyHash?: string;
   secretHash: string;
   provider: string;
   isAnonymous: boolean;
@@ -60,10 +61,18 @@ export function identityOf(session: AuthSessionDoc): UserIdentity {
 
 /** The live session row for a token, or null (malformed, unknown, wrong secret, expired). */
 export async function findSession(db: DatabaseReader<AnyDataModel>, token: string, now: number): Promise<AuthSessionDoc | null> {
-  const hashes = hashSessionToken(token);
-  if (!hashes) return null;
-  const row = (await db.query("authSessions").withIndex("by_keyHash", (q) => q.eq("keyHash", hashes.keyHash)).first()) as AuthSessionDoc | null;
-  if (!row || !hashesEqual(row.secretHash, hashes.secretHash) || row.expiresAt <= now) return null;
+  const parsed = parseSessionToken(token);
+  if (!parsed) return null;
+  let row: AuthSessionDoc | null;
+  if ("sessionId" in parsed) {
+    // A well-formed ID of another table (a user's, a message's) must find nothing, not that document.
+    const id = db.normalizeId("authSessions", parsed.sessionId);
+    row = id ? ((await db.get(id)) as AuthSessionDoc | null) : null;
+  } else {
+    const { keyHash } = parsed;
+    row = (await db.query("authSessions").withIndex("by_keyHash", (q) => q.eq("keyHash", keyHash)).first()) as AuthSessionDoc | null;
+  }
+  if (!row || !hashesEqual(row.secretHash, parsed.secretHash) || row.expiresAt <= now) return null;
   return row;
 }
 
@@ -108,14 +117,13 @@ export async function endAuthSession(db: Db, session: AuthSessionDoc, now: numbe
 export async function createSession(
   db: Db,
   config: ResolvedAuthConfig,
-  input: { userId: Id<"users">; provider: string; isAnonymous: boolean; hashes: TokenHashes; now: number; userAgent?: string | null; ipAddress?: string | null; clientSessionId?: SessionId | null },
+  input: { userId: Id<"users">; provider: string; isAnonymous: boolean; secretHash: string; now: number; userAgent?: string | null; ipAddress?: string | null; clientSessionId?: SessionId | null },
 ): Promise<Id<"authSessions">> {
   const { now } = input;
   const absoluteExpiresAt = input.isAnonymous ? NEVER : now + config.session.totalDurationMs;
   const id = await db.insert("authSessions", {
     userId: input.userId,
-    keyHash: input.hashes.keyHash,
-    secretHash: input.hashes.secretHash,
+    secretHash: input.secretHash,
     provider: input.provider,
     isAnonymous: input.isAnonymous,
     createdAt: now,

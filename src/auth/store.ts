@@ -17,7 +17,6 @@ import { signInUser } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
-const vHashes = v.object({ keyHash: v.string(), secretHash: v.string() });
 const vSignIn = {
   provider: v.string(),
   mode: v.union(v.literal("anonymous"), v.literal("signUp"), v.literal("signIn"), v.literal("signInOrUp")),
@@ -25,7 +24,7 @@ const vSignIn = {
   secret: v.optional(v.string()),
   profile: v.optional(v.record(v.string(), v.any())),
   resetRateLimit: v.optional(v.string()),
-  hashes: vHashes,
+  secretHash: v.string(),
   clientIp: v.optional(v.union(v.string(), v.null())),
   userAgent: v.optional(v.union(v.string(), v.null())),
   clientSession: v.optional(v.object({ from: v.optional(vSessionId), to: v.optional(vSessionId) })),

@@ -2,10 +2,10 @@
  * The tables auth keeps, to spread into the app's schema (`...authTables`). The app may
  * replace `users` with its own definition as long as it keeps the optional `isAnonymous`.
  *
- * Nothing a client could present is stored as given: auth sessions hold two sha256 hashes of
- * their token, password accounts a scrypt hash, verification codes a sha256 hash, and OAuth
- * state rows are found by a sha256 of their key (the PKCE verifier they hold is useless
- * without the client's own verifier, of which only a hash is kept).
+ * Nothing a client could present is stored as given: auth sessions hold a sha256 hash of
+ * their token's secret, password accounts a scrypt hash, verification codes a sha256 hash,
+ * and OAuth state rows are found by a sha256 of their key (the PKCE verifier they hold is
+ * useless without the client's own verifier, of which only a hash is kept).
  * Activity lives in `authSessions`, never in `users`: bumping a timestamp there would re-run
  * every query that shows a user's name.
  */
@@ -34,11 +34,14 @@ export const authTables = {
     .index("by_provider_account", ["provider", "providerAccountId"])
     .index("by_userId", ["userId"]),
 
-  /** A signed-in device or tab. The token is `wk1.<key>.<secret>`; only hashes are kept. */
+  /** A signed-in device or tab. The token is `wk2.<its _id>.<secret>`; only the secret's hash is kept. */
   authSessions: defineTable({
     userId: v.id("users"),
-    /** sha256 of the token's key part: how a token finds its row. */
-    keyHash: v.string(),
+    /**
+     * sha256 of the key part of a `wk1.<key>.<secret>` token, the format before `wk2`: how such a
+     * token finds its row. Sessions made since have none (their token holds their `_id`).
+     */
+    keyHash: v.optional(v.string()),
     /** sha256 of the token's secret part, compared in constant time. */
     secretHash: v.string(),
     provider: v.string(),

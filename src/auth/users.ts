@@ -17,7 +17,6 @@ import { createSession, type AuthSessionDoc } from "./authSessions.js";
 import { callbackProvider, checkReturnedUser } from "./callbacks.js";
 import { resetBucket, takeToken } from "./rateLimit.js";
 import type { SignInMode } from "./providers/types.js";
-import type { TokenHashes } from "./tokens.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
@@ -28,14 +27,17 @@ export interface SignInInput {
   secret?: string;
   profile?: Record<string, Value>;
   resetRateLimit?: string;
-  hashes: TokenHashes;
+  /** sha256 of the new session's secret (the token is made from it and the session's ID). */
+  secretHash: string;
   clientIp?: string | null;
   userAgent?: string | null;
   /** The client's session IDs (walkin/sessions): data moves from `from` to `to` on success. */
   clientSession?: { from?: SessionId; to?: SessionId };
 }
 
-export type SignInOutcome = { kind: "signedIn"; userId: Id<"users">; isAnonymous: boolean } | { kind: "unchanged"; userId: Id<"users">; isAnonymous: boolean };
+export type SignInOutcome =
+  | { kind: "signedIn"; userId: Id<"users">; isAnonymous: boolean; authSessionId: Id<"authSessions"> }
+  | { kind: "unchanged"; userId: Id<"users">; isAnonymous: boolean };
 
 /** The session the caller's token belongs to, read in this transaction. */
 export async function callerSession(ctx: MutationCtx): Promise<AuthSessionDoc | null> {
@@ -86,18 +88,18 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   if (current && (await db.get(current._id))) await db.delete(current._id); // rotation: the old token ends here
   await config.callbacks.beforeSessionCreation?.(ctx, { userId }); // a throw refuses the sign-in: nothing is written
   const clientSessionId = input.clientSession?.to ?? input.clientSession?.from ?? null;
-  await createSession(db, config, {
+  const authSessionId = await createSession(db, config, {
     userId,
     provider: input.provider,
     isAnonymous,
-    hashes: input.hashes,
+    secretHash: input.secretHash,
     now,
     userAgent: input.userAgent,
     ipAddress: input.clientIp,
     clientSessionId,
   });
   await carryClientSession(ctx, config, input.clientSession);
-  return { kind: "signedIn", userId, isAnonymous };
+  return { kind: "signedIn", userId, isAnonymous, authSessionId };
 }
 
 /** A new real user, or the caller's anonymous user turned real in place (same `_id`). */

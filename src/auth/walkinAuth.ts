@@ -25,7 +25,7 @@ import { authenticator, describeSession, endAuthSession, invalidateSessions, typ
 import { getAuthSessionId, getAuthUserId } from "./identity.js";
 import type { AuthProvider, SignInContext, SignInResult } from "./providers/types.js";
 import { runStoreOp, vStoreOp, type StoreOp } from "./store.js";
-import { newSessionToken, sha256 } from "./tokens.js";
+import { newSessionSecret, sessionToken, sha256 } from "./tokens.js";
 import { callerSession, endClientSession, type SignInOutcome } from "./users.js";
 import type { SessionId } from "../sessions/sessionId.js";
 
@@ -73,17 +73,18 @@ export function walkinAuth(input: WalkinAuthConfig) {
       config,
       store: (op) => runStore(ctx, op),
       completeSignIn: async (step) => {
-        const fresh = newSessionToken();
+        const fresh = newSessionSecret();
         const outcome = (await runStore(ctx, {
           type: "signIn",
           provider,
           ...step,
-          hashes: { keyHash: fresh.keyHash, secretHash: fresh.secretHash },
+          secretHash: fresh.secretHash,
           clientIp: request ? config.clientIp(request) : null,
           userAgent: request?.headers["user-agent"] ?? null,
           clientSession: args.sessionId ? { from: args.sessionId, ...(args.newSessionId ? { to: args.newSessionId } : {}) } : undefined,
         })) as SignInOutcome;
-        return outcome.kind === "unchanged" ? outcome : { kind: "signedIn", token: fresh.token, userId: outcome.userId, isAnonymous: outcome.isAnonymous };
+        if (outcome.kind === "unchanged") return outcome;
+        return { kind: "signedIn", token: sessionToken(outcome.authSessionId, fresh.secret), userId: outcome.userId, isAnonymous: outcome.isAnonymous };
       },
     });
     if (args.provider === undefined) return exchangeSignInCode(context, args.params?.code, args.verifier);

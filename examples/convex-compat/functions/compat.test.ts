@@ -216,7 +216,7 @@ describe("where Walk-in differs on purpose", () => {
   test("auth tokens are opaque, not JWTs", async () => {
     const t = convexTest(schema, modules);
     const { tokens } = await t.action(api.auth.signIn, { provider: "anonymous" });
-    expect(tokens!.token.split(".")[0]).toBe("wk1");
+    expect(tokens!.token.split(".")[0]).toBe("wk2");
     expect(tokens).not.toHaveProperty("refreshToken");
   });
 });

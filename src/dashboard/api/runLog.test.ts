@@ -40,9 +40,11 @@ describe("RunLog", () => {
     vi.spyOn(process.stderr, "write").mockImplementation(() => true);
     const log = new RunLog((t) => (t.path === "jobs:cron" ? "cron" : null));
     const token = `wk1.${"a".repeat(22)}.${"b".repeat(43)}`;
+    const current = `wk2.${"c".repeat(29)}.${"d".repeat(43)}`;
     await expect(
       log.observe(trace("auth:x"), async () => {
-        for (let i = 0; i < 100; i++) console.log(`line ${i} ${token}`);
+        console.log(`first ${current}`);
+        for (let i = 0; i < 99; i++) console.log(`line ${i} ${token}`);
         throw new Error(`bad token ${token}`);
       }),
     ).rejects.toThrow();
@@ -54,7 +56,8 @@ describe("RunLog", () => {
     const [failed, cron] = log.recent();
     expect(failed).toMatchObject({ path: "auth:x", caller: "client", outcome: "error", error: "bad token wk1.[redacted]" });
     expect(failed!.logs).toHaveLength(41);
-    expect(failed!.logs[0]).toBe("line 0 wk1.[redacted]");
+    expect(failed!.logs[0]).toBe("first wk2.[redacted]");
+    expect(failed!.logs[1]).toBe("line 0 wk1.[redacted]");
     expect(failed!.logs.at(-1)).toBe("… 60 more lines not kept");
     expect(cron).toMatchObject({ caller: "cron", retries: 2, outcome: "success", error: null, logs: ["[error] careful"] });
   });

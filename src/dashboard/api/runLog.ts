@@ -14,6 +14,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
 import type { FunctionRunTrace } from "../../engine/engine.js";
+import { ANY_TOKEN } from "../../auth/tokens.js";
 
 export type CallerKind = "client" | "http" | "scheduler" | "cron" | "dashboard" | "server";
 
@@ -34,7 +35,6 @@ export interface RunEntry {
 const MAX_ENTRIES = 2_000;
 const MAX_LINES = 40;
 const MAX_LINE_CHARS = 2_000;
-const TOKEN = /wk1\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}/g;
 
 interface Capture {
   lines: string[];
@@ -54,7 +54,7 @@ function wrapConsole(): void {
       const capture = captures.getStore();
       if (capture) {
         if (capture.lines.length < MAX_LINES) {
-          const text = format(...args).replace(TOKEN, "wk1.[redacted]");
+          const text = format(...args).replace(ANY_TOKEN, "$1.[redacted]");
           capture.lines.push(`${level === "log" ? "" : `[${level}] `}${text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)}…` : text}`);
         } else capture.dropped++;
       }
@@ -105,7 +105,7 @@ export class RunLog {
         durationMs: Math.round((performance.now() - started) * 100) / 100,
         retries: trace.retries,
         outcome: failure ? "error" : "success",
-        error: failure ? String((failure as Error).message ?? failure).replace(TOKEN, "wk1.[redacted]") : null,
+        error: failure ? String((failure as Error).message ?? failure).replace(ANY_TOKEN, "$1.[redacted]") : null,
         logs: capture.lines,
       });
       if (!failure && trace.type === "mutation") this.noteCleanupReport(time, result);
