@@ -27,3 +27,30 @@ describe("document IDs", () => {
     expect(tableNumberOfId(42 as unknown as string)).toBeNull();
   });
 });
+
+describe("document IDs in time", () => {
+  it("sort in the order they were made, across milliseconds, so inserts append in storage", async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      made.push(newDocumentId(3));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect([...made].sort()).toEqual(made);
+  });
+
+  it("still differ within one millisecond (72 random bits) and decode IDs made before the time prefix", () => {
+    const now = Date.now;
+    Date.now = () => 1_700_000_000_000;
+    try {
+      const ids = Array.from({ length: 1000 }, () => newDocumentId(9));
+      expect(new Set(ids).size).toBe(1000);
+      // All share the time prefix (10 characters hold its 48 bits).
+      expect(new Set(ids.map((id) => id.slice(0, 9))).size).toBe(1);
+    } finally {
+      Date.now = now;
+    }
+    // IDs made by the first format (15 random bytes, then the table), for tables 9 and 300.
+    expect(tableNumberOfId("5ch69kr7dfj1mdc5chsx6bym15k0e")).toBe(9);
+    expect(tableNumberOfId("x677z3ctcs92cazrq7ykdsypng17we0")).toBe(300);
+  });
+});
