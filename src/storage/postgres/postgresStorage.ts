@@ -16,7 +16,7 @@
  *    lock, so under READ COMMITTED its snapshot includes every commit that finished before the
  *    lock was granted.
  * 2. The planner runs (synchronously, once) on that view; `checkPlannedCommits` checks it.
- * 3. One statement writes everything: documents, index entries and commit-log rows, each from
+ * 3. One statement writes everything: documents, index entries, commit-log rows and receipts, each from
  *    `unnest` of arrays (a multi-row insert however big the batch), the clock update and
  *    `pg_notify` (delivered at COMMIT, to every node listening). `COMMIT` is sent right behind
  *    it without waiting (the pool's connections pipeline), so steps 3 and 4 are one round trip:
