@@ -8,7 +8,7 @@ import { withTestLatency } from "../testing/testStorage.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import type { Storage } from "../storage/types.js";
 import { Engine } from "./engine.js";
-import { HookedStorage } from "./fixtures/hookedStorage.js";
+import { HookedStorage, type StorageHooks } from "./fixtures/hookedStorage.js";
 import { CLIENT_REQUEST_RETENTION_MS, receiptKey } from "./clientRequests.js";
 
 const schema = defineSchema({ items: defineTable({ n: v.number() }) });
@@ -30,10 +30,24 @@ async function openEngine(storage: Storage): Promise<Engine> {
   return engine;
 }
 
-async function tempFile(): Promise<string> {
+/**
+ * Opens connections to one fresh database, as several engines sharing it would: PostgreSQL
+ * schema under `WALKIN_TEST_STORAGE=postgres`, else an SQLite file (at latency in that suite).
+ * Each connection is behind a `HookedStorage`, which has no `watchCommits`: an engine learns of
+ * the other's commits only when it commits or refreshes, so a test decides when that happens.
+ */
+async function sharedDatabase(): Promise<(hooks?: StorageHooks) => Promise<Storage>> {
+  if (process.env["WALKIN_TEST_STORAGE"] === "postgres") {
+    const { openTestSchema } = await import("../storage/postgres/testDatabase.js");
+    const schema = await openTestSchema();
+    await schema.storage.close();
+    cleanups.push(() => schema.drop());
+    return async (hooks) => new HookedStorage(await schema.open(), hooks);
+  }
   const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-client-requests-"));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  return path.join(dir, "db.sqlite");
+  const filename = path.join(dir, "db.sqlite");
+  return async (hooks) => new HookedStorage(withTestLatency(await openSqliteStorage({ filename })), hooks);
 }
 
 it("applies a client's request once, answers a re-send from the record, and expires records after the retention window", async () => {
@@ -74,15 +88,15 @@ it("records the request of a mutation that writes nothing", async () => {
 });
 
 it("never applies two racing copies of one request on two engines sharing a database (clientRequests.ts, steps 1-4)", async () => {
-  const file = await tempFile();
+  const open = await sharedDatabase();
   // Both copies must look the receipt up before either commits: each engine's commit waits
   // until both lookups happened, so both find nothing and both try to commit.
   let armed = false;
   let lookups = 0;
   let bothLooked: () => void = () => {};
   const looked = new Promise<void>((resolve) => (bothLooked = resolve));
-  const hooked = async () =>
-    new HookedStorage(await openSqliteStorage({ filename: file }), {
+  const hooked = () =>
+    open({
       read: async (operation, read) => {
         const answer = await read();
         if (operation === "getReceipt" && ++lookups === 2) bothLooked();
@@ -112,12 +126,12 @@ it("never applies two racing copies of one request on two engines sharing a data
 });
 
 it("answers a copy whose receipt landed after its snapshot only once it has caught up (clientRequests.ts, step 5)", async () => {
-  const file = await tempFile();
-  const a = await openEngine(await openSqliteStorage({ filename: file }));
-  const b = await openEngine(await openSqliteStorage({ filename: file }));
+  const open = await sharedDatabase();
+  const a = await openEngine(await open());
+  const b = await openEngine(await open());
   const request = { clientId: "client-1", requestId: 1 };
   const first = await a.runClientMutation("items:add", { n: 1 }, { fromClient: true }, request);
-  // b has not learned of a's commit (SQLite has no notifications): its snapshot is older.
+  // b has not learned of a's commit (it neither committed nor refreshed since): its snapshot is older.
   expect(b.latestTimestamp).toBeLessThan(first.ts);
   const again = await b.runClientMutation("items:add", { n: 1 }, { fromClient: true }, request);
   expect(again).toMatchObject({ deduplicated: true, value: first.value });
@@ -127,14 +141,14 @@ it("answers a copy whose receipt landed after its snapshot only once it has caug
 });
 
 it("honours records in the legacy table `_client_requests` until they expire, then stops reading it", async () => {
-  const file = await tempFile();
+  const open = await sharedDatabase();
   const request = { clientId: "old-client", requestId: 3 };
   // A record as a Walk-in from before receipts wrote it: a document of the system table.
-  const writer = await openEngine(await openSqliteStorage({ filename: file }));
+  const writer = await openEngine(await open());
   await writer.runSystemMutation((txn) => txn.insertSystem("_client_requests", { ...request, result: "old answer" }));
   await writer.close();
 
-  const engine = await openEngine(await openSqliteStorage({ filename: file }));
+  const engine = await openEngine(await open());
   const again = await engine.runClientMutation("items:add", { n: 1 }, { fromClient: true }, request);
   expect(again).toMatchObject({ deduplicated: true, value: "old answer" });
   expect(await engine.runQuery("items:count", {})).toBe(0);
@@ -152,11 +166,11 @@ it("honours records in the legacy table `_client_requests` until they expire, th
 });
 
 it("sees a legacy record written by another engine after its snapshot (a rolling deploy on a shared database)", async () => {
-  const file = await tempFile();
+  const open = await sharedDatabase();
   const request = { clientId: "old-client", requestId: 4 };
-  const current = await openEngine(await openSqliteStorage({ filename: file }));
+  const current = await openEngine(await open());
   // The other engine stands for a node of the previous version, which still writes the table.
-  const previous = await openEngine(await openSqliteStorage({ filename: file }));
+  const previous = await openEngine(await open());
   await previous.runSystemMutation((txn) => txn.insertSystem("_client_requests", { ...request, result: "from the old node" }));
   // `current` opened with the table empty and has not learned of that commit yet.
   const again = await current.runClientMutation("items:add", { n: 1 }, { fromClient: true }, request);
