@@ -87,6 +87,21 @@ it("records the request of a mutation that writes nothing", async () => {
   expect(await engine.runClientMutation("noop:run", {}, { fromClient: true }, request)).toMatchObject({ deduplicated: true, value: "done" });
 });
 
+it("refuses a result too large to keep, writing nothing", async () => {
+  const engine = await Engine.open({
+    storage: await openSqliteStorage({ filename: ":memory:" }),
+    schema,
+    modules: { items: { ...modules.items, big: mutation({ args: {}, handler: async (ctx) => {
+      await ctx.db.insert("items", { n: 1 });
+      return "x".repeat(1024 * 1024 + 1);
+    } }) } },
+    runScheduler: false,
+  });
+  cleanups.push(() => engine.close());
+  await expect(engine.runClientMutation("items:big", {}, { fromClient: true }, { clientId: "c", requestId: 1 })).rejects.toThrow(/1 MiB/);
+  expect(await engine.runQuery("items:count", {})).toBe(0);
+});
+
 it("never applies two racing copies of one request on two engines sharing a database (clientRequests.ts, steps 1-4)", async () => {
   const open = await sharedDatabase();
   // Both copies must look the receipt up before either commits: each engine's commit waits

@@ -47,6 +47,7 @@ import { encodeIndexKey } from "../values/indexKey.js";
 import { decodeValueFromString, encodeValueToString } from "../values/json.js";
 import type { Storage, Timestamp } from "../storage/types.js";
 import type { Catalog } from "./catalog.js";
+import { LIMITS } from "./limits.js";
 import { QueryImpl } from "./query.js";
 import { prefixRange } from "./readSet.js";
 import type { Transaction } from "./transaction.js";
@@ -109,10 +110,20 @@ export async function findClientRequest(
   return record ? { result: (record.result ?? null) as Value, ts: txn.readTs } : null;
 }
 
-/** Records a request's result as a receipt of the transaction's commit (module comment, step 2). */
+/**
+ * Records a request's result as a receipt of the transaction's commit (module comment, step 2).
+ * The result is kept as long as a document could be (it was one, in the legacy table).
+ */
 export function recordClientRequest(txn: Transaction, request: ClientRequest, result: Value): void {
   const key = receiptKey(request);
-  txn.writeReceipt({ key, body: encodeValueToString(result) }, RECEIPT_INDEX, encodeIndexKey([key]));
+  const body = encodeValueToString(result);
+  const size = Buffer.byteLength(body);
+  if (size > LIMITS.maxDocumentBytes) {
+    throw walkinError("LIMIT_EXCEEDED", `A mutation called by a client returned ${size} bytes encoded; the limit is ` +
+      `${LIMITS.maxDocumentBytes} (1 MiB), since the result is kept to answer a re-sent request. Return less (e.g. IDs) ` +
+      `and read the rest with a query.`);
+  }
+  txn.writeReceipt({ key, body }, RECEIPT_INDEX, encodeIndexKey([key]));
 }
 
 /** Deletes receipts older than the retention window, `PRUNE_BATCH` at a time; resolves with how many. */
