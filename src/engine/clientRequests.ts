@@ -126,14 +126,18 @@ export function recordClientRequest(txn: Transaction, request: ClientRequest, re
   txn.writeReceipt({ key, body }, RECEIPT_INDEX, encodeIndexKey([key]));
 }
 
-/** Deletes receipts older than the retention window, `PRUNE_BATCH` at a time; resolves with how many. */
-export async function pruneReceipts(storage: Storage, now: number): Promise<number> {
+/**
+ * Deletes receipts older than the retention window, `PRUNE_BATCH` at a time, until none is left
+ * or `stopped()`; resolves with how many.
+ */
+export async function pruneReceipts(storage: Storage, now: number, stopped: () => boolean): Promise<number> {
   let removed = 0;
-  for (;;) {
+  while (!stopped()) {
     const batch = await storage.pruneReceipts(now - CLIENT_REQUEST_RETENTION_MS, PRUNE_BATCH);
     removed += batch;
-    if (batch < PRUNE_BATCH) return removed;
+    if (batch < PRUNE_BATCH) break;
   }
+  return removed;
 }
 
 /**

@@ -640,7 +640,7 @@ export class Engine {
    * the legacy table's records while it has any. Resolves with how many of each went.
    */
   async pruneClientRequests(now: number): Promise<{ receipts: number; legacy: number }> {
-    const receipts = await pruneReceipts(this.storage, now);
+    const receipts = await pruneReceipts(this.storage, now, () => this.closed);
     let legacy = 0;
     while (this.legacyRequests.mayHaveRecords && !this.closed) {
       const result = await this.runSystemMutation((txn) => this.legacyRequests.prune(this.catalog, txn, now));
