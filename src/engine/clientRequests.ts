@@ -39,8 +39,10 @@
  *     again, as after a conflict.
  *
  * Steps 1-4 are the same reasoning that makes any read-then-write serializable; the key only
- * gives the receipt, which is not in any index, a place in read and write sets.
- * (`clientRequests.test.ts` races two engines on one file through each step.)
+ * gives the receipt, which is not in any index, a place in read and write sets. Storage keeps
+ * receipt keys unique as a second line: a copy that got past step 4 would have its whole batch
+ * rejected with nothing written (every mutation in it re-run), never a second receipt.
+ * (`clientRequests.test.ts` races two engines on one database through each step.)
  */
 import { walkinError, type Value } from "../values/index.js";
 import { encodeIndexKey } from "../values/indexKey.js";
