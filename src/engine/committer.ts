@@ -317,7 +317,8 @@ export class GroupCommitter {
 }
 
 function toCommit(item: Waiting, ts: Timestamp): Commit {
-  return { ts, id: item.id, documents: item.writes.documents, indexes: item.writes.indexes, log: item.log };
+  const { documents, indexes, receipts } = item.writes;
+  return { ts, id: item.id, documents, indexes, log: item.log, receipts };
 }
 
 function firstOverlap(readSet: ReadSet, writeSets: WriteSet[], ts: Timestamp): Conflict | null {

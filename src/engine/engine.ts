@@ -44,11 +44,11 @@ import { incompleteIndexMessage, indexesSkippedBy } from "./mixedCode.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
 import { SYSTEM_TABLES } from "./systemTables.js";
-import { PRUNE_BATCH, findClientRequest, pruneClientRequests, recordClientRequest } from "./clientRequests.js";
+import { LegacyRequests, PRUNE_BATCH, findClientRequest, pruneReceipts, receiptAheadError, recordClientRequest, type RecordedRequest } from "./clientRequests.js";
 import { Subscriptions } from "./subscriptions.js";
 import { Crons } from "./cron.js";
 
-/** How often expired request-deduplication records are removed. */
+/** How often expired request-deduplication records (receipts) are removed. */
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
 
 /** How many times more attempts a mutation in a retry lane gets (see executeMutation). */
@@ -173,6 +173,8 @@ export class Engine {
   private readonly laterWrites = new Map<string, (db: DatabaseWriter<AnyDataModel>) => Promise<void>>();
   private readonly authenticate: Authenticate | undefined;
   readonly scheduler: ReturnType<typeof createScheduler>;
+  /** Set by `open` before the engine is used: whether `_client_requests` may still hold records. */
+  private legacyRequests!: LegacyRequests;
 
   private constructor(
     readonly storage: Storage,
@@ -225,6 +227,7 @@ export class Engine {
     const shared = options.storage.watchCommits !== undefined;
     const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes, { keepDropped: shared });
     const engine = new Engine(storage, catalog, latest, options);
+    engine.legacyRequests = await engine.read((txn) => LegacyRequests.open(catalog, txn));
     engine.subscriptions.catchUp();
     const host = {
       get latest() {
@@ -350,8 +353,9 @@ export class Engine {
 
   /**
    * Runs a mutation sent by a client, at most once per (clientId, requestId): the result is
-   * recorded in the mutation's own transaction, and a re-sent request gets that result back
-   * without running again. `deduplicated` says which happened.
+   * recorded with the mutation's own commit, and a re-sent request gets that result back
+   * without running again. `deduplicated` says which happened. See clientRequests.ts for why
+   * two copies racing on different engines cannot both apply.
    */
   async runClientMutation(
     path: string,
@@ -360,16 +364,24 @@ export class Engine {
     request: { clientId: string; requestId: number },
   ): Promise<{ value: Value; ts: Timestamp; deduplicated: boolean }> {
     const fn = this.functions.resolve(path, "mutation", caller);
-    let previous: { result: Value } | null = null;
-    const outcome = await this.executeMutation(fn, path, args, caller, {
-      before: async (txn) => {
-        previous = await findClientRequest(this.catalog, txn, request);
-        return previous === null;
-      },
-      after: (txn, value) => recordClientRequest(txn, request, value),
-    });
-    const prior = previous as { result: Value } | null;
-    return prior ? { value: prior.result, ts: this.latest, deduplicated: true } : { ...outcome, deduplicated: false };
+    for (let caughtUp = false; ; caughtUp = true) {
+      let previous: RecordedRequest | null = null;
+      const outcome = await this.executeMutation(fn, path, args, caller, {
+        before: async (txn) => {
+          previous = await findClientRequest(this.storage, this.catalog, txn, request, this.legacyRequests);
+          return previous === null;
+        },
+        after: async (txn, value) => recordClientRequest(txn, request, value),
+      });
+      const prior = previous as RecordedRequest | null;
+      if (prior === null) return { ...outcome, deduplicated: false };
+      // A skipped run commits nothing: outcome.ts is the snapshot it read at.
+      if (prior.ts <= outcome.ts) return { value: prior.result, ts: this.latest, deduplicated: true };
+      // The receipt's commit landed after that snapshot was taken (clientRequests.ts, step 5):
+      // learn of it, then run again at a snapshot that includes it.
+      if (caughtUp) throw receiptAheadError(this.storage.name, prior.ts, this.latest);
+      await this.committer.refresh();
+    }
   }
 
   /**
@@ -507,7 +519,10 @@ export class Engine {
     // this commit touched are no longer the newest (readCache.ts, rule 1).
     this.reads.invalidate(record.writes.keys());
     if (own) this.stats.commits += 1;
-    else this.checkOtherNodesCode(record, tables);
+    else {
+      this.legacyRequests.noteCommit(tables);
+      this.checkOtherNodesCode(record, tables);
+    }
     for (const listener of this.commitListeners) listener(record, tables);
     this.subscriptions.onCommit(record);
     this.maybePrune();
@@ -632,12 +647,26 @@ export class Engine {
   /** Periodic housekeeping that no request triggers: expiring request-deduplication records. */
   private startMaintenance(): void {
     const run = async () => {
-      while ((await this.runSystemMutation((txn) => pruneClientRequests(this.catalog, txn, txn.now))) === PRUNE_BATCH) {
-        if (this.closed) return;
-      }
+      await this.pruneClientRequests(Date.now());
     };
     this.maintenance = setInterval(() => void run().catch((error) => this.logError("Maintenance failed", error)), MAINTENANCE_INTERVAL_MS);
     this.maintenance.unref?.();
+  }
+
+  /**
+   * Removes client request records older than the retention window as of `now`: receipts, and
+   * the legacy table's records while it has any. Resolves with how many of each went.
+   */
+  async pruneClientRequests(now: number): Promise<{ receipts: number; legacy: number }> {
+    const receipts = await pruneReceipts(this.storage, now, () => this.closed);
+    let legacy = 0;
+    while (this.legacyRequests.mayHaveRecords && !this.closed) {
+      const result = await this.runSystemMutation((txn) => this.legacyRequests.prune(this.catalog, txn, now));
+      this.legacyRequests.afterPrune(result);
+      legacy += result.removed;
+      if (result.removed < PRUNE_BATCH) break;
+    }
+    return { receipts, legacy };
   }
 
   logError(message: string, error: unknown): void {

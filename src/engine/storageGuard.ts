@@ -26,6 +26,7 @@ import {
   type PruneReport,
   type ScanRequest,
   type Storage,
+  type StoredReceipt,
   type Timestamp,
 } from "../storage/types.js";
 import { outsideSandbox } from "./determinism.js";
@@ -122,6 +123,14 @@ class GuardedStorage implements Storage {
 
   setMeta(key: string, value: string): Promise<void> {
     return this.call("setMeta", () => this.inner.setMeta(key, value));
+  }
+
+  getReceipt(key: string): Promise<StoredReceipt | null> {
+    return this.call("getReceipt", () => this.inner.getReceipt(key));
+  }
+
+  pruneReceipts(writtenBefore: number, limit: number): Promise<number> {
+    return this.call("pruneReceipts", () => this.inner.pruneReceipts(writtenBefore, limit));
   }
 
   async close(): Promise<void> {

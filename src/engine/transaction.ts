@@ -10,7 +10,7 @@
 import { walkinError, validateResult, checkValue, normalizeValue } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import { compareBytes } from "../values/indexKey.js";
-import type { DocumentWrite, IndexEntry, IndexWrite, KeyRange, ScanRequest, Timestamp } from "../storage/types.js";
+import type { DocumentWrite, IndexEntry, IndexWrite, KeyRange, Receipt, ScanRequest, Timestamp } from "../storage/types.js";
 import type { SnapshotReads } from "./readCache.js";
 import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
 import { decodeDocument, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
@@ -40,6 +40,7 @@ export interface TransactionWrites {
   indexes: IndexWrite[];
   writeSet: WriteSet;
   tables: Set<string>;
+  receipts: Receipt[];
 }
 
 interface PendingWrite {
@@ -65,6 +66,8 @@ export class Transaction {
   private writes: Map<string, PendingWrite> | undefined;
   /** indexId → hex key → entry, for reads of our own writes. */
   private pendingIndex: Map<string, Map<string, PendingEntry>> | undefined;
+  /** Receipts to write with the commit, each with the key it puts in the write set (see `writeReceipt`). */
+  private receipts: Array<{ receipt: Receipt; indexId: string; key: Uint8Array }> | undefined;
   private docsRead = 0;
   private bytesRead = 0;
   private bytesWritten = 0;
@@ -79,7 +82,17 @@ export class Transaction {
   ) {}
 
   get hasWrites(): boolean {
-    return this.writes !== undefined && this.writes.size > 0;
+    return (this.writes !== undefined && this.writes.size > 0) || this.receipts !== undefined;
+  }
+
+  /**
+   * Writes a receipt (a non-versioned record, `Storage.getReceipt`) with this transaction's
+   * commit, and puts `(indexId, key)` in the commit's write set: a transaction that recorded a
+   * read of that key (`readSet.addPoint`) before this commit landed conflicts with it. The key
+   * need not belong to a real index; the write set is only compared with read sets.
+   */
+  writeReceipt(receipt: Receipt, indexId: string, key: Uint8Array): void {
+    (this.receipts ??= []).push({ receipt, indexId, key });
   }
 
   /** Which table an ID belongs to; a clear error for malformed IDs or IDs of hidden tables. */
@@ -253,7 +266,8 @@ export class Transaction {
         if (newKey) indexes.push({ indexId: index.id, key: newKey, docId: id });
       }
     }
-    return { documents, indexes, writeSet, tables };
+    for (const { indexId, key } of this.receipts ?? []) touch(indexId, key);
+    return { documents, indexes, writeSet, tables, receipts: this.receipts?.map(({ receipt }) => receipt) ?? [] };
   }
 
   private async existing(id: string, operation: string, options: { system?: boolean } = {}): Promise<{ table: TableInfo; doc: Doc }> {

@@ -3,7 +3,7 @@
  * Every backend runs it; a backend is correct when the whole suite passes.
  *
  * This file owns the harness and the tests of timestamps, commits, documents, metadata, reopen
- * and `dropIndex`; scans and history pruning live in `conformance/`.
+ * and `dropIndex`; scans, history pruning, the commit log and receipts live in `conformance/`.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Storage } from "./types.js";
@@ -12,6 +12,7 @@ import { readSnapshot } from "./conformance/history.js";
 import { scanTests } from "./conformance/scan.js";
 import { pruneTests } from "./conformance/prune.js";
 import { commitLogTests, sharingTests } from "./conformance/sharing.js";
+import { receiptTests } from "./conformance/receipts.js";
 
 export interface StorageUnderTest {
   /** A fresh, empty storage. */
@@ -78,6 +79,7 @@ export function storageConformanceSuite(name: string, makeStorage: () => Promise
     describe("metadata", () => metaTests(ctx));
     describe("commit log", () => commitLogTests(ctx));
     describe("several writers and readers", () => sharingTests(ctx));
+    describe("receipts", () => receiptTests(ctx));
   });
 }
 

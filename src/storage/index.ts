@@ -16,8 +16,10 @@ export type {
   KeyRange,
   LoggedCommit,
   PruneReport,
+  Receipt,
   ScanRequest,
   Storage,
+  StoredReceipt,
   Timestamp,
 } from "./types.js";
 export { CommitOutcomeUnknownError, isCommitOutcomeUnknown } from "./types.js";

@@ -7,13 +7,13 @@
  * For tests: run the engine (or a storage's own conformance suite) at a real database's
  * latency, so that nothing can be correct only because storage answers at once.
  */
-import type { CommitBatchResult, CommitLogView, CommitPlanner, DocumentVersion, IndexEntry, PruneReport, ScanRequest, Storage, Timestamp } from "./types.js";
+import type { CommitBatchResult, CommitLogView, CommitPlanner, DocumentVersion, IndexEntry, PruneReport, ScanRequest, Storage, StoredReceipt, Timestamp } from "./types.js";
 
 /** A delay in milliseconds: fixed, or `[min, max]` drawn uniformly for each call. */
 export type Delay = number | readonly [number, number];
 
 export interface LatencyOptions {
-  /** Before each read (documents, scans, the clock, the log, metadata). Default `[0, 3]`. */
+  /** Before each read (documents, scans, the clock, the log, metadata, receipts). Default `[0, 3]`. */
   read?: Delay;
   /** Each commit: half before it reaches storage, half after it landed. Default `4`. */
   commit?: Delay;
@@ -96,6 +96,14 @@ class LatencyStorage implements Storage {
 
   setMeta(key: string, value: string): Promise<void> {
     return this.afterRead(() => this.inner.setMeta(key, value));
+  }
+
+  getReceipt(key: string): Promise<StoredReceipt | null> {
+    return this.afterRead(() => this.inner.getReceipt(key));
+  }
+
+  pruneReceipts(writtenBefore: number, limit: number): Promise<number> {
+    return this.afterRead(() => this.inner.pruneReceipts(writtenBefore, limit));
   }
 
   close(): Promise<void> {

@@ -89,6 +89,32 @@ export interface Commit {
    * keys the commit wrote here: that is how an engine learns what another one changed.
    */
   log: Uint8Array;
+  /**
+   * Receipts written with this commit (see `Receipt`), atomically with its documents: the commit
+   * lands with all of them or none. Keys are unique across the whole store: a batch that writes
+   * a key already stored, or one key twice, is rejected whole (nothing written), like a commit
+   * that writes a document twice.
+   */
+  receipts?: readonly Receipt[];
+}
+
+/**
+ * A small non-versioned record written atomically with a commit and read back by key: the engine
+ * keeps the outcome of each client request in one (exactly-once mutations), so that recording it
+ * costs one row rather than a document version and its index entries. Not part of any snapshot:
+ * `getReceipt` sees every receipt of every commit that has landed, whatever the reader's
+ * snapshot, and the receipt's `ts` says which commit wrote it.
+ */
+export interface Receipt {
+  /** Unique across the store. At most 1,024 bytes. */
+  key: string;
+  body: string;
+}
+
+/** A stored receipt: its body and the timestamp of the commit that wrote it. */
+export interface StoredReceipt {
+  ts: Timestamp;
+  body: string;
 }
 
 /** A commit as the commit log remembers it. */
@@ -271,6 +297,23 @@ export interface Storage {
    */
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
+
+  /**
+   * The receipt stored under `key` (see `Receipt`), or `null`. Sees every commit that landed
+   * before the call (on any connection, in any process sharing the database), never a commit
+   * that has not: a commit's receipts become visible together with it. Not versioned: the
+   * answer does not depend on any snapshot, so a caller compares `ts` with its own.
+   */
+  getReceipt(key: string): Promise<StoredReceipt | null>;
+
+  /**
+   * Deletes up to `limit` receipts written before `writtenBefore` (milliseconds since the epoch,
+   * by the clock of the process that committed them), oldest first, and resolves with how many
+   * it deleted: fewer than `limit` means none older is left. Each call is one short transaction,
+   * so pruning a large backlog never holds up commits for long. Receipts are never deleted
+   * otherwise (`pruneHistory` leaves them alone).
+   */
+  pruneReceipts(writtenBefore: number, limit: number): Promise<number>;
 
   close(): Promise<void>;
 }

@@ -16,7 +16,7 @@
  *    lock, so under READ COMMITTED its snapshot includes every commit that finished before the
  *    lock was granted.
  * 2. The planner runs (synchronously, once) on that view; `checkPlannedCommits` checks it.
- * 3. One statement writes everything: documents, index entries and commit-log rows, each from
+ * 3. One statement writes everything: documents, index entries, commit-log rows and receipts, each from
  *    `unnest` of arrays (a multi-row insert however big the batch), the clock update and
  *    `pg_notify` (delivered at COMMIT, to every node listening). `COMMIT` is sent right behind
  *    it without waiting (the pool's connections pipeline), so steps 3 and 4 are one round trip:
@@ -46,10 +46,11 @@ import type {
   LoggedCommit,
   ScanRequest,
   Storage,
+  StoredReceipt,
   Timestamp,
 } from "../types.js";
 import { CommitOutcomeUnknownError } from "../types.js";
-import { checkLogLimit, checkPlannedCommits, repeatedWriteError } from "../plannedCommits.js";
+import { checkLogLimit, checkPlannedCommits, checkPruneReceipts, repeatedReceiptError, repeatedWriteError } from "../plannedCommits.js";
 import { redactUrl } from "../url.js";
 import { clientConfig, describeConnectError, parsePostgresUrl } from "./connect.js";
 import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
@@ -269,6 +270,7 @@ export class PostgresStorage implements Storage {
       const documents = { id: [] as string[], ts: [] as number[], table: [] as string[], body: [] as (string | null)[] };
       const entries = { index: [] as string[], key: [] as Buffer[], ts: [] as number[], doc: [] as (string | null)[] };
       const log = { ts: [] as number[], id: [] as string[], log: [] as Buffer[] };
+      const receipts = { key: [] as string[], ts: [] as number[], body: [] as string[] };
       for (const commit of written) {
         for (const doc of commit.documents) {
           documents.id.push(doc.id);
@@ -285,6 +287,11 @@ export class PostgresStorage implements Storage {
         log.ts.push(commit.ts);
         log.id.push(commit.id);
         log.log.push(toBuffer(commit.log));
+        for (const receipt of commit.receipts ?? []) {
+          receipts.key.push(receipt.key);
+          receipts.ts.push(commit.ts);
+          receipts.body.push(receipt.body);
+        }
       }
       const latest = written[written.length - 1]!.ts;
       // Round trip 2: the writes and COMMIT, sent together (the connection pipelines them). If
@@ -297,6 +304,7 @@ export class PostgresStorage implements Storage {
           entries.index, entries.key, entries.ts, entries.doc,
           log.ts, log.id, this.node, log.log,
           latest, this.channel,
+          receipts.key, receipts.ts, receipts.body, Date.now(),
         ],
       });
       commitSent = true;
@@ -341,7 +349,8 @@ export class PostgresStorage implements Storage {
       );
     }
     if (code === "23505") {
-      return repeatedWriteError(this.name, error);
+      const constraint = (error as { constraint?: unknown }).constraint;
+      return constraint === "receipts_pkey" ? repeatedReceiptError(this.name, null, error) : repeatedWriteError(this.name, error);
     }
     return error;
   }
@@ -401,6 +410,15 @@ export class PostgresStorage implements Storage {
 
   async setMeta(key: string, value: string): Promise<void> {
     await this.query("upsertMeta", [key, value]);
+  }
+
+  async getReceipt(key: string): Promise<StoredReceipt | null> {
+    return (await this.query<StoredReceipt>("selectReceipt", [key])).rows[0] ?? null;
+  }
+
+  async pruneReceipts(writtenBefore: number, limit: number): Promise<number> {
+    checkPruneReceipts(writtenBefore, limit);
+    return (await this.query("deleteOldReceipts", [Math.floor(writtenBefore), limit])).rowCount ?? 0;
   }
 
   /** How many versions are stored (all snapshots), e.g. to watch history grow and get pruned. */
@@ -509,6 +527,9 @@ function statements(s: string) {
       ), new_log AS (
         INSERT INTO ${s}.commit_log (ts, id, node, log)
         SELECT ts, id, $11::text, log FROM unnest($9::bigint[], $10::text[], $12::bytea[]) AS batch(ts, id, log)
+      ), new_receipts AS (
+        INSERT INTO ${s}.receipts (key, ts, written_at, body)
+        SELECT key, ts, $18::bigint, body FROM unnest($15::text[], $16::bigint[], $17::text[]) AS batch(key, ts, body)
       ), new_clock AS (
         UPDATE ${s}.clock SET latest_ts = $13 WHERE singleton = 1
       )
@@ -528,6 +549,9 @@ function statements(s: string) {
     deleteIndex: `DELETE FROM ${s}.index_entries WHERE index_id = $1`,
     selectMeta: `SELECT value FROM ${s}.meta WHERE key = $1`,
     upsertMeta: `INSERT INTO ${s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+    selectReceipt: `SELECT ts, body FROM ${s}.receipts WHERE key = $1`,
+    deleteOldReceipts: `DELETE FROM ${s}.receipts WHERE key IN (
+      SELECT key FROM ${s}.receipts WHERE written_at < $1 ORDER BY written_at LIMIT $2)`,
     countVersions: `SELECT (SELECT count(*) FROM ${s}.documents) AS documents, (SELECT count(*) FROM ${s}.index_entries) AS index_entries`,
   };
 }

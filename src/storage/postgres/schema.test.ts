@@ -34,6 +34,27 @@ describe("PostgreSQL schema setup", () => {
     }
   });
 
+  it("migrates a schema from before receipts (version 2): its data stays, receipts work", async () => {
+    const url = await testDatabaseUrl();
+    const schema = freshSchemaName();
+    const s = quoteIdentifier(schema);
+    try {
+      const storage = await openPostgresStorage({ url, schema });
+      await storage.commitBatch(0, (view) => [{ ts: view.latest + 1, id: "c1", documents: [{ id: "a", table: "t", body: "a1" }], indexes: [], log: new Uint8Array() }]);
+      // Back to version 2 as that Walk-in left it: no receipts table.
+      await storage.pool.query(`DROP TABLE ${s}.receipts; UPDATE ${s}.walkin_schema_version SET version = 2`);
+      await storage.close();
+      const migrated = await openPostgresStorage({ url, schema });
+      expect((await migrated.pool.query(`SELECT version FROM ${s}.walkin_schema_version`)).rows).toEqual([{ version: SCHEMA_VERSION }]);
+      expect((await migrated.getDocument("a", 1))?.body).toBe("a1");
+      await migrated.commitBatch(1, (view) => [{ ts: view.latest + 1, id: "c2", documents: [], indexes: [], log: new Uint8Array(), receipts: [{ key: "r", body: "b" }] }]);
+      expect(await migrated.getReceipt("r")).toEqual({ ts: 2, body: "b" });
+      await migrated.close();
+    } finally {
+      await dropSchema(url, schema);
+    }
+  });
+
   it("openStorage opens a postgres:// URL (tables in the public schema)", async () => {
     const url = await testDatabaseUrl();
     const storage = await openStorage(url);

@@ -78,6 +78,19 @@ const MIGRATIONS: readonly string[] = [
     seen_at timestamptz NOT NULL DEFAULT now()
   );
   `,
+  `
+  -- Receipts (Storage.getReceipt): small records written in a commit's own transaction and read
+  -- by key, not versioned. The engine keeps each client request's outcome here instead of in a
+  -- versioned system table. written_at (ms since the epoch, the committing node's clock) is what
+  -- pruneReceipts goes by.
+  CREATE TABLE $S.receipts (
+    key text COLLATE "C" PRIMARY KEY,
+    ts bigint NOT NULL,
+    written_at bigint NOT NULL,
+    body text NOT NULL
+  );
+  CREATE INDEX receipts_by_age ON $S.receipts (written_at);
+  `,
 ];
 
 /** The schema version this code reads and writes. */

@@ -79,6 +79,21 @@ export const MIGRATIONS: readonly string[] = [
   -- still trusts the column alone from opening the file and reading a stale clock.
   ALTER TABLE clock RENAME COLUMN latest_ts TO log_carried_ts;
   `,
+  `
+  -- Receipts (Storage.getReceipt): small records written in a commit's own transaction and read
+  -- by key, not versioned. The engine keeps each client request's outcome here instead of in a
+  -- versioned system table: one row and one age-index entry per commit instead of a document
+  -- version and three index entries. written_at (ms since the epoch) is what pruneReceipts goes by.
+  -- A Walk-in from before this version would not know to look here, so the version bump keeps it
+  -- from opening the file.
+  CREATE TABLE receipts (
+    key TEXT PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    written_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX receipts_by_age ON receipts (written_at);
+  `,
 ];
 
 /** The schema version this code reads and writes (SQLite's `user_version`). */

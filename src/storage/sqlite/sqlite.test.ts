@@ -154,6 +154,26 @@ describe("SqliteStorage", () => {
     await storage.close();
   });
 
+  it("migrates a schema-3 database written before receipts: its data stays, receipts work", async () => {
+    const filename = path.join(dir, "v3.sqlite");
+    const raw = new Database(filename);
+    for (const migration of MIGRATIONS.slice(0, 3)) raw.exec(migration);
+    raw.pragma("user_version = 3");
+    raw.exec(`INSERT INTO documents (id, ts, table_name, body) VALUES ('a', 1, 't', 'a1');
+              INSERT INTO commit_log (ts, id, log) VALUES (1, 'c1', x'01');`);
+    raw.close();
+    const storage = await openSqliteStorage({ filename });
+    expect(storage.db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.length);
+    expect(await storage.latestTimestamp()).toBe(1);
+    expect((await storage.getDocument("a", 1))?.body).toBe("a1");
+    expect(await storage.getReceipt("r")).toBeNull();
+    await commit(storage, { ts: 2, documents: [], indexes: [], receipts: [{ key: "r", body: "b" }] }, 1);
+    await storage.close();
+    const reopened = await openSqliteStorage({ filename });
+    expect(await reopened.getReceipt("r")).toEqual({ ts: 2, body: "b" });
+    await reopened.close();
+  });
+
   it("checkpoints from a worker thread, keeps the log bounded, and stops the worker on close", { timeout: 60_000 }, async () => {
     const filename = path.join(dir, "background.sqlite");
     // SQLite's own automatic checkpoint far away (100,000 pages), so only the worker and the

@@ -56,11 +56,12 @@ import type {
   IndexEntry,
   PruneReport,
   LoggedCommit,
+  StoredReceipt,
   ScanRequest,
   Storage,
   Timestamp,
 } from "../types.js";
-import { checkLogLimit, checkPlannedCommits, repeatedWriteError } from "../plannedCommits.js";
+import { checkLogLimit, checkPlannedCommits, checkPruneReceipts, repeatedReceiptError, repeatedWriteError } from "../plannedCommits.js";
 import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
 import { Scanner } from "./scan.js";
 import { toBuffer } from "../sqlBounds.js";
@@ -137,6 +138,9 @@ export class SqliteStorage implements Storage {
   private readonly deleteIndex: Database.Statement<[string]>;
   private readonly selectMeta: Database.Statement<[string], string>;
   private readonly upsertMeta: Database.Statement<[string, string]>;
+  private readonly insertReceipt: Database.Statement<[string, number, number, string]>;
+  private readonly selectReceipt: Database.Statement<[string], StoredReceipt>;
+  private readonly deleteOldReceipts: Database.Statement<[number, number]>;
   private readonly countVersions: Database.Statement<[], { documents: number; indexEntries: number }>;
   private readonly commitTransaction: Database.Transaction<(since: Timestamp, plan: CommitPlanner) => CommitBatchResult>;
 
@@ -167,6 +171,11 @@ export class SqliteStorage implements Storage {
     this.selectMeta = db.prepare<[string], string>("SELECT value FROM meta WHERE key = ?").pluck();
     this.upsertMeta = db.prepare(
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    );
+    this.insertReceipt = db.prepare("INSERT INTO receipts (key, ts, written_at, body) VALUES (?, ?, ?, ?)");
+    this.selectReceipt = db.prepare("SELECT ts, body FROM receipts WHERE key = ?");
+    this.deleteOldReceipts = db.prepare(
+      "DELETE FROM receipts WHERE key IN (SELECT key FROM receipts WHERE written_at < ? ORDER BY written_at LIMIT ?)",
     );
     this.countVersions = db.prepare(
       "SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM index_entries) AS indexEntries",
@@ -207,13 +216,17 @@ export class SqliteStorage implements Storage {
         // An estimate: a leaf per row written (in different B-trees), one for the log row, and
         // about half a page more per row for splits (one-document inserts measure ~8 pages).
         let pages = 0;
-        for (const commit of result.written) pages += 2 + Math.ceil(1.5 * (commit.documents.length + commit.indexes.length));
+        for (const commit of result.written) {
+          const rows = commit.documents.length + commit.indexes.length + 2 * (commit.receipts?.length ?? 0);
+          pages += 2 + Math.ceil(1.5 * rows);
+        }
         this.checkpointer.afterCommit(pages);
       }
       return result;
     } catch (error) {
       if (isPrimaryKeyViolation(error)) {
-        throw repeatedWriteError(this.name, error);
+        // The message names the table whose key clashed ("UNIQUE constraint failed: receipts.key").
+        throw /\breceipts\./.test((error as Error).message) ? repeatedReceiptError(this.name, null, error) : repeatedWriteError(this.name, error);
       }
       throw error;
     }
@@ -248,6 +261,15 @@ export class SqliteStorage implements Storage {
     this.upsertMeta.run(key, value);
   }
 
+  async getReceipt(key: string): Promise<StoredReceipt | null> {
+    return this.selectReceipt.get(key) ?? null;
+  }
+
+  async pruneReceipts(writtenBefore: number, limit: number): Promise<number> {
+    checkPruneReceipts(writtenBefore, limit);
+    return this.deleteOldReceipts.run(writtenBefore, limit).changes;
+  }
+
   /** How many versions are stored (all snapshots), e.g. to watch history grow and get pruned. */
   async stats(): Promise<{ documents: number; indexEntries: number }> {
     return this.countVersions.get()!;
@@ -273,6 +295,9 @@ export class SqliteStorage implements Storage {
     for (const doc of commit.documents) this.insertDocument.run(doc.id, commit.ts, doc.table, doc.body);
     for (const entry of commit.indexes) this.insertEntry.run(entry.indexId, toBuffer(entry.key), commit.ts, entry.docId);
     this.insertLog.run(commit.ts, commit.id, toBuffer(commit.log));
+    if (commit.receipts === undefined || commit.receipts.length === 0) return;
+    const writtenAt = Date.now();
+    for (const receipt of commit.receipts) this.insertReceipt.run(receipt.key, commit.ts, writtenAt, receipt.body);
   }
 }
 
