@@ -269,6 +269,13 @@ describe("bad input", () => {
     await expect(engine.runMutation("nope:missing", {}, { fromClient: true })).rejects.toMatchObject({ code: "UNKNOWN_FUNCTION" });
     await expect(engine.runMutation("determinism:secret", {}, { fromClient: true })).rejects.toMatchObject({ code: "UNKNOWN_FUNCTION" });
     expect(await engine.runMutation("determinism:secret", {}, {})).toMatchObject({ value: "internal" });
+    // Once found (and remembered), an internal function still looks missing to clients, even
+    // called as the wrong type: its type would tell that it exists.
+    await expect(engine.runMutation("determinism:secret", {}, { fromClient: true })).rejects.toMatchObject({ code: "UNKNOWN_FUNCTION" });
+    await expect(engine.runQuery("determinism:secret", {}, { fromClient: true })).rejects.toMatchObject({ code: "UNKNOWN_FUNCTION" });
+    await expect(engine.runQuery("determinism:secret", {}, {})).rejects.toMatchObject({ code: "WRONG_FUNCTION_TYPE" });
+    // runQuery rejects (never throws where it is called) for a function that does not exist.
+    await expect(engine.runQuery("nope:missing", {})).rejects.toMatchObject({ code: "UNKNOWN_FUNCTION" });
   });
 
   it("misuse of the query builder names the index fields", async () => {

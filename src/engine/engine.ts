@@ -255,15 +255,15 @@ export class Engine {
    * and, with the determinism sandbox's async hooks on, a promise).
    */
   runQuery(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
-    let fn: RegisteredFunction;
+    const startedAt = performance.now();
     try {
-      fn = this.functions.resolve(path, "query", caller);
+      const fn = this.functions.resolve(path, "query", caller);
+      return this.executeQuery(fn, path, args, caller, this.latest).then((run) =>
+        run.outcome.ok ? run.outcome.value : this.retryQuery(fn, path, args, caller, run.outcome.error, startedAt));
     } catch (error) {
+      // An unknown function (or an observer that throws) rejects, as an async function would.
       return Promise.reject(error);
     }
-    const startedAt = performance.now();
-    return this.executeQuery(fn, path, args, caller, this.latest).then((run) =>
-      run.outcome.ok ? run.outcome.value : this.retryQuery(fn, path, args, caller, run.outcome.error, startedAt));
   }
 
   /** After a failed run: again while the storage is failing and `storageRetryMs` allows, else the error. */
