@@ -170,19 +170,8 @@ async function seed(engine: Engine, docs: number): Promise<void> {
 export async function walkinSized(filename: string, synchronous: Durability, docs: number): Promise<{ lookup: WalkinSubject; insert: WalkinSubject }> {
   const engine = await openEngine(filename, synchronous);
   await seed(engine, docs);
-  const nextKey = shuffledKeys(docs);
-  let missing = 0;
   return {
-    lookup: {
-      engine,
-      run: asyncLoop(1, async () => {
-        const key = keyOf(nextKey());
-        const doc = (await engine.runQuery("docs:byKey", { key })) as { key: string } | null;
-        if (doc?.key !== key) missing++;
-      }),
-      check: async () => ({ ok: missing === 0, detail: `${missing} lookups missed` }),
-      close: () => undefined,
-    },
+    lookup: lookups(engine, shuffledKeys(docs), () => undefined),
     insert: {
       engine,
       run: asyncLoop(1, (i) => engine.runMutation("docs:insert", { key: keyOf(docs + i), n: i, payload: payloadOf(i) })),
@@ -195,6 +184,11 @@ export async function walkinSized(filename: string, synchronous: Durability, doc
 export async function walkinLookup(filename: string, synchronous: Durability, docs: number, nextKey: () => number): Promise<WalkinSubject> {
   const engine = await openEngine(filename, synchronous);
   await seed(engine, docs);
+  return lookups(engine, nextKey, () => engine.close());
+}
+
+/** `docs:byKey` lookups of the keys `nextKey` gives, each checked to find its document. */
+function lookups(engine: Engine, nextKey: () => number, close: () => unknown): WalkinSubject {
   let missing = 0;
   return {
     engine,
@@ -204,7 +198,7 @@ export async function walkinLookup(filename: string, synchronous: Durability, do
       if (doc?.key !== key) missing++;
     }),
     check: async () => ({ ok: missing === 0, detail: `${missing} lookups missed` }),
-    close: () => engine.close(),
+    close,
   };
 }
 
