@@ -10,7 +10,7 @@
 import { walkinError, validateResult, checkValue, normalizeValue } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import { compareBytes } from "../values/indexKey.js";
-import type { DocumentWrite, IndexEntry, IndexWrite, KeyRange, Receipt, ScanRequest, Timestamp } from "../storage/types.js";
+import type { DocumentVersion, DocumentWrite, IndexEntry, IndexWrite, KeyRange, Receipt, ScanRequest, Timestamp } from "../storage/types.js";
 import type { SnapshotReads } from "./readCache.js";
 import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
 import { decodeDocument, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
@@ -50,11 +50,26 @@ interface PendingWrite {
   /** The document after this transaction, or null if deleted. */
   current: Doc | null;
   encoded: string | null;
+  /**
+   * The index keys of `original` and `current`, one per index of the table in its order,
+   * computed when the write is staged: the document object itself is handed back to the
+   * caller by reads of our own writes, and a caller that changed it afterwards must not move
+   * its index entries away from the body that was encoded here.
+   */
+  originalKeys: Uint8Array[] | null;
+  currentKeys: Uint8Array[] | null;
 }
 
 interface PendingEntry {
   key: Uint8Array;
   doc: Doc | null;
+}
+
+/** A document's key in each index of its table, in the table's index order. */
+function indexKeysOf(table: TableInfo, doc: Doc): Uint8Array[] {
+  const keys: Uint8Array[] = [];
+  for (const index of table.indexes.values()) keys.push(indexKeyOf(index, doc));
+  return keys;
 }
 
 const hex = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("hex");
@@ -64,10 +79,23 @@ export class Transaction {
   // Made on the first write: most transactions (every query) never write, and a Map is among
   // the costlier objects a transaction would otherwise make for nothing.
   private writes: Map<string, PendingWrite> | undefined;
-  /** indexId → hex key → entry, for reads of our own writes. */
+  /** indexId → hex key → entry, for reads of our own writes. Built by `pendingEntries`. */
   private pendingIndex: Map<string, Map<string, PendingEntry>> | undefined;
+  /**
+   * Writes staged since `pendingIndex` was last brought up to date, in order. Most mutations
+   * write and never read an index afterwards, so the overlay is built when a read first needs
+   * it rather than on every write (its keys cost a hex string each).
+   */
+  private unindexed: Array<{ table: TableInfo; before: Uint8Array[] | null; after: Uint8Array[] | null; doc: Doc | null }> | undefined;
   /** Receipts to write with the commit, each with the key it puts in the write set (see `writeReceipt`). */
   private receipts: Array<{ receipt: Receipt; indexId: string; key: Uint8Array }> | undefined;
+  /**
+   * The stored version behind the last document a scan handed out. An index entry comes joined
+   * with its document as of `readTs`, which is exactly what `get` of that ID would read, so
+   * the common "find it by an index, then patch it" reads storage once instead of twice. One
+   * slot, not a map: remembering every scanned document would cost every query a map entry.
+   */
+  private lastScanned: DocumentVersion | undefined;
   private docsRead = 0;
   private bytesRead = 0;
   private bytesWritten = 0;
@@ -112,7 +140,8 @@ export class Transaction {
     this.readSet.addPoint(byId.id, idKey(id));
     const pending = this.writes?.get(id);
     if (pending) return pending.current;
-    let version = this.storage.peekDocument?.(id, this.readTs);
+    let version: DocumentVersion | null | undefined = this.lastScanned;
+    if (version === undefined || version.id !== id) version = this.storage.peekDocument?.(id, this.readTs);
     if (version === undefined) version = await this.storage.getDocument(id, this.readTs);
     if (version === null || version.body === null) return null;
     this.countRead(version.body.length);
@@ -125,7 +154,7 @@ export class Transaction {
    * early (a write past that point cannot change what the caller saw), the whole range if not.
    */
   async *scan(index: IndexInfo, range: KeyRange, order: "asc" | "desc"): AsyncGenerator<{ key: Uint8Array; doc: Doc }> {
-    const cursor = new RangeCursor(this, index, range, order, this.pendingIndex?.get(index.id));
+    const cursor = new RangeCursor(this, index, range, order, this.pendingEntries(index.id));
     let lastKey: Uint8Array | null = null;
     let exhausted = false;
     try {
@@ -147,7 +176,7 @@ export class Transaction {
    * `take`/`first`/`unique`/`collect`. Records the same read range `scan` would.
    */
   async take(index: IndexInfo, range: KeyRange, order: "asc" | "desc", limit: number, accept?: (doc: Doc) => boolean): Promise<Doc[]> {
-    const cursor = new RangeCursor(this, index, range, order, this.pendingIndex?.get(index.id));
+    const cursor = new RangeCursor(this, index, range, order, this.pendingEntries(index.id));
     const docs: Doc[] = [];
     let lastKey: Uint8Array | null = null;
     try {
@@ -189,6 +218,7 @@ export class Transaction {
    */
   private docOf(entry: CursorEntry): Doc {
     if (entry.doc === null) return entry.pending;
+    this.lastScanned = entry.doc;
     this.countRead(entry.doc.body.length);
     return decodeDocument(entry.doc.body);
   }
@@ -256,9 +286,11 @@ export class Transaction {
       if (write.original === null && write.current === null) continue; // inserted then deleted
       tables.add(write.table.name);
       documents.push({ id, table: write.table.name, body: write.encoded });
+      let i = 0;
       for (const index of write.table.indexes.values()) {
-        const oldKey = write.original && indexKeyOf(index, write.original);
-        const newKey = write.current && indexKeyOf(index, write.current);
+        const oldKey = write.originalKeys?.[i];
+        const newKey = write.currentKeys?.[i];
+        i++;
         if (oldKey) touch(index.id, oldKey);
         if (newKey) touch(index.id, newKey);
         if (oldKey && newKey && compareBytes(oldKey, newKey) === 0) continue;
@@ -315,7 +347,6 @@ export class Transaction {
 
   private stage(table: TableInfo, id: string, original: Doc | null, current: Doc | null): void {
     const writes = (this.writes ??= new Map());
-    const pendingIndex = (this.pendingIndex ??= new Map());
     const previous = writes.get(id);
     if (!previous && writes.size >= LIMITS.maxDocumentsWritten) {
       throw walkinError("LIMIT_EXCEEDED", `A mutation may write at most ${LIMITS.maxDocumentsWritten} documents. ` +
@@ -331,19 +362,35 @@ export class Transaction {
     if (this.bytesWritten > LIMITS.maxBytesWritten) {
       throw walkinError("LIMIT_EXCEEDED", `A mutation may write at most ${LIMITS.maxBytesWritten} bytes.`);
     }
-    const write: PendingWrite = { table, original: previous ? previous.original : original, current, encoded };
-    writes.set(id, write);
-    // Keep the overlay of our own writes in step: the old keys vanish, the new keys appear.
-    for (const index of table.indexes.values()) {
-      let byKey = pendingIndex.get(index.id);
-      if (!byKey) pendingIndex.set(index.id, (byKey = new Map()));
-      const before = previous ? previous.current : original;
-      if (before) byKey.set(hex(indexKeyOf(index, before)), { key: indexKeyOf(index, before), doc: null });
-      if (current) {
-        const key = indexKeyOf(index, current);
-        byKey.set(hex(key), { key, doc: current });
+    const originalKeys = previous ? previous.originalKeys : original && indexKeysOf(table, original);
+    const currentKeys = current && indexKeysOf(table, current);
+    writes.set(id, { table, original: previous ? previous.original : original, current, encoded, originalKeys, currentKeys });
+    (this.unindexed ??= []).push({ table, before: previous ? previous.currentKeys : originalKeys, after: currentKeys, doc: current });
+  }
+
+  /**
+   * Our own writes to one index, keyed by hex key, for a read to merge in: the overlay, first
+   * brought up to date with the writes staged since the last read. Applying them in staging
+   * order gives the same overlay as applying each at its write: an older key vanishes, the
+   * newer one appears, and a later write of the same document overrides an earlier one.
+   */
+  private pendingEntries(indexId: string): Map<string, PendingEntry> | undefined {
+    const unindexed = this.unindexed;
+    if (unindexed !== undefined && unindexed.length > 0) {
+      const pendingIndex = (this.pendingIndex ??= new Map());
+      for (const { table, before, after, doc } of unindexed) {
+        let i = 0;
+        for (const index of table.indexes.values()) {
+          let byKey = pendingIndex.get(index.id);
+          if (!byKey) pendingIndex.set(index.id, (byKey = new Map()));
+          if (before) byKey.set(hex(before[i]!), { key: before[i]!, doc: null });
+          if (after) byKey.set(hex(after[i]!), { key: after[i]!, doc });
+          i++;
+        }
       }
+      unindexed.length = 0;
     }
+    return this.pendingIndex?.get(indexId);
   }
 
   private countRead(bytes: number): void {

@@ -13,8 +13,24 @@ const VERSION = 1;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * Index IDs as UTF-8, encoded once: every commit names the same few indexes. Bounded anyway
+ * (cleared when full), since index IDs come and go with schema changes.
+ */
+const encodedIds = new Map<string, Uint8Array>();
+const MAX_ENCODED_IDS = 4096;
+
+function encodedId(id: string): Uint8Array {
+  let bytes = encodedIds.get(id);
+  if (bytes === undefined) {
+    if (encodedIds.size >= MAX_ENCODED_IDS) encodedIds.clear();
+    encodedIds.set(id, (bytes = encoder.encode(id)));
+  }
+  return bytes;
+}
+
 export function encodeWriteSet(writes: WriteSet): Uint8Array {
-  const ids = [...writes.keys()].map((id) => encoder.encode(id));
+  const ids = Array.from(writes.keys(), encodedId);
   let size = 1;
   let i = 0;
   for (const keys of writes.values()) {
