@@ -18,6 +18,7 @@
 import type Database from "better-sqlite3";
 import { performance } from "node:perf_hooks";
 import type { PruneReport } from "../types.js";
+import type { IndexTables } from "./indexTables.js";
 
 export const DEFAULT_PRUNE_BATCH_SIZE = 1_000;
 
@@ -25,7 +26,6 @@ interface DocumentCursor {
   from: string;
 }
 interface EntryCursor {
-  fromIndex: string;
   fromKey: Buffer;
 }
 
@@ -33,13 +33,15 @@ export class Pruner {
   private readonly documentBoundary: Database.Statement<[DocumentCursor], string>;
   private readonly deleteDocuments: Database.Statement<[DocumentCursor & { to: string; pruneTs: number }]>;
   private readonly deleteLastDocuments: Database.Statement<[DocumentCursor & { pruneTs: number }]>;
-  private readonly entryBoundary: Database.Statement<[EntryCursor], { index_id: string; key: Buffer }>;
-  private readonly deleteEntries: Database.Statement<[EntryCursor & { toIndex: string; toKey: Buffer; pruneTs: number }]>;
-  private readonly deleteLastEntries: Database.Statement<[EntryCursor & { pruneTs: number }]>;
   private readonly trimLog: Database.Transaction<(pruneTs: number) => void>;
+
+  private readonly entryBoundarySql: (table: string) => string;
+  private readonly deleteEntriesSql: (table: string) => string;
+  private readonly deleteLastEntriesSql: (table: string) => string;
 
   constructor(
     private readonly db: Database.Database,
+    private readonly indexTables: IndexTables,
     batchSize: number,
   ) {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
@@ -51,10 +53,9 @@ export class Pruner {
     const garbageDocument = `ts <= @pruneTs AND (body IS NULL OR EXISTS (
       SELECT 1 FROM documents AS newer
       WHERE newer.id = old.id AND newer.ts > old.ts AND newer.ts <= @pruneTs))`;
-    const garbageEntry = `ts <= @pruneTs AND (doc_id IS NULL OR EXISTS (
-      SELECT 1 FROM index_entries AS newer
-      WHERE newer.index_id = old.index_id AND newer.key = old.key
-        AND newer.ts > old.ts AND newer.ts <= @pruneTs))`;
+    const garbageEntry = (table: string) => `ts <= @pruneTs AND (doc_id IS NULL OR EXISTS (
+      SELECT 1 FROM ${table} AS newer
+      WHERE newer.key = old.key AND newer.ts > old.ts AND newer.ts <= @pruneTs))`;
 
     // The first id of a group starting about batchSize rows past the current group.
     this.documentBoundary = db
@@ -64,17 +65,11 @@ export class Pruner {
       `DELETE FROM documents AS old WHERE id >= @from AND id < @to AND ${garbageDocument}`,
     );
     this.deleteLastDocuments = db.prepare(`DELETE FROM documents AS old WHERE id >= @from AND ${garbageDocument}`);
-    this.entryBoundary = db.prepare(
-      `SELECT index_id, key FROM index_entries WHERE (index_id, key) > (@fromIndex, @fromKey)
-       ORDER BY index_id, key, ts ${offset}`,
-    );
-    this.deleteEntries = db.prepare(
-      `DELETE FROM index_entries AS old
-       WHERE (index_id, key) >= (@fromIndex, @fromKey) AND (index_id, key) < (@toIndex, @toKey) AND ${garbageEntry}`,
-    );
-    this.deleteLastEntries = db.prepare(
-      `DELETE FROM index_entries AS old WHERE (index_id, key) >= (@fromIndex, @fromKey) AND ${garbageEntry}`,
-    );
+    // The same per index table (indexTables.ts), prepared on each table when first swept.
+    this.entryBoundarySql = (table) => `SELECT key FROM ${table} WHERE key > @fromKey ORDER BY key, ts ${offset}`;
+    this.deleteEntriesSql = (table) =>
+      `DELETE FROM ${table} AS old WHERE key >= @fromKey AND key < @toKey AND ${garbageEntry(table)}`;
+    this.deleteLastEntriesSql = (table) => `DELETE FROM ${table} AS old WHERE key >= @fromKey AND ${garbageEntry(table)}`;
     // The log's rows are what say the newest timestamp (sqliteStorage.ts, "The newest
     // timestamp"): before deleting any, carry the newest one into the clock, in the same
     // transaction, so that deleting the whole log can never move the newest timestamp back.
@@ -121,17 +116,22 @@ export class Pruner {
       }
       await yieldToEventLoop();
     }
-    let entries: EntryCursor | null = { fromIndex: "", fromKey: Buffer.alloc(0) };
-    while (entries !== null && this.db.open) {
-      const to = this.entryBoundary.get(entries);
-      if (to === undefined) {
-        this.deleteLastEntries.run({ ...entries, pruneTs });
-        entries = null;
-      } else {
-        this.deleteEntries.run({ ...entries, toIndex: to.index_id, toKey: to.key, pruneTs });
-        entries = { fromIndex: to.index_id, fromKey: to.key };
+    for (const table of this.db.open ? this.indexTables.all() : []) {
+      const boundary = table.statement<[EntryCursor], Buffer>("prune boundary", this.entryBoundarySql, "pluck");
+      const deleteEntries = table.statement<[EntryCursor & { toKey: Buffer; pruneTs: number }], unknown>("prune delete", this.deleteEntriesSql);
+      const deleteLastEntries = table.statement<[EntryCursor & { pruneTs: number }], unknown>("prune delete last", this.deleteLastEntriesSql);
+      let entries: EntryCursor | null = { fromKey: Buffer.alloc(0) };
+      while (entries !== null && this.db.open) {
+        const to = boundary.get(entries);
+        if (to === undefined) {
+          deleteLastEntries.run({ ...entries, pruneTs });
+          entries = null;
+        } else {
+          deleteEntries.run({ ...entries, toKey: to, pruneTs });
+          entries = { fromKey: to };
+        }
+        await yieldToEventLoop();
       }
-      await yieldToEventLoop();
     }
     // If the storage was closed mid-way the loops stop: pruning is only ever an optimisation,
     // and whatever was deleted so far was garbage.

@@ -3,8 +3,8 @@
  *
  * How a scan reads (one statement, served entirely by the primary keys):
  *
- * 1. The inner query walks `index_entries` by its primary key (index_id, key, ts) over the key
- *    range, keeping only versions with ts <= readTs. `GROUP BY key` with `max(ts)` collapses the
+ * 1. The inner query walks the index's entry table (`indexTables.ts`) by its primary key
+ *    (key, ts) over the key range, keeping only versions with ts <= readTs. `GROUP BY key` with `max(ts)` collapses the
  *    versions of each key; SQLite documents that a bare column next to a single max() takes its
  *    value from the row holding the max, so `doc_id` is the entry's state as of readTs, and
  *    `HAVING doc_id IS NOT NULL` drops entries removed by then. The rows already arrive in key
@@ -21,31 +21,28 @@
  * several versions per key; deduplicating versions in JavaScript was up to 3.5x slower.
  * `sqlite.test.ts` checks the query plans (primary-key searches only, no sorting).
  */
-import type Database from "better-sqlite3";
 import type { IndexEntry, ScanRequest } from "../types.js";
 import { sqlBounds } from "../sqlBounds.js";
+import type { IndexTables } from "./indexTables.js";
 
 /** key, id, ts, table_name, body: rows come as arrays (`raw()`), about 25% faster than objects. */
 type ScanRow = [key: Buffer, id: string, ts: number, table: string, body: string];
 
-type ScanStatement = Database.Statement<[ScanParams], ScanRow>;
-
 interface ScanParams {
-  indexId: string;
   readTs: number;
   lower: Buffer;
   upper?: Buffer;
 }
 
-/** The scan statement for one order, with or without an upper bound (4 variants in all). */
-export function scanSql(order: "asc" | "desc", upperBounded: boolean): string {
+/** The scan statement on one index's entry table, for one order, with or without an upper bound (4 variants per index). */
+export function scanSql(table: string, order: "asc" | "desc", upperBounded: boolean): string {
   const direction = order === "asc" ? "ASC" : "DESC";
   return `
     SELECT live.key, documents.id, documents.ts, documents.table_name, documents.body
     FROM (
       SELECT key, doc_id, max(ts)
-      FROM index_entries
-      WHERE index_id = @indexId AND key >= @lower ${upperBounded ? "AND key < @upper" : ""}
+      FROM ${table}
+      WHERE key >= @lower ${upperBounded ? "AND key < @upper" : ""}
         AND ts <= @readTs
       GROUP BY key
       HAVING doc_id IS NOT NULL
@@ -59,18 +56,15 @@ export function scanSql(order: "asc" | "desc", upperBounded: boolean): string {
     ORDER BY live.key ${direction}`;
 }
 
-/** Prepared scan statements, created once per connection. */
-export class Scanner {
-  private readonly statements: Record<"asc" | "desc", Record<"bounded" | "open", ScanStatement>>;
+/** The statement names of the four variants, for `IndexTable.statement`. */
+const VARIANTS = {
+  asc: { bounded: "scan asc bounded", open: "scan asc open" },
+  desc: { bounded: "scan desc bounded", open: "scan desc open" },
+} as const;
 
-  constructor(db: Database.Database) {
-    const prepare = (order: "asc" | "desc", upperBounded: boolean) =>
-      db.prepare<[ScanParams], ScanRow>(scanSql(order, upperBounded)).raw();
-    this.statements = {
-      asc: { bounded: prepare("asc", true), open: prepare("asc", false) },
-      desc: { bounded: prepare("desc", true), open: prepare("desc", false) },
-    };
-  }
+/** Scans, with their statements prepared per index table the first time each variant runs. */
+export class Scanner {
+  constructor(private readonly tables: IndexTables) {}
 
   scan(request: ScanRequest): IndexEntry[] {
     const { limit } = request;
@@ -79,10 +73,15 @@ export class Scanner {
     }
     const entries: IndexEntry[] = [];
     if (limit === 0) return entries;
+    // An index no commit has written has no table yet, and no entries.
+    const table = this.tables.find(request.indexId);
+    if (table === null) return entries;
     const { lower, upper } = sqlBounds(request.range);
-    const params: ScanParams = { indexId: request.indexId, readTs: request.readTs, lower };
+    const params: ScanParams = { readTs: request.readTs, lower };
     if (upper !== undefined) params.upper = upper;
-    const statement = this.statements[request.order][upper === undefined ? "open" : "bounded"];
+    const bounded = upper !== undefined;
+    const purpose = VARIANTS[request.order === "asc" ? "asc" : "desc"][bounded ? "bounded" : "open"];
+    const statement = table.statement<[ScanParams], ScanRow>(purpose, (name) => scanSql(name, request.order, bounded), "raw");
     for (const [key, id, ts, table, body] of statement.iterate(params)) {
       // A plain Uint8Array view (no copy), so callers never see Buffer's different semantics.
       entries.push({ key: new Uint8Array(key.buffer, key.byteOffset, key.byteLength), doc: { id, table, ts, body } });

@@ -3,6 +3,7 @@
  * schema with its migrations. Everything that depends on the on-disk layout starts here.
  */
 import Database from "better-sqlite3";
+import { splitIndexEntries } from "./indexTables.js";
 
 /**
  * How hard a commit waits for the disk before it is acknowledged.
@@ -18,12 +19,15 @@ export type SqliteSynchronous = "full" | "normal";
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
 
+/** One step of the schema: SQL, or a function for a step that depends on what the database holds. */
+export type Migration = string | ((db: Database.Database) => void);
+
 /**
  * The schema, one entry per version: `MIGRATIONS[n]` takes a database from `user_version` n to
  * n + 1. A new layout is a new entry appended here, never an edit of an old one, so every
  * database in the field can be brought forward step by step.
  */
-export const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly Migration[] = [
   `
   -- Every version of every document. A NULL body is a tombstone. The primary key (id, ts) is the
   -- whole access path: "newest version of id at or before ts" is one backward seek.
@@ -94,7 +98,16 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX receipts_by_age ON receipts (written_at);
   `,
+  // Each index's entries in a B-tree of their own (indexTables.ts says why); the version bump
+  // keeps a Walk-in that still reads index_entries from opening the file.
+  splitIndexEntries,
 ];
+
+/** Applies one migration step to `db` (inside the caller's transaction). */
+export function applyMigration(db: Database.Database, migration: Migration): void {
+  if (typeof migration === "string") db.exec(migration);
+  else migration(db);
+}
 
 /** The schema version this code reads and writes (SQLite's `user_version`). */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -125,7 +138,7 @@ function migrate(db: Database.Database, filename: string): void {
           `only knows up to ${SCHEMA_VERSION}. Upgrade Walk-in to open it.`,
       );
     }
-    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    for (let v = version; v < SCHEMA_VERSION; v++) applyMigration(db, MIGRATIONS[v]!);
     // user_version is part of the database header, so it commits atomically with the schema.
     if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();

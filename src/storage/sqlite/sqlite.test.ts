@@ -10,9 +10,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { storageConformanceSuite } from "../conformance.js";
 import { withLatency } from "../latency.js";
 import type { Storage } from "../types.js";
-import { commit } from "../conformance/context.js";
+import { commit, entry, keysOf, put } from "../conformance/context.js";
 import { scanSql } from "./scan.js";
-import { MIGRATIONS } from "./schema.js";
+import { MIGRATIONS, applyMigration } from "./schema.js";
 import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
 
 const countVersions = (storage: Storage) => (storage as SqliteStorage).stats();
@@ -63,15 +63,18 @@ describe("SqliteStorage", () => {
 
   it("serves every scan from the primary key: no table scan, no sort", async () => {
     const storage = await openSqliteStorage({ filename: ":memory:" });
+    // The first commit that writes index "i" creates its entry table.
+    await commit(storage, { ts: 1, documents: [{ id: "a", table: "t", body: "{}" }], indexes: [{ indexId: "i", key: new Uint8Array([1]), docId: "a" }] });
+    const table = storage.db.prepare<[string], string>("SELECT 'entries_' || number FROM index_tables WHERE index_id = ?").pluck().get("i")!;
     for (const order of ["asc", "desc"] as const) {
       for (const bounded of [true, false]) {
-        const params = { indexId: "i", lower: Buffer.alloc(0), readTs: 1, ...(bounded && { upper: Buffer.from([1]) }) };
+        const params = { lower: Buffer.alloc(0), readTs: 1, ...(bounded && { upper: Buffer.from([1]) }) };
         const plan = storage.db
-          .prepare<[object], { detail: string }>(`EXPLAIN QUERY PLAN ${scanSql(order, bounded)}`)
+          .prepare<[object], { detail: string }>(`EXPLAIN QUERY PLAN ${scanSql(table, order, bounded)}`)
           .all(params)
           .map((row) => row.detail);
-        const range = bounded ? "index_id=? AND key>? AND key<?" : "index_id=? AND key>?";
-        expect(plan).toContain(`SEARCH index_entries USING PRIMARY KEY (${range})`);
+        const range = bounded ? "key>? AND key<?" : "key>?";
+        expect(plan).toContain(`SEARCH ${table} USING PRIMARY KEY (${range})`);
         expect(plan.filter((line) => /^SEARCH (documents|version) /.test(line))).toHaveLength(2);
         for (const line of plan) {
           expect(line).not.toMatch(/TEMP B-TREE/);
@@ -137,7 +140,7 @@ describe("SqliteStorage", () => {
   it("migrates a schema-2 database, whose clock row held the newest timestamp", async () => {
     const filename = path.join(dir, "v2.sqlite");
     const raw = new Database(filename);
-    for (const migration of MIGRATIONS.slice(0, 2)) raw.exec(migration);
+    for (const migration of MIGRATIONS.slice(0, 2)) applyMigration(raw, migration);
     raw.pragma("user_version = 2");
     // As schema 2 wrote them: a log trimmed through 3, commits 4 and 5 logged, the clock at 5.
     raw.exec(`INSERT INTO commit_log (ts, id, log) VALUES (4, 'c4', x''), (5, 'c5', x'01');
@@ -157,7 +160,7 @@ describe("SqliteStorage", () => {
   it("migrates a schema-3 database written before receipts: its data stays, receipts work", async () => {
     const filename = path.join(dir, "v3.sqlite");
     const raw = new Database(filename);
-    for (const migration of MIGRATIONS.slice(0, 3)) raw.exec(migration);
+    for (const migration of MIGRATIONS.slice(0, 3)) applyMigration(raw, migration);
     raw.pragma("user_version = 3");
     raw.exec(`INSERT INTO documents (id, ts, table_name, body) VALUES ('a', 1, 't', 'a1');
               INSERT INTO commit_log (ts, id, log) VALUES (1, 'c1', x'01');`);
@@ -172,6 +175,69 @@ describe("SqliteStorage", () => {
     const reopened = await openSqliteStorage({ filename });
     expect(await reopened.getReceipt("r")).toEqual({ ts: 2, body: "b" });
     await reopened.close();
+  });
+
+  it("migrates a schema-4 database, moving each index's entries into a table of its own", async () => {
+    const filename = path.join(dir, "v4.sqlite");
+    const raw = new Database(filename);
+    for (const migration of MIGRATIONS.slice(0, 4)) applyMigration(raw, migration);
+    raw.pragma("user_version = 4");
+    // As schema 4 wrote them: two indexes, "b" with a removed entry and a re-pointed one.
+    raw.exec(`INSERT INTO documents (id, ts, table_name, body) VALUES ('x', 1, 't', 'x1'), ('y', 1, 't', 'y1'), ('y', 2, 't', 'y2');
+              INSERT INTO index_entries (index_id, key, ts, doc_id) VALUES
+                ('a', x'01', 1, 'x'), ('a', x'02', 1, 'y'),
+                ('b', x'05', 1, 'x'), ('b', x'05', 2, NULL), ('b', x'06', 1, 'y'), ('b', x'07', 2, 'y');
+              INSERT INTO commit_log (ts, id, log) VALUES (1, 'c1', x'01'), (2, 'c2', x'01');`);
+    raw.close();
+    const storage = await openSqliteStorage({ filename });
+    expect(storage.db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.length);
+    const tables = storage.db.prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all();
+    expect(tables).not.toContain("index_entries");
+    expect(tables).toEqual(expect.arrayContaining(["entries_1", "entries_2", "index_tables"]));
+    const scan = async (indexId: string, readTs: number) =>
+      (await storage.scan({ indexId, range: {}, order: "asc", readTs, limit: 10 })).map((e) => [Array.from(e.key), e.doc.body]);
+    expect(await scan("a", 2)).toEqual([[[1], "x1"], [[2], "y2"]]);
+    expect(await scan("b", 1)).toEqual([[[5], "x1"], [[6], "y1"]]);
+    expect(await scan("b", 2)).toEqual([[[6], "y2"], [[7], "y2"]]);
+    expect(await storage.stats()).toEqual({ documents: 3, indexEntries: 6 });
+    // The migrated tables take new commits, and a new index gets the next table.
+    await commit(storage, { ts: 3, documents: [put("z", "z3")], indexes: [entry("a", [3], "z"), entry("c", [1], "z")] }, 2);
+    expect(await scan("a", 3)).toEqual([[[1], "x1"], [[2], "y2"], [[3], "z3"]]);
+    expect(await scan("c", 3)).toEqual([[[1], "z3"]]);
+    expect(storage.db.prepare("SELECT index_id, number FROM index_tables ORDER BY number").all()).toEqual([
+      { index_id: "a", number: 1 },
+      { index_id: "b", number: 2 },
+      { index_id: "c", number: 3 },
+    ]);
+    await storage.close();
+  });
+
+  it("forgets an index table whose creating batch was rejected, and creates it again with the next write", async () => {
+    const storage = await openSqliteStorage({ filename: path.join(dir, "rejected.sqlite") });
+    // The same index entry twice in one commit: the batch is rejected whole, after its first
+    // entry created the index's table inside the rolled-back transaction.
+    await expect(
+      commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [entry("fresh", [1], "a"), entry("fresh", [1], "a")] }),
+    ).rejects.toThrow(/twice|repeat|more than once/i);
+    expect(storage.db.prepare("SELECT count(*) FROM index_tables").pluck().get()).toBe(0);
+    await commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [entry("fresh", [1], "a")] });
+    expect(keysOf(await storage.scan({ indexId: "fresh", range: {}, order: "asc", readTs: 1, limit: 10 }))).toEqual([[1]]);
+    await storage.close();
+  });
+
+  it("sees index tables another connection created, and writes to them rather than making its own", async () => {
+    const filename = path.join(dir, "shared-indexes.sqlite");
+    const first = await openSqliteStorage({ filename });
+    const second = await openSqliteStorage({ filename });
+    // The second connection looks (and finds nothing) before the table exists.
+    expect(await second.scan({ indexId: "late", range: {}, order: "asc", readTs: 5, limit: 10 })).toEqual([]);
+    await commit(first, { ts: 1, documents: [put("a", "a1")], indexes: [entry("late", [1], "a")] });
+    expect(keysOf(await second.scan({ indexId: "late", range: {}, order: "asc", readTs: 1, limit: 10 }))).toEqual([[1]]);
+    await commit(second, { ts: 2, documents: [put("b", "b2")], indexes: [entry("late", [2], "b")] }, 1);
+    expect(keysOf(await first.scan({ indexId: "late", range: {}, order: "asc", readTs: 2, limit: 10 }))).toEqual([[1], [2]]);
+    expect(first.db.prepare("SELECT count(*) FROM index_tables").pluck().get()).toBe(1);
+    await first.close();
+    await second.close();
   });
 
   it("checkpoints from a worker thread, keeps the log bounded, and stops the worker on close", { timeout: 60_000 }, async () => {

@@ -64,6 +64,7 @@ import type {
 import { checkLogLimit, checkPlannedCommits, checkPruneReceipts, repeatedReceiptError, repeatedWriteError } from "../plannedCommits.js";
 import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
 import { Scanner } from "./scan.js";
+import { IndexTables } from "./indexTables.js";
 import { toBuffer } from "../sqlBounds.js";
 import { openDatabase, type SqliteSynchronous } from "./schema.js";
 import { Checkpointer, DEFAULT_CHECKPOINTER, type CheckpointerOptions } from "./checkpointer.js";
@@ -134,14 +135,13 @@ export class SqliteStorage implements Storage {
   private readonly selectLoggedIds: Database.Statement<[string], { ts: number; id: string }>;
   private readonly selectDocument: Database.Statement<[string, number], DocumentRow>;
   private readonly insertDocument: Database.Statement<[string, number, string, string | null]>;
-  private readonly insertEntry: Database.Statement<[string, Buffer, number, string | null]>;
-  private readonly deleteIndex: Database.Statement<[string]>;
+  private readonly indexTables: IndexTables;
   private readonly selectMeta: Database.Statement<[string], string>;
   private readonly upsertMeta: Database.Statement<[string, string]>;
   private readonly insertReceipt: Database.Statement<[string, number, number, string]>;
   private readonly selectReceipt: Database.Statement<[string], StoredReceipt>;
   private readonly deleteOldReceipts: Database.Statement<[number, number]>;
-  private readonly countVersions: Database.Statement<[], { documents: number; indexEntries: number }>;
+  private readonly countDocuments: Database.Statement<[], number>;
   private readonly commitTransaction: Database.Transaction<(since: Timestamp, plan: CommitPlanner) => CommitBatchResult>;
 
   /** Use `openSqliteStorage`; this takes an already opened and migrated connection. */
@@ -149,8 +149,9 @@ export class SqliteStorage implements Storage {
     this.db = db;
     this.checkpointer = checkpointer;
     this.name = `sqlite:${db.name}`;
-    this.scanner = new Scanner(db);
-    this.pruner = new Pruner(db, pruneBatchSize);
+    this.indexTables = new IndexTables(db);
+    this.scanner = new Scanner(this.indexTables);
+    this.pruner = new Pruner(db, this.indexTables, pruneBatchSize);
     // See "The newest timestamp" above. The scalar max() is NULL if either side is, hence the
     // coalesce for an empty log.
     this.selectClock = db.prepare(
@@ -166,8 +167,6 @@ export class SqliteStorage implements Storage {
       "SELECT id, ts, table_name, body FROM documents WHERE id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1",
     );
     this.insertDocument = db.prepare("INSERT INTO documents (id, ts, table_name, body) VALUES (?, ?, ?, ?)");
-    this.insertEntry = db.prepare("INSERT INTO index_entries (index_id, key, ts, doc_id) VALUES (?, ?, ?, ?)");
-    this.deleteIndex = db.prepare("DELETE FROM index_entries WHERE index_id = ?");
     this.selectMeta = db.prepare<[string], string>("SELECT value FROM meta WHERE key = ?").pluck();
     this.upsertMeta = db.prepare(
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -177,9 +176,7 @@ export class SqliteStorage implements Storage {
     this.deleteOldReceipts = db.prepare(
       "DELETE FROM receipts WHERE key IN (SELECT key FROM receipts WHERE written_at < ? ORDER BY written_at LIMIT ?)",
     );
-    this.countVersions = db.prepare(
-      "SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM index_entries) AS indexEntries",
-    );
+    this.countDocuments = db.prepare<[], number>("SELECT count(*) FROM documents").pluck();
     this.commitTransaction = db.transaction((since: Timestamp, plan: CommitPlanner) => {
       const view = this.readLog(since, Number.MAX_SAFE_INTEGER);
       const written = plan(view);
@@ -210,26 +207,30 @@ export class SqliteStorage implements Storage {
     // true until the batch is written, even if another connection shares the file. With
     // synchronous=FULL the COMMIT returns only after the write-ahead log is on disk: one fsync
     // for the whole batch.
+    let result: CommitBatchResult;
     try {
-      const result = this.commitTransaction.immediate(since, plan);
-      if (this.checkpointer !== null && result.written.length > 0) {
-        // An estimate: a leaf per row written (in different B-trees), one for the log row, and
-        // about half a page more per row for splits (one-document inserts measure ~8 pages).
-        let pages = 0;
-        for (const commit of result.written) {
-          const rows = commit.documents.length + commit.indexes.length + 2 * (commit.receipts?.length ?? 0);
-          pages += 2 + Math.ceil(1.5 * rows);
-        }
-        this.checkpointer.afterCommit(pages);
-      }
-      return result;
+      result = this.commitTransaction.immediate(since, plan);
+      this.indexTables.settle(true);
     } catch (error) {
+      // The index tables the batch created were rolled back with it.
+      this.indexTables.settle(false);
       if (isPrimaryKeyViolation(error)) {
         // The message names the table whose key clashed ("UNIQUE constraint failed: receipts.key").
         throw /\breceipts\./.test((error as Error).message) ? repeatedReceiptError(this.name, null, error) : repeatedWriteError(this.name, error);
       }
       throw error;
     }
+    if (this.checkpointer !== null && result.written.length > 0) {
+      // An estimate: a leaf per row written (in different B-trees), one for the log row, and
+      // about half a page more per row for splits (one-document inserts measure ~7 pages).
+      let pages = 0;
+      for (const commit of result.written) {
+        const rows = commit.documents.length + commit.indexes.length + 2 * (commit.receipts?.length ?? 0);
+        pages += 2 + Math.ceil(1.5 * rows);
+      }
+      this.checkpointer.afterCommit(pages);
+    }
+    return result;
   }
 
   async commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
@@ -246,7 +247,8 @@ export class SqliteStorage implements Storage {
 
   async dropIndex(indexId: string): Promise<void> {
     // One statement, so a rebuild that starts right after never has its new entries deleted.
-    this.deleteIndex.run(indexId);
+    // The table stays (tables are never dropped: see indexTables.ts).
+    this.indexTables.find(indexId)?.statement<[], unknown>("drop", (table) => `DELETE FROM ${table}`).run();
   }
 
   pruneHistory(ts: Timestamp): Promise<PruneReport> {
@@ -272,7 +274,14 @@ export class SqliteStorage implements Storage {
 
   /** How many versions are stored (all snapshots), e.g. to watch history grow and get pruned. */
   async stats(): Promise<{ documents: number; indexEntries: number }> {
-    return this.countVersions.get()!;
+    // One read transaction: both counts from the same state.
+    return this.db.transaction(() => {
+      let indexEntries = 0;
+      for (const table of this.indexTables.all()) {
+        indexEntries += table.statement<[], number>("count", (name) => `SELECT count(*) FROM ${name}`, "pluck").get()!;
+      }
+      return { documents: this.countDocuments.get()!, indexEntries };
+    })();
   }
 
   async close(): Promise<void> {
@@ -293,7 +302,7 @@ export class SqliteStorage implements Storage {
 
   private writeCommit(commit: Commit): void {
     for (const doc of commit.documents) this.insertDocument.run(doc.id, commit.ts, doc.table, doc.body);
-    for (const entry of commit.indexes) this.insertEntry.run(entry.indexId, toBuffer(entry.key), commit.ts, entry.docId);
+    for (const entry of commit.indexes) this.indexTables.forWrite(entry.indexId).insert(toBuffer(entry.key), commit.ts, entry.docId);
     this.insertLog.run(commit.ts, commit.id, toBuffer(commit.log));
     if (commit.receipts === undefined || commit.receipts.length === 0) return;
     const writtenAt = Date.now();
