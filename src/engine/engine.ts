@@ -606,8 +606,10 @@ export class Engine {
   }
 
   /**
-   * Trims the commit log and, now and then, storage history. A history sweep walks every
-   * stored version, so at most one runs at a time, and sweeps are spaced by their own cost:
+   * Trims the commit log and, now and then, storage history. A history sweep may walk many
+   * stored versions (PostgreSQL's walks them all; SQLite's mostly the keys written since the
+   * last, plus a slice of a full pass now and then), so at most one runs at a time, and sweeps
+   * are spaced by their own cost:
    * after one that took d ms (its busy time, when the storage reports it: see `PruneReport`)
    * the next waits until d / PRUNE_DUTY_CYCLE ms after its start
    * (within [PRUNE_MIN_INTERVAL_MS, PRUNE_MAX_INTERVAL_MS]). A small database is swept every

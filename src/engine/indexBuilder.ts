@@ -36,6 +36,8 @@ export async function buildIndexes(
       const writes: IndexWrite[] = [];
       const txn = new Transaction(storage, catalog, latest, Date.now());
       for await (const { doc } of txn.scan(byCreationTime, {}, "asc")) {
+        // Not hinted `fresh` (storage/types.ts): the index was dropped above, but another engine
+        // sharing the database may be writing entries of it meanwhile.
         writes.push({ indexId: index.id, key: indexKeyOf(index, doc), docId: doc._id });
       }
       const snapshot = latest;

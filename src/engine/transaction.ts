@@ -285,7 +285,13 @@ export class Transaction {
     for (const [id, write] of this.writes ?? []) {
       if (write.original === null && write.current === null) continue; // inserted then deleted
       tables.add(write.table.name);
-      documents.push({ id, table: write.table.name, body: write.encoded });
+      // An inserted document has a brand-new random ID (`insert`), so no version of it, nor of
+      // any index key of it (every key ends with the document ID), is stored: its writes
+      // supersede nothing, and storage may leave them out of its history bookkeeping. An
+      // update's keys are never hinted: a key it writes back may have an older removal stored
+      // (a field changed A → B → A).
+      const fresh = write.original === null;
+      documents.push({ id, table: write.table.name, body: write.encoded, fresh });
       let i = 0;
       for (const index of write.table.indexes.values()) {
         const oldKey = write.originalKeys?.[i];
@@ -295,7 +301,7 @@ export class Transaction {
         if (newKey) touch(index.id, newKey);
         if (oldKey && newKey && compareBytes(oldKey, newKey) === 0) continue;
         if (oldKey) indexes.push({ indexId: index.id, key: oldKey, docId: null });
-        if (newKey) indexes.push({ indexId: index.id, key: newKey, docId: id });
+        if (newKey) indexes.push({ indexId: index.id, key: newKey, docId: id, fresh });
       }
     }
     for (const { indexId, key } of this.receipts ?? []) touch(indexId, key);

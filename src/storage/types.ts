@@ -56,6 +56,13 @@ export interface DocumentWrite {
   table: string;
   /** The encoded document, or `null` to delete it. */
   body: string | null;
+  /**
+   * A hint for history pruning: `true` promises that no version of this document is stored at
+   * any timestamp (a brand-new ID), so this write supersedes nothing and a storage may leave it
+   * out of its pruning bookkeeping. Absent or `false`: unknown. A storage may ignore it; a wrong
+   * hint may only leave garbage behind, never change what any read returns.
+   */
+  fresh?: boolean;
 }
 
 /**
@@ -67,6 +74,8 @@ export interface IndexWrite {
   key: Uint8Array;
   /** The document the key points at; `null` removes the entry. */
   docId: string | null;
+  /** As `DocumentWrite.fresh`: `true` promises no version of this `(indexId, key)` is stored. */
+  fresh?: boolean;
 }
 
 /**
@@ -282,7 +291,12 @@ export interface Storage {
    * Garbage-collects history: removes versions that no snapshot at or after `ts` can see
    * (versions superseded at or before `ts`, and tombstones at or before `ts`), and the
    * commit-log rows at or before `ts` (`trimmedThrough` becomes `ts`). Reads at `readTs >= ts`
-   * must return exactly what they returned before, also while pruning runs.
+   * must return exactly what they returned before, also while pruning runs, whatever `fresh`
+   * hints the commits carried (right or wrong: a wrong one may only leave garbage behind).
+   * The log is trimmed by every call; the versions may be removed over several calls (the
+   * SQLite storage spreads its walk of a big table over many: `sqlite/prune.ts`), but each
+   * call leaves a small store written through this one storage object, with right hints,
+   * exactly pruned (the conformance suite counts versions).
    *
    * May resolve with a `PruneReport`. An implementation that works in small steps and yields
    * between them (so reads and commits are never held up) should: the engine spaces sweeps by

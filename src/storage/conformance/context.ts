@@ -26,6 +26,9 @@ export const entry = (indexId: string, key: number[], docId: string | null): Ind
   docId,
 });
 
+/** The same write hinted `fresh` (no version of its document or index entry is stored). */
+export const fresh = <W extends DocumentWrite | IndexWrite>(write: W): W => ({ ...write, fresh: true });
+
 /** Scan results as plain data: keys as number arrays, so they compare with `toEqual`. */
 export const plain = (entries: IndexEntry[]) => entries.map((e) => ({ key: Array.from(e.key), doc: e.doc }));
 

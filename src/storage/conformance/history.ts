@@ -32,8 +32,12 @@ const idByte = (id: string) => Number(id.slice(1));
 const valueKey = (id: string, value: number[]) => Uint8Array.from([...value, idByte(id)]);
 const tableKey = (id: string) => Uint8Array.from([tableOf(id) === "alpha" ? 0x01 : 0x02, idByte(id)]);
 
-/** `count` commits after the model's latest, applied to `model` as they are generated. */
-export function randomHistory(random: () => number, model: ReferenceStorage, count: number): TestCommit[] {
+/**
+ * `count` commits after the model's latest, applied to `model` as they are generated. With
+ * `hintFresh`, every write of a document or index entry never written before is hinted `fresh`
+ * (as the engine hints an insert's writes).
+ */
+export function randomHistory(random: () => number, model: ReferenceStorage, count: number, { hintFresh = false } = {}): TestCommit[] {
   const commits: TestCommit[] = [];
   let ts = model.latest;
   for (let i = 0; i < count; i++) {
@@ -46,6 +50,9 @@ export function randomHistory(random: () => number, model: ReferenceStorage, cou
       if (touched.has(id)) continue; // a commit writes each document at most once
       touched.add(id);
       writeDocument(random, model, ts, id, commit);
+    }
+    if (hintFresh) {
+      for (const write of [...commit.documents, ...commit.indexes]) if (model.isNew(write)) write.fresh = true;
     }
     model.apply(commit);
     commits.push(commit);

@@ -22,17 +22,30 @@ interface EntryVersion {
   docId: string | null;
 }
 
+const entryGroup = (e: { indexId: string; key: Uint8Array }) => `${e.indexId}\u0000${e.key.join()}`;
+
 export class ReferenceStorage {
   private documents: DocumentVersion[] = [];
   private entries: EntryVersion[] = [];
+  /** Every document id and index entry ever written, pruned or not. */
+  private readonly everWritten = new Set<string>();
   latest: Timestamp = 0;
 
   apply(commit: TestCommit): void {
-    for (const d of commit.documents) this.documents.push({ id: d.id, table: d.table, ts: commit.ts, body: d.body });
+    for (const d of commit.documents) {
+      this.documents.push({ id: d.id, table: d.table, ts: commit.ts, body: d.body });
+      this.everWritten.add(`document ${d.id}`);
+    }
     for (const e of commit.indexes) {
       this.entries.push({ indexId: e.indexId, key: Uint8Array.from(e.key), ts: commit.ts, docId: e.docId });
+      this.everWritten.add(`entry ${entryGroup(e)}`);
     }
     this.latest = commit.ts;
+  }
+
+  /** Whether no version of this document or index entry was ever written: a write of it may be hinted `fresh`. */
+  isNew(write: { id: string } | { indexId: string; key: Uint8Array }): boolean {
+    return !this.everWritten.has("id" in write ? `document ${write.id}` : `entry ${entryGroup(write)}`);
   }
 
   getDocument(id: string, readTs: Timestamp): DocumentVersion | null {
@@ -55,7 +68,7 @@ export class ReferenceStorage {
   /** Drops what `pruneHistory(ts)` must drop, to predict the version counts left afterwards. */
   prune(ts: Timestamp): void {
     this.documents = pruned(this.documents, (d) => d.id, (d) => d.body === null, ts);
-    this.entries = pruned(this.entries, (e) => `${e.indexId}\u0000${e.key.join()}`, (e) => e.docId === null, ts);
+    this.entries = pruned(this.entries, entryGroup, (e) => e.docId === null, ts);
   }
 
   versionCounts(): { documents: number; indexEntries: number } {

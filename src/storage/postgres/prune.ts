@@ -1,6 +1,6 @@
 /**
  * History garbage collection for the PostgreSQL storage (`pruneHistory`). The rules are the
- * SQLite storage's (see `sqlite/prune.ts`): a version is garbage once no snapshot at or after
+ * SQLite storage's (see `sqlite/garbage.ts`): a version is garbage once no snapshot at or after
  * the prune timestamp P can see it,
  * - a version superseded by a newer version of the same id/key with ts <= P, and
  * - a tombstone / removed entry with ts <= P that is the newest version <= P (the versions
@@ -13,6 +13,10 @@
  * would hold locks and bloat a transaction for as long as the table is big). A batch always
  * ends on a group boundary (a whole id, a whole index key): whether a version is garbage
  * depends on the other versions of its group.
+ *
+ * Every sweep walks the whole tables, and the `fresh` hints of writes (types.ts) are ignored:
+ * on a database that many nodes write, one node's write sets say little about where the
+ * garbage is. (The SQLite storage sweeps its own write sets: `sqlite/dirtyGroups.ts`.)
  */
 import type pg from "pg";
 

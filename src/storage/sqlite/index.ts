@@ -2,3 +2,4 @@
 export { openSqliteStorage, SqliteStorage, type SqliteStorageOptions } from "./sqliteStorage.js";
 export type { SqliteSynchronous } from "./schema.js";
 export type { CheckpointerOptions } from "./checkpointer.js";
+export type { HistorySweepOptions, SqlitePruneReport } from "./prune.js";

@@ -1,75 +1,89 @@
 /**
- * History garbage collection for the SQLite storage (`pruneHistory`).
+ * History garbage collection for the SQLite storage (`pruneHistory`). What is garbage at a
+ * prune timestamp P is in `garbage.ts`. A sweep at P has three parts, each a series of short
+ * write transactions with a turn of the event loop between them, so scans and commits are never
+ * held up for long:
  *
- * A version is garbage once no snapshot at or after the prune timestamp P can see it:
- * - a version superseded by a newer version of the same id/key with ts <= P (every snapshot
- *   >= P sees that newer one or something newer still), and
- * - a tombstone / removed entry with ts <= P that is the newest version <= P: snapshots >= P
- *   read "absent" there, and once the older versions beneath it are gone too (they are all
- *   superseded by it) absent is still what they read.
- * Both rules look only at versions <= P, so commits landing between batches cannot make an
- * earlier decision wrong.
+ * 1. The commit log is trimmed through P (one transaction).
+ * 2. Steps of the full pass (`fullPass.ts`), when one is under way: at most
+ *    `fullPassRowsPerCall` rows per call, the cursor kept for the next call, so a pass over a
+ *    big table is spread over many sweeps, which the engine spaces by their busy time (5%).
+ * 3. The write-set sweep (`dirtyGroups.ts`): the garbage of every group this storage's own
+ *    commits wrote since it was last swept, one primary-key seek per group. This is what keeps
+ *    up with the writes, at a cost that follows them rather than the size of the tables.
  *
- * The tables are walked in primary-key order in batches of about `batchSize` rows, one short
- * write transaction each, yielding to the event loop in between so scans and commits are never
- * held up for long. A batch always ends on a group boundary (a whole id, a whole index key),
- * because whether a version is garbage depends on the other versions of its group.
+ * The full pass is there for the garbage the write sets do not know of: versions written before
+ * the storage was opened (before a restart, or by the old engine of a hot reload), groups the
+ * write-set map forgot when it overflowed, and versions written by other connections to the
+ * same file. So a pass starts when one of these may hold garbage that no finished pass covered
+ * (on the first sweep after opening, after an overflow; a pass covers the versions up to the
+ * lowest prune timestamp it swept at, so one held back by an old snapshot is followed by
+ * another once the prune timestamp moves on), and otherwise every `fullPassIntervalMs` after
+ * the last one finished.
  */
 import type Database from "better-sqlite3";
 import { performance } from "node:perf_hooks";
-import type { PruneReport } from "../types.js";
+import type { Commit, PruneReport, Timestamp } from "../types.js";
+import { DirtyGroups } from "./dirtyGroups.js";
+import { FullPass } from "./fullPass.js";
 import type { IndexTables } from "./indexTables.js";
 
 export const DEFAULT_PRUNE_BATCH_SIZE = 1_000;
 
-interface DocumentCursor {
-  from: string;
+/** How the SQLite history sweep spreads its work (see the file header). */
+export interface HistorySweepOptions {
+  /** Rows the full pass examines per `pruneHistory` call, at most (about; whole batches). Default 100,000. */
+  fullPassRowsPerCall: number;
+  /** A full pass starts this long after the last one finished, to find other connections' garbage. Default 10 minutes. */
+  fullPassIntervalMs: number;
+  /** Groups (document ids, index keys) remembered for the write-set sweep; past it, a full pass. Default 100,000. */
+  maxDirtyGroups: number;
 }
-interface EntryCursor {
-  fromKey: Buffer;
+
+export const DEFAULT_HISTORY_SWEEP: HistorySweepOptions = {
+  fullPassRowsPerCall: 100_000,
+  fullPassIntervalMs: 10 * 60_000,
+  maxDirtyGroups: 100_000,
+};
+
+/** What one `pruneHistory` call of the SQLite storage did. */
+export interface SqlitePruneReport extends PruneReport {
+  /** Groups the write-set sweep visited. */
+  groupsSwept: number;
+  /** Batches of the full pass this call ran. */
+  fullPassBatches: number;
+  /** A full pass is under way: the next calls continue it. */
+  fullPassPending: boolean;
 }
 
 export class Pruner {
-  private readonly documentBoundary: Database.Statement<[DocumentCursor], string>;
-  private readonly deleteDocuments: Database.Statement<[DocumentCursor & { to: string; pruneTs: number }]>;
-  private readonly deleteLastDocuments: Database.Statement<[DocumentCursor & { pruneTs: number }]>;
+  private readonly fullPass: FullPass;
+  private readonly dirty: DirtyGroups;
+  private readonly fullPassBatchesPerCall: number;
   private readonly trimLog: Database.Transaction<(pruneTs: number) => void>;
-
-  private readonly entryBoundarySql: (table: string) => string;
-  private readonly deleteEntriesSql: (table: string) => string;
-  private readonly deleteLastEntriesSql: (table: string) => string;
+  /**
+   * Versions at or before this timestamp may hold garbage that the write-set map does not know
+   * of: those written before the storage was opened, and the groups forgotten on an overflow.
+   */
+  private untrackedThrough: Timestamp;
+  /** ...and the finished full passes removed the garbage of every version at or before this one. */
+  private coveredThrough: Timestamp = -1;
+  /** The lowest prune timestamp the running full pass has swept at: what it will have covered. */
+  private passCovers: Timestamp = Infinity;
+  private lastPassEnd = performance.now();
 
   constructor(
     private readonly db: Database.Database,
-    private readonly indexTables: IndexTables,
+    indexTables: IndexTables,
     batchSize: number,
+    private readonly options: HistorySweepOptions,
+    latestAtOpen: Timestamp,
   ) {
-    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
-      throw new RangeError(`Walk-in storage: pruneBatchSize must be a positive integer, got ${batchSize}.`);
-    }
-    // The batch size is spliced into the SQL rather than bound: a bound OFFSET would make SQLite
-    // re-prepare the statement on every run.
-    const offset = `LIMIT 1 OFFSET ${batchSize}`;
-    const garbageDocument = `ts <= @pruneTs AND (body IS NULL OR EXISTS (
-      SELECT 1 FROM documents AS newer
-      WHERE newer.id = old.id AND newer.ts > old.ts AND newer.ts <= @pruneTs))`;
-    const garbageEntry = (table: string) => `ts <= @pruneTs AND (doc_id IS NULL OR EXISTS (
-      SELECT 1 FROM ${table} AS newer
-      WHERE newer.key = old.key AND newer.ts > old.ts AND newer.ts <= @pruneTs))`;
-
-    // The first id of a group starting about batchSize rows past the current group.
-    this.documentBoundary = db
-      .prepare<[DocumentCursor], string>(`SELECT id FROM documents WHERE id > @from ORDER BY id, ts ${offset}`)
-      .pluck();
-    this.deleteDocuments = db.prepare(
-      `DELETE FROM documents AS old WHERE id >= @from AND id < @to AND ${garbageDocument}`,
-    );
-    this.deleteLastDocuments = db.prepare(`DELETE FROM documents AS old WHERE id >= @from AND ${garbageDocument}`);
-    // The same per index table (indexTables.ts), prepared on each table when first swept.
-    this.entryBoundarySql = (table) => `SELECT key FROM ${table} WHERE key > @fromKey ORDER BY key, ts ${offset}`;
-    this.deleteEntriesSql = (table) =>
-      `DELETE FROM ${table} AS old WHERE key >= @fromKey AND key < @toKey AND ${garbageEntry(table)}`;
-    this.deleteLastEntriesSql = (table) => `DELETE FROM ${table} AS old WHERE key >= @fromKey AND ${garbageEntry(table)}`;
+    checkSweepOptions(batchSize, options);
+    this.fullPass = new FullPass(db, indexTables, batchSize);
+    this.dirty = new DirtyGroups(db, indexTables, batchSize, options.maxDirtyGroups);
+    this.fullPassBatchesPerCall = Math.max(1, Math.ceil(options.fullPassRowsPerCall / batchSize));
+    this.untrackedThrough = latestAtOpen;
     // The log's rows are what say the newest timestamp (sqliteStorage.ts, "The newest
     // timestamp"): before deleting any, carry the newest one into the clock, in the same
     // transaction, so that deleting the whole log can never move the newest timestamp back.
@@ -90,8 +104,17 @@ export class Pruner {
     });
   }
 
+  /**
+   * Remembers the groups of commits that just landed: call in the same synchronous step as
+   * their transaction's commit (see `dirtyGroups.ts`, "Why no garbage is forgotten").
+   */
+  recordWritten(commits: readonly Commit[]): void {
+    this.dirty.record(commits);
+    this.untrackedThrough = Math.max(this.untrackedThrough, this.dirty.forgottenThrough);
+  }
+
   /** Sweeps history through `pruneTs`; reports the time spent in its own steps (not in the yields between them). */
-  async prune(pruneTs: number): Promise<PruneReport> {
+  async prune(pruneTs: number): Promise<SqlitePruneReport> {
     let busyMs = 0;
     let stepStart = performance.now();
     const yieldToEventLoop = async () => {
@@ -102,40 +125,60 @@ export class Pruner {
     // The log first, in one transaction with its trim mark: a writer reading the log sees either
     // the rows or the mark that says they are gone, never neither.
     this.trimLog.immediate(pruneTs);
-    // '' is the smallest TEXT and the empty BLOB the smallest BLOB: the cursors start before
-    // every row.
-    let documents: DocumentCursor | null = { from: "" };
-    while (documents !== null && this.db.open) {
-      const to = this.documentBoundary.get(documents);
-      if (to === undefined) {
-        this.deleteLastDocuments.run({ ...documents, pruneTs });
-        documents = null;
-      } else {
-        this.deleteDocuments.run({ ...documents, to, pruneTs });
-        documents = { from: to };
+
+    if (!this.fullPass.running && this.fullPassDue(pruneTs)) {
+      this.fullPass.start();
+      this.passCovers = pruneTs;
+    }
+    let fullPassBatches = 0;
+    while (this.fullPass.running && fullPassBatches < this.fullPassBatchesPerCall && this.db.open) {
+      this.passCovers = Math.min(this.passCovers, pruneTs);
+      this.fullPass.step(pruneTs);
+      fullPassBatches++;
+      if (!this.fullPass.running) {
+        this.coveredThrough = Math.max(this.coveredThrough, this.passCovers);
+        this.lastPassEnd = performance.now();
       }
       await yieldToEventLoop();
     }
-    for (const table of this.db.open ? this.indexTables.all() : []) {
-      const boundary = table.statement<[EntryCursor], Buffer>("prune boundary", this.entryBoundarySql, "pluck");
-      const deleteEntries = table.statement<[EntryCursor & { toKey: Buffer; pruneTs: number }], unknown>("prune delete", this.deleteEntriesSql);
-      const deleteLastEntries = table.statement<[EntryCursor & { pruneTs: number }], unknown>("prune delete last", this.deleteLastEntriesSql);
-      let entries: EntryCursor | null = { fromKey: Buffer.alloc(0) };
-      while (entries !== null && this.db.open) {
-        const to = boundary.get(entries);
-        if (to === undefined) {
-          deleteLastEntries.run({ ...entries, pruneTs });
-          entries = null;
-        } else {
-          deleteEntries.run({ ...entries, toKey: to, pruneTs });
-          entries = { fromKey: to };
-        }
-        await yieldToEventLoop();
-      }
+
+    // The write-set sweep after the full pass's steps: each deletion is exact at pruneTs on its
+    // own (garbage.ts), so their order does not matter.
+    let groupsSwept = 0;
+    const sweep = this.dirty.sweep(pruneTs);
+    while (!sweep.done && this.db.open) {
+      groupsSwept += sweep.step();
+      await yieldToEventLoop();
     }
     // If the storage was closed mid-way the loops stop: pruning is only ever an optimisation,
     // and whatever was deleted so far was garbage.
     busyMs += performance.now() - stepStart;
-    return { busyMs };
+    return { busyMs, groupsSwept, fullPassBatches, fullPassPending: this.fullPass.running };
+  }
+
+  /**
+   * Whether to start a full pass at `pruneTs`: untracked versions may hold garbage no finished
+   * pass covered, and this one would cover more than they did (a prune timestamp held back by
+   * an old snapshot does not start pass after pass); or the interval since the last one is up.
+   */
+  private fullPassDue(pruneTs: Timestamp): boolean {
+    if (this.coveredThrough < this.untrackedThrough && pruneTs > this.coveredThrough) return true;
+    return performance.now() - this.lastPassEnd >= this.options.fullPassIntervalMs;
+  }
+}
+
+function checkSweepOptions(batchSize: number, options: HistorySweepOptions): void {
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`Walk-in storage: pruneBatchSize must be a positive integer, got ${batchSize}.`);
+  }
+  for (const name of ["fullPassRowsPerCall", "maxDirtyGroups"] as const) {
+    const value = options[name];
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`Walk-in storage: historySweep.${name} must be a positive integer, got ${value}.`);
+    }
+  }
+  const interval = options.fullPassIntervalMs;
+  if (typeof interval !== "number" || Number.isNaN(interval) || interval < 0) {
+    throw new RangeError(`Walk-in storage: historySweep.fullPassIntervalMs must be a number of milliseconds >= 0, got ${interval}.`);
   }
 }

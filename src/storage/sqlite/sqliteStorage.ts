@@ -54,7 +54,6 @@ import type {
   CommitPlanner,
   DocumentVersion,
   IndexEntry,
-  PruneReport,
   LoggedCommit,
   StoredReceipt,
   ScanRequest,
@@ -62,7 +61,7 @@ import type {
   Timestamp,
 } from "../types.js";
 import { checkLogLimit, checkPlannedCommits, checkPruneReceipts, repeatedReceiptError, repeatedWriteError } from "../plannedCommits.js";
-import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
+import { DEFAULT_HISTORY_SWEEP, DEFAULT_PRUNE_BATCH_SIZE, Pruner, type HistorySweepOptions, type SqlitePruneReport } from "./prune.js";
 import { Scanner } from "./scan.js";
 import { IndexTables } from "./indexTables.js";
 import { toBuffer } from "../sqlBounds.js";
@@ -76,6 +75,8 @@ export interface SqliteStorageOptions {
   synchronous?: SqliteSynchronous;
   /** Rows examined per pruning transaction. Default 1000. */
   pruneBatchSize?: number;
+  /** How history sweeps spread their work over `pruneHistory` calls (see `prune.ts`); defaults are for production. */
+  historySweep?: Partial<HistorySweepOptions>;
   /**
    * Checkpoint the write-ahead log from a worker thread rather than inside commits (see
    * `checkpointer.ts`). Default true; ignored for `":memory:"`. `false` leaves it to SQLite's
@@ -110,7 +111,8 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
       background !== false && db.pragma("journal_mode", { simple: true }) === "wal"
         ? new Checkpointer(db, synchronous, { ...DEFAULT_CHECKPOINTER, ...(background === true ? {} : background) })
         : null;
-    return new SqliteStorage(db, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, checkpointer);
+    const sweep = { ...DEFAULT_HISTORY_SWEEP, ...options.historySweep };
+    return new SqliteStorage(db, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, checkpointer, sweep);
   } catch (error) {
     db.close();
     throw error;
@@ -145,13 +147,17 @@ export class SqliteStorage implements Storage {
   private readonly commitTransaction: Database.Transaction<(since: Timestamp, plan: CommitPlanner) => CommitBatchResult>;
 
   /** Use `openSqliteStorage`; this takes an already opened and migrated connection. */
-  constructor(db: Database.Database, pruneBatchSize: number, checkpointer: Checkpointer | null = null) {
+  constructor(
+    db: Database.Database,
+    pruneBatchSize: number,
+    checkpointer: Checkpointer | null = null,
+    historySweep: HistorySweepOptions = DEFAULT_HISTORY_SWEEP,
+  ) {
     this.db = db;
     this.checkpointer = checkpointer;
     this.name = `sqlite:${db.name}`;
     this.indexTables = new IndexTables(db);
     this.scanner = new Scanner(this.indexTables);
-    this.pruner = new Pruner(db, this.indexTables, pruneBatchSize);
     // See "The newest timestamp" above. The scalar max() is NULL if either side is, hence the
     // coalesce for an empty log.
     this.selectClock = db.prepare(
@@ -159,6 +165,9 @@ export class SqliteStorage implements Storage {
          log_trimmed_through AS trimmedThrough
        FROM clock WHERE singleton = 1`,
     );
+    // Whatever is stored now was written before this storage could watch the writes: the first
+    // sweep makes a full pass over it (prune.ts).
+    this.pruner = new Pruner(db, this.indexTables, pruneBatchSize, historySweep, this.selectClock.get()!.latest);
     this.selectLog = db.prepare("SELECT ts, id, log FROM commit_log WHERE ts > ? AND ts <= ? ORDER BY ts LIMIT ?");
     this.insertLog = db.prepare("INSERT INTO commit_log (ts, id, log) VALUES (?, ?, ?)");
     // No index on id: this runs only after an unknown commit outcome, over a pruned log.
@@ -210,7 +219,6 @@ export class SqliteStorage implements Storage {
     let result: CommitBatchResult;
     try {
       result = this.commitTransaction.immediate(since, plan);
-      this.indexTables.settle(true);
     } catch (error) {
       // The index tables the batch created were rolled back with it.
       this.indexTables.settle(false);
@@ -220,6 +228,11 @@ export class SqliteStorage implements Storage {
       }
       throw error;
     }
+    // The batch landed. From here on nothing may throw (an error would say it did not), and
+    // before anything else: every commit that landed is recorded for the history sweep
+    // (dirtyGroups.ts, "Why no garbage is forgotten").
+    this.pruner.recordWritten(result.written);
+    this.indexTables.settle(true);
     if (this.checkpointer !== null && result.written.length > 0) {
       // An estimate: a leaf per row written (in different B-trees), one for the log row, and
       // about half a page more per row for splits (one-document inserts measure ~7 pages).
@@ -251,7 +264,7 @@ export class SqliteStorage implements Storage {
     this.indexTables.find(indexId)?.statement<[], unknown>("drop", (table) => `DELETE FROM ${table}`).run();
   }
 
-  pruneHistory(ts: Timestamp): Promise<PruneReport> {
+  pruneHistory(ts: Timestamp): Promise<SqlitePruneReport> {
     return this.pruner.prune(ts);
   }
 
