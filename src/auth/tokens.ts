@@ -12,6 +12,7 @@
  * `wk1` tokens issued before still work (`parseSessionToken`), through the `by_keyHash` index.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { takeRandomBytes } from "../engine/randomPool.js";
 
 /** Document IDs are lowercase Crockford base32, 28 to 40 characters (engine/ids.ts). */
 const TOKEN_PATTERN = /^wk2\.([0-9a-z]{28,40})\.([A-Za-z0-9_-]{43})$/;
@@ -27,7 +28,7 @@ export function sha256(text: string): string {
 
 /** A fresh secret for a new session, and the hash of it to store. */
 export function newSessionSecret(): { secret: string; secretHash: string } {
-  const secret = randomBytes(32).toString("base64url");
+  const secret = takeRandomBytes(32).toString("base64url");
   return { secret, secretHash: sha256(secret) };
 }
 

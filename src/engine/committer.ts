@@ -71,6 +71,11 @@ export interface CommitterHost {
   committed(record: CommitRecord, tables: Set<string>, own: boolean): void;
   /** Commits in (`latest`, `through`] happened but cannot be known: every live result is suspect. */
   lostTrack(through: Timestamp): void;
+  /**
+   * How many mutations are running now (their handler, or waiting for their commit): once as
+   * many transactions wait here, no other can join the batch (see `schedule`).
+   */
+  readonly mutationsRunning?: number;
 }
 
 export class GroupCommitter {
@@ -114,10 +119,19 @@ export class GroupCommitter {
     });
   }
 
+  /**
+   * Starts the next batch after one macrotask, so that handlers finishing in the same turn of
+   * the event loop join it, or at once (a microtask) when every running mutation is already
+   * waiting here: then nothing else could join, and the turn would only add latency (about 4
+   * µs of a 55 µs one-document insert, measured by bench/engine case (a), sequential). A
+   * mutation that starts later simply goes into the next batch.
+   */
   private schedule(): void {
     if (this.scheduled || this.running) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const running = this.host.mutationsRunning;
+    const nobodyElse = running !== undefined && this.refreshes.length === 0 && this.waiting.length >= running;
+    (nobodyElse ? queueMicrotask : setImmediate)(() => {
       this.scheduled = false;
       this.running = this.drain().finally(() => {
         this.running = null;

@@ -169,6 +169,8 @@ export class Engine {
   private maintenance: NodeJS.Timeout | undefined;
   private stopWatching: (() => void) | undefined;
   private closed = false;
+  /** Mutations of this engine between the start of a run and its commit decision (committer.ts, `schedule`). */
+  private mutationsRunning = 0;
   /** Writes requested by the authenticate hook, by key, not yet run (see `writeLater`). */
   private readonly laterWrites = new Map<string, (db: DatabaseWriter<AnyDataModel>) => Promise<void>>();
   private readonly authenticate: Authenticate | undefined;
@@ -195,6 +197,9 @@ export class Engine {
       },
       set latest(ts: Timestamp) {
         engine.latest = ts;
+      },
+      get mutationsRunning() {
+        return engine.mutationsRunning;
       },
       committed: (record, tables, own) => this.onCommitted(record, tables, own),
       lostTrack: () => {
@@ -415,10 +420,12 @@ export class Engine {
         // (see commitLog.ts for the lost update that follows).
         const readTs = this.latest;
         const release = this.snapshots.pin(readTs);
+        this.mutationsRunning += 1;
         try {
           const outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
           return { value: outcome.value, committed: await this.commit(outcome.txn) };
         } finally {
+          this.mutationsRunning -= 1;
           release();
         }
       };

@@ -22,7 +22,7 @@
  * layout after it, and decode the same way. Table numbers come from the engine's catalog
  * (`catalog.ts`, kept in storage metadata) and never change.
  */
-import { randomBytes } from "node:crypto";
+import { takeRandomBytes } from "./randomPool.js";
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
 /** Digit of each character code below 128, or -1: IDs are decoded on every `get` and `v.id` check. */
@@ -33,19 +33,6 @@ const PREFIX_BYTES = 15;
 const TIME_BYTES = 6;
 const RANDOM_BYTES = PREFIX_BYTES - TIME_BYTES;
 
-// Random bytes are drawn from the OS in blocks: one syscall per ~450 IDs instead of per ID.
-const POOL_SIZE = 4096;
-let pool = randomBytes(POOL_SIZE);
-let poolOffset = 0;
-
-function takeRandom(count: number): Uint8Array {
-  if (poolOffset + count > POOL_SIZE) {
-    pool = randomBytes(POOL_SIZE);
-    poolOffset = 0;
-  }
-  poolOffset += count;
-  return pool.subarray(poolOffset - count, poolOffset);
-}
 
 export function newDocumentId(tableNumber: number): string {
   const varint = encodeVarint(tableNumber);
@@ -57,7 +44,7 @@ export function newDocumentId(tableNumber: number): string {
     bytes[i] = time % 256;
     time = Math.floor(time / 256);
   }
-  bytes.set(takeRandom(RANDOM_BYTES), TIME_BYTES);
+  bytes.set(takeRandomBytes(RANDOM_BYTES), TIME_BYTES);
   bytes.set(varint, PREFIX_BYTES);
   const [a, b] = fletcher16(bytes.subarray(0, PREFIX_BYTES + varint.length));
   bytes[bytes.length - 2] = a;
