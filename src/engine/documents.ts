@@ -49,3 +49,23 @@ export function indexKeyOf(index: IndexInfo, doc: Doc): Uint8Array {
 export function idKey(id: string): Uint8Array {
   return encodeIndexKey([id]);
 }
+
+/**
+ * The ID a `by_id` key was made from (`idKey`), or null for a key of any other shape. IDs are
+ * ASCII, so the key is the string tag, the characters as bytes, and the two-byte terminator
+ * (values/indexKey.ts).
+ */
+export function idOfByIdKey(key: Uint8Array): string | null {
+  const last = key.length - 2;
+  if (last < 1 || key[0] !== ID_KEY_TAG || key[last] !== 0 || key[last + 1] !== 0) return null;
+  let id = "";
+  for (let i = 1; i < last; i++) {
+    const byte = key[i]!;
+    if (byte === 0 || byte >= 0x80) return null;
+    id += String.fromCharCode(byte);
+  }
+  return id;
+}
+
+/** The first byte of a string's index key (values/indexKey.ts, TAG_STRING). */
+const ID_KEY_TAG = encodeIndexKey(["x"])[0];

@@ -524,7 +524,7 @@ export class Engine {
   private onCommitted(record: CommitRecord, tables: Set<string>, own: boolean): void {
     // First, before anything can read at the new timestamp: answers cached for the indexes
     // this commit touched are no longer the newest (readCache.ts, rule 1).
-    this.reads.invalidate(record.writes.keys());
+    this.reads.invalidate(record.writes);
     if (own) this.stats.commits += 1;
     else {
       this.legacyRequests.noteCommit(tables);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { newDocumentId, tableNumberOfId } from "./ids.js";
+import { idKey, idOfByIdKey } from "./documents.js";
+import { encodeIndexKey } from "../values/indexKey.js";
 
 describe("document IDs", () => {
   it("carry their table number and are unique", () => {
@@ -52,5 +54,18 @@ describe("document IDs in time", () => {
     // IDs made by the first format (15 random bytes, then the table), for tables 9 and 300.
     expect(tableNumberOfId("5ch69kr7dfj1mdc5chsx6bym15k0e")).toBe(9);
     expect(tableNumberOfId("x677z3ctcs92cazrq7ykdsypng17we0")).toBe(300);
+  });
+});
+
+describe("by_id keys", () => {
+  it("give back the ID they were made from, and null for any key that is not an ID's", () => {
+    for (let table = 1; table < 300; table += 37) {
+      const id = newDocumentId(table);
+      expect(idOfByIdKey(idKey(id))).toBe(id);
+    }
+    expect(idOfByIdKey(encodeIndexKey([42]))).toBeNull();
+    expect(idOfByIdKey(encodeIndexKey(["naïve"]))).toBeNull();
+    expect(idOfByIdKey(encodeIndexKey(["a", "b"]))).toBeNull();
+    expect(idOfByIdKey(new Uint8Array())).toBeNull();
   });
 });

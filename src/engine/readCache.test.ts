@@ -90,6 +90,32 @@ describe("the read cache", () => {
     expect(await engine.runQuery("users:get", { id })).toMatchObject({ score: 2 });
   });
 
+  it("keeps a document read by ID while other documents of its table are written, and drops it when it is", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-read-cache-"));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const filename = path.join(dir, "app.sqlite");
+    const engine = await open(await openSqliteStorage({ filename }));
+    const id = (await engine.runMutation("users:create", { name: "ada", score: 1 })).value as string;
+    expect(await engine.runQuery("users:get", { id })).toMatchObject({ score: 1 }); // read, then cached
+    // New users (every insert writes the table's by_id index) leave ada's cached document alone.
+    await engine.runMutation("users:create", { name: "bob", score: 5 });
+    await engine.runMutation("users:create", { name: "cy", score: 6 });
+    const before = engine.reads.stats.hits;
+    expect(await engine.runQuery("users:get", { id })).toMatchObject({ score: 1 });
+    expect(engine.reads.stats.hits - before).toBe(1);
+    // A write to ada herself drops it: the next read is the new version.
+    await engine.runMutation("users:setScore", { name: "ada", score: 2 });
+    const misses = engine.reads.stats.misses;
+    expect(await engine.runQuery("users:get", { id })).toMatchObject({ score: 2 });
+    expect(engine.reads.stats.misses - misses).toBe(1);
+    // And so does a write by another engine on the same database, learned from the commit log.
+    expect(await engine.runQuery("users:get", { id })).toMatchObject({ score: 2 }); // cached again
+    const other = await open(await openSqliteStorage({ filename }));
+    await other.runMutation("users:setScore", { name: "ada", score: 3 });
+    await engine.refreshFromStorage();
+    expect(await engine.runQuery("users:get", { id })).toMatchObject({ score: 3 });
+  });
+
   it("does not keep an answer read at an older snapshot as the newest one", async () => {
     const engine = await open(await openSqliteStorage({ filename: ":memory:" }));
     await engine.runMutation("users:create", { name: "ada", score: 1 });
@@ -217,7 +243,7 @@ describe("the read cache's filing of scans", () => {
     expect(storage.reads).toBe(2);
 
     // The index moves on: both are dead; re-reading `a` files it again beside nothing stale.
-    cache.invalidate(["1:by_name"]);
+    cache.invalidate(new Map([["1:by_name", []]]));
     expect(cache.peekScan(request(b))).toBeUndefined();
     expect(label(await cache.scan(request(a)))).toBe(`k${a}`);
     expect(label(cache.peekScan(request(a)))).toBe(`k${a}`);
@@ -225,7 +251,7 @@ describe("the read cache's filing of scans", () => {
     expect(label(await cache.scan(request(b)))).toBe(`k${b}`);
     expect(cache.stats.entries).toBe(2);
     // Replacing the older of the chain (`a`, now behind `b`) unlinks it from the middle.
-    cache.invalidate(["1:by_name"]);
+    cache.invalidate(new Map([["1:by_name", []]]));
     expect(label(await cache.scan(request(b)))).toBe(`k${b}`);
     expect(label(await cache.scan(request(a)))).toBe(`k${a}`);
     expect(label(cache.peekScan(request(a)))).toBe(`k${a}`);

@@ -8,10 +8,13 @@
  * (`readSet.ts`), and the engine hears of every commit up to its `latest` before `latest`
  * passes it, its own and other engines' alike (`committer.ts`). So:
  *
- * 1. Invalidation is per index: a commit that touched index I bumps I's generation, and every
- *    answer cached for I under an older generation is dead. (A document read by ID belongs to
- *    its table's `by_id` index.) Coarse, but O(indexes written) per commit, and a read-mostly
- *    index keeps its answers however busy the rest of the database is.
+ * 1. Invalidation of scans is per index: a commit that touched index I bumps I's generation,
+ *    and every scan answer cached for I under an older generation is dead. Coarse, but
+ *    O(indexes written) per commit, and a read-mostly index keeps its answers however busy the
+ *    rest of the database is. A document read by ID is invalidated by ID instead: a commit
+ *    names every document it wrote by its key in the table's `by_id` index, and the answer
+ *    filed under that ID is dropped. So a table that keeps growing (sessions, messages) does
+ *    not lose the cached reads of its other documents with every insert.
  * 2. An answer is stored only if it was read at the newest snapshot the engine knows (`readTs
  *    === latest()` when the answer arrives). Then no commit after `readTs` has been applied
  *    yet, and any later one that touches the index bumps its generation before anyone can see
@@ -31,6 +34,7 @@
  */
 import type { DocumentVersion, IndexEntry, KeyBound, ScanRequest, Storage, Timestamp } from "../storage/types.js";
 import { compareBytes } from "../values/indexKey.js";
+import { idOfByIdKey } from "./documents.js";
 
 /**
  * The reads a transaction makes: what `Transaction` needs of storage, and optionally a
@@ -43,6 +47,12 @@ export type SnapshotReads = Pick<Storage, "getDocument" | "scan"> & {
 
 /** Default size of the read cache: 64 MiB of cached answers. */
 export const DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What document answers are filed under in place of an index: no commit bumps its generation,
+ * since they are dropped one by one (rule 1).
+ */
+const BY_ID_ANSWERS = "";
 
 /** Rough bookkeeping cost of one entry beyond its bodies and keys (objects, Map slot, request). */
 const ENTRY_OVERHEAD_BYTES = 200;
@@ -98,6 +108,8 @@ export class ReadCache implements SnapshotReads {
    */
   private lastMiss: { request: ScanRequest; hash: number; id?: undefined } | { id: string; readTs: Timestamp; indexId: string; request?: undefined } | null = null;
   private readonly generations = new Map<string, number>();
+  /** The `by_id` indexes of the documents cached so far: a write set's keys of these name documents. */
+  private readonly byIdIndexes = new Set<string>();
   private bytes = 0;
   private entries = 0;
   private hits = 0;
@@ -120,7 +132,10 @@ export class ReadCache implements SnapshotReads {
     this.lastMiss = null;
     const version = await this.storage.getDocument(id, readTs);
     const indexId = missed?.indexId ?? (this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null);
-    if (indexId) this.store({ id }, indexId, readTs, version, 2 * id.length + 2 * (version?.body?.length ?? 0));
+    if (indexId) {
+      this.byIdIndexes.add(indexId);
+      this.store({ id }, BY_ID_ANSWERS, readTs, version, 2 * id.length + 2 * (version?.body?.length ?? 0));
+    }
     return version;
   }
 
@@ -149,7 +164,7 @@ export class ReadCache implements SnapshotReads {
   peekDocument(id: string, readTs: Timestamp): DocumentVersion | null | undefined {
     const indexId = this.maxBytes > 0 ? this.host.byIdIndexOf(id) : null;
     if (indexId === null) return undefined;
-    const cached = this.check(this.documents.get(id), indexId, readTs);
+    const cached = this.check(this.documents.get(id), BY_ID_ANSWERS, readTs);
     if (cached === undefined) this.lastMiss = { id, readTs, indexId };
     return cached as DocumentVersion | null | undefined;
   }
@@ -165,9 +180,26 @@ export class ReadCache implements SnapshotReads {
     return cached as IndexEntry[] | undefined;
   }
 
-  /** A commit touched these indexes (its write set's keys): their cached answers are dead. */
-  invalidate(indexIds: Iterable<string>): void {
-    for (const indexId of indexIds) this.generations.set(indexId, this.generationOf(indexId) + 1);
+  /**
+   * A commit wrote these keys (its write set): the scans cached for their indexes are dead, and
+   * so are the documents it wrote (rule 1). Called as the commit is applied, before any
+   * snapshot that includes it can be read.
+   */
+  invalidate(writes: ReadonlyMap<string, readonly Uint8Array[]>): void {
+    for (const [indexId, keys] of writes) {
+      this.generations.set(indexId, this.generationOf(indexId) + 1);
+      if (!this.byIdIndexes.has(indexId)) continue;
+      for (const key of keys) {
+        const id = idOfByIdKey(key);
+        if (id === null) {
+          // Not a key this engine makes for an ID: forget every document rather than guess.
+          for (const answer of [...this.documents.values()]) this.drop(answer);
+          break;
+        }
+        const answer = this.documents.get(id);
+        if (answer !== undefined) this.drop(answer);
+      }
+    }
   }
 
   /** Forgets everything (the engine lost track of some commits). */
