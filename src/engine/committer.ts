@@ -67,8 +67,11 @@ export interface CommitterHost {
   readonly commitLog: CommitLog;
   /** The newest commit this engine knows of: every commit up to it is in `commitLog` (or trimmed). */
   latest: Timestamp;
-  /** Called for each commit, this engine's or learned from storage, in timestamp order, once durable. */
-  committed(record: CommitRecord, tables: Set<string>, own: boolean): void;
+  /**
+   * Called for each commit, this engine's or learned from storage, in timestamp order, once
+   * durable; with what it wrote when it is this engine's.
+   */
+  committed(record: CommitRecord, tables: Set<string>, own: boolean, writes?: TransactionWrites): void;
   /** Commits in (`latest`, `through`] happened but cannot be known: every live result is suspect. */
   lostTrack(through: Timestamp): void;
   /**
@@ -260,7 +263,7 @@ export class GroupCommitter {
       for (const { item, ts } of plan.accepted) {
         host.commitLog.append({ ts, writes: item.writes.writeSet });
         host.latest = ts;
-        host.committed({ ts, writes: item.writes.writeSet }, item.writes.tables, true);
+        host.committed({ ts, writes: item.writes.writeSet }, item.writes.tables, true, item.writes);
       }
     }
     for (const { item, conflict } of plan.refused) item.resolve({ ok: false, conflict });

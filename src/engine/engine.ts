@@ -36,7 +36,7 @@ import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functi
 import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
-import { ReadCache } from "./readCache.js";
+import { ReadCache, type CommitWrites } from "./readCache.js";
 import { tableNumberOfId } from "./ids.js";
 import { laneOf, RetryLanes } from "./retryLanes.js";
 import { followOtherEngines } from "./otherEngines.js";
@@ -201,7 +201,7 @@ export class Engine {
       get mutationsRunning() {
         return engine.mutationsRunning;
       },
-      committed: (record, tables, own) => this.onCommitted(record, tables, own),
+      committed: (record, tables, own, writes) => this.onCommitted(record, tables, own, writes),
       lostTrack: () => {
         this.reads.clear();
         this.subscriptions.invalidateAll();
@@ -521,10 +521,11 @@ export class Engine {
   }
 
   /** After every durable commit, this engine's or one learned from storage, in timestamp order. */
-  private onCommitted(record: CommitRecord, tables: Set<string>, own: boolean): void {
+  private onCommitted(record: CommitRecord, tables: Set<string>, own: boolean, writes?: CommitWrites): void {
     // First, before anything can read at the new timestamp: answers cached for the indexes
-    // this commit touched are no longer the newest (readCache.ts, rule 1).
-    this.reads.invalidate(record.writes);
+    // this commit touched are no longer the newest, or are carried across it (readCache.ts,
+    // rules 1 and 5).
+    this.reads.applyCommit(record.ts, record.writes, writes);
     if (own) this.stats.commits += 1;
     else {
       this.legacyRequests.noteCommit(tables);

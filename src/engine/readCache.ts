@@ -27,14 +27,22 @@
  * 4. When the engine loses track of commits (the storage trimmed its log past the engine's
  *    position, `lostTrack`), everything is dropped. Index entries are only ever dropped from
  *    storage (`dropIndex`, before a rebuild) while an engine opens, before its cache exists.
+ * 5. One of this engine's own commits carries the scan answers of the indexes it wrote instead
+ *    of killing them, where it can (`scanAdvance.ts`): the engine holds everything the commit
+ *    wrote, so the answer just before it plus its writes is the answer at its timestamp.
+ *    Rule 3 then reads "every commit applied since that touched the index was carried into
+ *    the answer". Commits of other engines bring only their keys, and still kill the answers.
+ *    At most `MAX_CARRIED_PER_INDEX` answers of an index are carried per commit, so the cost
+ *    of a commit stays bounded however many lookups of its index are cached.
  *
  * The cache holds at most `maxBytes` of answers (document bodies and keys, roughly counted);
  * about the least recently used go first (a clock, see `evictOne`). Cached arrays are shared
  * between transactions and are never modified: transactions only read them.
  */
-import type { DocumentVersion, IndexEntry, KeyBound, ScanRequest, Storage, Timestamp } from "../storage/types.js";
+import type { DocumentVersion, DocumentWrite, IndexEntry, IndexWrite, KeyBound, ScanRequest, Storage, Timestamp } from "../storage/types.js";
 import { compareBytes } from "../values/indexKey.js";
 import { idOfByIdKey } from "./documents.js";
+import { advanceScan, type OwnCommitWrites } from "./scanAdvance.js";
 
 /**
  * The reads a transaction makes: what `Transaction` needs of storage, and optionally a
@@ -53,6 +61,15 @@ export const DEFAULT_READ_CACHE_BYTES = 64 * 1024 * 1024;
  * since they are dropped one by one (rule 1).
  */
 const BY_ID_ANSWERS = "";
+
+/** Rule 5: an index with more cached scan answers than this has them dropped, not carried. */
+const MAX_CARRIED_PER_INDEX = 32;
+
+/** What one of this engine's commits wrote (`TransactionWrites`), for carrying answers across it. */
+export interface CommitWrites {
+  documents: readonly DocumentWrite[];
+  indexes: readonly IndexWrite[];
+}
 
 /** Rough bookkeeping cost of one entry beyond its bodies and keys (objects, Map slot, request). */
 const ENTRY_OVERHEAD_BYTES = 200;
@@ -98,6 +115,8 @@ export interface ReadCacheStats {
 export class ReadCache implements SnapshotReads {
   private readonly documents = new Map<string, CachedAnswer>();
   private readonly scans = new Map<number, CachedAnswer>();
+  /** The scan answers of each index, for carrying them across a commit (rule 5). */
+  private readonly scansByIndex = new Map<string, Set<CachedAnswer>>();
   /** Every answer at its slot, for the clock hand; free slots are reused first. */
   private slots: Array<CachedAnswer | undefined> = [];
   private freeSlots: number[] = [];
@@ -148,11 +167,7 @@ export class ReadCache implements SnapshotReads {
     }
     this.lastMiss = null;
     const entries = await this.storage.scan(request);
-    if (hash !== undefined) {
-      let bytes = boundBytes(request.range.lower) + boundBytes(request.range.upper);
-      for (const entry of entries) bytes += entry.key.byteLength + 2 * (entry.doc.body.length + entry.doc.id.length);
-      this.store({ request, hash }, request.indexId, request.readTs, entries, bytes);
-    }
+    if (hash !== undefined) this.store({ request, hash }, request.indexId, request.readTs, entries, scanBytes(request, entries));
     return entries;
   }
 
@@ -181,13 +196,36 @@ export class ReadCache implements SnapshotReads {
   }
 
   /**
-   * A commit wrote these keys (its write set): the scans cached for their indexes are dead, and
-   * so are the documents it wrote (rule 1). Called as the commit is applied, before any
-   * snapshot that includes it can be read.
+   * The commit at `ts` wrote these keys (its write set): the scans cached for their indexes are
+   * dead, unless this engine made the commit (`own`: what it wrote) and they can be carried
+   * across it (rule 5); the documents it wrote are dead (rule 1). Called as the commit is
+   * applied, in timestamp order, before any snapshot that includes it can be read.
    */
-  invalidate(writes: ReadonlyMap<string, readonly Uint8Array[]>): void {
+  applyCommit(ts: Timestamp, writes: ReadonlyMap<string, readonly Uint8Array[]>, own?: CommitWrites): void {
+    let ownWrites: OwnCommitWrites | undefined;
     for (const [indexId, keys] of writes) {
-      this.generations.set(indexId, this.generationOf(indexId) + 1);
+      const answers = own === undefined ? undefined : this.scansByIndex.get(indexId);
+      let carried: Array<[CachedAnswer, IndexEntry[]]> | undefined;
+      if (answers !== undefined && answers.size <= MAX_CARRIED_PER_INDEX) {
+        const generation = this.generationOf(indexId);
+        ownWrites ??= byIdAndIndex(own!);
+        for (const answer of answers) {
+          if (answer.generation !== generation) continue; // already dead
+          const value = advanceScan(answer.filing.request!, answer.value as IndexEntry[], ts, ownWrites);
+          if (value !== null) (carried ??= []).push([answer, value]);
+        }
+      }
+      const generation = this.generationOf(indexId) + 1;
+      this.generations.set(indexId, generation);
+      for (const [answer, value] of carried ?? []) {
+        answer.generation = generation;
+        if (value === answer.value) continue; // unchanged across the commit: still valid from where it was
+        answer.value = value;
+        answer.validFrom = ts;
+        this.bytes -= answer.bytes;
+        answer.bytes = scanBytes(answer.filing.request!, value) + ENTRY_OVERHEAD_BYTES;
+        this.bytes += answer.bytes;
+      }
       if (!this.byIdIndexes.has(indexId)) continue;
       for (const key of keys) {
         const id = idOfByIdKey(key);
@@ -200,10 +238,13 @@ export class ReadCache implements SnapshotReads {
         if (answer !== undefined) this.drop(answer);
       }
     }
+    // Carried answers may have grown.
+    while (this.bytes > this.maxBytes && this.evictOne());
   }
 
   /** Forgets everything (the engine lost track of some commits). */
   clear(): void {
+    this.scansByIndex.clear();
     for (const indexId of this.generations.keys()) this.generations.set(indexId, this.generationOf(indexId) + 1);
     this.documents.clear();
     this.scans.clear();
@@ -260,6 +301,9 @@ export class ReadCache implements SnapshotReads {
     } else {
       answer.next = this.scans.get(filing.hash);
       this.scans.set(filing.hash, answer);
+      let ofIndex = this.scansByIndex.get(indexId);
+      if (ofIndex === undefined) this.scansByIndex.set(indexId, (ofIndex = new Set()));
+      ofIndex.add(answer);
     }
     this.slots[slot] = answer;
     this.entries += 1;
@@ -312,6 +356,9 @@ export class ReadCache implements SnapshotReads {
         if (before !== undefined) before.next = answer.next;
       }
       answer.next = undefined;
+      const ofIndex = this.scansByIndex.get(answer.indexId);
+      ofIndex?.delete(answer);
+      if (ofIndex?.size === 0) this.scansByIndex.delete(answer.indexId);
     }
     this.slots[answer.slot] = undefined;
     this.freeSlots.push(answer.slot);
@@ -353,6 +400,26 @@ function sameScan(a: ScanRequest, b: ScanRequest): boolean {
 function sameBound(a: KeyBound | undefined, b: KeyBound | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.inclusive === b.inclusive && compareBytes(a.key, b.key) === 0;
+}
+
+/** About the memory a scan answer takes: its bounds, keys, document bodies and IDs. */
+function scanBytes(request: ScanRequest, entries: readonly IndexEntry[]): number {
+  let bytes = boundBytes(request.range.lower) + boundBytes(request.range.upper);
+  for (const entry of entries) bytes += entry.key.byteLength + 2 * (entry.doc.body.length + entry.doc.id.length);
+  return bytes;
+}
+
+/** A commit's writes filed for `advanceScan`: documents by ID, index writes by index. */
+function byIdAndIndex(writes: CommitWrites): OwnCommitWrites {
+  const documents = new Map<string, DocumentWrite>();
+  for (const doc of writes.documents) documents.set(doc.id, doc);
+  const indexes = new Map<string, IndexWrite[]>();
+  for (const write of writes.indexes) {
+    const ofIndex = indexes.get(write.indexId);
+    if (ofIndex === undefined) indexes.set(write.indexId, [write]);
+    else ofIndex.push(write);
+  }
+  return { documents, indexes };
 }
 
 function boundBytes(end: KeyBound | undefined): number {
