@@ -14,16 +14,13 @@ const schema = defineSchema({
   counters: defineTable({ name: v.string(), value: v.number() }).index("by_name", ["name"]),
 });
 
-const byName = (ctx: { db: any }, name: string) =>
-  ctx.db.query("counters").withIndex("by_name", (q: any) => q.eq("name", name)).first();
-
 const modules = {
   counters: {
     create: mutation({ args: { name: v.string() }, handler: (ctx, { name }) => ctx.db.insert("counters", { name, value: 0 }) }),
     bump: mutation({
       args: { name: v.string() },
       handler: async (ctx, { name }) => {
-        const row = await byName(ctx, name);
+        const row = (await ctx.db.query("counters").withIndex("by_name", (q) => q.eq("name", name)).first())!;
         await ctx.db.patch(row._id, { value: row.value + 1 });
         return (await ctx.db.get(row._id))!.value;
       },
@@ -41,13 +38,13 @@ const modules = {
     /** The names found through `by_name` for each of `names`. */
     lookUp: query({
       args: { names: v.array(v.string()) },
-      handler: async (ctx, { names }) => Promise.all(names.map(async (name) => (await byName(ctx, name))?.name ?? null)),
+      handler: async (ctx, { names }) => Promise.all(names.map(async (name) => (await ctx.db.query("counters").withIndex("by_name", (q) => q.eq("name", name)).first())?.name ?? null)),
     }),
     /** Finds `first` through the index, then reads `second` by ID. */
     scanThenGet: mutation({
       args: { first: v.string(), second: v.id("counters") },
       handler: async (ctx, { first, second }) => {
-        await byName(ctx, first);
+        await ctx.db.query("counters").withIndex("by_name", (q) => q.eq("name", first)).first();
         return (await ctx.db.get(second))?.name ?? null;
       },
     }),
@@ -55,7 +52,7 @@ const modules = {
     scanDeleteGet: mutation({
       args: { name: v.string() },
       handler: async (ctx, { name }) => {
-        const row = await byName(ctx, name);
+        const row = (await ctx.db.query("counters").withIndex("by_name", (q) => q.eq("name", name)).first())!;
         await ctx.db.delete(row._id);
         return await ctx.db.get(row._id);
       },
