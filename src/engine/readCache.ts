@@ -34,6 +34,11 @@
  *    the answer". Commits of other engines bring only their keys, and still kill the answers.
  *    At most `MAX_CARRIED_PER_INDEX` answers of an index are carried per commit, so the cost
  *    of a commit stays bounded however many lookups of its index are cached.
+ * 6. One of this engine's own commits also files the new version of each document it wrote,
+ *    in a table whose documents have been read by ID here (a session written at sign-in is
+ *    read by the very next call): the commit is what that version is, from its timestamp on,
+ *    and `ts === latest` as it is applied (rule 2). Tables nobody reads by ID (an append-only
+ *    log) are not filled with answers nobody asks for.
  *
  * The cache holds at most `maxBytes` of answers (document bodies and keys, roughly counted);
  * about the least recently used go first (a clock, see `evictOne`). Cached arrays are shared
@@ -236,6 +241,12 @@ export class ReadCache implements SnapshotReads {
         }
         const answer = this.documents.get(id);
         if (answer !== undefined) this.drop(answer);
+        // Rule 6: this engine wrote it, in a table it reads by ID: keep the new version.
+        const written = own === undefined ? undefined : (ownWrites ??= byIdAndIndex(own)).documents.get(id);
+        if (written !== undefined) {
+          const version = written.body === null ? null : { id, table: written.table, ts, body: written.body };
+          this.store({ id }, BY_ID_ANSWERS, ts, version, 2 * id.length + 2 * (written.body?.length ?? 0));
+        }
       }
     }
     // Carried answers may have grown.
