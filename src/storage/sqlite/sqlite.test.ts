@@ -42,6 +42,14 @@ storageConformanceSuite("sqlite :memory:", async () => ({
 
 describe("SqliteStorage", () => {
   let dir: string;
+  /** A new file in `dir` at an older schema version, as that version created it. */
+  const databaseAtVersion = (version: number) => {
+    const filename = path.join(dir, `v${version}.sqlite`);
+    const raw = new Database(filename);
+    for (const migration of MIGRATIONS.slice(0, version)) applyMigration(raw, migration);
+    raw.pragma(`user_version = ${version}`);
+    return { filename, raw };
+  };
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "walkin-sqlite-"));
   });
@@ -144,10 +152,7 @@ describe("SqliteStorage", () => {
   });
 
   it("migrates a schema-2 database, whose clock row held the newest timestamp", async () => {
-    const filename = path.join(dir, "v2.sqlite");
-    const raw = new Database(filename);
-    for (const migration of MIGRATIONS.slice(0, 2)) applyMigration(raw, migration);
-    raw.pragma("user_version = 2");
+    const { filename, raw } = databaseAtVersion(2);
     // As schema 2 wrote them: a log trimmed through 3, commits 4 and 5 logged, the clock at 5.
     raw.exec(`INSERT INTO commit_log (ts, id, log) VALUES (4, 'c4', x''), (5, 'c5', x'01');
               UPDATE clock SET latest_ts = 5, log_trimmed_through = 3;`);
@@ -164,10 +169,7 @@ describe("SqliteStorage", () => {
   });
 
   it("migrates a schema-3 database written before receipts: its data stays, receipts work", async () => {
-    const filename = path.join(dir, "v3.sqlite");
-    const raw = new Database(filename);
-    for (const migration of MIGRATIONS.slice(0, 3)) applyMigration(raw, migration);
-    raw.pragma("user_version = 3");
+    const { filename, raw } = databaseAtVersion(3);
     raw.exec(`INSERT INTO documents (id, ts, table_name, body) VALUES ('a', 1, 't', 'a1');
               INSERT INTO commit_log (ts, id, log) VALUES (1, 'c1', x'01');`);
     raw.close();
@@ -184,10 +186,7 @@ describe("SqliteStorage", () => {
   });
 
   it("migrates a schema-4 database, moving each index's entries into a table of its own", async () => {
-    const filename = path.join(dir, "v4.sqlite");
-    const raw = new Database(filename);
-    for (const migration of MIGRATIONS.slice(0, 4)) applyMigration(raw, migration);
-    raw.pragma("user_version = 4");
+    const { filename, raw } = databaseAtVersion(4);
     // As schema 4 wrote them: two indexes, "b" with a removed entry and a re-pointed one.
     raw.exec(`INSERT INTO documents (id, ts, table_name, body) VALUES ('x', 1, 't', 'x1'), ('y', 1, 't', 'y1'), ('y', 2, 't', 'y2');
               INSERT INTO index_entries (index_id, key, ts, doc_id) VALUES
