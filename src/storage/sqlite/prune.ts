@@ -91,11 +91,14 @@ export class Pruner {
       `UPDATE clock SET log_carried_ts = max(log_carried_ts, coalesce((SELECT max(ts) FROM commit_log), 0))
        WHERE singleton = 1`,
     );
-    const deleteLog = db.prepare("DELETE FROM commit_log WHERE ts <= ?");
+    // Never a row whose versions are not in their tables yet: it is all there is of them.
+    const deleteLog = db.prepare(
+      "DELETE FROM commit_log WHERE ts <= min(?, (SELECT materialized_through FROM clock WHERE singleton = 1))",
+    );
     // After the carry, log_carried_ts is the newest timestamp: the log is never marked trimmed
     // past a commit that has not happened yet.
     const markTrimmed = db.prepare(
-      "UPDATE clock SET log_trimmed_through = max(log_trimmed_through, min(?, log_carried_ts)) WHERE singleton = 1",
+      "UPDATE clock SET log_trimmed_through = max(log_trimmed_through, min(?, log_carried_ts, materialized_through)) WHERE singleton = 1",
     );
     this.trimLog = db.transaction((pruneTs: number) => {
       carryLatest.run();

@@ -21,9 +21,11 @@
  * several versions per key; deduplicating versions in JavaScript was up to 3.5x slower.
  * `sqlite.test.ts` checks the query plans (primary-key searches only, no sorting).
  */
-import type { IndexEntry, ScanRequest } from "../types.js";
+import type { DocumentVersion, IndexEntry, ScanRequest } from "../types.js";
+import { compareBytes } from "../../values/indexKey.js";
 import { sqlBounds } from "../sqlBounds.js";
 import type { IndexTables } from "./indexTables.js";
+import type { PendingEntry, PendingVersions } from "./pendingVersions.js";
 
 /** key, id, ts, table_name, body: rows come as arrays (`raw()`), about 25% faster than objects. */
 type ScanRow = [key: Buffer, id: string, ts: number, table: string, body: string];
@@ -66,29 +68,61 @@ const VARIANTS = {
 export class Scanner {
   constructor(private readonly tables: IndexTables) {}
 
-  scan(request: ScanRequest): IndexEntry[] {
-    const { limit } = request;
+  /**
+   * The live entries of `request`'s range at its snapshot, from the entry table merged with the
+   * versions still pending in the log (`pendingVersions.ts`). `tableDocument` reads a document
+   * from the documents table, for a pending entry whose document was not written with it (an
+   * index backfill).
+   */
+  scan(request: ScanRequest, pending: PendingVersions, tableDocument: (id: string, readTs: number) => DocumentVersion | null): IndexEntry[] {
+    const { limit, readTs } = request;
     if (!(limit >= 0)) {
       throw new RangeError(`Walk-in storage: scan limit must be a number >= 0, got ${limit}.`);
     }
     const entries: IndexEntry[] = [];
     if (limit === 0) return entries;
-    // An index no commit has written has no table yet, and no entries.
+    const overlay = pending.entriesIn(request.indexId, request.range, readTs, request.order);
+    const patchDocuments = pending.hasDocuments;
+    // The overlay's entries interleave with the table's rows in scan order. A key in both is the
+    // overlay's: its version is the newer one (pendingVersions.ts).
+    let next = 0;
+    const emitOverlay = (entry: PendingEntry) => {
+      if (entry.docId === null) return;
+      const doc = pending.document(entry.docId, readTs) ?? tableDocument(entry.docId, readTs);
+      if (doc !== null && doc.body !== null) entries.push({ key: entry.key, doc: { id: doc.id, table: doc.table, ts: doc.ts, body: doc.body } });
+    };
+    const before = request.order === "asc" ? (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) < 0 : (a: Uint8Array, b: Uint8Array) => compareBytes(a, b) > 0;
+    for (const [key, id, ts, table, body] of this.tableRows(request) ?? []) {
+      while (next < overlay.length && entries.length < limit && before(overlay[next]!.key, key)) emitOverlay(overlay[next++]!);
+      if (entries.length >= limit) break;
+      if (next < overlay.length && compareBytes(overlay[next]!.key, key) === 0) {
+        emitOverlay(overlay[next++]!);
+      } else {
+        // A plain Uint8Array view (no copy), so callers never see Buffer's different semantics.
+        const view = new Uint8Array(key.buffer, key.byteOffset, key.byteLength);
+        // The entry is in the table, but its document may have a newer version in the overlay
+        // (a write that left this key alone).
+        const newer = patchDocuments ? pending.document(id, readTs) : undefined;
+        if (newer === undefined) entries.push({ key: view, doc: { id, table, ts, body } });
+        else if (newer.body !== null) entries.push({ key: view, doc: { id, table: newer.table, ts: newer.ts, body: newer.body } });
+      }
+      // Leaving the loop early resets the statement, so SQLite stops reading there.
+      if (entries.length >= limit) break;
+    }
+    while (next < overlay.length && entries.length < limit) emitOverlay(overlay[next++]!);
+    return entries;
+  }
+
+  /** The table's rows for the request, lazily; `null` for an index no commit has written (it has no table yet). */
+  private tableRows(request: ScanRequest): IterableIterator<ScanRow> | null {
     const table = this.tables.find(request.indexId);
-    if (table === null) return entries;
+    if (table === null) return null;
     const { lower, upper } = sqlBounds(request.range);
     const params: ScanParams = { readTs: request.readTs, lower };
     if (upper !== undefined) params.upper = upper;
     const bounded = upper !== undefined;
     const purpose = VARIANTS[request.order === "asc" ? "asc" : "desc"][bounded ? "bounded" : "open"];
     const statement = table.statement<[ScanParams], ScanRow>(purpose, (name) => scanSql(name, request.order, bounded), "raw");
-    for (const [key, id, ts, table, body] of statement.iterate(params)) {
-      // A plain Uint8Array view (no copy), so callers never see Buffer's different semantics.
-      entries.push({ key: new Uint8Array(key.buffer, key.byteOffset, key.byteLength), doc: { id, table, ts, body } });
-      // Leaving the loop early resets the statement, so SQLite stops reading there.
-      if (entries.length >= limit) break;
-    }
-    return entries;
+    return statement.iterate(params);
   }
 }
-

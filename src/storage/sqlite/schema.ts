@@ -101,6 +101,17 @@ export const MIGRATIONS: readonly Migration[] = [
   // Each index's entries in a B-tree of their own (indexTables.ts says why); the version bump
   // keeps a Walk-in that still reads index_entries from opening the file.
   splitIndexEntries,
+  `
+  -- Deferred versions (sqliteStorage.ts): a commit writes only its log row, which holds the whole
+  -- commit in writes; its documents, index entries and receipts are written to their tables
+  -- later, many commits at a time. materialized_through says how far the tables are complete:
+  -- every commit at or before it is in them, every later one only in its log row. Rows logged
+  -- before this version are all in their tables. A Walk-in that knows only version 5 would not
+  -- look in the log for versions, so the version bump keeps it from opening the file.
+  ALTER TABLE commit_log ADD COLUMN writes TEXT;
+  ALTER TABLE clock ADD COLUMN materialized_through INTEGER NOT NULL DEFAULT 0;
+  UPDATE clock SET materialized_through = max(log_carried_ts, coalesce((SELECT max(ts) FROM commit_log), 0));
+  `,
 ];
 
 /** Applies one migration step to `db` (inside the caller's transaction). */

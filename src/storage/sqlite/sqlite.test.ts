@@ -34,6 +34,22 @@ storageConformanceSuite("sqlite file, with latency", async () => {
   return { storage: await open(), reopen: open, openSecond: open, cleanup: () => rm(dir, { recursive: true, force: true }) };
 });
 
+// Deferred versions at their extremes: kept in the log until a sweep, `stats` or close writes
+// them (the overlay answers nearly every read), written every third commit (reads merge the
+// overlay with the tables), and written in each commit's own transaction.
+for (const [name, deferredVersions] of [
+  ["kept in the log", { maxCommits: 1e6, maxBytes: 1e12, delayMs: 1e9 }],
+  ["written every third commit", { maxCommits: 3, delayMs: 1e9, inlineBatchCommits: 1e6 }],
+  ["written in each commit", false],
+] as const) {
+  storageConformanceSuite(`sqlite file, versions ${name}`, async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-sqlite-"));
+    const filename = path.join(dir, "walkin.sqlite");
+    const open = () => openSqliteStorage({ filename, pruneBatchSize: 3, deferredVersions });
+    return { storage: await open(), reopen: open, openSecond: open, countVersions, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  });
+}
+
 storageConformanceSuite("sqlite :memory:", async () => ({
   storage: await openSqliteStorage({ filename: ":memory:" }),
   countVersions,
@@ -73,6 +89,7 @@ describe("SqliteStorage", () => {
     const storage = await openSqliteStorage({ filename: ":memory:" });
     // The first commit that writes index "i" creates its entry table.
     await commit(storage, { ts: 1, documents: [{ id: "a", table: "t", body: "{}" }], indexes: [{ indexId: "i", key: new Uint8Array([1]), docId: "a" }] });
+    storage.writePendingVersions();
     const table = storage.db.prepare<[string], string>("SELECT 'entries_' || number FROM index_tables WHERE index_id = ?").pluck().get("i")!;
     for (const order of ["asc", "desc"] as const) {
       for (const bounded of [true, false]) {
@@ -209,6 +226,7 @@ describe("SqliteStorage", () => {
     await commit(storage, { ts: 3, documents: [put("z", "z3")], indexes: [entry("a", [3], "z"), entry("c", [1], "z")] }, 2);
     expect(await scan("a", 3)).toEqual([[[1], "x1"], [[2], "y2"], [[3], "z3"]]);
     expect(await scan("c", 3)).toEqual([[[1], "z3"]]);
+    storage.writePendingVersions();
     expect(storage.db.prepare("SELECT index_id, number FROM index_tables ORDER BY number").all()).toEqual([
       { index_id: "a", number: 1 },
       { index_id: "b", number: 2 },
@@ -218,7 +236,8 @@ describe("SqliteStorage", () => {
   });
 
   it("forgets an index table whose creating batch was rejected, and creates it again with the next write", async () => {
-    const storage = await openSqliteStorage({ filename: path.join(dir, "rejected.sqlite") });
+    // Versions written in the commit's transaction: a deferred commit is refused before any table is touched.
+    const storage = await openSqliteStorage({ filename: path.join(dir, "rejected.sqlite"), deferredVersions: false });
     // The same index entry twice in one commit: the batch is rejected whole, after its first
     // entry created the index's table inside the rolled-back transaction.
     await expect(
@@ -237,8 +256,10 @@ describe("SqliteStorage", () => {
     // The second connection looks (and finds nothing) before the table exists.
     expect(await second.scan({ indexId: "late", range: {}, order: "asc", readTs: 5, limit: 10 })).toEqual([]);
     await commit(first, { ts: 1, documents: [put("a", "a1")], indexes: [entry("late", [1], "a")] });
+    first.writePendingVersions();
     expect(keysOf(await second.scan({ indexId: "late", range: {}, order: "asc", readTs: 1, limit: 10 }))).toEqual([[1]]);
     await commit(second, { ts: 2, documents: [put("b", "b2")], indexes: [entry("late", [2], "b")] }, 1);
+    second.writePendingVersions();
     expect(keysOf(await first.scan({ indexId: "late", range: {}, order: "asc", readTs: 2, limit: 10 }))).toEqual([[1], [2]]);
     expect(first.db.prepare("SELECT count(*) FROM index_tables").pluck().get()).toBe(1);
     await first.close();

@@ -67,6 +67,7 @@ import { IndexTables } from "./indexTables.js";
 import { toBuffer } from "../sqlBounds.js";
 import { openDatabase, type SqliteSynchronous } from "./schema.js";
 import { Checkpointer, DEFAULT_CHECKPOINTER, type CheckpointerOptions } from "./checkpointer.js";
+import { decodeWrites, encodeWrites, PendingVersions, type PendingCommit } from "./pendingVersions.js";
 
 export interface SqliteStorageOptions {
   /** A file path, or `":memory:"` for a private in-memory database (tests). */
@@ -83,7 +84,37 @@ export interface SqliteStorageOptions {
    * automatic checkpoint, in the commit that fills the log.
    */
   backgroundCheckpoints?: boolean | Partial<CheckpointerOptions>;
+  /**
+   * When a commit's documents and index entries are written to their tables (see "Deferred
+   * versions"). By default a commit writes only its log row, and the versions of many commits
+   * are written together later. `false` writes them in the commit's own transaction.
+   */
+  deferredVersions?: false | Partial<DeferredVersionsOptions>;
 }
+
+/** How long versions may wait in the log before they are written to their tables. */
+export interface DeferredVersionsOptions {
+  /** Write them once this many commits are waiting. Default 64. */
+  maxCommits: number;
+  /** ...or once the waiting commits hold about this many bytes. Default 1 MiB. */
+  maxBytes: number;
+  /** ...or this many milliseconds after a commit, whatever comes first. Default 5. */
+  delayMs: number;
+  /**
+   * A batch of at least this many commits (the group commit of concurrent mutations) writes its
+   * versions, and every pending one, in its own transaction: its commits share the tables'
+   * pages already, and logging them first would only add work. Default 4.
+   */
+  inlineBatchCommits: number;
+}
+
+export const DEFAULT_DEFERRED_VERSIONS: DeferredVersionsOptions = { maxCommits: 64, maxBytes: 1 << 20, delayMs: 5, inlineBatchCommits: 4 };
+
+/**
+ * Past this many times the limits, a commit is refused rather than logged: the versions cannot
+ * be written (a full disk, say), and the overlay in memory must not grow without bound.
+ */
+const PENDING_HARD_LIMIT_FACTOR = 16;
 
 interface DocumentRow {
   id: string;
@@ -104,6 +135,8 @@ interface DocumentRow {
  */
 export async function openSqliteStorage(options: SqliteStorageOptions): Promise<SqliteStorage> {
   const synchronous = options.synchronous ?? "full";
+  // Checked before the file is opened: bad options change nothing on disk.
+  const deferred = options.deferredVersions === false ? null : checkDeferredVersions({ ...DEFAULT_DEFERRED_VERSIONS, ...options.deferredVersions });
   const db = openDatabase(options.filename, synchronous);
   try {
     const background = options.backgroundCheckpoints ?? true;
@@ -112,7 +145,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
         ? new Checkpointer(db, synchronous, { ...DEFAULT_CHECKPOINTER, ...(background === true ? {} : background) })
         : null;
     const sweep = { ...DEFAULT_HISTORY_SWEEP, ...options.historySweep };
-    return new SqliteStorage(db, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, checkpointer, sweep);
+    return new SqliteStorage(db, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, checkpointer, sweep, deferred);
   } catch (error) {
     db.close();
     throw error;
@@ -123,7 +156,8 @@ export class SqliteStorage implements Storage {
   readonly name: string;
   /**
    * The connection, for tests and operational tools (backups, pragmas). Writing through it
-   * bypasses the storage's invariants.
+   * bypasses the storage's invariants. Versions may still be waiting in the log rather than in
+   * their tables: `writePendingVersions()` first to see them there.
    */
   readonly db: Database.Database;
 
@@ -133,7 +167,7 @@ export class SqliteStorage implements Storage {
   private readonly pruner: Pruner;
   private readonly selectClock: Database.Statement<[], { latest: number; trimmedThrough: number }>;
   private readonly selectLog: Database.Statement<[number, number, number], { ts: number; id: string; log: Buffer }>;
-  private readonly insertLog: Database.Statement<[number, string, Buffer]>;
+  private readonly insertLog: Database.Statement<[number, string, Buffer, string | null]>;
   private readonly selectLoggedIds: Database.Statement<[string], { ts: number; id: string }>;
   private readonly selectDocument: Database.Statement<[string, number], DocumentRow>;
   private readonly insertDocument: Database.Statement<[string, number, string, string | null]>;
@@ -144,7 +178,18 @@ export class SqliteStorage implements Storage {
   private readonly selectReceipt: Database.Statement<[string], StoredReceipt>;
   private readonly deleteOldReceipts: Database.Statement<[number, number]>;
   private readonly countDocuments: Database.Statement<[], number>;
-  private readonly commitTransaction: Database.Transaction<(since: Timestamp, plan: CommitPlanner) => CommitBatchResult>;
+  private readonly commitTransaction: Database.Transaction<(since: Timestamp, plan: CommitPlanner) => LoggedBatch>;
+  /** The versions logged but not yet in their tables (see "Deferred versions"). */
+  private readonly pending: PendingVersions;
+  private readonly selectDataVersion: Database.Statement<[], number>;
+  private readonly selectMaterialized: Database.Statement<[], number>;
+  private readonly selectWrites: Database.Statement<[number], { ts: number; id: string; writes: string | null }>;
+  private readonly markMaterialized: Database.Statement<[number]>;
+  private readonly loadPending: Database.Transaction<() => void>;
+  private readonly materializeTransaction: Database.Transaction<() => PendingCommit[]>;
+  /** `PRAGMA data_version` when the overlay was last brought up to date with the file. */
+  private seenDataVersion = -1;
+  private materializeTimer: NodeJS.Timeout | null = null;
 
   /** Use `openSqliteStorage`; this takes an already opened and migrated connection. */
   constructor(
@@ -152,6 +197,8 @@ export class SqliteStorage implements Storage {
     pruneBatchSize: number,
     checkpointer: Checkpointer | null = null,
     historySweep: HistorySweepOptions = DEFAULT_HISTORY_SWEEP,
+    /** `null`: versions are written in their commit's transaction. */
+    private readonly deferred: DeferredVersionsOptions | null = DEFAULT_DEFERRED_VERSIONS,
   ) {
     this.db = db;
     this.checkpointer = checkpointer;
@@ -169,7 +216,7 @@ export class SqliteStorage implements Storage {
     // sweep makes a full pass over it (prune.ts).
     this.pruner = new Pruner(db, this.indexTables, pruneBatchSize, historySweep, this.selectClock.get()!.latest);
     this.selectLog = db.prepare("SELECT ts, id, log FROM commit_log WHERE ts > ? AND ts <= ? ORDER BY ts LIMIT ?");
-    this.insertLog = db.prepare("INSERT INTO commit_log (ts, id, log) VALUES (?, ?, ?)");
+    this.insertLog = db.prepare("INSERT INTO commit_log (ts, id, log, writes) VALUES (?, ?, ?, ?)");
     // No index on id: this runs only after an unknown commit outcome, over a pruned log.
     this.selectLoggedIds = db.prepare("SELECT ts, id FROM commit_log WHERE id IN (SELECT value FROM json_each(?))");
     this.selectDocument = db.prepare(
@@ -186,14 +233,65 @@ export class SqliteStorage implements Storage {
       "DELETE FROM receipts WHERE key IN (SELECT key FROM receipts WHERE written_at < ? ORDER BY written_at LIMIT ?)",
     );
     this.countDocuments = db.prepare<[], number>("SELECT count(*) FROM documents").pluck();
+    this.selectDataVersion = db.prepare<[], number>("PRAGMA data_version").pluck();
+    this.selectMaterialized = db.prepare<[], number>("SELECT materialized_through FROM clock WHERE singleton = 1").pluck();
+    this.selectWrites = db.prepare("SELECT ts, id, writes FROM commit_log WHERE ts > ? ORDER BY ts");
+    this.markMaterialized = db.prepare("UPDATE clock SET materialized_through = max(materialized_through, ?) WHERE singleton = 1");
+    this.pending = new PendingVersions(this.selectMaterialized.get()!);
+    // The clock and the rows from one snapshot (inside a commit or a materialization, a savepoint).
+    this.loadPending = db.transaction(() => {
+      const through = this.selectMaterialized.get()!;
+      this.pending.dropThrough(through);
+      for (const row of this.selectWrites.iterate(Math.max(this.pending.loadedThrough, through))) {
+        if (row.writes === null) {
+          throw new Error(`Walk-in storage ${this.name}: commit ${row.ts} is logged without its versions and not in its tables; the file is damaged.`);
+        }
+        this.pending.add(decodeWrites(row.ts, row.id, row.writes));
+      }
+    });
     this.commitTransaction = db.transaction((since: Timestamp, plan: CommitPlanner) => {
+      // Under the write lock: the overlay holds every commit of every connection that is not in
+      // the tables yet, which the receipt check and a materialization below depend on.
+      this.syncPending();
       const view = this.readLog(since, Number.MAX_SAFE_INTEGER);
       const written = plan(view);
       checkPlannedCommits(written, view.latest, this.name);
-      // Each commit's log row is what moves the newest timestamp (see above).
-      for (const commit of written) this.writeCommit(commit);
-      return { view, written };
+      const writtenAt = Date.now();
+      const logged: PendingCommit[] = [];
+      const defer = this.deferred !== null && written.length < this.deferred.inlineBatchCommits;
+      if (defer) {
+        this.checkRepeats(written);
+        // Each commit's log row is what moves the newest timestamp (see above), and it holds
+        // the whole commit: that row is all a commit writes.
+        for (const commit of written) {
+          const writes = encodeWrites(commit, writtenAt);
+          this.insertLog.run(commit.ts, commit.id, toBuffer(commit.log), writes);
+          logged.push({ commit, writtenAt, bytes: writes.length });
+        }
+      } else {
+        // Everything logged before must reach the tables first (materialized_through covers
+        // every commit below it), then this batch's versions go in with their log rows.
+        for (const pending of this.pending.all()) this.writeVersions(pending);
+        for (const commit of written) {
+          this.insertLog.run(commit.ts, commit.id, toBuffer(commit.log), null);
+          this.writeVersions({ commit, writtenAt, bytes: 0 });
+        }
+        const newest = written[written.length - 1]?.ts ?? this.pending.all()[this.pending.size - 1]?.commit.ts;
+        if (newest !== undefined) this.markMaterialized.run(newest);
+      }
+      return { result: { view, written }, logged, deferred: defer };
     });
+    this.materializeTransaction = db.transaction(() => {
+      this.syncPending();
+      const commits = [...this.pending.all()];
+      for (const pending of commits) this.writeVersions(pending);
+      if (commits.length > 0) this.markMaterialized.run(commits[commits.length - 1]!.commit.ts);
+      return commits;
+    });
+    // Commits logged before a crash (or by a connection that closed without writing them) are
+    // served from the overlay until they are written.
+    this.syncPending();
+    if (this.pending.size > 0) this.scheduleMaterialize();
   }
 
   async latestTimestamp(): Promise<Timestamp> {
@@ -202,23 +300,26 @@ export class SqliteStorage implements Storage {
   }
 
   async getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> {
-    const row = this.selectDocument.get(id, readTs);
-    if (row === undefined || row.body === null) return null;
-    return { id: row.id, table: row.table_name, ts: row.ts, body: row.body };
+    this.syncPending();
+    const pending = this.pending.document(id, readTs);
+    if (pending !== undefined) return pending.body === null ? null : { ...pending };
+    return this.tableDocument(id, readTs);
   }
 
   async scan(request: ScanRequest): Promise<IndexEntry[]> {
-    return this.scanner.scan(request);
+    this.syncPending();
+    return this.scanner.scan(request, this.pending, (id, readTs) => this.tableDocument(id, readTs));
   }
 
   async commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
+    this.catchUpBeforeCommit();
     // BEGIN IMMEDIATE takes the write lock before the log is read, so the planner's view stays
     // true until the batch is written, even if another connection shares the file. With
     // synchronous=FULL the COMMIT returns only after the write-ahead log is on disk: one fsync
     // for the whole batch.
-    let result: CommitBatchResult;
+    let batch: LoggedBatch;
     try {
-      result = this.commitTransaction.immediate(since, plan);
+      batch = this.commitTransaction.immediate(since, plan);
     } catch (error) {
       // The index tables the batch created were rolled back with it.
       this.indexTables.settle(false);
@@ -228,22 +329,50 @@ export class SqliteStorage implements Storage {
       }
       throw error;
     }
-    // The batch landed. From here on nothing may throw (an error would say it did not), and
-    // before anything else: every commit that landed is recorded for the history sweep
-    // (dirtyGroups.ts, "Why no garbage is forgotten").
-    this.pruner.recordWritten(result.written);
+    // The batch landed. From here on nothing may throw (an error would say it did not).
     this.indexTables.settle(true);
-    if (this.checkpointer !== null && result.written.length > 0) {
-      // An estimate: a leaf per row written (in different B-trees), one for the log row, and
-      // about half a page more per row for splits (one-document inserts measure ~7 pages).
-      let pages = 0;
-      for (const commit of result.written) {
-        const rows = commit.documents.length + commit.indexes.length + 2 * (commit.receipts?.length ?? 0);
-        pages += 2 + Math.ceil(1.5 * rows);
-      }
-      this.checkpointer.afterCommit(pages);
+    const { written } = batch.result;
+    if (!batch.deferred) {
+      // Before anything else: every version that reached the tables is recorded for the
+      // history sweep (dirtyGroups.ts, "Why no garbage is forgotten").
+      this.afterMaterialized([...this.pending.all(), ...written.map((commit) => ({ commit, writtenAt: 0, bytes: 0 }))]);
+      return batch.result;
     }
-    return result;
+    const limits = this.deferred!;
+    for (const pending of batch.logged) this.pending.add(pending);
+    this.checkpointer?.afterCommit(2 * batch.logged.length);
+    if (this.pending.size >= limits.maxCommits || this.pending.bytes >= limits.maxBytes) {
+      // Errors are left for the next trigger: the batch is logged, and reads see it.
+      try {
+        this.writePendingVersions();
+      } catch {
+        this.scheduleMaterialize();
+      }
+    } else if (this.pending.size > 0) {
+      this.scheduleMaterialize();
+    }
+    return batch.result;
+  }
+
+  /**
+   * Writes the versions of every commit that is logged but not yet in its tables (this
+   * connection's and other connections'), in one transaction. Runs on its own after commits
+   * (see "Deferred versions"); call it directly to see every version in the tables through
+   * `db`, as tests and tools that read them do.
+   */
+  writePendingVersions(): void {
+    if (this.materializeTimer !== null) clearTimeout(this.materializeTimer);
+    this.materializeTimer = null;
+    if (this.deferred === null || !this.db.open) return;
+    let commits: PendingCommit[];
+    try {
+      commits = this.materializeTransaction.immediate();
+    } catch (error) {
+      this.indexTables.settle(false);
+      throw error;
+    }
+    this.indexTables.settle(true);
+    this.afterMaterialized(commits);
   }
 
   async commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
@@ -259,12 +388,16 @@ export class SqliteStorage implements Storage {
   }
 
   async dropIndex(indexId: string): Promise<void> {
+    // Logged entries of the index go to its table first, so that none is written after the delete.
+    this.writePendingVersions();
     // One statement, so a rebuild that starts right after never has its new entries deleted.
     // The table stays (tables are never dropped: see indexTables.ts).
     this.indexTables.find(indexId)?.statement<[], unknown>("drop", (table) => `DELETE FROM ${table}`).run();
   }
 
-  pruneHistory(ts: Timestamp): Promise<SqlitePruneReport> {
+  async pruneHistory(ts: Timestamp): Promise<SqlitePruneReport> {
+    // The sweep reads the tables, and the log is trimmed only below what they hold.
+    this.writePendingVersions();
     return this.pruner.prune(ts);
   }
 
@@ -277,16 +410,21 @@ export class SqliteStorage implements Storage {
   }
 
   async getReceipt(key: string): Promise<StoredReceipt | null> {
+    this.syncPending();
+    const pending = this.pending.receipt(key);
+    if (pending !== undefined) return { ...pending };
     return this.selectReceipt.get(key) ?? null;
   }
 
   async pruneReceipts(writtenBefore: number, limit: number): Promise<number> {
     checkPruneReceipts(writtenBefore, limit);
+    this.writePendingVersions();
     return this.deleteOldReceipts.run(writtenBefore, limit).changes;
   }
 
   /** How many versions are stored (all snapshots), e.g. to watch history grow and get pruned. */
   async stats(): Promise<{ documents: number; indexEntries: number }> {
+    this.writePendingVersions();
     // One read transaction: both counts from the same state.
     return this.db.transaction(() => {
       let indexEntries = 0;
@@ -298,6 +436,11 @@ export class SqliteStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    try {
+      this.writePendingVersions();
+    } catch {
+      // They stay in the log, and the next open serves and writes them.
+    }
     // The worker first: it closes its connection before the main one does the final checkpoint.
     await this.checkpointer?.close();
     if (this.db.open) this.db.close();
@@ -313,14 +456,116 @@ export class SqliteStorage implements Storage {
     return { latest, commits, trimmedThrough: clock.trimmedThrough };
   }
 
-  private writeCommit(commit: Commit): void {
+  /** The newest version of `id` at or before `readTs` in the documents table (not the overlay). */
+  private tableDocument(id: string, readTs: Timestamp): DocumentVersion | null {
+    const row = this.selectDocument.get(id, readTs);
+    if (row === undefined || row.body === null) return null;
+    return { id: row.id, table: row.table_name, ts: row.ts, body: row.body };
+  }
+
+  /**
+   * Brings the overlay up to date with the file. Cheap when nothing changed: `PRAGMA
+   * data_version` changes only when another connection has committed, and this connection's
+   * own commits go into the overlay as they land. The version is read before the load, so a
+   * commit that lands during the load is loaded again by the next call, never missed.
+   */
+  private syncPending(): void {
+    const version = this.selectDataVersion.get()!;
+    if (version === this.seenDataVersion) return;
+    this.loadPending();
+    this.seenDataVersion = version;
+  }
+
+  /** Refuses a commit while the overlay is far past its limits and cannot be written out. */
+  private catchUpBeforeCommit(): void {
+    const limits = this.deferred;
+    if (limits === null) return;
+    if (this.pending.size < PENDING_HARD_LIMIT_FACTOR * limits.maxCommits && this.pending.bytes < PENDING_HARD_LIMIT_FACTOR * limits.maxBytes) return;
+    try {
+      this.writePendingVersions();
+    } catch (error) {
+      throw new Error(
+        `Walk-in storage ${this.name}: the documents of ${this.pending.size} logged commits cannot be written to their tables ` +
+          `(${(error as Error).message}), so no new commit is taken until they can. Nothing was written.`,
+        { cause: error },
+      );
+    }
+  }
+
+  private scheduleMaterialize(): void {
+    if (this.materializeTimer !== null || this.deferred === null) return;
+    this.materializeTimer = setTimeout(() => {
+      this.materializeTimer = null;
+      try {
+        this.writePendingVersions();
+      } catch {
+        // Retried after the next commit; past the hard limit, commits are refused with the cause.
+      }
+    }, this.deferred.delayMs);
+    this.materializeTimer.unref();
+  }
+
+  /** Bookkeeping once `commits` are in their tables (right after their transaction). */
+  private afterMaterialized(commits: readonly PendingCommit[]): void {
+    if (commits.length === 0) return;
+    this.pruner.recordWritten(commits.map((pending) => pending.commit));
+    this.pending.dropThrough(commits[commits.length - 1]!.commit.ts);
+    if (this.checkpointer !== null) {
+      // An estimate: a leaf per row written (in different B-trees), and about half a page more
+      // per row for splits. Batched commits share leaves, so this errs high.
+      let rows = 0;
+      for (const { commit } of commits) rows += commit.documents.length + commit.indexes.length + 2 * (commit.receipts?.length ?? 0);
+      this.checkpointer.afterCommit(Math.ceil(1.5 * rows));
+    }
+  }
+
+  /**
+   * What the tables' primary keys would refuse when the versions are written later: a document
+   * or an index key written twice in one commit, a receipt key written twice or already stored.
+   * Refused now, with nothing written, as the storage contract says.
+   */
+  private checkRepeats(commits: readonly Commit[]): void {
+    const receipts = new Set<string>();
+    for (const commit of commits) {
+      if (commit.documents.length > 1 && new Set(commit.documents.map((doc) => doc.id)).size !== commit.documents.length) {
+        throw repeatedWriteError(this.name, null);
+      }
+      if (commit.indexes.length > 1) {
+        const keys = new Set(commit.indexes.map((entry) => `${entry.indexId.length}:${entry.indexId}:${toBuffer(entry.key).toString("latin1")}`));
+        if (keys.size !== commit.indexes.length) throw repeatedWriteError(this.name, null);
+      }
+      for (const { key } of commit.receipts ?? []) {
+        if (receipts.has(key) || this.pending.receipt(key) !== undefined || this.selectReceipt.get(key) !== undefined) {
+          throw repeatedReceiptError(this.name, key);
+        }
+        receipts.add(key);
+      }
+    }
+  }
+
+  private writeVersions({ commit, writtenAt }: PendingCommit): void {
     for (const doc of commit.documents) this.insertDocument.run(doc.id, commit.ts, doc.table, doc.body);
     for (const entry of commit.indexes) this.indexTables.forWrite(entry.indexId).insert(toBuffer(entry.key), commit.ts, entry.docId);
-    this.insertLog.run(commit.ts, commit.id, toBuffer(commit.log));
     if (commit.receipts === undefined || commit.receipts.length === 0) return;
-    const writtenAt = Date.now();
     for (const receipt of commit.receipts) this.insertReceipt.run(receipt.key, commit.ts, writtenAt, receipt.body);
   }
+}
+
+/** A batch as `commitTransaction` returns it: the result, and (deferred) what goes into the overlay. */
+interface LoggedBatch {
+  result: CommitBatchResult;
+  logged: PendingCommit[];
+  /** False: the batch wrote its versions (and every pending one) in its own transaction. */
+  deferred: boolean;
+}
+
+function checkDeferredVersions(options: DeferredVersionsOptions): DeferredVersionsOptions {
+  for (const [name, value] of Object.entries(options)) {
+    if (!(typeof value === "number" && value >= (name === "delayMs" ? 0 : 1))) {
+      throw new RangeError(`openSqliteStorage: deferredVersions.${name} must be a number >= ${name === "delayMs" ? 0 : 1}, got ${String(value)}.`);
+    }
+  }
+  return options;
 }
 
 /** Every version in a commit has the commit's new ts, so a key clash is a write repeated in it. */

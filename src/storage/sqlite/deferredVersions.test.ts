@@ -1,0 +1,157 @@
+/**
+ * Deferred versions (sqliteStorage.ts): a commit of one or a few commits writes only its log
+ * row, and the versions reach their tables later. The conformance suite runs over every
+ * setting (sqlite.test.ts); these tests check what only this layout has: what is in the tables
+ * when, other connections, recovery after a crash, and a storage that cannot write its tables.
+ */
+import { access, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { commit, commitAll, entry, keysOf, put } from "../conformance/context.js";
+import type { Storage } from "../types.js";
+import { MIGRATIONS, applyMigration } from "./schema.js";
+import { openSqliteStorage, type SqliteStorageOptions } from "./sqliteStorage.js";
+
+/** Versions stay in the log until something writes them explicitly. */
+const KEPT = { maxCommits: 1e6, maxBytes: 1e12, delayMs: 1e9 } as const;
+
+const scanAll = async (storage: Storage, indexId: string, readTs: number) =>
+  (await storage.scan({ indexId, range: {}, order: "asc", readTs, limit: 100 })).map((e) => [Array.from(e.key), e.doc.body]);
+
+describe("deferred versions", () => {
+  let dir: string;
+  let filename: string;
+  const open = (options: Partial<SqliteStorageOptions> = {}) => openSqliteStorage({ filename, deferredVersions: KEPT, ...options });
+  const rows = (db: Database.Database, sql: string) => db.prepare<[], number>(sql).pluck().get();
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "walkin-deferred-"));
+    filename = path.join(dir, "deferred.sqlite");
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("writes only the log row at commit, answers reads from it, and moves the versions to the tables later", async () => {
+    const storage = await open();
+    await commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a")], receipts: [{ key: "r", body: "done" }] });
+    expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(0);
+    expect(rows(storage.db, "SELECT count(*) FROM receipts")).toBe(0);
+    expect(rows(storage.db, "SELECT count(*) FROM commit_log WHERE writes IS NOT NULL")).toBe(1);
+    expect(await storage.getDocument("a", 1)).toEqual({ id: "a", table: "things", ts: 1, body: "a1" });
+    expect(await scanAll(storage, "i", 1)).toEqual([[[1], "a1"]]);
+    expect(await storage.getReceipt("r")).toEqual({ ts: 1, body: "done" });
+    // A receipt key is unique whether its receipt is in the log or in the table.
+    await expect(commit(storage, { ts: 2, documents: [], indexes: [], receipts: [{ key: "r", body: "again" }] }, 1)).rejects.toThrow(/receipt/);
+
+    storage.writePendingVersions();
+    expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(1);
+    expect(rows(storage.db, "SELECT count(*) FROM receipts")).toBe(1);
+    expect(rows(storage.db, "SELECT materialized_through FROM clock")).toBe(1);
+    expect(await storage.getDocument("a", 1)).toEqual({ id: "a", table: "things", ts: 1, body: "a1" });
+    expect(await scanAll(storage, "i", 1)).toEqual([[[1], "a1"]]);
+    await expect(commit(storage, { ts: 2, documents: [], indexes: [], receipts: [{ key: "r", body: "again" }] }, 1)).rejects.toThrow(/receipt/);
+    await storage.close();
+  });
+
+  it("refuses a document or index key written twice in one commit before logging anything", async () => {
+    const storage = await open();
+    await expect(commit(storage, { ts: 1, documents: [put("a", "a1"), put("a", "a2")], indexes: [] })).rejects.toThrow(/twice/);
+    await expect(commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a"), entry("i", [1], null)] })).rejects.toThrow(/twice/);
+    expect(await storage.latestTimestamp()).toBe(0);
+    expect(rows(storage.db, "SELECT count(*) FROM commit_log")).toBe(0);
+    await storage.close();
+  });
+
+  it("writes a batch of several commits, and everything logged before it, in the batch's own transaction", async () => {
+    const storage = await open({ deferredVersions: { ...KEPT, inlineBatchCommits: 2 } });
+    await commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [] });
+    expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(0);
+    await commitAll(storage, [
+      { ts: 2, documents: [put("b", "b2")], indexes: [] },
+      { ts: 3, documents: [put("c", "c3")], indexes: [] },
+    ], 1);
+    expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(3);
+    expect(rows(storage.db, "SELECT count(*) FROM commit_log WHERE writes IS NOT NULL")).toBe(1);
+    expect(rows(storage.db, "SELECT materialized_through FROM clock")).toBe(3);
+    await storage.close();
+  });
+
+  it("shows one connection's logged versions to another, which can write them to the tables", async () => {
+    const first = await open();
+    const second = await open();
+    await commit(first, { ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a")] });
+    expect(await second.getDocument("a", 1)).toMatchObject({ body: "a1" });
+    expect(await scanAll(second, "i", 1)).toEqual([[[1], "a1"]]);
+    // The second connection writes the first one's versions; the first then reads them from the tables.
+    second.writePendingVersions();
+    expect(rows(first.db, "SELECT count(*) FROM documents")).toBe(1);
+    await commit(first, { ts: 2, documents: [put("a", "a2")], indexes: [] }, 1);
+    expect(await scanAll(first, "i", 2)).toEqual([[[1], "a2"]]);
+    expect(await scanAll(second, "i", 2)).toEqual([[[1], "a2"]]);
+    expect(await scanAll(second, "i", 1)).toEqual([[[1], "a1"]]);
+    await commit(second, { ts: 3, documents: [put("b", "b3")], indexes: [entry("i", [0], "b"), entry("i", [1], null)] }, 2);
+    expect(keysOf(await first.scan({ indexId: "i", range: {}, order: "desc", readTs: 3, limit: 10 }))).toEqual([[0]]);
+    await first.close();
+    await second.close();
+  });
+
+  it("serves and then writes the versions a crashed process logged but never wrote", async () => {
+    const crashed = await open({ backgroundCheckpoints: false });
+    await commit(crashed, { ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a")] });
+    await commit(crashed, { ts: 2, documents: [put("a", "a2")], indexes: [] }, 1);
+    // The connection goes away without the storage's close, which would have written them.
+    crashed.db.close();
+    const reopened = await open({ deferredVersions: { ...KEPT, delayMs: 0 } });
+    expect(await scanAll(reopened, "i", 2)).toEqual([[[1], "a2"]]);
+    expect(await reopened.getDocument("a", 1)).toMatchObject({ body: "a1" });
+    // Opening schedules the write of what it found pending.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(rows(reopened.db, "SELECT count(*) FROM documents")).toBe(2);
+    expect(rows(reopened.db, "SELECT materialized_through FROM clock")).toBe(2);
+    await reopened.close();
+  });
+
+  it("refuses new commits once it is far behind and cannot write its tables, and catches up when it can", async () => {
+    const storage = await open({ deferredVersions: { maxCommits: 2, maxBytes: 1e12, delayMs: 1e9 } });
+    // A table that refuses every insert stands in for a full disk.
+    storage.db.exec("CREATE TRIGGER full_disk BEFORE INSERT ON documents BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+    let ts = 0;
+    // Up to 16 times the limit is logged (every read sees it) while the writes keep failing.
+    for (; ts < 32; ts++) await commit(storage, { ts: ts + 1, documents: [put(`d${ts}`, "{}")], indexes: [] }, ts);
+    await expect(commit(storage, { ts: 33, documents: [put("late", "{}")], indexes: [] }, 32)).rejects.toThrow(
+      /cannot be written to their tables \(database or disk is full\).*Nothing was written/,
+    );
+    expect(await storage.latestTimestamp()).toBe(32);
+    expect(await storage.getDocument("d31", 32)).toMatchObject({ body: "{}" });
+    storage.db.exec("DROP TRIGGER full_disk");
+    await commit(storage, { ts: 33, documents: [put("late", "{}")], indexes: [] }, 32);
+    expect(rows(storage.db, "SELECT count(*) FROM documents")).toBeGreaterThanOrEqual(32);
+    await storage.close();
+  });
+
+  it("migrates a schema-5 database: what it holds is in the tables, and new commits are logged", async () => {
+    const raw = new Database(filename);
+    for (const migration of MIGRATIONS.slice(0, 5)) applyMigration(raw, migration);
+    raw.pragma("user_version = 5");
+    raw.exec(`INSERT INTO documents (id, ts, table_name, body) VALUES ('x', 1, 't', 'x1');
+              INSERT INTO commit_log (ts, id, log) VALUES (1, 'c1', x'01');`);
+    raw.close();
+    const storage = await open();
+    expect(rows(storage.db, "SELECT materialized_through FROM clock")).toBe(1);
+    expect(await storage.getDocument("x", 1)).toMatchObject({ body: "x1" });
+    await commit(storage, { ts: 2, documents: [put("x", "x2", "t")], indexes: [] }, 1);
+    expect(await storage.getDocument("x", 2)).toMatchObject({ body: "x2" });
+    expect(await storage.getDocument("x", 1)).toMatchObject({ body: "x1" });
+    await storage.close();
+  });
+
+  it("rejects bad deferredVersions options, naming the one", async () => {
+    await expect(openSqliteStorage({ filename, deferredVersions: { maxCommits: 0 } })).rejects.toThrow(/deferredVersions\.maxCommits/);
+    await expect(openSqliteStorage({ filename, deferredVersions: { delayMs: -1 } })).rejects.toThrow(/deferredVersions\.delayMs/);
+    // Refused before the file was opened.
+    await expect(access(filename)).rejects.toThrow();
+  });
+});

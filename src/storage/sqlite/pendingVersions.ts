@@ -1,0 +1,216 @@
+/**
+ * Versions that are logged but not yet written to their tables ("pending"), and how reads see
+ * them.
+ *
+ * A commit on the SQLite storage writes one row: its commit-log row, which holds the whole
+ * commit (documents, index entries, receipts) in its `writes` column. The documents and index
+ * entries are written to their own tables later, many commits in one transaction
+ * (`sqliteStorage.ts`, "Deferred versions"). Until then this overlay answers for them: every
+ * read consults it first, and a version here always wins over the tables, because every
+ * version here is newer than every version the tables hold for the same document or key (the
+ * tables are written in timestamp order, and only up to `clock.materialized_through`).
+ *
+ * Each connection keeps its own overlay: its own commits go in as they land, other
+ * connections' commits are loaded from their log rows (`writes`) when SQLite says the file
+ * changed, and commits are dropped once the clock says they are in the tables. A commit can be
+ * in the overlay and in the tables at once (another connection wrote it meanwhile): the copies
+ * are identical, so a read gives the same answer from either.
+ */
+import type { Commit, DocumentVersion, IndexWrite, KeyRange, Receipt, StoredReceipt, Timestamp } from "../types.js";
+import { rangeContains } from "../keyRange.js";
+import { compareBytes } from "../../values/indexKey.js";
+
+/** A logged commit and the time its receipts were written (what `pruneReceipts` goes by). */
+export interface PendingCommit {
+  commit: Commit;
+  writtenAt: number;
+  /** About how much memory it holds, to bound the overlay. */
+  bytes: number;
+}
+
+/** One version of an index entry in the overlay. */
+interface EntryVersion {
+  ts: Timestamp;
+  key: Uint8Array;
+  docId: string | null;
+}
+
+/** An index entry as of a snapshot: the document it points at, or `null` if removed by then. */
+export interface PendingEntry {
+  key: Uint8Array;
+  docId: string | null;
+}
+
+export class PendingVersions {
+  /** In timestamp order. */
+  private commits: PendingCommit[] = [];
+  /** Each document's pending versions, oldest first. */
+  private readonly documents = new Map<string, DocumentVersion[]>();
+  /** Per index, each key's pending versions (oldest first), by the key's bytes as a latin1 string. */
+  private readonly entries = new Map<string, Map<string, EntryVersion[]>>();
+  private readonly receipts = new Map<string, StoredReceipt>();
+  /** Every commit at or before this is in the overlay or in the tables. */
+  loadedThrough: Timestamp;
+  bytes = 0;
+
+  constructor(loadedThrough: Timestamp) {
+    this.loadedThrough = loadedThrough;
+  }
+
+  get size(): number {
+    return this.commits.length;
+  }
+
+  /** The pending commits, oldest first. */
+  all(): readonly PendingCommit[] {
+    return this.commits;
+  }
+
+  /** Adds a commit newer than every one here (commits land, and are loaded, in timestamp order). */
+  add(pending: PendingCommit): void {
+    const { commit } = pending;
+    const last = this.commits[this.commits.length - 1];
+    if (last !== undefined && last.commit.ts >= commit.ts) {
+      throw new Error(`Walk-in storage bug: pending commit ${commit.ts} is not newer than ${last.commit.ts}`);
+    }
+    this.commits.push(pending);
+    this.bytes += pending.bytes;
+    this.loadedThrough = Math.max(this.loadedThrough, commit.ts);
+    for (const doc of commit.documents) {
+      const version: DocumentVersion = { id: doc.id, table: doc.table, ts: commit.ts, body: doc.body };
+      const versions = this.documents.get(doc.id);
+      if (versions === undefined) this.documents.set(doc.id, [version]);
+      else versions.push(version);
+    }
+    for (const entry of commit.indexes) {
+      let keys = this.entries.get(entry.indexId);
+      if (keys === undefined) this.entries.set(entry.indexId, (keys = new Map()));
+      const name = keyName(entry.key);
+      const version: EntryVersion = { ts: commit.ts, key: entry.key, docId: entry.docId };
+      const versions = keys.get(name);
+      if (versions === undefined) keys.set(name, [version]);
+      else versions.push(version);
+    }
+    for (const receipt of commit.receipts ?? []) this.receipts.set(receipt.key, { ts: commit.ts, body: receipt.body });
+  }
+
+  /** Forgets the commits at or before `ts`: the tables hold them now. */
+  dropThrough(ts: Timestamp): void {
+    let n = 0;
+    while (n < this.commits.length && this.commits[n]!.commit.ts <= ts) n++;
+    if (n === 0) return;
+    const dropped = this.commits.slice(0, n);
+    this.commits = this.commits.slice(n);
+    for (const { commit, bytes } of dropped) {
+      this.bytes -= bytes;
+      for (const doc of commit.documents) dropOldest(this.documents, doc.id, ts);
+      for (const entry of commit.indexes) {
+        const keys = this.entries.get(entry.indexId);
+        if (keys === undefined) continue;
+        dropOldest(keys, keyName(entry.key), ts);
+        if (keys.size === 0) this.entries.delete(entry.indexId);
+      }
+      for (const receipt of commit.receipts ?? []) {
+        if ((this.receipts.get(receipt.key)?.ts ?? Infinity) <= ts) this.receipts.delete(receipt.key);
+      }
+    }
+    this.loadedThrough = Math.max(this.loadedThrough, ts);
+  }
+
+  /**
+   * The newest pending version of document `id` at or before `readTs`; `undefined` if there is
+   * none (the tables answer). A version with a `null` body is a deletion.
+   */
+  document(id: string, readTs: Timestamp): DocumentVersion | undefined {
+    const versions = this.documents.get(id);
+    if (versions === undefined) return undefined;
+    for (let i = versions.length - 1; i >= 0; i--) if (versions[i]!.ts <= readTs) return versions[i];
+    return undefined;
+  }
+
+  get hasDocuments(): boolean {
+    return this.documents.size > 0;
+  }
+
+  /**
+   * The pending entries of `indexId` in `range` as of `readTs` (each key's newest version at or
+   * before it, removals included), sorted in scan order.
+   */
+  entriesIn(indexId: string, range: KeyRange, readTs: Timestamp, order: "asc" | "desc"): PendingEntry[] {
+    const keys = this.entries.get(indexId);
+    if (keys === undefined) return [];
+    const found: PendingEntry[] = [];
+    for (const versions of keys.values()) {
+      let version: EntryVersion | undefined;
+      for (let i = versions.length - 1; i >= 0; i--) {
+        if (versions[i]!.ts <= readTs) {
+          version = versions[i];
+          break;
+        }
+      }
+      if (version !== undefined && rangeContains(range, version.key)) found.push({ key: version.key, docId: version.docId });
+    }
+    found.sort(order === "asc" ? (a, b) => compareBytes(a.key, b.key) : (a, b) => compareBytes(b.key, a.key));
+    return found;
+  }
+
+  receipt(key: string): StoredReceipt | undefined {
+    return this.receipts.get(key);
+  }
+}
+
+/** Drops the versions at or before `ts` from the front of `map.get(name)`, and the name once empty. */
+function dropOldest<T extends { ts: Timestamp }>(map: Map<string, T[]>, name: string, ts: Timestamp): void {
+  const versions = map.get(name);
+  if (versions === undefined) return;
+  let n = 0;
+  while (n < versions.length && versions[n]!.ts <= ts) n++;
+  if (n === versions.length) map.delete(name);
+  else if (n > 0) versions.splice(0, n);
+}
+
+/** A key's bytes as a string, to use it as a Map key (latin1 maps every byte to one character). */
+function keyName(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
+}
+
+/**
+ * A commit's versions and receipts as stored in its log row's `writes` column: JSON, with index
+ * keys as latin1 strings (one character per byte, so they survive JSON exactly).
+ *
+ *     [writtenAt, [[id, table, body, fresh]...], [[indexId, key, docId, fresh]...], [[key, body]...]]
+ */
+type EncodedWrites = [
+  writtenAt: number,
+  documents: Array<[string, string, string | null, 0 | 1]>,
+  indexes: Array<[string, string, string | null, 0 | 1]>,
+  receipts: Array<[string, string]>,
+];
+
+export function encodeWrites(commit: Commit, writtenAt: number): string {
+  const encoded: EncodedWrites = [
+    writtenAt,
+    commit.documents.map((doc) => [doc.id, doc.table, doc.body, doc.fresh === true ? 1 : 0]),
+    commit.indexes.map((entry) => [entry.indexId, keyName(entry.key), entry.docId, entry.fresh === true ? 1 : 0]),
+    (commit.receipts ?? []).map((receipt) => [receipt.key, receipt.body]),
+  ];
+  return JSON.stringify(encoded);
+}
+
+/** The commit a log row holds (its `log` bytes are not needed to write or read its versions). */
+export function decodeWrites(ts: Timestamp, id: string, writes: string): PendingCommit {
+  const [writtenAt, documents, indexes, receipts] = JSON.parse(writes) as EncodedWrites;
+  const commit: Commit = {
+    ts,
+    id,
+    log: new Uint8Array(0),
+    documents: documents.map(([docId, table, body, fresh]) => (fresh === 1 ? { id: docId, table, body, fresh: true } : { id: docId, table, body })),
+    indexes: indexes.map(([indexId, key, docId, fresh]) => {
+      const entry: IndexWrite = { indexId, key: new Uint8Array(Buffer.from(key, "latin1")), docId };
+      if (fresh === 1) entry.fresh = true;
+      return entry;
+    }),
+    receipts: receipts.map(([key, body]): Receipt => ({ key, body })),
+  };
+  return { commit, writtenAt, bytes: writes.length };
+}
