@@ -15,7 +15,7 @@ import { MIGRATIONS, applyMigration } from "./schema.js";
 import { openSqliteStorage, type SqliteStorageOptions } from "./sqliteStorage.js";
 
 /** Versions stay in the log until something writes them explicitly. */
-const KEPT = { maxCommits: 1e6, maxBytes: 1e12, delayMs: 1e9 } as const;
+const KEPT = { maxCommits: 1e6, maxBytes: 1e12, delayMs: 1e9, inlineBatchCommits: 1e6, inlineBatchRows: 1e6 } as const;
 
 const scanAll = async (storage: Storage, indexId: string, readTs: number) =>
   (await storage.scan({ indexId, range: {}, order: "asc", readTs, limit: 100 })).map((e) => [Array.from(e.key), e.doc.body]);
@@ -65,8 +65,8 @@ describe("deferred versions", () => {
     await storage.close();
   });
 
-  it("writes a batch of several commits, and everything logged before it, in the batch's own transaction", async () => {
-    const storage = await open({ deferredVersions: { ...KEPT, inlineBatchCommits: 2 } });
+  it("writes a batch of several commits or many rows, and everything logged before it, in the batch's own transaction", async () => {
+    const storage = await open({ deferredVersions: { ...KEPT, inlineBatchCommits: 2, inlineBatchRows: 3 } });
     await commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [] });
     expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(0);
     await commitAll(storage, [
@@ -76,6 +76,10 @@ describe("deferred versions", () => {
     expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(3);
     expect(rows(storage.db, "SELECT count(*) FROM commit_log WHERE writes IS NOT NULL")).toBe(1);
     expect(rows(storage.db, "SELECT materialized_through FROM clock")).toBe(3);
+    // So does one commit of many rows.
+    await commit(storage, { ts: 4, documents: [put("d", "d4")], indexes: [entry("i", [4], "d"), entry("j", [4], "d")] }, 3);
+    expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(4);
+    expect(rows(storage.db, "SELECT count(*) FROM commit_log WHERE writes IS NOT NULL")).toBe(1);
     await storage.close();
   });
 

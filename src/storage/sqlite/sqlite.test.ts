@@ -38,8 +38,8 @@ storageConformanceSuite("sqlite file, with latency", async () => {
 // them (the overlay answers nearly every read), written every third commit (reads merge the
 // overlay with the tables), and written in each commit's own transaction.
 for (const [name, deferredVersions] of [
-  ["kept in the log", { maxCommits: 1e6, maxBytes: 1e12, delayMs: 1e9 }],
-  ["written every third commit", { maxCommits: 3, delayMs: 1e9, inlineBatchCommits: 1e6 }],
+  ["kept in the log", { maxCommits: 1e6, maxBytes: 1e12, delayMs: 1e9, inlineBatchCommits: 1e6, inlineBatchRows: 1e6 }],
+  ["written every third commit", { maxCommits: 3, delayMs: 1e9, inlineBatchCommits: 1e6, inlineBatchRows: 1e6 }],
   ["written in each commit", false],
 ] as const) {
   storageConformanceSuite(`sqlite file, versions ${name}`, async () => {

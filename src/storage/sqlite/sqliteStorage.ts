@@ -106,9 +106,11 @@ export interface DeferredVersionsOptions {
    * pages already, and logging them first would only add work. Default 4.
    */
   inlineBatchCommits: number;
+  /** ...and so does a batch that writes at least this many rows (documents, index entries, receipts). Default 32. */
+  inlineBatchRows: number;
 }
 
-export const DEFAULT_DEFERRED_VERSIONS: DeferredVersionsOptions = { maxCommits: 64, maxBytes: 1 << 20, delayMs: 5, inlineBatchCommits: 4 };
+export const DEFAULT_DEFERRED_VERSIONS: DeferredVersionsOptions = { maxCommits: 64, maxBytes: 1 << 20, delayMs: 5, inlineBatchCommits: 4, inlineBatchRows: 32 };
 
 /**
  * Past this many times the limits, a commit is refused rather than logged: the versions cannot
@@ -258,7 +260,7 @@ export class SqliteStorage implements Storage {
       checkPlannedCommits(written, view.latest, this.name);
       const writtenAt = Date.now();
       const logged: PendingCommit[] = [];
-      const defer = this.deferred !== null && written.length < this.deferred.inlineBatchCommits;
+      const defer = this.deferred !== null && written.length < this.deferred.inlineBatchCommits && rowsOf(written) < this.deferred.inlineBatchRows;
       if (defer) {
         this.checkRepeats(written);
         // Each commit's log row is what moves the newest timestamp (see above), and it holds
@@ -513,9 +515,7 @@ export class SqliteStorage implements Storage {
     if (this.checkpointer !== null) {
       // An estimate: a leaf per row written (in different B-trees), and about half a page more
       // per row for splits. Batched commits share leaves, so this errs high.
-      let rows = 0;
-      for (const { commit } of commits) rows += commit.documents.length + commit.indexes.length + 2 * (commit.receipts?.length ?? 0);
-      this.checkpointer.afterCommit(Math.ceil(1.5 * rows));
+      this.checkpointer.afterCommit(Math.ceil(1.5 * rowsOf(commits.map((pending) => pending.commit))));
     }
   }
 
@@ -557,6 +557,13 @@ interface LoggedBatch {
   logged: PendingCommit[];
   /** False: the batch wrote its versions (and every pending one) in its own transaction. */
   deferred: boolean;
+}
+
+/** The rows a batch's versions take in their tables. */
+function rowsOf(commits: readonly Commit[]): number {
+  let rows = 0;
+  for (const commit of commits) rows += commit.documents.length + commit.indexes.length + (commit.receipts?.length ?? 0);
+  return rows;
 }
 
 function checkDeferredVersions(options: DeferredVersionsOptions): DeferredVersionsOptions {
