@@ -152,6 +152,22 @@ describe("deferred versions", () => {
     await storage.close();
   });
 
+  it("keeps commits at synchronous=FULL after writing pending versions (which it does at NORMAL), even when that fails", async () => {
+    const storage = await open();
+    const synchronous = () => storage.db.pragma("synchronous", { simple: true });
+    expect(synchronous()).toBe(2); // FULL
+    await commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [] });
+    storage.writePendingVersions();
+    expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(1);
+    expect(synchronous()).toBe(2);
+    storage.db.exec("CREATE TRIGGER full_disk BEFORE INSERT ON documents BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    await commit(storage, { ts: 2, documents: [put("b", "b2")], indexes: [] }, 1);
+    expect(() => storage.writePendingVersions()).toThrow(/disk full/);
+    expect(synchronous()).toBe(2);
+    storage.db.exec("DROP TRIGGER full_disk");
+    await storage.close();
+  });
+
   it("rejects bad deferredVersions options, naming the one", async () => {
     await expect(openSqliteStorage({ filename, deferredVersions: { maxCommits: 0 } })).rejects.toThrow(/deferredVersions\.maxCommits/);
     await expect(openSqliteStorage({ filename, deferredVersions: { delayMs: -1 } })).rejects.toThrow(/deferredVersions\.delayMs/);

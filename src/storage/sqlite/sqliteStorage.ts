@@ -45,6 +45,42 @@
  *
  * A Walk-in from before this layout would read the clock column alone and see an old value;
  * the migration that renamed the column bumped the schema version, so it refuses the file.
+ *
+ * ## Deferred versions
+ *
+ * Every B-tree a commit touches costs it at least a page in the write-ahead log. So a batch of
+ * one to three small commits writes only their log rows, each holding its whole commit
+ * (`writes`: documents, index entries, receipts), and the versions of many such commits are
+ * written to their tables later in one transaction, where they share pages: after 64 commits
+ * or 1 MiB, 5 ms after a commit, before a sweep, a `stats`, a `dropIndex`, a `pruneReceipts`
+ * and at close. A bigger batch writes its versions, and all pending ones, in its own
+ * transaction. Until written, versions are served from memory (`pendingVersions.ts`). Why
+ * every read sees exactly the committed state, on every connection:
+ *
+ * 1. `clock.materialized_through` = M says: every commit at or before M has all its versions
+ *    in the tables, and every commit after M has them only in its log row. Versions are
+ *    written in timestamp order, in one transaction that also raises M to the last of them,
+ *    and a commit after M never writes to the tables (it is logged, or it writes everything
+ *    pending first, in the same transaction, and then raises M past itself).
+ * 2. Each connection's overlay holds the commits after M that it knows of, in timestamp order:
+ *    its own go in right after their transaction commits (nothing runs between the two: this
+ *    code is synchronous), and other connections' are loaded from their log rows.
+ * 3. A read first compares `PRAGMA data_version` with the value at its last load. It changes
+ *    whenever another connection commits; then the overlay drops what is at or before M and
+ *    loads the log rows after what it holds, in one read transaction. A read at snapshot T can
+ *    only ask for a T this engine learned from a statement that ran after the commit at T, so
+ *    data_version has changed since any load that missed that commit.
+ * 4. A version in the overlay is newer than every version of its document or key in the
+ *    tables (1 and 2), so a read takes the overlay's newest version at or before T when there
+ *    is one and the tables' otherwise; scans merge the two in key order (`scan.ts`). A commit
+ *    that is in both (another connection wrote it meanwhile) has the same versions in both.
+ * 5. A commit checks under the write lock, after loading the overlay (3), what the tables'
+ *    keys would refuse later: a document or index key twice in one commit, a receipt key that
+ *    is stored or pending. So writing the versions never fails on a key.
+ * 6. The log row is written and synced in the commit's own transaction: a crash loses no
+ *    acknowledged commit, and opening the file loads what is after M (2) and writes it soon.
+ * 7. Nothing deletes a log row after M (`prune.ts` trims at most through M), and the history
+ *    sweep runs only after the pending versions are written, over the tables alone.
  */
 import type Database from "better-sqlite3";
 import type {
@@ -192,6 +228,9 @@ export class SqliteStorage implements Storage {
   /** `PRAGMA data_version` when the overlay was last brought up to date with the file. */
   private seenDataVersion = -1;
   private materializeTimer: NodeJS.Timeout | null = null;
+  /** Under synchronous=FULL: NORMAL for the transactions that write pending versions, and back. */
+  private readonly relaxSync: Database.Statement<[]> | null;
+  private readonly restoreSync: Database.Statement<[]> | null;
 
   /** Use `openSqliteStorage`; this takes an already opened and migrated connection. */
   constructor(
@@ -240,6 +279,9 @@ export class SqliteStorage implements Storage {
     this.selectWrites = db.prepare("SELECT ts, id, writes FROM commit_log WHERE ts > ? ORDER BY ts");
     this.markMaterialized = db.prepare("UPDATE clock SET materialized_through = max(materialized_through, ?) WHERE singleton = 1");
     this.pending = new PendingVersions(this.selectMaterialized.get()!);
+    const full = db.pragma("synchronous", { simple: true }) === 2;
+    this.relaxSync = full ? db.prepare("PRAGMA synchronous = NORMAL") : null;
+    this.restoreSync = full ? db.prepare("PRAGMA synchronous = FULL") : null;
     // The clock and the rows from one snapshot (inside a commit or a materialization, a savepoint).
     this.loadPending = db.transaction(() => {
       const through = this.selectMaterialized.get()!;
@@ -366,12 +408,20 @@ export class SqliteStorage implements Storage {
     if (this.materializeTimer !== null) clearTimeout(this.materializeTimer);
     this.materializeTimer = null;
     if (this.deferred === null || !this.db.open) return;
+    this.syncPending();
+    if (this.pending.size === 0) return;
     let commits: PendingCommit[];
+    // Not synced on its own under FULL: the log rows are, and they are all these versions are
+    // made of. If a crash loses this transaction, it loses materialized_through with it, and
+    // opening the file writes the versions again; the next commit's sync covers it otherwise.
+    this.relaxSync?.run();
     try {
       commits = this.materializeTransaction.immediate();
     } catch (error) {
       this.indexTables.settle(false);
       throw error;
+    } finally {
+      this.restoreSync?.run();
     }
     this.indexTables.settle(true);
     this.afterMaterialized(commits);
