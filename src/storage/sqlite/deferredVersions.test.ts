@@ -56,6 +56,21 @@ describe("deferred versions", () => {
     await storage.close();
   });
 
+  it("writes the versions on its own shortly after a commit, and at once past its limits", async () => {
+    const storage = await open({ deferredVersions: { ...KEPT, delayMs: 1 } });
+    await commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [] });
+    expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(1);
+    await storage.close();
+    const limited = await open({ deferredVersions: { ...KEPT, maxCommits: 2 } });
+    await commit(limited, { ts: 2, documents: [put("b", "b2")], indexes: [] }, 1);
+    expect(rows(limited.db, "SELECT count(*) FROM documents")).toBe(1);
+    await commit(limited, { ts: 3, documents: [put("c", "c3")], indexes: [] }, 2);
+    expect(rows(limited.db, "SELECT count(*) FROM documents")).toBe(3);
+    await limited.close();
+  });
+
   it("refuses a document or index key written twice in one commit before logging anything", async () => {
     const storage = await open();
     await expect(commit(storage, { ts: 1, documents: [put("a", "a1"), put("a", "a2")], indexes: [] })).rejects.toThrow(/twice/);
