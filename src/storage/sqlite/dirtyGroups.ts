@@ -160,7 +160,7 @@ export class DirtyGroups {
  * One string per `(indexId, key)`, for a Map key: the index ID's length, then the ID, then the
  * key's bytes one character each (latin1 maps every byte to one character and back).
  */
-function entryGroup(indexId: string, key: Uint8Array): string {
+export function entryGroup(indexId: string, key: Uint8Array): string {
   return `${indexId.length}:${indexId}${toBuffer(key).toString("latin1")}`;
 }
 

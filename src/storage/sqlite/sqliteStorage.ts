@@ -104,6 +104,7 @@ import { toBuffer } from "../sqlBounds.js";
 import { openDatabase, type SqliteSynchronous } from "./schema.js";
 import { Checkpointer, DEFAULT_CHECKPOINTER, type CheckpointerOptions } from "./checkpointer.js";
 import { decodeWrites, encodeWrites, PendingVersions, type PendingCommit } from "./pendingVersions.js";
+import { entryGroup } from "./dirtyGroups.js";
 
 export interface SqliteStorageOptions {
   /** A file path, or `":memory:"` for a private in-memory database (tests). */
@@ -379,7 +380,7 @@ export class SqliteStorage implements Storage {
     if (!batch.deferred) {
       // Before anything else: every version that reached the tables is recorded for the
       // history sweep (dirtyGroups.ts, "Why no garbage is forgotten").
-      this.afterMaterialized([...this.pending.all(), ...written.map((commit) => ({ commit, writtenAt: 0, bytes: 0 }))]);
+      this.afterMaterialized([...this.pending.all().map((pending) => pending.commit), ...written]);
       return batch.result;
     }
     const limits = this.deferred!;
@@ -424,7 +425,7 @@ export class SqliteStorage implements Storage {
       this.restoreSync?.run();
     }
     this.indexTables.settle(true);
-    this.afterMaterialized(commits);
+    this.afterMaterialized(commits.map((pending) => pending.commit));
   }
 
   async commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
@@ -558,14 +559,14 @@ export class SqliteStorage implements Storage {
   }
 
   /** Bookkeeping once `commits` are in their tables (right after their transaction). */
-  private afterMaterialized(commits: readonly PendingCommit[]): void {
+  private afterMaterialized(commits: readonly Commit[]): void {
     if (commits.length === 0) return;
-    this.pruner.recordWritten(commits.map((pending) => pending.commit));
-    this.pending.dropThrough(commits[commits.length - 1]!.commit.ts);
+    this.pruner.recordWritten(commits);
+    this.pending.dropThrough(commits[commits.length - 1]!.ts);
     if (this.checkpointer !== null) {
       // An estimate: a leaf per row written (in different B-trees), and about half a page more
       // per row for splits. Batched commits share leaves, so this errs high.
-      this.checkpointer.afterCommit(Math.ceil(1.5 * rowsOf(commits.map((pending) => pending.commit))));
+      this.checkpointer.afterCommit(Math.ceil(1.5 * rowsOf(commits)));
     }
   }
 
@@ -581,7 +582,7 @@ export class SqliteStorage implements Storage {
         throw repeatedWriteError(this.name, null);
       }
       if (commit.indexes.length > 1) {
-        const keys = new Set(commit.indexes.map((entry) => `${entry.indexId.length}:${entry.indexId}:${toBuffer(entry.key).toString("latin1")}`));
+        const keys = new Set(commit.indexes.map((entry) => entryGroup(entry.indexId, entry.key)));
         if (keys.size !== commit.indexes.length) throw repeatedWriteError(this.name, null);
       }
       for (const { key } of commit.receipts ?? []) {
