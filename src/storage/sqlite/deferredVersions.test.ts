@@ -186,6 +186,7 @@ describe("deferred versions", () => {
   it("rejects bad deferredVersions options, naming the one", async () => {
     await expect(openSqliteStorage({ filename, deferredVersions: { maxCommits: 0 } })).rejects.toThrow(/deferredVersions\.maxCommits/);
     await expect(openSqliteStorage({ filename, deferredVersions: { delayMs: -1 } })).rejects.toThrow(/deferredVersions\.delayMs/);
+    await expect(openSqliteStorage({ filename, deferredVersions: true as unknown as false })).rejects.toThrow(/deferredVersions must be false or an object/);
     // Refused before the file was opened.
     await expect(access(filename)).rejects.toThrow();
   });

@@ -175,7 +175,7 @@ interface DocumentRow {
 export async function openSqliteStorage(options: SqliteStorageOptions): Promise<SqliteStorage> {
   const synchronous = options.synchronous ?? "full";
   // Checked before the file is opened: bad options change nothing on disk.
-  const deferred = options.deferredVersions === false ? null : checkDeferredVersions({ ...DEFAULT_DEFERRED_VERSIONS, ...options.deferredVersions });
+  const deferred = checkDeferredVersions(options.deferredVersions);
   const db = openDatabase(options.filename, synchronous);
   try {
     const background = options.backgroundCheckpoints ?? true;
@@ -617,7 +617,12 @@ function rowsOf(commits: readonly Commit[]): number {
   return rows;
 }
 
-function checkDeferredVersions(options: DeferredVersionsOptions): DeferredVersionsOptions {
+function checkDeferredVersions(given: unknown): DeferredVersionsOptions | null {
+  if (given === false) return null;
+  if (given !== undefined && (typeof given !== "object" || given === null || Array.isArray(given))) {
+    throw new TypeError(`openSqliteStorage: deferredVersions must be false or an object of limits (maxCommits, maxBytes, delayMs, ...), got ${JSON.stringify(given)}.`);
+  }
+  const options = { ...DEFAULT_DEFERRED_VERSIONS, ...(given as Partial<DeferredVersionsOptions> | undefined) };
   for (const [name, value] of Object.entries(options)) {
     if (!(typeof value === "number" && value >= (name === "delayMs" ? 0 : 1))) {
       throw new RangeError(`openSqliteStorage: deferredVersions.${name} must be a number >= ${name === "delayMs" ? 0 : 1}, got ${String(value)}.`);
