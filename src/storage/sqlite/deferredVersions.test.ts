@@ -133,6 +133,19 @@ describe("deferred versions", () => {
     await reopened.close();
   });
 
+  it("serves and writes what another connection left pending even with deferredVersions false", async () => {
+    const crashed = await open({ backgroundCheckpoints: false });
+    await commit(crashed, { ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a")] });
+    crashed.db.close();
+    const inline = await open({ deferredVersions: false });
+    expect(await scanAll(inline, "i", 1)).toEqual([[[1], "a1"]]);
+    expect(rows(inline.db, "SELECT count(*) FROM documents")).toBe(0);
+    inline.writePendingVersions();
+    expect(rows(inline.db, "SELECT count(*) FROM documents")).toBe(1);
+    expect(rows(inline.db, "SELECT materialized_through FROM clock")).toBe(1);
+    await inline.close();
+  });
+
   it("refuses new commits once it is far behind and cannot write its tables, and catches up when it can", async () => {
     const storage = await open({ deferredVersions: { maxCommits: 2, maxBytes: 1e12, delayMs: 1e9 } });
     // A table that refuses every insert stands in for a full disk.

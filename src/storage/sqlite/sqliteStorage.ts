@@ -408,7 +408,8 @@ export class SqliteStorage implements Storage {
   writePendingVersions(): void {
     if (this.materializeTimer !== null) clearTimeout(this.materializeTimer);
     this.materializeTimer = null;
-    if (this.deferred === null || !this.db.open) return;
+    // Also with deferredVersions false: other connections, or a crash, may have left some.
+    if (!this.db.open) return;
     this.syncPending();
     if (this.pending.size === 0) return;
     let commits: PendingCommit[];
