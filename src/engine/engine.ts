@@ -63,6 +63,12 @@ const PRUNE_DUTY_CYCLE = 0.05;
 const PRUNE_MIN_INTERVAL_MS = 1_000;
 const PRUNE_MAX_INTERVAL_MS = 30_000;
 
+/**
+ * Past this many entries, the commit log is trimmed up to the oldest pinned snapshot even where
+ * that passes the published one (see `maybePrune`).
+ */
+const COMMIT_LOG_SOFT_CAP = 4_096;
+
 /** Who is calling a function. */
 export interface Caller {
   /** A fixed identity (tests, trusted server code). */
@@ -563,6 +569,11 @@ export class Engine {
   }
 
   /** Checks commits after `since` against a read set (for queries that just finished). */
+  /** How many commits the engine's commit log holds now (for tests and monitoring). */
+  get commitLogSize(): number {
+    return this.commitLog.size;
+  }
+
   firstConflictSince(readSet: ReadSet, since: Timestamp) {
     return this.commitLog.firstConflict(readSet, since);
   }
@@ -634,6 +645,15 @@ export class Engine {
     this.commitsSincePrune = 0;
     const oldest = this.snapshots.oldest(this.subscriptions.oldestPublished(this.latest));
     this.commitLog.trim(oldest);
+    // The log is kept from the published snapshot on only so that a query subscribed now (it
+    // runs at that snapshot) can be checked against the commits since without a re-run. Only
+    // flushes move that snapshot, and they need an event-loop turn: a loop that awaits mutation
+    // after mutation, with queries live, would grow the log (about 1 KB a commit) for as long as
+    // it runs. Past the cap the log is kept only for the pinned snapshots, which running
+    // transactions and flushes need to decide conflicts; a query subscribed at an older
+    // published snapshot then finds its history trimmed, counts that as a conflict
+    // (`CommitLog.firstConflict`) and runs again at the next flush.
+    if (this.commitLog.size > COMMIT_LOG_SOFT_CAP) this.commitLog.trim(this.snapshots.oldest(this.latest));
     if (!sweepDue) return;
     this.lastPruneStart = now;
     this.pruning = this.storage

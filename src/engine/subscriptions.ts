@@ -121,6 +121,13 @@ export class Subscriptions {
     for (const query of this.live.values()) {
       if (!query.dirty && query.run.readSet.overlaps(record.writes) !== null) query.dirty = true;
     }
+    // With nothing live and nothing being created, every live result is (vacuously) valid at
+    // the new commit: publish it now rather than at the next flush. A flush needs an event-loop
+    // turn, and a script that awaits mutation after mutation never gives one; meanwhile the
+    // engine keeps every commit after `published` in its commit log (`oldestPublished`), about
+    // 1 KB each. Not while a query is being created: it runs at the `published` it read, and
+    // its result is checked against the commits since only once it is live.
+    if (this.live.size === 0 && this.inflight.size === 0) this.published = Math.max(this.published, record.ts);
     this.scheduleFlush();
   }
 
@@ -240,12 +247,14 @@ export class Subscriptions {
         setTimeout(() => this.scheduleFlush(), 250).unref?.();
         return;
       }
-      this.published = ts;
+      // Never backwards: `onCommit` may have published a newer commit while nothing was live.
+      this.published = Math.max(this.published, ts);
       // One failing listener (a transport bug) must not starve the others or stall flushes.
       for (const query of changed) {
         for (const listener of [...query.listeners.keys()]) this.notify(() => listener(query.run.outcome, ts));
       }
-      for (const listener of this.flushListeners) this.notify(() => listener(ts));
+      const published = this.published;
+      for (const listener of this.flushListeners) this.notify(() => listener(published));
       for (const wake of this.flushWaiters.splice(0)) wake();
       if (this.engine.latestTimestamp > ts || [...this.live.values()].some((query) => query.dirty)) this.scheduleFlush();
     } catch (error) {
