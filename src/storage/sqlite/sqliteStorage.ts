@@ -69,7 +69,13 @@
  *    whenever another connection commits; then the overlay drops what is at or before M and
  *    loads the log rows after what it holds, in one read transaction. A read at snapshot T can
  *    only ask for a T this engine learned from a statement that ran after the commit at T, so
- *    data_version has changed since any load that missed that commit.
+ *    data_version has changed since any load that missed that commit. A read at a T no later
+ *    than the overlay's `loadedThrough` skips the check (it costs a read transaction of its
+ *    own, about as much as a point read): every commit at or before `loadedThrough` was, when
+ *    it was reached, in the overlay or in the tables (a load takes every log row there is, and
+ *    this connection's own commits are planned after a load under the write lock), and no
+ *    commit can land at or before it later, since timestamps are taken in order under that
+ *    lock. Receipts are not read at a snapshot, so `getReceipt` always checks.
  * 4. A version in the overlay is newer than every version of its document or key in the
  *    tables (1 and 2), so a read takes the overlay's newest version at or before T when there
  *    is one and the tables' otherwise; scans merge the two in key order (`scan.ts`). A commit
@@ -345,14 +351,14 @@ export class SqliteStorage implements Storage {
   }
 
   async getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> {
-    this.syncPending();
+    this.syncPendingFor(readTs);
     const pending = this.pending.document(id, readTs);
     if (pending !== undefined) return pending.body === null ? null : { ...pending };
     return this.tableDocument(id, readTs);
   }
 
   async scan(request: ScanRequest): Promise<IndexEntry[]> {
-    this.syncPending();
+    this.syncPendingFor(request.readTs);
     return this.scanner.scan(request, this.pending, (id, readTs) => this.tableDocument(id, readTs));
   }
 
@@ -528,6 +534,11 @@ export class SqliteStorage implements Storage {
     if (version === this.seenDataVersion) return;
     this.loadPending();
     this.seenDataVersion = version;
+  }
+
+  /** `syncPending` for a read at `readTs`: skipped when the overlay already covers it (header, 3). */
+  private syncPendingFor(readTs: Timestamp): void {
+    if (readTs > this.pending.loadedThrough) this.syncPending();
   }
 
   /** Refuses a commit while the overlay is far past its limits and cannot be written out. */
