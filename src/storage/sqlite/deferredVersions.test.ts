@@ -4,6 +4,7 @@
  * setting (sqlite.test.ts); these tests check what only this layout has: what is in the tables
  * when, other connections, recovery after a crash, and a storage that cannot write its tables.
  */
+import { statSync } from "node:fs";
 import { access, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -193,6 +194,39 @@ describe("deferred versions", () => {
     expect(() => storage.writePendingVersions()).toThrow(/disk full/);
     expect(synchronous()).toBe(2);
     storage.db.exec("DROP TRIGGER full_disk");
+    await storage.close();
+  });
+
+  it("tells the checkpointer about as many pages as its commits and their later versions write to the log", async () => {
+    // Nothing checkpoints here, so the log's growth is every frame written (the checkpointer's
+    // passes go by this estimate: counted six times over, they ran six times as often as
+    // SQLite's own default would).
+    const never = { passPages: 1e9, restartPages: 1e9, backstopPages: 1e9, idleMs: 1e9 };
+    const storage = await openSqliteStorage({ filename, synchronous: "normal", backgroundCheckpoints: never });
+    let estimated = 0;
+    const checkpointer = storage.checkpointer!;
+    const afterCommit = checkpointer.afterCommit.bind(checkpointer);
+    checkpointer.afterCommit = (pages) => {
+      estimated += pages;
+      afterCommit(pages);
+    };
+    const walBytes = () => statSync(`${filename}-wal`).size;
+    const before = walBytes();
+    const body = JSON.stringify({ text: "x".repeat(100) });
+    const commits = 640;
+    for (let ts = 1; ts <= commits; ts++) {
+      const key = [ts >> 8, ts & 255];
+      await commit(
+        storage,
+        { ts, documents: [{ id: `d${ts}`, table: "t", body }], indexes: [entry("by_id", key, `d${ts}`), entry("by_time", key, `d${ts}`), entry("by_key", key, `d${ts}`)] },
+        ts - 1,
+      );
+    }
+    storage.writePendingVersions();
+    const frames = (walBytes() - before) / (4096 + 24);
+    expect(frames).toBeGreaterThan(commits); // every commit wrote its log row's page
+    expect(estimated / frames).toBeGreaterThan(0.5);
+    expect(estimated / frames).toBeLessThan(2);
     await storage.close();
   });
 
