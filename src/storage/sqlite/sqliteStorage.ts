@@ -387,10 +387,7 @@ export class SqliteStorage implements Storage {
       // Before anything else: every version that reached the tables is recorded for the
       // history sweep (dirtyGroups.ts, "Why no garbage is forgotten").
       const commits = [...this.pending.all().map((pending) => pending.commit), ...written];
-      // A leaf per row written (in different B-trees, log rows included), and about half a
-      // page more per row for splits: measured 8 frames for a lone one-document insert with 3
-      // index entries. Batched commits share leaves, so for them this errs high.
-      this.afterMaterialized(commits, Math.ceil(1.5 * (rowsOf(commits) + written.length)));
+      this.afterMaterialized(commits, writtenPages(commits, written));
       return batch.result;
     }
     const limits = this.deferred!;
@@ -437,13 +434,8 @@ export class SqliteStorage implements Storage {
       this.restoreSync?.run();
     }
     this.indexTables.settle(true);
-    // Written together, in timestamp order, the versions of many commits share the last leaves
-    // of their B-trees: measured 1.0 frame per one-document commit (4 rows, 450 bytes), where
-    // counting each row as a page and a half, as for a lone commit, said 6 and had the
-    // checkpointer run six times as often as SQLite's own default would.
-    const rows = rowsOf(commits.map((pending) => pending.commit));
-    const bytes = commits.reduce((sum, pending) => sum + pending.bytes, 0);
-    this.afterMaterialized(commits.map((pending) => pending.commit), Math.ceil(rows / 4 + bytes / PAGE_BYTES));
+    const written = commits.map((pending) => pending.commit);
+    this.afterMaterialized(written, writtenPages(written, []));
   }
 
   async commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
@@ -635,6 +627,41 @@ interface LoggedBatch {
 /** The rows a batch's versions take in their tables. */
 /** SQLite's default page size, which Walk-in's files keep. */
 const PAGE_BYTES = 4096;
+
+/**
+ * About how many pages a transaction that wrote the versions of `commits` and the log rows of
+ * `logged` added to the write-ahead log, which sets the checkpointer's
+ * cadence: a page and a half per B-tree it touched (its last leaf, and now and then a split),
+ * and a page per 750 bytes of rows (rows appended together share leaves, which SQLite keeps
+ * far from full). Measured by the log's growth with nothing checkpointing, in frames per
+ * one-document insert with 3 index entries (this estimate in brackets): each logged alone and
+ * their versions written 64 at a time 1.98 (1.80), each in its own transaction 8.0 (9.0), in
+ * batches of 32 0.87 (1.28). Counting a page and a half per row, as this did before, said 8.0,
+ * 7.5 and 7.5: the checkpointer then ran its passes, each with its fsyncs, four to nine times
+ * as often as SQLite's own cadence.
+ */
+function writtenPages(commits: readonly Commit[], logged: readonly Commit[]): number {
+  const trees = new Set<string>();
+  let bytes = 0;
+  if (logged.length > 0) trees.add(" log");
+  for (const commit of logged) bytes += ROW_OVERHEAD_BYTES + commit.id.length + commit.log.byteLength;
+  for (const commit of commits) {
+    if (commit.documents.length > 0) trees.add(" documents");
+    for (const doc of commit.documents) bytes += ROW_OVERHEAD_BYTES + doc.id.length + (doc.body?.length ?? 0);
+    for (const entry of commit.indexes) {
+      trees.add(entry.indexId);
+      bytes += ROW_OVERHEAD_BYTES + entry.key.byteLength + (entry.docId?.length ?? 0);
+    }
+    for (const receipt of commit.receipts ?? []) {
+      trees.add(" receipts");
+      bytes += ROW_OVERHEAD_BYTES + receipt.key.length + receipt.body.length;
+    }
+  }
+  return Math.ceil(1.5 * trees.size + bytes / 750);
+}
+
+/** A row's timestamp, cell header and pointer, about. */
+const ROW_OVERHEAD_BYTES = 16;
 
 function rowsOf(commits: readonly Commit[]): number {
   let rows = 0;
