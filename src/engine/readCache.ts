@@ -208,7 +208,9 @@ export class ReadCache implements SnapshotReads {
    */
   applyCommit(ts: Timestamp, writes: ReadonlyMap<string, readonly Uint8Array[]>, own?: CommitWrites): void {
     let ownWrites: OwnCommitWrites | undefined;
-    for (const [indexId, keys] of writes) {
+    // Runs on every commit: `keys()` and a lookup, as destructured entries allocate per index.
+    for (const indexId of writes.keys()) {
+      const keys = writes.get(indexId)!;
       const answers = own === undefined ? undefined : this.scansByIndex.get(indexId);
       let carried: Array<[CachedAnswer, IndexEntry[]]> | undefined;
       if (answers !== undefined && answers.size <= MAX_CARRIED_PER_INDEX) {

@@ -36,11 +36,16 @@ export class ReadSet {
 
   /** The first written key that falls in one of our ranges, with its index, or `null`. */
   firstOverlap(writes: WriteSet): { indexId: string; key: Uint8Array } | null {
-    for (const [indexId, keys] of writes) {
+    // Runs for every pair of a transaction and a commit after its snapshot, and every live query
+    // on every commit: no destructured entries or array iterators, which here allocated about
+    // a tenth of all the bytes a sign-in benchmark allocated.
+    for (const indexId of writes.keys()) {
       const ranges = this.ranges.get(indexId);
-      if (!ranges) continue;
-      for (const key of keys) {
-        for (const range of ranges) if (rangeContains(range, key)) return { indexId, key };
+      if (ranges === undefined) continue;
+      const keys = writes.get(indexId)!;
+      for (let k = 0; k < keys.length; k++) {
+        const key = keys[k]!;
+        for (let r = 0; r < ranges.length; r++) if (rangeContains(ranges[r]!, key)) return { indexId, key };
       }
     }
     return null;
