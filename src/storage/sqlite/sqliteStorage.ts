@@ -109,6 +109,7 @@ import { IndexTables } from "./indexTables.js";
 import { toBuffer } from "../sqlBounds.js";
 import { openDatabase, type SqliteSynchronous } from "./schema.js";
 import { Checkpointer, DEFAULT_CHECKPOINTER, type CheckpointerOptions } from "./checkpointer.js";
+import { loggedPages, writtenPages } from "./walPages.js";
 import { decodeWrites, encodeWrites, PendingVersions, type PendingCommit } from "./pendingVersions.js";
 import { entryGroup } from "./dirtyGroups.js";
 
@@ -392,8 +393,7 @@ export class SqliteStorage implements Storage {
     }
     const limits = this.deferred!;
     for (const pending of batch.logged) this.pending.add(pending);
-    // Each log row rewrites the log's last leaf (one page), and a row past a page overflows.
-    this.checkpointer?.afterCommit(batch.logged.reduce((pages, { bytes }) => pages + Math.ceil((bytes + 1) / PAGE_BYTES), 0));
+    this.checkpointer?.afterCommit(loggedPages(batch.logged));
     if (this.pending.size >= limits.maxCommits || this.pending.bytes >= limits.maxBytes) {
       // Errors are left for the next trigger: the batch is logged, and reads see it.
       try {
@@ -625,44 +625,6 @@ interface LoggedBatch {
 }
 
 /** The rows a batch's versions take in their tables. */
-/** SQLite's default page size, which Walk-in's files keep. */
-const PAGE_BYTES = 4096;
-
-/**
- * About how many pages a transaction that wrote the versions of `commits` and the log rows of
- * `logged` added to the write-ahead log, which sets the checkpointer's
- * cadence: a page and a half per B-tree it touched (its last leaf, and now and then a split),
- * and a page per 750 bytes of rows (rows appended together share leaves, which SQLite keeps
- * far from full). Measured by the log's growth with nothing checkpointing, in frames per
- * one-document insert with 3 index entries (this estimate in brackets): each logged alone and
- * their versions written 64 at a time 1.98 (1.80), each in its own transaction 8.0 (9.0), in
- * batches of 32 0.87 (1.28). Counting a page and a half per row, as this did before, said 8.0,
- * 7.5 and 7.5: the checkpointer then ran its passes, each with its fsyncs, four to nine times
- * as often as SQLite's own cadence.
- */
-function writtenPages(commits: readonly Commit[], logged: readonly Commit[]): number {
-  const trees = new Set<string>();
-  let bytes = 0;
-  if (logged.length > 0) trees.add(" log");
-  for (const commit of logged) bytes += ROW_OVERHEAD_BYTES + commit.id.length + commit.log.byteLength;
-  for (const commit of commits) {
-    if (commit.documents.length > 0) trees.add(" documents");
-    for (const doc of commit.documents) bytes += ROW_OVERHEAD_BYTES + doc.id.length + (doc.body?.length ?? 0);
-    for (const entry of commit.indexes) {
-      trees.add(entry.indexId);
-      bytes += ROW_OVERHEAD_BYTES + entry.key.byteLength + (entry.docId?.length ?? 0);
-    }
-    for (const receipt of commit.receipts ?? []) {
-      trees.add(" receipts");
-      bytes += ROW_OVERHEAD_BYTES + receipt.key.length + receipt.body.length;
-    }
-  }
-  return Math.ceil(1.5 * trees.size + bytes / 750);
-}
-
-/** A row's timestamp, cell header and pointer, about. */
-const ROW_OVERHEAD_BYTES = 16;
-
 function rowsOf(commits: readonly Commit[]): number {
   let rows = 0;
   for (const commit of commits) rows += commit.documents.length + commit.indexes.length + (commit.receipts?.length ?? 0);
