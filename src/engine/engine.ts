@@ -568,12 +568,12 @@ export class Engine {
     }
   }
 
-  /** Checks commits after `since` against a read set (for queries that just finished). */
   /** How many commits the engine's commit log holds now (for tests and monitoring). */
   get commitLogSize(): number {
     return this.commitLog.size;
   }
 
+  /** Checks commits after `since` against a read set (for queries that just finished). */
   firstConflictSince(readSet: ReadSet, since: Timestamp) {
     return this.commitLog.firstConflict(readSet, since);
   }
