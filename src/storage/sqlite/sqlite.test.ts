@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { unlinkSync } from "node:fs";
+import { statSync, unlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -274,16 +274,27 @@ describe("SqliteStorage", () => {
     const storage = await openSqliteStorage({ filename, synchronous: "normal", backgroundCheckpoints: options });
     expect(storage.checkpointer?.running).toBe(false); // started only once a pass is due
     const body = JSON.stringify({ text: "x".repeat(300) });
-    const commits = 3_000;
-    for (let ts = 1; ts <= commits; ts++) {
+    const write = (ts: number) => {
       const key = new Uint8Array([ts >> 8, ts & 255]);
-      await commit(storage, { ts, documents: [{ id: `d${ts}`, table: "t", body }], indexes: [{ indexId: "i", key, docId: `d${ts}` }] }, ts - 1);
-    }
+      return commit(storage, { ts, documents: [{ id: `d${ts}`, table: "t", body }], indexes: [{ indexId: "i", key, docId: `d${ts}` }] }, ts - 1);
+    };
+    // The worker starts with the first pass due. Starting a thread that loads the driver can
+    // take longer than the whole burst below on a loaded machine (CI runs test files in
+    // parallel), which says nothing about whether a running worker keeps up: so wait until it
+    // has copied pages into the database file, which only a checkpoint does.
+    const warmUp = 200;
+    for (let ts = 1; ts <= warmUp; ts++) await write(ts);
     expect(storage.checkpointer?.running).toBe(true);
-    // Each commit writes at least 3 pages (documents, index_entries, commit_log leaves): without
-    // the log restarting, it would now hold about 9,000 (the file keeps its high-water mark, so
-    // ask SQLite how long the log is now). The worker thread starting late, or a few passes
-    // late on a busy machine, still leaves it far below.
+    const fileBytes = statSync(filename).size;
+    await vi.waitFor(() => expect(statSync(filename).size).toBeGreaterThan(fileBytes), { timeout: 20_000, interval: 10 });
+    const commits = 3_000;
+    for (let ts = warmUp + 1; ts <= commits; ts++) await write(ts);
+    // Each commit writes about 2 pages (its log row's leaf, and its share of the versions
+    // written 64 commits at a time): with no checkpoint catching up with the log, so that the
+    // next commit starts it over, it would now hold about 5,600. The worker's passes, and the
+    // restart it asks the main connection for when they fall behind, keep it far below, even a
+    // few passes late on a busy machine. The file keeps its high-water mark, so ask SQLite how
+    // long the log is now.
     const [{ log }] = storage.db.pragma("wal_checkpoint(PASSIVE)") as [{ log: number }];
     expect(log).toBeLessThan(3_000);
     await storage.close();
