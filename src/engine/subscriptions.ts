@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import type { Value } from "../values/index.js";
 import { encodeValueToString } from "../values/json.js";
+import { sharedJsonOf, sharedJsonText } from "../values/sharedJson.js";
 import type { RegisteredFunction } from "../server/registration.js";
 import type { Timestamp } from "../storage/types.js";
 import type { CommitRecord } from "./commitLog.js";
@@ -48,7 +49,8 @@ class LiveQuery {
   /** Stores a run; true if the result differs from the previous one. */
   update(run: QueryRun): boolean {
     this.run = run;
-    const fingerprint = run.outcome.ok ? `ok:${encodeValueToString(run.outcome.value)}` : `error:${run.outcome.error.message}`;
+    // The wire text, which the transport then reuses (sharedJson.ts).
+    const fingerprint = run.outcome.ok ? `ok:${sharedJsonText(sharedJsonOf(run.outcome))}` : `error:${run.outcome.error.message}`;
     const changed = fingerprint !== this.fingerprint;
     this.fingerprint = fingerprint;
     return changed;

@@ -9,7 +9,7 @@
  * 2 bytes, other BMP characters at most 3, a surrogate pair 4 for two units), and slices never
  * end between the two halves of a surrogate pair.
  */
-import type { JSONValue } from "../values/index.js";
+import { sharedJsonText } from "../values/sharedJson.js";
 import { encodeMessage, type TransitionMessage } from "./protocol.js";
 
 /** Room for the chunk message's own fields. */
@@ -38,24 +38,10 @@ function isHighSurrogate(code: number): boolean {
 }
 
 /**
- * A shared live query hands the same encoded result object to every subscriber, so its JSON
- * text is computed once per result, not once per connection (fan-out to thousands of clients
- * otherwise spends most of its time re-stringifying the same value).
- */
-const valueTexts = new WeakMap<object, string>();
-
-function valueText(value: JSONValue): string {
-  if (typeof value !== "object" || value === null) return JSON.stringify(value);
-  let text = valueTexts.get(value);
-  if (text === undefined) valueTexts.set(value, (text = JSON.stringify(value)));
-  return text;
-}
-
-/**
  * The last Transition encoded and its text. One flush usually sends many connections the same
  * Transition (same versions, same queries, the same shared result objects: subscribers of a
  * popular query with the same history); they then share one text instead of each building
- * its own copy. Results are never modified once encoded (see `valueTexts`), so equal
+ * its own copy. Results are never modified once encoded (see `sharedJson.ts`), so equal
  * references mean equal text.
  */
 let lastEncoded: { transition: TransitionMessage; text: string } | null = null;
@@ -85,9 +71,14 @@ function sameVersion(a: TransitionMessage["startVersion"], b: TransitionMessage[
   return a.querySet === b.querySet && a.identity === b.identity && a.ts === b.ts;
 }
 
+/**
+ * A shared live query hands the same encoded result object to every subscriber, so its JSON
+ * text is computed once per result (`sharedJsonText`), not once per connection: fan-out to
+ * thousands of clients otherwise spends most of its time re-stringifying the same value.
+ */
 function buildTransitionText(transition: TransitionMessage): string {
   const modifications = transition.modifications.map((m) =>
-    m.type === "QueryUpdated" ? `{"type":"QueryUpdated","queryId":${m.queryId},"value":${valueText(m.value)}}` : encodeMessage(m as never),
+    m.type === "QueryUpdated" ? `{"type":"QueryUpdated","queryId":${m.queryId},"value":${sharedJsonText(m.value)}}` : encodeMessage(m as never),
   );
   return (
     `{"type":"Transition","startVersion":${JSON.stringify(transition.startVersion)},` +

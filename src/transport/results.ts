@@ -1,9 +1,10 @@
 /**
  * Query outcomes in wire form, encoded once per outcome however many connections subscribe
- * to it: the engine hands every subscriber of a shared live query the same outcome object.
+ * to it: the engine hands every subscriber of a shared live query the same outcome object,
+ * whose value it has already converted (`sharedJsonOf`).
  */
 import type { QueryOutcome } from "../engine/engine.js";
-import { convertToJson } from "../values/index.js";
+import { sharedJsonOf } from "../values/sharedJson.js";
 import type { QueryResult } from "./connectionState.js";
 import { errorPayload, type ErrorReporting } from "./errors.js";
 
@@ -24,7 +25,8 @@ export class ResultEncoder {
   private encode(outcome: QueryOutcome, udfPath: string): QueryResult {
     if (!outcome.ok) return { type: "QueryFailed", error: errorPayload(outcome.error, `query ${udfPath}`, this.reporting) };
     try {
-      return { type: "QueryUpdated", value: convertToJson(outcome.value) };
+      // The engine already converted it to tell whether it changed (sharedJson.ts).
+      return { type: "QueryUpdated", value: sharedJsonOf(outcome) };
     } catch (error) {
       return { type: "QueryFailed", error: errorPayload(error, `query ${udfPath}`, this.reporting) };
     }
