@@ -16,9 +16,11 @@ test("one outcome is converted once: the same JSON form every time, equal to con
 test("the value object of a new outcome is converted afresh, even if an earlier outcome held the same object", () => {
   // A handler returning module state: two runs, one object, different contents.
   const state = { count: 1 };
-  expect(sharedJsonOf({ ok: true, value: state })).toEqual({ count: 1 });
+  const first = { ok: true, value: state };
+  expect(sharedJsonOf(first)).toEqual({ count: 1 });
   state.count = 2;
-  expect(sharedJsonOf({ ok: true, value: state })).toEqual({ count: 2 });
+  const second = { ok: true, value: state };
+  expect(sharedJsonOf(second)).toEqual({ count: 2 });
 });
 
 test("the text of a JSON form is JSON.stringify's, for objects and primitives", () => {
