@@ -12,7 +12,7 @@ if (filename === undefined || (synchronous !== "full" && synchronous !== "normal
   throw new Error("usage: kill-child.fixture.ts <filename> full|normal");
 }
 // Background checkpoints every few commits, so that kills also land in the middle of the
-// worker's checkpoints and of the main connection's log restarts.
+// worker's checkpoints and of the pauses for log restarts.
 const storage = await openSqliteStorage({
   filename,
   synchronous,

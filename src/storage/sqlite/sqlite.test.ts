@@ -306,31 +306,23 @@ describe("SqliteStorage", () => {
   });
 
   it("restarts the log through the main connection when commits never leave the worker a gap", { timeout: 60_000 }, async () => {
-    // Back-to-back commits of ~77 pages each: every worker pass overlaps an append, so the
-    // worker alone never finds the whole log copied at a moment a writer begins, which is the
-    // only moment the log starts over (checkpointer.ts). Only the restart it asks the main
-    // connection for, a checkpoint between two of the only writer's commits, lets it.
+    // Back-to-back commits of ~77 pages each, in a script of their own (restart-child.fixture.ts):
+    // every worker pass overlaps an append, so the worker alone never finds the whole log copied
+    // at a moment a writer begins, which is the only moment the log starts over. Only the pause
+    // it asks the main connection for lets it (checkpointer.ts, steps 1-4). A log that never
+    // started over would be about 31,000 pages long (measured: 30,899-32,443 with the pause
+    // turned off); with it, 4,093-6,144 pages, and 1,199-1,400 with three busy loops competing
+    // for the cores (the worker then keeps up better).
     const filename = path.join(dir, "restart.sqlite");
-    const options = { passPages: 50, restartPages: 400, backstopPages: 100_000, idleMs: 50 };
-    const storage = await openSqliteStorage({ filename, synchronous: "normal", backgroundCheckpoints: options });
-    const body = JSON.stringify({ text: "x".repeat(150_000) });
-    const write = (ts: number) => commit(storage, { ts, documents: [{ id: `d${ts}`, table: "t", body }], indexes: [] }, ts - 1);
-    // The worker thread starts once a pass is due, which this commit and the writing of its
-    // versions (5 ms later) make so: wait until it has copied pages into the database file,
-    // which only a checkpoint does.
-    const fileBytes = statSync(filename).size;
-    let ts = 1;
-    await write(ts);
-    await vi.waitFor(() => expect(statSync(filename).size).toBeGreaterThan(fileBytes), { timeout: 20_000, interval: 10 });
-    const commits = ts + 400;
-    while (ts < commits) await write(++ts);
-    // The log file keeps its high-water mark: the longest the log ever was. Each commit adds
-    // about 77 pages (its log row, then its versions), so a log that never started over would
-    // be about 31,000 pages long (measured: 32,443 with the restart turned off). With it:
-    // 2,163-2,281, and 4,942 with three busy loops competing for the cores.
-    const walPages = statSync(`${filename}-wal`).size / (4096 + 24);
+    const { stdout, code, stderr } = await runScript(restartFixture, [filename]);
+    // Exit code 13 is Node's "unsettled top-level await": the pause let the event loop run dry.
+    expect(code, stderr).toBe(0);
+    const { commits, walPages } = JSON.parse(stdout) as { commits: number; walPages: number };
+    expect(commits).toBe(401);
     expect(walPages).toBeLessThan(12_000);
-    await storage.close();
+    const reopened = await openSqliteStorage({ filename });
+    expect(await reopened.latestTimestamp()).toBe(401);
+    await reopened.close();
   });
 
   it("hands checkpoints back to SQLite when the worker cannot run", async () => {
@@ -396,7 +388,21 @@ describe("SqliteStorage", () => {
 });
 
 const fixture = fileURLToPath(new URL("./kill-child.fixture.ts", import.meta.url));
+const restartFixture = fileURLToPath(new URL("./restart-child.fixture.ts", import.meta.url));
 const projectRoot = fileURLToPath(new URL("../../..", import.meta.url));
+
+/** Runs a TypeScript script to its end: its output and exit code. */
+function runScript(script: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ stdout, stderr, code }));
+  });
+}
 
 /**
  * Runs the committing child and SIGKILLs it right after it acknowledges `killAfter` commits.

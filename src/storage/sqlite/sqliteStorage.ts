@@ -364,6 +364,9 @@ export class SqliteStorage implements Storage {
   }
 
   async commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
+    // Before the write lock, not inside it: the background checkpointer asks for a moment with
+    // no write in progress, in which it copies the whole log, so this commit starts it over.
+    if (this.checkpointer?.restartAsked) await this.checkpointer.pauseForRestart();
     this.catchUpBeforeCommit();
     // BEGIN IMMEDIATE takes the write lock before the log is read, so the planner's view stays
     // true until the batch is written, even if another connection shares the file. With
