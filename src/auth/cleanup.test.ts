@@ -23,7 +23,8 @@ const ids = (rows: Record<string, unknown>[]) => rows.map((r) => r._id).sort();
 
 describe("abandoned anonymous users", () => {
   it("deletes anonymous users inactive past the limit with their data; keeps real and recently active users", async () => {
-    const backend = await start({ cleanup: { anonymousUserInactiveMs: 300 }, session: { activityResolutionMs: 10 } });
+    const limitMs = 1_000;
+    const backend = await start({ cleanup: { anonymousUserInactiveMs: limitMs }, session: { activityResolutionMs: 10 } });
     const stale = await signedIn(backend, "anonymous", {}, from("10.0.0.1"));
     const busy = await signedIn(backend, "anonymous", {}, from("10.0.0.2"));
     const real = await signedIn(backend, "password", { flow: "signUp", email: "ada@example.com", password: "correct horse" });
@@ -31,14 +32,17 @@ describe("abandoned anonymous users", () => {
     await backend.engine.runMutation("messages:addToCart", { item: "forgotten" }, { token: stale.token });
     await send(backend, busy.token, "busy words");
     await send(backend, real.token, "real words");
+    const staleLastUsed = Date.now();
 
     // `busy` is used halfway: its session's expiry moves (once the deferred write lands).
-    await sleep(150);
+    await sleep(limitMs / 2);
     const busyExpiry = async () => (await listTable(backend, "authSessions")).find((a) => a.userId === busy.userId)?.expiresAt;
     const before = await busyExpiry();
     expect(await mine(backend, busy.token)).toEqual(["busy words"]);
     await expect.poll(busyExpiry).not.toBe(before);
-    await sleep(200); // `stale` has now been unused for longer than the limit; `busy` has not
+    // Until `stale` has been unused for longer than the limit. `busy` then has been unused for
+    // about half of it, so a slow machine has hundreds of milliseconds before it would count too.
+    await sleep(staleLastUsed + limitMs + 100 - Date.now());
     const fresh = await signedIn(backend, "anonymous", {}, from("10.0.0.3"));
 
     const report = await runCleanup(backend);
