@@ -292,9 +292,9 @@ describe("SqliteStorage", () => {
     // Each commit writes about 2 pages (its log row's leaf, and its share of the versions
     // written 64 commits at a time): with no checkpoint catching up with the log, so that the
     // next commit starts it over, it would now hold about 5,600. The worker's passes, and the
-    // restart it asks the main connection for when they fall behind, keep it far below, even a
-    // few passes late on a busy machine. The file keeps its high-water mark, so ask SQLite how
-    // long the log is now.
+    // pause for a restart it asks the main connection for when they fall behind
+    // (checkpointer.ts), keep it far below, even a few passes late on a busy machine. The file
+    // keeps its high-water mark, so ask SQLite how long the log is now.
     const [{ log }] = storage.db.pragma("wal_checkpoint(PASSIVE)") as [{ log: number }];
     expect(log).toBeLessThan(3_000);
     await storage.close();
@@ -305,12 +305,12 @@ describe("SqliteStorage", () => {
     await reopened.close();
   });
 
-  it("restarts the log through the main connection when commits never leave the worker a gap", { timeout: 60_000 }, async () => {
+  it("restarts the log by pausing the next commit when commits never leave the worker a gap", { timeout: 60_000 }, async () => {
     // Back-to-back commits of ~77 pages each, in a script of their own (restart-child.fixture.ts):
     // every worker pass overlaps an append, so the worker alone never finds the whole log copied
     // at a moment a writer begins, which is the only moment the log starts over. Only the pause
     // it asks the main connection for lets it (checkpointer.ts, steps 1-4). A log that never
-    // started over would be about 31,000 pages long (measured: 30,899-32,443 with the pause
+    // started over would be about 31,000 pages long (measured: 30,811-32,443 with the pause
     // turned off); with it, 4,093-6,144 pages, and 1,199-1,400 with three busy loops competing
     // for the cores (the worker then keeps up better).
     const filename = path.join(dir, "restart.sqlite");
