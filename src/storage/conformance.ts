@@ -135,6 +135,32 @@ function commitTests(ctx: SuiteContext): void {
     expect((await s.getDocument("b", 2))?.body).toBe("b2");
   });
 
+  it("refuses a commit that writes one document or one index entry twice, in a few writes or in many, writing nothing", async () => {
+    const s = ctx.storage;
+    await commit(s, { ts: 1, documents: [put("kept", "k1")], indexes: [entry("i", [0], "kept")] });
+    // SQLite's deferred commits check this themselves, pair by pair up to 8 writes and with a Set
+    // past that: both sizes, for documents and for entries.
+    const entries = (n: number) => Array.from({ length: n }, (_, k) => entry("i", [100 + k], `d${k}`));
+    const documents = (n: number) => Array.from({ length: n }, (_, k) => put(`d${k}`, "x"));
+    const repeats = [
+      { ts: 2, documents: [put("a", "a2"), put("a", "a3")], indexes: [] },
+      { ts: 2, documents: [put("a", "a2")], indexes: [entry("i", [1], "a"), entry("i", [1], "a")] },
+      { ts: 2, documents: [put("a", "a2"), put("b", "b2"), put("a", "a3")], indexes: [] },
+      { ts: 2, documents: [put("a", "a2")], indexes: [entry("i", [1], "a"), entry("j", [1], "a"), entry("i", [1], "a")] },
+      { ts: 2, documents: [...documents(12), put("d3", "y")], indexes: [] },
+      { ts: 2, documents: [put("a", "a2")], indexes: [...entries(12), entry("i", [105], "a")] },
+    ];
+    for (const repeat of repeats) {
+      await expect(commit(s, { ...repeat, receipts: [{ key: "lost", body: "x" }] }, 1)).rejects.toThrow(/twice/);
+    }
+    expect(await s.latestTimestamp()).toBe(1);
+    expect(await s.getReceipt("lost")).toBeNull();
+    expect(await s.getDocument("a", 2)).toBeNull();
+    // One key in two indexes, or two keys of one index, are not repeats.
+    await commit(s, { ts: 2, documents: [put("a", "a2")], indexes: [entry("i", [1], "a"), entry("j", [1], "a"), entry("i", [2], "a")] }, 1);
+    expect(keysOf(await s.scan({ indexId: "i", range: {}, order: "asc", readTs: 2, limit: 10 }))).toEqual([[0], [1], [2]]);
+  });
+
   it("commitBatch writes several commits in order, each visible at its own timestamp", async () => {
     const s = ctx.storage;
     await commitAll(s, [

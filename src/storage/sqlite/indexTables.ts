@@ -39,7 +39,7 @@ export function entriesTableName(n: number): string {
 /** One index's table, with the statements on it that this connection has prepared so far. */
 export class IndexTable {
   readonly name: string;
-  private insertStatement: Database.Statement<[Buffer, number, string | null]> | undefined;
+  private insertStatement: Database.Statement<[Uint8Array, number, string | null]> | undefined;
   /** Prepared statements of other modules (scans, pruning), by a name of their choosing. */
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -51,7 +51,7 @@ export class IndexTable {
     this.name = entriesTableName(number);
   }
 
-  insert(key: Buffer, ts: number, docId: string | null): void {
+  insert(key: Uint8Array, ts: number, docId: string | null): void {
     (this.insertStatement ??= this.db.prepare(`INSERT INTO ${this.name} (key, ts, doc_id) VALUES (?, ?, ?)`)).run(key, ts, docId);
   }
 

@@ -32,8 +32,8 @@ type ScanRow = [key: Buffer, id: string, ts: number, table: string, body: string
 
 interface ScanParams {
   readTs: number;
-  lower: Buffer;
-  upper?: Buffer;
+  lower: Uint8Array;
+  upper?: Uint8Array;
 }
 
 /** The scan statement on one index's entry table, for one order, with or without an upper bound (4 variants per index). */
