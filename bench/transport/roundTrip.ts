@@ -63,7 +63,13 @@ export interface RoundTripResult {
 }
 
 /** The Walk-in side: server, engine and one WalkinClient in this process; checks read-your-writes. */
-export async function walkinRoundTrip(filename: string, mode: Durability, minOps: number, capMs: number): Promise<Subject & { missedWrites(): number }> {
+export async function walkinRoundTrip(
+  filename: string,
+  mode: Durability,
+  minOps: number,
+  capMs: number,
+  intervalMs = CALL_INTERVAL_MS,
+): Promise<Subject & { missedWrites(): number }> {
   const engine = await openEngine(filename, mode);
   const server = await startServer({ engine, port: 0, host: "127.0.0.1", log: () => {}, limits: BENCH_LIMITS });
   const client = new WalkinClient(server.url, { webSocketConstructor: WebSocket as unknown as typeof globalThis.WebSocket, logger: false });
@@ -85,6 +91,7 @@ export async function walkinRoundTrip(filename: string, mode: Durability, minOps
       },
       minOps,
       capMs,
+      intervalMs,
     ),
     missedWrites: () => missedWrites,
     close: async () => {
@@ -97,7 +104,7 @@ export async function walkinRoundTrip(filename: string, mode: Durability, minOps
 }
 
 /** The floor side: echo server (parse, SQLite insert, echo) and one raw `ws` client in this process. */
-export async function floorRoundTrip(filename: string, mode: Durability, minOps: number, capMs: number): Promise<Subject> {
+export async function floorRoundTrip(filename: string, mode: Durability, minOps: number, capMs: number, intervalMs = CALL_INTERVAL_MS): Promise<Subject> {
   const echo = await startEchoServer(filename, mode);
   const socket = new WebSocket(echo.url, { perMessageDeflate: false });
   await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
@@ -117,6 +124,7 @@ export async function floorRoundTrip(filename: string, mode: Durability, minOps:
         }),
       minOps,
       capMs,
+      intervalMs,
     ),
     close: async () => {
       socket.close();
@@ -125,12 +133,16 @@ export async function floorRoundTrip(filename: string, mode: Durability, minOps:
   };
 }
 
-/** Both sides, warmed up and alternated by `compare`; at least `minOps` measured calls per side. */
-export async function roundTrip(dir: string, mode: Durability, timing: Timing, minOps: number): Promise<RoundTripResult> {
+/**
+ * Both sides, warmed up and alternated by `compare`; at least `minOps` measured calls per side,
+ * started `intervalMs` apart (below about 5.6 ms, Walk-in's side measures its client's send
+ * pacing once the burst allowance is spent: see CALL_INTERVAL_MS).
+ */
+export async function roundTrip(dir: string, mode: Durability, timing: Timing, minOps: number, intervalMs = CALL_INTERVAL_MS): Promise<RoundTripResult> {
   const perRound = Math.ceil(minOps / timing.rounds);
   const capMs = 15_000;
-  const walkin = await walkinRoundTrip(join(dir, `roundtrip-${mode}-walkin.sqlite`), mode, perRound, capMs);
-  const floor = await floorRoundTrip(join(dir, `roundtrip-${mode}-floor.sqlite`), mode, perRound, capMs);
+  const walkin = await walkinRoundTrip(join(dir, `roundtrip-${mode}-walkin.sqlite`), mode, perRound, capMs, intervalMs);
+  const floor = await floorRoundTrip(join(dir, `roundtrip-${mode}-floor.sqlite`), mode, perRound, capMs, intervalMs);
   try {
     const result = await compare(timing, walkin, floor);
     return { ...result, missedWrites: walkin.missedWrites() };

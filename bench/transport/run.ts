@@ -10,7 +10,8 @@
  *
  * Environment: TRANSPORT_CASES (any of "roundtrip,fanout,memory"), TRANSPORT_MODES
  * ("full,normal"), TRANSPORT_RT_OPS (minimum measured round trips per side, default 500),
- * TRANSPORT_RT_MS (minimum measured time per side, default 1200), TRANSPORT_FANOUT_N
+ * TRANSPORT_RT_MS (minimum measured time per side, default 1200), TRANSPORT_RT_INTERVAL_MS
+ * (how far apart round trips start, default 6.67: see CALL_INTERVAL_MS), TRANSPORT_FANOUT_N
  * ("100,1000,10000"), TRANSPORT_MEMORY_N (10000).
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -23,7 +24,7 @@ import { Child, fdLimits } from "./child.js";
 import { fanOut } from "./fanOut.js";
 import { memory } from "./memory.js";
 import { kb, ms, table, type Row } from "./report.js";
-import { roundTrip } from "./roundTrip.js";
+import { CALL_INTERVAL_MS, roundTrip } from "./roundTrip.js";
 
 const list = (value: string) => value.split(",").map((item) => item.trim()).filter(Boolean);
 const cases = new Set(list(process.env.TRANSPORT_CASES ?? "roundtrip,fanout,memory"));
@@ -31,6 +32,8 @@ const modes = list(process.env.TRANSPORT_MODES ?? "full,normal");
 const fanOutNs = list(process.env.TRANSPORT_FANOUT_N ?? "100,1000,10000").map(Number);
 const memoryN = Number(process.env.TRANSPORT_MEMORY_N ?? 10_000);
 const rtOps = Number(process.env.TRANSPORT_RT_OPS ?? 500);
+const rtIntervalMs = Number(process.env.TRANSPORT_RT_INTERVAL_MS ?? CALL_INTERVAL_MS);
+if (!(rtIntervalMs >= 0)) throw new Error(`TRANSPORT_RT_INTERVAL_MS must be a number of milliseconds >= 0, got ${process.env.TRANSPORT_RT_INTERVAL_MS}`);
 const rtTiming: Timing = { warmupMs: 300, durationMs: Number(process.env.TRANSPORT_RT_MS ?? 1_200), rounds: 4 };
 for (const name of cases) {
   if (!["roundtrip", "fanout", "memory"].includes(name)) throw new Error(`TRANSPORT_CASES: unknown case "${name}" (use roundtrip, fanout, memory)`);
@@ -56,9 +59,10 @@ let clients: Child | null = null;
 try {
   if (cases.has("roundtrip")) {
     for (const mode of modes as Durability[]) {
-      const result = await roundTrip(dir, mode, rtTiming, rtOps);
+      const result = await roundTrip(dir, mode, rtTiming, rtOps, rtIntervalMs);
       const label = `round trip, synchronous=${mode.toUpperCase()}`;
-      const samples = `${result.walkin.ops} / ${result.floor.ops} calls`;
+      const spacing = rtIntervalMs === CALL_INTERVAL_MS ? "" : `, ${rtIntervalMs} ms apart`;
+      const samples = `${result.walkin.ops} / ${result.floor.ops} calls${spacing}`;
       if (result.missedWrites > 0) problems.push(`${label}: ${result.missedWrites} mutations resolved before the watched result held their write`);
       rows.push({
         label: `${label}, p50`,
