@@ -27,7 +27,7 @@ function successor(key: Uint8Array): Uint8Array {
   return next;
 }
 
-/** A Buffer over the same bytes (no copy), for Buffer's own methods (`toString`). */
+/** A Buffer over the same bytes (no copy), where a Buffer itself is wanted (its `toString`, the arrays handed to `pg`). */
 export function toBuffer(key: Uint8Array): Buffer {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength);
 }
