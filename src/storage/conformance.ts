@@ -138,8 +138,8 @@ function commitTests(ctx: SuiteContext): void {
   it("refuses a commit that writes one document or one index entry twice, in a few writes or in many, writing nothing", async () => {
     const s = ctx.storage;
     await commit(s, { ts: 1, documents: [put("kept", "k1")], indexes: [entry("i", [0], "kept")] });
-    // SQLite's deferred commits check this themselves, pair by pair up to 8 writes and with a Set
-    // past that: both sizes, for documents and for entries.
+    // A storage may check this itself before writing anything (SQLite's deferred commits do, pair
+    // by pair for a few writes and with a Set for many): both sizes, adjacent repeats and not.
     const entries = (n: number) => Array.from({ length: n }, (_, k) => entry("i", [100 + k], `d${k}`));
     const documents = (n: number) => Array.from({ length: n }, (_, k) => put(`d${k}`, "x"));
     const repeats = [
