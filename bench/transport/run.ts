@@ -12,7 +12,8 @@
  * ("full,normal"), TRANSPORT_RT_OPS (minimum measured round trips per side, default 500),
  * TRANSPORT_RT_MS (minimum measured time per side, default 1200), TRANSPORT_RT_INTERVAL_MS
  * (how far apart round trips start, default 6.67: see CALL_INTERVAL_MS), TRANSPORT_FANOUT_N
- * ("100,1000,10000"), TRANSPORT_MEMORY_N (10000).
+ * ("100,1000,10000"), TRANSPORT_FANOUT_WARMUP (fan-out trials per side before the recorded
+ * ones, default 5), TRANSPORT_MEMORY_N (10000).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
