@@ -58,25 +58,19 @@ export function trialsFor(n: number): number {
 }
 
 /**
- * Trials per side before the recorded ones. Both sides' send loops take several trials to
- * reach their steady speed (V8 optimizes, deoptimizes on a new object shape and optimizes again
- * the send path of `ws` and of the server: `node --trace-deopt` shows it), Walk-in's longer
- * than the floor's: timed around the loops themselves, with one warm-up trial, Walk-in's 1,000
- * sends went 39, 31, 32, 27, 22, 17, 17, 16 ms and the floor's 29, 12, 16, 13, 15, 12, 12, 17.
- * A server that runs for a while is past that, and a median over trials that are still
- * warming up measured where the median fell among them.
- */
-const WARMUP_TRIALS = Number(process.env.TRANSPORT_FANOUT_WARMUP ?? 5);
-if (!Number.isInteger(WARMUP_TRIALS) || WARMUP_TRIALS < 1) {
-  throw new Error(`TRANSPORT_FANOUT_WARMUP must be a whole number of trials >= 1, got ${process.env.TRANSPORT_FANOUT_WARMUP}`);
-}
-
-/**
  * Runs every N in `ns` against one engine (synchronous=NORMAL: this case is about sending,
  * not fsync) and one floor server. `fdRoom` is how many sockets the tighter of the two
  * processes may open.
+ *
+ * `warmupTrials` per side run before the recorded ones. Both sides' send loops take several
+ * trials to reach their steady speed (V8 optimizes the send path of `ws` and of the server,
+ * deoptimizes it on a new object shape and optimizes it again: `node --trace-deopt` shows it),
+ * Walk-in's longer than the floor's: timed around the loops themselves, with one warm-up
+ * trial, Walk-in's 1,000 sends went 39, 31, 32, 27, 22, 17, 17, 16 ms and the floor's 29, 12,
+ * 16, 13, 15, 12, 12, 17. A server that runs for a while is past that, and a median over trials
+ * still warming up measured where the median fell among them.
  */
-export async function fanOut(dir: string, clients: Child, ns: number[], fdRoom: number): Promise<FanOutResult[]> {
+export async function fanOut(dir: string, clients: Child, ns: number[], fdRoom: number, warmupTrials: number): Promise<FanOutResult[]> {
   const engine = await openEngine(join(dir, "fanout.sqlite"), "normal");
   const server = await startServer({ engine, port: 0, host: "127.0.0.1", log: () => {}, limits: BENCH_LIMITS });
   const floor = await startBroadcastServer();
@@ -122,7 +116,7 @@ export async function fanOut(dir: string, clients: Child, ns: number[], fdRoom: 
       if (interleaved) {
         floorOpenMs = (await openFloor()).ms;
         await floorTrial(false);
-        for (let w = 1; w < WARMUP_TRIALS; w++) {
+        for (let w = 1; w < warmupTrials; w++) {
           await walkinTrial(false);
           await floorTrial(false);
         }
@@ -138,12 +132,12 @@ export async function fanOut(dir: string, clients: Child, ns: number[], fdRoom: 
         await clients.request({ op: "close", set: walkinSet });
         await clients.request({ op: "close", set: floorSet });
       } else {
-        for (let w = 1; w < WARMUP_TRIALS; w++) await walkinTrial(false);
+        for (let w = 1; w < warmupTrials; w++) await walkinTrial(false);
         for (let t = 0; t < trials; t++) await walkinTrial(true);
         await clients.request({ op: "close", set: walkinSet });
         await waitFor(() => server.connectionCount() === 0);
         floorOpenMs = (await openFloor()).ms;
-        for (let w = 0; w < WARMUP_TRIALS; w++) await floorTrial(false);
+        for (let w = 0; w < warmupTrials; w++) await floorTrial(false);
         for (let t = 0; t < trials; t++) await floorTrial(true);
         await clients.request({ op: "close", set: floorSet });
       }

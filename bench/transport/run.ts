@@ -35,6 +35,10 @@ const memoryN = Number(process.env.TRANSPORT_MEMORY_N ?? 10_000);
 const rtOps = Number(process.env.TRANSPORT_RT_OPS ?? 500);
 const rtIntervalMs = Number(process.env.TRANSPORT_RT_INTERVAL_MS ?? CALL_INTERVAL_MS);
 if (!(rtIntervalMs >= 0)) throw new Error(`TRANSPORT_RT_INTERVAL_MS must be a number of milliseconds >= 0, got ${process.env.TRANSPORT_RT_INTERVAL_MS}`);
+const fanOutWarmup = Number(process.env.TRANSPORT_FANOUT_WARMUP ?? 5);
+if (!Number.isInteger(fanOutWarmup) || fanOutWarmup < 1) {
+  throw new Error(`TRANSPORT_FANOUT_WARMUP must be a whole number of trials >= 1, got ${process.env.TRANSPORT_FANOUT_WARMUP}`);
+}
 const rtTiming: Timing = { warmupMs: 300, durationMs: Number(process.env.TRANSPORT_RT_MS ?? 1_200), rounds: 4 };
 for (const name of cases) {
   if (!["roundtrip", "fanout", "memory"].includes(name)) throw new Error(`TRANSPORT_CASES: unknown case "${name}" (use roundtrip, fanout, memory)`);
@@ -93,7 +97,7 @@ try {
 
     if (cases.has("fanout")) {
       const ns = fanOutNs.filter((n) => fits(n, "fan-out"));
-      for (const result of await fanOut(dir, clients, ns, fdRoom)) {
+      for (const result of await fanOut(dir, clients, ns, fdRoom, fanOutWarmup)) {
         const ok = result.queryRuns.every((runs) => runs === 1);
         if (!ok) problems.push(`fan-out N=${result.n}: the query ran ${result.queryRuns.join(", ")} times for the trials' mutations (want 1 each)`);
         if (result.lost > 0) problems.push(`fan-out N=${result.n}: ${result.lost} subscriber sockets closed during the trials`);
