@@ -350,6 +350,22 @@ describe("SqliteStorage", () => {
     await memory.close();
   });
 
+  it("checkpoints from the worker by default under synchronous=NORMAL only, and under FULL when asked", async () => {
+    // Under FULL the worker's longer log makes fresh files' commits pay for growing it
+    // (checkpointer.ts, "Only under synchronous=NORMAL"), so SQLite checkpoints inline there.
+    const full = await openSqliteStorage({ filename: path.join(dir, "full.sqlite") });
+    expect(full.checkpointer).toBeNull();
+    expect(full.db.pragma("wal_autocheckpoint", { simple: true })).toBe(1000);
+    await full.close();
+    const normal = await openSqliteStorage({ filename: path.join(dir, "normal.sqlite"), synchronous: "normal" });
+    expect(normal.checkpointer).not.toBeNull();
+    expect(normal.db.pragma("wal_autocheckpoint", { simple: true })).toBe(10_000);
+    await normal.close();
+    const asked = await openSqliteStorage({ filename: path.join(dir, "full-worker.sqlite"), backgroundCheckpoints: true });
+    expect(asked.checkpointer).not.toBeNull();
+    await asked.close();
+  });
+
   it("refuses a database written by a newer schema version", async () => {
     const filename = path.join(dir, "future.sqlite");
     const raw = new Database(filename);

@@ -125,8 +125,10 @@ export interface SqliteStorageOptions {
   historySweep?: Partial<HistorySweepOptions>;
   /**
    * Checkpoint the write-ahead log from a worker thread rather than inside commits (see
-   * `checkpointer.ts`). Default true; ignored for `":memory:"`. `false` leaves it to SQLite's
-   * automatic checkpoint, in the commit that fills the log.
+   * `checkpointer.ts`). Default: on under `synchronous: "normal"`, off under `"full"`, where
+   * the longer log it leaves costs commits more than it saves them ("Only under NORMAL" in
+   * `checkpointer.ts`). Ignored for `":memory:"`. `false` leaves it to SQLite's automatic
+   * checkpoint, in the commit that fills the log.
    */
   backgroundCheckpoints?: boolean | Partial<CheckpointerOptions>;
   /**
@@ -186,7 +188,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
   const deferred = checkDeferredVersions(options.deferredVersions);
   const db = openDatabase(options.filename, synchronous);
   try {
-    const background = options.backgroundCheckpoints ?? true;
+    const background = options.backgroundCheckpoints ?? synchronous === "normal";
     const checkpointer =
       background !== false && db.pragma("journal_mode", { simple: true }) === "wal"
         ? new Checkpointer(db, synchronous, { ...DEFAULT_CHECKPOINTER, ...(background === true ? {} : background) })
