@@ -126,9 +126,9 @@ export interface SqliteStorageOptions {
   /**
    * Checkpoint the write-ahead log from a worker thread rather than inside commits (see
    * `checkpointer.ts`). Default: on under `synchronous: "normal"`, off under `"full"`, where
-   * the longer log it leaves costs commits more than it saves them ("Only under NORMAL" in
-   * `checkpointer.ts`). Ignored for `":memory:"`. `false` leaves it to SQLite's automatic
-   * checkpoint, in the commit that fills the log.
+   * the longer log it leaves costs commits more than it saves them (`checkpointer.ts`, "Only
+   * under synchronous=NORMAL"). Ignored for `":memory:"`. `false` leaves it to SQLite's
+   * automatic checkpoint, in the commit that fills the log.
    */
   backgroundCheckpoints?: boolean | Partial<CheckpointerOptions>;
   /**
