@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { statSync, unlinkSync } from "node:fs";
+import { existsSync, statSync, unlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -364,6 +364,16 @@ describe("SqliteStorage", () => {
     const asked = await openSqliteStorage({ filename: path.join(dir, "full-worker.sqlite"), backgroundCheckpoints: true });
     expect(asked.checkpointer).not.toBeNull();
     await asked.close();
+  });
+
+  it("refuses bad backgroundCheckpoints settings with an error that names them, before touching the file", async () => {
+    const filename = path.join(dir, "bad-checkpoints.sqlite");
+    const open = (backgroundCheckpoints: unknown) => openSqliteStorage({ filename, backgroundCheckpoints: backgroundCheckpoints as boolean });
+    await expect(open("false")).rejects.toThrow(/backgroundCheckpoints must be true, false or an object of settings \(passPages, restartPages, backstopPages, idleMs\), got "false"/);
+    await expect(open({ passpages: 10 })).rejects.toThrow(/backgroundCheckpoints has no setting "passpages"; the settings are passPages, restartPages, backstopPages, idleMs/);
+    await expect(open({ restartPages: 0 })).rejects.toThrow(/backgroundCheckpoints\.restartPages must be a whole number >= 1, got 0/);
+    await expect(open({ idleMs: 2.5 })).rejects.toThrow(/backgroundCheckpoints\.idleMs must be a whole number >= 1, got 2\.5/);
+    expect(existsSync(filename)).toBe(false);
   });
 
   it("refuses a database written by a newer schema version", async () => {

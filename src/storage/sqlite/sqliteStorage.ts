@@ -186,13 +186,11 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
   const synchronous = options.synchronous ?? "full";
   // Checked before the file is opened: bad options change nothing on disk.
   const deferred = checkDeferredVersions(options.deferredVersions);
+  const background = checkBackgroundCheckpoints(options.backgroundCheckpoints ?? synchronous === "normal");
   const db = openDatabase(options.filename, synchronous);
   try {
-    const background = options.backgroundCheckpoints ?? synchronous === "normal";
     const checkpointer =
-      background !== false && db.pragma("journal_mode", { simple: true }) === "wal"
-        ? new Checkpointer(db, synchronous, { ...DEFAULT_CHECKPOINTER, ...(background === true ? {} : background) })
-        : null;
+      background !== null && db.pragma("journal_mode", { simple: true }) === "wal" ? new Checkpointer(db, synchronous, background) : null;
     const sweep = { ...DEFAULT_HISTORY_SWEEP, ...options.historySweep };
     return new SqliteStorage(db, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, checkpointer, sweep, deferred);
   } catch (error) {
@@ -646,6 +644,24 @@ function checkDeferredVersions(given: unknown): DeferredVersionsOptions | null {
     }
   }
   return options;
+}
+
+/** The worker's options, or null for none; a typo or a bad value is an error, not a silent default. */
+function checkBackgroundCheckpoints(given: unknown): CheckpointerOptions | null {
+  if (given === false) return null;
+  if (given === true) return DEFAULT_CHECKPOINTER;
+  if (typeof given !== "object" || given === null || Array.isArray(given)) {
+    throw new TypeError(`openSqliteStorage: backgroundCheckpoints must be true, false or an object of settings (passPages, restartPages, backstopPages, idleMs), got ${JSON.stringify(given)}.`);
+  }
+  for (const [name, value] of Object.entries(given)) {
+    if (!(name in DEFAULT_CHECKPOINTER)) {
+      throw new TypeError(`openSqliteStorage: backgroundCheckpoints has no setting "${name}"; the settings are ${Object.keys(DEFAULT_CHECKPOINTER).join(", ")}.`);
+    }
+    if (!(Number.isInteger(value) && (value as number) >= 1)) {
+      throw new RangeError(`openSqliteStorage: backgroundCheckpoints.${name} must be a whole number >= 1, got ${String(value)}.`);
+    }
+  }
+  return { ...DEFAULT_CHECKPOINTER, ...(given as Partial<CheckpointerOptions>) };
 }
 
 /** Every version in a commit has the commit's new ts, so a key clash is a write repeated in it. */
