@@ -371,6 +371,7 @@ describe("SqliteStorage", () => {
     const open = (backgroundCheckpoints: unknown) => openSqliteStorage({ filename, backgroundCheckpoints: backgroundCheckpoints as boolean });
     await expect(open("false")).rejects.toThrow(/backgroundCheckpoints must be true, false or an object of settings \(passPages, restartPages, backstopPages, idleMs\), got "false"/);
     await expect(open({ passpages: 10 })).rejects.toThrow(/backgroundCheckpoints has no setting "passpages"; the settings are passPages, restartPages, backstopPages, idleMs/);
+    await expect(open({ toString: 5 })).rejects.toThrow(/backgroundCheckpoints has no setting "toString"/);
     await expect(open({ restartPages: 0 })).rejects.toThrow(/backgroundCheckpoints\.restartPages must be a whole number >= 1, got 0/);
     await expect(open({ idleMs: 2.5 })).rejects.toThrow(/backgroundCheckpoints\.idleMs must be a whole number >= 1, got 2\.5/);
     expect(existsSync(filename)).toBe(false);

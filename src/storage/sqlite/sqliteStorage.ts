@@ -654,7 +654,7 @@ function checkBackgroundCheckpoints(given: unknown): CheckpointerOptions | null 
     throw new TypeError(`openSqliteStorage: backgroundCheckpoints must be true, false or an object of settings (passPages, restartPages, backstopPages, idleMs), got ${JSON.stringify(given)}.`);
   }
   for (const [name, value] of Object.entries(given)) {
-    if (!(name in DEFAULT_CHECKPOINTER)) {
+    if (!Object.hasOwn(DEFAULT_CHECKPOINTER, name)) {
       throw new TypeError(`openSqliteStorage: backgroundCheckpoints has no setting "${name}"; the settings are ${Object.keys(DEFAULT_CHECKPOINTER).join(", ")}.`);
     }
     if (!(Number.isInteger(value) && (value as number) >= 1)) {
