@@ -367,7 +367,7 @@ export class SqliteStorage implements Storage {
   async commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
     // Before the write lock, not inside it: the background checkpointer asks for a moment with
     // no write in progress, in which it copies the whole log, so this commit starts it over.
-    if (this.checkpointer?.restartAsked) await this.checkpointer.pauseForRestart();
+    if (this.checkpointer?.writeShouldWait) await this.checkpointer.pauseForRestart();
     this.catchUpBeforeCommit();
     // BEGIN IMMEDIATE takes the write lock before the log is read, so the planner's view stays
     // true until the batch is written, even if another connection shares the file. With
@@ -566,13 +566,18 @@ export class SqliteStorage implements Storage {
 
   private scheduleMaterialize(): void {
     if (this.materializeTimer !== null || this.deferred === null) return;
-    this.materializeTimer = setTimeout(() => {
-      this.materializeTimer = null;
+    const write = () => {
       try {
         this.writePendingVersions();
       } catch {
         // Retried after the next commit; past the hard limit, commits are refused with the cause.
       }
+    };
+    this.materializeTimer = setTimeout(() => {
+      this.materializeTimer = null;
+      // Not in the middle of a pause for the log to start over (checkpointer.ts): after it.
+      if (this.checkpointer?.writeShouldWait) void this.checkpointer.pauseForRestart().then(write);
+      else write();
     }, this.deferred.delayMs);
     this.materializeTimer.unref();
   }
