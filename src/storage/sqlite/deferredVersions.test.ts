@@ -181,6 +181,27 @@ describe("deferred versions", () => {
     await storage.close();
   });
 
+  it("opens a schema-6 file whose log still holds versions as JSON text, serves them, and logs new commits as bytes", async () => {
+    const raw = new Database(filename);
+    for (const migration of MIGRATIONS.slice(0, 6)) applyMigration(raw, migration);
+    raw.pragma("user_version = 6");
+    // A commit that schema 6 logged and did not write to its tables before the process stopped.
+    const writes = JSON.stringify([5, [["x", "t", "x1", 1]], [["t.k", String.fromCharCode(0, 200), "x", 1]], [["r1", "done"]]]);
+    raw.prepare("INSERT INTO commit_log (ts, id, log, writes) VALUES (1, 'c1', x'01', ?)").run(writes);
+    raw.close();
+
+    const storage = await open();
+    expect(await storage.getDocument("x", 1)).toMatchObject({ body: "x1" });
+    expect(await scanAll(storage, "t.k", 1)).toEqual([[[0, 200], "x1"]]);
+    expect(await storage.getReceipt("r1")).toEqual({ ts: 1, body: "done" });
+    await commit(storage, { ts: 2, documents: [put("y", "y2", "t")], indexes: [entry("t.k", [1], "y")] }, 1);
+    expect(rows(storage.db, "SELECT group_concat(typeof(writes), ',') FROM (SELECT writes FROM commit_log ORDER BY ts)")).toBe("text,blob");
+    storage.writePendingVersions();
+    expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(2);
+    expect(await scanAll(storage, "t.k", 2)).toEqual([[[0, 200], "x1"], [[1], "y2"]]);
+    await storage.close();
+  });
+
   it("keeps commits at synchronous=FULL after writing pending versions (which it does at NORMAL), even when that fails", async () => {
     const storage = await open();
     const synchronous = () => storage.db.pragma("synchronous", { simple: true });

@@ -16,17 +16,10 @@
  * in the overlay and in the tables at once (another connection wrote it meanwhile): the copies
  * are identical, so a read gives the same answer from either.
  */
-import type { Commit, DocumentVersion, IndexWrite, KeyRange, Receipt, StoredReceipt, Timestamp } from "../types.js";
+import type { DocumentVersion, KeyRange, StoredReceipt, Timestamp } from "../types.js";
+import type { PendingCommit } from "./logWrites.js";
 import { rangeContains } from "../keyRange.js";
 import { compareBytes } from "../../values/indexKey.js";
-
-/** A logged commit and the time its receipts were written (what `pruneReceipts` goes by). */
-export interface PendingCommit {
-  commit: Commit;
-  writtenAt: number;
-  /** About how much memory it holds, to bound the overlay. */
-  bytes: number;
-}
 
 /** One version of an index entry in the overlay. */
 interface EntryVersion {
@@ -172,45 +165,4 @@ function dropOldest<T extends { ts: Timestamp }>(map: Map<string, T[]>, name: st
 /** A key's bytes as a string, to use it as a Map key (latin1 maps every byte to one character). */
 function keyName(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
-}
-
-/**
- * A commit's versions and receipts as stored in its log row's `writes` column: JSON, with index
- * keys as latin1 strings (one character per byte, so they survive JSON exactly).
- *
- *     [writtenAt, [[id, table, body, fresh]...], [[indexId, key, docId, fresh]...], [[key, body]...]]
- */
-type EncodedWrites = [
-  writtenAt: number,
-  documents: Array<[string, string, string | null, 0 | 1]>,
-  indexes: Array<[string, string, string | null, 0 | 1]>,
-  receipts: Array<[string, string]>,
-];
-
-export function encodeWrites(commit: Commit, writtenAt: number): string {
-  const encoded: EncodedWrites = [
-    writtenAt,
-    commit.documents.map((doc) => [doc.id, doc.table, doc.body, doc.fresh === true ? 1 : 0]),
-    commit.indexes.map((entry) => [entry.indexId, keyName(entry.key), entry.docId, entry.fresh === true ? 1 : 0]),
-    (commit.receipts ?? []).map((receipt) => [receipt.key, receipt.body]),
-  ];
-  return JSON.stringify(encoded);
-}
-
-/** The commit a log row holds (its `log` bytes are not needed to write or read its versions). */
-export function decodeWrites(ts: Timestamp, id: string, writes: string): PendingCommit {
-  const [writtenAt, documents, indexes, receipts] = JSON.parse(writes) as EncodedWrites;
-  const commit: Commit = {
-    ts,
-    id,
-    log: new Uint8Array(0),
-    documents: documents.map(([docId, table, body, fresh]) => (fresh === 1 ? { id: docId, table, body, fresh: true } : { id: docId, table, body })),
-    indexes: indexes.map(([indexId, key, docId, fresh]) => {
-      const entry: IndexWrite = { indexId, key: new Uint8Array(Buffer.from(key, "latin1")), docId };
-      if (fresh === 1) entry.fresh = true;
-      return entry;
-    }),
-    receipts: receipts.map(([key, body]): Receipt => ({ key, body })),
-  };
-  return { commit, writtenAt, bytes: writes.length };
 }

@@ -112,6 +112,14 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE clock ADD COLUMN materialized_through INTEGER NOT NULL DEFAULT 0;
   UPDATE clock SET materialized_through = max(log_carried_ts, coalesce((SELECT max(ts) FROM commit_log), 0));
   `,
+  `
+  -- Log rows' writes become a BLOB in a binary layout (logWrites.ts) instead of JSON text. The
+  -- column keeps its declared type: SQLite stores a BLOB as one whatever the column says, and
+  -- rows logged before this version (TEXT) are still read. A Walk-in that knows only version 6
+  -- would parse the new rows as JSON and call the file damaged, so the version bump keeps it
+  -- from opening the file.
+  SELECT 1;
+  `,
 ];
 
 /** Applies one migration step to `db` (inside the caller's transaction). */

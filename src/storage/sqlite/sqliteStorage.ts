@@ -110,7 +110,8 @@ import { IndexTables } from "./indexTables.js";
 import { openDatabase, type SqliteSynchronous } from "./schema.js";
 import { Checkpointer, DEFAULT_CHECKPOINTER, type CheckpointerOptions } from "./checkpointer.js";
 import { loggedPages, writtenPages } from "./walPages.js";
-import { decodeWrites, encodeWrites, PendingVersions, type PendingCommit } from "./pendingVersions.js";
+import { PendingVersions } from "./pendingVersions.js";
+import { decodeWrites, encodeWrites, type PendingCommit } from "./logWrites.js";
 import { entryGroup } from "./dirtyGroups.js";
 import { compareBytes } from "../../values/compare.js";
 
@@ -214,7 +215,7 @@ export class SqliteStorage implements Storage {
   private readonly pruner: Pruner;
   private readonly selectClock: Database.Statement<[], { latest: number; trimmedThrough: number }>;
   private readonly selectLog: Database.Statement<[number, number, number], { ts: number; id: string; log: Buffer }>;
-  private readonly insertLog: Database.Statement<[number, string, Uint8Array, string | null]>;
+  private readonly insertLog: Database.Statement<[number, string, Uint8Array, Uint8Array | null]>;
   private readonly selectLoggedIds: Database.Statement<[string], { ts: number; id: string }>;
   private readonly selectDocument: Database.Statement<[string, number], DocumentRow>;
   private readonly insertDocument: Database.Statement<[string, number, string, string | null]>;
@@ -230,7 +231,7 @@ export class SqliteStorage implements Storage {
   private readonly pending: PendingVersions;
   private readonly selectDataVersion: Database.Statement<[], number>;
   private readonly selectMaterialized: Database.Statement<[], number>;
-  private readonly selectWrites: Database.Statement<[number], { ts: number; id: string; writes: string | null }>;
+  private readonly selectWrites: Database.Statement<[number], { ts: number; id: string; writes: Uint8Array | string | null }>;
   private readonly markMaterialized: Database.Statement<[number]>;
   private readonly loadPending: Database.Transaction<() => void>;
   private readonly materializeTransaction: Database.Transaction<() => PendingCommit[]>;

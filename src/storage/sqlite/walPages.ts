@@ -11,7 +11,7 @@
  * 0.87 (1.28). `deferredVersions.test.ts` checks all three against the log's growth.
  */
 import type { Commit } from "../types.js";
-import type { PendingCommit } from "./pendingVersions.js";
+import type { PendingCommit } from "./logWrites.js";
 
 /** SQLite's default page size, which Walk-in's files keep. */
 const PAGE_BYTES = 4096;
