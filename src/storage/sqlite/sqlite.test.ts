@@ -327,6 +327,32 @@ describe("SqliteStorage", () => {
     await reopened.close();
   });
 
+  it("shows each commit the log as it is after its own last commit: another connection's commits, and a prune's trim", async () => {
+    // A commit skips reading the log while nothing but its own connection wrote since its last
+    // commit (sqliteStorage.ts, `logSince`): these are the two ways that stops being true.
+    const filename = path.join(dir, "own-clock.sqlite");
+    const a = await openSqliteStorage({ filename });
+    const b = await openSqliteStorage({ filename });
+    expect((await commit(a, { ts: 1, documents: [put("x", "x1")], indexes: [] })).view.latest).toBe(0);
+    expect((await commit(a, { ts: 2, documents: [put("x", "x2")], indexes: [] }, 1)).view.latest).toBe(1);
+    await commit(b, { ts: 3, documents: [put("y", "y3")], indexes: [] }, 2);
+    const afterOther = (await commit(a, { ts: 4, documents: [put("x", "x4")], indexes: [] }, 2)).view;
+    expect(afterOther.latest).toBe(3);
+    expect(afterOther.commits.map((c) => c.ts)).toEqual([3]);
+
+    await a.pruneHistory(4);
+    const trimmed = (await a.commitsSince(4, 10)).trimmedThrough;
+    expect(trimmed).toBeGreaterThan(0);
+    const afterPrune = (await commit(a, { ts: 5, documents: [put("x", "x5")], indexes: [] }, 4)).view;
+    expect(afterPrune).toEqual({ latest: 4, commits: [], trimmedThrough: trimmed });
+    // And with nothing else written in between, the same answers as reading the log would give.
+    const next = (await commit(a, { ts: 6, documents: [put("x", "x6")], indexes: [] }, 5)).view;
+    expect(next).toEqual({ latest: 5, commits: [], trimmedThrough: trimmed });
+    expect(await a.latestTimestamp()).toBe(6);
+    await b.close();
+    await a.close();
+  });
+
   it("writes pending versions after a pause for a log restart, not in the middle of it", async () => {
     // No worker starts (passPages is never reached): the test plays its part. The write of the
     // pending versions is due 1 ms after the commit; a pause for a restart asked meanwhile must

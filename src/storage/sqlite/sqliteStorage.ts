@@ -43,6 +43,9 @@
  *    transactions is one of 2-4, serialized by SQLite's write lock, so each keeps `latest`
  *    monotone whichever engine runs it.
  *
+ * A commit reads the formula only when another connection may have committed since this
+ * connection's last commit; otherwise it knows the answer already (`logSince` says why).
+ *
  * A Walk-in from before this layout would read the clock column alone and see an old value;
  * the migration that renamed the column bumped the schema version, so it refuses the file.
  *
@@ -237,6 +240,11 @@ export class SqliteStorage implements Storage {
   private readonly materializeTransaction: Database.Transaction<() => PendingCommit[]>;
   /** `PRAGMA data_version` when the overlay was last brought up to date with the file. */
   private seenDataVersion = -1;
+  /**
+   * The clock as this connection's last commit left it, with `PRAGMA data_version` as of that
+   * commit, which tells the next commit whether it may skip reading the log (`logSince`).
+   */
+  private ownClock: { dataVersion: number; latest: Timestamp; trimmedThrough: Timestamp } | null = null;
   private materializeTimer: NodeJS.Timeout | null = null;
   /** Under synchronous=FULL: NORMAL for the transactions that write pending versions, and back. */
   private readonly relaxSync: Database.Statement<[]> | null;
@@ -306,8 +314,8 @@ export class SqliteStorage implements Storage {
     this.commitTransaction = db.transaction((since: Timestamp, plan: CommitPlanner) => {
       // Under the write lock: the overlay holds every commit of every connection that is not in
       // the tables yet, which the receipt check and a materialization below depend on.
-      this.syncPending();
-      const view = this.readLog(since, Number.MAX_SAFE_INTEGER);
+      const dataVersion = this.syncPending();
+      const view = this.logSince(since, dataVersion);
       const written = plan(view);
       checkPlannedCommits(written, view.latest, this.name);
       const writtenAt = Date.now();
@@ -333,7 +341,7 @@ export class SqliteStorage implements Storage {
         const newest = written[written.length - 1]?.ts ?? this.pending.all()[this.pending.size - 1]?.commit.ts;
         if (newest !== undefined) this.markMaterialized.run(newest);
       }
-      return { result: { view, written }, logged, deferred: defer };
+      return { result: { view, written }, logged, deferred: defer, dataVersion };
     });
     this.materializeTransaction = db.transaction(() => {
       this.syncPending();
@@ -388,7 +396,9 @@ export class SqliteStorage implements Storage {
     }
     // The batch landed. From here on nothing may throw (an error would say it did not).
     this.indexTables.settle(true);
-    const { written } = batch.result;
+    const { view, written } = batch.result;
+    const latest = written.length > 0 ? written[written.length - 1]!.ts : view.latest;
+    this.ownClock = { dataVersion: batch.dataVersion, latest, trimmedThrough: view.trimmedThrough };
     if (!batch.deferred) {
       // Before anything else: every version that reached the tables is recorded for the
       // history sweep (dirtyGroups.ts, "Why no garbage is forgotten").
@@ -466,6 +476,8 @@ export class SqliteStorage implements Storage {
   async pruneHistory(ts: Timestamp): Promise<SqlitePruneReport> {
     // The sweep reads the tables, and the log is trimmed only below what they hold.
     this.writePendingVersions();
+    // The prune trims the log (synchronously, before its first await): the next commit reads it.
+    this.ownClock = null;
     return this.pruner.prune(ts);
   }
 
@@ -515,6 +527,24 @@ export class SqliteStorage implements Storage {
   }
 
   /** The clock and the log after `since` (at most `limit` rows), read in the caller's transaction. */
+  /**
+   * A commit's view of the log, under the write lock, with `dataVersion` just read. When no
+   * other connection has committed since this connection's last commit (`PRAGMA data_version`
+   * is unchanged: it changes with every commit of another connection, never with this one's),
+   * the only writes to the log and the clock since were this connection's own: that commit,
+   * which left the newest timestamp at `ownClock.latest`, and pruning, which forgets `ownClock`
+   * before it trims. So for a planner that has seen every commit through that timestamp
+   * (`since >= latest`), the log holds nothing new, and reading it (a statement of about 4 µs,
+   * 3% of a one-document insert under synchronous=NORMAL) would only say so.
+   */
+  private logSince(since: Timestamp, dataVersion: number): CommitLogView {
+    const own = this.ownClock;
+    if (own !== null && own.dataVersion === dataVersion && since >= own.latest) {
+      return { latest: own.latest, commits: [], trimmedThrough: own.trimmedThrough };
+    }
+    return this.readLog(since, Number.MAX_SAFE_INTEGER);
+  }
+
   private readLog(since: Timestamp, limit: number): CommitLogView {
     const clock = this.selectClock.get()!;
     const commits: LoggedCommit[] = since >= clock.latest
@@ -537,11 +567,13 @@ export class SqliteStorage implements Storage {
    * own commits go into the overlay as they land. The version is read before the load, so a
    * commit that lands during the load is loaded again by the next call, never missed.
    */
-  private syncPending(): void {
+  /** Brings the overlay up to date with the file if another connection wrote; answers `PRAGMA data_version`. */
+  private syncPending(): number {
     const version = this.selectDataVersion.get()!;
-    if (version === this.seenDataVersion) return;
+    if (version === this.seenDataVersion) return version;
     this.loadPending();
     this.seenDataVersion = version;
+    return version;
   }
 
   /** `syncPending` for a read at `readTs`: skipped when the overlay already covers it (header, 3). */
@@ -629,6 +661,8 @@ interface LoggedBatch {
   logged: PendingCommit[];
   /** False: the batch wrote its versions (and every pending one) in its own transaction. */
   deferred: boolean;
+  /** `PRAGMA data_version` under the batch's write lock. */
+  dataVersion: number;
 }
 
 /** The rows a batch's versions take in their tables. */
