@@ -34,10 +34,12 @@ const DELETED = 2;
 
 /**
  * One buffer reused by every encoding: the row is bound (and copied by SQLite) right away, so
- * a commit allocates nothing for it. Grows as needed; a huge commit leaves it big, which the
- * 1 MiB of pending versions the storage allows already bounds in practice.
+ * a commit allocates nothing for it. A larger commit (a mutation may write 16 MiB) grows it
+ * for its own encoding only: past `KEPT_BYTES` the next encoding starts from a fresh one.
  */
-let scratch = Buffer.allocUnsafe(16 * 1024);
+const INITIAL_BYTES = 16 * 1024;
+const KEPT_BYTES = 256 * 1024;
+let scratch = Buffer.allocUnsafe(INITIAL_BYTES);
 let at = 0;
 
 function reserve(bytes: number): void {
@@ -59,8 +61,9 @@ function putU32(value: number): void {
 }
 
 function putString(value: string): void {
-  // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair, two units, takes 4).
-  reserve(4 + value.length * 3);
+  // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair, two units, takes 4);
+  // a long string is measured instead, so as not to reserve three times a large document.
+  reserve(4 + (value.length <= 4096 ? value.length * 3 : Buffer.byteLength(value, "utf8")));
   // IDs, table and index names are short and ASCII: copied here, they skip a native call.
   if (value.length <= 64) {
     let i = 0;
@@ -117,7 +120,9 @@ export function encodeWrites(commit: Commit, writtenAt: number): Uint8Array {
     putString(receipt.key);
     putString(receipt.body);
   }
-  return scratch.subarray(0, at);
+  const bytes = scratch.subarray(0, at);
+  if (scratch.length > KEPT_BYTES) scratch = Buffer.allocUnsafe(INITIAL_BYTES);
+  return bytes;
 }
 
 /**

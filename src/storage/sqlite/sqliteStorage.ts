@@ -526,7 +526,6 @@ export class SqliteStorage implements Storage {
     if (this.db.open) this.db.close();
   }
 
-  /** The clock and the log after `since` (at most `limit` rows), read in the caller's transaction. */
   /**
    * A commit's view of the log, under the write lock, with `dataVersion` just read. When no
    * other connection has committed since this connection's last commit (`PRAGMA data_version`
@@ -545,6 +544,7 @@ export class SqliteStorage implements Storage {
     return this.readLog(since, Number.MAX_SAFE_INTEGER);
   }
 
+  /** The clock and the log after `since` (at most `limit` rows), read in the caller's transaction. */
   private readLog(since: Timestamp, limit: number): CommitLogView {
     const clock = this.selectClock.get()!;
     const commits: LoggedCommit[] = since >= clock.latest
@@ -566,8 +566,8 @@ export class SqliteStorage implements Storage {
    * data_version` changes only when another connection has committed, and this connection's
    * own commits go into the overlay as they land. The version is read before the load, so a
    * commit that lands during the load is loaded again by the next call, never missed.
+   * Answers the version it read.
    */
-  /** Brings the overlay up to date with the file if another connection wrote; answers `PRAGMA data_version`. */
   private syncPending(): number {
     const version = this.selectDataVersion.get()!;
     if (version === this.seenDataVersion) return version;
