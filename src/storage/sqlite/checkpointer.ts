@@ -15,9 +15,10 @@
  * frames are appended while it copies. So when the worker finds the log longer than
  * `restartPages`, it asks the main connection for such a moment. Step by step:
  *  1. The worker sets RESTART to ASKED and waits on it.
- *  2. The main connection, about to begin its next write transaction (`commitBatch`), swaps
- *     ASKED for PAUSED and waits on it asynchronously: its event loop goes on (handlers run,
- *     commits queue up for the next batch), but it begins no commit.
+ *  2. The main connection, about to begin its next write transaction (`commitBatch`, or the
+ *     timed writing of pending versions), swaps ASKED for PAUSED and waits on it
+ *     asynchronously: its event loop goes on (handlers run, commits queue up for the next
+ *     batch), but it begins no commit, and any other of those writes waits on the same pause.
  *  3. The worker wakes on PAUSED and runs one PASSIVE checkpoint: the frames appended since
  *     its last pass, then the fsyncs, on its own thread. With the only writer paused, nothing is
  *     appended meanwhile, so it copies the whole log. It sets RESTART back to NONE.
