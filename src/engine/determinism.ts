@@ -6,13 +6,14 @@
  * `Date.now()` and `new Date()` are the transaction's fixed time, `Math.random()` is a PRNG
  * seeded per transaction, and `fetch` fails with a message pointing at actions.
  *
- * The globals are patched once, process-wide, and consult an AsyncLocalStorage: outside a
+ * The globals are patched once, process-wide, and consult a continuation context: outside a
  * query or mutation (actions, the app's own code, other libraries) they behave as usual.
  * Several transactions can be in flight at once (they interleave at `await`s); each sees its
- * own context because AsyncLocalStorage follows the async call chain.
+ * own context because the context follows the async call chain (continuationContext.ts: V8's
+ * own slot through a small addon where it can, AsyncLocalStorage elsewhere).
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import { walkinError } from "../values/index.js";
+import { continuationContext } from "./continuationContext.js";
 
 /**
  * One query's or mutation's fixed time and seeded randomness. The seed is only computed if the
@@ -32,8 +33,11 @@ class DeterministicContext {
   }
 }
 
-/** `undefined` is the store outside every sandbox (see `outsideSandbox`). */
-const storage = new AsyncLocalStorage<DeterministicContext | undefined>();
+/** `undefined` is the value outside every sandbox (see `outsideSandbox`). */
+const storage = continuationContext<DeterministicContext>();
+
+/** Which implementation carries the sandbox's context ("native" is the fast one): for tests and diagnostics. */
+export const sandboxContextKind = storage.kind;
 let installed = false;
 
 /**
@@ -52,8 +56,9 @@ export function runDeterministic<A extends unknown[], T>(kind: "query" | "mutati
  * awaits the result is back in its own sandbox when it resumes.
  */
 export function outsideSandbox<T>(fn: () => T): T {
-  // run(undefined), not exit(): on Node 20, exit() disables and re-enables the async hooks of
-  // every AsyncLocalStorage in the process, each call (a few µs, on every storage call).
+  // run(undefined), not AsyncLocalStorage's exit(): on Node 20, exit() disables and re-enables
+  // the async hooks of every AsyncLocalStorage in the process, each call (a few µs, on every
+  // storage call), where that implementation is in use.
   return storage.run(undefined, fn);
 }
 
@@ -63,27 +68,27 @@ function install(): void {
   const OriginalDate = Date;
   const originalNow = Date.now.bind(Date);
   const originalRandom = Math.random.bind(Math);
-  Date.now = () => storage.getStore()?.now ?? originalNow();
+  Date.now = () => storage.get()?.now ?? originalNow();
   Math.random = () => {
-    const context = storage.getStore();
+    const context = storage.get();
     return context ? context.random() : originalRandom();
   };
   // `new Date()` with no arguments reads the clock without calling Date.now, so wrap the
   // constructor; everything else (statics, prototype, instanceof) is forwarded untouched.
   globalThis.Date = new Proxy(OriginalDate, {
     construct(target, args, newTarget) {
-      const context = storage.getStore();
+      const context = storage.get();
       return Reflect.construct(target, args.length === 0 && context ? [context.now] : args, newTarget);
     },
     apply(target, thisArg, args) {
-      const context = storage.getStore();
+      const context = storage.get();
       return context ? new OriginalDate(context.now).toString() : Reflect.apply(target, thisArg, args);
     },
   });
   const originalFetch = globalThis.fetch;
   if (typeof originalFetch === "function") {
     globalThis.fetch = ((...args: Parameters<typeof fetch>) => {
-      const context = storage.getStore();
+      const context = storage.get();
       if (context) {
         return Promise.reject(
           walkinError(
