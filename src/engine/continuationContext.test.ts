@@ -13,7 +13,7 @@ describe("the continuation context this checkout runs on", () => {
 });
 
 const implementations: Array<[string, () => ContinuationContext<string> | null]> = [
-  ["native", () => nativeContinuationContext<string>()],
+  ["native", () => nativeContinuationContext<string>("test")],
   ["AsyncLocalStorage", () => asyncLocalStorageContext<string>()],
 ];
 
@@ -83,5 +83,27 @@ describe.each(implementations)("continuation context: %s", (_name, open) => {
       return [await driver, context!.get()];
     });
     expect(seen).toEqual([undefined, "A"]);
+  });
+});
+
+describe("two native contexts on the one slot", () => {
+  const first = nativeContinuationContext<string>("first");
+  const second = nativeContinuationContext<string>("second");
+  const maybe = first && second ? it : it.skip;
+
+  maybe("each keeps its own value, through nesting and awaits, and neither sees the other's", async () => {
+    const seen = await first!.run("1", async () => {
+      const inner = second!.run("2", async () => {
+        await tick();
+        return [first!.get(), second!.get()];
+      });
+      const outer = [first!.get(), second!.get()];
+      await null;
+      // An empty value for one leaves the other's in place (the storage calls of a logged handler).
+      const emptied = first!.run(undefined, () => [first!.get(), second!.get()]);
+      return [await inner, outer, emptied, [first!.get(), second!.get()]];
+    });
+    expect(seen).toEqual([["1", "2"], ["1", undefined], [undefined, undefined], ["1", undefined]]);
+    expect([first!.get(), second!.get()]).toEqual([undefined, undefined]);
   });
 });

@@ -2,7 +2,8 @@
  * A value that follows the async call chain: set for one synchronous call, and seen again by
  * every continuation (an `await`, a `.then`) created inside that call, whatever runs in
  * between. The determinism sandbox (determinism.ts) keeps the running query's or mutation's
- * fixed clock in it, because handlers interleave at their `await`s and each must find its own.
+ * fixed clock in one, because handlers interleave at their `await`s and each must find its
+ * own; the dashboard's run log (dashboard/api/runLog.ts) keeps the run a console line belongs to.
  *
  * Two implementations, one contract:
  *
@@ -23,7 +24,7 @@
  * (`await new Promise((r) => setTimeout(r, 10))`) is still in its context after the `await`:
  * the continuation carries it, not the callback.
  *
- * The native slot is one per thread: only the determinism sandbox may use it.
+ * The native slot is one per thread; every context made here shares it (see `Frame`).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { existsSync } from "node:fs";
@@ -53,21 +54,36 @@ function addonPath(): string | null {
   return url.protocol === "file:" ? fileURLToPath(url) : null;
 }
 
+/**
+ * The slot holds one frame: a frozen object with one property per context (a symbol each), so
+ * that several contexts share it as AsyncLocalStorage instances share Node's resources. A run
+ * puts a new frame with its own property changed; the frames of continuations already created
+ * are untouched.
+ */
+type Frame = Readonly<Record<symbol, unknown>>;
+
+let loadedSlot: NativeSlot | null | undefined;
+
 /** The native implementation, or null where it must not or cannot be used (see above). */
-export function nativeContinuationContext<T>(): ContinuationContext<T> | null {
-  if (!nativeSlotIsFree()) return null;
-  const slot = loadAddon();
+export function nativeContinuationContext<T>(name = "context"): ContinuationContext<T> | null {
+  loadedSlot ??= nativeSlotIsFree() ? loadAddon() : null;
+  const slot = loadedSlot;
   if (slot === null) return null;
+  const key = Symbol(name);
+  const get = () => (slot.get() as Frame | undefined)?.[key] as T | undefined;
   return {
     kind: "native",
-    get: slot.get as () => T | undefined,
+    get,
     run(value, fn, ...args) {
-      const previous = slot.exchange(value);
+      const frame = slot.get() as Frame | undefined;
+      // Already the value here (a storage call from outside every handler): nothing to put.
+      if (frame?.[key] === value) return fn(...args);
+      const previous = slot.exchange(Object.freeze({ ...frame, [key]: value }));
       try {
         return fn(...args);
       } finally {
         // Synchronously, before anything else runs on this thread: continuations created by
-        // `fn` already hold `value`, and code after this call must not see it.
+        // `fn` already hold the new frame, and code after this call must not see it.
         slot.exchange(previous);
       }
     },
@@ -83,9 +99,9 @@ export function asyncLocalStorageContext<T>(): ContinuationContext<T> {
   };
 }
 
-/** The native implementation where it can be used, AsyncLocalStorage elsewhere. */
-export function continuationContext<T>(): ContinuationContext<T> {
-  return nativeContinuationContext<T>() ?? asyncLocalStorageContext<T>();
+/** The native implementation where it can be used, AsyncLocalStorage elsewhere. `name` shows in debuggers. */
+export function continuationContext<T>(name?: string): ContinuationContext<T> {
+  return nativeContinuationContext<T>(name) ?? asyncLocalStorageContext<T>();
 }
 
 /**

@@ -34,7 +34,7 @@ class DeterministicContext {
 }
 
 /** `undefined` is the value outside every sandbox (see `outsideSandbox`). */
-const storage = continuationContext<DeterministicContext>();
+const storage = continuationContext<DeterministicContext>("walkin.determinism");
 
 /** Which implementation carries the sandbox's context ("native" is the fast one): for tests and diagnostics. */
 export const sandboxContextKind = storage.kind;

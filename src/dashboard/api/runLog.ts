@@ -3,7 +3,8 @@
  * every run (EngineOptions.observeRun); each run becomes one entry with its time, caller kind,
  * duration, conflict retries, outcome, error and the `console.*` lines it printed.
  *
- * Console lines are attributed with an AsyncLocalStorage: `console.*` is wrapped once,
+ * Console lines are attributed with a continuation context (engine/continuationContext.ts,
+ * free of promise hooks where it can be): `console.*` is wrapped once,
  * process-wide, and a line printed inside a run (however its awaits interleave with other
  * runs) lands in that run's entry, and still reaches the real console. Arguments and results
  * are never recorded (they may hold secrets); auth tokens printed by app code are masked.
@@ -11,8 +12,8 @@
  * Memory is bounded: the newest MAX_ENTRIES entries are served (at most half as many again
  * are held between bulk trims), with at most MAX_LINES lines of at most MAX_LINE_CHARS each.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
+import { continuationContext } from "../../engine/continuationContext.js";
 import type { FunctionRunTrace } from "../../engine/engine.js";
 import { ANY_TOKEN } from "../../auth/tokens.js";
 
@@ -41,7 +42,7 @@ interface Capture {
   dropped: number;
 }
 
-const captures = new AsyncLocalStorage<Capture>();
+const captures = continuationContext<Capture>("walkin.runLog");
 let consoleWrapped = false;
 
 /** Wraps console.log/info/warn/error/debug once, so lines printed inside a run are captured. */
@@ -51,7 +52,7 @@ function wrapConsole(): void {
   for (const level of ["log", "info", "warn", "error", "debug"] as const) {
     const original = console[level].bind(console);
     console[level] = (...args: unknown[]) => {
-      const capture = captures.getStore();
+      const capture = captures.get();
       if (capture) {
         if (capture.lines.length < MAX_LINES) {
           const text = format(...args).replace(ANY_TOKEN, "$1.[redacted]");
