@@ -11,6 +11,7 @@
  * `npm_config_better_sqlite3_local_prebuilds`), and the app pins that same version.
  */
 import { spawn, spawnSync, type SpawnSyncOptions } from "node:child_process";
+import { existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -93,6 +94,10 @@ describe("the package, packed and installed into a fresh app", () => {
     const packed = run("npm", ["pack", "--pack-destination", work, "--silent"], { cwd: REPO }).trim().split("\n").pop()!;
     const tarball = path.join(work, packed);
     run("npm", ["install", "--prefer-offline", tarball]);
+    // Its install script built the native continuation context from the packed sources
+    // (native/, binding.gyp); Node 24 and later need none (src/engine/continuationContext.ts).
+    const addon = path.join(app, "node_modules", "walkin", "build", "Release", "walkin_context.node");
+    expect(existsSync(addon)).toBe(Number(process.versions.node.split(".")[0]) < 24);
 
     // `walkin init` in the folder keeps the walkin dependency npm just wrote.
     const init = run("npx", ["walkin", "init"]);

@@ -8,19 +8,19 @@
  * it. Target: Walk-in at ≥ 10x Better Auth's throughput.
  *
  * For each `synchronous` setting (FULL, then NORMAL; always journal_mode=WAL) each side gets a
- * fresh database in its own temporary directory, a warm-up, then a measured run.
+ * fresh database in its own temporary directory, a warm-up, then a measured run, in a process
+ * of its own (side.ts says why).
  *
  * Environment: CLIENTS (concurrent clients, default 32), SECONDS (measured time per side and
  * setting, default 5), WARMUP_MS (default 1000), AUTH_MODES ("FULL,NORMAL").
  */
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { setupBetterAuth, type AuthSubject, type Synchronous } from "./betterAuth.js";
-import { printTable, runConcurrent, type Result } from "./harness.js";
-
-type Setup = (opts: { synchronous: Synchronous; dir: string }) => Promise<AuthSubject>;
+import type { Synchronous } from "./betterAuth.js";
+import { printTable, type Result } from "./harness.js";
 
 const clients = Number(process.env.CLIENTS ?? 32);
 const durationMs = Number(process.env.SECONDS ?? 5) * 1000;
@@ -33,32 +33,28 @@ for (const mode of modes) {
 /**
  * Walk-in's side is written separately (bench/auth/walkin.ts exporting `setupWalkin`, same
  * signature as `setupBetterAuth`); until that file exists the runner measures Better Auth alone.
- * The specifier is a variable so that the type checker does not require the module.
  */
-async function loadWalkin(): Promise<Setup | null> {
-  if (!existsSync(fileURLToPath(new URL("./walkin.ts", import.meta.url)))) return null;
-  const specifier = "./walkin.js";
-  const mod = (await import(specifier)) as { setupWalkin?: Setup };
-  if (typeof mod.setupWalkin !== "function") throw new Error("bench/auth/walkin.ts does not export setupWalkin");
-  return mod.setupWalkin;
-}
+const hasWalkin = existsSync(fileURLToPath(new URL("./walkin.ts", import.meta.url)));
+const sideScript = fileURLToPath(new URL("./side.ts", import.meta.url));
 
-/** One side, one setting: fresh database, warm-up (not recorded), measured run, close. */
-async function measure(name: string, setup: Setup, synchronous: Synchronous, root: string): Promise<Result> {
+/**
+ * One side, one setting, in a process of its own (side.ts says why): fresh database, warm-up
+ * (not recorded), measured run, close. The child runs with this process's loader flags, so
+ * it measures the same code (the sources, or dist/ through bench/compiled.mjs).
+ */
+async function measure(name: string, synchronous: Synchronous, root: string): Promise<Result> {
   const dir = join(root, `${synchronous.toLowerCase()}-${name}`);
   mkdirSync(dir);
-  const subject = await setup({ synchronous, dir });
-  try {
-    await runConcurrent(name, subject.op, { clients, durationMs: warmupMs });
-    return await runConcurrent(name, subject.op, { clients, durationMs });
-  } finally {
-    await subject.close();
-  }
+  const child = spawn(process.execPath, [...process.execArgv, sideScript, name, synchronous, dir], { stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  const line = output.trim().split("\n").pop() ?? "";
+  if (code !== 0 || !line.startsWith("{")) throw new Error(`the ${name} side (${synchronous}) exited with ${code}:\n${output}`);
+  return JSON.parse(line) as Result;
 }
 
-const sides: [string, Setup][] = [["better-auth", setupBetterAuth]];
-const setupWalkin = await loadWalkin();
-if (setupWalkin) sides.push(["walkin", setupWalkin]);
+const sides = hasWalkin ? ["better-auth", "walkin"] : ["better-auth"];
 
 const root = mkdtempSync(join(tmpdir(), "walkin-auth-bench-"));
 // Other processes taking CPU lower every figure; compare ratios across runs, not absolutes.
@@ -66,12 +62,13 @@ const machine = () => `load average ${loadavg()[0]!.toFixed(2)} on ${availablePa
 console.log(`Auth benchmark: node ${process.version}, Walk-in code ${process.env.WALKIN_BENCH_CODE ?? "TypeScript sources under tsx (slower: see bench/compiled.mjs)"}, files in ${root}, ${machine()} at start`);
 console.log(`op = anonymous sign-in + getSession from its cookie + insert one message row`);
 console.log(`${clients} concurrent clients; each side, each setting: ${warmupMs} ms warm-up, then ${durationMs} ms measured`);
-if (!setupWalkin) console.log("bench/auth/walkin.ts not found: measuring Better Auth only");
+console.log("each side in a process of its own, one after the other (bench/auth/side.ts)");
+if (!hasWalkin) console.log("bench/auth/walkin.ts not found: measuring Better Auth only");
 
 try {
   for (const synchronous of modes) {
     const rows: Result[] = [];
-    for (const [name, setup] of sides) rows.push(await measure(name, setup, synchronous, root));
+    for (const name of sides) rows.push(await measure(name, synchronous, root));
     console.log(`\n== synchronous=${synchronous}, journal_mode=WAL, ${clients} clients ==`);
     printTable(rows, "better-auth");
     const walkin = rows.find((r) => r.name === "walkin");
