@@ -6,8 +6,8 @@
  * Why a process per side: what one side turns on process-wide would otherwise tax the other.
  * Better Auth keeps its request and endpoint context in AsyncLocalStorage, whose promise hooks
  * (Node 20) stay on for the rest of the process once used and make every promise slower;
- * Walk-in, measured after it in one process, ran 15-25% slower for it. Heaps and JIT state
- * are not shared either.
+ * Walk-in, measured after it in one process, ran up to 20% slower for it (bench/README.md,
+ * "A process per side"). Heaps and JIT state are not shared either.
  *
  * Usage: node --import tsx bench/auth/side.ts <better-auth|walkin> <FULL|NORMAL> <dir>
  * with CLIENTS, SECONDS and WARMUP_MS as for run.ts.

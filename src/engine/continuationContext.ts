@@ -18,9 +18,9 @@
  *   the same V8 slot and costs nothing either, so it is used there; the addon is then left alone,
  *   since both writing the one slot would clobber each other's values.
  *
- * What neither carries: callbacks of timers, `setImmediate`, `process.nextTick` and
- * `queueMicrotask` see the native slot as it is when they run (empty at the top of the event
- * loop), where AsyncLocalStorage would carry the value into them. A handler that awaits a timer
+ * What the native one does not carry: callbacks of timers, `setImmediate`, `process.nextTick`
+ * and `queueMicrotask` see the slot as it is when they run (empty at the top of the event
+ * loop), where AsyncLocalStorage carries the value into them. A handler that awaits a timer
  * (`await new Promise((r) => setTimeout(r, 10))`) is still in its context after the `await`:
  * the continuation carries it, not the callback.
  *
