@@ -66,7 +66,8 @@ let loadedSlot: NativeSlot | null | undefined;
 
 /** The native implementation, or null where it must not or cannot be used (see above). */
 export function nativeContinuationContext<T>(name = "context"): ContinuationContext<T> | null {
-  loadedSlot ??= nativeSlotIsFree() ? loadAddon() : null;
+  // Looked for once per process (`??=` would look again after a failure, and warn again).
+  if (loadedSlot === undefined) loadedSlot = nativeSlotIsFree() ? loadAddon() : null;
   const slot = loadedSlot;
   if (slot === null) return null;
   const key = Symbol(name);
