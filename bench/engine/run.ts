@@ -21,8 +21,9 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { floorIncrement, floorInsert, floorLookup, floorSized, groupCommitInsert, type FloorSubject } from "./floor.js";
-import { compare, Recorder, type Timing } from "./measure.js";
+import { compare, Recorder, type Measurement, type Timing } from "./measure.js";
 import { table, type Row } from "./report.js";
+import type { StorageTime } from "./storageClock.js";
 import { walkinHistory, walkinIncrement, walkinInsert, walkinLookup, walkinSized, type WalkinSubject } from "./walkin.js";
 import { shuffledKeys, type Durability } from "./workload.js";
 
@@ -45,6 +46,28 @@ for (const name of cases) {
 const sizes = (process.env.BENCH_SIZES ?? "10000,1000000").split(",").map(Number);
 const historyUpdates = Number(process.env.BENCH_HISTORY_UPDATES ?? 1_000_000);
 
+/** Lines printed under the current mode's table: where each timed row's time went. */
+const splits: string[] = [];
+
+/**
+ * Where one operation's time went, for a row whose Walk-in side times its storage: the mean
+ * time per operation (1 / throughput, what the ratio compares) split into the storage's share
+ * and the rest, and the ratio the storage alone would allow (the floor's mean time over the
+ * storage's), however fast the engine around it became.
+ */
+function split(label: string, walkin: Measurement, floor: Measurement, time: StorageTime): string {
+  const perOp = (ms: number) => (ms * 1000) / walkin.ops;
+  const mean = (m: Measurement) => 1e6 / m.opsPerSecond;
+  const storage = perOp(time.commit) + perOp(time.versions) + perOp(time.other);
+  const us = (value: number) => `${value.toFixed(1)} µs`;
+  return (
+    `${label}, mean per operation: walkin ${us(mean(walkin))} = storage ${us(storage)} (commit ${us(perOp(time.commit))}, ` +
+    `writing pending versions ${us(perOp(time.versions))}, other calls ${us(perOp(time.other))}) + engine and the rest ` +
+    `${us(mean(walkin) - storage)} (of it the planner, in the commit's lock, ${us(perOp(time.planner))}); floor ${us(mean(floor))}. ` +
+    `The storage alone would allow a ratio of at most ${(mean(floor) / storage).toFixed(2)}.`
+  );
+}
+
 /** Runs one row: both sides interleaved, then their checks; closes both whatever happens. */
 async function row(label: string, open: () => Promise<[WalkinSubject, FloorSubject]>): Promise<Row> {
   const [walkin, floor] = await open();
@@ -56,6 +79,7 @@ async function row(label: string, open: () => Promise<[WalkinSubject, FloorSubje
     const retries = walkin.engine.stats.conflictRetries - before.conflictRetries;
     if (retries > 0 || label.startsWith("(c)")) notes.push(`retries/commit ${(retries / Math.max(commits, 1)).toFixed(2)}`);
     if (result.walkin.failures > 0) notes.push(`${result.walkin.failures} failed`);
+    if (walkin.storageClock && result.walkin.ops > 0) splits.push(split(label, result.walkin, result.floor, walkin.storageClock.time));
     const walkinCheck = walkin.check ? await walkin.check() : null;
     const floorOk = floor.check ? floor.check() : null;
     if (walkinCheck || floorOk !== null) {
@@ -115,6 +139,7 @@ async function runMode(dir: string, mode: Durability): Promise<void> {
 
   console.log(`\n== synchronous=${mode.toUpperCase()}, journal_mode=WAL (p50/p99: walkin / floor) ==`);
   console.log(table(rows));
+  for (const line of splits.splice(0)) console.log(line);
   if (cases.has("a")) {
     const group = groupCommitInsert(fresh(), mode, CLIENTS);
     const recorder = new Recorder();

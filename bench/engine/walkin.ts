@@ -6,10 +6,11 @@
 import { existsSync, statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { Engine } from "../../src/engine/engine.js";
-import { openSqliteStorage } from "../../src/storage/sqlite/index.js";
+import { openSqliteStorage, type SqliteStorage } from "../../src/storage/sqlite/index.js";
 import { defineSchema, defineTable, mutation, query } from "../../src/server/index.js";
 import { v } from "../../src/values/index.js";
 import { asyncLoop, type Subject } from "./measure.js";
+import { StorageClock } from "./storageClock.js";
 import { keyOf, payloadOf, shuffledKeys, type Durability } from "./workload.js";
 
 const docFields = { key: v.string(), n: v.number(), payload: v.string() };
@@ -69,13 +70,16 @@ const modules = {
 export interface WalkinSubject extends Subject {
   engine: Engine;
   check?(): Promise<{ ok: boolean; detail: string }>;
+  /** The main thread's time inside storage during the measured rounds (cases that report it). */
+  storageClock?: StorageClock;
 }
 
 /** BENCH_READ_CACHE_BYTES sets the engine's read cache (0: off), to see what it is worth. */
 const readCacheBytes = process.env.BENCH_READ_CACHE_BYTES ? Number(process.env.BENCH_READ_CACHE_BYTES) : undefined;
 
-async function openEngine(filename: string, synchronous: Durability): Promise<Engine> {
+async function openEngine(filename: string, synchronous: Durability, clock?: (storage: SqliteStorage) => void): Promise<Engine> {
   const storage = await openSqliteStorage({ filename, synchronous });
+  clock?.(storage);
   return Engine.open({ storage, schema, modules, runScheduler: false, readCacheBytes });
 }
 
@@ -139,15 +143,25 @@ export async function walkinInsert(
   clients: number,
   { turnPerCall = false, seedDocs = 0 }: InsertOptions = {},
 ): Promise<WalkinSubject> {
-  const engine = await openEngine(filename, synchronous);
+  let storageClock: StorageClock | undefined;
+  const engine = await openEngine(filename, synchronous, (storage) => (storageClock = new StorageClock(storage)));
   await seed(engine, seedDocs);
+  const loop = asyncLoop(
+    clients,
+    (i) => engine.runMutation("docs:insert", { key: keyOf(seedDocs + i), n: i, payload: payloadOf(i) }),
+    turnPerCall,
+  );
   return {
     engine,
-    run: asyncLoop(
-      clients,
-      (i) => engine.runMutation("docs:insert", { key: keyOf(seedDocs + i), n: i, payload: payloadOf(i) }),
-      turnPerCall,
-    ),
+    storageClock,
+    run: async (ms, recorder) => {
+      storageClock!.on = recorder !== null;
+      try {
+        await loop(ms, recorder);
+      } finally {
+        storageClock!.on = false;
+      }
+    },
     close: () => engine.close(),
   };
 }

@@ -1,0 +1,73 @@
+/**
+ * Where an engine case's time goes: the main thread's time inside the SQLite storage, split
+ * into commits and the writing of pending versions, against everything else (the engine, its
+ * awaits, the benchmark's loop). `run.ts` prints it under the table for (a), so that every run
+ * says how far the storage alone would let the ratio go.
+ *
+ * The SQLite storage does its work synchronously inside each call (better-sqlite3 is
+ * synchronous), so the time from a call to its return is that work. The exception is a commit
+ * that waits for the background checkpointer's pause (checkpointer.ts): its wait returns early
+ * and the rest of the commit runs later, untimed; the wait itself is idle time, not storage
+ * work. Pending versions are written inside a commit (when enough have piled up) or from their
+ * own timer: both are counted as versions, never as commit time. The engine's planner, which a
+ * commit calls under its write lock, is counted on its own.
+ *
+ * The wrappers cost two `performance.now()` calls per storage call (about 0.1 µs).
+ */
+import { performance } from "node:perf_hooks";
+import type { SqliteStorage } from "../../src/storage/sqlite/index.js";
+
+export interface StorageTime {
+  /** Milliseconds in `commitBatch`, less the versions written inside it and the engine's planner. */
+  commit: number;
+  /**
+   * Milliseconds in the engine's planner, which `commitBatch` calls under its write lock: the
+   * engine's conflict check and its commits' timestamps. Engine work, not storage work.
+   */
+  planner: number;
+  /** Milliseconds writing pending versions (inside commits and from their timer). */
+  versions: number;
+  /** Milliseconds in every other call: reads, history pruning, receipts. */
+  other: number;
+}
+
+export class StorageClock {
+  /** Whether calls are being timed: only while the case's measured rounds run. */
+  on = false;
+  readonly time: StorageTime = { commit: 0, planner: 0, versions: 0, other: 0 };
+  /** Nesting depth, so that a call made inside another (versions inside a commit) is not counted twice. */
+  private depth = 0;
+  /** Versions and planner time spent inside the outermost call in progress. */
+  private nested = 0;
+
+  /** Wraps `storage`'s methods in place (the engine calls them through the same object). */
+  constructor(storage: SqliteStorage) {
+    const methods = ["commitBatch", "writePendingVersions", "getDocument", "scan", "latestTimestamp", "pruneHistory", "getReceipt", "commitsSince"] as const;
+    for (const name of methods) {
+      const original = (storage[name] as (...args: unknown[]) => unknown).bind(storage);
+      const kind: keyof StorageTime = name === "commitBatch" ? "commit" : name === "writePendingVersions" ? "versions" : "other";
+      (storage as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => this.timed(kind, () => original(...args));
+    }
+    const commitBatch = storage.commitBatch;
+    storage.commitBatch = (since, plan) => commitBatch(since, (view) => this.timed("planner", () => plan(view)));
+  }
+
+  private timed<T>(kind: keyof StorageTime, call: () => T): T {
+    if (!this.on) return call();
+    const started = performance.now();
+    this.depth++;
+    try {
+      return call();
+    } finally {
+      this.depth--;
+      const took = performance.now() - started;
+      if (kind === "versions" || kind === "planner") {
+        this.time[kind] += took;
+        if (this.depth > 0) this.nested += took;
+      } else if (this.depth === 0) {
+        this.time[kind] += took - this.nested;
+      }
+      if (this.depth === 0) this.nested = 0;
+    }
+  }
+}
