@@ -37,6 +37,8 @@ export class Recorder {
   ops = 0;
   failures = 0;
   seconds = 0;
+  /** Called as each measured operation starts, where the loop supports it (bench/transport/timeline.ts). */
+  onStart?: () => void;
   private latencies = new Float64Array(1 << 16);
   private count = 0;
 

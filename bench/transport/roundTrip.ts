@@ -44,6 +44,7 @@ export function sequential(op: (i: number) => Promise<void>, minOps: number, cap
     for (let done = 0; ; done++) {
       const now = performance.now();
       if ((now - start >= ms && done >= wanted) || now - start >= capMs) break;
+      recorder?.onStart?.();
       await op(i++);
       const took = performance.now() - now;
       busy += took;

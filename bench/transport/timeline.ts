@@ -1,0 +1,135 @@
+/**
+ * Where a round trip's time goes, step by step: runs the round trip of `roundTrip.ts` (paced
+ * as in the benchmark, client and server in this process) on Walk-in's side and then on the
+ * floor's, marks each step as it happens, and prints the median time of each step from the
+ * call's start, with the median gap since the step before:
+ *
+ *   node --import tsx --import ./bench/compiled.mjs bench/transport/timeline.ts normal 3
+ *
+ * Arguments: mode (full or normal), seconds per side. The marks come from wrapping, in this
+ * process only, the methods each step goes through: `ws`'s send and message events (both ends,
+ * told apart by the socket's server flag), the client's `mutation`, the engine's client
+ * mutation and query runs, its commit queue, the live-query flush, and the storage's receipt
+ * lookup and commit;
+ * on the floor's side, better-sqlite3's statement `run` (its insert). Each wrapper costs a
+ * `performance.now()` and an array push, so the totals run a little above the benchmark's.
+ * A step that did not happen in a call (a flush that found nothing to do) is left out of that
+ * call's medians; the last column says in how many calls each step was seen.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import Database from "better-sqlite3";
+import { WebSocket } from "ws";
+import { WalkinClient } from "../../src/browser/index.js";
+import { GroupCommitter } from "../../src/engine/committer.js";
+import { Engine } from "../../src/engine/engine.js";
+import { Subscriptions } from "../../src/engine/subscriptions.js";
+import { SqliteStorage } from "../../src/storage/sqlite/index.js";
+import { Recorder } from "../engine/measure.js";
+import type { Durability } from "../engine/workload.js";
+import { floorRoundTrip, walkinRoundTrip } from "./roundTrip.js";
+
+const [mode = "normal", seconds = "3"] = process.argv.slice(2);
+if (mode !== "full" && mode !== "normal") throw new Error(`mode must be full or normal, got ${mode}`);
+
+/** The marks of the call in progress: step name → µs since the call started (first time seen). */
+let current: Map<string, number> | null = null;
+let callStart = 0;
+const calls: Array<Map<string, number>> = [];
+
+function mark(step: string): void {
+  if (current !== null && !current.has(step)) current.set(step, (performance.now() - callStart) * 1000);
+}
+function startCall(): void {
+  callStart = performance.now();
+  current = new Map();
+}
+function endCall(): void {
+  if (current === null) return;
+  mark("call settled");
+  calls.push(current);
+  current = null;
+}
+
+type Method = (this: unknown, ...args: unknown[]) => unknown;
+
+/** Wraps `target[name]` so that `before` and `after` are marked around each call (after its promise settles, if it returns one). */
+function around(target: object, name: string, before: string | ((self: unknown) => string), after?: string | ((self: unknown) => string)): void {
+  const methods = target as Record<string, Method>;
+  const original = methods[name]!;
+  methods[name] = function (this: unknown, ...args: unknown[]) {
+    mark(typeof before === "string" ? before : before(this));
+    const result = original.apply(this, args);
+    if (after !== undefined) {
+      const label = typeof after === "string" ? after : after(this);
+      if (result instanceof Promise) void result.then(() => mark(label), () => mark(label));
+      else mark(label);
+    }
+    return result;
+  };
+}
+
+const side = (socket: unknown) => ((socket as { _isServer?: boolean })._isServer ? "server" : "client");
+around(WebSocket.prototype, "send", (socket) => `${side(socket)} sends`);
+const emit = (WebSocket.prototype as unknown as Record<string, Method>).emit!;
+(WebSocket.prototype as unknown as Record<string, Method>).emit = function (this: unknown, event: unknown, ...args: unknown[]) {
+  if (event !== "message") return emit.call(this, event, ...args);
+  mark(`${side(this)} receives`);
+  const result = emit.call(this, event, ...args);
+  mark(`${side(this)} handled the message (synchronous part)`);
+  return result;
+};
+
+const dir = mkdtempSync(join(tmpdir(), "walkin-timeline-"));
+try {
+  // Walk-in's side.
+  around(WalkinClient.prototype, "mutation", "client.mutation called");
+  around(Engine.prototype, "runClientMutation", "engine: mutation starts", "engine: mutation done");
+  around(SqliteStorage.prototype, "getReceipt", "storage: receipt lookup");
+  around(GroupCommitter.prototype, "commit", "engine: handler done, commit queued");
+  around(SqliteStorage.prototype, "commitBatch", "storage: commit starts", "storage: commit done");
+  around(Subscriptions.prototype, "flush", "engine: live-query flush starts");
+  around(Engine.prototype, "executeQuery", "engine: query re-run starts", "engine: query re-run done");
+  await measure("Walk-in", await walkinRoundTrip(join(dir, "walkin.sqlite"), mode as Durability, 1, 60_000));
+  // The floor's side: its insert is the only statement it runs per call.
+  const statement = Object.getPrototypeOf(new Database(":memory:").prepare("SELECT 1")) as object;
+  around(statement, "run", "floor: insert starts", "floor: insert done");
+  await measure("floor", await floorRoundTrip(join(dir, "floor.sqlite"), mode as Durability, 1, 60_000));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function measure(name: string, subject: Awaited<ReturnType<typeof floorRoundTrip>>): Promise<void> {
+  try {
+    await subject.run(300, null); // warm-up, not marked
+    calls.length = 0;
+    const recorder = new Recorder();
+    recorder.onStart = startCall;
+    const latency = recorder.latency.bind(recorder);
+    recorder.latency = (ms) => {
+      endCall();
+      latency(ms);
+    };
+    await subject.run(Number(seconds) * 1000, recorder);
+    const p50 = recorder.result().p50!;
+    print(name, p50);
+  } finally {
+    await subject.close();
+  }
+}
+
+function print(name: string, p50: number): void {
+  const steps = new Map<string, number[]>();
+  for (const call of calls) for (const [step, at] of call) (steps.get(step) ?? steps.set(step, []).get(step)!).push(at);
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+  const rows = [...steps].map(([step, values]) => ({ step, at: median(values), seen: values.length })).sort((a, b) => a.at - b.at);
+  console.log(`\n== ${name}, synchronous=${mode.toUpperCase()}: ${calls.length} calls, p50 ${(p50 * 1000).toFixed(0)} µs (median µs from the call's start) ==`);
+  console.log(`${"µs".padStart(7)} ${"+µs".padStart(6)}  ${"step".padEnd(52)} seen`);
+  let previous = 0;
+  for (const row of rows) {
+    console.log(`${row.at.toFixed(0).padStart(7)} ${(row.at - previous).toFixed(0).padStart(6)}  ${row.step.padEnd(52)} ${row.seen}`);
+    previous = row.at;
+  }
+}
