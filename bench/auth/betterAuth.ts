@@ -15,6 +15,7 @@
  * its own x-forwarded-for, as distinct visitors would.
  */
 import Database from "better-sqlite3";
+import type { StorageClock } from "../engine/storageClock.js";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import { anonymous } from "better-auth/plugins";
@@ -26,6 +27,8 @@ export interface AuthSubject {
   /** One anonymous sign-in followed by one authenticated insert; `clientIndex` is 0..clients-1. */
   op(clientIndex: number): Promise<void>;
   close(): Promise<void>;
+  /** Where the side's time goes, if it can tell: the main thread's time in storage (bench/engine/storageClock.ts). */
+  storageClock?: StorageClock;
 }
 
 export async function setupBetterAuth(opts: { synchronous: Synchronous; dir: string }): Promise<AuthSubject> {

@@ -7,6 +7,7 @@
  * behind other clients (that wait is what a visitor sees).
  */
 import { performance } from "node:perf_hooks";
+import type { StorageTime } from "../engine/storageClock.js";
 
 export interface Result {
   name: string;
@@ -15,6 +16,8 @@ export interface Result {
   opsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** The main thread's milliseconds in storage during the measured run, for a side that times it. */
+  storage?: StorageTime;
 }
 
 /** Stops after `durationMs` (no new op starts after it) or after `totalOps` ops, whichever is given. */

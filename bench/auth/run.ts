@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Synchronous } from "./betterAuth.js";
 import { printTable, type Result } from "./harness.js";
+import type { StorageTime } from "../engine/storageClock.js";
 
 const clients = Number(process.env.CLIENTS ?? 32);
 const durationMs = Number(process.env.SECONDS ?? 5) * 1000;
@@ -54,6 +55,23 @@ async function measure(name: string, synchronous: Synchronous, root: string): Pr
   return JSON.parse(line) as Result;
 }
 
+/**
+ * Where Walk-in's time went, per operation: the mean (1 / throughput, all clients together) split
+ * into the main thread's time in the SQLite storage and the rest (engine, auth, harness), as
+ * bench/engine/run.ts does for case (a).
+ */
+function split(walkin: Result, time: StorageTime): string {
+  const perOp = (ms: number) => (ms * 1000) / walkin.ops;
+  const storage = perOp(time.commit) + perOp(time.versions) + perOp(time.other);
+  const mean = 1e6 / walkin.opsPerSec;
+  const us = (value: number) => `${value.toFixed(0)} µs`;
+  return (
+    `walkin, mean per operation: ${us(mean)} = storage ${us(storage)} (commits ${us(perOp(time.commit))}, writing pending versions ` +
+    `${us(perOp(time.versions))}, other calls ${us(perOp(time.other))}) + engine, auth and the rest ${us(mean - storage)} ` +
+    `(of it the planner, in the commits' lock, ${us(perOp(time.planner))})`
+  );
+}
+
 const sides = hasWalkin ? ["better-auth", "walkin"] : ["better-auth"];
 
 const root = mkdtempSync(join(tmpdir(), "walkin-auth-bench-"));
@@ -74,6 +92,7 @@ try {
     const walkin = rows.find((r) => r.name === "walkin");
     const floor = rows[0]!;
     if (walkin) console.log(`target ≥ 10x: ${walkin.opsPerSec >= 10 * floor.opsPerSec ? "met" : "MISSED"}`);
+    if (walkin?.storage) console.log(split(walkin, walkin.storage));
   }
 } finally {
   rmSync(root, { recursive: true, force: true });

@@ -36,7 +36,12 @@ async function setupOf(side: string): Promise<(opts: { synchronous: Synchronous;
 const subject = await (await setupOf(name))({ synchronous, dir });
 try {
   await runConcurrent(name, subject.op, { clients, durationMs: warmupMs });
+  if (subject.storageClock) subject.storageClock.on = true;
   const result = await runConcurrent(name, subject.op, { clients, durationMs });
+  if (subject.storageClock) {
+    subject.storageClock.on = false;
+    result.storage = subject.storageClock.time;
+  }
   console.log(JSON.stringify(result));
 } finally {
   await subject.close();

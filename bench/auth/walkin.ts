@@ -20,6 +20,7 @@ import { openSqliteStorage } from "../../src/storage/sqlite/index.js";
 import { defineSchema, defineTable, mutation, v } from "../../src/server/index.js";
 import { authTables, getAuthUserId, walkinAuth } from "../../src/auth/index.js";
 import { Anonymous } from "../../src/auth/providers/anonymous.js";
+import { StorageClock } from "../engine/storageClock.js";
 import type { AuthSubject, Synchronous } from "./betterAuth.js";
 
 const schema = defineSchema({
@@ -49,10 +50,12 @@ export async function setupWalkin(opts: { synchronous: Synchronous; dir: string 
     filename: join(opts.dir, `walkin-${opts.synchronous.toLowerCase()}.sqlite`),
     synchronous: opts.synchronous === "FULL" ? "full" : "normal",
   });
+  const storageClock = new StorageClock(storage);
   // No scheduler: its only job here would be the 10-minute cleanup cron.
   const engine = await Engine.open({ storage, schema, modules, runScheduler: false });
 
   return {
+    storageClock,
     async op(clientIndex) {
       const remoteAddress = `10.${(clientIndex >> 16) & 255}.${(clientIndex >> 8) & 255}.${clientIndex & 255}`;
       const result = (await engine.runAction(
