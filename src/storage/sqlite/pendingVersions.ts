@@ -92,6 +92,17 @@ export class PendingVersions {
     let n = 0;
     while (n < this.commits.length && this.commits[n]!.commit.ts <= ts) n++;
     if (n === 0) return;
+    if (n === this.commits.length) {
+      // The usual case (writing the pending versions writes them all): every version and
+      // receipt here came from a dropped commit, so nothing is left to pick out key by key.
+      this.commits = [];
+      this.bytes = 0;
+      this.documents.clear();
+      this.entries.clear();
+      this.receipts.clear();
+      this.loadedThrough = Math.max(this.loadedThrough, ts);
+      return;
+    }
     const dropped = this.commits.slice(0, n);
     this.commits = this.commits.slice(n);
     for (const { commit, bytes } of dropped) {
