@@ -80,6 +80,11 @@ const readCacheBytes = process.env.BENCH_READ_CACHE_BYTES ? Number(process.env.B
 async function openEngine(filename: string, synchronous: Durability, clock?: (storage: SqliteStorage) => void): Promise<Engine> {
   const storage = await openSqliteStorage({ filename, synchronous });
   clock?.(storage);
+  return engineOver(storage);
+}
+
+/** This benchmark's app run by an engine over `storage` (alone.ts opens the storage itself). */
+export function engineOver(storage: SqliteStorage): Promise<Engine> {
   return Engine.open({ storage, schema, modules, runScheduler: false, readCacheBytes });
 }
 
