@@ -22,9 +22,11 @@
  * layout after it, and decode the same way. Table numbers come from the engine's catalog
  * (`catalog.ts`, kept in storage metadata) and never change.
  */
-import { takeRandomBytes } from "./randomPool.js";
+import { fillRandomBytes } from "./randomPool.js";
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+/** The character code of each digit. */
+const DIGITS = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
 /** Digit of each character code below 128, or -1: IDs are decoded on every `get` and `v.id` check. */
 const DECODE = new Int8Array(128).fill(-1);
 for (let i = 0; i < ALPHABET.length; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
@@ -33,23 +35,27 @@ const PREFIX_BYTES = 15;
 const TIME_BYTES = 6;
 const RANDOM_BYTES = PREFIX_BYTES - TIME_BYTES;
 
+/**
+ * Where an ID is put together, and its text: one of each for the module (IDs are made one at a
+ * time, synchronously). The varint of any safe integer takes at most 8 bytes.
+ */
+const idBytes = new Uint8Array(PREFIX_BYTES + 8 + 2);
+const idText = Buffer.alloc(Math.ceil((idBytes.length * 8) / 5));
 
 export function newDocumentId(tableNumber: number): string {
-  const varint = encodeVarint(tableNumber);
-  const bytes = new Uint8Array(PREFIX_BYTES + varint.length + 2);
   // Milliseconds since 1970 fit 6 bytes until the year 10889. Inside a mutation Date.now() is
   // the transaction's fixed time, so one mutation's IDs share their prefix.
   let time = Math.max(0, Math.floor(Date.now()));
   for (let i = TIME_BYTES - 1; i >= 0; i--) {
-    bytes[i] = time % 256;
+    idBytes[i] = time % 256;
     time = Math.floor(time / 256);
   }
-  bytes.set(takeRandomBytes(RANDOM_BYTES), TIME_BYTES);
-  bytes.set(varint, PREFIX_BYTES);
-  const [a, b] = fletcher16(bytes.subarray(0, PREFIX_BYTES + varint.length));
-  bytes[bytes.length - 2] = a;
-  bytes[bytes.length - 1] = b;
-  return base32Encode(bytes);
+  fillRandomBytes(idBytes, TIME_BYTES, RANDOM_BYTES);
+  const end = writeVarint(idBytes, PREFIX_BYTES, tableNumber);
+  const [a, b] = fletcher16(idBytes, end);
+  idBytes[end] = a;
+  idBytes[end + 1] = b;
+  return base32Encode(idBytes, end + 2);
 }
 
 /** The table number an ID belongs to, or `null` if the string is not a well-formed ID. */
@@ -65,15 +71,16 @@ export function tableNumberOfId(id: string): number | null {
   return varint.value;
 }
 
-function encodeVarint(n: number): number[] {
-  const out: number[] = [];
+/** Writes `n` as a varint at `bytes[start]`; answers where it ends. */
+function writeVarint(bytes: Uint8Array, start: number, n: number): number {
+  let at = start;
   let rest = n;
   while (rest >= 0x80) {
-    out.push((rest & 0x7f) | 0x80);
+    bytes[at++] = (rest & 0x7f) | 0x80;
     rest = Math.floor(rest / 128);
   }
-  out.push(rest);
-  return out;
+  bytes[at++] = rest;
+  return at;
 }
 
 function decodeVarint(bytes: Uint8Array, start: number): { value: number; end: number } | null {
@@ -88,31 +95,37 @@ function decodeVarint(bytes: Uint8Array, start: number): { value: number; end: n
   return null;
 }
 
-function fletcher16(bytes: ArrayLike<number>): [number, number] {
+/** The checksum of the first `length` bytes. */
+function fletcher16(bytes: ArrayLike<number>, length = bytes.length): [number, number] {
   let sum1 = 0;
   let sum2 = 0;
-  for (let i = 0; i < bytes.length; i++) {
+  for (let i = 0; i < length; i++) {
     sum1 = (sum1 + bytes[i]!) % 255;
     sum2 = (sum2 + sum1) % 255;
   }
   return [sum1, sum2];
 }
 
-function base32Encode(bytes: Uint8Array): string {
-  let out = "";
+/**
+ * The first `length` bytes of `bytes` in base32. The digits go into a byte buffer decoded once
+ * as latin1: adding characters to a string one by one built a chain of 36 partial strings per
+ * ID, which every use of the ID then had to flatten.
+ */
+function base32Encode(bytes: Uint8Array, length: number): string {
+  let n = 0;
   let buffer = 0;
   let bits = 0;
-  for (const byte of bytes) {
-    buffer = (buffer << 8) | byte;
+  for (let i = 0; i < length; i++) {
+    buffer = (buffer << 8) | bytes[i]!;
     bits += 8;
     while (bits >= 5) {
-      out += ALPHABET[(buffer >>> (bits - 5)) & 31];
+      idText[n++] = DIGITS[(buffer >>> (bits - 5)) & 31]!;
       bits -= 5;
     }
     buffer &= (1 << bits) - 1;
   }
-  if (bits > 0) out += ALPHABET[(buffer << (5 - bits)) & 31];
-  return out;
+  if (bits > 0) idText[n++] = DIGITS[(buffer << (5 - bits)) & 31]!;
+  return idText.toString("latin1", 0, n);
 }
 
 function base32Decode(text: string): Uint8Array | null {
