@@ -226,7 +226,11 @@ export class Transaction {
   async insert(table: TableInfo, value: Record<string, Value | undefined>): Promise<string> {
     const fields = this.checkUserFields(table, value, "insert");
     const id = newDocumentId(table.number);
-    const doc = { ...fields, _id: id, _creationTime: this.creationClock.next(this.now) } as Doc;
+    // `fields` is a new object of this transaction's own (checkUserFields): the system fields go
+    // onto it, after the others, rather than into yet another copy.
+    const doc = fields as Doc;
+    doc._id = id;
+    doc._creationTime = this.creationClock.next(this.now);
     this.stage(table, id, null, doc);
     return id;
   }
@@ -317,13 +321,17 @@ export class Transaction {
     return { table, doc };
   }
 
-  /** Checks fields written by app code: plain object, no system field names, valid values, schema. */
+  /**
+   * Checks fields written by app code: plain object, no system field names, valid values, schema.
+   * Answers a new object, never `value` itself: callers add the system fields to it.
+   */
   private checkUserFields(table: TableInfo, value: unknown, operation: string): Record<string, Value> {
     if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof ArrayBuffer) {
       throw walkinError("INVALID_VALUE", `${operation}() into "${table.name}" takes an object of fields; received ${describe(value)}.`);
     }
     const fields: Record<string, Value> = {};
-    for (const [key, field] of Object.entries(value)) {
+    for (const key of Object.keys(value)) {
+      const field = (value as Record<string, unknown>)[key];
       if (field === undefined) continue;
       if (key.startsWith("_")) {
         throw walkinError("INVALID_VALUE", `${table.name}.${key}: field names starting with "_" are reserved for system fields.`);
