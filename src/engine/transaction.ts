@@ -245,14 +245,15 @@ export class Transaction {
         throw walkinError("INVALID_ARGUMENT", `patch() cannot change the system field "${key}".`);
       }
     }
-    const { _id, _creationTime, ...rest } = value;
-    const merged: Record<string, Value | undefined> = { ...withoutSystemFields(doc) };
-    for (const [key, field] of Object.entries(rest)) {
+    // A copy of the stored fields (withoutSystemFields makes one) with the patch applied.
+    const merged = withoutSystemFields(doc);
+    for (const key of Object.keys(value)) {
+      if (key === "_id" || key === "_creationTime") continue;
+      const field = value[key];
       if (field === undefined) delete merged[key];
       else merged[key] = field;
     }
-    const fields = this.checkUserFields(table, merged, "patch");
-    this.stage(table, id, doc, { ...fields, _id: doc._id, _creationTime: doc._creationTime } as Doc);
+    this.stage(table, id, doc, withSystemFields(this.checkUserFields(table, merged, "patch"), doc));
   }
 
   async replace(id: string, value: Record<string, Value | undefined>): Promise<void> {
@@ -261,8 +262,7 @@ export class Transaction {
     if ((_id !== undefined && _id !== doc._id) || (_creationTime !== undefined && _creationTime !== doc._creationTime)) {
       throw walkinError("INVALID_ARGUMENT", "replace() cannot change the system fields _id and _creationTime.");
     }
-    const fields = this.checkUserFields(table, rest, "replace");
-    this.stage(table, id, doc, { ...fields, _id: doc._id, _creationTime: doc._creationTime } as Doc);
+    this.stage(table, id, doc, withSystemFields(this.checkUserFields(table, rest, "replace"), doc));
   }
 
   async delete(id: string, options: { system?: boolean } = {}): Promise<void> {
@@ -514,6 +514,17 @@ function pendingEntry(entry: PendingEntry): CursorEntry {
 function withoutSystemFields(doc: Doc): Record<string, Value | undefined> {
   const { _id, _creationTime, ...rest } = doc;
   return rest;
+}
+
+/**
+ * `fields`, a new object from `checkUserFields`, made the next version of `doc`: its system
+ * fields go onto it, after the others, rather than into yet another copy.
+ */
+function withSystemFields(fields: Record<string, Value>, doc: Doc): Doc {
+  const next = fields as Doc;
+  next._id = doc._id;
+  next._creationTime = doc._creationTime;
+  return next;
 }
 
 /** A short description of a value for error messages (never a huge dump). */
