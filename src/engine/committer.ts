@@ -210,22 +210,30 @@ export class GroupCommitter {
     const learned = this.learn(view);
     const gap = view.trimmedThrough > host.latest;
     const plan: Plan = { view, learned, accepted: [], refused: [] };
-    const acceptedWrites: WriteSet[] = [];
+    const learnedWrites = learned.map((record) => record.writes);
+    // The keys written by the transactions accepted so far in this batch, all in one write set:
+    // each later one is checked against them with one lookup per index, not one per commit.
+    const acceptedWrites: WriteSet = new Map();
+    const accepted = [acceptedWrites];
     let ts = view.latest;
     for (const item of batch) {
       const readSet = item.txn.readSet;
       const conflict: Conflict | null = gap
         ? { ts: view.trimmedThrough, indexId: null }
         : (host.commitLog.firstConflict(readSet, item.txn.readTs) ??
-          firstOverlap(readSet, learned.map((record) => record.writes), view.latest) ??
-          firstOverlap(readSet, acceptedWrites, view.latest));
+          firstOverlap(readSet, learnedWrites, view.latest) ??
+          firstOverlap(readSet, accepted, view.latest));
       if (conflict !== null) {
         plan.refused.push({ item, conflict });
         continue;
       }
       ts += 1;
       plan.accepted.push({ item, ts });
-      acceptedWrites.push(item.writes.writeSet);
+      for (const [indexId, keys] of item.writes.writeSet) {
+        const merged = acceptedWrites.get(indexId);
+        if (merged === undefined) acceptedWrites.set(indexId, [...keys]);
+        else for (const key of keys) merged.push(key);
+      }
     }
     return plan;
   }
