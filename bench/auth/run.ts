@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Synchronous } from "./betterAuth.js";
 import { printTable, type Result } from "./harness.js";
-import type { StorageTime } from "../engine/storageClock.js";
+import { perOperation, type StorageTime } from "../engine/storageClock.js";
 
 const clients = Number(process.env.CLIENTS ?? 32);
 const durationMs = Number(process.env.SECONDS ?? 5) * 1000;
@@ -61,14 +61,13 @@ async function measure(name: string, synchronous: Synchronous, root: string): Pr
  * bench/engine/run.ts does for case (a).
  */
 function split(walkin: Result, time: StorageTime): string {
-  const perOp = (ms: number) => (ms * 1000) / walkin.ops;
-  const storage = perOp(time.commit) + perOp(time.versions) + perOp(time.other);
+  const part = perOperation(time, walkin.ops);
   const mean = 1e6 / walkin.opsPerSec;
   const us = (value: number) => `${value.toFixed(0)} µs`;
   return (
-    `walkin, mean per operation: ${us(mean)} = storage ${us(storage)} (commits ${us(perOp(time.commit))}, writing pending versions ` +
-    `${us(perOp(time.versions))}, other calls ${us(perOp(time.other))}) + engine, auth and the rest ${us(mean - storage)} ` +
-    `(of it the planner, in the commits' lock, ${us(perOp(time.planner))})`
+    `walkin, mean per operation: ${us(mean)} = storage ${us(part.storage)} (commits ${us(part.commit)}, writing pending versions ` +
+    `${us(part.versions)}, other calls ${us(part.other)}) + engine, auth and the rest ${us(mean - part.storage)} ` +
+    `(of it the planner, in the commits' lock, ${us(part.planner)})`
   );
 }
 

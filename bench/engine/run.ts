@@ -23,7 +23,7 @@ import { performance } from "node:perf_hooks";
 import { floorIncrement, floorInsert, floorLookup, floorSized, groupCommitInsert, type FloorSubject } from "./floor.js";
 import { compare, Recorder, type Measurement, type Timing } from "./measure.js";
 import { table, type Row } from "./report.js";
-import type { StorageTime } from "./storageClock.js";
+import { perOperation, type StorageTime } from "./storageClock.js";
 import { walkinHistory, walkinIncrement, walkinInsert, walkinLookup, walkinSized, type WalkinSubject } from "./walkin.js";
 import { shuffledKeys, type Durability } from "./workload.js";
 
@@ -56,15 +56,14 @@ const splits: string[] = [];
  * storage's), however fast the engine around it became.
  */
 function split(label: string, walkin: Measurement, floor: Measurement, time: StorageTime): string {
-  const perOp = (ms: number) => (ms * 1000) / walkin.ops;
+  const part = perOperation(time, walkin.ops);
   const mean = (m: Measurement) => 1e6 / m.opsPerSecond;
-  const storage = perOp(time.commit) + perOp(time.versions) + perOp(time.other);
   const us = (value: number) => `${value.toFixed(1)} µs`;
   return (
-    `${label}, mean per operation: walkin ${us(mean(walkin))} = storage ${us(storage)} (commit ${us(perOp(time.commit))}, ` +
-    `writing pending versions ${us(perOp(time.versions))}, other calls ${us(perOp(time.other))}) + engine and the rest ` +
-    `${us(mean(walkin) - storage)} (of it the planner, in the commit's lock, ${us(perOp(time.planner))}); floor ${us(mean(floor))}. ` +
-    `The storage alone would allow a ratio of at most ${(mean(floor) / storage).toFixed(2)}.`
+    `${label}, mean per operation: walkin ${us(mean(walkin))} = storage ${us(part.storage)} (commit ${us(part.commit)}, ` +
+    `writing pending versions ${us(part.versions)}, other calls ${us(part.other)}) + engine and the rest ` +
+    `${us(mean(walkin) - part.storage)} (of it the planner, in the commit's lock, ${us(part.planner)}); floor ${us(mean(floor))}. ` +
+    `The storage alone would allow a ratio of at most ${(mean(floor) / part.storage).toFixed(2)}.`
   );
 }
 

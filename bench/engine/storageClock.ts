@@ -31,6 +31,16 @@ export interface StorageTime {
   other: number;
 }
 
+/**
+ * `time` spread over `ops` operations, in microseconds each, with the storage's total (commit,
+ * versions and other calls; the planner is the engine's work and is not in it).
+ */
+export function perOperation(time: StorageTime, ops: number): StorageTime & { storage: number } {
+  const us = (ms: number) => (ms * 1000) / ops;
+  const each = { commit: us(time.commit), planner: us(time.planner), versions: us(time.versions), other: us(time.other) };
+  return { ...each, storage: each.commit + each.versions + each.other };
+}
+
 export class StorageClock {
   /** Whether calls are being timed: only while the case's measured rounds run. */
   on = false;
