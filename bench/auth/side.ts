@@ -10,9 +10,11 @@
  * "A process per side"). Heaps and JIT state are not shared either.
  *
  * Usage: node --import tsx bench/auth/side.ts <better-auth|walkin> <FULL|NORMAL> <dir>
- * with CLIENTS, SECONDS and WARMUP_MS as for run.ts.
+ * with CLIENTS, SECONDS and WARMUP_MS as for run.ts, and PROFILE=file.cpuprofile for a CPU
+ * profile of the measured run only (`../engine/profiled.ts`).
  */
 import { runConcurrent } from "./harness.js";
+import { profiled } from "../engine/profiled.js";
 import type { AuthSubject, Synchronous } from "./betterAuth.js";
 
 const [name, synchronous, dir] = process.argv.slice(2) as [string, Synchronous, string];
@@ -37,7 +39,7 @@ const subject = await (await setupOf(name))({ synchronous, dir });
 try {
   await runConcurrent(name, subject.op, { clients, durationMs: warmupMs });
   if (subject.storageClock) subject.storageClock.on = true;
-  const result = await runConcurrent(name, subject.op, { clients, durationMs });
+  const result = await profiled(() => runConcurrent(name, subject.op, { clients, durationMs }));
   if (subject.storageClock) {
     subject.storageClock.on = false;
     result.storage = subject.storageClock.time;

@@ -17,14 +17,14 @@
  * Each prints its mean time per operation; with PROFILE=file.cpuprofile, also a CPU profile of
  * the measured part only (sampled every 50 µs), for `hotspots.ts`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Session } from "node:inspector/promises";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { openSqliteStorage, type SqliteStorage } from "../../src/storage/sqlite/index.js";
 import type { Commit, CommitBatchResult, CommitPlanner } from "../../src/storage/types.js";
 import { asyncLoop, Recorder } from "./measure.js";
+import { profiled } from "./profiled.js";
 import { engineOver } from "./walkin.js";
 import { keyOf, payloadOf, type Durability } from "./workload.js";
 
@@ -39,24 +39,6 @@ async function inserts(storage: SqliteStorage) {
   const engine = await engineOver(storage);
   const run = asyncLoop(1, (i) => engine.runMutation("docs:insert", { key: keyOf(i), n: i, payload: payloadOf(i) }));
   return { run, close: () => engine.close() };
-}
-
-/** Runs `work` with the CPU profiler on when PROFILE names a file. */
-async function profiled<T>(work: () => Promise<T>): Promise<T> {
-  const file = process.env.PROFILE;
-  if (!file) return work();
-  const session = new Session();
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.setSamplingInterval", { interval: 50 });
-  await session.post("Profiler.start");
-  try {
-    return await work();
-  } finally {
-    const { profile } = await session.post("Profiler.stop");
-    writeFileSync(file, JSON.stringify(profile));
-    session.disconnect();
-  }
 }
 
 async function storageAlone(count: number): Promise<void> {
