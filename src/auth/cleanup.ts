@@ -12,6 +12,7 @@ import type { DatabaseWriter } from "../server/database.js";
 import type { AnyDataModel } from "../server/dataModel.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import type { AuthSessionDoc } from "./authSessions.js";
+import { refilledBefore } from "./rateLimit.js";
 import { deleteUser } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
@@ -64,9 +65,8 @@ export async function runCleanup(ctx: MutationCtx, config: ResolvedAuthConfig, n
   const ended = await endExpiredSessions(ctx, config, now);
   const codes = await deleteBelow(db, "authVerificationCodes", "by_expiresAt", "expiresAt", now + 1);
   const verifiers = await deleteBelow(db, "authVerifiers", "by_expiresAt", "expiresAt", now + 1);
-  // A bucket untouched for the longest window is full again: the row says nothing any more.
-  const longestWindow = Math.max(...Object.values(config.rateLimits).map((limit) => limit.windowMs));
-  const rateLimits = await deleteBelow(db, "authRateLimits", "by_updatedAt", "updatedAt", now - longestWindow);
+  // A bucket untouched for the longest window (and its step, rateLimit.ts) is full again: the row says nothing any more.
+  const rateLimits = await deleteBelow(db, "authRateLimits", "by_updatedAt", "updatedAt", refilledBefore(Object.values(config.rateLimits), now));
   const more = ended.more || [codes, verifiers, rateLimits].some((n) => n === BATCH);
   return { sessions: ended.sessions, anonymousUsers: ended.anonymousUsers, codes, verifiers, rateLimits, more };
 }
