@@ -645,6 +645,9 @@ export class Engine {
     this.commitsSincePrune = 0;
     const oldest = this.snapshots.oldest(this.subscriptions.oldestPublished(this.latest));
     this.commitLog.trim(oldest);
+    // No read comes below the oldest snapshot in use (a sweep at it is safe now), so storage
+    // may drop what only such reads could see between sweeps (Storage.raiseReadFloor).
+    this.storage.raiseReadFloor?.(oldest);
     // The log is kept from the published snapshot on only so that a query subscribed now (it
     // runs at that snapshot) can be checked against the commits since without a re-run. Only
     // flushes move that snapshot, and they need an event-loop turn: a loop that awaits mutation

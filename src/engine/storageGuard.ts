@@ -117,6 +117,11 @@ class GuardedStorage implements Storage {
     return this.call("pruneHistory", () => this.inner.pruneHistory(ts), { timeoutMs: Infinity });
   }
 
+  raiseReadFloor(ts: Timestamp): void {
+    // Synchronous bookkeeping, no I/O: nothing to time out.
+    this.inner.raiseReadFloor?.(ts);
+  }
+
   getMeta(key: string): Promise<string | null> {
     return this.call("getMeta", () => this.inner.getMeta(key));
   }

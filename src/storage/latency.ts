@@ -90,6 +90,11 @@ class LatencyStorage implements Storage {
     return this.afterRead(() => this.inner.pruneHistory(ts));
   }
 
+  raiseReadFloor(ts: Timestamp): void {
+    // A promise about later reads, not a call across the network: it holds at once.
+    this.inner.raiseReadFloor?.(ts);
+  }
+
   getMeta(key: string): Promise<string | null> {
     return this.afterRead(() => this.inner.getMeta(key));
   }

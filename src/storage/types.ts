@@ -233,7 +233,7 @@ export interface Storage {
    * each joined with its document as of `readTs`. Uses a real index: cost is proportional to
    * the entries returned, not to the size of the table. An entry whose document does not exist
    * at `readTs` (which the engine never produces) is skipped and not counted. `limit` >= 1.
-   * Reads at a `readTs` below the last `pruneHistory` timestamp are undefined.
+   * Reads at a `readTs` below the last `pruneHistory` (or `raiseReadFloor`) timestamp are undefined.
    */
   scan(request: ScanRequest): Promise<IndexEntry[]>;
 
@@ -303,6 +303,17 @@ export interface Storage {
    * their cost, and the time a sweep spends waiting behind other work is not cost.
    */
   pruneHistory(ts: Timestamp): Promise<void | PruneReport>;
+
+  /**
+   * Optional. Says what `pruneHistory(ts)` says of reads, that none will come at a `readTs`
+   * below `ts` from now on, without asking for a sweep: the engine says it more often than it
+   * sweeps (about every 256 commits). The storage may then drop whatever `pruneHistory(ts)`
+   * would, whenever it likes: the SQLite storage drops the superseded versions of a document
+   * when a commit writes it again, in that commit's transaction, on the page the write dirties
+   * anyway. A `ts` below one given before changes nothing. Synchronous, and never throws. A
+   * storage shared by several engines must keep to the same rule as for `pruneHistory`.
+   */
+  raiseReadFloor?(ts: Timestamp): void;
 
   /**
    * Small durable key/value metadata (the table and index registry). Not versioned, and not

@@ -115,7 +115,7 @@ import { Checkpointer, DEFAULT_CHECKPOINTER, type CheckpointerOptions } from "./
 import { loggedPages, writtenPages } from "./walPages.js";
 import { PendingVersions } from "./pendingVersions.js";
 import { decodeWrites, encodeWrites, type PendingCommit } from "./logWrites.js";
-import { entryGroup } from "./dirtyGroups.js";
+import { entryGroup, SWEEP_DOCUMENT_SQL } from "./dirtyGroups.js";
 import { compareBytes } from "../../values/compare.js";
 
 export interface SqliteStorageOptions {
@@ -222,6 +222,10 @@ export class SqliteStorage implements Storage {
   private readonly selectLoggedIds: Database.Statement<[string], { ts: number; id: string }>;
   private readonly selectDocument: Database.Statement<[string, number], DocumentRow>;
   private readonly insertDocument: Database.Statement<[string, number, string, string | null]>;
+  /** One document's versions superseded at `pruneTs`: a sweep's delete, run on write (`writeVersions`). */
+  private readonly deleteSuperseded: Database.Statement<[{ id: string; pruneTs: number }]>;
+  /** The newest `raiseReadFloor` or `pruneHistory` timestamp: no read comes below it. */
+  private readFloor: Timestamp = 0;
   private readonly indexTables: IndexTables;
   private readonly selectMeta: Database.Statement<[string], string>;
   private readonly upsertMeta: Database.Statement<[string, string]>;
@@ -282,6 +286,7 @@ export class SqliteStorage implements Storage {
       "SELECT id, ts, table_name, body FROM documents WHERE id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1",
     );
     this.insertDocument = db.prepare("INSERT INTO documents (id, ts, table_name, body) VALUES (?, ?, ?, ?)");
+    this.deleteSuperseded = db.prepare(SWEEP_DOCUMENT_SQL);
     this.selectMeta = db.prepare<[string], string>("SELECT value FROM meta WHERE key = ?").pluck();
     this.upsertMeta = db.prepare(
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -473,7 +478,12 @@ export class SqliteStorage implements Storage {
     this.indexTables.find(indexId)?.statement<[], unknown>("drop", (table) => `DELETE FROM ${table}`).run();
   }
 
+  raiseReadFloor(ts: Timestamp): void {
+    if (ts > this.readFloor) this.readFloor = ts;
+  }
+
   async pruneHistory(ts: Timestamp): Promise<SqlitePruneReport> {
+    this.raiseReadFloor(ts);
     // The sweep reads the tables, and the log is trimmed only below what they hold.
     this.writePendingVersions();
     // The prune trims the log (synchronously, before its first await): the next commit reads it.
@@ -647,8 +657,25 @@ export class SqliteStorage implements Storage {
     }
   }
 
+  /**
+   * Writes a commit's versions to their tables. A document written before (not hinted `fresh`)
+   * first loses the versions that no read can see any more, those superseded at or before the
+   * read floor: what a sweep at the floor would delete of it (`garbage.ts`).
+   *
+   * Why on write: a document rewritten often (a counter, a rate-limit bucket) otherwise piles
+   * up a sweep interval's versions (a second or more) on pages of its own, so each of its writes
+   * dirties a page no other write shares: one more frame in the write-ahead log per document
+   * per commit. Deleted here, its few live versions share a page with its neighbours, which
+   * this write dirties anyway. Safe for the sweep's reasons: no read comes below the floor
+   * (`Storage.raiseReadFloor`), and nothing the rule deletes can be seen at or above it. The
+   * document stays recorded for the sweep: the version written now is garbage later.
+   */
   private writeVersions({ commit, writtenAt }: PendingCommit): void {
-    for (const doc of commit.documents) this.insertDocument.run(doc.id, commit.ts, doc.table, doc.body);
+    const pruneTs = this.readFloor;
+    for (const doc of commit.documents) {
+      if (pruneTs > 0 && doc.fresh !== true) this.deleteSuperseded.run({ id: doc.id, pruneTs });
+      this.insertDocument.run(doc.id, commit.ts, doc.table, doc.body);
+    }
     for (const entry of commit.indexes) this.indexTables.forWrite(entry.indexId).insert(entry.key, commit.ts, entry.docId);
     if (commit.receipts === undefined || commit.receipts.length === 0) return;
     for (const receipt of commit.receipts) this.insertReceipt.run(receipt.key, commit.ts, writtenAt, receipt.body);
