@@ -92,7 +92,7 @@ export function pruneTests(ctx: SuiteContext): void {
           expect(await readSnapshot(s, readTs), `round ${round}: readTs ${readTs}, floor ${floor}`).toEqual(expected);
         }
       }
-      // What went is at most what a sweep at the floor would remove, and nothing before it.
+      // Whatever the storage dropped on the way, it kept at least what a sweep at the floor keeps.
       const counts = ctx.countVersions();
       if (counts !== undefined) {
         const left = await counts;
