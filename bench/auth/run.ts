@@ -66,7 +66,8 @@ function split(walkin: Result, time: StorageTime): string {
   const us = (value: number) => `${value.toFixed(0)} µs`;
   return (
     `walkin, mean per operation: ${us(mean)} = storage ${us(part.storage)} (commits ${us(part.commit)}, writing pending versions ` +
-    `${us(part.versions)}, other calls ${us(part.other)}) + engine, auth and the rest ${us(mean - part.storage)} ` +
+    `${us(part.versions)}, other calls ${us(part.other)}) + commits waiting for the checkpointer to start the log over ` +
+    `${us(part.restartWaits)} + engine, auth and the rest ${us(mean - part.storage - part.restartWaits)} ` +
     `(of it the planner, in the commits' lock, ${us(part.planner)})`
   );
 }

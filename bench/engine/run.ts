@@ -61,8 +61,9 @@ function split(label: string, walkin: Measurement, floor: Measurement, time: Sto
   const us = (value: number) => `${value.toFixed(1)} µs`;
   return (
     `${label}, mean per operation: walkin ${us(mean(walkin))} = storage ${us(part.storage)} (commit ${us(part.commit)}, ` +
-    `writing pending versions ${us(part.versions)}, other calls ${us(part.other)}) + engine and the rest ` +
-    `${us(mean(walkin) - part.storage)} (of it the planner, in the commit's lock, ${us(part.planner)}); floor ${us(mean(floor))}. ` +
+    `writing pending versions ${us(part.versions)}, other calls ${us(part.other)}) + commits waiting for the checkpointer to ` +
+    `start the log over ${us(part.restartWaits)} + engine and the rest ${us(mean(walkin) - part.storage - part.restartWaits)} ` +
+    `(of it the planner, in the commit's lock, ${us(part.planner)}); floor ${us(mean(floor))}. ` +
     `The storage alone would allow a ratio of at most ${(mean(floor) / part.storage).toFixed(2)}.`
   );
 }

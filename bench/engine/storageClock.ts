@@ -7,8 +7,9 @@
  * The SQLite storage does its work synchronously inside each call (better-sqlite3 is
  * synchronous), so the time from a call to its return is that work. The exception is a commit
  * that waits for the background checkpointer's pause (checkpointer.ts): its wait returns early
- * and the rest of the commit runs later, untimed; the wait itself is idle time, not storage
- * work. Pending versions are written inside a commit (when enough have piled up) or from their
+ * and the rest of the commit runs later, untimed. The wait is idle time, not storage work (the
+ * worker thread copies the log meanwhile, and the event loop is free), but a caller that waits
+ * for its commit waits it out, so it is timed on its own (`restartWaits`), once per pause. Pending versions are written inside a commit (when enough have piled up) or from their
  * own timer: both are counted as versions, never as commit time. The engine's planner, which a
  * commit calls under its write lock, is counted on its own.
  *
@@ -29,6 +30,11 @@ export interface StorageTime {
   versions: number;
   /** Milliseconds in every other call: reads, history pruning, receipts. */
   other: number;
+  /**
+   * Milliseconds the main connection's writes were paused for the checkpointer to start the
+   * write-ahead log over (from the pause's start to its end): idle, not part of `storage`.
+   */
+  restartWaits: number;
 }
 
 /**
@@ -37,14 +43,20 @@ export interface StorageTime {
  */
 export function perOperation(time: StorageTime, ops: number): StorageTime & { storage: number } {
   const us = (ms: number) => (ms * 1000) / ops;
-  const each = { commit: us(time.commit), planner: us(time.planner), versions: us(time.versions), other: us(time.other) };
+  const each = {
+    commit: us(time.commit),
+    planner: us(time.planner),
+    versions: us(time.versions),
+    other: us(time.other),
+    restartWaits: us(time.restartWaits),
+  };
   return { ...each, storage: each.commit + each.versions + each.other };
 }
 
 export class StorageClock {
   /** Whether calls are being timed: only while the case's measured rounds run. */
   on = false;
-  readonly time: StorageTime = { commit: 0, planner: 0, versions: 0, other: 0 };
+  readonly time: StorageTime = { commit: 0, planner: 0, versions: 0, other: 0, restartWaits: 0 };
   /** Nesting depth, so that a call made inside another (versions inside a commit) is not counted twice. */
   private depth = 0;
   /** Versions and planner time spent inside the outermost call in progress. */
@@ -60,6 +72,24 @@ export class StorageClock {
     }
     const commitBatch = storage.commitBatch;
     storage.commitBatch = (since, plan) => commitBatch(since, (view) => this.timed("planner", () => plan(view)));
+    const checkpointer = storage.checkpointer;
+    if (checkpointer !== null) {
+      // Every write that comes during a pause gets the same promise: time each pause once.
+      const pauseForRestart = checkpointer.pauseForRestart.bind(checkpointer);
+      let timing: Promise<void> | null = null;
+      checkpointer.pauseForRestart = () => {
+        const pause = pauseForRestart();
+        if (this.on && pause !== timing) {
+          timing = pause;
+          const started = performance.now();
+          const stop = () => {
+            if (this.on) this.time.restartWaits += performance.now() - started;
+          };
+          pause.then(stop, stop);
+        }
+        return pause;
+      };
+    }
   }
 
   private timed<T>(kind: keyof StorageTime, call: () => T): T {

@@ -6,7 +6,14 @@
  *
  *   node --import tsx --import ./bench/compiled.mjs bench/transport/timeline.ts normal 3
  *
- * Arguments: mode (full or normal), seconds per side. The marks come from wrapping, in this
+ * Arguments: mode (full or normal), seconds per side, and optionally the interval between call
+ * starts in ms (default: the benchmark's pacing, `CALL_INTERVAL_MS`). `0` runs the calls back
+ * to back, as hot as they get: a call after any idle pause, even under a millisecond, took
+ * about 3.5 times as long on both sides here, so the two intervals tell the cost of the code
+ * from the cost of waking up to run it. Below the benchmark's pacing the client would meet
+ * its send budget and the server its message rate limit (`PROTOCOL_LIMITS`, read by both when
+ * a connection starts), so this process lifts that limit first: in this process only, and
+ * for this measurement only. The marks come from wrapping, in this
  * process only, the methods each step goes through: `ws`'s send and message events (both ends,
  * told apart by the socket's server flag), the client's `mutation`, the engine's client
  * mutation and query runs, its commit queue, the live-query flush, and the storage's receipt
@@ -29,10 +36,17 @@ import { Subscriptions } from "../../src/engine/subscriptions.js";
 import { SqliteStorage } from "../../src/storage/sqlite/index.js";
 import { Recorder } from "../engine/measure.js";
 import type { Durability } from "../engine/workload.js";
-import { floorRoundTrip, walkinRoundTrip } from "./roundTrip.js";
+import { PROTOCOL_LIMITS } from "../../src/transport/index.js";
+import { CALL_INTERVAL_MS, floorRoundTrip, walkinRoundTrip } from "./roundTrip.js";
 
-const [mode = "normal", seconds = "3"] = process.argv.slice(2);
+const [mode = "normal", seconds = "3", interval = String(CALL_INTERVAL_MS)] = process.argv.slice(2);
 if (mode !== "full" && mode !== "normal") throw new Error(`mode must be full or normal, got ${mode}`);
+const intervalMs = Number(interval);
+if (!(intervalMs >= 0)) throw new Error(`the interval must be a number of milliseconds >= 0, got ${interval}`);
+if (intervalMs < CALL_INTERVAL_MS) {
+  // Both ends read the limit when a connection starts: no connection exists yet.
+  Object.assign(PROTOCOL_LIMITS as { messagesPerSecond: number; messageBurst: number }, { messagesPerSecond: 1e9, messageBurst: 1e9 });
+}
 
 /** The marks of the call in progress: step name → µs since the call started (first time seen). */
 let current: Map<string, number> | null = null;
@@ -92,11 +106,11 @@ try {
   around(SqliteStorage.prototype, "commitBatch", "storage: commit starts", "storage: commit done");
   around(Subscriptions.prototype, "flush", "engine: live-query flush starts");
   around(Engine.prototype, "executeQuery", "engine: query re-run starts", "engine: query re-run done");
-  await measure("Walk-in", await walkinRoundTrip(join(dir, "walkin.sqlite"), mode as Durability, 1, 60_000));
+  await measure("Walk-in", await walkinRoundTrip(join(dir, "walkin.sqlite"), mode as Durability, 1, 60_000, intervalMs));
   // The floor's side: its insert is the only statement it runs per call.
   const statement = Object.getPrototypeOf(new Database(":memory:").prepare("SELECT 1")) as object;
   around(statement, "run", "floor: insert starts", "floor: insert done");
-  await measure("floor", await floorRoundTrip(join(dir, "floor.sqlite"), mode as Durability, 1, 60_000));
+  await measure("floor", await floorRoundTrip(join(dir, "floor.sqlite"), mode as Durability, 1, 60_000, intervalMs));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -125,7 +139,7 @@ function print(name: string, p50: number): void {
   for (const call of calls) for (const [step, at] of call) (steps.get(step) ?? steps.set(step, []).get(step)!).push(at);
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
   const rows = [...steps].map(([step, values]) => ({ step, at: median(values), seen: values.length })).sort((a, b) => a.at - b.at);
-  console.log(`\n== ${name}, synchronous=${mode.toUpperCase()}: ${calls.length} calls, p50 ${(p50 * 1000).toFixed(0)} µs (median µs from the call's start) ==`);
+  console.log(`\n== ${name}, synchronous=${mode.toUpperCase()}, calls started ${intervalMs.toFixed(2)} ms apart: ${calls.length} calls, p50 ${(p50 * 1000).toFixed(0)} µs (median µs from the call's start) ==`);
   console.log(`${"µs".padStart(7)} ${"+µs".padStart(6)}  ${"step".padEnd(52)} seen`);
   let previous = 0;
   for (const row of rows) {

@@ -1,9 +1,10 @@
 /**
  * Child process for the log-restart test (sqlite.test.ts): a plain script, as a user's would
  * be, that awaits one large commit after another on the file at argv[2], then prints
- * `{"commits":…,"walPages":…}` and exits. Run as its own process because Node exits a program
- * whose event loop has nothing left to wait for, even in the middle of an `await`: a commit
- * paused for the background checkpointer must keep it running (a test runner would).
+ * `{"commits":…,"walPages":…,"earlySyncs":…}` and exits. Run as its own process because Node
+ * exits a program whose event loop has nothing left to wait for, even in the middle of an
+ * `await`: a commit paused for the background checkpointer must keep it running (a test
+ * runner would).
  */
 import { statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -33,5 +34,6 @@ const commits = ts + 400;
 while (ts < commits) await write(++ts);
 // The log file keeps its high-water mark: the longest the log ever was.
 const walPages = statSync(`${filename}-wal`).size / (4096 + 24);
+const earlySyncs = storage.checkpointer!.earlySyncs;
 await storage.close();
-console.log(JSON.stringify({ commits: ts, walPages }));
+console.log(JSON.stringify({ commits: ts, walPages, earlySyncs }));
