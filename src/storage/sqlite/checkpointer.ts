@@ -130,10 +130,11 @@ const [PENDING, STOP, RESTART, EARLY_SYNCS] = [${PENDING}, ${STOP}, ${RESTART}, 
 const [NONE, ASKED, PAUSED] = [${NONE}, ${ASKED}, ${PAUSED}];
 const db = new Database(filename, { fileMustExist: true, timeout: 0 });
 // The log exists: this worker starts after the main connection has written to it, and the
-// main connection keeps it until after this worker has exited.
+// main connection keeps it until after this worker has exited. Not on Windows, where flushing
+// needs write access (heldDatabaseFds.ts).
 let logFd = -1;
 try {
-  logFd = fs.openSync(filename + "-wal", "r");
+  if (process.platform !== "win32") logFd = fs.openSync(filename + "-wal", "r");
 } catch {
   // Then the pause's pass syncs the log on its own, as before.
 }
