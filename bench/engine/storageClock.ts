@@ -9,8 +9,9 @@
  * that waits for the background checkpointer's pause (checkpointer.ts): its wait returns early
  * and the rest of the commit runs later, untimed. The wait is idle time, not storage work (the
  * worker thread copies the log meanwhile, and the event loop is free), but a caller that waits
- * for its commit waits it out, so it is timed on its own (`restartWaits`), once per pause. Pending versions are written inside a commit (when enough have piled up) or from their
- * own timer: both are counted as versions, never as commit time. The engine's planner, which a
+ * for its commit waits it out, so it is timed on its own (`restartWaits`), once per pause.
+ * Pending versions are written inside a commit (when enough have piled up) or from their own
+ * timer: both are counted as versions, never as commit time. The engine's planner, which a
  * commit calls under its write lock, is counted on its own.
  *
  * The wrappers cost two `performance.now()` calls per storage call (about 0.1 µs).
