@@ -43,7 +43,7 @@
  * copied since the log last started over: 4.4-8.1 ms a pause with 1-75 pages left to copy,
  * while sequential inserts under NORMAL waited 3.5-9.9 µs an insert for pauses. Synced by the
  * worker before it asks (its own time, commits going on), the pause's pass only syncs what came
- * after: 2.2-3.1 ms a pause, 2.0-2.9 µs an insert. An extra fsync takes nothing from what SQLite
+ * after: 2.2-3.9 ms a pause, 2.0-3.9 µs an insert. An extra fsync takes nothing from what SQLite
  * relies on: a copied page is also in the log until the log starts over, which happens only
  * after the pause's pass has synced the file. The database file's descriptor for this is one
  * the process never closes (`heldDatabaseFds.ts` says why closing it would be unsafe); the
