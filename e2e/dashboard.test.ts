@@ -150,8 +150,12 @@ describe("the dashboard on the chat example", { timeout: 120_000 }, () => {
   it("fits a 390 px wide screen", async () => {
     const phone = await context.newPage();
     await phone.setViewportSize({ width: 390, height: 844 });
+    // The fragment changes as soon as the document is parsed, before React's first effects
+    // have run: the page must have adopted the key by then, or it asks for one again.
+    await phone.addInitScript(() => {
+      document.addEventListener("DOMContentLoaded", () => (location.hash = "#/data/messages"));
+    });
     await phone.goto(`${app.url}/_dashboard#key=${KEY}`); // sessionStorage is per tab
-    await phone.evaluate(() => (location.hash = "#/data/messages"));
     await phone.locator("table.docs tbody tr").first().waitFor(patiently);
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBe(0);

@@ -1,6 +1,6 @@
 /** The shell: the key form until a key is accepted, then the navigation and the screens. */
 import { useEffect, useState, useSyncExternalStore, type FormEvent } from "react";
-import { admin, AdminCallError, onUnauthorized, storedKey, storeKey, stream, takeKeyFromUrl } from "./api.js";
+import { admin, AdminCallError, onUnauthorized, storedKey, storeKey, stream } from "./api.js";
 import { navigate, useRoute } from "./router.js";
 import { DataScreen } from "./Data.js";
 import { FunctionsScreen } from "./Functions.js";
@@ -21,8 +21,6 @@ export function App() {
   const [refused, setRefused] = useState(false);
 
   useEffect(() => {
-    const fromUrl = takeKeyFromUrl();
-    if (fromUrl) storeKey(fromUrl);
     onUnauthorized(() => {
       stream.stop();
       storeKey(null);

@@ -14,29 +14,39 @@ export class AdminCallError extends Error {
   }
 }
 
+// Where sessionStorage is refused (some private modes), the key lives as long as the page.
+let keyForThisPage: string | null = null;
+
 export function storedKey(): string | null {
   try {
     return sessionStorage.getItem(KEY_STORAGE);
   } catch {
-    return null;
+    return keyForThisPage;
   }
 }
 
 export function storeKey(key: string | null): void {
+  keyForThisPage = key;
   try {
     if (key === null) sessionStorage.removeItem(KEY_STORAGE);
     else sessionStorage.setItem(KEY_STORAGE, key);
   } catch {
-    // Private mode without storage: the key lives as long as the page.
+    // Kept in keyForThisPage only.
   }
 }
 
-/** A key handed over in the URL fragment (`walkin dev` prints one); removed from the address bar at once. */
-export function takeKeyFromUrl(): string | null {
+/**
+ * Adopts a key handed over in the URL fragment (`walkin dev` prints one) and takes it out of the
+ * address bar. Called once, synchronously, when the page's script runs, before React renders:
+ * React runs effects a task or more later, and anything that changes the fragment in between
+ * (a click, a script, a test driving the page) would otherwise overwrite the key before it was
+ * read, and the page would ask for a key it had been given.
+ */
+export function adoptKeyFromUrl(): void {
   const match = /(?:^#|&)key=([^&]+)/.exec(location.hash);
-  if (!match) return null;
+  if (!match) return;
   history.replaceState(null, "", `${location.pathname}${location.search}#/data`);
-  return decodeURIComponent(match[1]!);
+  storeKey(decodeURIComponent(match[1]!));
 }
 
 let unauthorized: () => void = () => {};

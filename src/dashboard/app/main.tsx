@@ -2,8 +2,10 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App.js";
+import { adoptKeyFromUrl } from "./api.js";
 import "./styles.css";
 
+adoptKeyFromUrl(); // before the first render: see why in api.ts
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
     <App />
