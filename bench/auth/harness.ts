@@ -24,6 +24,12 @@ export interface Result {
 export type Stop = { clients: number; durationMs: number } | { clients: number; totalOps: number };
 
 export async function runConcurrent(name: string, op: (clientIndex: number) => Promise<void>, stop: Stop): Promise<Result> {
+  const { latencies, seconds } = await runOps(op, stop);
+  return summarize(name, latencies, seconds);
+}
+
+/** The ops of one run: every op's latency (ms) and the run's wall time (s), drain included. */
+export async function runOps(op: (clientIndex: number) => Promise<void>, stop: Stop): Promise<{ latencies: number[]; seconds: number }> {
   const latencies: number[] = [];
   const started = performance.now();
   const deadline = "durationMs" in stop ? started + stop.durationMs : Infinity;
@@ -39,9 +45,12 @@ export async function runConcurrent(name: string, op: (clientIndex: number) => P
     }
   }
   await Promise.all(Array.from({ length: stop.clients }, (_, i) => client(i)));
-
   // Throughput over the whole run, including the last ops that end after the deadline.
-  const seconds = (performance.now() - started) / 1000;
+  return { latencies, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Throughput and percentiles of `latencies` (ms) measured over `seconds` (sorts `latencies`). */
+export function summarize(name: string, latencies: number[], seconds: number): Result {
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   return { name, ops: latencies.length, seconds, opsPerSec: latencies.length / seconds, p50Ms: pct(0.5), p99Ms: pct(0.99) };
