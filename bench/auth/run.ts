@@ -33,7 +33,17 @@ const durationMs = Number(process.env.SECONDS ?? 5) * 1000;
 const warmupMs = Number(process.env.WARMUP_MS ?? 1000);
 const sliceMs = Number(process.env.SLICE_MS ?? 1000);
 const settleMs = Number(process.env.SETTLE_MS ?? 50);
-if (!(sliceMs > 0) || !(settleMs >= 0)) throw new Error(`SLICE_MS must be > 0 and SETTLE_MS >= 0 (milliseconds), got ${process.env.SLICE_MS} and ${process.env.SETTLE_MS}`);
+// Checked here: a NaN would otherwise run no slice at all and print NaN figures.
+const knobs = [
+  ["CLIENTS", clients > 0 && Number.isInteger(clients), "a whole number > 0"],
+  ["SECONDS", durationMs > 0, "a number > 0"],
+  ["WARMUP_MS", warmupMs >= 0, "a number >= 0"],
+  ["SLICE_MS", sliceMs > 0, "a number > 0"],
+  ["SETTLE_MS", settleMs >= 0, "a number >= 0"],
+] as const;
+for (const [variable, valid, rule] of knobs) {
+  if (!valid) throw new Error(`${variable} must be ${rule}, got "${process.env[variable]}"`);
+}
 const slices = Math.max(1, Math.round(durationMs / sliceMs));
 const modes = (process.env.AUTH_MODES ?? "FULL,NORMAL").toUpperCase().split(",") as Synchronous[];
 for (const mode of modes) {
