@@ -265,7 +265,10 @@ export class WalkinClient {
 
   private onOpen(connectionCount: number): void {
     this.chunks.reset();
-    const { messages, identityVersion } = this.sync.restart({ clientId: this.clientId, connectionCount });
+    // Requests numbered from here on are sent for the first time on this connection (the ones
+    // re-sent are below): the server need not look for their receipts.
+    const newRequestsFrom = this.requests.nextId;
+    const { messages, identityVersion } = this.sync.restart({ clientId: this.clientId, connectionCount, newRequestsFrom });
     for (const message of messages) if (!this.connection!.send(message)) return;
     this.auth.onRestart(identityVersion);
     this.flush();

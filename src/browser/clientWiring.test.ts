@@ -67,7 +67,7 @@ describe("WalkinClient wiring", () => {
   it("settles a mutation whose Transition was lost with the connection, via the restart's Transition", async () => {
     const { client, socket } = await openClient();
     expect(socket.sent).toEqual([
-      { type: "Connect", clientId: expect.stringMatching(/^[0-9a-f]{32}$/), connectionCount: 0 },
+      { type: "Connect", clientId: expect.stringMatching(/^[0-9a-f]{32}$/), connectionCount: 0, newRequestsFrom: 0 },
       { type: "ModifyQuerySet", baseVersion: 0, newVersion: 1, modifications: [] },
     ]);
     socket.receive({ type: "Transition", startVersion: v(0, 0, 0), endVersion: v(1, 0, 3), modifications: [] });
@@ -82,7 +82,8 @@ describe("WalkinClient wiring", () => {
     const next = await reconnect();
     // The committed mutation is not re-sent: the server has it.
     expect(next.sent.map((m) => m.type)).toEqual(["Connect", "ModifyQuerySet"]);
-    expect(next.sent[0]).toMatchObject({ connectionCount: 1, maxObservedTimestamp: 3 });
+    // Request 0 was sent before: the new connection's first sends start at 1.
+    expect(next.sent[0]).toMatchObject({ connectionCount: 1, maxObservedTimestamp: 3, newRequestsFrom: 1 });
     next.receive({ type: "Transition", startVersion: v(0, 0, 0), endVersion: v(1, 0, 4), modifications: [] });
     await done;
   });

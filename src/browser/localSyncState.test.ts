@@ -166,7 +166,7 @@ describe("LocalSyncState auth and restart", () => {
     const s = new LocalSyncState();
     s.setAuth("bad");
     s.onAuthError(0);
-    expect(s.restart({ clientId: "c", connectionCount: 1 }).messages.map((m) => m.type)).toEqual(["Connect", "ModifyQuerySet"]);
+    expect(s.restart({ clientId: "c", connectionCount: 1, newRequestsFrom: 0 }).messages.map((m) => m.type)).toEqual(["Connect", "ModifyQuerySet"]);
   });
 
   it("restart re-sends Connect, Authenticate and every query under its old id", () => {
@@ -180,10 +180,10 @@ describe("LocalSyncState auth and restart", () => {
     s.subscribe("m:c", {}); // queued, never sent on the old connection
     s.unsubscribe(s.subscribe("m:b", { x: 1 })); // still one subscriber of m:b
 
-    const { messages, identityVersion } = s.restart({ clientId: "client", connectionCount: 1 });
+    const { messages, identityVersion } = s.restart({ clientId: "client", connectionCount: 1, newRequestsFrom: 7 });
     expect(identityVersion).toBe(1);
     expect(messages).toEqual([
-      { type: "Connect", clientId: "client", connectionCount: 1, maxObservedTimestamp: 9 },
+      { type: "Connect", clientId: "client", connectionCount: 1, maxObservedTimestamp: 9, newRequestsFrom: 7 },
       { type: "Authenticate", baseVersion: 0, token: "tok" },
       {
         type: "ModifyQuerySet",
@@ -206,9 +206,9 @@ describe("LocalSyncState auth and restart", () => {
 
   it("a connection without queries still sends an (empty) ModifyQuerySet, to get a Transition back", () => {
     const s = new LocalSyncState();
-    expect(s.restart({ clientId: "c", connectionCount: 0 })).toEqual({
+    expect(s.restart({ clientId: "c", connectionCount: 0, newRequestsFrom: 0 })).toEqual({
       messages: [
-        { type: "Connect", clientId: "c", connectionCount: 0 },
+        { type: "Connect", clientId: "c", connectionCount: 0, newRequestsFrom: 0 },
         { type: "ModifyQuerySet", baseVersion: 0, newVersion: 1, modifications: [] },
       ],
       identityVersion: 0,

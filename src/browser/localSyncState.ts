@@ -134,7 +134,7 @@ export class LocalSyncState {
    * The messages that rebuild the server's state on a new connection, in the order to send them.
    * `identityVersion` is the version the token will have (0: no token sent).
    */
-  restart(connect: { clientId: string; connectionCount: number }): { messages: ClientMessage[]; identityVersion: number } {
+  restart(connect: { clientId: string; connectionCount: number; newRequestsFrom: number }): { messages: ClientMessage[]; identityVersion: number } {
     this.server = { querySet: 0, identity: 0, ts: 0 };
     this.querySetVersion = 0;
     this.identityVersion = 0;
@@ -146,6 +146,7 @@ export class LocalSyncState {
         clientId: connect.clientId,
         connectionCount: connect.connectionCount,
         ...(this.maxObservedTs > 0 ? { maxObservedTimestamp: this.maxObservedTs } : {}),
+        newRequestsFrom: connect.newRequestsFrom,
       },
     ];
     if (this.token !== null) {

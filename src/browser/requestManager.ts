@@ -51,6 +51,11 @@ export class RequestManager {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /** The `RequestId` the next request will get: every one sent so far is below it. */
+  get nextId(): number {
+    return this.nextRequestId;
+  }
+
   mutation(udfPath: string, args: JSONValue): { requestId: RequestId; result: Promise<Value> } {
     return this.add((requestId) => ({ type: "Mutation", requestId, udfPath, args }));
   }

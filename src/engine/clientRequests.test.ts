@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, expect, it } from "vitest";
+import { afterEach, expect, it, vi } from "vitest";
 import { defineSchema, defineTable, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { withTestLatency } from "../testing/testStorage.js";
@@ -153,6 +153,35 @@ it("answers a copy whose receipt landed after its snapshot only once it has caug
   // The client waits for results at this ts: they must include the first copy's write.
   expect(again.ts).toBeGreaterThanOrEqual(first.ts);
   expect(await b.runQuery("items:count", {})).toBe(1);
+});
+
+it("does not look up the receipt of a first send, and applies a falsely claimed one once (clientRequests.ts, \"First sends\")", async () => {
+  const operations: string[] = [];
+  const storage = new HookedStorage(await openSqliteStorage({ filename: ":memory:" }), {
+    read: (operation, read) => {
+      operations.push(operation);
+      return read();
+    },
+  });
+  const engine = await openEngine(storage);
+  const lookups = () => operations.filter((operation) => operation === "getReceipt").length;
+  const first = await engine.runClientMutation("items:add", { n: 1 }, { fromClient: true }, { clientId: "c", requestId: 1, firstSend: true });
+  expect(first.deduplicated).toBe(false);
+  expect(lookups()).toBe(0);
+
+  // The same request claimed as a first send again, racing a batch-mate: storage refuses the
+  // receipt it holds, writing nothing; both re-run at once as after a conflict (no wait for a
+  // storage outage), and the re-run of the claimed one finds its record.
+  const outageWaits = vi.spyOn(engine.storageRetry, "wait");
+  const [again, mate] = await Promise.all([
+    engine.runClientMutation("items:add", { n: 1 }, { fromClient: true }, { clientId: "c", requestId: 1, firstSend: true }),
+    engine.runClientMutation("items:add", { n: 2 }, { fromClient: true }, { clientId: "c", requestId: 2 }),
+  ]);
+  expect(again).toMatchObject({ deduplicated: true, value: first.value });
+  expect(mate.deduplicated).toBe(false);
+  expect(outageWaits).not.toHaveBeenCalled();
+  expect(engine.stats.conflictRetries).toBe(2);
+  expect(await engine.runQuery("items:count", {})).toBe(2);
 });
 
 it("honours records in the legacy table `_client_requests` until they expire, then stops reading it", async () => {

@@ -43,6 +43,28 @@
  * receipt keys unique as a second line: a copy that got past step 4 would have its whole batch
  * rejected with nothing written (every mutation in it re-run), never a second receipt.
  * (`clientRequests.test.ts` races two engines on one database through each step.)
+ *
+ * ## First sends
+ *
+ * Almost every request arrives once, and its lookup finds nothing: a storage read per
+ * mutation (a network round trip on PostgreSQL) spent on re-sends that did not happen. So a
+ * client says, when it connects, from which request ID on everything it sends is new
+ * (`Connect.newRequestsFrom`; re-sends after a reconnect are numbered below), and the first
+ * run of such a request records the reads of step 1 but does not look the receipt up
+ * (`findClientRequest` with `lookUp` false). Why that answers exactly as the lookup would:
+ *
+ *  a. Request IDs name one request of one client (`clientId` is random per client), and a
+ *     client numbers its requests upwards: an ID at or above `newRequestsFrom` was not sent on
+ *     an earlier connection. The connection also checks that each such ID is above every
+ *     mutation ID it received before (`Connection.isFirstSend`), so one sent twice on the same
+ *     connection is looked up.
+ *  b. So no commit can hold the request's receipt yet, and the lookup would have found nothing.
+ *  c. A client that breaks its word (or a bug) cannot make a request apply twice: its receipt
+ *     key is in the commit, and storage refuses a receipt key it already holds (the second
+ *     line above), writing nothing. The committer re-runs that batch's mutations like
+ *     conflicts (`GroupCommitter.settleFailed`), and a re-run always looks the receipt up:
+ *     it finds the first copy's and answers from it. The other mutations of the batch only
+ *     run again.
  */
 import { walkinError, type Value } from "../values/index.js";
 import { encodeIndexKey } from "../values/indexKey.js";
@@ -71,6 +93,11 @@ const LEGACY_TABLE = "_client_requests";
 export interface ClientRequest {
   clientId: string;
   requestId: number;
+  /**
+   * The client says this request was never sent before (see "First sends"): its first run
+   * skips the receipt lookup. Absent or false: looked up.
+   */
+  firstSend?: boolean;
 }
 
 /** A request found on record: its result and the timestamp of the commit that recorded it. */
@@ -95,12 +122,15 @@ export async function findClientRequest(
   txn: Transaction,
   request: ClientRequest,
   legacy: LegacyRequests,
+  lookUp = true,
 ): Promise<RecordedRequest | null> {
   const key = receiptKey(request);
   txn.readSet.addPoint(RECEIPT_INDEX, encodeIndexKey([key]));
   const legacyIndex = catalog.lookup(LEGACY_TABLE, { system: true })!.indexes.get("by_client_request")!;
   const legacyRange = prefixRange(encodeIndexKey([request.clientId, request.requestId]));
   txn.readSet.add(legacyIndex.id, legacyRange);
+  // A first send has no receipt yet ("First sends", b): the reads above are all it needs.
+  if (!lookUp) return null;
   const receipt = await storage.getReceipt(key);
   if (receipt !== null) return { result: decodeValueFromString(receipt.body), ts: receipt.ts };
   if (!legacy.mayHaveRecords) return null;

@@ -24,7 +24,7 @@
  * never applied twice and never reported committed when it was not.
  */
 import { walkinError } from "../values/index.js";
-import { isCommitOutcomeUnknown, type Commit, type CommitLogView, type Storage, type Timestamp } from "../storage/types.js";
+import { isCommitOutcomeUnknown, isRepeatedReceipt, type Commit, type CommitLogView, type Storage, type Timestamp } from "../storage/types.js";
 import type { CommitLog, CommitRecord, Conflict } from "./commitLog.js";
 import type { ReadSet, WriteSet } from "./readSet.js";
 import type { Transaction, TransactionWrites } from "./transaction.js";
@@ -301,6 +301,14 @@ export class GroupCommitter {
   /** The storage call threw: find out what happened before answering anyone. */
   private async settleFailed(batch: Waiting[], plan: Plan | undefined, error: unknown, retryable: boolean): Promise<void> {
     const name = this.host.storage.name;
+    if (plan !== undefined && plan.accepted.length > 0 && isRepeatedReceipt(error)) {
+      // Storage refused a receipt it already holds, writing nothing: a request re-sent though
+      // its client called it a first send (clientRequests.ts, "First sends", c). Each of the
+      // batch's mutations runs again at once, like after a conflict, and the re-sent one then
+      // finds its receipt: no storage-outage wait for the others in its batch.
+      this.settle(plan, false);
+      return;
+    }
     if (plan === undefined || plan.accepted.length === 0 || !isCommitOutcomeUnknown(error)) {
       // Nothing was written: what the planner learned is still true (those commits are
       // durable); the transactions it accepted fail with the storage's error.

@@ -44,7 +44,7 @@ import { incompleteIndexMessage, indexesSkippedBy } from "./mixedCode.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
 import { SYSTEM_TABLES } from "./systemTables.js";
-import { LegacyRequests, PRUNE_BATCH, findClientRequest, pruneReceipts, receiptAheadError, recordClientRequest, type RecordedRequest } from "./clientRequests.js";
+import { LegacyRequests, PRUNE_BATCH, findClientRequest, pruneReceipts, receiptAheadError, recordClientRequest, type ClientRequest, type RecordedRequest } from "./clientRequests.js";
 import { Subscriptions } from "./subscriptions.js";
 import { Crons } from "./cron.js";
 
@@ -372,14 +372,18 @@ export class Engine {
     path: string,
     args: unknown,
     caller: Caller,
-    request: { clientId: string; requestId: number },
+    request: ClientRequest,
   ): Promise<{ value: Value; ts: Timestamp; deduplicated: boolean }> {
     const fn = this.functions.resolve(path, "mutation", caller);
+    // Only the very first run of a first send skips the lookup: every re-run (a conflict, a
+    // refused receipt, a storage retry) looks (clientRequests.ts, "First sends", c).
+    let lookUp = request.firstSend !== true;
     for (let caughtUp = false; ; caughtUp = true) {
       let previous: RecordedRequest | null = null;
       const outcome = await this.executeMutation(fn, path, args, caller, {
         before: async (txn) => {
-          previous = await findClientRequest(this.storage, this.catalog, txn, request, this.legacyRequests);
+          previous = await findClientRequest(this.storage, this.catalog, txn, request, this.legacyRequests, lookUp);
+          lookUp = true;
           return previous === null;
         },
         after: async (txn, value) => recordClientRequest(txn, request, value),

@@ -3,7 +3,7 @@
  * every storage before it writes anything, so that each one refuses a bad batch with the same
  * clear message.
  */
-import type { Commit, Timestamp } from "./types.js";
+import { RepeatedReceiptError, type Commit, type Timestamp } from "./types.js";
 
 /** Throws, naming the storage and the broken rule, unless `commits` may be written after `latest`. */
 export function checkPlannedCommits(commits: readonly Commit[], latest: Timestamp, storageName: string): void {
@@ -55,7 +55,7 @@ function checkReceipts(commit: Commit, keys: Set<string>, storageName: string): 
 
 /** The error for a batch that writes a receipt key twice, or one already stored. */
 export function repeatedReceiptError(storageName: string, key: string | null, cause?: unknown): Error {
-  return new Error(
+  return new RepeatedReceiptError(
     `Walk-in storage ${storageName}: a batch writes the receipt ${key === null ? "key" : JSON.stringify(key)} twice, or a ` +
       `receipt key that is already stored; receipt keys are unique. Nothing was written.`,
     { cause },

@@ -213,6 +213,29 @@ export class CommitOutcomeUnknownError extends Error {
   }
 }
 
+const REPEATED_RECEIPT = Symbol.for("walkin.storage.repeatedReceipt");
+
+/**
+ * Thrown by `commitBatch` for a batch that writes a receipt key already stored, or one key
+ * twice: nothing of the batch was written. A writer may run the batch's transactions again;
+ * each then finds the receipt that is stored (clientRequests.ts, "First sends").
+ */
+export class RepeatedReceiptError extends Error {
+  readonly [REPEATED_RECEIPT] = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "RepeatedReceiptError";
+  }
+}
+
+/** Whether an error, or one it wraps (its `cause`, a few levels deep), is a `RepeatedReceiptError`. */
+export function isRepeatedReceipt(error: unknown): boolean {
+  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as Record<symbol, unknown>)[REPEATED_RECEIPT] === true) return true;
+  }
+  return false;
+}
+
 /** Whether an error says a commit's outcome is unknown (works across copies of this module). */
 export function isCommitOutcomeUnknown(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[OUTCOME_UNKNOWN] === true;

@@ -32,6 +32,7 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket, RawData } from "ws";
 import type { Caller, CallerRequest } from "../engine/engine.js";
+import type { ClientRequest } from "../engine/clientRequests.js";
 import { convertFromJson, convertToJson, type Value } from "../values/index.js";
 import { encodeTransition } from "./chunking.js";
 import { ConnectionState, type SubscribeRequest } from "./connectionState.js";
@@ -74,6 +75,9 @@ type Phase = { kind: "awaitingConnect" } | { kind: "connected"; clientId: string
 
 export class Connection {
   private phase: Phase = { kind: "awaitingConnect" };
+  /** The Connect's `newRequestsFrom` (null without one) and the highest mutation ID received since: see `isFirstSend`. */
+  private newRequestsFrom: number | null = null;
+  private highestMutationId = -1;
   private readonly state: ConnectionState;
   private readonly bucket = new TokenBucket(PROTOCOL_LIMITS.messagesPerSecond, PROTOCOL_LIMITS.messageBurst);
   private caller: Caller;
@@ -179,6 +183,7 @@ export class Connection {
     if (this.phase.kind === "awaitingConnect") {
       if (message.type !== "Connect") return this.fatal(`the first message must be Connect, received ${message.type}`);
       this.phase = { kind: "connected", clientId: message.clientId };
+      this.newRequestsFrom = message.newRequestsFrom ?? null;
       this.catchUpTo(message.maxObservedTimestamp);
       return;
     }
@@ -194,7 +199,7 @@ export class Connection {
       case "Authenticate":
         return this.authenticate(message);
       case "Mutation":
-        return this.enqueueMutation(message, this.phase.clientId);
+        return this.enqueueMutation(message, this.phase.clientId, this.isFirstSend(message.requestId));
       case "Action":
         return this.runAction(message);
       case "Ping":
@@ -303,16 +308,29 @@ export class Connection {
 
   // ------------------------------------------------------------------ mutations and actions
 
-  private enqueueMutation(message: MutationMessage, clientId: string): void {
+  /**
+   * Whether a Mutation is sent for the first time, so that its receipt need not be looked up
+   * (`clientRequests.ts`, "First sends"): its ID is at or above the Connect's `newRequestsFrom`
+   * (the client's word that no earlier connection carried it) and above every mutation ID
+   * this connection received before (so an ID repeated on one connection is still looked up).
+   * Decided as messages arrive, in their order.
+   */
+  private isFirstSend(requestId: number): boolean {
+    const first = this.newRequestsFrom !== null && requestId >= this.newRequestsFrom && requestId > this.highestMutationId;
+    this.highestMutationId = Math.max(this.highestMutationId, requestId);
+    return first;
+  }
+
+  private enqueueMutation(message: MutationMessage, clientId: string, firstSend: boolean): void {
     const callerAt = this.callerAt;
     const run = this.mutations.then(async () => {
       if (this.draining || this.phase.kind === "closed") return;
-      await this.runMutation(message, clientId, await callerAt);
+      await this.runMutation(message, { clientId, requestId: message.requestId, firstSend }, await callerAt);
     });
     this.mutations = run.catch((error) => this.internalFailure(error));
   }
 
-  private async runMutation({ requestId, udfPath, args: json }: MutationMessage, clientId: string, caller: Caller): Promise<void> {
+  private async runMutation({ requestId, udfPath, args: json }: MutationMessage, request: ClientRequest, caller: Caller): Promise<void> {
     let args: Value;
     try {
       args = convertFromJson(json, "args");
@@ -320,7 +338,10 @@ export class Connection {
       return this.sendInOrder({ type: "MutationResponse", requestId, success: false, error: invalidArguments(error) });
     }
     try {
-      const { value, ts } = await this.host.engines.mutate((engine) => engine.runClientMutation(udfPath, args, caller, { clientId, requestId }));
+      const { value, ts, deduplicated } = await this.host.engines.mutate((engine) => engine.runClientMutation(udfPath, args, caller, request));
+      // A first send that was on record after all: this client's word is not good, so every
+      // later mutation of this connection is looked up (clientRequests.ts, "First sends", c).
+      if (deduplicated && request.firstSend === true) this.newRequestsFrom = null;
       if (this.phase.kind === "closed") return;
       this.awaitingTransition.push({ ts, text: encodeMessage({ type: "MutationResponse", requestId, success: true, result: convertToJson(value), ts }) });
       this.offerTransition(() => this.state.mutationCommitted(ts, this.publishedTs()));

@@ -66,6 +66,12 @@ export interface ConnectMessage {
   connectionCount: number;
   /** Highest timestamp the client has seen (lets the server avoid sending older snapshots). */
   maxObservedTimestamp?: number;
+  /**
+   * The client's promise that every mutation it sends on this connection with a `requestId` at
+   * or above this number was never sent before, on any connection: the server then skips
+   * looking for its receipt (re-sent ones, numbered below, are looked up as always).
+   */
+  newRequestsFrom?: number;
 }
 
 export type QuerySetModification =
@@ -253,6 +259,7 @@ function checkClientMessage(raw: unknown): ClientMessage {
         clientId: string(message, "clientId", where, 128),
         connectionCount: count(message, "connectionCount", where),
         ...(message.maxObservedTimestamp === undefined ? {} : { maxObservedTimestamp: count(message, "maxObservedTimestamp", where) }),
+        ...(message.newRequestsFrom === undefined ? {} : { newRequestsFrom: count(message, "newRequestsFrom", where) }),
       };
     case "ModifyQuerySet": {
       const modifications = message.modifications;

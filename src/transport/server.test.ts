@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { modules, openEngine } from "./fixtures/app.js";
@@ -260,6 +260,46 @@ describe("mutations", () => {
     expect(await harness.engine.runQuery("messages:list", { channel: "a" })).toEqual(["once", "other"]);
     // The deduplicated answer is still followed by a Transition at or after its ts.
     if (resent.success) await second.waitFor((m) => isTransition(m) && m.endVersion.ts >= resent.ts);
+  });
+
+  it("skips the receipt lookup of mutations the client sends for the first time, and still applies every request once", async () => {
+    harness = await startHarness();
+    const lookups = vi.spyOn(harness.engine.storage, "getReceipt");
+    const list = () => harness!.engine.runQuery("messages:list", { channel: "a" });
+    const send = (client: RawClient, requestId: number, body: string) => {
+      const from = client.messages.length;
+      client.send({ type: "Mutation", requestId, udfPath: "messages:send", args: { channel: "a", body } });
+      return client.waitFor(isResponse(requestId), from);
+    };
+    // Requests 5 and 6 are new on this connection (Connect.newRequestsFrom): no lookup.
+    const first = await harness.client({ connect: { clientId: "tab-1", newRequestsFrom: 5 } });
+    const five = await send(first, 5, "five");
+    await send(first, 6, "six");
+    expect(lookups).not.toHaveBeenCalled();
+    // The same ID twice on one connection is not new: looked up, answered from the record.
+    expect(await send(first, 6, "six")).toMatchObject({ success: true });
+    expect(lookups).toHaveBeenCalledTimes(1);
+    // A mutation below newRequestsFrom may be a re-send from an earlier connection: looked up.
+    await send(first, 4, "four");
+    expect(lookups).toHaveBeenCalledTimes(2);
+    await first.close();
+
+    // Reconnected: 5 is re-sent (below the new mark, looked up, answered from its record), 7 is new.
+    const second = await harness.client({ connect: { clientId: "tab-1", connectionCount: 1, newRequestsFrom: 7 } });
+    const recorded = { success: true, result: (five as { result: unknown }).result };
+    expect(await send(second, 5, "five")).toMatchObject(recorded);
+    await send(second, 7, "seven");
+    expect(lookups).toHaveBeenCalledTimes(3);
+    expect(await list()).toEqual(["five", "six", "four", "seven"]);
+
+    // A client that calls a re-send new is still answered from the record (storage refuses the
+    // receipt twice, and the re-run looks it up), and is not taken at its word again.
+    const liar = await harness.client({ connect: { clientId: "tab-1", connectionCount: 2, newRequestsFrom: 0 } });
+    expect(await send(liar, 5, "five")).toMatchObject(recorded);
+    expect(await list()).toEqual(["five", "six", "four", "seven"]);
+    const before = lookups.mock.calls.length;
+    await send(liar, 8, "eight");
+    expect(lookups.mock.calls.length).toBe(before + 1);
   });
 
   it("applies a mutation re-sent after a server restart once (file database)", async () => {

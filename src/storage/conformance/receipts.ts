@@ -3,7 +3,7 @@
  * atomically with their commit, unique by key, outside every snapshot, kept until pruned by age.
  */
 import { expect, it } from "vitest";
-import type { Storage } from "../types.js";
+import { isRepeatedReceipt, type Storage } from "../types.js";
 import { commit, commitAll, entry, put, type SuiteContext } from "./context.js";
 
 /** Resolves once `Date.now()` has moved past `after`, so that writes before and after differ in time. */
@@ -56,12 +56,17 @@ export function receiptTests(ctx: SuiteContext): void {
   it("rejects a batch whose receipt key is already stored or repeated, writing nothing of it", async () => {
     const s = ctx.storage;
     await writeReceipt(s, 1, "taken", "first");
-    await expect(commit(s, { ts: 2, documents: [put("a", "a2")], indexes: [], receipts: [{ key: "taken", body: "second" }] }))
-      .rejects.toThrow(/receipt/i);
-    await expect(commitAll(s, [
+    // A RepeatedReceiptError (also through wrappers, by its cause): the engine re-runs the
+    // batch's mutations at once for it (clientRequests.ts, "First sends", c).
+    const taken = commit(s, { ts: 2, documents: [put("a", "a2")], indexes: [], receipts: [{ key: "taken", body: "second" }] });
+    await expect(taken).rejects.toThrow(/receipt/i);
+    await expect(taken).rejects.toSatisfy(isRepeatedReceipt);
+    const twice = commitAll(s, [
       { ts: 2, documents: [put("b", "b2")], indexes: [], receipts: [{ key: "twice", body: "x" }] },
       { ts: 3, documents: [], indexes: [], receipts: [{ key: "twice", body: "y" }] },
-    ])).rejects.toThrow(/receipt/i);
+    ]);
+    await expect(twice).rejects.toThrow(/receipt/i);
+    await expect(twice).rejects.toSatisfy(isRepeatedReceipt);
     expect(await s.getReceipt("taken")).toEqual({ ts: 1, body: "first" });
     expect(await s.getReceipt("twice")).toBeNull();
     expect(await s.getDocument("a", 10)).toBeNull();
