@@ -195,6 +195,10 @@ it("honours records in the legacy table `_client_requests` until they expire, th
   const engine = await openEngine(await open());
   const again = await engine.runClientMutation("items:add", { n: 1 }, { fromClient: true }, request);
   expect(again).toMatchObject({ deduplicated: true, value: "old answer" });
+  // Also when claimed as a first send: while the table may hold records, every request is
+  // looked up, since nothing would refuse a second record there ("First sends", c).
+  const claimed = await engine.runClientMutation("items:add", { n: 1 }, { fromClient: true }, { ...request, firstSend: true });
+  expect(claimed).toMatchObject({ deduplicated: true, value: "old answer" });
   expect(await engine.runQuery("items:count", {})).toBe(0);
 
   const now = Date.now();

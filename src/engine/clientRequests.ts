@@ -61,7 +61,8 @@
  *  b. So no commit can hold the request's receipt yet, and the lookup would have found nothing.
  *  c. A client that breaks its word (or a bug) cannot make a request apply twice: its receipt
  *     key is in the commit, and storage refuses a receipt key it already holds (the second
- *     line above), writing nothing. The committer re-runs that batch's mutations like
+ *     line above), writing nothing. (Records in the legacy table have no such guard, so
+ *     while it may hold any, every request is looked up.) The committer re-runs that batch's mutations like
  *     conflicts (`GroupCommitter.settleFailed`), and a re-run always looks the receipt up:
  *     it finds the first copy's and answers from it. The other mutations of the batch only
  *     run again.
@@ -130,7 +131,8 @@ export async function findClientRequest(
   const legacyRange = prefixRange(encodeIndexKey([request.clientId, request.requestId]));
   txn.readSet.add(legacyIndex.id, legacyRange);
   // A first send has no receipt yet ("First sends", b): the reads above are all it needs.
-  if (!lookUp) return null;
+  // Not while the legacy table may hold records: nothing would refuse a second one there (c).
+  if (!lookUp && !legacy.mayHaveRecords) return null;
   const receipt = await storage.getReceipt(key);
   if (receipt !== null) return { result: decodeValueFromString(receipt.body), ts: receipt.ts };
   if (!legacy.mayHaveRecords) return null;
