@@ -218,6 +218,33 @@ describe("deferred versions", () => {
     await storage.close();
   });
 
+  it("under FULL, lets the versions its timer writes sync on their own, but not the ones written on a commit's path", async () => {
+    // Which writes ran relaxed shows in the statements run (scheduleMaterialize says why).
+    type Run = (this: { source: string }, ...args: unknown[]) => unknown;
+    const statement = Object.getPrototypeOf(new Database(":memory:").prepare("SELECT 1")) as { run: Run };
+    const original = statement.run;
+    let relaxed = 0;
+    statement.run = function (...args) {
+      if (this.source === "PRAGMA synchronous = NORMAL") relaxed += 1;
+      return original.apply(this, args);
+    };
+    try {
+      const storage = await open({ deferredVersions: { ...KEPT, delayMs: 1, maxCommits: 2 } });
+      await commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [] });
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(1); // written by the timer, at FULL
+      expect(relaxed).toBe(0);
+      await commit(storage, { ts: 2, documents: [put("b", "b2")], indexes: [] }, 1);
+      await commit(storage, { ts: 3, documents: [put("c", "c3")], indexes: [] }, 2);
+      expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(3); // at once past maxCommits, relaxed
+      expect(relaxed).toBe(1);
+      expect(storage.db.pragma("synchronous", { simple: true })).toBe(2);
+      await storage.close();
+    } finally {
+      statement.run = original;
+    }
+  });
+
   it.each([
     ["logged one by one, their versions written later", 1, undefined],
     ["each written in its own transaction", 1, false],
