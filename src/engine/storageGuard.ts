@@ -18,6 +18,8 @@ import { walkinError } from "../values/index.js";
 import {
   CommitOutcomeUnknownError,
   isCommitOutcomeUnknown,
+  isRepeatedReceipt,
+  RepeatedReceiptError,
   type CommitBatchResult,
   type CommitLogView,
   type CommitPlanner,
@@ -184,6 +186,8 @@ class GuardedStorage implements Storage {
   private describe(operation: string, error: unknown): Error {
     const message = `Storage ${this.name}: ${operation} failed: ${error instanceof Error ? error.message : String(error)}`;
     if (isCommitOutcomeUnknown(error)) return new CommitOutcomeUnknownError(message, { cause: error });
+    // Nothing written, but no outage: the committer re-runs the batch at once (committer.ts).
+    if (isRepeatedReceipt(error)) return new RepeatedReceiptError(message, { cause: error });
     return markStorageFailure(walkinError("INTERNAL", message, undefined, error));
   }
 

@@ -228,12 +228,9 @@ export class RepeatedReceiptError extends Error {
   }
 }
 
-/** Whether an error, or one it wraps (its `cause`, a few levels deep), is a `RepeatedReceiptError`. */
+/** Whether an error says a batch repeated a receipt key (works across copies of this module). */
 export function isRepeatedReceipt(error: unknown): boolean {
-  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as Record<symbol, unknown>)[REPEATED_RECEIPT] === true) return true;
-  }
-  return false;
+  return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[REPEATED_RECEIPT] === true;
 }
 
 /** Whether an error says a commit's outcome is unknown (works across copies of this module). */

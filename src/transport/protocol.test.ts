@@ -11,7 +11,7 @@ const json: fc.Arbitrary<JSONValue> = fc.jsonValue({ maxDepth: 3 }) as fc.Arbitr
 
 const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
   fc.record(
-    { type: fc.constant("Connect" as const), clientId: fc.string({ minLength: 1, maxLength: 128 }), connectionCount: count, maxObservedTimestamp: count },
+    { type: fc.constant("Connect" as const), clientId: fc.string({ minLength: 1, maxLength: 128 }), connectionCount: count, maxObservedTimestamp: count, newRequestsFrom: count },
     { requiredKeys: ["type", "clientId", "connectionCount"] },
   ),
   fc.record({
@@ -56,7 +56,7 @@ describe("parseClientMessage", () => {
     const type = fc.constantFrom("Connect", "ModifyQuerySet", "Mutation", "Action", "Authenticate", "Ping", "Nope");
     const anything = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant(undefined));
     const fields = fc.record(
-      { clientId: anything, connectionCount: anything, maxObservedTimestamp: anything, baseVersion: anything, newVersion: anything, modifications: fc.oneof(anything, fc.array(fc.dictionary(fc.constantFrom("type", "queryId", "udfPath", "args"), fc.jsonValue({ maxDepth: 1 })), { maxLength: 3 })), requestId: anything, udfPath: anything, args: anything, token: anything },
+      { clientId: anything, connectionCount: anything, maxObservedTimestamp: anything, newRequestsFrom: anything, baseVersion: anything, newVersion: anything, modifications: fc.oneof(anything, fc.array(fc.dictionary(fc.constantFrom("type", "queryId", "udfPath", "args"), fc.jsonValue({ maxDepth: 1 })), { maxLength: 3 })), requestId: anything, udfPath: anything, args: anything, token: anything },
       { requiredKeys: [] },
     );
     fc.assert(
@@ -83,6 +83,12 @@ describe("parseClientMessage", () => {
     expect(parseClientMessage(JSON.stringify({ type: "Mutation", requestId: -1, udfPath: "a:b", args: {} })).ok).toBe(false);
     expect(parseClientMessage(JSON.stringify({ type: "Mutation", requestId: 1.5, udfPath: "a:b", args: {} })).ok).toBe(false);
     expect(parseClientMessage(JSON.stringify({ type: "Connect", clientId: "", connectionCount: 0 })).ok).toBe(false);
+    for (const newRequestsFrom of [-1, 2.5, "3", null]) {
+      expect(parseClientMessage(JSON.stringify({ type: "Connect", clientId: "c", connectionCount: 0, newRequestsFrom }))).toEqual({
+        ok: false,
+        error: expect.stringMatching(/newRequestsFrom must be a non-negative integer/),
+      });
+    }
     expect(parseClientMessage(JSON.stringify({ type: "Authenticate", baseVersion: 0, token: "" })).ok).toBe(false);
   });
 });

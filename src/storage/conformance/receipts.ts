@@ -56,8 +56,8 @@ export function receiptTests(ctx: SuiteContext): void {
   it("rejects a batch whose receipt key is already stored or repeated, writing nothing of it", async () => {
     const s = ctx.storage;
     await writeReceipt(s, 1, "taken", "first");
-    // A RepeatedReceiptError (also through wrappers, by its cause): the engine re-runs the
-    // batch's mutations at once for it (clientRequests.ts, "First sends", c).
+    // A RepeatedReceiptError: the engine re-runs the batch's mutations at once for it
+    // (clientRequests.ts, "First sends", c).
     const taken = commit(s, { ts: 2, documents: [put("a", "a2")], indexes: [], receipts: [{ key: "taken", body: "second" }] });
     await expect(taken).rejects.toThrow(/receipt/i);
     await expect(taken).rejects.toSatisfy(isRepeatedReceipt);
