@@ -6,7 +6,7 @@ import { defineSchema, defineTable, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { withTestLatency } from "../testing/testStorage.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
-import type { Storage } from "../storage/types.js";
+import type { CommitBatchResult, Storage } from "../storage/types.js";
 import { Engine } from "./engine.js";
 import { HookedStorage, type StorageHooks } from "./fixtures/hookedStorage.js";
 import { CLIENT_REQUEST_RETENTION_MS, receiptKey } from "./clientRequests.js";
@@ -136,6 +136,48 @@ it("never applies two racing copies of one request on two engines sharing a data
   // the write set it would reach storage, whose unique receipt keys reject its whole batch: still
   // applied once, but as a failed commit of every mutation in that batch, not a retry of one.
   expect(a.stats.conflictRetries + b.stats.conflictRetries).toBe(1);
+  await b.refreshFromStorage();
+  expect(await b.runQuery("items:count", {})).toBe(1);
+});
+
+it("catches a first send racing a re-send of it on another engine by the commit check, not by storage (\"First sends\")", async () => {
+  const open = await sharedDatabase();
+  // The re-send (engine b) looks the receipt up, finds nothing and commits first; the first
+  // send (engine a) read no receipt, ran its handler before that commit, and commits after it.
+  let refusedByStorage = 0;
+  let resendCommitted: () => void = () => {};
+  const bCommitted = new Promise<void>((resolve) => (resendCommitted = resolve));
+  let armed = false;
+  const countRefusals = (commit: () => Promise<CommitBatchResult>) =>
+    commit().catch((error: unknown) => {
+      refusedByStorage += 1;
+      throw error;
+    });
+  const a = await openEngine(await open({
+    commitBatch: async (commit) => {
+      if (armed) await bCommitted;
+      return countRefusals(commit);
+    },
+  }));
+  const b = await openEngine(await open({
+    commitBatch: async (commit) => {
+      const result = await countRefusals(commit);
+      if (armed) resendCommitted();
+      return result;
+    },
+  }));
+  armed = true;
+  const request = { clientId: "client-1", requestId: 1 };
+  const [first, second] = await Promise.all([
+    a.runClientMutation("items:add", { n: 1 }, { fromClient: true }, { ...request, firstSend: true }),
+    b.runClientMutation("items:add", { n: 1 }, { fromClient: true }, request),
+  ]);
+  expect(second.deduplicated).toBe(false);
+  expect(first).toMatchObject({ deduplicated: true, value: second.value });
+  // The first send recorded the receipt's key in its read set all the same, so its commit was
+  // refused by the commit check and it re-ran, looking the receipt up: storage saw no repeat.
+  expect(a.stats.conflictRetries).toBe(1);
+  expect(refusedByStorage).toBe(0);
   await b.refreshFromStorage();
   expect(await b.runQuery("items:count", {})).toBe(1);
 });
