@@ -61,11 +61,11 @@
  *  b. So no commit can hold the request's receipt yet, and the lookup would have found nothing.
  *  c. A client that breaks its word (or a bug) cannot make a request apply twice: its receipt
  *     key is in the commit, and storage refuses a receipt key it already holds (the second
- *     line above), writing nothing. (Records in the legacy table have no such guard, so
- *     while it may hold any, every request is looked up.) The committer re-runs that batch's mutations like
- *     conflicts (`GroupCommitter.settleFailed`), and a re-run always looks the receipt up:
- *     it finds the first copy's and answers from it. The other mutations of the batch only
- *     run again.
+ *     line above), writing nothing. The committer re-runs that batch's mutations like
+ *     conflicts (`GroupCommitter.settleFailed`), and a re-run always looks the receipt up: it
+ *     finds the first copy's and answers from it. The other mutations of the batch only run
+ *     again. Records in the legacy table have no such guard, so while it may hold any, every
+ *     request is looked up.
  */
 import { walkinError, type Value } from "../values/index.js";
 import { encodeIndexKey } from "../values/indexKey.js";
