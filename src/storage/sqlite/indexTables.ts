@@ -20,6 +20,7 @@
  * created the table since.
  */
 import type Database from "better-sqlite3";
+import { RowWriter } from "./rowWriter.js";
 
 /** The columns and key of an index's entry table; a NULL doc_id means the entry was removed at ts. */
 export function entriesTableSql(name: string): string {
@@ -39,7 +40,7 @@ export function entriesTableName(n: number): string {
 /** One index's table, with the statements on it that this connection has prepared so far. */
 export class IndexTable {
   readonly name: string;
-  private insertStatement: Database.Statement<[Uint8Array, number, string | null]> | undefined;
+  private writer: RowWriter | undefined;
   /** Prepared statements of other modules (scans, pruning), by a name of their choosing. */
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -51,8 +52,9 @@ export class IndexTable {
     this.name = entriesTableName(number);
   }
 
-  insert(key: Uint8Array, ts: number, docId: string | null): void {
-    (this.insertStatement ??= this.db.prepare(`INSERT INTO ${this.name} (key, ts, doc_id) VALUES (?, ?, ?)`)).run(key, ts, docId);
+  /** Where entry versions are written: `add(key, ts, docId)`, then `flush` in the write transaction (`versionWriter.ts`). */
+  get rows(): RowWriter {
+    return (this.writer ??= new RowWriter(this.db, this.name, ["key", "ts", "doc_id"]));
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * Pruning on write (`SqliteStorage.writeVersions`): a document written again after the read
+ * Pruning on write (`versionWriter.ts`): a document written again after the read
  * floor rose loses, in that commit, the versions no read at or above the floor can see. Reads
  * staying exact is the conformance suite's ("reads at or above the read floor stay exact");
  * this checks that the versions really go, and only those.

@@ -115,7 +115,8 @@ import { Checkpointer, DEFAULT_CHECKPOINTER, type CheckpointerOptions } from "./
 import { loggedPages, writtenPages } from "./walPages.js";
 import { PendingVersions } from "./pendingVersions.js";
 import { decodeWrites, encodeWrites, type PendingCommit } from "./logWrites.js";
-import { entryGroup, SWEEP_DOCUMENT_SQL } from "./dirtyGroups.js";
+import { entryGroup } from "./dirtyGroups.js";
+import { VersionWriter } from "./versionWriter.js";
 import { compareBytes } from "../../values/compare.js";
 
 export interface SqliteStorageOptions {
@@ -221,15 +222,13 @@ export class SqliteStorage implements Storage {
   private readonly insertLog: Database.Statement<[number, string, Uint8Array, Uint8Array | null]>;
   private readonly selectLoggedIds: Database.Statement<[string], { ts: number; id: string }>;
   private readonly selectDocument: Database.Statement<[string, number], DocumentRow>;
-  private readonly insertDocument: Database.Statement<[string, number, string, string | null]>;
-  /** One document's versions superseded at `pruneTs`: a sweep's delete, run on write (`writeVersions`). */
-  private readonly deleteSuperseded: Database.Statement<[{ id: string; pruneTs: number }]>;
+  /** Writes versions to their tables (a materialization's, or a batch's written inline). */
+  private readonly versions: VersionWriter;
   /** The newest `raiseReadFloor` or `pruneHistory` timestamp: no read comes below it. */
   private readFloor: Timestamp = 0;
   private readonly indexTables: IndexTables;
   private readonly selectMeta: Database.Statement<[string], string>;
   private readonly upsertMeta: Database.Statement<[string, string]>;
-  private readonly insertReceipt: Database.Statement<[string, number, number, string]>;
   private readonly selectReceipt: Database.Statement<[string], StoredReceipt>;
   private readonly deleteOldReceipts: Database.Statement<[number, number]>;
   private readonly countDocuments: Database.Statement<[], number>;
@@ -285,13 +284,11 @@ export class SqliteStorage implements Storage {
     this.selectDocument = db.prepare(
       "SELECT id, ts, table_name, body FROM documents WHERE id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1",
     );
-    this.insertDocument = db.prepare("INSERT INTO documents (id, ts, table_name, body) VALUES (?, ?, ?, ?)");
-    this.deleteSuperseded = db.prepare(SWEEP_DOCUMENT_SQL);
+    this.versions = new VersionWriter(db, this.indexTables);
     this.selectMeta = db.prepare<[string], string>("SELECT value FROM meta WHERE key = ?").pluck();
     this.upsertMeta = db.prepare(
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     );
-    this.insertReceipt = db.prepare("INSERT INTO receipts (key, ts, written_at, body) VALUES (?, ?, ?, ?)");
     this.selectReceipt = db.prepare("SELECT ts, body FROM receipts WHERE key = ?");
     this.deleteOldReceipts = db.prepare(
       "DELETE FROM receipts WHERE key IN (SELECT key FROM receipts WHERE written_at < ? ORDER BY written_at LIMIT ?)",
@@ -338,11 +335,8 @@ export class SqliteStorage implements Storage {
       } else {
         // Everything logged before must reach the tables first (materialized_through covers
         // every commit below it), then this batch's versions go in with their log rows.
-        for (const pending of this.pending.all()) this.writeVersions(pending);
-        for (const commit of written) {
-          this.insertLog.run(commit.ts, commit.id, commit.log, null);
-          this.writeVersions({ commit, writtenAt, bytes: 0 });
-        }
+        for (const commit of written) this.insertLog.run(commit.ts, commit.id, commit.log, null);
+        this.versions.write([...this.pending.all(), ...written.map((commit) => ({ commit, writtenAt, bytes: 0 }))], this.readFloor);
         const newest = written[written.length - 1]?.ts ?? this.pending.all()[this.pending.size - 1]?.commit.ts;
         if (newest !== undefined) this.markMaterialized.run(newest);
       }
@@ -351,7 +345,7 @@ export class SqliteStorage implements Storage {
     this.materializeTransaction = db.transaction(() => {
       this.syncPending();
       const commits = [...this.pending.all()];
-      for (const pending of commits) this.writeVersions(pending);
+      this.versions.write(commits, this.readFloor);
       if (commits.length > 0) this.markMaterialized.run(commits[commits.length - 1]!.commit.ts);
       return commits;
     });
@@ -671,30 +665,6 @@ export class SqliteStorage implements Storage {
         receipts.add(key);
       }
     }
-  }
-
-  /**
-   * Writes a commit's versions to their tables. A document written before (not hinted `fresh`)
-   * first loses the versions that no read can see any more, those superseded at or before the
-   * read floor: what a sweep at the floor would delete of it (`garbage.ts`).
-   *
-   * Why on write: a document rewritten often (a counter, a rate-limit bucket) otherwise piles
-   * up a sweep interval's versions (a second or more) on pages of its own, so each of its writes
-   * dirties a page no other write shares: one more frame in the write-ahead log per document
-   * per commit. Deleted here, its few live versions share a page with its neighbours, which
-   * this write dirties anyway. Safe for the sweep's reasons: no read comes below the floor
-   * (`Storage.raiseReadFloor`), and nothing the rule deletes can be seen at or above it. The
-   * document stays recorded for the sweep: the version written now is garbage later.
-   */
-  private writeVersions({ commit, writtenAt }: PendingCommit): void {
-    const pruneTs = this.readFloor;
-    for (const doc of commit.documents) {
-      if (pruneTs > 0 && doc.fresh !== true) this.deleteSuperseded.run({ id: doc.id, pruneTs });
-      this.insertDocument.run(doc.id, commit.ts, doc.table, doc.body);
-    }
-    for (const entry of commit.indexes) this.indexTables.forWrite(entry.indexId).insert(entry.key, commit.ts, entry.docId);
-    if (commit.receipts === undefined || commit.receipts.length === 0) return;
-    for (const receipt of commit.receipts) this.insertReceipt.run(receipt.key, commit.ts, writtenAt, receipt.body);
   }
 }
 
