@@ -41,6 +41,21 @@ it("prunes on write as if the pending commits were written one at a time", async
   expect((await storage.getDocument("counter", 5))?.body).toBe("5");
 });
 
+it("prunes on write as if one at a time when pending commits interleave two documents", async () => {
+  await commit(storage, { ts: 1, documents: [fresh(put("a", "a1")), fresh(put("b", "b1"))], indexes: [] });
+  storage.writePendingVersions();
+  await commit(storage, { ts: 2, documents: [put("a", "a2")], indexes: [] });
+  await commit(storage, { ts: 3, documents: [put("b", "b3"), fresh(put("c", "c3"))], indexes: [] });
+  await commit(storage, { ts: 4, documents: [put("a", "a4")], indexes: [] });
+  await commit(storage, { ts: 5, documents: [put("b", "b5")], indexes: [] });
+  storage.raiseReadFloor(5);
+  storage.writePendingVersions();
+  // One at a time: before a4, a2 supersedes a1; before b5, b3 supersedes b1.
+  expect(versionsOf("a")).toEqual([2, 4]);
+  expect(versionsOf("b")).toEqual([3, 5]);
+  expect(versionsOf("c")).toEqual([3]);
+});
+
 it("writes every row of many pending commits (documents, entries of two indexes, receipts)", async () => {
   const count = 150; // 2 statements of 64 rows per table, 2 of 8 and 6 of 1
   for (let ts = 1; ts <= count; ts++) {
