@@ -484,9 +484,9 @@ export class SqliteStorage implements Storage {
     this.raiseReadFloor(ts);
     // The sweep reads the tables, and the log is trimmed only below what they hold.
     this.writePendingVersions();
-    // The prune trims the log (synchronously, before its first await): the next commit reads it.
+    // The prune trims the log, a step at a time: a commit after any step reads it.
     this.ownClock = null;
-    return this.pruner.prune(ts);
+    return this.pruner.prune(ts, () => (this.ownClock = null));
   }
 
   async getMeta(key: string): Promise<string | null> {
