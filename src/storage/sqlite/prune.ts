@@ -61,8 +61,16 @@ export class Pruner {
   private readonly fullPass: FullPass;
   private readonly dirty: DirtyGroups;
   private readonly fullPassBatchesPerCall: number;
-  /** One step of the log's trim: deletes its oldest rows up to a bound, a batch at most; answers whether it reached the bound. */
+  /** `trimLogWithin` in a write transaction of its own. */
   private readonly trimLogStep: Database.Transaction<(pruneTs: number) => boolean>;
+  /** The statements of a trim step (see `trimLogWithin`). */
+  private readonly trimStatements: {
+    carryLatest: Database.Statement<[]>;
+    selectBound: Database.Statement<[number], number>;
+    selectOldest: Database.Statement<[], number | null>;
+    deleteLog: Database.Statement<[number]>;
+    markTrimmed: Database.Statement<[number]>;
+  };
   private readonly batchSize: number;
   /**
    * Versions at or before this timestamp may hold garbage that the write-set map does not know
@@ -106,15 +114,24 @@ export class Pruner {
     const selectOldest = db.prepare<[], number | null>("SELECT min(ts) FROM commit_log").pluck();
     const deleteLog = db.prepare<[number]>("DELETE FROM commit_log WHERE ts <= ?");
     const markTrimmed = db.prepare<[number]>("UPDATE clock SET log_trimmed_through = max(log_trimmed_through, ?) WHERE singleton = 1");
-    this.trimLogStep = db.transaction((pruneTs: number) => {
-      carryLatest.run();
-      const bound = selectBound.get(pruneTs)!;
-      const oldest = selectOldest.get();
-      const end = oldest === null || oldest === undefined ? bound : Math.min(bound, oldest + this.batchSize - 1);
-      deleteLog.run(end);
-      markTrimmed.run(end);
-      return end === bound;
-    });
+    this.trimStatements = { carryLatest, selectBound, selectOldest, deleteLog, markTrimmed };
+    this.trimLogStep = db.transaction((pruneTs: number) => this.trimLogWithin(pruneTs).done);
+  }
+
+  /**
+   * One step of the log's trim through `pruneTs`, in the caller's write transaction: deletes the
+   * oldest rows up to the bound, a batch of rows at most, and marks the log trimmed as far
+   * (see `trimLog` for why the log stays consistent). `done`: nothing is left to trim there.
+   */
+  trimLogWithin(pruneTs: Timestamp): { done: boolean; deleted: number } {
+    const { carryLatest, selectBound, selectOldest, deleteLog, markTrimmed } = this.trimStatements;
+    carryLatest.run();
+    const bound = selectBound.get(pruneTs)!;
+    const oldest = selectOldest.get();
+    const end = oldest === null || oldest === undefined ? bound : Math.min(bound, oldest + this.batchSize - 1);
+    const deleted = deleteLog.run(end).changes;
+    markTrimmed.run(end);
+    return { done: end === bound, deleted };
   }
 
   /**

@@ -226,6 +226,8 @@ export class SqliteStorage implements Storage {
   private readonly versions: VersionWriter;
   /** The newest `raiseReadFloor` or `pruneHistory` timestamp: no read comes below it. */
   private readFloor: Timestamp = 0;
+  /** The read floor the log was last trimmed through between sweeps (`trimLogToFloor`). */
+  private logTrimmedToFloor: Timestamp = 0;
   private readonly indexTables: IndexTables;
   private readonly selectMeta: Database.Statement<[string], string>;
   private readonly upsertMeta: Database.Statement<[string, string]>;
@@ -240,7 +242,7 @@ export class SqliteStorage implements Storage {
   private readonly selectWrites: Database.Statement<[number], { ts: number; id: string; writes: Uint8Array | string | null }>;
   private readonly markMaterialized: Database.Statement<[number]>;
   private readonly loadPending: Database.Transaction<() => void>;
-  private readonly materializeTransaction: Database.Transaction<() => PendingCommit[]>;
+  private readonly materializeTransaction: Database.Transaction<() => { commits: PendingCommit[]; trimmedLog: boolean }>;
   /** `PRAGMA data_version` when the overlay was last brought up to date with the file. */
   private seenDataVersion = -1;
   /**
@@ -340,14 +342,15 @@ export class SqliteStorage implements Storage {
         const newest = written[written.length - 1]?.ts ?? this.pending.all()[this.pending.size - 1]?.commit.ts;
         if (newest !== undefined) this.markMaterialized.run(newest);
       }
-      return { result: { view, written }, logged, deferred: defer, dataVersion };
+      const trimmedLog = !defer && this.trimLogToFloor();
+      return { result: { view, written }, logged, deferred: defer, dataVersion, trimmedLog };
     });
     this.materializeTransaction = db.transaction(() => {
       this.syncPending();
       const commits = [...this.pending.all()];
       this.versions.write(commits, this.readFloor);
       if (commits.length > 0) this.markMaterialized.run(commits[commits.length - 1]!.commit.ts);
-      return commits;
+      return { commits, trimmedLog: this.trimLogToFloor() };
     });
     // Commits logged before a crash (or by a connection that closed without writing them) are
     // served from the overlay until they are written.
@@ -397,7 +400,8 @@ export class SqliteStorage implements Storage {
     this.indexTables.settle(true);
     const { view, written } = batch.result;
     const latest = written.length > 0 ? written[written.length - 1]!.ts : view.latest;
-    this.ownClock = { dataVersion: batch.dataVersion, latest, trimmedThrough: view.trimmedThrough };
+    // A batch that trimmed the log read it before: the next commit reads it again.
+    this.ownClock = batch.trimmedLog ? null : { dataVersion: batch.dataVersion, latest, trimmedThrough: view.trimmedThrough };
     if (!batch.deferred) {
       // Before anything else: every version that reached the tables is recorded for the
       // history sweep (dirtyGroups.ts, "Why no garbage is forgotten").
@@ -444,7 +448,9 @@ export class SqliteStorage implements Storage {
     const relax = syncOwn ? null : this.relaxSync;
     relax?.run();
     try {
-      commits = this.materializeTransaction.immediate();
+      const materialized = this.materializeTransaction.immediate();
+      commits = materialized.commits;
+      if (materialized.trimmedLog) this.ownClock = null;
     } catch (error) {
       this.indexTables.settle(false);
       throw error;
@@ -589,6 +595,26 @@ export class SqliteStorage implements Storage {
     if (readTs > this.pending.loadedThrough) this.syncPending();
   }
 
+  /**
+   * A step of the commit log's trim toward the read floor, in the caller's write transaction (a
+   * materialization, or a batch that writes its versions inline). The floor is what a sweep
+   * would trim through (`Storage.raiseReadFloor` allows it), and it rises about every 256
+   * commits, so each step finds a few hundred rows, written moments ago: their pages are still
+   * in the page cache, and the step is over in well under a millisecond. Left to the sweep,
+   * the same rows were a second old, and deleting them cost 2.6–12.7 µs a row instead of about
+   * 1 (`bench/statementTimes.ts` on the auth benchmark, 2026-12-04). Answers whether rows went
+   * (this connection's view of the log is then out of date). If the transaction rolls back
+   * after a step that reached the floor, the rows stay until the floor rises again or a sweep
+   * trims them: only how soon they go depends on it.
+   */
+  private trimLogToFloor(): boolean {
+    const floor = this.readFloor;
+    if (floor <= this.logTrimmedToFloor) return false;
+    const { done, deleted } = this.pruner.trimLogWithin(floor);
+    if (done) this.logTrimmedToFloor = floor;
+    return deleted > 0;
+  }
+
   /** Refuses a commit while the overlay is far past its limits and cannot be written out. */
   private catchUpBeforeCommit(): void {
     const limits = this.deferred;
@@ -676,6 +702,8 @@ interface LoggedBatch {
   deferred: boolean;
   /** `PRAGMA data_version` under the batch's write lock. */
   dataVersion: number;
+  /** The batch also trimmed the commit log toward the read floor (`trimLogToFloor`). */
+  trimmedLog: boolean;
 }
 
 /** The rows a batch's versions take in their tables. */
