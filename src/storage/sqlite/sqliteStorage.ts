@@ -600,12 +600,12 @@ export class SqliteStorage implements Storage {
    * materialization, or a batch that writes its versions inline). The floor is what a sweep
    * would trim through (`Storage.raiseReadFloor` allows it), and it rises about every 256
    * commits, so each step finds a few hundred rows, written moments ago: their pages are still
-   * in the page cache, and the step is over in well under a millisecond. Left to the sweep,
-   * the same rows were a second old, and deleting them cost 2.6–12.7 µs a row instead of about
-   * 1 (`bench/statementTimes.ts` on the auth benchmark, 2026-12-04). Answers whether rows went
-   * (this connection's view of the log is then out of date). If the transaction rolls back
-   * after a step that reached the floor, the rows stay until the floor rises again or a sweep
-   * trims them: only how soon they go depends on it.
+   * in the page cache, and deleting them costs about 1 µs a row (0.29 ms a step on average in
+   * the auth benchmark, 13 ms at the longest of 154). Left to the sweep, the same rows were a
+   * second old and cost 2.6–12.7 µs a row (`bench/statementTimes.ts`, 2026-12-04). Answers
+   * whether rows went (this connection's view of the log is then out of date). If the
+   * transaction rolls back after a step that reached the floor, the rows stay until the floor
+   * rises again or a sweep trims them: only how soon they go depends on it.
    */
   private trimLogToFloor(): boolean {
     const floor = this.readFloor;
