@@ -7,7 +7,7 @@
  * behind other clients (that wait is what a visitor sees).
  */
 import { performance } from "node:perf_hooks";
-import type { StorageTime } from "../engine/storageClock.js";
+import type { CollectionTime, StorageTime } from "../engine/storageClock.js";
 
 export interface Result {
   name: string;
@@ -18,6 +18,8 @@ export interface Result {
   p99Ms: number;
   /** The main thread's milliseconds in storage during the measured run, for a side that times it. */
   storage?: StorageTime;
+  /** Garbage collection during the measured run, for a side that times its storage. */
+  gc?: CollectionTime;
 }
 
 /** Stops after `durationMs` (no new op starts after it) or after `totalOps` ops, whichever is given. */

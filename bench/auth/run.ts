@@ -164,7 +164,10 @@ function split(walkin: Result, time: StorageTime): string {
     `walkin, mean per operation: ${us(mean)} = storage ${us(part.storage)} (commits ${us(part.commit)}, writing pending versions ` +
     `${us(part.versions)}, other calls ${us(part.other)}) + commits waiting for the checkpointer to start the log over ` +
     `${us(part.restartWaits)} + engine, auth and the rest ${us(mean - part.storage - part.restartWaits)} ` +
-    `(of it the planner, in the commits' lock, ${us(part.planner)})`
+    `(of it the planner, in the commits' lock, ${us(part.planner)})` +
+    (walkin.gc
+      ? `; of the whole, garbage collection ${us((walkin.gc.ms * 1000) / walkin.ops)} (${walkin.gc.young} young-generation and ${walkin.gc.full} full collections)`
+      : "")
   );
 }
 

@@ -64,6 +64,7 @@ async function runWhole(subject: AuthSubject): Promise<Result> {
   if (subject.storageClock) {
     subject.storageClock.on = false;
     result.storage = subject.storageClock.time;
+    result.gc = subject.storageClock.garbageCollection();
   }
   return result;
 }
@@ -91,6 +92,9 @@ async function runSlices(subject: AuthSubject): Promise<Result> {
     }
   });
   const result = summarize(name, latencies, seconds);
-  if (subject.storageClock) result.storage = subject.storageClock.time;
+  if (subject.storageClock) {
+    result.storage = subject.storageClock.time;
+    result.gc = subject.storageClock.garbageCollection();
+  }
   return result;
 }

@@ -23,7 +23,7 @@ import { performance } from "node:perf_hooks";
 import { floorIncrement, floorInsert, floorLookup, floorSized, groupCommitInsert, type FloorSubject } from "./floor.js";
 import { compare, Recorder, type Measurement, type Timing } from "./measure.js";
 import { table, type Row } from "./report.js";
-import { perOperation, type StorageTime } from "./storageClock.js";
+import { perOperation, type CollectionTime, type StorageTime } from "./storageClock.js";
 import { walkinHistory, walkinIncrement, walkinInsert, walkinLookup, walkinSized, type WalkinSubject } from "./walkin.js";
 import { shuffledKeys, type Durability } from "./workload.js";
 
@@ -55,7 +55,7 @@ const splits: string[] = [];
  * and the rest, and the ratio the storage alone would allow (the floor's mean time over the
  * storage's), however fast the engine around it became.
  */
-function split(label: string, walkin: Measurement, floor: Measurement, time: StorageTime): string {
+function split(label: string, walkin: Measurement, floor: Measurement, time: StorageTime, gc: CollectionTime): string {
   const part = perOperation(time, walkin.ops);
   const mean = (m: Measurement) => 1e6 / m.opsPerSecond;
   const us = (value: number) => `${value.toFixed(1)} µs`;
@@ -63,7 +63,8 @@ function split(label: string, walkin: Measurement, floor: Measurement, time: Sto
     `${label}, mean per operation: walkin ${us(mean(walkin))} = storage ${us(part.storage)} (commit ${us(part.commit)}, ` +
     `writing pending versions ${us(part.versions)}, other calls ${us(part.other)}) + commits waiting for the checkpointer to ` +
     `start the log over ${us(part.restartWaits)} + engine and the rest ${us(mean(walkin) - part.storage - part.restartWaits)} ` +
-    `(of it the planner, in the commit's lock, ${us(part.planner)}); floor ${us(mean(floor))}. ` +
+    `(of it the planner, in the commit's lock, ${us(part.planner)}); of the whole, garbage collection ${us((gc.ms * 1000) / walkin.ops)} ` +
+    `(${gc.young} young-generation and ${gc.full} full collections); floor ${us(mean(floor))}. ` +
     `The storage alone would allow a ratio of at most ${(mean(floor) / part.storage).toFixed(2)}.`
   );
 }
@@ -79,7 +80,7 @@ async function row(label: string, open: () => Promise<[WalkinSubject, FloorSubje
     const retries = walkin.engine.stats.conflictRetries - before.conflictRetries;
     if (retries > 0 || label.startsWith("(c)")) notes.push(`retries/commit ${(retries / Math.max(commits, 1)).toFixed(2)}`);
     if (result.walkin.failures > 0) notes.push(`${result.walkin.failures} failed`);
-    if (walkin.storageClock && result.walkin.ops > 0) splits.push(split(label, result.walkin, result.floor, walkin.storageClock.time));
+    if (walkin.storageClock && result.walkin.ops > 0) splits.push(split(label, result.walkin, result.floor, walkin.storageClock.time, walkin.storageClock.garbageCollection()));
     const walkinCheck = walkin.check ? await walkin.check() : null;
     const floorOk = floor.check ? floor.check() : null;
     if (walkinCheck || floorOk !== null) {

@@ -15,8 +15,14 @@
  * commit calls under its write lock, is counted on its own.
  *
  * The wrappers cost two `performance.now()` calls per storage call (about 0.1 µs).
+ *
+ * It also sums the process's garbage collections that started while its calls were timed
+ * (`garbageCollection`), from Node's `gc` performance entries: they pause whatever runs,
+ * storage or engine, so they are a share of the whole, not a third part. A long-lived
+ * container that keeps short-lived objects alive through young collections shows up here
+ * first (`pendingVersions.ts`, "Why new maps").
  */
-import { performance } from "node:perf_hooks";
+import { constants, performance, PerformanceObserver } from "node:perf_hooks";
 import type { SqliteStorage } from "../../src/storage/sqlite/index.js";
 
 export interface StorageTime {
@@ -54,10 +60,63 @@ export function perOperation(time: StorageTime, ops: number): StorageTime & { st
   return { ...each, storage: each.commit + each.versions + each.other };
 }
 
+/** Garbage collections of this process, as Node reports them (start and duration in ms). */
+interface Collection {
+  start: number;
+  duration: number;
+  young: boolean;
+}
+
+const collections: Collection[] = [];
+function record(entries: PerformanceEntry[]): void {
+  for (const entry of entries) {
+    const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+    collections.push({ start: entry.startTime, duration: entry.duration, young: kind === constants.NODE_PERFORMANCE_GC_MINOR });
+  }
+}
+// Entries arrive asynchronously; `garbageCollection` takes the ones not delivered yet.
+const gcObserver = new PerformanceObserver((list) => record(list.getEntries()));
+gcObserver.observe({ entryTypes: ["gc"] });
+
+/** Garbage collection while a StorageClock was on: total milliseconds, and how many collections of each kind. */
+export interface CollectionTime {
+  ms: number;
+  young: number;
+  full: number;
+}
+
 export class StorageClock {
-  /** Whether calls are being timed: only while the case's measured rounds run. */
-  on = false;
   readonly time: StorageTime = { commit: 0, planner: 0, versions: 0, other: 0, restartWaits: 0 };
+  private timing = false;
+  private openedAt = 0;
+  /** The [start, end] of every stretch the clock was on (performance.now() ms). */
+  private readonly windows: Array<[number, number]> = [];
+
+  /** Whether calls are being timed: only while the case's measured rounds run. */
+  get on(): boolean {
+    return this.timing;
+  }
+
+  set on(value: boolean) {
+    if (value === this.timing) return;
+    this.timing = value;
+    if (value) this.openedAt = performance.now();
+    else this.windows.push([this.openedAt, performance.now()]);
+  }
+
+  /** The garbage collections that started while the clock was on. */
+  garbageCollection(): CollectionTime {
+    record(gcObserver.takeRecords());
+    const windows = this.timing ? [...this.windows, [this.openedAt, performance.now()] as [number, number]] : this.windows;
+    const total: CollectionTime = { ms: 0, young: 0, full: 0 };
+    for (const collection of collections) {
+      if (!windows.some(([start, end]) => collection.start >= start && collection.start < end)) continue;
+      total.ms += collection.duration;
+      if (collection.young) total.young++;
+      else total.full++;
+    }
+    return total;
+  }
   /** Nesting depth, so that a call made inside another (versions inside a commit) is not counted twice. */
   private depth = 0;
   /** Versions and planner time spent inside the outermost call in progress. */

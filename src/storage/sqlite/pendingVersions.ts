@@ -37,11 +37,13 @@ export interface PendingEntry {
 export class PendingVersions {
   /** In timestamp order. */
   private commits: PendingCommit[] = [];
+  // The three maps are replaced, never cleared, when every pending commit is dropped: see
+  // `dropThrough`, "Why new maps".
   /** Each document's pending versions, oldest first. */
-  private readonly documents = new Map<string, DocumentVersion[]>();
+  private documents = new Map<string, DocumentVersion[]>();
   /** Per index, each key's pending versions (oldest first), by the key's bytes as a latin1 string. */
-  private readonly entries = new Map<string, Map<string, EntryVersion[]>>();
-  private readonly receipts = new Map<string, StoredReceipt>();
+  private entries = new Map<string, Map<string, EntryVersion[]>>();
+  private receipts = new Map<string, StoredReceipt>();
   /** Every commit at or before this is in the overlay or in the tables. */
   loadedThrough: Timestamp;
   bytes = 0;
@@ -87,7 +89,23 @@ export class PendingVersions {
     for (const receipt of commit.receipts ?? []) this.receipts.set(receipt.key, { ts: commit.ts, body: receipt.body });
   }
 
-  /** Forgets the commits at or before `ts`: the tables hold them now. */
+  /**
+   * Forgets the commits at or before `ts`: the tables hold them now.
+   *
+   * Why new maps rather than `clear()` when everything goes (every 64 commits or so): the
+   * versions in the overlay live a few milliseconds, so they should die in V8's young
+   * generation, which costs nothing to collect. But the maps themselves live as long as the
+   * storage, in the old generation, and V8's `Map.prototype.clear` leaves the old hash table
+   * (still holding every entry) for the next full collection, giving the map a fresh table,
+   * itself in the old generation. A young-generation collection treats every pointer from the
+   * old generation as live without asking whether its holder is (it cannot know before a full
+   * collection), so each cleared table kept its batch of versions alive through the next two
+   * young collections, and V8 then moved them to the old generation, where only the full
+   * collection about once a second freed them. Measured in case (a) of bench/engine under
+   * synchronous=NORMAL: about 1 MB promoted per young collection (one every 40 ms) and 2.5-3.6
+   * ms per collection; with new maps, which die young with their contents, 17-18 KB and
+   * 0.8-1.2 ms. Inserts per second rose 15-20% (bench/README.md, journal 2026-12-04 10:30).
+   */
   dropThrough(ts: Timestamp): void {
     let n = 0;
     while (n < this.commits.length && this.commits[n]!.commit.ts <= ts) n++;
@@ -95,11 +113,12 @@ export class PendingVersions {
     if (n === this.commits.length) {
       // The usual case (writing the pending versions writes them all): every version and
       // receipt here came from a dropped commit, so nothing is left to pick out key by key.
+      // New maps, not clear() (see above).
       this.commits = [];
       this.bytes = 0;
-      this.documents.clear();
-      this.entries.clear();
-      this.receipts.clear();
+      this.documents = new Map();
+      this.entries = new Map();
+      this.receipts = new Map();
       this.loadedThrough = Math.max(this.loadedThrough, ts);
       return;
     }
