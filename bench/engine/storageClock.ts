@@ -91,6 +91,10 @@ export class StorageClock {
   private openedAt = 0;
   /** The [start, end] of every stretch the clock was on (performance.now() ms). */
   private readonly windows: Array<[number, number]> = [];
+  /** Nesting depth, so that a call made inside another (versions inside a commit) is not counted twice. */
+  private depth = 0;
+  /** Versions and planner time spent inside the outermost call in progress. */
+  private nested = 0;
 
   /** Whether calls are being timed: only while the case's measured rounds run. */
   get on(): boolean {
@@ -117,10 +121,6 @@ export class StorageClock {
     }
     return total;
   }
-  /** Nesting depth, so that a call made inside another (versions inside a commit) is not counted twice. */
-  private depth = 0;
-  /** Versions and planner time spent inside the outermost call in progress. */
-  private nested = 0;
 
   /** Wraps `storage`'s methods in place (the engine calls them through the same object). */
   constructor(storage: SqliteStorage) {

@@ -104,7 +104,9 @@ export class PendingVersions {
    * collection about once a second freed them. Measured in case (a) of bench/engine under
    * synchronous=NORMAL: about 1 MB promoted per young collection (one every 40 ms) and 2.5-3.6
    * ms per collection; with new maps, which die young with their contents, 17-18 KB and
-   * 0.8-1.2 ms. Inserts per second rose 15-20% (bench/README.md, journal 2026-12-04 10:30).
+   * 0.8-1.2 ms. Case (a)'s ratio, alternating with the code before, was ahead in nine of
+   * eleven pairs (0.53-0.56 against 0.44-0.46 in the first three; bench/README.md, journal,
+   * 2026-12-04 10:00-11:10).
    */
   dropThrough(ts: Timestamp): void {
     let n = 0;
