@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Synchronous } from "./betterAuth.js";
 import { printTable, type Result } from "./harness.js";
-import { perOperation, type StorageTime } from "../engine/storageClock.js";
+import { describeCollections, perOperation, type StorageTime } from "../engine/storageClock.js";
 
 const clients = Number(process.env.CLIENTS ?? 32);
 const durationMs = Number(process.env.SECONDS ?? 5) * 1000;
@@ -165,9 +165,7 @@ function split(walkin: Result, time: StorageTime): string {
     `${us(part.versions)}, other calls ${us(part.other)}) + commits waiting for the checkpointer to start the log over ` +
     `${us(part.restartWaits)} + engine, auth and the rest ${us(mean - part.storage - part.restartWaits)} ` +
     `(of it the planner, in the commits' lock, ${us(part.planner)})` +
-    (walkin.gc
-      ? `; of the whole, garbage collection ${us((walkin.gc.ms * 1000) / walkin.ops)} (${walkin.gc.young} young-generation and ${walkin.gc.full} full collections)`
-      : "")
+    (walkin.gc ? `; of the whole, ${describeCollections(walkin.gc, walkin.ops, us)}` : "")
   );
 }
 

@@ -23,7 +23,7 @@ import { performance } from "node:perf_hooks";
 import { floorIncrement, floorInsert, floorLookup, floorSized, groupCommitInsert, type FloorSubject } from "./floor.js";
 import { compare, Recorder, type Measurement, type Timing } from "./measure.js";
 import { table, type Row } from "./report.js";
-import { perOperation, type CollectionTime, type StorageTime } from "./storageClock.js";
+import { describeCollections, perOperation, type CollectionTime, type StorageTime } from "./storageClock.js";
 import { walkinHistory, walkinIncrement, walkinInsert, walkinLookup, walkinSized, type WalkinSubject } from "./walkin.js";
 import { shuffledKeys, type Durability } from "./workload.js";
 
@@ -63,8 +63,8 @@ function split(label: string, walkin: Measurement, floor: Measurement, time: Sto
     `${label}, mean per operation: walkin ${us(mean(walkin))} = storage ${us(part.storage)} (commit ${us(part.commit)}, ` +
     `writing pending versions ${us(part.versions)}, other calls ${us(part.other)}) + commits waiting for the checkpointer to ` +
     `start the log over ${us(part.restartWaits)} + engine and the rest ${us(mean(walkin) - part.storage - part.restartWaits)} ` +
-    `(of it the planner, in the commit's lock, ${us(part.planner)}); of the whole, garbage collection ${us((gc.ms * 1000) / walkin.ops)} ` +
-    `(${gc.young} young-generation and ${gc.full} full collections); floor ${us(mean(floor))}. ` +
+    `(of it the planner, in the commit's lock, ${us(part.planner)}); of the whole, ${describeCollections(gc, walkin.ops, us)}; ` +
+    `floor ${us(mean(floor))}. ` +
     `The storage alone would allow a ratio of at most ${(mean(floor) / part.storage).toFixed(2)}.`
   );
 }

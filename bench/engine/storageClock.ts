@@ -85,6 +85,11 @@ export interface CollectionTime {
   full: number;
 }
 
+/** `gc` spread over `ops` operations, as the benchmarks print it ("garbage collection 2.1 µs (40 young-generation and 0 full collections)"). */
+export function describeCollections(gc: CollectionTime, ops: number, us: (value: number) => string): string {
+  return `garbage collection ${us((gc.ms * 1000) / ops)} (${gc.young} young-generation and ${gc.full} full collections)`;
+}
+
 export class StorageClock {
   readonly time: StorageTime = { commit: 0, planner: 0, versions: 0, other: 0, restartWaits: 0 };
   private timing = false;
