@@ -22,6 +22,11 @@
  * `performance.now()` and an array push, so the totals run a little above the benchmark's.
  * A step that did not happen in a call (a flush that found nothing to do) is left out of that
  * call's medians; the last column says in how many calls each step was seen.
+ *
+ * With TIMELINE_PROFILE=N, V8's sampling profiler also runs through the measured calls, and
+ * each step is followed by the N functions most often on the CPU in the gap before it (every
+ * sample is placed between two marks of its call by its timestamp): which code a slow step
+ * runs, and how much of it is waiting ("(idle)": the event loop polling) or collecting garbage.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,6 +40,7 @@ import { Engine } from "../../src/engine/engine.js";
 import { Subscriptions } from "../../src/engine/subscriptions.js";
 import { SqliteStorage } from "../../src/storage/sqlite/index.js";
 import { Recorder } from "../engine/measure.js";
+import { startProfiler, type CpuProfile } from "../engine/profiled.js";
 import type { Durability } from "../engine/workload.js";
 import { PROTOCOL_LIMITS } from "../../src/transport/index.js";
 import { CALL_INTERVAL_MS, floorRoundTrip, walkinRoundTrip } from "./roundTrip.js";
@@ -51,19 +57,25 @@ if (intervalMs < CALL_INTERVAL_MS) {
 /** The marks of the call in progress: step name → µs since the call started (first time seen). */
 let current: Map<string, number> | null = null;
 let callStart = 0;
+/** The call's start on the monotonic clock V8's profiler stamps its samples with (µs). */
+let callStartClock = 0;
 const calls: Array<Map<string, number>> = [];
+/** Each measured call's start on that clock, in the order of `calls`. */
+const callStarts: number[] = [];
 
 function mark(step: string): void {
   if (current !== null && !current.has(step)) current.set(step, (performance.now() - callStart) * 1000);
 }
 function startCall(): void {
   callStart = performance.now();
+  callStartClock = Number(process.hrtime.bigint() / 1000n);
   current = new Map();
 }
 function endCall(): void {
   if (current === null) return;
   mark("call settled");
   calls.push(current);
+  callStarts.push(callStartClock);
   current = null;
 }
 
@@ -96,6 +108,9 @@ const emit = (WebSocket.prototype as unknown as Record<string, Method>).emit!;
   return result;
 };
 
+/** TIMELINE_PROFILE=N: also sample the CPU during the measured calls and list, for each step, the N functions most often running in the gap before it. */
+const profileTop = Number(process.env.TIMELINE_PROFILE ?? 0);
+
 const dir = mkdtempSync(join(tmpdir(), "walkin-timeline-"));
 try {
   // Walk-in's side.
@@ -119,6 +134,7 @@ async function measure(name: string, subject: Awaited<ReturnType<typeof floorRou
   try {
     await subject.run(300, null); // warm-up, not marked
     calls.length = 0;
+    callStarts.length = 0;
     const recorder = new Recorder();
     recorder.onStart = startCall;
     const latency = recorder.latency.bind(recorder);
@@ -126,9 +142,14 @@ async function measure(name: string, subject: Awaited<ReturnType<typeof floorRou
       endCall();
       latency(ms);
     };
+    // Asked for a sample every 10 µs; V8 manages one per 80-100 µs of busy time here, which over
+    // hundreds of calls still gives each step's gap hundreds of samples.
+    const profiler = profileTop > 0 ? await startProfiler(10) : null;
     await subject.run(Number(seconds) * 1000, recorder);
+    const profile = profiler ? await profiler.stop() : null;
     const p50 = recorder.result().p50!;
     print(name, p50);
+    if (profile) printStepProfile(profile);
   } finally {
     await subject.close();
   }
@@ -145,5 +166,50 @@ function print(name: string, p50: number): void {
   for (const row of rows) {
     console.log(`${row.at.toFixed(0).padStart(7)} ${(row.at - previous).toFixed(0).padStart(6)}  ${row.step.padEnd(52)} ${row.seen}`);
     previous = row.at;
+  }
+}
+
+/**
+ * For each step, what ran in the gap before it: every sample taken during a measured call is
+ * given to the first step marked at or after it in that call, and named by its innermost
+ * frame and by the innermost frame of this project (src/, dist/ or bench/) above it, if any.
+ * "(idle)" is the event loop waiting: for the socket, a timer, or the other end.
+ */
+function printStepProfile(profile: CpuProfile): void {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const short = (url: string) => url.replace(/^file:\/\//, "").replace(/^.*\/node_modules\//, "nm:").replace(/^.*\/(src|dist|bench)\//, "$1/");
+  const frameName = (id: number) => {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    return url ? `${functionName || "(anonymous)"} ${short(url)}:${lineNumber + 1}` : functionName;
+  };
+  const ownFrame = (id: number | undefined): string => {
+    for (; id !== undefined; id = parent.get(id)) if (/\/(src|dist|bench)\//.test(byId.get(id)!.callFrame.url)) return frameName(id);
+    return "-";
+  };
+  const perStep = new Map<string, Map<string, number>>();
+  const totals = new Map<string, number>();
+  let call = 0;
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i]!;
+    while (call < calls.length && at > callStarts[call]! + Math.max(...calls[call]!.values())) call++;
+    if (call >= calls.length) break;
+    const since = at - callStarts[call]!;
+    if (since < 0) continue;
+    const marks = [...calls[call]!].sort((a, b) => a[1] - b[1]);
+    const step = marks.find(([, t]) => t >= since)![0];
+    const id = profile.samples[i]!;
+    const key = `${frameName(id)}  <  ${ownFrame(id)}`;
+    const counts = perStep.get(step) ?? perStep.set(step, new Map()).get(step)!;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    totals.set(step, (totals.get(step) ?? 0) + 1);
+  }
+  console.log(`\nSamples in the gap before each step (innermost frame  <  innermost frame of this project), the ${profileTop} most frequent:`);
+  for (const [step, counts] of perStep) {
+    const total = totals.get(step)!;
+    console.log(`  ${step}: ${total} samples`);
+    for (const [key, n] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, profileTop)) console.log(`    ${((100 * n) / total).toFixed(0).padStart(3)}%  ${key}`);
   }
 }

@@ -99,6 +99,32 @@ describe("deferred versions", () => {
     await storage.close();
   });
 
+  it("after a batch written straight to its tables, reads at its timestamp skip the check for other connections' commits, and later ones still make it", async () => {
+    const first = await open({ deferredVersions: { ...KEPT, inlineBatchCommits: 1 } });
+    const second = await open({ deferredVersions: { ...KEPT, inlineBatchCommits: 1 } });
+    // Counts the `PRAGMA data_version` checks (sqliteStorage.ts, header, 3): a read transaction each.
+    let checks = 0;
+    const statement = (first as unknown as { selectDataVersion: { get(): number } }).selectDataVersion;
+    const get = statement.get.bind(statement);
+    statement.get = () => {
+      checks++;
+      return get();
+    };
+    await commit(first, { ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a")] });
+    expect(rows(first.db, "SELECT count(*) FROM documents")).toBe(1);
+    checks = 0;
+    expect(await first.getDocument("a", 1)).toMatchObject({ body: "a1" });
+    expect(await scanAll(first, "i", 1)).toEqual([[[1], "a1"]]);
+    expect(checks).toBe(0);
+    // Another connection's commit is newer than anything the first has seen: reads at it check, and see it.
+    await commit(second, { ts: 2, documents: [put("a", "a2")], indexes: [entry("i", [1], "a")] }, 1);
+    expect(await first.getDocument("a", 2)).toMatchObject({ body: "a2" });
+    expect(await scanAll(first, "i", 2)).toEqual([[[1], "a2"]]);
+    expect(checks).toBeGreaterThan(0);
+    await first.close();
+    await second.close();
+  });
+
   it("shows one connection's logged versions to another, which can write them to the tables", async () => {
     const first = await open();
     const second = await open();

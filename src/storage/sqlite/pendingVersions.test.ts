@@ -81,4 +81,15 @@ describe("PendingVersions", () => {
     expect(versions.size).toBe(3);
     expect(versions.document("a", 1)?.body).toBe("a1");
   });
+
+  it("with nothing pending, still moves loadedThrough to what the tables hold (a batch written straight to them)", () => {
+    const versions = new PendingVersions(0);
+    versions.dropThrough(7);
+    expect(versions.loadedThrough).toBe(7);
+    // A later commit goes in as usual; an older timestamp never lowers the mark.
+    versions.add(pending({ ts: 8, id: "c8", documents: [{ id: "a", table: "t", body: "a8" }], indexes: [], log: key() }));
+    versions.dropThrough(3);
+    expect(versions.loadedThrough).toBe(8);
+    expect(versions.document("a", 8)?.body).toBe("a8");
+  });
 });

@@ -109,6 +109,17 @@ export class PendingVersions {
    * 2026-12-04 10:00-11:10).
    */
   dropThrough(ts: Timestamp): void {
+    // Raised first, even when nothing here is dropped: the caller says every commit at or
+    // before `ts` is in the tables, which is what `loadedThrough` promises. Both callers
+    // hold that: a load drops through `materialized_through`, and a batch written straight to
+    // its tables (too big to defer, or deferral off) drops through its last commit, having
+    // loaded the log under the write lock first. Raised only when something was dropped, as
+    // before, it stood still after a batch written to the tables with nothing pending, so
+    // every read after it (until the next small commit) paid the `data_version` check, a
+    // read transaction of its own: 19% of a point read in case (d) of bench/engine at 1M
+    // documents, whose documents are loaded in big batches (bench/README.md, journal,
+    // 2026-12-04 12:30).
+    this.loadedThrough = Math.max(this.loadedThrough, ts);
     let n = 0;
     while (n < this.commits.length && this.commits[n]!.commit.ts <= ts) n++;
     if (n === 0) return;
@@ -121,7 +132,6 @@ export class PendingVersions {
       this.documents = new Map();
       this.entries = new Map();
       this.receipts = new Map();
-      this.loadedThrough = Math.max(this.loadedThrough, ts);
       return;
     }
     const dropped = this.commits.slice(0, n);
@@ -139,7 +149,6 @@ export class PendingVersions {
         if ((this.receipts.get(receipt.key)?.ts ?? Infinity) <= ts) this.receipts.delete(receipt.key);
       }
     }
-    this.loadedThrough = Math.max(this.loadedThrough, ts);
   }
 
   /**
