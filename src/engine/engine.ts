@@ -38,7 +38,7 @@ import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
 import { ReadCache, type CommitWrites } from "./readCache.js";
 import { tableNumberOfId } from "./ids.js";
-import { laneOf, RetryLanes } from "./retryLanes.js";
+import { callSignature, laneOf, RetryLanes } from "./retryLanes.js";
 import { followOtherEngines } from "./otherEngines.js";
 import { incompleteIndexMessage, indexesSkippedBy } from "./mixedCode.js";
 import { CreationClock, Transaction } from "./transaction.js";
@@ -420,7 +420,11 @@ export class Engine {
   ): Promise<{ value: Value; ts: Timestamp }> {
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
     const startedAt = performance.now();
-    let lane: string | null = null;
+    let signature: string | undefined;
+    const signatureOf = () => (signature ??= callSignature(path, caller.token ?? caller.identity?.tokenIdentifier ?? "", checkedArgs));
+    // A call that lost lately starts in its lane (retryLanes.ts, "Repeat losers"). Nothing
+    // remembered, no signature: the uncontended path does not compute one.
+    let lane: string | null = this.retryLanes.remembers ? this.retryLanes.laneOfLoser(signatureOf()) : null;
     for (let attempt = 0; ; attempt++) {
       const once = async () => {
         // The snapshot stays pinned until the commit is decided, not just while the handler
@@ -441,7 +445,7 @@ export class Engine {
       };
       let result: { value: Value; committed: CommitResult };
       try {
-        result = lane === null ? await once() : await this.retryLanes.run(lane, once);
+        result = lane === null ? await once() : await this.retryLanes.run(lane, once, signatureOf());
       } catch (error) {
         // Storage failed with nothing written (a dropped connection, a database restart):
         // run the mutation again once it is back, for up to storageRetryMs.
