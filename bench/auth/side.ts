@@ -1,7 +1,7 @@
 /**
  * One side of the auth benchmark, one setting, in a process of its own (bench/auth/run.ts
- * starts it): fresh database, warm-up (not recorded), measured run, close; prints the result
- * as one JSON line.
+ * starts it): fresh database (in a new directory inside the one given, removed at the end),
+ * warm-up (not recorded), measured run, close; prints the result as one JSON line.
  *
  * Why a process per side: what one side turns on process-wide would otherwise tax the other.
  * Better Auth keeps its request and endpoint context in AsyncLocalStorage, whose promise hooks
@@ -22,6 +22,8 @@
  * with CLIENTS, SECONDS (unsliced only) and WARMUP_MS as for run.ts, and
  * PROFILE=file.cpuprofile for a CPU profile of the measured run only (`../engine/profiled.ts`).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -49,13 +51,21 @@ async function setupOf(side: string): Promise<(opts: { synchronous: Synchronous;
   throw new Error(`unknown side "${side}" (use better-auth or walkin)`);
 }
 
-const subject = await (await setupOf(name))({ synchronous, dir });
+// A directory of its own inside `dir`, removed at the end: run by hand with the same `dir`
+// twice, a side would otherwise reopen the database the last run left (a side's file name is
+// fixed), and measure a bigger database each time.
+const own = mkdtempSync(join(dir, `${name}-${synchronous.toLowerCase()}-`));
 try {
-  await runConcurrent(name, subject.op, { clients, durationMs: warmupMs });
-  const result = flag === "--sliced" ? await runSlices(subject) : await runWhole(subject);
-  console.log(JSON.stringify(result));
+  const subject = await (await setupOf(name))({ synchronous, dir: own });
+  try {
+    await runConcurrent(name, subject.op, { clients, durationMs: warmupMs });
+    const result = flag === "--sliced" ? await runSlices(subject) : await runWhole(subject);
+    console.log(JSON.stringify(result));
+  } finally {
+    await subject.close();
+  }
 } finally {
-  await subject.close();
+  rmSync(own, { recursive: true, force: true });
 }
 
 async function runWhole(subject: AuthSubject): Promise<Result> {
