@@ -22,7 +22,7 @@
  * with CLIENTS, SECONDS (unsliced only) and WARMUP_MS as for run.ts, and
  * PROFILE=file.cpuprofile for a CPU profile of the measured run only (`../engine/profiled.ts`).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
@@ -54,6 +54,7 @@ async function setupOf(side: string): Promise<(opts: { synchronous: Synchronous;
 // A directory of its own inside `dir`, removed at the end: run by hand with the same `dir`
 // twice, a side would otherwise reopen the database the last run left (a side's file name is
 // fixed), and measure a bigger database each time.
+mkdirSync(dir, { recursive: true });
 const own = mkdtempSync(join(dir, `${name}-${synchronous.toLowerCase()}-`));
 try {
   const subject = await (await setupOf(name))({ synchronous, dir: own });
