@@ -86,5 +86,7 @@ describe("RetryLanes", () => {
     expect(callSignature("counters:increment", "token-2", { name: "a" })).not.toBe(base);
     expect(callSignature("counters:increment", "token-1", { name: "b" })).not.toBe(base);
     expect(callSignature("counters:increment", "", { n: 1n, bytes: new Uint8Array([1]).buffer })).not.toBe(callSignature("counters:increment", "", { n: 2n, bytes: new Uint8Array([1]).buffer }));
+    // Remembered calls stay small whatever their arguments.
+    expect(callSignature("files:save", "token", { body: "x".repeat(1_000_000) })).toHaveLength(44);
   });
 });

@@ -46,10 +46,11 @@
  * still checked at commit like any other, and a call that loses anyway goes to the lane of the
  * key it lost on. Only calls that lost are remembered, at most `MAX_LOSERS` of them.
  */
-import type { Conflict } from "./commitLog.js";
+import { createHash } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import { encodeValueToString } from "../values/json.js";
 import type { Value } from "../values/index.js";
-import { performance } from "node:perf_hooks";
+import type { Conflict } from "./commitLog.js";
 
 /** The retry lane of a conflict: the key it lost on (a hot counter's own document or range). */
 export function laneOf(conflict: Conflict): string {
@@ -136,8 +137,10 @@ export class RetryLanes {
 
 /**
  * What identifies a call for "Repeat losers": the function, who calls it (their token or
- * fixed identity) and the arguments, as text. Computed only while some lane has members.
+ * fixed identity) and the arguments, hashed, so that a remembered call costs 44 characters
+ * however big its arguments or token (up to `MAX_LOSERS` of them). Computed only while some
+ * signature is remembered. Two calls sharing a hash would only share a lane.
  */
 export function callSignature(path: string, caller: string, args: Value): string {
-  return `${path}\n${caller}\n${encodeValueToString(args)}`;
+  return createHash("sha256").update(`${path}\n${caller}\n${encodeValueToString(args)}`).digest("base64");
 }
