@@ -4,7 +4,7 @@
  * losers"). The engine's side (calls that start in their lane) is in engine.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { callSignature, LOSER_MEMORY_MS, RetryLanes } from "./retryLanes.js";
+import { callSignature, LOSER_MEMORY_MS, MAX_LOSERS, RetryLanes } from "./retryLanes.js";
 
 /** A promise and the function that settles it. */
 function gate(): { opened: Promise<void>; open: () => void } {
@@ -77,6 +77,18 @@ describe("RetryLanes", () => {
     // A lookup of a signature never seen still clears the expired ones in front of it.
     expect(lanes.laneOfLoser("d")).toBeNull();
     expect(lanes.remembers).toBe(false);
+  });
+
+  it("remembers at most MAX_LOSERS signatures, forgetting the oldest first, even in a lane that never empties", async () => {
+    const lanes = new RetryLanes(() => 0);
+    const held = gate();
+    const members = [lanes.run("k", () => held.opened, "first")];
+    for (let i = 0; i < MAX_LOSERS; i++) members.push(lanes.run("k", async () => undefined, `sig-${i}`));
+    expect(lanes.laneOfLoser("first")).toBeNull();
+    expect(lanes.laneOfLoser("sig-0")).toBe("k");
+    expect(lanes.laneOfLoser(`sig-${MAX_LOSERS - 1}`)).toBe("k");
+    held.open();
+    await Promise.all(members);
   });
 
   it("tells calls apart by function, caller and arguments, whatever their types", () => {

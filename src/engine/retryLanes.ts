@@ -61,7 +61,7 @@ export function laneOf(conflict: Conflict): string {
 /** How long a lane's signatures outlive its last member (step 3 of "Repeat losers"). */
 export const LOSER_MEMORY_MS = 1_000;
 /** The most signatures remembered; past it, the oldest go first. */
-const MAX_LOSERS = 10_000;
+export const MAX_LOSERS = 10_000;
 
 export class RetryLanes {
   private readonly lanes = new Map<string, { tail: Promise<void>; waiting: number; losers: Set<string> }>();
@@ -81,12 +81,7 @@ export class RetryLanes {
   async run<T>(key: string, work: () => Promise<T>, signature?: string): Promise<T> {
     let lane = this.lanes.get(key);
     if (!lane) this.lanes.set(key, (lane = { tail: Promise.resolve(), waiting: 0, losers: new Set() }));
-    if (signature !== undefined) {
-      lane.losers.add(signature);
-      this.losers.delete(signature);
-      this.losers.set(signature, { lane: key, until: Infinity });
-      if (this.losers.size > MAX_LOSERS) this.losers.delete(this.losers.keys().next().value!);
-    }
+    if (signature !== undefined) this.remember(signature, key, lane.losers);
     lane.waiting += 1;
     const turn = lane.tail.then(work);
     lane.tail = turn.then(
@@ -105,6 +100,26 @@ export class RetryLanes {
           if (loser?.lane === key) loser.until = until;
         }
       }
+    }
+  }
+
+  /**
+   * Files `signature` under lane `key` (whose set of signatures is `laneLosers`), at the end of
+   * the map. A signature is in one lane's set at most, and every set entry is in the map, so
+   * `MAX_LOSERS` bounds both, however long a busy lane lives.
+   */
+  private remember(signature: string, key: string, laneLosers: Set<string>): void {
+    const previous = this.losers.get(signature);
+    if (previous !== undefined) {
+      if (previous.lane !== key) this.lanes.get(previous.lane)?.losers.delete(signature);
+      this.losers.delete(signature);
+    }
+    laneLosers.add(signature);
+    this.losers.set(signature, { lane: key, until: Infinity });
+    if (this.losers.size > MAX_LOSERS) {
+      const [oldest, { lane }] = this.losers.entries().next().value!;
+      this.losers.delete(oldest);
+      this.lanes.get(lane)?.losers.delete(oldest);
     }
   }
 

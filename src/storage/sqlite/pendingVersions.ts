@@ -118,7 +118,7 @@ export class PendingVersions {
     // every read after it (until the next small commit) paid the `data_version` check, a
     // read transaction of its own: 19% of a point read in case (d) of bench/engine at 1M
     // documents, whose documents are loaded in big batches (bench/README.md, journal,
-    // 2026-12-04 12:30).
+    // 2026-12-04 12:00-13:00).
     this.loadedThrough = Math.max(this.loadedThrough, ts);
     let n = 0;
     while (n < this.commits.length && this.commits[n]!.commit.ts <= ts) n++;
