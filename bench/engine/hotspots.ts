@@ -9,16 +9,9 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
+import type { CpuProfile } from "./profiled.js";
+
+type ProfileNode = CpuProfile["nodes"][number];
 
 const paths = process.argv.slice(2);
 const top = Number(process.env.HOTSPOTS_TOP ?? 25);
@@ -41,7 +34,7 @@ const nameOf = (node: ProfileNode) => {
   return { file, name: `${functionName || "(anonymous)"}  ${file}${url ? `:${lineNumber + 1}` : ""}` };
 };
 for (const path of paths) {
-  const profile = JSON.parse(readFileSync(path, "utf8")) as Profile;
+  const profile = JSON.parse(readFileSync(path, "utf8")) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);

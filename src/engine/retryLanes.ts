@@ -93,11 +93,12 @@ export class RetryLanes {
     } finally {
       if (--lane.waiting === 0 && this.lanes.get(key) === lane) {
         this.lanes.delete(key);
-        // A signature may have moved to another lane since: only this lane's own entries.
+        // The lane's set holds only signatures filed under it (`remember`), some of them
+        // perhaps evicted from the map since.
         const until = this.now() + LOSER_MEMORY_MS;
         for (const signature of lane.losers) {
           const loser = this.losers.get(signature);
-          if (loser?.lane === key) loser.until = until;
+          if (loser !== undefined) loser.until = until;
         }
       }
     }
