@@ -12,7 +12,7 @@ import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { withLatency } from "../storage/latency.js";
 import type { IndexEntry, ScanRequest, Storage } from "../storage/types.js";
 import { Engine } from "./engine.js";
-import { ReadCache, hashScan } from "./readCache.js";
+import { ReadCache, answers, flatScan, hashScan } from "./readCache.js";
 
 const schema = defineSchema({
   users: defineTable({ name: v.string(), score: v.number() }).index("by_name", ["name"]),
@@ -337,5 +337,70 @@ describe("the read cache's filing of scans", () => {
     expect(label(cache.peekScan(request(a)))).toBe(`k${a}`);
     expect(label(cache.peekScan(request(b)))).toBe(`k${b}`);
     expect(cache.stats.entries).toBe(2);
+  });
+
+  it("files apart questions that differ only in order, limit, a bound's inclusiveness, or where the bytes split between the bounds", async () => {
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    const base: ScanRequest = { indexId: "1:by_name", range: { lower: { key: bytes("ab"), inclusive: true }, upper: { key: bytes("c"), inclusive: false } }, order: "asc", readTs: 5, limit: 2 };
+    const variants: ScanRequest[] = [
+      base,
+      { ...base, order: "desc" },
+      { ...base, limit: 3 },
+      { ...base, range: { lower: { key: bytes("ab"), inclusive: false }, upper: base.range.upper } },
+      { ...base, range: { lower: base.range.lower, upper: { key: bytes("c"), inclusive: true } } },
+      // The same bytes, "abc", split another way between the bounds.
+      { ...base, range: { lower: { key: bytes("a"), inclusive: true }, upper: { key: bytes("bc"), inclusive: false } } },
+      { ...base, range: { lower: { key: bytes("abc"), inclusive: true } } },
+      { ...base, range: { upper: { key: bytes("abc"), inclusive: false } } },
+      { ...base, indexId: "2:by_name" },
+    ];
+    // Every variant against every other, by the comparison a lookup makes once two requests'
+    // hashes match (these do not collide: a cache test could not reach it).
+    for (const [i, filed] of variants.entries()) {
+      const flat = { ...flatScan(filed), indexId: filed.indexId };
+      for (const [j, asked] of variants.entries()) expect(answers(flat, structuredClone(asked))).toBe(i === j);
+    }
+    // And through the cache: each finds its own answer.
+    const storage = {
+      async getDocument() {
+        return null;
+      },
+      async scan(req: ScanRequest): Promise<IndexEntry[]> {
+        const which = String(variants.indexOf(req));
+        return [{ key: bytes(which), doc: { id: which, table: "users", ts: 1, body: "{}" } }];
+      },
+    };
+    const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => null });
+    for (const variant of variants) await cache.scan(variant);
+    expect(cache.stats.entries).toBe(variants.length);
+    for (const [n, variant] of variants.entries()) expect(cache.peekScan(structuredClone(variant))?.[0]?.doc.id).toBe(String(n));
+  });
+
+  it("hands out a one-entry answer as new objects on every hit, so a caller changing them changes nothing cached", async () => {
+    const storage = labelled();
+    const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => null });
+    const stored = await cache.scan(request(1));
+    const first = cache.peekScan(request(1))!;
+    expect(first).toEqual(stored);
+    first.push(first[0]!);
+    first[0]!.doc.body = "changed";
+    const second = cache.peekScan(request(1))!;
+    expect(second).not.toBe(first);
+    expect(second).toEqual([{ key: new TextEncoder().encode("k1"), doc: { id: "k1", table: "users", ts: 1, body: JSON.stringify({ label: "k1" }) } }]);
+    expect(storage.reads).toBe(1);
+  });
+});
+
+describe("the read cache's one-entry answers", () => {
+  it("carries a unique lookup across this engine's own commit to its document, and answers with the new version", async () => {
+    const engine = await open(await openSqliteStorage({ filename: ":memory:" }));
+    await engine.runMutation("users:create", { name: "ada", score: 1 });
+    expect(await score(engine, "ada")).toBe(1);
+    await engine.runMutation("users:setScore", { name: "ada", score: 2 });
+    // From the cache: carried across the commit, not read again.
+    const misses = engine.reads.stats.misses;
+    expect(await score(engine, "ada")).toBe(2);
+    expect(await score(engine, "ada")).toBe(2);
+    expect(engine.reads.stats.misses - misses).toBe(0);
   });
 });
