@@ -380,13 +380,15 @@ describe("the read cache's filing of scans", () => {
     const storage = labelled();
     const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => null });
     const stored = await cache.scan(request(1));
-    const first = cache.peekScan(request(1))!;
-    expect(first).toEqual(stored);
+    const first = cache.peekScan(request(1))! as Array<IndexEntry & { doc: { decoded: { label: string } } }>;
+    // The stored entry, and its document decoded (a flat one: a copy of its own for each hit).
+    expect(first).toEqual([{ ...stored[0], doc: { ...stored[0]!.doc, decoded: { label: "k1" } } }]);
     first.push(first[0]!);
     first[0]!.doc.body = "changed";
+    first[0]!.doc.decoded.label = "changed";
     const second = cache.peekScan(request(1))!;
     expect(second).not.toBe(first);
-    expect(second).toEqual([{ key: new TextEncoder().encode("k1"), doc: { id: "k1", table: "users", ts: 1, body: JSON.stringify({ label: "k1" }) } }]);
+    expect(second).toEqual([{ key: new TextEncoder().encode("k1"), doc: { id: "k1", table: "users", ts: 1, body: JSON.stringify({ label: "k1" }), decoded: { label: "k1" } } }]);
     expect(storage.reads).toBe(1);
   });
 });
@@ -402,5 +404,53 @@ describe("the read cache's one-entry answers", () => {
     expect(await score(engine, "ada")).toBe(2);
     expect(await score(engine, "ada")).toBe(2);
     expect(engine.reads.stats.misses - misses).toBe(0);
+  });
+});
+
+describe("the read cache's decoded documents", () => {
+  const thingsSchema = defineSchema({
+    things: defineTable({ name: v.string(), count: v.number(), tags: v.optional(v.array(v.string())) }).index("by_name", ["name"]),
+  });
+  const byName = (ctx: { db: any }, name: string) => ctx.db.query("things").withIndex("by_name", (q: any) => q.eq("name", name)).unique();
+  const thingsModules = {
+    things: {
+      create: mutation({
+        args: { name: v.string(), count: v.number(), tags: v.optional(v.array(v.string())) },
+        handler: (ctx, args) => ctx.db.insert("things", args),
+      }),
+      read: query({ args: { name: v.string() }, handler: (ctx, { name }) => byName(ctx, name) }),
+      /** Changes everything it can reach of the document it read, then reads it again. */
+      mangle: query({
+        args: { name: v.string() },
+        handler: async (ctx, { name }) => {
+          const doc = await byName(ctx, name);
+          doc.count += 100;
+          doc.extra = "added";
+          doc.tags?.push("pushed");
+          delete doc.name;
+          return (await byName(ctx, name)) as unknown;
+        },
+      }),
+    },
+  };
+
+  it("hands every reader a document of its own: what one handler changes, the next does not see (flat and nested documents)", async () => {
+    const engine = await Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema: thingsSchema, modules: thingsModules, runScheduler: false });
+    cleanups.push(() => engine.close());
+    await engine.runMutation("things:create", { name: "flat", count: 1 });
+    await engine.runMutation("things:create", { name: "nested", count: 2, tags: ["a"] });
+    for (const [name, original] of [["flat", { name: "flat", count: 1 }], ["nested", { name: "nested", count: 2, tags: ["a"] }]] as const) {
+      expect(await engine.runQuery("things:read", { name })).toMatchObject(original);
+      const hits = engine.reads.stats.hits;
+      // The second read in the same run gets a fresh document too, not the one it just changed.
+      expect(await engine.runQuery("things:mangle", { name })).toEqual(expect.objectContaining(original));
+      expect(await engine.runQuery("things:mangle", { name })).not.toHaveProperty("extra");
+      const again = (await engine.runQuery("things:read", { name })) as Record<string, unknown>;
+      expect(again).toMatchObject(original);
+      expect(again).not.toHaveProperty("extra");
+      expect(Object.keys(again).sort()).toEqual(Object.keys({ _id: 0, _creationTime: 0, ...original }).sort());
+      // All of it answered from the cache: the path under test.
+      expect(engine.reads.stats.hits - hits).toBe(5);
+    }
   });
 });

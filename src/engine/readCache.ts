@@ -46,7 +46,7 @@
  * entry is handed out as new objects on every hit instead: `OneEntry` says why.)
  */
 import type { DocumentVersion, DocumentWrite, IndexEntry, IndexWrite, KeyBound, ScanRequest, Storage, Timestamp } from "../storage/types.js";
-import { idOfByIdKey } from "./documents.js";
+import { decodeDocument, idOfByIdKey, type Doc } from "./documents.js";
 import { advanceScan, type OwnCommitWrites } from "./scanAdvance.js";
 
 /**
@@ -117,6 +117,12 @@ export interface FlatScan {
  * generation, already in cache; the stored array, its elements, the entry and the document are
  * four more objects fetched from memory, one after the other, for a random key among many.
  * `oneBody` is `undefined` for every other answer.
+ *
+ * Its document also comes decoded (`DecodedVersion`), when it is flat (every field a string,
+ * number, boolean or null: `flatTemplate`). The answer keeps one decoded copy, made at its first
+ * hit, and every hit hands out a shallow copy of it: for a flat document a complete copy of its
+ * own, which the handler may change as it likes, made in a tenth of the time `JSON.parse` takes
+ * to decode the body again (about 40 ns against 430 for the benchmarks' documents).
  */
 interface OneEntry {
   oneKey: Uint8Array | undefined;
@@ -124,6 +130,14 @@ interface OneEntry {
   oneTable: string;
   oneTs: Timestamp;
   oneBody: string | undefined;
+  /** The decoded document to copy; `null` until the first hit, `false` when it is not flat. */
+  oneDoc: Doc | null | false;
+}
+
+/** A document handed out with a decoded copy of its own (`OneEntry`): `Transaction` uses it instead of decoding the body. */
+export interface DecodedVersion extends DocumentVersion {
+  body: string;
+  decoded: Doc;
 }
 
 interface CachedAnswer extends FlatScan, OneEntry {
@@ -238,9 +252,15 @@ export class ReadCache implements SnapshotReads {
       this.lastMiss = { request, hash };
       return undefined;
     }
-    const { oneBody } = filed!;
-    if (oneBody !== undefined) return [{ key: filed!.oneKey!, doc: { id: filed!.oneId, table: filed!.oneTable, ts: filed!.oneTs, body: oneBody } }];
-    return cached as IndexEntry[];
+    const answer = filed!;
+    const { oneBody } = answer;
+    if (oneBody === undefined) return cached as IndexEntry[];
+    let template = answer.oneDoc;
+    if (template === null) template = answer.oneDoc = flatTemplate(oneBody);
+    const doc = { id: answer.oneId, table: answer.oneTable, ts: answer.oneTs, body: oneBody };
+    if (template === false) return [{ key: answer.oneKey!, doc }];
+    const decoded: DecodedVersion = { id: doc.id, table: doc.table, ts: doc.ts, body: oneBody, decoded: { ...template } };
+    return [{ key: answer.oneKey!, doc: decoded }];
   }
 
   /**
@@ -277,6 +297,7 @@ export class ReadCache implements SnapshotReads {
         answer.oneTable = one.oneTable;
         answer.oneTs = one.oneTs;
         answer.oneBody = one.oneBody;
+        answer.oneDoc = one.oneDoc;
         answer.validFrom = ts;
         this.bytes -= answer.bytes;
         answer.bytes = scanBytes(answer.filing.request!, value) + ENTRY_OVERHEAD_BYTES;
@@ -367,7 +388,7 @@ export class ReadCache implements SnapshotReads {
     const answer: CachedAnswer = {
       indexId, order: flat.order, limit: flat.limit, lowerTag: flat.lowerTag, upperTag: flat.upperTag, lowerLength: flat.lowerLength, boundBytes: flat.boundBytes,
       generation, validFrom: readTs, used: true,
-      oneKey: one.oneKey, oneId: one.oneId, oneTable: one.oneTable, oneTs: one.oneTs, oneBody: one.oneBody,
+      oneKey: one.oneKey, oneId: one.oneId, oneTable: one.oneTable, oneTs: one.oneTs, oneBody: one.oneBody, oneDoc: one.oneDoc,
       value, next: undefined, filing, slot, bytes,
     };
     if (filing.request === undefined) {
@@ -470,10 +491,24 @@ function hashBound(hash: number, end: KeyBound | undefined): number {
 function oneEntry(filing: Filing, value: CachedAnswer["value"]): OneEntry {
   if (filing.request === undefined || !Array.isArray(value) || value.length !== 1) return NOT_ONE_ENTRY;
   const [{ key, doc }] = value as [IndexEntry];
-  return { oneKey: key, oneId: doc.id, oneTable: doc.table, oneTs: doc.ts, oneBody: doc.body };
+  return { oneKey: key, oneId: doc.id, oneTable: doc.table, oneTs: doc.ts, oneBody: doc.body, oneDoc: null };
 }
 
-const NOT_ONE_ENTRY: OneEntry = { oneKey: undefined, oneId: "", oneTable: "", oneTs: 0, oneBody: undefined };
+const NOT_ONE_ENTRY: OneEntry = { oneKey: undefined, oneId: "", oneTable: "", oneTs: 0, oneBody: undefined, oneDoc: false };
+
+/**
+ * The decoded document of `body` if it is flat, `false` if not. Flat: every field's value a
+ * string, number, boolean or null, so that a shallow copy shares nothing anyone can change. An
+ * array, an object or bytes (an ArrayBuffer) would be shared by every copy.
+ */
+export function flatTemplate(body: string): Doc | false {
+  const doc = decodeDocument(body);
+  for (const field in doc) {
+    const value = doc[field];
+    if (typeof value === "object" && value !== null) return false;
+  }
+  return doc;
+}
 
 /** What a document answer has in place of a flattened scan. */
 const NOT_A_SCAN: FlatScan = { order: undefined, limit: 0, lowerTag: 0, upperTag: 0, lowerLength: 0, boundBytes: "" };

@@ -11,7 +11,7 @@ import { walkinError, validateResult, checkValue, normalizeValue } from "../valu
 import type { Value } from "../values/index.js";
 import { compareBytes } from "../values/indexKey.js";
 import type { DocumentVersion, DocumentWrite, IndexEntry, IndexWrite, KeyRange, Receipt, ScanRequest, Timestamp } from "../storage/types.js";
-import type { SnapshotReads } from "./readCache.js";
+import type { DecodedVersion, SnapshotReads } from "./readCache.js";
 import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
 import { decodeDocument, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
 import { newDocumentId, tableNumberOfId } from "./ids.js";
@@ -220,7 +220,8 @@ export class Transaction {
     if (entry.doc === null) return entry.pending;
     this.lastScanned = entry.doc;
     this.countRead(entry.doc.body.length);
-    return decodeDocument(entry.doc.body);
+    // The read cache may hand a document out decoded already, as a copy of this reader's own.
+    return (entry.doc as Partial<DecodedVersion>).decoded ?? decodeDocument(entry.doc.body);
   }
 
   async insert(table: TableInfo, value: Record<string, Value | undefined>): Promise<string> {
