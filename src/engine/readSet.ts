@@ -16,29 +16,13 @@ import type { KeyRange } from "../storage/types.js";
 export type WriteSet = Map<string, Uint8Array[]>;
 
 export class ReadSet {
-  /**
-   * The ranges read, by index: the first index read in fields of its own, any other in a Map
-   * made when a second index is read. Most function runs read one index (a lookup, a list), and
-   * a Map per run was about a thirtieth of the bytes a cached lookup allocated.
-   */
-  private firstIndexId: string | undefined;
-  private firstRanges: KeyRange[] | undefined;
-  private others: Map<string, KeyRange[]> | undefined;
+  /** indexId → ranges read. */
+  readonly ranges = new Map<string, KeyRange[]>();
 
   add(indexId: string, range: KeyRange): void {
-    if (this.firstIndexId === undefined) {
-      this.firstIndexId = indexId;
-      this.firstRanges = [range];
-      return;
-    }
-    const list = this.rangesOf(indexId);
+    const list = this.ranges.get(indexId);
     if (list) list.push(range);
-    else (this.others ??= new Map()).set(indexId, [range]);
-  }
-
-  /** The ranges read on `indexId`, if any. */
-  private rangesOf(indexId: string): KeyRange[] | undefined {
-    return indexId === this.firstIndexId ? this.firstRanges : this.others?.get(indexId);
+    else this.ranges.set(indexId, [range]);
   }
 
   addPoint(indexId: string, key: Uint8Array): void {
@@ -56,7 +40,7 @@ export class ReadSet {
     // on every commit: no destructured entries or array iterators, which here allocated about
     // a tenth of all the bytes a sign-in benchmark allocated.
     for (const indexId of writes.keys()) {
-      const ranges = this.rangesOf(indexId);
+      const ranges = this.ranges.get(indexId);
       if (ranges === undefined) continue;
       const keys = writes.get(indexId)!;
       for (let k = 0; k < keys.length; k++) {
