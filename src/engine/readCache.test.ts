@@ -391,6 +391,17 @@ describe("the read cache's filing of scans", () => {
     expect(second).toEqual([{ key: new TextEncoder().encode("k1"), doc: { id: "k1", table: "users", ts: 1, body: JSON.stringify({ label: "k1" }), decoded: { label: "k1" } } }]);
     expect(storage.reads).toBe(1);
   });
+
+  it("counts a decoded document against its byte budget, from the hit that decodes it", async () => {
+    const cache = new ReadCache(labelled() as unknown as Storage, { latest: 5, byIdIndexOf: () => null });
+    await cache.scan(request(1));
+    const stored = cache.stats.bytes;
+    cache.peekScan(request(1));
+    const body = JSON.stringify({ label: "k1" });
+    expect(cache.stats.bytes).toBe(stored + 2 * body.length);
+    cache.peekScan(request(1));
+    expect(cache.stats.bytes).toBe(stored + 2 * body.length);
+  });
 });
 
 describe("the read cache's one-entry answers", () => {

@@ -256,7 +256,11 @@ export class ReadCache implements SnapshotReads {
     const { oneBody } = answer;
     if (oneBody === undefined) return cached as IndexEntry[];
     let template = answer.oneDoc;
-    if (template === null) template = answer.oneDoc = flatTemplate(oneBody);
+    if (template === null) {
+      template = answer.oneDoc = flatTemplate(oneBody);
+      // The decoded copy is held as long as the answer: count it against the budget too.
+      if (template !== false) this.grow(answer, 2 * oneBody.length);
+    }
     if (template === false) return [{ key: answer.oneKey!, doc: { id: answer.oneId, table: answer.oneTable, ts: answer.oneTs, body: oneBody } }];
     const doc: DecodedVersion = { id: answer.oneId, table: answer.oneTable, ts: answer.oneTs, body: oneBody, decoded: { ...template } };
     return [{ key: answer.oneKey!, doc }];
@@ -321,6 +325,13 @@ export class ReadCache implements SnapshotReads {
       }
     }
     // Carried answers may have grown.
+    while (this.bytes > this.maxBytes && this.evictOne());
+  }
+
+  /** `answer` now holds `bytes` more (and the cache with it): evicts until the budget holds again. */
+  private grow(answer: CachedAnswer, bytes: number): void {
+    answer.bytes += bytes;
+    this.bytes += bytes;
     while (this.bytes > this.maxBytes && this.evictOne());
   }
 
