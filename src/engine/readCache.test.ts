@@ -422,24 +422,24 @@ describe("the read cache's decoded documents", () => {
   const thingsSchema = defineSchema({
     things: defineTable({ name: v.string(), count: v.number(), tags: v.optional(v.array(v.string())) }).index("by_name", ["name"]),
   });
-  const byName = (ctx: { db: any }, name: string) => ctx.db.query("things").withIndex("by_name", (q: any) => q.eq("name", name)).unique();
   const thingsModules = {
     things: {
       create: mutation({
         args: { name: v.string(), count: v.number(), tags: v.optional(v.array(v.string())) },
         handler: (ctx, args) => ctx.db.insert("things", args),
       }),
-      read: query({ args: { name: v.string() }, handler: (ctx, { name }) => byName(ctx, name) }),
+      read: query({ args: { name: v.string() }, handler: (ctx, { name }) => ctx.db.query("things").withIndex("by_name", (q) => q.eq("name", name)).unique() }),
       /** Changes everything it can reach of the document it read, then reads it again. */
       mangle: query({
         args: { name: v.string() },
         handler: async (ctx, { name }) => {
-          const doc = await byName(ctx, name);
+          const byName = () => ctx.db.query("things").withIndex("by_name", (q) => q.eq("name", name)).unique();
+          const doc = (await byName())!;
           doc.count += 100;
           doc.extra = "added";
           doc.tags?.push("pushed");
           delete doc.name;
-          return (await byName(ctx, name)) as unknown;
+          return await byName();
         },
       }),
     },
