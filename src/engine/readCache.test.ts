@@ -442,6 +442,29 @@ describe("the read cache's decoded documents", () => {
           return await byName();
         },
       }),
+      getById: query({ args: { id: v.id("things") }, handler: (ctx, { id }) => ctx.db.get(id) }),
+      /** The same by ID: changes what it read, then reads it again. */
+      mangleById: query({
+        args: { id: v.id("things") },
+        handler: async (ctx, { id }) => {
+          const doc = (await ctx.db.get(id))!;
+          doc.count += 100;
+          doc.extra = "added";
+          doc.tags?.push("pushed");
+          return await ctx.db.get(id);
+        },
+      }),
+      /** Finds it by name, changes it, then reads it by ID (the transaction reuses the scanned version). */
+      scanThenGet: query({
+        args: { name: v.string() },
+        handler: async (ctx, { name }) => {
+          const doc = (await ctx.db.query("things").withIndex("by_name", (q) => q.eq("name", name)).unique())!;
+          doc.count += 100;
+          doc.extra = "added";
+          doc.tags?.push("pushed");
+          return await ctx.db.get(doc._id);
+        },
+      }),
     },
   };
 
@@ -462,6 +485,27 @@ describe("the read cache's decoded documents", () => {
       expect(Object.keys(again).sort()).toEqual(Object.keys({ _id: 0, _creationTime: 0, ...original }).sort());
       // All of it answered from the cache: the path under test.
       expect(engine.reads.stats.hits - hits).toBe(5);
+    }
+  });
+
+  it("hands every reader of a document by ID a document of its own too, and one found by a scan and then read by ID", async () => {
+    const engine = await Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema: thingsSchema, modules: thingsModules, runScheduler: false });
+    cleanups.push(() => engine.close());
+    const flat = (await engine.runMutation("things:create", { name: "flat", count: 1 })).value as string;
+    const nested = (await engine.runMutation("things:create", { name: "nested", count: 2, tags: ["a"] })).value as string;
+    for (const [id, original] of [[flat, { name: "flat", count: 1 }], [nested, { name: "nested", count: 2, tags: ["a"] }]] as const) {
+      expect(await engine.runQuery("things:getById", { id })).toMatchObject(original);
+      const hits = engine.reads.stats.hits;
+      expect(await engine.runQuery("things:mangleById", { id })).toEqual(expect.objectContaining(original));
+      expect(await engine.runQuery("things:mangleById", { id })).not.toHaveProperty("extra");
+      const again = (await engine.runQuery("things:getById", { id })) as Record<string, unknown>;
+      expect(again).toEqual({ _id: id, _creationTime: expect.any(Number), ...original });
+      expect(engine.reads.stats.hits - hits).toBe(5);
+      // The first run files the lookup by name; the second finds it in the cache, decoded.
+      for (let run = 0; run < 2; run++) {
+        const scanned = (await engine.runQuery("things:scanThenGet", { name: original.name })) as Record<string, unknown>;
+        expect(scanned).toEqual({ _id: id, _creationTime: expect.any(Number), ...original });
+      }
     }
   });
 });

@@ -141,11 +141,16 @@ export class Transaction {
     const pending = this.writes?.get(id);
     if (pending) return pending.current;
     let version: DocumentVersion | null | undefined = this.lastScanned;
-    if (version === undefined || version.id !== id) version = this.storage.peekDocument?.(id, this.readTs);
-    if (version === undefined) version = await this.storage.getDocument(id, this.readTs);
+    // A scanned version's decoded copy went to the scan's reader: this read decodes its own.
+    let decoded: Doc | undefined;
+    if (version === undefined || version.id !== id) {
+      version = this.storage.peekDocument?.(id, this.readTs);
+      if (version === undefined) version = await this.storage.getDocument(id, this.readTs);
+      decoded = (version as Partial<DecodedVersion> | null)?.decoded;
+    }
     if (version === null || version.body === null) return null;
     this.countRead(version.body.length);
-    return decodeDocument(version.body);
+    return decoded ?? decodeDocument(version.body);
   }
 
   /**
