@@ -246,8 +246,7 @@ export class ReadCache implements SnapshotReads {
     if (cached === null || cached.body === null) return cached;
     const template = this.templateOf(answer!, cached.body);
     if (template === false) return cached;
-    const doc: DecodedVersion = { id: cached.id, table: cached.table, ts: cached.ts, body: cached.body, decoded: { ...template } };
-    return doc;
+    return handOut(cached.id, cached.table, cached.ts, cached.body, template);
   }
 
   /** The cached answer to `scan`, or `undefined` when it must be read (see `peekDocument`). */
@@ -266,8 +265,7 @@ export class ReadCache implements SnapshotReads {
     if (oneBody === undefined) return cached as IndexEntry[];
     const template = this.templateOf(answer, oneBody);
     if (template === false) return [{ key: answer.oneKey!, doc: { id: answer.oneId, table: answer.oneTable, ts: answer.oneTs, body: oneBody } }];
-    const doc: DecodedVersion = { id: answer.oneId, table: answer.oneTable, ts: answer.oneTs, body: oneBody, decoded: { ...template } };
-    return [{ key: answer.oneKey!, doc }];
+    return [{ key: answer.oneKey!, doc: handOut(answer.oneId, answer.oneTable, answer.oneTs, oneBody, template) }];
   }
 
   /**
@@ -523,6 +521,11 @@ function oneEntry(filing: Filing, value: CachedAnswer["value"]): OneEntry {
 const NOT_ONE_ENTRY: OneEntry = { oneKey: undefined, oneId: "", oneTable: "", oneTs: 0, oneBody: undefined, oneDoc: false };
 /** A document read by ID: decoded at its first hit, like a one-entry scan's (`peekDocument`). */
 const A_DOCUMENT: OneEntry = { ...NOT_ONE_ENTRY, oneDoc: null };
+
+/** A cached version as a hit hands it out: with a shallow copy of its decoded document, the reader's own. */
+function handOut(id: string, table: string, ts: Timestamp, body: string, template: Doc): DecodedVersion {
+  return { id, table, ts, body, decoded: { ...template } };
+}
 
 /**
  * The decoded document of `body` if it is flat, `false` if not. Flat: every field's value a
