@@ -13,8 +13,44 @@ export interface Doc {
   [field: string]: Value | undefined;
 }
 
+/**
+ * A document's stored text. A document whose fields are all strings, booleans, null or numbers
+ * JSON holds exactly (finite, and not -0) is already its own JSON form, so `JSON.stringify`
+ * encodes it directly: the same text as `encodeValueToString`, without building the JSON form
+ * as a second object first (for case (a)'s document of the engine benchmark: 540 ns against
+ * 810-890, and every insert and patch encodes one). Anything else (nesting, int64, bytes,
+ * NaN, -0) takes the full encoder.
+ *
+ * Why reading each field once to check it and once more to encode it is safe: every document
+ * the engine encodes was built by the engine (`Transaction.checkUserFields` copies each field
+ * into an object of its own, and the system fields are assigned), so its fields are data
+ * properties that give the same value on every read, never getters.
+ */
 export function encodeDocument(doc: Doc): string {
-  return encodeValueToString(doc as Value);
+  return isFlatJson(doc) ? JSON.stringify(doc) : encodeValueToString(doc as Value);
+}
+
+/** True when every field of `doc` is a string, boolean, null, absent, or a number JSON holds exactly. */
+function isFlatJson(doc: Doc): boolean {
+  for (const key in doc) {
+    const field = doc[key];
+    switch (typeof field) {
+      case "string":
+      case "boolean":
+      case "undefined":
+        continue;
+      case "number":
+        // NaN and the infinities have no JSON number, and JSON.stringify(-0) is "0".
+        if (Number.isFinite(field) && (field !== 0 || 1 / field > 0)) continue;
+        return false;
+      case "object":
+        if (field === null) continue;
+        return false;
+      default:
+        return false;
+    }
+  }
+  return true;
 }
 
 /**
