@@ -216,6 +216,7 @@ export class GroupCommitter {
     const acceptedWrites: WriteSet = new Map();
     const accepted = [acceptedWrites];
     let ts = view.latest;
+    const last = batch[batch.length - 1];
     for (const item of batch) {
       const readSet = item.txn.readSet;
       const conflict: Conflict | null = gap
@@ -229,6 +230,9 @@ export class GroupCommitter {
       }
       ts += 1;
       plan.accepted.push({ item, ts });
+      // The last transaction's keys would be checked against nothing: a batch of one (every
+      // sequential mutation) merges no keys at all.
+      if (item === last) break;
       for (const [indexId, keys] of item.writes.writeSet) {
         const merged = acceptedWrites.get(indexId);
         if (merged === undefined) acceptedWrites.set(indexId, [...keys]);

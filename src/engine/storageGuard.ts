@@ -54,10 +54,28 @@ export function isStorageFailure(error: unknown): boolean {
   return false;
 }
 
+/**
+ * A call the watchdog watches: data only, no closure of its own (one is made per storage call,
+ * reads included); `expire` words its error when the deadline passes.
+ */
 interface InFlight {
   deadline: number;
-  expire: () => void;
+  operation: string;
+  timeoutMs: number;
+  onTimeout: ((message: string) => Error) | undefined;
+  reject: (error: unknown) => void;
 }
+
+interface CallOptions {
+  timeoutMs?: number;
+  onTimeout?: (message: string) => Error;
+}
+
+const NO_OPTIONS: CallOptions = {};
+/** A commit that timed out may still land: its outcome is unknown, not failed. */
+const COMMIT_OPTIONS: CallOptions = { onTimeout: (message) => new CommitOutcomeUnknownError(message) };
+/** A sweep walks all history in small steps: it may rightly take longer than any read. */
+const NO_DEADLINE: CallOptions = { timeoutMs: Infinity };
 
 /** Wraps `storage` for the engine (see the module comment). Closing it closes `storage`. */
 export function guardStorage(storage: Storage, options: { timeoutMs?: number | undefined } = {}): Storage {
@@ -97,9 +115,7 @@ class GuardedStorage implements Storage {
   }
 
   commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
-    return this.call("commitBatch", () => this.inner.commitBatch(since, plan), {
-      onTimeout: (message) => new CommitOutcomeUnknownError(message),
-    });
+    return this.call("commitBatch", () => this.inner.commitBatch(since, plan), COMMIT_OPTIONS);
   }
 
   commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
@@ -115,8 +131,7 @@ class GuardedStorage implements Storage {
   }
 
   pruneHistory(ts: Timestamp): Promise<void | PruneReport> {
-    // A sweep walks all history in small steps: it may rightly take longer than any read.
-    return this.call("pruneHistory", () => this.inner.pruneHistory(ts), { timeoutMs: Infinity });
+    return this.call("pruneHistory", () => this.inner.pruneHistory(ts), NO_DEADLINE);
   }
 
   raiseReadFloor(ts: Timestamp): void {
@@ -146,22 +161,12 @@ class GuardedStorage implements Storage {
     await outsideSandbox(() => this.inner.close());
   }
 
-  private call<T>(
-    operation: string,
-    run: () => Promise<T>,
-    options: { timeoutMs?: number; onTimeout?: (message: string) => Error } = {},
-  ): Promise<T> {
+  private call<T>(operation: string, run: () => Promise<T>, options: CallOptions = NO_OPTIONS): Promise<T> {
     return outsideSandbox(
       () =>
         new Promise<T>((resolve, reject) => {
           const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-          const entry: InFlight = {
-            deadline: Date.now() + timeoutMs,
-            expire: () => {
-              const message = `Storage ${this.name}: ${operation} did not finish within ${timeoutMs} ms.`;
-              reject(options.onTimeout?.(message) ?? markStorageFailure(walkinError("INTERNAL", message)));
-            },
-          };
+          const entry: InFlight = { deadline: Date.now() + timeoutMs, operation, timeoutMs, onTimeout: options.onTimeout, reject };
           if (Number.isFinite(timeoutMs)) this.track(entry);
           let pending: Promise<T>;
           try {
@@ -191,6 +196,11 @@ class GuardedStorage implements Storage {
     return markStorageFailure(walkinError("INTERNAL", message, undefined, error));
   }
 
+  private expire({ operation, timeoutMs, onTimeout, reject }: InFlight): void {
+    const message = `Storage ${this.name}: ${operation} did not finish within ${timeoutMs} ms.`;
+    reject(onTimeout?.(message) ?? markStorageFailure(walkinError("INTERNAL", message)));
+  }
+
   private track(entry: InFlight): void {
     this.inFlight.add(entry);
     if (this.watchdog !== undefined) return;
@@ -200,7 +210,7 @@ class GuardedStorage implements Storage {
       for (const call of this.inFlight) {
         if (call.deadline > now) continue;
         this.inFlight.delete(call);
-        call.expire();
+        this.expire(call);
       }
       if (this.inFlight.size === 0) {
         clearInterval(this.watchdog);
