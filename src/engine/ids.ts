@@ -52,23 +52,40 @@ export function newDocumentId(tableNumber: number): string {
   }
   fillRandomBytes(idBytes, TIME_BYTES, RANDOM_BYTES);
   const end = writeVarint(idBytes, PREFIX_BYTES, tableNumber);
-  const [a, b] = fletcher16(idBytes, end);
-  idBytes[end] = a;
-  idBytes[end + 1] = b;
+  const sum = fletcher16(idBytes, end);
+  idBytes[end] = sum >> 8;
+  idBytes[end + 1] = sum & 0xff;
   return base32Encode(idBytes, end + 2);
 }
 
-/** The table number an ID belongs to, or `null` if the string is not a well-formed ID. */
+/** The longest ID `tableNumberOfId` accepts, in characters. */
+const MAX_ID_LENGTH = 40;
+/** Where `tableNumberOfId` decodes an ID's bytes: one for the module, as `idBytes` (it runs synchronously). */
+const decodedId = new Uint8Array(Math.floor((MAX_ID_LENGTH * 5) / 8));
+
+/**
+ * The table number an ID belongs to, or `null` if the string is not a well-formed ID.
+ * Allocates nothing: it runs on every `db.get`, `v.id` check and ID normalized, several times
+ * a call (a sign-in checks a dozen IDs), and decoding into a new array with a checksum pair
+ * and a varint record beside it made four objects each time.
+ */
 export function tableNumberOfId(id: string): number | null {
-  if (typeof id !== "string" || id.length < 28 || id.length > 40) return null;
-  const bytes = base32Decode(id);
-  if (bytes === null || bytes.length < PREFIX_BYTES + 3) return null;
-  const body = bytes.subarray(0, bytes.length - 2);
-  const [a, b] = fletcher16(body);
-  if (bytes[bytes.length - 2] !== a || bytes[bytes.length - 1] !== b) return null;
-  const varint = decodeVarint(body, PREFIX_BYTES);
-  if (varint === null || varint.end !== body.length) return null;
-  return varint.value;
+  if (typeof id !== "string" || id.length < 28 || id.length > MAX_ID_LENGTH) return null;
+  const length = base32Decode(id, decodedId);
+  if (length < PREFIX_BYTES + 3) return null;
+  const bodyLength = length - 2;
+  const sum = fletcher16(decodedId, bodyLength);
+  if (decodedId[bodyLength] !== sum >> 8 || decodedId[bodyLength + 1] !== (sum & 0xff)) return null;
+  // The table number: a varint of at most 5 bytes that ends exactly where the checksum starts.
+  let value = 0;
+  let scale = 1;
+  for (let i = PREFIX_BYTES; i < bodyLength && i < PREFIX_BYTES + 5; i++) {
+    const byte = decodedId[i]!;
+    value += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) return i + 1 === bodyLength ? value : null;
+    scale *= 128;
+  }
+  return null;
 }
 
 /** Writes `n` as a varint at `bytes[start]`; answers where it ends. */
@@ -83,27 +100,15 @@ function writeVarint(bytes: Uint8Array, start: number, n: number): number {
   return at;
 }
 
-function decodeVarint(bytes: Uint8Array, start: number): { value: number; end: number } | null {
-  let value = 0;
-  let scale = 1;
-  for (let i = start; i < bytes.length && i < start + 5; i++) {
-    const byte = bytes[i]!;
-    value += (byte & 0x7f) * scale;
-    if ((byte & 0x80) === 0) return { value, end: i + 1 };
-    scale *= 128;
-  }
-  return null;
-}
-
-/** The checksum of the first `length` bytes. */
-function fletcher16(bytes: ArrayLike<number>, length = bytes.length): [number, number] {
+/** The checksum of the first `length` bytes: its first byte in bits 8–15, its second in 0–7 (no pair to allocate). */
+function fletcher16(bytes: Uint8Array, length: number): number {
   let sum1 = 0;
   let sum2 = 0;
   for (let i = 0; i < length; i++) {
     sum1 = (sum1 + bytes[i]!) % 255;
     sum2 = (sum2 + sum1) % 255;
   }
-  return [sum1, sum2];
+  return (sum1 << 8) | sum2;
 }
 
 /**
@@ -128,15 +133,15 @@ function base32Encode(bytes: Uint8Array, length: number): string {
   return idText.toString("latin1", 0, n);
 }
 
-function base32Decode(text: string): Uint8Array | null {
-  const out = new Uint8Array(Math.floor((text.length * 5) / 8));
+/** Decodes `text` into `out` (room for `text.length * 5 / 8` bytes); answers how many bytes, or -1 if it is not base32 as the encoder writes it. */
+function base32Decode(text: string, out: Uint8Array): number {
   let n = 0;
   let buffer = 0;
   let bits = 0;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     const digit = code < 128 ? DECODE[code]! : -1;
-    if (digit < 0) return null;
+    if (digit < 0) return -1;
     buffer = (buffer << 5) | digit;
     bits += 5;
     if (bits >= 8) {
@@ -147,6 +152,6 @@ function base32Decode(text: string): Uint8Array | null {
   }
   // Leftover bits must be the zero padding the encoder wrote (fewer than 5 of them); anything
   // else is a typo or an extra character, and each ID has exactly one spelling.
-  if (buffer !== 0 || bits >= 5) return null;
-  return out;
+  if (buffer !== 0 || bits >= 5) return -1;
+  return n;
 }

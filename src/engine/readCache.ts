@@ -294,34 +294,14 @@ export class ReadCache implements SnapshotReads {
     for (const indexId of writes.keys()) {
       const keys = writes.get(indexId)!;
       const answers = own === undefined ? undefined : this.scansByIndex.get(indexId);
-      let carried: Array<[CachedAnswer, IndexEntry[]]> | undefined;
-      if (answers !== undefined && answers.size <= MAX_CARRIED_PER_INDEX) {
-        const generation = this.generationOf(indexId);
-        ownWrites ??= byIdAndIndex(own!);
-        for (const answer of answers) {
-          if (answer.generation !== generation) continue; // already dead
-          const value = advanceScan(answer.filing.request!, answer.value as IndexEntry[], ts, ownWrites);
-          if (value !== null) (carried ??= []).push([answer, value]);
-        }
-      }
-      const generation = this.generationOf(indexId) + 1;
+      // The commit moves the index to a new generation: every answer of the old one is dead,
+      // except those carried across it here, which move to the new one with it. Each answer is
+      // carried as it is advanced (no list of them to build per commit: one tuple per carried
+      // answer was the bulk of what this method allocated).
+      const current = this.generationOf(indexId);
+      const generation = current + 1;
       this.generations.set(indexId, generation);
-      for (const [answer, value] of carried ?? []) {
-        answer.generation = generation;
-        if (value === answer.value) continue; // unchanged across the commit: still valid from where it was
-        answer.value = value;
-        const one = oneEntry(answer.filing, value);
-        answer.oneKey = one.oneKey;
-        answer.oneId = one.oneId;
-        answer.oneTable = one.oneTable;
-        answer.oneTs = one.oneTs;
-        answer.oneBody = one.oneBody;
-        answer.oneDoc = one.oneDoc;
-        answer.validFrom = ts;
-        this.bytes -= answer.bytes;
-        answer.bytes = scanBytes(answer.filing.request!, value) + ENTRY_OVERHEAD_BYTES;
-        this.bytes += answer.bytes;
-      }
+      if (answers !== undefined && answers.size <= MAX_CARRIED_PER_INDEX) this.carry(answers, current, generation, ts, (ownWrites ??= byIdAndIndex(own!)));
       if (!this.byIdIndexes.has(indexId)) continue;
       for (const key of keys) {
         const id = idOfByIdKey(key);
@@ -342,6 +322,33 @@ export class ReadCache implements SnapshotReads {
     }
     // Carried answers may have grown.
     while (this.bytes > this.maxBytes && this.evictOne());
+  }
+
+  /**
+   * Carries the live answers of one index (`current`, its generation before the commit at `ts`)
+   * across that commit: each one advanced by the commit's writes moves to `generation`; one
+   * that cannot be told stays behind and is dead.
+   */
+  private carry(answers: Set<CachedAnswer>, current: number, generation: number, ts: Timestamp, ownWrites: OwnCommitWrites): void {
+    for (const answer of answers) {
+      if (answer.generation !== current) continue; // already dead
+      const value = advanceScan(answer.filing.request!, answer.value as IndexEntry[], ts, ownWrites);
+      if (value === null) continue; // cannot be told: dies with the old generation
+      answer.generation = generation;
+      if (value === answer.value) continue; // unchanged across the commit: still valid from where it was
+      answer.value = value;
+      const one = oneEntry(answer.filing, value);
+      answer.oneKey = one.oneKey;
+      answer.oneId = one.oneId;
+      answer.oneTable = one.oneTable;
+      answer.oneTs = one.oneTs;
+      answer.oneBody = one.oneBody;
+      answer.oneDoc = one.oneDoc;
+      answer.validFrom = ts;
+      this.bytes -= answer.bytes;
+      answer.bytes = scanBytes(answer.filing.request!, value) + ENTRY_OVERHEAD_BYTES;
+      this.bytes += answer.bytes;
+    }
   }
 
   /** The decoded document of an answer's `body`, made at its first hit (`OneEntry`); `false` when it is not flat. */

@@ -40,24 +40,21 @@ export interface OwnCommitWrites {
  */
 export function advanceScan(request: ScanRequest, entries: readonly IndexEntry[], ts: Timestamp, commit: OwnCommitWrites): IndexEntry[] | null {
   const { limit } = request;
+  // Copied before its first change (`entries` is shared, so `result === entries` means not yet),
+  // with no closure to do it: this runs for every cached answer of every index a commit writes.
   let result = entries as IndexEntry[];
-  let copied = false;
-  const own = () => {
-    if (!copied) {
-      result = result.slice();
-      copied = true;
-    }
-    return result;
-  };
   // 1. New versions of documents already in the answer.
   for (let i = 0; i < result.length; i++) {
     const write = commit.documents.get(result[i]!.doc.id);
     if (write === undefined || write.body === null) continue; // a deletion comes with its removals (step 2)
-    own()[i] = { key: result[i]!.key, doc: { id: write.id, table: write.table, ts, body: write.body } };
+    if (result === entries) result = entries.slice();
+    result[i] = { key: result[i]!.key, doc: { id: write.id, table: write.table, ts, body: write.body } };
   }
   // 2. The index writes inside the covered part of the range.
   const sign = request.order === "asc" ? 1 : -1;
-  for (const write of commit.indexes.get(request.indexId) ?? []) {
+  const writes = commit.indexes.get(request.indexId);
+  for (let w = 0; writes !== undefined && w < writes.length; w++) {
+    const write = writes[w]!;
     if (!rangeContains(request.range, write.key)) continue;
     const complete = result.length < limit;
     const last = result[result.length - 1];
@@ -67,12 +64,14 @@ export function advanceScan(request: ScanRequest, entries: readonly IndexEntry[]
     const found = at < result.length && compareBytes(result[at]!.key, write.key) === 0;
     if (write.docId === null) {
       if (!found || !complete) return null;
-      own().splice(at, 1);
+      if (result === entries) result = entries.slice();
+      result.splice(at, 1);
       continue;
     }
     const doc = commit.documents.get(write.docId);
     if (found || doc === undefined || doc.body === null) return null;
-    own().splice(at, 0, { key: write.key, doc: { id: doc.id, table: doc.table, ts, body: doc.body } });
+    if (result === entries) result = entries.slice();
+    result.splice(at, 0, { key: write.key, doc: { id: doc.id, table: doc.table, ts, body: doc.body } });
     if (result.length > limit) result.pop();
   }
   // Every deleted document must have left the answer with its removal.
