@@ -257,7 +257,7 @@ describe("the read cache", () => {
     const budget = 8 * 1024;
     const engine = await open(await openSqliteStorage({ filename: ":memory:" }), { readCacheBytes: budget });
     for (let i = 0; i < 200; i++) await engine.runMutation("users:create", { name: `user-${i}`, score: i });
-    // Each read twice: past a 64th of the budget an answer is filed at its second miss.
+    // Each read twice: once the cache is full, an answer is filed at its second miss.
     for (let i = 0; i < 200; i++) expect(await score(engine, `user-${i}`)).toBe(i);
     for (let i = 0; i < 200; i++) expect(await score(engine, `user-${i}`)).toBe(i);
     expect(engine.reads.stats.bytes).toBeLessThanOrEqual(budget);
@@ -405,33 +405,34 @@ describe("the read cache's filing of scans", () => {
     expect(cache.stats.bytes).toBe(stored + 2 * body.length);
   });
 
-  it("once it holds a 64th of its budget, files an answer at its second miss, not its first: keys read once take no room", async () => {
+  it("once full, files an answer at its second miss, not its first: keys read once evict nothing", async () => {
     const storage = labelled();
-    // Answers take some 240 bytes here: four fit in the first 64th of 64,000.
-    const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => null }, 64_000);
+    // Answers take some 240 bytes here: about ten fit in 2,400.
+    const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => null }, 2_400);
     let n = 0;
     while (cache.stats.refused === 0 && n < 100) await cache.scan(request(n++));
     expect(cache.stats.refused).toBe(1);
     const held = Array.from({ length: n - 1 }, (_, i) => i);
-    expect(held.length).toBe(4);
+    expect(held.length).toBeGreaterThan(4);
     expect(cache.stats.entries).toBe(held.length);
     // The refused one was answered, not filed.
     expect(cache.peekScan(request(n - 1))).toBeUndefined();
 
-    // Many keys asked for once each: every one is read and answered, none is filed.
+    // Many keys asked for once each: every one is read and answered, none evicts a held answer.
     const readsBefore = storage.reads;
     for (let k = 1_000; k < 1_050; k++) expect((await cache.scan(request(k)))[0]!.doc.id).toBe(`k${k}`);
     expect(storage.reads - readsBefore).toBe(50);
-    for (const k of held) expect(cache.peekScan(request(k))?.[0]?.doc.id).toBe(`k${k}`);
     expect(cache.stats.entries).toBe(held.length);
+    for (const k of held) expect(cache.peekScan(request(k))?.[0]?.doc.id).toBe(`k${k}`);
 
-    // A key asked for again is filed at its second miss, and hit from then on.
+    // A key asked for again is filed at its second miss (evicting what it must), and hit from then on.
     await cache.scan(request(1_049));
     expect(cache.peekScan(request(1_049))?.[0]?.doc.id).toBe("k1049");
-    expect(cache.stats.entries).toBe(held.length + 1);
+    expect(cache.stats.entries).toBeLessThanOrEqual(held.length);
+    expect(cache.stats.bytes).toBeLessThanOrEqual(2_400);
 
     // Documents read by ID follow the same rule.
-    const byId = new ReadCache({ ...storage, getDocument: async (id: string) => ({ id, table: "users", ts: 1, body: "{}" }) } as unknown as Storage, { latest: 5, byIdIndexOf: () => "1:by_id" }, 64_000);
+    const byId = new ReadCache({ ...storage, getDocument: async (id: string) => ({ id, table: "users", ts: 1, body: "{}" }) } as unknown as Storage, { latest: 5, byIdIndexOf: () => "1:by_id" }, 2_400);
     let d = 0;
     while (byId.stats.refused === 0 && d < 100) await byId.getDocument(`doc-${d++}`, 5);
     expect(byId.stats.refused).toBe(1);

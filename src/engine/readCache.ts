@@ -81,8 +81,6 @@ const ENTRY_OVERHEAD_BYTES = 200;
 
 /** Slots of the doorkeeper (`admits`): a power of two; 256 KiB of hashes. */
 const DOORKEEPER_SLOTS = 1 << 16;
-/** The share of its budget up to which the cache files every answer at its first miss; past it, at the second (`admits`). */
-const OPEN_DOOR_SHARE = 1 / 64;
 
 /**
  * How answers are filed. A `db.get` answer under its document's ID (a string the caller already
@@ -173,7 +171,7 @@ export interface ReadCacheStats {
   misses: number;
   entries: number;
   bytes: number;
-  /** Answers read but not filed: the cache held much already and they had not been asked for lately (`admits`). */
+  /** Answers read but not filed: the cache was full and they had not been asked for lately (`admits`). */
   refused: number;
 }
 
@@ -389,31 +387,32 @@ export class ReadCache implements SnapshotReads {
   /**
    * Whether an answer just read (filed under `hash`, about `bodyBytes` big) is worth filing.
    *
-   * Filing an answer nobody asks for again is not free. It outlives a few young-generation
-   * collections, so V8 copies it into the old generation, where it grows the heap that every
-   * full collection marks; once the cache is full, each one filed also evicts another. Case (d)
-   * of the engine benchmark, random lookups among a million documents, filed every answer it
-   * read and hit almost none (the hit rate of a uniform workload is the share of keys cached,
-   * whichever keys those are): a tenth of its profile was garbage collection.
+   * While it fits, every answer is: a working set smaller than the budget is filed at first
+   * sight, and nothing is evicted for it. Once the cache is full, filing an answer evicts
+   * another, and an answer nobody asks for again is then pure loss: it pushes out one that was
+   * being read, and lives just long enough for V8 to copy it into the old generation, where only
+   * a full collection frees it. Case (d) of the engine benchmark, random lookups among a
+   * million documents, did that on every lookup once the cache had filled (the hit rate of a
+   * uniform workload is the share of keys cached, whichever keys those are).
    *
-   * So the cache files every answer at its first miss only while it holds little
-   * (`OPEN_DOOR_SHARE` of its budget: 1 MiB of the default 64, about two thousand answers of
-   * the benchmarks' size, so a small working set is filed at first sight as before). Past that,
-   * an answer is filed at its second miss (a doorkeeper, as in TinyLFU): a first miss leaves
-   * the answer's hash in its slot of `doorkeeper` and files nothing; a miss that finds its hash
-   * there files the answer. A key read twice within about `DOORKEEPER_SLOTS` refusals gets in,
-   * and gets in again at once after a commit kills its answer (its hash stays in its slot); a
-   * key read once costs its read and nothing more. A scan over many keys (a cleanup job paging
-   * through a table) cannot push a busy cache's answers out either.
+   * So a full cache files an answer at its second miss, not its first (a doorkeeper, as in
+   * TinyLFU's admission): a first miss leaves the answer's hash in its slot of `doorkeeper` and
+   * files nothing; a miss that finds its hash there files the answer. A key read twice within
+   * about `DOORKEEPER_SLOTS` refusals gets in, and gets in again at once after a commit kills
+   * its answer (its hash stays in its slot); a key read once costs its read and nothing more,
+   * and a job paging through a big table cannot push a busy cache's answers out.
    *
-   * Measured on case (d) at 1M, NORMAL, alternating with the code before it (2026-12-04, 19:46):
-   * 35.2k and 38.7k lookups a second against 30.3k and 28.8k, p50 22 µs against 25–26.
-   * Requests whose hashes share a slot overwrite each other, and two with one hash let each
-   * other in: only the policy errs then, never an answer, since rules 1–3 decide what a filed
-   * answer may answer and admission only whether to file it at all.
+   * Why only once full, measured (2026-12-04): a doorkeeper from the first answer on made case
+   * (d) 15-25% faster, but it also made every working set that fits warm up at two reads a key,
+   * and case (b), 10k keys, lost a fifth of its lookups a second for the first second. Once
+   * full, case (d) with the cache filled first (a 4 s warm-up): 29.5k and 32.3k lookups a
+   * second against 26.8k and 27.9k, alternating with the code before. Requests whose hashes
+   * share a slot overwrite each other, and two with one hash let each other in: only the policy
+   * errs then, never an answer, since rules 1–3 decide what a filed answer may answer and
+   * admission only whether to file it at all.
    */
   private admits(hash: number, bodyBytes: number): boolean {
-    if (this.bytes + bodyBytes + ENTRY_OVERHEAD_BYTES <= this.maxBytes * OPEN_DOOR_SHARE) return true;
+    if (this.bytes + bodyBytes + ENTRY_OVERHEAD_BYTES <= this.maxBytes) return true;
     const slot = hash & (DOORKEEPER_SLOTS - 1);
     if (this.doorkeeper[slot] === (hash | 0)) return true;
     this.doorkeeper[slot] = hash;
