@@ -220,7 +220,7 @@ export class ReadCache implements SnapshotReads {
     if (indexId) {
       this.byIdIndexes.add(indexId);
       const bodyBytes = 2 * id.length + 2 * (version?.body?.length ?? 0);
-      if (this.admits(hashId(id), bodyBytes)) this.store({ id }, BY_ID_ANSWERS, readTs, version, bodyBytes);
+      if (this.admits(hashText(id), bodyBytes)) this.store({ id }, BY_ID_ANSWERS, readTs, version, bodyBytes);
     }
     return version;
   }
@@ -546,19 +546,17 @@ export class ReadCache implements SnapshotReads {
  * allocation: it runs on every cached lookup.
  */
 export function hashScan(request: ScanRequest): number {
-  let hash = 0x811c9dc5;
-  const { indexId } = request;
-  for (let i = 0; i < indexId.length; i++) hash = Math.imul(hash ^ indexId.charCodeAt(i), 0x01000193);
+  let hash = hashText(request.indexId);
   hash = Math.imul(hash ^ (request.order === "asc" ? 1 : 2), 0x01000193);
   hash = Math.imul(hash ^ (request.limit & 0xffff), 0x01000193);
   hash = hashBound(hash, request.range.lower);
   return hashBound(hash, request.range.upper) >>> 0;
 }
 
-/** A 32-bit FNV-1a hash of a document ID, for the doorkeeper (`admits`). */
-function hashId(id: string): number {
+/** FNV-1a over a string's character codes: a document ID for the doorkeeper (`admits`), an index ID to start a scan's hash. */
+function hashText(text: string): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
   return hash;
 }
 
