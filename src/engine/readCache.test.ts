@@ -441,6 +441,27 @@ describe("the read cache's filing of scans", () => {
     expect(byId.peekDocument(`doc-${d - 1}`, 5)?.id).toBe(`doc-${d - 1}`);
   });
 
+  it("files copies: what the reader, the request's maker or storage later do to the objects they handed over changes nothing cached", async () => {
+    const storage = labelled();
+    const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => "1:by_id" }, 1 << 20);
+    const asked = request(7);
+    const read = await cache.scan(asked);
+    read[0]!.doc.body = "changed";
+    read[0]!.key[0] = 0;
+    asked.range.lower!.key[0] = 0;
+    const hit = cache.peekScan(request(7));
+    expect(hit?.[0]?.doc.id).toBe("k7");
+    expect(hit?.[0]?.key).toEqual(new TextEncoder().encode("k7"));
+    expect(JSON.parse(hit![0]!.doc.body)).toEqual({ label: "k7" });
+    // It stays filed under the question asked, not under what the asker's key says now.
+    expect(cache.peekScan({ ...request(7), range: { lower: { key: new Uint8Array([0, ...new TextEncoder().encode("7")]), inclusive: true } } })).toBeUndefined();
+
+    const byId = new ReadCache({ ...storage, getDocument: async (id: string) => ({ id, table: "users", ts: 1, body: '{"name":"Ada"}' }) } as unknown as Storage, { latest: 5, byIdIndexOf: () => "1:by_id" }, 1 << 20);
+    const version = (await byId.getDocument("doc-1", 5))!;
+    version.body = "changed";
+    expect(byId.peekDocument("doc-1", 5)?.body).toBe('{"name":"Ada"}');
+  });
+
   it("with room to spare, files at the second miss while lookups mostly miss, and at first sight again once hits come back", async () => {
     const storage = labelled();
     const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => null }, 64 * 1024 * 1024);
