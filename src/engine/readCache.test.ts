@@ -461,32 +461,6 @@ describe("the read cache's filing of scans", () => {
     version.body = "changed";
     expect(byId.peekDocument("doc-1", 5)?.body).toBe('{"name":"Ada"}');
   });
-
-  it("with room to spare, files at the second miss while lookups mostly miss, and at first sight again once hits come back", async () => {
-    const storage = labelled();
-    const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => null }, 64 * 1024 * 1024);
-    // A working set that fits, read over and over: its first window holds repeats, so every answer is filed at first sight.
-    for (let i = 0; i < 10_000; i++) await cache.scan(request((i * 7) % 2_000));
-    expect(cache.stats.refused).toBe(0);
-    expect(cache.stats.entries).toBe(2_000);
-
-    // Keys never asked for twice, two windows of them: once the first window's share of hits is
-    // under a 32nd, new answers are read and answered but not filed, though the budget has room.
-    for (let k = 100_000; k < 108_200; k++) expect((await cache.scan(request(k)))[0]!.doc.id).toBe(`k${k}`);
-    expect(cache.stats.refused).toBeGreaterThan(3_000);
-    expect(cache.stats.entries).toBeLessThan(2_000 + 5_000);
-    expect(cache.peekScan(request(108_199))).toBeUndefined();
-    // A key asked for a second time gets in meanwhile.
-    await cache.scan(request(108_199));
-    expect(cache.peekScan(request(108_199))?.[0]?.doc.id).toBe("k108199");
-
-    // The held working set is read again: a window of hits opens the door, and a new key is filed at its first miss.
-    for (let i = 0; i < 5_000; i++) await cache.scan(request(i % 2_000));
-    const refused = cache.stats.refused;
-    await cache.scan(request(200_000));
-    expect(cache.peekScan(request(200_000))?.[0]?.doc.id).toBe("k200000");
-    expect(cache.stats.refused).toBe(refused);
-  });
 });
 
 describe("the read cache's one-entry answers", () => {

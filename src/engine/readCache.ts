@@ -83,15 +83,6 @@ const ENTRY_OVERHEAD_BYTES = 200;
 const DOORKEEPER_SLOTS = 1 << 16;
 
 /**
- * How many lookups each verdict of `admits` on whether the cache is paying off looks back
- * over, and the share of them that must have been hits: under a 32nd the door closes, at a 16th
- * or more it opens again (the gap keeps a share near the line from flipping it every window).
- */
-const ADMISSION_WINDOW = 4096;
-const CLOSE_BELOW_HITS = 1 / 32;
-const OPEN_AT_HITS = 1 / 16;
-
-/**
  * How answers are filed. A `db.get` answer under its document's ID (a string the caller already
  * holds, whose hash V8 keeps). A scan answer under a number hashed from the request's bytes,
  * and confirmed by comparing the request itself, with answers whose hashes collide chained
@@ -180,7 +171,7 @@ export interface ReadCacheStats {
   misses: number;
   entries: number;
   bytes: number;
-  /** Answers read but not filed: the cache was full, or mostly missing, and they had not been asked for lately (`admits`). */
+  /** Answers read but not filed: the cache was full and they had not been asked for lately (`admits`). */
   refused: number;
 }
 
@@ -208,11 +199,6 @@ export class ReadCache implements SnapshotReads {
   /** The hashes of answers refused lately, one per slot (`admits`). */
   private readonly doorkeeper = new Int32Array(DOORKEEPER_SLOTS);
   private refused = 0;
-  /** False while lookups mostly miss: then every answer waits for its second miss (`admits`). */
-  private payingOff = true;
-  /** `hits` and `hits + misses` when the current window of `payingOff` began. */
-  private windowHits = 0;
-  private windowLookups = 0;
 
   constructor(
     private readonly storage: Storage,
@@ -416,47 +402,22 @@ export class ReadCache implements SnapshotReads {
    * its answer (its hash stays in its slot); a key read once costs its read and nothing more,
    * and a job paging through a big table cannot push a busy cache's answers out.
    *
-   * So does a cache that is not paying off, full or not: one whose last `ADMISSION_WINDOW`
-   * lookups were under a 32nd hits (`payingOff`). Reads spread over far more keys than were
-   * read in a window (random lookups among a million documents, a job paging through a big
-   * table) repeat almost no key, so filing each answer only copies it into V8's old generation
-   * for a full collection to free, and the cache may never fill to close the door the first
-   * way: case (d) did that for its whole run. A working set that fits shows hits within its
-   * first window and keeps the door open: 10k keys read at random (case (b)) repeat about a
-   * sixth of their first 4,096 lookups (any set of up to some 60k keys read evenly repeats more
-   * than a 32nd; a larger one warms up at two reads a key, as a full cache does). Keys read twice get in through the doorkeeper meanwhile, and once hits are
-   * back at a 16th of a window, answers are filed at first sight again.
-   *
-   * Why the doorkeeper does not simply stay on, measured (2026-12-04): from the first answer on
-   * it made case (d) 15-25% faster, but it also made every working set that fits warm up at two
-   * reads a key, and case (b), 10k keys, lost a fifth of its lookups a second for the first
-   * second. Requests whose hashes share a slot overwrite each other, and two with one hash let
-   * each other in: only the policy errs then, never an answer, since rules 1–3 decide what a
-   * filed answer may answer and admission only whether to file it at all.
+   * Why only once full, measured (2026-12-04): a doorkeeper from the first answer on made case
+   * (d) 15-25% faster, but it also made every working set that fits warm up at two reads a key,
+   * and case (b), 10k keys, lost a fifth of its lookups a second for the first second. Once
+   * full, case (d) with the cache filled first (a 4 s warm-up): 29.5k and 32.3k lookups a
+   * second against 26.8k and 27.9k, alternating with the code before. Requests whose hashes
+   * share a slot overwrite each other, and two with one hash let each other in: only the policy
+   * errs then, never an answer, since rules 1–3 decide what a filed answer may answer and
+   * admission only whether to file it at all.
    */
   private admits(hash: number, bodyBytes: number): boolean {
-    if (this.isPayingOff() && this.bytes + bodyBytes + ENTRY_OVERHEAD_BYTES <= this.maxBytes) return true;
+    if (this.bytes + bodyBytes + ENTRY_OVERHEAD_BYTES <= this.maxBytes) return true;
     const slot = hash & (DOORKEEPER_SLOTS - 1);
     if (this.doorkeeper[slot] === (hash | 0)) return true;
     this.doorkeeper[slot] = hash;
     this.refused += 1;
     return false;
-  }
-
-  /**
-   * Whether hits were at least a 32nd of the lookups of the last full window (a 16th to turn
-   * back to true): see `admits`. A window ends at the first miss after `ADMISSION_WINDOW`
-   * lookups, so a run of hits only lengthens it.
-   */
-  private isPayingOff(): boolean {
-    const lookups = this.hits + this.misses - this.windowLookups;
-    if (lookups >= ADMISSION_WINDOW) {
-      const hits = this.hits - this.windowHits;
-      this.payingOff = hits >= lookups * (this.payingOff ? CLOSE_BELOW_HITS : OPEN_AT_HITS);
-      this.windowHits = this.hits;
-      this.windowLookups = this.hits + this.misses;
-    }
-    return this.payingOff;
   }
 
   private generationOf(indexId: string): number {
