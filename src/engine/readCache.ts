@@ -455,7 +455,7 @@ export class ReadCache implements SnapshotReads {
     if (bytes > this.maxBytes / 8) return; // one huge answer must not flush everything else
     const previous = this.filed(filing);
     if (previous !== undefined) this.drop(previous);
-    // Copies, never the objects the caller and storage made: see `kept`.
+    // Copies, never the objects the caller and storage made: see `keptRequest`.
     filing = filing.request === undefined ? filing : { request: keptRequest(filing.request), hash: filing.hash };
     value = keptValue(value);
     const slot = this.freeSlots.pop() ?? this.slots.length;
@@ -597,7 +597,10 @@ function keptRequest(request: ScanRequest): ScanRequest {
   return { indexId: request.indexId, range, order: request.order, readTs: request.readTs, limit: request.limit };
 }
 
-/** `value` made of copies (see `keptRequest`); strings are shared, since V8 never moves them for this. */
+/**
+ * `value` made of copies (see `keptRequest`). Strings are shared: the sites V8 tracks for
+ * pretenuring are object and array literals, not the strings a storage or a parser makes.
+ */
 function keptValue(value: CachedAnswer["value"]): CachedAnswer["value"] {
   if (value === null) return null;
   if (!Array.isArray(value)) return { id: value.id, table: value.table, ts: value.ts, body: value.body };
