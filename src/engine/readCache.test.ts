@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { defineSchema, defineTable, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
@@ -109,6 +109,30 @@ describe("the read cache", () => {
     await engine.runMutation("users:setScore", { name: "ada", score: 2 });
     expect(await score(engine, "ada")).toBe(2);
     expect(await engine.runQuery("users:get", { id })).toMatchObject({ score: 2 });
+  });
+
+  it("decodes a carried list's documents once: a re-run after this engine's commit decodes only what the commit wrote", async () => {
+    const engine = await open(await openSqliteStorage({ filename: ":memory:" }));
+    for (let i = 0; i < 8; i++) await engine.runMutation("users:create", { name: `n${i}`, score: i });
+    const list = () => engine.runQuery("users:list", { from: "a", to: "z", order: "asc", n: 10 });
+    // Counts the document bodies decoded (JSON.parse of text holding an _id) while `run` runs.
+    const decodedDuring = async (run: () => Promise<unknown>) => {
+      const parse = vi.spyOn(JSON, "parse");
+      try {
+        await run();
+        return parse.mock.calls.filter(([text]) => typeof text === "string" && text.includes('"_id"')).length;
+      } finally {
+        parse.mockRestore();
+      }
+    };
+    expect(await decodedDuring(list)).toBe(8); // read from storage (the reader decodes storage's entries), filed
+    expect(await decodedDuring(list)).toBe(8); // the first hit decodes the filed entries, and keeps them
+    expect(await decodedDuring(list)).toBe(0); // every later one copies
+    await engine.runMutation("users:create", { name: "n45", score: 45 });
+    await engine.runMutation("users:setScore", { name: "n2", score: 20 });
+    let result: unknown;
+    expect(await decodedDuring(async () => (result = await list()))).toBe(2); // the two versions the commits wrote
+    expect(result).toEqual(["n0:0", "n1:1", "n2:20", "n3:3", "n4:4", "n45:45", "n5:5", "n6:6", "n7:7"]);
   });
 
   it("keeps a document read by ID while other documents of its table are written, and replaces or drops it when it is", async () => {
@@ -501,6 +525,20 @@ describe("the read cache's decoded documents", () => {
           return await byName();
         },
       }),
+      /** Lists every thing, changes what it can reach of each, then lists them again. */
+      mangleList: query({
+        args: {},
+        handler: async (ctx) => {
+          const all = () => ctx.db.query("things").withIndex("by_name").collect();
+          for (const doc of await all()) {
+            doc.count += 100;
+            doc.extra = "added";
+            doc.tags?.push("pushed");
+            delete doc.name;
+          }
+          return await all();
+        },
+      }),
       getById: query({ args: { id: v.id("things") }, handler: (ctx, { id }) => ctx.db.get(id) }),
       /** The same by ID: changes what it read, then reads it again. */
       mangleById: query({
@@ -544,6 +582,26 @@ describe("the read cache's decoded documents", () => {
       expect(Object.keys(again).sort()).toEqual(Object.keys({ _id: 0, _creationTime: 0, ...original }).sort());
       // All of it answered from the cache: the path under test.
       expect(engine.reads.stats.hits - hits).toBe(5);
+    }
+  });
+
+  it("hands every reader of a list documents of its own too, whether the list was read from storage, from the cache, or carried across a commit", async () => {
+    const engine = await Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema: thingsSchema, modules: thingsModules, runScheduler: false });
+    cleanups.push(() => engine.close());
+    await engine.runMutation("things:create", { name: "flat", count: 1 });
+    await engine.runMutation("things:create", { name: "nested", count: 2, tags: ["a"] });
+    const originals = [expect.objectContaining({ name: "flat", count: 1 }), expect.objectContaining({ name: "nested", count: 2, tags: ["a"] })];
+    for (let run = 0; run < 3; run++) {
+      const listed = (await engine.runQuery("things:mangleList", {})) as Array<Record<string, unknown>>;
+      expect(listed).toEqual(originals);
+      for (const doc of listed) expect(doc).not.toHaveProperty("extra");
+    }
+    // Carried across this engine's commit: the entries it left alone keep their decoded copies.
+    await engine.runMutation("things:create", { name: "other", count: 3 });
+    for (let run = 0; run < 2; run++) {
+      const hits = engine.reads.stats.hits;
+      expect(await engine.runQuery("things:mangleList", {})).toEqual([...originals, expect.objectContaining({ name: "other", count: 3 })]);
+      expect(engine.reads.stats.hits - hits).toBe(2);
     }
   });
 

@@ -46,7 +46,8 @@
  * entry is handed out as new objects on every hit instead: `OneEntry` says why.)
  */
 import type { DocumentVersion, DocumentWrite, IndexEntry, IndexWrite, KeyBound, ScanRequest, Storage, Timestamp } from "../storage/types.js";
-import { decodeDocument, idOfByIdKey, type Doc } from "./documents.js";
+import { idOfByIdKey, type Doc } from "./documents.js";
+import { flatTemplate, keptVersion } from "./keptVersions.js";
 import { advanceScan, type OwnCommitWrites } from "./scanAdvance.js";
 
 /**
@@ -607,7 +608,7 @@ function keptValue(value: CachedAnswer["value"]): CachedAnswer["value"] {
   const kept: IndexEntry[] = new Array<IndexEntry>(value.length);
   for (let i = 0; i < value.length; i++) {
     const { key, doc } = value[i]!;
-    kept[i] = { key: new Uint8Array(key), doc: { id: doc.id, table: doc.table, ts: doc.ts, body: doc.body } };
+    kept[i] = { key: new Uint8Array(key), doc: keptVersion(doc.id, doc.table, doc.ts, doc.body) };
   }
   return kept;
 }
@@ -627,20 +628,6 @@ const A_DOCUMENT: OneEntry = { ...NOT_ONE_ENTRY, oneDoc: null };
 /** A cached version as a hit hands it out: with a shallow copy of its decoded document, the reader's own. */
 function handOut(id: string, table: string, ts: Timestamp, body: string, template: Doc): DecodedVersion {
   return { id, table, ts, body, decoded: { ...template } };
-}
-
-/**
- * The decoded document of `body` if it is flat, `false` if not. Flat: every field's value a
- * string, number, boolean or null, so that a shallow copy shares nothing anyone can change. An
- * array, an object or bytes (an ArrayBuffer) would be shared by every copy.
- */
-export function flatTemplate(body: string): Doc | false {
-  const doc = decodeDocument(body);
-  for (const field in doc) {
-    const value = doc[field];
-    if (typeof value === "object" && value !== null) return false;
-  }
-  return doc;
 }
 
 /** What a document answer has in place of a flattened scan. */
@@ -682,10 +669,16 @@ export function answers(answer: FlatScan & { indexId: string }, request: ScanReq
   return true;
 }
 
-/** About the memory a scan answer takes: its bounds, keys, document bodies and IDs. */
+/**
+ * About the memory a scan answer takes: its bounds, keys, document bodies and IDs, and for an
+ * answer of several entries the decoded documents it may come to keep (`KeptVersion`), counted
+ * from the start, about a body's size each, since they are made later by readers that do not
+ * know the answer. (A one-entry answer counts its decoded copy when it makes it: `templateOf`.)
+ */
 function scanBytes(request: ScanRequest, entries: readonly IndexEntry[]): number {
   let bytes = boundBytes(request.range.lower) + boundBytes(request.range.upper);
-  for (const entry of entries) bytes += entry.key.byteLength + 2 * (entry.doc.body.length + entry.doc.id.length);
+  const perBody = entries.length > 1 ? 4 : 2;
+  for (const entry of entries) bytes += entry.key.byteLength + perBody * entry.doc.body.length + 2 * entry.doc.id.length;
   return bytes;
 }
 

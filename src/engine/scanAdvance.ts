@@ -24,6 +24,7 @@
 import { rangeContains } from "../storage/keyRange.js";
 import type { DocumentWrite, IndexEntry, IndexWrite, ScanRequest, Timestamp } from "../storage/types.js";
 import { compareBytes } from "../values/indexKey.js";
+import { keptVersion } from "./keptVersions.js";
 
 /** What one of this engine's commits wrote, for `advanceScan`. */
 export interface OwnCommitWrites {
@@ -48,7 +49,7 @@ export function advanceScan(request: ScanRequest, entries: readonly IndexEntry[]
     const write = commit.documents.get(result[i]!.doc.id);
     if (write === undefined || write.body === null) continue; // a deletion comes with its removals (step 2)
     if (result === entries) result = entries.slice();
-    result[i] = { key: result[i]!.key, doc: { id: write.id, table: write.table, ts, body: write.body } };
+    result[i] = { key: result[i]!.key, doc: keptVersion(write.id, write.table, ts, write.body) };
   }
   // 2. The index writes inside the covered part of the range.
   const sign = request.order === "asc" ? 1 : -1;
@@ -71,7 +72,7 @@ export function advanceScan(request: ScanRequest, entries: readonly IndexEntry[]
     const doc = commit.documents.get(write.docId);
     if (found || doc === undefined || doc.body === null) return null;
     if (result === entries) result = entries.slice();
-    result.splice(at, 0, { key: write.key, doc: { id: doc.id, table: doc.table, ts, body: doc.body } });
+    result.splice(at, 0, { key: write.key, doc: keptVersion(doc.id, doc.table, ts, doc.body) });
     if (result.length > limit) result.pop();
   }
   // Every deleted document must have left the answer with its removal.

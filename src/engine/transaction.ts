@@ -11,6 +11,7 @@ import { walkinError, validateResult, checkValue, normalizeValue } from "../valu
 import type { Value } from "../values/index.js";
 import { compareBytes } from "../values/indexKey.js";
 import type { DocumentVersion, DocumentWrite, IndexEntry, IndexWrite, KeyRange, Receipt, ScanRequest, Timestamp } from "../storage/types.js";
+import { decodedCopy } from "./keptVersions.js";
 import type { DecodedVersion, SnapshotReads } from "./readCache.js";
 import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
 import { decodeDocument, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
@@ -150,7 +151,7 @@ export class Transaction {
     }
     if (version === null || version.body === null) return null;
     this.countRead(version.body.length);
-    return decoded ?? decodeDocument(version.body);
+    return decoded ?? decodedCopy(version as DocumentVersion & { body: string }) ?? decodeDocument(version.body);
   }
 
   /**
@@ -225,8 +226,9 @@ export class Transaction {
     if (entry.doc === null) return entry.pending;
     this.lastScanned = entry.doc;
     this.countRead(entry.doc.body.length);
-    // The read cache may hand a document out decoded already, as a copy of this reader's own.
-    return (entry.doc as Partial<DecodedVersion>).decoded ?? decodeDocument(entry.doc.body);
+    // The read cache may hand a document out decoded already, as a copy of this reader's own,
+    // or keep one decoded to copy (`keptVersions.ts`).
+    return (entry.doc as Partial<DecodedVersion>).decoded ?? decodedCopy(entry.doc) ?? decodeDocument(entry.doc.body);
   }
 
   async insert(table: TableInfo, value: Record<string, Value | undefined>): Promise<string> {
