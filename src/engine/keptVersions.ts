@@ -67,4 +67,3 @@ function isFlat(doc: Doc): boolean {
   }
   return true;
 }
-
