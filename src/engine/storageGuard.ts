@@ -31,6 +31,7 @@ import {
   type StoredReceipt,
   type Timestamp,
 } from "../storage/types.js";
+import { CallList, type Listed } from "./callList.js";
 import { outsideSandbox } from "./determinism.js";
 
 export const DEFAULT_STORAGE_TIMEOUT_MS = 30_000;
@@ -56,9 +57,10 @@ export function isStorageFailure(error: unknown): boolean {
 
 /**
  * A call the watchdog watches: data only, no closure of its own (one is made per storage call,
- * reads included); `expire` words its error when the deadline passes.
+ * reads included); `expire` words its error when the deadline passes. It is its own link in
+ * the list of calls in flight (`callList.ts` says why not a Set).
  */
-interface InFlight {
+interface InFlight extends Listed {
   deadline: number;
   operation: string;
   timeoutMs: number;
@@ -84,7 +86,7 @@ export function guardStorage(storage: Storage, options: { timeoutMs?: number | u
 
 class GuardedStorage implements Storage {
   readonly name: string;
-  private readonly inFlight = new Set<InFlight>();
+  private readonly inFlight = new CallList<InFlight>();
   private watchdog: NodeJS.Timeout | undefined;
   private latestSeen = 0;
 
@@ -166,7 +168,7 @@ class GuardedStorage implements Storage {
       () =>
         new Promise<T>((resolve, reject) => {
           const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-          const entry: InFlight = { deadline: Date.now() + timeoutMs, operation, timeoutMs, onTimeout: options.onTimeout, reject };
+          const entry: InFlight = { deadline: Date.now() + timeoutMs, operation, timeoutMs, onTimeout: options.onTimeout, reject, prev: null, next: null, listed: false };
           if (Number.isFinite(timeoutMs)) this.track(entry);
           let pending: Promise<T>;
           try {
@@ -176,11 +178,11 @@ class GuardedStorage implements Storage {
           }
           pending.then(
             (value) => {
-              this.inFlight.delete(entry);
+              this.inFlight.remove(entry);
               resolve(value);
             },
             (error: unknown) => {
-              this.inFlight.delete(entry);
+              this.inFlight.remove(entry);
               reject(this.describe(operation, error));
             },
           );
@@ -207,11 +209,7 @@ class GuardedStorage implements Storage {
     const every = Math.max(5, Math.min(1_000, this.timeoutMs / 4));
     this.watchdog = setInterval(() => {
       const now = Date.now();
-      for (const call of this.inFlight) {
-        if (call.deadline > now) continue;
-        this.inFlight.delete(call);
-        this.expire(call);
-      }
+      for (const call of this.inFlight.removeWhere((call) => call.deadline <= now)) this.expire(call);
       if (this.inFlight.size === 0) {
         clearInterval(this.watchdog);
         this.watchdog = undefined;
