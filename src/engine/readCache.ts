@@ -42,8 +42,10 @@
  *
  * The cache holds at most `maxBytes` of answers (document bodies and keys, roughly counted);
  * about the least recently used go first (a clock, see `evictOne`). Cached arrays are shared
- * between transactions and are never modified: transactions only read them. (An answer of one
- * entry is handed out as new objects on every hit instead: `OneEntry` says why.)
+ * between transactions and are never modified: transactions only read them, and the one thing
+ * a reader writes is the decoded document a cached version keeps of its own body, once
+ * (`keptVersions.ts`). (An answer of one entry is handed out as new objects on every hit
+ * instead: `OneEntry` says why.)
  */
 import type { DocumentVersion, DocumentWrite, IndexEntry, IndexWrite, KeyBound, ScanRequest, Storage, Timestamp } from "../storage/types.js";
 import { idOfByIdKey, type Doc } from "./documents.js";
