@@ -2,7 +2,7 @@
  * Where the SQLite time goes, statement by statement: loaded before any benchmark (or any
  * script) with `--import`, it times every better-sqlite3 `run`, `get`, `all` and `iterate` in
  * the process and, at exit, prints to stderr the statements that took longest in all, each
- * with its count, mean, longest single run and rows changed:
+ * with its count, mean, median (of a sample of its runs), longest single run and rows changed:
  *
  *   node --import tsx --import ./bench/compiled.mjs --import ./bench/statementTimes.ts \
  *     bench/auth/side.ts walkin NORMAL /tmp/auth-side
@@ -24,14 +24,19 @@ interface Times {
   ms: number;
   longestMs: number;
   changes: number;
+  /** A uniform sample of the calls' times (reservoir sampling), for the median: a mean hides a few long runs among many short ones. */
+  sample: number[];
 }
+
+/** Calls kept per statement for its median. */
+const SAMPLE_SIZE = 4096;
 
 const bySql = new Map<string, Times>();
 
 function timesOf(method: string, source: string): Times {
   const key = `${method} ${source.replace(/\s+/g, " ").trim()}`;
   let times = bySql.get(key);
-  if (times === undefined) bySql.set(key, (times = { calls: 0, ms: 0, longestMs: 0, changes: 0 }));
+  if (times === undefined) bySql.set(key, (times = { calls: 0, ms: 0, longestMs: 0, changes: 0, sample: [] }));
   return times;
 }
 
@@ -40,6 +45,16 @@ function record(times: Times, ms: number, changes = 0): void {
   times.ms += ms;
   times.longestMs = Math.max(times.longestMs, ms);
   times.changes += changes;
+  if (times.sample.length < SAMPLE_SIZE) times.sample.push(ms);
+  else {
+    const slot = Math.floor(Math.random() * times.calls);
+    if (slot < SAMPLE_SIZE) times.sample[slot] = ms;
+  }
+}
+
+function median(sample: number[]): number {
+  const sorted = [...sample].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1] ?? 0;
 }
 
 type StatementMethod = (this: BetterSqlite3.Statement, ...params: unknown[]) => unknown;
@@ -88,11 +103,11 @@ process.on("exit", () => {
   const all = [...bySql].sort((a, b) => b[1].ms - a[1].ms);
   const totalMs = all.reduce((sum, [, times]) => sum + times.ms, 0);
   const lines = [`SQLite statements: ${totalMs.toFixed(0)} ms in all (bench/statementTimes.ts)`];
-  lines.push(`${"total ms".padStart(9)} ${"calls".padStart(8)} ${"mean µs".padStart(8)} ${"longest ms".padStart(10)} ${"changes".padStart(8)}  statement`);
+  lines.push(`${"total ms".padStart(9)} ${"calls".padStart(8)} ${"mean µs".padStart(8)} ${"p50 µs".padStart(7)} ${"longest ms".padStart(10)} ${"changes".padStart(8)}  statement`);
   for (const [sql, times] of all.slice(0, top)) {
     const mean = (1000 * times.ms) / times.calls;
     lines.push(
-      `${times.ms.toFixed(0).padStart(9)} ${String(times.calls).padStart(8)} ${mean.toFixed(1).padStart(8)} ${times.longestMs.toFixed(1).padStart(10)} ${String(times.changes).padStart(8)}  ${sql.slice(0, 140)}`,
+      `${times.ms.toFixed(0).padStart(9)} ${String(times.calls).padStart(8)} ${mean.toFixed(1).padStart(8)} ${(1000 * median(times.sample)).toFixed(1).padStart(7)} ${times.longestMs.toFixed(1).padStart(10)} ${String(times.changes).padStart(8)}  ${sql.slice(0, 140)}`,
     );
   }
   process.stderr.write(`${lines.join("\n")}\n`);
