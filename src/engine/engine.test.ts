@@ -1,8 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { anyApi, type ApiFromModules, defineSchema, defineTable, mutation, query, action, internalMutation } from "../server/index.js";
 import { v, isWalkinError } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
 import { LIMITS } from "./limits.js";
+import { ReadSet } from "./readSet.js";
 
 const schema = defineSchema({
   users: defineTable({ name: v.string(), age: v.optional(v.number()) }).index("by_name", ["name"]),
@@ -354,6 +355,27 @@ describe("subscriptions", () => {
     expect(seen).toHaveLength(1);
     expect((seen[0] as { value: { body: string }[] }).value[0]!.body).toBe("breaking");
     sub.unsubscribe();
+  });
+
+  it("finds the live queries a commit touches without testing the others' read sets", async () => {
+    t = walkinTest(schema, modules);
+    const engine = await t.engine();
+    const author = await t.mutation(api.users.create, { name: "a" });
+    const seen = new Map<string, number>();
+    const subs = [];
+    for (let i = 0; i < 300; i++) {
+      const channel = `c${i}`;
+      subs.push(await engine.subscriptions.subscribe("messages:list", { channel }, {}, () => seen.set(channel, (seen.get(channel) ?? 0) + 1)));
+    }
+    const tested = vi.spyOn(ReadSet.prototype, "firstOverlap");
+    await t.mutation(api.messages.send, { author, body: "hello", channel: "c7" });
+    await settle(engine);
+    // Testing every live query's read set would be 300 calls for this one commit.
+    expect(tested.mock.calls.length).toBeLessThan(10);
+    tested.mockRestore();
+    expect([...seen]).toEqual([["c7", 1]]);
+    for (const sub of subs) sub.unsubscribe();
+    expect(engine.subscriptions.size).toBe(0);
   });
 
   it("shares one execution between identical subscriptions", async () => {

@@ -29,16 +29,11 @@ export class ReadSet {
     this.add(indexId, pointRange(key));
   }
 
-  /** The index of the first written key that falls in one of our ranges, or `null`. */
-  overlaps(writes: WriteSet): string | null {
-    return this.firstOverlap(writes)?.indexId ?? null;
-  }
-
   /** The first written key that falls in one of our ranges, with its index, or `null`. */
   firstOverlap(writes: WriteSet): { indexId: string; key: Uint8Array } | null {
-    // Runs for every pair of a transaction and a commit after its snapshot, and every live query
-    // on every commit: no destructured entries or array iterators, which here allocated about
-    // a tenth of all the bytes a sign-in benchmark allocated.
+    // Runs for every pair of a transaction and a commit after its snapshot: no destructured
+    // entries or array iterators, which here allocated about a tenth of all the bytes a sign-in
+    // benchmark allocated.
     for (const indexId of writes.keys()) {
       const ranges = this.ranges.get(indexId);
       if (ranges === undefined) continue;

@@ -3,7 +3,9 @@
  *
  * Each distinct (function, args) — and identity, when the query read it — is one `LiveQuery`,
  * however many subscribers it has: identical subscriptions share one execution and one
- * result. A commit marks dirty exactly the live queries whose read sets it overlaps; a flush
+ * result. A commit marks dirty exactly the live queries whose read sets it overlaps, found
+ * through an interval index of every live query's read ranges (`readRangeIndex.ts`), so a
+ * commit costs nothing for the live queries it does not touch; a flush
  * then re-runs all of them at one snapshot `ts`, and publishes `ts`: from then on every live
  * query's result is known to be valid at `ts` (the clean ones were not touched by any commit
  * up to `ts`). Subscribers hear about results that changed, and `onFlush` listeners (the
@@ -17,6 +19,7 @@ import { sharedJsonOf, sharedJsonText } from "../values/sharedJson.js";
 import type { RegisteredFunction } from "../server/registration.js";
 import type { Timestamp } from "../storage/types.js";
 import type { CommitRecord } from "./commitLog.js";
+import { ReadRangeIndex } from "./readRangeIndex.js";
 import { isStorageFailure } from "./storageGuard.js";
 import type { Caller, Engine, QueryOutcome, QueryRun } from "./engine.js";
 
@@ -32,8 +35,11 @@ export interface QuerySubscription {
 class LiveQuery {
   run!: QueryRun;
   fingerprint = "";
+  /** On `Subscriptions.dirtyQueries` while true: set through `markDirty` only. */
   dirty = false;
   refs = 0;
+  /** When it became live: flushes re-run dirty queries in this order. */
+  order = 0;
   /** Each subscriber and the caller it subscribed as. */
   readonly listeners = new Map<QueryListener, Caller>();
 
@@ -59,6 +65,11 @@ class LiveQuery {
 
 export class Subscriptions {
   private readonly live = new Map<string, LiveQuery>();
+  /** The read ranges of every live query's current run, by index (kept with `live`: `makeLive`, `unlive`, `rerun`). */
+  private readonly readRanges = new ReadRangeIndex<LiveQuery>();
+  /** The queries marked dirty since the last flush took them, each once. */
+  private dirtyQueries: LiveQuery[] = [];
+  private liveCount = 0;
   private readonly inflight = new Map<string, Promise<LiveQuery>>();
   private readonly flushListeners = new Set<(ts: Timestamp) => void>();
   private flushWaiters: Array<() => void> = [];
@@ -120,9 +131,7 @@ export class Subscriptions {
   }
 
   onCommit(record: CommitRecord): void {
-    for (const query of this.live.values()) {
-      if (!query.dirty && query.run.readSet.overlaps(record.writes) !== null) query.dirty = true;
-    }
+    this.readRanges.touched(record.writes, this.markDirty);
     // With nothing live and nothing being created, every live result is (vacuously) valid at
     // the new commit: publish it now rather than at the next flush. A flush needs an event-loop
     // turn, and a script that awaits mutation after mutation never gives one; meanwhile the
@@ -140,7 +149,7 @@ export class Subscriptions {
 
   /** Commits happened that cannot be known (see `CommitterHost.lostTrack`): re-run every live query. */
   invalidateAll(): void {
-    for (const query of this.live.values()) query.dirty = true;
+    for (const query of this.live.values()) this.markDirty(query);
     this.scheduleFlush();
   }
 
@@ -192,10 +201,10 @@ export class Subscriptions {
       query.update(run);
       // Commits since the snapshot were not offered to this query while it ran: check them now.
       if (this.engine.firstConflictSince(run.readSet, ts) !== null) {
-        query.dirty = true;
+        this.markDirty(query);
         this.scheduleFlush();
       }
-      this.live.set(key, query);
+      this.makeLive(query);
       return query;
     } finally {
       unpin();
@@ -204,8 +213,28 @@ export class Subscriptions {
 
   private release(query: LiveQuery): void {
     query.refs -= 1;
-    if (query.refs <= 0 && this.live.get(query.key) === query) this.live.delete(query.key);
+    if (query.refs <= 0) this.unlive(query);
   }
+
+  /** Adds `query` to the live set, its current run's read ranges to the index. */
+  private makeLive(query: LiveQuery): void {
+    query.order = ++this.liveCount;
+    this.live.set(query.key, query);
+    this.readRanges.set(query, query.run.readSet);
+  }
+
+  /** Takes `query` out of the live set (not a newer query under its key) and its ranges out of the index. */
+  private unlive(query: LiveQuery): void {
+    if (this.live.get(query.key) === query) this.live.delete(query.key);
+    this.readRanges.delete(query);
+  }
+
+  /** Marks `query` for the next flush (an arrow: `onCommit` hands it to the index as is). */
+  private readonly markDirty = (query: LiveQuery): void => {
+    if (query.dirty) return;
+    query.dirty = true;
+    this.dirtyQueries.push(query);
+  };
 
   private nextFlush(): Promise<void> {
     this.scheduleFlush();
@@ -229,7 +258,10 @@ export class Subscriptions {
     this.flushing = true;
     try {
       const ts = this.engine.latestTimestamp;
-      const dirty = [...this.live.values()].filter((query) => query.dirty);
+      // In the order they became live, as when flushes found them by walking `live`. A query
+      // released since it was marked is still here: `rerun` skips it.
+      const dirty = this.dirtyQueries.sort((a, b) => a.order - b.order);
+      this.dirtyQueries = [];
       for (const query of dirty) query.dirty = false;
       const unpin = this.engine.pinSnapshot(ts);
       let changed: LiveQuery[];
@@ -245,7 +277,7 @@ export class Subscriptions {
         // would claim their old results are valid at it, so publish nothing: every query of
         // this flush runs again shortly, and the ones already updated are told as changed then.
         for (const query of changed) query.fingerprint = "";
-        for (const query of [...dirty, ...changed]) query.dirty = true;
+        for (const query of [...dirty, ...changed]) this.markDirty(query);
         setTimeout(() => this.scheduleFlush(), 250).unref?.();
         return;
       }
@@ -258,7 +290,7 @@ export class Subscriptions {
       const published = this.published;
       for (const listener of this.flushListeners) this.notify(() => listener(published));
       for (const wake of this.flushWaiters.splice(0)) wake();
-      if (this.engine.latestTimestamp > ts || [...this.live.values()].some((query) => query.dirty)) this.scheduleFlush();
+      if (this.engine.latestTimestamp > ts || this.dirtyQueries.length > 0) this.scheduleFlush();
     } catch (error) {
       this.engine.logError("Re-running live queries failed", error);
     } finally {
@@ -282,9 +314,12 @@ export class Subscriptions {
       unavailable.push(query);
       return [];
     }
-    if (this.engine.firstConflictSince(run.readSet, ts) !== null) query.dirty = true;
+    if (this.engine.firstConflictSince(run.readSet, ts) !== null) this.markDirty(query);
     if (run.readAuth && query.key === query.baseKey) return this.splitByIdentity(query, run, ts);
-    return query.update(run) ? [query] : [];
+    const changed = query.update(run);
+    // Released while it ran: it is out of the index, and must stay out.
+    if (this.live.get(query.key) === query) this.readRanges.set(query, run.readSet);
+    return changed ? [query] : [];
   }
 
   /**
@@ -293,7 +328,7 @@ export class Subscriptions {
    * live query, run as that identity; the run we have is reused for the group it ran as.
    */
   private async splitByIdentity(shared: LiveQuery, run: QueryRun, ts: Timestamp): Promise<LiveQuery[]> {
-    this.live.delete(shared.key);
+    this.unlive(shared);
     const groups = new Map<string, Map<QueryListener, Caller>>();
     for (const [listener, caller] of shared.listeners) {
       const key = identityOf(caller);
@@ -308,9 +343,10 @@ export class Subscriptions {
       query.refs = listeners.size;
       query.fingerprint = shared.fingerprint;
       const own = identity === identityOf(shared.caller) ? run : await this.engine.executeQuery(shared.fn, shared.path, shared.args, caller, ts);
-      if (this.engine.firstConflictSince(own.readSet, ts) !== null) query.dirty = true;
-      this.live.set(query.key, query);
-      if (query.update(own)) changed.push(query);
+      if (this.engine.firstConflictSince(own.readSet, ts) !== null) this.markDirty(query);
+      const updated = query.update(own);
+      this.makeLive(query);
+      if (updated) changed.push(query);
     }
     return changed;
   }
