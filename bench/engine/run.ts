@@ -6,15 +6,17 @@
  * under contention, each interleaved with its raw better-sqlite3 floor, on real files in a
  * temporary directory, and prints one table per mode. bench/README.md explains the figures.
  *
- * Two more cases run only when asked for (they load a million documents, a few minutes each):
- * (d) how (a) and (b) grow with the table, at each size of BENCH_SIZES (default 10k and 1M
- * documents), and (h) history: BENCH_HISTORY_UPDATES (default 1M) updates to 1,000 documents,
- * printing the database's size on disk as they go (pruning must keep it bounded).
+ * More cases run only when asked for: (d) how (a) and (b) grow with the table, at each size of
+ * BENCH_SIZES (default 10k and 1M documents; a few minutes), (h) history: BENCH_HISTORY_UPDATES
+ * (default 1M) updates to 1,000 documents, printing the database's size on disk as they go
+ * (pruning must keep it bounded), and (l) sequential inserts while BENCH_LIVE_QUERIES (default
+ * 10k) live queries watch other documents (a commit must not pay for the queries it leaves
+ * alone), against the floor's inserts into a table of as many documents.
  *
  * Environment: BENCH_DURATION_MS (measured time per side and case, default 1600),
  * BENCH_WARMUP_MS (default 300), BENCH_ROUNDS (alternations, default 4), BENCH_MODES
- * ("full,normal"), BENCH_CASES (any of "a,b,c,d,h"; default "a,b,c"), BENCH_SIZES,
- * BENCH_HISTORY_UPDATES.
+ * ("full,normal"), BENCH_CASES (any of "a,b,c,d,h,l"; default "a,b,c"), BENCH_SIZES,
+ * BENCH_HISTORY_UPDATES, BENCH_LIVE_QUERIES.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -41,10 +43,12 @@ for (const mode of modes) {
   if (mode !== "full" && mode !== "normal") throw new Error(`BENCH_MODES: unknown mode "${mode}" (use full and/or normal)`);
 }
 for (const name of cases) {
-  if (!["a", "b", "c", "d", "h"].includes(name)) throw new Error(`BENCH_CASES: unknown case "${name}" (use any of a,b,c,d,h)`);
+  if (!["a", "b", "c", "d", "h", "l"].includes(name)) throw new Error(`BENCH_CASES: unknown case "${name}" (use any of a,b,c,d,h,l)`);
 }
 const sizes = (process.env.BENCH_SIZES ?? "10000,1000000").split(",").map(Number);
 const historyUpdates = Number(process.env.BENCH_HISTORY_UPDATES ?? 1_000_000);
+const liveQueries = Number(process.env.BENCH_LIVE_QUERIES ?? 10_000);
+if (!(Number.isInteger(liveQueries) && liveQueries >= 0)) throw new Error(`BENCH_LIVE_QUERIES: expected a whole number >= 0, got "${process.env.BENCH_LIVE_QUERIES}"`);
 
 /** Lines printed under the current mode's table: where each timed row's time went. */
 const splits: string[] = [];
@@ -138,6 +142,16 @@ async function runMode(dir: string, mode: Durability): Promise<void> {
     }
   }
 
+  if (cases.has("l")) {
+    const label = liveQueries >= 1e3 ? `${liveQueries / 1e3}k` : String(liveQueries);
+    rows.push(
+      await row(`(l) insert, sequential, ${label} live queries`, async () => [
+        await walkinInsert(fresh(), mode, 1, { seedDocs: liveQueries, liveQueries }),
+        floorSized(fresh(), mode, liveQueries).insert,
+      ]),
+    );
+  }
+
   console.log(`\n== synchronous=${mode.toUpperCase()}, journal_mode=WAL (p50/p99: walkin / floor) ==`);
   console.log(table(rows));
   for (const line of splits.splice(0)) console.log(line);
@@ -182,7 +196,7 @@ console.log(
 );
 try {
   for (const mode of modes) {
-    if (["a", "b", "c", "d"].some((name) => cases.has(name))) await runMode(dir, mode as Durability);
+    if (["a", "b", "c", "d", "l"].some((name) => cases.has(name))) await runMode(dir, mode as Durability);
     if (cases.has("h")) await runHistory(dir, mode as Durability);
   }
 } finally {

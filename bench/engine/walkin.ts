@@ -139,6 +139,11 @@ export interface InsertOptions {
   turnPerCall?: boolean;
   /** Documents loaded before measuring (default none). */
   seedDocs?: number;
+  /**
+   * Live queries subscribed before measuring (default none), each `docs:byKey` of its own
+   * seeded key, none of which an insert writes: what they cost a commit that touches none.
+   */
+  liveQueries?: number;
 }
 
 /** (a) `docs:insert`, with `clients` mutations in flight (1 = sequential). */
@@ -146,11 +151,14 @@ export async function walkinInsert(
   filename: string,
   synchronous: Durability,
   clients: number,
-  { turnPerCall = false, seedDocs = 0 }: InsertOptions = {},
+  { turnPerCall = false, seedDocs = 0, liveQueries = 0 }: InsertOptions = {},
 ): Promise<WalkinSubject> {
   let storageClock: StorageClock | undefined;
   const engine = await openEngine(filename, synchronous, (storage) => (storageClock = new StorageClock(storage)));
   await seed(engine, seedDocs);
+  const subscriptions: Array<{ unsubscribe(): void }> = [];
+  for (let i = 0; i < liveQueries; i++) subscriptions.push(await engine.subscriptions.subscribe("docs:byKey", { key: keyOf(i) }, {}, () => {}));
+  if (engine.subscriptions.size !== liveQueries) throw new Error(`expected ${liveQueries} live queries, have ${engine.subscriptions.size}`);
   const loop = asyncLoop(
     clients,
     (i) => engine.runMutation("docs:insert", { key: keyOf(seedDocs + i), n: i, payload: payloadOf(i) }),
@@ -167,7 +175,10 @@ export async function walkinInsert(
         storageClock!.on = false;
       }
     },
-    close: () => engine.close(),
+    close: async () => {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+      await engine.close();
+    },
   };
 }
 

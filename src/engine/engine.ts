@@ -10,7 +10,7 @@
  *     the mutation gets the next timestamp and its writes reach storage atomically. Some: the
  *     mutation is re-run from scratch at a fresh snapshot, with backoff, up to a bound.
  *  3. Every commit is offered to the subscriptions, which re-run exactly the live queries
- *     whose read sets it overlaps.
+ *     whose read sets it overlaps (found through an index of their read ranges).
  * Because every mutation's reads are proven unchanged at its commit timestamp, the history is
  * equivalent to running mutations one at a time in timestamp order.
  */

@@ -36,6 +36,7 @@ class Node<T> {
   max: Upper;
 
   constructor(
+    readonly indexId: string,
     readonly lower: KeyBound | undefined,
     readonly upper: Upper,
     readonly owner: T,
@@ -159,12 +160,6 @@ function stab<T>(node: Node<T> | null, key: Uint8Array, hit: (owner: T) => void)
   }
 }
 
-/** The ranges one owner registered, to take them out again. */
-interface Registration<T> {
-  indexId: string;
-  node: Node<T>;
-}
-
 /** A random priority for a new node: what keeps the treap's expected depth logarithmic. */
 function randomPriority(): number {
   return Math.random();
@@ -172,7 +167,12 @@ function randomPriority(): number {
 
 export class ReadRangeIndex<T> {
   private readonly trees = new Map<string, Node<T> | null>();
-  private readonly registered = new Map<T, Registration<T>[]>();
+  /**
+   * The nodes of each owner's ranges, to take them out again: the node itself for an owner of
+   * one range (most live queries read one), not an array of one, since a server may hold a
+   * hundred thousand of them.
+   */
+  private readonly registered = new Map<T, Node<T> | Node<T>[]>();
   private seq = 0;
 
   /** Owners with ranges registered. */
@@ -183,28 +183,28 @@ export class ReadRangeIndex<T> {
   /** Registers `readSet`'s ranges for `owner`, replacing whatever it had registered. */
   set(owner: T, readSet: ReadSet): void {
     this.delete(owner);
-    const registrations: Registration<T>[] = [];
+    const nodes: Node<T>[] = [];
     for (const [indexId, ranges] of readSet.ranges) {
       let root = this.trees.get(indexId) ?? null;
       for (const range of ranges) {
-        const node = new Node(range.lower, range.upper ?? null, owner, this.seq++, randomPriority());
+        const node = new Node(indexId, range.lower, range.upper ?? null, owner, this.seq++, randomPriority());
         root = insert(root, node);
-        registrations.push({ indexId, node });
+        nodes.push(node);
       }
       this.trees.set(indexId, root);
     }
-    if (registrations.length > 0) this.registered.set(owner, registrations);
+    if (nodes.length > 0) this.registered.set(owner, nodes.length === 1 ? nodes[0]! : nodes);
   }
 
   /** Forgets `owner`'s ranges. */
   delete(owner: T): void {
-    const registrations = this.registered.get(owner);
-    if (registrations === undefined) return;
+    const registered = this.registered.get(owner);
+    if (registered === undefined) return;
     this.registered.delete(owner);
-    for (const { indexId, node } of registrations) {
-      const root = remove(this.trees.get(indexId) ?? null, node);
-      if (root === null) this.trees.delete(indexId);
-      else this.trees.set(indexId, root);
+    for (const node of Array.isArray(registered) ? registered : [registered]) {
+      const root = remove(this.trees.get(node.indexId) ?? null, node);
+      if (root === null) this.trees.delete(node.indexId);
+      else this.trees.set(node.indexId, root);
     }
   }
 
