@@ -135,4 +135,27 @@ describe("RequestManager", () => {
     r.action("m:b", {});
     expect(r.stats()).toEqual({ mutations: 1, actions: 1, oldestStartedAt: 100 });
   });
+
+  it("keeps its counts through every way a request leaves", async () => {
+    let now = 0;
+    const r = new RequestManager(() => ++now);
+    const calls = [r.mutation("m:a", {}), r.action("a:b", {}), r.mutation("m:c", {}), r.mutation("m:d", {}), r.action("a:e", {})];
+    for (const call of calls) call.result.catch(() => {});
+    expect(r.stats()).toEqual({ mutations: 3, actions: 2, oldestStartedAt: 1 });
+    sendAll(r);
+    // The oldest mutation fails: the oldest request is now the first action.
+    r.onMutationResponse({ type: "MutationResponse", requestId: rid(0), success: false, error: { code: "INTERNAL", message: "no" } }, 0);
+    expect(r.stats()).toEqual({ mutations: 2, actions: 2, oldestStartedAt: 2 });
+    // An action answers; a mutation commits (still in flight until its Transition), another resolves at once.
+    r.onActionResponse({ type: "ActionResponse", requestId: rid(1), success: true, result: null });
+    r.onMutationResponse({ type: "MutationResponse", requestId: rid(2), success: true, result: null, ts: 9 }, 0);
+    r.onMutationResponse({ type: "MutationResponse", requestId: rid(3), success: true, result: null, ts: 5 }, 5);
+    expect(r.stats()).toEqual({ mutations: 1, actions: 1, oldestStartedAt: 3 });
+    // The connection drops: the action in flight is rejected, the committed mutation stays.
+    r.onDisconnect();
+    expect(r.stats()).toEqual({ mutations: 1, actions: 0, oldestStartedAt: 3 });
+    r.onTransitionApplied(9);
+    expect(r.stats()).toEqual({ mutations: 0, actions: 0, oldestStartedAt: null });
+    expect(await Promise.allSettled(calls.map((call) => call.result))).toMatchObject(["rejected", "fulfilled", "fulfilled", "fulfilled", "rejected"].map((status) => ({ status })));
+  });
 });

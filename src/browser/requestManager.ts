@@ -48,6 +48,11 @@ export class RequestManager {
   private nextRequestId = 0;
   /** In RequestId order (Map keeps insertion order), which is the order requests were made. */
   private readonly requests = new Map<RequestId, Request>();
+  /**
+   * How many of `requests` are mutations: kept as they come and go (`forget`), since the
+   * client reads `stats()` after every message, and counting would walk every request in flight.
+   */
+  private mutations = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -72,7 +77,9 @@ export class RequestManager {
       resolve = res;
       reject = rej;
     });
-    this.requests.set(requestId, { message: build(requestId), state: { kind: "unsent" }, startedAt: this.now(), resolve, reject });
+    const message = build(requestId);
+    this.requests.set(requestId, { message, state: { kind: "unsent" }, startedAt: this.now(), resolve, reject });
+    if (message.type === "Mutation") this.mutations++;
     return { requestId, result };
   }
 
@@ -101,7 +108,7 @@ export class RequestManager {
     const request = this.requests.get(response.requestId);
     if (!request || request.message.type !== "Mutation" || request.state.kind === "committed") return null;
     if (!response.success) {
-      this.requests.delete(response.requestId);
+      this.forget(response.requestId, request);
       request.reject(errorFromPayload(response.error));
       return { requestId: response.requestId, outcome: "failed" };
     }
@@ -109,12 +116,12 @@ export class RequestManager {
     try {
       result = convertFromJson(response.result);
     } catch (cause) {
-      this.requests.delete(response.requestId);
+      this.forget(response.requestId, request);
       request.reject(new WalkinError("The server sent a mutation result this client cannot decode", { code: "INTERNAL", cause }));
       return { requestId: response.requestId, outcome: "failed" };
     }
     if (response.ts <= appliedTs) {
-      this.requests.delete(response.requestId);
+      this.forget(response.requestId, request);
       request.resolve(result);
       return { requestId: response.requestId, outcome: "resolved" };
     }
@@ -126,7 +133,7 @@ export class RequestManager {
   onActionResponse(response: ActionResponseMessage): boolean {
     const request = this.requests.get(response.requestId);
     if (!request || request.message.type !== "Action" || request.state.kind !== "sent") return false;
-    this.requests.delete(response.requestId);
+    this.forget(response.requestId, request);
     if (!response.success) {
       request.reject(errorFromPayload(response.error));
       return true;
@@ -144,7 +151,7 @@ export class RequestManager {
     const done: RequestId[] = [];
     for (const [requestId, request] of this.requests) {
       if (request.state.kind !== "committed" || request.state.ts > ts) continue;
-      this.requests.delete(requestId);
+      this.forget(requestId, request);
       request.resolve(request.state.result);
       done.push(requestId);
     }
@@ -160,7 +167,7 @@ export class RequestManager {
         request.state = { kind: "unsent" };
         continue;
       }
-      this.requests.delete(requestId);
+      this.forget(requestId, request);
       request.reject(new WalkinError(ACTION_DISCONNECTED_MESSAGE, { code: "DISCONNECTED" }));
       rejected.push(requestId);
     }
@@ -172,18 +179,17 @@ export class RequestManager {
     const ids = [...this.requests.keys()];
     for (const request of this.requests.values()) request.reject(error);
     this.requests.clear();
+    this.mutations = 0;
     return ids;
   }
 
+  /** What is in flight, in constant time: the oldest request is the Map's first. */
   stats(): { mutations: number; actions: number; oldestStartedAt: number | null } {
-    let mutations = 0;
-    let actions = 0;
-    let oldestStartedAt: number | null = null;
-    for (const request of this.requests.values()) {
-      if (request.message.type === "Mutation") mutations++;
-      else actions++;
-      oldestStartedAt ??= request.startedAt;
-    }
-    return { mutations, actions, oldestStartedAt };
+    const oldest = this.requests.values().next();
+    return { mutations: this.mutations, actions: this.requests.size - this.mutations, oldestStartedAt: oldest.done ? null : oldest.value.startedAt };
+  }
+
+  private forget(requestId: RequestId, request: Request): void {
+    if (this.requests.delete(requestId) && request.message.type === "Mutation") this.mutations--;
   }
 }
