@@ -214,6 +214,8 @@ export class ReadRangeIndex<T> {
    * several keys or ranges); callers dedupe.
    */
   touched(writes: WriteSet, hit: (owner: T) => void): void {
+    // No live query at all (a script, a batch job): not even a lookup per index written.
+    if (this.trees.size === 0) return;
     for (const indexId of writes.keys()) {
       const root = this.trees.get(indexId);
       if (root === undefined || root === null) continue;
