@@ -41,7 +41,9 @@ describe("ReadRangeIndex", () => {
         const owner = g.int(60);
         if (action < 5) {
           const readSet = new ReadSet();
-          for (let r = g.int(5); r > 0; r--) readSet.add(INDEXES[g.int(INDEXES.length)]!, g.range());
+          // Now and then more ranges on one index than get a node each (they share a spanning node).
+          const many = g.int(8) === 0;
+          for (let r = many ? 33 + g.int(30) : g.int(5); r > 0; r--) readSet.add(INDEXES[many ? 0 : g.int(INDEXES.length)]!, g.range());
           index.set(owner, readSet);
           readSets.set(owner, readSet);
         } else if (action < 7) {
@@ -82,6 +84,22 @@ describe("ReadRangeIndex", () => {
     index.delete((12 << 8) | 34);
     expect(touched(Uint8Array.of(12, 34, 7, 7))).toEqual([]);
     expect(index.size).toBe(4_999);
+  });
+
+  it("checks a key inside a many-range owner's span against its ranges, not the span alone", () => {
+    const index = new ReadRangeIndex<string>();
+    const readSet = new ReadSet();
+    // 40 point reads on by_id, keys 10, 20, ..., 400: more than get a node each.
+    for (let i = 1; i <= 40; i++) readSet.addPoint("t.by_id", Uint8Array.of(i >> 8, (i * 10) & 0xff, i));
+    index.set("many", readSet);
+    const touched = (key: Uint8Array) => {
+      const found: string[] = [];
+      index.touched(new Map([["t.by_id", [key]]]), (owner) => found.push(owner));
+      return found;
+    };
+    expect(touched(Uint8Array.of(0, 70, 7))).toEqual(["many"]);
+    expect(touched(Uint8Array.of(0, 70, 8))).toEqual([]); // inside the span, in none of the ranges
+    expect(touched(Uint8Array.of(1, 0))).toEqual([]); // past the span
   });
 
   it("costs an index no live query reads nothing, and forgets an index once its last range goes", () => {

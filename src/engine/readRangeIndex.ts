@@ -21,13 +21,25 @@
  * bound reaches k, with the same inclusive/exclusive and unbounded rules as `rangeContains`,
  * so the answer is the same as testing every range (`readRangeIndex.test.ts` checks it against
  * `ReadSet.firstOverlap` on random ranges and writes).
+ *
+ * A query that read many ranges on one index (a query may read up to 16,384 documents, each a
+ * point range on `by_id`) gets one node spanning them all instead of one each, and a key that
+ * falls in the span is then checked against those ranges one by one. Why: replacing a query's
+ * ranges after each re-run costs a tree operation per node, and 16,384 of them took 50-80 ms
+ * (a scratch loop under tsx), more than such a query's own run would leave room for. A spanning
+ * node costs what testing its ranges cost before this index existed, and only for the keys
+ * inside its span.
  */
 import { compareBytes } from "../values/compare.js";
-import type { KeyBound } from "../storage/types.js";
+import type { KeyBound, KeyRange } from "../storage/types.js";
+import { rangeContains } from "../storage/keyRange.js";
 import type { ReadSet, WriteSet } from "./readSet.js";
 
 /** The highest upper bound of a subtree: `null` is unbounded (above every key). */
 type Upper = KeyBound | null;
+
+/** Above this many ranges on one index, an owner's ranges there share one spanning node (module comment). */
+const MAX_NODES_PER_INDEX = 32;
 
 class Node<T> {
   left: Node<T> | null = null;
@@ -43,6 +55,8 @@ class Node<T> {
     /** Breaks ties between equal lower bounds, so that every node has a place of its own. */
     readonly seq: number,
     readonly priority: number,
+    /** For a spanning node, the ranges it spans: a key in the span must fall in one of them. */
+    readonly spanned: readonly KeyRange[] | null,
   ) {
     this.max = upper;
   }
@@ -155,9 +169,21 @@ function stab<T>(node: Node<T> | null, key: Uint8Array, hit: (owner: T) => void)
   while (node !== null && upperAdmits(node.max, key)) {
     stab(node.left, key, hit);
     if (!lowerAdmits(node.lower, key)) return;
-    if (upperAdmits(node.upper, key)) hit(node.owner);
+    if (upperAdmits(node.upper, key) && (node.spanned === null || node.spanned.some((range) => rangeContains(range, key)))) hit(node.owner);
     node = node.right;
   }
+}
+
+/** The lowest lower bound and the highest upper bound of `ranges`: every key in one of them is between the two. */
+function spanOf(ranges: readonly KeyRange[]): { lower: KeyBound | undefined; upper: Upper } {
+  let lower = ranges[0]!.lower;
+  let upper: Upper = ranges[0]!.upper ?? null;
+  for (let i = 1; i < ranges.length; i++) {
+    const range = ranges[i]!;
+    if (compareLower(range.lower, lower) < 0) lower = range.lower;
+    upper = higher(upper, range.upper ?? null);
+  }
+  return { lower, upper };
 }
 
 /** A random priority for a new node: what keeps the treap's expected depth logarithmic. */
@@ -186,10 +212,17 @@ export class ReadRangeIndex<T> {
     const nodes: Node<T>[] = [];
     for (const [indexId, ranges] of readSet.ranges) {
       let root = this.trees.get(indexId) ?? null;
-      for (const range of ranges) {
-        const node = new Node(indexId, range.lower, range.upper ?? null, owner, this.seq++, randomPriority());
+      if (ranges.length > MAX_NODES_PER_INDEX) {
+        const span = spanOf(ranges);
+        const node = new Node(indexId, span.lower, span.upper, owner, this.seq++, randomPriority(), ranges);
         root = insert(root, node);
         nodes.push(node);
+      } else {
+        for (const range of ranges) {
+          const node = new Node(indexId, range.lower, range.upper ?? null, owner, this.seq++, randomPriority(), null);
+          root = insert(root, node);
+          nodes.push(node);
+        }
       }
       this.trees.set(indexId, root);
     }
