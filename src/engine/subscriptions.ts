@@ -69,7 +69,8 @@ export class Subscriptions {
   private readonly readRanges = new ReadRangeIndex<LiveQuery>();
   /** The queries marked dirty since the last flush took them, each once. */
   private dirtyQueries: LiveQuery[] = [];
-  private liveCount = 0;
+  /** How many queries have become live so far: the next one's `order`. */
+  private madeLive = 0;
   private readonly inflight = new Map<string, Promise<LiveQuery>>();
   private readonly flushListeners = new Set<(ts: Timestamp) => void>();
   private flushWaiters: Array<() => void> = [];
@@ -218,7 +219,7 @@ export class Subscriptions {
 
   /** Adds `query` to the live set, its current run's read ranges to the index. */
   private makeLive(query: LiveQuery): void {
-    query.order = ++this.liveCount;
+    query.order = ++this.madeLive;
     this.live.set(query.key, query);
     this.readRanges.set(query, query.run.readSet);
   }
