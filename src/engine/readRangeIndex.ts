@@ -243,8 +243,8 @@ export class ReadRangeIndex<T> {
 
   /**
    * Calls `hit` with each owner one of whose ranges contains a key of `writes`: exactly the
-   * owners whose read set's `firstOverlap(writes)` is not null. An owner may be reported more than once (for
-   * several keys or ranges); callers dedupe.
+   * owners whose read set's `firstOverlap(writes)` is not null. An owner may be reported more
+   * than once (for several keys or ranges); callers dedupe.
    */
   touched(writes: WriteSet, hit: (owner: T) => void): void {
     // No live query at all (a script, a batch job): not even a lookup per index written.
