@@ -136,6 +136,29 @@ describe("RequestManager", () => {
     expect(r.stats()).toEqual({ mutations: 1, actions: 1, oldestStartedAt: 100 });
   });
 
+  it("knows whether anything is unsent or awaits a Transition, through sends, disconnects and commits", async () => {
+    const r = new RequestManager();
+    expect(r.hasUnsent()).toBe(false);
+    const a = r.mutation("m:a", {});
+    const b = r.mutation("m:b", {});
+    expect(r.hasUnsent()).toBe(true);
+    expect(sendAll(r).map((m) => m.requestId)).toEqual([0, 1]);
+    expect(r.hasUnsent()).toBe(false);
+    expect(sendAll(r)).toEqual([]);
+    // `a` commits at 5 and waits for its Transition; `b` is in flight when the connection drops.
+    r.onMutationResponse({ type: "MutationResponse", requestId: rid(0), success: true, result: null, ts: 5 }, 0);
+    r.onDisconnect();
+    expect(r.hasUnsent()).toBe(true);
+    expect(sendAll(r).map((m) => m.requestId)).toEqual([1]);
+    expect(r.hasUnsent()).toBe(false);
+    expect(r.onTransitionApplied(4)).toEqual([]);
+    expect(r.onTransitionApplied(5)).toEqual([0]);
+    r.onMutationResponse({ type: "MutationResponse", requestId: rid(1), success: true, result: null, ts: 7 }, 5);
+    expect(r.onTransitionApplied(7)).toEqual([1]);
+    expect(await Promise.all([a.result, b.result])).toEqual([null, null]);
+    expect(r.stats()).toEqual({ mutations: 0, actions: 0, oldestStartedAt: null });
+  });
+
   it("keeps its counts through every way a request leaves", async () => {
     let now = 0;
     const r = new RequestManager(() => ++now);

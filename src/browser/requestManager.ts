@@ -49,10 +49,15 @@ export class RequestManager {
   /** In RequestId order (Map keeps insertion order), which is the order requests were made. */
   private readonly requests = new Map<RequestId, Request>();
   /**
-   * How many of `requests` are mutations: kept as they come and go (`forget`), since the
-   * client reads `stats()` after every message, and counting would walk every request in flight.
+   * How many of `requests` are mutations, and how many are in each of the states that calls
+   * look for: kept as requests come, change state (`setState`) and go (`forget`). The client
+   * reads `stats()` after every message and call, asks for unsent requests at every flush and
+   * for committed ones at every Transition; counting would walk every request in flight each
+   * time, and most of the time the answer is none.
    */
   private mutations = 0;
+  private unsent = 0;
+  private committed = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -80,6 +85,7 @@ export class RequestManager {
     const message = build(requestId);
     this.requests.set(requestId, { message, state: { kind: "unsent" }, startedAt: this.now(), resolve, reject });
     if (message.type === "Mutation") this.mutations++;
+    this.unsent++;
     return { requestId, result };
   }
 
@@ -88,16 +94,16 @@ export class RequestManager {
    * the first one `send` refuses (the connection is gone; they wait for the next one).
    */
   sendUnsent(send: (message: RequestMessage) => boolean): void {
+    if (this.unsent === 0) return;
     for (const request of this.requests.values()) {
       if (request.state.kind !== "unsent") continue;
       if (!send(request.message)) return;
-      request.state = { kind: "sent" };
+      this.setState(request, { kind: "sent" });
     }
   }
 
   hasUnsent(): boolean {
-    for (const request of this.requests.values()) if (request.state.kind === "unsent") return true;
-    return false;
+    return this.unsent > 0;
   }
 
   /**
@@ -125,7 +131,7 @@ export class RequestManager {
       request.resolve(result);
       return { requestId: response.requestId, outcome: "resolved" };
     }
-    request.state = { kind: "committed", ts: response.ts, result };
+    this.setState(request, { kind: "committed", ts: response.ts, result });
     return { requestId: response.requestId, outcome: "committed" };
   }
 
@@ -149,6 +155,7 @@ export class RequestManager {
   /** A Transition up to `ts` was applied: resolves the committed mutations it includes. */
   onTransitionApplied(ts: number): RequestId[] {
     const done: RequestId[] = [];
+    if (this.committed === 0) return done;
     for (const [requestId, request] of this.requests) {
       if (request.state.kind !== "committed" || request.state.ts > ts) continue;
       this.forget(requestId, request);
@@ -164,7 +171,7 @@ export class RequestManager {
     for (const [requestId, request] of this.requests) {
       if (request.state.kind !== "sent") continue;
       if (request.message.type === "Mutation") {
-        request.state = { kind: "unsent" };
+        this.setState(request, { kind: "unsent" });
         continue;
       }
       this.forget(requestId, request);
@@ -180,6 +187,8 @@ export class RequestManager {
     for (const request of this.requests.values()) request.reject(error);
     this.requests.clear();
     this.mutations = 0;
+    this.unsent = 0;
+    this.committed = 0;
     return ids;
   }
 
@@ -189,7 +198,20 @@ export class RequestManager {
     return { mutations: this.mutations, actions: this.requests.size - this.mutations, oldestStartedAt: oldest.done ? null : oldest.value.startedAt };
   }
 
+  private setState(request: Request, state: RequestState): void {
+    this.count(request.state, -1);
+    request.state = state;
+    this.count(state, 1);
+  }
+
   private forget(requestId: RequestId, request: Request): void {
-    if (this.requests.delete(requestId) && request.message.type === "Mutation") this.mutations--;
+    if (!this.requests.delete(requestId)) return;
+    if (request.message.type === "Mutation") this.mutations--;
+    this.count(request.state, -1);
+  }
+
+  private count(state: RequestState, by: number): void {
+    if (state.kind === "unsent") this.unsent += by;
+    else if (state.kind === "committed") this.committed += by;
   }
 }
