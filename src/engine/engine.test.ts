@@ -4,6 +4,7 @@ import { v, isWalkinError } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
 import { LIMITS } from "./limits.js";
 import { ReadSet } from "./readSet.js";
+import { settle } from "./fixtures/settle.js";
 
 const schema = defineSchema({
   users: defineTable({ name: v.string(), age: v.optional(v.number()) }).index("by_name", ["name"]),
@@ -393,11 +394,3 @@ describe("subscriptions", () => {
     expect(engine.subscriptions.size).toBe(0);
   });
 });
-
-/** Waits until the engine has published every commit to subscriptions. */
-async function settle(engine: Awaited<ReturnType<typeof t.engine>>) {
-  while (engine.subscriptions.publishedTimestamp < engine.latestTimestamp) {
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  await new Promise((resolve) => setImmediate(resolve));
-}

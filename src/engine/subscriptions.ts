@@ -40,8 +40,8 @@ class LiveQuery {
   refs = 0;
   /** When it became live: flushes re-run dirty queries in this order. */
   order = 0;
-  /** Each subscriber and the caller it subscribed as. */
-  readonly listeners = new Map<QueryListener, Caller>();
+  /** Its subscribers, each once (two subscriptions with the same listener are two entries). */
+  readonly subscribers = new Set<Subscriber>();
 
   constructor(
     readonly key: string,
@@ -61,6 +61,25 @@ class LiveQuery {
     this.fingerprint = fingerprint;
     return changed;
   }
+}
+
+/**
+ * One subscription: its listener, the caller it subscribed as, and the live query that serves
+ * it now. That query changes when a split by identity moves the subscriber to its own
+ * (`splitByIdentity`), and `unsubscribe` must reach the query it is in at that moment: the
+ * query it subscribed to would drop nothing, and the one that holds it would keep notifying
+ * it, and stay live, forever.
+ */
+interface Subscriber {
+  readonly listener: QueryListener;
+  readonly caller: Caller;
+  query: LiveQuery;
+}
+
+/** Who must hear a query's new result after a flush: all its subscribers, or `only` these. */
+interface Notice {
+  query: LiveQuery;
+  only?: Subscriber[];
 }
 
 export class Subscriptions {
@@ -111,7 +130,8 @@ export class Subscriptions {
       if (this.live.get(query.key) === query || this.closed) break;
       this.release(query); // replaced while we waited (split per identity): look it up again
     }
-    query.listeners.set(listener, caller);
+    const subscriber: Subscriber = { listener, caller, query };
+    query.subscribers.add(subscriber);
     let active = true;
     return {
       outcome: query.run.outcome,
@@ -119,8 +139,8 @@ export class Subscriptions {
       unsubscribe: () => {
         if (!active) return;
         active = false;
-        query.listeners.delete(listener);
-        this.release(query);
+        subscriber.query.subscribers.delete(subscriber);
+        this.release(subscriber.query);
       },
     };
   }
@@ -265,7 +285,7 @@ export class Subscriptions {
       this.dirtyQueries = [];
       for (const query of dirty) query.dirty = false;
       const unpin = this.engine.pinSnapshot(ts);
-      let changed: LiveQuery[];
+      let changed: Notice[];
       const unavailable: LiveQuery[] = [];
       try {
         const reruns = await Promise.all(dirty.map((query) => this.rerun(query, ts, unavailable)));
@@ -277,16 +297,19 @@ export class Subscriptions {
         // Storage failed some re-runs (a dropped connection, a restart). Publishing `ts` now
         // would claim their old results are valid at it, so publish nothing: every query of
         // this flush runs again shortly, and the ones already updated are told as changed then.
-        for (const query of changed) query.fingerprint = "";
-        for (const query of [...dirty, ...changed]) this.markDirty(query);
+        for (const { query } of changed) query.fingerprint = "";
+        for (const query of [...dirty, ...changed.map((notice) => notice.query)]) this.markDirty(query);
         setTimeout(() => this.scheduleFlush(), 250).unref?.();
         return;
       }
       // Never backwards: `onCommit` may have published a newer commit while nothing was live.
       this.published = Math.max(this.published, ts);
       // One failing listener (a transport bug) must not starve the others or stall flushes.
-      for (const query of changed) {
-        for (const listener of [...query.listeners.keys()]) this.notify(() => listener(query.run.outcome, ts));
+      // A group moved into a query that changed in this same flush hears it with all the others.
+      const toldAll = changed.some((notice) => notice.only !== undefined) ? new Set(changed.filter((notice) => notice.only === undefined).map((notice) => notice.query)) : null;
+      for (const { query, only } of changed) {
+        if (only !== undefined && toldAll!.has(query)) continue;
+        for (const { listener } of only ?? [...query.subscribers]) this.notify(() => listener(query.run.outcome, ts));
       }
       const published = this.published;
       for (const listener of this.flushListeners) this.notify(() => listener(published));
@@ -307,8 +330,8 @@ export class Subscriptions {
     }
   }
 
-  /** Re-runs one dirty query at `ts`; returns the live queries whose results changed. */
-  private async rerun(query: LiveQuery, ts: Timestamp, unavailable: LiveQuery[]): Promise<LiveQuery[]> {
+  /** Re-runs one dirty query at `ts`; returns who must hear of a changed result. */
+  private async rerun(query: LiveQuery, ts: Timestamp, unavailable: LiveQuery[]): Promise<Notice[]> {
     if (this.live.get(query.key) !== query) return [];
     const run = await this.engine.executeQuery(query.fn, query.path, query.args, query.caller, ts);
     if (!run.outcome.ok && isStorageFailure(run.outcome.error)) {
@@ -316,40 +339,77 @@ export class Subscriptions {
       return [];
     }
     if (this.engine.firstConflictSince(run.readSet, ts) !== null) this.markDirty(query);
-    if (run.readAuth && query.key === query.baseKey) return this.splitByIdentity(query, run, ts);
+    if (run.readAuth && query.key === query.baseKey) return this.splitByIdentity(query, run, ts, unavailable);
     const changed = query.update(run);
     // Released while it ran: it is out of the index, and must stay out.
     if (this.live.get(query.key) === query) this.readRanges.set(query, run.readSet);
-    return changed ? [query] : [];
+    return changed ? [{ query }] : [];
   }
 
   /**
    * A shared query just read the caller's identity, so its result may differ per caller and
-   * must no longer be shared. Each group of subscribers with the same identity gets its own
-   * live query, run as that identity; the run we have is reused for the group it ran as.
+   * must no longer be shared: each group of its subscribers with the same identity moves to a
+   * live query of its own, run as that identity (the run we have serves the group it ran as).
+   *
+   * The awaits come first and the moves after, with no await between them, because
+   * subscribers come and go while the runs are awaited:
+   * 1. While a group's run is awaited, the shared query stays live, so a new subscriber may
+   *    join it, perhaps with an identity not run yet: runs go on until every identity among
+   *    its subscribers at that moment has one. A subscriber that leaves meanwhile leaves the
+   *    shared query, as it would any other, and is in no group.
+   * 2. A run that storage failed leaves the shared query live and as it was: the flush runs it
+   *    again shortly (`unavailable`).
+   * 3. Then, at once: the shared query leaves the live set, its subscribers are grouped as they
+   *    are now, and each group goes to its identity's key. A query may already be live there:
+   *    one created for a subscriber who came meanwhile and whose run read the identity. The
+   *    group joins it rather than replacing it (whose subscribers would never hear of a
+   *    change again), and hears its result if that differs from the one the group has.
    */
-  private async splitByIdentity(shared: LiveQuery, run: QueryRun, ts: Timestamp): Promise<LiveQuery[]> {
-    this.unlive(shared);
-    const groups = new Map<string, Map<QueryListener, Caller>>();
-    for (const [listener, caller] of shared.listeners) {
-      const key = identityOf(caller);
-      if (!groups.has(key)) groups.set(key, new Map());
-      groups.get(key)!.set(listener, caller);
+  private async splitByIdentity(shared: LiveQuery, run: QueryRun, ts: Timestamp, unavailable: LiveQuery[]): Promise<Notice[]> {
+    const runs = new Map<string, QueryRun>([[identityOf(shared.caller), run]]);
+    for (;;) {
+      const missing = [...shared.subscribers].find((subscriber) => !runs.has(identityOf(subscriber.caller)));
+      if (missing === undefined) break;
+      const own = await this.engine.executeQuery(shared.fn, shared.path, shared.args, missing.caller, ts);
+      if (!own.outcome.ok && isStorageFailure(own.outcome.error)) {
+        unavailable.push(shared);
+        return [];
+      }
+      runs.set(identityOf(missing.caller), own);
     }
-    const changed: LiveQuery[] = [];
-    for (const [identity, listeners] of groups) {
-      const caller = listeners.values().next().value!;
-      const query = new LiveQuery(`${shared.baseKey}\u0000${identity}`, shared.baseKey, shared.fn, shared.path, shared.args, caller);
-      for (const [listener, c] of listeners) query.listeners.set(listener, c);
-      query.refs = listeners.size;
-      query.fingerprint = shared.fingerprint;
-      const own = identity === identityOf(shared.caller) ? run : await this.engine.executeQuery(shared.fn, shared.path, shared.args, caller, ts);
+    this.unlive(shared);
+    const groups = new Map<string, Subscriber[]>();
+    for (const subscriber of shared.subscribers) {
+      const identity = identityOf(subscriber.caller);
+      if (!groups.has(identity)) groups.set(identity, []);
+      groups.get(identity)!.push(subscriber);
+    }
+    // Each subscriber's reference moves with it. The shared query keeps the references of
+    // callers still inside `subscribe`, which find it no longer live and release it there.
+    shared.subscribers.clear();
+    const notices: Notice[] = [];
+    for (const [identity, members] of groups) {
+      shared.refs -= members.length;
+      const key = `${shared.baseKey}\u0000${identity}`;
+      const raced = this.live.get(key);
+      const query = raced ?? new LiveQuery(key, shared.baseKey, shared.fn, shared.path, shared.args, members[0]!.caller);
+      query.refs += members.length;
+      for (const subscriber of members) {
+        subscriber.query = query;
+        query.subscribers.add(subscriber);
+      }
+      if (raced !== undefined) {
+        if (raced.fingerprint !== shared.fingerprint) notices.push({ query: raced, only: members });
+        continue;
+      }
+      const own = runs.get(identity)!;
       if (this.engine.firstConflictSince(own.readSet, ts) !== null) this.markDirty(query);
+      query.fingerprint = shared.fingerprint;
       const updated = query.update(own);
       this.makeLive(query);
-      if (updated) changed.push(query);
+      if (updated) notices.push({ query });
     }
-    return changed;
+    return notices;
   }
 }
 

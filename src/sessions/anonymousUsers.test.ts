@@ -6,10 +6,10 @@ import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { anyApi, defineSchema, defineTable, v } from "../server/index.js";
 import { walkinTest, type WalkinTest } from "../testing/index.js";
-import type { Engine } from "../engine/engine.js";
 import { endSession, getOrCreateSessionUser, transferSession } from "./anonymousUsers.js";
 import { mutationWithSession, queryWithSession, sessionTables } from "./builders.js";
 import { vSessionId } from "./sessionId.js";
+import { settle } from "../engine/fixtures/settle.js";
 
 const schema = defineSchema({
   ...sessionTables,
@@ -52,13 +52,6 @@ afterEach(async () => {
   await t?.close();
 });
 
-/** Waits until the engine has published every commit to subscriptions. */
-async function settle(engine: Engine) {
-  while (engine.subscriptions.publishedTimestamp < engine.latestTimestamp) {
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  await new Promise((resolve) => setImmediate(resolve));
-}
 
 const counts = () =>
   t.run(async (ctx) => ({ users: (await ctx.db.query("users").collect()).length, logins: (await ctx.db.query("logins").collect()).length }));

@@ -11,6 +11,7 @@ import { walkinTest, type WalkinTest } from "../testing/index.js";
 import type { Engine } from "../engine/engine.js";
 import { mutationWithSession, queryWithSession, sessionTables } from "./builders.js";
 import { vSessionId, type SessionId } from "./sessionId.js";
+import { settle } from "../engine/fixtures/settle.js";
 
 const schema = defineSchema({
   ...sessionTables,
@@ -57,12 +58,6 @@ afterEach(async () => {
   await t?.close();
 });
 
-async function settle(engine: Engine) {
-  while (engine.subscriptions.publishedTimestamp < engine.latestTimestamp) {
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  await new Promise((resolve) => setImmediate(resolve));
-}
 
 async function watch(engine: Engine, path: string, sessionId: string) {
   const fired: unknown[] = [];

@@ -1,0 +1,208 @@
+/**
+ * Live queries that start or stop depending on who is asking (`Subscriptions.splitByIdentity`),
+ * and the race between such a split and subscribers coming and going while it runs.
+ */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { anyApi, type ApiFromModules, defineSchema, defineTable, mutation, query } from "../server/index.js";
+import type { UserIdentity } from "../server/registration.js";
+import { v } from "../values/index.js";
+import { walkinTest } from "../testing/index.js";
+import type { Caller, Engine, QueryOutcome } from "./engine.js";
+import { settle } from "./fixtures/settle.js";
+
+const schema = defineSchema({
+  notices: defineTable({ text: v.string(), personal: v.boolean() }),
+});
+
+const notices = {
+  /** What everyone sees, until the notice turns personal: then each caller sees their own name. */
+  read: query({
+    args: {},
+    handler: async (ctx) => {
+      const notice = await ctx.db.query("notices").first();
+      if (notice === null) return "no notice";
+      if (!notice.personal) return notice.text;
+      const who = await ctx.auth.getUserIdentity();
+      return `${notice.text}, ${who?.subject ?? "stranger"}`;
+    },
+  }),
+  post: mutation({ args: { text: v.string(), personal: v.boolean() }, handler: (ctx, args) => ctx.db.insert("notices", args) }),
+  set: mutation({
+    args: { text: v.string(), personal: v.boolean() },
+    handler: async (ctx, args) => {
+      const notice = await ctx.db.query("notices").first();
+      await ctx.db.patch(notice!._id, args);
+    },
+  }),
+};
+
+const modules = { notices };
+const api = anyApi as unknown as ApiFromModules<typeof modules>;
+
+let t: ReturnType<typeof walkinTest<typeof schema>>;
+afterEach(async () => t?.close());
+
+const person = (subject: string): { identity: UserIdentity } => ({
+  identity: { subject, issuer: "test", tokenIdentifier: `test|${subject}` },
+});
+
+/**
+ * Holds the engine's query runs for callers `matching` (only the next one, with `once`) until
+ * `release`; `held` resolves when the first of them is waiting.
+ */
+function holdQueryRuns(engine: Engine, matching: (caller: Caller) => boolean, { once = false } = {}) {
+  const run = engine.executeQuery.bind(engine);
+  let entered!: () => void;
+  const held = new Promise<void>((resolve) => (entered = resolve));
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let holding = true;
+  vi.spyOn(engine, "executeQuery").mockImplementation(async (fn, path, args, caller, ts) => {
+    if (holding && matching(caller)) {
+      holding = !once;
+      entered();
+      await gate;
+    }
+    return run(fn, path, args, caller, ts);
+  });
+  return { held, release };
+}
+
+function recorder() {
+  const seen: unknown[] = [];
+  const listener = (outcome: QueryOutcome) => seen.push(outcome.ok ? outcome.value : outcome.error.message);
+  return { seen, listener };
+}
+
+describe("live queries split by identity", () => {
+  it("gives each caller their own result once a shared query reads who is asking", async () => {
+    t = walkinTest(schema, modules);
+    const engine = await t.engine();
+    await t.mutation(api.notices.post, { text: "hello", personal: false });
+    const ada = recorder();
+    const bob = recorder();
+    const subA = await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener);
+    const subB = await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener);
+    expect([subA.outcome, subB.outcome]).toEqual([
+      { ok: true, value: "hello" },
+      { ok: true, value: "hello" },
+    ]);
+    expect(engine.subscriptions.size).toBe(1); // shared while it reads no identity
+
+    await t.mutation(api.notices.set, { text: "hi", personal: true });
+    await settle(engine);
+    expect(ada.seen).toEqual(["hi, ada"]);
+    expect(bob.seen).toEqual(["hi, bob"]);
+    expect(engine.subscriptions.size).toBe(2);
+
+    await t.mutation(api.notices.set, { text: "hey", personal: true });
+    await settle(engine);
+    expect(ada.seen).toEqual(["hi, ada", "hey, ada"]);
+    expect(bob.seen).toEqual(["hi, bob", "hey, bob"]);
+
+    // Unsubscribing reaches the query each subscriber was moved to, not the shared one.
+    subA.unsubscribe();
+    expect(engine.subscriptions.size).toBe(1);
+    await t.mutation(api.notices.set, { text: "bye", personal: true });
+    await settle(engine);
+    expect(ada.seen).toEqual(["hi, ada", "hey, ada"]);
+    expect(bob.seen).toEqual(["hi, bob", "hey, bob", "bye, bob"]);
+    subB.unsubscribe();
+    expect(engine.subscriptions.size).toBe(0);
+  });
+
+  it("moves a group into the query already live for its identity instead of replacing it", async () => {
+    t = walkinTest(schema, modules);
+    const engine = await t.engine();
+    await t.mutation(api.notices.post, { text: "hi", personal: true });
+    const bob = recorder();
+    const subBob = await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener); // Bob's own query
+    await t.mutation(api.notices.set, { text: "hello", personal: false });
+    await settle(engine);
+    const ada = recorder();
+    const subAda = await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener); // a shared one
+    const bobToo = recorder();
+    const subBobToo = await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bobToo.listener); // joins it
+    expect(engine.subscriptions.size).toBe(2);
+
+    await t.mutation(api.notices.set, { text: "hi", personal: true }); // the shared one splits
+    await settle(engine);
+    expect(engine.subscriptions.size).toBe(2); // Bob's, now with both his subscribers, and Ada's
+    expect(bob.seen).toEqual(["hello", "hi, bob"]);
+    expect(bobToo.seen).toEqual(["hi, bob"]); // once, though two paths could tell it
+    expect(ada.seen).toEqual(["hi, ada"]);
+
+    await t.mutation(api.notices.set, { text: "hey", personal: true });
+    await settle(engine);
+    expect(bob.seen).toEqual(["hello", "hi, bob", "hey, bob"]);
+    expect(bobToo.seen).toEqual(["hi, bob", "hey, bob"]);
+    expect(ada.seen).toEqual(["hi, ada", "hey, ada"]);
+    for (const sub of [subBob, subAda, subBobToo]) sub.unsubscribe();
+    expect(engine.subscriptions.size).toBe(0);
+  });
+
+  it("runs the query for an identity that joined the shared query while it was being split", async () => {
+    t = walkinTest(schema, modules);
+    const engine = await t.engine();
+    await t.mutation(api.notices.post, { text: "hello", personal: false });
+    const ada = recorder();
+    const bob = recorder();
+    const subs = [
+      await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener),
+      await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener),
+    ];
+    // Hold the split's run as Bob (the flush's own run, as Ada, goes through).
+    const { held, release } = holdQueryRuns(engine, (caller) => caller.identity?.subject === "bob");
+    await t.mutation(api.notices.set, { text: "hi", personal: true });
+    await held;
+    const carol = recorder();
+    subs.push(await engine.subscriptions.subscribe("notices:read", {}, person("carol"), carol.listener));
+    expect(subs[2]!.outcome).toEqual({ ok: true, value: "hello" }); // the shared result, still live
+    release();
+    await settle(engine);
+    expect(engine.subscriptions.size).toBe(3);
+    expect([ada.seen, bob.seen, carol.seen]).toEqual([["hi, ada"], ["hi, bob"], ["hi, carol"]]);
+    for (const sub of subs) sub.unsubscribe();
+    expect(engine.subscriptions.size).toBe(0);
+  });
+
+  it("keeps a newer query live when an older one it replaced is split after being released", async () => {
+    // The race, step by step:
+    // 1. Ada subscribes; the query reads no identity, so it is shared (under its base key).
+    // 2. A commit turns the notice personal, and a flush starts re-running the query; the re-run
+    //    is held before it reads anything (the gate below), at that commit's snapshot.
+    // 3. Ada unsubscribes: the query is released and leaves the live set.
+    // 4. A commit turns the notice back to public; with nothing live, it is published at once.
+    // 5. Bob subscribes: his query runs at that newer snapshot, reads no identity, and becomes
+    //    live under the same base key as the released one.
+    // 6. The held re-run goes on at step 2's snapshot, reads an identity, and splits the
+    //    released query. Taking the released query out of the live set must not take out Bob's,
+    //    which sits under the same key: if it did, Bob would never hear of a later commit.
+    t = walkinTest(schema, modules);
+    const engine = await t.engine();
+    await t.mutation(api.notices.post, { text: "hello", personal: false });
+    const ada = recorder();
+    const subA = await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener);
+
+    const { held, release } = holdQueryRuns(engine, () => true, { once: true });
+
+    await t.mutation(api.notices.set, { text: "hi", personal: true });
+    await held; // step 2
+    subA.unsubscribe(); // step 3
+    expect(engine.subscriptions.size).toBe(0);
+    await t.mutation(api.notices.set, { text: "hello again", personal: false }); // step 4
+    const bob = recorder();
+    const subB = await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener); // step 5
+    expect(subB.outcome).toEqual({ ok: true, value: "hello again" });
+    release(); // step 6
+    await settle(engine);
+    expect(engine.subscriptions.size).toBe(1);
+
+    await t.mutation(api.notices.set, { text: "goodbye", personal: false });
+    await settle(engine);
+    expect(bob.seen).toEqual(["goodbye"]);
+    expect(ada.seen).toEqual([]);
+    subB.unsubscribe();
+    expect(engine.subscriptions.size).toBe(0);
+  });
+});
