@@ -9,6 +9,7 @@ import { v } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
 import type { Caller, Engine, QueryOutcome } from "./engine.js";
 import { settle } from "./fixtures/settle.js";
+import { markStorageFailure } from "./storageGuard.js";
 
 const schema = defineSchema({
   notices: defineTable({ text: v.string(), personal: v.boolean() }),
@@ -138,6 +139,32 @@ describe("live queries split by identity", () => {
     expect(bobToo.seen).toEqual(["hi, bob", "hey, bob"]);
     expect(ada.seen).toEqual(["hi, ada", "hey, ada"]);
     for (const sub of [subBob, subAda, subBobToo]) sub.unsubscribe();
+    expect(engine.subscriptions.size).toBe(0);
+  });
+
+  it("leaves the shared query as it was when storage fails one of the split's runs, and splits it on the retry", async () => {
+    t = walkinTest(schema, modules);
+    const engine = await t.engine();
+    await t.mutation(api.notices.post, { text: "hello", personal: false });
+    const ada = recorder();
+    const bob = recorder();
+    const subs = [
+      await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener),
+      await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener),
+    ];
+    const run = engine.executeQuery.bind(engine);
+    let failures = 0;
+    vi.spyOn(engine, "executeQuery").mockImplementation(async (fn, path, args, caller, ts) => {
+      const real = await run(fn, path, args, caller, ts);
+      if (caller.identity?.subject !== "bob" || failures++ > 0) return real;
+      return { ...real, outcome: { ok: false, error: markStorageFailure(new Error("the disk went away")) } };
+    });
+    await t.mutation(api.notices.set, { text: "hi", personal: true });
+    await settle(engine); // through the failed flush and its retry 250 ms later
+    expect(failures).toBeGreaterThan(1);
+    expect([ada.seen, bob.seen]).toEqual([["hi, ada"], ["hi, bob"]]);
+    expect(engine.subscriptions.size).toBe(2);
+    for (const sub of subs) sub.unsubscribe();
     expect(engine.subscriptions.size).toBe(0);
   });
 
