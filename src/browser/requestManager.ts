@@ -49,15 +49,21 @@ export class RequestManager {
   /** In RequestId order (Map keeps insertion order), which is the order requests were made. */
   private readonly requests = new Map<RequestId, Request>();
   /**
-   * How many of `requests` are mutations, and how many are in each of the states that calls
-   * look for: kept as requests come, change state (`setState`) and go (`forget`). The client
-   * reads `stats()` after every message and call, asks for unsent requests at every flush and
-   * for committed ones at every Transition; counting would walk every request in flight each
-   * time, and most of the time the answer is none.
+   * How many of `requests` are mutations, and which are in each of the states that calls look
+   * for: kept as requests come, change state (`setState`) and go (`forget`). The client reads
+   * `stats()` after every message and call, sends unsent requests at every flush and resolves
+   * committed ones at every Transition; walking every request in flight each time would cost
+   * each message time in proportion to them (a burst of a thousand calls, a queue replayed
+   * after a reconnect), when the answer is usually none or a few.
+   *
+   * Both maps are in RequestId order, as `requests` is: a request enters `unsent` when it is
+   * made (the highest ID so far) and `committed` when its response comes (the server answers a
+   * connection's mutations in the order they were sent). The one exception is a disconnect,
+   * which puts older requests back into `unsent`: `onDisconnect` rebuilds it in order.
    */
   private mutations = 0;
-  private unsent = 0;
-  private committed = 0;
+  private unsent = new Map<RequestId, Request>();
+  private readonly committed = new Map<RequestId, Request>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -83,9 +89,10 @@ export class RequestManager {
       reject = rej;
     });
     const message = build(requestId);
-    this.requests.set(requestId, { message, state: { kind: "unsent" }, startedAt: this.now(), resolve, reject });
+    const request: Request = { message, state: { kind: "unsent" }, startedAt: this.now(), resolve, reject };
+    this.requests.set(requestId, request);
     if (message.type === "Mutation") this.mutations++;
-    this.unsent++;
+    this.unsent.set(requestId, request);
     return { requestId, result };
   }
 
@@ -94,16 +101,15 @@ export class RequestManager {
    * the first one `send` refuses (the connection is gone; they wait for the next one).
    */
   sendUnsent(send: (message: RequestMessage) => boolean): void {
-    if (this.unsent === 0) return;
-    for (const request of this.requests.values()) {
-      if (request.state.kind !== "unsent") continue;
+    // Deleting the entry being visited is safe: a Map iterator carries on with the next one.
+    for (const request of this.unsent.values()) {
       if (!send(request.message)) return;
       this.setState(request, { kind: "sent" });
     }
   }
 
   hasUnsent(): boolean {
-    return this.unsent > 0;
+    return this.unsent.size > 0;
   }
 
   /**
@@ -155,8 +161,7 @@ export class RequestManager {
   /** A Transition up to `ts` was applied: resolves the committed mutations it includes. */
   onTransitionApplied(ts: number): RequestId[] {
     const done: RequestId[] = [];
-    if (this.committed === 0) return done;
-    for (const [requestId, request] of this.requests) {
+    for (const [requestId, request] of this.committed) {
       if (request.state.kind !== "committed" || request.state.ts > ts) continue;
       this.forget(requestId, request);
       request.resolve(request.state.result);
@@ -168,16 +173,21 @@ export class RequestManager {
   /** The connection closed: mutations go back to unsent, actions in flight are rejected. */
   onDisconnect(): RequestId[] {
     const rejected: RequestId[] = [];
+    // Rebuilt in RequestId order: a mutation sent before a request still unsent goes first.
+    const unsent = new Map<RequestId, Request>();
     for (const [requestId, request] of this.requests) {
+      if (request.state.kind === "unsent") unsent.set(requestId, request);
       if (request.state.kind !== "sent") continue;
       if (request.message.type === "Mutation") {
-        this.setState(request, { kind: "unsent" });
+        request.state = { kind: "unsent" };
+        unsent.set(requestId, request);
         continue;
       }
       this.forget(requestId, request);
       request.reject(new WalkinError(ACTION_DISCONNECTED_MESSAGE, { code: "DISCONNECTED" }));
       rejected.push(requestId);
     }
+    this.unsent = unsent;
     return rejected;
   }
 
@@ -187,8 +197,8 @@ export class RequestManager {
     for (const request of this.requests.values()) request.reject(error);
     this.requests.clear();
     this.mutations = 0;
-    this.unsent = 0;
-    this.committed = 0;
+    this.unsent.clear();
+    this.committed.clear();
     return ids;
   }
 
@@ -199,19 +209,20 @@ export class RequestManager {
   }
 
   private setState(request: Request, state: RequestState): void {
-    this.count(request.state, -1);
+    const requestId = request.message.requestId;
+    this.byState(request.state)?.delete(requestId);
     request.state = state;
-    this.count(state, 1);
+    this.byState(state)?.set(requestId, request);
   }
 
   private forget(requestId: RequestId, request: Request): void {
     if (!this.requests.delete(requestId)) return;
     if (request.message.type === "Mutation") this.mutations--;
-    this.count(request.state, -1);
+    this.byState(request.state)?.delete(requestId);
   }
 
-  private count(state: RequestState, by: number): void {
-    if (state.kind === "unsent") this.unsent += by;
-    else if (state.kind === "committed") this.committed += by;
+  /** The map of requests in `state`, for the states calls look for; `sent` has none. */
+  private byState(state: RequestState): Map<RequestId, Request> | null {
+    return state.kind === "unsent" ? this.unsent : state.kind === "committed" ? this.committed : null;
   }
 }
