@@ -76,7 +76,10 @@ interface Subscriber {
   query: LiveQuery;
 }
 
-/** Who must hear a query's new result after a flush: all its subscribers, or `only` these. */
+/**
+ * Who must hear a query's new result after a flush: all its subscribers, or those of `only`
+ * (a group moved into it) that are still among them when the flush tells them.
+ */
 interface Notice {
   query: LiveQuery;
   only?: Subscriber[];
@@ -296,7 +299,8 @@ export class Subscriptions {
       if (unavailable.length > 0) {
         // Storage failed some re-runs (a dropped connection, a restart). Publishing `ts` now
         // would claim their old results are valid at it, so publish nothing: every query of
-        // this flush runs again shortly, and the ones already updated are told as changed then.
+        // this flush runs again shortly, and the ones already updated are told as changed then
+        // (all subscribers of a query a group moved into, which some of them already know).
         for (const { query } of changed) query.fingerprint = "";
         for (const query of [...dirty, ...changed.map((notice) => notice.query)]) this.markDirty(query);
         setTimeout(() => this.scheduleFlush(), 250).unref?.();
@@ -309,7 +313,9 @@ export class Subscriptions {
       const toldAll = changed.some((notice) => notice.only !== undefined) ? new Set(changed.filter((notice) => notice.only === undefined).map((notice) => notice.query)) : null;
       for (const { query, only } of changed) {
         if (only !== undefined && toldAll!.has(query)) continue;
-        for (const { listener } of only ?? [...query.subscribers]) this.notify(() => listener(query.run.outcome, ts));
+        // A moved subscriber may have left while other queries of this flush ran.
+        const told = only?.filter((subscriber) => query.subscribers.has(subscriber)) ?? [...query.subscribers];
+        for (const { listener } of told) this.notify(() => listener(query.run.outcome, ts));
       }
       const published = this.published;
       for (const listener of this.flushListeners) this.notify(() => listener(published));
@@ -361,7 +367,8 @@ export class Subscriptions {
    *    again shortly (`unavailable`).
    * 3. Then, at once: the shared query leaves the live set, its subscribers are grouped as they
    *    are now, and each group goes to its identity's key. A query may already be live there:
-   *    one created for a subscriber who came meanwhile and whose run read the identity. The
+   *    one that read the identity when it was made and no longer does (a query keeps the key
+   *    it was made under), or one whose creation began before the shared query was live. The
    *    group joins it rather than replacing it (whose subscribers would never hear of a
    *    change again), and hears its result if that differs from the one the group has.
    */
