@@ -48,25 +48,29 @@ const person = (subject: string): { identity: UserIdentity } => ({
 });
 
 /**
- * Holds the engine's query runs for callers `matching` (only the next one, with `once`) until
- * `release`; `held` resolves when the first of them is waiting.
+ * Holds the engine's first `count` query runs for callers `matching`, each until the test lets
+ * it go: `next()` resolves, once the next of them is waiting, with the function that lets it go.
  */
-function holdQueryRuns(engine: Engine, matching: (caller: Caller) => boolean, { once = false } = {}) {
+function holdQueryRuns(engine: Engine, matching: (caller: Caller) => boolean, count = 1) {
   const run = engine.executeQuery.bind(engine);
-  let entered!: () => void;
-  const held = new Promise<void>((resolve) => (entered = resolve));
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  let holding = true;
+  const waiting: Array<() => void> = [];
+  let arrived: (() => void) | null = null;
   vi.spyOn(engine, "executeQuery").mockImplementation(async (fn, path, args, caller, ts) => {
-    if (holding && matching(caller)) {
-      holding = !once;
-      entered();
-      await gate;
+    if (count > 0 && matching(caller)) {
+      count--;
+      await new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        arrived?.();
+      });
     }
     return run(fn, path, args, caller, ts);
   });
-  return { held, release };
+  return {
+    async next(): Promise<() => void> {
+      while (waiting.length === 0) await new Promise<void>((resolve) => (arrived = resolve));
+      return waiting.shift()!;
+    },
+  };
 }
 
 function recorder() {
@@ -179,16 +183,55 @@ describe("live queries split by identity", () => {
       await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener),
     ];
     // Hold the split's run as Bob (the flush's own run, as Ada, goes through).
-    const { held, release } = holdQueryRuns(engine, (caller) => caller.identity?.subject === "bob");
+    const bobsRun = holdQueryRuns(engine, (caller) => caller.identity?.subject === "bob").next();
     await t.mutation(api.notices.set, { text: "hi", personal: true });
-    await held;
+    const letBobsRunGo = await bobsRun;
     const carol = recorder();
     subs.push(await engine.subscriptions.subscribe("notices:read", {}, person("carol"), carol.listener));
     expect(subs[2]!.outcome).toEqual({ ok: true, value: "hello" }); // the shared result, still live
-    release();
+    letBobsRunGo();
     await settle(engine);
     expect(engine.subscriptions.size).toBe(3);
     expect([ada.seen, bob.seen, carol.seen]).toEqual([["hi, ada"], ["hi, bob"], ["hi, carol"]]);
+    for (const sub of subs) sub.unsubscribe();
+    expect(engine.subscriptions.size).toBe(0);
+  });
+
+  it("hands a group moved into a query made at an older snapshot the split's own newer result", async () => {
+    // 1. The notice is personal ("one"). A second subscription of Bob's starts its query; its
+    //    run is held, at that snapshot.
+    // 2. The notice turns public ("two"). Ada subscribes, then Bob: one shared query.
+    // 3. The notice turns personal ("three"): the flush splits the shared query, and its run as
+    //    Bob is held.
+    // 4. The run of step 1 goes on: "one, bob" under Bob's key, live and dirty, since the
+    //    commits of steps 2 and 3 came after its snapshot.
+    // 5. The split goes on and moves Bob into that query. The flush publishes step 3's commit,
+    //    so Bob must hear "three, bob", never "one, bob".
+    t = walkinTest(schema, modules);
+    const engine = await t.engine();
+    await t.mutation(api.notices.post, { text: "one", personal: true });
+    const bobsRuns = holdQueryRuns(engine, (caller) => caller.identity?.subject === "bob", 2);
+    const bobAgain = recorder();
+    const subscribingAgain = engine.subscriptions.subscribe("notices:read", {}, person("bob"), bobAgain.listener);
+    const letCreationGo = await bobsRuns.next(); // step 1
+    await t.mutation(api.notices.set, { text: "two", personal: false });
+    await settle(engine);
+    const ada = recorder();
+    const bob = recorder();
+    const subs = [
+      await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener),
+      await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener),
+    ]; // step 2
+    await t.mutation(api.notices.set, { text: "three", personal: true });
+    const letSplitGo = await bobsRuns.next(); // step 3
+    letCreationGo();
+    while (engine.subscriptions.size < 2) await new Promise((resolve) => setImmediate(resolve)); // step 4
+    letSplitGo(); // step 5
+    subs.push(await subscribingAgain);
+    await settle(engine);
+    expect(subs[2]!.outcome).toEqual({ ok: true, value: "three, bob" });
+    expect([ada.seen, bob.seen, bobAgain.seen]).toEqual([["three, ada"], ["three, bob"], []]);
+    expect(engine.subscriptions.size).toBe(2);
     for (const sub of subs) sub.unsubscribe();
     expect(engine.subscriptions.size).toBe(0);
   });
@@ -211,17 +254,17 @@ describe("live queries split by identity", () => {
     const ada = recorder();
     const subA = await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener);
 
-    const { held, release } = holdQueryRuns(engine, () => true, { once: true });
+    const rerun = holdQueryRuns(engine, () => true).next();
 
     await t.mutation(api.notices.set, { text: "hi", personal: true });
-    await held; // step 2
+    const letRerunGo = await rerun; // step 2
     subA.unsubscribe(); // step 3
     expect(engine.subscriptions.size).toBe(0);
     await t.mutation(api.notices.set, { text: "hello again", personal: false }); // step 4
     const bob = recorder();
     const subB = await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener); // step 5
     expect(subB.outcome).toEqual({ ok: true, value: "hello again" });
-    release(); // step 6
+    letRerunGo(); // step 6
     await settle(engine);
     expect(engine.subscriptions.size).toBe(1);
 

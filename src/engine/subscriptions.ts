@@ -405,11 +405,25 @@ export class Subscriptions {
         subscriber.query = query;
         query.subscribers.add(subscriber);
       }
+      const own = runs.get(identity)!;
       if (raced !== undefined) {
+        // Its run may be older than `ts`: a query whose creation ran at an older snapshot and
+        // ended during this flush, with commits since that it has yet to re-run for. The
+        // flush is about to publish `ts`, so the group must not be handed that older result:
+        // the split's run as the same identity at `ts` is as good as that re-run, and takes
+        // its place (telling every subscriber whose result it changes).
+        if (raced.run.ts < ts) {
+          const changed = raced.update(own);
+          this.readRanges.set(raced, own.readSet);
+          if (this.engine.firstConflictSince(own.readSet, ts) !== null) this.markDirty(raced);
+          if (changed) {
+            notices.push({ query: raced });
+            continue;
+          }
+        }
         if (raced.fingerprint !== shared.fingerprint) notices.push({ query: raced, only: members });
         continue;
       }
-      const own = runs.get(identity)!;
       if (this.engine.firstConflictSince(own.readSet, ts) !== null) this.markDirty(query);
       query.fingerprint = shared.fingerprint;
       const updated = query.update(own);
