@@ -73,6 +73,8 @@ class LiveQuery {
 interface Subscriber {
   readonly listener: QueryListener;
   readonly caller: Caller;
+  /** `identityOf(caller)`, computed once: a split groups by it, and it may hash a token. */
+  readonly identity: string;
   query: LiveQuery;
 }
 
@@ -126,14 +128,15 @@ export class Subscriptions {
    */
   async subscribe(path: string, args: unknown, caller: Caller, listener: QueryListener): Promise<QuerySubscription> {
     const fn = this.engine.functions.resolve(path, "query", caller);
+    const identity = identityOf(caller);
     let query: LiveQuery;
     for (;;) {
-      query = await this.obtain(fn, path, args ?? {}, caller);
+      query = await this.obtain(fn, path, args ?? {}, caller, identity);
       while (query.dirty && !this.closed) await this.nextFlush();
       if (this.live.get(query.key) === query || this.closed) break;
       this.release(query); // replaced while we waited (split per identity): look it up again
     }
-    const subscriber: Subscriber = { listener, caller, query };
+    const subscriber: Subscriber = { listener, caller, identity, query };
     query.subscribers.add(subscriber);
     let active = true;
     return {
@@ -187,9 +190,9 @@ export class Subscriptions {
   }
 
   /** Finds or creates the live query for these arguments, holding a reference to it. */
-  private async obtain(fn: RegisteredFunction, path: string, args: unknown, caller: Caller): Promise<LiveQuery> {
+  private async obtain(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, identity: string): Promise<LiveQuery> {
     const baseKey = `${path}\u0000${encodeValueToString(args as Value)}`;
-    const identityKey = `${baseKey}\u0000${identityOf(caller)}`;
+    const identityKey = `${baseKey}\u0000${identity}`;
     for (;;) {
       const existing = this.live.get(baseKey) ?? this.live.get(identityKey);
       if (existing) {
@@ -374,22 +377,22 @@ export class Subscriptions {
    */
   private async splitByIdentity(shared: LiveQuery, run: QueryRun, ts: Timestamp, unavailable: LiveQuery[]): Promise<Notice[]> {
     const runs = new Map<string, QueryRun>([[identityOf(shared.caller), run]]);
-    for (;;) {
-      const missing = [...shared.subscribers].find((subscriber) => !runs.has(identityOf(subscriber.caller)));
-      if (missing === undefined) break;
-      const own = await this.engine.executeQuery(shared.fn, shared.path, shared.args, missing.caller, ts);
+    // A Set's iterator also visits what is added to it while it runs (and skips what is
+    // deleted), so this one pass reaches the subscribers who join during its awaits.
+    for (const subscriber of shared.subscribers) {
+      if (runs.has(subscriber.identity)) continue;
+      const own = await this.engine.executeQuery(shared.fn, shared.path, shared.args, subscriber.caller, ts);
       if (!own.outcome.ok && isStorageFailure(own.outcome.error)) {
         unavailable.push(shared);
         return [];
       }
-      runs.set(identityOf(missing.caller), own);
+      runs.set(subscriber.identity, own);
     }
     this.unlive(shared);
     const groups = new Map<string, Subscriber[]>();
     for (const subscriber of shared.subscribers) {
-      const identity = identityOf(subscriber.caller);
-      if (!groups.has(identity)) groups.set(identity, []);
-      groups.get(identity)!.push(subscriber);
+      if (!groups.has(subscriber.identity)) groups.set(subscriber.identity, []);
+      groups.get(subscriber.identity)!.push(subscriber);
     }
     // Each subscriber's reference moves with it. The shared query keeps the references of
     // callers still inside `subscribe`, which find it no longer live and release it there.
