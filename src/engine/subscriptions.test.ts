@@ -73,22 +73,28 @@ function holdQueryRuns(engine: Engine, matching: (caller: Caller) => boolean, co
   };
 }
 
-function recorder() {
+/** A new backend whose one notice says `text`. */
+async function start(text: string, personal: boolean) {
+  t = walkinTest(schema, modules);
+  const engine = await t.engine();
+  await t.mutation(api.notices.post, { text, personal });
+  return engine;
+}
+
+/** Subscribes to `notices:read` as `subject`; `seen` collects each result it hears after the first. */
+async function watch(engine: Engine, subject: string) {
   const seen: unknown[] = [];
   const listener = (outcome: QueryOutcome) => seen.push(outcome.ok ? outcome.value : outcome.error.message);
-  return { seen, listener };
+  const sub = await engine.subscriptions.subscribe("notices:read", {}, person(subject), listener);
+  return { seen, sub };
 }
 
 describe("live queries split by identity", () => {
   it("gives each caller their own result once a shared query reads who is asking", async () => {
-    t = walkinTest(schema, modules);
-    const engine = await t.engine();
-    await t.mutation(api.notices.post, { text: "hello", personal: false });
-    const ada = recorder();
-    const bob = recorder();
-    const subA = await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener);
-    const subB = await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener);
-    expect([subA.outcome, subB.outcome]).toEqual([
+    const engine = await start("hello", false);
+    const ada = await watch(engine, "ada");
+    const bob = await watch(engine, "bob");
+    expect([ada.sub.outcome, bob.sub.outcome]).toEqual([
       { ok: true, value: "hello" },
       { ok: true, value: "hello" },
     ]);
@@ -106,28 +112,23 @@ describe("live queries split by identity", () => {
     expect(bob.seen).toEqual(["hi, bob", "hey, bob"]);
 
     // Unsubscribing reaches the query each subscriber was moved to, not the shared one.
-    subA.unsubscribe();
+    ada.sub.unsubscribe();
     expect(engine.subscriptions.size).toBe(1);
     await t.mutation(api.notices.set, { text: "bye", personal: true });
     await settle(engine);
     expect(ada.seen).toEqual(["hi, ada", "hey, ada"]);
     expect(bob.seen).toEqual(["hi, bob", "hey, bob", "bye, bob"]);
-    subB.unsubscribe();
+    bob.sub.unsubscribe();
     expect(engine.subscriptions.size).toBe(0);
   });
 
   it("moves a group into the query already live for its identity instead of replacing it", async () => {
-    t = walkinTest(schema, modules);
-    const engine = await t.engine();
-    await t.mutation(api.notices.post, { text: "hi", personal: true });
-    const bob = recorder();
-    const subBob = await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener); // Bob's own query
+    const engine = await start("hi", true);
+    const bob = await watch(engine, "bob"); // Bob's own query
     await t.mutation(api.notices.set, { text: "hello", personal: false });
     await settle(engine);
-    const ada = recorder();
-    const subAda = await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener); // a shared one
-    const bobToo = recorder();
-    const subBobToo = await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bobToo.listener); // joins it
+    const ada = await watch(engine, "ada"); // a shared one
+    const bobToo = await watch(engine, "bob"); // joins it
     expect(engine.subscriptions.size).toBe(2);
 
     await t.mutation(api.notices.set, { text: "hi", personal: true }); // the shared one splits
@@ -142,20 +143,13 @@ describe("live queries split by identity", () => {
     expect(bob.seen).toEqual(["hello", "hi, bob", "hey, bob"]);
     expect(bobToo.seen).toEqual(["hi, bob", "hey, bob"]);
     expect(ada.seen).toEqual(["hi, ada", "hey, ada"]);
-    for (const sub of [subBob, subAda, subBobToo]) sub.unsubscribe();
+    for (const { sub } of [bob, ada, bobToo]) sub.unsubscribe();
     expect(engine.subscriptions.size).toBe(0);
   });
 
   it("leaves the shared query as it was when storage fails one of the split's runs, and splits it on the retry", async () => {
-    t = walkinTest(schema, modules);
-    const engine = await t.engine();
-    await t.mutation(api.notices.post, { text: "hello", personal: false });
-    const ada = recorder();
-    const bob = recorder();
-    const subs = [
-      await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener),
-      await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener),
-    ];
+    const engine = await start("hello", false);
+    const watchers = [await watch(engine, "ada"), await watch(engine, "bob")];
     const run = engine.executeQuery.bind(engine);
     let failures = 0;
     vi.spyOn(engine, "executeQuery").mockImplementation(async (fn, path, args, caller, ts) => {
@@ -166,34 +160,27 @@ describe("live queries split by identity", () => {
     await t.mutation(api.notices.set, { text: "hi", personal: true });
     await settle(engine); // through the failed flush and its retry 250 ms later
     expect(failures).toBeGreaterThan(1);
-    expect([ada.seen, bob.seen]).toEqual([["hi, ada"], ["hi, bob"]]);
+    expect(watchers.map(({ seen }) => seen)).toEqual([["hi, ada"], ["hi, bob"]]);
     expect(engine.subscriptions.size).toBe(2);
-    for (const sub of subs) sub.unsubscribe();
+    for (const { sub } of watchers) sub.unsubscribe();
     expect(engine.subscriptions.size).toBe(0);
   });
 
   it("runs the query for an identity that joined the shared query while it was being split", async () => {
-    t = walkinTest(schema, modules);
-    const engine = await t.engine();
-    await t.mutation(api.notices.post, { text: "hello", personal: false });
-    const ada = recorder();
-    const bob = recorder();
-    const subs = [
-      await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener),
-      await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener),
-    ];
+    const engine = await start("hello", false);
+    const watchers = [await watch(engine, "ada"), await watch(engine, "bob")];
     // Hold the split's run as Bob (the flush's own run, as Ada, goes through).
     const bobsRun = holdQueryRuns(engine, (caller) => caller.identity?.subject === "bob").next();
     await t.mutation(api.notices.set, { text: "hi", personal: true });
     const letBobsRunGo = await bobsRun;
-    const carol = recorder();
-    subs.push(await engine.subscriptions.subscribe("notices:read", {}, person("carol"), carol.listener));
-    expect(subs[2]!.outcome).toEqual({ ok: true, value: "hello" }); // the shared result, still live
+    const carol = await watch(engine, "carol");
+    watchers.push(carol);
+    expect(carol.sub.outcome).toEqual({ ok: true, value: "hello" }); // the shared result, still live
     letBobsRunGo();
     await settle(engine);
     expect(engine.subscriptions.size).toBe(3);
-    expect([ada.seen, bob.seen, carol.seen]).toEqual([["hi, ada"], ["hi, bob"], ["hi, carol"]]);
-    for (const sub of subs) sub.unsubscribe();
+    expect(watchers.map(({ seen }) => seen)).toEqual([["hi, ada"], ["hi, bob"], ["hi, carol"]]);
+    for (const { sub } of watchers) sub.unsubscribe();
     expect(engine.subscriptions.size).toBe(0);
   });
 
@@ -207,32 +194,25 @@ describe("live queries split by identity", () => {
     //    commits of steps 2 and 3 came after its snapshot.
     // 5. The split goes on and moves Bob into that query. The flush publishes step 3's commit,
     //    so Bob must hear "three, bob", never "one, bob".
-    t = walkinTest(schema, modules);
-    const engine = await t.engine();
-    await t.mutation(api.notices.post, { text: "one", personal: true });
+    const engine = await start("one", true);
     const bobsRuns = holdQueryRuns(engine, (caller) => caller.identity?.subject === "bob", 2);
-    const bobAgain = recorder();
-    const subscribingAgain = engine.subscriptions.subscribe("notices:read", {}, person("bob"), bobAgain.listener);
+    const watchingAgain = watch(engine, "bob");
     const letCreationGo = await bobsRuns.next(); // step 1
     await t.mutation(api.notices.set, { text: "two", personal: false });
     await settle(engine);
-    const ada = recorder();
-    const bob = recorder();
-    const subs = [
-      await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener),
-      await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener),
-    ]; // step 2
+    const ada = await watch(engine, "ada");
+    const bob = await watch(engine, "bob"); // step 2
     await t.mutation(api.notices.set, { text: "three", personal: true });
     const letSplitGo = await bobsRuns.next(); // step 3
     letCreationGo();
     while (engine.subscriptions.size < 2) await new Promise((resolve) => setImmediate(resolve)); // step 4
     letSplitGo(); // step 5
-    subs.push(await subscribingAgain);
+    const bobAgain = await watchingAgain;
     await settle(engine);
-    expect(subs[2]!.outcome).toEqual({ ok: true, value: "three, bob" });
+    expect(bobAgain.sub.outcome).toEqual({ ok: true, value: "three, bob" });
     expect([ada.seen, bob.seen, bobAgain.seen]).toEqual([["three, ada"], ["three, bob"], []]);
     expect(engine.subscriptions.size).toBe(2);
-    for (const sub of subs) sub.unsubscribe();
+    for (const { sub } of [ada, bob, bobAgain]) sub.unsubscribe();
     expect(engine.subscriptions.size).toBe(0);
   });
 
@@ -240,7 +220,7 @@ describe("live queries split by identity", () => {
     // The race, step by step:
     // 1. Ada subscribes; the query reads no identity, so it is shared (under its base key).
     // 2. A commit turns the notice personal, and a flush starts re-running the query; the re-run
-    //    is held before it reads anything (the gate below), at that commit's snapshot.
+    //    is held before it reads anything, at that commit's snapshot.
     // 3. Ada unsubscribes: the query is released and leaves the live set.
     // 4. A commit turns the notice back to public; with nothing live, it is published at once.
     // 5. Bob subscribes: his query runs at that newer snapshot, reads no identity, and becomes
@@ -248,22 +228,16 @@ describe("live queries split by identity", () => {
     // 6. The held re-run goes on at step 2's snapshot, reads an identity, and splits the
     //    released query. Taking the released query out of the live set must not take out Bob's,
     //    which sits under the same key: if it did, Bob would never hear of a later commit.
-    t = walkinTest(schema, modules);
-    const engine = await t.engine();
-    await t.mutation(api.notices.post, { text: "hello", personal: false });
-    const ada = recorder();
-    const subA = await engine.subscriptions.subscribe("notices:read", {}, person("ada"), ada.listener);
-
+    const engine = await start("hello", false);
+    const ada = await watch(engine, "ada"); // step 1
     const rerun = holdQueryRuns(engine, () => true).next();
-
     await t.mutation(api.notices.set, { text: "hi", personal: true });
     const letRerunGo = await rerun; // step 2
-    subA.unsubscribe(); // step 3
+    ada.sub.unsubscribe(); // step 3
     expect(engine.subscriptions.size).toBe(0);
     await t.mutation(api.notices.set, { text: "hello again", personal: false }); // step 4
-    const bob = recorder();
-    const subB = await engine.subscriptions.subscribe("notices:read", {}, person("bob"), bob.listener); // step 5
-    expect(subB.outcome).toEqual({ ok: true, value: "hello again" });
+    const bob = await watch(engine, "bob"); // step 5
+    expect(bob.sub.outcome).toEqual({ ok: true, value: "hello again" });
     letRerunGo(); // step 6
     await settle(engine);
     expect(engine.subscriptions.size).toBe(1);
@@ -272,7 +246,7 @@ describe("live queries split by identity", () => {
     await settle(engine);
     expect(bob.seen).toEqual(["goodbye"]);
     expect(ada.seen).toEqual([]);
-    subB.unsubscribe();
+    bob.sub.unsubscribe();
     expect(engine.subscriptions.size).toBe(0);
   });
 });
