@@ -3,8 +3,12 @@
  * counted instead of queued, newer live results replace older unsent ones, and a page stuck
  * for a minute is disconnected.
  */
-import { describe, expect, it } from "vitest";
-import { StreamClient, type StreamResponse } from "./stream.js";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { afterEach, describe, expect, it } from "vitest";
+import { defineSchema, defineTable, query } from "../../server/index.js";
+import { v } from "../../values/index.js";
+import { walkinTest } from "../../testing/index.js";
+import { StreamClient, StreamHub, type StreamResponse } from "./stream.js";
 import type { RunEntry } from "./runLog.js";
 
 function fakeResponse() {
@@ -59,5 +63,32 @@ describe("StreamClient", () => {
     client.flush(100_000);
     client.flush(161_000);
     expect(fake.response.destroyed).toBe(true);
+  });
+});
+
+describe("StreamHub", () => {
+  let t: ReturnType<typeof walkinTest> | undefined;
+  afterEach(async () => t?.close());
+
+  it("holds a page to its limit of live queries when its watch requests arrive together", async () => {
+    const schema = defineSchema({ notes: defineTable({ text: v.string() }) });
+    t = walkinTest(schema, { notes: { count: query({ args: { n: v.number() }, handler: async (ctx) => (await ctx.db.query("notes").collect()).length }) } });
+    const engine = await t.engine();
+    const hub = new StreamHub();
+    const fake = fakeResponse();
+    let close = () => {};
+    const request = { on: (event: string, listener: () => void) => event === "close" && (close = listener) };
+    const response = Object.assign(fake.response, { writeHead: () => response, on: () => response });
+    hub.open(request as unknown as IncomingMessage, response as unknown as ServerResponse);
+    const streamId = fake.events()[0].streamId as string;
+
+    // 25 different queries at once: each check runs before any of their first runs ends.
+    const watches = await Promise.allSettled(Array.from({ length: 25 }, (_, n) => hub.watch(streamId, engine, "notes:count", { n }, {})));
+    expect(watches.filter((w) => w.status === "fulfilled")).toHaveLength(20);
+    const refused = watches.filter((w): w is PromiseRejectedResult => w.status === "rejected");
+    expect(refused.map((w) => (w.reason as Error).message)).toEqual(Array(5).fill("At most 20 live queries per page; stop one first."));
+    expect(engine.subscriptions.size).toBe(20);
+    close(); // the page goes away: its live queries with it
+    expect(engine.subscriptions.size).toBe(0);
   });
 });

@@ -43,6 +43,8 @@ export class StreamClient {
   /** The latest event per kind (`health`, `watch:<id>`): a newer one replaces an unsent older one. */
   private latest = new Map<string, unknown>();
   readonly watches = new Map<string, QuerySubscription>();
+  /** Watches whose query is running for the first time: they count against `MAX_WATCHES` too. */
+  starting = 0;
   private lastWrite = Date.now();
   private stalledSince: number | null = null;
 
@@ -140,11 +142,18 @@ export class StreamHub {
   async watch(streamId: string, engine: Engine, path: string, args: unknown, caller: Caller): Promise<{ watchId: string; outcome: Outcome }> {
     const client = this.clients.get(streamId);
     if (!client) throw notFound("That live stream is closed; reload the page.");
-    if (client.watches.size >= MAX_WATCHES) throw badRequest(`At most ${MAX_WATCHES} live queries per page; stop one first.`);
+    // Counted from before the await: requests that arrive together must not all pass the check.
+    if (client.watches.size + client.starting >= MAX_WATCHES) throw badRequest(`At most ${MAX_WATCHES} live queries per page; stop one first.`);
     const watchId = randomUUID();
-    const subscription = await engine.subscriptions.subscribe(path, args, caller, (outcome) => {
-      client.add({ type: "watch", watchId, outcome: describe(outcome) });
-    });
+    client.starting++;
+    let subscription: QuerySubscription;
+    try {
+      subscription = await engine.subscriptions.subscribe(path, args, caller, (outcome) => {
+        client.add({ type: "watch", watchId, outcome: describe(outcome) });
+      });
+    } finally {
+      client.starting--;
+    }
     if (!this.clients.has(streamId)) {
       subscription.unsubscribe(); // the page left while the query first ran
       throw notFound("That live stream is closed; reload the page.");
