@@ -87,7 +87,7 @@ const NESTED: Record<string, string[]> = {
   signIn: ["maxFailedAttempsPerHour"],
   rateLimits: ["anonymousSignIn", "passwordAttempts", "codeAttempts"],
   cleanup: ["anonymousUserInactiveMs", "intervalMs"],
-  sessions: ["tables", "logins"],
+  sessions: ["tables"],
 };
 
 /** Throws a TypeError naming the first key of `config` that Walk-in would not honour. */

@@ -13,7 +13,7 @@ import type { AnyDataModel } from "../server/dataModel.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import type { AuthSessionDoc } from "./authSessions.js";
 import { refilledBefore } from "./rateLimit.js";
-import { deleteUser } from "./users.js";
+import { deleteUser, isGuest } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
@@ -48,7 +48,7 @@ async function endExpiredSessions(ctx: MutationCtx, config: ResolvedAuthConfig, 
     const others = session.isAnonymous
       ? (await db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", session.userId)).take(2)).filter((s) => s._id !== session._id)
       : [];
-    if (session.isAnonymous && others.length === 0) {
+    if (session.isAnonymous && others.length === 0 && (await isGuest(db, session.userId))) {
       if (anonymousUsers === USER_BATCH) return { sessions, anonymousUsers, more: true };
       await deleteUser(ctx, config, session.userId);
       anonymousUsers++;

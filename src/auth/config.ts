@@ -54,7 +54,7 @@ export interface WalkinAuthConfig {
    * With `walkin/sessions`: the app's per-session tables (table → index on `sessionId`), moved
    * to the client's new session ID on sign-in and deleted on sign-out. Needs `sessionTables` in the schema.
    */
-  sessions?: { tables?: SessionTables; logins?: boolean };
+  sessions?: { tables?: SessionTables };
   callbacks?: AuthCallbacks;
 }
 

@@ -24,6 +24,7 @@ const vSignIn = {
   secret: v.optional(v.string()),
   profile: v.optional(v.record(v.string(), v.any())),
   resetRateLimit: v.optional(v.string()),
+  onlyIfSignedIn: v.optional(v.boolean()),
   secretHash: v.string(),
   clientIp: v.optional(v.union(v.string(), v.null())),
   userAgent: v.optional(v.union(v.string(), v.null())),

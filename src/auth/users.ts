@@ -27,6 +27,8 @@ export interface SignInInput {
   secret?: string;
   profile?: Record<string, Value>;
   resetRateLimit?: string;
+  /** See `CompleteSignIn.onlyIfSignedIn`. */
+  onlyIfSignedIn?: boolean;
   /** sha256 of the new session's secret (the token is made from it and the session's ID). */
   secretHash: string;
   clientIp?: string | null;
@@ -56,6 +58,9 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   if (input.mode === "anonymous") {
     // Already signed in (anonymously or not): that user again, and the token stays valid.
     if (current) return { kind: "unchanged", userId: current.userId, isAnonymous: current.isAnonymous };
+    // The provider saw a session and so ran no CAPTCHA; that session has ended since. Creating a
+    // user now would be a new user that passed no check, so the caller starts over.
+    if (input.onlyIfSignedIn) throw walkinError("UNAUTHENTICATED", "Your session ended while you were signing in. Call signIn again.");
     const previous = await anonymousUserOfClient(db, input.clientSession?.from, now);
     if (previous) {
       userId = previous;
@@ -80,7 +85,7 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
         userId = await createOrUpdateUser(ctx, config, input, userId, false, async () => userId);
         if (userId !== account.userId) await db.patch(account._id, { userId }); // the app moved the account to another user
       }
-      if (current && current.isAnonymous && current.userId !== userId) await mergeAnonymousUser(ctx, config, current.userId, userId);
+      if (current && current.isAnonymous && current.userId !== userId && (await isGuest(db, current.userId))) await mergeAnonymousUser(ctx, config, current.userId, userId);
     }
   }
 
@@ -106,7 +111,16 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
 async function createOrUpgradeUser(ctx: MutationCtx, config: ResolvedAuthConfig, input: SignInInput, current: AuthSessionDoc | null): Promise<Id<"users">> {
   const db = ctx.db as Db;
   const profile = input.profile ?? {};
-  if (current?.isAnonymous && (await db.get(current.userId))) {
+  if (current?.isAnonymous && (await isGuest(db, current.userId))) {
+    // The guest's other sessions (its other tabs, or sign-ins that raced its first) were keys to
+    // a user without credentials. Left as they were, they would stay anonymous sessions of an
+    // account that now has a password or a provider: the cleanup, a merge on their next sign-in
+    // and an anonymous sign-in with their client session ID would all treat that account as an
+    // abandoned guest (deleting it, or handing out a token to it without credentials). So the
+    // upgrade ends them, as it ends the caller's own (rotation); their tabs sign in again.
+    for (const other of await db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", current.userId)).collect()) {
+      if (other._id !== current._id) await db.delete(other._id);
+    }
     return createOrUpdateUser(ctx, config, input, current.userId, false, async () => {
       await db.patch(current.userId, { ...profile, isAnonymous: false });
       return current.userId;
@@ -173,7 +187,20 @@ async function anonymousUserOfClient(db: Db, clientSessionId: SessionId | undefi
   if (!clientSessionId) return null;
   const sessions = (await db.query("authSessions").withIndex("by_clientSessionId", (q) => q.eq("clientSessionId", clientSessionId)).collect()) as unknown as AuthSessionDoc[];
   const live = sessions.find((s) => s.isAnonymous && s.expiresAt > now);
-  return live && (await db.get(live.userId)) ? live.userId : null;
+  return live && (await isGuest(db, live.userId)) ? live.userId : null;
+}
+
+/**
+ * Whether `userId` is a user still without credentials. A session's `isAnonymous` says how that
+ * session signed in; only the user says whether it signed up since. An upgrade ends the guest's
+ * other sessions (`createOrUpgradeUser`), but a database written before it did may still hold
+ * such sessions, so whatever would treat their user as a guest (delete it, merge it away, sign
+ * in as it) asks the user. A missing `isAnonymous` (an app's own `createOrUpdateUser`) leaves
+ * the session's word standing.
+ */
+export async function isGuest(db: Db, userId: Id<"users">): Promise<boolean> {
+  const user = await db.get(userId);
+  return user !== null && user.isAnonymous !== false;
 }
 
 /** With walkin/sessions configured: move the client session's data to its new ID. */

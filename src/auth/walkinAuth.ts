@@ -29,6 +29,9 @@ import { newSessionSecret, sessionToken, sha256 } from "./tokens.js";
 import { callerSession, endClientSession, type SignInOutcome } from "./users.js";
 import type { SessionId } from "../sessions/sessionId.js";
 
+/** The per-IP bucket and session `ipAddress` of a client call whose IP `clientIp` cannot tell. */
+const UNKNOWN_CLIENT_IP = "unknown";
+
 export function walkinAuth(input: WalkinAuthConfig) {
   const config = resolveConfig(input);
   /** `module:export` of `store`, learned when the engine loads the module (see `onLoad`). */
@@ -79,7 +82,10 @@ export function walkinAuth(input: WalkinAuthConfig) {
           provider,
           ...step,
           secretHash: fresh.secretHash,
-          clientIp: request ? config.clientIp(request) : null,
+          // A client's call always takes from an IP's bucket (users.ts): one whose IP the app's
+          // clientIp cannot tell ("" or null, e.g. an empty X-Forwarded-For) shares "unknown"'s,
+          // instead of being taken for a server's own call, which has no limit.
+          clientIp: request ? config.clientIp(request) || UNKNOWN_CLIENT_IP : null,
           userAgent: request?.headers["user-agent"] ?? null,
           clientSession: args.sessionId ? { from: args.sessionId, ...(args.newSessionId ? { to: args.newSessionId } : {}) } : undefined,
         })) as SignInOutcome;

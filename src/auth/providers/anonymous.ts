@@ -29,8 +29,9 @@ export function Anonymous(options: AnonymousOptions = {}): AuthProvider {
     id,
     type: "anonymous",
     async signIn(context) {
-      // Signed in already: the same user again, so no CAPTCHA and no new user.
-      if (await context.ctx.auth.getUserIdentity()) return context.completeSignIn({ mode: "anonymous" });
+      // Signed in already: the same user again, so no CAPTCHA and no new user. The sign-in's
+      // transaction checks the session again (`onlyIfSignedIn`): it may end before that runs.
+      if (await context.ctx.auth.getUserIdentity()) return context.completeSignIn({ mode: "anonymous", onlyIfSignedIn: true });
       await options.captcha?.verify(context.params.token, context.clientIp);
       const { isAnonymous: _ignored, ...profile } = (await options.profile?.(context.params, context.ctx)) ?? {};
       return context.completeSignIn({ mode: "anonymous", profile });

@@ -43,6 +43,12 @@ export interface CompleteSignIn {
   profile?: Record<string, Value>;
   /** A rate-limit bucket to refill on success (failed-attempt counters). */
   resetRateLimit?: string;
+  /**
+   * Anonymous: the provider skipped its checks (CAPTCHA, profile) because the caller was signed
+   * in when it looked. The sign-in's transaction looks again, and refuses rather than create a
+   * user if the caller's session ended in between (a sign-out or an expiry racing the sign-in).
+   */
+  onlyIfSignedIn?: boolean;
 }
 
 export interface SignInContext {
