@@ -166,8 +166,10 @@ export class GroupCommitter {
   private async commitBatch(batch: Waiting[]): Promise<void> {
     const { host } = this;
     let plan: Plan | undefined;
-    let refusedView: unknown;
     for (let attempt = 0; ; attempt++) {
+      // This attempt's own: a view an earlier attempt's planner refused says nothing about how
+      // this one ended (it may have landed, or its outcome be unknown and need findCommits).
+      let refusedView: unknown;
       // An attempt given up on (it timed out before its planner ran) may still reach the lock
       // later: its planner must then decide nothing, or the retry below would apply the batch
       // a second time. The planner runs synchronously, so this flag cannot race with it.
@@ -186,9 +188,10 @@ export class GroupCommitter {
         break;
       } catch (error) {
         // The planner never ran, so storage never held the lock for this batch: nothing was
-        // decided or written (a dropped connection, a timeout on the way in). Try again.
+        // decided or written (a dropped connection, a timeout on the way in). Try again. A
+        // planner that ran and refused the view is not retried: storage broke its contract.
         if (plan === undefined) abandoned = true;
-        if (plan === undefined && attempt < UNPLANNED_RETRIES) {
+        if (plan === undefined && refusedView === undefined && attempt < UNPLANNED_RETRIES) {
           await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
           continue;
         }
@@ -346,6 +349,9 @@ export class GroupCommitter {
     if (wrong !== undefined) {
       const failure = walkinError("INTERNAL", `Storage ${name} reports a batch that landed in part or at other timestamps; ` +
         `commitBatch must be atomic.`);
+      // The commits the planner learned are still true, and the mutations it refused run again
+      // like after any conflict: left out here, their callers would wait forever.
+      this.settle({ ...plan, accepted: [] }, false);
       for (const { item } of plan.accepted) item.reject(failure);
       return;
     }
