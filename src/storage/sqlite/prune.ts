@@ -165,7 +165,8 @@ export class Pruner {
     };
     await this.trimLog(pruneTs, logTrimmed, yieldToEventLoop);
 
-    if (!this.fullPass.running && this.fullPassDue(pruneTs)) {
+    // The trim returns early if the storage closed while it yielded: start nothing then.
+    if (this.db.open && !this.fullPass.running && this.fullPassDue(pruneTs)) {
       this.fullPass.start();
       this.passCovers = pruneTs;
     }
