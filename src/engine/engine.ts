@@ -545,7 +545,16 @@ export class Engine {
       this.legacyRequests.noteCommit(tables);
       this.checkOtherNodesCode(record, tables);
     }
-    for (const listener of this.commitListeners) listener(record, tables);
+    // A listener that throws (an app's, through `onCommit`) must not cost the others, the live
+    // queries or the batch: this runs inside the committer's settle, and a throw there would
+    // leave the batch's other mutations unanswered and reject a promise nobody awaits.
+    for (const listener of this.commitListeners) {
+      try {
+        listener(record, tables);
+      } catch (error) {
+        this.logError(`A commit listener failed on commit ${record.ts}`, error);
+      }
+    }
     this.subscriptions.onCommit(record);
     this.maybePrune();
   }
