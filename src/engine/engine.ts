@@ -358,6 +358,7 @@ export class Engine {
     } catch (error) {
       return { outcome: { ok: false, error: asError(error) }, readSet: txn.readSet, readAuth: auth.used, ts: readTs };
     } finally {
+      txn.closeOpenScans(); // before anyone reads the returned read set (transaction.ts, `scan`)
       this.snapshots.letGo(readTs);
     }
   }
@@ -493,6 +494,7 @@ export class Engine {
       }
       return checkReturn(fn, path, await fn.handler(ctx, args), this.isIdOfTable);
     });
+    txn.closeOpenScans(); // before the commit checks the read set (transaction.ts, `scan`)
     if (!skipped) await hooks.after?.(txn, value);
     return { value, txn };
   }

@@ -97,6 +97,8 @@ export class Transaction {
    * slot, not a map: remembering every scanned document would cost every query a map entry.
    */
   private lastScanned: DocumentVersion | undefined;
+  /** The scans begun and not yet recorded in the read set (`scan`, `closeOpenScans`). */
+  private openScans: Set<() => void> | undefined;
   private docsRead = 0;
   private bytesRead = 0;
   private bytesWritten = 0;
@@ -158,11 +160,28 @@ export class Transaction {
    * Documents of an index range in key order, our pending writes merged in. The range read is
    * added to the read set when iteration stops: up to the last key seen if the caller stopped
    * early (a write past that point cannot change what the caller saw), the whole range if not.
+   *
+   * "Stops" has three forms. Running to the end and leaving a `for await` (break, return,
+   * throw) both run the `finally` below. The third never does: a function that takes
+   * documents with the iterator's `next()` by hand and returns without finishing or closing
+   * it leaves this generator suspended at its `yield` for good. Its range would then be in no
+   * read set: a live query that never re-runs when what it returned changes, a mutation that
+   * commits over a write to what it read. So each scan also registers itself in `openScans`,
+   * and the engine calls `closeOpenScans()` when the function returns, which records the range
+   * of every scan still open, up to the last key it handed out.
    */
   async *scan(index: IndexInfo, range: KeyRange, order: "asc" | "desc"): AsyncGenerator<{ key: Uint8Array; doc: Doc }> {
     const cursor = new RangeCursor(this, index, range, order, this.pendingEntries(index.id));
     let lastKey: Uint8Array | null = null;
     let exhausted = false;
+    let recorded = false;
+    const record = () => {
+      if (recorded) return;
+      recorded = true;
+      this.openScans!.delete(record);
+      this.recordRange(index, range, order, exhausted ? null : lastKey);
+    };
+    (this.openScans ??= new Set()).add(record);
     try {
       for (let batch = await cursor.next(16); batch !== null; batch = await cursor.next()) {
         for (const entry of batch) {
@@ -172,8 +191,14 @@ export class Transaction {
       }
       exhausted = true;
     } finally {
-      this.recordRange(index, range, order, exhausted ? null : lastKey);
+      record();
     }
+  }
+
+  /** Records the range of every scan the function left suspended, up to the last key each handed out (`scan`). */
+  closeOpenScans(): void {
+    if (this.openScans === undefined) return;
+    for (const record of [...this.openScans]) record();
   }
 
   /**
