@@ -3,7 +3,7 @@
  * comparisons use the same total order as indexes, so `q.lt(q.field("n"), 5)` agrees with
  * `withIndex(...).lt("n", 5)` for every value, including mixed types.
  */
-import { compareValues, walkinError } from "../values/index.js";
+import { checkValue, compareValues, walkinError } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import type { Doc } from "./documents.js";
 import { getFieldPath } from "./documents.js";
@@ -21,6 +21,9 @@ function expr(evaluate: (doc: Doc) => Value | undefined): ExpressionImpl {
 
 function lift(value: unknown): ExpressionImpl {
   if (typeof value === "object" && value !== null && (value as ExpressionImpl)[EXPRESSION]) return value as ExpressionImpl;
+  // Anything else must be a value: a Date or a Map would compare as {}, and a Promise (an
+  // async callback's answer) would match no document, all without a word.
+  if (value !== undefined) checkValue(value, "filter() operand");
   return expr(() => value as Value);
 }
 

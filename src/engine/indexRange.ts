@@ -10,7 +10,7 @@
  *   ... .lte(c, y)     → up to the first key after every enc(a, b, y, ...)
  * The builder checks field order as it goes, so misuse fails with the index's field list.
  */
-import { walkinError } from "../values/index.js";
+import { checkValue, walkinError } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import { encodeIndexKey, prefixSuccessor } from "../values/indexKey.js";
 import type { KeyBound, KeyRange } from "../storage/types.js";
@@ -34,6 +34,7 @@ export class IndexRangeBuilderImpl {
   eq(field: string, value: Value | undefined) {
     if (this.step !== "eq") this.fail(`eq("${field}") must come before gt/gte/lt/lte`);
     this.expectField(field, this.equalities.length);
+    this.checkBound("eq", field, value);
     this.equalities.push(value);
     return this;
   }
@@ -45,6 +46,7 @@ export class IndexRangeBuilderImpl {
   private setLower(op: "gt" | "gte", field: string, value: Value | undefined) {
     if (this.step !== "eq") this.fail(`${op}("${field}") must come right after the eq() calls, before lt/lte`);
     this.expectField(field, this.equalities.length);
+    this.checkBound(op, field, value);
     this.lower = { op, value };
     this.boundField = field;
     this.step = "lower";
@@ -57,10 +59,20 @@ export class IndexRangeBuilderImpl {
       this.fail(`${op}("${field}") must bound the same field as the lower bound ("${this.boundField}")`);
     }
     if (this.boundField === null) this.expectField(field, this.equalities.length);
+    this.checkBound(op, field, value);
     this.upper = { op, value };
     this.boundField = field;
     this.step = "upper";
     return this;
+  }
+
+  /** A bound is a value, or undefined for a missing field: a Date or a Map is refused, not encoded as {}. */
+  private checkBound(op: string, field: string, value: unknown) {
+    // Strings, numbers, booleans and null are values as they are; only the rest needs the walk
+    // (and its description, built only then: this runs for every lookup).
+    const type = typeof value;
+    if (value === undefined || value === null || type === "string" || type === "number" || type === "boolean") return;
+    checkValue(value, `withIndex("${this.index.name}", (q) => q.${op}("${field}", …))`);
   }
 
   private expectField(field: string, position: number) {

@@ -4,7 +4,9 @@
  * consuming method (`collect`, `take`, `first`, `unique`, `paginate`, `for await`) runs.
  */
 import { walkinError } from "../values/index.js";
-import type { KeyRange } from "../storage/types.js";
+import { compareBytes } from "../values/indexKey.js";
+import type { KeyBound, KeyRange } from "../storage/types.js";
+import { hashSeed } from "./determinism.js";
 import type { IndexInfo, TableInfo } from "./catalog.js";
 import type { Doc } from "./documents.js";
 import { compileFilter } from "./filter.js";
@@ -113,14 +115,18 @@ export class QueryImpl implements AsyncIterable<Doc> {
       this.misuse(`paginate() needs numItems from 1 to ${LIMITS.maxPageSize}; received ${numItems}`);
     }
     const asc = this.state.order === "asc";
+    const { index } = this.state;
     let range: KeyRange = { ...this.state.range };
+    // A page's cursors narrow the query's own range, never widen it: a cursor made when the
+    // range was wider (a live page pinned before the bound it reads from a document moved)
+    // must not bring back documents outside the range as it is now.
     if (cursor) {
-      const key = decodeCursor(cursor);
-      range = asc ? { ...range, lower: { key, inclusive: false } } : { ...range, upper: { key, inclusive: false } };
+      const key = decodeCursor(cursor, index.id);
+      range = asc ? { ...range, lower: tighterLower(range.lower, { key, inclusive: false }) } : { ...range, upper: tighterUpper(range.upper, { key, inclusive: false }) };
     }
     if (endCursor) {
-      const key = decodeCursor(endCursor);
-      range = asc ? { ...range, upper: { key, inclusive: true } } : { ...range, lower: { key, inclusive: true } };
+      const key = decodeCursor(endCursor, index.id);
+      range = asc ? { ...range, upper: tighterUpper(range.upper, { key, inclusive: true }) } : { ...range, lower: tighterLower(range.lower, { key, inclusive: true }) };
     }
     const page: Doc[] = [];
     let lastKey: Uint8Array | null = null;
@@ -133,7 +139,7 @@ export class QueryImpl implements AsyncIterable<Doc> {
         break;
       }
     }
-    const continueCursor = endCursor ?? (lastKey ? encodeCursor(lastKey) : cursor ?? "");
+    const continueCursor = endCursor ?? (lastKey ? encodeCursor(lastKey, index.id) : cursor ?? "");
     return { page, isDone: endCursor ? false : isDone, continueCursor };
   }
 
@@ -155,15 +161,43 @@ export class QueryImpl implements AsyncIterable<Doc> {
   }
 }
 
-export function encodeCursor(key: Uint8Array): string {
-  return Buffer.from(key).toString("base64url");
+/**
+ * A page cursor: a 4-byte tag of the index it walks (FNV-1a of the index's ID), then the index
+ * key of the page's last entry, in base64url. The tag lets `paginate` refuse a cursor of
+ * another index, or one that was never a cursor, instead of reading its bytes as a position.
+ */
+export function encodeCursor(key: Uint8Array, indexId: string): string {
+  const bytes = Buffer.allocUnsafe(CURSOR_TAG_BYTES + key.length);
+  bytes.writeUInt32BE(hashSeed(indexId), 0);
+  bytes.set(key, CURSOR_TAG_BYTES);
+  return bytes.toString("base64url");
 }
 
-function decodeCursor(cursor: string): Uint8Array {
-  if (typeof cursor !== "string" || !/^[A-Za-z0-9_-]*$/.test(cursor)) {
-    throw walkinError("INVALID_ARGUMENT", "paginate(): the cursor is not one returned by paginate(). Pass null for the first page.");
+const CURSOR_TAG_BYTES = 4;
+
+function decodeCursor(cursor: string, indexId: string): Uint8Array {
+  const bytes = typeof cursor === "string" && /^[A-Za-z0-9_-]*$/.test(cursor) ? Buffer.from(cursor, "base64url") : null;
+  if (bytes === null || bytes.length < CURSOR_TAG_BYTES || bytes.readUInt32BE(0) !== hashSeed(indexId)) {
+    throw walkinError(
+      "INVALID_ARGUMENT",
+      `paginate(): the cursor is not one this query's paginate() returned (it is another index's, or not a cursor). Pass null for the first page.`,
+    );
   }
-  return new Uint8Array(Buffer.from(cursor, "base64url"));
+  return new Uint8Array(bytes.subarray(CURSOR_TAG_BYTES));
+}
+
+/** Of two lower bounds, the one that lets fewer keys in. */
+function tighterLower(a: KeyBound | undefined, b: KeyBound): KeyBound {
+  if (a === undefined) return b;
+  const order = compareBytes(a.key, b.key);
+  return order > 0 || (order === 0 && !a.inclusive) ? a : b;
+}
+
+/** Of two upper bounds, the one that lets fewer keys in. */
+function tighterUpper(a: KeyBound | undefined, b: KeyBound): KeyBound {
+  if (a === undefined) return b;
+  const order = compareBytes(a.key, b.key);
+  return order < 0 || (order === 0 && !a.inclusive) ? a : b;
 }
 
 function firstOf(docs: Doc[]): Doc | null {

@@ -122,7 +122,7 @@ async function scanFiltered(
       if (!matches(doc)) continue;
       page.push(doc);
       if (page.length === numItems) {
-        next = encodeCursor(indexKeyOf(index, doc));
+        next = encodeCursor(indexKeyOf(index, doc), index.id);
         filled = true;
         break;
       }
