@@ -63,6 +63,16 @@ export const walkinTypes: pg.CustomTypesConfig = {
     oid === INT8_OID && format !== "binary" ? parseTimestamp : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
 };
 
+/**
+ * How every transaction that takes the commit lock begins (a commit, `findCommits`, the log's
+ * trim): their correctness is argued under READ COMMITTED (postgresStorage.ts, "A commit"), so
+ * they name it rather than take the server's default, which a database or role may set higher.
+ */
+export const BEGIN_READ_COMMITTED = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
+/** The same level as the default of a session's every other transaction and statement. */
+export const SESSION_READ_COMMITTED = "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
 /** Connection settings shared by the pool and the listening client. */
 export function clientConfig(url: string, applicationName: string): pg.ClientConfig {
   return {

@@ -22,6 +22,11 @@
  *    it without waiting (the pool's connections pipeline), so steps 3 and 4 are one round trip:
  *    two round trips per batch in all. If the statement fails, the server answers the COMMIT of
  *    the aborted transaction with ROLLBACK.
+ *    READ COMMITTED is named in the BEGIN, not left to the server: under a default of
+ *    REPEATABLE READ or SERIALIZABLE (`default_transaction_isolation`, set on a database or a
+ *    role), a FOR UPDATE that waited for a commit in flight fails with a serialization error
+ *    instead of reading the row that commit left, and about half of concurrent commits would.
+ *    The same holds for `findCommits` and the log's trim, which take the same lock.
  * 4. `COMMIT`. PostgreSQL makes a transaction visible before it releases its row locks, so the
  *    next writer can only take the clock after this commit is visible to everyone: timestamp
  *    order, commit order and visibility order are one order.
@@ -52,7 +57,7 @@ import type {
 import { CommitOutcomeUnknownError } from "../types.js";
 import { checkLogLimit, checkPlannedCommits, checkPruneReceipts, repeatedReceiptError, repeatedWriteError } from "../plannedCommits.js";
 import { redactUrl } from "../url.js";
-import { clientConfig, describeConnectError, parsePostgresUrl } from "./connect.js";
+import { BEGIN_READ_COMMITTED, clientConfig, describeConnectError, parsePostgresUrl, SESSION_READ_COMMITTED } from "./connect.js";
 import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
 import { SnapshotFloors } from "./snapshotFloors.js";
 import { scanSql, toBytes } from "./scan.js";
@@ -116,7 +121,15 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   // A client checked out of the pool has no "error" listener of the pool's: a connection lost
   // while a commit holds it would otherwise be an uncaught exception. The query in flight fails
   // with the same error (that is where it is handled); the event itself can be ignored.
-  pool.on("connect", (client) => client.on("error", () => {}));
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+    // Statements outside the lock-taking transactions (pruning's batch DELETEs, reads) run in
+    // READ COMMITTED too, whatever the server's default: under REPEATABLE READ two nodes
+    // pruning the same old version would fail one DELETE with a serialization error. Queued
+    // before anything the pool hands this client out for (node-postgres runs a client's
+    // queries in order). The lock-taking transactions name the level themselves as well.
+    void client.query(SESSION_READ_COMMITTED).catch(() => {});
+  });
   try {
     const client = await pool.connect().catch((error: unknown) => {
       throw describeConnectError(error, url);
@@ -375,7 +388,7 @@ export class PostgresStorage implements Storage {
     try {
       // Taking the commit lock waits out a commit in flight on any node; the lookup is a later
       // statement, so its snapshot includes that commit if it landed.
-      await client.query(`BEGIN; SET LOCAL lock_timeout = ${this.lockTimeoutMs}; SELECT 1 FROM ${this.s}.clock WHERE singleton = 1 FOR UPDATE`);
+      await client.query(`${BEGIN_READ_COMMITTED}; SET LOCAL lock_timeout = ${this.lockTimeoutMs}; SELECT 1 FROM ${this.s}.clock WHERE singleton = 1 FOR UPDATE`);
       const rows = (await client.query<{ ts: number; id: string }>({
         name: "walkin_find_commits",
         text: this.sql.findCommits,
@@ -437,7 +450,7 @@ export class PostgresStorage implements Storage {
 
   private beginCommitSql(since: number): string {
     // `since` was checked to be a safe integer: splicing it in cannot inject anything.
-    return `BEGIN;
+    return `${BEGIN_READ_COMMITTED};
       SET LOCAL lock_timeout = ${this.lockTimeoutMs};
       SET LOCAL idle_in_transaction_session_timeout = ${this.lockTimeoutMs};
       SELECT latest_ts, log_trimmed_through FROM ${this.s}.clock WHERE singleton = 1 FOR UPDATE;

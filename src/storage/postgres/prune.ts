@@ -19,6 +19,7 @@
  * garbage is. (The SQLite storage sweeps its own write sets: `sqlite/dirtyGroups.ts`.)
  */
 import type pg from "pg";
+import { BEGIN_READ_COMMITTED } from "./connect.js";
 
 export const DEFAULT_PRUNE_BATCH_SIZE = 1_000;
 
@@ -48,7 +49,7 @@ export class Pruner {
       // The clock row first: it is the commit lock, so the trim waits for a commit in flight, and a
       // writer reading the log sees either the rows or the mark that says they are gone. The
       // integer is checked before it is spliced in (a simple-protocol query takes no parameters).
-      trimLog: `BEGIN; SET LOCAL lock_timeout = ${lockTimeoutMs};
+      trimLog: `${BEGIN_READ_COMMITTED}; SET LOCAL lock_timeout = ${lockTimeoutMs};
         UPDATE ${s}.clock SET log_trimmed_through = GREATEST(log_trimmed_through, LEAST($P, latest_ts)) WHERE singleton = 1;
         DELETE FROM ${s}.commit_log WHERE ts <= $P;
         COMMIT`,
