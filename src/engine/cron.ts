@@ -11,6 +11,7 @@ import type { Engine } from "./engine.js";
 import type { Modules } from "./functions.js";
 import type { Transaction } from "./transaction.js";
 import { QueryImpl } from "./query.js";
+import { isStorageFailure } from "./storageGuard.js";
 
 const SYSTEM = { system: true };
 
@@ -65,7 +66,24 @@ export class Crons {
       await engine.runSystemMutation(async (txn) => {
         const row = await this.rows(engine, txn, name).first();
         if (!row || (row.nextRun as number) > now) return;
-        await schedule(txn, row.nextRun as number, job.functionName, job.args);
+        try {
+          await schedule(txn, row.nextRun as number, job.functionName, job.args);
+        } catch (error) {
+          if (isStorageFailure(error)) throw error;
+          // The cron's function is gone or its arguments no longer pass its validator (code
+          // deployed since the cron was defined). Thrown, this would fail the whole scheduler
+          // pass, at this same cron every pass, and nothing scheduled would run again. This run
+          // is recorded as failed instead, with why, and the cron moves on to its next time.
+          engine.logError(`Cron "${name}" could not run ${job.functionName}`, error);
+          await txn.insertSystem("_scheduled_functions", {
+            name: job.functionName,
+            args: job.args,
+            scheduledTime: row.nextRun as number,
+            state: "failed",
+            completedTime: txn.now,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
         await txn.patch(row._id, { nextRun: nextRunAfter(job.schedule, now) }, SYSTEM);
       });
     }

@@ -39,6 +39,8 @@ const CONCURRENCY = 8;
 export const ACTION_LEASE_MS = 30_000;
 /** The longest a timer may wait (setTimeout's limit), after which the loop just looks again. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How soon the loop tries again after a pass that failed (it armed no timer of its own). */
+const PASS_RETRY_MS = 1_000;
 
 /** Jobs in `state`, oldest first, optionally only those due by `dueBy`. */
 function jobsIn(engine: Engine, txn: Transaction, state: "pending" | "inProgress", dueBy?: number) {
@@ -211,7 +213,15 @@ export function createScheduler(engine: Engine, crons: Crons) {
         await runDue();
       } while (again && running);
     })()
-      .catch((error) => engine.logError("Scheduler pass failed", error))
+      .catch((error) => {
+        // A failed pass (a storage outage, say) armed no timer, and only a commit that writes
+        // `_scheduled_functions` would poke again: crons and jobs already scheduled would stop.
+        engine.logError("Scheduler pass failed", error);
+        clearTimeout(timer);
+        if (!running) return;
+        timer = setTimeout(poke, PASS_RETRY_MS);
+        timer.unref?.();
+      })
       .finally(() => {
         pass = null;
       });

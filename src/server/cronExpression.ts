@@ -41,6 +41,9 @@ export function parseCron(expression: string, timeZone = "UTC"): ParsedCron {
   }
   // crontab's rule: OR only when neither day field starts with "*".
   const domAndDow = parts[2]!.startsWith("*") || parts[4]!.startsWith("*");
+  // croner reads a range that ends at "sun" as ending at 7 (so "fri-sun" is 5-7), which makes
+  // "sun-sun" 0-7, every day: it means Sunday alone.
+  parts[4] = parts[4]!.replace(/(^|,)sun-sun(?=$|,|\/)/gi, "$10-0");
   try {
     return { expression, timeZone, cron: new Cron(parts.join(" "), { timezone: timeZone, domAndDow, paused: true }) };
   } catch (error) {
