@@ -91,6 +91,8 @@ export class WalkinClient {
   private flushScheduled = false;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  /** How to reject each one-shot `query()` still waiting for its first result (`close()` does). */
+  private readonly pendingQueries = new Set<(error: Error) => void>();
 
   constructor(address: string, options: WalkinClientOptions = {}) {
     this.logger = options.logger === false ? silent : (options.logger ?? console);
@@ -161,6 +163,16 @@ export class WalkinClient {
       const watch = this.watchQuery(query, args);
       let unsubscribe: (() => void) | undefined;
       let settled = false;
+      // close() settles this call too, like the requests it rejects: a query still waiting for
+      // its first result would otherwise never settle once the socket is gone for good.
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        this.pendingQueries.delete(fail);
+        reject(error);
+        unsubscribe?.();
+      };
+      this.pendingQueries.add(fail);
       const check = () => {
         if (settled) return;
         let value: FunctionReturnType<Q> | undefined;
@@ -174,7 +186,10 @@ export class WalkinClient {
           settled = true;
           resolve(value);
         }
-        if (settled) unsubscribe?.();
+        if (settled) {
+          this.pendingQueries.delete(fail);
+          unsubscribe?.();
+        }
       };
       unsubscribe = watch.onUpdate(check);
       if (settled) unsubscribe(); // settled by the subscription's own first notification
@@ -256,7 +271,11 @@ export class WalkinClient {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.flushTimer);
-    this.requests.rejectAll(new WalkinError("The client was closed before the call completed.", { code: "DISCONNECTED" }));
+    const error = new WalkinError("The client was closed before the call completed.", { code: "DISCONNECTED" });
+    const rejected = this.requests.rejectAll(error);
+    // A rejected mutation's optimistic update goes with it, as after any other failure.
+    if (this.optimistic.drop(rejected)) this.notify(this.optimistic.recompute(this.sync, []));
+    for (const fail of [...this.pendingQueries]) fail(error);
     await this.connection?.stop();
     this.updateConnectionState();
   }
@@ -268,7 +287,15 @@ export class WalkinClient {
     // Requests numbered from here on are sent for the first time on this connection (the ones
     // re-sent are below): the server need not look for their receipts.
     const newRequestsFrom = this.requests.nextId;
-    const { messages, identityVersion } = this.sync.restart({ clientId: this.clientId, connectionCount, newRequestsFrom });
+    // The server waits until it holds every commit up to the highest timestamp the client
+    // names. A mutation whose response came on the old connection and whose Transition did
+    // not is waiting for its commit: another node must catch up to it too, or the Transition
+    // that settles it might never come. While a token is on its way, the query set waits for
+    // it (flush sends it after the token), or the queries would run as the previous identity.
+    const { messages, identityVersion } = this.sync.restart(
+      { clientId: this.clientId, connectionCount, newRequestsFrom, awaitedTs: this.requests.maxCommittedTs() },
+      { holdQuerySet: this.auth.isFetching() },
+    );
     for (const message of messages) if (!this.connection!.send(message)) return;
     this.auth.onRestart(identityVersion);
     this.flush();

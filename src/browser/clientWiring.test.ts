@@ -82,8 +82,9 @@ describe("WalkinClient wiring", () => {
     const next = await reconnect();
     // The committed mutation is not re-sent: the server has it.
     expect(next.sent.map((m) => m.type)).toEqual(["Connect", "ModifyQuerySet"]);
-    // Request 0 was sent before: the new connection's first sends start at 1.
-    expect(next.sent[0]).toMatchObject({ connectionCount: 1, maxObservedTimestamp: 3, newRequestsFrom: 1 });
+    // Request 0 was sent before: the new connection's first sends start at 1. The server must
+    // hold the commit the mutation waits for (ts 4), not only the last Transition's (3).
+    expect(next.sent[0]).toMatchObject({ connectionCount: 1, maxObservedTimestamp: 4, newRequestsFrom: 1 });
     next.receive({ type: "Transition", startVersion: v(0, 0, 0), endVersion: v(1, 0, 4), modifications: [] });
     await done;
   });

@@ -44,6 +44,8 @@ export class LocalSyncState {
   private readonly byId = new Map<QueryId, LocalQuery>();
   /** Changes since the last ModifyQuerySet on this connection, in order. */
   private pending: QuerySetModification[] = [];
+  /** A whole query set a restart held back while a token was fetched: sent by the next flush, even if empty. */
+  private querySetOwed = false;
   private querySetVersion = 0;
   private identityVersion = 0;
   /** The token the server should hold: null when signed out. */
@@ -87,7 +89,8 @@ export class LocalSyncState {
 
   /** The queued query-set changes as one message (null if none), advancing the version. */
   takeQuerySetMessage(): ModifyQuerySetMessage | null {
-    if (this.pending.length === 0) return null;
+    if (this.pending.length === 0 && !this.querySetOwed) return null;
+    this.querySetOwed = false;
     const message: ModifyQuerySetMessage = {
       type: "ModifyQuerySet",
       baseVersion: this.querySetVersion,
@@ -134,7 +137,11 @@ export class LocalSyncState {
    * The messages that rebuild the server's state on a new connection, in the order to send them.
    * `identityVersion` is the version the token will have (0: no token sent).
    */
-  restart(connect: { clientId: string; connectionCount: number; newRequestsFrom: number }): { messages: ClientMessage[]; identityVersion: number } {
+  restart(
+    connect: { clientId: string; connectionCount: number; newRequestsFrom: number; awaitedTs?: number },
+    options: { holdQuerySet?: boolean } = {},
+  ): { messages: ClientMessage[]; identityVersion: number } {
+    const observed = Math.max(this.maxObservedTs, connect.awaitedTs ?? 0);
     this.server = { querySet: 0, identity: 0, ts: 0 };
     this.querySetVersion = 0;
     this.identityVersion = 0;
@@ -145,7 +152,7 @@ export class LocalSyncState {
         type: "Connect",
         clientId: connect.clientId,
         connectionCount: connect.connectionCount,
-        ...(this.maxObservedTs > 0 ? { maxObservedTimestamp: this.maxObservedTs } : {}),
+        ...(observed > 0 ? { maxObservedTimestamp: observed } : {}),
         newRequestsFrom: connect.newRequestsFrom,
       },
     ];
@@ -161,6 +168,15 @@ export class LocalSyncState {
     for (const query of this.byToken.values()) {
       modifications.push({ type: "Add", queryId: query.id, udfPath: query.udfPath, args: query.args });
     }
+    if (options.holdQuerySet) {
+      // A token is on its way: the queries must not run as the identity sent above (the last
+      // one, or none). The caller's flush sends this once the token is out (`querySetOwed`
+      // makes it go even if empty, for the Transition it brings).
+      this.pending = modifications;
+      this.querySetOwed = true;
+      return { messages, identityVersion: this.identityVersion };
+    }
+    this.querySetOwed = false;
     messages.push({ type: "ModifyQuerySet", baseVersion: 0, newVersion: ++this.querySetVersion, modifications });
     return { messages, identityVersion: this.identityVersion };
   }
@@ -242,6 +258,6 @@ export class LocalSyncState {
   }
 
   hasPendingQuerySetChanges(): boolean {
-    return this.pending.length > 0;
+    return this.pending.length > 0 || this.querySetOwed;
   }
 }

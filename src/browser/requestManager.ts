@@ -202,6 +202,13 @@ export class RequestManager {
     return ids;
   }
 
+  /** The highest commit timestamp of the mutations waiting for their Transition (0: none). */
+  maxCommittedTs(): number {
+    let max = 0;
+    for (const request of this.committed.values()) if (request.state.kind === "committed") max = Math.max(max, request.state.ts);
+    return max;
+  }
+
   /** What is in flight, in constant time: the oldest request is the Map's first. */
   stats(): { mutations: number; actions: number; oldestStartedAt: number | null } {
     const oldest = this.requests.values().next();

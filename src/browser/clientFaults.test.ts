@@ -1,0 +1,558 @@
+/**
+ * The browser client's invariants: every call settles (also across close, reconnects
+ * and auth changes), a mutation takes effect exactly once and resolves only once its write is
+ * visible, results never go back in time, optimistic layers never outlive their mutation, and
+ * queries asked for after `setAuth` run only as the new user.
+ *
+ * Two kinds of tests: against a scripted socket (exact message sequences) and against real
+ * servers (engine on SQLite, `startServer`, sockets from `ws`), including two nodes on one
+ * database file and a randomized run with network cuts and server restarts.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { Engine } from "../engine/engine.js";
+import { anyApi, defineSchema, defineTable, makeFunctionReference, mutation, query, type ApiFromModules } from "../server/index.js";
+import { openSqliteStorage } from "../storage/sqlite/index.js";
+import { withTestLatency } from "../testing/testStorage.js";
+import { startServer } from "../transport/index.js";
+import type { ClientMessage, ServerMessage } from "../transport/protocol.js";
+import { v } from "../values/index.js";
+import { WalkinClient, type ConnectionState, type OptimisticLocalStore } from "./index.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ------------------------------------------------------------------ scripted socket
+
+const sapi = {
+  m: { send: makeFunctionReference<"mutation", { x: number }>("m:send") },
+  q: { a: makeFunctionReference<"query">("q:a"), b: makeFunctionReference<"query">("q:b") },
+};
+
+class ScriptedSocket {
+  static all: ScriptedSocket[] = [];
+  onopen: (() => void) | null = null;
+  onmessage: ((e: { data: string }) => void) | null = null;
+  onclose: ((e: { code: number; reason: string }) => void) | null = null;
+  onerror: (() => void) | null = null;
+  readonly sent: ClientMessage[] = [];
+  constructor(readonly url: string) {
+    ScriptedSocket.all.push(this);
+  }
+  send(text: string) {
+    this.sent.push(JSON.parse(text));
+  }
+  close() {
+    setTimeout(() => this.onclose?.({ code: 1000, reason: "" }), 0);
+  }
+  receive(message: ServerMessage) {
+    this.onmessage?.({ data: JSON.stringify(message) });
+  }
+}
+const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
+const sv = (querySet: number, identity: number, ts: number) => ({ querySet, identity, ts });
+
+/** Pending, resolved or rejected, observed without awaiting. */
+function settled<T>(promise: Promise<T>) {
+  const state: { status: "pending" | "resolved" | "rejected"; value?: T; error?: unknown } = { status: "pending" };
+  promise.then(
+    (value) => Object.assign(state, { status: "resolved", value }),
+    (error) => Object.assign(state, { status: "rejected", error }),
+  );
+  return state;
+}
+
+const scriptedClients: WalkinClient[] = [];
+async function openScripted() {
+  ScriptedSocket.all = [];
+  const client = new WalkinClient("http://test", {
+    webSocketConstructor: ScriptedSocket as unknown as typeof globalThis.WebSocket,
+    reconnect: { initialDelayMs: 1, maxDelayMs: 1 },
+    logger: false,
+  });
+  scriptedClients.push(client);
+  const socket = ScriptedSocket.all[0]!;
+  socket.onopen!();
+  await tick();
+  return { client, socket };
+}
+
+async function scriptedReconnect() {
+  ScriptedSocket.all.at(-1)!.onclose!({ code: 1006, reason: "" });
+  await tick(5);
+  const socket = ScriptedSocket.all.at(-1)!;
+  socket.onopen!();
+  await tick();
+  return socket;
+}
+
+// ------------------------------------------------------------------ real servers
+
+const schema = defineSchema({
+  messages: defineTable({ channel: v.string(), body: v.string() }).index("by_channel", ["channel"]),
+});
+
+const messages = {
+  list: query({
+    args: { channel: v.string() },
+    handler: async (ctx, { channel }) =>
+      (await ctx.db.query("messages").withIndex("by_channel", (q) => q.eq("channel", channel)).collect()).map((m) => m.body),
+  }),
+  send: mutation({
+    args: { channel: v.string(), body: v.string() },
+    handler: async (ctx, args) => {
+      await ctx.db.insert("messages", args);
+      return args.body;
+    },
+  }),
+};
+const tasks = {
+  /** Who the caller is; `tag` only makes distinct queries. */
+  whoami: query({ args: { tag: v.optional(v.number()) }, handler: async (ctx) => (await ctx.auth.getUserIdentity())?.subject ?? null }),
+};
+const modules = { messages, tasks };
+const api = anyApi as unknown as ApiFromModules<typeof modules>;
+
+/** Tokens "good:<name>" sign in as <name>; anything else is refused. */
+const authenticate = async (_ctx: unknown, token: string) =>
+  token.startsWith("good:") ? { subject: token.slice(5), issuer: "test", tokenIdentifier: `test|${token.slice(5)}` } : null;
+
+/**
+ * A `ws` WebSocket that remembers its instances (so tests can cut the network), connects to
+ * `route.url` when set (so a client can move between two nodes, as behind a load balancer)
+ * and drops incoming server messages that `route.drop` matches (a message lost with the connection).
+ */
+const sockets: WebSocket[] = [];
+const route: { url: string | null; drop: ((message: ServerMessage) => boolean) | null; lose: boolean } = { url: null, drop: null, lose: false };
+class TrackedWebSocket extends WebSocket {
+  constructor(url: string) {
+    super(route.url ?? url);
+    sockets.push(this);
+    // While `route.lose` is set, what the client sends is lost on the way (a connection that died silently).
+    const send = this.send.bind(this) as (data: string) => void;
+    Object.defineProperty(this, "send", { configurable: true, value: (data: string) => (route.lose ? undefined : send(data)) });
+    const descriptor = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage")!;
+    Object.defineProperty(this, "onmessage", {
+      configurable: true,
+      get: () => descriptor.get!.call(this),
+      set: (handler: ((event: { data: unknown }) => void) | null) => {
+        descriptor.set!.call(
+          this,
+          handler &&
+            ((event: { data: unknown }) => {
+              if (route.drop && route.drop(JSON.parse(String(event.data)) as ServerMessage)) return;
+              handler(event);
+            }),
+        );
+      },
+    });
+  }
+}
+const cutNetwork = () => sockets.at(-1)!.terminate();
+
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const client of scriptedClients.splice(0)) await client.close();
+  for (const step of cleanup.reverse()) await step();
+  cleanup.length = 0;
+  sockets.length = 0;
+  route.url = null;
+  route.drop = null;
+  route.lose = false;
+});
+
+function tempFile() {
+  const dir = mkdtempSync(join(tmpdir(), "walkin-client-faults-"));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, "db.sqlite");
+}
+
+async function startBackend(options: { filename?: string; port?: number } = {}) {
+  const engine = await Engine.open({
+    storage: withTestLatency(await openSqliteStorage({ filename: options.filename ?? ":memory:" })),
+    schema,
+    modules,
+    authenticate,
+    runScheduler: false,
+  });
+  const server = await startServer({ engine, port: options.port ?? 0, log: () => {} });
+  const backend = {
+    engine,
+    server,
+    closed: false,
+    async stop() {
+      if (backend.closed) return;
+      backend.closed = true;
+      await server.close();
+      await engine.close();
+    },
+  };
+  cleanup.push(() => backend.stop());
+  return backend;
+}
+
+function connect(url: string) {
+  const client = new WalkinClient(url, {
+    webSocketConstructor: TrackedWebSocket as unknown as typeof globalThis.WebSocket,
+    reconnect: { initialDelayMs: 5, maxDelayMs: 50 },
+    logger: false,
+  });
+  cleanup.push(() => client.close());
+  return client;
+}
+
+function until<T>(watch: { onUpdate(cb: () => void): () => void; localQueryResult(): T | undefined }, predicate: (value: T | undefined) => boolean) {
+  return new Promise<T | undefined>((resolve) => {
+    let stop: (() => void) | undefined;
+    const check = () => {
+      if (!predicate(watch.localQueryResult())) return false;
+      stop?.();
+      resolve(watch.localQueryResult());
+      return true;
+    };
+    stop = watch.onUpdate(check);
+    check();
+  });
+}
+
+function waitForState(client: WalkinClient, predicate: (s: ConnectionState) => boolean) {
+  return new Promise<ConnectionState>((resolve) => {
+    if (predicate(client.connectionState())) return resolve(client.connectionState());
+    const stop = client.subscribeToConnectionState((s) => {
+      if (!predicate(s)) return;
+      stop();
+      resolve(s);
+    });
+  });
+}
+
+/** Resolves with the promise's outcome, or "timeout" after `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
+  return Promise.race([promise, sleep(ms).then(() => "timeout" as const)]);
+}
+
+// ------------------------------------------------------------------ tests
+
+describe("every call settles", () => {
+  it("a one-shot query still waiting for its result is rejected by close()", async () => {
+    const { client, socket } = await openScripted();
+    socket.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(1, 0, 1), modifications: [] });
+    const pending = settled(client.query(sapi.q.a, {}));
+    await tick();
+    await client.close();
+    await tick(20);
+    expect(pending.status).toBe("rejected");
+    expect(pending.error).toMatchObject({ code: "DISCONNECTED" });
+  });
+
+  it("a mutation sent on a connection that drops is re-sent under the same ID and settles once", async () => {
+    const { client, socket } = await openScripted();
+    socket.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(1, 0, 1), modifications: [] });
+    const first = settled(client.mutation(sapi.m.send, { x: 1 }));
+    const second = settled(client.mutation(sapi.m.send, { x: 2 }));
+    await tick();
+    expect(socket.sent.filter((m) => m.type === "Mutation").map((m) => (m as { requestId: number }).requestId)).toEqual([0, 1]);
+    socket.receive({ type: "MutationResponse", requestId: 0 as never, success: true, result: 1, ts: 2 });
+    const next = await scriptedReconnect();
+    // Only the unanswered one is re-sent, with its original ID; the new connection's first sends start above it.
+    expect(next.sent.filter((m) => m.type === "Mutation").map((m) => (m as { requestId: number }).requestId)).toEqual([1]);
+    expect(next.sent[0]).toMatchObject({ newRequestsFrom: 2 });
+    next.receive({ type: "MutationResponse", requestId: 1 as never, success: true, result: 2, ts: 3 });
+    next.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(1, 0, 3), modifications: [] });
+    await tick();
+    expect([first.status, second.status]).toEqual(["resolved", "resolved"]);
+    // A late duplicate answer changes nothing.
+    next.receive({ type: "MutationResponse", requestId: 1 as never, success: false, error: { code: "APPLICATION", message: "late" } });
+    await tick();
+    expect(second.status).toBe("resolved");
+  });
+});
+
+describe("optimistic updates", () => {
+  const setA = (value: string) => (store: OptimisticLocalStore) => store.setQuery(sapi.q.a, {}, value);
+
+  it("are rolled back when close() rejects their mutation", async () => {
+    const { client, socket } = await openScripted();
+    const watch = client.watchQuery(sapi.q.a, {});
+    let notified = 0;
+    watch.onUpdate(() => notified++);
+    await tick();
+    socket.receive({
+      type: "Transition",
+      startVersion: sv(0, 0, 0),
+      endVersion: sv(2, 0, 1),
+      modifications: [{ type: "QueryUpdated", queryId: 0 as never, value: "server" }],
+    });
+    const pending = client.mutation(sapi.m.send, { x: 1 }, { optimisticUpdate: setA("optimistic") }).catch((e: unknown) => e);
+    expect(watch.localQueryResult()).toBe("optimistic");
+    const before = notified;
+    await client.close();
+    expect(await pending).toMatchObject({ code: "DISCONNECTED" });
+    // The mutation failed: its edit must not stay on screen.
+    expect(watch.localQueryResult()).toBe("server");
+    expect(notified).toBeGreaterThan(before);
+  });
+
+  it("keep the remaining layers in call order when a middle one fails, and drop each at its commit", async () => {
+    const { client, socket } = await openScripted();
+    const watch = client.watchQuery(sapi.q.a, {});
+    watch.onUpdate(() => {});
+    await tick();
+    socket.receive({
+      type: "Transition",
+      startVersion: sv(0, 0, 0),
+      endVersion: sv(2, 0, 1),
+      modifications: [{ type: "QueryUpdated", queryId: 0 as never, value: [] }],
+    });
+    const append = (tag: string) => (store: OptimisticLocalStore) => store.setQuery(sapi.q.a, {}, [...((store.getQuery(sapi.q.a, {}) as string[]) ?? []), tag]);
+    const p1 = settled(client.mutation(sapi.m.send, { x: 1 }, { optimisticUpdate: append("1") }));
+    const p2 = settled(client.mutation(sapi.m.send, { x: 2 }, { optimisticUpdate: append("2") }));
+    const p3 = settled(client.mutation(sapi.m.send, { x: 3 }, { optimisticUpdate: append("3") }));
+    expect(watch.localQueryResult()).toEqual(["1", "2", "3"]);
+    await tick();
+    socket.receive({ type: "MutationResponse", requestId: 0 as never, success: true, result: null, ts: 5 });
+    expect(watch.localQueryResult()).toEqual(["1", "2", "3"]); // committed, not yet visible: layer stays
+    socket.receive({ type: "MutationResponse", requestId: 1 as never, success: false, error: { code: "APPLICATION", message: "no" } });
+    expect(watch.localQueryResult()).toEqual(["1", "3"]);
+    // A reconnect keeps the layers (1 committed, 3 re-sent) in order.
+    const next = await scriptedReconnect();
+    expect(watch.localQueryResult()).toEqual(["1", "3"]);
+    expect(next.sent.filter((m) => m.type === "Mutation").map((m) => (m as { requestId: number }).requestId)).toEqual([2]);
+    next.receive({
+      type: "Transition",
+      startVersion: sv(0, 0, 0),
+      endVersion: sv(1, 0, 5),
+      modifications: [{ type: "QueryUpdated", queryId: 0 as never, value: ["1"] }],
+    });
+    expect(watch.localQueryResult()).toEqual(["1", "3"]); // 1 real now, 3 still optimistic
+    next.receive({ type: "MutationResponse", requestId: 2 as never, success: true, result: null, ts: 6 });
+    next.receive({
+      type: "Transition",
+      startVersion: sv(1, 0, 5),
+      endVersion: sv(1, 0, 6),
+      modifications: [{ type: "QueryUpdated", queryId: 0 as never, value: ["1", "3"] }],
+    });
+    await tick();
+    expect([p1.status, p2.status, p3.status]).toEqual(["resolved", "rejected", "resolved"]);
+    expect(watch.localQueryResult()).toEqual(["1", "3"]);
+  });
+});
+
+describe("watches", () => {
+  it("two watches of one query: stopping one keeps the other live", async () => {
+    const { client, socket } = await openScripted();
+    const w1 = client.watchQuery(sapi.q.a, {});
+    const w2 = client.watchQuery(sapi.q.a, {});
+    const stop1 = w1.onUpdate(() => {});
+    const seen2: unknown[] = [];
+    w2.onUpdate(() => seen2.push(w2.localQueryResult()));
+    await tick();
+    socket.receive({
+      type: "Transition",
+      startVersion: sv(0, 0, 0),
+      endVersion: sv(2, 0, 1),
+      modifications: [{ type: "QueryUpdated", queryId: 0 as never, value: 1 }],
+    });
+    stop1();
+    stop1(); // twice: must not take the other's subscription
+    await tick();
+    expect(socket.sent.some((m) => m.type === "ModifyQuerySet" && m.modifications.some((x) => x.type === "Remove"))).toBe(false);
+    socket.receive({
+      type: "Transition",
+      startVersion: sv(2, 0, 1),
+      endVersion: sv(2, 0, 2),
+      modifications: [{ type: "QueryUpdated", queryId: 0 as never, value: 2 }],
+    });
+    expect(seen2).toEqual([1, 2]);
+    expect(w2.localQueryResult()).toBe(2);
+  });
+});
+
+describe("chunked Transitions and reconnects", () => {
+  it("drops a half-received chunked Transition with the connection and accepts a fresh one after", async () => {
+    const { client, socket } = await openScripted();
+    const watch = client.watchQuery(sapi.q.a, {});
+    watch.onUpdate(() => {});
+    await tick();
+    const text = (ts: number, value: string) =>
+      JSON.stringify({
+        type: "Transition",
+        startVersion: sv(0, 0, 0),
+        endVersion: sv(ts === 1 ? 2 : 1, 0, ts),
+        modifications: [{ type: "QueryUpdated", queryId: 0, value }],
+      });
+    const old = text(1, "old");
+    socket.receive({ type: "TransitionChunk", transitionId: 0, partNumber: 0, totalParts: 2, chunk: old.slice(0, 20) } as never);
+    const next = await scriptedReconnect();
+    // The old socket's remaining part arrives late: ignored (the socket was replaced).
+    socket.receive({ type: "TransitionChunk", transitionId: 0, partNumber: 1, totalParts: 2, chunk: old.slice(20) } as never);
+    const fresh = text(3, "fresh");
+    next.receive({ type: "TransitionChunk", transitionId: 0, partNumber: 0, totalParts: 2, chunk: fresh.slice(0, 30) } as never);
+    next.receive({ type: "TransitionChunk", transitionId: 0, partNumber: 1, totalParts: 2, chunk: fresh.slice(30) } as never);
+    expect(watch.localQueryResult()).toBe("fresh");
+    expect(client.connectionState()).toMatchObject({ isWebSocketConnected: true, lastTransitionTs: 3 });
+  });
+});
+
+describe("auth", () => {
+  it("a query asked for while the first token is being fetched never runs signed out (connection opening meanwhile)", async () => {
+    const { server } = await startBackend();
+    const client = connect(server.url);
+    let release!: (token: string) => void;
+    client.setAuth(() => new Promise((resolve) => (release = resolve)));
+    const who = client.watchQuery(api.tasks.whoami, {});
+    const seen: unknown[] = [];
+    who.onUpdate(() => seen.push(who.localQueryResult()));
+    await waitForState(client, (s) => s.isWebSocketConnected);
+    await sleep(50); // the token provider is slow: the socket opened first
+    release("good:eve");
+    await until(who, (value) => value === "eve");
+    expect(seen).toEqual(["eve"]);
+  });
+
+  it("a query asked for after switching users never shows the previous user's result across a reconnect", async () => {
+    const { server } = await startBackend();
+    const client = connect(server.url);
+    client.setAuth(async () => "good:ada");
+    await waitForState(client, (s) => s.isAuthenticated);
+    let release!: (token: string) => void;
+    client.setAuth(() => new Promise((resolve) => (release = resolve)));
+    const who = client.watchQuery(api.tasks.whoami, { tag: 1 });
+    const seen: unknown[] = [];
+    who.onUpdate(() => seen.push(who.localQueryResult()));
+    await sleep(20);
+    cutNetwork();
+    await waitForState(client, (s) => s.isWebSocketConnected && s.connectionCount === 2);
+    await sleep(50);
+    release("good:bob");
+    await until(who, (value) => value === "bob");
+    expect(seen).toEqual(["bob"]);
+  });
+});
+
+describe("order and exactly-once across a reconnect during a token fetch", () => {
+  it("mutations lost with the connection are re-sent before those held for the token, each applied once", async () => {
+    const { server } = await startBackend();
+    const client = connect(server.url);
+    await waitForState(client, (s) => s.isWebSocketConnected);
+    const bodies: string[] = [];
+    const done: Promise<unknown>[] = [];
+    const send = (body: string) => {
+      bodies.push(body);
+      const result = client.mutation(api.messages.send, { channel: "held", body });
+      done.push(result);
+      return result;
+    };
+    for (let i = 0; i < 3; i++) await send(`before${i}`);
+    route.lose = true; // the connection died silently: what is sent now never arrives
+    for (let i = 0; i < 10; i++) void send(`lost${i}`);
+    await Promise.resolve(); // flushed: sent (as far as the client knows), unanswered
+    let release!: (token: string) => void;
+    client.setAuth(() => new Promise((resolve) => (release = resolve)));
+    for (let i = 0; i < 5; i++) void send(`held${i}`); // held back until the token is sent
+    cutNetwork();
+    route.lose = false;
+    await waitForState(client, (s) => s.isWebSocketConnected && s.connectionCount === 2);
+    release("good:ann");
+    expect(await within(Promise.all(done), 5_000)).not.toBe("timeout");
+    expect(await client.query(api.messages.list, { channel: "held" })).toEqual(bodies);
+  });
+});
+
+describe("read your writes across nodes", () => {
+  it("a mutation committed on node A whose Transition was lost settles after the client moves to node B", async () => {
+    const filename = tempFile();
+    const nodeA = await startBackend({ filename });
+    const nodeB = await startBackend({ filename });
+    route.url = nodeA.server.wsUrl;
+    const client = connect(nodeA.server.url);
+    const other = client.watchQuery(api.messages.list, { channel: "elsewhere" });
+    other.onUpdate(() => {});
+    await until(other, (value) => value !== undefined);
+    // The connection dies between the MutationResponse and the Transition that makes the write visible.
+    route.drop = (message) => message.type === "Transition";
+    const done = client.mutation(api.messages.send, { channel: "moved", body: "hi" });
+    await waitForState(client, (s) => s.inflightMutations === 1 && s.lastTransitionTs !== null);
+    await sleep(100);
+    route.drop = null;
+    route.url = nodeB.server.wsUrl;
+    cutNetwork();
+    await waitForState(client, (s) => s.isWebSocketConnected && s.connectionCount === 2);
+    expect(await within(done, 2_000)).toBe("hi");
+    // Read your writes: the one-shot query sees it.
+    expect(await client.query(api.messages.list, { channel: "moved" })).toEqual(["hi"]);
+  });
+});
+
+describe("randomized: network cuts and server restarts", () => {
+  it("every mutation applies exactly once and in order, resolves only once visible, and results never go back in time", async () => {
+    const filename = tempFile();
+    let backend = await startBackend({ filename });
+    const port = backend.server.port;
+    const client = connect(backend.server.url);
+    const watch = client.watchQuery(api.messages.list, { channel: "r" });
+    const lengths: number[] = [];
+    watch.onUpdate(() => {
+      const value = watch.localQueryResult();
+      if (value) lengths.push(value.length);
+    });
+    await until(watch, (value) => value !== undefined);
+
+    let seed = 12345;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const bodies: string[] = [];
+    const done: Promise<void>[] = [];
+    const violations: string[] = [];
+    for (let step = 0; step < 100; step++) {
+      const r = random();
+      if (r < 0.65) {
+        // One mutation, or a burst of them (so that cuts find several in flight and unsent).
+        const count = r < 0.45 ? 1 : 1 + Math.floor(random() * 8);
+        for (let i = 0; i < count; i++) {
+          const body = `m${bodies.length}`;
+          bodies.push(body);
+          done.push(
+            client.mutation(api.messages.send, { channel: "r", body }).then((result) => {
+              if (result !== body) violations.push(`${body} resolved with ${String(result)}`);
+              if (!watch.localQueryResult()?.includes(body)) violations.push(`${body} resolved before it was visible`);
+            }),
+          );
+        }
+      } else if (r < 0.75) {
+        if (sockets.length > 0) cutNetwork();
+      } else if (r < 0.85) {
+        // Cut right after the next answer: the mutations behind it are running or queued on
+        // the server, so some commit with their answer lost (the re-send must not apply them again).
+        const socket = sockets.at(-1);
+        socket?.on("message", (data) => {
+          if (String(data).includes('"MutationResponse"')) socket.terminate();
+        });
+      } else if (r < 0.89) {
+        // The connection dies silently: what the client sends for a while is lost, then the socket drops.
+        route.lose = true;
+        await sleep(Math.floor(random() * 10));
+        route.lose = false;
+        if (sockets.length > 0) cutNetwork();
+      } else if (r < 0.93) {
+        await backend.stop();
+        await sleep(Math.floor(random() * 30));
+        backend = await startBackend({ filename, port });
+      } else {
+        // A second, short-lived watch of the same query: stopping it must not stop the first.
+        const extra = client.watchQuery(api.messages.list, { channel: "r" });
+        const stop = extra.onUpdate(() => {});
+        await sleep(1);
+        stop();
+      }
+      await sleep(Math.floor(random() * 15));
+    }
+    const all = await within(Promise.all(done), 20_000);
+    expect(all).not.toBe("timeout");
+    expect(violations).toEqual([]);
+    const final = await client.query(api.messages.list, { channel: "r" });
+    expect(final).toEqual(bodies); // each exactly once, in call order
+    for (let i = 1; i < lengths.length; i++) expect(lengths[i]!).toBeGreaterThanOrEqual(lengths[i - 1]!);
+  });
+});
