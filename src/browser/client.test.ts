@@ -2,18 +2,12 @@
  * The client against the real server: engine on SQLite, `startServer`, sockets from `ws`.
  * Nothing is mocked; network failures are real (sockets terminated, the server restarted).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
-import { Engine } from "../engine/engine.js";
 import { action, anyApi, defineSchema, defineTable, makeFunctionReference, mutation, query, type ApiFromModules } from "../server/index.js";
-import { withTestLatency } from "../testing/testStorage.js";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
-import { startServer, type WalkinServer } from "../transport/index.js";
+import type { WalkinServer } from "../transport/index.js";
 import { WalkinError, isWalkinError, v } from "../values/index.js";
 import { WalkinClient, type ConnectionState } from "./index.js";
+import { cleanUp, connectClient, cutNetwork, serveApp, sockets, tempDatabaseFile, until, waitForState } from "./fixtures/liveClients.js";
 
 const schema = defineSchema({
   messages: defineTable({ channel: v.string(), body: v.string() }).index("by_channel", ["channel"]),
@@ -82,82 +76,10 @@ const revoked = new Set<string>();
 const authenticate = async (_ctx: unknown, token: string) =>
   token.startsWith("good:") && !revoked.has(token) ? { subject: token.slice(5), issuer: "test", tokenIdentifier: `test|${token.slice(5)}` } : null;
 
-/** A `ws` WebSocket that remembers its instances, so tests can cut a client's network. */
-const sockets: WebSocket[] = [];
-class TrackedWebSocket extends WebSocket {
-  constructor(url: string) {
-    super(url);
-    sockets.push(this);
-  }
-}
-const cutNetwork = () => sockets.at(-1)!.terminate();
+afterEach(cleanUp);
 
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup.length = 0;
-  sockets.length = 0;
-});
-
-async function startBackend(options: { filename?: string; port?: number; heartbeatMs?: number } = {}) {
-  const engine = await Engine.open({
-    storage: withTestLatency(await openSqliteStorage({ filename: options.filename ?? ":memory:" })),
-    schema,
-    modules,
-    authenticate,
-    runScheduler: false,
-  });
-  const server = await startServer({ engine, port: options.port ?? 0, log: () => {}, heartbeatMs: options.heartbeatMs });
-  const backend = {
-    engine,
-    server,
-    closed: false,
-    async stop() {
-      if (backend.closed) return;
-      backend.closed = true;
-      await server.close();
-      await engine.close();
-    },
-  };
-  cleanup.push(() => backend.stop());
-  return backend;
-}
-
-function connect(server: WalkinServer) {
-  const client = new WalkinClient(server.url, {
-    webSocketConstructor: TrackedWebSocket as unknown as typeof globalThis.WebSocket,
-    reconnect: { initialDelayMs: 10, maxDelayMs: 100 },
-    logger: false,
-  });
-  cleanup.push(() => client.close());
-  return client;
-}
-
-/** Resolves when `predicate` holds, checking after every update of `watch`. */
-function until<T>(watch: { onUpdate(cb: () => void): () => void; localQueryResult(): T | undefined }, predicate: (value: T | undefined) => boolean) {
-  return new Promise<T | undefined>((resolve) => {
-    let stop: (() => void) | undefined;
-    const check = () => {
-      if (!predicate(watch.localQueryResult())) return false;
-      stop?.();
-      resolve(watch.localQueryResult());
-      return true;
-    };
-    stop = watch.onUpdate(check);
-    check();
-  });
-}
-
-function waitForState(client: WalkinClient, predicate: (s: ConnectionState) => boolean) {
-  return new Promise<ConnectionState>((resolve) => {
-    if (predicate(client.connectionState())) return resolve(client.connectionState());
-    const stop = client.subscribeToConnectionState((s) => {
-      if (!predicate(s)) return;
-      stop();
-      resolve(s);
-    });
-  });
-}
+const startBackend = (options: { filename?: string; port?: number; heartbeatMs?: number } = {}) => serveApp({ schema, modules, authenticate }, options);
+const connect = (server: WalkinServer) => connectClient(server.url, { initialDelayMs: 10, maxDelayMs: 100 });
 
 describe("WalkinClient against the real server", () => {
   it("keeps a watched query live and answers one-shot queries", async () => {
@@ -252,9 +174,7 @@ describe("WalkinClient against the real server", () => {
   });
 
   it("survives a server restart mid-stream on the same port and file: no mutation lost or duplicated", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "walkin-client-"));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const filename = join(dir, "db.sqlite");
+    const filename = tempDatabaseFile("walkin-client-");
     const first = await startBackend({ filename });
     const port = first.server.port;
     const client = connect(first.server);

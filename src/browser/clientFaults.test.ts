@@ -8,85 +8,15 @@
  * servers (engine on SQLite, `startServer`, sockets from `ws`), including two nodes on one
  * database file and a randomized run with network cuts and server restarts.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
-import { Engine } from "../engine/engine.js";
-import { anyApi, defineSchema, defineTable, makeFunctionReference, mutation, query, type ApiFromModules } from "../server/index.js";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
-import { withTestLatency } from "../testing/testStorage.js";
-import { startServer } from "../transport/index.js";
-import type { ClientMessage, ServerMessage } from "../transport/protocol.js";
+import { anyApi, defineSchema, defineTable, mutation, query, type ApiFromModules } from "../server/index.js";
 import { v } from "../values/index.js";
-import { WalkinClient, type ConnectionState, type OptimisticLocalStore } from "./index.js";
+import type { OptimisticLocalStore } from "./index.js";
+import { cleanUp, connectClient, cutNetwork, route, serveApp, sockets, tempDatabaseFile, until, waitForState } from "./fixtures/liveClients.js";
+import { settled, tick } from "./fixtures/promises.js";
+import { closeScriptedClients, openScriptedClient, reconnectScripted, scriptedApi, sv } from "./fixtures/scriptedSocket.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// ------------------------------------------------------------------ scripted socket
-
-const sapi = {
-  m: { send: makeFunctionReference<"mutation", { x: number }>("m:send") },
-  q: { a: makeFunctionReference<"query">("q:a"), b: makeFunctionReference<"query">("q:b") },
-};
-
-class ScriptedSocket {
-  static all: ScriptedSocket[] = [];
-  onopen: (() => void) | null = null;
-  onmessage: ((e: { data: string }) => void) | null = null;
-  onclose: ((e: { code: number; reason: string }) => void) | null = null;
-  onerror: (() => void) | null = null;
-  readonly sent: ClientMessage[] = [];
-  constructor(readonly url: string) {
-    ScriptedSocket.all.push(this);
-  }
-  send(text: string) {
-    this.sent.push(JSON.parse(text));
-  }
-  close() {
-    setTimeout(() => this.onclose?.({ code: 1000, reason: "" }), 0);
-  }
-  receive(message: ServerMessage) {
-    this.onmessage?.({ data: JSON.stringify(message) });
-  }
-}
-const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
-const sv = (querySet: number, identity: number, ts: number) => ({ querySet, identity, ts });
-
-/** Pending, resolved or rejected, observed without awaiting. */
-function settled<T>(promise: Promise<T>) {
-  const state: { status: "pending" | "resolved" | "rejected"; value?: T; error?: unknown } = { status: "pending" };
-  promise.then(
-    (value) => Object.assign(state, { status: "resolved", value }),
-    (error) => Object.assign(state, { status: "rejected", error }),
-  );
-  return state;
-}
-
-const scriptedClients: WalkinClient[] = [];
-async function openScripted() {
-  ScriptedSocket.all = [];
-  const client = new WalkinClient("http://test", {
-    webSocketConstructor: ScriptedSocket as unknown as typeof globalThis.WebSocket,
-    reconnect: { initialDelayMs: 1, maxDelayMs: 1 },
-    logger: false,
-  });
-  scriptedClients.push(client);
-  const socket = ScriptedSocket.all[0]!;
-  socket.onopen!();
-  await tick();
-  return { client, socket };
-}
-
-async function scriptedReconnect() {
-  ScriptedSocket.all.at(-1)!.onclose!({ code: 1006, reason: "" });
-  await tick(5);
-  const socket = ScriptedSocket.all.at(-1)!;
-  socket.onopen!();
-  await tick();
-  return socket;
-}
 
 // ------------------------------------------------------------------ real servers
 
@@ -119,114 +49,14 @@ const api = anyApi as unknown as ApiFromModules<typeof modules>;
 const authenticate = async (_ctx: unknown, token: string) =>
   token.startsWith("good:") ? { subject: token.slice(5), issuer: "test", tokenIdentifier: `test|${token.slice(5)}` } : null;
 
-/**
- * A `ws` WebSocket that remembers its instances (so tests can cut the network), connects to
- * `route.url` when set (so a client can move between two nodes, as behind a load balancer)
- * and drops incoming server messages that `route.drop` matches (a message lost with the connection).
- */
-const sockets: WebSocket[] = [];
-const route: { url: string | null; drop: ((message: ServerMessage) => boolean) | null; lose: boolean } = { url: null, drop: null, lose: false };
-class TrackedWebSocket extends WebSocket {
-  constructor(url: string) {
-    super(route.url ?? url);
-    sockets.push(this);
-    // While `route.lose` is set, what the client sends is lost on the way (a connection that died silently).
-    const send = this.send.bind(this) as (data: string) => void;
-    Object.defineProperty(this, "send", { configurable: true, value: (data: string) => (route.lose ? undefined : send(data)) });
-    const descriptor = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage")!;
-    Object.defineProperty(this, "onmessage", {
-      configurable: true,
-      get: () => descriptor.get!.call(this),
-      set: (handler: ((event: { data: unknown }) => void) | null) => {
-        descriptor.set!.call(
-          this,
-          handler &&
-            ((event: { data: unknown }) => {
-              if (route.drop && route.drop(JSON.parse(String(event.data)) as ServerMessage)) return;
-              handler(event);
-            }),
-        );
-      },
-    });
-  }
-}
-const cutNetwork = () => sockets.at(-1)!.terminate();
-
-const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
-  for (const client of scriptedClients.splice(0)) await client.close();
-  for (const step of cleanup.reverse()) await step();
-  cleanup.length = 0;
-  sockets.length = 0;
-  route.url = null;
-  route.drop = null;
-  route.lose = false;
+  await closeScriptedClients();
+  await cleanUp();
 });
 
-function tempFile() {
-  const dir = mkdtempSync(join(tmpdir(), "walkin-client-faults-"));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-  return join(dir, "db.sqlite");
-}
-
-async function startBackend(options: { filename?: string; port?: number } = {}) {
-  const engine = await Engine.open({
-    storage: withTestLatency(await openSqliteStorage({ filename: options.filename ?? ":memory:" })),
-    schema,
-    modules,
-    authenticate,
-    runScheduler: false,
-  });
-  const server = await startServer({ engine, port: options.port ?? 0, log: () => {} });
-  const backend = {
-    engine,
-    server,
-    closed: false,
-    async stop() {
-      if (backend.closed) return;
-      backend.closed = true;
-      await server.close();
-      await engine.close();
-    },
-  };
-  cleanup.push(() => backend.stop());
-  return backend;
-}
-
-function connect(url: string) {
-  const client = new WalkinClient(url, {
-    webSocketConstructor: TrackedWebSocket as unknown as typeof globalThis.WebSocket,
-    reconnect: { initialDelayMs: 5, maxDelayMs: 50 },
-    logger: false,
-  });
-  cleanup.push(() => client.close());
-  return client;
-}
-
-function until<T>(watch: { onUpdate(cb: () => void): () => void; localQueryResult(): T | undefined }, predicate: (value: T | undefined) => boolean) {
-  return new Promise<T | undefined>((resolve) => {
-    let stop: (() => void) | undefined;
-    const check = () => {
-      if (!predicate(watch.localQueryResult())) return false;
-      stop?.();
-      resolve(watch.localQueryResult());
-      return true;
-    };
-    stop = watch.onUpdate(check);
-    check();
-  });
-}
-
-function waitForState(client: WalkinClient, predicate: (s: ConnectionState) => boolean) {
-  return new Promise<ConnectionState>((resolve) => {
-    if (predicate(client.connectionState())) return resolve(client.connectionState());
-    const stop = client.subscribeToConnectionState((s) => {
-      if (!predicate(s)) return;
-      stop();
-      resolve(s);
-    });
-  });
-}
+const tempFile = () => tempDatabaseFile("walkin-client-faults-");
+const startBackend = (options: { filename?: string; port?: number } = {}) => serveApp({ schema, modules, authenticate }, options);
+const connect = (url: string) => connectClient(url, { initialDelayMs: 5, maxDelayMs: 50 });
 
 /** Resolves with the promise's outcome, or "timeout" after `ms`. */
 function within<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
@@ -237,9 +67,9 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
 
 describe("every call settles", () => {
   it("a one-shot query still waiting for its result is rejected by close()", async () => {
-    const { client, socket } = await openScripted();
+    const { client, socket } = await openScriptedClient();
     socket.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(1, 0, 1), modifications: [] });
-    const pending = settled(client.query(sapi.q.a, {}));
+    const pending = settled(client.query(scriptedApi.q.a, {}));
     await tick();
     await client.close();
     await tick(20);
@@ -248,14 +78,14 @@ describe("every call settles", () => {
   });
 
   it("a mutation sent on a connection that drops is re-sent under the same ID and settles once", async () => {
-    const { client, socket } = await openScripted();
+    const { client, socket } = await openScriptedClient();
     socket.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(1, 0, 1), modifications: [] });
-    const first = settled(client.mutation(sapi.m.send, { x: 1 }));
-    const second = settled(client.mutation(sapi.m.send, { x: 2 }));
+    const first = settled(client.mutation(scriptedApi.m.send, { x: 1 }));
+    const second = settled(client.mutation(scriptedApi.m.send, { x: 2 }));
     await tick();
     expect(socket.sent.filter((m) => m.type === "Mutation").map((m) => (m as { requestId: number }).requestId)).toEqual([0, 1]);
     socket.receive({ type: "MutationResponse", requestId: 0 as never, success: true, result: 1, ts: 2 });
-    const next = await scriptedReconnect();
+    const next = await reconnectScripted();
     // Only the unanswered one is re-sent, with its original ID; the new connection's first sends start above it.
     expect(next.sent.filter((m) => m.type === "Mutation").map((m) => (m as { requestId: number }).requestId)).toEqual([1]);
     expect(next.sent[0]).toMatchObject({ newRequestsFrom: 2 });
@@ -271,11 +101,11 @@ describe("every call settles", () => {
 });
 
 describe("optimistic updates", () => {
-  const setA = (value: string) => (store: OptimisticLocalStore) => store.setQuery(sapi.q.a, {}, value);
+  const setA = (value: string) => (store: OptimisticLocalStore) => store.setQuery(scriptedApi.q.a, {}, value);
 
   it("are rolled back when close() rejects their mutation", async () => {
-    const { client, socket } = await openScripted();
-    const watch = client.watchQuery(sapi.q.a, {});
+    const { client, socket } = await openScriptedClient();
+    const watch = client.watchQuery(scriptedApi.q.a, {});
     let notified = 0;
     watch.onUpdate(() => notified++);
     await tick();
@@ -285,7 +115,7 @@ describe("optimistic updates", () => {
       endVersion: sv(2, 0, 1),
       modifications: [{ type: "QueryUpdated", queryId: 0 as never, value: "server" }],
     });
-    const pending = client.mutation(sapi.m.send, { x: 1 }, { optimisticUpdate: setA("optimistic") }).catch((e: unknown) => e);
+    const pending = client.mutation(scriptedApi.m.send, { x: 1 }, { optimisticUpdate: setA("optimistic") }).catch((e: unknown) => e);
     expect(watch.localQueryResult()).toBe("optimistic");
     const before = notified;
     await client.close();
@@ -296,8 +126,8 @@ describe("optimistic updates", () => {
   });
 
   it("keep the remaining layers in call order when a middle one fails, and drop each at its commit", async () => {
-    const { client, socket } = await openScripted();
-    const watch = client.watchQuery(sapi.q.a, {});
+    const { client, socket } = await openScriptedClient();
+    const watch = client.watchQuery(scriptedApi.q.a, {});
     watch.onUpdate(() => {});
     await tick();
     socket.receive({
@@ -306,10 +136,10 @@ describe("optimistic updates", () => {
       endVersion: sv(2, 0, 1),
       modifications: [{ type: "QueryUpdated", queryId: 0 as never, value: [] }],
     });
-    const append = (tag: string) => (store: OptimisticLocalStore) => store.setQuery(sapi.q.a, {}, [...((store.getQuery(sapi.q.a, {}) as string[]) ?? []), tag]);
-    const p1 = settled(client.mutation(sapi.m.send, { x: 1 }, { optimisticUpdate: append("1") }));
-    const p2 = settled(client.mutation(sapi.m.send, { x: 2 }, { optimisticUpdate: append("2") }));
-    const p3 = settled(client.mutation(sapi.m.send, { x: 3 }, { optimisticUpdate: append("3") }));
+    const append = (tag: string) => (store: OptimisticLocalStore) => store.setQuery(scriptedApi.q.a, {}, [...((store.getQuery(scriptedApi.q.a, {}) as string[]) ?? []), tag]);
+    const p1 = settled(client.mutation(scriptedApi.m.send, { x: 1 }, { optimisticUpdate: append("1") }));
+    const p2 = settled(client.mutation(scriptedApi.m.send, { x: 2 }, { optimisticUpdate: append("2") }));
+    const p3 = settled(client.mutation(scriptedApi.m.send, { x: 3 }, { optimisticUpdate: append("3") }));
     expect(watch.localQueryResult()).toEqual(["1", "2", "3"]);
     await tick();
     socket.receive({ type: "MutationResponse", requestId: 0 as never, success: true, result: null, ts: 5 });
@@ -317,7 +147,7 @@ describe("optimistic updates", () => {
     socket.receive({ type: "MutationResponse", requestId: 1 as never, success: false, error: { code: "APPLICATION", message: "no" } });
     expect(watch.localQueryResult()).toEqual(["1", "3"]);
     // A reconnect keeps the layers (1 committed, 3 re-sent) in order.
-    const next = await scriptedReconnect();
+    const next = await reconnectScripted();
     expect(watch.localQueryResult()).toEqual(["1", "3"]);
     expect(next.sent.filter((m) => m.type === "Mutation").map((m) => (m as { requestId: number }).requestId)).toEqual([2]);
     next.receive({
@@ -342,9 +172,9 @@ describe("optimistic updates", () => {
 
 describe("watches", () => {
   it("two watches of one query: stopping one keeps the other live", async () => {
-    const { client, socket } = await openScripted();
-    const w1 = client.watchQuery(sapi.q.a, {});
-    const w2 = client.watchQuery(sapi.q.a, {});
+    const { client, socket } = await openScriptedClient();
+    const w1 = client.watchQuery(scriptedApi.q.a, {});
+    const w2 = client.watchQuery(scriptedApi.q.a, {});
     const stop1 = w1.onUpdate(() => {});
     const seen2: unknown[] = [];
     w2.onUpdate(() => seen2.push(w2.localQueryResult()));
@@ -372,8 +202,8 @@ describe("watches", () => {
 
 describe("chunked Transitions and reconnects", () => {
   it("drops a half-received chunked Transition with the connection and accepts a fresh one after", async () => {
-    const { client, socket } = await openScripted();
-    const watch = client.watchQuery(sapi.q.a, {});
+    const { client, socket } = await openScriptedClient();
+    const watch = client.watchQuery(scriptedApi.q.a, {});
     watch.onUpdate(() => {});
     await tick();
     const text = (ts: number, value: string) =>
@@ -385,7 +215,7 @@ describe("chunked Transitions and reconnects", () => {
       });
     const old = text(1, "old");
     socket.receive({ type: "TransitionChunk", transitionId: 0, partNumber: 0, totalParts: 2, chunk: old.slice(0, 20) } as never);
-    const next = await scriptedReconnect();
+    const next = await reconnectScripted();
     // The old socket's remaining part arrives late: ignored (the socket was replaced).
     socket.receive({ type: "TransitionChunk", transitionId: 0, partNumber: 1, totalParts: 2, chunk: old.slice(20) } as never);
     const fresh = text(3, "fresh");

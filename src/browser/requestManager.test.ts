@@ -1,19 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { MutationMessage, RequestId } from "../transport/protocol.js";
 import { isWalkinError } from "../values/errors.js";
+import { settled, tick } from "./fixtures/promises.js";
 import { RequestManager } from "./requestManager.js";
 
 const rid = (n: number) => n as RequestId;
-
-function settled<T>(promise: Promise<T>) {
-  const state: { status: "pending" | "resolved" | "rejected"; value?: T; error?: unknown } = { status: "pending" };
-  promise.then(
-    (value) => Object.assign(state, { status: "resolved", value }),
-    (error) => Object.assign(state, { status: "rejected", error }),
-  );
-  return state;
-}
-const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 function sendAll(requests: RequestManager) {
   const sent: (MutationMessage | { type: string; requestId: number })[] = [];
