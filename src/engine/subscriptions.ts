@@ -191,7 +191,11 @@ export class Subscriptions {
 
   /** Finds or creates the live query for these arguments, holding a reference to it. */
   private async obtain(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, identity: string): Promise<LiveQuery> {
-    const baseKey = `${path}\u0000${encodeValueToString(args as Value)}`;
+    // A live query's arguments are checked once, when it is created, by its creator's rules:
+    // server code may pass what a client may not (a session digest, which a client sending it
+    // back must be refused). So a client never joins a query server code created, nor the reverse.
+    const trust = caller.fromClient ? "client" : "server";
+    const baseKey = `${path}\u0000${trust}\u0000${encodeValueToString(args as Value)}`;
     const identityKey = `${baseKey}\u0000${identity}`;
     for (;;) {
       const existing = this.live.get(baseKey) ?? this.live.get(identityKey);

@@ -74,7 +74,9 @@ export async function transferSession<DM extends GenericDataModel>(
     throw walkinError("MISUSE", "transferSession: the new session already has a login. Transfer to a fresh session ID, or end the new session first.");
   }
   let moved = 0;
-  for (const [table, index] of [["logins", "by_sessionId"], ...Object.entries(tables)] as [string, string][]) {
+  // `logins` is always moved, first; an app that lists it in `tables` too must not move it twice.
+  const listed = Object.entries(tables).filter(([name]) => name !== "logins");
+  for (const [table, index] of [["logins", "by_sessionId"], ...listed] as [string, string][]) {
     for (const row of table === "logins" ? logins : await rowsOf(db, table, index, source)) {
       await db.patch(row._id, { sessionId: target });
       moved++;
