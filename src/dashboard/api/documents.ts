@@ -70,9 +70,11 @@ export async function listDocuments(engine: Engine, body: Record<string, unknown
   if (!Array.isArray(values) || values.length > fields.length) {
     throw badRequest(`"indexValues" must be an array of at most ${fields.length} values, one per field of ${indexName} (${fields.join(", ")}), in order.`);
   }
-  values.forEach((_, i) => {
-    if (touchesSecret(fields[i]!, hidden)) throw badRequest(`"${fields[i]}" is a hidden field; the dashboard does not filter on it.`);
-  });
+  // Not only no values for a hidden field: no listing by an index on one at all. The order of
+  // the page would tell something of the hidden values, and its cursor holds the last
+  // document's index key, hidden field included.
+  const secret = fields.find((field) => touchesSecret(field, hidden));
+  if (secret !== undefined) throw badRequest(`Index "${indexName}" is on "${secret}", a hidden field; the dashboard does not list by it.`);
   const indexValues = values.map((json, i) => parseValue(json, `indexValues[${i}] (${fields[i]})`));
   const filters = parseFilters(body.filters, hidden);
   const numItems = body.numItems === undefined ? 25 : body.numItems;

@@ -41,6 +41,7 @@ export async function callerFor(engine: Engine, as: unknown): Promise<Caller> {
   if (kind === "user") {
     if (typeof userId !== "string") throw badRequest('"as.userId" must be the _id of a user.');
     const table = tableOfId(engine, userId);
+    if (table.name !== "users") throw badRequest(`"as.userId" must be the _id of a user; "${userId}" is a document of "${table.name}".`);
     if (!(await engine.read((txn) => txn.get(userId)))) throw notFound(`No user ${userId} in "${table.name}".`);
     const identity: UserIdentity = { subject: userId, issuer: ISSUER, tokenIdentifier: `${ISSUER}|${userId}` };
     return { identity, kind: "dashboard" };

@@ -17,13 +17,32 @@ const SECRET_FIELDS: Record<string, readonly string[]> = {
 /** The top-level fields of `table` the dashboard hides. */
 export function secretFields(table: TableInfo): string[] {
   const fields = new Set(SECRET_FIELDS[table.name] ?? []);
-  const shape = (table.validator as { kind?: string; fields?: Record<string, { format?: { name?: string }; kind?: string }> } | null);
+  const shape = table.validator as Shape | null;
   if (shape?.kind === "object" && shape.fields) {
     for (const [name, field] of Object.entries(shape.fields)) {
-      if (field.format?.name === "a session ID") fields.add(name);
+      if (holdsSessionId(field)) fields.add(name);
     }
   }
   return [...fields];
+}
+
+type Shape = { kind?: string; format?: { name?: string }; fields?: Record<string, Shape>; members?: readonly Shape[]; element?: Shape; value?: Shape };
+
+/** A validator that is, or holds anywhere (nullable, union, object, array, record), a `vSessionId`. */
+function holdsSessionId(shape: Shape): boolean {
+  if (shape.format?.name === "a session ID") return true;
+  switch (shape.kind) {
+    case "union":
+      return (shape.members ?? []).some(holdsSessionId);
+    case "object":
+      return Object.values(shape.fields ?? {}).some(holdsSessionId);
+    case "array":
+      return shape.element !== undefined && holdsSessionId(shape.element);
+    case "record":
+      return shape.value !== undefined && holdsSessionId(shape.value);
+    default:
+      return false;
+  }
 }
 
 /** A copy of `doc` without the hidden fields. */

@@ -7,7 +7,7 @@ import type { Engine } from "../../engine/engine.js";
 import type { TableInfo } from "../../engine/catalog.js";
 import { tableNumberOfId } from "../../engine/ids.js";
 import { notFound } from "./httpJson.js";
-import { secretFields } from "./secrets.js";
+import { secretFields, touchesSecret } from "./secrets.js";
 import { validatorData } from "./validatorData.js";
 
 /** Counting stops here: a bigger table shows "100,000+". */
@@ -149,13 +149,17 @@ export class TableCounts {
     const summaries: TableSummary[] = [];
     for (const table of appTables(engine)) {
       const counted = await this.count(engine, table);
+      const hidden = secretFields(table);
       summaries.push({
         name: table.name,
         count: counted.count,
         countCapped: counted.capped,
-        indexes: [...table.indexes.values()].map((index) => ({ name: index.name, fields: declaredFields(index.fields, index.name) })),
+        // An index on a hidden field is not offered: documents/list refuses it (documents.ts).
+        indexes: [...table.indexes.values()]
+          .map((index) => ({ name: index.name, fields: declaredFields(index.fields, index.name) }))
+          .filter((index) => !index.fields.some((field) => touchesSecret(field, hidden))),
         validator: validatorData(table.validator),
-        hiddenFields: secretFields(table),
+        hiddenFields: hidden,
       });
     }
     return summaries;
