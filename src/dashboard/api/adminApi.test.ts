@@ -6,44 +6,27 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { Engine } from "../../engine/engine.js";
-import { openSqliteStorage } from "../../storage/sqlite/index.js";
-import { startServer, type WalkinServer } from "../../transport/index.js";
-import { authApp, schema } from "../../auth/fixtures/app.js";
-import { from, signedIn } from "../../auth/fixtures/harness.js";
-import type { LiveBackend } from "../../testing/liveBackend.js";
+import type { Engine } from "../../engine/engine.js";
+import type { WalkinServer } from "../../transport/index.js";
+import { from } from "../../auth/fixtures/harness.js";
 import { Dashboard } from "./dashboard.js";
+import { startAdminBackend, type AdminBackend } from "./fixtures/adminBackend.js";
 import { TableCounts } from "./tables.js";
 
 const KEY = "test-admin-key-0123456789abcdefghij";
+let backend: AdminBackend;
 let engine: Engine;
 let server: WalkinServer;
-let dashboard: Dashboard;
-let user: { userId: string; token: string };
+let user: AdminBackend["user"];
 
 beforeAll(async () => {
-  dashboard = new Dashboard({ adminKey: KEY });
-  engine = await Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema, modules: authApp(), runScheduler: false, observeRun: dashboard.observeRun });
-  server = await startServer({ engine, port: 0, log: () => {}, dashboard });
-  user = await signedIn({ engine } as LiveBackend, "anonymous");
-  await engine.runMutation("messages:send", { body: "hello" }, { token: user.token, fromClient: true });
+  backend = await startAdminBackend(KEY);
+  ({ engine, server, user } = backend);
 });
 
-afterAll(async () => {
-  dashboard.close();
-  await server.close();
-  await engine.close();
-});
+afterAll(() => backend.close());
 
-async function call(path: string, body?: unknown, key: string | null = KEY) {
-  const response = await fetch(`${server.url}/api/admin/${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { ...(key === null ? {} : { Authorization: `Bearer ${key}` }), "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, text, json: text ? JSON.parse(text) : null };
-}
+const call = (path: string, body?: unknown, key: string | null = KEY) => backend.call(path, body, key);
 
 describe("the admin key", () => {
   const routes = () => new Dashboard({ adminKey: KEY }).routeList();

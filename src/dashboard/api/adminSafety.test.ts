@@ -9,44 +9,27 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../engine/engine.js";
 import { openSqliteStorage } from "../../storage/sqlite/index.js";
 import { startServer, type WalkinServer } from "../../transport/index.js";
-import { authApp, schema } from "../../auth/fixtures/app.js";
-import { signedIn } from "../../auth/fixtures/harness.js";
-import type { LiveBackend } from "../../testing/liveBackend.js";
 import { defineSchema, defineTable, mutation, query } from "../../server/index.js";
 import { v } from "../../values/index.js";
 import { vSessionId } from "../../sessions/sessionId.js";
 import { Dashboard } from "./dashboard.js";
+import { startAdminBackend, type AdminBackend } from "./fixtures/adminBackend.js";
 
 const KEY = "probe-admin-key-0123456789abcdefghij";
+let backend: AdminBackend;
 let engine: Engine;
 let server: WalkinServer;
-let dashboard: Dashboard;
-let user: { userId: string; token: string };
+let user: AdminBackend["user"];
 let messageId: string;
 
 beforeAll(async () => {
-  dashboard = new Dashboard({ adminKey: KEY });
-  engine = await Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema, modules: authApp(), runScheduler: false, observeRun: dashboard.observeRun });
-  server = await startServer({ engine, port: 0, log: () => {}, dashboard });
-  user = await signedIn({ engine } as LiveBackend, "anonymous");
-  messageId = (await engine.runMutation("messages:send", { body: "hello" }, { token: user.token, fromClient: true })).value as string;
+  backend = await startAdminBackend(KEY);
+  ({ engine, server, user, messageId } = backend);
 });
 
-afterAll(async () => {
-  dashboard.close();
-  await server.close();
-  await engine.close();
-});
+afterAll(() => backend.close());
 
-async function call(path: string, body?: unknown, key: string | null = KEY) {
-  const response = await fetch(`${server.url}/api/admin/${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { ...(key === null ? {} : { Authorization: `Bearer ${key}` }), "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, text, json: text ? JSON.parse(text) : null, headers: response.headers };
-}
+const call = (path: string, body?: unknown, key: string | null = KEY) => backend.call(path, body, key);
 
 /** A raw request: the path is sent exactly as written (fetch would normalize it). */
 function raw(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | string) {
@@ -152,11 +135,7 @@ describe("IDs of the right table", () => {
 
   it("refuses to watch a query as a 'user' whose ID is not of the users table", async () => {
     const controller = new AbortController();
-    const response = await fetch(`${server.url}/api/admin/stream`, { headers: { Authorization: `Bearer ${KEY}` }, signal: controller.signal });
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("\n\n")) text += (await reader.read()).value ?? "";
-    const { streamId } = JSON.parse(text.split("\n\n")[0]!.slice(6));
+    const streamId = await backend.openStream(controller);
     const watched = await call("functions/watch", { streamId, path: "messages:mine", as: { kind: "user", userId: messageId } });
     controller.abort();
     expect(watched.status).toBe(400);
@@ -239,11 +218,7 @@ describe("a page's live queries end with its stream", () => {
   it("closes the watches when the page goes away", async () => {
     const before = engine.subscriptions.size;
     const controller = new AbortController();
-    const response = await fetch(`${server.url}/api/admin/stream`, { headers: { Authorization: `Bearer ${KEY}` }, signal: controller.signal });
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("\n\n")) text += (await reader.read()).value ?? "";
-    const { streamId } = JSON.parse(text.split("\n\n")[0]!.slice(6));
+    const streamId = await backend.openStream(controller);
     expect((await call("functions/watch", { streamId, path: "messages:mine", args: {}, as: { kind: "user", userId: user.userId } })).status).toBe(200);
     expect((await call("functions/watch", { streamId, path: "messages:mine", args: {} })).status).toBe(200);
     expect(engine.subscriptions.size).toBe(before + 2);
