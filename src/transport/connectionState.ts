@@ -112,8 +112,15 @@ export class ConnectionState {
     return this.version.ts;
   }
 
+  /**
+   * The identity version of the last Authenticate accepted, whether or not a Transition has
+   * carried it yet. The client numbers its Authenticates itself and may send the next before
+   * the last one's Transition: while this connection's Transitions are held (a client slow to
+   * read), the accepted version waits in `bump`, and checking the next one against the last
+   * version sent would refuse a well-numbered Authenticate and kill the connection.
+   */
   get identityVersion(): number {
-    return this.version.identity;
+    return this.bump.identity ?? this.version.identity;
   }
 
   /**

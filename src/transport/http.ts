@@ -151,7 +151,9 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
     sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
     return true;
   }
-  const webRequest = new Request(new URL(url.pathname + url.search, `http://${request.headers.host ?? "localhost"}`), {
+  // A Host header that is no authority ("bad host") is the client's mistake, not a server error.
+  const origin = URL.canParse(`http://${request.headers.host}`) ? `http://${request.headers.host}` : "http://localhost";
+  const webRequest = new Request(new URL(url.pathname + url.search, origin), {
     method,
     headers: toHeaders(request),
     ...(body === undefined ? {} : { body: new Uint8Array(body) }),

@@ -103,6 +103,10 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
   const httpServer = createServer((request, response) => void handleHttp(request, response, httpContext));
   const wss = new WebSocketServer({ noServer: true, maxPayload: PROTOCOL_LIMITS.maxClientMessageBytes, WebSocket: SyncSocket });
   const accept = (ws: WebSocket, socket: Duplex, ip: string, request: CallerRequest) => {
+    // A refused socket still reads until its close handshake ends, and `ws` emits a bad frame
+    // as an 'error' event: unhandled, one peer's six bytes would end the whole process. An
+    // accepted one gets its listener from Connection.
+    ws.on("error", () => {});
     if (closing) return ws.close(CLOSE_CODES.serverShuttingDown, "server shutting down");
     if (!counters.connect(ip)) {
       debug(`[walkin] refusing a connection: its address has ${limits.maxConnectionsPerIp} open already`);
