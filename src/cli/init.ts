@@ -8,7 +8,7 @@
  * stored without its dot because npm leaves `.gitignore` files out of packages.
  */
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -37,9 +37,18 @@ export class InitError extends Error {}
 export async function initApp(dir: string): Promise<InitResult> {
   const target = path.resolve(dir);
   await mkdir(target, { recursive: true });
-  // package.json first: a refusal there must leave the folder as it was.
+  const templateFiles = await listFiles(TEMPLATE);
+  // Refusals first, so that a refusal leaves the folder as it was: a file of the user's where
+  // the app needs a folder, then package.json.
+  for (const file of templateFiles) {
+    for (let folder = path.dirname(file); folder !== "."; folder = path.dirname(folder)) {
+      if ((await stat(path.join(target, folder)).catch(() => null))?.isFile()) {
+        throw new InitError(`${path.join(dir, folder)} is a file, but the app needs a folder there. Rename it and run walkin init again.`);
+      }
+    }
+  }
   const result: InitResult = { created: [], kept: [], addedToPackageJson: await updatePackageJson(target) };
-  for (const file of await listFiles(TEMPLATE)) {
+  for (const file of templateFiles) {
     const name = path.join(path.dirname(file), RENAMED[path.basename(file)] ?? path.basename(file));
     const destination = path.join(target, name);
     if (existsSync(destination)) {
@@ -77,7 +86,11 @@ async function updatePackageJson(target: string): Promise<string[]> {
   let existed = true;
   try {
     pkg = JSON.parse(await readFile(file, "utf8")) as PackageJson;
+    if (typeof pkg !== "object" || pkg === null || Array.isArray(pkg)) {
+      throw new InitError(`${file} does not hold a JSON object. Fix it, or remove it to start afresh.`);
+    }
   } catch (error) {
+    if (error instanceof InitError) throw error;
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
       throw new InitError(`${file} is not valid JSON (${(error as Error).message}). Fix it, or remove it to start afresh.`);
     }

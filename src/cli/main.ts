@@ -156,7 +156,8 @@ async function runCodegen(values: Values, output: Output): Promise<number> {
       for (const { file, message } of error.problems) output.fileError(path.join(dir, file), message);
       return 1;
     }
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") {
       output.error(`No functions directory at ${output.relative(dir) || "."}. Create it, or point to it with --dir.`);
       return 1;
     }
@@ -165,13 +166,20 @@ async function runCodegen(values: Values, output: Output): Promise<number> {
 }
 
 async function runServer(values: Values, output: Output, dev: boolean): Promise<number> {
-  const port = Number(values["port"]);
+  // Number("") is 0, a random port: an unset `--port "$PORT"` must be refused, not served.
+  const port = /^\d+$/.test(String(values["port"])) ? Number(values["port"]) : NaN;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     output.error(`--port must be a whole number from 0 to 65535, not "${values["port"]}".`);
     return 1;
   }
   // Loaded on demand: `codegen` and `--help` need neither the engine nor SQLite.
   const { serve } = await import("./serve.js");
+  // A signal while the functions load or the engine opens is kept and acted on once serving:
+  // without a handler yet, Node's default would end the process before the database closes.
+  let early: NodeJS.Signals | null = null;
+  const onEarly = (signal: NodeJS.Signals) => void (early ??= signal);
+  process.on("SIGINT", onEarly);
+  process.on("SIGTERM", onEarly);
   const serving = await serve({
     dir: String(values["dir"]),
     port,
@@ -180,6 +188,9 @@ async function runServer(values: Values, output: Output, dev: boolean): Promise<
     staticDir: typeof values["static"] === "string" ? path.resolve(values["static"]) : null,
     dev,
     output,
+  }).finally(() => {
+    process.off("SIGINT", onEarly);
+    process.off("SIGTERM", onEarly);
   });
   if (!serving) return 1;
   const companion = typeof values["run"] === "string" ? runCompanion(values["run"], output) : null;
@@ -204,6 +215,10 @@ async function runServer(values: Values, output: Output, dev: boolean): Promise<
     });
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    if (early) onSignal(early);
+    // `dev` whose first version did not load starts listening only when a fixed one does: if
+    // the port is taken then, it has nothing to serve and says so, and exits as `start` would.
+    void serving.listenFailed.then(() => serving.close().then(() => resolve(1), () => resolve(1)));
   });
 }
 

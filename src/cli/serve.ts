@@ -66,6 +66,11 @@ class ReloadableRouter extends HttpRouter {
 export interface Serving {
   /** Stops watching, waits for a reload in flight, closes the server, then the engine. */
   close(): Promise<void>;
+  /**
+   * Resolves if the server could not listen after `serve` returned: `dev` whose first version
+   * was broken listens only once a fixed one loads, and the port may be taken by then.
+   */
+  readonly listenFailed: Promise<void>;
 }
 
 /**
@@ -87,7 +92,15 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     output.error((error as Error).message);
     return null;
   }
-  if (location.kind === "sqlite" && location.filename !== ":memory:") await prepareDatabaseDir(path.dirname(location.filename));
+  if (location.kind === "sqlite" && location.filename !== ":memory:") {
+    const folder = path.dirname(location.filename);
+    try {
+      await prepareDatabaseDir(folder);
+    } catch (error) {
+      output.error(`Cannot create the database's folder ${output.relative(folder)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Choose another place with --db.`);
+      return null;
+    }
+  }
   const admin = dashboardForServer(options.dev);
   if (!admin.ok) {
     output.error(admin.problem);
@@ -104,6 +117,10 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
   let again = false;
   /** The server could not listen (port taken…): nothing to wait for. */
   let listenFailed = false;
+  /** Previous generations being closed once their running actions end (`build`). */
+  const retired = new Set<Promise<void>>();
+  let reportListenFailed!: () => void;
+  const listenFailedLater = new Promise<void>((resolve) => (reportListenFailed = resolve));
   const typeChecker = options.dev ? new FunctionsTypeChecker(dir, output) : null;
 
   /** Builds and installs one generation; false when it failed (and was reported). */
@@ -137,6 +154,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
         await loaded.functions.release();
         output.error((error as Error).message);
         listenFailed = true;
+        reportListenFailed();
         return false;
       }
       try {
@@ -159,13 +177,22 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
         await loaded.functions.release();
         output.error(listenError(error, options));
         listenFailed = true;
+        reportListenFailed();
         return false;
       }
     }
     router.current = httpRoutes(loaded.functions, output);
     if (previous) {
-      await previous.engine.close();
-      await previous.functions.release();
+      // Actions still running on the old engine finish there (their ctx.runMutation included):
+      // it is closed once they have, without holding up the reload.
+      // The new engine then looks for the commits the old one made meanwhile.
+      const retiring = server!.retired(previous.engine).then(async () => {
+        await previous.engine.close();
+        await previous.functions.release();
+        if (current?.engine === engine) await engine.refreshFromStorage();
+      });
+      retired.add(retiring);
+      void retiring.finally(() => retired.delete(retiring));
     }
     const { functionCount } = loaded.functions;
     const moduleCount = Object.keys(loaded.functions.modules).length;
@@ -213,6 +240,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
   }
 
   return {
+    listenFailed: listenFailedLater,
     async close() {
       closed = true;
       await watcher?.close();
@@ -220,6 +248,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       typeChecker?.cancel();
       dashboard?.close();
       await server?.close();
+      await Promise.allSettled([...retired]);
       await current?.engine.close();
       await current?.functions.release();
     },

@@ -361,7 +361,7 @@ export class Connection {
         return this.send({ type: "ActionResponse", requestId, success: false, error: invalidArguments(error) });
       }
       try {
-        const value = await this.host.engines.current.runAction(udfPath, args, caller);
+        const value = await this.host.engines.use((engine) => engine.runAction(udfPath, args, caller));
         this.send({ type: "ActionResponse", requestId, success: true, result: convertToJson(value) });
       } catch (error) {
         this.send({ type: "ActionResponse", requestId, success: false, error: errorPayload(error, `action ${udfPath}`, this.host.reporting) });

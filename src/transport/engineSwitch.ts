@@ -3,14 +3,17 @@
  * reload): no mutation runs on the old engine once the new one is in place. A swap closes a
  * gate that new mutations wait at, waits for the running ones, switches, and opens the gate;
  * so after `swap` resolves the old engine can be closed without cutting a mutation in half.
- * Queries and actions read `current` directly (an action already running finishes on the
- * engine it started on).
+ * Queries and actions run through `use`: one already running finishes on the engine it started
+ * on, and `drained(previous)` says when the last of them has, so that the old engine is closed
+ * only then (an action's `ctx.runMutation` on a closed engine would fail, its write lost).
  */
 import type { Engine } from "../engine/engine.js";
 
 export class EngineSwitch {
   private gate: Promise<void> | null = null;
   private readonly running = new Set<Promise<unknown>>();
+  /** Queries and actions in progress, by the engine they run on. */
+  private readonly users = new Map<Engine, Set<Promise<unknown>>>();
 
   constructor(private engine: Engine) {}
 
@@ -27,6 +30,28 @@ export class EngineSwitch {
       return await mutation;
     } finally {
       this.running.delete(mutation);
+    }
+  }
+
+  /** Runs a query or an action (or an HTTP action) on the current engine, tracked until it settles. */
+  async use<T>(run: (engine: Engine) => Promise<T>): Promise<T> {
+    const engine = this.engine;
+    let users = this.users.get(engine);
+    if (users === undefined) this.users.set(engine, (users = new Set()));
+    const work = run(engine);
+    users.add(work);
+    try {
+      return await work;
+    } finally {
+      users.delete(work);
+      if (users.size === 0) this.users.delete(engine);
+    }
+  }
+
+  /** Resolves once nothing started through `use` on `engine` is running. */
+  async drained(engine: Engine): Promise<void> {
+    for (let users = this.users.get(engine); users !== undefined && users.size > 0; users = this.users.get(engine)) {
+      await Promise.allSettled([...users]);
     }
   }
 

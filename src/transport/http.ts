@@ -103,11 +103,11 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, pat
 function run(kind: "query" | "mutation" | "action", path: string, args: Value, caller: Caller, engines: EngineSwitch): Promise<Value> {
   switch (kind) {
     case "query":
-      return engines.current.runQuery(path, args, caller);
+      return engines.use((engine) => engine.runQuery(path, args, caller));
     case "mutation":
       return engines.mutate(async (engine) => (await engine.runMutation(path, args, caller)).value);
     case "action":
-      return engines.current.runAction(path, args, caller);
+      return engines.use((engine) => engine.runAction(path, args, caller));
     default:
       return kind satisfies never;
   }
@@ -159,10 +159,9 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
     ...(body === undefined ? {} : { body: new Uint8Array(body) }),
   });
   const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request), kind: "http" };
-  const ctx = context.engines.current.actionCtx(caller) as unknown as GenericActionCtx;
   let answer: unknown;
   try {
-    answer = await route.handler.handler(ctx, webRequest);
+    answer = await context.engines.use((engine) => route.handler.handler(engine.actionCtx(caller) as unknown as GenericActionCtx, webRequest));
   } catch (error) {
     sendError(response, errorPayload(error, `HTTP action ${method} ${url.pathname}`, context.reporting));
     return true;

@@ -63,6 +63,8 @@ export interface WalkinServer {
   maxQueuedBytes(): number;
   /** Hot reload: re-subscribes every connection's queries on `engine`; each client gets a fresh Transition. */
   setEngine(engine: Engine): Promise<void>;
+  /** After `setEngine`: resolves once the queries and actions still running on `previous` have ended (then it may be closed). */
+  retired(previous: Engine): Promise<void>;
   /** Stops accepting, lets running mutations answer, closes sockets with 4010. Does not close the engine. */
   close(): Promise<void>;
 }
@@ -161,6 +163,7 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
       });
       await Promise.all([...connections].map((connection) => connection.resubscribe()));
     },
+    retired: (previous) => engines.drained(previous),
     async close() {
       if (closing) return;
       closing = true;
