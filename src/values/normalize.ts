@@ -58,7 +58,14 @@ export function normalizeValue(validator: GenericValidator, value: Value, truste
     case "record": {
       const out: Record<string, Value> = {};
       for (const [key, item] of Object.entries(value as Record<string, Value>)) {
-        out[normalizeValue(validator.key, key, trusted) as string] = normalizeValue(validator.value, item, trusted);
+        // defineProperty, not `out[key] =`: a key "__proto__" (a valid record key) would set the
+        // prototype instead of a field, losing the entry or hiding it behind inheritance.
+        Object.defineProperty(out, normalizeValue(validator.key, key, trusted) as string, {
+          value: normalizeValue(validator.value, item, trusted),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       return out;
     }

@@ -84,7 +84,9 @@ function check(validator: GenericValidator, value: unknown, options: ValidateOpt
     case "any":
       return value !== undefined ? undefined : mismatch(validator, value);
     case "literal":
-      return value === validator.value ? undefined : mismatch(validator, value);
+      // Object.is, not ===: literals match as values are equal everywhere else (index keys,
+      // compareValues, Convex's own check): -0 is not 0, and NaN is NaN.
+      return Object.is(value, validator.value) ? undefined : mismatch(validator, value);
     case "id":
       if (typeof value !== "string") return mismatch(validator, value);
       if (options?.isIdOfTable === undefined || options.isIdOfTable(validator.tableName, value)) return undefined;
@@ -184,7 +186,7 @@ function narrowByDiscriminant(candidates: GenericValidator[], value: Record<stri
     const discriminant = Object.hasOwn(value, name) ? value[name] : undefined;
     const expected = [...new Set(literals.map((l) => describe(l!)))].join(" | ");
     if (discriminant === undefined) return { keys: [name], problem: `missing required field (expected ${expected})` };
-    const matching = objects.filter((o) => (o.fields[name] as { value: unknown }).value === discriminant);
+    const matching = objects.filter((o) => Object.is((o.fields[name] as { value: unknown }).value, discriminant));
     if (matching.length === 0) return { keys: [name], problem: `expected ${expected}, received ${show(discriminant)}` };
     return matching;
   }
@@ -212,7 +214,7 @@ function couldMatch(validator: GenericValidator, value: unknown): boolean {
     case "bytes":
       return value instanceof ArrayBuffer;
     case "literal":
-      return value === validator.value;
+      return Object.is(value, validator.value);
     case "array":
       return Array.isArray(value);
     case "object":
