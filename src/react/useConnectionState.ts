@@ -18,5 +18,23 @@ export function useConnectionState(): ConnectionState {
   const client = useWalkin();
   const subscribe = useCallback((onChange: () => void) => client.subscribeToConnectionState(onChange), [client]);
   const getSnapshot = useCallback(() => client.connectionState(), [client]);
-  return useSyncExternalStore(subscribe, getSnapshot, getSnapshot);
+  return useSyncExternalStore(subscribe, getSnapshot, getServerSnapshot);
+}
+
+/** What a server renderer's client reports (it never connects): hydration must render the same. */
+const SERVER_STATE: ConnectionState = Object.freeze({
+  isWebSocketConnected: false,
+  hasEverConnected: false,
+  connectionCount: 0,
+  connectionRetries: 0,
+  hasInflightRequests: false,
+  inflightMutations: 0,
+  inflightActions: 0,
+  oldestInflightRequestAt: null,
+  lastTransitionTs: null,
+  isAuthenticated: false,
+});
+
+function getServerSnapshot(): ConnectionState {
+  return SERVER_STATE;
 }

@@ -87,15 +87,17 @@ export function usePaginatedQuery<Query extends PaginatedQueryReference>(
   const userArgs = args === "skip" ? undefined : (args as Record<string, Value>);
   const key = userArgs === undefined ? undefined : `${name}\n${initialNumItems}\n${argsKey(userArgs)}`;
 
-  const [loaded, setLoaded] = useState<{ key: string; pages: readonly PageSpec[] } | undefined>(undefined);
-  const firstPage = useMemo<readonly PageSpec[]>(() => [{ id: 0, cursor: null, numItems: initialNumItems }], [key]);
+  const [loaded, setLoaded] = useState<{ firstPage: readonly PageSpec[]; pages: readonly PageSpec[] } | undefined>(undefined);
+  // A new list (new args, a new client, or back from "skip") starts from a new first page.
+  const firstPage = useMemo<readonly PageSpec[]>(() => [{ id: 0, cursor: null, numItems: initialNumItems }], [key, client]);
   // Pages loaded for other args are forgotten at once, so returning to those args starts over.
-  if (loaded !== undefined && loaded.key !== key) setLoaded(undefined);
-  const pages = loaded !== undefined && loaded.key === key ? loaded.pages : firstPage;
+  if (loaded !== undefined && loaded.firstPage !== firstPage) setLoaded(undefined);
+  const pages = loaded !== undefined && loaded.firstPage === firstPage ? loaded.pages : firstPage;
 
-  const [cache] = useState(() => new PageCache());
+  // One cache per list, never shared with another list's store (not even one whose render was discarded).
+  const cache = useMemo(() => new PageCache(), [firstPage]);
   const store = useMemo(
-    () => (key === undefined || userArgs === undefined ? undefined : new PageStore(client, name, userArgs, pages, cache.forKey(key))),
+    () => (key === undefined || userArgs === undefined ? undefined : new PageStore(client, name, userArgs, pages, cache)),
     [client, key, pages],
   );
 
@@ -109,13 +111,13 @@ export function usePaginatedQuery<Query extends PaginatedQueryReference>(
       const cursor = store.continueCursor();
       if (cursor === undefined) return;
       setLoaded((current) => {
-        const currentPages = current !== undefined && current.key === key ? current.pages : firstPage;
+        const currentPages = current !== undefined && current.firstPage === firstPage ? current.pages : firstPage;
         // Another loadMore already ran since this store was built: this call is stale.
         if (currentPages !== store.pages) return current;
         const last = currentPages[currentPages.length - 1]!;
         const pinned: PageSpec = { ...last, endCursor: cursor };
         const next: PageSpec = { id: last.id + 1, cursor, numItems };
-        return { key, pages: [...currentPages.slice(0, -1), pinned, next] };
+        return { firstPage, pages: [...currentPages.slice(0, -1), pinned, next] };
       });
     },
     [name, key, store, firstPage],
@@ -149,23 +151,16 @@ interface PagesSnapshot {
 const FIRST_PAGE_LOADING: PagesSnapshot = Object.freeze({ results: [], status: "LoadingFirstPage" });
 
 /**
- * What one hook instance carries from one list of pages to the next (for the same query and
- * args): the page observers, so a page present in both keeps its subscription and snapshot,
- * and each page's latest result by page id, shown while that page's new args load.
+ * What one list of pages (one query, args, first page size and client) carries from one set of
+ * pages to the next as pages are loaded: the page observers, so a page present in both keeps its
+ * subscription and snapshot, and each page's latest result by page id, shown while that page's
+ * new args load. A new list gets a new cache, never one cleared in place: a render for other
+ * args that React discarded (a transition that suspended) must not re-key the cache the
+ * committed list's store still writes into.
  */
 class PageCache {
-  private key: string | undefined;
   readonly observers = new Map<string, QueryObserver>();
   readonly lastResults = new Map<number, PaginationResult<unknown>>();
-
-  forKey(key: string): this {
-    if (key !== this.key) {
-      this.key = key;
-      this.observers.clear();
-      this.lastResults.clear();
-    }
-    return this;
-  }
 }
 
 /** The page observers of one list of pages, combined into one external store. */
