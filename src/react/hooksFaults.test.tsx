@@ -6,6 +6,7 @@
 import { act, cleanup, render, renderHook, waitFor } from "@testing-library/react";
 import { hydrateRoot, type Root } from "react-dom/client";
 import { renderToString } from "react-dom/server";
+import { seededRandom } from "../storage/conformance/history.js";
 import { WebSocket } from "ws";
 import { StrictMode, Suspense, startTransition, use, useLayoutEffect, useState, type ReactNode } from "react";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -90,17 +91,8 @@ async function seed(channel: string, bodies: string[]) {
   for (const body of bodies) await other.mutation(api.messages.send, { channel, body });
 }
 
-/** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator, so a failing seed can be replayed. */
+const rng = seededRandom;
 
 describe("usePaginatedQuery: returning to the same args after \"skip\"", () => {
   it("starts over from LoadingFirstPage instead of showing the pages it had before the skip", async () => {
