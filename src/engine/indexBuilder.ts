@@ -7,12 +7,23 @@
 import { isCommitOutcomeUnknown, type CommitPlanner, type IndexWrite, type Storage, type Timestamp } from "../storage/types.js";
 import type { Catalog, IndexInfo } from "./catalog.js";
 import { indexKeyOf } from "./documents.js";
+import { compareBytes } from "../values/indexKey.js";
 import { Transaction } from "./transaction.js";
 import { decodeWriteSet, encodeWriteSet } from "./writeSetCodec.js";
 
 /**
- * Drops `dropped` (unless `keepDropped`: on a shared database another node may still use them)
- * and rebuilds `stale`; returns the new latest timestamp.
+ * Drops `dropped` and rebuilds `stale`; returns the new latest timestamp.
+ *
+ * With `keepDropped` (a shared database, where other nodes may be serving these indexes), it
+ * drops nothing. A stale index is then rebuilt over its old entries in one commit that writes
+ * every document's entry and removes the old entries whose key no longer matches their
+ * document: readers see the old index until that commit and the whole new one from it, never
+ * an index emptied by a drop while the backfill scans the table.
+ *
+ * The built-in indexes (`by_id`, `by_creation_time`) are never dropped: every commit that
+ * writes their table writes them, so they are always complete. Dropped with a table that left
+ * the schema, its documents would vanish from every query when the table came back (a get by
+ * ID still finding them), as nothing would backfill them.
  */
 export async function buildIndexes(
   storage: Storage,
@@ -22,7 +33,8 @@ export async function buildIndexes(
   dropped: string[],
   { keepDropped = false } = {},
 ): Promise<Timestamp> {
-  for (const id of [...(keepDropped ? [] : dropped), ...stale.map((index) => index.id)]) await storage.dropIndex(id);
+  const drop = keepDropped ? [] : [...dropped, ...stale.map((index) => index.id)];
+  for (const id of drop.filter((id) => !isBuiltIn(id))) await storage.dropIndex(id);
   for (const index of stale) {
     // Built-in indexes are written with every document from the table's first insert, so
     // "stale" only means "newly registered" for them: there is nothing to backfill.
@@ -39,6 +51,13 @@ export async function buildIndexes(
         // Not hinted `fresh` (storage/types.ts): the index was dropped above, but another engine
         // sharing the database may be writing entries of it meanwhile.
         writes.push({ indexId: index.id, key: indexKeyOf(index, doc), docId: doc._id });
+      }
+      if (keepDropped) {
+        // Not dropped: entries kept from before whose document has another key now go in the
+        // same commit.
+        for await (const { key, doc } of txn.scan(index, {}, "asc")) {
+          if (compareBytes(key, indexKeyOf(index, doc)) !== 0) writes.push({ indexId: index.id, key, docId: null });
+        }
       }
       const snapshot = latest;
       let raced = false;
@@ -58,6 +77,10 @@ export async function buildIndexes(
   }
   await catalog.markIndexesBuilt(stale, dropped);
   return latest;
+}
+
+function isBuiltIn(indexId: string): boolean {
+  return indexId.endsWith(".by_id") || indexId.endsWith(".by_creation_time");
 }
 
 /**
