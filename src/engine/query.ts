@@ -39,6 +39,11 @@ export class QueryImpl implements AsyncIterable<Doc> {
     return new QueryImpl(this.txn, this.table, { ...this.state, ...changes });
   }
 
+  /** Convex's full-text search: not in Walk-in, refused with what to use instead. */
+  withSearchIndex(indexName: string, _searchFn?: unknown): never {
+    this.misuse(`withSearchIndex("${indexName}"): Walk-in has no search indexes; use withIndex() on a field, or filter() (docs/coming-from-convex.md)`);
+  }
+
   withIndex(indexName: string, rangeFn?: (q: IndexRangeBuilderImpl) => unknown): QueryImpl {
     if (this.state.stage !== "initial") this.misuse("withIndex() must come first, before order() and filter()");
     const index = this.table.indexes.get(indexName);

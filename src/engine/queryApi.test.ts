@@ -312,6 +312,10 @@ describe("bad input is refused with a clear error", () => {
     const unknownIndex = await caught(t.run(async (ctx) => ctx.db.query("items").withIndex("nope" as never).collect()));
     expect(unknownIndex.code).toBe("MISUSE");
     expect(unknownIndex.message).toContain("by_a_b");
+    // Convex's search, which Walk-in does not have: a clear refusal, not "is not a function".
+    const search = await caught(t.run(async (ctx) => (ctx.db.query("items") as any).withSearchIndex("search_tag", (q: any) => q.search("tag", "x")).collect()));
+    expect(search.code).toBe("MISUSE");
+    expect(search.message).toMatch(/no search indexes; use withIndex/);
   });
 
   it("unique() throws on two results, also when a filter leaves exactly two", async () => {

@@ -144,6 +144,14 @@ describe("defineSchema()", () => {
   });
 });
 
+describe("Convex's search and vector indexes", () => {
+  it("are refused with what to use instead, not with 'is not a function'", () => {
+    const table = defineTable({ body: v.string() }) as any;
+    expect(misuse(() => table.searchIndex("search_body", { searchField: "body" }))).toMatch(/no search indexes/);
+    expect(misuse(() => table.vectorIndex("by_embedding", { vectorField: "e", dimensions: 3 }))).toMatch(/no vector indexes/);
+  });
+});
+
 describe("hasFieldPath()", () => {
   it("follows objects, unions and any; scalars have no sub-paths", () => {
     const validator = v.object({ a: v.object({ b: v.string() }), u: v.union(v.object({ c: v.number() }), v.null()), x: v.any() });

@@ -77,6 +77,16 @@ export class TableDefinition<
     }
     return new TableDefinition(this.validator, [...this.indexes, { name, fields: [...fields] }]) as never;
   }
+
+  /** Convex's full-text search index: not in Walk-in, refused with what to use instead. */
+  searchIndex(name: string, _definition?: unknown): never {
+    throw misuse(`searchIndex("${name}"): Walk-in has no search indexes. Query with .withIndex() on a field, or filter (docs/coming-from-convex.md).`);
+  }
+
+  /** Convex's vector index: not in Walk-in, refused with what to use instead. */
+  vectorIndex(name: string, _definition?: unknown): never {
+    throw misuse(`vectorIndex("${name}"): Walk-in has no vector indexes (docs/coming-from-convex.md).`);
+  }
 }
 
 /**
