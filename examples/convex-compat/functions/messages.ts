@@ -10,6 +10,7 @@ export const list = query({
     return Promise.all(
       messages.reverse().map(async (message) => ({
         ...message,
+        authorId: message.author,
         author: (await ctx.db.get("users", message.author))?.name ?? "Anonymous",
       })),
     );
@@ -19,8 +20,11 @@ export const list = query({
 export const send = mutationWithSession({
   args: { body: v.string() },
   handler: async (ctx, { body }) => {
+    const text = body.trim();
+    if (text.length === 0) throw new Error("Write something first");
+    if (text.length > 1000) throw new Error("Messages are at most 1000 characters");
     const author = ctx.user?._id ?? (await ctx.db.insert("users", { name: "Anonymous", sessionId: ctx.sessionId, isAnonymous: true }));
-    await ctx.db.insert("messages", { body, author });
+    await ctx.db.insert("messages", { body: text, author });
   },
 });
 
@@ -33,12 +37,13 @@ export const remove = mutationWithSession({
   },
 });
 
-/** An action calling a session query as the same session. */
+/** An action calling a session query as the same session: how many of the listed messages are the caller's. */
 export const countMine = actionWithSession({
   args: {},
   handler: async (ctx): Promise<number> => {
     const mine = await ctx.runSessionQuery(api.users.get);
     const all = await ctx.runQuery(api.messages.list);
-    return all.filter((m) => m.author === mine.name).length;
+    // By user ID: names repeat (every guest is "Anonymous").
+    return all.filter((m) => m.authorId === mine.userId).length;
   },
 });

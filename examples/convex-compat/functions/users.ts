@@ -3,7 +3,7 @@ import { vSessionId } from "walkin/sessions";
 import { mutationWithSession, namedUserQuery, queryWithSession, type SessionQueryCtx } from "./lib/sessions";
 
 function describe(ctx: SessionQueryCtx) {
-  return { name: ctx.user?.name, sessionId: ctx.sessionId };
+  return { name: ctx.user?.name, userId: ctx.user?._id, sessionId: ctx.sessionId };
 }
 
 /** The session's profile: `name` is undefined (so absent for clients) until one is chosen. */
