@@ -85,7 +85,7 @@ const TOP_LEVEL = ["providers", "session", "signIn", "rateLimits", "clientIp", "
 const NESTED: Record<string, string[]> = {
   session: ["totalDurationMs", "inactiveDurationMs", "activityResolutionMs"],
   signIn: ["maxFailedAttempsPerHour"],
-  rateLimits: ["anonymousSignIn", "passwordAttempts", "codeAttempts"],
+  rateLimits: ["anonymousSignIn", "passwordAttempts", "codeAttempts", "codeSends"],
   cleanup: ["anonymousUserInactiveMs", "intervalMs"],
   sessions: ["tables"],
 };

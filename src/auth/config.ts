@@ -37,6 +37,8 @@ export interface WalkinAuthConfig {
     passwordAttempts?: RateLimit;
     /** One-time code attempts per account (default 5 per 15 minutes). */
     codeAttempts?: RateLimit;
+    /** One-time codes sent per email address, known or not (default 5 per 15 minutes). */
+    codeSends?: RateLimit;
   };
   /** The client's IP for rate limits. Default: the socket's peer address (set this behind a proxy). */
   clientIp?: (request: CallerRequest) => string | null;
@@ -98,6 +100,7 @@ export function resolveConfig(config: WalkinAuthConfig) {
       anonymousSignIn: rateLimit(config.rateLimits?.anonymousSignIn, { limit: 30, windowMs: 3_600_000 }, "anonymousSignIn"),
       passwordAttempts: rateLimit(passwordAttempts, { limit: 10, windowMs: 15 * 60_000 }, "passwordAttempts"),
       codeAttempts: rateLimit(config.rateLimits?.codeAttempts, { limit: 5, windowMs: 15 * 60_000 }, "codeAttempts"),
+      codeSends: rateLimit(config.rateLimits?.codeSends, { limit: 5, windowMs: 15 * 60_000 }, "codeSends"),
     },
     clientIp: config.clientIp ?? ((request: CallerRequest) => request.remoteAddress),
     cleanup: {

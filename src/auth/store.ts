@@ -10,9 +10,9 @@ import type { AnyDataModel } from "../server/dataModel.js";
 import { vSessionId } from "../sessions/sessionId.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import { runCleanup } from "./cleanup.js";
-import { invalidateSessions } from "./authSessions.js";
-import { resetBucket, takeToken } from "./rateLimit.js";
-import { hashesEqual, sha256 } from "./tokens.js";
+import { takeToken } from "./rateLimit.js";
+import { sha256 } from "./tokens.js";
+import { codeAttemptKey, codeSendKey, findAccount, matchingCode } from "./codes.js";
 import { signInUser } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
@@ -25,6 +25,7 @@ const vSignIn = {
   profile: v.optional(v.record(v.string(), v.any())),
   resetRateLimit: v.optional(v.string()),
   onlyIfSignedIn: v.optional(v.boolean()),
+  consumeCode: v.optional(v.object({ provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), newSecret: v.optional(v.string()) })),
   secretHash: v.string(),
   clientIp: v.optional(v.union(v.string(), v.null())),
   userAgent: v.optional(v.union(v.string(), v.null())),
@@ -37,8 +38,8 @@ export const vStoreOp = v.union(
   v.object({ type: v.literal("passwordAttempt"), provider: v.string(), providerAccountId: v.string() }),
   /** Stores a one-time code for the account, if it exists; returns whether it does. */
   v.object({ type: v.literal("createCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), expiresAt: v.number() }),
-  /** Takes one code attempt; on a match consumes the code, sets `newSecret` and ends the user's sessions. */
-  v.object({ type: v.literal("verifyCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), newSecret: v.optional(v.string()) }),
+  /** Takes one code attempt and says whether the code matches; the sign-in uses it up (`consumeCode`). */
+  v.object({ type: v.literal("verifyCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string() }),
   v.object({ type: v.literal("createVerifier"), key: v.string(), provider: v.string(), value: v.any(), expiresAt: v.number() }),
   /** Deletes the verifier (each one works once) and returns `{ provider, value }` if it had not expired, else null. */
   v.object({ type: v.literal("consumeVerifier"), key: v.string() }),
@@ -51,13 +52,6 @@ export function passwordAttemptKey(provider: string, providerAccountId: string):
   return `attempts|${sha256(`${provider}|${providerAccountId}`)}`;
 }
 
-export function codeAttemptKey(provider: string, providerAccountId: string): string {
-  return `codes|${sha256(`${provider}|${providerAccountId}`)}`;
-}
-
-async function findAccount(db: Db, provider: string, providerAccountId: string) {
-  return db.query("authAccounts").withIndex("by_provider_account", (q) => q.eq("provider", provider).eq("providerAccountId", providerAccountId)).first();
-}
 
 export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, op: StoreOp): Promise<Value> {
   const db = ctx.db as Db;
@@ -71,6 +65,9 @@ export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, o
       return { secret: (account?.secret as string | undefined) ?? null };
     }
     case "createCode": {
+      // Before the lookup: each code is an email and replaces the last one, so unlimited
+      // requests would flood an inbox and keep cancelling the owner's own reset.
+      await takeToken(db, codeSendKey(op.provider, op.providerAccountId), config.rateLimits.codeSends, now, "codes sent to this email");
       const account = await findAccount(db, op.provider, op.providerAccountId);
       if (!account) return { exists: false };
       const accountId = account._id as Id<"authAccounts">;
@@ -80,18 +77,10 @@ export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, o
       return { exists: true };
     }
     case "verifyCode": {
+      // Checks only, and commits even when wrong (the attempt stays counted): the code is used up
+      // in the sign-in's own transaction (codes.ts), so a sign-in refused after this changes nothing.
       await takeToken(db, codeAttemptKey(op.provider, op.providerAccountId), config.rateLimits.codeAttempts, now, "code attempts for this account");
-      const account = await findAccount(db, op.provider, op.providerAccountId);
-      const codes = account
-        ? await db.query("authVerificationCodes").withIndex("by_accountId_purpose", (q) => q.eq("accountId", account._id).eq("purpose", op.purpose)).collect()
-        : [];
-      const match = codes.find((row) => row.expiresAt > now && hashesEqual(row.codeHash as string, sha256(op.code)));
-      if (!account || !match) return { ok: false }; // committed: the attempt stays counted
-      await db.delete(match._id);
-      if (op.newSecret) await db.patch(account._id, { secret: op.newSecret });
-      await invalidateSessions(ctx, account.userId as Id<"users">); // whoever knew the old password is out
-      await resetBucket(db, codeAttemptKey(op.provider, op.providerAccountId));
-      return { ok: true };
+      return { ok: (await matchingCode(db, op, now)) !== null };
     }
     case "createVerifier":
       await db.insert("authVerifiers", { keyHash: sha256(op.key), provider: op.provider, value: op.value, expiresAt: op.expiresAt });

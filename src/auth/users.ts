@@ -16,6 +16,7 @@ import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import { createSession, type AuthSessionDoc } from "./authSessions.js";
 import { callbackProvider, checkReturnedUser } from "./callbacks.js";
 import { resetBucket, takeToken } from "./rateLimit.js";
+import { consumeCode, type CodeUse } from "./codes.js";
 import type { SignInMode } from "./providers/types.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
@@ -29,6 +30,8 @@ export interface SignInInput {
   resetRateLimit?: string;
   /** See `CompleteSignIn.onlyIfSignedIn`. */
   onlyIfSignedIn?: boolean;
+  /** See `CompleteSignIn.consumeCode`. */
+  consumeCode?: CodeUse;
   /** sha256 of the new session's secret (the token is made from it and the session's ID). */
   secretHash: string;
   clientIp?: string | null;
@@ -51,6 +54,8 @@ export async function callerSession(ctx: MutationCtx): Promise<AuthSessionDoc | 
 export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, input: SignInInput): Promise<SignInOutcome> {
   const db = ctx.db as Db;
   const now = Date.now();
+  // First, so that a refusal anywhere below (an app's hook) undoes it with everything else.
+  if (input.consumeCode) await consumeCode(ctx, input.consumeCode, now);
   const current = await callerSession(ctx);
   let userId: Id<"users">;
   let isAnonymous = false;

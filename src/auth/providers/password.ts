@@ -117,9 +117,11 @@ export function Password(options: PasswordOptions = {}): AuthProvider {
     const newPassword = stringParam(context.params, "newPassword");
     validatePassword(newPassword);
     const newSecret = await hashPassword(newPassword, scrypt);
-    const { ok } = (await context.store({ type: "verifyCode", provider: id, providerAccountId: email, purpose: "reset", code, newSecret })) as { ok: boolean };
+    const { ok } = (await context.store({ type: "verifyCode", provider: id, providerAccountId: email, purpose: "reset", code })) as { ok: boolean };
     if (!ok) throw walkinError("UNAUTHENTICATED", "The code is wrong or has expired. Check it, or ask for a new one.");
-    return context.completeSignIn({ mode: "signIn", providerAccountId: email });
+    // The code, the new password and the end of the account's other sessions commit with the
+    // sign-in or not at all (codes.ts).
+    return context.completeSignIn({ mode: "signIn", providerAccountId: email, consumeCode: { provider: id, providerAccountId: email, purpose: "reset", code, newSecret } });
   }
 
   return {

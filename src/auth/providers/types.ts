@@ -7,6 +7,7 @@
  * touches the database goes through `SignInContext`, which runs it in one transaction.
  */
 import type { Value } from "../../values/index.js";
+import type { CodeUse } from "../codes.js";
 import type { HttpRouter } from "../../server/router.js";
 import type { ActionCtx, ResolvedAuthConfig } from "../config.js";
 import type { StoreOp } from "../store.js";
@@ -49,6 +50,8 @@ export interface CompleteSignIn {
    * user if the caller's session ended in between (a sign-out or an expiry racing the sign-in).
    */
   onlyIfSignedIn?: boolean;
+  /** A one-time code to use up in the sign-in's own transaction (a password reset; codes.ts). */
+  consumeCode?: CodeUse;
 }
 
 export interface SignInContext {

@@ -28,6 +28,8 @@ export interface SavedState {
   verifierHash: string;
   codeVerifier: string;
   returnTo: string;
+  /** `returnTo` is what the app's `callbacks.redirect` chose: decided, not checked against SITE_URL again. */
+  appChosen?: boolean;
   nonce: string | null;
 }
 
@@ -79,7 +81,10 @@ async function finishAuthorization(ctx: ActionCtx, query: URLSearchParams, helpe
   const claims = run.oidc ? await verifyIdToken(run.oidc, idTokenOf(tokens), { clientId: run.clientId, nonce: saved.nonce ?? "" }) : null;
   const profile = checked(await run.profile(tokens, run.fetch, claims));
 
-  const target = returnUrl(run.siteUrl, saved.returnTo); // checked again: SITE_URL may have changed since
+  // Checked again (SITE_URL may have changed since), unless the app's callbacks.redirect chose it:
+  // that callback decides where a sign-in may return, other origins included. Both are stored on
+  // the server with the state, out of the client's reach.
+  const target = saved.appChosen ? new URL(saved.returnTo) : returnUrl(run.siteUrl, saved.returnTo);
   const oneTimeCode = randomSecret();
   const step = { mode: "signInOrUp", providerAccountId: profile.id, profile: profileFields(profile) };
   await helpers.store(ctx, { type: "createVerifier", key: `code:${oneTimeCode}`, provider: run.id, value: { verifierHash: saved.verifierHash, step }, expiresAt: Date.now() + CODE_TTL_MS });

@@ -82,11 +82,15 @@ export function OAuthProvider(options: OAuthProviderOptions): AuthProvider {
   async function returnUrlFor(siteUrl: URL, redirectTo: unknown, redirect: ((params: { redirectTo: string }) => Promise<string>) | undefined): Promise<URL> {
     if (!redirect || typeof redirectTo !== "string") return returnUrl(siteUrl, redirectTo);
     const chosen = await redirect({ redirectTo });
+    let url: URL;
     try {
-      return new URL(chosen);
+      url = new URL(chosen);
     } catch {
       throw walkinError("MISUSE", "callbacks.redirect must return an absolute URL (https://…) to send the browser back to.");
     }
+    // Sent as a redirect to the browser: a javascript: or data: URL would run in the app's name.
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw walkinError("MISUSE", `callbacks.redirect must return an http(s) URL, not ${url.protocol}.`);
+    return url;
   }
 
   return {
@@ -94,10 +98,13 @@ export function OAuthProvider(options: OAuthProviderOptions): AuthProvider {
     type: "oauth",
     async signIn(context) {
       const run = await runtime();
-      const returnTo = await returnUrlFor(run.siteUrl, context.params.redirectTo, context.config.callbacks.redirect);
+      const redirect = context.config.callbacks.redirect;
+      const returnTo = await returnUrlFor(run.siteUrl, context.params.redirectTo, redirect);
+      const appChosen = redirect !== undefined && typeof context.params.redirectTo === "string";
       const state = randomSecret();
       const verifier = randomSecret();
-      const saved: SavedState = { verifierHash: sha256(verifier), codeVerifier: generateCodeVerifier(), returnTo: returnTo.href, nonce: run.oidc ? randomSecret() : null };
+      const nonce = run.oidc ? randomSecret() : null;
+      const saved: SavedState = { verifierHash: sha256(verifier), codeVerifier: generateCodeVerifier(), returnTo: returnTo.href, appChosen, nonce };
       await context.store({ type: "createVerifier", key: `state:${state}`, provider: id, value: { ...saved }, expiresAt: Date.now() + STATE_TTL_MS });
       const url = run.client.createAuthorizationURLWithPKCE(run.authorizationEndpoint, state, CodeChallengeMethod.S256, saved.codeVerifier, options.scopes);
       if (saved.nonce) url.searchParams.set("nonce", saved.nonce);
