@@ -23,6 +23,9 @@
  * committer asks `findCommits` by the commit IDs before it answers anyone, so a mutation is
  * never applied twice and never reported committed when it was not.
  */
+// The real timers, not the globals: a test that turns on fake timers (vi.useFakeTimers, as
+// suites written for convex-test do) would otherwise stall commits and flushes for good.
+import { setImmediate, setTimeout } from "node:timers";
 import { walkinError } from "../values/index.js";
 import { isCommitOutcomeUnknown, isRepeatedReceipt, type Commit, type CommitLogView, type Storage, type Timestamp } from "../storage/types.js";
 import type { CommitLog, CommitRecord, Conflict } from "./commitLog.js";

@@ -14,6 +14,9 @@
  * Because every mutation's reads are proven unchanged at its commit timestamp, the history is
  * equivalent to running mutations one at a time in timestamp order.
  */
+// The real timers, not the globals: a test that turns on fake timers (vi.useFakeTimers, as
+// suites written for convex-test do) would otherwise stall commits and flushes for good.
+import { setImmediate, setTimeout } from "node:timers";
 import { performance } from "node:perf_hooks";
 import { walkinError, isWalkinError } from "../values/index.js";
 import type { Value } from "../values/index.js";

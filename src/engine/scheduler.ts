@@ -255,7 +255,13 @@ export function createScheduler(engine: Engine, crons: Crons) {
         await crons.enqueueDue(engine, schedule);
         const due = await engine.read((txn) => jobsIn(engine, txn, "pending", dueBy()).collect());
         if (due.length === 0) return;
-        for (const job of due) await runJob(job);
+        for (let i = 0; i < due.length; i++) {
+          await runJob(due[i]!);
+          // A job may have scheduled one due before the rest of this round (or canceled one):
+          // time order is what production would follow, so a new round starts from the earliest.
+          const next = await engine.read((txn) => jobsIn(engine, txn, "pending", dueBy()).first());
+          if (next?._id !== due[i + 1]?._id) break;
+        }
       }
     },
 

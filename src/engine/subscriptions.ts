@@ -12,6 +12,9 @@
  * transport) learn that a consistent snapshot `ts` is complete. Commits that land during a
  * flush are handled by the next one, so a burst of commits costs one re-run per query.
  */
+// The real timers, not the globals: a test that turns on fake timers (vi.useFakeTimers, as
+// suites written for convex-test do) would otherwise stall commits and flushes for good.
+import { setImmediate, setTimeout } from "node:timers";
 import { createHash } from "node:crypto";
 import type { Value } from "../values/index.js";
 import { encodeValueToString } from "../values/json.js";

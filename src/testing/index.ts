@@ -13,6 +13,7 @@
  * await t.mutation(anyApi.messages.send, { body: "hi" });
  * expect(await t.query(anyApi.messages.list)).toHaveLength(1);
  */
+import { createHash } from "node:crypto";
 import { Engine, type Caller } from "../engine/engine.js";
 import type { Modules } from "../engine/functions.js";
 import { openTestStorage, type TestStorageOption } from "./testStorage.js";
@@ -148,11 +149,14 @@ function overTheWire(value: unknown): unknown {
   return convertFromJson(convertToJson(value as Value, "result"));
 }
 
-let nextSubject = 1;
-
+/**
+ * convex-test's defaults: a subject derived from the identity itself (the same identity is the
+ * same user, in any test, whatever ran before) and its issuer, so that a stored
+ * `tokenIdentifier` reads as it does there.
+ */
 function completeIdentity(identity: TestIdentity): UserIdentity {
-  const subject = identity.subject ?? `test-user-${nextSubject++}`;
-  const issuer = identity.issuer ?? "https://walkin.test";
+  const subject = identity.subject ?? `test-user-${createHash("sha256").update(JSON.stringify(identity)).digest("hex").slice(0, 12)}`;
+  const issuer = identity.issuer ?? "https://convex.test";
   return { ...identity, subject, issuer, tokenIdentifier: identity.tokenIdentifier ?? `${issuer}|${subject}` };
 }
 
