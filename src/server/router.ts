@@ -127,6 +127,8 @@ export class HttpRouter {
 
   /** The route serving `method` on `path`, or null. */
   lookup(method: string, path: string): Route | null {
+    // HEAD is GET without the body (which the server leaves out), as Convex routes it.
+    if (method === "HEAD") method = "GET";
     const exact = this.exact.get(`${method} ${path}`);
     if (exact) return exact;
     return this.prefixes.find((r) => r.method === method && path.startsWith(r.pathPrefix!)) ?? null;

@@ -9,6 +9,9 @@
  * `{ status: "error", code, message, data? }`, with an HTTP status that follows the code.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { Caller } from "../engine/engine.js";
 import { callerRequestOf } from "./callerRequest.js";
 import { isReservedApiPath, type HttpRouter } from "../server/router.js";
@@ -48,7 +51,7 @@ export interface DashboardHandler {
 /** Answers one request; never throws (a failure becomes a 500). */
 export async function handleHttp(request: IncomingMessage, response: ServerResponse, context: HttpContext): Promise<void> {
   try {
-    const url = new URL(request.url ?? "/", "http://localhost");
+    const url = requestUrl(request);
     const method = request.method ?? "GET";
     if (context.dashboard && (await context.dashboard.handle(request, response, url, context.engines))) return;
     if (isReservedApiPath(url.pathname)) return await handleApi(request, response, url.pathname, method, context);
@@ -152,8 +155,10 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
     return true;
   }
   // A Host header that is no authority ("bad host") is the client's mistake, not a server error.
-  const origin = URL.canParse(`http://${request.headers.host}`) ? `http://${request.headers.host}` : "http://localhost";
-  const webRequest = new Request(new URL(url.pathname + url.search, origin), {
+  // Only the host of it: a Request cannot be built from a URL with credentials ("user:pw@host").
+  const host = URL.canParse(`http://${request.headers.host}`) ? new URL(`http://${request.headers.host}`).host : "";
+  const origin = host ? `http://${host}` : "http://localhost";
+  const webRequest = new Request(new URL(`${origin}${url.pathname}${url.search}`), {
     method,
     headers: toHeaders(request),
     ...(body === undefined ? {} : { body: new Uint8Array(body) }),
@@ -182,16 +187,37 @@ async function writeResponse(answer: Response, response: ServerResponse, method:
   });
   const cookies = answer.headers.getSetCookie();
   if (cookies.length > 0) headers["set-cookie"] = cookies;
-  const body = method === "HEAD" || answer.body === null ? null : Buffer.from(await answer.arrayBuffer());
   response.writeHead(answer.status, answer.statusText || undefined, headers);
-  response.end(body ?? undefined);
+  if (method === "HEAD" || answer.body === null) {
+    void answer.body?.cancel().catch(() => {});
+    response.end();
+    return;
+  }
+  // Piped, not read whole first: a streaming body (server-sent events, a large export) reaches
+  // the client as it is produced, and a client that leaves cancels the stream instead of
+  // leaving it to be read into memory for ever.
+  try {
+    await pipeline(Readable.fromWeb(answer.body as WebReadableStream), response);
+  } catch (error) {
+    if (response.destroyed && !response.writableFinished) return; // the client went away: the stream was cancelled
+    throw error; // headers are out: handleHttp logs it and cuts the connection
+  }
 }
 
 /** The client aborted the request before its body arrived: nobody is left to answer. */
 class ClientGone extends Error {}
 
 function pathOf(request: IncomingMessage): string {
-  return new URL(request.url ?? "/", "http://localhost").pathname.slice(0, 200);
+  return requestUrl(request).pathname.slice(0, 200);
+}
+
+/**
+ * The request's URL. A request-target is a path, so it is put after the origin as it is:
+ * `new URL("//evil/page", base)` would read `evil` as a host and route `//evil/page` as `/page`.
+ */
+export function requestUrl(request: IncomingMessage): URL {
+  const target = request.url ?? "/";
+  return new URL(target.startsWith("/") ? `http://localhost${target}` : target, "http://localhost");
 }
 
 /** The body, or null once it exceeds the limit (the rest is not read); rejects with ClientGone if aborted. */

@@ -18,7 +18,7 @@ import { callerRequestOf } from "./callerRequest.js";
 import { Connection, type ConnectionHost } from "./connection.js";
 import { EngineSwitch } from "./engineSwitch.js";
 import type { ErrorReporting } from "./errors.js";
-import { handleHttp, type DashboardHandler, type HttpContext } from "./http.js";
+import { handleHttp, requestUrl, type DashboardHandler, type HttpContext } from "./http.js";
 import { clientAddress, resolveLimits, ServerCounters, type ServerLimits } from "./limits.js";
 import { CLOSE_CODES, PROTOCOL_LIMITS } from "./protocol.js";
 import { ResultEncoder } from "./results.js";
@@ -122,7 +122,7 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
   // keep the whole upgrade request (headers and all) in memory for each idle client.
   httpServer.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     destroyOnError(socket);
-    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    const path = requestUrl(request).pathname;
     if (closing || path !== SYNC_PATH) {
       socket.end(closing ? "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n" : "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
       return;
