@@ -16,6 +16,7 @@
  */
 // The real timers, not the globals: a test that turns on fake timers (vi.useFakeTimers, as
 // suites written for convex-test do) would otherwise stall commits and flushes for good.
+import { randomBytes } from "node:crypto";
 import { setImmediate, setTimeout } from "node:timers";
 import { performance } from "node:perf_hooks";
 import { walkinError, isWalkinError } from "../values/index.js";
@@ -356,6 +357,7 @@ export class Engine {
       const ctx = { db: createDatabaseReader(txn, this.catalog), auth: auth.api };
       const seed = () => hashSeed(`${path}|${readTs}|${JSON.stringify(args ?? null, bigintSafe)}`);
       const result = await runDeterministic("query", now, seed, callHandler, fn, ctx, checkedArgs);
+      if (txn.limitExceeded) throw txn.limitExceeded;
       const value = checkReturn(fn, path, result, this.isIdOfTable);
       return { outcome: { ok: true, value }, readSet: txn.readSet, readAuth: auth.used, ts: readTs };
     } catch (error) {
@@ -488,14 +490,18 @@ export class Engine {
       auth: auth.api,
       scheduler: this.scheduler.forTransaction(txn),
     };
-    const seed = () => hashSeed(`${path}|${readTs}|${now}`);
+    // Not derived from the call (as a query's is: its result is cached by snapshot): mutations
+    // that run at once would share one sequence, and their "random" tokens would collide.
+    const seed = () => randomBytes(4).readUInt32LE(0);
     let skipped = false;
     const value = await runDeterministic("mutation", now, seed, async () => {
       if (hooks.before && !(await hooks.before(txn))) {
         skipped = true;
         return null;
       }
-      return checkReturn(fn, path, await fn.handler(ctx, args), this.isIdOfTable);
+      const returned = await fn.handler(ctx, args);
+      if (txn.limitExceeded) throw txn.limitExceeded; // caught inside, still the function's failure
+      return checkReturn(fn, path, returned, this.isIdOfTable);
     });
     txn.closeOpenScans(); // before the commit checks the read set (transaction.ts, `scan`)
     if (!skipped) await hooks.after?.(txn, value);

@@ -97,6 +97,8 @@ export class Transaction {
    * slot, not a map: remembering every scanned document would cost every query a map entry.
    */
   private lastScanned: DocumentVersion | undefined;
+  /** The first whole-transaction limit exceeded: the function fails even if it caught the error (`exceed`). */
+  limitExceeded: Error | null = null;
   /** The scans begun and not yet recorded in the read set (`scan`, `closeOpenScans`). */
   private openScans: Set<() => void> | undefined;
   private docsRead = 0;
@@ -396,7 +398,7 @@ export class Transaction {
     const writes = (this.writes ??= new Map());
     const previous = writes.get(id);
     if (!previous && writes.size >= LIMITS.maxDocumentsWritten) {
-      throw walkinError("LIMIT_EXCEEDED", `A mutation may write at most ${LIMITS.maxDocumentsWritten} documents. ` +
+      this.exceed(`A mutation may write at most ${LIMITS.maxDocumentsWritten} documents. ` +
         `Split the work across several mutations (e.g. schedule the rest with ctx.scheduler.runAfter).`);
     }
     const encoded = current && encodeDocument(current);
@@ -405,10 +407,12 @@ export class Transaction {
       throw walkinError("LIMIT_EXCEEDED", `Document in "${table.name}" is ${size} bytes encoded; the limit is ` +
         `${LIMITS.maxDocumentBytes} (1 MiB). Store large data across several documents.`);
     }
-    this.bytesWritten += size;
-    if (this.bytesWritten > LIMITS.maxBytesWritten) {
-      throw walkinError("LIMIT_EXCEEDED", `A mutation may write at most ${LIMITS.maxBytesWritten} bytes.`);
+    // A document written again replaces its staged version: its bytes count once, as it does.
+    const replaced = previous?.encoded ? Buffer.byteLength(previous.encoded) : 0;
+    if (this.bytesWritten - replaced + size > LIMITS.maxBytesWritten) {
+      this.exceed(`A mutation may write at most ${LIMITS.maxBytesWritten} bytes.`);
     }
+    this.bytesWritten += size - replaced;
     const originalKeys = previous ? previous.originalKeys : original && indexKeysOf(table, original);
     const currentKeys = current && indexKeysOf(table, current);
     writes.set(id, { table, original: previous ? previous.original : original, current, encoded, originalKeys, currentKeys });
@@ -444,12 +448,21 @@ export class Transaction {
     this.docsRead += 1;
     this.bytesRead += bytes;
     if (this.docsRead > LIMITS.maxDocumentsRead) {
-      throw walkinError("LIMIT_EXCEEDED", `A function may read at most ${LIMITS.maxDocumentsRead} documents. ` +
+      this.exceed(`A function may read at most ${LIMITS.maxDocumentsRead} documents. ` +
         `Read a narrower range with withIndex, or use paginate().`);
     }
     if (this.bytesRead > LIMITS.maxBytesRead) {
-      throw walkinError("LIMIT_EXCEEDED", `A function may read at most ${LIMITS.maxBytesRead} bytes of documents. Use paginate().`);
+      this.exceed(`A function may read at most ${LIMITS.maxBytesRead} bytes of documents. Use paginate().`);
     }
+  }
+
+  /**
+   * Fails the transaction for exceeding a limit on its whole work. The error sticks
+   * (`limitExceeded`): a handler that catches it (or a library that does) and returns must not
+   * commit the part it wrote, nor answer with the part it read as if it were all.
+   */
+  private exceed(message: string): never {
+    throw (this.limitExceeded ??= walkinError("LIMIT_EXCEEDED", message));
   }
 }
 
