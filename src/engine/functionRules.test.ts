@@ -12,6 +12,7 @@ import {
   internalAction,
   internalMutation,
   internalQuery,
+  makeFunctionReference,
   mutation,
   query,
 } from "../server/index.js";
@@ -69,7 +70,7 @@ const modules = {
     schedulesSecret: mutation({
       args: {},
       handler: async (ctx) => {
-        await ctx.scheduler.runAfter(0, "rules:secretM" as never, {});
+        await ctx.scheduler.runAfter(0, makeFunctionReference<"mutation">("rules:secretM"), {});
         return null;
       },
     }),
