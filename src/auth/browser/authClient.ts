@@ -135,6 +135,9 @@ export class AuthClient {
 
   /** Ends the auth session on the server and forgets the token, here and in the other tabs. */
   signOut(options: AuthCallOptions = {}): Promise<void> {
+    // A sign-in asked for after this sign-out must run after it, not join one queued before it
+    // (which would leave the page signed out although the last click was "sign in").
+    this.signIns.clear();
     return this.serialized(async () => {
       const token = this.tracker.token;
       if (token === null) return;
@@ -185,6 +188,8 @@ export class AuthClient {
     const running = this.signIns.get(key);
     if (running) return running;
     const promise = this.serialized(() => this.runSignIn(args, session));
+    // Only the last queued sign-in may be joined: one before another call would be overtaken by it.
+    this.signIns.clear();
     this.signIns.set(key, promise);
     const forget = () => void (this.signIns.get(key) === promise && this.signIns.delete(key));
     promise.then(forget, forget);

@@ -74,10 +74,15 @@ export interface AuthSnapshot {
  *
  * @example
  * const source = createSessionIdSource({ store: sessionStorageStore("walkin-session-id"), scope: "tab" });
- * await auth.signIn("anonymous", undefined, { session: { sessionId: source.current!, refresh: source.refresh } });
+ * const session = { get sessionId() { return source.current!; }, refresh: source.refresh };
+ * await auth.signIn("anonymous", undefined, { session });
  */
 export interface SessionRefresh {
-  /** The current session ID, sent as `sessionId`. */
+  /**
+   * The current session ID, sent as `sessionId`. Read when the call's turn comes (calls run one
+   * at a time): make it a getter of the source's current ID, so that a call queued behind a
+   * sign-in that switched the ID sends the new one.
+   */
   sessionId: string;
   /** Switches to a new ID once `beforeUpdate(newId)` resolves; keeps the old one if it throws. */
   refresh: (beforeUpdate: (newId: string) => Promise<void>) => Promise<unknown>;
@@ -87,7 +92,7 @@ export interface SessionRefresh {
  * Options of `signIn` and `signOut`.
  *
  * @example
- * await auth.signOut({ session: { sessionId: source.current!, refresh: source.refresh } });
+ * await auth.signOut({ session: { get sessionId() { return source.current!; }, refresh: source.refresh } });
  */
 export interface AuthCallOptions {
   /** Refresh this session ID with the sign-in (data carried over) or sign-out (nothing carried). */

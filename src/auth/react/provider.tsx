@@ -155,6 +155,13 @@ export function useSessionRefresh(): () => SessionRefresh | undefined {
   return useCallback(() => {
     const sessionId = source?.current;
     if (source === undefined || sessionId === undefined) return undefined;
-    return { sessionId, refresh: (beforeUpdate) => source.refresh(beforeUpdate) };
+    // Read when the call's turn comes, not when it was queued: an earlier sign-in or sign-out
+    // may have switched the ID by then (the rows it moved are under the new one).
+    return {
+      get sessionId() {
+        return source.current ?? sessionId;
+      },
+      refresh: (beforeUpdate) => source.refresh(beforeUpdate),
+    };
   }, [source]);
 }
