@@ -4,63 +4,29 @@
  * Google and a company SSO, and a local fake of GitHub's OAuth and API endpoints. The browser's
  * part is plain `fetch` following `Location` headers by hand; the client's part calls `signIn`.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { Events, OAuth2Server, type MutableResponse, type MutableToken } from "oauth2-mock-server";
-import { Engine, type Caller } from "../engine/engine.js";
-import { createDatabaseReader } from "../engine/database.js";
-import { httpRouter } from "../server/router.js";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
-import { startServer, type WalkinServer } from "../transport/index.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { Events, type MutableResponse } from "oauth2-mock-server";
 import { isWalkinError } from "../values/index.js";
-import { authApp, schema } from "./fixtures/app.js";
+import { approve, as, rows, signIn, SITE, startSignIn, useMockIssuer, type OAuthBackend as Backend } from "./fixtures/oauthIssuer.js";
 import { Anonymous } from "./providers/anonymous.js";
 import { GitHub } from "./providers/GitHub/index.js";
 import { startFakeGitHub, type FakeGitHub, type FakeGitHubUser } from "./providers/GitHub/fakeGitHub.js";
 import { Google } from "./providers/Google/index.js";
 import { OIDC } from "./providers/OIDC/index.js";
-import type { SignInResult } from "./providers/types.js";
 
-const SITE = "http://app.test";
 const GOOGLE = { clientId: "google-client", clientSecret: "google-secret" };
 const CORP = { clientId: "corp-client", clientSecret: "corp-secret" };
 const GITHUB = { clientId: "github-client", clientSecret: "github-secret" };
 
-let issuer: OAuth2Server;
+const issuer = useMockIssuer();
 let github: FakeGitHub;
-/** Claims the mock issuer puts in the next ID tokens (it says "johndoe" for everyone otherwise). */
-let idClaims: Record<string, unknown> = {};
 
 beforeAll(async () => {
-  issuer = new OAuth2Server();
-  await issuer.issuer.keys.generate("RS256");
-  await issuer.start(0, "127.0.0.1");
-  // Access tokens have no `aud` in this grant; only ID tokens get the test's claims.
-  issuer.service.on(Events.BeforeTokenSigning, (token: MutableToken) => {
-    if ("aud" in token.payload) Object.assign(token.payload, idClaims);
-  });
   github = await startFakeGitHub(GITHUB);
 });
 
 afterAll(async () => {
-  await issuer.stop();
   await github.close();
-});
-
-interface Backend {
-  engine: Engine;
-  server: WalkinServer;
-}
-let backends: Backend[] = [];
-
-afterEach(async () => {
-  vi.useRealTimers();
-  vi.unstubAllEnvs();
-  idClaims = {};
-  for (const { server, engine } of backends) {
-    await server.close();
-    await engine.close();
-  }
-  backends = [];
 });
 
 /**
@@ -68,45 +34,18 @@ afterEach(async () => {
  * the fake. GitHub's client ID/secret, the app's URL and the server's come from the environment.
  * Callbacks are served at the default "/api/auth/callback/<id>".
  */
-async function start(): Promise<Backend> {
-  const modules = authApp({
-    providers: [
-      Anonymous(),
-      Google({ ...GOOGLE, issuer: issuer.issuer.url! }),
-      OIDC({ id: "corp", ...CORP, issuer: issuer.issuer.url!, siteUrl: SITE }),
-      GitHub({ authorizationEndpoint: github.authorizationEndpoint, tokenEndpoint: github.tokenEndpoint, apiBaseUrl: github.url }),
-    ],
-  });
-  const http = httpRouter();
-  modules.auth.auth.addHttpRoutes(http);
-  const engine = await Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema, modules, runScheduler: false });
-  const server = await startServer({ engine, port: 0, http, log: () => {} });
-  backends.push({ engine, server });
-  vi.stubEnv("WALKIN_URL", server.url);
-  vi.stubEnv("SITE_URL", SITE);
-  vi.stubEnv("AUTH_GITHUB_ID", GITHUB.clientId);
-  vi.stubEnv("AUTH_GITHUB_SECRET", GITHUB.clientSecret);
-  return { engine, server };
-}
-
-const as = (token: string | null = null): Caller => ({ fromClient: true, token, request: { remoteAddress: "10.0.0.1", headers: { "user-agent": "test" } } });
-
-function signIn(backend: Backend, args: Record<string, unknown>, caller = as()): Promise<SignInResult> {
-  return backend.engine.runAction("auth:signIn", args, caller) as Promise<SignInResult>;
-}
-
-/** Step 1: the redirect the client is told to follow. */
-async function startSignIn(backend: Backend, provider: string, params: Record<string, unknown> = {}, caller = as()) {
-  const result = await signIn(backend, { provider, params }, caller);
-  if (result.kind !== "redirect") throw new Error(`expected a redirect, got ${result.kind}`);
-  return result;
-}
-
-/** The browser at the provider: it approves and sends the browser to our callback. */
-async function approve(authorizationUrl: string): Promise<string> {
-  const response = await fetch(authorizationUrl, { redirect: "manual" });
-  expect(response.status).toBe(302);
-  return response.headers.get("location")!;
+function start(): Promise<Backend> {
+  return issuer.start(
+    {
+      providers: [
+        Anonymous(),
+        Google({ ...GOOGLE, issuer: issuer.url }),
+        OIDC({ id: "corp", ...CORP, issuer: issuer.url, siteUrl: SITE }),
+        GitHub({ authorizationEndpoint: github.authorizationEndpoint, tokenEndpoint: github.tokenEndpoint, apiBaseUrl: github.url }),
+      ],
+    },
+    { AUTH_GITHUB_ID: GITHUB.clientId, AUTH_GITHUB_SECRET: GITHUB.clientSecret },
+  );
 }
 
 /** Step 2: the browser at our callback; answers the app URL it is sent back to. */
@@ -123,11 +62,6 @@ async function oauthSignIn(backend: Backend, provider: string, caller = as(), pa
   const result = await signIn(backend, { params: { code: back.searchParams.get("code")! }, verifier }, caller);
   if (result.kind !== "signedIn") throw new Error(`expected signedIn, got ${result.kind}`);
   return result;
-}
-
-async function rows(backend: Backend, table: string): Promise<Record<string, unknown>[]> {
-  const { engine } = backend;
-  return engine.read((txn) => createDatabaseReader(txn, engine.catalog).query(table).collect()) as Promise<Record<string, unknown>[]>;
 }
 
 async function errorOf(promise: Promise<unknown>): Promise<Error & { code?: string }> {
@@ -160,10 +94,10 @@ const ada = { sub: "google-ada", email: "Ada@Example.com", email_verified: true,
 describe("OIDC sign-in", () => {
   it("signs up a new user with the verified profile, via PKCE, state and nonce", async () => {
     const backend = await start();
-    idClaims = ada;
+    issuer.idClaims = ada;
     const { redirect } = await startSignIn(backend, "google");
     const authorization = new URL(redirect);
-    expect(authorization.origin + authorization.pathname).toBe(`${issuer.issuer.url}/authorize`);
+    expect(authorization.origin + authorization.pathname).toBe(`${issuer.url}/authorize`);
     expect(authorization.searchParams.get("redirect_uri")).toBe(`${backend.server.url}/api/auth/callback/google`);
     expect(authorization.searchParams.get("code_challenge_method")).toBe("S256");
     expect(authorization.searchParams.get("scope")).toBe("openid email profile");
@@ -181,7 +115,7 @@ describe("OIDC sign-in", () => {
 
   it("signs the same account in to the same user the second time", async () => {
     const backend = await start();
-    idClaims = { sub: "corp-42", email: "grace@corp.example", email_verified: true };
+    issuer.idClaims = { sub: "corp-42", email: "grace@corp.example", email_verified: true };
     const first = await oauthSignIn(backend, "corp");
     const second = await oauthSignIn(backend, "corp");
     expect(second.userId).toBe(first.userId);
@@ -190,7 +124,7 @@ describe("OIDC sign-in", () => {
 
   it("keeps an email the issuer has not verified out of the user", async () => {
     const backend = await start();
-    idClaims = { sub: "corp-unverified", email: "someone@else.example", email_verified: false };
+    issuer.idClaims = { sub: "corp-unverified", email: "someone@else.example", email_verified: false };
     const result = await oauthSignIn(backend, "corp");
     expect((await rows(backend, "users"))[0]).not.toHaveProperty("email");
     expect(result.isAnonymous).toBe(false);
@@ -243,7 +177,7 @@ describe("anonymous users", () => {
     const anonymous = await signIn(backend, { provider: "anonymous" });
     if (anonymous.kind !== "signedIn") throw new Error("expected signedIn");
     await backend.engine.runMutation("messages:send", { body: "before" }, as(anonymous.token));
-    idClaims = ada;
+    issuer.idClaims = ada;
     const upgraded = await oauthSignIn(backend, "google", as(anonymous.token));
     expect(upgraded).toMatchObject({ userId: anonymous.userId, isAnonymous: false });
     expect(await rows(backend, "users")).toMatchObject([{ _id: anonymous.userId, email: "ada@example.com", isAnonymous: false }]);
@@ -252,7 +186,7 @@ describe("anonymous users", () => {
 
   it("an anonymous user who signs in to an existing account is merged into it", async () => {
     const backend = await start();
-    idClaims = ada;
+    issuer.idClaims = ada;
     const account = await oauthSignIn(backend, "google");
     const anonymous = await signIn(backend, { provider: "anonymous" });
     if (anonymous.kind !== "signedIn") throw new Error("expected signedIn");
@@ -267,7 +201,7 @@ describe("anonymous users", () => {
 describe("refusals", () => {
   it("refuses a tampered or missing state (and the genuine one still works)", async () => {
     const backend = await start();
-    idClaims = ada;
+    issuer.idClaims = ada;
     const { redirect } = await startSignIn(backend, "google");
     const genuine = await approve(redirect);
     const tampered = new URL(genuine);
@@ -280,7 +214,7 @@ describe("refusals", () => {
 
   it("refuses a replayed callback", async () => {
     const backend = await start();
-    idClaims = ada;
+    issuer.idClaims = ada;
     const { redirect } = await startSignIn(backend, "google");
     const callbackUrl = await approve(redirect);
     await callback(callbackUrl);
@@ -317,7 +251,7 @@ describe("refusals", () => {
 
   it("refuses the one-time code with another verifier, and burns it", async () => {
     const backend = await start();
-    idClaims = ada;
+    issuer.idClaims = ada;
     const { redirect, verifier } = await startSignIn(backend, "google");
     const code = (await callback(await approve(redirect))).searchParams.get("code")!;
     const wrong = await errorOf(signIn(backend, { params: { code }, verifier: `${verifier}x` }));
@@ -333,15 +267,15 @@ describe("refusals", () => {
     ["an expiry in the past", { exp: Math.floor(Date.now() / 1000) - 3600 }, /\S*exp\S* claim timestamp check failed/],
   ])("refuses an ID token with %s", async (_name, claims, reason) => {
     const backend = await start();
-    idClaims = { ...ada, ...claims };
+    issuer.idClaims = { ...ada, ...claims };
     const { redirect } = await startSignIn(backend, "google");
     await expectRefused(backend, await approve(redirect), reason);
   });
 
   it("refuses an ID token whose payload was altered after signing", async () => {
     const backend = await start();
-    idClaims = ada;
-    issuer.service.once(Events.BeforeResponse, (response: MutableResponse) => {
+    issuer.idClaims = ada;
+    issuer.server.service.once(Events.BeforeResponse, (response: MutableResponse) => {
       if (typeof response.body !== "object") return;
       const [header, payload, signature] = String(response.body.id_token).split(".");
       const claims = { ...JSON.parse(Buffer.from(payload!, "base64url").toString("utf8")), sub: "victim" };
@@ -355,7 +289,7 @@ describe("refusals", () => {
 describe("redirectTo", () => {
   it("returns to a path of the app", async () => {
     const backend = await start();
-    idClaims = ada;
+    issuer.idClaims = ada;
     const { redirect } = await startSignIn(backend, "google", { redirectTo: "/settings?tab=profile" });
     const back = await callback(await approve(redirect));
     expect(back.origin + back.pathname).toBe(`${SITE}/settings`);

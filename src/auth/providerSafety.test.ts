@@ -3,20 +3,14 @@
  * with variants (email case and whitespace, concurrent attempts, codes of another account,
  * redirect tricks, concurrent callbacks and code exchanges, callbacks.redirect).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { Events, OAuth2Server, type MutableToken } from "oauth2-mock-server";
-import { Engine, type Caller } from "../engine/engine.js";
-import { createDatabaseReader } from "../engine/database.js";
-import { httpRouter } from "../server/router.js";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
-import { startServer, type WalkinServer } from "../transport/index.js";
+import { describe, expect, it, vi } from "vitest";
+import type { Caller } from "../engine/engine.js";
 import type { LiveBackend } from "../testing/liveBackend.js";
-import { authApp, schema } from "./fixtures/app.js";
-import { errorOf, from, listTable, signIn as harnessSignIn, signedIn, useAuthBackends } from "./fixtures/harness.js";
+import { errorOf, from, listTable, signIn as harnessSignIn, signedIn, useAuthBackends, type AuthAppOverrides } from "./fixtures/harness.js";
+import { approve, rows, signIn, SITE, startSignIn, useMockIssuer, type OAuthBackend } from "./fixtures/oauthIssuer.js";
 import { Anonymous } from "./providers/anonymous.js";
 import { Password } from "./providers/password.js";
 import { Google } from "./providers/Google/index.js";
-import type { SignInResult } from "./providers/types.js";
 import { walkinError } from "../values/index.js";
 
 const startAuth = useAuthBackends();
@@ -131,77 +125,14 @@ describe("Password: reset codes", () => {
 // ---------------------------------------------------------------------------------------------
 // OAuth / OIDC against a local issuer.
 
-const SITE = "http://app.test";
 const GOOGLE = { clientId: "google-client", clientSecret: "google-secret" };
-let issuer: OAuth2Server;
-let idClaims: Record<string, unknown> = {};
+const issuer = useMockIssuer();
 
-beforeAll(async () => {
-  issuer = new OAuth2Server();
-  await issuer.issuer.keys.generate("RS256");
-  await issuer.start(0, "127.0.0.1");
-  issuer.service.on(Events.BeforeTokenSigning, (token: MutableToken) => {
-    if ("aud" in token.payload) Object.assign(token.payload, idClaims);
-  });
-});
-
-afterAll(async () => {
-  await issuer.stop();
-});
-
-interface Backend {
-  engine: Engine;
-  server: WalkinServer;
-}
-let backends: Backend[] = [];
-
-afterEach(async () => {
-  vi.useRealTimers();
-  vi.unstubAllEnvs();
-  idClaims = {};
-  for (const { server, engine } of backends) {
-    await server.close();
-    await engine.close();
-  }
-  backends = [];
-});
-
-async function startOAuth(overrides: Parameters<typeof authApp>[0] = {}): Promise<Backend> {
-  const modules = authApp({
-    providers: [Anonymous(), Password({ scrypt: SCRYPT }), Google({ ...GOOGLE, issuer: issuer.issuer.url! })],
+function startOAuth(overrides: AuthAppOverrides = {}): Promise<OAuthBackend> {
+  return issuer.start({
+    providers: [Anonymous(), Password({ scrypt: SCRYPT }), Google({ ...GOOGLE, issuer: issuer.url })],
     ...overrides,
   });
-  const http = httpRouter();
-  modules.auth.auth.addHttpRoutes(http);
-  const engine = await Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema, modules, runScheduler: false });
-  const server = await startServer({ engine, port: 0, http, log: () => {} });
-  backends.push({ engine, server });
-  vi.stubEnv("WALKIN_URL", server.url);
-  vi.stubEnv("SITE_URL", SITE);
-  return { engine, server };
-}
-
-const as = (token: string | null = null): Caller => ({ fromClient: true, token, request: { remoteAddress: "10.0.0.1", headers: { "user-agent": "test" } } });
-
-function signIn(backend: Backend, args: Record<string, unknown>, caller = as()): Promise<SignInResult> {
-  return backend.engine.runAction("auth:signIn", args, caller) as Promise<SignInResult>;
-}
-
-async function startSignIn(backend: Backend, provider: string, params: Record<string, unknown> = {}) {
-  const result = await signIn(backend, { provider, params });
-  if (result.kind !== "redirect") throw new Error(`expected a redirect, got ${result.kind}`);
-  return result;
-}
-
-async function approve(authorizationUrl: string): Promise<string> {
-  const response = await fetch(authorizationUrl, { redirect: "manual" });
-  expect(response.status).toBe(302);
-  return response.headers.get("location")!;
-}
-
-async function rows(backend: Backend, table: string): Promise<Record<string, unknown>[]> {
-  const { engine } = backend;
-  return engine.read((txn) => createDatabaseReader(txn, engine.catalog).query(table).collect()) as Promise<Record<string, unknown>[]>;
 }
 
 const ada = { sub: "google-ada", email: "ada@example.com", email_verified: true, name: "Ada" };
@@ -229,7 +160,7 @@ describe("OAuth: redirectTo", () => {
     "http://[::1]",
   ])("%j never leaves the app's origin", async (redirectTo) => {
     const backend = await startOAuth();
-    idClaims = ada;
+    issuer.idClaims = ada;
     let started;
     try {
       started = await startSignIn(backend, "google", { redirectTo });
@@ -252,7 +183,7 @@ describe("OAuth: redirectTo", () => {
         },
       },
     });
-    idClaims = ada;
+    issuer.idClaims = ada;
     const { redirect, verifier } = await startSignIn(backend, "google", { redirectTo: "https://preview.app.test/welcome" });
     const response = await fetch(await approve(redirect), { redirect: "manual" });
     expect(response.status, await response.clone().text()).toBe(302);
@@ -276,7 +207,7 @@ describe("Password: reset requests", () => {
 describe("OAuth: single use under concurrency", () => {
   it("two concurrent callbacks with one state: exactly one gets a sign-in code", async () => {
     const backend = await startOAuth();
-    idClaims = ada;
+    issuer.idClaims = ada;
     const { redirect } = await startSignIn(backend, "google");
     const callbackUrl = await approve(redirect);
     const responses = await Promise.all([1, 2, 3].map(() => fetch(callbackUrl, { redirect: "manual" })));
@@ -285,7 +216,7 @@ describe("OAuth: single use under concurrency", () => {
 
   it("the one-time code exchanged concurrently signs in once", async () => {
     const backend = await startOAuth();
-    idClaims = ada;
+    issuer.idClaims = ada;
     const { redirect, verifier } = await startSignIn(backend, "google");
     const response = await fetch(await approve(redirect), { redirect: "manual" });
     const code = new URL(response.headers.get("location")!).searchParams.get("code")!;
@@ -299,7 +230,7 @@ describe("OAuth: account linking", () => {
   it("a verified email equal to a password account's does not link them", async () => {
     const backend = await startOAuth();
     const password = await signIn(backend, { provider: "password", params: { flow: "signUp", email: "ada@example.com", password: "correct horse" } });
-    idClaims = ada;
+    issuer.idClaims = ada;
     const { redirect, verifier } = await startSignIn(backend, "google");
     const response = await fetch(await approve(redirect), { redirect: "manual" });
     const code = new URL(response.headers.get("location")!).searchParams.get("code")!;
@@ -311,7 +242,7 @@ describe("OAuth: account linking", () => {
 
   it("an unverified email is not kept", async () => {
     const backend = await startOAuth();
-    idClaims = { ...ada, email_verified: "true" }; // a string, not the boolean true
+    issuer.idClaims = { ...ada, email_verified: "true" }; // a string, not the boolean true
     const { redirect, verifier } = await startSignIn(backend, "google");
     const response = await fetch(await approve(redirect), { redirect: "manual" });
     const code = new URL(response.headers.get("location")!).searchParams.get("code")!;

@@ -8,25 +8,14 @@
  * (The type check covers the repository's sources too, so its options stay those of the
  * repository; codegen.test.ts checks that generated imports are all used.)
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { BIN, callRaw, Cli, ENV, REPO, SCHEMA, TSCONFIG, writeProject } from "./fixtures/cli.js";
 
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = path.join(REPO, "bin", "walkin.js");
 const TSC = path.join(REPO, "node_modules", "typescript", "bin", "tsc");
-const ENV = { ...process.env, NO_COLOR: "1", WALKIN_CLI_FROM_SOURCE: "1" };
-
-const SCHEMA = `import { defineSchema, defineTable } from "walkin/server";
-import { v } from "walkin/values";
-
-export default defineSchema({
-  messages: defineTable({ body: v.string() }),
-});
-`;
 
 const messagesModule = (transform: string) => `import { v } from "walkin/values";
 import { internalMutation, mutation, query, type Doc } from "./_generated/server.js";
@@ -77,13 +66,6 @@ export const badArgs: FunctionArgs<typeof api.messages.send> = { body: 1 };
 `;
 
 let project: string;
-
-async function writeProject(dir: string, files: Record<string, string>): Promise<void> {
-  for (const [file, text] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
-    await writeFile(path.join(dir, file), text);
-  }
-}
 
 beforeAll(async () => {
   project = await mkdtemp(path.join(os.tmpdir(), "walkin-cli-"));
@@ -166,33 +148,6 @@ describe("walkin --help", () => {
   });
 });
 
-/** A spawned CLI whose output can be awaited. */
-class Cli {
-  readonly child: ChildProcess;
-  output = "";
-  readonly exited: Promise<number | null>;
-
-  constructor(args: string[], cwd: string) {
-    this.child = spawn(process.execPath, [BIN, ...args], { cwd, env: ENV });
-    this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (this.output += chunk));
-    this.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (this.output += chunk));
-    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
-  }
-
-  /** Resolves with the first match of `pattern` in the output from `from` on. */
-  async waitFor(pattern: RegExp, from = 0, timeoutMs = 20_000): Promise<RegExpExecArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const match = pattern.exec(this.output.slice(from));
-      if (match) return match;
-      if (Date.now() > deadline || this.child.exitCode !== null) {
-        throw new Error(`Timed out waiting for ${pattern}. Output so far:\n${this.output}`);
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
-
 let running: Cli | null = null;
 afterEach(() => {
   if (running?.child.exitCode === null) running.child.kill("SIGKILL");
@@ -201,13 +156,8 @@ afterEach(() => {
 
 /** One-shot HTTP call to the server. */
 async function call(url: string, kind: "query" | "mutation", fnPath: string, args: unknown = {}): Promise<unknown> {
-  const response = await fetch(`${url}/api/${kind}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ path: fnPath, args }),
-  });
-  const body = (await response.json()) as { status?: string; value?: unknown; errorMessage?: string };
-  if (!response.ok || body.status === "error") throw new Error(`${kind} ${fnPath}: ${JSON.stringify(body)}`);
+  const { ok, body } = await callRaw(url, kind, fnPath, args);
+  if (!ok || body.status === "error") throw new Error(`${kind} ${fnPath}: ${JSON.stringify(body)}`);
   return body.value;
 }
 
@@ -216,7 +166,7 @@ describe("walkin dev", () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-dev-"));
     await writeProject(dir, {
       "package.json": `{ "type": "module" }\n`,
-      "tsconfig.json": JSON.stringify({ compilerOptions: { paths: { "walkin/*": [path.join(REPO, "src/*/index.ts")] } } }),
+      "tsconfig.json": TSCONFIG,
       "functions/schema.ts": SCHEMA,
       "functions/messages.ts": messagesModule("m.body"),
       "functions/http.ts": httpModule("v1"),
@@ -306,7 +256,7 @@ describe("walkin dev", () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-dev-"));
     await writeProject(dir, {
       "package.json": `{ "type": "module" }\n`,
-      "tsconfig.json": JSON.stringify({ compilerOptions: { paths: { "walkin/*": [path.join(REPO, "src/*/index.ts")] } } }),
+      "tsconfig.json": TSCONFIG,
       "functions/messages.ts": `export const x = (;\n`,
     });
     const cli = (running = new Cli(["dev", "--port", "0"], dir));

@@ -2,26 +2,13 @@
  * The `walkin` command's promises about bad input, hot reload and shutdown:
  * `bin/walkin.js` spawned in temporary projects, as in cli.test.ts.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createServer, type Server } from "node:net";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = path.join(REPO, "bin", "walkin.js");
-const ENV = { ...process.env, NO_COLOR: "1", WALKIN_CLI_FROM_SOURCE: "1" };
-const TSCONFIG = JSON.stringify({ compilerOptions: { paths: { "walkin/*": [path.join(REPO, "src/*/index.ts")] } } });
-
-const SCHEMA = `import { defineSchema, defineTable } from "walkin/server";
-import { v } from "walkin/values";
-
-export default defineSchema({
-  messages: defineTable({ body: v.string() }),
-});
-`;
+import { BIN, callRaw, Cli, ENV, SCHEMA, TSCONFIG, writeProject } from "./fixtures/cli.js";
 
 const MESSAGES = `import { v } from "walkin/values";
 import { anyApi } from "walkin/server";
@@ -44,10 +31,7 @@ const tempDirs: string[] = [];
 async function tempProject(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-cli-faults-"));
   tempDirs.push(dir);
-  for (const [file, text] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
-    await writeFile(path.join(dir, file), text);
-  }
+  await writeProject(dir, files);
   return dir;
 }
 
@@ -63,32 +47,6 @@ function expectCleanFailure(result: ReturnType<typeof run>, message: RegExp): vo
   expect(result.status).toBe(1);
 }
 
-/** A spawned CLI whose output can be awaited. */
-class Cli {
-  readonly child: ChildProcess;
-  output = "";
-  readonly exited: Promise<number | null>;
-
-  constructor(args: string[], cwd: string) {
-    this.child = spawn(process.execPath, [BIN, ...args], { cwd, env: ENV });
-    this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (this.output += chunk));
-    this.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (this.output += chunk));
-    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
-  }
-
-  async waitFor(pattern: RegExp, from = 0, timeoutMs = 20_000): Promise<RegExpExecArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const match = pattern.exec(this.output.slice(from));
-      if (match) return match;
-      if (Date.now() > deadline || this.child.exitCode !== null) {
-        throw new Error(`Timed out waiting for ${pattern}. Output so far:\n${this.output}`);
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
-
 let running: Cli | null = null;
 let holder: Server | null = null;
 afterEach(async () => {
@@ -98,15 +56,6 @@ afterEach(async () => {
   holder = null;
   for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
-
-async function callRaw(url: string, kind: "query" | "mutation" | "action", fnPath: string, args: unknown = {}) {
-  const response = await fetch(`${url}/api/${kind}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ path: fnPath, args }),
-  });
-  return { status: response.status, body: (await response.json()) as { status?: string; value?: unknown; errorMessage?: string } };
-}
 
 describe("bad input: one line, exit 1, no stack trace", () => {
   it("codegen --dir naming a file", async () => {

@@ -5,50 +5,21 @@
  */
 import { act, cleanup, renderHook } from "@testing-library/react";
 import { createElement, type ReactNode } from "react";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { WalkinProvider } from "../../react/index.js";
 import { SessionProvider } from "../../sessions/react/index.js";
 import { AuthProvider, useAuthActions } from "../react/index.js";
 import { createSessionIdSource, memoryStore } from "../../sessions/browser/index.js";
-import { fake, gates, startFakeAuthBackend } from "./fixtures/fakeAuth.js";
-import { AuthClient, type ChannelLike } from "./index.js";
-import type { LocksLike } from "./tabLock.js";
+import { fake, gates } from "./fixtures/fakeAuth.js";
+import { browserLocks, KEY, storageEvent, useFakeAuthTabs } from "./fixtures/tabs.js";
 
-let backend: Awaited<ReturnType<typeof startFakeAuthBackend>>;
-const clients: AuthClient[] = [];
-beforeAll(async () => {
-  backend = await startFakeAuthBackend();
+const tabs = useFakeAuthTabs({
+  before: cleanup,
+  after: () => {
+    gates.afterUpgrade = undefined;
+  },
 });
-afterEach(() => {
-  cleanup();
-  clients.splice(0).forEach((c) => c.close());
-  localStorage.clear();
-  gates.afterUpgrade = undefined;
-});
-afterAll(() => backend.close());
-
-const KEY = "walkin-auth-token";
-
-function tab(channel: ChannelLike | null = null, locks: LocksLike | null = null) {
-  const auth = new AuthClient(backend.client(), { storage: "localStorage", channel, locks });
-  clients.push(auth);
-  return auth;
-}
-
-function browserLocks(): LocksLike {
-  const tails = new Map<string, Promise<unknown>>();
-  return {
-    request(name, callback) {
-      const run = (tails.get(name) ?? Promise.resolve()).then(callback);
-      tails.set(name, run.catch(() => {}));
-      return run;
-    },
-  };
-}
-
-function storageEvent() {
-  window.dispatchEvent(new StorageEvent("storage", { key: KEY, newValue: localStorage.getItem(KEY) }));
-}
+const { tab } = tabs;
 
 describe("AuthClient races", () => {
   it("signIn, signOut, signIn clicked in quick succession ends signed in (the last call wins)", async () => {
@@ -72,7 +43,7 @@ describe("AuthClient races", () => {
     const one = auth.signIn("anonymous", undefined, { session: session() });
     const two = auth.signIn("password", { email: "queued@example.com" }, { session: session() });
     await Promise.all([one, two]);
-    const args = (await backend.client().query(fake.sessionArgs!, {})) as { sessionId: string; newSessionId: string }[];
+    const args = (await tabs.backend.client().query(fake.sessionArgs!, {})) as { sessionId: string; newSessionId: string }[];
     const first = args.find((a) => a.sessionId === s0)!;
     expect(first).toBeDefined();
     // The second sign-in ran after the ID had become first.newSessionId; moving rows from s0
@@ -83,13 +54,13 @@ describe("AuthClient races", () => {
 
   it("useAuthActions (in a SessionProvider): a signOut clicked while a signIn runs deletes the rows of the ID the sign-in switched to", async () => {
     const source = createSessionIdSource({ store: memoryStore("probe-react"), scope: "tab", channel: null });
-    const client = backend.client();
+    const client = tabs.backend.client();
     const wrapper = ({ children }: { children: ReactNode }) =>
       createElement(WalkinProvider, { client }, createElement(AuthProvider, null, createElement(SessionProvider, { source }, children)));
     const { result } = renderHook(() => useAuthActions(), { wrapper });
     const s0 = source.current!;
     await act(() => Promise.all([result.current.signIn("anonymous"), result.current.signOut()]));
-    const args = (await backend.client().query(fake.sessionArgs!, {})) as { sessionId: string; newSessionId: string }[];
+    const args = (await tabs.backend.client().query(fake.sessionArgs!, {})) as { sessionId: string; newSessionId: string }[];
     const moved = args.find((a) => a.sessionId === s0 && a.newSessionId !== "")!;
     expect(moved).toBeDefined();
     expect(args).toContainEqual({ sessionId: moved.newSessionId, newSessionId: "" });
@@ -105,7 +76,7 @@ describe("AuthClient races", () => {
     const signingIn = auth.signIn("anonymous", undefined, { session: session() });
     const signingOut = auth.signOut({ session: session() });
     await Promise.all([signingIn, signingOut]);
-    const args = (await backend.client().query(fake.sessionArgs!, {})) as { sessionId: string; newSessionId: string }[];
+    const args = (await tabs.backend.client().query(fake.sessionArgs!, {})) as { sessionId: string; newSessionId: string }[];
     const moved = args.find((a) => a.sessionId === s0 && a.newSessionId !== "")!;
     expect(moved).toBeDefined();
     expect(args).toContainEqual({ sessionId: moved.newSessionId, newSessionId: "" });
@@ -118,11 +89,11 @@ describe("AuthClient races", () => {
     await a.signIn("anonymous");
     storageEvent();
     await vi.waitFor(() => expect(b.getSnapshot().isAuthenticated).toBe(true));
-    const before = (await backend.client().query(fake.counts!, {})) as { users: number };
+    const before = (await tabs.backend.client().query(fake.counts!, {})) as { users: number };
     await Promise.all([a.signOut(), b.signOut()]);
     storageEvent();
     const [x, y] = await Promise.all([a.signIn("anonymous"), b.signIn("anonymous")]);
-    const after = (await backend.client().query(fake.counts!, {})) as { users: number };
+    const after = (await tabs.backend.client().query(fake.counts!, {})) as { users: number };
     expect(after.users).toBe(before.users + 1);
     expect(x.kind === "signedIn" || y.kind === "signedIn").toBe(true);
     await vi.waitFor(() => expect(b.getSnapshot().userId).toBe(a.getSnapshot().userId));
@@ -134,7 +105,7 @@ describe("AuthClient races", () => {
     const a = tab(null, locks);
     await a.signIn("anonymous");
     const token = a.getSnapshot().token!;
-    await backend.client().mutation(fake.revokeAll!, { userId: a.getSnapshot().userId });
+    await tabs.backend.client().mutation(fake.revokeAll!, { userId: a.getSnapshot().userId });
     await vi.waitFor(() => expect(a.getSnapshot().isAuthenticated).toBe(false));
     await vi.waitFor(() => expect(localStorage.getItem(KEY)).toBe(null));
     const setAuth = vi.spyOn((a as unknown as { client: { setAuth: () => void } }).client, "setAuth");

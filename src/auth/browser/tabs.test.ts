@@ -4,47 +4,14 @@
  * (each with its own `WalkinClient`). A real browser fires `storage` events only in the other
  * tabs; here the test dispatches them, or links the two through a fake BroadcastChannel.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createSessionIdSource, memoryStore } from "../../sessions/browser/index.js";
-import { gates, startFakeAuthBackend } from "./fixtures/fakeAuth.js";
+import { gates } from "./fixtures/fakeAuth.js";
+import { browserLocks, KEY, storageEvent, useFakeAuthTabs } from "./fixtures/tabs.js";
 import { AuthClient, type ChannelLike } from "./index.js";
-import type { LocksLike } from "./tabLock.js";
 
-let backend: Awaited<ReturnType<typeof startFakeAuthBackend>>;
-const clients: AuthClient[] = [];
-beforeAll(async () => {
-  backend = await startFakeAuthBackend();
-});
-afterEach(() => {
-  clients.splice(0).forEach((c) => c.close());
-  localStorage.clear();
-});
-afterAll(() => backend.close());
-
-const KEY = "walkin-auth-token";
-
-function tab(channel: ChannelLike | null = null, locks: LocksLike | null = null) {
-  const auth = new AuthClient(backend.client(), { storage: "localStorage", channel, locks });
-  clients.push(auth);
-  return auth;
-}
-
-/** One browser's Web Locks, as the tabs see them: each name is held by one callback at a time, in request order. */
-function browserLocks(): LocksLike {
-  const tails = new Map<string, Promise<unknown>>();
-  return {
-    request(name, callback) {
-      const run = (tails.get(name) ?? Promise.resolve()).then(callback);
-      tails.set(name, run.catch(() => {}));
-      return run;
-    },
-  };
-}
-
-/** What the browser does in the other tabs after a write to localStorage. */
-function storageEvent() {
-  window.dispatchEvent(new StorageEvent("storage", { key: KEY, newValue: localStorage.getItem(KEY) }));
-}
+const tabs = useFakeAuthTabs();
+const { tab } = tabs;
 
 /** Two channel ends that deliver to each other (asynchronously, as BroadcastChannel does). */
 function linkedChannels(): [ChannelLike, ChannelLike] {
@@ -163,8 +130,7 @@ describe("AuthClient across tabs", () => {
   });
 
   it("sessionStorage and custom storages do not listen to other tabs", async () => {
-    const a = new AuthClient(backend.client(), { storage: "sessionStorage", channel: null });
-    clients.push(a);
+    const a = tabs.track(new AuthClient(tabs.backend.client(), { storage: "sessionStorage", channel: null }));
     sessionStorage.setItem(KEY, "from-elsewhere");
     window.dispatchEvent(new StorageEvent("storage", { key: KEY }));
     expect(a.getSnapshot().token).toBe(null);
