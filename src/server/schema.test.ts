@@ -146,7 +146,7 @@ describe("defineSchema()", () => {
 
 describe("Convex's search and vector indexes", () => {
   it("are refused with what to use instead, not with 'is not a function'", () => {
-    const table = defineTable({ body: v.string() }) as any;
+    const table = defineTable({ body: v.string() });
     expect(misuse(() => table.searchIndex("search_body", { searchField: "body" }))).toMatch(/no search indexes/);
     expect(misuse(() => table.vectorIndex("by_embedding", { vectorField: "e", dimensions: 3 }))).toMatch(/no vector indexes/);
   });

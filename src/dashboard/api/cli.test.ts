@@ -4,16 +4,14 @@
  * dashboard follows reloads of the functions; start serves it only with WALKIN_ADMIN_KEY,
  * refuses a weak key, and never prints the key.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Cli, REPO } from "../../cli/fixtures/cli.js";
 
-const REPO = fileURLToPath(new URL("../../..", import.meta.url));
-const BIN = path.join(REPO, "bin", "walkin.js");
-const ENV = { ...process.env, NO_COLOR: "1", WALKIN_CLI_FROM_SOURCE: "1", WALKIN_ADMIN_KEY: "" };
+/** The dashboard's key comes from each test, never from the environment the tests run in. */
+const NO_KEY = { WALKIN_ADMIN_KEY: "" };
 
 const SCHEMA = `import { defineSchema, defineTable } from "walkin/server";
 import { v } from "walkin/values";
@@ -41,26 +39,6 @@ afterAll(async () => {
   await rm(project, { recursive: true, force: true });
 });
 
-class Cli {
-  readonly child: ChildProcess;
-  output = "";
-  readonly exited: Promise<number | null>;
-  constructor(args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], { cwd: project, env: { ...ENV, ...env } });
-    this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (this.output += chunk));
-    this.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (this.output += chunk));
-    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
-  }
-  async waitFor(pattern: RegExp, from = 0, timeoutMs = 30_000): Promise<RegExpExecArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const match = pattern.exec(this.output.slice(from));
-      if (match) return match;
-      if (Date.now() > deadline || this.child.exitCode !== null) throw new Error(`Timed out waiting for ${pattern}. Output so far:\n${this.output}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
 
 let running: Cli | null = null;
 afterEach(() => {
@@ -75,7 +53,7 @@ const admin = async (url: string, route: string, key: string) => {
 
 describe("walkin dev", () => {
   it("prints the dashboard URL with a fresh key, and the dashboard follows reloads", { timeout: 90_000 }, async () => {
-    const cli = (running = new Cli(["dev", "--port", "0", "--db", path.join(project, "dev.sqlite")]));
+    const cli = (running = new Cli(["dev", "--port", "0", "--db", path.join(project, "dev.sqlite")], project, NO_KEY));
     const [, url, key] = await cli.waitFor(/Dashboard: (http:\/\/[^/\s]+)\/_dashboard#key=(\S+)/);
     expect((await fetch(`${url}/_dashboard`)).status).toBe(200);
     expect((await admin(url!, "functions", "wrong")).status).toBe(401);
@@ -98,7 +76,7 @@ describe("walkin dev", () => {
 
 describe("walkin start", () => {
   it("serves no dashboard without WALKIN_ADMIN_KEY", { timeout: 60_000 }, async () => {
-    const cli = (running = new Cli(["start", "--port", "0", "--db", path.join(project, "start.sqlite")]));
+    const cli = (running = new Cli(["start", "--port", "0", "--db", path.join(project, "start.sqlite")], project, NO_KEY));
     const [, url] = await cli.waitFor(/server: (http:\/\/\S+)/);
     expect((await fetch(`${url}/api/admin/functions`)).status).toBe(404);
     expect(cli.output).not.toContain("Dashboard");
@@ -108,7 +86,7 @@ describe("walkin start", () => {
 
   it("serves it with WALKIN_ADMIN_KEY, never printing the key", { timeout: 60_000 }, async () => {
     const key = "start-admin-key-0123456789abcdefghij";
-    const cli = (running = new Cli(["start", "--port", "0", "--db", path.join(project, "start.sqlite")], { WALKIN_ADMIN_KEY: key }));
+    const cli = (running = new Cli(["start", "--port", "0", "--db", path.join(project, "start.sqlite")], project, { WALKIN_ADMIN_KEY: key }));
     const [, url] = await cli.waitFor(/Dashboard: (http:\/\/[^/\s]+)\/_dashboard \(sign in with WALKIN_ADMIN_KEY\)/);
     expect((await admin(url!, "tables", key)).json).toEqual([expect.objectContaining({ name: "notes" })]);
     expect(cli.output).not.toContain(key);
@@ -117,7 +95,7 @@ describe("walkin start", () => {
   });
 
   it("refuses to start with a weak key", { timeout: 60_000 }, async () => {
-    const cli = (running = new Cli(["start", "--port", "0", "--db", path.join(project, "start.sqlite")], { WALKIN_ADMIN_KEY: "secret" }));
+    const cli = (running = new Cli(["start", "--port", "0", "--db", path.join(project, "start.sqlite")], project, { WALKIN_ADMIN_KEY: "secret" }));
     expect(await cli.exited).toBe(1);
     expect(cli.output).toContain("WALKIN_ADMIN_KEY is too short (6 characters): use at least 24");
   });
