@@ -186,11 +186,14 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       // Actions still running on the old engine finish there (their ctx.runMutation included):
       // it is closed once they have, without holding up the reload.
       // The new engine then looks for the commits the old one made meanwhile.
-      const retiring = server!.retired(previous.engine).then(async () => {
-        await previous.engine.close();
-        await previous.functions.release();
-        if (current?.engine === engine) await engine.refreshFromStorage();
-      });
+      const retiring = server!.retired(previous.engine)
+        .then(async () => {
+          await previous.engine.close();
+          await previous.functions.release();
+          if (current?.engine === engine) await engine.refreshFromStorage();
+        })
+        // Nobody awaits this but close(): a failure must be told, not left unhandled (it would end the process).
+        .catch((error: unknown) => output.warn(`Closing the previous version failed: ${(error as Error)?.message ?? String(error)}`));
       retired.add(retiring);
       void retiring.finally(() => retired.delete(retiring));
     }
