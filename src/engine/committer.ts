@@ -338,12 +338,25 @@ export class GroupCommitter {
         await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2_000)));
       }
     }
+    // "Not found" is final only while the log still holds the batch's timestamps (storage
+    // forgets the IDs of trimmed commits). This engine's own trims never reach them: its
+    // snapshot pins hold its floor below every commit it is deciding. But another engine on the
+    // same database trims at its own floor, which may be past this batch by now (two engines on
+    // one SQLite file, as in a hot reload), and its commits since may have moved the log on:
+    //  1. the batch lands at T; the call fails with an unknown outcome;
+    //  2. the other engine commits and trims its log through its oldest snapshot, >= T;
+    //  3. findCommits finds none of the batch's IDs.
+    // Taken as "not landed", each mutation ran again and was applied twice. So after a "not
+    // found", ask how far the log was trimmed: a trim mark is set in the transaction that
+    // deletes the rows, and it only rises, so reading it after findCommits tells whether that
+    // answer could have missed the batch.
+    if (found !== undefined && found.size === 0 && !(await this.logStillHolds(plan.accepted[0]!.ts))) found = undefined;
     if (found === undefined) {
       // Still unknown: answer "failed" without claiming either way. The next batch's view will
       // list these commits if they landed, and the engine learns them as it would another's.
       if (plan) this.settle({ ...plan, accepted: [] }, false);
-      const failure = walkinError("INTERNAL", `Storage ${name} lost the connection while committing and could not be ` +
-        `asked whether the commit landed; it may or may not have been applied.`, undefined, error);
+      const failure = walkinError("INTERNAL", `Storage ${name} lost the connection while committing, and whether the ` +
+        `commit landed could not be found out; it may or may not have been applied.`, undefined, error);
       for (const { item } of plan.accepted) item.reject(failure);
       return;
     }
@@ -359,6 +372,18 @@ export class GroupCommitter {
       return;
     }
     this.settle(plan, landed);
+  }
+
+  /** Whether the log still holds the commit at `ts` if it landed (false when that cannot be told). */
+  private async logStillHolds(ts: Timestamp): Promise<boolean> {
+    for (let attempt = 0; attempt < RESOLVE_ATTEMPTS; attempt++) {
+      try {
+        return (await this.host.storage.commitsSince(ts - 1, 1)).trimmedThrough < ts;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2_000)));
+      }
+    }
+    return false;
   }
 }
 

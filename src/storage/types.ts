@@ -288,7 +288,9 @@ export interface Storage {
    * Which of these commit IDs landed, with their timestamps. Waits for any commit in flight
    * (it takes the commit lock, or otherwise makes sure no commit that could still land is
    * pending), so a "not found" answer is final. IDs of commits at or before `trimmedThrough`
-   * may be forgotten; the engine only asks about commits it just sent.
+   * may be forgotten: after a "not found" the engine reads `trimmedThrough` (`commitsSince`),
+   * and if the log was trimmed past the commit (another engine sharing the database trims at
+   * its own floor) it reports the outcome as unknown rather than guess.
    */
   findCommits(ids: readonly string[]): Promise<Map<string, Timestamp>>;
 
