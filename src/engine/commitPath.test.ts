@@ -414,31 +414,47 @@ describe("two engines sharing one database", () => {
     return async () => withTestLatency(await openSqliteStorage({ filename }));
   }
 
-  it("an unknown outcome is not taken as 'not landed' once the other engine has trimmed the log past it", async () => {
+  /**
+   * Engine b's commit lands, the other engine prunes at its own floor, and then b's answer is
+   * lost, so b asks findCommits. `otherProcess`: b's floor is one the pruning connection cannot
+   * see (engines in two processes), shown here by b's connection promising to read nothing old.
+   */
+  async function unknownOutcomeAfterOthersPrune(otherProcess: boolean) {
     const open = await sharedFile();
     const other = await open();
-    const hooked = new HookedStorage(await open());
+    const inner = await open();
+    const hooked = new HookedStorage(inner);
     const a = await openEngine(other);
     const b = await openEngine(hooked);
     await a.runMutation("c:increment", { name: "x" });
     await b.refreshFromStorage();
     hooked.hooks.commitBatch = async (commit) => {
       hooked.hooks.commitBatch = undefined;
-      // The batch lands, the other engine trims its log through everything (its own oldest
-      // snapshot is past this commit: it has none pinned), and then the answer is lost.
       await commit();
-      await other.pruneHistory(await other.latestTimestamp());
+      const latest = await other.latestTimestamp();
+      if (otherProcess) inner.raiseReadFloor?.(latest);
+      await other.pruneHistory(latest);
       throw new CommitOutcomeUnknownError("connection lost after COMMIT was sent");
     };
     const outcome = await b.runMutation("c:increment", { name: "x" }).then(
-      (value) => `returned ${String(value)}`,
+      (result) => `returned ${String(result.value)}`,
       (error: Error) => (AMBIGUOUS.test(error.message) ? "reported ambiguous" : error.message),
     );
     await a.refreshFromStorage();
-    // Landed once. Before, findCommits found nothing (the row was trimmed), the engine took that
-    // as "not landed" and ran the mutation again: x was 3 and the caller was told 3.
-    expect(await a.runQuery("c:all", {})).toEqual({ x: 2 });
-    expect(outcome).toBe("reported ambiguous");
+    return { outcome, counters: await a.runQuery("c:all", {}) };
+  }
+
+  it("an unknown outcome is resolved exactly when the other engine on the file prunes meanwhile", async () => {
+    // One process: the other connection prunes only below b's floor (storage/sqlite/fileFloors.ts),
+    // so b's commit stays in the log and findCommits finds it. Before, the log was trimmed
+    // through everything, findCommits found nothing, and b ran the mutation again: x was 3.
+    expect(await unknownOutcomeAfterOthersPrune(false)).toEqual({ outcome: "returned 2", counters: { x: 2 } });
+  });
+
+  it("an unknown outcome is reported ambiguous, not re-run, when another process trimmed the log past it", async () => {
+    // Trimmed past the commit: "not found" proves nothing, so the committer says it cannot tell
+    // (committer.ts, settleFailed). Taken as "not landed", x was 3.
+    expect(await unknownOutcomeAfterOthersPrune(true)).toEqual({ outcome: "reported ambiguous", counters: { x: 2 } });
   });
 
   for (const seed of (process.env["COMMIT_PATH_SEEDS"] ?? "1,2").split(",").map(Number)) {

@@ -551,7 +551,10 @@ describe("read cache, targeted", () => {
     expect(b.reads.stats.entries).toBeGreaterThan(0);
     await a.runMutation("items:patchByName", { name: "ada", n: 2 });
     await a.runMutation("items:insert", { name: "bob", n: 3 });
-    // a sweeps its history: the log is trimmed past b's position.
+    // a sweeps its history: the log is trimmed past b's position. In one process a's pruning
+    // stops at b's floor (storage/sqlite/fileFloors.ts), so b's storage here says it reads
+    // nothing older, as an engine in another process, whose floor a cannot see, would not.
+    b.storage.raiseReadFloor?.(a.latestTimestamp);
     for (let i = 0; i < 5; i++) await a.storage.pruneHistory(a.latestTimestamp);
     expect((await a.storage.commitsSince(0, 1)).trimmedThrough).toBeGreaterThan(b.latestTimestamp);
     await b.refreshFromStorage();

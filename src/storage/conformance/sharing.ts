@@ -5,7 +5,7 @@
  */
 import { expect, it } from "vitest";
 import type { Commit, CommitLogView } from "../types.js";
-import { commit, entry, keysOf, put, toCommit, type SuiteContext } from "./context.js";
+import { commit, entry, keysOf, plain, put, remove, toCommit, type SuiteContext } from "./context.js";
 
 const log = (...bytes: number[]) => Uint8Array.from(bytes);
 
@@ -136,6 +136,30 @@ export function sharingTests(ctx: SuiteContext): void {
       [[[2], "b2"], [[3], "a2"]],
     ]).toContainEqual(atTwo.map((e) => [Array.from(e.key), e.doc.body]));
     expect((await s.getDocument("a", 2))?.body).toBe("a2");
+  });
+
+  it("one connection's pruning keeps what another connection's snapshots can still read", async ({ skip }) => {
+    const s = ctx.storage;
+    await commit(s, { ts: 1, documents: [put("a", "a1")], indexes: [entry("i", [1], "a")] });
+    // The second connection reads at 1 from here on (an engine pinned a snapshot there), and
+    // says so the way an engine does, then the first moves on and prunes at its own floor.
+    const second = await ctx.openSecond(skip);
+    try {
+      second.raiseReadFloor?.(1);
+      await commit(s, { ts: 2, documents: [put("a", "a2")], indexes: [entry("i", [1], null), entry("i", [2], "a")] }, 1);
+      await commit(s, { ts: 3, documents: [remove("a")], indexes: [entry("i", [2], null)] }, 2);
+      s.raiseReadFloor?.(3);
+      await s.pruneHistory(3);
+      // Pruning at 3 alone would delete a1 and a2 (superseded at or before 3) and a's tombstone.
+      expect((await second.getDocument("a", 1))?.body).toBe("a1");
+      expect(plain(await second.scan({ indexId: "i", range: {}, order: "asc", readTs: 1, limit: 10 }))).toEqual([
+        { key: [1], doc: expect.objectContaining({ id: "a", body: "a1" }) },
+      ]);
+      expect(await s.getDocument("a", 3)).toBeNull();
+      expect(await s.scan({ indexId: "i", range: {}, order: "asc", readTs: 3, limit: 10 })).toEqual([]);
+    } finally {
+      await second.close();
+    }
   });
 
   it("reads at or above the prune timestamp are exact while pruning runs", async () => {

@@ -118,6 +118,7 @@ import { decodeWrites, encodeWrites, type PendingCommit } from "./logWrites.js";
 import { entryGroup } from "./dirtyGroups.js";
 import { VersionWriter } from "./versionWriter.js";
 import { compareBytes } from "../../values/compare.js";
+import { FileFloors } from "./fileFloors.js";
 
 export interface SqliteStorageOptions {
   /** A file path, or `":memory:"` for a private in-memory database (tests). */
@@ -226,6 +227,8 @@ export class SqliteStorage implements Storage {
   private readonly versions: VersionWriter;
   /** The newest `raiseReadFloor` or `pruneHistory` timestamp: no read comes below it. */
   private readFloor: Timestamp = 0;
+  /** The other connections of this process on the same file, whose floors bound this one's pruning. */
+  private readonly floors: FileFloors;
   /** The read floor the log was last trimmed through between sweeps (`trimLogToFloor`). */
   private logTrimmedToFloor: Timestamp = 0;
   private readonly indexTables: IndexTables;
@@ -338,7 +341,7 @@ export class SqliteStorage implements Storage {
         // Everything logged before must reach the tables first (materialized_through covers
         // every commit below it), then this batch's versions go in with their log rows.
         for (const commit of written) this.insertLog.run(commit.ts, commit.id, commit.log, null);
-        this.versions.write([...this.pending.all(), ...written.map((commit) => ({ commit, writtenAt, bytes: 0 }))], this.readFloor);
+        this.versions.write([...this.pending.all(), ...written.map((commit) => ({ commit, writtenAt, bytes: 0 }))], this.pruneFloor());
         const newest = written[written.length - 1]?.ts ?? this.pending.all()[this.pending.size - 1]?.commit.ts;
         if (newest !== undefined) this.markMaterialized.run(newest);
       }
@@ -348,7 +351,7 @@ export class SqliteStorage implements Storage {
     this.materializeTransaction = db.transaction(() => {
       this.syncPending();
       const commits = [...this.pending.all()];
-      this.versions.write(commits, this.readFloor);
+      this.versions.write(commits, this.pruneFloor());
       if (commits.length > 0) this.markMaterialized.run(commits[commits.length - 1]!.commit.ts);
       return { commits, trimmedLog: this.trimLogToFloor() };
     });
@@ -356,6 +359,18 @@ export class SqliteStorage implements Storage {
     // served from the overlay until they are written.
     this.syncPending();
     if (this.pending.size > 0) this.scheduleMaterialize();
+    // An engine reads only at or after the latest commit it found when it opened (as on
+    // PostgreSQL, postgres/snapshotFloors.ts, step 1), so that bounds this connection's reads
+    // for the others until its engine promises more. Its own pruning still starts from 0: a
+    // caller without an engine may read any timestamp it has not pruned.
+    const openedAt = this.selectClock.get()!.latest;
+    // A connection closed without `close` (a tool, a test's crash) reads nothing more.
+    const floorOf = () => (db.open ? Math.max(this.readFloor, openedAt) : Infinity);
+    this.floors = FileFloors.join(db.name, {
+      get readFloor() {
+        return floorOf();
+      },
+    });
   }
 
   async latestTimestamp(): Promise<Timestamp> {
@@ -492,7 +507,8 @@ export class SqliteStorage implements Storage {
     this.writePendingVersions();
     // The prune trims the log, a step at a time: a commit after any step reads it.
     this.ownClock = null;
-    return this.pruner.prune(ts, () => (this.ownClock = null));
+    // Not below another connection's floor on this file (fileFloors.ts).
+    return this.pruner.prune(this.floors.below(ts), () => (this.ownClock = null));
   }
 
   async getMeta(key: string): Promise<string | null> {
@@ -535,9 +551,18 @@ export class SqliteStorage implements Storage {
     } catch {
       // They stay in the log, and the next open serves and writes them.
     }
-    // The worker first: it closes its connection before the main one does the final checkpoint.
-    await this.checkpointer?.close();
-    if (this.db.open) this.db.close();
+    try {
+      // The worker first: it closes its connection before the main one does the final checkpoint.
+      await this.checkpointer?.close();
+      if (this.db.open) this.db.close();
+    } finally {
+      this.floors.leave();
+    }
+  }
+
+  /** Where this connection may prune: its own floor, or another connection's on the file if lower. */
+  private pruneFloor(): Timestamp {
+    return this.floors.below(this.readFloor);
   }
 
   /**
@@ -608,7 +633,7 @@ export class SqliteStorage implements Storage {
    * rises again or a sweep trims them: only how soon they go depends on it.
    */
   private trimLogToFloor(): boolean {
-    const floor = this.readFloor;
+    const floor = this.pruneFloor();
     if (floor <= this.logTrimmedToFloor) return false;
     const { done, deleted } = this.pruner.trimLogWithin(floor);
     if (done) this.logTrimmedToFloor = floor;
