@@ -133,6 +133,11 @@ export interface EngineOptions {
    * readCache.ts). Default 64 MiB; 0 turns the cache off.
    */
   readCacheBytes?: number;
+  /**
+   * How long a finished scheduled function (success, failed, canceled) stays in
+   * `_scheduled_functions` before the scheduler deletes it. Default 7 days.
+   */
+  scheduledFunctionRetentionMs?: number;
 }
 
 export type QueryOutcome = { ok: true; value: Value } | { ok: false; error: Error };
@@ -230,7 +235,7 @@ export class Engine {
     this.subscriptions = new Subscriptions(this);
     const hooks = findEngineHooks(options.modules);
     this.authenticate = options.authenticate ?? hooks.authenticate;
-    this.scheduler = createScheduler(this, Crons.fromModules(options.modules, hooks.crons));
+    this.scheduler = createScheduler(this, Crons.fromModules(options.modules, hooks.crons), options.scheduledFunctionRetentionMs);
   }
 
   static async open(options: EngineOptions): Promise<Engine> {

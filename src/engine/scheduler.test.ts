@@ -6,6 +6,7 @@ import { anyApi, type ApiFromModules, makeFunctionReference, cronJobs, defineSch
 import { v } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
 import { Engine } from "./engine.js";
+import { QueryImpl } from "./query.js";
 import { withTestLatency } from "../testing/testStorage.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 
@@ -150,6 +151,62 @@ describe("scheduler (durable)", () => {
     const ticks = (await engine.runQuery("jobs:list", {})) as string[];
     expect(ticks.every((kind) => kind === "tick")).toBe(true);
     await engine.close();
+  });
+});
+
+describe("finished jobs past their retention", () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("are deleted by the scheduler, in batches; pending, running and recently finished ones stay", async () => {
+    dir = mkdtempSync(join(tmpdir(), "walkin-retention-"));
+    const filename = join(dir, "db.sqlite");
+    const hour = 3_600_000;
+    const now = Date.now();
+    const setup = await Engine.open({ storage: await openSqliteStorage({ filename }), schema, modules: { jobs }, runScheduler: false });
+    const job = (state: string, scheduledTime: number, completedTime?: number) => ({
+      name: "jobs:record",
+      args: { kind: "x" },
+      scheduledTime,
+      state,
+      ...(completedTime === undefined ? {} : { completedTime }),
+      ...(state === "inProgress" ? { leaseUntil: now + hour } : {}),
+    });
+    // 600 expired successes (more than one batch), and one expired job of each other finished state.
+    for (let i = 0; i < 3; i++) {
+      await setup.runSystemMutation(async (txn) => {
+        for (let j = 0; j < 200; j++) await txn.insertSystem("_scheduled_functions", job("success", now - 3 * hour, now - 3 * hour + j));
+      });
+    }
+    const kept = await setup.runSystemMutation(async (txn) => {
+      await txn.insertSystem("_scheduled_functions", job("failed", now - 5 * hour, now - 5 * hour));
+      await txn.insertSystem("_scheduled_functions", job("canceled", now - 5 * hour, now - 4 * hour));
+      return {
+        // Scheduled long ago, but it finished within the hour (it waited for a runner).
+        lateFinish: await txn.insertSystem("_scheduled_functions", job("success", now - 3 * hour, now - 10 * 60_000)),
+        recent: await txn.insertSystem("_scheduled_functions", job("failed", now - 20 * 60_000, now - 20 * 60_000)),
+        running: await txn.insertSystem("_scheduled_functions", job("inProgress", now - 3 * hour)),
+        future: await txn.insertSystem("_scheduled_functions", job("pending", now + 10 * hour)),
+      };
+    });
+    await setup.close();
+
+    const engine = await Engine.open({
+      storage: await openSqliteStorage({ filename }),
+      schema,
+      modules: { jobs },
+      scheduledFunctionRetentionMs: hour,
+    });
+    const table = engine.catalog.lookup("_scheduled_functions", { system: true })!;
+    const remaining = () => engine.read(async (txn) => (await new QueryImpl(txn, table).collect()).map((doc) => doc._id));
+    await waitFor(async () => (await remaining()).length === 4, 10_000);
+    expect((await remaining()).sort()).toEqual(Object.values(kept).sort());
+    await engine.close();
+  });
+
+  it("a retention that is not a positive duration is refused, naming the option", async () => {
+    await expect(Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema, modules: { jobs }, scheduledFunctionRetentionMs: 0 }))
+      .rejects.toThrow(/scheduledFunctionRetentionMs must be a positive number/);
   });
 });
 

@@ -16,6 +16,10 @@
  * lease has expired any node marks the job "failed". (A node that starts must not fail jobs
  * that other nodes are running, so "interrupted" means "lease expired", not "in progress".)
  * Crons (cron.ts) feed the same table, so they inherit the same guarantees.
+ *
+ * Finished jobs ("success", "failed", "canceled") stay readable for a week by default, then
+ * the loop deletes them (`deleteExpired`), so the table holds about a week of history however
+ * long the app runs, not every job ever scheduled.
  */
 import { walkinError } from "../values/index.js";
 import { getFunctionName } from "../server/api.js";
@@ -41,6 +45,13 @@ export const ACTION_LEASE_MS = 30_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How soon the loop tries again after a pass that failed (it armed no timer of its own). */
 const PASS_RETRY_MS = 1_000;
+/** How long a finished job stays in `_scheduled_functions` by default: a week. */
+export const DEFAULT_SCHEDULED_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+/** Expired jobs are looked for at most this often (each look is a system transaction). */
+const EXPIRY_CHECK_MS = 60_000;
+/** Expired jobs deleted per transaction, so one stays small; a full one looks again at once. */
+const EXPIRY_BATCH = 256;
+const FINISHED_STATES = ["success", "failed", "canceled"] as const;
 
 /** Jobs in `state`, oldest first, optionally only those due by `dueBy`. */
 function jobsIn(engine: Engine, txn: Transaction, state: "pending" | "inProgress", dueBy?: number) {
@@ -50,8 +61,13 @@ function jobsIn(engine: Engine, txn: Transaction, state: "pending" | "inProgress
   );
 }
 
-export function createScheduler(engine: Engine, crons: Crons) {
+export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFAULT_SCHEDULED_RETENTION_MS) {
+  if (!(retentionMs > 0)) {
+    throw new RangeError(`scheduledFunctionRetentionMs must be a positive number of milliseconds (Infinity keeps finished jobs), got ${retentionMs}.`);
+  }
   let running = false;
+  /** When the loop last looked for expired jobs (see deleteExpired). */
+  let expiryCheckedAt = -Infinity;
   let timer: NodeJS.Timeout | undefined;
   let pass: Promise<void> | null = null;
   let again = false;
@@ -175,9 +191,39 @@ export function createScheduler(engine: Engine, crons: Crons) {
     });
   }
 
+  /**
+   * Deletes jobs that finished more than `retentionMs` ago, a batch per state; true if a batch
+   * was full (more may be left). Found through `by_state_time`: a job is scheduled before it
+   * finishes, so every expired one has `scheduledTime` before the cutoff; the few scheduled
+   * before it that finished after it (they waited long for a free runner) are skipped.
+   */
+  async function deleteExpired(): Promise<boolean> {
+    return engine.runSystemMutation(async (txn) => {
+      const cutoff = txn.now - retentionMs;
+      let full = false;
+      const table = engine.catalog.lookup("_scheduled_functions", { system: true })!;
+      for (const state of FINISHED_STATES) {
+        const expired = await new QueryImpl(txn, table)
+          .withIndex("by_state_time", (q) => q.eq("state", state).lt("scheduledTime", cutoff))
+          .filter((q) => q.lt(q.field("completedTime"), cutoff))
+          .take(EXPIRY_BATCH);
+        for (const job of expired) await txn.delete(job._id, SYSTEM);
+        if (expired.length === EXPIRY_BATCH) full = true;
+      }
+      return full;
+    });
+  }
+
   /** Runs everything due now (and due crons), then sets a timer for the next due job. */
   async function runDue(): Promise<void> {
     leaseCheck = await failAbandoned();
+    if (retentionMs !== Infinity && Date.now() - expiryCheckedAt >= EXPIRY_CHECK_MS) {
+      expiryCheckedAt = Date.now();
+      if (await deleteExpired()) {
+        expiryCheckedAt = -Infinity;
+        again = true;
+      }
+    }
     await crons.enqueueDue(engine, schedule);
     const now = Date.now();
     const due = await engine.read((txn) => jobsIn(engine, txn, "pending", now).take(CONCURRENCY * 4));
