@@ -12,9 +12,9 @@
  *
  * So each connection registers here by the file's real path, and prunes only below the lowest
  * read floor of every connection registered on the file. A connection's floor is what its
- * engine last promised (`raiseReadFloor`, `pruneHistory`): no read of it comes below. A new
- * connection's is 0 until its engine first promises one, so it holds the others' pruning back
- * meanwhile, which only keeps garbage a little longer. Closing a connection removes it.
+ * engine last promised (`raiseReadFloor`, `pruneHistory`), and at least the latest commit when
+ * it opened (its engine reads nothing older): no read of it comes below. Closing a connection
+ * removes it; one closed without `close` (a crashed tool, a test) counts as no floor at all.
  *
  * This covers one process. Engines in two processes on one file are not a supported setup
  * (docs/storage.md): their floors would need a table with heartbeats, as PostgreSQL's nodes
@@ -23,7 +23,7 @@
 import { realpathSync } from "node:fs";
 import path from "node:path";
 
-/** What a registered connection shows of itself: the floor its engine last promised. */
+/** What a registered connection shows of itself: its floor, Infinity once its database is closed. */
 export interface FloorHolder {
   readonly readFloor: number;
 }
@@ -42,7 +42,8 @@ export class FileFloors {
    * temporary database (`:memory:`, `""`) is private to its connection: nothing to share.
    */
   static join(filename: string, holder: FloorHolder): FileFloors {
-    if (filename === "" || filename === ":memory:" || filename.startsWith("file::memory:")) return new FileFloors(null, "", holder);
+    // better-sqlite3 takes no URI filenames: "file::memory:" is a file on disk, shared like any.
+    if (filename === "" || filename === ":memory:") return new FileFloors(null, "", holder);
     const file = realPath(filename);
     let holders = holdersByFile.get(file);
     if (holders === undefined) holdersByFile.set(file, (holders = new Set()));
@@ -54,7 +55,12 @@ export class FileFloors {
   below(ts: number): number {
     if (this.holders === null || this.holders.size === 1) return ts;
     let floor = ts;
-    for (const holder of this.holders) if (holder !== this.own && holder.readFloor < floor) floor = holder.readFloor;
+    for (const holder of this.holders) {
+      if (holder === this.own) continue;
+      const other = holder.readFloor;
+      if (other === Infinity) this.holders.delete(holder); // closed without `close`: gone for good
+      else if (other < floor) floor = other;
+    }
     return floor;
   }
 
@@ -71,6 +77,6 @@ function realPath(filename: string): string {
   try {
     return realpathSync(filename);
   } catch {
-    return path.resolve(filename); // not a plain path (a "file:" URI): as given
+    return path.resolve(filename); // not there (cannot happen once SQLite has created it): as given
   }
 }

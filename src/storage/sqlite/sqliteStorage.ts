@@ -556,7 +556,8 @@ export class SqliteStorage implements Storage {
       await this.checkpointer?.close();
       if (this.db.open) this.db.close();
     } finally {
-      this.floors.leave();
+      // Still open (the worker failed to stop): it may still be read at its floor.
+      if (!this.db.open) this.floors.leave();
     }
   }
 
