@@ -184,13 +184,27 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     router.current = httpRoutes(loaded.functions, output);
     if (previous) {
       // Actions still running on the old engine finish there (their ctx.runMutation included):
-      // it is closed once they have, without holding up the reload.
-      // The new engine then looks for the commits the old one made meanwhile.
+      // it is closed once they have, without holding up the reload. Both engines are on one
+      // SQLite file, which tells neither of the other's commits (no watchCommits), so:
+      //  - the old engine's action reads first learn what the serving engine committed
+      //    (handOver);
+      //  - each commit the old engine makes from now on is handed to whichever engine serves
+      //    then (a later reload may have replaced this one), whose live queries show it as it
+      //    lands, not once the action ends;
+      //  - once the old engine is closed, the serving engine looks once more.
+      previous.engine.handOver();
+      const learnOldCommits = (ts?: number) => {
+        const serving = current?.engine;
+        if (!serving || serving === previous.engine || (ts !== undefined && ts <= serving.latestTimestamp)) return Promise.resolve();
+        // A serving engine closing meanwhile (another reload) has nothing left to show.
+        return serving.refreshFromStorage().catch(() => {});
+      };
+      previous.engine.onCommit((record) => void learnOldCommits(record.ts));
       const retiring = server!.retired(previous.engine)
         .then(async () => {
           await previous.engine.close();
           await previous.functions.release();
-          if (current?.engine === engine) await engine.refreshFromStorage();
+          await learnOldCommits();
         })
         // Nobody awaits this but close(): a failure must be told, not left unhandled (it would end the process).
         .catch((error: unknown) => output.warn(`Closing the previous version failed: ${(error as Error)?.message ?? String(error)}`));

@@ -361,6 +361,17 @@ export class GroupCommitter {
       return;
     }
     const landed = found.size > 0;
+    // A batch lands whole, so one ID found means all landed. IDs missing beside found ones can
+    // be the batch's first commits, trimmed from the log since by another engine (as above):
+    // if every missing one comes before every found one and the log no longer holds the last
+    // of them, they landed at their planned timestamps. Otherwise storage broke atomicity.
+    if (landed && found.size < plan.accepted.length) {
+      const missing = plan.accepted.filter(({ item }) => !found.has(item.id));
+      const lastMissing = Math.max(...missing.map(({ ts }) => ts));
+      if (lastMissing < Math.min(...found.values()) && !(await this.logStillHolds(lastMissing))) {
+        for (const { item, ts } of missing) found.set(item.id, ts);
+      }
+    }
     const wrong = plan.accepted.find(({ item, ts }) => (found.get(item.id) ?? ts) !== ts || found.has(item.id) !== landed);
     if (wrong !== undefined) {
       const failure = walkinError("INTERNAL", `Storage ${name} reports a batch that landed in part or at other timestamps; ` +

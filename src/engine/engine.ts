@@ -184,6 +184,8 @@ export class Engine {
   private maintenance: NodeJS.Timeout | undefined;
   private stopWatching: (() => void) | undefined;
   private closed = false;
+  /** Set by `handOver`. */
+  private handedOver = false;
   /** Mutations of this engine between the start of a run and its commit decision (committer.ts, `schedule`). */
   private mutationsRunning = 0;
   /** Writes requested by the authenticate hook, by key, not yet run (see `writeLater`). */
@@ -326,7 +328,10 @@ export class Engine {
       auth: { getUserIdentity: () => this.identityOutsideTransaction(caller) },
       request: caller.request ?? null,
       scheduler: this.scheduler.forAction(),
-      runQuery: (ref: unknown, a?: unknown) => this.runQuery(getFunctionName(ref as never), a ?? {}, inner),
+      runQuery: (ref: unknown, a?: unknown) =>
+        this.handedOver
+          ? this.refreshRetrying().then(() => this.runQuery(getFunctionName(ref as never), a ?? {}, inner))
+          : this.runQuery(getFunctionName(ref as never), a ?? {}, inner),
       runMutation: async (ref: unknown, a?: unknown) => (await this.runMutation(getFunctionName(ref as never), a ?? {}, inner)).value,
       runAction: (ref: unknown, a?: unknown) => this.runAction(getFunctionName(ref as never), a ?? {}, inner),
     };
@@ -406,7 +411,7 @@ export class Engine {
       // The receipt's commit landed after that snapshot was taken (clientRequests.ts, step 5):
       // learn of it, then run again at a snapshot that includes it.
       if (caughtUp) throw receiptAheadError(this.storage.name, prior.ts, this.latest);
-      await this.committer.refresh();
+      await this.refreshRetrying();
     }
   }
 
@@ -584,12 +589,40 @@ export class Engine {
   }
 
   /**
+   * `refreshFromStorage`, riding out a storage outage as a function run does: a refresh reads
+   * and writes nothing, so it is tried again for up to storageRetryMs. Not trying again failed
+   * a client's re-sent request at once on a dropped connection, though it had been applied
+   * (its receipt was found; only catching up to it failed), and a read-your-writes catch-up.
+   */
+  private async refreshRetrying(): Promise<void> {
+    const startedAt = performance.now();
+    for (;;) {
+      try {
+        return await this.committer.refresh();
+      } catch (error) {
+        if (!isStorageFailure(error) || !(await this.storageRetry.wait(startedAt))) throw error;
+      }
+    }
+  }
+
+  /**
+   * Another engine on this database serves new calls from now on (a hot reload), and this one
+   * only finishes the actions it started. Their `ctx.runQuery` first learns the other engine's
+   * commits: a storage without `watchCommits` (SQLite) tells an engine of others' commits only
+   * when it commits or refreshes, so a retired engine read at its own last commit, missing
+   * what the serving engine had committed and acknowledged before the read began.
+   */
+  handOver(): void {
+    this.handedOver = true;
+  }
+
+  /**
    * Read-your-writes across nodes: resolves once this engine has learned of every commit up to
    * `ts` (a timestamp a client saw on another node) and its live queries are published at it.
    * If storage itself is behind `ts` (the client saw another database), it stops waiting there.
    */
   async catchUpTo(ts: Timestamp): Promise<void> {
-    if (this.latest < ts) await this.committer.refresh();
+    if (this.latest < ts) await this.refreshRetrying();
     await this.subscriptions.waitPublished(Math.min(ts, this.latest));
   }
 
