@@ -8,7 +8,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { defineSchema, defineTable, mutation, query, type DataModelFromSchemaDefinition, type GenericDatabaseWriter } from "../server/index.js";
+import { bump, countersTable } from "./fixtures/counters.js";
+import { defineSchema, defineTable, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { withTestLatency } from "../testing/testStorage.js";
 import { withLatency } from "../storage/latency.js";
@@ -19,22 +20,11 @@ import { HookedStorage } from "./fixtures/hookedStorage.js";
 import { seededRandom as rng } from "../storage/conformance/history.js";
 
 const schema = defineSchema({
-  counters: defineTable({ name: v.string(), value: v.number() }).index("by_name", ["name"]),
+  counters: countersTable,
   accounts: defineTable({ owner: v.string(), balance: v.number() }).index("by_owner", ["owner"]),
   doctors: defineTable({ name: v.string(), onCall: v.boolean() }).index("by_onCall", ["onCall"]),
   log: defineTable({ request: v.string() }),
 });
-
-/** Adds one to the counter `name` (created at 1) and returns its new value. */
-async function bump(db: GenericDatabaseWriter<DataModelFromSchemaDefinition<typeof schema>>, name: string): Promise<number> {
-  const counter = await db.query("counters").withIndex("by_name", (q) => q.eq("name", name)).unique();
-  if (counter) {
-    await db.patch(counter._id, { value: counter.value + 1 });
-    return counter.value + 1;
-  }
-  await db.insert("counters", { name, value: 1 });
-  return 1;
-}
 
 const modules = {
   c: {

@@ -25,7 +25,8 @@
  */
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { defineSchema, defineTable, mutation, query, type DataModelFromSchemaDefinition, type GenericDatabaseWriter } from "../../server/index.js";
+import { bump, countersTable } from "../../engine/fixtures/counters.js";
+import { defineSchema, defineTable, mutation, query } from "../../server/index.js";
 import { v } from "../../values/index.js";
 import { Engine } from "../../engine/engine.js";
 import { HookedStorage } from "../../engine/fixtures/hookedStorage.js";
@@ -34,19 +35,9 @@ import type { PostgresStorage } from "./postgresStorage.js";
 import { openTestSchema } from "./testDatabase.js";
 
 const schema = defineSchema({
-  counters: defineTable({ name: v.string(), value: v.number() }).index("by_name", ["name"]),
+  counters: countersTable,
   log: defineTable({ request: v.string(), counter: v.string() }),
 });
-
-async function bump(db: GenericDatabaseWriter<DataModelFromSchemaDefinition<typeof schema>>, name: string): Promise<number> {
-  const counter = await db.query("counters").withIndex("by_name", (q) => q.eq("name", name)).unique();
-  if (counter) {
-    await db.patch(counter._id, { value: counter.value + 1 });
-    return counter.value + 1;
-  }
-  await db.insert("counters", { name, value: 1 });
-  return 1;
-}
 
 const modules = {
   c: {
