@@ -219,7 +219,12 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     leaseCheck = await failAbandoned();
     if (retentionMs !== Infinity && Date.now() - expiryCheckedAt >= EXPIRY_CHECK_MS) {
       expiryCheckedAt = Date.now();
-      if (await deleteExpired()) {
+      // Housekeeping: its failure must not stop due jobs from running (it is tried next minute).
+      const more = await deleteExpired().catch((error: unknown) => {
+        engine.logError("Deleting expired scheduled functions failed", error);
+        return false;
+      });
+      if (more) {
         expiryCheckedAt = -Infinity;
         again = true;
       }
