@@ -23,6 +23,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { action, anyApi, defineSchema, defineTable, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { Engine } from "../engine/engine.js";
+import { QueryImpl } from "../engine/query.js";
 import { withLatency } from "../storage/latency.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import type { Storage } from "../storage/types.js";
@@ -378,6 +379,47 @@ describe("engine level: the old engine's mutations on a hot spot the new engine 
     expect(outcome).toBe("done");
     expect(await engine.runQuery("bank:hot", {})).toBe(1 + 5 + others);
   }, 120_000);
+});
+
+describe("engine level: scheduled functions across a reload", () => {
+  it("once handed over, the old engine runs no due job: a job the new code scheduled is not run on the old code", async () => {
+    const dir = await tempDir("walkin-reload-jobs-");
+    const filename = path.join(dir, "db.sqlite");
+    const jobsSchema = defineSchema({ events: defineTable({ kind: v.string() }) });
+    const oldModules = { jobs: { touch: mutation({ args: {}, handler: (ctx) => ctx.db.insert("events", { kind: "old touch" }) }) } };
+    const newModules = {
+      jobs: {
+        ...oldModules.jobs,
+        // Only in the new version: the old one cannot run it.
+        added: mutation({ args: {}, handler: (ctx) => ctx.db.insert("events", { kind: "added ran" }) }),
+        scheduleAdded: mutation({ args: {}, handler: (ctx) => ctx.scheduler.runAfter(0, anyApi.jobs!.added!, {}) }),
+      },
+    };
+    const oldEngine = await Engine.open({ storage: await openSqliteStorage({ filename }), schema: jobsSchema, modules: oldModules, logError: () => {} });
+    cleanups.push(() => oldEngine.close());
+    // The new engine's scheduler is off, so that only the old one could take the job.
+    const newEngine = await Engine.open({ storage: await openSqliteStorage({ filename }), schema: jobsSchema, modules: newModules, runScheduler: false });
+    cleanups.push(() => newEngine.close());
+    oldEngine.handOver();
+    await newEngine.runMutation("jobs:scheduleAdded", {});
+    // The old engine learns of the job with its next commit, which pokes a running scheduler.
+    await oldEngine.runMutation("jobs:touch", {});
+    const jobStates = () => newEngine.read(async (txn) => {
+      const table = newEngine.catalog.lookup("_scheduled_functions", { system: true })!;
+      return (await new QueryImpl(txn, table).collect()).map((job) => (job.error ? `${String(job.state)}: ${String(job.error)}` : job.state));
+    });
+    // Before, the old scheduler took the job and failed it ("Unknown function jobs:added"),
+    // usually within a few milliseconds: give it two seconds to (wrongly) do so.
+    for (let waited = 0; waited < 2_000 && (await jobStates())[0] === "pending"; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await jobStates()).toEqual(["pending"]);
+    // The serving engine's scheduler runs it, on the new code.
+    await newEngine.scheduler.runUntilIdle();
+    expect(await jobStates()).toEqual(["success"]);
+    const events = await newEngine.read(async (txn) => (await new QueryImpl(txn, newEngine.catalog.lookup("events")!).collect()).map((e) => e.kind));
+    expect(events.sort()).toEqual(["added ran", "old touch"]);
+  });
 });
 
 // ------------------------------------------------------------------ walkin dev

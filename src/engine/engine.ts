@@ -607,13 +607,17 @@ export class Engine {
 
   /**
    * Another engine on this database serves new calls from now on (a hot reload), and this one
-   * only finishes the actions it started. Their `ctx.runQuery` first learns the other engine's
+   * only finishes the actions it started; its scheduler stops taking jobs. Their `ctx.runQuery` first learns the other engine's
    * commits: a storage without `watchCommits` (SQLite) tells an engine of others' commits only
    * when it commits or refreshes, so a retired engine read at its own last commit, missing
    * what the serving engine had committed and acknowledged before the read began.
    */
   handOver(): void {
     this.handedOver = true;
+    // Due jobs and crons are the serving engine's from now on. Run here, they would run the old
+    // code: a job the new code scheduled may name a function this version lacks, and failed.
+    // Jobs already running here finish (close waits for them).
+    this.scheduler.stop().catch((error: unknown) => this.logError("Stopping the scheduler of the previous version failed", error));
   }
 
   /**
