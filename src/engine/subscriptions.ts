@@ -24,6 +24,9 @@ import type { Timestamp } from "../storage/types.js";
 import type { CommitRecord } from "./commitLog.js";
 import { ReadRangeIndex } from "./readRangeIndex.js";
 import { isStorageFailure } from "./storageGuard.js";
+
+/** How soon queries that storage failed run again. */
+const STORAGE_RETRY_FLUSH_MS = 250;
 import type { Caller, Engine, QueryOutcome, QueryRun } from "./engine.js";
 
 export type QueryListener = (outcome: QueryOutcome, ts: Timestamp) => void;
@@ -227,7 +230,11 @@ export class Subscriptions {
     const ts = this.published;
     const unpin = this.engine.pinSnapshot(ts);
     try {
-      const run = await this.engine.executeQuery(fn, path, args, caller, ts);
+      // Storage failing the run (a dropped connection, a restart) is ridden out for up to
+      // storageRetryMs, as a one-shot query does.
+      const startedAt = performance.now();
+      let run = await this.engine.executeQuery(fn, path, args, caller, ts);
+      while (storageFailed(run) && (await this.engine.storageRetry.wait(startedAt))) run = await this.engine.executeQuery(fn, path, args, caller, ts);
       const key = run.readAuth ? identityKey : baseKey;
       const raced = this.live.get(key);
       if (raced) return raced;
@@ -239,6 +246,17 @@ export class Subscriptions {
         this.scheduleFlush();
       }
       this.makeLive(query);
+      if (storageFailed(run)) {
+        // Still failing: its subscribers get the error now, as a one-shot caller would, and it
+        // runs again until storage answers. Left as it was, it stayed failed for good: its read
+        // set is empty or partial, so no commit would ever mark it dirty. Marked after this
+        // turn, not now, or `subscribe` would wait for a flush that storage keeps failing.
+        setTimeout(() => {
+          if (this.live.get(query.key) !== query) return;
+          this.markDirty(query);
+          this.scheduleFlush();
+        }, STORAGE_RETRY_FLUSH_MS).unref?.();
+      }
       return query;
     } finally {
       unpin();
@@ -313,7 +331,7 @@ export class Subscriptions {
         // (all subscribers of a query a group moved into, which some of them already know).
         for (const { query } of changed) query.fingerprint = "";
         for (const query of [...dirty, ...changed.map((notice) => notice.query)]) this.markDirty(query);
-        setTimeout(() => this.scheduleFlush(), 250).unref?.();
+        setTimeout(() => this.scheduleFlush(), STORAGE_RETRY_FLUSH_MS).unref?.();
         return;
       }
       // Never backwards: `onCommit` may have published a newer commit while nothing was live.
@@ -442,6 +460,11 @@ export class Subscriptions {
     }
     return notices;
   }
+}
+
+/** Whether storage failed the run with nothing decided (it says nothing of the query's result). */
+function storageFailed(run: QueryRun): boolean {
+  return !run.outcome.ok && isStorageFailure(run.outcome.error);
 }
 
 /** A cache key for the caller: never the raw token. */
