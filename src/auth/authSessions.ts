@@ -110,8 +110,11 @@ const NEVER = Number.MAX_SAFE_INTEGER;
  * user's session row is deleted; an anonymous one is expired instead, so that the cleanup
  * deletes the user with its last session (nothing could ever sign in as it again).
  */
-export async function endAuthSession(db: Db, session: AuthSessionDoc, now: number): Promise<void> {
-  if (session.isAnonymous) await db.patch(session._id, { expiresAt: Math.min(session.expiresAt, now) });
+export async function endAuthSession(db: Db, session: AuthSessionDoc): Promise<void> {
+  // Expired at 0, not at this node's "now": every node compares expiresAt with its own clock,
+  // and on a node whose clock is behind this one's, a session expired "now" was still live
+  // for the difference (it accepted the token, committed under it, signed it in again).
+  if (session.isAnonymous) await db.patch(session._id, { expiresAt: 0 });
   else await db.delete(session._id);
 }
 export async function createSession(
@@ -155,7 +158,7 @@ export async function invalidateSessions(
   let ended = 0;
   for (const session of sessions) {
     if (except.includes(session._id) || session.expiresAt <= now) continue;
-    await endAuthSession(db, session, now);
+    await endAuthSession(db, session);
     ended++;
   }
   return ended;

@@ -117,7 +117,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
     args: { sessionId: v.optional(vSessionId) },
     handler: async (ctx, { sessionId }) => {
       const session = await callerSession(ctx);
-      if (session) await endAuthSession(ctx.db, session, Date.now());
+      if (session) await endAuthSession(ctx.db, session);
       await endClientSession(ctx, config, sessionId);
       return null;
     },
@@ -155,7 +155,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
       if (!target || target.userId !== userId || target.expiresAt <= Date.now()) {
         throw walkinError("NOT_FOUND", "None of your sessions has this ID; it may have ended already.");
       }
-      await endAuthSession(ctx.db, target, Date.now());
+      await endAuthSession(ctx.db, target);
       return null;
     },
   });

@@ -202,7 +202,7 @@ export async function revokeSession(engines: EngineSwitch, body: Record<string, 
       const session = (await txn.get(authSessionId)) as AuthSessionDoc | null;
       if (!session) throw notFound(`No auth session ${authSessionId}: it was already revoked or cleaned up.`);
       if (session.expiresAt <= txn.now) return { revoked: false };
-      await endAuthSession(createDatabaseWriter(txn, engine.catalog) as never, session, txn.now);
+      await endAuthSession(createDatabaseWriter(txn, engine.catalog) as never, session);
       return { revoked: true };
     });
   });
