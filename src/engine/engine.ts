@@ -337,6 +337,19 @@ export class Engine {
     };
   }
 
+  /**
+   * Whether `caller`'s token resolves to a user: a transport deciding to accept it. A token not
+   * known here may be one issued moments ago on another node (a client that signed in there and
+   * came here), from a commit this engine has not learned yet. A refusal is final for a client
+   * (it signs out and never uses the token again), so this looks once more after catching up
+   * with storage. Only refusals pay for that.
+   */
+  async tokenResolves(caller: Caller): Promise<boolean> {
+    if ((await this.identityOutsideTransaction(caller)) !== null) return true;
+    await this.refreshRetrying();
+    return (await this.identityOutsideTransaction(caller)) !== null;
+  }
+
   /** Calls `listener` after every commit (used by the scheduler and transports). */
   onCommit(listener: (record: CommitRecord, tables: Set<string>) => void): () => void {
     this.commitListeners.add(listener);

@@ -255,8 +255,7 @@ export class Connection {
   /** Null if the token resolves to an identity, else why it was refused. */
   private async checkToken(token: string): Promise<ErrorPayload | null> {
     try {
-      const identity = await this.host.engines.current.actionCtx({ token, fromClient: true }).auth.getUserIdentity();
-      if (identity) return null;
+      if (await this.host.engines.current.tokenResolves({ token, fromClient: true })) return null;
     } catch (error) {
       return errorPayload(error, "authentication", this.host.reporting);
     }

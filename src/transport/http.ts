@@ -93,7 +93,7 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, pat
   if (!call.ok) return sendError(response, { code: "INVALID_ARGUMENT", message: call.error });
   const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request), kind: "http" };
   try {
-    if (caller.token && !(await context.engines.current.actionCtx(caller).auth.getUserIdentity())) {
+    if (caller.token && !(await context.engines.current.tokenResolves(caller))) {
       return sendError(response, { code: "UNAUTHENTICATED", message: "The auth token was not accepted: it is invalid, expired or revoked. Sign in again to get a new one." });
     }
     const value = await run(kind, call.path, call.args, caller, context.engines);
