@@ -2,6 +2,9 @@
  * What clients learn about errors. A `WalkinError` crosses the wire intact (message, code,
  * data): it is part of the app's contract. Anything else is a bug or an outage: clients get
  * "Internal server error" (or, in dev mode, the real message) and the stack goes to the log.
+ * So does a `WalkinError` with code INTERNAL: those are the server's own failures (a storage
+ * outage, a provider that answered wrongly), and their messages name the database's host,
+ * port and schema, or a driver's words, which are the operator's business, not a visitor's.
  */
 import { convertToJson, isWalkinError } from "../values/index.js";
 import type { ErrorPayload } from "./protocol.js";
@@ -18,7 +21,7 @@ export interface ErrorReporting {
  * messages:send"), never its arguments or the caller's token.
  */
 export function errorPayload(error: unknown, context: string, reporting: ErrorReporting): ErrorPayload {
-  if (isWalkinError(error)) {
+  if (isWalkinError(error) && (error.code !== "INTERNAL" || reporting.exposeInternalErrors)) {
     if (error.code === "INTERNAL") reporting.log(`[walkin] ${context} failed: ${stackOf(error)}`);
     const payload: ErrorPayload = { message: error.message, code: error.code };
     if (error.data !== undefined) {
