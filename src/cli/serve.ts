@@ -142,6 +142,8 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     const previous = current;
     current = { engine, functions: loaded.functions };
     if (server) {
+      // Before the swap, not after: the new engine's scheduler runs already (see below).
+      previous?.engine.handOver();
       await server.setEngine(engine);
     } else {
       let limits;
@@ -184,15 +186,14 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     router.current = httpRoutes(loaded.functions, output);
     if (previous) {
       // Actions still running on the old engine finish there (their ctx.runMutation included):
-      // it is closed once they have, without holding up the reload. Both engines are on one
-      // SQLite file, which tells neither of the other's commits (no watchCommits), so:
-      //  - the old engine's action reads first learn what the serving engine committed
-      //    (handOver);
+      // it is closed once they have, without holding up the reload. On SQLite both engines are
+      // on one file, which tells neither of the other's commits (no watchCommits), so:
+      //  - the old engine's action reads first learn what the serving engine committed, and its
+      //    scheduler stops (handOver, called before the swap);
       //  - each commit the old engine makes from now on is handed to whichever engine serves
       //    then (a later reload may have replaced this one), whose live queries show it as it
       //    lands, not once the action ends;
       //  - once the old engine is closed, the serving engine looks once more.
-      previous.engine.handOver();
       const learnOldCommits = (ts?: number) => {
         const serving = current?.engine;
         if (!serving || serving === previous.engine || (ts !== undefined && ts <= serving.latestTimestamp)) return Promise.resolve();

@@ -350,7 +350,8 @@ export class GroupCommitter {
     // found", ask how far the log was trimmed: a trim mark is set in the transaction that
     // deletes the rows, and it only rises, so reading it after findCommits tells whether that
     // answer could have missed the batch.
-    if (found !== undefined && found.size === 0 && !(await this.logStillHolds(plan.accepted[0]!.ts))) found = undefined;
+    // (The batch lands whole: had it landed, its last commit would be in a log trimmed below it.)
+    if (found !== undefined && found.size === 0 && !(await this.logStillHolds(plan.accepted[plan.accepted.length - 1]!.ts))) found = undefined;
     if (found === undefined) {
       // Still unknown: answer "failed" without claiming either way. The next batch's view will
       // list these commits if they landed, and the engine learns them as it would another's.

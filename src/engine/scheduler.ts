@@ -193,9 +193,12 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
 
   /**
    * Deletes jobs that finished more than `retentionMs` ago, a batch per state; true if a batch
-   * was full (more may be left). Found through `by_state_time`: a job is scheduled before it
-   * finishes, so every expired one has `scheduledTime` before the cutoff; the few scheduled
-   * before it that finished after it (they waited long for a free runner) are skipped.
+   * was full (more may be left). Found through `by_state_time`: a job that ran was due before
+   * it finished, so every expired one has `scheduledTime` before the cutoff. Each look reads at
+   * most a batch per state, oldest due first, and deletes those of them that finished before
+   * the cutoff: ones due before it that finished after it (they waited long for a runner) stay
+   * until they expire too. A canceled job expires a retention after the time it was due, not
+   * after it was canceled (usually sooner).
    */
   async function deleteExpired(): Promise<boolean> {
     return engine.runSystemMutation(async (txn) => {
@@ -203,10 +206,10 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
       let full = false;
       const table = engine.catalog.lookup("_scheduled_functions", { system: true })!;
       for (const state of FINISHED_STATES) {
-        const expired = await new QueryImpl(txn, table)
+        const oldest = await new QueryImpl(txn, table)
           .withIndex("by_state_time", (q) => q.eq("state", state).lt("scheduledTime", cutoff))
-          .filter((q) => q.lt(q.field("completedTime"), cutoff))
           .take(EXPIRY_BATCH);
+        const expired = oldest.filter((job) => (job.completedTime as number) < cutoff);
         for (const job of expired) await txn.delete(job._id, SYSTEM);
         if (expired.length === EXPIRY_BATCH) full = true;
       }
@@ -234,8 +237,9 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     const due = await engine.read((txn) => jobsIn(engine, txn, "pending", now).take(CONCURRENCY * 4));
     for (const job of due) {
       if (inFlight.size >= CONCURRENCY) await Promise.race(inFlight);
-      const running = runJob(job).catch((error) => engine.logError("Scheduler failure", error)).finally(() => inFlight.delete(running));
-      inFlight.add(running);
+      if (!running) break; // stopped meanwhile (a hot reload's old engine): due jobs are the serving engine's
+      const started = runJob(job).catch((error) => engine.logError("Scheduler failure", error)).finally(() => inFlight.delete(started));
+      inFlight.add(started);
     }
     if (due.length === CONCURRENCY * 4) again = true;
     await armTimer();

@@ -10,6 +10,10 @@ import { walkinTest } from "../testing/index.js";
 import type { Caller, Engine, QueryOutcome } from "./engine.js";
 import { settle } from "./fixtures/settle.js";
 import { markStorageFailure } from "./storageGuard.js";
+import { Engine as EngineClass } from "./engine.js";
+import { HookedStorage } from "./fixtures/hookedStorage.js";
+import { openSqliteStorage } from "../storage/sqlite/index.js";
+import type { IndexEntry, ScanRequest } from "../storage/types.js";
 
 const schema = defineSchema({
   notices: defineTable({ text: v.string(), personal: v.boolean() }),
@@ -250,3 +254,56 @@ describe("live queries split by identity", () => {
     expect(engine.subscriptions.size).toBe(0);
   });
 });
+
+describe("a live query that storage always fails", () => {
+  it("shows its error and does not stop the other live queries from updating", async () => {
+    const tables = defineSchema({ good: defineTable({ n: v.number() }), bad: defineTable({ n: v.number() }) });
+    const t = {
+      goodCount: query({ args: {}, handler: async (ctx) => (await ctx.db.query("good").collect()).length }),
+      badCount: query({ args: {}, handler: async (ctx) => (await ctx.db.query("bad").collect()).length }),
+      addGood: mutation({ args: {}, handler: (ctx) => ctx.db.insert("good", { n: 1 }) }),
+    };
+    // Every scan of the `bad` table fails, as a scan past a statement timeout would, every time.
+    let badIndexes = new Set<string>();
+    let recording = false;
+    class FailingScans extends HookedStorage {
+      override scan(request: ScanRequest): Promise<IndexEntry[]> {
+        if (recording) badIndexes.add(request.indexId);
+        else if (badIndexes.has(request.indexId)) return Promise.reject(new Error("canceling statement due to statement timeout"));
+        return super.scan(request);
+      }
+    }
+    const engine = await EngineClass.open({
+      storage: new FailingScans(await openSqliteStorage({ filename: ":memory:" })),
+      schema: tables,
+      modules: { t },
+      runScheduler: false,
+      readCacheBytes: 0,
+      storageRetryMs: 100,
+      logError: () => {},
+    });
+    try {
+      recording = true;
+      await engine.runQuery("t:badCount", {});
+      recording = false;
+      badIndexes = new Set(badIndexes);
+      const seen: unknown[] = [];
+      await engine.subscriptions.subscribe("t:goodCount", {}, { fromClient: true }, (outcome) => seen.push(outcome.ok ? outcome.value : "error"));
+      const bad = await engine.subscriptions.subscribe("t:badCount", {}, { fromClient: true }, () => {});
+      expect(bad.outcome.ok).toBe(false);
+      // Let its retries start: from then on every flush runs it again, and fails.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      for (let i = 1; i <= 3; i++) await engine.runMutation("t:addGood", {});
+      // Before, the failing query held back every flush: the good one stayed at its first result.
+      await waitUntil(() => seen.at(-1) === 3);
+      expect(seen.at(-1)).toBe(3);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+}

@@ -24,10 +24,10 @@ import type { Timestamp } from "../storage/types.js";
 import type { CommitRecord } from "./commitLog.js";
 import { ReadRangeIndex } from "./readRangeIndex.js";
 import { isStorageFailure } from "./storageGuard.js";
+import type { Caller, Engine, QueryOutcome, QueryRun } from "./engine.js";
 
 /** How soon queries that storage failed run again. */
 const STORAGE_RETRY_FLUSH_MS = 250;
-import type { Caller, Engine, QueryOutcome, QueryRun } from "./engine.js";
 
 export type QueryListener = (outcome: QueryOutcome, ts: Timestamp) => void;
 
@@ -246,21 +246,23 @@ export class Subscriptions {
         this.scheduleFlush();
       }
       this.makeLive(query);
-      if (storageFailed(run)) {
-        // Still failing: its subscribers get the error now, as a one-shot caller would, and it
-        // runs again until storage answers. Left as it was, it stayed failed for good: its read
-        // set is empty or partial, so no commit would ever mark it dirty. Marked after this
-        // turn, not now, or `subscribe` would wait for a flush that storage keeps failing.
-        setTimeout(() => {
-          if (this.live.get(query.key) !== query) return;
-          this.markDirty(query);
-          this.scheduleFlush();
-        }, STORAGE_RETRY_FLUSH_MS).unref?.();
-      }
+      // Still failing: its subscribers get the error now, as a one-shot caller would, and it
+      // runs again until storage answers. Left as it was, it stayed failed for good: its read
+      // set is empty or partial, so no commit would ever mark it dirty. Marked later, not now,
+      // or `subscribe` would wait for a flush that storage keeps failing.
+      if (storageFailed(run)) this.retryLater([query]);
       return query;
     } finally {
       unpin();
     }
+  }
+
+  /** Re-runs `queries` (those still live) in a flush shortly. */
+  private retryLater(queries: LiveQuery[]): void {
+    setTimeout(() => {
+      for (const query of queries) if (this.live.get(query.key) === query) this.markDirty(query);
+      this.scheduleFlush();
+    }, STORAGE_RETRY_FLUSH_MS).unref?.();
   }
 
   private release(query: LiveQuery): void {
@@ -324,7 +326,11 @@ export class Subscriptions {
       } finally {
         unpin();
       }
-      if (unavailable.length > 0) {
+      // A query whose result is already a storage error (one created during an outage) claims
+      // nothing at `ts`: it runs again shortly on its own, and does not hold the others back.
+      // Held back by it, one query whose storage call always fails stopped every live query.
+      const holding = unavailable.filter((query) => !storageFailed(query.run));
+      if (holding.length > 0) {
         // Storage failed some re-runs (a dropped connection, a restart). Publishing `ts` now
         // would claim their old results are valid at it, so publish nothing: every query of
         // this flush runs again shortly, and the ones already updated are told as changed then
@@ -334,6 +340,8 @@ export class Subscriptions {
         setTimeout(() => this.scheduleFlush(), STORAGE_RETRY_FLUSH_MS).unref?.();
         return;
       }
+      // Marked later, not now: the end of this flush would start the next one at once.
+      if (unavailable.length > 0) this.retryLater(unavailable);
       // Never backwards: `onCommit` may have published a newer commit while nothing was live.
       this.published = Math.max(this.published, ts);
       // One failing listener (a transport bug) must not starve the others or stall flushes.

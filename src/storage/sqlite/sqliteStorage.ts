@@ -554,10 +554,14 @@ export class SqliteStorage implements Storage {
     try {
       // The worker first: it closes its connection before the main one does the final checkpoint.
       await this.checkpointer?.close();
-      if (this.db.open) this.db.close();
     } finally {
-      // Still open (the worker failed to stop): it may still be read at its floor.
-      if (!this.db.open) this.floors.leave();
+      try {
+        if (this.db.open) this.db.close();
+      } finally {
+        // Whatever failed, nothing reads through this storage once close was called: its floor
+        // must not hold the other connections' pruning back for the rest of the process.
+        this.floors.leave();
+      }
     }
   }
 
