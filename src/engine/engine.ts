@@ -595,10 +595,12 @@ export class Engine {
 
   /**
    * Learns of the commits other engines sharing this database made since this one last looked,
-   * and re-runs the live queries they touch.
+   * and re-runs the live queries they touch. A storage outage is ridden out for up to
+   * storageRetryMs, as a function run's is (a refresh writes nothing): a pooled connection
+   * that a network cut left dead failed the first call after it.
    */
   refreshFromStorage(): Promise<void> {
-    return this.committer.refresh();
+    return this.refreshRetrying();
   }
 
   /**
