@@ -22,6 +22,17 @@ export function seededRandom(seed: number): () => number {
 
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
+/** `seededRandom` with the choices randomized tests make most: a failing seed replays them all. */
+export function seededChoices(seed: number) {
+  const next = seededRandom(seed);
+  return {
+    next,
+    int: (n: number) => Math.floor(next() * n),
+    pick: <T>(items: readonly T[]): T => pick(next, items),
+    chance: (p: number) => next() < p,
+  };
+}
+
 const IDS = ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"];
 /** Field values chosen so that keys share prefixes and use the extreme bytes. */
 const VALUES: readonly number[][] = [[], [0x01], [0x01, 0x00], [0x01, 0xff], [0x02], [0xff]];
@@ -117,4 +128,35 @@ function randomBound(random: () => number): KeyBound | undefined {
   if (random() < 0.25) return undefined;
   const key = pick(random, [...VALUES.map((v) => [...v, pick(random, [0, 3, 7])]), ...VALUES, [0x01, 0x01], [0x02, 0x04]]);
   return { key: Uint8Array.from(key), inclusive: random() < 0.5 };
+}
+
+/** Bounds for `randomScans`: prefixes of one another, and the extreme bytes. */
+const BOUND_KEYS: number[][] = [[], [0], [1], [1, 0], [1, 0, 3], [1, 1], [1, 255], [1, 255, 7], [2], [2, 4], [255], [255, 7]];
+
+function scanBound(random: () => number): KeyBound | undefined {
+  if (random() < 0.2) return undefined;
+  return { key: Uint8Array.from(pick(random, BOUND_KEYS)), inclusive: random() < 0.5 };
+}
+
+/**
+ * `count` scans of the history's indexes at `readTs` with random bounds, orders and limits (more
+ * than `readSnapshot`'s fixed battery), as a comparable plain value; `between` runs after each
+ * (a turn of the event loop, for work that steps there).
+ */
+export async function randomScans(storage: Readable, random: () => number, readTs: Timestamp, count: number, between?: () => Promise<void>): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (let i = 0; i < count; i++) {
+    const request: ScanRequest = {
+      indexId: pick(random, HISTORY_INDEXES),
+      range: { lower: scanBound(random), upper: scanBound(random) },
+      order: random() < 0.5 ? "asc" : "desc",
+      readTs,
+      limit: pick(random, [1, 2, 3, 5, 100]),
+    };
+    const entries = await storage.scan(request);
+    const range = JSON.stringify(request.range, (_, v) => (v instanceof Uint8Array ? Array.from(v) : v));
+    out.push({ request: { ...request, range }, entries: entries.map((e) => ({ key: Array.from(e.key), doc: e.doc })) });
+    await between?.();
+  }
+  return out;
 }

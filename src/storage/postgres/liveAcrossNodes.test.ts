@@ -28,7 +28,7 @@ import { anyApi, defineSchema, defineTable, mutation, query } from "../../server
 import { v } from "../../values/index.js";
 import { startServer, type WalkinServer } from "../../transport/index.js";
 import { WalkinClient } from "../../browser/index.js";
-import { seededRandom } from "../conformance/history.js";
+import { seededChoices } from "../conformance/history.js";
 import type { PostgresStorage } from "./postgresStorage.js";
 import { openTestSchema } from "./testDatabase.js";
 
@@ -109,15 +109,7 @@ const WATCHED: { path: string; args: Record<string, unknown>; project: (items: R
 // Helpers
 
 /** A seeded generator, so a failing run can be replayed with its seed. */
-function random(seed: number) {
-  const next = seededRandom(seed);
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!,
-    chance: (p: number) => next() < p,
-  };
-}
+const random = seededChoices;
 
 const waitMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

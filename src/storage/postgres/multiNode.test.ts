@@ -8,7 +8,7 @@
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { ReferenceStorage } from "../conformance/model.js";
-import { seededRandom } from "../conformance/history.js";
+import { seededChoices } from "../conformance/history.js";
 import { plain, put, toCommit, type TestCommit } from "../conformance/context.js";
 import type { Commit, CommitLogView, KeyRange, ScanRequest, Timestamp } from "../types.js";
 import { isCommitOutcomeUnknown } from "../types.js";
@@ -23,15 +23,7 @@ afterEach(async () => {
 });
 
 /** A seeded generator, so a failing run can be replayed with its seed. */
-function random(seed: number) {
-  const next = seededRandom(seed);
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!,
-    chance: (p: number) => next() < p,
-  };
-}
+const random = seededChoices;
 
 const KEYS: number[][] = [[], [0], [0, 0], [0, 0, 0], [0, 1], [1], [1, 0], [1, 255], [2], [127], [255], [255, 0], [255, 255]];
 const DOCS = ["d0", "d1", "d2", "d3", "d4", "d5", "d6"];

@@ -10,9 +10,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commit, commitAll, put, type TestCommit } from "../conformance/context.js";
-import { randomHistory, readSnapshot, seededRandom, HISTORY_INDEXES } from "../conformance/history.js";
+import { randomHistory, randomScans, readSnapshot, seededRandom } from "../conformance/history.js";
 import { ReferenceStorage } from "../conformance/model.js";
-import type { KeyBound, ScanRequest, Storage } from "../types.js";
 import { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from "./sqliteStorage.js";
 
 let dir: string;
@@ -37,32 +36,6 @@ async function open(options: Partial<SqliteStorageOptions>): Promise<SqliteStora
   return storage;
 }
 
-const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-
-const KEYS: number[][] = [[], [0], [1], [1, 0], [1, 0, 3], [1, 1], [1, 255], [1, 255, 7], [2], [2, 4], [255], [255, 7]];
-
-function randomBound(random: () => number): KeyBound | undefined {
-  if (random() < 0.2) return undefined;
-  return { key: Uint8Array.from(pick(random, KEYS)), inclusive: random() < 0.5 };
-}
-
-/** Extra scans beyond the battery of `readSnapshot`: random bounds and limits. */
-async function randomScans(storage: Storage | ReferenceStorage, random: () => number, readTs: number, count: number): Promise<unknown[]> {
-  const out: unknown[] = [];
-  for (let i = 0; i < count; i++) {
-    const request: ScanRequest = {
-      indexId: pick(random, HISTORY_INDEXES),
-      range: { lower: randomBound(random), upper: randomBound(random) },
-      order: random() < 0.5 ? "asc" : "desc",
-      readTs,
-      limit: pick(random, [1, 2, 3, 5, 100]),
-    };
-    const entries = await storage.scan(request);
-    const range = JSON.stringify(request.range, (_, v) => (v instanceof Uint8Array ? Array.from(v) : v));
-    out.push({ request: { ...request, range }, entries: entries.map((e) => ({ key: Array.from(e.key), doc: e.doc })) });
-  }
-  return out;
-}
 
 /** DEFERRED_SEEDS=n / DEFERRED_STEPS=n widen the search (defaults keep the file quick). */
 const SEEDS = Array.from({ length: Number(process.env.DEFERRED_SEEDS ?? 6) }, (_, i) => 11 + i + Number(process.env.DEFERRED_SEED_BASE ?? 0));

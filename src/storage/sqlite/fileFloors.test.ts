@@ -16,9 +16,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commit, put, remove, toCommit, type TestCommit } from "../conformance/context.js";
-import { randomHistory, readSnapshot, seededRandom, HISTORY_INDEXES } from "../conformance/history.js";
+import { randomHistory, randomScans, readSnapshot, seededRandom } from "../conformance/history.js";
 import { ReferenceStorage } from "../conformance/model.js";
-import type { KeyBound, ScanRequest, Storage } from "../types.js";
 import { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from "./sqliteStorage.js";
 
 let dir: string;
@@ -53,32 +52,6 @@ const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.flo
 const between = (random: () => number, low: number, high: number) => low + Math.floor(random() * (high - low + 1));
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-const KEYS: number[][] = [[], [0], [1], [1, 0], [1, 0, 3], [1, 1], [1, 255], [1, 255, 7], [2], [2, 4], [255], [255, 7]];
-
-function randomBound(random: () => number): KeyBound | undefined {
-  if (random() < 0.2) return undefined;
-  return { key: Uint8Array.from(pick(random, KEYS)), inclusive: random() < 0.5 };
-}
-
-/** Random scans at `readTs`, with a turn of the event loop between them (a sweep steps there). */
-async function randomScans(storage: Storage | ReferenceStorage, seed: number, readTs: number, count: number, yieldBetween: boolean): Promise<unknown[]> {
-  const random = seededRandom(seed);
-  const out: unknown[] = [];
-  for (let i = 0; i < count; i++) {
-    const request: ScanRequest = {
-      indexId: pick(random, HISTORY_INDEXES),
-      range: { lower: randomBound(random), upper: randomBound(random) },
-      order: random() < 0.5 ? "asc" : "desc",
-      readTs,
-      limit: pick(random, [1, 2, 3, 5, 100]),
-    };
-    const entries = await storage.scan(request);
-    const range = JSON.stringify(request.range, (_, v) => (v instanceof Uint8Array ? Array.from(v) : v));
-    out.push({ request: { ...request, range }, entries: entries.map((e) => ({ key: Array.from(e.key), doc: e.doc })) });
-    if (yieldBetween) await tick();
-  }
-  return out;
-}
 
 /** FLOORS_SEEDS=n / FLOORS_STEPS=n / FLOORS_SEED_BASE=n widen the search (defaults keep the file quick). */
 const SEEDS = Array.from({ length: Number(process.env.FLOORS_SEEDS ?? 8) }, (_, i) => 101 + i + Number(process.env.FLOORS_SEED_BASE ?? 0));
@@ -177,8 +150,8 @@ describe("connections of one process on one file, randomized against the referen
         const want = await readSnapshot(model, readTs);
         expect(got, `${what}: conn ${c.slot}.${c.generation} at pinned ${readTs}; ${where()}`).toEqual(want);
         // The connection may have crashed or closed while the scans yielded: then its engine is gone.
-        const gotScans = await randomScans(c.storage, scanSeed, readTs, 4, yieldBetween);
-        const wantScans = await randomScans(model, scanSeed, readTs, 4, false);
+        const gotScans = await randomScans(c.storage, seededRandom(scanSeed), readTs, 4, yieldBetween ? tick : undefined);
+        const wantScans = await randomScans(model, seededRandom(scanSeed), readTs, 4);
         if (conns[c.slot] === c) expect(gotScans, `${what} (scans): conn ${c.slot}.${c.generation} at pinned ${readTs}; ${where()}`).toEqual(wantScans);
       };
 
