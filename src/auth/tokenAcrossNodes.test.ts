@@ -1,9 +1,10 @@
 /**
  * A token issued on one node, first shown to another that has not yet learned the commit that
  * created its session: a client that signed in and then reconnected elsewhere (a load balancer,
- * a restart). Two engines on one SQLite file stand for the two nodes: SQLite tells neither of
- * the other's commits until it commits or refreshes, so the second node is behind for as long
- * as the test likes, where on PostgreSQL the window is the time a notification takes.
+ * a restart). Two engines on one SQLite file stand for the two nodes. The second one's storage
+ * hides its commit watch (`withoutCommitWatch`), so it learns the first one's commits only when
+ * it commits or refreshes: it is behind for as long as the test likes, where in production the
+ * window is the time a notification takes.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -11,6 +12,7 @@ import path from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { Engine } from "../engine/engine.js";
+import { withoutCommitWatch } from "../storage/conformance/unwatched.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { startServer } from "../transport/index.js";
 import { WalkinClient } from "../browser/index.js";
@@ -23,8 +25,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function openNode(filename: string): Promise<Engine> {
-  const engine = await Engine.open({ storage: await openSqliteStorage({ filename }), schema, modules: authApp(), runScheduler: false, logError: () => {} });
+async function openNode(filename: string, { behind = false } = {}): Promise<Engine> {
+  const storage = await openSqliteStorage({ filename });
+  const engine = await Engine.open({ storage: behind ? withoutCommitWatch(storage) : storage, schema, modules: authApp(), runScheduler: false, logError: () => {} });
   cleanups.push(() => engine.close());
   return engine;
 }
@@ -34,7 +37,7 @@ it("a node refuses a token only after looking for the sign-in it has not learned
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const filename = path.join(dir, "db.sqlite");
   const nodeA = await openNode(filename);
-  const nodeB = await openNode(filename);
+  const nodeB = await openNode(filename, { behind: true });
   const server = await startServer({ engine: nodeB, port: 0, log: () => {} });
   cleanups.push(() => server.close());
 

@@ -25,6 +25,7 @@ import { v } from "../values/index.js";
 import { Engine } from "../engine/engine.js";
 import { QueryImpl } from "../engine/query.js";
 import { withLatency } from "../storage/latency.js";
+import { withoutCommitWatch } from "../storage/conformance/unwatched.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import type { Storage } from "../storage/types.js";
 import { seededRandom } from "../storage/conformance/history.js";
@@ -419,6 +420,22 @@ describe("engine level: scheduled functions across a reload", () => {
     expect(await jobStates()).toEqual(["success"]);
     const events = await newEngine.read(async (txn) => (await new QueryImpl(txn, newEngine.catalog.lookup("events")!).collect()).map((e) => e.kind));
     expect(events.sort()).toEqual(["added ran", "old touch"]);
+  });
+
+  it("handed over, an old engine's action reads what the serving engine committed just before, told of it or not", async () => {
+    const dir = await tempDir("walkin-reload-handover-");
+    const filename = path.join(dir, "db.sqlite");
+    // The old engine is not told of the other's commits (no commit watch, as in the
+    // milliseconds before the watch looks): only the refresh of a handed-over engine's
+    // ctx.runQuery can show them to it, and a read must show every commit acknowledged before it.
+    const oldEngine = await openEngine(withoutCommitWatch(await openSqliteStorage({ filename })));
+    for (const owner of owners) await oldEngine.runMutation("bank:open", { owner });
+    const newEngine = await openEngine(await openSqliteStorage({ filename }));
+    oldEngine.handOver();
+    await newEngine.runMutation("bank:transfer", { from: "o0", to: "o1", amount: 5, request: "new/after-handover" });
+    hooks.seen = [];
+    expect(await oldEngine.runAction("bank:audit", { rounds: 0 })).toBe(0);
+    expect(hooks.seen[0]!.ledger).toEqual(["new/after-handover"]);
   });
 });
 

@@ -623,9 +623,10 @@ export class Engine {
   /**
    * Another engine on this database serves new calls from now on (a hot reload), and this one
    * only finishes the actions it started; its scheduler stops taking jobs. Their `ctx.runQuery` first learns the other engine's
-   * commits: a storage without `watchCommits` (SQLite) tells an engine of others' commits only
-   * when it commits or refreshes, so a retired engine read at its own last commit, missing
-   * what the serving engine had committed and acknowledged before the read began.
+   * commits: a storage tells an engine of others' commits some time after they land (SQLite's
+   * commit watch looks every 20 ms; without `watchCommits`, only when it commits or
+   * refreshes), so a retired engine read at its own last commit, missing what the serving
+   * engine had committed and acknowledged before the read began.
    */
   handOver(): void {
     this.handedOver = true;

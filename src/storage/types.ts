@@ -296,10 +296,13 @@ export interface Storage {
 
   /**
    * Optional, for storages that several engines share across processes or machines: calls
-   * `listener` soon after any writer commits (PostgreSQL: LISTEN/NOTIFY), with the commit's
+   * `listener` soon after any writer commits (PostgreSQL: LISTEN/NOTIFY; SQLite: a look at
+   * `PRAGMA data_version` every 20 ms), with the commit's
    * timestamp when the storage knows it (none after a reconnect). Notifications may be
    * late, merged or lost; an engine whose storage has this method also polls `commitsSince`
    * every `pollIntervalMs` and after every reconnect. Returns a function that stops watching.
+   * An engine treats a storage with this method as shared: it never drops an index at start,
+   * since another engine may still read it (`indexBuilder.ts`).
    */
   watchCommits?(listener: (latest?: Timestamp) => void): () => void;
 

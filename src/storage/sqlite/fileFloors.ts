@@ -16,60 +16,108 @@
  * it opened (its engine reads nothing older): no read of it comes below. Closing a connection
  * removes it; one closed without `close` (a crashed tool, a test) counts as no floor at all.
  *
- * This covers one process. Engines in two processes on one file are not a supported setup
- * (docs/storage.md): their floors would need a table with heartbeats, as PostgreSQL's nodes
- * keep (`postgres/snapshotFloors.ts`).
+ * Other processes on the file are covered by its `read_floors` table: each process keeps a row
+ * there with the lowest floor of its connections, and each connection prunes below those rows
+ * too (`processFloors.ts` says how, step by step).
  */
 import { realpathSync } from "node:fs";
 import path from "node:path";
+import { OtherProcessFloors, ProcessFloorRow, type RowWriter } from "./processFloors.js";
 
-/** What a registered connection shows of itself: its floor, Infinity once its database is closed. */
-export interface FloorHolder {
+/**
+ * What a registered connection shows of itself: its floor, Infinity once its database is
+ * closed, and how the process's row can be written through it.
+ */
+export interface FloorHolder extends RowWriter {
   readonly readFloor: number;
 }
 
-const holdersByFile = new Map<string, Set<FloorHolder>>();
+/** This process's connections on one file, and the row that speaks for them to other processes. */
+interface FileMembers {
+  readonly holders: Set<FloorHolder>;
+  readonly row: ProcessFloorRow;
+}
+
+const membersByFile = new Map<string, FileMembers>();
 
 export class FileFloors {
+  private left = false;
+
   private constructor(
-    private readonly holders: Set<FloorHolder> | null,
+    private readonly members: FileMembers | null,
     private readonly file: string,
     private readonly own: FloorHolder,
+    private readonly others: OtherProcessFloors | null,
   ) {}
 
   /**
-   * Registers `holder` for `filename` (the path the connection opened). An in-memory or
-   * temporary database (`:memory:`, `""`) is private to its connection: nothing to share.
+   * Registers `holder` for the file its connection opened, before the connection reads
+   * anything (`processFloors.ts`, step 1). An in-memory or temporary database (`:memory:`, `""`)
+   * is private to its connection: nothing to share.
    */
-  static join(filename: string, holder: FloorHolder): FileFloors {
-    // better-sqlite3 takes no URI filenames: "file::memory:" is a file on disk, shared like any.
-    if (filename === "" || filename === ":memory:") return new FileFloors(null, "", holder);
+  static join(holder: FloorHolder): FileFloors {
+    const filename = holder.db.name;
+    if (isPrivate(filename)) return new FileFloors(null, "", holder, null);
     const file = realPath(filename);
-    let holders = holdersByFile.get(file);
-    if (holders === undefined) holdersByFile.set(file, (holders = new Set()));
-    holders.add(holder);
-    return new FileFloors(holders, file, holder);
-  }
-
-  /** The highest timestamp at or below `ts` that every connection on the file may prune at. */
-  below(ts: number): number {
-    if (this.holders === null || this.holders.size === 1) return ts;
-    let floor = ts;
-    for (const holder of this.holders) {
-      if (holder === this.own) continue;
-      const other = holder.readFloor;
-      if (other === Infinity) this.holders.delete(holder); // closed without `close`: gone for good
-      else if (other < floor) floor = other;
+    let members = membersByFile.get(file);
+    if (members === undefined) {
+      const holders = new Set<FloorHolder>();
+      const row = new ProcessFloorRow(
+        () => lowestOf(holders),
+        () => [...holders].find((member) => member.db.open) ?? null,
+      );
+      row.register(holder.db);
+      membersByFile.set(file, (members = { holders, row }));
     }
-    return floor;
+    members.holders.add(holder);
+    return new FileFloors(members, file, holder, new OtherProcessFloors(holder.db, members.row.instance));
   }
 
-  /** Unregisters the connection (at close). */
-  leave(): void {
-    if (this.holders === null) return;
-    this.holders.delete(this.own);
-    if (this.holders.size === 0 && holdersByFile.get(this.file) === this.holders) holdersByFile.delete(this.file);
+  /** The highest timestamp at or below `ts` that every connection on the file, in any process, may prune at. */
+  below(ts: number): number {
+    if (this.members === null) return ts;
+    let floor = ts;
+    const holders = this.members.holders;
+    if (holders.size > 1) {
+      for (const holder of holders) {
+        if (holder === this.own) continue;
+        const other = holder.readFloor;
+        if (other === Infinity) holders.delete(holder); // closed without `close`: gone for good
+        else if (other < floor) floor = other;
+      }
+    }
+    const others = this.others!.lowest();
+    return others < floor ? others : floor;
   }
+
+  /**
+   * Unregisters the connection (at close, while its database is still open if it can be: the
+   * last connection of the process deletes the process's row through it).
+   */
+  leave(): void {
+    if (this.members === null || this.left) return;
+    this.left = true;
+    const { holders, row } = this.members;
+    holders.delete(this.own);
+    if (holders.size > 0 && [...holders].some((holder) => holder.readFloor !== Infinity)) return;
+    row.remove(this.own.db);
+    if (membersByFile.get(this.file) === this.members) membersByFile.delete(this.file);
+  }
+}
+
+/**
+ * An in-memory or temporary database (`:memory:`, `""`), which no other connection can open.
+ * better-sqlite3 takes no URI filenames: "file::memory:" is a file on disk, shared like any.
+ */
+export function isPrivate(filename: string): boolean {
+  return filename === "" || filename === ":memory:";
+}
+
+/** The lowest floor among `holders` (Infinity if none is open). */
+function lowestOf(holders: Set<FloorHolder>): number {
+  let lowest = Infinity;
+  for (const holder of holders) if (holder.readFloor < lowest) lowest = holder.readFloor;
+  return lowest;
 }
 
 /** The file's one name, however it was reached (relative path, symlink). */

@@ -120,6 +120,21 @@ export const MIGRATIONS: readonly Migration[] = [
   -- from opening the file.
   SELECT 1;
   `,
+  `
+  -- The read floors of the processes that have this file open, one row each (processFloors.ts):
+  -- a connection prunes history and trims the log only below every fresh row's floor, so one
+  -- process's pruning never takes a version another process's snapshot still reads. seen_at is
+  -- ms since the epoch; host and pid let a row of a process that died on this host stop counting
+  -- at once. A Walk-in that knows only version 7 would prune under these rows, so the version
+  -- bump keeps it from opening the file.
+  CREATE TABLE read_floors (
+    instance TEXT PRIMARY KEY,
+    floor INTEGER NOT NULL,
+    seen_at INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** Applies one migration step to `db` (inside the caller's transaction). */

@@ -118,7 +118,8 @@ import { decodeWrites, encodeWrites, type PendingCommit } from "./logWrites.js";
 import { entryGroup } from "./dirtyGroups.js";
 import { VersionWriter } from "./versionWriter.js";
 import { compareBytes } from "../../values/compare.js";
-import { FileFloors } from "./fileFloors.js";
+import { CommitWatch } from "./commitWatch.js";
+import { FileFloors, isPrivate } from "./fileFloors.js";
 
 export interface SqliteStorageOptions {
   /** A file path, or `":memory:"` for a private in-memory database (tests). */
@@ -227,8 +228,17 @@ export class SqliteStorage implements Storage {
   private readonly versions: VersionWriter;
   /** The newest `raiseReadFloor` or `pruneHistory` timestamp: no read comes below it. */
   private readFloor: Timestamp = 0;
-  /** The other connections of this process on the same file, whose floors bound this one's pruning. */
+  /** The other connections on the same file, in this process or another, whose floors bound this one's pruning. */
   private readonly floors: FileFloors;
+  /** Tells the engine of other connections' commits (`watchCommits`). */
+  private readonly commitWatch: CommitWatch;
+  /**
+   * Another process, or another engine of this one, may commit to the file: the listener hears
+   * of it within a few milliseconds (`commitWatch.ts`), without the commit's timestamp. Absent
+   * for an in-memory database, which no other connection can open: an engine on it then knows
+   * it is alone (it drops the entries of indexes its schema no longer declares, for one).
+   */
+  readonly watchCommits?: (listener: (latest?: Timestamp) => void) => () => void;
   /** The read floor the log was last trimmed through between sweeps (`trimLogToFloor`). */
   private logTrimmedToFloor: Timestamp = 0;
   private readonly indexTables: IndexTables;
@@ -362,15 +372,24 @@ export class SqliteStorage implements Storage {
     // An engine reads only at or after the latest commit it found when it opened (as on
     // PostgreSQL, postgres/snapshotFloors.ts, step 1), so that bounds this connection's reads
     // for the others until its engine promises more. Its own pruning still starts from 0: a
-    // caller without an engine may read any timestamp it has not pruned.
-    const openedAt = this.selectClock.get()!.latest;
+    // caller without an engine may read any timestamp it has not pruned. Registered first and
+    // read after (processFloors.ts, step 1): another process never prunes above it.
+    let openedAt = Infinity;
     // A connection closed without `close` (a tool, a test's crash) reads nothing more.
     const floorOf = () => (db.open ? Math.max(this.readFloor, openedAt) : Infinity);
-    this.floors = FileFloors.join(db.name, {
+    const background = this.checkpointer;
+    this.floors = FileFloors.join({
+      db,
       get readFloor() {
         return floorOf();
       },
+      get mayWriteNow() {
+        return !background?.writeShouldWait;
+      },
     });
+    openedAt = this.selectClock.get()!.latest;
+    this.commitWatch = new CommitWatch(db);
+    if (!isPrivate(db.name)) this.watchCommits = (listener) => this.commitWatch.add(listener);
   }
 
   async latestTimestamp(): Promise<Timestamp> {
@@ -546,6 +565,7 @@ export class SqliteStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    this.commitWatch.stop();
     try {
       this.writePendingVersions();
     } catch {
@@ -556,11 +576,17 @@ export class SqliteStorage implements Storage {
       await this.checkpointer?.close();
     } finally {
       try {
-        if (this.db.open) this.db.close();
+        // While the database is open: the process's last connection on the file deletes the
+        // process's row of read floors through it (fileFloors.ts).
+        this.floors.leave();
       } finally {
         // Whatever failed, nothing reads through this storage once close was called: its floor
-        // must not hold the other connections' pruning back for the rest of the process.
-        this.floors.leave();
+        // must not hold the other connections' pruning back (`leave` again is a no-op).
+        try {
+          if (this.db.open) this.db.close();
+        } finally {
+          this.floors.leave();
+        }
       }
     }
   }
