@@ -65,7 +65,18 @@ const counters = {
 
 const tasks = {
   wait: action({ args: { ms: v.number() }, handler: async (_ctx, { ms }) => (await sleep(ms), "waited") }),
+  /** Sends through ctx.runMutation, then takes `ms` more before it returns. */
+  sendThenWait: action({
+    args: { channel: v.string(), body: v.string(), ms: v.number() },
+    handler: async (ctx, { channel, body, ms }): Promise<string> => {
+      const sent = await ctx.runMutation(anyApi.messages!.send!, { channel, body });
+      await sleep(ms);
+      return sent as string;
+    },
+  }),
   whoami: query({ args: {}, handler: async (ctx) => (await ctx.auth.getUserIdentity())?.subject ?? null }),
+  /** Answers after `ms`: a query set change that includes it stays in progress that long. */
+  slow: query({ args: { ms: v.number() }, handler: async (_ctx, { ms }) => (await sleep(ms), ms) }),
 };
 
 const modules = { messages, counters, tasks };
@@ -132,6 +143,24 @@ describe("WalkinClient against the real server", () => {
     // Also with no query subscribed at all (the server sends an empty Transition).
     await client.mutation(api.messages.send, { channel: "rw", body: "unwatched" });
     expect(client.connectionState().lastTransitionTs).not.toBeNull();
+  });
+
+  it("reads its own writes after an action too: after await action, the watched query includes what it wrote", async () => {
+    const { server } = await startBackend();
+    const client = connect(server);
+    const watch = client.watchQuery(api.messages.list, { channel: "act" });
+    const stop = watch.onUpdate(() => {});
+    await until(watch, (value) => value !== undefined);
+    for (let i = 0; i < 3; i++) {
+      // A query added alongside keeps the connection's query set changing for 200 ms: the
+      // server builds no Transition until it is done, and the action's answer comes first.
+      const slow = client.watchQuery(api.tasks.slow, { ms: 200 + i });
+      const stopSlow = slow.onUpdate(() => {});
+      expect(await client.action(api.tasks.sendThenWait, { channel: "act", body: `a${i}`, ms: 0 })).toBe(`a${i}`);
+      expect(watch.localQueryResult()).toContain(`a${i}`);
+      stopSlow();
+    }
+    stop();
   });
 
   it("runs un-awaited mutations in order and resolves them in order", async () => {

@@ -338,7 +338,7 @@ export class WalkinClient {
         break;
       }
       case "ActionResponse":
-        this.requests.onActionResponse(message);
+        this.requests.onActionResponse(message, this.sync.maxObservedTimestamp());
         break;
       case "AuthError":
         if (!this.sync.onAuthError(message.baseVersion)) break;

@@ -84,7 +84,7 @@ describe("RequestManager", () => {
     expect(r.onMutationResponse({ type: "MutationResponse", requestId: rid(99), success: true, result: null, ts: 1 }, 0)).toBeNull();
     r.onMutationResponse({ type: "MutationResponse", requestId, success: true, result: null, ts: 5 }, 0);
     expect(r.onMutationResponse({ type: "MutationResponse", requestId, success: true, result: null, ts: 5 }, 0)).toBeNull();
-    expect(r.onActionResponse({ type: "ActionResponse", requestId, success: true, result: null })).toBe(false);
+    expect(r.onActionResponse({ type: "ActionResponse", requestId, success: true, result: null }, 0)).toBe(false);
   });
 
   it("on disconnect re-queues unanswered mutations in order and rejects actions in flight", async () => {
@@ -108,6 +108,34 @@ describe("RequestManager", () => {
     ]);
     r.onTransitionApplied(4);
     await expect(m0.result).resolves.toBeNull();
+  });
+
+  it("resolves an action that wrote once a Transition reaches its last write, across a disconnect", async () => {
+    const r = new RequestManager();
+    const wrote = r.action("a:send", {});
+    const readOnly = r.action("a:read", {});
+    const behind = r.action("a:send", {});
+    sendAll(r);
+    let settled = 0;
+    for (const request of [wrote, readOnly, behind]) void request.result.then(() => settled++);
+    expect(r.onActionResponse({ type: "ActionResponse", requestId: wrote.requestId, success: true, result: "sent", ts: 7 }, 5)).toBe(true);
+    // No write, or a write the client already holds: resolved at once.
+    r.onActionResponse({ type: "ActionResponse", requestId: readOnly.requestId, success: true, result: "read" }, 5);
+    r.onActionResponse({ type: "ActionResponse", requestId: behind.requestId, success: true, result: "old", ts: 4 }, 5);
+    await expect(readOnly.result).resolves.toBe("read");
+    await expect(behind.result).resolves.toBe("old");
+    expect(settled).toBe(2);
+    // The one that wrote at 7 waits for a Transition at 7, through a reconnect, and tells the
+    // next connection to ask for a snapshot that has its write.
+    expect(r.maxCommittedTs()).toBe(7);
+    expect(r.onDisconnect()).toEqual([]);
+    expect(sendAll(r)).toEqual([]);
+    r.onTransitionApplied(6);
+    await Promise.resolve();
+    expect(settled).toBe(2);
+    expect(r.onTransitionApplied(7)).toEqual([wrote.requestId]);
+    await expect(wrote.result).resolves.toBe("sent");
+    expect(r.stats()).toMatchObject({ mutations: 0, actions: 0 });
   });
 
   it("rejectAll rejects everything", async () => {
@@ -161,7 +189,7 @@ describe("RequestManager", () => {
     r.onMutationResponse({ type: "MutationResponse", requestId: rid(0), success: false, error: { code: "INTERNAL", message: "no" } }, 0);
     expect(r.stats()).toEqual({ mutations: 2, actions: 2, oldestStartedAt: 2 });
     // An action answers; a mutation commits (still in flight until its Transition), another resolves at once.
-    r.onActionResponse({ type: "ActionResponse", requestId: rid(1), success: true, result: null });
+    r.onActionResponse({ type: "ActionResponse", requestId: rid(1), success: true, result: null }, 0);
     r.onMutationResponse({ type: "MutationResponse", requestId: rid(2), success: true, result: null, ts: 9 }, 0);
     r.onMutationResponse({ type: "MutationResponse", requestId: rid(3), success: true, result: null, ts: 5 }, 5);
     expect(r.stats()).toEqual({ mutations: 1, actions: 1, oldestStartedAt: 3 });

@@ -6,13 +6,18 @@
  * most once. A request is in one of three states:
  *
  *   unsent ──sent──► sent ──MutationResponse ok──► committed ──Transition ts ≥ commit ts──► resolved
- *     ▲                │  └─MutationResponse error / ActionResponse──► settled
+ *     ▲                │  │                            ▲
+ *     │                │  └─ActionResponse ok, ts──────┘
+ *     │                └─MutationResponse error / ActionResponse (no ts, or error)──► settled
  *     └─ disconnect ───┘  (actions: rejected with DISCONNECTED instead)
  *
  * Read your writes: a mutation resolves only once the client has applied a Transition at or
  * after its commit `ts`, so code after `await client.mutation(...)` sees the write in every
  * watched query. The Transition may arrive before the response (the response then finds the
- * write already applied) or after it (the mutation waits in `committed`).
+ * write already applied) or after it (the mutation waits in `committed`). An action that ran
+ * mutations answers the `ts` of its last one and is read-your-writes the same way; once its
+ * response has come, a disconnect no longer concerns it (it waits in `committed`, and the
+ * next connection asks for a snapshot at or after that `ts`).
  *
  * Disconnects: a mutation without a response goes back to `unsent` and is re-sent, in the
  * original order, on the next connection (the server answers one it already applied from its
@@ -141,20 +146,33 @@ export class RequestManager {
     return { requestId: response.requestId, outcome: "committed" };
   }
 
-  /** Handles an ActionResponse; false for a response to no action of ours. */
-  onActionResponse(response: ActionResponseMessage): boolean {
+  /**
+   * Handles an ActionResponse; false for a response to no action of ours. `appliedTs` is the
+   * latest snapshot the client has applied: an action that wrote after it (`ts`) resolves once
+   * a Transition reaches its last write, as a mutation does.
+   */
+  onActionResponse(response: ActionResponseMessage, appliedTs: number): boolean {
     const request = this.requests.get(response.requestId);
     if (!request || request.message.type !== "Action" || request.state.kind !== "sent") return false;
-    this.forget(response.requestId, request);
     if (!response.success) {
+      this.forget(response.requestId, request);
       request.reject(errorFromPayload(response.error));
       return true;
     }
+    let result: Value;
     try {
-      request.resolve(convertFromJson(response.result));
+      result = convertFromJson(response.result);
     } catch (cause) {
+      this.forget(response.requestId, request);
       request.reject(new WalkinError("The server sent an action result this client cannot decode", { code: "INTERNAL", cause }));
+      return true;
     }
+    if (response.ts !== undefined && response.ts > appliedTs) {
+      this.setState(request, { kind: "committed", ts: response.ts, result });
+      return true;
+    }
+    this.forget(response.requestId, request);
+    request.resolve(result);
     return true;
   }
 

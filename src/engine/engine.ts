@@ -306,10 +306,26 @@ export class Engine {
 
   /** Runs an action: not a transaction; it reads and writes through ctx.runQuery / runMutation. */
   async runAction(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
+    return this.actionRun(path, args, caller, { ts: 0 });
+  }
+
+  /**
+   * `runAction` for a client that reads its writes: also answers the commit timestamp of the
+   * last mutation the action ran (through `ctx.runMutation`, in nested actions too), or null
+   * if it ran none. A client shown that timestamp waits for its queries to reach it, as after
+   * a mutation.
+   */
+  async runClientAction(path: string, args: unknown, caller: Caller = {}): Promise<{ value: Value; ts: Timestamp | null }> {
+    const written = { ts: 0 };
+    const value = await this.actionRun(path, args, caller, written);
+    return { value, ts: written.ts > 0 ? written.ts : null };
+  }
+
+  private async actionRun(path: string, args: unknown, caller: Caller, written: { ts: Timestamp }): Promise<Value> {
     const fn = this.functions.resolve(path, "action", caller);
     return this.observe("action", path, caller, async () => {
       const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
-      return checkReturn(fn, path, await fn.handler(this.actionCtx(caller), checkedArgs), this.isIdOfTable);
+      return checkReturn(fn, path, await fn.handler(this.actionCtx(caller, written), checkedArgs), this.isIdOfTable);
     });
   }
 
@@ -322,7 +338,7 @@ export class Engine {
    * The ctx of an action (also of HTTP actions): auth, scheduler, and runQuery / runMutation /
    * runAction, which may call internal functions and keep the caller's identity.
    */
-  actionCtx(caller: Caller) {
+  actionCtx(caller: Caller, written: { ts: Timestamp } = { ts: 0 }) {
     const inner: Caller = { ...caller, fromClient: false };
     return {
       auth: { getUserIdentity: () => this.identityOutsideTransaction(caller) },
@@ -332,8 +348,12 @@ export class Engine {
         this.handedOver
           ? this.refreshRetrying().then(() => this.runQuery(getFunctionName(ref as never), a ?? {}, inner))
           : this.runQuery(getFunctionName(ref as never), a ?? {}, inner),
-      runMutation: async (ref: unknown, a?: unknown) => (await this.runMutation(getFunctionName(ref as never), a ?? {}, inner)).value,
-      runAction: (ref: unknown, a?: unknown) => this.runAction(getFunctionName(ref as never), a ?? {}, inner),
+      runMutation: async (ref: unknown, a?: unknown) => {
+        const { value, ts } = await this.runMutation(getFunctionName(ref as never), a ?? {}, inner);
+        if (ts > written.ts) written.ts = ts;
+        return value;
+      },
+      runAction: (ref: unknown, a?: unknown) => this.actionRun(getFunctionName(ref as never), a ?? {}, inner, written),
     };
   }
 

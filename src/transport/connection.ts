@@ -96,8 +96,9 @@ export class Connection {
   /** Called by `ws` after each write (a bound method: one small object per connection, held while it is open). */
   private readonly written = this.progressed.bind(this);
   /**
-   * Successful MutationResponses (their JSON text) waiting for the Transition that makes
-   * their write visible, oldest first; see `offerTransition`.
+   * Successful MutationResponses, and ActionResponses of actions that wrote (their JSON text),
+   * waiting for the Transition that makes their write visible, oldest first; see
+   * `offerTransition`.
    */
   private awaitingTransition: Array<{ ts: number; text: string }> = [];
 
@@ -360,8 +361,13 @@ export class Connection {
         return this.send({ type: "ActionResponse", requestId, success: false, error: invalidArguments(error) });
       }
       try {
-        const value = await this.host.engines.use((engine) => engine.runAction(udfPath, args, caller));
-        this.send({ type: "ActionResponse", requestId, success: true, result: convertToJson(value) });
+        const { value, ts } = await this.host.engines.use((engine) => engine.runClientAction(udfPath, args, caller));
+        if (ts === null) return this.send({ type: "ActionResponse", requestId, success: true, result: convertToJson(value) });
+        // It wrote: like a MutationResponse, it waits for the Transition that includes its last
+        // write, so that the client's queries show what the action did when it resolves.
+        if (this.phase.kind === "closed") return;
+        this.awaitingTransition.push({ ts, text: encodeMessage({ type: "ActionResponse", requestId, success: true, result: convertToJson(value), ts }) });
+        this.offerTransition(() => this.state.mutationCommitted(ts, this.publishedTs()));
       } catch (error) {
         this.send({ type: "ActionResponse", requestId, success: false, error: errorPayload(error, `action ${udfPath}`, this.host.reporting) });
       }
@@ -441,9 +447,11 @@ export class Connection {
   }
 
   /**
-   * Removes and returns the waiting responses whose commit is at or before `ts`: a prefix,
-   * since mutations commit one at a time in order (and a failed one waits with the `ts` of
-   * the one before it).
+   * Removes and returns the waiting responses at the front whose commit is at or before `ts`.
+   * Mutations commit one at a time in order (and a failed one waits with the `ts` of the one
+   * before it), so theirs are a prefix. An action's response may sit in front of a mutation
+   * that committed before the action's last write: that mutation's response then leaves with
+   * the action's, a flush later at most, and never before its own commit is published.
    */
   private takeResponses(ts: number): string[] {
     let count = 0;

@@ -148,7 +148,8 @@ export type MutationResponseMessage =
   | { type: "MutationResponse"; requestId: RequestId; success: false; error: ErrorPayload };
 
 export type ActionResponseMessage =
-  | { type: "ActionResponse"; requestId: RequestId; success: true; result: JSONValue }
+  /** `ts`: the commit timestamp of the last mutation the action ran; absent if it ran none. */
+  | { type: "ActionResponse"; requestId: RequestId; success: true; result: JSONValue; ts?: number }
   | { type: "ActionResponse"; requestId: RequestId; success: false; error: ErrorPayload };
 
 export interface AuthErrorMessage {
