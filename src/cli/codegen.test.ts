@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -194,6 +194,26 @@ describe("writeGenerated", () => {
     await write("users.ts");
     const { written } = await writeGenerated(dir);
     expect(written.map((f) => path.basename(f))).toEqual(["api.ts"]);
+  });
+
+  it("never shows a reader a half-written file, while several writers replace it at once", async () => {
+    // Two processes starting on one project both regenerate: a loader reading api.ts meanwhile
+    // must find the old file or the new one, whole.
+    for (let i = 0; i < 20; i++) await write(`module${i}.ts`);
+    const { scan } = await writeGenerated(dir);
+    const full = renderApi(scan.modules);
+    const seen = new Set<string>();
+    for (let round = 0; round < 40; round++) {
+      await write("_generated/api.ts", "// stale\n");
+      let writing = true;
+      const writers = Promise.all([writeGenerated(dir), writeGenerated(dir), writeGenerated(dir)]).finally(() => (writing = false));
+      while (writing) seen.add(await read("api.ts"));
+      await writers;
+      seen.add(await read("api.ts"));
+    }
+    expect([...seen].filter((text) => text !== full && text !== "// stale\n").map((text) => text.length)).toEqual([]);
+    expect(seen.has(full)).toBe(true);
+    expect((await readdir(path.join(dir, "_generated"))).sort()).toEqual(["api.ts", "dataModel.ts", "server.ts"]);
   });
 
   it("refuses bad module names and writes nothing", async () => {

@@ -8,7 +8,8 @@
  * `listFunctionFiles` and `writeGenerated` touch the disk. Output is deterministic and a file is
  * rewritten only when its content changed, so a watcher on the directory does not loop.
  */
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 export const GENERATED_DIR = "_generated";
@@ -234,7 +235,17 @@ export async function writeGenerated(dir: string): Promise<CodegenResult> {
     const file = path.join(outDir, name);
     const current = await readFile(file, "utf8").catch(() => null);
     if (current === content) continue;
-    await writeFile(file, content);
+    // Written whole under another name, then renamed over the file: two processes starting on
+    // one project (two `walkin start`, or `dev` and `codegen`) each replace it at once, and
+    // neither loads a file the other has half written.
+    const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    try {
+      await writeFile(temporary, content);
+      await rename(temporary, file);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
     written.push(file);
   }
   return { scan, written };

@@ -66,9 +66,11 @@ export class FileFloors {
         () => lowestOf(holders),
         () => [...holders].find((member) => member.db.open) ?? null,
       );
-      row.register(holder.db);
       membersByFile.set(file, (members = { holders, row }));
     }
+    // Every connection refreshes the row as it opens: the process's earlier connections may
+    // all have been closed without `close`, leaving a row no heartbeat kept fresh.
+    members.row.register(holder.db);
     members.holders.add(holder);
     return new FileFloors(members, file, holder, new OtherProcessFloors(holder.db, members.row.instance));
   }

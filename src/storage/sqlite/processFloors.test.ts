@@ -13,9 +13,10 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commit, put } from "../conformance/context.js";
-import { FLOOR_STALE_MS, ProcessFloorRow } from "./processFloors.js";
+import { FLOOR_STALE_MS, PROCESS_HOST, ProcessFloorRow } from "./processFloors.js";
 import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
 
 const fixture = fileURLToPath(new URL("./reader-child.fixture.ts", import.meta.url));
@@ -61,25 +62,30 @@ function versionsOfD(storage: SqliteStorage): number[] {
 function otherRow(storage: SqliteStorage, row: { floor: number; seenAt?: number; host?: string; pid?: number }): void {
   storage.db
     .prepare("INSERT INTO read_floors (instance, floor, seen_at, host, pid) VALUES (?, ?, ?, ?, ?)")
-    .run(`other-${row.floor}-${row.pid ?? 0}`, row.floor, row.seenAt ?? Date.now(), row.host ?? os.hostname(), row.pid ?? process.ppid);
+    .run(`other-${row.floor}-${row.pid ?? 0}`, row.floor, row.seenAt ?? Date.now(), row.host ?? PROCESS_HOST, row.pid ?? process.ppid);
 }
 
-/** A reader-child.fixture.ts process on the file, driven line by line. */
+/** A reader-child.fixture.ts process on the file, driven line by line; `wrap` runs it under another command. */
 class OtherProcess {
   readonly child: ChildProcess;
   private readonly lines: string[] = [];
   private waiting: (() => void) | null = null;
   private stderr = "";
 
-  constructor() {
-    this.child = spawn(process.execPath, ["--import", "tsx", fixture, filename], { cwd: projectRoot, stdio: ["pipe", "pipe", "pipe"] });
+  constructor(wrap: (argv: string[]) => [string, string[]] = (argv) => [argv[0]!, argv.slice(1)]) {
+    const [command, args] = wrap([process.execPath, "--import", "tsx", fixture, filename]);
+    this.child = spawn(command, args, { cwd: projectRoot, stdio: ["pipe", "pipe", "pipe"] });
     this.child.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
     createInterface({ input: this.child.stdout! }).on("line", (line) => {
       this.lines.push(line);
       this.waiting?.();
     });
-    cleanups.push(() => {
-      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+    cleanups.push(async () => {
+      if (this.child.exitCode === null && this.child.signalCode === null) {
+        const exited = new Promise((resolve) => this.child.once("exit", resolve));
+        this.child.kill("SIGKILL");
+        await exited;
+      }
     });
   }
 
@@ -108,6 +114,23 @@ class OtherProcess {
   }
 }
 
+/** Whether this machine lets the test start a process in a PID namespace of its own (root, util-linux). */
+const canUnshare =
+  process.platform === "linux" &&
+  spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", "echo 4000 > /proc/sys/kernel/ns_last_pid"], { timeout: 10_000 }).status === 0;
+
+/** A PID that no process of this PID namespace has (the child will have it in its own namespace). */
+function freePid(): number {
+  for (let pid = 20_000; pid < 30_000; pid++) {
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ESRCH") return pid;
+    }
+  }
+  throw new Error("no free PID found");
+}
+
 /**
  * This process commits `d` at 1..5, another process opens the file (at 5), then this one commits
  * 6..40 and prunes everything it may at 40.
@@ -116,7 +139,7 @@ async function prunedUnderAnotherProcess(): Promise<{ storage: SqliteStorage; ot
   const storage = await open();
   await updates(storage, 1, 5);
   const other = new OtherProcess();
-  expect(await other.next()).toBe("opened 5");
+  expect(await other.next()).toMatch(/^opened 5 /);
   await updates(storage, 6, 40);
   await pruneAt(storage, 40);
   return { storage, other };
@@ -158,7 +181,7 @@ describe("SQLite: processes sharing a file keep each other's snapshots", () => {
     const storage = await open();
     await updates(storage, 1, 5);
     const other = new OtherProcess();
-    expect(await other.next()).toBe("opened 5");
+    expect(await other.next()).toMatch(/^opened 5 /);
     await other.killed();
     // Its row is still there (nothing ran to delete it), but it names a process of this host
     // that is gone.
@@ -168,24 +191,31 @@ describe("SQLite: processes sharing a file keep each other's snapshots", () => {
     expect(versionsOfD(storage)).toEqual([40]);
   });
 
-  it("counts a fresh row of a live process, and not one that stopped its heartbeat", async () => {
+  it("counts another host's row while it is fresh, and this host's while its process runs, however silent", async () => {
     const storage = await open();
-    await updates(storage, 1, 20);
+    await updates(storage, 1, 22);
+    const exited = spawnSync(process.execPath, ["-e", ""]).pid;
     // A process of another host (a container on a shared volume) at 5, heard from just now.
     otherRow(storage, { floor: 5, host: "another-host", pid: 1 });
-    // One of this host that is alive (this test's parent), at 10, silent for longer than a row
-    // may be: it no longer counts, alive or not.
-    otherRow(storage, { floor: 10, seenAt: Date.now() - FLOOR_STALE_MS - 1_000 });
+    // One of this host at 3 that is running (this test's parent) but has not beaten for longer
+    // than a row stays fresh: stopped at a breakpoint, say. It resumes at its snapshot.
+    otherRow(storage, { floor: 3, seenAt: Date.now() - FLOOR_STALE_MS - 1_000 });
+    // One of this host at 1, just heard from, whose process has exited since.
+    otherRow(storage, { floor: 1, pid: exited });
     await pruneAt(storage, 20);
-    // Pruned at 5: what 5 or an older version replaced is gone, everything from 5 on stays.
-    expect(versionsOfD(storage)).toEqual(Array.from({ length: 16 }, (_, i) => i + 5));
-    // The row goes stale: what it held goes too. (Written through this connection, the change
-    // does not show in its `data_version`, so it waits out the second a read of the rows is kept.)
-    storage.db.prepare("UPDATE read_floors SET seen_at = ? WHERE host = 'another-host'").run(Date.now() - FLOOR_STALE_MS - 1_000);
-    await updates(storage, 21, 22);
+    // Pruned at 3: what 3 or an older version replaced is gone, everything from 3 on stays.
+    expect(versionsOfD(storage)).toEqual(Array.from({ length: 20 }, (_, i) => i + 3));
+    // The running one closes (its row goes): pruned at the other host's 5. Then that row goes
+    // stale: pruned at 20. (Written through this connection, the changes do not show in its
+    // `data_version`, so each waits out the second a read of the rows is kept.)
+    storage.db.prepare("DELETE FROM read_floors WHERE pid = ?").run(process.ppid);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
-    await pruneAt(storage, 22);
-    expect(versionsOfD(storage)).toEqual([22]);
+    await pruneAt(storage, 20);
+    expect(versionsOfD(storage)).toEqual(Array.from({ length: 18 }, (_, i) => i + 5));
+    storage.db.prepare("UPDATE read_floors SET seen_at = ? WHERE host = 'another-host'").run(Date.now() - FLOOR_STALE_MS - 1_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await pruneAt(storage, 20);
+    expect(versionsOfD(storage)).toEqual([20, 21, 22]);
   });
 
   it("keeps one row per process and file, written before the connection reads, and deletes it at the last close", async () => {
@@ -260,8 +290,8 @@ describe("SQLite: a process's heartbeat", () => {
     expect(floorOf(row.instance)).toBe(7);
     mayWriteNow = true;
 
-    // A process of this host that has exited, one silent for more than an hour, and a live one
-    // of another host: the beat deletes the first two.
+    // A process of this host that has exited, one of another host silent for more than an
+    // hour, and a live one of another host: the beat deletes the first two.
     const exited = spawnSync(process.execPath, ["-e", ""]).pid;
     otherRow(storage, { floor: 1, pid: exited });
     otherRow(storage, { floor: 2, seenAt: Date.now() - 3_601_000, host: "another-host", pid: 2 });
@@ -271,9 +301,109 @@ describe("SQLite: a process's heartbeat", () => {
     row.touch();
     const rows = storage.db.prepare<[], { floor: number; host: string }>("SELECT floor, host FROM read_floors ORDER BY floor").all();
     expect(rows).toEqual([
-      { floor: 0, host: os.hostname() }, // the storage's own row: registered when it opened the empty file
+      { floor: 0, host: PROCESS_HOST }, // the storage's own row: registered when it opened the empty file
       { floor: 4, host: "another-host" },
-      { floor: 9, host: os.hostname() },
+      { floor: 9, host: PROCESS_HOST },
     ]);
+  });
+});
+
+describe("SQLite: processes sharing a file, where a hostname and a heartbeat alone would be wrong", () => {
+  it.skipIf(!canUnshare)(
+    "counts a live process of this hostname that runs in another PID namespace (a container with host networking)",
+    async () => {
+      const storage = await open();
+      await updates(storage, 1, 5);
+      // `docker run --network host` (or Kubernetes' hostNetwork) gives a container the host's
+      // hostname and a PID namespace of its own. Its process's PID, as written in its row, names
+      // no process here (or an unrelated one).
+      const pid = freePid();
+      const other = new OtherProcess((argv) => [
+        "unshare",
+        ["--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; "$@"; exit $?`, "sh", ...argv],
+      ]);
+      expect(await other.next()).toBe(`opened 5 ${pid}`);
+      // Its row is there, under the same hostname as this process's.
+      expect(storage.db.prepare("SELECT count(*) FROM read_floors WHERE pid = ?").pluck().get(pid)).toBe(1);
+
+      await updates(storage, 6, 40);
+      await pruneAt(storage, 40);
+      // The other process is alive and reads at the snapshot it opened at.
+      expect(await other.ask("read d 5")).toBe("doc v5");
+      expect(await other.ask("close")).toBe("closed");
+    },
+    60_000,
+  );
+
+  it("protects a connection opened after the process's earlier connections were closed without close", async () => {
+    // A tool (or a test) whose storage went away without `close`: the process's row stays in the
+    // file, and its heartbeat stops writing it (no open connection has a floor to give).
+    const first = await openSqliteStorage({ filename, synchronous: "normal" });
+    await updates(first, 1, 5);
+    await first.checkpointer?.close();
+    first.db.close();
+    // Two minutes later (written here: the test cannot wait for it), the row is stale.
+    const raw = new Database(filename);
+    raw.prepare("UPDATE read_floors SET seen_at = ? WHERE pid = ?").run(Date.now() - FLOOR_STALE_MS - 1_000, process.pid);
+    raw.close();
+
+    // The process opens the file again; its engine reads at 5 from now on.
+    const second = await open();
+    expect(await second.latestTimestamp()).toBe(5);
+    // Another process writes and prunes meanwhile (well within one heartbeat of `second`).
+    const other = new OtherProcess();
+    expect(await other.next()).toMatch(/^opened 5 /);
+    expect(await other.ask("commit 6 40")).toBe("committed");
+    expect(await other.ask("prune 40")).toBe("pruned");
+    const read = await second.getDocument("d", 5);
+    expect(read?.body).toBe("v5");
+    expect(await other.ask("close")).toBe("closed");
+  });
+
+  it("keeps the snapshot of a process of this host that is alive but was stopped for longer than a row stays fresh", async () => {
+    const storage = await open();
+    await updates(storage, 1, 5);
+    const other = new OtherProcess();
+    expect(await other.next()).toMatch(/^opened 5 /);
+    const pid = other.child.pid!;
+    // Stopped at a debugger's breakpoint, or with Ctrl-Z in its terminal (SIGSTOP): it runs
+    // again later, at the snapshot it holds. Its heartbeat stops meanwhile; two minutes of it
+    // are written here (through a connection of its own, as the other process's write would be).
+    other.child.kill("SIGSTOP");
+    cleanups.push(() => other.child.kill("SIGCONT"));
+    const raw = new Database(filename);
+    raw.prepare("UPDATE read_floors SET seen_at = ? WHERE pid = ?").run(Date.now() - FLOOR_STALE_MS - 1_000, pid);
+    raw.close();
+    // The process is there: this process can tell, as it tells that a killed one is gone.
+    expect(() => process.kill(pid, 0)).not.toThrow();
+    await updates(storage, 6, 40);
+    await pruneAt(storage, 40);
+    other.child.kill("SIGCONT");
+    expect(await other.ask("read d 5")).toBe("doc v5");
+    expect(await other.ask("close")).toBe("closed");
+  });
+
+  it("skips a beat rather than stall the event loop while another process holds the write lock", async () => {
+    const storage = await open();
+    await updates(storage, 1, 3);
+    let floor = 3;
+    const row = new ProcessFloorRow(() => floor, () => ({ db: storage.db, mayWriteNow: true }));
+    row.register(storage.db);
+    cleanups.push(() => row.remove(storage.db));
+    const floorOfRow = () => storage.db.prepare<[string], number>("SELECT floor FROM read_floors WHERE instance = ?").pluck().get(row.instance);
+    const other = new OtherProcess();
+    expect(await other.next()).toMatch(/^opened 3 /);
+    // A long write of the other process (an index built in one commit, a large batch).
+    expect(await other.ask("lock 2500")).toBe("locked");
+    // The beat runs on the event loop: every request of this process would wait for it. The
+    // row was written a moment ago and counts for two minutes: the beat skips, writing nothing,
+    // where waiting out the lock would have written the new floor once the lock was free.
+    floor = 7;
+    row.touch();
+    expect(floorOfRow()).toBe(3);
+    expect(await other.next()).toBe("unlocked");
+    row.touch();
+    expect(floorOfRow()).toBe(7);
+    expect(await other.ask("close")).toBe("closed");
   });
 });

@@ -16,13 +16,26 @@
  *     before F replaced, which no read at F or later needs. If it read them after, B's row bounds
  *     it. Either way nothing B reads goes.
  *  3. A timer refreshes B's row every HEARTBEAT_MS with the lowest floor of B's connections
- *     (each a lower bound of everything it reads from then on, and rising only). A row stops
- *     counting once it is FLOOR_STALE_MS old, or at once if it names a process of this host
- *     that is gone (a `kill -9` leaves its row behind), and is deleted after FLOOR_FORGET_MS.
- *     Closing the process's last connection on the file deletes the row.
+ *     (each a lower bound of everything it reads from then on, and rising only). Every later
+ *     connection of B on the file refreshes it as it opens, before it reads (the timer may
+ *     have stopped meanwhile: it writes nothing while no connection of B is open). Closing
+ *     B's last connection on the file deletes the row.
+ *  4. Whether a row counts depends on where its process runs. A row names its process by PID
+ *     and by `host`: the machine, its boot and its PID namespace, where that PID means one
+ *     process. A row of this `host` counts exactly while its process runs, however long it has
+ *     not beaten (a process stopped at a breakpoint or by Ctrl-Z resumes at its snapshot), and
+ *     not at all once it is gone (a `kill -9` leaves its row behind). A row of another `host`
+ *     (another container on a shared volume, or from before a reboot) counts until it is
+ *     FLOOR_STALE_MS old.
  *
- * The window left open, as on PostgreSQL: a process of another host (another container on a
- * shared volume) frozen for longer than FLOOR_STALE_MS while it holds an old snapshot.
+ * The window left open, as on PostgreSQL: a process of another `host` frozen for longer than
+ * FLOOR_STALE_MS while it holds an old snapshot. (A reused PID errs the other way: a row of
+ * this `host` whose process is gone counts while another process has its PID, holding pruning
+ * back, never taking what anyone reads.)
+ *
+ * Writing the row must not stall the event loop: a beat takes the write lock only if it is
+ * free (no busy wait), and skips otherwise; a row has FLOOR_STALE_MS, or its live process, to
+ * keep counting.
  *
  * Reading the other rows costs a statement, so a connection keeps the lowest floor it read
  * until the file changes (`PRAGMA data_version`: every write of another connection, including
@@ -31,6 +44,7 @@
  * changes the file or only makes the right floor higher.
  */
 import { randomUUID } from "node:crypto";
+import { readFileSync, readlinkSync } from "node:fs";
 import os from "node:os";
 import type Database from "better-sqlite3";
 
@@ -42,7 +56,18 @@ const OTHERS_RECHECK_MS = 1_000;
 /** The clock's newest timestamp, as `sqliteStorage.ts` ("The newest timestamp") defines it. */
 const LATEST = "max(log_carried_ts, coalesce((SELECT max(ts) FROM commit_log), 0))";
 
-const host = os.hostname();
+/** Where a PID names one process (step 4): this machine, since its last boot, in this PID namespace. */
+export const PROCESS_HOST = [os.hostname(), linuxId("/proc/sys/kernel/random/boot_id", readFileSync), linuxId("/proc/self/ns/pid", readlinkSync)]
+  .filter((part) => part !== "")
+  .join(" ");
+
+function linuxId(path: string, read: (path: string, encoding: "utf8") => string): string {
+  try {
+    return read(path, "utf8").trim();
+  } catch {
+    return ""; // not Linux, or no /proc: the hostname alone
+  }
+}
 
 /** A connection that the process's row can be written through. */
 export interface RowWriter {
@@ -63,58 +88,59 @@ export class ProcessFloorRow {
     private readonly writer: () => RowWriter | null,
   ) {}
 
-  /** Step 1, through the connection that is opening; then keeps the row fresh (step 3). */
+  /**
+   * Steps 1 and 3, through a connection that is opening, before it reads: writes the row at
+   * the latest commit, or, if it is there, refreshes it without raising its floor (the
+   * process's other connections may read below the latest commit). Starts the heartbeat.
+   */
   register(db: Database.Database): void {
     db.prepare(
-      `INSERT INTO read_floors (instance, floor, seen_at, host, pid) SELECT ?, ${LATEST}, ?, ?, ? FROM clock WHERE singleton = 1`,
-    ).run(this.instance, Date.now(), host, process.pid);
+      `INSERT INTO read_floors (instance, floor, seen_at, host, pid) SELECT ?, ${LATEST}, ?, ?, ? FROM clock WHERE singleton = 1
+       ON CONFLICT (instance) DO UPDATE SET floor = min(floor, excluded.floor), seen_at = excluded.seen_at`,
+    ).run(this.instance, Date.now(), PROCESS_HOST, process.pid);
+    if (this.heartbeat !== undefined) return;
     this.heartbeat = setInterval(() => this.touch(), HEARTBEAT_MS);
     this.heartbeat.unref?.();
   }
 
   /**
    * Step 3: records the process's floor (re-creating the row if another process forgot it) and
-   * deletes the rows of processes that are long gone. A beat that cannot write is skipped: the
-   * row has FLOOR_STALE_MS before it stops counting.
+   * deletes the rows that no longer count and never will again: of this `host` with their
+   * process gone, or of another not heard from in FLOOR_FORGET_MS. A beat that cannot write
+   * at once is skipped.
    */
   touch(): void {
     const floor = this.floor();
     const writer = this.writer();
     if (floor === Infinity || writer === null || !writer.mayWriteNow) return;
-    try {
+    withoutWaiting(writer.db, () => {
       const now = Date.now();
-      writer.db.transaction(() => {
-        writer.db
-          .prepare(
-            `INSERT INTO read_floors (instance, floor, seen_at, host, pid) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (instance) DO UPDATE SET floor = max(floor, excluded.floor), seen_at = excluded.seen_at`,
-          )
-          .run(this.instance, floor, now, host, process.pid);
-        writer.db.prepare("DELETE FROM read_floors WHERE seen_at < ?").run(now - FLOOR_FORGET_MS);
-        for (const row of writer.db.prepare<[string, number], FloorRow>(SELECT_ROWS).all(this.instance, 0)) {
-          if (!alive(row)) writer.db.prepare("DELETE FROM read_floors WHERE instance = ?").run(row.instance);
-        }
-      })();
-    } catch {
-      // Busy or closing: the next beat tries again.
-    }
+      writer.db
+        .prepare(
+          `INSERT INTO read_floors (instance, floor, seen_at, host, pid) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (instance) DO UPDATE SET floor = max(floor, excluded.floor), seen_at = excluded.seen_at`,
+        )
+        .run(this.instance, floor, now, PROCESS_HOST, process.pid);
+      const forget = writer.db.prepare<[string]>("DELETE FROM read_floors WHERE instance = ?");
+      for (const row of writer.db.prepare<[string], FloorRow>(SELECT_ROWS).all(this.instance)) {
+        if (row.host === PROCESS_HOST ? !running(row.pid) : row.seenAt < now - FLOOR_FORGET_MS) forget.run(row.instance);
+      }
+    });
   }
 
   /** Step 3's end, through the last connection to close (still open). */
   remove(db: Database.Database): void {
     clearInterval(this.heartbeat);
-    try {
-      if (db.open) db.prepare("DELETE FROM read_floors WHERE instance = ?").run(this.instance);
-    } catch {
-      // The row goes stale and stops counting.
-    }
+    this.heartbeat = undefined;
+    // Skipped if busy: the row stops counting as soon as this process has exited (step 4).
+    if (db.open) withoutWaiting(db, () => db.prepare("DELETE FROM read_floors WHERE instance = ?").run(this.instance));
   }
 }
 
 /** One connection's view of the other processes' floors on its file. */
 export class OtherProcessFloors {
   private readonly dataVersion: Database.Statement<[], number>;
-  private readonly selectRows: Database.Statement<[string, number], FloorRow>;
+  private readonly selectRows: Database.Statement<[string], FloorRow>;
   private lowestSeen = Infinity;
   private seenVersion = -1;
   private readAt = -Infinity;
@@ -127,14 +153,14 @@ export class OtherProcessFloors {
     this.selectRows = db.prepare(SELECT_ROWS);
   }
 
-  /** The lowest floor of another live process's row, or Infinity if there is none. */
+  /** The lowest floor of another process's row that counts (step 4), or Infinity if there is none. */
   lowest(): number {
     const version = this.dataVersion.get()!;
     const now = Date.now();
     if (version !== this.seenVersion || now - this.readAt >= OTHERS_RECHECK_MS) {
       let lowest = Infinity;
-      for (const row of this.selectRows.all(this.instance, now - FLOOR_STALE_MS)) {
-        if (row.floor < lowest && alive(row)) lowest = row.floor;
+      for (const row of this.selectRows.all(this.instance)) {
+        if (row.floor < lowest && counts(row, now)) lowest = row.floor;
       }
       this.lowestSeen = lowest;
       this.seenVersion = version;
@@ -147,24 +173,45 @@ export class OtherProcessFloors {
 interface FloorRow {
   instance: string;
   floor: number;
+  seenAt: number;
   host: string;
   pid: number;
 }
 
-/** The rows of the other processes (instance <> ?) seen after a time. */
-const SELECT_ROWS = "SELECT instance, floor, host, pid FROM read_floors WHERE instance <> ? AND seen_at > ?";
+/** The rows of the other processes (instance <> ?): a handful, one per process on the file. */
+const SELECT_ROWS = "SELECT instance, floor, seen_at AS seenAt, host, pid FROM read_floors WHERE instance <> ?";
 
-/**
- * False only for a process of this host that no longer runs. Another host's process (or one
- * whose PID was reused here) counts until its row goes stale: erring that way holds pruning
- * back, never the other.
- */
-function alive(row: FloorRow): boolean {
-  if (row.host !== host || row.pid === process.pid) return true;
+/** Step 4. */
+function counts(row: FloorRow, now: number): boolean {
+  return row.host === PROCESS_HOST ? running(row.pid) : row.seenAt > now - FLOOR_STALE_MS;
+}
+
+/** Whether a process of this `host` runs (a stopped one does); true when unsure. */
+function running(pid: number): boolean {
+  if (pid === process.pid) return true;
   try {
-    process.kill(row.pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+/**
+ * Runs `write` in a transaction that takes the write lock only if it is free: with the
+ * connection's busy timeout at 0 for that moment, another connection's write makes it fail at
+ * once (SQLITE_BUSY), where the usual timeout would block the event loop for up to seconds.
+ * Answers whether it ran. Nothing else runs on the connection meanwhile (all of it is synchronous).
+ */
+function withoutWaiting(db: Database.Database, write: () => void): boolean {
+  const timeout = db.pragma("busy_timeout", { simple: true }) as number;
+  db.pragma("busy_timeout = 0");
+  try {
+    db.transaction(write).immediate();
+    return true;
+  } catch {
+    return false; // busy, or closing: the next beat tries again
+  } finally {
+    if (db.open) db.pragma(`busy_timeout = ${timeout}`);
   }
 }
