@@ -437,6 +437,43 @@ describe("engine level: scheduled functions across a reload", () => {
     expect(await oldEngine.runAction("bank:audit", { rounds: 0 })).toBe(0);
     expect(hooks.seen[0]!.ledger).toEqual(["new/after-handover"]);
   });
+
+  it("handed over, an old engine's action sees a session revoked through the serving engine as revoked", async () => {
+    const dir = await tempDir("walkin-reload-identity-");
+    const filename = path.join(dir, "db.sqlite");
+    // Tokens are rows of `sessions`: deleting one revokes it.
+    const authSchema = defineSchema({ sessions: defineTable({ token: v.string(), user: v.string() }).index("by_token", ["token"]) });
+    const authenticate = async (ctx: { db: { query: (table: string) => any } }, token: string) => {
+      const session = await ctx.db.query("sessions").withIndex("by_token", (q: any) => q.eq("token", token)).unique();
+      return session ? { subject: session.user, issuer: "test", tokenIdentifier: `test|${session.user}` } : null;
+    };
+    const authModules = {
+      sessions: {
+        open: mutation({ args: { token: v.string(), user: v.string() }, handler: (ctx, args) => ctx.db.insert("sessions", args) }),
+        revoke: mutation({
+          args: { token: v.string() },
+          handler: async (ctx, { token }) => {
+            const session = await ctx.db.query("sessions").withIndex("by_token", (q) => q.eq("token", token)).unique();
+            if (session) await ctx.db.delete(session._id);
+          },
+        }),
+        whoami: action({ args: {}, handler: async (ctx) => (await ctx.auth.getUserIdentity())?.subject ?? null }),
+      },
+    };
+    const open = async (storage: Storage) => {
+      const engine = await Engine.open({ storage, schema: authSchema, modules: authModules, authenticate, runScheduler: false, logError: () => {} });
+      cleanups.push(() => engine.close());
+      return engine;
+    };
+    // Not told of the other's commits, as in the milliseconds before the commit watch looks.
+    const oldEngine = await open(withoutCommitWatch(await openSqliteStorage({ filename })));
+    await oldEngine.runMutation("sessions:open", { token: "t1", user: "ada" });
+    const newEngine = await open(await openSqliteStorage({ filename }));
+    expect(await oldEngine.runAction("sessions:whoami", {}, { token: "t1" })).toBe("ada");
+    oldEngine.handOver();
+    await newEngine.runMutation("sessions:revoke", { token: "t1" });
+    expect(await oldEngine.runAction("sessions:whoami", {}, { token: "t1" })).toBeNull();
+  });
 });
 
 // ------------------------------------------------------------------ walkin dev

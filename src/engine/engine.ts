@@ -341,7 +341,12 @@ export class Engine {
   actionCtx(caller: Caller, written: { ts: Timestamp } = { ts: 0 }) {
     const inner: Caller = { ...caller, fromClient: false };
     return {
-      auth: { getUserIdentity: () => this.identityOutsideTransaction(caller) },
+      // Handed over, like runQuery below: a session revoked through the serving engine is
+      // seen as revoked here too, at once.
+      auth: {
+        getUserIdentity: () =>
+          this.handedOver ? this.refreshRetrying().then(() => this.identityOutsideTransaction(caller)) : this.identityOutsideTransaction(caller),
+      },
       request: caller.request ?? null,
       scheduler: this.scheduler.forAction(),
       runQuery: (ref: unknown, a?: unknown) =>
@@ -642,7 +647,7 @@ export class Engine {
 
   /**
    * Another engine on this database serves new calls from now on (a hot reload), and this one
-   * only finishes the actions it started; its scheduler stops taking jobs. Their `ctx.runQuery` first learns the other engine's
+   * only finishes the actions it started; its scheduler stops taking jobs. Their `ctx.runQuery` (and `ctx.auth.getUserIdentity`) first learns the other engine's
    * commits: a storage tells an engine of others' commits some time after they land (SQLite's
    * commit watch looks every 20 ms; without `watchCommits`, only when it commits or
    * refreshes), so a retired engine read at its own last commit, missing what the serving
