@@ -5,18 +5,19 @@
  * it names the request for the server, which applies a mutation re-sent under the same name at
  * most once. A request is in one of three states:
  *
- *   unsent ──sent──► sent ──MutationResponse ok──► committed ──Transition ts ≥ commit ts──► resolved
+ *   unsent ──sent──► sent ──MutationResponse ok──► committed ──Transition ts ≥ commit ts──► settled
  *     ▲                │  │                            ▲
- *     │                │  └─ActionResponse ok, ts──────┘
- *     │                └─MutationResponse error / ActionResponse (no ts, or error)──► settled
+ *     │                │  └─ActionResponse with ts─────┘
+ *     │                └─MutationResponse error / ActionResponse without ts──► settled
  *     └─ disconnect ───┘  (actions: rejected with DISCONNECTED instead)
  *
  * Read your writes: a mutation resolves only once the client has applied a Transition at or
  * after its commit `ts`, so code after `await client.mutation(...)` sees the write in every
  * watched query. The Transition may arrive before the response (the response then finds the
  * write already applied) or after it (the mutation waits in `committed`). An action that ran
- * mutations answers the `ts` of its last one and is read-your-writes the same way; once its
- * response has come, a disconnect no longer concerns it (it waits in `committed`, and the
+ * mutations answers the `ts` of its last one and is read-your-writes the same way, whether it
+ * succeeded or threw after writing (it is then rejected once the Transition is applied); once
+ * its response has come, a disconnect no longer concerns it (it waits in `committed`, and the
  * next connection asks for a snapshot at or after that `ts`).
  *
  * Disconnects: a mutation without a response goes back to `unsent` and is re-sent, in the
@@ -35,7 +36,8 @@ import { errorFromPayload } from "./queryResult.js";
 
 type RequestMessage = MutationMessage | ActionMessage;
 
-type RequestState = { kind: "unsent" } | { kind: "sent" } | { kind: "committed"; ts: number; result: Value };
+/** `committed`: answered, waiting for a Transition at `ts`; then resolved with `result`, or rejected with `error` (an action that wrote, then threw). */
+type RequestState = { kind: "unsent" } | { kind: "sent" } | { kind: "committed"; ts: number; result: Value; error?: Error };
 
 interface Request {
   readonly message: RequestMessage;
@@ -155,6 +157,10 @@ export class RequestManager {
     const request = this.requests.get(response.requestId);
     if (!request || request.message.type !== "Action" || request.state.kind !== "sent") return false;
     if (!response.success) {
+      if (response.ts !== undefined && response.ts > appliedTs) {
+        this.setState(request, { kind: "committed", ts: response.ts, result: null, error: errorFromPayload(response.error) });
+        return true;
+      }
       this.forget(response.requestId, request);
       request.reject(errorFromPayload(response.error));
       return true;
@@ -181,8 +187,10 @@ export class RequestManager {
     const done: RequestId[] = [];
     for (const [requestId, request] of this.committed) {
       if (request.state.kind !== "committed" || request.state.ts > ts) continue;
+      const { result, error } = request.state;
       this.forget(requestId, request);
-      request.resolve(request.state.result);
+      if (error) request.reject(error);
+      else request.resolve(result);
       done.push(requestId);
     }
     return done;

@@ -312,11 +312,16 @@ export class Engine {
   /**
    * `runAction` for a client that reads its writes: also answers the commit timestamp of the
    * last mutation the action ran (through `ctx.runMutation`, in nested actions too), or null
-   * if it ran none. A client shown that timestamp waits for its queries to reach it, as after
+   * if it ran none; `written` holds it too, for an action that throws after writing. A client shown that timestamp waits for its queries to reach it, as after
    * a mutation.
    */
-  async runClientAction(path: string, args: unknown, caller: Caller = {}): Promise<{ value: Value; ts: Timestamp | null }> {
-    const written = { ts: 0 };
+  async runClientAction(
+    path: string,
+    args: unknown,
+    caller: Caller = {},
+    /** Where the timestamp is kept as the action runs: still there if the action throws after writing. */
+    written: { ts: Timestamp } = { ts: 0 },
+  ): Promise<{ value: Value; ts: Timestamp | null }> {
     const value = await this.actionRun(path, args, caller, written);
     return { value, ts: written.ts > 0 ? written.ts : null };
   }

@@ -31,7 +31,7 @@
  */
 import type { Duplex } from "node:stream";
 import type { WebSocket, RawData } from "ws";
-import type { Caller, CallerRequest } from "../engine/engine.js";
+import type { Caller, CallerRequest, Engine } from "../engine/engine.js";
 import type { ClientRequest } from "../engine/clientRequests.js";
 import { convertFromJson, convertToJson, type Value } from "../values/index.js";
 import { encodeTransition } from "./chunking.js";
@@ -45,6 +45,7 @@ import {
   encodeMessage,
   parseClientMessage,
   type ActionMessage,
+  type ActionResponseMessage,
   type AuthenticateMessage,
   type ErrorPayload,
   type ModifyQuerySetMessage,
@@ -360,19 +361,42 @@ export class Connection {
       } catch (error) {
         return this.send({ type: "ActionResponse", requestId, success: false, error: invalidArguments(error) });
       }
+      // What the action wrote (through ctx.runMutation, nested actions too), and where: its
+      // answer carries the last write's timestamp, so that the client resolves it (or rejects
+      // it: an action that wrote and then threw keeps its writes) once its queries show them.
+      const written = { ts: 0 };
+      let ranOn: Engine | undefined;
+      let answer: ActionResponseMessage;
       try {
-        const { value, ts } = await this.host.engines.use((engine) => engine.runClientAction(udfPath, args, caller));
-        if (ts === null) return this.send({ type: "ActionResponse", requestId, success: true, result: convertToJson(value) });
-        // It wrote: like a MutationResponse, it waits for the Transition that includes its last
-        // write, so that the client's queries show what the action did when it resolves.
-        if (this.phase.kind === "closed") return;
-        this.awaitingTransition.push({ ts, text: encodeMessage({ type: "ActionResponse", requestId, success: true, result: convertToJson(value), ts }) });
-        this.offerTransition(() => this.state.mutationCommitted(ts, this.publishedTs()));
+        const { value } = await this.host.engines.use((engine) => engine.runClientAction(udfPath, args, caller, (ranOn = engine, written)));
+        answer = { type: "ActionResponse", requestId, success: true, result: convertToJson(value) };
       } catch (error) {
-        this.send({ type: "ActionResponse", requestId, success: false, error: errorPayload(error, `action ${udfPath}`, this.host.reporting) });
+        answer = { type: "ActionResponse", requestId, success: false, error: errorPayload(error, `action ${udfPath}`, this.host.reporting) };
       }
+      const ts = written.ts > 0 ? await this.reachable(written.ts, ranOn) : null;
+      if (ts === null) return this.send(answer);
+      // Sent at once, unlike a MutationResponse, which waits to leave with its Transition: a
+      // mutation left unanswered is re-sent on the next connection, an action is not, and an
+      // answer held here would be lost with the socket (the client would call a finished
+      // action DISCONNECTED). The Transition that reaches `ts` follows.
+      this.send({ ...answer, ts });
+      this.offerTransition(() => this.state.mutationCommitted(ts, this.publishedTs()));
     };
     run().catch((error) => this.internalFailure(error));
+  }
+
+  /**
+   * `ts` if the engine serving this connection reaches it, else null. An action that ran on a
+   * retired engine (a hot reload) wrote to that engine's database: the serving engine learns
+   * its commits when they share a file, but on a database of its own (`--db sqlite::memory:`
+   * opens one per version) no Transition would ever reach `ts`, and the client would wait for
+   * one forever.
+   */
+  private async reachable(ts: number, ranOn: Engine | undefined): Promise<number | null> {
+    const current = this.host.engines.current;
+    if (ranOn === current || ts <= current.latestTimestamp) return ts;
+    await current.refreshFromStorage().catch(() => {});
+    return ts <= current.latestTimestamp ? ts : null;
   }
 
   // ------------------------------------------------------------------ plumbing

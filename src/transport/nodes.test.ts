@@ -68,7 +68,7 @@ it("read your writes holds after an action that wrote, when the client moves to 
   const response = (await writer.waitFor(isActionResponse)) as ActionResponseMessage & { success: true };
   expect(response.result).toBe("written by an action".length);
   expect(response.ts).toBeGreaterThan(0);
-  // The Transition that reaches the action's write comes with it (the client resolves the action then).
+  // A Transition that reaches the action's write follows (the client resolves the action then).
   const reached = await writer.waitFor(isTransition);
   expect(reached.endVersion.ts).toBeGreaterThanOrEqual(response.ts!);
 

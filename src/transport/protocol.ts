@@ -147,10 +147,10 @@ export type MutationResponseMessage =
   | { type: "MutationResponse"; requestId: RequestId; success: true; result: JSONValue; ts: number }
   | { type: "MutationResponse"; requestId: RequestId; success: false; error: ErrorPayload };
 
+/** `ts`: the commit timestamp of the last mutation the action ran (it may have thrown after); absent if it ran none. */
 export type ActionResponseMessage =
-  /** `ts`: the commit timestamp of the last mutation the action ran; absent if it ran none. */
   | { type: "ActionResponse"; requestId: RequestId; success: true; result: JSONValue; ts?: number }
-  | { type: "ActionResponse"; requestId: RequestId; success: false; error: ErrorPayload };
+  | { type: "ActionResponse"; requestId: RequestId; success: false; error: ErrorPayload; ts?: number };
 
 export interface AuthErrorMessage {
   type: "AuthError";
