@@ -241,7 +241,7 @@ describe("a field validated by vSessionId inside another validator", () => {
     },
   };
 
-  it("is hidden as well", async () => {
+  it("is hidden as well, and an insert cannot set it", async () => {
     const board = new Dashboard({ adminKey: KEY });
     const e = await Engine.open({ storage: await openSqliteStorage({ filename: ":memory:" }), schema: appSchema, modules, runScheduler: false, observeRun: board.observeRun });
     const s = await startServer({ engine: e, port: 0, log: () => {}, dashboard: board });
@@ -251,6 +251,25 @@ describe("a field validated by vSessionId inside another validator", () => {
       const response = await fetch(`${s.url}/api/admin/documents/list`, { method: "POST", headers: { Authorization: `Bearer ${KEY}` }, body: JSON.stringify({ table: "notes" }) });
       expect(response.status).toBe(200);
       expect(await response.text()).not.toContain(digest);
+      // Nor can an insert set one: the document would hold a value of the admin's choosing
+      // where the app's code expects a digest it made.
+      const before = await e.runQuery("notes:all", {});
+      const insert = await fetch(`${s.url}/api/admin/documents/insert`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${KEY}` },
+        body: JSON.stringify({ table: "notes", document: { owner: "sd1_chosen", text: "t" } }),
+      });
+      expect(insert.status).toBe(400);
+      expect(((await insert.json()) as { error: { message: string } }).error.message).toMatch(/"owner" is a hidden field and cannot be set here/);
+      expect(await e.runQuery("notes:all", {})).toBe(before);
+      // Set to null, it holds no secret: that insert goes through.
+      const plain = await fetch(`${s.url}/api/admin/documents/insert`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${KEY}` },
+        body: JSON.stringify({ table: "notes", document: { owner: null, text: "t" } }),
+      });
+      expect(plain.status).toBe(200);
+      expect(await e.runQuery("notes:all", {})).toBe((before as number) + 1);
     } finally {
       board.close();
       await s.close();

@@ -187,6 +187,13 @@ export async function insertDocument(engines: EngineSwitch, body: Record<string,
   return engines.mutate(async (engine) => {
     const table = appTable(engine, body.table);
     const value = userFields(body.document, null);
+    // Secrets (hashes, session IDs' digests) are written by the code that makes them: set from
+    // here, a value would be one its reader does not expect, or a secret of the admin's choosing.
+    for (const field of secretFields(table)) {
+      if (value[field] !== undefined && value[field] !== null) {
+        throw badRequest(`"${field}" is a hidden field and cannot be set here (only to null); insert such documents from a function.`);
+      }
+    }
     const id = await engine.runSystemMutation((txn) => txn.insert(table, value));
     return { id };
   });
