@@ -407,3 +407,46 @@ describe("SQLite: processes sharing a file, where a hostname and a heartbeat alo
     expect(await other.ask("close")).toBe("closed");
   });
 });
+
+describe("SQLite: rows of this process's own PID", () => {
+  it("are not left behind when the last close comes while another process writes", async () => {
+    const first = await openSqliteStorage({ filename, synchronous: "normal" });
+    await updates(first, 1, 5);
+    first.writePendingVersions(); // nothing left for close to write: close itself needs no lock
+    const other = new OtherProcess();
+    expect(await other.next()).toMatch(/^opened 5 /);
+    // The other process is in the middle of a write (a commit, a materialization) as this one
+    // closes the file: an ordinary moment on a file two servers share.
+    expect(await other.ask("lock 1500")).toBe("locked");
+    await first.close();
+    expect(await other.next()).toBe("unlocked");
+    expect(await other.ask("close")).toBe("closed");
+    // Nothing of the closed storage reads the file any more: its row went.
+    const again = await open();
+    expect(again.db.prepare<[number], { floor: number }>("SELECT floor FROM read_floors WHERE pid = ?").all(process.pid)).toEqual([{ floor: 5 }]);
+    await updates(again, 6, 40);
+    await pruneAt(again, 40);
+    expect(versionsOfD(again)).toEqual([40]);
+  }, 60_000);
+
+  it("count while fresh or kept by this process, and stop counting once a row no one keeps goes stale", async () => {
+    // A row under this process's PID that it does not keep: left behind (a close that could not
+    // delete it), an earlier process that had this PID (a restarted container's PID 1), or a
+    // storage in a worker thread of this process, which beats like any other.
+    const storage = await open();
+    await updates(storage, 1, 20);
+    const row = (instance: string, floor: number, seenAt: number) =>
+      storage.db
+        .prepare("INSERT INTO read_floors (instance, floor, seen_at, host, pid) VALUES (?, ?, ?, ?, ?)")
+        .run(instance, floor, seenAt, PROCESS_HOST, process.pid);
+    row("beating", 4, Date.now());
+    row("left-behind", 2, Date.now() - FLOOR_STALE_MS - 1_000);
+    await pruneAt(storage, 20);
+    expect(versionsOfD(storage)).toEqual(Array.from({ length: 17 }, (_, i) => i + 4));
+    storage.db.prepare("UPDATE read_floors SET seen_at = ? WHERE instance = 'beating'").run(Date.now() - FLOOR_STALE_MS - 1_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // written here: see the stale row's test
+    await pruneAt(storage, 20);
+    expect(versionsOfD(storage)).toEqual([20]);
+  });
+});
+

@@ -26,7 +26,11 @@
  *     not beaten (a process stopped at a breakpoint or by Ctrl-Z resumes at its snapshot), and
  *     not at all once it is gone (a `kill -9` leaves its row behind). A row of another `host`
  *     (another container on a shared volume, or from before a reboot) counts until it is
- *     FLOOR_STALE_MS old.
+ *     FLOOR_STALE_MS old. A row of this process's own PID counts while it is one of the rows
+ *     this process keeps (`liveInstances`, shared by every copy of this module in the thread),
+ *     or while it is fresh (a storage in a worker thread keeps its own); one left behind (a
+ *     close that could not delete it, or an earlier process that had this PID, as a restarted
+ *     container's PID 1 may) stops counting FLOOR_STALE_MS after its last beat.
  *
  * The window left open, as on PostgreSQL: a process of another `host` frozen for longer than
  * FLOOR_STALE_MS while it holds an old snapshot. (A reused PID errs the other way: a row of
@@ -69,6 +73,13 @@ function linuxId(path: string, read: (path: string, encoding: "utf8") => string)
   }
 }
 
+/**
+ * The rows this process keeps, by instance: one per file with a connection open. On
+ * `globalThis`, so that two copies of this module in one thread (a bundle and a dependency)
+ * know each other's.
+ */
+const liveInstances: Set<string> = ((globalThis as Record<symbol, Set<string> | undefined>)[Symbol.for("walkin.sqlite.readFloorInstances")] ??= new Set());
+
 /** A connection that the process's row can be written through. */
 export interface RowWriter {
   readonly db: Database.Database;
@@ -98,6 +109,7 @@ export class ProcessFloorRow {
       `INSERT INTO read_floors (instance, floor, seen_at, host, pid) SELECT ?, ${LATEST}, ?, ?, ? FROM clock WHERE singleton = 1
        ON CONFLICT (instance) DO UPDATE SET floor = min(floor, excluded.floor), seen_at = excluded.seen_at`,
     ).run(this.instance, Date.now(), PROCESS_HOST, process.pid);
+    liveInstances.add(this.instance);
     if (this.heartbeat !== undefined) return;
     this.heartbeat = setInterval(() => this.touch(), HEARTBEAT_MS);
     this.heartbeat.unref?.();
@@ -123,7 +135,8 @@ export class ProcessFloorRow {
         .run(this.instance, floor, now, PROCESS_HOST, process.pid);
       const forget = writer.db.prepare<[string]>("DELETE FROM read_floors WHERE instance = ?");
       for (const row of writer.db.prepare<[string], FloorRow>(SELECT_ROWS).all(this.instance)) {
-        if (row.host === PROCESS_HOST ? !running(row.pid) : row.seenAt < now - FLOOR_FORGET_MS) forget.run(row.instance);
+        const gone = row.host === PROCESS_HOST && row.pid !== process.pid ? !running(row.pid) : !liveInstances.has(row.instance) && row.seenAt < now - FLOOR_FORGET_MS;
+        if (gone) forget.run(row.instance);
       }
     });
   }
@@ -132,8 +145,18 @@ export class ProcessFloorRow {
   remove(db: Database.Database): void {
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    // Skipped if busy: the row stops counting as soon as this process has exited (step 4).
-    if (db.open) withoutWaiting(db, () => db.prepare("DELETE FROM read_floors WHERE instance = ?").run(this.instance));
+    liveInstances.delete(this.instance);
+    if (!db.open) return;
+    const forget = () => void db.prepare("DELETE FROM read_floors WHERE instance = ?").run(this.instance);
+    // Once per process and file, at its last close: worth waiting for another process's write
+    // (the busy timeout), unlike a beat. A row left behind stops counting FLOOR_STALE_MS after
+    // its last beat (step 4).
+    if (withoutWaiting(db, forget)) return;
+    try {
+      forget();
+    } catch {
+      // Busy past the timeout, or closing: left behind.
+    }
   }
 }
 
@@ -183,12 +206,13 @@ const SELECT_ROWS = "SELECT instance, floor, seen_at AS seenAt, host, pid FROM r
 
 /** Step 4. */
 function counts(row: FloorRow, now: number): boolean {
-  return row.host === PROCESS_HOST ? running(row.pid) : row.seenAt > now - FLOOR_STALE_MS;
+  const fresh = row.seenAt > now - FLOOR_STALE_MS;
+  if (row.host !== PROCESS_HOST) return fresh;
+  return row.pid === process.pid ? liveInstances.has(row.instance) || fresh : running(row.pid);
 }
 
-/** Whether a process of this `host` runs (a stopped one does); true when unsure. */
+/** Whether another process of this `host` runs (a stopped one does); true when unsure. */
 function running(pid: number): boolean {
-  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;
