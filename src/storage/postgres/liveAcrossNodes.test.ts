@@ -650,15 +650,21 @@ describe("live queries across nodes on PostgreSQL", () => {
   }, 60_000);
 });
 
+/** A schema of its own, and a proxy in front of it that can take its database away. */
+async function proxiedSchema() {
+  const target = await openTestSchema({ poolSize: 3, onError: () => {} });
+  cleanups.push(() => target.drop());
+  cleanups.push(() => target.storage.close());
+  const proxy = new NodeProxy(new URL(target.url));
+  await proxy.start();
+  cleanups.push(() => proxy.close());
+  return { target, proxy };
+}
+
 describe("live queries made while a node cannot reach PostgreSQL", () => {
   it("a live query subscribed during an outage of its node's database converges once the database is back", async () => {
     const problems = watchUnhandled();
-    const target = await openTestSchema({ poolSize: 3, onError: () => {} });
-    cleanups.push(() => target.drop());
-    cleanups.push(() => target.storage.close());
-    const proxy = new NodeProxy(new URL(target.url));
-    await proxy.start();
-    cleanups.push(() => proxy.close());
+    const { target, proxy } = await proxiedSchema();
     const open = async (url: string) => {
       const storage = await target.open({ url, poolSize: 3, onError: () => {} });
       const engine = await Engine.open({ storage, schema, modules, runScheduler: false, pollIntervalMs: 100, storageRetryMs: 300, logError: () => {} });
@@ -702,12 +708,7 @@ describe("live queries made while a node cannot reach PostgreSQL", () => {
 describe("a client's live query made while its node cannot reach PostgreSQL", () => {
   it("a WalkinClient watching a query subscribed during an outage sees its result once the database is back", async () => {
     const problems = watchUnhandled();
-    const target = await openTestSchema({ poolSize: 3, onError: () => {} });
-    cleanups.push(() => target.drop());
-    cleanups.push(() => target.storage.close());
-    const proxy = new NodeProxy(new URL(target.url));
-    await proxy.start();
-    cleanups.push(() => proxy.close());
+    const { target, proxy } = await proxiedSchema();
     const storage = await target.open({ url: proxy.url, poolSize: 3, onError: () => {} });
     const engine = await Engine.open({ storage, schema, modules, runScheduler: false, pollIntervalMs: 100, storageRetryMs: 300, logError: () => {} });
     cleanups.push(() => engine.close());

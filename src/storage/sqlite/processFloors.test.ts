@@ -131,15 +131,21 @@ function freePid(): number {
   throw new Error("no free PID found");
 }
 
+/** This process commits `d` at 1..5, then another process opens the file (at 5). */
+async function anotherProcessAt5(): Promise<{ storage: SqliteStorage; other: OtherProcess }> {
+  const storage = await open();
+  await updates(storage, 1, 5);
+  const other = new OtherProcess();
+  expect(await other.next()).toMatch(/^opened 5 /);
+  return { storage, other };
+}
+
 /**
  * This process commits `d` at 1..5, another process opens the file (at 5), then this one commits
  * 6..40 and prunes everything it may at 40.
  */
 async function prunedUnderAnotherProcess(): Promise<{ storage: SqliteStorage; other: OtherProcess }> {
-  const storage = await open();
-  await updates(storage, 1, 5);
-  const other = new OtherProcess();
-  expect(await other.next()).toMatch(/^opened 5 /);
+  const { storage, other } = await anotherProcessAt5();
   await updates(storage, 6, 40);
   await pruneAt(storage, 40);
   return { storage, other };
@@ -178,10 +184,7 @@ describe("SQLite: processes sharing a file keep each other's snapshots", () => {
   });
 
   it("stops counting a process that was killed, at once", async () => {
-    const storage = await open();
-    await updates(storage, 1, 5);
-    const other = new OtherProcess();
-    expect(await other.next()).toMatch(/^opened 5 /);
+    const { storage, other } = await anotherProcessAt5();
     await other.killed();
     // Its row is still there (nothing ran to delete it), but it names a process of this host
     // that is gone.
@@ -361,10 +364,7 @@ describe("SQLite: processes sharing a file, where a hostname and a heartbeat alo
   });
 
   it("keeps the snapshot of a process of this host that is alive but was stopped for longer than a row stays fresh", async () => {
-    const storage = await open();
-    await updates(storage, 1, 5);
-    const other = new OtherProcess();
-    expect(await other.next()).toMatch(/^opened 5 /);
+    const { storage, other } = await anotherProcessAt5();
     const pid = other.child.pid!;
     // Stopped at a debugger's breakpoint, or with Ctrl-Z in its terminal (SIGSTOP): it runs
     // again later, at the snapshot it holds. Its heartbeat stops meanwhile; two minutes of it
