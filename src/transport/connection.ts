@@ -97,9 +97,9 @@ export class Connection {
   /** Called by `ws` after each write (a bound method: one small object per connection, held while it is open). */
   private readonly written = this.progressed.bind(this);
   /**
-   * Successful MutationResponses, and ActionResponses of actions that wrote (their JSON text),
-   * waiting for the Transition that makes their write visible, oldest first; see
-   * `offerTransition`.
+   * Successful MutationResponses (their JSON text) waiting for the Transition that makes
+   * their write visible, oldest first; see `offerTransition`. (An action's answer is not held:
+   * see `runAction`.)
    */
   private awaitingTransition: Array<{ ts: number; text: string }> = [];
 
@@ -471,11 +471,9 @@ export class Connection {
   }
 
   /**
-   * Removes and returns the waiting responses at the front whose commit is at or before `ts`.
-   * Mutations commit one at a time in order (and a failed one waits with the `ts` of the one
-   * before it), so theirs are a prefix. An action's response may sit in front of a mutation
-   * that committed before the action's last write: that mutation's response then leaves with
-   * the action's, a flush later at most, and never before its own commit is published.
+   * Removes and returns the waiting responses whose commit is at or before `ts`: a prefix,
+   * since mutations commit one at a time in order (and a failed one waits with the `ts` of
+   * the one before it).
    */
   private takeResponses(ts: number): string[] {
     let count = 0;
