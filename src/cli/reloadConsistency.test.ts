@@ -21,7 +21,7 @@ import path from "node:path";
 import { WebSocket } from "ws";
 import { afterEach, describe, expect, it } from "vitest";
 import { action, anyApi, defineSchema, defineTable, mutation, query } from "../server/index.js";
-import { v } from "../values/index.js";
+import { v, WalkinError } from "../values/index.js";
 import { Engine } from "../engine/engine.js";
 import { QueryImpl } from "../engine/query.js";
 import { withLatency } from "../storage/latency.js";
@@ -75,7 +75,9 @@ interface BankSnapshot {
 const hooks: {
   between: (round: number) => Promise<{ transfer: { from: string; to: string; amount: number } | null }>;
   seen: BankSnapshot[];
-} = { between: async () => ({ transfer: null }), seen: [] };
+  /** The old engine's transfers that gave up with CONFLICT: not applied, so not expected. */
+  gaveUp: string[];
+} = { between: async () => ({ transfer: null }), seen: [], gaveUp: [] };
 
 const bank = {
   open: mutation({
@@ -145,7 +147,18 @@ const bank = {
       for (let round = 0; round < rounds; round++) {
         const { transfer } = await hooks.between(round);
         hooks.seen.push((await ctx.runQuery(anyApi.bank!.snapshot!, {})) as BankSnapshot);
-        if (transfer) await ctx.runMutation(anyApi.bank!.transfer!, { ...transfer, request: `old/${round}` });
+        if (transfer) {
+          // Liveness is not what this action checks. It has no retry lane against the new
+          // engine's transfers on the hot counter, and on a starved CPU (a full test run on two
+          // cores) it could lose 65 times in a row and give up with CONFLICT, which applies
+          // nothing: that request is then expected nowhere, and any trace of it is a failure.
+          try {
+            await ctx.runMutation(anyApi.bank!.transfer!, { ...transfer, request: `old/${round}` });
+          } catch (error) {
+            if (!(error instanceof WalkinError && error.code === "CONFLICT")) throw error;
+            hooks.gaveUp.push(`old/${round}`);
+          }
+        }
       }
       hooks.seen.push((await ctx.runQuery(anyApi.bank!.snapshot!, {})) as BankSnapshot);
       return rounds;
@@ -275,14 +288,16 @@ describe("engine level: an old engine's action across a reload, the new engine c
                 while (!stopped) {
                   await newEngineStep(`step ${steps++}`);
                   // A breath between steps: without it the old engine's transfers (which read the
-                  // same hot counter, and have no retry lane across engines) could, rarely, lose
-                  // 65 times in a row on a loaded machine and give up with CONFLICT.
+                  // same hot counter, and have no retry lane across engines) would often lose 65
+                  // times in a row on a loaded machine and give up with CONFLICT (tolerated by
+                  // the audit, but then they test less).
                   await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 3)));
                 }
               })()
             : Promise.resolve();
 
         hooks.seen = [];
+        hooks.gaveUp = [];
         hooks.between = async (round) => {
           if (timing === "between reads") {
             await newEngineStep(`round ${round}`);
@@ -315,7 +330,8 @@ describe("engine level: an old engine's action across a reload, the new engine c
         await newEngine.refreshFromStorage();
         const final = (await newEngine.runQuery("bank:snapshot", {})) as unknown as BankSnapshot;
         checkSnapshot(final, "new engine after the old one closed");
-        expect([...final.ledger].sort(), "every transfer landed exactly once").toEqual([...expectedRequests].sort());
+        const applied = expectedRequests.filter((request) => !hooks.gaveUp.includes(request));
+        expect([...final.ledger].sort(), "every transfer landed exactly once").toEqual(applied.sort());
 
         // And what is on disk says the same to an engine opened afterwards (a restart).
         await newStorage.pruneHistory(newEngine.latestTimestamp);
