@@ -304,29 +304,13 @@ export class Engine {
     return this.executeMutation(fn, path, args, caller);
   }
 
-  /** Runs an action: not a transaction; it reads and writes through ctx.runQuery / runMutation. */
-  async runAction(path: string, args: unknown, caller: Caller = {}): Promise<Value> {
-    return this.actionRun(path, args, caller, { ts: 0 });
-  }
-
   /**
-   * `runAction` for a client that reads its writes: also answers the commit timestamp of the
-   * last mutation the action ran (through `ctx.runMutation`, in nested actions too), or null
-   * if it ran none; `written` holds it too, for an action that throws after writing. A client shown that timestamp waits for its queries to reach it, as after
-   * a mutation.
+   * Runs an action: not a transaction; it reads and writes through ctx.runQuery / runMutation.
+   * `written.ts` is raised to the commit timestamp of each mutation it runs (nested actions
+   * included), and stays raised if the action throws afterwards: a client shown it waits for
+   * its queries to reach it, as after a mutation (transport/connection.ts, `runAction`).
    */
-  async runClientAction(
-    path: string,
-    args: unknown,
-    caller: Caller = {},
-    /** Where the timestamp is kept as the action runs: still there if the action throws after writing. */
-    written: { ts: Timestamp } = { ts: 0 },
-  ): Promise<{ value: Value; ts: Timestamp | null }> {
-    const value = await this.actionRun(path, args, caller, written);
-    return { value, ts: written.ts > 0 ? written.ts : null };
-  }
-
-  private async actionRun(path: string, args: unknown, caller: Caller, written: { ts: Timestamp }): Promise<Value> {
+  async runAction(path: string, args: unknown, caller: Caller = {}, written: { ts: Timestamp } = { ts: 0 }): Promise<Value> {
     const fn = this.functions.resolve(path, "action", caller);
     return this.observe("action", path, caller, async () => {
       const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
@@ -346,25 +330,25 @@ export class Engine {
   actionCtx(caller: Caller, written: { ts: Timestamp } = { ts: 0 }) {
     const inner: Caller = { ...caller, fromClient: false };
     return {
-      // Handed over, like runQuery below: a session revoked through the serving engine is
-      // seen as revoked here too, at once.
-      auth: {
-        getUserIdentity: () =>
-          this.handedOver ? this.refreshRetrying().then(() => this.identityOutsideTransaction(caller)) : this.identityOutsideTransaction(caller),
-      },
+      auth: { getUserIdentity: () => this.caughtUpIfHandedOver(() => this.identityOutsideTransaction(caller)) },
       request: caller.request ?? null,
       scheduler: this.scheduler.forAction(),
-      runQuery: (ref: unknown, a?: unknown) =>
-        this.handedOver
-          ? this.refreshRetrying().then(() => this.runQuery(getFunctionName(ref as never), a ?? {}, inner))
-          : this.runQuery(getFunctionName(ref as never), a ?? {}, inner),
+      runQuery: (ref: unknown, a?: unknown) => this.caughtUpIfHandedOver(() => this.runQuery(getFunctionName(ref as never), a ?? {}, inner)),
       runMutation: async (ref: unknown, a?: unknown) => {
         const { value, ts } = await this.runMutation(getFunctionName(ref as never), a ?? {}, inner);
         if (ts > written.ts) written.ts = ts;
         return value;
       },
-      runAction: (ref: unknown, a?: unknown) => this.actionRun(getFunctionName(ref as never), a ?? {}, inner, written),
+      runAction: (ref: unknown, a?: unknown) => this.runAction(getFunctionName(ref as never), a ?? {}, inner, written),
     };
+  }
+
+  /**
+   * `read`, after learning the serving engine's commits if this one was handed over (see
+   * `handOver`): an old action's read must show every commit acknowledged before it began.
+   */
+  private caughtUpIfHandedOver<T>(read: () => Promise<T>): Promise<T> {
+    return this.handedOver ? this.refreshRetrying().then(read) : read();
   }
 
   /**
@@ -652,11 +636,12 @@ export class Engine {
 
   /**
    * Another engine on this database serves new calls from now on (a hot reload), and this one
-   * only finishes the actions it started; its scheduler stops taking jobs. Their `ctx.runQuery` (and `ctx.auth.getUserIdentity`) first learns the other engine's
-   * commits: a storage tells an engine of others' commits some time after they land (SQLite's
-   * commit watch looks every 20 ms; without `watchCommits`, only when it commits or
-   * refreshes), so a retired engine read at its own last commit, missing what the serving
-   * engine had committed and acknowledged before the read began.
+   * only finishes the actions it started; its scheduler stops taking jobs. Their
+   * `ctx.runQuery` and `ctx.auth.getUserIdentity` first learn the other engine's commits: a
+   * storage tells an engine of others' commits some time after they land (SQLite's commit
+   * watch looks every 20 ms; without `watchCommits`, only when it commits or refreshes), so a
+   * retired engine read at its own last commit, missing what the serving engine had committed
+   * and acknowledged before the read began (a revoked session still resolved, for one).
    */
   handOver(): void {
     this.handedOver = true;

@@ -368,7 +368,7 @@ export class Connection {
       let ranOn: Engine | undefined;
       let answer: ActionResponseMessage;
       try {
-        const { value } = await this.host.engines.use((engine) => engine.runClientAction(udfPath, args, caller, (ranOn = engine, written)));
+        const value = await this.host.engines.use((engine) => engine.runAction(udfPath, args, caller, (ranOn = engine, written)));
         answer = { type: "ActionResponse", requestId, success: true, result: convertToJson(value) };
       } catch (error) {
         answer = { type: "ActionResponse", requestId, success: false, error: errorPayload(error, `action ${udfPath}`, this.host.reporting) };

@@ -575,18 +575,14 @@ export class SqliteStorage implements Storage {
       // The worker first: it closes its connection before the main one does the final checkpoint.
       await this.checkpointer?.close();
     } finally {
+      // Whatever failed, nothing reads through this storage once close was called: its floor
+      // must not hold the other connections' pruning back. It leaves while the database is
+      // still open: the process's last connection on the file deletes the process's row of
+      // read floors through it (fileFloors.ts).
       try {
-        // While the database is open: the process's last connection on the file deletes the
-        // process's row of read floors through it (fileFloors.ts).
         this.floors.leave();
       } finally {
-        // Whatever failed, nothing reads through this storage once close was called: its floor
-        // must not hold the other connections' pruning back (`leave` again is a no-op).
-        try {
-          if (this.db.open) this.db.close();
-        } finally {
-          this.floors.leave();
-        }
+        if (this.db.open) this.db.close();
       }
     }
   }
