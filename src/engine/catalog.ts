@@ -5,7 +5,28 @@
  *
  * The registry of table numbers and index definitions lives in storage metadata, so IDs stay
  * valid across restarts and an index whose definition changed is detected and rebuilt.
+ *
+ * Index IDs name a definition, not just a name. An index declared on an app table gets the ID
+ * `${table}.${name}@${digest of its fields}`, so that changing its fields makes it a new index
+ * with a new ID, never the old one with other keys. That matters wherever two versions of the
+ * code run on one database at once (a rolling deploy across nodes, the two engines of a hot
+ * reload, two processes on one SQLite file): with one ID for both definitions, each would read
+ * the entries the other writes as keys of its own definition and serve wrong results,
+ * silently. With two IDs, each version maintains its own index, and each notices that the
+ * other's commits skip it (mixedCode.ts): the index is refused, never read wrong, until every
+ * node runs one version and restarts. Step by step, when a node declares index `T.x`:
+ *
+ *  1. the registry lists `T.x@<digest>`: that is its ID (it was built under that ID before);
+ *  2. else the registry lists the plain `T.x` with the same fields: a database from before
+ *     this scheme, whose index is kept under its old ID (no rebuild on upgrade, and nodes of
+ *     the old release, which use the plain ID, keep sharing it);
+ *  3. else `T.x@<digest>`, built at start as a new index.
+ * The choice depends only on the definition and on what the registry says was built, so a
+ * restart never moves a definition from one ID to another whose entries it did not write.
+ * Built-in indexes (`by_id`, `by_creation_time`) and system tables' indexes keep plain IDs:
+ * their definitions change only with a Walk-in release, which migrates them.
  */
+import { createHash } from "node:crypto";
 import { walkinError } from "../values/index.js";
 import type { Validator } from "../values/index.js";
 import type { SchemaDefinition, TableDefinition } from "../server/schema.js";
@@ -14,7 +35,7 @@ import { tableNumberOfId } from "./ids.js";
 import { providedTableHint } from "./tableHints.js";
 
 export interface IndexInfo {
-  /** Storage-level ID, stable across restarts: `${table}.${index}`. */
+  /** Storage-level ID, stable across restarts: `${table}.${index}`, or with `@digest` (see "Index IDs" above). */
   id: string;
   name: string;
   /** Field paths the key is built from, system fields included. */
@@ -89,7 +110,8 @@ export class Catalog {
       number = Math.max(0, ...Object.values(this.registry.tables)) + 1;
       this.registry.tables[name] = number;
     }
-    const info: TableInfo = { name, number, validator, indexes: tableIndexes(name, userIndexes), system };
+    const idOf = system ? plainIndexId : (table: string, index: string, fields: string[]) => declaredIndexId(table, index, fields, this.registry);
+    const info: TableInfo = { name, number, validator, indexes: tableIndexes(name, userIndexes, idOf), system };
     this.byName.set(name, info);
     this.byNumber.set(number, info);
     return info;
@@ -180,12 +202,41 @@ export class Catalog {
   }
 }
 
+type IndexIdOf = (table: string, index: string, fields: string[]) => string;
+
 /** A table's indexes: the two built-in ones, then the declared ones with system fields appended. */
-function tableIndexes(table: string, declared: readonly { name: string; fields: string[] }[]): Map<string, IndexInfo> {
+function tableIndexes(table: string, declared: readonly { name: string; fields: string[] }[], idOf: IndexIdOf = plainIndexId): Map<string, IndexInfo> {
   const indexes = new Map<string, IndexInfo>();
-  const add = (name: string, fields: string[]) => indexes.set(name, { id: `${table}.${name}`, name, fields });
-  add("by_id", ["_id"]);
-  add("by_creation_time", ["_creationTime", "_id"]);
-  for (const index of declared) add(index.name, [...index.fields, "_creationTime", "_id"]);
+  const add = (name: string, fields: string[], id: string) => indexes.set(name, { id, name, fields });
+  add("by_id", ["_id"], plainIndexId(table, "by_id"));
+  add("by_creation_time", ["_creationTime", "_id"], plainIndexId(table, "by_creation_time"));
+  for (const index of declared) {
+    const fields = [...index.fields, "_creationTime", "_id"];
+    add(index.name, fields, idOf(table, index.name, fields));
+  }
   return indexes;
+}
+
+function plainIndexId(table: string, index: string): string {
+  return `${table}.${index}`;
+}
+
+/** The ID of an app table's declared index, by the three steps of "Index IDs" above. */
+function declaredIndexId(table: string, index: string, fields: string[], registry: Registry): string {
+  const plain = plainIndexId(table, index);
+  const versioned = `${plain}@${fieldsDigest(fields)}`;
+  if (registry.indexes[versioned] !== undefined) return versioned;
+  if (JSON.stringify(registry.indexes[plain]) === JSON.stringify(fields)) return plain;
+  return versioned;
+}
+
+/** 12 hex digits of SHA-256 over the field list: two definitions of one index name never share an ID in practice. */
+function fieldsDigest(fields: string[]): string {
+  return createHash("sha256").update(JSON.stringify(fields)).digest("hex").slice(0, 12);
+}
+
+/** An index ID as people name the index: `table.index`, without the definition's digest. */
+export function indexDisplayName(indexId: string): string {
+  const at = indexId.indexOf("@");
+  return at === -1 ? indexId : indexId.slice(0, at);
 }

@@ -28,7 +28,7 @@ import { findEngineHooks, type AuthenticateHook } from "../server/hooks.js";
 import type { DatabaseWriter } from "../server/database.js";
 import type { AnyDataModel } from "../server/dataModel.js";
 import type { Storage, Timestamp } from "../storage/types.js";
-import { Catalog } from "./catalog.js";
+import { Catalog, indexDisplayName } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
 import { CommitLog, type CommitRecord } from "./commitLog.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
@@ -664,7 +664,7 @@ export class Engine {
   /** Another node's commit that skipped one of our indexes makes that index untrustworthy (mixedCode.ts). */
   private checkOtherNodesCode(record: CommitRecord, tables: Set<string>): void {
     for (const indexId of indexesSkippedBy(record.writes, tables, this.catalog)) {
-      this.logError(`Commit ${record.ts} by another node skipped index ${indexId}`, new Error(incompleteIndexMessage(indexId)));
+      this.logError(`Commit ${record.ts} by another node skipped index ${indexDisplayName(indexId)}`, new Error(incompleteIndexMessage(indexId)));
       void this.catalog.markIncomplete(indexId).catch((error) => this.logError(`Recording index ${indexId} as unbuilt failed`, error));
     }
   }

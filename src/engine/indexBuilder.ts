@@ -5,7 +5,7 @@
  * crash mid-build leaves it unrecorded and it is built again at the next start.
  */
 import { isCommitOutcomeUnknown, type CommitPlanner, type IndexWrite, type Storage, type Timestamp } from "../storage/types.js";
-import type { Catalog, IndexInfo } from "./catalog.js";
+import { indexDisplayName, type Catalog, type IndexInfo } from "./catalog.js";
 import { indexKeyOf } from "./documents.js";
 import { compareBytes } from "../values/indexKey.js";
 import { Transaction } from "./transaction.js";
@@ -72,7 +72,7 @@ export async function buildIndexes(
       if (landedAt === null) continue; // an unknown outcome that did not land: build again
       latest = landedAt;
       if (!raced) break;
-      if (attempt >= 16) throw new Error(`Building index ${index.id} kept racing with writes to its table; try again when writes are quieter.`);
+      if (attempt >= 16) throw new Error(`Building index ${indexDisplayName(index.id)} kept racing with writes to its table; try again when writes are quieter.`);
     }
   }
   await catalog.markIndexesBuilt(stale, dropped);

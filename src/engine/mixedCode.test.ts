@@ -65,3 +65,83 @@ it("an index another node does not maintain is refused, never read wrong, and re
   expect(await restarted.runQuery("items:byX", { x: 5 })).toBe(1);
   expect(await restarted.runQuery("items:byX", { x: 1 })).toBe(1);
 });
+
+// One index name, two definitions: `by_key` lists `x` on one version of the code and `y` on
+// the other. Each version's query asks its own definition's field.
+const pairFields = { x: v.number(), y: v.number() };
+const onX = defineSchema({ pairs: defineTable(pairFields).index("by_key", ["x"]) });
+const onY = defineSchema({ pairs: defineTable(pairFields).index("by_key", ["y"]) });
+const pairModules = (field: "x" | "y") => ({
+  pairs: {
+    add: mutation({ args: pairFields, handler: (ctx, pair) => ctx.db.insert("pairs", pair) }),
+    byKey: query({
+      args: { key: v.number() },
+      handler: async (ctx, { key }) =>
+        (await ctx.db.query("pairs").withIndex("by_key" as never, (q: any) => q.eq(field, key)).collect()).map((p: any) => [p.x, p.y]),
+    }),
+  },
+});
+
+async function openPairs(filename: string, field: "x" | "y", errors: string[] = []) {
+  const storage = new SharedStorage(await openSqliteStorage({ filename }));
+  const engine = await Engine.open({
+    storage,
+    schema: field === "x" ? onX : onY,
+    modules: pairModules(field),
+    runScheduler: false,
+    pollIntervalMs: 60_000,
+    logError: (m) => errors.push(m),
+  });
+  engines.push(engine);
+  return engine;
+}
+
+it("an index whose fields differ between two nodes is refused on each once the other writes, never read with the other's keys", async () => {
+  const filename = join(dir, "redefined.sqlite");
+  const onXErrors: string[] = [];
+  const onYErrors: string[] = [];
+  const xNode = await openPairs(filename, "x", onXErrors);
+  await xNode.runMutation("pairs:add", { x: 1, y: 100 });
+
+  // A node with the new definition starts while the old one runs: it builds its own index and
+  // leaves the old one's entries alone.
+  const yNode = await openPairs(filename, "y", onYErrors);
+  expect(await yNode.runQuery("pairs:byKey", { key: 100 })).toEqual([[1, 100]]);
+  expect(await xNode.runQuery("pairs:byKey", { key: 1 })).toEqual([[1, 100]]);
+
+  // The old node writes. With one ID for both definitions, the new node would now find this
+  // document under y = 2 (the old node's key) and not under y = 200.
+  await xNode.runMutation("pairs:add", { x: 2, y: 200 });
+  await yNode.refreshFromStorage();
+  await expect(yNode.runQuery("pairs:byKey", { key: 200 })).rejects.toThrow(/Index "pairs.by_key" is incomplete on this node/);
+  await expect(yNode.runQuery("pairs:byKey", { key: 2 })).rejects.toThrow(/incomplete/);
+  expect(onYErrors.some((e) => e.includes("skipped index pairs.by_key"))).toBe(true);
+
+  // And the other way round.
+  await yNode.runMutation("pairs:add", { x: 3, y: 300 });
+  await xNode.refreshFromStorage();
+  await expect(xNode.runQuery("pairs:byKey", { key: 3 })).rejects.toThrow(/Index "pairs.by_key" is incomplete on this node/);
+  expect(onXErrors.some((e) => e.includes("skipped index pairs.by_key"))).toBe(true);
+
+  // The deploy finishes: every node runs the new definition and restarts; the index is whole.
+  for (const engine of engines.splice(0)) await engine.close();
+  const restarted = await openPairs(filename, "y");
+  expect(await restarted.runQuery("pairs:byKey", { key: 100 })).toEqual([[1, 100]]);
+  expect(await restarted.runQuery("pairs:byKey", { key: 200 })).toEqual([[2, 200]]);
+  expect(await restarted.runQuery("pairs:byKey", { key: 300 })).toEqual([[3, 300]]);
+  expect(await restarted.runQuery("pairs:byKey", { key: 2 })).toEqual([]);
+});
+
+it("a definition switched back and forth across restarts always reads an index built for it", async () => {
+  const filename = join(dir, "switched.sqlite");
+  let node = await openPairs(filename, "x");
+  await node.runMutation("pairs:add", { x: 1, y: 100 });
+  for (const [round, field] of (["y", "x", "y", "x"] as const).entries()) {
+    await engines.splice(0)[0]!.close();
+    node = await openPairs(filename, field);
+    await node.runMutation("pairs:add", { x: 10 + round, y: 200 + round });
+    const rows = await node.runQuery("pairs:byKey", { key: field === "x" ? 10 + round : 200 + round });
+    expect(rows).toEqual([[10 + round, 200 + round]]);
+    expect(await node.runQuery("pairs:byKey", { key: field === "x" ? 1 : 100 })).toEqual([[1, 100]]);
+  }
+});

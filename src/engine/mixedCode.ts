@@ -11,11 +11,13 @@
  *     says why and what to do, and no wrong result is ever served from it;
  *  2. it is marked unbuilt in the stored catalog, so the next start of a node that declares it
  *     rebuilds it from the documents (once every node runs the same code, restart them).
- * Writes keep maintaining the index meanwhile. (The reverse, a node that does not know an index
+ * Writes keep maintaining the index meanwhile. An index whose fields differ between the two
+ * versions of the code is two indexes with two IDs (catalog.ts, "Index IDs"), so the same rule
+ * covers it: each version refuses its definition once the other's commits skip it. (The reverse, a node that does not know an index
  * another one built, is harmless: it never reads it; see also `buildIndexes`, which never drops
  * an index on a shared database.)
  */
-import type { Catalog } from "./catalog.js";
+import { indexDisplayName, type Catalog } from "./catalog.js";
 import type { WriteSet } from "./readSet.js";
 
 /** Indexes of `catalog` that a commit wrote documents of their table without maintaining. */
@@ -34,7 +36,7 @@ export function indexesSkippedBy(writes: WriteSet, tables: Set<string>, catalog:
 
 /** The error a query on an incomplete index gets. */
 export function incompleteIndexMessage(indexId: string): string {
-  return `Index "${indexId}" is incomplete on this node: another node running code without this index wrote to its ` +
+  return `Index "${indexDisplayName(indexId)}" is incomplete on this node: another node running code without this index, or with other fields for it, wrote to its ` +
     `table, so its entries cannot be trusted. Finish the deploy so that every node runs the same code, then restart ` +
     `the nodes: the index is rebuilt when a node starts. (Until then, queries that use it fail rather than give ` +
     `wrong results.)`;
