@@ -194,7 +194,8 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       //  - each commit the old engine makes from now on is handed to whichever engine serves
       //    then (a later reload may have replaced this one), whose live queries show it as it
       //    lands, not once the action ends;
-      //  - once the old engine is closed, the serving engine looks once more.
+      //  - once the old engine is closed, the serving engine looks once more, and reclaims the
+      //    entries of indexes only the old engine still read (engine/reclaimIndexes.ts).
       const learnOldCommits = (ts?: number) => {
         const serving = current?.engine;
         if (!serving || serving === previous.engine || (ts !== undefined && ts <= serving.latestTimestamp)) return Promise.resolve();
@@ -207,6 +208,8 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           await previous.engine.close();
           await previous.functions.release();
           await learnOldCommits();
+          // The old version may have been the last reader of an index the new one dropped.
+          await current?.engine.reclaimRetiredIndexes().catch(() => {}); // a later start tries again
         })
         // Nobody awaits this but close(): a failure must be told, not left unhandled (it would end the process).
         .catch((error: unknown) => output.warn(`Closing the previous version failed: ${(error as Error)?.message ?? String(error)}`));

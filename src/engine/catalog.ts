@@ -17,9 +17,10 @@
  * node runs one version and restarts. Step by step, when a node declares index `T.x`:
  *
  *  1. the registry lists `T.x@<digest>`: that is its ID (it was built under that ID before);
- *  2. else the registry lists the plain `T.x` with the same fields: a database from before
- *     this scheme, whose index is kept under its old ID (no rebuild on upgrade, and nodes of
- *     the old release, which use the plain ID, keep sharing it);
+ *  2. else the registry lists the plain `T.x` with the same fields (as built, or in `plain`
+ *     once it left the built list): a database from before this scheme, whose index is kept
+ *     under its old ID (no rebuild on upgrade, and nodes of the old release, which use the
+ *     plain ID, keep sharing it with nodes of this one);
  *  3. else `T.x@<digest>`, built at start as a new index.
  * The choice depends only on the definition and on what the registry says was built, so a
  * restart never moves a definition from one ID to another whose entries it did not write.
@@ -54,10 +55,24 @@ export interface TableInfo {
 
 interface Registry {
   tables: Record<string, number>;
+  /** Built indexes: ID → the fields their keys are built from. */
   indexes: Record<string, string[]>;
+  /**
+   * Indexes no longer declared whose entries are still stored: left at a start on a shared
+   * database, reclaimed by a later start that finds the engine alone (reclaimIndexes.ts).
+   * Absent in registries written before it existed.
+   */
+  retired?: string[];
+  /**
+   * Plain IDs of a database from before "Index IDs" that left `indexes` (retired, or marked
+   * unbuilt), with their fields: still the ID of that definition (rule 2), so nodes running
+   * unchanged code go on sharing it with their peers instead of moving to the digest ID.
+   */
+  plain?: Record<string, string[]>;
 }
 
-const REGISTRY_KEY = "catalog";
+/** The metadata key the registry is stored under. */
+export const REGISTRY_KEY = "catalog";
 
 export class Catalog {
   private readonly byName = new Map<string, TableInfo>();
@@ -117,11 +132,46 @@ export class Catalog {
     return info;
   }
 
-  /** Records that these indexes are now complete; persisted with the table numbers. */
-  async markIndexesBuilt(indexes: IndexInfo[], dropped: string[]): Promise<void> {
-    for (const index of indexes) this.registry.indexes[index.id] = index.fields;
-    for (const id of dropped) delete this.registry.indexes[id];
+  /**
+   * Records that these indexes are now complete and `dropped` no longer declared; persisted
+   * with the table numbers. `keptEntries`: the dropped indexes' entries are still stored (a
+   * shared database), so they are listed as retired until a start reclaims them.
+   */
+  async markIndexesBuilt(indexes: IndexInfo[], dropped: string[], { keptEntries = false } = {}): Promise<void> {
+    const retired = new Set(this.registry.retired);
+    for (const index of indexes) {
+      this.registry.indexes[index.id] = index.fields;
+      retired.delete(index.id); // declared again, and rebuilt over what was kept
+    }
+    for (const id of dropped) {
+      keepPlain(this.registry, id);
+      delete this.registry.indexes[id];
+      if (keptEntries && !isBuiltInIndex(id)) retired.add(id);
+    }
+    if (retired.size > 0) this.registry.retired = [...retired];
+    else delete this.registry.retired;
     await this.persist();
+  }
+
+  /** Retired indexes (see `Registry.retired`) that this engine does not declare. */
+  retiredIndexes(): string[] {
+    const declared = new Set(this.tables().flatMap((table) => [...table.indexes.values()].map((index) => index.id)));
+    return (this.registry.retired ?? []).filter((id) => !declared.has(id));
+  }
+
+  /**
+   * Takes reclaimed indexes off the retired list. Read from storage first, like `markIncomplete`:
+   * another engine may have written the registry since this one loaded it.
+   */
+  async forgetRetired(ids: string[]): Promise<void> {
+    const stored = await this.storage.getMeta(REGISTRY_KEY);
+    const registry: Registry = stored ? JSON.parse(stored) : this.registry;
+    for (const target of [registry, this.registry]) {
+      const left = (target.retired ?? []).filter((id) => !ids.includes(id));
+      if (left.length > 0) target.retired = left;
+      else delete target.retired;
+    }
+    await this.storage.setMeta(REGISTRY_KEY, JSON.stringify(registry));
   }
 
   private async persist(): Promise<void> {
@@ -196,8 +246,10 @@ export class Catalog {
     this.incomplete.add(indexId);
     const stored = await this.storage.getMeta(REGISTRY_KEY);
     const registry: Registry = stored ? JSON.parse(stored) : this.registry;
-    delete registry.indexes[indexId];
-    delete this.registry.indexes[indexId];
+    for (const target of [registry, this.registry]) {
+      keepPlain(target, indexId);
+      delete target.indexes[indexId];
+    }
     await this.storage.setMeta(REGISTRY_KEY, JSON.stringify(registry));
   }
 }
@@ -217,6 +269,11 @@ function tableIndexes(table: string, declared: readonly { name: string; fields: 
   return indexes;
 }
 
+/** `by_id` and `by_creation_time`: written with every document, never dropped (indexBuilder.ts). */
+export function isBuiltInIndex(indexId: string): boolean {
+  return indexId.endsWith(".by_id") || indexId.endsWith(".by_creation_time");
+}
+
 function plainIndexId(table: string, index: string): string {
   return `${table}.${index}`;
 }
@@ -226,8 +283,15 @@ function declaredIndexId(table: string, index: string, fields: string[], registr
   const plain = plainIndexId(table, index);
   const versioned = `${plain}@${fieldsDigest(fields)}`;
   if (registry.indexes[versioned] !== undefined) return versioned;
-  if (JSON.stringify(registry.indexes[plain]) === JSON.stringify(fields)) return plain;
+  if (JSON.stringify(registry.indexes[plain] ?? registry.plain?.[plain]) === JSON.stringify(fields)) return plain;
   return versioned;
+}
+
+/** Remembers a plain app-index ID's fields as it leaves `indexes` (see `Registry.plain`). */
+function keepPlain(registry: Registry, id: string): void {
+  const fields = registry.indexes[id];
+  if (fields === undefined || id.includes("@") || id.startsWith("_") || isBuiltInIndex(id)) return;
+  (registry.plain ??= {})[id] = fields;
 }
 
 /** 12 hex digits of SHA-256 over the field list: two definitions of one index name never share an ID in practice. */

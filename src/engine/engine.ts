@@ -30,6 +30,7 @@ import type { AnyDataModel } from "../server/dataModel.js";
 import type { Storage, Timestamp } from "../storage/types.js";
 import { Catalog, indexDisplayName } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
+import { reclaimRetiredIndexes } from "./reclaimIndexes.js";
 import { CommitLog, type CommitRecord } from "./commitLog.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
 import { guardStorage, isStorageFailure } from "./storageGuard.js";
@@ -249,6 +250,8 @@ export class Engine {
     const shared = options.storage.watchCommits !== undefined;
     const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes, { keepDropped: shared });
     const engine = new Engine(storage, catalog, latest, options);
+    // Entries of indexes retired at an earlier start, now that nothing may read them.
+    await engine.reclaimRetiredIndexes().catch((error) => engine.logError("Reclaiming the entries of retired indexes failed", error));
     engine.legacyRequests = await engine.read((txn) => LegacyRequests.open(catalog, txn));
     engine.subscriptions.catchUp();
     const host = {
@@ -643,6 +646,15 @@ export class Engine {
    * retired engine read at its own last commit, missing what the serving engine had committed
    * and acknowledged before the read began (a revoked session still resolved, for one).
    */
+  /**
+   * Removes the stored entries of indexes that no schema declares any more, if this engine is
+   * alone on its storage now (reclaimIndexes.ts); answers the IDs reclaimed. Runs at start; a
+   * hot reload calls it again once the previous version has stopped.
+   */
+  reclaimRetiredIndexes(): Promise<string[]> {
+    return reclaimRetiredIndexes(this.storage, this.catalog);
+  }
+
   handOver(): void {
     this.handedOver = true;
     // Due jobs and crons are the serving engine's from now on. Run here, they would run the old

@@ -5,7 +5,7 @@
  * crash mid-build leaves it unrecorded and it is built again at the next start.
  */
 import { isCommitOutcomeUnknown, type CommitPlanner, type IndexWrite, type Storage, type Timestamp } from "../storage/types.js";
-import { indexDisplayName, type Catalog, type IndexInfo } from "./catalog.js";
+import { indexDisplayName, isBuiltInIndex, type Catalog, type IndexInfo } from "./catalog.js";
 import { indexKeyOf } from "./documents.js";
 import { compareBytes } from "../values/indexKey.js";
 import { Transaction } from "./transaction.js";
@@ -34,7 +34,7 @@ export async function buildIndexes(
   { keepDropped = false } = {},
 ): Promise<Timestamp> {
   const drop = keepDropped ? [] : [...dropped, ...stale.map((index) => index.id)];
-  for (const id of drop.filter((id) => !isBuiltIn(id))) await storage.dropIndex(id);
+  for (const id of drop.filter((id) => !isBuiltInIndex(id))) await storage.dropIndex(id);
   for (const index of stale) {
     // Built-in indexes are written with every document from the table's first insert, so
     // "stale" only means "newly registered" for them: there is nothing to backfill.
@@ -75,13 +75,10 @@ export async function buildIndexes(
       if (attempt >= 16) throw new Error(`Building index ${indexDisplayName(index.id)} kept racing with writes to its table; try again when writes are quieter.`);
     }
   }
-  await catalog.markIndexesBuilt(stale, dropped);
+  await catalog.markIndexesBuilt(stale, dropped, { keptEntries: keepDropped });
   return latest;
 }
 
-function isBuiltIn(indexId: string): boolean {
-  return indexId.endsWith(".by_id") || indexId.endsWith(".by_creation_time");
-}
 
 /**
  * Commits one planned batch; returns the latest timestamp afterwards, or `null` if the outcome

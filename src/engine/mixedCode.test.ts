@@ -1,6 +1,7 @@
 /**
  * Two nodes on one database running different code: one declares an index the other does not
- * know. No node ever serves a wrong result from that index, and a restart rebuilds it.
+ * know, or declares it with other fields. No node ever serves a wrong result from that index,
+ * and a restart rebuilds it.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -144,4 +145,84 @@ it("a definition switched back and forth across restarts always reads an index b
     expect(rows).toEqual([[10 + round, 200 + round]]);
     expect(await node.runQuery("pairs:byKey", { key: field === "x" ? 1 : 100 })).toEqual([[1, 100]]);
   }
+});
+
+// Index IDs on a database from before "Index IDs" (catalog.ts): nodes running the same code
+// agree on an index's ID, also after its plain ID left the registry's built list (marked
+// unbuilt, or retired by a node that tried another definition), so the way out of a refused
+// index (every node on the same code, then restart them) works there too.
+
+async function close(engine: Engine) {
+  engines.splice(engines.indexOf(engine), 1);
+  await engine.close();
+}
+
+/** A database from before the scheme: `items.by_x` built under its plain ID (the table is empty, so it is complete). */
+async function databaseFromBefore(filename: string) {
+  const storage = await openSqliteStorage({ filename });
+  await storage.setMeta("catalog", JSON.stringify({ tables: {}, indexes: { "items.by_x": ["x", "_creationTime", "_id"] } }));
+  await storage.close();
+}
+
+/**
+ * The documented way out of a refused index (mixedCode.ts, scaling.md): every node runs the same
+ * code, then restart them; the first to start rebuilds it. A rolling restart of two nodes.
+ */
+async function refusedThenRollingRestart(filename: string) {
+  const first = await open(filename, newSchema);
+  const second = await open(filename, newSchema);
+  await first.runMutation("items:add", { x: 1 });
+  // A node without the index writes (a rollback, or a stray old instance): both refuse by_x.
+  const other = await open(filename, oldSchema);
+  await other.runMutation("items:add", { x: 2 });
+  await first.refreshFromStorage();
+  await second.refreshFromStorage();
+  await expect(first.runQuery("items:byX", { x: 2 })).rejects.toThrow(/incomplete/);
+  await close(other);
+
+  // Every node runs the same code now. Restart them one at a time: the first one back serves
+  // while the second, not yet restarted, keeps writing by_x as it always did.
+  await close(first);
+  const restarted = await open(filename, newSchema);
+  await second.runMutation("items:add", { x: 3 });
+  await restarted.refreshFromStorage();
+  return restarted;
+}
+
+it("on a database made under the scheme, a rolling restart of same-code nodes serves the rebuilt index", async () => {
+  const restarted = await refusedThenRollingRestart(join(dir, "fresh.sqlite"));
+  expect(await restarted.runQuery("items:byX", { x: 3 })).toBe(1);
+  expect(await restarted.runQuery("items:byX", { x: 2 })).toBe(1);
+});
+
+it("on a database from before, a rolling restart of same-code nodes serves the rebuilt index (the restarted node must not move to another ID)", async () => {
+  const filename = join(dir, "before.sqlite");
+  await databaseFromBefore(filename);
+  const restarted = await refusedThenRollingRestart(filename);
+  // markIncomplete took the plain ID off the built list; the restarted node must still take
+  // it (Registry.plain), not `items.by_x@<digest>`, which its peer with the very same code
+  // does not write: it would refuse the index again.
+  expect(await restarted.runQuery("items:byX", { x: 3 })).toBe(1);
+  expect(await restarted.runQuery("items:byX", { x: 2 })).toBe(1);
+});
+
+it("on a database from before, a node started while another definition was tried keeps sharing the index with its same-code peers", async () => {
+  const filename = join(dir, "canary.sqlite");
+  await databaseFromBefore(filename);
+  const running = await open(filename, newSchema);
+  await running.runMutation("items:add", { x: 1 });
+  // A canary with other fields for by_x starts (and is stopped, writing nothing): its start
+  // drops the plain ID from the registry.
+  const onOtherFields = defineSchema({ items: defineTable({ x: v.number(), y: v.optional(v.number()) }).index("by_x", ["x", "y"]) });
+  await close(await open(filename, onOtherFields as never));
+  // A node with the same code as `running` starts (autoscaling, a crash restart).
+  const peer = await open(filename, newSchema);
+  await running.runMutation("items:add", { x: 2 });
+  await peer.runMutation("items:add", { x: 3 });
+  await peer.refreshFromStorage();
+  await running.refreshFromStorage();
+  // With a digest ID for `peer` and the plain one for `running`, each would refuse its own
+  // once the other writes, though both run the same code and nothing wrote without by_x.
+  expect(await peer.runQuery("items:byX", { x: 2 })).toBe(1);
+  expect(await running.runQuery("items:byX", { x: 3 })).toBe(1);
 });

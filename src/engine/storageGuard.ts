@@ -30,6 +30,7 @@ import {
   type Storage,
   type StoredReceipt,
   type Timestamp,
+  type ReclaimGuard,
 } from "../storage/types.js";
 import { CallList, type Listed } from "./callList.js";
 import { outsideSandbox } from "./determinism.js";
@@ -130,6 +131,10 @@ class GuardedStorage implements Storage {
 
   dropIndex(indexId: string): Promise<void> {
     return this.call("dropIndex", () => this.inner.dropIndex(indexId));
+  }
+
+  reclaimIndex(indexId: string, guard: ReclaimGuard): Promise<boolean> {
+    return this.call("reclaimIndex", () => this.inner.reclaimIndex(indexId, guard));
   }
 
   pruneHistory(ts: Timestamp): Promise<void | PruneReport> {

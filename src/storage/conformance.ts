@@ -3,7 +3,7 @@
  * Every backend runs it; a backend is correct when the whole suite passes.
  *
  * This file owns the harness and the tests of timestamps, commits, documents, metadata, reopen
- * and `dropIndex`; scans, history pruning, the commit log and receipts live in `conformance/`.
+ * and `dropIndex` with `reclaimIndex`; scans, history pruning, the commit log and receipts live in `conformance/`.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Storage } from "./types.js";
@@ -271,6 +271,39 @@ function dropIndexTests(ctx: SuiteContext): void {
 
     await commit(s, { ts: 3, documents: [], indexes: [entry("old", [9], "b")] });
     expect(keysOf(await s.scan({ indexId: "old", range: {}, order: "asc", readTs: 3, limit: 10 }))).toEqual([[9]]);
+  });
+
+  it("reclaimIndex, alone, removes that index's entries only when its guard allows, reading the guard's metadata in its transaction", async () => {
+    const s = ctx.storage;
+    await commit(s, { ts: 1, documents: [put("a", "a")], indexes: [entry("old", [1], "a"), entry("keep", [1], "a")] });
+    const seen: Array<string | null> = [];
+    const refuse = { metaKey: "registry", allows: (value: string | null) => (seen.push(value), false) };
+    expect(await s.reclaimIndex("old", refuse)).toBe(false);
+    expect(keysOf(await s.scan({ indexId: "old", range: {}, order: "asc", readTs: 1, limit: 10 }))).toEqual([[1]]);
+    await s.setMeta("registry", "retired: old");
+    const allow = { metaKey: "registry", allows: (value: string | null) => (seen.push(value), value === "retired: old") };
+    expect(await s.reclaimIndex("old", allow)).toBe(true);
+    expect(seen).toEqual([null, "retired: old"]);
+    expect(await s.scan({ indexId: "old", range: {}, order: "asc", readTs: 1, limit: 10 })).toEqual([]);
+    expect(keysOf(await s.scan({ indexId: "keep", range: {}, order: "asc", readTs: 1, limit: 10 }))).toEqual([[1]]);
+    expect(await s.reclaimIndex("never-existed", allow)).toBe(true);
+  });
+
+  it("reclaimIndex removes nothing and answers false while another connection has the database open, and reclaims once it closes", async ({ skip }) => {
+    const s = ctx.storage;
+    await commit(s, { ts: 1, documents: [put("a", "a")], indexes: [entry("old", [1], "a"), entry("old", [2], "a")] });
+    const second = await ctx.openSecond(skip);
+    const allow = { metaKey: "registry", allows: () => true };
+    try {
+      expect(await s.reclaimIndex("old", allow)).toBe(false);
+      expect(await second.reclaimIndex("old", allow)).toBe(false);
+      expect(keysOf(await second.scan({ indexId: "old", range: {}, order: "asc", readTs: 1, limit: 10 }))).toEqual([[1], [2]]);
+    } finally {
+      await second.close();
+    }
+    expect(keysOf(await s.scan({ indexId: "old", range: {}, order: "asc", readTs: 1, limit: 10 }))).toEqual([[1], [2]]);
+    expect(await s.reclaimIndex("old", allow)).toBe(true);
+    expect(await s.scan({ indexId: "old", range: {}, order: "asc", readTs: 1, limit: 10 })).toEqual([]);
   });
 }
 

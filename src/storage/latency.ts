@@ -7,7 +7,7 @@
  * For tests: run the engine (or a storage's own conformance suite) at a real database's
  * latency, so that nothing can be correct only because storage answers at once.
  */
-import type { CommitBatchResult, CommitLogView, CommitPlanner, DocumentVersion, IndexEntry, PruneReport, ScanRequest, Storage, StoredReceipt, Timestamp } from "./types.js";
+import type { CommitBatchResult, CommitLogView, CommitPlanner, DocumentVersion, IndexEntry, PruneReport, ReclaimGuard, ScanRequest, Storage, StoredReceipt, Timestamp } from "./types.js";
 
 /** A delay in milliseconds: fixed, or `[min, max]` drawn uniformly for each call. */
 export type Delay = number | readonly [number, number];
@@ -84,6 +84,10 @@ class LatencyStorage implements Storage {
 
   dropIndex(indexId: string): Promise<void> {
     return this.afterRead(() => this.inner.dropIndex(indexId));
+  }
+
+  reclaimIndex(indexId: string, guard: ReclaimGuard): Promise<boolean> {
+    return this.afterRead(() => this.inner.reclaimIndex(indexId, guard));
   }
 
   pruneHistory(ts: Timestamp): Promise<void | PruneReport> {

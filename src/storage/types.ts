@@ -238,6 +238,13 @@ export function isCommitOutcomeUnknown(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[OUTCOME_UNKNOWN] === true;
 }
 
+/** What `Storage.reclaimIndex` checks, in its transaction, before it removes anything. */
+export interface ReclaimGuard {
+  metaKey: string;
+  /** Called with the metadata value as of the transaction (null when unset); false keeps the entries. */
+  allows(value: string | null): boolean;
+}
+
 export interface Storage {
   /** A short name for logs and errors, e.g. "sqlite:/path/to/db". */
   readonly name: string;
@@ -311,6 +318,18 @@ export interface Storage {
    * definition changed and it is about to be rebuilt.
    */
   dropIndex(indexId: string): Promise<void>;
+
+  /**
+   * Removes every entry of an index as `dropIndex` does, but only if no other engine can be
+   * reading this database and the metadata value `guard.metaKey`, read in the same transaction,
+   * passes `guard.allows`; answers whether it removed them. An engine that opens the database
+   * afterwards finds the entries gone; one that has it open (another node, another process on
+   * the file, the other engine of a hot reload) makes this a no-op. For indexes an engine's
+   * schema stopped declaring on a shared database, where `dropIndex` could take entries from
+   * under an engine still reading them (`reclaimIndexes.ts`). A storage that cannot tell
+   * whether it is alone answers false and keeps them.
+   */
+  reclaimIndex(indexId: string, guard: ReclaimGuard): Promise<boolean>;
 
   /**
    * Garbage-collects history: removes versions that no snapshot at or after `ts` can see

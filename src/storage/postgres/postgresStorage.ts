@@ -53,6 +53,7 @@ import type {
   Storage,
   StoredReceipt,
   Timestamp,
+  ReclaimGuard,
 } from "../types.js";
 import { CommitOutcomeUnknownError } from "../types.js";
 import { checkLogLimit, checkPlannedCommits, checkPruneReceipts, repeatedReceiptError, repeatedWriteError } from "../plannedCommits.js";
@@ -410,6 +411,15 @@ export class PostgresStorage implements Storage {
   async dropIndex(indexId: string): Promise<void> {
     // One statement, so a rebuild that starts right after never has its new entries deleted.
     await this.query("deleteIndex", [indexId]);
+  }
+
+  async reclaimIndex(indexId: string, guard: ReclaimGuard): Promise<boolean> {
+    return this.floors.whileAlone(async (client) => {
+      const meta = await client.query<{ value: string }>(this.sql.selectMeta, [guard.metaKey]);
+      if (!guard.allows(meta.rows[0]?.value ?? null)) return false;
+      await client.query(this.sql.deleteIndex, [indexId]);
+      return true;
+    });
   }
 
   async pruneHistory(ts: Timestamp): Promise<void> {

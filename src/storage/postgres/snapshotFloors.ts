@@ -58,6 +58,37 @@ export class SnapshotFloors {
     return Math.min(ts, Number(rows[0]?.horizon ?? ts));
   }
 
+  /**
+   * Runs `work` in a transaction only if no other storage has a row that counts (seen in the
+   * last FLOOR_STALE_SECONDS), and commits it if `work` answers true; answers whether it did. Why the answer holds until the
+   * transaction ends, step by step:
+   *
+   *  1. The transaction locks the floors table in SHARE ROW EXCLUSIVE mode, which conflicts
+   *     with the lock every INSERT and UPDATE takes, so no storage registers (step 1 above) or
+   *     refreshes its row until it ends.
+   *  2. A storage registers before its engine reads anything (postgresStorage.ts, open). One
+   *     that registered before this transaction has a row that counts here; one that registers
+   *     after waits for the lock, so everything it reads comes after this transaction.
+   */
+  async whileAlone(work: (client: pg.PoolClient) => Promise<boolean>): Promise<boolean> {
+    const client = await this.pool.connect();
+    try {
+      await client.query(`BEGIN; LOCK TABLE ${this.s}.snapshot_floors IN SHARE ROW EXCLUSIVE MODE`);
+      const { rows } = await client.query<{ others: number }>(
+        `SELECT count(*)::int AS others FROM ${this.s}.snapshot_floors WHERE instance <> $1 AND seen_at > now() - make_interval(secs => $2)`,
+        [this.instance, FLOOR_STALE_SECONDS],
+      );
+      const done = rows[0]!.others === 0 && (await work(client));
+      await client.query(done ? "COMMIT" : "ROLLBACK");
+      client.release();
+      return done;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      client.release(error as Error);
+      throw error;
+    }
+  }
+
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
     await this.pool.query(`DELETE FROM ${this.s}.snapshot_floors WHERE instance = $1`, [this.instance]).catch(() => {});

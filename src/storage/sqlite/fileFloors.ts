@@ -22,7 +22,7 @@
  */
 import { realpathSync } from "node:fs";
 import path from "node:path";
-import { OtherProcessFloors, ProcessFloorRow, type RowWriter } from "./processFloors.js";
+import { anotherProcessCounts, OtherProcessFloors, ProcessFloorRow, type RowWriter } from "./processFloors.js";
 
 /**
  * What a registered connection shows of itself: its floor, Infinity once its database is
@@ -90,6 +90,27 @@ export class FileFloors {
     }
     const others = this.others!.lowest();
     return others < floor ? others : floor;
+  }
+
+  /**
+   * Whether this connection is the only one that can be reading the file. Call it under the
+   * write lock, in the transaction that depends on the answer: why that makes it hold until
+   * the transaction ends, step by step.
+   *
+   *  1. Another connection of this process joins its file's holders as it opens, before it
+   *     reads anything (`join`, synchronous), and counts until it closes.
+   *  2. Another process writes its row before its connection reads anything (processFloors.ts,
+   *     step 1), and that write needs the write lock: if it wrote before this transaction, its
+   *     row counts here (step 4); if after, everything it reads comes after this transaction.
+   * So with no other holder and no other row that counts, no other connection has read the
+   * file or can read it before this transaction commits.
+   */
+  alone(): boolean {
+    if (this.members === null) return true;
+    for (const holder of this.members.holders) {
+      if (holder !== this.own && holder.readFloor !== Infinity) return false;
+    }
+    return !anotherProcessCounts(this.own.db, this.members.row.instance);
   }
 
   /**

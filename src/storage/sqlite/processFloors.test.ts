@@ -237,6 +237,39 @@ describe("SQLite: processes sharing a file keep each other's snapshots", () => {
   });
 });
 
+describe("SQLite: reclaiming an index's entries (reclaimIndex)", () => {
+  const allow = { metaKey: "registry", allows: () => true };
+  const entriesOf = (storage: SqliteStorage) => storage.scan({ indexId: "retired", range: {}, order: "asc", readTs: 1, limit: 10 });
+
+  it("removes nothing while another process has the file open, and reclaims once it has closed or was killed", async () => {
+    const storage = await open();
+    await commit(storage, { ts: 1, documents: [put("a", "a")], indexes: [{ indexId: "retired", key: Uint8Array.of(1), docId: "a" }] });
+    const other = new OtherProcess();
+    expect(await other.next()).toMatch(/^opened 1 /);
+    expect(await storage.reclaimIndex("retired", allow)).toBe(false);
+    expect(await entriesOf(storage)).toHaveLength(1);
+    expect(await other.ask("close")).toBe("closed");
+    expect(await storage.reclaimIndex("retired", allow)).toBe(true);
+    expect(await entriesOf(storage)).toEqual([]);
+
+    // A process killed with its row left behind no longer counts.
+    await commit(storage, { ts: 2, documents: [], indexes: [{ indexId: "retired", key: Uint8Array.of(2), docId: "a" }] });
+    const killed = new OtherProcess();
+    expect(await killed.next()).toMatch(/^opened 2 /);
+    await killed.killed();
+    expect(await storage.reclaimIndex("retired", allow)).toBe(true);
+  });
+
+  it("removes nothing while another host's row is fresh", async () => {
+    const storage = await open();
+    await commit(storage, { ts: 1, documents: [put("a", "a")], indexes: [{ indexId: "retired", key: Uint8Array.of(1), docId: "a" }] });
+    otherRow(storage, { floor: 1, host: "another-container" });
+    expect(await storage.reclaimIndex("retired", allow)).toBe(false);
+    storage.db.prepare("UPDATE read_floors SET seen_at = ? WHERE host = 'another-container'").run(Date.now() - FLOOR_STALE_MS - 1_000);
+    expect(await storage.reclaimIndex("retired", allow)).toBe(true);
+  });
+});
+
 describe("SQLite: another process's commits are announced", () => {
   it("calls the watcher soon after a commit of another connection, and not for its own", async () => {
     const storage = await open();

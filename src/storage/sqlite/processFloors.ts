@@ -160,6 +160,12 @@ export class ProcessFloorRow {
   }
 }
 
+/** Whether a row of another process counts now (step 4), read under the caller's write lock, uncached. */
+export function anotherProcessCounts(db: Database.Database, instance: string): boolean {
+  const now = Date.now();
+  return db.prepare<[string], FloorRow>(SELECT_ROWS).all(instance).some((row) => counts(row, now));
+}
+
 /** One connection's view of the other processes' floors on its file. */
 export class OtherProcessFloors {
   private readonly dataVersion: Database.Statement<[], number>;

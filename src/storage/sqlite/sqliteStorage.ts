@@ -105,6 +105,7 @@ import type {
   ScanRequest,
   Storage,
   Timestamp,
+  ReclaimGuard,
 } from "../types.js";
 import { checkLogLimit, checkPlannedCommits, checkPruneReceipts, repeatedReceiptError, repeatedWriteError } from "../plannedCommits.js";
 import { DEFAULT_HISTORY_SWEEP, DEFAULT_PRUNE_BATCH_SIZE, Pruner, type HistorySweepOptions, type SqlitePruneReport } from "./prune.js";
@@ -514,6 +515,19 @@ export class SqliteStorage implements Storage {
     // One statement, so a rebuild that starts right after never has its new entries deleted.
     // The table stays (tables are never dropped: see indexTables.ts).
     this.indexTables.find(indexId)?.statement<[], unknown>("drop", (table) => `DELETE FROM ${table}`).run();
+  }
+
+  async reclaimIndex(indexId: string, guard: ReclaimGuard): Promise<boolean> {
+    this.writePendingVersions();
+    const table = this.indexTables.find(indexId);
+    // The checks and the delete in one write transaction (FileFloors.alone says why that holds).
+    return this.db
+      .transaction(() => {
+        if (!this.floors.alone() || !guard.allows(this.selectMeta.get(guard.metaKey) ?? null)) return false;
+        table?.statement<[], unknown>("drop", (name) => `DELETE FROM ${name}`).run();
+        return true;
+      })
+      .immediate();
   }
 
   raiseReadFloor(ts: Timestamp): void {
