@@ -419,7 +419,7 @@ export class PostgresStorage implements Storage {
       if (!guard.allows(meta.rows[0]?.value ?? null)) return false;
       await client.query(this.sql.deleteIndex, [indexId]);
       return true;
-    });
+    }, this.lockTimeoutMs);
   }
 
   async pruneHistory(ts: Timestamp): Promise<void> {

@@ -69,11 +69,17 @@ export class SnapshotFloors {
    *  2. A storage registers before its engine reads anything (postgresStorage.ts, open). One
    *     that registered before this transaction has a row that counts here; one that registers
    *     after waits for the lock, so everything it reads comes after this transaction.
+   * A lock that cannot be had within `lockTimeoutMs` (here or in `work`) fails the call, and
+   * nothing is changed.
    */
-  async whileAlone(work: (client: pg.PoolClient) => Promise<boolean>): Promise<boolean> {
+  async whileAlone(work: (client: pg.PoolClient) => Promise<boolean>, lockTimeoutMs: number): Promise<boolean> {
     const client = await this.pool.connect();
     try {
-      await client.query(`BEGIN; LOCK TABLE ${this.s}.snapshot_floors IN SHARE ROW EXCLUSIVE MODE`);
+      // Bounded like every lock this storage takes: a lock request that waits queues every
+      // node's registration behind it, so a start would hang for as long as it waited.
+      await client.query(
+        `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = ${lockTimeoutMs}; LOCK TABLE ${this.s}.snapshot_floors IN SHARE ROW EXCLUSIVE MODE`,
+      );
       const { rows } = await client.query<{ others: number }>(
         `SELECT count(*)::int AS others FROM ${this.s}.snapshot_floors WHERE instance <> $1 AND seen_at > now() - make_interval(secs => $2)`,
         [this.instance, FLOOR_STALE_SECONDS],

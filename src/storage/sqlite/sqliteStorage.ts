@@ -519,12 +519,15 @@ export class SqliteStorage implements Storage {
 
   async reclaimIndex(indexId: string, guard: ReclaimGuard): Promise<boolean> {
     this.writePendingVersions();
-    const table = this.indexTables.find(indexId);
     // The checks and the delete in one write transaction (FileFloors.alone says why that holds).
     return this.db
       .transaction(() => {
         if (!this.floors.alone() || !guard.allows(this.selectMeta.get(guard.metaKey) ?? null)) return false;
-        table?.statement<[], unknown>("drop", (name) => `DELETE FROM ${name}`).run();
+        // Versions logged since the write above (by a process gone by now) would reach the
+        // index's table after this delete: leave it for another time.
+        this.syncPending();
+        if (this.pending.size > 0) return false;
+        this.indexTables.find(indexId)?.statement<[], unknown>("drop", (name) => `DELETE FROM ${name}`).run();
         return true;
       })
       .immediate();
