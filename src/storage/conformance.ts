@@ -289,6 +289,15 @@ function dropIndexTests(ctx: SuiteContext): void {
     expect(await s.reclaimIndex("never-existed", allow)).toBe(true);
   });
 
+  it("reclaimIndex removes an index of many thousand entries whole (storages may delete it a batch at a time)", async () => {
+    const s = ctx.storage;
+    const many = Array.from({ length: 12_001 }, (_, i) => entry("big", [i >> 8, i & 0xff], "a"));
+    await commit(s, { ts: 1, documents: [put("a", "a")], indexes: [...many, entry("keep", [1], "a")] });
+    expect(await s.reclaimIndex("big", { metaKey: "registry", allows: () => true })).toBe(true);
+    expect(await s.scan({ indexId: "big", range: {}, order: "asc", readTs: 1, limit: 10 })).toEqual([]);
+    expect(keysOf(await s.scan({ indexId: "keep", range: {}, order: "asc", readTs: 1, limit: 10 }))).toEqual([[1]]);
+  });
+
   it("reclaimIndex removes nothing and answers false while another connection has the database open, and reclaims once it closes", async ({ skip }) => {
     const s = ctx.storage;
     await commit(s, { ts: 1, documents: [put("a", "a")], indexes: [entry("old", [1], "a"), entry("old", [2], "a")] });

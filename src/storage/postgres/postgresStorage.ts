@@ -169,6 +169,9 @@ interface LogRow {
   log: Buffer;
 }
 
+/** Entries `reclaimIndex` deletes per transaction. */
+const RECLAIM_BATCH_ROWS = 5_000;
+
 export class PostgresStorage implements Storage {
   readonly name: string;
   /** The schema's name, as given (unquoted). */
@@ -414,12 +417,21 @@ export class PostgresStorage implements Storage {
   }
 
   async reclaimIndex(indexId: string, guard: ReclaimGuard): Promise<boolean> {
-    return this.floors.whileAlone(async (client) => {
-      const meta = await client.query<{ value: string }>(this.sql.selectMeta, [guard.metaKey]);
-      if (!guard.allows(meta.rows[0]?.value ?? null)) return false;
-      await client.query(this.sql.deleteIndex, [indexId]);
-      return true;
-    }, this.lockTimeoutMs);
+    // A batch at a time, each in a transaction of its own with the checks: the floors table
+    // stays locked, and nodes that start wait, only for one batch. Stopping between batches is
+    // safe: the index is not listed as built, so an engine that declares it rebuilds it.
+    for (;;) {
+      let more = false;
+      const reclaimed = await this.floors.whileAlone(async (client) => {
+        const meta = await client.query<{ value: string }>(this.sql.selectMeta, [guard.metaKey]);
+        if (!guard.allows(meta.rows[0]?.value ?? null)) return false;
+        const { rowCount } = await client.query(this.sql.reclaimBatch, [indexId, RECLAIM_BATCH_ROWS]);
+        more = (rowCount ?? 0) >= RECLAIM_BATCH_ROWS;
+        return true;
+      }, this.lockTimeoutMs);
+      if (!reclaimed) return false;
+      if (!more) return true;
+    }
   }
 
   async pruneHistory(ts: Timestamp): Promise<void> {
@@ -570,6 +582,7 @@ function statements(s: string) {
       ORDER BY entry.ts`,
     findCommits: `SELECT ts, id FROM ${s}.commit_log WHERE id = ANY($1::text[])`,
     deleteIndex: `DELETE FROM ${s}.index_entries WHERE index_id = $1`,
+    reclaimBatch: `DELETE FROM ${s}.index_entries WHERE ctid IN (SELECT ctid FROM ${s}.index_entries WHERE index_id = $1 LIMIT $2)`,
     selectMeta: `SELECT value FROM ${s}.meta WHERE key = $1`,
     upsertMeta: `INSERT INTO ${s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
     selectReceipt: `SELECT ts, body FROM ${s}.receipts WHERE key = $1`,

@@ -207,6 +207,9 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
   }
 }
 
+/** Entries `reclaimIndex` deletes per write transaction. */
+const RECLAIM_BATCH_ROWS = 5_000;
+
 export class SqliteStorage implements Storage {
   readonly name: string;
   /**
@@ -519,18 +522,29 @@ export class SqliteStorage implements Storage {
 
   async reclaimIndex(indexId: string, guard: ReclaimGuard): Promise<boolean> {
     this.writePendingVersions();
-    // The checks and the delete in one write transaction (FileFloors.alone says why that holds).
-    return this.db
-      .transaction(() => {
-        if (!this.floors.alone() || !guard.allows(this.selectMeta.get(guard.metaKey) ?? null)) return false;
-        // Versions logged since the write above (by a process gone by now) would reach the
-        // index's table after this delete: leave it for another time.
-        this.syncPending();
-        if (this.pending.size > 0) return false;
-        this.indexTables.find(indexId)?.statement<[], unknown>("drop", (name) => `DELETE FROM ${name}`).run();
-        return true;
-      })
-      .immediate();
+    // A batch at a time, each in a write transaction of its own with the checks (FileFloors.alone
+    // says why they hold through it), and a turn of the event loop between batches: deleting a
+    // large index at once would hold the file's write lock, and this process, for as long as
+    // it took. Stopping between batches is safe: the index is not listed as built, so an
+    // engine that declares it rebuilds it over whatever entries are left.
+    const batch = this.db.transaction(() => {
+      if (!this.floors.alone() || !guard.allows(this.selectMeta.get(guard.metaKey) ?? null)) return "kept";
+      // Versions logged since the write above (by a process gone by now) would reach the
+      // index's table after this delete: leave it for another time.
+      this.syncPending();
+      if (this.pending.size > 0) return "kept";
+      const table = this.indexTables.find(indexId);
+      if (table === null) return "done";
+      const deleted = table
+        .statement<[number], unknown>("reclaim batch", (name) => `DELETE FROM ${name} WHERE (key, ts) IN (SELECT key, ts FROM ${name} LIMIT ?)`)
+        .run(RECLAIM_BATCH_ROWS).changes;
+      return deleted < RECLAIM_BATCH_ROWS ? "done" : "more";
+    });
+    for (;;) {
+      const outcome = batch.immediate();
+      if (outcome !== "more") return outcome === "done";
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   raiseReadFloor(ts: Timestamp): void {
