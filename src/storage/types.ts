@@ -327,7 +327,9 @@ export interface Storage {
    * the file, the other engine of a hot reload) makes this a no-op. For indexes an engine's
    * schema stopped declaring on a shared database, where `dropIndex` could take entries from
    * under an engine still reading them (`reclaimIndexes.ts`). A storage that cannot tell
-   * whether it is alone answers false and keeps them.
+   * whether it is alone answers false and keeps them. A storage may delete a large index a
+   * batch at a time, each in a transaction with both checks; it answers true only once every
+   * entry is gone, and false if a check stopped it part way (the engine tries again later).
    */
   reclaimIndex(indexId: string, guard: ReclaimGuard): Promise<boolean>;
 
