@@ -638,15 +638,6 @@ export class Engine {
   }
 
   /**
-   * Another engine on this database serves new calls from now on (a hot reload), and this one
-   * only finishes the actions it started; its scheduler stops taking jobs. Their
-   * `ctx.runQuery` and `ctx.auth.getUserIdentity` first learn the other engine's commits: a
-   * storage tells an engine of others' commits some time after they land (SQLite's commit
-   * watch looks every 20 ms; without `watchCommits`, only when it commits or refreshes), so a
-   * retired engine read at its own last commit, missing what the serving engine had committed
-   * and acknowledged before the read began (a revoked session still resolved, for one).
-   */
-  /**
    * Removes the stored entries of indexes that no schema declares any more, if this engine is
    * alone on its storage now (reclaimIndexes.ts); answers the IDs reclaimed. Runs at start; a
    * hot reload calls it again once the previous version has stopped.
@@ -655,6 +646,15 @@ export class Engine {
     return reclaimRetiredIndexes(this.storage, this.catalog);
   }
 
+  /**
+   * Another engine on this database serves new calls from now on (a hot reload), and this one
+   * only finishes the actions it started; its scheduler stops taking jobs. Their
+   * `ctx.runQuery` and `ctx.auth.getUserIdentity` first learn the other engine's commits: a
+   * storage tells an engine of others' commits some time after they land (SQLite's commit
+   * watch looks every 20 ms; without `watchCommits`, only when it commits or refreshes), so a
+   * retired engine read at its own last commit, missing what the serving engine had committed
+   * and acknowledged before the read began (a revoked session still resolved, for one).
+   */
   handOver(): void {
     this.handedOver = true;
     // Due jobs and crons are the serving engine's from now on. Run here, they would run the old
@@ -677,7 +677,7 @@ export class Engine {
   private checkOtherNodesCode(record: CommitRecord, tables: Set<string>): void {
     for (const indexId of indexesSkippedBy(record.writes, tables, this.catalog)) {
       this.logError(`Commit ${record.ts} by another node skipped index ${indexDisplayName(indexId)}`, new Error(incompleteIndexMessage(indexId)));
-      void this.catalog.markIncomplete(indexId).catch((error) => this.logError(`Recording index ${indexId} as unbuilt failed`, error));
+      void this.catalog.markIncomplete(indexId).catch((error) => this.logError(`Recording index ${indexDisplayName(indexId)} as unbuilt failed`, error));
     }
   }
 
