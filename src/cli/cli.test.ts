@@ -9,6 +9,7 @@
  * repository; codegen.test.ts checks that generated imports are all used.)
  */
 import { spawnSync } from "node:child_process";
+import Database from "better-sqlite3";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -212,6 +213,57 @@ describe("walkin dev", () => {
     cli.child.kill("SIGINT");
     expect(await cli.exited).toBe(0);
     expect(cli.output).not.toContain("without a clean shutdown");
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("gives back an index's space once the version that read it has stopped, after a reload that changed its fields", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-dev-reclaim-"));
+    const schemaWith = (fields: string) => SCHEMA.replace("defineTable({ body: v.string() })", `defineTable({ body: v.string(), tag: v.optional(v.string()) }).index("by_body", ${fields})`);
+    await writeProject(dir, {
+      "package.json": `{ "type": "module" }\n`,
+      "tsconfig.json": TSCONFIG,
+      "functions/schema.ts": schemaWith(`["body"]`),
+      "functions/messages.ts": messagesModule("m.body"),
+    });
+    const file = path.join(dir, "db", "data.sqlite");
+    const cli = (running = new Cli(["dev", "--port", "0", "--db", file], dir));
+    const [, url] = await cli.waitFor(/Walk-in dev server: (http:\/\/\S+)/);
+    for (const body of ["a", "b", "c"]) await call(url!, "mutation", "messages:send", { body });
+
+    // Entries per index ID, read straight from the file (this connection is not an engine's).
+    const entriesByIndex = () => {
+      const db = new Database(file, { readonly: true });
+      try {
+        const tables = db.prepare<[], { index_id: string; number: number }>("SELECT index_id, number FROM index_tables").all();
+        return Object.fromEntries(tables.map((t) => [t.index_id, db.prepare(`SELECT count(*) FROM entries_${t.number}`).pluck().get() as number]));
+      } finally {
+        db.close();
+      }
+    };
+    // The tables trail the commit log by a few milliseconds (storage.md, "Deferred versions").
+    const settled = async (done: (entries: Record<string, number>) => boolean) => {
+      const deadline = Date.now() + 20_000;
+      while (!done(entriesByIndex()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      return entriesByIndex();
+    };
+    const byBody = (entries: Record<string, number>) => Object.keys(entries).filter((id) => id.startsWith("messages.by_body"));
+    const before = await settled((entries) => entries[byBody(entries)[0]!] === 3);
+    const [first] = byBody(before);
+    expect(before[first!]).toBe(3);
+
+    // Its fields change: a new index is built, and the old one's entries go once the previous
+    // version has stopped (nothing else has the file open).
+    const mark = cli.output.length;
+    await writeFile(path.join(dir, "functions", "schema.ts"), schemaWith(`["body", "tag"]`));
+    await cli.waitFor(/✔ Functions ready/, mark);
+    const after = await settled((entries) => entries[first!] === 0);
+    expect(after[first!]).toBe(0);
+    const [second] = byBody(after).filter((id) => id !== first);
+    expect(after[second!]).toBe(3);
+    expect(await call(url!, "query", "messages:list")).toEqual(["a", "b", "c"]);
+
+    cli.child.kill("SIGINT");
+    expect(await cli.exited).toBe(0);
     await rm(dir, { recursive: true, force: true });
   });
 
