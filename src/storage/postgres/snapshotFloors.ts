@@ -60,8 +60,8 @@ export class SnapshotFloors {
 
   /**
    * Runs `work` in a transaction only if no other storage has a row that counts (seen in the
-   * last FLOOR_STALE_SECONDS), and commits it if `work` answers true; answers whether it did. Why the answer holds until the
-   * transaction ends, step by step:
+   * last FLOOR_STALE_SECONDS), and commits it if `work` answers true; answers whether it did.
+   * Why "no other storage" holds until the transaction ends, step by step:
    *
    *  1. The transaction locks the floors table in SHARE ROW EXCLUSIVE mode, which conflicts
    *     with the lock every INSERT and UPDATE takes, so no storage registers (step 1 above) or
