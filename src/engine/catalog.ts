@@ -160,22 +160,32 @@ export class Catalog {
   }
 
   /**
-   * Takes reclaimed indexes off the retired list. Read from storage first, like `markIncomplete`:
-   * another engine may have written the registry since this one loaded it.
+   * Takes reclaimed indexes off the retired list (of the stored registry as read now: another
+   * engine may have written it since this one loaded it).
    */
   async forgetRetired(ids: string[]): Promise<void> {
-    const stored = await this.storage.getMeta(REGISTRY_KEY);
-    const registry: Registry = stored ? JSON.parse(stored) : this.registry;
-    for (const target of [registry, this.registry]) {
-      const left = (target.retired ?? []).filter((id) => !ids.includes(id));
-      if (left.length > 0) target.retired = left;
-      else delete target.retired;
-    }
-    await this.storage.setMeta(REGISTRY_KEY, JSON.stringify(registry));
+    await this.updateStored((registry) => {
+      const left = (registry.retired ?? []).filter((id) => !ids.includes(id));
+      if (left.length > 0) registry.retired = left;
+      else delete registry.retired;
+    });
   }
 
   private async persist(): Promise<void> {
     await this.storage.setMeta(REGISTRY_KEY, JSON.stringify(this.registry));
+  }
+
+  /**
+   * Applies `change` to the stored registry as read now, and to this engine's copy, then
+   * writes the stored one back: for changes that must not undo what another engine wrote
+   * to the registry since this one loaded it.
+   */
+  private async updateStored(change: (registry: Registry) => void): Promise<void> {
+    const stored = await this.storage.getMeta(REGISTRY_KEY);
+    const registry: Registry = stored ? JSON.parse(stored) : this.registry;
+    change(registry);
+    if (registry !== this.registry) change(this.registry);
+    await this.storage.setMeta(REGISTRY_KEY, JSON.stringify(registry));
   }
 
   /**
@@ -244,13 +254,10 @@ export class Catalog {
   /** Marks an index incomplete here, and unbuilt in storage so that the next start rebuilds it. */
   async markIncomplete(indexId: string): Promise<void> {
     this.incomplete.add(indexId);
-    const stored = await this.storage.getMeta(REGISTRY_KEY);
-    const registry: Registry = stored ? JSON.parse(stored) : this.registry;
-    for (const target of [registry, this.registry]) {
-      keepPlain(target, indexId);
-      delete target.indexes[indexId];
-    }
-    await this.storage.setMeta(REGISTRY_KEY, JSON.stringify(registry));
+    await this.updateStored((registry) => {
+      keepPlain(registry, indexId);
+      delete registry.indexes[indexId];
+    });
   }
 }
 
