@@ -326,8 +326,9 @@ export interface Storage {
    * afterwards finds the entries gone; one that has it open (another node, another process on
    * the file, the other engine of a hot reload) makes this a no-op. For indexes an engine's
    * schema stopped declaring on a shared database, where `dropIndex` could take entries from
-   * under an engine still reading them (`reclaimIndexes.ts`). A storage that cannot tell
-   * whether it is alone answers false and keeps them. A storage may delete a large index a
+   * under an engine still reading them (`reclaimIndexes.ts`). Whenever a storage cannot be
+   * sure it is alone it answers false and keeps them; with no other connection open it must
+   * be sure (the conformance suite checks both). A storage may delete a large index a
    * batch at a time, each in a transaction with both checks; it answers true only once every
    * entry is gone, and false if a check stopped it part way (the engine tries again later).
    */
