@@ -25,6 +25,7 @@ const vSignIn = {
   profile: v.optional(v.record(v.string(), v.any())),
   resetRateLimit: v.optional(v.string()),
   onlyIfSignedIn: v.optional(v.boolean()),
+  verifiedSecret: v.optional(v.string()),
   consumeCode: v.optional(v.object({ provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), newSecret: v.optional(v.string()) })),
   secretHash: v.string(),
   clientIp: v.optional(v.union(v.string(), v.null())),

@@ -30,6 +30,8 @@ export interface SignInInput {
   resetRateLimit?: string;
   /** See `CompleteSignIn.onlyIfSignedIn`. */
   onlyIfSignedIn?: boolean;
+  /** See `CompleteSignIn.verifiedSecret`. */
+  verifiedSecret?: string;
   /** See `CompleteSignIn.consumeCode`. */
   consumeCode?: CodeUse;
   /** sha256 of the new session's secret (the token is made from it and the session's ID). */
@@ -83,8 +85,18 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
       if (account) throw walkinError("APPLICATION", "An account with these details already exists. Sign in instead.");
       userId = await createOrUpgradeUser(ctx, config, input, current);
       await db.insert("authAccounts", { userId, provider: input.provider, providerAccountId: accountId, ...(input.secret ? { secret: input.secret } : {}) });
+      // The app's createOrUpdateUser linked the sign-up to another user (one per email, say)
+      // instead of turning the guest real: the guest's data goes to that user, as it does when
+      // a guest signs in to an existing account. Left alone, the guest would keep it with no
+      // session left to reach it, and the cleanup never deletes a user that owns nothing but
+      // has no anonymous session either.
+      if (current && current.isAnonymous && current.userId !== userId && (await isGuest(db, current.userId))) await mergeAnonymousUser(ctx, config, current.userId, userId);
     } else {
       if (!account) throw walkinError("INTERNAL", `Provider "${input.provider}" signed in to an account that does not exist.`);
+      // The password was checked against this hash before this transaction began: a reset
+      // that committed since replaced it, and the old password opens nothing any more. (The
+      // provider's own refusal, word for word: nothing tells a reset from a wrong password.)
+      if (input.verifiedSecret !== undefined && account.secret !== input.verifiedSecret) throw walkinError("UNAUTHENTICATED", "Invalid email or password.");
       userId = account.userId as Id<"users">;
       if (config.callbacks.createOrUpdateUser) {
         userId = await createOrUpdateUser(ctx, config, input, userId, false, async () => userId);

@@ -81,7 +81,7 @@ export function Password(options: PasswordOptions = {}): AuthProvider {
     // No account: verify against a dummy hash anyway, so the answer takes as long as a real one.
     const matches = await verifyPassword(password, secret ?? (await (dummyHash ??= hashPassword("not a password", scrypt))));
     if (!secret || !matches) throw refused();
-    return context.completeSignIn({ mode: "signIn", providerAccountId: email, resetRateLimit: passwordAttemptKey(id, email) });
+    return context.completeSignIn({ mode: "signIn", providerAccountId: email, resetRateLimit: passwordAttemptKey(id, email), verifiedSecret: secret });
   }
 
   async function signUp(context: SignInContext) {
@@ -121,7 +121,14 @@ export function Password(options: PasswordOptions = {}): AuthProvider {
     if (!ok) throw walkinError("UNAUTHENTICATED", "The code is wrong or has expired. Check it, or ask for a new one.");
     // The code, the new password and the end of the account's other sessions commit with the
     // sign-in or not at all (codes.ts).
-    return context.completeSignIn({ mode: "signIn", providerAccountId: email, consumeCode: { provider: id, providerAccountId: email, purpose: "reset", code, newSecret } });
+    // A proven reset is a successful sign-in: it refills the failed-attempt bucket as one does,
+    // so the new password works at once on the owner's other devices after a lock-out.
+    return context.completeSignIn({
+      mode: "signIn",
+      providerAccountId: email,
+      resetRateLimit: passwordAttemptKey(id, email),
+      consumeCode: { provider: id, providerAccountId: email, purpose: "reset", code, newSecret },
+    });
   }
 
   return {

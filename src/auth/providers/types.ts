@@ -52,6 +52,14 @@ export interface CompleteSignIn {
   onlyIfSignedIn?: boolean;
   /** A one-time code to use up in the sign-in's own transaction (a password reset; codes.ts). */
   consumeCode?: CodeUse;
+  /**
+   * Sign-in: the account's stored password hash that the provider checked the password
+   * against. The check runs in the action, before the sign-in's transaction, so a password
+   * reset can commit in between; the transaction refuses the sign-in if the hash is no longer
+   * this one (else a sign-in with the old password would outlive the reset that ended every
+   * session).
+   */
+  verifiedSecret?: string;
 }
 
 export interface SignInContext {
