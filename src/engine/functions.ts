@@ -20,7 +20,7 @@ export class FunctionRegistry {
    */
   resolve(path: unknown, type: FunctionType, { fromClient = false } = {}): RegisteredFunction {
     const known = typeof path === "string" ? this.found.get(path) : undefined;
-    const fn = known ?? this.find(path, type, false);
+    const fn = known ?? this.find(path, type, fromClient);
     // An internal function looks missing to clients (same error), before its type is told.
     if (fromClient && fn.visibility === "internal") this.find(path, type, true);
     if (fn.type !== type) {
@@ -41,7 +41,9 @@ export class FunctionRegistry {
     const module = Object.hasOwn(this.modules, modulePath) ? this.modules[modulePath] : undefined;
     const fn = module && Object.hasOwn(module, exportName) ? module[exportName] : undefined;
     if (!isRegisteredFunction(fn) || (fromClient && fn.visibility === "internal")) {
-      const hint = module
+      // To a client, a module of internal functions only is a missing module.
+      const visible = module !== undefined && (!fromClient || Object.values(module).some((f) => isRegisteredFunction(f) && f.visibility !== "internal"));
+      const hint = visible
         ? `Module "${modulePath}" has no public ${type} "${exportName}".`
         : `There is no module "${modulePath}" in functions/.${dotHint(path)}`;
       throw walkinError("UNKNOWN_FUNCTION", `Unknown function "${path}". ${hint}`);

@@ -137,7 +137,7 @@ export class Subscriptions {
     const identity = identityOf(caller);
     let query: LiveQuery;
     for (;;) {
-      query = await this.obtain(fn, path, args ?? {}, caller, identity);
+      query = await this.obtain(fn, path, args === undefined ? {} : args, caller, identity);
       while (query.dirty && !this.closed) await this.nextFlush();
       if (this.live.get(query.key) === query || this.closed) break;
       this.release(query); // replaced while we waited (split per identity): look it up again

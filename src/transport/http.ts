@@ -32,6 +32,8 @@ const CORS_HEADERS = {
   "Access-Control-Max-Age": "86400",
 };
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 const ONE_SHOT = { "/api/query": "query", "/api/mutation": "mutation", "/api/action": "action" } as const;
 
 export interface HttpContext {
@@ -53,6 +55,10 @@ export async function handleHttp(request: IncomingMessage, response: ServerRespo
   try {
     const url = requestUrl(request);
     const method = request.method ?? "GET";
+    if (url === null) {
+      sendJson(response, 400, { status: "error", code: "INVALID_ARGUMENT", message: "The request-target is not a valid URL: request a path such as /api/query." });
+      return;
+    }
     if (context.dashboard && (await context.dashboard.handle(request, response, url, context.engines))) return;
     if (isReservedApiPath(url.pathname)) return await handleApi(request, response, url.pathname, method, context);
     if (context.router && (await handleRoute(request, response, url, method, context))) return;
@@ -89,8 +95,17 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, pat
   if (method !== "POST") return methodNotAllowed(response, "POST, OPTIONS", CORS_HEADERS);
   const body = await readBody(request);
   if (body === null) return sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
-  const call = parseCall(body.toString("utf8"));
+  let text: string;
+  try {
+    text = UTF8.decode(body);
+  } catch {
+    return sendError(response, { code: "INVALID_ARGUMENT", message: "The request body is not valid UTF-8: send JSON encoded as UTF-8." });
+  }
+  const call = parseCall(text);
   if (!call.ok) return sendError(response, { code: "INVALID_ARGUMENT", message: call.error });
+  if (malformedBearer(request)) {
+    return sendError(response, { code: "UNAUTHENTICATED", message: 'The Authorization header must be "Bearer <token>" with one token and no spaces in it; leave the header out to call signed out.' });
+  }
   const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request), kind: "http" };
   try {
     if (caller.token && !(await context.engines.current.tokenResolves(caller))) {
@@ -208,16 +223,17 @@ async function writeResponse(answer: Response, response: ServerResponse, method:
 class ClientGone extends Error {}
 
 function pathOf(request: IncomingMessage): string {
-  return requestUrl(request).pathname.slice(0, 200);
+  return (requestUrl(request)?.pathname ?? "(invalid URL)").slice(0, 200);
 }
 
 /**
  * The request's URL. A request-target is a path, so it is put after the origin as it is:
  * `new URL("//evil/page", base)` would read `evil` as a host and route `//evil/page` as `/page`.
  */
-export function requestUrl(request: IncomingMessage): URL {
+export function requestUrl(request: IncomingMessage): URL | null {
   const target = request.url ?? "/";
-  return new URL(target.startsWith("/") ? `http://localhost${target}` : target, "http://localhost");
+  const text = target.startsWith("/") ? `http://localhost${target}` : target;
+  return URL.canParse(text, "http://localhost") ? new URL(text, "http://localhost") : null;
 }
 
 /** The body, or null once it exceeds the limit (the rest is not read); rejects with ClientGone if aborted. */
@@ -249,6 +265,12 @@ function bearerToken(request: IncomingMessage): string | null {
   const header = request.headers.authorization;
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   return match ? match[1]! : null;
+}
+
+/** An Authorization header that starts like a Bearer token but is not `Bearer <token>`. */
+function malformedBearer(request: IncomingMessage): boolean {
+  const header = request.headers.authorization;
+  return header !== undefined && /^Bearer(\s|$)/i.test(header) && bearerToken(request) === null;
 }
 
 function toHeaders(request: IncomingMessage): Headers {

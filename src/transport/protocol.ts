@@ -252,7 +252,7 @@ function checkClientMessage(raw: unknown): ClientMessage {
   if (!isObject(raw)) throw new Error("message must be a JSON object");
   const type = raw.type;
   const message = raw as Record<string, unknown>;
-  const where = `${String(type)} message`;
+  const where = `${typeof type === "string" ? type : "unknown"} message`;
   switch (type) {
     case "Connect":
       return {
@@ -291,7 +291,7 @@ function checkClientMessage(raw: unknown): ClientMessage {
     case "Ping":
       return { type };
     default:
-      throw new Error(`unknown message type ${JSON.stringify(type)}; expected one of Connect, ModifyQuerySet, Mutation, Action, Authenticate, Ping`);
+      throw new Error(`unknown message type ${typeof type === "string" ? JSON.stringify(type) : `(${type === null ? "null" : Array.isArray(type) ? "an array" : typeof type}, not a string)`}; expected one of Connect, ModifyQuerySet, Mutation, Action, Authenticate, Ping`);
   }
 }
 

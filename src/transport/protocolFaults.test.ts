@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { seededRandom } from "../storage/conformance/history.js";
 import { openEngine } from "./fixtures/app.js";
 import { startHarness, sleep, type Harness } from "./fixtures/harness.js";
+import { rawHttp } from "./fixtures/rawHttp.js";
 import { addQueries, isTransition, type RawClient } from "./fixtures/rawClient.js";
 import { CLOSE_CODES, type MutationResponseMessage, type ServerMessage, type TransitionMessage } from "./protocol.js";
 
@@ -467,21 +468,6 @@ describe("connections refused at the handshake", () => {
 });
 
 // ---------------------------------------------------------------- HTTP bad input
-
-/** One raw HTTP/1.1 request (so that headers fetch() would normalise can be sent as is). */
-function rawHttp(port: number, text: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = tcpConnect(port, "127.0.0.1", () => socket.write(text));
-    let received = "";
-    socket.on("data", (data) => {
-      received += data.toString("utf8");
-      if (/\r\n\r\n/.test(received)) setTimeout(() => socket.destroy(), 50);
-    });
-    socket.on("error", () => {});
-    socket.on("close", () => resolve(received));
-    setTimeout(() => socket.destroy(), 2_000);
-  });
-}
 
 describe("HTTP bad input", () => {
   it("answers an HTTP route requested with a malformed Host header with a client error, not a logged internal error", async () => {

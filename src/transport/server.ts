@@ -122,9 +122,10 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
   // keep the whole upgrade request (headers and all) in memory for each idle client.
   httpServer.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     destroyOnError(socket);
-    const path = requestUrl(request).pathname;
+    const path = requestUrl(request)?.pathname;
     if (closing || path !== SYNC_PATH) {
-      socket.end(closing ? "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n" : "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+      const status = closing ? "503 Service Unavailable" : path === undefined ? "400 Bad Request" : "404 Not Found";
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
       return;
     }
     const ip = clientAddress(request, limits.trustProxy);

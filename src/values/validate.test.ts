@@ -194,9 +194,15 @@ describe("unions", () => {
     expect(messageOf(shape, { side: 1 })).toBe('args.kind: missing required field (expected "circle" | "square")');
   });
 
-  test("without a discriminant, several object members give the union message", () => {
+  test("without a discriminant, several object members each say what they found wrong", () => {
     const shape = v.union(v.object({ a: v.number() }), v.object({ b: v.number() }));
-    expect(messageOf(shape, { c: 1 })).toBe("args: expected object, received object");
+    expect(messageOf(shape, { c: 1 })).toBe(
+      "args: matches none of the union's 2 object members (member 1 at .a: missing required field (expected number); member 2 at .b: missing required field (expected number))",
+    );
+    const sized = v.union(v.object({ radius: v.number() }), v.object({ width: v.number(), height: v.number() }));
+    expect(messageOf(sized, { radius: "5" })).toBe(
+      "args: matches none of the union's 2 object members (member 1 at .radius: expected number, received string; member 2 at .width: missing required field (expected number))",
+    );
   });
 
   test("an empty union accepts nothing", () => {

@@ -33,6 +33,8 @@ interface Failure {
 const OK: ValidateResult = Object.freeze({ ok: true });
 const MAX_SHOWN_CHARS = 40;
 const MAX_LISTED_FIELDS = 20;
+/** A union failure explains this many of its members at most. */
+const MAX_UNION_MEMBERS_EXPLAINED = 4;
 
 /**
  * Checks `value` against `validator` and returns the first mismatch, without throwing.
@@ -171,6 +173,17 @@ function explainUnionFailure(union: VUnion, value: unknown, options: ValidateOpt
       candidates = narrowed;
     }
     if (candidates.length === 1) return check(candidates[0]!, value, options)!;
+    // Several members have the value's shape and no literal field picks one: say what each
+    // of them found wrong. Naming the shapes alone read "expected object, received object",
+    // and guessing which member was meant would point at the wrong field as often as not.
+    if (candidates.length > 1) {
+      const problems = candidates.slice(0, MAX_UNION_MEMBERS_EXPLAINED).map((candidate, i) => {
+        const failure = check(candidate, value, options)!;
+        return failure.keys.length === 0 ? `member ${i + 1}: ${failure.problem}` : `member ${i + 1} at ${formatPath("", failure.keys)}: ${failure.problem}`;
+      });
+      const more = candidates.length > MAX_UNION_MEMBERS_EXPLAINED ? "; ..." : "";
+      return { keys: [], problem: `matches none of the union's ${candidates.length} ${Array.isArray(value) ? "array" : "object"} members (${problems.join("; ")}${more})` };
+    }
   }
   return mismatch(union, value);
 }
