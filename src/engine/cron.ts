@@ -25,7 +25,12 @@ export class Crons {
 
   /** The app's `crons` module plus jobs that engine hooks add (`extra`). */
   static fromModules(modules: Modules, extra: CronJob[] = []): Crons {
-    const crons = modules["crons"]?.["default"];
+    const module = modules["crons"];
+    const crons = module?.["default"];
+    const named = module && !isCronJobs(crons) ? Object.keys(module).find((key) => isCronJobs(module[key])) : undefined;
+    if (named !== undefined) {
+      throw walkinError("MISUSE", `The crons module exports its cronJobs() as "${named}" instead of as its default, so none of its jobs would run: add \`export default ${named};\`.`);
+    }
     const jobs = new Map(isCronJobs(crons) ? crons.jobs : []);
     for (const job of extra) {
       if (jobs.has(job.name)) throw walkinError("MISUSE", `Cron job "${job.name}" is declared twice; rename the app's job.`);

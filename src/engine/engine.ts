@@ -265,7 +265,16 @@ export class Engine {
       logError: (message: string, error: unknown) => engine.logError(message, error),
     };
     engine.stopWatching = followOtherEngines(options.storage, host, options.pollIntervalMs ?? 200);
-    await engine.scheduler.start(options.runScheduler ?? true);
+    try {
+      await engine.scheduler.start(options.runScheduler ?? true);
+    } catch (error) {
+      // This engine is never returned, so nobody could close it: stop what it started (the
+      // caller owns and closes the storage).
+      engine.closed = true;
+      engine.stopWatching();
+      await engine.scheduler.stop();
+      throw error;
+    }
     if (options.runScheduler ?? true) engine.startMaintenance();
     return engine;
   }

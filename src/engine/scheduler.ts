@@ -52,6 +52,14 @@ const EXPIRY_CHECK_MS = 60_000;
 /** Expired jobs deleted per transaction, so one stays small; a full one looks again at once. */
 const EXPIRY_BATCH = 256;
 const FINISHED_STATES = ["success", "failed", "canceled"] as const;
+/** The longest error text kept in a job's `error` (the whole error goes to the server's log). */
+const MAX_ERROR_CHARS = 8 * 1024;
+
+/** What a failed job records in `error`: any thrown value's text, bounded so the job stays under the document limit. */
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}… (truncated; the full error is in the server's log)` : text;
+}
 
 /** Jobs in `state`, oldest first, optionally only those due by `dueBy`. */
 function jobsIn(engine: Engine, txn: Transaction, state: "pending" | "inProgress", dueBy?: number) {
@@ -74,6 +82,8 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
   /** When the earliest running action's lease ends (see failAbandoned). */
   let leaseCheck = Infinity;
   const inFlight = new Set<Promise<void>>();
+  /** The jobs running here: "pending" until their run commits, and not to be started again meanwhile. */
+  const startedIds = new Set<string>();
 
   /** Inserts a job inside `txn` (validates the target and args now, not when it fires). */
   async function schedule(txn: Transaction, scheduledTime: number, ref: unknown, args: unknown): Promise<string> {
@@ -87,17 +97,30 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
   }
 
   function resolveJob(name: string) {
-    try {
-      return engine.functions.resolve(name, "mutation");
-    } catch {
-      return engine.functions.resolve(name, "action");
+    for (const type of ["mutation", "action"] as const) {
+      try {
+        return engine.functions.resolve(name, type);
+      } catch (error) {
+        if ((error as { code?: string }).code === "UNKNOWN_FUNCTION") {
+          throw walkinError("UNKNOWN_FUNCTION", `scheduler: unknown function "${name}"; a mutation or an action (internal ones too) can be scheduled.`);
+        }
+      }
     }
+    throw walkinError("WRONG_FUNCTION_TYPE", `scheduler: "${name}" is a query; only mutations and actions can be scheduled.`);
   }
 
   function api(run: (work: (txn: Transaction) => Promise<string | void>) => Promise<string | void>, now: () => number) {
     return {
       runAfter: (delayMs: number, ref: unknown, args?: unknown) =>
-        run((txn) => schedule(txn, now() + Math.max(0, delayMs), ref, args)),
+        run((txn) => {
+          // Typed, but plain JS or an `any` can pass anything: `Math.max(0, date)` was its epoch ms.
+          const given: unknown = delayMs;
+          if (typeof given !== "number") {
+            const got = given instanceof Date ? "a Date (runAt takes a point in time)" : typeof given;
+            throw walkinError("INVALID_ARGUMENT", `scheduler.runAfter: the delay must be a number of milliseconds; received ${got}.`);
+          }
+          return schedule(txn, now() + Math.max(0, delayMs), ref, args);
+        }),
       runAt: (when: number | Date, ref: unknown, args?: unknown) =>
         run((txn) => schedule(txn, when instanceof Date ? when.getTime() : when, ref, args)),
       cancel: (id: string) =>
@@ -117,14 +140,14 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
       engine.runSystemMutation(async (txn) => {
         const current = await txn.get(job._id, { system: true });
         if (current && (current.state === "inProgress" || current.state === "pending")) {
-          await txn.patch(job._id, { state, completedTime: Date.now(), ...(error ? { error } : {}) }, SYSTEM);
+          await txn.patch(job._id, { state, completedTime: Date.now(), ...(error !== undefined ? { error } : {}) }, SYSTEM);
         }
       });
     let fn;
     try {
       fn = resolveJob(name);
     } catch (error) {
-      return finish("failed", (error as Error).message);
+      return finish("failed", errorText(error));
     }
     if (fn.type === "mutation") {
       // The job's own state change commits with the mutation's writes: exactly once.
@@ -139,7 +162,7 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
         });
       } catch (error) {
         engine.logError(`Scheduled mutation ${name} failed`, error);
-        await finish("failed", (error as Error).message);
+        await finish("failed", errorText(error));
       }
       return;
     }
@@ -164,7 +187,7 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
       await finish("success");
     } catch (error) {
       engine.logError(`Scheduled action ${name} failed`, error);
-      await finish("failed", (error as Error).message);
+      await finish("failed", errorText(error));
     } finally {
       clearInterval(renew);
     }
@@ -234,21 +257,32 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     }
     await crons.enqueueDue(engine, schedule);
     const now = Date.now();
-    const due = await engine.read((txn) => jobsIn(engine, txn, "pending", now).take(CONCURRENCY * 4));
+    const limit = CONCURRENCY * 4 + startedIds.size;
+    const due = await engine.read((txn) => jobsIn(engine, txn, "pending", now).take(limit));
     for (const job of due) {
+      if (startedIds.has(job._id)) continue; // running here already: pending until its run commits
       if (inFlight.size >= CONCURRENCY) await Promise.race(inFlight);
       if (!running) break; // stopped meanwhile (a hot reload's old engine): due jobs are the serving engine's
-      const started = runJob(job).catch((error) => engine.logError("Scheduler failure", error)).finally(() => inFlight.delete(started));
+      if (startedIds.has(job._id)) continue;
+      startedIds.add(job._id);
+      const started = runJob(job)
+        .catch((error) => engine.logError("Scheduler failure", error))
+        .finally(() => {
+          inFlight.delete(started);
+          startedIds.delete(job._id);
+        });
       inFlight.add(started);
     }
-    if (due.length === CONCURRENCY * 4) again = true;
+    if (due.length === limit) again = true;
     await armTimer();
   }
 
   async function armTimer() {
     clearTimeout(timer);
     if (!running) return;
-    const next = await engine.read((txn) => jobsIn(engine, txn, "pending").first());
+    // The earliest pending job not running here (one running here pokes the loop when it commits).
+    const pending = await engine.read((txn) => jobsIn(engine, txn, "pending").take(startedIds.size + 1));
+    const next = pending.find((job) => !startedIds.has(job._id));
     const wake = Math.min(next ? (next.scheduledTime as number) : Infinity, crons.nextDue(), leaseCheck);
     if (wake === Infinity) return;
     timer = setTimeout(poke, Math.min(Math.max(0, wake - Date.now()), MAX_TIMER_MS));
@@ -279,6 +313,8 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
       })
       .finally(() => {
         pass = null;
+        // A poke that came after the loop's last look at `again` would be lost: go again now.
+        if (again && running) poke();
       });
   }
 

@@ -3,18 +3,14 @@
  * scheduling under conflicts, leases, cron catch-up, what stops the scheduler loop, and the
  * cron evaluator against a brute-force minute-by-minute crontab(5) matcher.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { cronJobs, defineSchema, defineTable, internalAction, internalMutation, makeFunctionReference, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { Engine } from "./engine.js";
 import { seededRandom } from "../storage/conformance/history.js";
-import { withTestLatency } from "../testing/testStorage.js";
-import { openSqliteStorage } from "../storage/sqlite/index.js";
 import type { Storage } from "../storage/types.js";
 import { nextCronTime, parseCron } from "../server/cronExpression.js";
+import { sleep, useSchedulerEngines, waitFor } from "./fixtures/schedulerEngines.js";
 
 const ref = {
   record: makeFunctionReference<"mutation", { kind: string }>("jobs:record"),
@@ -66,35 +62,7 @@ const jobs = {
 
 const modules = { jobs };
 
-let dir: string | undefined;
-const engines: Engine[] = [];
-afterEach(async () => {
-  for (const engine of engines.splice(0)) await engine.close().catch(() => {});
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
-
-function tempFile(): string {
-  dir = mkdtempSync(join(tmpdir(), "walkin-scheduler-"));
-  return join(dir, "db.sqlite");
-}
-
-async function open(
-  filename: string,
-  options: { runScheduler?: boolean; extraModules?: Record<string, Record<string, unknown>>; storage?: (s: Storage) => Storage; logError?: (m: string, e: unknown) => void } = {},
-) {
-  const base = withTestLatency(await openSqliteStorage({ filename }));
-  const engine = await Engine.open({
-    storage: options.storage ? options.storage(base) : base,
-    schema,
-    modules: { ...modules, ...options.extraModules },
-    runScheduler: options.runScheduler ?? true,
-    pollIntervalMs: 20,
-    logError: options.logError ?? (() => {}),
-  });
-  engines.push(engine);
-  return engine;
-}
+const { tempFile, open } = useSchedulerEngines(schema, modules);
 
 async function allJobs(engine: Engine) {
   return engine.read(async (txn) => {
@@ -115,16 +83,6 @@ async function cronRows(engine: Engine) {
 async function events(engine: Engine): Promise<string[]> {
   return (await engine.runQuery("jobs:list", {})) as string[];
 }
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5000, message = "condition not met in time") {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(message);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("scheduler, transactions and exactly once", () => {
   it("a mutation retried after conflicts leaves exactly one job per commit", async () => {

@@ -13,7 +13,7 @@
  * across restarts.
  */
 import { walkinError } from "../values/errors.js";
-import type { Value } from "../values/index.js";
+import { checkValue, type Value } from "../values/index.js";
 import { getFunctionName, type FunctionReference, type OptionalRestArgs } from "./api.js";
 import { nextCronTime, parseCron } from "./cronExpression.js";
 
@@ -75,6 +75,11 @@ export class CronJobs {
     if (typeof name !== "string" || name.length === 0) throw walkinError("MISUSE", "Every cron job needs a non-empty name.");
     if (this.jobs.has(name)) throw walkinError("MISUSE", `Cron job "${name}" is declared twice; names must be unique.`);
     if (schedule.kind === "cron") parseCron(schedule.expression, schedule.timeZone); // fail at definition, not at run time
+    try {
+      checkValue(args ?? {}, "args"); // as for a schedule call: a Date, a function… can never be sent
+    } catch (error) {
+      throw walkinError("MISUSE", `cron "${name}": ${(error as Error).message}`);
+    }
     this.jobs.set(name, { name, schedule, functionName: getFunctionName(fn), args: (args ?? {}) as Record<string, Value> });
     return this;
   }

@@ -70,5 +70,9 @@ function isTimeZone(name: string): boolean {
 
 function describe(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/^CronPattern: /, "").replace(/\.$/, "");
+  return message
+    .replace(/^CronPattern: /, "")
+    .replace(/\.$/, "")
+    // croner counts days of the month and months from 0 internally, and reports that number.
+    .replace(/^Invalid value for (day|month): (-?\d+)$/, (_all, field: string, n: string) => `Invalid value for ${field === "day" ? "day-of-month" : "month"}: ${Number(n) + 1}`);
 }
