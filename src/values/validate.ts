@@ -109,9 +109,9 @@ function check(validator: GenericValidator, value: unknown, options: ValidateOpt
         const item = value[key];
         if (item === undefined || !Object.hasOwn(value, key)) continue;
         const keyFailure = check(validator.key, key, options);
-        if (keyFailure !== undefined) return { keys: [key], problem: `invalid key: ${keyFailure.problem}` };
+        if (keyFailure !== undefined) return { keys: [shownKey(validator.key, key)], problem: `invalid key: ${keyFailure.problem}` };
         const failure = check(validator.value, item, options);
-        if (failure !== undefined) return at(failure, key);
+        if (failure !== undefined) return at(failure, shownKey(validator.key, key));
       }
       return undefined;
     }
@@ -124,6 +124,24 @@ function check(validator: GenericValidator, value: unknown, options: ValidateOpt
     default:
       return validator satisfies never;
   }
+}
+
+// A record key of a formatted string (a session ID, say) may be a credential: error messages
+// end up in logs, so the path names the key's format instead of echoing the key.
+function shownKey(keyValidator: GenericValidator, key: string): PathKey {
+  const format = formatName(keyValidator);
+  return format === null ? key : `<${format}>`;
+}
+
+function formatName(validator: GenericValidator): string | null {
+  if (validator.kind === "string") return validator.format?.name ?? null;
+  if (validator.kind === "union") {
+    for (const member of validator.members) {
+      const name = formatName(member);
+      if (name !== null) return name;
+    }
+  }
+  return null;
 }
 
 // Prefixes a failure's path with the key it was found under, as the recursion unwinds.

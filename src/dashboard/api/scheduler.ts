@@ -9,13 +9,22 @@ import { QueryImpl } from "../../engine/query.js";
 import type { EngineSwitch } from "../../transport/engineSwitch.js";
 import { badRequest, notFound, stringField } from "./httpJson.js";
 import type { RunLog } from "./runLog.js";
+import { ANY_TOKEN } from "../../auth/tokens.js";
 
 const STATES = ["pending", "inProgress", "success", "failed", "canceled"] as const;
 const PER_STATE = 50;
 const SYSTEM = { system: true };
 
+/** A session-ID digest (sessions/sessionId.ts), as server code passes them to scheduled session functions. */
+const SESSION_DIGEST = /sd1_[A-Za-z0-9_-]{43}/g;
+
+/** Job arguments and errors as the page sees them: session digests and auth tokens masked, as secrets.ts hides them in documents. */
+function masked(text: string): string {
+  return text.replace(SESSION_DIGEST, "sd1_[hidden]").replace(ANY_TOKEN, "$1.[redacted]");
+}
+
 function jobView(job: Record<string, unknown>) {
-  let args = JSON.stringify(convertToJson((job.args ?? {}) as Value));
+  let args = masked(JSON.stringify(convertToJson((job.args ?? {}) as Value)));
   if (args.length > 300) args = `${args.slice(0, 300)}…`;
   return {
     _id: job._id as string,
@@ -24,7 +33,7 @@ function jobView(job: Record<string, unknown>) {
     args,
     scheduledTime: job.scheduledTime as number,
     state: job.state as string,
-    error: (job.error as string | undefined) ?? null,
+    error: typeof job.error === "string" ? masked(job.error) : null,
     completedTime: (job.completedTime as number | undefined) ?? null,
   };
 }

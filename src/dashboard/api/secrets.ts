@@ -26,9 +26,9 @@ export function secretFields(table: TableInfo): string[] {
   return [...fields];
 }
 
-type Shape = { kind?: string; format?: { name?: string }; fields?: Record<string, Shape>; members?: readonly Shape[]; element?: Shape; value?: Shape };
+type Shape = { kind?: string; format?: { name?: string }; fields?: Record<string, Shape>; members?: readonly Shape[]; element?: Shape; key?: Shape; value?: Shape };
 
-/** A validator that is, or holds anywhere (nullable, union, object, array, record), a `vSessionId`. */
+/** A validator that is, or holds anywhere (nullable, union, object, array, a record's keys or values), a `vSessionId`. */
 function holdsSessionId(shape: Shape): boolean {
   if (shape.format?.name === "a session ID") return true;
   switch (shape.kind) {
@@ -39,7 +39,8 @@ function holdsSessionId(shape: Shape): boolean {
     case "array":
       return shape.element !== undefined && holdsSessionId(shape.element);
     case "record":
-      return shape.value !== undefined && holdsSessionId(shape.value);
+      // A record keyed by session (`v.record(vSessionId, …)`) holds a digest in every key.
+      return (shape.key !== undefined && holdsSessionId(shape.key)) || (shape.value !== undefined && holdsSessionId(shape.value));
     default:
       return false;
   }
