@@ -22,6 +22,7 @@ import type {
   StateVersion,
   TransitionMessage,
 } from "../transport/protocol.js";
+import { PROTOCOL_LIMITS } from "../transport/protocol.js";
 import type { JSONValue } from "../values/value.js";
 import { errorResultFromServer, queryToken, resultFromServer, sameResult, type QueryResult, type QueryToken } from "./queryResult.js";
 
@@ -37,6 +38,12 @@ export interface LocalQuery {
 export class ProtocolMismatch extends Error {
   override readonly name = "ProtocolMismatch";
 }
+
+/**
+ * The most modifications one ModifyQuerySet may carry: the server refuses a longer one as a
+ * protocol violation (and closes the connection), so longer lists go out in several messages.
+ */
+const MAX_MODIFICATIONS = PROTOCOL_LIMITS.maxQueriesPerConnection;
 
 export class LocalSyncState {
   private nextQueryId = 0;
@@ -95,9 +102,9 @@ export class LocalSyncState {
       type: "ModifyQuerySet",
       baseVersion: this.querySetVersion,
       newVersion: ++this.querySetVersion,
-      modifications: this.pending,
+      modifications: this.pending.slice(0, MAX_MODIFICATIONS),
     };
-    this.pending = [];
+    this.pending = this.pending.slice(MAX_MODIFICATIONS);
     return message;
   }
 
@@ -177,7 +184,9 @@ export class LocalSyncState {
       return { messages, identityVersion: this.identityVersion };
     }
     this.querySetOwed = false;
-    messages.push({ type: "ModifyQuerySet", baseVersion: 0, newVersion: ++this.querySetVersion, modifications });
+    // What does not fit in one message stays pending: the caller's flush sends it next.
+    messages.push({ type: "ModifyQuerySet", baseVersion: 0, newVersion: ++this.querySetVersion, modifications: modifications.slice(0, MAX_MODIFICATIONS) });
+    this.pending = modifications.slice(MAX_MODIFICATIONS);
     return { messages, identityVersion: this.identityVersion };
   }
 

@@ -14,9 +14,13 @@ import { isRawSessionId } from "./sessionId.js";
  */
 export function readSessionIdCookie(cookieHeader: string | null | undefined, storageKey = "walkin-session-id"): string | null {
   if (typeof cookieHeader !== "string" || cookieHeader.length > 16_384) return null;
+  // The client's cookie store names the cookie `encodeURIComponent(storageKey)` (a cookie name
+  // cannot hold ":", "/", "@", spaces…): look for that name, as well as the key as given.
+  const encodedKey = encodeURIComponent(storageKey);
   for (const part of cookieHeader.split(";")) {
     const eq = part.indexOf("=");
-    if (eq < 0 || part.slice(0, eq).trim() !== storageKey) continue;
+    const name = eq < 0 ? "" : part.slice(0, eq).trim();
+    if (eq < 0 || (name !== storageKey && name !== encodedKey)) continue;
     let value = part.slice(eq + 1).trim();
     if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
     try {

@@ -56,20 +56,20 @@ export class SessionClient {
     readonly source: SessionIdSource,
   ) {}
 
-  async query<Q extends SessionFunction<"query">>(query: Q, ...args: SessionArgsRest<Q>): Promise<FunctionReturnType<Q>> {
-    return this.client.query(query, await this.withId(args[0]));
+  query<Q extends SessionFunction<"query">>(query: Q, ...args: SessionArgsRest<Q>): Promise<FunctionReturnType<Q>> {
+    return this.withId(args[0], (withId) => this.client.query(query, withId));
   }
 
   /** `options.optimisticUpdate` sees the args with `sessionId`. */
-  async mutation<M extends SessionFunction<"mutation">>(
+  mutation<M extends SessionFunction<"mutation">>(
     mutation: M,
     ...[args, options]: [...SessionArgsRest<M>, options?: MutationOptions<NoInfer<FunctionArgs<M>>>]
   ): Promise<FunctionReturnType<M>> {
-    return this.client.mutation(mutation, await this.withId(args), options);
+    return this.withId(args, (withId) => this.client.mutation(mutation, withId, options));
   }
 
-  async action<A extends SessionFunction<"action">>(action: A, ...args: SessionArgsRest<A>): Promise<FunctionReturnType<A>> {
-    return this.client.action(action, await this.withId(args[0]));
+  action<A extends SessionFunction<"action">>(action: A, ...args: SessionArgsRest<A>): Promise<FunctionReturnType<A>> {
+    return this.withId(args[0], (withId) => this.client.action(action, withId));
   }
 
   /** A live query that follows the session ID across refreshes. */
@@ -141,8 +141,14 @@ export class SessionClient {
     return this.action(action, ...(args as SessionArgsRest<A>));
   }
 
-  private async withId(args: object | undefined): Promise<any> {
-    const sessionId = this.source.current ?? (await this.source.ready);
-    return { ...args, sessionId };
+  /**
+   * Calls `call` with the args and the session ID. With an ID (always, after creation) the call
+   * goes out synchronously, like the client's own: awaiting first would let a plain call made
+   * right after this one reach the server before it, and delay its optimistic update.
+   */
+  private withId<T>(args: object | undefined, call: (args: any) => Promise<T>): Promise<T> {
+    const current = this.source.current;
+    if (current !== undefined) return call({ ...args, sessionId: current });
+    return this.source.ready.then((id) => call({ ...args, sessionId: this.source.current ?? id }));
   }
 }

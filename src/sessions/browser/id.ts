@@ -12,6 +12,14 @@ export function isUuidV4(value: unknown): value is string {
 }
 
 /**
+ * True when `value` is a session ID the server accepts: a UUID v4 in lowercase, as
+ * `generateSessionId` makes them (the server refuses uppercase ones, see `isRawSessionId`).
+ */
+export function isSessionIdV4(value: unknown): value is string {
+  return isUuidV4(value) && value === value.toLowerCase();
+}
+
+/**
  * A new random session ID (UUID v4). Uses `crypto.randomUUID` where it exists; plain-http
  * pages (not a "secure context", e.g. a LAN address) lack it but still have
  * `crypto.getRandomValues`, so the UUID is built from 16 random bytes there.

@@ -22,7 +22,7 @@
  *   when it started. The tab that started later takes a new ID (after `onDuplicateTab(old,
  *   new)`, so the app can copy state server-side); the earlier one keeps its ID.
  */
-import { generateSessionId, isUuidV4 } from "./id.js";
+import { generateSessionId, isSessionIdV4 } from "./id.js";
 import type { SessionIdStore } from "./stores.js";
 
 /** The shared session ID of a page. */
@@ -89,7 +89,7 @@ export function createSessionIdSource(options: SessionIdSourceOptions): SessionI
   const generate = options.idGenerator ?? generateSessionId;
   const isValid =
     options.isValidId ??
-    (options.idGenerator ? (v: string) => v.length > 0 && v !== "undefined" && v !== "null" : isUuidV4);
+    (options.idGenerator ? (v: string) => v.length > 0 && v !== "undefined" && v !== "null" : isSessionIdV4);
   // One ID per page, not per source: sources of the same page (React StrictMode creates and
   // drops one) hold the same ID legitimately and must not take each other for duplicate tabs.
   const tab = options.tabId ?? (pageTabId ??= generateSessionId());

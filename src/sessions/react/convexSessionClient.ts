@@ -10,8 +10,9 @@
  */
 import { WalkinClient, type MutationOptions, type WalkinClientOptions } from "../../browser/index.js";
 import type { FunctionArgs, FunctionReturnType } from "../../server/api.js";
-import { createSessionIdSource, isUuidV4, sessionStorageStore, type SessionIdSource, type SessionIdStore } from "../browser/index.js";
+import { createSessionIdSource, sessionStorageStore, type SessionIdSource, type SessionIdStore } from "../browser/index.js";
 import { invalidSessionIdToSet } from "../browser/source.js";
+import { isSessionIdV4 } from "../browser/id.js";
 import type { SessionArgsArray, SessionFunction } from "../browser/client.js";
 import type { SessionId } from "../sessionIdType.js";
 
@@ -41,13 +42,21 @@ export class ConvexReactSessionClient extends WalkinClient {
 
   constructor(address: string, options: ConvexReactSessionClientOptions = {}) {
     const { sessionId, storage, storageKey = "walkin-session-id", ...clientOptions } = options;
-    if (sessionId !== undefined && !isUuidV4(sessionId)) throw invalidSessionIdToSet(); // before connecting
+    if (sessionId !== undefined && !isSessionIdV4(sessionId)) throw invalidSessionIdToSet(); // before connecting
     super(address, clientOptions);
     const store: SessionIdStore = storage
       ? { kind: "sessionStorage", get: () => storage.getItem(storageKey) ?? undefined, set: (id) => storage.setItem(storageKey, id) }
       : sessionStorageStore(storageKey);
-    this.sessionIdSource = createSessionIdSource({ store, scope: "tab" });
+    // localStorage is shared by every tab: the tabs share one session (as with convex-helpers'
+    // client) instead of taking each other for duplicated tabs and each moving to a new ID.
+    this.sessionIdSource = createSessionIdSource({ store, scope: storage !== undefined && isLocalStorage(storage) ? "browser" : "tab" });
     if (sessionId !== undefined) this.sessionIdSource.set(sessionId);
+  }
+
+  /** Closes the connection, and the ID source's channel to other tabs (an open one keeps Node running). */
+  override async close(): Promise<void> {
+    this.sessionIdSource.dispose();
+    await super.close();
   }
 
   /** The session ID calls are made with now. */
@@ -73,5 +82,14 @@ export class ConvexReactSessionClient extends WalkinClient {
 
   sessionAction<A extends SessionFunction<"action">>(action: A, ...args: SessionArgsArray<A>): Promise<FunctionReturnType<A>> {
     return this.action(action, { ...args[0], sessionId: this.getSessionId() } as FunctionArgs<A>);
+  }
+}
+
+/** Whether `storage` is the page's localStorage (reading it throws in sandboxed frames: then it is not). */
+function isLocalStorage(storage: SessionStorageLike): boolean {
+  try {
+    return typeof localStorage !== "undefined" && storage === localStorage;
+  } catch {
+    return false;
   }
 }
