@@ -144,12 +144,12 @@ describe("scheduling", () => {
     expect(await runCleanup(backend)).toMatchObject({ sessions: 100, more: true });
     expect(await listTable(backend, "authSessions")).toHaveLength(30);
     const scheduled = await listSystemTable(backend, "_scheduled_functions");
-    expect(scheduled).toEqual([expect.objectContaining({ name: "auth:store", args: { op: { type: "cleanup" } }, state: "pending" })]);
+    expect(scheduled).toEqual([expect.objectContaining({ name: "auth:store", args: [{ op: { type: "cleanup" } }], state: { kind: "pending" } })]);
 
     await backend.engine.scheduler.runUntilIdle();
     expect(await listTable(backend, "authSessions")).toEqual([]);
     // The second run was not full, so it scheduled nothing more.
-    expect((await listSystemTable(backend, "_scheduled_functions")).map((j) => j.state)).toEqual(["success"]);
+    expect((await listSystemTable(backend, "_scheduled_functions")).map((j) => (j.state as { kind: string }).kind)).toEqual(["success"]);
     expect(await listTable(backend, "users")).toHaveLength(130);
   });
 

@@ -6,6 +6,7 @@ import { walkinError } from "../values/index.js";
 import type { Value } from "../values/index.js";
 import type { Catalog } from "./catalog.js";
 import { QueryImpl } from "./query.js";
+import { systemDocumentPresenter } from "./systemTables.js";
 import type { Transaction } from "./transaction.js";
 
 /** Options objects made once, not per read. */
@@ -31,12 +32,17 @@ class Reader {
 
   readonly get = async (...args: unknown[]) => {
     const system = this.#system;
-    return this.#txn.get(idOf(this.#txn, args, "get", system), system ? SYSTEM_TABLES : APP_TABLES);
+    const id = idOf(this.#txn, args, "get", system);
+    const doc = await this.#txn.get(id, system ? SYSTEM_TABLES : APP_TABLES);
+    const present = system && doc !== null ? systemDocumentPresenter(this.#txn.tableOfId(id, SYSTEM_TABLES).name) : undefined;
+    return present && doc ? present(doc) : doc;
   };
 
   readonly query = (table: string) => {
     const catalog = this.#catalog;
-    return new QueryImpl(this.#txn, catalog.lookup(table, this.#system ? SYSTEM_TABLES : APP_TABLES) ?? catalog.phantom(table));
+    const query = new QueryImpl(this.#txn, catalog.lookup(table, this.#system ? SYSTEM_TABLES : APP_TABLES) ?? catalog.phantom(table));
+    const present = this.#system ? systemDocumentPresenter(table) : undefined;
+    return present ? query.presentedAs(present) : query;
   };
 
   readonly normalizeId = (table: string, id: string) => (typeof id === "string" && this.#txn.isIdOfTable(table, id) ? id : null);

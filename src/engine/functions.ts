@@ -99,13 +99,45 @@ export function checkArgs(
   } catch (error) {
     throw walkinError("INVALID_ARGUMENT", (error as Error).message, undefined, error);
   }
+  // As after the wire: a field set to undefined (by an action's ctx.runMutation, say) is absent,
+  // so a handler spreading its args into patch() leaves that field alone.
+  const present = withoutUndefinedFields(given);
   if (fn.args) {
-    const result = validateResult(fn.args, given, { path: "args", isIdOfTable, trusted });
+    const result = validateResult(fn.args, present, { path: "args", isIdOfTable, trusted });
     if (!result.ok) throw walkinError("INVALID_ARGUMENT", result.message);
     // Formats such as session IDs hand the handler a normalized value (a digest), never the raw one.
-    return normalizeValue(fn.args, given as Value, trusted) as Record<string, Value>;
+    return normalizeValue(fn.args, present as Value, trusted) as Record<string, Value>;
   }
-  return given as Record<string, Value>;
+  return present as Record<string, Value>;
+}
+
+/**
+ * `value` without the object fields set to `undefined`, at any depth: what a value is once it
+ * crossed the wire (Convex: `{ a: undefined }` is `{}` when passed to or returned from a
+ * function). The same object when it has none, so the common case copies nothing.
+ */
+export function withoutUndefinedFields<T>(value: T): T {
+  if (typeof value !== "object" || value === null || value instanceof ArrayBuffer) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item = withoutUndefinedFields(value[i] as unknown);
+      if (item !== value[i]) (copy ??= value.slice())[i] = item;
+    }
+    return (copy ?? value) as T;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const field = (value as Record<string, unknown>)[key];
+    if (field === undefined) {
+      copy ??= { ...(value as Record<string, unknown>) };
+      delete copy[key];
+      continue;
+    }
+    const inner = withoutUndefinedFields(field);
+    if (inner !== field) (copy ??= { ...(value as Record<string, unknown>) })[key] = inner;
+  }
+  return (copy ?? value) as T;
 }
 
 /** Checks a handler's return value: encodable, and matching `returns` if declared. */

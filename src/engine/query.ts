@@ -20,6 +20,8 @@ interface QueryState {
   order: "asc" | "desc";
   filters: Array<(doc: Doc) => boolean>;
   stage: "initial" | "indexed" | "ordered";
+  /** How documents reach app code, if not as stored (`ctx.db.system`'s tables): filters see this form too. */
+  present?: (doc: Doc) => Doc;
 }
 
 export class QueryImpl implements AsyncIterable<Doc> {
@@ -37,6 +39,11 @@ export class QueryImpl implements AsyncIterable<Doc> {
 
   private with(changes: Partial<QueryState>): QueryImpl {
     return new QueryImpl(this.txn, this.table, { ...this.state, ...changes });
+  }
+
+  /** This query, handing out each document as `present` makes it (see `QueryState.present`). */
+  presentedAs(present: (doc: Doc) => Doc): QueryImpl {
+    return this.with({ present });
   }
 
   /** Convex's full-text search: not in Walk-in, refused with what to use instead. */
@@ -75,7 +82,8 @@ export class QueryImpl implements AsyncIterable<Doc> {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Doc> {
-    for await (const { doc } of this.entries(this.state.range)) yield doc;
+    const { present } = this.state;
+    for await (const { doc } of this.entries(this.state.range)) yield present ? present(doc) : doc;
   }
 
   async collect(): Promise<Doc[]> {
@@ -84,7 +92,11 @@ export class QueryImpl implements AsyncIterable<Doc> {
 
   /** Up to `limit` matching documents (no generator: see `Transaction.take`). */
   private read(limit: number): Promise<Doc[]> {
-    const { index, range, order, filters } = this.state;
+    const { index, range, order, filters, present } = this.state;
+    if (present) {
+      const accept = filters.length === 0 ? undefined : (doc: Doc) => filters.every((test) => test(present(doc)));
+      return this.txn.take(index, range, order, limit, accept).then((docs) => docs.map(present));
+    }
     const accept = filters.length === 0 ? undefined : (doc: Doc) => filters.every((test) => test(doc));
     return this.txn.take(index, range, order, limit, accept);
   }
@@ -138,7 +150,7 @@ export class QueryImpl implements AsyncIterable<Doc> {
     let isDone = true;
     for await (const { key, doc, matches } of this.entries(range, true)) {
       lastKey = key;
-      if (matches) page.push(doc);
+      if (matches) page.push(this.state.present ? this.state.present(doc) : doc);
       if (!endCursor && page.length >= numItems) {
         isDone = false;
         break;
@@ -150,9 +162,10 @@ export class QueryImpl implements AsyncIterable<Doc> {
 
   /** Scans the range; with `all`, also yields documents the filters reject (for cursors). */
   private async *entries(range: KeyRange, all = false): AsyncGenerator<{ key: Uint8Array; doc: Doc; matches: boolean }> {
-    const { index, order, filters } = this.state;
+    const { index, order, filters, present } = this.state;
     for await (const { key, doc } of this.txn.scan(index, range, order)) {
-      const matches = filters.every((test) => test(doc));
+      const seen = present ? present(doc) : doc;
+      const matches = filters.every((test) => test(seen));
       if (matches || all) yield { key, doc, matches };
     }
   }

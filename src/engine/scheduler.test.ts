@@ -60,7 +60,7 @@ const jobs = {
   list: query({ args: {}, handler: async (ctx) => (await ctx.db.query("events").collect()).map((e) => e.kind as string) }),
   jobStates: query({
     args: {},
-    handler: async (ctx) => (await ctx.db.system.query("_scheduled_functions").collect()).map((j) => j.state),
+    handler: async (ctx) => (await ctx.db.system.query("_scheduled_functions").collect()).map((j) => j.state.kind),
   }),
 };
 

@@ -4,6 +4,7 @@
  */
 import { v } from "../values/index.js";
 import { defineTable } from "../server/schema.js";
+import type { Doc } from "./documents.js";
 
 export const SYSTEM_TABLES = {
   _scheduled_functions: defineTable({
@@ -33,3 +34,18 @@ export const SYSTEM_TABLES = {
   }).index("by_client_request", ["clientId", "requestId"]),
 };
 
+
+/**
+ * A system document as app code reads it through `ctx.db.system`, in the shape Convex documents
+ * (its `SystemDataModel`): a scheduled function's `state` is `{ kind }` (`{ kind: "failed", error }`
+ * when it failed) and its `args` the array of arguments. The engine stores and indexes the flat
+ * form (`state: "failed"`, `error`), which its own code keeps reading through the transaction.
+ */
+export function systemDocumentPresenter(table: string): ((doc: Doc) => Doc) | undefined {
+  return table === "_scheduled_functions" ? presentScheduledFunction : undefined;
+}
+
+function presentScheduledFunction(doc: Doc): Doc {
+  const { state, error, args, ...rest } = doc;
+  return { ...rest, args: [args ?? {}], state: state === "failed" ? { kind: "failed", error: error ?? "" } : { kind: state ?? null } } as Doc;
+}

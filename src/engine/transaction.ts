@@ -188,7 +188,8 @@ export class Transaction {
       for (let batch = await cursor.next(16); batch !== null; batch = await cursor.next()) {
         for (const entry of batch) {
           lastKey = entry.key;
-          yield { key: entry.key, doc: this.docOf(entry) };
+          const doc = this.currentDocOf(index, entry);
+          if (doc !== null) yield { key: entry.key, doc };
         }
       }
       exhausted = true;
@@ -243,6 +244,22 @@ export class Transaction {
     } else {
       this.readSet.add(index.id, { lower: { key: lastKey, inclusive: true }, upper: range.upper });
     }
+  }
+
+  /**
+   * The document of a scanned entry as this transaction sees it now, for `scan`: the code that
+   * consumes a scan runs between its entries and may have written a document the scan's batch
+   * had already read (a `for await` body patching a document ahead of the cursor). A written
+   * document is its latest version if that version still has this key in the index, and is
+   * gone from this position (null) if it was deleted or moved since.
+   */
+  private currentDocOf(index: IndexInfo, entry: CursorEntry): Doc | null {
+    const write = this.writes?.get(entry.doc === null ? entry.pending._id : entry.doc.id);
+    if (write === undefined) return this.docOf(entry);
+    const current = write.current;
+    if (current === null) return null;
+    if (entry.doc === null && entry.pending === current) return current;
+    return compareBytes(indexKeyOf(index, current), entry.key) === 0 ? current : null;
   }
 
   /**
@@ -482,6 +499,13 @@ const NO_PENDING: readonly PendingEntry[] = [];
  */
 class RangeCursor {
   private readonly pending: readonly PendingEntry[];
+  /**
+   * The keys our writes had touched when the cursor was made: the stored entries `pending`
+   * replaces. A copy, not the transaction's live overlay, which later reads bring up to date
+   * with writes made after this point; skipping the stored entries of those would drop
+   * documents that `pending` does not hold.
+   */
+  private readonly written: ReadonlySet<string> | undefined;
   private p = 0;
   private remaining: KeyRange;
   private batchSize = 16;
@@ -492,10 +516,11 @@ class RangeCursor {
     private readonly index: IndexInfo,
     range: KeyRange,
     private readonly order: "asc" | "desc",
-    private readonly pendingByKey: Map<string, PendingEntry> | undefined,
+    pendingByKey: Map<string, PendingEntry> | undefined,
   ) {
     if (txn.catalog.isIncomplete(index.id)) throw walkinError("INTERNAL", incompleteIndexMessage(index.id));
     this.remaining = range;
+    this.written = pendingByKey && new Set(pendingByKey.keys());
     this.pending = pendingByKey
       ? [...pendingByKey.values()]
           .filter((entry) => entry.doc !== null && rangeContains(range, entry.key))
@@ -524,15 +549,15 @@ class RangeCursor {
 
   /** Merges a storage batch with the pending writes before and among its keys; advances the range. */
   private merge(batch: IndexEntry[], size: number): CursorEntry[] {
-    const { order, pendingByKey } = this;
+    const { order, written } = this;
     let out: CursorEntry[] = batch;
-    if (pendingByKey !== undefined) {
+    if (written !== undefined) {
       out = [];
       for (const entry of batch) {
         while (this.p < this.pending.length && this.before(this.pending[this.p]!.key, entry.key)) {
           out.push(pendingEntry(this.pending[this.p++]!));
         }
-        if (pendingByKey.has(hex(entry.key))) continue; // superseded by our own write
+        if (written.has(hex(entry.key))) continue; // superseded by our own write
         out.push(entry);
       }
     }

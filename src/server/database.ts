@@ -26,13 +26,18 @@ export type SystemDataModel = {
       _creationTime: number;
       /** The scheduled function's path, e.g. "messages:send". */
       name: string;
-      args: Value;
+      /** The arguments it was scheduled with, as a one-element array (Convex's shape). */
+      args: Value[];
       scheduledTime: number;
-      state: "pending" | "inProgress" | "success" | "failed" | "canceled";
-      error?: string;
+      state:
+        | { kind: "pending" }
+        | { kind: "inProgress" }
+        | { kind: "success" }
+        | { kind: "failed"; error: string }
+        | { kind: "canceled" };
       completedTime?: number;
     };
-    fieldPaths: "_id" | "_creationTime" | "name" | "args" | "scheduledTime" | "state" | "error" | "completedTime";
+    fieldPaths: "_id" | "_creationTime" | "name" | "args" | "scheduledTime" | "state" | "state.kind" | "state.error" | "completedTime";
     indexes: {
       by_id: ["_id"];
       by_creation_time: ["_creationTime"];

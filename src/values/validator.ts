@@ -42,8 +42,40 @@ export type { GenericId, Id } from "./id.js";
 const VALIDATOR_BRAND = Symbol.for("walkin.validator");
 const validatorPrototype: object = Object.freeze(Object.defineProperty({}, VALIDATOR_BRAND, { value: true }));
 
+// Object validators also derive new ones, as Convex's VObject does (`omit`, `pick`, `partial`,
+// `extend`): methods on their prototype, so they stay out of `Object.keys` and JSON as the brand does.
+type ObjectLike = { fields: Record<string, GenericValidator>; isOptional: OptionalProperty };
+const objectValidatorPrototype: object = Object.freeze(
+  Object.create(validatorPrototype, {
+    omit: { value(this: ObjectLike, ...names: string[]) {
+      const fields = { ...this.fields };
+      for (const name of names) delete fields[name];
+      return derived(this, fields);
+    } },
+    pick: { value(this: ObjectLike, ...names: string[]) {
+      const fields: Record<string, GenericValidator> = {};
+      for (const name of names) if (Object.hasOwn(this.fields, name)) fields[name] = this.fields[name]!;
+      return derived(this, fields);
+    } },
+    partial: { value(this: ObjectLike) {
+      const fields: Record<string, GenericValidator> = {};
+      for (const name of Object.keys(this.fields)) fields[name] = v.optional(this.fields[name]! as Validator<any, OptionalProperty, any>);
+      return derived(this, fields);
+    } },
+    extend: { value(this: ObjectLike, more: PropertyValidators) {
+      return derived(this, { ...this.fields, ...more });
+    } },
+  }) as object,
+);
+
+function derived(from: ObjectLike, fields: Record<string, GenericValidator>): GenericValidator {
+  const object = v.object(fields as PropertyValidators);
+  return from.isOptional === "optional" ? v.optional(object) : object;
+}
+
 function make<T>(fields: object): T {
-  return Object.freeze(Object.assign(Object.create(validatorPrototype) as object, fields)) as T;
+  const prototype = (fields as { kind?: unknown }).kind === "object" ? objectValidatorPrototype : validatorPrototype;
+  return Object.freeze(Object.assign(Object.create(prototype) as object, fields)) as T;
 }
 
 /**

@@ -97,6 +97,16 @@ export interface VObject<
 > extends BaseValidator<Type, IsOptional, FieldPaths> {
   readonly kind: "object";
   readonly fields: Fields;
+  /** A new object validator without these fields (Convex's `VObject.omit`). */
+  omit<K extends keyof Fields & string>(...fields: K[]): VObject<ObjectType<Omit<Fields, K>>, Omit<Fields, K>, IsOptional>;
+  /** A new object validator with only these fields. */
+  pick<K extends keyof Fields & string>(...fields: K[]): VObject<ObjectType<Pick<Fields, K>>, Pick<Fields, K>, IsOptional>;
+  /** A new object validator whose fields are all optional. */
+  partial(): VObject<ObjectType<{ [K in keyof Fields]: VOptional<Fields[K]> }>, { [K in keyof Fields]: VOptional<Fields[K]> }, IsOptional>;
+  /** A new object validator with these fields added (or replaced). */
+  extend<NewFields extends PropertyValidators>(
+    fields: NewFields,
+  ): VObject<ObjectType<Omit<Fields, keyof NewFields> & NewFields>, Omit<Fields, keyof NewFields> & NewFields, IsOptional>;
 }
 export interface VRecord<
   Type = Record<string, any>,
