@@ -138,19 +138,25 @@ export class Catalog {
    * shared database), so they are listed as retired until a start reclaims them.
    */
   async markIndexesBuilt(indexes: IndexInfo[], dropped: string[], { keptEntries = false } = {}): Promise<void> {
-    const retired = new Set(this.registry.retired);
-    for (const index of indexes) {
-      this.registry.indexes[index.id] = index.fields;
-      retired.delete(index.id); // declared again, and rebuilt over what was kept
-    }
-    for (const id of dropped) {
-      keepPlain(this.registry, id);
-      delete this.registry.indexes[id];
-      if (keptEntries && !isBuiltInIndex(id)) retired.add(id);
-    }
-    if (retired.size > 0) this.registry.retired = [...retired];
-    else delete this.registry.retired;
-    await this.persist();
+    // Applied to the stored registry as read now, not the one loaded at open: another node may
+    // have marked an index unbuilt since (markIncomplete), and writing the loaded copy back
+    // would undo that mark for good.
+    const tables = { ...this.registry.tables };
+    await this.updateStored((registry) => {
+      for (const [name, number] of Object.entries(tables)) registry.tables[name] ??= number;
+      const retired = new Set(registry.retired);
+      for (const index of indexes) {
+        registry.indexes[index.id] = index.fields;
+        retired.delete(index.id); // declared again, and rebuilt over what was kept
+      }
+      for (const id of dropped) {
+        keepPlain(registry, id);
+        delete registry.indexes[id];
+        if (keptEntries && !isBuiltInIndex(id)) retired.add(id);
+      }
+      if (retired.size > 0) registry.retired = [...retired];
+      else delete registry.retired;
+    });
   }
 
   /** Retired indexes (see `Registry.retired`) that this engine does not declare. */

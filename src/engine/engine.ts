@@ -32,12 +32,13 @@ import { Catalog, indexDisplayName } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
 import { reclaimRetiredIndexes } from "./reclaimIndexes.js";
 import { CommitLog, type CommitRecord } from "./commitLog.js";
+import { decodeWriteSet, tablesOfWriteSet } from "./writeSetCodec.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
 import { guardStorage, isStorageFailure } from "./storageGuard.js";
 import { StorageRetry } from "./storageRetry.js";
 import { createDatabaseReader, createDatabaseWriter } from "./database.js";
 import { hashSeed, runDeterministic } from "./determinism.js";
-import { FunctionRegistry, checkArgs, checkReturn, type Modules } from "./functions.js";
+import { FunctionRegistry, checkArgs, checkReturn, withoutUndefinedFields, type Modules } from "./functions.js";
 import { LIMITS } from "./limits.js";
 import type { ReadSet } from "./readSet.js";
 import { ActiveSnapshots } from "./snapshots.js";
@@ -244,12 +245,16 @@ export class Engine {
   static async open(options: EngineOptions): Promise<Engine> {
     // Storage runs outside the handlers' sandbox, with timeouts and errors that name it.
     const storage = guardStorage(options.storage, { timeoutMs: options.storageTimeoutMs });
+    // On a database other nodes share, read before the catalog: a commit after it may have
+    // skipped an index the catalog lists as built (mixedCode.ts), and is checked below.
+    const shared = options.storage.watchCommits !== undefined;
+    const loadedAt = shared ? await storage.latestTimestamp() : 0;
     const { catalog, staleIndexes, droppedIndexes } = await Catalog.open(storage, options.schema ?? null, SYSTEM_TABLES);
     // On a database other nodes share, an index this code no longer declares may be one a
     // newer node is using: leave its entries alone (see mixedCode.ts).
-    const shared = options.storage.watchCommits !== undefined;
     const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes, { keepDropped: shared });
     const engine = new Engine(storage, catalog, latest, options);
+    if (shared) await engine.checkCommitsWhileOpening(loadedAt, latest, new Set(staleIndexes.map((index) => index.id)));
     // Entries of indexes retired at an earlier start, now that nothing may read them.
     await engine.reclaimRetiredIndexes().catch((error) => engine.logError("Reclaiming the entries of retired indexes failed", error));
     engine.legacyRequests = await engine.read((txn) => LegacyRequests.open(catalog, txn));
@@ -345,13 +350,16 @@ export class Engine {
       auth: { getUserIdentity: () => this.caughtUpIfHandedOver(() => this.identityOutsideTransaction(caller)) },
       request: caller.request ?? null,
       scheduler: this.scheduler.forAction(),
-      runQuery: (ref: unknown, a?: unknown) => this.caughtUpIfHandedOver(() => this.runQuery(getFunctionName(ref as never), a ?? {}, inner)),
+      // Results as a client would receive them: a field set to undefined is absent.
+      runQuery: async (ref: unknown, a?: unknown) =>
+        withoutUndefinedFields(await this.caughtUpIfHandedOver(() => this.runQuery(getFunctionName(ref as never), a ?? {}, inner))),
       runMutation: async (ref: unknown, a?: unknown) => {
         const { value, ts } = await this.runMutation(getFunctionName(ref as never), a ?? {}, inner);
         if (ts > written.ts) written.ts = ts;
-        return value;
+        return withoutUndefinedFields(value);
       },
-      runAction: (ref: unknown, a?: unknown) => this.runAction(getFunctionName(ref as never), a ?? {}, inner, written),
+      runAction: async (ref: unknown, a?: unknown) =>
+        withoutUndefinedFields(await this.runAction(getFunctionName(ref as never), a ?? {}, inner, written)),
     };
   }
 
@@ -682,9 +690,30 @@ export class Engine {
     await this.subscriptions.waitPublished(Math.min(ts, this.latest));
   }
 
+  /**
+   * The commits in (`from`, `to`] landed while this engine loaded its catalog and built its
+   * indexes, before it followed other nodes: checked like any other node's commit for indexes
+   * they skipped, except the indexes this start built (their build checked the table's writes).
+   * Storage keeps the log from `from` on: this storage's snapshot floor was taken before it.
+   */
+  private async checkCommitsWhileOpening(from: Timestamp, to: Timestamp, built: Set<string>): Promise<void> {
+    for (let since = from; since < to; ) {
+      const view = await this.storage.commitsSince(since, 1_000);
+      for (const commit of view.commits) {
+        if (commit.ts > to) return;
+        const writes = decodeWriteSet(commit.log);
+        const record = { ts: commit.ts, writes };
+        this.checkOtherNodesCode(record, tablesOfWriteSet(writes), built);
+      }
+      if (view.commits.length === 0) return;
+      since = view.commits[view.commits.length - 1]!.ts;
+    }
+  }
+
   /** Another node's commit that skipped one of our indexes makes that index untrustworthy (mixedCode.ts). */
-  private checkOtherNodesCode(record: CommitRecord, tables: Set<string>): void {
+  private checkOtherNodesCode(record: CommitRecord, tables: Set<string>, ignore?: Set<string>): void {
     for (const indexId of indexesSkippedBy(record.writes, tables, this.catalog)) {
+      if (ignore?.has(indexId)) continue;
       this.logError(`Commit ${record.ts} by another node skipped index ${indexDisplayName(indexId)}`, new Error(incompleteIndexMessage(indexId)));
       void this.catalog.markIncomplete(indexId).catch((error) => this.logError(`Recording index ${indexDisplayName(indexId)} as unbuilt failed`, error));
     }

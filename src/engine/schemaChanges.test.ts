@@ -255,8 +255,9 @@ it("two nodes starting the same new code at once: the first never answers from a
   const gate = new Promise<void>((resolve) => (release = resolve));
   const storageB = new SharedStorage(await openSqliteStorage({ filename: file }), {
     read: async (operation, read) => {
-      if (operation === "latestTimestamp") await gate;
-      return read();
+      const result = await read();
+      if (operation === "getMeta") await gate; // right after it read the catalog
+      return result;
     },
   });
   const openingB = openShared(file, withX, {}, storageB);

@@ -5,6 +5,7 @@
  */
 import pg from "pg";
 import { redactUrl } from "../url.js";
+import { quoteIdentifier } from "./schema.js";
 
 /** How long opening a connection may take before the open fails. */
 export const CONNECT_TIMEOUT_MS = 5_000;
@@ -122,8 +123,24 @@ export function describeConnectError(error: unknown, url: string): PostgresConne
         `the database "${address?.database}" does not exist on ${server}. Create it (createdb ${address?.database}, ` +
           `or CREATE DATABASE in psql) or fix the database name in the URL.`,
       );
-    case "42501":
+    case "42501": {
+      // PostgreSQL 15 and later let only the owner create in schema public: CREATE on the
+      // database (what the other case needs) does not help there.
+      const schema = /permission denied for schema (.+)$/.exec(message)?.[1];
+      if (schema !== undefined && address !== null) {
+        return fix(
+          `user "${address.user}" may not create tables in schema ${schema} (${message}). As its owner or a superuser, run ` +
+            `GRANT CREATE ON SCHEMA ${quoteIdentifier(schema)} TO ${quoteIdentifier(address.user)} (PostgreSQL 15 and later no ` +
+            `longer allow every user to create in schema public), or use a schema this user owns.`,
+        );
+      }
       return fix(`user "${address?.user}" lacks a privilege Walk-in needs (${message}). Grant it CREATE on the database, or choose another schema.`);
+    }
+    case "25006":
+      return fix(
+        `${server} accepts no writes (${message}): it is a read replica (a hot standby), or the database or user is set to ` +
+          `default_transaction_read_only. Point the URL at the primary.`,
+      );
     case "57P03":
       return fix(`PostgreSQL at ${server} is starting up or shutting down. Try again in a moment.`);
   }

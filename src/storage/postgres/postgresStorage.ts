@@ -79,6 +79,15 @@ export interface PostgresStorageOptions {
    * session: a stalled node cannot block the others for longer. Default 10 000 ms.
    */
   lockTimeoutMs?: number;
+  /**
+   * How long any statement may go unanswered before its connection is given up and closed
+   * (node-postgres' `query_timeout`): a connection whose network path died silently (a
+   * failover, a NAT dropping its state) would otherwise hold its pool slot until TCP gives up,
+   * a quarter of an hour. A commit cut off this way has an unknown outcome, as after any lost
+   * connection. Must exceed lockTimeoutMs. Default 30 000 ms (the engine's own deadline for a
+   * call), or twice lockTimeoutMs if that is longer.
+   */
+  queryTimeoutMs?: number;
   /** Rows examined per pruning statement. Default 1000. */
   pruneBatchSize?: number;
   /** This node's name in the commit log (for operators). Default `<hostname>:<pid>`. */
@@ -89,6 +98,7 @@ export interface PostgresStorageOptions {
 
 const DEFAULT_POOL_SIZE = 10;
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
 
 /**
  * Opens PostgreSQL storage: connects, creates the schema's tables if needed (or migrates them)
@@ -114,8 +124,12 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1) {
     throw new RangeError(`Walk-in storage: lockTimeoutMs must be a positive integer, got ${lockTimeoutMs}.`);
   }
+  const queryTimeoutMs = options.queryTimeoutMs ?? Math.max(DEFAULT_QUERY_TIMEOUT_MS, 2 * lockTimeoutMs);
+  if (!Number.isSafeInteger(queryTimeoutMs) || queryTimeoutMs <= lockTimeoutMs) {
+    throw new RangeError(`Walk-in storage: queryTimeoutMs must be an integer above lockTimeoutMs (${lockTimeoutMs}), got ${queryTimeoutMs}.`);
+  }
   const config = clientConfig(url, "walkin");
-  const pool = new pg.Pool({ ...config, max: poolSize, idleTimeoutMillis: 30_000, pipeline: true });
+  const pool = new pg.Pool({ ...config, max: poolSize, idleTimeoutMillis: 30_000, pipeline: true, query_timeout: queryTimeoutMs });
   // An idle pooled connection that dies (server restart) emits "error" on the pool; the pool
   // drops it and opens another when needed. Without a listener Node would crash the process.
   pool.on("error", () => {});
@@ -140,7 +154,8 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       client.release();
     } catch (error) {
       client.release(error as Error);
-      throw (error as { code?: string }).code === "42501" ? describeConnectError(error, url) : error;
+      const code = (error as { code?: string }).code;
+      throw code === "42501" || code === "25006" ? describeConnectError(error, url) : error;
     }
     const storage = new PostgresStorage(pool, { ...options, schema, lockTimeoutMs, config });
     await storage.floors.register();
@@ -540,7 +555,7 @@ function isDatabaseError(error: unknown): boolean {
 function isConnectionError(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown } | null;
   return (typeof e?.code === "string" && /^E[A-Z]+$/.test(e.code)) ||
-    (typeof e?.message === "string" && /Connection terminated|not queryable|connection error/i.test(e.message));
+    (typeof e?.message === "string" && /Connection terminated|not queryable|connection error|Query read timeout/i.test(e.message));
 }
 
 /** Every statement of the storage but the commit's first round trip; `s` is the quoted schema. */

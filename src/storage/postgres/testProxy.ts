@@ -2,7 +2,9 @@
  * A TCP proxy to a PostgreSQL server, for tests that need a connection to fail at a chosen
  * moment: `cutAll` closes every connection at once (a server restart, a network cut), and
  * `cutAfterNextCommit` lets the next COMMIT reach the server, keeps its answer back and then
- * closes that connection (the commit landed, the client cannot know).
+ * closes that connection (the commit landed, the client cannot know), and `freezeAll` stops
+ * forwarding on every open connection without closing it (a failover or a firewall that dropped
+ * the connections' state: nothing arrives, nothing fails), while new connections still work.
  */
 import net from "node:net";
 
@@ -14,6 +16,7 @@ export interface TestProxy {
   url: string;
   cutAll(): void;
   cutAfterNextCommit(): void;
+  freezeAll(): void;
   close(): Promise<void>;
 }
 
@@ -21,6 +24,7 @@ export async function startTestProxy(databaseUrl: string): Promise<TestProxy> {
   const target = new URL(databaseUrl);
   let armed = false;
   const pairs = new Set<[net.Socket, net.Socket]>();
+  const frozen = new WeakSet<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port || 5432), target.hostname);
     const pair: [net.Socket, net.Socket] = [client, upstream];
@@ -29,9 +33,10 @@ export async function startTestProxy(databaseUrl: string): Promise<TestProxy> {
     client.on("error", () => {});
     upstream.on("error", () => {});
     upstream.on("data", (chunk) => {
-      if (!holdingBack) client.write(chunk);
+      if (!holdingBack && !frozen.has(upstream)) client.write(chunk);
     });
     client.on("data", (chunk) => {
+      if (frozen.has(client)) return;
       upstream.write(chunk);
       if (armed && chunk.includes(COMMIT_MESSAGE)) {
         armed = false;
@@ -64,6 +69,9 @@ export async function startTestProxy(databaseUrl: string): Promise<TestProxy> {
     url: url.toString(),
     cutAll,
     cutAfterNextCommit: () => void (armed = true),
+    freezeAll: () => {
+      for (const [client, upstream] of pairs) frozen.add(client).add(upstream);
+    },
     close: () => {
       cutAll();
       return new Promise<void>((resolve) => server.close(() => resolve()));
