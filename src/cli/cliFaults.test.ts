@@ -2,13 +2,11 @@
  * The `walkin` command's promises about bad input, hot reload and shutdown:
  * `bin/walkin.js` spawned in temporary projects, as in cli.test.ts.
  */
-import { spawnSync } from "node:child_process";
 import { createServer, type Server } from "node:net";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { BIN, callRaw, Cli, ENV, SCHEMA, TSCONFIG, writeProject } from "./fixtures/cli.js";
+import { callRaw, Cli, expectCleanFailure, runCli, SCHEMA, tempProject as makeTempProject, TSCONFIG } from "./fixtures/cli.js";
 
 const MESSAGES = `import { v } from "walkin/values";
 import { anyApi } from "walkin/server";
@@ -28,24 +26,8 @@ export const slowSend = action({
 `;
 
 const tempDirs: string[] = [];
-async function tempProject(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-cli-faults-"));
-  tempDirs.push(dir);
-  await writeProject(dir, files);
-  return dir;
-}
-
-function run(args: string[], cwd: string) {
-  return spawnSync(process.execPath, [BIN, ...args], { cwd, env: ENV, encoding: "utf8", timeout: 60_000 });
-}
-
-/** A user mistake: one `✖` line on stderr, exit 1, no stack trace. */
-function expectCleanFailure(result: ReturnType<typeof run>, message: RegExp): void {
-  expect(result.stderr).toMatch(message);
-  expect(result.stderr).not.toMatch(/^\s+at /m);
-  expect(result.stderr).not.toContain("Node.js v");
-  expect(result.status).toBe(1);
-}
+const tempProject = (files: Record<string, string>) => makeTempProject(tempDirs, "walkin-cli-faults-", files);
+const run = runCli;
 
 let running: Cli | null = null;
 let holder: Server | null = null;

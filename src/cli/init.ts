@@ -36,7 +36,15 @@ export class InitError extends Error {}
  */
 export async function initApp(dir: string): Promise<InitResult> {
   const target = path.resolve(dir);
-  await mkdir(target, { recursive: true });
+  try {
+    await mkdir(target, { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" || code === "ENOTDIR") {
+      throw new InitError(`${dir} is a file, not a folder. Name a new folder (walkin init my-app), or run walkin init in your app's folder.`);
+    }
+    throw error;
+  }
   const templateFiles = await listFiles(TEMPLATE);
   // Refusals first, so that a refusal leaves the folder as it was: a file of the user's where
   // the app needs a folder, then package.json.

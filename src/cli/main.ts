@@ -176,11 +176,18 @@ async function runServer(values: Values, output: Output, dev: boolean): Promise<
   const { serve } = await import("./serve.js");
   // A signal while the functions load or the engine opens is kept and acted on once serving:
   // without a handler yet, Node's default would end the process before the database closes.
+  // A second one, though, exits at once, as it does once serving: a module whose import hangs
+  // must not leave the process deaf to Ctrl-C.
   let early: NodeJS.Signals | null = null;
-  const onEarly = (signal: NodeJS.Signals) => void (early ??= signal);
+  let forced!: (signal: NodeJS.Signals) => void;
+  const forcedExit = new Promise<"forced">((resolve) => (forced = (signal) => {
+    output.warn(`${signal} again: exiting without a clean shutdown.`);
+    resolve("forced");
+  }));
+  const onEarly = shutdownOnSignals({ stop: (signal) => void (early ??= signal), forceExit: forced });
   process.on("SIGINT", onEarly);
   process.on("SIGTERM", onEarly);
-  const serving = await serve({
+  const serving = await Promise.race([serve({
     dir: String(values["dir"]),
     port,
     host: String(values["host"]),
@@ -188,10 +195,11 @@ async function runServer(values: Values, output: Output, dev: boolean): Promise<
     staticDir: typeof values["static"] === "string" ? path.resolve(values["static"]) : null,
     dev,
     output,
-  }).finally(() => {
+  }), forcedExit]).finally(() => {
     process.off("SIGINT", onEarly);
     process.off("SIGTERM", onEarly);
   });
+  if (serving === "forced") return 130;
   if (!serving) return 1;
   const companion = typeof values["run"] === "string" ? runCompanion(values["run"], output) : null;
   return new Promise<number>((resolve) => {
@@ -227,7 +235,12 @@ async function runServer(values: Values, output: Output, dev: boolean): Promise<
  * scripts' PATH finds `vite`), stopped with it. Its exit does not stop the server.
  */
 function runCompanion(command: string, output: Output): { stop(): void } {
-  const child = spawn(command, { shell: true, stdio: "inherit" });
+  // The shell runs the command as its child: stopping the shell alone would leave the command
+  // (vite, holding its port) running. `exec` makes a simple command replace the shell, so that
+  // the process stopped is the command itself.
+  // (Not for `A=1 vite`: `exec A=1 vite` would look for a program named "A=1".)
+  const simple = process.platform !== "win32" && !/[;&|()`\n]/.test(command) && !/^\s*[A-Za-z_]\w*=/.test(command);
+  const child = spawn(simple ? `exec ${command}` : command, { shell: true, stdio: "inherit" });
   let stopping = false;
   child.on("error", (error) => output.warn(`Could not run "${command}": ${error.message}`));
   child.on("exit", (code, signal) => {

@@ -287,6 +287,10 @@ async function generate(dir: string, { output, dev }: ServeOptions): Promise<Mod
       return null;
     }
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" && !(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+      output.error(`The functions directory ${output.relative(dir) || "."} is gone. ${dev ? "Waiting for it to come back." : "Create it, or point to it with --dir."}`);
+      return null;
+    }
     if (!dev && (code === "EACCES" || code === "EROFS" || code === "EPERM")) {
       output.warn(`Could not write ${output.relative(path.join(dir, "_generated"))} (${code}); using the files there.`);
       return findModules(await listFunctionFiles(dir));

@@ -10,7 +10,7 @@
  * end's) are left to the front end's tooling.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -51,6 +51,16 @@ export function findTsconfig(dir: string): string | null {
     const candidate = path.join(current, "tsconfig.json");
     if (existsSync(candidate)) return candidate;
     if (path.dirname(current) === current) return null;
+  }
+}
+
+/** Whether `tsconfig` only references other projects (`"files": []`, no `include`). */
+function isSolution(tsconfig: string): boolean {
+  try {
+    const config = JSON.parse(readFileSync(tsconfig, "utf8")) as { files?: unknown; include?: unknown; references?: unknown };
+    return Array.isArray(config.files) && config.files.length === 0 && config.include === undefined && Array.isArray(config.references) && config.references.length > 0;
+  } catch {
+    return false; // comments, or unreadable: tsc -p says what it thinks
   }
 }
 
@@ -104,7 +114,11 @@ export class FunctionsTypeChecker {
     const run = ++this.run;
     // tsc's incremental state, where build tools keep their caches.
     const buildInfo = path.join(cwd, "node_modules", ".cache", "walkin", "typecheck.tsbuildinfo");
-    const args = [tsc, "-p", tsconfig, "--noEmit", "--pretty", "false", "--incremental", "--tsBuildInfoFile", buildInfo];
+    // A solution-style tsconfig.json (Vite's templates: `"files": []` and `references`) has no
+    // files of its own: `tsc -p` would check nothing and report no errors. Build its projects.
+    const args = isSolution(tsconfig)
+      ? [tsc, "-b", tsconfig, "--noEmit", "--pretty", "false"]
+      : [tsc, "-p", tsconfig, "--noEmit", "--pretty", "false", "--incremental", "--tsBuildInfoFile", buildInfo];
     const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     let text = "";

@@ -41,12 +41,17 @@ export async function watchDirectory(
 ): Promise<Watcher> {
   const root = path.resolve(dir);
   let timer: NodeJS.Timeout | undefined;
-  const watcher = watch(root, {
+  // The parent folder is watched (for `root` alone), so that a functions directory removed and
+  // created again (`rm -rf`, a branch switch, a scaffolder) is watched again once it is back.
+  const parent = path.dirname(root);
+  const watcher = watch(parent === root ? root : parent, {
     ignoreInitial: true,
     // Folds an editor's delete-then-recreate into one change instead of an unlink and an add.
     atomic: true,
     ignored: (file: string) => {
+      if (file === parent) return false;
       const relative = path.relative(root, file);
+      if (relative === ".." || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) return true;
       return relative !== "" && !isRelevantChange(relative);
     },
   });
