@@ -17,6 +17,12 @@ export {
   type PaginationStatus,
   type UsePaginatedQueryResult,
 } from "./usePaginatedQuery.js";
+export {
+  insertAtBottomIfLoaded,
+  insertAtPosition,
+  insertAtTop,
+  optimisticallyUpdateValueInPaginatedQuery,
+} from "./paginatedOptimistic.js";
 export { useConnectionState } from "./useConnectionState.js";
 export type { ConnectionState, OptimisticLocalStore, OptimisticUpdate } from "../browser/index.js";
 export { fetchQuery, preloadQuery, usePreloadedQuery, type FetchQueryOptions, type Preloaded } from "./ssr.js";

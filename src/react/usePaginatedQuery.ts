@@ -18,13 +18,16 @@
  *   pinned page grows and shrinks in place (an insert at the top of a newest-first list
  *   lands in page 0); only the last page is bounded by its `numItems`.
  * - Pinning changes a page's args, so it becomes a new query whose result arrives a round
- *   trip later. Until it does, the page keeps showing its last result (which, ending at c,
- *   is exactly what the pinned query will return), so loading more never blanks the list.
+ *   trip later. Until it does, the page shows its unpinned query's live result (kept
+ *   subscribed meanwhile, so an optimistic update made or rolled back in between shows), so
+ *   loading more never blanks the list.
  * - Status comes from the last page: no result for page 0 → "LoadingFirstPage"; no result
  *   for a later page → "LoadingMore" (the items of the pages before it are shown); last page
  *   `isDone` → "Exhausted"; otherwise "CanLoadMore". A live insert after the end can turn
  *   "Exhausted" back into "CanLoadMore", since the last page is never pinned.
  * - New args (by value) or a new `initialNumItems` start over from page 0.
+ * - So does a page whose cursor stopped being valid (the query now reads another index), as in
+ *   Convex.
  *
  * Re-subscribing: each `loadMore` builds a new store over mostly the same page observers.
  * React unsubscribes the old store and subscribes the new one back to back; the old store's
@@ -39,7 +42,7 @@ import { useMemo, useState, useSyncExternalStore } from "react";
 import type { WalkinClient } from "../browser/index.js";
 import { getFunctionName, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
 import type { PaginationOptions, PaginationResult } from "../server/database.js";
-import { walkinError } from "../values/errors.js";
+import { isWalkinError, walkinError } from "../values/errors.js";
 import type { Value } from "../values/value.js";
 import { useWalkin } from "./context.js";
 import { QueryObserver, argsKey, type QuerySnapshot } from "./queryObserver.js";
@@ -88,8 +91,10 @@ export function usePaginatedQuery<Query extends PaginatedQueryReference>(
   const key = userArgs === undefined ? undefined : `${name}\n${initialNumItems}\n${argsKey(userArgs)}`;
 
   const [loaded, setLoaded] = useState<{ firstPage: readonly PageSpec[]; pages: readonly PageSpec[] } | undefined>(undefined);
+  // Bumped to start over when the loaded pages' cursors stop being valid.
+  const [generation, setGeneration] = useState(0);
   // A new list (new args, a new client, or back from "skip") starts from a new first page.
-  const firstPage = useMemo<readonly PageSpec[]>(() => [{ id: 0, cursor: null, numItems: initialNumItems }], [key, client]);
+  const firstPage = useMemo<readonly PageSpec[]>(() => [{ id: 0, cursor: null, numItems: initialNumItems }], [key, client, generation]);
   // Pages loaded for other args are forgotten at once, so returning to those args starts over.
   if (loaded !== undefined && loaded.firstPage !== firstPage) setLoaded(undefined);
   const pages = loaded !== undefined && loaded.firstPage === firstPage ? loaded.pages : firstPage;
@@ -102,7 +107,12 @@ export function usePaginatedQuery<Query extends PaginatedQueryReference>(
   );
 
   const snapshot = useSyncExternalStore(store?.subscribe ?? subscribeToNothing, store?.getSnapshot ?? firstPageLoading, firstPageLoading);
-  if (snapshot.error !== undefined) throw snapshot.error;
+  if (snapshot.error !== undefined) {
+    // As in Convex: a page whose cursor is no longer valid (the query now reads another index)
+    // starts the list over from its first page, which has no cursor, instead of failing.
+    if (pages !== firstPage && isInvalidCursor(snapshot.error)) setGeneration((g) => g + 1);
+    else throw snapshot.error;
+  }
 
   const loadMore = useMemo(
     () => (numItems: number) => {
@@ -166,6 +176,13 @@ class PageCache {
 /** The page observers of one list of pages, combined into one external store. */
 class PageStore {
   private readonly observers: QueryObserver[];
+  /**
+   * For a page just pinned: the observer of its unpinned query, kept subscribed so that, until the
+   * pinned query's first result arrives, the page shows the live unpinned result (which an
+   * optimistic update's rollback or a new optimistic update still changes), not a frozen copy.
+   * Dropped once the pinned query has a result.
+   */
+  private fallbacks: (QueryObserver | undefined)[];
   private pageSnapshots: QuerySnapshot[] = [];
   private snapshot: PagesSnapshot = FIRST_PAGE_LOADING;
   private lastPageResult: PaginationResult<unknown> | undefined;
@@ -187,18 +204,42 @@ class PageStore {
       observers.set(pageKey, observer);
       return observer;
     });
+    this.fallbacks = pages.map((page) =>
+      page.endCursor === undefined
+        ? undefined
+        : cache.observers.get(argsKey({ ...args, paginationOpts: { numItems: page.numItems, cursor: page.cursor } })),
+    );
     // Observers of replaced pages are dropped (their subscriptions end with the old store).
     cache.observers.clear();
     for (const [pageKey, observer] of observers) cache.observers.set(pageKey, observer);
   }
 
   readonly subscribe = (onChange: () => void): (() => void) => {
-    const unsubscribes = this.observers.map((observer) => observer.subscribe(onChange));
-    return () => queueMicrotask(() => unsubscribes.forEach((unsubscribe) => unsubscribe()));
+    const fallbackUnsubscribes = this.fallbacks.map((fallback) => fallback?.subscribe(onChange));
+    const dropLoadedFallbacks = () =>
+      this.observers.forEach((observer, i) => {
+        const unsubscribe = fallbackUnsubscribes[i];
+        if (unsubscribe === undefined || observer.getSnapshot().status === "loading") return;
+        fallbackUnsubscribes[i] = undefined;
+        this.fallbacks = this.fallbacks.map((fallback, j) => (j === i ? undefined : fallback));
+        queueMicrotask(unsubscribe);
+      });
+    const unsubscribes = this.observers.map((observer) =>
+      observer.subscribe(() => {
+        dropLoadedFallbacks();
+        onChange();
+      }),
+    );
+    dropLoadedFallbacks();
+    return () => queueMicrotask(() => [...unsubscribes, ...fallbackUnsubscribes].forEach((unsubscribe) => unsubscribe?.()));
   };
 
   readonly getSnapshot = (): PagesSnapshot => {
-    const snapshots = this.observers.map((observer) => observer.getSnapshot());
+    const snapshots = this.observers.map((observer, i) => {
+      const snapshot = observer.getSnapshot();
+      const fallback = snapshot.status === "loading" ? this.fallbacks[i]?.getSnapshot() : undefined;
+      return fallback?.status === "success" ? fallback : snapshot;
+    });
     if (snapshots.length === this.pageSnapshots.length && snapshots.every((s, i) => s === this.pageSnapshots[i])) {
       return this.snapshot;
     }
@@ -244,6 +285,11 @@ class PageStore {
     }
     return result as PaginationResult<unknown>;
   }
+}
+
+/** The error `paginate()` throws for a cursor made by another index (or not a cursor at all). */
+function isInvalidCursor(error: unknown): boolean {
+  return isWalkinError(error) && error.code === "INVALID_ARGUMENT" && error.message.startsWith("paginate(): the cursor");
 }
 
 function checkNumItems(name: string, numItems: number, what: string): void {
