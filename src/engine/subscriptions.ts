@@ -16,7 +16,7 @@
 // suites written for convex-test do) would otherwise stall commits and flushes for good.
 import { setImmediate, setTimeout } from "node:timers";
 import { createHash } from "node:crypto";
-import type { Value } from "../values/index.js";
+import { isWalkinError, type Value } from "../values/index.js";
 import { encodeValueToString } from "../values/json.js";
 import { sharedJsonOf, sharedJsonText } from "../values/sharedJson.js";
 import type { RegisteredFunction } from "../server/registration.js";
@@ -62,7 +62,7 @@ class LiveQuery {
   update(run: QueryRun): boolean {
     this.run = run;
     // The wire text, which the transport then reuses (sharedJson.ts).
-    const fingerprint = run.outcome.ok ? `ok:${sharedJsonText(sharedJsonOf(run.outcome))}` : `error:${run.outcome.error.message}`;
+    const fingerprint = run.outcome.ok ? `ok:${sharedJsonText(sharedJsonOf(run.outcome))}` : errorFingerprint(run.outcome.error);
     const changed = fingerprint !== this.fingerprint;
     this.fingerprint = fingerprint;
     return changed;
@@ -468,6 +468,21 @@ export class Subscriptions {
     }
     return notices;
   }
+}
+
+/**
+ * What a failed run tells its subscribers: a WalkinError reaches clients with its code and data
+ * (transport/errors.ts), so an error whose data changed under the same message is a new result.
+ */
+function errorFingerprint(error: Error): string {
+  if (!isWalkinError(error)) return `error:${error.message}`;
+  let data = "";
+  try {
+    if (error.data !== undefined) data = encodeValueToString(error.data);
+  } catch {
+    data = "?"; // not sendable: the transport leaves it out too
+  }
+  return `error:${error.code}:${JSON.stringify(error.message)}:${data}`;
 }
 
 /** Whether storage failed the run with nothing decided (it says nothing of the query's result). */
