@@ -54,6 +54,41 @@ function isFlatJson(doc: Doc): boolean {
 }
 
 /**
+ * The size a document counts against the 1 MiB limit, measured on its values as Convex measures
+ * documents (https://docs.convex.dev/database/types): strings as UTF-8, bytes by their length,
+ * numbers as 8 bytes, plus a little per value and field name. Not the stored JSON's length, in
+ * which bytes are base64 (4/3 as large) and `"`, `\` and control characters are escaped (2 to
+ * 6 bytes each), so documents well under the limit would be refused.
+ */
+export function documentSize(value: Value | undefined): number {
+  switch (typeof value) {
+    case "undefined":
+      return 0;
+    case "boolean":
+      return 1;
+    case "number":
+    case "bigint":
+      return 9;
+    case "string":
+      return Buffer.byteLength(value) + 2;
+    default: {
+      if (value === null) return 1;
+      if (value instanceof ArrayBuffer) return value.byteLength + 2;
+      let size = 2;
+      if (Array.isArray(value)) {
+        for (const element of value) size += documentSize(element);
+        return size;
+      }
+      for (const key of Object.keys(value)) {
+        const field = value[key];
+        if (field !== undefined) size += key.length + 1 + documentSize(field);
+      }
+      return size;
+    }
+  }
+}
+
+/**
  * Decodes a stored document. Bodies were encoded by the engine from checked values, and a body
  * with no `"$` anywhere holds no special object (`$integer`, `$float`, `$bytes`: the only keys
  * starting with `$`), so plain `JSON.parse` gives the value as is: no second walk over every

@@ -106,7 +106,7 @@ export function checkArgs(
     const result = validateResult(fn.args, present, { path: "args", isIdOfTable, trusted });
     if (!result.ok) throw walkinError("INVALID_ARGUMENT", result.message);
     // Formats such as session IDs hand the handler a normalized value (a digest), never the raw one.
-    return normalizeValue(fn.args, present as Value, trusted) as Record<string, Value>;
+    return normalizeValue(fn.args, present as Value, trusted, isIdOfTable) as Record<string, Value>;
   }
   return present as Record<string, Value>;
 }

@@ -14,7 +14,7 @@ import type { DocumentVersion, DocumentWrite, IndexEntry, IndexWrite, KeyRange, 
 import { decodedCopy } from "./keptVersions.js";
 import type { DecodedVersion, SnapshotReads } from "./readCache.js";
 import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
-import { decodeDocument, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
+import { decodeDocument, documentSize, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
 import { newDocumentId, tableNumberOfId } from "./ids.js";
 import { LIMITS } from "./limits.js";
 import { ReadSet, type WriteSet } from "./readSet.js";
@@ -144,7 +144,7 @@ export class Transaction {
     const byId = table.indexes.get("by_id")!;
     this.readSet.addPoint(byId.id, idKey(id));
     const pending = this.writes?.get(id);
-    if (pending) return pending.current;
+    if (pending) return pending.current && ownCopy(pending.current);
     let version: DocumentVersion | null | undefined = this.lastScanned;
     // A scanned version's decoded copy went to the scan's reader: this read decodes its own.
     let decoded: Doc | undefined;
@@ -258,8 +258,8 @@ export class Transaction {
     if (write === undefined) return this.docOf(entry);
     const current = write.current;
     if (current === null) return null;
-    if (entry.doc === null && entry.pending === current) return current;
-    return compareBytes(indexKeyOf(index, current), entry.key) === 0 ? current : null;
+    if (entry.doc === null && entry.pending === current) return ownCopy(current);
+    return compareBytes(indexKeyOf(index, current), entry.key) === 0 ? ownCopy(current) : null;
   }
 
   /**
@@ -267,7 +267,7 @@ export class Transaction {
    * counted against the read limits (only when the reader gets to it).
    */
   private docOf(entry: CursorEntry): Doc {
-    if (entry.doc === null) return entry.pending;
+    if (entry.doc === null) return ownCopy(entry.pending);
     this.lastScanned = entry.doc;
     this.countRead(entry.doc.body.length);
     // The read cache may hand a document out decoded already, as a copy of this reader's own,
@@ -394,15 +394,12 @@ export class Transaction {
     if (table.validator) {
       // Documents are written by server code (trusted), and stored normalized: a formatted
       // field such as a session ID is kept as its digest, never as the raw value.
-      const result = validateResult(table.validator, fields, {
-        path: table.name,
-        isIdOfTable: (tableName: string, id: string) => this.isIdOfTable(tableName, id),
-        trusted: true,
-      });
+      const isIdOfTable = (tableName: string, id: string) => this.isIdOfTable(tableName, id);
+      const result = validateResult(table.validator, fields, { path: table.name, isIdOfTable, trusted: true });
       if (!result.ok) {
         throw walkinError("SCHEMA_VIOLATION", `Document does not match the schema of table "${table.name}": ${result.message}`);
       }
-      return normalizeValue(table.validator, fields, true) as Record<string, Value>;
+      return normalizeValue(table.validator, fields, true, isIdOfTable) as Record<string, Value>;
     }
     return fields;
   }
@@ -411,17 +408,24 @@ export class Transaction {
     return this.catalog.isIdOfTable(tableName, id);
   }
 
-  private stage(table: TableInfo, id: string, original: Doc | null, current: Doc | null): void {
+  private stage(table: TableInfo, id: string, original: Doc | null, staged: Doc | null): void {
     const writes = (this.writes ??= new Map());
     const previous = writes.get(id);
     if (!previous && writes.size >= LIMITS.maxDocumentsWritten) {
       this.exceed(`A mutation may write at most ${LIMITS.maxDocumentsWritten} documents. ` +
         `Split the work across several mutations (e.g. schedule the rest with ctx.scheduler.runAfter).`);
     }
-    const encoded = current && encodeDocument(current);
+    const encoded = staged && encodeDocument(staged);
+    // The staged document shares no array or object with the value the caller passed (and may
+    // change after this call): one with nested values is decoded from its text; a flat one is
+    // already the caller's top-level copy (checkUserFields), and costs no parse.
+    const current = encoded === null ? null : hasOnlyScalarFields(staged!) ? staged : decodeDocument(encoded);
     const size = encoded === null ? 0 : Buffer.byteLength(encoded);
-    if (size > LIMITS.maxDocumentBytes) {
-      throw walkinError("LIMIT_EXCEEDED", `Document in "${table.name}" is ${size} bytes encoded; the limit is ` +
+    // The limit is on the document's values (strings as UTF-8, bytes as they are), not on its
+    // JSON text, where bytes are base64 and some characters escaped (documentSize).
+    const valueSize = current === null ? 0 : documentSize(current);
+    if (valueSize > LIMITS.maxDocumentBytes) {
+      throw walkinError("LIMIT_EXCEEDED", `Document in "${table.name}" is ${valueSize} bytes; the limit is ` +
         `${LIMITS.maxDocumentBytes} (1 MiB). Store large data across several documents.`);
     }
     // A document written again replaces its staged version: its bytes count once, as it does.
@@ -585,6 +589,23 @@ function pendingEntry(entry: PendingEntry): CursorEntry {
 function withoutSystemFields(doc: Doc): Record<string, Value | undefined> {
   const { _id, _creationTime, ...rest } = doc;
   return rest;
+}
+
+/**
+ * A document of its own for one read of this transaction's staged write: a reader changing it
+ * changes neither the write nor what other reads see, as with documents read from storage.
+ */
+function ownCopy(doc: Doc): Doc {
+  return hasOnlyScalarFields(doc) ? { ...doc } : decodeDocument(encodeDocument(doc));
+}
+
+/** No field holds an object or array (bytes included), so a shallow copy shares nothing mutable. */
+function hasOnlyScalarFields(doc: Doc): boolean {
+  for (const key in doc) {
+    const field: unknown = doc[key];
+    if (typeof field === "object" && field !== null) return false;
+  }
+  return true;
 }
 
 /**

@@ -230,7 +230,7 @@ function makeCustomBuilder(type: FunctionType) {
           // client's (the stricter reading: formats such as session IDs refuse digests).
           const isIdOfTable = ctx.db ? (table: string, id: string) => ctx.db.normalizeId(table, id) !== null : undefined;
           validate(customValidator, customArgs, { path: "args", isIdOfTable });
-          inputArgs = normalizeValue(customValidator, customArgs as Value) as Record<string, unknown>;
+          inputArgs = normalizeValue(customValidator, customArgs as Value, false, isIdOfTable) as Record<string, unknown>;
         }
         const added = await custom.input(ctx, inputArgs, extra);
         const result = await handler({ ...ctx, ...added.ctx }, { ...rest, ...added.args });

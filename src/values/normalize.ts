@@ -39,19 +39,26 @@ function computeHasNormalizer(validator: GenericValidator): boolean {
 
 /**
  * `value` with every normalizing format applied. `value` must already be valid for
- * `validator` (with the same `trusted`); the input is not modified.
+ * `validator` (with the same `trusted` and `isIdOfTable`); the input is not modified.
+ * `isIdOfTable` must be the one validation used: without it `v.id(...)` takes any string, so
+ * a union would be normalized as a different member than the one the value matched.
  */
-export function normalizeValue(validator: GenericValidator, value: Value, trusted = false): Value {
+export function normalizeValue(
+  validator: GenericValidator,
+  value: Value,
+  trusted = false,
+  isIdOfTable?: (tableName: string, id: string) => boolean,
+): Value {
   if (!hasNormalizer(validator) || value === undefined) return value;
   switch (validator.kind) {
     case "string":
       return validator.format?.normalize ? validator.format.normalize(value as string) : value;
     case "array":
-      return (value as Value[]).map((item) => normalizeValue(validator.element, item, trusted));
+      return (value as Value[]).map((item) => normalizeValue(validator.element, item, trusted, isIdOfTable));
     case "object": {
       const out: Record<string, Value> = { ...(value as Record<string, Value>) };
       for (const [key, field] of Object.entries(validator.fields)) {
-        if (out[key] !== undefined) out[key] = normalizeValue(field as GenericValidator, out[key]!, trusted);
+        if (out[key] !== undefined) out[key] = normalizeValue(field as GenericValidator, out[key]!, trusted, isIdOfTable);
       }
       return out;
     }
@@ -60,8 +67,8 @@ export function normalizeValue(validator: GenericValidator, value: Value, truste
       for (const [key, item] of Object.entries(value as Record<string, Value>)) {
         // defineProperty, not `out[key] =`: a key "__proto__" (a valid record key) would set the
         // prototype instead of a field, losing the entry or hiding it behind inheritance.
-        Object.defineProperty(out, normalizeValue(validator.key, key, trusted) as string, {
-          value: normalizeValue(validator.value, item, trusted),
+        Object.defineProperty(out, normalizeValue(validator.key, key, trusted, isIdOfTable) as string, {
+          value: normalizeValue(validator.value, item, trusted, isIdOfTable),
           enumerable: true,
           writable: true,
           configurable: true,
@@ -71,8 +78,8 @@ export function normalizeValue(validator: GenericValidator, value: Value, truste
     }
     case "union": {
       // The first member the value satisfies is the one it was validated as.
-      const member = validator.members.find((m) => validateResult(m, value, { trusted }).ok);
-      return member ? normalizeValue(member, value, trusted) : value;
+      const member = validator.members.find((m) => validateResult(m, value, { trusted, isIdOfTable }).ok);
+      return member ? normalizeValue(member, value, trusted, isIdOfTable) : value;
     }
     default:
       return value;

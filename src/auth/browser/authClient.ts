@@ -8,7 +8,7 @@ import type { WalkinClient } from "../../browser/index.js";
 import { isWalkinError, walkinError } from "../../values/errors.js";
 import { convertToJson } from "../../values/json.js";
 import type { Value } from "../../values/value.js";
-import { navigateWithLocation, takeRedirectCode, type Navigate } from "./redirect.js";
+import { navigateWithLocation, storeVerifier, takeRedirectCode, type Navigate } from "./redirect.js";
 import { browserLocks, TabLock, type LocksLike } from "./tabLock.js";
 import { listenToOtherTabs, type ChannelLike, type TabSync } from "./tabs.js";
 import { openTokenStorage, type AuthStorageOption, type TokenStorage } from "./tokenStorage.js";
@@ -80,6 +80,8 @@ const KEEP_SESSION = Symbol("keep session");
  */
 export class AuthClient {
   private readonly storage: TokenStorage;
+  /** Where the OAuth verifier waits for the provider to send the browser back: it must outlive that page load. */
+  private readonly verifierStorage: TokenStorage;
   private readonly key: string;
   private readonly fns: AuthFunctions;
   private readonly navigate: Navigate;
@@ -95,6 +97,7 @@ export class AuthClient {
     options: AuthClientOptions = {},
   ) {
     this.storage = openTokenStorage(options.storage);
+    this.verifierStorage = this.storage.kind === "memory" ? openTokenStorage("sessionStorage") : this.storage;
     this.key = options.storageKey ?? "walkin-auth-token";
     this.fns = authFunctions(options.module ?? "auth");
     this.navigate = options.navigate ?? navigateWithLocation;
@@ -163,7 +166,7 @@ export class AuthClient {
    * it): removes the code from the URL and signs in with it. Resolves null when there is none.
    */
   handleRedirect(options: AuthCallOptions = {}): Promise<SignInOutcome | null> {
-    const taken = this.closed ? null : takeRedirectCode(this.storage, `${this.key}:verifier`);
+    const taken = this.closed ? null : takeRedirectCode(this.verifierStorage, `${this.key}:verifier`);
     if (taken === null) return Promise.resolve(null);
     return this.deduplicated({ params: { code: taken.code }, verifier: taken.verifier }, options.session);
   }
@@ -227,7 +230,7 @@ export class AuthClient {
         this.tracker.use(this.tracker.token, { userId: result.userId, isAnonymous: result.isAnonymous });
         return { kind: "unchanged", userId: result.userId, isAnonymous: result.isAnonymous };
       case "redirect":
-        this.storage.set(`${this.key}:verifier`, result.verifier);
+        storeVerifier(this.verifierStorage, `${this.key}:verifier`, result.verifier);
         this.navigate(result.redirect);
         return { kind: "redirect", redirect: result.redirect };
       case "started":

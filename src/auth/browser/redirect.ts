@@ -12,6 +12,15 @@ export const navigateWithLocation: Navigate = (url) => {
   window.location.href = url;
 };
 
+/** How long a stored verifier waits for its `?code=` (the provider's pages, then the 2-minute code). */
+const VERIFIER_TTL_MS = 15 * 60_000;
+
+/** Keeps the verifier of a redirect that starts now (with the time, see VERIFIER_TTL_MS). */
+export function storeVerifier(storage: TokenStorage, verifierKey: string, verifier: string): void {
+  storage.set(verifierKey, verifier);
+  storage.set(`${verifierKey}:at`, String(Date.now()));
+}
+
 /**
  * The `code` of the current URL, with the verifier stored when the redirect started; null when
  * there is no code or no verifier (the `?code=` then belongs to the app, and is left alone).
@@ -25,7 +34,11 @@ export function takeRedirectCode(storage: TokenStorage, verifierKey: string): { 
   if (code === null) return null;
   const verifier = storage.get(verifierKey);
   if (verifier === null) return null;
+  const startedAt = Number(storage.get(`${verifierKey}:at`) ?? Date.now());
   storage.remove(verifierKey);
+  storage.remove(`${verifierKey}:at`);
+  // A redirect abandoned long ago (the user came back without finishing it): the `?code=` is the app's.
+  if (!(Date.now() - startedAt <= VERIFIER_TTL_MS)) return null;
   url.searchParams.delete("code");
   window.history.replaceState(window.history.state, "", url.toString());
   return { code, verifier };
