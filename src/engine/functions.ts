@@ -118,6 +118,7 @@ export function checkArgs(
  */
 export function withoutUndefinedFields<T>(value: T): T {
   if (typeof value !== "object" || value === null || value instanceof ArrayBuffer) return value;
+  if (!Array.isArray(value) && isDefinedAndFlat(value as Record<string, unknown>)) return value; // most args: no walk, no key list
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
@@ -138,6 +139,15 @@ export function withoutUndefinedFields<T>(value: T): T {
     if (inner !== field) (copy ??= { ...(value as Record<string, unknown>) })[key] = inner;
   }
   return (copy ?? value) as T;
+}
+
+/** No field undefined and none an object or array: nothing for `withoutUndefinedFields` to remove. */
+function isDefinedAndFlat(value: Record<string, unknown>): boolean {
+  for (const key in value) {
+    const field = value[key];
+    if (field === undefined || (typeof field === "object" && field !== null)) return false;
+  }
+  return true;
 }
 
 /** Checks a handler's return value: encodable, and matching `returns` if declared. */
