@@ -10,13 +10,14 @@
  * reads results that include the write.
  */
 import { getFunctionName, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
-import { PROTOCOL_LIMITS, type ServerMessage, type TransitionMessage } from "../transport/protocol.js";
+import type { ServerMessage, TransitionMessage } from "../transport/protocol.js";
 import { WalkinError, walkinError } from "../values/errors.js";
 import { convertToJson } from "../values/json.js";
-import type { JSONValue, Value } from "../values/value.js";
+import type { Value } from "../values/value.js";
 import { AuthState, type AuthEffect, type FetchToken } from "./authState.js";
 import { Connection, type Logger } from "./connection.js";
 import { LocalSyncState, ProtocolMismatch } from "./localSyncState.js";
+import { checkArgsSize } from "./messageSize.js";
 import { OptimisticUpdates, type OptimisticUpdate } from "./optimisticUpdates.js";
 import { queryToken, type QueryToken } from "./queryResult.js";
 import { RequestManager } from "./requestManager.js";
@@ -209,7 +210,7 @@ export class WalkinClient {
     try {
       udfPath = getFunctionName(mutation);
       argsJson = convertToJson((args ?? {}) as Value, "args");
-      checkMessageSize("mutation", udfPath, argsJson);
+      checkArgsSize("mutation", udfPath, argsJson);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -232,7 +233,7 @@ export class WalkinClient {
     try {
       udfPath = getFunctionName(action);
       argsJson = convertToJson((args ?? {}) as Value, "args");
-      checkMessageSize("action", udfPath, argsJson);
+      checkArgsSize("action", udfPath, argsJson);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -502,28 +503,6 @@ export class WalkinClient {
 function sameFields<T extends object>(a: T, b: T): boolean {
   for (const key in a) if (a[key] !== b[key]) return false;
   return true;
-}
-
-/** Room in a message for what surrounds the args (type, requestId, udfPath of at most 512 characters). */
-const MESSAGE_ENVELOPE_BYTES = 2048;
-
-/**
- * Refuses args the server would not accept: it closes the connection on a message over
- * `maxClientMessageBytes` (4001), and a request re-sent after every reconnect would close
- * every connection after it, forever, with the requests behind it never sent.
- */
-function checkMessageSize(kind: "mutation" | "action", udfPath: string, argsJson: JSONValue): void {
-  const limit = PROTOCOL_LIMITS.maxClientMessageBytes - MESSAGE_ENVELOPE_BYTES;
-  const text = JSON.stringify(argsJson);
-  // A UTF-16 code unit takes at most 3 bytes in UTF-8: only a text that might be over is measured.
-  if (text.length * 3 <= limit) return;
-  const bytes = new TextEncoder().encode(text).length;
-  if (bytes <= limit) return;
-  throw walkinError(
-    "LIMIT_EXCEEDED",
-    `The arguments of ${kind} ${udfPath} take ${bytes} bytes; the server accepts messages of at most ` +
-      `${PROTOCOL_LIMITS.maxClientMessageBytes} bytes. Send less per call (store large content elsewhere and pass a reference).`,
-  );
 }
 
 /** 128 random bits, hex: the client's name for the server's mutation deduplication. */

@@ -17,6 +17,7 @@ import { SessionClient, cookieStore, createSessionIdSource, generateSessionId, m
 import { mutationWithSession, queryWithSession, readSessionIdCookie, sessionTables } from "../sessions/index.js";
 import { WalkinClient } from "./index.js";
 import { cleanUp, connectClient, cutNetwork, serveApp, waitForState } from "./fixtures/liveClients.js";
+import { within } from "./fixtures/promises.js";
 
 const schema = defineSchema({
   ...sessionTables,
@@ -81,16 +82,6 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** The promise's outcome, or "pending" if it has none after `ms`. */
-function within<T>(promise: Promise<T>, ms: number): Promise<{ ok: true; value: T } | { ok: false; error: any } | "pending"> {
-  return Promise.race([
-    promise.then(
-      (value) => ({ ok: true as const, value }),
-      (error) => ({ ok: false as const, error }),
-    ),
-    sleep(ms).then(() => "pending" as const),
-  ]);
-}
 
 let n = 0;
 const newSessions = () =>

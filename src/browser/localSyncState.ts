@@ -10,6 +10,8 @@
  * applied twice without being noticed. A connection starts from `{0, 0, 0}`: `restart()`
  * rebuilds the server's view from scratch (Connect, Authenticate, one ModifyQuerySet adding
  * every query under its old id) while the old results stay visible until new ones arrive.
+ * A ModifyQuerySet holds at most `MAX_MODIFICATIONS` changes and `MAX_ARGS_BYTES` of args:
+ * longer lists go out in several messages, each moving the version by one.
  * The server refuses an Authenticate without changing its identity version (AuthError), so
  * `onAuthError` undoes the client's step.
  */
@@ -24,13 +26,29 @@ import type {
 } from "../transport/protocol.js";
 import { PROTOCOL_LIMITS } from "../transport/protocol.js";
 import type { JSONValue } from "../values/value.js";
-import { errorResultFromServer, queryToken, resultFromServer, sameResult, type QueryResult, type QueryToken } from "./queryResult.js";
+import { MAX_ARGS_BYTES, argsTooLarge, utf8Length } from "./messageSize.js";
+import {
+  errorResultFromServer,
+  localErrorResult,
+  queryToken,
+  resultFromServer,
+  sameResult,
+  type QueryResult,
+  type QueryToken,
+} from "./queryResult.js";
 
 export interface LocalQuery {
   readonly id: QueryId;
   readonly token: QueryToken;
   readonly udfPath: string;
   readonly args: JSONValue;
+  /** What its Add takes in a ModifyQuerySet, in bytes (about its token's length in UTF-8). */
+  readonly addBytes: number;
+  /**
+   * Its Add would not fit in a message: it is never sent (the server would close the
+   * connection, and every restart would send it again), and its result is LIMIT_EXCEEDED.
+   */
+  readonly tooLarge: boolean;
   subscribers: number;
 }
 
@@ -44,6 +62,9 @@ export class ProtocolMismatch extends Error {
  * protocol violation (and closes the connection), so longer lists go out in several messages.
  */
 const MAX_MODIFICATIONS = PROTOCOL_LIMITS.maxQueriesPerConnection;
+
+/** Room for what surrounds a query's path and args in its Add (type, queryId, field names), or for a Remove. */
+const MODIFICATION_BYTES = 64;
 
 export class LocalSyncState {
   private nextQueryId = 0;
@@ -66,7 +87,10 @@ export class LocalSyncState {
   private maxObservedTs = 0;
   private lastTs: number | null = null;
 
-  /** Adds a subscriber to (path, args); the first one queues an Add. */
+  /**
+   * Adds a subscriber to (path, args); the first one queues an Add. A query whose Add would
+   * not fit in a message is held here alone, with a LIMIT_EXCEEDED result.
+   */
   subscribe(udfPath: string, args: JSONValue): QueryToken {
     const token = queryToken(udfPath, args);
     const existing = this.byToken.get(token);
@@ -74,10 +98,13 @@ export class LocalSyncState {
       existing.subscribers++;
       return token;
     }
-    const query: LocalQuery = { id: this.nextQueryId++ as QueryId, token, udfPath, args, subscribers: 1 };
+    const addBytes = utf8Length(token) + MODIFICATION_BYTES;
+    const tooLarge = addBytes > MAX_ARGS_BYTES;
+    const query: LocalQuery = { id: this.nextQueryId++ as QueryId, token, udfPath, args, addBytes, tooLarge, subscribers: 1 };
     this.byToken.set(token, query);
     this.byId.set(query.id, query);
-    this.pending.push({ type: "Add", queryId: query.id, udfPath, args });
+    if (tooLarge) this.results.set(query.id, localErrorResult(argsTooLarge("query", udfPath, addBytes)));
+    else this.pending.push({ type: "Add", queryId: query.id, udfPath, args });
     return token;
   }
 
@@ -89,23 +116,40 @@ export class LocalSyncState {
     this.byToken.delete(token);
     this.byId.delete(query.id);
     this.results.delete(query.id);
+    if (query.tooLarge) return; // the server never heard of it
     const unsentAdd = this.pending.findIndex((m) => m.type === "Add" && m.queryId === query.id);
     if (unsentAdd >= 0) this.pending.splice(unsentAdd, 1);
     else this.pending.push({ type: "Remove", queryId: query.id });
   }
 
-  /** The queued query-set changes as one message (null if none), advancing the version. */
+  /**
+   * The queued query-set changes as one message (null if none), advancing the version. What
+   * does not fit in one message stays queued for the next call.
+   */
   takeQuerySetMessage(): ModifyQuerySetMessage | null {
     if (this.pending.length === 0 && !this.querySetOwed) return null;
     this.querySetOwed = false;
+    // At least one change per message: every Add queued fits in one alone (see `subscribe`).
+    let count = 0;
+    let bytes = 0;
+    while (count < this.pending.length && count < MAX_MODIFICATIONS) {
+      bytes += this.modificationBytes(this.pending[count]!);
+      if (count > 0 && bytes > MAX_ARGS_BYTES) break;
+      count++;
+    }
     const message: ModifyQuerySetMessage = {
       type: "ModifyQuerySet",
       baseVersion: this.querySetVersion,
       newVersion: ++this.querySetVersion,
-      modifications: this.pending.slice(0, MAX_MODIFICATIONS),
+      modifications: this.pending.slice(0, count),
     };
-    this.pending = this.pending.slice(MAX_MODIFICATIONS);
+    this.pending = this.pending.slice(count);
     return message;
+  }
+
+  private modificationBytes(modification: QuerySetModification): number {
+    // A queued Add's query is still subscribed: unsubscribe takes an unsent Add out of the queue.
+    return modification.type === "Add" ? this.byId.get(modification.queryId)!.addBytes : MODIFICATION_BYTES;
   }
 
   /** Records a new token (null: sign out) and returns the Authenticate to send. */
@@ -168,25 +212,19 @@ export class LocalSyncState {
       this.token = null; // the new connection starts signed out
       messages.push(this.setAuth(token).message);
     }
-    // Sent even when empty: the server answers a ModifyQuerySet with a Transition at its latest
-    // snapshot, which also settles mutations whose response came on the old connection but
-    // whose Transition did not (an idle connection would otherwise never get one).
-    const modifications: QuerySetModification[] = [];
     for (const query of this.byToken.values()) {
-      modifications.push({ type: "Add", queryId: query.id, udfPath: query.udfPath, args: query.args });
+      if (!query.tooLarge) this.pending.push({ type: "Add", queryId: query.id, udfPath: query.udfPath, args: query.args });
     }
-    if (options.holdQuerySet) {
-      // A token is on its way: the queries must not run as the identity sent above (the last
-      // one, or none). The caller's flush sends this once the token is out (`querySetOwed`
-      // makes it go even if empty, for the Transition it brings).
-      this.pending = modifications;
-      this.querySetOwed = true;
-      return { messages, identityVersion: this.identityVersion };
-    }
-    this.querySetOwed = false;
+    // Sent even when empty (`querySetOwed`): the server answers a ModifyQuerySet with a
+    // Transition at its latest snapshot, which also settles mutations whose response came on
+    // the old connection but whose Transition did not (an idle connection would otherwise
+    // never get one).
+    this.querySetOwed = true;
+    // A token is on its way: the queries must not run as the identity sent above (the last
+    // one, or none). The caller's flush sends them once the token is out.
+    if (options.holdQuerySet) return { messages, identityVersion: this.identityVersion };
     // What does not fit in one message stays pending: the caller's flush sends it next.
-    messages.push({ type: "ModifyQuerySet", baseVersion: 0, newVersion: ++this.querySetVersion, modifications: modifications.slice(0, MAX_MODIFICATIONS) });
-    this.pending = modifications.slice(MAX_MODIFICATIONS);
+    messages.push(this.takeQuerySetMessage()!);
     return { messages, identityVersion: this.identityVersion };
   }
 

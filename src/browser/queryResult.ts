@@ -57,6 +57,11 @@ export function errorResultFromServer(payload: ErrorPayload): QueryResult {
   return { kind: "error", error: errorFromPayload(payload), text: "e" + JSON.stringify(payload) };
 }
 
+/** An error the client gives a query itself, without asking the server (one it cannot send). */
+export function localErrorResult(error: WalkinError): QueryResult {
+  return { kind: "error", error, text: "e" + JSON.stringify({ code: error.code, message: error.message }) };
+}
+
 /** A result set by an optimistic update. */
 export function resultFromLocalValue(value: Value): QueryResult {
   let text: string | undefined;

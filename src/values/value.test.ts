@@ -50,7 +50,7 @@ describe("checkValue rejects, naming the path", () => {
     [{ m: new Map() }, "value.m: Map is not a value: store Object.fromEntries(map) or [...map.entries()] instead"],
     [{ s: new Set() }, "value.s: Set is not a value: store [...set] instead"],
     [{ p: Promise.resolve(1) }, "value.p: Promise is not a value: did you forget to await it?"],
-    [{ u: new Uint8Array(2) }, "value.u: Uint8Array is not a value: only ArrayBuffer holds bytes, store view.slice().buffer instead"],
+    [{ u: new Uint8Array(2) }, "value.u: Uint8Array is not a value: only ArrayBuffer holds bytes; copy the ones it views with view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength)"],
     [{ n: 2n ** 63n }, "value.n: bigint is outside the signed 64-bit range of int64 (-2^63 to 2^63-1)"],
     [{ n: -(2n ** 63n) - 1n }, "value.n: bigint is outside the signed 64-bit range of int64 (-2^63 to 2^63-1)"],
     [{ a: { $x: 1 } }, 'value.a.$x: field names must not start with "$" (it marks special values in the wire encoding): rename the field'],

@@ -136,6 +136,12 @@ export function fieldNameProblem(name: string): string | undefined {
     return `field names are at most ${MAX_FIELD_NAME_LENGTH} characters long (this one has ${name.length})`;
   }
   if (name.charCodeAt(0) === 0x24) {
+    const encoded = WIRE_ENCODED[name];
+    // Most likely a value already in its wire form (copied from a message, or from docs/protocol.md):
+    // renaming would be the wrong fix.
+    if (encoded !== undefined) {
+      return `field names must not start with "$": {"${name}": ...} is the wire encoding of ${encoded.what}, which Walk-in writes itself; pass ${encoded.pass} instead`;
+    }
     return 'field names must not start with "$" (it marks special values in the wire encoding): rename the field';
   }
   for (let i = 0; i < name.length; i++) {
@@ -150,6 +156,13 @@ export function fieldNameProblem(name: string): string | undefined {
   }
   return undefined;
 }
+
+/** The one-key objects of the wire encoding (see `json.ts`): what each stands for, and what to pass instead. */
+const WIRE_ENCODED: Record<string, { what: string; pass: string }> = {
+  $integer: { what: "an int64 (v.int64())", pass: "the bigint itself, such as 5n or BigInt(n)" },
+  $bytes: { what: "bytes (v.bytes())", pass: "the ArrayBuffer itself" },
+  $float: { what: "a special number (NaN, ±Infinity, -0)", pass: "the number itself" },
+};
 
 /** Explains why `value` (a function, symbol, class instance, ...) is not a value, with a fix. */
 export function nonValueProblem(value: unknown): string {
@@ -173,7 +186,9 @@ export function nonValueProblem(value: unknown): string {
   if (value instanceof Promise) return "Promise is not a value: did you forget to await it?";
   if (ArrayBuffer.isView(value)) {
     const name = value.constructor?.name ?? "typed array";
-    return `${name} is not a value: only ArrayBuffer holds bytes, store view.slice().buffer instead`;
+    // Not `view.slice().buffer`: a Node.js Buffer's slice shares memory, and its buffer is a
+    // whole pool of other data (8 KiB for a small Buffer).
+    return `${name} is not a value: only ArrayBuffer holds bytes; copy the ones it views with view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength)`;
   }
   if (typeof SharedArrayBuffer !== "undefined" && value instanceof SharedArrayBuffer) {
     return "SharedArrayBuffer is not a value: copy it into an ArrayBuffer";

@@ -1,0 +1,48 @@
+/**
+ * The client's side of the server's message-size limit (`maxClientMessageBytes`): the server
+ * closes a connection that sends a larger message (4001), and the client re-sends what a
+ * connection lost (its mutations, its whole query set) after every reconnect, so a message
+ * over the limit would close every connection after it, forever, with every call behind it
+ * stuck. What cannot fit is refused before it is sent (`LIMIT_EXCEEDED`), and what fits one
+ * item at a time is sent in as many messages as it takes (`LocalSyncState` splits its
+ * ModifyQuerySets on `MAX_ARGS_BYTES`).
+ */
+import { PROTOCOL_LIMITS } from "../transport/protocol.js";
+import { walkinError, type WalkinError } from "../values/errors.js";
+import type { JSONValue } from "../values/value.js";
+
+/** Room in a message for what surrounds the args (type, ids, versions, a udfPath of at most 512 characters). */
+const MESSAGE_ENVELOPE_BYTES = 2048;
+
+/** The most bytes of args (with their function paths, for a ModifyQuerySet) that one message may carry. */
+export const MAX_ARGS_BYTES = PROTOCOL_LIMITS.maxClientMessageBytes - MESSAGE_ENVELOPE_BYTES;
+
+/** The length of `text` in UTF-8, without encoding it. `text` is JSON, so its surrogates come in pairs. */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    // 2 bytes below U+0800; each half of a surrogate pair 2 (the pair is 4); 3 otherwise.
+    bytes += unit < 0x800 || (unit >= 0xd800 && unit <= 0xdfff) ? 1 : 2;
+  }
+  return bytes;
+}
+
+/** The error for a call whose args take `bytes` (over `MAX_ARGS_BYTES`). */
+export function argsTooLarge(kind: "query" | "mutation" | "action", udfPath: string, bytes: number): WalkinError {
+  return walkinError(
+    "LIMIT_EXCEEDED",
+    `The arguments of ${kind} ${udfPath} take ${bytes} bytes; the server accepts messages of at most ` +
+      `${PROTOCOL_LIMITS.maxClientMessageBytes} bytes. Send less per call (store large content elsewhere and pass a reference).`,
+  );
+}
+
+/** Throws `argsTooLarge` for a mutation or action whose args would not fit in a message. */
+export function checkArgsSize(kind: "mutation" | "action", udfPath: string, argsJson: JSONValue): void {
+  const text = JSON.stringify(argsJson);
+  // A UTF-16 code unit takes at most 3 bytes in UTF-8: only a text that might be over is measured.
+  if (text.length * 3 <= MAX_ARGS_BYTES) return;
+  const bytes = utf8Length(text);
+  if (bytes > MAX_ARGS_BYTES) throw argsTooLarge(kind, udfPath, bytes);
+}
