@@ -13,6 +13,7 @@ import { compileFilter } from "./filter.js";
 import { IndexRangeBuilderImpl } from "./indexRange.js";
 import { LIMITS } from "./limits.js";
 import type { Transaction } from "./transaction.js";
+import type { PaginationOptions, PaginationResult } from "../server/database.js";
 
 interface QueryState {
   index: IndexInfo;
@@ -125,12 +126,14 @@ export class QueryImpl implements AsyncIterable<Doc> {
     });
   }
 
-  async paginate(options: { numItems: number; cursor: string | null; endCursor?: string | null }) {
+  async paginate(options: PaginationOptions): Promise<PaginationResult<Doc>> {
     if (typeof options !== "object" || options === null) this.misuse("paginate() takes { numItems, cursor }");
     const { numItems, cursor, endCursor } = options;
     if (!Number.isInteger(numItems) || numItems < 1 || numItems > LIMITS.maxPageSize) {
       this.misuse(`paginate() needs numItems from 1 to ${LIMITS.maxPageSize}; received ${numItems}`);
     }
+    const maximumRowsRead = this.readBudget(options.maximumRowsRead, "maximumRowsRead");
+    const maximumBytesRead = this.readBudget(options.maximumBytesRead, "maximumBytesRead");
     const asc = this.state.order === "asc";
     const { index } = this.state;
     let range: KeyRange = { ...this.state.range };
@@ -146,27 +149,70 @@ export class QueryImpl implements AsyncIterable<Doc> {
       range = asc ? { ...range, upper: tighterUpper(range.upper, { key, inclusive: true }) } : { ...range, lower: tighterLower(range.lower, { key, inclusive: true }) };
     }
     const page: Doc[] = [];
-    let lastKey: Uint8Array | null = null;
+    // Every entry read, matching or not: the middle one is the page's split point.
+    const keysRead: Uint8Array[] = [];
+    let bytesRead = 0;
     let isDone = true;
-    for await (const { key, doc, matches } of this.entries(range, true)) {
-      lastKey = key;
+    let pageStatus: "SplitRecommended" | "SplitRequired" | null = null;
+    for await (const { key, doc, bytes, matches } of this.entries(range, true)) {
+      keysRead.push(key);
+      bytesRead += bytes;
       if (matches) page.push(this.state.present ? this.state.present(doc) : doc);
-      if (!endCursor && page.length >= numItems) {
+      if (endCursor) continue;
+      if (page.length >= numItems) {
         isDone = false;
         break;
       }
+      // The budgets end a page early, never one with an endCursor: its bounds are fixed, and
+      // stopping short would drop the documents between where it stopped and its end. Stopping
+      // here leaves the read set covering exactly the entries read (the scan records its range
+      // up to the last key it handed out), so a live page that stopped early re-runs when a
+      // write lands before that key, and then stops wherever the new data makes it stop.
+      if (keysRead.length >= maximumRowsRead || bytesRead >= maximumBytesRead) {
+        isDone = false;
+        pageStatus = "SplitRequired";
+        break;
+      }
     }
+    const lastKey = keysRead.length > 0 ? keysRead[keysRead.length - 1]! : null;
     const continueCursor = endCursor ?? (lastKey ? encodeCursor(lastKey, index.id) : cursor ?? "");
-    return { page, isDone: endCursor ? false : isDone, continueCursor };
+    const result: PaginationResult<Doc> = { page, isDone: endCursor ? false : isDone, continueCursor };
+    // Past three quarters of a budget (the page's own, or the transaction's read limits), or of
+    // the largest page, the page had better be split before it grows into an error (Convex's
+    // threshold for "SplitRecommended").
+    const nearLimit = (read: number, budget: number, limit: number) => read > (Math.min(budget, limit) * 3) / 4;
+    if (
+      pageStatus === null &&
+      (nearLimit(keysRead.length, maximumRowsRead, LIMITS.maxDocumentsRead) ||
+        nearLimit(bytesRead, maximumBytesRead, LIMITS.maxBytesRead) ||
+        nearLimit(page.length, Infinity, LIMITS.maxPageSize))
+    ) {
+      pageStatus = "SplitRecommended";
+    }
+    if (pageStatus !== null) {
+      // Splitting needs an entry strictly inside the page: none with two entries or fewer.
+      result.splitCursor = keysRead.length > 2 ? encodeCursor(keysRead[keysRead.length >> 1]!, index.id) : null;
+      result.pageStatus = pageStatus;
+    }
+    return result;
+  }
+
+  /** A `maximumRowsRead`/`maximumBytesRead` of `paginate`: a whole number from 1, or none (Infinity). */
+  private readBudget(value: unknown, name: string): number {
+    if (value === undefined || value === null) return Infinity;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+      this.misuse(`paginate() needs ${name} to be a whole number of at least 1; received ${typeof value === "string" ? JSON.stringify(value) : String(value)}. Leave it out to read without that budget`);
+    }
+    return value;
   }
 
   /** Scans the range; with `all`, also yields documents the filters reject (for cursors). */
-  private async *entries(range: KeyRange, all = false): AsyncGenerator<{ key: Uint8Array; doc: Doc; matches: boolean }> {
+  private async *entries(range: KeyRange, all = false): AsyncGenerator<{ key: Uint8Array; doc: Doc; bytes: number; matches: boolean }> {
     const { index, order, filters, present } = this.state;
-    for await (const { key, doc } of this.txn.scan(index, range, order)) {
+    for await (const { key, doc, bytes } of this.txn.scan(index, range, order)) {
       const seen = present ? present(doc) : doc;
       const matches = filters.every((test) => test(seen));
-      if (matches || all) yield { key, doc, matches };
+      if (matches || all) yield { key, doc, bytes, matches };
     }
   }
 

@@ -172,7 +172,7 @@ export class Transaction {
    * and the engine calls `closeOpenScans()` when the function returns, which records the range
    * of every scan still open, up to the last key it handed out.
    */
-  async *scan(index: IndexInfo, range: KeyRange, order: "asc" | "desc"): AsyncGenerator<{ key: Uint8Array; doc: Doc }> {
+  async *scan(index: IndexInfo, range: KeyRange, order: "asc" | "desc"): AsyncGenerator<{ key: Uint8Array; doc: Doc; bytes: number }> {
     const cursor = new RangeCursor(this, index, range, order, this.pendingEntries(index.id));
     let lastKey: Uint8Array | null = null;
     let exhausted = false;
@@ -189,7 +189,7 @@ export class Transaction {
         for (const entry of batch) {
           lastKey = entry.key;
           const doc = this.currentDocOf(index, entry);
-          if (doc !== null) yield { key: entry.key, doc };
+          if (doc !== null) yield { key: entry.key, doc, bytes: this.bytesOf(entry, doc) };
         }
       }
       exhausted = true;
@@ -260,6 +260,16 @@ export class Transaction {
     if (current === null) return null;
     if (entry.doc === null && entry.pending === current) return ownCopy(current);
     return compareBytes(indexKeyOf(index, current), entry.key) === 0 ? ownCopy(current) : null;
+  }
+
+  /**
+   * The size of a scanned document as the read limits count it (its stored text), for
+   * `paginate`'s `maximumBytesRead`; one this transaction wrote counts as its written text.
+   */
+  private bytesOf(entry: CursorEntry, doc: Doc): number {
+    const write = this.writes?.get(doc._id as string);
+    if (write !== undefined) return write.encoded?.length ?? 0;
+    return entry.doc === null ? 0 : entry.doc.body.length;
   }
 
   /**
@@ -470,12 +480,15 @@ export class Transaction {
   private countRead(bytes: number): void {
     this.docsRead += 1;
     this.bytesRead += bytes;
+    // `data.limit` names the limit, so a client can tell "read too much" from other limits
+    // (usePaginatedQuery starts a list over on it, as Convex's does).
     if (this.docsRead > LIMITS.maxDocumentsRead) {
       this.exceed(`A function may read at most ${LIMITS.maxDocumentsRead} documents. ` +
-        `Read a narrower range with withIndex, or use paginate().`);
+        `Read a narrower range with withIndex, or use paginate().`, { limit: "maxDocumentsRead", max: LIMITS.maxDocumentsRead });
     }
     if (this.bytesRead > LIMITS.maxBytesRead) {
-      this.exceed(`A function may read at most ${LIMITS.maxBytesRead} bytes of documents. Use paginate().`);
+      this.exceed(`A function may read at most ${LIMITS.maxBytesRead} bytes of documents. Use paginate().`,
+        { limit: "maxBytesRead", max: LIMITS.maxBytesRead });
     }
   }
 
@@ -484,8 +497,8 @@ export class Transaction {
    * (`limitExceeded`): a handler that catches it (or a library that does) and returns must not
    * commit the part it wrote, nor answer with the part it read as if it were all.
    */
-  private exceed(message: string): never {
-    throw (this.limitExceeded ??= walkinError("LIMIT_EXCEEDED", message));
+  private exceed(message: string, data?: Value): never {
+    throw (this.limitExceeded ??= walkinError("LIMIT_EXCEEDED", message, data));
   }
 }
 

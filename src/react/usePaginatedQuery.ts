@@ -26,8 +26,13 @@
  *   `isDone` → "Exhausted"; otherwise "CanLoadMore". A live insert after the end can turn
  *   "Exhausted" back into "CanLoadMore", since the last page is never pinned.
  * - New args (by value) or a new `initialNumItems` start over from page 0.
- * - So does a page whose cursor stopped being valid (the query now reads another index), as in
- *   Convex.
+ * - So does a page whose cursor stopped being valid (the query now reads another index), and a
+ *   page that read more than a function may (a pinned page that grew past the read limits: its
+ *   bounds are fixed, so it cannot stop early), as Convex documents for its hook. Only once more
+ *   than the first page is loaded: a first page that fails again would start over forever.
+ * - A last page that stopped at the query's `maximumRowsRead`/`maximumBytesRead` (`pageStatus`
+ *   "SplitRequired") needs nothing special: all it holds ends at its `continueCursor`, and
+ *   `loadMore` pins it there, where budgets no longer apply.
  *
  * Re-subscribing: each `loadMore` builds a new store over mostly the same page observers.
  * React unsubscribes the old store and subscribes the new one back to back; the old store's
@@ -35,8 +40,9 @@
  * from the client's query set in between (which would refetch them).
  *
  * The query's `paginationOpts` validator must accept `endCursor` (an optional string or null).
- * Known limit: a pinned page is never split, so one that receives many inserts grows past its
- * `numItems` (up to the engine's read limits) until the args change.
+ * Known limit: a pinned page is never split (Convex's hook splits at `splitCursor`), so one that
+ * receives many inserts grows past its `numItems` until it hits the engine's read limits, and
+ * then the list starts over (above).
  */
 import { useMemo, useState, useSyncExternalStore } from "react";
 import type { WalkinClient } from "../browser/index.js";
@@ -108,9 +114,10 @@ export function usePaginatedQuery<Query extends PaginatedQueryReference>(
 
   const snapshot = useSyncExternalStore(store?.subscribe ?? subscribeToNothing, store?.getSnapshot ?? firstPageLoading, firstPageLoading);
   if (snapshot.error !== undefined) {
-    // As in Convex: a page whose cursor is no longer valid (the query now reads another index)
-    // starts the list over from its first page, which has no cursor, instead of failing.
-    if (pages !== firstPage && isInvalidCursor(snapshot.error)) setGeneration((g) => g + 1);
+    // As in Convex: a page whose cursor is no longer valid (the query now reads another index),
+    // or that read too much data, starts the list over from its first page (no cursor, bounded
+    // by its numItems) instead of failing.
+    if (pages !== firstPage && (isInvalidCursor(snapshot.error) || readTooMuch(snapshot.error))) setGeneration((g) => g + 1);
     else throw snapshot.error;
   }
 
@@ -290,6 +297,13 @@ class PageStore {
 /** The error `paginate()` throws for a cursor made by another index (or not a cursor at all). */
 function isInvalidCursor(error: unknown): boolean {
   return isWalkinError(error) && error.code === "INVALID_ARGUMENT" && error.message.startsWith("paginate(): the cursor");
+}
+
+/** The error of a function that read more documents or bytes than a transaction may (`LIMITS`). */
+function readTooMuch(error: unknown): boolean {
+  if (!isWalkinError(error) || error.code !== "LIMIT_EXCEEDED") return false;
+  const limit = (error.data as { limit?: unknown } | undefined)?.limit;
+  return limit === "maxDocumentsRead" || limit === "maxBytesRead";
 }
 
 function checkNumItems(name: string, numItems: number, what: string): void {

@@ -106,12 +106,39 @@ export interface PaginationOptions {
    * use it to keep page boundaries fixed while documents are inserted and removed.
    */
   endCursor?: string | null;
+  /**
+   * The most index entries the page may read, counting those a `filter` rejects: a page of a
+   * filter that matches rarely stops after this many, short of `numItems`, with `pageStatus`
+   * "SplitRequired" and a `continueCursor` where it stopped. Not applied with an `endCursor`
+   * (a page with fixed bounds must read all of them).
+   */
+  maximumRowsRead?: number;
+  /**
+   * The most bytes of documents the page may read (as the transaction's own read limit counts
+   * them); like `maximumRowsRead`, the page stops once it has read that much (always after at
+   * least one document). Not applied with an `endCursor`.
+   */
+  maximumBytesRead?: number;
 }
 
 export interface PaginationResult<T> {
   page: T[];
   isDone: boolean;
   continueCursor: string;
+  /**
+   * Where to split this page in two, present with `pageStatus`: the pages
+   * `{ cursor, endCursor: splitCursor }` and `{ cursor: splitCursor, endCursor: continueCursor }`
+   * hold the same documents. `null` when the page read too few entries to split.
+   */
+  splitCursor?: string | null;
+  /**
+   * Present only when the page read a lot: "SplitRequired" when it stopped at its
+   * `maximumRowsRead`/`maximumBytesRead` before `numItems` (the documents after
+   * `continueCursor` are on the next page), "SplitRecommended" when it read more than three
+   * quarters of its budget (or of the transaction's read limits) or returned more than three
+   * quarters of the largest page.
+   */
+  pageStatus?: "SplitRecommended" | "SplitRequired" | null;
 }
 
 export interface OrderedQuery<Info extends GenericTableInfo> extends AsyncIterable<DocumentByInfo<Info>> {
