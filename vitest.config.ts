@@ -55,6 +55,7 @@ export default defineConfig({
             "src/storage/postgres/*.test.ts",
             "src/engine/engine.test.ts",
             "src/engine/scheduler.test.ts",
+            "src/engine/cronParity.test.ts",
             "src/engine/clientRequests.test.ts",
             "src/transport/server.test.ts",
             "src/auth/auth.test.ts",

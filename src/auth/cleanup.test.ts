@@ -144,7 +144,7 @@ describe("scheduling", () => {
     expect(await runCleanup(backend)).toMatchObject({ sessions: 100, more: true });
     expect(await listTable(backend, "authSessions")).toHaveLength(30);
     const scheduled = await listSystemTable(backend, "_scheduled_functions");
-    expect(scheduled).toEqual([expect.objectContaining({ name: "auth:store", args: [{ op: { type: "cleanup" } }], state: { kind: "pending" } })]);
+    expect(scheduled).toEqual([expect.objectContaining({ name: "auth.js:store", args: [{ op: { type: "cleanup" } }], state: { kind: "pending" } })]);
 
     await backend.engine.scheduler.runUntilIdle();
     expect(await listTable(backend, "authSessions")).toEqual([]);

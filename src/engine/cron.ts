@@ -1,15 +1,30 @@
 /**
  * Runs the app's `cronJobs()` (the default export of the `crons` module) on the scheduler.
  *
- * Each job has a row in `_cron_jobs` holding its next due time. When a job is due, one
- * transaction schedules the run and advances the due time, so a restart neither skips nor
+ * Each job has a row in `_cron_jobs` holding its next due time and its latest run. When a job is
+ * due, one transaction schedules the run and advances the due time, so a restart neither skips nor
  * repeats a run. Changing a job's schedule, target or args resets its due time.
+ *
+ * At most one run of a cron is in flight, as Convex documents: a run that falls due while the
+ * previous one is still pending or in progress is skipped (logged), and the due time moves on.
+ * The rule is kept in the database, not in a node's memory, so it holds across restarts and
+ * across nodes, by the same transactions that make a due time fire once:
+ *  1. Node A's due-time transaction reads the cron's row and its latest run (`lastRun`).
+ *  2. If that run is "pending" or "inProgress", A only advances the due time; otherwise it
+ *     schedules the new run and records it as `lastRun`, in the same commit.
+ *  3. Whoever claims or finishes that run (this node or another) writes the run's document,
+ *     which A read in 1: if that commit lands between A's read and A's commit, A's commit
+ *     conflicts and A starts over from 1 with the run's new state. So A never acts on a state
+ *     that was already stale when it committed, whichever node claimed or finished the run.
+ * A run whose node died stays "inProgress" only until its lease runs out (scheduler.ts), so a
+ * crash holds the cron back by at most one lease.
  */
 import { walkinError, type Value } from "../values/index.js";
 import { isCronJobs, nextRunAfter, type CronJob } from "../server/cron.js";
 import type { Engine } from "./engine.js";
 import type { Modules } from "./functions.js";
 import type { Transaction } from "./transaction.js";
+import type { Doc } from "./documents.js";
 import { QueryImpl } from "./query.js";
 import { isStorageFailure } from "./storageGuard.js";
 
@@ -62,17 +77,25 @@ export class Crons {
     return Math.min(Infinity, ...this.due.values());
   }
 
-  /** Schedules every due job once and advances its due time, atomically per job. */
+  /**
+   * Schedules every due job once and advances its due time, atomically per job; skips the run of
+   * a job whose previous run is still in flight (see the header).
+   */
   async enqueueDue(engine: Engine, schedule: Schedule): Promise<void> {
     const now = Date.now();
     for (const [name, due] of this.due) {
       if (due > now) continue;
       const job = this.jobs.get(name)!;
-      await engine.runSystemMutation(async (txn) => {
+      const skipped = await engine.runSystemMutation(async (txn): Promise<{ previous: Doc; due: number } | undefined> => {
         const row = await this.rows(engine, txn, name).first();
-        if (!row || (row.nextRun as number) > now) return;
+        if (!row || (row.nextRun as number) > now) return undefined;
+        await txn.patch(row._id, { nextRun: nextRunAfter(job.schedule, now) }, SYSTEM);
+        // A run deleted by retention finished long ago: reading it as null lets the cron run.
+        const previous = typeof row.lastRun === "string" ? await txn.get(row.lastRun, SYSTEM) : null;
+        if (previous?.state === "pending" || previous?.state === "inProgress") return { previous, due: row.nextRun as number };
         try {
-          await schedule(txn, row.nextRun as number, job.functionName, job.args);
+          const run = await schedule(txn, row.nextRun as number, job.functionName, job.args);
+          await txn.patch(row._id, { lastRun: run }, SYSTEM);
         } catch (error) {
           if (isStorageFailure(error)) throw error;
           // The cron's function is gone or its arguments no longer pass its validator (code
@@ -89,8 +112,15 @@ export class Crons {
             error: error instanceof Error ? error.message : String(error),
           });
         }
-        await txn.patch(row._id, { nextRun: nextRunAfter(job.schedule, now) }, SYSTEM);
+        return undefined;
       });
+      // Logged once the skip has committed (a transaction that is retried would log it twice).
+      if (skipped) {
+        engine.logError(
+          `Cron "${name}" skipped its run due at ${new Date(skipped.due).toISOString()}`,
+          `its previous run (${skipped.previous._id as string}, ${skipped.previous.state as string}) has not finished; a cron runs once at a time, so a run that falls due meanwhile is skipped`,
+        );
+      }
     }
     if (this.due.size > 0) await this.refresh(engine);
   }

@@ -125,11 +125,14 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
         run((txn) => schedule(txn, when instanceof Date ? when.getTime() : when, ref, args)),
       cancel: (id: string) =>
         run(async (txn) => {
-          const job = await txn.get(id, { system: true });
-          if (!job || txn.tableOfId(id, { system: true }).name !== "_scheduled_functions") {
-            throw walkinError("NOT_FOUND", `scheduler.cancel: no scheduled function with ID "${id}".`);
+          const table = txn.tableOfId(id, SYSTEM).name;
+          if (table !== "_scheduled_functions") {
+            throw walkinError("NOT_FOUND", `scheduler.cancel: "${id}" is the ID of a document in "${table}", not of a scheduled function; pass the ID that runAfter or runAt returned.`);
           }
-          if (job.state === "pending") await txn.patch(id, { state: "canceled", completedTime: txn.now }, SYSTEM);
+          // As Convex: canceling a job that is over does nothing, including one that finished so
+          // long ago that retention deleted it (code canceling a reminder it scheduled last month).
+          const job = await txn.get(id, SYSTEM);
+          if (job?.state === "pending") await txn.patch(id, { state: "canceled", completedTime: txn.now }, SYSTEM);
         }),
     };
   }

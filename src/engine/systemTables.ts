@@ -21,6 +21,8 @@ export const SYSTEM_TABLES = {
     name: v.string(),
     spec: v.string(),
     nextRun: v.number(),
+    /** The `_scheduled_functions` job of the latest run: while it is in flight, due runs are skipped (cron.ts). */
+    lastRun: v.optional(v.string()),
   }).index("by_name", ["name"]),
   /**
    * Results of mutations sent by clients, keyed by (clientId, requestId), written in the
@@ -38,14 +40,28 @@ export const SYSTEM_TABLES = {
 /**
  * A system document as app code reads it through `ctx.db.system`, in the shape Convex documents
  * (its `SystemDataModel`): a scheduled function's `state` is `{ kind }` (`{ kind: "failed", error }`
- * when it failed) and its `args` the array of arguments. The engine stores and indexes the flat
- * form (`state: "failed"`, `error`), which its own code keeps reading through the transaction.
+ * when it failed), its `args` the array of arguments, and its `name` the path with the module's
+ * file, `"messages.js:send"`. The engine stores and indexes the flat form (`state: "failed"`,
+ * `error`, `name: "messages:send"`, the path it resolves), which its own code keeps reading
+ * through the transaction.
  */
 export function systemDocumentPresenter(table: string): ((doc: Doc) => Doc) | undefined {
   return table === "_scheduled_functions" ? presentScheduledFunction : undefined;
 }
 
 function presentScheduledFunction(doc: Doc): Doc {
-  const { state, error, args, ...rest } = doc;
-  return { ...rest, args: [args ?? {}], state: state === "failed" ? { kind: "failed", error: error ?? "" } : { kind: state ?? null } } as Doc;
+  const { state, error, args, name, ...rest } = doc;
+  return {
+    ...rest,
+    name: typeof name === "string" ? convexFunctionName(name) : name,
+    args: [args ?? {}],
+    state: state === "failed" ? { kind: "failed", error: error ?? "" } : { kind: state ?? null },
+  } as Doc;
+}
+
+/** `"lib/users:get"` → `"lib/users.js:get"`, and a module alone (its default export) → `"mod.js:default"`, as Convex names them. */
+function convexFunctionName(path: string): string {
+  const at = path.lastIndexOf(":");
+  const [module, exported] = at === -1 ? [path, "default"] : [path.slice(0, at), path.slice(at + 1)];
+  return `${module.endsWith(".js") ? module : `${module}.js`}:${exported}`;
 }
