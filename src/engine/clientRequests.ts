@@ -72,6 +72,7 @@ import { encodeIndexKey } from "../values/indexKey.js";
 import { decodeValueFromString, encodeValueToString } from "../values/json.js";
 import type { Storage, Timestamp } from "../storage/types.js";
 import type { Catalog } from "./catalog.js";
+import { documentSize } from "./documents.js";
 import { LIMITS } from "./limits.js";
 import { QueryImpl } from "./query.js";
 import { prefixRange } from "./readSet.js";
@@ -151,11 +152,14 @@ export async function findClientRequest(
 export function recordClientRequest(txn: Transaction, request: ClientRequest, result: Value): void {
   const key = receiptKey(request);
   const body = encodeValueToString(result);
-  const size = Buffer.byteLength(body);
+  // Measured as a document is (documentSize), not as its JSON text, in which bytes are base64
+  // and some characters escaped; the size is at most 9 times the text's, so a result whose text
+  // is under a ninth of the limit is under it, and is not measured.
+  const size = Buffer.byteLength(body) * 9 <= LIMITS.maxDocumentBytes ? 0 : documentSize(result);
   if (size > LIMITS.maxDocumentBytes) {
-    throw walkinError("LIMIT_EXCEEDED", `A mutation called by a client returned ${size} bytes encoded; the limit is ` +
-      `${LIMITS.maxDocumentBytes} (1 MiB), since the result is kept to answer a re-sent request. Return less (e.g. IDs) ` +
-      `and read the rest with a query.`);
+    throw walkinError("LIMIT_EXCEEDED", `A mutation called by a client returned ${size} bytes (counted as a document's ` +
+      `values are); the limit is ${LIMITS.maxDocumentBytes} (1 MiB), since the result is kept to answer a re-sent ` +
+      `request. Return less (e.g. IDs) and read the rest with a query.`);
   }
   txn.writeReceipt({ key, body }, RECEIPT_INDEX, encodeIndexKey([key]));
 }

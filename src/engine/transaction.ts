@@ -9,6 +9,7 @@
  */
 import { walkinError, validateResult, checkValue, normalizeValue } from "../values/index.js";
 import type { Value } from "../values/index.js";
+import { MAX_DOCUMENT_DEPTH, MAX_OBJECT_FIELDS, MAX_VALUE_DEPTH, isPlainObject, nonValueProblem } from "../values/value.js";
 import { compareBytes } from "../values/indexKey.js";
 import type { DocumentVersion, DocumentWrite, IndexEntry, IndexWrite, KeyRange, Receipt, ScanRequest, Timestamp } from "../storage/types.js";
 import { decodedCopy } from "./keptVersions.js";
@@ -51,6 +52,10 @@ interface PendingWrite {
   /** The document after this transaction, or null if deleted. */
   current: Doc | null;
   encoded: string | null;
+  /** The UTF-8 length of `encoded` (0 for a deletion). */
+  textBytes: number;
+  /** `documentSize(current)` once measured (`countWritten`); undefined until then. */
+  valueSize: number | undefined;
   /**
    * The index keys of `original` and `current`, one per index of the table in its order,
    * computed when the write is staged: the document object itself is handed back to the
@@ -103,7 +108,10 @@ export class Transaction {
   private openScans: Set<() => void> | undefined;
   private docsRead = 0;
   private bytesRead = 0;
-  private bytesWritten = 0;
+  /** 9 × the text bytes of every staged version: a bound on what they count as written (`countWritten`). */
+  private writtenBound = 0;
+  /** What the staged versions count as written (documentSize), summed once the bound passed the limit. */
+  private writtenExact: number | undefined;
 
   constructor(
     readonly storage: SnapshotReads,
@@ -299,7 +307,8 @@ export class Transaction {
 
   async patch(id: string, value: Record<string, Value | undefined>, options: { system?: boolean } = {}): Promise<void> {
     const { table, doc } = await this.existing(id, "patch", options);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    // Not a plain object (null, an array, a Date): nothing to patch with, whatever its own properties.
+    if (typeof value !== "object" || value === null || !isPlainObject(value)) {
       throw walkinError("INVALID_ARGUMENT", `patch() takes an object of fields to change; received ${describe(value)}.`);
     }
     for (const key of ["_id", "_creationTime"]) {
@@ -320,7 +329,10 @@ export class Transaction {
 
   async replace(id: string, value: Record<string, Value | undefined>): Promise<void> {
     const { table, doc } = await this.existing(id, "replace");
-    const { _id, _creationTime, ...rest } = (value ?? {}) as Record<string, Value | undefined>;
+    // Checked before taking the system fields out: spreading null, an array or a Date gives
+    // `{}`, which would empty the document instead of failing.
+    checkFieldsObject(table, value, "replace");
+    const { _id, _creationTime, ...rest } = value;
     if ((_id !== undefined && _id !== doc._id) || (_creationTime !== undefined && _creationTime !== doc._creationTime)) {
       throw walkinError("INVALID_ARGUMENT", "replace() cannot change the system fields _id and _creationTime.");
     }
@@ -388,10 +400,9 @@ export class Transaction {
    * Answers a new object, never `value` itself: callers add the system fields to it.
    */
   private checkUserFields(table: TableInfo, value: unknown, operation: string): Record<string, Value> {
-    if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof ArrayBuffer) {
-      throw walkinError("INVALID_VALUE", `${operation}() into "${table.name}" takes an object of fields; received ${describe(value)}.`);
-    }
+    checkFieldsObject(table, value, operation);
     const fields: Record<string, Value> = {};
+    let count = 0;
     for (const key of Object.keys(value)) {
       const field = (value as Record<string, unknown>)[key];
       if (field === undefined) continue;
@@ -399,8 +410,17 @@ export class Transaction {
         throw walkinError("INVALID_VALUE", `${table.name}.${key}: field names starting with "_" are reserved for system fields.`);
       }
       fields[key] = field as Value;
+      count++;
     }
-    checkValue(fields as Value, table.name);
+    // Convex counts the system fields among a document's 1024 (they are fields of the stored object).
+    if (count + SYSTEM_FIELDS > MAX_OBJECT_FIELDS) {
+      throw walkinError("INVALID_VALUE", `${table.name}: documents hold at most ${MAX_OBJECT_FIELDS} fields, _id and ` +
+        `_creationTime included, so ${MAX_OBJECT_FIELDS - SYSTEM_FIELDS} of their own (this one has ${count}): ` +
+        "group fields into nested objects, or keep them in documents of a table of their own.");
+    }
+    // App documents nest as deep as Convex lets them; system documents hold function args,
+    // which may nest as deep as any value (checkArgs).
+    checkValue(fields as Value, table.name, table.system ? MAX_VALUE_DEPTH : MAX_DOCUMENT_DEPTH);
     if (table.validator) {
       // Documents are written by server code (trusted), and stored normalized: a formatted
       // field such as a session ID is kept as its digest, never as the raw value.
@@ -434,21 +454,16 @@ export class Transaction {
     // The limit is on the document's values (strings as UTF-8, bytes as they are), not on its
     // JSON text, where bytes are base64 and some characters escaped (documentSize).
     // documentSize is at most 9 times the encoded length (a one-digit number counts 9 bytes),
-    // so a document whose text is under a ninth of the limit is under it: not measured again.
-    const valueSize = current === null || size * 9 <= LIMITS.maxDocumentBytes ? 0 : documentSize(current);
-    if (valueSize > LIMITS.maxDocumentBytes) {
+    // so a document whose text is under a ninth of the limit is under it: not measured here.
+    let valueSize = current === null ? 0 : size * 9 <= LIMITS.maxDocumentBytes ? undefined : documentSize(current);
+    if (valueSize !== undefined && valueSize > LIMITS.maxDocumentBytes) {
       throw walkinError("LIMIT_EXCEEDED", `Document in "${table.name}" is ${valueSize} bytes; the limit is ` +
         `${LIMITS.maxDocumentBytes} (1 MiB). Store large data across several documents.`);
     }
-    // A document written again replaces its staged version: its bytes count once, as it does.
-    const replaced = previous?.encoded ? Buffer.byteLength(previous.encoded) : 0;
-    if (this.bytesWritten - replaced + size > LIMITS.maxBytesWritten) {
-      this.exceed(`A mutation may write at most ${LIMITS.maxBytesWritten} bytes.`);
-    }
-    this.bytesWritten += size - replaced;
+    valueSize = this.countWritten(previous, size, current, valueSize);
     const originalKeys = previous ? previous.originalKeys : original && indexKeysOf(table, original);
     const currentKeys = current && indexKeysOf(table, current);
-    writes.set(id, { table, original: previous ? previous.original : original, current, encoded, originalKeys, currentKeys });
+    writes.set(id, { table, original: previous ? previous.original : original, current, encoded, textBytes: size, valueSize, originalKeys, currentKeys });
     (this.unindexed ??= []).push({ table, before: previous ? previous.currentKeys : originalKeys, after: currentKeys, doc: current });
   }
 
@@ -475,6 +490,36 @@ export class Transaction {
       unindexed.length = 0;
     }
     return this.pendingIndex?.get(indexId);
+  }
+
+  /**
+   * Counts a staged version against `maxBytesWritten` as Convex counts documents (documentSize,
+   * as for the 1 MiB limit), without measuring each one: a document's size is at most 9 times
+   * its text (see `stage`), so while 9 times the text of every staged version is under the
+   * limit, their sizes are too. Once that bound passes the limit, the versions staged so far are
+   * measured (once), and from then on each new one. A document written again replaces its
+   * staged version: its bytes count once, as the document count does. Answers the version's
+   * size if it was measured.
+   */
+  private countWritten(previous: PendingWrite | undefined, textBytes: number, current: Doc | null, valueSize: number | undefined): number | undefined {
+    const bound = this.writtenBound - 9 * (previous?.textBytes ?? 0) + 9 * textBytes;
+    let exact = this.writtenExact;
+    if (exact === undefined && bound > LIMITS.maxBytesWritten) {
+      exact = 0;
+      for (const write of this.writes!.values()) exact += valueSizeOf(write);
+    }
+    if (exact !== undefined) {
+      valueSize ??= current === null ? 0 : documentSize(current);
+      exact += valueSize - (previous ? valueSizeOf(previous) : 0);
+      if (exact > LIMITS.maxBytesWritten) {
+        this.exceed(`A mutation may write at most ${LIMITS.maxBytesWritten} bytes (16 MiB) of documents, counted ` +
+          "on their values (strings as UTF-8, bytes by their length, numbers as 8 bytes, plus a little per value). " +
+          "Split the work across several mutations (e.g. schedule the rest with ctx.scheduler.runAfter).");
+      }
+    }
+    this.writtenBound = bound;
+    this.writtenExact = exact;
+    return valueSize;
   }
 
   private countRead(bytes: number): void {
@@ -601,6 +646,11 @@ function pendingEntry(entry: PendingEntry): CursorEntry {
   return { key: entry.key, doc: null, pending: entry.doc! };
 }
 
+/** What a staged version counts as written: its documentSize, measured on first use. */
+function valueSizeOf(write: PendingWrite): number {
+  return (write.valueSize ??= write.current === null ? 0 : documentSize(write.current));
+}
+
 function withoutSystemFields(doc: Doc): Record<string, Value | undefined> {
   const { _id, _creationTime, ...rest } = doc;
   return rest;
@@ -632,6 +682,24 @@ function withSystemFields(fields: Record<string, Value>, doc: Doc): Doc {
   next._id = doc._id;
   next._creationTime = doc._creationTime;
   return next;
+}
+
+/** The fields every document has besides its own: `_id` and `_creationTime`. */
+const SYSTEM_FIELDS = 2;
+
+/**
+ * Throws unless `value` is a plain object, the only thing whose fields a document can be made
+ * of: null, an array, bytes or a class instance (a Date, a Map) would otherwise yield its own
+ * enumerable properties, usually none, and write an empty document.
+ */
+function checkFieldsObject(table: TableInfo, value: unknown, operation: string): asserts value is Record<string, Value | undefined> {
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof ArrayBuffer) {
+    const hint = operation === "replace" && value === null ? " To remove the document, call ctx.db.delete(id)." : "";
+    throw walkinError("INVALID_VALUE", `${operation}() into "${table.name}" takes an object of fields; received ${describe(value)}.${hint}`);
+  }
+  if (!isPlainObject(value)) {
+    throw walkinError("INVALID_VALUE", `${operation}() into "${table.name}" takes a plain object of fields: ${nonValueProblem(value)}.`);
+  }
 }
 
 /** A short description of a value for error messages (never a huge dump). */

@@ -8,7 +8,10 @@
  * offending part, so a bad value fails where it was made rather than deep inside the engine.
  *
  * The rules live in small exported helpers (`fieldNameProblem`, `nonValueProblem`, `ValueWalk`)
- * because `json.ts` applies the same rules while it encodes, in a single pass.
+ * because `json.ts` applies the same rules while it encodes, in a single pass. The limits
+ * Convex sets on values (elements per array, fields per object, valid Unicode in strings) are
+ * `checkValue`'s alone: it runs wherever values reach the server (args, return values,
+ * documents written), so the encoder does not repeat them.
  */
 import { walkinError } from "./errors.js";
 import { formatPath, type PathKey } from "./path.js";
@@ -39,44 +42,90 @@ export type JSONValue = null | boolean | number | string | JSONValue[] | { [key:
 
 /** Containers may nest this deep; deeper is refused (and is how cycles are caught cheaply). */
 export const MAX_VALUE_DEPTH = 64;
+/**
+ * How deep a stored document may nest, the document itself counted as the first level:
+ * Convex's "field nesting depth" (https://docs.convex.dev/production/state/limits).
+ */
+export const MAX_DOCUMENT_DEPTH = 16;
+/** Elements one array may hold (Convex's limit, for every value). */
+export const MAX_ARRAY_ELEMENTS = 8192;
+/** Fields one object may hold (Convex's limit, for every value; a document's system fields count). */
+export const MAX_OBJECT_FIELDS = 1024;
 /** Longest allowed field name, in UTF-16 code units. */
 export const MAX_FIELD_NAME_LENGTH = 1024;
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
 
 /**
- * Throws `INVALID_VALUE` unless `value` is a `Value`; the message names the offending path.
+ * Throws `INVALID_VALUE` unless `value` is a `Value` within Convex's limits (arrays of at most
+ * 8192 elements, objects of at most 1024 fields, strings of valid Unicode, nesting at most
+ * `maxDepth` levels: 64 for any value, `MAX_DOCUMENT_DEPTH` for a document); the message
+ * names the offending path and the limit.
  *
  * @example
  * checkValue({ when: new Date() }, "args");
  * // WalkinError: args.when: Date is not a value: store date.getTime() (a number) instead
  */
-export function checkValue(value: unknown, path = "value"): asserts value is Value {
+export function checkValue(value: unknown, path = "value", maxDepth = MAX_VALUE_DEPTH): asserts value is Value {
   if (value === undefined) new ValueWalk(path).fail(UNDEFINED_PROBLEM);
   if (isFlatObject(value)) return;
-  checkInner(value, new ValueWalk(path));
+  checkInner(value, new ValueWalk(path, maxDepth));
 }
 
 /**
- * True for a plain object whose own fields are all strings, finite-or-not numbers, booleans,
- * null or absent, under valid names: most function arguments (`{ id }`, `{ body, author }`).
- * Such a value is a `Value` with no walk to set up. Anything else (nesting, bigints, a field
- * `checkInner` would refuse) returns false and gets the full walk, which also words the error.
+ * True for a plain object of at most `MAX_OBJECT_FIELDS` own fields, all well-formed strings,
+ * finite-or-not numbers, booleans, null or absent, under valid names: most function arguments
+ * (`{ id }`, `{ body, author }`) and documents. Such a value is a `Value` with no walk to set
+ * up. Anything else (nesting, bigints, a field `checkInner` would refuse) returns false and
+ * gets the full walk, which also words the error.
  */
 function isFlatObject(value: unknown): boolean {
   if (typeof value !== "object" || value === null || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  let fields = 0;
   for (const key in value) {
     if (!Object.hasOwn(value, key) || fieldNameProblem(key) !== undefined) return false;
     const field: unknown = (value as Record<string, unknown>)[key];
     const type = typeof field;
-    if (type !== "string" && type !== "number" && type !== "boolean" && type !== "undefined" && field !== null) return false;
+    if (type === "string") {
+      if (!isWellFormed(field as string)) return false;
+    } else if (type !== "number" && type !== "boolean" && type !== "undefined" && field !== null) {
+      return false;
+    }
+    if (++fields > MAX_OBJECT_FIELDS) return false;
   }
   return true;
+}
+
+/**
+ * True when `text` has no unpaired surrogate, so it is valid Unicode (and UTF-8 can hold it):
+ * Convex refuses other strings. `String.prototype.isWellFormed` answers at once for the
+ * strings V8 keeps one byte per character (they hold no surrogates); the regular expression
+ * is for the browsers that lack it (before 2023).
+ */
+const isWellFormed: (text: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === "function"
+    ? (text) => (text as string & { isWellFormed(): boolean }).isWellFormed()
+    : (text) => !LONE_SURROGATE.test(text);
+
+// With the `u` flag, a surrogate pair is one code point; only a lone surrogate is in \p{Cs}.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Why `text` is not valid Unicode: where its first unpaired surrogate is. */
+function loneSurrogateProblem(text: string): string {
+  const at = text.search(LONE_SURROGATE);
+  const hex = text.charCodeAt(at).toString(16).toUpperCase();
+  return (
+    `strings must be valid Unicode, found an unpaired surrogate U+${hex} at position ${at} ` +
+    "(half of a character such as an emoji, often from cutting text with slice or substring): " +
+    "cut at whole characters, e.g. with Array.from(text), or clean it with text.toWellFormed()"
+  );
 }
 
 function checkInner(value: unknown, walk: ValueWalk): void {
   switch (typeof value) {
     case "string":
+      if (!isWellFormed(value)) walk.fail(loneSurrogateProblem(value));
+      return;
     case "number":
     case "boolean":
       return;
@@ -86,6 +135,10 @@ function checkInner(value: unknown, walk: ValueWalk): void {
     case "object": {
       if (value === null || value instanceof ArrayBuffer) return;
       if (Array.isArray(value)) {
+        if (value.length > MAX_ARRAY_ELEMENTS) {
+          walk.fail(`arrays hold at most ${MAX_ARRAY_ELEMENTS} elements (this one has ${value.length}): ` +
+            "keep the items as documents of a table of their own, or split the array");
+        }
         walk.enter(value);
         for (let i = 0; i < value.length; i++) {
           const element: unknown = value[i];
@@ -98,8 +151,14 @@ function checkInner(value: unknown, walk: ValueWalk): void {
         return;
       }
       if (!isPlainObject(value)) return walk.fail(nonValueProblem(value));
+      const keys = Object.keys(value);
+      if (keys.length > MAX_OBJECT_FIELDS) {
+        // Fields set to undefined are absent: only the others count.
+        const present = keys.filter((key) => (value as Record<string, unknown>)[key] !== undefined).length;
+        if (present > MAX_OBJECT_FIELDS) walk.fail(tooManyFieldsProblem(present));
+      }
       walk.enter(value);
-      for (const key of Object.keys(value)) {
+      for (const key of keys) {
         const field: unknown = (value as Record<string, unknown>)[key];
         if (field === undefined) continue; // absent field
         walk.keys.push(key);
@@ -114,6 +173,12 @@ function checkInner(value: unknown, walk: ValueWalk): void {
     default:
       walk.fail(nonValueProblem(value));
   }
+}
+
+/** Why an object of `count` fields is refused (`MAX_OBJECT_FIELDS`). */
+function tooManyFieldsProblem(count: number): string {
+  return `objects hold at most ${MAX_OBJECT_FIELDS} fields (this one has ${count}): ` +
+    "to key by arbitrary text, store an array of { key, value } objects, or documents of a table of their own";
 }
 
 export const UNDEFINED_PROBLEM = "undefined is not a value: use null, or leave the field out";
@@ -209,12 +274,15 @@ export class ValueWalk {
   readonly keys: PathKey[] = [];
   private readonly containers: object[] = [];
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    private readonly maxDepth = MAX_VALUE_DEPTH,
+  ) {}
 
   /** Enters an array or object; throws when it is nested too deep or contains itself. */
   enter(container: object): void {
     this.containers.push(container);
-    if (this.containers.length > MAX_VALUE_DEPTH) this.failTooDeep();
+    if (this.containers.length > this.maxDepth) this.failTooDeep();
   }
 
   leave(): void {
@@ -241,6 +309,10 @@ export class ValueWalk {
         );
       }
     }
-    this.fail(`nesting is deeper than ${MAX_VALUE_DEPTH} levels`);
+    if (this.maxDepth === MAX_DOCUMENT_DEPTH) {
+      this.fail(`nesting is deeper than ${MAX_DOCUMENT_DEPTH} levels, the limit for documents (the document itself ` +
+        "counts as one): flatten the data, or keep the inner part in a table of its own");
+    }
+    this.fail(`nesting is deeper than ${this.maxDepth} levels`);
   }
 }

@@ -17,7 +17,8 @@ import { checkValue, type JSONValue, type Value } from "./value.js";
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-// Wide generators: every type, the float and int64 edges, strings with lone surrogates and NULs,
+// Wide generators: every type, the float and int64 edges, strings with NULs and surrogates (lone
+// ones in `text`, which compare and index as strings; replaced in values, which refuse them),
 // field names that look special to JavaScript (__proto__, constructor) or to Convex (_id).
 const float = fc.oneof(
   fc.constantFrom(0, -0, NaN, Infinity, -Infinity, Number.MIN_VALUE, -Number.MIN_VALUE, Number.MAX_VALUE, 2 ** 53, 1e21),
@@ -38,7 +39,8 @@ const bytes = fc.oneof(
   fc.uint8Array({ maxLength: 10 }).map((b) => b.slice().buffer),
   fc.array(fc.constantFrom(0, 1, 0xfe, 0xff), { maxLength: 4 }).map((b) => new Uint8Array(b).buffer),
 );
-const scalar: fc.Arbitrary<Value> = fc.oneof(fc.constant(null), fc.boolean(), int64, float, text, bytes);
+const wellFormedText = text.map((s) => s.replace(/\p{Cs}/gu, "\uFFFD"));
+const scalar: fc.Arbitrary<Value> = fc.oneof(fc.constant(null), fc.boolean(), int64, float, wellFormedText, bytes);
 const fieldName = fc.constantFrom("a", "b", "aa", "A", "_id", "_", "__proto__", "constructor", "toString", "0", "10", "9", "~", " x", "a.b", "x".repeat(1024));
 const { value } = fc.letrec<{ value: Value }>((tie) => ({
   value: fc.oneof(
