@@ -16,10 +16,11 @@ import { convertToJson } from "../values/json.js";
 import type { Value } from "../values/value.js";
 import { AuthState, type AuthEffect, type FetchToken } from "./authState.js";
 import { Connection, type Logger } from "./connection.js";
+import { IdentityHandover } from "./identityHandover.js";
 import { LocalSyncState, ProtocolMismatch } from "./localSyncState.js";
 import { checkArgsSize } from "./messageSize.js";
 import { OptimisticUpdates, type OptimisticUpdate } from "./optimisticUpdates.js";
-import { queryToken, type QueryToken } from "./queryResult.js";
+import { queryToken, type QueryResult, type QueryToken } from "./queryResult.js";
 import { RequestManager } from "./requestManager.js";
 import { syncUrl } from "./syncUrl.js";
 import { TransitionChunks } from "./transitionChunks.js";
@@ -83,6 +84,7 @@ export class WalkinClient {
   private readonly optimistic: OptimisticUpdates;
   private readonly chunks = new TransitionChunks();
   private readonly auth = new AuthState();
+  private readonly handover = new IdentityHandover();
   private readonly connection: Connection | null;
   private readonly clientId = randomClientId();
   private readonly logger: Logger;
@@ -253,6 +255,29 @@ export class WalkinClient {
     this.updateConnectionState();
   }
 
+  /**
+   * For an auth client about to replace the token this client holds with one from a sign-in
+   * that ends the old token's session (see `identityHandover.ts`): from the Transition in which
+   * `guard` (a query without args answering null for a caller with no live session) turns
+   * null, until the first Transition under the next token, watchers keep seeing the results
+   * they saw. Call the returned function if the sign-in gives no new token.
+   *
+   * @example
+   * const release = client.holdResultsAcrossSignIn(api.auth.currentSession);
+   * try {
+   *   const result = await client.action(api.auth.signIn, { provider: "password", params });
+   *   if (result.kind === "signedIn") client.setAuth(async () => result.token); // its first results end the hold
+   *   else release();
+   * } catch (error) {
+   *   release();
+   *   throw error;
+   * }
+   */
+  holdResultsAcrossSignIn(guard: FunctionReference<"query">): () => void {
+    const id = this.handover.arm(queryToken(getFunctionName(guard), {}), this.sync.latestIdentity());
+    return () => this.notify(this.optimistic.recompute(this.sync, this.handover.release(id)));
+  }
+
   clearAuth(): void {
     this.runAuthEffects(this.auth.clear());
     this.scheduleFlush();
@@ -299,6 +324,7 @@ export class WalkinClient {
       { clientId: this.clientId, connectionCount, newRequestsFrom, awaitedTs: this.requests.maxCommittedTs() },
       { holdQuerySet: this.auth.isFetching() },
     );
+    this.notify(this.optimistic.recompute(this.sync, this.handover.restart(identityVersion)));
     for (const message of messages) if (!this.connection!.send(message)) return;
     this.auth.onRestart(identityVersion);
     this.flush();
@@ -371,7 +397,9 @@ export class WalkinClient {
     // Settled now, but their callbacks run as microtasks: after the watchers below.
     const completed = this.requests.onTransitionApplied(transition.endVersion.ts);
     this.optimistic.drop(completed);
-    const changed = this.optimistic.recompute(this.sync, serverChanged);
+    // Held (a sign-in's signed-out moment, see identityHandover.ts): shown with the next identity's.
+    const shown = this.handover.afterTransition(transition.endVersion.identity, serverChanged, (token) => isNull(this.sync.result(token)));
+    const changed = shown === null ? [] : this.optimistic.recompute(this.sync, shown);
     this.runAuthEffects(this.auth.onTransition(transition.endVersion.identity));
     this.notify(changed);
   }
@@ -497,6 +525,10 @@ export class WalkinClient {
     this.state = next;
     for (const listener of [...this.stateListeners]) this.callBack(() => listener(next));
   }
+}
+
+function isNull(result: QueryResult | undefined): boolean {
+  return result?.kind === "value" && result.value === null;
 }
 
 /** Whether every field of `a` holds the same value in `b` (runs after every message: no allocation). */

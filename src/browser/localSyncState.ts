@@ -161,6 +161,11 @@ export class LocalSyncState {
     return { message, identityVersion: ++this.identityVersion };
   }
 
+  /** The identity version of the last Authenticate sent on this connection (0: none). */
+  latestIdentity(): number {
+    return this.identityVersion;
+  }
+
   /** Whether `identityVersion` is the latest this client sent (none pending, none newer). */
   isCurrentIdentity(identityVersion: number): boolean {
     return this.identityVersion === identityVersion && this.server.identity === identityVersion;

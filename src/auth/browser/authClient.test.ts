@@ -155,15 +155,15 @@ describe("AuthClient", () => {
   it("an upgrade that ends the anonymous session never shows signed out in between", async () => {
     const { auth, client, seen } = start();
     const anonymous = await auth.signIn("anonymous");
-    // Hold the action's reply until this client has seen the old session end (null).
+    const oldToken = auth.getSnapshot().token!;
+    // Hold the action's reply until this client has received the old session's end (its
+    // watchers are not shown it: see upgradeContinuity.test.ts).
     let release!: () => void;
     gates.afterUpgrade = new Promise((resolve) => (release = resolve));
-    const watch = client.watchQuery(fake.currentSession!, {});
-    const oldSessionEnded = new Promise<void>((resolve) => {
-      const stop = watch.onUpdate(() => watch.localQueryResult() === null && (stop(), resolve()));
-    });
     const upgrade = auth.signIn("password", { email: "a@example.com" });
-    await oldSessionEnded;
+    await vi.waitFor(async () => expect(await backend.engine.runQuery("auth:currentSession", {}, { token: oldToken })).toBe(null));
+    const ended = backend.engine.latestTimestamp;
+    await vi.waitFor(() => expect(client.connectionState().lastTransitionTs).toBeGreaterThanOrEqual(ended));
     release();
     await upgrade;
     gates.afterUpgrade = undefined;

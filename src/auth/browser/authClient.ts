@@ -203,12 +203,27 @@ export class AuthClient {
    * With a session, the action runs inside `refresh`, so the session ID changes only if the
    * sign-in succeeded, and the token is in place before the new ID is: session queries
    * re-subscribe under the new user. A result that signed nobody in keeps the session ID.
+   *
+   * Signed in already (a guest signing up, or signing in to an account), the sign-in ends the
+   * current session before its action returns the new token: the client holds the results of
+   * that moment, so the app's queries go from the old user's view straight to the new one's
+   * (`holdResultsAcrossSignIn`, written out step by step in browser/identityHandover.ts). The
+   * hold ends with the new token's first results, or here when no new token came.
    */
   private async runSignIn(args: SignInArgs, session: SessionRefresh | undefined): Promise<SignInOutcome> {
     let outcome: SignInOutcome | undefined;
     const signIn = async (extra: Pick<SignInArgs, "sessionId" | "newSessionId">) => {
-      const result = await this.client.action(this.fns.signIn, { ...withoutUndefined(args), ...extra });
-      outcome = this.apply(result);
+      const release = this.tracker.token === null ? () => {} : this.client.holdResultsAcrossSignIn(this.fns.currentSession);
+      let result: SignInResult;
+      try {
+        result = await this.client.action(this.fns.signIn, { ...withoutUndefined(args), ...extra });
+        outcome = this.apply(result);
+      } catch (error) {
+        release();
+        throw error;
+      }
+      // No new token in use (none came, or this AuthClient was closed meanwhile): nothing ends the hold but this.
+      if (result.kind !== "signedIn" || this.tracker.token !== result.token) release();
       if (result.kind !== "signedIn") throw KEEP_SESSION;
     };
     try {

@@ -7,6 +7,9 @@
  *       ▲  └──token in storage / other tab──► checking(token) ──currentSession──┘   │
  *       └──── signOut; currentSession null; token refused; other tab signed out ────┘
  *
+ * A signed-in tab that adopts another tab's token goes to `checking` too, but keeps showing
+ * its user meanwhile (`adoptStored`): only a page with no user yet shows "loading".
+ *
  * Whom to believe, step by step. After a token change, `currentSession` results still come
  * from the previous identity until the server has switched: they are ignored until the
  * `WalkinClient` reports the new token accepted (`onChange(true)`, called once the results of
@@ -27,10 +30,16 @@ import type { TabLock } from "./tabLock.js";
 import type { TokenStorage } from "./tokenStorage.js";
 import type { AuthSnapshot, CurrentSession } from "./types.js";
 
+interface User {
+  userId: string;
+  isAnonymous: boolean;
+}
+
 type Phase =
   | { kind: "signedOut" }
-  | { kind: "checking"; token: string }
-  | { kind: "signedIn"; token: string; userId: string; isAnonymous: boolean };
+  /** `showing`: whom the page showed before another tab switched the token (see `adoptStored`). */
+  | { kind: "checking"; token: string; showing?: User }
+  | ({ kind: "signedIn"; token: string } & User);
 
 const SIGNED_OUT: AuthSnapshot = Object.freeze({ isLoading: false, isAuthenticated: false, isAnonymous: false, userId: null, token: null });
 
@@ -87,14 +96,22 @@ export class TokenTracker {
     if (this.token === null) this.options.client.clearAuth();
   }
 
-  /** Follows the storage: at start, before a sign-in or sign-out, and when another tab wrote it. */
+  /**
+   * Follows the storage: at start, before a sign-in or sign-out, and when another tab wrote it.
+   * A tab that shows a user and adopts another tab's token (that tab signed up, or in as
+   * someone else) keeps showing that user until the server answers for the new token, as its
+   * queries do (they run under the old token until then): "loading" would unmount what
+   * `<Authenticated>` shows, for one round trip.
+   */
   adoptStored(): void {
     const stored = this.options.storage.get(this.options.key);
-    this.use(stored !== null && this.refused.has(stored) ? null : stored);
+    const phase = this.phase;
+    const showing = phase.kind === "signedIn" ? { userId: phase.userId, isAnonymous: phase.isAnonymous } : phase.kind === "checking" ? phase.showing : undefined;
+    this.switchTo(stored !== null && this.refused.has(stored) ? null : stored, undefined, showing);
   }
 
   /** A sign-in gave `token` for `user`: keep it, use it, tell the other tabs (not once closed: a newer client owns the storage). */
-  store(token: string, user: { userId: string; isAnonymous: boolean }): void {
+  store(token: string, user: User): void {
     if (this.closed) return;
     this.options.storage.set(this.options.key, token);
     this.use(token, user);
@@ -105,7 +122,11 @@ export class TokenTracker {
    * Switches to `token` (null: none) and, when known, whom it belongs to. A call with the
    * token already in use only updates the user.
    */
-  use(token: string | null, user?: { userId: string; isAnonymous: boolean }): void {
+  use(token: string | null, user?: User): void {
+    this.switchTo(token, user, undefined);
+  }
+
+  private switchTo(token: string | null, user: User | undefined, showing: User | undefined): void {
     if (this.closed) return;
     if (token === this.token) {
       if (token !== null && user) this.setPhase({ kind: "signedIn", token, ...user });
@@ -121,13 +142,15 @@ export class TokenTracker {
       return this.setPhase({ kind: "signedOut" });
     }
     client.setAuth(
-      async () => token,
+      // Asked to refresh (the server refused the token): an opaque session token has nothing
+      // newer, and sending it again would only cost a round trip before the same refusal.
+      async ({ forceRefreshToken }) => (forceRefreshToken ? null : token),
       (accepted) => this.onAuthChange(generation, token, accepted),
     );
     // After setAuth: the subscription then goes out after the token, under the new identity.
     this.watch ??= client.watchQuery(this.options.currentSession, {});
     this.stopWatch ??= this.watch.onUpdate(() => this.onSessionResult());
-    this.setPhase(user ? { kind: "signedIn", token, ...user } : { kind: "checking", token });
+    this.setPhase(user ? { kind: "signedIn", token, ...user } : { kind: "checking", token, ...(showing ? { showing } : {}) });
   }
 
   /**
@@ -231,7 +254,9 @@ export class TokenTracker {
       phase.kind === "signedOut"
         ? SIGNED_OUT
         : phase.kind === "checking"
-          ? { isLoading: true, isAuthenticated: false, isAnonymous: false, userId: null, token: phase.token }
+          ? phase.showing
+            ? { isLoading: false, isAuthenticated: true, isAnonymous: phase.showing.isAnonymous, userId: phase.showing.userId, token: phase.token }
+            : { isLoading: true, isAuthenticated: false, isAnonymous: false, userId: null, token: phase.token }
           : { isLoading: false, isAuthenticated: true, isAnonymous: phase.isAnonymous, userId: phase.userId, token: phase.token };
     const previous = this.snapshot;
     if ((Object.keys(next) as (keyof AuthSnapshot)[]).every((key) => next[key] === previous[key])) return;
