@@ -12,6 +12,23 @@
  * make one) that moves `lastUsedAt` and `expiresAt`. A busy session costs one write an hour
  * by default, however many calls it makes.
  *
+ * Activity writes never starve a revocation, nor revive what it ended. Step by step, with
+ * session row S used on every node while it is revoked (sign-out, revokeSession,
+ * invalidateSessions, a password reset, a rotating sign-in):
+ *  1. A call under S's token reads S (the token check, in its own transaction) and asks for
+ *     an activity write: a deferred write that reads S again and rewrites it (`touchSession`).
+ *  2. The revocation R reads S (its caller's token check, or the user's sessions) and deletes
+ *     or expires it. An activity write that commits while R runs makes R conflict and re-run.
+ *  3. R that lost to an activity write claims the key it lost on; from then on, on every node,
+ *     activity writes of S give way (commit nothing) until R has committed (the engine's
+ *     deferredWrites.ts writes out why none slips through). So R loses to activity writes at
+ *     most once per session row it reads, and commits in a bounded number of tries however
+ *     busy S is and however slow R runs: being slow no longer lets bookkeeping starve it.
+ *  4. An activity write that read S before R committed conflicts with R (R wrote S) and re-runs:
+ *     it then finds S deleted, or expired at 0, and writes nothing. One that reads S after R
+ *     finds the same. None writes S as it was before R, so none revives it; and the token check
+ *     refuses a deleted or expired row whatever the activity record says.
+ *
  * Anonymous sessions are the only key to their user (there is no password to sign in with
  * again), so they have no absolute lifetime: they end after `cleanup.anonymousUserInactiveMs`
  * without use, or when signed out or revoked. Ending one does not delete it but expires it

@@ -64,6 +64,12 @@ export class CommitLog {
     return null;
   }
 
+  /** Whether a commit after `since` (exclusive) still in the log has a write set that passes `test`. */
+  someAfter(since: Timestamp, test: (writes: WriteSet) => boolean): boolean {
+    for (let i = this.firstIndexAfter(since); i < this.entries.length; i++) if (test(this.entries[i]!.writes)) return true;
+    return false;
+  }
+
   /** Drops entries at or before `ts`; questions about snapshots before `ts` now answer "conflict". */
   trim(ts: Timestamp): void {
     if (ts <= this.trimmed) return;

@@ -45,6 +45,7 @@ import { ActiveSnapshots } from "./snapshots.js";
 import { ReadCache, type CommitWrites } from "./readCache.js";
 import { tableNumberOfId } from "./ids.js";
 import { callSignature, laneOf, RetryLanes } from "./retryLanes.js";
+import { CLAIM_INDEX, DEFERRED_MARK, DeferredWriteClaims, MARK_KEY, RELEASE_INDEX, laneBytes, lanesWritten } from "./deferredWrites.js";
 import { followOtherEngines } from "./otherEngines.js";
 import { incompleteIndexMessage, indexesSkippedBy } from "./mixedCode.js";
 import { CreationClock, Transaction } from "./transaction.js";
@@ -172,6 +173,8 @@ export class Engine {
   private readonly committer: GroupCommitter;
   private readonly snapshots = new ActiveSnapshots();
   private readonly retryLanes = new RetryLanes();
+  /** Lanes that deferred writes must keep off (deferredWrites.ts). */
+  private readonly deferredClaims = new DeferredWriteClaims();
   /** What transactions read through: storage, with repeated answers served from memory. */
   readonly reads: ReadCache;
   /** Paces calls that storage failed with nothing written (see StorageRetry). */
@@ -488,6 +491,8 @@ export class Engine {
     // A call that lost lately starts in its lane (retryLanes.ts, "Repeat losers"). Nothing
     // remembered, no signature: the uncontended path does not compute one.
     let lane: string | null = this.retryLanes.remembers ? this.retryLanes.laneOfLoser(signatureOf()) : null;
+    /** Claims this call made against deferred writes, by lane; its commit releases them (deferredWrites.ts). */
+    const claimed: string[] = [];
     for (let attempt = 0; ; attempt++) {
       const once = async () => {
         // The snapshot stays pinned until the commit is decided, not just while the handler
@@ -500,34 +505,41 @@ export class Engine {
         this.mutationsRunning += 1;
         try {
           const outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
-          return { value: outcome.value, committed: await this.commit(outcome.txn) };
+          for (const claim of claimed) outcome.txn.markWrite(RELEASE_INDEX, laneBytes(claim));
+          return { value: outcome.value, committed: await this.commit(outcome.txn), readTs };
         } finally {
           this.mutationsRunning -= 1;
           release();
         }
       };
-      let result: { value: Value; committed: CommitResult };
+      let result: { value: Value; committed: CommitResult; readTs: Timestamp };
       try {
         result = lane === null ? await once() : await this.retryLanes.run(lane, once, signatureOf());
       } catch (error) {
         // Storage failed with nothing written (a dropped connection, a database restart):
         // run the mutation again once it is back, for up to storageRetryMs.
-        if (!isStorageFailure(error) || !(await this.storageRetry.wait(startedAt))) throw error;
+        if (!isStorageFailure(error) || !(await this.storageRetry.wait(startedAt))) throw this.releasingClaims(claimed, error);
         attempt -= 1;
         continue;
       }
-      const { value, committed } = result;
+      const { value, committed, readTs } = result;
       if (committed.ok) return { value, ts: committed.ts };
       // In a lane a mutation no longer collides with its own node's retries, only with fresh
       // mutations and other nodes' lanes, so it is given more attempts: with three nodes
       // hammering one key, each lane head still wins about one round in three.
       const limit = lane === null ? LIMITS.maxMutationRetries : LIMITS.maxMutationRetries * LANE_RETRY_FACTOR;
-      if (attempt >= limit) throw conflictError(path, committed.conflict.indexId, attempt + 1);
+      if (attempt >= limit) throw this.releasingClaims(claimed, conflictError(path, committed.conflict.indexId, attempt + 1));
       this.stats.conflictRetries += 1;
       trace.retries = attempt + 1;
       // Every re-run waits its turn in the lane of the key it lost on (retryLanes.ts): the
       // lane paces it, so there is no backoff.
       lane = laneOf(committed.conflict);
+      // Lost to a deferred write (bookkeeping): from now on they keep off that key, on every
+      // node, until this call ends (deferredWrites.ts, steps 2 and 3); again if it loses to one
+      // once more (its claim lapsed, or that node lost track of it).
+      if (committed.conflict.indexId !== null && this.deferredWroteSince(readTs, lane) && (await this.claimAgainstDeferredWrites(lane))) {
+        claimed.push(lane);
+      }
     }
   }
 
@@ -608,6 +620,7 @@ export class Engine {
     // this commit touched are no longer the newest, or are carried across it (readCache.ts,
     // rules 1 and 5).
     this.reads.applyCommit(record.ts, record.writes, writes);
+    this.deferredClaims.noteCommit(record.writes); // before anything reads at record.ts (deferredWrites.ts, step 2)
     if (own) this.stats.commits += 1;
     else {
       this.legacyRequests.noteCommit(tables);
@@ -765,10 +778,74 @@ export class Engine {
     this.laterWrites.set(key, work);
     setImmediate(() => {
       if (this.closed) return;
-      void this.runSystemMutation((txn) => work(createDatabaseWriter(txn, this.catalog) as never))
+      void this.runDeferredWrite(work)
         .catch((error) => this.logError("A deferred write failed", error))
         .finally(() => this.laterWrites.delete(key));
     });
+  }
+
+  /**
+   * One deferred write: as a system mutation, but it gives way to mutations that lost to
+   * deferred writes (deferredWrites.ts, step 1): it commits nothing while its engine knows a
+   * claim on a key it writes, and a claim committed after its snapshot makes it conflict.
+   */
+  private async runDeferredWrite(work: (db: DatabaseWriter<AnyDataModel>) => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const txn = new Transaction(this.reads, this.catalog, this.latest, Date.now(), this.creationClock);
+      const release = this.snapshots.pin(txn.readTs);
+      let committed: CommitResult;
+      try {
+        await work(createDatabaseWriter(txn, this.catalog) as never);
+        if (!txn.hasWrites) return;
+        for (const lane of lanesWritten(txn.buildWrites().writeSet)) {
+          if (this.deferredClaims.isClaimed(lane)) return;
+          txn.readSet.addPoint(CLAIM_INDEX, laneBytes(lane));
+        }
+        txn.markWrite(DEFERRED_MARK, MARK_KEY);
+        committed = await this.commit(txn);
+      } finally {
+        release();
+      }
+      if (committed.ok) return;
+      if (attempt >= LIMITS.maxMutationRetries) throw conflictError("A deferred write", committed.conflict.indexId, attempt + 1);
+      this.stats.conflictRetries += 1;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** Math.min(attempt, 7)));
+    }
+  }
+
+  /** Whether a deferred write committed after `since` wrote a key of `lane`. */
+  private deferredWroteSince(since: Timestamp, lane: string): boolean {
+    return this.commitLog.someAfter(since, (writes) => writes.has(DEFERRED_MARK) && lanesWritten(writes).has(lane));
+  }
+
+  /**
+   * Claims `lane` against deferred writes (deferredWrites.ts, step 2): a commit that reads
+   * nothing, so it cannot conflict. False if it failed (storage): the call goes on unclaimed.
+   */
+  private async claimAgainstDeferredWrites(lane: string): Promise<boolean> {
+    const txn = new Transaction(this.reads, this.catalog, this.latest, Date.now(), this.creationClock);
+    txn.markWrite(CLAIM_INDEX, laneBytes(lane));
+    const release = this.snapshots.pin(txn.readTs); // until the commit is decided, as in executeMutation
+    try {
+      return (await this.commit(txn)).ok;
+    } catch (error) {
+      this.logError("Claiming a key against deferred writes failed", error);
+      return false;
+    } finally {
+      release();
+    }
+  }
+
+  /** Releases the claims of a mutation that fails with `error` (deferredWrites.ts, step 4; they would lapse anyway); returns `error`. */
+  private releasingClaims(lanes: string[], error: unknown): unknown {
+    if (lanes.length === 0) return error;
+    const txn = new Transaction(this.reads, this.catalog, this.latest, Date.now(), this.creationClock);
+    for (const lane of lanes) txn.markWrite(RELEASE_INDEX, laneBytes(lane));
+    const release = this.snapshots.pin(txn.readTs);
+    void this.commit(txn)
+      .catch((failure) => this.logError("Releasing claims against deferred writes failed (they lapse)", failure))
+      .finally(release);
+    return error;
   }
 
   private identityOutsideTransaction(caller: Caller): Promise<UserIdentity | null> {

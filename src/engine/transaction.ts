@@ -104,6 +104,8 @@ export class Transaction {
   private lastScanned: DocumentVersion | undefined;
   /** The first whole-transaction limit exceeded: the function fails even if it caught the error (`exceed`). */
   limitExceeded: Error | null = null;
+  /** Write-set keys with no document (`markWrite`). */
+  private marks: { indexId: string; key: Uint8Array }[] | undefined;
   /** The scans begun and not yet recorded in the read set (`scan`, `closeOpenScans`). */
   private openScans: Set<() => void> | undefined;
   private docsRead = 0;
@@ -123,7 +125,16 @@ export class Transaction {
   ) {}
 
   get hasWrites(): boolean {
-    return (this.writes !== undefined && this.writes.size > 0) || this.receipts !== undefined;
+    return (this.writes !== undefined && this.writes.size > 0) || this.receipts !== undefined || this.marks !== undefined;
+  }
+
+  /**
+   * Puts `(indexId, key)` in this transaction's write set with nothing stored behind it: a
+   * signal to the read sets of other transactions and to every engine that learns of the commit
+   * (deferredWrites.ts). The key need not belong to a real index.
+   */
+  markWrite(indexId: string, key: Uint8Array): void {
+    (this.marks ??= []).push({ indexId, key });
   }
 
   /**
@@ -383,6 +394,7 @@ export class Transaction {
       }
     }
     for (const { indexId, key } of this.receipts ?? []) touch(indexId, key);
+    for (const { indexId, key } of this.marks ?? []) touch(indexId, key);
     return { documents, indexes, writeSet, tables, receipts: this.receipts?.map(({ receipt }) => receipt) ?? [] };
   }
 

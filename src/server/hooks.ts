@@ -23,7 +23,9 @@ export interface AuthenticateCtx {
   /**
    * Runs a small write after this call, in its own transaction (queries cannot write). Writes
    * with the same key that are still pending are folded into one: this is how sliding expiry
-   * stays a bounded number of writes however many calls a session makes.
+   * stays a bounded number of writes however many calls a session makes. Such a write is
+   * bookkeeping: it gives way (is dropped) while a mutation that lost to one on the same key
+   * is still trying, on any node, so it can never starve that mutation.
    */
   writeLater(key: string, work: (db: DatabaseWriter<AnyDataModel>) => Promise<void>): void;
 }
