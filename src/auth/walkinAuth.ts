@@ -2,14 +2,14 @@
  * `walkinAuth(config)`: the functions an app exports from `functions/auth.ts`.
  *
  * ```ts
- * export const { auth, signIn, signOut, store, currentSession, listSessions, revokeSession, revokeOtherSessions } =
+ * export const { auth, signIn, signOut, store, isAuthenticated, currentSession, listSessions, revokeSession, revokeOtherSessions } =
  *   walkinAuth({ providers: [Anonymous, Password()] });
  * ```
  * - `auth`: engine hooks (found by brand): the token check inside every transaction, and the
  *   cleanup cron. Also `auth.addHttpRoutes(http)` for OAuth callbacks.
  * - `signIn` (action): runs a provider; answers a `SignInResult`. `signOut` (mutation).
  * - `store` (internal mutation): every database step of a sign-in, one transaction each.
- * - `currentSession`, `listSessions` (queries), `revokeSession`, `revokeOtherSessions`.
+ * - `isAuthenticated`, `currentSession`, `listSessions` (queries), `revokeSession`, `revokeOtherSessions`.
  */
 import { walkinError, v, type Id, type Value } from "../values/index.js";
 import { action, internalMutation, mutation, query } from "../server/functions.js";
@@ -171,7 +171,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
       const name = Object.keys(exports).find((key) => exports[key] === store);
       if (!name) {
         throw walkinError("MISUSE", `walkinAuth's store is not exported from functions/${modulePath}. Export every function it returns: ` +
-          "export const { auth, signIn, signOut, store, currentSession, listSessions, revokeSession, revokeOtherSessions } = walkinAuth({ … }).");
+          "export const { auth, signIn, signOut, store, isAuthenticated, currentSession, listSessions, revokeSession, revokeOtherSessions } = walkinAuth({ … }).");
       }
       storePath = `${modulePath}:${name}`;
       return {

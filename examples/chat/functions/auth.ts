@@ -11,7 +11,7 @@ import type { Id } from "./_generated/server.js";
 import { generateName } from "./lib/names.js";
 import { anonymousSignInsPerHour, captcha } from "./lib/settings.js";
 
-export const { auth, signIn, signOut, store, currentSession, listSessions, revokeSession, revokeOtherSessions } = walkinAuth({
+export const { auth, signIn, signOut, store, isAuthenticated, currentSession, listSessions, revokeSession, revokeOtherSessions } = walkinAuth({
   providers: [
     Anonymous({
       captcha: captcha ? turnstile({ secret: captcha.secret, verifyUrl: captcha.verifyUrl }) : undefined,

@@ -7,7 +7,7 @@ import { deleteShopData, moveShopData } from "./lib/cart.js";
 // The hooks get an untyped ctx; the shop's helpers want this schema's types.
 const typed = (ctx: unknown) => ctx as MutationCtx;
 
-export const { auth, signIn, signOut, store, currentSession, listSessions, revokeSession, revokeOtherSessions } = walkinAuth({
+export const { auth, signIn, signOut, store, isAuthenticated, currentSession, listSessions, revokeSession, revokeOtherSessions } = walkinAuth({
   providers: [Anonymous, Password({ sendCode: consoleCodeSender })],
   // A tab's checkout follows its new session ID on sign-in and is deleted on sign-out.
   sessions: { tables: { checkouts: "by_sessionId" } },
