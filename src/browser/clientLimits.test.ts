@@ -10,8 +10,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { anyApi, defineSchema, defineTable, mutation, query, type ApiFromModules } from "../server/index.js";
 import { v } from "../values/index.js";
-import type { Watch } from "./index.js";
-import { cleanUp, connectClient, cutNetwork, serveApp, until, waitForState } from "./fixtures/liveClients.js";
+import { cleanUp, connectClient, cutNetwork, serveApp, until, watchError, waitForState } from "./fixtures/liveClients.js";
 import { within } from "./fixtures/promises.js";
 
 const schema = defineSchema({
@@ -38,20 +37,6 @@ afterEach(cleanUp);
 
 const MiB = 1024 * 1024;
 
-
-/** The error a watch's result throws, once it throws one. */
-function watchError(watch: Watch<unknown>): Promise<any> {
-  return new Promise((resolve) => {
-    const stop = watch.onUpdate(() => {
-      try {
-        watch.localQueryResult();
-      } catch (error) {
-        resolve(error);
-        queueMicrotask(stop);
-      }
-    });
-  });
-}
 
 async function serveAndConnect() {
   const served = await serveApp({ schema, modules });

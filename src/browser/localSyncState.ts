@@ -26,7 +26,7 @@ import type {
 } from "../transport/protocol.js";
 import { PROTOCOL_LIMITS } from "../transport/protocol.js";
 import type { JSONValue } from "../values/value.js";
-import { MAX_ARGS_BYTES, argsTooLarge, utf8Length } from "./messageSize.js";
+import { MAX_ARGS_BYTES, argsTooLarge, pathTooLong, utf8Length } from "./messageSize.js";
 import {
   errorResultFromServer,
   localErrorResult,
@@ -45,8 +45,9 @@ export interface LocalQuery {
   /** What its Add takes in a ModifyQuerySet, in bytes (about its token's length in UTF-8). */
   readonly addBytes: number;
   /**
-   * Its Add would not fit in a message: it is never sent (the server would close the
-   * connection, and every restart would send it again), and its result is LIMIT_EXCEEDED.
+   * Its Add would not fit in a message, or its path is longer than the server accepts: it is
+   * never sent (the server would close the connection, and every restart would send it
+   * again), and its result is LIMIT_EXCEEDED.
    */
   readonly tooLarge: boolean;
   subscribers: number;
@@ -89,7 +90,7 @@ export class LocalSyncState {
 
   /**
    * Adds a subscriber to (path, args); the first one queues an Add. A query whose Add would
-   * not fit in a message is held here alone, with a LIMIT_EXCEEDED result.
+   * not fit in a message, or whose path is too long, is held here alone, with a LIMIT_EXCEEDED result.
    */
   subscribe(udfPath: string, args: JSONValue): QueryToken {
     const token = queryToken(udfPath, args);
@@ -99,11 +100,12 @@ export class LocalSyncState {
       return token;
     }
     const addBytes = utf8Length(token) + MODIFICATION_BYTES;
-    const tooLarge = addBytes > MAX_ARGS_BYTES;
+    const refused = pathTooLong("query", udfPath) ?? (addBytes > MAX_ARGS_BYTES ? argsTooLarge("query", udfPath, addBytes) : null);
+    const tooLarge = refused !== null;
     const query: LocalQuery = { id: this.nextQueryId++ as QueryId, token, udfPath, args, addBytes, tooLarge, subscribers: 1 };
     this.byToken.set(token, query);
     this.byId.set(query.id, query);
-    if (tooLarge) this.results.set(query.id, localErrorResult(argsTooLarge("query", udfPath, addBytes)));
+    if (refused) this.results.set(query.id, localErrorResult(refused));
     else this.pending.push({ type: "Add", queryId: query.id, udfPath, args });
     return token;
   }

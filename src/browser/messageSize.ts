@@ -5,7 +5,9 @@
  * over the limit would close every connection after it, forever, with every call behind it
  * stuck. What cannot fit is refused before it is sent (`LIMIT_EXCEEDED`), and what fits one
  * item at a time is sent in as many messages as it takes (`LocalSyncState` splits its
- * ModifyQuerySets on `MAX_ARGS_BYTES`).
+ * ModifyQuerySets on `MAX_ARGS_BYTES`). The same holds for a function path longer than the
+ * server accepts (`maxPathLength`): the server answers it with a FatalError and closes the
+ * connection, so it is refused here too (`pathTooLong`).
  */
 import { PROTOCOL_LIMITS } from "../transport/protocol.js";
 import { walkinError, type WalkinError } from "../values/errors.js";
@@ -38,8 +40,23 @@ export function argsTooLarge(kind: "query" | "mutation" | "action", udfPath: str
   );
 }
 
-/** Throws `argsTooLarge` for a mutation or action whose args would not fit in a message. */
+/** The error for a call whose function path is longer than the server accepts, or null if it is not. */
+export function pathTooLong(kind: "query" | "mutation" | "action", udfPath: string): WalkinError | null {
+  if (udfPath.length <= PROTOCOL_LIMITS.maxPathLength) return null;
+  return walkinError(
+    "LIMIT_EXCEEDED",
+    `The path of ${kind} ${udfPath.slice(0, 60)}… is ${udfPath.length} characters long; the server accepts function ` +
+      `paths of at most ${PROTOCOL_LIMITS.maxPathLength}. Use a shorter module path or export name.`,
+  );
+}
+
+/**
+ * Throws `pathTooLong` or `argsTooLarge` for a mutation or action the server would refuse by
+ * closing the connection (which would re-send it after the reconnect, and again).
+ */
 export function checkArgsSize(kind: "mutation" | "action", udfPath: string, argsJson: JSONValue): void {
+  const refused = pathTooLong(kind, udfPath);
+  if (refused) throw refused;
   const text = JSON.stringify(argsJson);
   // A UTF-16 code unit takes at most 3 bytes in UTF-8: only a text that might be over is measured.
   if (text.length * 3 <= MAX_ARGS_BYTES) return;

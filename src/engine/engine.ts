@@ -88,6 +88,11 @@ export interface Caller {
   request?: CallerRequest;
   /** Who started the run, for observers (`observeRun`); absent: a WebSocket client if `fromClient`, else the server. */
   kind?: "client" | "http" | "scheduler" | "cron" | "dashboard";
+  /**
+   * The scheduled action whose run this is (or calls it made): while that job is canceled,
+   * what this run schedules is canceled too (see `schedule` in scheduler.ts).
+   */
+  scheduledJob?: string;
 }
 
 /** One function run as `EngineOptions.observeRun` sees it; the engine fills `retries` and `error` as it goes. */
@@ -352,7 +357,7 @@ export class Engine {
     return {
       auth: { getUserIdentity: () => this.caughtUpIfHandedOver(() => this.identityOutsideTransaction(caller)) },
       request: caller.request ?? null,
-      scheduler: this.scheduler.forAction(),
+      scheduler: this.scheduler.forAction(caller.scheduledJob),
       // Results as a client would receive them: a field set to undefined is absent.
       runQuery: async (ref: unknown, a?: unknown) =>
         withoutUndefinedFields(await this.caughtUpIfHandedOver(() => this.runQuery(getFunctionName(ref as never), a ?? {}, inner))),
@@ -557,7 +562,7 @@ export class Engine {
     const ctx = {
       db: createDatabaseWriter(txn, this.catalog),
       auth: auth.api,
-      scheduler: this.scheduler.forTransaction(txn),
+      scheduler: this.scheduler.forTransaction(txn, caller.scheduledJob),
     };
     // Not derived from the call (as a query's is: its result is cached by snapshot): mutations
     // that run at once would share one sequence, and their "random" tokens would collide.

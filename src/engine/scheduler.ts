@@ -85,15 +85,28 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
   /** The jobs running here: "pending" until their run commits, and not to be started again meanwhile. */
   const startedIds = new Set<string>();
 
-  /** Inserts a job inside `txn` (validates the target and args now, not when it fires). */
-  async function schedule(txn: Transaction, scheduledTime: number, ref: unknown, args: unknown): Promise<string> {
+  /**
+   * Inserts a job inside `txn` (validates the target and args now, not when it fires).
+   * `parentJob` is the scheduled action this call comes from, if any. As Convex documents for
+   * `cancel`, an action canceled while it runs goes on, but what it schedules from then on is
+   * canceled: the job is inserted "canceled", so it never runs and its ID still works. The
+   * rule is read here, in the database, because the cancel may come from another node:
+   *  1. this transaction reads the parent's state, and inserts "canceled" if it reads "canceled";
+   *  2. a cancel that commits after that read but before this commit wrote the parent job this
+   *     transaction read, so this commit conflicts and starts over from 1, and reads "canceled";
+   *  3. a cancel that commits after this commit is "afterwards" only for later calls: the job
+   *     scheduled before it runs, as any job scheduled before a cancel does.
+   */
+  async function schedule(txn: Transaction, scheduledTime: number, ref: unknown, args: unknown, parentJob?: string): Promise<string> {
     if (!Number.isFinite(scheduledTime)) {
       throw walkinError("INVALID_ARGUMENT", `scheduler: the time must be a finite number of milliseconds; received ${scheduledTime}.`);
     }
     const name = getFunctionName(ref as never);
     const fn = resolveJob(name);
     const checked = checkArgs(fn, args ?? {}, engine.isIdOfTable);
-    return txn.insertSystem("_scheduled_functions", { name, args: checked, scheduledTime, state: "pending" });
+    const parentCanceled = parentJob !== undefined && (await txn.get(parentJob, SYSTEM))?.state === "canceled";
+    const state = parentCanceled ? { state: "canceled", completedTime: txn.now } : { state: "pending" };
+    return txn.insertSystem("_scheduled_functions", { name, args: checked, scheduledTime, ...state });
   }
 
   function resolveJob(name: string) {
@@ -109,7 +122,7 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     throw walkinError("WRONG_FUNCTION_TYPE", `scheduler: "${name}" is a query; only mutations and actions can be scheduled.`);
   }
 
-  function api(run: (work: (txn: Transaction) => Promise<string | void>) => Promise<string | void>, now: () => number) {
+  function api(run: (work: (txn: Transaction) => Promise<string | void>) => Promise<string | void>, now: () => number, parentJob?: string) {
     return {
       runAfter: (delayMs: number, ref: unknown, args?: unknown) =>
         run((txn) => {
@@ -119,10 +132,10 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
             const got = given instanceof Date ? "a Date (runAt takes a point in time)" : typeof given;
             throw walkinError("INVALID_ARGUMENT", `scheduler.runAfter: the delay must be a number of milliseconds; received ${got}.`);
           }
-          return schedule(txn, now() + Math.max(0, delayMs), ref, args);
+          return schedule(txn, now() + Math.max(0, delayMs), ref, args, parentJob);
         }),
       runAt: (when: number | Date, ref: unknown, args?: unknown) =>
-        run((txn) => schedule(txn, when instanceof Date ? when.getTime() : when, ref, args)),
+        run((txn) => schedule(txn, when instanceof Date ? when.getTime() : when, ref, args, parentJob)),
       cancel: (id: string) =>
         run(async (txn) => {
           const table = txn.tableOfId(id, SYSTEM).name;
@@ -131,8 +144,12 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
           }
           // As Convex: canceling a job that is over does nothing, including one that finished so
           // long ago that retention deleted it (code canceling a reminder it scheduled last month).
+          // A running action cannot be stopped, but it is marked "canceled" (its end leaves that
+          // state alone, see `finish`), which cancels what it schedules from now on (`schedule`).
           const job = await txn.get(id, SYSTEM);
-          if (job?.state === "pending") await txn.patch(id, { state: "canceled", completedTime: txn.now }, SYSTEM);
+          if (job?.state === "pending" || job?.state === "inProgress") {
+            await txn.patch(id, { state: "canceled", completedTime: txn.now }, SYSTEM);
+          }
         }),
     };
   }
@@ -186,7 +203,7 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     }, ACTION_LEASE_MS / 3);
     renew.unref?.();
     try {
-      await engine.runAction(name, job.args, { kind: "scheduler" });
+      await engine.runAction(name, job.args, { kind: "scheduler", scheduledJob: job._id });
       await finish("success");
     } catch (error) {
       engine.logError(`Scheduled action ${name} failed`, error);
@@ -323,9 +340,9 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
 
   return {
     /** For `ctx.scheduler` in a mutation: jobs are part of the transaction. */
-    forTransaction: (txn: Transaction) => api((work) => work(txn), () => txn.now),
+    forTransaction: (txn: Transaction, parentJob?: string) => api((work) => work(txn), () => txn.now, parentJob),
     /** For `ctx.scheduler` in an action: each call is its own small transaction. */
-    forAction: () => api((work) => engine.runSystemMutation((txn) => work(txn)), Date.now),
+    forAction: (parentJob?: string) => api((work) => engine.runSystemMutation((txn) => work(txn)), Date.now, parentJob),
 
     async start(autoRun: boolean): Promise<void> {
       // Actions whose node died are not retried (at most once); see failAbandoned.

@@ -32,6 +32,31 @@ export type AnyFunctionReference = FunctionReference<any, any, any, any>;
 export type FunctionArgs<F extends AnyFunctionReference> = F["_args"];
 export type FunctionReturnType<F extends AnyFunctionReference> = F["_returnType"];
 
+/**
+ * The part of an API whose references extend `Predicate`, without the modules left empty:
+ * `FilterApi<typeof api, FunctionReference<"query">>` holds every query, as in Convex.
+ */
+export type FilterApi<API, Predicate> = Expand<{
+  [Key in keyof API as API[Key] extends Predicate
+    ? Key
+    : API[Key] extends AnyFunctionReference
+      ? never
+      : keyof FilterApi<API[Key], Predicate> extends never
+        ? never
+        : Key]: API[Key] extends Predicate ? API[Key] : FilterApi<API[Key], Predicate>;
+}>;
+
+/**
+ * `api` typed as `FilterApi<API, Predicate>`, as Convex's `filterApi`. Only the type narrows: at
+ * run time it is the same object, so it filters what code can name, not what it can call.
+ *
+ * @example
+ * const queries = filterApi<typeof api, FunctionReference<"query">>(api);
+ */
+export function filterApi<API, Predicate>(api: API): FilterApi<API, Predicate> {
+  return api as unknown as FilterApi<API, Predicate>;
+}
+
 /** Args may be omitted when the function takes none (or only optional ones). */
 export type OptionalRestArgs<F extends AnyFunctionReference> = {} extends FunctionArgs<F>
   ? [args?: FunctionArgs<F>]

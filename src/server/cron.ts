@@ -85,6 +85,9 @@ export class CronJobs {
   }
 }
 
+/** Convex's name for the type `cronJobs()` returns. */
+export type Crons = CronJobs;
+
 /** True for a `cronJobs()` value, from any copy of the package. */
 export function isCronJobs(value: unknown): value is CronJobs {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[CRONS_BRAND] === true;

@@ -17,20 +17,31 @@ export {
   httpActionGeneric,
 } from "./convexNames.js";
 export type { DefaultFunctionArgs, GenericDatabaseReader, GenericDatabaseWriter, WithOptionalSystemFields } from "./convexNames.js";
-export { anyApi, getFunctionName, makeFunctionReference } from "./api.js";
+export { anyApi, filterApi, getFunctionName, makeFunctionReference } from "./api.js";
 export type {
   AnyApi,
   AnyFunctionReference,
   ApiFromModules,
+  FilterApi,
   FunctionArgs,
   FunctionReference,
   FunctionReturnType,
   OptionalRestArgs,
 } from "./api.js";
-export { cronJobs, CronJobs, type CronJob } from "./cron.js";
+export { cronJobs, CronJobs, type CronJob, type Crons } from "./cron.js";
 export { defineEngineHooks, isEngineHooks, type AuthenticateCtx, type AuthenticateHook, type EngineHooks } from "./hooks.js";
-export { paginationOptsValidator } from "./pagination.js";
-export { httpRouter, httpAction, HttpRouter, isHttpRouter, type PublicHttpAction, type RouteSpec, type HttpMethod } from "./router.js";
+export { paginationOptsValidator, paginationResultValidator } from "./pagination.js";
+export {
+  httpRouter,
+  httpAction,
+  HttpRouter,
+  isHttpRouter,
+  ROUTABLE_HTTP_METHODS,
+  type PublicHttpAction,
+  type RouteSpec,
+  type HttpMethod,
+  type RoutableMethod,
+} from "./router.js";
 export type {
   ActionBuilder,
   ArgsOf,
@@ -48,6 +59,7 @@ export type {
   RegisteredFunction,
   RegisteredMutation,
   RegisteredQuery,
+  SchedulableFunctionReference,
   ScheduledFunctionId,
   Scheduler,
   UserIdentity,

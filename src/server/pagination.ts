@@ -14,7 +14,7 @@
  *     ctx.db.query("messages").withIndex("by_channel", (q) => q.eq("channel", channel)).paginate(paginationOpts),
  * });
  */
-import { v } from "../values/index.js";
+import { v, type Validator } from "../values/index.js";
 
 export const paginationOptsValidator = v.object({
   numItems: v.number(),
@@ -24,3 +24,25 @@ export const paginationOptsValidator = v.object({
   maximumRowsRead: v.optional(v.number()),
   maximumBytesRead: v.optional(v.number()),
 });
+
+/**
+ * The validator of what `.paginate()` returns, for a paginated query's `returns`, given the
+ * validator of one item. Convex's shape: `splitCursor` and `pageStatus` are optional, because
+ * `paginate` adds them only to a page that read near its budget (see `PaginationResult`).
+ *
+ * @example
+ * export const list = query({
+ *   args: { paginationOpts: paginationOptsValidator },
+ *   returns: paginationResultValidator(v.object({ _id: v.id("messages"), _creationTime: v.number(), body: v.string() })),
+ *   handler: (ctx, { paginationOpts }) => ctx.db.query("messages").paginate(paginationOpts),
+ * });
+ */
+export function paginationResultValidator<Item extends Validator<any, "required", any>>(itemValidator: Item) {
+  return v.object({
+    page: v.array(itemValidator),
+    continueCursor: v.string(),
+    isDone: v.boolean(),
+    splitCursor: v.optional(v.union(v.string(), v.null())),
+    pageStatus: v.optional(v.union(v.literal("SplitRecommended"), v.literal("SplitRequired"), v.null())),
+  });
+}

@@ -30,20 +30,26 @@ export interface Auth {
 
 export type ScheduledFunctionId = GenericId<"_scheduled_functions">;
 
+/** What `ctx.scheduler` can schedule: a mutation or an action, public or internal (Convex's name). */
+export type SchedulableFunctionReference = FunctionReference<"mutation" | "action", FunctionVisibility>;
+
 export interface Scheduler {
   /** Runs a mutation or action `delayMs` after this transaction commits (not at all if it aborts). */
-  runAfter<F extends FunctionReference<"mutation" | "action", FunctionVisibility>>(
+  runAfter<F extends SchedulableFunctionReference>(
     delayMs: number,
     fn: F,
     ...args: OptionalRestArgs<F>
   ): Promise<ScheduledFunctionId>;
   /** Runs a mutation or action at a time (ms since epoch, or a Date). */
-  runAt<F extends FunctionReference<"mutation" | "action", FunctionVisibility>>(
+  runAt<F extends SchedulableFunctionReference>(
     timestamp: number | Date,
     fn: F,
     ...args: OptionalRestArgs<F>
   ): Promise<ScheduledFunctionId>;
-  /** Cancels a scheduled function that has not started. */
+  /**
+   * Cancels a scheduled function that has not started. An action already running goes on, but
+   * is marked canceled, and the functions it schedules from then on are canceled (never run).
+   */
   cancel(id: ScheduledFunctionId): Promise<void>;
 }
 

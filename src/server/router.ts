@@ -26,7 +26,11 @@ import type { AnyDataModel } from "./dataModel.js";
 import type { GenericActionCtx } from "./registration.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS";
-const METHODS: readonly HttpMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+/** Convex's name for `HttpMethod`. */
+export type RoutableMethod = HttpMethod;
+/** The methods a route may have, under Convex's name (code that lists or checks them imports it). */
+export const ROUTABLE_HTTP_METHODS: readonly HttpMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+const METHODS = ROUTABLE_HTTP_METHODS;
 
 const ACTION_BRAND = Symbol.for("walkin.httpAction");
 const ROUTER_BRAND = Symbol.for("walkin.httpRouter");
