@@ -102,6 +102,7 @@ export function checkArgs(
   // As after the wire: a field set to undefined (by an action's ctx.runMutation, say) is absent,
   // so a handler spreading its args into patch() leaves that field alone.
   const present = withoutUndefinedFields(given);
+  if (fn.args?.kind === "any" && fn.customArgs) return withCustomArgsChecked(fn.customArgs, present as Record<string, Value>, isIdOfTable, trusted);
   if (fn.args) {
     const result = validateResult(fn.args, present, { path: "args", isIdOfTable, trusted });
     if (!result.ok) throw walkinError("INVALID_ARGUMENT", result.message);
@@ -109,6 +110,28 @@ export function checkArgs(
     return normalizeValue(fn.args, present as Value, trusted, isIdOfTable) as Record<string, Value>;
   }
   return present as Record<string, Value>;
+}
+
+/**
+ * The args of a custom function declared with `args: v.any()`: its own args pass unchecked, but
+ * the ones its custom builders add are checked here, as declared ones are, and for the same
+ * reason: only here is it known who calls. A session ID is the case in point. A client must send
+ * the raw ID and never its digest; server code (an action's ctx.runQuery, the scheduler, a test)
+ * only ever holds the digest, read from ctx, its args or a stored document, and passes that. The
+ * builder's own wrapper cannot tell the two apart, so if it checked, it would refuse one of them.
+ */
+function withCustomArgsChecked(
+  customArgs: NonNullable<RegisteredFunction["customArgs"]>,
+  present: Record<string, Value>,
+  isIdOfTable: (table: string, id: string) => boolean,
+  trusted: boolean,
+): Record<string, Value> {
+  const fields = Object.keys((customArgs as { fields: Record<string, unknown> }).fields);
+  const custom: Record<string, Value> = {};
+  for (const key of fields) if (Object.hasOwn(present, key)) custom[key] = present[key]!;
+  const result = validateResult(customArgs, custom, { path: "args", isIdOfTable, trusted });
+  if (!result.ok) throw walkinError("INVALID_ARGUMENT", result.message);
+  return { ...present, ...(normalizeValue(customArgs, custom, trusted, isIdOfTable) as Record<string, Value>) };
 }
 
 /**

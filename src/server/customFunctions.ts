@@ -201,7 +201,8 @@ function makeCustomBuilder(type: FunctionType) {
         );
       }
       if (typeof definition === "function") definition = { handler: definition };
-      const { args, returns, handler, ...extra } = definition ?? {};
+      // `customArgs` comes from a custom builder built on this one, for `args: v.any()` (below).
+      const { args, returns, handler, customArgs: outerCustomArgs, ...extra } = definition ?? {};
       if (typeof handler !== "function") throw walkinError("MISUSE", "A custom function needs a handler: { args, handler }, or the handler itself.");
       const declared = args === undefined ? undefined : (asObjectValidator(args) as { kind: string; fields?: PropertyValidators });
       if (declared === undefined && customKeys.length > 0) {
@@ -213,9 +214,13 @@ function makeCustomBuilder(type: FunctionType) {
         );
       }
       // Declared object args are validated together with the custom ones. With v.any() the
-      // function's own args are unchecked, but the custom ones still are, inside the wrapper.
+      // function's own args are unchecked, but the custom ones (this builder's and those of
+      // builders built on it) are still checked by the engine: see `RegisteredFunction.customArgs`.
       const declaredFields = declared?.kind === "object" ? declared.fields : undefined;
       const mergedArgs = declaredFields ? mergeCustomArgs(custom.args, declaredFields) : undefined;
+      const anyCustomArgs = declared?.kind === "any" ? mergeCustomArgs(custom.args, outerCustomArgs ?? {}) : undefined;
+      /** Whether the engine checks the custom args (else the wrapper must); known once registered. */
+      let engineChecksCustomArgs = mergedArgs !== undefined;
       const wrapped = async (ctx: any, allArgs: Record<string, unknown>) => {
         const customArgs: Record<string, unknown> = {};
         const rest: Record<string, unknown> = { ...allArgs };
@@ -225,9 +230,10 @@ function makeCustomBuilder(type: FunctionType) {
           if (!(declaredFields && key in declaredFields)) delete rest[key];
         }
         let inputArgs = customArgs;
-        if (!mergedArgs && customKeys.length > 0) {
-          // The engine did not see these args, so check and normalize them here, as a
-          // client's (the stricter reading: formats such as session IDs refuse digests).
+        if (!engineChecksCustomArgs && customKeys.length > 0) {
+          // Only when built on a builder that dropped `customArgs` (not one of Walk-in's): the
+          // engine did not see these args, so check and normalize them here, as a client's (the
+          // stricter reading: formats such as session IDs refuse digests).
           const isIdOfTable = ctx.db ? (table: string, id: string) => ctx.db.normalizeId(table, id) !== null : undefined;
           validate(customValidator, customArgs, { path: "args", isIdOfTable });
           inputArgs = normalizeValue(customValidator, customArgs as Value, false, isIdOfTable) as Record<string, unknown>;
@@ -239,7 +245,15 @@ function makeCustomBuilder(type: FunctionType) {
       };
       const register = builder as unknown as (definition: Record<string, unknown>) => RegisteredFunction;
       const keptArgs = mergedArgs ?? (args !== undefined ? args : undefined);
-      return register({ ...(keptArgs !== undefined ? { args: keptArgs } : {}), ...(returns ? { returns } : {}), handler: wrapped });
+      const registered = register({
+        ...(keptArgs !== undefined ? { args: keptArgs } : {}),
+        ...(anyCustomArgs ? { customArgs: anyCustomArgs } : {}),
+        ...(returns ? { returns } : {}),
+        handler: wrapped,
+      });
+      const checkedByEngine = (registered.customArgs as { fields?: PropertyValidators } | null | undefined)?.fields;
+      if (anyCustomArgs && checkedByEngine) engineChecksCustomArgs = customKeys.every((key) => key in checkedByEngine);
+      return registered;
     };
   };
 }

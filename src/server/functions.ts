@@ -18,6 +18,8 @@ import type {
 
 type Definition = {
   args?: PropertyValidators | Validator<any, "required", any>;
+  /** Set by custom builders only, for `args: v.any()` (see `RegisteredFunction.customArgs`). */
+  customArgs?: PropertyValidators;
   returns?: Validator<any, any, any>;
   handler: (ctx: any, args: any) => unknown;
 };
@@ -46,6 +48,7 @@ export function registerFunction(
     type,
     visibility,
     args,
+    customArgs: args?.kind === "any" && def.customArgs && Object.keys(def.customArgs).length > 0 ? asObjectValidator(def.customArgs) : null,
     returns: def.returns ?? null,
     handler: def.handler,
     // Convex's name for the handler, which tests written for Convex call directly.

@@ -95,6 +95,13 @@ export interface RegisteredFunction<
   readonly visibility: Visibility;
   /** Object validator of the arguments, or `null` when the function declared none. */
   readonly args: Validator<any, "required", any> | null;
+  /**
+   * With `args: v.any()`, the arguments custom builders add (an object validator of just those
+   * fields), else null: the engine validates and normalizes them as it would declared args,
+   * knowing who calls (see `checkArgs` in engine/functions.ts). With object args they are
+   * part of `args` instead.
+   */
+  readonly customArgs?: Validator<any, "required", any> | null;
   readonly returns: Validator<any, any, any> | null;
   readonly handler: (ctx: any, args: any) => unknown;
   /** Type-only. */

@@ -10,6 +10,20 @@
  * cannot be replayed to impersonate the session. Server code (actions calling session
  * functions with `ctx.sessionId`, the scheduler) is trusted and may pass digests.
  *
+ * The rule, for every way a call arrives:
+ * 1. A raw ID is never stored and never handed to a handler (nor to a custom builder's
+ *    `input`): argument validation replaces it with its digest before either runs, and a
+ *    document field validated by `vSessionId` is stored digested whoever writes it.
+ * 2. From a client (WebSocket, HTTP), only the raw ID is a session ID; a digest is refused.
+ * 3. From server code (ctx.runQuery / runMutation / runAction, the scheduler, crons, tests), a
+ *    digest is accepted wherever the raw ID would be: the digest is all that server code can
+ *    hold (from ctx.sessionId, its own args or a stored document), and server code is the
+ *    app's own, acting for a session it already serves. A raw ID from server code is accepted
+ *    and digested too.
+ * So trust is decided where the caller is known, in the engine's argument check, never inside a
+ * handler or a builder's wrapper (which cannot tell callers apart): for that, a custom builder
+ * hands the engine the args it adds even when the function's own args are `v.any()`.
+ *
  * Nothing here logs or echoes an ID: error messages describe what was received, never print it.
  */
 import { createHash } from "node:crypto";
@@ -85,7 +99,14 @@ function checkSessionId(value: string, { trusted }: { trusted: boolean }): strin
  *   handler: (ctx, { sessionId }) => ctx.db.query("carts").withIndex("by_sessionId", (q) => q.eq("sessionId", sessionId)).first(),
  * });
  */
-export const vSessionId = v.formattedString<SessionId>({ name: "a session ID", check: checkSessionId, normalize: sessionDigest });
+export const vSessionId = v.formattedString<SessionId>({
+  name: "a session ID",
+  check: checkSessionId,
+  normalize: sessionDigest,
+  hint:
+    "Session functions need the session ID the client generated: call them with useSessionQuery / useSessionMutation / " +
+    "useSessionAction (which add it) inside a SessionProvider, or pass { sessionId } from useSessionId(); server code passes ctx.sessionId",
+});
 
 /**
  * The session argument, to spread into a function's `args`.

@@ -159,7 +159,7 @@ function checkObject(validator: VObject, value: unknown, options: ValidateOption
     const field = Object.hasOwn(value, name) ? value[name] : undefined;
     if (field === undefined) {
       if (fieldValidator.isOptional === "optional") continue;
-      return { keys: [name], problem: `missing required field (expected ${describe(fieldValidator)})` };
+      return { keys: [name], problem: `missing required field (expected ${describe(fieldValidator)})${hintOf(fieldValidator)}` };
     }
     const failure = check(fieldValidator, field, options);
     if (failure !== undefined) return at(failure, name);
@@ -268,7 +268,12 @@ function mismatch(validator: GenericValidator, value: unknown): Failure {
   if (validator.kind === "id") {
     return { keys: [], problem: `expected an ID of table "${validator.tableName}", received ${received(value, false)}` };
   }
-  return { keys: [], problem: `expected ${describe(validator)}, received ${received(value, mentionsLiteral(validator))}` };
+  return { keys: [], problem: `expected ${describe(validator)}, received ${received(value, mentionsLiteral(validator))}${hintOf(validator)}` };
+}
+
+/** A formatted string's advice on supplying it (a session ID: how clients send one), or "". */
+function hintOf(validator: GenericValidator): string {
+  return validator.kind === "string" && validator.format?.hint ? `. ${validator.format.hint}` : "";
 }
 
 /**
@@ -291,6 +296,8 @@ export function describe(validator: GenericValidator): string {
       return show(validator.value);
     case "record":
       return "object";
+    case "string":
+      return validator.format ? validator.format.name : "string";
     case "union": {
       const names = [...new Set(flatMembers(validator).map(describe))];
       return names.length === 0 ? "never (an empty union)" : names.join(" | ");

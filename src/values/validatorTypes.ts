@@ -46,6 +46,8 @@ export interface StringFormat {
   check(value: string, context: { trusted: boolean }): string | null;
   /** What handlers receive instead of `value`; must return its own outputs unchanged. */
   normalize?(value: string): string;
+  /** How to supply a value, added to the error when one is missing or not a string. */
+  readonly hint?: string;
 }
 export interface VFloat64<Type = number, IsOptional extends OptionalProperty = "required">
   extends BaseValidator<Type, IsOptional, never> {
