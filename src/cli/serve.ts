@@ -187,8 +187,8 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     if (previous) {
       // Actions still running on the old engine finish there (their ctx.runMutation included):
       // it is closed once they have, without holding up the reload. On SQLite both engines are
-      // on one file, whose commit watch tells each of the other's commits only within 20 ms
-      // (storage/sqlite/commitWatch.ts), so:
+      // on one file, whose commit watch tells each of the other's commits only some time after
+      // they land (storage/sqlite/commitWatch.ts), so:
       //  - the old engine's action reads first learn what the serving engine committed, and its
       //    scheduler stops (handOver, called before the swap);
       //  - each commit the old engine makes from now on is handed to whichever engine serves

@@ -46,7 +46,7 @@ import { ReadCache, type CommitWrites } from "./readCache.js";
 import { tableNumberOfId } from "./ids.js";
 import { callSignature, laneOf, RetryLanes } from "./retryLanes.js";
 import { CLAIM_INDEX, DEFERRED_MARK, DeferredWriteClaims, MARK_KEY, RELEASE_INDEX, laneBytes, lanesWritten } from "./deferredWrites.js";
-import { followOtherEngines } from "./otherEngines.js";
+import { followOtherEngines, type FollowingOtherEngines } from "./otherEngines.js";
 import { incompleteIndexMessage, indexesSkippedBy } from "./mixedCode.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
@@ -133,7 +133,8 @@ export interface EngineOptions {
   storageRetryMs?: number;
   /**
    * For a storage shared with other engines (one that has `watchCommits`): how often to look
-   * for their commits even without a notification. Default 200 ms.
+   * for their commits even without a notification, while a query is live. Default 200 ms
+   * (with no live query, every 10 s: see otherEngines.ts).
    */
   pollIntervalMs?: number;
   /**
@@ -192,7 +193,9 @@ export class Engine {
   /** How long after `lastPruneStart` the next sweep may start (see PRUNE_DUTY_CYCLE). */
   private pruneInterval = PRUNE_MIN_INTERVAL_MS;
   private maintenance: NodeJS.Timeout | undefined;
-  private stopWatching: (() => void) | undefined;
+  private following: FollowingOtherEngines | undefined;
+  /** `storage.othersCommitMark()` as read before the last completed look at the log (see `catchUpWithOthers`). */
+  private markAtRefresh: number | undefined;
   private closed = false;
   /** Set by `handOver`. */
   private handedOver = false;
@@ -274,17 +277,22 @@ export class Engine {
       get closed() {
         return engine.closed;
       },
-      refresh: () => engine.committer.refresh(),
+      get hasLiveQueries() {
+        return engine.subscriptions.size > 0;
+      },
+      refresh: () => engine.refreshOnce(),
       logError: (message: string, error: unknown) => engine.logError(message, error),
     };
-    engine.stopWatching = followOtherEngines(options.storage, host, options.pollIntervalMs ?? 200);
+    const following = followOtherEngines(options.storage, host, options.pollIntervalMs ?? 200);
+    engine.following = following;
+    engine.subscriptions.onFirstLive(() => following.hurry());
     try {
       await engine.scheduler.start(options.runScheduler ?? true);
     } catch (error) {
       // This engine is never returned, so nobody could close it: stop what it started (the
       // caller owns and closes the storage).
       engine.closed = true;
-      engine.stopWatching();
+      following.stop();
       await engine.scheduler.stop();
       throw error;
     }
@@ -665,11 +673,53 @@ export class Engine {
     const startedAt = performance.now();
     for (;;) {
       try {
-        return await this.committer.refresh();
+        return await this.refreshOnce();
       } catch (error) {
         if (!isStorageFailure(error) || !(await this.storageRetry.wait(startedAt))) throw error;
       }
     }
+  }
+
+  /**
+   * One look at the log, noting the storage's commit mark read before it: every commit that
+   * moved the mark up to that answer was in the log when the look read it.
+   */
+  private async refreshOnce(): Promise<void> {
+    const mark = this.readCommitMark();
+    await this.committer.refresh();
+    if (mark !== undefined) this.markAtRefresh = mark;
+  }
+
+  /** `storage.othersCommitMark()`, or undefined (look at the log) where it has none or failed. */
+  private readCommitMark(): number | undefined {
+    try {
+      return this.storage.othersCommitMark?.();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Read-your-writes across processes for a one-shot call (over HTTP: transport/http.ts): a client
+   * that wrote through another process, or another node, and then asks this one, sees its
+   * write. The storage's notification of that commit may still be on its way (SQLite's watch
+   * looks every 20 ms, or every second with no live query), so the call does not wait for it: where
+   * the storage keeps a commit mark, a mark unchanged since the last look means no commit of
+   * another engine can be missing, and the call goes on at once; a changed one (or none
+   * known) costs one look at the log first. Step by step, for a commit C of another process
+   * that landed before the call came:
+   *  1. C moved the mark before the call read it here;
+   *  2. if the mark read equals `markAtRefresh`, a look that read the mark after C (the same
+   *     value) completed, and that look read the log after C: the engine knows C;
+   *  3. otherwise the look started here reads the log after C.
+   * A storage without a mark (PostgreSQL) answers nothing here: its notifications carry the
+   * order, and a client that moves node carries the timestamp it saw (`catchUpTo`).
+   */
+  async catchUpWithOthers(): Promise<void> {
+    if (!this.storage.othersCommitMark) return;
+    const mark = this.readCommitMark();
+    if (mark !== undefined && mark === this.markAtRefresh) return;
+    await this.refreshRetrying();
   }
 
   /**
@@ -686,8 +736,8 @@ export class Engine {
    * only finishes the actions it started; its scheduler stops taking jobs. Their
    * `ctx.runQuery` and `ctx.auth.getUserIdentity` first learn the other engine's commits: a
    * storage tells an engine of others' commits some time after they land (SQLite's commit
-   * watch looks every 20 ms; without `watchCommits`, only when it commits or refreshes), so a
-   * retired engine read at its own last commit, missing what the serving engine had committed
+   * watch, within 20 ms to a second; without `watchCommits`, only when it commits or refreshes),
+   * so a retired engine read at its own last commit, missing what the serving engine had committed
    * and acknowledged before the read began (a revoked session still resolved, for one).
    */
   handOver(): void {
@@ -942,7 +992,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.maintenance);
-    this.stopWatching?.();
+    this.following?.stop();
     await this.scheduler.stop();
     this.subscriptions.close();
     await this.committer.idle();

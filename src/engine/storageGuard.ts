@@ -97,6 +97,7 @@ class GuardedStorage implements Storage {
   ) {
     if (!(timeoutMs > 0)) throw new RangeError(`storageTimeoutMs must be a positive number of milliseconds, got ${timeoutMs}.`);
     this.name = inner.name;
+    if (inner.othersCommitMark) this.othersCommitMark = () => inner.othersCommitMark!();
   }
 
   async latestTimestamp(): Promise<Timestamp> {
@@ -140,6 +141,9 @@ class GuardedStorage implements Storage {
   pruneHistory(ts: Timestamp): Promise<void | PruneReport> {
     return this.call("pruneHistory", () => this.inner.pruneHistory(ts), NO_DEADLINE);
   }
+
+  /** `Storage.othersCommitMark`, passed through when the storage has it (synchronous, no I/O to time out). */
+  readonly othersCommitMark?: () => number;
 
   raiseReadFloor(ts: Timestamp): void {
     // Synchronous bookkeeping, no I/O: nothing to time out.

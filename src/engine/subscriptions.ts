@@ -103,6 +103,8 @@ export class Subscriptions {
   private madeLive = 0;
   private readonly inflight = new Map<string, Promise<LiveQuery>>();
   private readonly flushListeners = new Set<(ts: Timestamp) => void>();
+  /** Called when a query goes live while none was (the engine then follows other engines closely). */
+  private firstLive: () => void = () => {};
   private flushWaiters: Array<() => void> = [];
   private published: Timestamp;
   private flushScheduled = false;
@@ -155,6 +157,11 @@ export class Subscriptions {
         this.release(subscriber.query);
       },
     };
+  }
+
+  /** Calls `listener` whenever a query goes live while none was. */
+  onFirstLive(listener: () => void): void {
+    this.firstLive = listener;
   }
 
   /** Called after every flush with the snapshot it published. */
@@ -275,6 +282,7 @@ export class Subscriptions {
     query.order = ++this.madeLive;
     this.live.set(query.key, query);
     this.readRanges.set(query, query.run.readSet);
+    if (this.live.size === 1) this.firstLive();
   }
 
   /** Takes `query` out of the live set (not a newer query under its key) and its ranges out of the index. */

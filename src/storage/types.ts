@@ -304,14 +304,29 @@ export interface Storage {
   /**
    * Optional, for storages that several engines share across processes or machines: calls
    * `listener` soon after any writer commits (PostgreSQL: LISTEN/NOTIFY; SQLite: a look at
-   * `PRAGMA data_version` every 20 ms), with the commit's
+   * `PRAGMA data_version` every 20 ms, or every second while every listener is `idle`), with the commit's
    * timestamp when the storage knows it (none after a reconnect). Notifications may be
    * late, merged or lost; an engine whose storage has this method also polls `commitsSince`
-   * every `pollIntervalMs` and after every reconnect. Returns a function that stops watching.
+   * (every `pollIntervalMs` while a query is live, every 10 s otherwise: `otherEngines.ts`),
+   * so a storage that may have lost one should call the listener once it could have (after
+   * a reconnect, say). Returns a function that stops watching. `idle`: this listener can
+   * wait (an engine with no live query), so a storage that polls may look less often; an
+   * engine that changes pace subscribes anew before it stops the old subscription.
    * An engine treats a storage with this method as shared: it never drops an index at start,
    * since another engine may still read it (`indexBuilder.ts`).
    */
-  watchCommits?(listener: (latest?: Timestamp) => void): () => void;
+  watchCommits?(listener: (latest?: Timestamp) => void, options?: { idle?: boolean }): () => void;
+
+  /**
+   * Optional, for a storage with `watchCommits` that can tell cheaply and synchronously: a
+   * number that differs from an earlier answer whenever another connection or process has
+   * committed in between (SQLite: `PRAGMA data_version`, about a microsecond). A storage may
+   * answer a different number without a commit (the engine then looks for nothing), never the
+   * same one after a commit. Before a one-shot call, the engine compares it with the answer
+   * it read before its last look at the log, and looks again if they differ: a commit that
+   * landed before the call came is then in its snapshot, even if no notification came yet.
+   */
+  othersCommitMark?(): number;
 
   /**
    * Removes every entry of an index (all versions). Used when an index is dropped or its

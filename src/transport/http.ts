@@ -118,14 +118,29 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, pat
   }
 }
 
+/**
+ * Each call first learns the commits other processes made before the request came
+ * (`catchUpWithOthers`): a client that wrote through another process reads its write here. A
+ * mutation that writes would be checked against those commits anyway when it commits; one that
+ * only reads would not, and would answer from before them.
+ */
 function run(kind: "query" | "mutation" | "action", path: string, args: Value, caller: Caller, engines: EngineSwitch): Promise<Value> {
   switch (kind) {
     case "query":
-      return engines.use((engine) => engine.runQuery(path, args, caller));
+      return engines.use(async (engine) => {
+        await engine.catchUpWithOthers();
+        return engine.runQuery(path, args, caller);
+      });
     case "mutation":
-      return engines.mutate(async (engine) => (await engine.runMutation(path, args, caller)).value);
+      return engines.mutate(async (engine) => {
+        await engine.catchUpWithOthers();
+        return (await engine.runMutation(path, args, caller)).value;
+      });
     case "action":
-      return engines.use((engine) => engine.runAction(path, args, caller));
+      return engines.use(async (engine) => {
+        await engine.catchUpWithOthers();
+        return engine.runAction(path, args, caller);
+      });
     default:
       return kind satisfies never;
   }

@@ -208,7 +208,11 @@ try {
     if (pending >= passPages) {
       Atomics.sub(shared, PENDING, pending);
       pass(true);
-    } else if (Atomics.wait(shared, PENDING, pending, idleMs) === "timed-out" && pending > 0) {
+    } else if (pending === 0) {
+      // Nothing to copy: sleep until a commit adds pages (afterCommit wakes us when the count
+      // leaves 0), not waking every idleMs to find nothing, as an idle server's worker did.
+      Atomics.wait(shared, PENDING, 0);
+    } else if (Atomics.wait(shared, PENDING, pending, idleMs) === "timed-out") {
       Atomics.sub(shared, PENDING, pending);
       pass(true);
     }
@@ -247,9 +251,13 @@ export class Checkpointer {
   afterCommit(pages: number): void {
     if (this.stopped) return;
     const pending = Atomics.add(this.shared, PENDING, pages) + pages;
-    // Wake the worker once, when the count crosses the threshold (it rechecks before waiting).
+    // Wake the worker when the count crosses the threshold, and when it leaves 0 (the worker
+    // then sleeps with no deadline, and waits idleMs from here). The count changes before the
+    // notify, so a worker about to wait on the old count does not sleep through it.
     if (pending >= this.options.passPages && pending - pages < this.options.passPages) {
       if (this.worker === null) this.start();
+      Atomics.notify(this.shared, PENDING);
+    } else if (pending - pages === 0 && pages > 0) {
       Atomics.notify(this.shared, PENDING);
     }
   }
@@ -258,6 +266,9 @@ export class Checkpointer {
   async close(): Promise<void> {
     this.stopped = true;
     Atomics.store(this.shared, STOP, 1);
+    // Moves the count too: a worker about to sleep on a count of 0 (no deadline) finds it
+    // changed and sees STOP, instead of sleeping through the notify below.
+    Atomics.add(this.shared, PENDING, 1);
     Atomics.notify(this.shared, PENDING);
     Atomics.notify(this.shared, RESTART);
     this.release();

@@ -242,7 +242,9 @@ export class SqliteStorage implements Storage {
    * for an in-memory database, which no other connection can open: an engine on it then knows
    * it is alone (it drops the entries of indexes its schema no longer declares, for one).
    */
-  readonly watchCommits?: (listener: (latest?: Timestamp) => void) => () => void;
+  readonly watchCommits?: (listener: (latest?: Timestamp) => void, options?: { idle?: boolean }) => () => void;
+  /** `Storage.othersCommitMark`: this connection's `PRAGMA data_version` (present with `watchCommits`). */
+  readonly othersCommitMark?: () => number;
   /** The read floor the log was last trimmed through between sweeps (`trimLogToFloor`). */
   private logTrimmedToFloor: Timestamp = 0;
   private readonly indexTables: IndexTables;
@@ -393,7 +395,10 @@ export class SqliteStorage implements Storage {
     });
     openedAt = this.selectClock.get()!.latest;
     this.commitWatch = new CommitWatch(db);
-    if (!isPrivate(db.name)) this.watchCommits = (listener) => this.commitWatch.add(listener);
+    if (!isPrivate(db.name)) {
+      this.watchCommits = (listener, options) => this.commitWatch.add(listener, options?.idle ?? false);
+      this.othersCommitMark = () => this.selectDataVersion.get()!;
+    }
   }
 
   async latestTimestamp(): Promise<Timestamp> {
