@@ -5,11 +5,8 @@
  * entries the canary left: its queries through the index must see every document written in
  * between, as they are now. (The PostgreSQL twin: storage/postgres/canaryIndex.test.ts.)
  *
- * KNOWN BUG (docs/scaling.md, "A canary that stops is not watched"): these tests are marked
- * `it.fails` until it is fixed. Nothing records that a writer lacking the index wrote to its
- * table after the canary stopped: only engines that declare the index while they run notice
- * such writes (mixedCode.ts), and a start only checks the commits that land while it opens
- * (`checkCommitsWhileOpening`). Turn them into `it` with the fix.
+ * Fixed by recording builds and the nodes lacking them in `_index_builds` (indexBuilds.ts):
+ * this was the known bug of docs/scaling.md, "A canary that stops is not watched".
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +16,7 @@ import { defineSchema, defineTable, mutation, query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { Engine } from "./engine.js";
+import { HookedStorage } from "./fixtures/hookedStorage.js";
 
 const items = {
   add: mutation({ args: { x: v.number() }, handler: (ctx, { x }) => ctx.db.insert("items", { x }) }),
@@ -56,8 +54,7 @@ async function stop(engine: Engine) {
   await engine.close();
 }
 
-// Fails now: the new process trusts by_x as the canary left it and answers 0.
-it.fails("a process that declares the index and starts later finds the documents an old process inserted after the canary stopped", async () => {
+it("a process that declares the index and starts later finds the documents an old process inserted after the canary stopped", async () => {
   const filename = join(dir, "inserted.sqlite");
   const old = await open(filename, oldSchema);
   await old.runMutation("items:add", { x: 1 });
@@ -76,8 +73,7 @@ it.fails("a process that declares the index and starts later finds the documents
   expect(await deployed.runQuery("items:byX", { x: 1 })).toBe(1);
 });
 
-// Fails now: by_x still lists the moved document under its old value.
-it.fails("a process that declares the index and starts after the old process stopped sees documents the old process changed under their new values", async () => {
+it("a process that declares the index and starts after the old process stopped sees documents the old process changed under their new values", async () => {
   const filename = join(dir, "changed.sqlite");
   const old = await open(filename, oldSchema);
   await old.runMutation("items:add", { x: 1 });
@@ -89,6 +85,62 @@ it.fails("a process that declares the index and starts after the old process sto
   // The old process changes the document, then stops too: no process is left that could tell.
   await old.runMutation("items:move", { from: 1, to: 2 });
   await stop(old);
+
+  const deployed = await open(filename, newSchema);
+  expect(await deployed.runQuery("items:byX", { x: 2 })).toBe(1);
+  expect(await deployed.runQuery("items:byX", { x: 1 })).toBe(0);
+});
+
+it("a process that declares the index and starts after a rebuild finds what an old process still running wrote since", async () => {
+  const filename = join(dir, "rebuilt.sqlite");
+  const old = await open(filename, oldSchema);
+  await old.runMutation("items:add", { x: 1 });
+  const canary = await open(filename, newSchema);
+  await stop(canary);
+  await old.runMutation("items:add", { x: 5 });
+
+  // A second canary rebuilds by_x (the old process's write is in it), then is rolled back too.
+  const second = await open(filename, newSchema);
+  expect(await second.runQuery("items:byX", { x: 5 })).toBe(1);
+  await stop(second);
+
+  // The old process writes again after that rebuild: the next start must not trust by_x either.
+  await old.runMutation("items:add", { x: 6 });
+  const deployed = await open(filename, newSchema);
+  expect(await deployed.runQuery("items:byX", { x: 6 })).toBe(1);
+  expect(await deployed.runQuery("items:byX", { x: 5 })).toBe(1);
+});
+
+it("a process that declares the index and starts later finds what an old process wrote that loaded its catalog while the canary built the index", async () => {
+  const filename = join(dir, "loadedDuring.sqlite");
+  const seed = await open(filename, oldSchema);
+  await seed.runMutation("items:add", { x: 1 });
+  await stop(seed);
+
+  // The old process reads the catalog (no by_x); right then the canary starts, builds by_x and
+  // is rolled back. The old process never learns of the build from the log: it landed before
+  // the old process's first timestamp.
+  const sqlite = await openSqliteStorage({ filename });
+  const hooked = new (class extends HookedStorage {
+    watchCommits(listener: (latest?: number) => void): () => void {
+      return sqlite.watchCommits!(listener);
+    }
+  })(sqlite);
+  let canaryDone = false;
+  hooked.hooks.read = async (operation, read) => {
+    const result = await read();
+    if (operation === "getMeta" && !canaryDone) {
+      canaryDone = true;
+      const canary = await open(filename, newSchema);
+      expect(await canary.runQuery("items:byX", { x: 1 })).toBe(1);
+      await stop(canary);
+    }
+    return result;
+  };
+  const old = await Engine.open({ storage: hooked, schema: oldSchema, modules: { items }, runScheduler: false, pollIntervalMs: 60_000, logError: () => {} });
+  engines.push(old);
+  expect(canaryDone).toBe(true);
+  await old.runMutation("items:move", { from: 1, to: 2 });
 
   const deployed = await open(filename, newSchema);
   expect(await deployed.runQuery("items:byX", { x: 2 })).toBe(1);

@@ -250,6 +250,20 @@ export class Catalog {
     return [...this.byName.values()];
   }
 
+  /**
+   * Whether `indexId` is an index of a table this node has (or may create: no schema) that it
+   * does not maintain: its writes to that table skip it (indexBuilds.ts). Built-in indexes
+   * never are: every node writes them.
+   */
+  lacksIndex(indexId: string): boolean {
+    const dot = indexId.lastIndexOf(".");
+    if (dot === -1 || isBuiltInIndex(indexId)) return false;
+    const table = this.byName.get(indexId.slice(0, dot));
+    if (table === undefined) return !this.strict;
+    for (const index of table.indexes.values()) if (index.id === indexId) return false;
+    return true;
+  }
+
   /** Indexes another node's commits left incomplete (see mixedCode.ts). */
   private readonly incomplete = new Set<string>();
 

@@ -32,7 +32,7 @@ import type { CommitLog, CommitRecord, Conflict } from "./commitLog.js";
 import type { ReadSet, WriteSet } from "./readSet.js";
 import type { Transaction, TransactionWrites } from "./transaction.js";
 import { decodeWriteSet, encodeWriteSet, tablesOfWriteSet } from "./writeSetCodec.js";
-import { markStorageFailure } from "./storageGuard.js";
+import { isStorageFailure, markStorageFailure } from "./storageGuard.js";
 
 export type CommitResult = { ok: true; ts: Timestamp } | { ok: false; conflict: Conflict };
 
@@ -82,6 +82,17 @@ export interface CommitterHost {
    * many transactions wait here, no other can join the batch (see `schedule`).
    */
   readonly mutationsRunning?: number;
+  /**
+   * Whether a commit learned from another engine obliges this one to do something before its
+   * own next commit lands (it built an index this engine lacks: indexBuilds.ts, 2b). A batch
+   * whose plan learns such a commit is refused whole, and runs again after `commitGate`.
+   */
+  holdsCommits?(record: CommitRecord): boolean;
+  /**
+   * What must be done before the next batch goes to storage, or null (the common case: no
+   * wait). Read before each batch; a rejection fails that batch with its error.
+   */
+  readonly commitGate?: Promise<void> | null;
 }
 
 export class GroupCommitter {
@@ -149,7 +160,25 @@ export class GroupCommitter {
   private async drain(): Promise<void> {
     while (this.waiting.length > 0 || this.refreshes.length > 0) {
       if (this.refreshes.length > 0) await this.runRefresh(this.refreshes.splice(0));
-      if (this.waiting.length > 0) await this.commitBatch(this.waiting.splice(0, MAX_BATCH));
+      if (this.waiting.length > 0) {
+        const gate = this.host.commitGate;
+        if (gate != null && !(await this.passGate(gate))) continue;
+        await this.commitBatch(this.waiting.splice(0, MAX_BATCH));
+      }
+    }
+  }
+
+  /** Waits for `commitGate`; if it failed, fails the waiting transactions with its error (nothing was written). */
+  private async passGate(gate: Promise<void>): Promise<boolean> {
+    try {
+      await gate;
+      return true;
+    } catch (error) {
+      const failure = walkinError("INTERNAL", `Storage ${this.host.storage.name} failed to commit: ${messageOf(error)}`, undefined, error);
+      // Nothing was written: the engine may run them again once storage is back.
+      if (isStorageFailure(error)) markStorageFailure(failure);
+      for (const item of this.waiting.splice(0, MAX_BATCH)) item.reject(failure);
+      return false;
     }
   }
 
@@ -214,9 +243,16 @@ export class GroupCommitter {
   private plan(batch: Waiting[], view: CommitLogView): Plan {
     const { host } = this;
     const learned = this.learn(view);
-    const gap = view.trimmedThrough > host.latest;
     const plan: Plan = { view, learned, accepted: [], refused: [] };
     const learnedWrites = learned.map((record) => record.writes);
+    // Another engine built an index this one lacks since this one last looked: nothing in the
+    // batch lands before this engine has marked it (indexBuilds.ts, 2b). Runs again after the
+    // gate, like after a conflict. Other engines' commits cost one lookup each; own ones nothing.
+    const held = learned.length > 0 && host.holdsCommits !== undefined && learned.some((record) => host.holdsCommits!(record));
+    // Every transaction is refused on a gap in the log (the log cannot prove it clean), or held.
+    const refuseAll: Conflict | null = view.trimmedThrough > host.latest
+      ? { ts: view.trimmedThrough, indexId: null }
+      : held ? { ts: view.latest, indexId: null } : null;
     // The keys written by the transactions accepted so far in this batch, all in one write set:
     // each later one is checked against them with one lookup per index, not one per commit.
     const acceptedWrites: WriteSet = new Map();
@@ -225,9 +261,8 @@ export class GroupCommitter {
     const last = batch[batch.length - 1];
     for (const item of batch) {
       const readSet = item.txn.readSet;
-      const conflict: Conflict | null = gap
-        ? { ts: view.trimmedThrough, indexId: null }
-        : (host.commitLog.firstConflict(readSet, item.txn.readTs) ??
+      const conflict: Conflict | null = refuseAll ??
+        (host.commitLog.firstConflict(readSet, item.txn.readTs) ??
           firstOverlap(readSet, learnedWrites, view.latest) ??
           firstOverlap(readSet, accepted, view.latest));
       if (conflict !== null) {

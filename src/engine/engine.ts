@@ -48,6 +48,7 @@ import { callSignature, laneOf, RetryLanes } from "./retryLanes.js";
 import { CLAIM_INDEX, DEFERRED_MARK, DeferredWriteClaims, MARK_KEY, RELEASE_INDEX, laneBytes, lanesWritten } from "./deferredWrites.js";
 import { followOtherEngines, type FollowingOtherEngines } from "./otherEngines.js";
 import { incompleteIndexMessage, indexesSkippedBy } from "./mixedCode.js";
+import { buildsIndexLackedBy, indexesMarkedLacked, markLackedIndexes } from "./indexBuilds.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
 import { SYSTEM_TABLES } from "./systemTables.js";
@@ -205,6 +206,11 @@ export class Engine {
   private readonly laterWrites = new Map<string, (db: DatabaseWriter<AnyDataModel>) => Promise<void>>();
   private readonly authenticate: Authenticate | undefined;
   readonly scheduler: ReturnType<typeof createScheduler>;
+  /**
+   * Whether this engine's next commit must first mark the indexes other nodes built that it
+   * lacks (indexBuilds.ts, step 2): at start, and after it learned of such a build.
+   */
+  private lackedCheckWanted = true;
   /** Set by `open` before the engine is used: whether `_client_requests` may still hold records. */
   private legacyRequests!: LegacyRequests;
 
@@ -235,6 +241,12 @@ export class Engine {
       lostTrack: () => {
         this.reads.clear();
         this.subscriptions.invalidateAll();
+        // An index may have been built in the commits it cannot know (indexBuilds.ts, 2c).
+        this.lackedCheckWanted = true;
+      },
+      holdsCommits: (record) => buildsIndexLackedBy(record.writes, catalog),
+      get commitGate() {
+        return engine.lackedIndexGate();
       },
     });
     this.reads = new ReadCache(storage, {
@@ -260,12 +272,17 @@ export class Engine {
     // skipped an index the catalog lists as built (mixedCode.ts), and is checked below.
     const shared = options.storage.watchCommits !== undefined;
     const loadedAt = shared ? await storage.latestTimestamp() : 0;
-    const { catalog, staleIndexes, droppedIndexes } = await Catalog.open(storage, options.schema ?? null, SYSTEM_TABLES);
+    const { catalog, staleIndexes: newOrChanged, droppedIndexes } = await Catalog.open(storage, options.schema ?? null, SYSTEM_TABLES);
+    // Indexes listed as built that a node lacking them may have written around since their
+    // build (a canary that stopped): read at or after `loadedAt`, rebuilt (indexBuilds.ts, step 3).
+    const listedBuilt = catalog.tables().flatMap((table) => [...table.indexes.values()]).filter((index) => !newOrChanged.some((stale) => stale.id === index.id));
+    const staleIndexes = [...newOrChanged, ...await indexesMarkedLacked(storage, catalog, await storage.latestTimestamp(), listedBuilt)];
     // On a database other nodes share, an index this code no longer declares may be one a
     // newer node is using: leave its entries alone (see mixedCode.ts).
-    const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes, { keepDropped: shared });
+    const builtAt = new Map<string, Timestamp>();
+    const latest = await buildIndexes(storage, catalog, await storage.latestTimestamp(), staleIndexes, droppedIndexes, { keepDropped: shared, builtAt });
     const engine = new Engine(storage, catalog, latest, options);
-    if (shared) await engine.checkCommitsWhileOpening(loadedAt, latest, new Set(staleIndexes.map((index) => index.id)));
+    if (shared) await engine.checkCommitsWhileOpening(loadedAt, latest, builtAt);
     // Entries of indexes retired at an earlier start, now that nothing may read them.
     await engine.reclaimRetiredIndexes().catch((error) => engine.logError("Reclaiming the entries of retired indexes failed", error));
     engine.legacyRequests = await engine.read((txn) => LegacyRequests.open(catalog, txn));
@@ -638,6 +655,8 @@ export class Engine {
     else {
       this.legacyRequests.noteCommit(tables);
       this.checkOtherNodesCode(record, tables);
+      // It built an index this node lacks: marked before this node's next commit (indexBuilds.ts, 2b).
+      if (buildsIndexLackedBy(record.writes, this.catalog)) this.lackedCheckWanted = true;
     }
     // A listener that throws (an app's, through `onCommit`) must not cost the others, the live
     // queries or the batch: this runs inside the committer's settle, and a throw there would
@@ -761,27 +780,44 @@ export class Engine {
   /**
    * The commits in (`from`, `to`] landed while this engine loaded its catalog and built its
    * indexes, before it followed other nodes: checked like any other node's commit for indexes
-   * they skipped, except the indexes this start built (their build checked the table's writes).
-   * Storage keeps the log from `from` on: this storage's snapshot floor was taken before it.
+   * they skipped, except the commits up to the build of an index this start built (`builtAt`:
+   * its build checked the table's writes until then; a later commit, landing while the start
+   * built other indexes, is checked like any other). Storage keeps the log from `from` on:
+   * this storage's snapshot floor was taken before it.
    */
-  private async checkCommitsWhileOpening(from: Timestamp, to: Timestamp, built: Set<string>): Promise<void> {
+  private async checkCommitsWhileOpening(from: Timestamp, to: Timestamp, builtAt: Map<string, Timestamp>): Promise<void> {
     for (let since = from; since < to; ) {
       const view = await this.storage.commitsSince(since, 1_000);
       for (const commit of view.commits) {
         if (commit.ts > to) return;
         const writes = decodeWriteSet(commit.log);
         const record = { ts: commit.ts, writes };
-        this.checkOtherNodesCode(record, tablesOfWriteSet(writes), built);
+        this.checkOtherNodesCode(record, tablesOfWriteSet(writes), (indexId) => commit.ts <= (builtAt.get(indexId) ?? 0));
       }
       if (view.commits.length === 0) return;
       since = view.commits[view.commits.length - 1]!.ts;
     }
   }
 
+  /**
+   * What the committer awaits before a batch (committer.ts, `commitGate`): the marks of indexes
+   * other nodes built that this node lacks, when it may not have seen their latest build
+   * (indexBuilds.ts, step 2); else null, at no cost. A failed check is tried again by the next
+   * batch, which waits for it: a commit never lands before the marks it needs.
+   */
+  private lackedIndexGate(): Promise<void> | null {
+    if (!this.lackedCheckWanted) return null;
+    this.lackedCheckWanted = false;
+    return markLackedIndexes(this.storage, this.catalog).catch((error: unknown) => {
+      this.lackedCheckWanted = true;
+      throw error;
+    });
+  }
+
   /** Another node's commit that skipped one of our indexes makes that index untrustworthy (mixedCode.ts). */
-  private checkOtherNodesCode(record: CommitRecord, tables: Set<string>, ignore?: Set<string>): void {
+  private checkOtherNodesCode(record: CommitRecord, tables: Set<string>, ignore?: (indexId: string) => boolean): void {
     for (const indexId of indexesSkippedBy(record.writes, tables, this.catalog)) {
-      if (ignore?.has(indexId)) continue;
+      if (ignore?.(indexId)) continue;
       this.logError(`Commit ${record.ts} by another node skipped index ${indexDisplayName(indexId)}`, new Error(incompleteIndexMessage(indexId)));
       void this.catalog.markIncomplete(indexId).catch((error) => this.logError(`Recording index ${indexDisplayName(indexId)} as unbuilt failed`, error));
     }

@@ -1,8 +1,9 @@
 /**
  * Builds indexes that are new, or whose definition changed, from their table's documents,
  * before the engine serves anything. Each index is written in one commit after the current
- * latest timestamp; the catalog records it as built only once its entries are durable, so a
- * crash mid-build leaves it unrecorded and it is built again at the next start.
+ * latest timestamp, which also records the build in `_index_builds` (indexBuilds.ts); the
+ * catalog lists it as built only once its entries are durable, so a crash mid-build leaves it
+ * unrecorded and it is built again at the next start.
  */
 import { isCommitOutcomeUnknown, type CommitPlanner, type IndexWrite, type Storage, type Timestamp } from "../storage/types.js";
 import { indexDisplayName, isBuiltInIndex, type Catalog, type IndexInfo } from "./catalog.js";
@@ -10,9 +11,11 @@ import { indexKeyOf } from "./documents.js";
 import { compareBytes } from "../values/indexKey.js";
 import { Transaction } from "./transaction.js";
 import { decodeWriteSet, encodeWriteSet } from "./writeSetCodec.js";
+import { INDEX_BUILDS_BY_ID, readIndexBuilds, recordBuild } from "./indexBuilds.js";
 
 /**
- * Drops `dropped` and rebuilds `stale`; returns the new latest timestamp.
+ * Drops `dropped` and rebuilds `stale`; returns the new latest timestamp, and sets in `builtAt`
+ * the timestamp of each index's build commit.
  *
  * With `keepDropped` (a shared database, where other nodes may be serving these indexes), it
  * drops nothing. A stale index is then rebuilt over its old entries in one commit that writes
@@ -31,7 +34,7 @@ export async function buildIndexes(
   latest: Timestamp,
   stale: IndexInfo[],
   dropped: string[],
-  { keepDropped = false } = {},
+  { keepDropped = false, builtAt }: { keepDropped?: boolean; builtAt?: Map<string, Timestamp> } = {},
 ): Promise<Timestamp> {
   const drop = keepDropped ? [] : [...dropped, ...stale.map((index) => index.id)];
   for (const id of drop.filter((id) => !isBuiltInIndex(id))) await storage.dropIndex(id);
@@ -59,19 +62,50 @@ export async function buildIndexes(
           if (compareBytes(key, indexKeyOf(index, doc)) !== 0) writes.push({ indexId: index.id, key, docId: null });
         }
       }
+      // The same commit records the build (indexBuilds.ts, step 1): made even for an empty
+      // table, so that a node lacking the index learns of it and marks it before it writes.
+      // The record is read at `recordAt`: when another build or a mark lands first, it is read
+      // again further on (it must not overwrite what it did not see), without a new scan.
       const snapshot = latest;
+      let recordAt = snapshot;
       let raced = false;
-      const id = `index-build-${index.id}-${Date.now()}-${attempt}`;
-      const log = encodeWriteSet(new Map([[index.id, writes.map((write) => write.key)]]));
-      const landedAt = await commitOrFind(storage, id, snapshot, (view) => {
-        raced = view.trimmedThrough > snapshot ||
-          view.commits.some((commit) => commit.ts > snapshot && decodeWriteSet(commit.log).has(byCreationTime.id));
-        if (raced || writes.length === 0) return [];
-        return [{ ts: view.latest + 1, id, documents: [], indexes: writes, log }];
-      });
-      if (landedAt === null) continue; // an unknown outcome that did not land: build again
-      latest = landedAt;
-      if (!raced) break;
+      let lost = false;
+      for (let recorded = 0; ; recorded++) {
+        const recordTxn = new Transaction(storage, catalog, recordAt, Date.now());
+        await recordBuild(recordTxn, await readIndexBuilds(recordTxn), index.id);
+        const record = recordTxn.buildWrites();
+        const writeSet = new Map(record.writeSet);
+        writeSet.set(index.id, writes.map((write) => write.key)); // listed even without keys: it names the index built
+        const log = encodeWriteSet(writeSet);
+        const id = `index-build-${index.id}-${Date.now()}-${attempt}-${recorded}`;
+        let recordRaced = false;
+        const landedAt = await commitOrFind(storage, id, snapshot, (view) => {
+          raced = view.trimmedThrough > snapshot;
+          recordRaced = false;
+          for (const commit of view.commits) {
+            if (commit.ts <= snapshot) continue;
+            const written = decodeWriteSet(commit.log);
+            if (written.has(byCreationTime.id)) raced = true;
+            if (commit.ts > recordAt && written.has(INDEX_BUILDS_BY_ID)) recordRaced = true;
+          }
+          if (raced || recordRaced) return [];
+          return [{ ts: view.latest + 1, id, documents: record.documents, indexes: [...writes, ...record.indexes], log }];
+        });
+        if (landedAt === null) {
+          lost = true; // an unknown outcome that did not land: build again
+          break;
+        }
+        latest = landedAt;
+        if (raced || !recordRaced) break;
+        recordAt = landedAt;
+        if (recorded >= 64) throw new Error(`Recording the build of index ${indexDisplayName(index.id)} kept racing with other builds; try again.`);
+      }
+      if (lost) continue;
+      if (!raced) {
+        // Its entries hold every write to the table up to here, and only up to here.
+        builtAt?.set(index.id, latest);
+        break;
+      }
       if (attempt >= 16) throw new Error(`Building index ${indexDisplayName(index.id)} kept racing with writes to its table; try again when writes are quieter.`);
     }
   }
@@ -84,7 +118,7 @@ export async function buildIndexes(
  * Commits one planned batch; returns the latest timestamp afterwards, or `null` if the outcome
  * was unknown and the commit did not land. An unknown outcome is resolved with `findCommits`.
  */
-async function commitOrFind(storage: Storage, id: string, since: Timestamp, plan: CommitPlanner): Promise<Timestamp | null> {
+export async function commitOrFind(storage: Storage, id: string, since: Timestamp, plan: CommitPlanner): Promise<Timestamp | null> {
   try {
     const { view, written } = await storage.commitBatch(since, plan);
     return written[written.length - 1]?.ts ?? view.latest;

@@ -14,8 +14,10 @@
  * Writes keep maintaining the index meanwhile. An index whose fields differ between the two
  * versions of the code is two indexes with two IDs (catalog.ts, "Index IDs"), so the same rule
  * covers it: each version refuses its definition once the other's commits skip it. (The
- * reverse, a node that does not know an index another one built, is harmless: it never reads
- * it; see also `buildIndexes`, which never drops an index on a shared database.)
+ * reverse, a node that does not know an index another one built, never reads it, and
+ * `buildIndexes` never drops an index on a shared database; but its writes skip the index, so
+ * it records that before they land, for the nodes declaring the index that start later:
+ * indexBuilds.ts.)
  */
 import { indexDisplayName, type Catalog } from "./catalog.js";
 import type { WriteSet } from "./readSet.js";

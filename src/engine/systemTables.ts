@@ -34,6 +34,15 @@ export const SYSTEM_TABLES = {
     requestId: v.number(),
     result: v.any(),
   }).index("by_client_request", ["clientId", "requestId"]),
+  /**
+   * One document per index built since this table exists: `lacked` is false when a build wrote
+   * it, true once a node without the index may have written its table since (indexBuilds.ts).
+   * Read whole by a scan: a handful of documents, and no index of its own to build first.
+   */
+  _index_builds: defineTable({
+    index: v.string(),
+    lacked: v.boolean(),
+  }),
 };
 
 
