@@ -10,14 +10,16 @@
  * The rule is kept in the database, not in a node's memory, so it holds across restarts and
  * across nodes, by the same transactions that make a due time fire once:
  *  1. Node A's due-time transaction reads the cron's row and its latest run (`lastRun`).
- *  2. If that run is "pending" or "inProgress", A only advances the due time; otherwise it
- *     schedules the new run and records it as `lastRun`, in the same commit.
+ *  2. If that run is still running (`isJobRunning`: "pending", "inProgress", or an action
+ *     canceled while it runs, which shows "canceled" at once but goes on until it ends), A only
+ *     advances the due time; otherwise it schedules the new run and records it as `lastRun`,
+ *     in the same commit.
  *  3. Whoever claims or finishes that run (this node or another) writes the run's document,
  *     which A read in 1: if that commit lands between A's read and A's commit, A's commit
  *     conflicts and A starts over from 1 with the run's new state. So A never acts on a state
  *     that was already stale when it committed, whichever node claimed or finished the run.
- * A run whose node died stays "inProgress" only until its lease runs out (scheduler.ts), so a
- * crash holds the cron back by at most one lease.
+ * A run whose node died stays "inProgress" (or running though canceled) only until its lease
+ * runs out (scheduler.ts), so a crash holds the cron back by at most one lease.
  */
 import { walkinError, type Value } from "../values/index.js";
 import { isCronJobs, nextRunAfter, type CronJob } from "../server/cron.js";
@@ -27,6 +29,7 @@ import type { Transaction } from "./transaction.js";
 import type { Doc } from "./documents.js";
 import { QueryImpl } from "./query.js";
 import { isStorageFailure } from "./storageGuard.js";
+import { isJobRunning } from "./scheduler.js";
 
 const SYSTEM = { system: true };
 
@@ -92,7 +95,7 @@ export class Crons {
         await txn.patch(row._id, { nextRun: nextRunAfter(job.schedule, now) }, SYSTEM);
         // A run deleted by retention finished long ago: reading it as null lets the cron run.
         const previous = typeof row.lastRun === "string" ? await txn.get(row.lastRun, SYSTEM) : null;
-        if (previous?.state === "pending" || previous?.state === "inProgress") return { previous, due: row.nextRun as number };
+        if (previous && isJobRunning(previous, txn.now)) return { previous, due: row.nextRun as number };
         try {
           const run = await schedule(txn, row.nextRun as number, job.functionName, job.args);
           await txn.patch(row._id, { lastRun: run }, SYSTEM);

@@ -61,6 +61,32 @@ function errorText(error: unknown): string {
   return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}… (truncated; the full error is in the server's log)` : text;
 }
 
+/**
+ * Cancels job `id` inside `txn`, for `ctx.scheduler.cancel` and the dashboard's Cancel alike;
+ * returns false when the job was over already (finished, failed, canceled, or deleted by
+ * retention), which is left as it is. A running action cannot be stopped: it is marked
+ * "canceled" (its end leaves that state alone, see `finish`), which cancels what it schedules
+ * from then on (`schedule`), and it keeps its lease until it ends (see `isJobRunning`).
+ */
+export async function cancelScheduledJob(txn: Transaction, id: string): Promise<boolean> {
+  const job = await txn.get(id, SYSTEM);
+  if (job?.state !== "pending" && job?.state !== "inProgress") return false;
+  await txn.patch(id, { state: "canceled", completedTime: txn.now }, SYSTEM);
+  return true;
+}
+
+/**
+ * Whether `job` is waiting or its function is still running at `now`: "pending", "inProgress",
+ * or an action canceled while it ran that has not ended yet. Such an action shows "canceled"
+ * (with its `completedTime`) from the cancel on, as Convex shows it, so its state alone cannot
+ * say it still runs: its lease can. The node running it renews `leaseUntil` until the action
+ * ends, then removes it; a node that died stops renewing, and the lease runs out.
+ */
+export function isJobRunning(job: Doc, now: number): boolean {
+  if (job.state === "pending" || job.state === "inProgress") return true;
+  return job.state === "canceled" && typeof job.leaseUntil === "number" && job.leaseUntil > now;
+}
+
 /** Jobs in `state`, oldest first, optionally only those due by `dueBy`. */
 function jobsIn(engine: Engine, txn: Transaction, state: "pending" | "inProgress", dueBy?: number) {
   const table = engine.catalog.lookup("_scheduled_functions", { system: true })!;
@@ -144,12 +170,7 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
           }
           // As Convex: canceling a job that is over does nothing, including one that finished so
           // long ago that retention deleted it (code canceling a reminder it scheduled last month).
-          // A running action cannot be stopped, but it is marked "canceled" (its end leaves that
-          // state alone, see `finish`), which cancels what it schedules from now on (`schedule`).
-          const job = await txn.get(id, SYSTEM);
-          if (job?.state === "pending" || job?.state === "inProgress") {
-            await txn.patch(id, { state: "canceled", completedTime: txn.now }, SYSTEM);
-          }
+          await cancelScheduledJob(txn, id);
         }),
     };
   }
@@ -161,6 +182,10 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
         const current = await txn.get(job._id, { system: true });
         if (current && (current.state === "inProgress" || current.state === "pending")) {
           await txn.patch(job._id, { state, completedTime: Date.now(), ...(error !== undefined ? { error } : {}) }, SYSTEM);
+        } else if (current?.state === "canceled" && current.leaseUntil !== undefined) {
+          // Canceled while it ran: it stays "canceled", and is no longer running (`isJobRunning`).
+          // This write is also what a cron's due-time transaction that read the job conflicts with.
+          await txn.patch(job._id, { leaseUntil: undefined }, SYSTEM);
         }
       });
     let fn;
@@ -197,7 +222,9 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
       void engine
         .runSystemMutation(async (txn) => {
           const current = await txn.get(job._id, { system: true });
-          if (current?.state === "inProgress") await txn.patch(job._id, { leaseUntil: txn.now + ACTION_LEASE_MS }, SYSTEM);
+          // Canceled while it runs, it still runs: the lease says so until it ends (`isJobRunning`).
+          const stillOurs = current?.state === "inProgress" || (current?.state === "canceled" && current.leaseUntil !== undefined);
+          if (stillOurs) await txn.patch(job._id, { leaseUntil: txn.now + ACTION_LEASE_MS }, SYSTEM);
         })
         .catch((error) => engine.logError(`Renewing the lease of scheduled action ${name} failed`, error));
     }, ACTION_LEASE_MS / 3);

@@ -14,7 +14,11 @@ export const SYSTEM_TABLES = {
     state: v.union(v.literal("pending"), v.literal("inProgress"), v.literal("success"), v.literal("failed"), v.literal("canceled")),
     error: v.optional(v.string()),
     completedTime: v.optional(v.number()),
-    /** While "inProgress": the running node renews this; past it, the node is presumed dead. */
+    /**
+     * While the job's action runs ("inProgress", or "canceled" while it runs): the running node
+     * renews this, and removes it from a canceled job when the action ends; past it, the node
+     * is presumed dead. Not shown by `ctx.db.system`.
+     */
     leaseUntil: v.optional(v.number()),
   }).index("by_state_time", ["state", "scheduledTime"]),
   _cron_jobs: defineTable({
@@ -59,7 +63,8 @@ export function systemDocumentPresenter(table: string): ((doc: Doc) => Doc) | un
 }
 
 function presentScheduledFunction(doc: Doc): Doc {
-  const { state, error, args, name, ...rest } = doc;
+  // `leaseUntil` is the scheduler's own bookkeeping (scheduler.ts), not part of Convex's shape.
+  const { state, error, args, name, leaseUntil: _lease, ...rest } = doc;
   return {
     ...rest,
     name: typeof name === "string" ? convexFunctionName(name) : name,

@@ -8,7 +8,7 @@ import type { WalkinClient } from "../../browser/index.js";
 import { isWalkinError, walkinError } from "../../values/errors.js";
 import { convertToJson } from "../../values/json.js";
 import type { Value } from "../../values/value.js";
-import { navigateWithLocation, storeVerifier, takeRedirectCode, type Navigate } from "./redirect.js";
+import { hasRedirectCode, navigateWithLocation, storeVerifier, takeRedirectCode, type Navigate } from "./redirect.js";
 import { browserLocks, TabLock, type LocksLike } from "./tabLock.js";
 import { listenToOtherTabs, type ChannelLike, type TabSync } from "./tabs.js";
 import { openTokenStorage, type AuthStorageOption, type TokenStorage } from "./tokenStorage.js";
@@ -91,6 +91,8 @@ export class AuthClient {
   private readonly tabLock: TabLock | null;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** The exchange of this page's OAuth `?code=`, while it runs. */
+  private codeExchange: Promise<SignInOutcome> | undefined;
 
   constructor(
     private readonly client: WalkinClient,
@@ -113,6 +115,9 @@ export class AuthClient {
       tabLock: this.tabLock,
     });
     this.tracker.start();
+    // Loaded back from the provider: signed out would show `<Unauthenticated>` until
+    // `handleRedirect` has exchanged the code, so the page shows "loading" until then.
+    if (hasRedirectCode(this.verifierStorage, `${this.key}:verifier`)) this.tracker.exchangingCode(true);
     if (this.storage.kind === "localStorage") {
       this.tabs = listenToOtherTabs(this.key, options.channel, () => this.tracker.adoptStored());
     }
@@ -164,11 +169,27 @@ export class AuthClient {
   /**
    * Finishes an OAuth sign-in when the page was loaded with `?code=` (and this browser started
    * it): removes the code from the URL and signs in with it. Resolves null when there is none.
+   * Call it once the client is made (`AuthProvider` does): until it settles, a page loaded with
+   * such a code reports `isLoading: true` rather than signed out.
    */
   handleRedirect(options: AuthCallOptions = {}): Promise<SignInOutcome | null> {
     const taken = this.closed ? null : takeRedirectCode(this.verifierStorage, `${this.key}:verifier`);
-    if (taken === null) return Promise.resolve(null);
-    return this.deduplicated({ params: { code: taken.code }, verifier: taken.verifier }, options.session);
+    if (taken === null) {
+      // No code (or a second call, StrictMode's: the first one took it, and its end ends the loading).
+      if (this.codeExchange === undefined) this.tracker.exchangingCode(false);
+      return Promise.resolve(null);
+    }
+    this.tracker.exchangingCode(true);
+    const exchange = this.deduplicated({ params: { code: taken.code }, verifier: taken.verifier }, options.session);
+    this.codeExchange = exchange;
+    // Settles after the sign-in stored its token (signed in), or failed (signed out): no "signed out" in between.
+    const settle = () => {
+      if (this.codeExchange !== exchange) return;
+      this.codeExchange = undefined;
+      this.tracker.exchangingCode(false);
+    };
+    exchange.then(settle, settle);
+    return exchange;
   }
 
   /** Stops listening to the server and the other tabs. The token stays in storage and on the client. */

@@ -22,6 +22,22 @@ export function storeVerifier(storage: TokenStorage, verifierKey: string, verifi
 }
 
 /**
+ * Whether the current URL holds a `?code=` that `takeRedirectCode` would take (one with a
+ * fresh verifier of this browser), without taking it: a page that loads with one is signing in.
+ */
+export function hasRedirectCode(storage: TokenStorage, verifierKey: string): boolean {
+  if (typeof window === "undefined") return false;
+  if (new URL(window.location.href).searchParams.get("code") === null) return false;
+  return storage.get(verifierKey) !== null && isFresh(storage, verifierKey);
+}
+
+/** A redirect abandoned long ago (the user came back without finishing it) is not fresh: the `?code=` is the app's. */
+function isFresh(storage: TokenStorage, verifierKey: string): boolean {
+  const startedAt = Number(storage.get(`${verifierKey}:at`) ?? Date.now());
+  return Date.now() - startedAt <= VERIFIER_TTL_MS;
+}
+
+/**
  * The `code` of the current URL, with the verifier stored when the redirect started; null when
  * there is no code or no verifier (the `?code=` then belongs to the app, and is left alone).
  * Removes both at once, before the sign-in runs: a code is single-use, so a second mount
@@ -34,11 +50,10 @@ export function takeRedirectCode(storage: TokenStorage, verifierKey: string): { 
   if (code === null) return null;
   const verifier = storage.get(verifierKey);
   if (verifier === null) return null;
-  const startedAt = Number(storage.get(`${verifierKey}:at`) ?? Date.now());
+  const fresh = isFresh(storage, verifierKey);
   storage.remove(verifierKey);
   storage.remove(`${verifierKey}:at`);
-  // A redirect abandoned long ago (the user came back without finishing it): the `?code=` is the app's.
-  if (!(Date.now() - startedAt <= VERIFIER_TTL_MS)) return null;
+  if (!fresh) return null;
   url.searchParams.delete("code");
   window.history.replaceState(window.history.state, "", url.toString());
   return { code, verifier };

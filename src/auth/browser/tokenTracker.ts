@@ -20,6 +20,10 @@
  * may end the old session just before its action returns the new token, and the page must not
  * flash "signed out" (nor tell the other tabs so) in between.
  *
+ * While an OAuth `?code=` is being exchanged (`exchangingCode`), a page with no token shows
+ * "loading", not "signed out": the sign-in is on its way, and `<Unauthenticated>` content
+ * would flash until it lands.
+ *
  * A revocation seen otherwise stops using the token at once; removing it from a storage the
  * tabs share waits for the tab lock and is skipped while another tab signs in or out (see
  * `tabLock.ts`). A token seen refused is never adopted from storage again.
@@ -42,6 +46,7 @@ type Phase =
   | ({ kind: "signedIn"; token: string } & User);
 
 const SIGNED_OUT: AuthSnapshot = Object.freeze({ isLoading: false, isAuthenticated: false, isAnonymous: false, userId: null, token: null });
+const LOADING: AuthSnapshot = Object.freeze({ ...SIGNED_OUT, isLoading: true });
 
 export interface TokenTrackerOptions {
   client: WalkinClient;
@@ -72,6 +77,7 @@ export class TokenTracker {
   private heldRevocation: string | undefined;
   private readonly refused = new Set<string>();
   private closed = false;
+  private exchanging = false;
 
   constructor(private readonly options: TokenTrackerOptions) {}
 
@@ -181,6 +187,12 @@ export class TokenTracker {
     }
   }
 
+  /** Whether an OAuth code is being exchanged for a token (see the file header). */
+  exchangingCode(exchanging: boolean): void {
+    this.exchanging = exchanging;
+    this.setPhase(this.phase);
+  }
+
   close(): void {
     this.closed = true;
     this.generation++;
@@ -252,7 +264,9 @@ export class TokenTracker {
     this.phase = phase;
     const next: AuthSnapshot =
       phase.kind === "signedOut"
-        ? SIGNED_OUT
+        ? this.exchanging
+          ? LOADING
+          : SIGNED_OUT
         : phase.kind === "checking"
           ? phase.showing
             ? { isLoading: false, isAuthenticated: true, isAnonymous: phase.showing.isAnonymous, userId: phase.showing.userId, token: phase.token }

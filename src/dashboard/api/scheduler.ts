@@ -6,6 +6,7 @@ import { stat } from "node:fs/promises";
 import { convertToJson, type Value } from "../../values/index.js";
 import type { Engine } from "../../engine/engine.js";
 import { QueryImpl } from "../../engine/query.js";
+import { cancelScheduledJob } from "../../engine/scheduler.js";
 import type { EngineSwitch } from "../../transport/engineSwitch.js";
 import { badRequest, notFound, stringField } from "./httpJson.js";
 import type { RunLog } from "./runLog.js";
@@ -79,7 +80,12 @@ export async function schedulerOverview(engine: Engine) {
   });
 }
 
-/** `POST /api/admin/scheduler/cancel`: a pending job only (a running action cannot be stopped midway). */
+/**
+ * `POST /api/admin/scheduler/cancel`: as `ctx.scheduler.cancel` does. A pending job never runs;
+ * a running action cannot be stopped midway, so it finishes, but it is marked canceled and what
+ * it schedules from then on is canceled. A job that is over already is left as it is
+ * (`canceled: false`, with its state): it may have finished while the page showed it.
+ */
 export async function cancelJob(engines: EngineSwitch, body: Record<string, unknown>) {
   const id = stringField(body, "id");
   return engines.mutate(async (engine) => {
@@ -87,9 +93,8 @@ export async function cancelJob(engines: EngineSwitch, body: Record<string, unkn
     return engine.runSystemMutation(async (txn) => {
       const job = await txn.get(id, SYSTEM);
       if (!job) throw notFound(`No scheduled job ${id}.`);
-      if (job.state !== "pending") throw badRequest(`Only pending jobs can be canceled; this one is ${job.state}.`);
-      await txn.patch(id, { state: "canceled", completedTime: txn.now }, SYSTEM);
-      return { canceled: true };
+      if (await cancelScheduledJob(txn, id)) return { canceled: true };
+      return { canceled: false, state: job.state as string };
     });
   });
 }

@@ -1,7 +1,8 @@
 /**
  * Scheduler and health: live figures of the server (from the stream, once a second), the
- * scheduled jobs by state with cancel for pending ones, and the crons with their last and
- * next runs.
+ * scheduled jobs by state with cancel for pending and running ones (as `ctx.scheduler.cancel`:
+ * a running action finishes, but what it schedules from then on is canceled), and the crons
+ * with their last and next runs.
  */
 import { useState } from "react";
 import { admin, type Health } from "./api.js";
@@ -126,8 +127,12 @@ function Jobs() {
                   </td>
                   {state !== "pending" && <td className="nowrap">{job.completedTime ? formatTime(job.completedTime) : "—"}</td>}
                   <td>
-                    {job.state === "pending" && (
-                      <button className="danger" onClick={() => void cancel(job._id)}>
+                    {(job.state === "pending" || job.state === "inProgress") && (
+                      <button
+                        className="danger"
+                        title={job.state === "inProgress" ? "The action finishes, but what it schedules from now on is canceled" : undefined}
+                        onClick={() => void cancel(job._id)}
+                      >
                         Cancel
                       </button>
                     )}
