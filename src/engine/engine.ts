@@ -77,6 +77,15 @@ const PRUNE_MAX_INTERVAL_MS = 30_000;
  */
 const COMMIT_LOG_SOFT_CAP = 4_096;
 
+/** The ctx a mutation's handler gets (and one it calls through ctx.runMutation). */
+interface MutationCtx {
+  db: ReturnType<typeof createDatabaseWriter>;
+  auth: { getUserIdentity(): Promise<UserIdentity | null> };
+  scheduler: ReturnType<ReturnType<typeof createScheduler>["forTransaction"]>;
+  runQuery(ref: unknown, args?: unknown): Promise<Value>;
+  runMutation(ref: unknown, args?: unknown): Promise<Value>;
+}
+
 /** Who is calling a function. */
 export interface Caller {
   /** A fixed identity (tests, trusted server code). */
@@ -584,10 +593,12 @@ export class Engine {
     const now = Date.now();
     const txn = new Transaction(this.reads, this.catalog, readTs, now, this.creationClock);
     const auth = this.authFor(txn, caller);
-    const ctx = {
+    const ctx: MutationCtx = {
       db: createDatabaseWriter(txn, this.catalog),
       auth: auth.api,
       scheduler: this.scheduler.forTransaction(txn, caller.scheduledJob),
+      runQuery: (ref, a) => this.queryInTransaction(txn, ctx, ref, a),
+      runMutation: (ref, a) => this.mutationInTransaction(txn, ctx, ref, a),
     };
     // Not derived from the call (as a query's is: its result is cached by snapshot): mutations
     // that run at once would share one sequence, and their "random" tokens would collide.
@@ -605,6 +616,56 @@ export class Engine {
     txn.closeOpenScans(); // before the commit checks the read set (transaction.ts, `scan`)
     if (!skipped) await hooks.after?.(txn, value);
     return { value, txn };
+  }
+
+  /**
+   * `ctx.runQuery` in a mutation: the query runs in the caller's transaction, as Convex's does
+   * ("within the same transaction"): at its snapshot, seeing its pending writes, its reads
+   * joining its read set, so a commit over what the query read conflicts with the caller as
+   * its own reads would (a split read-modify-write stays serializable). Args and the return value
+   * are checked by the query's validators and come back as across the wire (undefined fields
+   * dropped). Internal queries may be called; the caller's identity is kept.
+   */
+  private async queryInTransaction(txn: Transaction, caller: MutationCtx, ref: unknown, args: unknown): Promise<Value> {
+    const path = getFunctionName(ref as never);
+    const fn = this.functions.resolve(path, "query");
+    const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
+    const result = await callHandler(fn, { db: createDatabaseReader(txn, this.catalog), auth: caller.auth }, checkedArgs);
+    if (txn.limitExceeded) throw txn.limitExceeded;
+    return withoutUndefinedFields(checkReturn(fn, path, result, this.isIdOfTable));
+  }
+
+  /**
+   * `ctx.runMutation` in a mutation: Convex's sub-transaction. The called mutation runs in the
+   * caller's transaction (same snapshot; each sees the other's writes; one commit, one conflict
+   * check), behind a savepoint of the pending writes:
+   *  1. args are checked first (a bad call writes nothing and needs no savepoint);
+   *  2. the savepoint marks the writes staged so far;
+   *  3. the handler runs and its return value is checked;
+   *  4. if 3 threw, everything staged since 2 is undone and the error goes to the caller, which
+   *     may catch it and go on (or not: then the whole transaction fails, as any error does).
+   * Writes the caller makes while the called mutation runs (calls it did not await) are staged
+   * after the savepoint, so they are undone with it: await each ctx.runMutation.
+   */
+  private async mutationInTransaction(txn: Transaction, caller: MutationCtx, ref: unknown, args: unknown): Promise<Value> {
+    const path = getFunctionName(ref as never);
+    const fn = this.functions.resolve(path, "mutation");
+    const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
+    const savepoint = txn.savepoint();
+    let value: Value;
+    try {
+      // A ctx of its own (not the caller's object, which app code may have added fields to),
+      // over the caller's transaction.
+      const { db, auth, scheduler, runQuery, runMutation } = caller;
+      const returned = await callHandler(fn, { db, auth, scheduler, runQuery, runMutation }, checkedArgs);
+      if (txn.limitExceeded) throw txn.limitExceeded;
+      value = checkReturn(fn, path, returned, this.isIdOfTable);
+    } catch (error) {
+      txn.rollbackTo(savepoint);
+      throw error;
+    }
+    txn.releaseSavepoint(savepoint);
+    return withoutUndefinedFields(value);
   }
 
   /** Runs engine-internal work in a mutation transaction (scheduler bookkeeping, index builds). */

@@ -66,6 +66,15 @@ interface PendingWrite {
   currentKeys: Uint8Array[] | null;
 }
 
+/** The state of a transaction's writes at one point, to return to (`Transaction.savepoint`). */
+export interface Savepoint {
+  readonly undoLength: number;
+  readonly receipts: number;
+  readonly marks: number;
+  readonly writtenBound: number;
+  readonly writtenExact: number | undefined;
+}
+
 interface PendingEntry {
   key: Uint8Array;
   doc: Doc | null;
@@ -106,6 +115,13 @@ export class Transaction {
   limitExceeded: Error | null = null;
   /** Write-set keys with no document (`markWrite`). */
   private marks: { indexId: string; key: Uint8Array }[] | undefined;
+  /**
+   * While a savepoint is open (`savepoint`): each staged write's document ID and the pending
+   * write it replaced (undefined if none), so `rollbackTo` can put them back. Undefined
+   * otherwise: a plain mutation keeps no undo log.
+   */
+  private undo: Array<{ id: string; replaced: PendingWrite | undefined }> | undefined;
+  private openSavepoints = 0;
   /** The scans begun and not yet recorded in the read set (`scan`, `closeOpenScans`). */
   private openScans: Set<() => void> | undefined;
   private docsRead = 0;
@@ -145,6 +161,58 @@ export class Transaction {
    */
   writeReceipt(receipt: Receipt, indexId: string, key: Uint8Array): void {
     (this.receipts ??= []).push({ receipt, indexId, key });
+  }
+
+  /**
+   * Marks the pending writes as they are now, for a mutation called with `ctx.runMutation`: if
+   * it throws, `rollbackTo` undoes what it staged and the caller's transaction goes on without
+   * it (Convex's sub-transaction). Reads are not undone: the read set keeps what the called
+   * mutation read, which can only add conflicts, never hide one. Every savepoint is closed by
+   * exactly one `releaseSavepoint` or `rollbackTo`, innermost first.
+   */
+  savepoint(): Savepoint {
+    this.undo ??= [];
+    this.openSavepoints += 1;
+    return {
+      undoLength: this.undo.length,
+      receipts: this.receipts?.length ?? 0,
+      marks: this.marks?.length ?? 0,
+      writtenBound: this.writtenBound,
+      writtenExact: this.writtenExact,
+    };
+  }
+
+  /** Keeps what was written since `savepoint` (an enclosing savepoint may still undo it). */
+  releaseSavepoint(_savepoint: Savepoint): void {
+    this.openSavepoints -= 1;
+    if (this.openSavepoints === 0) this.undo = undefined;
+  }
+
+  /** Undoes every write staged since `savepoint`, and closes it. */
+  rollbackTo(savepoint: Savepoint): void {
+    const undo = this.undo!;
+    // Newest first: a document written twice since the savepoint ends at its first `replaced`.
+    for (let i = undo.length - 1; i >= savepoint.undoLength; i--) {
+      const { id, replaced } = undo[i]!;
+      if (replaced === undefined) this.writes!.delete(id);
+      else this.writes!.set(id, replaced);
+    }
+    undo.length = savepoint.undoLength;
+    if (this.receipts !== undefined) this.receipts.length = savepoint.receipts;
+    if (savepoint.receipts === 0) this.receipts = undefined;
+    if (this.marks !== undefined) this.marks.length = savepoint.marks;
+    if (savepoint.marks === 0) this.marks = undefined;
+    this.writtenBound = savepoint.writtenBound;
+    this.writtenExact = savepoint.writtenExact;
+    // The read overlay cannot drop an entry, only override it: it is rebuilt from the writes
+    // that remain, each as one staging from its snapshot version to its current one (rare:
+    // only a called mutation that failed pays for it).
+    this.pendingIndex = undefined;
+    this.unindexed = [];
+    for (const write of this.writes?.values() ?? []) {
+      this.unindexed.push({ table: write.table, before: write.originalKeys, after: write.currentKeys, doc: write.current });
+    }
+    this.releaseSavepoint(savepoint);
   }
 
   /** Which table an ID belongs to; a clear error for malformed IDs or IDs of hidden tables. */
@@ -473,6 +541,7 @@ export class Transaction {
         `${LIMITS.maxDocumentBytes} (1 MiB). Store large data across several documents.`);
     }
     valueSize = this.countWritten(previous, size, current, valueSize);
+    this.undo?.push({ id, replaced: previous });
     const originalKeys = previous ? previous.originalKeys : original && indexKeysOf(table, original);
     const currentKeys = current && indexKeysOf(table, current);
     writes.set(id, { table, original: previous ? previous.original : original, current, encoded, textBytes: size, valueSize, originalKeys, currentKeys });

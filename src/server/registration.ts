@@ -62,6 +62,18 @@ export interface GenericMutationCtx<DM extends GenericDataModel> {
   db: DatabaseWriter<DM>;
   auth: Auth;
   scheduler: Scheduler;
+  /**
+   * Calls a query (public or internal) within this transaction: it sees this mutation's writes,
+   * and what it reads counts as read by this mutation (conflicts, live queries). Its args and
+   * return value are validated; fields set to undefined come back absent.
+   */
+  runQuery<F extends FunctionReference<"query", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
+  /**
+   * Calls a mutation (public or internal) within this transaction, as a sub-transaction: each
+   * sees the other's writes, and if it throws, all of its writes are rolled back (catch the
+   * error to go on without them). Await it before writing again.
+   */
+  runMutation<F extends FunctionReference<"mutation", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
 }
 
 /**
