@@ -12,27 +12,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
-import { defineSchema, defineTable, mutation, query } from "../server/index.js";
-import { v } from "../values/index.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { Engine } from "./engine.js";
 import { HookedStorage } from "./fixtures/hookedStorage.js";
+import { items, newSchema, oldSchema } from "./fixtures/rollingDeploy.js";
 
-const items = {
-  add: mutation({ args: { x: v.number() }, handler: (ctx, { x }) => ctx.db.insert("items", { x }) }),
-  move: mutation({
-    args: { from: v.number(), to: v.number() },
-    handler: async (ctx, { from, to }) => {
-      for (const item of await ctx.db.query("items").collect()) if (item.x === from) await ctx.db.patch(item._id, { x: to });
-    },
-  }),
-  byX: query({
-    args: { x: v.number() },
-    handler: async (ctx, { x }) => (await ctx.db.query("items").withIndex("by_x" as never, (q: any) => q.eq("x", x)).collect()).length,
-  }),
-};
-const newSchema = defineSchema({ items: defineTable({ x: v.number() }).index("by_x", ["x"]) });
-const oldSchema = defineSchema({ items: defineTable({ x: v.number() }) });
 
 const dir = mkdtempSync(join(tmpdir(), "walkin-canary-"));
 const engines: Engine[] = [];

@@ -12,6 +12,7 @@ import { v } from "../values/index.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { Engine } from "./engine.js";
 import { HookedStorage } from "./fixtures/hookedStorage.js";
+import { items, newSchema, oldSchema } from "./fixtures/rollingDeploy.js";
 
 /** An SQLite file shared like a networked database: the engine treats it as shared with other nodes. */
 class SharedStorage extends HookedStorage {
@@ -20,15 +21,6 @@ class SharedStorage extends HookedStorage {
   }
 }
 
-const items = {
-  add: mutation({ args: { x: v.number() }, handler: (ctx, { x }) => ctx.db.insert("items", { x }) }),
-  byX: query({
-    args: { x: v.number() },
-    handler: async (ctx, { x }) => (await ctx.db.query("items").withIndex("by_x" as never, (q: any) => q.eq("x", x)).collect()).length,
-  }),
-};
-const newSchema = defineSchema({ items: defineTable({ x: v.number() }).index("by_x", ["x"]) });
-const oldSchema = defineSchema({ items: defineTable({ x: v.number() }) });
 
 const dir = mkdtempSync(join(tmpdir(), "walkin-mixed-"));
 const engines: Engine[] = [];

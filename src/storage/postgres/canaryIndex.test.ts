@@ -9,32 +9,15 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { Engine } from "../../engine/engine.js";
-import { defineSchema, defineTable, mutation, query } from "../../server/index.js";
-import { v } from "../../values/index.js";
 import type { PostgresStorage } from "./postgresStorage.js";
 import { openTestSchema } from "./testDatabase.js";
+import { items, newSchema, oldSchema } from "../../engine/fixtures/rollingDeploy.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-// The canary's code adds `items.by_x`; the old code has no such index.
-const items = {
-  add: mutation({ args: { x: v.number() }, handler: (ctx, { x }) => ctx.db.insert("items", { x }) }),
-  move: mutation({
-    args: { from: v.number(), to: v.number() },
-    handler: async (ctx, { from, to }) => {
-      for (const item of await ctx.db.query("items").collect()) if (item.x === from) await ctx.db.patch(item._id, { x: to });
-    },
-  }),
-  byX: query({
-    args: { x: v.number() },
-    handler: async (ctx, { x }) => (await ctx.db.query("items").withIndex("by_x" as never, (q: any) => q.eq("x", x)).collect()).length,
-  }),
-};
-const newSchema = defineSchema({ items: defineTable({ x: v.number() }).index("by_x", ["x"]) });
-const oldSchema = defineSchema({ items: defineTable({ x: v.number() }) });
 
 /** One schema on the run's database; `node` opens an engine on a storage of its own (a node). */
 async function cluster() {

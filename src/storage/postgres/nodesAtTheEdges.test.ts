@@ -11,11 +11,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startTestProxy } from "./testProxy.js";
 import { Engine } from "../../engine/engine.js";
 import { HookedStorage } from "../../engine/fixtures/hookedStorage.js";
-import { defineSchema, defineTable, mutation, query } from "../../server/index.js";
-import { v } from "../../values/index.js";
 import type { Timestamp } from "../types.js";
 import { openPostgresStorage, type PostgresStorage } from "./postgresStorage.js";
 import { createTestDatabase, openTestSchema, testServerUrl } from "./testDatabase.js";
+import { items, newSchema, oldSchema } from "../../engine/fixtures/rollingDeploy.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -41,17 +40,6 @@ async function until(condition: () => Promise<boolean>, what: string): Promise<v
   throw new Error(`timed out waiting for ${what}`);
 }
 
-// A rolling deploy that adds `items.by_x`: old nodes run without it, new ones declare it.
-const items = {
-  add: mutation({ args: { x: v.number() }, handler: (ctx, { x }) => ctx.db.insert("items", { x }) }),
-  byX: query({
-    args: { x: v.number() },
-    handler: async (ctx, { x }) => (await ctx.db.query("items").withIndex("by_x" as never, (q: any) => q.eq("x", x)).collect()).length,
-  }),
-  all: query({ args: { x: v.number() }, handler: async (ctx, { x }) => (await ctx.db.query("items").collect()).filter((d) => d.x === x).length }),
-};
-const newSchema = defineSchema({ items: defineTable({ x: v.number() }).index("by_x", ["x"]) });
-const oldSchema = defineSchema({ items: defineTable({ x: v.number() }) });
 
 describe("a node starting during a rolling deploy", () => {
   it("an old node's write between a new node's catalog load and its start is noticed, and that start rebuilds the index with the write", async () => {
