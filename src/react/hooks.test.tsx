@@ -3,35 +3,22 @@
  * The hooks against the real server and client: queries, mutations, actions and connection
  * state over a WebSocket to an in-memory backend.
  */
-import { act, cleanup, render, renderHook, screen, waitFor } from "@testing-library/react";
-import { StrictMode, type ReactNode } from "react";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { WalkinClient } from "../browser/index.js";
-import { api, startBackend, type Backend } from "./fixtures/backend.js";
-import { ErrorBoundary, trackSubscriptions } from "./fixtures/react.js";
+import { act, render, renderHook, screen, waitFor } from "@testing-library/react";
+import { StrictMode } from "react";
+import { describe, expect, it, vi } from "vitest";
+import { api, startBackend } from "./fixtures/backend.js";
+import { ErrorBoundary, liveBackendPerFile, trackSubscriptions } from "./fixtures/react.js";
 import { WalkinProvider, useAction, useConnectionState, useMutation, useQuery } from "./index.js";
 
-let backend: Backend;
-let client: WalkinClient;
-let other: WalkinClient;
-beforeAll(async () => {
-  backend = await startBackend();
-  client = backend.client();
-  other = backend.client();
-});
-afterEach(cleanup);
-afterAll(() => backend.close());
-
-function wrapper({ children }: { children: ReactNode }) {
-  return <WalkinProvider client={client}>{children}</WalkinProvider>;
-}
+const live = liveBackendPerFile(startBackend);
+const { wrapper } = live;
 
 describe("useQuery", () => {
   it("is undefined while loading, then the result, then live updates from other clients", async () => {
     const { result } = renderHook(() => useQuery(api.messages.list, { channel: "live" }), { wrapper });
     expect(result.current).toBeUndefined();
     await waitFor(() => expect(result.current).toEqual([]));
-    await other.mutation(api.messages.send, { channel: "live", body: "hello" });
+    await live.other.mutation(api.messages.send, { channel: "live", body: "hello" });
     await waitFor(() => expect(result.current).toEqual(["hello"]));
   });
 
@@ -40,7 +27,7 @@ describe("useQuery", () => {
       wrapper: ({ children }) => <StrictMode>{wrapper({ children })}</StrictMode>,
     });
     await waitFor(() => expect(result.current).toEqual([]));
-    await other.mutation(api.messages.send, { channel: "strict", body: "s" });
+    await live.other.mutation(api.messages.send, { channel: "strict", body: "s" });
     await waitFor(() => expect(result.current).toEqual(["s"]));
   });
 
@@ -59,7 +46,7 @@ describe("useQuery", () => {
     await screen.findByText("list: []");
     await screen.findByText("count: 0");
     const rendersBefore = listRenders;
-    await other.mutation(api.counters.increment, { name: "same" });
+    await live.other.mutation(api.counters.increment, { name: "same" });
     await screen.findByText("count: 1");
     expect(listRenders).toBe(rendersBefore);
 
@@ -68,17 +55,17 @@ describe("useQuery", () => {
       () => ({ summary: useQuery(api.messages.summary), list: useQuery(api.messages.list, { channel: "same" }) }),
       { wrapper },
     );
-    await other.mutation(api.messages.send, { channel: "same", body: "one" });
+    await live.other.mutation(api.messages.send, { channel: "same", body: "one" });
     await waitFor(() => expect(result.current.list).toEqual(["one"]));
     const summary = result.current.summary;
     expect(summary).toEqual({ any: true });
-    await other.mutation(api.messages.send, { channel: "same", body: "two" });
+    await live.other.mutation(api.messages.send, { channel: "same", body: "two" });
     await waitFor(() => expect(result.current.list).toEqual(["one", "two"]));
     expect(result.current.summary).toBe(summary);
   });
 
   it("compares args by value and unsubscribes the old query when they change", async () => {
-    const { active, spy } = trackSubscriptions(client);
+    const { active, spy } = trackSubscriptions(live.client);
     try {
       const { result, rerender } = renderHook(({ channel }) => useQuery(api.messages.list, { channel }), {
         wrapper,
@@ -90,7 +77,7 @@ describe("useQuery", () => {
       expect(spy.mock.calls.length).toBe(watches);
       expect(active.get('messages:list {"channel":"args-a"}')).toBe(1);
 
-      await other.mutation(api.messages.send, { channel: "args-b", body: "in b" });
+      await live.other.mutation(api.messages.send, { channel: "args-b", body: "in b" });
       rerender({ channel: "args-b" });
       await waitFor(() => expect(result.current).toEqual(["in b"]));
       expect(active.get('messages:list {"channel":"args-a"}')).toBe(0);
@@ -101,7 +88,7 @@ describe("useQuery", () => {
   });
 
   it('does not run a query whose args are "skip", and runs it once they are not', async () => {
-    const { active, spy } = trackSubscriptions(client);
+    const { active, spy } = trackSubscriptions(live.client);
     try {
       const { result, rerender } = renderHook(
         ({ skip }) => useQuery(api.messages.list, skip ? "skip" : { channel: "skip" }),

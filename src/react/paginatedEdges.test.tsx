@@ -6,15 +6,14 @@
  * its fix (found in a review). Real server on loopback.
  */
 import { act, cleanup, render, renderHook, screen, waitFor } from "@testing-library/react";
-import type { ReactNode } from "react";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { OptimisticLocalStore, WalkinClient } from "../browser/index.js";
+import { describe, expect, it, vi } from "vitest";
+import type { OptimisticLocalStore } from "../browser/index.js";
 import { anyApi, defineSchema, defineTable, mutation, paginationOptsValidator, query, type ApiFromModules } from "../server/index.js";
-import { startLiveBackend, type LiveBackend } from "../testing/liveBackend.js";
+import { startLiveBackend } from "../testing/liveBackend.js";
 import { WebSocket } from "ws";
 import { WalkinClient as Client } from "../browser/index.js";
 import { WalkinError, v } from "../values/index.js";
-import { ErrorBoundary } from "./fixtures/react.js";
+import { ErrorBoundary, liveBackendPerFile } from "./fixtures/react.js";
 import * as walkinReact from "./index.js";
 import { WalkinProvider, useMutation, usePaginatedQuery } from "./index.js";
 
@@ -65,23 +64,11 @@ const modules = {
 };
 const api = (anyApi as unknown as ApiFromModules<typeof modules>).m;
 
-let backend: LiveBackend;
-let client: WalkinClient;
-let other: WalkinClient;
-beforeAll(async () => {
-  backend = await startLiveBackend(schema, modules);
-  client = backend.client();
-  other = backend.client();
-});
-afterEach(cleanup);
-afterAll(() => backend.close());
-
-function wrapper({ children }: { children: ReactNode }) {
-  return <WalkinProvider client={client}>{children}</WalkinProvider>;
-}
+const live = liveBackendPerFile(() => startLiveBackend(schema, modules));
+const { wrapper } = live;
 
 async function seed(ch: string, bodies: string[]) {
-  for (const body of bodies) await other.mutation(api.send, { ch, body });
+  for (const body of bodies) await live.other.mutation(api.send, { ch, body });
 }
 
 // https://docs.convex.dev/database/pagination#optimistic-updates-with-pagination (and
@@ -140,7 +127,7 @@ describe("usePaginatedQuery when a page's cursor stops being valid", () => {
       await screen.findByText("list: b,d,a (CanLoadMore)");
       // The user switches the list to alphabetical order: the query now reads another index, and
       // the cursors of the pages loaded so far belong to the old one.
-      await other.mutation(api.sortByBody, { ch: "sort" });
+      await live.other.mutation(api.sortByBody, { ch: "sort" });
       await screen.findByText(/^(list: a,b \(CanLoadMore\)|caught: .*)$/);
       expect(screen.queryByText(/^caught:/)?.textContent).toBeUndefined();
       expect(screen.getByText(/^list:/).textContent).toBe("list: a,b (CanLoadMore)");
@@ -173,7 +160,7 @@ class HoldingWebSocket extends WebSocket {
 describe("usePaginatedQuery: an optimistic update rolled back while more is loading", () => {
   it("no longer shows the failed item once the mutation has failed", async () => {
     await seed("rollback", ["r1", "r2", "r3"]);
-    const own = new Client(backend.url, { webSocketConstructor: HoldingWebSocket as never, logger: false });
+    const own = new Client(live.backend.url, { webSocketConstructor: HoldingWebSocket as never, logger: false });
     try {
       const { result } = renderHook(
         () => ({

@@ -7,15 +7,13 @@
  * so one that receives many large documents grows until it reads more than a function may. Real
  * server on loopback.
  */
-import { act, cleanup, render, screen } from "@testing-library/react";
-import type { ReactNode } from "react";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { WalkinClient } from "../browser/index.js";
+import { act, render, screen } from "@testing-library/react";
+import { describe, expect, it, vi } from "vitest";
 import { anyApi, defineSchema, defineTable, mutation, paginationOptsValidator, query, type ApiFromModules } from "../server/index.js";
-import { startLiveBackend, type LiveBackend } from "../testing/liveBackend.js";
+import { startLiveBackend } from "../testing/liveBackend.js";
 import { v } from "../values/index.js";
-import { ErrorBoundary } from "./fixtures/react.js";
-import { WalkinProvider, usePaginatedQuery } from "./index.js";
+import { ErrorBoundary, liveBackendPerFile } from "./fixtures/react.js";
+import { usePaginatedQuery } from "./index.js";
 
 /** Just under the 1 MiB a document may hold: 18 of them are more than the 16 MiB a function may read. */
 const BLOB_CHARS = 950_000;
@@ -51,24 +49,12 @@ const modules = {
 };
 const api = (anyApi as unknown as ApiFromModules<typeof modules>).m;
 
-let backend: LiveBackend;
-let client: WalkinClient;
-let other: WalkinClient;
-beforeAll(async () => {
-  backend = await startLiveBackend(schema, modules);
-  client = backend.client();
-  other = backend.client();
-});
-afterEach(cleanup);
-afterAll(() => backend.close());
-
-function wrapper({ children }: { children: ReactNode }) {
-  return <WalkinProvider client={client}>{children}</WalkinProvider>;
-}
+const live = liveBackendPerFile(() => startLiveBackend(schema, modules));
+const { wrapper } = live;
 
 describe("usePaginatedQuery when a loaded page reads too much data", () => {
   it("starts over from the first page instead of throwing into the error boundary", async () => {
-    for (const label of ["s1", "s2"]) await other.mutation(api.send, { ch: "big", label });
+    for (const label of ["s1", "s2"]) await live.other.mutation(api.send, { ch: "big", label });
     const consoleError = vi.spyOn(console, "error").mockImplementation(() => {});
     let latest: { results: unknown[]; status: string; loadMore: (n: number) => void } | undefined;
     function List() {
@@ -82,9 +68,9 @@ describe("usePaginatedQuery when a loaded page reads too much data", () => {
       await screen.findByText("list: s2,s1 (CanLoadMore)");
       // The first page is now pinned to end at s2; 20 large posts land in it, two commits of 10
       // (a mutation may write 16 MiB). After the second, it reads some 19 MB: over the limit.
-      await other.mutation(api.sendBig, { ch: "big", from: 1, count: 10 });
+      await live.other.mutation(api.sendBig, { ch: "big", from: 1, count: 10 });
       await screen.findByText(/^list: big10,.*,big1,s2,s1 \(CanLoadMore\)$/);
-      await other.mutation(api.sendBig, { ch: "big", from: 11, count: 10 });
+      await live.other.mutation(api.sendBig, { ch: "big", from: 11, count: 10 });
       await screen.findByText(/^(list: big20 \(CanLoadMore\)|caught: .*)$/);
       expect(screen.queryByText(/^caught:/)?.textContent).toBeUndefined();
       expect(screen.getByText(/^list:/).textContent).toBe("list: big20 (CanLoadMore)");

@@ -4,31 +4,18 @@
  * reported, and live writes land in the right page without shifting page boundaries.
  * `messages:page` lists a channel newest first.
  */
-import { act, cleanup, render, renderHook, screen, waitFor } from "@testing-library/react";
-import { StrictMode, type ReactNode } from "react";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { WalkinClient } from "../browser/index.js";
-import { api, startBackend, type Backend } from "./fixtures/backend.js";
-import { ErrorBoundary, trackSubscriptions } from "./fixtures/react.js";
-import { WalkinProvider, usePaginatedQuery, type PaginatedQueryReference } from "./index.js";
+import { act, render, renderHook, screen, waitFor } from "@testing-library/react";
+import { StrictMode } from "react";
+import { describe, expect, it, vi } from "vitest";
+import { api, startBackend } from "./fixtures/backend.js";
+import { ErrorBoundary, liveBackendPerFile, trackSubscriptions } from "./fixtures/react.js";
+import { usePaginatedQuery, type PaginatedQueryReference } from "./index.js";
 
-let backend: Backend;
-let client: WalkinClient;
-let other: WalkinClient;
-beforeAll(async () => {
-  backend = await startBackend();
-  client = backend.client();
-  other = backend.client();
-});
-afterEach(cleanup);
-afterAll(() => backend.close());
-
-function wrapper({ children }: { children: ReactNode }) {
-  return <WalkinProvider client={client}>{children}</WalkinProvider>;
-}
+const live = liveBackendPerFile(startBackend);
+const { wrapper } = live;
 
 async function seed(channel: string, bodies: string[]) {
-  for (const body of bodies) await other.mutation(api.messages.send, { channel, body });
+  for (const body of bodies) await live.other.mutation(api.messages.send, { channel, body });
 }
 
 function usePages(channel: string | "skip", initialNumItems = 2) {
@@ -65,7 +52,7 @@ describe("usePaginatedQuery", () => {
     await waitFor(() => expect(result.current.results).toEqual(["m4", "m3"]));
 
     // One unpinned page: a new message shows at the top and the page stays 2 long.
-    await other.mutation(api.messages.send, { channel: "live", body: "m5" });
+    await live.other.mutation(api.messages.send, { channel: "live", body: "m5" });
     await waitFor(() => expect(result.current.results).toEqual(["m5", "m4"]));
 
     act(() => result.current.loadMore(2));
@@ -73,7 +60,7 @@ describe("usePaginatedQuery", () => {
     expect(result.current.status).toBe("CanLoadMore");
 
     // Page 0 is now pinned at m4: m6 lands in it and m4 neither disappears nor repeats.
-    await other.mutation(api.messages.send, { channel: "live", body: "m6" });
+    await live.other.mutation(api.messages.send, { channel: "live", body: "m6" });
     await waitFor(() => expect(result.current.results).toEqual(["m6", "m5", "m4", "m3", "m2"]));
 
     act(() => result.current.loadMore(10));
@@ -133,7 +120,7 @@ describe("usePaginatedQuery", () => {
 describe("usePaginatedQuery subscriptions and errors", () => {
   it("keeps the pages it already has subscribed while loading more, and drops them all on unmount", async () => {
     await seed("subs", ["m1", "m2", "m3", "m4", "m5", "m6"]);
-    const { active, dropped, spy } = trackSubscriptions(client);
+    const { active, dropped, spy } = trackSubscriptions(live.client);
     try {
       const { result, unmount } = renderHook(() => usePages("subs"), { wrapper });
       await waitFor(() => expect(result.current.results).toEqual(["m6", "m5"]));
