@@ -86,6 +86,20 @@ interface MutationCtx {
   runMutation(ref: unknown, args?: unknown): Promise<Value>;
 }
 
+/**
+ * One run of a handler inside a transaction, for the ctx.runQuery / ctx.runMutation calls it
+ * makes: `chain` is the path of each function from the one called from outside down to this
+ * one (the nesting limit, LIMITS.maxCallDepth), `unsettled` the calls it made that have not
+ * settled yet (a handler that returns before they do fails: see `checkCallsSettled`).
+ */
+interface CallFrame {
+  txn: Transaction;
+  auth: MutationCtx["auth"];
+  chain: readonly string[];
+  /** Each call's promise, and the call as the error names it: `ctx.runQuery("path")` (made on the first call). */
+  unsettled?: Map<Promise<Value>, string>;
+}
+
 /** Who is calling a function. */
 export interface Caller {
   /** A fixed identity (tests, trusted server code). */
@@ -453,9 +467,11 @@ export class Engine {
     this.stats.queryRuns += 1;
     try {
       const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
-      const ctx = { db: createDatabaseReader(txn, this.catalog), auth: auth.api };
+      const frame: CallFrame = { txn, auth: auth.api, chain: [path] };
+      const ctx = { db: createDatabaseReader(txn, this.catalog), auth: auth.api, runQuery: (ref: unknown, a?: unknown) => this.callQuery(frame, ref, a) };
       const seed = () => hashSeed(`${path}|${readTs}|${JSON.stringify(args ?? null, bigintSafe)}`);
       const result = await runDeterministic("query", now, seed, callHandler, fn, ctx, checkedArgs);
+      checkCallsSettled(frame);
       if (txn.limitExceeded) throw txn.limitExceeded;
       const value = checkReturn(fn, path, result, this.isIdOfTable);
       return { outcome: { ok: true, value }, readSet: txn.readSet, readAuth: auth.used, ts: readTs };
@@ -593,13 +609,8 @@ export class Engine {
     const now = Date.now();
     const txn = new Transaction(this.reads, this.catalog, readTs, now, this.creationClock);
     const auth = this.authFor(txn, caller);
-    const ctx: MutationCtx = {
-      db: createDatabaseWriter(txn, this.catalog),
-      auth: auth.api,
-      scheduler: this.scheduler.forTransaction(txn, caller.scheduledJob),
-      runQuery: (ref, a) => this.queryInTransaction(txn, ctx, ref, a),
-      runMutation: (ref, a) => this.mutationInTransaction(txn, ctx, ref, a),
-    };
+    const frame: CallFrame = { txn, auth: auth.api, chain: [path] };
+    const ctx = this.mutationCtx(frame, createDatabaseWriter(txn, this.catalog), this.scheduler.forTransaction(txn, caller.scheduledJob));
     // Not derived from the call (as a query's is: its result is cached by snapshot): mutations
     // that run at once would share one sequence, and their "random" tokens would collide.
     const seed = () => randomBytes(4).readUInt32LE(0);
@@ -610,6 +621,7 @@ export class Engine {
         return null;
       }
       const returned = await fn.handler(ctx, args);
+      checkCallsSettled(frame);
       if (txn.limitExceeded) throw txn.limitExceeded; // caught inside, still the function's failure
       return checkReturn(fn, path, returned, this.isIdOfTable);
     });
@@ -618,19 +630,68 @@ export class Engine {
     return { value, txn };
   }
 
+  /** The ctx of a mutation's handler running in `frame` (the one called from outside, or one it called). */
+  private mutationCtx(frame: CallFrame, db: MutationCtx["db"], scheduler: MutationCtx["scheduler"]): MutationCtx {
+    return {
+      db,
+      auth: frame.auth,
+      scheduler,
+      runQuery: (ref, a) => this.callQuery(frame, ref, a),
+      runMutation: (ref, a) => this.track(frame, "runMutation", ref, (path, chain) => this.mutationInTransaction(frame, db, scheduler, path, chain, a)),
+    };
+  }
+
+  /** `ctx.runQuery` of a query's or a mutation's handler running in `frame`. */
+  private callQuery(frame: CallFrame, ref: unknown, args: unknown): Promise<Value> {
+    return this.track(frame, "runQuery", ref, (path, chain) => this.queryInTransaction(frame, path, chain, args));
+  }
+
   /**
-   * `ctx.runQuery` in a mutation: the query runs in the caller's transaction, as Convex's does
-   * ("within the same transaction"): at its snapshot, seeing its pending writes, its reads
-   * joining its read set, so a commit over what the query read conflicts with the caller as
-   * its own reads would (a split read-modify-write stays serializable). Args and the return value
-   * are checked by the query's validators and come back as across the wire (undefined fields
+   * Runs a call a handler made with ctx.runQuery / ctx.runMutation, after checking the nesting
+   * limit (Convex's MAX_REACTOR_CALL_DEPTH: a function that calls itself without end fails here
+   * rather than overflowing the stack), and counts it as unsettled in the caller's frame until
+   * it settles.
+   */
+  private track(frame: CallFrame, kind: "runQuery" | "runMutation", ref: unknown, run: (path: string, chain: readonly string[]) => Promise<Value>): Promise<Value> {
+    let path: string;
+    try {
+      path = getFunctionName(ref as never);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const chain = [...frame.chain, path];
+    if (chain.length - 1 > LIMITS.maxCallDepth) {
+      return Promise.reject(walkinError("LIMIT_EXCEEDED",
+        `ctx.${kind}("${path}") would nest ${chain.length - 1} calls deep, past the limit of ${LIMITS.maxCallDepth}: ${chain.join(" → ")}. ` +
+        `A function that calls itself needs a base case that stops it; to repeat work, loop inside one function ` +
+        `(or call a plain helper function instead of ctx.runQuery / ctx.runMutation).`,
+        { limit: "maxCallDepth", max: LIMITS.maxCallDepth }));
+    }
+    const unsettled = (frame.unsettled ??= new Map());
+    // The call leaves `unsettled` before its caller sees it settle, so a handler that awaited
+    // its calls returns with none left.
+    const promise = run(path, chain).finally(() => unsettled.delete(promise));
+    unsettled.set(promise, `ctx.${kind}("${path}")`);
+    return promise;
+  }
+
+  /**
+   * `ctx.runQuery` in a query or a mutation: the query runs in the caller's transaction, as
+   * Convex's does ("within the same transaction"): at its snapshot, seeing its pending writes
+   * (in a mutation), its reads joining its read set, so a commit over what the query read
+   * conflicts with a calling mutation as its own reads would (a split read-modify-write stays
+   * serializable), and re-runs a live query that called it. Args and the return value are
+   * checked by the query's validators and come back as across the wire (undefined fields
    * dropped). Internal queries may be called; the caller's identity is kept.
    */
-  private async queryInTransaction(txn: Transaction, caller: MutationCtx, ref: unknown, args: unknown): Promise<Value> {
-    const path = getFunctionName(ref as never);
+  private async queryInTransaction(caller: CallFrame, path: string, chain: readonly string[], args: unknown): Promise<Value> {
+    const { txn, auth } = caller;
     const fn = this.functions.resolve(path, "query");
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
-    const result = await callHandler(fn, { db: createDatabaseReader(txn, this.catalog), auth: caller.auth }, checkedArgs);
+    const frame: CallFrame = { txn, auth, chain };
+    const ctx = { db: createDatabaseReader(txn, this.catalog), auth, runQuery: (ref: unknown, a?: unknown) => this.callQuery(frame, ref, a) };
+    const result = await callHandler(fn, ctx, checkedArgs);
+    checkCallsSettled(frame);
     if (txn.limitExceeded) throw txn.limitExceeded;
     return withoutUndefinedFields(checkReturn(fn, path, result, this.isIdOfTable));
   }
@@ -647,8 +708,15 @@ export class Engine {
    * Writes the caller makes while the called mutation runs (calls it did not await) are staged
    * after the savepoint, so they are undone with it: await each ctx.runMutation.
    */
-  private async mutationInTransaction(txn: Transaction, caller: MutationCtx, ref: unknown, args: unknown): Promise<Value> {
-    const path = getFunctionName(ref as never);
+  private async mutationInTransaction(
+    caller: CallFrame,
+    db: MutationCtx["db"],
+    scheduler: MutationCtx["scheduler"],
+    path: string,
+    chain: readonly string[],
+    args: unknown,
+  ): Promise<Value> {
+    const { txn } = caller;
     const fn = this.functions.resolve(path, "mutation");
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
     const savepoint = txn.savepoint();
@@ -656,8 +724,9 @@ export class Engine {
     try {
       // A ctx of its own (not the caller's object, which app code may have added fields to),
       // over the caller's transaction.
-      const { db, auth, scheduler, runQuery, runMutation } = caller;
-      const returned = await callHandler(fn, { db, auth, scheduler, runQuery, runMutation }, checkedArgs);
+      const frame: CallFrame = { txn, auth: caller.auth, chain };
+      const returned = await callHandler(fn, this.mutationCtx(frame, db, scheduler), checkedArgs);
+      checkCallsSettled(frame);
       if (txn.limitExceeded) throw txn.limitExceeded;
       value = checkReturn(fn, path, returned, this.isIdOfTable);
     } catch (error) {
@@ -1114,6 +1183,25 @@ function asError(error: unknown): Error {
 
 function bigintSafe(_key: string, value: unknown) {
   return typeof value === "bigint" ? `${value}n` : value;
+}
+
+/**
+ * After a handler returned: fails the run if a ctx.runQuery / ctx.runMutation call it made is
+ * still running (not awaited). Such a call would go on reading and writing a transaction that
+ * has moved on: its writes would land in the commit or be lost depending on timing, and a
+ * called mutation's savepoint would no longer nest. The failure sticks to the transaction
+ * (`limitExceeded`), so a caller that catches it still commits nothing.
+ */
+function checkCallsSettled(frame: CallFrame): void {
+  const { unsettled } = frame;
+  if (unsettled === undefined || unsettled.size === 0) return;
+  // Whatever such a call ends with comes after the function's own failure, reported below: not
+  // an unhandled rejection, which would take the process down.
+  for (const promise of unsettled.keys()) promise.catch(() => {});
+  const calls = [...unsettled.values()].join(", ");
+  throw (frame.txn.limitExceeded ??= walkinError("MISUSE",
+    `${frame.chain.at(-1)} returned while ${calls}, which it made, was still running, so it fails (a mutation commits nothing). ` +
+    `Await every ctx.runQuery and ctx.runMutation call (typescript-eslint's no-floating-promises rule finds those that are not).`));
 }
 
 /** Calls a function's handler as a method of the function (as app code would), without a closure per run. */

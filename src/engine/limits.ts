@@ -15,6 +15,11 @@ export const LIMITS = {
   maxBytesWritten: 16 * 1024 * 1024,
   /** Items one `.take(n)` or `.paginate({ numItems })` may ask for. */
   maxPageSize: 8_192,
+  /**
+   * ctx.runQuery / ctx.runMutation calls nested below the function called from outside (a
+   * client, the scheduler, an action): Convex's MAX_REACTOR_CALL_DEPTH.
+   */
+  maxCallDepth: 8,
   /** Times a mutation is re-run after conflicting with concurrent writes. */
   maxMutationRetries: 16,
 } as const;

@@ -111,7 +111,10 @@ export class Transaction {
    * slot, not a map: remembering every scanned document would cost every query a map entry.
    */
   private lastScanned: DocumentVersion | undefined;
-  /** The first whole-transaction limit exceeded: the function fails even if it caught the error (`exceed`). */
+  /**
+   * The first whole-transaction limit exceeded (`exceed`), or a function that returned before
+   * a call it made (engine.ts, `checkCallsSettled`): the function fails even if it caught the error.
+   */
   limitExceeded: Error | null = null;
   /** Write-set keys with no document (`markWrite`). */
   private marks: { indexId: string; key: Uint8Array }[] | undefined;

@@ -56,6 +56,12 @@ export interface Scheduler {
 export interface GenericQueryCtx<DM extends GenericDataModel> {
   db: DatabaseReader<DM>;
   auth: Auth;
+  /**
+   * Calls a query (public or internal) within this query's transaction: at its snapshot, and
+   * what it reads counts as read by this query (a live query re-runs when it changes). Its args
+   * and return value are validated; fields set to undefined come back absent.
+   */
+  runQuery<F extends FunctionReference<"query", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
 }
 
 export interface GenericMutationCtx<DM extends GenericDataModel> {
