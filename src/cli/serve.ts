@@ -26,6 +26,7 @@ import { loadFunctions, type LoadedFunctions } from "./loadFunctions.js";
 import { dashboardForServer, dashboardLine, type ServerDashboard } from "../dashboard/api/forServer.js";
 import type { Output } from "./output.js";
 import { FunctionsTypeChecker } from "./typecheck.js";
+import { reportUnhandledRejections } from "./unhandledRejections.js";
 import { watchDirectory, type Watcher } from "./watch.js";
 
 export interface ServeOptions {
@@ -107,6 +108,8 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     return null;
   }
   const dashboard = admin.dashboard;
+  // From before the first function loads (a module's top level may start a promise too).
+  const stopReporting = reportUnhandledRejections(output);
 
   let server: WalkinServer | null = null;
   const router = new ReloadableRouter();
@@ -253,11 +256,13 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     await inFlight;
     if (listenFailed) {
       await watcher.close();
+      stopReporting();
       return null;
     }
   } else if (await build()) {
     printUrl(server!, options, admin);
   } else {
+    stopReporting();
     return null;
   }
 
@@ -273,6 +278,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       await Promise.allSettled([...retired]);
       await current?.engine.close();
       await current?.functions.release();
+      stopReporting();
     },
   };
 }
