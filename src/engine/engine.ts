@@ -98,6 +98,8 @@ interface CallFrame {
   chain: readonly string[];
   /** Each call's promise, and the call as the error names it: `ctx.runQuery("path")` (made on the first call). */
   unsettled?: Map<Promise<Value>, string>;
+  /** Settles when the last ctx.runMutation this frame started has settled (see `mutationCtx`). */
+  mutationTurn?: Promise<unknown>;
 }
 
 /** Who is calling a function. */
@@ -637,8 +639,25 @@ export class Engine {
       auth: frame.auth,
       scheduler,
       runQuery: (ref, a) => this.callQuery(frame, ref, a),
-      runMutation: (ref, a) => this.track(frame, "runMutation", ref, (path, chain) => this.mutationInTransaction(frame, db, scheduler, path, chain, a)),
+      runMutation: (ref, a) => this.track(frame, "runMutation", ref, (path, chain) => this.inMutationTurn(frame, () => this.mutationInTransaction(frame, db, scheduler, path, chain, a))),
     };
+  }
+
+  /**
+   * Runs a ctx.runMutation of `frame` after the ones it started before have settled.
+   *
+   * Why one at a time: each called mutation undoes its writes by rolling the transaction back to
+   * its savepoint. Two started together (`Promise.all([ctx.runMutation(a), ctx.runMutation(b)])`)
+   * would interleave: a's savepoint, b's savepoint, a writes, b writes, a throws; rolling back to
+   * a's savepoint would undo b's writes too, and b would still report success. Run in turn, b's
+   * savepoint is taken after a has settled, so each undo covers exactly its own mutation's
+   * writes. The order is the order of the calls.
+   */
+  private inMutationTurn(frame: CallFrame, run: () => Promise<Value>): Promise<Value> {
+    const previous = frame.mutationTurn;
+    const turn = previous === undefined ? run() : previous.then(run);
+    frame.mutationTurn = turn.then(noop, noop);
+    return turn;
   }
 
   /** `ctx.runQuery` of a query's or a mutation's handler running in `frame`. */
@@ -1180,6 +1199,9 @@ function asError(error: unknown): Error {
   if (error instanceof Error || isWalkinError(error)) return error as Error;
   return walkinError("APPLICATION", `A function threw a non-Error value: ${String(error)}`);
 }
+
+/** Ends a turn of `inMutationTurn` whichever way the called mutation settled. */
+function noop(): void {}
 
 function bigintSafe(_key: string, value: unknown) {
   return typeof value === "bigint" ? `${value}n` : value;

@@ -213,7 +213,33 @@ const lateModule = {
   }),
 };
 
-const modules = { lists: listsModule, notes: notesModule, recursion: recursionModule, late: lateModule };
+const togetherLeaves = {
+  /** Writes, waits a moment (while another called mutation runs, unless they take turns), then fails. */
+  writeThenFail: internalMutation({
+    args: {},
+    handler: async (ctx) => {
+      await ctx.db.insert("notes", { list: "together", text: "written by the failing one" });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      throw new Error("failed on purpose");
+    },
+  }),
+  write: internalMutation({ args: {}, handler: (ctx) => ctx.db.insert("notes", { list: "together", text: "written by the good one" }) }),
+};
+const together = anyApi as unknown as ApiFromModules<{ together: typeof togetherLeaves }, "internal">;
+
+const togetherModule = {
+  ...togetherLeaves,
+  /** Starts both at once and reports how each settled. */
+  both: mutation({
+    args: {},
+    handler: async (ctx) => {
+      const settled = await Promise.allSettled([ctx.runMutation(together.together.writeThenFail), ctx.runMutation(together.together.write)]);
+      return settled.map((outcome) => outcome.status);
+    },
+  }),
+};
+
+const modules = { lists: listsModule, notes: notesModule, recursion: recursionModule, late: lateModule, together: togetherModule };
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -350,5 +376,16 @@ describe("a call the handler did not await", () => {
     gate.open();
     await gate.finished;
     expect(error).toMatchObject({ code: "MISUSE", message: expect.stringContaining('ctx.runQuery("late:slowQuery")') });
+  });
+});
+
+describe("called mutations started together", () => {
+  it("take turns, so one that fails undoes only its own writes, not those of one that succeeded meanwhile", async () => {
+    const engine = await openEngine();
+    const { value } = await engine.runMutation("together:both", {});
+    expect(value).toEqual(["rejected", "fulfilled"]);
+    // Interleaved, the failing one's rollback to its savepoint (taken first) also undid the
+    // good one's write, which had already reported success.
+    expect(await allNotes(engine)).toEqual(["written by the good one"]);
   });
 });
