@@ -99,15 +99,23 @@ export function authenticator(config: ResolvedAuthConfig) {
     const session = await findSession(ctx.db, token, ctx.now);
     if (!session) return null;
     if (ctx.now - session.lastUsedAt >= config.session.activityResolutionMs && session.expiresAt < session.absoluteExpiresAt) {
-      ctx.writeLater(`walkin-auth-touch:${session._id}`, (db) => touchSession(db, session._id, Date.now(), config));
+      ctx.writeLater(`walkin-auth-touch:${session._id}`, (db) => touchSession(db, session._id, ctx.now, Date.now(), config));
     }
     return identityOf(session);
   };
 }
 
-async function touchSession(db: Db, id: Id<"authSessions">, now: number, config: ResolvedAuthConfig): Promise<void> {
+/**
+ * The activity write of a call made at `calledAt` (when its token was accepted), landing at `now`.
+ * Whether there is anything to extend is the call's question, not the landing's: a call made
+ * within the idle limit whose write lands after the old expiry (a busy node, retries after
+ * conflicts) still extends the session. Otherwise the session ended though it was just used,
+ * and for a guest the cleanup then deleted the user with what that very call wrote. A revoked
+ * session (deleted, or expired at 0) is still never extended.
+ */
+async function touchSession(db: Db, id: Id<"authSessions">, calledAt: number, now: number, config: ResolvedAuthConfig): Promise<void> {
   const session = (await db.get(id)) as AuthSessionDoc | null;
-  if (!session || session.expiresAt <= now) return; // revoked or expired meanwhile: nothing to extend
+  if (!session || session.expiresAt <= calledAt) return; // revoked (or ended) before the call: nothing to extend
   // Recorded within the resolution already: a call that read the row before an earlier touch
   // committed asked again after its key was released. Writing anyway would break the bound.
   if (now - session.lastUsedAt < config.session.activityResolutionMs) return;

@@ -57,10 +57,14 @@ export interface AuthCallbacks {
    * Walk-in: an anonymous user signed in to an existing account: move what the app keeps for
    * `anonymousUserId` (carts, messages, …) to `userId`. Runs in the sign-in transaction: a
    * throw aborts the sign-in and changes nothing. Afterwards the anonymous user, its sessions
-   * and accounts are deleted (after `onDeleteUser`), unless this returns `{ keepAnonymousUser: true }`.
+   * and accounts are deleted (after `onDeleteUser`), unless this returns `{ keepAnonymousUser: true }`
+   * (its sessions end all the same; the cleanup then never deletes it).
    */
   mergeAnonymousUser?: (args: { ctx: MutationCtx; anonymousUserId: Id<"users">; userId: Id<"users"> }) => Promise<void | { keepAnonymousUser?: boolean }>;
-  /** Walk-in: a user is about to be deleted (cleanup of abandoned anonymous users, or after a merge): delete the app's data for it. */
+  /**
+   * Walk-in: a user is about to be deleted (cleanup of abandoned anonymous users, or after a merge): delete the app's data for it.
+   * In the cleanup, a throw undoes that user's deletion alone (kept, logged, tried again at the next run).
+   */
   onDeleteUser?: (ctx: MutationCtx, userId: Id<"users">) => Promise<void>;
 }
 

@@ -7,13 +7,19 @@
  *
  * Each run is one transaction of bounded size; when a batch was full, the run schedules
  * itself again at once, so a backlog drains in steps instead of one huge transaction.
+ *
+ * Each user is deleted in a sub-transaction of its own (`deleteGuest`, a `ctx.runMutation`):
+ * an `onDeleteUser` that throws for one user undoes only that user's deletion, which keeps it
+ * whole with its ended session (the next run tries again), and the run goes on. Without that,
+ * one such user failed every run at the same place, and nothing was cleaned up any more.
  */
+import { isWalkinError, type Id } from "../values/index.js";
 import type { DatabaseWriter } from "../server/database.js";
 import type { AnyDataModel } from "../server/dataModel.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import type { AuthSessionDoc } from "./authSessions.js";
 import { refilledBefore } from "./rateLimit.js";
-import { deleteUser, isGuest } from "./users.js";
+import { isGuest } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
@@ -37,8 +43,11 @@ async function deleteBelow(db: Db, table: string, index: string, field: string, 
   return rows.length;
 }
 
+/** Deletes an abandoned guest (the app's `onDeleteUser`, then auth's rows) in a sub-transaction. */
+export type DeleteGuest = (userId: Id<"users">) => Promise<void>;
+
 /** Expired sessions, and anonymous users whose last session that was. */
-async function endExpiredSessions(ctx: MutationCtx, config: ResolvedAuthConfig, now: number) {
+async function endExpiredSessions(ctx: MutationCtx, deleteGuest: DeleteGuest, now: number) {
   const db = ctx.db as Db;
   const expired = (await db.query("authSessions").withIndex("by_expiresAt", (q) => q.lte("expiresAt", now)).take(BATCH)) as unknown as AuthSessionDoc[];
   let sessions = 0;
@@ -50,19 +59,28 @@ async function endExpiredSessions(ctx: MutationCtx, config: ResolvedAuthConfig, 
       : [];
     if (session.isAnonymous && others.length === 0 && (await isGuest(db, session.userId))) {
       if (anonymousUsers === USER_BATCH) return { sessions, anonymousUsers, more: true };
-      await deleteUser(ctx, config, session.userId);
+      try {
+        await deleteGuest(session.userId);
+      } catch (error) {
+        // A limit is the whole transaction's (it stays exceeded): this run cannot go on.
+        if (isWalkinError(error) && error.code === "LIMIT_EXCEEDED") throw error;
+        console.error(`[walkin auth] cleanup: deleting abandoned anonymous user ${session.userId} failed (onDeleteUser threw); it is kept and tried again at the next run:`, error);
+        continue;
+      }
       anonymousUsers++;
     } else {
       await db.delete(session._id);
     }
     sessions++;
   }
-  return { sessions, anonymousUsers, more: expired.length === BATCH };
+  // A full batch of users that could not be deleted is no progress: rescheduling at once would
+  // only fail on them again; the next cron run tries.
+  return { sessions, anonymousUsers, more: expired.length === BATCH && sessions > 0 };
 }
 
-export async function runCleanup(ctx: MutationCtx, config: ResolvedAuthConfig, now: number): Promise<CleanupReport> {
+export async function runCleanup(ctx: MutationCtx, config: ResolvedAuthConfig, now: number, deleteGuest: DeleteGuest): Promise<CleanupReport> {
   const db = ctx.db as Db;
-  const ended = await endExpiredSessions(ctx, config, now);
+  const ended = await endExpiredSessions(ctx, deleteGuest, now);
   const codes = await deleteBelow(db, "authVerificationCodes", "by_expiresAt", "expiresAt", now + 1);
   const verifiers = await deleteBelow(db, "authVerifiers", "by_expiresAt", "expiresAt", now + 1);
   // A bucket untouched for the longest window (and its step, rateLimit.ts) is full again: the row says nothing any more.

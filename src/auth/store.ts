@@ -9,11 +9,11 @@ import type { DatabaseWriter } from "../server/database.js";
 import type { AnyDataModel } from "../server/dataModel.js";
 import { vSessionId } from "../sessions/sessionId.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
-import { runCleanup } from "./cleanup.js";
+import { runCleanup, type DeleteGuest } from "./cleanup.js";
 import { takeToken } from "./rateLimit.js";
 import { sha256 } from "./tokens.js";
 import { codeAttemptKey, codeSendKey, findAccount, matchingCode } from "./codes.js";
-import { signInUser } from "./users.js";
+import { deleteUser, isGuest, signInUser } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
@@ -45,6 +45,8 @@ export const vStoreOp = v.union(
   /** Deletes the verifier (each one works once) and returns `{ provider, value }` if it had not expired, else null. */
   v.object({ type: v.literal("consumeVerifier"), key: v.string() }),
   v.object({ type: v.literal("cleanup") }),
+  /** The cleanup's deletion of one abandoned anonymous user, run as its sub-transaction (cleanup.ts). */
+  v.object({ type: v.literal("deleteAnonymousUser"), userId: v.id("users") }),
 );
 
 export type StoreOp = typeof vStoreOp.type;
@@ -54,7 +56,7 @@ export function passwordAttemptKey(provider: string, providerAccountId: string):
 }
 
 
-export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, op: StoreOp): Promise<Value> {
+export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, op: StoreOp, deleteGuest: DeleteGuest): Promise<Value> {
   const db = ctx.db as Db;
   const now = Date.now();
   switch (op.type) {
@@ -93,7 +95,14 @@ export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, o
       return (row.expiresAt as number) > now ? { provider: row.provider as string, value: row.value as Value } : null;
     }
     case "cleanup":
-      return runCleanup(ctx, config, now);
+      return runCleanup(ctx, config, now, deleteGuest);
+    case "deleteAnonymousUser": {
+      // Asked again here, whoever calls it: never a user who has signed up, nor one signed in.
+      const userId = op.userId as Id<"users">;
+      const sessions = await db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", userId)).collect();
+      if ((await isGuest(db, userId)) && sessions.every((s) => (s.expiresAt as number) <= now)) await deleteUser(ctx, config, userId);
+      return null;
+    }
     default:
       throw walkinError("INTERNAL", `Unknown auth store operation ${JSON.stringify((op satisfies never as { type: unknown }).type)}.`);
   }

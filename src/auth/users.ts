@@ -174,7 +174,13 @@ async function createOrUpdateUser(
 
 async function mergeAnonymousUser(ctx: MutationCtx, config: ResolvedAuthConfig, anonymousUserId: Id<"users">, userId: Id<"users">): Promise<void> {
   const outcome = await config.callbacks.mergeAnonymousUser?.({ ctx, anonymousUserId, userId });
-  if (!(outcome && outcome.keepAnonymousUser)) await deleteUser(ctx, config, anonymousUserId);
+  if (!(outcome && outcome.keepAnonymousUser)) return deleteUser(ctx, config, anonymousUserId);
+  // Kept for the app (a merge it resolves later), but no one is signed in as it any more: its
+  // other tabs' sessions end as they do when it is deleted. Deleted, not expired: the cleanup
+  // finds abandoned guests through their ended sessions, and would delete the kept guest (and,
+  // through onDeleteUser, the data the app kept it for) once the last of them ended.
+  const db = ctx.db as Db;
+  for (const session of await db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", anonymousUserId)).collect()) await db.delete(session._id);
 }
 
 /**

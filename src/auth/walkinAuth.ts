@@ -45,7 +45,9 @@ export function walkinAuth(input: WalkinAuthConfig) {
   const store = internalMutation({
     args: { op: vStoreOp },
     handler: async (ctx, { op }) => {
-      const result = await runStoreOp(ctx, config, op);
+      // The cleanup deletes each abandoned user in a sub-transaction, so that a throwing onDeleteUser is undone alone.
+      const deleteGuest = async (userId: Id<"users">) => void (await ctx.runMutation(storeRef(), { op: { type: "deleteAnonymousUser", userId } }));
+      const result = await runStoreOp(ctx, config, op, deleteGuest);
       // A full cleanup batch: drain the rest in further transactions rather than one huge one.
       if (op.type === "cleanup" && (result as { more?: boolean }).more) await ctx.scheduler.runAfter(0, storeRef(), { op: { type: "cleanup" } });
       return result;
