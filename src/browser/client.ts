@@ -278,6 +278,27 @@ export class WalkinClient {
     return () => this.notify(this.optimistic.recompute(this.sync, this.handover.release(id)));
   }
 
+  /**
+   * For an auth client whose token another tab may replace (tabs sharing one stored token):
+   * each time `guard` (as for `holdResultsAcrossSignIn`) turns null, `shouldHold()` is asked,
+   * before any watcher is called, whether a new token is on its way. If it says so, watchers
+   * keep seeing the results they saw until the first Transition under the next token (or
+   * signed out), or until `release()`. `stop()` ends the standby (not a hold under way).
+   * See `identityHandover.ts`.
+   *
+   * @example
+   * const standby = client.holdResultsWhenSessionEnds(api.auth.currentSession, () => otherTabSigningIn());
+   * // no new token came after all: show what the server sent
+   * standby.release();
+   */
+  holdResultsWhenSessionEnds(guard: FunctionReference<"query">, shouldHold: () => boolean): { release: () => void; stop: () => void } {
+    const id = this.handover.standBy(queryToken(getFunctionName(guard), {}), shouldHold);
+    return {
+      release: () => this.notify(this.optimistic.recompute(this.sync, this.handover.release(id))),
+      stop: () => this.handover.stopStandby(id),
+    };
+  }
+
   clearAuth(): void {
     this.runAuthEffects(this.auth.clear());
     this.scheduleFlush();
@@ -398,7 +419,12 @@ export class WalkinClient {
     const completed = this.requests.onTransitionApplied(transition.endVersion.ts);
     this.optimistic.drop(completed);
     // Held (a sign-in's signed-out moment, see identityHandover.ts): shown with the next identity's.
-    const shown = this.handover.afterTransition(transition.endVersion.identity, serverChanged, (token) => isNull(this.sync.result(token)));
+    const shown = this.handover.afterTransition(
+      transition.endVersion.identity,
+      serverChanged,
+      (token) => isNull(this.sync.result(token)),
+      this.sync.latestIdentity(),
+    );
     const changed = shown === null ? [] : this.optimistic.recompute(this.sync, shown);
     this.runAuthEffects(this.auth.onTransition(transition.endVersion.identity));
     this.notify(changed);

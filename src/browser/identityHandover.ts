@@ -25,6 +25,21 @@
  * in step 2, for every connection. Requests settle meanwhile as usual (the sign-in action is
  * one of them, and must: its token ends the hold), so a mutation settled by a held Transition
  * resolves before its write is shown; it shows with the new identity's results.
+ *
+ * Another tab's sign-in (tabs sharing one stored token) ends this client's session without
+ * this client arming anything: its queries re-run as no one at identity v, and the new token
+ * comes later, from storage. For that, an auth client keeps a hold on standby (`standBy`):
+ *  1. Whenever a Transition turns the guard null while idle, it asks `shouldHold()` at once,
+ *     before any watcher is called (the auth client answers yes when another tab is signing
+ *     in, or has already stored a newer token). A Transition at an identity older than the
+ *     latest sent is held without asking: the client has already taken up another token (the
+ *     storage event can come before the server tells this client that the session ended), and
+ *     that token's first Transition follows.
+ *  2. Yes: that Transition and those after it at identity v are held, exactly as from step 3
+ *     above; no: it is shown, as any Transition (a revocation signs the page out at once).
+ *  3. The hold ends as above: at the first Transition of a later identity (the other tab's
+ *     token, adopted from storage, or signed out), or when the auth client releases it (no
+ *     new token came in time).
  */
 import type { QueryToken } from "./queryResult.js";
 
@@ -36,6 +51,19 @@ type Phase =
 export class IdentityHandover {
   private phase: Phase = { kind: "idle" };
   private nextId = 0;
+  private standby: { id: number; guard: QueryToken; shouldHold: () => boolean } | undefined;
+
+  /** Holds when `guard` turns null while idle and `shouldHold()` says so (see the header); returns the id its holds take. */
+  standBy(guard: QueryToken, shouldHold: () => boolean): number {
+    const id = ++this.nextId;
+    this.standby = { id, guard, shouldHold };
+    return id;
+  }
+
+  /** Removes the standby hold `id` set up (one that is holding ends as usual). */
+  stopStandby(id: number): void {
+    if (this.standby?.id === id) this.standby = undefined;
+  }
 
   /** Watches for `guard` turning null at `identity` (the version of the token being replaced); returns the hold's id for `release`. */
   arm(guard: QueryToken, identity: number): number {
@@ -45,14 +73,21 @@ export class IdentityHandover {
   }
 
   /**
-   * A Transition at `identity` was applied to the server state, changing `changed`. Returns
-   * the queries whose visible results to recompute now, or null while they are held.
+   * A Transition at `identity` was applied to the server state, changing `changed`, while the
+   * client has sent the token of `latestIdentity`. Returns the queries whose visible results to
+   * recompute now, or null while they are held.
    */
-  afterTransition(identity: number, changed: QueryToken[], isNull: (token: QueryToken) => boolean): QueryToken[] | null {
+  afterTransition(identity: number, changed: QueryToken[], isNull: (token: QueryToken) => boolean, latestIdentity = identity): QueryToken[] | null {
     const phase = this.phase;
     switch (phase.kind) {
-      case "idle":
+      case "idle": {
+        const standby = this.standby;
+        if (standby && changed.includes(standby.guard) && isNull(standby.guard) && (identity < latestIdentity || standby.shouldHold())) {
+          this.phase = { kind: "holding", id: standby.id, identity, held: new Set(changed) };
+          return null;
+        }
         return changed;
+      }
       case "armed":
         if (identity > phase.identity) this.phase = { kind: "idle" }; // the new identity came without a signed-out moment
         else if (identity === phase.identity && changed.includes(phase.guard) && isNull(phase.guard)) {
@@ -72,7 +107,7 @@ export class IdentityHandover {
     }
   }
 
-  /** The sign-in that armed hold `id` ended without a new token: the queries to show now. */
+  /** The sign-in that armed hold `id` (or the standby that took it) ended without a new token: the queries to show now. */
   release(id: number): QueryToken[] {
     const phase = this.phase;
     if (phase.kind === "idle" || phase.id !== id) return [];

@@ -24,6 +24,23 @@
  * "loading", not "signed out": the sign-in is on its way, and `<Unauthenticated>` content
  * would flash until it lands.
  *
+ * Another tab's sign-in ends this tab's session too when they share the token (a guest
+ * signing up in tab A ends the guest's session, which tab B uses), and B hears of A's new
+ * token only through storage, possibly after its own queries re-ran as no one. Step by step:
+ *  1. A marks the storage busy (`tabLock.ts`), then calls the server, which ends session T1.
+ *  2. B's live queries re-run under T1: `currentSession` turns null. Before B's page sees that
+ *     Transition, the client asks this tracker (`holdResultsWhenSessionEnds`): B shows a
+ *     user of T1 and another tab is busy, or has already stored a newer token, so B holds its
+ *     results and does not sign out (`holdForOtherTab`).
+ *  3. A stores T2, then removes its marker; B adopts T2 on the storage event (or on its next
+ *     look at the storage, `awaitOtherTab`), and T2's first results end the hold: B goes from
+ *     the guest's results to the account's, as A does.
+ *  4. If A removes its marker and T1 is still stored (its sign-in failed, or it was a sign-out
+ *     that left nothing), or A died with its marker in place and OTHER_TAB_WAIT_MS passed, the
+ *     session really ended: B shows what the server sent and signs out.
+ * A refused token (`forceRefreshToken`: the server said so on reconnect, or at a heartbeat)
+ * waits for another tab the same way.
+ *
  * A revocation seen otherwise stops using the token at once; removing it from a storage the
  * tabs share waits for the tab lock and is skipped while another tab signs in or out (see
  * `tabLock.ts`). A token seen refused is never adopted from storage again.
@@ -62,6 +79,12 @@ export interface TokenTrackerOptions {
 /** How often a tab waiting for another tab's sign-in looks at the storage again. */
 const BUSY_RECHECK_MS = 200;
 
+/**
+ * Longest time a tab whose session ended keeps showing its results for another tab's sign-in
+ * (one that died mid-sign-in leaves its marker for a minute).
+ */
+const OTHER_TAB_WAIT_MS = 10_000;
+
 /** How many refused tokens are remembered (a page sees few). */
 const REMEMBERED_REFUSALS = 16;
 
@@ -78,6 +101,7 @@ export class TokenTracker {
   private readonly refused = new Set<string>();
   private closed = false;
   private exchanging = false;
+  private standby: { release: () => void; stop: () => void } | undefined;
 
   constructor(private readonly options: TokenTrackerOptions) {}
 
@@ -98,6 +122,8 @@ export class TokenTracker {
    * gave it, which must not keep signing this one's calls.
    */
   start(): void {
+    const { client, currentSession, tabLock } = this.options;
+    if (tabLock) this.standby = client.holdResultsWhenSessionEnds(currentSession, () => this.holdForOtherTab());
     this.adoptStored();
     if (this.token === null) this.options.client.clearAuth();
   }
@@ -149,8 +175,13 @@ export class TokenTracker {
     }
     client.setAuth(
       // Asked to refresh (the server refused the token): an opaque session token has nothing
-      // newer, and sending it again would only cost a round trip before the same refusal.
-      async ({ forceRefreshToken }) => (forceRefreshToken ? null : token),
+      // newer, and sending it again would only cost a round trip before the same refusal;
+      // unless another tab is replacing it: adopting its token makes this answer moot.
+      async ({ forceRefreshToken }) => {
+        if (!forceRefreshToken) return token;
+        if (this.otherTabReplacing(token)) await this.awaitOtherTab(token, generation);
+        return null;
+      },
       (accepted) => this.onAuthChange(generation, token, accepted),
     );
     // After setAuth: the subscription then goes out after the token, under the new identity.
@@ -195,6 +226,7 @@ export class TokenTracker {
 
   close(): void {
     this.closed = true;
+    this.standby?.stop();
     this.generation++;
     this.stopWatch?.();
     this.stopWatch = undefined;
@@ -224,6 +256,55 @@ export class TokenTracker {
     if (session === undefined) return;
     if (session === null) return this.revoked(token);
     this.setPhase({ kind: "signedIn", token, userId: session.userId, isAnonymous: session.isAnonymous });
+  }
+
+  /**
+   * `currentSession` turned null, and the page has not seen it yet: whether to hold what it
+   * shows while another tab replaces the token (steps 2-4 of the file header).
+   */
+  private holdForOtherTab(): boolean {
+    const token = this.token;
+    // Only results of this token's own user are worth holding (`confirmed`).
+    if (this.closed || token === null || !this.confirmed || !this.otherTabReplacing(token)) return false;
+    const generation = this.generation;
+    void this.awaitOtherTab(token, generation).then((replaced) => {
+      if (replaced || this.generation !== generation) return;
+      // No new token came: the session really ended. Show what the server sent, and sign out.
+      this.standby?.release();
+      this.revoked(token);
+    });
+    return true;
+  }
+
+  /** Whether another tab is signing in or out, or has stored a token newer than `token`. */
+  private otherTabReplacing(token: string): boolean {
+    const { tabLock, storage, key } = this.options;
+    if (!tabLock) return false;
+    const stored = storage.get(key);
+    return tabLock.otherTabBusy() || (stored !== null && stored !== token && !this.refused.has(stored));
+  }
+
+  /**
+   * Waits until another tab's token replaces `token` here (true; its storage event may never
+   * come, so the storage is read again meanwhile), or the other tabs are done without one, or
+   * OTHER_TAB_WAIT_MS passed (false).
+   */
+  private async awaitOtherTab(token: string, generation: number): Promise<boolean> {
+    const { storage, key, tabLock } = this.options;
+    const until = Date.now() + OTHER_TAB_WAIT_MS;
+    for (;;) {
+      // Not inside the client's handling of a Transition (the first look), nor in a timer of a closed page.
+      await Promise.resolve();
+      if (this.closed || this.generation !== generation) return true;
+      if (storage.get(key) !== token) {
+        this.adoptStored(); // the other tab's token, or none (it signed out)
+        return true;
+      }
+      // One tab's writes reach the others in order, and the marker goes after the token: none
+      // visible (or a dead tab's) means no token is on its way.
+      if (!tabLock?.otherTabBusy() || Date.now() >= until) return false;
+      await new Promise((resolve) => setTimeout(resolve, BUSY_RECHECK_MS));
+    }
   }
 
   /** The server no longer accepts `token`: forget it, unless it is no longer ours. */
