@@ -148,7 +148,7 @@ describe("docs/auth.md", () => {
     hCaptcha({ secret: "hcaptcha-secret", sitekey: "site-key" });
     const oauth = walkinAuth({
       providers: [Anonymous, GitHub(), Google(), OIDC({ id: "okta", issuer: "https://example.okta.com" })],
-      clientIp: (request) => request.headers["x-forwarded-for"]?.split(",")[0]?.trim() || request.remoteAddress,
+      clientIp: (request) => request.headers["x-forwarded-for"]?.split(",").at(-1)?.trim() || request.remoteAddress,
     });
     const http = httpRouter();
     oauth.auth.addHttpRoutes(http);

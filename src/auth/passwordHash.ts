@@ -27,6 +27,16 @@ export async function hashPassword(password: string, params: ScryptParams = DEFA
   return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString("base64url")}$${key.toString("base64url")}`;
 }
 
+/**
+ * A well-formed hash with `params` that no password is known to match (random salt and key):
+ * verifying a password against it costs exactly one scrypt run, as against a real hash. It
+ * is what an unknown email is checked against, made without running scrypt at all, so that
+ * no sign-in (not even the first of a process) does more work for an unknown email.
+ */
+export function dummyPasswordHash(params: ScryptParams = DEFAULT_SCRYPT): string {
+  return `scrypt$${params.N}$${params.r}$${params.p}$${randomBytes(16).toString("base64url")}$${randomBytes(KEY_BYTES).toString("base64url")}`;
+}
+
 /** Whether `password` matches `stored`; false for a malformed hash. Compares in constant time. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const parts = stored.split("$");

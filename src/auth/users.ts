@@ -7,6 +7,7 @@
  * Because all of it is one mutation, a throwing `mergeAnonymousUser` hook, a rate limit or a
  * conflict leaves everything as it was: the client keeps its old token and its data.
  */
+import { isIPv6 } from "node:net";
 import { walkinError, type Id, type Value } from "../values/index.js";
 import type { DatabaseWriter } from "../server/database.js";
 import type { AnyDataModel } from "../server/dataModel.js";
@@ -72,7 +73,7 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
     if (previous) {
       userId = previous;
     } else {
-      if (input.clientIp) await takeToken(db, `anonymous|ip:${input.clientIp}`, config.rateLimits.anonymousSignIn, now, "anonymous sign-ins from this network");
+      if (input.clientIp) await takeToken(db, `anonymous|ip:${networkOf(input.clientIp)}`, config.rateLimits.anonymousSignIn, now, "anonymous sign-ins from this network");
       userId = await createOrUpdateUser(ctx, config, input, null, true, () => db.insert("users", { ...input.profile, isAnonymous: true }) as Promise<Id<"users">>);
     }
     isAnonymous = true;
@@ -203,6 +204,26 @@ async function deleteCodesOf(db: Db, accountId: Id<"authAccounts">): Promise<voi
   for (const code of await db.query("authVerificationCodes").withIndex("by_accountId_purpose", (q) => q.eq("accountId", accountId)).collect()) {
     await db.delete(code._id);
   }
+}
+
+/**
+ * What the per-IP limit counts by: an IPv4 address as it is (also one written IPv4-mapped,
+ * `::ffff:10.0.0.1`), an IPv6 address by its /64. One host, or one home network, is given a
+ * whole /64 and can send from any of its 2^64 addresses: counted per address, the limit would
+ * hold no one back. Anything else (what an app's `clientIp` answered) as it is.
+ */
+export function networkOf(ip: string): string {
+  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (v4) return v4[1]!;
+  if (!isIPv6(ip)) return ip;
+  // A zone (`%eth0`) is dropped; a dotted IPv4 tail (`64:ff9b::192.0.2.1`) is two groups.
+  const plain = ip.replace(/%.*$/, "").toLowerCase().replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
+  const [head = "", tail] = plain.split("::");
+  const groups = (text: string | undefined) => (text ? text.split(":") : []);
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const full = [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  return `${full.slice(0, 4).map((group) => Number.parseInt(group, 16).toString(16)).join(":")}::/64`;
 }
 
 /** The anonymous user a client session already signed in as, if that session is still live. */

@@ -16,7 +16,7 @@
 import { randomInt } from "node:crypto";
 import { walkinError, type Value } from "../../values/index.js";
 import type { ActionCtx } from "../config.js";
-import { DEFAULT_SCRYPT, hashPassword, verifyPassword, type ScryptParams } from "../passwordHash.js";
+import { DEFAULT_SCRYPT, dummyPasswordHash, hashPassword, verifyPassword, type ScryptParams } from "../passwordHash.js";
 import { passwordAttemptKey } from "../store.js";
 import type { AuthProvider, SignInContext } from "./types.js";
 
@@ -71,7 +71,8 @@ export function Password(options: PasswordOptions = {}): AuthProvider {
   const scrypt = options.scrypt ?? DEFAULT_SCRYPT;
   const validatePassword = options.validatePassword ?? defaultValidatePassword;
   const codeTtlMs = options.codeTtlMs ?? 15 * 60_000;
-  let dummyHash: Promise<string> | undefined;
+  // What an unknown email is verified against (passwordHash.ts): made once, without scrypt.
+  const dummyHash = dummyPasswordHash(scrypt);
   const refused = () => walkinError("UNAUTHENTICATED", "Invalid email or password.");
 
   async function signIn(context: SignInContext) {
@@ -79,7 +80,7 @@ export function Password(options: PasswordOptions = {}): AuthProvider {
     const password = stringParam(context.params, "password");
     const { secret } = (await context.store({ type: "passwordAttempt", provider: id, providerAccountId: email })) as { secret: string | null };
     // No account: verify against a dummy hash anyway, so the answer takes as long as a real one.
-    const matches = await verifyPassword(password, secret ?? (await (dummyHash ??= hashPassword("not a password", scrypt))));
+    const matches = await verifyPassword(password, secret ?? dummyHash);
     if (!secret || !matches) throw refused();
     return context.completeSignIn({ mode: "signIn", providerAccountId: email, resetRateLimit: passwordAttemptKey(id, email), verifiedSecret: secret });
   }
@@ -116,9 +117,11 @@ export function Password(options: PasswordOptions = {}): AuthProvider {
     const code = stringParam(context.params, "code").trim();
     const newPassword = stringParam(context.params, "newPassword");
     validatePassword(newPassword);
-    const newSecret = await hashPassword(newPassword, scrypt);
     const { ok } = (await context.store({ type: "verifyCode", provider: id, providerAccountId: email, purpose: "reset", code })) as { ok: boolean };
     if (!ok) throw walkinError("UNAUTHENTICATED", "The code is wrong or has expired. Check it, or ask for a new one.");
+    // Hashed only once the code is proven: a guess (a wrong code, a locked account, an unknown
+    // email alike) costs no scrypt run, so the attempt limit also bounds the work guesses cause.
+    const newSecret = await hashPassword(newPassword, scrypt);
     // The code, the new password and the end of the account's other sessions commit with the
     // sign-in or not at all (codes.ts).
     // A proven reset is a successful sign-in: it refills the failed-attempt bucket as one does,
