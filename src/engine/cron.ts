@@ -57,18 +57,18 @@ export class Crons {
     return new Crons(jobs);
   }
 
-  /** Makes `_cron_jobs` match the declared jobs. */
-  async sync(engine: Engine): Promise<void> {
+  /** Makes `_cron_jobs` match the declared jobs; `now` is the scheduler's clock (scheduler.ts, "Clocks"). */
+  async sync(engine: Engine, now: number): Promise<void> {
     await engine.runSystemMutation(async (txn) => {
       const rows = await this.rows(engine, txn).collect();
       for (const row of rows) {
         const job = this.jobs.get(row.name as string);
         if (!job) await txn.delete(row._id, SYSTEM);
-        else if (row.spec !== spec(job)) await txn.patch(row._id, { spec: spec(job), nextRun: nextRunAfter(job.schedule, txn.now) }, SYSTEM);
+        else if (row.spec !== spec(job)) await txn.patch(row._id, { spec: spec(job), nextRun: nextRunAfter(job.schedule, now) }, SYSTEM);
       }
       for (const job of this.jobs.values()) {
         if (!rows.some((row) => row.name === job.name)) {
-          await txn.insertSystem("_cron_jobs", { name: job.name, spec: spec(job), nextRun: nextRunAfter(job.schedule, txn.now) });
+          await txn.insertSystem("_cron_jobs", { name: job.name, spec: spec(job), nextRun: nextRunAfter(job.schedule, now) });
         }
       }
     });
@@ -82,10 +82,10 @@ export class Crons {
 
   /**
    * Schedules every due job once and advances its due time, atomically per job; skips the run of
-   * a job whose previous run is still in flight (see the header).
+   * a job whose previous run is still in flight (see the header). `now` is the scheduler's
+   * clock, the database's (scheduler.ts, "Clocks"), for due times and leases alike.
    */
-  async enqueueDue(engine: Engine, schedule: Schedule): Promise<void> {
-    const now = Date.now();
+  async enqueueDue(engine: Engine, schedule: Schedule, now: number): Promise<void> {
     for (const [name, due] of this.due) {
       if (due > now) continue;
       const job = this.jobs.get(name)!;
@@ -95,7 +95,7 @@ export class Crons {
         await txn.patch(row._id, { nextRun: nextRunAfter(job.schedule, now) }, SYSTEM);
         // A run deleted by retention finished long ago: reading it as null lets the cron run.
         const previous = typeof row.lastRun === "string" ? await txn.get(row.lastRun, SYSTEM) : null;
-        if (previous && isJobRunning(previous, txn.now)) return { previous, due: row.nextRun as number };
+        if (previous && isJobRunning(previous, now)) return { previous, due: row.nextRun as number };
         try {
           const run = await schedule(txn, row.nextRun as number, job.functionName, job.args);
           await txn.patch(row._id, { lastRun: run }, SYSTEM);

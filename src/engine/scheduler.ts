@@ -17,10 +17,22 @@
  * that other nodes are running, so "interrupted" means "lease expired", not "in progress".)
  * Crons (cron.ts) feed the same table, so they inherit the same guarantees.
  *
+ * Clocks. Node clocks may differ by seconds, and a job's times are compared across nodes: one
+ * node schedules a job and another finds it due; one holds an action's lease and another
+ * judges it expired. So due times and leases are all read on one clock, the database's, where
+ * the storage tells it (`Storage.currentTime`; SQLite's processes share one machine's clock).
+ * Each node running the loop reads the database's time at start and at each pass, and counts from
+ * it on the monotonic clock from when the answer arrived: the server read its clock before
+ * that, so `clock()` is never ahead of the database's time, and a step of the node's own clock
+ * (NTP) changes nothing. A node with a fast clock therefore runs no job early and fails no
+ * lease still held (it may be late by a round trip); one with a slow clock counts `runAfter`
+ * from the database's now, and writes leases that last their 30 s by the database's clock.
+ *
  * Finished jobs ("success", "failed", "canceled") stay readable for a week by default, then
  * the loop deletes them (`deleteExpired`), so the table holds about a week of history however
  * long the app runs, not every job ever scheduled.
  */
+import { performance } from "node:perf_hooks";
 import { walkinError } from "../values/index.js";
 import { getFunctionName } from "../server/api.js";
 import type { Engine } from "./engine.js";
@@ -30,6 +42,8 @@ import { checkArgs } from "./functions.js";
 import type { createDatabaseReader } from "./database.js";
 import type { Doc } from "./documents.js";
 import { QueryImpl } from "./query.js";
+import { isStorageFailure } from "./storageGuard.js";
+import { isCommitOutcomeUnknown } from "../storage/types.js";
 
 export interface SchedulerCtx {
   db: ReturnType<typeof createDatabaseReader>;
@@ -108,6 +122,16 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
   /** When the earliest running action's lease ends (see failAbandoned). */
   let leaseCheck = Infinity;
   const inFlight = new Set<Promise<void>>();
+  /** The database's time, and this process's monotonic time when its answer came (see "Clocks"). */
+  let clockBase: { server: number; local: number } | undefined;
+  /** Now by the database's clock, never ahead of it (see "Clocks" above); `Date.now()` where the storage has no clock. */
+  const clock = () => (clockBase ? clockBase.server + (performance.now() - clockBase.local) : Date.now());
+  async function syncClock(): Promise<void> {
+    const serverTime = engine.storage.currentTime;
+    if (!serverTime) return;
+    const server = await serverTime();
+    clockBase = { server, local: performance.now() };
+  }
   /** The jobs running here: "pending" until their run commits, and not to be started again meanwhile. */
   const startedIds = new Set<string>();
 
@@ -175,13 +199,14 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     };
   }
 
-  async function runJob(job: Doc) {
+  /** Runs `job`; "retry" when storage failed before its run was decided (it stays pending). */
+  async function runJob(job: Doc): Promise<"retry" | void> {
     const name = job.name as string;
     const finish = (state: "success" | "failed", error?: string) =>
       engine.runSystemMutation(async (txn) => {
         const current = await txn.get(job._id, { system: true });
         if (current && (current.state === "inProgress" || current.state === "pending")) {
-          await txn.patch(job._id, { state, completedTime: Date.now(), ...(error !== undefined ? { error } : {}) }, SYSTEM);
+          await txn.patch(job._id, { state, completedTime: clock(), ...(error !== undefined ? { error } : {}) }, SYSTEM);
         } else if (current?.state === "canceled" && current.leaseUntil !== undefined) {
           // Canceled while it ran: it stays "canceled", and is no longer running (`isJobRunning`).
           // This write is also what a cron's due-time transaction that read the job conflicts with.
@@ -206,6 +231,15 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
           },
         });
       } catch (error) {
+        if (isStorageFailure(error) || isCommitOutcomeUnknown(error)) {
+          // Storage failed, not the mutation: its run wrote nothing (or, outcome unknown, it
+          // committed and flipped the job to "success"). Recording "failed" now, once storage is
+          // back, would leave a mutation that never ran: the job stays as the database has it,
+          // and a later pass runs it if it is still pending (`retrySoon`). Each try spends the
+          // storage retry budget first, so an outage is not a tight loop.
+          engine.logError(`Scheduled mutation ${name} could not reach storage; it stays pending and is tried again`, error);
+          return "retry";
+        }
         engine.logError(`Scheduled mutation ${name} failed`, error);
         await finish("failed", errorText(error));
       }
@@ -214,7 +248,7 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     const claimed = await engine.runSystemMutation(async (txn) => {
       const current = await txn.get(job._id, { system: true });
       if (current?.state !== "pending") return false;
-      await txn.patch(job._id, { state: "inProgress", leaseUntil: txn.now + ACTION_LEASE_MS }, SYSTEM);
+      await txn.patch(job._id, { state: "inProgress", leaseUntil: clock() + ACTION_LEASE_MS }, SYSTEM);
       return true;
     });
     if (!claimed) return;
@@ -224,7 +258,7 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
           const current = await txn.get(job._id, { system: true });
           // Canceled while it runs, it still runs: the lease says so until it ends (`isJobRunning`).
           const stillOurs = current?.state === "inProgress" || (current?.state === "canceled" && current.leaseUntil !== undefined);
-          if (stillOurs) await txn.patch(job._id, { leaseUntil: txn.now + ACTION_LEASE_MS }, SYSTEM);
+          if (stillOurs) await txn.patch(job._id, { leaseUntil: clock() + ACTION_LEASE_MS }, SYSTEM);
         })
         .catch((error) => engine.logError(`Renewing the lease of scheduled action ${name} failed`, error));
     }, ACTION_LEASE_MS / 3);
@@ -248,14 +282,15 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
   async function failAbandoned(): Promise<number> {
     return engine.runSystemMutation(async (txn) => {
       let earliest = Infinity;
+      const now = clock();
       for (const job of await jobsIn(engine, txn, "inProgress").collect()) {
         const lease = typeof job.leaseUntil === "number" ? job.leaseUntil : 0;
-        if (lease > txn.now) {
+        if (lease > now) {
           earliest = Math.min(earliest, lease);
           continue;
         }
         const error = "The server running this action stopped before it finished; actions run at most once.";
-        await txn.patch(job._id, { state: "failed", completedTime: txn.now, error }, SYSTEM);
+        await txn.patch(job._id, { state: "failed", completedTime: now, error }, SYSTEM);
       }
       return earliest;
     });
@@ -289,6 +324,7 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
 
   /** Runs everything due now (and due crons), then sets a timer for the next due job. */
   async function runDue(): Promise<void> {
+    await syncClock();
     leaseCheck = await failAbandoned();
     if (retentionMs !== Infinity && Date.now() - expiryCheckedAt >= EXPIRY_CHECK_MS) {
       expiryCheckedAt = Date.now();
@@ -302,8 +338,8 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
         again = true;
       }
     }
-    await crons.enqueueDue(engine, schedule);
-    const now = Date.now();
+    await crons.enqueueDue(engine, schedule, clock());
+    const now = clock();
     const limit = CONCURRENCY * 4 + startedIds.size;
     const due = await engine.read((txn) => jobsIn(engine, txn, "pending", now).take(limit));
     for (const job of due) {
@@ -312,11 +348,21 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
       if (!running) break; // stopped meanwhile (a hot reload's old engine): due jobs are the serving engine's
       if (startedIds.has(job._id)) continue;
       startedIds.add(job._id);
+      let retry = false;
       const started = runJob(job)
-        .catch((error) => engine.logError("Scheduler failure", error))
+        .then((outcome) => void (retry = outcome === "retry"))
+        .catch((error) => {
+          engine.logError("Scheduler failure", error);
+          // An action's claim that storage failed: the job is still pending.
+          retry = isStorageFailure(error) || isCommitOutcomeUnknown(error);
+        })
         .finally(() => {
           inFlight.delete(started);
           startedIds.delete(job._id);
+          // Storage failed before the job's run was decided: nothing committed, so no commit
+          // pokes the loop, and the last pass skipped the job (it was running here). Look
+          // again in a second (not at once: a database refusing writes would make that a loop).
+          if (retry) retrySoon();
         });
       inFlight.add(started);
     }
@@ -332,8 +378,18 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     const next = pending.find((job) => !startedIds.has(job._id));
     const wake = Math.min(next ? (next.scheduledTime as number) : Infinity, crons.nextDue(), leaseCheck);
     if (wake === Infinity) return;
-    timer = setTimeout(poke, Math.min(Math.max(0, wake - Date.now()), MAX_TIMER_MS));
+    timer = setTimeout(poke, Math.min(Math.max(0, wake - clock()), MAX_TIMER_MS));
     timer.unref?.();
+  }
+
+  let retryTimer: NodeJS.Timeout | undefined;
+  function retrySoon(): void {
+    if (retryTimer !== undefined) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      poke();
+    }, PASS_RETRY_MS);
+    retryTimer.unref?.();
   }
 
   /** Starts a pass, or asks the running one to go again. */
@@ -367,14 +423,17 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
 
   return {
     /** For `ctx.scheduler` in a mutation: jobs are part of the transaction. */
-    forTransaction: (txn: Transaction, parentJob?: string) => api((work) => work(txn), () => txn.now, parentJob),
+    forTransaction: (txn: Transaction, parentJob?: string) => api((work) => work(txn), () => (clockBase ? clock() : txn.now), parentJob),
     /** For `ctx.scheduler` in an action: each call is its own small transaction. */
-    forAction: (parentJob?: string) => api((work) => engine.runSystemMutation((txn) => work(txn)), Date.now, parentJob),
+    forAction: (parentJob?: string) => api((work) => engine.runSystemMutation((txn) => work(txn)), clock, parentJob),
 
     async start(autoRun: boolean): Promise<void> {
+      // Only an engine running the loop takes the database's clock: one without it (tests that
+      // drive it with runUntilIdle, on their own time, faked or not) keeps Date.now().
+      if (autoRun) await syncClock();
       // Actions whose node died are not retried (at most once); see failAbandoned.
       leaseCheck = await failAbandoned();
-      await crons.sync(engine);
+      await crons.sync(engine, clock());
       if (!autoRun) return;
       running = true;
       engine.onCommit((_record, tables) => {
@@ -390,7 +449,7 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     async runUntilIdle(dueBy: () => number = Date.now): Promise<void> {
       for (let pass = 0; ; pass++) {
         if (pass > 1000) throw walkinError("INTERNAL", "Scheduled functions kept scheduling more work (1000 rounds); is one rescheduling itself?");
-        await crons.enqueueDue(engine, schedule);
+        await crons.enqueueDue(engine, schedule, clock());
         const due = await engine.read((txn) => jobsIn(engine, txn, "pending", dueBy()).collect());
         if (due.length === 0) return;
         for (let i = 0; i < due.length; i++) {
@@ -406,6 +465,7 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     async stop(): Promise<void> {
       running = false;
       clearTimeout(timer);
+      clearTimeout(retryTimer);
       await pass;
       await Promise.all(inFlight);
     },

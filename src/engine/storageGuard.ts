@@ -98,6 +98,7 @@ class GuardedStorage implements Storage {
     if (!(timeoutMs > 0)) throw new RangeError(`storageTimeoutMs must be a positive number of milliseconds, got ${timeoutMs}.`);
     this.name = inner.name;
     if (inner.othersCommitMark) this.othersCommitMark = () => inner.othersCommitMark!();
+    if (inner.currentTime) this.currentTime = () => this.call("currentTime", () => inner.currentTime!());
   }
 
   async latestTimestamp(): Promise<Timestamp> {
@@ -144,6 +145,9 @@ class GuardedStorage implements Storage {
 
   /** `Storage.othersCommitMark`, passed through when the storage has it (synchronous, no I/O to time out). */
   readonly othersCommitMark?: () => number;
+
+  /** `Storage.currentTime`, passed through (with a deadline) when the storage has it. */
+  readonly currentTime?: () => Promise<number>;
 
   raiseReadFloor(ts: Timestamp): void {
     // Synchronous bookkeeping, no I/O: nothing to time out.

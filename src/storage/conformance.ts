@@ -77,6 +77,7 @@ export function storageConformanceSuite(name: string, makeStorage: () => Promise
     describe("dropIndex", () => dropIndexTests(ctx));
     describe("pruneHistory", () => pruneTests(ctx));
     describe("metadata", () => metaTests(ctx));
+    describe("currentTime", () => clockTests(ctx));
     describe("commit log", () => commitLogTests(ctx));
     describe("several writers and readers", () => sharingTests(ctx));
     describe("receipts", () => receiptTests(ctx));
@@ -334,5 +335,22 @@ function metaTests(ctx: SuiteContext): void {
     const reopened = await ctx.reopen(skip);
     expect(await reopened.getMeta("tables")).toBe("v2");
     expect(await reopened.getMeta("other")).toBeNull();
+  });
+}
+
+function clockTests(ctx: SuiteContext): void {
+  // The database's clock, where the storage has one (scheduler.ts, "Clocks"): a time in ms since
+  // the epoch that moves forward. The database runs on this machine in the tests, so it agrees
+  // with this process's clock up to the call's own duration, give or take a clock step.
+  it("is the database's time, in ms since the epoch, and moves forward", async ({ skip }) => {
+    const currentTime = ctx.storage.currentTime?.bind(ctx.storage) ?? skip("this storage has no clock of its own (its processes share the machine's)");
+    const before = Date.now();
+    const first = await currentTime();
+    const after = Date.now();
+    expect(Number.isFinite(first)).toBe(true);
+    expect(first).toBeGreaterThanOrEqual(before - 1_000);
+    expect(first).toBeLessThanOrEqual(after + 1_000);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await currentTime()).toBeGreaterThan(first);
   });
 }

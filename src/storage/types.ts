@@ -378,6 +378,13 @@ export interface Storage {
   raiseReadFloor?(ts: Timestamp): void;
 
   /**
+   * Optional, for a storage that nodes on several machines share: the database server's clock,
+   * in milliseconds since the epoch. Node clocks may differ by seconds; the scheduler judges due
+   * times and action leases by this one clock instead (`engine/scheduler.ts`, "Clocks").
+   */
+  currentTime?(): Promise<number>;
+
+  /**
    * Small durable key/value metadata (the table and index registry). Not versioned, and not
    * atomic with commits: the engine records an index as built only after its entries are
    * committed, and rebuilds any index not recorded.

@@ -252,6 +252,11 @@ export class PostgresStorage implements Storage {
     return (await this.query<ClockRow>("selectClock", [])).rows[0]!.latest_ts;
   }
 
+  /** The server's clock (`clock_timestamp()`, not the transaction's start), in ms since the epoch. */
+  async currentTime(): Promise<number> {
+    return Number((await this.query<{ ms: number }>("selectTime", [])).rows[0]!.ms);
+  }
+
   async getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> {
     const row = (await this.query<DocumentRow>("selectDocument", [id, readTs])).rows[0];
     if (row === undefined || row.body === null) return null;
@@ -562,6 +567,7 @@ function isConnectionError(error: unknown): boolean {
 function statements(s: string) {
   return {
     selectClock: `SELECT latest_ts, log_trimmed_through FROM ${s}.clock WHERE singleton = 1`,
+    selectTime: `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`,
     selectDocument: `SELECT id, ts, table_name, body FROM ${s}.documents WHERE id = $1 AND ts <= $2 ORDER BY ts DESC LIMIT 1`,
     scan_asc_open: scanSql(s, "asc", false),
     scan_asc_bounded: scanSql(s, "asc", true),
