@@ -62,6 +62,8 @@ export interface AuthSessionDoc extends GenericDocument {
   userAgent?: string;
   ipAddress?: string;
   clientSessionId?: SessionId;
+  /** On an ended guest session whose user was too large to delete: the cleanup passes over it until then (cleanup.ts). */
+  cleanupRetryAt?: number;
 }
 
 /** The identity a session gives its calls (`ctx.auth.getUserIdentity()`). */

@@ -57,6 +57,11 @@ export const authTables = {
     ipAddress: v.optional(v.string()),
     /** The client session (walkin/sessions) that signed in anonymously: one user per client. */
     clientSessionId: v.optional(vSessionId),
+    /**
+     * Only on an ended anonymous session whose user could not be deleted in one transaction
+     * (its onDeleteUser reads or writes too much): the cleanup passes over it until then.
+     */
+    cleanupRetryAt: v.optional(v.number()),
   })
     .index("by_keyHash", ["keyHash"])
     .index("by_userId", ["userId"])

@@ -65,6 +65,14 @@ class AppReader extends Reader {
   }
 }
 
+/**
+ * The transaction behind a mutation's `ctx.db`, for Walk-in's own libraries (the auth cleanup
+ * runs each user's deletion `withinBudget`); undefined for any other object.
+ */
+export function transactionOfDb(db: unknown): Transaction | undefined {
+  return Writer.transactionOf(db);
+}
+
 /** `ctx.db` of a mutation. */
 class Writer extends AppReader {
   readonly #txn: Transaction;
@@ -74,6 +82,11 @@ class Writer extends AppReader {
     super(txn, catalog);
     this.#txn = txn;
     this.#catalog = catalog;
+  }
+
+  /** `transactionOfDb`: read through the private field (no registry entry per mutation). */
+  static transactionOf(db: unknown): Transaction | undefined {
+    return typeof db === "object" && db !== null && #txn in db ? db.#txn : undefined;
   }
 
   readonly insert = async (table: string, value: Record<string, Value | undefined>) =>

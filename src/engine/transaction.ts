@@ -75,6 +75,17 @@ export interface Savepoint {
   readonly writtenExact: number | undefined;
 }
 
+/**
+ * Lower limits for a part of a transaction (`Transaction.withinBudget`): totals of the whole
+ * transaction, as LIMITS are, that the part may not take it past.
+ */
+export interface Budget {
+  documentsRead: number;
+  bytesRead: number;
+  documentsWritten: number;
+  bytesWritten: number;
+}
+
 interface PendingEntry {
   key: Uint8Array;
   doc: Doc | null;
@@ -129,6 +140,8 @@ export class Transaction {
   private openScans: Set<() => void> | undefined;
   private docsRead = 0;
   private bytesRead = 0;
+  /** While `withinBudget` runs its work: the lower limits, and the error once they were exceeded. */
+  private budget: { limits: Budget; exceeded: Error | null } | undefined;
   /** 9 × the text bytes of every staged version: a bound on what they count as written (`countWritten`). */
   private writtenBound = 0;
   /** What the staged versions count as written (documentSize), summed once the bound passed the limit. */
@@ -216,6 +229,43 @@ export class Transaction {
       this.unindexed.push({ table: write.table, before: write.originalKeys, after: write.currentKeys, doc: write.current });
     }
     this.releaseSavepoint(savepoint);
+  }
+
+  /**
+   * Runs `work` (e.g. a `ctx.runMutation`) with this transaction's limits lowered to `limits`,
+   * and undoes what it wrote if it throws. Going past `limits` fails the work with
+   * LIMIT_EXCEEDED (`data.limit: "budget"`), sticky while the work runs, as a limit is (the
+   * work cannot catch it and go on with part of what it read or wrote); then, its writes
+   * undone, the error is lifted: the transaction as a whole is still within its own limits, so
+   * its caller may go on without that work. What the work read still counts. Lets trusted code
+   * (the auth cleanup) try work of unknown size without risking the whole transaction.
+   */
+  async withinBudget<T>(limits: Budget, work: () => Promise<T>): Promise<T> {
+    if (this.budget) throw walkinError("INTERNAL", "withinBudget calls do not nest.");
+    const savepoint = this.savepoint();
+    const budget = (this.budget = { limits, exceeded: null as Error | null });
+    let value: T;
+    try {
+      value = await work();
+    } catch (error) {
+      this.endBudget(budget, savepoint);
+      throw this.limitExceeded ?? budget.exceeded ?? error;
+    }
+    // Exceeded, yet the work returned: it caught the error. Undone all the same.
+    if (this.endBudget(budget, savepoint)) throw this.limitExceeded ?? budget.exceeded!;
+    return value;
+  }
+
+  /** Ends `withinBudget`'s budget: undoes the work if it exceeded it, and lifts that error. */
+  private endBudget(budget: { exceeded: Error | null }, savepoint: Savepoint): boolean {
+    this.budget = undefined;
+    if (budget.exceeded === null) {
+      this.releaseSavepoint(savepoint);
+      return false;
+    }
+    this.rollbackTo(savepoint);
+    if (this.limitExceeded === budget.exceeded) this.limitExceeded = null;
+    return true;
   }
 
   /** Which table an ID belongs to; a clear error for malformed IDs or IDs of hidden tables. */
@@ -528,6 +578,7 @@ export class Transaction {
       this.exceed(`A mutation may write at most ${LIMITS.maxDocumentsWritten} documents. ` +
         `Split the work across several mutations (e.g. schedule the rest with ctx.scheduler.runAfter).`);
     }
+    if (!previous && this.budget && writes.size >= this.budget.limits.documentsWritten) this.overBudget("documentsWritten", this.budget.limits.documentsWritten);
     const encoded = staged && encodeDocument(staged);
     // The staged document shares no array or object with the value the caller passed (and may
     // change after this call): one with nested values is decoded from its text; a flat one is
@@ -588,7 +639,8 @@ export class Transaction {
   private countWritten(previous: PendingWrite | undefined, textBytes: number, current: Doc | null, valueSize: number | undefined): number | undefined {
     const bound = this.writtenBound - 9 * (previous?.textBytes ?? 0) + 9 * textBytes;
     let exact = this.writtenExact;
-    if (exact === undefined && bound > LIMITS.maxBytesWritten) {
+    const budgetBytes = this.budget?.limits.bytesWritten ?? LIMITS.maxBytesWritten;
+    if (exact === undefined && bound > Math.min(budgetBytes, LIMITS.maxBytesWritten)) {
       exact = 0;
       for (const write of this.writes!.values()) exact += valueSizeOf(write);
     }
@@ -600,6 +652,7 @@ export class Transaction {
           "on their values (strings as UTF-8, bytes by their length, numbers as 8 bytes, plus a little per value). " +
           "Split the work across several mutations (e.g. schedule the rest with ctx.scheduler.runAfter).");
       }
+      if (exact > budgetBytes) this.overBudget("bytesWritten", budgetBytes);
     }
     this.writtenBound = bound;
     this.writtenExact = exact;
@@ -619,6 +672,20 @@ export class Transaction {
       this.exceed(`A function may read at most ${LIMITS.maxBytesRead} bytes of documents. Use paginate().`,
         { limit: "maxBytesRead", max: LIMITS.maxBytesRead });
     }
+    const budget = this.budget?.limits;
+    if (budget && this.docsRead > budget.documentsRead) this.overBudget("documentsRead", budget.documentsRead);
+    if (budget && this.bytesRead > budget.bytesRead) this.overBudget("bytesRead", budget.bytesRead);
+  }
+
+  /** Fails the work `withinBudget` runs, stickily until it ends (see there). */
+  private overBudget(which: keyof Budget, max: number): never {
+    const budget = this.budget!;
+    if (this.limitExceeded === null) {
+      this.limitExceeded = budget.exceeded = walkinError("LIMIT_EXCEEDED",
+        `This work may take its transaction to at most ${max} ${which.replace(/[A-Z]/, (c) => ` ${c.toLowerCase()}`)} (a budget its caller set, below the transaction's limits).`,
+        { limit: "budget", budget: which, max });
+    }
+    throw this.limitExceeded;
   }
 
   /**
@@ -627,7 +694,9 @@ export class Transaction {
    * commit the part it wrote, nor answer with the part it read as if it were all.
    */
   private exceed(message: string, data?: Value): never {
-    throw (this.limitExceeded ??= walkinError("LIMIT_EXCEEDED", message, data));
+    // A real limit replaces a budget's error: that one is lifted when the budget ends, this one never.
+    if (this.limitExceeded === null || this.limitExceeded === this.budget?.exceeded) this.limitExceeded = walkinError("LIMIT_EXCEEDED", message, data);
+    throw this.limitExceeded;
   }
 }
 
