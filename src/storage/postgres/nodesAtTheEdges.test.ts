@@ -10,8 +10,7 @@ import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestProxy } from "./testProxy.js";
 import { Engine } from "../../engine/engine.js";
-import { HookedStorage } from "../../engine/fixtures/hookedStorage.js";
-import type { Timestamp } from "../types.js";
+import { SharedHookedStorage } from "./sharedHookedStorage.js";
 import { openPostgresStorage, type PostgresStorage } from "./postgresStorage.js";
 import { createTestDatabase, openTestSchema, testServerUrl } from "./testDatabase.js";
 import { items, newSchema, oldSchema } from "../../engine/fixtures/rollingDeploy.js";
@@ -20,16 +19,6 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** A hooked PostgreSQL storage that still tells the engine of other nodes' commits (a shared database). */
-class SharedHookedStorage extends HookedStorage {
-  constructor(readonly pg: PostgresStorage) {
-    super(pg);
-  }
-  watchCommits(listener: (latest?: Timestamp) => void): () => void {
-    return this.pg.watchCommits(listener);
-  }
-}
 
 /** Polls `condition` until it holds (bounded): for work another engine does in the background. */
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {

@@ -12,12 +12,10 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { Engine } from "../../engine/engine.js";
-import { HookedStorage } from "../../engine/fixtures/hookedStorage.js";
+import { SharedHookedStorage } from "./sharedHookedStorage.js";
 import { actionRuns, holdRef, recordRef, release, releaseAll, schedulerModules, schedulerSchema, started } from "../../engine/fixtures/schedulerNode.js";
 import { QueryImpl } from "../../engine/query.js";
 import type { Doc } from "../../engine/documents.js";
-import type { Timestamp } from "../types.js";
-import type { PostgresStorage } from "./postgresStorage.js";
 import { quoteIdentifier } from "./schema.js";
 import { openTestSchema } from "./testDatabase.js";
 import { makeFunctionReference } from "../../server/index.js";
@@ -32,19 +30,6 @@ afterEach(async (context) => {
   releaseAll();
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** A hooked PostgreSQL storage that still tells the engine of other nodes' commits (a shared database). */
-class SharedHookedStorage extends HookedStorage {
-  constructor(readonly pg: PostgresStorage) {
-    super(pg);
-  }
-  watchCommits(listener: (latest?: Timestamp) => void): () => void {
-    return this.pg.watchCommits(listener);
-  }
-  currentTime(): Promise<number> {
-    return this.pg.currentTime();
-  }
-}
 
 type Target = Awaited<ReturnType<typeof openTestSchema>>;
 
