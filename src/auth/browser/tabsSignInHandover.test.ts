@@ -11,12 +11,12 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
-import { WalkinClient, type Watch } from "../../browser/index.js";
+import { WalkinClient } from "../../browser/index.js";
 import { startServer } from "../../transport/index.js";
 import { api } from "../fixtures/app.js";
 import { useAuthBackends } from "../fixtures/harness.js";
 import { fake, gates } from "./fixtures/fakeAuth.js";
-import { browserLocks, KEY, storageEvent, useFakeAuthTabs } from "./fixtures/tabs.js";
+import { browserLocks, KEY, shown, storageEvent, useFakeAuthTabs } from "./fixtures/tabs.js";
 import { AuthClient, type AuthSnapshot, type StorageLike } from "./index.js";
 import type { LocksLike } from "./tabLock.js";
 
@@ -31,16 +31,6 @@ afterEach(() => {
 /** A tab of one browser on `client`: localStorage, the browser's Web Locks, no BroadcastChannel. */
 function tabOn(client: WalkinClient, locks: LocksLike | null = browserLocks()) {
   return tabs.track(new AuthClient(client, { storage: "localStorage", channel: null, locks }));
-}
-
-/** Every result the app's watcher of `watch` was shown, in order. */
-function shown<T>(watch: Watch<T>): T[] {
-  const seen: T[] = [];
-  watch.onUpdate(() => {
-    const value = watch.localQueryResult();
-    if (value !== undefined) seen.push(value);
-  });
-  return seen;
 }
 
 /** Every auth state `auth` went through from now on (what `<Authenticated>` renders from). */

@@ -6,11 +6,11 @@
  * stand-in functions of `fixtures/fakeAuth.ts`, behind the tab fixtures).
  */
 import { describe, expect, it, vi } from "vitest";
-import type { Watch, WalkinClient } from "../../browser/index.js";
+import type { WalkinClient } from "../../browser/index.js";
 import { api } from "../fixtures/app.js";
 import { useAuthBackends } from "../fixtures/harness.js";
 import { fake } from "./fixtures/fakeAuth.js";
-import { KEY, storageEvent, useFakeAuthTabs } from "./fixtures/tabs.js";
+import { KEY, shown, storageEvent, useFakeAuthTabs } from "./fixtures/tabs.js";
 import { AuthClient, type AuthSnapshot, type StorageLike } from "./index.js";
 
 const start = useAuthBackends();
@@ -20,16 +20,6 @@ const tabs = useFakeAuthTabs();
 function pageStorage(): StorageLike {
   const values = new Map<string, string>();
   return { getItem: (key) => values.get(key) ?? null, setItem: (key, value) => void values.set(key, value), removeItem: (key) => void values.delete(key) };
-}
-
-/** Every result the app's watcher of `watch` was shown, in order. */
-function shown<T>(watch: Watch<T>): T[] {
-  const seen: T[] = [];
-  watch.onUpdate(() => {
-    const value = watch.localQueryResult();
-    if (value !== undefined) seen.push(value);
-  });
-  return seen;
 }
 
 /** Resolves once the client's own live results are those of a signed-up (not anonymous) user. */
