@@ -16,7 +16,7 @@ import { mutation, v } from "../server/index.js";
 import { walkinError } from "../values/index.js";
 import { getAuthUserId } from "./identity.js";
 import { authApp, schema } from "./fixtures/app.js";
-import { errorOf, from, listTable, signedIn, useAuthBackends } from "./fixtures/harness.js";
+import { errorOf, from, listTable, signedIn, useAuthBackends, newGate } from "./fixtures/harness.js";
 import type { AuthenticateHook } from "../server/hooks.js";
 
 const start = useAuthBackends();
@@ -26,14 +26,6 @@ const send = (backend: LiveBackend, token: string, body: string) => backend.engi
 const runCleanup = async (backend: LiveBackend) => (await backend.engine.runMutation("auth:store", { op: { type: "cleanup" } })).value as Record<string, unknown>;
 const ids = (rows: Record<string, unknown>[]) => rows.map((r) => r._id).sort();
 
-/** A promise a handler waits on, and how the test releases it; `arrived` once it waits. */
-function newGate() {
-  let open!: () => void;
-  let reached!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  const arrived = new Promise<void>((resolve) => (reached = resolve));
-  return { promise, open, arrived, reached };
-}
 let slowSend: ReturnType<typeof newGate> | null = null;
 
 const probe = {

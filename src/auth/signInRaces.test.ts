@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import type { Caller } from "../engine/engine.js";
 import type { LiveBackend } from "../testing/liveBackend.js";
-import { errorOf, from, listTable, signIn, signedIn, useAuthBackends } from "./fixtures/harness.js";
+import { errorOf, from, listTable, signIn, signedIn, useAuthBackends, newGate } from "./fixtures/harness.js";
 import { Anonymous } from "./providers/anonymous.js";
 import { Password } from "./providers/password.js";
 import type { AuthProvider } from "./providers/types.js";
@@ -14,14 +14,6 @@ import { mutation, v } from "../server/index.js";
 const start = useAuthBackends();
 const SCRYPT = { N: 1024, r: 8, p: 1 };
 
-/** A promise a provider waits on, and how the test releases it. */
-function newGate() {
-  let open!: () => void;
-  let reached!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  const arrived = new Promise<void>((resolve) => (reached = resolve));
-  return { promise, open, arrived, reached };
-}
 
 /**
  * The Password provider, except that a call may pause (once, on `gate`) between the provider's
