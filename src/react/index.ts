@@ -8,6 +8,7 @@
 export { WalkinProvider, useWalkin, type WalkinProviderProps } from "./context.js";
 export { ConvexProvider, ConvexReactClient, useConvex } from "./convexNames.js";
 export { useQuery, type OptionalRestArgsOrSkip } from "./useQuery.js";
+export { useQueries, type RequestForQueries } from "./useQueries.js";
 export { useMutation, useAction, type ReactMutation, type ReactAction } from "./useMutation.js";
 export {
   usePaginatedQuery,

@@ -45,6 +45,18 @@ export function useAuth(): AuthState {
 }
 
 /**
+ * Convex's `useConvexAuth`, for code written against `convex/react` (import it from here):
+ * `isLoading` and `isAuthenticated` of `useAuth`, which `<Authenticated>` & co. also follow.
+ *
+ * @example
+ * const { isLoading, isAuthenticated } = useConvexAuth();
+ */
+export function useConvexAuth(): { isLoading: boolean; isAuthenticated: boolean } {
+  const { isLoading, isAuthenticated } = useSnapshot();
+  return useMemo(() => ({ isLoading, isAuthenticated }), [isLoading, isAuthenticated]);
+}
+
+/**
  * `signIn` and `signOut`. Inside a `<SessionProvider>` they also refresh the session ID: on a
  * successful sign-in the server carries the session's data over to the new ID; on sign-out the
  * new ID carries nothing.

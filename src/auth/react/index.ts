@@ -14,5 +14,5 @@
  * <button onClick={() => void signIn("anonymous")}>Start chatting</button>
  */
 export { AuthProvider, type AuthProviderProps } from "./provider.js";
-export { AuthLoading, Authenticated, Unauthenticated, useAuth, useAuthActions, type AuthActions, type AuthState } from "./hooks.js";
+export { AuthLoading, Authenticated, Unauthenticated, useAuth, useAuthActions, useConvexAuth, type AuthActions, type AuthState } from "./hooks.js";
 export type { SignInOutcome, SignInParams } from "../browser/index.js";
