@@ -152,7 +152,7 @@ describe("docs/auth.md", () => {
     });
     const http = httpRouter();
     oauth.auth.addHttpRoutes(http);
-    expect(http.getRoutes().map((r) => `${r.method} ${r.path}`)).toEqual(["github", "google", "okta"].map((id) => `GET /api/auth/callback/${id}`));
+    expect(http.getRoutes().map(([path, method]) => `${method} ${path}`)).toEqual(["github", "google", "okta"].map((id) => `GET /api/auth/callback/${id}`));
   });
 
   it("listSessions shows createdAt, lastUsedAt, expiresAt, userAgent, ipAddress, provider and isCurrent, never a token or hash", async () => {

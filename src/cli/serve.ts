@@ -53,13 +53,13 @@ interface Generation {
  */
 class ReloadableRouter extends HttpRouter {
   current: HttpRouter | null = null;
-  override lookup(method: string, path: string): Route | null {
-    return this.current?.lookup(method, path) ?? null;
+  override match(method: string, path: string): Route | null {
+    return this.current?.match(method, path) ?? null;
   }
   override methodsFor(path: string) {
     return this.current?.methodsFor(path) ?? [];
   }
-  override getRoutes(): Route[] {
+  override getRoutes(): ReturnType<HttpRouter["getRoutes"]> {
     return this.current?.getRoutes() ?? [];
   }
 }

@@ -129,8 +129,8 @@ export class HttpRouter {
     this.prefixes.sort((a, b) => b.pathPrefix!.length - a.pathPrefix!.length);
   }
 
-  /** The route serving `method` on `path`, or null. */
-  lookup(method: string, path: string): Route | null {
+  /** The route serving `method` on `path`, or null (what the server runs). */
+  match(method: string, path: string): Route | null {
     // HEAD is GET without the body (which the server leaves out), as Convex routes it.
     if (method === "HEAD") method = "GET";
     const exact = this.exact.get(`${method} ${path}`);
@@ -138,14 +138,29 @@ export class HttpRouter {
     return this.prefixes.find((r) => r.method === method && path.startsWith(r.pathPrefix!)) ?? null;
   }
 
-  /** The methods routed on `path` (for 405 answers and CORS preflights). */
-  methodsFor(path: string): HttpMethod[] {
-    return METHODS.filter((method) => this.lookup(method, path) !== null);
+  /**
+   * Convex's `lookup`: `[handler, method, routed path]` for a request path and method (HEAD as
+   * GET), the routed path of a prefix being `"/prefix/*"`; null when nothing is routed.
+   */
+  lookup(path: string, method: HttpMethod | "HEAD"): Readonly<[PublicHttpAction, HttpMethod, string]> | null {
+    const route = this.match(method, path);
+    return route ? [route.handler, route.method, route.path ?? `${route.pathPrefix}*`] : null;
   }
 
-  /** Every route, exact paths first. */
-  getRoutes(): Route[] {
-    return [...this.exact.values(), ...this.prefixes];
+  /** The methods routed on `path` (for 405 answers and CORS preflights). */
+  methodsFor(path: string): HttpMethod[] {
+    return METHODS.filter((method) => this.match(method, path) !== null);
+  }
+
+  /**
+   * Convex's `getRoutes`: every route as `[path, method, handler]`, a prefix's path being
+   * `"/prefix/*"`; exact paths first (by path, then method), then prefixes (by method, then prefix).
+   */
+  getRoutes(): Array<Readonly<[string, HttpMethod, PublicHttpAction]>> {
+    const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    const exact = [...this.exact.values()].sort((a, b) => byText(a.path!, b.path!) || byText(a.method, b.method));
+    const prefixes = [...this.prefixes].sort((a, b) => byText(a.method, b.method) || byText(a.pathPrefix!, b.pathPrefix!));
+    return [...exact.map((r) => [r.path!, r.method, r.handler] as const), ...prefixes.map((r) => [`${r.pathPrefix}*`, r.method, r.handler] as const)];
   }
 }
 

@@ -11,6 +11,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { Caller } from "../engine/engine.js";
 import { callerRequestOf } from "./callerRequest.js";
@@ -168,14 +169,15 @@ function parseCall(text: string): { ok: true; path: string; args: Value } | { ok
 /** Runs an `httpAction` route; false if no route matches the path. */
 async function handleRoute(request: IncomingMessage, response: ServerResponse, url: URL, method: string, context: HttpContext): Promise<boolean> {
   const router = context.router!;
-  const route = router.lookup(method, url.pathname);
+  const route = router.match(method, url.pathname);
   if (!route) {
     const allowed = router.methodsFor(url.pathname);
     if (allowed.length === 0) return false;
     if (method === "OPTIONS") {
       response.writeHead(204, { ...CORS_HEADERS, "Access-Control-Allow-Methods": [...allowed, "OPTIONS"].join(", ") }).end();
     } else {
-      methodNotAllowed(response, allowed.join(", "));
+      // HEAD is served wherever GET is (as GET without the body), so Allow names it too.
+      methodNotAllowed(response, allowed.flatMap((one) => (one === "GET" ? ["GET", "HEAD"] : [one])).join(", "));
     }
     return true;
   }
@@ -210,10 +212,29 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
   return true;
 }
 
+/** The content codings Node's fetch() decodes (undici; zstd only where zlib has it). */
+const FETCH_DECODES = new Set(["gzip", "x-gzip", "deflate", "br", ...(typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === "function" ? ["zstd"] : [])]);
+
+/**
+ * Whether `answer` came straight from `fetch()` (type "basic" or "cors"; a constructed Response
+ * is "default") with a body fetch has already decoded: its Content-Encoding and Content-Length
+ * still describe the upstream's bytes, not the body. `return await fetch(upstream)` is the
+ * usual proxy in an HTTP action; passed on as they are, those headers make the client decode
+ * the body a second time and fail. An encoding fetch does not decode leaves the body as it was.
+ */
+function decodedByFetch(answer: Response): boolean {
+  const encoding = answer.headers.get("content-encoding");
+  if (answer.type === "default" || encoding === null) return false;
+  return encoding.split(",").every((coding) => FETCH_DECODES.has(coding.trim().toLowerCase()));
+}
+
 async function writeResponse(answer: Response, response: ServerResponse, method: string): Promise<void> {
   const headers: Record<string, string | string[]> = {};
+  const decoded = decodedByFetch(answer);
   answer.headers.forEach((value, name) => {
-    if (name !== "set-cookie") headers[name] = value;
+    if (name === "set-cookie") return;
+    if (decoded && (name === "content-encoding" || name === "content-length")) return;
+    headers[name] = value;
   });
   const cookies = answer.headers.getSetCookie();
   if (cookies.length > 0) headers["set-cookie"] = cookies;
@@ -226,10 +247,18 @@ async function writeResponse(answer: Response, response: ServerResponse, method:
   // Piped, not read whole first: a streaming body (server-sent events, a large export) reaches
   // the client as it is produced, and a client that leaves cancels the stream instead of
   // leaving it to be read into memory for ever.
+  // Either side can end the pipeline early, and each then destroys the other, so which one
+  // failed is told by which came first: the client leaving closes the response before the
+  // stream is destroyed (and cancelled), a stream that fails (the handler's bug) errors before
+  // the pipeline destroys the response. Only the latter is worth a log line.
+  const body = Readable.fromWeb(answer.body as WebReadableStream);
+  let first: "client" | "stream" | undefined;
+  response.once("close", () => (first ??= "client"));
+  body.once("error", () => (first ??= "stream"));
   try {
-    await pipeline(Readable.fromWeb(answer.body as WebReadableStream), response);
+    await pipeline(body, response);
   } catch (error) {
-    if (response.destroyed && !response.writableFinished) return; // the client went away: the stream was cancelled
+    if (first === "client") return; // the client went away: the stream was cancelled
     throw error; // headers are out: handleHttp logs it and cuts the connection
   }
 }

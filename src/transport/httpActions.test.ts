@@ -44,7 +44,7 @@ describe("routing", () => {
     expect(await (await fetch(url("/a/b/c"), { method: "POST", body: "" })).text()).toBe("exact POST");
     expect((await fetch(url("/a"))).status).toBe(404);
     const put = await fetch(url("/a/b/c"), { method: "PUT", body: "" });
-    expect([put.status, put.headers.get("allow")]).toEqual([405, "GET, POST"]);
+    expect([put.status, put.headers.get("allow")]).toEqual([405, "GET, HEAD, POST"]);
   });
 
   it("refuses duplicate routes", () => {
