@@ -4,7 +4,6 @@
  * the `HttpRouter` methods (`lookup`, `getRoutes`) with Convex's signatures.
  */
 import { createServer } from "node:http";
-import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeFunctionReference } from "../server/api.js";
@@ -12,6 +11,7 @@ import { QueryImpl } from "../engine/query.js";
 import { httpAction, httpRouter } from "../server/router.js";
 import { WalkinError } from "../values/index.js";
 import { startHarness, type Harness } from "./fixtures/harness.js";
+import { rawHttp } from "./fixtures/rawHttp.js";
 
 let harness: Harness | null = null;
 afterEach(async () => {
@@ -26,17 +26,8 @@ function url(path: string): string {
   return `${harness!.server.url}${path}`;
 }
 
-/** Sends raw bytes (HTTP/1.0 requests, so the answer is not chunked) and resolves with the whole raw answer once the server closes. */
-function raw(payload: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(harness!.server.port, "127.0.0.1");
-    let out = "";
-    socket.on("data", (chunk) => (out += chunk.toString("latin1")));
-    socket.on("error", reject);
-    socket.on("close", () => resolve(out));
-    socket.write(payload);
-  });
-}
+/** Sends raw bytes (HTTP/1.0 requests, so the answer is not chunked) and resolves with the raw answer. */
+const raw = (payload: string) => rawHttp(harness!.server.port, payload);
 
 const statusOf = (answer: string) => Number(answer.split(" ")[1]);
 const bodyOf = (answer: string) => answer.slice(answer.indexOf("\r\n\r\n") + 4);
