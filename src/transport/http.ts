@@ -44,6 +44,8 @@ export interface HttpContext {
   staticDir: string | null;
   /** The dashboard (`/_dashboard`, `/api/admin/*`), when enabled. */
   dashboard?: DashboardHandler | null;
+  /** The server limit `trustProxy`: an HTTP action's `request.url` then takes the proxy's scheme (`forwardedScheme`). */
+  trustProxy?: boolean;
 }
 
 /** Answers the dashboard's requests (see src/dashboard/api); false when `url` is not one of its. */
@@ -189,7 +191,8 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
   // A Host header that is no authority ("bad host") is the client's mistake, not a server error.
   // Only the host of it: a Request cannot be built from a URL with credentials ("user:pw@host").
   const host = URL.canParse(`http://${request.headers.host}`) ? new URL(`http://${request.headers.host}`).host : "";
-  const origin = host ? `http://${host}` : "http://localhost";
+  const scheme = (context.trustProxy && forwardedScheme(request)) || "http";
+  const origin = `${scheme}://${host || "localhost"}`;
   const webRequest = new Request(new URL(`${origin}${url.pathname}${url.search}`), {
     method,
     headers: toHeaders(request),
@@ -210,6 +213,19 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
   }
   await writeResponse(answer, response, method);
   return true;
+}
+
+/**
+ * The scheme the client used, as the proxy in front says it (`X-Forwarded-Proto`), or null.
+ * Behind a proxy that ends TLS the server itself is reached over plain http, so without this an
+ * HTTP action's `request.url` said `http://` to an app building links or OAuth return URLs from
+ * it. The last entry, as for `X-Forwarded-For` (`clientAddress`): the one the proxy next to the
+ * server wrote; only `http` and `https` are taken.
+ */
+function forwardedScheme(request: IncomingMessage): "http" | "https" | null {
+  const header = request.headers["x-forwarded-proto"];
+  const last = (Array.isArray(header) ? header.join(",") : (header ?? "")).split(",").pop()?.trim().toLowerCase();
+  return last === "http" || last === "https" ? last : null;
 }
 
 /** The content codings Node's fetch() decodes (undici; zstd only where zlib has it). */

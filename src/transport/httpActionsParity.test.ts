@@ -338,3 +338,29 @@ describe("preflights and HEAD", () => {
     expect([put.status, put.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
   });
 });
+
+describe("request.url behind a proxy", () => {
+  const echoUrl = httpAction(async (_ctx, request) => new Response(request.url));
+  const get = (headers: Record<string, string>) => fetch(url("/where?x=1"), { headers }).then((answer) => answer.text());
+
+  it("with trustProxy, takes the scheme of the last X-Forwarded-Proto entry (https behind a proxy that ends TLS)", async () => {
+    const http = httpRouter();
+    http.route({ path: "/where", method: "GET", handler: echoUrl });
+    harness = await startHarness({ http, limits: { trustProxy: true } });
+    const host = new URL(harness.server.url).host;
+    expect(await get({ "x-forwarded-proto": "https" })).toBe(`https://${host}/where?x=1`);
+    // The proxy next to the server wrote the last entry; what the client sent comes before it.
+    expect(await get({ "x-forwarded-proto": "https, http" })).toBe(`http://${host}/where?x=1`);
+    // Anything but http or https is ignored.
+    expect(await get({ "x-forwarded-proto": "javascript" })).toBe(`http://${host}/where?x=1`);
+    expect(await get({})).toBe(`http://${host}/where?x=1`);
+  });
+
+  it("without trustProxy, ignores X-Forwarded-Proto (a client could claim anything)", async () => {
+    const http = httpRouter();
+    http.route({ path: "/where", method: "GET", handler: echoUrl });
+    harness = await startHarness({ http });
+    const host = new URL(harness.server.url).host;
+    expect(await get({ "x-forwarded-proto": "https" })).toBe(`http://${host}/where?x=1`);
+  });
+});

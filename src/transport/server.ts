@@ -88,7 +88,14 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
   const engines = new EngineSwitch(options.engine);
   const connections = new Set<Connection>();
   const host: ConnectionHost = { engines, reporting, limits, results: new ResultEncoder(reporting), closed: (c) => connections.delete(c) };
-  const httpContext: HttpContext = { engines, reporting, router: options.http ?? null, staticDir: options.staticDir ?? null, dashboard: options.dashboard ?? null };
+  const httpContext: HttpContext = {
+    engines,
+    reporting,
+    router: options.http ?? null,
+    staticDir: options.staticDir ?? null,
+    dashboard: options.dashboard ?? null,
+    trustProxy: limits.trustProxy,
+  };
   let closing = false;
 
   const announce = (ts: number) => {
