@@ -159,7 +159,8 @@ describe("the other tab of a guest who signs up or in", () => {
 });
 
 describe("a tab whose session really ended still signs out", () => {
-  it("revoked from elsewhere, while no tab signs in: at once, without a storage event", async () => {
+  /** Tab A signs in as a guest; tab B (on its own client) shows that guest, as `whoAmI` records. */
+  async function guestInTwoTabs() {
     const locks = browserLocks();
     const a = tabOn(tabs.backend.client(), locks);
     await a.signIn("anonymous");
@@ -168,6 +169,11 @@ describe("a tab whose session really ended still signs out", () => {
     await vi.waitFor(() => expect(b.getSnapshot().isAuthenticated).toBe(true));
     const whoAmI = shown(clientB.watchQuery(fake.whoAmI!, {}));
     await vi.waitFor(() => expect(whoAmI).toEqual([a.getSnapshot().userId]));
+    return { a, b, clientB, whoAmI };
+  }
+
+  it("revoked from elsewhere, while no tab signs in: at once, without a storage event", async () => {
+    const { a, b, whoAmI } = await guestInTwoTabs();
 
     await tabs.backend.client().mutation(fake.revokeAll!, { userId: a.getSnapshot().userId });
     await vi.waitFor(() => expect(b.getSnapshot()).toMatchObject({ isAuthenticated: false, token: null }));
@@ -175,14 +181,7 @@ describe("a tab whose session really ended still signs out", () => {
   });
 
   it("signed out in the other tab: once that tab is done, even when no storage event comes", async () => {
-    const locks = browserLocks();
-    const a = tabOn(tabs.backend.client(), locks);
-    await a.signIn("anonymous");
-    const clientB = tabs.backend.client();
-    const b = tabOn(clientB, locks);
-    await vi.waitFor(() => expect(b.getSnapshot().isAuthenticated).toBe(true));
-    const whoAmI = shown(clientB.watchQuery(fake.whoAmI!, {}));
-    await vi.waitFor(() => expect(whoAmI).toEqual([a.getSnapshot().userId]));
+    const { a, b, whoAmI } = await guestInTwoTabs();
 
     await a.signOut();
     await vi.waitFor(() => expect(b.getSnapshot()).toMatchObject({ isAuthenticated: false, token: null }));
@@ -190,14 +189,7 @@ describe("a tab whose session really ended still signs out", () => {
   });
 
   it("while a tab that died mid-sign-in left its marker: after a bounded wait", async () => {
-    const locks = browserLocks();
-    const a = tabOn(tabs.backend.client(), locks);
-    await a.signIn("anonymous");
-    const clientB = tabs.backend.client();
-    const b = tabOn(clientB, locks);
-    await vi.waitFor(() => expect(b.getSnapshot().isAuthenticated).toBe(true));
-    const whoAmI = shown(clientB.watchQuery(fake.whoAmI!, {}));
-    await vi.waitFor(() => expect(whoAmI).toEqual([a.getSnapshot().userId]));
+    const { a, b, clientB, whoAmI } = await guestInTwoTabs();
 
     // A third tab marked the storage for its sign-in, and its page crashed: no token will come.
     localStorage.setItem(`${KEY}:busy`, `crashed:${Date.now()}`);
