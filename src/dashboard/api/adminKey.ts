@@ -18,12 +18,13 @@ export function generateAdminKey(): string {
   return randomBytes(32).toString("base64url");
 }
 
-/** Why `key` cannot be an admin key, or null when it can. */
-export function adminKeyProblem(key: string): string | null {
+/** Why `key` cannot be an admin key, or null when it can; `name` is where the key came from. */
+export function adminKeyProblem(key: string, name = "WALKIN_ADMIN_KEY"): string | null {
+  if (typeof key !== "string") return `${name} must be a string (received ${key === null ? "null" : typeof key}), e.g. generateAdminKey() or the output of \`openssl rand -base64 32\`.`;
   if (key.length < MIN_ADMIN_KEY_LENGTH) {
-    return `WALKIN_ADMIN_KEY is too short (${key.length} characters): use at least ${MIN_ADMIN_KEY_LENGTH}, e.g. the output of \`openssl rand -base64 32\`.`;
+    return `${name} is too short (${key.length} characters): use at least ${MIN_ADMIN_KEY_LENGTH}, e.g. the output of \`openssl rand -base64 32\`.`;
   }
-  if (/\s/.test(key)) return "WALKIN_ADMIN_KEY contains whitespace; use a key without spaces or line breaks, e.g. the output of `openssl rand -base64 32`.";
+  if (/\s/.test(key)) return `${name} contains whitespace; use a key without spaces or line breaks, e.g. the output of \`openssl rand -base64 32\`.`;
   return null;
 }
 

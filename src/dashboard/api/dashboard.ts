@@ -14,7 +14,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Engine, FunctionRunTrace } from "../../engine/engine.js";
 import type { DashboardHandler } from "../../transport/http.js";
 import type { EngineSwitch } from "../../transport/engineSwitch.js";
-import { requestHasKey } from "./adminKey.js";
+import { walkinError } from "../../values/index.js";
+import { adminKeyProblem, requestHasKey } from "./adminKey.js";
 import { preloadAssets, serveAsset } from "./assets.js";
 import { deleteDocument, getDocument, insertDocument, listDocuments, replaceDocument } from "./documents.js";
 import { TableCounts } from "./tables.js";
@@ -29,7 +30,10 @@ export const DASHBOARD_PATH = "/_dashboard";
 export const ADMIN_API_PREFIX = "/api/admin/";
 
 export interface DashboardOptions {
-  /** The key every admin call must carry (`Authorization: Bearer <key>`). */
+  /**
+   * The key every admin call must carry (`Authorization: Bearer <key>`): at least 24
+   * characters, no whitespace (`generateAdminKey()` makes one); the constructor throws otherwise.
+   */
   adminKey: string;
 }
 
@@ -62,7 +66,7 @@ export class Dashboard implements DashboardHandler {
     "documents/replace": { method: "POST", run: ({ engines, body }) => replaceDocument(engines, body) },
     "documents/delete": { method: "POST", run: ({ engines, body }) => deleteDocument(engines, body) },
     "functions": { method: "GET", run: ({ engine }) => listFunctions(engine) },
-    "functions/run": { method: "POST", run: ({ engines, body }) => runFunction(engines, body) },
+    "functions/run": { method: "POST", run: ({ engines, engine, body }) => runFunction(engines, engine, body) },
     "functions/watch": { method: "POST", run: ({ engine, body }) => this.watch(engine, body) },
     "functions/unwatch": {
       method: "POST",
@@ -82,6 +86,10 @@ export class Dashboard implements DashboardHandler {
   };
 
   constructor(private readonly options: DashboardOptions) {
+    // `walkin start` checks WALKIN_ADMIN_KEY the same way; code that builds its own Dashboard
+    // must not get one that opens to a guessable key (or, with none, fails every call).
+    const problem = adminKeyProblem(options?.adminKey, "new Dashboard({ adminKey }): adminKey");
+    if (problem) throw walkinError("MISUSE", problem);
     this.runs = new RunLog((trace) => this.kindOf(trace));
     this.runs.onEntry((entry) => this.stream.run(entry));
     void preloadAssets().catch(() => {}); // reported when the page is asked for
@@ -131,7 +139,10 @@ export class Dashboard implements DashboardHandler {
       if (!route) throw notFound(`There is no admin route ${path}.`);
       if (method !== route.method) throw new AdminError(405, "MISUSE", `Use ${route.method} for ${path}.`);
       const body = method === "POST" ? await readJsonObject(request) : {};
-      sendJson(response, 200, await route.run({ engines, engine: engines.current, body }));
+      // Through `use`, as the HTTP API runs queries and actions: a reload (`walkin dev`) closes
+      // the old engine only once nothing started on it runs, so a read or an action run from
+      // here finishes on the engine it began on instead of failing halfway, its writes lost.
+      sendJson(response, 200, await engines.use((engine) => Promise.resolve(route.run({ engines, engine, body }))));
     } catch (error) {
       sendError(response, error);
     }

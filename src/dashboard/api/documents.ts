@@ -11,7 +11,7 @@ import { convertFromJson, convertToJson, walkinError, type JSONValue, type Value
 import type { Engine } from "../../engine/engine.js";
 import type { TableInfo } from "../../engine/catalog.js";
 import type { Doc } from "../../engine/documents.js";
-import { indexKeyOf } from "../../engine/documents.js";
+import { documentSize, indexKeyOf } from "../../engine/documents.js";
 import { tableNumberOfId } from "../../engine/ids.js";
 import { encodeCursor, QueryImpl } from "../../engine/query.js";
 import { compileFilter } from "../../engine/filter.js";
@@ -21,6 +21,12 @@ import { secretFields, touchesSecret, withoutSecrets } from "./secrets.js";
 import { appTable, declaredFields, tableOfId } from "./tables.js";
 
 const MAX_PAGE = 200;
+/**
+ * Bytes of documents one page holds at most: 25 documents near the 1 MiB limit would be more
+ * than one read may take (16 MiB), and the listing failed. A page that reaches it ends early,
+ * with a cursor, as `paginate({ maximumBytesRead })` does.
+ */
+const PAGE_BYTES = 8 * 1024 * 1024;
 
 /** A document as the dashboard receives it: JSON, hidden fields cut, and which strings are IDs. */
 export interface DocumentView {
@@ -84,7 +90,7 @@ export async function listDocuments(engine: Engine, body: Record<string, unknown
     new QueryImpl(txn, table).withIndex(indexName, (q) => indexValues.reduce<any>((range, value, i) => range.eq(fields[i]!, value), q)).order("desc");
   if (filters.length === 0) {
     return engine.read(async (txn) => {
-      const result = await base(txn).paginate({ numItems: numItems as number, cursor });
+      const result = await base(txn).paginate({ numItems: numItems as number, cursor, maximumBytesRead: PAGE_BYTES });
       const page = result.page.map((doc) => viewOf(engine, table, doc));
       return { page, isDone: result.isDone, continueCursor: result.continueCursor, scanned: result.page.length, partial: false };
     });
@@ -113,17 +119,19 @@ async function scanFiltered(
 ) {
   const matches = compileFilter((q) => q.and(...filters.map(({ field, op, value }) => q[op](q.field(field), value))));
   const page: Doc[] = [];
+  let pageBytes = 0;
   let scanned = 0;
   let next = cursor;
   let isDone = false;
-  while (page.length < numItems && scanned < MAX_SCANNED) {
-    const chunk = await engine.read((txn) => base(txn).paginate({ numItems: SCAN_CHUNK, cursor: next }));
-    let filled = false;
+  let filled = false;
+  while (scanned < MAX_SCANNED) {
+    const chunk = await engine.read((txn) => base(txn).paginate({ numItems: SCAN_CHUNK, cursor: next, maximumBytesRead: PAGE_BYTES }));
     for (const doc of chunk.page) {
       scanned++;
       if (!matches(doc)) continue;
       page.push(doc);
-      if (page.length === numItems) {
+      pageBytes += documentSize(doc);
+      if (page.length === numItems || pageBytes >= PAGE_BYTES) {
         next = encodeCursor(indexKeyOf(index, doc), index.id);
         filled = true;
         break;
@@ -142,7 +150,7 @@ async function scanFiltered(
     continueCursor: next ?? "",
     scanned,
     // The scan stopped before filling the page: "Older" goes on from where it stopped.
-    partial: !isDone && page.length < numItems,
+    partial: !isDone && !filled,
   };
 }
 

@@ -36,8 +36,12 @@ export function listFunctions(engine: Engine): FunctionSummary[] {
 
 /** Who a dashboard run acts as: `{ kind: "nobody" }`, `{ kind: "user", userId }` or `{ kind: "session", authSessionId }`. */
 export async function callerFor(engine: Engine, as: unknown): Promise<Caller> {
-  const { kind, userId, authSessionId } = (as ?? { kind: "nobody" }) as { kind?: unknown; userId?: unknown; authSessionId?: unknown };
-  if (kind === "nobody" || kind === undefined) return { identity: null, kind: "dashboard" };
+  if (as === undefined || as === null) return { identity: null, kind: "dashboard" };
+  // A given `as` must say who: `{ userId }` without its kind, run as nobody, would look to the
+  // admin like a run as that user.
+  if (typeof as !== "object" || Array.isArray(as)) throw badRequest(AS_SHAPES);
+  const { kind, userId, authSessionId } = as as { kind?: unknown; userId?: unknown; authSessionId?: unknown };
+  if (kind === "nobody") return { identity: null, kind: "dashboard" };
   if (kind === "user") {
     if (typeof userId !== "string") throw badRequest('"as.userId" must be the _id of a user.');
     const table = tableOfId(engine, userId);
@@ -55,8 +59,10 @@ export async function callerFor(engine: Engine, as: unknown): Promise<Caller> {
     if (session.expiresAt <= Date.now()) throw badRequest(`Auth session ${authSessionId} has ended (signed out, revoked or expired); choose a live one.`);
     return { identity: identityOf(session), kind: "dashboard" };
   }
-  throw badRequest('"as.kind" must be "nobody", "user" or "session".');
+  throw badRequest(AS_SHAPES);
 }
+
+const AS_SHAPES = '"as" must be { "kind": "nobody" }, { "kind": "user", "userId": <a users _id> } or { "kind": "session", "authSessionId": <an authSessions _id> }; leave it out to run as nobody.';
 
 export function parseArgs(json: unknown): Value {
   if (json === undefined || json === null) return {};
@@ -68,10 +74,13 @@ export function parseArgs(json: unknown): Value {
   }
 }
 
-/** `POST /api/admin/functions/run`: `{ path, args, as }` → `{ value }` (errors as for any admin call). */
-export async function runFunction(engines: EngineSwitch, body: Record<string, unknown>) {
+/**
+ * `POST /api/admin/functions/run`: `{ path, args, as }` → `{ value }` (errors as for any admin call).
+ * A query or an action runs on `engine`, the one the request holds (EngineSwitch.use); a
+ * mutation on whichever engine serves once any reload in progress is done, as a client's would.
+ */
+export async function runFunction(engines: EngineSwitch, engine: Engine, body: Record<string, unknown>) {
   const path = stringField(body, "path");
-  const engine = engines.current;
   const summary = listFunctions(engine).find((f) => f.path === path);
   if (!summary) throw notFound(`There is no function "${path}". Function paths look like "messages:send".`);
   const args = parseArgs(body.args);

@@ -6,6 +6,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isWalkinError } from "../../values/index.js";
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Largest admin request body: a document is at most 1 MiB, plus its JSON overhead. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -50,7 +52,14 @@ export async function readJsonObject(request: IncomingMessage): Promise<Record<s
     if (size > MAX_BODY_BYTES) throw new AdminError(413, "LIMIT_EXCEEDED", `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString("utf8");
+  let text: string;
+  try {
+    text = UTF8.decode(Buffer.concat(chunks));
+  } catch {
+    // Decoded leniently, a byte that is not UTF-8 (Latin-1 "é", say) would become U+FFFD and be
+    // written into the document as if it were what the admin sent.
+    throw badRequest("The request body is not valid UTF-8: send JSON encoded as UTF-8.");
+  }
   if (text.trim() === "") return {};
   let body: unknown;
   try {

@@ -7,15 +7,17 @@
  * free of promise hooks where it can be): `console.*` is wrapped once,
  * process-wide, and a line printed inside a run (however its awaits interleave with other
  * runs) lands in that run's entry, and still reaches the real console. Arguments and results
- * are never recorded (they may hold secrets); auth tokens printed by app code are masked.
+ * are never recorded (they may hold secrets); auth tokens and session digests printed by app
+ * code are masked (secrets.ts).
  *
  * Memory is bounded: the newest MAX_ENTRIES entries are served (at most half as many again
- * are held between bulk trims), with at most MAX_LINES lines of at most MAX_LINE_CHARS each.
+ * are held between bulk trims), with at most MAX_LINES lines of at most MAX_LINE_CHARS each
+ * and an error of at most MAX_ERROR_CHARS.
  */
 import { format } from "node:util";
 import { continuationContext } from "../../engine/continuationContext.js";
 import type { FunctionRunTrace } from "../../engine/engine.js";
-import { ANY_TOKEN } from "../../auth/tokens.js";
+import { maskSecrets } from "./secrets.js";
 
 export type CallerKind = "client" | "http" | "scheduler" | "cron" | "dashboard" | "server";
 
@@ -36,6 +38,8 @@ export interface RunEntry {
 const MAX_ENTRIES = 2_000;
 const MAX_LINES = 40;
 const MAX_LINE_CHARS = 2_000;
+/** An error message is cut there too: app code may put a client's input in it, of any size. */
+const MAX_ERROR_CHARS = 2_000;
 
 interface Capture {
   lines: string[];
@@ -55,13 +59,19 @@ function wrapConsole(): void {
       const capture = captures.get();
       if (capture) {
         if (capture.lines.length < MAX_LINES) {
-          const text = format(...args).replace(ANY_TOKEN, "$1.[redacted]");
+          const text = maskSecrets(format(...args));
           capture.lines.push(`${level === "log" ? "" : `[${level}] `}${text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)}…` : text}`);
         } else capture.dropped++;
       }
       original(...args);
     };
   }
+}
+
+/** A run's error as the log keeps it: tokens and session digests masked, at most MAX_ERROR_CHARS. */
+function errorText(failure: unknown): string {
+  const text = maskSecrets(String((failure as Error).message ?? failure));
+  return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text;
 }
 
 function callerKind(trace: FunctionRunTrace): CallerKind {
@@ -106,7 +116,7 @@ export class RunLog {
         durationMs: Math.round((performance.now() - started) * 100) / 100,
         retries: trace.retries,
         outcome: failure ? "error" : "success",
-        error: failure ? String((failure as Error).message ?? failure).replace(ANY_TOKEN, "$1.[redacted]") : null,
+        error: failure ? errorText(failure) : null,
         logs: capture.lines,
       });
       if (!failure && trace.type === "mutation") this.noteCleanupReport(time, result);

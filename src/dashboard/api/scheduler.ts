@@ -10,22 +10,14 @@ import { cancelScheduledJob } from "../../engine/scheduler.js";
 import type { EngineSwitch } from "../../transport/engineSwitch.js";
 import { badRequest, notFound, stringField } from "./httpJson.js";
 import type { RunLog } from "./runLog.js";
-import { ANY_TOKEN } from "../../auth/tokens.js";
+import { maskSecrets } from "./secrets.js";
 
 const STATES = ["pending", "inProgress", "success", "failed", "canceled"] as const;
 const PER_STATE = 50;
 const SYSTEM = { system: true };
 
-/** A session-ID digest (sessions/sessionId.ts), as server code passes them to scheduled session functions. */
-const SESSION_DIGEST = /sd1_[A-Za-z0-9_-]{43}/g;
-
-/** Job arguments and errors as the page sees them: session digests and auth tokens masked, as secrets.ts hides them in documents. */
-function masked(text: string): string {
-  return text.replace(SESSION_DIGEST, "sd1_[hidden]").replace(ANY_TOKEN, "$1.[redacted]");
-}
-
 function jobView(job: Record<string, unknown>) {
-  let args = masked(JSON.stringify(convertToJson((job.args ?? {}) as Value)));
+  let args = maskSecrets(JSON.stringify(convertToJson((job.args ?? {}) as Value)));
   if (args.length > 300) args = `${args.slice(0, 300)}…`;
   return {
     _id: job._id as string,
@@ -34,7 +26,7 @@ function jobView(job: Record<string, unknown>) {
     args,
     scheduledTime: job.scheduledTime as number,
     state: job.state as string,
-    error: typeof job.error === "string" ? masked(job.error) : null,
+    error: typeof job.error === "string" ? maskSecrets(job.error) : null,
     completedTime: (job.completedTime as number | undefined) ?? null,
   };
 }
@@ -65,15 +57,12 @@ export async function schedulerOverview(engine: Engine) {
     const cronList = [];
     for (const row of cronRows) {
       const spec = JSON.parse(row.spec as string) as Spec;
-      let lastRun = null;
-      for (const state of ["success", "failed", "inProgress"] as const) {
-        const latest = await new QueryImpl(txn, jobs)
-          .withIndex("by_state_time", (q) => q.eq("state", state))
-          .order("desc")
-          .filter((q) => q.eq(q.field("name"), spec.functionName ?? ""))
-          .first();
-        if (latest && (!lastRun || (latest.scheduledTime as number) > lastRun.scheduledTime)) lastRun = jobView(latest);
-      }
+      // The row names its latest run (cron.ts): one read, where looking for the newest job of
+      // the cron's function would scan every newer job of any function, and on a busy app
+      // exceed what one read may (the whole screen failed), or find a run the app scheduled.
+      // Null before its first run, or once retention deleted the run.
+      const latest = typeof row.lastRun === "string" ? await txn.get(row.lastRun, SYSTEM) : null;
+      const lastRun = latest ? jobView(latest) : null;
       cronList.push({ name: row.name as string, functionName: spec.functionName ?? null, schedule: spec.schedule ?? null, nextRun: row.nextRun as number, lastRun });
     }
     return { jobs: byState, crons: cronList };

@@ -6,6 +6,7 @@
  * would let one probe their values), and keep their stored values when a document is edited.
  */
 import type { TableInfo } from "../../engine/catalog.js";
+import { ANY_TOKEN } from "../../auth/tokens.js";
 
 const SECRET_FIELDS: Record<string, readonly string[]> = {
   authSessions: ["keyHash", "secretHash", "clientSessionId"],
@@ -58,4 +59,15 @@ export function withoutSecrets<T extends Record<string, unknown>>(doc: T, hidden
 export function touchesSecret(path: string, hidden: readonly string[]): boolean {
   const top = path.split(".")[0]!;
   return hidden.includes(top);
+}
+
+/** A session-ID digest (sessions/sessionId.ts), as server code passes them and app code may print them. */
+const SESSION_DIGEST = /sd1_[A-Za-z0-9_-]{43}/g;
+
+/**
+ * Free text for the page (a job's arguments and error, a run's console lines and error):
+ * session digests and auth tokens masked, as hidden fields are cut from documents.
+ */
+export function maskSecrets(text: string): string {
+  return text.replace(SESSION_DIGEST, "sd1_[hidden]").replace(ANY_TOKEN, "$1.[redacted]");
 }

@@ -81,6 +81,8 @@ export class TableCounts {
   private readonly cache = new Map<string, { count: number; capped: boolean; at: number; stale: boolean }>();
   private readonly counting = new Map<string, Promise<{ count: number; capped: boolean }>>();
   private readonly deferred = new Map<string, NodeJS.Timeout>();
+  /** Commits seen per table: a count that saw fewer than there are now may be behind. */
+  private readonly writes = new Map<string, number>();
   private engine: Engine | null = null;
 
   /** `recountMs` and `now` are for tests. */
@@ -99,17 +101,33 @@ export class TableCounts {
 
   forget(tables: Iterable<string>): void {
     for (const table of tables) {
+      this.writes.set(table, (this.writes.get(table) ?? 0) + 1);
       const entry = this.cache.get(table);
       if (entry) entry.stale = true;
     }
   }
 
+  /**
+   * A write can land while a count runs, after the count's snapshot:
+   *  1. the count starts and takes its snapshot;
+   *  2. a commit writes the table: `forget` marks the entry stale, and the pages, told of the
+   *     commit, ask and join this same count;
+   *  3. the count ends without that write.
+   * Stored as fresh, it would be shown one short until the table's next write. So a count is
+   * stored stale when a commit came since it began, and `recounted` tells the pages to ask
+   * again: they get it as it is, and the exact count once RECOUNT_MS have passed (`count`).
+   * Nothing is counted unless a page asks, so a busy table nobody watches costs nothing.
+   */
   private recount(engine: Engine, table: TableInfo): Promise<{ count: number; capped: boolean }> {
     let running = this.counting.get(table.name);
     if (!running) {
+      const writesBefore = this.writes.get(table.name) ?? 0;
       running = countDocuments(engine, table)
         .then((counted) => {
-          if (this.engine === engine) this.cache.set(table.name, { ...counted, at: this.now(), stale: false });
+          if (this.engine !== engine) return counted;
+          const behind = (this.writes.get(table.name) ?? 0) !== writesBefore;
+          this.cache.set(table.name, { ...counted, at: this.now(), stale: behind });
+          if (behind) this.recounted(table.name);
           return counted;
         })
         .finally(() => this.counting.delete(table.name));
@@ -118,20 +136,24 @@ export class TableCounts {
     return running;
   }
 
+  /** Counts `table` again in `delayMs` (once, however often asked), then tells the pages. */
+  private defer(engine: Engine, table: TableInfo, delayMs: number): void {
+    if (this.deferred.has(table.name)) return;
+    const timer = setTimeout(() => {
+      this.deferred.delete(table.name);
+      if (this.engine !== engine) return;
+      void this.recount(engine, table).then(() => this.recounted(table.name), () => {});
+    }, delayMs);
+    timer.unref?.();
+    this.deferred.set(table.name, timer);
+  }
+
   private async count(engine: Engine, table: TableInfo): Promise<{ count: number; capped: boolean }> {
     const cached = this.cache.get(table.name);
     if (cached && !cached.stale) return cached;
     const age = cached ? this.now() - cached.at : Infinity;
     if (!cached || age >= this.recountMs) return this.recount(engine, table);
-    if (!this.deferred.has(table.name)) {
-      const timer = setTimeout(() => {
-        this.deferred.delete(table.name);
-        if (this.engine !== engine) return;
-        void this.recount(engine, table).then(() => this.recounted(table.name), () => {});
-      }, this.recountMs - age);
-      timer.unref?.();
-      this.deferred.set(table.name, timer);
-    }
+    this.defer(engine, table, this.recountMs - age);
     return cached;
   }
 

@@ -97,17 +97,16 @@ export async function listUsers(engine: Engine, body: Record<string, unknown>) {
   const sessions = authTable(engine, "authSessions");
   const search = optionalString(body, "search")?.trim() || null;
   const cursor = optionalString(body, "cursor");
+  const searchById = search !== null && engine.catalog.isIdOfTable("users", search);
+  // An app may define its own users table without the "email" index: then a scan finds it.
+  const scanned = search !== null && !searchById && !users.indexes.has("email") ? await usersByEmailScan(engine, users, search) : null;
   return engine.read(async (txn) => {
     let page: Doc[];
     let isDone = true;
     let continueCursor = "";
     if (search) {
-      const byId = engine.catalog.isIdOfTable("users", search) ? await txn.get(search) : null;
-      // An app may define its own users table without the "email" index: then a scan finds it.
-      const byEmail = users.indexes.has("email")
-        ? new QueryImpl(txn, users).withIndex("email", (q) => q.eq("email", search))
-        : new QueryImpl(txn, users).filter((q) => q.eq(q.field("email"), search));
-      page = byId ? [byId] : await byEmail.take(20);
+      const byId = searchById ? await txn.get(search) : null;
+      page = byId ? [byId] : (scanned ?? (await new QueryImpl(txn, users).withIndex("email", (q) => q.eq("email", search)).take(20)));
     } else {
       const result = await new QueryImpl(txn, users).order("desc").paginate({ numItems: 25, cursor });
       ({ page, isDone, continueCursor } = result);
@@ -129,12 +128,35 @@ export async function listUsers(engine: Engine, body: Record<string, unknown>) {
   });
 }
 
-/** Top-level fields of `table` validated as `v.id("users")` (or arrays of them are skipped). */
+/**
+ * Users whose email is `email`, newest first (at most 20), without an index: the table in
+ * chunks of 1,000, each its own read, as countUsers counts it (one read may not take more than
+ * 16,384 documents, and the search failed on a bigger table); at most COUNT_LIMIT are looked at.
+ */
+async function usersByEmailScan(engine: Engine, users: TableInfo, email: string): Promise<Doc[]> {
+  const found: Doc[] = [];
+  let cursor: string | null = null;
+  for (let looked = 0; looked < COUNT_LIMIT && found.length < 20; looked += 1_000) {
+    const chunk = await engine.read((txn) => new QueryImpl(txn, users).order("desc").paginate({ numItems: 1_000, cursor }));
+    found.push(...chunk.page.filter((user) => user.email === email));
+    if (chunk.isDone) break;
+    cursor = chunk.continueCursor;
+  }
+  return found.slice(0, 20);
+}
+
+type FieldShape = { kind?: string; tableName?: string; members?: readonly FieldShape[] };
+
+/** A reference to users: `v.id("users")`, optional or not, or a union with one (`v.union(v.id("users"), v.null())`). */
+const refersToUsers = (field: FieldShape): boolean =>
+  (field.kind === "id" && field.tableName === "users") || (field.kind === "union" && (field.members ?? []).some(refersToUsers));
+
+/** Top-level fields of `table` that reference users (arrays of references are skipped). */
 function userReferenceFields(table: TableInfo): string[] {
-  const shape = table.validator as { kind?: string; fields?: Record<string, { kind?: string; tableName?: string; value?: { kind?: string; tableName?: string } }> } | null;
+  const shape = table.validator as { kind?: string; fields?: Record<string, FieldShape> } | null;
   if (shape?.kind !== "object" || !shape.fields) return [];
   return Object.entries(shape.fields)
-    .filter(([, field]) => field.kind === "id" && field.tableName === "users")
+    .filter(([, field]) => refersToUsers(field))
     .map(([name]) => name);
 }
 
@@ -148,7 +170,7 @@ export async function getUser(engine: Engine, body: Record<string, unknown>) {
   const userId = stringField(body, "userId");
   if (!engine.catalog.isIdOfTable("users", userId)) throw badRequest(`"${userId}" is not the _id of a user.`);
   const now = Date.now();
-  return engine.read(async (txn) => {
+  const detail = await engine.read(async (txn) => {
     const user = await txn.get(userId);
     if (!user) throw notFound(`No user ${userId} (merged into another account, or cleaned up).`);
     const sessionRows = (await new QueryImpl(txn, sessionsTable).withIndex("by_userId", (q) => q.eq("userId", userId)).take(200)) as unknown as AuthSessionDoc[];
@@ -166,27 +188,37 @@ export async function getUser(engine: Engine, body: Record<string, unknown>) {
       .sort((a, b) => b.lastUsedAt - a.lastUsedAt);
     const accountRows = await new QueryImpl(txn, accountsTable).withIndex("by_userId", (q) => q.eq("userId", userId)).take(50);
     const accounts = accountRows.map((a) => ({ _id: a._id, _creationTime: a._creationTime, provider: a.provider as string, providerAccountId: a.providerAccountId as string }));
-    const data = [];
-    for (const table of appTables(engine)) {
-      if (AUTH_TABLES.has(table.name)) continue;
-      for (const field of userReferenceFields(table)) {
-        const index = [...table.indexes.values()].find((i) => i.fields[0] === field);
-        const query = index
-          ? new QueryImpl(txn, table).withIndex(index.name, (q) => q.eq(field, userId)).order("desc")
-          : new QueryImpl(txn, table).order("desc").filter((q) => q.eq(q.field(field), userId));
-        const docs = await query.take(index ? 101 : 21);
-        data.push({
-          table: table.name,
-          field,
-          index: index?.name ?? null,
-          count: Math.min(docs.length, index ? 100 : 20),
-          more: docs.length > (index ? 100 : 20),
-          sample: docs.slice(0, 5).map((doc) => viewOf(engine, table, doc)),
-        });
-      }
-    }
-    return { user: viewOf(engine, users, user), sessions, accounts, data };
+    return { user: viewOf(engine, users, user), sessions, accounts };
   });
+  const data = [];
+  for (const table of appTables(engine)) {
+    if (AUTH_TABLES.has(table.name)) continue;
+    for (const field of userReferenceFields(table)) data.push(await userData(engine, table, field, userId));
+  }
+  return { ...detail, data };
+}
+
+/** Documents looked at, newest first, for a reference to users on a field no index starts with. */
+const UNINDEXED_SCAN = 1_000;
+
+/**
+ * A user's documents in `table` by `field`, each lookup its own read: by an index on the field
+ * if there is one (the first 100), else among the table's newest UNINDEXED_SCAN documents
+ * (`more` then says there may be others). A filter over the whole table would read every
+ * document of a big one, past what a read may, and the user's page would not open at all.
+ */
+async function userData(engine: Engine, table: TableInfo, field: string, userId: string) {
+  const index = [...table.indexes.values()].find((i) => i.fields[0] === field);
+  const { docs, more } = await engine.read(async (txn) => {
+    if (index) {
+      const found = await new QueryImpl(txn, table).withIndex(index.name, (q) => q.eq(field, userId)).order("desc").take(101);
+      return { docs: found.slice(0, 100), more: found.length > 100 };
+    }
+    const newest = await new QueryImpl(txn, table).order("desc").take(UNINDEXED_SCAN + 1);
+    const found = newest.slice(0, UNINDEXED_SCAN).filter((doc) => doc[field] === userId);
+    return { docs: found.slice(0, 20), more: found.length > 20 || newest.length > UNINDEXED_SCAN };
+  });
+  return { table: table.name, field, index: index?.name ?? null, count: docs.length, more, sample: docs.slice(0, 5).map((doc) => viewOf(engine, table, doc)) };
 }
 
 /**
