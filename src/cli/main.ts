@@ -145,11 +145,12 @@ async function runInit(_values: Values, output: Output, positionals: string[]): 
 async function runCodegen(values: Values, output: Output): Promise<number> {
   const dir = path.resolve(String(values["dir"]));
   try {
-    const { scan, written } = await writeGenerated(dir);
+    const { scan, written, removed } = await writeGenerated(dir);
     const what = `${scan.modules.length} module${scan.modules.length === 1 ? "" : "s"}${scan.hasSchema ? " and the schema" : ", no schema"}`;
     output.success(
-      `${written.length > 0 ? "Generated" : "Up to date:"} ${output.relative(path.join(dir, "_generated"))} (${what})`,
+      `${written.length > 0 || removed.length > 0 ? "Generated" : "Up to date:"} ${output.relative(path.join(dir, "_generated"))} (${what})`,
     );
+    for (const file of removed) output.info(`  Removed ${output.relative(file)} (not written by walkin codegen)`);
     return 0;
   } catch (error) {
     if (error instanceof CodegenError) {

@@ -286,7 +286,9 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
 /** Codegen; null when a file cannot become a module (reported). `start` tolerates a read-only tree. */
 async function generate(dir: string, { output, dev }: ServeOptions): Promise<ModuleScan | null> {
   try {
-    return (await writeGenerated(dir)).scan;
+    const { scan, removed } = await writeGenerated(dir);
+    for (const file of removed) output.info(`  Removed ${output.relative(file)} (not written by walkin codegen)`);
+    return scan;
   } catch (error) {
     if (error instanceof CodegenError) {
       for (const { file, message } of error.problems) output.fileError(path.join(dir, file), message);

@@ -108,7 +108,11 @@ function createApiProxy(path: string[]): any {
 export const anyApi: AnyApi = createApiProxy([]);
 export type AnyApi = { readonly [key: string]: { readonly [key: string]: AnyApi & AnyFunctionReference } };
 
-type ReferenceTo<F> = F extends RegisteredFunction<infer T, infer V, infer A, infer R> ? FunctionReference<T, V, A, R> : never;
+// A handler that returns nothing (or undefined) sends null: the engine's checkReturn turns
+// undefined into null for every caller, clients and ctx.runQuery alike, as Convex does.
+type UndefinedToNull<T> = T extends void ? null : T;
+
+type ReferenceTo<F> = F extends RegisteredFunction<infer T, infer V, infer A, infer R> ? FunctionReference<T, V, A, UndefinedToNull<R>> : never;
 
 type ModuleApi<Module, Visibility extends FunctionVisibility> = {
   [Export in keyof Module as Module[Export] extends RegisteredFunction<any, Visibility, any, any>

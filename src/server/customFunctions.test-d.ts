@@ -160,7 +160,8 @@ describe("custom builders: types", () => {
   test("visibility comes from the wrapped builder", () => {
     expectTypeOf(api.notes).not.toHaveProperty("cleanup");
     expectTypeOf(internal.notes.cleanup).toEqualTypeOf<
-      FunctionReference<"mutation", "internal", { sessionId: string; before: number }, undefined>
+      // The handler returns undefined; callers receive null.
+      FunctionReference<"mutation", "internal", { sessionId: string; before: number }, null>
     >();
   });
 
