@@ -51,6 +51,7 @@ import { incompleteIndexMessage, indexesSkippedBy } from "./mixedCode.js";
 import { buildsIndexLackedBy, indexesMarkedLacked, markLackedIndexes } from "./indexBuilds.js";
 import { CreationClock, Transaction } from "./transaction.js";
 import { createScheduler, type SchedulerCtx } from "./scheduler.js";
+import { ActionDeadline, checkActionTimeout } from "./actionDeadline.js";
 import { SYSTEM_TABLES } from "./systemTables.js";
 import { LegacyRequests, PRUNE_BATCH, findClientRequest, pruneReceipts, receiptAheadError, recordClientRequest, type ClientRequest, type RecordedRequest } from "./clientRequests.js";
 import { Subscriptions } from "./subscriptions.js";
@@ -146,6 +147,11 @@ export interface EngineOptions {
   authenticate?: Authenticate;
   /** Run scheduled functions and crons automatically (default true). */
   runScheduler?: boolean;
+  /**
+   * How long one action may run before its caller gets a LIMIT_EXCEEDED error and its later
+   * ctx calls fail (actionDeadline.ts). Default 10 minutes, Convex's limit.
+   */
+  actionTimeoutMs?: number;
   /** Where unexpected errors go (default: console.error). */
   logError?: (message: string, error: unknown) => void;
   /** Wraps every function run (queries, mutations with their retries, actions): the dashboard's logs. */
@@ -236,6 +242,8 @@ export class Engine {
    * lacks (indexBuilds.ts, step 2): at start, and after it learned of such a build.
    */
   private lackedCheckWanted = true;
+  /** How long one action may run (EngineOptions.actionTimeoutMs). */
+  private readonly actionTimeoutMs: number;
   /** Set by `open` before the engine is used: whether `_client_requests` may still hold records. */
   private legacyRequests!: LegacyRequests;
 
@@ -246,6 +254,7 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.functions = new FunctionRegistry(options.modules);
+    this.actionTimeoutMs = checkActionTimeout(options.actionTimeoutMs);
     this.storageRetry = new StorageRetry(options.storageRetryMs ?? 10_000, () => this.closed);
     // The log knows nothing of commits before this engine opened; no snapshot is older.
     this.commitLog = new CommitLog(latest);
@@ -385,12 +394,24 @@ export class Engine {
    * included), and stays raised if the action throws afterwards: a client shown it waits for
    * its queries to reach it, as after a mutation (transport/connection.ts, `runAction`).
    */
-  async runAction(path: string, args: unknown, caller: Caller = {}, written: { ts: Timestamp } = { ts: 0 }): Promise<Value> {
+  async runAction(path: string, args: unknown, caller: Caller = {}, written: { ts: Timestamp } = { ts: 0 }, calledBy: ActionDeadline | null = null): Promise<Value> {
     const fn = this.functions.resolve(path, "action", caller);
     return this.observe("action", path, caller, async () => {
       const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
-      return checkReturn(fn, path, await fn.handler(this.actionCtx(caller, written), checkedArgs), this.isIdOfTable);
+      // Bounded, as in Convex: one that never settles must not keep its caller (and a shutdown) waiting forever.
+      const deadline = new ActionDeadline(`action ${path}`, this.actionTimeoutMs, calledBy);
+      const returned = await deadline.bound((async () => fn.handler(this.actionCtx(caller, written, deadline), checkedArgs))());
+      return checkReturn(fn, path, returned, this.isIdOfTable);
     });
+  }
+
+  /**
+   * Runs an HTTP action's handler with an action ctx, under the same time limit as an action
+   * (`what` names it in the limit's error: "HTTP action POST /hook").
+   */
+  runHttpAction<T>(what: string, caller: Caller, handler: (ctx: ReturnType<Engine["actionCtx"]>) => Promise<T>): Promise<T> {
+    const deadline = new ActionDeadline(what, this.actionTimeoutMs);
+    return deadline.bound((async () => handler(this.actionCtx(caller, undefined, deadline)))());
   }
 
   private observe<T>(type: FunctionRunTrace["type"], path: string, caller: Caller, work: (trace: FunctionRunTrace) => Promise<T>): Promise<T> {
@@ -402,22 +423,25 @@ export class Engine {
    * The ctx of an action (also of HTTP actions): auth, scheduler, and runQuery / runMutation /
    * runAction, which may call internal functions and keep the caller's identity.
    */
-  actionCtx(caller: Caller, written: { ts: Timestamp } = { ts: 0 }) {
+  actionCtx(caller: Caller, written: { ts: Timestamp } = { ts: 0 }, deadline: ActionDeadline | null = null) {
     const inner: Caller = { ...caller, fromClient: false };
+    // Past the action's time limit, each call fails instead of running (see actionDeadline.ts).
+    const bounded = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => (deadline ? deadline.guard(call) : call);
+    const scheduler = this.scheduler.forAction(caller.scheduledJob);
     return {
       auth: { getUserIdentity: () => this.caughtUpIfHandedOver(() => this.identityOutsideTransaction(caller)) },
       request: caller.request ?? null,
-      scheduler: this.scheduler.forAction(caller.scheduledJob),
+      scheduler: { runAfter: bounded(scheduler.runAfter), runAt: bounded(scheduler.runAt), cancel: bounded(scheduler.cancel) },
       // Results as a client would receive them: a field set to undefined is absent.
-      runQuery: async (ref: unknown, a?: unknown) =>
-        withoutUndefinedFields(await this.caughtUpIfHandedOver(() => this.runQuery(getFunctionName(ref as never), a ?? {}, inner))),
-      runMutation: async (ref: unknown, a?: unknown) => {
+      runQuery: bounded(async (ref: unknown, a?: unknown) =>
+        withoutUndefinedFields(await this.caughtUpIfHandedOver(() => this.runQuery(getFunctionName(ref as never), a ?? {}, inner)))),
+      runMutation: bounded(async (ref: unknown, a?: unknown) => {
         const { value, ts } = await this.runMutation(getFunctionName(ref as never), a ?? {}, inner);
         if (ts > written.ts) written.ts = ts;
         return withoutUndefinedFields(value);
-      },
-      runAction: async (ref: unknown, a?: unknown) =>
-        withoutUndefinedFields(await this.runAction(getFunctionName(ref as never), a ?? {}, inner, written)),
+      }),
+      runAction: bounded(async (ref: unknown, a?: unknown) =>
+        withoutUndefinedFields(await this.runAction(getFunctionName(ref as never), a ?? {}, inner, written, deadline))),
     };
   }
 

@@ -374,15 +374,32 @@ export class Connection {
         answer = { type: "ActionResponse", requestId, success: false, error: errorPayload(error, `action ${udfPath}`, this.host.reporting) };
       }
       const ts = written.ts > 0 ? await this.reachable(written.ts, ranOn) : null;
-      if (ts === null) return this.send(answer);
       // Sent at once, unlike a MutationResponse, which waits to leave with its Transition: a
       // mutation left unanswered is re-sent on the next connection, an action is not, and an
       // answer held here would be lost with the socket (the client would call a finished
       // action DISCONNECTED). The Transition that reaches `ts` follows.
-      this.send({ ...answer, ts });
-      this.offerTransition(() => this.state.mutationCommitted(ts, this.publishedTs()));
+      this.sendActionResponse(ts === null ? answer : { ...answer, ts }, udfPath);
+      if (ts !== null) this.offerTransition(() => this.state.mutationCommitted(ts, this.publishedTs()));
     };
     run().catch((error) => this.internalFailure(error));
+  }
+
+  /**
+   * Sends an action's answer. A result larger than the hard cap on a connection's queue could
+   * never be sent: `send` would close the connection as too slow, the client would call the
+   * action DISCONNECTED and re-subscribe every query. The caller gets the limit's error instead.
+   */
+  private sendActionResponse(answer: ActionResponseMessage, udfPath: string): void {
+    if (this.phase.kind === "closed" || this.socket.readyState !== this.socket.OPEN) return;
+    let text = encodeMessage(answer);
+    const { maxSendBufferBytes } = this.host.limits;
+    if (answer.success && text.length > maxSendBufferBytes) {
+      const message =
+        `action ${udfPath} returned ${text.length} bytes, more than one reply to a client may take (${maxSendBufferBytes} bytes, ` +
+        `the server's maxSendBufferBytes). Return less: store large content elsewhere (a table, a file) and return a reference to it.`;
+      text = encodeMessage({ type: "ActionResponse", requestId: answer.requestId, success: false, error: { code: "LIMIT_EXCEEDED", message }, ts: answer.ts });
+    }
+    if (this.fitsHardCap(text)) this.write(text);
   }
 
   /**

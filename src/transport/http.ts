@@ -201,7 +201,8 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
   const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request), kind: "http" };
   let answer: unknown;
   try {
-    answer = await context.engines.use((engine) => route.handler.handler(engine.actionCtx(caller) as unknown as GenericActionCtx, webRequest));
+    answer = await context.engines.use((engine) =>
+      engine.runHttpAction(`HTTP action ${method} ${url.pathname}`, caller, (ctx) => route.handler.handler(ctx as unknown as GenericActionCtx, webRequest)));
   } catch (error) {
     sendError(response, errorPayload(error, `HTTP action ${method} ${url.pathname}`, context.reporting));
     return true;

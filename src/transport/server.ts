@@ -65,7 +65,12 @@ export interface WalkinServer {
   setEngine(engine: Engine): Promise<void>;
   /** After `setEngine`: resolves once the queries and actions still running on `previous` have ended (then it may be closed). */
   retired(previous: Engine): Promise<void>;
-  /** Stops accepting, lets running mutations answer, closes sockets with 4010. Does not close the engine. */
+  /**
+   * Stops accepting, lets running mutations answer, closes sockets with 4010, then waits for
+   * the actions (and one-shot queries) still running to end, so that their ctx.runMutation
+   * calls land before the engine is closed (an action runs at most its time limit, 10 minutes
+   * by default). Does not close the engine.
+   */
   close(): Promise<void>;
 }
 
@@ -188,6 +193,10 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
       }, SHUTDOWN_GRACE_MS);
       await stopped;
       clearTimeout(cut);
+      // An action outlives its caller's socket (as when a client leaves mid-action): closing
+      // the engine under it would fail its next ctx.runMutation, losing a write it was making
+      // (a payment recorded after the card was charged). Bounded by the action time limit.
+      await engines.drained(engines.current);
       wss.close();
     },
   };
