@@ -14,6 +14,9 @@
  * One watchdog timer per storage checks the deadlines, rather than one timer per call: reads
  * are the engine's hottest path.
  */
+// The real interval, not the global: a storage call's time limit is real time, and fake timers
+// advanced while a call is in flight (vi.runAllTimers) would expire it at once.
+import { clearInterval, setInterval } from "node:timers";
 import { walkinError } from "../values/index.js";
 import {
   CommitOutcomeUnknownError,

@@ -7,6 +7,9 @@
  * For tests: run the engine (or a storage's own conformance suite) at a real database's
  * latency, so that nothing can be correct only because storage answers at once.
  */
+// The real timer, not the global: the network's delay is real time, and a test that turns on
+// fake timers (vi.useFakeTimers, as suites written for convex-test do) would stall every call.
+import { setTimeout } from "node:timers";
 import type { CommitBatchResult, CommitLogView, CommitPlanner, DocumentVersion, IndexEntry, PruneReport, ReclaimGuard, ScanRequest, Storage, StoredReceipt, Timestamp } from "./types.js";
 
 /** A delay in milliseconds: fixed, or `[min, max]` drawn uniformly for each call. */

@@ -14,18 +14,21 @@
  * expect(await t.query(anyApi.messages.list)).toHaveLength(1);
  */
 import { createHash } from "node:crypto";
+import { setTimeout as realSetTimeout } from "node:timers";
 import { Engine, type Caller } from "../engine/engine.js";
 import type { Modules } from "../engine/functions.js";
 import { openTestStorage, type TestStorageOption } from "./testStorage.js";
 import type { SchemaDefinition, DataModelFromSchemaDefinition } from "../server/schema.js";
 import { getFunctionName, type FunctionReference, type FunctionReturnType, type OptionalRestArgs } from "../server/api.js";
 import { registerFunction } from "../server/functions.js";
-import type { GenericMutationCtx, UserIdentity } from "../server/registration.js";
+import type { GenericActionCtx, GenericMutationCtx, GenericQueryCtx, UserIdentity } from "../server/registration.js";
 import type { AnyDataModel, GenericDataModel } from "../server/dataModel.js";
 import { convertFromJson, convertToJson, walkinError, type Value } from "../values/index.js";
 import { GlobModuleLoader, isGlobModules, type GlobModules } from "./globModules.js";
 
 type Ref<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, any>;
+/** An inline function's body, given the ctx of its kind (typed by the overloads below). */
+type InlineBody = (ctx: any) => Promise<unknown>;
 
 export interface TestIdentity {
   subject?: string;
@@ -36,8 +39,19 @@ export interface TestIdentity {
 
 export interface WalkinTestApi<DM extends GenericDataModel> {
   query<F extends Ref<"query">>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
+  /**
+   * Runs code with a query's ctx (`ctx.db` read-only), as convex-test's inline functions do.
+   * Its value is returned as is, as `run`'s is.
+   * @example
+   * const count = await t.query(async (ctx) => (await ctx.db.query("messages").collect()).length);
+   */
+  query<T>(fn: (ctx: GenericQueryCtx<DM>) => Promise<T>): Promise<T>;
   mutation<F extends Ref<"mutation">>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
+  /** Runs code with a mutation's ctx, committed when it returns: `run` under convex-test's other name. */
+  mutation<T>(fn: (ctx: GenericMutationCtx<DM>) => Promise<T>): Promise<T>;
   action<F extends Ref<"action">>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
+  /** Runs code with an action's ctx (`ctx.runQuery`, `ctx.runMutation`, `ctx.scheduler`), as convex-test's inline functions do. */
+  action<T>(fn: (ctx: GenericActionCtx<DM>) => Promise<T>): Promise<T>;
   /** Runs code with a mutation's ctx (`ctx.db` reads and writes), committed when it returns. */
   run<T>(fn: (ctx: GenericMutationCtx<DM>) => Promise<T>): Promise<T>;
   /** The same backend, called as this user. */
@@ -58,11 +72,21 @@ export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<D
   /** Runs every scheduled function (also future ones, and ones they schedule) until none is pending. */
   finishScheduledFunctions(): Promise<void>;
   /**
-   * convex-test's name for `finishScheduledFunctions`. Its argument (a fake-timer advance such
-   * as `vi.runAllTimers`) is accepted and not needed: this scheduler does not wait on timers.
+   * convex-test's name for `finishScheduledFunctions`. Given a fake-timer advance
+   * (`vi.runAllTimers`, with `vi.useFakeTimers()` on), it also moves the fake clock to each
+   * job's time before running it, as convex-test does: `Date.now()` in the job reads its
+   * scheduled time, and in the test afterwards the time of the last one.
+   * @example
+   * vi.useFakeTimers();
+   * await t.mutation(api.sessions.start, {}); // schedules expire in an hour
+   * await t.finishAllScheduledFunctions(vi.runAllTimers);
    */
   finishAllScheduledFunctions(advanceTimers?: () => void): Promise<void>;
-  /** Runs the scheduled functions due now (and ones they schedule that are due). */
+  /**
+   * Runs the scheduled functions due now, as convex-test runs the ones whose timers fired: the
+   * functions they schedule wait for the next call (or `finishAllScheduledFunctions`), even
+   * when due at once, so a test can check each step of a chain.
+   */
   finishInProgressScheduledFunctions(): Promise<void>;
   close(): Promise<void>;
 }
@@ -116,20 +140,38 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules?
     return engine;
   };
 
+  /** Runs `body` with the ctx of a function of `type`, as convex-test's inline functions (and `t.run`). */
+  const inline = async (type: "query" | "mutation" | "action", body: InlineBody, caller: Caller): Promise<never> => {
+    const engine = await ready;
+    if (type === "action") return (await body(engine.actionCtx(caller))) as never;
+    // The value is kept aside, not returned through the engine, so that it comes back as is.
+    let result: unknown;
+    const fn = registerFunction(type, "internal", async (ctx: unknown) => {
+      result = await body(ctx);
+      return null;
+    });
+    if (type === "mutation") await engine.executeMutation(fn, "t.run", {}, caller);
+    else {
+      const run = await engine.executeQuery(fn, "t.query", {}, caller, engine.latestTimestamp);
+      if (!run.outcome.ok) throw run.outcome.error;
+    }
+    return result as never;
+  };
+
   const api = (caller: Caller): WalkinTestApi<any> => ({
-    query: async (fn, ...args) => overTheWire(await (await engineFor(fn)).runQuery(getFunctionName(fn), args[0] ?? {}, caller)) as never,
-    mutation: async (fn, ...args) => overTheWire((await (await engineFor(fn)).runMutation(getFunctionName(fn), args[0] ?? {}, caller)).value) as never,
-    action: async (fn, ...args) => overTheWire(await (await engineFor(fn)).runAction(getFunctionName(fn), args[0] ?? {}, caller)) as never,
-    run: async (body) => {
-      const engine = await ready;
-      let result: unknown;
-      const fn = registerFunction("mutation", "internal", async (ctx: GenericMutationCtx<any>) => {
-        result = await body(ctx);
-        return null;
-      });
-      await engine.executeMutation(fn, "t.run", {}, caller);
-      return result as never;
-    },
+    query: async (fn: Ref<"query"> | InlineBody, ...args: unknown[]) =>
+      typeof fn === "function"
+        ? inline("query", fn, caller)
+        : (overTheWire(await (await engineFor(fn)).runQuery(getFunctionName(fn), args[0] ?? {}, caller)) as never),
+    mutation: async (fn: Ref<"mutation"> | InlineBody, ...args: unknown[]) =>
+      typeof fn === "function"
+        ? inline("mutation", fn, caller)
+        : (overTheWire((await (await engineFor(fn)).runMutation(getFunctionName(fn), args[0] ?? {}, caller)).value) as never),
+    action: async (fn: Ref<"action"> | InlineBody, ...args: unknown[]) =>
+      typeof fn === "function"
+        ? inline("action", fn, caller)
+        : (overTheWire(await (await engineFor(fn)).runAction(getFunctionName(fn), args[0] ?? {}, caller)) as never),
+    run: (body) => inline("mutation", body, caller),
     withIdentity: (identity) => api({ identity: completeIdentity(identity) }),
     withToken: (token) => api({ token }),
   });
@@ -138,10 +180,71 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules?
     ...api({}),
     engine: () => ready,
     finishScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER),
-    finishInProgressScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(),
-    finishAllScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER),
+    finishInProgressScheduledFunctions: async () => (await ready).scheduler.runDueOnce(),
+    finishAllScheduledFunctions: async (advanceTimers) => {
+      const engine = await ready;
+      // Real timers have no clock to move and nothing to pump: every job runs at once.
+      if (advanceTimers && fakeTimersOn()) return finishOnTheirTime(engine, advanceTimers);
+      return engine.scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER);
+    },
     close: async () => (await ready).close(),
   };
+}
+
+/** The longest delay a timer takes (setTimeout's limit): a job further off is reached in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Fake timers replace the global `setTimeout`, not node:timers' (which still ticks then). */
+const fakeTimersOn = () => globalThis.setTimeout !== realSetTimeout;
+
+/**
+ * `finishAllScheduledFunctions(vi.runAllTimers)` as convex-test runs it: each job runs when the
+ * (fake) clock reaches its time, so `Date.now()` in the job, and in the test after it, reads
+ * what it would there. A job that checks it is due (`if (session.expiresAt > Date.now()) return`)
+ * then does its work. Round by round, until no job is pending:
+ *  1. read the time the earliest pending job is due;
+ *  2. if that is ahead of the clock, arm a timer for it and call `advanceTimers`: fake timers
+ *     fire it, which moves the fake clock to the job's time;
+ *  3. run the jobs due by the clock (and the due ones they schedule), in time order, advancing
+ *     timers meanwhile for the jobs that wait on one.
+ * A clock that did not get there (an advance that leaves `Date` alone) does not hold the job
+ * back: it runs then, as `finishScheduledFunctions` runs it.
+ */
+async function finishOnTheirTime(engine: Engine, advanceTimers: () => void): Promise<void> {
+  for (let round = 0; ; round++) {
+    if (round > 1000) throw walkinError("INTERNAL", "Scheduled functions kept scheduling more work (1000 rounds). Check for infinitely recursive scheduled functions: is one rescheduling itself?");
+    const due = await engine.scheduler.nextDueTime();
+    if (due === undefined) return;
+    const before = Date.now();
+    if (due > before) {
+      // The global setTimeout: a timer of the fake clock, for the advance to fire.
+      const timer = setTimeout(() => undefined, Math.min(due - before, MAX_TIMER_MS));
+      try {
+        advanceTimers();
+      } finally {
+        clearTimeout(timer);
+      }
+      // Moved, not yet there: the job is further off than one timer reaches. Step again.
+      if (Date.now() > before && Date.now() < due) continue;
+    }
+    const reached = Date.now() >= due;
+    await advancingMeanwhile(engine.scheduler.runUntilIdle(reached ? Date.now : () => due), advanceTimers);
+  }
+}
+
+/**
+ * Waits for `work`, calling `advanceTimers` at each real tick meanwhile, as convex-test does: a
+ * job waiting on a fake timer (an action that sleeps before it retries) goes on instead of
+ * hanging the test. An advance that throws ends the wait with its error.
+ */
+async function advancingMeanwhile(work: Promise<void>, advanceTimers: () => void): Promise<void> {
+  let settled = false;
+  const done = work.finally(() => (settled = true));
+  done.catch(() => undefined); // `work` is awaited below; an advance that throws first leaves it.
+  while (!settled) {
+    await new Promise((resolve) => realSetTimeout(resolve, 0));
+    if (!settled) advanceTimers();
+  }
+  await work;
 }
 
 /** A result as a client decodes it: `undefined` fields dropped, nothing the wire cannot carry. */
