@@ -11,6 +11,7 @@ import { defineSchema, defineTable, internalMutation, makeFunctionReference, mut
 import { v } from "../values/index.js";
 import { vSessionId } from "../sessions/sessionId.js";
 import { Dashboard } from "./api/dashboard.js";
+import { adminCall } from "./api/fixtures/adminBackend.js";
 
 const KEY = "review-admin-key-0123456789abcdefghij";
 
@@ -60,15 +61,7 @@ afterAll(async () => {
   await engine.close();
 });
 
-async function admin(path: string, body?: unknown): Promise<{ status: number; text: string; json: any }> {
-  const response = await fetch(`${server.url}/api/admin/${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, text, json: text ? JSON.parse(text) : null };
-}
+const admin = (path: string, body?: unknown) => adminCall(server.url, path, body, KEY);
 
 describe("session-ID digests stay on the server", () => {
   it("hides a field that is a record keyed by vSessionId, and an insert cannot set its keys", async () => {

@@ -21,6 +21,7 @@ import { authTables } from "../../auth/index.js";
 import { sessionDigest, vSessionId } from "../../sessions/sessionId.js";
 import { v } from "../../values/index.js";
 import { Dashboard } from "./dashboard.js";
+import { adminCall } from "./fixtures/adminBackend.js";
 import { RunLog } from "./runLog.js";
 import { TableCounts } from "./tables.js";
 
@@ -75,15 +76,7 @@ afterAll(async () => {
   await engine.close();
 });
 
-async function admin(path: string, body?: unknown): Promise<{ status: number; text: string; json: any }> {
-  const response = await fetch(`${server.url}/api/admin/${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, text, json: text ? JSON.parse(text) : null };
-}
+const admin = (path: string, body?: unknown) => adminCall(server.url, path, body, KEY);
 
 /** A POST with a body of exact bytes (fetch would only send valid UTF-8). */
 function postBytes(path: string, body: Buffer) {
