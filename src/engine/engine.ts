@@ -8,7 +8,9 @@
  *  2. Commits go through one queue. For a committing mutation the engine checks the commit log
  *     for any commit after `readTs` whose write set overlaps the mutation's read set. None:
  *     the mutation gets the next timestamp and its writes reach storage atomically. Some: the
- *     mutation is re-run from scratch at a fresh snapshot, with backoff, up to a bound.
+ *     mutation is re-run from scratch at a fresh snapshot, with backoff, up to a bound. A
+ *     mutation that throws or writes nothing is checked the same way before its outcome is
+ *     reported, where other engines share the storage (`conflictUnheardOf`).
  *  3. Every commit is offered to the subscriptions, which re-run exactly the live queries
  *     whose read sets it overlaps (found through an index of their read ranges).
  * Because every mutation's reads are proven unchanged at its commit timestamp, the history is
@@ -31,7 +33,7 @@ import type { Storage, Timestamp } from "../storage/types.js";
 import { Catalog, indexDisplayName } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
 import { reclaimRetiredIndexes } from "./reclaimIndexes.js";
-import { CommitLog, type CommitRecord } from "./commitLog.js";
+import { CommitLog, type CommitRecord, type Conflict } from "./commitLog.js";
 import { decodeWriteSet, tablesOfWriteSet } from "./writeSetCodec.js";
 import { GroupCommitter, type CommitResult } from "./committer.js";
 import { guardStorage, isStorageFailure } from "./storageGuard.js";
@@ -226,6 +228,11 @@ export class Engine {
   private pruneInterval = PRUNE_MIN_INTERVAL_MS;
   private maintenance: NodeJS.Timeout | undefined;
   private following: FollowingOtherEngines | undefined;
+  /**
+   * Whether other engines or processes may commit to this storage (it has `watchCommits`): this
+   * engine then hears of their commits only some time after they land.
+   */
+  private readonly mayMissCommits: boolean;
   /** `storage.othersCommitMark()` as read before the last completed look at the log (see `catchUpWithOthers`). */
   private markAtRefresh: number | undefined;
   private closed = false;
@@ -255,6 +262,8 @@ export class Engine {
   ) {
     this.functions = new FunctionRegistry(options.modules);
     this.actionTimeoutMs = checkActionTimeout(options.actionTimeoutMs);
+    // `storage` is guarded and has no watch; the engine's caller's has one if it is shared.
+    this.mayMissCommits = options.storage.watchCommits !== undefined;
     this.storageRetry = new StorageRetry(options.storageRetryMs ?? 10_000, () => this.closed);
     // The log knows nothing of commits before this engine opened; no snapshot is older.
     this.commitLog = new CommitLog(latest);
@@ -586,8 +595,17 @@ export class Engine {
         this.mutationsRunning += 1;
         try {
           const outcome = await this.runMutationOnce(fn, path, checkedArgs, caller, readTs, hooks);
+          if (!outcome.ok) {
+            // A storage failure decided nothing: it is retried below, as it was.
+            const conflict = isStorageFailure(outcome.error) ? null : await this.conflictUnheardOf(outcome.txn, readTs);
+            if (conflict === null) throw outcome.error;
+            return { value: null, committed: { ok: false, conflict } satisfies CommitResult, readTs };
+          }
           for (const claim of claimed) outcome.txn.markWrite(RELEASE_INDEX, laneBytes(claim));
-          return { value: outcome.value, committed: await this.commit(outcome.txn), readTs };
+          const committed = await this.commit(outcome.txn);
+          // Nothing written, so the commit path checked nothing (it answers with the snapshot).
+          const conflict = committed.ok && !outcome.txn.hasWrites ? await this.conflictUnheardOf(outcome.txn, readTs) : null;
+          return { value: outcome.value, committed: conflict === null ? committed : { ok: false, conflict } satisfies CommitResult, readTs };
         } finally {
           this.mutationsRunning -= 1;
           release();
@@ -631,7 +649,7 @@ export class Engine {
     caller: Caller,
     readTs: Timestamp,
     hooks: MutationHooks,
-  ): Promise<{ value: Value; txn: Transaction }> {
+  ): Promise<{ ok: true; value: Value; txn: Transaction } | { ok: false; error: unknown; txn: Transaction }> {
     const now = Date.now();
     const txn = new Transaction(this.reads, this.catalog, readTs, now, this.creationClock);
     const auth = this.authFor(txn, caller);
@@ -641,19 +659,61 @@ export class Engine {
     // that run at once would share one sequence, and their "random" tokens would collide.
     const seed = () => randomBytes(4).readUInt32LE(0);
     let skipped = false;
-    const value = await runDeterministic("mutation", now, seed, async () => {
-      if (hooks.before && !(await hooks.before(txn))) {
-        skipped = true;
-        return null;
-      }
-      const returned = await fn.handler(ctx, args);
-      checkCallsSettled(frame);
-      if (txn.limitExceeded) throw txn.limitExceeded; // caught inside, still the function's failure
-      return checkReturn(fn, path, returned, this.isIdOfTable);
-    });
+    let value: Value;
+    try {
+      value = await runDeterministic("mutation", now, seed, async () => {
+        if (hooks.before && !(await hooks.before(txn))) {
+          skipped = true;
+          return null;
+        }
+        const returned = await fn.handler(ctx, args);
+        checkCallsSettled(frame);
+        if (txn.limitExceeded) throw txn.limitExceeded; // caught inside, still the function's failure
+        return checkReturn(fn, path, returned, this.isIdOfTable);
+      });
+    } catch (error) {
+      // With its read set: a failure read from a stale snapshot is checked like a commit
+      // (`conflictUnheardOf`).
+      txn.closeOpenScans();
+      return { ok: false, error, txn };
+    }
     txn.closeOpenScans(); // before the commit checks the read set (transaction.ts, `scan`)
     if (!skipped) await hooks.after?.(txn, value);
-    return { value, txn };
+    return { ok: true, value, txn };
+  }
+
+  /**
+   * For a top-level mutation that threw or wrote nothing, which the commit path never checks:
+   * the first commit after its snapshot over what it read, once this engine has heard of every
+   * commit that landed before now; null if none. Only where the engine may not have heard of
+   * them all; alone on its storage it answers null at no cost (every commit is its own).
+   *
+   * Why this gives strict serializability (a mutation M that starts after a mutation W has
+   * returned, on any node, sees W or runs again), step by step:
+   *  1. W returned, so W's commit was durable in storage, at some ts_W, before M started.
+   *  2. M read at `readTs`, the newest commit this engine had heard of when M started. A node
+   *     learns of other nodes' commits some time after they land, so ts_W may be above it.
+   *  3. M's handler has finished, so its read set is complete; only now does the engine look at
+   *     the log (`refreshOnce`: the committer's `commitsSince`, between batches). That look
+   *     starts after M started, so after step 1: it learns W, and the commit log holds every
+   *     commit in (readTs, latest], with ts_W <= latest (or a trim mark, which counts as a
+   *     conflict).
+   *  4. The log is checked against M's read set exactly as the commit path checks a writer's
+   *     (`CommitLog.firstConflict`). An overlap: M runs again at a newer snapshot, which
+   *     includes W, like a writer that lost. None: nothing M read changed up to `latest`, so
+   *     M's outcome is the one it would have had reading at `latest`, after W: M takes its
+   *     place in the serial order there, between its start and its answer.
+   *  5. Only then is M's outcome reported. A mutation that wrote is checked by the commit path
+   *     itself, under the commit lock, against every commit before its own (W included), and
+   *     a nested ctx.runMutation is part of its caller's transaction, checked with it.
+   * On a storage with a commit mark (SQLite across processes), a mark unchanged since the last
+   * completed look replaces the look in step 3 (see `catchUpWithOthers` for why).
+   */
+  private async conflictUnheardOf(txn: Transaction, readTs: Timestamp): Promise<Conflict | null> {
+    if (!this.mayMissCommits && !this.handedOver) return null;
+    const mark = this.readCommitMark();
+    if (mark === undefined || mark !== this.markAtRefresh) await this.refreshOnce();
+    return this.commitLog.firstConflict(txn.readSet, readTs);
   }
 
   /** The ctx of a mutation's handler running in `frame` (the one called from outside, or one it called). */
