@@ -105,6 +105,14 @@ interface CallFrame {
   mutationTurn?: Promise<unknown>;
 }
 
+/** What an action called with ctx.runAction inherits from its caller. */
+interface ActionCall {
+  /** The caller's time limit, which the called action shares. */
+  deadline: ActionDeadline | null;
+  /** The path of actions from the one called from outside down to the called one (the nesting limit). */
+  chain: readonly string[];
+}
+
 /** Who is calling a function. */
 export interface Caller {
   /** A fixed identity (tests, trusted server code). */
@@ -403,13 +411,14 @@ export class Engine {
    * included), and stays raised if the action throws afterwards: a client shown it waits for
    * its queries to reach it, as after a mutation (transport/connection.ts, `runAction`).
    */
-  async runAction(path: string, args: unknown, caller: Caller = {}, written: { ts: Timestamp } = { ts: 0 }, calledBy: ActionDeadline | null = null): Promise<Value> {
+  async runAction(path: string, args: unknown, caller: Caller = {}, written: { ts: Timestamp } = { ts: 0 }, calledBy: ActionCall | null = null): Promise<Value> {
     const fn = this.functions.resolve(path, "action", caller);
     return this.observe("action", path, caller, async () => {
       const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
       // Bounded, as in Convex: one that never settles must not keep its caller (and a shutdown) waiting forever.
-      const deadline = new ActionDeadline(`action ${path}`, this.actionTimeoutMs, calledBy);
-      const returned = await deadline.bound((async () => fn.handler(this.actionCtx(caller, written, deadline), checkedArgs))());
+      const deadline = new ActionDeadline(`action ${path}`, this.actionTimeoutMs, calledBy?.deadline ?? null);
+      const chain = calledBy?.chain ?? [path];
+      const returned = await deadline.bound((async () => fn.handler(this.actionCtx(caller, written, deadline, chain), checkedArgs))());
       return checkReturn(fn, path, returned, this.isIdOfTable);
     });
   }
@@ -420,7 +429,7 @@ export class Engine {
    */
   runHttpAction<T>(what: string, caller: Caller, handler: (ctx: ReturnType<Engine["actionCtx"]>) => Promise<T>): Promise<T> {
     const deadline = new ActionDeadline(what, this.actionTimeoutMs);
-    return deadline.bound((async () => handler(this.actionCtx(caller, undefined, deadline)))());
+    return deadline.bound((async () => handler(this.actionCtx(caller, undefined, deadline, [what])))());
   }
 
   private observe<T>(type: FunctionRunTrace["type"], path: string, caller: Caller, work: (trace: FunctionRunTrace) => Promise<T>): Promise<T> {
@@ -430,9 +439,12 @@ export class Engine {
 
   /**
    * The ctx of an action (also of HTTP actions): auth, scheduler, and runQuery / runMutation /
-   * runAction, which may call internal functions and keep the caller's identity.
+   * runAction, which may call internal functions and keep the caller's identity. `chain` is
+   * the path of actions from the one called from outside down to this one: ctx.runAction
+   * nests at most LIMITS.maxCallDepth deep, as ctx.runQuery / ctx.runMutation do (an action
+   * that calls itself would otherwise grow without bound until its time limit).
    */
-  actionCtx(caller: Caller, written: { ts: Timestamp } = { ts: 0 }, deadline: ActionDeadline | null = null) {
+  actionCtx(caller: Caller, written: { ts: Timestamp } = { ts: 0 }, deadline: ActionDeadline | null = null, chain: readonly string[] = []) {
     const inner: Caller = { ...caller, fromClient: false };
     // Past the action's time limit, each call fails instead of running (see actionDeadline.ts).
     const bounded = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => (deadline ? deadline.guard(call) : call);
@@ -449,8 +461,13 @@ export class Engine {
         if (ts > written.ts) written.ts = ts;
         return withoutUndefinedFields(value);
       }),
-      runAction: bounded(async (ref: unknown, a?: unknown) =>
-        withoutUndefinedFields(await this.runAction(getFunctionName(ref as never), a ?? {}, inner, written, deadline))),
+      runAction: bounded(async (ref: unknown, a?: unknown) => {
+        const path = getFunctionName(ref as never);
+        const nested = [...chain, path];
+        const tooDeep = callDepthExceeded("runAction", nested);
+        if (tooDeep) throw tooDeep;
+        return withoutUndefinedFields(await this.runAction(path, a ?? {}, inner, written, { deadline, chain: nested }));
+      }),
     };
   }
 
@@ -763,13 +780,8 @@ export class Engine {
       return Promise.reject(error);
     }
     const chain = [...frame.chain, path];
-    if (chain.length - 1 > LIMITS.maxCallDepth) {
-      return Promise.reject(walkinError("LIMIT_EXCEEDED",
-        `ctx.${kind}("${path}") would nest ${chain.length - 1} calls deep, past the limit of ${LIMITS.maxCallDepth}: ${chain.join(" → ")}. ` +
-        `A function that calls itself needs a base case that stops it; to repeat work, loop inside one function ` +
-        `(or call a plain helper function instead of ctx.runQuery / ctx.runMutation).`,
-        { limit: "maxCallDepth", max: LIMITS.maxCallDepth }));
-    }
+    const tooDeep = callDepthExceeded(kind, chain);
+    if (tooDeep) return Promise.reject(tooDeep);
     const unsettled = (frame.unsettled ??= new Map());
     // The call leaves `unsettled` before its caller sees it settle, so a handler that awaited
     // its calls returns with none left.
@@ -1282,6 +1294,19 @@ function conflictError(what: string, indexId: string | null, attempts: number): 
 function asError(error: unknown): Error {
   if (error instanceof Error || isWalkinError(error)) return error as Error;
   return walkinError("APPLICATION", `A function threw a non-Error value: ${String(error)}`);
+}
+
+/**
+ * The nesting limit's error for a call whose `chain` runs from the function called from
+ * outside down to the callee, or null within the limit (Convex's MAX_REACTOR_CALL_DEPTH).
+ */
+function callDepthExceeded(kind: "runQuery" | "runMutation" | "runAction", chain: readonly string[]): Error | null {
+  if (chain.length - 1 <= LIMITS.maxCallDepth) return null;
+  return walkinError("LIMIT_EXCEEDED",
+    `ctx.${kind}("${chain.at(-1)}") would nest ${chain.length - 1} calls deep, past the limit of ${LIMITS.maxCallDepth}: ${chain.join(" → ")}. ` +
+    `A function that calls itself needs a base case that stops it; to repeat work, loop inside one function ` +
+    `(or call a plain helper function instead of ctx.${kind}).`,
+    { limit: "maxCallDepth", max: LIMITS.maxCallDepth });
 }
 
 /** Ends a turn of `inMutationTurn` whichever way the called mutation settled. */

@@ -17,7 +17,8 @@ export const LIMITS = {
   maxPageSize: 8_192,
   /**
    * ctx.runQuery / ctx.runMutation calls nested below the function called from outside (a
-   * client, the scheduler, an action): Convex's MAX_REACTOR_CALL_DEPTH.
+   * client, the scheduler, an action): Convex's MAX_REACTOR_CALL_DEPTH. Also ctx.runAction
+   * calls nested below the action (or HTTP action) called from outside.
    */
   maxCallDepth: 8,
   /** Times a mutation is re-run after conflicting with concurrent writes. */

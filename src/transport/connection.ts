@@ -85,7 +85,10 @@ export class Connection {
   private callerAt: Promise<Caller>;
   private control: Promise<void> = Promise.resolve();
   private mutations: Promise<void> = Promise.resolve();
-  /** Set by shutdown: mutations not yet started are dropped (the client re-sends them). */
+  /**
+   * Set by shutdown: mutations not yet started are dropped (the client re-sends them), and so
+   * are actions not yet started (the client rejects them DISCONNECTED when the socket closes).
+   */
   private draining = false;
   private missedPongs = 0;
   private transitionIds = 0;
@@ -355,6 +358,15 @@ export class Connection {
     const callerAt = this.callerAt;
     const run = async () => {
       const caller = await callerAt;
+      // Checked after the caller resolves, as a queued mutation checks when its turn comes:
+      //  1. close() sets `draining` on every connection at once, then waits for the actions
+      //     running on the engine to end (`engines.drained`);
+      //  2. an action started after that wait began (one sent after close(), or one whose
+      //     Authenticate was still being checked) would run on an engine about to be closed,
+      //     its ctx.runMutation failing midway, and its answer could not reach the client anyway;
+      //  3. so it does not start: the socket closes with 4010 and the client rejects the call
+      //     DISCONNECTED, as any action a lost connection cut.
+      if (this.draining) return;
       let args: Value;
       try {
         args = convertFromJson(json, "args");

@@ -5,6 +5,11 @@
  * So does a `WalkinError` with code INTERNAL: those are the server's own failures (a storage
  * outage, a provider that answered wrongly), and their messages name the database's host,
  * port and schema, or a driver's words, which are the operator's business, not a visitor's.
+ * And so does one with code MISUSE: a bug in the app's server code (a value that does not
+ * match the function's `returns` validator, a ctx.runMutation left unawaited, an unknown
+ * table), whose message may quote the data the handler held (a user document's secret field).
+ * The errors a client caused keep their own codes and messages (INVALID_ARGUMENT,
+ * UNKNOWN_FUNCTION, WRONG_FUNCTION_TYPE, LIMIT_EXCEEDED), so the caller can fix its call.
  */
 import { convertToJson, isWalkinError } from "../values/index.js";
 import type { ErrorPayload } from "./protocol.js";
@@ -21,7 +26,7 @@ export interface ErrorReporting {
  * messages:send"), never its arguments or the caller's token.
  */
 export function errorPayload(error: unknown, context: string, reporting: ErrorReporting): ErrorPayload {
-  if (isWalkinError(error) && (error.code !== "INTERNAL" || reporting.exposeInternalErrors)) {
+  if (isWalkinError(error) && ((error.code !== "INTERNAL" && error.code !== "MISUSE") || reporting.exposeInternalErrors)) {
     if (error.code === "INTERNAL") reporting.log(`[walkin] ${context} failed: ${stackOf(error)}`);
     const payload: ErrorPayload = { message: error.message, code: error.code };
     if (error.data !== undefined) {

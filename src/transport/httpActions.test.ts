@@ -139,13 +139,19 @@ describe("the Response", () => {
     expect(harness.logs.join("\n")).toMatch(/secret detail\n\s+at /);
   });
 
-  it("a handler returning a non-Response gets a clear 500", async () => {
+  it("a handler returning a non-Response gets a clear 500 in dev, a plain one in production (the log says why)", async () => {
     const http = httpRouter();
     http.route({ path: "/bad", method: "GET", handler: httpAction((async () => "oops") as never) });
-    harness = await startHarness({ http });
+    harness = await startHarness({ http, exposeInternalErrors: true });
     const answer = await fetch(url("/bad"));
     expect(answer.status).toBe(500);
     expect(await answer.json()).toMatchObject({ code: "MISUSE", message: expect.stringContaining("must return a Response") });
+    await harness.dispose();
+    harness = await startHarness({ http });
+    const inProduction = await fetch(url("/bad"));
+    expect(inProduction.status).toBe(500);
+    expect(await inProduction.json()).toEqual({ status: "error", code: "INTERNAL", message: "Internal server error" });
+    expect(harness.logs.join("\n")).toContain("must return a Response");
   });
 
   it("streams a streaming body: the first chunk arrives before the stream ends", async () => {
