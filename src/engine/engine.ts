@@ -725,6 +725,14 @@ export class Engine {
    *     a nested ctx.runMutation is part of its caller's transaction, checked with it.
    * On a storage with a commit mark (SQLite across processes), a mark unchanged since the last
    * completed look replaces the look in step 3 (see `catchUpWithOthers` for why).
+   *
+   * Step 4 checks this engine's own commits after `readTs` too, though none of them had
+   * answered its caller when M started. Passing over them would be wrong: an own commit O can
+   * land in storage, be learned and read by another node's mutation W, and W return to its
+   * client, all before this engine's committer has taken O into `latest` (O's acknowledgement
+   * is delayed by the network, say). M must then come after W, so after O, yet it read
+   * without O. So such a mutation may run again for a commit that landed while it ran, as a
+   * writer does.
    */
   private async conflictUnheardOf(txn: Transaction, readTs: Timestamp): Promise<Conflict | null> {
     if (!this.mayMissCommits && !this.handedOver) return null;
