@@ -26,4 +26,5 @@ export {
 } from "./paginatedOptimistic.js";
 export { useConnectionState } from "./useConnectionState.js";
 export type { ConnectionState, OptimisticLocalStore, OptimisticUpdate } from "../browser/index.js";
-export { fetchQuery, preloadQuery, usePreloadedQuery, type FetchQueryOptions, type Preloaded } from "./ssr.js";
+export { fetchQuery, preloadQuery, type FetchQueryOptions, type Preloaded } from "./ssr.js";
+export { usePreloadedQuery } from "./usePreloadedQuery.js";

@@ -1,36 +1,39 @@
 /**
- * Server rendering: fetch a query's result over HTTP before rendering, then hand it to the
- * browser, which renders it at once and switches to the live subscription when that has a
- * result.
+ * Functions run from server code over HTTP: `fetchQuery`, `fetchMutation`, `fetchAction`, and
+ * `preloadQuery`, which fetches a query's result for `usePreloadedQuery` (usePreloadedQuery.ts)
+ * to render at once in the browser until the live subscription has a result.
  *
- * `fetchQuery` is one `POST {url}/api/query`, with no client and no socket, so it works in any
- * server runtime. `preloadQuery` wraps the result in a `Preloaded` object made only of strings,
- * safe to pass through any serialization (framework props, `JSON.stringify`), and
- * `usePreloadedQuery` returns it until the live query has a result. On the server and during
- * hydration `useQuery` reports "loading", so both renders show the preloaded value: the
- * hydrated HTML matches and there is no loading flash.
+ * Each call is one `POST {url}/api/query|mutation|action`, with no client and no socket, so it
+ * works in any server runtime: a route loader, or a Next.js Server Component, Server Action or
+ * Route Handler. This module imports nothing from React: `walkin/nextjs` re-exports it, and
+ * Next.js loads Server Components with React's "react-server" build, which has no
+ * `createContext` or client hooks for the rest of walkin/react to use.
+ *
+ * `Preloaded` is made only of strings, so it survives any serialization on the way to the
+ * browser (a Server Component's props to a client component, `JSON.stringify`).
  */
-import { useMemo } from "react";
-import {
-  getFunctionName,
-  makeFunctionReference,
-  type FunctionArgs,
-  type FunctionReference,
-  type FunctionReturnType,
-} from "../server/api.js";
+import { getFunctionName, type ArgsAndOptions, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
 import { WalkinError, walkinError, type WalkinErrorCode } from "../values/errors.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
 import type { JSONValue, Value } from "../values/value.js";
-import { useQuery } from "./useQuery.js";
 
 export interface FetchQueryOptions {
-  /** The Walk-in server's address, e.g. `"https://my-app.example.com"` (ws:// works too). */
-  url: string;
-  /** An auth token, sent as `Authorization: Bearer <token>`: the query runs as that user. */
-  token?: string;
+  /**
+   * The Walk-in server's address, e.g. `"https://my-app.example.com"` (ws:// works too). By
+   * default the environment variable `NEXT_PUBLIC_WALKIN_URL`, else `NEXT_PUBLIC_CONVEX_URL`
+   * (so a Convex app whose variable now holds the Walk-in server's address runs unchanged).
+   */
+  url?: string;
+  /** An auth token, sent as `Authorization: Bearer <token>`: the function runs as that user. None, `null` or `""`: signed out. */
+  token?: string | null;
+  /** Accepted as Convex's `NextjsOptions` has it; Walk-in has no deployment host to check, so it changes nothing. */
+  skipConvexDeploymentUrlCheck?: boolean;
   /** The `fetch` to use; the global one by default. */
   fetch?: typeof globalThis.fetch;
 }
+
+/** The options of `fetchQuery`, `fetchMutation`, `fetchAction` and `preloadQuery`, under Convex's name. */
+export type NextjsOptions = FetchQueryOptions;
 
 /** A query's result fetched on the server, to be passed to `usePreloadedQuery` in the browser. */
 export interface Preloaded<Query extends FunctionReference<"query">> {
@@ -41,83 +44,116 @@ export interface Preloaded<Query extends FunctionReference<"query">> {
   readonly _valueJSON: string;
 }
 
+type FunctionKind = "query" | "mutation" | "action";
+
 /**
  * Runs a query once over HTTP and returns its result; throws a `WalkinError` if it fails.
  *
  * @example
- * const messages = await fetchQuery(api.messages.list, { channel: "general" }, { url: process.env.WALKIN_URL! });
+ * const messages = await fetchQuery(api.messages.list, { channel: "general" }, { token });
  */
 export async function fetchQuery<Query extends FunctionReference<"query">>(
   query: Query,
-  args: FunctionArgs<Query>,
-  options: FetchQueryOptions,
+  ...argsAndOptions: ArgsAndOptions<Query, FetchQueryOptions>
 ): Promise<FunctionReturnType<Query>> {
-  const json = await fetchQueryJson(getFunctionName(query), convertToJson((args ?? {}) as Value, "args"), options);
-  return convertFromJson(json) as FunctionReturnType<Query>;
+  return (await call("query", "fetchQuery", query, argsAndOptions)) as FunctionReturnType<Query>;
+}
+
+/**
+ * Runs a mutation over HTTP (from a Server Action or a Route Handler, say) and returns its
+ * result; throws a `WalkinError` if it fails, in which case none of its writes happened.
+ *
+ * @example
+ * await fetchMutation(api.messages.send, { channel, body }, { token });
+ */
+export async function fetchMutation<Mutation extends FunctionReference<"mutation">>(
+  mutation: Mutation,
+  ...argsAndOptions: ArgsAndOptions<Mutation, FetchQueryOptions>
+): Promise<FunctionReturnType<Mutation>> {
+  return (await call("mutation", "fetchMutation", mutation, argsAndOptions)) as FunctionReturnType<Mutation>;
+}
+
+/**
+ * Runs an action over HTTP and returns its result; throws a `WalkinError` if it fails.
+ *
+ * @example
+ * const summary = await fetchAction(api.ai.summarize, { channel }, { token });
+ */
+export async function fetchAction<Action extends FunctionReference<"action">>(
+  action: Action,
+  ...argsAndOptions: ArgsAndOptions<Action, FetchQueryOptions>
+): Promise<FunctionReturnType<Action>> {
+  return (await call("action", "fetchAction", action, argsAndOptions)) as FunctionReturnType<Action>;
 }
 
 /**
  * Fetches a query's result for `usePreloadedQuery`.
  *
  * @example
- * // on the server (a route loader, a server component)
- * const preloaded = await preloadQuery(api.messages.list, { channel }, { url });
+ * // on the server (a route loader, a Server Component)
+ * const preloaded = await preloadQuery(api.messages.list, { channel });
  * // in the browser
  * const messages = usePreloadedQuery(preloaded);
  */
 export async function preloadQuery<Query extends FunctionReference<"query">>(
   query: Query,
-  args: FunctionArgs<Query>,
-  options: FetchQueryOptions,
+  ...argsAndOptions: ArgsAndOptions<Query, FetchQueryOptions>
 ): Promise<Preloaded<Query>> {
+  const [args, options] = argsAndOptions as [FunctionArgs<Query> | undefined, FetchQueryOptions | undefined];
   const name = getFunctionName(query);
   const argsJson = convertToJson((args ?? {}) as Value, "args");
-  const valueJson = await fetchQueryJson(name, argsJson, options);
+  const valueJson = await callJson("query", "preloadQuery", name, argsJson, options ?? {});
   return { _name: name, _argsJSON: JSON.stringify(argsJson), _valueJSON: JSON.stringify(valueJson) } as Preloaded<Query>;
 }
 
 /**
- * The live result of a preloaded query: the preloaded value until the subscription has a
- * result, then the live one. Needs a `<WalkinProvider>`.
+ * The value a `Preloaded` holds, decoded (bigints, bytes), for server code that also wants it.
  *
  * @example
- * function Messages({ preloaded }: { preloaded: Preloaded<typeof api.messages.list> }) {
- *   const messages = usePreloadedQuery(preloaded);
- *   return <ul>{messages.map((m) => <li key={m._id}>{m.body}</li>)}</ul>;
- * }
+ * const preloaded = await preloadQuery(api.tasks.list);
+ * const tasks = preloadedQueryResult(preloaded);
  */
-export function usePreloadedQuery<Query extends FunctionReference<"query">>(preloaded: Preloaded<Query>): FunctionReturnType<Query> {
-  const { _name: name, _argsJSON: argsText, _valueJSON: valueText } = preloaded;
-  const args = useMemo(() => convertFromJson(JSON.parse(argsText) as JSONValue, "args") as Record<string, Value>, [argsText]);
-  const preloadedValue = useMemo(() => convertFromJson(JSON.parse(valueText) as JSONValue), [valueText]);
-  const live: unknown = useQuery(makeFunctionReference<"query">(name), args);
-  return (live === undefined ? preloadedValue : live) as FunctionReturnType<Query>;
+export function preloadedQueryResult<Query extends FunctionReference<"query">>(preloaded: Preloaded<Query>): FunctionReturnType<Query> {
+  if (typeof preloaded?._valueJSON !== "string") {
+    throw walkinError("MISUSE", "preloadedQueryResult takes what preloadQuery returned (an object with _name, _argsJSON and _valueJSON).");
+  }
+  return convertFromJson(JSON.parse(preloaded._valueJSON) as JSONValue) as FunctionReturnType<Query>;
 }
 
-async function fetchQueryJson(path: string, args: JSONValue, options: FetchQueryOptions): Promise<JSONValue> {
-  if (typeof options?.url !== "string" || options.url === "") {
-    throw walkinError("MISUSE", "fetchQuery needs the server's address. Did you forget to pass { url: \"https://…\" }?");
-  }
+async function call(kind: FunctionKind, caller: string, reference: FunctionReference<FunctionKind>, argsAndOptions: unknown[]): Promise<Value> {
+  const [args, options] = argsAndOptions as [Value | undefined, FetchQueryOptions | undefined];
+  const path = getFunctionName(reference);
+  return convertFromJson(await callJson(kind, caller, path, convertToJson(args ?? {}, "args"), options ?? {}));
+}
+
+async function callJson(kind: FunctionKind, caller: string, path: string, args: JSONValue, options: FetchQueryOptions): Promise<JSONValue> {
+  const label = `${caller}(${path})`;
+  const endpoint = `${serverAddress(label, options)}/api/${kind}`;
   const doFetch = options.fetch ?? globalThis.fetch;
-  const endpoint = `${httpBase(options.url)}/api/query`;
   let response: Response;
   try {
     response = await doFetch(endpoint, {
       method: "POST",
       headers: {
         "content-type": "application/json",
-        ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+        // Auth libraries answer null (or "") for a signed-out visitor: that calls signed out,
+        // where "Bearer null" would be refused as a bad token.
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
       },
       body: JSON.stringify({ path, args }),
+      // Next.js caches fetch() in Server Components (POSTs too, up to Next 14) and would answer
+      // every later request with the first result; "no-store" also keeps the page dynamic.
+      // Runtimes without such a cache ignore it.
+      cache: "no-store",
     });
   } catch (error) {
-    throw walkinError("DISCONNECTED", `fetchQuery(${path}): could not reach ${endpoint}: ${(error as Error).message}`, undefined, error);
+    throw walkinError("DISCONNECTED", `${label}: could not reach ${endpoint}: ${(error as Error).message}`, undefined, error);
   }
   let body: unknown;
   try {
     body = await response.json();
   } catch (error) {
-    throw walkinError("INTERNAL", `fetchQuery(${path}): ${endpoint} answered ${response.status} without a JSON body`, undefined, error);
+    throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${response.status} without a JSON body`, undefined, error);
   }
   const result = body as { status?: unknown; value?: JSONValue; code?: unknown; message?: unknown; data?: JSONValue };
   if (result?.status === "success" && "value" in result) return result.value as JSONValue;
@@ -127,10 +163,36 @@ async function fetchQueryJson(path: string, args: JSONValue, options: FetchQuery
       data: result.data === undefined ? undefined : convertFromJson(result.data),
     });
   }
-  throw walkinError("INTERNAL", `fetchQuery(${path}): ${endpoint} answered ${response.status} with an unexpected body`);
+  throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${response.status} with an unexpected body`);
 }
 
-/** `ws://host/` → `http://host`: one address works for the client and for fetchQuery. */
-function httpBase(url: string): string {
-  return url.replace(/^ws(s?):\/\//, "http$1://").replace(/\/+$/, "");
+/**
+ * The server's HTTP address: `options.url`, else `NEXT_PUBLIC_WALKIN_URL`, else
+ * `NEXT_PUBLIC_CONVEX_URL` unless that still names a Convex deployment. `ws://host/` becomes
+ * `http://host`, so one address serves the client and these calls.
+ */
+function serverAddress(label: string, options: FetchQueryOptions): string {
+  const fromEnvironment = options.url ? undefined : addressFromEnvironment();
+  const url = options.url || fromEnvironment?.url;
+  if (!url) {
+    throw walkinError("MISUSE", `${label} needs the server's address. Did you forget to pass { url: "https://…" } or to set NEXT_PUBLIC_WALKIN_URL?`);
+  }
+  const source = fromEnvironment ? ` (from ${fromEnvironment.variable})` : "";
+  if (typeof url !== "string" || !/^(https?|wss?):\/\/[^/]/i.test(url)) {
+    throw walkinError("MISUSE", `${label}: ${JSON.stringify(url)}${source} is not a server address: give one that starts with https:// or http:// (ws:// and wss:// work too), e.g. "https://my-app.example.com".`);
+  }
+  if (fromEnvironment?.variable === "NEXT_PUBLIC_CONVEX_URL" && /\.convex\.(cloud|site)(:\d+)?(\/|$)/i.test(url)) {
+    throw walkinError("MISUSE", `${label}: NEXT_PUBLIC_CONVEX_URL is a Convex deployment (${url}), not a Walk-in server: set NEXT_PUBLIC_WALKIN_URL to your Walk-in server's address, or point NEXT_PUBLIC_CONVEX_URL at it.`);
+  }
+  return url.replace(/^ws(s?):\/\//i, "http$1://").replace(/\/+$/, "");
+}
+
+function addressFromEnvironment(): { url: string; variable: string } | undefined {
+  // Not every runtime that renders on the server has `process` (edge runtimes, workers).
+  if (typeof process === "undefined" || !process.env) return undefined;
+  const walkin = process.env["NEXT_PUBLIC_WALKIN_URL"];
+  if (walkin) return { url: walkin, variable: "NEXT_PUBLIC_WALKIN_URL" };
+  const convex = process.env["NEXT_PUBLIC_CONVEX_URL"];
+  if (convex) return { url: convex, variable: "NEXT_PUBLIC_CONVEX_URL" };
+  return undefined;
 }

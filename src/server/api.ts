@@ -62,6 +62,11 @@ export type OptionalRestArgs<F extends AnyFunctionReference> = {} extends Functi
   ? [args?: FunctionArgs<F>]
   : [args: FunctionArgs<F>];
 
+/** Args, then options; both may be omitted when the function takes no args (as Convex's `ArgsAndOptions`). */
+export type ArgsAndOptions<F extends AnyFunctionReference, Options> = {} extends FunctionArgs<F>
+  ? [args?: FunctionArgs<F>, options?: Options]
+  : [args: FunctionArgs<F>, options?: Options];
+
 /** Builds a reference from a path like `"messages:send"` or `"lib/users:get"`. */
 export function makeFunctionReference<Type extends FunctionType, Args = any, Returns = any>(
   name: string,

@@ -22,6 +22,7 @@ export type {
   AnyApi,
   AnyFunctionReference,
   ApiFromModules,
+  ArgsAndOptions,
   FilterApi,
   FunctionArgs,
   FunctionReference,
