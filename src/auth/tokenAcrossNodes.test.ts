@@ -65,5 +65,5 @@ it("a node refuses a token only after looking for the sign-in it has not learned
     headers: { "content-type": "application/json", authorization: `Bearer ${second.token}` },
     body: JSON.stringify({ path: "messages:mine", args: {} }),
   });
-  expect({ status: response.status, body: await response.json() }).toEqual({ status: 200, body: { status: "success", value: ["second, from A"] } });
+  expect({ status: response.status, body: await response.json() }).toEqual({ status: 200, body: { status: "success", value: ["second, from A"], logLines: [] } });
 });

@@ -16,6 +16,8 @@ export {
   type Watch,
   type WalkinClientOptions,
 } from "./client.js";
+export { WalkinHttpClient, type HttpMutationOptions, type WalkinHttpClientOptions } from "./httpClient.js";
+export { ConvexHttpClient } from "./convexNames.js";
 export type { OptimisticLocalStore, OptimisticUpdate } from "./optimisticUpdates.js";
 export type { FetchToken } from "./authState.js";
 export type { Logger } from "./connection.js";

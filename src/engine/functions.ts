@@ -29,11 +29,21 @@ export class FunctionRegistry {
     return fn;
   }
 
+  /**
+   * The type of the function at `path`, for callers whose request does not say it (Convex's
+   * `/api/run/<module>/<function>`); errors as `resolve`, internal functions missing to clients.
+   */
+  typeOf(path: string, { fromClient = false } = {}): FunctionType {
+    const fn = this.found.get(path) ?? this.find(path, "function", fromClient);
+    if (fromClient && fn.visibility === "internal") this.find(path, "function", true);
+    return fn.type;
+  }
+
   /** Functions found by path so far: resolving is on the path of every call. */
   private readonly found = new Map<string, RegisteredFunction>();
 
   /** Looks `path` up in the modules (remembering it), or throws the error a caller should see. */
-  private find(path: unknown, type: FunctionType, fromClient: boolean): RegisteredFunction {
+  private find(path: unknown, type: FunctionType | "function", fromClient: boolean): RegisteredFunction {
     if (typeof path !== "string" || path.length === 0 || path.length > 512) {
       throw walkinError("UNKNOWN_FUNCTION", `Function paths are strings like "messages:send"; received ${typeof path}.`);
     }

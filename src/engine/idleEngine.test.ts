@@ -199,11 +199,11 @@ describe("a one-shot HTTP call after another process's commit", () => {
     // This server never hears of other processes' commits by itself (no watch, no poll): only
     // a look at the file before answering can find the script's write.
     const { server } = await startNode(filename, { behind: true });
-    expect(await postJson(`${server.url}/api/query`, { path: "messages:list", args: { channel: "h" } })).toEqual({ status: "success", value: [] });
+    expect(await postJson(`${server.url}/api/query`, { path: "messages:list", args: { channel: "h" } })).toEqual({ status: "success", value: [], logLines: [] });
 
     await inOtherProcess(filename, `await engine.runMutation("messages:send", { channel: "h", body: "written through another process" });`);
 
     expect(await postJson(`${server.url}/api/query`, { path: "messages:list", args: { channel: "h" } }))
-      .toEqual({ status: "success", value: ["written through another process"] });
+      .toEqual({ status: "success", value: ["written through another process"], logLines: [] });
   });
 });

@@ -15,7 +15,7 @@ describe("fetchQuery", () => {
     const [url, init] = fetch.mock.calls[0]!;
     expect(url).toBe("http://localhost:1234/api/query");
     expect(init?.method).toBe("POST");
-    expect(JSON.parse(init?.body as string)).toEqual({ path: "counters:get", args: { big: { $integer: "AQAAAAAAAAA=" } } });
+    expect(JSON.parse(init?.body as string)).toEqual({ path: "counters:get", args: { big: { $integer: "AQAAAAAAAAA=" } }, format: "json" });
   });
 
   it("throws the query's error as a WalkinError with code and data", async () => {

@@ -3,7 +3,8 @@
  * `preloadQuery`, which fetches a query's result for `usePreloadedQuery` (usePreloadedQuery.ts)
  * to render at once in the browser until the live subscription has a result.
  *
- * Each call is one `POST {url}/api/query|mutation|action`, with no client and no socket, so it
+ * Each call is one `POST {url}/api/query|mutation|action` (`postCall`, shared with
+ * `WalkinHttpClient`), with no client and no socket, so it
  * works in any server runtime: a route loader, or a Next.js Server Component, Server Action or
  * Route Handler. This module imports nothing from React: `walkin/nextjs` re-exports it, and
  * Next.js loads Server Components with React's "react-server" build, which has no
@@ -13,7 +14,8 @@
  * browser (a Server Component's props to a client component, `JSON.stringify`).
  */
 import { getFunctionName, type ArgsAndOptions, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
-import { WalkinError, walkinError, type WalkinErrorCode } from "../values/errors.js";
+import { postCall } from "../browser/httpClient.js";
+import { walkinError } from "../values/errors.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
 import type { JSONValue, Value } from "../values/value.js";
 
@@ -126,44 +128,19 @@ async function call(kind: FunctionKind, caller: string, reference: FunctionRefer
   return convertFromJson(await callJson(kind, caller, path, convertToJson(args ?? {}, "args"), options ?? {}));
 }
 
-async function callJson(kind: FunctionKind, caller: string, path: string, args: JSONValue, options: FetchQueryOptions): Promise<JSONValue> {
+function callJson(kind: FunctionKind, caller: string, path: string, args: JSONValue, options: FetchQueryOptions): Promise<JSONValue> {
   const label = `${caller}(${path})`;
-  const endpoint = `${serverAddress(label, options)}/api/${kind}`;
-  const doFetch = options.fetch ?? globalThis.fetch;
-  let response: Response;
-  try {
-    response = await doFetch(endpoint, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        // Auth libraries answer null (or "") for a signed-out visitor: that calls signed out,
-        // where "Bearer null" would be refused as a bad token.
-        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      },
-      body: JSON.stringify({ path, args }),
-      // Next.js caches fetch() in Server Components (POSTs too, up to Next 14) and would answer
-      // every later request with the first result; "no-store" also keeps the page dynamic.
-      // Runtimes without such a cache ignore it.
-      cache: "no-store",
-    });
-  } catch (error) {
-    throw walkinError("DISCONNECTED", `${label}: could not reach ${endpoint}: ${(error as Error).message}`, undefined, error);
-  }
-  let body: unknown;
-  try {
-    body = await response.json();
-  } catch (error) {
-    throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${response.status} without a JSON body`, undefined, error);
-  }
-  const result = body as { status?: unknown; value?: JSONValue; code?: unknown; message?: unknown; data?: JSONValue };
-  if (result?.status === "success" && "value" in result) return result.value as JSONValue;
-  if (result?.status === "error" && typeof result.message === "string") {
-    throw new WalkinError(result.message, {
-      code: (typeof result.code === "string" ? result.code : "INTERNAL") as WalkinErrorCode,
-      data: result.data === undefined ? undefined : convertFromJson(result.data),
-    });
-  }
-  throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${response.status} with an unexpected body`);
+  return postCall({
+    base: serverAddress(label, options),
+    kind,
+    path,
+    args,
+    // Auth libraries answer null (or "") for a signed-out visitor: that calls signed out,
+    // where "Bearer null" would be refused as a bad token.
+    token: options.token || null,
+    fetch: options.fetch ?? globalThis.fetch,
+    label,
+  });
 }
 
 /**

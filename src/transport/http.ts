@@ -1,12 +1,15 @@
 /**
  * Plain HTTP on the server's port, in this order:
  *  1. `/api/*`, Walk-in's own: `GET /api/health`, one-shot `POST /api/query|mutation|action`
- *     (body `{ path, args }`, optional `Authorization: Bearer <token>`), CORS for browsers;
+ *     (body `{ path, args, format? }`, optional `Authorization: Bearer <token>`) and Convex's
+ *     `POST /api/run/<module>/<function>` (body `{ args, format? }`), CORS for browsers;
  *     `/api/sync` is the WebSocket (upgrades are handled in server.ts).
  *  2. The app's routes from `functions/http.ts` (`httpRouter()`), run as HTTP actions.
  *  3. Static files, when a directory is configured (GET/HEAD only, SPA fallback).
- * Answers to the one-shot endpoints are `{ status: "success", value }` or
- * `{ status: "error", code, message, data? }`, with an HTTP status that follows the code.
+ * Answers to the one-shot endpoints are `{ status: "success", value, logLines }` or
+ * `{ status: "error", code, message, data?, errorMessage, errorData?, logLines }`, with an HTTP
+ * status that follows the code: Walk-in's fields, and Convex's names for the same things so
+ * that code written against Convex's HTTP API reads them unchanged.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
@@ -37,6 +40,9 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 const ONE_SHOT = { "/api/query": "query", "/api/mutation": "mutation", "/api/action": "action" } as const;
 
+/** Convex's route that names the function in the URL (`/api/run/messages/list`); its type comes from the registry. */
+const RUN_PREFIX = "/api/run/";
+
 export interface HttpContext {
   engines: EngineSwitch;
   reporting: ErrorReporting;
@@ -63,7 +69,7 @@ export async function handleHttp(request: IncomingMessage, response: ServerRespo
       return;
     }
     if (context.dashboard && (await context.dashboard.handle(request, response, url, context.engines))) return;
-    if (isReservedApiPath(url.pathname)) return await handleApi(request, response, url.pathname, method, context);
+    if (isReservedApiPath(url.pathname)) return await handleApi(request, response, url, method, context);
     if (context.router && (await handleRoute(request, response, url, method, context))) return;
     if (context.staticDir && (method === "GET" || method === "HEAD") && (await serveStatic(context.staticDir, url.pathname, method, response))) return;
     sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Nothing is served at ${method} ${url.pathname}.` });
@@ -79,7 +85,8 @@ export async function handleHttp(request: IncomingMessage, response: ServerRespo
   }
 }
 
-async function handleApi(request: IncomingMessage, response: ServerResponse, path: string, method: string, context: HttpContext): Promise<void> {
+async function handleApi(request: IncomingMessage, response: ServerResponse, url: URL, method: string, context: HttpContext): Promise<void> {
+  const path = url.pathname;
   if (method === "OPTIONS") {
     response.writeHead(204, CORS_HEADERS).end();
     return;
@@ -91,34 +98,62 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, pat
   if (path === "/api/sync") {
     return sendJson(response, 426, { status: "error", code: "MISUSE", message: "/api/sync is the WebSocket endpoint: connect with a WebSocket client." }, { Upgrade: "websocket", ...CORS_HEADERS });
   }
-  const kind = Object.hasOwn(ONE_SHOT, path) ? ONE_SHOT[path as keyof typeof ONE_SHOT] : undefined;
+  const kind = Object.hasOwn(ONE_SHOT, path) ? ONE_SHOT[path as keyof typeof ONE_SHOT] : path.startsWith(RUN_PREFIX) ? "run" : undefined;
   if (!kind) {
-    return sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Unknown endpoint ${path}. The API has /api/query, /api/mutation, /api/action, /api/health and /api/sync.` }, CORS_HEADERS);
+    return sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Unknown endpoint ${path}. The API has /api/query, /api/mutation, /api/action, /api/run/<module>/<function>, /api/health and /api/sync.` }, CORS_HEADERS);
   }
   if (method !== "POST") return methodNotAllowed(response, "POST, OPTIONS", CORS_HEADERS);
+  const runPath = kind === "run" ? runFunctionPath(path) : undefined;
+  if (runPath?.ok === false) return sendCallError(response, { code: "UNKNOWN_FUNCTION", message: runPath.error });
+  const format = url.searchParams.get("format");
+  if (format !== null && format !== "json") return sendCallError(response, { code: "INVALID_ARGUMENT", message: unknownFormat(format) });
   const body = await readBody(request);
-  if (body === null) return sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
+  if (body === null) return sendCallError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
   let text: string;
   try {
     text = UTF8.decode(body);
   } catch {
-    return sendError(response, { code: "INVALID_ARGUMENT", message: "The request body is not valid UTF-8: send JSON encoded as UTF-8." });
+    return sendCallError(response, { code: "INVALID_ARGUMENT", message: "The request body is not valid UTF-8: send JSON encoded as UTF-8." });
   }
-  const call = parseCall(text);
-  if (!call.ok) return sendError(response, { code: "INVALID_ARGUMENT", message: call.error });
+  const call = parseCall(text, runPath?.path);
+  if (!call.ok) return sendCallError(response, { code: "INVALID_ARGUMENT", message: call.error });
   if (malformedBearer(request)) {
-    return sendError(response, { code: "UNAUTHENTICATED", message: 'The Authorization header must be "Bearer <token>" with one token and no spaces in it; leave the header out to call signed out.' });
+    return sendCallError(response, { code: "UNAUTHENTICATED", message: 'The Authorization header must be "Bearer <token>" with one token and no spaces in it; leave the header out to call signed out.' });
   }
   const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request), kind: "http" };
+  let type: "query" | "mutation" | "action" | undefined;
   try {
     if (caller.token && !(await context.engines.current.tokenResolves(caller))) {
-      return sendError(response, { code: "UNAUTHENTICATED", message: "The auth token was not accepted: it is invalid, expired or revoked. Sign in again to get a new one." });
+      return sendCallError(response, { code: "UNAUTHENTICATED", message: "The auth token was not accepted: it is invalid, expired or revoked. Sign in again to get a new one." });
     }
-    const value = await run(kind, call.path, call.args, caller, context.engines);
-    sendJson(response, 200, { status: "success", value: convertToJson(value) }, CORS_HEADERS);
+    // /api/run does not say the type: the registry does, and internal functions are missing to
+    // it as to the other endpoints. Should a deploy swap the engine before the call runs, the
+    // new one checks the type again (WRONG_FUNCTION_TYPE if it changed), as for any call.
+    type = kind === "run" ? context.engines.current.functions.typeOf(call.path, { fromClient: true }) : kind;
+    const value = await run(type, call.path, call.args, caller, context.engines);
+    sendJson(response, 200, { status: "success", value: convertToJson(value), logLines: [] }, CORS_HEADERS);
   } catch (error) {
-    sendError(response, errorPayload(error, `${kind} ${call.path} (HTTP)`, context.reporting));
+    sendCallError(response, errorPayload(error, `${type ?? "function"} ${call.path} (HTTP)`, context.reporting));
   }
+}
+
+/** `/api/run/lib/messages/list` → `lib/messages:list`: the last segment is the function, the ones before it the module. */
+function runFunctionPath(path: string): { ok: true; path: string } | { ok: false; error: string } {
+  const usage = `Name the function in the URL as /api/run/<module path>/<function>, e.g. /api/run/messages/list for "messages:list".`;
+  let segments: string[];
+  try {
+    segments = path.slice(RUN_PREFIX.length).split("/").map(decodeURIComponent);
+  } catch {
+    return { ok: false, error: `${path} is not a valid URL path (a bad percent-encoding). ${usage}` };
+  }
+  if (segments.some((segment) => segment.length === 0)) return { ok: false, error: `${path} has an empty path segment. ${usage}` };
+  // One segment is a module's default export, as the path "messages" is elsewhere.
+  const name = segments.length === 1 ? segments[0]! : `${segments.slice(0, -1).join("/")}:${segments.at(-1)!}`;
+  return { ok: true, path: name };
+}
+
+function unknownFormat(format: unknown): string {
+  return `"format" must be "json", the only value format served (got ${JSON.stringify(format)}); leave it out or send "json".`;
 }
 
 /**
@@ -149,17 +184,22 @@ function run(kind: "query" | "mutation" | "action", path: string, args: Value, c
   }
 }
 
-function parseCall(text: string): { ok: true; path: string; args: Value } | { ok: false; error: string } {
+/** The call in a request body; `urlPath` is the function named by an `/api/run/…` URL, which the body then leaves out. */
+function parseCall(text: string, urlPath?: string): { ok: true; path: string; args: Value } | { ok: false; error: string } {
+  const shape = urlPath === undefined ? '{ "path": "module:function", "args": { ... } }' : '{ "args": { ... } }';
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    return { ok: false, error: 'The request body must be JSON: { "path": "module:function", "args": { ... } }.' };
+    return { ok: false, error: `The request body must be JSON: ${shape}.` };
   }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return { ok: false, error: 'The request body must be a JSON object: { "path": "module:function", "args": { ... } }.' };
-  const { path, args } = body as { path?: unknown; args?: unknown };
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return { ok: false, error: `The request body must be a JSON object: ${shape}.` };
+  const { args, format } = body as { args?: unknown; format?: unknown };
+  const path = urlPath ?? (body as { path?: unknown }).path;
+  if (format !== undefined && format !== "json") return { ok: false, error: unknownFormat(format) };
   if (typeof path !== "string" || path.length === 0 || path.length > PROTOCOL_LIMITS.maxPathLength) {
-    return { ok: false, error: `"path" must be a function path like "messages:send" (at most ${PROTOCOL_LIMITS.maxPathLength} characters).` };
+    const what = urlPath === undefined ? `"path" must be a function path like "messages:send"` : "The function named in the URL must be a path like /api/run/messages/send";
+    return { ok: false, error: `${what} (at most ${PROTOCOL_LIMITS.maxPathLength} characters).` };
   }
   try {
     return { ok: true, path, args: args === undefined ? {} : convertFromJson(args as JSONValue, "args") };
@@ -353,6 +393,17 @@ const STATUS_BY_CODE: Partial<Record<WalkinErrorCode, number>> = {
 
 function sendError(response: ServerResponse, error: ErrorPayload, status?: number): void {
   sendJson(response, status ?? STATUS_BY_CODE[error.code as WalkinErrorCode] ?? 400, { status: "error", ...error }, CORS_HEADERS);
+}
+
+/**
+ * An error answer of a function call: Walk-in's `code`, `message` and `data`, and the same
+ * under the names Convex's HTTP API documents (`errorMessage`, `errorData`, `logLines`), so
+ * that code written against it (`if (body.status === "error") throw new Error(body.errorMessage)`)
+ * needs no change. Log lines stay in the server's log, so the list is empty.
+ */
+function sendCallError(response: ServerResponse, error: ErrorPayload, status?: number): void {
+  const convex = { errorMessage: error.message, ...(error.data === undefined ? {} : { errorData: error.data }), logLines: [] };
+  sendError(response, { ...error, ...convex }, status);
 }
 
 function methodNotAllowed(response: ServerResponse, allow: string, extra: Record<string, string> = {}): void {

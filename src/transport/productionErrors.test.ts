@@ -83,7 +83,8 @@ describe("a returns mismatch (the server's own bug)", () => {
       internal,
       internal,
       internal,
-      { status: 500, body: { status: "error", ...internal } },
+      // The HTTP API adds Convex's names for the same fields.
+      { status: 500, body: { status: "error", ...internal, errorMessage: internal.message, logLines: [] } },
       { status: 500, body: { status: "error", ...internal } },
     ]);
     expect(JSON.stringify(client.messages)).not.toContain(SECRET);
@@ -103,7 +104,7 @@ describe("a returns mismatch (the server's own bug)", () => {
     expect(errors[0]).toEqual(misuse);
     expect(errors[1]).toEqual({ ...misuse, message: expect.stringContaining("users:save returned") });
     expect(errors[2]).toEqual({ ...misuse, message: expect.stringContaining("users:fetch returned") });
-    expect(errors[3]).toEqual({ status: 400, body: { status: "error", ...misuse } });
+    expect(errors[3]).toEqual({ status: 400, body: { status: "error", ...misuse, errorMessage: misuse.message, logLines: [] } });
     expect(errors[4]).toEqual({ status: 400, body: { status: "error", ...misuse } });
     expect(JSON.stringify(errors)).toContain("password");
   });

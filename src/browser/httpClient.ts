@@ -1,0 +1,166 @@
+/**
+ * `WalkinHttpClient`: one-shot calls over plain HTTP (`POST /api/query|mutation|action`), no
+ * socket and no live results. For server code (route handlers, scripts, serverless functions)
+ * that needs a value once; `WalkinClient` is the live client. Exported also as Convex's
+ * `ConvexHttpClient`, whose calls it answers alike.
+ *
+ * Mutations of one client run one after another, in the order they were called (a queue), as
+ * over the WebSocket: `client.mutation(a); client.mutation(b)` never lets `b` overtake `a`.
+ * Each call is a separate request, so, unlike over the WebSocket, a mutation whose answer was
+ * lost is not re-sent and not deduplicated: the call rejects with code `DISCONNECTED`.
+ */
+import { getFunctionName, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
+import type { ErrorPayload } from "../transport/protocol.js";
+import { walkinError, type WalkinErrorCode } from "../values/errors.js";
+import { convertFromJson, convertToJson } from "../values/json.js";
+import type { JSONValue, Value } from "../values/value.js";
+import { errorFromPayload } from "./queryResult.js";
+
+export interface WalkinHttpClientOptions {
+  /** A token to send from the first call, as `setAuth(token)` would. */
+  auth?: string;
+  /** Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+}
+
+export interface HttpMutationOptions {
+  /** Run now, beside the mutations queued before it, instead of after them. */
+  skipQueue?: boolean;
+}
+
+type Kind = "query" | "mutation" | "action";
+
+/**
+ * @example
+ * import { WalkinHttpClient } from "walkin/browser";
+ * const client = new WalkinHttpClient(process.env.WALKIN_URL!);
+ * client.setAuth(token);
+ * const messages = await client.query(api.messages.list, { channel: "general" });
+ */
+export class WalkinHttpClient {
+  /** The server's address, without a trailing slash: calls go to `${url}/api/query` and so on. */
+  readonly url: string;
+  private token: string | null = null;
+  private readonly fetch: typeof fetch;
+  /** Settles when the last queued mutation has (either way). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(address: string, options: WalkinHttpClientOptions = {}) {
+    this.url = baseUrl(address);
+    const fetchFunction = options.fetch ?? globalThis.fetch;
+    if (typeof fetchFunction !== "function") {
+      throw walkinError("MISUSE", "WalkinHttpClient: there is no global fetch here; pass one: new WalkinHttpClient(url, { fetch }).");
+    }
+    // Called unbound (`this.fetch(...)` would call it on the client): a browser's fetch must run on `globalThis`.
+    this.fetch = (...args) => fetchFunction(...args);
+    if (options.auth !== undefined) this.setAuth(options.auth);
+  }
+
+  /** Sends `Authorization: Bearer <token>` with every call from now on. */
+  setAuth(token: string): void {
+    if (typeof token !== "string" || !/^\S+$/.test(token)) {
+      throw walkinError("MISUSE", "setAuth(token) takes the token as a non-empty string without spaces; call clearAuth() to call signed out.");
+    }
+    this.token = token;
+  }
+
+  /** Calls signed out from now on. */
+  clearAuth(): void {
+    this.token = null;
+  }
+
+  /** Runs a query once and returns its value. */
+  query<Q extends FunctionReference<"query">>(query: Q, args?: FunctionArgs<Q>): Promise<FunctionReturnType<Q>> {
+    return this.call("query", query, args) as Promise<FunctionReturnType<Q>>;
+  }
+
+  /** Runs a mutation after the ones this client queued before it (see `skipQueue`). */
+  mutation<M extends FunctionReference<"mutation">>(mutation: M, args?: FunctionArgs<M>, options: HttpMutationOptions = {}): Promise<FunctionReturnType<M>> {
+    if (options.skipQueue) return this.call("mutation", mutation, args) as Promise<FunctionReturnType<M>>;
+    // The request starts once the one before it settled, failed ones included: a failure
+    // rejects its own call only.
+    const result = this.queue.then(() => this.call("mutation", mutation, args));
+    this.queue = result.catch(() => undefined);
+    return result as Promise<FunctionReturnType<M>>;
+  }
+
+  /** Runs an action. It is not retried: if the answer is lost, it may or may not have run. */
+  action<A extends FunctionReference<"action">>(action: A, args?: FunctionArgs<A>): Promise<FunctionReturnType<A>> {
+    return this.call("action", action, args) as Promise<FunctionReturnType<A>>;
+  }
+
+  private async call(kind: Kind, ref: FunctionReference<Kind>, args: unknown): Promise<Value> {
+    const path = getFunctionName(ref);
+    const answer = await postCall({ base: this.url, kind, path, args: convertToJson((args ?? {}) as Value, "args"), token: this.token, fetch: this.fetch, label: `${kind} ${path}` });
+    return convertFromJson(answer, "value");
+  }
+}
+
+export interface HttpCall {
+  /** The server's address, without a trailing slash. */
+  base: string;
+  kind: Kind;
+  path: string;
+  /** The arguments, already JSON-encoded (`convertToJson`). */
+  args: JSONValue;
+  /** Sent as `Authorization: Bearer <token>`; null calls signed out. */
+  token: string | null;
+  fetch: typeof fetch;
+  /** Names the call in errors: "query messages:list", "fetchQuery(messages:list)". */
+  label: string;
+}
+
+/**
+ * One call over HTTP (`POST {base}/api/{kind}`): the JSON of its value, or the `WalkinError` its
+ * answer carries (code, message, data). The one place that speaks the HTTP API from the client
+ * side: `WalkinHttpClient` and the server-rendering functions (react/ssr.ts) both call it.
+ */
+export async function postCall(call: HttpCall): Promise<JSONValue> {
+  const { base, kind, path, label } = call;
+  const endpoint = `${base}/api/${kind}`;
+  let response: Response;
+  try {
+    response = await call.fetch(endpoint, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...(call.token === null ? {} : { Authorization: `Bearer ${call.token}` }) },
+      body: JSON.stringify({ path, args: call.args, format: "json" }),
+      // Next.js caches fetch() in Server Components (POSTs too, up to Next 14) and would answer
+      // every later request with the first result; "no-store" also keeps such a page dynamic.
+      // Elsewhere a POST is not cached anyway.
+      cache: "no-store",
+    });
+  } catch (error) {
+    throw walkinError("DISCONNECTED", `${label}: could not reach ${endpoint} (${(error as Error).message}).`, undefined, error);
+  }
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch (error) {
+    // A proxy's error page, say: the server itself always answers JSON.
+    throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${response.status} without a JSON body. Is this the Walk-in server's address?`, undefined, error);
+  }
+  const answer = (typeof body === "object" && body !== null ? body : {}) as { status?: unknown; value?: JSONValue; code?: unknown; message?: unknown; data?: JSONValue };
+  if (answer.status === "success" && "value" in answer) return answer.value!;
+  if (answer.status === "error" && typeof answer.message === "string") {
+    const code = (typeof answer.code === "string" ? answer.code : "INTERNAL") as WalkinErrorCode;
+    const payload: ErrorPayload = { code, message: answer.message, ...(answer.data === undefined ? {} : { data: answer.data }) };
+    throw errorFromPayload(payload);
+  }
+  throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${response.status} with a body that is not a Walk-in answer.`);
+}
+
+/** `address` checked and without trailing slashes; a clear error for anything but an http(s) URL. */
+function baseUrl(address: string): string {
+  const example = 'pass the server\'s address, like "http://127.0.0.1:3210" or "https://api.example.com"';
+  if (typeof address !== "string" || !URL.canParse(address)) {
+    throw walkinError("MISUSE", `WalkinHttpClient: ${JSON.stringify(address)} is not a URL: ${example}.`);
+  }
+  const url = new URL(address);
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw walkinError("MISUSE", `WalkinHttpClient: "${address}" has the scheme ${url.protocol}; HTTP calls need http:// or https://: ${example}.`);
+  }
+  if (url.search !== "" || url.hash !== "") {
+    throw walkinError("MISUSE", `WalkinHttpClient: "${address}" has a query or fragment, which calls would drop: ${example}.`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}
