@@ -141,6 +141,23 @@ export function describeConnectError(error: unknown, url: string): PostgresConne
         `${server} accepts no writes (${message}): it is a read replica (a hot standby), or the database or user is set to ` +
           `default_transaction_read_only. Point the URL at the primary.`,
       );
+    case "53300": {
+      // PostgreSQL's own wording names no setting; which limit was hit shows in the message.
+      const per = /too many connections for (role|database) (.+)$/.exec(message);
+      if (per !== null) {
+        const what = per[1] === "role" ? "ROLE" : "DATABASE";
+        return fix(
+          `PostgreSQL refused the connection: ${message}. The ${per[1]}'s connection limit is reached: raise it ` +
+            `(ALTER ${what} ${per[2]} CONNECTION LIMIT n) or close other connections. Each Walk-in node uses its ` +
+            `poolSize (default 10) plus one connection.`,
+        );
+      }
+      return fix(
+        `PostgreSQL at ${server} refused the connection: ${message}. Its max_connections is reached: raise ` +
+          `max_connections (a server restart), lower poolSize, close other connections, or put PgBouncer in session mode ` +
+          `in front. Each Walk-in node uses its poolSize (default 10) plus one connection.`,
+      );
+    }
     case "57P03":
       return fix(`PostgreSQL at ${server} is starting up or shutting down. Try again in a moment.`);
   }

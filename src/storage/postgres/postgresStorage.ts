@@ -76,7 +76,9 @@ export interface PostgresStorageOptions {
   /**
    * How long a commit (or `findCommits`, or a log trim) waits for the commit lock before it
    * fails, and how long a transaction may sit idle holding it before PostgreSQL ends its
-   * session: a stalled node cannot block the others for longer. Default 10 000 ms.
+   * session: a stalled node cannot block the others for longer. Also how long any other
+   * statement waits for a lock an outside session holds (a LOCK TABLE, a migration's ALTER
+   * TABLE) before it fails. Default 10 000 ms.
    */
   lockTimeoutMs?: number;
   /**
@@ -143,7 +145,14 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     // pruning the same old version would fail one DELETE with a serialization error. Queued
     // before anything the pool hands this client out for (node-postgres runs a client's
     // queries in order). The lock-taking transactions name the level themselves as well.
-    void client.query(SESSION_READ_COMMITTED).catch(() => {});
+    //
+    // Every statement also waits at most lockTimeoutMs for a lock (the lock-taking transactions
+    // set it again, locally). Reads take no lock of their own, but an outside session's LOCK
+    // TABLE or DDL (ALTER TABLE in a migration) blocks them; without a server-side bound they
+    // would wait for queryTimeoutMs, and node-postgres giving up then only closes the socket:
+    // the backend, asleep in the lock queue, does not notice, and keeps its connection slot
+    // until the lock is released. Every retry left one more, until max_connections was reached.
+    void client.query(`${SESSION_READ_COMMITTED}; SET lock_timeout = ${lockTimeoutMs}`).catch(() => {});
   });
   try {
     const client = await pool.connect().catch((error: unknown) => {
@@ -227,7 +236,15 @@ export class PostgresStorage implements Storage {
   }
 
   private query<R extends pg.QueryResultRow>(name: keyof ReturnType<typeof statements>, values: unknown[]): Promise<pg.QueryResult<R>> {
-    return retryOnLostConnection(() => this.pool.query<R>({ name: `walkin_${name}`, text: this.sql[name], values }));
+    return retryOnLostConnection(() => this.pool.query<R>({ name: `walkin_${name}`, text: this.sql[name], values })).catch((error: unknown) => {
+      if ((error as { code?: unknown } | null)?.code !== "55P03") throw error;
+      throw new Error(
+        `Walk-in storage ${this.name}: a statement waited more than ${this.lockTimeoutMs} ms for a lock that another session holds ` +
+          `on a Walk-in table (a LOCK TABLE, or DDL such as ALTER TABLE, run outside Walk-in). Nothing was changed; it can be ` +
+          `retried once that lock is released.`,
+        { cause: error },
+      );
+    });
   }
 
   /**

@@ -127,7 +127,9 @@ export function commitChannel(schema: string): string {
  */
 export async function migrate(client: pg.ClientBase, schema: string): Promise<void> {
   const s = quoteIdentifier(schema);
-  await client.query("BEGIN");
+  // No lock_timeout here (the storage's connections have one): a node that starts while another
+  // migrates a large database waits for it, however long that takes.
+  await client.query("BEGIN; SET LOCAL lock_timeout = 0");
   try {
     // hashtextextended gives a 64-bit key per schema; the lock is released at COMMIT/ROLLBACK.
     await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`walkin:schema:${schema}`]);
