@@ -118,6 +118,9 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
   let closed = false;
   let inFlight: Promise<void> | null = null;
   let again = false;
+  /** The next build rebuilds indexes (see `build`); the engine such a build opened. */
+  let rebuildNext = false;
+  let rebuiltBy: Engine | null = null;
   /** The server could not listen (port taken…): nothing to wait for. */
   let listenFailed = false;
   /** Previous generations being closed once their running actions end (`build`). */
@@ -142,6 +145,8 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
       await loaded.functions.release();
       return false;
     }
+    if (rebuildNext) rebuiltBy = engine;
+    rebuildNext = false;
     const previous = current;
     current = { engine, functions: loaded.functions };
     if (server) {
@@ -213,6 +218,18 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
           await learnOldCommits();
           // The old version may have been the last reader of an index the new one dropped.
           await current?.engine.reclaimRetiredIndexes().catch(() => {}); // a later start tries again
+          // Its last writes (an action still running at the swap) may have skipped an index the
+          // new version added, which the new version refuses since (engine/mixedCode.ts). Nothing
+          // writes without it now, so a reload of the same files rebuilds it at start, as a
+          // restart would. Not for the engine of such a reload: a process running other code on
+          // the file could make it loop; a change of the files, or a restart, rebuilds it then.
+          const serving = current?.engine;
+          const incomplete = serving && serving !== rebuiltBy && !closed ? serving.incompleteIndexes() : [];
+          if (incomplete.length > 0) {
+            output.info(`Rebuilding ${incomplete.join(", ")}: the previous version wrote to ${incomplete.length > 1 ? "their tables" : "its table"} without ${incomplete.length > 1 ? "them" : "it"}.`);
+            rebuildNext = true;
+            reload();
+          }
         })
         // Nobody awaits this but close(): a failure must be told, not left unhandled (it would end the process).
         .catch((error: unknown) => output.warn(`Closing the previous version failed: ${(error as Error)?.message ?? String(error)}`));

@@ -48,6 +48,12 @@ export interface TableInfo {
   number: number;
   /** Document validator; `null` when the app runs without a schema. */
   validator: Validator<any, any, any> | null;
+  /**
+   * Whether a write that `validator` refuses fails: false for the app's tables under
+   * `defineSchema(..., { schemaValidation: false })`, which stores such documents as written
+   * (as Convex does); system tables are always checked.
+   */
+  enforced: boolean;
   indexes: Map<string, IndexInfo>;
   /** System tables (`_scheduled_functions`, ...) are invisible to app code. */
   system: boolean;
@@ -81,7 +87,7 @@ export class Catalog {
   private constructor(
     private readonly registry: Registry,
     private readonly storage: Storage,
-    /** False when the app has no schema: any table may be created on first insert. */
+    /** False when the app has no schema, or `strictTableNameTypes: false`: any table may be created on first insert. */
     readonly strict: boolean,
   ) {}
 
@@ -96,16 +102,20 @@ export class Catalog {
   ): Promise<{ catalog: Catalog; staleIndexes: IndexInfo[]; droppedIndexes: string[] }> {
     const stored = await storage.getMeta(REGISTRY_KEY);
     const registry: Registry = stored ? JSON.parse(stored) : { tables: {}, indexes: {} };
-    const catalog = new Catalog(registry, storage, schema !== null);
+    // strictTableNameTypes: false opens other tables as a schemaless app has them.
+    const strict = schema !== null && schema.strictTableNameTypes !== false;
+    const catalog = new Catalog(registry, storage, strict);
     const wanted = new Map<string, IndexInfo>();
     const define = (name: string, table: TableDefinition<any, any> | null, system: boolean) => {
-      const info = catalog.register(name, table?.validator ?? null, table?.indexes ?? [], system);
+      const enforced = system || schema?.schemaValidation !== false;
+      const info = catalog.register(name, table?.validator ?? null, table?.indexes ?? [], system, enforced);
       for (const index of info.indexes.values()) wanted.set(index.id, index);
     };
     for (const [name, table] of Object.entries(systemTables)) define(name, table, true);
     if (schema) for (const [name, table] of Object.entries(schema.tables as Record<string, TableDefinition<any, any>>)) define(name, table, false);
-    // Without a schema, tables seen before keep their numbers and built-in indexes.
-    if (!schema) for (const name of Object.keys(registry.tables)) if (!catalog.byName.has(name)) define(name, null, name.startsWith("_"));
+    // Without a strict schema, tables seen before that it does not declare keep their numbers and
+    // built-in indexes.
+    if (!strict) for (const name of Object.keys(registry.tables)) if (!catalog.byName.has(name)) define(name, null, name.startsWith("_"));
 
     const staleIndexes = [...wanted.values()].filter(
       (index) => JSON.stringify(registry.indexes[index.id]) !== JSON.stringify(index.fields),
@@ -119,6 +129,7 @@ export class Catalog {
     validator: Validator<any, any, any> | null,
     userIndexes: readonly { name: string; fields: string[] }[],
     system: boolean,
+    enforced = true,
   ): TableInfo {
     let number = this.registry.tables[name];
     if (number === undefined) {
@@ -126,7 +137,7 @@ export class Catalog {
       this.registry.tables[name] = number;
     }
     const idOf = system ? plainIndexId : (table: string, index: string, fields: string[]) => declaredIndexId(table, index, fields, this.registry);
-    const info: TableInfo = { name, number, validator, indexes: tableIndexes(name, userIndexes, idOf), system };
+    const info: TableInfo = { name, number, validator, enforced, indexes: tableIndexes(name, userIndexes, idOf), system };
     this.byName.set(name, info);
     this.byNumber.set(number, info);
     return info;
@@ -233,7 +244,7 @@ export class Catalog {
    * it is invalidated by the first insert.
    */
   phantom(name: string): TableInfo {
-    return { name, number: -1, validator: null, system: false, indexes: tableIndexes(name, []) };
+    return { name, number: -1, validator: null, enforced: true, system: false, indexes: tableIndexes(name, []) };
   }
 
   /** Whether `id` is a well-formed ID of table `tableName` (what `v.id(tableName)` checks). */
@@ -269,6 +280,10 @@ export class Catalog {
 
   isIncomplete(indexId: string): boolean {
     return this.incomplete.size > 0 && this.incomplete.has(indexId);
+  }
+
+  incompleteIndexes(): string[] {
+    return [...this.incomplete];
   }
 
   /** Marks an index incomplete here, and unbuilt in storage so that the next start rebuilds it. */

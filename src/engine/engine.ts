@@ -1004,6 +1004,14 @@ export class Engine {
   }
 
   /**
+   * The indexes (as `table.index`) that another engine's commits left incomplete here, which
+   * queries refuse until a start rebuilds them (mixedCode.ts).
+   */
+  incompleteIndexes(): string[] {
+    return this.catalog.incompleteIndexes().map(indexDisplayName);
+  }
+
+  /**
    * Another engine on this database serves new calls from now on (a hot reload), and this one
    * only finishes the actions it started; its scheduler stops taking jobs. Their
    * `ctx.runQuery` and `ctx.auth.getUserIdentity` first learn the other engine's commits: a

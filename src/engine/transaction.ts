@@ -21,6 +21,7 @@ import { LIMITS } from "./limits.js";
 import { ReadSet, type WriteSet } from "./readSet.js";
 import { rangeContains } from "../storage/keyRange.js";
 import { incompleteIndexMessage } from "./mixedCode.js";
+import { schemaViolationMessage } from "./schemaViolation.js";
 
 /**
  * Hands out `_creationTime`s: the transaction's time in ms, nudged forward by a microsecond
@@ -456,7 +457,7 @@ export class Transaction {
       if (field === undefined) delete merged[key];
       else merged[key] = field;
     }
-    this.stage(table, id, doc, withSystemFields(this.checkUserFields(table, merged, "patch"), doc));
+    this.stage(table, id, doc, withSystemFields(this.checkUserFields(table, merged, "patch", doc, value), doc));
   }
 
   async replace(id: string, value: Record<string, Value | undefined>): Promise<void> {
@@ -468,7 +469,7 @@ export class Transaction {
     if ((_id !== undefined && _id !== doc._id) || (_creationTime !== undefined && _creationTime !== doc._creationTime)) {
       throw walkinError("INVALID_ARGUMENT", "replace() cannot change the system fields _id and _creationTime.");
     }
-    this.stage(table, id, doc, withSystemFields(this.checkUserFields(table, rest, "replace"), doc));
+    this.stage(table, id, doc, withSystemFields(this.checkUserFields(table, rest, "replace", doc, null), doc));
   }
 
   async delete(id: string, options: { system?: boolean } = {}): Promise<void> {
@@ -530,9 +531,17 @@ export class Transaction {
 
   /**
    * Checks fields written by app code: plain object, no system field names, valid values, schema.
-   * Answers a new object, never `value` itself: callers add the system fields to it.
+   * Answers a new object, never `value` itself: callers add the system fields to it. `stored`:
+   * the document a patch or replace writes over; `patch`: what a patch sets (`null` for a
+   * replace, which sets every field). Both only name the cause in a refusal's message.
    */
-  private checkUserFields(table: TableInfo, value: unknown, operation: string): Record<string, Value> {
+  private checkUserFields(
+    table: TableInfo,
+    value: unknown,
+    operation: string,
+    stored?: Doc,
+    patch?: Record<string, unknown> | null,
+  ): Record<string, Value> {
     checkFieldsObject(table, value, operation);
     const fields: Record<string, Value> = {};
     let count = 0;
@@ -560,7 +569,9 @@ export class Transaction {
       const isIdOfTable = (tableName: string, id: string) => this.isIdOfTable(tableName, id);
       const result = validateResult(table.validator, fields, { path: table.name, isIdOfTable, trusted: true });
       if (!result.ok) {
-        throw walkinError("SCHEMA_VIOLATION", `Document does not match the schema of table "${table.name}": ${result.message}`);
+        // schemaValidation: false stores it as written; there is nothing to normalize it as.
+        if (!table.enforced) return fields;
+        throw walkinError("SCHEMA_VIOLATION", schemaViolationMessage(table, result, stored && { doc: stored, changed: patch ? Object.keys(patch) : null }, isIdOfTable));
       }
       return normalizeValue(table.validator, fields, true, isIdOfTable) as Record<string, Value>;
     }

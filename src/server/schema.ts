@@ -12,7 +12,7 @@
  */
 import { walkinError, asObjectValidator, isValidator } from "../values/index.js";
 import type { GenericId, Infer, ObjectType, PropertyValidators, Validator, VObject } from "../values/index.js";
-import type { Expand, GenericDataModel, GenericTableIndexes } from "./dataModel.js";
+import type { AnyDataModel, Expand, GenericDataModel, GenericTableIndexes } from "./dataModel.js";
 
 type AnyValidator = Validator<any, any, any>;
 
@@ -109,15 +109,28 @@ export function defineTable(fieldsOrValidator: PropertyValidators | AnyValidator
   return new TableDefinition(validator);
 }
 
-export interface SchemaOptions {
-  /** Validate written documents against the schema (default true). */
+export interface SchemaOptions<StrictTableNameTypes extends boolean = boolean> {
+  /**
+   * Validate written documents against the schema (default true). With `false`, a write the
+   * schema refuses is stored as written, as in Convex; types still follow the schema.
+   */
   schemaValidation?: boolean;
+  /**
+   * Only the schema's tables exist (default true). With `false`, as in Convex, other tables can
+   * be written and read too, unvalidated and typed as any (a table is created by its first
+   * insert, as without a schema): for prototyping.
+   */
+  strictTableNameTypes?: StrictTableNameTypes;
 }
 
-export class SchemaDefinition<Tables extends Record<string, TableDefinition<any, any>> = Record<string, TableDefinition<any, any>>> {
+export class SchemaDefinition<
+  Tables extends Record<string, TableDefinition<any, any>> = Record<string, TableDefinition<any, any>>,
+  StrictTableNameTypes extends boolean = boolean,
+> {
   constructor(
     readonly tables: Tables,
     readonly schemaValidation: boolean,
+    readonly strictTableNameTypes: StrictTableNameTypes = true as StrictTableNameTypes,
   ) {}
 }
 
@@ -129,10 +142,10 @@ export class SchemaDefinition<Tables extends Record<string, TableDefinition<any,
  *   messages: defineTable({ author: v.id("users"), body: v.string() }).index("by_author", ["author"]),
  * });
  */
-export function defineSchema<Tables extends Record<string, TableDefinition<any, any>>>(
+export function defineSchema<Tables extends Record<string, TableDefinition<any, any>>, StrictTableNameTypes extends boolean = true>(
   tables: Tables,
-  options: SchemaOptions = {},
-): SchemaDefinition<Tables> {
+  options: SchemaOptions<StrictTableNameTypes> = {},
+): SchemaDefinition<Tables, StrictTableNameTypes> {
   if (typeof tables !== "object" || tables === null) {
     throw misuse("defineSchema takes an object mapping table names to defineTable(...).");
   }
@@ -145,11 +158,15 @@ export function defineSchema<Tables extends Record<string, TableDefinition<any, 
       throw misuse(`table "${name}" is not a table definition. Wrap its fields in defineTable({...}).`);
     }
   }
-  return new SchemaDefinition(tables, options.schemaValidation ?? true);
+  return new SchemaDefinition(tables, options.schemaValidation ?? true, (options.strictTableNameTypes ?? true) as StrictTableNameTypes);
 }
 
 /** The type-level data model of a schema, used to type `ctx.db`. */
-export type DataModelFromSchemaDefinition<S extends SchemaDefinition<any>> = {
+export type DataModelFromSchemaDefinition<S extends SchemaDefinition<any, boolean>> = S["strictTableNameTypes"] extends true
+  ? TablesDataModel<S>
+  : Expand<TablesDataModel<S> & AnyDataModel>;
+
+type TablesDataModel<S extends SchemaDefinition<any, boolean>> = {
   [T in keyof S["tables"] & string]: S["tables"][T] extends TableDefinition<infer V, infer Idx>
     ? {
         document: Expand<Infer<V> & { _id: GenericId<T>; _creationTime: number }>;
@@ -184,4 +201,4 @@ function misuse(message: string) {
 }
 
 /** A schema's data model, or the untyped one. */
-export type DataModelOf<S> = S extends SchemaDefinition<any> ? DataModelFromSchemaDefinition<S> : GenericDataModel;
+export type DataModelOf<S> = S extends SchemaDefinition<any, boolean> ? DataModelFromSchemaDefinition<S> : GenericDataModel;
