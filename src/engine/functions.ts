@@ -24,7 +24,7 @@ export class FunctionRegistry {
     // An internal function looks missing to clients (same error), before its type is told.
     if (fromClient && fn.visibility === "internal") this.find(path, type, true);
     if (fn.type !== type) {
-      throw walkinError("WRONG_FUNCTION_TYPE", `"${path as string}" is a ${fn.type}, not a ${type}: call it with ${CALLED_WITH[fn.type]}.`);
+      throw walkinError("WRONG_FUNCTION_TYPE", `"${path as string}" is ${withArticle(fn.type)}, not ${withArticle(type)}: call it as ${withArticle(fn.type)} (${CALLED_WITH[fn.type]}).`);
     }
     return fn;
   }
@@ -72,11 +72,19 @@ export class FunctionRegistry {
   }
 }
 
+/**
+ * Every way of calling each kind, since the caller may be a browser hook, a client, a server
+ * component, another function or a plain HTTP request, and `resolve` cannot tell which.
+ */
 const CALLED_WITH: Record<FunctionType, string> = {
-  query: "useQuery / client.query",
-  mutation: "useMutation / client.mutation",
-  action: "useAction / client.action",
+  query: "useQuery, client.query, fetchQuery, ctx.runQuery or POST /api/query",
+  mutation: "useMutation, client.mutation, fetchMutation, ctx.runMutation or POST /api/mutation",
+  action: "useAction, client.action, fetchAction, ctx.runAction or POST /api/action",
 };
+
+function withArticle(type: FunctionType): string {
+  return type === "action" ? "an action" : `a ${type}`;
+}
 
 /** `"messages.list"` → a hint that the separator is `:`. */
 function dotHint(path: string): string {

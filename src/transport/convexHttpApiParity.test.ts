@@ -96,6 +96,17 @@ describe("Convex's HTTP API over fetch", () => {
     expect(badArgs.body).toMatchObject({ code: "INVALID_ARGUMENT", errorMessage: badArgs.body.message, logLines: [] });
   });
 
+  it("answers a wrong method on a call endpoint in the same error shape, with Allow", async () => {
+    const url = await serve();
+    for (const path of ["/api/query", "/api/run/messages/list"]) {
+      const response = await fetch(`${url}${path}`);
+      expect(response.status).toBe(405);
+      expect(response.headers.get("allow")).toBe("POST, OPTIONS");
+      const body = (await response.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ status: "error", code: "MISUSE", errorMessage: body.message, logLines: [] });
+    }
+  });
+
   it("accepts format json, in the body or the URL, and refuses any other format", async () => {
     await serve();
     expect((await post("/api/query?format=json", { path: "messages:count", args: {} })).body).toMatchObject({ status: "success", value: 0 });

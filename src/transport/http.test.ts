@@ -45,7 +45,7 @@ describe("one-shot calls", () => {
     // A query called as a mutation is not "unknown": the error names what the function is.
     expect(await call("/api/mutation", { path: "messages:list", args: { channel: "a" } })).toMatchObject({
       status: 400,
-      body: { code: "WRONG_FUNCTION_TYPE", message: '"messages:list" is a query, not a mutation: call it with useQuery / client.query.' },
+      body: { code: "WRONG_FUNCTION_TYPE", message: '"messages:list" is a query, not a mutation: call it as a query (useQuery, client.query, fetchQuery, ctx.runQuery or POST /api/query).' },
     });
     // A dot where the colon goes gets a hint.
     expect(await call("/api/query", { path: "messages.list", args: {} })).toMatchObject({

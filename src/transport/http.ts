@@ -52,6 +52,8 @@ export interface HttpContext {
   dashboard?: DashboardHandler | null;
   /** The server limit `trustProxy`: an HTTP action's `request.url` then takes the proxy's scheme (`forwardedScheme`). */
   trustProxy?: boolean;
+  /** True once the server's `close()` has begun: requests are then refused (`refusedWhileClosing`). */
+  closing?: () => boolean;
 }
 
 /** Answers the dashboard's requests (see src/dashboard/api); false when `url` is not one of its. */
@@ -68,6 +70,7 @@ export async function handleHttp(request: IncomingMessage, response: ServerRespo
       sendJson(response, 400, { status: "error", code: "INVALID_ARGUMENT", message: "The request-target is not a valid URL: request a path such as /api/query." });
       return;
     }
+    if (refusedWhileClosing(response, context)) return;
     if (context.dashboard && (await context.dashboard.handle(request, response, url, context.engines))) return;
     if (isReservedApiPath(url.pathname)) return await handleApi(request, response, url, method, context);
     if (context.router && (await handleRoute(request, response, url, method, context))) return;
@@ -102,7 +105,10 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, url
   if (!kind) {
     return sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Unknown endpoint ${path}. The API has /api/query, /api/mutation, /api/action, /api/run/<module>/<function>, /api/health and /api/sync.` }, CORS_HEADERS);
   }
-  if (method !== "POST") return methodNotAllowed(response, "POST, OPTIONS", CORS_HEADERS);
+  if (method !== "POST") {
+    // A call endpoint: the body in the call-error shape (Convex's fields too), as the docs' table says.
+    return sendCallError(response, { code: "MISUSE", message: "Method not allowed; use POST, OPTIONS." }, 405, { Allow: "POST, OPTIONS" });
+  }
   const runPath = kind === "run" ? runFunctionPath(path) : undefined;
   if (runPath?.ok === false) return sendCallError(response, { code: "UNKNOWN_FUNCTION", message: runPath.error });
   const format = url.searchParams.get("format");
@@ -120,6 +126,8 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, url
   if (malformedBearer(request)) {
     return sendCallError(response, { code: "UNAUTHENTICATED", message: 'The Authorization header must be "Bearer <token>" with one token and no spaces in it; leave the header out to call signed out.' });
   }
+  // Checked again: close() may have begun while the body was arriving.
+  if (refusedWhileClosing(response, context)) return;
   const caller: Caller = { token: bearerToken(request), fromClient: true, request: callerRequestOf(request), kind: "http" };
   let type: "query" | "mutation" | "action" | undefined;
   try {
@@ -228,6 +236,8 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
     sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
     return true;
   }
+  // Checked again: close() may have begun while the body was arriving.
+  if (refusedWhileClosing(response, context)) return true;
   // A Host header that is no authority ("bad host") is the client's mistake, not a server error.
   // Only the host of it: a Request cannot be built from a URL with credentials ("user:pw@host").
   const host = URL.canParse(`http://${request.headers.host}`) ? new URL(`http://${request.headers.host}`).host : "";
@@ -391,8 +401,8 @@ const STATUS_BY_CODE: Partial<Record<WalkinErrorCode, number>> = {
   INTERNAL: 500,
 };
 
-function sendError(response: ServerResponse, error: ErrorPayload, status?: number): void {
-  sendJson(response, status ?? STATUS_BY_CODE[error.code as WalkinErrorCode] ?? 400, { status: "error", ...error }, CORS_HEADERS);
+function sendError(response: ServerResponse, error: ErrorPayload, status?: number, headers: Record<string, string> = {}): void {
+  sendJson(response, status ?? STATUS_BY_CODE[error.code as WalkinErrorCode] ?? 400, { status: "error", ...error }, { ...CORS_HEADERS, ...headers });
 }
 
 /**
@@ -401,9 +411,23 @@ function sendError(response: ServerResponse, error: ErrorPayload, status?: numbe
  * that code written against it (`if (body.status === "error") throw new Error(body.errorMessage)`)
  * needs no change. Log lines stay in the server's log, so the list is empty.
  */
-function sendCallError(response: ServerResponse, error: ErrorPayload, status?: number): void {
+function sendCallError(response: ServerResponse, error: ErrorPayload, status?: number, headers?: Record<string, string>): void {
   const convex = { errorMessage: error.message, ...(error.data === undefined ? {} : { errorData: error.data }), logLines: [] };
-  sendError(response, { ...error, ...convex }, status);
+  sendError(response, { ...error, ...convex }, status, headers);
+}
+
+/**
+ * Once `close()` has begun, a request on a connection kept alive from before must not start
+ * work on an engine about to close (close() would wait for it, or the engine close under it):
+ * it gets 503 with `Connection: close`, so the client's next request opens a new connection
+ * (to this server once restarted, or another one). The code is DISCONNECTED, the one a client
+ * gets when it cannot reach the server: the call did not run and may be sent again.
+ */
+function refusedWhileClosing(response: ServerResponse, context: HttpContext): boolean {
+  if (!context.closing?.()) return false;
+  const message = "The server is shutting down; the request was not run. Send it again once the server is back.";
+  sendCallError(response, { code: "DISCONNECTED", message }, 503, { Connection: "close" });
+  return true;
 }
 
 function methodNotAllowed(response: ServerResponse, allow: string, extra: Record<string, string> = {}): void {

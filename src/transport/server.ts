@@ -9,7 +9,7 @@
  * connections per client address (one over the cap is closed with 4002 right after the
  * handshake, so browsers see why) and live queries in total and per address.
  */
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { CallerRequest, Engine } from "../engine/engine.js";
@@ -100,6 +100,7 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
     staticDir: options.staticDir ?? null,
     dashboard: options.dashboard ?? null,
     trustProxy: limits.trustProxy,
+    closing: () => closing,
   };
   let closing = false;
 
@@ -114,7 +115,13 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
   };
   let stopListening = options.engine.subscriptions.onFlush(announce);
 
-  const httpServer = createServer((request, response) => void handleHttp(request, response, httpContext));
+  // Requests being answered: close() marks them so that their connections close after the answer.
+  const answering = new Set<ServerResponse>();
+  const httpServer = createServer((request, response) => {
+    answering.add(response);
+    response.once("close", () => answering.delete(response));
+    void handleHttp(request, response, httpContext);
+  });
   const wss = new WebSocketServer({ noServer: true, maxPayload: PROTOCOL_LIMITS.maxClientMessageBytes, WebSocket: SyncSocket });
   const accept = (ws: WebSocket, socket: Duplex, ip: string, request: CallerRequest) => {
     // A refused socket still reads until its close handshake ends, and `ws` emits a bad frame
@@ -182,6 +189,10 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
       closing = true;
       clearInterval(heartbeat);
       const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      // A kept-alive connection whose answer is still to come (an action running) would sit idle
+      // after it until the grace period cuts it, holding close() that long; closing it after its
+      // answer also tells the client to open a new connection for its next request.
+      for (const response of answering) if (!response.headersSent) response.setHeader("Connection", "close");
       await Promise.all([...connections].map((connection) => connection.shutdown("server shutting down")));
       await engines.idle();
       stopListening();

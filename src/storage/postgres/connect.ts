@@ -88,6 +88,42 @@ export function clientConfig(url: string, applicationName: string): pg.ClientCon
 }
 
 /**
+ * A running node's error when the pool's new connection is refused for a connection limit
+ * (SQLSTATE 53300, as the pool grows under load): the same advice as at open, the driver's
+ * error as `cause`. Null for any other error.
+ */
+export function describeConnectionLimit(error: unknown, url: string, storageName: string): Error | null {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  if (e?.code !== "53300") return null;
+  let server = redactUrl(url);
+  try {
+    const address = parsePostgresUrl(url);
+    server = `${address.host}:${address.port}`;
+  } catch {
+    // The URL was checked at open; keep the redacted form should it not parse here.
+  }
+  return new Error(`Walk-in storage ${storageName}: ${connectionLimitAdvice(String(e.message), server)}`, { cause: error });
+}
+
+/** What to do about SQLSTATE 53300; PostgreSQL's own wording names no setting, the message tells which limit was hit. */
+function connectionLimitAdvice(message: string, server: string): string {
+  const per = /too many connections for (role|database) (.+)$/.exec(message);
+  if (per !== null) {
+    const what = per[1] === "role" ? "ROLE" : "DATABASE";
+    return (
+      `PostgreSQL refused the connection: ${message}. The ${per[1]}'s connection limit is reached: raise it ` +
+      `(ALTER ${what} ${per[2]} CONNECTION LIMIT n) or close other connections. Each Walk-in node uses its ` +
+      `poolSize (default 10) plus one connection.`
+    );
+  }
+  return (
+    `PostgreSQL at ${server} refused the connection: ${message}. Its max_connections is reached: raise ` +
+    `max_connections (a server restart), lower poolSize, close other connections, or put PgBouncer in session mode ` +
+    `in front. Each Walk-in node uses its poolSize (default 10) plus one connection.`
+  );
+}
+
+/**
  * Turns an error from connecting (or from the first query) into a message that names what to
  * fix. Errors it does not recognise keep their own message, prefixed with where it happened.
  */
@@ -141,23 +177,8 @@ export function describeConnectError(error: unknown, url: string): PostgresConne
         `${server} accepts no writes (${message}): it is a read replica (a hot standby), or the database or user is set to ` +
           `default_transaction_read_only. Point the URL at the primary.`,
       );
-    case "53300": {
-      // PostgreSQL's own wording names no setting; which limit was hit shows in the message.
-      const per = /too many connections for (role|database) (.+)$/.exec(message);
-      if (per !== null) {
-        const what = per[1] === "role" ? "ROLE" : "DATABASE";
-        return fix(
-          `PostgreSQL refused the connection: ${message}. The ${per[1]}'s connection limit is reached: raise it ` +
-            `(ALTER ${what} ${per[2]} CONNECTION LIMIT n) or close other connections. Each Walk-in node uses its ` +
-            `poolSize (default 10) plus one connection.`,
-        );
-      }
-      return fix(
-        `PostgreSQL at ${server} refused the connection: ${message}. Its max_connections is reached: raise ` +
-          `max_connections (a server restart), lower poolSize, close other connections, or put PgBouncer in session mode ` +
-          `in front. Each Walk-in node uses its poolSize (default 10) plus one connection.`,
-      );
-    }
+    case "53300":
+      return fix(connectionLimitAdvice(message, server));
     case "57P03":
       return fix(`PostgreSQL at ${server} is starting up or shutting down. Try again in a moment.`);
   }

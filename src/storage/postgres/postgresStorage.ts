@@ -58,7 +58,7 @@ import type {
 import { CommitOutcomeUnknownError } from "../types.js";
 import { checkLogLimit, checkPlannedCommits, checkPruneReceipts, repeatedReceiptError, repeatedWriteError } from "../plannedCommits.js";
 import { redactUrl } from "../url.js";
-import { BEGIN_READ_COMMITTED, clientConfig, describeConnectError, parsePostgresUrl, SESSION_READ_COMMITTED } from "./connect.js";
+import { BEGIN_READ_COMMITTED, clientConfig, describeConnectError, describeConnectionLimit, parsePostgresUrl, SESSION_READ_COMMITTED } from "./connect.js";
 import { DEFAULT_PRUNE_BATCH_SIZE, Pruner } from "./prune.js";
 import { SnapshotFloors } from "./snapshotFloors.js";
 import { scanSql, toBytes } from "./scan.js";
@@ -209,6 +209,7 @@ export class PostgresStorage implements Storage {
   private readonly node: string;
   private readonly channel: string;
   private readonly lockTimeoutMs: number;
+  private readonly url: string;
   private readonly pruner: Pruner;
   private readonly watcher: CommitWatcher;
   /** Where this node's oldest snapshot is, for every node's pruning (see snapshotFloors.ts). */
@@ -228,6 +229,7 @@ export class PostgresStorage implements Storage {
     this.node = options.node ?? `${hostname()}:${process.pid}`;
     this.channel = commitChannel(options.schema);
     this.lockTimeoutMs = options.lockTimeoutMs;
+    this.url = options.url;
     this.sql = statements(this.s);
     this.pruner = new Pruner(pool, this.s, () => this.closed, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, this.lockTimeoutMs);
     const onError = options.onError ?? ((error: unknown) => console.warn(`Walk-in storage ${this.name}: ${(error as Error)?.message ?? error}`));
@@ -237,6 +239,9 @@ export class PostgresStorage implements Storage {
 
   private query<R extends pg.QueryResultRow>(name: keyof ReturnType<typeof statements>, values: unknown[]): Promise<pg.QueryResult<R>> {
     return retryOnLostConnection(() => this.pool.query<R>({ name: `walkin_${name}`, text: this.sql[name], values })).catch((error: unknown) => {
+      // The pool growing under load may be refused a connection: say which limit and what to do.
+      const limit = describeConnectionLimit(error, this.url, this.name);
+      if (limit !== null) throw limit;
       if ((error as { code?: unknown } | null)?.code !== "55P03") throw error;
       throw new Error(
         `Walk-in storage ${this.name}: a statement waited more than ${this.lockTimeoutMs} ms for a lock that another session holds ` +
@@ -395,6 +400,7 @@ export class PostgresStorage implements Storage {
   /** A commit's error (nothing written) with a message that says what happened, when we know. */
   private describeCommitError(error: unknown): unknown {
     const code = (error as { code?: unknown } | null)?.code;
+    if (code === "53300") return describeConnectionLimit(error, this.url, this.name)!;
     if (code === "55P03") {
       return new Error(
         `Walk-in storage ${this.name}: waited more than ${this.lockTimeoutMs} ms for the commit lock; another node ` +
@@ -421,7 +427,9 @@ export class PostgresStorage implements Storage {
 
   findCommits(ids: readonly string[]): Promise<Map<string, Timestamp>> {
     // Read-only, so a connection found dead is simply replaced.
-    return retryOnLostConnection(() => this.findCommitsOnce(ids));
+    return retryOnLostConnection(() => this.findCommitsOnce(ids)).catch((error: unknown) => {
+      throw describeConnectionLimit(error, this.url, this.name) ?? error;
+    });
   }
 
   private async findCommitsOnce(ids: readonly string[]): Promise<Map<string, Timestamp>> {
