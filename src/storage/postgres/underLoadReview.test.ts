@@ -147,8 +147,15 @@ describe("PostgreSQL storage when its data disappears under it", () => {
     });
     let heard = 0;
     const stop = target.storage.watchCommits(() => heard++);
-    await target.storage.commitBatch(0, next("a"));
-    await expect.poll(() => heard).toBeGreaterThan(0);
+    // The watch starts listening in the background: a commit made before it listens is not
+    // heard (on a loaded machine the first one often is not), so commit until one is.
+    let round = 0;
+    await expect
+      .poll(async () => {
+        if (heard === 0) await target.storage.commitBatch(0, next(`a${round++}`));
+        return heard;
+      }, { timeout: 15_000, interval: 100 })
+      .toBeGreaterThan(0);
     await target.drop();
     await expect(target.storage.latestTimestamp()).rejects.toThrow(/relation ".*clock" does not exist/);
     await expect(target.storage.commitBatch(1, next("b"))).rejects.toThrow(/does not exist/);
