@@ -52,7 +52,12 @@ export class ActionDeadline {
     const delay = this.endsAt - performance.now();
     // Past what a timer can count (about 24.8 days; Infinity): no limit.
     if (delay > MAX_TIMER_MS) return work;
-    const timedOut = new Promise<never>((_resolve, reject) => (this.expire = reject));
+    // One promise that the work or the limit settles, whichever comes first (a second
+    // settlement is ignored): `Promise.race` and a `finally` for the timer made three, and
+    // every sign-in is an action.
+    let settle!: { resolve: (value: T) => void; reject: (error: unknown) => void };
+    const bounded = new Promise<T>((resolve, reject) => (settle = { resolve, reject }));
+    this.expire = settle.reject;
     this.timer = setTimeout(() => {
       this.expiredWith = walkinError(
         "LIMIT_EXCEEDED",
@@ -65,7 +70,17 @@ export class ActionDeadline {
     }, Math.max(0, delay));
     // The limit alone never keeps a process alive (a script whose last action hangs exits).
     this.timer.unref();
-    return Promise.race([work, timedOut]).finally(() => clearTimeout(this.timer));
+    work.then(
+      (value) => {
+        clearTimeout(this.timer);
+        settle.resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(this.timer);
+        settle.reject(error);
+      },
+    );
+    return bounded;
   }
 
   /** Throws the limit's error if it has passed for this run or the action that called it. */

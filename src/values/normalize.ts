@@ -20,6 +20,24 @@ export function hasNormalizer(validator: GenericValidator): boolean {
   return known;
 }
 
+const normalizingFields = new WeakMap<GenericValidator, ReadonlyArray<readonly [string, GenericValidator]>>();
+
+/**
+ * The fields of an object validator that hold a normalizing format, listed once per validator:
+ * a table's documents are normalized on every write, and an auth session's table has one such
+ * field among thirteen, each of which cost a lookup in `normalizes` on every write before.
+ */
+function fieldsToNormalize(validator: GenericValidator & { kind: "object" }): ReadonlyArray<readonly [string, GenericValidator]> {
+  let fields = normalizingFields.get(validator);
+  if (fields === undefined) {
+    fields = Object.entries(validator.fields)
+      .map(([key, field]) => [key, field as GenericValidator] as const)
+      .filter(([, field]) => hasNormalizer(field));
+    normalizingFields.set(validator, fields);
+  }
+  return fields;
+}
+
 function computeHasNormalizer(validator: GenericValidator): boolean {
   switch (validator.kind) {
     case "string":
@@ -57,8 +75,8 @@ export function normalizeValue(
       return (value as Value[]).map((item) => normalizeValue(validator.element, item, trusted, isIdOfTable));
     case "object": {
       const out: Record<string, Value> = { ...(value as Record<string, Value>) };
-      for (const [key, field] of Object.entries(validator.fields)) {
-        if (out[key] !== undefined) out[key] = normalizeValue(field as GenericValidator, out[key]!, trusted, isIdOfTable);
+      for (const [key, field] of fieldsToNormalize(validator)) {
+        if (out[key] !== undefined) out[key] = normalizeValue(field, out[key]!, trusted, isIdOfTable);
       }
       return out;
     }
