@@ -93,6 +93,12 @@ export interface CommitterHost {
    * wait). Read before each batch; a rejection fails that batch with its error.
    */
   readonly commitGate?: Promise<void> | null;
+  /**
+   * Whether the engine has work to do while a landed batch is made durable (live queries the
+   * batch made dirty, to re-run): then storage syncs in the background, else at once
+   * (`Storage.whenDurable`, `now`).
+   */
+  readonly workWhileSyncing?: boolean;
 }
 
 export class GroupCommitter {
@@ -318,6 +324,12 @@ export class GroupCommitter {
         host.latest = ts;
         host.committed({ ts, writes: item.writes.writeSet }, item.writes.tables, true, item.writes);
       }
+      // Storage that makes commits durable after commitBatch (Storage.whenDurable) starts on
+      // it now, before anyone is answered: in the background while live queries re-run, or
+      // here and now when nothing would run meanwhile. Its answer is awaited where the batch
+      // leaves the engine (engine.ts, `onceDurable`); a failure reaches it there.
+      const last = plan.accepted.at(-1);
+      if (last !== undefined) host.storage.whenDurable?.(last.ts, { now: host.workWhileSyncing !== true })?.catch(() => {});
     }
     for (const { item, conflict } of plan.refused) item.resolve({ ok: false, conflict });
     for (const { item, ts } of plan.accepted) {

@@ -299,6 +299,9 @@ export class Engine {
       get commitGate() {
         return engine.lackedIndexGate();
       },
+      get workWhileSyncing() {
+        return engine.subscriptions.hasDirtyQueries;
+      },
     });
     this.reads = new ReadCache(storage, {
       get latest() {
@@ -381,8 +384,11 @@ export class Engine {
     const startedAt = performance.now();
     try {
       const fn = this.functions.resolve(path, "query", caller);
-      return this.executeQuery(fn, path, args, caller, this.latest).then((run) =>
+      const readTs = this.latest;
+      const answer = this.executeQuery(fn, path, args, caller, readTs).then((run) =>
         run.outcome.ok ? run.outcome.value : this.retryQuery(fn, path, args, caller, run.outcome.error, startedAt));
+      // Its snapshot may hold a commit storage has not made durable yet (Storage.whenDurable).
+      return this.storage.whenDurable ? this.onceDurable(answer, () => readTs) : answer;
     } catch (error) {
       // An unknown function (or an observer that throws) rejects, as an async function would.
       return Promise.reject(error);
@@ -580,7 +586,38 @@ export class Engine {
    * with the mutation's own writes.
    */
   executeMutation(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, hooks: MutationHooks = {}): Promise<{ value: Value; ts: Timestamp }> {
-    return this.observe("mutation", path, caller, (trace) => this.mutateWithRetries(fn, path, args, caller, hooks, trace));
+    const outcome = this.observe("mutation", path, caller, (trace) => this.mutateWithRetries(fn, path, args, caller, hooks, trace));
+    // Answered once its commit (or, writing nothing, its snapshot) is durable: see `onceDurable`.
+    return this.storage.whenDurable ? this.onceDurable(outcome, (done) => done.ts) : outcome;
+  }
+
+  /**
+   * `answer`, held until storage has made durable every commit it may show: through
+   * `tsOf(value)`, or, when it fails, through the newest commit this engine knows of (an error
+   * can tell of what the mutation read, "room not found" for one). Only for storages whose
+   * commits become durable after `commitBatch` (`Storage.whenDurable`, SQLite under FULL), and
+   * there only on the ways out of the engine: a mutation's or one-shot query's answer (to a
+   * client, an HTTP caller, an action, which may act on it outside), a system mutation (the
+   * scheduler's claim before an action starts), a published snapshot (subscriptions.ts).
+   * Step by step, why nothing outside can see a commit a power loss could undo:
+   *  1. A transaction inside may read a commit before it is durable, and commit after it.
+   *  2. Its own commit is later in the log, so it becomes durable only with that one
+   *     (walSync.ts, step 3), and it is answered only then: whatever it read is durable too.
+   *  3. A one-shot query is answered once its snapshot is durable, a live query's result is
+   *     published once the flush's snapshot is, and a failure once everything it could have
+   *     read is.
+   * A rejection of `whenDurable` (a failed sync) becomes the answer's error.
+   */
+  private async onceDurable<T>(answer: Promise<T>, tsOf: (value: T) => Timestamp): Promise<T> {
+    let value: T;
+    try {
+      value = await answer;
+    } catch (error) {
+      await this.storage.whenDurable!(this.latest);
+      throw error;
+    }
+    await this.storage.whenDurable!(tsOf(value));
+    return value;
   }
 
   private async mutateWithRetries(
@@ -873,7 +910,11 @@ export class Engine {
       } finally {
         release();
       }
-      if (committed.ok) return result;
+      if (committed.ok) {
+        // The scheduler claims a job with one before its action starts: see `onceDurable`.
+        await this.storage.whenDurable?.(committed.ts);
+        return result;
+      }
       if (attempt >= LIMITS.maxMutationRetries) throw conflictError("A system transaction", committed.conflict.indexId, attempt + 1);
       this.stats.conflictRetries += 1;
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** Math.min(attempt, 7)));

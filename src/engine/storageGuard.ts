@@ -101,6 +101,7 @@ class GuardedStorage implements Storage {
     if (!(timeoutMs > 0)) throw new RangeError(`storageTimeoutMs must be a positive number of milliseconds, got ${timeoutMs}.`);
     this.name = inner.name;
     if (inner.othersCommitMark) this.othersCommitMark = () => inner.othersCommitMark!();
+    if (inner.whenDurable) this.whenDurable = (ts, options) => inner.whenDurable!(ts, options);
     if (inner.currentTime) this.currentTime = () => this.call("currentTime", () => inner.currentTime!());
   }
 
@@ -121,6 +122,9 @@ class GuardedStorage implements Storage {
   scan(request: ScanRequest): Promise<IndexEntry[]> {
     return this.call("scan", () => this.inner.scan(request));
   }
+
+  /** Forwarded as is: no deadline (a sync takes what the disk takes) and nothing to name. */
+  whenDurable?: (ts: Timestamp, options?: { now?: boolean }) => Promise<void> | null;
 
   commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
     return this.call("commitBatch", () => this.inner.commitBatch(since, plan), COMMIT_OPTIONS);

@@ -125,6 +125,11 @@ export class Subscriptions {
     return this.published;
   }
 
+  /** Whether a flush has live queries to re-run (commits made them dirty since the last one). */
+  get hasDirtyQueries(): boolean {
+    return this.dirtyQueries.length > 0;
+  }
+
   /** Number of distinct live queries (shared subscriptions count once). */
   get size(): number {
     return this.live.size;
@@ -178,7 +183,8 @@ export class Subscriptions {
     // engine keeps every commit after `published` in its commit log (`oldestPublished`), about
     // 1 KB each. Not while a query is being created: it runs at the `published` it read, and
     // its result is checked against the commits since only once it is live.
-    if (this.live.size === 0 && this.inflight.size === 0) this.published = Math.max(this.published, record.ts);
+    // Not a commit storage has yet to make durable: the flush publishes that once it is.
+    if (this.live.size === 0 && this.inflight.size === 0 && !this.engine.storage.whenDurable) this.published = Math.max(this.published, record.ts);
     this.scheduleFlush();
   }
 
@@ -347,6 +353,15 @@ export class Subscriptions {
         for (const query of [...dirty, ...changed.map((notice) => notice.query)]) this.markDirty(query);
         setTimeout(() => this.scheduleFlush(), STORAGE_RETRY_FLUSH_MS).unref?.();
         return;
+      }
+      // Published only once storage has made `ts` durable (Storage.whenDurable; engine.ts,
+      // `onceDurable`): the re-runs above overlapped the sync. Then one macrotask more, so that
+      // the mutations answered by the same sync have queued their answers, and each leaves
+      // with the Transition that shows its write (transport/connection.ts, `offerTransition`).
+      const durable = this.engine.storage.whenDurable?.(ts) ?? null;
+      if (durable !== null) {
+        await durable;
+        await new Promise((resolve) => setImmediate(resolve));
       }
       // Marked later, not now: the end of this flush would start the next one at once.
       if (unavailable.length > 0) this.retryLater(unavailable);

@@ -46,7 +46,10 @@ class LatencyStorage implements Storage {
     private readonly random: () => number,
   ) {
     this.name = `${inner.name} (with latency)`;
+    if (inner.whenDurable) this.whenDurable = (ts, options) => inner.whenDurable!(ts, options);
   }
+
+  whenDurable?: (ts: Timestamp, options?: { now?: boolean }) => Promise<void> | null;
 
   private wait(delay: Delay, share = 1): Promise<void> {
     const ms = (typeof delay === "number" ? delay : delay[0] + (delay[1] - delay[0]) * this.random()) * share;

@@ -329,6 +329,23 @@ export interface Storage {
   othersCommitMark?(): number;
 
   /**
+   * Optional, for a storage whose `commitBatch` returns before its commits are durable (SQLite
+   * under `synchronous: "full"` syncs its log off the main thread: `sqlite/walSync.ts`): `null`
+   * when every commit through `ts` (this storage's own, or one it showed the engine from another
+   * writer) would survive a power loss, else a promise that resolves once it would, or rejects
+   * if it cannot be made so. The engine shows no commit to anything outside it (an answer, a
+   * published snapshot, a one-shot query's result, a scheduled action's start) before this says
+   * it is durable; inside, transactions may read it at once. A storage without this method
+   * makes each commit durable before `commitBatch` resolves.
+   *
+   * `now`: the caller has nothing else to do until then (no live query to re-run meanwhile),
+   * so the storage may make it durable before returning, on the caller's thread, rather than
+   * in the background: a sync handed to another thread and waited for costs a sequential
+   * writer more than the sync itself (bench/README.md, journal 2026-12-06 05:10).
+   */
+  whenDurable?(ts: Timestamp, options?: { now?: boolean }): Promise<void> | null;
+
+  /**
    * Removes every entry of an index (all versions). Used when an index is dropped or its
    * definition changed and it is about to be rebuilt.
    */

@@ -121,6 +121,7 @@ import { VersionWriter } from "./versionWriter.js";
 import { compareBytes } from "../../values/compare.js";
 import { CommitWatch } from "./commitWatch.js";
 import { FileFloors, isPrivate } from "./fileFloors.js";
+import { WalSync } from "./walSync.js";
 
 export interface SqliteStorageOptions {
   /** A file path, or `":memory:"` for a private in-memory database (tests). */
@@ -197,10 +198,15 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
   const background = checkBackgroundCheckpoints(options.backgroundCheckpoints ?? synchronous === "normal");
   const db = openDatabase(options.filename, synchronous);
   try {
-    const checkpointer =
-      background !== null && db.pragma("journal_mode", { simple: true }) === "wal" ? new Checkpointer(db, synchronous, background) : null;
+    const wal = db.pragma("journal_mode", { simple: true }) === "wal";
+    const checkpointer = background !== null && wal ? new Checkpointer(db, synchronous, background) : null;
     const sweep = { ...DEFAULT_HISTORY_SWEEP, ...options.historySweep };
-    return new SqliteStorage(db, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, checkpointer, sweep, deferred);
+    // Under FULL, commits are synced off the main thread (walSync.ts): the connection itself
+    // only appends to the log, as under NORMAL, and the engine waits for `whenDurable`.
+    const syncLog = synchronous === "full" && wal && !isPrivate(db.name);
+    if (syncLog) db.pragma("synchronous = NORMAL");
+    const logSync = syncLog ? (latest: Timestamp, name: string) => WalSync.open(options.filename, name, latest) : null;
+    return new SqliteStorage(db, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, checkpointer, sweep, deferred, logSync);
   } catch (error) {
     db.close();
     throw error;
@@ -272,6 +278,9 @@ export class SqliteStorage implements Storage {
   private materializeTimer: NodeJS.Timeout | null = null;
   /** Under synchronous=FULL: NORMAL for the transactions that write pending versions, and back. */
   private readonly relaxSync: Database.Statement<[]> | null;
+  /** Under synchronous=FULL: what syncs the log (walSync.ts); `whenDurable` is set with it. */
+  private readonly logSync: WalSync | null = null;
+  whenDurable?: (ts: Timestamp, options?: { now?: boolean }) => Promise<void> | null;
   private readonly restoreSync: Database.Statement<[]> | null;
 
   /** Use `openSqliteStorage`; this takes an already opened and migrated connection. */
@@ -282,6 +291,8 @@ export class SqliteStorage implements Storage {
     historySweep: HistorySweepOptions = DEFAULT_HISTORY_SWEEP,
     /** `null`: versions are written in their commit's transaction. */
     private readonly deferred: DeferredVersionsOptions | null = DEFAULT_DEFERRED_VERSIONS,
+    /** Under synchronous=FULL: opens the log's sync (walSync.ts), given the newest commit and this storage's name. */
+    logSync: ((latest: Timestamp, name: string) => WalSync) | null = null,
   ) {
     this.db = db;
     this.checkpointer = checkpointer;
@@ -394,6 +405,11 @@ export class SqliteStorage implements Storage {
       },
     });
     openedAt = this.selectClock.get()!.latest;
+    if (logSync !== null) {
+      const sync = logSync(this.selectClock.get()!.latest, this.name);
+      this.logSync = sync;
+      this.whenDurable = (ts, options) => sync.whenDurable(ts, options?.now === true);
+    }
     this.commitWatch = new CommitWatch(db);
     if (!isPrivate(db.name)) {
       this.watchCommits = (listener, options) => this.commitWatch.add(listener, options?.idle ?? false);
@@ -421,6 +437,8 @@ export class SqliteStorage implements Storage {
   async commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
     // Before the write lock, not inside it: the background checkpointer asks for a moment with
     // no write in progress, in which it copies the whole log, so this commit starts it over.
+    // Nothing is committed after a failed sync (walSync.ts): it could not be promised durable.
+    this.logSync?.checkUsable();
     if (this.checkpointer?.writeShouldWait) await this.checkpointer.pauseForRestart();
     this.catchUpBeforeCommit();
     // BEGIN IMMEDIATE takes the write lock before the log is read, so the planner's view stays
@@ -443,6 +461,8 @@ export class SqliteStorage implements Storage {
     this.indexTables.settle(true);
     const { view, written } = batch.result;
     const latest = written.length > 0 ? written[written.length - 1]!.ts : view.latest;
+    // Synced when the engine asks (`whenDurable`), right after it took the batch in.
+    if (written.length > 0) this.logSync?.committed(latest);
     // A batch that trimmed the log read it before: the next commit reads it again.
     this.ownClock = batch.trimmedLog ? null : { dataVersion: batch.dataVersion, latest, trimmedThrough: view.trimmedThrough };
     if (!batch.deferred) {
@@ -474,11 +494,12 @@ export class SqliteStorage implements Storage {
    * (see "Deferred versions"); call it directly to see every version in the tables through
    * `db`, as tests and tools that read them do.
    *
-   * `syncOwn` (the timer's call, see `scheduleMaterialize`): under synchronous=FULL, let this
-   * transaction's COMMIT fsync the log, as a commit's does. Otherwise it is not synced on its
-   * own: the log rows are, and they are all these versions are made of. If a crash loses this
-   * transaction, it loses materialized_through with it, and opening the file writes the
-   * versions again; the next commit's sync covers it otherwise.
+   * `syncOwn` (the timer's call, see `scheduleMaterialize`): under synchronous=FULL, sync the
+   * log after this transaction, on the thread pool (walSync.ts), in the pause after a commit:
+   * the next commit's sync would otherwise write its pages too while its caller waits.
+   * Otherwise it is not synced on its own: the log rows are, and they are all these versions
+   * are made of. If a crash loses this transaction, it loses materialized_through with it, and
+   * opening the file writes the versions again; the next commit's sync covers it otherwise.
    */
   writePendingVersions(syncOwn = false): void {
     if (this.materializeTimer !== null) clearTimeout(this.materializeTimer);
@@ -501,6 +522,7 @@ export class SqliteStorage implements Storage {
       if (relax !== null) this.restoreSync?.run();
     }
     this.indexTables.settle(true);
+    if (syncOwn) this.logSync?.syncInBackground();
     const written = commits.map((pending) => pending.commit);
     this.afterMaterialized(written, writtenPages(written, []));
   }
@@ -607,6 +629,8 @@ export class SqliteStorage implements Storage {
     } catch {
       // They stay in the log, and the next open serves and writes them.
     }
+    // Synced before the file closes: the last commits must not wait on the thread pool.
+    this.logSync?.close();
     try {
       // The worker first: it closes its connection before the main one does the final checkpoint.
       await this.checkpointer?.close();

@@ -1,0 +1,91 @@
+/**
+ * The log's sync under synchronous=FULL (walSync.ts): the connection appends, the storage
+ * syncs when asked, at once or in the background, and says when a commit is durable.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Commit, Timestamp } from "../types.js";
+import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
+
+const dirs: string[] = [];
+const storages: SqliteStorage[] = [];
+afterEach(async () => {
+  for (const storage of storages.splice(0)) await storage.close();
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function fileStorage(synchronous: "full" | "normal"): Promise<{ storage: SqliteStorage; filename: string }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "walkin-walsync-"));
+  dirs.push(dir);
+  const filename = path.join(dir, "app.sqlite");
+  const storage = await openSqliteStorage({ filename, synchronous });
+  storages.push(storage);
+  return { storage, filename };
+}
+
+let ids = 0;
+/** Commits one document; returns the commit's timestamp. */
+async function commitOne(storage: SqliteStorage): Promise<Timestamp> {
+  const { written } = await storage.commitBatch(await storage.latestTimestamp(), (view): Commit[] => [
+    { ts: view.latest + 1, id: `c${++ids}`, documents: [{ id: `d${ids}`, table: "notes", body: "{}" }], indexes: [], log: new Uint8Array() },
+  ]);
+  return written[0]!.ts;
+}
+
+describe("syncing the write-ahead log under synchronous=FULL", () => {
+  it("the connection only appends (NORMAL), and the storage makes commits durable when asked", async () => {
+    const { storage } = await fileStorage("full");
+    expect(storage.db.pragma("synchronous", { simple: true })).toBe(1);
+    expect(storage.whenDurable).toBeTypeOf("function");
+    const ts = await commitOne(storage);
+    const background = storage.whenDurable!(ts);
+    expect(background).toBeInstanceOf(Promise);
+    await background;
+    expect(storage.whenDurable!(ts)).toBeNull();
+  });
+
+  it("`now` syncs before returning, unless a sync already runs in the background", async () => {
+    const { storage } = await fileStorage("full");
+    const first = await commitOne(storage);
+    expect(storage.whenDurable!(first, { now: true })).toBeNull();
+    expect(storage.whenDurable!(first)).toBeNull();
+    const second = await commitOne(storage);
+    const running = storage.whenDurable!(second);
+    const third = await commitOne(storage);
+    // A sync is on the thread pool: `now` waits for it (and the one after it) rather than run a second one at once.
+    const waiting = storage.whenDurable!(third, { now: true });
+    expect(waiting).toBeInstanceOf(Promise);
+    await Promise.all([running, waiting]);
+    expect(storage.whenDurable!(third)).toBeNull();
+  });
+
+  it("a commit another connection made is made durable too once this one has read it", async () => {
+    const { storage, filename } = await fileStorage("full");
+    const other = await openSqliteStorage({ filename, synchronous: "full" });
+    storages.push(other);
+    const ts = await commitOne(other);
+    const view = await storage.commitsSince(0, 100);
+    expect(view.latest).toBe(ts);
+    await storage.whenDurable!(ts);
+    expect(storage.whenDurable!(ts)).toBeNull();
+  });
+
+  it("close syncs what is still waiting, and a sync still running finishes without error", async () => {
+    const { storage } = await fileStorage("full");
+    const ts = await commitOne(storage);
+    const pending = storage.whenDurable!(ts);
+    storages.splice(storages.indexOf(storage), 1);
+    await storage.close();
+    await expect(pending).resolves.toBeUndefined();
+  });
+
+  it("is not used where SQLite's own setting already answers: NORMAL, and a private in-memory database", async () => {
+    const { storage } = await fileStorage("normal");
+    expect(storage.whenDurable).toBeUndefined();
+    const memory = await openSqliteStorage({ filename: ":memory:", synchronous: "full" });
+    storages.push(memory);
+    expect(memory.whenDurable).toBeUndefined();
+  });
+});

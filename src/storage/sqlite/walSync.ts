@@ -1,0 +1,188 @@
+/**
+ * Durability under `synchronous: "full"` without the main thread waiting for the disk.
+ *
+ * SQLite's own FULL mode syncs the write-ahead log inside each COMMIT: better-sqlite3 is
+ * synchronous, so the whole process sits idle for that fsync, and everything the engine does
+ * after a commit (re-running live queries, building their Transitions, answering) waits
+ * behind it. Instead, the connection runs at NORMAL (a COMMIT appends to the log and returns)
+ * and this class syncs the log file from libuv's thread pool, while the engine goes on. What a
+ * power loss may take back is then a commit that is in the log but not yet synced, and the
+ * engine shows no such commit to anyone outside it before `whenDurable` says it is synced
+ * (`Storage.whenDurable`; the engine's gates are listed in docs/storage.md, "Durability").
+ *
+ * Why syncing this file descriptor covers SQLite's writes, step by step:
+ *  1. SQLite appends every commit's frames to the `-wal` file with write(2), in commit order
+ *     (the write lock orders commits, from this connection and any other).
+ *  2. fsync(2) on Linux writes back every dirty page of the file (its inode), whichever
+ *     descriptor or process wrote it, and the metadata needed to read it back.
+ *  3. So once an fsync that started after commit N's COMMIT returned has finished, commit N and
+ *     every commit before it are on disk; one sync covers every commit made while it waited
+ *     (a group commit for free).
+ *  4. A checkpoint copies the log into the database file only after syncing the log, and
+ *     syncs the database file before the log starts over (SQLite does this under NORMAL as
+ *     under FULL), so the log file this descriptor names is never reused before its frames
+ *     are safe elsewhere; the file is truncated in place, never replaced, while a connection
+ *     is open on the database.
+ *  5. A new log file's directory entry is synced once, when this opens it (SQLite does that
+ *     on the log's first sync, which under NORMAL would come only at the first checkpoint).
+ * Commits learned from another connection are covered the same way: the engine asks for their
+ * timestamp, and the next sync starts after they were read, hence after they were written.
+ *
+ * A failed fsync is final (as in PostgreSQL since 2018): the kernel may have dropped the
+ * pages it could not write and report success next time, so nothing after it can be promised
+ * durable. Every waiter and every later call rejects with the error, and the storage refuses
+ * commits from then on; the process must be restarted, and SQLite's recovery at the next open
+ * keeps exactly what reached the disk.
+ */
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync, realpathSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Timestamp } from "../types.js";
+
+export class WalSync {
+  /** Every commit at or below this is on disk. */
+  private durable: Timestamp;
+  /** The newest commit written (or read) so far: what the next sync covers. */
+  private written: Timestamp;
+  private syncing = false;
+  private failure: Error | null = null;
+  private closed = false;
+  private waiters: Array<{ ts: Timestamp; resolve: () => void; reject: (error: Error) => void }> = [];
+
+  private constructor(
+    private readonly fd: number,
+    private readonly name: string,
+    latest: Timestamp,
+  ) {
+    this.durable = latest;
+    this.written = latest;
+  }
+
+  /**
+   * Opens the log of the database at `filename` (in WAL mode, so the `-wal` file exists once a
+   * connection has it open) and syncs its directory entry. `latest`: the newest commit, which
+   * is on disk (it was there when the file was opened).
+   */
+  static open(filename: string, name: string, latest: Timestamp): WalSync {
+    // SQLite names the log after the file a symlink (or a relative path) leads to.
+    const file = realpathSync(filename);
+    const fd = openSync(`${file}-wal`, "r");
+    try {
+      fsyncSync(fd);
+      const directory = openSync(dirname(file), "r");
+      try {
+        fsyncSync(directory);
+      } finally {
+        closeSync(directory);
+      }
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    return new WalSync(fd, name, latest);
+  }
+
+  /** A commit through `ts` was just written to the log (not yet synced). */
+  committed(ts: Timestamp): void {
+    if (ts > this.written) this.written = ts;
+  }
+
+  /** Throws the sync's failure, if one happened: no commit may be made after it. */
+  checkUsable(): void {
+    if (this.failure !== null) throw this.failure;
+  }
+
+  /**
+   * `null` when every commit through `ts` is on disk; else a promise that resolves once it is.
+   * `now`: sync on this thread before returning, unless a sync is already running on the pool
+   * (the caller has nothing to do meanwhile, and the hop to the pool and back would cost it
+   * more than the sync: see `Storage.whenDurable`).
+   */
+  whenDurable(ts: Timestamp, now = false): Promise<void> | null {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (ts <= this.durable) return null;
+    if (this.closed) return Promise.reject(new Error(`Walk-in storage ${this.name} is closed: commit ${ts} was not synced by it.`));
+    // A commit another connection made, learned after it was written: the next sync covers it.
+    if (ts > this.written) this.written = ts;
+    if (now && !this.syncing) {
+      const through = this.written;
+      try {
+        fdatasyncSync(this.fd);
+      } catch (error) {
+        this.settle(through, this.failed(error));
+        return Promise.reject(this.failure);
+      }
+      this.settle(through, null);
+      return null;
+    }
+    const promise = new Promise<void>((resolve, reject) => this.waiters.push({ ts, resolve, reject }));
+    this.startSync();
+    return promise;
+  }
+
+  /**
+   * Syncs what is still waiting, at once (a storage closing: its last commits must not depend
+   * on a callback that comes after its file is closed), then closes the descriptor, or leaves
+   * that to a sync still running on the thread pool.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.failure === null && this.written > this.durable) {
+      try {
+        fdatasyncSync(this.fd);
+        this.settle(this.written, null);
+      } catch (error) {
+        this.settle(this.written, this.failed(error));
+      }
+    }
+    if (!this.syncing) closeSync(this.fd);
+  }
+
+  /**
+   * Syncs in the background what was appended that is not a commit (the versions written
+   * later, from their timer, in the pause after a commit), so that the next commit's own sync
+   * does not also write those pages while its caller waits.
+   */
+  syncInBackground(): void {
+    this.startSync(true);
+  }
+
+  private startSync(unasked = false): void {
+    if (this.syncing || this.closed || this.failure !== null || (!unasked && this.waiters.length === 0)) return;
+    this.syncing = true;
+    // Everything written before this line is covered (step 3 above).
+    const through = this.written;
+    fdatasync(this.fd, (error) => {
+      this.syncing = false;
+      if (this.closed) {
+        closeSync(this.fd);
+        if (error === null && through > this.durable) this.settle(through, null);
+        return;
+      }
+      this.settle(through, error === null ? null : this.failed(error));
+      this.startSync();
+    });
+  }
+
+  private failed(error: unknown): Error {
+    this.failure ??= new Error(
+      `Walk-in storage ${this.name}: syncing the write-ahead log to disk failed (${(error as Error).message}); ` +
+        "commits since the last successful sync may not survive a power loss, and this storage accepts no more commits. " +
+        "Restart the server once the disk is healthy: SQLite keeps what reached it.",
+      { cause: error },
+    );
+    return this.failure;
+  }
+
+  /** Answers the waiters at or below `through` (all of them on a failure). */
+  private settle(through: Timestamp, failure: Error | null): void {
+    if (failure === null && through > this.durable) this.durable = through;
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiting) {
+      if (failure !== null) waiter.reject(failure);
+      else if (waiter.ts <= through) waiter.resolve();
+      else this.waiters.push(waiter);
+    }
+  }
+}
