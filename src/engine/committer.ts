@@ -99,6 +99,8 @@ export interface CommitterHost {
    * (`Storage.whenDurable`, `now`).
    */
   readonly workWhileSyncing?: boolean;
+  /** Called once this engine's commits through `ts` are durable (storages with `whenDurable` only). */
+  durable?(ts: Timestamp): void;
 }
 
 export class GroupCommitter {
@@ -329,7 +331,11 @@ export class GroupCommitter {
       // here and now when nothing would run meanwhile. Its answer is awaited where the batch
       // leaves the engine (engine.ts, `onceDurable`); a failure reaches it there.
       const last = plan.accepted.at(-1);
-      if (last !== undefined) host.storage.whenDurable?.(last.ts, { now: host.workWhileSyncing !== true })?.catch(() => {});
+      if (last !== undefined && host.storage.whenDurable) {
+        const durable = host.storage.whenDurable(last.ts, { now: host.workWhileSyncing !== true });
+        if (durable === null) host.durable?.(last.ts);
+        else durable.then(() => host.durable?.(last.ts), () => {});
+      }
     }
     for (const { item, conflict } of plan.refused) item.resolve({ ok: false, conflict });
     for (const { item, ts } of plan.accepted) {

@@ -183,6 +183,15 @@ describe("commits not yet durable stay inside the engine", () => {
     subscription.unsubscribe();
   });
 
+  it("with nothing live, awaited mutations keep the published snapshot moving once durable, without an event-loop turn", async () => {
+    // What onCommit published at once before: a script's commits would otherwise pile up in the
+    // commit log (about 1 KB each) until something gave the flush a turn.
+    const { engine, held } = await open();
+    held.release();
+    for (let i = 0; i < 5; i++) await engine.runMutation("rooms:create", { name: `r${i}` });
+    expect(engine.subscriptions.publishedTimestamp).toBe(engine.latestTimestamp);
+  });
+
   it("a scheduled action does not start before the commit that scheduled it is durable", async () => {
     const { engine, held } = await open({ runScheduler: true });
     const created = engine.runMutation("rooms:createAndNotify", { name: "lobby" });

@@ -302,6 +302,7 @@ export class Engine {
       get workWhileSyncing() {
         return engine.subscriptions.hasDirtyQueries;
       },
+      durable: (ts) => this.subscriptions.onDurable(ts),
     });
     this.reads = new ReadCache(storage, {
       get latest() {

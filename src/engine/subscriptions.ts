@@ -183,9 +183,18 @@ export class Subscriptions {
     // engine keeps every commit after `published` in its commit log (`oldestPublished`), about
     // 1 KB each. Not while a query is being created: it runs at the `published` it read, and
     // its result is checked against the commits since only once it is live.
-    // Not a commit storage has yet to make durable: the flush publishes that once it is.
+    // Not a commit storage has yet to make durable: `onDurable` publishes that once it is.
     if (this.live.size === 0 && this.inflight.size === 0 && !this.engine.storage.whenDurable) this.published = Math.max(this.published, record.ts);
     this.scheduleFlush();
+  }
+
+  /**
+   * This engine's commits through `ts` are durable (storages with `Storage.whenDurable` only):
+   * with nothing live, published now, for the reason `onCommit` gives. A script awaiting
+   * mutation after mutation under FULL, each synced on the spot, still gives no event-loop turn.
+   */
+  onDurable(ts: Timestamp): void {
+    if (this.live.size === 0 && this.inflight.size === 0) this.published = Math.max(this.published, ts);
   }
 
   /** Resolves once every live query is published at `ts` or later. */
