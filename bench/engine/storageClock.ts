@@ -26,10 +26,7 @@ import { constants, performance, PerformanceObserver } from "node:perf_hooks";
 import type { SqliteStorage } from "../../src/storage/sqlite/index.js";
 
 export interface StorageTime {
-  /**
-   * Milliseconds in `commitBatch`, less the versions written inside it and the engine's
-   * planner, and in `whenDurable` (under FULL, the log's sync on this thread: walSync.ts).
-   */
+  /** Milliseconds in `commitBatch`, less the versions written inside it and the engine's planner. */
   commit: number;
   /**
    * Milliseconds in the engine's planner, which `commitBatch` calls under its write lock: the
@@ -138,12 +135,8 @@ export class StorageClock {
       const kind: keyof StorageTime = name === "commitBatch" ? "commit" : name === "writePendingVersions" ? "versions" : "other";
       (storage as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => this.timed(kind, () => original(...args));
     }
-    // Under FULL the log is synced apart from the COMMIT (walSync.ts), on this thread when the
-    // engine has nothing to do meanwhile: that sync is the commit's, as it was inside COMMIT.
-    const whenDurable = storage.whenDurable;
-    if (whenDurable) storage.whenDurable = (ts, options) => this.timed("commit", () => whenDurable(ts, options));
     const commitBatch = storage.commitBatch;
-    storage.commitBatch = (since, plan) => commitBatch(since, (view) => this.timed("planner", () => plan(view)));
+    storage.commitBatch = (since, plan, options) => commitBatch(since, (view) => this.timed("planner", () => plan(view)), options);
     const checkpointer = storage.checkpointer;
     if (checkpointer !== null) {
       // Every write that comes during a pause gets the same promise: time each pause once.

@@ -94,9 +94,9 @@ export interface CommitterHost {
    */
   readonly commitGate?: Promise<void> | null;
   /**
-   * Whether the engine has work to do while a landed batch is made durable (live queries the
-   * batch made dirty, to re-run): then storage syncs in the background, else at once
-   * (`Storage.whenDurable`, `now`).
+   * Whether the engine has work to do while a batch is made durable (live queries, which a
+   * commit may make dirty, to re-run): then a storage with `whenDurable` is asked to sync in the
+   * background (`CommitOptions.durableLater`), else it syncs before `commitBatch` resolves.
    */
   readonly workWhileSyncing?: boolean;
   /** Called once this engine's commits through `ts` are durable (storages with `whenDurable` only). */
@@ -206,6 +206,8 @@ export class GroupCommitter {
   private async commitBatch(batch: Waiting[]): Promise<void> {
     const { host } = this;
     let plan: Plan | undefined;
+    // Only a storage that can say when a commit is durable may make it durable later.
+    const durableLater = host.storage.whenDurable !== undefined && host.workWhileSyncing === true;
     for (let attempt = 0; ; attempt++) {
       // This attempt's own: a view an earlier attempt's planner refused says nothing about how
       // this one ended (it may have landed, or its outcome be unknown and need findCommits).
@@ -224,7 +226,7 @@ export class GroupCommitter {
             throw error;
           }
           return plan.accepted.map(({ item, ts }) => toCommit(item, ts));
-        });
+        }, durableLater ? { durableLater } : undefined);
         break;
       } catch (error) {
         // The planner never ran, so storage never held the lock for this batch: nothing was
@@ -244,7 +246,7 @@ export class GroupCommitter {
       for (const item of batch) item.reject(error);
       return;
     }
-    this.settle(plan, true);
+    this.settle(plan, true, durableLater);
   }
 
   /** Decides the batch against what storage shows (runs inside the commit lock; no side effects). */
@@ -317,7 +319,7 @@ export class GroupCommitter {
   }
 
   /** Applies what a plan learned about other engines' commits, then answers its transactions. */
-  private settle(plan: Plan, landed: boolean): void {
+  private settle(plan: Plan, landed: boolean, durableLater = false): void {
     const { host } = this;
     this.apply(plan.learned, plan.view);
     if (landed) {
@@ -326,13 +328,11 @@ export class GroupCommitter {
         host.latest = ts;
         host.committed({ ts, writes: item.writes.writeSet }, item.writes.tables, true, item.writes);
       }
-      // Storage that makes commits durable after commitBatch (Storage.whenDurable) starts on
-      // it now, before anyone is answered: in the background while live queries re-run, or
-      // here and now when nothing would run meanwhile. Its answer is awaited where the batch
-      // leaves the engine (engine.ts, `onceDurable`); a failure reaches it there.
+      // Durable now, or (`durableLater`) once storage says so: answers wait for that where
+      // the batch leaves the engine (engine.ts, `onceDurable`); a failure reaches them there.
       const last = plan.accepted.at(-1);
       if (last !== undefined && host.storage.whenDurable) {
-        const durable = host.storage.whenDurable(last.ts, { now: host.workWhileSyncing !== true });
+        const durable = durableLater ? host.storage.whenDurable(last.ts) : null;
         if (durable === null) host.durable?.(last.ts);
         else durable.then(() => host.durable?.(last.ts), () => {});
       }

@@ -300,7 +300,7 @@ export class Engine {
         return engine.lackedIndexGate();
       },
       get workWhileSyncing() {
-        return engine.subscriptions.hasDirtyQueries;
+        return engine.subscriptions.size > 0;
       },
       durable: (ts) => this.subscriptions.onDurable(ts),
     });

@@ -25,6 +25,7 @@ import {
   RepeatedReceiptError,
   type CommitBatchResult,
   type CommitLogView,
+  type CommitOptions,
   type CommitPlanner,
   type DocumentVersion,
   type IndexEntry,
@@ -101,7 +102,7 @@ class GuardedStorage implements Storage {
     if (!(timeoutMs > 0)) throw new RangeError(`storageTimeoutMs must be a positive number of milliseconds, got ${timeoutMs}.`);
     this.name = inner.name;
     if (inner.othersCommitMark) this.othersCommitMark = () => inner.othersCommitMark!();
-    if (inner.whenDurable) this.whenDurable = (ts, options) => inner.whenDurable!(ts, options);
+    if (inner.whenDurable) this.whenDurable = (ts) => inner.whenDurable!(ts);
     if (inner.currentTime) this.currentTime = () => this.call("currentTime", () => inner.currentTime!());
   }
 
@@ -124,10 +125,10 @@ class GuardedStorage implements Storage {
   }
 
   /** Forwarded as is: no deadline (a sync takes what the disk takes) and nothing to name. */
-  whenDurable?: (ts: Timestamp, options?: { now?: boolean }) => Promise<void> | null;
+  whenDurable?: (ts: Timestamp) => Promise<void> | null;
 
-  commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
-    return this.call("commitBatch", () => this.inner.commitBatch(since, plan), COMMIT_OPTIONS);
+  commitBatch(since: Timestamp, plan: CommitPlanner, options?: CommitOptions): Promise<CommitBatchResult> {
+    return this.call("commitBatch", () => this.inner.commitBatch(since, plan, options), COMMIT_OPTIONS);
   }
 
   commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {

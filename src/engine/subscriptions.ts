@@ -125,11 +125,6 @@ export class Subscriptions {
     return this.published;
   }
 
-  /** Whether a flush has live queries to re-run (commits made them dirty since the last one). */
-  get hasDirtyQueries(): boolean {
-    return this.dirtyQueries.length > 0;
-  }
-
   /** Number of distinct live queries (shared subscriptions count once). */
   get size(): number {
     return this.live.size;

@@ -10,7 +10,7 @@
 // The real timer, not the global: the network's delay is real time, and a test that turns on
 // fake timers (vi.useFakeTimers, as suites written for convex-test do) would stall every call.
 import { setTimeout } from "node:timers";
-import type { CommitBatchResult, CommitLogView, CommitPlanner, DocumentVersion, IndexEntry, PruneReport, ReclaimGuard, ScanRequest, Storage, StoredReceipt, Timestamp } from "./types.js";
+import type { CommitBatchResult, CommitLogView, CommitOptions, CommitPlanner, DocumentVersion, IndexEntry, PruneReport, ReclaimGuard, ScanRequest, Storage, StoredReceipt, Timestamp } from "./types.js";
 
 /** A delay in milliseconds: fixed, or `[min, max]` drawn uniformly for each call. */
 export type Delay = number | readonly [number, number];
@@ -46,10 +46,10 @@ class LatencyStorage implements Storage {
     private readonly random: () => number,
   ) {
     this.name = `${inner.name} (with latency)`;
-    if (inner.whenDurable) this.whenDurable = (ts, options) => inner.whenDurable!(ts, options);
+    if (inner.whenDurable) this.whenDurable = (ts) => inner.whenDurable!(ts);
   }
 
-  whenDurable?: (ts: Timestamp, options?: { now?: boolean }) => Promise<void> | null;
+  whenDurable?: (ts: Timestamp) => Promise<void> | null;
 
   private wait(delay: Delay, share = 1): Promise<void> {
     const ms = (typeof delay === "number" ? delay : delay[0] + (delay[1] - delay[0]) * this.random()) * share;
@@ -73,9 +73,9 @@ class LatencyStorage implements Storage {
     return this.afterRead(() => this.inner.scan(request));
   }
 
-  async commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
+  async commitBatch(since: Timestamp, plan: CommitPlanner, options?: CommitOptions): Promise<CommitBatchResult> {
     await this.wait(this.commit, 0.5);
-    const result = await this.inner.commitBatch(since, plan);
+    const result = await this.inner.commitBatch(since, plan, options);
     await this.wait(this.commit, 0.5);
     return result;
   }

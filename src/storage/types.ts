@@ -205,6 +205,20 @@ const OUTCOME_UNKNOWN = Symbol.for("walkin.storage.commitOutcomeUnknown");
  * from `commitBatch` promises that nothing of the batch was written. The writer resolves an
  * unknown outcome with `findCommits` before it answers anyone.
  */
+/** How `commitBatch` may write. */
+export interface CommitOptions {
+  /**
+   * The caller has other work to do while the batch is made durable (live queries to re-run),
+   * and will wait for `whenDurable` before it shows the batch to anyone: the storage may resolve
+   * once the batch is visible, and make it durable in the background. Without it (the default,
+   * and what a wrapper that passes on only `since` and `plan` sends), a batch is durable before
+   * `commitBatch` resolves: a sync handed to another thread and waited for costs a caller with
+   * nothing else to do more than the sync itself (bench/README.md, journal 2026-12-06 05:10).
+   * Passed only to a storage that has `whenDurable`.
+   */
+  durableLater?: boolean;
+}
+
 export class CommitOutcomeUnknownError extends Error {
   readonly [OUTCOME_UNKNOWN] = true;
   constructor(message: string, options?: { cause?: unknown }) {
@@ -282,7 +296,7 @@ export interface Storage {
    * All or nothing. Throws `CommitOutcomeUnknownError` when the batch may have landed; any other
    * error means nothing was written. When `plan` returns no commits, nothing is written.
    */
-  commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult>;
+  commitBatch(since: Timestamp, plan: CommitPlanner, options?: CommitOptions): Promise<CommitBatchResult>;
 
   /**
    * The logged commits after `since`, in timestamp order, at most `limit` of them (`view.latest`
@@ -329,21 +343,16 @@ export interface Storage {
   othersCommitMark?(): number;
 
   /**
-   * Optional, for a storage whose `commitBatch` returns before its commits are durable (SQLite
-   * under `synchronous: "full"` syncs its log off the main thread: `sqlite/walSync.ts`): `null`
-   * when every commit through `ts` (this storage's own, or one it showed the engine from another
-   * writer) would survive a power loss, else a promise that resolves once it would, or rejects
-   * if it cannot be made so. The engine shows no commit to anything outside it (an answer, a
-   * published snapshot, a one-shot query's result, a scheduled action's start) before this says
-   * it is durable; inside, transactions may read it at once. A storage without this method
-   * makes each commit durable before `commitBatch` resolves.
-   *
-   * `now`: the caller has nothing else to do until then (no live query to re-run meanwhile),
-   * so the storage may make it durable before returning, on the caller's thread, rather than
-   * in the background: a sync handed to another thread and waited for costs a sequential
-   * writer more than the sync itself (bench/README.md, journal 2026-12-06 05:10).
+   * Optional, with `CommitOptions.durableLater`: `null` when every commit through `ts` (this
+   * storage's own, or one it showed the engine from another writer) would survive a power loss,
+   * else a promise that resolves once it would, or rejects if it cannot be made so (SQLite
+   * under `synchronous: "full"`: `sqlite/walSync.ts`). An engine whose storage has this method
+   * shows no commit to anything outside it (an answer, a published snapshot, a one-shot query's
+   * result, a scheduled action's start) before this says it is durable; inside, transactions
+   * may read it at once. A storage without it makes each commit durable before `commitBatch`
+   * resolves, whatever the options.
    */
-  whenDurable?(ts: Timestamp, options?: { now?: boolean }): Promise<void> | null;
+  whenDurable?(ts: Timestamp): Promise<void> | null;
 
   /**
    * Removes every entry of an index (all versions). Used when an index is dropped or its

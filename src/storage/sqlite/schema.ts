@@ -10,9 +10,9 @@ import { splitIndexEntries } from "./indexTables.js";
  *
  * - `"full"` (the default): the write-ahead log is synced (fdatasync) before any commit is
  *   acknowledged or shown to anyone, so an acknowledged commit survives `kill -9` *and* a power
- *   loss or kernel crash. The storage does that sync itself rather than inside SQLite's COMMIT,
- *   off the main thread while live queries re-run (walSync.ts); the connection's own
- *   `synchronous` pragma then reads NORMAL.
+ *   loss or kernel crash. The storage does that sync itself rather than inside SQLite's COMMIT
+ *   (right after it, or off the main thread while live queries re-run: walSync.ts); the
+ *   connection's own `synchronous` pragma then reads NORMAL.
  * - `"normal"`: the log is fsynced only at checkpoints. An acknowledged commit is in the OS page
  *   cache, so it survives the process being killed (`kill -9`, a crash of Node) but the last
  *   commits can be lost if the machine loses power. Faster; opt in only if that trade is fine.

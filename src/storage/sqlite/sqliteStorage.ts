@@ -92,10 +92,12 @@
  *    sweep runs only after the pending versions are written, over the tables alone.
  */
 import type Database from "better-sqlite3";
+import { CommitOutcomeUnknownError } from "../types.js";
 import type {
   Commit,
   CommitBatchResult,
   CommitLogView,
+  CommitOptions,
   CommitPlanner,
   DocumentVersion,
   IndexEntry,
@@ -280,7 +282,7 @@ export class SqliteStorage implements Storage {
   private readonly relaxSync: Database.Statement<[]> | null;
   /** Under synchronous=FULL: what syncs the log (walSync.ts); `whenDurable` is set with it. */
   private readonly logSync: WalSync | null = null;
-  whenDurable?: (ts: Timestamp, options?: { now?: boolean }) => Promise<void> | null;
+  whenDurable?: (ts: Timestamp) => Promise<void> | null;
   private readonly restoreSync: Database.Statement<[]> | null;
 
   /** Use `openSqliteStorage`; this takes an already opened and migrated connection. */
@@ -408,7 +410,7 @@ export class SqliteStorage implements Storage {
     if (logSync !== null) {
       const sync = logSync(this.selectClock.get()!.latest, this.name);
       this.logSync = sync;
-      this.whenDurable = (ts, options) => sync.whenDurable(ts, options?.now === true);
+      this.whenDurable = (ts) => sync.whenDurable(ts);
     }
     this.commitWatch = new CommitWatch(db);
     if (!isPrivate(db.name)) {
@@ -434,7 +436,7 @@ export class SqliteStorage implements Storage {
     return this.scanner.scan(request, this.pending, (id, readTs) => this.tableDocument(id, readTs));
   }
 
-  async commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
+  async commitBatch(since: Timestamp, plan: CommitPlanner, options?: CommitOptions): Promise<CommitBatchResult> {
     // Before the write lock, not inside it: the background checkpointer asks for a moment with
     // no write in progress, in which it copies the whole log, so this commit starts it over.
     // Nothing is committed after a failed sync (walSync.ts): it could not be promised durable.
@@ -461,8 +463,7 @@ export class SqliteStorage implements Storage {
     this.indexTables.settle(true);
     const { view, written } = batch.result;
     const latest = written.length > 0 ? written[written.length - 1]!.ts : view.latest;
-    // Synced when the engine asks (`whenDurable`), right after it took the batch in.
-    if (written.length > 0) this.logSync?.committed(latest);
+    if (this.logSync !== null && written.length > 0) this.syncLog(latest, options?.durableLater === true);
     // A batch that trimmed the log read it before: the next commit reads it again.
     this.ownClock = batch.trimmedLog ? null : { dataVersion: batch.dataVersion, latest, trimmedThrough: view.trimmedThrough };
     if (!batch.deferred) {
@@ -527,6 +528,27 @@ export class SqliteStorage implements Storage {
     this.afterMaterialized(written, writtenPages(written, []));
   }
 
+  /**
+   * Under synchronous=FULL (walSync.ts): syncs the log through the batch just written, here and
+   * now, or (`durableLater`, the caller will wait for `whenDurable`) on the thread pool while
+   * the caller goes on. A failed sync leaves the batch in the log but not known to be on disk:
+   * its outcome is unknown, and `findCommits` cannot settle it either (the storage refuses
+   * everything after a failed sync).
+   */
+  private syncLog(latest: Timestamp, durableLater: boolean): void {
+    const sync = this.logSync!;
+    sync.committed(latest);
+    if (durableLater) {
+      sync.whenDurable(latest)?.catch(() => {}); // the engine hears of a failure through its own whenDurable
+      return;
+    }
+    try {
+      sync.syncNow();
+    } catch (error) {
+      throw new CommitOutcomeUnknownError(`Walk-in storage ${this.name}: the batch reached the log, but syncing the log failed; it may or may not survive a restart.`, { cause: error });
+    }
+  }
+
   async commitsSince(since: Timestamp, limit: number): Promise<CommitLogView> {
     checkLogLimit(limit);
     // One read transaction, so the clock and the log rows come from the same snapshot.
@@ -534,6 +556,8 @@ export class SqliteStorage implements Storage {
   }
 
   async findCommits(ids: readonly string[]): Promise<Map<string, Timestamp>> {
+    // After a failed sync nothing here can say what is on disk (walSync.ts).
+    this.logSync?.checkUsable();
     // Taking the write lock waits out any commit in flight on another connection.
     const rows = this.db.transaction(() => this.selectLoggedIds.all(JSON.stringify(ids))).immediate();
     return new Map(rows.map((row) => [row.id, row.ts]));

@@ -5,10 +5,12 @@
  * synchronous, so the whole process sits idle for that fsync, and everything the engine does
  * after a commit (re-running live queries, building their Transitions, answering) waits
  * behind it. Instead, the connection runs at NORMAL (a COMMIT appends to the log and returns)
- * and this class syncs the log file from libuv's thread pool, while the engine goes on. What a
- * power loss may take back is then a commit that is in the log but not yet synced, and the
- * engine shows no such commit to anyone outside it before `whenDurable` says it is synced
- * (`Storage.whenDurable`; the engine's gates are listed in docs/storage.md, "Durability").
+ * and this class syncs the log file: right after the COMMIT on the main thread (`syncNow`,
+ * the default: the caller has nothing else to do), or from libuv's thread pool while the
+ * engine re-runs live queries (`whenDurable`, asked for with `CommitOptions.durableLater`).
+ * What a power loss may take back is then a commit that is in the log but not yet synced, and
+ * the engine shows no such commit to anyone outside it before `whenDurable` says it is synced
+ * (the engine's gates are listed in docs/storage.md, "Syncing the log under FULL").
  *
  * Why syncing this file descriptor covers SQLite's writes, step by step:
  *  1. SQLite appends every commit's frames to the `-wal` file with write(2), in commit order
@@ -92,28 +94,32 @@ export class WalSync {
   }
 
   /**
-   * `null` when every commit through `ts` is on disk; else a promise that resolves once it is.
-   * `now`: sync on this thread before returning, unless a sync is already running on the pool
-   * (the caller has nothing to do meanwhile, and the hop to the pool and back would cost it
-   * more than the sync: see `Storage.whenDurable`).
+   * Syncs everything written so far on this thread, before returning: for a caller with
+   * nothing else to do meanwhile (a sync handed to the thread pool and waited for would cost
+   * it more). Also while a sync runs on the pool: two syncs of one file at once are allowed,
+   * and this one covers more. Throws the failure if it fails (and from then on).
    */
-  whenDurable(ts: Timestamp, now = false): Promise<void> | null {
+  syncNow(): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.closed) throw new Error(`Walk-in storage ${this.name} is closed.`);
+    const through = this.written;
+    if (through <= this.durable) return;
+    try {
+      fdatasyncSync(this.fd);
+    } catch (error) {
+      this.settle(through, this.failed(error));
+      throw this.failure;
+    }
+    this.settle(through, null);
+  }
+
+  /** `null` when every commit through `ts` is on disk; else a promise that resolves once it is. */
+  whenDurable(ts: Timestamp): Promise<void> | null {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (ts <= this.durable) return null;
     if (this.closed) return Promise.reject(new Error(`Walk-in storage ${this.name} is closed: commit ${ts} was not synced by it.`));
     // A commit another connection made, learned after it was written: the next sync covers it.
     if (ts > this.written) this.written = ts;
-    if (now && !this.syncing) {
-      const through = this.written;
-      try {
-        fdatasyncSync(this.fd);
-      } catch (error) {
-        this.settle(through, this.failed(error));
-        return Promise.reject(this.failure);
-      }
-      this.settle(through, null);
-      return null;
-    }
     const promise = new Promise<void>((resolve, reject) => this.waiters.push({ ts, resolve, reject }));
     this.startSync();
     return promise;
