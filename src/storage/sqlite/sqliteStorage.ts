@@ -203,8 +203,8 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     const wal = db.pragma("journal_mode", { simple: true }) === "wal";
     const checkpointer = background !== null && wal ? new Checkpointer(db, synchronous, background) : null;
     const sweep = { ...DEFAULT_HISTORY_SWEEP, ...options.historySweep };
-    // Under FULL, commits are synced off the main thread (walSync.ts): the connection itself
-    // only appends to the log, as under NORMAL, and the engine waits for `whenDurable`.
+    // Under FULL the storage syncs the log itself (walSync.ts): right after each COMMIT, or in
+    // the background for a caller that asked (`durableLater`); the connection only appends.
     const syncLog = synchronous === "full" && wal && !isPrivate(db.name);
     if (syncLog) db.pragma("synchronous = NORMAL");
     const logSync = syncLog ? (latest: Timestamp, name: string) => WalSync.open(options.filename, name, latest) : null;
@@ -278,12 +278,9 @@ export class SqliteStorage implements Storage {
    */
   private ownClock: { dataVersion: number; latest: Timestamp; trimmedThrough: Timestamp } | null = null;
   private materializeTimer: NodeJS.Timeout | null = null;
-  /** Under synchronous=FULL: NORMAL for the transactions that write pending versions, and back. */
-  private readonly relaxSync: Database.Statement<[]> | null;
   /** Under synchronous=FULL: what syncs the log (walSync.ts); `whenDurable` is set with it. */
   private readonly logSync: WalSync | null = null;
   whenDurable?: (ts: Timestamp) => Promise<void> | null;
-  private readonly restoreSync: Database.Statement<[]> | null;
 
   /** Use `openSqliteStorage`; this takes an already opened and migrated connection. */
   constructor(
@@ -333,9 +330,6 @@ export class SqliteStorage implements Storage {
     this.selectWrites = db.prepare("SELECT ts, id, writes FROM commit_log WHERE ts > ? ORDER BY ts");
     this.markMaterialized = db.prepare("UPDATE clock SET materialized_through = max(materialized_through, ?) WHERE singleton = 1");
     this.pending = new PendingVersions(this.selectMaterialized.get()!);
-    const full = db.pragma("synchronous", { simple: true }) === 2;
-    this.relaxSync = full ? db.prepare("PRAGMA synchronous = NORMAL") : null;
-    this.restoreSync = full ? db.prepare("PRAGMA synchronous = FULL") : null;
     // The clock and the rows from one snapshot (inside a commit or a materialization, a savepoint).
     this.loadPending = db.transaction(() => {
       const through = this.selectMaterialized.get()!;
@@ -510,8 +504,6 @@ export class SqliteStorage implements Storage {
     this.syncPending();
     if (this.pending.size === 0) return;
     let commits: PendingCommit[];
-    const relax = syncOwn ? null : this.relaxSync;
-    relax?.run();
     try {
       const materialized = this.materializeTransaction.immediate();
       commits = materialized.commits;
@@ -519,8 +511,6 @@ export class SqliteStorage implements Storage {
     } catch (error) {
       this.indexTables.settle(false);
       throw error;
-    } finally {
-      if (relax !== null) this.restoreSync?.run();
     }
     this.indexTables.settle(true);
     if (syncOwn) this.logSync?.syncInBackground();
