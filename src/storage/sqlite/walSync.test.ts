@@ -2,6 +2,7 @@
  * The log's sync under synchronous=FULL (walSync.ts): the connection appends, the storage
  * syncs when asked, at once or in the background, and says when a commit is durable.
  */
+import { scrypt } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -56,6 +57,25 @@ describe("syncing the write-ahead log under synchronous=FULL", () => {
     expect(storage.whenDurable!(third)).toBeNull();
     expect(storage.whenDurable!(first)).toBeNull();
     expect(storage.whenDurable!(second)).toBeNull();
+  });
+
+  it("a sync the thread pool cannot start (every thread hashing a password) is done on the main thread instead", async () => {
+    const { storage } = await fileStorage("full");
+    // Four scrypt runs at OWASP's cost take the whole default pool for a good while.
+    let hashesDone = 0;
+    const hashes = Array.from({ length: 4 }, () =>
+      new Promise<void>((resolve, reject) =>
+        scrypt("password", "salt", 64, { N: 2 ** 17, r: 8, p: 1, maxmem: 256 * 2 ** 20 }, (error) => {
+          hashesDone += 1;
+          if (error) reject(error);
+          else resolve();
+        }),
+      ),
+    );
+    const ts = await commitOne(storage, { durableLater: true });
+    await storage.whenDurable!(ts);
+    expect(hashesDone).toBe(0);
+    await Promise.all(hashes);
   });
 
   it("a commit another connection made is made durable too once this one has read it", async () => {

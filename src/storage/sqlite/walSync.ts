@@ -37,8 +37,13 @@
  * keeps exactly what reached the disk.
  */
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync, realpathSync } from "node:fs";
+// The real timer: a test with fake timers (vi.useFakeTimers) must not stall commits' syncs.
+import { clearTimeout, setTimeout } from "node:timers";
 import { dirname } from "node:path";
 import type { Timestamp } from "../types.js";
+
+/** How long a sync may wait for the thread pool before the main thread does it (`startSync`). */
+const POOL_FALLBACK_MS = 2;
 
 export class WalSync {
   /** Every commit at or below this is on disk. */
@@ -158,7 +163,14 @@ export class WalSync {
     this.syncing = true;
     // Everything written before this line is covered (step 3 above).
     const through = this.written;
+    // The thread pool is shared: four password hashes (scrypt, about 100 ms each) occupy all of
+    // it, and a sync queued behind them would hold every answer that long. If the pool has not
+    // answered soon, the waiters' sync is done here instead (a second sync of the file at once is
+    // allowed), which costs no more than SQLite's own FULL did.
+    const fallback = unasked ? null : setTimeout(() => this.syncWaitersNow(), POOL_FALLBACK_MS);
+    fallback?.unref();
     fdatasync(this.fd, (error) => {
+      if (fallback !== null) clearTimeout(fallback);
       this.syncing = false;
       if (this.closed) {
         closeSync(this.fd);
@@ -168,6 +180,16 @@ export class WalSync {
       this.settle(through, error === null ? null : this.failed(error));
       this.startSync();
     });
+  }
+
+  /** The pool's sync is late: syncs here for whoever still waits (see `startSync`). */
+  private syncWaitersNow(): void {
+    if (this.closed || this.waiters.length === 0) return;
+    try {
+      this.syncNow();
+    } catch {
+      // syncNow rejected every waiter with the failure.
+    }
   }
 
   private failed(error: unknown): Error {
