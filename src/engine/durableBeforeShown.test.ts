@@ -17,7 +17,6 @@ import { v } from "../values/index.js";
 import { Engine } from "./engine.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const api = anyApi as any;
 
 /**
  * Wraps a storage: commits land as usual, but after `hold`, none becomes durable until
@@ -88,7 +87,7 @@ const modules = {
       args: { name: v.string() },
       handler: async (ctx, { name }) => {
         await ctx.db.insert("rooms", { name });
-        await ctx.scheduler.runAfter(0, api.rooms.notify, { name });
+        await ctx.scheduler.runAfter(0, anyApi.rooms!.notify!, { name });
       },
     }),
     notify: internalAction({ args: { name: v.string() }, handler: async (_ctx, { name }) => void sentOutside.push(name) }),
