@@ -27,7 +27,7 @@
 // suites written for convex-test do) would otherwise stall commits and flushes for good.
 import { setImmediate, setTimeout } from "node:timers";
 import { walkinError } from "../values/index.js";
-import { isCommitOutcomeUnknown, isRepeatedReceipt, type Commit, type CommitLogView, type Storage, type Timestamp } from "../storage/types.js";
+import { isCommitOutcomeUnknown, isRepeatedReceipt, storageStoppedBy, type Commit, type CommitLogView, type Storage, type Timestamp } from "../storage/types.js";
 import type { CommitLog, CommitRecord, Conflict } from "./commitLog.js";
 import type { ReadSet, WriteSet } from "./readSet.js";
 import type { Transaction, TransactionWrites } from "./transaction.js";
@@ -233,11 +233,13 @@ export class GroupCommitter {
         // decided or written (a dropped connection, a timeout on the way in). Try again. A
         // planner that ran and refused the view is not retried: storage broke its contract.
         if (plan === undefined) abandoned = true;
-        if (plan === undefined && refusedView === undefined && attempt < UNPLANNED_RETRIES) {
+        // A storage that stopped (a failed log sync) refuses every commit until a restart.
+        const stopped = storageStoppedBy(error) !== undefined;
+        if (plan === undefined && refusedView === undefined && !stopped && attempt < UNPLANNED_RETRIES) {
           await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
           continue;
         }
-        await this.settleFailed(batch, plan, refusedView ?? error, refusedView === undefined);
+        await this.settleFailed(batch, plan, refusedView ?? error, refusedView === undefined && !stopped);
         return;
       }
     }
@@ -384,11 +386,15 @@ export class GroupCommitter {
     }
     const ids = plan.accepted.map(({ item }) => item.id);
     let found: Map<string, Timestamp> | undefined;
-    for (let attempt = 0; attempt < RESOLVE_ATTEMPTS && found === undefined; attempt++) {
+    // A storage that stopped (a failed log sync) answers nothing until a restart: asking again
+    // would only hold the callers for the whole backoff (about 15 s).
+    let stopped = storageStoppedBy(error);
+    for (let attempt = 0; attempt < RESOLVE_ATTEMPTS && found === undefined && stopped === undefined; attempt++) {
       try {
         found = await this.host.storage.findCommits(ids);
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2_000)));
+      } catch (lookupError) {
+        stopped = storageStoppedBy(lookupError);
+        if (stopped === undefined) await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2_000)));
       }
     }
     // "Not found" is final only while the log still holds the batch's timestamps (storage
@@ -409,8 +415,12 @@ export class GroupCommitter {
       // Still unknown: answer "failed" without claiming either way. The next batch's view will
       // list these commits if they landed, and the engine learns them as it would another's.
       if (plan) this.settle({ ...plan, accepted: [] }, false);
-      const failure = walkinError("INTERNAL", `Storage ${name} lost the connection while committing, and whether the ` +
-        `commit landed could not be found out; it may or may not have been applied.`, undefined, error);
+      const failure =
+        stopped !== undefined
+          ? walkinError("INTERNAL", `Storage ${name} stopped while committing, so whether the commit landed is not known ` +
+              `until it restarts: ${stopped.message}`, undefined, error)
+          : walkinError("INTERNAL", `Storage ${name} lost the connection while committing, and whether the ` +
+              `commit landed could not be found out; it may or may not have been applied.`, undefined, error);
       for (const { item } of plan.accepted) item.reject(failure);
       return;
     }

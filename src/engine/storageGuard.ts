@@ -22,6 +22,7 @@ import {
   CommitOutcomeUnknownError,
   isCommitOutcomeUnknown,
   isRepeatedReceipt,
+  storageStoppedBy,
   RepeatedReceiptError,
   type CommitBatchResult,
   type CommitLogView,
@@ -216,6 +217,8 @@ class GuardedStorage implements Storage {
     if (isCommitOutcomeUnknown(error)) return new CommitOutcomeUnknownError(message, { cause: error });
     // Nothing written, but no outage: the committer re-runs the batch at once (committer.ts).
     if (isRepeatedReceipt(error)) return new RepeatedReceiptError(message, { cause: error });
+    // Stopped until a restart (a failed log sync): trying again cannot help, so not marked.
+    if (storageStoppedBy(error)) return walkinError("INTERNAL", message, undefined, error);
     return markStorageFailure(walkinError("INTERNAL", message, undefined, error));
   }
 

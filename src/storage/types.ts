@@ -242,6 +242,34 @@ export class RepeatedReceiptError extends Error {
   }
 }
 
+const STOPPED = Symbol.for("walkin.storage.stopped");
+
+/**
+ * Thrown by a storage that can take no more calls until the process restarts: SQLite after a
+ * failed sync of its log under synchronous=FULL (sqlite/walSync.ts), when nothing after the
+ * failure can be promised durable. Unlike an outage (a dropped connection), waiting does not
+ * help, so the engine fails each call at once with the storage's message instead of trying
+ * again for `storageRetryMs`, and does not ask `findCommits` about a batch it cannot answer for.
+ */
+export class StorageStoppedError extends Error {
+  readonly [STOPPED] = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StorageStoppedError";
+  }
+}
+
+/**
+ * The `StorageStoppedError` that `error` is or was caused by (through up to three `cause`s: the
+ * engine wraps storage errors), or undefined. Works across copies of this module.
+ */
+export function storageStoppedBy(error: unknown): Error | undefined {
+  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as Record<symbol, unknown>)[STOPPED] === true) return e as Error;
+  }
+  return undefined;
+}
+
 /** Whether an error says a batch repeated a receipt key (works across copies of this module). */
 export function isRepeatedReceipt(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[REPEATED_RECEIPT] === true;

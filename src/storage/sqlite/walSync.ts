@@ -40,7 +40,7 @@ import { closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync, realpathSync 
 // The real timer: a test with fake timers (vi.useFakeTimers) must not stall commits' syncs.
 import { clearTimeout, setTimeout } from "node:timers";
 import { dirname } from "node:path";
-import type { Timestamp } from "../types.js";
+import { StorageStoppedError, type Timestamp } from "../types.js";
 
 /** How long a sync may wait for the thread pool before the main thread does it (`startSync`). */
 const POOL_FALLBACK_MS = 2;
@@ -193,7 +193,7 @@ export class WalSync {
   }
 
   private failed(error: unknown): Error {
-    this.failure ??= new Error(
+    this.failure ??= new StorageStoppedError(
       `Walk-in storage ${this.name}: syncing the write-ahead log to disk failed (${(error as Error).message}); ` +
         "commits since the last successful sync may not survive a power loss, and this storage accepts no more commits. " +
         "Restart the server once the disk is healthy: SQLite keeps what reached it.",
