@@ -7,10 +7,12 @@
  *
  * Each test fails without its gate: `onceDurable` for mutations and one-shot queries (engine.ts),
  * the published snapshot (subscriptions.ts, `flush` and `onCommit`), the scheduler's claim
- * (`runSystemMutation`).
+ * (`runSystemMutation`), the dashboard's reads (`readDurable`, `durableThrough`).
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { anyApi, defineSchema, defineTable, internalAction, internalMutation, mutation, query } from "../server/index.js";
+import { getDocument, listDocuments } from "../dashboard/api/documents.js";
+import { appTable, countDocuments } from "../dashboard/api/tables.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import type { CommitOptions, CommitPlanner, Storage, Timestamp } from "../storage/types.js";
 import { v } from "../values/index.js";
@@ -54,10 +56,10 @@ function heldDurability(inner: Storage) {
     hold() {
       holding = true;
     },
-    /** Makes every commit so far durable, and every later one at once. */
+    /** Makes every commit so far durable, and every later one at once until the next `hold`. */
     release() {
       holding = false;
-      durable = Number.MAX_SAFE_INTEGER;
+      durable = Math.max(durable, ...asked);
       for (const waiter of waiters.splice(0)) waiter.resolve();
     },
   };
@@ -73,6 +75,7 @@ const sentOutside: string[] = [];
 const modules = {
   rooms: {
     create: mutation({ args: { name: v.string() }, handler: (ctx, { name }) => ctx.db.insert("rooms", { name }) }),
+    rename: mutation({ args: { id: v.id("rooms"), name: v.string() }, handler: (ctx, { id, name }) => ctx.db.patch(id, { name }) }),
     list: query({ args: {}, handler: async (ctx) => (await ctx.db.query("rooms").collect()).map((room) => room.name) }),
     count: query({ args: {}, handler: async (ctx) => (await ctx.db.query("rooms").collect()).length }),
     /** Fails naming what it read: the error tells of the commit as much as a result would. */
@@ -210,6 +213,25 @@ describe("commits not yet durable stay inside the engine", () => {
     await created;
     for (let i = 0; i < 100 && sentOutside.length === 0; i++) await sleep(10);
     expect(sentOutside).toEqual(["lobby"]);
+  });
+
+  it("the dashboard's pages see a commit's documents and its table's count only once it is durable", async () => {
+    const { engine, held } = await open();
+    held.release();
+    const { value: id } = await engine.runMutation("rooms:create", { name: "lobby" });
+    held.hold();
+    const renamed = engine.runMutation("rooms:rename", { id, name: "hall" });
+    const created = engine.runMutation("rooms:create", { name: "attic" });
+    await sleep(5); // landed, not durable
+    const fetched = getDocument(engine, { id });
+    const listed = listDocuments(engine, { table: "rooms" });
+    const counted = countDocuments(engine, appTable(engine, "rooms"));
+    for (const read of [fetched, listed, counted]) expect(await settled(read)).toBe(false);
+    held.release();
+    await Promise.all([renamed, created]);
+    expect((await fetched).doc).toMatchObject({ name: "hall" });
+    expect((await listed).page.map((view) => view.doc.name)).toEqual(["attic", "hall"]);
+    expect(await counted).toEqual({ count: 2, capped: false });
   });
 
   it("storage is asked to sync in the background only while live queries could re-run meanwhile", async () => {

@@ -933,6 +933,26 @@ export class Engine {
     }
   }
 
+  /**
+   * `read`, for a result that leaves the engine without a function run (the dashboard's pages):
+   * answered once its snapshot is durable, as a one-shot query is (`onceDurable`).
+   */
+  readDurable<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
+    // `read` takes its snapshot at `latest` before its first await.
+    const readTs = this.latest;
+    const answer = this.read(work);
+    return this.storage.whenDurable ? this.onceDurable(answer, () => readTs) : answer;
+  }
+
+  /**
+   * Resolves once every commit through `ts` is durable (`Storage.whenDurable`; at once where
+   * commits are durable when they land), for what shows a snapshot outside the engine without
+   * `readDurable`: the dashboard's counts, and its note to the pages that a table changed.
+   */
+  async durableThrough(ts: Timestamp): Promise<void> {
+    await this.storage.whenDurable?.(ts);
+  }
+
   /** Commits a transaction (see committer.ts): its timestamp, or the index it conflicted on. */
   commit(txn: Transaction): Promise<CommitResult> {
     if (this.closed) return Promise.reject(walkinError("INTERNAL", "The engine is closed."));

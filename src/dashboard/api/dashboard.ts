@@ -165,9 +165,13 @@ export class Dashboard implements DashboardHandler {
     const hadEngine = this.boundEngine !== null;
     this.boundEngine = engine;
     this.stopListening?.();
-    this.stopListening = engine.onCommit((_record, tables) => {
+    this.stopListening = engine.onCommit((record, tables) => {
       this.counts.forget(tables);
-      this.stream.committed(tables);
+      // The pages re-read a table they hear changed: they hear of it once the commit is durable.
+      engine.durableThrough(record.ts).then(
+        () => this.stream.committed(tables),
+        () => {}, // a failed sync: the storage refuses everything from now on, nothing to re-read
+      );
     });
     if (hadEngine) this.stream.dropWatches();
     this.cronFunctions = await cronTargets(engine).catch(() => new Set<string>());

@@ -89,7 +89,7 @@ export async function listDocuments(engine: Engine, body: Record<string, unknown
   const base = (txn: Parameters<Parameters<Engine["read"]>[0]>[0]) =>
     new QueryImpl(txn, table).withIndex(indexName, (q) => indexValues.reduce<any>((range, value, i) => range.eq(fields[i]!, value), q)).order("desc");
   if (filters.length === 0) {
-    return engine.read(async (txn) => {
+    return engine.readDurable(async (txn) => {
       const result = await base(txn).paginate({ numItems: numItems as number, cursor, maximumBytesRead: PAGE_BYTES });
       const page = result.page.map((doc) => viewOf(engine, table, doc));
       return { page, isDone: result.isDone, continueCursor: result.continueCursor, scanned: result.page.length, partial: false };
@@ -125,7 +125,7 @@ async function scanFiltered(
   let isDone = false;
   let filled = false;
   while (scanned < MAX_SCANNED) {
-    const chunk = await engine.read((txn) => base(txn).paginate({ numItems: SCAN_CHUNK, cursor: next, maximumBytesRead: PAGE_BYTES }));
+    const chunk = await engine.readDurable((txn) => base(txn).paginate({ numItems: SCAN_CHUNK, cursor: next, maximumBytesRead: PAGE_BYTES }));
     for (const doc of chunk.page) {
       scanned++;
       if (!matches(doc)) continue;
@@ -171,7 +171,7 @@ function parseFilters(raw: unknown, hidden: readonly string[]): Array<{ field: s
 export async function getDocument(engine: Engine, body: Record<string, unknown>) {
   const id = stringField(body, "id");
   const table = tableOfId(engine, id);
-  const doc = await engine.read((txn) => txn.get(id));
+  const doc = await engine.readDurable((txn) => txn.get(id));
   if (!doc) throw notFound(`No document ${id} in "${table.name}" (it may have been deleted).`);
   return { table: table.name, ...viewOf(engine, table, doc) };
 }

@@ -58,8 +58,11 @@ export async function countDocuments(engine: Engine, table: TableInfo): Promise<
     for (;;) {
       const entries = await engine.storage.scan({ indexId: index.id, range: lower ? { lower } : {}, order: "asc", readTs, limit: COUNT_BATCH });
       count += entries.length;
-      if (entries.length < COUNT_BATCH) return { count, capped: false };
-      if (count >= COUNT_LIMIT) return { count, capped: true };
+      if (entries.length < COUNT_BATCH || count >= COUNT_LIMIT) {
+        // Shown once the snapshot it counted is durable (under FULL, a commit is synced after it lands).
+        await engine.durableThrough(readTs);
+        return { count, capped: entries.length === COUNT_BATCH };
+      }
       lower = { key: entries[entries.length - 1]!.key, inclusive: false };
     }
   } finally {
