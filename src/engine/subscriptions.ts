@@ -20,7 +20,7 @@ import { isWalkinError, type Value } from "../values/index.js";
 import { encodeValueToString } from "../values/json.js";
 import { sharedJsonOf, sharedJsonText } from "../values/sharedJson.js";
 import type { RegisteredFunction } from "../server/registration.js";
-import type { Timestamp } from "../storage/types.js";
+import { storageStoppedBy, type Timestamp } from "../storage/types.js";
 import type { CommitRecord } from "./commitLog.js";
 import { ReadRangeIndex } from "./readRangeIndex.js";
 import { isStorageFailure } from "./storageGuard.js";
@@ -110,6 +110,12 @@ export class Subscriptions {
   private flushScheduled = false;
   private flushing = false;
   private closed = false;
+  /**
+   * Why no snapshot can be published any more: the storage stopped (a failed sync of its log,
+   * `StorageStoppedError`) with commits that were never made durable, so a subscriber waiting
+   * for a flush would wait for good. It is told this error instead.
+   */
+  private stopped: Error | undefined;
 
   constructor(private readonly engine: Engine) {
     this.published = engine.latestTimestamp;
@@ -140,7 +146,13 @@ export class Subscriptions {
     let query: LiveQuery;
     for (;;) {
       query = await this.obtain(fn, path, args === undefined ? {} : args, caller, identity);
-      while (query.dirty && !this.closed) await this.nextFlush();
+      while (query.dirty && !this.closed) {
+        if (this.stopped !== undefined) {
+          this.release(query);
+          throw this.stopped;
+        }
+        await this.nextFlush();
+      }
       if (this.live.get(query.key) === query || this.closed) break;
       this.release(query); // replaced while we waited (split per identity): look it up again
     }
@@ -386,6 +398,11 @@ export class Subscriptions {
       if (this.engine.latestTimestamp > ts || this.dirtyQueries.length > 0) this.scheduleFlush();
     } catch (error) {
       this.engine.logError("Re-running live queries failed", error);
+      const stopped = storageStoppedBy(error);
+      if (stopped !== undefined) {
+        this.stopped = stopped;
+        for (const wake of this.flushWaiters.splice(0)) wake(); // they find `stopped` and fail
+      }
     } finally {
       this.flushing = false;
     }

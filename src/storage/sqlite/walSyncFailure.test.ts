@@ -106,7 +106,7 @@ describe("a failed sync of the log under synchronous=FULL", () => {
     await expect(commitOne(storage)).rejects.toThrow(RESTART_ADVICE);
   });
 
-  it("through the engine, with a live query (synced on the thread pool): the mutation fails at once instead of being answered, and its write is never shown", async () => {
+  it("through the engine, with a live query (synced on the thread pool): the mutation fails at once, its write is never shown, and a new subscriber hears why", async () => {
     const { engine, calls } = await openEngine(await newFile());
     await engine.runMutation("notes:add", { text: "kept" });
     const heard: unknown[] = [];
@@ -126,6 +126,9 @@ describe("a failed sync of the log under synchronous=FULL", () => {
     // Subscribers keep the last result that was durable: nothing after the failure is published.
     expect(heard).toEqual([]);
     expect(engine.subscriptions.publishedTimestamp).toBeLessThan(engine.latestTimestamp);
+    // A new subscriber (a client connecting now) hears why instead of waiting for a snapshot
+    // that can never be published.
+    await expect(engine.subscriptions.subscribe("notes:count", {}, {}, () => {})).rejects.toThrow(RESTART_ADVICE);
     subscription.unsubscribe();
   });
 
@@ -156,6 +159,7 @@ const modules = {
   notes: {
     add: mutation({ args: { text: v.string() }, handler: (ctx, { text }) => ctx.db.insert("notes", { text }) }),
     list: query({ args: {}, handler: async (ctx) => (await ctx.db.query("notes").collect()).map((note) => note.text) }),
+    count: query({ args: {}, handler: async (ctx) => (await ctx.db.query("notes").collect()).length }),
   },
 };
 
