@@ -22,6 +22,7 @@ import {
   CommitOutcomeUnknownError,
   isCommitOutcomeUnknown,
   isRepeatedReceipt,
+  markedCause,
   storageStoppedBy,
   RepeatedReceiptError,
   type CommitBatchResult,
@@ -55,10 +56,7 @@ export function markStorageFailure<E extends Error>(error: E): E {
 
 /** Whether `error` (or its cause) is a storage failure that left nothing written. */
 export function isStorageFailure(error: unknown): boolean {
-  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as Record<symbol, unknown>)[STORAGE_FAILURE] === true) return true;
-  }
-  return false;
+  return markedCause(error, STORAGE_FAILURE) !== undefined;
 }
 
 /**

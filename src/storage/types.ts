@@ -260,14 +260,20 @@ export class StorageStoppedError extends Error {
 }
 
 /**
- * The `StorageStoppedError` that `error` is or was caused by (through up to three `cause`s: the
- * engine wraps storage errors), or undefined. Works across copies of this module.
+ * The first of `error` and the errors it was caused by (up to three `cause`s deep: the engine
+ * wraps storage errors) that carries `marker` set to true, or undefined. Markers are
+ * `Symbol.for` symbols, so this works across copies of the module that set them.
  */
-export function storageStoppedBy(error: unknown): Error | undefined {
+export function markedCause(error: unknown, marker: symbol): Error | undefined {
   for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as Record<symbol, unknown>)[STOPPED] === true) return e as Error;
+    if ((e as Record<symbol, unknown>)[marker] === true) return e as Error;
   }
   return undefined;
+}
+
+/** The `StorageStoppedError` that `error` is or was caused by, or undefined. */
+export function storageStoppedBy(error: unknown): Error | undefined {
+  return markedCause(error, STOPPED);
 }
 
 /** Whether an error says a batch repeated a receipt key (works across copies of this module). */
