@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Commit, CommitOptions, Timestamp } from "../types.js";
 import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
 
-type Held = { fd: number; release(): void };
+type Held = { fd: number; release(error?: NodeJS.ErrnoException): void };
 const pool = vi.hoisted(() => ({ held: [] as Held[], closes: new Map<number, number>() }));
 
 vi.mock("node:fs", async (importOriginal) => {
@@ -23,10 +23,10 @@ vi.mock("node:fs", async (importOriginal) => {
   const fdatasync = (fd: number, callback: (error: NodeJS.ErrnoException | null) => void): void => {
     pool.held.push({
       fd,
-      release: () => {
-        let failure: NodeJS.ErrnoException | null = null;
+      release: (reported) => {
+        let failure: NodeJS.ErrnoException | null = reported ?? null;
         try {
-          fs.fdatasyncSync(fd);
+          if (failure === null) fs.fdatasyncSync(fd);
         } catch (error) {
           failure = error as NodeJS.ErrnoException;
         }
@@ -130,6 +130,23 @@ describe("syncs of the log that run at once under synchronous=FULL", () => {
     expect(held()).toHaveLength(1);
     held().shift()!.release();
     expect(storage.whenDurable!(ts)).toBeNull();
+  });
+
+  it("a background sync that fails fails the commit synced beside it, even if the commit's own sync succeeds", async () => {
+    const storage = await fullStorage();
+    await commitLater(storage);
+    held().shift()!.release();
+    storage.writePendingVersions(true);
+    const ts = await commitLater(storage);
+    const durable = storage.whenDurable!(ts)!;
+    expect(held()).toHaveLength(2);
+
+    // The kernel may have dropped the pages it could not write: nothing after that is durable.
+    held().shift()!.release(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    await expect(durable).rejects.toThrow(/syncing the write-ahead log to disk failed/);
+    held().shift()!.release();
+    await expect(storage.whenDurable!(ts)!).rejects.toThrow(/accepts no more commits/);
+    await expect(commitLater(storage)).rejects.toThrow(/accepts no more commits/);
   });
 
   it("closing while two syncs run closes the log's descriptor once, after the last of them", async () => {
