@@ -80,21 +80,28 @@ async function settled(promise: Promise<void>): Promise<boolean> {
 /** The pool's syncs still held, oldest first. */
 const held = (): Held[] => pool.held;
 
+/**
+ * A paced call under FULL, then the next: the first commit is synced, its versions are written
+ * with a background sync that is still running, and the second commit is made meanwhile.
+ * Returns the second commit and its wait for durability (two syncs held: background, then its own).
+ */
+async function commitBesideBackgroundSync(storage: SqliteStorage): Promise<{ ts: Timestamp; durable: Promise<void> }> {
+  const earlier = await commitLater(storage);
+  held().shift()!.release();
+  expect(storage.whenDurable!(earlier)).toBeNull();
+  storage.writePendingVersions(true);
+  expect(held()).toHaveLength(1); // the background sync, still running
+  const ts = await commitLater(storage);
+  expect(held()).toHaveLength(2); // the commit's sync started now, not after the background one
+  const durable = storage.whenDurable!(ts);
+  expect(durable).not.toBeNull();
+  return { ts, durable: durable! };
+}
+
 describe("syncs of the log that run at once under synchronous=FULL", () => {
   it("a commit's sync starts at once beside a background sync, and its caller need not wait for the background one", async () => {
     const storage = await fullStorage();
-    // The previous call: committed, synced, and its versions written later with their own sync.
-    const earlier = await commitLater(storage);
-    held().shift()!.release();
-    expect(storage.whenDurable!(earlier)).toBeNull();
-    storage.writePendingVersions(true);
-    expect(held()).toHaveLength(1); // the background sync, still running
-
-    // The next call commits while it runs: its sync starts now, not after the background one.
-    const ts = await commitLater(storage);
-    expect(held()).toHaveLength(2);
-    const durable = storage.whenDurable!(ts)!;
-    expect(durable).not.toBeNull();
+    const { ts, durable } = await commitBesideBackgroundSync(storage);
     held().pop()!.release(); // the commit's own sync finishes first
     expect(await settled(durable)).toBe(true);
     expect(storage.whenDurable!(ts)).toBeNull();
@@ -134,12 +141,7 @@ describe("syncs of the log that run at once under synchronous=FULL", () => {
 
   it("a background sync that fails fails the commit synced beside it, even if the commit's own sync succeeds", async () => {
     const storage = await fullStorage();
-    await commitLater(storage);
-    held().shift()!.release();
-    storage.writePendingVersions(true);
-    const ts = await commitLater(storage);
-    const durable = storage.whenDurable!(ts)!;
-    expect(held()).toHaveLength(2);
+    const { ts, durable } = await commitBesideBackgroundSync(storage);
 
     // The kernel may have dropped the pages it could not write: nothing after that is durable.
     held().shift()!.release(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
@@ -151,12 +153,7 @@ describe("syncs of the log that run at once under synchronous=FULL", () => {
 
   it("closing while two syncs run closes the log's descriptor once, after the last of them", async () => {
     const storage = await fullStorage();
-    await commitLater(storage);
-    held().shift()!.release();
-    storage.writePendingVersions(true);
-    const ts = await commitLater(storage);
-    const durable = storage.whenDurable!(ts)!;
-    expect(held()).toHaveLength(2);
+    const { durable } = await commitBesideBackgroundSync(storage);
     const fd = held()[0]!.fd;
 
     storages.splice(storages.indexOf(storage), 1);
