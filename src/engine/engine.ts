@@ -299,9 +299,7 @@ export class Engine {
       get commitGate() {
         return engine.lackedIndexGate();
       },
-      get workWhileSyncing() {
-        return engine.subscriptions.size > 0;
-      },
+      workWhileSyncing: (writeSets) => engine.subscriptions.wouldRerun(writeSets),
       durable: (ts) => this.subscriptions.onDurable(ts),
     });
     this.reads = new ReadCache(storage, {

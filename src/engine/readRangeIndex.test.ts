@@ -102,6 +102,19 @@ describe("ReadRangeIndex", () => {
     expect(touched(Uint8Array.of(1, 0))).toEqual([]); // past the span
   });
 
+  it("tells whether any write set of a batch touches a range (touchesAny), whichever set it is in", () => {
+    const index = new ReadRangeIndex<string>();
+    const readSet = new ReadSet();
+    readSet.add("m.by_channel", prefixRange(Uint8Array.of(7)));
+    index.set("q", readSet);
+    const writes = (indexId: string, key: number): WriteSet => new Map([[indexId, [Uint8Array.of(key, 1)]]]);
+    expect(index.touchesAny([])).toBe(false);
+    expect(index.touchesAny([writes("m.by_channel", 8), writes("other.by_id", 7)])).toBe(false);
+    expect(index.touchesAny([writes("m.by_channel", 8), writes("m.by_channel", 7)])).toBe(true);
+    index.delete("q");
+    expect(index.touchesAny([writes("m.by_channel", 7)])).toBe(false);
+  });
+
   it("costs an index no live query reads nothing, and forgets an index once its last range goes", () => {
     const index = new ReadRangeIndex<string>();
     const readSet = new ReadSet();

@@ -256,5 +256,19 @@ export class ReadRangeIndex<T> {
       for (let k = 0; k < keys.length; k++) stab(root, keys[k]!, hit);
     }
   }
+
+  /** Whether any of these writes falls in a range read on its index: `touched`, without saying whose. */
+  touchesAny(writeSets: Iterable<WriteSet>): boolean {
+    if (this.trees.size === 0) return false;
+    let hit = false;
+    const mark = (): void => {
+      hit = true;
+    };
+    for (const writes of writeSets) {
+      this.touched(writes, mark);
+      if (hit) return true;
+    }
+    return false;
+  }
 }
 

@@ -23,6 +23,7 @@ import type { RegisteredFunction } from "../server/registration.js";
 import { storageStoppedBy, type Timestamp } from "../storage/types.js";
 import type { CommitRecord } from "./commitLog.js";
 import { ReadRangeIndex } from "./readRangeIndex.js";
+import type { WriteSet } from "./readSet.js";
 import { isStorageFailure } from "./storageGuard.js";
 import type { Caller, Engine, QueryOutcome, QueryRun } from "./engine.js";
 
@@ -180,6 +181,15 @@ export class Subscriptions {
   onFlush(listener: (ts: Timestamp) => void): () => void {
     this.flushListeners.add(listener);
     return () => this.flushListeners.delete(listener);
+  }
+
+  /**
+   * Whether a commit of these writes would leave live queries to re-run: ones the writes touch,
+   * or ones already waiting for the next flush. The committer asks before each batch
+   * (`GroupCommitHost.workWhileSyncing`): only then is there work to do while storage syncs.
+   */
+  wouldRerun(writeSets: Iterable<WriteSet>): boolean {
+    return this.dirtyQueries.length > 0 || this.readRanges.touchesAny(writeSets);
   }
 
   onCommit(record: CommitRecord): void {
