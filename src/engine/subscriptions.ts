@@ -186,7 +186,7 @@ export class Subscriptions {
   /**
    * Whether a commit of these writes would leave live queries to re-run: ones the writes touch,
    * or ones already waiting for the next flush. The committer asks before each batch
-   * (`GroupCommitHost.workWhileSyncing`): only then is there work to do while storage syncs.
+   * (`CommitterHost.workWhileSyncing`, committer.ts): only then is there work to do while storage syncs.
    */
   wouldRerun(writeSets: Iterable<WriteSet>): boolean {
     return this.dirtyQueries.length > 0 || this.readRanges.touchesAny(writeSets);

@@ -1,7 +1,8 @@
 /**
  * Which syncs of the log run at once under synchronous=FULL (walSync.ts, `startSync`): a
  * commit's sync does not queue behind a background one, waiters' syncs run one at a time
- * (a group commit), and the descriptor outlives every sync still running.
+ * (a group commit), a failure of either of two syncs running at once fails both, and the
+ * descriptor outlives every sync still running.
  *
  * The thread pool's `fdatasync` is replaced by one that holds each call until the test lets it
  * go (then it syncs for real, on this thread), so the order in which syncs finish is the
