@@ -29,7 +29,7 @@ import type { CallerRequest, RegisteredFunction, UserIdentity } from "../server/
 import { findEngineHooks, type AuthenticateHook } from "../server/hooks.js";
 import type { DatabaseWriter } from "../server/database.js";
 import type { AnyDataModel } from "../server/dataModel.js";
-import type { Storage, Timestamp } from "../storage/types.js";
+import { storageStoppedBy, type Storage, type Timestamp } from "../storage/types.js";
 import { Catalog, indexDisplayName } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
 import { reclaimRetiredIndexes } from "./reclaimIndexes.js";
@@ -244,6 +244,8 @@ export class Engine {
   /** `storage.othersCommitMark()` as read before the last completed look at the log (see `catchUpWithOthers`). */
   private markAtRefresh: number | undefined;
   private closed = false;
+  /** Whether `logError` has reported the storage's stop (`StorageStoppedError`). */
+  private storageStopLogged = false;
   /** Set by `handOver`. */
   private handedOver = false;
   /** Mutations of this engine between the start of a run and its commit decision (committer.ts, `schedule`). */
@@ -1342,7 +1344,20 @@ export class Engine {
     return { receipts, legacy };
   }
 
+  /**
+   * Reports a failure nobody is waiting on (background work: the scheduler, crons, pruning,
+   * housekeeping). A storage that has stopped (`StorageStoppedError`: SQLite after a failed sync
+   * of its log) refuses every call until the process restarts, so every loop would fail again
+   * on each of its turns, the scheduler once a second, each time with the same error. Such a
+   * failure is reported once, saying that it will not be repeated; the callers of functions
+   * still get the error with each call.
+   */
   logError(message: string, error: unknown): void {
+    if (storageStoppedBy(error) !== undefined) {
+      if (this.storageStopLogged) return;
+      this.storageStopLogged = true;
+      message += " (the storage has stopped: background work fails the same way until the process restarts, and is not reported again)";
+    }
     (this.options.logError ?? ((m, e) => console.error(`[walkin] ${m}:`, e)))(message, error);
   }
 

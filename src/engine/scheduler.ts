@@ -46,7 +46,7 @@ import type { createDatabaseReader } from "./database.js";
 import type { Doc } from "./documents.js";
 import { QueryImpl } from "./query.js";
 import { isStorageFailure } from "./storageGuard.js";
-import { isCommitOutcomeUnknown } from "../storage/types.js";
+import { isCommitOutcomeUnknown, storageStoppedBy } from "../storage/types.js";
 
 export interface SchedulerCtx {
   db: ReturnType<typeof createDatabaseReader>;
@@ -413,7 +413,9 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
         // `_scheduled_functions` would poke again: crons and jobs already scheduled would stop.
         engine.logError("Scheduler pass failed", error);
         clearTimeout(timer);
-        if (!running) return;
+        // A stopped storage refuses every call until the process restarts: trying again
+        // would only fail again, once a second, for as long as the process runs.
+        if (!running || storageStoppedBy(error) !== undefined) return;
         timer = setTimeout(poke, PASS_RETRY_MS);
         timer.unref?.();
       })

@@ -12,9 +12,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Engine } from "../../engine/engine.js";
-import { defineSchema, defineTable, mutation, query } from "../../server/index.js";
+import { cronJobs, defineSchema, defineTable, makeFunctionReference, mutation, query } from "../../server/index.js";
 import { v } from "../../values/index.js";
-import { CommitOutcomeUnknownError, type Commit, type CommitOptions, type Timestamp } from "../types.js";
+import { CommitOutcomeUnknownError, storageStoppedBy, type Commit, type CommitOptions, type Timestamp } from "../types.js";
 import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
 
 const disk = vi.hoisted(() => ({ failing: false, failedSyncs: 0 }));
@@ -152,7 +152,38 @@ describe("a failed sync of the log under synchronous=FULL", () => {
     await reopened.runMutation("notes:add", { text: "after restart" });
     expect(await reopened.runQuery("notes:list", {})).toEqual(["kept", "unsynced", "after restart"]);
   });
+
+  it("through the engine, with the scheduler running: background work reports the stop once, instead of once a second", async () => {
+    const reported: Array<{ message: string; error: unknown }> = [];
+    const { engine, calls } = await openEngine(await newFile(), { runScheduler: true, logError: (message, error) => reported.push({ message, error }) });
+    await waitUntil(async () => ((await engine.runQuery("notes:count", {})) as number) >= 1);
+    disk.failing = true;
+    await expect(engine.runMutation("notes:add", { text: "unsynced" })).rejects.toThrow(RESTART_ADVICE);
+    disk.failing = false;
+    // The cron comes due every second. The scheduler's pass fails on the stopped storage once
+    // and does not try again: a stopped storage stays stopped until the process restarts.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const callsMade = calls.all;
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(calls.all).toBe(callsMade);
+    const aboutTheStop = reported.filter(({ error }) => storageStoppedBy(error) !== undefined);
+    expect(aboutTheStop).toHaveLength(1);
+    expect(aboutTheStop[0]!.message).toMatch(/the storage has stopped: background work fails the same way until the process restarts, and is not reported again/);
+    expect(reported).toEqual(aboutTheStop);
+    // Callers still get the error with each call.
+    await expect(engine.runMutation("notes:add", { text: "after" })).rejects.toThrow(RESTART_ADVICE);
+  });
 });
+
+async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 5_000; !(await condition()); ) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for the cron's first run");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const crons = cronJobs();
+crons.interval("note every second", { seconds: 1 }, makeFunctionReference<"mutation">("notes:add"), { text: "tick" });
 
 const schema = defineSchema({ notes: defineTable({ text: v.string() }) });
 const modules = {
@@ -163,23 +194,28 @@ const modules = {
   },
 };
 
-/** An engine on a FULL file, counting the engine's calls of the storage's commit and lookup. */
-async function openEngine(filename: string) {
-  const calls = { commitBatch: 0, findCommits: 0 };
+/**
+ * An engine on a FULL file, counting the engine's calls of the storage: all of them, and of its
+ * commit and lookup.
+ * With `runScheduler`, its scheduler runs `crons` (a note every second).
+ */
+async function openEngine(filename: string, options: { runScheduler?: boolean; logError?: (message: string, error: unknown) => void } = {}) {
+  const calls = { commitBatch: 0, findCommits: 0, all: 0 };
   const storage = await fullStorage(filename);
   const counted = new Proxy(storage, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== "function") return value;
       const bound = (value as (...args: unknown[]) => unknown).bind(target);
-      if (property !== "commitBatch" && property !== "findCommits") return bound;
       return (...args: unknown[]) => {
-        calls[property] += 1;
+        calls.all += 1;
+        if (property === "commitBatch" || property === "findCommits") calls[property] += 1;
         return bound(...args);
       };
     },
   });
-  const engine = await Engine.open({ storage: counted, schema, modules, runScheduler: false });
+  const { runScheduler = false, logError } = options;
+  const engine = await Engine.open({ storage: counted, schema, modules: runScheduler ? { ...modules, crons: { default: crons } } : modules, runScheduler, logError });
   closers.push(() => engine.close());
   return { engine, calls };
 }
