@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Engine } from "../../engine/engine.js";
+import { sleep, waitFor } from "../../engine/fixtures/schedulerEngines.js";
 import { cronJobs, defineSchema, defineTable, makeFunctionReference, mutation, query } from "../../server/index.js";
 import { v } from "../../values/index.js";
 import { CommitOutcomeUnknownError, storageStoppedBy, type Commit, type CommitOptions, type Timestamp } from "../types.js";
@@ -156,15 +157,15 @@ describe("a failed sync of the log under synchronous=FULL", () => {
   it("through the engine, with the scheduler running: background work reports the stop once, instead of once a second", async () => {
     const reported: Array<{ message: string; error: unknown }> = [];
     const { engine, calls } = await openEngine(await newFile(), { runScheduler: true, logError: (message, error) => reported.push({ message, error }) });
-    await waitUntil(async () => ((await engine.runQuery("notes:count", {})) as number) >= 1);
+    await waitFor(async () => ((await engine.runQuery("notes:count", {})) as number) >= 1, 5_000, "the cron never ran");
     disk.failing = true;
     await expect(engine.runMutation("notes:add", { text: "unsynced" })).rejects.toThrow(RESTART_ADVICE);
     disk.failing = false;
     // The cron comes due every second. The scheduler's pass fails on the stopped storage once
     // and does not try again: a stopped storage stays stopped until the process restarts.
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await sleep(1_200);
     const callsMade = calls.all;
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await sleep(2_500);
     expect(calls.all).toBe(callsMade);
     const aboutTheStop = reported.filter(({ error }) => storageStoppedBy(error) !== undefined);
     expect(aboutTheStop).toHaveLength(1);
@@ -174,13 +175,6 @@ describe("a failed sync of the log under synchronous=FULL", () => {
     await expect(engine.runMutation("notes:add", { text: "after" })).rejects.toThrow(RESTART_ADVICE);
   });
 });
-
-async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
-  for (const deadline = Date.now() + 5_000; !(await condition()); ) {
-    if (Date.now() > deadline) throw new Error("timed out waiting for the cron's first run");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const crons = cronJobs();
 crons.interval("note every second", { seconds: 1 }, makeFunctionReference<"mutation">("notes:add"), { text: "tick" });
@@ -196,8 +190,7 @@ const modules = {
 
 /**
  * An engine on a FULL file, counting the engine's calls of the storage: all of them, and of its
- * commit and lookup.
- * With `runScheduler`, its scheduler runs `crons` (a note every second).
+ * commit and lookup. With `runScheduler`, its scheduler runs `crons` (a note every second).
  */
 async function openEngine(filename: string, options: { runScheduler?: boolean; logError?: (message: string, error: unknown) => void } = {}) {
   const calls = { commitBatch: 0, findCommits: 0, all: 0 };
