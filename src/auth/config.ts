@@ -35,6 +35,13 @@ export interface WalkinAuthConfig {
     anonymousSignIn?: RateLimit;
     /** Password sign-ins per account (default 10 per 15 minutes; a success refills it). */
     passwordAttempts?: RateLimit;
+    /**
+     * Failed password sign-ins per client network, whatever the account (default 100 per 15
+     * minutes): what holds back one machine trying leaked passwords against many accounts,
+     * which the per-account limit cannot see. A correct password gives back the attempt it took,
+     * so many people signing in from behind one address are not counted against each other.
+     */
+    passwordAttemptsPerNetwork?: RateLimit;
     /** One-time code attempts per account (default 5 per 15 minutes). */
     codeAttempts?: RateLimit;
     /** One-time codes sent per email address, known or not (default 5 per 15 minutes). */
@@ -99,6 +106,7 @@ export function resolveConfig(config: WalkinAuthConfig) {
     rateLimits: {
       anonymousSignIn: rateLimit(config.rateLimits?.anonymousSignIn, { limit: 30, windowMs: 3_600_000 }, "anonymousSignIn"),
       passwordAttempts: rateLimit(passwordAttempts, { limit: 10, windowMs: 15 * 60_000 }, "passwordAttempts"),
+      passwordAttemptsPerNetwork: rateLimit(config.rateLimits?.passwordAttemptsPerNetwork, { limit: 100, windowMs: 15 * 60_000 }, "passwordAttemptsPerNetwork"),
       codeAttempts: rateLimit(config.rateLimits?.codeAttempts, { limit: 5, windowMs: 15 * 60_000 }, "codeAttempts"),
       codeSends: rateLimit(config.rateLimits?.codeSends, { limit: 5, windowMs: 15 * 60_000 }, "codeSends"),
     },

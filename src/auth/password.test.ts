@@ -113,8 +113,11 @@ describe("sign-in", () => {
     expect(knownAttempts).toBe(1);
     expect(storeOps("passwordAttempt")).toBe(2);
     expect(await verifySpy.mock.results[0]!.value).toBe(false);
-    // A bucket row for each email, so a limit reached does not tell them apart either.
-    expect(await listTable(backend, "authRateLimits")).toHaveLength(3);
+    // A bucket row for each email, so a limit reached does not tell them apart either, and
+    // one for the network the attempts came from.
+    const buckets = (await listTable(backend, "authRateLimits")).map((row) => row.key as string);
+    expect(buckets.filter((key) => key.startsWith("attempts|ip:"))).toEqual(["attempts|ip:10.0.0.1"]);
+    expect(buckets).toHaveLength(4);
   });
 
   it("limits attempts per account: past the limit even the right password is RATE_LIMITED, other accounts are not affected", async () => {
@@ -145,6 +148,60 @@ describe("sign-in", () => {
     expect((await passwordSignIn(backend, "ada@example.com", "correct horse")).kind).toBe("signedIn");
     for (let i = 0; i < 3; i++) expect((await errorOf(passwordSignIn(backend, "ada@example.com", "wrong horse"))).code).toBe("UNAUTHENTICATED");
     expect((await errorOf(passwordSignIn(backend, "ada@example.com", "wrong horse"))).code).toBe("RATE_LIMITED");
+  });
+});
+
+describe("failed sign-ins per network (rateLimits.passwordAttemptsPerNetwork)", () => {
+  const perNetwork = { passwordAttemptsPerNetwork: { limit: 3, windowMs: 60_000 } };
+  const signInFrom = (backend: LiveBackend, ip: string, email: string, password: string) =>
+    signIn(backend, "password", { flow: "signIn", email, password }, from(ip));
+
+  it("one address guessing across accounts is stopped, even with a right password, and changes nothing; other addresses are not", async () => {
+    const backend = await start({ rateLimits: perNetwork });
+    await signUp(backend, "ada@example.com", "correct horse");
+    // One guess per account: the per-account limit (10) never sees more than one.
+    for (const email of ["ada@example.com", "bob@example.com", "cy@example.com"]) {
+      expect((await errorOf(signInFrom(backend, "203.0.113.7", email, "leaked password"))).code).toBe("UNAUTHENTICATED");
+    }
+    const before = await authRows(backend);
+    verifySpy.mockClear();
+    const limited = await errorOf(signInFrom(backend, "203.0.113.7", "ada@example.com", "correct horse"));
+    expect(limited.code).toBe("RATE_LIMITED");
+    expect(limited.message).toMatch(/^Too many failed sign-in attempts from this network\. Try again in \d+ seconds?\.$/);
+    expect((limited.data as { retryAfterMs: number }).retryAfterMs).toBeLessThanOrEqual(60_000 / 3);
+    expect(verifySpy).not.toHaveBeenCalled(); // refused before any scrypt work
+    expect(await authRows(backend)).toEqual(before); // no bucket taken from, no session made
+
+    expect((await signInFrom(backend, "198.51.100.1", "ada@example.com", "correct horse")).kind).toBe("signedIn");
+    // IPv6 is counted by /64: another address of the same block shares the bucket.
+    for (let i = 0; i < 3; i++) await errorOf(signInFrom(backend, `2001:db8:1:2::${i + 1}`, "ada@example.com", "leaked password"));
+    expect((await errorOf(signInFrom(backend, "2001:db8:1:2:ffff::9", "ada@example.com", "correct horse"))).code).toBe("RATE_LIMITED");
+    expect((await signInFrom(backend, "2001:db8:1:3::1", "ada@example.com", "correct horse")).kind).toBe("signedIn");
+  });
+
+  it("a right password gives its attempt back, so many people behind one address do not use the bucket up", async () => {
+    const backend = await start({ rateLimits: perNetwork });
+    await signUp(backend, "ada@example.com", "correct horse");
+    await signUp(backend, "bob@example.com", "bobs password");
+    // Six sign-ins from one office's address, twice the bucket: every one gets in.
+    for (let i = 0; i < 3; i++) {
+      expect((await signInFrom(backend, "192.0.2.10", "ada@example.com", "correct horse")).kind).toBe("signedIn");
+      expect((await signInFrom(backend, "192.0.2.10", "bob@example.com", "bobs password")).kind).toBe("signedIn");
+    }
+    // Failures still count: two, a success between them, then the third and a fourth.
+    await errorOf(signInFrom(backend, "192.0.2.10", "ada@example.com", "typo horse"));
+    await errorOf(signInFrom(backend, "192.0.2.10", "bob@example.com", "typo password"));
+    expect((await signInFrom(backend, "192.0.2.10", "ada@example.com", "correct horse")).kind).toBe("signedIn");
+    expect((await errorOf(signInFrom(backend, "192.0.2.10", "cy@example.com", "typo"))).code).toBe("UNAUTHENTICATED");
+    expect((await errorOf(signInFrom(backend, "192.0.2.10", "bob@example.com", "bobs password"))).code).toBe("RATE_LIMITED");
+  });
+
+  it("a server's own call (no client IP) takes from no network's bucket", async () => {
+    const backend = await start({ rateLimits: { ...perNetwork, passwordAttempts: { limit: 10, windowMs: 60_000 } } });
+    await signUp(backend, "ada@example.com", "correct horse");
+    const internal = { fromClient: false, token: null };
+    for (let i = 0; i < 5; i++) expect((await errorOf(signIn(backend, "password", { flow: "signIn", email: "ada@example.com", password: "guess!!!" }, internal))).code).toBe("UNAUTHENTICATED");
+    expect((await listTable(backend, "authRateLimits")).map((row) => row.key as string).filter((key) => key.startsWith("attempts|ip:"))).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { available, refilledBefore, stepMs, take, type BucketPoint } from "./rateLimit.js";
+import { available, giveBack, refilledBefore, stepMs, take, type BucketPoint } from "./rateLimit.js";
 
 /** A fixed sequence of pseudo-random numbers in [0, 1), so that every run checks the same histories. */
 function random(seed: number): () => number {
@@ -50,6 +50,42 @@ describe("rate-limit buckets", () => {
     // The histories must exercise both answers, or the comparison says little.
     expect(refused).toBeGreaterThan(10);
     expect(refused).toBeLessThan(1_990);
+  });
+
+  it.each(limits)("a token given back raises the level by one, never above the limit ($limit per $windowMs ms)", (limit) => {
+    const next = random(limit.limit + 7);
+    // The stored row (null: no row, a full bucket) against the level itself, kept exactly.
+    let row: BucketPoint | null = null;
+    let level = limit.limit;
+    let at = 1_700_000_000_000;
+    let now = at;
+    let outstanding = 0;
+    let gaveBack = 0;
+    for (let i = 0; i < 2_000; i++) {
+      now += Math.floor(next() * stepMs(limit.windowMs) * 0.5);
+      level = Math.min(limit.limit, level + ((now - at) * limit.limit) / limit.windowMs);
+      at = now;
+      if (outstanding > 0 && next() < 0.4) {
+        // A sign-in that took a token and then turned out to count for nothing.
+        row = row === null ? null : giveBack(row, limit, now);
+        level = Math.min(limit.limit, level + 1);
+        outstanding--;
+        gaveBack++;
+      } else {
+        const taken = take(row, limit, now);
+        if ("retryAfterMs" in taken) {
+          expect(level, `take ${i}`).toBeLessThan(1 + 1e-9);
+          continue;
+        }
+        row = taken;
+        level -= 1;
+        outstanding++;
+      }
+      expect(available(row, limit, now), `step ${i}`).toBeCloseTo(level, 9);
+      // A bucket given back to full keeps no row; one below full keeps one at a step start.
+      if (row !== null) expect(row.updatedAt % stepMs(limit.windowMs)).toBe(0);
+    }
+    expect(gaveBack).toBeGreaterThan(100);
   });
 
   it("moves updatedAt once per step, so the row's by_updatedAt key does not change on every take", () => {

@@ -87,6 +87,20 @@ export function take(row: BucketPoint | null, limit: RateLimit, now: number): Bu
   return { tokens: tokens - 1 - ((now - updatedAt) * limit.limit) / limit.windowMs, updatedAt };
 }
 
+/**
+ * One token given back at `now` (an event that took one and turned out not to count): the
+ * point to store, or `null` when the bucket is then full, which a missing row says as well.
+ * The level rises by one and never above `limit`. It is then at least 1, above what any take
+ * leaves, so cleanup's wait still holds (rule 4).
+ */
+export function giveBack(row: BucketPoint, limit: RateLimit, now: number): BucketPoint | null {
+  const tokens = available(row, limit, now) + 1;
+  if (tokens >= limit.limit - ROUNDING) return null;
+  const step = stepMs(limit.windowMs);
+  const updatedAt = Math.floor(now / step) * step;
+  return { tokens: tokens - ((now - updatedAt) * limit.limit) / limit.windowMs, updatedAt };
+}
+
 /** Rows whose `updatedAt` is before this are full again for every limit in `limits` (rule 4). */
 export function refilledBefore(limits: readonly RateLimit[], now: number): number {
   const longest = Math.max(...limits.map((limit) => limit.windowMs));
@@ -108,6 +122,20 @@ export async function takeToken(db: Db, key: string, limit: RateLimit, now: numb
     throw walkinError("RATE_LIMITED", `Too many ${what}. Try again in ${describe(next.retryAfterMs)}.`, { retryAfterMs: next.retryAfterMs });
   }
   if (!row) await db.insert("authRateLimits", { key, ...next });
+  else if (row.updatedAt === next.updatedAt) await db.patch(row._id as never, { tokens: next.tokens });
+  else await db.patch(row._id as never, next);
+}
+
+/**
+ * Gives back one token `takeToken` took from `key`'s bucket (`giveBack`). In the same
+ * transaction as any other take or refill of the bucket, it reads and writes its row, so the
+ * engine orders it with them like any take.
+ */
+export async function giveBackToken(db: Db, key: string, limit: RateLimit, now: number): Promise<void> {
+  const row = await bucket(db, key);
+  if (!row) return; // full already
+  const next = giveBack(row, limit, now);
+  if (next === null) await db.delete(row._id as never);
   else if (row.updatedAt === next.updatedAt) await db.patch(row._id as never, { tokens: next.tokens });
   else await db.patch(row._id as never, next);
 }

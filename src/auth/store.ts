@@ -13,7 +13,7 @@ import { runCleanup, type DeleteGuest } from "./cleanup.js";
 import { takeToken } from "./rateLimit.js";
 import { sha256 } from "./tokens.js";
 import { codeAttemptKey, codeSendKey, findAccount, matchingCode } from "./codes.js";
-import { deleteUser, isGuest, signInUser } from "./users.js";
+import { deleteUser, isGuest, networkAttemptKey, signInUser } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
@@ -26,6 +26,7 @@ const vSignIn = {
   resetRateLimit: v.optional(v.string()),
   onlyIfSignedIn: v.optional(v.boolean()),
   verifiedSecret: v.optional(v.string()),
+  refundNetworkAttempt: v.optional(v.boolean()),
   consumeCode: v.optional(v.object({ provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), newSecret: v.optional(v.string()) })),
   secretHash: v.string(),
   clientIp: v.optional(v.union(v.string(), v.null())),
@@ -35,8 +36,12 @@ const vSignIn = {
 
 export const vStoreOp = v.union(
   v.object({ type: v.literal("signIn"), ...vSignIn }),
-  /** Takes one attempt from the account's bucket, then hands back the stored password hash (or null). */
-  v.object({ type: v.literal("passwordAttempt"), provider: v.string(), providerAccountId: v.string() }),
+  /**
+   * Takes one attempt from the bucket of the caller's network and one from the account's, then
+   * hands back the stored password hash (or null). `clientIp` is set by walkinAuth, whatever the
+   * provider passed: null (no network limit) only for a server's own call.
+   */
+  v.object({ type: v.literal("passwordAttempt"), provider: v.string(), providerAccountId: v.string(), clientIp: v.optional(v.union(v.string(), v.null())) }),
   /** Stores a one-time code for the account, if it exists; returns whether it does. */
   v.object({ type: v.literal("createCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), expiresAt: v.number() }),
   /** Takes one code attempt and says whether the code matches; the sign-in uses it up (`consumeCode`). */
@@ -63,6 +68,8 @@ export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, o
     case "signIn":
       return signInUser(ctx, config, op);
     case "passwordAttempt": {
+      // The network first: a refusal there says so, and tells nothing about the account.
+      if (op.clientIp) await takeToken(db, networkAttemptKey(op.clientIp), config.rateLimits.passwordAttemptsPerNetwork, now, "failed sign-in attempts from this network");
       await takeToken(db, passwordAttemptKey(op.provider, op.providerAccountId), config.rateLimits.passwordAttempts, now, "sign-in attempts for this account");
       const account = await findAccount(db, op.provider, op.providerAccountId);
       return { secret: (account?.secret as string | undefined) ?? null };

@@ -16,7 +16,7 @@ import type { SessionId } from "../sessions/sessionId.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import { createSession, type AuthSessionDoc } from "./authSessions.js";
 import { callbackProvider, checkReturnedUser } from "./callbacks.js";
-import { resetBucket, takeToken } from "./rateLimit.js";
+import { giveBackToken, resetBucket, takeToken } from "./rateLimit.js";
 import { consumeCode, type CodeUse } from "./codes.js";
 import type { SignInMode } from "./providers/types.js";
 
@@ -35,6 +35,8 @@ export interface SignInInput {
   verifiedSecret?: string;
   /** See `CompleteSignIn.consumeCode`. */
   consumeCode?: CodeUse;
+  /** See `CompleteSignIn.refundNetworkAttempt`. */
+  refundNetworkAttempt?: boolean;
   /** sha256 of the new session's secret (the token is made from it and the session's ID). */
   secretHash: string;
   clientIp?: string | null;
@@ -108,6 +110,9 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   }
 
   if (input.resetRateLimit) await resetBucket(db, input.resetRateLimit);
+  // The password was right: the attempt does not count against the caller's network.
+  // walkinAuth.ts gave the `passwordAttempt` that took it this same client IP.
+  if (input.refundNetworkAttempt && input.clientIp) await giveBackToken(db, networkAttemptKey(input.clientIp), config.rateLimits.passwordAttemptsPerNetwork, now);
   if (current && (await db.get(current._id))) await db.delete(current._id); // rotation: the old token ends here
   await config.callbacks.beforeSessionCreation?.(ctx, { userId }); // a throw refuses the sign-in: nothing is written
   const clientSessionId = input.clientSession?.to ?? input.clientSession?.from ?? null;
@@ -224,6 +229,11 @@ export function networkOf(ip: string): string {
   const right = tail === undefined ? [] : groups(tail);
   const full = [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
   return `${full.slice(0, 4).map((group) => Number.parseInt(group, 16).toString(16)).join(":")}::/64`;
+}
+
+/** The bucket of failed password attempts from `ip`'s network (`rateLimits.passwordAttemptsPerNetwork`). */
+export function networkAttemptKey(ip: string): string {
+  return `attempts|ip:${networkOf(ip)}`;
 }
 
 /** The anonymous user a client session already signed in as, if that session is still live. */

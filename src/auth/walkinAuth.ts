@@ -70,13 +70,18 @@ export function walkinAuth(input: WalkinAuthConfig) {
     args: { provider?: string; params?: Record<string, Value>; verifier?: string; sessionId?: SessionId; newSessionId?: SessionId },
   ): Promise<SignInResult> {
     const request = ctx.request;
+    // A client's call always takes from an IP's bucket (users.ts, store.ts): one whose IP the app's
+    // clientIp cannot tell ("" or null, e.g. an empty X-Forwarded-For) shares "unknown"'s,
+    // instead of being taken for a server's own call, which has no limit.
+    const bucketIp = request ? config.clientIp(request) || UNKNOWN_CLIENT_IP : null;
     const context = (provider: string): SignInContext => ({
       ctx,
       params: args.params ?? {},
       verifier: args.verifier ?? null,
       clientIp: request ? config.clientIp(request) : null,
       config,
-      store: (op) => runStore(ctx, op),
+      // The network a password attempt counts against is decided here, not by the provider.
+      store: (op) => runStore(ctx, op.type === "passwordAttempt" ? { ...op, clientIp: bucketIp } : op),
       completeSignIn: async (step) => {
         const fresh = newSessionSecret();
         const outcome = (await runStore(ctx, {
@@ -84,10 +89,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
           provider,
           ...step,
           secretHash: fresh.secretHash,
-          // A client's call always takes from an IP's bucket (users.ts): one whose IP the app's
-          // clientIp cannot tell ("" or null, e.g. an empty X-Forwarded-For) shares "unknown"'s,
-          // instead of being taken for a server's own call, which has no limit.
-          clientIp: request ? config.clientIp(request) || UNKNOWN_CLIENT_IP : null,
+          clientIp: bucketIp,
           userAgent: request?.headers["user-agent"] ?? null,
           clientSession: args.sessionId ? { from: args.sessionId, ...(args.newSessionId ? { to: args.newSessionId } : {}) } : undefined,
         })) as SignInOutcome;
