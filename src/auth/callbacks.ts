@@ -89,7 +89,7 @@ const TOP_LEVEL = ["providers", "session", "signIn", "rateLimits", "clientIp", "
 const NESTED: Record<string, string[]> = {
   session: ["totalDurationMs", "inactiveDurationMs", "activityResolutionMs"],
   signIn: ["maxFailedAttempsPerHour"],
-  rateLimits: ["anonymousSignIn", "passwordAttempts", "passwordAttemptsPerNetwork", "codeAttempts", "codeSends"],
+  rateLimits: ["anonymousSignIn", "passwordAttempts", "passwordAttemptsPerNetwork", "codeAttempts", "codeSends", "codeSendsPerNetwork"],
   cleanup: ["anonymousUserInactiveMs", "intervalMs"],
   sessions: ["tables"],
 };

@@ -46,6 +46,11 @@ export interface WalkinAuthConfig {
     codeAttempts?: RateLimit;
     /** One-time codes sent per email address, known or not (default 5 per 15 minutes). */
     codeSends?: RateLimit;
+    /**
+     * One-time codes asked for per client network, whatever the address (default 20 per 15
+     * minutes): one machine cannot make the app email address after address.
+     */
+    codeSendsPerNetwork?: RateLimit;
   };
   /** The client's IP for rate limits. Default: the socket's peer address (set this behind a proxy). */
   clientIp?: (request: CallerRequest) => string | null;
@@ -109,6 +114,7 @@ export function resolveConfig(config: WalkinAuthConfig) {
       passwordAttemptsPerNetwork: rateLimit(config.rateLimits?.passwordAttemptsPerNetwork, { limit: 100, windowMs: 15 * 60_000 }, "passwordAttemptsPerNetwork"),
       codeAttempts: rateLimit(config.rateLimits?.codeAttempts, { limit: 5, windowMs: 15 * 60_000 }, "codeAttempts"),
       codeSends: rateLimit(config.rateLimits?.codeSends, { limit: 5, windowMs: 15 * 60_000 }, "codeSends"),
+      codeSendsPerNetwork: rateLimit(config.rateLimits?.codeSendsPerNetwork, { limit: 20, windowMs: 15 * 60_000 }, "codeSendsPerNetwork"),
     },
     clientIp: config.clientIp ?? ((request: CallerRequest) => request.remoteAddress),
     cleanup: {

@@ -1,8 +1,9 @@
 /**
  * The Password provider against the real engine and server: sign-up validation, sign-in
- * errors that do not tell accounts apart (neither by text nor by the work done), per-account
- * brute-force limits, reset by one-time code (enumeration-safe, limited, single use, ends
- * every session), and passwords kept only as scrypt hashes.
+ * errors that do not tell accounts apart (neither by text nor by the work done), brute-force
+ * limits per account and per network, reset by one-time code (enumeration-safe, limited per
+ * address and per network, single use, ends every session), and passwords kept only as scrypt
+ * hashes.
  *
  * `verifyPassword` is wrapped (still the real scrypt) so the tests can see that every sign-in
  * attempt pays for exactly one verification, whether or not the account exists.
@@ -262,6 +263,23 @@ describe("password reset", () => {
     expect(await currentSession(backend, ada.token)).not.toBeNull();
     expect((await passwordSignIn(backend, "ada@example.com", "old password")).kind).toBe("signedIn");
     expect(await listTable(backend, "authVerificationCodes")).toHaveLength(1);
+  });
+
+  it("limits codes asked for per network, whatever the address: a refusal sends and writes nothing; other networks are not affected", async () => {
+    const backend = await start({ rateLimits: { codeSendsPerNetwork: { limit: 3, windowMs: 60_000 } } });
+    await signUp(backend, "ada@example.com", "correct horse");
+    const askFrom = (ip: string, email: string) => signIn(backend, "password", { flow: "reset", email }, from(ip));
+    for (const email of ["ada@example.com", "bob@example.com", "cy@example.com"]) expect((await askFrom("203.0.113.7", email)).kind).toBe("started");
+    await vi.waitFor(() => expect(sentCodes).toHaveLength(1)); // to ada only: the others have no account
+    const before = await authRows(backend);
+    const limited = await errorOf(askFrom("203.0.113.7", "ada@example.com"));
+    expect(limited.code).toBe("RATE_LIMITED");
+    expect(limited.message).toMatch(/^Too many codes asked for from this network\. Try again in \d+ seconds?\.$/);
+    expect(await authRows(backend)).toEqual(before); // ada's code is still the one she was sent
+    expect(sentCodes).toHaveLength(1);
+
+    expect((await askFrom("198.51.100.1", "ada@example.com")).kind).toBe("started");
+    await vi.waitFor(() => expect(sentCodes).toHaveLength(2));
   });
 
   it("a new code replaces the previous one", async () => {

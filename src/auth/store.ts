@@ -13,7 +13,7 @@ import { runCleanup, type DeleteGuest } from "./cleanup.js";
 import { takeToken } from "./rateLimit.js";
 import { sha256 } from "./tokens.js";
 import { codeAttemptKey, codeSendKey, findAccount, matchingCode } from "./codes.js";
-import { deleteUser, isGuest, networkAttemptKey, signInUser } from "./users.js";
+import { deleteUser, isGuest, networkBucketKey, signInUser } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
@@ -42,8 +42,12 @@ export const vStoreOp = v.union(
    * provider passed: null (no network limit) only for a server's own call.
    */
   v.object({ type: v.literal("passwordAttempt"), provider: v.string(), providerAccountId: v.string(), clientIp: v.optional(v.union(v.string(), v.null())) }),
-  /** Stores a one-time code for the account, if it exists; returns whether it does. */
-  v.object({ type: v.literal("createCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), expiresAt: v.number() }),
+  /**
+   * Takes one from the buckets of codes sent from the caller's network and to the email, then
+   * stores a one-time code for the account, if it exists; returns whether it does. `clientIp`
+   * as for `passwordAttempt`.
+   */
+  v.object({ type: v.literal("createCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), expiresAt: v.number(), clientIp: v.optional(v.union(v.string(), v.null())) }),
   /** Takes one code attempt and says whether the code matches; the sign-in uses it up (`consumeCode`). */
   v.object({ type: v.literal("verifyCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string() }),
   v.object({ type: v.literal("createVerifier"), key: v.string(), provider: v.string(), value: v.any(), expiresAt: v.number() }),
@@ -69,14 +73,16 @@ export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, o
       return signInUser(ctx, config, op);
     case "passwordAttempt": {
       // The network first: a refusal there says so, and tells nothing about the account.
-      if (op.clientIp) await takeToken(db, networkAttemptKey(op.clientIp), config.rateLimits.passwordAttemptsPerNetwork, now, "failed sign-in attempts from this network");
+      if (op.clientIp) await takeToken(db, networkBucketKey("attempts", op.clientIp), config.rateLimits.passwordAttemptsPerNetwork, now, "failed sign-in attempts from this network");
       await takeToken(db, passwordAttemptKey(op.provider, op.providerAccountId), config.rateLimits.passwordAttempts, now, "sign-in attempts for this account");
       const account = await findAccount(db, op.provider, op.providerAccountId);
       return { secret: (account?.secret as string | undefined) ?? null };
     }
     case "createCode": {
       // Before the lookup: each code is an email and replaces the last one, so unlimited
-      // requests would flood an inbox and keep cancelling the owner's own reset.
+      // requests would flood an inbox and keep cancelling the owner's own reset, and one
+      // machine asking for codes to address after address would have us send its spam.
+      if (op.clientIp) await takeToken(db, networkBucketKey("codeSends", op.clientIp), config.rateLimits.codeSendsPerNetwork, now, "codes asked for from this network");
       await takeToken(db, codeSendKey(op.provider, op.providerAccountId), config.rateLimits.codeSends, now, "codes sent to this email");
       const account = await findAccount(db, op.provider, op.providerAccountId);
       if (!account) return { exists: false };

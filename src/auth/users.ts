@@ -112,7 +112,7 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   if (input.resetRateLimit) await resetBucket(db, input.resetRateLimit);
   // The password was right: the attempt does not count against the caller's network.
   // walkinAuth.ts gave the `passwordAttempt` that took it this same client IP.
-  if (input.refundNetworkAttempt && input.clientIp) await giveBackToken(db, networkAttemptKey(input.clientIp), config.rateLimits.passwordAttemptsPerNetwork, now);
+  if (input.refundNetworkAttempt && input.clientIp) await giveBackToken(db, networkBucketKey("attempts", input.clientIp), config.rateLimits.passwordAttemptsPerNetwork, now);
   if (current && (await db.get(current._id))) await db.delete(current._id); // rotation: the old token ends here
   await config.callbacks.beforeSessionCreation?.(ctx, { userId }); // a throw refuses the sign-in: nothing is written
   const clientSessionId = input.clientSession?.to ?? input.clientSession?.from ?? null;
@@ -231,9 +231,13 @@ export function networkOf(ip: string): string {
   return `${full.slice(0, 4).map((group) => Number.parseInt(group, 16).toString(16)).join(":")}::/64`;
 }
 
-/** The bucket of failed password attempts from `ip`'s network (`rateLimits.passwordAttemptsPerNetwork`). */
-export function networkAttemptKey(ip: string): string {
-  return `attempts|ip:${networkOf(ip)}`;
+/**
+ * The bucket of `ip`'s network for a per-network limit: "attempts", failed password sign-ins
+ * (`rateLimits.passwordAttemptsPerNetwork`); "codeSends", reset codes asked for
+ * (`rateLimits.codeSendsPerNetwork`).
+ */
+export function networkBucketKey(bucket: "attempts" | "codeSends", ip: string): string {
+  return `${bucket}|ip:${networkOf(ip)}`;
 }
 
 /** The anonymous user a client session already signed in as, if that session is still live. */

@@ -80,8 +80,8 @@ export function walkinAuth(input: WalkinAuthConfig) {
       verifier: args.verifier ?? null,
       clientIp: request ? config.clientIp(request) : null,
       config,
-      // The network a password attempt counts against is decided here, not by the provider.
-      store: (op) => runStore(ctx, op.type === "passwordAttempt" ? { ...op, clientIp: bucketIp } : op),
+      // The network an attempt or a code counts against is decided here, not by the provider.
+      store: (op) => runStore(ctx, op.type === "passwordAttempt" || op.type === "createCode" ? { ...op, clientIp: bucketIp } : op),
       completeSignIn: async (step) => {
         const fresh = newSessionSecret();
         const outcome = (await runStore(ctx, {
