@@ -90,7 +90,8 @@ describe("expired sessions", () => {
 describe("expired codes, verifiers and rate-limit buckets", () => {
   it("drops expired codes and verifiers and buckets that have refilled; keeps live ones", async () => {
     const quick = { limit: 5, windowMs: 100 };
-    const backend = await start({ rateLimits: { anonymousSignIn: quick, passwordAttempts: quick, passwordAttemptsPerNetwork: quick, codeAttempts: quick, codeSends: quick, codeSendsPerNetwork: quick } });
+    const rateLimits = { anonymousSignIn: quick, passwordAttempts: quick, passwordAttemptsPerNetwork: quick, codeAttempts: quick, codeSends: quick, codeSendsPerNetwork: quick };
+    const backend = await start({ rateLimits });
     await signedIn(backend, "password", { flow: "signUp", email: "ada@example.com", password: "correct horse" });
     await signedIn(backend, "password", { flow: "signUp", email: "bob@example.com", password: "bobs password" });
     const store = (op: Record<string, unknown>) => backend.engine.runMutation("auth:store", { op });
@@ -101,7 +102,7 @@ describe("expired codes, verifiers and rate-limit buckets", () => {
     await signIn(backend, "password", { flow: "signIn", email: "ada@example.com", password: "wrong horse" }).catch(() => {});
     await signIn(backend, "anonymous", {}, from("10.0.0.9"));
     // Ada's password attempts, the failed ones of the IP they came from, the IP's anonymous
-    // sign-ins, the codes sent to each of the two emails, and those asked for from Bob's IP.
+    // sign-ins, the codes sent to each of the two emails, and those asked for from the IP of Bob's reset.
     expect(await listTable(backend, "authRateLimits")).toHaveLength(6);
 
     await sleep(150);

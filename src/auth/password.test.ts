@@ -13,6 +13,8 @@ import type { LiveBackend } from "../testing/liveBackend.js";
 import { sentCodes } from "./fixtures/app.js";
 import { errorOf, from, listTable, signIn, signedIn, useAuthBackends } from "./fixtures/harness.js";
 import { verifyPassword } from "./passwordHash.js";
+import { Password } from "./providers/password.js";
+import type { AuthProvider } from "./providers/types.js";
 
 vi.mock("./passwordHash.js", async (importOriginal) => {
   const actual = await importOriginal<typeof import("./passwordHash.js")>();
@@ -195,6 +197,43 @@ describe("failed sign-ins per network (rateLimits.passwordAttemptsPerNetwork)", 
     expect((await signInFrom(backend, "192.0.2.10", "ada@example.com", "correct horse")).kind).toBe("signedIn");
     expect((await errorOf(signInFrom(backend, "192.0.2.10", "cy@example.com", "typo"))).code).toBe("UNAUTHENTICATED");
     expect((await errorOf(signInFrom(backend, "192.0.2.10", "bob@example.com", "bobs password"))).code).toBe("RATE_LIMITED");
+  });
+
+  it("a burst of attempts from one network at once takes exactly what the bucket holds", async () => {
+    const backend = await start({ rateLimits: perNetwork });
+    const emails = ["a", "b", "c", "d", "e", "f"].map((name) => `${name}@example.com`);
+    const codes = await Promise.all(emails.map(async (email) => (await errorOf(signInFrom(backend, "203.0.113.9", email, "leaked password"))).code));
+    expect(codes.filter((code) => code === "UNAUTHENTICATED")).toHaveLength(3);
+    expect(codes.filter((code) => code === "RATE_LIMITED")).toHaveLength(3);
+  });
+
+  it("the network is the caller's, whatever IP a provider passes", async () => {
+    const claimsAnotherIp: AuthProvider = {
+      id: "claims-another-ip",
+      type: "credentials",
+      async signIn(context) {
+        await context.store({ type: "passwordAttempt", provider: "password", providerAccountId: "ada@example.com", clientIp: "192.0.2.99" });
+        return { kind: "started" };
+      },
+    };
+    const backend = await start({ providers: [Password({ scrypt: { N: 1024, r: 8, p: 1 } }), claimsAnotherIp], rateLimits: perNetwork });
+    expect((await signIn(backend, "claims-another-ip", {}, from("203.0.113.5"))).kind).toBe("started");
+    const buckets = (await listTable(backend, "authRateLimits")).map((row) => row.key as string);
+    expect(buckets.filter((key) => key.startsWith("attempts|ip:"))).toEqual(["attempts|ip:203.0.113.5"]);
+  });
+
+  it("client calls whose IP the app's clientIp cannot tell share one bucket, and the server says so once", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      const backend = await start({ clientIp: () => "", rateLimits: perNetwork });
+      for (const ip of ["10.1.0.1", "10.1.0.2", "10.1.0.3"]) expect((await errorOf(signInFrom(backend, ip, "ada@example.com", "leaked password"))).code).toBe("UNAUTHENTICATED");
+      expect((await errorOf(signInFrom(backend, "10.1.0.4", "ada@example.com", "leaked password"))).code).toBe("RATE_LIMITED");
+      const told = warn.mock.calls.filter(([message]) => String(message).includes("clientIp could not tell a client's IP"));
+      expect(told).toHaveLength(1);
+      expect(String(told[0]![0])).toContain('"unknown"');
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it("a server's own call (no client IP) takes from no network's bucket", async () => {

@@ -82,8 +82,12 @@ describe("rate-limit buckets", () => {
         outstanding++;
       }
       expect(available(row, limit, now), `step ${i}`).toBeCloseTo(level, 9);
-      // A bucket given back to full keeps no row; one below full keeps one at a step start.
-      if (row !== null) expect(row.updatedAt % stepMs(limit.windowMs)).toBe(0);
+      // A bucket given back to full keeps no row; one below full keeps one at a step start,
+      // no lower than a take leaves one (rule 4: cleanup's wait covers it).
+      if (row !== null) {
+        expect(row.updatedAt % stepMs(limit.windowMs)).toBe(0);
+        expect(row.tokens).toBeGreaterThanOrEqual(-(stepMs(limit.windowMs) * limit.limit) / limit.windowMs - 1e-9);
+      }
     }
     expect(gaveBack).toBeGreaterThan(100);
   });

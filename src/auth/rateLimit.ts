@@ -88,13 +88,13 @@ export function take(row: BucketPoint | null, limit: RateLimit, now: number): Bu
 }
 
 /**
- * One token given back at `now` (an event that took one and turned out not to count): the
- * point to store, or `null` when the bucket is then full, which a missing row says as well.
- * The level rises by one and never above `limit`. It is then at least 1, above what any take
- * leaves, so cleanup's wait still holds (rule 4).
+ * `count` tokens given back at `now` (events that took one each and turned out not to count):
+ * the point to store, or `null` when the bucket is then full, which a missing row says as well.
+ * The level rises by `count` and never above `limit`. It is then at least 1, above what any
+ * take leaves, so cleanup's wait still holds (rule 4).
  */
-export function giveBack(row: BucketPoint, limit: RateLimit, now: number): BucketPoint | null {
-  const tokens = available(row, limit, now) + 1;
+export function giveBack(row: BucketPoint, limit: RateLimit, now: number, count = 1): BucketPoint | null {
+  const tokens = available(row, limit, now) + count;
   if (tokens >= limit.limit - ROUNDING) return null;
   const step = stepMs(limit.windowMs);
   const updatedAt = Math.floor(now / step) * step;
@@ -127,14 +127,13 @@ export async function takeToken(db: Db, key: string, limit: RateLimit, now: numb
 }
 
 /**
- * Gives back one token `takeToken` took from `key`'s bucket (`giveBack`). In the same
- * transaction as any other take or refill of the bucket, it reads and writes its row, so the
- * engine orders it with them like any take.
+ * Gives back `count` tokens `takeToken` took from `key`'s bucket (`giveBack`). Like a take, it
+ * reads and writes the bucket's row, so the engine orders it with every other take and refill.
  */
-export async function giveBackToken(db: Db, key: string, limit: RateLimit, now: number): Promise<void> {
+export async function giveBackTokens(db: Db, key: string, limit: RateLimit, now: number, count: number): Promise<void> {
   const row = await bucket(db, key);
   if (!row) return; // full already
-  const next = giveBack(row, limit, now);
+  const next = giveBack(row, limit, now, count);
   if (next === null) await db.delete(row._id as never);
   else if (row.updatedAt === next.updatedAt) await db.patch(row._id as never, { tokens: next.tokens });
   else await db.patch(row._id as never, next);

@@ -110,6 +110,18 @@ describe("per-IP limit of anonymous sign-ins, behind a proxy (docs/auth.md's cli
   });
 });
 
+describe("per-IP limits when the client IP carries a port", () => {
+  it("a proxy that writes the port into X-Forwarded-For does not give each connection a fresh bucket (failed before the fix)", async () => {
+    const backend = await start({ clientIp: docsClientIp(), rateLimits: { anonymousSignIn: { limit: 2, windowMs: 3_600_000 } } });
+    const kinds = [];
+    for (const address of ["198.51.100.7:50001", "198.51.100.7:50002", "198.51.100.7:50003", "[2001:db8:1:2::a]:443", "[2001:db8:1:2::b]:443", "[2001:db8:1:2::c]:8443"]) {
+      const answer = await signInHttp(backend, "anonymous", {}, { "X-Forwarded-For": address });
+      kinds.push(answer.body.status === "success" ? answer.body.value.kind : answer.body.code);
+    }
+    expect(kinds).toEqual(["signedIn", "signedIn", "RATE_LIMITED", "signedIn", "signedIn", "RATE_LIMITED"]);
+  });
+});
+
 describe("telling accounts apart over HTTP", () => {
   /** Everything the wire shows of an answer. */
   const seen = (answer: Answer) => JSON.stringify(answer);

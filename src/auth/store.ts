@@ -26,7 +26,7 @@ const vSignIn = {
   resetRateLimit: v.optional(v.string()),
   onlyIfSignedIn: v.optional(v.boolean()),
   verifiedSecret: v.optional(v.string()),
-  refundNetworkAttempt: v.optional(v.boolean()),
+  refundNetworkAttempts: v.optional(v.number()),
   consumeCode: v.optional(v.object({ provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), newSecret: v.optional(v.string()) })),
   secretHash: v.string(),
   clientIp: v.optional(v.union(v.string(), v.null())),

@@ -16,7 +16,7 @@ import type { SessionId } from "../sessions/sessionId.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import { createSession, type AuthSessionDoc } from "./authSessions.js";
 import { callbackProvider, checkReturnedUser } from "./callbacks.js";
-import { giveBackToken, resetBucket, takeToken } from "./rateLimit.js";
+import { giveBackTokens, resetBucket, takeToken } from "./rateLimit.js";
 import { consumeCode, type CodeUse } from "./codes.js";
 import type { SignInMode } from "./providers/types.js";
 
@@ -35,8 +35,11 @@ export interface SignInInput {
   verifiedSecret?: string;
   /** See `CompleteSignIn.consumeCode`. */
   consumeCode?: CodeUse;
-  /** See `CompleteSignIn.refundNetworkAttempt`. */
-  refundNetworkAttempt?: boolean;
+  /**
+   * Password attempts this sign-in's own `passwordAttempt` calls took from the network of
+   * `clientIp` (walkinAuth.ts counts them): the password was right, so they are given back.
+   */
+  refundNetworkAttempts?: number;
   /** sha256 of the new session's secret (the token is made from it and the session's ID). */
   secretHash: string;
   clientIp?: string | null;
@@ -110,9 +113,10 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   }
 
   if (input.resetRateLimit) await resetBucket(db, input.resetRateLimit);
-  // The password was right: the attempt does not count against the caller's network.
-  // walkinAuth.ts gave the `passwordAttempt` that took it this same client IP.
-  if (input.refundNetworkAttempt && input.clientIp) await giveBackToken(db, networkBucketKey("attempts", input.clientIp), config.rateLimits.passwordAttemptsPerNetwork, now);
+  // The password was right: its attempts do not count against the caller's network.
+  if (input.refundNetworkAttempts && input.clientIp) {
+    await giveBackTokens(db, networkBucketKey("attempts", input.clientIp), config.rateLimits.passwordAttemptsPerNetwork, now, input.refundNetworkAttempts);
+  }
   if (current && (await db.get(current._id))) await db.delete(current._id); // rotation: the old token ends here
   await config.callbacks.beforeSessionCreation?.(ctx, { userId }); // a throw refuses the sign-in: nothing is written
   const clientSessionId = input.clientSession?.to ?? input.clientSession?.from ?? null;
@@ -215,11 +219,16 @@ async function deleteCodesOf(db: Db, accountId: Id<"authAccounts">): Promise<voi
  * What the per-IP limit counts by: an IPv4 address as it is (also one written IPv4-mapped,
  * `::ffff:10.0.0.1`), an IPv6 address by its /64. One host, or one home network, is given a
  * whole /64 and can send from any of its 2^64 addresses: counted per address, the limit would
- * hold no one back. Anything else (what an app's `clientIp` answered) as it is.
+ * hold no one back. A port is dropped (`10.0.0.1:51234`, `[2001:db8::1]:443`): some proxies
+ * write one into X-Forwarded-For, and every connection comes from a new port, so counted with
+ * it the limit would hold no one back either. Anything else (what an app's `clientIp`
+ * answered) as it is.
  */
 export function networkOf(ip: string): string {
-  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})(?::\d{1,5})?$/i.exec(ip);
   if (v4) return v4[1]!;
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(ip);
+  if (bracketed && isIPv6(bracketed[1]!)) return networkOf(bracketed[1]!);
   if (!isIPv6(ip)) return ip;
   // A zone (`%eth0`) is dropped; a dotted IPv4 tail (`64:ff9b::192.0.2.1`) is two groups.
   const plain = ip.replace(/%.*$/, "").toLowerCase().replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);

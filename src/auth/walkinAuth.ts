@@ -18,7 +18,7 @@ import type { DatabaseReader } from "../server/database.js";
 import type { AnyDataModel } from "../server/dataModel.js";
 import { defineEngineHooks, type EngineHooks, type EngineHooksSpec } from "../server/hooks.js";
 import type { HttpRouter } from "../server/router.js";
-import type { Auth } from "../server/registration.js";
+import type { Auth, CallerRequest } from "../server/registration.js";
 import { vSessionId } from "../sessions/sessionId.js";
 import { resolveConfig, type ActionCtx, type WalkinAuthConfig } from "./config.js";
 import { authenticator, describeSession, endAuthSession, invalidateSessions, type AuthSessionDoc } from "./authSessions.js";
@@ -32,6 +32,14 @@ import type { SessionId } from "../sessions/sessionId.js";
 /** The per-IP bucket and session `ipAddress` of a client call whose IP `clientIp` cannot tell. */
 const UNKNOWN_CLIENT_IP = "unknown";
 
+/**
+ * `op` with the caller's IP, for the store operations limited per network: the network an
+ * attempt or a code counts against is decided here, whatever IP a provider passed.
+ */
+function withNetwork(op: StoreOp, ip: string | null): StoreOp {
+  return op.type === "passwordAttempt" || op.type === "createCode" ? { ...op, clientIp: ip } : op;
+}
+
 export function walkinAuth(input: WalkinAuthConfig) {
   const config = resolveConfig(input);
   /** `module:export` of `store`, learned when the engine loads the module (see `onLoad`). */
@@ -41,6 +49,23 @@ export function walkinAuth(input: WalkinAuthConfig) {
     return makeFunctionReference<"mutation">(storePath);
   };
   const runStore = (ctx: ActionCtx, op: StoreOp): Promise<Value> => ctx.runMutation(storeRef(), { op }) as Promise<Value>;
+  // A client's call always takes from an IP's bucket (users.ts, store.ts): one whose IP the app's
+  // clientIp cannot tell ("" or null, e.g. an empty X-Forwarded-For) shares "unknown"'s,
+  // instead of being taken for a server's own call, which has no limit.
+  let warnedUnknownIp = false;
+  const bucketIpOf = (request: CallerRequest | null | undefined): string | null => {
+    if (!request) return null;
+    const ip = config.clientIp(request);
+    if (ip) return ip;
+    if (!warnedUnknownIp) {
+      warnedUnknownIp = true;
+      console.warn(
+        `[walkin auth] clientIp could not tell a client's IP (it returned ${JSON.stringify(ip)}): such calls share one rate-limit bucket, "${UNKNOWN_CLIENT_IP}", ` +
+          "so they limit each other. Behind a proxy, check walkinAuth's clientIp option (docs/auth.md, Abuse prevention). This is said once.",
+      );
+    }
+    return UNKNOWN_CLIENT_IP;
+  };
 
   const store = internalMutation({
     args: { op: vStoreOp },
@@ -70,18 +95,21 @@ export function walkinAuth(input: WalkinAuthConfig) {
     args: { provider?: string; params?: Record<string, Value>; verifier?: string; sessionId?: SessionId; newSessionId?: SessionId },
   ): Promise<SignInResult> {
     const request = ctx.request;
-    // A client's call always takes from an IP's bucket (users.ts, store.ts): one whose IP the app's
-    // clientIp cannot tell ("" or null, e.g. an empty X-Forwarded-For) shares "unknown"'s,
-    // instead of being taken for a server's own call, which has no limit.
-    const bucketIp = request ? config.clientIp(request) || UNKNOWN_CLIENT_IP : null;
+    const bucketIp = bucketIpOf(request);
+    // Password attempts this call took from its network's bucket: a sign-in that completes
+    // after them had the right password, and gives them back (users.ts).
+    let networkAttempts = 0;
     const context = (provider: string): SignInContext => ({
       ctx,
       params: args.params ?? {},
       verifier: args.verifier ?? null,
       clientIp: request ? config.clientIp(request) : null,
       config,
-      // The network an attempt or a code counts against is decided here, not by the provider.
-      store: (op) => runStore(ctx, op.type === "passwordAttempt" || op.type === "createCode" ? { ...op, clientIp: bucketIp } : op),
+      store: async (op) => {
+        const answer = await runStore(ctx, withNetwork(op, bucketIp));
+        if (op.type === "passwordAttempt" && bucketIp !== null) networkAttempts++;
+        return answer;
+      },
       completeSignIn: async (step) => {
         const fresh = newSessionSecret();
         const outcome = (await runStore(ctx, {
@@ -90,6 +118,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
           ...step,
           secretHash: fresh.secretHash,
           clientIp: bucketIp,
+          refundNetworkAttempts: networkAttempts,
           userAgent: request?.headers["user-agent"] ?? null,
           clientSession: args.sessionId ? { from: args.sessionId, ...(args.newSessionId ? { to: args.newSessionId } : {}) } : undefined,
         })) as SignInOutcome;
@@ -184,7 +213,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
     },
     /** Adds the routes providers need (OAuth callbacks) to the app's `functions/http.ts` router. */
     addHttpRoutes(http: HttpRouter): void {
-      for (const provider of config.providers) provider.addHttpRoutes?.(http, { store: (ctx, op) => runStore(ctx, op), config });
+      for (const provider of config.providers) provider.addHttpRoutes?.(http, { store: (ctx, op) => runStore(ctx, withNetwork(op, bucketIpOf(ctx.request))), config });
     },
     /** The signed-in user's ID or null; same as `getAuthUserId(ctx)`. */
     getUserId: getAuthUserId,

@@ -82,7 +82,7 @@ export function Password(options: PasswordOptions = {}): AuthProvider {
     // No account: verify against a dummy hash anyway, so the answer takes as long as a real one.
     const matches = await verifyPassword(password, secret ?? dummyHash);
     if (!secret || !matches) throw refused();
-    return context.completeSignIn({ mode: "signIn", providerAccountId: email, resetRateLimit: passwordAttemptKey(id, email), verifiedSecret: secret, refundNetworkAttempt: true });
+    return context.completeSignIn({ mode: "signIn", providerAccountId: email, resetRateLimit: passwordAttemptKey(id, email), verifiedSecret: secret });
   }
 
   async function signUp(context: SignInContext) {

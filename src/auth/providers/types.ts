@@ -60,12 +60,6 @@ export interface CompleteSignIn {
    * session).
    */
   verifiedSecret?: string;
-  /**
-   * Sign-in with a password found right: gives back the attempt its `passwordAttempt` took from
-   * the caller's network (`rateLimits.passwordAttemptsPerNetwork`), so that bucket counts only
-   * failed attempts.
-   */
-  refundNetworkAttempt?: boolean;
 }
 
 export interface SignInContext {
