@@ -121,6 +121,11 @@ export async function takeToken(db: Db, key: string, limit: RateLimit, now: numb
   if ("retryAfterMs" in next) {
     throw walkinError("RATE_LIMITED", `Too many ${what}. Try again in ${describe(next.retryAfterMs)}.`, { retryAfterMs: next.retryAfterMs });
   }
+  await storePoint(db, key, row, next);
+}
+
+/** Stores a bucket's new point, rewriting `updatedAt` (and its index entry) only when it moved (rule 3). */
+async function storePoint(db: Db, key: string, row: BucketRow | null, next: BucketPoint): Promise<void> {
   if (!row) await db.insert("authRateLimits", { key, ...next });
   else if (row.updatedAt === next.updatedAt) await db.patch(row._id as never, { tokens: next.tokens });
   else await db.patch(row._id as never, next);
@@ -135,8 +140,7 @@ export async function giveBackTokens(db: Db, key: string, limit: RateLimit, now:
   if (!row) return; // full already
   const next = giveBack(row, limit, now, count);
   if (next === null) await db.delete(row._id as never);
-  else if (row.updatedAt === next.updatedAt) await db.patch(row._id as never, { tokens: next.tokens });
-  else await db.patch(row._id as never, next);
+  else await storePoint(db, key, row, next);
 }
 
 /** Refills a bucket (a successful sign-in forgives earlier failures). */
