@@ -191,5 +191,12 @@ describe("configuration mistakes", () => {
     );
     expect(() => walkinAuth({ providers: [Anonymous()], rateLimits: { anonymousSignIn: { limit: Number.NaN, windowMs: 1000 } } })).toThrow(TypeError);
     expect(() => walkinAuth({ providers: [Anonymous()], rateLimits: { anonymousSignIn: {} as never } })).toThrow(TypeError);
+    // The per-network limits name themselves and their defaults the same way.
+    expect(() => walkinAuth({ providers: [Anonymous()], rateLimits: { passwordAttemptsPerNetwork: { limit: 0.5, windowMs: 60_000 } } })).toThrow(
+      new TypeError("walkinAuth: rateLimits.passwordAttemptsPerNetwork.limit must be a number of events, at least 1; received 0.5 (e.g. rateLimits: { passwordAttemptsPerNetwork: { limit: 100, windowMs: 900000 } })."),
+    );
+    expect(() => walkinAuth({ providers: [Anonymous()], rateLimits: { codeSendsPerNetwork: { limit: 20, windowMs: 0 } } })).toThrow(
+      /^walkinAuth: rateLimits\.codeSendsPerNetwork\.windowMs must be a positive number of milliseconds; received 0 \(e\.g\. rateLimits: \{ codeSendsPerNetwork: \{ limit: 20, windowMs: 900000 \} \}\)\.$/,
+    );
   });
 });
