@@ -17,6 +17,9 @@ import { deleteUser, isGuest, networkBucketKey, signInUser } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
+/** The caller's IP for per-IP limits: null (or absent) for a server's own call, which has none. */
+const vClientIp = v.optional(v.union(v.string(), v.null()));
+
 const vSignIn = {
   provider: v.string(),
   mode: v.union(v.literal("anonymous"), v.literal("signUp"), v.literal("signIn"), v.literal("signInOrUp")),
@@ -29,7 +32,7 @@ const vSignIn = {
   refundNetworkAttempts: v.optional(v.number()),
   consumeCode: v.optional(v.object({ provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), newSecret: v.optional(v.string()) })),
   secretHash: v.string(),
-  clientIp: v.optional(v.union(v.string(), v.null())),
+  clientIp: vClientIp,
   userAgent: v.optional(v.union(v.string(), v.null())),
   clientSession: v.optional(v.object({ from: v.optional(vSessionId), to: v.optional(vSessionId) })),
 };
@@ -41,13 +44,13 @@ export const vStoreOp = v.union(
    * hands back the stored password hash (or null). `clientIp` is set by walkinAuth, whatever the
    * provider passed: null (no network limit) only for a server's own call.
    */
-  v.object({ type: v.literal("passwordAttempt"), provider: v.string(), providerAccountId: v.string(), clientIp: v.optional(v.union(v.string(), v.null())) }),
+  v.object({ type: v.literal("passwordAttempt"), provider: v.string(), providerAccountId: v.string(), clientIp: vClientIp }),
   /**
    * Takes one from the buckets of codes sent from the caller's network and to the email, then
    * stores a one-time code for the account, if it exists; returns whether it does. `clientIp`
    * as for `passwordAttempt`.
    */
-  v.object({ type: v.literal("createCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), expiresAt: v.number(), clientIp: v.optional(v.union(v.string(), v.null())) }),
+  v.object({ type: v.literal("createCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), expiresAt: v.number(), clientIp: vClientIp }),
   /** Takes one code attempt and says whether the code matches; the sign-in uses it up (`consumeCode`). */
   v.object({ type: v.literal("verifyCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string() }),
   v.object({ type: v.literal("createVerifier"), key: v.string(), provider: v.string(), value: v.any(), expiresAt: v.number() }),
