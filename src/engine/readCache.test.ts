@@ -465,50 +465,6 @@ describe("the read cache's filing of scans", () => {
     expect(byId.peekDocument(`doc-${d - 1}`, 5)?.id).toBe(`doc-${d - 1}`);
   });
 
-  it("with room to spare, stops filing at first sight while lookups keep missing, and files at first sight again once they hit", async () => {
-    const storage = labelled();
-    // Answers take some 250 bytes here: an eighth of the budget holds about 2,000, the whole about 16,000.
-    const budget = 4_000_000;
-    const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => null }, budget);
-    // Keys read once each, as random lookups among far more keys than fit: filed at first sight
-    // past an eighth of the budget, until a window of lookups has shown that none of them hit.
-    let n = 0;
-    while (cache.stats.refused === 0 && n < 20_000) await cache.scan(request(n++));
-    expect(cache.stats.hits).toBe(0);
-    expect(cache.stats.bytes).toBeGreaterThan(budget / 8);
-    expect(cache.stats.bytes).toBeLessThan(budget / 2);
-    const held = cache.stats.entries;
-    expect(held).toBe(n - 1);
-
-    // From then on a key read once is answered and not filed, though there is room for it.
-    const readsBefore = storage.reads;
-    for (let k = 0; k < 1_000; k++) expect((await cache.scan(request(100_000 + k)))[0]!.doc.id).toBe(`k${100_000 + k}`);
-    expect(storage.reads - readsBefore).toBe(1_000);
-    expect(cache.stats.entries).toBe(held);
-    expect(cache.peekScan(request(100_000))).toBeUndefined();
-    // A key read twice is filed at its second read.
-    await cache.scan(request(100_999));
-    expect(cache.peekScan(request(100_999))?.[0]?.doc.id).toBe("k100999");
-
-    // Lookups that hit (the keys held, read again) bring filing at first sight back.
-    for (let k = 0; k < 4_096; k++) expect(cache.peekScan(request(k % held))).toBeDefined();
-    const entries = cache.stats.entries;
-    await cache.scan(request(200_000));
-    expect(cache.stats.entries).toBe(entries + 1);
-    expect(cache.peekScan(request(200_000))?.[0]?.doc.id).toBe("k200000");
-  });
-
-  it("files a working set larger than an eighth of the budget at first sight when its keys come round again", async () => {
-    const storage = labelled();
-    // 3,000 answers of some 250 bytes: more than an eighth of the budget, far less than all of it.
-    const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => null }, 4_000_000);
-    // 3,000 keys, each read in turn, three times over (case (b) of the engine benchmark, smaller).
-    for (let pass = 0; pass < 3; pass++) for (let k = 0; k < 3_000; k++) await cache.scan(request(k));
-    expect(cache.stats.refused).toBe(0);
-    expect(cache.stats.entries).toBe(3_000);
-    expect(storage.reads).toBe(3_000);
-  });
-
   it("files copies: what the reader, the request's maker or storage later do to the objects they handed over changes nothing cached", async () => {
     const storage = labelled();
     const cache = new ReadCache(storage as unknown as Storage, { latest: 5, byIdIndexOf: () => "1:by_id" }, 1 << 20);

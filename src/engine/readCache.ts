@@ -86,15 +86,6 @@ const ENTRY_OVERHEAD_BYTES = 200;
 const DOORKEEPER_SLOTS = 1 << 16;
 
 /**
- * Filing at first sight while the cache has room (`admits`): always while its answers take less
- * than one `FIRST_SIGHT_SHARE`th of its budget, and beyond that only while lookups hit at least
- * once in `FIRST_SIGHT_MIN_HITS`, counted over windows of `ADMISSION_WINDOW` lookups.
- */
-const FIRST_SIGHT_SHARE = 8;
-const ADMISSION_WINDOW = 4_096;
-const FIRST_SIGHT_MIN_HITS = 16;
-
-/**
  * How answers are filed. A `db.get` answer under its document's ID (a string the caller already
  * holds, whose hash V8 keeps). A scan answer under a number hashed from the request's bytes,
  * and confirmed by comparing the request itself, with answers whose hashes collide chained
@@ -183,7 +174,7 @@ export interface ReadCacheStats {
   misses: number;
   entries: number;
   bytes: number;
-  /** Answers read but not filed: the cache was full, or filing at first sight was not paying, and they had not been asked for lately (`admits`). */
+  /** Answers read but not filed: the cache was full and they had not been asked for lately (`admits`). */
   refused: number;
 }
 
@@ -211,10 +202,6 @@ export class ReadCache implements SnapshotReads {
   /** The hashes of answers refused lately, one per slot (`admits`). */
   private readonly doorkeeper = new Int32Array(DOORKEEPER_SLOTS);
   private refused = 0;
-  /** Whether answers are filed at first sight while there is room (`admits`), and the window that decided it. */
-  private firstSight = true;
-  private windowLookups = 0;
-  private windowHits = 0;
 
   constructor(
     private readonly storage: Storage,
@@ -403,14 +390,13 @@ export class ReadCache implements SnapshotReads {
   /**
    * Whether an answer just read (filed under `hash`, about `bodyBytes` big) is worth filing.
    *
-   * While it fits, every answer is, as long as filing pays (below): a working set smaller than
-   * the budget is filed at first sight, and nothing is evicted for it. Once the cache is full,
-   * filing an answer evicts another, and an answer nobody asks for again is then pure loss: it
-   * pushes out one that was being read, and lives just long enough for V8 to copy it into the
-   * old generation, where only a full collection frees it. Case (d) of the engine benchmark,
-   * random lookups among a million documents, did that on every lookup once the cache had
-   * filled (the hit rate of a uniform workload is the share of keys cached, whichever keys
-   * those are).
+   * While it fits, every answer is: a working set smaller than the budget is filed at first
+   * sight, and nothing is evicted for it. Once the cache is full, filing an answer evicts
+   * another, and an answer nobody asks for again is then pure loss: it pushes out one that was
+   * being read, and lives just long enough for V8 to copy it into the old generation, where only
+   * a full collection frees it. Case (d) of the engine benchmark, random lookups among a
+   * million documents, did that on every lookup once the cache had filled (the hit rate of a
+   * uniform workload is the share of keys cached, whichever keys those are).
    *
    * So a full cache files an answer at its second miss, not its first (a doorkeeper, as in
    * TinyLFU's admission): a first miss leaves the answer's hash in its slot of `doorkeeper` and
@@ -419,52 +405,22 @@ export class ReadCache implements SnapshotReads {
    * its answer (its hash stays in its slot); a key read once costs its read and nothing more,
    * and a job paging through a big table cannot push a busy cache's answers out.
    *
-   * Once full, case (d) with the cache filled first (a 4 s warm-up): 29.5k and 32.3k lookups a
-   * second against 26.8k and 27.9k, alternating with the code before (2026-12-04).
-   *
-   * While there is room, the same loss happens at a slower pace: a cache of 64 MiB takes some
-   * 130,000 answers to fill, and random lookups among a million keys file one on every lookup
-   * (the garbage of it about a tenth of case (d)'s time) for a hit rate of a few percent. A
-   * doorkeeper from the first answer on would stop that, but it also makes every working set
-   * that fits warm up at two reads a key (case (b), 10k keys, lost a fifth of its lookups a
-   * second for the first second, measured 2026-12-04). So the cache files at first sight while
-   * that pays (`firstSightPays`): always while its answers take less than an eighth of its
-   * budget (8 MiB of the default 64: some 16,000 of case (d)'s answers), and beyond that as long
-   * as the last window of `ADMISSION_WINDOW` lookups hit at least once in `FIRST_SIGHT_MIN_HITS`.
-   * Why a share of the budget first, not the hit rate alone: the first pass over a working set
-   * hits nothing, whatever its size, and case (b) reads its 10k keys in turn; judged by the hit
-   * rate once 4,096 answers were filed, the cache refused the other 6,000 in their first pass
-   * and held them all after 1.1 s instead of 0.6 (measured 2026-12-06). A working set within the share is filed at
-   * once; a larger one that comes round again hits in the next window and is filed at first
-   * sight again (its keys refused meanwhile get in at their second read). Random lookups among
-   * a million keys, with 16,000 filed, hit about once in 60, and their answers wait at the
-   * doorkeeper: case (d) at 1M ran 21.4k-22.6k lookups a second against 16.8k-20.0k with every
-   * answer filed, in three alternating pairs (2026-12-06), and its p99 fell from 132-143 µs to
-   * 82-87.
-   *
-   * Requests whose hashes share a slot overwrite each other, and two with one hash let each
-   * other in: only the policy errs then, never an answer, since rules 1–3 decide what a filed
-   * answer may answer and admission only whether to file it at all.
+   * Why only once full, measured (2026-12-04): a doorkeeper from the first answer on made case
+   * (d) 15-25% faster, but it also made every working set that fits warm up at two reads a key,
+   * and case (b), 10k keys, lost a fifth of its lookups a second for the first second. Once
+   * full, case (d) with the cache filled first (a 4 s warm-up): 29.5k and 32.3k lookups a
+   * second against 26.8k and 27.9k, alternating with the code before. Requests whose hashes
+   * share a slot overwrite each other, and two with one hash let each other in: only the policy
+   * errs then, never an answer, since rules 1–3 decide what a filed answer may answer and
+   * admission only whether to file it at all.
    */
   private admits(hash: number, bodyBytes: number): boolean {
-    if (this.bytes + bodyBytes + ENTRY_OVERHEAD_BYTES <= this.maxBytes && this.firstSightPays()) return true;
+    if (this.bytes + bodyBytes + ENTRY_OVERHEAD_BYTES <= this.maxBytes) return true;
     const slot = hash & (DOORKEEPER_SLOTS - 1);
     if (this.doorkeeper[slot] === (hash | 0)) return true;
     this.doorkeeper[slot] = hash;
     this.refused += 1;
     return false;
-  }
-
-  /** Whether an answer that fits is filed at its first miss (`admits`): decided once per window of lookups. */
-  private firstSightPays(): boolean {
-    if (this.bytes < this.maxBytes / FIRST_SIGHT_SHARE) return true;
-    const lookups = this.hits + this.misses;
-    if (lookups - this.windowLookups >= ADMISSION_WINDOW) {
-      this.firstSight = (this.hits - this.windowHits) * FIRST_SIGHT_MIN_HITS >= lookups - this.windowLookups;
-      this.windowLookups = lookups;
-      this.windowHits = this.hits;
-    }
-    return this.firstSight;
   }
 
   private generationOf(indexId: string): number {
