@@ -9,6 +9,7 @@
  * attempt pays for exactly one verification, whether or not the account exists.
  */
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import type { Caller } from "../engine/engine.js";
 import type { LiveBackend } from "../testing/liveBackend.js";
 import { sentCodes } from "./fixtures/app.js";
 import { errorOf, from, listTable, signIn, signedIn, useAuthBackends } from "./fixtures/harness.js";
@@ -30,7 +31,7 @@ beforeEach(() => {
 });
 
 const signUp = (backend: LiveBackend, email: string, password: string) => signedIn(backend, "password", { flow: "signUp", email, password });
-const passwordSignIn = (backend: LiveBackend, email: string, password: string) => signIn(backend, "password", { flow: "signIn", email, password });
+const passwordSignIn = (backend: LiveBackend, email: string, password: string, caller?: Caller) => signIn(backend, "password", { flow: "signIn", email, password }, caller);
 const currentSession = (backend: LiveBackend, token: string) => backend.engine.runQuery("auth:currentSession", {}, { token, fromClient: true });
 
 /** Counts the `auth:store` operations of each type that run from now on. */
@@ -156,8 +157,7 @@ describe("sign-in", () => {
 
 describe("failed sign-ins per network (rateLimits.passwordAttemptsPerNetwork)", () => {
   const perNetwork = { passwordAttemptsPerNetwork: { limit: 3, windowMs: 60_000 } };
-  const signInFrom = (backend: LiveBackend, ip: string, email: string, password: string) =>
-    signIn(backend, "password", { flow: "signIn", email, password }, from(ip));
+  const signInFrom = (backend: LiveBackend, ip: string, email: string, password: string) => passwordSignIn(backend, email, password, from(ip));
 
   it("one address guessing across accounts is stopped, even with a right password, and changes nothing; other addresses are not", async () => {
     const backend = await start({ rateLimits: perNetwork });
@@ -220,6 +220,33 @@ describe("failed sign-ins per network (rateLimits.passwordAttemptsPerNetwork)", 
     expect((await signIn(backend, "claims-another-ip", {}, from("203.0.113.5"))).kind).toBe("started");
     const buckets = (await listTable(backend, "authRateLimits")).map((row) => row.key as string);
     expect(buckets.filter((key) => key.startsWith("attempts|ip:"))).toEqual(["attempts|ip:203.0.113.5"]);
+  });
+
+  it("a provider that completes two sign-ins in one call gives its attempts back once", async () => {
+    const completesTwice: AuthProvider = {
+      id: "completes-twice",
+      type: "credentials",
+      async signIn(context) {
+        await context.store({ type: "passwordAttempt", provider: "password", providerAccountId: "ada@example.com" });
+        await context.completeSignIn({ mode: "signInOrUp", providerAccountId: "ada@example.com" });
+        return context.completeSignIn({ mode: "signInOrUp", providerAccountId: "ada@example.com" });
+      },
+    };
+    const backend = await start({ providers: [Password({ scrypt: { N: 1024, r: 8, p: 1 } }), completesTwice], rateLimits: perNetwork });
+    await signUp(backend, "ada@example.com", "correct horse");
+    for (let i = 0; i < 2; i++) expect((await errorOf(signInFrom(backend, "203.0.113.8", "ada@example.com", "leaked password"))).code).toBe("UNAUTHENTICATED");
+    // The bucket had one token left; this call takes it and gives back only that one.
+    expect((await signIn(backend, "completes-twice", {}, from("203.0.113.8"))).kind).toBe("signedIn");
+    expect((await errorOf(signInFrom(backend, "203.0.113.8", "ada@example.com", "leaked password"))).code).toBe("UNAUTHENTICATED");
+    expect((await errorOf(signInFrom(backend, "203.0.113.8", "ada@example.com", "leaked password"))).code).toBe("RATE_LIMITED");
+  });
+
+  it("an app's clientIp that returns something other than a string or null is named in the error, and nothing is written", async () => {
+    const backend = await start({ clientIp: () => 42 as unknown as string, rateLimits: perNetwork });
+    const before = await authRows(backend);
+    const error = await errorOf(passwordSignIn(backend, "ada@example.com", "leaked password"));
+    expect(error.message).toContain("walkinAuth's clientIp must return the client's IP as a string, or null when it cannot tell; it returned a number.");
+    expect(await authRows(backend)).toEqual(before);
   });
 
   it("client calls whose IP the app's clientIp cannot tell share one bucket, and the server says so once", async () => {

@@ -136,6 +136,8 @@ async function storePoint(db: Db, key: string, row: BucketRow | null, next: Buck
  * reads and writes the bucket's row, so the engine orders it with every other take and refill.
  */
 export async function giveBackTokens(db: Db, key: string, limit: RateLimit, now: number, count: number): Promise<void> {
+  // A negative count would take tokens without the refusal a take gives.
+  if (!(Number.isInteger(count) && count > 0)) throw walkinError("INTERNAL", `giveBackTokens: count must be a whole number above 0, got ${count}.`);
   const row = await bucket(db, key);
   if (!row) return; // full already
   const next = giveBack(row, limit, now, count);

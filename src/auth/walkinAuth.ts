@@ -33,11 +33,12 @@ import type { SessionId } from "../sessions/sessionId.js";
 const UNKNOWN_CLIENT_IP = "unknown";
 
 /**
- * `op` with the caller's IP, for the store operations limited per network: the network an
- * attempt or a code counts against is decided here, whatever IP a provider passed.
+ * `op` with the caller's IP (`bucketIp()`), for the store operations limited per network: the
+ * network an attempt or a code counts against is decided here, whatever IP a provider passed.
+ * Asked only for those, so a route that stores nothing limited does not run the app's clientIp.
  */
-function withNetwork(op: StoreOp, ip: string | null): StoreOp {
-  return op.type === "passwordAttempt" || op.type === "createCode" ? { ...op, clientIp: ip } : op;
+function withNetwork(op: StoreOp, bucketIp: () => string | null): StoreOp {
+  return op.type === "passwordAttempt" || op.type === "createCode" ? { ...op, clientIp: bucketIp() } : op;
 }
 
 export function walkinAuth(input: WalkinAuthConfig) {
@@ -53,9 +54,16 @@ export function walkinAuth(input: WalkinAuthConfig) {
   // clientIp cannot tell ("" or null, e.g. an empty X-Forwarded-For) shares "unknown"'s,
   // instead of being taken for a server's own call, which has no limit.
   let warnedUnknownIp = false;
-  const bucketIpOf = (request: CallerRequest | null | undefined): string | null => {
+  /** The caller's IP as the app's clientIp tells it: null for a server's own call (no request). */
+  const clientIpOf = (request: CallerRequest | null | undefined): string | null => {
     if (!request) return null;
     const ip = config.clientIp(request);
+    if (ip === null || ip === undefined || typeof ip === "string") return ip ?? null;
+    throw walkinError("MISUSE", `walkinAuth's clientIp must return the client's IP as a string, or null when it cannot tell; it returned a ${typeof ip}.`);
+  };
+  /** The IP a call's per-network buckets are keyed by: its own, "unknown" for a client's call clientIp cannot place. */
+  const bucketIpOf = (request: CallerRequest | null | undefined, ip = clientIpOf(request)): string | null => {
+    if (!request) return null;
     if (ip) return ip;
     if (!warnedUnknownIp) {
       warnedUnknownIp = true;
@@ -95,33 +103,45 @@ export function walkinAuth(input: WalkinAuthConfig) {
     args: { provider?: string; params?: Record<string, Value>; verifier?: string; sessionId?: SessionId; newSessionId?: SessionId },
   ): Promise<SignInResult> {
     const request = ctx.request;
-    const bucketIp = bucketIpOf(request);
-    // Password attempts this call took from its network's bucket: a sign-in that completes
-    // after them had the right password, and gives them back (users.ts).
+    const clientIp = clientIpOf(request);
+    const bucketIp = bucketIpOf(request, clientIp);
+    // Password attempts this call took from its network's bucket and has not given back: a
+    // sign-in that completes after them had the right password, and gives them back (users.ts).
     let networkAttempts = 0;
     const context = (provider: string): SignInContext => ({
       ctx,
       params: args.params ?? {},
       verifier: args.verifier ?? null,
-      clientIp: request ? config.clientIp(request) : null,
+      clientIp,
       config,
       store: async (op) => {
-        const answer = await runStore(ctx, withNetwork(op, bucketIp));
+        const answer = await runStore(ctx, withNetwork(op, () => bucketIp));
         if (op.type === "passwordAttempt" && bucketIp !== null) networkAttempts++;
         return answer;
       },
       completeSignIn: async (step) => {
         const fresh = newSessionSecret();
-        const outcome = (await runStore(ctx, {
-          type: "signIn",
-          provider,
-          ...step,
-          secretHash: fresh.secretHash,
-          clientIp: bucketIp,
-          refundNetworkAttempts: networkAttempts,
-          userAgent: request?.headers["user-agent"] ?? null,
-          clientSession: args.sessionId ? { from: args.sessionId, ...(args.newSessionId ? { to: args.newSessionId } : {}) } : undefined,
-        })) as SignInOutcome;
+        // Each attempt is given back once, by the first sign-in that completes after it: a
+        // provider that completes twice in one call (a sign-up that finds the account, then a
+        // sign-in) must not give its attempts back twice. One that fails gives nothing back.
+        const refund = networkAttempts;
+        networkAttempts = 0;
+        let outcome: SignInOutcome;
+        try {
+          outcome = (await runStore(ctx, {
+            type: "signIn",
+            provider,
+            ...step,
+            secretHash: fresh.secretHash,
+            clientIp: bucketIp,
+            refundNetworkAttempts: refund,
+            userAgent: request?.headers["user-agent"] ?? null,
+            clientSession: args.sessionId ? { from: args.sessionId, ...(args.newSessionId ? { to: args.newSessionId } : {}) } : undefined,
+          })) as SignInOutcome;
+        } catch (error) {
+          networkAttempts += refund;
+          throw error;
+        }
         if (outcome.kind === "unchanged") return outcome;
         return { kind: "signedIn", token: sessionToken(outcome.authSessionId, fresh.secret), userId: outcome.userId, isAnonymous: outcome.isAnonymous };
       },
@@ -213,7 +233,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
     },
     /** Adds the routes providers need (OAuth callbacks) to the app's `functions/http.ts` router. */
     addHttpRoutes(http: HttpRouter): void {
-      for (const provider of config.providers) provider.addHttpRoutes?.(http, { store: (ctx, op) => runStore(ctx, withNetwork(op, bucketIpOf(ctx.request))), config });
+      for (const provider of config.providers) provider.addHttpRoutes?.(http, { store: (ctx, op) => runStore(ctx, withNetwork(op, () => bucketIpOf(ctx.request))), config });
     },
     /** The signed-in user's ID or null; same as `getAuthUserId(ctx)`. */
     getUserId: getAuthUserId,
