@@ -18,7 +18,7 @@ import { deleteUser, isGuest, networkBucketKey, signInUser } from "./users.js";
 type Db = DatabaseWriter<AnyDataModel>;
 
 /** The caller's IP for per-IP limits: null (or absent) for a server's own call, which has none. */
-const vClientIp = v.optional(v.union(v.string(), v.null()));
+const vClientIp = v.optional(v.nullable(v.string()));
 
 const vSignIn = {
   provider: v.string(),
@@ -33,7 +33,7 @@ const vSignIn = {
   consumeCode: v.optional(v.object({ provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), newSecret: v.optional(v.string()) })),
   secretHash: v.string(),
   clientIp: vClientIp,
-  userAgent: v.optional(v.union(v.string(), v.null())),
+  userAgent: v.optional(v.nullable(v.string())),
   clientSession: v.optional(v.object({ from: v.optional(vSessionId), to: v.optional(vSessionId) })),
 };
 

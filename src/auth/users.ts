@@ -78,7 +78,7 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
     if (previous) {
       userId = previous;
     } else {
-      if (input.clientIp) await takeToken(db, `anonymous|ip:${networkOf(input.clientIp)}`, config.rateLimits.anonymousSignIn, now, "anonymous sign-ins from this network");
+      if (input.clientIp) await takeToken(db, networkBucketKey("anonymous", input.clientIp), config.rateLimits.anonymousSignIn, now, "anonymous sign-ins from this network");
       userId = await createOrUpdateUser(ctx, config, input, null, true, () => db.insert("users", { ...input.profile, isAnonymous: true }) as Promise<Id<"users">>);
     }
     isAnonymous = true;
@@ -241,11 +241,12 @@ export function networkOf(ip: string): string {
 }
 
 /**
- * The bucket of `ip`'s network for a per-network limit: "attempts", failed password sign-ins
+ * The bucket of `ip`'s network for a per-network limit: "anonymous", anonymous sign-ins
+ * (`rateLimits.anonymousSignIn`); "attempts", failed password sign-ins
  * (`rateLimits.passwordAttemptsPerNetwork`); "codeSends", reset codes asked for
  * (`rateLimits.codeSendsPerNetwork`).
  */
-export function networkBucketKey(bucket: "attempts" | "codeSends", ip: string): string {
+export function networkBucketKey(bucket: "anonymous" | "attempts" | "codeSends", ip: string): string {
   return `${bucket}|ip:${networkOf(ip)}`;
 }
 
