@@ -82,9 +82,17 @@ export function available(row: BucketPoint | null, limit: RateLimit, now: number
 export function take(row: BucketPoint | null, limit: RateLimit, now: number): BucketPoint | { retryAfterMs: number } {
   const tokens = available(row, limit, now);
   if (tokens < 1 - ROUNDING) return { retryAfterMs: Math.ceil(((1 - tokens) * limit.windowMs) / limit.limit) };
+  return pointAt(tokens - 1, limit, now);
+}
+
+/**
+ * The point to store for a bucket that holds `tokens` at `now`: the same level, moved back to
+ * the start of `now`'s step (what it held then, given the refill since).
+ */
+function pointAt(tokens: number, limit: RateLimit, now: number): BucketPoint {
   const step = stepMs(limit.windowMs);
   const updatedAt = Math.floor(now / step) * step;
-  return { tokens: tokens - 1 - ((now - updatedAt) * limit.limit) / limit.windowMs, updatedAt };
+  return { tokens: tokens - ((now - updatedAt) * limit.limit) / limit.windowMs, updatedAt };
 }
 
 /**
@@ -96,9 +104,7 @@ export function take(row: BucketPoint | null, limit: RateLimit, now: number): Bu
 export function giveBack(row: BucketPoint, limit: RateLimit, now: number, count = 1): BucketPoint | null {
   const tokens = available(row, limit, now) + count;
   if (tokens >= limit.limit - ROUNDING) return null;
-  const step = stepMs(limit.windowMs);
-  const updatedAt = Math.floor(now / step) * step;
-  return { tokens: tokens - ((now - updatedAt) * limit.limit) / limit.windowMs, updatedAt };
+  return pointAt(tokens, limit, now);
 }
 
 /** Rows whose `updatedAt` is before this are full again for every limit in `limits` (rule 4). */
