@@ -17,7 +17,7 @@ import { deleteUser, isGuest, networkBucketKey, signInUser } from "./users.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
-/** The caller's IP for per-IP limits: null (or absent) for a server's own call, which has none. */
+/** The caller's IP, for the per-network limits: null (or absent) for a server's own call, which has none. */
 const vClientIp = v.optional(v.nullable(v.string()));
 
 const vSignIn = {

@@ -123,7 +123,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
         const fresh = newSessionSecret();
         // Each attempt is given back once, by the first sign-in that completes after it: a
         // provider that completes twice in one call (a sign-up that finds the account, then a
-        // sign-in) must not give its attempts back twice. One that fails gives nothing back.
+        // sign-in) must not give its attempts back twice. One that fails leaves them to the next.
         const refund = networkAttempts;
         networkAttempts = 0;
         let outcome: SignInOutcome;
