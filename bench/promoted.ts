@@ -12,7 +12,7 @@
  * while (by a cache, an overlay, a subscription) is also one V8 may switch to allocating in the
  * old generation from then on ("pretenuring"), and then every object it makes dies there. The
  * read cache did that to every query's request and every scan's entries (`readCache.ts`,
- * `keptRequest`); this is how it showed. Compare a run with `--no-allocation-site-pretenuring`
+ * `keptValue`); this is how it showed. Compare a run with `--no-allocation-site-pretenuring`
  * to tell what pretenuring costs a benchmark.
  *
  * It samples the whole process, a benchmark's loading included (a timer to start later would
