@@ -500,7 +500,7 @@ describe("the read cache's one-entry answers", () => {
     expect(engine.reads.stats.misses - misses).toBe(0);
   });
 
-  it("carries an answer of one entry by the bounds it was asked with, inclusive or not, though it files them only as flat bytes", async () => {
+  it("carries an answer of one entry by the bounds it was asked with, inclusive or not, in either order, though it files them only as flat bytes", async () => {
     const bytes = (text: string) => new TextEncoder().encode(text);
     const text = (key: Uint8Array) => new TextDecoder().decode(key);
     // One entry inside every range below: the answer is filed as its one entry's fields only.
@@ -512,32 +512,36 @@ describe("the read cache's one-entry answers", () => {
         return [{ key: bytes("b"), doc: { id: "doc-b", table: "users", ts: 1, body: "{}" } }];
       },
     };
-    // This engine's commit at 6 writes entries on both bounds and one between them.
-    const written = ["a", "bb", "c"];
+    // This engine's commit at 6 writes entries on both bounds and one between them. The upper
+    // bound's bytes are above 0x7f ("é" is C3 A9), which the flat form keeps one to a character.
+    const written = ["a", "bb", "é"];
     const own = {
       documents: written.map((name) => ({ id: `doc-${name}`, table: "users", body: "{}" })),
       indexes: written.map((name) => ({ indexId: "1:by_name", key: bytes(name), docId: `doc-${name}` })),
     };
-    for (const [lowerInclusive, upperInclusive, expected] of [
-      [false, false, ["b", "bb"]],
-      [true, false, ["a", "b", "bb"]],
-      [false, true, ["b", "bb", "c"]],
-      [true, true, ["a", "b", "bb", "c"]],
-    ] as const) {
-      const host = { latest: 5, byIdIndexOf: () => null };
-      const cache = new ReadCache(storage as unknown as Storage, host);
-      const asked = (readTs: number): ScanRequest => ({
-        indexId: "1:by_name",
-        range: { lower: { key: bytes("a"), inclusive: lowerInclusive }, upper: { key: bytes("c"), inclusive: upperInclusive } },
-        order: "asc",
-        readTs,
-        limit: 10,
-      });
-      await cache.scan(asked(5));
-      host.latest = 6;
-      cache.applyCommit(6, new Map([["1:by_name", own.indexes.map((write) => write.key)]]), own);
-      // Carried, not dropped: answered at 6 without a read, holding exactly the keys inside the bounds.
-      expect(cache.peekScan(asked(6))?.map((entry) => text(entry.key))).toEqual(expected);
+    for (const order of ["asc", "desc"] as const) {
+      for (const [lowerInclusive, upperInclusive, inOrder] of [
+        [false, false, ["b", "bb"]],
+        [true, false, ["a", "b", "bb"]],
+        [false, true, ["b", "bb", "é"]],
+        [true, true, ["a", "b", "bb", "é"]],
+      ] as const) {
+        const host = { latest: 5, byIdIndexOf: () => null };
+        const cache = new ReadCache(storage as unknown as Storage, host);
+        const asked = (readTs: number): ScanRequest => ({
+          indexId: "1:by_name",
+          range: { lower: { key: bytes("a"), inclusive: lowerInclusive }, upper: { key: bytes("é"), inclusive: upperInclusive } },
+          order,
+          readTs,
+          limit: 10,
+        });
+        await cache.scan(asked(5));
+        host.latest = 6;
+        cache.applyCommit(6, new Map([["1:by_name", own.indexes.map((write) => write.key)]]), own);
+        // Carried, not dropped: answered at 6 without a read, holding exactly the keys inside the bounds.
+        const expected = order === "asc" ? [...inOrder] : [...inOrder].reverse();
+        expect(cache.peekScan(asked(6))?.map((entry) => text(entry.key))).toEqual(expected);
+      }
     }
   });
 });

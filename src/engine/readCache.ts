@@ -366,7 +366,7 @@ export class ReadCache implements SnapshotReads {
       if (value === null) continue; // cannot be told: dies with the old generation
       answer.generation = generation;
       if (value === entries) continue; // unchanged across the commit: still valid from where it was
-      // The commit's entries and versions are kept as they are (scanAdvance.ts makes them for the cache).
+      // The new list is filed as advanceScan made it, as it always was (its versions are made for the cache).
       answer.value = value;
       const one = oneEntry(filing, value);
       answer.oneKey = one.oneKey;
