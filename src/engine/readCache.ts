@@ -642,8 +642,8 @@ function keptValue(value: CachedAnswer["value"]): CachedAnswer["value"] {
 }
 
 /** All the cache keeps of a list of one entry (`IN_ONE_ENTRY_FIELDS`): its fields, with a copy of its key (see `keptValue`). */
-function keptOneEntry({ key, doc }: IndexEntry): OneEntry {
-  return { oneKey: new Uint8Array(key), oneId: doc.id, oneTable: doc.table, oneTs: doc.ts, oneBody: doc.body, oneDoc: null };
+function keptOneEntry(entry: IndexEntry): OneEntry {
+  return fieldsOf(entry, new Uint8Array(entry.key));
 }
 
 /** A scan answer's entries, made from its own fields for a list of one (`IN_ONE_ENTRY_FIELDS`). */
@@ -674,7 +674,12 @@ function requestOf(answer: CachedAnswer): ScanRequest {
 function oneEntry(filing: FiledAs, value: CachedAnswer["value"]): OneEntry {
   if (filing.request === undefined) return value !== null && !Array.isArray(value) && value.body !== null ? A_DOCUMENT : NOT_ONE_ENTRY;
   if (!Array.isArray(value) || value.length !== 1) return NOT_ONE_ENTRY;
-  const [{ key, doc }] = value as [IndexEntry];
+  const [entry] = value as [IndexEntry];
+  return fieldsOf(entry, entry.key);
+}
+
+/** The `OneEntry` fields of `entry`, with `key` as its key (the entry's own, or a copy). */
+function fieldsOf({ doc }: IndexEntry, key: Uint8Array): OneEntry {
   return { oneKey: key, oneId: doc.id, oneTable: doc.table, oneTs: doc.ts, oneBody: doc.body, oneDoc: null };
 }
 
