@@ -49,7 +49,10 @@ try {
   const db = new Database(join(dir, "walkin.sqlite"));
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
-  const table = `entries_${db.prepare<[], number>("SELECT number FROM index_tables WHERE index_id = 'docs.by_key'").pluck().get()}`;
+  // A declared index's ID is its name, or its name and a digest of its fields (catalog.ts, "Index IDs").
+  const number = db.prepare<[], number>("SELECT number FROM index_tables WHERE index_id = 'docs.by_key' OR index_id LIKE 'docs.by\\_key@%' ESCAPE '\\'").pluck().get();
+  if (number === undefined) throw new Error("no entry table for docs.by_key in the seeded file");
+  const table = `entries_${number}`;
   console.log("copying the documents into the two other layouts");
   db.exec(`
     CREATE TABLE documents_rowid (id TEXT NOT NULL, ts INTEGER NOT NULL, table_name TEXT NOT NULL, body TEXT);
