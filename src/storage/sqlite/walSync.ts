@@ -62,6 +62,7 @@ export class WalSync {
     private readonly fd: number,
     private readonly name: string,
     latest: Timestamp,
+    private readonly poolFallbackMs: number,
   ) {
     this.durable = latest;
     this.written = latest;
@@ -70,9 +71,12 @@ export class WalSync {
   /**
    * Opens the log of the database at `filename` (in WAL mode, so the `-wal` file exists once a
    * connection has it open) and syncs its directory entry. `latest`: the newest commit, which
-   * is on disk (it was there when the file was opened).
+   * is on disk (it was there when the file was opened). `poolFallbackMs`: how long a waiters'
+   * sync waits for the thread pool before the main thread does it (`startSync`); a test that
+   * holds the pool's syncs to choose their order lengthens it, so that a slow machine's pause
+   * between two of its steps does not sync on the main thread in the middle.
    */
-  static open(filename: string, name: string, latest: Timestamp): WalSync {
+  static open(filename: string, name: string, latest: Timestamp, poolFallbackMs = POOL_FALLBACK_MS): WalSync {
     // SQLite names the log after the file a symlink (or a relative path) leads to.
     const file = realpathSync(filename);
     const fd = openSync(`${file}-wal`, "r");
@@ -88,7 +92,7 @@ export class WalSync {
       closeSync(fd);
       throw error;
     }
-    return new WalSync(fd, name, latest);
+    return new WalSync(fd, name, latest, poolFallbackMs);
   }
 
   /** A commit through `ts` was just written to the log (not yet synced). */
@@ -192,7 +196,7 @@ export class WalSync {
     // it, and a sync queued behind them would hold every answer that long. If the pool has not
     // answered soon, the waiters' sync is done here instead (a second sync of the file at once is
     // allowed), which costs no more than SQLite's own FULL did.
-    const fallback = unasked ? null : setTimeout(() => this.syncWaitersNow(), POOL_FALLBACK_MS);
+    const fallback = unasked ? null : setTimeout(() => this.syncWaitersNow(), this.poolFallbackMs);
     fallback?.unref();
     fdatasync(this.fd, (error) => {
       if (fallback !== null) clearTimeout(fallback);

@@ -7,7 +7,9 @@
  * The thread pool's `fdatasync` is replaced by one that holds each call until the test lets it
  * go (then it syncs for real, on this thread), so the order in which syncs finish is the
  * test's to choose. The main thread's `fdatasyncSync`, SQLite's own I/O and every other file
- * call are real.
+ * call are real. The log's fallback to a sync on the main thread, when the pool has not
+ * answered in 2 ms, is put off for an hour: on a loaded machine a pause that long between two
+ * steps of a test would otherwise sync every waiter before the test released anything.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -40,6 +42,12 @@ vi.mock("node:fs", async (importOriginal) => {
     fs.closeSync(fd);
   };
   return { ...fs, default: { ...fs, fdatasync, closeSync }, fdatasync, closeSync };
+});
+
+vi.mock("./walSync.js", async (importOriginal) => {
+  const { WalSync } = await importOriginal<typeof import("./walSync.js")>();
+  const open: typeof WalSync.open = (filename, name, latest) => WalSync.open(filename, name, latest, 3_600_000);
+  return { WalSync: { open } };
 });
 
 const dirs: string[] = [];
