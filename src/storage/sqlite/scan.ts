@@ -64,21 +64,6 @@ export function scanSql(table: string, order: "asc" | "desc", upperBounded: bool
 }
 
 /**
- * The statement names, for `IndexTable.statement`: by order, then upper bound, then point limit
- * (`POINT_LIMITS`; at 0 the variant without a LIMIT).
- */
-const VARIANTS = {
-  asc: {
-    bounded: ["scan asc bounded", "scan asc bounded limit 1", "scan asc bounded limit 2"],
-    open: ["scan asc open", "scan asc open limit 1", "scan asc open limit 2"],
-  },
-  desc: {
-    bounded: ["scan desc bounded", "scan desc bounded limit 1", "scan desc bounded limit 2"],
-    open: ["scan desc open", "scan desc open limit 1", "scan desc open limit 2"],
-  },
-} as const;
-
-/**
  * Point reads: the limits of `first()` (1) and `unique()` (2, to see a second match). A scan
  * with one of them and nothing pending in its range runs a statement of its own with the limit
  * written into the SQL, and takes its rows in one call (`all()`) instead of stepping an
@@ -89,7 +74,19 @@ const VARIANTS = {
  * so longer reads keep the iterator, which also stops reading where the caller does. At most
  * 2 × 4 more statements per index (`VARIANTS`), prepared on first use like the others.
  */
-const POINT_LIMITS: ReadonlySet<number> = new Set([1, 2]);
+const POINT_LIMITS: readonly number[] = [1, 2];
+
+/** A statement's name for `IndexTable.statement`: its variant, then its point limit if it has one (at `POINT_LIMITS`' index + 1). */
+function variantNames(order: "asc" | "desc", bound: "bounded" | "open"): readonly string[] {
+  const name = `scan ${order} ${bound}`;
+  return [name, ...POINT_LIMITS.map((limit) => `${name} limit ${limit}`)];
+}
+
+/** The statement names, by order and upper bound (`variantNames`). */
+const VARIANTS = {
+  asc: { bounded: variantNames("asc", "bounded"), open: variantNames("asc", "open") },
+  desc: { bounded: variantNames("desc", "bounded"), open: variantNames("desc", "open") },
+} as const;
 
 /** Scans, with their statements prepared per index table the first time each variant runs. */
 export class Scanner {
@@ -110,7 +107,7 @@ export class Scanner {
     if (limit === 0) return entries;
     const overlay = pending.entriesIn(request.indexId, request.range, readTs, request.order);
     const patchDocuments = pending.hasDocuments;
-    if (overlay.length === 0 && POINT_LIMITS.has(limit)) {
+    if (overlay.length === 0 && POINT_LIMITS.includes(limit)) {
       const point = this.pointRead(request, patchDocuments ? pending : null);
       if (point !== null) return point;
     }
@@ -171,7 +168,11 @@ export class Scanner {
     if (upper !== undefined) params.upper = upper;
     const { order } = request;
     const bounded = upper !== undefined;
-    const purpose = VARIANTS[order === "asc" ? "asc" : "desc"][bounded ? "bounded" : "open"][limit ?? 0]!;
+    const names = VARIANTS[order === "asc" ? "asc" : "desc"][bounded ? "bounded" : "open"];
+    // A limit outside POINT_LIMITS would find the name of the statement without one (-1 + 1).
+    const at = limit === undefined ? 0 : POINT_LIMITS.indexOf(limit) + 1;
+    if (at === 0 && limit !== undefined) throw new RangeError(`Walk-in storage: no point-read statement for limit ${limit}.`);
+    const purpose = names[at]!;
     return { statement: table.statement<[ScanParams], ScanRow>(purpose, (name) => scanSql(name, order, bounded, limit), "raw"), params };
   }
 }
