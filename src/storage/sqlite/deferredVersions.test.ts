@@ -13,11 +13,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commit, commitAll, entry, keysOf, put } from "../conformance/context.js";
 import type { Storage } from "../types.js";
 import { MIGRATIONS, applyMigration } from "./schema.js";
-import { openSqliteStorage, type SqliteStorageOptions } from "./sqliteStorage.js";
+import { openSqliteStorage, type SqliteStorageOptions, VERSIONS_KEPT_IN_LOG } from "./sqliteStorage.js";
 import { WalSync } from "./walSync.js";
-
-/** Versions stay in the log until something writes them explicitly. */
-const KEPT = { maxCommits: 1e6, maxBytes: 1e12, delayMs: 1e9, inlineBatchCommits: 1e6, inlineBatchRows: 1e6 } as const;
 
 const scanAll = async (storage: Storage, indexId: string, readTs: number) =>
   (await storage.scan({ indexId, range: {}, order: "asc", readTs, limit: 100 })).map((e) => [Array.from(e.key), e.doc.body]);
@@ -25,7 +22,7 @@ const scanAll = async (storage: Storage, indexId: string, readTs: number) =>
 describe("deferred versions", () => {
   let dir: string;
   let filename: string;
-  const open = (options: Partial<SqliteStorageOptions> = {}) => openSqliteStorage({ filename, deferredVersions: KEPT, ...options });
+  const open = (options: Partial<SqliteStorageOptions> = {}) => openSqliteStorage({ filename, deferredVersions: VERSIONS_KEPT_IN_LOG, ...options });
   const rows = (db: Database.Database, sql: string) => db.prepare<[], number>(sql).pluck().get();
 
   beforeEach(async () => {
@@ -59,13 +56,13 @@ describe("deferred versions", () => {
   });
 
   it("writes the versions on its own shortly after a commit, and at once past its limits", async () => {
-    const storage = await open({ deferredVersions: { ...KEPT, delayMs: 1 } });
+    const storage = await open({ deferredVersions: { ...VERSIONS_KEPT_IN_LOG, delayMs: 1 } });
     await commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [] });
     expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(1);
     await storage.close();
-    const limited = await open({ deferredVersions: { ...KEPT, maxCommits: 2 } });
+    const limited = await open({ deferredVersions: { ...VERSIONS_KEPT_IN_LOG, maxCommits: 2 } });
     await commit(limited, { ts: 2, documents: [put("b", "b2")], indexes: [] }, 1);
     expect(rows(limited.db, "SELECT count(*) FROM documents")).toBe(1);
     await commit(limited, { ts: 3, documents: [put("c", "c3")], indexes: [] }, 2);
@@ -83,7 +80,7 @@ describe("deferred versions", () => {
   });
 
   it("writes a batch of several commits or many rows, and everything logged before it, in the batch's own transaction", async () => {
-    const storage = await open({ deferredVersions: { ...KEPT, inlineBatchCommits: 2, inlineBatchRows: 3 } });
+    const storage = await open({ deferredVersions: { ...VERSIONS_KEPT_IN_LOG, inlineBatchCommits: 2, inlineBatchRows: 3 } });
     await commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [] });
     expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(0);
     await commitAll(storage, [
@@ -101,8 +98,8 @@ describe("deferred versions", () => {
   });
 
   it("after a batch written straight to its tables, reads at its timestamp skip the check for other connections' commits, and later ones still make it", async () => {
-    const first = await open({ deferredVersions: { ...KEPT, inlineBatchCommits: 1 } });
-    const second = await open({ deferredVersions: { ...KEPT, inlineBatchCommits: 1 } });
+    const first = await open({ deferredVersions: { ...VERSIONS_KEPT_IN_LOG, inlineBatchCommits: 1 } });
+    const second = await open({ deferredVersions: { ...VERSIONS_KEPT_IN_LOG, inlineBatchCommits: 1 } });
     // Counts the `PRAGMA data_version` checks (sqliteStorage.ts, header, 3): a read transaction each.
     let checks = 0;
     const statement = (first as unknown as { selectDataVersion: { get(): number } }).selectDataVersion;
@@ -151,7 +148,7 @@ describe("deferred versions", () => {
     await commit(crashed, { ts: 2, documents: [put("a", "a2")], indexes: [] }, 1);
     // The connection goes away without the storage's close, which would have written them.
     crashed.db.close();
-    const reopened = await open({ deferredVersions: { ...KEPT, delayMs: 0 } });
+    const reopened = await open({ deferredVersions: { ...VERSIONS_KEPT_IN_LOG, delayMs: 0 } });
     expect(await scanAll(reopened, "i", 2)).toEqual([[[1], "a2"]]);
     expect(await reopened.getDocument("a", 1)).toMatchObject({ body: "a1" });
     // Opening schedules the write of what it found pending.
@@ -259,7 +256,7 @@ describe("deferred versions", () => {
       return original.call(this);
     };
     try {
-      const storage = await open({ deferredVersions: { ...KEPT, delayMs: 1, maxCommits: 2 } });
+      const storage = await open({ deferredVersions: { ...VERSIONS_KEPT_IN_LOG, delayMs: 1, maxCommits: 2 } });
       await commit(storage, { ts: 1, documents: [put("a", "a1")], indexes: [] });
       await new Promise((resolve) => setTimeout(resolve, 30));
       expect(rows(storage.db, "SELECT count(*) FROM documents")).toBe(1); // written by the timer

@@ -8,16 +8,13 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { bytes, commit, entry, plain, put, remove } from "../conformance/context.js";
 import type { KeyRange } from "../types.js";
-import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
-
-/** Versions stay in the log until a test writes them. */
-const KEPT = { maxCommits: 1e6, maxBytes: 1e12, delayMs: 1e9, inlineBatchCommits: 1e6, inlineBatchRows: 1e6 } as const;
+import { openSqliteStorage, type SqliteStorage, VERSIONS_KEPT_IN_LOG } from "./sqliteStorage.js";
 
 describe("point reads", () => {
   let storage: SqliteStorage;
 
   beforeEach(async () => {
-    storage = await openSqliteStorage({ filename: ":memory:", deferredVersions: KEPT });
+    storage = await openSqliteStorage({ filename: ":memory:", deferredVersions: VERSIONS_KEPT_IN_LOG });
     // Four documents and their entries at keys 1–4, in the tables.
     await commit(storage, {
       ts: 1,

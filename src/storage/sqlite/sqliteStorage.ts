@@ -171,6 +171,12 @@ export interface DeferredVersionsOptions {
 export const DEFAULT_DEFERRED_VERSIONS: DeferredVersionsOptions = { maxCommits: 64, maxBytes: 1 << 20, delayMs: 5, inlineBatchCommits: 4, inlineBatchRows: 32 };
 
 /**
+ * Versions that stay in the log until `writePendingVersions()` is called: for tests and tools
+ * that look at what is in the log and what is in the tables at a moment of their choosing.
+ */
+export const VERSIONS_KEPT_IN_LOG: DeferredVersionsOptions = { maxCommits: 1e6, maxBytes: 1e12, delayMs: 1e9, inlineBatchCommits: 1e6, inlineBatchRows: 1e6 };
+
+/**
  * Past this many times the limits, a commit is refused rather than logged: the versions cannot
  * be written (a full disk, say), and the overlay in memory must not grow without bound.
  */

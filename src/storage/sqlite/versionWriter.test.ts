@@ -9,18 +9,15 @@ import path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { commit, entry, fresh, keysOf, put } from "../conformance/context.js";
 import { IndexTables } from "./indexTables.js";
-import { openSqliteStorage, type SqliteStorage } from "./sqliteStorage.js";
+import { openSqliteStorage, type SqliteStorage, VERSIONS_KEPT_IN_LOG } from "./sqliteStorage.js";
 import { VersionWriter } from "./versionWriter.js";
-
-/** Versions stay in the log until `writePendingVersions`. */
-const KEPT = { maxCommits: 1e6, maxBytes: 1e12, delayMs: 1e9, inlineBatchCommits: 1e6, inlineBatchRows: 1e6 } as const;
 
 let dir: string;
 let storage: SqliteStorage;
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "walkin-version-writer-"));
-  storage = await openSqliteStorage({ filename: path.join(dir, "walkin.sqlite"), deferredVersions: KEPT });
+  storage = await openSqliteStorage({ filename: path.join(dir, "walkin.sqlite"), deferredVersions: VERSIONS_KEPT_IN_LOG });
 });
 afterEach(async () => {
   await storage.close();
