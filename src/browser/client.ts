@@ -10,7 +10,7 @@
  * reads results that include the write.
  */
 import { getFunctionName, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
-import type { ServerMessage, TransitionMessage } from "../transport/protocol.js";
+import type { RequestId, ServerMessage, TransitionMessage } from "../transport/protocol.js";
 import { WalkinError, walkinError } from "../values/errors.js";
 import { convertToJson } from "../values/json.js";
 import type { Value } from "../values/value.js";
@@ -18,7 +18,6 @@ import { AuthState, type AuthEffect, type FetchToken } from "./authState.js";
 import { Connection, type Logger } from "./connection.js";
 import { IdentityHandover } from "./identityHandover.js";
 import { LocalSyncState, ProtocolMismatch } from "./localSyncState.js";
-import { checkArgsSize } from "./messageSize.js";
 import { OptimisticUpdates, type OptimisticUpdate } from "./optimisticUpdates.js";
 import { queryToken, type QueryResult, type QueryToken } from "./queryResult.js";
 import { RequestManager } from "./requestManager.js";
@@ -207,16 +206,13 @@ export class WalkinClient {
   ): Promise<FunctionReturnType<M>> {
     const refused = this.refuseCalls();
     if (refused) return Promise.reject(refused);
-    let udfPath: string;
-    let argsJson;
+    let requestId: RequestId;
+    let result: Promise<Value>;
     try {
-      udfPath = getFunctionName(mutation);
-      argsJson = convertToJson((args ?? {}) as Value, "args");
-      checkArgsSize("mutation", udfPath, argsJson);
+      ({ requestId, result } = this.requests.mutation(getFunctionName(mutation), convertToJson((args ?? {}) as Value, "args")));
     } catch (error) {
       return Promise.reject(error);
     }
-    const { requestId, result } = this.requests.mutation(udfPath, argsJson);
     if (options?.optimisticUpdate) {
       this.optimistic.add(requestId, options.optimisticUpdate, (args ?? {}) as Value);
       this.notify(this.optimistic.recompute(this.sync, []));
@@ -230,16 +226,12 @@ export class WalkinClient {
   action<A extends FunctionReference<"action">>(action: A, args?: FunctionArgs<A>): Promise<FunctionReturnType<A>> {
     const refused = this.refuseCalls();
     if (refused) return Promise.reject(refused);
-    let udfPath: string;
-    let argsJson;
+    let result: Promise<Value>;
     try {
-      udfPath = getFunctionName(action);
-      argsJson = convertToJson((args ?? {}) as Value, "args");
-      checkArgsSize("action", udfPath, argsJson);
+      ({ result } = this.requests.action(getFunctionName(action), convertToJson((args ?? {}) as Value, "args")));
     } catch (error) {
       return Promise.reject(error);
     }
-    const { result } = this.requests.action(udfPath, argsJson);
     this.scheduleFlush();
     this.updateConnectionState();
     return result as Promise<FunctionReturnType<A>>;
@@ -456,7 +448,7 @@ export class WalkinClient {
       if (!connection.canSend()) return this.flushLater(connection.msUntilCanSend());
       if (!connection.send(this.sync.takeQuerySetMessage()!)) return;
     }
-    this.requests.sendUnsent((message) => connection.canSend() && connection.send(message));
+    this.requests.sendUnsent((text) => connection.canSend() && connection.sendText(text));
     if (connection.isOpen() && this.requests.hasUnsent()) this.flushLater(connection.msUntilCanSend());
     this.updateConnectionState();
   }

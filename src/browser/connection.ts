@@ -82,9 +82,14 @@ export class Connection {
 
   /** Sends if the socket is open; false otherwise (the message is then the caller's to keep). */
   send(message: ClientMessage): boolean {
+    return this.sendText(encodeMessage(message));
+  }
+
+  /** `send` for a message already encoded (a request's, encoded once when it was made: requestManager.ts). */
+  sendText(text: string): boolean {
     if (this.phase.state !== "open") return false;
     try {
-      this.phase.socket.send(encodeMessage(message));
+      this.phase.socket.send(text);
       this.budget.spend();
       return true;
     } catch (error) {

@@ -9,9 +9,8 @@
  * server accepts (`maxPathLength`): the server answers it with a FatalError and closes the
  * connection, so it is refused here too (`pathTooLong`).
  */
-import { PROTOCOL_LIMITS } from "../transport/protocol.js";
+import { encodeMessage, PROTOCOL_LIMITS, type ActionMessage, type MutationMessage } from "../transport/protocol.js";
 import { walkinError, type WalkinError } from "../values/errors.js";
-import type { JSONValue } from "../values/value.js";
 
 /** Room in a message for what surrounds the args (type, ids, versions, a udfPath of at most 512 characters). */
 const MESSAGE_ENVELOPE_BYTES = 2048;
@@ -51,15 +50,23 @@ export function pathTooLong(kind: "query" | "mutation" | "action", udfPath: stri
 }
 
 /**
- * Throws `pathTooLong` or `argsTooLarge` for a mutation or action the server would refuse by
- * closing the connection (which would re-send it after the reconnect, and again).
+ * The wire text of a Mutation or Action message, or throws `pathTooLong` or `argsTooLarge` for
+ * one the server would refuse by closing the connection (which would re-send it after the
+ * reconnect, and again). The text is made here once and then sent as it is, on every
+ * connection (`requestManager.ts`): measuring the args' size used to stringify them a second
+ * time, which for a call carrying a thousand rows was a third of the client's time before the
+ * send (bench/README.md, journal, 2026-12-07).
  */
-export function checkArgsSize(kind: "mutation" | "action", udfPath: string, argsJson: JSONValue): void {
-  const refused = pathTooLong(kind, udfPath);
+export function requestText(kind: "mutation" | "action", message: MutationMessage | ActionMessage): string {
+  const refused = pathTooLong(kind, message.udfPath);
   if (refused) throw refused;
-  const text = JSON.stringify(argsJson);
-  // A UTF-16 code unit takes at most 3 bytes in UTF-8: only a text that might be over is measured.
-  if (text.length * 3 <= MAX_ARGS_BYTES) return;
-  const bytes = utf8Length(text);
-  if (bytes > MAX_ARGS_BYTES) throw argsTooLarge(kind, udfPath, bytes);
+  const text = encodeMessage(message);
+  // The args are part of the text, and a UTF-16 code unit takes at most 3 bytes in UTF-8: only
+  // a text that might be over is measured.
+  if (text.length * 3 <= MAX_ARGS_BYTES) return text;
+  // The args' own bytes: the text's, less those of the same message with null for args (the
+  // two texts differ only in the args' text standing where the other has "null").
+  const bytes = utf8Length(text) - (utf8Length(encodeMessage({ ...message, args: null })) - "null".length);
+  if (bytes > MAX_ARGS_BYTES) throw argsTooLarge(kind, message.udfPath, bytes);
+  return text;
 }

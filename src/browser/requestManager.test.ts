@@ -6,10 +6,11 @@ import { RequestManager } from "./requestManager.js";
 
 const rid = (n: number) => n as RequestId;
 
+/** Sends what is unsent, as the messages the server would parse from the texts. */
 function sendAll(requests: RequestManager) {
-  const sent: (MutationMessage | { type: string; requestId: number })[] = [];
-  requests.sendUnsent((message) => {
-    sent.push(message);
+  const sent: MutationMessage[] = [];
+  requests.sendUnsent((text) => {
+    sent.push(JSON.parse(text) as MutationMessage);
     return true;
   });
   return sent;
@@ -35,7 +36,7 @@ describe("RequestManager", () => {
     for (let i = 0; i < 4; i++) r.mutation("m:a", { i });
     let budget = 2;
     const sent: number[] = [];
-    r.sendUnsent((m) => budget-- > 0 && sent.push(m.requestId) > 0);
+    r.sendUnsent((text) => budget-- > 0 && sent.push((JSON.parse(text) as MutationMessage).requestId) > 0);
     expect(sent).toEqual([0, 1]);
     expect(r.hasUnsent()).toBe(true);
     expect(sendAll(r).map((m) => m.requestId)).toEqual([2, 3]);

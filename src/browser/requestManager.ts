@@ -28,19 +28,26 @@
  * Promises are settled here, but their callbacks run as microtasks, after the caller (the
  * client) has finished handling the message and notified watchers.
  */
-import type { ActionMessage, ActionResponseMessage, MutationMessage, MutationResponseMessage, RequestId } from "../transport/protocol.js";
+import type { ActionResponseMessage, MutationResponseMessage, RequestId } from "../transport/protocol.js";
 import type { JSONValue, Value } from "../values/value.js";
 import { WalkinError } from "../values/errors.js";
 import { convertFromJson } from "../values/json.js";
+import { requestText } from "./messageSize.js";
 import { errorFromPayload } from "./queryResult.js";
-
-type RequestMessage = MutationMessage | ActionMessage;
 
 /** `committed`: answered, waiting for a Transition at `ts`; then resolved with `result`, or rejected with `error` (an action that wrote, then threw). */
 type RequestState = { kind: "unsent" } | { kind: "sent" } | { kind: "committed"; ts: number; result: Value; error?: Error };
 
 interface Request {
-  readonly message: RequestMessage;
+  readonly type: "Mutation" | "Action";
+  readonly requestId: RequestId;
+  /**
+   * The request's message as it goes on the wire, encoded once when the request is made: sent
+   * as it is on every connection (a mutation is re-sent after each reconnect until answered).
+   * Kept as text, not as the message object: a queue of calls made offline holds one string
+   * each instead of a tree of their args.
+   */
+  readonly text: string;
   state: RequestState;
   readonly startedAt: number;
   readonly resolve: (value: Value) => void;
@@ -79,26 +86,32 @@ export class RequestManager {
     return this.nextRequestId;
   }
 
+  /**
+   * A mutation of `udfPath` with `args` (their JSON form). Throws, and numbers nothing, for one
+   * the server would refuse (`requestText`: LIMIT_EXCEEDED).
+   */
   mutation(udfPath: string, args: JSONValue): { requestId: RequestId; result: Promise<Value> } {
-    return this.add((requestId) => ({ type: "Mutation", requestId, udfPath, args }));
+    return this.add("Mutation", udfPath, args);
   }
 
+  /** An action of `udfPath` with `args`, as for `mutation`. */
   action(udfPath: string, args: JSONValue): { requestId: RequestId; result: Promise<Value> } {
-    return this.add((requestId) => ({ type: "Action", requestId, udfPath, args }));
+    return this.add("Action", udfPath, args);
   }
 
-  private add(build: (requestId: RequestId) => RequestMessage): { requestId: RequestId; result: Promise<Value> } {
-    const requestId = this.nextRequestId++ as RequestId;
+  private add(type: "Mutation" | "Action", udfPath: string, args: JSONValue): { requestId: RequestId; result: Promise<Value> } {
+    const requestId = this.nextRequestId as RequestId;
+    const text = requestText(type === "Mutation" ? "mutation" : "action", { type, requestId, udfPath, args });
+    this.nextRequestId++;
     let resolve!: (value: Value) => void;
     let reject!: (error: Error) => void;
     const result = new Promise<Value>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    const message = build(requestId);
-    const request: Request = { message, state: { kind: "unsent" }, startedAt: this.now(), resolve, reject };
+    const request: Request = { type, requestId, text, state: { kind: "unsent" }, startedAt: this.now(), resolve, reject };
     this.requests.set(requestId, request);
-    if (message.type === "Mutation") this.mutations++;
+    if (type === "Mutation") this.mutations++;
     this.unsent.set(requestId, request);
     return { requestId, result };
   }
@@ -107,10 +120,10 @@ export class RequestManager {
    * Sends the requests not yet sent on this connection, oldest first, through `send`; stops at
    * the first one `send` refuses (the connection is gone; they wait for the next one).
    */
-  sendUnsent(send: (message: RequestMessage) => boolean): void {
+  sendUnsent(send: (text: string) => boolean): void {
     // Deleting the entry being visited is safe: a Map iterator carries on with the next one.
     for (const request of this.unsent.values()) {
-      if (!send(request.message)) return;
+      if (!send(request.text)) return;
       this.setState(request, { kind: "sent" });
     }
   }
@@ -125,7 +138,7 @@ export class RequestManager {
    */
   onMutationResponse(response: MutationResponseMessage, appliedTs: number): { requestId: RequestId; outcome: "failed" | "resolved" | "committed" } | null {
     const request = this.requests.get(response.requestId);
-    if (!request || request.message.type !== "Mutation" || request.state.kind === "committed") return null;
+    if (!request || request.type !== "Mutation" || request.state.kind === "committed") return null;
     if (!response.success) {
       this.forget(response.requestId, request);
       request.reject(errorFromPayload(response.error));
@@ -155,7 +168,7 @@ export class RequestManager {
    */
   onActionResponse(response: ActionResponseMessage, appliedTs: number): boolean {
     const request = this.requests.get(response.requestId);
-    if (!request || request.message.type !== "Action" || request.state.kind !== "sent") return false;
+    if (!request || request.type !== "Action" || request.state.kind !== "sent") return false;
     if (!response.success) {
       if (response.ts !== undefined && response.ts > appliedTs) {
         this.setState(request, { kind: "committed", ts: response.ts, result: null, error: errorFromPayload(response.error) });
@@ -204,7 +217,7 @@ export class RequestManager {
     for (const [requestId, request] of this.requests) {
       if (request.state.kind === "unsent") unsent.set(requestId, request);
       if (request.state.kind !== "sent") continue;
-      if (request.message.type === "Mutation") {
+      if (request.type === "Mutation") {
         request.state = { kind: "unsent" };
         unsent.set(requestId, request);
         continue;
@@ -242,7 +255,7 @@ export class RequestManager {
   }
 
   private setState(request: Request, state: RequestState): void {
-    const requestId = request.message.requestId;
+    const requestId = request.requestId;
     this.byState(request.state)?.delete(requestId);
     request.state = state;
     this.byState(state)?.set(requestId, request);
@@ -250,7 +263,7 @@ export class RequestManager {
 
   private forget(requestId: RequestId, request: Request): void {
     if (!this.requests.delete(requestId)) return;
-    if (request.message.type === "Mutation") this.mutations--;
+    if (request.type === "Mutation") this.mutations--;
     this.byState(request.state)?.delete(requestId);
   }
 
