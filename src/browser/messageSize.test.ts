@@ -48,7 +48,8 @@ describe("requestText", () => {
   }
 
   it("refuses a function path longer than the server takes, before encoding anything", () => {
-    const message: MutationMessage = { type: "Mutation", requestId: 0 as RequestId, udfPath: `m:${"x".repeat(600)}`, args: {} };
+    // Args JSON.stringify cannot encode (a TypeError if it were tried first).
+    const message: MutationMessage = { type: "Mutation", requestId: 0 as RequestId, udfPath: `m:${"x".repeat(600)}`, args: { n: 1n } as never };
     const error = refusal(message);
     expect(isWalkinError(error) && error.code).toBe("LIMIT_EXCEEDED");
     expect((error as Error).message).toMatch(/602 characters long/);

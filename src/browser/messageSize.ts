@@ -53,9 +53,9 @@ export function pathTooLong(kind: "query" | "mutation" | "action", udfPath: stri
  * The wire text of a Mutation or Action message, or throws `pathTooLong` or `argsTooLarge` for
  * one the server would refuse by closing the connection (which would re-send it after the
  * reconnect, and again). The text is made here once and then sent as it is, on every
- * connection (`requestManager.ts`): measuring the args' size used to stringify them a second
- * time, which for a call carrying a thousand rows was a third of the client's time before the
- * send (bench/README.md, journal, 2026-12-07).
+ * connection (`requestManager.ts`): measuring the args used to stringify them a second time,
+ * which took as long again as the encoding that is sent (bench/README.md, journal,
+ * "2026-12-07 03:31").
  */
 export function requestText(kind: "mutation" | "action", message: MutationMessage | ActionMessage): string {
   const refused = pathTooLong(kind, message.udfPath);

@@ -31,6 +31,17 @@ describe("RequestManager", () => {
     expect(r.hasUnsent()).toBe(false);
   });
 
+  it("a call the server would refuse throws, and takes no request ID and nothing to send", () => {
+    const r = new RequestManager();
+    expect(() => r.mutation(`m:${"x".repeat(600)}`, {})).toThrow(/602 characters long/);
+    expect(() => r.action(`m:${"x".repeat(600)}`, {})).toThrow(/action .* 602 characters long/);
+    expect(r.nextId).toBe(0);
+    expect(r.hasUnsent()).toBe(false);
+    expect(r.stats()).toEqual({ mutations: 0, actions: 0, oldestStartedAt: null });
+    expect(r.mutation("m:a", {}).requestId).toBe(0);
+    expect(sendAll(r).map((m) => m.requestId)).toEqual([0]);
+  });
+
   it("stops sending at the first refusal and keeps the rest in order", () => {
     const r = new RequestManager();
     for (let i = 0; i < 4; i++) r.mutation("m:a", { i });
