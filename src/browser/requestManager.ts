@@ -44,8 +44,7 @@ interface Request {
   /**
    * The request's message as it goes on the wire, encoded once when the request is made: sent
    * as it is on every connection (a mutation is re-sent after each reconnect until answered).
-   * Kept as text, not as the message object: a queue of calls made offline holds one string
-   * each instead of a tree of their args.
+   * Nothing else of the message is kept: nothing after the call needs its args.
    */
   readonly text: string;
   state: RequestState;
