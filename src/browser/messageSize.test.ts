@@ -5,7 +5,7 @@
  * a function path that is not ASCII (its bytes are the envelope's, never the args').
  */
 import { describe, expect, it } from "vitest";
-import { encodeMessage, type MutationMessage, type RequestId } from "../transport/protocol.js";
+import { encodeMessage, PROTOCOL_LIMITS, type MutationMessage, type RequestId } from "../transport/protocol.js";
 import { isWalkinError } from "../values/errors.js";
 import { MAX_ARGS_BYTES, requestText } from "./messageSize.js";
 
@@ -46,6 +46,18 @@ describe("requestText", () => {
       expect((over as Error).message).toContain(`mutation ${path} take ${MAX_ARGS_BYTES + 1} bytes`);
     });
   }
+
+  it("refuses a call whose path JSON escapes so much that the message is over the server's limit, though its args are not", () => {
+    // 512 characters, as many as the server takes, each written as 6 bytes (\u0001) in JSON.
+    const path = "m:" + "\u0001".repeat(510);
+    const over = mutationWithArgsOf(MAX_ARGS_BYTES, "x", path);
+    const error = refusal(over);
+    expect(isWalkinError(error) && error.code).toBe("LIMIT_EXCEEDED");
+    expect((error as Error).message).toMatch(/takes \d+ bytes with its function path and arguments; .* Its path is 3064 bytes once JSON escapes it/);
+    expect(Buffer.byteLength(encodeMessage(over))).toBeGreaterThan(PROTOCOL_LIMITS.maxClientMessageBytes);
+    // The same args under a plain path of the same length fit.
+    expect(refusal(mutationWithArgsOf(MAX_ARGS_BYTES, "x", "m:" + "a".repeat(510)))).toBeNull();
+  });
 
   it("refuses a function path longer than the server takes, before encoding anything", () => {
     // Args JSON.stringify cannot encode (a TypeError if it were tried first).

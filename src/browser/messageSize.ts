@@ -66,7 +66,22 @@ export function requestText(kind: "mutation" | "action", message: MutationMessag
   if (text.length * 3 <= MAX_ARGS_BYTES) return text;
   // The args' own bytes: the text's, less those of the same message with null for args (the
   // two texts differ only in the args' text standing where the other has "null").
-  const bytes = utf8Length(text) - (utf8Length(encodeMessage({ ...message, args: null })) - "null".length);
+  const textBytes = utf8Length(text);
+  const bytes = textBytes - (utf8Length(encodeMessage({ ...message, args: null })) - "null".length);
   if (bytes > MAX_ARGS_BYTES) throw argsTooLarge(kind, message.udfPath, bytes);
+  // MESSAGE_ENVELOPE_BYTES leaves room for a path of 512 characters of up to 3 bytes each, but
+  // JSON writes a control character as 6 (\u0001): such a path can take the whole message over
+  // the server's limit with args under theirs. (A query's path is measured with its args.)
+  if (textBytes > PROTOCOL_LIMITS.maxClientMessageBytes) throw messageTooLarge(kind, message.udfPath, textBytes);
   return text;
+}
+
+/** The error for a call whose message is over the server's limit though its args are not (`requestText`). */
+function messageTooLarge(kind: "mutation" | "action", udfPath: string, bytes: number): WalkinError {
+  return walkinError(
+    "LIMIT_EXCEEDED",
+    `The message of ${kind} ${JSON.stringify(udfPath.slice(0, 40))}… takes ${bytes} bytes with its function path and ` +
+      `arguments; the server accepts messages of at most ${PROTOCOL_LIMITS.maxClientMessageBytes} bytes. Its path is ` +
+      `${utf8Length(JSON.stringify(udfPath))} bytes once JSON escapes it: use a path of plain characters, or send less per call.`,
+  );
 }
