@@ -5,8 +5,8 @@
  *
  *   node --import tsx --import ./bench/compiled.mjs bench/transport/clientSend.ts [rounds]
  *
- * Both sides send into the same stand-in socket, which opens at once and drops what it is sent,
- * so no server, network or event loop is measured: only the client's own work (`convertToJson`,
+ * Both sides send into stand-in sockets, which open at once and drop what they are sent, so
+ * no server, network or event loop is measured: only the client's own work (`convertToJson`,
  * the size check, the request's bookkeeping, its flush) against one `JSON.stringify`. Each
  * round runs a batch of calls on each side, alternating; each side's figure is the median of
  * its rounds, per call. The calls are never answered, so each batch has a client of its own,
