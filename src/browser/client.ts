@@ -10,7 +10,7 @@
  * reads results that include the write.
  */
 import { getFunctionName, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
-import type { RequestId, ServerMessage, TransitionMessage } from "../transport/protocol.js";
+import { PROTOCOL_LIMITS, type RequestId, type ServerMessage, type TransitionMessage } from "../transport/protocol.js";
 import { WalkinError, walkinError } from "../values/errors.js";
 import { convertToJson } from "../values/json.js";
 import type { Value } from "../values/value.js";
@@ -354,7 +354,7 @@ export class WalkinClient {
       this.handle(message);
     } catch (error) {
       if (!(error instanceof ProtocolMismatch)) throw error;
-      this.connection?.restart(error.message);
+      this.connection?.fault(error.message);
     }
     this.updateConnectionState();
   }
@@ -396,7 +396,7 @@ export class WalkinClient {
         break;
       case "FatalError":
         this.logger.warn(`walkin: the server closed the connection: ${message.error.message}`);
-        this.connection?.restart("fatal error from the server");
+        this.connection?.fault("fatal error from the server");
         break;
       case "Pong":
         break;
@@ -473,7 +473,7 @@ export class WalkinClient {
             })
             .then((token) => {
               if (this.closed) return;
-              this.runAuthEffects(this.auth.tokenFetched(effect.generation, token));
+              this.runAuthEffects(this.auth.tokenFetched(effect.generation, this.sendableToken(token)));
               this.flush();
               this.updateConnectionState();
             });
@@ -493,6 +493,21 @@ export class WalkinClient {
           effect satisfies never;
       }
     }
+  }
+
+  /**
+   * A token the server would refuse for its length is refused here, as a fetch that failed:
+   * the client signs out and says why. Sent, it would get a FatalError on every connection,
+   * and every reconnect would send it again.
+   */
+  private sendableToken(token: string | null | undefined | Error): string | null | undefined | Error {
+    if (typeof token !== "string" || token.length <= PROTOCOL_LIMITS.maxTokenChars) return token;
+    const error = new Error(
+      `the auth token from fetchToken is ${token.length} characters long; the server accepts at most ` +
+        `${PROTOCOL_LIMITS.maxTokenChars}. Signed out. Issue shorter tokens (fewer or smaller claims).`,
+    );
+    this.logger.warn(`walkin: ${error.message}`);
+    return error;
   }
 
   private notify(tokens: QueryToken[]): void {

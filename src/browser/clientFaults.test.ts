@@ -10,6 +10,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { anyApi, defineSchema, defineTable, mutation, query, type ApiFromModules } from "../server/index.js";
+import { PROTOCOL_LIMITS } from "../transport/protocol.js";
 import { v } from "../values/index.js";
 import type { OptimisticLocalStore } from "./index.js";
 import { cleanUp, connectClient, cutNetwork, route, serveApp, sockets, tempDatabaseFile, until, waitForState } from "./fixtures/liveClients.js";
@@ -259,6 +260,25 @@ describe("auth", () => {
     release("good:bob");
     await until(who, (value) => value === "bob");
     expect(seen).toEqual(["bob"]);
+  });
+});
+
+describe("a token the server would refuse", () => {
+  it("is refused before it is sent when longer than the server accepts: signed out once, with the reason, on one connection", async () => {
+    const { server } = await startBackend();
+    const warnings: string[] = [];
+    const logger = { log() {}, warn: (...args: unknown[]) => warnings.push(args.map(String).join(" ")) };
+    const client = connectClient(server.url, { initialDelayMs: 5, maxDelayMs: 50 }, logger);
+    const token = `good:${"a".repeat(PROTOCOL_LIMITS.maxTokenChars)}`; // one character over once prefixed
+    const changes: boolean[] = [];
+    client.setAuth(async () => token, (isAuthenticated) => changes.push(isAuthenticated));
+    const who = client.watchQuery(api.tasks.whoami, {});
+    expect(await within(until(who, (value) => value === null), 5_000)).not.toBe("timeout");
+    await sleep(300); // sent, the token would have the server close every connection by now
+    expect(changes).toEqual([false]);
+    expect(client.connectionState()).toMatchObject({ isWebSocketConnected: true, connectionCount: 1, isAuthenticated: false });
+    expect(warnings.join("\n")).toContain(`is ${token.length} characters long; the server accepts at most ${PROTOCOL_LIMITS.maxTokenChars}`);
+    expect(warnings.join("\n")).not.toContain(token); // the token itself is a secret: never logged
   });
 });
 

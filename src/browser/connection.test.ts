@@ -108,6 +108,36 @@ describe("Connection", () => {
     expect(c.retries()).toBe(0);
   });
 
+  it("backs off on consecutive faults even when each connection carried messages first; one up for a heartbeat interval clears them", () => {
+    const { c } = connection({ random: () => 0.999 });
+    c.start();
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      latest().open();
+      latest().receive({ type: "Pong" }); // messages before the fault: they reset the failures, not the faults
+      const before = FakeSocket.all.length;
+      c.fault("fatal error from the server");
+      let waited = 0;
+      while (FakeSocket.all.length === before) {
+        vi.advanceTimersByTime(1);
+        waited++;
+      }
+      delays.push(waited);
+    }
+    expect(delays).toEqual([199, 399, 799, 999, 999]);
+    expect(c.retries()).toBe(5);
+    latest().open();
+    latest().receive({ type: "Pong" });
+    vi.advanceTimersByTime(500);
+    expect(c.retries()).toBe(5); // open for half an interval: not yet healthy
+    vi.advanceTimersByTime(500);
+    expect(c.retries()).toBe(0);
+    const before = FakeSocket.all.length;
+    latest().drop();
+    vi.advanceTimersByTime(99); // back to the first step: 0.999 × 100 ms
+    expect(FakeSocket.all).toHaveLength(before + 1);
+  });
+
   it("jitter spreads the delay uniformly below the ceiling", () => {
     const { c } = connection({ random: () => 0 });
     c.start();

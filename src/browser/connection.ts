@@ -18,6 +18,14 @@
  * connection carried a message from the server, so a server that accepts and drops at once
  * is not hammered.
  *
+ * Faults back off on their own count. A fault is a connection ended because of what was said
+ * on it: the server's FatalError, or a message this client cannot accept (`fault`). Whatever
+ * caused it is usually sent again on the next connection (a token the server refuses, a
+ * protocol mismatch), and the messages that came before the fault would reset the count
+ * above, so that each reconnect would wait at most `initialDelayMs`, forever. So consecutive
+ * faults double the delay too, and only a connection that stays open for a heartbeat
+ * interval clears them.
+ *
  * Heartbeat: checked every half interval. After an interval with nothing from the server the
  * client sends a Ping (the server answers Pong); if nothing at all arrives for an interval after
  * that Ping, two intervals of silence, the socket is presumed dead and replaced. Counting from
@@ -32,7 +40,7 @@ type Timer = ReturnType<typeof setTimeout>;
 type ConnectionPhase =
   | { state: "idle" }
   | { state: "connecting"; socket: WebSocket }
-  | { state: "open"; socket: WebSocket; heartbeat: Timer; lastReceivedAt: number; pingSentAt: number | null }
+  | { state: "open"; socket: WebSocket; heartbeat: Timer; openedAt: number; lastReceivedAt: number; pingSentAt: number | null }
   | { state: "backoff"; timer: Timer }
   | { state: "stopped" };
 
@@ -65,6 +73,8 @@ export class Connection {
   private phase: ConnectionPhase = { state: "idle" };
   private opened = 0;
   private failures = 0;
+  /** Consecutive connections ended by a fault (see the top of this file). */
+  private faults = 0;
   private readonly random: () => number;
   private readonly now: () => number;
   /** The server's rate limit, mirrored: `canSend()` says whether a message that can wait should. */
@@ -98,13 +108,23 @@ export class Connection {
     }
   }
 
-  /** Drops the current socket (a protocol violation, a dead peer) and reconnects after a backoff. */
+  /** Drops the current socket (a dead peer, a failed send) and reconnects after a backoff. */
   restart(reason: string): void {
     const phase = this.phase;
     if (phase.state !== "open" && phase.state !== "connecting") return;
     this.options.logger.warn(`walkin: reconnecting (${reason})`);
     this.discard(phase.socket);
     this.lost(phase.state === "open");
+  }
+
+  /**
+   * `restart` for a connection ended by what was said on it (the server's FatalError, a
+   * message this client cannot accept): the next attempt backs off by the consecutive faults.
+   */
+  fault(reason: string): void {
+    if (this.phase.state !== "open" && this.phase.state !== "connecting") return;
+    this.faults++;
+    this.restart(reason);
   }
 
   /** Closes for good; resolves once the socket has closed (or at most after a second). */
@@ -158,7 +178,7 @@ export class Connection {
 
   /** Consecutive failed or unproductive attempts since the last healthy connection. */
   retries(): number {
-    return this.failures;
+    return Math.max(this.failures, this.faults);
   }
 
   private connect(): void {
@@ -184,7 +204,8 @@ export class Connection {
     if (this.phase.state !== "connecting" || this.phase.socket !== socket) return;
     const interval = this.options.heartbeatIntervalMs;
     const heartbeat = setInterval(() => this.checkHeartbeat(socket), Math.max(1, interval / 2));
-    this.phase = { state: "open", socket, heartbeat, lastReceivedAt: this.now(), pingSentAt: null };
+    const now = this.now();
+    this.phase = { state: "open", socket, heartbeat, openedAt: now, lastReceivedAt: now, pingSentAt: null };
     this.budget.reset();
     const connectionCount = this.opened++;
     this.options.onOpen(connectionCount);
@@ -198,12 +219,12 @@ export class Connection {
     phase.pingSentAt = null;
     this.failures = 0;
     if (typeof data !== "string") {
-      this.restart("the server sent a binary message");
+      this.fault("the server sent a binary message");
       return;
     }
     const parsed = parseServerMessage(data);
     if (!parsed.ok) {
-      this.restart(`the server sent an invalid message: ${parsed.error}`);
+      this.fault(`the server sent an invalid message: ${parsed.error}`);
       return;
     }
     this.options.onMessage(parsed.message);
@@ -223,6 +244,11 @@ export class Connection {
     if (phase.state !== "open" || phase.socket !== socket) return;
     const now = this.now();
     const interval = this.options.heartbeatIntervalMs;
+    if (this.faults > 0 && now - phase.openedAt >= interval) {
+      // Up for a heartbeat interval: whatever faulted the connections before this one is gone.
+      this.faults = 0;
+      this.options.onStateChange();
+    }
     if (phase.pingSentAt !== null) {
       if (now - phase.pingSentAt >= interval) this.restart(`no message from the server for ${now - phase.lastReceivedAt} ms`);
       return;
@@ -234,7 +260,7 @@ export class Connection {
   /** The current socket is gone: schedule the next attempt. */
   private lost(wasOpen: boolean): void {
     if (this.phase.state === "open") clearInterval(this.phase.heartbeat);
-    const ceiling = Math.min(this.options.maxDelayMs, this.options.initialDelayMs * 2 ** Math.min(this.failures, 30));
+    const ceiling = Math.min(this.options.maxDelayMs, this.options.initialDelayMs * 2 ** Math.min(this.retries(), 30));
     const delay = Math.floor(this.random() * ceiling);
     this.failures++;
     this.phase = { state: "backoff", timer: setTimeout(() => this.connect(), delay) };

@@ -34,6 +34,8 @@ export const PROTOCOL_LIMITS = {
   messageBurst: 400,
   /** Function path length. */
   maxPathLength: 512,
+  /** Auth token length, in characters (`WalkinClient` refuses a longer token before sending it). */
+  maxTokenChars: 4096,
 } as const;
 
 export type QueryId = number & { readonly __brand: "QueryId" };
@@ -283,8 +285,8 @@ function checkClientMessage(raw: unknown): ClientMessage {
       };
     case "Authenticate": {
       const token = message.token;
-      if (token !== null && (typeof token !== "string" || token.length === 0 || token.length > 4096)) {
-        throw new Error(`${where}: token must be a non-empty string (at most 4096 characters) or null`);
+      if (token !== null && (typeof token !== "string" || token.length === 0 || token.length > PROTOCOL_LIMITS.maxTokenChars)) {
+        throw new Error(`${where}: token must be a non-empty string (at most ${PROTOCOL_LIMITS.maxTokenChars} characters) or null`);
       }
       return { type, baseVersion: count(message, "baseVersion", where), token: token as string | null };
     }
