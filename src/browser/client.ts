@@ -373,14 +373,14 @@ export class WalkinClient {
         break;
       }
       case "MutationResponse": {
-        const outcome = this.requests.onMutationResponse(message, this.sync.maxObservedTimestamp());
+        const outcome = this.requests.onMutationResponse(message, this.sync.settledTimestamp());
         if (outcome && outcome.outcome !== "committed" && this.optimistic.drop([outcome.requestId])) {
           this.notify(this.optimistic.recompute(this.sync, []));
         }
         break;
       }
       case "ActionResponse":
-        this.requests.onActionResponse(message, this.sync.maxObservedTimestamp());
+        this.requests.onActionResponse(message, this.sync.settledTimestamp());
         break;
       case "AuthError":
         if (!this.sync.onAuthError(message.baseVersion)) break;
@@ -408,7 +408,7 @@ export class WalkinClient {
   private applyTransition(transition: TransitionMessage): void {
     const serverChanged = this.sync.applyTransition(transition);
     // Settled now, but their callbacks run as microtasks: after the watchers below.
-    const completed = this.requests.onTransitionApplied(transition.endVersion.ts);
+    const completed = this.requests.onTransitionApplied(this.sync.settledTimestamp());
     this.optimistic.drop(completed);
     // Held (a sign-in's signed-out moment, see identityHandover.ts): shown with the next identity's.
     const shown = this.handover.afterTransition(

@@ -311,6 +311,56 @@ describe("order and exactly-once across a reconnect during a token fetch", () =>
   });
 });
 
+describe("read your writes across a reconnect", () => {
+  it("a re-sent mutation settles on the Transition that restores its queries, not on the Authenticate's before it", async () => {
+    const { client, socket } = await openScriptedClient();
+    const watch = client.watchQuery(scriptedApi.q.a, {});
+    const seen: unknown[] = [];
+    watch.onUpdate(() => seen.push(watch.localQueryResult()));
+    client.setAuth(async () => "token");
+    await tick();
+    socket.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(1, 1, 1), modifications: [{ type: "QueryUpdated", queryId: 0 as never, value: [] }] });
+    const append = (store: OptimisticLocalStore) => store.setQuery(scriptedApi.q.a, {}, [...((store.getQuery(scriptedApi.q.a, {}) as string[]) ?? []), "hi(opt)"]);
+    const sent = settled(client.mutation(scriptedApi.m.send, { x: 1 }, { optimisticUpdate: append }));
+    await tick();
+    // It committed at 4, but the connection died before its answer came.
+    const next = await reconnectScripted();
+    expect(next.sent.map((m) => m.type)).toEqual(["Connect", "Authenticate", "ModifyQuerySet", "Mutation"]);
+    // The server answers the Authenticate first, with no queries (the query set comes next), at its newest ts...
+    next.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(0, 1, 4), modifications: [] });
+    // ...then the re-sent mutation, from its receipt.
+    next.receive({ type: "MutationResponse", requestId: 0 as never, success: true, result: null, ts: 4 });
+    await tick();
+    // What the query shows is still the old connection's result: the write is not in it.
+    expect(sent.status).toBe("pending");
+    expect(watch.localQueryResult()).toEqual(["hi(opt)"]);
+    next.receive({ type: "Transition", startVersion: sv(0, 1, 4), endVersion: sv(1, 1, 4), modifications: [{ type: "QueryUpdated", queryId: 0 as never, value: ["hi"] }] });
+    await tick();
+    expect(sent.status).toBe("resolved");
+    expect(watch.localQueryResult()).toEqual(["hi"]);
+    expect(seen).toEqual([[], ["hi(opt)"], ["hi"]]); // the write never vanished from the screen
+  });
+
+  it("a restore split over several ModifyQuerySets completes only with the last one's Transition", async () => {
+    const { client, socket } = await openScriptedClient();
+    const tooManyForOneMessage = PROTOCOL_LIMITS.maxQueriesPerConnection + 1;
+    for (let i = 0; i < tooManyForOneMessage; i++) client.watchQuery(scriptedApi.q.a, { i }).onUpdate(() => {});
+    await tick();
+    socket.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(2, 0, 1), modifications: [] });
+    const sent = settled(client.mutation(scriptedApi.m.send, { x: 1 }));
+    await tick();
+    const next = await reconnectScripted();
+    expect(next.sent.filter((m) => m.type === "ModifyQuerySet").map((m) => (m as { newVersion: number }).newVersion)).toEqual([1, 2]);
+    next.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(1, 0, 3), modifications: [] });
+    next.receive({ type: "MutationResponse", requestId: 0 as never, success: true, result: null, ts: 3 });
+    await tick();
+    expect(sent.status).toBe("pending"); // one query is not back yet
+    next.receive({ type: "Transition", startVersion: sv(1, 0, 3), endVersion: sv(2, 0, 3), modifications: [] });
+    await tick();
+    expect(sent.status).toBe("resolved");
+  });
+});
+
 describe("read your writes across nodes", () => {
   it("a mutation committed on node A whose Transition was lost settles after the client moves to node B", async () => {
     const filename = tempFile();

@@ -14,6 +14,19 @@
  * longer lists go out in several messages, each moving the version by one.
  * The server refuses an Authenticate without changing its identity version (AuthError), so
  * `onAuthError` undoes the client's step.
+ *
+ * Read your writes across a restart (`settledTimestamp`). A mutation settles once the results
+ * the client shows are at or after its commit. After a restart those are still the old
+ * connection's results until the server has every query back, and the new connection's first
+ * Transitions answer only part of the query set: the Authenticate's has no queries at all, yet
+ * its `ts` is the server's newest. Settling on that `ts` resolved a mutation whose write no
+ * query showed yet (its optimistic layer dropped, the write appearing a message later). So
+ * while restoring, the settled `ts` stays where the old results left it:
+ *   1. `restart` opens the restore; the query set it re-adds (with anything subscribed since)
+ *      goes out in one or more ModifyQuerySets;
+ *   2. the message that empties that queue names the version that completes the restore;
+ *   3. the first Transition reaching that version closes it, and from then on each
+ *      Transition's `ts` is the settled `ts` again.
  */
 import type {
   AuthenticateMessage,
@@ -86,6 +99,13 @@ export class LocalSyncState {
   private server: StateVersion = { querySet: 0, identity: 0, ts: 0 };
   private readonly results = new Map<QueryId, QueryResult>();
   private maxObservedTs = 0;
+  /** The `ts` the results shown are complete at (see the top of this file). */
+  private settledTs = 0;
+  /**
+   * Set by a restart until the server has every query back: the query-set version whose
+   * Transition completes the restore, null while part of the restart's query set is unsent.
+   */
+  private restoring: { untilVersion: number | null } | null = null;
   private lastTs: number | null = null;
 
   /**
@@ -146,6 +166,9 @@ export class LocalSyncState {
       modifications: this.pending.slice(0, count),
     };
     this.pending = this.pending.slice(count);
+    if (this.restoring !== null && this.restoring.untilVersion === null && this.pending.length === 0) {
+      this.restoring.untilVersion = message.newVersion;
+    }
     return message;
   }
 
@@ -205,6 +228,7 @@ export class LocalSyncState {
     this.identityVersion = 0;
     this.lastAuthBase = null;
     this.pending = [];
+    this.restoring = { untilVersion: null };
     const messages: ClientMessage[] = [
       {
         type: "Connect",
@@ -278,6 +302,9 @@ export class LocalSyncState {
     }
     this.server = { ...end };
     this.maxObservedTs = Math.max(this.maxObservedTs, end.ts);
+    const untilVersion = this.restoring?.untilVersion;
+    if (untilVersion !== undefined && untilVersion !== null && end.querySet >= untilVersion) this.restoring = null;
+    if (this.restoring === null) this.settledTs = Math.max(this.settledTs, end.ts);
     this.lastTs = end.ts;
     return changed;
   }
@@ -301,9 +328,12 @@ export class LocalSyncState {
     return this.server;
   }
 
-  /** The highest snapshot `ts` applied on any connection. */
-  maxObservedTimestamp(): number {
-    return this.maxObservedTs;
+  /**
+   * The `ts` every result shown is at or after: a mutation committed at or before it is
+   * visible. The highest Transition `ts` applied, except while a restart restores the query set.
+   */
+  settledTimestamp(): number {
+    return this.settledTs;
   }
 
   /** The snapshot `ts` of the last applied Transition (on any connection), null before the first. */
