@@ -27,6 +27,29 @@ describe("parseStorageUrl", () => {
     expect(redactUrl("postgres://app:s3cret@127.0.0.1:5432/db")).toBe("postgres://app:***@127.0.0.1:5432/db");
     expect(redactUrl("postgres://app@127.0.0.1/db")).toBe("postgres://app@127.0.0.1/db");
   });
+
+  it("redacts passwords that a pattern over the text would miss: in the query, or holding @, / or #", () => {
+    expect(redactUrl("postgres://app@127.0.0.1/db?password=s3cret&sslmode=disable")).toBe("postgres://app@127.0.0.1/db?password=***&sslmode=disable");
+    expect(redactUrl("postgres://app@h/db?sslpassword=s3cret")).toBe("postgres://app@h/db?sslpassword=***");
+    expect(redactUrl("postgres://app:p@ssw0rd@127.0.0.1/db")).toBe("postgres://app:***@127.0.0.1/db");
+    // The authority ends at the "/", "#" or "?": where the password ends cannot be told.
+    expect(redactUrl("postgres://app:pa/ss1234@127.0.0.1:5432/db")).toBe("postgres://***");
+    expect(redactUrl("postgres://app:123/abc@127.0.0.1/db")).toBe("postgres://***"); // parses: host app, port 123
+    expect(redactUrl("postgres://app:pa#ss@127.0.0.1/db")).toBe("postgres://***");
+    expect(redactUrl("postgres://app:12?x=y@127.0.0.1/db")).toBe("postgres://***");
+  });
+
+  it("redacts a URL that does not parse by its text, keeping what helps find the mistake", () => {
+    expect(redactUrl("postgres://app:s3cret@localhost:notaport/db")).toBe("postgres://app:***@localhost:notaport/db");
+    expect(redactUrl("postgres://app:p@ss@localhost:notaport/db?password=s3cret&x=1")).toBe("postgres://app:***@localhost:notaport/db?password=***&x=1");
+    expect(redactUrl("postgres://app@localhost:notaport/db")).toBe("postgres://app@localhost:notaport/db");
+  });
+
+  it("leaves file paths and sqlite URLs as they are", () => {
+    for (const path of ["./data.sqlite", "/var/lib/app.sqlite", "sqlite:.walkin/data.sqlite", "sqlite:///var/lib/app.sqlite", "sqlite::memory:"]) {
+      expect(redactUrl(path)).toBe(path);
+    }
+  });
 });
 
 describe("openStorage", () => {

@@ -49,9 +49,56 @@ export function parseStorageUrl(url: string, cwd: string = process.cwd()): Stora
   throw new StorageUrlError(`Unknown database URL scheme "${scheme}:" in ${redactUrl(trimmed)}. Supported: ${SUPPORTED_STORAGE_URLS}.`);
 }
 
-/** The URL with any password replaced, for messages and logs. */
+/** Query parameters that may carry a secret (node-postgres reads `password` and `sslpassword` from the URL). */
+const SECRET_PARAMETER = /pass|secret|token/i;
+
+/**
+ * The URL with its secrets masked, for messages, logs and storage names: the password, and
+ * query parameters that may hold one (`?password=`). A string without `scheme://` (a file
+ * path, `sqlite:<file>`) has no place for credentials and is returned as it is.
+ *
+ * A password with an unencoded `/`, `?` or `#` ends the URL's authority early, and the rest of
+ * it lands in the path (`user:123/abc@host` reads as host `user`, port 123, path `/abc@host`).
+ * Where such a password ends cannot be told, so for a URL with an `@` after its authority
+ * nothing after the scheme is shown.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, "$1:***@");
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (scheme === undefined) return url;
+  const rest = url.slice(scheme.length);
+  const authorityEnd = rest.search(/[/?#]/);
+  if (authorityEnd !== -1 && rest.includes("@", authorityEnd)) return `${scheme}***`;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return redactUnparsed(scheme, rest, authorityEnd === -1 ? rest.length : authorityEnd);
+  }
+  let masked = false;
+  if (parsed.password !== "") {
+    parsed.password = "***";
+    masked = true;
+  }
+  for (const name of new Set(parsed.searchParams.keys())) {
+    if (!SECRET_PARAMETER.test(name)) continue;
+    parsed.searchParams.set(name, "***");
+    masked = true;
+  }
+  return masked ? parsed.toString() : url;
+}
+
+/**
+ * `redactUrl` for a URL that does not parse (a port that is not a number, say), by its text:
+ * the password is what follows the first `:` of the authority's part before its last `@`, and
+ * secret query parameters are masked as in a parsed one.
+ */
+function redactUnparsed(scheme: string, rest: string, authorityEnd: number): string {
+  const authority = rest.slice(0, authorityEnd);
+  const at = authority.lastIndexOf("@");
+  const colon = authority.indexOf(":");
+  const host = at === -1 || colon === -1 || colon > at ? authority : `${authority.slice(0, colon)}:***${authority.slice(at)}`;
+  const tail = rest.slice(authorityEnd).replace(/([?&][^=&#]*=)([^&#]*)/g, (whole, name: string) => (SECRET_PARAMETER.test(name) ? `${name}***` : whole));
+  return `${scheme}${host}${tail}`;
 }
 
 /**

@@ -311,7 +311,8 @@ export class PostgresStorage implements Storage {
     });
     let commitSent = false;
     try {
-      const [, , , clockResult, logResult] = results;
+      // The last two statements' rows: the clock row, then the log since `since`.
+      const [clockResult, logResult] = results.slice(-2);
       const clock = clockResult!.rows[0] as ClockRow;
       const view: CommitLogView = {
         latest: clock.latest_ts,
@@ -436,8 +437,15 @@ export class PostgresStorage implements Storage {
     const client = await this.pool.connect();
     try {
       // Taking the commit lock waits out a commit in flight on any node; the lookup is a later
-      // statement, so its snapshot includes that commit if it landed.
-      await client.query(`${BEGIN_READ_COMMITTED}; SET LOCAL lock_timeout = ${this.lockTimeoutMs}; SELECT 1 FROM ${this.s}.clock WHERE singleton = 1 FOR UPDATE`);
+      // statement, so its snapshot includes that commit if it landed. Bounded idle as a
+      // commit is: a lookup cut off between the lock and its SELECT (after a commit whose
+      // outcome a network fault hid, exactly when this runs) would otherwise leave its session
+      // holding every node's commit lock until the server's TCP keepalive noticed, hours.
+      await client.query(
+        `${BEGIN_READ_COMMITTED}; SET LOCAL lock_timeout = ${this.lockTimeoutMs}; ` +
+          `SET LOCAL idle_in_transaction_session_timeout = ${this.lockTimeoutMs}; ` +
+          `SELECT 1 FROM ${this.s}.clock WHERE singleton = 1 FOR UPDATE`,
+      );
       const rows = (await client.query<{ ts: number; id: string }>({
         name: "walkin_find_commits",
         text: this.sql.findCommits,
@@ -517,9 +525,14 @@ export class PostgresStorage implements Storage {
 
   private beginCommitSql(since: number): string {
     // `since` was checked to be a safe integer: splicing it in cannot inject anything.
+    // synchronous_commit is checked for the reason the isolation level is named: an
+    // acknowledged commit must survive a crash of the server, and a database or role may set
+    // `off` as its default (a common tuning). Only `off` is raised: `local` flushes here too,
+    // and the remote settings of a synchronous standby ask for more than `on`.
     return `${BEGIN_READ_COMMITTED};
       SET LOCAL lock_timeout = ${this.lockTimeoutMs};
       SET LOCAL idle_in_transaction_session_timeout = ${this.lockTimeoutMs};
+      DO $$ BEGIN IF current_setting('synchronous_commit') = 'off' THEN SET LOCAL synchronous_commit = on; END IF; END $$;
       SELECT latest_ts, log_trimmed_through FROM ${this.s}.clock WHERE singleton = 1 FOR UPDATE;
       SELECT ts, id, log FROM ${this.s}.commit_log
         WHERE ts > ${since} AND ts <= (SELECT latest_ts FROM ${this.s}.clock WHERE singleton = 1)

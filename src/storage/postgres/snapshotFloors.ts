@@ -76,9 +76,13 @@ export class SnapshotFloors {
     const client = await this.pool.connect();
     try {
       // Bounded like every lock this storage takes: a lock request that waits queues every
-      // node's registration behind it, so a start would hang for as long as it waited.
+      // node's registration behind it, so a start would hang for as long as it waited. Idle
+      // time too: a session cut off from this node while it holds the table would block
+      // every registration until the server's TCP keepalive noticed, hours.
       await client.query(
-        `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = ${lockTimeoutMs}; LOCK TABLE ${this.s}.snapshot_floors IN SHARE ROW EXCLUSIVE MODE`,
+        `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = ${lockTimeoutMs}; ` +
+          `SET LOCAL idle_in_transaction_session_timeout = ${lockTimeoutMs}; ` +
+          `LOCK TABLE ${this.s}.snapshot_floors IN SHARE ROW EXCLUSIVE MODE`,
       );
       const { rows } = await client.query<{ others: number }>(
         `SELECT count(*)::int AS others FROM ${this.s}.snapshot_floors WHERE instance <> $1 AND seen_at > now() - make_interval(secs => $2)`,

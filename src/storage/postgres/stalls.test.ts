@@ -1,7 +1,9 @@
 /**
  * A stalled node must not block the others for long: a commit waits at most `lockTimeoutMs` for
  * the commit lock, and a node that sits on the lock (its process frozen between the log read
- * and the writes) loses its session after the same time, so the others go on.
+ * and the writes) loses its session after the same time, so the others go on. So does every
+ * other transaction that takes a lock the others wait for (`findCommits`, the floors table's
+ * `whileAlone`): its network path can die between two of its statements too.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { put, toCommit } from "../conformance/context.js";
@@ -71,5 +73,45 @@ describe("PostgreSQL commits when a node stalls", () => {
     // The frozen node's pool recovers too.
     await target.storage.commitBatch(1, next("recovered"));
     expect(await other.latestTimestamp()).toBe(2);
+  });
+
+  it("findCommits and whileAlone hold their locks with the same bound on idle time as a commit", async () => {
+    const target = await openTestSchema({ lockTimeoutMs: 300 });
+    cleanups.push(async () => {
+      await target.storage.close();
+      await target.drop();
+    });
+    // What the server would do with a session of this transaction that went quiet, read right
+    // after the lock is granted, in the same transaction. A network path that dies there (a
+    // NAT dropping its state, a failover) leaves the server waiting for the next statement:
+    // without this bound, until its TCP keepalive notices, two hours by default, while every
+    // node's commits (or starts) queue behind the lock.
+    const idleBound = (client: { query: (sql: string) => Promise<{ rows: { idle_in_transaction_session_timeout: string }[] }> }) =>
+      client.query("SHOW idle_in_transaction_session_timeout").then((result) => result.rows[0]!.idle_in_transaction_session_timeout);
+    const pool = target.storage.pool;
+    const connect = pool.connect.bind(pool);
+    let seenInFindCommits: string | undefined;
+    pool.connect = (async () => {
+      const client = await connect();
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      let statements = 0;
+      client.query = (async (...args: unknown[]) => {
+        const result = await query(...args);
+        if (++statements === 1 && String(args[0]).includes("FOR UPDATE")) seenInFindCommits = await idleBound(client as never);
+        return result;
+      }) as never;
+      return client;
+    }) as never;
+    await target.storage.findCommits(["nothing"]);
+    pool.connect = connect as never;
+    expect(seenInFindCommits).toBe("300ms");
+
+    let seenWhileAlone: string | undefined;
+    const floors = (target.storage as unknown as { floors: { whileAlone(work: (client: never) => Promise<boolean>, lockTimeoutMs: number): Promise<boolean> } }).floors;
+    await floors.whileAlone(async (client) => {
+      seenWhileAlone = await idleBound(client);
+      return false;
+    }, 300);
+    expect(seenWhileAlone).toBe("300ms");
   });
 });
