@@ -62,7 +62,7 @@ export interface AuthSessionDoc extends GenericDocument {
   userAgent?: string;
   ipAddress?: string;
   clientSessionId?: SessionId;
-  /** On an ended guest session whose user was too large to delete: the cleanup passes over it until then (cleanup.ts). */
+  /** On an ended guest session whose user's deletion failed (too large, or onDeleteUser threw): the cleanup passes over it until then (cleanup.ts). */
   cleanupRetryAt?: number;
 }
 
@@ -147,7 +147,18 @@ export async function endAuthSession(db: Db, session: AuthSessionDoc): Promise<v
 export async function createSession(
   db: Db,
   config: ResolvedAuthConfig,
-  input: { userId: Id<"users">; provider: string; isAnonymous: boolean; secretHash: string; now: number; userAgent?: string | null; ipAddress?: string | null; clientSessionId?: SessionId | null },
+  input: {
+    userId: Id<"users">;
+    provider: string;
+    isAnonymous: boolean;
+    secretHash: string;
+    now: number;
+    userAgent?: string | null;
+    ipAddress?: string | null;
+    clientSessionId?: SessionId | null;
+    /** The user was inserted by this sign-in: it has no other sessions to count (a guest's first, the common case). */
+    newUser?: boolean;
+  },
 ): Promise<Id<"authSessions">> {
   const { now } = input;
   const absoluteExpiresAt = input.isAnonymous ? NEVER : now + config.session.totalDurationMs;
@@ -164,7 +175,31 @@ export async function createSession(
     ...(input.ipAddress ? { ipAddress: input.ipAddress.slice(0, 64) } : {}),
     ...(input.clientSessionId ? { clientSessionId: input.clientSessionId } : {}),
   });
+  if (!input.newUser) await endSessionsBeyondLimit(db, input.userId, id as Id<"authSessions">, config.session.maxPerUser, now);
   return id as Id<"authSessions">;
+}
+
+/**
+ * A database written before the limit may hold more live sessions than it: each sign-in ends at
+ * most this many of them, so that it stays well inside a transaction's limits while they drain.
+ */
+const MAX_ENDED_PER_SIGN_IN = 1_000;
+
+/**
+ * Keeps at most `max` live sessions of `userId` (the new one among them), ending the least
+ * recently used of the others, in the sign-in's own transaction. Why a limit at all: ending
+ * sessions is one transaction (`invalidateSessions`: a password reset, revokeOtherSessions),
+ * with a transaction's limits. Without one, whoever knew the password could sign in again and
+ * again (each success refills the rate limits) until the account had more sessions than one
+ * transaction may end; then the reset and "sign out everywhere" failed, and their tokens kept
+ * working. `session.maxPerUser` is at most 1,000 (config.ts), so that always fits.
+ */
+async function endSessionsBeyondLimit(db: Db, userId: Id<"users">, newSessionId: Id<"authSessions">, max: number, now: number): Promise<void> {
+  const sessions = (await db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", userId)).collect()) as unknown as AuthSessionDoc[];
+  const others = sessions.filter((s) => s._id !== newSessionId && s.expiresAt > now);
+  if (others.length < max) return;
+  others.sort((a, b) => b.lastUsedAt - a.lastUsedAt || b.createdAt - a.createdAt || b._creationTime - a._creationTime);
+  for (const session of others.slice(max - 1, max - 1 + MAX_ENDED_PER_SIGN_IN)) await endAuthSession(db, session);
 }
 
 /**

@@ -63,7 +63,7 @@ export interface AuthCallbacks {
   mergeAnonymousUser?: (args: { ctx: MutationCtx; anonymousUserId: Id<"users">; userId: Id<"users"> }) => Promise<void | { keepAnonymousUser?: boolean }>;
   /**
    * Walk-in: a user is about to be deleted (cleanup of abandoned anonymous users, or after a merge): delete the app's data for it.
-   * In the cleanup, a throw undoes that user's deletion alone (kept, logged, tried again at the next run).
+   * In the cleanup, a throw undoes that user's deletion alone (kept, logged, tried again an hour later).
    */
   onDeleteUser?: (ctx: MutationCtx, userId: Id<"users">) => Promise<void>;
 }
@@ -87,9 +87,9 @@ const REFUSED: Record<string, string> = {
 
 const TOP_LEVEL = ["providers", "session", "signIn", "rateLimits", "clientIp", "cleanup", "sessions", "callbacks"];
 const NESTED: Record<string, string[]> = {
-  session: ["totalDurationMs", "inactiveDurationMs", "activityResolutionMs"],
+  session: ["totalDurationMs", "inactiveDurationMs", "activityResolutionMs", "maxPerUser"],
   signIn: ["maxFailedAttempsPerHour"],
-  rateLimits: ["anonymousSignIn", "passwordAttempts", "passwordAttemptsPerNetwork", "codeAttempts", "codeSends", "codeSendsPerNetwork"],
+  rateLimits: ["anonymousSignIn", "passwordAttempts", "passwordAttemptsPerNetwork", "codeAttempts", "codeSends", "codeSendsPerNetwork", "signUpsPerNetwork"],
   cleanup: ["anonymousUserInactiveMs", "intervalMs"],
   sessions: ["tables"],
 };

@@ -3,9 +3,10 @@
  * (after the app's `onDeleteUser` deleted their data) but not real or recently active ones,
  * ends expired sessions (a live subscription flips to signed out), drops expired codes and
  * verifiers and refilled rate-limit buckets, is registered as a cron job with the configured
- * interval, and drains a backlog in bounded batches by scheduling itself again.
+ * interval, and drains a backlog in bounded batches by scheduling itself again. A full batch of
+ * guests whose deletion fails is passed over for an hour, so it holds no one else back.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import type { LiveBackend } from "../testing/liveBackend.js";
 import type { CleanupReport } from "./cleanup.js";
 import { api, sentCodes } from "./fixtures/app.js";
@@ -90,7 +91,7 @@ describe("expired sessions", () => {
 describe("expired codes, verifiers and rate-limit buckets", () => {
   it("drops expired codes and verifiers and buckets that have refilled; keeps live ones", async () => {
     const quick = { limit: 5, windowMs: 100 };
-    const rateLimits = { anonymousSignIn: quick, passwordAttempts: quick, passwordAttemptsPerNetwork: quick, codeAttempts: quick, codeSends: quick, codeSendsPerNetwork: quick };
+    const rateLimits = { anonymousSignIn: quick, passwordAttempts: quick, passwordAttemptsPerNetwork: quick, codeAttempts: quick, codeSends: quick, codeSendsPerNetwork: quick, signUpsPerNetwork: quick };
     const backend = await start({ rateLimits });
     await signedIn(backend, "password", { flow: "signUp", email: "ada@example.com", password: "correct horse" });
     await signedIn(backend, "password", { flow: "signUp", email: "bob@example.com", password: "bobs password" });
@@ -101,13 +102,14 @@ describe("expired codes, verifiers and rate-limit buckets", () => {
     await store({ type: "createVerifier", key: "new", provider: "password", value: { x: 2 }, expiresAt: Date.now() + 60_000 });
     await signIn(backend, "password", { flow: "signIn", email: "ada@example.com", password: "wrong horse" }).catch(() => {});
     await signIn(backend, "anonymous", {}, from("10.0.0.9"));
-    // Ada's password attempts, the failed ones of the IP they came from, the IP's anonymous
-    // sign-ins, the codes sent to each of the two emails, and those asked for from the IP of Bob's reset.
-    expect(await listTable(backend, "authRateLimits")).toHaveLength(6);
+    // The sign-ups from the IP Ada and Bob signed up from, Ada's password attempts, the failed
+    // ones of the IP they came from, the IP's anonymous sign-ins, the codes sent to each of the
+    // two emails, and those asked for from the IP of Bob's reset.
+    expect(await listTable(backend, "authRateLimits")).toHaveLength(7);
 
     await sleep(150);
     const report = await runCleanup(backend);
-    expect(report).toMatchObject({ codes: 1, verifiers: 1, rateLimits: 6, more: false });
+    expect(report).toMatchObject({ codes: 1, verifiers: 1, rateLimits: 7, more: false });
     expect(await listTable(backend, "authRateLimits")).toEqual([]);
     expect(await listTable(backend, "authVerificationCodes")).toHaveLength(1);
     expect((await listTable(backend, "authVerifiers")).map((v) => v.value)).toEqual([{ x: 2 }]);
@@ -179,5 +181,57 @@ describe("signing out an anonymous user", () => {
     expect(await runCleanup(backend)).toMatchObject({ sessions: 1, anonymousUsers: 1 });
     expect(await listTable(backend, "users")).toEqual([]);
     expect(await listTable(backend, "messages")).toEqual([]); // the app's onDeleteUser ran
+  });
+});
+
+describe("guests whose onDeleteUser throws", () => {
+  it("a full batch of them is passed over for an hour: the guest and the expired session behind them are cleaned up (failed before the fix)", async () => {
+    const T = Date.UTC(2030, 0, 1);
+    vi.useFakeTimers({ toFake: ["Date"], now: T });
+    onTestFinished(() => void vi.useRealTimers());
+    const failing = new Set<string>();
+    const backend = await start({
+      session: { inactiveDurationMs: 60_000 },
+      callbacks: {
+        async onDeleteUser(_ctx, userId) {
+          if (failing.has(userId)) throw new Error("this app cannot delete this user yet");
+        },
+      },
+    });
+    // A real user whose session expires, then 100 guests whose deletion throws and one ordinary
+    // guest, all signed out. Signed-out sessions expire at 0, so the failing guests come first.
+    const real = await signedIn(backend, "password", { flow: "signUp", email: "ada@example.com", password: "correct horse" }, {});
+    const guests = [];
+    for (let i = 0; i < 100; i++) guests.push(await signedIn(backend, "anonymous", {}, {}));
+    for (const guest of guests) failing.add(guest.userId);
+    const ordinary = await signedIn(backend, "anonymous", {}, {});
+    for (const guest of [...guests, ordinary]) await backend.engine.runMutation("auth:signOut", {}, { token: guest.token, fromClient: true });
+    vi.setSystemTime(T + 120_000);
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    onTestFinished(() => logged.mockRestore());
+
+    // The first run fails on all 100 (a full batch), marks them and says there is more: before
+    // the fix it said `more: false`, and every later run failed on the same 100 again.
+    expect(await runCleanup(backend)).toMatchObject({ sessions: 0, anonymousUsers: 0, more: true });
+    expect(logged).toHaveBeenCalledTimes(100);
+    expect(String(logged.mock.calls[0]![0])).toContain("tried again in an hour");
+    await backend.engine.scheduler.runUntilIdle();
+    const users = ids(await listTable(backend, "users"));
+    expect(users).not.toContain(ordinary.userId);
+    expect(users).toHaveLength(101);
+    expect((await listTable(backend, "authSessions")).filter((s) => s.userId === real.userId)).toEqual([]);
+    expect(logged).toHaveBeenCalledTimes(100); // the runs after the first passed over them
+    const states = (await listSystemTable(backend, "_scheduled_functions")).map((j) => (j.state as { kind: string }).kind);
+    expect(states).toEqual(["success"]);
+
+    // Within the hour they are left alone; after it, tried again (the app was fixed meanwhile).
+    vi.setSystemTime(T + 120_000 + 59 * 60_000);
+    expect(await runCleanup(backend)).toMatchObject({ anonymousUsers: 0, more: false });
+    failing.clear();
+    vi.setSystemTime(T + 120_000 + 61 * 60_000);
+    expect(await runCleanup(backend)).toMatchObject({ anonymousUsers: 20, more: true });
+    await backend.engine.scheduler.runUntilIdle();
+    expect(ids(await listTable(backend, "users"))).toEqual([real.userId]);
+    expect(await listTable(backend, "authSessions")).toEqual([]);
   });
 });

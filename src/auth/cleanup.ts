@@ -10,8 +10,12 @@
  *
  * Each user is deleted in a sub-transaction of its own (`deleteGuest`, a `ctx.runMutation`):
  * an `onDeleteUser` that throws for one user undoes only that user's deletion, which keeps it
- * whole with its ended session (the next run tries again), and the run goes on. Without that,
- * one such user failed every run at the same place, and nothing was cleaned up any more.
+ * whole with its ended session, and the run goes on. Without that, one such user failed every
+ * run at the same place, and nothing was cleaned up any more. Its ended session is marked
+ * (`cleanupRetryAt`, an hour on) so that later runs pass over it: signed-out guests expire at
+ * 0 and so come first in `by_expiresAt`, and a batch of them whose hook throws, tried again at
+ * every run, filled every batch, and no one behind them (another guest, a real user's expired
+ * session) was ever reached.
  *
  * The run's limits (documents read and written, engine/limits.ts) are the whole transaction's,
  * users' deletions included, and a limit once exceeded fails the transaction whole: deleting as
@@ -25,8 +29,10 @@
  *    is reported, and its ended session marked (`cleanupRetryAt`) so that runs pass over it for
  *    an hour instead of spending their budget on it again and again; the others go on in the
  *    next run, scheduled at once.
- * A run that schedules the next at once has thus deleted a user or marked one: backlogs drain,
- * and users that cannot be deleted never make the runs loop.
+ * A run that schedules the next at once has thus deleted a session or marked one: backlogs
+ * drain, and users that cannot be deleted never make the runs loop. What runs still cannot do:
+ * pass over more than `MAX_PASSED_OVER` marked sessions in front of the rest; behind that many
+ * undeletable guests, the others wait until the marks run out.
  */
 import { isWalkinError, type Id } from "../values/index.js";
 import type { DatabaseWriter } from "../server/database.js";
@@ -44,7 +50,7 @@ type Db = DatabaseWriter<AnyDataModel>;
 const BATCH = 100;
 /** Deleting a user runs the app's hook over its data: fewer per run. */
 const USER_BATCH = 20;
-/** Ended sessions of users marked too large to delete that a run passes over, at most. */
+/** Ended sessions of users marked as not deletable for now (too large, or their hook threw) that a run passes over, at most. */
 const MAX_PASSED_OVER = 400;
 /**
  * What the run may have used once a user's deletion is done: the limits less an eighth, left
@@ -57,8 +63,12 @@ const GUEST_BUDGET: Budget = {
   documentsWritten: LIMITS.maxDocumentsWritten - LIMITS.maxDocumentsWritten / 8,
   bytesWritten: LIMITS.maxBytesWritten - LIMITS.maxBytesWritten / 8,
 };
-/** How long runs pass over a user whose deletion did not fit in a transaction before trying it again. */
-export const TOO_LARGE_RETRY_MS = 60 * 60 * 1000;
+/**
+ * How long runs pass over a user whose deletion failed (it did not fit in a transaction, or the
+ * app's `onDeleteUser` threw) before trying it again: long enough that a failure logs once an
+ * hour, not at every run; no one waits on an abandoned guest's deletion.
+ */
+export const RETRY_FAILED_DELETION_MS = 60 * 60 * 1000;
 
 export type CleanupReport = {
   sessions: number;
@@ -90,10 +100,14 @@ async function endExpiredSessions(ctx: MutationCtx, deleteGuest: DeleteGuest, no
   let sessions = 0;
   let anonymousUsers = 0;
   let considered = 0;
+  /** Sessions marked in this run (`cleanupRetryAt`): later runs pass over them, so this run made progress. */
+  let marked = 0;
   for (const session of expired) {
-    // A user too large to delete, tried less than an hour ago: passed over (see the top).
+    // A user whose deletion failed less than an hour ago: passed over (see the top).
     if (session.cleanupRetryAt !== undefined && session.cleanupRetryAt > now) continue;
-    if (considered === BATCH) return { sessions, anonymousUsers, more: sessions > 0 };
+    // More is left; scheduling the next run at once is worth it only if this one got anywhere
+    // (deleted or marked something), since the next would otherwise meet the same sessions.
+    if (considered === BATCH) return { sessions, anonymousUsers, more: sessions + marked > 0 };
     considered++;
     if (!(await db.get(session._id))) continue; // went with its user earlier in this run
     const others = session.isAnonymous
@@ -112,13 +126,18 @@ async function endExpiredSessions(ctx: MutationCtx, deleteGuest: DeleteGuest, no
               "(callbacks.onDeleteUser, then auth's rows) needs more than one transaction may read or write. It is kept, " +
               `and tried again in an hour; the cleanup of everything else goes on. Make onDeleteUser delete large data in batches: ` +
               "delete one batch, then ctx.scheduler.runAfter(0, …) a mutation that deletes the next.", error);
-            await db.patch(session._id, { cleanupRetryAt: now + TOO_LARGE_RETRY_MS });
+            await db.patch(session._id, { cleanupRetryAt: now + RETRY_FAILED_DELETION_MS });
+            marked++;
           }
           return { sessions, anonymousUsers, more: true };
         }
         // Any other limit is the whole transaction's (it stays exceeded): this run cannot go on.
         if (isWalkinError(error) && error.code === "LIMIT_EXCEEDED") throw error;
-        console.error(`[walkin auth] cleanup: deleting abandoned anonymous user ${session.userId} failed (onDeleteUser threw); it is kept and tried again at the next run:`, error);
+        console.error(`[walkin auth] cleanup: deleting abandoned anonymous user ${session.userId} failed (onDeleteUser threw); it is kept, ` +
+          "and tried again in an hour; the cleanup of everything else goes on:", error);
+        // Marked, so that the next runs reach the sessions behind it (see the top).
+        await db.patch(session._id, { cleanupRetryAt: now + RETRY_FAILED_DELETION_MS });
+        marked++;
         continue;
       }
       anonymousUsers++;
@@ -127,9 +146,9 @@ async function endExpiredSessions(ctx: MutationCtx, deleteGuest: DeleteGuest, no
     }
     sessions++;
   }
-  // A full batch of users that could not be deleted is no progress: rescheduling at once would
-  // only fail on them again; the next cron run tries.
-  return { sessions, anonymousUsers, more: expired.length === BATCH + MAX_PASSED_OVER && sessions > 0 };
+  // A full read with nothing deleted or marked is no progress: rescheduling at once would only
+  // meet the same sessions again; the next cron run tries.
+  return { sessions, anonymousUsers, more: expired.length === BATCH + MAX_PASSED_OVER && sessions + marked > 0 };
 }
 
 export async function runCleanup(ctx: MutationCtx, config: ResolvedAuthConfig, now: number, deleteGuest: DeleteGuest): Promise<CleanupReport> {

@@ -27,11 +27,20 @@ export interface WalkinAuthConfig {
     inactiveDurationMs?: number;
     /** Use is recorded at most this often per session: the bound on sliding-expiry writes (default 1 hour). */
     activityResolutionMs?: number;
+    /**
+     * Live sessions one user may have (default 100, at most 1,000): a sign-in past it ends the
+     * user's least recently used session. It keeps "end every session" (a password reset,
+     * revokeOtherSessions) within what one transaction may write.
+     */
+    maxPerUser?: number;
   };
   /** Convex Auth's form of `rateLimits.passwordAttempts`: failed password attempts per account per hour (the bucket refills over the hour). */
   signIn?: { maxFailedAttempsPerHour?: number };
   rateLimits?: {
-    /** Anonymous sign-ins per client IP (default 30 per hour). */
+    /**
+     * Anonymous sign-ins per client IP (default 30 per hour). The same limit counts, per client
+     * session ID, the new sessions a sign-in with that ID gets for the guest it already has.
+     */
     anonymousSignIn?: RateLimit;
     /** Password sign-ins per account (default 10 per 15 minutes; a success refills it). */
     passwordAttempts?: RateLimit;
@@ -51,6 +60,13 @@ export interface WalkinAuthConfig {
      * minutes): one machine cannot make the app email address after address.
      */
     codeSendsPerNetwork?: RateLimit;
+    /**
+     * Password sign-ups per client network (default 20 per 15 minutes), counted before the
+     * password is hashed: each one costs a full scrypt run (about 100 ms and 128 MiB at the
+     * default cost, on the threads every password sign-in shares), whether it then creates an
+     * account or finds the email taken.
+     */
+    signUpsPerNetwork?: RateLimit;
   };
   /** The client's IP for rate limits. Default: the socket's peer address (set this behind a proxy). */
   clientIp?: (request: CallerRequest) => string | null;
@@ -107,6 +123,7 @@ export function resolveConfig(config: WalkinAuthConfig) {
       totalDurationMs: positive(config.session?.totalDurationMs, 30 * DAY, "session.totalDurationMs"),
       inactiveDurationMs,
       activityResolutionMs,
+      maxPerUser: sessionCount(config.session?.maxPerUser, 100, "session.maxPerUser"),
     },
     rateLimits: {
       anonymousSignIn: rateLimit(config.rateLimits?.anonymousSignIn, { limit: 30, windowMs: 3_600_000 }, "anonymousSignIn"),
@@ -115,6 +132,7 @@ export function resolveConfig(config: WalkinAuthConfig) {
       codeAttempts: rateLimit(config.rateLimits?.codeAttempts, { limit: 5, windowMs: 15 * 60_000 }, "codeAttempts"),
       codeSends: rateLimit(config.rateLimits?.codeSends, { limit: 5, windowMs: 15 * 60_000 }, "codeSends"),
       codeSendsPerNetwork: rateLimit(config.rateLimits?.codeSendsPerNetwork, { limit: 20, windowMs: 15 * 60_000 }, "codeSendsPerNetwork"),
+      signUpsPerNetwork: rateLimit(config.rateLimits?.signUpsPerNetwork, { limit: 20, windowMs: 15 * 60_000 }, "signUpsPerNetwork"),
     },
     clientIp: config.clientIp ?? ((request: CallerRequest) => request.remoteAddress),
     cleanup: {
@@ -132,6 +150,18 @@ function positive(value: number | undefined, fallback: number, name: string): nu
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
     throw new TypeError(`walkinAuth: ${name} must be a positive number of milliseconds; received ${String(value)}.`);
+  }
+  return value;
+}
+
+/**
+ * A whole number of sessions from 1 to 1,000: ending that many in one transaction (a reset) stays
+ * far inside its limits (8,192 documents written), whatever else the transaction does.
+ */
+function sessionCount(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 1_000) {
+    throw new TypeError(`walkinAuth: ${name} must be a whole number of sessions from 1 to 1000; received ${String(value)} (e.g. session: { maxPerUser: ${fallback} }).`);
   }
   return value;
 }

@@ -46,6 +46,12 @@ export const vStoreOp = v.union(
    */
   v.object({ type: v.literal("passwordAttempt"), provider: v.string(), providerAccountId: v.string(), clientIp: vClientIp }),
   /**
+   * Takes one from the bucket of sign-ups from the caller's network, then says whether the
+   * account exists; run before the password is hashed, so that neither a flood of sign-ups nor
+   * sign-ups for a taken email cost a scrypt run each. `clientIp` as for `passwordAttempt`.
+   */
+  v.object({ type: v.literal("signUpAttempt"), provider: v.string(), providerAccountId: v.string(), clientIp: vClientIp }),
+  /**
    * Takes one from the buckets of codes sent from the caller's network and to the email, then
    * stores a one-time code for the account, if it exists; returns whether it does. `clientIp`
    * as for `passwordAttempt`.
@@ -80,6 +86,10 @@ export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, o
       await takeToken(db, passwordAttemptKey(op.provider, op.providerAccountId), config.rateLimits.passwordAttempts, now, "sign-in attempts for this account");
       const account = await findAccount(db, op.provider, op.providerAccountId);
       return { secret: (account?.secret as string | undefined) ?? null };
+    }
+    case "signUpAttempt": {
+      if (op.clientIp) await takeToken(db, networkBucketKey("signUps", op.clientIp), config.rateLimits.signUpsPerNetwork, now, "sign-ups from this network");
+      return { exists: (await findAccount(db, op.provider, op.providerAccountId)) !== null };
     }
     case "createCode": {
       // Before the lookup: each code is an email and replaces the last one, so unlimited

@@ -58,8 +58,8 @@ export const authTables = {
     /** The client session (walkin/sessions) that signed in anonymously: one user per client. */
     clientSessionId: v.optional(vSessionId),
     /**
-     * Only on an ended anonymous session whose user could not be deleted in one transaction
-     * (its onDeleteUser reads or writes too much): the cleanup passes over it until then.
+     * Only on an ended anonymous session whose user's deletion failed (its onDeleteUser threw, or
+     * read or wrote too much for one transaction): the cleanup passes over it until then.
      */
     cleanupRetryAt: v.optional(v.number()),
   })

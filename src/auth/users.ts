@@ -18,6 +18,7 @@ import { createSession, type AuthSessionDoc } from "./authSessions.js";
 import { callbackProvider, checkReturnedUser } from "./callbacks.js";
 import { giveBackTokens, resetBucket, takeToken } from "./rateLimit.js";
 import { consumeCode, type CodeUse } from "./codes.js";
+import { sha256 } from "./tokens.js";
 import type { SignInMode } from "./providers/types.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
@@ -52,6 +53,9 @@ export type SignInOutcome =
   | { kind: "signedIn"; userId: Id<"users">; isAnonymous: boolean; authSessionId: Id<"authSessions"> }
   | { kind: "unchanged"; userId: Id<"users">; isAnonymous: boolean };
 
+/** A sign-up's refusal when the account exists (sign-up says so: without email verification there is no way around that). */
+export const accountExists = () => walkinError("APPLICATION", "An account with these details already exists. Sign in instead.");
+
 /** The session the caller's token belongs to, read in this transaction. */
 export async function callerSession(ctx: MutationCtx): Promise<AuthSessionDoc | null> {
   const identity = await ctx.auth.getUserIdentity();
@@ -67,6 +71,8 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   const current = await callerSession(ctx);
   let userId: Id<"users">;
   let isAnonymous = false;
+  /** A user this sign-in inserted: it has no other sessions, so the sessions limit need not look. */
+  let inserted: Id<"users"> | null = null;
 
   if (input.mode === "anonymous") {
     // Already signed in (anonymously or not): that user again, and the token stays valid.
@@ -74,12 +80,21 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
     // The provider saw a session and so ran no CAPTCHA; that session has ended since. Creating a
     // user now would be a new user that passed no check, so the caller starts over.
     if (input.onlyIfSignedIn) throw walkinError("UNAUTHENTICATED", "Your session ended while you were signing in. Call signIn again.");
-    const previous = await anonymousUserOfClient(db, input.clientSession?.from, now);
+    const from = input.clientSession?.from;
+    const previous = await anonymousUserOfClient(db, from, now);
     if (previous) {
+      // A new session for a guest found by its client session ID (a tab whose token is gone: a
+      // reload with tokens kept in memory, or another tab of a browser whose tabs share the ID
+      // but keep tokens of their own). Without a limit, one ID minted sessions without end,
+      // skipping the network's. Neither of the other ways fits: ending the guest's other sessions
+      // with this ID would sign those other tabs out, and they would take turns signing each
+      // other out; the network's bucket would refuse a reload because others on that network
+      // used it up. This client session's own bucket counts only its own new sessions.
+      if (input.clientIp && from) await takeToken(db, clientSessionBucketKey(from), config.rateLimits.anonymousSignIn, now, "anonymous sign-ins with this session ID");
       userId = previous;
     } else {
       if (input.clientIp) await takeToken(db, networkBucketKey("anonymous", input.clientIp), config.rateLimits.anonymousSignIn, now, "anonymous sign-ins from this network");
-      userId = await createOrUpdateUser(ctx, config, input, null, true, () => db.insert("users", { ...input.profile, isAnonymous: true }) as Promise<Id<"users">>);
+      userId = await createOrUpdateUser(ctx, config, input, null, true, async () => (inserted = (await db.insert("users", { ...input.profile, isAnonymous: true })) as Id<"users">));
     }
     isAnonymous = true;
   } else {
@@ -88,7 +103,7 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
     const account = await db.query("authAccounts").withIndex("by_provider_account", (q) => q.eq("provider", input.provider).eq("providerAccountId", accountId)).first();
     const mode = input.mode === "signInOrUp" ? (account ? "signIn" : "signUp") : input.mode;
     if (mode === "signUp") {
-      if (account) throw walkinError("APPLICATION", "An account with these details already exists. Sign in instead.");
+      if (account) throw accountExists();
       userId = await createOrUpgradeUser(ctx, config, input, current);
       await db.insert("authAccounts", { userId, provider: input.provider, providerAccountId: accountId, ...(input.secret ? { secret: input.secret } : {}) });
       // The app's createOrUpdateUser linked the sign-up to another user (one per email, say)
@@ -129,6 +144,7 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
     userAgent: input.userAgent,
     ipAddress: input.clientIp,
     clientSessionId,
+    newUser: userId === inserted,
   });
   await carryClientSession(ctx, config, input.clientSession);
   return { kind: "signedIn", userId, isAnonymous, authSessionId };
@@ -244,10 +260,15 @@ export function networkOf(ip: string): string {
  * The bucket of `ip`'s network for a per-network limit: "anonymous", anonymous sign-ins
  * (`rateLimits.anonymousSignIn`); "attempts", failed password sign-ins
  * (`rateLimits.passwordAttemptsPerNetwork`); "codeSends", reset codes asked for
- * (`rateLimits.codeSendsPerNetwork`).
+ * (`rateLimits.codeSendsPerNetwork`); "signUps", password sign-ups (`rateLimits.signUpsPerNetwork`).
  */
-export function networkBucketKey(bucket: "anonymous" | "attempts" | "codeSends", ip: string): string {
+export function networkBucketKey(bucket: "anonymous" | "attempts" | "codeSends" | "signUps", ip: string): string {
   return `${bucket}|ip:${networkOf(ip)}`;
+}
+
+/** The bucket of new sessions for the guest of one client session ID (`rateLimits.anonymousSignIn`, per client session). */
+function clientSessionBucketKey(clientSessionId: SessionId): string {
+  return `anonymousAgain|${sha256(clientSessionId)}`;
 }
 
 /** The anonymous user a client session already signed in as, if that session is still live. */

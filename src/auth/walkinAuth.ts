@@ -38,7 +38,7 @@ const UNKNOWN_CLIENT_IP = "unknown";
  * Asked only for those, so a route that stores nothing limited does not run the app's clientIp.
  */
 function withNetwork(op: StoreOp, bucketIp: () => string | null): StoreOp {
-  return op.type === "passwordAttempt" || op.type === "createCode" ? { ...op, clientIp: bucketIp() } : op;
+  return op.type === "passwordAttempt" || op.type === "signUpAttempt" || op.type === "createCode" ? { ...op, clientIp: bucketIp() } : op;
 }
 
 export function walkinAuth(input: WalkinAuthConfig) {

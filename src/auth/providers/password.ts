@@ -9,15 +9,18 @@
  *                        other session of the user, and signs in.
  *
  * Guessing is bounded: every sign-in attempt takes a token from the account's bucket before
- * the password is checked (a success refills it), every code attempt likewise. Errors never
- * say whether an account exists, and an unknown email still pays for one scrypt verification
- * against a dummy hash, so timing does not tell either.
+ * the password is checked (a success refills it), every code attempt likewise. Every sign-up
+ * takes one from its network's bucket before the password is hashed, so that the scrypt work a
+ * client can cause by signing up is bounded as well. Sign-in errors never say whether an
+ * account exists, and an unknown email still pays for one scrypt verification against a dummy
+ * hash, so timing does not tell either (sign-up does say it: docs/auth.md).
  */
 import { randomInt } from "node:crypto";
 import { walkinError, type Value } from "../../values/index.js";
 import type { ActionCtx } from "../config.js";
 import { DEFAULT_SCRYPT, dummyPasswordHash, hashPassword, verifyPassword, type ScryptParams } from "../passwordHash.js";
 import { passwordAttemptKey } from "../store.js";
+import { accountExists } from "../users.js";
 import type { AuthProvider, SignInContext } from "./types.js";
 
 /** Delivers a one-time code; in development, `consoleCodeSender` prints it. */
@@ -89,6 +92,10 @@ export function Password(options: PasswordOptions = {}): AuthProvider {
     const email = emailOf(context.params);
     const password = stringParam(context.params, "password");
     validatePassword(password);
+    // Before the hash: each sign-up costs a scrypt run, so the network's bucket is taken first,
+    // and an email that is taken is refused without one (the sign-in transaction asks again).
+    const { exists } = (await context.store({ type: "signUpAttempt", provider: id, providerAccountId: email })) as { exists: boolean };
+    if (exists) throw accountExists();
     const name = context.params.name;
     const profile = options.profile ? await options.profile(context.params, context.ctx) : { email, ...(typeof name === "string" && name.trim() ? { name: name.trim().slice(0, 100) } : {}) };
     const secret = await hashPassword(password, scrypt);
