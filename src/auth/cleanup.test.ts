@@ -91,7 +91,15 @@ describe("expired sessions", () => {
 describe("expired codes, verifiers and rate-limit buckets", () => {
   it("drops expired codes and verifiers and buckets that have refilled; keeps live ones", async () => {
     const quick = { limit: 5, windowMs: 100 };
-    const rateLimits = { anonymousSignIn: quick, passwordAttempts: quick, passwordAttemptsPerNetwork: quick, codeAttempts: quick, codeSends: quick, codeSendsPerNetwork: quick, signUpsPerNetwork: quick };
+    const rateLimits = {
+      anonymousSignIn: quick,
+      passwordAttempts: quick,
+      passwordAttemptsPerNetwork: quick,
+      codeAttempts: quick,
+      codeSends: quick,
+      codeSendsPerNetwork: quick,
+      signUpsPerNetwork: quick,
+    };
     const backend = await start({ rateLimits });
     await signedIn(backend, "password", { flow: "signUp", email: "ada@example.com", password: "correct horse" });
     await signedIn(backend, "password", { flow: "signUp", email: "bob@example.com", password: "bobs password" });
