@@ -167,12 +167,34 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       throw code === "42501" || code === "25006" ? describeConnectError(error, url) : error;
     }
     const storage = new PostgresStorage(pool, { ...options, schema, lockTimeoutMs, config });
-    await storage.floors.register();
+    await storage.floors.register().catch((error: unknown) => {
+      throw describeRegistrationError(error, storage.name, schema, lockTimeoutMs);
+    });
     return storage;
   } catch (error) {
     await pool.end().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * A failed registration in the floors table at open, named as such: the one way it fails
+ * while the database is otherwise fine is a lock that another session holds on the table (a
+ * node reclaiming a dropped index's entries, or one stalled while doing it), which PostgreSQL
+ * reports only as "canceling statement due to lock timeout".
+ */
+function describeRegistrationError(error: unknown, storageName: string, schema: string, lockTimeoutMs: number): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const lockTimeout = (error as { code?: unknown } | null)?.code === "55P03";
+  return new Error(
+    `Walk-in storage ${storageName}: could not register this node in ${schema}.snapshot_floors (${message}).` +
+      (lockTimeout
+        ? ` Another session held a lock on that table for more than lockTimeoutMs (${lockTimeoutMs} ms): another node ` +
+          `reclaiming a dropped index's entries, or one stalled while doing it. Start again; if it persists, look for ` +
+          `that session in pg_stat_activity.`
+        : " Nothing was written; start again."),
+    { cause: error },
+  );
 }
 
 interface DocumentRow {

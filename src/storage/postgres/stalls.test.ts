@@ -114,4 +114,25 @@ describe("PostgreSQL commits when a node stalls", () => {
     }, 300);
     expect(seenWhileAlone).toBe("300ms");
   });
+
+  it("a node that starts while another session holds the floors table fails after lockTimeoutMs, saying what held it", async () => {
+    const target = await openTestSchema({ lockTimeoutMs: 200 });
+    cleanups.push(async () => {
+      await target.storage.close();
+      await target.drop();
+    });
+    // As a node reclaiming a dropped index's entries holds it (snapshotFloors.ts, whileAlone).
+    const holder = await target.storage.pool.connect();
+    await holder.query(`BEGIN; LOCK TABLE ${quoteIdentifier(target.schema)}.snapshot_floors IN SHARE ROW EXCLUSIVE MODE`);
+    try {
+      const error = await target.open().then((storage) => storage.close().then(() => null), (e: Error) => e);
+      expect(error?.message).toMatch(new RegExp(`could not register this node in ${target.schema}\\.snapshot_floors \\(canceling statement due to lock timeout\\)`));
+      expect(error?.message).toMatch(/held a lock on that table for more than lockTimeoutMs \(200 ms\).*Start again/);
+    } finally {
+      await holder.query("ROLLBACK");
+      holder.release();
+    }
+    const started = await target.open();
+    await started.close();
+  });
 });
