@@ -2,8 +2,11 @@
  * Pruning on a shared database never removes a version another node may still read: each
  * storage prunes only below the lowest snapshot floor of every open storage.
  */
+import pg from "pg";
 import { expect, it } from "vitest";
 import { commit, put } from "../conformance/context.js";
+import { quoteIdentifier } from "./schema.js";
+import { SnapshotFloors } from "./snapshotFloors.js";
 import { openTestSchema } from "./testDatabase.js";
 
 it("a node's pruning keeps what another node's oldest snapshot reads, and frees it once that node is gone", async () => {
@@ -30,6 +33,31 @@ it("a node's pruning keeps what another node's oldest snapshot reads, and frees 
     expect((await a.getDocument("doc", 3))?.body).toBe("v3");
   } finally {
     await a.close();
+    await target.drop();
+  }
+});
+
+it("closing waits for a refresh of its row in flight, so the closed node's floor does not come back", async () => {
+  const target = await openTestSchema();
+  const pool = new pg.Pool({ connectionString: target.url, max: 4 });
+  const s = quoteIdentifier(target.schema);
+  const floors = new SnapshotFloors(pool, s, "closing-node", () => {});
+  const query = pool.query.bind(pool) as (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
+  try {
+    await floors.register();
+    // The next refresh of the row is slow to reach the server (a busy pool, a slow network):
+    // without waiting for it, close's DELETE ran first and the refresh inserted the row again.
+    pool.query = ((text: string, values?: unknown[]) =>
+      text.includes("INSERT INTO") ? new Promise((resolve) => setTimeout(resolve, 200)).then(() => query(text, values)) : query(text, values)) as never;
+    const refreshing = floors.agree(7); // pruning records its floor
+    await floors.close();
+    await refreshing;
+    expect((await query(`SELECT instance FROM ${s}.snapshot_floors WHERE instance = 'closing-node'`)).rows).toEqual([]);
+    await floors.agree(8); // after close: no refresh at all
+    expect((await query(`SELECT instance FROM ${s}.snapshot_floors WHERE instance = 'closing-node'`)).rows).toEqual([]);
+  } finally {
+    await pool.end();
+    await target.storage.close();
     await target.drop();
   }
 });

@@ -26,6 +26,14 @@ const FLOOR_FORGET_SECONDS = 3_600;
 export class SnapshotFloors {
   private floor = 0;
   private heartbeat: NodeJS.Timeout | undefined;
+  private closed = false;
+  /**
+   * Refreshes of the row in flight (the heartbeat's, pruning's). `close` waits for them before
+   * it deletes the row: one that reached the server after the DELETE would insert the row
+   * again, and for FLOOR_STALE_SECONDS the closed instance's floor would hold back every
+   * node's pruning (and make every reclaimIndex answer false).
+   */
+  private readonly refreshes = new Set<Promise<void>>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -100,12 +108,24 @@ export class SnapshotFloors {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.heartbeat);
+    await Promise.allSettled([...this.refreshes]);
     await this.pool.query(`DELETE FROM ${this.s}.snapshot_floors WHERE instance = $1`, [this.instance]).catch(() => {});
   }
 
-  /** Step 3: refreshes the row (re-creating it if it was forgotten), and forgets long-dead nodes. */
-  private async touch(): Promise<void> {
+  /** Step 3, unless closed: refreshes the row, tracked for `close`. */
+  private touch(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const refresh = this.refresh();
+    this.refreshes.add(refresh);
+    const settled = () => void this.refreshes.delete(refresh);
+    refresh.then(settled, settled);
+    return refresh;
+  }
+
+  /** Refreshes the row (re-creating it if it was forgotten), and forgets long-dead nodes. */
+  private async refresh(): Promise<void> {
     await this.pool.query(
       `INSERT INTO ${this.s}.snapshot_floors (instance, floor, seen_at) VALUES ($1, $2, now())
        ON CONFLICT (instance) DO UPDATE SET floor = excluded.floor, seen_at = now()`,
