@@ -75,8 +75,12 @@ describe("AuthState", () => {
     const a = new AuthState();
     a.set(fetchToken, onChange);
     a.tokenFetched(1, "tok");
-    a.onAuthenticateSent(5); // sent on a connection that then dropped
-    a.onRestart(1);
-    expect(plain(a.onTransition(1))).toEqual([{ notify: true }]);
+    a.onAuthenticateSent(1); // sent on a connection that then dropped
+    a.onRestart();
+    // A Transition of the new connection before the token is sent there confirms nothing.
+    expect(plain(a.onTransition(1))).toEqual([]);
+    a.onAuthenticateSent(2); // re-sent after a request's own token
+    expect(plain(a.onTransition(1))).toEqual([]);
+    expect(plain(a.onTransition(2))).toEqual([{ notify: true }]);
   });
 });

@@ -15,9 +15,8 @@
  * While `fetching`, the client holds back new queries, mutations and actions, so work started
  * right after `setAuth` runs as the signed-in user instead of running twice. A token is
  * confirmed by the first Transition whose identity version includes it: only then does
- * `onChange(true)` fire. Reconnects re-send the token the server last accepted (see
- * `LocalSyncState.restart`); if the server refuses it, the AuthError path above fetches a
- * fresh one, once.
+ * `onChange(true)` fire. Reconnects re-send the token (client.ts, `flush`); if the server
+ * refuses it, the AuthError path above fetches a fresh one, once.
  */
 
 export type FetchToken = (args: { forceRefreshToken: boolean }) => Promise<string | null | undefined>;
@@ -72,9 +71,9 @@ export class AuthState {
     if (this.phase.kind === "waiting") this.phase.identityVersion = identityVersion;
   }
 
-  /** A new connection re-sent the token (identity version 0: none was sent). */
-  onRestart(identityVersion: number): void {
-    if (this.phase.kind === "waiting" && identityVersion > 0) this.phase.identityVersion = identityVersion;
+  /** A new connection: the token is not sent on it yet (`onAuthenticateSent` says when it is), so no Transition of it confirms the token. */
+  onRestart(): void {
+    if (this.phase.kind === "waiting") this.phase.identityVersion = null;
   }
 
   /** A Transition computed under `identityVersion` was applied. */

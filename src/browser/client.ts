@@ -91,6 +91,8 @@ export class WalkinClient {
   private readonly stateListeners = new Set<(state: ConnectionState) => void>();
   private state: ConnectionState;
   private flushScheduled = false;
+  /** Whether the token the client holds has been put in force on this connection (see `putWantedTokenInForce`). */
+  private identityRestored = false;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   /** How to reject each one-shot `query()` still waiting for its first result (`close()` does). */
@@ -331,15 +333,15 @@ export class WalkinClient {
     // The server waits until it holds every commit up to the highest timestamp the client
     // names. A mutation whose response came on the old connection and whose Transition did
     // not is waiting for its commit: another node must catch up to it too, or the Transition
-    // that settles it might never come. While a token is on its way, the query set waits for
-    // it (flush sends it after the token), or the queries would run as the previous identity.
-    const { messages, identityVersion } = this.sync.restart(
-      { clientId: this.clientId, connectionCount, newRequestsFrom, awaitedTs: this.requests.maxCommittedTs() },
-      { holdQuerySet: this.auth.isFetching() },
-    );
-    this.notify(this.optimistic.recompute(this.sync, this.handover.restart(identityVersion)));
-    for (const message of messages) if (!this.connection!.send(message)) return;
-    this.auth.onRestart(identityVersion);
+    // that settles it might never come.
+    const connect = this.sync.restart({ clientId: this.clientId, connectionCount, newRequestsFrom, awaitedTs: this.requests.maxCommittedTs() });
+    // The token and the query set go out in flush, once the token the client holds can be in
+    // force (after requests re-sent under earlier tokens, and once a token being fetched came):
+    // until then, a hold on the old connection holds whatever comes.
+    this.handover.reconnecting();
+    this.identityRestored = false;
+    this.auth.onRestart();
+    if (!this.connection!.send(connect)) return;
     this.flush();
   }
 
@@ -383,7 +385,10 @@ export class WalkinClient {
         this.requests.onActionResponse(message, this.sync.settledTimestamp());
         break;
       case "AuthError":
-        if (!this.sync.onAuthError(message.baseVersion)) break;
+        // Answers the Authenticate in flight: the next one may go (numbered from the version the server kept).
+        this.scheduleFlush();
+        // About a token replaced since, or one put back in force for requests re-sent under it: the app's token is not at issue.
+        if (!this.sync.identity.onAuthError(message.baseVersion)) break;
         this.logger.warn(`walkin: the server refused the auth token: ${message.error.message}`);
         this.runAuthEffects(this.auth.onAuthError());
         break;
@@ -406,7 +411,10 @@ export class WalkinClient {
   }
 
   private applyTransition(transition: TransitionMessage): void {
+    const awaitingAuthenticate = this.sync.identity.hasInFlight();
     const serverChanged = this.sync.applyTransition(transition);
+    // It answered the Authenticate in flight: what waited for that (the next one) may go.
+    if (awaitingAuthenticate && !this.sync.identity.hasInFlight()) this.scheduleFlush();
     // Settled now, but their callbacks run as microtasks: after the watchers below.
     const completed = this.requests.onTransitionApplied(this.sync.settledTimestamp());
     this.optimistic.drop(completed);
@@ -436,21 +444,77 @@ export class WalkinClient {
   }
 
   /**
-   * Sends queued query-set changes and requests, unless a token is on its way. Paced by the
-   * server's rate limit: what does not fit now goes out in a later flush, in order.
+   * Sends what waits, in the order the server must receive it, paced by its rate limit (what
+   * does not fit now goes out in a later flush, in order):
+   *  1. requests re-sent after a reconnect, each under the token it was first sent under
+   *     (`resendUnderEarlierTokens`), so that they run as the one who made them;
+   *  2. unless a token is on its way, the token the client holds, then the queued query-set
+   *     changes and the other requests: they run as that token's user.
    */
   private flush(): void {
     this.flushScheduled = false;
     const connection = this.connection;
-    if (!connection?.isOpen() || this.auth.isFetching() || this.closed) return;
+    if (!connection?.isOpen() || this.closed) return;
+    if (!this.resendUnderEarlierTokens(connection)) return;
+    if (this.auth.isFetching() || !this.putWantedTokenInForce(connection)) return;
     // More than one message when the changes exceed what one ModifyQuerySet may carry.
     while (this.sync.hasPendingQuerySetChanges()) {
       if (!connection.canSend()) return this.flushLater(connection.msUntilCanSend());
       if (!connection.send(this.sync.takeQuerySetMessage()!)) return;
     }
-    this.requests.sendUnsent((text) => connection.canSend() && connection.sendText(text));
+    this.requests.sendUnsent((text) => connection.canSend() && connection.sendText(text), this.sync.identity.sentToken());
     if (connection.isOpen() && this.requests.hasUnsent()) this.flushLater(connection.msUntilCanSend());
     this.updateConnectionState();
+  }
+
+  /**
+   * Re-sends the requests that were first sent under another token than the one the client
+   * holds now (or than any, while a token is being fetched), oldest first, each after an
+   * Authenticate with its own token when the connection carries another. Step by step, for a
+   * mutation made as ada and lost with the connection, after `setAuth` for bob:
+   *   1. the new connection starts signed out; an Authenticate with ada's token goes first;
+   *   2. the mutation follows it: the server runs it as ada, as on its first send;
+   *   3. once that Authenticate is answered, bob's goes (`putWantedTokenInForce`), then the
+   *      query set and the requests made since, which run as bob.
+   * Returns false while such requests remain (an Authenticate unanswered, or paced).
+   */
+  private resendUnderEarlierTokens(connection: Connection): boolean {
+    const identity = this.sync.identity;
+    while (this.auth.isFetching() || this.requests.resentUnderOtherThan(identity.wantedToken())) {
+      const token = this.requests.firstResentUnder();
+      if (token === undefined) return true;
+      if (identity.sentToken() !== token && !this.sendAuthenticate(connection, token)) return false;
+      this.requests.sendUnsent((text) => connection.canSend() && connection.sendText(text), token, { onlyResent: true });
+      if (this.requests.firstResentUnder() === token) {
+        if (connection.isOpen()) this.flushLater(connection.msUntilCanSend());
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Sends the Authenticate for the token the client holds, if this connection does not carry
+   * it yet; false while it must wait for an earlier one's answer. The first time a connection
+   * carries it, a sign-in hold learns which identity version ends it (identityHandover.ts).
+   */
+  private putWantedTokenInForce(connection: Connection): boolean {
+    const identity = this.sync.identity;
+    if (identity.needsWantedToken() && !this.sendAuthenticate(connection, identity.wantedToken())) return false;
+    if (!this.identityRestored) {
+      this.identityRestored = true;
+      identity.wantedInPlace();
+      this.notify(this.optimistic.recompute(this.sync, this.handover.restart(this.sync.latestIdentity())));
+    }
+    return true;
+  }
+
+  /** Sends an Authenticate for `token`; false while an earlier one is unanswered (see identitySync.ts), or if the socket is gone. */
+  private sendAuthenticate(connection: Connection, token: string | null): boolean {
+    const next = this.sync.identity.authenticate(token);
+    if (next === null || !connection.send(next.message)) return false;
+    if (next.wanted) this.auth.onAuthenticateSent(next.identityVersion);
+    return true;
   }
 
   private flushLater(ms: number): void {
@@ -478,14 +542,12 @@ export class WalkinClient {
               this.updateConnectionState();
             });
           break;
-        case "authenticate": {
-          if (effect.token === null && !this.sync.hasToken()) break;
-          const { message, identityVersion } = this.sync.setAuth(effect.token);
-          // Not connected: the next connection's restart sends the token.
-          this.connection?.send(message);
-          this.auth.onAuthenticateSent(identityVersion);
+        case "authenticate":
+          // Sent by flush: after requests re-sent under earlier tokens, once no Authenticate is
+          // unanswered (not connected: on the next connection).
+          this.sync.identity.want(effect.token);
+          this.flush();
           break;
-        }
         case "notify":
           this.callBack(() => effect.onChange(effect.isAuthenticated));
           break;

@@ -1,8 +1,9 @@
 /**
  * The browser client's invariants: every call settles (also across close, reconnects
- * and auth changes), a mutation takes effect exactly once and resolves only once its write is
- * visible, results never go back in time, optimistic layers never outlive their mutation, and
- * queries asked for after `setAuth` run only as the new user.
+ * and auth changes), a mutation takes effect exactly once, as the user it was first sent as, and
+ * resolves only once its write is visible, results never go back in time, optimistic layers
+ * never outlive their mutation, queries asked for after `setAuth` run only as the new user, and
+ * a token changed while the server checks the previous one never costs the connection.
  *
  * Two kinds of tests: against a scripted socket (exact message sequences) and against real
  * servers (engine on SQLite, `startServer`, sockets from `ws`), including two nodes on one
@@ -22,8 +23,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // ------------------------------------------------------------------ real servers
 
 const schema = defineSchema({
-  messages: defineTable({ channel: v.string(), body: v.string() }).index("by_channel", ["channel"]),
+  messages: defineTable({ channel: v.string(), body: v.string(), caller: v.optional(v.string()) }).index("by_channel", ["channel"]),
 });
+
+/** The caller's subject, or "nobody" signed out. */
+const callerOf = async (ctx: { auth: { getUserIdentity(): Promise<{ subject: string } | null> } }) => (await ctx.auth.getUserIdentity())?.subject ?? "nobody";
 
 const messages = {
   list: query({
@@ -34,9 +38,15 @@ const messages = {
   send: mutation({
     args: { channel: v.string(), body: v.string() },
     handler: async (ctx, args) => {
-      await ctx.db.insert("messages", args);
+      await ctx.db.insert("messages", { ...args, caller: await callerOf(ctx) });
       return args.body;
     },
+  }),
+  /** `body@caller` of each message: who each mutation ran as. */
+  callers: query({
+    args: { channel: v.string() },
+    handler: async (ctx, { channel }) =>
+      (await ctx.db.query("messages").withIndex("by_channel", (q) => q.eq("channel", channel)).collect()).map((m) => `${m.body}@${m.caller}`),
   }),
 };
 const tasks = {
@@ -283,7 +293,7 @@ describe("a token the server would refuse", () => {
 });
 
 describe("order and exactly-once across a reconnect during a token fetch", () => {
-  it("mutations lost with the connection are re-sent before those held for the token, each applied once", async () => {
+  it("mutations lost with the connection are re-sent before those held for the token, each applied once and as its caller", async () => {
     const { server } = await startBackend();
     const client = connect(server.url);
     await waitForState(client, (s) => s.isWebSocketConnected);
@@ -308,6 +318,90 @@ describe("order and exactly-once across a reconnect during a token fetch", () =>
     release("good:ann");
     expect(await within(Promise.all(done), 5_000)).not.toBe("timeout");
     expect(await client.query(api.messages.list, { channel: "held" })).toEqual(bodies);
+    // Made signed out, the lost ones run signed out although the token came before their re-send.
+    expect(await client.query(api.messages.callers, { channel: "held" })).toEqual(
+      bodies.map((body) => `${body}@${body.startsWith("held") ? "ann" : "nobody"}`),
+    );
+  });
+
+  it("a mutation made as ada and lost with the connection runs as ada, though bob's token came before its re-send", async () => {
+    const { server } = await startBackend();
+    const client = connect(server.url);
+    client.setAuth(async () => "good:ada");
+    await waitForState(client, (s) => s.isAuthenticated);
+    await client.mutation(api.messages.send, { channel: "c", body: "first" });
+    route.lose = true; // the connection died silently
+    const fromAda = client.mutation(api.messages.send, { channel: "c", body: "from-ada" });
+    await Promise.resolve();
+    let release!: (token: string) => void;
+    client.setAuth(() => new Promise((resolve) => (release = resolve)));
+    const fromBob = client.mutation(api.messages.send, { channel: "c", body: "from-bob" }); // held for bob's token
+    cutNetwork();
+    route.lose = false;
+    await waitForState(client, (s) => s.isWebSocketConnected && s.connectionCount === 2);
+    release("good:bob");
+    expect(await within(Promise.all([fromAda, fromBob]), 5_000)).not.toBe("timeout");
+    expect(await client.query(api.messages.callers, { channel: "c" })).toEqual(["first@ada", "from-ada@ada", "from-bob@bob"]);
+    expect(await client.query(api.tasks.whoami, {})).toBe("bob");
+    expect(client.connectionState().connectionCount).toBe(2);
+  });
+
+  it("a mutation made signed in and lost with the connection runs signed in, though clearAuth() came before its re-send", async () => {
+    const { server } = await startBackend();
+    const client = connect(server.url);
+    client.setAuth(async () => "good:ada");
+    await waitForState(client, (s) => s.isAuthenticated);
+    route.lose = true;
+    const fromAda = client.mutation(api.messages.send, { channel: "c", body: "from-ada" });
+    await Promise.resolve();
+    client.clearAuth();
+    const signedOut = client.mutation(api.messages.send, { channel: "c", body: "signed-out" });
+    cutNetwork();
+    route.lose = false;
+    expect(await within(Promise.all([fromAda, signedOut]), 5_000)).not.toBe("timeout");
+    expect(await client.query(api.messages.callers, { channel: "c" })).toEqual(["from-ada@ada", "signed-out@nobody"]);
+    expect(await client.query(api.tasks.whoami, {})).toBeNull();
+  });
+});
+
+describe("one Authenticate at a time", () => {
+  it("a token set while a refused one is unanswered is numbered from the version the server kept", async () => {
+    const { client, socket } = await openScriptedClient();
+    socket.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(1, 0, 1), modifications: [] });
+    client.setAuth(async () => "bad");
+    await tick();
+    client.setAuth(async () => "good:bob");
+    const sent = settled(client.mutation(scriptedApi.m.send, { x: 1 }));
+    await tick();
+    const authenticates = () => socket.sent.filter((m) => m.type === "Authenticate");
+    // bob's token waits for the answer to the first, and so does the mutation made after it.
+    expect(authenticates()).toEqual([{ type: "Authenticate", baseVersion: 0, token: "bad" }]);
+    expect(socket.sent.some((m) => m.type === "Mutation")).toBe(false);
+    socket.receive({ type: "AuthError", baseVersion: 0, error: { code: "UNAUTHENTICATED", message: "refused" } });
+    await tick();
+    // Refused: the server kept version 0, so bob's goes as base 0 (base 1 would be a protocol violation).
+    expect(authenticates().at(-1)).toEqual({ type: "Authenticate", baseVersion: 0, token: "good:bob" });
+    expect(socket.sent.at(-1)).toMatchObject({ type: "Mutation", requestId: 0 });
+    socket.receive({ type: "Transition", startVersion: sv(1, 0, 1), endVersion: sv(1, 1, 2), modifications: [] });
+    socket.receive({ type: "MutationResponse", requestId: 0 as never, success: true, result: null, ts: 2 });
+    await tick();
+    expect(sent.status).toBe("resolved");
+    expect(client.connectionState().isAuthenticated).toBe(true);
+  });
+
+  it("a refused token then another, on a real server: one connection, no FatalError", async () => {
+    const { server } = await startBackend();
+    const client = connect(server.url);
+    await waitForState(client, (s) => s.isWebSocketConnected);
+    const watch = client.watchQuery(api.tasks.whoami, {});
+    watch.onUpdate(() => {}); // live throughout (each `until` unsubscribes its own listener)
+    await until(watch, (value) => value === null);
+    client.setAuth(async () => "bad");
+    await tick(); // "bad" sent; its AuthError takes a round trip to the server
+    client.setAuth(async () => "good:bob"); // before the AuthError for "bad" arrives
+    expect(await within(until(watch, (value) => value === "bob"), 5_000)).toBe("bob");
+    expect(client.connectionState().connectionCount).toBe(1);
+    expect(sockets.length).toBe(1);
   });
 });
 

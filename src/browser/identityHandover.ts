@@ -116,6 +116,16 @@ export class IdentityHandover {
   }
 
   /**
+   * A new connection opened; until `restart`, when the token the client holds goes out on it
+   * (after requests re-sent under earlier tokens, or once a token being fetched came), every
+   * Transition of a hold is held. One only armed is dropped, as in `restart`.
+   */
+  reconnecting(): void {
+    if (this.phase.kind === "holding") this.phase.identity = Number.POSITIVE_INFINITY;
+    else this.phase = { kind: "idle" };
+  }
+
+  /**
    * A new connection: identity versions start over, and `sentIdentity` is the version of the
    * token re-sent on it (0: none). A hold keeps holding until that token's first Transition;
    * without a token, it shows what it holds now (returned). One only armed is dropped: the

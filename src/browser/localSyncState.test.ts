@@ -152,50 +152,56 @@ describe("LocalSyncState transitions", () => {
 });
 
 describe("LocalSyncState auth and restart", () => {
-  it("numbers Authenticate messages and undoes one the server refused", () => {
+  it("numbers Authenticate messages, one at a time, and undoes one the server refused", () => {
     const s = new LocalSyncState();
-    expect(s.setAuth("t1")).toEqual({ message: { type: "Authenticate", baseVersion: 0, token: "t1" }, identityVersion: 1 });
-    expect(s.setAuth("t2")).toEqual({ message: { type: "Authenticate", baseVersion: 1, token: "t2" }, identityVersion: 2 });
-    expect(s.onAuthError(0)).toBe(false); // about t1, since replaced
-    expect(s.onAuthError(1)).toBe(true); // t2 refused: the server still holds t1 at version 1
-    expect(s.setAuth(null).message).toEqual({ type: "Authenticate", baseVersion: 1, token: null });
-    expect(s.hasToken()).toBe(false);
+    s.identity.want("t1");
+    expect(s.identity.authenticate("t1")).toEqual({ message: { type: "Authenticate", baseVersion: 0, token: "t1" }, identityVersion: 1, wanted: true });
+    s.identity.want("t2");
+    // t1 is unanswered: t2 waits, since its number depends on whether t1 is accepted.
+    expect(s.identity.authenticate("t2")).toBeNull();
+    expect(s.identity.onAuthError(0)).toBe(false); // t1 refused, but replaced since: the app's token is t2
+    expect(s.identity.authenticate("t2")?.message).toEqual({ type: "Authenticate", baseVersion: 0, token: "t2" });
+    expect(s.identity.onAuthError(0)).toBe(true); // t2 refused: the server still holds nothing, at version 0
+    s.identity.want(null);
+    expect(s.identity.authenticate(null)?.message).toEqual({ type: "Authenticate", baseVersion: 0, token: null });
+    s.applyTransition(transition({ querySet: 0, identity: 0, ts: 0 }, { querySet: 0, identity: 1, ts: 1 }, []));
+    expect(s.identity.hasInFlight()).toBe(false);
+    expect(s.isCurrentIdentity(1)).toBe(true);
   });
 
-  it("a refused token is not re-sent on reconnect", () => {
-    const s = new LocalSyncState();
-    s.setAuth("bad");
-    s.onAuthError(0);
-    expect(s.restart({ clientId: "c", connectionCount: 1, newRequestsFrom: 0 }).messages.map((m) => m.type)).toEqual(["Connect", "ModifyQuerySet"]);
-  });
-
-  it("restart re-sends Connect, Authenticate and every query under its old id", () => {
+  it("restart queues the token and every query under its old id after Connect", () => {
     const s = new LocalSyncState();
     const a = s.subscribe("m:a", {});
     s.subscribe("m:b", { x: 1 });
     s.takeQuerySetMessage();
-    s.setAuth("tok");
+    s.identity.want("tok");
+    s.identity.authenticate("tok");
     s.applyTransition(transition({ querySet: 0, identity: 0, ts: 0 }, { querySet: 1, identity: 1, ts: 9 }, [{ type: "QueryUpdated", queryId: id(0), value: "A" }]));
     const before = s.result(a);
     s.subscribe("m:c", {}); // queued, never sent on the old connection
     s.unsubscribe(s.subscribe("m:b", { x: 1 })); // still one subscriber of m:b
 
-    const { messages, identityVersion } = s.restart({ clientId: "client", connectionCount: 1, newRequestsFrom: 7 });
-    expect(identityVersion).toBe(1);
-    expect(messages).toEqual([
-      { type: "Connect", clientId: "client", connectionCount: 1, maxObservedTimestamp: 9, newRequestsFrom: 7 },
-      { type: "Authenticate", baseVersion: 0, token: "tok" },
-      {
-        type: "ModifyQuerySet",
-        baseVersion: 0,
-        newVersion: 1,
-        modifications: [
-          { type: "Add", queryId: 0, udfPath: "m:a", args: {} },
-          { type: "Add", queryId: 1, udfPath: "m:b", args: { x: 1 } },
-          { type: "Add", queryId: 2, udfPath: "m:c", args: {} },
-        ],
-      },
-    ]);
+    expect(s.restart({ clientId: "client", connectionCount: 1, newRequestsFrom: 7 })).toEqual({
+      type: "Connect",
+      clientId: "client",
+      connectionCount: 1,
+      maxObservedTimestamp: 9,
+      newRequestsFrom: 7,
+    });
+    // The new connection starts signed out: the token is to be sent again, from version 0.
+    expect(s.identity.sentToken()).toBeNull();
+    expect(s.identity.needsWantedToken()).toBe(true);
+    expect(s.identity.authenticate("tok")?.message).toEqual({ type: "Authenticate", baseVersion: 0, token: "tok" });
+    expect(s.takeQuerySetMessage()).toEqual({
+      type: "ModifyQuerySet",
+      baseVersion: 0,
+      newVersion: 1,
+      modifications: [
+        { type: "Add", queryId: 0, udfPath: "m:a", args: {} },
+        { type: "Add", queryId: 1, udfPath: "m:b", args: { x: 1 } },
+        { type: "Add", queryId: 2, udfPath: "m:c", args: {} },
+      ],
+    });
     expect(s.takeQuerySetMessage()).toBeNull();
     // Old results stay visible until the new connection answers; its versions start at zero.
     expect(s.result(a)).toBe(before);
@@ -206,12 +212,8 @@ describe("LocalSyncState auth and restart", () => {
 
   it("a connection without queries still sends an (empty) ModifyQuerySet, to get a Transition back", () => {
     const s = new LocalSyncState();
-    expect(s.restart({ clientId: "c", connectionCount: 0, newRequestsFrom: 0 })).toEqual({
-      messages: [
-        { type: "Connect", clientId: "c", connectionCount: 0, newRequestsFrom: 0 },
-        { type: "ModifyQuerySet", baseVersion: 0, newVersion: 1, modifications: [] },
-      ],
-      identityVersion: 0,
-    });
+    expect(s.restart({ clientId: "c", connectionCount: 0, newRequestsFrom: 0 })).toEqual({ type: "Connect", clientId: "c", connectionCount: 0, newRequestsFrom: 0 });
+    expect(s.identity.needsWantedToken()).toBe(false); // signed out: nothing to send
+    expect(s.takeQuerySetMessage()).toEqual({ type: "ModifyQuerySet", baseVersion: 0, newVersion: 1, modifications: [] });
   });
 });

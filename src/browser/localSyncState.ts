@@ -8,12 +8,14 @@
  * the identity version. A Transition names the versions it starts from and ends at; the
  * client checks that it starts exactly where the last one ended, so no update is ever lost or
  * applied twice without being noticed. A connection starts from `{0, 0, 0}`: `restart()`
- * rebuilds the server's view from scratch (Connect, Authenticate, one ModifyQuerySet adding
- * every query under its old id) while the old results stay visible until new ones arrive.
+ * rebuilds the server's view from scratch (Connect, then the Authenticates, then one
+ * ModifyQuerySet adding every query under its old id) while the old results stay visible until
+ * new ones arrive.
  * A ModifyQuerySet holds at most `MAX_MODIFICATIONS` changes and `MAX_ARGS_BYTES` of args:
  * longer lists go out in several messages, each moving the version by one.
- * The server refuses an Authenticate without changing its identity version (AuthError), so
- * `onAuthError` undoes the client's step.
+ * The identity version and the tokens Authenticates carry are `identity`'s (identitySync.ts):
+ * the client sends them (first those of requests re-sent under earlier tokens), then the query
+ * set that `restart` queued.
  *
  * Read your writes across a restart (`settledTimestamp`). A mutation settles once the results
  * the client shows are at or after its commit. After a restart those are still the old
@@ -29,8 +31,7 @@
  *      Transition's `ts` is the settled `ts` again.
  */
 import type {
-  AuthenticateMessage,
-  ClientMessage,
+  ConnectMessage,
   ModifyQuerySetMessage,
   QueryId,
   QuerySetModification,
@@ -39,6 +40,7 @@ import type {
 } from "../transport/protocol.js";
 import { PROTOCOL_LIMITS } from "../transport/protocol.js";
 import type { JSONValue } from "../values/value.js";
+import { IdentitySync } from "./identitySync.js";
 import { MAX_ARGS_BYTES, argsTooLarge, pathTooLong, utf8Length } from "./messageSize.js";
 import {
   errorResultFromServer,
@@ -89,13 +91,8 @@ export class LocalSyncState {
   /** A whole query set a restart held back while a token was fetched: sent by the next flush, even if empty. */
   private querySetOwed = false;
   private querySetVersion = 0;
-  private identityVersion = 0;
-  /** The token the server should hold: null when signed out. */
-  private token: string | null = null;
-  /** The token before the last Authenticate, restored if the server refuses that one. */
-  private tokenBefore: string | null = null;
-  /** `baseVersion` of the last Authenticate sent on this connection (AuthErrors for older ones are stale). */
-  private lastAuthBase: number | null = null;
+  /** The tokens and identity versions of this connection's Authenticates. */
+  readonly identity = new IdentitySync();
   private server: StateVersion = { querySet: 0, identity: 0, ts: 0 };
   private readonly results = new Map<QueryId, QueryResult>();
   private maxObservedTs = 0;
@@ -177,72 +174,30 @@ export class LocalSyncState {
     return modification.type === "Add" ? this.byId.get(modification.queryId)!.addBytes : MODIFICATION_BYTES;
   }
 
-  /** Records a new token (null: sign out) and returns the Authenticate to send. */
-  setAuth(token: string | null): { message: AuthenticateMessage; identityVersion: number } {
-    this.tokenBefore = this.token;
-    this.token = token;
-    const message: AuthenticateMessage = { type: "Authenticate", baseVersion: this.identityVersion, token };
-    this.lastAuthBase = message.baseVersion;
-    return { message, identityVersion: ++this.identityVersion };
-  }
-
   /** The identity version of the last Authenticate sent on this connection (0: none). */
   latestIdentity(): number {
-    return this.identityVersion;
+    return this.identity.latestVersion();
   }
 
-  /** Whether `identityVersion` is the latest this client sent (none pending, none newer). */
+  /** Whether `identityVersion` is the wanted token's, the latest sent, and the one the results are at. */
   isCurrentIdentity(identityVersion: number): boolean {
-    return this.identityVersion === identityVersion && this.server.identity === identityVersion;
-  }
-
-  /** Whether a token is set (so signing out needs an Authenticate with null). */
-  hasToken(): boolean {
-    return this.token !== null;
+    return this.identity.isWantedVersion(identityVersion) && this.server.identity === identityVersion;
   }
 
   /**
-   * An AuthError arrived. The server keeps its identity (version and token) when it refuses
-   * one, so the refused Authenticate is undone here. Returns false for an AuthError about an
-   * Authenticate that is not the latest (it changes nothing).
+   * A new connection: returns its Connect, and queues what rebuilds the server's state after
+   * it. The client sends the Authenticates (`identity`) and then the query set, which re-adds
+   * every query under its old id: the queries must run as the token the client holds, and that
+   * may come only after requests re-sent under earlier tokens, or once a token being fetched
+   * arrives.
    */
-  onAuthError(baseVersion: number): boolean {
-    if (this.lastAuthBase !== baseVersion || this.identityVersion !== baseVersion + 1) return false;
-    this.identityVersion = baseVersion;
-    this.token = this.tokenBefore;
-    this.lastAuthBase = null;
-    return true;
-  }
-
-  /**
-   * The messages that rebuild the server's state on a new connection, in the order to send them.
-   * `identityVersion` is the version the token will have (0: no token sent).
-   */
-  restart(
-    connect: { clientId: string; connectionCount: number; newRequestsFrom: number; awaitedTs?: number },
-    options: { holdQuerySet?: boolean } = {},
-  ): { messages: ClientMessage[]; identityVersion: number } {
+  restart(connect: { clientId: string; connectionCount: number; newRequestsFrom: number; awaitedTs?: number }): ConnectMessage {
     const observed = Math.max(this.maxObservedTs, connect.awaitedTs ?? 0);
     this.server = { querySet: 0, identity: 0, ts: 0 };
     this.querySetVersion = 0;
-    this.identityVersion = 0;
-    this.lastAuthBase = null;
+    this.identity.restart();
     this.pending = [];
     this.restoring = { untilVersion: null };
-    const messages: ClientMessage[] = [
-      {
-        type: "Connect",
-        clientId: connect.clientId,
-        connectionCount: connect.connectionCount,
-        ...(observed > 0 ? { maxObservedTimestamp: observed } : {}),
-        newRequestsFrom: connect.newRequestsFrom,
-      },
-    ];
-    if (this.token !== null) {
-      const token = this.token;
-      this.token = null; // the new connection starts signed out
-      messages.push(this.setAuth(token).message);
-    }
     for (const query of this.byToken.values()) {
       if (!query.tooLarge) this.pending.push({ type: "Add", queryId: query.id, udfPath: query.udfPath, args: query.args });
     }
@@ -251,12 +206,13 @@ export class LocalSyncState {
     // the old connection but whose Transition did not (an idle connection would otherwise
     // never get one).
     this.querySetOwed = true;
-    // A token is on its way: the queries must not run as the identity sent above (the last
-    // one, or none). The caller's flush sends them once the token is out.
-    if (options.holdQuerySet) return { messages, identityVersion: this.identityVersion };
-    // What does not fit in one message stays pending: the caller's flush sends it next.
-    messages.push(this.takeQuerySetMessage()!);
-    return { messages, identityVersion: this.identityVersion };
+    return {
+      type: "Connect",
+      clientId: connect.clientId,
+      connectionCount: connect.connectionCount,
+      ...(observed > 0 ? { maxObservedTimestamp: observed } : {}),
+      newRequestsFrom: connect.newRequestsFrom,
+    };
   }
 
   /**
@@ -272,7 +228,7 @@ export class LocalSyncState {
         `Transition starts at ${JSON.stringify(start)} but the client holds ${JSON.stringify(server)}`,
       );
     }
-    if (end.querySet > this.querySetVersion || end.identity > this.identityVersion) {
+    if (end.querySet > this.querySetVersion || end.identity > this.identity.latestVersion()) {
       throw new ProtocolMismatch(`Transition ends at ${JSON.stringify(end)}, beyond the versions this client sent`);
     }
     const changed: QueryToken[] = [];
@@ -301,6 +257,7 @@ export class LocalSyncState {
       changed.push(query.token);
     }
     this.server = { ...end };
+    this.identity.onTransition(end.identity);
     this.maxObservedTs = Math.max(this.maxObservedTs, end.ts);
     const untilVersion = this.restoring?.untilVersion;
     if (untilVersion !== undefined && untilVersion !== null && end.querySet >= untilVersion) this.restoring = null;

@@ -12,7 +12,7 @@ function sendAll(requests: RequestManager) {
   requests.sendUnsent((text) => {
     sent.push(JSON.parse(text) as MutationMessage);
     return true;
-  });
+  }, null);
   return sent;
 }
 
@@ -47,7 +47,7 @@ describe("RequestManager", () => {
     for (let i = 0; i < 4; i++) r.mutation("m:a", { i });
     let budget = 2;
     const sent: number[] = [];
-    r.sendUnsent((text) => budget-- > 0 && sent.push((JSON.parse(text) as MutationMessage).requestId) > 0);
+    r.sendUnsent((text) => budget-- > 0 && sent.push((JSON.parse(text) as MutationMessage).requestId) > 0, null);
     expect(sent).toEqual([0, 1]);
     expect(r.hasUnsent()).toBe(true);
     expect(sendAll(r).map((m) => m.requestId)).toEqual([2, 3]);

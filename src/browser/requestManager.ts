@@ -25,6 +25,13 @@
  * record). An action without a response is rejected: actions reach the outside world and may
  * not be idempotent, so the client never runs one twice behind the caller's back.
  *
+ * Who runs a re-sent mutation: the server runs a mutation as the caller of the last
+ * Authenticate before it on the connection. Each request records the token it was first sent
+ * under (`sentUnder`), and is re-sent under that token only (`sendUnsent`): after a sign-in,
+ * sign-out or token change, a mutation made before it and lost with the connection still
+ * runs as the one who made it. The client puts each token back in force before its requests
+ * (client.ts, `flush`); `resentUnderOtherThan` says whether any still wait for that.
+ *
  * Promises are settled here, but their callbacks run as microtasks, after the caller (the
  * client) has finished handling the message and notified watchers.
  */
@@ -47,6 +54,8 @@ interface Request {
    * Nothing else of the message is kept: nothing after the call needs its args.
    */
   readonly text: string;
+  /** The token of the last Authenticate before its first send (null: signed out); undefined until then. */
+  sentUnder: string | null | undefined;
   state: RequestState;
   readonly startedAt: number;
   readonly resolve: (value: Value) => void;
@@ -77,6 +86,8 @@ export class RequestManager {
   private mutations = 0;
   private unsent = new Map<RequestId, Request>();
   private readonly committed = new Map<RequestId, Request>();
+  /** How many `unsent` requests were sent before (on a lost connection), by the token they were sent under. */
+  private resent = new Map<string | null, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -108,7 +119,7 @@ export class RequestManager {
       resolve = res;
       reject = rej;
     });
-    const request: Request = { type, requestId, text, state: { kind: "unsent" }, startedAt: this.now(), resolve, reject };
+    const request: Request = { type, requestId, text, sentUnder: undefined, state: { kind: "unsent" }, startedAt: this.now(), resolve, reject };
     this.requests.set(requestId, request);
     if (type === "Mutation") this.mutations++;
     this.unsent.set(requestId, request);
@@ -116,15 +127,33 @@ export class RequestManager {
   }
 
   /**
-   * Sends the requests not yet sent on this connection, oldest first, through `send`; stops at
+   * Sends the requests not yet sent on this connection, oldest first, through `send`, while the
+   * connection's last Authenticate carried `token` (see the top of this file): stops at the
+   * first one sent before under another token, at the first never sent if `onlyResent`, and at
    * the first one `send` refuses (the connection is gone; they wait for the next one).
    */
-  sendUnsent(send: (text: string) => boolean): void {
+  sendUnsent(send: (text: string) => boolean, token: string | null, { onlyResent = false } = {}): void {
     // Deleting the entry being visited is safe: a Map iterator carries on with the next one.
     for (const request of this.unsent.values()) {
+      if (request.sentUnder === undefined ? onlyResent : request.sentUnder !== token) return;
       if (!send(request.text)) return;
       this.setState(request, { kind: "sent" });
+      request.sentUnder = token;
     }
+  }
+
+  /**
+   * The token the oldest unsent request was sent under on a lost connection; undefined if it
+   * was never sent (nor were those after it) or none is unsent.
+   */
+  firstResentUnder(): string | null | undefined {
+    return this.unsent.values().next().value?.sentUnder;
+  }
+
+  /** Whether a request to re-send was sent under a token other than `token` (it must go out first, under its own). */
+  resentUnderOtherThan(token: string | null): boolean {
+    for (const [sentUnder, count] of this.resent) if (sentUnder !== token && count > 0) return true;
+    return false;
   }
 
   hasUnsent(): boolean {
@@ -226,6 +255,8 @@ export class RequestManager {
       rejected.push(requestId);
     }
     this.unsent = unsent;
+    this.resent = new Map();
+    for (const request of unsent.values()) this.countResent(request, 1);
     return rejected;
   }
 
@@ -236,6 +267,7 @@ export class RequestManager {
     this.requests.clear();
     this.mutations = 0;
     this.unsent.clear();
+    this.resent.clear();
     this.committed.clear();
     return ids;
   }
@@ -255,7 +287,7 @@ export class RequestManager {
 
   private setState(request: Request, state: RequestState): void {
     const requestId = request.requestId;
-    this.byState(request.state)?.delete(requestId);
+    this.leaveState(request);
     request.state = state;
     this.byState(state)?.set(requestId, request);
   }
@@ -263,7 +295,17 @@ export class RequestManager {
   private forget(requestId: RequestId, request: Request): void {
     if (!this.requests.delete(requestId)) return;
     if (request.type === "Mutation") this.mutations--;
-    this.byState(request.state)?.delete(requestId);
+    this.leaveState(request);
+  }
+
+  private leaveState(request: Request): void {
+    if (this.byState(request.state)?.delete(request.requestId) && request.state.kind === "unsent") this.countResent(request, -1);
+  }
+
+  /** Counts an unsent request that was sent before in (`by` 1) or out (-1) of `resent`. */
+  private countResent(request: Request, by: 1 | -1): void {
+    if (request.sentUnder === undefined) return;
+    this.resent.set(request.sentUnder, (this.resent.get(request.sentUnder) ?? 0) + by);
   }
 
   /** The map of requests in `state`, for the states calls look for; `sent` has none. */
