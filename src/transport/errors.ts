@@ -8,6 +8,10 @@
  * And so does one with code MISUSE: a bug in the app's server code (a value that does not
  * match the function's `returns` validator, a ctx.runMutation left unawaited, an unknown
  * table), whose message may quote the data the handler held (a user document's secret field).
+ * And so does one with code SCHEMA_VIOLATION: the app's server code wrote a document its own
+ * schema refuses, and the message names that document's ID (one the caller may never have
+ * been shown), the table and field, and a literal or ID value the write held. (Convex's
+ * production deployments send clients a generic server error for anything but a ConvexError.)
  * The errors a client caused keep their own codes and messages (INVALID_ARGUMENT,
  * UNKNOWN_FUNCTION, WRONG_FUNCTION_TYPE, LIMIT_EXCEEDED), so the caller can fix its call.
  */
@@ -21,12 +25,15 @@ export interface ErrorReporting {
   debug: (line: string) => void;
 }
 
+/** The codes whose messages are the server's business, not the caller's (see above). */
+const SERVER_SIDE_CODES: ReadonlySet<string> = new Set(["INTERNAL", "MISUSE", "SCHEMA_VIOLATION"]);
+
 /**
  * The payload for `error`; `context` names what failed in the log line ("mutation
  * messages:send"), never its arguments or the caller's token.
  */
 export function errorPayload(error: unknown, context: string, reporting: ErrorReporting): ErrorPayload {
-  if (isWalkinError(error) && ((error.code !== "INTERNAL" && error.code !== "MISUSE") || reporting.exposeInternalErrors)) {
+  if (isWalkinError(error) && (!SERVER_SIDE_CODES.has(error.code) || reporting.exposeInternalErrors)) {
     if (error.code === "INTERNAL") reporting.log(`[walkin] ${context} failed: ${stackOf(error)}`);
     const payload: ErrorPayload = { message: error.message, code: error.code };
     if (error.data !== undefined) {

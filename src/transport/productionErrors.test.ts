@@ -1,6 +1,6 @@
 /**
- * What a client sees of the server's own bugs (a `returns` mismatch quoting the handler's data)
- * in production and in dev; how deep actions may call actions; and that a server shutting down
+ * What a client sees of the server's own bugs (a `returns` mismatch quoting the handler's data,
+ * a write the schema refuses naming a document) in production and in dev; how deep actions may call actions; and that a server shutting down
  * starts no action that arrives after close() began.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -120,6 +120,54 @@ describe("a returns mismatch (the server's own bug)", () => {
     expect(unknown).toMatchObject({ code: "UNKNOWN_FUNCTION", message: expect.stringContaining("users:nobody") });
     const overHttp = await fetch(`${h.server.url}/api/mutation`, { method: "POST", body: JSON.stringify({ path: "users:me", args: {} }) });
     expect(await overHttp.json()).toMatchObject({ code: "WRONG_FUNCTION_TYPE", message: expect.stringContaining("is a query") });
+  });
+});
+
+describe("a write the schema refuses (the server's own bug)", () => {
+  // Patches a message in a channel the caller never sees with a body the schema refuses: the
+  // engine's message names that document's ID, the table and the field.
+  const schemaBreaking = {
+    hidden: {
+      corrupt: mutation({
+        args: {},
+        handler: async (ctx) => {
+          const id = await ctx.db.insert("messages", { channel: "staff-only", body: "payroll" });
+          await ctx.db.patch(id, { body: 0 } as never);
+        },
+      }),
+    },
+  };
+
+  /** The mutation's error over the WebSocket and over the HTTP API, and the hidden document's ID from the log. */
+  async function corrupt(h: Harness): Promise<{ overSocket: unknown; overHttp: { status: number; body: unknown } }> {
+    const client = await h.client();
+    client.send({ type: "Mutation", requestId: 1, udfPath: "hidden:corrupt", args: {} });
+    const answer = (await client.waitFor(responseTo("MutationResponse", 1))) as { error?: unknown };
+    const response = await fetch(`${h.server.url}/api/mutation`, { method: "POST", body: JSON.stringify({ path: "hidden:corrupt", args: {} }) });
+    return { overSocket: answer.error, overHttp: { status: response.status, body: await response.json() } };
+  }
+
+  it("reaches clients as INTERNAL in production, naming no document, table or field; the log has the detail; nothing is written", async () => {
+    const h = await serve(schemaBreaking);
+    const internal = { code: "INTERNAL", message: "Internal server error" };
+    const { overSocket, overHttp } = await corrupt(h);
+    expect(overSocket).toEqual(internal);
+    expect(overHttp).toEqual({ status: 500, body: { status: "error", ...internal, errorMessage: internal.message, logLines: [] } });
+    const log = h.logs.join("\n");
+    expect(log).toContain("mutation hidden:corrupt failed");
+    expect(log).toMatch(/SCHEMA_VIOLATION|does not match the schema of table "messages"/);
+    const hiddenId = /Document "([^"]+)"/.exec(log)?.[1];
+    expect(hiddenId).toBeDefined();
+    expect(JSON.stringify([overSocket, overHttp])).not.toContain(hiddenId!);
+    expect(await h.engine.runQuery("messages:list", { channel: "staff-only" })).toEqual([]);
+  });
+
+  it("shows its code and message in dev", async () => {
+    const h = await serve(schemaBreaking, { dev: true });
+    const { overSocket, overHttp } = await corrupt(h);
+    const violation = { code: "SCHEMA_VIOLATION", message: expect.stringMatching(/^Document "[^"]+" does not match the schema of table "messages": messages\.body: expected string/) };
+    expect(overSocket).toEqual(violation);
+    expect(overHttp).toEqual({ status: 400, body: { status: "error", ...violation, errorMessage: violation.message, logLines: [] } });
   });
 });
 
