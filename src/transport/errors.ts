@@ -8,10 +8,12 @@
  * And so does one with code MISUSE: a bug in the app's server code (a value that does not
  * match the function's `returns` validator, a ctx.runMutation left unawaited, an unknown
  * table), whose message may quote the data the handler held (a user document's secret field).
- * And so does one with code SCHEMA_VIOLATION: the app's server code wrote a document its own
- * schema refuses, and the message names that document's ID (one the caller may never have
- * been shown), the table and field, and a literal or ID value the write held. (Convex's
- * production deployments send clients a generic server error for anything but a ConvexError.)
+ * And so do two more that say the app's data broke an assumption of its server code:
+ * SCHEMA_VIOLATION (it wrote a document its own schema refuses; the message names that
+ * document's ID, one the caller may never have been shown, the table and field, and a literal
+ * or ID value the write held) and NOT_UNIQUE (`unique()` found two documents; the message
+ * names both IDs). No call the client can make fixes them. (Convex's production deployments
+ * send clients a generic server error for anything but a ConvexError.)
  * The errors a client caused keep their own codes and messages (INVALID_ARGUMENT,
  * UNKNOWN_FUNCTION, WRONG_FUNCTION_TYPE, LIMIT_EXCEEDED), so the caller can fix its call.
  */
@@ -26,7 +28,7 @@ export interface ErrorReporting {
 }
 
 /** The codes whose messages are the server's business, not the caller's (see above). */
-const SERVER_SIDE_CODES: ReadonlySet<string> = new Set(["INTERNAL", "MISUSE", "SCHEMA_VIOLATION"]);
+const SERVER_SIDE_CODES: ReadonlySet<string> = new Set(["INTERNAL", "MISUSE", "SCHEMA_VIOLATION", "NOT_UNIQUE"]);
 
 /**
  * The payload for `error`; `context` names what failed in the log line ("mutation

@@ -1,6 +1,7 @@
 /**
  * What a client sees of the server's own bugs (a `returns` mismatch quoting the handler's data,
- * a write the schema refuses naming a document) in production and in dev; how deep actions may call actions; and that a server shutting down
+ * a write the schema refuses and a `unique()` that found two, naming documents) in production
+ * and in dev; how deep actions may call actions; and that a server shutting down
  * starts no action that arrives after close() began.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -123,10 +124,10 @@ describe("a returns mismatch (the server's own bug)", () => {
   });
 });
 
-describe("a write the schema refuses (the server's own bug)", () => {
-  // Patches a message in a channel the caller never sees with a body the schema refuses: the
-  // engine's message names that document's ID, the table and the field.
-  const schemaBreaking = {
+describe("the app's data breaking its server code's assumptions: a write the schema refuses, two documents for unique()", () => {
+  // Each writes into a channel the caller never sees, then fails on it: the engine's messages
+  // name the hidden documents' IDs (and the schema's table and field).
+  const dataBreaking = {
     hidden: {
       corrupt: mutation({
         args: {},
@@ -135,39 +136,55 @@ describe("a write the schema refuses (the server's own bug)", () => {
           await ctx.db.patch(id, { body: 0 } as never);
         },
       }),
+      twice: mutation({
+        args: {},
+        handler: async (ctx) => {
+          await ctx.db.insert("messages", { channel: "staff-only", body: "payroll" });
+          await ctx.db.insert("messages", { channel: "staff-only", body: "bonuses" });
+          await ctx.db.query("messages").withIndex("by_channel", (q) => q.eq("channel", "staff-only")).unique();
+        },
+      }),
     },
   };
 
-  /** The mutation's error over the WebSocket and over the HTTP API, and the hidden document's ID from the log. */
-  async function corrupt(h: Harness): Promise<{ overSocket: unknown; overHttp: { status: number; body: unknown } }> {
+  /** The mutation's error over the WebSocket and over the HTTP API. */
+  async function call(h: Harness, path: string): Promise<{ overSocket: unknown; overHttp: { status: number; body: unknown } }> {
     const client = await h.client();
-    client.send({ type: "Mutation", requestId: 1, udfPath: "hidden:corrupt", args: {} });
+    client.send({ type: "Mutation", requestId: 1, udfPath: path, args: {} });
     const answer = (await client.waitFor(responseTo("MutationResponse", 1))) as { error?: unknown };
-    const response = await fetch(`${h.server.url}/api/mutation`, { method: "POST", body: JSON.stringify({ path: "hidden:corrupt", args: {} }) });
+    const response = await fetch(`${h.server.url}/api/mutation`, { method: "POST", body: JSON.stringify({ path, args: {} }) });
     return { overSocket: answer.error, overHttp: { status: response.status, body: await response.json() } };
   }
 
-  it("reaches clients as INTERNAL in production, naming no document, table or field; the log has the detail; nothing is written", async () => {
-    const h = await serve(schemaBreaking);
+  it.each([
+    ["hidden:corrupt", /Document "([^"]+)" does not match the schema of table "messages"/],
+    ["hidden:twice", /unique\(\) found more than one document in "messages" \(([^ ]+) and/],
+  ])("%s reaches clients as INTERNAL in production, naming no document; the log has the detail; nothing is written", async (path, detail) => {
+    const h = await serve(dataBreaking);
     const internal = { code: "INTERNAL", message: "Internal server error" };
-    const { overSocket, overHttp } = await corrupt(h);
+    const { overSocket, overHttp } = await call(h, path);
     expect(overSocket).toEqual(internal);
     expect(overHttp).toEqual({ status: 500, body: { status: "error", ...internal, errorMessage: internal.message, logLines: [] } });
     const log = h.logs.join("\n");
-    expect(log).toContain("mutation hidden:corrupt failed");
-    expect(log).toMatch(/SCHEMA_VIOLATION|does not match the schema of table "messages"/);
-    const hiddenId = /Document "([^"]+)"/.exec(log)?.[1];
+    expect(log).toContain(`mutation ${path} failed`);
+    const hiddenId = detail.exec(log)?.[1];
     expect(hiddenId).toBeDefined();
     expect(JSON.stringify([overSocket, overHttp])).not.toContain(hiddenId!);
     expect(await h.engine.runQuery("messages:list", { channel: "staff-only" })).toEqual([]);
   });
 
-  it("shows its code and message in dev", async () => {
-    const h = await serve(schemaBreaking, { dev: true });
-    const { overSocket, overHttp } = await corrupt(h);
+  it("shows their codes and messages in dev", async () => {
+    const h = await serve(dataBreaking, { dev: true });
     const violation = { code: "SCHEMA_VIOLATION", message: expect.stringMatching(/^Document "[^"]+" does not match the schema of table "messages": messages\.body: expected string/) };
-    expect(overSocket).toEqual(violation);
-    expect(overHttp).toEqual({ status: 400, body: { status: "error", ...violation, errorMessage: violation.message, logLines: [] } });
+    expect(await call(h, "hidden:corrupt")).toEqual({
+      overSocket: violation,
+      overHttp: { status: 400, body: { status: "error", ...violation, errorMessage: violation.message, logLines: [] } },
+    });
+    const notUnique = { code: "NOT_UNIQUE", message: expect.stringContaining('unique() found more than one document in "messages"') };
+    expect(await call(h, "hidden:twice")).toEqual({
+      overSocket: notUnique,
+      overHttp: { status: 400, body: { status: "error", ...notUnique, errorMessage: notUnique.message, logLines: [] } },
+    });
   });
 });
 
