@@ -62,6 +62,8 @@ export interface AuthSessionDoc extends GenericDocument {
   userAgent?: string;
   ipAddress?: string;
   clientSessionId?: SessionId;
+  /** The client session ID this session's sign-in rotated away from (`newSessionId`): guests.ts. */
+  rotatedFromClientSessionId?: SessionId;
   /** On an ended guest session whose user's deletion failed (too large, or onDeleteUser threw): the cleanup passes over it until then (cleanup.ts). */
   cleanupRetryAt?: number;
 }
@@ -156,6 +158,7 @@ export async function createSession(
     userAgent?: string | null;
     ipAddress?: string | null;
     clientSessionId?: SessionId | null;
+    rotatedFromClientSessionId?: SessionId | null;
     /** The user was inserted by this sign-in: it has no other sessions to count (a guest's first, the common case). */
     newUser?: boolean;
   },
@@ -174,6 +177,7 @@ export async function createSession(
     ...(input.userAgent ? { userAgent: input.userAgent.slice(0, 256) } : {}),
     ...(input.ipAddress ? { ipAddress: input.ipAddress.slice(0, 64) } : {}),
     ...(input.clientSessionId ? { clientSessionId: input.clientSessionId } : {}),
+    ...(input.rotatedFromClientSessionId ? { rotatedFromClientSessionId: input.rotatedFromClientSessionId } : {}),
   });
   if (!input.newUser) await endSessionsBeyondLimit(db, input.userId, id as Id<"authSessions">, config.session.maxPerUser, now);
   return id as Id<"authSessions">;

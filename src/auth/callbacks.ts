@@ -87,7 +87,7 @@ const REFUSED: Record<string, string> = {
 
 const TOP_LEVEL = ["providers", "session", "signIn", "rateLimits", "clientIp", "cleanup", "sessions", "callbacks"];
 const NESTED: Record<string, string[]> = {
-  session: ["totalDurationMs", "inactiveDurationMs", "activityResolutionMs", "maxPerUser"],
+  session: ["totalDurationMs", "inactiveDurationMs", "activityResolutionMs", "maxPerUser", "rotatedIdGraceMs"],
   signIn: ["maxFailedAttempsPerHour"],
   rateLimits: ["anonymousSignIn", "passwordAttempts", "passwordAttemptsPerNetwork", "codeAttempts", "codeSends", "codeSendsPerNetwork", "signUpsPerNetwork"],
   cleanup: ["anonymousUserInactiveMs", "intervalMs"],

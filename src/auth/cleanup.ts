@@ -43,7 +43,7 @@ import type { Budget } from "../engine/transaction.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import type { AuthSessionDoc } from "./authSessions.js";
 import { refilledBefore } from "./rateLimit.js";
-import { isGuest } from "./users.js";
+import { isGuest } from "./guests.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 

@@ -33,6 +33,13 @@ export interface WalkinAuthConfig {
      * revokeOtherSessions) within what one transaction may write.
      */
     maxPerUser?: number;
+    /**
+     * How long a client session ID that an anonymous sign-in rotated away from (`newSessionId`)
+     * still leads to its guest (default 2 minutes; 0: never): long enough for a retry whose
+     * answer was lost, or another tab still on the old ID, to find the same guest; short enough
+     * that an old ID seen somewhere (a log, a copied tab) stops being a key to it (guests.ts).
+     */
+    rotatedIdGraceMs?: number;
   };
   /** Convex Auth's form of `rateLimits.passwordAttempts`: failed password attempts per account per hour (the bucket refills over the hour). */
   signIn?: { maxFailedAttempsPerHour?: number };
@@ -124,6 +131,7 @@ export function resolveConfig(config: WalkinAuthConfig) {
       inactiveDurationMs,
       activityResolutionMs,
       maxPerUser: sessionCount(config.session?.maxPerUser, 100, "session.maxPerUser"),
+      rotatedIdGraceMs: notNegative(config.session?.rotatedIdGraceMs, 2 * 60_000, "session.rotatedIdGraceMs"),
     },
     rateLimits: {
       anonymousSignIn: rateLimit(config.rateLimits?.anonymousSignIn, { limit: 30, windowMs: 3_600_000 }, "anonymousSignIn"),
@@ -150,6 +158,14 @@ function positive(value: number | undefined, fallback: number, name: string): nu
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
     throw new TypeError(`walkinAuth: ${name} must be a positive number of milliseconds; received ${String(value)}.`);
+  }
+  return value;
+}
+
+function notNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`walkinAuth: ${name} must be a number of milliseconds, 0 or more; received ${String(value)}.`);
   }
   return value;
 }

@@ -13,7 +13,8 @@ import { runCleanup, type DeleteGuest } from "./cleanup.js";
 import { takeToken } from "./rateLimit.js";
 import { sha256 } from "./tokens.js";
 import { codeAttemptKey, codeSendKey, findAccount, matchingCode } from "./codes.js";
-import { deleteUser, isGuest, networkBucketKey, signInUser } from "./users.js";
+import { deleteUser, networkBucketKey, signInUser } from "./users.js";
+import { isGuest } from "./guests.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 

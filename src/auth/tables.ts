@@ -55,8 +55,13 @@ export const authTables = {
     userAgent: v.optional(v.string()),
     /** The IP address that signed in (per the `clientIp` option), to tell devices apart in session lists. */
     ipAddress: v.optional(v.string()),
-    /** The client session (walkin/sessions) that signed in anonymously: one user per client. */
+    /** The client session (walkin/sessions) that signed in, the ID it moved to if it rotated: one guest per client. */
     clientSessionId: v.optional(vSessionId),
+    /**
+     * The client session ID the sign-in rotated away from (`newSessionId`), which still leads to
+     * the same guest (guests.ts). Optional and indexed: a database from before it just has none.
+     */
+    rotatedFromClientSessionId: v.optional(vSessionId),
     /**
      * Only on an ended anonymous session whose user's deletion failed (its onDeleteUser threw, or
      * read or wrote too much for one transaction): the cleanup passes over it until then.
@@ -66,7 +71,8 @@ export const authTables = {
     .index("by_keyHash", ["keyHash"])
     .index("by_userId", ["userId"])
     .index("by_expiresAt", ["expiresAt"])
-    .index("by_clientSessionId", ["clientSessionId"]),
+    .index("by_clientSessionId", ["clientSessionId"])
+    .index("by_rotatedFromClientSessionId", ["rotatedFromClientSessionId"]),
 
   /** One-time codes (password reset): a hash, an expiry, attempts limited in `authRateLimits`. */
   authVerificationCodes: defineTable({

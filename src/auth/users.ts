@@ -18,7 +18,7 @@ import { createSession, type AuthSessionDoc } from "./authSessions.js";
 import { callbackProvider, checkReturnedUser } from "./callbacks.js";
 import { giveBackTokens, resetBucket, takeToken } from "./rateLimit.js";
 import { consumeCode, type CodeUse } from "./codes.js";
-import { sha256 } from "./tokens.js";
+import { clientSessionBucketKey, clientSessionFields, guestOfClientSession, isGuest } from "./guests.js";
 import type { SignInMode } from "./providers/types.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
@@ -73,6 +73,8 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   let isAnonymous = false;
   /** A user this sign-in inserted: it has no other sessions, so the sessions limit need not look. */
   let inserted: Id<"users"> | null = null;
+  /** Where an earlier rotation from the caller's client session ID moved its rows (guests.ts). */
+  let rotatedTo: SessionId | null = null;
 
   if (input.mode === "anonymous") {
     // Already signed in (anonymously or not): that user again, and the token stays valid.
@@ -81,17 +83,19 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
     // user now would be a new user that passed no check, so the caller starts over.
     if (input.onlyIfSignedIn) throw walkinError("UNAUTHENTICATED", "Your session ended while you were signing in. Call signIn again.");
     const from = input.clientSession?.from;
-    const previous = await anonymousUserOfClient(db, from, now);
+    const previous = await guestOfClientSession(db, from, now, config.session.rotatedIdGraceMs);
     if (previous) {
       // A new session for a guest found by its client session ID (a tab whose token is gone: a
       // reload with tokens kept in memory, or another tab of a browser whose tabs share the ID
-      // but keep tokens of their own). Without a limit, one ID minted sessions without end,
+      // but keep tokens of their own; also a sign-in that still sends the ID an earlier one
+      // rotated away from, guests.ts). Without a limit, one ID minted sessions without end,
       // skipping the network's. Neither of the other ways fits: ending the guest's other sessions
       // with this ID would sign those other tabs out, and they would take turns signing each
       // other out; the network's bucket would refuse a reload because others on that network
       // used it up. This client session's own bucket counts only its own new sessions.
       if (input.clientIp && from) await takeToken(db, clientSessionBucketKey(from), config.rateLimits.anonymousSignIn, now, "anonymous sign-ins with this session ID");
-      userId = previous;
+      userId = previous.userId;
+      rotatedTo = previous.rotatedTo;
     } else {
       if (input.clientIp) await takeToken(db, networkBucketKey("anonymous", input.clientIp), config.rateLimits.anonymousSignIn, now, "anonymous sign-ins from this network");
       userId = await createOrUpdateUser(ctx, config, input, null, true, async () => (inserted = (await db.insert("users", { ...input.profile, isAnonymous: true })) as Id<"users">));
@@ -134,7 +138,6 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   }
   if (current && (await db.get(current._id))) await db.delete(current._id); // rotation: the old token ends here
   await config.callbacks.beforeSessionCreation?.(ctx, { userId }); // a throw refuses the sign-in: nothing is written
-  const clientSessionId = input.clientSession?.to ?? input.clientSession?.from ?? null;
   const authSessionId = await createSession(db, config, {
     userId,
     provider: input.provider,
@@ -143,10 +146,10 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
     now,
     userAgent: input.userAgent,
     ipAddress: input.clientIp,
-    clientSessionId,
+    ...clientSessionFields(input.clientSession),
     newUser: userId === inserted,
   });
-  await carryClientSession(ctx, config, input.clientSession);
+  await carryClientSession(ctx, config, input.clientSession, rotatedTo);
   return { kind: "signedIn", userId, isAnonymous, authSessionId };
 }
 
@@ -266,36 +269,16 @@ export function networkBucketKey(bucket: "anonymous" | "attempts" | "codeSends" 
   return `${bucket}|ip:${networkOf(ip)}`;
 }
 
-/** The bucket of new sessions for the guest of one client session ID (`rateLimits.anonymousSignIn`, per client session). */
-function clientSessionBucketKey(clientSessionId: SessionId): string {
-  return `anonymousAgain|${sha256(clientSessionId)}`;
-}
-
-/** The anonymous user a client session already signed in as, if that session is still live. */
-async function anonymousUserOfClient(db: Db, clientSessionId: SessionId | undefined, now: number): Promise<Id<"users"> | null> {
-  if (!clientSessionId) return null;
-  const sessions = (await db.query("authSessions").withIndex("by_clientSessionId", (q) => q.eq("clientSessionId", clientSessionId)).collect()) as unknown as AuthSessionDoc[];
-  const live = sessions.find((s) => s.isAnonymous && s.expiresAt > now);
-  return live && (await isGuest(db, live.userId)) ? live.userId : null;
-}
-
 /**
- * Whether `userId` is a user still without credentials. A session's `isAnonymous` says how that
- * session signed in; only the user says whether it signed up since. An upgrade ends the guest's
- * other sessions (`createOrUpgradeUser`), but a database written before it did may still hold
- * such sessions, so whatever would treat their user as a guest (delete it, merge it away, sign
- * in as it) asks the user. A missing `isAnonymous` (an app's own `createOrUpdateUser`) leaves
- * the session's word standing.
+ * With walkin/sessions configured: move the client session's data to its new ID. `rotatedTo`:
+ * where an earlier sign-in with the same `from` moved it, a rotation this client did not take up
+ * (a lost answer, a tab behind on a shared ID): those rows follow it too (guests.ts).
  */
-export async function isGuest(db: Db, userId: Id<"users">): Promise<boolean> {
-  const user = await db.get(userId);
-  return user !== null && user.isAnonymous !== false;
-}
-
-/** With walkin/sessions configured: move the client session's data to its new ID. */
-async function carryClientSession(ctx: MutationCtx, config: ResolvedAuthConfig, clientSession: SignInInput["clientSession"]): Promise<void> {
+async function carryClientSession(ctx: MutationCtx, config: ResolvedAuthConfig, clientSession: SignInInput["clientSession"], rotatedTo: SessionId | null): Promise<void> {
   if (!config.sessions || !clientSession?.from || !clientSession.to) return;
-  await transferSession(ctx, { from: clientSession.from, to: clientSession.to, tables: config.sessions.tables });
+  const { to } = clientSession;
+  await transferSession(ctx, { from: clientSession.from, to, tables: config.sessions.tables });
+  if (rotatedTo && rotatedTo !== to) await transferSession(ctx, { from: rotatedTo, to, tables: config.sessions.tables });
 }
 
 /** Sign-out with walkin/sessions configured: the client session's own data goes with it. */
