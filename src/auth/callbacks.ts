@@ -89,7 +89,7 @@ const TOP_LEVEL = ["providers", "session", "signIn", "rateLimits", "clientIp", "
 const NESTED: Record<string, string[]> = {
   session: ["totalDurationMs", "inactiveDurationMs", "activityResolutionMs", "maxPerUser", "rotatedIdGraceMs"],
   signIn: ["maxFailedAttempsPerHour"],
-  rateLimits: ["anonymousSignIn", "passwordAttempts", "passwordAttemptsPerNetwork", "codeAttempts", "codeSends", "codeSendsPerNetwork", "signUpsPerNetwork"],
+  rateLimits: ["anonymousSignIn", "passwordAttempts", "passwordAttemptsPerNetwork", "codeAttempts", "codeSends", "codeSendsPerNetwork", "signUpsPerNetwork", "redirectSignInsPerNetwork"],
   cleanup: ["anonymousUserInactiveMs", "intervalMs"],
   sessions: ["tables"],
 };

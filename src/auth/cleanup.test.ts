@@ -99,6 +99,7 @@ describe("expired codes, verifiers and rate-limit buckets", () => {
       codeSends: quick,
       codeSendsPerNetwork: quick,
       signUpsPerNetwork: quick,
+      redirectSignInsPerNetwork: quick,
     };
     const backend = await start({ rateLimits });
     await signedIn(backend, "password", { flow: "signUp", email: "ada@example.com", password: "correct horse" });

@@ -74,6 +74,12 @@ export interface WalkinAuthConfig {
      * account or finds the email taken.
      */
     signUpsPerNetwork?: RateLimit;
+    /**
+     * Redirect sign-ins (OAuth, OIDC) started per client network (default 100 per 15 minutes):
+     * each start stores its state for ten minutes, so without a limit one machine calling
+     * `signIn("github")` in a loop could fill the database. Finishing one costs nothing more.
+     */
+    redirectSignInsPerNetwork?: RateLimit;
   };
   /** The client's IP for rate limits. Default: the socket's peer address (set this behind a proxy). */
   clientIp?: (request: CallerRequest) => string | null;
@@ -141,6 +147,7 @@ export function resolveConfig(config: WalkinAuthConfig) {
       codeSends: rateLimit(config.rateLimits?.codeSends, { limit: 5, windowMs: 15 * 60_000 }, "codeSends"),
       codeSendsPerNetwork: rateLimit(config.rateLimits?.codeSendsPerNetwork, { limit: 20, windowMs: 15 * 60_000 }, "codeSendsPerNetwork"),
       signUpsPerNetwork: rateLimit(config.rateLimits?.signUpsPerNetwork, { limit: 20, windowMs: 15 * 60_000 }, "signUpsPerNetwork"),
+      redirectSignInsPerNetwork: rateLimit(config.rateLimits?.redirectSignInsPerNetwork, { limit: 100, windowMs: 15 * 60_000 }, "redirectSignInsPerNetwork"),
     },
     clientIp: config.clientIp ?? ((request: CallerRequest) => request.remoteAddress),
     cleanup: {

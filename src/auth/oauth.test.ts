@@ -34,9 +34,10 @@ afterAll(async () => {
  * the fake. GitHub's client ID/secret, the app's URL and the server's come from the environment.
  * Callbacks are served at the default "/api/auth/callback/<id>".
  */
-function start(): Promise<Backend> {
+function start(overrides: Omit<Parameters<typeof issuer.start>[0], "providers"> = {}): Promise<Backend> {
   return issuer.start(
     {
+      ...overrides,
       providers: [
         Anonymous(),
         Google({ ...GOOGLE, issuer: issuer.url }),
@@ -199,6 +200,28 @@ describe("anonymous users", () => {
 });
 
 describe("refusals", () => {
+  it("limits redirect sign-ins started per network (rateLimits.redirectSignInsPerNetwork), storing nothing for a refused one; finishing one is not counted", async () => {
+    const backend = await start({ rateLimits: { redirectSignInsPerNetwork: { limit: 2, windowMs: 60_000 } } });
+    issuer.idClaims = ada;
+    // The browser's requests to the callback come from 127.0.0.1 here: the sign-in calls do too.
+    const from = (ip: string) => ({ ...as(), request: { remoteAddress: ip, headers: {} } });
+    const first = await startSignIn(backend, "google", {}, from("127.0.0.1"));
+    await startSignIn(backend, "corp", {}, from("127.0.0.1"));
+    const stored = (await rows(backend, "authVerifiers")).length;
+
+    const refused = await errorOf(signIn(backend, { provider: "google", params: {} }, from("127.0.0.1")));
+    expect(refused.code).toBe("RATE_LIMITED");
+    expect(refused.message).toMatch(/redirect sign-ins started from this network/);
+    expect((await rows(backend, "authVerifiers")).length, "a refused start stored its state").toBe(stored);
+    // Another network has its own bucket.
+    await startSignIn(backend, "google", {}, from("10.0.0.2"));
+
+    // The first one finishes from the same, spent network: its callback stores a one-time code, uncounted.
+    const back = await callback(await approve(first.redirect));
+    const done = await signIn(backend, { params: { code: back.searchParams.get("code")! }, verifier: first.verifier }, from("127.0.0.1"));
+    expect(done.kind).toBe("signedIn");
+  });
+
   it("refuses a tampered or missing state (and the genuine one still works)", async () => {
     const backend = await start();
     issuer.idClaims = ada;

@@ -60,7 +60,13 @@ export const vStoreOp = v.union(
   v.object({ type: v.literal("createCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string(), expiresAt: v.number(), clientIp: vClientIp }),
   /** Takes one code attempt and says whether the code matches; the sign-in uses it up (`consumeCode`). */
   v.object({ type: v.literal("verifyCode"), provider: v.string(), providerAccountId: v.string(), purpose: v.string(), code: v.string() }),
-  v.object({ type: v.literal("createVerifier"), key: v.string(), provider: v.string(), value: v.any(), expiresAt: v.number() }),
+  /**
+   * Stores a verifier (a redirect sign-in's state, its one-time code). Started by a client's
+   * sign-in call (not the provider's callback), it first takes one from the bucket of redirect
+   * sign-ins from the caller's network: each start writes a row for `expiresAt`'s while, which
+   * without a limit anyone could do in a loop. `clientIp` as for `passwordAttempt`.
+   */
+  v.object({ type: v.literal("createVerifier"), key: v.string(), provider: v.string(), value: v.any(), expiresAt: v.number(), clientIp: vClientIp }),
   /** Deletes the verifier (each one works once) and returns `{ provider, value }` if it had not expired, else null. */
   v.object({ type: v.literal("consumeVerifier"), key: v.string() }),
   v.object({ type: v.literal("cleanup") }),
@@ -113,6 +119,7 @@ export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, o
       return { ok: (await matchingCode(db, op, now)) !== null };
     }
     case "createVerifier":
+      if (op.clientIp) await takeToken(db, networkBucketKey("redirects", op.clientIp), config.rateLimits.redirectSignInsPerNetwork, now, "redirect sign-ins started from this network");
       await db.insert("authVerifiers", { keyHash: sha256(op.key), provider: op.provider, value: op.value, expiresAt: op.expiresAt });
       return null;
     case "consumeVerifier": {

@@ -263,9 +263,10 @@ export function networkOf(ip: string): string {
  * The bucket of `ip`'s network for a per-network limit: "anonymous", anonymous sign-ins
  * (`rateLimits.anonymousSignIn`); "attempts", failed password sign-ins
  * (`rateLimits.passwordAttemptsPerNetwork`); "codeSends", reset codes asked for
- * (`rateLimits.codeSendsPerNetwork`); "signUps", password sign-ups (`rateLimits.signUpsPerNetwork`).
+ * (`rateLimits.codeSendsPerNetwork`); "signUps", password sign-ups (`rateLimits.signUpsPerNetwork`);
+ * "redirects", redirect sign-ins (OAuth, OIDC) started (`rateLimits.redirectSignInsPerNetwork`).
  */
-export function networkBucketKey(bucket: "anonymous" | "attempts" | "codeSends" | "signUps", ip: string): string {
+export function networkBucketKey(bucket: "anonymous" | "attempts" | "codeSends" | "signUps" | "redirects", ip: string): string {
   return `${bucket}|ip:${networkOf(ip)}`;
 }
 

@@ -36,8 +36,11 @@ const UNKNOWN_CLIENT_IP = "unknown";
  * `op` with the caller's IP (`bucketIp()`), for the store operations limited per network: the
  * network an attempt or a code counts against is decided here, whatever IP a provider passed.
  * Asked only for those, so a route that stores nothing limited does not run the app's clientIp.
+ * A verifier counts only when a client's sign-in call stores it (`startsSignIn`: a redirect
+ * sign-in starting); a provider's callback route stores the next step of one already counted.
  */
-function withNetwork(op: StoreOp, bucketIp: () => string | null): StoreOp {
+function withNetwork(op: StoreOp, bucketIp: () => string | null, startsSignIn: boolean): StoreOp {
+  if (op.type === "createVerifier") return { ...op, clientIp: startsSignIn ? bucketIp() : null };
   return op.type === "passwordAttempt" || op.type === "signUpAttempt" || op.type === "createCode" ? { ...op, clientIp: bucketIp() } : op;
 }
 
@@ -115,7 +118,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
       clientIp,
       config,
       store: async (op) => {
-        const answer = await runStore(ctx, withNetwork(op, () => bucketIp));
+        const answer = await runStore(ctx, withNetwork(op, () => bucketIp, true));
         if (op.type === "passwordAttempt" && bucketIp !== null) networkAttempts++;
         return answer;
       },
@@ -233,7 +236,7 @@ export function walkinAuth(input: WalkinAuthConfig) {
     },
     /** Adds the routes providers need (OAuth callbacks) to the app's `functions/http.ts` router. */
     addHttpRoutes(http: HttpRouter): void {
-      for (const provider of config.providers) provider.addHttpRoutes?.(http, { store: (ctx, op) => runStore(ctx, withNetwork(op, () => bucketIpOf(ctx.request))), config });
+      for (const provider of config.providers) provider.addHttpRoutes?.(http, { store: (ctx, op) => runStore(ctx, withNetwork(op, () => bucketIpOf(ctx.request), false)), config });
     },
     /** The signed-in user's ID or null; same as `getAuthUserId(ctx)`. */
     getUserId: getAuthUserId,
