@@ -29,7 +29,7 @@ import type { CallerRequest, RegisteredFunction, UserIdentity } from "../server/
 import { findEngineHooks, type AuthenticateHook } from "../server/hooks.js";
 import type { DatabaseWriter } from "../server/database.js";
 import type { AnyDataModel } from "../server/dataModel.js";
-import { storageStoppedBy, type Storage, type Timestamp } from "../storage/types.js";
+import { isSnapshotFenced, storageStoppedBy, type Storage, type Timestamp } from "../storage/types.js";
 import { Catalog, indexDisplayName } from "./catalog.js";
 import { buildIndexes } from "./indexBuilder.js";
 import { reclaimRetiredIndexes } from "./reclaimIndexes.js";
@@ -243,6 +243,8 @@ export class Engine {
   private readonly mayMissCommits: boolean;
   /** `storage.othersCommitMark()` as read before the last completed look at the log (see `catchUpWithOthers`). */
   private markAtRefresh: number | undefined;
+  /** The refresh `learnPastFence` started, while it runs: one for every read refused meanwhile. */
+  private pastFence: Promise<void> | null = null;
   private closed = false;
   /** Whether `logError` has reported the storage's stop (`StorageStoppedError`). */
   private storageStopLogged = false;
@@ -399,7 +401,9 @@ export class Engine {
   /** After a failed run: again while the storage is failing and `storageRetryMs` allows, else the error. */
   private async retryQuery(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, error: Error, startedAt: number): Promise<Value> {
     for (;;) {
-      if (!isStorageFailure(error) || !(await this.storageRetry.wait(startedAt))) throw error;
+      if (!isStorageFailure(error)) throw error;
+      await this.learnPastFence(error);
+      if (!(await this.storageRetry.wait(startedAt))) throw error;
       const run = await this.executeQuery(fn, path, args, caller, this.latest);
       if (run.outcome.ok) return run.outcome.value;
       error = run.outcome.error;
@@ -672,7 +676,9 @@ export class Engine {
       } catch (error) {
         // Storage failed with nothing written (a dropped connection, a database restart):
         // run the mutation again once it is back, for up to storageRetryMs.
-        if (!isStorageFailure(error) || !(await this.storageRetry.wait(startedAt))) throw this.releasingClaims(claimed, error);
+        if (!isStorageFailure(error)) throw this.releasingClaims(claimed, error);
+        await this.learnPastFence(error);
+        if (!(await this.storageRetry.wait(startedAt))) throw this.releasingClaims(claimed, error);
         attempt -= 1;
         continue;
       }
@@ -1012,6 +1018,22 @@ export class Engine {
         if (!isStorageFailure(error) || !(await this.storageRetry.wait(startedAt))) throw error;
       }
     }
+  }
+
+  /**
+   * After a read that storage refused because other nodes may have pruned what its snapshot
+   * sees (`SnapshotFencedError`: this node was cut off from a shared database for longer than
+   * its snapshot floor counts, postgres/snapshotFloors.ts, "Fencing"): learns the commits since
+   * `latest`, so that the next attempt, at `latest`, reads at or past the storage's fence.
+   * Without it every attempt at the old `latest` was refused again until a poll happened to
+   * catch up (every 10 s on a node with no live query), and a call could run out of
+   * storageRetryMs first. One refresh for every read refused while it runs; a failed one
+   * leaves the next attempt to fail and wait like any storage failure. Nothing for any other
+   * error.
+   */
+  learnPastFence(error: unknown): Promise<void> {
+    if (!isSnapshotFenced(error) || this.closed) return Promise.resolve();
+    return (this.pastFence ??= this.refreshRetrying().catch(() => {}).finally(() => (this.pastFence = null)));
   }
 
   /**

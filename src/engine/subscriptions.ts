@@ -20,7 +20,7 @@ import { isWalkinError, type Value } from "../values/index.js";
 import { encodeValueToString } from "../values/json.js";
 import { sharedJsonOf, sharedJsonText } from "../values/sharedJson.js";
 import type { RegisteredFunction } from "../server/registration.js";
-import { storageStoppedBy, type Timestamp } from "../storage/types.js";
+import { isSnapshotFenced, storageStoppedBy, type Timestamp } from "../storage/types.js";
 import type { CommitRecord } from "./commitLog.js";
 import { ReadRangeIndex } from "./readRangeIndex.js";
 import type { WriteSet } from "./readSet.js";
@@ -266,14 +266,30 @@ export class Subscriptions {
   }
 
   private async create(fn: RegisteredFunction, path: string, args: unknown, caller: Caller, baseKey: string, identityKey: string) {
-    const ts = this.published;
-    const unpin = this.engine.pinSnapshot(ts);
+    let ts = this.published;
+    let unpin = this.engine.pinSnapshot(ts);
     try {
       // Storage failing the run (a dropped connection, a restart) is ridden out for up to
       // storageRetryMs, as a one-shot query does.
       const startedAt = performance.now();
       let run = await this.engine.executeQuery(fn, path, args, caller, ts);
-      while (storageFailed(run) && (await this.engine.storageRetry.wait(startedAt))) run = await this.engine.executeQuery(fn, path, args, caller, ts);
+      while (storageFailed(run) && (await this.engine.storageRetry.wait(startedAt))) {
+        // Storage refuses `ts` for good (a fenced snapshot: engine.ts, `learnPastFence`): once
+        // the engine has learned the commits since, run at the snapshot published since, as a
+        // query created now would. At `ts` every attempt was refused until storageRetryMs ran
+        // out (10 s by default), and only then did the query go live and run at a newer one.
+        if (!run.outcome.ok && isSnapshotFenced(run.outcome.error)) {
+          await this.engine.learnPastFence(run.outcome.error);
+          const published = this.published;
+          if (published > ts) {
+            const unpinOlder = unpin;
+            unpin = this.engine.pinSnapshot(published);
+            unpinOlder();
+            ts = published;
+          }
+        }
+        run = await this.engine.executeQuery(fn, path, args, caller, ts);
+      }
       const key = run.readAuth ? identityKey : baseKey;
       const raced = this.live.get(key);
       if (raced) return raced;
@@ -431,6 +447,8 @@ export class Subscriptions {
     if (this.live.get(query.key) !== query) return [];
     const run = await this.engine.executeQuery(query.fn, query.path, query.args, query.caller, ts);
     if (!run.outcome.ok && isStorageFailure(run.outcome.error)) {
+      // Refused at `ts` for good (a fenced snapshot): the retry's flush runs at a newer `latest`.
+      void this.engine.learnPastFence(run.outcome.error);
       unavailable.push(query);
       return [];
     }
@@ -470,6 +488,7 @@ export class Subscriptions {
       if (runs.has(subscriber.identity)) continue;
       const own = await this.engine.executeQuery(shared.fn, shared.path, shared.args, subscriber.caller, ts);
       if (!own.outcome.ok && isStorageFailure(own.outcome.error)) {
+        void this.engine.learnPastFence(own.outcome.error);
         unavailable.push(shared);
         return [];
       }

@@ -259,6 +259,29 @@ export class StorageStoppedError extends Error {
   }
 }
 
+const SNAPSHOT_FENCED = Symbol.for("walkin.storage.snapshotFenced");
+
+/**
+ * Thrown by a read at a snapshot that a storage shared across nodes can no longer answer for:
+ * this node stopped holding back the others' pruning for a while (PostgreSQL: its snapshot
+ * floor lapsed while it was cut off from the database, `postgres/snapshotFloors.ts`), so they
+ * may have pruned history that snapshot reads. Reads at newer snapshots are answered. Nothing
+ * was read or written; the engine learns the commits since and reads again at a newer
+ * snapshot (engine.ts, `learnPastFence`).
+ */
+export class SnapshotFencedError extends Error {
+  readonly [SNAPSHOT_FENCED] = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SnapshotFencedError";
+  }
+}
+
+/** Whether `error` is or was caused by a `SnapshotFencedError` (works across copies of this module). */
+export function isSnapshotFenced(error: unknown): boolean {
+  return markedCause(error, SNAPSHOT_FENCED) !== undefined;
+}
+
 /**
  * The first of `error` and the errors it was caused by (up to three `cause`s deep: the engine
  * wraps storage errors) that carries `marker` set to true, or undefined. Markers are

@@ -96,6 +96,13 @@ export interface PostgresStorageOptions {
   node?: string;
   /** Where to report background errors (the LISTEN connection dropping). Default `console.warn`. */
   onError?: (error: unknown) => void;
+  /**
+   * For tests only: how long a node's snapshot floor counts after its last refresh, instead of
+   * two minutes (snapshotFloors.ts), so that a test can let one lapse. Every storage on a schema
+   * must use the same.
+   * @internal
+   */
+  snapshotFloorStaleMs?: number;
 }
 
 const DEFAULT_POOL_SIZE = 10;
@@ -256,7 +263,7 @@ export class PostgresStorage implements Storage {
     this.pruner = new Pruner(pool, this.s, () => this.closed, options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE, this.lockTimeoutMs);
     const onError = options.onError ?? ((error: unknown) => console.warn(`Walk-in storage ${this.name}: ${(error as Error)?.message ?? error}`));
     this.watcher = new CommitWatcher(options.config, this.channel, onError);
-    this.floors = new SnapshotFloors(pool, this.s, `${this.node}:${randomBytes(6).toString("hex")}`, onError);
+    this.floors = new SnapshotFloors(pool, this.s, `${this.node}:${randomBytes(6).toString("hex")}`, onError, options.snapshotFloorStaleMs);
   }
 
   private query<R extends pg.QueryResultRow>(name: keyof ReturnType<typeof statements>, values: unknown[]): Promise<pg.QueryResult<R>> {
@@ -302,7 +309,11 @@ export class PostgresStorage implements Storage {
   }
 
   async getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> {
+    // Fenced as every snapshot read is (snapshotFloors.ts, "Fencing", d): only an answer that
+    // arrived while this node's floor still counted can be trusted; else it goes round again.
+    if (!this.floors.readable(readTs)) await this.floors.beforeRead(readTs);
     const row = (await this.query<DocumentRow>("selectDocument", [id, readTs])).rows[0];
+    if (!this.floors.readable(readTs)) return this.getDocument(id, readTs);
     if (row === undefined || row.body === null) return null;
     return { id: row.id, table: row.table_name, ts: row.ts, body: row.body };
   }
@@ -317,7 +328,10 @@ export class PostgresStorage implements Storage {
     const values: unknown[] = [request.indexId, lower, request.readTs, sqlLimit];
     if (upper !== undefined) values.push(upper);
     const name = `scan_${request.order}_${upper === undefined ? "open" : "bounded"}` as const;
+    // Fenced as getDocument is.
+    if (!this.floors.readable(request.readTs)) await this.floors.beforeRead(request.readTs);
     const rows = (await this.query<DocumentRow & { key: Buffer }>(name, values)).rows;
+    if (!this.floors.readable(request.readTs)) return this.scan(request);
     return rows.map((row) => ({
       key: toBytes(row.key),
       doc: { id: row.id, table: row.table_name, ts: row.ts, body: row.body! },

@@ -61,3 +61,34 @@ it("closing waits for a refresh of its row in flight, so the closed node's floor
     await target.drop();
   }
 });
+
+it("registering holds off commits until the row is visible, so no prune at a commit it missed skips it", async () => {
+  const target = await openTestSchema();
+  const other = target.storage;
+  const pool = new pg.Pool({ connectionString: target.url, max: 2 });
+  const s = quoteIdentifier(target.schema);
+  const floors = new SnapshotFloors(pool, s, "slow-node", () => {});
+  try {
+    await commit(other, { ts: 1, documents: [put("doc", "v1")], indexes: [] });
+    // The registration's statement is slow between reading the clock and committing (a busy
+    // server): a trigger sleeps once the row is about to be inserted.
+    await pool.query(`CREATE FUNCTION ${s}.slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+      CREATE TRIGGER slow_insert BEFORE INSERT ON ${s}.snapshot_floors FOR EACH ROW WHEN (NEW.instance = 'slow-node') EXECUTE FUNCTION ${s}.slow_insert()`);
+    const registering = floors.register();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Meanwhile another node commits, learns of its commit at once and prunes at it. Without
+    // the registration's lock on the clock the commit landed, the prune did not see the row
+    // (not committed yet) and removed v1, which the registered floor (1) reads.
+    await commit(other, { ts: 2, documents: [put("doc", "v2")], indexes: [] }, 1);
+    await other.pruneHistory(2);
+    await registering;
+    const { rows } = await pool.query<{ floor: string }>(`SELECT floor FROM ${s}.snapshot_floors WHERE instance = 'slow-node'`);
+    const floor = Number(rows[0]!.floor);
+    expect((await other.getDocument("doc", floor))?.body).toBe(floor === 1 ? "v1" : "v2");
+  } finally {
+    await floors.close();
+    await pool.end();
+    await target.storage.close();
+    await target.drop();
+  }
+});
