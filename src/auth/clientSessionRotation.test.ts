@@ -157,6 +157,23 @@ describe("an anonymous sign-in that still sends the client session ID another on
     expect((await rotate(backend, expired.s, randomUUID())).userId).not.toBe(expired.tab1.userId);
   });
 
+  it("leaves the rows under A where they are when A and B would both hold a login (an app that also keeps `logins`), instead of failing every retry", async () => {
+    const backend = await start();
+    const [s, a, b] = [randomUUID(), randomUUID(), randomUUID()];
+    const first = await rotate(backend, s, a);
+    await insertDraft(backend, a, "tab on A");
+    // Both IDs got a login of the app's own (`getOrCreateSessionUser`): the tab on A, and a tab still on S.
+    const engine = backend.engine;
+    for (const id of [a, s]) {
+      await engine.runSystemMutation((txn) => createDatabaseWriter(txn, engine.catalog).insert("logins", { sessionId: sessionDigest(id), userId: first.userId }));
+    }
+    const second = await rotate(backend, s, b);
+    expect(second.userId).toBe(first.userId);
+    // S's login went to B with it; A's rows stayed, where the tab on A reads them.
+    expect((await listTable(backend, "logins")).map((l) => l.sessionId).sort()).toEqual([sessionDigest(a), sessionDigest(b)].sort());
+    expect(await draftsUnder(backend)).toEqual([sessionDigest(a)]);
+  });
+
   it("only within session.rotatedIdGraceMs: after it, S leads nowhere (a rotation is there to retire S) and starts a new guest", async () => {
     const backend = await start({ session: { rotatedIdGraceMs: 300 } });
     const [s, a] = [randomUUID(), randomUUID()];

@@ -11,7 +11,7 @@ import { isIPv6 } from "node:net";
 import { walkinError, type Id, type Value } from "../values/index.js";
 import type { DatabaseWriter } from "../server/database.js";
 import type { AnyDataModel } from "../server/dataModel.js";
-import { endSession, transferSession } from "../sessions/anonymousUsers.js";
+import { endSession, loginsClash, transferSession } from "../sessions/anonymousUsers.js";
 import type { SessionId } from "../sessions/sessionId.js";
 import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import { createSession, type AuthSessionDoc } from "./authSessions.js";
@@ -273,13 +273,18 @@ export function networkBucketKey(bucket: "anonymous" | "attempts" | "codeSends" 
 /**
  * With walkin/sessions configured: move the client session's data to its new ID. `rotatedTo`:
  * where an earlier sign-in with the same `from` moved it, a rotation this client did not take up
- * (a lost answer, a tab behind on a shared ID): those rows follow it too (guests.ts).
+ * (a lost answer, a tab behind on a shared ID): those rows follow it too (guests.ts), unless
+ * both that ID and the new one hold a login (an app that also keeps `logins`, written under
+ * the old ID by a tab still on it): `transferSession` refuses to merge two, and that refusal
+ * would fail this sign-in on every retry. Those rows then stay where a tab on that ID reads them.
  */
 async function carryClientSession(ctx: MutationCtx, config: ResolvedAuthConfig, clientSession: SignInInput["clientSession"], rotatedTo: SessionId | null): Promise<void> {
   if (!config.sessions || !clientSession?.from || !clientSession.to) return;
   const { to } = clientSession;
   await transferSession(ctx, { from: clientSession.from, to, tables: config.sessions.tables });
-  if (rotatedTo && rotatedTo !== to) await transferSession(ctx, { from: rotatedTo, to, tables: config.sessions.tables });
+  if (rotatedTo && rotatedTo !== to && !(await loginsClash(ctx, rotatedTo, to))) {
+    await transferSession(ctx, { from: rotatedTo, to, tables: config.sessions.tables });
+  }
 }
 
 /** Sign-out with walkin/sessions configured: the client session's own data goes with it. */

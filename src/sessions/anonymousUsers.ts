@@ -47,6 +47,13 @@ async function rowsOf(db: DatabaseWriter<AnyDataModel>, table: string, index: st
   return db.query(table).withIndex(index, (q) => q.eq("sessionId", sessionId)).collect();
 }
 
+/** Whether both sessions have a login, which `transferSession` refuses to merge. */
+export async function loginsClash<DM extends GenericDataModel>(ctx: WriterCtx<DM>, from: SessionId, to: SessionId): Promise<boolean> {
+  const db = ctx.db as unknown as DatabaseWriter<AnyDataModel>;
+  const hasLogin = async (sessionId: SessionId) => (await db.query("logins").withIndex("by_sessionId", (q) => q.eq("sessionId", sessionDigest(sessionId))).first()) !== null;
+  return (await hasLogin(from)) && (await hasLogin(to));
+}
+
 /**
  * Moves a session's logins and its rows in `tables` to a new session: call it from the
  * mutation that runs in the client's `refreshSessionId(beforeUpdate)` on sign-in, with the new
@@ -69,10 +76,10 @@ export async function transferSession<DM extends GenericDataModel>(
   const source = sessionDigest(from);
   const target = sessionDigest(to);
   if (source === target) return 0;
-  const logins = await rowsOf(db, "logins", "by_sessionId", source);
-  if (logins.length > 0 && (await rowsOf(db, "logins", "by_sessionId", target)).length > 0) {
+  if (await loginsClash(ctx, from, to)) {
     throw walkinError("MISUSE", "transferSession: the new session already has a login. Transfer to a fresh session ID, or end the new session first.");
   }
+  const logins = await rowsOf(db, "logins", "by_sessionId", source);
   let moved = 0;
   // `logins` is always moved, first; an app that lists it in `tables` too must not move it twice.
   const listed = Object.entries(tables).filter(([name]) => name !== "logins");
