@@ -448,8 +448,12 @@ export class WalkinClient {
    * does not fit now goes out in a later flush, in order):
    *  1. requests re-sent after a reconnect, each under the token it was first sent under
    *     (`resendUnderEarlierTokens`), so that they run as the one who made them;
-   *  2. unless a token is on its way, the token the client holds, then the queued query-set
-   *     changes and the other requests: they run as that token's user.
+   *  2. unless a token is on its way, the token the client holds, the requests re-sent under
+   *     it, then the queued query-set changes and the other requests: they run as that token's
+   *     user. Every re-sent request goes before the query set that restores the queries: the
+   *     server answers those before that query set's Transition (transport/connection.ts,
+   *     `modifyQuerySet`), so a re-sent mutation whose write the restored results already
+   *     show has its optimistic update gone by then, and the write never shows twice.
    */
   private flush(): void {
     this.flushScheduled = false;
@@ -457,12 +461,19 @@ export class WalkinClient {
     if (!connection?.isOpen() || this.closed) return;
     if (!this.resendUnderEarlierTokens(connection)) return;
     if (this.auth.isFetching() || !this.putWantedTokenInForce(connection)) return;
+    const send = (text: string) => connection.canSend() && connection.sendText(text);
+    this.requests.sendUnsent(send, this.sync.identity.sentToken(), { onlyResent: true });
+    if (this.requests.firstResentUnder() !== undefined) {
+      // Paced, or the socket went: the rest go in a later flush, still before the query set.
+      if (connection.isOpen()) this.flushLater(connection.msUntilCanSend());
+      return;
+    }
     // More than one message when the changes exceed what one ModifyQuerySet may carry.
     while (this.sync.hasPendingQuerySetChanges()) {
       if (!connection.canSend()) return this.flushLater(connection.msUntilCanSend());
       if (!connection.send(this.sync.takeQuerySetMessage()!)) return;
     }
-    this.requests.sendUnsent((text) => connection.canSend() && connection.sendText(text), this.sync.identity.sentToken());
+    this.requests.sendUnsent(send, this.sync.identity.sentToken());
     if (connection.isOpen() && this.requests.hasUnsent()) this.flushLater(connection.msUntilCanSend());
     this.updateConnectionState();
   }

@@ -419,7 +419,8 @@ describe("read your writes across a reconnect", () => {
     await tick();
     // It committed at 4, but the connection died before its answer came.
     const next = await reconnectScripted();
-    expect(next.sent.map((m) => m.type)).toEqual(["Connect", "Authenticate", "ModifyQuerySet", "Mutation"]);
+    // The re-sent mutation goes before the query set: the server answers it first (transport/connection.ts, `modifyQuerySet`).
+    expect(next.sent.map((m) => m.type)).toEqual(["Connect", "Authenticate", "Mutation", "ModifyQuerySet"]);
     // The server answers the Authenticate first, with no queries (the query set comes next), at its newest ts...
     next.receive({ type: "Transition", startVersion: sv(0, 0, 0), endVersion: sv(0, 1, 4), modifications: [] });
     // ...then the re-sent mutation, from its receipt.

@@ -85,6 +85,10 @@ export class Connection {
   private callerAt: Promise<Caller>;
   private control: Promise<void> = Promise.resolve();
   private mutations: Promise<void> = Promise.resolve();
+  /** Mutation IDs below this were sent on an earlier connection (the Connect's `newRequestsFrom`, 0 without one). */
+  private resentBelow = 0;
+  /** The run of the last re-sent mutation received (they run in order): see `modifyQuerySet`. */
+  private resentRun: Promise<void> = Promise.resolve();
   /**
    * Set by shutdown: mutations not yet started are dropped (the client re-sends them), and so
    * are actions not yet started (the client rejects them DISCONNECTED when the socket closes).
@@ -189,6 +193,7 @@ export class Connection {
       if (message.type !== "Connect") return this.fatal(`the first message must be Connect, received ${message.type}`);
       this.phase = { kind: "connected", clientId: message.clientId };
       this.newRequestsFrom = message.newRequestsFrom ?? null;
+      this.resentBelow = message.newRequestsFrom ?? 0;
       this.catchUpTo(message.maxObservedTimestamp);
       return;
     }
@@ -198,7 +203,8 @@ export class Connection {
       case "ModifyQuerySet": {
         const error = this.state.receiveModify(message.baseVersion, message.newVersion);
         if (error) return this.fatal(error);
-        void this.enqueueControl(() => this.modifyQuerySet(message), undefined);
+        const resentBefore = this.resentRun;
+        void this.enqueueControl(() => this.modifyQuerySet(message, resentBefore), undefined);
         return;
       }
       case "Authenticate":
@@ -227,11 +233,30 @@ export class Connection {
 
   // ------------------------------------------------------------------ query set and auth
 
-  private async modifyQuerySet(message: ModifyQuerySetMessage): Promise<void> {
+  /**
+   * Applies a query-set change; its Transition waits for the re-sent mutations received before
+   * it (`resentBefore`). Why, step by step, for a mutation M whose connection dropped after M
+   * committed and before its response came:
+   *  1. The client shows M's write through M's optimistic update, on top of the old results.
+   *  2. On the new connection it re-sends M, then the query set that restores its queries
+   *     (browser/client.ts, `flush`); the server reads them in that order.
+   *  3. The restoring Transition is built from results read now, which show M's write. Sent
+   *     before M's response, it would show the write twice on the client (in the results, and
+   *     in the optimistic update, which stays until the response says M committed), until the
+   *     response came in the next message.
+   *  4. So the Transition waits for M's run: M's response, answered from its receipt, is then
+   *     already sent (alone, while the query set is being changed) or waiting to leave with
+   *     this Transition, and the client drops the optimistic update as it applies the results.
+   * A re-sent mutation that had not committed before commits now, after the results were read
+   * or at a snapshot the Transition may not reach: its write shows once, through its update,
+   * until the Transition that includes it comes with its response, as for any mutation.
+   */
+  private async modifyQuerySet(message: ModifyQuerySetMessage, resentBefore: Promise<void>): Promise<void> {
     const plan = this.state.beginModify(message.modifications);
     if (!plan.ok) return this.fatal(plan.error);
     for (const subscription of plan.unsubscribe) subscription.unsubscribe();
     await this.subscribeAll(plan.subscribe);
+    await resentBefore;
     this.offerTransition(() => this.state.finishModify(message.newVersion, this.publishedTs()));
   }
 
@@ -332,6 +357,7 @@ export class Connection {
       await this.runMutation(message, { clientId, requestId: message.requestId, firstSend }, await callerAt);
     });
     this.mutations = run.catch((error) => this.internalFailure(error));
+    if (message.requestId < this.resentBelow) this.resentRun = this.mutations;
   }
 
   private async runMutation({ requestId, udfPath, args: json }: MutationMessage, request: ClientRequest, caller: Caller): Promise<void> {
