@@ -57,7 +57,7 @@ describe("anonymous sign-in", () => {
     await signedIn(backend, "anonymous", {}, from("10.0.0.8")); // another address is not affected
   });
 
-  it("a client session ID gets its guest new sessions only within the limit, counted per client session, not per network (failed before the fix)", async () => {
+  it("a client session ID gets its guest new sessions only within the limit, counted per guest, not per network (failed before the fix)", async () => {
     const backend = await start({ rateLimits: { anonymousSignIn: { limit: 3, windowMs: 3_600_000 } } });
     const sessionId = randomUUID();
     const first = await signedIn(backend, "anonymous", {}, from("10.0.0.7"), { sessionId });
@@ -66,7 +66,7 @@ describe("anonymous sign-in", () => {
     for (let i = 0; i < 3; i++) expect((await signedIn(backend, "anonymous", {}, from("10.0.0.7"), { sessionId })).userId).toBe(first.userId);
     const error = await errorOf(signIn(backend, "anonymous", {}, from("10.0.0.7"), { sessionId }));
     expect(error.code).toBe("RATE_LIMITED");
-    expect(error.message).toMatch(/anonymous sign-ins with this session ID\. Try again in \d+ minutes/);
+    expect(error.message).toMatch(/anonymous sign-ins as this guest\. Try again in \d+ minutes/);
     expect((error.data as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(60_000);
     expect(await listTable(backend, "authSessions")).toHaveLength(4);
     // Those took nothing from the network's bucket: two more visitors from it still get in.

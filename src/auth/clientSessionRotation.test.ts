@@ -194,14 +194,21 @@ describe("an anonymous sign-in that still sends the client session ID another on
     }
   });
 
-  it("each retry with S counts against S's own bucket, however many new IDs it rotates to", async () => {
+  it("each new session for the guest counts against the guest's bucket, by whichever ID it came, however many new IDs it rotates to", async () => {
     const backend = await start({ rateLimits: { anonymousSignIn: { limit: 3, windowMs: 3_600_000 } } });
     const s = randomUUID();
     const first = await rotate(backend, s, randomUUID());
-    for (let i = 0; i < 3; i++) expect((await rotate(backend, s, randomUUID())).userId).toBe(first.userId);
-    const error = await errorOf(signIn(backend, "anonymous", {}, from("10.0.0.1"), { sessionId: s, newSessionId: randomUUID() }));
-    expect(error.code).toBe("RATE_LIMITED");
-    expect(error.message).toMatch(/anonymous sign-ins with this session ID/);
+    // Retries with S, and a chain S → X1 → X2 in which every step arrives by the ID the last one rotated to.
+    expect((await rotate(backend, s, randomUUID())).userId).toBe(first.userId);
+    const x1 = randomUUID();
+    const x2 = randomUUID();
+    expect((await rotate(backend, s, x1)).userId).toBe(first.userId);
+    expect((await rotate(backend, x1, x2)).userId).toBe(first.userId);
+    for (const [from_, to] of [[x2, randomUUID()], [s, randomUUID()]]) {
+      const error = await errorOf(signIn(backend, "anonymous", {}, from("10.0.0.1"), { sessionId: from_, newSessionId: to }));
+      expect(error.code).toBe("RATE_LIMITED");
+      expect(error.message).toMatch(/anonymous sign-ins as this guest/);
+    }
     expect(await listTable(backend, "users")).toHaveLength(1);
   });
 

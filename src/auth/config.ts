@@ -45,8 +45,8 @@ export interface WalkinAuthConfig {
   signIn?: { maxFailedAttempsPerHour?: number };
   rateLimits?: {
     /**
-     * Anonymous sign-ins per client IP (default 30 per hour). The same limit counts, per client
-     * session ID, the new sessions a sign-in with that ID gets for the guest it already has.
+     * Anonymous sign-ins per client IP (default 30 per hour). The same limit counts, per guest,
+     * the new sessions sign-ins with a client session ID get for the guest it already has.
      */
     anonymousSignIn?: RateLimit;
     /** Password sign-ins per account (default 10 per 15 minutes; a success refills it). */

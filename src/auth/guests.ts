@@ -118,10 +118,11 @@ export function clientSessionFields(clientSession: { from?: SessionId; to?: Sess
 }
 
 /**
- * The bucket of new sessions for the guest of one client session ID (`rateLimits.anonymousSignIn`,
- * per client session): keyed by the ID the client sent, so a retry that still sends the ID it
- * rotated away from counts against that ID, like every other sign-in with it.
+ * The bucket of new sessions a guest gets through client session IDs (`rateLimits.anonymousSignIn`,
+ * per guest). Keyed by the guest, not by the ID sent: each sign-in through an ID may rotate it
+ * (S → X1, then X1 → X2, ...), and a bucket per ID would give every step of such a chain a
+ * full bucket of its own, so one visitor could sign in without end.
  */
-export function clientSessionBucketKey(clientSessionId: SessionId): string {
-  return `anonymousAgain|${sha256(clientSessionId)}`;
+export function guestSessionsBucketKey(userId: Id<"users">): string {
+  return `anonymousAgain|${sha256(userId)}`;
 }

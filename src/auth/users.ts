@@ -18,7 +18,7 @@ import { createSession, type AuthSessionDoc } from "./authSessions.js";
 import { callbackProvider, checkReturnedUser } from "./callbacks.js";
 import { giveBackTokens, resetBucket, takeToken } from "./rateLimit.js";
 import { consumeCode, type CodeUse } from "./codes.js";
-import { clientSessionBucketKey, clientSessionFields, guestOfClientSession, isGuest } from "./guests.js";
+import { clientSessionFields, guestOfClientSession, guestSessionsBucketKey, isGuest } from "./guests.js";
 import type { SignInMode } from "./providers/types.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
@@ -92,8 +92,9 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
       // skipping the network's. Neither of the other ways fits: ending the guest's other sessions
       // with this ID would sign those other tabs out, and they would take turns signing each
       // other out; the network's bucket would refuse a reload because others on that network
-      // used it up. This client session's own bucket counts only its own new sessions.
-      if (input.clientIp && from) await takeToken(db, clientSessionBucketKey(from), config.rateLimits.anonymousSignIn, now, "anonymous sign-ins with this session ID");
+      // used it up. The guest's own bucket counts only its own new sessions (guests.ts says why
+      // the guest's, not the ID's).
+      if (input.clientIp && from) await takeToken(db, guestSessionsBucketKey(previous.userId), config.rateLimits.anonymousSignIn, now, "anonymous sign-ins as this guest");
       userId = previous.userId;
       rotatedTo = previous.rotatedTo;
     } else {
