@@ -22,7 +22,16 @@ export type {
   StoredReceipt,
   Timestamp,
 } from "./types.js";
-export { CommitOutcomeUnknownError, isCommitOutcomeUnknown, RepeatedReceiptError, isRepeatedReceipt, StorageStoppedError, storageStoppedBy } from "./types.js";
+export {
+  CommitOutcomeUnknownError,
+  isCommitOutcomeUnknown,
+  RepeatedReceiptError,
+  isRepeatedReceipt,
+  SnapshotFencedError,
+  isSnapshotFenced,
+  StorageStoppedError,
+  storageStoppedBy,
+} from "./types.js";
 export { checkPlannedCommits } from "./plannedCommits.js";
 export { withLatency, type Delay, type LatencyOptions } from "./latency.js";
 export { openStorage, parseStorageUrl, redactUrl, StorageUrlError, SUPPORTED_STORAGE_URLS, type StorageLocation } from "./url.js";
