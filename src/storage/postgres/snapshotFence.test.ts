@@ -178,13 +178,12 @@ describe("an engine whose PostgreSQL node was cut off for longer than its floor 
   });
 
   it("gives a live query subscribed then its first result at a fresh snapshot, without waiting out storageRetryMs", async () => {
-    const { engineA, id } = await twoEngines(10_000);
-    const startedAt = performance.now();
+    // Ten minutes of retries: retried at the snapshot published before the cut, every run was
+    // refused until storageRetryMs ran out, and only then did the query go live and run again
+    // at a newer one; this subscribe would not have come back within the test's time limit.
+    const { engineA, id } = await twoEngines(600_000);
     const subscription = await engineA.subscriptions.subscribe("q:get", { id }, {}, () => {});
     cleanups.push(async () => subscription.unsubscribe());
     expect(subscription.outcome).toEqual({ ok: true, value: 2 });
-    // Retried at the snapshot published before the cut, every run was refused until
-    // storageRetryMs (10 s) ran out; only then did it go live and run again at a newer one.
-    expect(performance.now() - startedAt).toBeLessThan(3_000);
   });
 });
