@@ -212,7 +212,8 @@ describe("failed sign-ins per network (rateLimits.passwordAttemptsPerNetwork)", 
       id: "claims-another-ip",
       type: "credentials",
       async signIn(context) {
-        await context.store({ type: "passwordAttempt", provider: "password", providerAccountId: "ada@example.com", clientIp: "192.0.2.99" });
+        // A provider in JavaScript: the store's type no longer lets a TypeScript one pass an IP.
+        await context.store({ type: "passwordAttempt", provider: "password", providerAccountId: "ada@example.com", clientIp: "192.0.2.99" } as never);
         return { kind: "started" };
       },
     };
@@ -220,6 +221,28 @@ describe("failed sign-ins per network (rateLimits.passwordAttemptsPerNetwork)", 
     expect((await signIn(backend, "claims-another-ip", {}, from("203.0.113.5"))).kind).toBe("started");
     const buckets = (await listTable(backend, "authRateLimits")).map((row) => row.key as string);
     expect(buckets.filter((key) => key.startsWith("attempts|ip:"))).toEqual(["attempts|ip:203.0.113.5"]);
+  });
+
+  it("a provider's store() runs no sign-in of its own (completeSignIn does), nor the cleanup: MISUSE, nothing written", async () => {
+    const forges = (op: Record<string, unknown>): AuthProvider => ({
+      id: `forges-${String(op.type)}`,
+      type: "credentials",
+      async signIn(context) {
+        await context.store(op as never);
+        return { kind: "started" };
+      },
+    });
+    // A sign-in stored directly would choose its own session secret, network and refund.
+    const signInOp = { type: "signIn", provider: "password", mode: "signUp", providerAccountId: "mallory@example.com", secretHash: "x", refundNetworkAttempts: 1_000 };
+    const providers = [Password({ scrypt: { N: 1024, r: 8, p: 1 } }), forges(signInOp), forges({ type: "cleanup" })];
+    const backend = await start({ providers, rateLimits: perNetwork });
+    for (const provider of ["forges-signIn", "forges-cleanup"]) {
+      const error = await errorOf(signIn(backend, provider, {}, from("203.0.113.5")));
+      expect(error.code).toBe("MISUSE");
+      expect(error.message).toMatch(/is not a provider's to run\. A provider completes a sign-in with completeSignIn/);
+    }
+    expect(await listTable(backend, "users")).toEqual([]);
+    expect(await listTable(backend, "authSessions")).toEqual([]);
   });
 
   it("a provider that completes two sign-ins in one call gives its attempts back once", async () => {

@@ -76,6 +76,17 @@ export const vStoreOp = v.union(
 
 export type StoreOp = typeof vStoreOp.type;
 
+/**
+ * The operations a provider may run through `SignInContext.store` and its HTTP routes' `store`.
+ * Not a sign-in (a provider completes one with `completeSignIn`, which sets what a stored
+ * sign-in must not take from a provider: the new session's secret, the caller's network, the
+ * password attempts to give back), nor the cleanup's. The caller's network (`clientIp`) is
+ * walkinAuth's to set (`withNetwork`), whatever a provider passes.
+ */
+export const PROVIDER_STORE_OPS = ["passwordAttempt", "signUpAttempt", "createCode", "verifyCode", "createVerifier", "consumeVerifier"] as const;
+type ProviderOpType = (typeof PROVIDER_STORE_OPS)[number];
+export type ProviderStoreOp = StoreOp extends infer Op ? (Op extends { type: ProviderOpType } ? Omit<Op, "clientIp"> : never) : never;
+
 export function passwordAttemptKey(provider: string, providerAccountId: string): string {
   return `attempts|${sha256(`${provider}|${providerAccountId}`)}`;
 }

@@ -24,7 +24,7 @@ import { resolveConfig, type ActionCtx, type WalkinAuthConfig } from "./config.j
 import { authenticator, describeSession, endAuthSession, invalidateSessions, type AuthSessionDoc } from "./authSessions.js";
 import { getAuthSessionId, getAuthUserId } from "./identity.js";
 import type { AuthProvider, SignInContext, SignInResult } from "./providers/types.js";
-import { runStoreOp, vStoreOp, type StoreOp } from "./store.js";
+import { PROVIDER_STORE_OPS, runStoreOp, vStoreOp, type ProviderStoreOp, type StoreOp } from "./store.js";
 import { newSessionSecret, sessionToken, sha256 } from "./tokens.js";
 import { callerSession, endClientSession, type SignInOutcome } from "./users.js";
 import type { SessionId } from "../sessions/sessionId.js";
@@ -39,7 +39,15 @@ const UNKNOWN_CLIENT_IP = "unknown";
  * A verifier counts only when a client's sign-in call stores it (`startsSignIn`: a redirect
  * sign-in starting); a provider's callback route stores the next step of one already counted.
  */
-function withNetwork(op: StoreOp, bucketIp: () => string | null, startsSignIn: boolean): StoreOp {
+function withNetwork(op: ProviderStoreOp, bucketIp: () => string | null, startsSignIn: boolean): StoreOp {
+  // Checked at run time too: a provider written in JavaScript could pass any operation.
+  if (!(PROVIDER_STORE_OPS as readonly string[]).includes(op.type)) {
+    throw walkinError(
+      "MISUSE",
+      `walkinAuth: a provider's store() was asked to run "${String(op.type)}", which is not a provider's to run. ` +
+        `A provider completes a sign-in with completeSignIn(...); its store() runs only ${PROVIDER_STORE_OPS.join(", ")}.`,
+    );
+  }
   if (op.type === "createVerifier") return { ...op, clientIp: startsSignIn ? bucketIp() : null };
   return op.type === "passwordAttempt" || op.type === "signUpAttempt" || op.type === "createCode" ? { ...op, clientIp: bucketIp() } : op;
 }

@@ -10,7 +10,7 @@ import type { Value } from "../../values/index.js";
 import type { CodeUse } from "../codes.js";
 import type { HttpRouter } from "../../server/router.js";
 import type { ActionCtx, ResolvedAuthConfig } from "../config.js";
-import type { StoreOp } from "../store.js";
+import type { ProviderStoreOp } from "../store.js";
 
 /** What the `signIn` action answers, by kind. */
 export type SignInResult =
@@ -70,8 +70,8 @@ export interface SignInContext {
   /** The caller's IP (per `clientIp`), or null for server-internal calls. */
   clientIp: string | null;
   config: ResolvedAuthConfig;
-  /** Runs one store operation in its own transaction (see store.ts). */
-  store(op: StoreOp): Promise<Value>;
+  /** Runs one store operation in its own transaction (see store.ts, `PROVIDER_STORE_OPS`). */
+  store(op: ProviderStoreOp): Promise<Value>;
   /** Creates, upgrades or merges the user, ends the caller's session and issues a new token. */
   completeSignIn(input: CompleteSignIn): Promise<SignInResult>;
 }
@@ -86,7 +86,7 @@ export interface AuthProvider {
 }
 
 export interface ProviderHttpHelpers {
-  /** Runs one store operation from an HTTP action. */
-  store(ctx: ActionCtx, op: StoreOp): Promise<Value>;
+  /** Runs one store operation from an HTTP action (store.ts, `PROVIDER_STORE_OPS`). */
+  store(ctx: ActionCtx, op: ProviderStoreOp): Promise<Value>;
   config: ResolvedAuthConfig;
 }
