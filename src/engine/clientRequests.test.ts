@@ -50,6 +50,20 @@ async function sharedDatabase(): Promise<(hooks?: StorageHooks) => Promise<Stora
   return async (hooks) => new HookedStorage(withTestLatency(await openSqliteStorage({ filename })), hooks);
 }
 
+it("answers a re-send at its own commit's timestamp, not at the newest commit since (its writes show from there on)", async () => {
+  const storage = withTestLatency(await openSqliteStorage({ filename: ":memory:" }));
+  const engine = await openEngine(storage);
+  const request = { clientId: "client-1", requestId: 1 };
+  const first = await engine.runClientMutation("items:add", { n: 1 }, { fromClient: true }, request);
+  const later = await engine.runMutation("items:add", { n: 2 });
+  const again = await engine.runClientMutation("items:add", { n: 1 }, { fromClient: true }, request);
+  expect(again).toMatchObject({ deduplicated: true, value: first.value });
+  // At `later.ts` a reconnected client's answer waited for a commit it has nothing to do with,
+  // while the results restored meanwhile showed its write twice (transport/connection.ts).
+  expect(later.ts).toBeGreaterThan(first.ts);
+  expect(again.ts).toBe(first.ts);
+});
+
 it("applies a client's request once, answers a re-send from the record, and expires records after the retention window", async () => {
   const storage = withTestLatency(await openSqliteStorage({ filename: ":memory:" }));
   const engine = await openEngine(storage);

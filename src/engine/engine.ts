@@ -574,8 +574,12 @@ export class Engine {
       });
       const prior = previous as RecordedRequest | null;
       if (prior === null) return { ...outcome, deduplicated: false };
-      // A skipped run commits nothing: outcome.ts is the snapshot it read at.
-      if (prior.ts <= outcome.ts) return { value: prior.result, ts: this.latest, deduplicated: true };
+      // A skipped run commits nothing: outcome.ts is the snapshot it read at. Answered at the
+      // receipt's ts, from which on every snapshot shows the mutation's writes: a later one made
+      // a re-sent mutation's answer wait for commits it has nothing to do with, and after a
+      // reconnect the results restored before that wait ended showed its write twice, once
+      // more through its optimistic update (transport/connection.ts, `modifyQuerySet`).
+      if (prior.ts <= outcome.ts) return { value: prior.result, ts: prior.ts, deduplicated: true };
       // The receipt's commit landed after that snapshot was taken (clientRequests.ts, step 5):
       // learn of it, then run again at a snapshot that includes it.
       if (caughtUp) throw receiptAheadError(this.storage.name, prior.ts, this.latest);
