@@ -125,7 +125,8 @@ describe("an anonymous sign-in that still sends the client session ID another on
   });
 
   it("a guest found through S still ends: a revoked or expired session, or a guest who signed up, leads S nowhere", async () => {
-    const backend = await start({ cleanup: { anonymousUserInactiveMs: 300 } });
+    // Sessions idle out after 2 s: long enough for each pair of sign-ins below, even on a busy machine.
+    const backend = await start({ cleanup: { anonymousUserInactiveMs: 2_000 } });
     /** A guest signed in twice from S, each time rotating it (the second found the guest through S). */
     const guestOfTwoRotations = async () => {
       const s = randomUUID();
@@ -153,7 +154,7 @@ describe("an anonymous sign-in that still sends the client session ID another on
 
     // Expired (unused past anonymousUserInactiveMs): S no longer leads to that guest.
     const expired = await guestOfTwoRotations();
-    await sleep(400);
+    await sleep(2_100);
     expect((await rotate(backend, expired.s, randomUUID())).userId).not.toBe(expired.tab1.userId);
   });
 
