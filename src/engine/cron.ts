@@ -92,7 +92,7 @@ export class Crons {
       const skipped = await engine.runSystemMutation(async (txn): Promise<{ previous: Doc; due: number } | undefined> => {
         const row = await this.rows(engine, txn, name).first();
         if (!row || (row.nextRun as number) > now) return undefined;
-        await txn.patch(row._id, { nextRun: nextRunAfter(job.schedule, now) }, SYSTEM);
+        await txn.patch(row._id, { nextRun: nextDueAfter(job.schedule, row.nextRun as number, now) }, SYSTEM);
         // A run deleted by retention finished long ago: reading it as null lets the cron run.
         const previous = typeof row.lastRun === "string" ? await txn.get(row.lastRun, SYSTEM) : null;
         if (previous && isJobRunning(previous, now)) return { previous, due: row.nextRun as number };
@@ -138,6 +138,18 @@ export class Crons {
     const table = engine.catalog.lookup("_cron_jobs", { system: true })!;
     return new QueryImpl(txn, table).withIndex("by_name", (q) => (name === undefined ? q : q.eq("name", name)));
   }
+}
+
+/**
+ * The due time after `due`, reached at `now` (`due <= now`: a pass gets to a due job late,
+ * after storage round trips or a wait for a free slot behind long actions). An interval
+ * counts from its due times, as Convex's does, not from when a pass got there, which would
+ * push every later run back by each delay; after downtime it is the first of them still
+ * ahead, so the missed ones are not run in a burst. A cron expression names its times itself.
+ */
+function nextDueAfter(schedule: CronJob["schedule"], due: number, now: number): number {
+  if (schedule.kind !== "interval") return nextRunAfter(schedule, now);
+  return due + (Math.floor((now - due) / schedule.ms) + 1) * schedule.ms;
 }
 
 function spec(job: CronJob): string {

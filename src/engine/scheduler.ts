@@ -71,6 +71,8 @@ const EXPIRY_BATCH = 256;
 const FINISHED_STATES = ["success", "failed", "canceled"] as const;
 /** The longest error text kept in a job's `error` (the whole error goes to the server's log). */
 const MAX_ERROR_CHARS = 8 * 1024;
+/** A failed job's `error` when its args leave no room under the document limit for the error's text. */
+const ERROR_TOO_LARGE = "The error is too large to keep with this job's arguments; it is in the server's log.";
 
 /** What a failed job records in `error`: any thrown value's text, bounded so the job stays under the document limit. */
 function errorText(error: unknown): string {
@@ -209,7 +211,16 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
       engine.runSystemMutation(async (txn) => {
         const current = await txn.get(job._id, { system: true });
         if (current && (current.state === "inProgress" || current.state === "pending")) {
-          await txn.patch(job._id, { state, completedTime: clock(), ...(error !== undefined ? { error } : {}) }, SYSTEM);
+          const done = { state, completedTime: clock() };
+          try {
+            await txn.patch(job._id, { ...done, ...(error !== undefined ? { error } : {}) }, SYSTEM);
+          } catch (tooLarge) {
+            // Args near the document limit leave less room than the error text takes (up to
+            // MAX_ERROR_CHARS). Unrecorded, the failure would leave the job "pending", run again
+            // on every later pass; the job is recorded failed with a short note instead.
+            if (error === undefined || (tooLarge as { code?: string }).code !== "LIMIT_EXCEEDED") throw tooLarge;
+            await txn.patch(job._id, { ...done, error: ERROR_TOO_LARGE }, SYSTEM);
+          }
         } else if (current?.state === "canceled" && current.leaseUntil !== undefined) {
           // Canceled while it ran: it stays "canceled", and is no longer running (`isJobRunning`).
           // This write is also what a cron's due-time transaction that read the job conflicts with.
@@ -281,12 +292,20 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
    * Marks "failed" the actions whose node stopped renewing their lease (it crashed or was
    * killed): at most once means they are not run again. Returns the earliest lease still
    * running, so the loop can look again then.
+   *
+   * A lease is how other nodes learn that a runner is alive; this one knows it of its own
+   * actions (`startedIds`), and leaves them alone whatever their lease says. Their lease can
+   * read expired here though they run: where the storage has no clock, leases are on the
+   * wall clock, which jumps (a machine waking from sleep, an NTP step), and a pass can come
+   * before the renewal that follows the jump. Failed then, the action would still run to its
+   * end unrecorded, and its cron would start the next run beside it.
    */
   async function failAbandoned(): Promise<number> {
     return engine.runSystemMutation(async (txn) => {
       let earliest = Infinity;
       const now = clock();
       for (const job of await jobsIn(engine, txn, "inProgress").collect()) {
+        if (startedIds.has(job._id)) continue;
         const lease = typeof job.leaseUntil === "number" ? job.leaseUntil : 0;
         if (lease > now) {
           earliest = Math.min(earliest, lease);
