@@ -2,8 +2,10 @@
  * The React context that carries one `WalkinClient` to every hook below `<WalkinProvider>`.
  *
  * The provider does nothing but hand the client down: it opens no socket and owns no state, so
- * it renders the same on the server and in the browser. The app creates the client (once, at
- * module scope or in a `useState` initializer) and closes it when it is done with it.
+ * it renders the same on the server and in the browser. The app creates the client once, at
+ * module scope, and closes it when it is done with it. Not in a `useState` initializer: a new
+ * client opens its socket at once, and StrictMode calls initializers twice and drops one
+ * result, whose client nobody can close, so it stays connected for the page's life.
  */
 import { createContext, useContext, type ReactNode } from "react";
 import type { WalkinClient } from "../browser/index.js";

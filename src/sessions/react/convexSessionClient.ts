@@ -11,6 +11,7 @@
 import { WalkinClient, type MutationOptions, type WalkinClientOptions } from "../../browser/index.js";
 import type { FunctionArgs, FunctionReturnType } from "../../server/api.js";
 import { createSessionIdSource, sessionStorageStore, type SessionIdSource, type SessionIdStore } from "../browser/index.js";
+import { withMemoryFallback, type StorageLike } from "../browser/fallbackStorage.js";
 import { invalidSessionIdToSet } from "../browser/source.js";
 import { isSessionIdV4 } from "../browser/id.js";
 import type { SessionArgsArray, SessionFunction } from "../browser/client.js";
@@ -44,9 +45,7 @@ export class ConvexReactSessionClient extends WalkinClient {
     const { sessionId, storage, storageKey = "walkin-session-id", ...clientOptions } = options;
     if (sessionId !== undefined && !isSessionIdV4(sessionId)) throw invalidSessionIdToSet(); // before connecting
     super(address, clientOptions);
-    const store: SessionIdStore = storage
-      ? { kind: "sessionStorage", get: () => storage.getItem(storageKey) ?? undefined, set: (id) => storage.setItem(storageKey, id) }
-      : sessionStorageStore(storageKey);
+    const store: SessionIdStore = storage ? appStorageStore(storage, storageKey) : sessionStorageStore(storageKey);
     // localStorage is shared by every tab: the tabs share one session (as with convex-helpers'
     // client) instead of taking each other for duplicated tabs and each moving to a new ID.
     this.sessionIdSource = createSessionIdSource({ store, scope: storage !== undefined && isLocalStorage(storage) ? "browser" : "tab" });
@@ -83,6 +82,22 @@ export class ConvexReactSessionClient extends WalkinClient {
   sessionAction<A extends SessionFunction<"action">>(action: A, ...args: SessionArgsArray<A>): Promise<FunctionReturnType<A>> {
     return this.action(action, { ...args[0], sessionId: this.getSessionId() } as FunctionArgs<A>);
   }
+}
+
+/**
+ * The app's `storage` for one key, never throwing, as the ready stores are (stores.ts): a
+ * storage that throws (Safari private mode, a full quota) is replaced by memory with one
+ * warning. Thrown here, the error would leave the constructor after `super` opened the socket:
+ * the app gets no client, and the one it cannot reach reconnects for the rest of the page's life.
+ */
+function appStorageStore(storage: SessionStorageLike, key: string): SessionIdStore {
+  const keyed: StorageLike = {
+    getItem: (k) => storage.getItem(k),
+    setItem: (k, value) => storage.setItem(k, value),
+    removeItem: () => {}, // never called: a session ID is replaced, not removed
+  };
+  const fallback = withMemoryFallback({ owner: "Walk-in sessions", kind: "the storage option", what: "the session ID" }, () => keyed);
+  return { kind: "sessionStorage", get: () => fallback.getItem(key) ?? undefined, set: (id) => fallback.setItem(key, id) };
 }
 
 /** Whether `storage` is the page's localStorage (reading it throws in sandboxed frames: then it is not). */

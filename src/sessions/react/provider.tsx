@@ -8,6 +8,19 @@
  * client-only render has the ID at once. Without `ssrFriendly` the server snapshot is the
  * source's ID (a random one on the server), which suits client-only apps.
  *
+ * The source is made while rendering (so the first render has the ID), but its channel to the
+ * other tabs opens only once the provider mounts. React may make a source and throw it away:
+ * StrictMode calls the `useState` initializer twice and keeps the first result, and a render
+ * that never commits is dropped. A thrown-away source is never disposed; had it its own open
+ * channel, it would answer and act on other tabs' messages for the rest of the page's life. In
+ * a duplicated tab, step by step:
+ *   1. the kept source and the thrown-away one both hold the copied ID and both say hello;
+ *   2. the original tab answers each, and each source leaves the duplicate on its own: two new
+ *      IDs, `onDuplicateTab` called twice;
+ *   3. both store their ID, the last write wins, and it may be the thrown-away source's: the
+ *      tab shows one ID and stores another, so a reload loses what it did under the first.
+ * With the channel opened on mount, a thrown-away source never joins the conversation.
+ *
  * A foreign `useStorage` hook (usehooks-ts) is bridged: the provider calls it, reads its value
  * into a store that the source uses, and writes new IDs back to it in an effect (writing
  * while rendering would update other components mid-render). Such hooks get cross-tab
@@ -15,7 +28,7 @@
  */
 import type { SessionId } from "../sessionIdType.js";
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from "react";
-import { createSessionIdSource, type SessionIdSource, type SessionIdStore } from "../browser/index.js";
+import { createSessionIdSource, type ChannelLike, type SessionIdSource, type SessionIdStore } from "../browser/index.js";
 import { walkinError } from "../../values/errors.js";
 import { STORE, isStoreHook, useSessionStorage, type UseStorage } from "./storage.js";
 
@@ -59,21 +72,22 @@ export function SessionProvider(props: SessionProviderProps) {
   const foreign = props.source === undefined && !isStoreHook(useStorage) ? useStorage : undefined;
   const bridge = useForeignStorage(foreign, storageKey);
 
-  const [source] = useState(() => {
-    if (props.source) return props.source;
-    if (isServer && ssrFriendly) return undefined; // no crypto, no storage needed on the server
+  const [{ source, openChannel }] = useState((): { source: SessionIdSource | undefined; openChannel?: () => void } => {
+    if (props.source) return { source: props.source };
+    if (isServer && ssrFriendly) return { source: undefined }; // no crypto, no storage needed on the server
     const ready = isStoreHook(useStorage) ? useStorage[STORE] : undefined;
-    return createSessionIdSource({
+    const channel = bridge || isServer ? null : channelOpenedOnMount(`walkin-session:${storageKey}`);
+    const created = createSessionIdSource({
       store: bridge?.store ?? ready!.make(storageKey),
       scope: bridge ? "browser" : ready!.scope,
       idGenerator: props.idGenerator,
       initialId: initialSessionId,
       onDuplicateTab: props.onDuplicateTab,
-      channel: bridge || isServer ? null : undefined,
-      channelName: `walkin-session:${storageKey}`,
+      channel: channel?.channel ?? null,
     });
+    return { source: created, openChannel: channel?.open };
   });
-  useDisposeOnUnmount(props.source === undefined ? source : undefined);
+  useDisposeOnUnmount(props.source === undefined ? source : undefined, openChannel);
 
   const serverId = ssrFriendly ? initialSessionId : (source?.current ?? initialSessionId);
   const value = useMemo(() => ({ source, serverId }), [source, serverId]);
@@ -149,21 +163,54 @@ function noSourceError() {
 }
 
 /**
- * StrictMode mounts, unmounts and remounts synchronously: dispose only when no mount is left
- * by the next microtask.
+ * Opens the source's channel once mounted (see the file header). StrictMode mounts, unmounts
+ * and remounts synchronously: dispose only when no mount is left by the next microtask.
  */
-function useDisposeOnUnmount(source: SessionIdSource | undefined) {
+function useDisposeOnUnmount(source: SessionIdSource | undefined, openChannel: (() => void) | undefined) {
   const [mounts] = useState(() => ({ count: 0 }));
   useEffect(() => {
     if (!source) return;
     mounts.count++;
+    openChannel?.();
     return () => {
       mounts.count--;
       queueMicrotask(() => {
         if (mounts.count === 0) source.dispose();
       });
     };
-  }, [source, mounts]);
+  }, [source, mounts, openChannel]);
+}
+
+/**
+ * A BroadcastChannel that exists only once `open()` is called (on mount): until then, what the
+ * source posts waits and nothing reaches it; null where there is no BroadcastChannel (the
+ * source then follows storage events, as with no channel at all).
+ */
+function channelOpenedOnMount(name: string): { channel: ChannelLike; open: () => void } | null {
+  if (typeof BroadcastChannel !== "function") return null;
+  let real: BroadcastChannel | undefined;
+  let closed = false;
+  const listeners: ((event: { data: unknown }) => void)[] = [];
+  const unsent: unknown[] = [];
+  return {
+    channel: {
+      postMessage: (message) => (real ? real.postMessage(message) : void unsent.push(message)),
+      addEventListener: (_type, listener) => {
+        listeners.push(listener);
+        real?.addEventListener("message", listener);
+      },
+      close: () => {
+        closed = true;
+        real?.close();
+      },
+    },
+    open() {
+      if (real || closed) return;
+      real = new BroadcastChannel(name);
+      for (const listener of listeners) real.addEventListener("message", listener);
+      for (const message of unsent.splice(0)) real.postMessage(message);
+    },
+  };
 }
 
 /** Adapts a foreign `(key, initial) => [value, setValue]` hook into a store (see the file header). */
