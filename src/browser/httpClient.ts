@@ -14,6 +14,9 @@ import type { ErrorPayload } from "../transport/protocol.js";
 import { walkinError, type WalkinErrorCode } from "../values/errors.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
 import type { JSONValue, Value } from "../values/value.js";
+import type { UserIdentityAttributes } from "../server/registration.js";
+import { actingAs, postAdminCall, type AdminActingAs } from "./adminCall.js";
+import { postJson } from "./postJson.js";
 import { errorFromPayload } from "./queryResult.js";
 
 export interface WalkinHttpClientOptions {
@@ -21,6 +24,14 @@ export interface WalkinHttpClientOptions {
   auth?: string;
   /** Default `globalThis.fetch`. */
   fetch?: typeof fetch;
+  /**
+   * Convex's option for where the function logs that come back with each answer go. Accepted
+   * so that Convex code runs unchanged; it has nothing to print here: a Walk-in server keeps
+   * function logs in its own log (the answers' `logLines` are always empty).
+   */
+  logger?: unknown;
+  /** Convex's check that the address is a Convex deployment's; accepted, with no effect (there is no deployment host to check). */
+  skipConvexDeploymentUrlCheck?: boolean;
 }
 
 export interface HttpMutationOptions {
@@ -41,6 +52,8 @@ export class WalkinHttpClient {
   /** The server's address, without a trailing slash: calls go to `${url}/api/query` and so on. */
   readonly url: string;
   private token: string | null = null;
+  /** Set by `setAdminAuth`: calls then go through the admin API. Never set together with `token`. */
+  private admin: { key: string; as: AdminActingAs } | null = null;
   private readonly fetch: typeof fetch;
   /** Settles when the last queued mutation has (either way). */
   private queue: Promise<unknown> = Promise.resolve();
@@ -56,17 +69,54 @@ export class WalkinHttpClient {
     if (options.auth !== undefined) this.setAuth(options.auth);
   }
 
-  /** Sends `Authorization: Bearer <token>` with every call from now on. */
+  /** Sends `Authorization: Bearer <token>` with every call from now on (and stops calling as admin). */
   setAuth(token: string): void {
     if (typeof token !== "string" || !/^\S+$/.test(token)) {
       throw walkinError("MISUSE", "setAuth(token) takes the token as a non-empty string without spaces; call clearAuth() to call signed out.");
     }
+    this.admin = null;
     this.token = token;
   }
 
-  /** Calls signed out from now on. */
+  /**
+   * Calls with the server's admin key from now on (Convex's `setAdminAuth`): internal functions
+   * too, as nobody, or with `actingAsIdentity` as exactly that identity (`issuer` left out:
+   * walkin/auth's, so `{ subject: userId }` is that user). For trusted server code only
+   * (scripts, webhooks, jobs): the key is the server's `WALKIN_ADMIN_KEY`, and calls go to its
+   * admin API (`POST /api/admin/functions/run`), logged as `dashboard` runs. Replaces a token
+   * given to `setAuth`; `clearAuth()` ends it.
+   * @example
+   * const admin = new WalkinHttpClient(process.env.WALKIN_URL!);
+   * admin.setAdminAuth(process.env.WALKIN_ADMIN_KEY!);
+   * await admin.mutation(internal.billing.markPaid, { invoiceId });
+   */
+  setAdminAuth(adminKey: string, actingAsIdentity?: UserIdentityAttributes): void {
+    if (typeof adminKey !== "string" || !/^\S+$/.test(adminKey)) {
+      throw walkinError("MISUSE", "setAdminAuth(adminKey) takes the server's admin key (WALKIN_ADMIN_KEY) as a non-empty string without spaces.");
+    }
+    const as = actingAs(actingAsIdentity);
+    this.token = null;
+    this.admin = { key: adminKey, as };
+  }
+
+  /** Calls signed out from now on (and not as admin). */
   clearAuth(): void {
     this.token = null;
+    this.admin = null;
+  }
+
+  /** Where the server's HTTP API lives (`${url}/api`), as Convex's `backendUrl()` answers it. */
+  backendUrl(): string {
+    return `${this.url}/api`;
+  }
+
+  /**
+   * Convex's switch for printing the function logs that come back with each answer. Accepted
+   * so that Convex code runs unchanged; there is nothing to print: a Walk-in server keeps
+   * function logs in its own log.
+   */
+  setDebug(debug: boolean): void {
+    void debug;
   }
 
   /** Runs a query once and returns its value. */
@@ -91,7 +141,12 @@ export class WalkinHttpClient {
 
   private async call(kind: Kind, ref: FunctionReference<Kind>, args: unknown): Promise<Value> {
     const path = getFunctionName(ref);
-    const answer = await postCall({ base: this.url, kind, path, args: convertToJson((args ?? {}) as Value, "args"), token: this.token, fetch: this.fetch, label: `${kind} ${path}` });
+    const encoded = convertToJson((args ?? {}) as Value, "args");
+    const label = `${kind} ${path}`;
+    const { admin } = this;
+    const answer = admin
+      ? await postAdminCall({ base: this.url, kind, path, args: encoded, adminKey: admin.key, as: admin.as, fetch: this.fetch, label })
+      : await postCall({ base: this.url, kind, path, args: encoded, token: this.token, fetch: this.fetch, label });
     return convertFromJson(answer, "value");
   }
 }
@@ -118,27 +173,8 @@ export interface HttpCall {
 export async function postCall(call: HttpCall): Promise<JSONValue> {
   const { base, kind, path, label } = call;
   const endpoint = `${base}/api/${kind}`;
-  let response: Response;
-  try {
-    response = await call.fetch(endpoint, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", ...(call.token === null ? {} : { Authorization: `Bearer ${call.token}` }) },
-      body: JSON.stringify({ path, args: call.args, format: "json" }),
-      // Next.js caches fetch() in Server Components (POSTs too, up to Next 14) and would answer
-      // every later request with the first result; "no-store" also keeps such a page dynamic.
-      // Elsewhere a POST is not cached anyway.
-      cache: "no-store",
-    });
-  } catch (error) {
-    throw walkinError("DISCONNECTED", `${label}: could not reach ${endpoint} (${(error as Error).message}).`, undefined, error);
-  }
-  let body: unknown;
-  try {
-    body = await response.json();
-  } catch (error) {
-    // A proxy's error page, say: the server itself always answers JSON.
-    throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${response.status} without a JSON body. Is this the Walk-in server's address?`, undefined, error);
-  }
+  const headers: Record<string, string> = call.token === null ? {} : { Authorization: `Bearer ${call.token}` };
+  const { status, body } = await postJson(endpoint, headers, { path, args: call.args, format: "json" }, call.fetch, label);
   const answer = (typeof body === "object" && body !== null ? body : {}) as { status?: unknown; value?: JSONValue; code?: unknown; message?: unknown; data?: JSONValue };
   if (answer.status === "success" && "value" in answer) return answer.value!;
   if (answer.status === "error" && typeof answer.message === "string") {
@@ -146,7 +182,7 @@ export async function postCall(call: HttpCall): Promise<JSONValue> {
     const payload: ErrorPayload = { code, message: answer.message, ...(answer.data === undefined ? {} : { data: answer.data }) };
     throw errorFromPayload(payload);
   }
-  throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${response.status} with a body that is not a Walk-in answer.`);
+  throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${status} with a body that is not a Walk-in answer.`);
 }
 
 /** `address` checked and without trailing slashes; a clear error for anything but an http(s) URL. */

@@ -64,6 +64,7 @@ export type {
   ScheduledFunctionId,
   Scheduler,
   UserIdentity,
+  UserIdentityAttributes,
 } from "./registration.js";
 export type {
   BaseDatabaseReader,

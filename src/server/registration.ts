@@ -23,6 +23,17 @@ export interface UserIdentity {
   readonly [claim: string]: Value | undefined;
 }
 
+/**
+ * An identity for code that acts as someone (`WalkinHttpClient.setAdminAuth`; Convex's name):
+ * `UserIdentity` without `tokenIdentifier`, which is always made from `issuer` and `subject`.
+ * `issuer` left out means walkin/auth's own, so `{ subject: userId }` is that user.
+ */
+export interface UserIdentityAttributes {
+  readonly subject: string;
+  readonly issuer?: string;
+  readonly [claim: string]: Value | undefined;
+}
+
 export interface Auth {
   /** The caller's identity, checked inside this transaction, or `null`. */
   getUserIdentity(): Promise<UserIdentity | null>;

@@ -34,7 +34,11 @@ export function listFunctions(engine: Engine): FunctionSummary[] {
     .sort((a, b) => a.path.localeCompare(b.path));
 }
 
-/** Who a dashboard run acts as: `{ kind: "nobody" }`, `{ kind: "user", userId }` or `{ kind: "session", authSessionId }`. */
+/**
+ * Who a dashboard run acts as: `{ kind: "nobody" }`, `{ kind: "user", userId }`,
+ * `{ kind: "session", authSessionId }` or `{ kind: "identity", identity }` (exactly these
+ * claims: what `WalkinHttpClient.setAdminAuth(key, actingAsIdentity)` sends).
+ */
 export async function callerFor(engine: Engine, as: unknown): Promise<Caller> {
   if (as === undefined || as === null) return { identity: null, kind: "dashboard" };
   // A given `as` must say who: `{ userId }` without its kind, run as nobody, would look to the
@@ -59,10 +63,38 @@ export async function callerFor(engine: Engine, as: unknown): Promise<Caller> {
     if (session.expiresAt <= Date.now()) throw badRequest(`Auth session ${authSessionId} has ended (signed out, revoked or expired); choose a live one.`);
     return { identity: identityOf(session), kind: "dashboard" };
   }
+  if (kind === "identity") return { identity: identityFromClaims((as as { identity?: unknown }).identity), kind: "dashboard" };
   throw badRequest(AS_SHAPES);
 }
 
-const AS_SHAPES = '"as" must be { "kind": "nobody" }, { "kind": "user", "userId": <a users _id> } or { "kind": "session", "authSessionId": <an authSessions _id> }; leave it out to run as nobody.';
+const AS_SHAPES =
+  '"as" must be { "kind": "nobody" }, { "kind": "user", "userId": <a users _id> }, { "kind": "session", "authSessionId": <an authSessions _id> } ' +
+  'or { "kind": "identity", "identity": { "subject": …, "issuer"?: …, other claims } }; leave it out to run as nobody.';
+
+/**
+ * `as: { kind: "identity", identity }`: the handler sees exactly these claims, as Convex's
+ * `setAdminAuth(key, actingAsIdentity)` gives them. Unlike `kind: "user"`, nothing is looked
+ * up: the subject may be a user of another auth provider (an `authenticate` hook's), or one
+ * that does not exist yet. The admin key is the server's own authority, which may already run
+ * any internal function; acting as anyone is within it. `issuer` defaults to walkin/auth's, so
+ * `{ subject: <a users _id> }` is that user as `getAuthUserId` reads it. `tokenIdentifier` is
+ * made from the two, as for every identity, so a given one (which could disagree) is refused.
+ */
+function identityFromClaims(json: unknown): UserIdentity {
+  const example = 'e.g. { "subject": "<a users _id>" } or { "subject": "user_123", "issuer": "https://auth.example.com", "email": "ada@example.com" }';
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw badRequest(`"as.identity" must be an object of identity claims, ${example}.`);
+  let claims: Record<string, Value>;
+  try {
+    claims = convertFromJson(json as JSONValue, "as.identity") as Record<string, Value>;
+  } catch (error) {
+    throw badRequest((error as Error).message);
+  }
+  const { subject, issuer = ISSUER, tokenIdentifier } = claims;
+  if (typeof subject !== "string" || subject.length === 0) throw badRequest(`"as.identity.subject" must be a non-empty string (who the call acts as), ${example}.`);
+  if (typeof issuer !== "string" || issuer.length === 0) throw badRequest(`"as.identity.issuer" must be a non-empty string, or left out for walkin/auth's own (${ISSUER}).`);
+  if (tokenIdentifier !== undefined) throw badRequest(`"as.identity.tokenIdentifier" is made from the issuer and the subject ("<issuer>|<subject>"); leave it out.`);
+  return { ...claims, subject, issuer, tokenIdentifier: `${issuer}|${subject}` };
+}
 
 export function parseArgs(json: unknown): Value {
   if (json === undefined || json === null) return {};
@@ -75,7 +107,10 @@ export function parseArgs(json: unknown): Value {
 }
 
 /**
- * `POST /api/admin/functions/run`: `{ path, args, as }` → `{ value }` (errors as for any admin call).
+ * `POST /api/admin/functions/run`: `{ path, args, as, type? }` → `{ value }` (errors as for any
+ * admin call). `type`, when given, is the kind the caller means to run (`WalkinHttpClient`
+ * sends it): a `mutation(api.messages.list)` is refused, as over the HTTP API, rather than run
+ * as the query it is.
  * A query or an action runs on `engine`, the one the request holds (EngineSwitch.use); a
  * mutation on whichever engine serves once any reload in progress is done, as a client's would.
  */
@@ -83,6 +118,9 @@ export async function runFunction(engines: EngineSwitch, engine: Engine, body: R
   const path = stringField(body, "path");
   const summary = listFunctions(engine).find((f) => f.path === path);
   if (!summary) throw notFound(`There is no function "${path}". Function paths look like "messages:send".`);
+  const { type } = body;
+  if (type !== undefined && type !== "query" && type !== "mutation" && type !== "action") throw badRequest('"type" must be "query", "mutation" or "action", or left out.');
+  if (type !== undefined) engine.functions.resolve(path, type); // WRONG_FUNCTION_TYPE, as for any call of the wrong kind
   const args = parseArgs(body.args);
   const caller = await callerFor(engine, body.as);
   const started = performance.now();

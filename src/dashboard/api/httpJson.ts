@@ -4,7 +4,7 @@
  * message (it already says what was wrong and how to fix it).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { isWalkinError } from "../../values/index.js";
+import { convertToJson, isWalkinError, type JSONValue, type Value } from "../../values/index.js";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -38,9 +38,23 @@ export function sendError(response: ServerResponse, error: unknown): void {
   if (isWalkinError(error)) {
     const code = (error as { code: string }).code;
     const status = code === "NOT_FOUND" || code === "UNKNOWN_FUNCTION" ? 404 : code === "INTERNAL" ? 500 : 400;
-    return sendJson(response, status, { error: { code, message: (error as Error).message, data: (error as { data?: unknown }).data ?? null } });
+    return sendJson(response, status, { error: { code, message: (error as Error).message, data: encodedData((error as { data?: Value }).data) } });
   }
   sendJson(response, 500, { error: { code: "INTERNAL", message: (error as Error)?.message ?? String(error) } });
+}
+
+/**
+ * An error's `data` as the HTTP API and the WebSocket send it (`convertToJson`), so that
+ * `WalkinHttpClient` decodes it alike; as it was (`JSON.stringify`), an int64 in it failed the
+ * answer itself. Data that cannot be encoded at all is left out (null), as for clients.
+ */
+function encodedData(data: Value | undefined): JSONValue {
+  if (data === undefined) return null;
+  try {
+    return convertToJson(data);
+  } catch {
+    return null;
+  }
 }
 
 /** The request body as a JSON object (an empty body is `{}`). */
