@@ -42,6 +42,18 @@ function arithmetic(name: string, op: (a: any, b: any) => any) {
   };
 }
 
+/**
+ * The boolean an operand of `q.and`/`q.or`/`q.not` (or the whole predicate) evaluated to. As in
+ * Convex, anything else fails: read as false, `.filter((q) => q.field("published"))` would
+ * silently drop documents missing the field, and `q.not()` of it silently keep them.
+ */
+function asBoolean(value: Value | undefined, where: string): boolean {
+  if (typeof value === "boolean") return value;
+  const what = value === undefined ? "undefined (a missing field)" : value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "bigint" ? "an int64" : typeof value;
+  throw walkinError("INVALID_ARGUMENT", `filter: ${where} needs a boolean, but got ${what}, which cannot be used as a boolean. ` +
+    `Compare instead, e.g. q.eq(q.field("done"), true).`);
+}
+
 function comparison(test: (order: number) => boolean) {
   return (left: unknown, right: unknown) => {
     const l = lift(left);
@@ -60,15 +72,15 @@ export const filterBuilder = {
   gte: comparison((c) => c >= 0),
   and: (...items: unknown[]) => {
     const parts = items.map(lift);
-    return expr((doc) => parts.every((part) => part.evaluate(doc) === true));
+    return expr((doc) => parts.every((part) => asBoolean(part.evaluate(doc), "q.and()")));
   },
   or: (...items: unknown[]) => {
     const parts = items.map(lift);
-    return expr((doc) => parts.some((part) => part.evaluate(doc) === true));
+    return expr((doc) => parts.some((part) => asBoolean(part.evaluate(doc), "q.or()")));
   },
   not: (item: unknown) => {
     const part = lift(item);
-    return expr((doc) => part.evaluate(doc) !== true);
+    return expr((doc) => !asBoolean(part.evaluate(doc), "q.not()"));
   },
   add: arithmetic("add", (a, b) => a + b),
   sub: arithmetic("sub", (a, b) => a - b),
@@ -90,5 +102,5 @@ export const filterBuilder = {
 /** Compiles a `.filter` callback into a document predicate. */
 export function compileFilter(predicate: (q: typeof filterBuilder) => unknown): (doc: Doc) => boolean {
   const compiled = lift(predicate(filterBuilder));
-  return (doc) => compiled.evaluate(doc) === true;
+  return (doc) => asBoolean(compiled.evaluate(doc), "the filter() predicate");
 }
