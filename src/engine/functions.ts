@@ -202,9 +202,12 @@ export function checkReturn(fn: RegisteredFunction, path: string, value: unknown
   if (fn.returns) {
     // What a handler returns is the server's own value: formats read strictly only for a
     // client's input (a session digest, refused in a client's args) pass here. A handler that
-    // returns nothing is checked as `undefined`, which `returns: v.optional(...)` accepts (as
-    // Convex does), and still answers null: undefined is no value to send.
-    const check = validateResult(fn.returns, value === undefined ? undefined : result, { path: "returns", isIdOfTable, trusted: true });
+    // returns nothing answers null (undefined is no value to send), and is checked as that
+    // null, as Convex checks the value it sends: `returns: v.null()` is how Convex's guidelines
+    // declare a function that returns nothing. Under `returns: v.optional(...)` it is checked
+    // as `undefined`, which the optional accepts (as Convex does).
+    const checked = value === undefined && fn.returns.isOptional === "optional" ? undefined : result;
+    const check = validateResult(fn.returns, checked, { path: "returns", isIdOfTable, trusted: true });
     if (!check.ok) throw walkinError("MISUSE", `${path} returned a value that does not match its returns validator: ${check.message}`);
   }
   return result;

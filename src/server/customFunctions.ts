@@ -25,7 +25,7 @@ import { asObjectValidator, normalizeValue, validate, walkinError } from "../val
 import type { ObjectType, PropertyValidators, Validator, Value, VObject } from "../values/index.js";
 import { mergeCustomArgs } from "./customArgs.js";
 import type { Expand } from "./dataModel.js";
-import type { ArgsOf, FunctionBuilder, FunctionType, FunctionVisibility, RegisteredFunction } from "./registration.js";
+import type { ArgsOf, FunctionBuilder, FunctionType, FunctionVisibility, RegisteredFunction, ReturnedFor } from "./registration.js";
 
 /** `T` with the keys of `U` replaced by `U`'s. */
 export type Overwrite<T, U> = keyof U extends never ? T : Expand<Omit<T, keyof U> & U>;
@@ -83,7 +83,7 @@ export interface CustomBuilder<
   <
     ArgsValidator extends PropertyValidators | VObject<any, any, "required", any> = Record<never, never>,
     ReturnsValidator extends Validator<any, any, any> | undefined = undefined,
-    Returned extends ReturnsValidator extends Validator<infer T, any, any> ? T | Promise<T> : unknown = any,
+    Returned extends ReturnsValidator extends Validator<infer T, any, any> ? ReturnedFor<T> | Promise<ReturnedFor<T>> : unknown = any,
   >(
     definition: {
       args?: ArgsValidator & NarrowerThan<CustomArgsValidator>;

@@ -152,6 +152,13 @@ export type ArgsOf<ArgsValidator> = [ArgsValidator] extends [PropertyValidators]
 
 type ReturnsOf<ReturnsValidator, Returned> = ReturnsValidator extends Validator<infer T, any, any> ? T : Awaited<Returned>;
 
+/**
+ * What a handler may return under a `returns` validator of `T`: `T`, or nothing at all when
+ * `T` takes null, since returning nothing answers null (as in Convex, where `returns: v.null()`
+ * declares a function without a result).
+ */
+export type ReturnedFor<T> = T | (null extends T ? void : never);
+
 export interface FunctionDefinition<Ctx, ArgsValidator, ReturnsValidator, Returned> {
   /** Validators of the arguments; calls with anything else are rejected before the handler runs. */
   args?: ArgsValidator;
@@ -165,7 +172,7 @@ export interface FunctionBuilder<Type extends FunctionType, Visibility extends F
   <
     ArgsValidator extends PropertyValidators | Validator<any, "required", any> = Record<never, never>,
     ReturnsValidator extends Validator<any, any, any> | undefined = undefined,
-    Returned extends ReturnsValidator extends Validator<infer T, any, any> ? T | Promise<T> : unknown = any,
+    Returned extends ReturnsValidator extends Validator<infer T, any, any> ? ReturnedFor<T> | Promise<ReturnedFor<T>> : unknown = any,
   >(
     definition: FunctionDefinition<Ctx, ArgsValidator, ReturnsValidator, Returned>,
   ): RegisteredFunction<Type, Visibility, ArgsOf<ArgsValidator>, ReturnsOf<ReturnsValidator, Returned>>;
