@@ -99,12 +99,17 @@ export function decodeDocument(body: string): Doc {
   return (body.includes('"$') ? decodeValueFromString(body) : JSON.parse(body)) as Doc;
 }
 
-/** The value at a dotted path, or `undefined` when any step is missing or not an object. */
+/**
+ * The value at a dotted path, or `undefined` when any step is missing or not an object. Only a
+ * document's own fields count: read as a plain property, a missing field named `constructor`,
+ * `toString` or `valueOf` was Object.prototype's function, so an index on such a field refused
+ * every insert ("cannot index a function") and `q.field("constructor")` was not undefined.
+ */
 export function getFieldPath(doc: Record<string, Value | undefined>, path: string): Value | undefined {
-  if (!path.includes(".")) return doc[path];
+  if (!path.includes(".")) return Object.hasOwn(doc, path) ? doc[path] : undefined;
   let current: Value | undefined = doc as Value;
   for (const step of path.split(".")) {
-    if (current === null || typeof current !== "object" || Array.isArray(current) || current instanceof ArrayBuffer) {
+    if (current === null || typeof current !== "object" || Array.isArray(current) || current instanceof ArrayBuffer || !Object.hasOwn(current, step)) {
       return undefined;
     }
     current = (current as Record<string, Value | undefined>)[step];
