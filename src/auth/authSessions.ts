@@ -146,6 +146,25 @@ export async function endAuthSession(db: Db, session: AuthSessionDoc): Promise<v
   if (session.isAnonymous) await db.patch(session._id, { expiresAt: 0 });
   else await db.delete(session._id);
 }
+
+/**
+ * Whether a session was ended for good: only an anonymous one ended by `endAuthSession` (expired
+ * at 0; a real one is deleted). One past its expiry is not: a call made just before that expiry
+ * may still have its activity write on the way, and that write extends it (`touchSession`). So
+ * whatever ends sessions (a password reset, `revokeOtherSessions`, `revokeSession`) ends those
+ * too, rather than pass them over as already ended. Step by step, with session S expiring at E:
+ *  1. a call under S at E - 1 is accepted and asks for an activity write (deferred, or delayed by
+ *     conflicts on a busy node);
+ *  2. at E + 1 a reset ends every session of the user. S looks expired: passed over, it kept its
+ *     row, its `expiresAt` E and its token hash;
+ *  3. the activity write lands: the call it records came before E, so it moves `expiresAt` a
+ *     whole idle limit on. The token works again after the reset that should have ended it.
+ * Ended in step 2 instead, S is deleted (or expired at 0), and step 3 writes nothing.
+ */
+export function endedForGood(session: AuthSessionDoc): boolean {
+  return session.expiresAt <= 0;
+}
+
 export async function createSession(
   db: Db,
   config: ResolvedAuthConfig,
@@ -223,9 +242,10 @@ export async function invalidateSessions(
   const sessions = (await db.query("authSessions").withIndex("by_userId", (q) => q.eq("userId", userId)).collect()) as unknown as AuthSessionDoc[];
   let ended = 0;
   for (const session of sessions) {
-    if (except.includes(session._id) || session.expiresAt <= now) continue;
+    // Past its expiry is not ended for good: see `endedForGood`. Counted only if it still worked.
+    if (except.includes(session._id) || endedForGood(session)) continue;
+    if (session.expiresAt > now) ended++;
     await endAuthSession(db, session);
-    ended++;
   }
   return ended;
 }

@@ -21,7 +21,7 @@ import type { HttpRouter } from "../server/router.js";
 import type { Auth, CallerRequest } from "../server/registration.js";
 import { vSessionId } from "../sessions/sessionId.js";
 import { resolveConfig, type ActionCtx, type WalkinAuthConfig } from "./config.js";
-import { authenticator, describeSession, endAuthSession, invalidateSessions, type AuthSessionDoc } from "./authSessions.js";
+import { authenticator, describeSession, endAuthSession, endedForGood, invalidateSessions, type AuthSessionDoc } from "./authSessions.js";
 import { getAuthSessionId, getAuthUserId } from "./identity.js";
 import type { AuthProvider, SignInContext, SignInResult } from "./providers/types.js";
 import { PROVIDER_STORE_OPS, runStoreOp, vStoreOp, type ProviderStoreOp, type StoreOp } from "./store.js";
@@ -216,7 +216,8 @@ export function walkinAuth(input: WalkinAuthConfig) {
     handler: async (ctx, { authSessionId }) => {
       const userId = await requireUser(ctx);
       const target = (await ctx.db.get(authSessionId)) as AuthSessionDoc | null;
-      if (!target || target.userId !== userId || target.expiresAt <= Date.now()) {
+      // One past its expiry is ended too (a late activity write could extend it): `endedForGood`.
+      if (!target || target.userId !== userId || endedForGood(target)) {
         throw walkinError("NOT_FOUND", "None of your sessions has this ID; it may have ended already.");
       }
       await endAuthSession(ctx.db, target);

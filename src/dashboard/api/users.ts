@@ -17,7 +17,7 @@ import type { Doc } from "../../engine/documents.js";
 import { decodeDocument } from "../../engine/documents.js";
 import { createDatabaseWriter } from "../../engine/database.js";
 import { QueryImpl } from "../../engine/query.js";
-import { endAuthSession, type AuthSessionDoc } from "../../auth/authSessions.js";
+import { endAuthSession, endedForGood, type AuthSessionDoc } from "../../auth/authSessions.js";
 import type { EngineSwitch } from "../../transport/engineSwitch.js";
 import { viewOf } from "./documents.js";
 import { appTables, COUNT_LIMIT } from "./tables.js";
@@ -233,7 +233,9 @@ export async function revokeSession(engines: EngineSwitch, body: Record<string, 
     return engine.runSystemMutation(async (txn) => {
       const session = (await txn.get(authSessionId)) as AuthSessionDoc | null;
       if (!session) throw notFound(`No auth session ${authSessionId}: it was already revoked or cleaned up.`);
-      if (session.expiresAt <= txn.now) return { revoked: false };
+      // Past its expiry is not ended for good: a late activity write could still extend it
+      // (`endedForGood` in auth/authSessions.ts), so it is ended here like a live one.
+      if (endedForGood(session)) return { revoked: false };
       await endAuthSession(createDatabaseWriter(txn, engine.catalog) as never, session);
       return { revoked: true };
     });
