@@ -257,7 +257,13 @@ export async function writeGenerated(dir: string): Promise<CodegenResult> {
   const scan = findModules(files);
   if (scan.problems.length > 0) throw new CodegenError(scan.problems);
   const outDir = path.join(dir, GENERATED_DIR);
-  await mkdir(outDir, { recursive: true });
+  try {
+    await mkdir(outDir, { recursive: true });
+  } catch (error) {
+    // A file of that name (listFunctionFiles skips it as codegen's): a user's mistake, told as one.
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    throw new CodegenError([{ file: GENERATED_DIR, message: `is a file, but codegen writes a folder there: remove or rename it.` }]);
+  }
   const written: string[] = [];
   const outputs: Array<[string, string]> = [
     ["api.ts", renderApi(scan.modules)],

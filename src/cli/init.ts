@@ -24,6 +24,8 @@ export interface InitResult {
   kept: string[];
   /** package.json fields added (`scripts.dev`, `dependencies.react`…). */
   addedToPackageJson: string[];
+  /** package.json's `dev` script afterwards: the app's own, kept, may not start Walk-in. */
+  devScript: string;
 }
 
 export class InitError extends Error {}
@@ -55,7 +57,8 @@ export async function initApp(dir: string): Promise<InitResult> {
       }
     }
   }
-  const result: InitResult = { created: [], kept: [], addedToPackageJson: await updatePackageJson(target) };
+  const { added, devScript } = await updatePackageJson(target);
+  const result: InitResult = { created: [], kept: [], addedToPackageJson: added, devScript };
   for (const file of templateFiles) {
     const name = path.join(path.dirname(file), RENAMED[path.basename(file)] ?? path.basename(file));
     const destination = path.join(target, name);
@@ -88,7 +91,7 @@ type PackageJson = Record<string, unknown> & {
   allowScripts?: Record<string, boolean>;
 };
 
-async function updatePackageJson(target: string): Promise<string[]> {
+async function updatePackageJson(target: string): Promise<{ added: string[]; devScript: string }> {
   const file = path.join(target, "package.json");
   let pkg: PackageJson;
   let existed = true;
@@ -138,7 +141,7 @@ async function updatePackageJson(target: string): Promise<string[]> {
   ensure("allowScripts", "esbuild", true);
   ensure("allowScripts", "walkin", true);
   if (added.length > 0 || !existed) await writeFile(file, `${JSON.stringify(pkg, null, 2)}\n`);
-  return added;
+  return { added, devScript: String(pkg.scripts?.["dev"]) };
 }
 
 /**

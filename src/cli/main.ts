@@ -115,6 +115,15 @@ export async function main(argv: readonly string[], output: Output = createOutpu
     output.info(commandHelp(name, command, output));
     return 0;
   }
+  // An empty value is nearly always an unset variable (`--static "$DIST"`). Taken as given, an
+  // empty --static or --dir is the current folder (the project's files served, .env and database
+  // included; _generated/ written into the project's root) and an empty --host every interface.
+  // (--port has its own check, with the range.)
+  const empty = Object.keys(command.options).find((option) => option !== "port" && typeof values[option] === "string" && values[option].trim() === "");
+  if (empty !== undefined) {
+    output.error(`--${empty} is empty (an unset variable in --${empty} "$VAR"?). Give it a value, or leave the option out for its default.`);
+    return 1;
+  }
   return command.run(values, output, positionals);
 }
 
@@ -126,12 +135,24 @@ async function runInit(_values: Values, output: Output, positionals: string[]): 
   const folder = positionals[0] ?? ".";
   const { initApp, InitError } = await import("./init.js");
   try {
-    const { created, kept, addedToPackageJson } = await initApp(folder);
+    const { created, kept, addedToPackageJson, devScript } = await initApp(folder);
     for (const file of created) output.success(`Created ${path.join(folder, file)}`);
     for (const file of kept) output.info(output.style("dim", `  Kept ${path.join(folder, file)} (it exists)`));
     if (addedToPackageJson.length > 0) output.success(`Added to ${path.join(folder, "package.json")}: ${addedToPackageJson.join(", ")}`);
-    const cd = path.resolve(folder) === process.cwd() ? "" : `cd ${folder} && `;
-    output.info(["", "Next:", `  ${cd}npm install && npm run dev`, "and open http://localhost:5173 (the guide: docs/getting-started.md)."].join("\n"));
+    // An existing app's own dev script (a Vite app's `vite`) is kept, so `npm run dev` would
+    // start its page without the Walk-in server: then the next step runs both. The script
+    // itself is run, not `npm run dev`: stopping npm would leave its child running.
+    let dev = "npm run dev";
+    if (!/\bwalkin dev\b/.test(devScript)) {
+      const withServer = `walkin dev --run ${shellQuote(devScript)}`;
+      dev = `npx ${withServer}`;
+      output.warn(
+        `package.json's "dev" script (${devScript}) does not start Walk-in, and walkin init keeps scripts that are set. ` +
+          `Run ${dev} (the server and your dev command together), or change the script to: ${withServer}`,
+      );
+    }
+    const cd = path.resolve(folder) === process.cwd() ? "" : `cd ${shellQuote(folder)} && `;
+    output.info(["", "Next:", `  ${cd}npm install && ${dev}`, "and open http://localhost:5173 (the guide: docs/getting-started.md)."].join("\n"));
     return 0;
   } catch (error) {
     if (error instanceof InitError) {
@@ -140,6 +161,17 @@ async function runInit(_values: Values, output: Output, positionals: string[]): 
     }
     throw error;
   }
+}
+
+/**
+ * `word` as a shell reads it back unchanged, for a line the user copies: a folder `my app`
+ * unquoted would be `cd my` with a stray argument, `it's` an unterminated quote.
+ */
+function shellQuote(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  // cmd.exe has no single quotes (and a folder name there cannot hold a double quote).
+  if (process.platform === "win32") return `"${word.replaceAll('"', '\\"')}"`;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 async function runCodegen(values: Values, output: Output): Promise<number> {

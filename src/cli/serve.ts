@@ -86,6 +86,7 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     output.error(`No functions directory at ${output.relative(dir) || "."}. Create it, or point to it with --dir.`);
     return null;
   }
+  if (options.staticDir !== null && !(await checkStaticDir(options.staticDir, options))) return null;
   let location: StorageLocation;
   try {
     location = parseStorageUrl(options.db);
@@ -254,6 +255,10 @@ export async function serve(options: ServeOptions): Promise<Serving | null> {
     inFlight = (async () => {
       do {
         again = false;
+        // A check still running read the files as they were before this change. Were it left
+        // to end, and this change not load (a syntax error), it would print "No type errors"
+        // under the error of the files as they are. A version that loads starts a new check.
+        typeChecker?.cancel();
         const hadServer = server !== null;
         const ok = await build().catch((error: unknown) => {
           output.error(`Reload failed: ${(error as Error)?.stack ?? String(error)}`);
@@ -322,6 +327,26 @@ async function generate(dir: string, { output, dev }: ServeOptions): Promise<Mod
     }
     throw error;
   }
+}
+
+/**
+ * `--static` must name a folder. Without this, `npm start` before `npm run build` (the app of
+ * `walkin init` runs `walkin start --static dist`) served a JSON 404 at every page, and said
+ * nothing. `start` refuses it, as it refuses a missing functions directory; `dev` only warns,
+ * since a `--run` command (`vite build --watch`) may create the folder once it runs, and each
+ * request looks in the folder afresh.
+ */
+async function checkStaticDir(staticDir: string, { output, dev }: ServeOptions): Promise<boolean> {
+  const info = await stat(staticDir).catch(() => null);
+  if (info?.isDirectory()) return true;
+  const shown = output.relative(staticDir) || ".";
+  const problem = info ? `${shown} (--static) is not a folder.` : `The folder ${shown} (--static) does not exist.`;
+  if (dev) {
+    output.warn(`${problem} Its files are served once it holds the built front end (npm run build).`);
+    return true;
+  }
+  output.error(`${problem} Build the front end first (npm run build), or name the folder of the built files with --static.`);
+  return false;
 }
 
 /** Creates the database's folder; a `.walkin` folder made here also ignores itself for git. */
