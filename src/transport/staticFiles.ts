@@ -2,7 +2,8 @@
  * Static files for `walkin dev`/`walkin serve` of a built front end: GET and HEAD only, paths
  * confined to the directory, and the single-page-app fallback: a path that names no file and
  * has no file extension (a client-side route like /rooms/42) gets index.html; a missing
- * /assets/app.js stays a 404, so a broken build is not masked by HTML.
+ * /assets/app.js stays a 404, so a broken build is not masked by HTML. Hidden files (a path
+ * segment starting with a dot, but `.well-known`) are a 404 too.
  */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -39,6 +40,10 @@ export async function serveStatic(root: string, pathname: string, method: "GET" 
     return false;
   }
   if (decoded.includes("\0")) return false;
+  // Hidden files and folders are never served, as static servers commonly ignore them:
+  // `--static .`, or a build that copies its project's dotfiles, would otherwise hand out .env,
+  // .git or .walkin (the database). `.well-known` (RFC 8615) holds files meant to be public.
+  if (decoded.split("/").some((segment) => segment.startsWith(".") && segment !== ".well-known")) return false;
   const target = resolve(base, `.${decoded}`);
   if (target !== base && !target.startsWith(base + sep)) return false;
   const file = (await fileAt(target)) ?? (await fileAt(join(target, "index.html"))) ?? (extname(decoded) === "" ? await fileAt(join(base, "index.html")) : null);
