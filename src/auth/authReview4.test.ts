@@ -4,10 +4,9 @@
  */
 import { describe, expect, it, vi } from "vitest";
 import type { LiveBackend } from "../testing/liveBackend.js";
-import { startLiveBackend } from "../testing/liveBackend.js";
-import type { AuthenticateHook } from "../server/hooks.js";
-import { authApp, schema, sentCodes } from "./fixtures/app.js";
+import { sentCodes } from "./fixtures/app.js";
 import { from, listTable, newGate, signedIn } from "./fixtures/harness.js";
+import { startWithHeldActivityWrites } from "./fixtures/heldActivityWrites.js";
 import { approve, rows, signIn, startSignIn, useMockIssuer } from "./fixtures/oauthIssuer.js";
 import { Google } from "./providers/Google/index.js";
 
@@ -15,35 +14,6 @@ const issuer = useMockIssuer();
 
 const mine = (backend: LiveBackend, token: string) => backend.engine.runQuery("messages:mine", {}, { token, fromClient: true });
 const send = (backend: LiveBackend, token: string, body: string) => backend.engine.runMutation("messages:send", { body }, { token, fromClient: true });
-
-/**
- * The fixture app, with the auth's deferred activity writes held until `held.gate` opens: a write
- * that lands late, as one does on a busy node or after conflicts and their back-off.
- */
-async function startWithHeldActivityWrites(overrides: Parameters<typeof authApp>[0]) {
-  const modules = authApp(overrides);
-  const hooks = modules.auth.auth as { authenticate: AuthenticateHook };
-  const authenticate = hooks.authenticate;
-  const held = { gate: null as ReturnType<typeof newGate> | null };
-  hooks.authenticate = (ctx, token) =>
-    authenticate(
-      {
-        ...ctx,
-        writeLater: (key, work) => {
-          const gate = held.gate;
-          ctx.writeLater(key, async (db) => {
-            if (gate) {
-              gate.reached();
-              await gate.promise;
-            }
-            await work(db);
-          });
-        },
-      },
-      token,
-    );
-  return { backend: await startLiveBackend(schema, modules), held };
-}
 
 describe("ending every session while a use just before a session's expiry is still being recorded", () => {
   const T = Date.UTC(2030, 0, 1);

@@ -11,13 +11,11 @@
  */
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import type { LiveBackend } from "../testing/liveBackend.js";
-import { startLiveBackend } from "../testing/liveBackend.js";
 import { mutation, v } from "../server/index.js";
 import { walkinError } from "../values/index.js";
 import { getAuthUserId } from "./identity.js";
-import { authApp, schema } from "./fixtures/app.js";
 import { errorOf, from, listTable, signedIn, useAuthBackends, newGate } from "./fixtures/harness.js";
-import type { AuthenticateHook } from "../server/hooks.js";
+import { startWithHeldActivityWrites } from "./fixtures/heldActivityWrites.js";
 
 const start = useAuthBackends();
 
@@ -282,36 +280,6 @@ describe("cleanup of abandoned guests", () => {
     expect(await listTable(backend, "messages")).toEqual([]);
   });
 });
-
-/**
- * The fixture app, with the auth's deferred activity writes held until `held` opens: a write that
- * lands late, as one does on a busy node or after conflicts and their back-off.
- */
-async function startWithHeldActivityWrites(overrides: Parameters<typeof authApp>[0]) {
-  const modules = authApp(overrides);
-  const hooks = modules.auth.auth as { authenticate: AuthenticateHook };
-  const authenticate = hooks.authenticate;
-  const held = { gate: null as ReturnType<typeof newGate> | null };
-  hooks.authenticate = (ctx, token) =>
-    authenticate(
-      {
-        ...ctx,
-        writeLater: (key, work) => {
-          const gate = held.gate;
-          ctx.writeLater(key, async (db) => {
-            if (gate) {
-              gate.reached();
-              await gate.promise;
-            }
-            await work(db);
-          });
-        },
-      },
-      token,
-    );
-  const backend = await startLiveBackend(schema, modules);
-  return { backend, held };
-}
 
 describe("cleanup at its time boundaries (the clock set by hand: only Date is faked, the engine is real)", () => {
   const T = Date.UTC(2030, 0, 1);
