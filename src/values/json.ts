@@ -24,6 +24,7 @@ import {
   fieldNameProblem,
   isPlainObject,
   nonValueProblem,
+  setField,
   type JSONValue,
   type Value,
 } from "./value.js";
@@ -202,13 +203,4 @@ function decodeSpecial(key: string, encoded: unknown, walk: ValueWalk): Value {
   if (key === "$bytes") return bytes.buffer as ArrayBuffer;
   scratchBytes.set(bytes);
   return key === "$integer" ? scratch.getBigInt64(0, true) : scratch.getFloat64(0, true);
-}
-
-// `out[key] = ...` with the key "__proto__" would set the prototype instead of a field.
-function setField(out: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === "__proto__") {
-    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-  } else {
-    out[key] = value;
-  }
 }

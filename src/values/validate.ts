@@ -179,8 +179,8 @@ function describeAllowed(names: string[]): string {
 
 /**
  * Every member failed. Report the most useful mismatch: when exactly one member has the
- * value's container shape (or a discriminating literal field picks one), descend into it;
- * otherwise list what the union accepts.
+ * value's container shape (or a discriminating literal field picks one), or is the one member
+ * taking the value's type of scalar, descend into it; otherwise list what the union accepts.
  */
 function explainUnionFailure(union: VUnion, value: unknown, options: ValidateOptions | undefined): Failure {
   if (Array.isArray(value) || isObjectValue(value)) {
@@ -202,8 +202,21 @@ function explainUnionFailure(union: VUnion, value: unknown, options: ValidateOpt
       const more = candidates.length > MAX_UNION_MEMBERS_EXPLAINED ? "; ..." : "";
       return { keys: [], problem: `matches none of the union's ${candidates.length} ${Array.isArray(value) ? "array" : "object"} members (${problems.join("; ")}${more})` };
     }
+    return mismatch(union, value);
   }
+  // A scalar refused by the union's one member of its type (a string for `v.nullable(v.id("users"))`
+  // given another table's ID, a bigint beyond int64 for `v.nullable(v.int64())`): that member's
+  // own explanation says what was wrong, where the list of the union's types ("expected
+  // Id<"users"> | null, received string") names the very type received. Literals are left to
+  // the list, which shows the value next to them.
+  const sameType = flatMembers(union).filter((member) => takesTypeOf(member, value));
+  if (sameType.length === 1 && sameType[0]!.kind !== "literal") return check(sameType[0]!, value, options)!;
   return mismatch(union, value);
+}
+
+/** Whether `member` accepts some scalar of `value`'s type (a literal: of its own value's type). */
+function takesTypeOf(member: GenericValidator, value: unknown): boolean {
+  return member.kind === "literal" ? typeof member.value === typeof value : couldMatch(member, value);
 }
 
 // Finds a field that is a literal in every candidate (`kind: v.literal("text")`) and keeps the

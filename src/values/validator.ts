@@ -8,7 +8,7 @@
  */
 import { walkinError } from "./errors.js";
 import type { Id } from "./id.js";
-import { fieldNameProblem } from "./value.js";
+import { checkValue, fieldNameProblem, setField } from "./value.js";
 import type {
   GenericValidator,
   Infer,
@@ -54,12 +54,12 @@ const objectValidatorPrototype: object = Object.freeze(
     } },
     pick: { value(this: ObjectLike, ...names: string[]) {
       const fields: Record<string, GenericValidator> = {};
-      for (const name of names) if (Object.hasOwn(this.fields, name)) fields[name] = this.fields[name]!;
+      for (const name of names) if (Object.hasOwn(this.fields, name)) setField(fields, name, this.fields[name]);
       return derived(this, fields);
     } },
     partial: { value(this: ObjectLike) {
       const fields: Record<string, GenericValidator> = {};
-      for (const name of Object.keys(this.fields)) fields[name] = v.optional(this.fields[name]! as Validator<any, OptionalProperty, any>);
+      for (const name of Object.keys(this.fields)) setField(fields, name, v.optional(this.fields[name]! as Validator<any, OptionalProperty, any>));
       return derived(this, fields);
     } },
     extend: { value(this: ObjectLike, more: PropertyValidators) {
@@ -110,6 +110,17 @@ function requireValidator(value: unknown, where: string): asserts value is Gener
 function requireNotOptional(validator: GenericValidator, where: string, fix: string): void {
   if (validator.isOptional === "optional") {
     misuse(`${where} cannot be v.optional(...): v.optional only marks an object field as possibly absent. ${fix}`);
+  }
+}
+
+// A literal that is not a value (a bigint beyond int64, a string with an unpaired surrogate)
+// can never be sent or stored, so nothing could ever match it: say so now, as Convex does
+// when the functions are pushed.
+function requireLiteralIsValue(value: LiteralValue): void {
+  try {
+    checkValue(value, "v.literal(value)");
+  } catch (error) {
+    misuse(`${(error as Error).message} (no value could ever match this literal)`);
   }
 }
 
@@ -192,6 +203,7 @@ export const v = {
     if (type !== "string" && type !== "number" && type !== "bigint" && type !== "boolean") {
       misuse(`v.literal(value) takes a string, number, bigint or boolean, received ${describeArgument(value)}`);
     }
+    requireLiteralIsValue(value);
     return required({ kind: "literal", value });
   },
 
@@ -217,7 +229,8 @@ export const v = {
       if (problem !== undefined) misuse(`v.object: field ${JSON.stringify(name)}: ${problem}`);
       const field = fields[name];
       requireValidator(field, `v.object: field ${JSON.stringify(name)}`);
-      copy[name] = field;
+      // A field named "__proto__" (written `["__proto__"]: v.string()`) must stay a field.
+      setField(copy, name, field);
     }
     return required({ kind: "object", fields: Object.freeze(copy) });
   },

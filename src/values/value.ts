@@ -222,6 +222,18 @@ export function fieldNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * `out[key] = value`, except that a field named "__proto__" (a valid field name, which JSON.parse
+ * makes an own field) stays a field: assigning it would set `out`'s prototype instead.
+ */
+export function setField(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") {
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    out[key] = value;
+  }
+}
+
 /** The one-key objects of the wire encoding (see `json.ts`): what each stands for, and what to pass instead. */
 const WIRE_ENCODED: Record<string, { what: string; pass: string }> = {
   $integer: { what: "an int64 (v.int64())", pass: "the bigint itself, such as 5n or BigInt(n)" },

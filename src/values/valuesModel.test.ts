@@ -233,7 +233,8 @@ describe("literals compare as Convex values (total order), not with ===", () => 
   });
 
   test("a literal accepts exactly the values compareValues calls equal to it (property)", () => {
-    const literal = fc.oneof(float, int64, fc.boolean(), text) as fc.Arbitrary<number | bigint | boolean | string>;
+    // Literals are values: v.literal refuses a string with an unpaired surrogate.
+    const literal = fc.oneof(float, int64, fc.boolean(), wellFormedText) as fc.Arbitrary<number | bigint | boolean | string>;
     fc.assert(
       fc.property(literal, scalar, (lit, x) => {
         expect(validateResult(v.literal(lit), x).ok).toBe(compareValues(lit, x) === 0);
