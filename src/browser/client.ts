@@ -62,6 +62,11 @@ export interface ConnectionState {
   inflightActions: number;
   /** When the oldest in-flight request was made (ms since the epoch), or null. */
   oldestInflightRequestAt: number | null;
+  /**
+   * The same moment as a `Date`, under Convex's name (code written for Convex reads it), or null.
+   * One `Date` object for as long as that request is the oldest, so the state stays unchanged.
+   */
+  timeOfOldestInflightRequest: Date | null;
   /** The snapshot timestamp of the latest applied Transition, or null before the first. */
   lastTransitionTs: number | null;
   isAuthenticated: boolean;
@@ -100,7 +105,14 @@ export class WalkinClient {
 
   constructor(address: string, options: WalkinClientOptions = {}) {
     this.logger = options.logger === false ? silent : (options.logger ?? console);
-    this.optimistic = new OptimisticUpdates((error) => this.logger.warn("walkin: an optimistic update threw:", error));
+    this.optimistic = new OptimisticUpdates(
+      (error) => this.logger.warn("walkin: an optimistic update threw:", error),
+      () =>
+        this.logger.warn(
+          "walkin: an optimistic update returned a Promise. Optimistic updates must be synchronous: what one sets " +
+            "after an await is lost. Read with localStore.getQuery and write with localStore.setQuery without awaiting anything.",
+        ),
+    );
     const url = syncUrl(address);
     const webSocketConstructor = options.webSocketConstructor ?? globalThis.WebSocket;
     if (options.skipConnect) {
@@ -586,9 +598,17 @@ export class WalkinClient {
   private notify(tokens: QueryToken[]): void {
     for (const token of tokens) {
       const listeners = this.watchers.get(token);
-      if (!listeners) continue;
-      for (const listener of [...listeners]) this.callBack(listener);
+      if (listeners) this.callEach(listeners, (listener) => listener());
     }
+  }
+
+  /**
+   * Calls each of `listeners` subscribed when this starts (one subscribed by a callback waits
+   * for the next change) and still subscribed when its turn comes: once a callback has stopped
+   * another listener, as Convex's client also has it, that listener is never called again.
+   */
+  private callEach<L>(listeners: Set<L>, call: (listener: L) => void): void {
+    for (const listener of [...listeners]) if (listeners.has(listener)) this.callBack(() => call(listener));
   }
 
   private callBack(callback: () => void): void {
@@ -618,9 +638,17 @@ export class WalkinClient {
       inflightMutations: stats.mutations,
       inflightActions: stats.actions,
       oldestInflightRequestAt: stats.oldestStartedAt,
+      timeOfOldestInflightRequest: this.dateOf(stats.oldestStartedAt),
       lastTransitionTs: this.sync.lastTransitionTs(),
       isAuthenticated: this.auth.isAuthenticated(),
     };
+  }
+
+  /** `time` as a Date: the published state's own when it is that time (`sameFields` compares by identity). */
+  private dateOf(time: number | null): Date | null {
+    if (time === null) return null;
+    const previous = this.state?.timeOfOldestInflightRequest;
+    return previous?.getTime() === time ? previous : new Date(time);
   }
 
   /** Publishes a new state object only when a field changed (stable snapshots for React). */
@@ -629,7 +657,7 @@ export class WalkinClient {
     const next = this.computeConnectionState();
     if (sameFields(next, this.state)) return;
     this.state = next;
-    for (const listener of [...this.stateListeners]) this.callBack(() => listener(next));
+    this.callEach(this.stateListeners, (listener) => listener(next));
   }
 }
 

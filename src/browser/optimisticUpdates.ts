@@ -39,7 +39,10 @@ export interface ServerResults {
 
 interface Layer {
   readonly requestId: RequestId;
-  readonly apply: (store: OptimisticLocalStore) => void;
+  /** Returns what the update returned: nothing, unless it was written as an async function. */
+  readonly apply: (store: OptimisticLocalStore) => unknown;
+  /** Whether it was found returning a Promise (reported once, not at every re-run). */
+  returnedPromise: boolean;
 }
 
 export class OptimisticUpdates {
@@ -49,11 +52,19 @@ export class OptimisticUpdates {
   /** Queries some layer set in the last recompute (they must be looked at again next time). */
   private overridden = new Set<QueryToken>();
 
-  constructor(private readonly onUpdateError: (error: unknown) => void = () => {}) {}
+  /**
+   * `onUpdateError` hears of an update that threw (or whose Promise rejected), `onAsyncUpdate`
+   * of one that returned a Promise: an async update, whose edits after its first await come
+   * after the recompute that ran it and are lost.
+   */
+  constructor(
+    private readonly onUpdateError: (error: unknown) => void = () => {},
+    private readonly onAsyncUpdate: () => void = () => {},
+  ) {}
 
   /** Adds a layer; call `recompute` to show it. */
   add(requestId: RequestId, update: OptimisticUpdate, args: Value): void {
-    this.layers.push({ requestId, apply: (store) => update(store, args) });
+    this.layers.push({ requestId, apply: (store) => update(store, args), returnedPromise: false });
   }
 
   /** Drops the layers of these mutations; true if any was dropped (then `recompute`). */
@@ -86,7 +97,8 @@ export class OptimisticUpdates {
       const store = this.store(server, edits);
       for (const layer of this.layers) {
         try {
-          layer.apply(store);
+          const returned = layer.apply(store);
+          if (isPromiseLike(returned)) this.onPromiseReturned(layer, returned);
         } catch (error) {
           this.onUpdateError(error);
         }
@@ -109,6 +121,18 @@ export class OptimisticUpdates {
     return changed;
   }
 
+  /**
+   * An async update: said once per layer (it re-runs at every Transition), and its rejection
+   * (an async update's throw) reported like a throw, which would otherwise go unhandled each time.
+   */
+  private onPromiseReturned(layer: Layer, returned: PromiseLike<unknown>): void {
+    if (!layer.returnedPromise) {
+      layer.returnedPromise = true;
+      this.onAsyncUpdate();
+    }
+    returned.then(undefined, (error: unknown) => this.onUpdateError(error));
+  }
+
   private store(server: ServerResults, edits: Map<QueryToken, QueryResult | undefined>): OptimisticLocalStore {
     const current = (token: QueryToken) => (edits.has(token) ? edits.get(token) : server.result(token));
     const valueOf = (result: QueryResult | undefined) => (result?.kind === "value" ? result.value : undefined);
@@ -129,4 +153,8 @@ export class OptimisticUpdates {
       },
     };
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
 }

@@ -21,7 +21,27 @@ export type QueryToken = string & { readonly __brand: "QueryToken" };
 
 export function queryToken(udfPath: string, args: JSONValue): QueryToken {
   // An array keeps path and args apart however either is spelled.
-  return JSON.stringify([udfPath, args]) as QueryToken;
+  return canonicalJson([udfPath, args]) as QueryToken;
+}
+
+/**
+ * The JSON text of `value` with every object's keys sorted: args that differ only in the order
+ * their keys were written are one query, as in Convex's client (whose encoding sorts keys). An
+ * optimistic update that writes `{ limit, channel }` must reach the `useQuery` that wrote
+ * `{ channel, limit }`, and a `{ ...filters, channel }` rebuilt in another order must not
+ * resubscribe (or start a paginated list over).
+ */
+export function canonicalJson(value: JSONValue): string {
+  return JSON.stringify(value, sortKeys);
+}
+
+function sortKeys(_key: string, value: unknown): unknown {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  const object = value as Record<string, unknown>;
+  // No prototype: a field named __proto__ is a field like any other, not the object's prototype.
+  const sorted: Record<string, unknown> = Object.create(null);
+  for (const key of Object.keys(object).sort()) sorted[key] = object[key];
+  return sorted;
 }
 
 export type QueryResult =

@@ -13,6 +13,7 @@
  *   an unrelated commit that re-ran this query with an equal result re-renders nothing.
  */
 import type { WalkinClient, Watch } from "../browser/index.js";
+import { canonicalJson } from "../browser/queryResult.js";
 import { makeFunctionReference } from "../server/api.js";
 import { convertToJson } from "../values/json.js";
 import type { Value } from "../values/value.js";
@@ -54,7 +55,10 @@ export class QueryObserver {
   }
 }
 
-/** The key by which args are compared: their wire encoding, so `{ n: 1n }` ≠ `{ n: 1 }`. */
+/**
+ * The key by which args are compared: their wire encoding, so `{ n: 1n }` ≠ `{ n: 1 }`, with keys
+ * sorted as the client's query tokens have them (`{ a, b }` and `{ b, a }` are one query).
+ */
 export function argsKey(args: Record<string, Value>): string {
-  return JSON.stringify(convertToJson(args, "args"));
+  return canonicalJson(convertToJson(args, "args"));
 }

@@ -31,6 +31,7 @@ const SERVER_STATE: ConnectionState = Object.freeze({
   inflightMutations: 0,
   inflightActions: 0,
   oldestInflightRequestAt: null,
+  timeOfOldestInflightRequest: null,
   lastTransitionTs: null,
   isAuthenticated: false,
 });
