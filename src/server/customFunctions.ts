@@ -239,6 +239,14 @@ function makeCustomBuilder(type: FunctionType) {
           inputArgs = normalizeValue(customValidator, customArgs as Value, false, isIdOfTable) as Record<string, unknown>;
         }
         const added = await custom.input(ctx, inputArgs, extra);
+        if (typeof added !== "object" || added === null) {
+          // Else a forgotten `return` reads as "Cannot read properties of undefined (reading 'ctx')".
+          throw walkinError(
+            "MISUSE",
+            `${name}'s input returned ${added === null ? "null" : typeof added}; it must return { ctx, args } ` +
+              "(empty objects when it adds nothing), or throw to refuse the call.",
+          );
+        }
         const result = await handler({ ...ctx, ...added.ctx }, { ...rest, ...added.args });
         if (added.onSuccess) await added.onSuccess({ ctx, args: allArgs, result });
         return result;

@@ -48,12 +48,16 @@ export class GlobModuleLoader {
     return this.modules;
   }
 
-  /** Loads the module a function path (`"customFunctions.test:add"`) names, if the glob has it. */
-  async loadFor(functionPath: string): Promise<void> {
+  /**
+   * Loads the module a function path (`"customFunctions.test:add"`) names, if the glob has it;
+   * whether that loaded it now (false when it was loaded already, or is no file of the glob).
+   */
+  async loadFor(functionPath: string): Promise<boolean> {
     const modulePath = functionPath.includes(":") ? functionPath.slice(0, functionPath.lastIndexOf(":")) : functionPath;
     const load = this.lazy.get(modulePath);
-    if (!load || Object.hasOwn(this.modules, modulePath)) return;
+    if (!load || Object.hasOwn(this.modules, modulePath)) return false;
     this.modules[modulePath] = (await load()) as Record<string, unknown>;
+    return true;
   }
 }
 

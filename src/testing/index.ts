@@ -64,11 +64,8 @@ export interface WalkinTestApi<DM extends GenericDataModel> {
    * await t.withToken(token).mutation(api.messages.send, { body: "hi" });
    */
   withToken(token: string): WalkinTestApi<DM>;
-}
-
-export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<DM> {
-  /** The engine, for tests that subscribe or inspect stats. */
-  engine(): Promise<Engine>;
+  // The scheduler is the backend's, so an identity's accessor drives it too: convex-test's
+  // `withIdentity` returns the whole `t`, and tests that keep only `asUser` call these on it.
   /** Runs every scheduled function (also future ones, and ones they schedule) until none is pending. */
   finishScheduledFunctions(): Promise<void>;
   /**
@@ -88,6 +85,11 @@ export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<D
    * when due at once, so a test can check each step of a chain.
    */
   finishInProgressScheduledFunctions(): Promise<void>;
+}
+
+export interface WalkinTest<DM extends GenericDataModel> extends WalkinTestApi<DM> {
+  /** The engine, for tests that subscribe or inspect stats. */
+  engine(): Promise<Engine>;
   close(): Promise<void>;
 }
 
@@ -140,6 +142,26 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules?
     return engine;
   };
 
+  /**
+   * Runs a query or a mutation (`call`) again when it failed on a function of a glob file loaded
+   * on demand but not yet (a test file's, reached from inside the call: `ctx.runQuery`, the
+   * scheduler), once that file is loaded: convex-test loads a module whenever a function is
+   * looked up, and the engine looks functions up without waiting. Running again is safe: the
+   * call failed, so it wrote nothing, and Convex may run a mutation again too. Not for actions,
+   * which may have written before they failed.
+   */
+  const loadingOnDemand = async <T>(call: () => Promise<T>): Promise<T> => {
+    for (;;) {
+      try {
+        return await call();
+      } catch (error) {
+        const path = glob ? unknownFunctionPath(error) : undefined;
+        // Each round loads a file more, or rethrows: it ends.
+        if (path === undefined || !(await glob!.loadFor(path))) throw error;
+      }
+    }
+  };
+
   /** Runs `body` with the ctx of a function of `type`, as convex-test's inline functions (and `t.run`). */
   const inline = async (type: "query" | "mutation" | "action", body: InlineBody, caller: Caller): Promise<never> => {
     const engine = await ready;
@@ -150,23 +172,37 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules?
       result = await body(ctx);
       return null;
     });
-    if (type === "mutation") await engine.executeMutation(fn, "t.run", {}, caller);
-    else {
-      const run = await engine.executeQuery(fn, "t.query", {}, caller, engine.latestTimestamp);
-      if (!run.outcome.ok) throw run.outcome.error;
-    }
+    await loadingOnDemand(async () => {
+      if (type === "mutation") await engine.executeMutation(fn, "t.run", {}, caller);
+      else {
+        const run = await engine.executeQuery(fn, "t.query", {}, caller, engine.latestTimestamp);
+        if (!run.outcome.ok) throw run.outcome.error;
+      }
+    });
     return result as never;
+  };
+
+  /** The scheduler's controls: the backend's, whichever identity's accessor calls them. */
+  const scheduled = {
+    finishScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER),
+    finishInProgressScheduledFunctions: async () => (await ready).scheduler.runDueOnce(),
+    finishAllScheduledFunctions: async (advanceTimers?: () => void) => {
+      const engine = await ready;
+      // Real timers have no clock to move and nothing to pump: every job runs at once.
+      if (advanceTimers && fakeTimersOn()) return finishOnTheirTime(engine, advanceTimers);
+      return engine.scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER);
+    },
   };
 
   const api = (caller: Caller): WalkinTestApi<any> => ({
     query: async (fn: Ref<"query"> | InlineBody, ...args: unknown[]) =>
       typeof fn === "function"
         ? inline("query", fn, caller)
-        : (overTheWire(await (await engineFor(fn)).runQuery(getFunctionName(fn), args[0] ?? {}, caller)) as never),
+        : (overTheWire(await loadingOnDemand(async () => (await engineFor(fn)).runQuery(getFunctionName(fn), args[0] ?? {}, caller))) as never),
     mutation: async (fn: Ref<"mutation"> | InlineBody, ...args: unknown[]) =>
       typeof fn === "function"
         ? inline("mutation", fn, caller)
-        : (overTheWire((await (await engineFor(fn)).runMutation(getFunctionName(fn), args[0] ?? {}, caller)).value) as never),
+        : (overTheWire((await loadingOnDemand(async () => (await engineFor(fn)).runMutation(getFunctionName(fn), args[0] ?? {}, caller))).value) as never),
     action: async (fn: Ref<"action"> | InlineBody, ...args: unknown[]) =>
       typeof fn === "function"
         ? inline("action", fn, caller)
@@ -174,25 +210,22 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules?
     run: (body) => inline("mutation", body, caller),
     withIdentity: (identity) => api({ identity: completeIdentity(identity) }),
     withToken: (token) => api({ token }),
+    ...scheduled,
   });
 
   return {
     ...api({}),
     engine: () => ready,
-    finishScheduledFunctions: async () => (await ready).scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER),
-    finishInProgressScheduledFunctions: async () => (await ready).scheduler.runDueOnce(),
-    finishAllScheduledFunctions: async (advanceTimers) => {
-      const engine = await ready;
-      // Real timers have no clock to move and nothing to pump: every job runs at once.
-      if (advanceTimers && fakeTimersOn()) return finishOnTheirTime(engine, advanceTimers);
-      return engine.scheduler.runUntilIdle(() => Number.MAX_SAFE_INTEGER);
-    },
     close: async () => (await ready).close(),
   };
 }
 
 /** The longest delay a timer takes (setTimeout's limit): a job further off is reached in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Rounds of jobs before a chain counts as endless (convex-test's hint then). */
+const MAX_JOB_ROUNDS = 1000;
+/** Advances that move the clock short of one job before it runs anyway (a year in steps of an hour). */
+const MAX_CLOCK_STEPS = 10_000;
 /** Fake timers replace the global `setTimeout`, not node:timers' (which still ticks then). */
 const fakeTimersOn = () => globalThis.setTimeout !== realSetTimeout;
 
@@ -203,15 +236,18 @@ const fakeTimersOn = () => globalThis.setTimeout !== realSetTimeout;
  * then does its work. Round by round, until no job is pending:
  *  1. read the time the earliest pending job is due;
  *  2. if that is ahead of the clock, arm a timer for it and call `advanceTimers`: fake timers
- *     fire it, which moves the fake clock to the job's time;
+ *     fire it, which moves the fake clock to the job's time. An advance that moves the clock
+ *     short of it (a job further off than one timer reaches, or `() => vi.advanceTimersByTime(1000)`)
+ *     is called again, step by step;
  *  3. run the jobs due by the clock (and the due ones they schedule), in time order, advancing
  *     timers meanwhile for the jobs that wait on one.
- * A clock that did not get there (an advance that leaves `Date` alone) does not hold the job
- * back: it runs then, as `finishScheduledFunctions` runs it.
+ * A clock that did not get there (an advance that leaves `Date` alone, or is still short after
+ * `MAX_CLOCK_STEPS`) does not hold the job back: it runs then, as `finishScheduledFunctions` runs it.
  */
 async function finishOnTheirTime(engine: Engine, advanceTimers: () => void): Promise<void> {
-  for (let round = 0; ; round++) {
-    if (round > 1000) throw walkinError("INTERNAL", "Scheduled functions kept scheduling more work (1000 rounds). Check for infinitely recursive scheduled functions: is one rescheduling itself?");
+  let rounds = 0;
+  let steps = 0;
+  for (;;) {
     const due = await engine.scheduler.nextDueTime();
     if (due === undefined) return;
     const before = Date.now();
@@ -223,8 +259,13 @@ async function finishOnTheirTime(engine: Engine, advanceTimers: () => void): Pro
       } finally {
         clearTimeout(timer);
       }
-      // Moved, not yet there: the job is further off than one timer reaches. Step again.
-      if (Date.now() > before && Date.now() < due) continue;
+      // Moved, not yet there: step again. Steps are not rounds of jobs, which count endless
+      // chains: a job an hour off, reached a second at a time, is no chain at all.
+      if (Date.now() > before && Date.now() < due && ++steps < MAX_CLOCK_STEPS) continue;
+    }
+    steps = 0;
+    if (++rounds > MAX_JOB_ROUNDS) {
+      throw walkinError("INTERNAL", `Scheduled functions kept scheduling more work (${MAX_JOB_ROUNDS} rounds). Check for infinitely recursive scheduled functions: is one rescheduling itself?`);
     }
     const reached = Date.now() >= due;
     await advancingMeanwhile(engine.scheduler.runUntilIdle(reached ? Date.now : () => due), advanceTimers);
@@ -245,6 +286,12 @@ async function advancingMeanwhile(work: Promise<void>, advanceTimers: () => void
     if (!settled) advanceTimers();
   }
   await work;
+}
+
+/** The function an UNKNOWN_FUNCTION error names (`Unknown function "x.test:f"`, the scheduler's too). */
+function unknownFunctionPath(error: unknown): string | undefined {
+  if ((error as { code?: unknown } | null)?.code !== "UNKNOWN_FUNCTION") return undefined;
+  return /unknown function "([^"]+)"/i.exec((error as Error).message)?.[1];
 }
 
 /** A result as a client decodes it: `undefined` fields dropped, nothing the wire cannot carry. */
