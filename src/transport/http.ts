@@ -257,13 +257,55 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
     sendError(response, errorPayload(error, `HTTP action ${method} ${url.pathname}`, context.reporting));
     return true;
   }
-  if (!(answer instanceof Response)) {
-    const misuse = walkinError("MISUSE", `The HTTP action for ${method} ${url.pathname} returned ${answer === null ? "null" : typeof answer}; it must return a Response, e.g. new Response("ok").`);
+  const served = servable(answer);
+  if (typeof served === "string") {
+    const misuse = walkinError("MISUSE", `The HTTP action for ${method} ${url.pathname} ${served}`);
     sendError(response, errorPayload(misuse, "HTTP action", context.reporting), 500);
     return true;
   }
-  await writeResponse(answer, response, method);
+  await writeResponse(served.answer, response, method, served.decoded);
   return true;
+}
+
+/**
+ * The Response an HTTP action returned, ready to send (`decoded`: see `decodedByFetch`), or
+ * what is wrong with it, found before any header goes out:
+ *  - a Response made by another copy of the Fetch API (the `undici` package's fetch, which an
+ *    app imports for its proxy agents) is a Response all the same, of another class: it is
+ *    rebuilt as a global one, its body passed on unread;
+ *  - a body the handler already read (or holds a reader of) cannot be sent: written anyway,
+ *    the client got a 200 cut off after the headers, and the log no word of which route or why.
+ */
+function servable(answer: unknown): { answer: Response; decoded: boolean } | string {
+  if (!(answer instanceof Response) && !isForeignResponse(answer)) {
+    return `returned ${answer === null ? "null" : typeof answer}; it must return a Response, e.g. new Response("ok").`;
+  }
+  const fetched: FetchResponse = answer;
+  if (fetched.bodyUsed || fetched.body?.locked) {
+    return "returned a Response whose body was already read: a body can be read once. Return a new Response with what you read, e.g. new Response(text, { status: upstream.status, headers: upstream.headers }).";
+  }
+  const decoded = decodedByFetch(fetched);
+  if (fetched instanceof Response) return { answer: fetched, decoded };
+  return { answer: new Response(fetched.body, { status: fetched.status, statusText: fetched.statusText, headers: fetched.headers }), decoded };
+}
+
+/** What the server reads of a Response, of the global Fetch API or another one. */
+type FetchResponse = Pick<Response, "status" | "statusText" | "type" | "bodyUsed" | "body" | "headers">;
+
+/** A Response of another Fetch implementation: its shape, with a body the global Response can take over. */
+function isForeignResponse(value: unknown): value is FetchResponse {
+  if (typeof value !== "object" || value === null) return false;
+  const candidate = value as Partial<Record<keyof FetchResponse, unknown>>;
+  const headers = candidate.headers as Partial<Headers> | undefined;
+  return (
+    typeof candidate.status === "number" &&
+    typeof candidate.statusText === "string" &&
+    typeof candidate.type === "string" &&
+    typeof candidate.bodyUsed === "boolean" &&
+    (candidate.body === null || candidate.body instanceof ReadableStream) &&
+    typeof headers?.get === "function" &&
+    typeof headers.forEach === "function"
+  );
 }
 
 /**
@@ -289,15 +331,14 @@ const FETCH_DECODES = new Set(["gzip", "x-gzip", "deflate", "br", ...(typeof (zl
  * usual proxy in an HTTP action; passed on as they are, those headers make the client decode
  * the body a second time and fail. An encoding fetch does not decode leaves the body as it was.
  */
-function decodedByFetch(answer: Response): boolean {
+function decodedByFetch(answer: Pick<Response, "type" | "headers">): boolean {
   const encoding = answer.headers.get("content-encoding");
   if (answer.type === "default" || encoding === null) return false;
   return encoding.split(",").every((coding) => FETCH_DECODES.has(coding.trim().toLowerCase()));
 }
 
-async function writeResponse(answer: Response, response: ServerResponse, method: string): Promise<void> {
+async function writeResponse(answer: Response, response: ServerResponse, method: string, decoded: boolean): Promise<void> {
   const headers: Record<string, string | string[]> = {};
-  const decoded = decodedByFetch(answer);
   answer.headers.forEach((value, name) => {
     if (name === "set-cookie") return;
     if (decoded && (name === "content-encoding" || name === "content-length")) return;

@@ -9,7 +9,7 @@
  * connections per client address (one over the cap is closed with 4002 right after the
  * handshake, so browsers see why) and live queries in total and per address.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { CallerRequest, Engine } from "../engine/engine.js";
@@ -140,6 +140,7 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
   // variables, and the socket's error handler lives as long as the connection, so it would
   // keep the whole upgrade request (headers and all) in memory for each idle client.
   httpServer.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!isWebSocketUpgrade(request)) return serveAsHttp1(httpServer, request, socket, head);
     destroyOnError(socket);
     const path = requestUrl(request)?.pathname;
     if (closing || path !== SYNC_PATH) {
@@ -211,6 +212,46 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
       wss.close();
     },
   };
+}
+
+function isWebSocketUpgrade(request: IncomingMessage): boolean {
+  return request.headers.upgrade?.trim().toLowerCase() === "websocket";
+}
+
+/** The headers that offer a protocol switch, and the `Connection` options that name them. */
+const UPGRADE_OFFER: ReadonlySet<string> = new Set(["upgrade", "http2-settings"]);
+
+/**
+ * Serves a request that offers to switch to another protocol than WebSocket (`Upgrade: h2c`,
+ * sent by `curl --http2` and some HTTP clients on http:// URLs) as the HTTP/1.1 request it also
+ * is: a server may ignore the offer (RFC 9110, section 7.8). Node hands every request that
+ * carries `Upgrade` to the 'upgrade' listener once there is one (the sync socket's), without its
+ * body, so such a request to an app route or /api/* got a bare 404. Instead, the request head is
+ * written back without the offer, in front of the bytes still unread (`head` and the body that
+ * follows), and the socket given to the HTTP server again as a new connection, which its
+ * 'connection' event is documented to take.
+ */
+function serveAsHttp1(server: Server, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const lines = [`${request.method} ${request.url} HTTP/${request.httpVersion}`];
+  const raw = request.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (UPGRADE_OFFER.has(lower)) continue;
+    const value = lower === "connection" ? withoutUpgradeOptions(raw[i + 1]!) : raw[i + 1]!;
+    if (value !== "") lines.push(`${name}: ${value}`);
+  }
+  // latin1: Node decoded the header bytes so; encoding them back so restores them exactly.
+  socket.unshift(Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), head]));
+  server.emit("connection", socket);
+}
+
+function withoutUpgradeOptions(connection: string): string {
+  return connection
+    .split(",")
+    .map((option) => option.trim())
+    .filter((option) => option !== "" && !UPGRADE_OFFER.has(option.toLowerCase()))
+    .join(", ");
 }
 
 /** A peer that resets mid-handshake must not crash the server. */

@@ -8,6 +8,7 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
 import { extname, join, resolve, sep } from "node:path";
 
 const TYPES: Record<string, string> = {
@@ -57,15 +58,11 @@ export async function serveStatic(root: string, pathname: string, method: "GET" 
     response.end();
     return true;
   }
-  await new Promise<void>((done) => {
-    createReadStream(file.path)
-      .on("error", () => {
-        response.destroy();
-        done();
-      })
-      .on("end", done)
-      .pipe(response);
-  });
+  // pipeline, not pipe: a client that leaves mid-download (a closed tab, a skipped video)
+  // destroys the file stream with the response, closing its descriptor; pipe() only paused
+  // it, so every abandoned download kept a file open for as long as the server ran. A read
+  // error cuts the response the same way (its headers are out already).
+  await pipeline(createReadStream(file.path), response).catch(() => {});
   return true;
 }
 
