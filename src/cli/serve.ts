@@ -358,6 +358,8 @@ async function prepareDatabaseDir(dir: string): Promise<void> {
 }
 
 async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: ServeOptions, observeRun?: EngineOptions["observeRun"]): Promise<Engine | null> {
+  const maxFileBytes = fileLimitFromEnv(output);
+  if (maxFileBytes === null) return null;
   let storage: Storage;
   try {
     storage = await openStorage(db);
@@ -366,12 +368,22 @@ async function openEngine({ schema, modules }: LoadedFunctions, { db, output }: 
     return null;
   }
   try {
-    return await Engine.open({ storage, schema, modules, observeRun });
+    return await Engine.open({ storage, schema, modules, observeRun, maxFileBytes });
   } catch (error) {
     await storage.close();
     output.error(`Could not open the database with these functions: ${(error as Error)?.message ?? String(error)}`);
     return null;
   }
+}
+
+/** `WALKIN_MAX_FILE_BYTES`, the largest file `ctx.storage` takes (undefined: the default); null after saying what is wrong with it. */
+function fileLimitFromEnv(output: Output): number | undefined | null {
+  const text = process.env.WALKIN_MAX_FILE_BYTES;
+  if (text === undefined || text === "") return undefined;
+  const bytes = Number(text);
+  if (Number.isSafeInteger(bytes) && bytes > 0) return bytes;
+  output.error(`WALKIN_MAX_FILE_BYTES must be a whole number of bytes, like 104857600 for 100 MiB; got "${text}".`);
+  return null;
 }
 
 /** The default export of `functions/http.ts`, if it is an `httpRouter()`. */

@@ -58,6 +58,8 @@ import { SYSTEM_TABLES } from "./systemTables.js";
 import { LegacyRequests, PRUNE_BATCH, findClientRequest, pruneReceipts, receiptAheadError, recordClientRequest, type ClientRequest, type RecordedRequest } from "./clientRequests.js";
 import { Subscriptions } from "./subscriptions.js";
 import { Crons } from "./cron.js";
+import { FileStore } from "./fileStore.js";
+import { actionStorage, MutationStorage, QueryStorage } from "./storageCtx.js";
 
 /** How often expired request-deduplication records (receipts) are removed. */
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
@@ -85,6 +87,7 @@ interface MutationCtx {
   db: ReturnType<typeof createDatabaseWriter>;
   auth: { getUserIdentity(): Promise<UserIdentity | null> };
   scheduler: ReturnType<ReturnType<typeof createScheduler>["forTransaction"]>;
+  storage: MutationStorage;
   runQuery(ref: unknown, args?: unknown): Promise<Value>;
   runMutation(ref: unknown, args?: unknown): Promise<Value>;
 }
@@ -189,6 +192,8 @@ export interface EngineOptions {
    * `_scheduled_functions` before the scheduler deletes it. Default 7 days.
    */
   scheduledFunctionRetentionMs?: number;
+  /** The largest file `ctx.storage` stores, by upload or `store()`, in bytes. Default 64 MiB (fileStore.ts). */
+  maxFileBytes?: number;
 }
 
 export type QueryOutcome = { ok: true; value: Value } | { ok: false; error: Error };
@@ -256,6 +261,8 @@ export class Engine {
   private readonly laterWrites = new Map<string, (db: DatabaseWriter<AnyDataModel>) => Promise<void>>();
   private readonly authenticate: Authenticate | undefined;
   readonly scheduler: ReturnType<typeof createScheduler>;
+  /** `ctx.storage`'s files, kept in system tables (fileStore.ts). */
+  readonly files: FileStore;
   /**
    * Whether this engine's next commit must first mark the indexes other nodes built that it
    * lacks (indexBuilds.ts, step 2): at start, and after it learned of such a build.
@@ -320,6 +327,7 @@ export class Engine {
     const hooks = findEngineHooks(options.modules);
     this.authenticate = options.authenticate ?? hooks.authenticate;
     this.scheduler = createScheduler(this, Crons.fromModules(options.modules, hooks.crons), options.scheduledFunctionRetentionMs);
+    this.files = new FileStore(this, options.maxFileBytes);
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -460,10 +468,19 @@ export class Engine {
     // Past the action's time limit, each call fails instead of running (see actionDeadline.ts).
     const bounded = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => (deadline ? deadline.guard(call) : call);
     const scheduler = this.scheduler.forAction(caller.scheduledJob);
+    const storage = actionStorage(this);
     return {
       auth: { getUserIdentity: () => this.caughtUpIfHandedOver(() => this.identityOutsideTransaction(caller)) },
       request: caller.request ?? null,
       scheduler: { runAfter: bounded(scheduler.runAfter), runAt: bounded(scheduler.runAt), cancel: bounded(scheduler.cancel) },
+      storage: {
+        getUrl: bounded(storage.getUrl),
+        getMetadata: bounded(storage.getMetadata),
+        generateUploadUrl: bounded(storage.generateUploadUrl),
+        delete: bounded(storage.delete),
+        get: bounded(storage.get),
+        store: bounded(storage.store),
+      },
       // Results as a client would receive them: a field set to undefined is absent.
       runQuery: bounded(async (ref: unknown, a?: unknown) =>
         withoutUndefinedFields(await this.caughtUpIfHandedOver(() => this.runQuery(getFunctionName(ref as never), a ?? {}, inner)))),
@@ -531,7 +548,7 @@ export class Engine {
     try {
       const checkedArgs = checkArgs(fn, args, this.isIdOfTable, !caller.fromClient);
       const frame: CallFrame = { txn, auth: auth.api, chain: [path] };
-      const ctx = { db: createDatabaseReader(txn, this.catalog), auth: auth.api, runQuery: (ref: unknown, a?: unknown) => this.callQuery(frame, ref, a) };
+      const ctx = this.queryCtx(frame);
       const seed = () => hashSeed(`${path}|${readTs}|${JSON.stringify(args ?? null, bigintSafe)}`);
       const result = await runDeterministic("query", now, seed, callHandler, fn, ctx, checkedArgs);
       checkCallsSettled(frame);
@@ -795,6 +812,7 @@ export class Engine {
       db,
       auth: frame.auth,
       scheduler,
+      storage: new MutationStorage(this.files, frame.txn),
       runQuery: (ref, a) => this.callQuery(frame, ref, a),
       runMutation: (ref, a) => this.track(frame, "runMutation", ref, (path, chain) => this.inMutationTurn(frame, () => this.mutationInTransaction(frame, db, scheduler, path, chain, a))),
     };
@@ -815,6 +833,16 @@ export class Engine {
     const turn = previous === undefined ? run() : previous.then(run);
     frame.mutationTurn = turn.then(noop, noop);
     return turn;
+  }
+
+  /** The ctx of a query's handler running in `frame` (the one called from outside, or one it called). */
+  private queryCtx(frame: CallFrame) {
+    return {
+      db: createDatabaseReader(frame.txn, this.catalog),
+      auth: frame.auth,
+      storage: new QueryStorage(this.files, frame.txn),
+      runQuery: (ref: unknown, a?: unknown) => this.callQuery(frame, ref, a),
+    };
   }
 
   /** `ctx.runQuery` of a query's or a mutation's handler running in `frame`. */
@@ -860,7 +888,7 @@ export class Engine {
     const fn = this.functions.resolve(path, "query");
     const checkedArgs = checkArgs(fn, args, this.isIdOfTable);
     const frame: CallFrame = { txn, auth, chain };
-    const ctx = { db: createDatabaseReader(txn, this.catalog), auth, runQuery: (ref: unknown, a?: unknown) => this.callQuery(frame, ref, a) };
+    const ctx = this.queryCtx(frame);
     const result = await callHandler(fn, ctx, checkedArgs);
     checkCallsSettled(frame);
     if (txn.limitExceeded) throw txn.limitExceeded;
@@ -909,9 +937,10 @@ export class Engine {
   }
 
   /** Runs engine-internal work in a mutation transaction (scheduler bookkeeping, index builds). */
-  async runSystemMutation<T>(work: (txn: Transaction, ctx: SchedulerCtx) => Promise<T>): Promise<T> {
+  async runSystemMutation<T>(work: (txn: Transaction, ctx: SchedulerCtx) => Promise<T>, { uncached = false } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const txn = new Transaction(this.reads, this.catalog, this.latest, Date.now(), this.creationClock);
+      // `uncached`: reads that would only push the app's hot answers out of the read cache (a file's chunks).
+      const txn = new Transaction(uncached ? this.storage : this.reads, this.catalog, this.latest, Date.now(), this.creationClock);
       const release = this.snapshots.pin(txn.readTs); // until the commit is decided, as in executeMutation
       let committed: CommitResult;
       let result: T;
@@ -932,9 +961,12 @@ export class Engine {
     }
   }
 
-  /** Reads at the latest snapshot with system access (scheduler, tests). */
-  async read<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
-    const txn = new Transaction(this.reads, this.catalog, this.latest, Date.now());
+  /**
+   * Reads at the latest snapshot with system access (scheduler, tests). `uncached` reads straight
+   * from storage: for what would only push the app's hot answers out of the read cache (a file's chunks).
+   */
+  async read<T>(work: (txn: Transaction) => Promise<T>, { uncached = false } = {}): Promise<T> {
+    const txn = new Transaction(uncached ? this.storage : this.reads, this.catalog, this.latest, Date.now());
     const release = this.snapshots.pin(txn.readTs);
     try {
       return await work(txn);

@@ -45,6 +45,7 @@ import { checkArgs } from "./functions.js";
 import type { createDatabaseReader } from "./database.js";
 import type { Doc } from "./documents.js";
 import { QueryImpl } from "./query.js";
+import { nextFileSweep, sweepFiles } from "./fileStore.js";
 import { isStorageFailure } from "./storageGuard.js";
 import { isCommitOutcomeUnknown, storageStoppedBy } from "../storage/types.js";
 
@@ -121,6 +122,8 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
   let running = false;
   /** When the loop last looked for expired jobs (see deleteExpired). */
   let expiryCheckedAt = -Infinity;
+  /** When the earliest pending file is due for the sweep (fileStore.ts): read at the end of each pass (`armTimer`). */
+  let filesDueAt = Infinity;
   let timer: NodeJS.Timeout | undefined;
   let pass: Promise<void> | null = null;
   let again = false;
@@ -360,6 +363,14 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
         again = true;
       }
     }
+    if (filesDueAt <= Date.now()) {
+      // The bytes of deleted files and abandoned uploads (fileStore.ts). Housekeeping too.
+      const more = await sweepFiles(engine).catch((error: unknown) => {
+        engine.logError("Deleting the bytes of deleted files failed", error);
+        return false;
+      });
+      if (more) again = true;
+    }
     await crons.enqueueDue(engine, schedule, clock());
     const now = clock();
     const limit = CONCURRENCY * 4 + startedIds.size;
@@ -396,9 +407,10 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
     clearTimeout(timer);
     if (!running) return;
     // The earliest pending job not running here (one running here pokes the loop when it commits).
-    const pending = await engine.read((txn) => jobsIn(engine, txn, "pending").take(startedIds.size + 1));
+    const [pending, filesDue] = await engine.read(async (txn) => [await jobsIn(engine, txn, "pending").take(startedIds.size + 1), await nextFileSweep(engine, txn)] as const);
+    filesDueAt = filesDue;
     const next = pending.find((job) => !startedIds.has(job._id));
-    const wake = Math.min(next ? (next.scheduledTime as number) : Infinity, crons.nextDue(), leaseCheck);
+    const wake = Math.min(next ? (next.scheduledTime as number) : Infinity, crons.nextDue(), leaseCheck, filesDue);
     if (wake === Infinity) return;
     timer = setTimeout(poke, Math.min(Math.max(0, wake - clock()), MAX_TIMER_MS));
     timer.unref?.();
@@ -461,7 +473,8 @@ export function createScheduler(engine: Engine, crons: Crons, retentionMs = DEFA
       if (!autoRun) return;
       running = true;
       engine.onCommit((_record, tables) => {
-        if (tables.has("_scheduled_functions")) poke();
+        // A file deleted, or an upload begun, makes chunks due for the sweep now or later.
+        if (tables.has("_scheduled_functions") || tables.has("_storage_pending")) poke();
       });
       poke();
     },

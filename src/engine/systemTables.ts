@@ -47,6 +47,32 @@ export const SYSTEM_TABLES = {
     index: v.string(),
     lacked: v.boolean(),
   }),
+  /** Stored files (`ctx.storage`), as Convex's `_storage`; their bytes are in `_storage_chunks` (fileStore.ts). */
+  _storage: defineTable({
+    /** base64 SHA-256 of the bytes. */
+    sha256: v.string(),
+    size: v.number(),
+    contentType: v.optional(v.string()),
+    /** The key of the file's chunks. Not shown by `ctx.db.system`. */
+    chunks: v.string(),
+  }),
+  /** A file's bytes, `CHUNK_BYTES` to a document, in order `n` under the file's key. */
+  _storage_chunks: defineTable({
+    chunks: v.string(),
+    n: v.number(),
+    data: v.bytes(),
+  }).index("by_chunks", ["chunks", "n"]),
+  /**
+   * Chunk keys not owned by a stored file: an upload URL not used yet (with `tokenHash`), an
+   * upload under way, a deleted file's bytes. Past `until`, the sweep deletes the chunks, then
+   * the document (fileStore.ts).
+   */
+  _storage_pending: defineTable({
+    chunks: v.string(),
+    until: v.number(),
+    /** sha256 (hex) of the upload URL's secret, until an upload claims it. */
+    tokenHash: v.optional(v.string()),
+  }).index("by_until", ["until"]),
 };
 
 
@@ -59,7 +85,14 @@ export const SYSTEM_TABLES = {
  * through the transaction.
  */
 export function systemDocumentPresenter(table: string): ((doc: Doc) => Doc) | undefined {
-  return table === "_scheduled_functions" ? presentScheduledFunction : undefined;
+  if (table === "_scheduled_functions") return presentScheduledFunction;
+  return table === "_storage" ? presentStoredFile : undefined;
+}
+
+/** A stored file without where its bytes are: Convex's `_storage` shape. */
+function presentStoredFile(doc: Doc): Doc {
+  const { chunks: _chunks, ...rest } = doc;
+  return rest as Doc;
 }
 
 function presentScheduledFunction(doc: Doc): Doc {

@@ -44,6 +44,22 @@ export type SystemDataModel = {
       by_state_time: ["state", "scheduledTime", "_creationTime"];
     };
   };
+  /** Stored files (`ctx.storage`). */
+  _storage: {
+    document: {
+      _id: GenericId<"_storage">;
+      _creationTime: number;
+      /** base64 SHA-256 of the bytes. */
+      sha256: string;
+      size: number;
+      contentType?: string;
+    };
+    fieldPaths: "_id" | "_creationTime" | "sha256" | "size" | "contentType";
+    indexes: {
+      by_id: ["_id"];
+      by_creation_time: ["_creationTime"];
+    };
+  };
 };
 
 /** Reads of one data model's tables (what `ctx.db.system` is, for the system tables). */

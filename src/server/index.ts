@@ -66,6 +66,7 @@ export type {
   UserIdentity,
   UserIdentityAttributes,
 } from "./registration.js";
+export type { FileMetadata, StorageActionWriter, StorageId, StorageReader, StorageWriter } from "./storage.js";
 export type {
   BaseDatabaseReader,
   SystemDataModel,

@@ -8,6 +8,7 @@
 import type { GenericId, ObjectType, PropertyValidators, Validator, Value } from "../values/index.js";
 import type { DatabaseReader, DatabaseWriter } from "./database.js";
 import type { GenericDataModel } from "./dataModel.js";
+import type { StorageActionWriter, StorageReader, StorageWriter } from "./storage.js";
 import type { FunctionReference, FunctionArgs, FunctionReturnType, OptionalRestArgs } from "./api.js";
 
 export type FunctionType = "query" | "mutation" | "action";
@@ -67,6 +68,8 @@ export interface Scheduler {
 export interface GenericQueryCtx<DM extends GenericDataModel> {
   db: DatabaseReader<DM>;
   auth: Auth;
+  /** Stored files: their URLs and metadata (docs/files.md). */
+  storage: StorageReader;
   /**
    * Calls a query (public or internal) within this query's transaction: at its snapshot, and
    * what it reads counts as read by this query (a live query re-runs when it changes). Its args
@@ -79,6 +82,8 @@ export interface GenericMutationCtx<DM extends GenericDataModel> {
   db: DatabaseWriter<DM>;
   auth: Auth;
   scheduler: Scheduler;
+  /** Stored files: URLs, metadata, upload URLs and deletion (docs/files.md). */
+  storage: StorageWriter;
   /**
    * Calls a query (public or internal) within this transaction: it sees this mutation's writes,
    * and what it reads counts as read by this mutation (conflicts, live queries). Its args and
@@ -108,6 +113,8 @@ export interface GenericActionCtx<_DM extends GenericDataModel = GenericDataMode
   /** Where the client's call came from; null when the server itself called (scheduler, crons). */
   request: CallerRequest | null;
   scheduler: Scheduler;
+  /** Stored files: everything a mutation has, and their bytes (`get`, `store`) (docs/files.md). */
+  storage: StorageActionWriter;
   runQuery<F extends FunctionReference<"query", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
   runMutation<F extends FunctionReference<"mutation", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
   runAction<F extends FunctionReference<"action", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;

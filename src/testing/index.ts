@@ -27,6 +27,9 @@ import { convertFromJson, convertToJson, walkinError, type Value } from "../valu
 import { GlobModuleLoader, isGlobModules, type GlobModules } from "./globModules.js";
 
 type Ref<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, any>;
+
+/** The origin of file URLs in tests (`ctx.storage.getUrl`): nothing serves it. */
+const TEST_FILE_ORIGIN = "https://walkin.test";
 /** An inline function's body, given the ctx of its kind (typed by the overloads below). */
 type InlineBody = (ctx: any) => Promise<unknown>;
 
@@ -121,9 +124,12 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules?
   modules ??= {};
   const glob = isGlobModules(modules) ? new GlobModuleLoader(modules) : null;
   const loaded = glob ? glob.loadFunctionModules() : Promise.resolve(modules as Modules);
-  const ready = Promise.all([loaded, openTestStorage(options.storage)]).then(([modules, storage]) =>
-    Engine.open({ storage, schema, modules, runScheduler: false }),
-  );
+  const ready = Promise.all([loaded, openTestStorage(options.storage)]).then(async ([modules, storage]) => {
+    const engine = await Engine.open({ storage, schema, modules, runScheduler: false });
+    // No server listens: file URLs (`ctx.storage.getUrl`) name a placeholder origin, as convex-test's do.
+    engine.files.servedAt = TEST_FILE_ORIGIN;
+    return engine;
+  });
   // Keep a rejected open from surfacing as an unhandled rejection before the first call awaits it.
   ready.catch(() => undefined);
 

@@ -2,7 +2,8 @@
  * Plain HTTP on the server's port, in this order:
  *  1. `/api/*`, Walk-in's own: `GET /api/health`, one-shot `POST /api/query|mutation|action`
  *     (body `{ path, args, format? }`, optional `Authorization: Bearer <token>`) and Convex's
- *     `POST /api/run/<module>/<function>` (body `{ args, format? }`), CORS for browsers;
+ *     `POST /api/run/<module>/<function>` (body `{ args, format? }`), stored files under
+ *     `/api/storage/` (fileRoutes.ts), CORS for browsers;
  *     `/api/sync` is the WebSocket (upgrades are handled in server.ts).
  *  2. The app's routes from `functions/http.ts` (`httpRouter()`), run as HTTP actions.
  *  3. Static files, when a directory is configured (GET/HEAD only, SPA fallback).
@@ -25,11 +26,12 @@ import type { EngineSwitch } from "./engineSwitch.js";
 import { errorPayload, type ErrorReporting } from "./errors.js";
 import { PROTOCOL_LIMITS, type ErrorPayload } from "./protocol.js";
 import { serveStatic } from "./staticFiles.js";
+import { handleStorage, STORAGE_PREFIX } from "./fileRoutes.js";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_HTTP_BODY_BYTES = 8 * 1024 * 1024;
 
-const CORS_HEADERS = {
+export const CORS_HEADERS = {
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
   "Access-Control-Allow-Headers": "Content-Type, Authorization",
@@ -101,9 +103,10 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, url
   if (path === "/api/sync") {
     return sendJson(response, 426, { status: "error", code: "MISUSE", message: "/api/sync is the WebSocket endpoint: connect with a WebSocket client." }, { Upgrade: "websocket", ...CORS_HEADERS });
   }
+  if (path.startsWith(STORAGE_PREFIX)) return handleStorage(request, response, url, method, context.engines);
   const kind = Object.hasOwn(ONE_SHOT, path) ? ONE_SHOT[path as keyof typeof ONE_SHOT] : path.startsWith(RUN_PREFIX) ? "run" : undefined;
   if (!kind) {
-    return sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Unknown endpoint ${path}. The API has /api/query, /api/mutation, /api/action, /api/run/<module>/<function>, /api/health and /api/sync.` }, CORS_HEADERS);
+    return sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Unknown endpoint ${path}. The API has /api/query, /api/mutation, /api/action, /api/run/<module>/<function>, /api/storage/…, /api/health and /api/sync.` }, CORS_HEADERS);
   }
   if (method !== "POST") {
     // A call endpoint: the body in the call-error shape (Convex's fields too), as the docs' table says.
@@ -475,7 +478,7 @@ function methodNotAllowed(response: ServerResponse, allow: string, extra: Record
   sendJson(response, 405, { status: "error", code: "MISUSE", message: `Method not allowed; use ${allow}.` }, { Allow: allow, ...extra });
 }
 
-function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   response.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...headers });
   response.end(text);

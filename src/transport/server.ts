@@ -169,6 +169,11 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
   const address = httpServer.address();
   const port = typeof address === "object" && address ? address.port : (options.port ?? 3210);
   const authority = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  // File URLs (`ctx.storage.getUrl`) need an address a browser can reach, where WALKIN_URL does
+  // not say one: a wildcard address is reached as localhost.
+  const reachable = hostname === "0.0.0.0" || hostname === "::" ? `localhost:${port}` : authority;
+  const servedAt = `http://${reachable}`;
+  options.engine.files.servedAt ??= servedAt;
 
   return {
     url: `http://${authority}`,
@@ -178,6 +183,7 @@ export async function startServer(options: WalkinServerOptions): Promise<WalkinS
     subscriptionCount: () => counters.subscriptionCount,
     maxQueuedBytes: () => [...connections].reduce((max, connection) => Math.max(max, connection.queuedBytes), 0),
     async setEngine(engine) {
+      engine.files.servedAt ??= servedAt;
       await engines.swap(engine, () => {
         stopListening();
         stopListening = engine.subscriptions.onFlush(announce);
