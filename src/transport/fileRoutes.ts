@@ -8,7 +8,6 @@
  * shows files with `<img src>`. A download URL is a capability, as in Convex: whoever has the
  * URL can read the file, and its ID holds 72 random bits (ids.ts).
  */
-import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { CHUNK_BYTES } from "../engine/fileStore.js";
 import type { Engine } from "../engine/engine.js";
@@ -19,10 +18,12 @@ import type { EngineSwitch } from "./engineSwitch.js";
 export const STORAGE_PREFIX = "/api/storage/";
 
 /**
- * Types a browser would run as a document of the server's origin: sent sandboxed (no scripts,
- * no same-origin access), so an uploaded page or SVG cannot act as the API's origin.
+ * Types a browser would show as a page that runs script as the server's origin: HTML, XML (an
+ * XHTML `<script>` runs in any XML document, so every `+xml` type too, SVG included), XSLT, and
+ * multipart/x-mixed-replace (each part shown with its own type). Files of these types are sent
+ * sandboxed (no scripts, no same-origin access), so an uploaded page cannot act as the API's origin.
  */
-const ACTIVE_TYPES = /^(text\/html|application\/xhtml\+xml|image\/svg\+xml|text\/xml|application\/xml)\b/i;
+const PAGE_TYPES = new Set(["text/html", "text/xml", "application/xml", "text/xsl", "multipart/x-mixed-replace"]);
 
 /** Answers a request under `/api/storage/`. */
 export async function handleStorage(request: IncomingMessage, response: ServerResponse, url: URL, method: string, engines: EngineSwitch): Promise<void> {
@@ -44,8 +45,10 @@ async function upload(request: IncomingMessage, response: ServerResponse, url: U
   }
   const token = url.searchParams.get("token") ?? "";
   try {
+    // Read before the token is used, like the length: a malformed Digest leaves the URL usable.
+    const expectedSha256 = announcedSha256(request);
     const claimed = await files.claimUpload(token);
-    const storageId = await files.store(claimed, wholeBody(request), contentTypeOf(request));
+    const storageId = await files.store(claimed, wholeBody(request), contentTypeOf(request), expectedSha256);
     sendJson(response, 200, { storageId }, CORS_HEADERS);
   } catch (error) {
     // The client left (its socket is gone): nobody to answer. (The request stream itself is
@@ -75,9 +78,9 @@ async function download(request: IncomingMessage, response: ServerResponse, stor
     "Accept-Ranges": "bytes",
     "X-Content-Type-Options": "nosniff",
     // So that a page of another origin can read them with fetch(), not only show the file.
-    "Access-Control-Expose-Headers": "Content-Range, Accept-Ranges, ETag, Content-Length",
+    "Access-Control-Expose-Headers": "Content-Range, Accept-Ranges, ETag, Content-Length, Digest",
   };
-  if (file.contentType && ACTIVE_TYPES.test(file.contentType)) headers["Content-Security-Policy"] = "sandbox";
+  if (file.contentType && mayRunAsPage(file.contentType)) headers["Content-Security-Policy"] = "sandbox";
   if (request.headers["if-none-match"] === etag) {
     response.writeHead(304, headers).end();
     return;
@@ -89,6 +92,8 @@ async function download(request: IncomingMessage, response: ServerResponse, stor
   }
   const [start, end] = range ?? [0, file.size];
   if (range) headers["Content-Range"] = `bytes ${start}-${end - 1}/${file.size}`;
+  // The whole file's hash (RFC 3230), as Convex's file URLs send it; a part has none.
+  else headers.Digest = `sha-256=${file.sha256}`;
   response.writeHead(range ? 206 : 200, { ...headers, "Content-Length": String(end - start) });
   if (method === "HEAD" || end === start) {
     response.end();
@@ -106,7 +111,7 @@ async function sendBytes(response: ServerResponse, chunks: AsyncGenerator<Uint8A
       const to = Math.min(end - offset, chunk.byteLength);
       offset += chunk.byteLength;
       if (response.destroyed) return;
-      if (!response.write(chunk.subarray(from, to))) await Promise.race([once(response, "drain"), once(response, "close")]);
+      if (!response.write(chunk.subarray(from, to))) await drainedOrClosed(response);
       if (offset >= end) break;
     }
     response.end();
@@ -121,6 +126,20 @@ async function sendBytes(response: ServerResponse, chunks: AsyncGenerator<Uint8A
 }
 
 /**
+ * Until `response` takes more bytes, or is closed. Both listeners go once either fires: a large
+ * file waits once per chunk, and listeners left each time would pile up for the whole download.
+ */
+function drainedOrClosed(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off("drain", done).off("close", done);
+      resolve();
+    };
+    response.on("drain", done).on("close", done);
+  });
+}
+
+/**
  * `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` as [start, end), null for no range (or one this
  * does not serve: several ranges, another unit; the whole file is sent, as RFC 9110 allows),
  * "unsatisfiable" for one that starts past the end.
@@ -130,7 +149,9 @@ function byteRange(header: string | undefined, size: number): [number, number] |
   if (!match || (match[1] === "" && match[2] === "")) return null;
   if (match[1] === "") {
     const suffix = Number(match[2]);
-    return suffix === 0 ? "unsatisfiable" : [Math.max(size - suffix, 0), size];
+    if (suffix === 0) return "unsatisfiable";
+    // The last bytes of an empty file are no bytes: a 206 could not name them ("bytes 0--1/0"), the whole file can.
+    return size === 0 ? null : [Math.max(size - suffix, 0), size];
   }
   const start = Number(match[1]);
   const last = match[2] === "" ? size - 1 : Math.min(Number(match[2]), size - 1);
@@ -155,6 +176,35 @@ async function* wholeBody(request: IncomingMessage): AsyncGenerator<Uint8Array> 
   if (!request.complete || (declared !== null && size !== declared)) {
     throw walkinError("INVALID_ARGUMENT", `The upload ended after ${size} bytes${declared === null ? "" : ` of the ${declared} announced`}; nothing was stored. Upload the file again.`);
   }
+}
+
+/**
+ * Whether a browser could show a file of `contentType` as a page of the server's origin. Each
+ * type of a comma-separated list counts: a browser takes the last valid one (Fetch's "extract a
+ * MIME type"), so "image/png, text/html" is shown as HTML.
+ */
+function mayRunAsPage(contentType: string): boolean {
+  return contentType.split(",").some((type) => {
+    const essence = type.split(";")[0]!.trim().toLowerCase();
+    return PAGE_TYPES.has(essence) || essence.endsWith("+xml");
+  });
+}
+
+/**
+ * The base64 sha256 an upload's `Digest: sha-256=<base64>` header (RFC 3230) says its bytes
+ * have, as Convex's upload URL takes it; undefined without one. Other algorithms are ignored.
+ */
+function announcedSha256(request: IncomingMessage): string | undefined {
+  for (const entry of [request.headers.digest ?? []].flat().join(",").split(",")) {
+    const equals = entry.indexOf("=");
+    if (equals < 0 || entry.slice(0, equals).trim().toLowerCase() !== "sha-256") continue;
+    const value = entry.slice(equals + 1).trim();
+    if (!/^[A-Za-z0-9+/]{43}=?$/.test(value)) {
+      throw walkinError("INVALID_ARGUMENT", `The upload's Digest header must be sha-256=<base64 SHA-256 of the bytes> (44 characters); got "${value.slice(0, 60)}". Send the file's hash, or no Digest header.`);
+    }
+    return Buffer.from(value, "base64").toString("base64");
+  }
+  return undefined;
 }
 
 /** The upload's Content-Type, without parameters' surrounding space; null when absent. */
