@@ -20,7 +20,8 @@
  *  2. The upload claims it (`claimUpload`): the token must match and be in time; the hash is
  *     removed in the same commit, so a URL uploads one file (a second upload finds no hash), and
  *     `until` moves an hour past the claim.
- *  3. Chunks are inserted under the key, a few per commit (`writeBytes`).
+ *  3. Chunks are inserted under the key, a few per commit (`writeBytes`), each commit reading
+ *     the pending document and failing without it: chunks are only ever written while owned.
  *  4. One commit deletes the pending document and inserts the `_storage` document with the same
  *     key (`finish`): ownership passes in one step, and the file appears whole or not at all.
  *     If the pending document is gone by then (the sweep took it, past `until`), the upload fails.
@@ -140,10 +141,14 @@ export class FileStore {
   }
 
   /**
-   * Step 3: writes `source` as chunks under `chunks`; its size and base64 sha256. Throws
+   * Step 3: writes `source` as chunks under the claimed key; its size and base64 sha256. Throws
    * LIMIT_EXCEEDED past `maxFileBytes` (what was written is then the sweep's, via `abandon`).
+   * Each commit of chunks reads the pending document that owns them and fails without it: a
+   * write that outlived its window (the sweep took the document) must not leave chunks behind
+   * that nothing owns, for nothing would ever delete them.
    */
-  async writeBytes(chunks: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{ size: number; sha256: string }> {
+  async writeBytes(claimed: { pendingId: string; chunks: string }, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{ size: number; sha256: string }> {
+    const { pendingId, chunks } = claimed;
     const hash = createHash("sha256");
     let size = 0;
     let n = 0;
@@ -155,6 +160,7 @@ export class FileStore {
       batch = [];
       const first = n - written.length;
       await this.engine.runSystemMutation(async (txn) => {
+        if ((await txn.get(pendingId, SYSTEM))?.chunks !== chunks) throw outOfTime();
         for (let i = 0; i < written.length; i++) {
           await txn.insertSystem("_storage_chunks", { chunks, n: first + i, data: toArrayBuffer(written[i]!) });
         }
@@ -193,9 +199,7 @@ export class FileStore {
   async finish(pendingId: string, chunks: string, written: { size: number; sha256: string }, contentType: string | null): Promise<string> {
     return this.engine.runSystemMutation(async (txn) => {
       const pending = await txn.get(pendingId, SYSTEM);
-      if (!pending || pending.chunks !== chunks) {
-        throw walkinError("LIMIT_EXCEEDED", `The upload took longer than ${UPLOAD_WINDOW_MS / 60000} minutes and was dropped; upload the file again.`);
-      }
+      if (!pending || pending.chunks !== chunks) throw outOfTime();
       await txn.delete(pendingId, SYSTEM);
       const file: Record<string, Value | undefined> = { chunks, sha256: written.sha256, size: written.size };
       if (contentType) file.contentType = contentType;
@@ -218,7 +222,7 @@ export class FileStore {
     expectedSha256?: string,
   ): Promise<string> {
     try {
-      const written = await this.writeBytes(claimed.chunks, source);
+      const written = await this.writeBytes(claimed, source);
       if (expectedSha256 !== undefined && expectedSha256 !== written.sha256) {
         throw walkinError("INVALID_ARGUMENT", `The file's sha256 is ${written.sha256}, not the ${expectedSha256} given: it was changed or cut short on the way. Nothing was stored.`);
       }
@@ -309,6 +313,11 @@ export async function nextFileSweep(engine: Engine, txn: Transaction): Promise<n
   const pendingTable = engine.catalog.lookup("_storage_pending", SYSTEM)!;
   const first = await new QueryImpl(txn, pendingTable).withIndex("by_until").first();
   return first ? (first.until as number) : Infinity;
+}
+
+/** A write whose pending document is gone: the sweep took it, past its window. */
+function outOfTime(): Error {
+  return walkinError("LIMIT_EXCEEDED", `The upload took longer than ${UPLOAD_WINDOW_MS / 60000} minutes and was dropped; upload the file again.`);
 }
 
 function storedFile(doc: Doc): StoredFile {

@@ -26,7 +26,7 @@ export class QueryStorage {
     return file && this.files.urlOf(file.storageId);
   }
 
-  /** `{ storageId, sha256, size, contentType }`, or null. Convex marks it deprecated in favour of `ctx.db.system.get(id)`. */
+  /** `{ storageId, sha256 (hex), size, contentType }`, or null. Convex marks it deprecated in favour of `ctx.db.system.get(id)`. */
   async getMetadata(storageId: string): Promise<FileMetadata | null> {
     return metadataOf(await this.files.fileIn(this.txn, storageId, "getMetadata"));
   }
@@ -82,7 +82,8 @@ export function actionStorage(engine: Engine) {
 }
 
 function metadataOf(file: StoredFile | null): FileMetadata | null {
-  return file && { storageId: file.storageId, sha256: file.sha256, size: file.size, contentType: file.contentType };
+  // Hex here, as Convex's getMetadata answers (its `_storage` documents, like ours, say base64).
+  return file && { storageId: file.storageId, sha256: Buffer.from(file.sha256, "base64").toString("hex"), size: file.size, contentType: file.contentType };
 }
 
 /** A Blob's bytes, a piece at a time, without holding a second copy of the whole. */

@@ -10,7 +10,7 @@ export type StorageId = string;
 /** `ctx.storage.getMetadata`'s answer. */
 export interface FileMetadata {
   storageId: GenericId<"_storage">;
-  /** base64 SHA-256 of the bytes. */
+  /** hex SHA-256 of the bytes, as Convex's `getMetadata` gives it (the `_storage` document's is base64). */
   sha256: string;
   size: number;
   contentType: string | null;

@@ -34,7 +34,8 @@ export const MAX_HTTP_BODY_BYTES = 8 * 1024 * 1024;
 export const CORS_HEADERS = {
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-  "Access-Control-Allow-Headers": "Content-Type, Authorization",
+  // Digest and Range: a page of another origin uploads a file with its hash and reads part of one (fileRoutes.ts).
+  "Access-Control-Allow-Headers": "Content-Type, Authorization, Digest, Range",
   "Access-Control-Max-Age": "86400",
 };
 
