@@ -168,9 +168,7 @@ export class FileStore {
     };
     for await (const piece of source) {
       size += piece.byteLength;
-      if (size > this.maxFileBytes) {
-        throw walkinError("LIMIT_EXCEEDED", `The file is larger than this server's limit of ${this.maxFileBytes} bytes (maxFileBytes).`);
-      }
+      if (size > this.maxFileBytes) throw tooLarge(this.maxFileBytes);
       hash.update(piece);
       let offset = 0;
       while (offset < piece.byteLength) {
@@ -223,14 +221,39 @@ export class FileStore {
   ): Promise<string> {
     try {
       const written = await this.writeBytes(claimed, source);
-      if (expectedSha256 !== undefined && expectedSha256 !== written.sha256) {
-        throw walkinError("INVALID_ARGUMENT", `The file's sha256 is ${written.sha256}, not the ${expectedSha256} given: it was changed or cut short on the way. Nothing was stored.`);
-      }
+      checkSha256(written.sha256, expectedSha256);
       return await this.finish(claimed.pendingId, claimed.chunks, written, contentType);
     } catch (error) {
       await this.abandon(claimed.pendingId).catch((cleanup: unknown) => this.engine.logError("Marking an unfinished upload for cleanup failed", cleanup));
       throw error;
     }
+  }
+
+  /**
+   * `bytes` as a new file written in `txn` itself, chunks and all, so that it commits or rolls
+   * back with the transaction: `ctx.storage.store` in walkin/testing's `t.run`, as convex-test
+   * has it. Bounded by what one transaction may write (16 MiB), which test files stay under.
+   */
+  async storeIn(txn: Transaction, bytes: Uint8Array, contentType: string | null, expectedSha256?: string): Promise<string> {
+    if (bytes.byteLength > this.maxFileBytes) throw tooLarge(this.maxFileBytes);
+    const sha256 = createHash("sha256").update(bytes).digest("base64");
+    checkSha256(sha256, expectedSha256);
+    const chunks = newChunkKey();
+    for (let n = 0; n * CHUNK_BYTES < bytes.byteLength; n++) {
+      await txn.insertSystem("_storage_chunks", { chunks, n, data: toArrayBuffer(bytes.subarray(n * CHUNK_BYTES, (n + 1) * CHUNK_BYTES)) });
+    }
+    const file: Record<string, Value | undefined> = { chunks, sha256, size: bytes.byteLength };
+    if (contentType) file.contentType = contentType;
+    return txn.insertSystem("_storage", file);
+  }
+
+  /** The file's bytes read in `txn` (walkin/testing's `t.run`, with `storeIn`), or null. */
+  async blobIn(txn: Transaction, storageId: string): Promise<Blob | null> {
+    const file = await this.fileIn(txn, storageId, "get");
+    if (!file) return null;
+    const table = this.engine.catalog.lookup("_storage_chunks", SYSTEM)!;
+    const parts = await new QueryImpl(txn, table).withIndex("by_chunks", (q) => q.eq("chunks", file.chunks)).collect();
+    return new Blob(parts.map((part) => new Uint8Array(part.data as ArrayBuffer)), file.contentType ? { type: file.contentType } : {});
   }
 
   /** Step 5, in the caller's transaction. */
@@ -313,6 +336,17 @@ export async function nextFileSweep(engine: Engine, txn: Transaction): Promise<n
   const pendingTable = engine.catalog.lookup("_storage_pending", SYSTEM)!;
   const first = await new QueryImpl(txn, pendingTable).withIndex("by_until").first();
   return first ? (first.until as number) : Infinity;
+}
+
+export function tooLarge(maxFileBytes: number): Error {
+  return walkinError("LIMIT_EXCEEDED", `The file is larger than this server's limit of ${maxFileBytes} bytes (maxFileBytes).`);
+}
+
+/** Refuses bytes that do not hash to the sha256 (base64) their sender gave. */
+function checkSha256(actual: string, expected: string | undefined): void {
+  if (expected !== undefined && expected !== actual) {
+    throw walkinError("INVALID_ARGUMENT", `The file's sha256 is ${actual}, not the ${expected} given: it was changed or cut short on the way. Nothing was stored.`);
+  }
 }
 
 /** A write whose pending document is gone: the sweep took it, past its window. */

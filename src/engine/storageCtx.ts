@@ -10,7 +10,7 @@
  */
 import type { Transaction } from "./transaction.js";
 import type { Engine } from "./engine.js";
-import type { FileMetadata, FileStore, StoredFile } from "./fileStore.js";
+import { tooLarge, type FileMetadata, type FileStore, type StoredFile } from "./fileStore.js";
 import { walkinError } from "../values/index.js";
 
 /** `ctx.storage` of a query. */
@@ -66,19 +66,45 @@ export function actionStorage(engine: Engine) {
      * must hash to it, or nothing is stored.
      */
     store: async (blob: Blob, options?: { sha256?: string }): Promise<string> => {
-      if (!(blob instanceof Blob)) {
-        throw walkinError("INVALID_ARGUMENT", `ctx.storage.store takes a Blob (e.g. new Blob([bytes], { type: "image/png" }) or await response.blob()); got ${blob === null ? "null" : typeof blob}.`);
-      }
-      const sha256 = options?.sha256;
-      if (sha256 !== undefined && typeof sha256 !== "string") {
-        throw walkinError("INVALID_ARGUMENT", `ctx.storage.store: options.sha256 must be the base64 SHA-256 of the bytes; got ${typeof sha256}.`);
-      }
-      if (blob.size > files.maxFileBytes) {
-        throw walkinError("LIMIT_EXCEEDED", `The file is larger than this server's limit of ${files.maxFileBytes} bytes (maxFileBytes).`);
-      }
+      const sha256 = checkStoreCall(blob, options, files.maxFileBytes);
       return files.store(await files.startStore(), blobParts(blob), blob.type || null, sha256);
     },
   };
+}
+
+/**
+ * `ctx.storage` of walkin/testing's `t.run`: a mutation's, with `store` and `get` inside its
+ * transaction, as convex-test has them there (a file stored in a `t.run` that throws is gone).
+ */
+export class TestRunStorage extends MutationStorage {
+  /** Over the transaction of the mutation `storage` belongs to. */
+  static from(storage: MutationStorage): TestRunStorage {
+    // Its own class's fields: read through the subclass, which TypeScript lets see them.
+    const { files, txn } = storage as TestRunStorage;
+    return new TestRunStorage(files, txn);
+  }
+
+  async store(blob: Blob, options?: { sha256?: string }): Promise<string> {
+    const sha256 = checkStoreCall(blob, options, this.files.maxFileBytes);
+    return this.files.storeIn(this.txn, new Uint8Array(await blob.arrayBuffer()), blob.type || null, sha256);
+  }
+
+  get(storageId: string): Promise<Blob | null> {
+    return this.files.blobIn(this.txn, storageId);
+  }
+}
+
+/** `store(blob, options)`'s arguments checked, before anything is written: the sha256 to check, if given. */
+function checkStoreCall(blob: unknown, options: { sha256?: unknown } | undefined, maxFileBytes: number): string | undefined {
+  if (!(blob instanceof Blob)) {
+    throw walkinError("INVALID_ARGUMENT", `ctx.storage.store takes a Blob (e.g. new Blob([bytes], { type: "image/png" }) or await response.blob()); got ${blob === null ? "null" : typeof blob}.`);
+  }
+  const sha256 = options?.sha256;
+  if (sha256 !== undefined && typeof sha256 !== "string") {
+    throw walkinError("INVALID_ARGUMENT", `ctx.storage.store: options.sha256 must be the base64 SHA-256 of the bytes; got ${typeof sha256}.`);
+  }
+  if (blob.size > maxFileBytes) throw tooLarge(maxFileBytes);
+  return sha256;
 }
 
 function metadataOf(file: StoredFile | null): FileMetadata | null {

@@ -23,8 +23,10 @@ import { getFunctionName, type FunctionReference, type FunctionReturnType, type 
 import { registerFunction } from "../server/functions.js";
 import type { GenericActionCtx, GenericMutationCtx, GenericQueryCtx, UserIdentity } from "../server/registration.js";
 import type { AnyDataModel, GenericDataModel } from "../server/dataModel.js";
+import type { StorageActionWriter } from "../server/storage.js";
 import { convertFromJson, convertToJson, walkinError, type Value } from "../values/index.js";
 import { GlobModuleLoader, isGlobModules, type GlobModules } from "./globModules.js";
+import { TestRunStorage, type MutationStorage } from "../engine/storageCtx.js";
 
 type Ref<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, any>;
 
@@ -32,6 +34,12 @@ type Ref<Type extends "query" | "mutation" | "action"> = FunctionReference<Type,
 const TEST_FILE_ORIGIN = "https://walkin.test";
 /** An inline function's body, given the ctx of its kind (typed by the overloads below). */
 type InlineBody = (ctx: any) => Promise<unknown>;
+
+/**
+ * The ctx of `t.run` (and of an inline `t.mutation`): a mutation's, whose `ctx.storage` also
+ * stores and reads bytes (`store`, `get`) inside the transaction, as convex-test's does.
+ */
+export type TestRunCtx<DM extends GenericDataModel> = Omit<GenericMutationCtx<DM>, "storage"> & { storage: StorageActionWriter };
 
 export interface TestIdentity {
   subject?: string;
@@ -51,12 +59,12 @@ export interface WalkinTestApi<DM extends GenericDataModel> {
   query<T>(fn: (ctx: GenericQueryCtx<DM>) => Promise<T>): Promise<T>;
   mutation<F extends Ref<"mutation">>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
   /** Runs code with a mutation's ctx, committed when it returns: `run` under convex-test's other name. */
-  mutation<T>(fn: (ctx: GenericMutationCtx<DM>) => Promise<T>): Promise<T>;
+  mutation<T>(fn: (ctx: TestRunCtx<DM>) => Promise<T>): Promise<T>;
   action<F extends Ref<"action">>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
   /** Runs code with an action's ctx (`ctx.runQuery`, `ctx.runMutation`, `ctx.scheduler`), as convex-test's inline functions do. */
   action<T>(fn: (ctx: GenericActionCtx<DM>) => Promise<T>): Promise<T>;
   /** Runs code with a mutation's ctx (`ctx.db` reads and writes), committed when it returns. */
-  run<T>(fn: (ctx: GenericMutationCtx<DM>) => Promise<T>): Promise<T>;
+  run<T>(fn: (ctx: TestRunCtx<DM>) => Promise<T>): Promise<T>;
   /** The same backend, called as this user. */
   withIdentity(identity: TestIdentity): WalkinTestApi<DM>;
   /**
@@ -175,7 +183,7 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules?
     // The value is kept aside, not returned through the engine, so that it comes back as is.
     let result: unknown;
     const fn = registerFunction(type, "internal", async (ctx: unknown) => {
-      result = await body(ctx);
+      result = await body(type === "mutation" ? withBytesInTransaction(ctx as { storage: MutationStorage }) : ctx);
       return null;
     });
     await loadingOnDemand(async () => {
@@ -292,6 +300,14 @@ async function advancingMeanwhile(work: Promise<void>, advanceTimers: () => void
     if (!settled) advanceTimers();
   }
   await work;
+}
+
+/**
+ * `t.run`'s ctx (and an inline `t.mutation`'s): a mutation's, whose `ctx.storage` also stores and
+ * reads bytes inside the transaction, as convex-test's does, so tests can set up files.
+ */
+function withBytesInTransaction<Ctx extends { storage: MutationStorage }>(ctx: Ctx): Ctx {
+  return { ...ctx, storage: TestRunStorage.from(ctx.storage) };
 }
 
 /** The function an UNKNOWN_FUNCTION error names (`Unknown function "x.test:f"`, the scheduler's too). */
