@@ -116,10 +116,27 @@ export async function preloadQuery<Query extends FunctionReference<"query">>(
  * const tasks = preloadedQueryResult(preloaded);
  */
 export function preloadedQueryResult<Query extends FunctionReference<"query">>(preloaded: Preloaded<Query>): FunctionReturnType<Query> {
-  if (typeof preloaded?._valueJSON !== "string") {
-    throw walkinError("MISUSE", "preloadedQueryResult takes what preloadQuery returned (an object with _name, _argsJSON and _valueJSON).");
-  }
+  checkPreloaded("preloadedQueryResult", preloaded);
   return convertFromJson(JSON.parse(preloaded._valueJSON) as JSONValue) as FunctionReturnType<Query>;
+}
+
+/**
+ * Throws a `MISUSE` unless `preloaded` is what `preloadQuery` resolves to. The usual slip is
+ * passing the Promise itself (`preloaded={preloadQuery(...)}`): Next.js hands it to the client
+ * component as a Promise, which would otherwise fail as a JSON syntax error.
+ */
+export function checkPreloaded(caller: string, preloaded: unknown): void {
+  const fields = preloaded as Partial<Record<"_name" | "_argsJSON" | "_valueJSON", unknown>> | null | undefined;
+  if (typeof fields?._name === "string" && typeof fields._argsJSON === "string" && typeof fields._valueJSON === "string") return;
+  const awaitable = typeof (preloaded as { then?: unknown } | null | undefined)?.then === "function";
+  const got = awaitable ? "got a Promise: await preloadQuery(...) before passing its result on" : `got ${describePreloaded(preloaded)}`;
+  throw walkinError("MISUSE", `${caller} takes what preloadQuery returned (an object with _name, _argsJSON and _valueJSON); ${got}.`);
+}
+
+function describePreloaded(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "object" && !Array.isArray(value)) return "an object whose _name, _argsJSON and _valueJSON are not all text";
+  return describeType(value);
 }
 
 async function call(kind: FunctionKind, caller: string, reference: FunctionReference<FunctionKind>, argsAndOptions: unknown[]): Promise<Value> {
@@ -135,9 +152,7 @@ function callJson(kind: FunctionKind, caller: string, path: string, args: JSONVa
     kind,
     path,
     args,
-    // Auth libraries answer null (or "") for a signed-out visitor: that calls signed out,
-    // where "Bearer null" would be refused as a bad token.
-    token: options.token || null,
+    token: bearerToken(label, options.token),
     fetch: options.fetch ?? globalThis.fetch,
     label,
   });
@@ -145,7 +160,9 @@ function callJson(kind: FunctionKind, caller: string, path: string, args: JSONVa
 
 /**
  * The server's HTTP address: `options.url`, else `NEXT_PUBLIC_WALKIN_URL`, else
- * `NEXT_PUBLIC_CONVEX_URL` unless that still names a Convex deployment. `ws://host/` becomes
+ * `NEXT_PUBLIC_CONVEX_URL` unless that still names a Convex deployment. Read as a URL, as
+ * `WalkinHttpClient` reads its address: whitespace pasted around it is not part of it, and a
+ * query or fragment is refused (the calls' paths go after it). `ws://host/` becomes
  * `http://host`, so one address serves the client and these calls.
  */
 function serverAddress(label: string, options: FetchQueryOptions): string {
@@ -155,13 +172,46 @@ function serverAddress(label: string, options: FetchQueryOptions): string {
     throw walkinError("MISUSE", `${label} needs the server's address. Did you forget to pass { url: "https://…" } or to set NEXT_PUBLIC_WALKIN_URL?`);
   }
   const source = fromEnvironment ? ` (from ${fromEnvironment.variable})` : "";
-  if (typeof url !== "string" || !/^(https?|wss?):\/\/[^/]/i.test(url)) {
-    throw walkinError("MISUSE", `${label}: ${JSON.stringify(url)}${source} is not a server address: give one that starts with https:// or http:// (ws:// and wss:// work too), e.g. "https://my-app.example.com".`);
+  const example = '"https://my-app.example.com"';
+  const parsed = typeof url === "string" && URL.canParse(url) ? new URL(url) : null;
+  if (!parsed || !/^(https?|wss?):$/.test(parsed.protocol) || parsed.hostname === "") {
+    throw walkinError("MISUSE", `${label}: ${JSON.stringify(url)}${source} is not a server address: give one that starts with https:// or http:// (ws:// and wss:// work too), e.g. ${example}.`);
   }
-  if (fromEnvironment?.variable === "NEXT_PUBLIC_CONVEX_URL" && /\.convex\.(cloud|site)(:\d+)?(\/|$)/i.test(url)) {
+  if (parsed.search !== "" || parsed.hash !== "") {
+    throw walkinError("MISUSE", `${label}: ${JSON.stringify(url)}${source} has a query or fragment, which would end up before the calls' paths: give the server's address alone, e.g. ${example}.`);
+  }
+  if (fromEnvironment?.variable === "NEXT_PUBLIC_CONVEX_URL" && /\.convex\.(cloud|site)$/i.test(parsed.hostname)) {
     throw walkinError("MISUSE", `${label}: NEXT_PUBLIC_CONVEX_URL is a Convex deployment (${url}), not a Walk-in server: set NEXT_PUBLIC_WALKIN_URL to your Walk-in server's address, or point NEXT_PUBLIC_CONVEX_URL at it.`);
   }
-  return url.replace(/^ws(s?):\/\//i, "http$1://").replace(/\/+$/, "");
+  const scheme = parsed.protocol.replace(/^ws/, "http");
+  return `${scheme}//${parsed.host}${parsed.pathname.replace(/\/+$/, "")}`;
+}
+
+/**
+ * The `token` option as the bearer token to send, or null to call signed out. Auth libraries
+ * answer null (or "") for a signed-out visitor, where "Bearer null" would be refused as a bad
+ * token. Anything else that is not one token would reach the server as a header it refuses
+ * for a reason the caller cannot see (a Promise is sent as "[object Promise]"), or make
+ * `fetch` fail as if the server were down (a newline): it is refused here, saying why.
+ */
+function bearerToken(label: string, token: unknown): string | null {
+  if (token === undefined || token === null) return null;
+  if (typeof token !== "string") {
+    const awaitable = typeof (token as { then?: unknown }).then === "function";
+    const got = awaitable ? "not a Promise: did you forget to await it?" : `not ${describeType(token)}.`;
+    throw walkinError("MISUSE", `${label}: the token option takes the user's token as a string (null or "" to call signed out), ${got}`);
+  }
+  const trimmed = token.trim();
+  if (/\s/.test(trimmed)) {
+    throw walkinError("MISUSE", `${label}: the token option has whitespace in it: pass the token alone, without "Bearer " and without anything after it.`);
+  }
+  return trimmed === "" ? null : trimmed;
+}
+
+function describeType(value: unknown): string {
+  if (Array.isArray(value)) return "an array";
+  const type = typeof value;
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
 function addressFromEnvironment(): { url: string; variable: string } | undefined {

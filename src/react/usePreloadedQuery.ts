@@ -8,7 +8,7 @@ import { useMemo } from "react";
 import { makeFunctionReference, type FunctionReference, type FunctionReturnType } from "../server/api.js";
 import { convertFromJson } from "../values/json.js";
 import type { JSONValue, Value } from "../values/value.js";
-import type { Preloaded } from "./ssr.js";
+import { checkPreloaded, type Preloaded } from "./ssr.js";
 import { useQuery } from "./useQuery.js";
 
 /**
@@ -22,6 +22,7 @@ import { useQuery } from "./useQuery.js";
  * }
  */
 export function usePreloadedQuery<Query extends FunctionReference<"query">>(preloaded: Preloaded<Query>): FunctionReturnType<Query> {
+  checkPreloaded("usePreloadedQuery", preloaded);
   const { _name: name, _argsJSON: argsText, _valueJSON: valueText } = preloaded;
   const args = useMemo(() => convertFromJson(JSON.parse(argsText) as JSONValue, "args") as Record<string, Value>, [argsText]);
   const preloadedValue = useMemo(() => convertFromJson(JSON.parse(valueText) as JSONValue), [valueText]);
