@@ -197,12 +197,11 @@ export class Dashboard implements DashboardHandler {
     this.healthTimer.unref?.();
   }
 
-  /** Stops timers and closes the pages' streams' live queries. */
+  /** Stops timers, and ends the pages' streams and their live queries. */
   close(): void {
     clearInterval(this.healthTimer);
     this.counts.close();
     this.stopListening?.();
-    this.stream.dropWatches();
-    this.stream.stop();
+    this.stream.endAll();
   }
 }

@@ -45,7 +45,8 @@ export async function cronTargets(engine: Engine): Promise<Set<string>> {
 export async function schedulerOverview(engine: Engine) {
   const jobs = engine.catalog.lookup("_scheduled_functions", SYSTEM)!;
   const crons = engine.catalog.lookup("_cron_jobs", SYSTEM)!;
-  return engine.read(async (txn) => {
+  // Shown once durable: a job scheduled or canceled by a commit a crash would undo is not shown.
+  return engine.readDurable(async (txn) => {
     const byState: Record<string, ReturnType<typeof jobView>[]> = {};
     for (const state of STATES) {
       const query = new QueryImpl(txn, jobs).withIndex("by_state_time", (q) => q.eq("state", state));

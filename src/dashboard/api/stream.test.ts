@@ -13,7 +13,13 @@ import type { RunEntry } from "./runLog.js";
 
 function fakeResponse() {
   const written: string[] = [];
-  const response = { writableLength: 0, destroyed: false, write: (text: string) => (written.push(text), true), destroy: () => ((response.destroyed = true), response) };
+  const response = {
+    writableLength: 0,
+    destroyed: false,
+    write: (text: string) => (written.push(text), true),
+    destroy: () => ((response.destroyed = true), response),
+    end: () => response,
+  };
   return { response, written, events: () => written.flatMap((chunk) => chunk.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => JSON.parse(e.slice(6)))) };
 }
 

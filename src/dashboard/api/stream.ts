@@ -30,7 +30,7 @@ const STALL_LIMIT_MS = 60_000;
 type Outcome = { ok: true; value: unknown } | { ok: false; error: string };
 
 /** What a stream needs of its HTTP response (a fake in tests). */
-export type StreamResponse = Pick<ServerResponse, "write" | "writableLength" | "destroy">;
+export type StreamResponse = Pick<ServerResponse, "write" | "writableLength" | "destroy" | "end">;
 
 /** An event sent as is (`health`, `watch`); `runs` and `commit` are built at flush time. */
 export type StreamEvent = { type: "health"; health: unknown } | { type: "watch"; watchId: string; outcome: unknown };
@@ -93,6 +93,12 @@ export class StreamClient {
     for (const watch of this.watches.values()) watch.unsubscribe();
     this.watches.clear();
   }
+
+  /** Ends the page's stream: the page reconnects, to this server or the one that replaces it. */
+  end(): void {
+    this.close();
+    this.response.end();
+  }
 }
 
 export class StreamHub {
@@ -105,6 +111,10 @@ export class StreamHub {
 
   /** Takes over the response until the page goes away. */
   open(request: IncomingMessage, response: ServerResponse): void {
+    // A page that left while its request waited (the dashboard following a reloaded engine) has
+    // had its "close" already: registered now, its client would never be removed, and it would
+    // be fed every run, its writes to the dead socket failing without an "error" event.
+    if (request.destroyed || response.destroyed) return;
     response.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store", "X-Accel-Buffering": "no" });
     const client = new StreamClient(response);
     this.clients.set(client.id, client);
@@ -179,6 +189,16 @@ export class StreamHub {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * Ends every page's stream (the dashboard is closing). Left open, a page would hold the
+   * server's close() for its whole grace period, then be cut.
+   */
+  endAll(): void {
+    for (const client of this.clients.values()) client.end();
+    this.clients.clear();
+    this.stop();
   }
 }
 

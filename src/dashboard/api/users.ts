@@ -10,6 +10,8 @@
  *    anonymous user's `_id`, so its new account is younger than the user).
  * Anonymous users merged into an account or cleaned up are gone from both counts.
  * Sessions are described without their token hashes or client session digests (secrets.ts).
+ * Every read here is shown once its snapshot is durable (`readDurable`), as the Data screen's:
+ * a page must not show a sign-up or a revoke that a crash would undo.
  */
 import type { Engine } from "../../engine/engine.js";
 import type { TableInfo } from "../../engine/catalog.js";
@@ -48,7 +50,11 @@ async function countUsers(engine: Engine, users: TableInfo) {
       const entries = await engine.storage.scan({ indexId: index.id, range: lower ? { lower } : {}, order: "asc", readTs, limit: 1_000 });
       for (const entry of entries) if (decodeDocument(entry.doc.body).isAnonymous === true) anonymous++;
       total += entries.length;
-      if (entries.length < 1_000 || total >= COUNT_LIMIT) return { anonymous, signedUp: total - anonymous, capped: entries.length === 1_000 };
+      if (entries.length < 1_000 || total >= COUNT_LIMIT) {
+        // Shown once the snapshot it counted is durable, as a table's count (tables.ts).
+        await engine.durableThrough(readTs);
+        return { anonymous, signedUp: total - anonymous, capped: entries.length === 1_000 };
+      }
       lower = { key: entries[entries.length - 1]!.key, inclusive: false };
     }
   } finally {
@@ -65,7 +71,7 @@ export async function usersOverview(engine: Engine, runs: RunLog) {
   const since = now - 24 * HOUR;
   const buckets = Array.from({ length: 24 }, (_, i) => ({ hour: since + i * HOUR, anonymousSignIns: 0, upgrades: 0 }));
   const bucketOf = (time: number) => buckets[Math.min(23, Math.max(0, Math.floor((time - since) / HOUR)))]!;
-  await engine.read(async (txn) => {
+  await engine.readDurable(async (txn) => {
     const recentAccounts = await new QueryImpl(txn, accounts).withIndex("by_creation_time", (q) => q.gte("_creationTime", since)).take(4_000);
     const firstAccount = new Map<string, number>();
     for (const account of recentAccounts) {
@@ -87,7 +93,7 @@ export async function usersOverview(engine: Engine, runs: RunLog) {
 
 async function cleanupInfo(engine: Engine, runs: RunLog) {
   const crons = engine.catalog.lookup("_cron_jobs", { system: true });
-  const row = crons ? await engine.read((txn) => new QueryImpl(txn, crons).withIndex("by_name", (q) => q.eq("name", CLEANUP_CRON)).first()) : null;
+  const row = crons ? await engine.readDurable((txn) => new QueryImpl(txn, crons).withIndex("by_name", (q) => q.eq("name", CLEANUP_CRON)).first()) : null;
   return { nextRun: row ? (row.nextRun as number) : null, lastRuns: runs.cleanupReports };
 }
 
@@ -100,7 +106,7 @@ export async function listUsers(engine: Engine, body: Record<string, unknown>) {
   const searchById = search !== null && engine.catalog.isIdOfTable("users", search);
   // An app may define its own users table without the "email" index: then a scan finds it.
   const scanned = search !== null && !searchById && !users.indexes.has("email") ? await usersByEmailScan(engine, users, search) : null;
-  return engine.read(async (txn) => {
+  return engine.readDurable(async (txn) => {
     let page: Doc[];
     let isDone = true;
     let continueCursor = "";
@@ -137,7 +143,7 @@ async function usersByEmailScan(engine: Engine, users: TableInfo, email: string)
   const found: Doc[] = [];
   let cursor: string | null = null;
   for (let looked = 0; looked < COUNT_LIMIT && found.length < 20; looked += 1_000) {
-    const chunk = await engine.read((txn) => new QueryImpl(txn, users).order("desc").paginate({ numItems: 1_000, cursor }));
+    const chunk = await engine.readDurable((txn) => new QueryImpl(txn, users).order("desc").paginate({ numItems: 1_000, cursor }));
     found.push(...chunk.page.filter((user) => user.email === email));
     if (chunk.isDone) break;
     cursor = chunk.continueCursor;
@@ -170,7 +176,7 @@ export async function getUser(engine: Engine, body: Record<string, unknown>) {
   const userId = stringField(body, "userId");
   if (!engine.catalog.isIdOfTable("users", userId)) throw badRequest(`"${userId}" is not the _id of a user.`);
   const now = Date.now();
-  const detail = await engine.read(async (txn) => {
+  const detail = await engine.readDurable(async (txn) => {
     const user = await txn.get(userId);
     if (!user) throw notFound(`No user ${userId} (merged into another account, or cleaned up).`);
     const sessionRows = (await new QueryImpl(txn, sessionsTable).withIndex("by_userId", (q) => q.eq("userId", userId)).take(200)) as unknown as AuthSessionDoc[];
@@ -209,7 +215,7 @@ const UNINDEXED_SCAN = 1_000;
  */
 async function userData(engine: Engine, table: TableInfo, field: string, userId: string) {
   const index = [...table.indexes.values()].find((i) => i.fields[0] === field);
-  const { docs, more } = await engine.read(async (txn) => {
+  const { docs, more } = await engine.readDurable(async (txn) => {
     if (index) {
       const found = await new QueryImpl(txn, table).withIndex(index.name, (q) => q.eq(field, userId)).order("desc").take(101);
       return { docs: found.slice(0, 100), more: found.length > 100 };
