@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { findTsconfig, parseTscOutput } from "./typecheck.js";
+import { findTsc, findTsconfig, parseTscOutput } from "./typecheck.js";
 
 describe("parseTscOutput", () => {
   it("reads file, line, column and message, keeping a message's continuation lines", () => {
@@ -40,6 +40,24 @@ describe("findTsconfig", () => {
       expect(findTsconfig(path.join(root, "functions"))).toBe(path.join(root, "functions", "tsconfig.json"));
     } finally {
       await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("findTsc", () => {
+  it("finds the app's own tsc through its package's bin, as TypeScript 7 lays it out (no export of bin/tsc)", async () => {
+    const app = await mkdtemp(path.join(os.tmpdir(), "walkin-tsc-"));
+    try {
+      const typescript = path.join(app, "node_modules", "typescript");
+      await mkdir(path.join(typescript, "bin"), { recursive: true });
+      await writeFile(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true }));
+      // TypeScript 7's manifest: only listed paths are exported, bin/tsc not among them.
+      const manifest = { name: "typescript", version: "7.0.2", bin: { tsc: "./bin/tsc" }, exports: { "./package.json": "./package.json", ".": "./lib/version.cjs" } };
+      await writeFile(path.join(typescript, "package.json"), JSON.stringify(manifest));
+      await writeFile(path.join(typescript, "bin", "tsc"), "#!/usr/bin/env node\n");
+      expect(findTsc(app)).toBe(path.join(typescript, "bin", "tsc"));
+    } finally {
+      await rm(app, { recursive: true, force: true });
     }
   });
 });

@@ -64,11 +64,19 @@ function isSolution(tsconfig: string): boolean {
   }
 }
 
-/** `typescript/bin/tsc` as the app resolves it (its own version first), else as walkin does. */
-function findTsc(appDir: string): string | null {
+/**
+ * TypeScript's `tsc` as the app resolves it (its own version first), else as walkin does: the
+ * `bin` its package.json names. Not `typescript/bin/tsc` by name: TypeScript 7's package
+ * exports only listed paths, that one not among them (its package.json is), so resolving it
+ * failed and an app with TypeScript installed was told to install it.
+ */
+export function findTsc(appDir: string): string | null {
   for (const from of [path.join(appDir, "package.json"), import.meta.url]) {
     try {
-      return createRequire(from).resolve("typescript/bin/tsc");
+      const manifest = createRequire(from).resolve("typescript/package.json");
+      const { bin } = JSON.parse(readFileSync(manifest, "utf8")) as { bin?: string | Record<string, string> };
+      const tsc = typeof bin === "string" ? bin : bin?.["tsc"];
+      if (tsc) return path.resolve(path.dirname(manifest), tsc);
     } catch {
       // try the next place
     }

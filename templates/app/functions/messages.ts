@@ -1,4 +1,4 @@
-import { v } from "walkin/values";
+import { v, WalkinError } from "walkin/values";
 import { mutation, query } from "./_generated/server.js";
 
 export const list = query({
@@ -12,7 +12,8 @@ export const list = query({
 export const send = mutation({
   args: { author: v.string(), body: v.string() },
   handler: async (ctx, { author, body }) => {
-    if (body.trim() === "") throw new Error("Say something!");
+    // A WalkinError's message reaches the page in production too; any other error's is hidden there.
+    if (body.trim() === "") throw new WalkinError("Say something!");
     await ctx.db.insert("messages", { author, body });
   },
 });
