@@ -75,8 +75,9 @@ export function findTsc(appDir: string): string | null {
     try {
       const manifest = createRequire(from).resolve("typescript/package.json");
       const { bin } = JSON.parse(readFileSync(manifest, "utf8")) as { bin?: string | Record<string, string> };
-      const tsc = typeof bin === "string" ? bin : bin?.["tsc"];
-      if (tsc) return path.resolve(path.dirname(manifest), tsc);
+      // Where the bin says, else where every TypeScript so far has kept it.
+      const tsc = path.resolve(path.dirname(manifest), (typeof bin === "string" ? bin : bin?.["tsc"]) ?? "bin/tsc");
+      if (existsSync(tsc)) return tsc;
     } catch {
       // try the next place
     }
