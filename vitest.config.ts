@@ -58,6 +58,7 @@ export default defineConfig({
             "src/engine/cronParity.test.ts",
             "src/engine/clientRequests.test.ts",
             "src/engine/fileStorage.test.ts",
+            "src/engine/search.test.ts",
             "src/transport/server.test.ts",
             "src/auth/auth.test.ts",
             "src/sessions/builders.test.ts",

@@ -34,13 +34,19 @@ import type { SchemaDefinition, TableDefinition } from "../server/schema.js";
 import type { Storage } from "../storage/types.js";
 import { tableNumberOfId } from "./ids.js";
 import { providedTableHint } from "./tableHints.js";
+import type { SearchSpec } from "./search.js";
 
 export interface IndexInfo {
   /** Storage-level ID, stable across restarts: `${table}.${index}`, or with `@digest` (see "Index IDs" above). */
   id: string;
   name: string;
-  /** Field paths the key is built from, system fields included. */
+  /** Field paths the key is built from, system fields included; for a search index, its search field then its filter fields. */
   fields: string[];
+  /**
+   * Present on a full-text search index (search.ts): each document has one entry per distinct
+   * word of its search field, not one key built from `fields`.
+   */
+  search?: SearchSpec;
 }
 
 export interface TableInfo {
@@ -127,7 +133,7 @@ export class Catalog {
   private register(
     name: string,
     validator: Validator<any, any, any> | null,
-    userIndexes: readonly { name: string; fields: string[] }[],
+    userIndexes: readonly DeclaredIndex[],
     system: boolean,
     enforced = true,
   ): TableInfo {
@@ -298,17 +304,38 @@ export class Catalog {
 
 type IndexIdOf = (table: string, index: string, fields: string[]) => string;
 
-/** A table's indexes: the two built-in ones, then the declared ones with system fields appended. */
-function tableIndexes(table: string, declared: readonly { name: string; fields: string[] }[], idOf: IndexIdOf = plainIndexId): Map<string, IndexInfo> {
+/** An index as a table definition declares it (schema.ts, `IndexDefinition`). */
+type DeclaredIndex = { name: string; fields: string[]; search?: SearchSpec };
+
+/**
+ * A table's indexes: the two built-in ones, then the declared ones with system fields appended.
+ * A search index keeps its fields as declared, and its ID is made from them with a "search"
+ * mark first, so that it never shares an ID with an index on the same fields.
+ */
+function tableIndexes(table: string, declared: readonly DeclaredIndex[], idOf: IndexIdOf = plainIndexId): Map<string, IndexInfo> {
   const indexes = new Map<string, IndexInfo>();
   const add = (name: string, fields: string[], id: string) => indexes.set(name, { id, name, fields });
   add("by_id", ["_id"], plainIndexId(table, "by_id"));
   add("by_creation_time", ["_creationTime", "_id"], plainIndexId(table, "by_creation_time"));
   for (const index of declared) {
+    if (index.search !== undefined) {
+      const { searchField, filterFields } = index.search;
+      const fields = [searchField, ...filterFields];
+      indexes.set(index.name, { id: searchIndexId(table, index.name, fields), name: index.name, fields, search: { searchField, filterFields: [...filterFields] } });
+      continue;
+    }
     const fields = [...index.fields, "_creationTime", "_id"];
     add(index.name, fields, idOf(table, index.name, fields));
   }
   return indexes;
+}
+
+/**
+ * A search index's ID: always with a digest ("Index IDs" above; there is no plain ID of one
+ * from before digests), of its fields after a "search" mark.
+ */
+function searchIndexId(table: string, index: string, fields: string[]): string {
+  return `${plainIndexId(table, index)}@${fieldsDigest(["search", ...fields])}`;
 }
 
 /** `by_id` and `by_creation_time`: written with every document, never dropped (indexBuilder.ts). */

@@ -7,7 +7,8 @@
  */
 import { isCommitOutcomeUnknown, type CommitPlanner, type IndexWrite, type Storage, type Timestamp } from "../storage/types.js";
 import { indexDisplayName, isBuiltInIndex, type Catalog, type IndexInfo } from "./catalog.js";
-import { indexKeyOf } from "./documents.js";
+import { indexKeyOf, type Doc } from "./documents.js";
+import { searchKeysOf } from "./search.js";
 import { compareBytes } from "../values/indexKey.js";
 import { Transaction } from "./transaction.js";
 import { decodeWriteSet, encodeWriteSet } from "./writeSetCodec.js";
@@ -53,13 +54,26 @@ export async function buildIndexes(
       for await (const { doc } of txn.scan(byCreationTime, {}, "asc")) {
         // Not hinted `fresh` (storage/types.ts): the index was dropped above, but another engine
         // sharing the database may be writing entries of it meanwhile.
-        writes.push({ indexId: index.id, key: indexKeyOf(index, doc), docId: doc._id });
+        for (const key of keysOf(index, doc)) writes.push({ indexId: index.id, key, docId: doc._id as string });
       }
       if (keepDropped) {
-        // Not dropped: entries kept from before whose document has another key now go in the
-        // same commit.
+        // Not dropped: entries kept from before whose document has another key now (or, in a
+        // search index, no longer has that word) go in the same commit.
+        // A search index lists a document once per word: its keys are kept for the next words
+        // (a bounded number of documents' worth).
+        const searchKeys = new Map<string, Set<string>>();
         for await (const { key, doc } of txn.scan(index, {}, "asc")) {
-          if (compareBytes(key, indexKeyOf(index, doc)) !== 0) writes.push({ indexId: index.id, key, docId: null });
+          if (!index.search) {
+            if (compareBytes(key, indexKeyOf(index, doc)) !== 0) writes.push({ indexId: index.id, key, docId: null });
+            continue;
+          }
+          const id = doc._id as string;
+          let keys = searchKeys.get(id);
+          if (keys === undefined) {
+            if (searchKeys.size >= 1_024) searchKeys.clear();
+            searchKeys.set(id, (keys = new Set(searchKeysOf(index, doc).map(hexOf))));
+          }
+          if (!keys.has(hexOf(key))) writes.push({ indexId: index.id, key, docId: null });
         }
       }
       // The same commit records the build (indexBuilds.ts, step 1): made even for an empty
@@ -126,4 +140,11 @@ export async function commitOrFind(storage: Storage, id: string, since: Timestam
     if (!isCommitOutcomeUnknown(error)) throw error;
     return (await storage.findCommits([id])).get(id) ?? null;
   }
+}
+
+const hexOf = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("hex");
+
+/** A document's entries in an index: its one key, or a search index's key per word (search.ts). */
+function keysOf(index: IndexInfo, doc: Doc): Uint8Array[] {
+  return index.search ? searchKeysOf(index, doc) : [indexKeyOf(index, doc)];
 }

@@ -12,6 +12,8 @@ import type { Doc } from "./documents.js";
 import { compileFilter } from "./filter.js";
 import { IndexRangeBuilderImpl } from "./indexRange.js";
 import { LIMITS } from "./limits.js";
+import { SearchFilterBuilderImpl, wrongKindOfIndex } from "./search.js";
+import { SearchQueryImpl } from "./searchQuery.js";
 import type { Transaction } from "./transaction.js";
 import type { PaginationOptions, PaginationResult } from "../server/database.js";
 
@@ -47,19 +49,30 @@ export class QueryImpl implements AsyncIterable<Doc> {
     return this.with({ present });
   }
 
-  /** Convex's full-text search: not in Walk-in, refused with what to use instead. */
-  withSearchIndex(indexName: string, _searchFn?: unknown): never {
-    this.misuse(`withSearchIndex("${indexName}"): Walk-in has no search indexes; use withIndex() on a field, or filter() (docs/coming-from-convex.md)`);
+  /** Full-text search over a search index (search.ts, searchQuery.ts). */
+  withSearchIndex(indexName: string, searchFn: (q: SearchFilterBuilderImpl) => unknown): SearchQueryImpl {
+    if (this.state.stage !== "initial") this.misuse("withSearchIndex() must come first, before order() and filter()");
+    const index = this.table.indexes.get(indexName);
+    if (!index) {
+      const names = [...this.table.indexes.values()].filter((i) => i.search).map((i) => i.name).join(", ");
+      this.misuse(`table "${this.table.name}" has no search index "${indexName}" (its search indexes: ${names || "none"}). ` +
+        `Declare it with defineTable(...).searchIndex("${indexName}", { searchField: "field" }) in functions/schema.ts`);
+    }
+    if (!index.search) throw wrongKindOfIndex(this.table.name, index, "withSearchIndex");
+    if (typeof searchFn !== "function") this.misuse(`withSearchIndex("${indexName}") needs a callback: (q) => q.search("${index.search.searchField}", text)`);
+    const builder = new SearchFilterBuilderImpl(index, (problem) => this.misuse(problem));
+    return new SearchQueryImpl(this.txn, this.table, index, builder.build(searchFn(builder)));
   }
 
   withIndex(indexName: string, rangeFn?: (q: IndexRangeBuilderImpl) => unknown): QueryImpl {
     if (this.state.stage !== "initial") this.misuse("withIndex() must come first, before order() and filter()");
     const index = this.table.indexes.get(indexName);
     if (!index) {
-      const names = [...this.table.indexes.keys()].join(", ");
+      const names = [...this.table.indexes.values()].filter((i) => !i.search).map((i) => i.name).join(", ");
       this.misuse(`table "${this.table.name}" has no index "${indexName}" (its indexes: ${names}). ` +
         `Declare it with defineTable(...).index("${indexName}", [fields]) in functions/schema.ts`);
     }
+    if (index.search) throw wrongKindOfIndex(this.table.name, index, "withIndex");
     const builder = new IndexRangeBuilderImpl(index);
     const result = rangeFn ? rangeFn(builder) : builder;
     if (result !== builder) this.misuse(`the withIndex range callback must return the builder chain (q => q.eq(...))`);
@@ -239,7 +252,7 @@ export function encodeCursor(key: Uint8Array, indexId: string): string {
 
 const CURSOR_TAG_BYTES = 4;
 
-function decodeCursor(cursor: string, indexId: string): Uint8Array {
+export function decodeCursor(cursor: string, indexId: string): Uint8Array {
   const bytes = typeof cursor === "string" && /^[A-Za-z0-9_-]*$/.test(cursor) ? Buffer.from(cursor, "base64url") : null;
   if (bytes === null || bytes.length < CURSOR_TAG_BYTES || bytes.readUInt32BE(0) !== hashSeed(indexId)) {
     throw walkinError(

@@ -312,10 +312,14 @@ describe("bad input is refused with a clear error", () => {
     const unknownIndex = await caught(t.run(async (ctx) => ctx.db.query("items").withIndex("nope" as never).collect()));
     expect(unknownIndex.code).toBe("MISUSE");
     expect(unknownIndex.message).toContain("by_a_b");
-    // Convex's search, which Walk-in does not have: a clear refusal, not "is not a function".
+    // A search on a table without that search index says how to declare one.
     const search = await caught(t.run(async (ctx) => (ctx.db.query("items") as any).withSearchIndex("search_tag", (q: any) => q.search("tag", "x")).collect()));
     expect(search.code).toBe("MISUSE");
-    expect(search.message).toMatch(/no search indexes; use withIndex/);
+    expect(search.message).toMatch(/no search index "search_tag" \(its search indexes: none\)\. Declare it with defineTable\(\.\.\.\)\.searchIndex/);
+    // An ordinary index is not searched as if it held words.
+    const notSearch = await caught(t.run(async (ctx) => (ctx.db.query("items") as any).withSearchIndex("by_b", (q: any) => q.search("b", "x")).collect()));
+    expect(notSearch.code).toBe("MISUSE");
+    expect(notSearch.message).toMatch(/"by_b" is not a search index/);
   });
 
   it("unique() throws on two results, also when a filter leaves exactly two", async () => {

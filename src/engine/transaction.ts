@@ -16,6 +16,7 @@ import { decodedCopy } from "./keptVersions.js";
 import type { DecodedVersion, SnapshotReads } from "./readCache.js";
 import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
 import { decodeDocument, documentSize, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
+import { searchKeysOf } from "./search.js";
 import { newDocumentId, tableNumberOfId } from "./ids.js";
 import { LIMITS } from "./limits.js";
 import { ReadSet, type WriteSet } from "./readSet.js";
@@ -63,9 +64,15 @@ interface PendingWrite {
    * caller by reads of our own writes, and a caller that changed it afterwards must not move
    * its index entries away from the body that was encoded here.
    */
-  originalKeys: Uint8Array[] | null;
-  currentKeys: Uint8Array[] | null;
+  originalKeys: IndexKeys | null;
+  currentKeys: IndexKeys | null;
 }
+
+/**
+ * A document's keys, one element per index of its table in the table's order: the key, or for
+ * a search index the list of its keys, one per word (search.ts).
+ */
+type IndexKeys = (Uint8Array | Uint8Array[])[];
 
 /** The state of a transaction's writes at one point, to return to (`Transaction.savepoint`). */
 export interface Savepoint {
@@ -92,11 +99,17 @@ interface PendingEntry {
   doc: Doc | null;
 }
 
-/** A document's key in each index of its table, in the table's index order. */
-function indexKeysOf(table: TableInfo, doc: Doc): Uint8Array[] {
-  const keys: Uint8Array[] = [];
-  for (const index of table.indexes.values()) keys.push(indexKeyOf(index, doc));
+/** A document's keys in each index of its table, in the table's index order (`IndexKeys`). */
+function indexKeysOf(table: TableInfo, doc: Doc): IndexKeys {
+  const keys: IndexKeys = [];
+  for (const index of table.indexes.values()) keys.push(index.search ? searchKeysOf(index, doc) : indexKeyOf(index, doc));
   return keys;
+}
+
+/** Whether `key` is among a document's keys in `index`: its one key, or one of its words' (search.ts). */
+function hasIndexKey(index: IndexInfo, doc: Doc, key: Uint8Array): boolean {
+  if (!index.search) return compareBytes(indexKeyOf(index, doc), key) === 0;
+  return searchKeysOf(index, doc).some((own) => compareBytes(own, key) === 0);
 }
 
 const hex = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("hex");
@@ -113,7 +126,7 @@ export class Transaction {
    * write and never read an index afterwards, so the overlay is built when a read first needs
    * it rather than on every write (its keys cost a hex string each).
    */
-  private unindexed: Array<{ table: TableInfo; before: Uint8Array[] | null; after: Uint8Array[] | null; doc: Doc | null }> | undefined;
+  private unindexed: Array<{ table: TableInfo; before: IndexKeys | null; after: IndexKeys | null; doc: Doc | null }> | undefined;
   /** Receipts to write with the commit, each with the key it puts in the write set (see `writeReceipt`). */
   private receipts: Array<{ receipt: Receipt; indexId: string; key: Uint8Array }> | undefined;
   /**
@@ -400,7 +413,7 @@ export class Transaction {
     const current = write.current;
     if (current === null) return null;
     if (entry.doc === null && entry.pending === current) return ownCopy(current);
-    return compareBytes(indexKeyOf(index, current), entry.key) === 0 ? ownCopy(current) : null;
+    return hasIndexKey(index, current, entry.key) ? ownCopy(current) : null;
   }
 
   /**
@@ -493,6 +506,27 @@ export class Transaction {
       if (keys) keys.push(key);
       else writeSet.set(indexId, [key]);
     };
+    // A search index: the entries of the words the document lost are removed and those of the
+    // words it gained added. Every word's key, kept or not, is touched, so a search that read
+    // it re-runs (its document changed). The index is named in the write set even when the
+    // document has no words at all: a node that knows the index reads a commit that wrote the
+    // table without naming it as one from code without it (mixedCode.ts).
+    const searchWrites = (indexId: string, id: string, before: Uint8Array[] | undefined, after: Uint8Array[] | undefined, fresh: boolean) => {
+      if (!writeSet.has(indexId)) writeSet.set(indexId, []);
+      const kept = new Set<string>();
+      if (before && after) {
+        const afterHex = new Set(after.map(hex));
+        for (const key of before) if (afterHex.has(hex(key))) kept.add(hex(key));
+      }
+      for (const key of before ?? []) {
+        touch(indexId, key);
+        if (!kept.has(hex(key))) indexes.push({ indexId, key, docId: null });
+      }
+      for (const key of after ?? []) {
+        touch(indexId, key);
+        if (!kept.has(hex(key))) indexes.push({ indexId, key, docId: id, fresh });
+      }
+    };
     for (const [id, write] of this.writes ?? []) {
       if (write.original === null && write.current === null) continue; // inserted then deleted
       tables.add(write.table.name);
@@ -508,11 +542,15 @@ export class Transaction {
         const oldKey = write.originalKeys?.[i];
         const newKey = write.currentKeys?.[i];
         i++;
-        if (oldKey) touch(index.id, oldKey);
-        if (newKey) touch(index.id, newKey);
-        if (oldKey && newKey && compareBytes(oldKey, newKey) === 0) continue;
-        if (oldKey) indexes.push({ indexId: index.id, key: oldKey, docId: null });
-        if (newKey) indexes.push({ indexId: index.id, key: newKey, docId: id, fresh });
+        if (index.search) {
+          searchWrites(index.id, id, oldKey as Uint8Array[] | undefined, newKey as Uint8Array[] | undefined, fresh);
+          continue;
+        }
+        if (oldKey) touch(index.id, oldKey as Uint8Array);
+        if (newKey) touch(index.id, newKey as Uint8Array);
+        if (oldKey && newKey && compareBytes(oldKey as Uint8Array, newKey as Uint8Array) === 0) continue;
+        if (oldKey) indexes.push({ indexId: index.id, key: oldKey as Uint8Array, docId: null });
+        if (newKey) indexes.push({ indexId: index.id, key: newKey as Uint8Array, docId: id, fresh });
       }
     }
     for (const { indexId, key } of this.receipts ?? []) touch(indexId, key);
@@ -628,8 +666,13 @@ export class Transaction {
         for (const index of table.indexes.values()) {
           let byKey = pendingIndex.get(index.id);
           if (!byKey) pendingIndex.set(index.id, (byKey = new Map()));
-          if (before) byKey.set(hex(before[i]!), { key: before[i]!, doc: null });
-          if (after) byKey.set(hex(after[i]!), { key: after[i]!, doc });
+          if (index.search) {
+            for (const key of (before?.[i] ?? []) as Uint8Array[]) byKey.set(hex(key), { key, doc: null });
+            for (const key of (after?.[i] ?? []) as Uint8Array[]) byKey.set(hex(key), { key, doc });
+          } else {
+            if (before) byKey.set(hex(before[i] as Uint8Array), { key: before[i] as Uint8Array, doc: null });
+            if (after) byKey.set(hex(after[i] as Uint8Array), { key: after[i] as Uint8Array, doc });
+          }
           i++;
         }
       }

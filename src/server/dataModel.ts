@@ -17,10 +17,20 @@ export type GenericFieldPaths = string;
 /** Index name → the fields it covers, in order (system fields appended by the engine). */
 export type GenericTableIndexes = Record<string, string[]>;
 
+/** A search index's fields, by type: the field searched, and the union of its filter fields (`never` for none). */
+export interface GenericSearchIndexConfig {
+  searchField: string;
+  filterFields: string;
+}
+
+/** Search index name → its fields (`defineTable(...).searchIndex`). */
+export type GenericTableSearchIndexes = Record<string, GenericSearchIndexConfig>;
+
 export interface GenericTableInfo {
   document: GenericDocument;
   fieldPaths: GenericFieldPaths;
   indexes: GenericTableIndexes;
+  searchIndexes: GenericTableSearchIndexes;
 }
 
 export type GenericDataModel = Record<string, GenericTableInfo>;
@@ -31,6 +41,7 @@ export type AnyDataModel = {
     document: { _id: GenericId<any>; _creationTime: number; [field: string]: any };
     fieldPaths: GenericFieldPaths;
     indexes: GenericTableIndexes;
+    searchIndexes: GenericTableSearchIndexes;
   };
 };
 
@@ -44,6 +55,8 @@ export type DocumentByInfo<Info extends GenericTableInfo> = Info["document"];
 export type FieldPaths<Info extends GenericTableInfo> = Info["fieldPaths"];
 export type Indexes<Info extends GenericTableInfo> = Info["indexes"];
 export type IndexNames<Info extends GenericTableInfo> = keyof Info["indexes"] & string;
+export type SearchIndexes<Info extends GenericTableInfo> = Info["searchIndexes"];
+export type SearchIndexNames<Info extends GenericTableInfo> = keyof Info["searchIndexes"] & string;
 
 /** The fields every document has. */
 export interface SystemFields<T extends string = string> {

@@ -14,6 +14,8 @@ import type {
   IndexNames,
   Indexes,
   NamedTableInfo,
+  SearchIndexes,
+  SearchIndexNames,
   TableNamesInDataModel,
   WithoutSystemFields,
 } from "./dataModel.js";
@@ -43,6 +45,7 @@ export type SystemDataModel = {
       by_creation_time: ["_creationTime"];
       by_state_time: ["state", "scheduledTime", "_creationTime"];
     };
+    searchIndexes: {};
   };
   /** Stored files (`ctx.storage`). */
   _storage: {
@@ -59,6 +62,7 @@ export type SystemDataModel = {
       by_id: ["_id"];
       by_creation_time: ["_creationTime"];
     };
+    searchIndexes: {};
   };
 };
 
@@ -185,6 +189,30 @@ export interface QueryInitializer<Info extends GenericTableInfo> extends Query<I
   ): Query<Info>;
   /** Reads the whole table in creation order (the same as not calling it; says so explicitly). */
   fullTableScan(): Query<Info>;
+  /**
+   * Full-text search: the documents whose search field has the words of `q.search(field, text)`
+   * (the last one also as a prefix), most relevant first, at most 1,024; `.eq(filterField, x)`
+   * keeps those with that value (docs/search.md).
+   */
+  withSearchIndex<Name extends SearchIndexNames<Info>>(
+    indexName: Name,
+    searchFilter: (q: SearchFilterBuilder<FieldValues<Info>, SearchIndexes<Info>[Name]>) => SearchFilter,
+  ): OrderedQuery<Info>;
+}
+
+/** Marker type returned by search filter builders. */
+export interface SearchFilter {
+  readonly __isSearchFilter: true;
+}
+
+/** `q.search(searchField, text)`: first, and once. */
+export interface SearchFilterBuilder<Values extends Record<string, any>, Config extends { searchField: string; filterFields: string }> {
+  search(field: Config["searchField"], text: string): SearchFilterFinalizer<Values, Config>;
+}
+
+/** Then any number of `.eq(filterField, value)`. */
+export interface SearchFilterFinalizer<Values extends Record<string, any>, Config extends { searchField: string; filterFields: string }> extends SearchFilter {
+  eq<Field extends Config["filterFields"]>(field: Field, value: Values[Field]): SearchFilterFinalizer<Values, Config>;
 }
 
 /** Marker type returned by index range builders. */

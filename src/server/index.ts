@@ -3,7 +3,7 @@
  * builders, custom builders, references, crons and the context types.
  */
 export { defineSchema, defineTable, TableDefinition, SchemaDefinition } from "./schema.js";
-export type { DataModelFromSchemaDefinition, IndexDefinition, SchemaOptions } from "./schema.js";
+export type { DataModelFromSchemaDefinition, IndexDefinition, SchemaOptions, SearchIndexConfig } from "./schema.js";
 export { query, internalQuery, mutation, internalMutation, action, internalAction, registerFunction, isRegisteredFunction } from "./functions.js";
 export { customQuery, customMutation, customAction, customCtx, customCtxAndArgs, NoOp } from "./customFunctions.js";
 export type { Customization, CustomBuilder, CustomCtx, CustomInputResult, Overwrite } from "./customFunctions.js";
@@ -82,6 +82,9 @@ export type {
   PaginationResult,
   Query,
   QueryInitializer,
+  SearchFilter,
+  SearchFilterBuilder,
+  SearchFilterFinalizer,
 } from "./database.js";
 export type {
   AnyDataModel,
@@ -92,10 +95,14 @@ export type {
   GenericDataModel,
   GenericDocument,
   GenericFieldPaths,
+  GenericSearchIndexConfig,
   GenericTableIndexes,
   GenericTableInfo,
+  GenericTableSearchIndexes,
   Indexes,
   IndexNames,
+  SearchIndexes,
+  SearchIndexNames,
   NamedTableInfo,
   SystemFields,
   TableNamesInDataModel,

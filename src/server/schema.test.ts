@@ -145,9 +145,11 @@ describe("defineSchema()", () => {
 });
 
 describe("Convex's search and vector indexes", () => {
-  it("are refused with what to use instead, not with 'is not a function'", () => {
+  it("takes a search index (search.test.ts tests it) and refuses a vector index with a clear error, not 'is not a function'", () => {
     const table = defineTable({ body: v.string() });
-    expect(misuse(() => table.searchIndex("search_body", { searchField: "body" }))).toMatch(/no search indexes/);
+    expect(table.searchIndex("search_body", { searchField: "body" }).indexes).toEqual([
+      { name: "search_body", fields: ["body"], search: { searchField: "body", filterFields: [] } },
+    ]);
     expect(misuse(() => table.vectorIndex("by_embedding", { vectorField: "e", dimensions: 3 }))).toMatch(/no vector indexes/);
   });
 });

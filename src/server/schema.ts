@@ -12,7 +12,7 @@
  */
 import { walkinError, asObjectValidator, isValidator } from "../values/index.js";
 import type { GenericId, Infer, ObjectType, PropertyValidators, Validator, VObject } from "../values/index.js";
-import type { AnyDataModel, Expand, GenericDataModel, GenericTableIndexes } from "./dataModel.js";
+import type { AnyDataModel, Expand, GenericDataModel, GenericTableIndexes, GenericTableSearchIndexes } from "./dataModel.js";
 
 type AnyValidator = Validator<any, any, any>;
 
@@ -25,14 +25,32 @@ const NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
 export interface IndexDefinition {
   name: string;
   fields: string[];
+  /** Present on a full-text search index (`searchIndex`): `fields` are then its search field, then its filter fields. */
+  search?: { searchField: string; filterFields: string[] };
 }
+
+/** What `searchIndex` takes, as in Convex. */
+export interface SearchIndexConfig<SearchField extends string = string, FilterFields extends string = string> {
+  /** The string field whose words are indexed. */
+  searchField: SearchField;
+  /** Fields a search can require equal values of with `.eq(field, value)`. */
+  filterFields?: FilterFields[];
+  /** Convex's option to build the index after a deploy; Walk-in builds every index before it serves, so it is ignored. */
+  staged?: boolean;
+}
+
+/** The most filter fields a search index may have (Convex's limit). */
+const MAX_FILTER_FIELDS = 16;
 
 export class TableDefinition<
   DocValidator extends AnyValidator = AnyValidator,
   TableIndexes extends GenericTableIndexes = {},
+  SearchIndexes extends GenericTableSearchIndexes = {},
 > {
   /** Type-only marker of the declared indexes. */
   declare readonly __indexes: TableIndexes;
+  /** Type-only marker of the declared search indexes. */
+  declare readonly __searchIndexes: SearchIndexes;
 
   constructor(
     readonly validator: DocValidator,
@@ -49,17 +67,9 @@ export class TableDefinition<
   index<Name extends string, Fields extends [FieldPathsOf<DocValidator>, ...FieldPathsOf<DocValidator>[]]>(
     name: Name,
     fields: Fields,
-  ): TableDefinition<DocValidator, Expand<TableIndexes & Record<Name, [...Fields, "_creationTime"]>>> {
+  ): TableDefinition<DocValidator, Expand<TableIndexes & Record<Name, [...Fields, "_creationTime"]>>, SearchIndexes> {
     const where = `index "${name}"`;
-    if (typeof name !== "string" || !NAME.test(name)) {
-      throw misuse(`${where}: index names must start with a letter and use only letters, digits and _.`);
-    }
-    if (RESERVED_INDEXES.has(name)) {
-      throw misuse(`${where}: "${name}" is built in; every table already has it. Pick another name.`);
-    }
-    if (this.indexes.some((index) => index.name === name)) {
-      throw misuse(`${where} is declared twice on the same table. Index names must be unique per table.`);
-    }
+    this.checkNewName(name, where);
     if (!Array.isArray(fields) || fields.length === 0) {
       throw misuse(`${where} has no fields. List at least one field, e.g. .index("${name}", ["field"]).`);
     }
@@ -78,9 +88,66 @@ export class TableDefinition<
     return new TableDefinition(this.validator, [...this.indexes, { name, fields: [...fields] }]) as never;
   }
 
-  /** Convex's full-text search index: not in Walk-in, refused with what to use instead. */
-  searchIndex(name: string, _definition?: unknown): never {
-    throw misuse(`searchIndex("${name}"): Walk-in has no search indexes. Query with .withIndex() on a field, or filter (docs/coming-from-convex.md).`);
+  /**
+   * Declares a full-text search index over a string field, with optional filter fields.
+   * Queries use it with `.withSearchIndex(name, (q) => q.search(field, "words").eq(filterField, x))`
+   * and get the documents whose field has those words, most relevant first (docs/search.md).
+   *
+   * @example
+   * defineTable({ channel: v.string(), body: v.string() })
+   *   .searchIndex("search_body", { searchField: "body", filterFields: ["channel"] })
+   */
+  searchIndex<
+    Name extends string,
+    SearchField extends FieldPathsOf<DocValidator>,
+    FilterFields extends FieldPathsOf<DocValidator> = never,
+  >(
+    name: Name,
+    config: SearchIndexConfig<SearchField, FilterFields>,
+  ): TableDefinition<DocValidator, TableIndexes, Expand<SearchIndexes & Record<Name, { searchField: SearchField; filterFields: FilterFields }>>> {
+    const where = `searchIndex "${name}"`;
+    this.checkNewName(name, where);
+    if (typeof config !== "object" || config === null) {
+      throw misuse(`${where} needs its fields: .searchIndex("${name}", { searchField: "body", filterFields: ["channel"] }).`);
+    }
+    const { searchField, filterFields = [] } = config;
+    if (typeof searchField !== "string") {
+      throw misuse(`${where} needs a searchField: the name of the string field whose words are indexed.`);
+    }
+    if (!Array.isArray(filterFields) || filterFields.some((field) => typeof field !== "string")) {
+      throw misuse(`${where}: filterFields must be an array of field names, e.g. ["channel"].`);
+    }
+    if (filterFields.length > MAX_FILTER_FIELDS) {
+      throw misuse(`${where} has ${filterFields.length} filter fields; a search index may have at most ${MAX_FILTER_FIELDS}.`);
+    }
+    for (const field of [searchField, ...filterFields] as string[]) {
+      if (field.startsWith("_")) {
+        throw misuse(`${where} names the system field "${field}"; a search index covers fields of your own. ` +
+          `Search, then narrow further with .filter().`);
+      }
+      if (!hasFieldPath(this.validator, field)) {
+        throw misuse(`${where} names "${field}", which the table's validator does not declare. ` +
+          `Add the field to defineTable({...}) or fix the name.`);
+      }
+    }
+    if (new Set([searchField, ...filterFields]).size !== filterFields.length + 1) {
+      throw misuse(`${where} lists a field twice (the search field is not also a filter field).`);
+    }
+    const search = { searchField, filterFields: [...filterFields] };
+    return new TableDefinition(this.validator, [...this.indexes, { name, fields: [searchField, ...filterFields], search }]) as never;
+  }
+
+  /** Refuses an index name that is malformed, built in, or already taken on this table (by an index or a search index). */
+  private checkNewName(name: string, where: string): void {
+    if (typeof name !== "string" || !NAME.test(name)) {
+      throw misuse(`${where}: index names must start with a letter and use only letters, digits and _.`);
+    }
+    if (RESERVED_INDEXES.has(name)) {
+      throw misuse(`${where}: "${name}" is built in; every table already has it. Pick another name.`);
+    }
+    if (this.indexes.some((index) => index.name === name)) {
+      throw misuse(`${where} is declared twice on the same table. Index names must be unique per table.`);
+    }
   }
 
   /** Convex's vector index: not in Walk-in, refused with what to use instead. */
@@ -167,11 +234,12 @@ export type DataModelFromSchemaDefinition<S extends SchemaDefinition<any, boolea
   : Expand<TablesDataModel<S> & AnyDataModel>;
 
 type TablesDataModel<S extends SchemaDefinition<any, boolean>> = {
-  [T in keyof S["tables"] & string]: S["tables"][T] extends TableDefinition<infer V, infer Idx>
+  [T in keyof S["tables"] & string]: S["tables"][T] extends TableDefinition<infer V, infer Idx, infer Search>
     ? {
         document: Expand<Infer<V> & { _id: GenericId<T>; _creationTime: number }>;
         fieldPaths: FieldPathsOf<V> | "_id" | "_creationTime";
         indexes: Expand<Idx & { by_id: ["_id"]; by_creation_time: ["_creationTime"] }>;
+        searchIndexes: Search;
       }
     : never;
 };

@@ -70,7 +70,11 @@ export async function listDocuments(engine: Engine, body: Record<string, unknown
   const hidden = secretFields(table);
   const indexName = optionalString(body, "index") ?? "by_creation_time";
   const index = table.indexes.get(indexName);
-  if (!index) throw badRequest(`Table "${table.name}" has no index "${indexName}". Its indexes: ${[...table.indexes.keys()].join(", ")}.`);
+  // A search index lists documents by relevance to words, not in an order a page can follow.
+  if (!index || index.search) {
+    const names = [...table.indexes.values()].filter((i) => !i.search).map((i) => i.name);
+    throw badRequest(`Table "${table.name}" has no index "${indexName}" to list by${index ? " (it is a search index)" : ""}. Its indexes: ${names.join(", ")}.`);
+  }
   const fields = declaredFields(index.fields, index.name);
   const values = body.indexValues === undefined || body.indexValues === null ? [] : body.indexValues;
   if (!Array.isArray(values) || values.length > fields.length) {

@@ -181,6 +181,7 @@ export class TableCounts {
         countCapped: counted.capped,
         // An index on a hidden field is not offered: documents/list refuses it (documents.ts).
         indexes: [...table.indexes.values()]
+          .filter((index) => !index.search)
           .map((index) => ({ name: index.name, fields: declaredFields(index.fields, index.name) }))
           .filter((index) => !index.fields.some((field) => touchesSecret(field, hidden))),
         validator: validatorData(table.validator),

@@ -214,7 +214,7 @@ const UNINDEXED_SCAN = 1_000;
  * document of a big one, past what a read may, and the user's page would not open at all.
  */
 async function userData(engine: Engine, table: TableInfo, field: string, userId: string) {
-  const index = [...table.indexes.values()].find((i) => i.fields[0] === field);
+  const index = [...table.indexes.values()].find((i) => !i.search && i.fields[0] === field);
   const { docs, more } = await engine.readDurable(async (txn) => {
     if (index) {
       const found = await new QueryImpl(txn, table).withIndex(index.name, (q) => q.eq(field, userId)).order("desc").take(101);

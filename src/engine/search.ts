@@ -1,0 +1,241 @@
+/**
+ * Full-text search indexes: Convex's `searchIndex` and `withSearchIndex`, kept in the engine's
+ * own versioned index entries, so a search is transactional, reactive and served by every
+ * storage (SQLite and PostgreSQL) with nothing else to run or keep in step.
+ *
+ * The entries. A document has one entry per distinct word of its search field (at most
+ * `SEARCH_LIMITS.wordsPerDocument`), keyed `[word, filter group, document ID]`:
+ *
+ * - a word is a run of letters, marks and digits in any script, lowercased (`words`); words
+ *   longer than `SEARCH_LIMITS.wordChars` are left out, as a search engine drops them;
+ * - the filter group is a 32-bit hash of the document's filter field values (`filterGroup`),
+ *   so a search that gives every filter field reads only the entries of documents with those
+ *   values: one key range, `[word, group]`. A hash rather than the values keeps each entry
+ *   small whatever the filter fields hold; two groups that share a hash are told apart by
+ *   checking each document's values, which every search does anyway;
+ * - the document ID makes the key unique, and (IDs grow with time) puts newer documents later.
+ *
+ * A write of a document computes its entries before and after, and the commit removes the ones
+ * it lost and adds the ones it gained (transaction.ts, `buildWrites`). Every key is touched
+ * either way, so a live search that read a word's range re-runs when any document with that
+ * word changes, including a change of its filter fields or of its other words.
+ *
+ * The search (`SearchQuery`): each word of the query text (up to `SEARCH_LIMITS.queryWords`)
+ * reads its range, newest documents first; the last word also matches as a prefix, for
+ * search-as-you-type. Ranges are read through the transaction like any index range, so they
+ * land in the read set (a live query re-runs when a matching document is written) and see
+ * the function's own writes. At most `SEARCH_LIMITS.entriesRead` entries are read in all,
+ * shared among the words: a word that matches more documents than its share contributes its
+ * newest ones. The documents found are ranked by BM25 (`rank`) over those documents, and the
+ * first `SEARCH_LIMITS.results` are the result; ties go to the newer document.
+ */
+import { walkinError, type Value } from "../values/index.js";
+import { compareValues } from "../values/compare.js";
+import { encodeIndexKey, prefixSuccessor } from "../values/indexKey.js";
+import type { KeyRange } from "../storage/types.js";
+import type { IndexInfo } from "./catalog.js";
+import { getFieldPath, type Doc } from "./documents.js";
+import { prefixRange } from "./readSet.js";
+
+/** A search index's definition (schema.ts, `searchIndex`). */
+export interface SearchSpec {
+  searchField: string;
+  filterFields: string[];
+}
+
+export const SEARCH_LIMITS = {
+  /** Longer words are not indexed, and not searched for. */
+  wordChars: 32,
+  /** Distinct words indexed per document: the first ones in the text. */
+  wordsPerDocument: 4_096,
+  /** Words of a query searched for: the first ones. */
+  queryWords: 16,
+  /** Index entries a search reads, among all its words. */
+  entriesRead: 4_096,
+  /** Documents a search returns at most (Convex's limit). */
+  results: 1_024,
+} as const;
+
+const WORD = /[\p{L}\p{M}\p{N}]+/gu;
+
+/** The words of a text, in order, repeats included: what is indexed and searched. */
+export function words(text: string): string[] {
+  const found: string[] = [];
+  for (const match of text.toLowerCase().matchAll(WORD)) {
+    if (match[0].length <= SEARCH_LIMITS.wordChars) found.push(match[0]);
+  }
+  return found;
+}
+
+/** FNV-1a over bytes: the filter group of a document's filter values. */
+function hashBytes(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) {
+    hash ^= bytes[i]!;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** The filter group of a set of filter values, in the index's filter field order. */
+function groupOf(values: readonly (Value | undefined)[]): number {
+  return hashBytes(encodeIndexKey(values));
+}
+
+/** A document's filter group in `spec`'s index. */
+function filterGroup(spec: SearchSpec, doc: Doc): number {
+  return groupOf(spec.filterFields.map((field) => getFieldPath(doc, field)));
+}
+
+/** A document's entries in a search index, one per distinct word (see the top of this file). */
+export function searchKeysOf(index: IndexInfo, doc: Doc): Uint8Array[] {
+  const spec = index.search!;
+  const text = getFieldPath(doc, spec.searchField);
+  if (typeof text !== "string") return [];
+  const distinct = new Set<string>();
+  for (const word of words(text)) {
+    distinct.add(word);
+    if (distinct.size >= SEARCH_LIMITS.wordsPerDocument) break;
+  }
+  if (distinct.size === 0) return [];
+  const group = filterGroup(spec, doc);
+  const id = doc._id as string;
+  return [...distinct].map((word) => encodeIndexKey([word, group, id]));
+}
+
+/** One equality of a search filter: `.eq(field, value)`. */
+interface FilterEquality {
+  field: string;
+  value: Value | undefined;
+}
+
+/** What `withSearchIndex`'s callback built: the text, then the equalities. */
+export interface SearchFilterSpec {
+  text: string;
+  equalities: FilterEquality[];
+}
+
+/**
+ * The builder `withSearchIndex`'s callback gets: `q.search(field, text)` once and first, then
+ * `.eq(filterField, value)` any number of times. Mistakes fail here, with what to write.
+ */
+export class SearchFilterBuilderImpl {
+  private text: string | undefined;
+  private readonly equalities: FilterEquality[] = [];
+
+  constructor(
+    private readonly index: IndexInfo,
+    private readonly misuse: (problem: string) => never,
+  ) {}
+
+  search(field: string, text: string): this {
+    const { searchField } = this.index.search!;
+    if (this.text !== undefined) this.misuse(`withSearchIndex("${this.index.name}"): search() may be called once`);
+    if (field !== searchField) {
+      this.misuse(`withSearchIndex("${this.index.name}"): search() names "${String(field)}", but this index searches "${searchField}"`);
+    }
+    if (typeof text !== "string") this.misuse(`withSearchIndex("${this.index.name}"): search() takes the text to look for as a string; received ${typeof text}`);
+    this.text = text;
+    return this;
+  }
+
+  eq(field: string, value: Value | undefined): this {
+    const { filterFields } = this.index.search!;
+    if (this.text === undefined) this.misuse(`withSearchIndex("${this.index.name}"): call search() first, then eq()`);
+    if (!filterFields.includes(field)) {
+      this.misuse(`withSearchIndex("${this.index.name}"): eq() names "${String(field)}", which is not one of this index's filter fields ` +
+        `(${filterFields.join(", ") || "it has none"}). Add it to filterFields, or narrow the results with .filter()`);
+    }
+    this.equalities.push({ field, value });
+    return this;
+  }
+
+  /** What was built; refuses a callback that returned something else, or never called search(). */
+  build(returned: unknown): SearchFilterSpec {
+    if (returned !== this) this.misuse(`withSearchIndex("${this.index.name}"): the callback must return the builder chain (q => q.search("${this.index.search!.searchField}", text))`);
+    if (this.text === undefined) this.misuse(`withSearchIndex("${this.index.name}"): the callback must call search("${this.index.search!.searchField}", text)`);
+    return { text: this.text, equalities: this.equalities };
+  }
+}
+
+/** One word of a query: the key range of its entries, and how a document's words match it. */
+interface QueryWord {
+  word: string;
+  prefix: boolean;
+  range: KeyRange;
+}
+
+/**
+ * The words a query searches for, each with its range. The last word is also a prefix (it may
+ * be half typed). With an equality on every filter field, an exact word reads only the group
+ * of those values; otherwise its whole range, and the documents are checked one by one.
+ */
+export function queryWords(index: IndexInfo, filter: SearchFilterSpec): QueryWord[] {
+  const distinct = [...new Set(words(filter.text))].slice(0, SEARCH_LIMITS.queryWords);
+  const { filterFields } = index.search!;
+  const given = new Map<string, Value | undefined>();
+  let contradictory = false;
+  for (const { field, value } of filter.equalities) {
+    if (given.has(field) && compareValues(given.get(field), value) !== 0) contradictory = true;
+    given.set(field, value);
+  }
+  if (contradictory) return [];
+  const group = filterFields.length > 0 && filterFields.every((field) => given.has(field)) ? groupOf(filterFields.map((field) => given.get(field))) : undefined;
+  return distinct.map((word, i) => {
+    const prefix = i === distinct.length - 1;
+    if (prefix) {
+      // Every word that starts with this one: its key without the string's two-byte end.
+      const start = encodeIndexKey([word]).slice(0, -2);
+      const after = prefixSuccessor(start);
+      return { word, prefix, range: { lower: { key: start, inclusive: true }, upper: after === null ? undefined : { key: after, inclusive: false } } };
+    }
+    return { word, prefix, range: prefixRange(encodeIndexKey(group === undefined ? [word] : [word, group])) };
+  });
+}
+
+/** Whether a document has every equality's value (a missing field is `undefined`). */
+export function matchesEqualities(doc: Doc, equalities: readonly FilterEquality[]): boolean {
+  for (const { field, value } of equalities) if (compareValues(getFieldPath(doc, field), value) !== 0) return false;
+  return true;
+}
+
+/** BM25's usual constants: how fast repeats stop adding, and how much length counts. */
+const K1 = 1.2;
+const B = 0.75;
+
+/**
+ * The documents found, most relevant first, at most `SEARCH_LIMITS.results`. Relevance is BM25
+ * over the documents found: a word found in fewer of them weighs more, a repeat of a word adds
+ * less each time, and a word in a short text counts for more than in a long one. Equal scores
+ * go to the newer document, then the larger ID, so the order is the same on every run.
+ */
+export function rank(found: readonly Doc[], spec: SearchSpec, query: readonly QueryWord[]): Doc[] {
+  const texts = found.map((doc) => {
+    const text = getFieldPath(doc, spec.searchField);
+    return typeof text === "string" ? words(text) : [];
+  });
+  const counts = texts.map((docWords) => query.map(({ word, prefix }) => docWords.filter((w) => (prefix ? w.startsWith(word) : w === word)).length));
+  const n = found.length;
+  const averageLength = texts.reduce((sum, docWords) => sum + docWords.length, 0) / Math.max(1, n) || 1;
+  const weights = query.map((_, q) => {
+    const withWord = counts.filter((count) => count[q]! > 0).length;
+    return Math.log(1 + (n - withWord + 0.5) / (withWord + 0.5));
+  });
+  const scored = found.map((doc, i) => {
+    const length = texts[i]!.length;
+    let score = 0;
+    counts[i]!.forEach((tf, q) => {
+      if (tf > 0) score += (weights[q]! * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * length) / averageLength));
+    });
+    return { doc, score };
+  });
+  scored.sort((a, b) => b.score - a.score || (b.doc._creationTime as number) - (a.doc._creationTime as number) || ((b.doc._id as string) > (a.doc._id as string) ? 1 : -1));
+  return scored.slice(0, SEARCH_LIMITS.results).map(({ doc }) => doc);
+}
+
+/** The error for a search index used as an ordinary one, or the reverse. */
+export function wrongKindOfIndex(table: string, index: IndexInfo, used: "withIndex" | "withSearchIndex"): Error {
+  return walkinError("MISUSE", used === "withIndex"
+    ? `db.query("${table}"): "${index.name}" is a search index. Search it with .withSearchIndex("${index.name}", (q) => q.search("${index.search!.searchField}", text)).`
+    : `db.query("${table}"): "${index.name}" is not a search index. Read it with .withIndex("${index.name}", ...), or declare a search index with defineTable(...).searchIndex(name, { searchField }).`);
+}
