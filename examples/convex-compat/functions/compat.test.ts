@@ -49,6 +49,21 @@ describe("ctx.db with the table name first", () => {
     expect(await t.query(api.messages.list)).toEqual([]);
   });
 
+  test("a search index finds messages by their words, the last one as a prefix, and by author", async () => {
+    const t = convexTest(schema, modules);
+    const ada = newSessionId();
+    const bob = newSessionId();
+    await t.mutation(api.messages.send, { sessionId: ada, body: "Deploying the new search today" });
+    await t.mutation(api.messages.send, { sessionId: bob, body: "Searching works, deploy looks good" });
+    await t.mutation(api.messages.send, { sessionId: bob, body: "lunch?" });
+    expect(new Set(await t.query(api.messages.search, { text: "deploy sear" }))).toEqual(
+      new Set(["Deploying the new search today", "Searching works, deploy looks good"]),
+    );
+    const bobId = (await t.query(api.messages.list)).find((m) => m.body === "lunch?")!.authorId;
+    expect(await t.query(api.messages.search, { text: "deploy", author: bobId })).toEqual(["Searching works, deploy looks good"]);
+    expect(await t.query(api.messages.search, { text: "dinner" })).toEqual([]);
+  });
+
   test("a table name that does not match the ID is an error, not another table's document", async () => {
     const t = convexTest(schema, modules);
     const sessionId = newSessionId();

@@ -17,6 +17,18 @@ export const list = query({
   },
 });
 
+/** Full-text search over the messages, most relevant first; optionally only one author's. */
+export const search = query({
+  args: { text: v.string(), author: v.optional(v.id("users")) },
+  handler: async (ctx, { text, author }) => {
+    const messages = await ctx.db
+      .query("messages")
+      .withSearchIndex("search_body", (q) => (author ? q.search("body", text).eq("author", author) : q.search("body", text)))
+      .take(10);
+    return messages.map((message) => message.body);
+  },
+});
+
 export const send = mutationWithSession({
   args: { body: v.string() },
   handler: async (ctx, { body }) => {

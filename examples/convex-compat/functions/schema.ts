@@ -20,5 +20,8 @@ export default defineSchema({
   })
     .index("email", ["email"])
     .index("by_sessionId", ["sessionId"]),
-  messages: defineTable({ author: v.id("users"), body: v.string() }),
+  messages: defineTable({ author: v.id("users"), body: v.string() }).searchIndex("search_body", {
+    searchField: "body",
+    filterFields: ["author"],
+  }),
 });
