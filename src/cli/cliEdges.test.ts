@@ -123,6 +123,27 @@ describe("walkin dev --run", () => {
   }, 60_000);
 });
 
+describe("walkin dev --run with a compound command", () => {
+  it("a SIGTERM to walkin dev stops every process the command's shell started, not just the shell", async () => {
+    const dir = await tempProject({
+      "package.json": `{ "type": "module" }\n`,
+      "functions/a.ts": "export const x = 1;\n",
+      "companion.cjs": `console.log("companion pid=" + process.pid);\nsetInterval(() => {}, 1000);\n`,
+    });
+    // Two commands through one shell: neither can replace it with `exec`.
+    const command = "node companion.cjs & node companion.cjs; wait";
+    const cli = (running = new Cli(["dev", "--port", "0", "--db", path.join(dir, "data.sqlite"), "--run", command], dir));
+    const [, first] = await cli.waitFor(/companion pid=(\d+)/);
+    companions.push(Number(first));
+    const [, second] = await cli.waitFor(new RegExp(`companion pid=(?!${first}\\b)(\\d+)`));
+    companions.push(Number(second));
+    await cli.waitFor(/Walk-in dev server: http:\/\/\S+/);
+    cli.child.kill("SIGTERM");
+    expect(await exitWithin(cli, 10_000)).toBe(0);
+    await expect.poll(() => [alive(Number(first)), alive(Number(second))], { timeout: 5000 }).toEqual([false, false]);
+  }, 60_000);
+});
+
 describe("walkin dev's type check", () => {
   it("reports a type error in the functions under a solution-style tsconfig.json (Vite's react-ts template)", async () => {
     const compilerOptions = {

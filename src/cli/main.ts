@@ -10,6 +10,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CodegenError, writeGenerated } from "./codegen.js";
 import { createOutput, type Output } from "./output.js";
 import { shutdownOnSignals } from "./signals.js";
+import { signalTree } from "./processTree.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | undefined>;
@@ -282,7 +283,9 @@ function runCompanion(command: string, output: Output): { stop(): void } {
   return {
     stop() {
       stopping = true;
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      // The shell of a compound command (`a && b`) and what it started: signalling the shell
+      // alone would leave them running (processTree.ts).
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) signalTree(child.pid, "SIGTERM");
     },
   };
 }
