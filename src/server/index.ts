@@ -118,5 +118,12 @@ import type { GenericMutationCtx, GenericQueryCtx, GenericActionCtx } from "./re
 export type QueryCtx<DM extends GenericDataModel = AnyDataModel> = GenericQueryCtx<DM>;
 export type MutationCtx<DM extends GenericDataModel = AnyDataModel> = GenericMutationCtx<DM>;
 export type ActionCtx<DM extends GenericDataModel = AnyDataModel> = GenericActionCtx<DM>;
+/**
+ * A page cursor, as Convex names it: `paginate`'s `continueCursor` (and `splitCursor`), passed
+ * back as the next page's `cursor`. Opaque: only a cursor `paginate` returned means anything.
+ * @example
+ * let cursor: Cursor | null = null;
+ */
+export type Cursor = string;
 /** A document of a table of a data model: `Doc<DataModel, "users">` (codegen writes `Doc<"users">`). */
 export type Doc<DM extends GenericDataModel, T extends TableNamesInDataModel<DM>> = DocumentByName<DM, T>;

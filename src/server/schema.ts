@@ -173,7 +173,41 @@ export function defineTable(fieldsOrValidator: PropertyValidators | AnyValidator
   if (validator.kind !== "object" && validator.kind !== "union" && validator.kind !== "any") {
     throw misuse(`defineTable needs an object validator (or a union of them), not v.${validator.kind}().`);
   }
+  refuseSystemFieldNames(validator);
   return new TableDefinition(validator);
+}
+
+const SYSTEM_FIELD_NAMES = new Set(["_id", "_creationTime"]);
+
+/**
+ * Refuses a document field whose name starts with "_". Such names are reserved for system
+ * fields, and a write that sets one is refused, so a table that requires one could never
+ * hold a document (and one that allows it could never fill it): say so where the table is
+ * defined, not on the first insert. Convex drops such fields from the schema it pushes and
+ * then refuses the writes, which is the same dead end found later. Only the document's own
+ * fields are checked: nested objects may use such names, as the engine stores them.
+ */
+function refuseSystemFieldNames(validator: AnyValidator): void {
+  const owned = topLevelFieldNames(validator);
+  for (const name of owned) {
+    if (!name.startsWith("_")) continue;
+    if (SYSTEM_FIELD_NAMES.has(name)) {
+      throw misuse(`defineTable: "${name}" is a system field every document already has; remove it from ` +
+        `defineTable({...}) (ctx.db still returns it on every document).`);
+    }
+    const plain = name.replace(/^_+/, "");
+    const suggestion = /^[a-zA-Z]/.test(plain) && !owned.has(plain) ? `, e.g. to "${plain}"` : " to start with a letter";
+    throw misuse(`defineTable: field "${name}" starts with "_", which is reserved for system fields: ` +
+      `no document could be written with it. Rename the field${suggestion}.`);
+  }
+}
+
+/** The names of a document's own fields, across every member of a union of objects. */
+function topLevelFieldNames(validator: AnyValidator, names = new Set<string>()): Set<string> {
+  const v0 = validator as AnyValidator & { kind: string; fields?: Record<string, AnyValidator>; members?: AnyValidator[] };
+  if (v0.kind === "object") for (const name of Object.keys(v0.fields ?? {})) names.add(name);
+  if (v0.kind === "union") for (const member of v0.members ?? []) topLevelFieldNames(member, names);
+  return names;
 }
 
 export interface SchemaOptions<StrictTableNameTypes extends boolean = boolean> {

@@ -38,9 +38,13 @@ import type { StringFormat } from "./validatorTypes.js";
 export type { GenericId, Id } from "./id.js";
 
 // Recognises validators even from another copy of the package; inherited, so it never shows
-// up in `Object.keys`, JSON or equality checks of the validator's own fields.
+// up in `Object.keys`, JSON or equality checks of the validator's own fields. `isConvexValidator`
+// is Convex's public mark of a validator (code written for Convex tells a validator from a
+// record of validators by it), inherited for the same reason.
 const VALIDATOR_BRAND = Symbol.for("walkin.validator");
-const validatorPrototype: object = Object.freeze(Object.defineProperty({}, VALIDATOR_BRAND, { value: true }));
+const validatorPrototype: object = Object.freeze(
+  Object.defineProperties({}, { [VALIDATOR_BRAND]: { value: true }, isConvexValidator: { value: true } }),
+);
 
 // Object validators also derive new ones, as Convex's VObject does (`omit`, `pick`, `partial`,
 // `extend`): methods on their prototype, so they stay out of `Object.keys` and JSON as the brand does.

@@ -22,6 +22,11 @@ interface BaseValidator<Type, IsOptional extends OptionalProperty, FieldPaths ex
   readonly fieldPaths: FieldPaths;
   /** "optional" for `v.optional(...)`: the object field may be absent. */
   readonly isOptional: IsOptional;
+  /**
+   * Always `true` (inherited, so not among the validator's own keys): Convex's mark of a
+   * validator, which code written for Convex checks to tell one from a record of validators.
+   */
+  readonly isConvexValidator: true;
 }
 
 export interface VString<Type = string, IsOptional extends OptionalProperty = "required">
