@@ -34,7 +34,7 @@ import type { SchemaDefinition, TableDefinition } from "../server/schema.js";
 import type { Storage } from "../storage/types.js";
 import { tableNumberOfId } from "./ids.js";
 import { providedTableHint } from "./tableHints.js";
-import type { SearchSpec } from "./search.js";
+import { WORDS_VERSION, type SearchSpec } from "./search.js";
 
 export interface IndexInfo {
   /** Storage-level ID, stable across restarts: `${table}.${index}`, or with `@digest` (see "Index IDs" above). */
@@ -332,10 +332,12 @@ function tableIndexes(table: string, declared: readonly DeclaredIndex[], idOf: I
 
 /**
  * A search index's ID: always with a digest ("Index IDs" above; there is no plain ID of one
- * from before digests), of its fields after a "search" mark.
+ * from before digests), of its fields after a "search" mark and the version of how texts are
+ * split into words (search.ts, `WORDS_VERSION`), so that entries split another way are never
+ * read as this way's.
  */
 function searchIndexId(table: string, index: string, fields: string[]): string {
-  return `${plainIndexId(table, index)}@${fieldsDigest(["search", ...fields])}`;
+  return `${plainIndexId(table, index)}@${fieldsDigest(["search", `words ${WORDS_VERSION}`, ...fields])}`;
 }
 
 /** `by_id` and `by_creation_time`: written with every document, never dropped (indexBuilder.ts). */

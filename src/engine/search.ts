@@ -20,16 +20,20 @@
  * either way, so a live search that read a word's range re-runs when any document with that
  * word changes, including a change of its filter fields or of its other words.
  *
- * The search (`SearchQuery`): each word of the query text (up to `SEARCH_LIMITS.queryWords`)
- * reads its range, newest documents first; the last word also matches as a prefix, for
- * search-as-you-type. Ranges are read through the transaction like any index range, so they
- * land in the read set (a live query re-runs when a matching document is written) and see
- * the function's own writes. At most `SEARCH_LIMITS.entriesRead` entries are read in all,
- * shared among the words: a word that matches more documents than its share contributes its
- * newest ones. The documents found are ranked by BM25 (`rank`) over those documents, and the
- * first `SEARCH_LIMITS.results` are the result; ties go to the newer document.
+ * The search (`SearchQueryImpl`, searchQuery.ts): each word of the query text (up to
+ * `SEARCH_LIMITS.queryWords`) reads its range in key order from the end: with every filter
+ * field given, the newest documents of that group first; otherwise group by group, each
+ * newest first. The last word also matches as a prefix, for search-as-you-type: the words it
+ * begins are read one after another, in key order, each in the search's group if it has one.
+ * Ranges are read through the transaction like any index range, so they land in the read set
+ * (a live query re-runs when a matching document is written) and see the function's own
+ * writes. At most `SEARCH_LIMITS.entriesRead` entries are read in all, shared among the
+ * words, and at most `SEARCH_LIMITS.bytesRead` of documents: a word that matches more
+ * documents than its share contributes the first ones read. The documents found are ranked by
+ * BM25 (`rank`) over those documents, and the first `SEARCH_LIMITS.results` are the result;
+ * ties go to the newer document.
  */
-import { walkinError, type Value } from "../values/index.js";
+import { checkValue, walkinError, type Value } from "../values/index.js";
 import { compareValues } from "../values/compare.js";
 import { encodeIndexKey, prefixSuccessor } from "../values/indexKey.js";
 import type { KeyRange } from "../storage/types.js";
@@ -52,17 +56,41 @@ export const SEARCH_LIMITS = {
   queryWords: 16,
   /** Index entries a search reads, among all its words. */
   entriesRead: 4_096,
+  /**
+   * Bytes of documents a search reads, among all its words: half of what a function may read
+   * (LIMITS.maxBytesRead), so a search of long texts ranks the ones it read rather than fail
+   * the function, whatever its words match. It stops after the document that reaches this.
+   */
+  bytesRead: 8 * 1024 * 1024,
   /** Documents a search returns at most (Convex's limit). */
   results: 1_024,
 } as const;
 
-const WORD = /[\p{L}\p{M}\p{N}]+/gu;
+/**
+ * The version of how a text is split into words (`words`, `searchKeysOf`). It is part of a
+ * search index's ID (catalog.ts, `searchIndexId`): entries written under another way of
+ * splitting would not be found by this one's words, so a change of it makes every search
+ * index a new one, built again when the server starts. Raise it with any change of the words.
+ */
+export const WORDS_VERSION = 1;
 
-/** The words of a text, in order, repeats included: what is indexed and searched. */
+const WORD = /[\p{L}\p{M}\p{N}]+/gu;
+/** `İ` lowercased: an `i` and a combining dot above, which no `i` typed as such has. */
+const DOTTED_I = /i\u0307/g;
+
+/**
+ * The words of a text, in order, repeats included: what is indexed and searched. A text is
+ * compared as one writes it, not as it is encoded: lowercased, then in Unicode's composed form
+ * (NFC), so "café" typed with a precomposed "é" and with "e" and a combining accent is the
+ * same word; and a capital dotted `İ` (Turkish) lowercases to a plain `i`, so "İSTANBUL" is
+ * found by "istanbul". A word's length is counted in characters (code points), not UTF-16 units.
+ */
 export function words(text: string): string[] {
   const found: string[] = [];
-  for (const match of text.toLowerCase().matchAll(WORD)) {
-    if (match[0].length <= SEARCH_LIMITS.wordChars) found.push(match[0]);
+  for (const match of text.toLowerCase().normalize("NFC").replace(DOTTED_I, "i").matchAll(WORD)) {
+    const word = match[0];
+    // At most `wordChars` units is at most as many characters; over twice as many units is over it.
+    if (word.length <= SEARCH_LIMITS.wordChars || (word.length <= 2 * SEARCH_LIMITS.wordChars && [...word].length <= SEARCH_LIMITS.wordChars)) found.push(word);
   }
   return found;
 }
@@ -146,6 +174,7 @@ export class SearchFilterBuilderImpl {
       this.misuse(`withSearchIndex("${this.index.name}"): eq() names "${String(field)}", which is not one of this index's filter fields ` +
         `(${filterFields.join(", ") || "it has none"}). Add it to filterFields, or narrow the results with .filter()`);
     }
+    if (value !== undefined) checkValue(value, `withSearchIndex("${this.index.name}", (q) => q.search(…).eq("${field}", …))`);
     this.equalities.push({ field, value });
     return this;
   }
@@ -158,11 +187,16 @@ export class SearchFilterBuilderImpl {
   }
 }
 
-/** One word of a query: the key range of its entries, and how a document's words match it. */
-interface QueryWord {
+/**
+ * One word of a query: the key range of its entries, and how a document's words match it. The
+ * last word's range holds every word it begins (`prefix`); `group` is the filter group the
+ * search reads, when it gives every filter field.
+ */
+export interface QueryWord {
   word: string;
   prefix: boolean;
   range: KeyRange;
+  group: number | undefined;
 }
 
 /**
@@ -187,10 +221,22 @@ export function queryWords(index: IndexInfo, filter: SearchFilterSpec): QueryWor
       // Every word that starts with this one: its key without the string's two-byte end.
       const start = encodeIndexKey([word]).slice(0, -2);
       const after = prefixSuccessor(start);
-      return { word, prefix, range: { lower: { key: start, inclusive: true }, upper: after === null ? undefined : { key: after, inclusive: false } } };
+      return { word, prefix, group, range: { lower: { key: start, inclusive: true }, upper: after === null ? undefined : { key: after, inclusive: false } } };
     }
-    return { word, prefix, range: prefixRange(encodeIndexKey(group === undefined ? [word] : [word, group])) };
+    return { word, prefix, group, range: prefixRange(encodeIndexKey(group === undefined ? [word] : [word, group])) };
   });
+}
+
+/**
+ * For an entry's key (`[word, group, id]`), the range of that word's entries (in `group`, if
+ * given), and the first key after every entry of the word, where the next word begins. The
+ * word is the key's first value: a string tag, its UTF-8 bytes (a word has no NUL, so none is
+ * escaped), then the 0x00 0x00 end.
+ */
+export function wordRangeAt(key: Uint8Array, group: number | undefined): { range: KeyRange; next: Uint8Array | null } {
+  const end = key.indexOf(0, 1);
+  const word = new TextDecoder().decode(key.subarray(1, end));
+  return { range: prefixRange(encodeIndexKey(group === undefined ? [word] : [word, group])), next: prefixSuccessor(key.subarray(0, end + 2)) };
 }
 
 /** Whether a document has every equality's value (a missing field is `undefined`). */
@@ -205,28 +251,36 @@ const B = 0.75;
 
 /**
  * The documents found, most relevant first, at most `SEARCH_LIMITS.results`. Relevance is BM25
- * over the documents found: a word found in fewer of them weighs more, a repeat of a word adds
- * less each time, and a word in a short text counts for more than in a long one. Equal scores
- * go to the newer document, then the larger ID, so the order is the same on every run.
+ * over the documents found, each word of a document that the query matches a term of its own:
+ * a word found in fewer of them weighs more, a repeat of a word adds less each time, and a word
+ * in a short text counts for more than in a long one. So the last query word, a prefix, counts
+ * each word it begins apart: typing "hel" ranks a text with the rare word "hel" above one with
+ * the common "helpful", as it would rank "hel" typed in full. Equal scores go to the newer
+ * document, then the larger ID, so the order is the same on every run.
  */
 export function rank(found: readonly Doc[], spec: SearchSpec, query: readonly QueryWord[]): Doc[] {
-  const texts = found.map((doc) => {
+  const exact = new Set(query.filter((q) => !q.prefix).map((q) => q.word));
+  const prefixes = query.filter((q) => q.prefix).map((q) => q.word);
+  const matches = (word: string) => exact.has(word) || prefixes.some((prefix) => word.startsWith(prefix));
+  // Per document: its length in words, and how many times it has each word the query matches.
+  const counted = found.map((doc) => {
     const text = getFieldPath(doc, spec.searchField);
-    return typeof text === "string" ? words(text) : [];
+    const docWords = typeof text === "string" ? words(text) : [];
+    const terms = new Map<string, number>();
+    for (const word of docWords) if (matches(word)) terms.set(word, (terms.get(word) ?? 0) + 1);
+    return { doc, length: docWords.length, terms };
   });
-  const counts = texts.map((docWords) => query.map(({ word, prefix }) => docWords.filter((w) => (prefix ? w.startsWith(word) : w === word)).length));
   const n = found.length;
-  const averageLength = texts.reduce((sum, docWords) => sum + docWords.length, 0) / Math.max(1, n) || 1;
-  const weights = query.map((_, q) => {
-    const withWord = counts.filter((count) => count[q]! > 0).length;
-    return Math.log(1 + (n - withWord + 0.5) / (withWord + 0.5));
-  });
-  const scored = found.map((doc, i) => {
-    const length = texts[i]!.length;
+  const averageLength = counted.reduce((sum, { length }) => sum + length, 0) / Math.max(1, n) || 1;
+  const documentsWith = new Map<string, number>();
+  for (const { terms } of counted) for (const term of terms.keys()) documentsWith.set(term, (documentsWith.get(term) ?? 0) + 1);
+  const weight = (term: string) => {
+    const withTerm = documentsWith.get(term)!;
+    return Math.log(1 + (n - withTerm + 0.5) / (withTerm + 0.5));
+  };
+  const scored = counted.map(({ doc, length, terms }) => {
     let score = 0;
-    counts[i]!.forEach((tf, q) => {
-      if (tf > 0) score += (weights[q]! * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * length) / averageLength));
-    });
+    for (const [term, tf] of terms) score += (weight(term) * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * length) / averageLength));
     return { doc, score };
   });
   scored.sort((a, b) => b.score - a.score || (b.doc._creationTime as number) - (a.doc._creationTime as number) || ((b.doc._id as string) > (a.doc._id as string) ? 1 : -1));

@@ -11,8 +11,14 @@ import type { Doc } from "./documents.js";
 import { compileFilter } from "./filter.js";
 import { LIMITS } from "./limits.js";
 import { decodeCursor, encodeCursor } from "./query.js";
-import { SEARCH_LIMITS, matchesEqualities, queryWords, rank, type SearchFilterSpec } from "./search.js";
+import type { KeyRange } from "../storage/types.js";
+import { encodeIndexKey } from "../values/indexKey.js";
+import { prefixRange } from "./readSet.js";
+import { SEARCH_LIMITS, matchesEqualities, queryWords, rank, wordRangeAt, type QueryWord, type SearchFilterSpec } from "./search.js";
 import type { Transaction } from "./transaction.js";
+
+/** What a search does with each document it reads; false once it has read its bytes. */
+type Keep = (doc: Doc, bytes: number) => boolean;
 
 export class SearchQueryImpl implements AsyncIterable<Doc> {
   constructor(
@@ -41,24 +47,97 @@ export class SearchQueryImpl implements AsyncIterable<Doc> {
   }
 
   /**
-   * The matching documents, most relevant first: every word's range read newest first, within
-   * its share of `SEARCH_LIMITS.entriesRead`, the documents without the filter's values
-   * skipped, the rest ranked and then passed through `.filter()`.
+   * The matching documents, most relevant first: every word's entries read within its share of
+   * `SEARCH_LIMITS.entriesRead` (`readWord`, `readPrefix`), the documents without the filter's
+   * values skipped, the rest ranked and then passed through `.filter()`.
    */
   private async ranked(): Promise<Doc[]> {
     const words = queryWords(this.index, this.search);
     if (words.length === 0) return [];
     const share = Math.max(1, Math.floor(SEARCH_LIMITS.entriesRead / words.length));
     const found = new Map<string, Doc>();
-    for (const { range } of words) {
-      let read = 0;
-      for await (const { doc } of this.txn.scan(this.index, range, "desc")) {
-        if (!found.has(doc._id as string) && matchesEqualities(doc, this.search.equalities)) found.set(doc._id as string, doc);
-        if (++read >= share) break;
-      }
+    let bytes = 0;
+    /** Keeps a document read if it has the filter's values; answers whether the search may read on. */
+    const keep = (doc: Doc, size: number): boolean => {
+      if (!found.has(doc._id as string) && matchesEqualities(doc, this.search.equalities)) found.set(doc._id as string, doc);
+      bytes += size;
+      return bytes < SEARCH_LIMITS.bytesRead;
+    };
+    for (const word of words) {
+      const more = word.prefix ? await this.readPrefix(word, share, keep) : (await this.readWord(word.range, share, keep)).more;
+      if (!more) break;
     }
     const ranked = rank([...found.values()], this.index.search!, words);
     return this.filters.length === 0 ? ranked : ranked.filter((doc) => this.filters.every((test) => test(doc)));
+  }
+
+  /**
+   * Up to `limit` entries of one word's range, newest first (IDs grow with time); answers how
+   * many it read, and whether the search may read on (`keep`: under its bytes).
+   */
+  private async readWord(range: KeyRange, limit: number, keep: Keep): Promise<{ read: number; more: boolean }> {
+    let read = 0;
+    if (limit <= 0) return { read, more: true };
+    for await (const { doc, bytes } of this.txn.scan(this.index, range, "desc")) {
+      read++;
+      if (!keep(doc, bytes)) return { read, more: false };
+      if (read >= limit) break;
+    }
+    return { read, more: true };
+  }
+
+  /**
+   * The last word's entries: the words it begins, in key order (the word itself first), each
+   * word's entries read newest first, in the search's filter group if it has one, until the
+   * share is used. Reading the prefix's range as one would take other groups' entries for this
+   * group's share: a search of one channel could find nothing while other channels hold a few
+   * thousand newer documents with the word.
+   *
+   * Each next word is the first entry past the last one's words: one entry read, which counts
+   * against the share. What lands in the read set, step by step:
+   *   1. from where the previous word's entries end up to the next word's first entry (the scan
+   *      stops there), so a document that gains a word in between re-runs a live search;
+   *   2. that word's range in the group, or up to the last entry read if the share ran out;
+   *   3. after the last word, the rest of the prefix's range (the scan ran to its end).
+   * Left out: the entries of a word in other groups, whose documents the search would skip.
+   */
+  private async readPrefix(word: QueryWord, share: number, keep: Keep): Promise<boolean> {
+    if (word.group === undefined) return this.readWholePrefix(word, share, keep);
+    let left = share;
+    let lower = word.range.lower;
+    while (left > 0) {
+      let first: { key: Uint8Array; doc: Doc; bytes: number } | undefined;
+      for await (const entry of this.txn.scan(this.index, { lower, upper: word.range.upper }, "asc")) {
+        first = entry;
+        break;
+      }
+      if (first === undefined) return true;
+      if (!keep(first.doc, first.bytes)) return false;
+      left--;
+      const { range, next } = wordRangeAt(first.key, word.group);
+      const { read, more } = await this.readWord(range, left, keep);
+      if (!more) return false;
+      left -= read;
+      if (next === null) return true;
+      lower = { key: next, inclusive: true };
+    }
+    return true;
+  }
+
+  /**
+   * The last word's entries when the search reads no single group: every entry of a word is
+   * the search's to read, so no word needs a scan of its own (two scans a word cost a
+   * three-letter prefix twice the time of reading its range). The word itself first, newest
+   * first; then the longer words it begins, as one range from its end. The word's own entries
+   * come first in the prefix's range (its key ends 0x00 0x00, below any letter), so the two
+   * ranges are the prefix's range cut at the end of the word's: together they cover it, and
+   * the read set holds what each scan read (`scan` records up to where it stopped).
+   */
+  private async readWholePrefix(word: QueryWord, share: number, keep: Keep): Promise<boolean> {
+    const own = prefixRange(encodeIndexKey([word.word]));
+    const { read, more } = await this.readWord(own, share, keep);
+    if (!more || own.upper === undefined) return more;
+    return (await this.readWord({ lower: { key: own.upper.key, inclusive: true }, upper: word.range.upper }, share - read, keep)).more;
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Doc> {
