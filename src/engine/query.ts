@@ -117,9 +117,8 @@ export class QueryImpl implements AsyncIterable<Doc> {
 
   /** Not `async`: `first` and `unique` go through here, and each async layer is a promise more per read. */
   take(n: number): Promise<Doc[]> {
-    if (!Number.isInteger(n) || n < 0 || n > LIMITS.maxPageSize) {
-      return Promise.reject(this.misuseError(`take() needs a whole number from 0 to ${LIMITS.maxPageSize}; received ${n}`));
-    }
+    const problem = takeCountProblem(n);
+    if (problem !== null) return Promise.reject(this.misuseError(problem));
     return n === 0 ? Promise.resolve([]) : this.read(n);
   }
 
@@ -140,11 +139,9 @@ export class QueryImpl implements AsyncIterable<Doc> {
   }
 
   async paginate(options: PaginationOptions): Promise<PaginationResult<Doc>> {
-    if (typeof options !== "object" || options === null) this.misuse("paginate() takes { numItems, cursor }");
+    const problem = pageOptionsProblem(options);
+    if (problem !== null) this.misuse(problem);
     const { numItems, cursor, endCursor } = options;
-    if (!Number.isInteger(numItems) || numItems < 1 || numItems > LIMITS.maxPageSize) {
-      this.misuse(`paginate() needs numItems from 1 to ${LIMITS.maxPageSize}; received ${numItems}`);
-    }
     const maximumRowsRead = this.readBudget(options.maximumRowsRead, "maximumRowsRead");
     const maximumBytesRead = this.readBudget(options.maximumBytesRead, "maximumBytesRead");
     const asc = this.state.order === "asc";
@@ -236,6 +233,18 @@ export class QueryImpl implements AsyncIterable<Doc> {
   private misuseError(problem: string): Error {
     return walkinError("MISUSE", `db.query("${this.table.name}"): ${problem}.`);
   }
+}
+
+/** Why `take(n)` refuses `n`, or null: index and search queries take the same counts. */
+export function takeCountProblem(n: number): string | null {
+  return Number.isInteger(n) && n >= 0 && n <= LIMITS.maxPageSize ? null : `take() needs a whole number from 0 to ${LIMITS.maxPageSize}; received ${n}`;
+}
+
+/** Why `paginate(options)` refuses its options' shape or page size, or null (index and search queries alike). */
+export function pageOptionsProblem(options: PaginationOptions): string | null {
+  if (typeof options !== "object" || options === null) return "paginate() takes { numItems, cursor }";
+  const { numItems } = options;
+  return Number.isInteger(numItems) && numItems >= 1 && numItems <= LIMITS.maxPageSize ? null : `paginate() needs numItems from 1 to ${LIMITS.maxPageSize}; received ${numItems}`;
 }
 
 /**

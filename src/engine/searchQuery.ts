@@ -9,8 +9,7 @@ import type { PaginationOptions, PaginationResult } from "../server/database.js"
 import type { IndexInfo, TableInfo } from "./catalog.js";
 import type { Doc } from "./documents.js";
 import { compileFilter } from "./filter.js";
-import { LIMITS } from "./limits.js";
-import { decodeCursor, encodeCursor } from "./query.js";
+import { decodeCursor, encodeCursor, pageOptionsProblem, takeCountProblem } from "./query.js";
 import type { KeyRange } from "../storage/types.js";
 import { encodeIndexKey } from "../values/indexKey.js";
 import { prefixRange } from "./readSet.js";
@@ -149,9 +148,8 @@ export class SearchQueryImpl implements AsyncIterable<Doc> {
   }
 
   async take(n: number): Promise<Doc[]> {
-    if (!Number.isInteger(n) || n < 0 || n > LIMITS.maxPageSize) {
-      this.misuse(`take() needs a whole number from 0 to ${LIMITS.maxPageSize}; received ${n}`);
-    }
+    const problem = takeCountProblem(n);
+    if (problem !== null) this.misuse(problem);
     return n === 0 ? [] : (await this.ranked()).slice(0, n);
   }
 
@@ -175,11 +173,9 @@ export class SearchQueryImpl implements AsyncIterable<Doc> {
    * the ranking puts them then.
    */
   async paginate(options: PaginationOptions): Promise<PaginationResult<Doc>> {
-    if (typeof options !== "object" || options === null) this.misuse("paginate() takes { numItems, cursor }");
+    const problem = pageOptionsProblem(options);
+    if (problem !== null) this.misuse(problem);
     const { numItems, cursor, endCursor } = options;
-    if (!Number.isInteger(numItems) || numItems < 1 || numItems > LIMITS.maxPageSize) {
-      this.misuse(`paginate() needs numItems from 1 to ${LIMITS.maxPageSize}; received ${numItems}`);
-    }
     const start = cursor ? this.positionOf(cursor) : 0;
     const docs = await this.ranked();
     const end = endCursor ? Math.max(start, this.positionOf(endCursor)) : Math.min(docs.length, start + numItems);
