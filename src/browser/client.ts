@@ -9,13 +9,14 @@
  * mutation's promise settles after those callbacks: code after `await client.mutation(...)`
  * reads results that include the write.
  */
-import { getFunctionName, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
+import type { FunctionArgs, FunctionReference, FunctionReturnType } from "../server/api.js";
 import { PROTOCOL_LIMITS, type RequestId, type ServerMessage, type TransitionMessage } from "../transport/protocol.js";
 import { WalkinError, walkinError } from "../values/errors.js";
 import { convertToJson } from "../values/json.js";
 import type { Value } from "../values/value.js";
 import { AuthState, type AuthEffect, type FetchToken } from "./authState.js";
 import { Connection, type Logger } from "./connection.js";
+import { functionPath } from "./functionPath.js";
 import { IdentityHandover } from "./identityHandover.js";
 import { LocalSyncState, ProtocolMismatch } from "./localSyncState.js";
 import { OptimisticUpdates, type OptimisticUpdate } from "./optimisticUpdates.js";
@@ -33,9 +34,20 @@ export interface WalkinClientOptions {
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
   /** Ping after this long without a message; reconnect after twice as long (default 15 s). */
   heartbeatIntervalMs?: number;
-  /** Where connection notices go (default `console`); false for none. */
-  logger?: false | Logger;
+  /** Where connection notices go: `console` when omitted or true (as in Convex), nowhere when false. */
+  logger?: boolean | Logger;
 }
+
+/** What `prewarmQuery` takes: Convex's `{ query, args }`, and how long to keep the query subscribed. */
+export interface PrewarmQueryOptions<Q extends FunctionReference<"query">> {
+  query: Q;
+  args?: FunctionArgs<Q>;
+  /** Milliseconds to keep the query subscribed (default 5000, as in Convex). */
+  extendSubscriptionFor?: number;
+}
+
+/** How long `prewarmQuery` keeps a query subscribed when not told (Convex's default). */
+const DEFAULT_PREWARM_MS = 5_000;
 
 /** A live query: subscribe with `onUpdate`, read with `localQueryResult`. */
 export interface Watch<T> {
@@ -91,7 +103,13 @@ export class WalkinClient {
   private readonly handover = new IdentityHandover();
   private readonly connection: Connection | null;
   private readonly clientId = randomClientId();
-  private readonly logger: Logger;
+  /** Where the client's notices go (`console` unless the `logger` option said otherwise), as Convex's `client.logger`. */
+  readonly logger: Logger;
+  /**
+   * The address the client was created with, as Convex's `client.url`: pass it to create another
+   * client for the same server.
+   */
+  readonly url: string;
   private readonly watchers = new Map<QueryToken, Set<() => void>>();
   private readonly stateListeners = new Set<(state: ConnectionState) => void>();
   private state: ConnectionState;
@@ -102,9 +120,12 @@ export class WalkinClient {
   private closed = false;
   /** How to reject each one-shot `query()` still waiting for its first result (`close()` does). */
   private readonly pendingQueries = new Set<(error: Error) => void>();
+  /** The timers that end `prewarmQuery` subscriptions (`close()` clears them, so none keeps a process alive). */
+  private readonly prewarmTimers = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(address: string, options: WalkinClientOptions = {}) {
-    this.logger = options.logger === false ? silent : (options.logger ?? console);
+    this.url = address;
+    this.logger = options.logger === false ? silent : options.logger === true || options.logger === undefined ? console : options.logger;
     this.optimistic = new OptimisticUpdates(
       (error) => this.logger.warn("walkin: an optimistic update threw:", error),
       () =>
@@ -142,11 +163,13 @@ export class WalkinClient {
   }
 
   watchQuery<Q extends FunctionReference<"query">>(query: Q, args?: FunctionArgs<Q>): Watch<FunctionReturnType<Q>> {
-    const udfPath = getFunctionName(query);
+    const udfPath = functionPath(query);
     const argsJson = convertToJson((args ?? {}) as Value, "args");
     const token = queryToken(udfPath, argsJson);
     return {
       onUpdate: (callback) => {
+        // Closed: nothing will change any more, and a listener added now would never be removed by close().
+        if (this.closed) return () => {};
         const listener = () => callback();
         this.sync.subscribe(udfPath, argsJson);
         let listeners = this.watchers.get(token);
@@ -213,6 +236,31 @@ export class WalkinClient {
     });
   }
 
+  /**
+   * Says a query will likely be wanted soon (Convex's `prewarmQuery`): subscribes to it now and
+   * keeps it subscribed for `extendSubscriptionFor` ms (default 5000), so a `useQuery` mounted
+   * meanwhile finds its result already there. Does nothing on a closed client.
+   *
+   * @example
+   * <Link onMouseEnter={() => client.prewarmQuery({ query: api.messages.list, args: { channel } })} />
+   */
+  prewarmQuery<Q extends FunctionReference<"query">>(options: PrewarmQueryOptions<Q>): void {
+    const ms = options.extendSubscriptionFor ?? DEFAULT_PREWARM_MS;
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+      throw walkinError(
+        "INVALID_ARGUMENT",
+        `prewarmQuery: extendSubscriptionFor is how many milliseconds to keep the query subscribed, a number 0 or more; received ${String(ms)}. Omit it for ${DEFAULT_PREWARM_MS}.`,
+      );
+    }
+    if (this.closed) return;
+    const unsubscribe = this.watchQuery(options.query, options.args).onUpdate(() => {});
+    const timer = setTimeout(() => {
+      this.prewarmTimers.delete(timer);
+      unsubscribe();
+    }, ms);
+    this.prewarmTimers.add(timer);
+  }
+
   mutation<M extends FunctionReference<"mutation">>(
     mutation: M,
     args?: FunctionArgs<M>,
@@ -223,7 +271,7 @@ export class WalkinClient {
     let requestId: RequestId;
     let result: Promise<Value>;
     try {
-      ({ requestId, result } = this.requests.mutation(getFunctionName(mutation), convertToJson((args ?? {}) as Value, "args")));
+      ({ requestId, result } = this.requests.mutation(functionPath(mutation), convertToJson((args ?? {}) as Value, "args")));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -242,7 +290,7 @@ export class WalkinClient {
     if (refused) return Promise.reject(refused);
     let result: Promise<Value>;
     try {
-      ({ result } = this.requests.action(getFunctionName(action), convertToJson((args ?? {}) as Value, "args")));
+      ({ result } = this.requests.action(functionPath(action), convertToJson((args ?? {}) as Value, "args")));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -257,6 +305,7 @@ export class WalkinClient {
    * when there is none or it was refused twice.
    */
   setAuth(fetchToken: FetchToken, onChange?: (isAuthenticated: boolean) => void): void {
+    if (this.closed) return; // nothing to sign in to: fetchToken and onChange are not called
     this.runAuthEffects(this.auth.set(fetchToken, onChange));
     this.updateConnectionState();
   }
@@ -280,7 +329,7 @@ export class WalkinClient {
    * }
    */
   holdResultsAcrossSignIn(guard: FunctionReference<"query">): () => void {
-    const id = this.handover.arm(queryToken(getFunctionName(guard), {}), this.sync.latestIdentity());
+    const id = this.handover.arm(queryToken(functionPath(guard), {}), this.sync.latestIdentity());
     return () => this.notify(this.optimistic.recompute(this.sync, this.handover.release(id)));
   }
 
@@ -298,7 +347,7 @@ export class WalkinClient {
    * standby.release();
    */
   holdResultsWhenSessionEnds(guard: FunctionReference<"query">, shouldHold: () => boolean): { release: () => void; stop: () => void } {
-    const id = this.handover.standBy(queryToken(getFunctionName(guard), {}), shouldHold);
+    const id = this.handover.standBy(queryToken(functionPath(guard), {}), shouldHold);
     return {
       release: () => this.notify(this.optimistic.recompute(this.sync, this.handover.release(id))),
       stop: () => this.handover.stopStandby(id),
@@ -316,16 +365,24 @@ export class WalkinClient {
   }
 
   subscribeToConnectionState(callback: (state: ConnectionState) => void): () => void {
+    if (this.closed) return () => {}; // the state will not change again
     const listener = (state: ConnectionState) => callback(state);
     this.stateListeners.add(listener);
     return () => this.stateListeners.delete(listener);
   }
 
-  /** Closes the socket for good; pending calls reject with code DISCONNECTED. */
+  /**
+   * Closes the socket for good; pending calls reject with code DISCONNECTED. Watchers and
+   * connection-state listeners hear of what closing changes (rolled-back optimistic updates,
+   * the socket gone), then are dropped: none is called after `close()` has resolved, and no
+   * timer of the client is left running.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.flushTimer);
+    for (const timer of this.prewarmTimers) clearTimeout(timer);
+    this.prewarmTimers.clear();
     const error = new WalkinError("The client was closed before the call completed.", { code: "DISCONNECTED" });
     const rejected = this.requests.rejectAll(error);
     // A rejected mutation's optimistic update goes with it, as after any other failure.
@@ -333,6 +390,8 @@ export class WalkinClient {
     for (const fail of [...this.pendingQueries]) fail(error);
     await this.connection?.stop();
     this.updateConnectionState();
+    this.watchers.clear();
+    this.stateListeners.clear();
   }
 
   // ------------------------------------------------------------------ connection events

@@ -9,12 +9,13 @@
  * Each call is a separate request, so, unlike over the WebSocket, a mutation whose answer was
  * lost is not re-sent and not deduplicated: the call rejects with code `DISCONNECTED`.
  */
-import { getFunctionName, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
+import type { FunctionArgs, FunctionReference, FunctionReturnType } from "../server/api.js";
 import type { ErrorPayload } from "../transport/protocol.js";
 import { walkinError, type WalkinErrorCode } from "../values/errors.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
 import type { JSONValue, Value } from "../values/value.js";
 import type { UserIdentityAttributes } from "../server/registration.js";
+import { functionPath } from "./functionPath.js";
 import { actingAs, postAdminCall, type AdminActingAs } from "./adminCall.js";
 import { postJson } from "./postJson.js";
 import { errorFromPayload } from "./queryResult.js";
@@ -140,7 +141,7 @@ export class WalkinHttpClient {
   }
 
   private async call(kind: Kind, ref: FunctionReference<Kind>, args: unknown): Promise<Value> {
-    const path = getFunctionName(ref);
+    const path = functionPath(ref);
     const encoded = convertToJson((args ?? {}) as Value, "args");
     const label = `${kind} ${path}`;
     const { admin } = this;

@@ -13,6 +13,7 @@ export {
   WalkinClient,
   type ConnectionState,
   type MutationOptions,
+  type PrewarmQueryOptions,
   type Watch,
   type WalkinClientOptions,
 } from "./client.js";

@@ -12,10 +12,11 @@
  * Updates must not modify the values they read (build new objects instead): those values are
  * the server's results, shared with every watcher.
  */
-import { getFunctionName, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
+import type { FunctionArgs, FunctionReference, FunctionReturnType } from "../server/api.js";
 import type { RequestId } from "../transport/protocol.js";
 import type { JSONValue, Value } from "../values/value.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
+import { canonicalPath, functionPath } from "./functionPath.js";
 import { queryToken, resultFromLocalValue, sameResult, type QueryResult, type QueryToken } from "./queryResult.js";
 
 /** The view of the client's queries that an optimistic update reads and edits. */
@@ -137,17 +138,17 @@ export class OptimisticUpdates {
     const current = (token: QueryToken) => (edits.has(token) ? edits.get(token) : server.result(token));
     const valueOf = (result: QueryResult | undefined) => (result?.kind === "value" ? result.value : undefined);
     const tokenOf = (query: FunctionReference<"query">, args: unknown) =>
-      queryToken(getFunctionName(query), convertToJson((args ?? {}) as Value, "args"));
+      queryToken(functionPath(query), convertToJson((args ?? {}) as Value, "args"));
     return {
       getQuery: (query, args) => valueOf(current(tokenOf(query, args))) as never,
       setQuery: (query, args, value) => {
         edits.set(tokenOf(query, args), value === undefined ? undefined : resultFromLocalValue(value as Value));
       },
       getAllQueries: (query) => {
-        const path = getFunctionName(query);
+        const path = canonicalPath(functionPath(query));
         const out: { args: any; value: any }[] = [];
         for (const q of server.queries()) {
-          if (q.udfPath === path) out.push({ args: convertFromJson(q.args), value: valueOf(current(q.token)) });
+          if (canonicalPath(q.udfPath) === path) out.push({ args: convertFromJson(q.args), value: valueOf(current(q.token)) });
         }
         return out;
       },

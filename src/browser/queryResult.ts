@@ -15,13 +15,17 @@ import type { JSONValue, Value } from "../values/value.js";
 import { WalkinError, type WalkinErrorCode } from "../values/errors.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
 import type { ErrorPayload } from "../transport/protocol.js";
+import { canonicalPath } from "./functionPath.js";
 
-/** One query: a function path and its JSON-encoded args. Two watches with equal tokens share one subscription. */
+/**
+ * One query: a function path (in its one spelling, `canonicalPath`) and its JSON-encoded args.
+ * Two watches with equal tokens share one subscription.
+ */
 export type QueryToken = string & { readonly __brand: "QueryToken" };
 
 export function queryToken(udfPath: string, args: JSONValue): QueryToken {
   // An array keeps path and args apart however either is spelled.
-  return canonicalJson([udfPath, args]) as QueryToken;
+  return canonicalJson([canonicalPath(udfPath), args]) as QueryToken;
 }
 
 /**

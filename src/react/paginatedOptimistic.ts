@@ -109,23 +109,26 @@ export function insertAtBottomIfLoaded<Query extends PaginatedQueryReference>(op
 }
 
 /**
- * Adds `item` where it sorts (by `sortKeyFromItem`, in `sortOrder`) in each matching list; not at
- * all when it sorts after the loaded items of a list that is not loaded to its end.
+ * Adds `item` where it sorts (by `sortKeyFromItem`, in `sortOrder`) in each matching list: before
+ * the first loaded item that does not sort before it, so ahead of the items whose key equals its
+ * own, as Convex's `insertAtPosition` places it. Not at all when it sorts after the loaded items
+ * of a list that is not loaded to its end.
  */
 export function insertAtPosition<Query extends PaginatedQueryReference>(
   options: InsertOptions<Query> & { sortOrder: "asc" | "desc"; sortKeyFromItem: (item: PaginatedQueryItem<Query>) => Value | Value[] },
 ): void {
   const { paginatedQuery, argsToMatch, localQueryStore, item, sortOrder, sortKeyFromItem } = options;
   const key = sortKeyFromItem(item);
-  const before = (other: Value) => {
+  // Whether `item` goes ahead of `other`: also when their keys are equal (a tie goes first).
+  const goesBefore = (other: Value) => {
     const order = compareValues(key as Value, sortKeyFromItem(other as never) as Value);
-    return sortOrder === "asc" ? order < 0 : order > 0;
+    return sortOrder === "asc" ? order <= 0 : order >= 0;
   };
   for (const pages of loadedLists(localQueryStore, paginatedQuery, argsToMatch as Record<string, Value> | undefined)) {
-    const target = pages.find((page) => page.value.page.some(before));
+    const target = pages.find((page) => page.value.page.some(goesBefore));
     if (target) {
       const items = [...target.value.page];
-      items.splice(items.findIndex(before), 0, item as Value);
+      items.splice(items.findIndex(goesBefore), 0, item as Value);
       setPage(localQueryStore, paginatedQuery, target, items);
     } else {
       const last = pages[pages.length - 1];

@@ -13,7 +13,8 @@
  * `Preloaded` is made only of strings, so it survives any serialization on the way to the
  * browser (a Server Component's props to a client component, `JSON.stringify`).
  */
-import { getFunctionName, type ArgsAndOptions, type FunctionArgs, type FunctionReference, type FunctionReturnType } from "../server/api.js";
+import type { ArgsAndOptions, FunctionArgs, FunctionReference, FunctionReturnType } from "../server/api.js";
+import { functionPath } from "../browser/functionPath.js";
 import { postCall } from "../browser/httpClient.js";
 import { walkinError } from "../values/errors.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
@@ -102,7 +103,7 @@ export async function preloadQuery<Query extends FunctionReference<"query">>(
   ...argsAndOptions: ArgsAndOptions<Query, FetchQueryOptions>
 ): Promise<Preloaded<Query>> {
   const [args, options] = argsAndOptions as [FunctionArgs<Query> | undefined, FetchQueryOptions | undefined];
-  const name = getFunctionName(query);
+  const name = functionPath(query);
   const argsJson = convertToJson((args ?? {}) as Value, "args");
   const valueJson = await callJson("query", "preloadQuery", name, argsJson, options ?? {});
   return { _name: name, _argsJSON: JSON.stringify(argsJson), _valueJSON: JSON.stringify(valueJson) } as Preloaded<Query>;
@@ -141,7 +142,7 @@ function describePreloaded(value: unknown): string {
 
 async function call(kind: FunctionKind, caller: string, reference: FunctionReference<FunctionKind>, argsAndOptions: unknown[]): Promise<Value> {
   const [args, options] = argsAndOptions as [Value | undefined, FetchQueryOptions | undefined];
-  const path = getFunctionName(reference);
+  const path = functionPath(reference);
   return convertFromJson(await callJson(kind, caller, path, convertToJson(args ?? {}, "args"), options ?? {}));
 }
 
