@@ -118,7 +118,7 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, url
   const format = url.searchParams.get("format");
   if (format !== null && format !== "json") return sendCallError(response, { code: "INVALID_ARGUMENT", message: unknownFormat(format) });
   const body = await readBody(request);
-  if (body === null) return sendCallError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
+  if (body === null) return sendCallError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413, BODY_LEFT_UNREAD);
   let text: string;
   try {
     text = UTF8.decode(body);
@@ -237,7 +237,7 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
   }
   const body = method === "GET" || method === "HEAD" ? undefined : await readBody(request);
   if (body === null) {
-    sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
+    sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413, BODY_LEFT_UNREAD);
     return true;
   }
   // Checked again: close() may have begun while the body was arriving.
@@ -392,6 +392,14 @@ export function requestUrl(request: IncomingMessage): URL | null {
   return URL.canParse(text, "http://localhost") ? new URL(text, "http://localhost") : null;
 }
 
+/**
+ * The headers of a 413: the rest of a body too large is not read, so the connection cannot
+ * carry another request. Kept alive, it would wait while the client sends the rest (however
+ * much) and the server reads it to throw it away; closed, the client stops sending once it
+ * has the answer, and its next request opens a new connection.
+ */
+const BODY_LEFT_UNREAD = { Connection: "close" };
+
 /** The body, or null once it exceeds the limit (the rest is not read); rejects with ClientGone if aborted. */
 function readBody(request: IncomingMessage): Promise<Buffer | null> {
   const declared = Number(request.headers["content-length"] ?? 0);
@@ -403,7 +411,7 @@ function readBody(request: IncomingMessage): Promise<Buffer | null> {
       size += chunk.length;
       if (size > MAX_HTTP_BODY_BYTES) {
         request.removeAllListeners("data");
-        request.resume();
+        request.pause();
         resolve(null);
         return;
       }

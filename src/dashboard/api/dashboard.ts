@@ -20,7 +20,7 @@ import { preloadAssets, serveAsset } from "./assets.js";
 import { deleteDocument, getDocument, insertDocument, listDocuments, replaceDocument } from "./documents.js";
 import { TableCounts } from "./tables.js";
 import { callerFor, listFunctions, parseArgs, runFunction } from "./functions.js";
-import { AdminError, notFound, readJsonObject, sendError, sendJson, stringField } from "./httpJson.js";
+import { AdminError, closeIfBodyUnread, notFound, readJsonObject, sendError, sendJson, stringField } from "./httpJson.js";
 import { RunLog } from "./runLog.js";
 import { cancelJob, cronTargets, HealthSampler, schedulerOverview } from "./scheduler.js";
 import { StreamHub } from "./stream.js";
@@ -122,7 +122,10 @@ export class Dashboard implements DashboardHandler {
     }
     if (!path.startsWith(ADMIN_API_PREFIX) && path !== ADMIN_API_PREFIX.slice(0, -1)) return false;
     if (!requestHasKey(request, this.options.adminKey)) {
-      request.resume();
+      // Refused on its headers: not a byte of the body is read, and the connection closes once
+      // the answer is out, so a caller without the key cannot make the server read (and throw
+      // away) a body of any size.
+      closeIfBodyUnread(request, response);
       sendJson(response, 401, { error: { code: "UNAUTHENTICATED", message: "The admin key is missing or wrong." } });
       return true;
     }
@@ -144,6 +147,8 @@ export class Dashboard implements DashboardHandler {
       // here finishes on the engine it began on instead of failing halfway, its writes lost.
       sendJson(response, 200, await engines.use((engine) => Promise.resolve(route.run({ engines, engine, body }))));
     } catch (error) {
+      // Refused before the whole body was read (a wrong method, a body too large): the same.
+      closeIfBodyUnread(request, response);
       sendError(response, error);
     }
     return true;

@@ -32,6 +32,18 @@ export function sendJson(response: ServerResponse, status: number, body: unknown
   response.end(text);
 }
 
+/**
+ * Marks the answer `Connection: close` when the request has a body not read to its end. Kept
+ * alive, the connection could serve the next request only once the server had read the rest
+ * of this body and thrown it away, however large: the client would go on sending it. Closed,
+ * the server reads no more of it once the answer is out. (`complete` alone does not say: it is
+ * false until the parser has seen the end of the request, even for one without a body.)
+ */
+export function closeIfBodyUnread(request: IncomingMessage, response: ServerResponse): void {
+  const hasBody = request.headers["transfer-encoding"] !== undefined || Number(request.headers["content-length"] ?? 0) > 0;
+  if (hasBody && !request.complete && !response.headersSent) response.setHeader("Connection", "close");
+}
+
 /** The error as the dashboard shows it; unexpected errors keep their message (the caller holds the admin key). */
 export function sendError(response: ServerResponse, error: unknown): void {
   if (error instanceof AdminError) return sendJson(response, error.status, { error: { code: error.code, message: error.message } });
@@ -59,11 +71,14 @@ function encodedData(data: Value | undefined): JSONValue {
 
 /** The request body as a JSON object (an empty body is `{}`). */
 export async function readJsonObject(request: IncomingMessage): Promise<Record<string, unknown>> {
+  const tooLarge = () => new AdminError(413, "LIMIT_EXCEEDED", `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+  // A body announced too large is refused before any of it is read.
+  if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new AdminError(413, "LIMIT_EXCEEDED", `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+    if (size > MAX_BODY_BYTES) throw tooLarge();
     chunks.push(chunk);
   }
   let text: string;

@@ -5,11 +5,11 @@
  * commit to the table shown reloads the page shown, in place.
  */
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
-import { formatCount, formatTime, shortJson, typedValue } from "./format.js";
+import { formatCount, formatTime, shortJson } from "./format.js";
 import { useRoute } from "./router.js";
 import { DocumentEditor, DocumentPanel } from "./DocumentPanel.js";
 import { DocLink, Empty, ErrorText, useAdminData } from "./ui.js";
-import type { ValidatorData } from "./validators.js";
+import { filterValue, type ValidatorData } from "./validators.js";
 
 export interface TableSummary {
   name: string;
@@ -94,8 +94,7 @@ function TableView({ table, docId, indexParam, valueParam }: { table: TableSumma
   const [cursors, setCursors] = useState<Array<string | null>>([null]);
   const [adding, setAdding] = useState(false);
   const indexInfo = table.indexes.find((i) => i.name === index);
-  const fieldValidator = (field: string) => (table.validator?.kind === "object" ? table.validator.fields?.[field] : undefined);
-  const asValue = (field: string, text: string) => (fieldValidator(field)?.kind === "string" || fieldValidator(field)?.kind === "id" ? text : typedValue(text));
+  const asValue = (field: string, text: string) => filterValue(table.validator, field, text);
 
   const body = useMemo(() => {
     const info = table.indexes.find((i) => i.name === applied.index);

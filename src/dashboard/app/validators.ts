@@ -1,4 +1,6 @@
 /** Validators as the server sends them (plain data), and what the page builds from them. */
+import { typedValue } from "./format.js";
+
 export interface ValidatorData {
   kind: "string" | "float64" | "int64" | "boolean" | "null" | "bytes" | "any" | "id" | "literal" | "array" | "object" | "record" | "union";
   isOptional?: "optional" | "required";
@@ -77,4 +79,47 @@ export function inputKind(v: ValidatorData): Simple {
   if (v.kind === "boolean") return "checkbox";
   if (v.kind === "union" && (v.members ?? []).every((m) => m.kind === "literal")) return "select";
   return "json";
+}
+
+/**
+ * What a filter or index value box of the Data screen sends for `text` typed against the field
+ * at `path` (dots for nested fields) of a table whose documents `table` describes:
+ * - a string or ID field: the text as it is;
+ * - an int64 field: whole digits as an int64 (`{ $integer }`). Read as JSON, "5" would be the
+ *   float64 5, which never equals the 5n the field holds (int64 and float64 are different
+ *   types to the database), and digits past 2^53 would lose their last ones;
+ * - anything else: JSON if the text is JSON, else the text (`typedValue`).
+ */
+export function filterValue(table: ValidatorData | null | undefined, path: string, text: string): unknown {
+  const kinds = leafKinds(fieldAt(table, path.split(".")));
+  if (kinds.length > 0 && kinds.every((kind) => kind === "string" || kind === "id")) return text;
+  if (kinds.includes("int64") && !kinds.includes("float64") && !kinds.includes("any")) {
+    const digits = text.trim();
+    if (/^-?\d+$/.test(digits)) {
+      const n = BigInt(digits);
+      if (BigInt.asIntN(64, n) === n) return int64Json(n);
+    }
+  }
+  return typedValue(text);
+}
+
+/** The validators the field at `path` may hold: several when a union of objects declares it. */
+function fieldAt(validator: ValidatorData | null | undefined, path: string[]): ValidatorData[] {
+  if (!validator) return [];
+  if (validator.kind === "union") return (validator.members ?? []).flatMap((member) => fieldAt(member, path));
+  if (path.length === 0) return [validator];
+  if (validator.kind !== "object") return [];
+  return fieldAt(validator.fields?.[path[0]!], path.slice(1));
+}
+
+/** The kinds of the validators, unions opened. */
+function leafKinds(validators: ValidatorData[]): string[] {
+  return validators.flatMap((v) => (v.kind === "union" ? leafKinds(v.members ?? []) : [v.kind]));
+}
+
+/** An int64 in Walk-in's JSON: the base64 of its 8 bytes, little-endian two's complement. */
+function int64Json(n: bigint): { $integer: string } {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigInt64(0, n, true);
+  return { $integer: btoa(String.fromCharCode(...bytes)) };
 }
