@@ -17,6 +17,7 @@ import { Engine } from "./engine.js";
 import { HookedStorage } from "./fixtures/hookedStorage.js";
 import { settle } from "./fixtures/settle.js";
 import { seededRandom } from "../storage/conformance/history.js";
+import { words } from "./search.js";
 
 const schema = defineSchema({
   messages: defineTable({ body: v.string(), channel: v.string(), author: v.optional(v.string()) })
@@ -103,6 +104,25 @@ function bruteForce(docs: Array<{ body: string; channel: string }>, text: string
   }
   return found;
 }
+
+describe("words", () => {
+  it("splits any text as the Unicode definition does, ASCII (its own fast path) and not", () => {
+    const next = seededRandom(3);
+    const alphabets = [
+      // Every ASCII character, control characters included.
+      Array.from({ length: 128 }, (_, i) => String.fromCharCode(i)).join(""),
+      "aZ09 ,.-_\t\n",
+      "aZ09 éÉİıßﬁ中文😀\u0301",
+    ];
+    for (let round = 0; round < 3_000; round++) {
+      const alphabet = [...alphabets[round % alphabets.length]!];
+      const text = Array.from({ length: Math.floor(next() * 60) }, () => alphabet[Math.floor(next() * alphabet.length)]).join("") +
+        (round % 7 === 0 ? "x".repeat(30 + (round % 5)) : "");
+      const expected = text.toLowerCase().normalize("NFC").replace(/i\u0307/g, "i").split(/[^\p{L}\p{M}\p{N}]+/u).filter((w) => w.length > 0 && [...w].length <= 32);
+      expect(words(text), JSON.stringify(text)).toEqual(expected);
+    }
+  });
+});
 
 describe("search finds the documents with the query's words", () => {
   it("matches words whatever their case and punctuation, the last word also as a prefix", async () => {

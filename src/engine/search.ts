@@ -86,11 +86,36 @@ const DOTTED_I = /i\u0307/g;
  * found by "istanbul". A word's length is counted in characters (code points), not UTF-16 units.
  */
 export function words(text: string): string[] {
+  const ascii = asciiWords(text);
+  if (ascii !== null) return ascii;
   const found: string[] = [];
   for (const match of text.toLowerCase().normalize("NFC").replace(DOTTED_I, "i").matchAll(WORD)) {
     const word = match[0];
     // At most `wordChars` units is at most as many characters; over twice as many units is over it.
     if (word.length <= SEARCH_LIMITS.wordChars || (word.length <= 2 * SEARCH_LIMITS.wordChars && [...word].length <= SEARCH_LIMITS.wordChars)) found.push(word);
+  }
+  return found;
+}
+
+/**
+ * `words` of a text that is all ASCII, or null for any other. ASCII has nothing to compose and
+ * no İ, and its letters and digits are [a-z0-9] once lowercased: the same words, found by one
+ * pass over the characters, about twice as fast as the Unicode pattern over a
+ * normalized copy (a search splits each text it ranks, up to 4,096 of them).
+ */
+function asciiWords(text: string): string[] | null {
+  const lower = text.toLowerCase();
+  const found: string[] = [];
+  let start = -1;
+  for (let i = 0; i <= lower.length; i++) {
+    const c = i < lower.length ? lower.charCodeAt(i) : 0;
+    if (c >= 0x80) return null;
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)) {
+      if (start < 0) start = i;
+    } else if (start >= 0) {
+      if (i - start <= SEARCH_LIMITS.wordChars) found.push(lower.slice(start, i));
+      start = -1;
+    }
   }
   return found;
 }
