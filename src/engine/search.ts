@@ -23,8 +23,9 @@
  * The search (`SearchQueryImpl`, searchQuery.ts): each word of the query text (up to
  * `SEARCH_LIMITS.queryWords`) reads its range in key order from the end: with every filter
  * field given, the newest documents of that group first; otherwise group by group, each
- * newest first. The last word also matches as a prefix, for search-as-you-type: the words it
- * begins are read one after another, in key order, each in the search's group if it has one.
+ * newest first. The last word also matches as a prefix, for search-as-you-type: its own
+ * entries are read first, then those of the longer words it begins (in a search with a group,
+ * word by word in key order, each in the group; without one, as one range).
  * Ranges are read through the transaction like any index range, so they land in the read set
  * (a live query re-runs when a matching document is written) and see the function's own
  * writes. At most `SEARCH_LIMITS.entriesRead` entries are read in all, shared among the
