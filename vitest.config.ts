@@ -60,6 +60,7 @@ export default defineConfig({
             "src/engine/fileStorage.test.ts",
             "src/engine/search.test.ts",
             "src/engine/searchReview.test.ts",
+            "src/engine/searchReview2.test.ts",
             "src/transport/server.test.ts",
             "src/auth/auth.test.ts",
             "src/sessions/builders.test.ts",

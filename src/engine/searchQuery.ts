@@ -178,7 +178,10 @@ export class SearchQueryImpl implements AsyncIterable<Doc> {
     const { numItems, cursor, endCursor } = options;
     const start = cursor ? this.positionOf(cursor) : 0;
     const docs = await this.ranked();
-    const end = endCursor ? Math.max(start, this.positionOf(endCursor)) : Math.min(docs.length, start + numItems);
+    // Never before `start`: when documents were deleted since the cursor was made, the results
+    // may now end before it, and a continue cursor behind the page would hand the documents of
+    // earlier pages out again.
+    const end = Math.max(start, endCursor ? this.positionOf(endCursor) : Math.min(docs.length, start + numItems));
     return {
       page: docs.slice(start, end),
       isDone: endCursor ? false : end >= docs.length,
