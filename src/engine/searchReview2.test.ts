@@ -34,11 +34,23 @@ const searchIds = (table: string, text: string, build?: (q: any) => any) =>
     (await ctx.db.query(table).withSearchIndex("search", (q: any) => (build ? build(q.search("body", text)) : q.search("body", text))).collect()).map((d: any) => d._id));
 
 describe("search fields of other declared types", () => {
-  it("a search field declared v.number() is accepted and finds nothing, as a non-string field", async () => {
-    const schema = defineSchema({ counts: defineTable({ body: v.number() }).searchIndex("search", { searchField: "body" }) });
-    t = walkinTest(schema, {});
-    await t.run((ctx: any) => ctx.db.insert("counts", { body: 42 }));
-    expect(await searchIds("counts", "42")).toEqual([]);
+  it("a search field that cannot hold a string is refused when the schema is defined; one that may is taken", () => {
+    const refused = (fields: Record<string, any>, searchField: string) => {
+      try {
+        defineTable(fields).searchIndex("search", { searchField: searchField as never });
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "taken";
+    };
+    expect(refused({ body: v.number() }, "body")).toMatch(/"body" cannot hold a string, and a search index indexes the words of a string field/);
+    expect(refused({ body: v.array(v.string()) }, "body")).toMatch(/cannot hold a string/);
+    expect(refused({ meta: v.object({ title: v.boolean() }) }, "meta.title")).toMatch(/"meta.title" cannot hold a string/);
+    expect(refused({ body: v.optional(v.string()) }, "body")).toBe("taken");
+    expect(refused({ body: v.union(v.number(), v.string()) }, "body")).toBe("taken");
+    expect(refused({ body: v.literal("fixed") }, "body")).toBe("taken");
+    expect(refused({ body: v.any() }, "body")).toBe("taken");
+    expect(refused({ meta: v.object({ title: v.string() }) }, "meta.title")).toBe("taken");
   });
 
   it("an optional search field: a document gains it, changes it and loses it, and a live search follows", async () => {

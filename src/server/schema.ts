@@ -130,6 +130,10 @@ export class TableDefinition<
           `Add the field to defineTable({...}) or fix the name.`);
       }
     }
+    if (!fieldMayBeString(this.validator, searchField)) {
+      throw misuse(`${where}: "${searchField}" cannot hold a string, and a search index indexes the words of a string field. ` +
+        `Search a v.string() field (optional, or in a union, is fine).`);
+    }
     if (new Set([searchField, ...filterFields]).size !== filterFields.length + 1) {
       throw misuse(`${where} lists a field twice (the search field is not also a filter field).`);
     }
@@ -293,6 +297,42 @@ export function hasFieldPath(validator: AnyValidator, path: string): boolean {
       if (field === undefined) return false;
       return rest.length === 0 || hasFieldPath(field, rest.join("."));
     }
+    default:
+      return false;
+  }
+}
+
+/** Whether the field at `path` (declared: see `hasFieldPath`) may hold a string, in any union member. */
+function fieldMayBeString(validator: AnyValidator, path: string): boolean {
+  const [head, ...rest] = path.split(".");
+  const v0 = validator as AnyValidator & { kind: string; fields?: Record<string, AnyValidator>; members?: AnyValidator[] };
+  switch (v0.kind) {
+    case "any":
+      return true;
+    case "union":
+      return (v0.members ?? []).some((member) => fieldMayBeString(member, path));
+    case "object": {
+      const field = v0.fields?.[head!];
+      if (field === undefined) return false;
+      return rest.length === 0 ? mayBeString(field) : fieldMayBeString(field, rest.join("."));
+    }
+    default:
+      return false;
+  }
+}
+
+/** Whether a value this validator accepts may be a string (`v.optional(v.string())`, `v.id`, a string literal, a union with one). */
+function mayBeString(validator: AnyValidator): boolean {
+  const v0 = validator as AnyValidator & { kind: string; value?: unknown; members?: AnyValidator[] };
+  switch (v0.kind) {
+    case "string":
+    case "id":
+    case "any":
+      return true;
+    case "literal":
+      return typeof v0.value === "string";
+    case "union":
+      return (v0.members ?? []).some(mayBeString);
     default:
       return false;
   }
