@@ -253,6 +253,8 @@ export function queryWords(index: IndexInfo, filter: SearchFilterSpec): QueryWor
   });
 }
 
+const UTF8 = new TextDecoder();
+
 /**
  * For an entry's key (`[word, group, id]`), the range of that word's entries (in `group`, if
  * given), and the first key after every entry of the word, where the next word begins. The
@@ -261,7 +263,7 @@ export function queryWords(index: IndexInfo, filter: SearchFilterSpec): QueryWor
  */
 export function wordRangeAt(key: Uint8Array, group: number | undefined): { range: KeyRange; next: Uint8Array | null } {
   const end = key.indexOf(0, 1);
-  const word = new TextDecoder().decode(key.subarray(1, end));
+  const word = UTF8.decode(key.subarray(1, end));
   return { range: prefixRange(encodeIndexKey(group === undefined ? [word] : [word, group])), next: prefixSuccessor(key.subarray(0, end + 2)) };
 }
 
