@@ -285,36 +285,30 @@ type TablesDataModel<S extends SchemaDefinition<any, boolean>> = {
 
 /** Whether a document validator declares `path` (a dotted path), in any union member. */
 export function hasFieldPath(validator: AnyValidator, path: string): boolean {
-  const [head, ...rest] = path.split(".");
-  const v0 = validator as AnyValidator & { kind: string; fields?: Record<string, AnyValidator>; members?: AnyValidator[] };
-  switch (v0.kind) {
-    case "any":
-      return true;
-    case "union":
-      return (v0.members ?? []).some((member) => hasFieldPath(member, path));
-    case "object": {
-      const field = v0.fields?.[head!];
-      if (field === undefined) return false;
-      return rest.length === 0 || hasFieldPath(field, rest.join("."));
-    }
-    default:
-      return false;
-  }
+  return someFieldAt(validator, path, () => true);
 }
 
-/** Whether the field at `path` (declared: see `hasFieldPath`) may hold a string, in any union member. */
+/** Whether the field at `path` may hold a string, in any union member (a search field must). */
 function fieldMayBeString(validator: AnyValidator, path: string): boolean {
+  return someFieldAt(validator, path, mayBeString);
+}
+
+/**
+ * Whether some validator of the field at `path` (a dotted path; in any union member) passes
+ * `test`. A `v.any()` on the way may hold any field, so it passes whatever `test` says.
+ */
+function someFieldAt(validator: AnyValidator, path: string, test: (field: AnyValidator) => boolean): boolean {
   const [head, ...rest] = path.split(".");
   const v0 = validator as AnyValidator & { kind: string; fields?: Record<string, AnyValidator>; members?: AnyValidator[] };
   switch (v0.kind) {
     case "any":
       return true;
     case "union":
-      return (v0.members ?? []).some((member) => fieldMayBeString(member, path));
+      return (v0.members ?? []).some((member) => someFieldAt(member, path, test));
     case "object": {
       const field = v0.fields?.[head!];
       if (field === undefined) return false;
-      return rest.length === 0 ? mayBeString(field) : fieldMayBeString(field, rest.join("."));
+      return rest.length === 0 ? test(field) : someFieldAt(field, rest.join("."), test);
     }
     default:
       return false;
