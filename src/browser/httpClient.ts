@@ -8,6 +8,10 @@
  * over the WebSocket: `client.mutation(a); client.mutation(b)` never lets `b` overtake `a`.
  * Each call is a separate request, so, unlike over the WebSocket, a mutation whose answer was
  * lost is not re-sent and not deduplicated: the call rejects with code `DISCONNECTED`.
+ *
+ * Every call has a time limit (deadline.ts, shared with react/ssr.ts): `timeoutMs` for queries
+ * and mutations, `actionTimeoutMs` for actions. A queued mutation's limit starts when its
+ * request is sent, not while it waits behind the ones before it.
  */
 import type { FunctionArgs, FunctionReference, FunctionReturnType } from "../server/api.js";
 import type { ErrorPayload } from "../transport/protocol.js";
@@ -17,6 +21,7 @@ import type { JSONValue, Value } from "../values/value.js";
 import type { UserIdentityAttributes } from "../server/registration.js";
 import { functionPath } from "./functionPath.js";
 import { actingAs, postAdminCall, type AdminActingAs } from "./adminCall.js";
+import { checkTimeout, DEFAULT_ACTION_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, withDeadline } from "./deadline.js";
 import { postJson } from "./postJson.js";
 import { errorFromPayload } from "./queryResult.js";
 
@@ -33,6 +38,14 @@ export interface WalkinHttpClientOptions {
   logger?: unknown;
   /** Convex's check that the address is a Convex deployment's; accepted, with no effect (there is no deployment host to check). */
   skipConvexDeploymentUrlCheck?: boolean;
+  /**
+   * How long a query or a mutation waits for its answer, in milliseconds, before rejecting with
+   * `DISCONNECTED`: 30 seconds by default; `Infinity` waits as long as the server takes.
+   * Walk-in's own option (Convex's client has none, and waits forever).
+   */
+  timeoutMs?: number;
+  /** The same for actions: 11 minutes by default, as an action may run for 10. */
+  actionTimeoutMs?: number;
 }
 
 export interface HttpMutationOptions {
@@ -56,6 +69,8 @@ export class WalkinHttpClient {
   /** Set by `setAdminAuth`: calls then go through the admin API. Never set together with `token`. */
   private admin: { key: string; as: AdminActingAs } | null = null;
   private readonly fetch: typeof fetch;
+  private readonly timeoutMs: number;
+  private readonly actionTimeoutMs: number;
   /** Settles when the last queued mutation has (either way). */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -67,6 +82,8 @@ export class WalkinHttpClient {
     }
     // Called unbound (`this.fetch(...)` would call it on the client): a browser's fetch must run on `globalThis`.
     this.fetch = (...args) => fetchFunction(...args);
+    this.timeoutMs = checkTimeout("new WalkinHttpClient(url, options)", "timeoutMs", options.timeoutMs, DEFAULT_TIMEOUT_MS);
+    this.actionTimeoutMs = checkTimeout("new WalkinHttpClient(url, options)", "actionTimeoutMs", options.actionTimeoutMs, DEFAULT_ACTION_TIMEOUT_MS);
     if (options.auth !== undefined) this.setAuth(options.auth);
   }
 
@@ -144,10 +161,20 @@ export class WalkinHttpClient {
     const path = functionPath(ref);
     const encoded = convertToJson((args ?? {}) as Value, "args");
     const label = `${kind} ${path}`;
-    const { admin } = this;
-    const answer = admin
-      ? await postAdminCall({ base: this.url, kind, path, args: encoded, adminKey: admin.key, as: admin.as, fetch: this.fetch, label })
-      : await postCall({ base: this.url, kind, path, args: encoded, token: this.token, fetch: this.fetch, label });
+    const { admin, token } = this;
+    const option = kind === "action" ? "actionTimeoutMs" : "timeoutMs";
+    const limit = {
+      ms: kind === "action" ? this.actionTimeoutMs : this.timeoutMs,
+      label: admin ? `admin ${label}` : label,
+      mayHaveRun: kind !== "query",
+      option,
+      raise: `create the client with a longer limit: new WalkinHttpClient(url, { ${option} })`,
+    };
+    const answer = await withDeadline(limit, this.fetch, (fetch) =>
+      admin
+        ? postAdminCall({ base: this.url, kind, path, args: encoded, adminKey: admin.key, as: admin.as, fetch, label })
+        : postCall({ base: this.url, kind, path, args: encoded, token, fetch, label }),
+    );
     return convertFromJson(answer, "value");
   }
 }

@@ -2,6 +2,10 @@
  * The one `fetch` of the HTTP clients: a JSON `POST` and its JSON answer, with the errors a
  * caller gets when there is no answer to read (`WalkinHttpClient`'s calls, the server-rendering
  * functions, admin calls).
+ *
+ * A server that cannot be reached is named with the network error's code (ECONNREFUSED,
+ * ENOTFOUND, …): `fetch` only says "fetch failed" and keeps the reason in its `cause`, which a
+ * log that prints the message does not show.
  */
 import { walkinError } from "../values/errors.js";
 
@@ -29,11 +33,29 @@ export async function postJson(
       cache: "no-store",
     });
   } catch (error) {
-    throw walkinError("DISCONNECTED", `${label}: could not reach ${endpoint} (${(error as Error).message}).`, undefined, error);
+    throw walkinError("DISCONNECTED", `${label}: could not reach ${endpoint} (${failure(error)}).`, undefined, error);
   }
   try {
     return { status: response.status, body: await response.json() };
   } catch (error) {
     throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${response.status} without a JSON body. Is this the Walk-in server's address?`, undefined, error);
   }
+}
+
+/** "fetch failed: connect ECONNREFUSED 127.0.0.1:3210": the error's message with the network reason its `cause` holds. */
+function failure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const reason = error instanceof Error ? networkReason(error.cause) : undefined;
+  return reason === undefined || message.includes(reason) ? message : `${message}: ${reason}`;
+}
+
+/** "ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:3210", or just the code or message there is. */
+function networkReason(cause: unknown): string | undefined {
+  if (!(cause instanceof Error)) return undefined;
+  // Connecting to a name with several addresses fails with an AggregateError, one per address.
+  const inner = cause instanceof AggregateError && cause.errors[0] instanceof Error ? cause.errors[0] : cause;
+  const code = (cause as { code?: unknown }).code ?? (inner as { code?: unknown }).code;
+  const message = inner.message;
+  if (typeof code !== "string") return message || undefined;
+  return message.includes(code) ? message : `${code}: ${message}`;
 }

@@ -4,7 +4,8 @@
  * to render at once in the browser until the live subscription has a result.
  *
  * Each call is one `POST {url}/api/query|mutation|action` (`postCall`, shared with
- * `WalkinHttpClient`), with no client and no socket, so it
+ * `WalkinHttpClient`), with no client and no socket, and with a time limit (browser/deadline.ts,
+ * also `WalkinHttpClient`'s), because a page render waits for it. So it
  * works in any server runtime: a route loader, or a Next.js Server Component, Server Action or
  * Route Handler. This module imports nothing from React: `walkin/nextjs` re-exports it, and
  * Next.js loads Server Components with React's "react-server" build, which has no
@@ -15,6 +16,7 @@
  */
 import type { ArgsAndOptions, FunctionArgs, FunctionReference, FunctionReturnType } from "../server/api.js";
 import { functionPath } from "../browser/functionPath.js";
+import { checkTimeout, DEFAULT_ACTION_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, withDeadline } from "../browser/deadline.js";
 import { postCall } from "../browser/httpClient.js";
 import { walkinError } from "../values/errors.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
@@ -33,6 +35,12 @@ export interface FetchQueryOptions {
   skipConvexDeploymentUrlCheck?: boolean;
   /** The `fetch` to use; the global one by default. */
   fetch?: typeof globalThis.fetch;
+  /**
+   * How long to wait for the server's answer, in milliseconds, before throwing a
+   * `DISCONNECTED` error: 30 seconds by default (`fetchAction`: 11 minutes, as an action may
+   * run for 10). `Infinity` waits as long as the server takes. Walk-in's own option, not Convex's.
+   */
+  timeoutMs?: number;
 }
 
 /** The options of `fetchQuery`, `fetchMutation`, `fetchAction` and `preloadQuery`, under Convex's name. */
@@ -50,7 +58,8 @@ export interface Preloaded<Query extends FunctionReference<"query">> {
 type FunctionKind = "query" | "mutation" | "action";
 
 /**
- * Runs a query once over HTTP and returns its result; throws a `WalkinError` if it fails.
+ * Runs a query once over HTTP and returns its result; throws a `WalkinError` if it fails
+ * (`DISCONNECTED` after `timeoutMs`, 30 seconds by default, without an answer).
  *
  * @example
  * const messages = await fetchQuery(api.messages.list, { channel: "general" }, { token });
@@ -64,7 +73,8 @@ export async function fetchQuery<Query extends FunctionReference<"query">>(
 
 /**
  * Runs a mutation over HTTP (from a Server Action or a Route Handler, say) and returns its
- * result; throws a `WalkinError` if it fails, in which case none of its writes happened.
+ * result; throws a `WalkinError` if it fails, in which case none of its writes happened, except
+ * `DISCONNECTED` (no answer within `timeoutMs`, 30 seconds by default), after which it may have run.
  *
  * @example
  * await fetchMutation(api.messages.send, { channel, body }, { token });
@@ -77,7 +87,8 @@ export async function fetchMutation<Mutation extends FunctionReference<"mutation
 }
 
 /**
- * Runs an action over HTTP and returns its result; throws a `WalkinError` if it fails.
+ * Runs an action over HTTP and returns its result; throws a `WalkinError` if it fails
+ * (`DISCONNECTED` after `timeoutMs`, 11 minutes by default, without an answer).
  *
  * @example
  * const summary = await fetchAction(api.ai.summarize, { channel }, { token });
@@ -90,7 +101,8 @@ export async function fetchAction<Action extends FunctionReference<"action">>(
 }
 
 /**
- * Fetches a query's result for `usePreloadedQuery`.
+ * Fetches a query's result for `usePreloadedQuery`; waits at most `timeoutMs` (30 seconds by
+ * default) for it.
  *
  * @example
  * // on the server (a route loader, a Server Component)
@@ -148,15 +160,11 @@ async function call(kind: FunctionKind, caller: string, reference: FunctionRefer
 
 function callJson(kind: FunctionKind, caller: string, path: string, args: JSONValue, options: FetchQueryOptions): Promise<JSONValue> {
   const label = `${caller}(${path})`;
-  return postCall({
-    base: serverAddress(label, options),
-    kind,
-    path,
-    args,
-    token: bearerToken(label, options.token),
-    fetch: options.fetch ?? globalThis.fetch,
-    label,
-  });
+  const ms = checkTimeout(caller, "timeoutMs", options.timeoutMs, kind === "action" ? DEFAULT_ACTION_TIMEOUT_MS : DEFAULT_TIMEOUT_MS);
+  const base = serverAddress(label, options);
+  const token = bearerToken(label, options.token);
+  const limit = { ms, label, mayHaveRun: kind !== "query", option: "timeoutMs", raise: "pass { timeoutMs } to wait longer" };
+  return withDeadline(limit, options.fetch ?? globalThis.fetch, (fetch) => postCall({ base, kind, path, args, token, fetch, label }));
 }
 
 /**

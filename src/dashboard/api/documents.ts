@@ -64,6 +64,43 @@ function parseValue(json: unknown, where: string): Value {
   }
 }
 
+/**
+ * A filter's or an index value's JSON, for the field at `path` of `table`. A JSON number given
+ * for an int64 field is the bigint it names: a caller sending `5` means 5n, and the float64 5
+ * never equals 5n (int64 and float64 are different types to the database), so the filter
+ * would match nothing. A number that names no int64 exactly is refused: a fraction, or one
+ * past 2^53 - 1, where a JSON number has already lost digits on the way (its exact form is
+ * `{ "$integer": … }`). A field that may also hold a float64 keeps the number as it is.
+ */
+function parseFieldValue(table: TableInfo, path: string, json: unknown, where: string): Value {
+  if (typeof json !== "number" || !holdsInt64NotFloat64(fieldValidators(table.validator, path.split(".")))) return parseValue(json, where);
+  if (Number.isSafeInteger(json)) return BigInt(json);
+  const exact = 'give it as { "$integer": "<base64 of its 8 bytes, little-endian two\'s complement>" } (what convertToJson makes of a bigint)';
+  if (!Number.isInteger(json)) throw badRequest(`${where}: "${path}" is an int64 field, which holds whole numbers; ${json} is not one.`);
+  throw badRequest(`${where}: "${path}" is an int64 field and ${json} is past 2^53 - 1, where a JSON number may have lost digits: ${exact}.`);
+}
+
+type FieldValidator = { kind: string; fields?: Record<string, FieldValidator>; members?: readonly FieldValidator[]; value?: unknown };
+
+/** The validators the field at `path` may hold: several when a union (of objects) declares it; none without a schema. */
+function fieldValidators(validator: FieldValidator | null, path: string[]): FieldValidator[] {
+  if (!validator) return [];
+  if (validator.kind === "union") return (validator.members ?? []).flatMap((member) => fieldValidators(member, path));
+  if (path.length === 0) return [validator];
+  if (validator.kind !== "object") return [];
+  return fieldValidators(validator.fields?.[path[0]!] ?? null, path.slice(1));
+}
+
+/** Whether some of `validators` takes an int64 and none a float64 (`v.any()` takes both). */
+function holdsInt64NotFloat64(validators: readonly FieldValidator[]): boolean {
+  const leaves = validators.flatMap(function open(v): FieldValidator[] {
+    return v.kind === "union" ? (v.members ?? []).flatMap(open) : [v];
+  });
+  const int64 = leaves.some((v) => v.kind === "int64" || (v.kind === "literal" && typeof v.value === "bigint"));
+  const float64 = leaves.some((v) => v.kind === "float64" || v.kind === "any" || (v.kind === "literal" && typeof v.value === "number"));
+  return int64 && !float64;
+}
+
 /** `POST /api/admin/documents/list`: one page, newest first. */
 export async function listDocuments(engine: Engine, body: Record<string, unknown>) {
   const table = appTable(engine, body.table);
@@ -85,8 +122,8 @@ export async function listDocuments(engine: Engine, body: Record<string, unknown
   // document's index key, hidden field included.
   const secret = fields.find((field) => touchesSecret(field, hidden));
   if (secret !== undefined) throw badRequest(`Index "${indexName}" is on "${secret}", a hidden field; the dashboard does not list by it.`);
-  const indexValues = values.map((json, i) => parseValue(json, `indexValues[${i}] (${fields[i]})`));
-  const filters = parseFilters(body.filters, hidden);
+  const indexValues = values.map((json, i) => parseFieldValue(table, fields[i]!, json, `indexValues[${i}] (${fields[i]})`));
+  const filters = parseFilters(table, body.filters, hidden);
   const numItems = body.numItems === undefined ? 25 : body.numItems;
   if (!Number.isInteger(numItems) || (numItems as number) < 1 || (numItems as number) > MAX_PAGE) throw badRequest(`"numItems" must be an integer from 1 to ${MAX_PAGE}.`);
   const cursor = optionalString(body, "cursor");
@@ -158,7 +195,7 @@ async function scanFiltered(
   };
 }
 
-function parseFilters(raw: unknown, hidden: readonly string[]): Array<{ field: string; op: FieldOp; value: Value }> {
+function parseFilters(table: TableInfo, raw: unknown, hidden: readonly string[]): Array<{ field: string; op: FieldOp; value: Value }> {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw) || raw.length > 10) throw badRequest('"filters" must be an array of at most 10 { field, op, value } objects.');
   return raw.map((item, i) => {
@@ -167,7 +204,7 @@ function parseFilters(raw: unknown, hidden: readonly string[]): Array<{ field: s
     if (touchesSecret(field, hidden)) throw badRequest(`"${field}" is a hidden field; the dashboard does not filter on it.`);
     if (!OPS.includes(op as FieldOp)) throw badRequest(`filters[${i}].op must be one of ${OPS.join(", ")}.`);
     if (value === undefined) throw badRequest(`filters[${i}].value is missing; give a JSON value (a string needs quotes).`);
-    return { field, op: op as FieldOp, value: parseValue(value, `filters[${i}].value`) };
+    return { field, op: op as FieldOp, value: parseFieldValue(table, field, value, `filters[${i}].value`) };
   });
 }
 
