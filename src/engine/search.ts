@@ -213,6 +213,26 @@ export class SearchFilterBuilderImpl {
   }
 }
 
+/** The words a query text searches for, in order: its first `SEARCH_LIMITS.queryWords` distinct ones. */
+function searchedWords(text: string): string[] {
+  return [...new Set(words(text))].slice(0, SEARCH_LIMITS.queryWords);
+}
+
+/**
+ * What a search's ranked results depend on besides the data: the words it searches for (as
+ * `queryWords` takes them: normalized, distinct, the first 16, the last one the prefix) and
+ * its filter values by field. Two searches with the same binding rank the same documents at
+ * any snapshot, so a page cursor of one is a position in the other's results; a paginate
+ * cursor carries a hash of it (searchQuery.ts, `cursorTag`), and another search's is refused.
+ * "Hello" and "hello " are one binding (the same words); "hello" and "help" are not.
+ */
+export function searchBinding(filter: SearchFilterSpec): string {
+  // By field, so the order of the .eq() calls does not matter; repeats of a field stay in order.
+  const equalities = [...filter.equalities].sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
+  const values = encodeIndexKey(equalities.flatMap(({ field, value }) => [field, value]));
+  return `${JSON.stringify(searchedWords(filter.text))} ${Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("hex")}`;
+}
+
 /**
  * One word of a query: the key range of its entries, and how a document's words match it. The
  * last word's range holds every word it begins (`prefix`); `group` is the filter group the
@@ -231,7 +251,7 @@ export interface QueryWord {
  * of those values; otherwise its whole range, and the documents are checked one by one.
  */
 export function queryWords(index: IndexInfo, filter: SearchFilterSpec): QueryWord[] {
-  const distinct = [...new Set(words(filter.text))].slice(0, SEARCH_LIMITS.queryWords);
+  const distinct = searchedWords(filter.text);
   const { filterFields } = index.search!;
   const given = new Map<string, Value | undefined>();
   let contradictory = false;
@@ -308,7 +328,11 @@ export function rank(found: readonly Doc[], spec: SearchSpec, query: readonly Qu
   };
   const scored = counted.map(({ doc, length, terms }) => {
     let score = 0;
-    for (const [term, tf] of terms) score += (weight(term) * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * length) / averageLength));
+    // Term by term in alphabetical order, not in the order of the text: floating-point sums
+    // depend on their order, and two documents with the same words in another order must
+    // score exactly alike, a tie that goes to the newer one.
+    const inOrder = terms.size > 1 ? [...terms].sort(([a], [b]) => (a < b ? -1 : 1)) : terms;
+    for (const [term, tf] of inOrder) score += (weight(term) * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * length) / averageLength));
     return { doc, score };
   });
   scored.sort((a, b) => b.score - a.score || (b.doc._creationTime as number) - (a.doc._creationTime as number) || ((b.doc._id as string) > (a.doc._id as string) ? 1 : -1));

@@ -13,7 +13,7 @@ import { decodeCursor, encodeCursor, pageOptionsProblem, takeCountProblem } from
 import type { KeyRange } from "../storage/types.js";
 import { encodeIndexKey } from "../values/indexKey.js";
 import { prefixRange } from "./readSet.js";
-import { SEARCH_LIMITS, matchesEqualities, queryWords, rank, wordRangeAt, type QueryWord, type SearchFilterSpec } from "./search.js";
+import { SEARCH_LIMITS, matchesEqualities, queryWords, rank, searchBinding, wordRangeAt, type QueryWord, type SearchFilterSpec } from "./search.js";
 import type { Transaction } from "./transaction.js";
 
 /** What a search does with each document it reads; false once it has read its bytes. */
@@ -196,16 +196,27 @@ export class SearchQueryImpl implements AsyncIterable<Doc> {
   }
 
   private positionOf(cursor: string): number {
-    const bytes = decodeCursor(cursor, this.cursorTag());
-    if (bytes.length !== 4) {
-      throw walkinError("INVALID_ARGUMENT", "paginate(): the cursor is not one this search query's paginate() returned. Pass null for the first page.");
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = decodeCursor(cursor, this.cursorTag());
+    } catch {
+      // decodeCursor's own message speaks of another index; here it is as often another search.
+    }
+    if (bytes?.length !== 4) {
+      throw walkinError("INVALID_ARGUMENT", "paginate(): the cursor is not one this search query's paginate() returned (it is of a search " +
+        "with other words or filter values, of another query, or not a cursor). Pass null for the first page.");
     }
     return new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
   }
 
-  /** Search cursors are tagged apart from the index's own, which hold keys. */
+  /**
+   * Search cursors are tagged apart from the index's own, which hold keys, and bound to the
+   * search's words and filter values (`searchBinding`): a cursor is a position in one ranked
+   * list, and another search's list puts other documents there. The same search's cursor
+   * works on every page and at every snapshot (usePaginatedQuery re-runs its pages).
+   */
   private cursorTag(): string {
-    return `${this.index.id} search`;
+    return `${this.index.id} search ${searchBinding(this.search)}`;
   }
 
   private misuse(problem: string): never {
