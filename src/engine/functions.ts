@@ -8,6 +8,7 @@ import { checkValue, normalizeValue, validateResult, walkinError } from "../valu
 import type { Value } from "../values/index.js";
 import { isRegisteredFunction } from "../server/functions.js";
 import type { FunctionType, RegisteredFunction } from "../server/registration.js";
+import { canonicalPath, functionPath } from "../browser/functionPath.js";
 
 export type Modules = Record<string, Record<string, unknown>>;
 
@@ -47,7 +48,21 @@ export class FunctionRegistry {
     if (typeof path !== "string" || path.length === 0 || path.length > 512) {
       throw walkinError("UNKNOWN_FUNCTION", `Function paths are strings like "messages:send"; received ${typeof path}.`);
     }
-    const [modulePath, exportName = "default"] = path.includes(":") ? splitOnce(path) : [path, "default"];
+    // Read as Convex's clients read a path (functionPath.ts), so that code sending one straight
+    // to the HTTP API or the WebSocket works: "lib/users.js:get" is "lib/users:get" (modules are
+    // known without their extension), "messages" is "messages:default".
+    const [modulePath, exportName] = splitOnce(canonicalPath(functionPath(path)));
+    // A path no module can have is refused with what is wrong with it, not "no module named …".
+    const segments = modulePath.split("/");
+    let problem: string | null = null;
+    if (modulePath.length === 0) problem = "it names no module";
+    else if (segments.includes("")) problem = 'its module path has an empty segment (a leading, trailing or doubled "/")';
+    else if (segments.some((segment) => segment === "." || segment === "..")) problem = 'its module path has a "." or ".." segment: name the module by its path in functions/';
+    else if (/[\u0000-\u001f\u007f\\]/.test(path)) problem = 'it holds a control character or a backslash (module paths are separated by "/")';
+    else if (exportName.length === 0) problem = 'it names no export after the ":"';
+    if (problem !== null) {
+      throw walkinError("UNKNOWN_FUNCTION", `Function path ${JSON.stringify(path)} is not valid: ${problem}. Write "<module>:<export>" with the module's path in functions/, e.g. "lib/users:get", or the module alone for its default export.`);
+    }
     const module = Object.hasOwn(this.modules, modulePath) ? this.modules[modulePath] : undefined;
     const fn = module && Object.hasOwn(module, exportName) ? module[exportName] : undefined;
     if (!isRegisteredFunction(fn) || (fromClient && fn.visibility === "internal")) {

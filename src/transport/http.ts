@@ -77,7 +77,11 @@ export async function handleHttp(request: IncomingMessage, response: ServerRespo
     if (context.dashboard && (await context.dashboard.handle(request, response, url, context.engines))) return;
     if (isReservedApiPath(url.pathname)) return await handleApi(request, response, url, method, context);
     if (context.router && (await handleRoute(request, response, url, method, context))) return;
-    if (context.staticDir && (method === "GET" || method === "HEAD") && (await serveStatic(context.staticDir, url.pathname, method, response))) return;
+    if (context.staticDir && (method === "GET" || method === "HEAD")) {
+      // staticFiles.ts writes its own heads; they take this one up (`setHeader`), as the 404 below would.
+      if (bodyLeftUnread(request)) response.setHeader("Connection", "close");
+      if (await serveStatic(context.staticDir, url.pathname, method, response)) return;
+    }
     sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Nothing is served at ${method} ${url.pathname}.` });
   } catch (error) {
     if (error instanceof ClientGone) {
@@ -94,7 +98,7 @@ export async function handleHttp(request: IncomingMessage, response: ServerRespo
 async function handleApi(request: IncomingMessage, response: ServerResponse, url: URL, method: string, context: HttpContext): Promise<void> {
   const path = url.pathname;
   if (method === "OPTIONS") {
-    response.writeHead(204, CORS_HEADERS).end();
+    response.writeHead(204, { ...CORS_HEADERS, ...closedIfBodyUnread(request) }).end();
     return;
   }
   if (path === "/api/health") {
@@ -118,7 +122,7 @@ async function handleApi(request: IncomingMessage, response: ServerResponse, url
   const format = url.searchParams.get("format");
   if (format !== null && format !== "json") return sendCallError(response, { code: "INVALID_ARGUMENT", message: unknownFormat(format) });
   const body = await readBody(request);
-  if (body === null) return sendCallError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413, BODY_LEFT_UNREAD);
+  if (body === null) return sendCallError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
   let text: string;
   try {
     text = UTF8.decode(body);
@@ -228,7 +232,7 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
     const allowed = router.methodsFor(url.pathname);
     if (allowed.length === 0) return false;
     if (method === "OPTIONS") {
-      response.writeHead(204, { ...CORS_HEADERS, "Access-Control-Allow-Methods": [...allowed, "OPTIONS"].join(", ") }).end();
+      response.writeHead(204, { ...CORS_HEADERS, "Access-Control-Allow-Methods": [...allowed, "OPTIONS"].join(", "), ...closedIfBodyUnread(request) }).end();
     } else {
       // HEAD is served wherever GET is (as GET without the body), so Allow names it too.
       methodNotAllowed(response, allowed.flatMap((one) => (one === "GET" ? ["GET", "HEAD"] : [one])).join(", "));
@@ -237,7 +241,7 @@ async function handleRoute(request: IncomingMessage, response: ServerResponse, u
   }
   const body = method === "GET" || method === "HEAD" ? undefined : await readBody(request);
   if (body === null) {
-    sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413, BODY_LEFT_UNREAD);
+    sendError(response, { code: "LIMIT_EXCEEDED", message: `The request body is larger than ${MAX_HTTP_BODY_BYTES} bytes.` }, 413);
     return true;
   }
   // Checked again: close() may have begun while the body was arriving.
@@ -350,6 +354,8 @@ async function writeResponse(answer: Response, response: ServerResponse, method:
   });
   const cookies = answer.headers.getSetCookie();
   if (cookies.length > 0) headers["set-cookie"] = cookies;
+  // Over a "connection" header of the app's own: the rule of `closedIfBodyUnread` holds for every answer.
+  if (bodyLeftUnread(response.req)) headers["connection"] = "close";
   response.writeHead(answer.status, answer.statusText || undefined, headers);
   if (method === "HEAD" || answer.body === null) {
     void answer.body?.cancel().catch(() => {});
@@ -393,12 +399,36 @@ export function requestUrl(request: IncomingMessage): URL | null {
 }
 
 /**
- * The headers of a 413: the rest of a body too large is not read, so the connection cannot
- * carry another request. Kept alive, it would wait while the client sends the rest (however
- * much) and the server reads it to throw it away; closed, the client stops sending once it
- * has the answer, and its next request opens a new connection.
+ * Whether an answer is written while the request's body is not read to its end. Every answer
+ * this module writes asks here (`sendJson`, `writeResponse`, the 204s of a preflight, static
+ * files), and such an answer closes the connection (`closedIfBodyUnread`), whatever refused the
+ * request before its body was read: an unknown endpoint, a wrong method, a bad `/api/run` path or
+ * `format`, a path nothing serves, a body too large (413). Why, step by step:
+ *  1. Node reuses a kept-alive connection for the next request only once this one's body is
+ *     consumed: after the answer it reads the rest of the body and throws it away, however
+ *     large, while the client goes on sending it (a client could make the server read
+ *     megabytes it already refused).
+ *  2. With `Connection: close`, the server closes the connection once the answer is out, so
+ *     it stops reading the body there; the client stops sending, and its next request opens a
+ *     new connection.
+ *  3. A request without a body (no Transfer-Encoding, no Content-Length above 0) leaves nothing
+ *     unread, and a body read to its end (`readableEnded`) neither: those keep the connection,
+ *     as do the usual refusals of a call (unknown function, bad args), made once the body is read.
+ * The rule is "not read to its end", not "not all arrived yet" (`!request.complete`), so that a
+ * request gets the same answer however its bytes were split into packets: a small body refused
+ * unread closes the connection too, one new connection for a client that sent a request it
+ * should not have.
  */
-const BODY_LEFT_UNREAD = { Connection: "close" };
+function bodyLeftUnread(request: IncomingMessage | undefined): boolean {
+  if (request === undefined) return false;
+  const hasBody = request.headers["transfer-encoding"] !== undefined || Number(request.headers["content-length"] ?? 0) > 0;
+  return hasBody && !request.readableEnded;
+}
+
+/** The header that closes the connection after an answer written with the request's body unread (`bodyLeftUnread`); none otherwise. */
+function closedIfBodyUnread(request: IncomingMessage | undefined): Record<string, string> {
+  return bodyLeftUnread(request) ? { Connection: "close" } : {};
+}
 
 /** The body, or null once it exceeds the limit (the rest is not read); rejects with ClientGone if aborted. */
 function readBody(request: IncomingMessage): Promise<Buffer | null> {
@@ -489,7 +519,7 @@ function methodNotAllowed(response: ServerResponse, allow: string, extra: Record
 
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...headers });
+  response.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...headers, ...closedIfBodyUnread(response.req) });
   response.end(text);
 }
 
