@@ -61,6 +61,8 @@ export default defineConfig({
             "src/engine/search.test.ts",
             "src/engine/searchReview.test.ts",
             "src/engine/searchReview2.test.ts",
+            "src/engine/searchReview3.test.ts",
+            "src/engine/vectorSearch.test.ts",
             "src/transport/server.test.ts",
             "src/auth/auth.test.ts",
             "src/sessions/builders.test.ts",

@@ -35,6 +35,7 @@ import type { Storage } from "../storage/types.js";
 import { tableNumberOfId } from "./ids.js";
 import { providedTableHint } from "./tableHints.js";
 import { WORDS_VERSION, type SearchSpec } from "./search.js";
+import type { VectorSpec } from "./vector.js";
 
 export interface IndexInfo {
   /** Storage-level ID, stable across restarts: `${table}.${index}`, or with `@digest` (see "Index IDs" above). */
@@ -47,6 +48,16 @@ export interface IndexInfo {
    * word of its search field, not one key built from `fields`.
    */
   search?: SearchSpec;
+  /**
+   * Present on a vector index (vector.ts): each document with a vector has one entry for every
+   * document and one per filter field, not one key built from `fields`.
+   */
+  vector?: VectorSpec;
+}
+
+/** An index read with `withIndex`: not a search or vector index, whose entries are of their own kinds. */
+export function isPlainIndex(index: IndexInfo): boolean {
+  return index.search === undefined && index.vector === undefined;
 }
 
 export interface TableInfo {
@@ -63,6 +74,8 @@ export interface TableInfo {
   indexes: Map<string, IndexInfo>;
   /** System tables (`_scheduled_functions`, ...) are invisible to app code. */
   system: boolean;
+  /** Whether a write must check its vectors (vector.ts, `checkVectorFields`): set on a table with a vector index. */
+  hasVectorIndex?: true;
 }
 
 interface Registry {
@@ -143,7 +156,9 @@ export class Catalog {
       this.registry.tables[name] = number;
     }
     const idOf = system ? plainIndexId : (table: string, index: string, fields: string[]) => declaredIndexId(table, index, fields, this.registry);
-    const info: TableInfo = { name, number, validator, enforced, indexes: tableIndexes(name, userIndexes, idOf), system };
+    const indexes = tableIndexes(name, userIndexes, idOf);
+    const info: TableInfo = { name, number, validator, enforced, indexes, system };
+    if ([...indexes.values()].some((index) => index.vector !== undefined)) info.hasVectorIndex = true;
     this.byName.set(name, info);
     this.byNumber.set(number, info);
     return info;
@@ -305,12 +320,12 @@ export class Catalog {
 type IndexIdOf = (table: string, index: string, fields: string[]) => string;
 
 /** An index as a table definition declares it (schema.ts, `IndexDefinition`). */
-type DeclaredIndex = { name: string; fields: string[]; search?: SearchSpec };
+type DeclaredIndex = { name: string; fields: string[]; search?: SearchSpec; vector?: VectorSpec };
 
 /**
  * A table's indexes: the two built-in ones, then the declared ones with system fields appended.
- * A search index keeps its fields as declared, and its ID is made from them with a "search"
- * mark first, so that it never shares an ID with an index on the same fields.
+ * A search or vector index keeps its fields as declared, and its ID is made from them with a
+ * "search" or "vector" mark first, so that it never shares an ID with an index on the same fields.
  */
 function tableIndexes(table: string, declared: readonly DeclaredIndex[], idOf: IndexIdOf = plainIndexId): Map<string, IndexInfo> {
   const indexes = new Map<string, IndexInfo>();
@@ -322,6 +337,13 @@ function tableIndexes(table: string, declared: readonly DeclaredIndex[], idOf: I
       const { searchField, filterFields } = index.search;
       const fields = [searchField, ...filterFields];
       indexes.set(index.name, { id: searchIndexId(table, index.name, fields), name: index.name, fields, search: { searchField, filterFields: [...filterFields] } });
+      continue;
+    }
+    if (index.vector !== undefined) {
+      const { vectorField, dimensions, filterFields } = index.vector;
+      const fields = [vectorField, ...filterFields];
+      const vector = { vectorField, dimensions, filterFields: [...filterFields] };
+      indexes.set(index.name, { id: vectorIndexId(table, index.name, dimensions, fields), name: index.name, fields, vector });
       continue;
     }
     const fields = [...index.fields, "_creationTime", "_id"];
@@ -338,6 +360,15 @@ function tableIndexes(table: string, declared: readonly DeclaredIndex[], idOf: I
  */
 function searchIndexId(table: string, index: string, fields: string[]): string {
   return `${plainIndexId(table, index)}@${fieldsDigest(["search", `words ${WORDS_VERSION}`, ...fields])}`;
+}
+
+/**
+ * A vector index's ID: with a digest of a "vector" mark, its dimensions and its fields, so that
+ * it never shares an ID with another kind of index on the same fields, and a change of its
+ * dimensions makes it a new index, built again (a vector of the old length has no entries in it).
+ */
+function vectorIndexId(table: string, index: string, dimensions: number, fields: string[]): string {
+  return `${plainIndexId(table, index)}@${fieldsDigest(["vector", `dimensions ${dimensions}`, ...fields])}`;
 }
 
 /** `by_id` and `by_creation_time`: written with every document, never dropped (indexBuilder.ts). */

@@ -60,6 +60,7 @@ import { Subscriptions } from "./subscriptions.js";
 import { Crons } from "./cron.js";
 import { FileStore } from "./fileStore.js";
 import { actionStorage, MutationStorage, QueryStorage } from "./storageCtx.js";
+import { vectorSearch } from "./vectorSearch.js";
 
 /** How often expired request-deduplication records (receipts) are removed. */
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
@@ -489,6 +490,7 @@ export class Engine {
         if (ts > written.ts) written.ts = ts;
         return withoutUndefinedFields(value);
       }),
+      vectorSearch: bounded((table: unknown, index: unknown, query: unknown) => vectorSearch(this, table, index, query)),
       runAction: bounded(async (ref: unknown, a?: unknown) => {
         const path = getFunctionName(ref as never);
         const nested = [...chain, path];
@@ -497,6 +499,21 @@ export class Engine {
         return withoutUndefinedFields(await this.runAction(path, a ?? {}, inner, written, { deadline, chain: nested }));
       }),
     };
+  }
+
+  /**
+   * Runs `read` at the latest snapshot as an action's ctx.runQuery reads: after catching up if
+   * this engine was handed over, with the snapshot held against pruning until `read` settles,
+   * and answered once the snapshot is durable. For an action's reads that are not query
+   * functions (ctx.vectorSearch, vectorSearch.ts).
+   */
+  readLatest<T>(read: (readTs: Timestamp) => Promise<T>): Promise<T> {
+    return this.caughtUpIfHandedOver(() => {
+      const readTs = this.latest;
+      this.snapshots.hold(readTs);
+      const answer = read(readTs).finally(() => this.snapshots.letGo(readTs));
+      return this.storage.whenDurable ? this.onceDurable(answer, () => readTs) : answer;
+    });
   }
 
   /**

@@ -6,9 +6,10 @@
  * unrecorded and it is built again at the next start.
  */
 import { isCommitOutcomeUnknown, type CommitPlanner, type IndexWrite, type Storage, type Timestamp } from "../storage/types.js";
-import { indexDisplayName, isBuiltInIndex, type Catalog, type IndexInfo } from "./catalog.js";
+import { indexDisplayName, isBuiltInIndex, isPlainIndex, type Catalog, type IndexInfo } from "./catalog.js";
 import { indexKeyOf, type Doc } from "./documents.js";
 import { searchKeysOf } from "./search.js";
+import { vectorKeysOf } from "./vector.js";
 import { compareBytes } from "../values/indexKey.js";
 import { Transaction } from "./transaction.js";
 import { decodeWriteSet, encodeWriteSet } from "./writeSetCodec.js";
@@ -59,11 +60,11 @@ export async function buildIndexes(
       if (keepDropped) {
         // Not dropped: entries kept from before whose document has another key now (or, in a
         // search index, no longer has that word) go in the same commit.
-        // A search index lists a document once per word: its keys are kept for the next words
-        // (a bounded number of documents' worth).
+        // A search index lists a document once per word (a vector index once per filter field):
+        // its keys are kept for the next ones (a bounded number of documents' worth).
         const searchKeys = new Map<string, Set<string>>();
         for await (const { key, doc } of txn.scan(index, {}, "asc")) {
-          if (!index.search) {
+          if (isPlainIndex(index)) {
             if (compareBytes(key, indexKeyOf(index, doc)) !== 0) writes.push({ indexId: index.id, key, docId: null });
             continue;
           }
@@ -71,7 +72,7 @@ export async function buildIndexes(
           let keys = searchKeys.get(id);
           if (keys === undefined) {
             if (searchKeys.size >= 1_024) searchKeys.clear();
-            searchKeys.set(id, (keys = new Set(searchKeysOf(index, doc).map(hexOf))));
+            searchKeys.set(id, (keys = new Set(keysOf(index, doc).map(hexOf))));
           }
           if (!keys.has(hexOf(key))) writes.push({ indexId: index.id, key, docId: null });
         }
@@ -144,7 +145,8 @@ export async function commitOrFind(storage: Storage, id: string, since: Timestam
 
 const hexOf = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("hex");
 
-/** A document's entries in an index: its one key, or a search index's key per word (search.ts). */
+/** A document's entries in an index: its one key, a search index's key per word (search.ts), or a vector index's (vector.ts). */
 function keysOf(index: IndexInfo, doc: Doc): Uint8Array[] {
-  return index.search ? searchKeysOf(index, doc) : [indexKeyOf(index, doc)];
+  if (index.search) return searchKeysOf(index, doc);
+  return index.vector ? vectorKeysOf(index, doc) : [indexKeyOf(index, doc)];
 }

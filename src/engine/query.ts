@@ -7,13 +7,14 @@ import { walkinError } from "../values/index.js";
 import { compareBytes } from "../values/indexKey.js";
 import type { KeyBound, KeyRange } from "../storage/types.js";
 import { hashSeed } from "./determinism.js";
-import type { IndexInfo, TableInfo } from "./catalog.js";
+import { isPlainIndex, type IndexInfo, type TableInfo } from "./catalog.js";
 import type { Doc } from "./documents.js";
 import { compileFilter } from "./filter.js";
 import { IndexRangeBuilderImpl } from "./indexRange.js";
 import { LIMITS } from "./limits.js";
 import { SearchFilterBuilderImpl, wrongKindOfIndex } from "./search.js";
 import { SearchQueryImpl } from "./searchQuery.js";
+import { vectorIndexReadAsQuery } from "./vector.js";
 import type { Transaction } from "./transaction.js";
 import type { PaginationOptions, PaginationResult } from "../server/database.js";
 
@@ -58,6 +59,7 @@ export class QueryImpl implements AsyncIterable<Doc> {
       this.misuse(`table "${this.table.name}" has no search index "${indexName}" (its search indexes: ${names || "none"}). ` +
         `Declare it with defineTable(...).searchIndex("${indexName}", { searchField: "field" }) in functions/schema.ts`);
     }
+    if (index.vector) throw vectorIndexReadAsQuery(this.table.name, index.name, "withSearchIndex");
     if (!index.search) throw wrongKindOfIndex(this.table.name, index, "withSearchIndex");
     if (typeof searchFn !== "function") this.misuse(`withSearchIndex("${indexName}") needs a callback: (q) => q.search("${index.search.searchField}", text)`);
     const builder = new SearchFilterBuilderImpl(index, (problem) => this.misuse(problem));
@@ -68,10 +70,11 @@ export class QueryImpl implements AsyncIterable<Doc> {
     if (this.state.stage !== "initial") this.misuse("withIndex() must come first, before order() and filter()");
     const index = this.table.indexes.get(indexName);
     if (!index) {
-      const names = [...this.table.indexes.values()].filter((i) => !i.search).map((i) => i.name).join(", ");
+      const names = [...this.table.indexes.values()].filter(isPlainIndex).map((i) => i.name).join(", ");
       this.misuse(`table "${this.table.name}" has no index "${indexName}" (its indexes: ${names}). ` +
         `Declare it with defineTable(...).index("${indexName}", [fields]) in functions/schema.ts`);
     }
+    if (index.vector) throw vectorIndexReadAsQuery(this.table.name, index.name, "withIndex");
     if (index.search) throw wrongKindOfIndex(this.table.name, index, "withIndex");
     const builder = new IndexRangeBuilderImpl(index);
     const result = rangeFn ? rangeFn(builder) : builder;

@@ -108,3 +108,60 @@ describe("ranking ties", () => {
     }
   });
 });
+
+/** `count` distinct words: the same set for every call (a, b, …, 9, aa, ab, …). */
+function distinctWords(count: number, offset = 0): string {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  const out: string[] = [];
+  for (let n = offset; out.length < count; n++) {
+    let word = "";
+    for (let m = n; ; m = Math.floor(m / alphabet.length) - 1) {
+      word = alphabet[m % alphabet.length] + word;
+      if (m < alphabet.length) break;
+    }
+    out.push(word);
+  }
+  return out.join(" ");
+}
+
+describe("search index entries one mutation writes", () => {
+  it("are capped: a mutation past the cap fails with an error naming the limit, and writes nothing", async () => {
+    t = walkinTest(schema, modules);
+    // 70 documents of 4,096 distinct words: 286,720 entries, each document well within its own limits.
+    const body = distinctWords(4_096);
+    const error = await caught(t.mutation(api.notes.add, { bodies: Array.from({ length: 70 }, () => body), channel: "a" }));
+    expect(error.code).toBe("LIMIT_EXCEEDED");
+    expect(error.message).toMatch(/at most 262144 search index entries \(searchEntriesWritten\).*Write fewer or shorter documents per mutation/);
+    expect(await t.run((ctx) => ctx.db.query("notes").collect())).toEqual([]);
+    expect((await t.query(api.notes.page, { text: "a", paginationOpts: { numItems: 10, cursor: null } })).page).toEqual([]);
+    // Under the cap, the same documents go in over several mutations.
+    for (let i = 0; i < 2; i++) await t.mutation(api.notes.add, { bodies: Array.from({ length: 35 }, () => body), channel: "a" });
+    expect(await t.run(async (ctx) => (await ctx.db.query("notes").collect()).length)).toBe(70);
+  });
+
+  it("count a document written twice once, and a patch of a worded document its words before and after", async () => {
+    t = walkinTest(schema, modules);
+    const body = distinctWords(4_096);
+    // 40 documents, each inserted then replaced by text of the same size: 163,840 entries, not twice that.
+    await t.run(async (ctx) => {
+      for (let i = 0; i < 40; i++) {
+        const id = await ctx.db.insert("notes", { body, channel: "a" });
+        await ctx.db.patch(id, { body: distinctWords(4_096, 4_096) });
+      }
+    });
+    // Patching only the channel of all 40 touches every word's entry twice (removed from one
+    // group, added to the other): 327,680 entries.
+    const error = await caught(t.run(async (ctx) => {
+      for (const note of await ctx.db.query("notes").collect()) await ctx.db.patch(note._id, { channel: "b" });
+    }));
+    expect(error.code).toBe("LIMIT_EXCEEDED");
+    expect(await t.run(async (ctx) => (await ctx.db.query("notes").collect()).every((note) => note.channel === "a"))).toBe(true);
+  });
+
+  it("leave ordinary bulk writes far below the cap: 300 documents of 300 words each", async () => {
+    t = walkinTest(schema, modules);
+    const bodies = Array.from({ length: 300 }, (_, i) => distinctWords(300, i * 7));
+    await t.mutation(api.notes.add, { bodies, channel: "a" });
+    expect(await t.run(async (ctx) => (await ctx.db.query("notes").collect()).length)).toBe(300);
+  });
+});

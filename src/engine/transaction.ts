@@ -14,9 +14,10 @@ import { compareBytes } from "../values/indexKey.js";
 import type { DocumentVersion, DocumentWrite, IndexEntry, IndexWrite, KeyRange, Receipt, ScanRequest, Timestamp } from "../storage/types.js";
 import { decodedCopy } from "./keptVersions.js";
 import type { DecodedVersion, SnapshotReads } from "./readCache.js";
-import type { Catalog, IndexInfo, TableInfo } from "./catalog.js";
+import { isPlainIndex, type Catalog, type IndexInfo, type TableInfo } from "./catalog.js";
 import { decodeDocument, documentSize, encodeDocument, idKey, indexKeyOf, type Doc } from "./documents.js";
-import { searchKeysOf } from "./search.js";
+import { SEARCH_LIMITS, searchEntriesOf, searchEntriesWrittenProblem, searchKeysOf } from "./search.js";
+import { checkVectorFields, vectorKeysOf } from "./vector.js";
 import { newDocumentId, tableNumberOfId } from "./ids.js";
 import { LIMITS } from "./limits.js";
 import { ReadSet, type WriteSet } from "./readSet.js";
@@ -66,11 +67,13 @@ interface PendingWrite {
    */
   originalKeys: IndexKeys | null;
   currentKeys: IndexKeys | null;
+  /** The search index entries in `originalKeys` and `currentKeys` (search.ts, `searchEntriesOf`). */
+  searchEntries: number;
 }
 
 /**
  * A document's keys, one element per index of its table in the table's order: the key, or for
- * a search index the list of its keys, one per word (search.ts).
+ * a search or vector index the list of its keys (one per word, search.ts; vector.ts).
  */
 type IndexKeys = (Uint8Array | Uint8Array[])[];
 
@@ -81,6 +84,7 @@ export interface Savepoint {
   readonly marks: number;
   readonly writtenBound: number;
   readonly writtenExact: number | undefined;
+  readonly searchEntriesWritten: number;
 }
 
 /**
@@ -102,14 +106,19 @@ interface PendingEntry {
 /** A document's keys in each index of its table, in the table's index order (`IndexKeys`). */
 function indexKeysOf(table: TableInfo, doc: Doc): IndexKeys {
   const keys: IndexKeys = [];
-  for (const index of table.indexes.values()) keys.push(index.search ? searchKeysOf(index, doc) : indexKeyOf(index, doc));
+  for (const index of table.indexes.values()) keys.push(isPlainIndex(index) ? indexKeyOf(index, doc) : manyKeysOf(index, doc));
   return keys;
 }
 
-/** Whether `key` is among a document's keys in `index`: its one key, or one of its words' (search.ts). */
+/** A document's keys in a search index (one per word) or a vector index (vector.ts). */
+function manyKeysOf(index: IndexInfo, doc: Doc): Uint8Array[] {
+  return index.search ? searchKeysOf(index, doc) : vectorKeysOf(index, doc);
+}
+
+/** Whether `key` is among a document's keys in `index`: its one key, or one of its many (search or vector). */
 function hasIndexKey(index: IndexInfo, doc: Doc, key: Uint8Array): boolean {
-  if (!index.search) return compareBytes(indexKeyOf(index, doc), key) === 0;
-  return searchKeysOf(index, doc).some((own) => compareBytes(own, key) === 0);
+  if (isPlainIndex(index)) return compareBytes(indexKeyOf(index, doc), key) === 0;
+  return manyKeysOf(index, doc).some((own) => compareBytes(own, key) === 0);
 }
 
 const hex = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("hex");
@@ -160,6 +169,8 @@ export class Transaction {
   private writtenBound = 0;
   /** What the staged versions count as written (documentSize), summed once the bound passed the limit. */
   private writtenExact: number | undefined;
+  /** The search index entries of every staged write (`searchEntries` summed), against SEARCH_LIMITS.entriesWritten. */
+  private searchEntriesWritten = 0;
 
   constructor(
     readonly storage: SnapshotReads,
@@ -209,6 +220,7 @@ export class Transaction {
       marks: this.marks?.length ?? 0,
       writtenBound: this.writtenBound,
       writtenExact: this.writtenExact,
+      searchEntriesWritten: this.searchEntriesWritten,
     };
   }
 
@@ -234,6 +246,7 @@ export class Transaction {
     if (savepoint.marks === 0) this.marks = undefined;
     this.writtenBound = savepoint.writtenBound;
     this.writtenExact = savepoint.writtenExact;
+    this.searchEntriesWritten = savepoint.searchEntriesWritten;
     // The read overlay cannot drop an entry, only override it: it is rebuilt from the writes
     // that remain, each as one staging from its snapshot version to its current one (rare:
     // only a called mutation that failed pays for it).
@@ -506,8 +519,8 @@ export class Transaction {
       if (keys) keys.push(key);
       else writeSet.set(indexId, [key]);
     };
-    // A search index: the entries of the words the document lost are removed and those of the
-    // words it gained added. Every word's key, kept or not, is touched, so a search that read
+    // A search index (and a vector index, whose keys are its filter values): the entries of the
+    // words the document lost are removed and those of the words it gained added. Every word's key, kept or not, is touched, so a search that read
     // it re-runs (its document changed). The index is named in the write set even when the
     // document has no words at all: a node that knows the index reads a commit that wrote the
     // table without naming it as one from code without it (mixedCode.ts).
@@ -542,7 +555,7 @@ export class Transaction {
         const oldKey = write.originalKeys?.[i];
         const newKey = write.currentKeys?.[i];
         i++;
-        if (index.search) {
+        if (!isPlainIndex(index)) {
           searchWrites(index.id, id, oldKey as Uint8Array[] | undefined, newKey as Uint8Array[] | undefined, fresh);
           continue;
         }
@@ -628,6 +641,8 @@ export class Transaction {
         `Split the work across several mutations (e.g. schedule the rest with ctx.scheduler.runAfter).`);
     }
     if (!previous && this.budget && writes.size >= this.budget.limits.documentsWritten) this.overBudget("documentsWritten", this.budget.limits.documentsWritten);
+    // Before anything is staged or counted: a refused vector leaves the transaction as it was.
+    if (staged !== null && table.hasVectorIndex) checkVectorFields(table, staged);
     const encoded = staged && encodeDocument(staged);
     // The staged document shares no array or object with the value the caller passed (and may
     // change after this call): one with nested values is decoded from its text; a flat one is
@@ -647,7 +662,13 @@ export class Transaction {
     this.undo?.push({ id, replaced: previous });
     const originalKeys = previous ? previous.originalKeys : original && indexKeysOf(table, original);
     const currentKeys = current && indexKeysOf(table, current);
-    writes.set(id, { table, original: previous ? previous.original : original, current, encoded, textBytes: size, valueSize, originalKeys, currentKeys });
+    // A document written again replaces its staged write: its entries count once, as its bytes do.
+    const searchEntries = searchEntriesOf(table, originalKeys) + searchEntriesOf(table, currentKeys);
+    const searchTotal = this.searchEntriesWritten - (previous?.searchEntries ?? 0) + searchEntries;
+    const tooMany = searchEntriesWrittenProblem(searchTotal);
+    if (tooMany !== null) this.exceed(tooMany, { limit: "searchEntriesWritten", max: SEARCH_LIMITS.entriesWritten });
+    this.searchEntriesWritten = searchTotal;
+    writes.set(id, { table, original: previous ? previous.original : original, current, encoded, textBytes: size, valueSize, originalKeys, currentKeys, searchEntries });
     (this.unindexed ??= []).push({ table, before: previous ? previous.currentKeys : originalKeys, after: currentKeys, doc: current });
   }
 
@@ -666,7 +687,7 @@ export class Transaction {
         for (const index of table.indexes.values()) {
           let byKey = pendingIndex.get(index.id);
           if (!byKey) pendingIndex.set(index.id, (byKey = new Map()));
-          if (index.search) {
+          if (!isPlainIndex(index)) {
             for (const key of (before?.[i] ?? []) as Uint8Array[]) byKey.set(hex(key), { key, doc: null });
             for (const key of (after?.[i] ?? []) as Uint8Array[]) byKey.set(hex(key), { key, doc });
           } else {

@@ -26,11 +26,22 @@ export interface GenericSearchIndexConfig {
 /** Search index name → its fields (`defineTable(...).searchIndex`). */
 export type GenericTableSearchIndexes = Record<string, GenericSearchIndexConfig>;
 
+/** A vector index's fields, by type: the vector field, its dimensions, and the union of its filter fields (`never` for none). */
+export interface GenericVectorIndexConfig {
+  vectorField: string;
+  dimensions: number;
+  filterFields: string;
+}
+
+/** Vector index name → its fields (`defineTable(...).vectorIndex`). */
+export type GenericTableVectorIndexes = Record<string, GenericVectorIndexConfig>;
+
 export interface GenericTableInfo {
   document: GenericDocument;
   fieldPaths: GenericFieldPaths;
   indexes: GenericTableIndexes;
   searchIndexes: GenericTableSearchIndexes;
+  vectorIndexes: GenericTableVectorIndexes;
 }
 
 export type GenericDataModel = Record<string, GenericTableInfo>;
@@ -42,6 +53,7 @@ export type AnyDataModel = {
     fieldPaths: GenericFieldPaths;
     indexes: GenericTableIndexes;
     searchIndexes: GenericTableSearchIndexes;
+    vectorIndexes: GenericTableVectorIndexes;
   };
 };
 
@@ -57,6 +69,9 @@ export type Indexes<Info extends GenericTableInfo> = Info["indexes"];
 export type IndexNames<Info extends GenericTableInfo> = keyof Info["indexes"] & string;
 export type SearchIndexes<Info extends GenericTableInfo> = Info["searchIndexes"];
 export type SearchIndexNames<Info extends GenericTableInfo> = keyof Info["searchIndexes"] & string;
+export type VectorIndexes<Info extends GenericTableInfo> = Info["vectorIndexes"];
+export type VectorIndexNames<Info extends GenericTableInfo> = keyof Info["vectorIndexes"] & string;
+export type NamedVectorIndex<Info extends GenericTableInfo, Name extends VectorIndexNames<Info>> = Info["vectorIndexes"][Name];
 
 /** The fields every document has. */
 export interface SystemFields<T extends string = string> {

@@ -46,6 +46,7 @@ export type SystemDataModel = {
       by_state_time: ["state", "scheduledTime", "_creationTime"];
     };
     searchIndexes: {};
+    vectorIndexes: {};
   };
   /** Stored files (`ctx.storage`). */
   _storage: {
@@ -63,6 +64,7 @@ export type SystemDataModel = {
       by_creation_time: ["_creationTime"];
     };
     searchIndexes: {};
+    vectorIndexes: {};
   };
 };
 

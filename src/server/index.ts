@@ -3,7 +3,8 @@
  * builders, custom builders, references, crons and the context types.
  */
 export { defineSchema, defineTable, TableDefinition, SchemaDefinition } from "./schema.js";
-export type { DataModelFromSchemaDefinition, IndexDefinition, SchemaOptions, SearchIndexConfig } from "./schema.js";
+export type { DataModelFromSchemaDefinition, IndexDefinition, SchemaOptions, SearchIndexConfig, VectorIndexConfig } from "./schema.js";
+export type { FilterExpression, VectorFilterBuilder, VectorSearch, VectorSearchQuery } from "./vectorSearch.js";
 export { query, internalQuery, mutation, internalMutation, action, internalAction, registerFunction, isRegisteredFunction } from "./functions.js";
 export { customQuery, customMutation, customAction, customCtx, customCtxAndArgs, NoOp } from "./customFunctions.js";
 export type { Customization, CustomBuilder, CustomCtx, CustomInputResult, Overwrite } from "./customFunctions.js";
@@ -99,10 +100,15 @@ export type {
   GenericTableIndexes,
   GenericTableInfo,
   GenericTableSearchIndexes,
+  GenericTableVectorIndexes,
+  GenericVectorIndexConfig,
   Indexes,
   IndexNames,
   SearchIndexes,
   SearchIndexNames,
+  VectorIndexes,
+  VectorIndexNames,
+  NamedVectorIndex,
   NamedTableInfo,
   SystemFields,
   TableNamesInDataModel,

@@ -7,7 +7,8 @@
  */
 import type { GenericId, ObjectType, PropertyValidators, Validator, Value } from "../values/index.js";
 import type { DatabaseReader, DatabaseWriter } from "./database.js";
-import type { GenericDataModel } from "./dataModel.js";
+import type { GenericDataModel, GenericTableInfo } from "./dataModel.js";
+import type { VectorSearchQuery } from "./vectorSearch.js";
 import type { StorageActionWriter, StorageReader, StorageWriter } from "./storage.js";
 import type { FunctionReference, FunctionArgs, FunctionReturnType, OptionalRestArgs } from "./api.js";
 
@@ -118,6 +119,21 @@ export interface GenericActionCtx<_DM extends GenericDataModel = GenericDataMode
   runQuery<F extends FunctionReference<"query", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
   runMutation<F extends FunctionReference<"mutation", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
   runAction<F extends FunctionReference<"action", FunctionVisibility>>(fn: F, ...args: OptionalRestArgs<F>): Promise<FunctionReturnType<F>>;
+  /**
+   * The IDs of the documents whose vectors are nearest `query.vector` in a vector index, best
+   * first, with their cosine similarity as `_score` (docs/vector-search.md).
+   *
+   * @example
+   * const results = await ctx.vectorSearch("foods", "by_embedding", { vector: embedding, limit: 16, filter: (q) => q.eq("cuisine", "French") });
+   */
+  // Typed without the data model: bound to it (table and index names, filter fields), `DM`
+  // made a ctx of one data model unconvertible to one of another (`actionGeneric as
+  // ActionBuilder<DataModel>` in _generated/server.ts). The names are checked when it runs.
+  vectorSearch<TableName extends string>(
+    tableName: TableName,
+    indexName: string,
+    query: VectorSearchQuery<GenericTableInfo, string>,
+  ): Promise<Array<{ _id: GenericId<TableName>; _score: number }>>;
 }
 
 /** The runtime description of a registered function. */

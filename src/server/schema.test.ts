@@ -145,12 +145,28 @@ describe("defineSchema()", () => {
 });
 
 describe("Convex's search and vector indexes", () => {
-  it("takes a search index (search.test.ts tests it) and refuses a vector index with a clear error, not 'is not a function'", () => {
-    const table = defineTable({ body: v.string() });
+  it("takes a search index (search.test.ts tests it) and a vector index (vectorSearch.test.ts tests it)", () => {
+    const table = defineTable({ body: v.string(), e: v.array(v.float64()), genre: v.string() });
     expect(table.searchIndex("search_body", { searchField: "body" }).indexes).toEqual([
       { name: "search_body", fields: ["body"], search: { searchField: "body", filterFields: [] } },
     ]);
-    expect(misuse(() => table.vectorIndex("by_embedding", { vectorField: "e", dimensions: 3 }))).toMatch(/no vector indexes/);
+    expect(table.vectorIndex("by_embedding", { vectorField: "e", dimensions: 3, filterFields: ["genre"] }).indexes).toEqual([
+      { name: "by_embedding", fields: ["e", "genre"], vector: { vectorField: "e", dimensions: 3, filterFields: ["genre"] } },
+    ]);
+  });
+
+  it("refuses a vector index it could never fill, saying what to change", () => {
+    const table = defineTable({ body: v.string(), e: v.array(v.float64()), maybe: v.optional(v.union(v.null(), v.array(v.number()))) });
+    expect(misuse(() => table.vectorIndex("by_e", { vectorField: "e", dimensions: 1 }))).toMatch(/dimensions must be a whole number from 2 to 4096.*got 1/);
+    expect(misuse(() => table.vectorIndex("by_e", { vectorField: "e", dimensions: 4097 }))).toMatch(/from 2 to 4096/);
+    expect(misuse(() => table.vectorIndex("by_e", { vectorField: "e", dimensions: 1.5 }))).toMatch(/whole number/);
+    expect(misuse(() => table.vectorIndex("by_e", { vectorField: "body", dimensions: 3 }))).toMatch(/"body" cannot hold an array.*v\.array\(v\.float64\(\)\)/);
+    expect(misuse(() => table.vectorIndex("by_e", { vectorField: "nope" as "e", dimensions: 3 }))).toMatch(/names "nope", which the table's validator does not declare/);
+    expect(misuse(() => table.vectorIndex("by_e", { vectorField: "e", dimensions: 3, filterFields: ["e"] }))).toMatch(/lists a field twice/);
+    expect(misuse(() => table.vectorIndex("by_e", { vectorField: "_id" as "e", dimensions: 3 }))).toMatch(/system field "_id"/);
+    expect(misuse(() => table.index("by_e", ["e"]).vectorIndex("by_e", { vectorField: "e", dimensions: 3 }))).toMatch(/declared twice/);
+    // Optional, and in a union with null, is a field that may hold a vector.
+    expect(table.vectorIndex("by_maybe", { vectorField: "maybe", dimensions: 3 }).indexes).toHaveLength(1);
   });
 });
 

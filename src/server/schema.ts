@@ -12,7 +12,8 @@
  */
 import { walkinError, asObjectValidator, isValidator } from "../values/index.js";
 import type { GenericId, Infer, ObjectType, PropertyValidators, Validator, VObject } from "../values/index.js";
-import type { AnyDataModel, Expand, GenericDataModel, GenericTableIndexes, GenericTableSearchIndexes } from "./dataModel.js";
+import type { AnyDataModel, Expand, GenericDataModel, GenericTableIndexes, GenericTableSearchIndexes, GenericTableVectorIndexes } from "./dataModel.js";
+import { VECTOR_LIMITS } from "../engine/vector.js";
 
 type AnyValidator = Validator<any, any, any>;
 
@@ -27,6 +28,20 @@ export interface IndexDefinition {
   fields: string[];
   /** Present on a full-text search index (`searchIndex`): `fields` are then its search field, then its filter fields. */
   search?: { searchField: string; filterFields: string[] };
+  /** Present on a vector index (`vectorIndex`): `fields` are then its vector field, then its filter fields. */
+  vector?: { vectorField: string; dimensions: number; filterFields: string[] };
+}
+
+/** What `vectorIndex` takes, as in Convex. */
+export interface VectorIndexConfig<VectorField extends string = string, FilterFields extends string = string> {
+  /** The field holding each document's vector: an array of `dimensions` numbers (`v.array(v.float64())`). */
+  vectorField: VectorField;
+  /** The length of the vectors, your embedding model's (1536 for OpenAI's text-embedding-3-small): from 2 to 4096. */
+  dimensions: number;
+  /** Fields a search can require values of with `filter: (q) => q.eq(field, value)`. */
+  filterFields?: FilterFields[];
+  /** Convex's option to build the index after a deploy; Walk-in builds every index before it serves, so it is ignored. */
+  staged?: boolean;
 }
 
 /** What `searchIndex` takes, as in Convex. */
@@ -46,11 +61,14 @@ export class TableDefinition<
   DocValidator extends AnyValidator = AnyValidator,
   TableIndexes extends GenericTableIndexes = {},
   SearchIndexes extends GenericTableSearchIndexes = {},
+  VectorIndexes extends GenericTableVectorIndexes = {},
 > {
   /** Type-only marker of the declared indexes. */
   declare readonly __indexes: TableIndexes;
   /** Type-only marker of the declared search indexes. */
   declare readonly __searchIndexes: SearchIndexes;
+  /** Type-only marker of the declared vector indexes. */
+  declare readonly __vectorIndexes: VectorIndexes;
 
   constructor(
     readonly validator: DocValidator,
@@ -67,7 +85,7 @@ export class TableDefinition<
   index<Name extends string, Fields extends [FieldPathsOf<DocValidator>, ...FieldPathsOf<DocValidator>[]]>(
     name: Name,
     fields: Fields,
-  ): TableDefinition<DocValidator, Expand<TableIndexes & Record<Name, [...Fields, "_creationTime"]>>, SearchIndexes> {
+  ): TableDefinition<DocValidator, Expand<TableIndexes & Record<Name, [...Fields, "_creationTime"]>>, SearchIndexes, VectorIndexes> {
     const where = `index "${name}"`;
     this.checkNewName(name, where);
     if (!Array.isArray(fields) || fields.length === 0) {
@@ -104,7 +122,7 @@ export class TableDefinition<
   >(
     name: Name,
     config: SearchIndexConfig<SearchField, FilterFields>,
-  ): TableDefinition<DocValidator, TableIndexes, Expand<SearchIndexes & Record<Name, { searchField: SearchField; filterFields: FilterFields }>>> {
+  ): TableDefinition<DocValidator, TableIndexes, Expand<SearchIndexes & Record<Name, { searchField: SearchField; filterFields: FilterFields }>>, VectorIndexes> {
     const where = `searchIndex "${name}"`;
     this.checkNewName(name, where);
     if (typeof config !== "object" || config === null) {
@@ -154,9 +172,66 @@ export class TableDefinition<
     }
   }
 
-  /** Convex's vector index: not in Walk-in, refused with what to use instead. */
-  vectorIndex(name: string, _definition?: unknown): never {
-    throw misuse(`vectorIndex("${name}"): Walk-in has no vector indexes (docs/coming-from-convex.md).`);
+  /**
+   * Declares a vector index over a field of vectors (embeddings), with optional filter fields.
+   * Actions search it with `ctx.vectorSearch(table, name, { vector, limit, filter })` and get
+   * the IDs of the documents whose vectors are most similar, best first (docs/vector-search.md).
+   *
+   * @example
+   * defineTable({ text: v.string(), genre: v.string(), embedding: v.array(v.float64()) })
+   *   .vectorIndex("by_embedding", { vectorField: "embedding", dimensions: 1536, filterFields: ["genre"] })
+   */
+  vectorIndex<
+    Name extends string,
+    VectorField extends FieldPathsOf<DocValidator>,
+    FilterFields extends FieldPathsOf<DocValidator> = never,
+  >(
+    name: Name,
+    config: VectorIndexConfig<VectorField, FilterFields>,
+  ): TableDefinition<
+    DocValidator,
+    TableIndexes,
+    SearchIndexes,
+    Expand<VectorIndexes & Record<Name, { vectorField: VectorField; dimensions: number; filterFields: FilterFields }>>
+  > {
+    const where = `vectorIndex "${name}"`;
+    this.checkNewName(name, where);
+    if (typeof config !== "object" || config === null) {
+      throw misuse(`${where} needs its fields: .vectorIndex("${name}", { vectorField: "embedding", dimensions: 1536, filterFields: ["genre"] }).`);
+    }
+    const { vectorField, dimensions, filterFields = [] } = config;
+    if (typeof vectorField !== "string") {
+      throw misuse(`${where} needs a vectorField: the name of the field holding each document's vector.`);
+    }
+    const { minDimensions, maxDimensions } = VECTOR_LIMITS;
+    if (typeof dimensions !== "number" || !Number.isInteger(dimensions) || dimensions < minDimensions || dimensions > maxDimensions) {
+      throw misuse(`${where}: dimensions must be a whole number from ${minDimensions} to ${maxDimensions}, the length of your ` +
+        `embedding model's vectors (e.g. 1536); got ${JSON.stringify(dimensions) ?? typeof dimensions}.`);
+    }
+    if (!Array.isArray(filterFields) || filterFields.some((field) => typeof field !== "string")) {
+      throw misuse(`${where}: filterFields must be an array of field names, e.g. ["genre"].`);
+    }
+    if (filterFields.length > MAX_FILTER_FIELDS) {
+      throw misuse(`${where} has ${filterFields.length} filter fields; a vector index may have at most ${MAX_FILTER_FIELDS}.`);
+    }
+    for (const field of [vectorField, ...filterFields] as string[]) {
+      if (field.startsWith("_")) {
+        throw misuse(`${where} names the system field "${field}"; a vector index covers fields of your own.`);
+      }
+      if (!hasFieldPath(this.validator, field)) {
+        throw misuse(`${where} names "${field}", which the table's validator does not declare. ` +
+          `Add the field to defineTable({...}) or fix the name.`);
+      }
+    }
+    if (!someFieldAt(this.validator, vectorField, mayBeArray)) {
+      throw misuse(`${where}: "${vectorField}" cannot hold an array, and a vector index indexes arrays of numbers. ` +
+        `Declare it v.array(v.float64()) (optional, or in a union, is fine).`);
+    }
+    if (new Set([vectorField, ...filterFields]).size !== filterFields.length + 1) {
+      throw misuse(`${where} lists a field twice (the vector field is not also a filter field).`);
+    }
+    const vector = { vectorField, dimensions, filterFields: [...filterFields] };
+    return new TableDefinition(this.validator, [...this.indexes, { name, fields: [vectorField, ...filterFields], vector }]) as never;
   }
 }
 
@@ -272,12 +347,13 @@ export type DataModelFromSchemaDefinition<S extends SchemaDefinition<any, boolea
   : Expand<TablesDataModel<S> & AnyDataModel>;
 
 type TablesDataModel<S extends SchemaDefinition<any, boolean>> = {
-  [T in keyof S["tables"] & string]: S["tables"][T] extends TableDefinition<infer V, infer Idx, infer Search>
+  [T in keyof S["tables"] & string]: S["tables"][T] extends TableDefinition<infer V, infer Idx, infer Search, infer Vector>
     ? {
         document: Expand<Infer<V> & { _id: GenericId<T>; _creationTime: number }>;
         fieldPaths: FieldPathsOf<V> | "_id" | "_creationTime";
         indexes: Expand<Idx & { by_id: ["_id"]; by_creation_time: ["_creationTime"] }>;
         searchIndexes: Search;
+        vectorIndexes: Vector;
       }
     : never;
 };
@@ -330,6 +406,13 @@ function mayBeString(validator: AnyValidator): boolean {
     default:
       return false;
   }
+}
+
+/** Whether a value this validator accepts may be an array (`v.array(v.float64())`, optional or in a union). */
+function mayBeArray(validator: AnyValidator): boolean {
+  const v0 = validator as AnyValidator & { kind: string; members?: AnyValidator[] };
+  if (v0.kind === "union") return (v0.members ?? []).some(mayBeArray);
+  return v0.kind === "array" || v0.kind === "any";
 }
 
 function misuse(message: string) {

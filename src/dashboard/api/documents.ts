@@ -9,7 +9,7 @@
  */
 import { convertFromJson, convertToJson, walkinError, type JSONValue, type Value } from "../../values/index.js";
 import type { Engine } from "../../engine/engine.js";
-import type { TableInfo } from "../../engine/catalog.js";
+import { isPlainIndex, type TableInfo } from "../../engine/catalog.js";
 import type { Doc } from "../../engine/documents.js";
 import { documentSize, indexKeyOf } from "../../engine/documents.js";
 import { tableNumberOfId } from "../../engine/ids.js";
@@ -107,10 +107,12 @@ export async function listDocuments(engine: Engine, body: Record<string, unknown
   const hidden = secretFields(table);
   const indexName = optionalString(body, "index") ?? "by_creation_time";
   const index = table.indexes.get(indexName);
-  // A search index lists documents by relevance to words, not in an order a page can follow.
-  if (!index || index.search) {
-    const names = [...table.indexes.values()].filter((i) => !i.search).map((i) => i.name);
-    throw badRequest(`Table "${table.name}" has no index "${indexName}" to list by${index ? " (it is a search index)" : ""}. Its indexes: ${names.join(", ")}.`);
+  // A search index lists documents by relevance to words, and a vector index by nearness to a
+  // vector, not in an order a page can follow.
+  if (!index || !isPlainIndex(index)) {
+    const names = [...table.indexes.values()].filter(isPlainIndex).map((i) => i.name);
+    const kind = index ? ` (it is a ${index.search ? "search" : "vector"} index)` : "";
+    throw badRequest(`Table "${table.name}" has no index "${indexName}" to list by${kind}. Its indexes: ${names.join(", ")}.`);
   }
   const fields = declaredFields(index.fields, index.name);
   const values = body.indexValues === undefined || body.indexValues === null ? [] : body.indexValues;

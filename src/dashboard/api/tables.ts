@@ -4,7 +4,7 @@
  * Scheduler screen).
  */
 import type { Engine } from "../../engine/engine.js";
-import type { TableInfo } from "../../engine/catalog.js";
+import { isPlainIndex, type TableInfo } from "../../engine/catalog.js";
 import { tableNumberOfId } from "../../engine/ids.js";
 import { notFound } from "./httpJson.js";
 import { secretFields, touchesSecret } from "./secrets.js";
@@ -181,7 +181,7 @@ export class TableCounts {
         countCapped: counted.capped,
         // An index on a hidden field is not offered: documents/list refuses it (documents.ts).
         indexes: [...table.indexes.values()]
-          .filter((index) => !index.search)
+          .filter(isPlainIndex)
           .map((index) => ({ name: index.name, fields: declaredFields(index.fields, index.name) }))
           .filter((index) => !index.fields.some((field) => touchesSecret(field, hidden))),
         validator: validatorData(table.validator),

@@ -14,7 +14,7 @@
  * a page must not show a sign-up or a revoke that a crash would undo.
  */
 import type { Engine } from "../../engine/engine.js";
-import type { TableInfo } from "../../engine/catalog.js";
+import { isPlainIndex, type TableInfo } from "../../engine/catalog.js";
 import type { Doc } from "../../engine/documents.js";
 import { decodeDocument } from "../../engine/documents.js";
 import { createDatabaseWriter } from "../../engine/database.js";
@@ -214,7 +214,7 @@ const UNINDEXED_SCAN = 1_000;
  * document of a big one, past what a read may, and the user's page would not open at all.
  */
 async function userData(engine: Engine, table: TableInfo, field: string, userId: string) {
-  const index = [...table.indexes.values()].find((i) => !i.search && i.fields[0] === field);
+  const index = [...table.indexes.values()].find((i) => isPlainIndex(i) && i.fields[0] === field);
   const { docs, more } = await engine.readDurable(async (txn) => {
     if (index) {
       const found = await new QueryImpl(txn, table).withIndex(index.name, (q) => q.eq(field, userId)).order("desc").take(101);

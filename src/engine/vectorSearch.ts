@@ -1,0 +1,206 @@
+/**
+ * `ctx.vectorSearch(table, index, { vector, limit, filter })` of an action: the IDs of the
+ * documents whose vectors are most similar to `vector`, best first, with their cosine
+ * similarity as `_score` (from -1 to 1), as Convex's vector search answers.
+ *
+ * It reads the latest snapshot, like the action's ctx.runQuery (so a vector written by a
+ * mutation the action ran is found), through the index's entries (vector.ts): the entry of
+ * every document without a filter, else the entries of each `q.eq(field, value)` of the filter,
+ * a key range each, a page at a time, each entry with its document. Every document read is
+ * scored and the best `limit` kept, so the search is exact, and costs what reading and scoring
+ * the documents its filter matches costs. It is not a transaction: its reads land in no read
+ * set, as an action's are not tracked, and a write after its snapshot is not in its answer.
+ */
+import { walkinError, checkValue, type Value } from "../values/index.js";
+import type { IndexEntry, KeyRange, Timestamp } from "../storage/types.js";
+import type { Engine } from "./engine.js";
+import type { IndexInfo } from "./catalog.js";
+import { decodeDocument } from "./documents.js";
+import { incompleteIndexMessage } from "./mixedCode.js";
+import { prefixRange } from "./readSet.js";
+import { VECTOR_LIMITS, vectorOf, vectorRangePrefix } from "./vector.js";
+
+/** One result: the document's ID and its vector's cosine similarity to the query's. */
+export interface VectorSearchResult {
+  _id: string;
+  _score: number;
+}
+
+/** Entries (with their documents) read in one storage call. */
+const PAGE = 256;
+
+/** What the caller's filter built: `q.eq` is one equality, `q.or` a union of them. */
+class FilterExpression {
+  constructor(readonly equalities: readonly { field: string; value: Value | undefined }[]) {}
+}
+
+/** The builder `filter`'s callback gets. Mistakes fail here, with what to write. */
+class VectorFilterBuilder {
+  constructor(
+    private readonly index: IndexInfo,
+    private readonly where: string,
+  ) {}
+
+  eq(field: unknown, value: unknown): FilterExpression {
+    const { filterFields } = this.index.vector!;
+    if (typeof field !== "string" || !filterFields.includes(field)) {
+      throw misuse(`${this.where}: q.eq(${JSON.stringify(field)}, ...) names no filter field of the index ` +
+        `(its filter fields: ${filterFields.join(", ") || "none"}). Add the field to the index's filterFields in functions/schema.ts.`);
+    }
+    if (value !== undefined) {
+      try {
+        checkValue(value);
+      } catch (error) {
+        throw misuse(`${this.where}: q.eq("${field}", value) takes a Convex value; ${(error as Error).message}`);
+      }
+    }
+    return new FilterExpression([{ field, value: value as Value | undefined }]);
+  }
+
+  or(...expressions: unknown[]): FilterExpression {
+    if (expressions.length === 0) throw misuse(`${this.where}: q.or() needs at least one expression, e.g. q.or(q.eq("genre", "comedy"), q.eq("genre", "drama")).`);
+    const equalities = [];
+    for (const expression of expressions) {
+      if (!(expression instanceof FilterExpression)) throw misuse(`${this.where}: q.or(...) takes expressions made with q.eq or q.or.`);
+      equalities.push(...expression.equalities);
+    }
+    return new FilterExpression(equalities);
+  }
+}
+
+/** The search, checked: the index, the query vector and its length, how many, and the key prefixes to read. */
+interface VectorRequest {
+  index: IndexInfo;
+  vector: number[];
+  norm: number;
+  limit: number;
+  prefixes: Uint8Array[];
+}
+
+/** Runs one `ctx.vectorSearch` (see the top of this file). Bad arguments fail before anything is read. */
+export function vectorSearch(engine: Engine, table: unknown, indexName: unknown, query: unknown): Promise<VectorSearchResult[]> {
+  let request: VectorRequest;
+  try {
+    request = checkRequest(engine, table, indexName, query);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return engine.readLatest((readTs) => search(engine, request, readTs));
+}
+
+function checkRequest(engine: Engine, table: unknown, indexName: unknown, query: unknown): VectorRequest {
+  if (typeof table !== "string") throw misuse(`ctx.vectorSearch(table, index, query): the table is a table name, got ${typeof table}.`);
+  const where = `ctx.vectorSearch("${table}", ${JSON.stringify(indexName)})`;
+  const info = engine.catalog.lookup(table);
+  const index = typeof indexName === "string" ? info?.indexes.get(indexName) : undefined;
+  if (index?.vector === undefined) {
+    const names = info ? [...info.indexes.values()].filter((i) => i.vector).map((i) => i.name) : [];
+    throw misuse(`${where}: table "${table}" has no vector index ${JSON.stringify(indexName)} (its vector indexes: ${names.join(", ") || "none"}). ` +
+      `Declare one with defineTable(...).vectorIndex("by_embedding", { vectorField: "embedding", dimensions: 1536 }) in functions/schema.ts.`);
+  }
+  if (engine.catalog.isIncomplete(index.id)) throw walkinError("INTERNAL", incompleteIndexMessage(index.id));
+  if (typeof query !== "object" || query === null) throw misuse(`${where} takes a query: { vector: [...], limit?: 10, filter?: (q) => q.eq(field, value) }.`);
+  const { vector, limit = VECTOR_LIMITS.defaultResults, filter } = query as { vector?: unknown; limit?: unknown; filter?: unknown };
+  const { dimensions } = index.vector;
+  if (!Array.isArray(vector) || vector.length !== dimensions || !vector.every((x) => typeof x === "number" && Number.isFinite(x))) {
+    const got = Array.isArray(vector) ? `an array of ${vector.length}${vector.every((x) => typeof x === "number") ? " numbers" : ""}` : typeof vector;
+    throw misuse(`${where}: vector must be an array of ${dimensions} finite numbers, the index's dimensions; got ${got}. ` +
+      `Embed the query with the model the stored vectors came from.`);
+  }
+  const norm = Math.hypot(...(vector as number[]));
+  if (norm === 0) throw misuse(`${where}: the query vector is all zeros, which is no more similar to one vector than to another. Search with a vector that has a direction.`);
+  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > VECTOR_LIMITS.maxResults) {
+    throw misuse(`${where}: limit must be a whole number from 1 to ${VECTOR_LIMITS.maxResults}; got ${JSON.stringify(limit) ?? typeof limit}.`);
+  }
+  return { index, vector: vector as number[], norm, limit, prefixes: prefixesOf(index, filter, where) };
+}
+
+/** The key prefixes a search reads: every document's entry without a filter, else one per distinct equality. */
+function prefixesOf(index: IndexInfo, filter: unknown, where: string): Uint8Array[] {
+  if (filter === undefined) return [vectorRangePrefix(0)];
+  if (typeof filter !== "function") throw misuse(`${where}: filter must be a function, e.g. filter: (q) => q.eq("${index.vector!.filterFields[0] ?? "field"}", value).`);
+  const expression = filter(new VectorFilterBuilder(index, where));
+  if (!(expression instanceof FilterExpression)) throw misuse(`${where}: the filter function must return an expression made with q.eq or q.or.`);
+  if (expression.equalities.length > VECTOR_LIMITS.filterEqualities) {
+    throw misuse(`${where}: the filter has ${expression.equalities.length} equalities; a vector search takes at most ${VECTOR_LIMITS.filterEqualities}. ` +
+      `Narrow it, or search without a filter and check the documents found.`);
+  }
+  const { filterFields } = index.vector!;
+  const byHex = new Map<string, Uint8Array>();
+  for (const { field, value } of expression.equalities) {
+    const prefix = vectorRangePrefix(filterFields.indexOf(field) + 1, value);
+    byHex.set(Buffer.from(prefix).toString("hex"), prefix);
+  }
+  return [...byHex.values()];
+}
+
+async function search(engine: Engine, request: VectorRequest, readTs: Timestamp): Promise<VectorSearchResult[]> {
+  const best = new BestResults(request.limit);
+  // A document may be in the ranges of two equalities on different fields: scored once.
+  const seen = request.prefixes.length > 1 ? new Set<string>() : null;
+  for (const prefix of request.prefixes) {
+    let range: KeyRange = prefixRange(prefix);
+    for (;;) {
+      const entries: IndexEntry[] = await engine.storage.scan({ indexId: request.index.id, range, order: "asc", readTs, limit: PAGE });
+      for (const { doc } of entries) {
+        if (seen !== null) {
+          if (seen.has(doc.id)) continue;
+          seen.add(doc.id);
+        }
+        const vector = vectorOf(request.index, decodeDocument(doc.body));
+        // Every entry's document has a vector (vectorKeysOf); none is a defect, not a result.
+        if (vector === null) continue;
+        best.offer(doc.id, cosine(request.vector, request.norm, vector));
+      }
+      if (entries.length < PAGE) break;
+      range = { lower: { key: entries[entries.length - 1]!.key, inclusive: false }, upper: range.upper };
+    }
+  }
+  return best.sorted();
+}
+
+/** Cosine similarity of `query` (whose norm is `queryNorm`) and `vector`; 0 for a zero `vector`, which has no direction. */
+function cosine(query: number[], queryNorm: number, vector: number[]): number {
+  let dot = 0;
+  let squares = 0;
+  for (let i = 0; i < query.length; i++) {
+    const x = vector[i]!;
+    dot += query[i]! * x;
+    squares += x * x;
+  }
+  if (squares === 0) return 0;
+  // Rounding can take it a hair past ±1 for parallel vectors.
+  return Math.max(-1, Math.min(1, dot / (queryNorm * Math.sqrt(squares))));
+}
+
+/**
+ * The best `limit` results offered, kept sorted best first (at most 256: an insertion into a
+ * short sorted array beats a heap's bookkeeping here). Equal scores go to the newer document
+ * (the greater ID: IDs grow with time), so that the answer does not depend on reading order.
+ */
+class BestResults {
+  private readonly results: VectorSearchResult[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  offer(id: string, score: number): void {
+    const results = this.results;
+    if (results.length === this.limit && !better(score, id, results[results.length - 1]!)) return;
+    let at = results.length;
+    while (at > 0 && better(score, id, results[at - 1]!)) at--;
+    results.splice(at, 0, { _id: id, _score: score });
+    if (results.length > this.limit) results.pop();
+  }
+
+  sorted(): VectorSearchResult[] {
+    return this.results;
+  }
+}
+
+function better(score: number, id: string, than: VectorSearchResult): boolean {
+  return score > than._score || (score === than._score && id > than._id);
+}
+
+function misuse(message: string): Error {
+  return walkinError("INVALID_ARGUMENT", message);
+}
