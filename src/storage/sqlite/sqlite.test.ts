@@ -208,6 +208,26 @@ describe("SqliteStorage", () => {
     await reopened.close();
   });
 
+  it("migrates a schema-8 database, moving documents into a rowid table keyed by an (id, ts) index, every version kept", async () => {
+    const { filename, raw } = databaseAtVersion(8);
+    const big = JSON.stringify({ text: "x".repeat(5_000) });
+    raw.exec(`INSERT INTO documents (id, ts, table_name, body) VALUES ('a', 1, 't', 'a1'), ('a', 3, 't', NULL), ('b', 2, 't', '${big}');
+              INSERT INTO commit_log (ts, id, log) VALUES (3, 'c3', x'01');
+              UPDATE clock SET materialized_through = 3;`);
+    raw.close();
+    const storage = await openSqliteStorage({ filename });
+    expect(storage.db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.length);
+    const layout = storage.db.prepare<[], string>("SELECT sql FROM sqlite_master WHERE name = 'documents'").pluck().get()!;
+    expect(layout).not.toMatch(/WITHOUT ROWID/);
+    expect(storage.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'documents'").pluck().all()).toEqual(["documents_versions"]);
+    expect((await storage.getDocument("a", 1))?.body).toBe("a1");
+    expect(await storage.getDocument("a", 3)).toBeNull();
+    expect((await storage.getDocument("b", 3))?.body).toBe(big);
+    // The (id, ts) index still refuses a version written twice.
+    expect(() => storage.db.prepare("INSERT INTO documents (id, ts, table_name, body) VALUES ('b', 2, 't', '{}')").run()).toThrow(/UNIQUE/);
+    await storage.close();
+  });
+
   it("migrates a schema-4 database, moving each index's entries into a table of its own", async () => {
     const { filename, raw } = databaseAtVersion(4);
     // As schema 4 wrote them: two indexes, "b" with a removed entry and a re-pointed one.

@@ -877,9 +877,13 @@ function checkBackgroundCheckpoints(given: unknown): CheckpointerOptions | null 
   return { ...DEFAULT_CHECKPOINTER, ...(given as Partial<CheckpointerOptions>) };
 }
 
-/** Every version in a commit has the commit's new ts, so a key clash is a write repeated in it. */
+/**
+ * Every version in a commit has the commit's new ts, so a key clash is a write repeated in it:
+ * an entry table's or receipt's primary key, or the unique (id, ts) index of documents (schema.ts).
+ */
 function isPrimaryKeyViolation(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE";
 }
 
 /** Up to this many writes, a commit's writes are compared pair by pair instead of through a Set. */
