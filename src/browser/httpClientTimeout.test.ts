@@ -5,11 +5,11 @@
  * hanging the caller; a slow answer within the limit is waited for; a queued mutation's limit
  * starts when it is sent. Real sockets on loopback.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createTcpServer, type AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { anyApi } from "../server/index.js";
 import { ConvexHttpClient, WalkinHttpClient } from "./index.js";
+import { holdingServer as startHoldingServer } from "./fixtures/holdingServer.js";
 
 const listRef = anyApi.tasks!.list!;
 const addRef = anyApi.tasks!.add!;
@@ -21,42 +21,8 @@ afterEach(async () => {
   for (const close of toClose.splice(0)) await close();
 });
 
-interface HoldingServer {
-  url: string;
-  /** Resolves once `n` requests have arrived in all. */
-  requested: (n?: number) => Promise<void>;
-  /** Answers the oldest request still held with `value`. */
-  answer: (value: unknown) => void;
-  /** The bodies of the requests received, in order. */
-  bodies: Array<{ path: string; args: unknown }>;
-}
-
-/** An HTTP server that reads each request and holds its answer until the test calls `answer` (never, for one that does not answer). */
-async function holdingServer(): Promise<HoldingServer> {
-  const held: ServerResponse[] = [];
-  const bodies: HoldingServer["bodies"] = [];
-  const waiting: Array<{ n: number; resolve: () => void }> = [];
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    let text = "";
-    request.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
-    request.on("end", () => {
-      bodies.push(JSON.parse(text) as { path: string; args: unknown });
-      held.push(response);
-      for (const wait of waiting.filter((w) => bodies.length >= w.n)) wait.resolve();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  toClose.push(() => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(() => resolve()));
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requested: (n = 1) => (bodies.length >= n ? Promise.resolve() : new Promise((resolve) => waiting.push({ n, resolve }))),
-    answer: (value) => held.shift()!.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ status: "success", value })),
-    bodies,
-  };
-}
+/** A server that holds every answer (fixtures/holdingServer.ts), closed after the test. */
+const holdingServer = () => startHoldingServer((close) => toClose.push(close));
 
 describe("a server that accepts the request and never answers", () => {
   it("ends a query with DISCONNECTED naming the call, the address, the limit and how to raise it", async () => {

@@ -4,11 +4,10 @@
  * with DISCONNECTED naming the function, the limit and `timeoutMs`, instead of hanging the
  * render; one that answers slowly but within the limit is waited for. Real sockets on loopback.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { anyApi } from "../server/index.js";
 import { fetchQuery, preloadQuery } from "./index.js";
+import { holdingServer as startHoldingServer } from "../browser/fixtures/holdingServer.js";
 
 const listRef = anyApi.tasks!.list!;
 
@@ -18,34 +17,8 @@ afterEach(async () => {
   for (const close of toClose.splice(0)) await close();
 });
 
-/**
- * An HTTP server that reads each request and holds its answer until the test calls `answer`:
- * never, for a server that accepts and never answers.
- */
-async function holdingServer(): Promise<{ url: string; requested: () => Promise<void>; answer: (value: unknown) => void; requests: () => number }> {
-  const held: ServerResponse[] = [];
-  const waiting: Array<() => void> = [];
-  let requests = 0;
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    request.resume();
-    request.on("end", () => {
-      requests++;
-      held.push(response);
-      waiting.shift()?.();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  toClose.push(() => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(() => resolve()));
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requested: () => (held.length > 0 ? Promise.resolve() : new Promise((resolve) => waiting.push(resolve))),
-    answer: (value) => held.shift()!.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ status: "success", value })),
-    requests: () => requests,
-  };
-}
+/** A server that holds every answer (browser/fixtures/holdingServer.ts), closed after the test. */
+const holdingServer = () => startHoldingServer((close) => toClose.push(close));
 
 describe("walkin/react's fetchQuery and preloadQuery against a server that never answers", () => {
   it("end with DISCONNECTED naming the function, the address, the limit and how to raise it", async () => {
@@ -89,11 +62,11 @@ describe("a server that answers slowly, within the limit", () => {
 
 describe("the timeoutMs option of walkin/react's calls", () => {
   it("refuses what is not a positive number of milliseconds, before sending anything", async () => {
-    const { url, requests } = await holdingServer();
+    const { url, bodies } = await holdingServer();
     for (const timeoutMs of [0, -5, Number.NaN, "30000"]) {
       const error = await preloadQuery(listRef, {}, { url, timeoutMs: timeoutMs as number }).catch((e: unknown) => e);
       expect(error).toMatchObject({ code: "MISUSE", message: expect.stringMatching(/^preloadQuery: timeoutMs must be a positive number of milliseconds \(Infinity to wait as long as the server takes\), got /) });
     }
-    expect(requests()).toBe(0);
+    expect(bodies.length).toBe(0);
   });
 });
