@@ -63,6 +63,7 @@ export default defineConfig({
             "src/engine/searchReview2.test.ts",
             "src/engine/searchReview3.test.ts",
             "src/engine/vectorSearch.test.ts",
+            "src/engine/vectorReview.test.ts",
             "src/transport/server.test.ts",
             "src/auth/auth.test.ts",
             "src/sessions/builders.test.ts",

@@ -102,17 +102,46 @@ function checkRequest(engine: Engine, table: unknown, indexName: unknown, query:
   if (typeof query !== "object" || query === null) throw misuse(`${where} takes a query: { vector: [...], limit?: 10, filter?: (q) => q.eq(field, value) }.`);
   const { vector, limit = VECTOR_LIMITS.defaultResults, filter } = query as { vector?: unknown; limit?: unknown; filter?: unknown };
   const { dimensions } = index.vector;
-  if (!Array.isArray(vector) || vector.length !== dimensions || !vector.every((x) => typeof x === "number" && Number.isFinite(x))) {
-    const got = Array.isArray(vector) ? `an array of ${vector.length}${vector.every((x) => typeof x === "number") ? " numbers" : ""}` : typeof vector;
-    throw misuse(`${where}: vector must be an array of ${dimensions} finite numbers, the index's dimensions; got ${got}. ` +
+  const problem = queryVectorProblem(vector, dimensions);
+  if (problem !== null) {
+    throw misuse(`${where}: vector must be an array of ${dimensions} finite numbers, the index's dimensions; got ${problem}. ` +
       `Embed the query with the model the stored vectors came from.`);
   }
-  const norm = Math.hypot(...(vector as number[]));
-  if (norm === 0) throw misuse(`${where}: the query vector is all zeros, which is no more similar to one vector than to another. Search with a vector that has a direction.`);
+  const largest = largestMagnitude(vector as number[]);
+  if (largest === 0) throw misuse(`${where}: the query vector is all zeros, which is no more similar to one vector than to another. Search with a vector that has a direction.`);
+  // Cosine similarity ignores length, so a query of extreme numbers is searched as the same
+  // direction at length about 1: its products with stored numbers then neither overflow nor
+  // vanish (see `cosine`). One of usual numbers is left as it is, so its scores are unchanged.
+  const searched = largest >= SAFE_QUERY.min && largest <= SAFE_QUERY.max ? (vector as number[]) : (vector as number[]).map((x) => x / largest);
+  const norm = Math.hypot(...searched);
   if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > VECTOR_LIMITS.maxResults) {
     throw misuse(`${where}: limit must be a whole number from 1 to ${VECTOR_LIMITS.maxResults}; got ${JSON.stringify(limit) ?? typeof limit}.`);
   }
-  return { index, vector: vector as number[], norm, limit, prefixes: prefixesOf(index, filter, where) };
+  return { index, vector: searched, norm, limit, prefixes: prefixesOf(index, filter, where) };
+}
+
+/**
+ * What is wrong with a query vector, or null: not an array, of another length, or with an
+ * element that is not a finite number (an index loop, where `every` would skip the holes of a
+ * sparse array such as `new Array(1536)`).
+ */
+function queryVectorProblem(vector: unknown, dimensions: number): string | null {
+  if (!Array.isArray(vector)) return vector === null ? "null" : typeof vector;
+  const numbers = vector.every((x) => typeof x === "number") ? " numbers" : "";
+  if (vector.length !== dimensions) return `an array of ${vector.length}${numbers}`;
+  for (let i = 0; i < vector.length; i++) {
+    const x: unknown = vector[i];
+    if (typeof x === "number" && Number.isFinite(x)) continue;
+    const what = typeof x === "number" ? String(x) : !(i in vector) ? "a hole" : x === null || x === undefined ? String(x) : `a ${typeof x}`;
+    return `an array of ${vector.length}${numbers} with ${what} at [${i}]`;
+  }
+  return null;
+}
+
+function largestMagnitude(vector: number[]): number {
+  let largest = 0;
+  for (const x of vector) largest = Math.max(largest, Math.abs(x));
+  return largest;
 }
 
 /** The key prefixes a search reads: every document's entry without a filter, else one per distinct equality. */
@@ -159,7 +188,26 @@ async function search(engine: Engine, request: VectorRequest, readTs: Timestamp)
   return best.sorted();
 }
 
-/** Cosine similarity of `query` (whose norm is `queryNorm`) and `vector`; 0 for a zero `vector`, which has no direction. */
+/**
+ * Query vectors whose largest number lies in this range are scored as given (others are scaled
+ * into it, `checkRequest`): with such a query, a product with a stored number overflows only if
+ * that number's square does, and one that underflows is too small to change a score.
+ */
+const SAFE_QUERY = { min: 2 ** -400, max: 2 ** 400 } as const;
+/**
+ * The smallest sum of squares scored directly: below it, squares of the vector's numbers may
+ * have vanished into zero or lost digits (a double's normal range ends near 2^-1022), so the
+ * vector is scaled first (`scaledCosine`).
+ */
+const SMALLEST_SQUARES = 2 ** -900;
+
+/**
+ * Cosine similarity of `query` (whose norm is `queryNorm`) and `vector`; 0 for a zero `vector`,
+ * which has no direction. Summing squares as they are is exact enough for the numbers embedding
+ * models make; a vector with numbers past about 1e154 (whose squares overflow to Infinity, and
+ * the score to NaN) or below about 1e-135 (whose squares vanish, and the score to 0) is scored
+ * scaled to length about 1 instead, as its direction says.
+ */
 function cosine(query: number[], queryNorm: number, vector: number[]): number {
   let dot = 0;
   let squares = 0;
@@ -168,8 +216,23 @@ function cosine(query: number[], queryNorm: number, vector: number[]): number {
     dot += query[i]! * x;
     squares += x * x;
   }
-  if (squares === 0) return 0;
+  // A sum of 0 may be of numbers too small to square: scaledCosine tells those from zeros.
+  if (squares < SMALLEST_SQUARES || squares === Infinity) return scaledCosine(query, queryNorm, vector);
   // Rounding can take it a hair past ±1 for parallel vectors.
+  return Math.max(-1, Math.min(1, dot / (queryNorm * Math.sqrt(squares))));
+}
+
+/** `cosine` of a vector of extreme numbers, each divided by the largest first (which keeps its direction). */
+function scaledCosine(query: number[], queryNorm: number, vector: number[]): number {
+  const largest = largestMagnitude(vector);
+  if (largest === 0) return 0;
+  let dot = 0;
+  let squares = 0;
+  for (let i = 0; i < query.length; i++) {
+    const x = vector[i]! / largest;
+    dot += query[i]! * x;
+    squares += x * x;
+  }
   return Math.max(-1, Math.min(1, dot / (queryNorm * Math.sqrt(squares))));
 }
 

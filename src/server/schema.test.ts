@@ -165,6 +165,8 @@ describe("Convex's search and vector indexes", () => {
     expect(misuse(() => table.vectorIndex("by_e", { vectorField: "e", dimensions: 3, filterFields: ["e"] }))).toMatch(/lists a field twice/);
     expect(misuse(() => table.vectorIndex("by_e", { vectorField: "_id" as "e", dimensions: 3 }))).toMatch(/system field "_id"/);
     expect(misuse(() => table.index("by_e", ["e"]).vectorIndex("by_e", { vectorField: "e", dimensions: 3 }))).toMatch(/declared twice/);
+    expect(misuse(() => table.vectorIndex("by_e", { vectorField: "e", dimensions: 3 }).vectorIndex("by_e4", { vectorField: "e", dimensions: 4 })))
+      .toMatch(/"e" is already indexed as vectors of 3 by "by_e"/);
     // Optional, and in a union with null, is a field that may hold a vector.
     expect(table.vectorIndex("by_maybe", { vectorField: "maybe", dimensions: 3 }).indexes).toHaveLength(1);
   });

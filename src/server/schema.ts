@@ -230,6 +230,13 @@ export class TableDefinition<
     if (new Set([vectorField, ...filterFields]).size !== filterFields.length + 1) {
       throw misuse(`${where} lists a field twice (the vector field is not also a filter field).`);
     }
+    // Every write of the field is checked against each vector index on it: two lengths would
+    // refuse every vector.
+    const other = this.indexes.find((index) => index.vector?.vectorField === vectorField && index.vector.dimensions !== dimensions);
+    if (other !== undefined) {
+      throw misuse(`${where}: "${vectorField}" is already indexed as vectors of ${other.vector!.dimensions} by "${other.name}", and a field holds ` +
+        `vectors of one length. Use one length, or keep the other model's vectors in a field of their own.`);
+    }
     const vector = { vectorField, dimensions, filterFields: [...filterFields] };
     return new TableDefinition(this.validator, [...this.indexes, { name, fields: [vectorField, ...filterFields], vector }]) as never;
   }
