@@ -148,7 +148,9 @@ export const MIGRATIONS: readonly Migration[] = [
   -- with documents of 150 bytes both layouts are within 10%. The index holds only (id, ts), so
   -- "newest version of id at or before ts" is still one backward seek, in a small tree, and the
   -- body is read once, by rowid, for the version found. The rows are copied in key order and
-  -- the index built after them. Every statement on documents reads as before.
+  -- the index built after them. Every statement on documents reads as before. Receipts move the
+  -- same way, for the same reason: a mutation's result is their body (an insert of a 1 KB one
+  -- took 213-232 µs against 75-85, a lookup 49-59 against 10-13).
   CREATE TABLE documents_by_rowid (
     id TEXT NOT NULL,
     ts INTEGER NOT NULL,
@@ -159,6 +161,17 @@ export const MIGRATIONS: readonly Migration[] = [
   DROP TABLE documents;
   ALTER TABLE documents_by_rowid RENAME TO documents;
   CREATE UNIQUE INDEX documents_versions ON documents (id, ts);
+  CREATE TABLE receipts_by_rowid (
+    key TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    written_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+  );
+  INSERT INTO receipts_by_rowid (key, ts, written_at, body) SELECT key, ts, written_at, body FROM receipts ORDER BY key;
+  DROP TABLE receipts;
+  ALTER TABLE receipts_by_rowid RENAME TO receipts;
+  CREATE UNIQUE INDEX receipts_keys ON receipts (key);
+  CREATE INDEX receipts_by_age ON receipts (written_at);
   `,
 ];
 

@@ -208,10 +208,11 @@ describe("SqliteStorage", () => {
     await reopened.close();
   });
 
-  it("migrates a schema-8 database, moving documents into a rowid table keyed by an (id, ts) index, every version kept", async () => {
+  it("migrates a schema-8 database, moving documents and receipts into rowid tables keyed by an index, every row kept", async () => {
     const { filename, raw } = databaseAtVersion(8);
     const big = JSON.stringify({ text: "x".repeat(5_000) });
     raw.exec(`INSERT INTO documents (id, ts, table_name, body) VALUES ('a', 1, 't', 'a1'), ('a', 3, 't', NULL), ('b', 2, 't', '${big}');
+              INSERT INTO receipts (key, ts, written_at, body) VALUES ('r1', 2, 100, '${big}'), ('r2', 3, 200, '"small"');
               INSERT INTO commit_log (ts, id, log) VALUES (3, 'c3', x'01');
               UPDATE clock SET materialized_through = 3;`);
     raw.close();
@@ -225,6 +226,12 @@ describe("SqliteStorage", () => {
     expect((await storage.getDocument("b", 3))?.body).toBe(big);
     // The (id, ts) index still refuses a version written twice.
     expect(() => storage.db.prepare("INSERT INTO documents (id, ts, table_name, body) VALUES ('b', 2, 't', '{}')").run()).toThrow(/UNIQUE/);
+    expect(storage.db.prepare<[], string>("SELECT sql FROM sqlite_master WHERE name = 'receipts'").pluck().get()).not.toMatch(/WITHOUT ROWID/);
+    expect(await storage.getReceipt("r1")).toEqual({ ts: 2, body: big });
+    expect(await storage.getReceipt("r2")).toEqual({ ts: 3, body: '"small"' });
+    // A receipt key already stored is still refused, and the age index still serves the pruning.
+    await expect(commit(storage, { ts: 4, documents: [], indexes: [], receipts: [{ key: "r2", body: "again" }] }, 3)).rejects.toThrow();
+    expect(storage.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'receipts' ORDER BY name").pluck().all()).toEqual(["receipts_by_age", "receipts_keys"]);
     await storage.close();
   });
 
