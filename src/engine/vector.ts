@@ -28,16 +28,11 @@ export interface VectorSpec {
   filterFields: string[];
 }
 
+/** What a search takes (the bounds of an index's dimensions and filter fields are checked where it is declared: server/schema.ts). */
 export const VECTOR_LIMITS = {
-  /** The fewest dimensions an index may have (Convex's bound). */
-  minDimensions: 2,
-  /** The most dimensions an index may have (Convex's bound was 2,048; 4,096 covers the larger embedding models). */
-  maxDimensions: 4_096,
   /** Results a search returns by default, and at most (Convex's). */
   defaultResults: 10,
   maxResults: 256,
-  /** Filter fields an index may have (as for search indexes). */
-  filterFields: 16,
   /** Equalities a search's filter may combine with `q.or` (Convex's limit). */
   filterEqualities: 64,
 } as const;

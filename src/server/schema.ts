@@ -13,7 +13,6 @@
 import { walkinError, asObjectValidator, isValidator } from "../values/index.js";
 import type { GenericId, Infer, ObjectType, PropertyValidators, Validator, VObject } from "../values/index.js";
 import type { AnyDataModel, Expand, GenericDataModel, GenericTableIndexes, GenericTableSearchIndexes, GenericTableVectorIndexes } from "./dataModel.js";
-import { VECTOR_LIMITS } from "../engine/vector.js";
 
 type AnyValidator = Validator<any, any, any>;
 
@@ -54,8 +53,15 @@ export interface SearchIndexConfig<SearchField extends string = string, FilterFi
   staged?: boolean;
 }
 
-/** The most filter fields a search index may have (Convex's limit). */
+/** The most filter fields a search or vector index may have (Convex's limit). */
 const MAX_FILTER_FIELDS = 16;
+
+/**
+ * A vector index's dimensions: Convex's lower bound; its upper one was 2,048, and 4,096 covers
+ * the larger embedding models. (Declared here, not in engine/vector.ts: walkin/server is
+ * imported by apps' client code, and must not pull in the engine.)
+ */
+const VECTOR_DIMENSIONS = { min: 2, max: 4_096 } as const;
 
 export class TableDefinition<
   DocValidator extends AnyValidator = AnyValidator,
@@ -203,7 +209,7 @@ export class TableDefinition<
     if (typeof vectorField !== "string") {
       throw misuse(`${where} needs a vectorField: the name of the field holding each document's vector.`);
     }
-    const { minDimensions, maxDimensions } = VECTOR_LIMITS;
+    const { min: minDimensions, max: maxDimensions } = VECTOR_DIMENSIONS;
     if (typeof dimensions !== "number" || !Number.isInteger(dimensions) || dimensions < minDimensions || dimensions > maxDimensions) {
       throw misuse(`${where}: dimensions must be a whole number from ${minDimensions} to ${maxDimensions}, the length of your ` +
         `embedding model's vectors (e.g. 1536); got ${JSON.stringify(dimensions) ?? typeof dimensions}.`);
