@@ -242,7 +242,7 @@ describe("building a vector index again", () => {
     const open = async (filterFields: Array<"kind" | "color"> | null) =>
       Engine.open({ storage: await openSqliteStorage({ filename }), schema: table(filterFields), modules: { things }, runScheduler: false });
     const find = async (engine: Engine, filter?: (q: any) => any) =>
-      ((await engine.actionCtx({}).vectorSearch("things", "by_vec", { vector: [1, 0], ...(filter ? { filter } : {}) })) as any[]).map((r) => r._id);
+      (await engine.actionCtx({}).vectorSearch("things", "by_vec", { vector: [1, 0], ...(filter ? { filter } : {}) })).map((r) => r._id);
     try {
       const first = await open(["kind"]);
       const red = (await first.runMutation("things:add", { kind: "k", color: "red", vec: [1, 0] })).value;
