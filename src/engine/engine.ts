@@ -61,6 +61,7 @@ import { Crons } from "./cron.js";
 import { FileStore } from "./fileStore.js";
 import { actionStorage, MutationStorage, QueryStorage } from "./storageCtx.js";
 import { vectorSearch } from "./vectorSearch.js";
+import { VectorCache } from "./vectorCache.js";
 
 /** How often expired request-deduplication records (receipts) are removed. */
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
@@ -189,6 +190,11 @@ export interface EngineOptions {
    */
   readCacheBytes?: number;
   /**
+   * Bytes of decoded vectors kept for vector searches, so that a search does not parse every
+   * document it scores again (see vectorCache.ts). Default 64 MiB; 0 keeps none.
+   */
+  vectorCacheBytes?: number;
+  /**
    * How long a finished scheduled function (success, failed, canceled) stays in
    * `_scheduled_functions` before the scheduler deletes it. Default 7 days.
    */
@@ -231,6 +237,8 @@ export class Engine {
   private readonly deferredClaims = new DeferredWriteClaims();
   /** What transactions read through: storage, with repeated answers served from memory. */
   readonly reads: ReadCache;
+  /** Vectors decoded by vector searches, by document version (vectorCache.ts). */
+  readonly vectors: VectorCache;
   /** Paces calls that storage failed with nothing written (see StorageRetry). */
   readonly storageRetry: StorageRetry;
   private readonly creationClock = new CreationClock();
@@ -324,6 +332,7 @@ export class Engine {
         return table?.indexes.get("by_id")?.id ?? null;
       },
     }, options.readCacheBytes);
+    this.vectors = new VectorCache(options.vectorCacheBytes);
     this.subscriptions = new Subscriptions(this);
     const hooks = findEngineHooks(options.modules);
     this.authenticate = options.authenticate ?? hooks.authenticate;

@@ -8,7 +8,9 @@
  * every document without a filter, else the entries of each `q.eq(field, value)` of the filter,
  * a key range each, a page at a time, each entry with its document. Every document read is
  * scored and the best `limit` kept, so the search is exact, and costs what reading and scoring
- * the documents its filter matches costs. It is not a transaction: its reads land in no read
+ * the documents its filter matches costs: each vector is decoded from its document once and
+ * then kept by version (vectorCache.ts), so a later search scores it without parsing the
+ * document again. It is not a transaction: its reads land in no read
  * set, as an action's are not tracked, and a write after its snapshot is not in its answer.
  */
 import { walkinError, checkValue, type Value } from "../values/index.js";
@@ -19,6 +21,7 @@ import { decodeDocument } from "./documents.js";
 import { incompleteIndexMessage } from "./mixedCode.js";
 import { prefixRange } from "./readSet.js";
 import { VECTOR_LIMITS, vectorOf, vectorRangePrefix } from "./vector.js";
+import type { StoredVector } from "./vectorCache.js";
 
 /** One result: the document's ID and its vector's cosine similarity to the query's. */
 export interface VectorSearchResult {
@@ -71,7 +74,7 @@ class VectorFilterBuilder {
 /** The search, checked: the index, the query vector and its length, how many, and the key prefixes to read. */
 interface VectorRequest {
   index: IndexInfo;
-  vector: number[];
+  vector: Float64Array;
   norm: number;
   limit: number;
   prefixes: Uint8Array[];
@@ -117,7 +120,7 @@ function checkRequest(engine: Engine, table: unknown, indexName: unknown, query:
   if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > VECTOR_LIMITS.maxResults) {
     throw misuse(`${where}: limit must be a whole number from 1 to ${VECTOR_LIMITS.maxResults}; got ${JSON.stringify(limit) ?? typeof limit}.`);
   }
-  return { index, vector: searched, norm, limit, prefixes: prefixesOf(index, filter, where) };
+  return { index, vector: Float64Array.from(searched), norm, limit, prefixes: prefixesOf(index, filter, where) };
 }
 
 /**
@@ -138,9 +141,9 @@ function queryVectorProblem(vector: unknown, dimensions: number): string | null 
   return null;
 }
 
-function largestMagnitude(vector: number[]): number {
+function largestMagnitude(vector: ArrayLike<number>): number {
   let largest = 0;
-  for (const x of vector) largest = Math.max(largest, Math.abs(x));
+  for (let i = 0; i < vector.length; i++) largest = Math.max(largest, Math.abs(vector[i]!));
   return largest;
 }
 
@@ -165,6 +168,7 @@ function prefixesOf(index: IndexInfo, filter: unknown, where: string): Uint8Arra
 
 async function search(engine: Engine, request: VectorRequest, readTs: Timestamp): Promise<VectorSearchResult[]> {
   const best = new BestResults(request.limit);
+  const field = request.index.vector!.vectorField;
   // A document may be in the ranges of two equalities on different fields: scored once.
   const seen = request.prefixes.length > 1 ? new Set<string>() : null;
   for (const prefix of request.prefixes) {
@@ -176,10 +180,10 @@ async function search(engine: Engine, request: VectorRequest, readTs: Timestamp)
           if (seen.has(doc.id)) continue;
           seen.add(doc.id);
         }
-        const vector = vectorOf(request.index, decodeDocument(doc.body));
+        const stored = engine.vectors.vectorOf(field, doc.id, doc.ts, () => vectorOf(request.index, decodeDocument(doc.body)));
         // Every entry's document has a vector (vectorKeysOf); none is a defect, not a result.
-        if (vector === null) continue;
-        best.offer(doc.id, cosine(request.vector, request.norm, vector));
+        if (stored === null) continue;
+        best.offer(doc.id, cosine(request.vector, request.norm, stored));
       }
       if (entries.length < PAGE) break;
       range = { lower: { key: entries[entries.length - 1]!.key, inclusive: false }, upper: range.upper };
@@ -194,36 +198,26 @@ async function search(engine: Engine, request: VectorRequest, readTs: Timestamp)
  * that number's square does, and one that underflows is too small to change a score.
  */
 const SAFE_QUERY = { min: 2 ** -400, max: 2 ** 400 } as const;
-/**
- * The smallest sum of squares scored directly: below it, squares of the vector's numbers may
- * have vanished into zero or lost digits (a double's normal range ends near 2^-1022), so the
- * vector is scaled first (`scaledCosine`).
- */
-const SMALLEST_SQUARES = 2 ** -900;
 
 /**
- * Cosine similarity of `query` (whose norm is `queryNorm`) and `vector`; 0 for a zero `vector`,
- * which has no direction. Summing squares as they are is exact enough for the numbers embedding
- * models make; a vector with numbers past about 1e154 (whose squares overflow to Infinity, and
- * the score to NaN) or below about 1e-135 (whose squares vanish, and the score to 0) is scored
- * scaled to length about 1 instead, as its direction says.
+ * Cosine similarity of `query` (whose norm is `queryNorm`) and a stored vector; 0 for a zero
+ * vector, which has no direction. The vector's length was summed from its squares as they are
+ * (`storedVector`), exact enough for the numbers embedding models make; a vector with numbers
+ * past about 1e154 (whose squares overflow to Infinity, and the score to NaN) or below about
+ * 1e-135 (whose squares vanish, and the score to 0) has no length there and is scored scaled
+ * to length about 1 instead, as its direction says.
  */
-function cosine(query: number[], queryNorm: number, vector: number[]): number {
+function cosine(query: Float64Array, queryNorm: number, stored: StoredVector): number {
+  const numbers = stored.numbers;
+  if (Number.isNaN(stored.length)) return scaledCosine(query, queryNorm, numbers);
   let dot = 0;
-  let squares = 0;
-  for (let i = 0; i < query.length; i++) {
-    const x = vector[i]!;
-    dot += query[i]! * x;
-    squares += x * x;
-  }
-  // A sum of 0 may be of numbers too small to square: scaledCosine tells those from zeros.
-  if (squares < SMALLEST_SQUARES || squares === Infinity) return scaledCosine(query, queryNorm, vector);
+  for (let i = 0; i < query.length; i++) dot += query[i]! * numbers[i]!;
   // Rounding can take it a hair past ±1 for parallel vectors.
-  return Math.max(-1, Math.min(1, dot / (queryNorm * Math.sqrt(squares))));
+  return Math.max(-1, Math.min(1, dot / (queryNorm * stored.length)));
 }
 
 /** `cosine` of a vector of extreme numbers, each divided by the largest first (which keeps its direction). */
-function scaledCosine(query: number[], queryNorm: number, vector: number[]): number {
+function scaledCosine(query: Float64Array, queryNorm: number, vector: Float64Array): number {
   const largest = largestMagnitude(vector);
   if (largest === 0) return 0;
   let dot = 0;

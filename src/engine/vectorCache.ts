@@ -1,0 +1,141 @@
+/**
+ * Vectors a search has taken out of documents, kept decoded so that the next search that
+ * scores the same documents multiplies numbers instead of parsing each document again. Parsing
+ * is most of a search's cost: a document with 256 numbers is about 5 KB of JSON, and
+ * `JSON.parse` of it takes several times what reading it from SQLite and scoring it take
+ * (bench/engine/vector.ts).
+ *
+ * Why a kept vector is always right: a document version never changes. The numbers in field
+ * `f` of document `id` at version `ts` are the same whenever and by whomever that version is
+ * read, so an entry, filed under the field and the ID, answers only for the version it was
+ * decoded from (`ts`), and a search that reads a newer version decodes it and replaces the
+ * entry. Nothing needs to hear of commits, other engines' included.
+ *
+ * What to keep when the vectors searched do not all fit in `maxBytes` (8 bytes a number, plus
+ * about `ENTRY_OVERHEAD`): a search reads every document its filter matches, in the same
+ * order each time, and for that access pattern least-recently-used keeps nothing (each pass
+ * evicts the vectors the next pass wants first, before it gets to them), and so does any rule
+ * that evicts by how recently an entry was used within a pass. So while there is room every
+ * vector decoded is filed, and once the cache is full new ones are refused, except where a
+ * sweep makes room: when a vector is refused and `SWEEP_EVERY_MS` have passed since the last
+ * sweep, every entry no search has used since the last sweep is dropped. Searches over more
+ * vectors than fit then find the same share in the cache on every pass (as long as they come
+ * more often than every `SWEEP_EVERY_MS`), while entries of deleted documents, of old
+ * versions, or of an index or filter nobody searches any more are gone within two sweeps, and
+ * the cache turns over to what searches read now. A sweep costs O(entries), at most once per
+ * `SWEEP_EVERY_MS`.
+ */
+import type { Timestamp } from "../storage/types.js";
+
+/** Default size of the vector cache: 64 MiB, about 5,400 vectors of 1,536 numbers or 32,000 of 256. */
+export const DEFAULT_VECTOR_CACHE_BYTES = 64 * 1024 * 1024;
+
+/** Bytes an entry costs besides its numbers: its key, the object and the Map's slot, roughly. */
+const ENTRY_OVERHEAD = 160;
+
+/** The least time between two sweeps of a full cache (see the top of this file). */
+export const SWEEP_EVERY_MS = 10_000;
+
+/**
+ * Sums of squares below this may have vanished to zero or lost digits (a double's normal range
+ * ends near 2^-1022), and above it (Infinity) overflowed: such a vector is scored scaled
+ * (vectorSearch.ts, `scaledCosine`).
+ */
+const SMALLEST_SQUARES = 2 ** -900;
+
+/** A document's vector as a search scores it. */
+export interface StoredVector {
+  /** The version of the document it was taken from. */
+  readonly ts: Timestamp;
+  readonly numbers: Float64Array;
+  /**
+   * Its length (the square root of the sum of its squares, summed in index order), or NaN for
+   * a vector whose squares overflow or vanish, which is scored scaled.
+   */
+  readonly length: number;
+}
+
+interface Entry extends StoredVector {
+  /** The sweep count when a search last used it (see `sweep`). */
+  usedIn: number;
+}
+
+/** Decodes a vector's numbers once for every later search (see the top of this file). */
+export class VectorCache {
+  private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
+  /** Sweeps so far: an entry used since the last one has `usedIn === sweeps`. */
+  private sweeps = 0;
+  private sweptAt: number;
+
+  constructor(
+    private readonly maxBytes: number = DEFAULT_VECTOR_CACHE_BYTES,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!(maxBytes >= 0)) throw new RangeError(`vectorCacheBytes must be a number of bytes >= 0, got ${maxBytes}.`);
+    this.sweptAt = now();
+  }
+
+  /**
+   * The vector in field `field` of document `id` at version `ts`: the kept one, or the one
+   * `decode` takes out of the document (null: the document has none), kept if there is room.
+   */
+  vectorOf(field: string, id: string, ts: Timestamp, decode: () => readonly number[] | null): StoredVector | null {
+    const key = `${field}\u0000${id}`;
+    const kept = this.entries.get(key);
+    if (kept !== undefined && kept.ts === ts) {
+      kept.usedIn = this.sweeps;
+      return kept;
+    }
+    const numbers = decode();
+    if (numbers === null) return null;
+    const stored = storedVector(ts, numbers);
+    if (kept !== undefined) this.forget(key, kept);
+    this.file(key, stored);
+    return stored;
+  }
+
+  /** Entries and bytes held, for tests and the dashboard's curious. */
+  stats(): { entries: number; bytes: number } {
+    return { entries: this.entries.size, bytes: this.bytes };
+  }
+
+  private file(key: string, stored: StoredVector): void {
+    if (this.maxBytes === 0) return;
+    const bytes = sizeOf(stored);
+    if (this.bytes + bytes > this.maxBytes) {
+      if (this.now() - this.sweptAt < SWEEP_EVERY_MS) return;
+      this.sweep();
+      if (this.bytes + bytes > this.maxBytes) return;
+    }
+    this.entries.set(key, { ...stored, usedIn: this.sweeps });
+    this.bytes += bytes;
+  }
+
+  /** Drops every entry no search has used since the last sweep. */
+  private sweep(): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.usedIn < this.sweeps) this.forget(key, entry);
+    }
+    this.sweeps++;
+    this.sweptAt = this.now();
+  }
+
+  private forget(key: string, entry: Entry): void {
+    this.entries.delete(key);
+    this.bytes -= sizeOf(entry);
+  }
+}
+
+/** `numbers` as a search scores them, with their length computed once (`StoredVector`). */
+export function storedVector(ts: Timestamp, numbers: readonly number[]): StoredVector {
+  const copy = Float64Array.from(numbers);
+  let squares = 0;
+  for (let i = 0; i < copy.length; i++) squares += copy[i]! * copy[i]!;
+  const length = squares < SMALLEST_SQUARES || squares === Infinity ? NaN : Math.sqrt(squares);
+  return { ts, numbers: copy, length };
+}
+
+function sizeOf(stored: StoredVector): number {
+  return stored.numbers.byteLength + ENTRY_OVERHEAD;
+}
