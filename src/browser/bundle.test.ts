@@ -12,7 +12,7 @@ const entries = [
     name: "walkin/browser",
     entry: "./index.ts",
     ownFolders: ["src/values/", "src/browser/"],
-    outside: ["src/server/api.ts", "src/transport/protocol.ts"],
+    outside: ["src/server/api.ts", "src/server/functionPath.ts", "src/transport/protocol.ts"],
   },
   {
     name: "walkin/sessions/browser",

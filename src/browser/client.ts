@@ -16,7 +16,7 @@ import { convertToJson } from "../values/json.js";
 import type { Value } from "../values/value.js";
 import { AuthState, type AuthEffect, type FetchToken } from "./authState.js";
 import { Connection, type Logger } from "./connection.js";
-import { functionPath } from "./functionPath.js";
+import { functionPath } from "../server/functionPath.js";
 import { IdentityHandover } from "./identityHandover.js";
 import { LocalSyncState, ProtocolMismatch } from "./localSyncState.js";
 import { OptimisticUpdates, type OptimisticUpdate } from "./optimisticUpdates.js";

@@ -19,7 +19,7 @@ import { walkinError, type WalkinErrorCode } from "../values/errors.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
 import type { JSONValue, Value } from "../values/value.js";
 import type { UserIdentityAttributes } from "../server/registration.js";
-import { functionPath } from "./functionPath.js";
+import { functionPath } from "../server/functionPath.js";
 import { actingAs, postAdminCall, type AdminActingAs } from "./adminCall.js";
 import { checkTimeout, DEFAULT_ACTION_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, withDeadline } from "./deadline.js";
 import { postJson } from "./postJson.js";

@@ -16,7 +16,7 @@ import type { FunctionArgs, FunctionReference, FunctionReturnType } from "../ser
 import type { RequestId } from "../transport/protocol.js";
 import type { JSONValue, Value } from "../values/value.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
-import { canonicalPath, functionPath } from "./functionPath.js";
+import { canonicalPath, functionPath } from "../server/functionPath.js";
 import { queryToken, resultFromLocalValue, sameResult, type QueryResult, type QueryToken } from "./queryResult.js";
 
 /** The view of the client's queries that an optimistic update reads and edits. */

@@ -15,7 +15,7 @@ import type { JSONValue, Value } from "../values/value.js";
 import { WalkinError, type WalkinErrorCode } from "../values/errors.js";
 import { convertFromJson, convertToJson } from "../values/json.js";
 import type { ErrorPayload } from "../transport/protocol.js";
-import { canonicalPath } from "./functionPath.js";
+import { canonicalPath } from "../server/functionPath.js";
 
 /**
  * One query: a function path (in its one spelling, `canonicalPath`) and its JSON-encoded args.

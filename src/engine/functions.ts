@@ -8,7 +8,7 @@ import { checkValue, normalizeValue, validateResult, walkinError } from "../valu
 import type { Value } from "../values/index.js";
 import { isRegisteredFunction } from "../server/functions.js";
 import type { FunctionType, RegisteredFunction } from "../server/registration.js";
-import { canonicalPath, functionPath } from "../browser/functionPath.js";
+import { canonicalPath, functionPath } from "../server/functionPath.js";
 
 export type Modules = Record<string, Record<string, unknown>>;
 

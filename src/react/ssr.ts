@@ -15,7 +15,7 @@
  * browser (a Server Component's props to a client component, `JSON.stringify`).
  */
 import type { ArgsAndOptions, FunctionArgs, FunctionReference, FunctionReturnType } from "../server/api.js";
-import { functionPath } from "../browser/functionPath.js";
+import { functionPath } from "../server/functionPath.js";
 import { checkTimeout, DEFAULT_ACTION_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, withDeadline } from "../browser/deadline.js";
 import { postCall } from "../browser/httpClient.js";
 import { walkinError } from "../values/errors.js";

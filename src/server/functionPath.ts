@@ -9,8 +9,12 @@
  * server's "did you mean "messages:list"?"), and `canonicalPath` is what identifies a query on
  * the client (query tokens, `getAllQueries`), so every spelling of one query shares one
  * subscription and one result.
+ *
+ * It lives beside `api.ts` because both sides read paths this way: the clients (walkin/browser,
+ * walkin/react's server helpers) and the engine, which reads a path sent straight to the HTTP
+ * API or the WebSocket as a client would have sent it (engine/functions.ts).
  */
-import { getFunctionName, type AnyFunctionReference } from "../server/api.js";
+import { getFunctionName, type AnyFunctionReference } from "./api.js";
 
 /**
  * The path of `ref` as the client sends it: its module without a `.js` extension.
