@@ -26,11 +26,12 @@ import type { AnyDataModel, GenericDataModel } from "../server/dataModel.js";
 import type { StorageActionWriter } from "../server/storage.js";
 import { convertFromJson, convertToJson, walkinError, type Value } from "../values/index.js";
 import { GlobModuleLoader, isGlobModules, type GlobModules } from "./globModules.js";
+import { testFetch } from "./testFetch.js";
 import { TestRunStorage, type MutationStorage } from "../engine/storageCtx.js";
 
 type Ref<Type extends "query" | "mutation" | "action"> = FunctionReference<Type, any>;
 
-/** The origin of file URLs in tests (`ctx.storage.getUrl`): nothing serves it. */
+/** The origin of file URLs (`ctx.storage.getUrl`) and of `t.fetch`'s requests in tests: nothing listens there. */
 const TEST_FILE_ORIGIN = "https://walkin.test";
 /** An inline function's body, given the ctx of its kind (typed by the overloads below). */
 type InlineBody = (ctx: any) => Promise<unknown>;
@@ -65,6 +66,14 @@ export interface WalkinTestApi<DM extends GenericDataModel> {
   action<T>(fn: (ctx: GenericActionCtx<DM>) => Promise<T>): Promise<T>;
   /** Runs code with a mutation's ctx (`ctx.db` reads and writes), committed when it returns. */
   run<T>(fn: (ctx: TestRunCtx<DM>) => Promise<T>): Promise<T>;
+  /**
+   * A request to the app's HTTP routes (the default export of `functions/http.ts`), run as the
+   * server runs them, with this accessor's identity: the route's Response (testFetch.ts).
+   * @example
+   * const response = await t.fetch("/webhook", { method: "POST", body: JSON.stringify(event) });
+   * expect(response.status).toBe(200);
+   */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
   /** The same backend, called as this user. */
   withIdentity(identity: TestIdentity): WalkinTestApi<DM>;
   /**
@@ -222,6 +231,10 @@ export function walkinTest(schema: SchemaDefinition<any> | null = null, modules?
         ? inline("action", fn, caller)
         : (overTheWire(await (await engineFor(fn)).runAction(getFunctionName(fn), args[0] ?? {}, caller)) as never),
     run: (body) => inline("mutation", body, caller),
+    fetch: async (path, init) => {
+      const [engine, modules] = await Promise.all([ready, loaded]);
+      return testFetch(engine, modules, caller, TEST_FILE_ORIGIN, path, init);
+    },
     withIdentity: (identity) => api({ identity: completeIdentity(identity) }),
     withToken: (token) => api({ token }),
     ...scheduled,
