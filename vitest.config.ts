@@ -62,6 +62,7 @@ export default defineConfig({
             "src/engine/searchReview.test.ts",
             "src/engine/searchReview2.test.ts",
             "src/engine/searchReview3.test.ts",
+            "src/engine/searchLooseEnds.test.ts",
             "src/engine/vectorSearch.test.ts",
             "src/engine/vectorReview.test.ts",
             "src/transport/server.test.ts",

@@ -6,8 +6,9 @@
  * The entries. A document has one entry per distinct word of its search field (at most
  * `SEARCH_LIMITS.wordsPerDocument`), keyed `[word, filter group, document ID]`:
  *
- * - a word is a run of letters, marks and digits in any script, lowercased (`words`); words
- *   longer than `SEARCH_LIMITS.wordChars` are left out, as a search engine drops them;
+ * - a word is a run of letters, marks and digits in any script, lowercased (`words`); a word
+ *   longer than `SEARCH_LIMITS.wordChars` is cut to its first ones, in the text and in the
+ *   query alike (`words` says why);
  * - the filter group is a 32-bit hash of the document's filter field values (`filterGroup`),
  *   so a search that gives every filter field reads only the entries of documents with those
  *   values: one key range, `[word, group]`. A hash rather than the values keeps each entry
@@ -49,7 +50,10 @@ export interface SearchSpec {
 }
 
 export const SEARCH_LIMITS = {
-  /** Longer words are not indexed, and not searched for. */
+  /**
+   * Characters of a word indexed and searched for: a longer word is cut to its first ones
+   * (`words`). It bounds an entry's key (at most 128 bytes of word) and so the index's size.
+   */
   wordChars: 32,
   /** Distinct words indexed per document: the first ones in the text. */
   wordsPerDocument: 4_096,
@@ -80,8 +84,9 @@ export const SEARCH_LIMITS = {
  * search index's ID (catalog.ts, `searchIndexId`): entries written under another way of
  * splitting would not be found by this one's words, so a change of it makes every search
  * index a new one, built again when the server starts. Raise it with any change of the words.
+ * 2: a word longer than `SEARCH_LIMITS.wordChars` is cut to that many characters (it was left out).
  */
-export const WORDS_VERSION = 1;
+export const WORDS_VERSION = 2;
 
 const WORD = /[\p{L}\p{M}\p{N}]+/gu;
 /** `İ` lowercased: an `i` and a combining dot above, which no `i` typed as such has. */
@@ -93,6 +98,21 @@ const DOTTED_I = /i\u0307/g;
  * (NFC), so "café" typed with a precomposed "é" and with "e" and a combining accent is the
  * same word; and a capital dotted `İ` (Turkish) lowercases to a plain `i`, so "İSTANBUL" is
  * found by "istanbul". A word's length is counted in characters (code points), not UTF-16 units.
+ *
+ * A word longer than `SEARCH_LIMITS.wordChars` is cut to its first `wordChars` characters,
+ * not left out. A document's words and a query's words go through this one function, so the
+ * two rules agree, step by step:
+ *   1. a document with a long word W has an entry for W cut;
+ *   2. a query with W, typed in full, searches for W cut: that entry, so it finds the document
+ *      (left out on both sides, W could not be found at all);
+ *   3. the last query word is a prefix. A prefix P of `wordChars` characters or fewer that
+ *      begins W begins W cut too, so typing the start of a long word finds it. A longer P is
+ *      cut as well, to exactly the characters W is cut to, so it finds W's entry (and those
+ *      of other words that begin with the same characters);
+ *   4. a long last word stays the last word: left out, the word before it became the prefix,
+ *      and "alph" followed by a long word found "alphabet".
+ * The cost: two words that share their first `wordChars` characters are one word to a search
+ * (both found, ranked as one), which long identifiers, hashes and compounds rarely do.
  */
 export function words(text: string): string[] {
   const ascii = asciiWords(text);
@@ -100,10 +120,17 @@ export function words(text: string): string[] {
   const found: string[] = [];
   for (const match of text.toLowerCase().normalize("NFC").replace(DOTTED_I, "i").matchAll(WORD)) {
     const word = match[0];
-    // At most `wordChars` units is at most as many characters; over twice as many units is over it.
-    if (word.length <= SEARCH_LIMITS.wordChars || (word.length <= 2 * SEARCH_LIMITS.wordChars && [...word].length <= SEARCH_LIMITS.wordChars)) found.push(word);
+    // At most `wordChars` units is at most as many characters.
+    found.push(word.length <= SEARCH_LIMITS.wordChars ? word : firstChars(word));
   }
   return found;
+}
+
+/** A word's first `SEARCH_LIMITS.wordChars` characters: a surrogate pair is one, never split. */
+function firstChars(word: string): string {
+  let units = 0;
+  for (let chars = 0; chars < SEARCH_LIMITS.wordChars && units < word.length; chars++) units += word.codePointAt(units)! > 0xffff ? 2 : 1;
+  return word.slice(0, units);
 }
 
 /**
@@ -122,7 +149,7 @@ function asciiWords(text: string): string[] | null {
     if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)) {
       if (start < 0) start = i;
     } else if (start >= 0) {
-      if (i - start <= SEARCH_LIMITS.wordChars) found.push(lower.slice(start, i));
+      found.push(lower.slice(start, Math.min(i, start + SEARCH_LIMITS.wordChars)));
       start = -1;
     }
   }
@@ -254,7 +281,7 @@ function searchedWords(text: string): string[] {
 
 /**
  * What a search's ranked results depend on besides the data: the words it searches for (as
- * `queryWords` takes them: normalized, distinct, the first 16, the last one the prefix) and
+ * `queryWords` takes them: normalized, cut, distinct, the first 16, the last one the prefix) and
  * its filter values by field. Two searches with the same binding rank the same documents at
  * any snapshot, so a page cursor of one is a position in the other's results; a paginate
  * cursor carries a hash of it (searchQuery.ts, `cursorTag`), and another search's is refused.

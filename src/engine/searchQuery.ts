@@ -2,7 +2,7 @@
  * The runtime of `ctx.db.query(table).withSearchIndex(...)`: reads the words' entries, ranks
  * the documents found (search.ts says how), then applies `.filter()` and the consuming method.
  * Convex's search query is an `OrderedQuery`: it has no `.order()` (relevance is the order) and
- * paginates over its ranked results.
+ * paginates over its ranked results (`paginate` says how cursors relate to `.filter()`).
  */
 import { walkinError } from "../values/index.js";
 import type { PaginationOptions, PaginationResult } from "../server/database.js";
@@ -45,10 +45,20 @@ export class SearchQueryImpl implements AsyncIterable<Doc> {
     this.misuse("withSearchIndex() may be called once");
   }
 
+  /** The ranked documents that pass every `.filter()`: what `collect`, `take` and the rest return. */
+  private async matching(): Promise<Doc[]> {
+    const ranked = await this.ranked();
+    return this.filters.length === 0 ? ranked : ranked.filter((doc) => this.passes(doc));
+  }
+
+  private passes(doc: Doc): boolean {
+    return this.filters.every((test) => test(doc));
+  }
+
   /**
-   * The matching documents, most relevant first: every word's entries read within its share of
-   * `SEARCH_LIMITS.entriesRead` (`readWord`, `readPrefix`), the documents without the filter's
-   * values skipped, the rest ranked and then passed through `.filter()`.
+   * The documents found, most relevant first, before `.filter()`: every word's entries read
+   * within its share of `SEARCH_LIMITS.entriesRead` (`readWord`, `readPrefix`), the documents
+   * without the filter's values skipped, the rest ranked.
    */
   private async ranked(): Promise<Doc[]> {
     const words = queryWords(this.index, this.search);
@@ -66,8 +76,7 @@ export class SearchQueryImpl implements AsyncIterable<Doc> {
       const more = word.prefix ? await this.readPrefix(word, share, keep) : (await this.readWord(word.range, share, keep)).more;
       if (!more) break;
     }
-    const ranked = rank([...found.values()], this.index.search!, words);
-    return this.filters.length === 0 ? ranked : ranked.filter((doc) => this.filters.every((test) => test(doc)));
+    return rank([...found.values()], this.index.search!, words);
   }
 
   /**
@@ -140,25 +149,25 @@ export class SearchQueryImpl implements AsyncIterable<Doc> {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Doc> {
-    yield* await this.ranked();
+    yield* await this.matching();
   }
 
   collect(): Promise<Doc[]> {
-    return this.ranked();
+    return this.matching();
   }
 
   async take(n: number): Promise<Doc[]> {
     const problem = takeCountProblem(n);
     if (problem !== null) this.misuse(problem);
-    return n === 0 ? [] : (await this.ranked()).slice(0, n);
+    return n === 0 ? [] : (await this.matching()).slice(0, n);
   }
 
   async first(): Promise<Doc | null> {
-    return (await this.ranked())[0] ?? null;
+    return (await this.matching())[0] ?? null;
   }
 
   async unique(): Promise<Doc | null> {
-    const docs = await this.ranked();
+    const docs = await this.matching();
     if (docs.length > 1) {
       throw walkinError("NOT_UNIQUE", `unique() found more than one document in "${this.table.name}" ` +
         `(${docs[0]!._id} and ${docs[1]!._id}). Use first() for the most relevant one.`);
@@ -171,20 +180,43 @@ export class SearchQueryImpl implements AsyncIterable<Doc> {
    * `paginate`'s cursors are): every page runs the search again at its own snapshot, so a page
    * of a live list re-runs when a matching document is written, and its neighbours are where
    * the ranking puts them then.
+   *
+   * The position counts the ranked results before `.filter()`, as an index query's cursor is
+   * a key of its index whether `.filter()` kept that entry or not (query.ts, `entries(range,
+   * true)`): a page walks the ranked results from its cursor, keeps those that pass
+   * `.filter()`, and stops after the one that fills it. Counting after `.filter()` instead
+   * would make a cursor a position in a list that changes with data the search does not rank
+   * by, step by step:
+   *   1. page 1 shows d1 and d2, the first two of d1..d6 that pass; its cursor says "2";
+   *   2. d1 is edited so that it no longer passes (its text, and so the ranking, unchanged);
+   *   3. page 2 starts at position 2 of d2..d6, at d4: d3 is on no page.
+   * Counted before `.filter()`, page 2 starts at d3 whatever d1 became. For the same reason a
+   * cursor is not bound to `.filter()` (an index query's is not either; `cursorTag`): reused
+   * under another `.filter()`, as after a deploy that changed it, it continues after the same
+   * place in the ranked results rather than at a position in another list.
    */
   async paginate(options: PaginationOptions): Promise<PaginationResult<Doc>> {
     const problem = pageOptionsProblem(options);
     if (problem !== null) this.misuse(problem);
     const { numItems, cursor, endCursor } = options;
     const start = cursor ? this.positionOf(cursor) : 0;
-    const docs = await this.ranked();
-    // Never before `start`: when documents were deleted since the cursor was made, the results
-    // may now end before it, and a continue cursor behind the page would hand the documents of
-    // earlier pages out again.
-    const end = Math.max(start, endCursor ? this.positionOf(endCursor) : Math.min(docs.length, start + numItems));
+    const ranked = await this.ranked();
+    const page: Doc[] = [];
+    let end = start;
+    if (endCursor) {
+      // Never before `start`: when documents were deleted since the cursor was made, the results
+      // may now end before it, and a continue cursor behind the page would hand the documents of
+      // earlier pages out again.
+      end = Math.max(start, this.positionOf(endCursor));
+      for (let i = start; i < Math.min(end, ranked.length); i++) if (this.passes(ranked[i]!)) page.push(ranked[i]!);
+    } else {
+      for (; end < ranked.length && page.length < numItems; end++) if (this.passes(ranked[end]!)) page.push(ranked[end]!);
+      // A full page after which no result passes is the last one, not one before an empty page.
+      if (this.filters.length > 0 && !ranked.slice(end).some((doc) => this.passes(doc))) end = Math.max(end, ranked.length);
+    }
     return {
-      page: docs.slice(start, end),
-      isDone: endCursor ? false : end >= docs.length,
+      page,
+      isDone: endCursor ? false : end >= ranked.length,
       continueCursor: this.cursorAt(end),
     };
   }
@@ -213,7 +245,8 @@ export class SearchQueryImpl implements AsyncIterable<Doc> {
    * Search cursors are tagged apart from the index's own, which hold keys, and bound to the
    * search's words and filter values (`searchBinding`): a cursor is a position in one ranked
    * list, and another search's list puts other documents there. The same search's cursor
-   * works on every page and at every snapshot (usePaginatedQuery re-runs its pages).
+   * works on every page and at every snapshot (usePaginatedQuery re-runs its pages). Not
+   * bound to `.filter()`, which does not change the ranked list (`paginate`).
    */
   private cursorTag(): string {
     return `${this.index.id} search ${searchBinding(this.search)}`;
