@@ -14,6 +14,7 @@ import type { Engine } from "../engine/engine.js";
 import { isWalkinError, walkinError } from "../values/index.js";
 import { CORS_HEADERS, sendJson } from "./http.js";
 import type { EngineSwitch } from "./engineSwitch.js";
+import { closedIfBodyUnread } from "./unreadBody.js";
 
 export const STORAGE_PREFIX = "/api/storage/";
 
@@ -40,8 +41,9 @@ async function upload(request: IncomingMessage, response: ServerResponse, url: U
   const files = engine.files;
   const declared = Number(request.headers["content-length"] ?? 0);
   if (declared > files.maxFileBytes) {
-    // Refused before the token is used: the same URL can take a smaller file.
-    return refuse(response, 413, "LIMIT_EXCEEDED", `The file is ${declared} bytes; this server stores files up to ${files.maxFileBytes} bytes (maxFileBytes).`, { Connection: "close" });
+    // Refused before the token is used: the same URL can take a smaller file. The body is not
+    // read, so the connection closes after the answer (unreadBody.ts).
+    return refuse(response, 413, "LIMIT_EXCEEDED", `The file is ${declared} bytes; this server stores files up to ${files.maxFileBytes} bytes (maxFileBytes).`);
   }
   const token = url.searchParams.get("token") ?? "";
   try {
@@ -56,8 +58,10 @@ async function upload(request: IncomingMessage, response: ServerResponse, url: U
     if (!response.socket || response.socket.destroyed) return;
     if (!isWalkinError(error)) throw error; // a 500, from handleHttp
     const status = error.code === "UNAUTHENTICATED" ? 401 : error.code === "LIMIT_EXCEEDED" ? 413 : 400;
-    // The rest of a body not read is not waited for: the connection closes after the answer.
-    refuse(response, status, error.code, error.message, request.complete ? {} : { Connection: "close" });
+    // A URL refused before the body is read, a Digest that is malformed, a file over the limit
+    // part-way: the rest of the body is not read, and the connection closes after the answer
+    // (`sendJson` asks unreadBody.ts, as every answer here does).
+    refuse(response, status, error.code, error.message);
   }
 }
 
@@ -71,6 +75,8 @@ async function download(request: IncomingMessage, response: ServerResponse, stor
   const etag = `"${file.sha256}"`;
   const headers: Record<string, string> = {
     ...CORS_HEADERS,
+    // A GET may carry a body, which a download never reads: the answer then closes the connection (unreadBody.ts).
+    ...closedIfBodyUnread(request),
     "Content-Type": file.contentType ?? "application/octet-stream",
     ETag: etag,
     // Revalidated on every use (an answer of 304 reads no bytes): a deleted file must stop being served.

@@ -18,7 +18,7 @@ import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { Caller } from "../engine/engine.js";
-import { callerRequestOf } from "./callerRequest.js";
+import { bearerTokenIn, callerRequestOf } from "./callerRequest.js";
 import { isReservedApiPath, type HttpRouter } from "../server/router.js";
 import type { GenericActionCtx } from "../server/registration.js";
 import { convertFromJson, convertToJson, walkinError, type JSONValue, type Value, type WalkinErrorCode } from "../values/index.js";
@@ -27,6 +27,7 @@ import { errorPayload, type ErrorReporting } from "./errors.js";
 import { PROTOCOL_LIMITS, type ErrorPayload } from "./protocol.js";
 import { serveStatic } from "./staticFiles.js";
 import { handleStorage, STORAGE_PREFIX } from "./fileRoutes.js";
+import { bodyLeftUnread, closedIfBodyUnread, closeIfBodyUnread } from "./unreadBody.js";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_HTTP_BODY_BYTES = 8 * 1024 * 1024;
@@ -79,7 +80,7 @@ export async function handleHttp(request: IncomingMessage, response: ServerRespo
     if (context.router && (await handleRoute(request, response, url, method, context))) return;
     if (context.staticDir && (method === "GET" || method === "HEAD")) {
       // staticFiles.ts writes its own heads; they take this one up (`setHeader`), as the 404 below would.
-      if (bodyLeftUnread(request)) response.setHeader("Connection", "close");
+      closeIfBodyUnread(response);
       if (await serveStatic(context.staticDir, url.pathname, method, response)) return;
     }
     sendJson(response, 404, { status: "error", code: "NOT_FOUND", message: `Nothing is served at ${method} ${url.pathname}.` });
@@ -354,7 +355,7 @@ async function writeResponse(answer: Response, response: ServerResponse, method:
   });
   const cookies = answer.headers.getSetCookie();
   if (cookies.length > 0) headers["set-cookie"] = cookies;
-  // Over a "connection" header of the app's own: the rule of `closedIfBodyUnread` holds for every answer.
+  // Over a "connection" header of the app's own: the rule of unreadBody.ts holds for every answer.
   if (bodyLeftUnread(response.req)) headers["connection"] = "close";
   response.writeHead(answer.status, answer.statusText || undefined, headers);
   if (method === "HEAD" || answer.body === null) {
@@ -398,38 +399,6 @@ export function requestUrl(request: IncomingMessage): URL | null {
   return URL.canParse(text, "http://localhost") ? new URL(text, "http://localhost") : null;
 }
 
-/**
- * Whether an answer is written while the request's body is not read to its end. Every answer
- * this module writes asks here (`sendJson`, `writeResponse`, the 204s of a preflight, static
- * files), and such an answer closes the connection (`closedIfBodyUnread`), whatever refused the
- * request before its body was read: an unknown endpoint, a wrong method, a bad `/api/run` path or
- * `format`, a path nothing serves, a body too large (413). Why, step by step:
- *  1. Node reuses a kept-alive connection for the next request only once this one's body is
- *     consumed: after the answer it reads the rest of the body and throws it away, however
- *     large, while the client goes on sending it (a client could make the server read
- *     megabytes it already refused).
- *  2. With `Connection: close`, the server closes the connection once the answer is out, so
- *     it stops reading the body there; the client stops sending, and its next request opens a
- *     new connection.
- *  3. A request without a body (no Transfer-Encoding, no Content-Length above 0) leaves nothing
- *     unread, and a body read to its end (`readableEnded`) neither: those keep the connection,
- *     as do the usual refusals of a call (unknown function, bad args), made once the body is read.
- * The rule is "not read to its end", not "not all arrived yet" (`!request.complete`), so that a
- * request gets the same answer however its bytes were split into packets: a small body refused
- * unread closes the connection too, one new connection for a client that sent a request it
- * should not have.
- */
-function bodyLeftUnread(request: IncomingMessage | undefined): boolean {
-  if (request === undefined) return false;
-  const hasBody = request.headers["transfer-encoding"] !== undefined || Number(request.headers["content-length"] ?? 0) > 0;
-  return hasBody && !request.readableEnded;
-}
-
-/** The header that closes the connection after an answer written with the request's body unread (`bodyLeftUnread`); none otherwise. */
-function closedIfBodyUnread(request: IncomingMessage | undefined): Record<string, string> {
-  return bodyLeftUnread(request) ? { Connection: "close" } : {};
-}
-
 /** The body, or null once it exceeds the limit (the rest is not read); rejects with ClientGone if aborted. */
 function readBody(request: IncomingMessage): Promise<Buffer | null> {
   const declared = Number(request.headers["content-length"] ?? 0);
@@ -456,9 +425,7 @@ function readBody(request: IncomingMessage): Promise<Buffer | null> {
 }
 
 function bearerToken(request: IncomingMessage): string | null {
-  const header = request.headers.authorization;
-  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  return match ? match[1]! : null;
+  return bearerTokenIn(request.headers.authorization);
 }
 
 /** An Authorization header that starts like a Bearer token but is not `Bearer <token>`. */
@@ -517,6 +484,7 @@ function methodNotAllowed(response: ServerResponse, allow: string, extra: Record
   sendJson(response, 405, { status: "error", code: "MISUSE", message: `Method not allowed; use ${allow}.` }, { Allow: allow, ...extra });
 }
 
+/** A JSON answer; with the request's body left unread it closes the connection (unreadBody.ts), whatever `headers` say. */
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   response.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...headers, ...closedIfBodyUnread(response.req) });

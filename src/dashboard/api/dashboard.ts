@@ -14,13 +14,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Engine, FunctionRunTrace } from "../../engine/engine.js";
 import type { DashboardHandler } from "../../transport/http.js";
 import type { EngineSwitch } from "../../transport/engineSwitch.js";
+import { closeIfBodyUnread } from "../../transport/unreadBody.js";
 import { walkinError } from "../../values/index.js";
 import { adminKeyProblem, requestHasKey } from "./adminKey.js";
 import { preloadAssets, serveAsset } from "./assets.js";
 import { deleteDocument, getDocument, insertDocument, listDocuments, replaceDocument } from "./documents.js";
 import { TableCounts } from "./tables.js";
 import { callerFor, listFunctions, parseArgs, runFunction } from "./functions.js";
-import { AdminError, closeIfBodyUnread, notFound, readJsonObject, sendError, sendJson, stringField } from "./httpJson.js";
+import { AdminError, notFound, readJsonObject, sendError, sendJson, stringField } from "./httpJson.js";
 import { RunLog } from "./runLog.js";
 import { cancelJob, cronTargets, HealthSampler, schedulerOverview } from "./scheduler.js";
 import { StreamHub } from "./stream.js";
@@ -117,15 +118,16 @@ export class Dashboard implements DashboardHandler {
     const path = url.pathname;
     const method = request.method ?? "GET";
     if (path === DASHBOARD_PATH || path.startsWith(`${DASHBOARD_PATH}/`)) {
+      // The page never reads a body: one sent with it closes the connection (unreadBody.ts).
+      closeIfBodyUnread(response);
       await serveAsset(path, method, response);
       return true;
     }
     if (!path.startsWith(ADMIN_API_PREFIX) && path !== ADMIN_API_PREFIX.slice(0, -1)) return false;
     if (!requestHasKey(request, this.options.adminKey)) {
       // Refused on its headers: not a byte of the body is read, and the connection closes once
-      // the answer is out, so a caller without the key cannot make the server read (and throw
-      // away) a body of any size.
-      closeIfBodyUnread(request, response);
+      // the answer is out (`sendJson`), so a caller without the key cannot make the server read
+      // (and throw away) a body of any size.
       sendJson(response, 401, { error: { code: "UNAUTHENTICATED", message: "The admin key is missing or wrong." } });
       return true;
     }
@@ -133,6 +135,7 @@ export class Dashboard implements DashboardHandler {
       await this.bind(engines);
       if (path === `${ADMIN_API_PREFIX}stream`) {
         if (method !== "GET") throw new AdminError(405, "MISUSE", "Use GET for the stream.");
+        closeIfBodyUnread(response);
         this.stream.open(request, response);
         this.startHealth();
         return true;
@@ -147,8 +150,8 @@ export class Dashboard implements DashboardHandler {
       // here finishes on the engine it began on instead of failing halfway, its writes lost.
       sendJson(response, 200, await engines.use((engine) => Promise.resolve(route.run({ engines, engine, body }))));
     } catch (error) {
-      // Refused before the whole body was read (a wrong method, a body too large): the same.
-      closeIfBodyUnread(request, response);
+      // Refused before the whole body was read (a wrong method, a body too large), the
+      // connection closes after the answer (`sendJson`); refused once it was read, it stays open.
       sendError(response, error);
     }
     return true;

@@ -4,6 +4,7 @@
  * message (it already says what was wrong and how to fix it).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { closedIfBodyUnread } from "../../transport/unreadBody.js";
 import { convertToJson, isWalkinError, type JSONValue, type Value } from "../../values/index.js";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
@@ -26,22 +27,15 @@ export const notFound = (message: string) => new AdminError(404, "NOT_FOUND", me
 
 const NO_STORE = { "Cache-Control": "no-store" };
 
+/**
+ * A JSON answer of the admin API. Written with the request's body unread (a missing key, an
+ * unknown route, a wrong method, a body too large, a GET route sent a body), it closes the
+ * connection: the rule every answer on the port follows (transport/unreadBody.ts).
+ */
 export function sendJson(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...NO_STORE });
+  response.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...NO_STORE, ...closedIfBodyUnread(response.req) });
   response.end(text);
-}
-
-/**
- * Marks the answer `Connection: close` when the request has a body not read to its end. Kept
- * alive, the connection could serve the next request only once the server had read the rest
- * of this body and thrown it away, however large: the client would go on sending it. Closed,
- * the server reads no more of it once the answer is out. (`complete` alone does not say: it is
- * false until the parser has seen the end of the request, even for one without a body.)
- */
-export function closeIfBodyUnread(request: IncomingMessage, response: ServerResponse): void {
-  const hasBody = request.headers["transfer-encoding"] !== undefined || Number(request.headers["content-length"] ?? 0) > 0;
-  if (hasBody && !request.complete && !response.headersSent) response.setHeader("Connection", "close");
 }
 
 /** The error as the dashboard shows it; unexpected errors keep their message (the caller holds the admin key). */
