@@ -58,6 +58,15 @@ describe("a kept vector answers for its version only", () => {
     expect(cache.stats()).toEqual({ entries: 1, bytes: ENTRY_BYTES });
   });
 
+  it("keeps the newer version's vector when a search at an older snapshot reads an older one", () => {
+    const { read, decodes } = cacheFor(10);
+    read("d1", 9, [0, 0, 1, 0]);
+    // A search that began before version 9 was written reads version 5.
+    expect(read("d1", 5, [3, 4, 0, 0])?.numbers).toEqual(Float64Array.from([3, 4, 0, 0]));
+    expect(read("d1", 9)?.numbers).toEqual(Float64Array.from([0, 0, 1, 0]));
+    expect(decodes()).toBe(2);
+  });
+
   it("keeps the vectors of two indexes on one document apart", () => {
     const cache = new VectorCache();
     cache.vectorOf("title", "d1", 3, () => [1, 0]);

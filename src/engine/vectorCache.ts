@@ -96,6 +96,9 @@ export class VectorCache {
     const numbers = decode();
     if (numbers === null) return null;
     const stored = storedVector(ts, numbers);
+    // A search at an older snapshot (it began before the document's last write) read an older
+    // version: the newer entry is the one later searches want, so it stays.
+    if (kept !== undefined && kept.ts > ts) return stored;
     if (kept !== undefined) this.forget(key, kept);
     this.file(key, stored);
     return stored;
