@@ -68,19 +68,51 @@ function parseValue(json: unknown, where: string): Value {
  * A filter's or an index value's JSON, for the field at `path` of `table`. A JSON number given
  * for an int64 field is the bigint it names: a caller sending `5` means 5n, and the float64 5
  * never equals 5n (int64 and float64 are different types to the database), so the filter
- * would match nothing. A number that names no int64 exactly is refused: a fraction, or one
- * past 2^53 - 1, where a JSON number has already lost digits on the way (its exact form is
- * `{ "$integer": … }`). A field that may also hold a float64 keeps the number as it is.
+ * would match nothing. The same holds inside the value, wherever the schema puts an int64: an
+ * object field, an array element, a record value (`{ "wins": 3 }` for a field declared
+ * `v.object({ wins: v.int64() })`). A number that names no int64 exactly is refused: a
+ * fraction, or one past 2^53 - 1, where a JSON number has already lost digits on the way (its
+ * exact form is `{ "$integer": … }`). Where the field may also hold a float64, a number stays
+ * as it is.
  */
 function parseFieldValue(table: TableInfo, path: string, json: unknown, where: string): Value {
-  if (typeof json !== "number" || !holdsInt64NotFloat64(fieldValidators(table.validator, path.split(".")))) return parseValue(json, where);
+  return int64sWhereDeclared(parseValue(json, where), fieldValidators(table.validator, path.split(".")), path, where);
+}
+
+/** `value` with each number that sits where `validators` take an int64 and no float64 made the bigint it names (`parseFieldValue`). */
+function int64sWhereDeclared(value: Value, validators: readonly FieldValidator[], path: string, where: string): Value {
+  if (validators.length === 0) return value;
+  if (typeof value === "number") return holdsInt64NotFloat64(validators) ? exactInt64(value, path, where) : value;
+  if (typeof value !== "object" || value === null || value instanceof ArrayBuffer) return value;
+  const leaves = validators.flatMap(unionMembers);
+  if (Array.isArray(value)) {
+    const elements = leaves.flatMap((v) => (v.kind === "array" && v.element ? [v.element] : []));
+    return value.map((item, i) => int64sWhereDeclared(item, elements, `${path}.${i}`, where));
+  }
+  const converted: Record<string, Value> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const inner = leaves.flatMap((v) => {
+      if (v.kind === "object") return v.fields && Object.hasOwn(v.fields, key) ? [v.fields[key]!] : [];
+      return v.kind === "record" ? [v.value as FieldValidator] : [];
+    });
+    if (item !== undefined) converted[key] = int64sWhereDeclared(item, inner, `${path}.${key}`, where);
+  }
+  return converted;
+}
+
+function exactInt64(json: number, path: string, where: string): bigint {
   if (Number.isSafeInteger(json)) return BigInt(json);
   const exact = 'give it as { "$integer": "<base64 of its 8 bytes, little-endian two\'s complement>" } (what convertToJson makes of a bigint)';
   if (!Number.isInteger(json)) throw badRequest(`${where}: "${path}" is an int64 field, which holds whole numbers; ${json} is not one.`);
   throw badRequest(`${where}: "${path}" is an int64 field and ${json} is past 2^53 - 1, where a JSON number may have lost digits: ${exact}.`);
 }
 
-type FieldValidator = { kind: string; fields?: Record<string, FieldValidator>; members?: readonly FieldValidator[]; value?: unknown };
+type FieldValidator = { kind: string; fields?: Record<string, FieldValidator>; members?: readonly FieldValidator[]; element?: FieldValidator; value?: unknown };
+
+/** A union's members, opened all the way down; any other validator as itself. */
+function unionMembers(v: FieldValidator): FieldValidator[] {
+  return v.kind === "union" ? (v.members ?? []).flatMap(unionMembers) : [v];
+}
 
 /** The validators the field at `path` may hold: several when a union (of objects) declares it; none without a schema. */
 function fieldValidators(validator: FieldValidator | null, path: string[]): FieldValidator[] {
@@ -93,9 +125,7 @@ function fieldValidators(validator: FieldValidator | null, path: string[]): Fiel
 
 /** Whether some of `validators` takes an int64 and none a float64 (`v.any()` takes both). */
 function holdsInt64NotFloat64(validators: readonly FieldValidator[]): boolean {
-  const leaves = validators.flatMap(function open(v): FieldValidator[] {
-    return v.kind === "union" ? (v.members ?? []).flatMap(open) : [v];
-  });
+  const leaves = validators.flatMap(unionMembers);
   const int64 = leaves.some((v) => v.kind === "int64" || (v.kind === "literal" && typeof v.value === "bigint"));
   const float64 = leaves.some((v) => v.kind === "float64" || v.kind === "any" || (v.kind === "literal" && typeof v.value === "number"));
   return int64 && !float64;

@@ -24,13 +24,16 @@ const schema = defineSchema({
     bonus: v.optional(v.union(v.int64(), v.null())),
     either: v.optional(v.union(v.int64(), v.float64())),
     level: v.optional(v.literal(7n)),
+    rounds: v.optional(v.array(v.int64())),
+    byStage: v.optional(v.record(v.string(), v.int64())),
+    mixed: v.optional(v.array(v.any())),
   }).index("by_points", ["points"]),
 });
 const seed = mutation({
   args: {},
   handler: async (ctx) => {
     await ctx.db.insert("scores", { player: "ann", points: 5n, ratio: 5, stats: { wins: 2n }, bonus: 1n, either: 5, level: 7n });
-    await ctx.db.insert("scores", { player: "bob", points: 6n, ratio: 0.5, stats: { wins: 3n }, bonus: null, either: 5n });
+    await ctx.db.insert("scores", { player: "bob", points: 6n, ratio: 0.5, stats: { wins: 3n }, bonus: null, either: 5n, rounds: [1n, 2n], byStage: { final: 4n }, mixed: [1] });
     await ctx.db.insert("scores", { player: "cy", points: 9007199254740993n, ratio: 1, stats: {}, bonus: -4n });
   },
 });
@@ -71,6 +74,17 @@ describe("a JSON number given in a filter on an int64 field", () => {
     expect(await playersWhere("stats.wins", "eq", 3)).toEqual(["bob"]);
     expect(await playersWhere("bonus", "eq", -4)).toEqual(["cy"]);
     expect(await playersWhere("level", "eq", 7)).toEqual(["ann"]);
+  });
+
+  it("does so inside an object, an array and a record value, wherever the schema puts an int64", async () => {
+    expect(await playersWhere("stats", "eq", { wins: 3 })).toEqual(["bob"]);
+    expect(await playersWhere("rounds", "eq", [1, 2])).toEqual(["bob"]);
+    expect(await playersWhere("byStage", "eq", { final: 4 })).toEqual(["bob"]);
+    // An array of v.any() takes float64s: its numbers stay numbers.
+    expect(await playersWhere("mixed", "eq", [1])).toEqual(["bob"]);
+    const fraction = await list({ filters: [{ field: "rounds", op: "eq", value: [1, 2.5] }] });
+    expect(fraction.status).toBe(400);
+    expect(fraction.json.error.message).toBe('filters[0].value: "rounds.1" is an int64 field, which holds whole numbers; 2.5 is not one.');
   });
 
   it("leaves the number a float64 where the field takes float64s too", async () => {
