@@ -31,6 +31,7 @@ import {
   type CommitPlanner,
   type DocumentVersion,
   type IndexEntry,
+  type IndexVersion,
   type PruneReport,
   type ScanRequest,
   type Storage,
@@ -121,6 +122,10 @@ class GuardedStorage implements Storage {
 
   scan(request: ScanRequest): Promise<IndexEntry[]> {
     return this.call("scan", () => this.inner.scan(request));
+  }
+
+  scanVersions(request: ScanRequest): Promise<IndexVersion[]> {
+    return this.call("scanVersions", () => this.inner.scanVersions(request));
   }
 
   /** Forwarded as is: no deadline (a sync takes what the disk takes) and nothing to name. */

@@ -87,13 +87,21 @@ export class VectorCache {
    * `decode` takes out of the document (null: the document has none), kept if there is room.
    */
   vectorOf(field: string, id: string, ts: Timestamp, decode: () => readonly number[] | null): StoredVector | null {
+    return this.kept(field, id, ts) ?? this.decoded(field, id, ts, decode());
+  }
+
+  /** The kept vector of field `field` of document `id` at version `ts`, or undefined. */
+  kept(field: string, id: string, ts: Timestamp): StoredVector | undefined {
+    const kept = this.entries.get(`${field}\u0000${id}`);
+    if (kept === undefined || kept.ts !== ts) return undefined;
+    kept.usedIn = this.sweeps;
+    return kept;
+  }
+
+  /** `numbers`, taken out of version `ts` of document `id` (null: it has none), as a search scores them; kept if there is room. */
+  decoded(field: string, id: string, ts: Timestamp, numbers: readonly number[] | null): StoredVector | null {
     const key = `${field}\u0000${id}`;
     const kept = this.entries.get(key);
-    if (kept !== undefined && kept.ts === ts) {
-      kept.usedIn = this.sweeps;
-      return kept;
-    }
-    const numbers = decode();
     if (numbers === null) return null;
     const stored = storedVector(ts, numbers);
     // A search at an older snapshot (it began before the document's last write) read an older

@@ -9,12 +9,13 @@
  * a key range each, a page at a time, each entry with its document. Every document read is
  * scored and the best `limit` kept, so the search is exact, and costs what reading and scoring
  * the documents its filter matches costs: each vector is decoded from its document once and
- * then kept by version (vectorCache.ts), so a later search scores it without parsing the
- * document again. It is not a transaction: its reads land in no read
+ * then kept by version (vectorCache.ts), so a later search scores it without reading or
+ * parsing the document again (a page is read without bodies first, `scanVersions`, and with
+ * them only if a vector on it is not kept). It is not a transaction: its reads land in no read
  * set, as an action's are not tracked, and a write after its snapshot is not in its answer.
  */
 import { walkinError, checkValue, type Value } from "../values/index.js";
-import type { IndexEntry, KeyRange, Timestamp } from "../storage/types.js";
+import type { IndexEntry, KeyRange, ScanRequest, Timestamp } from "../storage/types.js";
 import type { Engine } from "./engine.js";
 import type { IndexInfo } from "./catalog.js";
 import { decodeDocument } from "./documents.js";
@@ -174,22 +175,38 @@ async function search(engine: Engine, request: VectorRequest, readTs: Timestamp)
   for (const prefix of request.prefixes) {
     let range: KeyRange = prefixRange(prefix);
     for (;;) {
-      const entries: IndexEntry[] = await engine.storage.scan({ indexId: request.index.id, range, order: "asc", readTs, limit: PAGE });
-      for (const { doc } of entries) {
+      const page: ScanRequest = { indexId: request.index.id, range, order: "asc", readTs, limit: PAGE };
+      // The page's entries with their documents' versions but not their bodies: a vector kept
+      // for its version is scored from memory, and a body is read only for one that is not.
+      const versions = await engine.storage.scanVersions(page);
+      let bodies: Map<string, string> | null = null;
+      for (const { id, ts } of versions) {
         if (seen !== null) {
-          if (seen.has(doc.id)) continue;
-          seen.add(doc.id);
+          if (seen.has(id)) continue;
+          seen.add(id);
         }
-        const stored = engine.vectors.vectorOf(field, doc.id, doc.ts, () => vectorOf(request.index, decodeDocument(doc.body)));
+        let stored: StoredVector | null | undefined = engine.vectors.kept(field, id, ts);
+        if (stored === undefined) {
+          // The same request at the same snapshot: the same entries, now with their bodies.
+          bodies ??= await bodiesOf(engine, page);
+          const body = bodies.get(id);
+          stored = body === undefined ? null : engine.vectors.decoded(field, id, ts, vectorOf(request.index, decodeDocument(body)));
+        }
         // Every entry's document has a vector (vectorKeysOf); none is a defect, not a result.
-        if (stored === null) continue;
-        best.offer(doc.id, cosine(request.vector, request.norm, stored));
+        if (stored === null || stored === undefined) continue;
+        best.offer(id, cosine(request.vector, request.norm, stored));
       }
-      if (entries.length < PAGE) break;
-      range = { lower: { key: entries[entries.length - 1]!.key, inclusive: false }, upper: range.upper };
+      if (versions.length < PAGE) break;
+      range = { lower: { key: versions[versions.length - 1]!.key, inclusive: false }, upper: range.upper };
     }
   }
   return best.sorted();
+}
+
+/** The bodies of a page's documents, by ID (`search`). */
+async function bodiesOf(engine: Engine, page: ScanRequest): Promise<Map<string, string>> {
+  const entries: IndexEntry[] = await engine.storage.scan(page);
+  return new Map(entries.map(({ doc }) => [doc.id, doc.body]));
 }
 
 /**

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Storage } from "./types.js";
 import { put, remove, entry, keysOf, commit, commitAll, type SuiteContext } from "./conformance/context.js";
 import { readSnapshot } from "./conformance/history.js";
-import { scanTests } from "./conformance/scan.js";
+import { scanTests, scanVersionsTests } from "./conformance/scan.js";
 import { pruneTests } from "./conformance/prune.js";
 import { commitLogTests, sharingTests } from "./conformance/sharing.js";
 import { receiptTests } from "./conformance/receipts.js";
@@ -74,6 +74,7 @@ export function storageConformanceSuite(name: string, makeStorage: () => Promise
     describe("timestamps and commits", () => commitTests(ctx));
     describe("getDocument", () => documentTests(ctx));
     describe("scan", () => scanTests(ctx));
+    describe("scanVersions", () => scanVersionsTests(ctx));
     describe("dropIndex", () => dropIndexTests(ctx));
     describe("pruneHistory", () => pruneTests(ctx));
     describe("metadata", () => metaTests(ctx));

@@ -10,7 +10,7 @@
 // The real timer, not the global: the network's delay is real time, and a test that turns on
 // fake timers (vi.useFakeTimers, as suites written for convex-test do) would stall every call.
 import { setTimeout } from "node:timers";
-import type { CommitBatchResult, CommitLogView, CommitOptions, CommitPlanner, DocumentVersion, IndexEntry, PruneReport, ReclaimGuard, ScanRequest, Storage, StoredReceipt, Timestamp } from "./types.js";
+import type { CommitBatchResult, CommitLogView, CommitOptions, CommitPlanner, DocumentVersion, IndexEntry, IndexVersion, PruneReport, ReclaimGuard, ScanRequest, Storage, StoredReceipt, Timestamp } from "./types.js";
 
 /** A delay in milliseconds: fixed, or `[min, max]` drawn uniformly for each call. */
 export type Delay = number | readonly [number, number];
@@ -71,6 +71,10 @@ class LatencyStorage implements Storage {
 
   scan(request: ScanRequest): Promise<IndexEntry[]> {
     return this.afterRead(() => this.inner.scan(request));
+  }
+
+  scanVersions(request: ScanRequest): Promise<IndexVersion[]> {
+    return this.afterRead(() => this.inner.scanVersions(request));
   }
 
   async commitBatch(since: Timestamp, plan: CommitPlanner, options?: CommitOptions): Promise<CommitBatchResult> {

@@ -181,6 +181,17 @@ export interface KeyRange {
   upper?: KeyBound;
 }
 
+/**
+ * An index entry at a snapshot with the version of the document it points at, but not the
+ * document's body (`Storage.scanVersions`).
+ */
+export interface IndexVersion {
+  key: Uint8Array;
+  id: string;
+  table: string;
+  ts: Timestamp;
+}
+
 /** An index entry at a snapshot, joined with the document version it points at. */
 export interface IndexEntry {
   key: Uint8Array;
@@ -334,6 +345,15 @@ export interface Storage {
    * Reads at a `readTs` below the last `pruneHistory` (or `raiseReadFloor`) timestamp are undefined.
    */
   scan(request: ScanRequest): Promise<IndexEntry[]>;
+
+  /**
+   * `scan` without the documents' bodies: the same entries, in the same order, each with its
+   * document's ID, table and version at `readTs`. For a reader that may already hold what it
+   * needs of each version (vector search's decoded vectors, engine/vectorCache.ts): a large
+   * body is most of what a scan reads (an overflow chain in SQLite, TOAST in PostgreSQL), and
+   * telling a live document from a tombstone needs none of it.
+   */
+  scanVersions(request: ScanRequest): Promise<IndexVersion[]>;
 
   /**
    * The one way to write: an atomic, durable batch of commits decided under the commit lock.

@@ -5,7 +5,7 @@
  * before and after pruning.
  */
 import type { TestCommit } from "./context.js";
-import type { DocumentVersion, IndexEntry, IndexWrite, KeyBound, ScanRequest, Timestamp } from "../types.js";
+import type { DocumentVersion, IndexEntry, IndexVersion, IndexWrite, KeyBound, ScanRequest, Timestamp } from "../types.js";
 import type { ReferenceStorage } from "./model.js";
 
 /** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
@@ -97,6 +97,7 @@ function writeDocument(random: () => number, model: ReferenceStorage, ts: Timest
 export interface Readable {
   getDocument(id: string, readTs: Timestamp): Promise<DocumentVersion | null> | DocumentVersion | null;
   scan(request: ScanRequest): Promise<IndexEntry[]> | IndexEntry[];
+  scanVersions(request: ScanRequest): Promise<IndexVersion[]> | IndexVersion[];
 }
 
 /** The same reads at `readTs` of any storage (or of the model), as a comparable plain value. */
@@ -119,6 +120,7 @@ export async function readSnapshot(storage: Readable, readTs: Timestamp): Promis
     for (const request of requests) {
       const entries = await storage.scan(request);
       scans.push(entries.map((e) => ({ key: Array.from(e.key), doc: e.doc })));
+      scans.push((await storage.scanVersions(request)).map((e) => ({ key: Array.from(e.key), id: e.id, table: e.table, ts: e.ts })));
     }
   }
   return { documents, scans };
@@ -154,8 +156,13 @@ export async function randomScans(storage: Readable, random: () => number, readT
       limit: pick(random, [1, 2, 3, 5, 100]),
     };
     const entries = await storage.scan(request);
+    const versions = await storage.scanVersions(request);
     const range = JSON.stringify(request.range, (_, v) => (v instanceof Uint8Array ? Array.from(v) : v));
-    out.push({ request: { ...request, range }, entries: entries.map((e) => ({ key: Array.from(e.key), doc: e.doc })) });
+    out.push({
+      request: { ...request, range },
+      entries: entries.map((e) => ({ key: Array.from(e.key), doc: e.doc })),
+      versions: versions.map((e) => ({ key: Array.from(e.key), id: e.id, table: e.table, ts: e.ts })),
+    });
     await between?.();
   }
   return out;

@@ -3,7 +3,7 @@
  * possible (lists of versions, filtered on every read), to compare real backends against.
  */
 import type { TestCommit } from "./context.js";
-import type { DocumentVersion, IndexEntry, ScanRequest, Timestamp } from "../types.js";
+import type { DocumentVersion, IndexEntry, IndexVersion, ScanRequest, Timestamp } from "../types.js";
 import { rangeContains } from "../keyRange.js";
 
 /** memcmp order: the first differing byte decides; otherwise the shorter key sorts first. */
@@ -63,6 +63,10 @@ export class ReferenceStorage {
     }
     live.sort((a, b) => compareBytes(a.key, b.key) * (request.order === "asc" ? 1 : -1));
     return live.slice(0, request.limit);
+  }
+
+  scanVersions(request: ScanRequest): IndexVersion[] {
+    return this.scan(request).map(({ key, doc }) => ({ key, id: doc.id, table: doc.table, ts: doc.ts }));
   }
 
   /** Drops what `pruneHistory(ts)` must drop, to predict the version counts left afterwards. */

@@ -46,19 +46,19 @@ describe("PostgreSQL scan plans", () => {
       const client = await storage.pool.connect();
       try {
         await client.query(`SET plan_cache_mode = ${mode}`);
-        for (const order of ["asc", "desc"] as const) {
-          for (const bounded of [true, false]) {
-            const sql = scanSql(quoteIdentifier(storage.schema), order, bounded);
-            const values: unknown[] = ["byN", Buffer.from([0x01]), 2, 10];
-            if (bounded) values.push(Buffer.from([0x4e]));
-            await client.query({ name: `plan_${order}_${bounded}`, text: sql, values });
-            const plan = (await client.query({ text: `EXPLAIN ${sql}`, values })).rows.map((row: { "QUERY PLAN": string }) => row["QUERY PLAN"]).join("\n");
-            const where = `${order}, ${bounded ? "bounded" : "open"}:\n${plan}`;
-            expect(plan, where).not.toMatch(/Seq Scan|Sort|Bitmap/);
-            expect(plan, where).toMatch(order === "asc" ? /Index (Only )?Scan using index_entries_newest_first on index_entries/ : /Index (Only )?Scan Backward using index_entries_pkey on index_entries/);
-            expect(plan, where).toMatch(/Index Scan (Backward )?using documents_pkey on documents/);
-            expect(plan, where).toMatch(/^Limit/);
-          }
+        // The statements of scanVersions (withBodies false) too: the same plan shape.
+        const shapes = (["asc", "desc"] as const).flatMap((order) => [true, false].flatMap((bounded) => [true, false].map((withBodies) => ({ order, bounded, withBodies }))));
+        for (const { order, bounded, withBodies } of shapes) {
+          const sql = scanSql(quoteIdentifier(storage.schema), order, bounded, withBodies);
+          const values: unknown[] = ["byN", Buffer.from([0x01]), 2, 10];
+          if (bounded) values.push(Buffer.from([0x4e]));
+          await client.query({ name: `plan_${order}_${bounded}_${withBodies}`, text: sql, values });
+          const plan = (await client.query({ text: `EXPLAIN ${sql}`, values })).rows.map((row: { "QUERY PLAN": string }) => row["QUERY PLAN"]).join("\n");
+          const where = `${order}, ${bounded ? "bounded" : "open"}, ${withBodies ? "with" : "without"} bodies:\n${plan}`;
+          expect(plan, where).not.toMatch(/Seq Scan|Sort|Bitmap/);
+          expect(plan, where).toMatch(order === "asc" ? /Index (Only )?Scan using index_entries_newest_first on index_entries/ : /Index (Only )?Scan Backward using index_entries_pkey on index_entries/);
+          expect(plan, where).toMatch(/Index Scan (Backward )?using documents_pkey on documents/);
+          expect(plan, where).toMatch(/^Limit/);
         }
       } finally {
         await client.query("RESET plan_cache_mode");

@@ -48,6 +48,7 @@ import type {
   CommitPlanner,
   DocumentVersion,
   IndexEntry,
+  IndexVersion,
   LoggedCommit,
   ScanRequest,
   Storage,
@@ -319,6 +320,20 @@ export class PostgresStorage implements Storage {
   }
 
   async scan(request: ScanRequest): Promise<IndexEntry[]> {
+    const rows = await this.scanRows(request, "scan");
+    return rows.map((row) => ({
+      key: toBytes(row.key),
+      doc: { id: row.id, table: row.table_name, ts: row.ts, body: row.body! },
+    }));
+  }
+
+  async scanVersions(request: ScanRequest): Promise<IndexVersion[]> {
+    const rows = await this.scanRows(request, "versions");
+    return rows.map((row) => ({ key: toBytes(row.key), id: row.id, table: row.table_name, ts: row.ts }));
+  }
+
+  /** The rows of a scan (`scan`) or of one without bodies (`versions`, whose rows have none). */
+  private async scanRows(request: ScanRequest, kind: "scan" | "versions"): Promise<Array<DocumentRow & { key: Buffer }>> {
     const { limit } = request;
     if (!(limit >= 0)) throw new RangeError(`Walk-in storage: scan limit must be a number >= 0, got ${limit}.`);
     if (limit === 0) return [];
@@ -327,15 +342,12 @@ export class PostgresStorage implements Storage {
     const sqlLimit = Number.isSafeInteger(limit) ? limit : Number.MAX_SAFE_INTEGER;
     const values: unknown[] = [request.indexId, lower, request.readTs, sqlLimit];
     if (upper !== undefined) values.push(upper);
-    const name = `scan_${request.order}_${upper === undefined ? "open" : "bounded"}` as const;
+    const name = `${kind}_${request.order}_${upper === undefined ? "open" : "bounded"}` as const;
     // Fenced as getDocument is.
     if (!this.floors.readable(request.readTs)) await this.floors.beforeRead(request.readTs);
     const rows = (await this.query<DocumentRow & { key: Buffer }>(name, values)).rows;
-    if (!this.floors.readable(request.readTs)) return this.scan(request);
-    return rows.map((row) => ({
-      key: toBytes(row.key),
-      doc: { id: row.id, table: row.table_name, ts: row.ts, body: row.body! },
-    }));
+    if (!this.floors.readable(request.readTs)) return this.scanRows(request, kind);
+    return rows;
   }
 
   async commitBatch(since: Timestamp, plan: CommitPlanner): Promise<CommitBatchResult> {
@@ -647,6 +659,10 @@ function statements(s: string) {
     scan_asc_bounded: scanSql(s, "asc", true),
     scan_desc_open: scanSql(s, "desc", false),
     scan_desc_bounded: scanSql(s, "desc", true),
+    versions_asc_open: scanSql(s, "asc", false, false),
+    versions_asc_bounded: scanSql(s, "asc", true, false),
+    versions_desc_open: scanSql(s, "desc", false, false),
+    versions_desc_bounded: scanSql(s, "desc", true, false),
     writeBatch: `
       WITH new_documents AS (
         INSERT INTO ${s}.documents (id, ts, table_name, body)

@@ -16,14 +16,18 @@
  * 4. LIMIT stops the whole pipeline after `limit` rows: nothing past it is read.
  *
  * `postgres.test.ts` checks with EXPLAIN that every shape uses the indexes (no Seq Scan, no Sort).
+ *
+ * `scanVersions` runs the same statement without the body (`withBodies` false): the LATERAL
+ * subquery answers `body IS NOT NULL` instead, which PostgreSQL reads from the row without
+ * fetching a body that was moved out of line (TOAST, past about 2 KB).
  */
 
 /** The scan statement for one order, with or without an upper bound. `s` is the quoted schema. */
-export function scanSql(s: string, order: "asc" | "desc", upperBounded: boolean): string {
+export function scanSql(s: string, order: "asc" | "desc", upperBounded: boolean, withBodies = true): string {
   const direction = order === "asc" ? "ASC" : "DESC";
   // $1 index id, $2 lower bound (inclusive), $3 readTs, $4 limit, $5 upper bound (exclusive).
   return `
-    SELECT live.key, doc.id, doc.ts, doc.table_name, doc.body
+    SELECT live.key, doc.id, doc.ts, doc.table_name${withBodies ? ", doc.body" : ""}
     FROM (
       SELECT DISTINCT ON (key) key, doc_id
       FROM ${s}.index_entries
@@ -31,12 +35,12 @@ export function scanSql(s: string, order: "asc" | "desc", upperBounded: boolean)
       ORDER BY key ${direction}, ts DESC
     ) AS live
     CROSS JOIN LATERAL (
-      SELECT id, ts, table_name, body FROM ${s}.documents
+      SELECT id, ts, table_name, ${withBodies ? "body" : "body IS NOT NULL AS live"} FROM ${s}.documents
       WHERE id = live.doc_id AND ts <= $3
       ORDER BY ts DESC
       LIMIT 1
     ) AS doc
-    WHERE live.doc_id IS NOT NULL AND doc.body IS NOT NULL
+    WHERE live.doc_id IS NOT NULL AND ${withBodies ? "doc.body IS NOT NULL" : "doc.live"}
     ORDER BY live.key ${direction}
     LIMIT $4`;
 }

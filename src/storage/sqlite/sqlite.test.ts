@@ -89,17 +89,18 @@ describe("SqliteStorage", () => {
     await normal.close();
   });
 
-  it("serves every scan from the primary key, point reads' LIMIT variants too: no table scan, no sort", async () => {
+  it("serves every scan from the primary key, point reads' LIMIT variants and scans without bodies too: no table scan, no sort", async () => {
     const storage = await openSqliteStorage({ filename: ":memory:" });
     // The first commit that writes index "i" creates its entry table.
     await commit(storage, { ts: 1, documents: [{ id: "a", table: "t", body: "{}" }], indexes: [{ indexId: "i", key: new Uint8Array([1]), docId: "a" }] });
     storage.writePendingVersions();
     const table = storage.db.prepare<[string], string>("SELECT 'entries_' || number FROM index_tables WHERE index_id = ?").pluck().get("i")!;
     for (const order of ["asc", "desc"] as const) {
-      for (const [bounded, limit] of [true, false].flatMap((b) => [undefined, 1, 2].map((l) => [b, l] as const))) {
+      // The statements of scanVersions (no bodies) too.
+      for (const [bounded, limit, withBodies] of [true, false].flatMap((b) => [undefined, 1, 2].flatMap((l) => [true, false].map((w) => [b, l, w] as const)))) {
         const params = { lower: Buffer.alloc(0), readTs: 1, ...(bounded && { upper: Buffer.from([1]) }) };
         const plan = storage.db
-          .prepare<[object], { detail: string }>(`EXPLAIN QUERY PLAN ${scanSql(table, order, bounded, limit)}`)
+          .prepare<[object], { detail: string }>(`EXPLAIN QUERY PLAN ${scanSql(table, order, bounded, limit, withBodies)}`)
           .all(params)
           .map((row) => row.detail);
         const range = bounded ? "key>? AND key<?" : "key>?";

@@ -101,6 +101,7 @@ import type {
   CommitPlanner,
   DocumentVersion,
   IndexEntry,
+  IndexVersion,
   IndexWrite,
   LoggedCommit,
   StoredReceipt,
@@ -434,6 +435,11 @@ export class SqliteStorage implements Storage {
   async scan(request: ScanRequest): Promise<IndexEntry[]> {
     this.syncPendingFor(request.readTs);
     return this.scanner.scan(request, this.pending, (id, readTs) => this.tableDocument(id, readTs));
+  }
+
+  async scanVersions(request: ScanRequest): Promise<IndexVersion[]> {
+    this.syncPendingFor(request.readTs);
+    return this.scanner.versions(request, this.pending, (id, readTs) => this.tableDocument(id, readTs));
   }
 
   async commitBatch(since: Timestamp, plan: CommitPlanner, options?: CommitOptions): Promise<CommitBatchResult> {
