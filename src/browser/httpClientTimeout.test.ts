@@ -158,3 +158,18 @@ describe("a server that cannot be reached", () => {
     expect(error).toMatchObject({ code: "DISCONNECTED", message: expect.stringContaining(`query tasks:list: could not reach ${url}/api/query (fetch failed: connect ECONNREFUSED`) });
   });
 });
+
+describe("Node's own fetch limit on an answer's headers (5 minutes)", () => {
+  it("is named, with how to raise it, rather than reported as a server that cannot be reached", async () => {
+    // What Node 20's fetch rejects with once 300 s pass without the answer's headers (checked
+    // against a real server that never answers: "fetch failed", cause UND_ERR_HEADERS_TIMEOUT).
+    const headersTimeout = () =>
+      Promise.reject(new TypeError("fetch failed", { cause: Object.assign(new Error("Headers Timeout Error"), { code: "UND_ERR_HEADERS_TIMEOUT" }) }));
+    const client = new WalkinHttpClient("http://127.0.0.1:9", { fetch: headersTimeout as typeof fetch });
+    const error = await client.action(runRef, {}).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "DISCONNECTED" });
+    expect((error as Error).message).toContain("action tasks:run: Node's fetch stopped waiting for http://127.0.0.1:9/api/action after its own limit of 5 minutes");
+    expect((error as Error).message).toContain("it may still have run on the server");
+    expect((error as Error).message).toContain("headersTimeout: 0");
+  });
+});

@@ -6,6 +6,10 @@
  * A server that cannot be reached is named with the network error's code (ECONNREFUSED,
  * ENOTFOUND, …): `fetch` only says "fetch failed" and keeps the reason in its `cause`, which a
  * log that prints the message does not show.
+ *
+ * Node's own `fetch` gives up on an answer whose headers take more than 5 minutes (undici's
+ * `headersTimeout`, code UND_ERR_HEADERS_TIMEOUT), well before an action's 11-minute limit
+ * (`actionTimeoutMs`): that failure says so, and how to raise Node's limit.
  */
 import { walkinError } from "../values/errors.js";
 
@@ -33,6 +37,17 @@ export async function postJson(
       cache: "no-store",
     });
   } catch (error) {
+    if (causeCode(error) === "UND_ERR_HEADERS_TIMEOUT") {
+      throw walkinError(
+        "DISCONNECTED",
+        `${label}: Node's fetch stopped waiting for ${endpoint} after its own limit of 5 minutes for an answer's headers ` +
+          "(undici's headersTimeout, UND_ERR_HEADERS_TIMEOUT); it may still have run on the server. To wait longer from Node, " +
+          "raise the limit of the fetch this client uses: pass { fetch: (url, init) => fetch(url, { ...init, dispatcher: new Agent({ headersTimeout: 0, bodyTimeout: 0 }) }) } " +
+          'with fetch and Agent from the "undici" package, or call it over the WebSocket (WalkinClient).',
+        undefined,
+        error,
+      );
+    }
     throw walkinError("DISCONNECTED", `${label}: could not reach ${endpoint} (${failure(error)}).`, undefined, error);
   }
   try {
@@ -40,6 +55,11 @@ export async function postJson(
   } catch (error) {
     throw walkinError("INTERNAL", `${label}: ${endpoint} answered ${response.status} without a JSON body. Is this the Walk-in server's address?`, undefined, error);
   }
+}
+
+/** The code of the network error a failed `fetch` keeps in its `cause`, if any. */
+function causeCode(error: unknown): unknown {
+  return error instanceof Error ? (error.cause as { code?: unknown } | undefined)?.code : undefined;
 }
 
 /** "fetch failed: connect ECONNREFUSED 127.0.0.1:3210": the error's message with the network reason its `cause` holds. */
