@@ -127,13 +127,17 @@ describe("t.fetch runs the app's HTTP routes", () => {
     expect(await response.text()).toBe("");
   });
 
-  it("answers 405 with Allow for a method not routed on a path, 404 for a path not routed", async () => {
+  it("answers 405 with Allow for a method not routed on a path, 204 to a preflight, 404 for a path not routed", async () => {
     t = walkinTest(schema, modules);
     const wrongMethod = await t.fetch("/webhook");
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers.get("Allow")).toBe("POST");
     const fileDelete = await t.fetch("/files/a.txt", { method: "DELETE" });
     expect([fileDelete.status, fileDelete.headers.get("Allow")]).toEqual([405, "GET, HEAD"]);
+    // A browser's preflight, as the server answers it.
+    const preflight = await t.fetch("/webhook", { method: "OPTIONS" });
+    expect([preflight.status, preflight.headers.get("Access-Control-Allow-Methods")]).toEqual([204, "POST, OPTIONS"]);
+    expect(preflight.headers.get("Access-Control-Allow-Origin")).toBe("*");
     const nowhere = await t.fetch("/nowhere", { method: "POST" });
     expect(nowhere.status).toBe(404);
     expect(await nowhere.text()).toContain("POST /nowhere");

@@ -6,7 +6,9 @@
  * reads it), and the test gets the `Response` it returned.
  *
  * What the server's routing adds, t.fetch adds too: HEAD runs the GET route and drops the body;
- * a path routed for other methods only answers 405 with `Allow`; a path routed for none 404.
+ * an OPTIONS preflight of a routed path without an OPTIONS route answers 204 with the CORS
+ * headers; a path routed for other methods only answers 405 with `Allow`; a path routed for
+ * none 404.
  * Unlike the server, a handler that throws makes `t.fetch` reject with its error (the server
  * would answer it as a JSON error), so that the test sees what failed and where.
  */
@@ -15,6 +17,7 @@ import type { Modules } from "../engine/functions.js";
 import { isHttpRouter, type HttpRouter } from "../server/router.js";
 import type { GenericActionCtx } from "../server/registration.js";
 import { bearerTokenIn, callerRequestOfFetch } from "../transport/callerRequest.js";
+import { CORS_HEADERS } from "../transport/http.js";
 import { walkinError } from "../values/index.js";
 
 export async function testFetch(engine: Engine, modules: Modules, caller: Caller, origin: string, path: unknown, init?: RequestInit): Promise<Response> {
@@ -26,7 +29,12 @@ export async function testFetch(engine: Engine, modules: Modules, caller: Caller
   const url = new URL(request.url);
   const route = router.match(request.method, url.pathname);
   if (!route) {
-    const allowed = router.methodsFor(url.pathname).flatMap((one) => (one === "GET" ? ["GET", "HEAD"] : [one]));
+    const routed = router.methodsFor(url.pathname);
+    // A browser's CORS preflight of a routed path, answered as the server answers it (http.ts).
+    if (request.method === "OPTIONS" && routed.length > 0) {
+      return new Response(null, { status: 204, headers: { ...CORS_HEADERS, "Access-Control-Allow-Methods": [...routed, "OPTIONS"].join(", ") } });
+    }
+    const allowed = routed.flatMap((one) => (one === "GET" ? ["GET", "HEAD"] : [one]));
     if (allowed.length > 0) return new Response(`${request.method} is not routed on ${url.pathname}; its methods: ${allowed.join(", ")}.`, { status: 405, headers: { Allow: allowed.join(", ") } });
     return new Response(`No HTTP route for ${request.method} ${url.pathname} in functions/http.ts.`, { status: 404 });
   }
