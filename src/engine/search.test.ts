@@ -18,6 +18,7 @@ import { HookedStorage } from "./fixtures/hookedStorage.js";
 import { settle } from "./fixtures/settle.js";
 import { seededRandom } from "../storage/conformance/history.js";
 import { words } from "./search.js";
+import { caught } from "./fixtures/caught.js";
 
 const schema = defineSchema({
   messages: defineTable({ body: v.string(), channel: v.string(), author: v.optional(v.string()) })
@@ -74,15 +75,6 @@ afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-async function caught(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
 
 // ---------------------------------------------------------------- brute force, written apart
 

@@ -15,6 +15,7 @@ import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { Engine } from "./engine.js";
 import { settle } from "./fixtures/settle.js";
 import { words } from "./search.js";
+import { caught } from "./fixtures/caught.js";
 
 const schema = defineSchema({
   notes: defineTable({ body: v.string(), tag: v.optional(v.any()), team: v.optional(v.string()) })
@@ -27,15 +28,6 @@ afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-async function caught(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
 
 /** The bodies a search of `plain` finds, in order. */
 const searchPlain = (text: string) =>

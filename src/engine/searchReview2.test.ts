@@ -11,6 +11,7 @@ import { isWalkinError, v } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { settle } from "./fixtures/settle.js";
+import { caught } from "./fixtures/caught.js";
 
 let t: ReturnType<typeof walkinTest<any>> | undefined;
 afterEach(async () => {
@@ -18,15 +19,6 @@ afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-async function caught(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
 
 /** What a search of `table`'s `search` index for `text` finds: each document's `_id`. */
 const searchIds = (table: string, text: string, build?: (q: any) => any) =>

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { anyApi, type ApiFromModules, defineSchema, defineTable, mutation, paginationOptsValidator, query } from "../server/index.js";
 import { v } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
+import { caught } from "./fixtures/caught.js";
 
 const schema = defineSchema({
   notes: defineTable({ body: v.string(), channel: v.string() }).searchIndex("search_body", { searchField: "body", filterFields: ["channel"] }),
@@ -36,15 +37,6 @@ afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-async function caught(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
 
 const REFUSED = /paginate\(\): the cursor is not one this search query's paginate\(\) returned .*Pass null for the first page/;
 

@@ -14,6 +14,7 @@ import { v } from "../values/index.js";
 import { walkinTest } from "../testing/index.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { Engine } from "./engine.js";
+import { caught } from "./fixtures/caught.js";
 
 const schema = defineSchema({
   items: defineTable({
@@ -62,15 +63,6 @@ afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-async function caught(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
 
 const search = (query: any, index = "by_vec") => t!.action((ctx) => ctx.vectorSearch("items", index as never, query));
 

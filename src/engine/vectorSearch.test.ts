@@ -17,6 +17,7 @@ import { walkinTest } from "../testing/index.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { seededRandom } from "../storage/conformance/history.js";
 import { Engine } from "./engine.js";
+import { caught } from "./fixtures/caught.js";
 
 const DIMENSIONS = 8;
 
@@ -52,15 +53,6 @@ afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-async function caught(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
 
 // ---------------------------------------------------------------- brute force, written apart
 

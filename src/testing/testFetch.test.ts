@@ -10,6 +10,7 @@ import { v } from "../values/index.js";
 import { authTables, getAuthUserId, walkinAuth } from "../auth/index.js";
 import { Anonymous } from "../auth/providers/anonymous.js";
 import { walkinTest, type WalkinTest } from "./index.js";
+import { caught } from "../engine/fixtures/caught.js";
 
 // Untyped references: the routes below call functions by name, as a Convex app's http.ts does through its generated api.
 const api: any = anyApi;
@@ -77,15 +78,6 @@ afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-async function caught(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("t.fetch runs the app's HTTP routes", () => {
   it("runs a POST route with its body and headers, whose mutation the test then reads", async () => {
