@@ -15,7 +15,7 @@
  * set, as an action's are not tracked, and a write after its snapshot is not in its answer.
  */
 import { walkinError, checkValue, type Value } from "../values/index.js";
-import type { IndexEntry, KeyRange, ScanRequest, Timestamp } from "../storage/types.js";
+import type { DocumentVersion, IndexEntry, KeyRange, ScanRequest, Timestamp } from "../storage/types.js";
 import type { Engine } from "./engine.js";
 import type { IndexInfo } from "./catalog.js";
 import { decodeDocument } from "./documents.js";
@@ -179,7 +179,7 @@ async function search(engine: Engine, request: VectorRequest, readTs: Timestamp)
       // The page's entries with their documents' versions but not their bodies: a vector kept
       // for its version is scored from memory, and a body is read only for one that is not.
       const versions = await engine.storage.scanVersions(page);
-      let bodies: Map<string, string> | null = null;
+      let bodies: Map<string, DocumentVersion & { body: string }> | null = null;
       for (const { id, ts } of versions) {
         if (seen !== null) {
           if (seen.has(id)) continue;
@@ -187,10 +187,11 @@ async function search(engine: Engine, request: VectorRequest, readTs: Timestamp)
         }
         let stored: StoredVector | null | undefined = engine.vectors.kept(field, id, ts);
         if (stored === undefined) {
-          // The same request at the same snapshot: the same entries, now with their bodies.
+          // The same request at the same snapshot: the same entries, now with their bodies. The
+          // vector is filed under the version its body came with, whatever the first read said.
           bodies ??= await bodiesOf(engine, page);
-          const body = bodies.get(id);
-          stored = body === undefined ? null : engine.vectors.decoded(field, id, ts, vectorOf(request.index, decodeDocument(body)));
+          const doc = bodies.get(id);
+          stored = doc === undefined ? null : engine.vectors.decoded(field, id, doc.ts, vectorOf(request.index, decodeDocument(doc.body)));
         }
         // Every entry's document has a vector (vectorKeysOf); none is a defect, not a result.
         if (stored === null || stored === undefined) continue;
@@ -203,10 +204,10 @@ async function search(engine: Engine, request: VectorRequest, readTs: Timestamp)
   return best.sorted();
 }
 
-/** The bodies of a page's documents, by ID (`search`). */
-async function bodiesOf(engine: Engine, page: ScanRequest): Promise<Map<string, string>> {
+/** A page's documents with their bodies, by ID (`search`). */
+async function bodiesOf(engine: Engine, page: ScanRequest): Promise<Map<string, DocumentVersion & { body: string }>> {
   const entries: IndexEntry[] = await engine.storage.scan(page);
-  return new Map(entries.map(({ doc }) => [doc.id, doc.body]));
+  return new Map(entries.map(({ doc }) => [doc.id, doc]));
 }
 
 /**
