@@ -14,6 +14,7 @@ import { v } from "../values/index.js";
 import { openSqliteStorage } from "../storage/sqlite/index.js";
 import { seededRandom } from "../storage/conformance/history.js";
 import { Engine } from "./engine.js";
+import { HookedStorage } from "./fixtures/hookedStorage.js";
 import { storedVector, SWEEP_EVERY_MS, VectorCache } from "./vectorCache.js";
 
 const DIMENSIONS = 4;
@@ -139,6 +140,12 @@ describe("an engine's searches through the cache", () => {
     movies: defineTable({ genre: v.string(), embedding: v.array(v.float64()) })
       .vectorIndex("by_embedding", { vectorField: "embedding", dimensions: DIMENSIONS, filterFields: ["genre"] }),
   });
+  const addMany = mutation({
+    args: { movies: v.array(v.object({ genre: v.string(), embedding: v.array(v.float64()) })) },
+    handler: async (ctx, { movies }) => {
+      for (const movie of movies) await ctx.db.insert("movies", movie);
+    },
+  });
   const modules = {
     movies: {
       add: mutation({
@@ -177,6 +184,35 @@ describe("an engine's searches through the cache", () => {
       await cached.close();
       await uncached.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reads a page's bodies only for vectors it does not keep, and at once after a page that needed them", async () => {
+    const reads = { scan: 0, scanVersions: 0 };
+    const storage = new HookedStorage(await openSqliteStorage({ filename: ":memory:" }), {
+      read: (operation, read) => {
+        if (operation === "scan" || operation === "scanVersions") reads[operation]++;
+        return read();
+      },
+    });
+    const engine = await Engine.open({ storage, schema, modules: { movies: { ...modules.movies, addMany } }, runScheduler: false });
+    try {
+      const next = seededRandom(5);
+      const vector = () => Array.from({ length: DIMENSIONS }, () => next() * 2 - 1);
+      // 600 documents: three pages of a search without a filter (256 entries a page).
+      await engine.runMutation("movies:addMany", { movies: Array.from({ length: 600 }, () => ({ genre: "drama", embedding: vector() })) });
+      const search = async () => {
+        reads.scan = reads.scanVersions = 0;
+        await engine.actionCtx({}).vectorSearch("movies", "by_embedding", { vector: vector(), limit: 5 });
+        return { ...reads };
+      };
+      // The first search keeps nothing yet: the first page is read without bodies, then with
+      // them, and the two after it with them at once.
+      expect(await search()).toEqual({ scanVersions: 1, scan: 3 });
+      // Every vector is kept now: no body is read.
+      expect(await search()).toEqual({ scanVersions: 3, scan: 0 });
+    } finally {
+      await engine.close();
     }
   });
 });

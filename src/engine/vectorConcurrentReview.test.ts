@@ -1,7 +1,7 @@
 /**
  * A review of vector search (vectorSearch.ts) under writes that land while it runs: a search
  * reads each page without bodies (`scanVersions`), then again with them for the vectors it
- * does not keep (`bodiesOf`), at the snapshot it took when it began. Here mutations of this
+ * does not keep (`readPage`), at the snapshot it took when it began. Here mutations of this
  * engine and of another engine on the same SQLite file commit in the middle of those reads
  * (between pages, and between the two reads of one page), the pending versions are written
  * to their tables and history is pruned at the search's snapshot; every answer must still be

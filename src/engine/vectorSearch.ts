@@ -11,11 +11,12 @@
  * the documents its filter matches costs: each vector is decoded from its document once and
  * then kept by version (vectorCache.ts), so a later search scores it without reading or
  * parsing the document again (a page is read without bodies first, `scanVersions`, and with
- * them only if a vector on it is not kept). It is not a transaction: its reads land in no read
+ * them only if a vector on it is not kept; after a page that needed them, the next is read with
+ * them at once). It is not a transaction: its reads land in no read
  * set, as an action's are not tracked, and a write after its snapshot is not in its answer.
  */
 import { walkinError, checkValue, type Value } from "../values/index.js";
-import type { DocumentVersion, IndexEntry, KeyRange, ScanRequest, Timestamp } from "../storage/types.js";
+import type { DocumentVersion, IndexEntry, IndexVersion, KeyRange, ScanRequest, Timestamp } from "../storage/types.js";
 import type { Engine } from "./engine.js";
 import type { IndexInfo } from "./catalog.js";
 import { decodeDocument } from "./documents.js";
@@ -172,24 +173,30 @@ async function search(engine: Engine, request: VectorRequest, readTs: Timestamp)
   const field = request.index.vector!.vectorField;
   // A document may be in the ranges of two equalities on different fields: scored once.
   const seen = request.prefixes.length > 1 ? new Set<string>() : null;
+  // Read a page with its bodies at once when the page before needed some: the search is a
+  // first one, or reads more vectors than the cache keeps, and reading the page's versions
+  // first would only add a read.
+  let bodiesFirst = false;
   for (const prefix of request.prefixes) {
     let range: KeyRange = prefixRange(prefix);
     for (;;) {
       const page: ScanRequest = { indexId: request.index.id, range, order: "asc", readTs, limit: PAGE };
-      // The page's entries with their documents' versions but not their bodies: a vector kept
-      // for its version is scored from memory, and a body is read only for one that is not.
-      const versions = await engine.storage.scanVersions(page);
-      let bodies: Map<string, DocumentVersion & { body: string }> | null = null;
-      for (const { id, ts } of versions) {
+      // The page's entries with their documents' versions (and, read at once, their bodies): a
+      // vector kept for its version is scored from memory, and a body is read only for one that is not.
+      const read = await readPage(engine, page, bodiesFirst);
+      let bodies = read.bodies;
+      bodiesFirst = false;
+      for (const { id, ts } of read.versions) {
         if (seen !== null) {
           if (seen.has(id)) continue;
           seen.add(id);
         }
         let stored: StoredVector | null | undefined = engine.vectors.kept(field, id, ts);
         if (stored === undefined) {
+          bodiesFirst = true;
           // The same request at the same snapshot: the same entries, now with their bodies. The
           // vector is filed under the version its body came with, whatever the first read said.
-          bodies ??= await bodiesOf(engine, page);
+          bodies ??= (await readPage(engine, page, true)).bodies!;
           const doc = bodies.get(id);
           stored = doc === undefined ? null : engine.vectors.decoded(field, id, doc.ts, vectorOf(request.index, decodeDocument(doc.body)));
         }
@@ -197,17 +204,26 @@ async function search(engine: Engine, request: VectorRequest, readTs: Timestamp)
         if (stored === null || stored === undefined) continue;
         best.offer(id, cosine(request.vector, request.norm, stored));
       }
-      if (versions.length < PAGE) break;
-      range = { lower: { key: versions[versions.length - 1]!.key, inclusive: false }, upper: range.upper };
+      if (read.versions.length < PAGE) break;
+      range = { lower: { key: read.versions[read.versions.length - 1]!.key, inclusive: false }, upper: range.upper };
     }
   }
   return best.sorted();
 }
 
-/** A page's documents with their bodies, by ID (`search`). */
-async function bodiesOf(engine: Engine, page: ScanRequest): Promise<Map<string, DocumentVersion & { body: string }>> {
+type StoredDocument = DocumentVersion & { body: string };
+
+/**
+ * One page of a search: its entries' versions without bodies (`scanVersions`), or, `withBodies`,
+ * with them (`scan`), then also by document ID.
+ */
+async function readPage(engine: Engine, page: ScanRequest, withBodies: boolean): Promise<{ versions: IndexVersion[]; bodies: Map<string, StoredDocument> | null }> {
+  if (!withBodies) return { versions: await engine.storage.scanVersions(page), bodies: null };
   const entries: IndexEntry[] = await engine.storage.scan(page);
-  return new Map(entries.map(({ doc }) => [doc.id, doc]));
+  return {
+    versions: entries.map(({ key, doc }) => ({ key, id: doc.id, table: doc.table, ts: doc.ts })),
+    bodies: new Map(entries.map(({ doc }) => [doc.id, doc])),
+  };
 }
 
 /**

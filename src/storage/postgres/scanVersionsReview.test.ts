@@ -3,7 +3,7 @@
  * order and limits, each with the version `scan` answers, on SQLite (with versions pending in
  * the log and in the tables, two connections on one file, an index backfilled over documents
  * already in the tables) and on PostgreSQL; and the promise vector search builds on (a page
- * read without bodies, then with them: vectorSearch.ts, `bodiesOf`), that the same request at
+ * read without bodies, then with them: vectorSearch.ts, `readPage`), that the same request at
  * the same snapshot answers the same entries whatever commits, writes of pending versions and
  * pruning at that snapshot run between the two calls. Here, among the PostgreSQL tests, because
  * it needs the server for its PostgreSQL half.
@@ -170,7 +170,7 @@ describe("SQLite: scanVersions answers what scan answers", () => {
 });
 
 /**
- * Vector search's promise (vectorSearch.ts, `bodiesOf`): a page read with `scanVersions`, then
+ * Vector search's promise (vectorSearch.ts, `readPage`): a page read with `scanVersions`, then
  * the same request with `scan`, answers the same entries, whatever `between` runs in between
  * (commits after the snapshot, pending versions written to their tables, history pruned at the
  * snapshot itself, which is as far as an engine holding it lets pruning go). Each request reads
