@@ -14,9 +14,9 @@
 export { walkinAuth, convexAuth, type AuthHooks, type SignInResponse } from "./walkinAuth.js";
 export { authTables } from "./tables.js";
 export { getAuthUserId, getAuthSessionId } from "./identity.js";
-export { invalidateSessions } from "./authSessions.js";
+export { createAccount, retrieveAccount, modifyAccountCredentials, invalidateSessions, type AccountAndUser } from "./accounts.js";
 export { turnstile, hCaptcha, type CaptchaVerifier, type SiteverifyOptions } from "./captcha.js";
 export { hashPassword, verifyPassword, type ScryptParams } from "./passwordHash.js";
 export type { WalkinAuthConfig, AuthCallbacks, RateLimit } from "./config.js";
 export type { CallbackProvider, SignInType, UserCallbackArgs } from "./callbacks.js";
-export type { AuthProvider, SignInContext, SignInResult, SignInMode, CompleteSignIn } from "./providers/types.js";
+export type { AuthProvider, SignInContext, SignInResult, SignInMode, CompleteSignIn, SecretCrypto } from "./providers/types.js";

@@ -5,6 +5,7 @@
  * cheaper parameters.
  */
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import type { SecretCrypto } from "./providers/types.js";
 
 export interface ScryptParams {
   N: number;
@@ -46,4 +47,9 @@ export async function verifyPassword(password: string, stored: string): Promise<
   if (![N, r, p].every(Number.isSafeInteger) || expected.length !== KEY_BYTES) return false;
   const key = await derive(password, Buffer.from(parts[4]!, "base64url"), { N, r, p });
   return timingSafeEqual(key, expected);
+}
+
+/** Secrets kept as scrypt hashes with `params`: the default `crypto` of providers that keep secrets (providers/types.ts). */
+export function scryptCrypto(params: ScryptParams = DEFAULT_SCRYPT): SecretCrypto {
+  return { hashSecret: (secret) => hashPassword(secret, params), verifySecret: (secret, hash) => verifyPassword(secret, hash) };
 }

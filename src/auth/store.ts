@@ -15,6 +15,9 @@ import { sha256 } from "./tokens.js";
 import { codeAttemptKey, codeSendKey, findAccount, matchingCode } from "./codes.js";
 import { deleteUser, networkBucketKey, signInUser } from "./users.js";
 import { isGuest } from "./guests.js";
+import { authInstanceId } from "./authInstances.js";
+import { createAccountOp, modifyAccountOp, retrieveAccountOp, secretAcceptedOp } from "./accountOps.js";
+import { invalidateSessions } from "./authSessions.js";
 
 type Db = DatabaseWriter<AnyDataModel>;
 
@@ -23,7 +26,8 @@ const vClientIp = v.optional(v.nullable(v.string()));
 
 const vSignIn = {
   provider: v.string(),
-  mode: v.union(v.literal("anonymous"), v.literal("signUp"), v.literal("signIn"), v.literal("signInOrUp")),
+  mode: v.union(v.literal("anonymous"), v.literal("signUp"), v.literal("signIn"), v.literal("signInOrUp"), v.literal("user")),
+  userId: v.optional(v.string()),
   providerAccountId: v.optional(v.string()),
   secret: v.optional(v.string()),
   profile: v.optional(v.record(v.string(), v.any())),
@@ -70,6 +74,22 @@ export const vStoreOp = v.union(
   /** Deletes the verifier (each one works once) and returns `{ provider, value }` if it had not expired, else null. */
   v.object({ type: v.literal("consumeVerifier"), key: v.string() }),
   v.object({ type: v.literal("cleanup") }),
+  /** This configuration's ID (authInstances.ts): how the account helpers of accounts.ts find it. */
+  v.object({ type: v.literal("instance") }),
+  /** The account helpers' transactions (accountOps.ts): the secret comes hashed, or is checked after. */
+  v.object({
+    type: v.literal("createAccount"),
+    provider: v.string(),
+    providerAccountId: v.string(),
+    secret: v.optional(v.string()),
+    profile: v.record(v.string(), v.any()),
+    shouldLinkViaEmail: v.optional(v.boolean()),
+    shouldLinkViaPhone: v.optional(v.boolean()),
+  }),
+  v.object({ type: v.literal("retrieveAccount"), provider: v.string(), providerAccountId: v.string(), checkSecret: v.boolean(), clientIp: vClientIp }),
+  v.object({ type: v.literal("secretAccepted"), provider: v.string(), providerAccountId: v.string(), clientIp: vClientIp }),
+  v.object({ type: v.literal("modifyAccount"), provider: v.string(), providerAccountId: v.string(), secret: v.string() }),
+  v.object({ type: v.literal("invalidateSessions"), userId: v.id("users"), except: v.optional(v.array(v.union(v.id("authSessions"), v.null()))) }),
   /** The cleanup's deletion of one abandoned anonymous user, run as its sub-transaction (cleanup.ts). */
   v.object({ type: v.literal("deleteAnonymousUser"), userId: v.id("users") }),
 );
@@ -141,6 +161,18 @@ export async function runStoreOp(ctx: MutationCtx, config: ResolvedAuthConfig, o
     }
     case "cleanup":
       return runCleanup(ctx, config, now, deleteGuest);
+    case "instance":
+      return authInstanceId(config);
+    case "createAccount":
+      return createAccountOp(ctx, config, op);
+    case "retrieveAccount":
+      return retrieveAccountOp(ctx, config, op);
+    case "secretAccepted":
+      return secretAcceptedOp(ctx, config, op);
+    case "modifyAccount":
+      return modifyAccountOp(ctx, op);
+    case "invalidateSessions":
+      return invalidateSessions(ctx, op.userId as Id<"users">, { except: op.except as Array<Id<"authSessions"> | null> | undefined });
     case "deleteAnonymousUser": {
       // Asked again here, whoever calls it: never a user who has signed up, nor one signed in.
       const userId = op.userId as Id<"users">;

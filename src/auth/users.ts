@@ -26,6 +26,8 @@ type Db = DatabaseWriter<AnyDataModel>;
 export interface SignInInput {
   provider: string;
   mode: SignInMode;
+  /** See `CompleteSignIn.userId`. */
+  userId?: string;
   providerAccountId?: string;
   secret?: string;
   profile?: Record<string, Value>;
@@ -102,6 +104,13 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
       userId = await createOrUpdateUser(ctx, config, input, null, true, async () => (inserted = (await db.insert("users", { ...input.profile, isAnonymous: true })) as Id<"users">));
     }
     isAnonymous = true;
+  } else if (input.mode === "user") {
+    userId = await userNamedByProvider(ctx, input);
+    isAnonymous = (await db.get(userId))!.isAnonymous === true;
+    // As a sign-in to an existing account: the caller's guest and what it owns go to that user.
+    if (!isAnonymous && current && current.isAnonymous && current.userId !== userId && (await isGuest(db, current.userId))) {
+      await mergeAnonymousUser(ctx, config, current.userId, userId);
+    }
   } else {
     const accountId = input.providerAccountId;
     if (!accountId) throw walkinError("INTERNAL", `Provider "${input.provider}" completed a ${input.mode} without an account ID.`);
@@ -154,6 +163,19 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
   return { kind: "signedIn", userId, isAnonymous, authSessionId };
 }
 
+/** The user a provider completed a "user" sign-in with (`ConvexCredentials`' `authorize`), checked to exist now. */
+async function userNamedByProvider(ctx: MutationCtx, input: SignInInput): Promise<Id<"users">> {
+  const id = typeof input.userId === "string" ? ctx.db.normalizeId("users", input.userId) : null;
+  if (id === null || (await ctx.db.get(id)) === null) {
+    throw walkinError(
+      "MISUSE",
+      `Provider "${input.provider}" signed in as ${JSON.stringify(input.userId ?? null)}, which is not the ID of a users document. ` +
+        "Its authorize must return { userId } of a user that exists (retrieveAccount and createAccount give one as user._id), or null to refuse.",
+    );
+  }
+  return id as Id<"users">;
+}
+
 /** A new real user, or the caller's anonymous user turned real in place (same `_id`). */
 async function createOrUpgradeUser(ctx: MutationCtx, config: ResolvedAuthConfig, input: SignInInput, current: AuthSessionDoc | null): Promise<Id<"users">> {
   const db = ctx.db as Db;
@@ -180,10 +202,10 @@ async function createOrUpgradeUser(ctx: MutationCtx, config: ResolvedAuthConfig,
  * The app's `createOrUpdateUser` when it has one (its returned ID is checked), else Walk-in's
  * own step `byDefault` followed by `afterUserCreatedOrUpdated`, as Convex Auth orders them.
  */
-async function createOrUpdateUser(
+export async function createOrUpdateUser(
   ctx: MutationCtx,
   config: ResolvedAuthConfig,
-  input: SignInInput,
+  input: Pick<SignInInput, "provider" | "profile">,
   existingUserId: Id<"users"> | null,
   isAnonymous: boolean,
   byDefault: () => Promise<Id<"users">>,

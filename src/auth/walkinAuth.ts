@@ -26,6 +26,7 @@ import { getAuthSessionId, getAuthUserId } from "./identity.js";
 import type { AuthProvider, SignInContext, SignInResult } from "./providers/types.js";
 import { PROVIDER_STORE_OPS, runStoreOp, vStoreOp, type ProviderStoreOp, type StoreOp } from "./store.js";
 import { newSessionSecret, sessionToken, sha256 } from "./tokens.js";
+import { authInstanceId } from "./authInstances.js";
 import { callerSession, endClientSession, type SignInOutcome } from "./users.js";
 import type { SessionId } from "../sessions/sessionId.js";
 
@@ -54,6 +55,7 @@ function withNetwork(op: ProviderStoreOp, bucketIp: () => string | null, startsS
 
 export function walkinAuth(input: WalkinAuthConfig) {
   const config = resolveConfig(input);
+  authInstanceId(config); // given now, outside any transaction (accounts.ts finds the configuration by it)
   /** `module:export` of `store`, learned when the engine loads the module (see `onLoad`). */
   let storePath: string | null = null;
   const storeRef = () => {

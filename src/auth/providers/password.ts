@@ -18,7 +18,7 @@
 import { randomInt } from "node:crypto";
 import { walkinError, type Value } from "../../values/index.js";
 import type { ActionCtx } from "../config.js";
-import { DEFAULT_SCRYPT, dummyPasswordHash, hashPassword, verifyPassword, type ScryptParams } from "../passwordHash.js";
+import { DEFAULT_SCRYPT, dummyPasswordHash, hashPassword, scryptCrypto, verifyPassword, type ScryptParams } from "../passwordHash.js";
 import { passwordAttemptKey } from "../store.js";
 import { accountExists } from "../users.js";
 import type { AuthProvider, SignInContext } from "./types.js";
@@ -55,6 +55,11 @@ function invalid(message: string): never {
 function emailOf(params: Record<string, Value>): string {
   const email = params.email;
   if (typeof email !== "string" || email.length > 254 || !EMAIL.test(email.trim())) invalid("Enter a valid email address (like ada@example.com).");
+  return normalizedEmail(email);
+}
+
+/** How a password account's ID (its email) is stored and looked up. */
+function normalizedEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
@@ -144,6 +149,10 @@ export function Password(options: PasswordOptions = {}): AuthProvider {
   return {
     id,
     type: "credentials",
+    // createAccount({ provider: "password", … }) stores what a sign-up would: an scrypt hash with
+    // this provider's cost, under the email as sign-ins look it up.
+    crypto: scryptCrypto(scrypt),
+    normalizeAccountId: normalizedEmail,
     signIn(context) {
       const flow = context.params.flow;
       switch (flow) {

@@ -32,10 +32,17 @@ export type SignInMode =
   /** An existing account whose credentials the provider checked; an anonymous caller is merged into it. */
   | "signIn"
   /** OAuth: sign in if the account exists, else sign up. */
-  | "signInOrUp";
+  | "signInOrUp"
+  /**
+   * A user the provider found or made itself (`ConvexCredentials`' `authorize`, which returns a
+   * user ID): signed in as that user; an anonymous caller is merged into it, as in "signIn".
+   */
+  | "user";
 
 export interface CompleteSignIn {
   mode: SignInMode;
+  /** "user": the ID of the `users` document to sign in as. */
+  userId?: string;
   /** The provider's ID for the account (not for anonymous sign-ins). */
   providerAccountId?: string;
   /** A password hash for a new password account. */
@@ -76,10 +83,26 @@ export interface SignInContext {
   completeSignIn(input: CompleteSignIn): Promise<SignInResult>;
 }
 
+/** How a provider keeps account secrets: what `createAccount`, `retrieveAccount` and `modifyAccountCredentials` use for its accounts. */
+export interface SecretCrypto {
+  /** The value to store for `secret` (a salted, slow hash). */
+  hashSecret(secret: string): Promise<string>;
+  /** Whether `secret` is the one `hash` was made from. */
+  verifySecret(secret: string, hash: string): Promise<boolean>;
+}
+
 export interface AuthProvider {
   /** What clients pass to `signIn(id, params)`. */
   readonly id: string;
   readonly type: "anonymous" | "credentials" | "oauth";
+  /** How its accounts' secrets are hashed and checked (accounts.ts); scrypt when absent. */
+  readonly crypto?: SecretCrypto;
+  /**
+   * The account ID as the provider's own sign-ins look it up (the Password provider's trimmed,
+   * lower-case email), applied to the IDs given to `createAccount` and the other account
+   * helpers, so an account they make is the one a sign-in finds.
+   */
+  normalizeAccountId?(id: string): string;
   signIn(context: SignInContext): Promise<SignInResult>;
   /** HTTP routes the provider needs (an OAuth callback), added by `auth.addHttpRoutes(http)`. */
   addHttpRoutes?(http: HttpRouter, helpers: ProviderHttpHelpers): void;
