@@ -7,6 +7,7 @@ export type { DataModelFromSchemaDefinition, IndexDefinition, SchemaOptions, Sea
 export type { FilterExpression, VectorFilterBuilder, VectorSearch, VectorSearchQuery } from "./vectorSearch.js";
 export { query, internalQuery, mutation, internalMutation, action, internalAction, registerFunction, isRegisteredFunction } from "./functions.js";
 export { customQuery, customMutation, customAction, customCtx, customCtxAndArgs, NoOp } from "./customFunctions.js";
+export { Triggers, type Change, type Trigger } from "./triggers.js";
 export type { Customization, CustomBuilder, CustomCtx, CustomInputResult, Overwrite } from "./customFunctions.js";
 export {
   queryGeneric,
