@@ -8,6 +8,7 @@ export type { FilterExpression, VectorFilterBuilder, VectorSearch, VectorSearchQ
 export { query, internalQuery, mutation, internalMutation, action, internalAction, registerFunction, isRegisteredFunction } from "./functions.js";
 export { customQuery, customMutation, customAction, customCtx, customCtxAndArgs, NoOp } from "./customFunctions.js";
 export { Triggers, type Change, type Trigger } from "./triggers.js";
+export { wrapDatabaseReader, wrapDatabaseWriter, type Rules, type Rule, type RLSConfig } from "./rowLevelSecurity.js";
 export type { Customization, CustomBuilder, CustomCtx, CustomInputResult, Overwrite } from "./customFunctions.js";
 export {
   queryGeneric,
