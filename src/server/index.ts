@@ -9,6 +9,7 @@ export { query, internalQuery, mutation, internalMutation, action, internalActio
 export { customQuery, customMutation, customAction, customCtx, customCtxAndArgs, NoOp } from "./customFunctions.js";
 export { Triggers, type Change, type Trigger } from "./triggers.js";
 export { wrapDatabaseReader, wrapDatabaseWriter, type Rules, type Rule, type RLSConfig } from "./rowLevelSecurity.js";
+export { filter } from "./filteredQuery.js";
 export type { Customization, CustomBuilder, CustomCtx, CustomInputResult, Overwrite } from "./customFunctions.js";
 export {
   queryGeneric,

@@ -23,7 +23,8 @@
  * its read set, so a live query re-runs when a document a rule looked at changes.
  */
 import { walkinError } from "../values/index.js";
-import type { DatabaseReader, DatabaseWriter, PaginationOptions } from "./database.js";
+import type { DatabaseReader, DatabaseWriter } from "./database.js";
+import { FilteredQuery } from "./filteredQuery.js";
 import type { DocumentByName, GenericDataModel, TableNamesInDataModel, WithoutSystemFields } from "./dataModel.js";
 
 /** One check: whether the caller may do it to `doc`. */
@@ -85,12 +86,6 @@ class Checker {
     return null;
   }
 
-  /** The documents of `docs` the caller may read. */
-  async readable<D>(table: string, docs: D[]): Promise<D[]> {
-    const allowed: D[] = [];
-    for (const doc of docs) if (await this.allows(table, "read", doc)) allowed.push(doc);
-    return allowed;
-  }
 }
 
 class CheckedReader {
@@ -115,7 +110,7 @@ class CheckedReader {
   }
 
   query(table: string) {
-    return new CheckedQuery(this.inner.query(table), table, this.checker);
+    return new FilteredQuery(this.inner.query(table), (doc) => this.checker.allows(table, "read", doc), table);
   }
 }
 
@@ -156,77 +151,3 @@ class CheckedWriter extends CheckedReader {
     if (!(await this.checker.allows(table, "modify", doc))) throw walkinError("APPLICATION", "write access not allowed");
   }
 }
-
-/** A query whose results leave out the documents the caller may not read. Chain methods wrap what they return. */
-class CheckedQuery {
-  constructor(
-    private readonly inner: any,
-    private readonly table: string,
-    private readonly checker: Checker,
-  ) {}
-
-  withIndex(...args: unknown[]) {
-    return this.wrap(this.inner.withIndex(...args));
-  }
-
-  withSearchIndex(...args: unknown[]) {
-    return this.wrap(this.inner.withSearchIndex(...args));
-  }
-
-  fullTableScan() {
-    return this.wrap(this.inner.fullTableScan());
-  }
-
-  order(order: "asc" | "desc") {
-    return this.wrap(this.inner.order(order));
-  }
-
-  filter(predicate: unknown) {
-    return this.wrap(this.inner.filter(predicate));
-  }
-
-  async collect() {
-    return this.checker.readable(this.table, await this.inner.collect());
-  }
-
-  take(n: number) {
-    // A count the engine refuses is refused as it words it.
-    if (!Number.isInteger(n) || n < 0) return this.inner.take(n);
-    return this.firstAllowed(n);
-  }
-
-  async first() {
-    return (await this.firstAllowed(1))[0] ?? null;
-  }
-
-  async unique() {
-    const found = await this.firstAllowed(2);
-    if (found.length > 1) throw walkinError("NOT_UNIQUE", `unique() found more than one document of "${this.table}" that this caller may read. Use first(), or narrow the query.`);
-    return found[0] ?? null;
-  }
-
-  async paginate(options: PaginationOptions) {
-    const result = await this.inner.paginate(options);
-    return { ...result, page: await this.checker.readable(this.table, result.page) };
-  }
-
-  async *[Symbol.asyncIterator]() {
-    for await (const doc of this.inner) if (await this.checker.allows(this.table, "read", doc)) yield doc;
-  }
-
-  /** Up to `n` readable documents, reading on past the ones left out. */
-  private async firstAllowed(n: number): Promise<AnyDoc[]> {
-    const found: AnyDoc[] = [];
-    if (n === 0) return found;
-    for await (const doc of this) {
-      found.push(doc as AnyDoc);
-      if (found.length >= n) break;
-    }
-    return found;
-  }
-
-  private wrap(inner: unknown) {
-    return new CheckedQuery(inner, this.table, this.checker);
-  }
-}
-
