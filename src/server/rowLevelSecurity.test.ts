@@ -61,6 +61,13 @@ const notes = {
     },
   }),
   get: queryWithRLS({ args: { id: v.id("notes") }, handler: async (ctx, { id }) => (await ctx.db.get(id))?.text ?? null }),
+  getDetached: queryWithRLS({
+    args: { id: v.id("notes") },
+    handler: async (ctx, { id }) => {
+      const { get } = ctx.db;
+      return (await get(id))?.text ?? null;
+    },
+  }),
   getNamed: queryWithRLS({ args: { id: v.id("notes") }, handler: async (ctx, { id }) => (await ctx.db.get("notes", id))?.text ?? null }),
   edit: mutationWithRLS({ args: { id: v.id("notes"), text: v.string() }, handler: async (ctx, { id, text }) => ctx.db.patch(id, { text }) }),
   remove: mutationWithRLS({ args: { id: v.id("notes") }, handler: async (ctx, { id }) => ctx.db.delete("notes", id) }),
@@ -93,6 +100,7 @@ describe("reads leave out what the caller may not read", () => {
     expect(await as("bob").query(api.notes.ofAda, {})).toEqual(["a2", "a4"]);
     expect(await as("bob").query(api.notes.get, { id: ids.a1 })).toBeNull();
     expect(await as("bob").query(api.notes.getNamed, { id: ids.a1 })).toBeNull();
+    expect(await as("bob").query(api.notes.getDetached, { id: ids.a1 })).toBeNull();
     expect(await as("ada").query(api.notes.get, { id: ids.a1 })).toBe("a1");
   });
 

@@ -98,20 +98,17 @@ class CheckedReader {
     return this.inner.system;
   }
 
-  normalizeId(table: string, id: string) {
-    return this.inner.normalizeId(table, id);
-  }
+  // Own arrow functions, as the engine's ctx.db has: `const { get } = ctx.db` keeps working.
+  readonly normalizeId = (table: string, id: string) => this.inner.normalizeId(table, id);
 
-  async get(...args: unknown[]) {
+  readonly get = async (...args: unknown[]) => {
     const doc = (await (this.inner.get as (...a: unknown[]) => Promise<AnyDoc | null>)(...args)) as AnyDoc | null;
     if (doc === null) return null;
     const table = args.length === 2 ? (args[0] as string) : this.checker.tableOf(doc._id);
     return (await this.checker.allows(table, "read", doc)) ? doc : null;
-  }
+  };
 
-  query(table: string) {
-    return new FilteredQuery(this.inner.query(table), (doc) => this.checker.allows(table, "read", doc), table);
-  }
+  readonly query = (table: string) => new FilteredQuery(this.inner.query(table), (doc) => this.checker.allows(table, "read", doc), table);
 }
 
 class CheckedWriter extends CheckedReader {
@@ -122,25 +119,25 @@ class CheckedWriter extends CheckedReader {
     super(checker, writer);
   }
 
-  async insert(table: string, value: Record<string, unknown>) {
+  readonly insert = async (table: string, value: Record<string, unknown>) => {
     if (!(await this.checker.allows(table, "insert", value))) throw walkinError("APPLICATION", "insert access not allowed");
     return this.writer.insert(table, value as never);
-  }
+  };
 
-  async patch(...args: unknown[]) {
+  readonly patch = async (...args: unknown[]) => {
     await this.checkModify(args.slice(0, -1));
     return (this.writer.patch as (...a: unknown[]) => Promise<void>)(...args);
-  }
+  };
 
-  async replace(...args: unknown[]) {
+  readonly replace = async (...args: unknown[]) => {
     await this.checkModify(args.slice(0, -1));
     return (this.writer.replace as (...a: unknown[]) => Promise<void>)(...args);
-  }
+  };
 
-  async delete(...args: unknown[]) {
+  readonly delete = async (...args: unknown[]) => {
     await this.checkModify(args);
     return (this.writer.delete as (...a: unknown[]) => Promise<void>)(...args);
-  }
+  };
 
   /** `target`: the write's table name (when given) and ID. Read first, so a write never tells an unreadable document from a missing one. */
   private async checkModify(target: unknown[]): Promise<void> {

@@ -89,6 +89,15 @@ const app = {
     },
   }),
   loop: mutation({ args: {}, handler: async (ctx) => ctx.db.insert("audit", { entry: "loop" }) }),
+  // Methods taken off ctx.db, as from the engine's own.
+  sendDetached: mutation({
+    args: { channel: v.id("channels"), author: v.id("users"), body: v.string() },
+    handler: async (ctx, message) => {
+      const { insert, get } = ctx.db;
+      await insert("messages", message);
+      return (await get(message.channel))!.messages;
+    },
+  }),
   // Not wrapped: no trigger runs.
   sendRaw: internalMutation({
     args: { channel: v.id("channels"), author: v.id("users"), body: v.string() },
@@ -141,6 +150,11 @@ describe("triggers run on every write through the wrapped db, inside the mutatio
     // The users trigger finishes (both deletes queued) before either message's triggers start.
     expect(seen).toEqual(["users delete", "users delete done", "count delete a -> -", "audit delete", "count delete b -> -", "audit delete"]);
     expect(await t!.query(api.app.state, {})).toEqual({ channels: { general: 0, random: 0 }, messages: [], audit: 4 });
+  });
+
+  it("fire through methods taken off ctx.db", async () => {
+    const { ada, general } = await start();
+    expect(await t!.mutation(api.app.sendDetached, { channel: general, author: ada, body: "detached" })).toBe(1);
   });
 
   it("writes run side by side each fire their triggers, all done when the handler's await returns", async () => {

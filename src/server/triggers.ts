@@ -94,39 +94,30 @@ class TriggeredWriter {
     return this.db.system;
   }
 
-  get(...args: unknown[]) {
-    return (this.db.get as (...a: unknown[]) => Promise<unknown>)(...args);
-  }
+  // Own arrow functions, as the engine's ctx.db has: `const { insert } = ctx.db` keeps working.
+  readonly get = (...args: unknown[]) => (this.db.get as (...a: unknown[]) => Promise<unknown>)(...args);
 
-  query(table: string) {
-    return this.db.query(table);
-  }
+  readonly query = (table: string) => this.db.query(table);
 
-  normalizeId(table: string, id: string) {
-    return this.db.normalizeId(table, id);
-  }
+  readonly normalizeId = (table: string, id: string) => this.db.normalizeId(table, id);
 
-  async insert(table: string, value: Record<string, unknown>) {
+  readonly insert = async (table: string, value: Record<string, unknown>) => {
     const id = await this.db.insert(table, value as never);
     if (this.byTable.has(table)) await this.record(table, { id, operation: "insert", oldDoc: null, newDoc: await this.db.get(id) });
     return id;
-  }
+  };
 
-  patch(...args: unknown[]) {
-    return this.update("patch", args);
-  }
+  readonly patch = (...args: unknown[]) => this.update("patch", args);
 
-  replace(...args: unknown[]) {
-    return this.update("replace", args);
-  }
+  readonly replace = (...args: unknown[]) => this.update("replace", args);
 
-  async delete(...args: unknown[]) {
+  readonly delete = async (...args: unknown[]) => {
     const table = this.watchedTableOf(args);
     const id = args[args.length - 1] as string;
     const oldDoc = table === null ? null : await this.db.get(id as never);
     await (this.db.delete as (...a: unknown[]) => Promise<void>)(...args);
     if (table !== null) await this.record(table, { id, operation: "delete", oldDoc, newDoc: null });
-  }
+  };
 
   /** `patch` or `replace`, with or without the table name first (`patch(id, v)`, `patch("t", id, v)`). */
   private async update(method: "patch" | "replace", args: unknown[]) {
