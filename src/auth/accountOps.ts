@@ -45,15 +45,33 @@ export function accountTaken(provider: string, providerAccountId: string) {
 export async function createAccountOp(ctx: MutationCtx, config: ResolvedAuthConfig, op: CreateAccountOp) {
   const db = ctx.db as Db;
   if (await findAccount(db, op.provider, op.providerAccountId)) throw accountTaken(op.provider, op.providerAccountId);
-  const linked = await verifiedUserToLink(db, op);
+  const { fields, emailVerified, phoneVerified } = userFieldsOf(op.profile, Date.now());
+  // Convex Auth's profile.emailVerified (phoneVerified) says the caller checked the address: the
+  // account then links as with shouldLinkViaEmail (still only to a user verified the same way).
+  const linked = await verifiedUserToLink(db, { ...op, shouldLinkViaEmail: op.shouldLinkViaEmail || emailVerified, shouldLinkViaPhone: op.shouldLinkViaPhone || phoneVerified });
   const input = { provider: op.provider, profile: op.profile };
   const userId = await createOrUpdateUser(ctx, config, input, linked, false, async () => {
-    if (!linked) return (await db.insert("users", { ...op.profile, isAnonymous: false })) as Id<"users">;
-    await db.patch(linked, { ...op.profile });
+    if (!linked) return (await db.insert("users", { ...fields, isAnonymous: false })) as Id<"users">;
+    // isAnonymous as for a new user: a profile's isAnonymous: true would make the linked user,
+    // now holding this account, look like an abandoned guest that the cleanup deletes (with the
+    // account and, through onDeleteUser, its data).
+    await db.patch(linked, { ...fields, isAnonymous: false });
     return linked;
   });
   const accountId = await db.insert("authAccounts", { userId, provider: op.provider, providerAccountId: op.providerAccountId, ...(op.secret === undefined ? {} : { secret: op.secret }) });
   return { account: await db.get(accountId), user: await db.get(userId) };
+}
+
+/**
+ * The user document's fields from a profile: Convex Auth's `emailVerified` / `phoneVerified`
+ * flags are not fields (the users table has no such column, and a ported app's profile would
+ * fail its schema) but the time of verification, as Convex Auth stores them.
+ */
+function userFieldsOf(profile: Record<string, Value>, now: number) {
+  const { emailVerified, phoneVerified, ...fields } = profile;
+  if (emailVerified === true && typeof fields.email === "string") fields.emailVerificationTime ??= now;
+  if (phoneVerified === true && typeof fields.phone === "string") fields.phoneVerificationTime ??= now;
+  return { fields, emailVerified: emailVerified === true, phoneVerified: phoneVerified === true };
 }
 
 async function verifiedUserToLink(db: Db, op: CreateAccountOp): Promise<Id<"users"> | null> {
@@ -79,8 +97,8 @@ async function verifiedUserToLink(db: Db, op: CreateAccountOp): Promise<Id<"user
 
 /**
  * An account and its user, for `retrieveAccount`. With `checkSecret`, one attempt is taken
- * first from the account's bucket of failed attempts and, for a client's call, from its
- * network's (`rateLimits.passwordAttempts`, `passwordAttemptsPerNetwork`), the buckets the
+ * first from the account's bucket of failed attempts (if it exists) and, for a client's call,
+ * its network's (`rateLimits.passwordAttempts`, `passwordAttemptsPerNetwork`), the buckets the
  * Password provider's sign-ins use: `secretAccepted` gives them back when the secret was right.
  * A refusal there is Convex Auth's `TooManyFailedAttempts`.
  */
@@ -90,18 +108,22 @@ export async function retrieveAccountOp(
   op: { provider: string; providerAccountId: string; checkSecret: boolean; clientIp?: string | null },
 ) {
   const db = ctx.db as Db;
+  const account = await findAccount(db, op.provider, op.providerAccountId);
   if (op.checkSecret) {
     const now = Date.now();
     try {
       if (op.clientIp) await takeToken(db, networkBucketKey("attempts", op.clientIp), config.rateLimits.passwordAttemptsPerNetwork, now, "failed sign-in attempts from this network");
-      await takeToken(db, passwordAttemptKey(op.provider, op.providerAccountId), config.rateLimits.passwordAttempts, now, "sign-in attempts for this account");
+      // Only an account that exists has attempts to count (as in Convex Auth): the answer
+      // InvalidAccountId says so anyway. Counted for a missing one, a few sign-in attempts on a
+      // free username would make its owner's sign-up (an authorize that calls retrieveAccount,
+      // then createAccount on InvalidAccountId) fail with TooManyFailedAttempts.
+      if (account) await takeToken(db, passwordAttemptKey(op.provider, op.providerAccountId), config.rateLimits.passwordAttempts, now, "sign-in attempts for this account");
     } catch (error) {
       const { code, data } = error as { code?: string; data?: Value };
       if (code !== "RATE_LIMITED") throw error;
       throw walkinError("RATE_LIMITED", CONVEX_AUTH_WORDS.tooMany, data, error);
     }
   }
-  const account = await findAccount(db, op.provider, op.providerAccountId);
   if (!account) return null;
   return { account, user: await db.get(account.userId as Id<"users">) };
 }

@@ -12,9 +12,11 @@
  * They run in actions, as Convex Auth's do: each calls the app's `store` mutation (`auth:store`)
  * for its transactions, and hashes or checks secrets in between, outside any transaction
  * (scrypt takes about 100 ms). From a mutation they work too (its `runMutation` runs the store as
- * a sub-transaction), at the cost of hashing inside that mutation's run. Secrets are hashed with the provider's `crypto` (the Password
- * provider's scrypt cost, or a `ConvexCredentials` provider's own functions), so an account made
- * here is one that provider's sign-ins accept.
+ * a sub-transaction), at the cost of hashing inside that mutation's run; all but
+ * `retrieveAccount` with a secret, whose failed attempts a throwing mutation would undo.
+ * Secrets are hashed with the provider's `crypto` (the Password provider's scrypt cost, or a
+ * `ConvexCredentials` provider's own functions), so an account made here is one that provider's
+ * sign-ins accept.
  *
  * Expected failures throw with Convex Auth's words as the message (`InvalidAccountId`,
  * `InvalidSecret`, `TooManyFailedAttempts`): accountOps.ts says why.
@@ -86,25 +88,43 @@ export async function createAccount(
 /**
  * The account with this ID and its user. With `secret`, the secret is checked as a sign-in
  * checks a password: one attempt is taken from the account's (and, for a client's call, its
- * network's) bucket of failed attempts first, and given back if it was right.
+ * network's) bucket of failed attempts first, and given back if it was right (none from
+ * the account's when there is no such account).
  * Throws `InvalidAccountId` (code NOT_FOUND) when there is no such account, `InvalidSecret`
  * (UNAUTHENTICATED) for a wrong secret, `TooManyFailedAttempts` (RATE_LIMITED, with
- * `data.retryAfterMs`) when the attempts are used up.
+ * `data.retryAfterMs`) when the attempts are used up. With `secret`, from an action only (MISUSE
+ * from a mutation, which would undo its failed attempt when it throws).
  */
 export async function retrieveAccount(ctx: AccountCtx, args: AccountArgs): Promise<AccountAndUser> {
   const what = "retrieveAccount";
   checkAccountArgs(args, what);
-  const { provider, providerAccountId, config } = await resolve(ctx, args, what);
   const secret = args.account.secret;
-  const clientIp = networkOf(config, ctx.request);
-  const found = (await runStore(ctx, { type: "retrieveAccount", provider: provider.id, providerAccountId, checkSecret: secret !== undefined, clientIp }, what)) as unknown as AccountAndUser | null;
-  if (!found) throw invalidAccountId();
-  if (secret !== undefined) {
-    const hash = found.account.secret;
-    if (typeof hash !== "string" || !(await cryptoOf(provider).verifySecret(secret, hash))) throw walkinError("UNAUTHENTICATED", CONVEX_AUTH_WORDS.wrongSecret);
-    await runStore(ctx, { type: "secretAccepted", provider: provider.id, providerAccountId, clientIp }, what);
+  // A failed attempt is counted by the store's transaction. From a mutation that transaction is
+  // part of the mutation's, and a mutation that lets InvalidSecret go up (a `changePassword`
+  // that checks the old one) is undone whole, the count with it: unlimited guesses. From an
+  // action the count is committed before the check. (Convex Auth's helpers take an action's ctx.)
+  if (secret !== undefined && typeof (ctx as { db?: unknown }).db === "object") {
+    throw walkinError("MISUSE", `${what} with account.secret checks the secret: call it from an action, whose failed attempts are counted in a transaction of their own. From a mutation, a throw would undo the count (a retrieveAccount without secret works there).`);
   }
-  return found;
+  const { provider, providerAccountId, config } = await resolve(ctx, args, what);
+  const clientIp = networkOf(config, ctx.request);
+  const lookUp = (checkSecret: boolean) =>
+    runStore(ctx, { type: "retrieveAccount", provider: provider.id, providerAccountId, checkSecret, clientIp }, what) as Promise<unknown> as Promise<AccountAndUser | null>;
+  const found = await lookUp(secret !== undefined);
+  if (!found) throw invalidAccountId();
+  if (secret === undefined) return found;
+  const hash = found.account.secret;
+  if (typeof hash !== "string" || !(await cryptoOf(provider).verifySecret(secret, hash))) throw walkinError("UNAUTHENTICATED", CONVEX_AUTH_WORDS.wrongSecret);
+  // The secret was checked against the hash read before the check began (scrypt: ~100 ms).
+  // 1. retrieveAccount reads hash H1; 2. an admin's modifyAccountCredentials commits H2 (a reset
+  // after a leak), then invalidateSessions; 3. the old secret matches H1. Answered now, the old
+  // secret would sign in after the reset, with a session the invalidation never saw. So the
+  // account is read again, and a secret that changed meanwhile is refused (as the Password
+  // provider's sign-in refuses a reset password: users.ts, verifiedSecret).
+  const current = await lookUp(false);
+  if (!current || current.account.secret !== hash) throw walkinError("UNAUTHENTICATED", CONVEX_AUTH_WORDS.wrongSecret);
+  await runStore(ctx, { type: "secretAccepted", provider: provider.id, providerAccountId, clientIp }, what);
+  return current;
 }
 
 /**
