@@ -128,12 +128,24 @@ export async function retrieveAccountOp(
   return { account, user: await db.get(account.userId as Id<"users">) };
 }
 
-/** The secret `retrieveAccount` checked was right: the attempts it took are given back. */
-export async function secretAcceptedOp(ctx: MutationCtx, config: ResolvedAuthConfig, op: { provider: string; providerAccountId: string; clientIp?: string | null }) {
+/**
+ * The secret `retrieveAccount` checked matched `verifiedSecret`, the hash it read before the
+ * check: if the account still has that hash, the attempts the check took are given back and the
+ * account and its user answered, as of now. A hash replaced meanwhile (a reset that committed
+ * during the ~100 ms check) refuses the old secret, in this same transaction, so no reset can
+ * land between this look and the answer.
+ */
+export async function secretAcceptedOp(
+  ctx: MutationCtx,
+  config: ResolvedAuthConfig,
+  op: { provider: string; providerAccountId: string; verifiedSecret: string; clientIp?: string | null },
+) {
   const db = ctx.db as Db;
+  const account = await findAccount(db, op.provider, op.providerAccountId);
+  if (!account || account.secret !== op.verifiedSecret) throw walkinError("UNAUTHENTICATED", CONVEX_AUTH_WORDS.wrongSecret);
   await resetBucket(db, passwordAttemptKey(op.provider, op.providerAccountId));
   if (op.clientIp) await giveBackTokens(db, networkBucketKey("attempts", op.clientIp), config.rateLimits.passwordAttemptsPerNetwork, Date.now(), 1);
-  return null;
+  return { account, user: await db.get(account.userId as Id<"users">) };
 }
 
 /** A new secret (hashed) for an account; `InvalidAccountId` if there is none. */

@@ -26,8 +26,30 @@ const schema = defineSchema({
   notes: defineTable({ owner: v.id("users"), text: v.string() }).index("by_owner", ["owner"]),
 });
 
+/** Run by the "racy" provider's authorize after retrieveAccount answered: a test puts a reset here. */
+let afterCheck: ((ctx: any) => Promise<void>) | null = null;
+/** Run once by the "racy" provider's secret check, while it runs: a test puts a reset here. */
+let duringCheck: (() => Promise<unknown>) | null = null;
+
 const auth = convexAuth({
   providers: [
+    ConvexCredentials({
+      id: "racy",
+      crypto: {
+        hashSecret: (secret) => hashPassword(secret, FAST),
+        verifySecret: async (secret, hash) => {
+          const during = duringCheck;
+          duringCheck = null;
+          await during?.();
+          return verifyPassword(secret, hash);
+        },
+      },
+      authorize: async (credentials, ctx) => {
+        const { user } = await retrieveAccount(ctx, { provider: "racy", account: { id: String(credentials.username), secret: String(credentials.password) } });
+        await afterCheck?.(ctx);
+        return { userId: user._id };
+      },
+    }),
     Anonymous,
     Password({ scrypt: FAST }),
     ConvexCredentials({
@@ -88,6 +110,10 @@ const admin = {
       const { user } = await retrieveAccount(ctx, { provider: "password", account: { id: email } });
       return invalidateSessions(ctx, { userId: user._id });
     },
+  }),
+  setRacySecret: internalAction({
+    args: { id: v.string(), secret: v.string() },
+    handler: async (ctx, { id, secret }) => modifyAccountCredentials(ctx, { provider: "racy", account: { id, secret } }),
   }),
   verifyEmail: internalMutation({
     args: { email: v.string() },
@@ -261,6 +287,37 @@ describe("ConvexCredentials", () => {
   });
 });
 
+describe("a reset that commits while a credentials sign-in is under way", () => {
+  it("during retrieveAccount's check of the old secret: InvalidSecret", async () => {
+    t = walkinTest(schema, modules);
+    await t.run(async (ctx) => {
+      const userId = await ctx.db.insert("users", { name: "ada" });
+      await ctx.db.insert("authAccounts", { userId, provider: "racy", providerAccountId: "ada", secret: await hashPassword("old secret", FAST) });
+    });
+    duringCheck = () => t!.action(internal.admin.setRacySecret, { id: "ada", secret: "new secret" });
+    expect(await t.action(internal.admin.check, { provider: "racy", id: "ada", secret: "old secret" })).toMatchObject({ code: "UNAUTHENTICATED", message: "InvalidSecret" });
+    expect(duringCheck).toBeNull(); // the reset ran inside the check
+    expect((await t.action(internal.admin.check, { provider: "racy", id: "ada", secret: "new secret" })).userId).toBeDefined();
+  });
+
+  it("after retrieveAccount accepted the old secret and before the session is made: the sign-in is refused", async () => {
+    t = walkinTest(schema, modules);
+    await t.run(async (ctx) => {
+      const userId = await ctx.db.insert("users", { name: "ada" });
+      await ctx.db.insert("authAccounts", { userId, provider: "racy", providerAccountId: "ada", secret: await hashPassword("old secret", FAST) });
+    });
+    afterCheck = async (ctx) => modifyAccountCredentials(ctx, { provider: "racy", account: { id: "ada", secret: "new secret" } });
+    try {
+      const refused = await caught(signIn("racy", { username: "ada", password: "old secret" }));
+      expect([refused.code, refused.message]).toEqual(["UNAUTHENTICATED", "InvalidSecret"]);
+    } finally {
+      afterCheck = null;
+    }
+    expect(await table("authSessions")).toEqual([]);
+    expect((await signIn("racy", { username: "ada", password: "new secret" })).kind).toBe("signedIn");
+  });
+});
+
 describe("modifyAccountCredentials and invalidateSessions from an action", () => {
   it("changes the password and signs every session out at once", async () => {
     t = walkinTest(schema, modules);
@@ -288,7 +345,7 @@ describe("the helpers' mistakes say what to fix, and change nothing", () => {
   it("names the configured providers, asks for the account ID, and says the helpers run in actions", async () => {
     t = walkinTest(schema, modules);
     const unknown = await caught(t.action(internal.admin.seedUnknownProvider, {}));
-    expect([unknown.code, unknown.message]).toEqual(["INVALID_ARGUMENT", 'createAccount: no provider "pasword" is configured. walkinAuth\'s providers are "anonymous", "password", "credentials".']);
+    expect([unknown.code, unknown.message]).toEqual(["INVALID_ARGUMENT", 'createAccount: no provider "pasword" is configured. walkinAuth\'s providers are "racy", "anonymous", "password", "credentials".']);
     const noId = await caught(t.action(internal.admin.seedWithoutId, {}));
     expect(noId.message).toContain("createAccount needs { provider, account: { id } }");
     const inQuery = await caught(t.query(internal.admin.lookupFromQuery, {}));

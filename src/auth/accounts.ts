@@ -32,6 +32,30 @@ import { invalidateSessions as endUserSessions } from "./authSessions.js";
 import { scryptCrypto } from "./passwordHash.js";
 import type { AuthProvider } from "./providers/types.js";
 
+/** An account whose secret `retrieveAccount` accepted, with the hash it matched. */
+export interface AcceptedSecret {
+  provider: string;
+  providerAccountId: string;
+  secret: string;
+  userId: string;
+}
+
+/**
+ * The secrets `retrieveAccount` accepted during a ConvexCredentials sign-in, by that sign-in
+ * action's ctx (the one its `authorize` is given and passes on): the sign-in's transaction checks
+ * their hashes again, so a reset that commits after `retrieveAccount` answered, and before the
+ * session is made, still refuses the old secret. A ctx the app copied is not found: the sign-in
+ * then goes on with `retrieveAccount`'s own check alone.
+ */
+const acceptedSecrets = new WeakMap<object, AcceptedSecret[]>();
+
+/** Starts collecting, for one sign-in, the secrets `retrieveAccount` accepts with `ctx`. */
+export function collectAcceptedSecrets(ctx: object): AcceptedSecret[] {
+  const accepted: AcceptedSecret[] = [];
+  acceptedSecrets.set(ctx, accepted);
+  return accepted;
+}
+
 /** Where walkinAuth's `store` is: `functions/auth.ts`, as Convex Auth's is `convex/auth.ts`. */
 const STORE_PATH = "auth:store";
 
@@ -108,9 +132,7 @@ export async function retrieveAccount(ctx: AccountCtx, args: AccountArgs): Promi
   }
   const { provider, providerAccountId, config } = await resolve(ctx, args, what);
   const clientIp = networkOf(config, ctx.request);
-  const lookUp = (checkSecret: boolean) =>
-    runStore(ctx, { type: "retrieveAccount", provider: provider.id, providerAccountId, checkSecret, clientIp }, what) as Promise<unknown> as Promise<AccountAndUser | null>;
-  const found = await lookUp(secret !== undefined);
+  const found = (await runStore(ctx, { type: "retrieveAccount", provider: provider.id, providerAccountId, checkSecret: secret !== undefined, clientIp }, what)) as unknown as AccountAndUser | null;
   if (!found) throw invalidAccountId();
   if (secret === undefined) return found;
   const hash = found.account.secret;
@@ -119,11 +141,12 @@ export async function retrieveAccount(ctx: AccountCtx, args: AccountArgs): Promi
   // 1. retrieveAccount reads hash H1; 2. an admin's modifyAccountCredentials commits H2 (a reset
   // after a leak), then invalidateSessions; 3. the old secret matches H1. Answered now, the old
   // secret would sign in after the reset, with a session the invalidation never saw. So the
-  // account is read again, and a secret that changed meanwhile is refused (as the Password
-  // provider's sign-in refuses a reset password: users.ts, verifiedSecret).
-  const current = await lookUp(false);
-  if (!current || current.account.secret !== hash) throw walkinError("UNAUTHENTICATED", CONVEX_AUTH_WORDS.wrongSecret);
-  await runStore(ctx, { type: "secretAccepted", provider: provider.id, providerAccountId, clientIp }, what);
+  // store's `secretAccepted` refuses it unless the account still has H1, in the transaction
+  // that gives the attempts back and reads the answer (as the Password provider's sign-in
+  // refuses a reset password: users.ts, verifiedSecret). A ConvexCredentials sign-in then
+  // checks H1 once more in its own transaction (`acceptedSecrets`, users.ts "user" mode).
+  const current = (await runStore(ctx, { type: "secretAccepted", provider: provider.id, providerAccountId, verifiedSecret: hash, clientIp }, what)) as unknown as AccountAndUser;
+  acceptedSecrets.get(ctx)?.push({ provider: provider.id, providerAccountId, secret: hash, userId: current.user._id });
   return current;
 }
 

@@ -28,6 +28,7 @@ const vSignIn = {
   provider: v.string(),
   mode: v.union(v.literal("anonymous"), v.literal("signUp"), v.literal("signIn"), v.literal("signInOrUp"), v.literal("user")),
   userId: v.optional(v.string()),
+  verifiedAccounts: v.optional(v.array(v.object({ provider: v.string(), providerAccountId: v.string(), secret: v.string() }))),
   providerAccountId: v.optional(v.string()),
   secret: v.optional(v.string()),
   profile: v.optional(v.record(v.string(), v.any())),
@@ -87,7 +88,7 @@ export const vStoreOp = v.union(
     shouldLinkViaPhone: v.optional(v.boolean()),
   }),
   v.object({ type: v.literal("retrieveAccount"), provider: v.string(), providerAccountId: v.string(), checkSecret: v.boolean(), clientIp: vClientIp }),
-  v.object({ type: v.literal("secretAccepted"), provider: v.string(), providerAccountId: v.string(), clientIp: vClientIp }),
+  v.object({ type: v.literal("secretAccepted"), provider: v.string(), providerAccountId: v.string(), verifiedSecret: v.string(), clientIp: vClientIp }),
   v.object({ type: v.literal("modifyAccount"), provider: v.string(), providerAccountId: v.string(), secret: v.string() }),
   v.object({ type: v.literal("invalidateSessions"), userId: v.id("users"), except: v.optional(v.array(v.union(v.id("authSessions"), v.null()))) }),
   /** The cleanup's deletion of one abandoned anonymous user, run as its sub-transaction (cleanup.ts). */

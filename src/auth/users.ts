@@ -17,7 +17,7 @@ import type { MutationCtx, ResolvedAuthConfig } from "./config.js";
 import { createSession, type AuthSessionDoc } from "./authSessions.js";
 import { callbackProvider, checkReturnedUser } from "./callbacks.js";
 import { giveBackTokens, resetBucket, takeToken } from "./rateLimit.js";
-import { consumeCode, type CodeUse } from "./codes.js";
+import { consumeCode, findAccount, type CodeUse } from "./codes.js";
 import { clientSessionFields, guestOfClientSession, guestSessionsBucketKey, isGuest } from "./guests.js";
 import type { SignInMode } from "./providers/types.js";
 
@@ -28,6 +28,8 @@ export interface SignInInput {
   mode: SignInMode;
   /** See `CompleteSignIn.userId`. */
   userId?: string;
+  /** See `CompleteSignIn.verifiedAccounts`. */
+  verifiedAccounts?: Array<{ provider: string; providerAccountId: string; secret: string }>;
   providerAccountId?: string;
   secret?: string;
   profile?: Record<string, Value>;
@@ -106,6 +108,12 @@ export async function signInUser(ctx: MutationCtx, config: ResolvedAuthConfig, i
     isAnonymous = true;
   } else if (input.mode === "user") {
     userId = await userNamedByProvider(ctx, input);
+    // A secret checked before this transaction against a hash a reset has replaced since opens
+    // nothing (the same word retrieveAccount gives for a wrong secret).
+    for (const checked of input.verifiedAccounts ?? []) {
+      const account = await findAccount(db, checked.provider, checked.providerAccountId);
+      if (!account || account.secret !== checked.secret || account.userId !== userId) throw walkinError("UNAUTHENTICATED", "InvalidSecret");
+    }
     isAnonymous = (await db.get(userId))!.isAnonymous === true;
     // As a sign-in to an existing account: the caller's guest and what it owns go to that user.
     if (!isAnonymous && current && current.isAnonymous && current.userId !== userId && (await isGuest(db, current.userId))) {

@@ -16,6 +16,7 @@
 import { walkinError, type Value } from "../../values/index.js";
 import type { ActionCtx } from "../config.js";
 import { scryptCrypto } from "../passwordHash.js";
+import { collectAcceptedSecrets } from "../accounts.js";
 import type { AuthProvider, SecretCrypto } from "./types.js";
 
 export interface ConvexCredentialsConfig {
@@ -41,12 +42,15 @@ export function ConvexCredentials(config: ConvexCredentialsConfig): AuthProvider
     type: "credentials",
     crypto: config.crypto ?? scryptCrypto(),
     async signIn(context) {
+      const accepted = collectAcceptedSecrets(context.ctx);
       const result = await config.authorize(context.params, context.ctx);
       if (result === null) throw walkinError("UNAUTHENTICATED", "Invalid credentials.");
       if (typeof result !== "object" || typeof result.userId !== "string") {
         throw walkinError("MISUSE", `ConvexCredentials "${id}": authorize must return { userId } of the user to sign in, or null to refuse; it returned ${describe(result)}.`);
       }
-      return context.completeSignIn({ mode: "user", userId: result.userId });
+      // The secrets authorize had checked for this user: checked again where the session is made.
+      const verifiedAccounts = accepted.filter((a) => a.userId === result.userId).map(({ provider, providerAccountId, secret }) => ({ provider, providerAccountId, secret }));
+      return context.completeSignIn({ mode: "user", userId: result.userId, ...(verifiedAccounts.length ? { verifiedAccounts } : {}) });
     },
   };
 }

@@ -43,6 +43,12 @@ export interface CompleteSignIn {
   mode: SignInMode;
   /** "user": the ID of the `users` document to sign in as. */
   userId?: string;
+  /**
+   * "user": accounts whose secrets the provider checked against these hashes before this
+   * sign-in's transaction: it refuses the sign-in if any was replaced since (a reset), as
+   * `verifiedSecret` does for a password sign-in.
+   */
+  verifiedAccounts?: Array<{ provider: string; providerAccountId: string; secret: string }>;
   /** The provider's ID for the account (not for anonymous sign-ins). */
   providerAccountId?: string;
   /** A password hash for a new password account. */
