@@ -88,6 +88,17 @@ class Checker {
 
 }
 
+/**
+ * The table a call names first (`get("notes", id)`, `patch("notes", id, v)`), or null for the
+ * ID-first form. Told apart exactly as the engine's ctx.db does (two strings first), not by
+ * the count of arguments: `get(id, undefined)` or `patch(id, v, undefined)` is the ID-first
+ * form to the engine, and reading it as table-first checked the ID as a table name, a table
+ * without rules, so "allow" let a hidden document through.
+ */
+function tableNamed(args: unknown[]): string | null {
+  return typeof args[0] === "string" && typeof args[1] === "string" ? args[0] : null;
+}
+
 class CheckedReader {
   constructor(
     protected readonly checker: Checker,
@@ -104,7 +115,7 @@ class CheckedReader {
   readonly get = async (...args: unknown[]) => {
     const doc = (await (this.inner.get as (...a: unknown[]) => Promise<AnyDoc | null>)(...args)) as AnyDoc | null;
     if (doc === null) return null;
-    const table = args.length === 2 ? (args[0] as string) : this.checker.tableOf(doc._id);
+    const table = tableNamed(args) ?? this.checker.tableOf(doc._id);
     return (await this.checker.allows(table, "read", doc)) ? doc : null;
   };
 
@@ -125,12 +136,12 @@ class CheckedWriter extends CheckedReader {
   };
 
   readonly patch = async (...args: unknown[]) => {
-    await this.checkModify(args.slice(0, -1));
+    await this.checkModify(args);
     return (this.writer.patch as (...a: unknown[]) => Promise<void>)(...args);
   };
 
   readonly replace = async (...args: unknown[]) => {
-    await this.checkModify(args.slice(0, -1));
+    await this.checkModify(args);
     return (this.writer.replace as (...a: unknown[]) => Promise<void>)(...args);
   };
 
@@ -139,11 +150,13 @@ class CheckedWriter extends CheckedReader {
     return (this.writer.delete as (...a: unknown[]) => Promise<void>)(...args);
   };
 
-  /** `target`: the write's table name (when given) and ID. Read first, so a write never tells an unreadable document from a missing one. */
-  private async checkModify(target: unknown[]): Promise<void> {
+  /** `args`: the write's own arguments. Read first, so a write never tells an unreadable document from a missing one. */
+  private async checkModify(args: unknown[]): Promise<void> {
+    const named = tableNamed(args);
+    const target = named === null ? [args[0]] : [named, args[1]];
     const id = target[target.length - 1] as string;
     const doc = (await (this.writer.get as (...a: unknown[]) => Promise<AnyDoc | null>)(...target)) as AnyDoc | null;
-    const table = target.length === 2 ? (target[0] as string) : doc && this.checker.tableOf(id);
+    const table = named ?? (doc && this.checker.tableOf(id));
     if (doc === null || !(await this.checker.allows(table, "read", doc))) throw walkinError("NOT_FOUND", "no read access or doc does not exist");
     if (!(await this.checker.allows(table, "modify", doc))) throw walkinError("APPLICATION", "write access not allowed");
   }

@@ -21,18 +21,18 @@
  *  2. if no trigger of this mutation is running, the write drains the queue: it runs the
  *     triggers of the first change, each to its end, then those of the next, until the queue is
  *     empty, and only then returns to its caller;
- *  3. a write made while the queue drains (a running trigger's, or one the handler runs beside
- *     another with Promise.all) only joins the queue (step 1) and returns at once: its triggers
- *     run after the trigger running now has finished, in the order of the writes, before the
- *     draining write returns.
+ *  3. a write made while the queue drains joins the queue (step 1): its triggers run after the
+ *     trigger running now has finished, in the order of the writes, before the draining write
+ *     returns. A running trigger's write returns at once; a handler's (one it runs beside
+ *     another with Promise.all) returns once its own triggers have run.
  * So when a handler's `await ctx.db.insert(...)` returns, every trigger it caused, however
  * deep, has run; a trigger never runs inside another (no re-entrancy to guard against); and a
  * trigger that keeps writing to its own table loops until the transaction's write limit stops
  * the mutation (LIMIT_EXCEEDED), writing nothing.
  *
- * A trigger that throws fails the write that drained the queue, and with it the mutation unless
- * the handler catches the error; what the writes of that drain did stays written, as any write
- * of a mutation that goes on does.
+ * A trigger that throws fails the write that drained the queue (and a handler's write waiting
+ * on the queue's changes), and with it the mutation unless the handler catches the error; what
+ * the writes of that drain did stays written, as any write of a mutation that goes on does.
  */
 import { walkinError } from "../values/index.js";
 import type { GenericId } from "../values/index.js";
@@ -73,21 +73,38 @@ export class Triggers<DM extends GenericDataModel, Ctx extends { db: DatabaseWri
     if (typeof ctx?.db?.insert !== "function") {
       throw walkinError("MISUSE", "triggers.wrapDB needs a mutation's ctx (one whose db writes): use it with customMutation, not customQuery.");
     }
+    // The handler's db and the triggers' db share one queue; they differ in what a write made
+    // while the queue drains waits for (see `record`), so triggers get a ctx of their own.
+    const shared: Shared = { queue: [], draining: false, last: Promise.resolve() };
+    const triggerCtx = { ...ctx } as C;
+    triggerCtx.db = new TriggeredWriter(ctx.db as DatabaseWriter<any>, this.byTable, triggerCtx, shared, true) as unknown as C["db"];
     const wrapped = { ...ctx } as C;
-    wrapped.db = new TriggeredWriter(ctx.db as DatabaseWriter<any>, this.byTable, wrapped) as unknown as C["db"];
+    wrapped.db = new TriggeredWriter(ctx.db as DatabaseWriter<any>, this.byTable, triggerCtx, shared, false) as unknown as C["db"];
     return wrapped;
   };
 }
 
-/** The wrapped writer of one mutation (one `wrapDB` call): reads pass through, writes queue their change. */
-class TriggeredWriter {
-  private readonly queue: AnyChange[] = [];
-  private draining = false;
+/** A queued change, and for a handler's write made while the queue drained, how to tell it its triggers ran. */
+type Queued = AnyChange & { table: string; settle?: { resolve: () => void; reject: (error: unknown) => void } };
 
+/** What the two writers of one `wrapDB` call (the handler's and the triggers') share. */
+interface Shared {
+  queue: Queued[];
+  draining: boolean;
+  /** The last write's reads and write (see `write`): the next one starts after them. */
+  last: Promise<unknown>;
+}
+
+/** A wrapped writer of one mutation (one `wrapDB` call): reads pass through, writes queue their change. */
+class TriggeredWriter {
   constructor(
     private readonly db: DatabaseWriter<any>,
     private readonly byTable: Map<string, Array<Trigger<any, any, any>>>,
+    /** The ctx triggers run with (its db the triggers' writer). */
     private readonly ctx: unknown,
+    private readonly shared: Shared,
+    /** Whether this is the triggers' writer (a running trigger's writes) or the handler's. */
+    private readonly ofTriggers: boolean,
   ) {}
 
   get system() {
@@ -101,60 +118,109 @@ class TriggeredWriter {
 
   readonly normalizeId = (table: string, id: string) => this.db.normalizeId(table, id);
 
-  readonly insert = async (table: string, value: Record<string, unknown>) => {
-    const id = await this.db.insert(table, value as never);
-    if (this.byTable.has(table)) await this.record(table, { id, operation: "insert", oldDoc: null, newDoc: await this.db.get(id) });
-    return id;
-  };
+  readonly insert = (table: string, value: Record<string, unknown>) =>
+    this.write(async () => {
+      const id = await this.db.insert(table, value as never);
+      return { result: id, change: this.byTable.has(table) ? { table, id, operation: "insert", oldDoc: null, newDoc: await this.db.get(id) } : null };
+    });
 
   readonly patch = (...args: unknown[]) => this.update("patch", args);
 
   readonly replace = (...args: unknown[]) => this.update("replace", args);
 
-  readonly delete = async (...args: unknown[]) => {
-    const table = this.watchedTableOf(args);
-    const id = args[args.length - 1] as string;
-    const oldDoc = table === null ? null : await this.db.get(id as never);
-    await (this.db.delete as (...a: unknown[]) => Promise<void>)(...args);
-    if (table !== null) await this.record(table, { id, operation: "delete", oldDoc, newDoc: null });
-  };
+  readonly delete = (...args: unknown[]) =>
+    this.write(async () => {
+      const { table, id } = this.target(args);
+      const oldDoc = table === null ? null : await this.db.get(id as never);
+      await (this.db.delete as (...a: unknown[]) => Promise<void>)(...args);
+      return { result: undefined, change: table === null ? null : { table, id, operation: "delete", oldDoc, newDoc: null } };
+    });
 
   /** `patch` or `replace`, with or without the table name first (`patch(id, v)`, `patch("t", id, v)`). */
-  private async update(method: "patch" | "replace", args: unknown[]) {
-    const table = this.watchedTableOf(args.slice(0, -1));
-    const id = args[args.length - 2] as string;
-    const oldDoc = table === null ? null : await this.db.get(id as never);
-    await (this.db[method] as (...a: unknown[]) => Promise<void>)(...args);
-    if (table !== null) await this.record(table, { id, operation: "update", oldDoc, newDoc: await this.db.get(id as never) });
+  private update(method: "patch" | "replace", args: unknown[]) {
+    return this.write(async () => {
+      const { table, id } = this.target(args);
+      const oldDoc = table === null ? null : await this.db.get(id as never);
+      await (this.db[method] as (...a: unknown[]) => Promise<void>)(...args);
+      return { result: undefined, change: table === null ? null : { table, id, operation: "update", oldDoc, newDoc: await this.db.get(id as never) } };
+    });
   }
 
   /**
-   * The table of the document a write names, if it has triggers. `args` are the write's table
-   * name (when given) and ID; with no table name the ID tells it. An ID of no watched table,
-   * or one the writer will refuse, is left to the write's own checks.
+   * One write, its documents before and after read with nothing of this writer in between,
+   * then its change recorded. Without the chain, two writes side by side (Promise.all of two
+   * patches of one document) interleaved: both read the same oldDoc before either wrote, and
+   * both read newDoc after both had written, so the first change showed the second's result
+   * and the second's oldDoc missed the first. A write waits only for the get-write-get of the
+   * writes before it, never for their triggers: a trigger's own writes join the chain too.
    */
-  private watchedTableOf(args: unknown[]): string | null {
-    if (args.length === 2) return typeof args[0] === "string" && this.byTable.has(args[0]) ? args[0] : null;
-    const id = args[0];
-    if (typeof id !== "string") return null;
-    for (const table of this.byTable.keys()) if (this.db.normalizeId(table, id) !== null) return table;
-    return null;
+  private write<R>(step: () => Promise<{ result: R; change: Queued | null }>): Promise<R> {
+    const done = this.shared.last.then(step);
+    // The next write waits for this one's reads and write, failed or not.
+    this.shared.last = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    return done.then(async ({ result, change }) => {
+      if (change !== null) await this.record(change);
+      return result;
+    });
   }
 
-  /** Steps 1–3 of the file's comment: queue the change; drain unless a trigger is running. */
-  private async record(table: string, change: AnyChange): Promise<void> {
-    this.queue.push({ ...change, table } as AnyChange & { table: string });
-    if (this.draining) return;
-    this.draining = true;
+  /**
+   * The document a write names and its table if that has triggers. Told apart as the engine's
+   * ctx.db does (two strings first: the table-first form), not by the count of arguments:
+   * `delete(id, undefined)` deletes by ID to the engine, and read as table-first its trigger
+   * was missed. An ID of no watched table, or one the writer will refuse, is left to the
+   * write's own checks.
+   */
+  private target(args: unknown[]): { table: string | null; id: string } {
+    if (typeof args[0] === "string" && typeof args[1] === "string") return { table: this.byTable.has(args[0]) ? args[0] : null, id: args[1] };
+    const id = args[0] as string;
+    if (typeof id !== "string") return { table: null, id };
+    for (const table of this.byTable.keys()) if (this.db.normalizeId(table, id) !== null) return { table, id };
+    return { table: null, id };
+  }
+
+  /**
+   * Steps 1–3 of the file's comment: queue the change; drain unless the queue is draining. A
+   * running trigger's write returns at once (waiting for its own triggers, which run after
+   * the running one, would never end). A handler's write made while the queue drains (beside
+   * another, with Promise.all) waits until its triggers have run: it used to return at once,
+   * so the handler's next read could miss what they wrote, and when an earlier change's
+   * trigger threw, its change was dropped with the rest of the queue and its triggers never
+   * ran, though the write had succeeded (caught with Promise.allSettled, it committed so).
+   */
+  private record(change: Queued): Promise<void> {
+    const shared = this.shared;
+    shared.queue.push(change);
+    if (!shared.draining) return this.drain();
+    if (this.ofTriggers) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      change.settle = { resolve, reject };
+    });
+  }
+
+  private async drain(): Promise<void> {
+    const shared = this.shared;
+    shared.draining = true;
+    let current: Queued | undefined;
     try {
-      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-        const { table: of, ...rest } = next as AnyChange & { table: string };
-        for (const trigger of this.byTable.get(of) ?? []) await trigger(this.ctx, rest as Change<any, any>);
+      for (current = shared.queue.shift(); current; current = shared.queue.shift()) {
+        const { table, settle: _settle, ...change } = current;
+        for (const trigger of this.byTable.get(table) ?? []) await trigger(this.ctx, change as Change<any, any>);
+        current.settle?.resolve();
       }
+    } catch (error) {
+      // The changes after a throw stay unrun (the triggers' writes among them belong to the
+      // write that failed); a handler's write waiting on one of them, or on the one whose
+      // trigger threw, fails with the same error instead of waiting forever.
+      current?.settle?.reject(error);
+      for (const left of shared.queue) left.settle?.reject(error);
+      throw error;
     } finally {
-      // A throw leaves the changes after it unrun: they belong to the write that failed.
-      this.queue.length = 0;
-      this.draining = false;
+      shared.queue.length = 0;
+      shared.draining = false;
     }
   }
 }
