@@ -16,7 +16,7 @@
  *  2. Mark. A node L whose catalog has T but not X sets X's document to `lacked: true` (OCC: in
  *     a commit refused if any commit since its read wrote `_index_builds`) before its next
  *     commit lands, whenever it may not have seen X's latest build:
- *     a. after it starts (its first commit waits for the check, `Engine.lackedIndexGate`);
+ *     a. after it starts (its first commit waits for the check, `IndexWatch.lackedIndexGate`, indexWatch.ts);
  *     b. after it learns another node's commit that built an index it lacks (`buildsIndexLackedBy`),
  *        from a refresh or inside the plan of its own batch: the plan refuses that batch, so
  *        it runs again after the mark (committer.ts, `holdsCommits` and `commitGate`);
@@ -29,7 +29,7 @@
  *     is 1 again). No document (a database from before these records): trusted, as before.
  *
  * Why N cannot miss a write c to T by a node L lacking X (c skips X), step by step:
- *  - c > loadedAt_N: N checks c as before (mixedCode.ts): in `checkCommitsWhileOpening` if
+ *  - c > loadedAt_N: N checks c as before (mixedCode.ts): in `checkCommitsWhileOpening` (indexWatch.ts) if
  *    it lands while N opens (unless N rebuilt X at start after c: then X includes it), then
  *    as N follows the log. X becomes incomplete on N, never read wrong.
  *  - c <= loadedAt_N <= S. Let R be the last build of X at or before S (a commit of step 1).

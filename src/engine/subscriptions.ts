@@ -274,7 +274,7 @@ export class Subscriptions {
       const startedAt = performance.now();
       let run = await this.engine.executeQuery(fn, path, args, caller, ts);
       while (storageFailed(run) && (await this.engine.storageRetry.wait(startedAt))) {
-        // Storage refuses `ts` for good (a fenced snapshot: engine.ts, `learnPastFence`): once
+        // Storage refuses `ts` for good (a fenced snapshot: catchUp.ts, `learnPastFence`): once
         // the engine has learned the commits since, run at the snapshot published since, as a
         // query created now would. At `ts` every attempt was refused until storageRetryMs ran
         // out (10 s by default), and only then did the query go live and run at a newer one.

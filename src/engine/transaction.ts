@@ -147,7 +147,7 @@ export class Transaction {
   private lastScanned: DocumentVersion | undefined;
   /**
    * The first whole-transaction limit exceeded (`exceed`), or a function that returned before
-   * a call it made (engine.ts, `checkCallsSettled`): the function fails even if it caught the error.
+   * a call it made (transactionCtx.ts, `checkCallsSettled`): the function fails even if it caught the error.
    */
   limitExceeded: Error | null = null;
   /** Write-set keys with no document (`markWrite`). */

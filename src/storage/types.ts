@@ -278,7 +278,7 @@ const SNAPSHOT_FENCED = Symbol.for("walkin.storage.snapshotFenced");
  * floor lapsed while it was cut off from the database, `postgres/snapshotFloors.ts`), so they
  * may have pruned history that snapshot reads. Reads at newer snapshots are answered. Nothing
  * was read or written; the engine learns the commits since and reads again at a newer
- * snapshot (engine.ts, `learnPastFence`).
+ * snapshot (catchUp.ts, `learnPastFence`).
  */
 export class SnapshotFencedError extends Error {
   readonly [SNAPSHOT_FENCED] = true;

@@ -41,7 +41,7 @@
  *     was at a timestamp at or below it (a node prunes at most at the latest commit it knows),
  *     and every later one sees the row. Reads at a snapshot below `fencedBelow` fail from then
  *     on with `SnapshotFencedError`; the engine learns the commits since and reads again at a
- *     newer snapshot (engine.ts, `learnPastFence`).
+ *     newer snapshot (catchUp.ts, `learnPastFence`).
  *  d. A read is checked (`readable`: two clock reads, no SQL) before it is sent and again once
  *     its answer is in. The second check is the one that counts: the answer was read at the
  *     server before it arrived, so if the row still counted on arrival, it counted when the
